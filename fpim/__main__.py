@@ -1,0 +1,5 @@
+"""``python -m fpim`` runs the CLI."""
+
+from fpim.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""One module per ``fpim`` subcommand, each with ``register(subparsers)``."""

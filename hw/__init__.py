@@ -1,0 +1,1 @@
+"""fpim.hw: Amaranth components of the accelerator, Verilog emission and Yosys synthesis."""
