@@ -35,7 +35,7 @@ def check_choice(name: str, value: object, allowed: list | tuple) -> None:
 
 
 def check_int_range(name: str, value: object, lo: int, hi: int, what: str = "") -> int:
-    """Return ``value`` as int if it is an integer in ``lo..hi``, else raise :class:`ConfigError`."""
+    """Return ``value`` as int if it is an integer in ``lo..hi``; else raise ConfigError."""
     ok = isinstance(value, (int,)) and not isinstance(value, bool)
     if not ok and hasattr(value, "__index__") and not isinstance(value, bool):
         value = int(value)  # numpy integers

@@ -34,7 +34,7 @@ RULES = ("mse", "variance")
 def lut_row_count(fraction: float, rows: int) -> int:
     """Number of rows that get the LUT scheme: round half up of ``fraction * rows``."""
     f = check_fraction("sp2_fraction", fraction)
-    return min(rows, int(math.floor(f * rows + 0.5)))
+    return min(rows, math.floor(f * rows + 0.5))
 
 
 def msq_assign(w: object, sp2_fraction: float, bits: int, rule: str = "mse",

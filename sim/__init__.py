@@ -1,1 +1,1 @@
-"""fpim.sim: accelerator descriptions, workloads and the numba simulators (imports quant, never hw)."""
+"""fpim.sim: accelerator descriptions, workloads, numba simulators (imports quant, never hw)."""
