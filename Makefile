@@ -32,8 +32,10 @@ test: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 
+# The richest real job that exists so far; grows as the pipeline does.
 demo: setup
-	$(PY) -m fpim demo
+	$(VENV)/bin/fpim formats --scheme sp2 --bits 4
+	$(PY) bench/ref_gemm.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
