@@ -21,7 +21,7 @@ from quant.errors import ConfigError, ShapeError
 from quant.formats import Scheme, WeightFormat, weight_format
 
 #: Coarse and fine grids of the alpha search (factors of max|w| per row).
-ALPHA_COARSE = np.linspace(0.1, 1.5, 57)  # step 0.025; contains 1.0 exactly
+ALPHA_COARSE = np.arange(4, 61) / 40.0  # 0.1 .. 1.5 in steps of 0.025; holds 1.0 exactly
 ALPHA_FINE_STEPS = 11
 
 
