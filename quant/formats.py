@@ -394,6 +394,25 @@ class F8Format:
             return hi
         return int(min(max(math.floor(math.log2(F8_STD_CONSTANT[signed] / sigma)), 0), hi))
 
+    @staticmethod
+    def search_fl(x: object, signed: bool = True) -> int:
+        """FL minimizing the squared error of encoding ``x``; starts from :meth:`fl_from_std`.
+
+        Every allowed FL is tried (there are at most 9); ties go to the std-rule FL, then to
+        the smaller FL.
+        """
+        xa = np.asarray(x, dtype=np.float64).ravel()
+        if xa.size == 0 or not np.all(np.isfinite(xa)):
+            raise ConfigError("values for the fl search must be finite and non-empty")
+        start = F8Format.fl_from_std(float(np.std(xa)), signed)
+        best, best_err = start, np.inf
+        for fl in [start] + [f for f in range(0, 8 if signed else 9) if f != start]:
+            fmt = F8Format(fl=fl, signed=signed)
+            err = float(np.sum((xa - fmt.decode(fmt.encode(xa))) ** 2))
+            if err < best_err:  # strict: ties keep the earlier candidate
+                best, best_err = fl, err
+        return best
+
 
 @dataclass(frozen=True)
 class ActFormat:

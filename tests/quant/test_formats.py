@@ -178,6 +178,20 @@ class TestF8:
         assert F8Format.fl_from_std(0.01) == 7  # clamped
         assert F8Format.fl_from_std(1000.0) == 0
 
+    @settings(max_examples=30, deadline=None)
+    @given(st.integers(0, 2**31 - 1), st.floats(0.01, 50), st.booleans())
+    def test_search_fl_is_best_of_all(self, seed, sigma, signed) -> None:
+        x = np.random.default_rng(seed).normal(size=64) * sigma
+        x = x if signed else np.abs(x)
+        fl = F8Format.search_fl(x, signed)
+
+        def err(f: int) -> float:
+            fmt = F8Format(fl=f, signed=signed)
+            return float(np.sum((x - fmt.decode(fmt.encode(x))) ** 2))
+
+        assert err(fl) <= min(err(f) for f in range(8 if signed else 9))
+        assert err(fl) <= err(F8Format.fl_from_std(float(np.std(x)), signed))
+
     @settings(max_examples=50, deadline=None)
     @given(st.integers(0, 7), st.lists(st.floats(-200, 200), min_size=1, max_size=20))
     def test_encode_nearest_and_clamped(self, fl, xs) -> None:
