@@ -1,0 +1,35 @@
+"""Parameter checks and signal shapes shared by the hardware components.
+
+Every component validates its arguments before building ports; the messages follow the
+house pattern ``X must be Y, not {x!r}`` and raise :class:`quant.errors.ConfigError`.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Shape, signed, unsigned
+
+from quant.errors import ConfigError, check_int_range
+from quant.formats import ActFormat, WeightFormat
+
+
+def check_instance(name: str, value: object, cls: type, what: str) -> None:
+    """Raise ConfigError unless ``value`` is a ``cls``."""
+    if not isinstance(value, cls):
+        raise ConfigError(f"{name} must be {what}, not {value!r}")
+
+
+def act_shape(act: ActFormat) -> Shape:
+    """Shape of an activation word: two's complement when signed, plain binary otherwise."""
+    return signed(act.bits) if act.signed else unsigned(act.bits)
+
+
+def product_bound(fmt: WeightFormat, act: ActFormat) -> int:
+    """Largest |int_level * x| one PE can produce."""
+    return fmt.max_abs_int * act.max_abs
+
+
+def check_acc_bits(acc_bits: object, fmt: WeightFormat, act: ActFormat) -> int:
+    """``acc_bits`` as an int, at least wide enough for one signed product."""
+    need = max(2, product_bound(fmt, act).bit_length() + 1)
+    return check_int_range("acc_bits", acc_bits, need, 64,
+                           f"for {fmt.name}-{fmt.bits} weights and {act} activations")

@@ -1,0 +1,70 @@
+"""SP2 shift-add PE: two shifts and an add per step, no multiplier (LUTs and carry chains)."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from hw.params import act_shape, check_acc_bits, check_instance
+from quant.formats import ActFormat, Sp2Format
+
+
+class Sp2Pe(wiring.Component):
+    """Output-stationary PE for SP2 weight rows (arXiv 2012.04240).
+
+    The weight word holds ``sign`` (MSB), ``i1`` (``m1`` bits) and ``i2`` (``m2`` LSBs) as in
+    :class:`quant.formats.Sp2Format`; each valid cycle adds
+    ``±((x << (S - i1)) + (x << (S - i2)))`` to the accumulator, a term being 0 when its
+    field is 0 (``S`` is the format's ``shift_base``). ``first`` restarts the accumulator.
+
+    Parameters:
+        fmt: the weight format (:class:`quant.formats.Sp2Format`).
+        act: the activation format.
+        acc_bits: signed accumulator width.
+
+    Members:
+        w: In(fmt.bits) weight code word.
+        x: In(act shape) activation.
+        valid: In(1) accumulate this cycle.
+        first: In(1) this is the tile's first step.
+        acc: Out(signed(acc_bits)) the accumulator register.
+    """
+
+    def __init__(self, fmt: Sp2Format, act: ActFormat, acc_bits: int) -> None:
+        check_instance("fmt", fmt, Sp2Format, "an Sp2Format")
+        check_instance("act", act, ActFormat, "an ActFormat")
+        self.fmt = fmt
+        self.act = act
+        self.acc_bits = check_acc_bits(acc_bits, fmt, act)
+        super().__init__({
+            "w": In(fmt.bits),
+            "x": In(act_shape(act)),
+            "valid": In(1),
+            "first": In(1),
+            "acc": Out(signed(self.acc_bits)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        fmt = self.fmt
+        s = fmt.shift_base
+        i2 = self.w[:fmt.m2]
+        i1 = self.w[fmt.m2:fmt.m2 + fmt.m1]
+        sign = self.w[fmt.bits - 1]
+        width = self.act.bits + s + 1  # one term, sign-extended
+        term1 = Signal(signed(width))
+        term2 = Signal(signed(width))
+        shift1 = Signal(range(s + 1))
+        shift2 = Signal(range(s + 1))
+        m.d.comb += [
+            shift1.eq(s - i1),
+            shift2.eq(s - i2),
+            term1.eq(Mux(i1 == 0, 0, self.x << shift1)),
+            term2.eq(Mux(i2 == 0, 0, self.x << shift2)),
+        ]
+        magnitude = term1 + term2
+        product = Mux(sign, -magnitude, magnitude)
+        with m.If(self.valid):
+            m.d.sync += self.acc.eq(Mux(self.first, 0, self.acc) + product)
+        return m
