@@ -1,0 +1,161 @@
+"""Simulate a workload on the mixed-scheme GEMM engine: cycles, stalls, utilization, bytes.
+
+:func:`simulate` is the entry point. ``mode`` picks the fidelity level, all following the
+rules of :mod:`sim.timing`:
+
+* ``cycle`` — the numba kernel that steps every chunk tile with the DRAM model;
+* ``analytical`` — closed forms (equal to ``cycle`` with unlimited bandwidth, a lower bound
+  otherwise);
+* ``plain`` — a plain output-stationary array of ``dsp_rows + lut_rows`` rows without a
+  memory model, for cross-checks with other systolic simulators.
+
+Bit-exact outputs are :mod:`sim.functional`'s job; :func:`simulate` only times.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from quant.errors import ConfigError, FpimError, check_choice
+from quant.formats import Scheme, weight_format
+from quant.ref import check_accumulator
+from sim.arch import Accelerator
+from sim.results import LayerResult, RunResult
+from sim.timing import (
+    GemmShape,
+    analytical_cycles,
+    compute_cycles,
+    plain_os_cycles,
+    schedule_cycles,
+    vector_cycles,
+)
+from sim.workload import GemmOp, VectorOp, Workload
+
+MODES = ("cycle", "analytical", "plain")
+
+
+class CycleLimitError(FpimError, RuntimeError):
+    """The cycle kernel reached its cycle limit; the message says where it stopped."""
+
+
+@dataclass(frozen=True)
+class _Row:
+    op_index: int
+    m_fixed: int
+    m_lut: int
+    count: int
+
+
+def check_workload(wl: Workload, accel: Accelerator) -> None:
+    """Raise if a layer cannot run on ``accel`` (missing core, accumulator too narrow)."""
+    e = accel.engine
+    if not wl.ops:
+        raise ConfigError(f"workload {wl.name!r} must have at least one op")
+    x_max = e.act_format.max_abs
+    w_fix = weight_format(Scheme.FIXED, e.weight_bits).max_abs_int
+    w_lut = weight_format(e.lut_core_scheme, e.weight_bits).max_abs_int if e.lut_rows else 0
+    for o in wl.gemms:
+        if o.splits is None:
+            raise ConfigError(f"layer {o.name!r} has no row split: give an sp2 fraction")
+        if o.rows_lut and e.lut_rows == 0:
+            raise ConfigError(f"layer {o.name!r} has {o.rows_lut} {e.lut_scheme} rows but "
+                              "engine.lut_rows is 0")
+        if o.rows_fixed and e.dsp_rows == 0:
+            raise ConfigError(f"layer {o.name!r} has {o.rows_fixed} fixed rows but "
+                              "engine.dsp_rows is 0")
+        w_max = max(w_fix if o.rows_fixed else 0, w_lut if o.rows_lut else 0)
+        try:
+            check_accumulator(o.k, w_max, x_max, e.acc_bits)
+        except FpimError as exc:
+            raise type(exc)(f"layer {o.name!r}: engine.{exc}") from None
+
+
+def _rows(wl: Workload) -> list[_Row]:
+    out = []
+    for i, o in enumerate(wl.ops):
+        if isinstance(o, GemmOp):
+            for a, b, c in o.splits or ():
+                out.append(_Row(i, a, b, c))
+    return out
+
+
+def simulate(wl: Workload, accel: Accelerator, mode: str = "cycle",
+             max_cycles: int | None = None) -> RunResult:
+    """Time ``wl`` on ``accel``; returns per-layer and total results.
+
+    ``max_cycles`` bounds the cycle kernel (``cycle`` mode); reaching it raises
+    :class:`CycleLimitError` naming the layer and tile where it stopped.
+    """
+    check_choice("mode", mode, MODES)
+    check_workload(wl, accel)
+    e, mem = accel.engine, accel.memory
+    rows = _rows(wl)
+    per_op: dict[int, list[int]] = {}  # op index → [cycles, compute, stall, dram_read]
+
+    def add(i: int, cycles: int, comp: int, stall: int, dram: int) -> None:
+        acc = per_op.setdefault(i, [0, 0, 0, 0])
+        acc[0] += cycles
+        acc[1] += comp
+        acc[2] += stall
+        acc[3] += dram
+
+    ops = wl.ops
+    if mode == "cycle":
+        params = np.array([[r.m_fixed, r.m_lut, ops[r.op_index].n, ops[r.op_index].k, r.count]
+                           for r in rows], dtype=np.int64).reshape(-1, 5)
+        out, stop = schedule_cycles(params, e.dsp_rows, e.lut_rows, e.cols, mem.k_tile,
+                                    e.weight_bits, e.act_bits, mem.dram_bytes_per_cycle,
+                                    mem.dram_latency, max_cycles)
+        if stop >= 0:
+            r = rows[stop]
+            done = int(out[:stop, 1].sum())
+            st = out[stop]
+            raise CycleLimitError(
+                f"cycle limit {max_cycles} reached in layer {ops[r.op_index].name!r} at tile "
+                f"(column block {st[4]}, row step {st[5]}, k chunk {st[6]}) after "
+                f"{done + int(st[1])} cycles"
+            )
+        for r, o in zip(rows, out, strict=True):
+            g = ops[r.op_index]
+            comp = r.count * compute_cycles(GemmShape(r.m_fixed, r.m_lut, g.n, g.k),
+                                            e.dsp_rows, e.lut_rows, e.cols)
+            add(r.op_index, int(o[1]), comp, int(o[2]), int(o[3]))
+    else:
+        for r in rows:
+            g = ops[r.op_index]
+            shape = GemmShape(r.m_fixed, r.m_lut, g.n, g.k)
+            t = analytical_cycles(shape, e.dsp_rows, e.lut_rows, e.cols, mem.k_tile,
+                                  e.weight_bits, e.act_bits, mem.dram_bytes_per_cycle,
+                                  mem.dram_latency)
+            if mode == "plain":
+                c = plain_os_cycles(g.m, g.n, g.k, e.rows, e.cols)
+                add(r.op_index, r.count * c, r.count * c, 0, r.count * t.dram_read)
+            else:
+                add(r.op_index, r.count * t.cycles, r.count * t.compute, r.count * t.stall,
+                    r.count * t.dram_read)
+    layers = []
+    for i, o in enumerate(ops):
+        if isinstance(o, VectorOp):
+            c = vector_cycles(o.elements, accel.vector.cost(o.op), accel.vector.lanes)
+            layers.append(LayerResult(name=o.name, op=o.op, m=0, n=0, k=0, groups=1,
+                                      rows_fixed=0, rows_lut=0, cycles=c, compute_cycles=c,
+                                      stall_cycles=0, util_dsp=0.0, util_lut=0.0, macs=0,
+                                      dram_bytes=0))
+            continue
+        cyc, comp, stall, dram = per_op[i]
+        write = o.groups * -(-(o.m * o.n * e.act_bits) // 8)
+        mac_fix = o.rows_fixed * o.n * o.k
+        mac_lut = o.rows_lut * o.n * o.k
+        if mode == "plain":
+            cap = e.rows * e.cols * cyc
+            u_d = u_l = (mac_fix + mac_lut) / cap if cap else 0.0
+        else:
+            u_d = mac_fix / (e.dsp_rows * e.cols * cyc) if e.dsp_rows else 0.0
+            u_l = mac_lut / (e.lut_rows * e.cols * cyc) if e.lut_rows else 0.0
+        layers.append(LayerResult(name=o.name, op=o.kind, m=o.m, n=o.n, k=o.k, groups=o.groups,
+                                  rows_fixed=o.rows_fixed, rows_lut=o.rows_lut, cycles=cyc,
+                                  compute_cycles=comp, stall_cycles=stall, util_dsp=u_d,
+                                  util_lut=u_l, macs=o.macs, dram_bytes=dram + write))
+    return RunResult.build(wl.name, accel, mode, layers)

@@ -1,0 +1,191 @@
+"""Functional (bit-exact) mode: the engine's integer outputs, computed in numba.
+
+Semantics are the foundation's, not re-derived: a code word's integer level is the
+format's ``int_level_table`` entry (for SP2 that is exactly the two-shifts-and-add of
+``Sp2Format.hw_mul``, for fixed the signed multiplier operand, for PoT the single shift),
+products accumulate exactly, and requantization is ``quant.ref.requantize`` (round half to
+even of ``(acc + bias) * mult / 2**shift``, optional ReLU, clamp). Before a GEMM the
+accumulator bound is proven with ``quant.ref.check_accumulator``, so the int32 / int64
+kernels cannot overflow and no wrap-around is relied on (``NUMBA_DISABLE_JIT=1`` gives the
+same integers).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from quant.errors import ConfigError, OverflowRiskError, ShapeError
+from quant.formats import ActFormat, Scheme, weight_format
+from quant.ref import check_accumulator
+from quant.rows import QuantizedRows
+
+
+def level_tables(bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """(3, 2**bits) int64 levels and bool validity per scheme id, from ``quant.formats``."""
+    lv = np.zeros((len(Scheme), 1 << bits), dtype=np.int64)
+    ok = np.zeros((len(Scheme), 1 << bits), dtype=np.bool_)
+    for s in Scheme:
+        try:
+            fmt = weight_format(s, bits)
+        except ConfigError:
+            continue  # the scheme does not exist at this width; its rows are rejected
+        lv[int(s)] = fmt.int_level_table
+        ok[int(s)] = fmt.valid_words
+    return lv, ok
+
+
+@numba.njit(cache=True)
+def _decode(words: np.ndarray, ids: np.ndarray, lv: np.ndarray, ok: np.ndarray,
+            out: np.ndarray) -> int:
+    """Integer levels of ``words`` by row scheme; returns the flat index of a bad word or -1."""
+    m, k = words.shape
+    for i in range(m):
+        s = ids[i]
+        for t in range(k):
+            w = words[i, t]
+            if w < 0 or w >= lv.shape[1] or not ok[s, w]:
+                return i * k + t
+            out[i, t] = lv[s, w]
+    return -1
+
+
+@numba.njit(parallel=True, cache=True)
+def _gemm32(w: np.ndarray, x: np.ndarray) -> np.ndarray:
+    m, k = w.shape
+    n = x.shape[1]
+    out = np.zeros((m, n), dtype=np.int32)
+    for i in numba.prange(m):
+        row = out[i]
+        for t in range(k):
+            wv = w[i, t]
+            if wv != 0:
+                xr = x[t]
+                for j in range(n):
+                    row[j] += wv * xr[j]
+    return out
+
+
+@numba.njit(parallel=True, cache=True)
+def _gemm64(w: np.ndarray, x: np.ndarray) -> np.ndarray:
+    m, k = w.shape
+    n = x.shape[1]
+    out = np.zeros((m, n), dtype=np.int64)
+    for i in numba.prange(m):
+        row = out[i]
+        for t in range(k):
+            wv = w[i, t]
+            if wv != 0:
+                xr = x[t]
+                for j in range(n):
+                    row[j] += wv * xr[j]
+    return out
+
+
+def int_weights(rows: QuantizedRows) -> np.ndarray:
+    """(M, K) int64 integer levels of ``rows`` (numba decode through the format tables)."""
+    lv, ok = level_tables(rows.bits)
+    ids = np.asarray(rows.scheme_ids, dtype=np.int64)
+    out = np.empty(rows.words.shape, dtype=np.int64)
+    bad = _decode(np.ascontiguousarray(rows.words, dtype=np.int64), ids, lv, ok, out)
+    if bad >= 0:
+        i, t = divmod(bad, rows.words.shape[1])
+        raise ConfigError(f"code word {int(rows.words[i, t])} at row {i} is not a valid "
+                          f"{Scheme(int(ids[i])).label}-{rows.bits} code")
+    return out
+
+
+def gemm(rows: QuantizedRows, x: object, x_fmt: ActFormat, acc_bits: int = 32,
+         w_int: np.ndarray | None = None) -> np.ndarray:
+    """Mixed-scheme GEMM ``(M, K) x (K, N)`` → (M, N) int64, equal to ``quant.ref.gemm``.
+
+    ``w_int`` (the decoded levels) may be passed to skip decoding when called repeatedly.
+    """
+    xa = x_fmt.check(x)
+    if xa.ndim != 2 or xa.shape[0] != rows.shape[1]:
+        raise ShapeError(f"cannot multiply weights {rows.shape} by activations {xa.shape}: "
+                         "need (M, K) and (K, N)")
+    bound = check_accumulator(rows.shape[1], rows.max_abs_int(), x_fmt.max_abs, acc_bits)
+    wi = int_weights(rows) if w_int is None else w_int
+    if bound < 1 << 31:
+        return _gemm32(wi.astype(np.int32), np.ascontiguousarray(xa, dtype=np.int32)) \
+            .astype(np.int64)
+    return _gemm64(wi, np.ascontiguousarray(xa, dtype=np.int64))
+
+
+@numba.njit(cache=True)
+def _round_shift(p: int, s: int) -> int:
+    if s <= 0:
+        return p << (-s)
+    q = p >> s
+    r = p - (q << s)
+    half = np.int64(1) << (s - 1)
+    if r > half or (r == half and (q & 1) == 1):
+        q += 1
+    return q
+
+
+@numba.njit(parallel=True, cache=True)
+def _requant(acc: np.ndarray, mult: np.ndarray, shift: np.ndarray, bias: np.ndarray,
+             relu: bool, clamp: bool, lo: int, hi: int) -> np.ndarray:
+    m, n = acc.shape
+    out = np.empty((m, n), dtype=np.int64)
+    for i in numba.prange(m):
+        for j in range(n):
+            y = _round_shift((acc[i, j] + bias[i]) * mult[i], shift[i])
+            if relu and y < 0:
+                y = 0
+            if clamp:
+                y = min(max(y, lo), hi)
+            out[i, j] = y
+    return out
+
+
+def requantize(acc: np.ndarray, mult: object, shift: object, out_fmt: ActFormat | None, *,
+               bias: object | None = None, relu: bool = False) -> np.ndarray:
+    """Per-row (axis 0) requantization of (M, N) accumulators, equal to ``quant.ref``'s.
+
+    ``out_fmt=None`` skips the clamp (unclamped logits, as in ``quant.infer``).
+    """
+    a = np.asarray(acc)
+    if a.ndim != 2 or a.dtype.kind not in "iu":
+        raise ShapeError(f"accumulators must be a 2-D integer array, not {a.dtype} {a.shape}")
+    m = a.shape[0]
+
+    def per_row(v: object, name: str) -> np.ndarray:
+        arr = np.asarray(v)
+        if arr.dtype.kind not in "iu":
+            raise ShapeError(f"{name} must be integers, not dtype {arr.dtype}")
+        arr = np.broadcast_to(arr.astype(np.int64), (m,)) if arr.ndim == 0 else arr
+        if arr.shape != (m,):
+            raise ShapeError(f"{name} must be a scalar or have {m} entries, not {arr.shape}")
+        return np.ascontiguousarray(arr, dtype=np.int64)
+
+    mu = per_row(mult, "mult")
+    sh = per_row(shift, "shift")
+    bi = per_row(0 if bias is None else bias, "bias")
+    if mu.size and mu.min() < 0:
+        raise ConfigError("mult must be non-negative")
+    if sh.size and (sh.min() < -62 or sh.max() > 62):
+        raise ConfigError(f"shift must be in -62..62, not {int(np.max(np.abs(sh)))}")
+    a64 = a.astype(np.int64)
+    amax = (int(np.abs(a64).max()) if a64.size else 0) + (int(np.abs(bi).max()) if m else 0)
+    worst = amax * (int(mu.max()) if m else 0) << max(0, -int(sh.min()) if m else 0)
+    if worst >= 1 << 63:
+        raise OverflowRiskError(f"(acc + bias) * mult reaches {worst}, which does not fit int64")
+    lo, hi = (0, 0) if out_fmt is None else (out_fmt.qmin, out_fmt.qmax)
+    return _requant(np.ascontiguousarray(a64), mu, sh, bi, bool(relu), out_fmt is not None,
+                    lo, hi)
+
+
+def random_rows(rng: np.random.Generator, m: int, k: int, bits: int, m_lut: int,
+                lut_scheme: Scheme = Scheme.SP2) -> QuantizedRows:
+    """Random valid code words: the first ``m - m_lut`` rows fixed, the rest ``lut_scheme``."""
+    ids = np.array([int(Scheme.FIXED)] * (m - m_lut) + [int(lut_scheme)] * m_lut, np.int8)
+    words = np.empty((m, k), dtype=np.int64)
+    for s in (Scheme.FIXED, lut_scheme):
+        sel = ids == int(s)
+        if sel.any():
+            valid = np.flatnonzero(weight_format(s, bits).valid_words)
+            words[sel] = rng.choice(valid, size=(int(sel.sum()), k))
+    return QuantizedRows(words=words, scheme_ids=ids, alphas=np.ones(m), bits=bits)

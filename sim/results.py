@@ -1,0 +1,120 @@
+"""Result records of a simulation run (per layer and totals) and their CSV/JSON forms."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import asdict, dataclass, fields
+from typing import TYPE_CHECKING
+
+from sim.resources import estimate_resources
+
+if TYPE_CHECKING:
+    from sim.arch import Accelerator
+
+
+@dataclass(frozen=True)
+class LayerResult:
+    """One layer: sizes, rows per scheme, cycles (= compute + stall), utilization, traffic.
+
+    ``util_dsp`` / ``util_lut`` are each core's MACs over its PE-cycles in this layer;
+    ``dram_bytes`` counts loads and output write-back.
+    """
+
+    name: str
+    op: str
+    m: int
+    n: int
+    k: int
+    groups: int
+    rows_fixed: int
+    rows_lut: int
+    cycles: int
+    compute_cycles: int
+    stall_cycles: int
+    util_dsp: float
+    util_lut: float
+    macs: int
+    dram_bytes: int
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A whole run: layers and totals at the accelerator's clock."""
+
+    workload: str
+    accelerator: str
+    mode: str
+    clock_mhz: float
+    dsp_used: int
+    layers: tuple[LayerResult, ...]
+    resources: dict
+
+    @staticmethod
+    def build(workload: str, accel: Accelerator, mode: str, layers: list[LayerResult]
+              ) -> RunResult:
+        res = estimate_resources(accel)
+        d = res.to_dict()
+        d["budget"] = {"lut": accel.part.lut, "ff": accel.part.ff, "dsp": accel.part.dsp,
+                       "bram36": accel.part.bram36, "part": accel.part.name}
+        return RunResult(workload, accel.name, mode, float(accel.clock_mhz), res.dsp,
+                         tuple(layers), d)
+
+    @property
+    def total_cycles(self) -> int:
+        return sum(la.cycles for la in self.layers)
+
+    @property
+    def stall_cycles(self) -> int:
+        return sum(la.stall_cycles for la in self.layers)
+
+    @property
+    def compute_cycles(self) -> int:
+        return sum(la.compute_cycles for la in self.layers)
+
+    @property
+    def macs(self) -> int:
+        return sum(la.macs for la in self.layers)
+
+    @property
+    def latency_ms(self) -> float:
+        return self.total_cycles / (self.clock_mhz * 1e3)
+
+    @property
+    def fps(self) -> float:
+        return 1e3 / self.latency_ms if self.total_cycles else 0.0
+
+    @property
+    def gops(self) -> float:
+        """Operations (2 per MAC) per second, in 1e9."""
+        return 2 * self.macs / (self.latency_ms * 1e-3) / 1e9 if self.total_cycles else 0.0
+
+    @property
+    def gops_per_dsp(self) -> float:
+        return self.gops / self.dsp_used if self.dsp_used else 0.0
+
+    def totals(self) -> dict:
+        return {
+            "total_cycles": self.total_cycles, "compute_cycles": self.compute_cycles,
+            "stall_cycles": self.stall_cycles, "macs": self.macs,
+            "latency_ms": self.latency_ms, "fps": self.fps, "gops": self.gops,
+            "gops_per_dsp": self.gops_per_dsp,
+            "dram_bytes": sum(la.dram_bytes for la in self.layers),
+        }
+
+    def to_dict(self) -> dict:
+        return {
+            "workload": self.workload, "accelerator": self.accelerator, "mode": self.mode,
+            "clock_mhz": self.clock_mhz, **self.totals(), "resources": self.resources,
+            "layers": [asdict(la) for la in self.layers],
+        }
+
+    def to_csv(self) -> str:
+        out = io.StringIO()
+        names = [f.name for f in fields(LayerResult)]
+        w = csv.writer(out, lineterminator="\n")
+        w.writerow(names)
+        for la in self.layers:
+            w.writerow([f"{v:.6f}" if isinstance(v, float) else v
+                        for v in (getattr(la, n) for n in names)])
+        return out.getvalue()

@@ -1,0 +1,413 @@
+"""The timing rules of the mixed-scheme GEMM engine: the one definition sim and RTL follow.
+
+``docs/timing.md`` repeats these rules with worked examples; this docstring is normative.
+The simulator's ``cycle`` mode (:func:`schedule_cycles`, a numba kernel that steps the
+tile schedule) and ``analytical`` mode (:func:`analytical_cycles`, closed forms of the same
+rules) implement them; the RTL controller (``hw``) must produce the same cycle counts.
+
+Notation
+--------
+A GEMM ``Y[M x N] = W[M x K] · X[K x N]``. ``Mf`` of its weight rows are fixed point (run on
+the DSP core), ``Ml`` are SP2/PoT (run on the LUT core), ``Mf + Ml = M``. The engine has
+``Rd`` DSP-core rows, ``Rl`` LUT-core rows, ``C`` columns and a load block depth ``KT``
+(``memory.k_tile``). A layer with ``groups`` (a depthwise or grouped conv, or one GEMM per
+attention head) is ``groups`` independent GEMMs run one after another.
+
+R1 Folds. ``Fd = ceil(Mf / Rd)``, ``Fl = ceil(Ml / Rl)`` (0 when the core has no rows of
+   the layer; a layer with rows for a core of 0 rows is an error), ``F = max(Fd, Fl)``.
+   Column blocks: ``J = ceil(N / C)``; block ``j`` has ``c_j = min(C, N - j*C)`` columns.
+   K chunks: ``Q = ceil(K / KT)``; chunk ``q`` has ``k_q = min(KT, K - q*KT)`` steps.
+
+R2 Balanced row steps. Both cores run ``F`` row steps. In step ``f`` the DSP core takes
+   ``a_f = Mf // F + (1 if f < Mf % F else 0)`` consecutive fixed rows (starting at fixed
+   row ``f*(Mf // F) + min(f, Mf % F)``, rows in layer order), the LUT core likewise
+   ``b_f`` rows from ``Ml``. ``a_f <= Rd`` and ``b_f <= Rl`` because ``F >= Fd, Fl``.
+   The step's row count is ``r_f = max(a_f, b_f) >= 1``, and ``sum_f r_f = max(Mf, Ml)``.
+   (Spreading rows over all ``F`` steps, rather than filling the first folds, is what makes
+   cycles monotone in the array size; the host computes ``F`` and the four quotients and
+   remainders and writes them into the command registers.)
+
+R3 Loop order. Either ``for j: for f:`` (order 0, column blocks outer) or ``for f: for j:``
+   (order 1, row steps outer) over output tiles ``(j, f)``; each output tile streams chunks
+   ``q = 0..Q-1`` ("chunk tile" ``(j, f, q)``). The host picks, per GEMM, the order that
+   loads fewer DRAM bytes under R5 (ties: order 0) and writes it into the command. Both
+   cores work on the same output tile in lockstep: same columns, same activation chunk,
+   each its own rows.
+
+R4 Output tile. A tile's stream phase is its chunks' stream windows back to back; chunk
+   ``q``'s window is ``k_q`` cycles, during which the buffers present one K step per cycle
+   (one weight word per used row, one activation word per used column); the PE array skews
+   them internally. After the last window comes the tail: ``(r_f - 1) + (c_j - 1)`` cycles
+   until the last PE has done its last MAC, then ``r_f`` drain cycles in which each core
+   shifts one row of ``c_j`` accumulators per cycle into the post-processing unit (the
+   cores drain in parallel). The next output tile's first window may start at the cycle
+   after the tail. So an output tile without stalls takes ``K + 2*r_f + c_j - 2`` cycles,
+   and a GEMM's **compute cycles** are::
+
+       sum_j sum_f (K + 2 r_f + c_j - 2) = J*F*(K - 2) + 2*J*max(Mf, Ml) + F*N
+
+   In the DSP-only case with full tiles this is the standard output-stationary count
+   ``folds * (2R + C + K - 2)``.
+
+R5 Loads. A chunk tile needs weight block ``(f, q)`` (``(a_f + b_f) * k_q`` weights of
+   ``weight_bits``) and activation block ``(j, q)`` (``k_q * c_j`` activations of
+   ``act_bits``); a block's size in bytes is ``ceil(elements * bits / 8)``. A block is
+   loaded when the chunk tile's block differs from the previous chunk tile's block of the
+   same buffer (the first chunk tile of a GEMM loads both); otherwise the resident block is
+   reused. So with ``Q > 1`` every chunk tile loads both blocks; with ``Q == 1`` the block
+   indexed by the outer loop is loaded once per outer iteration and the other one on every
+   tile (once in total if its loop has length 1).
+
+R6 Banks. Each buffer has two banks; the ``n``-th block loaded into a buffer goes to bank
+   ``n mod 2``. Its load may start only after the ``(n-2)``-th block of that buffer is
+   released: at the end of the stream window of the last chunk tile that used it.
+
+R7 DRAM. One read channel serves load requests in chunk-tile order (weight block before
+   activation block of the same chunk tile), one at a time. A request starts at the later
+   of (the end of the previous request, its bank release) and takes ``L + ceil(bytes / B)``
+   cycles (``memory.dram_latency`` and ``memory.dram_bytes_per_cycle``; 0 cycles when
+   bandwidth is unlimited and latency 0). Requests are issued as early as these rules
+   allow (prefetch).
+
+R8 Stalls. A chunk tile's window starts at the later of (the end of the previous window of
+   the same output tile, or the end of the previous output tile's tail, or cycle 0) and
+   the completion of its loads. The difference is stall cycles. A GEMM's cycles are the
+   end of its last tail = compute cycles + stall cycles.
+
+R9 Output write-back goes through a separate write channel and the double-buffered output
+   buffer; it is counted in DRAM bytes (``ceil(M*N*act_bits/8)``) but never stalls.
+
+R10 Boundaries. Every GEMM starts at cycle 0 with empty buffers (the command interface
+   runs one GEMM at a time); a run's cycles are the sum over its GEMMs. Vector ops take
+   ``ceil(elements * cost / lanes)`` cycles (:class:`sim.arch.VectorUnit`) and do not
+   overlap GEMMs.
+
+Analytical mode evaluates R4 in closed form; with unlimited bandwidth it equals the cycle
+mode exactly (tested). With finite bandwidth it returns the lower bound
+``max(compute + first loads, all loads back to back + last chunk window + last tail)``,
+which the cycle mode's count never undercuts (tested).
+
+Plain output-stationary mode (``mode="plain"``) is a cross-check against other systolic
+simulators: one core of ``R = Rd + Rl`` rows, every row on it, full-array fill and drain
+and no memory model: ``ceil(M/R) * ceil(N/C) * (2R + C + K - 2)`` (the OS count of
+SCALE-Sim's paper, arXiv 1811.02883).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+#: Status codes of :func:`schedule_cycles`.
+DONE = 0
+CYCLE_LIMIT = 1
+
+#: Stand-in for "no cycle limit".
+NO_LIMIT = np.iinfo(np.int64).max // 4
+
+
+def ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+@dataclass(frozen=True)
+class GemmShape:
+    """One GEMM of a layer as the timing rules see it."""
+
+    m_fixed: int
+    m_lut: int
+    n: int
+    k: int
+
+    @property
+    def m(self) -> int:
+        return self.m_fixed + self.m_lut
+
+
+def row_steps(m_fixed: int, m_lut: int, dsp_rows: int, lut_rows: int) -> int:
+    """``F`` of rule R1 (the caller has checked each core with rows exists)."""
+    fd = ceil_div(m_fixed, dsp_rows) if m_fixed else 0
+    fl = ceil_div(m_lut, lut_rows) if m_lut else 0
+    return max(fd, fl)
+
+
+def compute_cycles(g: GemmShape, dsp_rows: int, lut_rows: int, cols: int) -> int:
+    """Compute cycles of one GEMM (rule R4 in closed form)."""
+    f = row_steps(g.m_fixed, g.m_lut, dsp_rows, lut_rows)
+    j = ceil_div(g.n, cols)
+    return j * f * (g.k - 2) + 2 * j * max(g.m_fixed, g.m_lut) + f * g.n
+
+
+def plain_os_cycles(m: int, n: int, k: int, rows: int, cols: int) -> int:
+    """Plain output-stationary count: ``ceil(M/R) * ceil(N/C) * (2R + C + K - 2)``."""
+    return ceil_div(m, rows) * ceil_div(n, cols) * (2 * rows + cols + k - 2)
+
+
+def _load_cycles(nbytes: int, bw: int | None, lat: int) -> int:
+    return lat + (0 if bw is None else ceil_div(nbytes, bw))
+
+
+def _block_bytes(elems: int, bits: int) -> int:
+    return ceil_div(elems * bits, 8)
+
+
+@dataclass(frozen=True)
+class GemmTiming:
+    """Cycles of one GEMM: ``cycles = compute + stall``; ``dram_bytes`` read + written."""
+
+    cycles: int
+    compute: int
+    stall: int
+    dram_read: int
+    dram_write: int
+
+
+def _chunk_sizes(k: int, kt: int) -> list[tuple[int, int]]:
+    """(size, count) of the K chunks."""
+    q = ceil_div(k, kt)
+    last = k - (q - 1) * kt
+    return [(kt, q - 1), (last, 1)] if q > 1 else [(last, 1)]
+
+
+def _col_sizes(n: int, c: int) -> list[tuple[int, int]]:
+    j = ceil_div(n, c)
+    last = n - (j - 1) * c
+    return [(c, j - 1), (last, 1)] if j > 1 else [(last, 1)]
+
+
+def _step_rows(m_fixed: int, m_lut: int, f: int) -> list[tuple[int, int, int]]:
+    """(a_f + b_f, r_f, count) over the F steps, grouped (rule R2)."""
+    qa, ra = divmod(m_fixed, f)
+    qb, rb = divmod(m_lut, f)
+    cuts = sorted({0, ra, rb, f})
+    out = []
+    for lo, hi in itertools.pairwise(cuts):
+        if hi > lo:
+            a = qa + (1 if lo < ra else 0)
+            b = qb + (1 if lo < rb else 0)
+            out.append((a + b, max(a, b), hi - lo))
+    return out
+
+
+def _reps(order: int, f: int, jn: int, qn: int) -> tuple[int, int]:
+    """Times each weight block ``(f, q)`` and each activation block ``(j, q)`` is loaded."""
+    if qn > 1:
+        return jn, f
+    if order == 0:  # j outer: activations once per j, weights every tile unless F == 1
+        return (jn if f > 1 else 1), 1
+    return 1, (f if jn > 1 else 1)
+
+
+def loop_order(g: GemmShape, f: int, jn: int, qn: int, steps: list, chunks: list,
+               colsz: list, weight_bits: int, act_bits: int) -> int:
+    """R3: the order (0 or 1) that loads fewer bytes; ties → 0."""
+    w_set = sum(_block_bytes(rows * kq, weight_bits) * cf * cq
+                for rows, _, cf in steps for kq, cq in chunks)
+    x_set = sum(_block_bytes(kq * cj, act_bits) * cj_n * cq
+                for cj, cj_n in colsz for kq, cq in chunks)
+    totals = []
+    for order in (0, 1):
+        wr, xr = _reps(order, f, jn, qn)
+        totals.append(w_set * wr + x_set * xr)
+    return 0 if totals[0] <= totals[1] else 1
+
+
+def gemm_loop_order(g: GemmShape, dsp_rows: int, lut_rows: int, cols: int, k_tile: int,
+                    weight_bits: int, act_bits: int) -> int:
+    """R3 loop order of one GEMM (what the host writes into the command)."""
+    f = row_steps(g.m_fixed, g.m_lut, dsp_rows, lut_rows)
+    return loop_order(g, f, ceil_div(g.n, cols), ceil_div(g.k, k_tile),
+                      _step_rows(g.m_fixed, g.m_lut, f), _chunk_sizes(g.k, k_tile),
+                      _col_sizes(g.n, cols), weight_bits, act_bits)
+
+
+def analytical_cycles(g: GemmShape, dsp_rows: int, lut_rows: int, cols: int, k_tile: int,
+                      weight_bits: int, act_bits: int, bw: int | None, lat: int
+                      ) -> GemmTiming:
+    """Closed-form timing of one GEMM (R1-R9; exact compute, memory as a lower bound)."""
+    f = row_steps(g.m_fixed, g.m_lut, dsp_rows, lut_rows)
+    jn = ceil_div(g.n, cols)
+    qn = ceil_div(g.k, k_tile)
+    comp = compute_cycles(g, dsp_rows, lut_rows, cols)
+    steps = _step_rows(g.m_fixed, g.m_lut, f)
+    chunks = _chunk_sizes(g.k, k_tile)
+    colsz = _col_sizes(g.n, cols)
+    order = loop_order(g, f, jn, qn, steps, chunks, colsz, weight_bits, act_bits)
+    w_reps, x_reps = _reps(order, f, jn, qn)
+    w_bytes = w_time = x_bytes = x_time = 0
+    for rows, _, cnt_f in steps:
+        for kq, cnt_q in chunks:
+            nb = _block_bytes(rows * kq, weight_bits)
+            w_bytes += nb * cnt_f * cnt_q * w_reps
+            w_time += _load_cycles(nb, bw, lat) * cnt_f * cnt_q * w_reps
+    for cj, cnt_j in colsz:
+        for kq, cnt_q in chunks:
+            nb = _block_bytes(kq * cj, act_bits)
+            x_bytes += nb * cnt_j * cnt_q * x_reps
+            x_time += _load_cycles(nb, bw, lat) * cnt_j * cnt_q * x_reps
+    write = _block_bytes(g.m * g.n, act_bits)
+    if bw is None and lat == 0:
+        return GemmTiming(comp, comp, 0, w_bytes + x_bytes, write)
+    # First chunk tile (j=0, f=0, q=0) and the last one (j=J-1, f=F-1, q=Q-1).
+    first_rows = steps[0][0]
+    k0 = chunks[0][0]
+    c0 = colsz[0][0]
+    first = (_load_cycles(_block_bytes(first_rows * k0, weight_bits), bw, lat)
+             + _load_cycles(_block_bytes(k0 * c0, act_bits), bw, lat))
+    last_r = steps[-1][1]
+    last_c = colsz[-1][0]
+    last_k = chunks[-1][0]
+    bound = max(comp + first, w_time + x_time + last_k + 2 * last_r + last_c - 2)
+    return GemmTiming(bound, comp, bound - comp, w_bytes + x_bytes, write)
+
+
+# ---------------------------------------------------------------------------------------
+# The cycle-level kernel
+# ---------------------------------------------------------------------------------------
+
+@numba.njit(cache=True)
+def _load_time(nbytes: int, bw: int, lat: int) -> int:
+    if bw <= 0:  # unlimited bandwidth
+        return lat
+    return lat + (nbytes + bw - 1) // bw
+
+
+@numba.njit(cache=True)
+def _gemm_schedule(mf: int, ml: int, n: int, k: int, order: int, rd: int, rl: int, c: int,
+                   kt: int, wbits: int, abits: int, bw: int, lat: int, limit: int,
+                   out: np.ndarray) -> None:
+    """Step one GEMM's chunk tiles (rules R1-R8). ``out`` receives, as int64:
+    [status, cycles, stall, dram_read, stop_j, stop_f, stop_q]."""
+    fd = (mf + rd - 1) // rd if mf > 0 else 0
+    fl = (ml + rl - 1) // rl if ml > 0 else 0
+    nf = max(fd, fl)
+    nj = (n + c - 1) // c
+    nq = (k + kt - 1) // kt
+    qa, ra = mf // nf, mf % nf
+    qb, rb = ml // nf, ml % nf
+    chan = 0  # end of the previous DRAM request (R7)
+    w_rel = np.zeros(2, dtype=np.int64)  # release time of the block in each bank (R6)
+    x_rel = np.zeros(2, dtype=np.int64)
+    w_n = 0  # blocks loaded so far, per buffer
+    w_bank = 0
+    x_bank = 0
+    x_n = 0
+    w_ready = 0
+    x_ready = 0
+    prev_f = -1
+    prev_q_w = -1
+    prev_j = -1
+    prev_q_x = -1
+    t_free = 0  # when the next window may start (R8)
+    stall = 0
+    dram = 0
+    n_outer = nj if order == 0 else nf
+    n_inner = nf if order == 0 else nj
+    for outer in range(n_outer):
+        for inner in range(n_inner):
+            j = outer if order == 0 else inner
+            f = inner if order == 0 else outer
+            cj = min(c, n - j * c)
+            a = qa + (1 if f < ra else 0)
+            b = qb + (1 if f < rb else 0)
+            r = max(a, b)
+            for q in range(nq):
+                kq = min(kt, k - q * kt)
+                if f != prev_f or q != prev_q_w:  # R5: new weight block
+                    nbytes = ((a + b) * kq * wbits + 7) // 8
+                    start = max(chan, w_rel[w_n % 2])
+                    chan = start + _load_time(nbytes, bw, lat)
+                    w_ready = chan
+                    w_bank = w_n % 2
+                    w_n += 1
+                    dram += nbytes
+                    prev_f = f
+                    prev_q_w = q
+                if j != prev_j or q != prev_q_x:  # R5: new activation block
+                    nbytes = (kq * cj * abits + 7) // 8
+                    start = max(chan, x_rel[x_n % 2])
+                    chan = start + _load_time(nbytes, bw, lat)
+                    x_ready = chan
+                    x_bank = x_n % 2
+                    x_n += 1
+                    dram += nbytes
+                    prev_j = j
+                    prev_q_x = q
+                begin = max(t_free, w_ready, x_ready)
+                stall += begin - t_free
+                t_free = begin + kq
+                w_rel[w_bank] = t_free  # R6: released when its last window ends
+                x_rel[x_bank] = t_free
+                if t_free > limit:
+                    out[0] = 1
+                    out[1] = t_free
+                    out[2] = stall
+                    out[3] = dram
+                    out[4] = j
+                    out[5] = f
+                    out[6] = q
+                    return
+            t_free += 2 * r + cj - 2  # R4: skew tail and drain
+    out[0] = 0
+    out[1] = t_free
+    out[2] = stall
+    out[3] = dram
+    out[4] = nj
+    out[5] = nf
+    out[6] = nq
+
+
+@numba.njit(cache=True)
+def _schedule_many(params: np.ndarray, rd: int, rl: int, c: int, kt: int, wbits: int,
+                   abits: int, bw: int, lat: int, limit: int, out: np.ndarray) -> int:
+    """Run :func:`_gemm_schedule` for each row ``(mf, ml, n, k, groups, order)``.
+
+    Groups of a row are identical GEMMs: simulated once, multiplied. ``out[i]`` gets
+    [status, cycles, stall, dram_read, stop_j, stop_f, stop_q] (totals over groups).
+    Returns the index of the row that hit ``limit`` (cumulative cycles), or -1.
+    """
+    used = 0
+    one = np.zeros(7, dtype=np.int64)
+    for i in range(params.shape[0]):
+        g = params[i, 4]
+        _gemm_schedule(params[i, 0], params[i, 1], params[i, 2], params[i, 3], params[i, 5],
+                       rd, rl, c, kt, wbits, abits, bw, lat, limit - used, one)
+        if one[0] != 0 or used + g * one[1] > limit:
+            for t in range(7):
+                out[i, t] = one[t]
+            out[i, 0] = 1
+            return i
+        out[i, 0] = 0
+        out[i, 1] = g * one[1]
+        out[i, 2] = g * one[2]
+        out[i, 3] = g * one[3]
+        used += g * one[1]
+    return -1
+
+
+def schedule_cycles(params: np.ndarray, rd: int, rl: int, c: int, kt: int, wbits: int,
+                    abits: int, bw: int | None, lat: int, limit: int | None
+                    ) -> tuple[np.ndarray, int]:
+    """Cycle-level timing of many GEMMs: returns (out rows, index that hit the limit or -1).
+
+    ``params`` is an int64 array of rows ``(m_fixed, m_lut, n, k, groups)``; the loop order
+    (R3) is computed here. See :func:`_schedule_many` for the output layout.
+    """
+    p0 = np.asarray(params, dtype=np.int64).reshape(-1, 5)
+    orders = [gemm_loop_order(GemmShape(int(r[0]), int(r[1]), int(r[2]), int(r[3])), rd, rl,
+                              c, kt, wbits, abits) for r in p0]
+    p = np.ascontiguousarray(np.column_stack([p0, np.array(orders, dtype=np.int64)]))
+    out = np.zeros((p.shape[0], 7), dtype=np.int64)
+    stop = _schedule_many(p, int(rd), int(rl), int(c), int(kt), int(wbits), int(abits),
+                          0 if bw is None else int(bw), int(lat),
+                          NO_LIMIT if limit is None else int(limit), out)
+    return out, int(stop)
+
+
+def vector_cycles(elements: int, cost: int, lanes: int) -> int:
+    """Rule R10 for a vector op."""
+    return math.ceil(elements * cost / lanes)

@@ -1,0 +1,302 @@
+"""Workloads: the list of ops a simulation runs, and their sources (CSV, artifact, shipped).
+
+A :class:`GemmOp` is one layer as a GEMM ``Y[M x N] = W[M x K] · X[K x N]`` per group
+(M = output channels, K = reduction, N = output positions); a grouped or depthwise conv, or
+one attention matmul per head, has ``groups`` identical GEMMs. Its ``splits`` say how the
+rows of each group divide between fixed point (DSP core) and the LUT scheme (LUT core):
+tuples ``(m_fixed, m_lut, count)`` over groups. A :class:`VectorOp` is element-wise work.
+
+Sources:
+
+* SCALE-Sim topology CSVs (``INTEROP.md``): conv format ``Layer name, IFMAP Height, IFMAP
+  Width, Filter Height, Filter Width, Channels, Num Filter, Strides,`` (an optional ninth
+  column gives a separate horizontal stride), output size ``ceil((H - F + S) / S)``, layers
+  whose name contains ``DP`` are depthwise (one group per channel, ``Num Filter`` filters
+  each). GEMM format ``Layer Name, M, N, K,``: SCALE-Sim's ``M`` is the output pixels (our
+  N), its ``N`` the filters (our M). fpim's own convention on top: a layer whose name
+  contains ``MATMUL`` multiplies two activations (e.g. attention), so all its rows are fixed
+  point. Every row may end with a comma; a malformed row raises :class:`TopologyError`
+  naming the file and line.
+* a quantized artifact (:func:`from_artifact`): splits from the per-row scheme ids.
+* a torch model: :mod:`sim.torch_workload` (imports torch).
+
+CSV workloads carry no schemes; :func:`assign_fraction` splits each layer's rows with
+``quant.msq.lut_row_count`` (the row count MSQ would give the LUT scheme).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from quant.errors import ConfigError, check_fraction
+from quant.formats import Scheme
+from quant.msq import lut_row_count
+
+WORKLOAD_DIR = Path(__file__).resolve().parent.parent / "configs" / "workloads"
+MATMUL_MARK = "MATMUL"
+DEPTHWISE_MARK = "DP"
+
+
+class TopologyError(ConfigError):
+    """A topology CSV row is malformed (the message names the file and line)."""
+
+
+@dataclass(frozen=True)
+class GemmOp:
+    """One GEMM layer (see the module docstring).
+
+    Members:
+        name: layer name.
+        kind: ``conv``, ``linear``, ``matmul`` (activation x activation) or ``gemm``.
+        m, n, k: GEMM sizes of one group.
+        groups: number of identical GEMMs (depthwise conv: channels; attention: heads).
+        splits: ``((m_fixed, m_lut, count), ...)`` over groups, counts summing to
+            ``groups``; ``None`` until assigned (CSV workloads).
+        source: index of the artifact layer, for functional runs (else -1).
+    """
+
+    name: str
+    kind: str
+    m: int
+    n: int
+    k: int
+    groups: int = 1
+    splits: tuple[tuple[int, int, int], ...] | None = None
+    source: int = -1
+
+    def __post_init__(self) -> None:
+        for f in ("m", "n", "k", "groups"):
+            v = getattr(self, f)
+            if not isinstance(v, (int, np.integer)) or v < 1:
+                raise ConfigError(f"layer {self.name!r}: {f} must be a positive integer, "
+                                  f"not {v!r}")
+        if self.splits is not None:
+            if sum(c for _, _, c in self.splits) != self.groups or any(
+                    a + b != self.m or a < 0 or b < 0 for a, b, _ in self.splits):
+                raise ConfigError(f"layer {self.name!r}: splits must divide {self.m} rows "
+                                  f"in each of {self.groups} groups, not {self.splits!r}")
+
+    @property
+    def macs(self) -> int:
+        return self.groups * self.m * self.n * self.k
+
+    @property
+    def rows_fixed(self) -> int:
+        return sum(a * c for a, _, c in self.splits or ())
+
+    @property
+    def rows_lut(self) -> int:
+        return sum(b * c for _, b, c in self.splits or ())
+
+
+@dataclass(frozen=True)
+class VectorOp:
+    """Element-wise work on the vector unit: ``op`` (softmax, layernorm, ...) over elements."""
+
+    name: str
+    op: str
+    elements: int
+
+    @property
+    def macs(self) -> int:
+        return 0
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A named list of ops, in execution order."""
+
+    name: str
+    ops: tuple[GemmOp | VectorOp, ...] = field(default_factory=tuple)
+
+    @property
+    def gemms(self) -> list[GemmOp]:
+        return [o for o in self.ops if isinstance(o, GemmOp)]
+
+    @property
+    def macs(self) -> int:
+        return sum(o.macs for o in self.ops)
+
+
+def split_rows(op: GemmOp, fraction: float) -> tuple[tuple[int, int, int], ...]:
+    """Row split of ``op`` with ``fraction`` of the rows on the LUT scheme (matmul: none).
+
+    A group of several rows gives ``lut_row_count(fraction, m)`` rows to the LUT core; groups
+    of one row (depthwise) are whole-group decisions: ``lut_row_count(fraction, groups)``
+    groups run on the LUT core.
+    """
+    f = check_fraction("sp2_fraction", fraction)
+    if op.kind == "matmul":
+        return ((op.m, 0, op.groups),)
+    if op.m == 1 and op.groups > 1:
+        g_lut = lut_row_count(f, op.groups)
+        parts = [(1, 0, op.groups - g_lut), (0, 1, g_lut)]
+        return tuple(p for p in parts if p[2] > 0)
+    lut = lut_row_count(f, op.m)
+    return ((op.m - lut, lut, op.groups),)
+
+
+def assign_fraction(wl: Workload, fraction: float, force: bool = False) -> Workload:
+    """Assign row splits to every GEMM without one (all of them with ``force``)."""
+    ops = []
+    for o in wl.ops:
+        if isinstance(o, GemmOp) and (o.splits is None or force):
+            o = replace(o, splits=split_rows(o, fraction))
+        ops.append(o)
+    return Workload(wl.name, tuple(ops))
+
+
+# ---------------------------------------------------------------------------------------
+# SCALE-Sim CSV
+# ---------------------------------------------------------------------------------------
+
+def _cells(line: str) -> list[str]:
+    cells = next(csv.reader([line]))
+    cells = [c.strip() for c in cells]
+    if cells and cells[-1] == "":
+        cells = cells[:-1]  # SCALE-Sim's trailing comma
+    return cells
+
+
+def _int_cell(cell: str, what: str, where: str) -> int:
+    try:
+        v = int(cell)
+    except ValueError:
+        raise TopologyError(f"{where}: {what} must be a positive integer, not {cell!r}") from None
+    if v < 1:
+        raise TopologyError(f"{where}: {what} must be a positive integer, not {v}")
+    return v
+
+
+CONV_COLUMNS = ("IFMAP Height", "IFMAP Width", "Filter Height", "Filter Width", "Channels",
+                "Num Filter", "Strides")
+GEMM_COLUMNS = ("M", "N", "K")
+
+
+def parse_topology(text: str, gemm: bool, source: str = "<topology>") -> Workload:
+    """Parse SCALE-Sim topology text (conv format, or GEMM format with ``gemm``)."""
+    lines = text.splitlines()
+    ops: list[GemmOp] = []
+    header_seen = False
+    names: set[str] = set()
+    for no, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        where = f"{source} line {no}"
+        cells = _cells(raw)
+        if not header_seen:
+            header_seen = True
+            if cells and cells[0].lower().startswith("layer"):
+                continue
+            raise TopologyError(f"{where}: the first line must be the header "
+                                f"'Layer name, ...', not {raw.strip()!r}")
+        want = (4,) if gemm else (8, 9)
+        if len(cells) not in want or any(c == "" for c in cells):
+            cols = "name, M, N, K" if gemm else "name, " + ", ".join(CONV_COLUMNS)
+            raise TopologyError(f"{where}: a row must have {' or '.join(map(str, want))} "
+                                f"non-empty cells ({cols}), not {raw.strip()!r}")
+        name = cells[0]
+        if name in names:
+            raise TopologyError(f"{where}: layer name {name!r} is used twice")
+        names.add(name)
+        if gemm:
+            sm, sn, k = (_int_cell(c, w, where) for c, w in zip(cells[1:], GEMM_COLUMNS,
+                                                                   strict=True))
+            kind = "matmul" if MATMUL_MARK in name else "gemm"
+            ops.append(GemmOp(name, kind, m=sn, n=sm, k=k))
+            continue
+        vals = [_int_cell(c, w, where) for c, w in zip(cells[1:8], CONV_COLUMNS, strict=True)]
+        h, w, fh, fw, ch, nf, sh = vals
+        sw = _int_cell(cells[8], "Strides (width)", where) if len(cells) == 9 else sh
+        if fh > h or fw > w:
+            raise TopologyError(f"{where}: filter {fh}x{fw} must fit the IFMAP {h}x{w}")
+        ho = -(-(h - fh + sh) // sh)
+        wo = -(-(w - fw + sw) // sw)
+        if DEPTHWISE_MARK in name:
+            ops.append(GemmOp(name, "conv", m=nf, n=ho * wo, k=fh * fw, groups=ch))
+        else:
+            ops.append(GemmOp(name, "conv", m=nf, n=ho * wo, k=fh * fw * ch))
+    if not header_seen:
+        raise TopologyError(f"{source}: the file is empty (no header line)")
+    if not ops:
+        raise TopologyError(f"{source}: no layers after the header")
+    return Workload(Path(source).stem, tuple(ops))
+
+
+def read_topology(path: str | Path, gemm: bool | None = None) -> Workload:
+    """Read a SCALE-Sim topology CSV; ``gemm=None`` guesses the format from the header."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"topology must be an existing CSV file, not {str(path)!r}")
+    text = p.read_text()
+    if gemm is None:
+        first = next((ln for ln in text.splitlines() if ln.strip()), "")
+        gemm = len(_cells(first)) == 4
+    return parse_topology(text, gemm, source=p.name)
+
+
+def format_topology(wl: Workload, gemm: bool) -> str:
+    """SCALE-Sim CSV text for ``wl`` (conv ops written in GEMM form need ``gemm``)."""
+    out = io.StringIO()
+    if gemm:
+        out.write("Layer Name, M, N, K,\n")
+        for o in wl.gemms:
+            for g in range(o.groups):
+                name = o.name if o.groups == 1 else f"{o.name}_g{g}"
+                out.write(f"{name}, {o.n}, {o.m}, {o.k},\n")
+    else:
+        raise ConfigError("format_topology writes the GEMM format only; conv files are "
+                          "written by sim.zoo from layer shapes")
+    return out.getvalue()
+
+
+def shipped_workloads() -> list[str]:
+    return sorted(p.stem for p in WORKLOAD_DIR.glob("*.csv"))
+
+
+def load_shipped(name: str) -> Workload:
+    """A shipped topology from ``configs/workloads/`` by name (``resnet50``, ``deit_base``)."""
+    p = WORKLOAD_DIR / f"{name.lower()}.csv"
+    if not p.is_file():
+        raise ConfigError(f"model must be one of {', '.join(shipped_workloads())} or "
+                          f"module:function, not {name!r}")
+    return read_topology(p)
+
+
+# ---------------------------------------------------------------------------------------
+# Artifacts
+# ---------------------------------------------------------------------------------------
+
+def splits_from_ids(scheme_ids: np.ndarray, groups: int = 1) -> tuple[tuple[int, int, int], ...]:
+    """Row split from per-row scheme ids (FIXED → DSP core, SP2/PoT → LUT core)."""
+    ids = np.asarray(scheme_ids).reshape(groups, -1)
+    lut = (ids != int(Scheme.FIXED)).sum(axis=1)
+    m = ids.shape[1]
+    cnt = Counter(int(v) for v in lut)
+    return tuple((m - b, b, c) for b, c in sorted(cnt.items()))
+
+
+def from_artifact(art: object, batch: int = 1) -> Workload:
+    """Ops of a :class:`quant.artifact.Artifact` (GEMMs with their schemes, vector ops)."""
+    from quant.artifact import GEMM_OPS
+
+    ops: list[GemmOp | VectorOp] = []
+    for i, layer in enumerate(art.layers):  # type: ignore[attr-defined]
+        if layer.op in GEMM_OPS:
+            m, k, n = layer.gemm_dims
+            ops.append(GemmOp(layer.name, layer.op, m=m, n=n * batch, k=k,
+                              splits=splits_from_ids(layer.tensors["scheme_ids"]), source=i))
+        elif layer.op != "flatten":
+            elems = int(np.prod(layer.out.shape)) * batch
+            if layer.op == "avgpool" or layer.op == "maxpool":
+                kk = layer.attrs.get("kernel", [1, 1])
+                elems *= int(kk[0]) * int(kk[1])
+            ops.append(VectorOp(layer.name, "pool" if "pool" in layer.op else layer.op, elems))
+    name = str(art.meta.get("model", "artifact"))  # type: ignore[attr-defined]
+    return Workload(name, tuple(ops))

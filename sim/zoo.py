@@ -1,0 +1,129 @@
+"""Layer shapes of the shipped workloads, and the writer of ``configs/workloads/*.csv``.
+
+Shapes come from the architectures' definitions (no weights): ResNet-18/50 (He et al.
+2016, torchvision layout with the stride on the 3x3 conv), MobileNet-V2 (Sandler et al.
+2018, width 1.0) at 224x224, batch 1; DeiT-base (arXiv 2012.12877: 12 blocks, embed 768,
+12 heads, MLP 3072, 197 tokens). Convs are written in SCALE-Sim's conv format with the
+IFMAP given as the padded size actually read, ``(out - 1) * stride + filter``, so that
+SCALE-Sim's ``ceil((H - F + S) / S)`` gives the true output size. DeiT is written in the
+GEMM format, one row per attention head for the two attention matmuls (marked
+``MATMUL``). Regenerate with ``python -m sim.zoo``; a test checks the files are current.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from sim.workload import WORKLOAD_DIR
+
+HEADER_CONV = ("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, "
+               "Num Filter, Strides,")
+HEADER_GEMM = "Layer Name, M, N, K,"
+
+
+class _Conv:
+    def __init__(self, size: int = 224) -> None:
+        self.rows: list[str] = []
+        self.size = size
+
+    def conv(self, name: str, cin: int, cout: int, k: int, stride: int, size: int,
+             depthwise: bool = False) -> int:
+        pad = k // 2
+        out = (size + 2 * pad - k) // stride + 1
+        ifm = (out - 1) * stride + k
+        filters = 1 if depthwise else cout
+        self.rows.append(f"{name}, {ifm}, {ifm}, {k}, {k}, {cin}, {filters}, {stride},")
+        return out
+
+
+def resnet(depth: int) -> list[str]:
+    z = _Conv()
+    s = z.conv("conv1", 3, 64, 7, 2, 224)
+    s = (s + 2 - 3) // 2 + 1  # maxpool 3x3 s2 p1 → 56
+    blocks = {18: [2, 2, 2, 2], 50: [3, 4, 6, 3]}[depth]
+    cin = 64
+    for stage, (n, width) in enumerate(zip(blocks, [64, 128, 256, 512], strict=True)):
+        for b in range(n):
+            stride = 2 if (b == 0 and stage > 0) else 1
+            p = f"layer{stage + 1}.{b}"
+            if depth == 18:
+                cout = width
+                s2 = z.conv(f"{p}.conv1", cin, width, 3, stride, s)
+                z.conv(f"{p}.conv2", width, width, 3, 1, s2)
+            else:
+                cout = 4 * width
+                z.conv(f"{p}.conv1", cin, width, 1, 1, s)
+                s2 = z.conv(f"{p}.conv2", width, width, 3, stride, s)
+                z.conv(f"{p}.conv3", width, cout, 1, 1, s2)
+            if stride != 1 or cin != cout:
+                z.conv(f"{p}.downsample", cin, cout, 1, stride, s)
+            cin, s = cout, s2
+    z.conv("fc", cin, 1000, 1, 1, 1)
+    return [HEADER_CONV, *z.rows]
+
+
+def mobilenet_v2() -> list[str]:
+    z = _Conv()
+    s = z.conv("features.0", 3, 32, 3, 2, 224)
+    cin = 32
+    idx = 1
+    for t, c, n, stride0 in ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
+                             (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)):
+        for i in range(n):
+            stride = stride0 if i == 0 else 1
+            hid = cin * t
+            p = f"features.{idx}"
+            if t != 1:
+                z.conv(f"{p}.expand", cin, hid, 1, 1, s)
+            s2 = z.conv(f"{p}.DP", hid, hid, 3, stride, s, depthwise=True)
+            z.conv(f"{p}.project", hid, c, 1, 1, s2)
+            cin, s = c, s2
+            idx += 1
+    z.conv("features.18", cin, 1280, 1, 1, s)
+    z.conv("classifier", 1280, 1000, 1, 1, 1)
+    return [HEADER_CONV, *z.rows]
+
+
+def deit(embed: int = 768, heads: int = 12, depth: int = 12, mlp: int = 3072,
+         tokens: int = 197) -> list[str]:
+    """DeiT GEMMs in SCALE-Sim's GEMM format: ``name, M (tokens), N (outputs), K``."""
+    dh = embed // heads
+    rows = [f"patch_embed, {tokens - 1}, {embed}, {3 * 16 * 16},"]
+    for b in range(depth):
+        rows.append(f"blocks.{b}.qkv, {tokens}, {3 * embed}, {embed},")
+        for h in range(heads):
+            rows.append(f"blocks.{b}.attn_qk.h{h}_MATMUL, {tokens}, {tokens}, {dh},")
+        for h in range(heads):
+            rows.append(f"blocks.{b}.attn_av.h{h}_MATMUL, {tokens}, {dh}, {tokens},")
+        rows.append(f"blocks.{b}.proj, {tokens}, {embed}, {embed},")
+        rows.append(f"blocks.{b}.fc1, {tokens}, {mlp}, {embed},")
+        rows.append(f"blocks.{b}.fc2, {tokens}, {embed}, {mlp},")
+    rows.append(f"head, 1, 1000, {embed},")
+    return [HEADER_GEMM, *rows]
+
+
+def shipped_text() -> dict[str, str]:
+    """File name → content of every shipped workload CSV."""
+    files = {
+        "resnet18.csv": resnet(18),
+        "resnet50.csv": resnet(50),
+        "mobilenet_v2.csv": mobilenet_v2(),
+        "deit_base.csv": deit(),
+    }
+    return {k: "\n".join(v) + "\n" for k, v in files.items()}
+
+
+def write_shipped(directory: Path = WORKLOAD_DIR) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    out = []
+    for name, text in shipped_text().items():
+        p = directory / name
+        p.write_text(text)
+        out.append(p)
+    return out
+
+
+if __name__ == "__main__":
+    for p in write_shipped(Path(sys.argv[1]) if len(sys.argv) > 1 else WORKLOAD_DIR):
+        print(p)
