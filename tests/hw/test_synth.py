@@ -1,0 +1,90 @@
+"""Yosys synth_xilinx wrapper: the stat parser, error paths, and real PE syntheses."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from hw.pe_fixed import FixedMacPe
+from hw.pe_pot import PotPe
+from hw.pe_sp2 import Sp2Pe
+from hw.synth import ToolError, emit_verilog, parse_stat, summarize, synthesize
+from quant.errors import ConfigError
+from quant.formats import ActFormat, weight_format
+
+pytestmark = pytest.mark.filterwarnings("error")
+
+needs_yosys = pytest.mark.skipif(shutil.which("yosys") is None, reason="yosys not installed")
+
+STAT = """
+3. Printing statistics.
+
+=== pe ===
+
+   Number of wires:                 31
+   Number of cells:                 90
+     BUFG                            1
+     CARRY4                         11
+     DSP48E1                         2
+     FDRE                           20
+     FDSE                            4
+     INV                             8
+     LUT2                            2
+     LUT6                           19
+     RAMB18E1                        3
+     RAMB36E1                        1
+     MUXF7                           5
+
+"""
+
+
+def test_parse_stat_and_summary() -> None:
+    cells = parse_stat(STAT)
+    assert cells["LUT6"] == 19 and cells["DSP48E1"] == 2 and cells["BUFG"] == 1
+    s = summarize(cells)
+    assert s["lut"] == 2 + 19 + 8 and s["ff"] == 24 and s["carry"] == 11 and s["dsp"] == 2
+    assert s["bram36"] == 2.5 and s["muxf7"] == 5 and s["lut_by_size"]["LUT6"] == 19
+
+
+def test_parse_stat_rejects_garbage() -> None:
+    with pytest.raises(ToolError, match="Number of cells"):
+        parse_stat("ERROR: something else\n")
+
+
+def test_missing_yosys_says_how_to_install() -> None:
+    with pytest.raises(ToolError, match=r"yosys must be installed.*apt-get install yosys"):
+        synthesize("module t; endmodule", "t", yosys="/nonexistent/yosys-fpim")
+
+
+def test_bad_family_and_name() -> None:
+    with pytest.raises(ConfigError, match=r"^family must be one of xc7, xcup, not 'xc9'$"):
+        synthesize("module t; endmodule", "t", family="xc9")
+    pe = PotPe(weight_format("pot", 4), ActFormat(4), 24)
+    with pytest.raises(ConfigError, match=r"^module name must be a Verilog identifier"):
+        emit_verilog(pe, "9top")
+    assert "module pot_pe" in emit_verilog(pe, "pot_pe")
+
+
+def test_verilog_is_deterministic_without_paths() -> None:
+    def make():
+        return emit_verilog(Sp2Pe(weight_format("sp2", 5), ActFormat(8), 24), "sp2_pe")
+
+    a, b = make(), make()
+    assert a == b
+    assert "/work" not in a and "src =" not in a and ".py" not in a
+
+
+@needs_yosys
+@pytest.mark.parametrize(("pe", "dsp"), [
+    (lambda: FixedMacPe(weight_format("fixed", 8), ActFormat(8), 24), 1),
+    (lambda: Sp2Pe(weight_format("sp2", 8), ActFormat(8), 24), 0),
+    (lambda: PotPe(weight_format("pot", 5), ActFormat(8), 32), 0),
+], ids=["fixed8", "sp2-8", "pot5"])
+def test_pe_dsp_count_xc7(pe, dsp: int) -> None:
+    res = synthesize(emit_verilog(pe(), "pe"), "pe", "xc7")
+    assert res.summary["dsp"] == dsp
+    assert res.cells.get("DSP48E1", 0) == dsp
+    if dsp == 0:
+        assert res.summary["lut"] > 0 and res.summary["carry"] > 0
+    assert res.seconds < 120
