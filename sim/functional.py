@@ -189,3 +189,99 @@ def random_rows(rng: np.random.Generator, m: int, k: int, bits: int, m_lut: int,
             valid = np.flatnonzero(weight_format(s, bits).valid_words)
             words[sel] = rng.choice(valid, size=(int(sel.sum()), k))
     return QuantizedRows(words=words, scheme_ids=ids, alphas=np.ones(m), bits=bits)
+
+
+# ---------------------------------------------------------------------------------------
+# Whole artifacts
+# ---------------------------------------------------------------------------------------
+
+def _fits(fmt: ActFormat, engine_fmt: ActFormat) -> bool:
+    return engine_fmt.qmin <= fmt.qmin and fmt.qmax <= engine_fmt.qmax
+
+
+def check_artifact(art: object, accel: object) -> None:
+    """Raise :class:`~quant.errors.ArtifactError` if ``art`` cannot run on ``accel``."""
+    from quant.artifact import GEMM_OPS
+    from quant.errors import ArtifactError
+
+    e = accel.engine  # type: ignore[attr-defined]
+    ef = e.act_format
+    for layer in art.layers:  # type: ignore[attr-defined]
+        if layer.op not in GEMM_OPS:
+            continue
+        where = f"layer {layer.name!r}"
+        bits = int(layer.attrs["weight_bits"])
+        if bits != e.weight_bits:
+            raise ArtifactError(f"{where}: weight_bits must match engine.weight_bits "
+                                f"{e.weight_bits}, not {bits}")
+        ids = set(int(s) for s in np.unique(layer.tensors["scheme_ids"]))
+        lut_ids = ids - {int(Scheme.FIXED)}
+        if lut_ids and lut_ids != {int(e.lut_core_scheme)}:
+            names = ", ".join(Scheme(s).label for s in sorted(lut_ids))
+            raise ArtifactError(f"{where}: rows use {names} but the LUT core runs "
+                                f"{e.lut_scheme}")
+        if lut_ids and e.lut_rows == 0:
+            raise ArtifactError(f"{where}: has {e.lut_scheme} rows but engine.lut_rows is 0")
+        if int(Scheme.FIXED) in ids and e.dsp_rows == 0:
+            raise ArtifactError(f"{where}: has fixed rows but engine.dsp_rows is 0")
+        src = art.value(layer.inputs[0])  # type: ignore[attr-defined]
+        if src.fmt is None or not _fits(src.fmt, ef):
+            raise ArtifactError(f"{where}: input format {src.fmt} must fit the engine's "
+                                f"activations {ef}")
+        if layer.out.fmt is not None and not _fits(layer.out.fmt, ef):
+            raise ArtifactError(f"{where}: output format {layer.out.fmt} must fit the "
+                                f"engine's activations {ef}")
+        _, k, _ = layer.gemm_dims
+        try:
+            check_accumulator(k, layer.rows.max_abs_int(), src.fmt.max_abs, e.acc_bits)
+        except OverflowRiskError as exc:
+            raise ArtifactError(f"{where}: engine.{exc}") from None
+
+
+def run_gemm_layer(layer: object, x: np.ndarray, in_fmt: ActFormat, acc_bits: int,
+                   w_int: np.ndarray | None = None) -> np.ndarray:
+    """One conv/linear artifact layer on a batch, through the numba GEMM and requantizer."""
+    from quant.ref import conv_output_size, im2col
+
+    a, t = layer.attrs, layer.tensors  # type: ignore[attr-defined]
+    rows = layer.rows  # type: ignore[attr-defined]
+    b = x.shape[0]
+    if layer.op == "conv":  # type: ignore[attr-defined]
+        kh, kw = a["kernel"]
+        s, p = int(a["stride"]), int(a["padding"])
+        cols = im2col(x, (kh, kw), s, p)
+        ho = conv_output_size(x.shape[2], kh, s, p)
+        wo = conv_output_size(x.shape[3], kw, s, p)
+    else:
+        cols = x.reshape(b, -1).T
+    acc = gemm(rows, cols, in_fmt, acc_bits, w_int=w_int)
+    fmt = layer.out.fmt  # type: ignore[attr-defined]
+    y = requantize(acc, t["mult"], t["shift"], fmt, bias=t["bias"],
+                   relu=layer.relu and fmt is not None)  # type: ignore[attr-defined]
+    if layer.op == "conv":  # type: ignore[attr-defined]
+        return y.reshape(rows.shape[0], b, ho, wo).transpose(1, 0, 2, 3)
+    return y.T
+
+
+def run_artifact(art: object, codes: np.ndarray, accel: object) -> dict[str, np.ndarray]:
+    """Every value of ``art`` on integer input ``codes`` as the engine computes it.
+
+    GEMM layers run on the numba kernels above; the element-wise layers (add, pooling,
+    flatten) are the vector unit's work and use the artifact's reference semantics
+    (:func:`quant.infer.run_layer`).
+    """
+    from quant.artifact import GEMM_OPS
+    from quant.infer import run_layer
+
+    check_artifact(art, accel)
+    acc_bits = accel.engine.acc_bits  # type: ignore[attr-defined]
+    vals: dict[str, np.ndarray] = {"input": codes}
+    fmts = {"input": art.input.fmt}  # type: ignore[attr-defined]
+    for layer in art.layers:  # type: ignore[attr-defined]
+        xs = [vals[s] for s in layer.inputs]
+        if layer.op in GEMM_OPS:
+            vals[layer.name] = run_gemm_layer(layer, xs[0], fmts[layer.inputs[0]], acc_bits)
+        else:
+            vals[layer.name] = run_layer(layer, xs, [fmts[s] for s in layer.inputs])
+        fmts[layer.name] = layer.out.fmt
+    return vals

@@ -1,0 +1,124 @@
+"""Timing rules (sim.timing): analytical == cycle without memory limits, monotonicity,
+the lower bound, a worked example computed by hand, and the cycle limit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sim.timing import (
+    GemmShape,
+    analytical_cycles,
+    compute_cycles,
+    plain_os_cycles,
+    schedule_cycles,
+)
+
+LAYER = st.tuples(
+    st.integers(0, 70), st.integers(0, 70), st.integers(1, 90), st.integers(1, 300),
+).filter(lambda t: t[0] + t[1] > 0)
+ENGINE = st.tuples(st.integers(1, 12), st.integers(1, 12), st.integers(1, 12),
+                   st.integers(1, 64))
+
+
+def _cycle(g: GemmShape, rd, rl, c, kt, wb=4, ab=4, bw=None, lat=0):
+    out, stop = schedule_cycles(np.array([[g.m_fixed, g.m_lut, g.n, g.k, 1]]), rd, rl, c, kt,
+                                wb, ab, bw, lat, None)
+    assert stop == -1
+    return int(out[0, 1]), int(out[0, 2]), int(out[0, 3])
+
+
+def _ana(g, rd, rl, c, kt, wb=4, ab=4, bw=None, lat=0):
+    return analytical_cycles(g, rd, rl, c, kt, wb, ab, bw, lat)
+
+
+@settings(max_examples=300, deadline=None)
+@given(LAYER, ENGINE)
+def test_analytical_equals_cycle_with_unlimited_bandwidth(layer, eng):
+    g = GemmShape(*layer)
+    rd, rl, c, kt = eng
+    cyc, stall, dram = _cycle(g, rd, rl, c, kt)
+    a = _ana(g, rd, rl, c, kt)
+    assert cyc == a.cycles == a.compute == compute_cycles(g, rd, rl, c)
+    assert stall == 0 == a.stall
+    assert dram == a.dram_read
+
+
+def _tile_sum(g: GemmShape, rd: int, rl: int, c: int) -> int:
+    """R4 by brute force over the balanced steps (R2) and column blocks."""
+    fd = -(-g.m_fixed // rd) if g.m_fixed else 0
+    fl = -(-g.m_lut // rl) if g.m_lut else 0
+    f = max(fd, fl)
+    total = 0
+    for j in range(0, g.n, c):
+        cj = min(c, g.n - j)
+        for s in range(f):
+            a = g.m_fixed // f + (s < g.m_fixed % f)
+            b = g.m_lut // f + (s < g.m_lut % f)
+            assert a <= rd and b <= rl and max(a, b) >= 1
+            total += g.k + 2 * max(a, b) + cj - 2
+    return total
+
+
+@settings(max_examples=200, deadline=None)
+@given(LAYER, ENGINE)
+def test_closed_form_is_the_tile_sum(layer, eng):
+    g = GemmShape(*layer)
+    assert compute_cycles(g, *eng[:3]) == _tile_sum(g, *eng[:3])
+
+
+@settings(max_examples=200, deadline=None)
+@given(LAYER, ENGINE, st.sampled_from(["rd", "rl", "c"]), st.integers(1, 8))
+def test_more_rows_or_columns_never_slower(layer, eng, which, extra):
+    g = GemmShape(*layer)
+    rd, rl, c, kt = eng
+    base = _cycle(g, rd, rl, c, kt)[0]
+    bigger = {"rd": (rd + extra, rl, c), "rl": (rd, rl + extra, c), "c": (rd, rl, c + extra)}
+    assert _cycle(g, *bigger[which], kt)[0] <= base
+
+
+@settings(max_examples=150, deadline=None)
+@given(LAYER, ENGINE, st.integers(1, 64), st.integers(0, 50), st.integers(1, 4),
+       st.integers(0, 20), st.sampled_from([4, 8]))
+def test_less_bandwidth_or_more_latency_never_faster(layer, eng, bw, lat, div, dlat, bits):
+    g = GemmShape(*layer)
+    rd, rl, c, kt = eng
+    fast = _cycle(g, rd, rl, c, kt, bits, bits, bw, lat)
+    slow = _cycle(g, rd, rl, c, kt, bits, bits, max(1, bw // div), lat + dlat)
+    ideal = _cycle(g, rd, rl, c, kt, bits, bits)
+    assert ideal[0] <= fast[0] <= slow[0]
+    assert fast[2] == slow[2] == ideal[2]  # bytes do not depend on timing
+    a = _ana(g, rd, rl, c, kt, bits, bits, bw, lat)
+    assert a.cycles <= fast[0]  # analytical is a lower bound of the cycle mode
+    assert a.compute == fast[0] - fast[1]  # cycles = compute + stall
+    assert a.dram_read == fast[2]
+
+
+def test_worked_example_by_hand():
+    """docs/timing.md section 'Worked example': Mf=3, Ml=2, N=6, K=20 on the tiny engine."""
+    g = GemmShape(3, 2, 6, 20)
+    assert compute_cycles(g, 2, 2, 4) == 96
+    assert _cycle(g, 2, 2, 4, 16, 4, 4, 4, 4) == (146, 50, 220)
+
+
+def test_plain_os_formula():
+    assert plain_os_cycles(20, 10, 30, 8, 4) == 9 * (2 * 8 + 4 + 30 - 2)
+    # a full single-core tile is the mixed engine's tile
+    assert plain_os_cycles(8, 4, 30, 8, 4) == compute_cycles(GemmShape(8, 0, 4, 30), 8, 1, 4)
+
+
+def test_cycle_limit_stops_with_position():
+    p = np.array([[64, 64, 1000, 500, 1], [64, 64, 1000, 500, 3]])
+    out, stop = schedule_cycles(p, 8, 8, 8, 64, 4, 4, 1, 10, 10_000)
+    assert stop == 0 and out[0, 0] == 1 and out[0, 1] > 10_000
+    assert out[0, 4] < 125 and out[0, 5] < 8  # a tile inside the GEMM, not the end
+    out, stop = schedule_cycles(p, 8, 8, 8, 64, 4, 4, None, 0, None)
+    assert stop == -1 and out[1, 1] == 3 * out[0, 1]
+
+
+@pytest.mark.parametrize("order_case", [(1, 1, 500, 64), (200, 0, 9, 64), (8, 8, 3000, 700)])
+def test_loop_order_does_not_change_compute(order_case):
+    g = GemmShape(*order_case)
+    assert _cycle(g, 4, 4, 8, 128)[0] == compute_cycles(g, 4, 4, 8)

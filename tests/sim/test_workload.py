@@ -1,0 +1,129 @@
+"""SCALE-Sim CSV parsing (both formats, trailing commas, bad rows), shipped topologies,
+row splits, and whole-workload results (MACs add up, per-layer records)."""
+
+from __future__ import annotations
+
+import pytest
+
+from quant.errors import ConfigError, OverflowRiskError
+from sim.arch import load_accelerator
+from sim.engine import CycleLimitError, simulate
+from sim.workload import (
+    WORKLOAD_DIR,
+    TopologyError,
+    assign_fraction,
+    load_shipped,
+    parse_topology,
+    read_topology,
+)
+from sim.zoo import shipped_text
+
+CONV = """Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, \
+Num Filter, Strides,
+conv1, 229, 229, 7, 7, 3, 64, 2,
+dwDP, 16, 16, 3, 3, 8, 1, 1,
+
+fc, 1, 1, 1, 1, 512, 1000, 1,
+"""
+
+
+def test_conv_format():
+    wl = parse_topology(CONV, gemm=False)
+    c1, dw, fc = wl.ops
+    assert (c1.m, c1.n, c1.k, c1.groups) == (64, 112 * 112, 147, 1)
+    assert (dw.m, dw.n, dw.k, dw.groups) == (1, 14 * 14, 9, 8)
+    assert (fc.m, fc.n, fc.k) == (1000, 1, 512)
+    # SCALE-Sim's ceil((H - F + S) / S), e.g. H=230: 113 (it assumes the user pre-padded)
+    odd = parse_topology("Layer name,a,b,c,d,e,f,g,\nx, 230, 230, 7, 7, 3, 4, 2,\n", False)
+    assert odd.ops[0].n == 113 * 113
+
+
+def test_gemm_format_maps_scalesim_m_to_columns():
+    wl = parse_topology("Layer Name, M, N, K,\nqkv, 197, 2304, 768,\nqk_MATMUL, 197, 197, 64,\n",
+                        gemm=True)
+    assert (wl.ops[0].m, wl.ops[0].n, wl.ops[0].k) == (2304, 197, 768)
+    assert wl.ops[1].kind == "matmul"
+    wl = assign_fraction(wl, 0.5)
+    assert wl.ops[0].splits == ((1152, 1152, 1),)
+    assert wl.ops[1].splits == ((197, 0, 1),)  # activation x activation: DSP core only
+
+
+@pytest.mark.parametrize("text,gemm,message", [
+    ("Layer Name, M, N, K,\na, 1, 2,\n", True, "x.csv line 2: a row must have 4 non-empty"),
+    ("Layer Name, M, N, K,\na, 1, , 3,\n", True, "x.csv line 2: a row must have 4"),
+    ("Layer Name, M, N, K,\n\na, 1, x, 3,\n", True, "x.csv line 3: N must be a positive integer"),
+    ("Layer Name, M, N, K,\na, 1, 0, 3,\n", True, "line 2: N must be a positive integer, not 0"),
+    ("Layer Name, M, N, K,\na, 1, 1, 3,\na, 1, 1, 3,\n", True, "line 3: layer name 'a'"),
+    ("a, 1, 1, 3,\n", True, "x.csv line 1: the first line must be the header"),
+    ("", True, "the file is empty"),
+    ("Layer Name, M, N, K,\n", True, "no layers after the header"),
+    (CONV + "bad, 3, 3, 5, 5, 1, 1, 1,\n", False, "line 6: filter 5x5 must fit the IFMAP 3x3"),
+    (CONV + "x, 1, 1, 1\n", False, "line 6: a row must have 8 or 9 non-empty cells"),
+])
+def test_malformed_rows_name_the_line(text, gemm, message):
+    with pytest.raises(TopologyError) as exc:
+        parse_topology(text, gemm, source="x.csv")
+    assert message in str(exc.value)
+
+
+def test_shipped_files_are_current_and_have_known_macs():
+    for name, text in shipped_text().items():
+        assert (WORKLOAD_DIR / name).read_text() == text, "regenerate with python -m sim.zoo"
+    gmac = {n: load_shipped(n).macs / 1e9 for n in
+            ("resnet18", "resnet50", "mobilenet_v2", "deit_base")}
+    assert gmac["resnet18"] == pytest.approx(1.814, abs=0.002)
+    assert gmac["resnet50"] == pytest.approx(4.089, abs=0.002)
+    assert gmac["mobilenet_v2"] == pytest.approx(0.3008, abs=0.001)
+    assert gmac["deit_base"] == pytest.approx(17.56, abs=0.01)
+    with pytest.raises(ConfigError, match="model must be one of deit_base, mobilenet_v2"):
+        load_shipped("vgg")
+
+
+@pytest.mark.parametrize("mode", ["cycle", "analytical", "plain"])
+def test_results_add_up(mode):
+    acc = load_accelerator("xc7z020")
+    wl = assign_fraction(read_topology(WORKLOAD_DIR / "resnet18.csv"), 0.75)
+    r = simulate(wl, acc, mode)
+    assert r.macs == wl.macs
+    assert r.total_cycles == sum(la.compute_cycles + la.stall_cycles for la in r.layers)
+    e = acc.engine
+    for la in r.layers:
+        assert la.rows_fixed + la.rows_lut == la.m * la.groups
+        assert 0 <= la.util_dsp <= 1 and 0 <= la.util_lut <= 1
+        if mode != "plain":
+            used = (la.util_dsp * e.dsp_rows + la.util_lut * e.lut_rows) * e.cols * la.cycles
+            assert used == pytest.approx(la.macs, rel=1e-9)
+    d = r.to_dict()
+    for key in ("total_cycles", "stall_cycles", "latency_ms", "fps", "gops", "resources",
+                "layers"):
+        assert key in d
+    assert d["fps"] == pytest.approx(1000 / d["latency_ms"])
+    assert r.to_csv().splitlines()[0].startswith("name,op,m,n,k")
+
+
+def test_analytical_equals_cycle_on_a_network_with_unlimited_bandwidth():
+    acc = load_accelerator("xc7z045", ["memory.dram_bytes_per_cycle=null",
+                                       "memory.dram_latency=0"])
+    wl = assign_fraction(load_shipped("mobilenet_v2"), 0.6)
+    a, c = simulate(wl, acc, "analytical"), simulate(wl, acc, "cycle")
+    assert [x.cycles for x in a.layers] == [x.cycles for x in c.layers]
+    assert c.stall_cycles == 0
+
+
+def test_workload_accelerator_mismatches():
+    wl = parse_topology("Layer Name, M, N, K,\na, 8, 8, 8,\n", True)
+    with pytest.raises(ConfigError, match="layer 'a' has no row split"):
+        simulate(wl, load_accelerator("tiny"))
+    dsp_only = load_accelerator("tiny", ["engine.lut_rows=0"])
+    with pytest.raises(ConfigError, match="layer 'a' has 4 sp2 rows but engine.lut_rows is 0"):
+        simulate(assign_fraction(wl, 0.5), dsp_only)
+    big_k = parse_topology("Layer Name, M, N, K,\nbig, 8, 8, 100000,\n", True)
+    with pytest.raises(OverflowRiskError, match="layer 'big': engine.acc_bits must be at least"):
+        simulate(assign_fraction(big_k, 0.5), load_accelerator("tiny"))
+
+
+def test_cycle_limit_is_reported_not_hung():
+    wl = assign_fraction(load_shipped("resnet18"), 0.5)
+    with pytest.raises(CycleLimitError, match=r"cycle limit 100000 reached in layer 'conv1' "
+                                              r"at tile \(column block \d+"):
+        simulate(wl, load_accelerator("xc7z020"), "cycle", max_cycles=100_000)
