@@ -1,0 +1,158 @@
+"""MSQ ratio search: the SP2 fraction and engine split with the most throughput on a part.
+
+Mix and Match (arXiv 2012.04240) picks the SP2 : fixed row ratio from the FPGA's LUT : DSP
+budget. :func:`search_msq` does this with the simulator: for each column count it gives the
+DSP core every DSP slice the part has left after post-processing, sweeps the LUT core's
+rows up to the LUT budget (BRAM and FF budgets are checked by the resource model), and for
+each engine sweeps the SP2 fraction (0 to 1 in steps of 0.05); engines may use at most
+``lut_cap`` (default 80%) of the LUTs; every candidate is timed with the ``analytical``
+mode (exact compute; memory as its lower bound) and the fastest wins. The baseline is the
+best DSP-only engine (no LUT core, all rows fixed point) on the same part.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import yaml
+
+from quant.errors import ConfigError, check_int_range
+from quant.formats import Scheme, weight_format
+from quant.ref import required_acc_bits
+from sim.arch import CONFIG_DIR, Accelerator, accelerator_from_dict, get_part
+from sim.engine import simulate
+from sim.resources import estimate_resources
+from sim.workload import Workload, assign_fraction
+
+COLS = (8, 16, 32, 64)
+FRACTIONS = tuple(i / 20 for i in range(21))
+
+
+@dataclass(frozen=True)
+class Candidate:
+    dsp_rows: int
+    lut_rows: int
+    cols: int
+    sp2_fraction: float
+    cycles: int
+    compute_cycles: int
+    fps: float
+    lut: int
+    dsp: int
+    bram36: int
+
+
+def template_for(part_name: str) -> dict:
+    """The shipped preset for ``part_name`` as plain data (memory, clock, packing)."""
+    part = get_part(part_name)
+    for p in sorted(CONFIG_DIR.glob("*.yaml")):
+        data = yaml.safe_load(p.read_text())
+        if isinstance(data, dict) and str(data.get("part", "")).upper() == part.name \
+                and p.stem != "tiny":
+            return data
+    raise ConfigError(f"part must have a shipped preset, not {part_name!r}")  # pragma: no cover
+
+
+def _accel(base: dict, lut_cap: float = 1.0, **engine) -> Accelerator | None:
+    """The engine on the template; buffer banks grown to hold one tile (R5) if needed."""
+    e = {**base["engine"], **engine}
+    mem = dict(base.get("memory", {}))
+    kt = mem.get("k_tile", 256)
+    rows = e["dsp_rows"] + e["lut_rows"]
+    for key, bits in (("weight_bank_kib", rows * kt * e["weight_bits"]),
+                      ("act_bank_kib", e["cols"] * kt * e["act_bits"]),
+                      ("out_bank_kib", rows * e["cols"] * e["act_bits"])):
+        mem[key] = max(mem.get(key, 0), -(-bits // 8192))
+    d = {**base, "engine": e, "memory": mem}
+    try:
+        acc = accelerator_from_dict(d)
+    except ConfigError:
+        return None
+    if estimate_resources(acc).lut > lut_cap * acc.part.lut:
+        return None
+    return acc
+
+
+def _evaluate(wl: Workload, acc: Accelerator, fractions: tuple[float, ...]) -> Candidate:
+    best = None
+    for f in fractions:
+        if acc.engine.lut_rows == 0 and f > 0:
+            continue
+        if acc.engine.dsp_rows == 0 and f < 1:
+            continue
+        r = simulate(assign_fraction(wl, f, force=True), acc, "analytical")
+        if best is None or r.total_cycles < best[1].total_cycles:
+            best = (f, r)
+    assert best is not None
+    f, r = best
+    res = r.resources
+    e = acc.engine
+    return Candidate(e.dsp_rows, e.lut_rows, e.cols, f, r.total_cycles, r.compute_cycles,
+                     r.fps, res["lut"], res["dsp"], res["bram36"])
+
+
+def search_msq(wl: Workload, part: str, bits: int, ideal_memory: bool = False,
+               lut_steps: int = 12, lut_cap: float = 0.8) -> dict:
+    """Best mixed engine and SP2 fraction for ``wl`` on ``part`` at ``bits``, vs DSP-only.
+
+    ``lut_cap`` is the fraction of the part's LUTs the engine may use (headroom for
+    routing and the rest of the design).
+    """
+    check_int_range("bits", bits, 3, 8, "(weights and activations; sp2 needs 3..8)")
+    base = template_for(part)
+    base = {**base, "engine": dict(base["engine"])}
+    if ideal_memory:
+        base["memory"] = {**base["memory"], "dram_bytes_per_cycle": None, "dram_latency": 0}
+    max_k = max(o.k for o in wl.gemms)
+    w_max = max(weight_format(Scheme.FIXED, bits).max_abs_int,
+                weight_format(Scheme.SP2, bits).max_abs_int)
+    base["engine"].update(weight_bits=bits, act_bits=bits,
+                          acc_bits=min(64, required_acc_bits(max_k, w_max, (1 << bits) - 1)))
+    if base["engine"].get("dsp_packing", 1) == 4 and bits > 4:
+        base["engine"]["dsp_packing"] = 2
+    p = get_part(part)
+    pack = base["engine"].get("dsp_packing", 1)
+    mixed: list[Candidate] = []
+    dsp_only: list[Candidate] = []
+    for cols in COLS:
+        dsp_rows = (p.dsp - cols) * pack // cols
+        while dsp_rows > 0 and _accel(base, lut_cap, dsp_rows=dsp_rows, lut_rows=0,
+                                      cols=cols) is None:
+            dsp_rows -= max(1, dsp_rows // 16)  # LUT/BRAM may bind before the DSPs do
+        if dsp_rows <= 0:
+            continue
+        acc0 = _accel(base, lut_cap, dsp_rows=dsp_rows, lut_rows=0, cols=cols)
+        assert acc0 is not None
+        dsp_only.append(_evaluate(wl, acc0, (0.0,)))
+        # largest LUT core that fits next to it
+        hi = 1
+        while _accel(base, lut_cap, dsp_rows=dsp_rows, lut_rows=hi * 2, cols=cols) is not None:
+            hi *= 2
+        lo_ok, hi_bad = hi, hi * 2
+        while hi_bad - lo_ok > 1:
+            mid = (lo_ok + hi_bad) // 2
+            if _accel(base, lut_cap, dsp_rows=dsp_rows, lut_rows=mid, cols=cols) is not None:
+                lo_ok = mid
+            else:
+                hi_bad = mid
+        if _accel(base, lut_cap, dsp_rows=dsp_rows, lut_rows=1, cols=cols) is None:
+            continue
+        for i in range(1, lut_steps + 1):
+            lut_rows = max(1, round(lo_ok * i / lut_steps))
+            acc = _accel(base, lut_cap, dsp_rows=dsp_rows, lut_rows=lut_rows, cols=cols)
+            if acc is not None:
+                mixed.append(_evaluate(wl, acc, FRACTIONS))
+    if not dsp_only:
+        raise ConfigError(f"no engine fits part {p.name} at {bits} bits")
+    best = min(mixed or dsp_only, key=lambda c: c.cycles)
+    base_best = min(dsp_only, key=lambda c: c.cycles)
+    return {
+        "workload": wl.name, "part": p.name, "bits": bits, "ideal_memory": ideal_memory,
+        "clock_mhz": base.get("clock_mhz", 100),
+        "best": dataclasses.asdict(best), "dsp_only": dataclasses.asdict(base_best),
+        "speedup": base_best.cycles / best.cycles,
+        "compute_speedup": base_best.compute_cycles / best.compute_cycles,
+        "paper_speedup": "2.1x-4.1x (arXiv 2012.04240, XC7Z020/XC7Z045)",
+        "candidates": len(mixed) + len(dsp_only), "lut_cap": lut_cap,
+    }

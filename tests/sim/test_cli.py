@@ -1,0 +1,69 @@
+"""`fpim simulate` and `fpim search msq` end to end (in-process), JSON keys and errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fpim.cli import main
+
+
+def _json(capsys, argv):
+    assert main(argv) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_simulate_json_and_csv(capsys, tmp_path):
+    d = _json(capsys, ["simulate", "--model", "resnet18", "--accel", "xc7z020", "--json",
+                       "--csv", str(tmp_path / "l.csv")])
+    for key in ("total_cycles", "stall_cycles", "latency_ms", "fps", "gops", "resources",
+                "layers"):
+        assert key in d
+    assert {"name", "cycles", "stall_cycles"} <= set(d["layers"][0])
+    assert d["resources"]["per_pe_costs"]["lut_per_lut_pe"] > 0
+    assert (tmp_path / "l.csv").read_text().count("\n") == len(d["layers"]) + 1
+
+
+def test_simulate_modes_and_overrides(capsys):
+    args = ["simulate", "--topology", "configs/workloads/deit_base.csv", "--accel", "tiny",
+            "--set", "memory.dram_bytes_per_cycle=null", "--set", "memory.dram_latency=0",
+            "--json"]
+    a = _json(capsys, [*args, "--mode", "analytical"])
+    c = _json(capsys, [*args, "--mode", "cycle"])
+    assert a["total_cycles"] == c["total_cycles"] and c["stall_cycles"] == 0
+    wide = _json(capsys, [*args, "--mode", "cycle", "--set", "engine.cols=8"])
+    assert wide["total_cycles"] < c["total_cycles"]
+
+
+def test_simulate_functional_text(capsys):
+    assert main(["simulate", "--model", "mobilenet_v2", "--accel", "tiny", "--functional",
+                 "--set", "engine.cols=8"]) == 0
+    out = capsys.readouterr().out
+    assert "functional: bit-exact against quant.ref" in out
+    assert "FPS" in out and "BRAM36" in out
+
+
+def test_simulate_errors_are_one_line(capsys, tmp_path):
+    bad = tmp_path / "t.csv"
+    bad.write_text("Layer Name, M, N, K,\nx, 4, , 4,\n")
+    assert main(["simulate", "--topology", str(bad), "--accel", "tiny"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("fpim simulate: error: t.csv line 2: a row must have 4 non-empty cells "
+                   "(name, M, N, K), not 'x, 4, , 4,'")
+    assert main(["simulate", "--model", "resnet18", "--accel", "tiny",
+                 "--set", "engine.cols=0"]) == 2
+    assert "engine.cols must be an integer in 1..4096, not 0" in capsys.readouterr().err
+    assert main(["simulate", "--model", "resnet18", "--accel", "xc7z020",
+                 "--max-cycles", "1000"]) == 2
+    assert "cycle limit 1000 reached in layer 'conv1'" in capsys.readouterr().err
+
+
+def test_search_msq(capsys):
+    d = _json(capsys, ["search", "msq", "--part", "XC7Z020", "--bits", "4", "--json"])
+    assert d["speedup"] > 1.0 and d["best"]["lut_rows"] > 0
+    assert d["best"]["lut"] <= 0.8 * 53_200 and d["best"]["dsp"] <= 220
+    assert d["dsp_only"]["lut_rows"] == 0
+    with pytest.raises(SystemExit):
+        main(["search", "msq", "--part", "XC7Z020"])
+    assert main(["search", "msq", "--part", "XC9", "--bits", "4"]) == 2
