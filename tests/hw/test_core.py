@@ -1,0 +1,89 @@
+# amaranth: UnusedElaboratable=no
+"""Output-stationary cores against the PE ops of quant.formats, with sim.timing's R4 schedule.
+
+Tiles are driven back to back exactly as rule R4 schedules them: a K-cycle stream window,
+``(r-1) + (c-1)`` tail cycles, then ``r`` drain cycles reading one row per cycle; the next
+tile's window starts on the following cycle.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hw.core import OutputStationaryCore
+from quant.errors import ConfigError
+from quant.formats import ActFormat, weight_format
+from tests.hw.simutil import run_bench
+
+pytestmark = pytest.mark.filterwarnings("error")
+
+
+def random_tiles(fmt, act, rows, cols, n_tiles, seed):
+    rng = np.random.default_rng(seed)
+    words = np.flatnonzero(fmt.valid_words)
+    big = words[np.argmax(np.abs(fmt.int_level_table[words]))]
+    tiles = []
+    for i in range(n_tiles):
+        r = rows if i == 0 else int(rng.integers(1, rows + 1))
+        c = cols if i == 0 else int(rng.integers(1, cols + 1))
+        k = int(rng.integers(1, 12))
+        w = rng.choice(words, size=(r, k))
+        x = rng.integers(act.qmin, act.qmax + 1, size=(k, c))
+        if i == 1:  # largest magnitudes everywhere
+            w[:] = big
+            x[:] = act.qmax if act.qmax >= -act.qmin else act.qmin
+        tiles.append((w, x))
+    return tiles
+
+
+CONFIGS = [("fixed", 4, ActFormat(4), 2, 4), ("sp2", 4, ActFormat(4), 2, 4),
+           ("sp2", 6, ActFormat(8, True), 3, 2), ("pot", 4, ActFormat(8), 3, 3),
+           ("fixed", 8, ActFormat(8, True), 1, 1)]
+
+
+@pytest.mark.parametrize(("scheme", "bits", "act", "rows", "cols"), CONFIGS,
+                         ids=[f"{s}{b}-{a}-{r}x{c}" for s, b, a, r, c in CONFIGS])
+def test_core_tiles_match_reference(scheme, bits, act, rows, cols) -> None:
+    fmt = weight_format(scheme, bits)
+    dut = OutputStationaryCore(fmt, act, 32, rows, cols)
+    tiles = random_tiles(fmt, act, rows, cols, 40, seed=rows * 10 + cols + bits)
+    results = []
+
+    async def bench(ctx):
+        for w, x in tiles:
+            r, k = w.shape
+            c = x.shape[1]
+            for step in range(k):
+                for i in range(rows):
+                    ctx.set(dut.w[i], int(w[i, step]) if i < r else 0)
+                for j in range(cols):
+                    ctx.set(dut.x[j], int(x[step, j]) if j < c else 0)
+                ctx.set(dut.valid, 1)
+                ctx.set(dut.first, int(step == 0))
+                await ctx.tick()
+            ctx.set(dut.valid, 0)
+            ctx.set(dut.first, 0)
+            for _ in range((r - 1) + (c - 1)):
+                await ctx.tick()
+            got = np.zeros((r, c), dtype=np.int64)
+            for d in range(r):
+                ctx.set(dut.drain_row, d)
+                got[d] = [ctx.get(dut.out[j]) for j in range(c)]
+                await ctx.tick()
+            results.append(got)
+
+    run_bench(dut, bench)
+    n_products = 0
+    for (w, x), got in zip(tiles, results, strict=True):
+        want = fmt.hw_mul(w[:, :, None], x[None, :, :]).sum(axis=1)
+        assert np.array_equal(got, want), (w, x, got, want)
+        n_products += w.size * x.shape[1]
+    assert n_products >= 200
+
+
+def test_core_rejects_bad_parameters() -> None:
+    with pytest.raises(ConfigError, match=r"^rows must be an integer in 1\.\.4096, not 0$"):
+        OutputStationaryCore(weight_format("sp2", 4), ActFormat(4), 24, 0, 4)
+    with pytest.raises(ConfigError, match=r"^fmt must be a WeightFormat, not 'sp2'$"):
+        OutputStationaryCore("sp2", ActFormat(4), 24, 2, 4)

@@ -1,0 +1,82 @@
+# amaranth: UnusedElaboratable=no
+"""Post-processing unit against quant.ref.requantize (exact, with ties and edge values)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hw.postproc import PostProcessor
+from quant.errors import ConfigError
+from quant.formats import ActFormat
+from quant.ref import requantize
+from tests.hw.simutil import run_bench
+
+pytestmark = pytest.mark.filterwarnings("error")
+
+
+def cases(acc_bits: int, cols: int, mult_bits: int, max_shift: int, n: int, seed: int):
+    """Rows of (acc[cols], mult, shift, bias, relu): edges first, then random with ties."""
+    rng = np.random.default_rng(seed)
+    lo, hi = -(1 << (acc_bits - 1)) + 1, (1 << (acc_bits - 1)) - 1
+    mmax = (1 << mult_bits) - 1
+    out = [
+        (np.full(cols, hi), mmax, max_shift, 0, 0),
+        (np.full(cols, lo), mmax, max_shift, 0, 0),
+        (np.full(cols, lo), mmax, max_shift, 0, 1),
+        (np.zeros(cols, dtype=np.int64), 0, 0, 0, 0),
+        (np.arange(cols) - cols // 2, 1, 0, 0, 0),
+        (np.array([(2 * (i - cols // 2) + 1) * 2 ** 3 for i in range(cols)]), 1, 4,
+         0, 0),  # exact halves: ties to even, both signs
+    ]
+    for _ in range(n):
+        shift = int(rng.integers(0, max_shift + 1))
+        mult = int(rng.integers(0, mmax + 1)) if rng.random() < 0.8 else 1
+        small = rng.random() < 0.5
+        span = (1 << 12) if small else hi // 2
+        acc = rng.integers(-span, span + 1, size=cols)
+        if rng.random() < 0.3 and shift > 0:  # force ties
+            acc = (2 * rng.integers(-50, 50, size=cols) + 1) << (shift - 1)
+            acc = np.clip(acc, -span, span)
+            mult = 1
+        bias = int(rng.integers(-span, span + 1)) if rng.random() < 0.5 else 0
+        out.append((acc, mult, shift, bias, int(rng.random() < 0.5)))
+    return out
+
+
+@pytest.mark.parametrize(("acc_bits", "cols", "out_fmt", "mult_bits"), [
+    (24, 4, ActFormat(4), 16), (32, 3, ActFormat(8, True), 16), (20, 2, ActFormat(8), 8),
+])
+def test_postproc_matches_requantize(acc_bits, cols, out_fmt, mult_bits) -> None:
+    max_shift = min(30, acc_bits + mult_bits)
+    dut = PostProcessor(acc_bits, cols, out_fmt, mult_bits=mult_bits, max_shift=max_shift)
+    rows = cases(acc_bits - 1, cols, mult_bits, max_shift, 220, seed=acc_bits + cols)
+    bad = []
+
+    async def bench(ctx):
+        for acc, mult, shift, bias, relu in rows:
+            for c in range(cols):
+                ctx.set(dut.acc[c], int(acc[c]))
+            ctx.set(dut.mult, mult)
+            ctx.set(dut.shift, shift)
+            ctx.set(dut.bias, bias)
+            ctx.set(dut.relu, relu)
+            ctx.set(dut.valid, 1)
+            await ctx.tick()
+            assert ctx.get(dut.y_valid) == 1
+            got = [ctx.get(dut.y[c]) for c in range(cols)]
+            want = requantize(np.asarray(acc, dtype=np.int64), mult, shift, out_fmt,
+                              bias=bias, relu=bool(relu))
+            if got != [int(v) for v in want]:
+                bad.append((list(acc), mult, shift, bias, relu, got, list(want)))
+
+    run_bench(dut, bench)
+    assert len(rows) >= 200
+    assert not bad, bad[:3]
+
+
+def test_postproc_rejects_bad_parameters() -> None:
+    with pytest.raises(ConfigError, match=r"^max_shift must be an integer in 0\.\.40, not 41$"):
+        PostProcessor(24, 4, ActFormat(8), mult_bits=16, max_shift=41)
+    with pytest.raises(ConfigError, match=r"^out must be an ActFormat, not 'int8'$"):
+        PostProcessor(24, 4, "int8")
