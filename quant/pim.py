@@ -27,8 +27,8 @@ Decomposition schemes (how signed multi-bit weights and inputs reach unipolar ce
 ADC (per conversion, ``v`` the analog sum in units of the ADC step ``Δ = 2**adc_shift``)::
 
     v   = p / Δ
-    v  += nonlinearity: v * (1 − β * |v| / full_code)     (β = 0: linear; compressive)
-    v  += noise: σ_lsb * N(0, 1), redrawn per conversion, seeded
+    v   = v * (1 − β * |v| / full_code)    (transfer curve; β = 0 is linear)
+    v  += σ_lsb * N(0, 1)                   (thermal noise, redrawn per conversion)
     code = clip(round_half_even(v), code_min, code_max)
 
 Signed conversions (native) use ``code_min = −(2**(b−1) − 1)``, ``code_max = 2**(b−1) − 1``;
