@@ -1,0 +1,127 @@
+"""``fpim quantize``: train (or load) a float CNN, run QAT, write the integer artifact."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from fpim.output import format_table, print_json
+
+SCHEMES = ("fixed", "pot", "sp2", "msq", "f8")
+MODELS = ("resnet20", "resnet32", "resnet56", "cnn")
+DATASETS = ("digits", "cifar10", "folder")
+
+EXAMPLES = """examples:
+  fpim quantize --model resnet20 --data digits --scheme msq --bits 4 --sp2-fraction 0.5 \\
+      --out artifacts/r20-msq4
+  fpim quantize --model cnn --data digits --scheme fixed --bits 4 --epochs 5 --out a/ --json
+  fpim quantize --model resnet20 --data digits --scheme f8 --bits 8 \\
+      --float-checkpoint ckpt/r20.pt --out artifacts/r20-f8   # trains once, then reuses
+  fpim quantize --model resnet20 --data cifar10 --data-dir ~/cifar-10-batches-py \\
+      --scheme sp2 --bits 4 --out artifacts/r20-sp2
+  fpim quantize --model cnn --data folder --data-dir my_images/ --image-size 32 \\
+      --scheme pot --bits 4 --out artifacts/cnn-pot
+
+The artifact directory holds manifest.json and tensors.safetensors (see docs/qat.md);
+quant_accuracy is measured by integer-only inference of the written artifact.
+"""
+
+
+def _choice(name: str, allowed: tuple[str, ...]):
+    """argparse type that reports bad names in fpim's one-line style."""
+    def parse(value: str) -> str:
+        if value not in allowed:
+            raise argparse.ArgumentTypeError(
+                f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+        return value
+    return parse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "quantize", help="QAT a CNN and write its integer artifact",
+        description="Train (or load) a float model, convert it for quantization-aware "
+                    "training, fine-tune, export the integer artifact and print float and "
+                    "quantized test accuracy.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--model", type=_choice("model", MODELS), default="resnet20",
+                   help=f"model ({', '.join(MODELS)}; default resnet20)")
+    p.add_argument("--width", type=int, default=1, help="channel multiplier (default 1)")
+    p.add_argument("--data", type=_choice("data", DATASETS), default="digits",
+                   help="dataset: digits (bundled with scikit-learn), cifar10 (python batch "
+                        "directory) or folder (class per sub-directory); default digits")
+    p.add_argument("--data-dir", default=None, help="directory for cifar10 and folder")
+    p.add_argument("--image-size", type=int, default=None,
+                   help="folder only: resize images to SIZE x SIZE")
+    p.add_argument("--scheme", type=_choice("scheme", SCHEMES), required=True,
+                   help="weight scheme: fixed, pot, sp2, msq (fixed + SP2 per row), f8 (F8Net)")
+    p.add_argument("--bits", type=int, required=True,
+                   help="weight bits: fixed 2..16, pot 2..6, sp2 3..8, msq 3..8, f8 8")
+    p.add_argument("--act-bits", type=int, default=None,
+                   help="activation bits (default: 4, or 8 for f8)")
+    p.add_argument("--sp2-fraction", type=float, default=0.5,
+                   help="msq only: fraction of rows on SP2, in [0, 1] (default 0.5)")
+    p.add_argument("--msq-rule", default="mse", type=_choice("msq-rule", ("mse", "variance")),
+                   help="msq only: row ranking rule (mse or variance; default mse)")
+    p.add_argument("--first-last-bits", type=int, default=8,
+                   help="fixed-point bits of the first conv and last linear (default 8; "
+                        "0 = same scheme as the rest)")
+    p.add_argument("--epochs", type=int, default=30, help="QAT epochs (default 30)")
+    p.add_argument("--float-epochs", type=int, default=60,
+                   help="float training epochs when no checkpoint is loaded (default 60)")
+    p.add_argument("--lr", type=float, default=0.01, help="QAT learning rate (default 0.01)")
+    p.add_argument("--float-lr", type=float, default=0.1, help="float learning rate (0.1)")
+    p.add_argument("--batch-size", type=int, default=128, help="batch size (default 128)")
+    p.add_argument("--float-checkpoint", default=None, metavar="F",
+                   help="load the float model from F if it exists, else train it and save "
+                        "it to F")
+    p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    p.add_argument("--out", required=True, help="artifact directory to write")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    # torch-dependent modules are imported here so `fpim --help` stays fast
+    from quant.data import load_dataset
+    from quant.errors import check_int_range
+    from quant.pipeline import quantize_workflow
+    from quant.qat import QATConfig
+    from quant.train import TrainConfig
+
+    act_bits = args.act_bits if args.act_bits is not None else (8 if args.scheme == "f8" else 4)
+    check_int_range("first-last-bits", args.first_last_bits, 0, 16)
+    qcfg = QATConfig(scheme=args.scheme, bits=args.bits, act_bits=act_bits,
+                     sp2_fraction=args.sp2_fraction, msq_rule=args.msq_rule,
+                     first_last_bits=args.first_last_bits or None,
+                     input_bits=8)
+    fcfg = TrainConfig(epochs=args.float_epochs, lr=args.float_lr, batch_size=args.batch_size,
+                       seed=args.seed)
+    tcfg = TrainConfig(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+                       seed=args.seed)
+    check_int_range("width", args.width, 1, 64)
+    size = None
+    if args.image_size is not None:
+        check_int_range("image-size", args.image_size, 4, 4096)
+        size = (args.image_size, args.image_size)
+    data = load_dataset(args.data, args.data_dir, image_size=size)
+    show = not args.no_progress and not args.json and sys.stderr.isatty()
+    r = quantize_workflow(args.model, data, qcfg, fcfg, tcfg, out=args.out, width=args.width,
+                          float_checkpoint=args.float_checkpoint, progress=show)
+    if args.json:
+        print_json(r)
+        return 0
+    frac = f", SP2 fraction {r['sp2_fraction']}" if r["sp2_fraction"] is not None else ""
+    print(f"{r['model']} on {r['data']} ({r['test_images']} test images), {r['scheme']} "
+          f"{r['bits']}-bit weights, {r['act_bits']}-bit activations{frac}")
+    print(format_table(("", "test accuracy %"), [
+        ("float", f"{r['float_accuracy']:.2f}"),
+        ("QAT fake-quant (float forward)", f"{r['fakequant_accuracy']:.2f}"),
+        ("quantized (integer artifact)", f"{r['quant_accuracy']:.2f}"),
+    ]))
+    print(f"fake-quant and integer predictions agree on {r['agreement']:.1f}% of images; "
+          f"{r['sp2_rows']}/{r['rows']} weight rows on SP2")
+    print(f"artifact: {r['artifact']}")
+    return 0

@@ -1,0 +1,107 @@
+"""CNN models for QAT: CIFAR-style ResNet-20/32/56 and a small plain CNN (torch).
+
+The ResNets follow He et al. (arXiv 1512.03385, section 4.2): a 3x3 stem, three stages of
+``n`` basic blocks with 16, 32, 64 channels (times ``width``), stride 2 at the start of
+stages 2 and 3, global average pooling and a linear classifier; depth = 6n + 2. Shortcuts
+that change shape are 1x1 convolutions with BN ("option B"), so every layer is a conv,
+BN, ReLU, pooling or addition that :func:`quant.qat.quantize_` converts. Each ReLU is its
+own module (a quantizer is attached to each use).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from quant.errors import ConfigError, check_choice, check_int_range
+
+MODELS = ("resnet20", "resnet32", "resnet56", "cnn")
+RESNET_BLOCKS = {"resnet20": 3, "resnet32": 5, "resnet56": 9}
+
+
+class BasicBlock(nn.Module):
+    """conv3x3-BN-ReLU-conv3x3-BN, plus the shortcut, then ReLU."""
+
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.relu1 = nn.ReLU()
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
+                                          nn.BatchNorm2d(cout))
+        self.relu2 = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.relu1(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu2(out + self.shortcut(x))
+
+
+class ResNet(nn.Module):
+    """CIFAR-style ResNet with ``blocks`` basic blocks per stage (depth 6*blocks + 2)."""
+
+    def __init__(self, blocks: int, num_classes: int = 10, in_channels: int = 3,
+                 width: int = 1) -> None:
+        super().__init__()
+        c = [16 * width, 32 * width, 64 * width]
+        self.conv1 = nn.Conv2d(in_channels, c[0], 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c[0])
+        self.relu = nn.ReLU()
+        layers = []
+        cin = c[0]
+        for i, cout in enumerate(c):
+            stage = []
+            for j in range(blocks):
+                stage.append(BasicBlock(cin, cout, 2 if (i > 0 and j == 0) else 1))
+                cin = cout
+            layers.append(nn.Sequential(*stage))
+        self.layer1, self.layer2, self.layer3 = layers
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.flatten = nn.Flatten()
+        self.fc = nn.Linear(c[2], num_classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.relu(self.bn1(self.conv1(x)))
+        x = self.layer3(self.layer2(self.layer1(x)))
+        return self.fc(self.flatten(self.pool(x)))
+
+
+class SmallCNN(nn.Module):
+    """A plain CNN: conv(16)-conv(32)-maxpool-conv(64)-avgpool-linear, each conv with BN+ReLU."""
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 3, width: int = 1) -> None:
+        super().__init__()
+        c = [16 * width, 32 * width, 64 * width]
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, c[0], 3, 1, 1, bias=False), nn.BatchNorm2d(c[0]), nn.ReLU(),
+            nn.Conv2d(c[0], c[1], 3, 1, 1, bias=False), nn.BatchNorm2d(c[1]), nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(c[1], c[2], 3, 1, 1, bias=False), nn.BatchNorm2d(c[2]), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        )
+        self.fc = nn.Linear(c[2], num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(x))
+
+
+def build_model(name: str, num_classes: int = 10, in_channels: int = 3, width: int = 1,
+                input_size: int | tuple[int, int] = 32) -> nn.Module:
+    """A model by name (:data:`MODELS`); ``input_size`` only checks the model fits it."""
+    check_choice("model", name, MODELS)
+    check_int_range("num_classes", num_classes, 2, 100_000)
+    check_int_range("in_channels", in_channels, 1, 4096)
+    check_int_range("width", width, 1, 64)
+    hw = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
+    if min(hw) < 4:
+        raise ConfigError(f"input size must be at least 4x4 for {name}, not {hw}")
+    if name == "cnn":
+        return SmallCNN(num_classes, in_channels, width)
+    return ResNet(RESNET_BLOCKS[name], num_classes, in_channels, width)

@@ -1,0 +1,126 @@
+"""The quantize workflow: float model → QAT → integer artifact → accuracies (torch).
+
+Used by ``fpim quantize`` and ``bench/qat_table.py``. Reported accuracies:
+
+* ``float_accuracy``: the float model (torch) on the test split;
+* ``fakequant_accuracy``: the QAT model's float fake-quant forward (what training sees);
+* ``quant_accuracy``: integer-only inference of the artifact with the numpy reference
+  kernels (:func:`quant.infer.run_artifact`) — the quantized model's accuracy;
+* ``agreement``: percentage of test images where fake-quant and integer predictions agree.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from quant.artifact import load_artifact, save_artifact
+from quant.data import Dataset
+from quant.errors import ConfigError
+from quant.infer import run_artifact
+from quant.models import build_model
+from quant.qat import QATConfig, export, quantize_, reassign_rows_
+from quant.train import TrainConfig, accuracy, predict, set_determinism, train
+
+CALIBRATION_IMAGES = 512
+
+
+def load_checkpoint(model: torch.nn.Module, path: Path) -> None:
+    """Load a float state_dict; ConfigError if it is unreadable or does not fit ``model``."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for bad files
+        raise ConfigError(f"float-checkpoint must be a torch state_dict file, not "
+                          f"{str(path)!r} ({type(exc).__name__})") from None
+    if not isinstance(state, dict):
+        raise ConfigError(f"float-checkpoint must hold a state_dict, not {type(state).__name__}")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[1].strip() if "\n" in str(exc) else str(exc)
+        raise ConfigError(f"float-checkpoint {str(path)!r} does not fit the model: "
+                          f"{first}") from None
+
+
+def float_model(model_name: str, data: Dataset, train_cfg: TrainConfig, *, width: int = 1,
+                checkpoint: str | Path | None = None, progress: bool = True
+                ) -> tuple[torch.nn.Module, bool]:
+    """Build the float model and train it, or load ``checkpoint`` if that file exists.
+
+    Returns ``(model, loaded)``; a trained model is saved to ``checkpoint`` when given.
+    """
+    set_determinism(train_cfg.seed)
+    c, h, w = data.input_shape
+    model = build_model(model_name, data.num_classes, c, width, (h, w))
+    ckpt = Path(checkpoint) if checkpoint is not None else None
+    if ckpt is not None and ckpt.exists():
+        load_checkpoint(model, ckpt)
+        model.eval()
+        return model, True
+    train(model, data.x_train, data.y_train, train_cfg, desc="float", progress=progress)
+    if ckpt is not None:
+        ckpt.parent.mkdir(parents=True, exist_ok=True)
+        tmp = ckpt.with_name(f".{ckpt.name}.tmp")
+        torch.save(model.state_dict(), tmp)
+        tmp.replace(ckpt)
+    return model, False
+
+
+def run_qat(model: torch.nn.Module, data: Dataset, qcfg: QATConfig, qat_cfg: TrainConfig, *,
+            progress: bool = True) -> torch.nn.Module:
+    """A converted copy of ``model``, fine-tuned with QAT."""
+    set_determinism(qat_cfg.seed)
+    qmodel = copy.deepcopy(model)
+    calib = torch.as_tensor(data.x_train[:CALIBRATION_IMAGES])
+    quantize_(qmodel, qcfg, calib)
+    hook = (lambda epoch: reassign_rows_(qmodel)) if qcfg.reassign_each_epoch else None
+    train(qmodel, data.x_train, data.y_train, qat_cfg, desc=f"qat {qcfg.scheme}",
+          progress=progress, on_epoch_start=hook)
+    return qmodel
+
+
+def quantize_workflow(model_name: str, data: Dataset, qcfg: QATConfig, float_cfg: TrainConfig,
+                      qat_cfg: TrainConfig, *, out: str | Path | None = None, width: int = 1,
+                      float_checkpoint: str | Path | None = None,
+                      progress: bool = True) -> dict:
+    """Float training (or loading), QAT, export, integer evaluation; returns a result dict."""
+    t0 = time.perf_counter()
+    model, loaded = float_model(model_name, data, float_cfg, width=width,
+                                checkpoint=float_checkpoint, progress=progress)
+    float_acc = accuracy(predict(model, data.x_test), data.y_test)
+    qmodel = run_qat(model, data, qcfg, qat_cfg, progress=progress)
+    fq_pred = predict(qmodel, data.x_test)
+    meta = {"model": model_name, "width": width, "data": data.name, "scheme": qcfg.scheme,
+            "bits": qcfg.bits, "act_bits": qcfg.act_bits,
+            "sp2_fraction": qcfg.sp2_fraction if qcfg.scheme == "msq" else None,
+            "qat_config": asdict(qcfg), "float_seed": float_cfg.seed, "qat_seed": qat_cfg.seed,
+            "classes": list(data.classes), "float_accuracy": round(float_acc, 4)}
+    art = export(qmodel, data.input_shape, meta=meta)
+    if out is not None:
+        save_artifact(art, out)
+        art = load_artifact(out)  # evaluate exactly what was written
+    logits = run_artifact(art, data.x_test)
+    q_pred = np.argmax(logits, axis=1)
+    rows = [layer.rows for layer in art.gemm_layers()]
+    n_rows = sum(r.shape[0] for r in rows)
+    n_sp2 = sum(int(np.count_nonzero(r.scheme_ids == 1)) for r in rows)
+    return {
+        "model": model_name, "data": data.name, "scheme": qcfg.scheme, "bits": qcfg.bits,
+        "act_bits": qcfg.act_bits,
+        "sp2_fraction": qcfg.sp2_fraction if qcfg.scheme == "msq" else None,
+        "float_accuracy": round(float_acc, 4),
+        "fakequant_accuracy": round(accuracy(fq_pred, data.y_test), 4),
+        "quant_accuracy": round(accuracy(q_pred, data.y_test), 4),
+        "agreement": round(accuracy(fq_pred, q_pred), 4),
+        "test_images": len(data.y_test), "float_checkpoint_loaded": loaded,
+        "seed": float_cfg.seed, "qat_seed": qat_cfg.seed,
+        "float_epochs": 0 if loaded else float_cfg.epochs, "qat_epochs": qat_cfg.epochs,
+        "sp2_rows": n_sp2, "rows": n_rows,
+        "artifact": None if out is None else str(out),
+        "seconds": round(time.perf_counter() - t0, 1),
+    }

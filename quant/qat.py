@@ -1,0 +1,815 @@
+"""Quantization-aware training (torch): fake-quant layers, ``quantize_`` and artifact export.
+
+``quantize_(model, QATConfig(...), calibration)`` rewrites an ordinary torch CNN in place:
+
+1. The model is traced with ``torch.fx`` (analysis only); every layer must be a Conv2d,
+   Linear, BatchNorm2d directly after a Conv2d, ReLU module, average/max pooling, Flatten,
+   Identity/Dropout, or a residual ``+``; anything else is refused, naming it.
+2. **BN is folded** into the preceding conv from its running statistics
+   (``w' = w * gamma / sqrt(var + eps)``, ``b' = beta - mean * gamma / sqrt(var + eps)``) and
+   replaced by ``Identity``; QAT then trains the folded conv with a bias. This is F8Net's
+   "BN folded" deployment form (arXiv 2202.05239) used for every scheme, so the weights
+   trained are exactly the weights exported.
+3. Each Conv2d/Linear becomes :class:`QConv2d`/:class:`QLinear`, whose weight is
+   fake-quantized per row (GEMM form ``C_out x C_in*kh*kw``) with a per-row scheme id and
+   scale ``alpha`` (arXiv 2012.04240): ``w_q = alpha * proj(clip(w / alpha, -1, 1))``.
+   ``proj`` is the nearest level of the row's :func:`quant.formats.weight_format` level set
+   (the same ``levels`` array; ties to the smaller magnitude, as ``encode`` does), evaluated
+   in float64; gradients pass straight through (STE). Scheme ids and alphas come from the
+   foundation at conversion: ``quantize_rows`` (one scheme; per-row min-MSE alpha),
+   ``msq_assign`` (MSQ: SP2 for ``sp2_fraction`` of the rows, rule ``mse`` or
+   ``variance``), or for F8Net a per-layer ``alpha = 127 * 2**-fl`` with ``fl`` from the
+   std rule on the folded weights. **They are kept fixed during QAT** (the assignment is a
+   hardware decision: it fixes how many rows go to LUT cores); ``reassign_each_epoch=True``
+   recomputes them from the current weights at every epoch instead.
+   The first conv and the last linear use ``first_last_bits``-bit fixed point (default 8,
+   common practice; ``None`` gives them the main scheme).
+4. Each ReLU becomes :class:`QReLU`: ReLU, then unsigned ``act_bits``-bit fixed point with a
+   learnable clip ``a`` (PACT, arXiv 1805.06085): ``q = round_half_even(min(x, a) / s)``,
+   ``s = a / (2**b - 1)``. For F8Net the clip is ``255 * 2**-fl`` with ``fl`` from the
+   unsigned std rule on calibration activations, fixed. The first layer quantizes the input
+   (images in [0, 1]) to uint8 with scale 1/255 (F8Net: 2**-8).
+5. Clips are initialized on ``calibration`` images (min-MSE over a grid), F8 ``fl`` likewise.
+
+**Integer form and alignment.** :func:`export` turns the QAT model into an
+:class:`~quant.artifact.Artifact`: integer weights are the very levels the fake-quant
+forward uses (``level * denominator``, words by ``encode`` of those exact levels), each
+GEMM's accumulator scale is ``alpha_r / den_r * s_in``, its requantizer is
+``(mult, shift) ≈ s_acc / s_out`` (a pure shift when the ratio is a power of two — always for
+F8Net — else a 16-bit multiplier) and the bias is ``round(b / s_acc)``. The integer graph
+departs from the float fake-quant forward only in those roundings and in two places where
+the float model has no quantizer: a residual branch and a pooled value are carried at a
+scale 2**8 (resp. 2**4) times finer than the next quantizer. The *quantized predictions* of a
+QAT model are defined as those of this integer form; :func:`integer_logits_torch`
+evaluates it with torch kernels (float64 conv, exact below 2**53; int64 requantization) and
+:func:`quant.infer.run_artifact` with the numpy reference kernels, and the two agree bit for
+bit (tested on the whole digits test split). The float fake-quant forward is what training
+differentiates; its agreement with the integer predictions is measured and reported.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import fx, nn
+
+from quant.artifact import Artifact, Layer, Value
+from quant.errors import ConfigError, check_choice, check_fraction, check_int_range
+from quant.formats import WEIGHT_BITS, ActFormat, F8Format, Scheme, weight_format
+from quant.msq import RULES, msq_assign
+from quant.ref import (
+    FLOAT64_EXACT,
+    accumulator_bound,
+    quantize_multiplier,
+    required_acc_bits,
+)
+from quant.rows import quantize_rows
+
+QAT_SCHEMES = ("fixed", "pot", "sp2", "msq", "f8")
+MULT_BITS = 16
+ADD_EXTRA_BITS = 8  # residual branches are summed at s_out / 2**8
+POOL_EXTRA_BITS = 4  # pooled values keep 4 fractional bits
+
+
+@dataclass(frozen=True)
+class QATConfig:
+    """How to quantize a model.
+
+    Members:
+        scheme: weight scheme: ``fixed``, ``pot``, ``sp2``, ``msq`` (fixed + SP2 per row) or
+            ``f8`` (F8Net: 8-bit fixed weights and activations, pure-shift requantization).
+        bits: weight bits (fixed 2..16, pot 2..6, sp2 3..8, msq 3..8, f8 8).
+        act_bits: activation bits after ReLU, 1..16 (f8: 8).
+        sp2_fraction: msq only: fraction of each layer's rows on SP2, in [0, 1].
+        msq_rule: msq only: row ranking, ``mse`` (default) or ``variance``.
+        first_last_bits: fixed-point bits of the first conv and the last linear, 2..16, or
+            None to quantize them like the rest. Ignored for f8 (all 8-bit).
+        input_bits: bits of the quantized input images, 2..16 (f8: 8).
+        learn_clip: PACT clips are trained (True) or stay at their calibrated value.
+        reassign_each_epoch: recompute row schemes and alphas at each QAT epoch.
+    """
+
+    scheme: str = "msq"
+    bits: int = 4
+    act_bits: int = 4
+    sp2_fraction: float = 0.5
+    msq_rule: str = "mse"
+    first_last_bits: int | None = 8
+    input_bits: int = 8
+    learn_clip: bool = True
+    reassign_each_epoch: bool = False
+
+    def __post_init__(self) -> None:
+        check_choice("scheme", self.scheme, QAT_SCHEMES)
+        if self.scheme == "f8":
+            check_int_range("bits", self.bits, 8, 8, "for f8")
+            check_int_range("act_bits", self.act_bits, 8, 8, "for f8")
+            check_int_range("input_bits", self.input_bits, 8, 8, "for f8")
+        else:
+            for s in ("fixed", "sp2") if self.scheme == "msq" else (self.scheme,):
+                r = WEIGHT_BITS[Scheme.parse(s)]
+                check_int_range("bits", self.bits, r.start, r.stop - 1, f"for {self.scheme}")
+            check_int_range("act_bits", self.act_bits, 1, 16)
+            check_int_range("input_bits", self.input_bits, 2, 16)
+        check_fraction("sp2_fraction", self.sp2_fraction)
+        check_choice("msq_rule", self.msq_rule, RULES)
+        if self.first_last_bits is not None:
+            check_int_range("first_last_bits", self.first_last_bits, 2, 16)
+
+
+# ---------------------------------------------------------------------------------------
+# fake-quant primitives
+# ---------------------------------------------------------------------------------------
+
+def nearest_level(levels: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Nearest entry of sorted float64 ``levels`` to each ``x``; ties → smaller magnitude.
+
+    The torch twin of ``quant.formats._nearest_index`` (same comparisons, same float64).
+    """
+    n = levels.numel()
+    i = torch.searchsorted(levels, x).clamp(1, n - 1)
+    lo, hi = levels[i - 1], levels[i]
+    d_lo, d_hi = (x - lo).abs(), (x - hi).abs()
+    pick_hi = (d_hi < d_lo) | ((d_hi == d_lo) & (hi.abs() < lo.abs()))
+    return torch.where(pick_hi, hi, lo)
+
+
+class WeightQuantizer(nn.Module):
+    """Per-row weight fake-quantizer: scheme ids and alphas as buffers, levels from formats."""
+
+    def __init__(self, rows: int, bits: int) -> None:
+        super().__init__()
+        self.bits = bits
+        self.register_buffer("scheme_ids", torch.zeros(rows, dtype=torch.int8))
+        self.register_buffer("alphas", torch.ones(rows, dtype=torch.float64))
+        self._groups: list[tuple[int, torch.Tensor, torch.Tensor]] = []
+        self._refresh_groups()
+
+    def _refresh_groups(self) -> None:
+        ids = self.scheme_ids.numpy()
+        self._groups = []
+        for s in np.unique(ids):
+            fmt = weight_format(int(s), self.bits)
+            rows = torch.from_numpy(np.flatnonzero(ids == s))
+            self._groups.append((int(s), rows, torch.from_numpy(fmt.levels.copy())))
+
+    def set_rows(self, scheme_ids: np.ndarray, alphas: np.ndarray) -> None:
+        self.scheme_ids.copy_(torch.from_numpy(scheme_ids.astype(np.int8)))
+        self.alphas.copy_(torch.from_numpy(alphas.astype(np.float64)))
+        self._refresh_groups()
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:  # type: ignore[override]
+        super()._load_from_state_dict(*args, **kwargs)
+        self._refresh_groups()
+
+    def levels(self, w2: torch.Tensor) -> torch.Tensor:
+        """Normalized levels (float64, M x K) of the row-major weight matrix ``w2``."""
+        x = (w2.detach().to(torch.float64) / self.alphas[:, None]).clamp(-1.0, 1.0)
+        if len(self._groups) == 1:
+            return nearest_level(self._groups[0][2], x)
+        out = torch.empty_like(x)
+        for _, rows, lv in self._groups:
+            out[rows] = nearest_level(lv, x[rows])
+        return out
+
+    def forward(self, w: torch.Tensor) -> torch.Tensor:
+        w2 = w.reshape(w.shape[0], -1)
+        wq = (self.levels(w2) * self.alphas[:, None]).to(w.dtype).reshape(w.shape)
+        return w + (wq - w).detach()
+
+
+class ActQuant(nn.Module):
+    """Unsigned fixed-point activation fake-quantizer with a (PACT) clip; STE for rounding."""
+
+    def __init__(self, bits: int, clip: float = 1.0, learnable: bool = True) -> None:
+        super().__init__()
+        self.fmt = ActFormat(bits)
+        c = torch.tensor(float(clip), dtype=torch.float32)
+        if learnable:
+            self.clip = nn.Parameter(c)
+        else:
+            self.register_buffer("clip", c)
+        self.observing = False
+        self._seen: list[np.ndarray] = []
+
+    def scale(self) -> float:
+        """Real value of one code step (float64 from the float32 clip)."""
+        return float(self.clip.item()) / self.fmt.qmax
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.observing:
+            flat = x.detach().reshape(-1)
+            step = max(1, flat.numel() // 20000)
+            self._seen.append(flat[::step].double().numpy())
+            return x
+        clip = self.clip.to(x.dtype)
+        y = torch.minimum(x, clip).clamp_min(0)
+        s = clip / self.fmt.qmax
+        q = torch.round(y / s) * s
+        return y + (q - y).detach()
+
+    def calibrate(self, f8: bool) -> None:
+        """Set the clip from observed values: min-MSE grid (PACT init) or F8Net's std rule."""
+        x = np.concatenate(self._seen) if self._seen else np.zeros(1)
+        self._seen = []
+        x = np.maximum(x, 0)
+        if f8:
+            fl = F8Format.fl_from_std(float(np.std(x)), signed=False)
+            clip = 255.0 * 2.0 ** -fl
+        else:
+            top = float(x.max()) if x.max() > 0 else 1.0
+            best, clip = math.inf, top
+            for c in top * np.linspace(0.2, 1.0, 33):
+                s = c / self.fmt.qmax
+                err = float(np.mean((np.minimum(x, c) - np.round(np.minimum(x, c) / s) * s
+                                     + np.maximum(x - c, 0)) ** 2))
+                if err < best:
+                    best, clip = err, float(c)
+        with torch.no_grad():
+            self.clip.fill_(clip)
+
+
+class QReLU(nn.Module):
+    """ReLU followed by :class:`ActQuant` (what every ReLU of a converted model becomes)."""
+
+    def __init__(self, bits: int, learnable: bool = True) -> None:
+        super().__init__()
+        self.act = ActQuant(bits, learnable=learnable)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(F.relu(x))
+
+
+class QConv2d(nn.Conv2d):
+    """Conv2d with per-row fake-quantized weights (and, if first, a quantized input)."""
+
+    wq: WeightQuantizer
+    in_quant: ActQuant | None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.in_quant is not None:
+            x = self.in_quant(x)
+        return F.conv2d(x, self.wq(self.weight), self.bias, self.stride, self.padding,
+                        self.dilation, self.groups)
+
+
+class QLinear(nn.Linear):
+    """Linear with per-row fake-quantized weights (and, if first, a quantized input)."""
+
+    wq: WeightQuantizer
+    in_quant: ActQuant | None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.in_quant is not None:
+            x = self.in_quant(x)
+        return F.linear(x, self.wq(self.weight), self.bias)
+
+
+# ---------------------------------------------------------------------------------------
+# conversion
+# ---------------------------------------------------------------------------------------
+
+_Q_LEAVES = (QConv2d, QLinear, QReLU, ActQuant)
+_PASS_MODULES = (nn.Identity, nn.Dropout)
+_SUPPORTED = (nn.Conv2d, nn.Linear, nn.BatchNorm2d, nn.ReLU, nn.AdaptiveAvgPool2d, nn.AvgPool2d,
+              nn.MaxPool2d, nn.Flatten, *_PASS_MODULES)
+_ADD_FUNCS = (operator.add, torch.add)
+_FLATTEN_METHODS = ("flatten", "view", "reshape")
+_SUPPORTED_NAMES = ("Conv2d, Linear, BatchNorm2d (after a Conv2d), ReLU, AdaptiveAvgPool2d(1), "
+                    "AvgPool2d, MaxPool2d, Flatten, Identity, Dropout and residual +")
+
+
+class _Tracer(fx.Tracer):
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        return isinstance(m, _Q_LEAVES) or super().is_leaf_module(m, qualname)
+
+
+def _trace(model: nn.Module) -> fx.Graph:
+    try:
+        return _Tracer().trace(model)
+    except Exception as exc:  # fx raises many types for untraceable code
+        raise ConfigError(f"model must be traceable by torch.fx (no data-dependent control "
+                          f"flow), not {type(model).__name__}: {exc}") from None
+
+
+def _node_kind(model: nn.Module, node: fx.Node) -> str:
+    """A short label of what a node does, for error messages and dispatch."""
+    if node.op == "call_module":
+        return type(model.get_submodule(node.target)).__name__
+    if node.op == "call_function":
+        return getattr(node.target, "__name__", str(node.target))
+    return f"{node.op} {node.target}"
+
+
+def _check_supported(model: nn.Module, graph: fx.Graph) -> None:
+    seen: set[str] = set()
+    for node in graph.nodes:
+        if node.op == "call_module":
+            mod = model.get_submodule(node.target)
+            if not isinstance(mod, _SUPPORTED + _Q_LEAVES):
+                raise ConfigError(f"layer {node.target!r} of type {type(mod).__name__} is not "
+                                  f"supported; supported: {_SUPPORTED_NAMES}")
+            if node.target in seen and not isinstance(mod, _PASS_MODULES):
+                raise ConfigError(f"layer {node.target!r} is called more than once; give each "
+                                  f"use its own module")
+            seen.add(node.target)
+            if isinstance(mod, nn.Conv2d):
+                if mod.groups != 1 or tuple(mod.dilation) != (1, 1) \
+                        or mod.padding_mode != "zeros" or isinstance(mod.padding, str) \
+                        or mod.padding[0] != mod.padding[1] or mod.stride[0] != mod.stride[1]:
+                    raise ConfigError(f"layer {node.target!r}: Conv2d must have groups=1, "
+                                      f"dilation 1, zero padding and equal strides/paddings, "
+                                      f"not {mod}")
+            if isinstance(mod, nn.AdaptiveAvgPool2d) and mod.output_size not in (1, (1, 1)):
+                raise ConfigError(f"layer {node.target!r}: AdaptiveAvgPool2d output size must "
+                                  f"be 1, not {mod.output_size}")
+        elif node.op == "call_function":
+            if node.target in _ADD_FUNCS or node.target is torch.flatten:
+                continue
+            if node.target is getattr and node.args[1] == "shape":
+                continue
+            if node.target is operator.getitem or node.target is getattr:
+                continue
+            name = _node_kind(model, node)
+            hint = " (use an nn.ReLU module per use)" if "relu" in name else ""
+            raise ConfigError(f"operation {name!r} at {node.name!r} is not supported{hint}; "
+                              f"supported: {_SUPPORTED_NAMES}")
+        elif node.op == "call_method":
+            if node.target in (*_FLATTEN_METHODS, "size"):
+                continue
+            hint = " (use an nn.ReLU module per use)" if "relu" in node.target else ""
+            raise ConfigError(f"operation {node.target!r} at {node.name!r} is not "
+                              f"supported{hint}; supported: {_SUPPORTED_NAMES}")
+        elif node.op == "get_attr":
+            raise ConfigError(f"reading attribute {node.target!r} in forward is not supported")
+
+
+def _set_module(model: nn.Module, name: str, new: nn.Module) -> None:
+    parent, _, child = name.rpartition(".")
+    setattr(model.get_submodule(parent) if parent else model, child, new)
+
+
+def _fold_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d | None) -> tuple[torch.Tensor, torch.Tensor]:
+    w = conv.weight.detach().double()
+    b = conv.bias.detach().double() if conv.bias is not None else torch.zeros(w.shape[0],
+                                                                              dtype=torch.float64)
+    if bn is None:
+        return w, b
+    std = torch.sqrt(bn.running_var.double() + bn.eps)
+    g = bn.weight.detach().double() if bn.affine else torch.ones_like(std)
+    beta = bn.bias.detach().double() if bn.affine else torch.zeros_like(std)
+    k = g / std
+    return w * k.reshape(-1, *([1] * (w.ndim - 1))), beta + (b - bn.running_mean.double()) * k
+
+
+def _assign_rows(w2: np.ndarray, cfg: QATConfig, bits: int, edge: bool) -> tuple[np.ndarray,
+                                                                                  np.ndarray]:
+    """(scheme_ids, alphas) for one layer's GEMM-form weights, from the foundation."""
+    if cfg.scheme == "f8":
+        fl = F8Format.fl_from_std(float(np.std(w2)), signed=True)
+        return (np.full(w2.shape[0], int(Scheme.FIXED), np.int8),
+                np.full(w2.shape[0], 127.0 * 2.0 ** -fl))
+    if edge and cfg.first_last_bits is not None:
+        rows = quantize_rows(w2, Scheme.FIXED, bits)
+    elif cfg.scheme == "msq":
+        rows = msq_assign(w2, cfg.sp2_fraction, bits, rule=cfg.msq_rule)
+    else:
+        rows = quantize_rows(w2, cfg.scheme, bits)
+    return rows.scheme_ids, rows.alphas
+
+
+def _layer_bits(cfg: QATConfig, edge: bool) -> int:
+    if cfg.scheme == "f8":
+        return 8
+    return cfg.first_last_bits if (edge and cfg.first_last_bits is not None) else cfg.bits
+
+
+def _make_q(mod: nn.Module, bn: nn.BatchNorm2d | None, cfg: QATConfig, edge: bool,
+            first: bool) -> nn.Module:
+    w, b = _fold_bn(mod, bn) if isinstance(mod, nn.Conv2d) else (
+        mod.weight.detach().double(),
+        mod.bias.detach().double() if mod.bias is not None
+        else torch.zeros(mod.out_features, dtype=torch.float64))
+    if isinstance(mod, nn.Conv2d):
+        q: nn.Module = QConv2d(mod.in_channels, mod.out_channels, mod.kernel_size, mod.stride,
+                               mod.padding, bias=True)
+    else:
+        q = QLinear(mod.in_features, mod.out_features, bias=True)
+    with torch.no_grad():
+        q.weight.copy_(w.float())
+        q.bias.copy_(b.float())
+    bits = _layer_bits(cfg, edge)
+    q.wq = WeightQuantizer(w.shape[0], bits)
+    q.wq.set_rows(*_assign_rows(q.weight.detach().double().reshape(w.shape[0], -1).numpy(),
+                                cfg, bits, edge))
+    q.in_quant = None
+    if first:
+        in_clip = 255.0 / 256.0 if cfg.scheme == "f8" else 1.0
+        q.in_quant = ActQuant(cfg.input_bits, clip=in_clip, learnable=False)
+    q.edge = edge
+    return q
+
+
+def quantize_(model: nn.Module, config: QATConfig, calibration: torch.Tensor) -> nn.Module:
+    """Convert ``model`` in place for QAT (see the module docstring); returns it.
+
+    ``calibration``: a batch of training images (float, [0, 1]) used to initialize the
+    activation clips. The model is left in eval mode.
+    """
+    if not isinstance(config, QATConfig):
+        raise ConfigError(f"config must be a QATConfig, not {type(config).__name__}")
+    model.eval()
+    graph = _trace(model)
+    _check_supported(model, graph)
+    nodes = list(graph.nodes)
+    mods = {n: model.get_submodule(n.target) for n in nodes if n.op == "call_module"}
+
+    def skip_pass(n: fx.Node) -> fx.Node:
+        while n.op == "call_module" and isinstance(mods[n], _PASS_MODULES):
+            n = n.args[0]
+        return n
+
+    bn_of: dict[fx.Node, fx.Node] = {}
+    for n in nodes:
+        if n in mods and isinstance(mods[n], nn.BatchNorm2d):
+            src = n.args[0]
+            if not (src in mods and isinstance(mods[src], nn.Conv2d) and len(src.users) == 1):
+                raise ConfigError(f"layer {n.target!r}: BatchNorm2d must directly follow a "
+                                  f"Conv2d (used only by it) to be folded")
+            bn_of[src] = n
+    placeholders = [n for n in nodes if n.op == "placeholder"]
+    if len(placeholders) != 1:
+        raise ConfigError(f"model must take one input, not {len(placeholders)}")
+    firsts = list(placeholders[0].users)
+    if len(firsts) != 1 or not isinstance(mods.get(firsts[0]), (nn.Conv2d, nn.Linear)):
+        raise ConfigError("the model input must feed exactly one Conv2d or Linear directly")
+    out_node = next(n for n in nodes if n.op == "output")
+    last = skip_pass(out_node.args[0])
+    if not isinstance(mods.get(last), (nn.Conv2d, nn.Linear)):
+        raise ConfigError("the model output must come from a Linear or Conv2d "
+                          f"(the classifier), not {_node_kind(model, last)!r}")
+
+    for n in nodes:
+        if n not in mods:
+            continue
+        m = mods[n]
+        if isinstance(m, (nn.Conv2d, nn.Linear)) and not isinstance(m, (QConv2d, QLinear)):
+            bn = mods[bn_of[n]] if n in bn_of else None
+            edge = n is firsts[0] or n is last
+            _set_module(model, n.target, _make_q(m, bn, config, edge, n is firsts[0]))
+        elif isinstance(m, nn.BatchNorm2d):
+            _set_module(model, n.target, nn.Identity())
+        elif isinstance(m, nn.ReLU):
+            _set_module(model, n.target, QReLU(config.act_bits,
+                                               learnable=config.learn_clip
+                                               and config.scheme != "f8"))
+    model.qat_config = config
+    calibrate_(model, calibration)
+    return model
+
+
+def act_quantizers(model: nn.Module) -> list[ActQuant]:
+    """The activation quantizers of a converted model (excluding fixed input quantizers)."""
+    return [m.act for m in model.modules() if isinstance(m, QReLU)]
+
+
+@torch.no_grad()
+def calibrate_(model: nn.Module, images: torch.Tensor, batch_size: int = 256) -> None:
+    """Initialize every PACT clip (or F8 fl) from activations on ``images``."""
+    cfg: QATConfig = model.qat_config
+    acts = act_quantizers(model)
+    model.eval()
+    for a in acts:
+        a.observing = True
+    try:
+        # one quantizer at a time would be more faithful; all at once is one pass and the
+        # clips are then trained anyway
+        for i in range(0, images.shape[0], batch_size):
+            model(images[i:i + batch_size])
+    finally:
+        for a in acts:
+            a.observing = False
+    for a in acts:
+        a.calibrate(cfg.scheme == "f8")
+
+
+def reassign_rows_(model: nn.Module) -> None:
+    """Recompute every layer's row schemes and alphas from its current weights."""
+    cfg: QATConfig = model.qat_config
+    for m in model.modules():
+        if isinstance(m, (QConv2d, QLinear)):
+            w2 = m.weight.detach().double().reshape(m.weight.shape[0], -1).numpy()
+            m.wq.set_rows(*_assign_rows(w2, cfg, m.wq.bits, m.edge))
+
+
+# ---------------------------------------------------------------------------------------
+# export to the integer artifact
+# ---------------------------------------------------------------------------------------
+
+def _multiplier(ratio: float) -> tuple[int, int]:
+    """(mult, shift) with mult * 2**-shift ≈ ratio; exactly (1, -log2) for a power of two."""
+    m, e = math.frexp(ratio)
+    if m == 0.5:
+        return 1, 1 - e
+    return quantize_multiplier(ratio, MULT_BITS)
+
+
+@dataclass
+class _Pending:
+    """A GEMM whose output requantization waits for its consumer."""
+
+    module: nn.Module
+    name: str
+    src: str
+    s_acc: np.ndarray
+    shape: tuple[int, ...]
+
+
+def _gemm_layer(p: _Pending, src_val: Value, out: Value, relu: bool) -> Layer:
+    m = p.module
+    rows_words, ids = _words(m)
+    mult, shift = zip(*(_multiplier(float(s) / out.scale) for s in p.s_acc), strict=True)
+    bias = np.round(m.bias.detach().double().numpy() / p.s_acc).astype(np.int64)
+    k = rows_words.shape[1]
+    w_max = max(weight_format(int(s), m.wq.bits).max_abs_int for s in np.unique(ids))
+    x_max = src_val.fmt.max_abs  # type: ignore[union-attr]
+    bound = accumulator_bound(k, w_max, x_max)
+    acc_bits = 32 if bound < 1 << 31 else required_acc_bits(k, w_max, x_max)
+    attrs: dict = {"relu": relu, "weight_bits": m.wq.bits, "acc_bits": acc_bits,
+                   "gemm": {"M": int(rows_words.shape[0]), "K": int(k),
+                            "N": int(np.prod(out.shape[1:])) if isinstance(m, QConv2d)
+                            else 1}}
+    if isinstance(m, QConv2d):
+        attrs.update(kernel=list(m.kernel_size), stride=int(m.stride[0]),
+                     padding=int(m.padding[0]))
+    tensors = {"words": rows_words.astype(np.int32), "scheme_ids": ids.astype(np.int8),
+               "alphas": m.wq.alphas.numpy().copy(),
+               "mult": np.array(mult, np.int64), "shift": np.array(shift, np.int64),
+               "bias": bias}
+    return Layer(p.name, "conv" if isinstance(m, QConv2d) else "linear", (p.src,), out, attrs,
+                 tensors)
+
+
+def _words(m: nn.Module) -> tuple[np.ndarray, np.ndarray]:
+    """Code words of the levels the fake-quant forward uses (encode of exact levels)."""
+    wq: WeightQuantizer = m.wq
+    with torch.no_grad():
+        lv = wq.levels(m.weight.reshape(m.weight.shape[0], -1)).numpy()
+    ids = wq.scheme_ids.numpy().copy()
+    words = np.empty(lv.shape, dtype=np.int64)
+    for s in np.unique(ids):
+        fmt = weight_format(int(s), wq.bits)
+        words[ids == s] = fmt.encode(lv[ids == s])
+    return words, ids
+
+
+@torch.no_grad()
+def export(model: nn.Module, input_shape: tuple[int, ...], meta: dict | None = None) -> Artifact:
+    """The integer :class:`~quant.artifact.Artifact` of a converted (QAT) model.
+
+    ``input_shape`` is the per-sample shape ``(C, H, W)``.
+    """
+    from torch.fx.passes.shape_prop import ShapeProp
+
+    if not hasattr(model, "qat_config"):
+        raise ConfigError("model must be converted with quantize_ before export")
+    model.eval()
+    graph = _trace(model)
+    gm = fx.GraphModule(model, graph)
+    for n in list(gm.graph.nodes):  # drop Identity / Dropout (BN slots, eval dropout)
+        if n.op == "call_module" and isinstance(gm.get_submodule(n.target), _PASS_MODULES):
+            n.replace_all_uses_with(n.args[0])
+            gm.graph.erase_node(n)
+    gm.recompile()
+    ShapeProp(gm).propagate(torch.zeros(1, *input_shape))
+
+    layers: list[Layer] = []
+    state: dict[fx.Node, object] = {}  # node → value name (str) | _Pending | "raw"
+    values: dict[str, Value] = {}
+    input_val: Value | None = None
+
+    def shape_of(n: fx.Node) -> tuple[int, ...]:
+        return tuple(int(s) for s in n.meta["tensor_meta"].shape[1:])
+
+    def ready(n: fx.Node, user: fx.Node) -> str:
+        st = state[n]
+        if not isinstance(st, str) or st == "raw":
+            raise ConfigError(f"{user.name!r} ({_node_kind(gm, user)}) cannot read the "
+                              f"unrequantized output of {n.name!r}: a conv/linear output must "
+                              f"go through a ReLU, a residual add or be the model output")
+        return st
+
+    def emit(layer: Layer) -> str:
+        if layer.name in values or layer.name == "input":
+            raise ConfigError(f"layer name {layer.name!r} is used twice")
+        layers.append(layer)
+        values[layer.name] = layer.out
+        return layer.name
+
+    for n in gm.graph.nodes:
+        if n.op == "placeholder":
+            state[n] = "raw"
+        elif n.op == "call_module" and isinstance(gm.get_submodule(n.target), (QConv2d, QLinear)):
+            m = gm.get_submodule(n.target)
+            src = n.args[0]
+            if state[src] == "raw":
+                iq = m.in_quant
+                input_val = Value(iq.fmt, iq.scale(), shape_of(src))
+                src_name, src_val = "input", input_val
+            else:
+                src_name = ready(src, n)
+                src_val = values[src_name]
+            s_acc = m.wq.alphas.numpy() / np.array(
+                [weight_format(int(s), m.wq.bits).denominator for s in m.wq.scheme_ids.numpy()],
+                dtype=np.float64) * src_val.scale
+            state[n] = _Pending(m, n.target, src_name, s_acc, shape_of(n))
+        elif n.op == "call_module" and isinstance(gm.get_submodule(n.target), QReLU):
+            act = gm.get_submodule(n.target).act
+            out = Value(act.fmt, act.scale(), shape_of(n))
+            p = state[n.args[0]]
+            if isinstance(p, _Pending):
+                state[n] = emit(_gemm_layer(p, values.get(p.src, input_val), out, relu=True))
+            elif isinstance(p, tuple) and p[0] == "add":
+                state[n] = emit(_add_layer(p[1], p[2], n.args[0].name, out, values, emit))
+            else:
+                raise ConfigError(f"ReLU {n.target!r} must follow a conv, linear or residual "
+                                  f"add, not {_node_kind(gm, n.args[0])!r}")
+        elif n.op == "call_function" and n.target in _ADD_FUNCS:
+            if len(n.args) != 2 or len(n.users) != 1 or not isinstance(
+                    next(iter(n.users)).target, str) or not isinstance(
+                    gm.get_submodule(next(iter(n.users)).target), QReLU):
+                raise ConfigError(f"residual add {n.name!r} must have two tensor inputs and be "
+                                  f"followed by a ReLU")
+            ins = [state[a] for a in n.args]
+            for a, st in zip(n.args, ins, strict=True):
+                if not isinstance(st, (_Pending, str)) or st == "raw":
+                    raise ConfigError(f"residual add {n.name!r}: input {a.name!r} is not "
+                                      f"supported there")
+            state[n] = ("add", ins, shape_of(n))
+        elif n.op == "call_module":
+            m = gm.get_submodule(n.target)
+            src = ready(n.args[0], n)
+            v = values[src]
+            if isinstance(m, (nn.AdaptiveAvgPool2d, nn.AvgPool2d)):
+                if isinstance(m, nn.AdaptiveAvgPool2d):
+                    kernel, stride = list(v.shape[1:]), int(v.shape[1])
+                else:
+                    ks = m.kernel_size if isinstance(m.kernel_size, tuple) else (m.kernel_size,) * 2
+                    st = m.stride if isinstance(m.stride, tuple) else (m.stride,) * 2
+                    pd = m.padding if isinstance(m.padding, tuple) else (m.padding,) * 2
+                    if st[0] != st[1] or any(pd) or m.ceil_mode:
+                        raise ConfigError(f"layer {n.target!r}: AvgPool2d must have equal "
+                                          f"strides, no padding and ceil_mode=False, not {m}")
+                    kernel, stride = list(ks), int(st[0])
+                window = kernel[0] * kernel[1]
+                bits = min(16, v.fmt.bits + POOL_EXTRA_BITS)
+                out = Value(ActFormat(bits, v.fmt.signed), v.scale / 2 ** POOL_EXTRA_BITS,
+                            shape_of(n))
+                mult, shift = _multiplier(2 ** POOL_EXTRA_BITS / window)
+                state[n] = emit(Layer(n.target, "avgpool", (src,), out,
+                                      {"kernel": kernel, "stride": stride, "mult": mult,
+                                       "shift": shift}))
+            elif isinstance(m, nn.MaxPool2d):
+                def pair(a: object) -> tuple:
+                    return a if isinstance(a, tuple) else (a, a)
+                ks, st, pd = pair(m.kernel_size), pair(m.stride), pair(m.padding)
+                if st[0] != st[1] or pd[0] != pd[1] or m.ceil_mode or pair(m.dilation) != (1, 1):
+                    raise ConfigError(f"layer {n.target!r}: MaxPool2d must have equal strides "
+                                      f"and paddings, dilation 1, ceil_mode=False, not {m}")
+                state[n] = emit(Layer(n.target, "maxpool", (src,),
+                                      Value(v.fmt, v.scale, shape_of(n)),
+                                      {"kernel": list(ks), "stride": int(st[0]),
+                                       "padding": int(pd[0])}))
+            elif isinstance(m, nn.Flatten):
+                state[n] = emit(Layer(n.target, "flatten", (src,),
+                                      Value(v.fmt, v.scale, shape_of(n))))
+            else:
+                raise ConfigError(f"layer {n.target!r} of type {type(m).__name__} cannot be "
+                                  f"exported")
+        elif n.op in ("call_function", "call_method") and (
+                n.target is torch.flatten or n.target in _FLATTEN_METHODS):
+            src = ready(n.args[0], n)
+            v = values[src]
+            if len(shape_of(n)) != 1:
+                raise ConfigError(f"{n.name!r}: only a flatten to (batch, features) is "
+                                  f"supported, not shape {shape_of(n)}")
+            state[n] = emit(Layer(n.name, "flatten", (src,),
+                                  Value(v.fmt, v.scale, shape_of(n))))
+        elif n.op in ("call_function", "call_method"):
+            state[n] = "meta"  # size()/getattr feeding a view: no tensor value
+        elif n.op == "output":
+            p = state[n.args[0]]
+            if not isinstance(p, _Pending):
+                raise ConfigError("the model output must be a Linear or Conv2d output")
+            s_logit = float(np.min(p.s_acc))
+            out = Value(None, s_logit, p.shape)
+            name = emit(_gemm_layer(p, values.get(p.src, input_val), out, relu=False))
+    if input_val is None:  # pragma: no cover - quantize_ guarantees a first GEMM
+        raise ConfigError("the model has no quantized input")
+    return Artifact(input=input_val, layers=tuple(layers), output=name, meta=dict(meta or {}))
+
+
+def _add_layer(ins: list, shape: tuple, name: str, out: Value, values: dict[str, Value],
+               emit) -> Layer:
+    s_mid = out.scale / 2 ** ADD_EXTRA_BITS
+    names, mults, shifts = [], [], []
+    for st in ins:
+        if isinstance(st, _Pending):
+            mid = Value(ActFormat(16, signed=True), s_mid, st.shape)
+            names.append(emit(_gemm_layer(st, values.get(st.src) or _input_of(values, st),
+                                          mid, relu=False)))
+            mults.append(1)
+            shifts.append(0)
+        else:
+            m, s = _multiplier(values[st].scale / s_mid)
+            names.append(st)
+            mults.append(m)
+            shifts.append(s)
+    return Layer(name, "add", tuple(names), out, {"relu": True, "out_shift": ADD_EXTRA_BITS},
+                 {"in_mult": np.array(mults, np.int64), "in_shift": np.array(shifts, np.int64)})
+
+
+def _input_of(values: dict[str, Value], p: _Pending) -> Value:  # pragma: no cover
+    raise ConfigError(f"residual branch {p.name!r} reads the raw model input")
+
+
+# ---------------------------------------------------------------------------------------
+# the integer form evaluated with torch kernels
+# ---------------------------------------------------------------------------------------
+
+def _t_round_shift(p: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """Round-half-even ``p / 2**s`` in int64 (negative ``s``: left shift)."""
+    s = s.expand_as(p) if s.dim() else s.expand(p.shape)
+    right = s.clamp_min(0)
+    q = p >> right
+    r = p - (q << right)
+    half = torch.where(right > 0, torch.ones_like(right) << (right - 1).clamp_min(0),
+                       torch.zeros_like(right))
+    up = (right > 0) & ((r > half) | ((r == half) & ((q & 1) == 1)))
+    return torch.where(s < 0, p << (-s).clamp_min(0), q + up.long())
+
+
+def _t_requant(acc: torch.Tensor, mult, shift, fmt: ActFormat | None, bias=None,
+               relu: bool = False) -> torch.Tensor:
+    def per_row(v) -> torch.Tensor:
+        t = torch.as_tensor(np.asarray(v, dtype=np.int64))
+        return t.reshape(1, -1, *([1] * (acc.dim() - 2))) if t.dim() else t
+
+    a = acc + (per_row(bias) if bias is not None else 0)
+    y = _t_round_shift(a * per_row(mult), per_row(shift))
+    if relu:
+        y = y.clamp_min(0)
+    return y if fmt is None else y.clamp(fmt.qmin, fmt.qmax)
+
+
+@torch.no_grad()
+def integer_logits_torch(art: Artifact, images: torch.Tensor | np.ndarray,
+                         batch_size: int = 256) -> np.ndarray:
+    """The artifact's integer logits computed with torch kernels (an independent twin of
+    :func:`quant.infer.run_artifact`, which uses the numpy reference)."""
+    x_all = torch.as_tensor(np.asarray(images, dtype=np.float64))
+    outs = []
+    for i in range(0, x_all.shape[0], batch_size):
+        x = x_all[i:i + batch_size]
+        fmt = art.input.fmt
+        vals = {"input": torch.round(x / art.input.scale).clamp(fmt.qmin, fmt.qmax).long()}
+        for layer in art.layers:
+            xs = [vals[s] for s in layer.inputs]
+            a, t = layer.attrs, layer.tensors
+            if layer.op in ("conv", "linear"):
+                w = torch.from_numpy(layer.rows.int_weights()).double()
+                m, k, _ = layer.gemm_dims
+                x_max = max(abs(art.value(layer.inputs[0]).fmt.qmin),
+                            art.value(layer.inputs[0]).fmt.qmax)
+                if accumulator_bound(k, int(w.abs().max()), x_max) >= FLOAT64_EXACT:
+                    raise ConfigError(f"layer {layer.name!r} is too wide for float64 conv")
+                if layer.op == "conv":
+                    kh, kw = a["kernel"]
+                    acc = F.conv2d(xs[0].double(), w.reshape(m, -1, kh, kw), None,
+                                   a["stride"], a["padding"])
+                else:
+                    acc = xs[0].reshape(xs[0].shape[0], -1).double() @ w.T
+                y = _t_requant(acc.round().long(), t["mult"], t["shift"], layer.out.fmt,
+                               bias=t["bias"], relu=layer.relu)
+            elif layer.op == "add":
+                parts = [_t_round_shift(v * int(mm), torch.tensor(int(ss)))
+                         for v, mm, ss in zip(xs, t["in_mult"], t["in_shift"], strict=True)]
+                y = _t_requant(parts[0] + parts[1], 1, a["out_shift"], layer.out.fmt,
+                               relu=layer.relu)
+            elif layer.op == "avgpool":
+                sums = F.avg_pool2d(xs[0].double(), a["kernel"], a["stride"],
+                                    divisor_override=1).round().long()
+                y = _t_requant(sums, a["mult"], a["shift"], layer.out.fmt)
+            elif layer.op == "maxpool":
+                y = F.max_pool2d(xs[0].double(), a["kernel"], a["stride"],
+                                 a["padding"]).long()
+            else:
+                y = xs[0].reshape(xs[0].shape[0], -1)
+            vals[layer.name] = y
+        outs.append(vals[art.output].numpy())
+    return np.concatenate(outs)

@@ -1,0 +1,136 @@
+"""Seeded training and evaluation loops for float training and QAT (torch, CPU).
+
+Deterministic for a given seed on a given machine: ``torch.manual_seed``, deterministic
+algorithms, and batches drawn from a seeded ``torch.Generator`` (no DataLoader workers).
+SGD with Nesterov momentum and a cosine learning-rate schedule; optional augmentation by a
+random shift of up to ``shift`` pixels (zero fill), which suits digits (no flips).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from quant.errors import ConfigError, check_int_range
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Members:
+    epochs: passes over the training set, 0..10000.
+    lr: initial learning rate (> 0), cosine-annealed to 0.
+    batch_size: images per step, 1..65536.
+    weight_decay: L2 factor (>= 0).
+    momentum: SGD momentum in [0, 1).
+    seed: seeds initialization order, batch order and augmentation.
+    shift: augmentation: random translation of up to this many pixels (0 = none).
+    """
+
+    epochs: int = 30
+    lr: float = 0.1
+    batch_size: int = 128
+    weight_decay: float = 5e-4
+    momentum: float = 0.9
+    seed: int = 0
+    shift: int = 1
+
+    def __post_init__(self) -> None:
+        check_int_range("epochs", self.epochs, 0, 10000)
+        check_int_range("batch_size", self.batch_size, 1, 65536)
+        check_int_range("shift", self.shift, 0, 16)
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError(f"lr must be a positive number, not {self.lr!r}")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ConfigError(f"weight_decay must be a non-negative number, "
+                              f"not {self.weight_decay!r}")
+        if not 0 <= self.momentum < 1:
+            raise ConfigError(f"momentum must be a number in [0, 1), not {self.momentum!r}")
+
+
+def set_determinism(seed: int, threads: int | None = 1) -> None:
+    """Seed torch, request deterministic kernels and fix the intra-op thread count.
+
+    One thread by default: results then do not depend on the core count, and small CPU
+    models train faster on one thread than on two contended ones.
+    """
+    if threads is not None:
+        torch.set_num_threads(check_int_range("threads", threads, 1, 1024))
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def random_shift(x: torch.Tensor, shift: int, gen: torch.Generator) -> torch.Tensor:
+    """Translate each image by a random (dy, dx) in -shift..shift, filling with zeros."""
+    if shift == 0:
+        return x
+    b, _, h, w = x.shape
+    d = torch.randint(-shift, shift + 1, (b, 2), generator=gen)
+    xp = F.pad(x, (shift, shift, shift, shift))
+    out = torch.empty_like(x)
+    for dy in range(-shift, shift + 1):
+        for dx in range(-shift, shift + 1):
+            sel = (d[:, 0] == dy) & (d[:, 1] == dx)
+            if sel.any():
+                out[sel] = xp[sel, :, shift + dy:shift + dy + h, shift + dx:shift + dx + w]
+    return out
+
+
+def train(model: nn.Module, x: np.ndarray, y: np.ndarray, cfg: TrainConfig, *,
+          desc: str = "train", progress: bool = True,
+          on_epoch_start: Callable[[int], None] | None = None) -> list[float]:
+    """Train ``model`` in place; returns the mean training loss of each epoch."""
+    from tqdm import tqdm
+
+    xt = torch.as_tensor(x, dtype=torch.float32)
+    yt = torch.as_tensor(y, dtype=torch.long)
+    n = xt.shape[0]
+    gen = torch.Generator().manual_seed(cfg.seed)
+    steps_per_epoch = math.ceil(n / cfg.batch_size)
+    total = cfg.epochs * steps_per_epoch
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                          nesterov=cfg.momentum > 0, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / max(total, 1))))
+    losses = []
+    bar = tqdm(total=total, desc=desc, disable=not progress, leave=False, unit="step")
+    for epoch in range(cfg.epochs):
+        if on_epoch_start is not None:
+            on_epoch_start(epoch)
+        model.train()
+        perm = torch.randperm(n, generator=gen)
+        tot = 0.0
+        for i in range(0, n, cfg.batch_size):
+            idx = perm[i:i + cfg.batch_size]
+            xb = random_shift(xt[idx], cfg.shift, gen)
+            loss = F.cross_entropy(model(xb), yt[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            tot += float(loss.detach()) * len(idx)
+            bar.update(1)
+        losses.append(tot / n)
+        bar.set_postfix(epoch=epoch + 1, loss=f"{losses[-1]:.3f}")
+    bar.close()
+    model.eval()
+    return losses
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    """Argmax predictions of ``model`` in eval mode."""
+    model.eval()
+    xt = torch.as_tensor(x, dtype=torch.float32)
+    out = [model(xt[i:i + batch_size]).argmax(1) for i in range(0, xt.shape[0], batch_size)]
+    return torch.cat(out).numpy() if out else np.zeros(0, np.int64)
+
+
+def accuracy(pred: np.ndarray, y: np.ndarray) -> float:
+    """Percentage of correct predictions."""
+    return 100.0 * float(np.mean(np.asarray(pred) == np.asarray(y))) if len(y) else 0.0
