@@ -43,7 +43,9 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--size", type=int, default=8)
     p.add_argument("--channels", type=int, default=1)
+    p.add_argument("--threads", type=int, default=1, help="torch threads (training uses 1)")
     args = p.parse_args()
+    torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     bits = 8 if args.scheme == "f8" else args.bits
     fmodel = build_model("resnet20", 10, args.channels, 1, args.size)
