@@ -67,3 +67,17 @@ def test_search_msq(capsys):
     with pytest.raises(SystemExit):
         main(["search", "msq", "--part", "XC7Z020"])
     assert main(["search", "msq", "--part", "XC9", "--bits", "4"]) == 2
+
+
+def test_simulate_artifact_functional(capsys, tmp_path, small_artifact):
+    from quant.artifact import save_artifact
+
+    save_artifact(small_artifact, tmp_path / "a")
+    d = _json(capsys, ["simulate", "--artifact", str(tmp_path / "a"), "--accel", "tiny",
+                       "--functional", "--json"])
+    assert d["functional"]["bit_exact"] and d["functional"]["layers_checked"] == 8
+    names = [la["name"] for la in d["layers"]]
+    assert names == ["c1", "c2", "c3", "a", "p", "fc"]
+    assert d["layers"][0]["rows_fixed"] + d["layers"][0]["rows_lut"] == 8
+    assert main(["simulate", "--artifact", str(tmp_path / "a"), "--accel", "xczu9eg"]) == 2
+    assert "weight_bits must match engine.weight_bits 8, not 4" in capsys.readouterr().err

@@ -9,11 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from quant import ref
-from quant.artifact import Artifact, Layer, Value, load_artifact, save_artifact
+from quant.artifact import load_artifact, save_artifact
 from quant.errors import ArtifactError, ConfigError, OverflowRiskError
 from quant.formats import WEIGHT_BITS, ActFormat, Scheme
 from quant.infer import run_artifact as ref_run_artifact
-from quant.msq import msq_assign
 from quant.rows import QuantizedRows
 from sim import functional as F
 from sim.arch import load_accelerator
@@ -77,46 +76,8 @@ def test_invalid_words_and_overflow():
         F.gemm(ok, np.ones((3000, 1), np.int64), ActFormat(8), 24)
 
 
-def _gemm_tensors(rng, m, k, bits=4):
-    rows = msq_assign(rng.normal(size=(m, k)), 0.5, bits)
-    return {
-        "words": rows.words.astype(np.int32), "scheme_ids": rows.scheme_ids.astype(np.int8),
-        "alphas": rows.alphas, "mult": rng.integers(1 << 14, 1 << 15, m).astype(np.int64),
-        "shift": np.full(m, 18, np.int64), "bias": rng.integers(-50, 50, m).astype(np.int64),
-    }
-
-
-def small_artifact(seed: int = 0) -> Artifact:
-    """input 3x8x8 → conv3x3 → conv3x3/2 → conv1x1 → add → avgpool → flatten → fc (4-bit)."""
-    rng = np.random.default_rng(seed)
-    u4 = ActFormat(4)
-    conv = {"weight_bits": 4, "acc_bits": 24}
-    layers = (
-        Layer("c1", "conv", ("input",), Value(u4, 0.1, (8, 8, 8)),
-              {**conv, "kernel": [3, 3], "stride": 1, "padding": 1, "relu": True,
-               "gemm": {"M": 8, "K": 27, "N": 64}}, _gemm_tensors(rng, 8, 27)),
-        Layer("c2", "conv", ("c1",), Value(u4, 0.1, (8, 4, 4)),
-              {**conv, "kernel": [3, 3], "stride": 2, "padding": 1, "relu": True,
-               "gemm": {"M": 8, "K": 72, "N": 16}}, _gemm_tensors(rng, 8, 72)),
-        Layer("c3", "conv", ("c2",), Value(u4, 0.1, (8, 4, 4)),
-              {**conv, "kernel": [1, 1], "stride": 1, "padding": 0, "relu": True,
-               "gemm": {"M": 8, "K": 8, "N": 16}}, _gemm_tensors(rng, 8, 8)),
-        Layer("a", "add", ("c3", "c2"), Value(u4, 0.1, (8, 4, 4)),
-              {"relu": True, "out_shift": 1},
-              {"in_mult": np.array([1, 1], np.int64), "in_shift": np.array([0, 0], np.int64)}),
-        Layer("p", "avgpool", ("a",), Value(u4, 0.1, (8, 2, 2)),
-              {"kernel": [2, 2], "stride": 2, "mult": 1, "shift": 2}),
-        Layer("f", "flatten", ("p",), Value(u4, 0.1, (32,))),
-        Layer("fc", "linear", ("f",), Value(None, 1e-3, (5,)),
-              {"relu": False, "weight_bits": 4, "acc_bits": 24,
-               "gemm": {"M": 5, "K": 32, "N": 1}}, _gemm_tensors(rng, 5, 32)),
-    )
-    return Artifact(input=Value(u4, 1 / 15, (3, 8, 8)), layers=layers, output="fc",
-                    meta={"model": "small"})
-
-
-def test_whole_artifact_bit_exact(tmp_path):
-    save_artifact(small_artifact(), tmp_path / "art")
+def test_whole_artifact_bit_exact(tmp_path, small_artifact):
+    save_artifact(small_artifact, tmp_path / "art")
     art = load_artifact(tmp_path / "art")
     codes = np.random.default_rng(1).integers(0, 16, (3, 3, 8, 8))
     want = ref_run_artifact(art, codes, return_values=True)
@@ -127,8 +88,8 @@ def test_whole_artifact_bit_exact(tmp_path):
         assert len(np.unique(got[name])) > 3, name
 
 
-def test_artifact_accelerator_mismatch():
-    art = small_artifact()
+def test_artifact_accelerator_mismatch(small_artifact):
+    art = small_artifact
     with pytest.raises(ArtifactError, match="weight_bits must match engine.weight_bits 8, not 4"):
         F.check_artifact(art, load_accelerator("xczu9eg"))
     with pytest.raises(ArtifactError, match="layer 'c1': rows use sp2 but the LUT core runs pot"):
