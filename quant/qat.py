@@ -73,7 +73,6 @@ from quant.rows import quantize_rows
 QAT_SCHEMES = ("fixed", "pot", "sp2", "msq", "f8")
 MULT_BITS = 16
 ADD_EXTRA_BITS = 8  # residual branches are summed at s_out / 2**8
-POOL_EXTRA_BITS = 4  # pooled values keep 4 fractional bits
 
 
 @dataclass(frozen=True)
@@ -90,6 +89,9 @@ class QATConfig:
         first_last_bits: fixed-point bits of the first conv and the last linear, 2..16, or
             None to quantize them like the rest. Ignored for f8 (all 8-bit).
         input_bits: bits of the quantized input images, 2..16 (f8: 8).
+        pool_extra_bits: fractional bits an average-pooled value keeps beyond its input's
+            format in the exported integer graph, 0..8 (default 4). 0 keeps the pooled
+            value in the activation format, so it fits an engine of ``act_bits`` inputs.
         learn_clip: PACT clips are trained (True) or stay at their calibrated value.
         reassign_each_epoch: recompute row schemes and alphas at each QAT epoch.
     """
@@ -101,6 +103,7 @@ class QATConfig:
     msq_rule: str = "mse"
     first_last_bits: int | None = 8
     input_bits: int = 8
+    pool_extra_bits: int = 4
     learn_clip: bool = True
     reassign_each_epoch: bool = False
 
@@ -118,6 +121,7 @@ class QATConfig:
             check_int_range("input_bits", self.input_bits, 2, 16)
         check_fraction("sp2_fraction", self.sp2_fraction)
         check_choice("msq_rule", self.msq_rule, RULES)
+        check_int_range("pool_extra_bits", self.pool_extra_bits, 0, 8)
         if self.first_last_bits is not None:
             check_int_range("first_last_bits", self.first_last_bits, 2, 16)
 
@@ -667,10 +671,10 @@ def export(model: nn.Module, input_shape: tuple[int, ...], meta: dict | None = N
                                           f"strides, no padding and ceil_mode=False, not {m}")
                     kernel, stride = list(ks), int(st[0])
                 window = kernel[0] * kernel[1]
-                bits = min(16, v.fmt.bits + POOL_EXTRA_BITS)
-                out = Value(ActFormat(bits, v.fmt.signed), v.scale / 2 ** POOL_EXTRA_BITS,
-                            shape_of(n))
-                mult, shift = _multiplier(2 ** POOL_EXTRA_BITS / window)
+                extra = model.qat_config.pool_extra_bits
+                bits = min(16, v.fmt.bits + extra)
+                out = Value(ActFormat(bits, v.fmt.signed), v.scale / 2 ** extra, shape_of(n))
+                mult, shift = _multiplier(2 ** extra / window)
                 state[n] = emit(Layer(n.target, "avgpool", (src,), out,
                                       {"kernel": kernel, "stride": stride, "mult": mult,
                                        "shift": shift}))

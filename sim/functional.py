@@ -199,6 +199,10 @@ def _fits(fmt: ActFormat, engine_fmt: ActFormat) -> bool:
     return engine_fmt.qmin <= fmt.qmin and fmt.qmax <= engine_fmt.qmax
 
 
+#: Widest output format the post-processing unit produces.
+MAX_OUTPUT_BITS = 16
+
+
 def check_artifact(art: object, accel: object) -> None:
     """Raise :class:`~quant.errors.ArtifactError` if ``art`` cannot run on ``accel``."""
     from quant.artifact import GEMM_OPS
@@ -228,9 +232,14 @@ def check_artifact(art: object, accel: object) -> None:
         if src.fmt is None or not _fits(src.fmt, ef):
             raise ArtifactError(f"{where}: input format {src.fmt} must fit the engine's "
                                 f"activations {ef}")
-        if layer.out.fmt is not None and not _fits(layer.out.fmt, ef):
-            raise ArtifactError(f"{where}: output format {layer.out.fmt} must fit the "
-                                f"engine's activations {ef}")
+        # The post-processor clamps to the layer's own output format. Outputs wider than the
+        # engine's activations (a ResNet's residual branch, kept at a finer scale until the
+        # add) go back to DRAM for the vector unit; they can never feed a GEMM directly,
+        # which the input check above enforces. Write-back bytes are counted at the
+        # engine's activation width (R9: write-back never stalls).
+        if layer.out.fmt is not None and layer.out.fmt.bits > MAX_OUTPUT_BITS:
+            raise ArtifactError(f"{where}: output format {layer.out.fmt} must be at most "
+                                f"{MAX_OUTPUT_BITS} bits wide")
         _, k, _ = layer.gemm_dims
         try:
             check_accumulator(k, layer.rows.max_abs_int(), src.fmt.max_abs, e.acc_bits)

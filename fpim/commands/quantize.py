@@ -64,6 +64,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="msq only: fraction of rows on SP2, in [0, 1] (default 0.5)")
     p.add_argument("--msq-rule", default="mse", type=_choice("msq-rule", ("mse", "variance")),
                    help="msq only: row ranking rule (mse or variance; default mse)")
+    p.add_argument("--input-bits", type=int, default=None,
+                   help="bits of the quantized input images (default 8; 2..16). With "
+                        "--first-last-bits 0 --input-bits 4 --pool-extra-bits 0 every GEMM "
+                        "fits a 4-bit engine (the shipped presets)")
+    p.add_argument("--pool-extra-bits", type=int, default=4,
+                   help="fractional bits an average-pooled value keeps beyond its input, "
+                        "0..8 (default 4; 0 makes it fit a 4-bit engine)")
     p.add_argument("--first-last-bits", type=int, default=8,
                    help="fixed-point bits of the first conv and last linear (default 8; "
                         "0 = same scheme as the rest)")
@@ -96,7 +103,8 @@ def run(args: argparse.Namespace) -> int:
     qcfg = QATConfig(scheme=args.scheme, bits=args.bits, act_bits=act_bits,
                      sp2_fraction=args.sp2_fraction, msq_rule=args.msq_rule,
                      first_last_bits=args.first_last_bits or None,
-                     input_bits=8)
+                     input_bits=8 if args.input_bits is None else args.input_bits,
+                     pool_extra_bits=args.pool_extra_bits)
     fcfg = TrainConfig(epochs=args.float_epochs, lr=args.float_lr, batch_size=args.batch_size,
                        seed=args.seed)
     tcfg = TrainConfig(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
