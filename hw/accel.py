@@ -1,0 +1,313 @@
+"""The GEMM accelerator top: engine datapath, load buffers, controller and stream ports."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, Value
+from amaranth.lib import data, fifo, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from hw.buffer import DoubleBuffer
+from hw.engine import MAX_SHIFT, MULT_BITS, EngineDatapath
+from hw.params import act_shape, check_instance
+from hw.walker import TileWalker, command_layout
+from quant.errors import ConfigError, check_int_range
+from quant.formats import Scheme, weight_format
+from sim.arch import Accelerator
+
+#: Width of block counters (blocks per GEMM are far fewer than 2**32).
+COUNT_BITS = 32
+
+
+class GemmAccelerator(wiring.Component):
+    """One mixed-scheme GEMM per command, with the timing of sim.timing rules R1-R9.
+
+    The host writes per-row requantization parameters (``params``), then a command
+    (``cmd``: M split, N, K, F, the R2 quotients/remainders and the R3 order). The controller
+    walks the chunk tiles (R3), asks for each weight/activation block it needs on
+    ``load_req`` as soon as its bank is released (R5-R7), streams every chunk once both
+    blocks are complete (R8), and drains each output tile one row per cycle into the
+    post-processors (R4), whose rows leave on ``out``. ``busy`` is high from the cycle after
+    the command was accepted for exactly the GEMM's cycle count; ``done`` pulses in the cycle
+    after. The DRAM protocol is described in docs/rtl.md.
+
+    Parameters:
+        accel: the accelerator (engine and ``memory.k_tile``); both cores must have rows.
+        dim_bits: width of M, N, K and the other command fields.
+        param_depth: rows of requantization parameters per core (the largest M per core).
+
+    Members:
+        cmd: In(stream(command_layout)); accepted when not busy.
+        busy, done: Out(1).
+        params: In(stream({lut, row, mult, shift, bias, relu})); one row's requantization.
+        load_req: Out(stream({w: {en, bytes, k0, steps, row0_dsp, rows_dsp, row0_lut,
+            rows_lut}, x: {en, bytes, k0, steps, col0, cols}})): one or two block loads.
+        w_loaded, x_loaded: In(1), a weight/activation load completes (DRAM response).
+        w_load: In(stream({data: {dsp, lut}, last})) one K step of weights per beat.
+        x_load: In(stream({data, last})) one K step of activations per beat.
+        out: Out(stream({dsp, lut, row_dsp, row_lut, dsp_en, lut_en, col0, cols})): one
+            drained row of each core.
+    """
+
+    def __init__(self, accel: Accelerator, *, dim_bits: int = 16, param_depth: int = 64
+                 ) -> None:
+        check_instance("accel", accel, Accelerator, "a sim.arch.Accelerator")
+        e = accel.engine
+        if e.dsp_rows == 0 or e.lut_rows == 0:
+            raise ConfigError("engine.dsp_rows and engine.lut_rows must both be at least 1 for "
+                              f"the accelerator top, not {e.dsp_rows} and {e.lut_rows}")
+        self.accel = accel
+        self.dim_bits = check_int_range("dim_bits", dim_bits, 4, 32)
+        self.param_depth = check_int_range("param_depth", param_depth, 1, 1 << 16)
+        kt, c = accel.memory.k_tile, e.cols
+        d = dim_bits
+        act = act_shape(e.act_format)
+        self.w_fmt = {"dsp": weight_format(Scheme.FIXED, e.weight_bits),
+                      "lut": weight_format(e.lut_core_scheme, e.weight_bits)}
+        self.rows_of = {"dsp": e.dsp_rows, "lut": e.lut_rows}
+        w_bytes = -(-(e.rows * kt * e.weight_bits) // 8)
+        x_bytes = -(-(c * kt * e.act_bits) // 8)
+        self.param_layout = data.StructLayout({
+            "mult": MULT_BITS, "shift": range(MAX_SHIFT + 1), "bias": e.acc_bits, "relu": 1})
+        self.w_beat_layout = data.StructLayout({
+            "dsp": data.ArrayLayout(e.weight_bits, e.dsp_rows),
+            "lut": data.ArrayLayout(e.weight_bits, e.lut_rows)})
+        self.x_beat_layout = data.ArrayLayout(act, c)
+        request = data.StructLayout({
+            "w": data.StructLayout({
+                "en": 1, "bytes": range(w_bytes + 1), "k0": d, "steps": range(kt + 1),
+                "row0_dsp": d, "rows_dsp": range(e.dsp_rows + 1),
+                "row0_lut": d, "rows_lut": range(e.lut_rows + 1)}),
+            "x": data.StructLayout({
+                "en": 1, "bytes": range(x_bytes + 1), "k0": d, "steps": range(kt + 1),
+                "col0": d, "cols": range(c + 1)}),
+        })
+        self.out_layout = data.StructLayout({
+            "dsp": data.ArrayLayout(act, c), "lut": data.ArrayLayout(act, c),
+            "row_dsp": d, "row_lut": d, "dsp_en": 1, "lut_en": 1, "col0": d,
+            "cols": range(c + 1)})
+        super().__init__({
+            "cmd": In(stream.Signature(command_layout(d))),
+            "busy": Out(1),
+            "done": Out(1),
+            "params": In(stream.Signature(data.StructLayout({
+                "lut": 1, "row": range(param_depth), "p": self.param_layout}))),
+            "load_req": Out(stream.Signature(request)),
+            "w_loaded": In(1),
+            "x_loaded": In(1),
+            "w_load": In(stream.Signature(data.StructLayout({
+                "data": self.w_beat_layout, "last": 1}))),
+            "x_load": In(stream.Signature(data.StructLayout({
+                "data": self.x_beat_layout, "last": 1}))),
+            "out": Out(stream.Signature(self.out_layout)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        e = self.accel.engine
+        kt = self.accel.memory.k_tile
+        rmax = max(e.dsp_rows, e.lut_rows)
+
+        m.submodules.datapath = dp = EngineDatapath(e)
+        m.submodules.loader = lw = TileWalker(e.cols, kt, self.dim_bits)
+        m.submodules.walker = cw = TileWalker(e.cols, kt, self.dim_bits)
+        m.submodules.w_buf = wbuf = DoubleBuffer(len(Value.cast(self.w_load.payload.data)), kt)
+        m.submodules.x_buf = xbuf = DoubleBuffer(len(Value.cast(self.x_load.payload.data)), kt)
+        out_depth = 2 * rmax  # the double-buffered output: two tiles' rows
+        m.submodules.out_fifo = ofifo = fifo.SyncFIFOBuffered(
+            width=len(Value.cast(self.out.payload)), depth=out_depth)
+
+        cmd = Signal(command_layout(self.dim_bits))
+        start = Signal()
+        m.d.comb += [
+            self.cmd.ready.eq(~self.busy),
+            start.eq(self.cmd.valid & self.cmd.ready),
+            lw.cmd.eq(cmd), cw.cmd.eq(cmd),
+            lw.restart.eq(start), cw.restart.eq(start),
+            wbuf.restart.eq(start), xbuf.restart.eq(start),
+        ]
+        m.d.sync += self.done.eq(0)
+        with m.If(start):
+            m.d.sync += [cmd.eq(self.cmd.payload), self.busy.eq(1)]
+
+        # Load streams into the buffers (the controller only requests released banks).
+        for src, buf in ((self.w_load, wbuf), (self.x_load, xbuf)):
+            m.d.comb += [buf.load.valid.eq(src.valid),
+                         buf.load.payload.data.eq(src.payload.data),
+                         buf.load.payload.last.eq(src.payload.last),
+                         src.ready.eq(buf.load.ready)]
+
+        # Requantization parameters, one memory per core, written while idle.
+        param_rd = {}
+        m.d.comb += self.params.ready.eq(~self.busy)
+        for core, lut in (("dsp", 0), ("lut", 1)):
+            mem = memory.Memory(shape=self.param_layout, depth=self.param_depth, init=[])
+            m.submodules[f"params_{core}"] = mem
+            wp = mem.write_port()
+            m.d.comb += [wp.addr.eq(self.params.payload.row), wp.data.eq(self.params.payload.p),
+                         wp.en.eq(self.params.valid & self.params.ready
+                                  & (self.params.payload.lut == lut))]
+            param_rd[core] = mem.read_port(domain="comb")
+
+        # Block counters (R5/R6): requested by the loader, completed by DRAM, released by
+        # the end of the last window that uses them, and used so far by the compute side.
+        cnt = {name: Signal(COUNT_BITS, name=name) for name in (
+            "w_req", "x_req", "w_done", "x_done", "w_rel", "x_rel", "w_seen", "x_seen")}
+        for buf in ("w", "x"):
+            with m.If(start):
+                m.d.sync += [cnt[f"{buf}_{k}"].eq(0) for k in ("req", "done", "rel", "seen")]
+            with m.Elif(self.busy & getattr(self, f"{buf}_loaded")):
+                m.d.sync += cnt[f"{buf}_done"].eq(cnt[f"{buf}_done"] + 1)
+
+        # ---- Loader: requests in chunk-tile order, weight block before activation block (R7).
+        w_iss, x_iss = Signal(), Signal()  # parts of the loader's tile already requested
+        holding, held_x = Signal(), Signal()  # a request is shown but not yet accepted
+        l_done = Signal()
+        w_pend = Signal()
+        x_pend = Signal()
+        w_free = Signal()
+        x_free = Signal()
+        inc_w = Signal()
+        inc_x = Signal()
+        m.d.comb += [
+            w_pend.eq(lw.w_new & ~w_iss),
+            x_pend.eq(lw.x_new & ~x_iss),
+            # Block n may be loaded once block n-2 of its buffer is released (R6).
+            w_free.eq(cnt["w_rel"] + 1 >= cnt["w_req"]),
+            x_free.eq(cnt["x_rel"] + 1 >= cnt["x_req"]),
+            inc_w.eq(w_pend & w_free),
+            # The activation block joins the request only if it may start now; the payload
+            # stays fixed while the request waits (stream rule).
+            inc_x.eq(Mux(holding, held_x, x_pend & x_free & (~w_pend | inc_w))),
+        ]
+        req = self.load_req
+        wr, xr = req.payload.w, req.payload.x
+        m.d.comb += [
+            req.valid.eq(self.busy & ~l_done & (inc_w | inc_x)),
+            wr.en.eq(inc_w), wr.k0.eq(lw.k0), wr.steps.eq(lw.steps),
+            wr.row0_dsp.eq(lw.row0_dsp), wr.rows_dsp.eq(lw.rows_dsp),
+            wr.row0_lut.eq(lw.row0_lut), wr.rows_lut.eq(lw.rows_lut),
+            wr.bytes.eq(((lw.rows_dsp + lw.rows_lut) * lw.steps * e.weight_bits + 7) >> 3),
+            xr.en.eq(inc_x), xr.k0.eq(lw.k0), xr.steps.eq(lw.steps),
+            xr.col0.eq(lw.col0), xr.cols.eq(lw.cols),
+            xr.bytes.eq((lw.cols * lw.steps * e.act_bits + 7) >> 3),
+        ]
+        accepted = req.valid & req.ready
+        tile_issued = Signal()
+        m.d.comb += tile_issued.eq((~w_pend | (accepted & inc_w))
+                                   & (~x_pend | (accepted & inc_x)))
+        with m.If(start):
+            m.d.sync += [w_iss.eq(0), x_iss.eq(0), holding.eq(0), held_x.eq(0), l_done.eq(0)]
+        with m.Elif(self.busy & ~l_done):
+            m.d.sync += [holding.eq(req.valid & ~req.ready), held_x.eq(inc_x)]
+            with m.If(accepted):
+                m.d.sync += [cnt["w_req"].eq(cnt["w_req"] + inc_w),
+                             cnt["x_req"].eq(cnt["x_req"] + inc_x)]
+            with m.If(tile_issued):
+                m.d.comb += lw.advance.eq(1)
+                m.d.sync += [w_iss.eq(0), x_iss.eq(0), l_done.eq(lw.final)]
+            with m.Elif(accepted):
+                m.d.sync += [w_iss.eq(w_iss | inc_w), x_iss.eq(x_iss | inc_x)]
+
+        # ---- Compute: windows (R4, R8), tail, drain.
+        step = Signal(range(kt))
+        tail = Signal(self.dim_bits + 1)
+        drow = Signal(range(rmax))
+        dr = {k: Signal(self.dim_bits, name=f"drained_{k}") for k in (
+            "row0_dsp", "rows_dsp", "row0_lut", "rows_lut", "rows", "col0", "cols")}
+        d_final = Signal()
+        w_avail, x_avail, go, win_end = Signal(), Signal(), Signal(), Signal()
+        m.d.comb += [
+            w_avail.eq(cnt["w_done"] + self.w_loaded >= cnt["w_seen"] + cw.w_new),
+            x_avail.eq(cnt["x_done"] + self.x_loaded >= cnt["x_seen"] + cw.x_new),
+            win_end.eq(step + 1 == cw.steps),
+        ]
+        # Bank of the block the walker's tile uses, and of the next tile's block.
+        w_bank = Signal()
+        x_bank = Signal()
+        m.d.comb += [w_bank.eq(~(cnt["w_seen"][0] ^ cw.w_new)),
+                     x_bank.eq(~(cnt["x_seen"][0] ^ cw.x_new))]
+        # Address presented next cycle (synchronous read): the next step of this window, or
+        # step 0 of the window that comes next.
+        for buf, bank, last_use in ((wbuf, w_bank, cw.w_last_use), (xbuf, x_bank, cw.x_last_use)):
+            with m.If(go & ~win_end):
+                m.d.comb += [buf.rd_bank.eq(bank), buf.rd_step.eq(step + 1)]
+            with m.Elif(go):
+                m.d.comb += [buf.rd_bank.eq(bank ^ last_use), buf.rd_step.eq(0)]
+            with m.Else():
+                m.d.comb += [buf.rd_bank.eq(bank), buf.rd_step.eq(0)]
+        wdata = Signal(self.w_beat_layout)
+        m.d.comb += [
+            wdata.eq(wbuf.data),
+            dp.w_dsp.eq(wdata.dsp), dp.w_lut.eq(wdata.lut), dp.x.eq(xbuf.data),
+            dp.valid.eq(go), dp.first.eq(go & (step == 0) & (cw.k0 == 0)),
+        ]
+
+        # Output rows: post-processor results one cycle after their drain cycle.
+        meta = Signal(self.out_layout)  # the row going into the output buffer
+        row_info = Signal(self.out_layout)  # its row/column fields, registered at drain
+        for core in ("dsp", "lut"):
+            rd = param_rd[core]
+            m.d.comb += [
+                rd.addr.eq(dr[f"row0_{core}"] + drow),
+                getattr(dp, f"mult_{core}").eq(rd.data.mult),
+                getattr(dp, f"shift_{core}").eq(rd.data.shift),
+                getattr(dp, f"bias_{core}").eq(rd.data.bias),
+                getattr(dp, f"relu_{core}").eq(rd.data.relu),
+                getattr(meta, core).eq(getattr(dp, f"y_{core}")),
+            ]
+        m.d.comb += [meta.row_dsp.eq(row_info.row_dsp), meta.row_lut.eq(row_info.row_lut),
+                     meta.dsp_en.eq(row_info.dsp_en), meta.lut_en.eq(row_info.lut_en),
+                     meta.col0.eq(row_info.col0), meta.cols.eq(row_info.cols)]
+        m.d.comb += [dp.drain_row.eq(drow), ofifo.w_data.eq(meta), ofifo.w_en.eq(dp.y_valid),
+                     self.out.payload.eq(ofifo.r_data), self.out.valid.eq(ofifo.r_rdy),
+                     ofifo.r_en.eq(self.out.ready)]
+        with m.If(dp.drain):
+            m.d.sync += [row_info.row_dsp.eq(dr["row0_dsp"] + drow),
+                         row_info.row_lut.eq(dr["row0_lut"] + drow),
+                         row_info.dsp_en.eq(drow < dr["rows_dsp"]),
+                         row_info.lut_en.eq(drow < dr["rows_lut"]),
+                         row_info.col0.eq(dr["col0"]), row_info.cols.eq(dr["cols"])]
+
+        with m.FSM(name="ctl"):
+            with m.State("IDLE"):
+                with m.If(start):
+                    m.d.sync += step.eq(0)
+                    m.next = "WINDOW"
+            with m.State("WINDOW"):
+                m.d.comb += go.eq((step != 0) | (w_avail & x_avail))
+                with m.If(go & ~win_end):
+                    m.d.sync += step.eq(step + 1)
+                with m.Elif(go):
+                    m.d.sync += [
+                        step.eq(0),
+                        cnt["w_seen"].eq(cnt["w_seen"] + cw.w_new),
+                        cnt["x_seen"].eq(cnt["x_seen"] + cw.x_new),
+                        cnt["w_rel"].eq(cnt["w_rel"] + cw.w_last_use),
+                        cnt["x_rel"].eq(cnt["x_rel"] + cw.x_last_use),
+                    ]
+                    m.d.comb += cw.advance.eq(1)
+                    with m.If(cw.last_chunk):
+                        m.d.sync += [dr[k].eq(getattr(cw, k)) for k in dr]
+                        m.d.sync += [d_final.eq(cw.final), drow.eq(0),
+                                     tail.eq(cw.rows + cw.cols - 2)]
+                        with m.If(cw.rows + cw.cols == 2):
+                            m.next = "DRAIN"
+                        with m.Else():
+                            m.next = "TAIL"
+            with m.State("TAIL"):
+                m.d.sync += tail.eq(tail - 1)
+                with m.If(tail == 1):
+                    m.next = "DRAIN"
+            with m.State("DRAIN"):
+                # Stall only if the output buffer could overflow (a consumer more than a
+                # tile behind; R9 assumes it never is).
+                with m.If(ofifo.level + 2 <= out_depth):
+                    m.d.comb += dp.drain.eq(1)
+                    m.d.sync += drow.eq(drow + 1)
+                    with m.If(drow + 1 == dr["rows"]):
+                        with m.If(d_final):
+                            m.d.sync += [self.busy.eq(0), self.done.eq(1)]
+                            m.next = "IDLE"
+                        with m.Else():
+                            m.next = "WINDOW"
+        return m

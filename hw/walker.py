@@ -1,0 +1,121 @@
+"""Tile walker: steps through a GEMM's chunk tiles in the order of sim.timing rules R1-R3, R5."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from quant.errors import check_int_range
+
+
+def command_layout(dim_bits: int) -> data.StructLayout:
+    """The command registers the host writes for one GEMM (rules R1-R3).
+
+    ``m_fixed``/``m_lut`` rows, ``n`` columns, ``k`` reduction steps, ``f`` row steps (R1),
+    ``qa, ra = divmod(m_fixed, f)`` and ``qb, rb = divmod(m_lut, f)`` (R2), and ``order``
+    (R3: 0 = column blocks outer, 1 = row steps outer).
+    """
+    return data.StructLayout({
+        "m_fixed": dim_bits, "m_lut": dim_bits, "n": dim_bits, "k": dim_bits, "f": dim_bits,
+        "qa": dim_bits, "ra": dim_bits, "qb": dim_bits, "rb": dim_bits, "order": 1,
+    })
+
+
+class TileWalker(wiring.Component):
+    """The current chunk tile ``(j, f, q)`` of a GEMM and what it needs; ``advance`` steps on.
+
+    ``restart`` goes to the first chunk tile. The outputs describe the current one: its
+    columns ``col0 .. col0 + cols - 1`` (``cols = c_j``), its DSP rows
+    ``row0_dsp .. + rows_dsp`` and LUT rows ``row0_lut .. + rows_lut`` (``a_f``, ``b_f`` of
+    R2, ``rows = r_f``), its K steps ``k0 .. k0 + steps - 1`` (``steps = k_q``);
+    ``last_chunk`` (last chunk of the output tile), ``final`` (last chunk tile of the GEMM);
+    ``w_new``/``x_new`` (R5: the tile loads a new weight/activation block) and
+    ``w_last_use``/``x_last_use`` (the tile is the last user of its block: the next tile loads
+    a new one, or there is no next tile).
+
+    Parameters:
+        cols: engine columns ``C``.
+        k_tile: load block depth ``KT``.
+        dim_bits: width of the command's dimensions.
+
+    Members:
+        cmd: In(command_layout(dim_bits)), held stable while walking.
+        restart, advance: In(1).
+        col0, cols, row0_dsp, rows_dsp, row0_lut, rows_lut, rows, k0, steps, last_chunk,
+        final, w_new, x_new, w_last_use, x_last_use: Out, as above.
+    """
+
+    def __init__(self, cols: int, k_tile: int, dim_bits: int = 16) -> None:
+        self.n_cols = check_int_range("cols", cols, 1, 4096)
+        self.k_tile = check_int_range("k_tile", k_tile, 1, 1 << 20)
+        self.dim_bits = check_int_range("dim_bits", dim_bits, 2, 32)
+        d = dim_bits
+        super().__init__({
+            "cmd": In(command_layout(d)),
+            "restart": In(1), "advance": In(1),
+            "col0": Out(d), "cols": Out(range(cols + 1)),
+            "row0_dsp": Out(d), "rows_dsp": Out(d), "row0_lut": Out(d), "rows_lut": Out(d),
+            "rows": Out(d), "k0": Out(d), "steps": Out(range(k_tile + 1)),
+            "last_chunk": Out(1), "final": Out(1),
+            "w_new": Out(1), "x_new": Out(1), "w_last_use": Out(1), "x_last_use": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cmd, c, kt = self.cmd, self.n_cols, self.k_tile
+        f = Signal(self.dim_bits)
+        first = Signal()
+        j_last, f_last = Signal(), Signal()
+        multi_q, multi_j, multi_f = Signal(), Signal(), Signal()
+        rem_n = Signal(self.dim_bits)
+        rem_k = Signal(self.dim_bits)
+        m.d.comb += [
+            self.rows_dsp.eq(cmd.qa + (f < cmd.ra)),
+            self.rows_lut.eq(cmd.qb + (f < cmd.rb)),
+            self.rows.eq(Mux(self.rows_dsp > self.rows_lut, self.rows_dsp, self.rows_lut)),
+            rem_n.eq(cmd.n - self.col0),
+            rem_k.eq(cmd.k - self.k0),
+            self.cols.eq(Mux(rem_n > c, c, rem_n)),
+            self.steps.eq(Mux(rem_k > kt, kt, rem_k)),
+            j_last.eq(rem_n <= c),
+            f_last.eq(f + 1 >= cmd.f),
+            self.last_chunk.eq(rem_k <= kt),
+            multi_q.eq(cmd.k > kt),
+            multi_j.eq(cmd.n > c),
+            multi_f.eq(cmd.f > 1),
+            self.final.eq(self.last_chunk & j_last & f_last),
+            # With Q > 1 consecutive chunk tiles always differ in q; with Q == 1 a block is
+            # new when the index of its loop changed.
+            self.w_new.eq(first | multi_q | Mux(cmd.order, self.col0 == 0, multi_f)),
+            self.x_new.eq(first | multi_q | Mux(cmd.order, multi_j, f == 0)),
+            self.w_last_use.eq(self.final | multi_q | Mux(cmd.order, j_last, multi_f)),
+            self.x_last_use.eq(self.final | multi_q | Mux(cmd.order, multi_j, f_last)),
+        ]
+
+        def next_row_step():
+            m.d.sync += [f.eq(f + 1), self.row0_dsp.eq(self.row0_dsp + self.rows_dsp),
+                         self.row0_lut.eq(self.row0_lut + self.rows_lut)]
+
+        with m.If(self.restart):
+            m.d.sync += [f.eq(0), first.eq(1), self.col0.eq(0), self.k0.eq(0),
+                         self.row0_dsp.eq(0), self.row0_lut.eq(0)]
+        with m.Elif(self.advance):
+            m.d.sync += first.eq(0)
+            with m.If(~self.last_chunk):
+                m.d.sync += self.k0.eq(self.k0 + kt)
+            with m.Else():
+                m.d.sync += self.k0.eq(0)
+                with m.If(cmd.order == 0):  # for j: for f
+                    with m.If(f_last):
+                        m.d.sync += [f.eq(0), self.row0_dsp.eq(0), self.row0_lut.eq(0),
+                                     self.col0.eq(self.col0 + c)]
+                    with m.Else():
+                        next_row_step()
+                with m.Else():  # for f: for j
+                    with m.If(j_last):
+                        m.d.sync += self.col0.eq(0)
+                        next_row_step()
+                    with m.Else():
+                        m.d.sync += self.col0.eq(self.col0 + c)
+        return m
