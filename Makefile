@@ -32,10 +32,23 @@ test: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 
-# The richest real job that exists so far; grows as the pipeline does.
+# The richest real job that exists so far; grows as the pipeline does. Outputs: build/demo/.
+DEMO := build/demo
+FPIM := $(VENV)/bin/fpim
 demo: setup
-	$(VENV)/bin/fpim formats --scheme sp2 --bits 4
-	$(PY) bench/ref_gemm.py
+	@echo "== 1/5 quantize ResNet-20 on digits, MSQ 4-bit (every layer fits a 4-bit engine)"
+	$(FPIM) quantize --model resnet20 --data digits --scheme msq --bits 4 --sp2-fraction 0.5 \
+	  --first-last-bits 0 --input-bits 4 --pool-extra-bits 0 --out $(DEMO)/artifact
+	@echo "== 2/5 simulate it on the XC7Z020 preset, outputs checked bit-exact"
+	$(FPIM) simulate --artifact $(DEMO)/artifact --accel xc7z020 --functional \
+	  --csv $(DEMO)/simulate.csv
+	@echo "== 3/5 generate the tiny preset's Verilog"
+	$(FPIM) rtl --accel tiny --out $(DEMO)/rtl
+	@echo "== 4/5 synthesize it with Yosys (xc7)"
+	$(FPIM) synth --accel tiny
+	@echo "== 5/5 the same artifact on PIM macros"
+	$(FPIM) pim simulate --artifact $(DEMO)/artifact --macro sram512x128_adc7
+	@echo "demo outputs: $(DEMO)/artifact (integer model), $(DEMO)/simulate.csv (per layer), $(DEMO)/rtl (Verilog)"
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
