@@ -268,46 +268,44 @@ class GemmAccelerator(wiring.Component):
                          row_info.lut_en.eq(drow < dr["rows_lut"]),
                          row_info.col0.eq(dr["col0"]), row_info.cols.eq(dr["cols"])]
 
-        with m.FSM(name="ctl"):
-            with m.State("IDLE"):
-                with m.If(start):
-                    m.d.sync += step.eq(0)
-                    m.next = "WINDOW"
-            with m.State("WINDOW"):
-                m.d.comb += go.eq((step != 0) | (w_avail & x_avail))
-                with m.If(go & ~win_end):
-                    m.d.sync += step.eq(step + 1)
-                with m.Elif(go):
-                    m.d.sync += [
-                        step.eq(0),
-                        cnt["w_seen"].eq(cnt["w_seen"] + cw.w_new),
-                        cnt["x_seen"].eq(cnt["x_seen"] + cw.x_new),
-                        cnt["w_rel"].eq(cnt["w_rel"] + cw.w_last_use),
-                        cnt["x_rel"].eq(cnt["x_rel"] + cw.x_last_use),
-                    ]
-                    m.d.comb += cw.advance.eq(1)
-                    with m.If(cw.last_chunk):
-                        m.d.sync += [dr[k].eq(getattr(cw, k)) for k in dr]
-                        m.d.sync += [d_final.eq(cw.final), drow.eq(0),
-                                     tail.eq(cw.rows + cw.cols - 2)]
-                        with m.If(cw.rows + cw.cols == 2):
-                            m.next = "DRAIN"
-                        with m.Else():
-                            m.next = "TAIL"
-            with m.State("TAIL"):
-                m.d.sync += tail.eq(tail - 1)
-                with m.If(tail == 1):
-                    m.next = "DRAIN"
-            with m.State("DRAIN"):
-                # Stall only if the output buffer could overflow (a consumer more than a
-                # tile behind; R9 assumes it never is).
-                with m.If(ofifo.level + 2 <= out_depth):
-                    m.d.comb += dp.drain.eq(1)
-                    m.d.sync += drow.eq(drow + 1)
-                    with m.If(drow + 1 == dr["rows"]):
-                        with m.If(d_final):
-                            m.d.sync += [self.busy.eq(0), self.done.eq(1)]
-                            m.next = "IDLE"
-                        with m.Else():
-                            m.next = "WINDOW"
+        # Controller state (if/elif on a state register rather than m.FSM, whose Verilog
+        # `case` without default arms Verilator flags as CASEINCOMPLETE).
+        IDLE, WINDOW, TAIL, DRAIN = range(4)
+        state = Signal(range(4), name="ctl_state")
+        with m.If(state == IDLE):
+            with m.If(start):
+                m.d.sync += [step.eq(0), state.eq(WINDOW)]
+        with m.Elif(state == WINDOW):
+            m.d.comb += go.eq((step != 0) | (w_avail & x_avail))
+            with m.If(go & ~win_end):
+                m.d.sync += step.eq(step + 1)
+            with m.Elif(go):
+                m.d.sync += [
+                    step.eq(0),
+                    cnt["w_seen"].eq(cnt["w_seen"] + cw.w_new),
+                    cnt["x_seen"].eq(cnt["x_seen"] + cw.x_new),
+                    cnt["w_rel"].eq(cnt["w_rel"] + cw.w_last_use),
+                    cnt["x_rel"].eq(cnt["x_rel"] + cw.x_last_use),
+                ]
+                m.d.comb += cw.advance.eq(1)
+                with m.If(cw.last_chunk):
+                    m.d.sync += [dr[k].eq(getattr(cw, k)) for k in dr]
+                    m.d.sync += [d_final.eq(cw.final), drow.eq(0),
+                                 tail.eq(cw.rows + cw.cols - 2)]
+                    m.d.sync += state.eq(Mux(cw.rows + cw.cols == 2, DRAIN, TAIL))
+        with m.Elif(state == TAIL):
+            m.d.sync += tail.eq(tail - 1)
+            with m.If(tail == 1):
+                m.d.sync += state.eq(DRAIN)
+        with m.Else():  # DRAIN
+            # Stall only if the output buffer could overflow (a consumer more than a tile
+            # behind; R9 assumes it never is).
+            with m.If(ofifo.level + 2 <= out_depth):
+                m.d.comb += dp.drain.eq(1)
+                m.d.sync += drow.eq(drow + 1)
+                with m.If(drow + 1 == dr["rows"]):
+                    with m.If(d_final):
+                        m.d.sync += [self.busy.eq(0), self.done.eq(1), state.eq(IDLE)]
+                    with m.Else():
+                        m.d.sync += state.eq(WINDOW)
         return m

@@ -1,8 +1,11 @@
-"""Verilog generation for an accelerator preset: the engine datapath plus a manifest.
+"""Verilog generation for an accelerator preset: the accelerator top plus a manifest.
 
 :func:`generate` returns the Verilog text and a manifest (parameters, port list, generator
 versions, SHA-256 of the inputs and of the Verilog). Both are deterministic: the same
-accelerator and the same fpim/Amaranth versions give byte-identical files.
+accelerator and the same fpim/Amaranth versions give byte-identical files. The top is
+:class:`hw.accel.GemmAccelerator` (datapath, buffers, controller, stream ports);
+``datapath_only=True`` gives :class:`hw.engine.EngineDatapath` alone, which is what
+``fpim synth`` compares with the resource model's per-PE costs.
 """
 
 from __future__ import annotations
@@ -14,12 +17,22 @@ from importlib.metadata import version
 
 from amaranth.hdl import Value
 
+from hw.accel import GemmAccelerator
 from hw.engine import MAX_SHIFT, MULT_BITS, EngineDatapath
 from hw.synth import emit_verilog
 from quant.errors import ConfigError
 from sim.arch import Accelerator
 
-GENERATOR = "fpim.hw.engine.EngineDatapath"
+#: Command field width and requantization rows per core of the generated accelerator top.
+DIM_BITS = 16
+PARAM_DEPTH = 64
+GENERATORS = {False: "fpim.hw.accel.GemmAccelerator", True: "fpim.hw.engine.EngineDatapath"}
+SCOPES = {
+    False: "accelerator: DSP core, LUT core, post-processors, double-buffered BRAM weight and "
+           "activation buffers, output buffer, requantization parameter memories, controller "
+           "running one GEMM per command (timing rules R1-R9 of sim.timing; see docs/rtl.md)",
+    True: "engine datapath: DSP core, LUT core, post-processors (no buffers, no controller)",
+}
 
 
 def top_name(accel: Accelerator) -> str:
@@ -28,43 +41,45 @@ def top_name(accel: Accelerator) -> str:
 
 
 def engine_parameters(accel: Accelerator) -> dict[str, object]:
-    e = accel.engine
+    e, mem = accel.engine, accel.memory
     return {"part": accel.part.name, "dsp_type": accel.part.dsp_type, "dsp_rows": e.dsp_rows,
             "lut_rows": e.lut_rows, "cols": e.cols, "weight_bits": e.weight_bits,
             "act_bits": e.act_bits, "act_signed": e.act_signed, "acc_bits": e.acc_bits,
             "dsp_packing": e.dsp_packing, "lut_scheme": e.lut_scheme,
-            "mult_bits": MULT_BITS, "max_shift": MAX_SHIFT}
+            "mult_bits": MULT_BITS, "max_shift": MAX_SHIFT, "k_tile": mem.k_tile,
+            "dim_bits": DIM_BITS, "param_depth": PARAM_DEPTH}
 
 
-def port_list(dut: EngineDatapath) -> list[dict[str, object]]:
-    """Verilog ports of the top: name, direction and width."""
+def port_list(dut) -> list[dict[str, object]]:
+    """Verilog ports of the top: name (``<iface>__<member>`` for streams), direction, width."""
     out = []
-    for name, member in dut.signature.members.items():
-        width = len(Value.cast(getattr(dut, name)))
-        out.append({"name": name, "dir": "in" if member.flow.name == "In" else "out",
-                    "width": width})
+    for path, member, value in dut.signature.flatten(dut):
+        out.append({"name": "__".join(str(p) for p in path),
+                    "dir": "in" if member.flow.name == "In" else "out",
+                    "width": len(Value.cast(value))})
     out += [{"name": "clk", "dir": "in", "width": 1}, {"name": "rst", "dir": "in", "width": 1}]
     return out
 
 
-def generate(accel: Accelerator) -> tuple[str, dict[str, object]]:
-    """(Verilog text, manifest) of ``accel``'s engine datapath."""
+def generate(accel: Accelerator, *, datapath_only: bool = False
+             ) -> tuple[str, dict[str, object]]:
+    """(Verilog text, manifest) of ``accel``'s accelerator top (or its datapath alone)."""
     if accel.engine.dsp_packing != 1:
         raise ConfigError("engine.dsp_packing must be 1 for RTL generation (packed DSP PEs "
                           f"are not built yet), not {accel.engine.dsp_packing}")
-    dut = EngineDatapath(accel.engine)
+    dut = (EngineDatapath(accel.engine) if datapath_only
+           else GemmAccelerator(accel, dim_bits=DIM_BITS, param_depth=PARAM_DEPTH))
     top = top_name(accel)
     text = emit_verilog(dut, top)
     inputs = json.dumps(accel.to_dict(), sort_keys=True)
     manifest = {
         "top": top,
-        "generator": GENERATOR,
+        "generator": GENERATORS[datapath_only],
         "versions": {"fpim": version("fpim"), "amaranth": version("amaranth")},
         "parameters": engine_parameters(accel),
         "ports": port_list(dut),
         "input_sha256": hashlib.sha256(inputs.encode()).hexdigest(),
         "verilog_sha256": hashlib.sha256(text.encode()).hexdigest(),
-        "scope": "engine datapath: DSP core, LUT core, post-processors (no buffers, no "
-                 "controller yet; see docs/rtl.md)",
+        "scope": SCOPES[datapath_only],
     }
     return text, manifest

@@ -2,107 +2,1794 @@
 
 (* top =  1  *)
 (* generator = "Amaranth" *)
-module fpim_tiny(valid, first, drain, drain_row, w_dsp, mult_dsp, shift_dsp, bias_dsp, relu_dsp, w_lut, mult_lut, shift_lut, bias_lut, relu_lut, clk, rst, y_valid, y_dsp, y_lut, x);
+module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_loaded, x_loaded, w_load__payload, w_load__valid, x_load__payload, x_load__valid, out__ready, clk, rst, cmd__ready, busy, done, params__ready, load_req__payload, load_req__valid, w_load__ready, x_load__ready
+, out__payload, out__valid, cmd__payload);
+  reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
+  wire \$1 ;
+  wire \$10 ;
+  wire \$100 ;
+  wire [3:0] \$101 ;
+  wire \$102 ;
+  wire [1:0] \$103 ;
+  wire [1:0] \$104 ;
+  wire \$105 ;
+  reg \$106 ;
+  reg [144:0] \$107 ;
+  reg \$108 ;
+  reg [31:0] \$109 ;
+  wire \$11 ;
+  reg [31:0] \$110 ;
+  reg [31:0] \$111 ;
+  reg [31:0] \$112 ;
+  reg [31:0] \$113 ;
+  reg [31:0] \$114 ;
+  reg [31:0] \$115 ;
+  reg [31:0] \$116 ;
+  reg \$117 ;
+  reg \$118 ;
+  reg \$119 ;
+  wire \$12 ;
+  reg \$120 ;
+  reg \$121 ;
+  reg [84:0] \$122 ;
+  reg [3:0] \$123 ;
+  reg [1:0] \$124 ;
+  reg [15:0] \$125 ;
+  reg [15:0] \$126 ;
+  reg [15:0] \$127 ;
+  reg [15:0] \$128 ;
+  reg [15:0] \$129 ;
+  wire \$13 ;
+  reg [15:0] \$130 ;
+  reg [15:0] \$131 ;
+  reg \$132 ;
+  reg \$133 ;
+  reg [16:0] \$134 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire [16:0] \$16 ;
+  wire [21:0] \$17 ;
+  wire [24:0] \$18 ;
+  wire [25:0] \$19 ;
+  wire \$2 ;
+  wire [25:0] \$20 ;
+  wire [7:0] \$21 ;
+  wire [10:0] \$22 ;
+  wire [11:0] \$23 ;
+  wire [11:0] \$24 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
+  wire \$3 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire [32:0] \$36 ;
+  wire [32:0] \$37 ;
+  wire [32:0] \$38 ;
+  wire [32:0] \$39 ;
+  wire \$4 ;
+  wire [4:0] \$40 ;
+  wire \$41 ;
+  wire \$42 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire [4:0] \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire [4:0] \$49 ;
+  wire \$5 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire [16:0] \$54 ;
+  wire [16:0] \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire \$59 ;
+  wire \$6 ;
+  wire \$60 ;
+  wire \$61 ;
+  wire \$62 ;
+  wire \$63 ;
+  wire [3:0] \$64 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire [32:0] \$67 ;
+  wire \$68 ;
+  wire [32:0] \$69 ;
+  wire [32:0] \$7 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire [32:0] \$75 ;
+  wire [32:0] \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
+  wire [32:0] \$8 ;
+  wire [16:0] \$80 ;
+  wire [16:0] \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire [4:0] \$89 ;
+  wire \$9 ;
+  wire [32:0] \$90 ;
+  wire [32:0] \$91 ;
+  wire [32:0] \$92 ;
+  wire [32:0] \$93 ;
+  wire [16:0] \$94 ;
+  wire [17:0] \$95 ;
+  wire [16:0] \$96 ;
+  wire \$97 ;
+  wire [1:0] \$98 ;
+  wire [17:0] \$99 ;
+  reg \$signal  = 1'h0;
+  reg \$signal$58  = 1'h0;
+  wire \$signal$71 ;
+  wire \$signal$75 ;
+  wire \$signal$79 ;
+  reg \$signal$84 ;
+  wire [5:0] \$signature__addr ;
+  wire [5:0] \$signature__addr$110 ;
+  wire [45:0] \$signature__data ;
+  wire [45:0] \$signature__data$113 ;
+  wire [23:0] \$signature__data$113.bias ;
+  wire [15:0] \$signature__data$113.mult ;
+  wire \$signature__data$113.relu ;
+  wire [4:0] \$signature__data$113.shift ;
+  wire [23:0] \$signature__data.bias ;
+  wire [15:0] \$signature__data.mult ;
+  wire \$signature__data.relu ;
+  wire [4:0] \$signature__data.shift ;
+  reg advance;
+  reg \advance$127 ;
+  wire [23:0] bias_dsp;
+  wire [23:0] bias_lut;
+  output busy;
+  reg busy = 1'h0;
+  input clk;
+  wire clk;
+  reg [144:0] cmd = 145'h0000000000000000000000000000000000000;
+  (* init = 145'h0000000000000000000000000000000000000 *)
+  wire [144:0] \cmd$26 ;
+  wire [15:0] \cmd$26.f ;
+  wire [15:0] \cmd$26.k ;
+  wire [15:0] \cmd$26.m_fixed ;
+  wire [15:0] \cmd$26.m_lut ;
+  wire [15:0] \cmd$26.n ;
+  wire \cmd$26.order ;
+  wire [15:0] \cmd$26.qa ;
+  wire [15:0] \cmd$26.qb ;
+  wire [15:0] \cmd$26.ra ;
+  wire [15:0] \cmd$26.rb ;
+  (* init = 145'h0000000000000000000000000000000000000 *)
+  wire [144:0] \cmd$27 ;
+  wire [15:0] \cmd$27.f ;
+  wire [15:0] \cmd$27.k ;
+  wire [15:0] \cmd$27.m_fixed ;
+  wire [15:0] \cmd$27.m_lut ;
+  wire [15:0] \cmd$27.n ;
+  wire \cmd$27.order ;
+  wire [15:0] \cmd$27.qa ;
+  wire [15:0] \cmd$27.qb ;
+  wire [15:0] \cmd$27.ra ;
+  wire [15:0] \cmd$27.rb ;
+  wire [15:0] \cmd.f ;
+  wire [15:0] \cmd.k ;
+  wire [15:0] \cmd.m_fixed ;
+  wire [15:0] \cmd.m_lut ;
+  wire [15:0] \cmd.n ;
+  wire \cmd.order ;
+  wire [15:0] \cmd.qa ;
+  wire [15:0] \cmd.qb ;
+  wire [15:0] \cmd.ra ;
+  wire [15:0] \cmd.rb ;
+  input [144:0] cmd__payload;
+  wire [144:0] cmd__payload;
+  wire [15:0] \cmd__payload.f ;
+  wire [15:0] \cmd__payload.k ;
+  wire [15:0] \cmd__payload.m_fixed ;
+  wire [15:0] \cmd__payload.m_lut ;
+  wire [15:0] \cmd__payload.n ;
+  wire \cmd__payload.order ;
+  wire [15:0] \cmd__payload.qa ;
+  wire [15:0] \cmd__payload.qb ;
+  wire [15:0] \cmd__payload.ra ;
+  wire [15:0] \cmd__payload.rb ;
+  output cmd__ready;
+  wire cmd__ready;
+  input cmd__valid;
+  wire cmd__valid;
+  wire [15:0] col0;
+  wire [15:0] \col0$142 ;
+  wire [2:0] cols;
+  wire [2:0] \cols$143 ;
+  reg [1:0] ctl_state = 2'h0;
+  reg d_final = 1'h0;
+  wire [15:0] data;
+  wire [15:0] \data$96 ;
+  output done;
+  reg done = 1'h0;
+  reg drain;
+  (* init = 1'h0 *)
+  wire drain_row;
+  reg [15:0] drained_col0 = 16'h0000;
+  reg [15:0] drained_cols = 16'h0000;
+  reg [15:0] drained_row0_dsp = 16'h0000;
+  reg [15:0] drained_row0_lut = 16'h0000;
+  reg [15:0] drained_rows = 16'h0000;
+  reg [15:0] drained_rows_dsp = 16'h0000;
+  reg [15:0] drained_rows_lut = 16'h0000;
+  reg drow = 1'h0;
+  wire \final ;
+  wire \final$145 ;
+  wire first;
+  reg held_x = 1'h0;
+  wire inc_w;
+  wire inc_x;
+  wire [15:0] k0;
+  wire [15:0] \k0$99 ;
+  reg l_done = 1'h0;
+  wire last_chunk;
+  wire [2:0] level;
+  wire [16:0] load__payload;
+  wire [16:0] \load__payload$36 ;
+  wire [15:0] \load__payload$36.data ;
+  wire \load__payload$36.last ;
+  wire [15:0] \load__payload.data ;
+  wire \load__payload.last ;
+  wire load__ready;
+  wire \load__ready$37 ;
+  wire load__valid;
+  wire \load__valid$35 ;
+  output [110:0] load_req__payload;
+  wire [110:0] load_req__payload;
+  wire [63:0] \load_req__payload.w ;
+  wire [5:0] \load_req__payload.w.bytes ;
+  wire \load_req__payload.w.en ;
+  wire [15:0] \load_req__payload.w.k0 ;
+  wire [15:0] \load_req__payload.w.row0_dsp ;
+  wire [15:0] \load_req__payload.w.row0_lut ;
+  wire [1:0] \load_req__payload.w.rows_dsp ;
+  wire [1:0] \load_req__payload.w.rows_lut ;
+  wire [4:0] \load_req__payload.w.steps ;
+  wire [46:0] \load_req__payload.x ;
+  wire [5:0] \load_req__payload.x.bytes ;
+  wire [15:0] \load_req__payload.x.col0 ;
+  wire [2:0] \load_req__payload.x.cols ;
+  wire \load_req__payload.x.en ;
+  wire [15:0] \load_req__payload.x.k0 ;
+  wire [4:0] \load_req__payload.x.steps ;
+  input load_req__ready;
+  wire load_req__ready;
+  output load_req__valid;
+  wire load_req__valid;
+  wire [84:0] meta;
+  wire [15:0] \meta.col0 ;
+  wire [2:0] \meta.cols ;
+  wire [15:0] \meta.dsp ;
+  wire [3:0] \meta.dsp[0] ;
+  wire [3:0] \meta.dsp[1] ;
+  wire [3:0] \meta.dsp[2] ;
+  wire [3:0] \meta.dsp[3] ;
+  wire \meta.dsp_en ;
+  wire [15:0] \meta.lut ;
+  wire [3:0] \meta.lut[0] ;
+  wire [3:0] \meta.lut[1] ;
+  wire [3:0] \meta.lut[2] ;
+  wire [3:0] \meta.lut[3] ;
+  wire \meta.lut_en ;
+  wire [15:0] \meta.row_dsp ;
+  wire [15:0] \meta.row_lut ;
+  wire [15:0] mult_dsp;
+  wire [15:0] mult_lut;
+  output [84:0] out__payload;
+  wire [84:0] out__payload;
+  wire [15:0] \out__payload.col0 ;
+  wire [2:0] \out__payload.cols ;
+  wire [15:0] \out__payload.dsp ;
+  wire [3:0] \out__payload.dsp[0] ;
+  wire [3:0] \out__payload.dsp[1] ;
+  wire [3:0] \out__payload.dsp[2] ;
+  wire [3:0] \out__payload.dsp[3] ;
+  wire \out__payload.dsp_en ;
+  wire [15:0] \out__payload.lut ;
+  wire [3:0] \out__payload.lut[0] ;
+  wire [3:0] \out__payload.lut[1] ;
+  wire [3:0] \out__payload.lut[2] ;
+  wire [3:0] \out__payload.lut[3] ;
+  wire \out__payload.lut_en ;
+  wire [15:0] \out__payload.row_dsp ;
+  wire [15:0] \out__payload.row_lut ;
+  input out__ready;
+  wire out__ready;
+  output out__valid;
+  wire out__valid;
+  input [52:0] params__payload;
+  wire [52:0] params__payload;
+  wire \params__payload.lut ;
+  wire [45:0] \params__payload.p ;
+  wire [23:0] \params__payload.p.bias ;
+  wire [15:0] \params__payload.p.mult ;
+  wire \params__payload.p.relu ;
+  wire [4:0] \params__payload.p.shift ;
+  wire [5:0] \params__payload.row ;
+  output params__ready;
+  wire params__ready;
+  input params__valid;
+  wire params__valid;
+  wire [84:0] r_data;
+  wire r_en;
+  wire r_rdy;
+  reg rd_bank;
+  reg \rd_bank$88 ;
+  reg [3:0] rd_step;
+  reg [3:0] \rd_step$89 ;
+  wire relu_dsp;
+  wire relu_lut;
+  wire restart;
+  wire \restart$29 ;
+  wire \restart$30 ;
+  wire \restart$31 ;
+  wire [15:0] row0_dsp;
+  wire [15:0] \row0_dsp$136 ;
+  wire [15:0] row0_lut;
+  wire [15:0] \row0_lut$138 ;
+  reg [84:0] row_info = 85'h0000000000000000000000;
+  wire [15:0] \row_info.col0 ;
+  wire [2:0] \row_info.cols ;
+  wire [15:0] \row_info.dsp ;
+  wire [3:0] \row_info.dsp[0] ;
+  wire [3:0] \row_info.dsp[1] ;
+  wire [3:0] \row_info.dsp[2] ;
+  wire [3:0] \row_info.dsp[3] ;
+  wire \row_info.dsp_en ;
+  wire [15:0] \row_info.lut ;
+  wire [3:0] \row_info.lut[0] ;
+  wire [3:0] \row_info.lut[1] ;
+  wire [3:0] \row_info.lut[2] ;
+  wire [3:0] \row_info.lut[3] ;
+  wire \row_info.lut_en ;
+  wire [15:0] \row_info.row_dsp ;
+  wire [15:0] \row_info.row_lut ;
+  wire [15:0] rows;
+  wire [15:0] rows_dsp;
+  wire [15:0] \rows_dsp$137 ;
+  wire [15:0] rows_lut;
+  wire [15:0] \rows_lut$139 ;
+  input rst;
+  wire rst;
+  wire [4:0] shift_dsp;
+  wire [4:0] shift_lut;
+  wire start;
+  reg [3:0] step = 4'h0;
+  wire [4:0] steps;
+  wire [4:0] \steps$81 ;
+  reg [16:0] tail = 17'h00000;
+  wire tile_issued;
+  wire valid;
+  wire w_bank;
+  wire [84:0] w_data;
+  reg [31:0] w_done = 32'd0;
+  wire [7:0] w_dsp;
+  wire [3:0] \w_dsp[0] ;
+  wire [3:0] \w_dsp[1] ;
+  wire w_en;
+  wire w_free;
+  wire w_last_use;
+  input [16:0] w_load__payload;
+  wire [16:0] w_load__payload;
+  wire [15:0] \w_load__payload.data ;
+  wire [7:0] \w_load__payload.data.dsp ;
+  wire [3:0] \w_load__payload.data.dsp[0] ;
+  wire [3:0] \w_load__payload.data.dsp[1] ;
+  wire [7:0] \w_load__payload.data.lut ;
+  wire [3:0] \w_load__payload.data.lut[0] ;
+  wire [3:0] \w_load__payload.data.lut[1] ;
+  wire \w_load__payload.last ;
+  output w_load__ready;
+  wire w_load__ready;
+  input w_load__valid;
+  wire w_load__valid;
+  input w_loaded;
+  wire w_loaded;
+  wire [7:0] w_lut;
+  wire [3:0] \w_lut[0] ;
+  wire [3:0] \w_lut[1] ;
+  wire w_new;
+  wire \w_new$74 ;
+  wire w_pend;
+  reg [31:0] w_rel = 32'd0;
+  reg [31:0] w_req = 32'd0;
+  reg [31:0] w_seen = 32'd0;
+  wire [15:0] wdata;
+  wire [7:0] \wdata.dsp ;
+  wire [3:0] \wdata.dsp[0] ;
+  wire [3:0] \wdata.dsp[1] ;
+  wire [7:0] \wdata.lut ;
+  wire [3:0] \wdata.lut[0] ;
+  wire [3:0] \wdata.lut[1] ;
+  wire [5:0] wp__addr;
+  wire [5:0] \wp__addr$41 ;
+  wire [45:0] wp__data;
+  wire [45:0] \wp__data$42 ;
+  wire [23:0] \wp__data$42.bias ;
+  wire [15:0] \wp__data$42.mult ;
+  wire \wp__data$42.relu ;
+  wire [4:0] \wp__data$42.shift ;
+  wire [23:0] \wp__data.bias ;
+  wire [15:0] \wp__data.mult ;
+  wire \wp__data.relu ;
+  wire [4:0] \wp__data.shift ;
+  wire wp__en;
+  wire \wp__en$43 ;
+  wire [15:0] x;
+  wire [3:0] \x[0] ;
+  wire [3:0] \x[1] ;
+  wire [3:0] \x[2] ;
+  wire [3:0] \x[3] ;
+  wire x_bank;
+  reg [31:0] x_done = 32'd0;
+  wire x_free;
+  reg x_iss = 1'h0;
+  wire x_last_use;
+  input [16:0] x_load__payload;
+  wire [16:0] x_load__payload;
+  wire [15:0] \x_load__payload.data ;
+  wire [3:0] \x_load__payload.data[0] ;
+  wire [3:0] \x_load__payload.data[1] ;
+  wire [3:0] \x_load__payload.data[2] ;
+  wire [3:0] \x_load__payload.data[3] ;
+  wire \x_load__payload.last ;
+  output x_load__ready;
+  wire x_load__ready;
+  input x_load__valid;
+  wire x_load__valid;
+  input x_loaded;
+  wire x_loaded;
+  wire x_new;
+  wire \x_new$78 ;
+  wire x_pend;
+  reg [31:0] x_rel = 32'd0;
+  reg [31:0] x_req = 32'd0;
+  reg [31:0] x_seen = 32'd0;
+  wire [15:0] y_dsp;
+  wire [3:0] \y_dsp[0] ;
+  wire [3:0] \y_dsp[1] ;
+  wire [3:0] \y_dsp[2] ;
+  wire [3:0] \y_dsp[3] ;
+  wire [15:0] y_lut;
+  wire [3:0] \y_lut[0] ;
+  wire [3:0] \y_lut[1] ;
+  wire [3:0] \y_lut[2] ;
+  wire [3:0] \y_lut[3] ;
+  wire y_valid;
+  reg [45:0] params_dsp [63:0];
+  initial begin
+    params_dsp[0] = 46'h000000000000;
+    params_dsp[1] = 46'h000000000000;
+    params_dsp[2] = 46'h000000000000;
+    params_dsp[3] = 46'h000000000000;
+    params_dsp[4] = 46'h000000000000;
+    params_dsp[5] = 46'h000000000000;
+    params_dsp[6] = 46'h000000000000;
+    params_dsp[7] = 46'h000000000000;
+    params_dsp[8] = 46'h000000000000;
+    params_dsp[9] = 46'h000000000000;
+    params_dsp[10] = 46'h000000000000;
+    params_dsp[11] = 46'h000000000000;
+    params_dsp[12] = 46'h000000000000;
+    params_dsp[13] = 46'h000000000000;
+    params_dsp[14] = 46'h000000000000;
+    params_dsp[15] = 46'h000000000000;
+    params_dsp[16] = 46'h000000000000;
+    params_dsp[17] = 46'h000000000000;
+    params_dsp[18] = 46'h000000000000;
+    params_dsp[19] = 46'h000000000000;
+    params_dsp[20] = 46'h000000000000;
+    params_dsp[21] = 46'h000000000000;
+    params_dsp[22] = 46'h000000000000;
+    params_dsp[23] = 46'h000000000000;
+    params_dsp[24] = 46'h000000000000;
+    params_dsp[25] = 46'h000000000000;
+    params_dsp[26] = 46'h000000000000;
+    params_dsp[27] = 46'h000000000000;
+    params_dsp[28] = 46'h000000000000;
+    params_dsp[29] = 46'h000000000000;
+    params_dsp[30] = 46'h000000000000;
+    params_dsp[31] = 46'h000000000000;
+    params_dsp[32] = 46'h000000000000;
+    params_dsp[33] = 46'h000000000000;
+    params_dsp[34] = 46'h000000000000;
+    params_dsp[35] = 46'h000000000000;
+    params_dsp[36] = 46'h000000000000;
+    params_dsp[37] = 46'h000000000000;
+    params_dsp[38] = 46'h000000000000;
+    params_dsp[39] = 46'h000000000000;
+    params_dsp[40] = 46'h000000000000;
+    params_dsp[41] = 46'h000000000000;
+    params_dsp[42] = 46'h000000000000;
+    params_dsp[43] = 46'h000000000000;
+    params_dsp[44] = 46'h000000000000;
+    params_dsp[45] = 46'h000000000000;
+    params_dsp[46] = 46'h000000000000;
+    params_dsp[47] = 46'h000000000000;
+    params_dsp[48] = 46'h000000000000;
+    params_dsp[49] = 46'h000000000000;
+    params_dsp[50] = 46'h000000000000;
+    params_dsp[51] = 46'h000000000000;
+    params_dsp[52] = 46'h000000000000;
+    params_dsp[53] = 46'h000000000000;
+    params_dsp[54] = 46'h000000000000;
+    params_dsp[55] = 46'h000000000000;
+    params_dsp[56] = 46'h000000000000;
+    params_dsp[57] = 46'h000000000000;
+    params_dsp[58] = 46'h000000000000;
+    params_dsp[59] = 46'h000000000000;
+    params_dsp[60] = 46'h000000000000;
+    params_dsp[61] = 46'h000000000000;
+    params_dsp[62] = 46'h000000000000;
+    params_dsp[63] = 46'h000000000000;
+  end
+  always @(posedge clk) begin
+    if (wp__en)
+      params_dsp[params__payload[6:1]] <= params__payload[52:7];
+  end
+  assign \$signature__data  = params_dsp[\$54 [5:0]];
+  reg [45:0] params_lut [63:0];
+  initial begin
+    params_lut[0] = 46'h000000000000;
+    params_lut[1] = 46'h000000000000;
+    params_lut[2] = 46'h000000000000;
+    params_lut[3] = 46'h000000000000;
+    params_lut[4] = 46'h000000000000;
+    params_lut[5] = 46'h000000000000;
+    params_lut[6] = 46'h000000000000;
+    params_lut[7] = 46'h000000000000;
+    params_lut[8] = 46'h000000000000;
+    params_lut[9] = 46'h000000000000;
+    params_lut[10] = 46'h000000000000;
+    params_lut[11] = 46'h000000000000;
+    params_lut[12] = 46'h000000000000;
+    params_lut[13] = 46'h000000000000;
+    params_lut[14] = 46'h000000000000;
+    params_lut[15] = 46'h000000000000;
+    params_lut[16] = 46'h000000000000;
+    params_lut[17] = 46'h000000000000;
+    params_lut[18] = 46'h000000000000;
+    params_lut[19] = 46'h000000000000;
+    params_lut[20] = 46'h000000000000;
+    params_lut[21] = 46'h000000000000;
+    params_lut[22] = 46'h000000000000;
+    params_lut[23] = 46'h000000000000;
+    params_lut[24] = 46'h000000000000;
+    params_lut[25] = 46'h000000000000;
+    params_lut[26] = 46'h000000000000;
+    params_lut[27] = 46'h000000000000;
+    params_lut[28] = 46'h000000000000;
+    params_lut[29] = 46'h000000000000;
+    params_lut[30] = 46'h000000000000;
+    params_lut[31] = 46'h000000000000;
+    params_lut[32] = 46'h000000000000;
+    params_lut[33] = 46'h000000000000;
+    params_lut[34] = 46'h000000000000;
+    params_lut[35] = 46'h000000000000;
+    params_lut[36] = 46'h000000000000;
+    params_lut[37] = 46'h000000000000;
+    params_lut[38] = 46'h000000000000;
+    params_lut[39] = 46'h000000000000;
+    params_lut[40] = 46'h000000000000;
+    params_lut[41] = 46'h000000000000;
+    params_lut[42] = 46'h000000000000;
+    params_lut[43] = 46'h000000000000;
+    params_lut[44] = 46'h000000000000;
+    params_lut[45] = 46'h000000000000;
+    params_lut[46] = 46'h000000000000;
+    params_lut[47] = 46'h000000000000;
+    params_lut[48] = 46'h000000000000;
+    params_lut[49] = 46'h000000000000;
+    params_lut[50] = 46'h000000000000;
+    params_lut[51] = 46'h000000000000;
+    params_lut[52] = 46'h000000000000;
+    params_lut[53] = 46'h000000000000;
+    params_lut[54] = 46'h000000000000;
+    params_lut[55] = 46'h000000000000;
+    params_lut[56] = 46'h000000000000;
+    params_lut[57] = 46'h000000000000;
+    params_lut[58] = 46'h000000000000;
+    params_lut[59] = 46'h000000000000;
+    params_lut[60] = 46'h000000000000;
+    params_lut[61] = 46'h000000000000;
+    params_lut[62] = 46'h000000000000;
+    params_lut[63] = 46'h000000000000;
+  end
+  always @(posedge clk) begin
+    if (\wp__en$43 )
+      params_lut[params__payload[6:1]] <= params__payload[52:7];
+  end
+  assign \$signature__data$113  = params_lut[\$55 [5:0]];
+  assign cmd__ready = ~ busy;
+  assign start = cmd__valid & cmd__ready;
+  assign params__ready = ~ busy;
+  assign \$1  = params__valid & params__ready;
+  assign \$2  = ! params__payload[0];
+  assign wp__en = \$1  & \$2 ;
+  assign \$3  = params__valid & params__ready;
+  assign \wp__en$43  = \$3  & \$4 ;
+  assign \$5  = ~ \$signal ;
+  assign w_pend = w_new & \$5 ;
+  assign \$6  = ~ x_iss;
+  assign x_pend = x_new & \$6 ;
+  assign \$7  = w_rel + 1'h1;
+  assign w_free = \$7  >= w_req;
+  assign \$8  = x_rel + 1'h1;
+  assign x_free = \$8  >= x_req;
+  assign inc_w = w_pend & w_free;
+  assign \$9  = x_pend & x_free;
+  assign \$10  = ~ w_pend;
+  assign \$11  = \$10  | inc_w;
+  assign \$12  = \$9  & \$11 ;
+  assign inc_x = \$signal$58  ? held_x : \$12 ;
+  assign \$13  = ~ l_done;
+  assign \$14  = busy & \$13 ;
+  assign \$15  = inc_w | inc_x;
+  assign load_req__valid = \$14  & \$15 ;
+  assign \$16  = rows_dsp + rows_lut;
+  assign \$17  = \$16  * steps;
+  assign \$18  = \$17  * 3'h4;
+  assign \$19  = \$18  + 3'h7;
+  assign \$21  = cols * steps;
+  assign \$22  = \$21  * 3'h4;
+  assign \$23  = \$22  + 3'h7;
+  assign \$25  = ~ w_pend;
+  assign \$26  = load_req__valid & load_req__ready;
+  assign \$27  = \$26  & inc_w;
+  assign \$28  = \$25  | \$27 ;
+  assign \$29  = ~ x_pend;
+  assign \$30  = load_req__valid & load_req__ready;
+  assign \$31  = \$30  & inc_x;
+  assign \$32  = \$29  | \$31 ;
+  assign tile_issued = \$28  & \$32 ;
+  assign \$33  = ~ l_done;
+  assign \$34  = busy & \$33 ;
+  assign \$35  = load_req__valid & load_req__ready;
+  assign \$36  = w_done + w_loaded;
+  assign \$37  = w_seen + \w_new$74 ;
+  assign \$signal$71  = \$36  >= \$37 ;
+  assign \$38  = x_done + x_loaded;
+  assign \$39  = x_seen + \x_new$78 ;
+  assign \$signal$75  = \$38  >= \$39 ;
+  assign \$40  = step + 1'h1;
+  assign \$signal$79  = \$40  == \steps$81 ;
+  assign \$41  = w_seen[0] ^ \w_new$74 ;
+  assign w_bank = ~ \$41 ;
+  assign \$42  = x_seen[0] ^ \x_new$78 ;
+  assign x_bank = ~ \$42 ;
+  assign \$43  = ~ \$signal$79 ;
+  assign \$44  = \$signal$84  & \$43 ;
+  assign \$45  = step + 1'h1;
+  assign \$46  = w_bank ^ w_last_use;
+  assign \$47  = ~ \$signal$79 ;
+  assign \$48  = \$signal$84  & \$47 ;
+  assign \$49  = step + 1'h1;
+  assign \$50  = x_bank ^ x_last_use;
+  assign \$51  = ! step;
+  assign \$52  = \$signal$84  & \$51 ;
+  assign \$53  = ! \k0$99 ;
+  assign first = \$52  & \$53 ;
+  assign \$54  = drained_row0_dsp + drow;
+  assign \$55  = drained_row0_lut + drow;
+  assign \$56  = ! ctl_state;
+  assign \$57  = ctl_state == 1'h1;
+  assign \$58  = ctl_state == 2'h2;
+  assign \$59  = | step;
+  assign \$60  = \$signal$71  & \$signal$75 ;
+  assign \$61  = \$59  | \$60 ;
+  assign \$62  = ~ \$signal$79 ;
+  assign \$63  = \$signal$84  & \$62 ;
+  assign \$64  = level + 2'h2;
+  assign \$65  = \$64  <= 3'h4;
+  assign \$66  = busy & w_loaded;
+  assign \$67  = w_done + 1'h1;
+  assign \$68  = busy & x_loaded;
+  assign \$69  = x_done + 1'h1;
+  assign \$70  = ~ l_done;
+  assign \$71  = busy & \$70 ;
+  assign \$72  = ~ load_req__ready;
+  assign \$73  = load_req__valid & \$72 ;
+  assign \$74  = load_req__valid & load_req__ready;
+  assign \$75  = w_req + inc_w;
+  assign \$76  = x_req + inc_x;
+  assign \$77  = load_req__valid & load_req__ready;
+  assign \$78  = \$signal  | inc_w;
+  assign \$79  = x_iss | inc_x;
+  assign \$80  = drained_row0_dsp + drow;
+  assign \$81  = drained_row0_lut + drow;
+  assign \$82  = drow < drained_rows_dsp;
+  assign \$83  = drow < drained_rows_lut;
+  assign \$84  = ! ctl_state;
+  assign \$85  = ctl_state == 1'h1;
+  assign \$86  = ctl_state == 2'h2;
+  assign \$87  = ~ \$signal$79 ;
+  assign \$88  = \$signal$84  & \$87 ;
+  assign \$89  = step + 1'h1;
+  assign \$90  = w_seen + \w_new$74 ;
+  assign \$91  = x_seen + \x_new$78 ;
+  assign \$92  = w_rel + w_last_use;
+  assign \$93  = x_rel + x_last_use;
+  assign \$94  = rows + \cols$143 ;
+  assign \$95  = \$94  - 2'h2;
+  assign \$96  = rows + \cols$143 ;
+  assign \$97  = \$96  == 2'h2;
+  assign \$98  = \$97  ? 2'h3 : 2'h2;
+  assign \$99  = tail - 1'h1;
+  assign \$100  = tail == 1'h1;
+  assign \$101  = level + 2'h2;
+  assign \$102  = \$101  <= 3'h4;
+  assign \$103  = drow + 1'h1;
+  assign \$104  = drow + 1'h1;
+  assign \$105  = \$104  == drained_rows;
+  always @(posedge clk)
+    done <= \$106 ;
+  always @(posedge clk)
+    cmd <= \$107 ;
+  always @(posedge clk)
+    busy <= \$108 ;
+  always @(posedge clk)
+    w_req <= \$109 ;
+  always @(posedge clk)
+    w_done <= \$110 ;
+  always @(posedge clk)
+    w_rel <= \$111 ;
+  always @(posedge clk)
+    w_seen <= \$112 ;
+  always @(posedge clk)
+    x_req <= \$113 ;
+  always @(posedge clk)
+    x_done <= \$114 ;
+  always @(posedge clk)
+    x_rel <= \$115 ;
+  always @(posedge clk)
+    x_seen <= \$116 ;
+  always @(posedge clk)
+    \$signal  <= \$117 ;
+  always @(posedge clk)
+    x_iss <= \$118 ;
+  always @(posedge clk)
+    \$signal$58  <= \$119 ;
+  always @(posedge clk)
+    held_x <= \$120 ;
+  always @(posedge clk)
+    l_done <= \$121 ;
+  always @(posedge clk)
+    row_info <= \$122 ;
+  always @(posedge clk)
+    step <= \$123 ;
+  always @(posedge clk)
+    ctl_state <= \$124 ;
+  always @(posedge clk)
+    drained_row0_dsp <= \$125 ;
+  always @(posedge clk)
+    drained_rows_dsp <= \$126 ;
+  always @(posedge clk)
+    drained_row0_lut <= \$127 ;
+  always @(posedge clk)
+    drained_rows_lut <= \$128 ;
+  always @(posedge clk)
+    drained_rows <= \$129 ;
+  always @(posedge clk)
+    drained_col0 <= \$130 ;
+  always @(posedge clk)
+    drained_cols <= \$131 ;
+  always @(posedge clk)
+    d_final <= \$132 ;
+  always @(posedge clk)
+    drow <= \$133 ;
+  always @(posedge clk)
+    tail <= \$134 ;
+  \fpim_tiny.datapath  datapath (
+    .clk(clk),
+    .drain_row(drow),
+    .first(first),
+    .\port$671$0 (wdata),
+    .\port$745$0 (\$signature__data ),
+    .\port$748$0 (\$signature__data$113 ),
+    .rst(rst),
+    .valid(\$signal$84 ),
+    .\valid$12 (drain),
+    .x(x),
+    .y_dsp(y_dsp),
+    .y_lut(y_lut),
+    .y_valid(w_en)
+  );
+  \fpim_tiny.loader  loader (
+    .advance(advance),
+    .clk(clk),
+    .cmd(cmd),
+    .col0(col0),
+    .cols(cols),
+    .\final (\final ),
+    .k0(k0),
+    .restart(start),
+    .row0_dsp(row0_dsp),
+    .row0_lut(row0_lut),
+    .rows_dsp(rows_dsp),
+    .rows_lut(rows_lut),
+    .rst(rst),
+    .steps(steps),
+    .w_new(w_new),
+    .x_new(x_new)
+  );
+  \fpim_tiny.out_fifo  out_fifo (
+    .clk(clk),
+    .r_data(out__payload),
+    .r_en(out__ready),
+    .r_rdy(out__valid),
+    .rst(rst),
+    .w_en(w_en),
+    .w_level(level),
+    .w_port__data(meta)
+  );
+  \fpim_tiny.w_buf  w_buf (
+    .clk(clk),
+    .data(wdata),
+    .load__payload(load__payload),
+    .rd_bank(rd_bank),
+    .rd_step(rd_step),
+    .restart(start),
+    .rst(rst),
+    .wp__en(w_load__valid)
+  );
+  \fpim_tiny.walker  walker (
+    .advance(\advance$127 ),
+    .clk(clk),
+    .cmd(cmd),
+    .col0(\col0$142 ),
+    .cols(\cols$143 ),
+    .\final (\final$145 ),
+    .k0(\k0$99 ),
+    .last_chunk(last_chunk),
+    .restart(start),
+    .row0_dsp(\row0_dsp$136 ),
+    .row0_lut(\row0_lut$138 ),
+    .rows(rows),
+    .rows_dsp(\rows_dsp$137 ),
+    .rows_lut(\rows_lut$139 ),
+    .rst(rst),
+    .steps(\steps$81 ),
+    .w_last_use(w_last_use),
+    .w_new(\w_new$74 ),
+    .x_last_use(x_last_use),
+    .x_new(\x_new$78 )
+  );
+  \fpim_tiny.x_buf  x_buf (
+    .clk(clk),
+    .data(x),
+    .load__payload(\load__payload$36 ),
+    .rd_bank(\rd_bank$88 ),
+    .rd_step(\rd_step$89 ),
+    .restart(start),
+    .rst(rst),
+    .wp__en(x_load__valid)
+  );
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    advance = 1'h0;
+    if (start) begin
+    end else if (\$34 ) begin
+      if (tile_issued) begin
+        advance = 1'h1;
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$44 ) begin
+      rd_bank = w_bank;
+    end else if (\$signal$84 ) begin
+      rd_bank = \$46 ;
+    end else begin
+      rd_bank = w_bank;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$44 ) begin
+      rd_step = \$45 [3:0];
+    end else if (\$signal$84 ) begin
+      rd_step = 4'h0;
+    end else begin
+      rd_step = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$48 ) begin
+      \rd_bank$88  = x_bank;
+    end else if (\$signal$84 ) begin
+      \rd_bank$88  = \$50 ;
+    end else begin
+      \rd_bank$88  = x_bank;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$48 ) begin
+      \rd_step$89  = \$49 [3:0];
+    end else if (\$signal$84 ) begin
+      \rd_step$89  = 4'h0;
+    end else begin
+      \rd_step$89  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$signal$84  = 1'h0;
+    if (\$56 ) begin
+    end else if (\$57 ) begin
+      \$signal$84  = \$61 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \advance$127  = 1'h0;
+    if (\$56 ) begin
+    end else if (\$57 ) begin
+      if (\$63 ) begin
+      end else if (\$signal$84 ) begin
+        \advance$127  = 1'h1;
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    drain = 1'h0;
+    (* full_case = 32'd1 *)
+    if (\$56 ) begin
+    end else if (\$57 ) begin
+    end else if (\$58 ) begin
+    end else begin
+      if (\$65 ) begin
+        drain = 1'h1;
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$106  = 1'h0;
+    (* full_case = 32'd1 *)
+    if (\$84 ) begin
+    end else if (\$85 ) begin
+    end else if (\$86 ) begin
+    end else begin
+      if (\$102 ) begin
+        if (\$105 ) begin
+          if (d_final) begin
+            \$106  = 1'h1;
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$106  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$107  = cmd;
+    if (start) begin
+      \$107  = cmd__payload;
+    end
+    if (rst) begin
+      \$107  = 145'h0000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$108  = busy;
+    if (start) begin
+      \$108  = 1'h1;
+    end
+    (* full_case = 32'd1 *)
+    if (\$84 ) begin
+    end else if (\$85 ) begin
+    end else if (\$86 ) begin
+    end else begin
+      if (\$102 ) begin
+        if (\$105 ) begin
+          if (d_final) begin
+            \$108  = 1'h0;
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$108  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$109  = w_req;
+    if (start) begin
+      \$109  = 32'd0;
+    end
+    if (start) begin
+    end else if (\$71 ) begin
+      if (\$74 ) begin
+        \$109  = \$75 [31:0];
+      end
+    end
+    if (rst) begin
+      \$109  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$110  = w_done;
+    if (start) begin
+      \$110  = 32'd0;
+    end else if (\$66 ) begin
+      \$110  = \$67 [31:0];
+    end
+    if (rst) begin
+      \$110  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$111  = w_rel;
+    if (start) begin
+      \$111  = 32'd0;
+    end
+    if (\$84 ) begin
+    end else if (\$85 ) begin
+      if (\$88 ) begin
+      end else if (\$signal$84 ) begin
+        \$111  = \$92 [31:0];
+      end
+    end
+    if (rst) begin
+      \$111  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$112  = w_seen;
+    if (start) begin
+      \$112  = 32'd0;
+    end
+    if (\$84 ) begin
+    end else if (\$85 ) begin
+      if (\$88 ) begin
+      end else if (\$signal$84 ) begin
+        \$112  = \$90 [31:0];
+      end
+    end
+    if (rst) begin
+      \$112  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$113  = x_req;
+    if (start) begin
+      \$113  = 32'd0;
+    end
+    if (start) begin
+    end else if (\$71 ) begin
+      if (\$74 ) begin
+        \$113  = \$76 [31:0];
+      end
+    end
+    if (rst) begin
+      \$113  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$114  = x_done;
+    if (start) begin
+      \$114  = 32'd0;
+    end else if (\$68 ) begin
+      \$114  = \$69 [31:0];
+    end
+    if (rst) begin
+      \$114  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$115  = x_rel;
+    if (start) begin
+      \$115  = 32'd0;
+    end
+    if (\$84 ) begin
+    end else if (\$85 ) begin
+      if (\$88 ) begin
+      end else if (\$signal$84 ) begin
+        \$115  = \$93 [31:0];
+      end
+    end
+    if (rst) begin
+      \$115  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$116  = x_seen;
+    if (start) begin
+      \$116  = 32'd0;
+    end
+    if (\$84 ) begin
+    end else if (\$85 ) begin
+      if (\$88 ) begin
+      end else if (\$signal$84 ) begin
+        \$116  = \$91 [31:0];
+      end
+    end
+    if (rst) begin
+      \$116  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$117  = \$signal ;
+    if (start) begin
+      \$117  = 1'h0;
+    end else if (\$71 ) begin
+      if (tile_issued) begin
+        \$117  = 1'h0;
+      end else if (\$77 ) begin
+        \$117  = \$78 ;
+      end
+    end
+    if (rst) begin
+      \$117  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$118  = x_iss;
+    if (start) begin
+      \$118  = 1'h0;
+    end else if (\$71 ) begin
+      if (tile_issued) begin
+        \$118  = 1'h0;
+      end else if (\$77 ) begin
+        \$118  = \$79 ;
+      end
+    end
+    if (rst) begin
+      \$118  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$119  = \$signal$58 ;
+    if (start) begin
+      \$119  = 1'h0;
+    end else if (\$71 ) begin
+      \$119  = \$73 ;
+    end
+    if (rst) begin
+      \$119  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$120  = held_x;
+    if (start) begin
+      \$120  = 1'h0;
+    end else if (\$71 ) begin
+      \$120  = inc_x;
+    end
+    if (rst) begin
+      \$120  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$121  = l_done;
+    if (start) begin
+      \$121  = 1'h0;
+    end else if (\$71 ) begin
+      if (tile_issued) begin
+        \$121  = \final ;
+      end
+    end
+    if (rst) begin
+      \$121  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$122  = row_info;
+    if (drain) begin
+      \$122 [47:32] = \$80 [15:0];
+      \$122 [63:48] = \$81 [15:0];
+      \$122 [64] = \$82 ;
+      \$122 [65] = \$83 ;
+      \$122 [81:66] = drained_col0;
+      \$122 [84:82] = drained_cols[2:0];
+    end
+    if (rst) begin
+      \$122  = 85'h0000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$123  = step;
+    if (\$84 ) begin
+      if (start) begin
+        \$123  = 4'h0;
+      end
+    end else if (\$85 ) begin
+      if (\$88 ) begin
+        \$123  = \$89 [3:0];
+      end else if (\$signal$84 ) begin
+        \$123  = 4'h0;
+      end
+    end
+    if (rst) begin
+      \$123  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$124  = ctl_state;
+    (* full_case = 32'd1 *)
+    if (\$84 ) begin
+      if (start) begin
+        \$124  = 2'h1;
+      end
+    end else if (\$85 ) begin
+      if (\$88 ) begin
+      end else if (\$signal$84 ) begin
+        if (last_chunk) begin
+          \$124  = \$98 ;
+        end
+      end
+    end else if (\$86 ) begin
+      if (\$100 ) begin
+        \$124  = 2'h3;
+      end
+    end else begin
+      if (\$102 ) begin
+        if (\$105 ) begin
+          (* full_case = 32'd1 *)
+          if (d_final) begin
+            \$124  = 2'h0;
+          end else begin
+            \$124  = 2'h1;
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$124  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$125  = drained_row0_dsp;
+    if (\$84 ) begin
+    end else if (\$85 ) begin
+      if (\$88 ) begin
+      end else if (\$signal$84 ) begin
+        if (last_chunk) begin
+          \$125  = \row0_dsp$136 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$125  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$126  = drained_rows_dsp;
+    if (\$84 ) begin
+    end else if (\$85 ) begin
+      if (\$88 ) begin
+      end else if (\$signal$84 ) begin
+        if (last_chunk) begin
+          \$126  = \rows_dsp$137 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$126  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$127  = drained_row0_lut;
+    if (\$84 ) begin
+    end else if (\$85 ) begin
+      if (\$88 ) begin
+      end else if (\$signal$84 ) begin
+        if (last_chunk) begin
+          \$127  = \row0_lut$138 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$127  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$128  = drained_rows_lut;
+    if (\$84 ) begin
+    end else if (\$85 ) begin
+      if (\$88 ) begin
+      end else if (\$signal$84 ) begin
+        if (last_chunk) begin
+          \$128  = \rows_lut$139 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$128  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$129  = drained_rows;
+    if (\$84 ) begin
+    end else if (\$85 ) begin
+      if (\$88 ) begin
+      end else if (\$signal$84 ) begin
+        if (last_chunk) begin
+          \$129  = rows;
+        end
+      end
+    end
+    if (rst) begin
+      \$129  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$130  = drained_col0;
+    if (\$84 ) begin
+    end else if (\$85 ) begin
+      if (\$88 ) begin
+      end else if (\$signal$84 ) begin
+        if (last_chunk) begin
+          \$130  = \col0$142 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$130  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$131  = drained_cols;
+    if (\$84 ) begin
+    end else if (\$85 ) begin
+      if (\$88 ) begin
+      end else if (\$signal$84 ) begin
+        if (last_chunk) begin
+          \$131  = { 13'h0000, \cols$143  };
+        end
+      end
+    end
+    if (rst) begin
+      \$131  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$132  = d_final;
+    if (\$84 ) begin
+    end else if (\$85 ) begin
+      if (\$88 ) begin
+      end else if (\$signal$84 ) begin
+        if (last_chunk) begin
+          \$132  = \final$145 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$132  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$133  = drow;
+    (* full_case = 32'd1 *)
+    if (\$84 ) begin
+    end else if (\$85 ) begin
+      if (\$88 ) begin
+      end else if (\$signal$84 ) begin
+        if (last_chunk) begin
+          \$133  = 1'h0;
+        end
+      end
+    end else if (\$86 ) begin
+    end else begin
+      if (\$102 ) begin
+        \$133  = \$103 [0];
+      end
+    end
+    if (rst) begin
+      \$133  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$134  = tail;
+    if (\$84 ) begin
+    end else if (\$85 ) begin
+      if (\$88 ) begin
+      end else if (\$signal$84 ) begin
+        if (last_chunk) begin
+          \$134  = \$95 [16:0];
+        end
+      end
+    end else if (\$86 ) begin
+      \$134  = \$99 [16:0];
+    end
+    if (rst) begin
+      \$134  = 17'h00000;
+    end
+  end
+  assign \cmd$26  = cmd;
+  assign \cmd$27  = cmd;
+  assign restart = start;
+  assign \restart$29  = start;
+  assign \restart$30  = start;
+  assign \restart$31  = start;
+  assign load__valid = w_load__valid;
+  assign load__ready = 1'h1;
+  assign \load__valid$35  = x_load__valid;
+  assign \load__ready$37  = 1'h1;
+  assign wp__addr = params__payload[6:1];
+  assign wp__data = params__payload[52:7];
+  assign \wp__addr$41  = params__payload[6:1];
+  assign \wp__data$42  = params__payload[52:7];
+  assign data = wdata;
+  assign w_dsp = wdata[7:0];
+  assign w_lut = wdata[15:8];
+  assign \data$96  = x;
+  assign valid = \$signal$84 ;
+  assign \$signature__addr  = \$54 [5:0];
+  assign mult_dsp = \$signature__data [15:0];
+  assign shift_dsp = \$signature__data [20:16];
+  assign bias_dsp = \$signature__data [44:21];
+  assign relu_dsp = \$signature__data [45];
+  assign \$signature__addr$110  = \$55 [5:0];
+  assign mult_lut = \$signature__data$113 [15:0];
+  assign shift_lut = \$signature__data$113 [20:16];
+  assign bias_lut = \$signature__data$113 [44:21];
+  assign relu_lut = \$signature__data$113 [45];
+  assign drain_row = drow;
+  assign w_data = meta;
+  assign y_valid = w_en;
+  assign r_data = out__payload;
+  assign r_rdy = out__valid;
+  assign r_en = out__ready;
+  assign w_load__ready = 1'h1;
+  assign x_load__ready = 1'h1;
+  assign \cmd__payload.m_fixed  = cmd__payload[15:0];
+  assign \cmd__payload.m_lut  = cmd__payload[31:16];
+  assign \cmd__payload.n  = cmd__payload[47:32];
+  assign \cmd__payload.k  = cmd__payload[63:48];
+  assign \cmd__payload.f  = cmd__payload[79:64];
+  assign \cmd__payload.qa  = cmd__payload[95:80];
+  assign \cmd__payload.ra  = cmd__payload[111:96];
+  assign \cmd__payload.qb  = cmd__payload[127:112];
+  assign \cmd__payload.rb  = cmd__payload[143:128];
+  assign \cmd__payload.order  = cmd__payload[144];
+  assign \params__payload.lut  = params__payload[0];
+  assign \params__payload.row  = params__payload[6:1];
+  assign \params__payload.p  = params__payload[52:7];
+  assign \params__payload.p.mult  = params__payload[22:7];
+  assign \params__payload.p.shift  = params__payload[27:23];
+  assign \params__payload.p.bias  = params__payload[51:28];
+  assign \params__payload.p.relu  = params__payload[52];
+  assign \load_req__payload.w  = load_req__payload[63:0];
+  assign \load_req__payload.w.en  = load_req__payload[0];
+  assign \load_req__payload.w.bytes  = load_req__payload[6:1];
+  assign \load_req__payload.w.k0  = load_req__payload[22:7];
+  assign \load_req__payload.w.steps  = load_req__payload[27:23];
+  assign \load_req__payload.w.row0_dsp  = load_req__payload[43:28];
+  assign \load_req__payload.w.rows_dsp  = load_req__payload[45:44];
+  assign \load_req__payload.w.row0_lut  = load_req__payload[61:46];
+  assign \load_req__payload.w.rows_lut  = load_req__payload[63:62];
+  assign \load_req__payload.x  = load_req__payload[110:64];
+  assign \load_req__payload.x.en  = load_req__payload[64];
+  assign \load_req__payload.x.bytes  = load_req__payload[70:65];
+  assign \load_req__payload.x.k0  = load_req__payload[86:71];
+  assign \load_req__payload.x.steps  = load_req__payload[91:87];
+  assign \load_req__payload.x.col0  = load_req__payload[107:92];
+  assign \load_req__payload.x.cols  = load_req__payload[110:108];
+  assign \w_load__payload.data  = w_load__payload[15:0];
+  assign \w_load__payload.data.dsp  = w_load__payload[7:0];
+  assign \w_load__payload.data.dsp[0]  = w_load__payload[3:0];
+  assign \w_load__payload.data.dsp[1]  = w_load__payload[7:4];
+  assign \w_load__payload.data.lut  = w_load__payload[15:8];
+  assign \w_load__payload.data.lut[0]  = w_load__payload[11:8];
+  assign \w_load__payload.data.lut[1]  = w_load__payload[15:12];
+  assign \w_load__payload.last  = w_load__payload[16];
+  assign \x_load__payload.data  = x_load__payload[15:0];
+  assign \x_load__payload.data[0]  = x_load__payload[3:0];
+  assign \x_load__payload.data[1]  = x_load__payload[7:4];
+  assign \x_load__payload.data[2]  = x_load__payload[11:8];
+  assign \x_load__payload.data[3]  = x_load__payload[15:12];
+  assign \x_load__payload.last  = x_load__payload[16];
+  assign \out__payload.dsp  = out__payload[15:0];
+  assign \out__payload.dsp[0]  = out__payload[3:0];
+  assign \out__payload.dsp[1]  = out__payload[7:4];
+  assign \out__payload.dsp[2]  = out__payload[11:8];
+  assign \out__payload.dsp[3]  = out__payload[15:12];
+  assign \out__payload.lut  = out__payload[31:16];
+  assign \out__payload.lut[0]  = out__payload[19:16];
+  assign \out__payload.lut[1]  = out__payload[23:20];
+  assign \out__payload.lut[2]  = out__payload[27:24];
+  assign \out__payload.lut[3]  = out__payload[31:28];
+  assign \out__payload.row_dsp  = out__payload[47:32];
+  assign \out__payload.row_lut  = out__payload[63:48];
+  assign \out__payload.dsp_en  = out__payload[64];
+  assign \out__payload.lut_en  = out__payload[65];
+  assign \out__payload.col0  = out__payload[81:66];
+  assign \out__payload.cols  = out__payload[84:82];
+  assign \cmd.m_fixed  = cmd[15:0];
+  assign \cmd.m_lut  = cmd[31:16];
+  assign \cmd.n  = cmd[47:32];
+  assign \cmd.k  = cmd[63:48];
+  assign \cmd.f  = cmd[79:64];
+  assign \cmd.qa  = cmd[95:80];
+  assign \cmd.ra  = cmd[111:96];
+  assign \cmd.qb  = cmd[127:112];
+  assign \cmd.rb  = cmd[143:128];
+  assign \cmd.order  = cmd[144];
+  assign \cmd$26.m_fixed  = cmd[15:0];
+  assign \cmd$26.m_lut  = cmd[31:16];
+  assign \cmd$26.n  = cmd[47:32];
+  assign \cmd$26.k  = cmd[63:48];
+  assign \cmd$26.f  = cmd[79:64];
+  assign \cmd$26.qa  = cmd[95:80];
+  assign \cmd$26.ra  = cmd[111:96];
+  assign \cmd$26.qb  = cmd[127:112];
+  assign \cmd$26.rb  = cmd[143:128];
+  assign \cmd$26.order  = cmd[144];
+  assign \cmd$27.m_fixed  = cmd[15:0];
+  assign \cmd$27.m_lut  = cmd[31:16];
+  assign \cmd$27.n  = cmd[47:32];
+  assign \cmd$27.k  = cmd[63:48];
+  assign \cmd$27.f  = cmd[79:64];
+  assign \cmd$27.qa  = cmd[95:80];
+  assign \cmd$27.ra  = cmd[111:96];
+  assign \cmd$27.qb  = cmd[127:112];
+  assign \cmd$27.rb  = cmd[143:128];
+  assign \cmd$27.order  = cmd[144];
+  assign \load__payload.data  = load__payload[15:0];
+  assign \load__payload.last  = load__payload[16];
+  assign \load__payload$36.data  = \load__payload$36 [15:0];
+  assign \load__payload$36.last  = \load__payload$36 [16];
+  assign \wp__data.mult  = params__payload[22:7];
+  assign \wp__data.shift  = params__payload[27:23];
+  assign \wp__data.bias  = params__payload[51:28];
+  assign \wp__data.relu  = params__payload[52];
+  assign \wp__data$42.mult  = params__payload[22:7];
+  assign \wp__data$42.shift  = params__payload[27:23];
+  assign \wp__data$42.bias  = params__payload[51:28];
+  assign \wp__data$42.relu  = params__payload[52];
+  assign \wdata.dsp  = wdata[7:0];
+  assign \wdata.dsp[0]  = wdata[3:0];
+  assign \wdata.dsp[1]  = wdata[7:4];
+  assign \wdata.lut  = wdata[15:8];
+  assign \wdata.lut[0]  = wdata[11:8];
+  assign \wdata.lut[1]  = wdata[15:12];
+  assign \w_dsp[0]  = wdata[3:0];
+  assign \w_dsp[1]  = wdata[7:4];
+  assign \w_lut[0]  = wdata[11:8];
+  assign \w_lut[1]  = wdata[15:12];
+  assign \x[0]  = x[3:0];
+  assign \x[1]  = x[7:4];
+  assign \x[2]  = x[11:8];
+  assign \x[3]  = x[15:12];
+  assign \$signature__data.mult  = \$signature__data [15:0];
+  assign \$signature__data.shift  = \$signature__data [20:16];
+  assign \$signature__data.bias  = \$signature__data [44:21];
+  assign \$signature__data.relu  = \$signature__data [45];
+  assign \meta.dsp  = meta[15:0];
+  assign \meta.dsp[0]  = meta[3:0];
+  assign \meta.dsp[1]  = meta[7:4];
+  assign \meta.dsp[2]  = meta[11:8];
+  assign \meta.dsp[3]  = meta[15:12];
+  assign \meta.lut  = meta[31:16];
+  assign \meta.lut[0]  = meta[19:16];
+  assign \meta.lut[1]  = meta[23:20];
+  assign \meta.lut[2]  = meta[27:24];
+  assign \meta.lut[3]  = meta[31:28];
+  assign \meta.row_dsp  = meta[47:32];
+  assign \meta.row_lut  = meta[63:48];
+  assign \meta.dsp_en  = meta[64];
+  assign \meta.lut_en  = meta[65];
+  assign \meta.col0  = meta[81:66];
+  assign \meta.cols  = meta[84:82];
+  assign \y_dsp[0]  = y_dsp[3:0];
+  assign \y_dsp[1]  = y_dsp[7:4];
+  assign \y_dsp[2]  = y_dsp[11:8];
+  assign \y_dsp[3]  = y_dsp[15:12];
+  assign \$signature__data$113.mult  = \$signature__data$113 [15:0];
+  assign \$signature__data$113.shift  = \$signature__data$113 [20:16];
+  assign \$signature__data$113.bias  = \$signature__data$113 [44:21];
+  assign \$signature__data$113.relu  = \$signature__data$113 [45];
+  assign \y_lut[0]  = y_lut[3:0];
+  assign \y_lut[1]  = y_lut[7:4];
+  assign \y_lut[2]  = y_lut[11:8];
+  assign \y_lut[3]  = y_lut[15:12];
+  assign \row_info.dsp  = row_info[15:0];
+  assign \row_info.dsp[0]  = row_info[3:0];
+  assign \row_info.dsp[1]  = row_info[7:4];
+  assign \row_info.dsp[2]  = row_info[11:8];
+  assign \row_info.dsp[3]  = row_info[15:12];
+  assign \row_info.lut  = row_info[31:16];
+  assign \row_info.lut[0]  = row_info[19:16];
+  assign \row_info.lut[1]  = row_info[23:20];
+  assign \row_info.lut[2]  = row_info[27:24];
+  assign \row_info.lut[3]  = row_info[31:28];
+  assign \row_info.row_dsp  = row_info[47:32];
+  assign \row_info.row_lut  = row_info[63:48];
+  assign \row_info.dsp_en  = row_info[64];
+  assign \row_info.lut_en  = row_info[65];
+  assign \row_info.col0  = row_info[81:66];
+  assign \row_info.cols  = row_info[84:82];
+  assign meta[84:82] = row_info[84:82];
+  assign meta[81:66] = row_info[81:66];
+  assign meta[65] = row_info[65];
+  assign meta[64] = row_info[64];
+  assign meta[63:48] = row_info[63:48];
+  assign meta[47:32] = row_info[47:32];
+  assign meta[31:16] = y_lut;
+  assign meta[15:0] = y_dsp;
+  assign load_req__payload[70:65] = \$24 [5:0];
+  assign load_req__payload[110:108] = cols;
+  assign load_req__payload[107:92] = col0;
+  assign load_req__payload[91:87] = steps;
+  assign load_req__payload[86:71] = k0;
+  assign load_req__payload[64] = inc_x;
+  assign load_req__payload[6:1] = \$20 [5:0];
+  assign load_req__payload[63:62] = rows_lut[1:0];
+  assign load_req__payload[61:46] = row0_lut;
+  assign load_req__payload[45:44] = rows_dsp[1:0];
+  assign load_req__payload[43:28] = row0_dsp;
+  assign load_req__payload[27:23] = steps;
+  assign load_req__payload[22:7] = k0;
+  assign load_req__payload[0] = inc_w;
+  assign \load__payload$36 [16] = x_load__payload[16];
+  assign \load__payload$36 [15:0] = x_load__payload[15:0];
+  assign load__payload[16] = w_load__payload[16];
+  assign load__payload[15:0] = w_load__payload[15:0];
+  assign \$4  = params__payload[0];
+  assign \$20  = { 3'h0, \$19 [25:3] };
+  assign \$24  = { 3'h0, \$23 [11:3] };
+endmodule
+
+(* generator = "Amaranth" *)
+module \fpim_tiny.datapath (rst, first, \port$671$0 , x, \port$745$0 , \port$748$0 , valid, \valid$12 , drain_row, y_dsp, y_valid, y_lut, clk);
   wire [95:0] acc;
-  wire [95:0] \acc$39 ;
-  wire [23:0] \acc$39[0] ;
-  wire [23:0] \acc$39[1] ;
-  wire [23:0] \acc$39[2] ;
-  wire [23:0] \acc$39[3] ;
+  wire [95:0] \acc$32 ;
+  wire [23:0] \acc$32[0] ;
+  wire [23:0] \acc$32[1] ;
+  wire [23:0] \acc$32[2] ;
+  wire [23:0] \acc$32[3] ;
   wire [23:0] \acc[0] ;
   wire [23:0] \acc[1] ;
   wire [23:0] \acc[2] ;
   wire [23:0] \acc[3] ;
   wire [23:0] bias;
-  wire [23:0] \bias$44 ;
-  input [23:0] bias_dsp;
+  wire [23:0] \bias$39 ;
   wire [23:0] bias_dsp;
-  input [23:0] bias_lut;
   wire [23:0] bias_lut;
   input clk;
   wire clk;
-  input drain;
   wire drain;
   input drain_row;
   wire drain_row;
-  wire \drain_row$24 ;
-  wire \drain_row$38 ;
+  wire \drain_row$31 ;
+  wire \drain_row$9 ;
   input first;
   wire first;
-  wire \first$23 ;
-  wire \first$37 ;
+  wire \first$30 ;
+  wire \first$7 ;
   wire [15:0] mult;
-  wire [15:0] \mult$42 ;
-  input [15:0] mult_dsp;
+  wire [15:0] \mult$35 ;
   wire [15:0] mult_dsp;
-  input [15:0] mult_lut;
   wire [15:0] mult_lut;
   wire [95:0] out;
-  wire [95:0] \out$40 ;
-  wire [23:0] \out$40[0] ;
-  wire [23:0] \out$40[1] ;
-  wire [23:0] \out$40[2] ;
-  wire [23:0] \out$40[3] ;
+  wire [95:0] \out$33 ;
+  wire [23:0] \out$33[0] ;
+  wire [23:0] \out$33[1] ;
+  wire [23:0] \out$33[2] ;
+  wire [23:0] \out$33[3] ;
   wire [23:0] \out[0] ;
   wire [23:0] \out[1] ;
   wire [23:0] \out[2] ;
   wire [23:0] \out[3] ;
+  input [15:0] \port$671$0 ;
+  wire [15:0] \port$671$0 ;
+  input [45:0] \port$745$0 ;
+  wire [45:0] \port$745$0 ;
+  input [45:0] \port$748$0 ;
+  wire [45:0] \port$748$0 ;
   wire relu;
-  wire \relu$45 ;
-  input relu_dsp;
+  wire \relu$41 ;
   wire relu_dsp;
-  input relu_lut;
   wire relu_lut;
   input rst;
   wire rst;
   wire [4:0] shift;
-  wire [4:0] \shift$43 ;
-  input [4:0] shift_dsp;
+  wire [4:0] \shift$37 ;
   wire [4:0] shift_dsp;
-  input [4:0] shift_lut;
   wire [4:0] shift_lut;
   input valid;
   wire valid;
-  wire \valid$22 ;
-  wire \valid$27 ;
-  wire \valid$36 ;
-  wire \valid$41 ;
+  input \valid$12 ;
+  wire \valid$12 ;
+  wire \valid$29 ;
+  wire \valid$34 ;
+  wire \valid$5 ;
   wire [7:0] w;
-  wire [7:0] \w$34 ;
-  wire [3:0] \w$34[0] ;
-  wire [3:0] \w$34[1] ;
+  wire [7:0] \w$26 ;
+  wire [3:0] \w$26[0] ;
+  wire [3:0] \w$26[1] ;
   wire [3:0] \w[0] ;
   wire [3:0] \w[1] ;
-  input [7:0] w_dsp;
   wire [7:0] w_dsp;
   wire [3:0] \w_dsp[0] ;
   wire [3:0] \w_dsp[1] ;
-  input [7:0] w_lut;
   wire [7:0] w_lut;
   wire [3:0] \w_lut[0] ;
   wire [3:0] \w_lut[1] ;
   input [15:0] x;
   wire [15:0] x;
-  wire [15:0] \x$21 ;
-  wire [3:0] \x$21[0] ;
-  wire [3:0] \x$21[1] ;
-  wire [3:0] \x$21[2] ;
-  wire [3:0] \x$21[3] ;
-  wire [15:0] \x$35 ;
-  wire [3:0] \x$35[0] ;
-  wire [3:0] \x$35[1] ;
-  wire [3:0] \x$35[2] ;
-  wire [3:0] \x$35[3] ;
+  wire [15:0] \x$28 ;
+  wire [3:0] \x$28[0] ;
+  wire [3:0] \x$28[1] ;
+  wire [3:0] \x$28[2] ;
+  wire [3:0] \x$28[3] ;
+  wire [15:0] \x$3 ;
+  wire [3:0] \x$3[0] ;
+  wire [3:0] \x$3[1] ;
+  wire [3:0] \x$3[2] ;
+  wire [3:0] \x$3[3] ;
   wire [3:0] \x[0] ;
   wire [3:0] \x[1] ;
   wire [3:0] \x[2] ;
   wire [3:0] \x[3] ;
   wire [15:0] y;
-  wire [15:0] \y$46 ;
-  wire [3:0] \y$46[0] ;
-  wire [3:0] \y$46[1] ;
-  wire [3:0] \y$46[2] ;
-  wire [3:0] \y$46[3] ;
+  wire [15:0] \y$44 ;
+  wire [3:0] \y$44[0] ;
+  wire [3:0] \y$44[1] ;
+  wire [3:0] \y$44[2] ;
+  wire [3:0] \y$44[3] ;
   wire [3:0] \y[0] ;
   wire [3:0] \y[1] ;
   wire [3:0] \y[2] ;
@@ -121,99 +1808,93 @@ module fpim_tiny(valid, first, drain, drain_row, w_dsp, mult_dsp, shift_dsp, bia
   wire [3:0] \y_lut[3] ;
   output y_valid;
   wire y_valid;
-  wire \y_valid$33 ;
-  wire \y_valid$47 ;
-  \fpim_tiny.dsp_core  dsp_core (
+  wire \y_valid$25 ;
+  wire \y_valid$45 ;
+  \fpim_tiny.datapath.dsp_core  dsp_core (
     .clk(clk),
     .drain_row(drain_row),
     .first(first),
     .out(acc),
     .rst(rst),
     .valid(valid),
-    .\w$5 (w_dsp),
+    .\w$5 (\port$671$0 [7:0]),
     .\x$7 (x)
   );
-  \fpim_tiny.dsp_post  dsp_post (
+  \fpim_tiny.datapath.dsp_post  dsp_post (
     .acc(acc),
-    .bias(bias_dsp),
     .clk(clk),
-    .mult(mult_dsp),
-    .relu(relu_dsp),
+    .\port$745$0 (\port$745$0 ),
     .rst(rst),
-    .shift(shift_dsp),
-    .valid(drain),
+    .valid(\valid$12 ),
     .y(y_dsp),
-    .y_valid(\y_valid$33 )
+    .y_valid(\y_valid$25 )
   );
-  \fpim_tiny.lut_core  lut_core (
+  \fpim_tiny.datapath.lut_core  lut_core (
     .clk(clk),
     .drain_row(drain_row),
     .first(first),
-    .out(\acc$39 ),
+    .out(\acc$32 ),
     .rst(rst),
     .valid(valid),
-    .\w$5 (w_lut),
+    .\w$5 (\port$671$0 [15:8]),
     .\x$7 (x)
   );
-  \fpim_tiny.lut_post  lut_post (
-    .acc(\acc$39 ),
-    .bias(bias_lut),
+  \fpim_tiny.datapath.lut_post  lut_post (
+    .acc(\acc$32 ),
     .clk(clk),
-    .mult(mult_lut),
-    .relu(relu_lut),
+    .\port$748$0 (\port$748$0 ),
     .rst(rst),
-    .shift(shift_lut),
-    .valid(drain),
+    .valid(\valid$12 ),
     .y(y_lut),
     .y_valid(y_valid)
   );
-  assign w = w_dsp;
-  assign \x$21  = x;
-  assign \valid$22  = valid;
-  assign \first$23  = first;
-  assign \drain_row$24  = drain_row;
+  assign w = \port$671$0 [7:0];
+  assign w_dsp = \port$671$0 [7:0];
+  assign \x$3  = x;
+  assign \valid$5  = valid;
+  assign \first$7  = first;
+  assign \drain_row$9  = drain_row;
   assign out = acc;
-  assign \valid$27  = drain;
-  assign mult = mult_dsp;
-  assign shift = shift_dsp;
-  assign bias = bias_dsp;
-  assign relu = relu_dsp;
+  assign drain = \valid$12 ;
+  assign mult = \port$745$0 [15:0];
+  assign mult_dsp = \port$745$0 [15:0];
+  assign shift = \port$745$0 [20:16];
+  assign shift_dsp = \port$745$0 [20:16];
+  assign bias = \port$745$0 [44:21];
+  assign bias_dsp = \port$745$0 [44:21];
+  assign relu = \port$745$0 [45];
+  assign relu_dsp = \port$745$0 [45];
   assign y = y_dsp;
-  assign \w$34  = w_lut;
-  assign \x$35  = x;
-  assign \valid$36  = valid;
-  assign \first$37  = first;
-  assign \drain_row$38  = drain_row;
-  assign \out$40  = \acc$39 ;
-  assign \valid$41  = drain;
-  assign \mult$42  = mult_lut;
-  assign \shift$43  = shift_lut;
-  assign \bias$44  = bias_lut;
-  assign \relu$45  = relu_lut;
-  assign \y$46  = y_lut;
-  assign \y_valid$47  = y_valid;
+  assign \w$26  = \port$671$0 [15:8];
+  assign w_lut = \port$671$0 [15:8];
+  assign \x$28  = x;
+  assign \valid$29  = valid;
+  assign \first$30  = first;
+  assign \drain_row$31  = drain_row;
+  assign \out$33  = \acc$32 ;
+  assign \valid$34  = \valid$12 ;
+  assign \mult$35  = \port$748$0 [15:0];
+  assign mult_lut = \port$748$0 [15:0];
+  assign \shift$37  = \port$748$0 [20:16];
+  assign shift_lut = \port$748$0 [20:16];
+  assign \bias$39  = \port$748$0 [44:21];
+  assign bias_lut = \port$748$0 [44:21];
+  assign \relu$41  = \port$748$0 [45];
+  assign relu_lut = \port$748$0 [45];
+  assign \y$44  = y_lut;
+  assign \y_valid$45  = y_valid;
+  assign \w[0]  = \port$671$0 [3:0];
+  assign \w[1]  = \port$671$0 [7:4];
+  assign \w_dsp[0]  = \port$671$0 [3:0];
+  assign \w_dsp[1]  = \port$671$0 [7:4];
   assign \x[0]  = x[3:0];
   assign \x[1]  = x[7:4];
   assign \x[2]  = x[11:8];
   assign \x[3]  = x[15:12];
-  assign \w_dsp[0]  = w_dsp[3:0];
-  assign \w_dsp[1]  = w_dsp[7:4];
-  assign \y_dsp[0]  = y_dsp[3:0];
-  assign \y_dsp[1]  = y_dsp[7:4];
-  assign \y_dsp[2]  = y_dsp[11:8];
-  assign \y_dsp[3]  = y_dsp[15:12];
-  assign \w_lut[0]  = w_lut[3:0];
-  assign \w_lut[1]  = w_lut[7:4];
-  assign \y_lut[0]  = y_lut[3:0];
-  assign \y_lut[1]  = y_lut[7:4];
-  assign \y_lut[2]  = y_lut[11:8];
-  assign \y_lut[3]  = y_lut[15:12];
-  assign \w[0]  = w_dsp[3:0];
-  assign \w[1]  = w_dsp[7:4];
-  assign \x$21[0]  = x[3:0];
-  assign \x$21[1]  = x[7:4];
-  assign \x$21[2]  = x[11:8];
-  assign \x$21[3]  = x[15:12];
+  assign \x$3[0]  = x[3:0];
+  assign \x$3[1]  = x[7:4];
+  assign \x$3[2]  = x[11:8];
+  assign \x$3[3]  = x[15:12];
   assign \acc[0]  = acc[23:0];
   assign \acc[1]  = acc[47:24];
   assign \acc[2]  = acc[71:48];
@@ -222,33 +1903,43 @@ module fpim_tiny(valid, first, drain, drain_row, w_dsp, mult_dsp, shift_dsp, bia
   assign \out[1]  = acc[47:24];
   assign \out[2]  = acc[71:48];
   assign \out[3]  = acc[95:72];
+  assign \y_dsp[0]  = y_dsp[3:0];
+  assign \y_dsp[1]  = y_dsp[7:4];
+  assign \y_dsp[2]  = y_dsp[11:8];
+  assign \y_dsp[3]  = y_dsp[15:12];
   assign \y[0]  = y_dsp[3:0];
   assign \y[1]  = y_dsp[7:4];
   assign \y[2]  = y_dsp[11:8];
   assign \y[3]  = y_dsp[15:12];
-  assign \w$34[0]  = w_lut[3:0];
-  assign \w$34[1]  = w_lut[7:4];
-  assign \x$35[0]  = x[3:0];
-  assign \x$35[1]  = x[7:4];
-  assign \x$35[2]  = x[11:8];
-  assign \x$35[3]  = x[15:12];
-  assign \acc$39[0]  = \acc$39 [23:0];
-  assign \acc$39[1]  = \acc$39 [47:24];
-  assign \acc$39[2]  = \acc$39 [71:48];
-  assign \acc$39[3]  = \acc$39 [95:72];
-  assign \out$40[0]  = \acc$39 [23:0];
-  assign \out$40[1]  = \acc$39 [47:24];
-  assign \out$40[2]  = \acc$39 [71:48];
-  assign \out$40[3]  = \acc$39 [95:72];
-  assign \y$46[0]  = y_lut[3:0];
-  assign \y$46[1]  = y_lut[7:4];
-  assign \y$46[2]  = y_lut[11:8];
-  assign \y$46[3]  = y_lut[15:12];
+  assign \w$26[0]  = \port$671$0 [11:8];
+  assign \w$26[1]  = \port$671$0 [15:12];
+  assign \w_lut[0]  = \port$671$0 [11:8];
+  assign \w_lut[1]  = \port$671$0 [15:12];
+  assign \x$28[0]  = x[3:0];
+  assign \x$28[1]  = x[7:4];
+  assign \x$28[2]  = x[11:8];
+  assign \x$28[3]  = x[15:12];
+  assign \acc$32[0]  = \acc$32 [23:0];
+  assign \acc$32[1]  = \acc$32 [47:24];
+  assign \acc$32[2]  = \acc$32 [71:48];
+  assign \acc$32[3]  = \acc$32 [95:72];
+  assign \out$33[0]  = \acc$32 [23:0];
+  assign \out$33[1]  = \acc$32 [47:24];
+  assign \out$33[2]  = \acc$32 [71:48];
+  assign \out$33[3]  = \acc$32 [95:72];
+  assign \y_lut[0]  = y_lut[3:0];
+  assign \y_lut[1]  = y_lut[7:4];
+  assign \y_lut[2]  = y_lut[11:8];
+  assign \y_lut[3]  = y_lut[15:12];
+  assign \y$44[0]  = y_lut[3:0];
+  assign \y$44[1]  = y_lut[7:4];
+  assign \y$44[2]  = y_lut[11:8];
+  assign \y$44[3]  = y_lut[15:12];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.dsp_core (valid, first, drain_row, \w$5 , clk, rst, out, \x$7 );
-  reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
+module \fpim_tiny.datapath.dsp_core (rst, first, \w$5 , \x$7 , valid, drain_row, out, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire [1:0] \$1 ;
   reg [3:0] \$10 ;
   reg [3:0] \$11 ;
@@ -435,72 +2126,72 @@ module \fpim_tiny.dsp_core (valid, first, drain_row, \w$5 , clk, rst, out, \x$7 
     ctl_1_3_d1 <= \$29 ;
   always @(posedge clk)
     \x$54  <= \$30 ;
-  \fpim_tiny.dsp_core.pe_0_0  pe_0_0 (
+  \fpim_tiny.datapath.dsp_core.pe_0_0  pe_0_0 (
     .acc(acc),
     .clk(clk),
-    .\port$2$0 (ctl_edge0),
+    .\port$184$0 (ctl_edge0),
     .rst(rst),
     .w(\w$5 [3:0]),
     .x(\x$7 [3:0])
   );
-  \fpim_tiny.dsp_core.pe_0_1  pe_0_1 (
+  \fpim_tiny.datapath.dsp_core.pe_0_1  pe_0_1 (
     .acc(\acc$63 ),
     .clk(clk),
-    .\port$395$0 (ctl_0_1_d1),
+    .\port$843$0 (ctl_0_1_d1),
     .rst(rst),
     .w(\w$10 ),
     .x(\x$12 )
   );
-  \fpim_tiny.dsp_core.pe_0_2  pe_0_2 (
+  \fpim_tiny.datapath.dsp_core.pe_0_2  pe_0_2 (
     .acc(\acc$65 ),
     .clk(clk),
-    .\port$399$0 (ctl_0_2_d1),
+    .\port$847$0 (ctl_0_2_d1),
     .rst(rst),
     .w(\w$17 ),
     .x(\x$19 )
   );
-  \fpim_tiny.dsp_core.pe_0_3  pe_0_3 (
+  \fpim_tiny.datapath.dsp_core.pe_0_3  pe_0_3 (
     .acc(\acc$67 ),
     .clk(clk),
-    .\port$403$0 (ctl_0_3_d1),
+    .\port$851$0 (ctl_0_3_d1),
     .rst(rst),
     .w(\w$24 ),
     .x(\x$26 )
   );
-  \fpim_tiny.dsp_core.pe_1_0  pe_1_0 (
+  \fpim_tiny.datapath.dsp_core.pe_1_0  pe_1_0 (
     .acc(\acc$62 ),
     .clk(clk),
-    .\port$379$0 (ctl_edge1_d1),
+    .\port$827$0 (ctl_edge1_d1),
     .rst(rst),
     .w(\w$31 ),
     .x(\x$33 )
   );
-  \fpim_tiny.dsp_core.pe_1_1  pe_1_1 (
+  \fpim_tiny.datapath.dsp_core.pe_1_1  pe_1_1 (
     .acc(\acc$64 ),
     .clk(clk),
-    .\port$409$0 (ctl_1_1_d1),
+    .\port$857$0 (ctl_1_1_d1),
     .rst(rst),
     .w(\w$38 ),
     .x(\x$40 )
   );
-  \fpim_tiny.dsp_core.pe_1_2  pe_1_2 (
+  \fpim_tiny.datapath.dsp_core.pe_1_2  pe_1_2 (
     .acc(\acc$66 ),
     .clk(clk),
-    .\port$415$0 (ctl_1_2_d1),
+    .\port$863$0 (ctl_1_2_d1),
     .rst(rst),
     .w(\w$45 ),
     .x(\x$47 )
   );
-  \fpim_tiny.dsp_core.pe_1_3  pe_1_3 (
+  \fpim_tiny.datapath.dsp_core.pe_1_3  pe_1_3 (
     .acc(\acc$68 ),
     .clk(clk),
-    .\port$421$0 (ctl_1_3_d1),
+    .\port$869$0 (ctl_1_3_d1),
     .rst(rst),
     .w(\w$52 ),
     .x(\x$54 )
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     (* full_case = 32'd1 *)
     casez (drain_row)
       1'h0:
@@ -510,7 +2201,7 @@ module \fpim_tiny.dsp_core (valid, first, drain_row, \w$5 , clk, rst, out, \x$7 
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     (* full_case = 32'd1 *)
     casez (drain_row)
       1'h0:
@@ -520,7 +2211,7 @@ module \fpim_tiny.dsp_core (valid, first, drain_row, \w$5 , clk, rst, out, \x$7 
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     (* full_case = 32'd1 *)
     casez (drain_row)
       1'h0:
@@ -530,7 +2221,7 @@ module \fpim_tiny.dsp_core (valid, first, drain_row, \w$5 , clk, rst, out, \x$7 
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     (* full_case = 32'd1 *)
     casez (drain_row)
       1'h0:
@@ -540,168 +2231,168 @@ module \fpim_tiny.dsp_core (valid, first, drain_row, \w$5 , clk, rst, out, \x$7 
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$7  = \w$5 [7:4];
     if (rst) begin
       \$7  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$8  = ctl_edge1;
     if (rst) begin
       \$8  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$9  = \x$7 [7:4];
     if (rst) begin
       \$9  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$10  = \x$7 [11:8];
     if (rst) begin
       \$10  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$11  = x_edge2_d1;
     if (rst) begin
       \$11  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$12  = \x$7 [15:12];
     if (rst) begin
       \$12  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$13  = x_edge3_d1;
     if (rst) begin
       \$13  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$14  = x_edge3_d2;
     if (rst) begin
       \$14  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$15  = \w$5 [3:0];
     if (rst) begin
       \$15  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$16  = ctl_edge0;
     if (rst) begin
       \$16  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$17  = \w$10 ;
     if (rst) begin
       \$17  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$18  = ctl_0_1_d1;
     if (rst) begin
       \$18  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$19  = \w$17 ;
     if (rst) begin
       \$19  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$20  = ctl_0_2_d1;
     if (rst) begin
       \$20  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$21  = \x$7 [3:0];
     if (rst) begin
       \$21  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$22  = \w$31 ;
     if (rst) begin
       \$22  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$23  = ctl_edge1_d1;
     if (rst) begin
       \$23  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$24  = \x$12 ;
     if (rst) begin
       \$24  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$25  = \w$38 ;
     if (rst) begin
       \$25  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$26  = ctl_1_1_d1;
     if (rst) begin
       \$26  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$27  = \x$19 ;
     if (rst) begin
       \$27  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$28  = \w$45 ;
     if (rst) begin
       \$28  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$29  = ctl_1_2_d1;
     if (rst) begin
       \$29  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$30  = \x$26 ;
     if (rst) begin
       \$30  = 4'h0;
@@ -758,47 +2449,7 @@ module \fpim_tiny.dsp_core (valid, first, drain_row, \w$5 , clk, rst, out, \x$7 
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.dsp_core.pe_0_0 (w, clk, rst, \port$2$0 , acc, x);
-  reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
-  wire [23:0] \$1 ;
-  wire [7:0] \$2 ;
-  wire [24:0] \$3 ;
-  reg [23:0] \$4 ;
-  output [23:0] acc;
-  reg [23:0] acc = 24'h000000;
-  input clk;
-  wire clk;
-  wire first;
-  input [1:0] \port$2$0 ;
-  wire [1:0] \port$2$0 ;
-  input rst;
-  wire rst;
-  wire valid;
-  input [3:0] w;
-  wire [3:0] w;
-  input [3:0] x;
-  wire [3:0] x;
-  assign \$1  = \port$2$0 [1] ? 24'h000000 : acc;
-  assign \$2  = $signed(w) * $signed({ 1'h0, x });
-  assign \$3  = $signed(\$1 ) + $signed(\$2 );
-  always @(posedge clk)
-    acc <= \$4 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$4  = acc;
-    if (\port$2$0 [0]) begin
-      \$4  = \$3 [23:0];
-    end
-    if (rst) begin
-      \$4  = 24'h000000;
-    end
-  end
-  assign valid = \port$2$0 [0];
-  assign first = \port$2$0 [1];
-endmodule
-
-(* generator = "Amaranth" *)
-module \fpim_tiny.dsp_core.pe_0_1 (rst, x, w, \port$395$0 , acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_0_0 (rst, \port$184$0 , w, x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [23:0] \$1 ;
   wire [7:0] \$2 ;
@@ -809,8 +2460,8 @@ module \fpim_tiny.dsp_core.pe_0_1 (rst, x, w, \port$395$0 , acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$395$0 ;
-  wire [1:0] \port$395$0 ;
+  input [1:0] \port$184$0 ;
+  wire [1:0] \port$184$0 ;
   input rst;
   wire rst;
   wire valid;
@@ -818,7 +2469,7 @@ module \fpim_tiny.dsp_core.pe_0_1 (rst, x, w, \port$395$0 , acc, clk);
   wire [3:0] w;
   input [3:0] x;
   wire [3:0] x;
-  assign \$1  = \port$395$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$184$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(w) * $signed({ 1'h0, x });
   assign \$3  = $signed(\$1 ) + $signed(\$2 );
   always @(posedge clk)
@@ -826,19 +2477,19 @@ module \fpim_tiny.dsp_core.pe_0_1 (rst, x, w, \port$395$0 , acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$4  = acc;
-    if (\port$395$0 [0]) begin
+    if (\port$184$0 [0]) begin
       \$4  = \$3 [23:0];
     end
     if (rst) begin
       \$4  = 24'h000000;
     end
   end
-  assign valid = \port$395$0 [0];
-  assign first = \port$395$0 [1];
+  assign valid = \port$184$0 [0];
+  assign first = \port$184$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.dsp_core.pe_0_2 (rst, x, w, \port$399$0 , acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_0_1 (rst, x, w, \port$843$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [23:0] \$1 ;
   wire [7:0] \$2 ;
@@ -849,8 +2500,8 @@ module \fpim_tiny.dsp_core.pe_0_2 (rst, x, w, \port$399$0 , acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$399$0 ;
-  wire [1:0] \port$399$0 ;
+  input [1:0] \port$843$0 ;
+  wire [1:0] \port$843$0 ;
   input rst;
   wire rst;
   wire valid;
@@ -858,7 +2509,7 @@ module \fpim_tiny.dsp_core.pe_0_2 (rst, x, w, \port$399$0 , acc, clk);
   wire [3:0] w;
   input [3:0] x;
   wire [3:0] x;
-  assign \$1  = \port$399$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$843$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(w) * $signed({ 1'h0, x });
   assign \$3  = $signed(\$1 ) + $signed(\$2 );
   always @(posedge clk)
@@ -866,19 +2517,19 @@ module \fpim_tiny.dsp_core.pe_0_2 (rst, x, w, \port$399$0 , acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$4  = acc;
-    if (\port$399$0 [0]) begin
+    if (\port$843$0 [0]) begin
       \$4  = \$3 [23:0];
     end
     if (rst) begin
       \$4  = 24'h000000;
     end
   end
-  assign valid = \port$399$0 [0];
-  assign first = \port$399$0 [1];
+  assign valid = \port$843$0 [0];
+  assign first = \port$843$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.dsp_core.pe_0_3 (rst, x, w, \port$403$0 , acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_0_2 (rst, x, w, \port$847$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [23:0] \$1 ;
   wire [7:0] \$2 ;
@@ -889,8 +2540,8 @@ module \fpim_tiny.dsp_core.pe_0_3 (rst, x, w, \port$403$0 , acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$403$0 ;
-  wire [1:0] \port$403$0 ;
+  input [1:0] \port$847$0 ;
+  wire [1:0] \port$847$0 ;
   input rst;
   wire rst;
   wire valid;
@@ -898,7 +2549,7 @@ module \fpim_tiny.dsp_core.pe_0_3 (rst, x, w, \port$403$0 , acc, clk);
   wire [3:0] w;
   input [3:0] x;
   wire [3:0] x;
-  assign \$1  = \port$403$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$847$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(w) * $signed({ 1'h0, x });
   assign \$3  = $signed(\$1 ) + $signed(\$2 );
   always @(posedge clk)
@@ -906,19 +2557,19 @@ module \fpim_tiny.dsp_core.pe_0_3 (rst, x, w, \port$403$0 , acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$4  = acc;
-    if (\port$403$0 [0]) begin
+    if (\port$847$0 [0]) begin
       \$4  = \$3 [23:0];
     end
     if (rst) begin
       \$4  = 24'h000000;
     end
   end
-  assign valid = \port$403$0 [0];
-  assign first = \port$403$0 [1];
+  assign valid = \port$847$0 [0];
+  assign first = \port$847$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.dsp_core.pe_1_0 (rst, w, \port$379$0 , x, acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_0_3 (rst, x, w, \port$851$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [23:0] \$1 ;
   wire [7:0] \$2 ;
@@ -929,8 +2580,8 @@ module \fpim_tiny.dsp_core.pe_1_0 (rst, w, \port$379$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$379$0 ;
-  wire [1:0] \port$379$0 ;
+  input [1:0] \port$851$0 ;
+  wire [1:0] \port$851$0 ;
   input rst;
   wire rst;
   wire valid;
@@ -938,7 +2589,7 @@ module \fpim_tiny.dsp_core.pe_1_0 (rst, w, \port$379$0 , x, acc, clk);
   wire [3:0] w;
   input [3:0] x;
   wire [3:0] x;
-  assign \$1  = \port$379$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$851$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(w) * $signed({ 1'h0, x });
   assign \$3  = $signed(\$1 ) + $signed(\$2 );
   always @(posedge clk)
@@ -946,19 +2597,19 @@ module \fpim_tiny.dsp_core.pe_1_0 (rst, w, \port$379$0 , x, acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$4  = acc;
-    if (\port$379$0 [0]) begin
+    if (\port$851$0 [0]) begin
       \$4  = \$3 [23:0];
     end
     if (rst) begin
       \$4  = 24'h000000;
     end
   end
-  assign valid = \port$379$0 [0];
-  assign first = \port$379$0 [1];
+  assign valid = \port$851$0 [0];
+  assign first = \port$851$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.dsp_core.pe_1_1 (rst, w, \port$409$0 , x, acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_1_0 (rst, w, \port$827$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [23:0] \$1 ;
   wire [7:0] \$2 ;
@@ -969,8 +2620,8 @@ module \fpim_tiny.dsp_core.pe_1_1 (rst, w, \port$409$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$409$0 ;
-  wire [1:0] \port$409$0 ;
+  input [1:0] \port$827$0 ;
+  wire [1:0] \port$827$0 ;
   input rst;
   wire rst;
   wire valid;
@@ -978,7 +2629,7 @@ module \fpim_tiny.dsp_core.pe_1_1 (rst, w, \port$409$0 , x, acc, clk);
   wire [3:0] w;
   input [3:0] x;
   wire [3:0] x;
-  assign \$1  = \port$409$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$827$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(w) * $signed({ 1'h0, x });
   assign \$3  = $signed(\$1 ) + $signed(\$2 );
   always @(posedge clk)
@@ -986,19 +2637,19 @@ module \fpim_tiny.dsp_core.pe_1_1 (rst, w, \port$409$0 , x, acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$4  = acc;
-    if (\port$409$0 [0]) begin
+    if (\port$827$0 [0]) begin
       \$4  = \$3 [23:0];
     end
     if (rst) begin
       \$4  = 24'h000000;
     end
   end
-  assign valid = \port$409$0 [0];
-  assign first = \port$409$0 [1];
+  assign valid = \port$827$0 [0];
+  assign first = \port$827$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.dsp_core.pe_1_2 (rst, w, \port$415$0 , x, acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_1_1 (rst, w, \port$857$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [23:0] \$1 ;
   wire [7:0] \$2 ;
@@ -1009,8 +2660,8 @@ module \fpim_tiny.dsp_core.pe_1_2 (rst, w, \port$415$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$415$0 ;
-  wire [1:0] \port$415$0 ;
+  input [1:0] \port$857$0 ;
+  wire [1:0] \port$857$0 ;
   input rst;
   wire rst;
   wire valid;
@@ -1018,7 +2669,7 @@ module \fpim_tiny.dsp_core.pe_1_2 (rst, w, \port$415$0 , x, acc, clk);
   wire [3:0] w;
   input [3:0] x;
   wire [3:0] x;
-  assign \$1  = \port$415$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$857$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(w) * $signed({ 1'h0, x });
   assign \$3  = $signed(\$1 ) + $signed(\$2 );
   always @(posedge clk)
@@ -1026,19 +2677,19 @@ module \fpim_tiny.dsp_core.pe_1_2 (rst, w, \port$415$0 , x, acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$4  = acc;
-    if (\port$415$0 [0]) begin
+    if (\port$857$0 [0]) begin
       \$4  = \$3 [23:0];
     end
     if (rst) begin
       \$4  = 24'h000000;
     end
   end
-  assign valid = \port$415$0 [0];
-  assign first = \port$415$0 [1];
+  assign valid = \port$857$0 [0];
+  assign first = \port$857$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.dsp_core.pe_1_3 (rst, w, \port$421$0 , x, acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_1_2 (rst, w, \port$863$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [23:0] \$1 ;
   wire [7:0] \$2 ;
@@ -1049,8 +2700,8 @@ module \fpim_tiny.dsp_core.pe_1_3 (rst, w, \port$421$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$421$0 ;
-  wire [1:0] \port$421$0 ;
+  input [1:0] \port$863$0 ;
+  wire [1:0] \port$863$0 ;
   input rst;
   wire rst;
   wire valid;
@@ -1058,7 +2709,7 @@ module \fpim_tiny.dsp_core.pe_1_3 (rst, w, \port$421$0 , x, acc, clk);
   wire [3:0] w;
   input [3:0] x;
   wire [3:0] x;
-  assign \$1  = \port$421$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$863$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(w) * $signed({ 1'h0, x });
   assign \$3  = $signed(\$1 ) + $signed(\$2 );
   always @(posedge clk)
@@ -1066,20 +2717,60 @@ module \fpim_tiny.dsp_core.pe_1_3 (rst, w, \port$421$0 , x, acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$4  = acc;
-    if (\port$421$0 [0]) begin
+    if (\port$863$0 [0]) begin
       \$4  = \$3 [23:0];
     end
     if (rst) begin
       \$4  = 24'h000000;
     end
   end
-  assign valid = \port$421$0 [0];
-  assign first = \port$421$0 [1];
+  assign valid = \port$863$0 [0];
+  assign first = \port$863$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.dsp_post (mult, shift, bias, relu, clk, rst, acc, y_valid, y, valid);
+module \fpim_tiny.datapath.dsp_core.pe_1_3 (rst, w, \port$869$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
+  wire [23:0] \$1 ;
+  wire [7:0] \$2 ;
+  wire [24:0] \$3 ;
+  reg [23:0] \$4 ;
+  output [23:0] acc;
+  reg [23:0] acc = 24'h000000;
+  input clk;
+  wire clk;
+  wire first;
+  input [1:0] \port$869$0 ;
+  wire [1:0] \port$869$0 ;
+  input rst;
+  wire rst;
+  wire valid;
+  input [3:0] w;
+  wire [3:0] w;
+  input [3:0] x;
+  wire [3:0] x;
+  assign \$1  = \port$869$0 [1] ? 24'h000000 : acc;
+  assign \$2  = $signed(w) * $signed({ 1'h0, x });
+  assign \$3  = $signed(\$1 ) + $signed(\$2 );
+  always @(posedge clk)
+    acc <= \$4 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$4  = acc;
+    if (\port$869$0 [0]) begin
+      \$4  = \$3 [23:0];
+    end
+    if (rst) begin
+      \$4  = 24'h000000;
+    end
+  end
+  assign valid = \port$869$0 [0];
+  assign first = \port$869$0 [1];
+endmodule
+
+(* generator = "Amaranth" *)
+module \fpim_tiny.datapath.dsp_post (rst, \port$745$0 , valid, acc, y_valid, y, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [5:0] \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -1157,7 +2848,6 @@ module \fpim_tiny.dsp_post (mult, shift, bias, relu, clk, rst, acc, y_valid, y, 
   wire [23:0] \acc[1] ;
   wire [23:0] \acc[2] ;
   wire [23:0] \acc[3] ;
-  input [23:0] bias;
   wire [23:0] bias;
   input clk;
   wire clk;
@@ -1165,17 +2855,17 @@ module \fpim_tiny.dsp_post (mult, shift, bias, relu, clk, rst, acc, y_valid, y, 
   wire guard1;
   wire guard2;
   wire guard3;
-  input [15:0] mult;
   wire [15:0] mult;
   wire [41:0] p0;
   wire [41:0] p1;
   wire [41:0] p2;
   wire [41:0] p3;
+  input [45:0] \port$745$0 ;
+  wire [45:0] \port$745$0 ;
   wire [41:0] q0;
   wire [41:0] q1;
   wire [41:0] q2;
   wire [41:0] q3;
-  input relu;
   wire relu;
   wire [42:0] relu0;
   wire [42:0] relu1;
@@ -1188,7 +2878,6 @@ module \fpim_tiny.dsp_post (mult, shift, bias, relu, clk, rst, acc, y_valid, y, 
   input rst;
   wire rst;
   wire [4:0] s_m1;
-  input [4:0] shift;
   wire [4:0] shift;
   wire sticky0;
   wire sticky1;
@@ -1211,15 +2900,15 @@ module \fpim_tiny.dsp_post (mult, shift, bias, relu, clk, rst, acc, y_valid, y, 
   assign \$25  = guard1 & \$24 ;
   assign round1 = $signed(q1) + $signed({ 1'h0, \$25  });
   assign \$26  = $signed(round1) < $signed(1'h0);
-  assign \$27  = relu & \$26 ;
+  assign \$27  = \port$745$0 [45] & \$26 ;
   assign relu1 = \$27  ? 43'h00000000000 : round1;
-  assign \$28  = $signed(acc[71:48]) + $signed(bias);
-  assign \$29  = $signed(\$28 ) * $signed({ 1'h0, mult });
-  assign q2 = $signed(\$29 ) >>> shift;
-  assign \$30  = | shift;
+  assign \$28  = $signed(acc[71:48]) + $signed(\port$745$0 [44:21]);
+  assign \$29  = $signed(\$28 ) * $signed({ 1'h0, \port$745$0 [15:0] });
+  assign q2 = $signed(\$29 ) >>> \port$745$0 [20:16];
+  assign \$30  = | \port$745$0 [20:16];
   assign \$31  = $signed(\$29 ) >>> \$1 [4:0];
   assign guard2 = \$30  & \$31 [0];
-  assign \$32  = shift > 1'h1;
+  assign \$32  = \port$745$0 [20:16] > 1'h1;
   assign \$33  = 1'h1 << \$1 [4:0];
   assign \$34  = \$33  - 1'h1;
   assign \$35  = { \$29 [40], \$29  } & { \$34 [32], \$34 [32], \$34 [32], \$34 [32], \$34 [32], \$34 [32], \$34 [32], \$34 [32], \$34 [32], \$34  };
@@ -1229,15 +2918,15 @@ module \fpim_tiny.dsp_post (mult, shift, bias, relu, clk, rst, acc, y_valid, y, 
   assign \$38  = guard2 & \$37 ;
   assign round2 = $signed(q2) + $signed({ 1'h0, \$38  });
   assign \$39  = $signed(round2) < $signed(1'h0);
-  assign \$40  = relu & \$39 ;
+  assign \$40  = \port$745$0 [45] & \$39 ;
   assign relu2 = \$40  ? 43'h00000000000 : round2;
-  assign \$41  = $signed(acc[95:72]) + $signed(bias);
-  assign \$42  = $signed(\$41 ) * $signed({ 1'h0, mult });
-  assign q3 = $signed(\$42 ) >>> shift;
-  assign \$43  = | shift;
+  assign \$41  = $signed(acc[95:72]) + $signed(\port$745$0 [44:21]);
+  assign \$42  = $signed(\$41 ) * $signed({ 1'h0, \port$745$0 [15:0] });
+  assign q3 = $signed(\$42 ) >>> \port$745$0 [20:16];
+  assign \$43  = | \port$745$0 [20:16];
   assign \$44  = $signed(\$42 ) >>> \$1 [4:0];
   assign guard3 = \$43  & \$44 [0];
-  assign \$45  = shift > 1'h1;
+  assign \$45  = \port$745$0 [20:16] > 1'h1;
   assign \$46  = 1'h1 << \$1 [4:0];
   assign \$47  = \$46  - 1'h1;
   assign \$48  = { \$42 [40], \$42  } & { \$47 [32], \$47 [32], \$47 [32], \$47 [32], \$47 [32], \$47 [32], \$47 [32], \$47 [32], \$47 [32], \$47  };
@@ -1247,7 +2936,7 @@ module \fpim_tiny.dsp_post (mult, shift, bias, relu, clk, rst, acc, y_valid, y, 
   assign \$51  = guard3 & \$50 ;
   assign round3 = $signed(q3) + $signed({ 1'h0, \$51  });
   assign \$52  = $signed(round3) < $signed(1'h0);
-  assign \$53  = relu & \$52 ;
+  assign \$53  = \port$745$0 [45] & \$52 ;
   assign relu3 = \$53  ? 43'h00000000000 : round3;
   assign \$54  = $signed(relu0) > $signed(5'h0f);
   assign \$55  = $signed(relu0) < $signed(1'h0);
@@ -1269,14 +2958,14 @@ module \fpim_tiny.dsp_post (mult, shift, bias, relu, clk, rst, acc, y_valid, y, 
     y_valid <= \$70 ;
   always @(posedge clk)
     y <= \$71 ;
-  assign \$1  = shift - 1'h1;
-  assign \$2  = $signed(acc[23:0]) + $signed(bias);
-  assign \$3  = $signed(\$2 ) * $signed({ 1'h0, mult });
-  assign q0 = $signed(\$3 ) >>> shift;
-  assign \$4  = | shift;
+  assign \$1  = \port$745$0 [20:16] - 1'h1;
+  assign \$2  = $signed(acc[23:0]) + $signed(\port$745$0 [44:21]);
+  assign \$3  = $signed(\$2 ) * $signed({ 1'h0, \port$745$0 [15:0] });
+  assign q0 = $signed(\$3 ) >>> \port$745$0 [20:16];
+  assign \$4  = | \port$745$0 [20:16];
   assign \$5  = $signed(\$3 ) >>> \$1 [4:0];
   assign guard0 = \$4  & \$5 [0];
-  assign \$6  = shift > 1'h1;
+  assign \$6  = \port$745$0 [20:16] > 1'h1;
   assign \$7  = 1'h1 << \$1 [4:0];
   assign \$8  = \$7  - 1'h1;
   assign \$9  = { \$3 [40], \$3  } & { \$8 [32], \$8 [32], \$8 [32], \$8 [32], \$8 [32], \$8 [32], \$8 [32], \$8 [32], \$8 [32], \$8  };
@@ -1286,26 +2975,26 @@ module \fpim_tiny.dsp_post (mult, shift, bias, relu, clk, rst, acc, y_valid, y, 
   assign \$12  = guard0 & \$11 ;
   assign round0 = $signed(q0) + $signed({ 1'h0, \$12  });
   assign \$13  = $signed(round0) < $signed(1'h0);
-  assign \$14  = relu & \$13 ;
+  assign \$14  = \port$745$0 [45] & \$13 ;
   assign relu0 = \$14  ? 43'h00000000000 : round0;
-  assign \$15  = $signed(acc[47:24]) + $signed(bias);
-  assign \$16  = $signed(\$15 ) * $signed({ 1'h0, mult });
-  assign q1 = $signed(\$16 ) >>> shift;
-  assign \$17  = | shift;
+  assign \$15  = $signed(acc[47:24]) + $signed(\port$745$0 [44:21]);
+  assign \$16  = $signed(\$15 ) * $signed({ 1'h0, \port$745$0 [15:0] });
+  assign q1 = $signed(\$16 ) >>> \port$745$0 [20:16];
+  assign \$17  = | \port$745$0 [20:16];
   assign \$18  = $signed(\$16 ) >>> \$1 [4:0];
   assign guard1 = \$17  & \$18 [0];
-  assign \$19  = shift > 1'h1;
+  assign \$19  = \port$745$0 [20:16] > 1'h1;
   assign \$20  = 1'h1 << \$1 [4:0];
   assign \$21  = \$20  - 1'h1;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$70  = valid;
     if (rst) begin
       \$70  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$71  = y;
     if (valid) begin
       \$71 [3:0] = \$57 [3:0];
@@ -1318,7 +3007,11 @@ module \fpim_tiny.dsp_post (mult, shift, bias, relu, clk, rst, acc, y_valid, y, 
     end
   end
   assign s_m1 = \$1 [4:0];
+  assign shift = \port$745$0 [20:16];
   assign p0 = { \$3 [40], \$3  };
+  assign bias = \port$745$0 [44:21];
+  assign mult = \port$745$0 [15:0];
+  assign relu = \port$745$0 [45];
   assign p1 = { \$16 [40], \$16  };
   assign p2 = { \$29 [40], \$29  };
   assign p3 = { \$42 [40], \$42  };
@@ -1333,8 +3026,8 @@ module \fpim_tiny.dsp_post (mult, shift, bias, relu, clk, rst, acc, y_valid, y, 
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.lut_core (valid, first, drain_row, \w$5 , clk, rst, out, \x$7 );
-  reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
+module \fpim_tiny.datapath.lut_core (rst, first, \w$5 , \x$7 , valid, drain_row, out, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire [1:0] \$1 ;
   reg [3:0] \$10 ;
   reg [3:0] \$11 ;
@@ -1521,72 +3214,72 @@ module \fpim_tiny.lut_core (valid, first, drain_row, \w$5 , clk, rst, out, \x$7 
     ctl_1_3_d1 <= \$29 ;
   always @(posedge clk)
     \x$54  <= \$30 ;
-  \fpim_tiny.lut_core.pe_0_0  pe_0_0 (
+  \fpim_tiny.datapath.lut_core.pe_0_0  pe_0_0 (
     .acc(acc),
     .clk(clk),
-    .\port$144$0 (ctl_edge0),
+    .\port$326$0 (ctl_edge0),
     .rst(rst),
     .w(\w$5 [3:0]),
     .x(\x$7 [3:0])
   );
-  \fpim_tiny.lut_core.pe_0_1  pe_0_1 (
+  \fpim_tiny.datapath.lut_core.pe_0_1  pe_0_1 (
     .acc(\acc$63 ),
     .clk(clk),
-    .\port$484$0 (ctl_0_1_d1),
+    .\port$932$0 (ctl_0_1_d1),
     .rst(rst),
     .w(\w$10 ),
     .x(\x$12 )
   );
-  \fpim_tiny.lut_core.pe_0_2  pe_0_2 (
+  \fpim_tiny.datapath.lut_core.pe_0_2  pe_0_2 (
     .acc(\acc$65 ),
     .clk(clk),
-    .\port$488$0 (ctl_0_2_d1),
+    .\port$936$0 (ctl_0_2_d1),
     .rst(rst),
     .w(\w$17 ),
     .x(\x$19 )
   );
-  \fpim_tiny.lut_core.pe_0_3  pe_0_3 (
+  \fpim_tiny.datapath.lut_core.pe_0_3  pe_0_3 (
     .acc(\acc$67 ),
     .clk(clk),
-    .\port$492$0 (ctl_0_3_d1),
+    .\port$940$0 (ctl_0_3_d1),
     .rst(rst),
     .w(\w$24 ),
     .x(\x$26 )
   );
-  \fpim_tiny.lut_core.pe_1_0  pe_1_0 (
+  \fpim_tiny.datapath.lut_core.pe_1_0  pe_1_0 (
     .acc(\acc$62 ),
     .clk(clk),
-    .\port$468$0 (ctl_edge1_d1),
+    .\port$916$0 (ctl_edge1_d1),
     .rst(rst),
     .w(\w$31 ),
     .x(\x$33 )
   );
-  \fpim_tiny.lut_core.pe_1_1  pe_1_1 (
+  \fpim_tiny.datapath.lut_core.pe_1_1  pe_1_1 (
     .acc(\acc$64 ),
     .clk(clk),
-    .\port$498$0 (ctl_1_1_d1),
+    .\port$946$0 (ctl_1_1_d1),
     .rst(rst),
     .w(\w$38 ),
     .x(\x$40 )
   );
-  \fpim_tiny.lut_core.pe_1_2  pe_1_2 (
+  \fpim_tiny.datapath.lut_core.pe_1_2  pe_1_2 (
     .acc(\acc$66 ),
     .clk(clk),
-    .\port$504$0 (ctl_1_2_d1),
+    .\port$952$0 (ctl_1_2_d1),
     .rst(rst),
     .w(\w$45 ),
     .x(\x$47 )
   );
-  \fpim_tiny.lut_core.pe_1_3  pe_1_3 (
+  \fpim_tiny.datapath.lut_core.pe_1_3  pe_1_3 (
     .acc(\acc$68 ),
     .clk(clk),
-    .\port$510$0 (ctl_1_3_d1),
+    .\port$958$0 (ctl_1_3_d1),
     .rst(rst),
     .w(\w$52 ),
     .x(\x$54 )
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     (* full_case = 32'd1 *)
     casez (drain_row)
       1'h0:
@@ -1596,7 +3289,7 @@ module \fpim_tiny.lut_core (valid, first, drain_row, \w$5 , clk, rst, out, \x$7 
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     (* full_case = 32'd1 *)
     casez (drain_row)
       1'h0:
@@ -1606,7 +3299,7 @@ module \fpim_tiny.lut_core (valid, first, drain_row, \w$5 , clk, rst, out, \x$7 
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     (* full_case = 32'd1 *)
     casez (drain_row)
       1'h0:
@@ -1616,7 +3309,7 @@ module \fpim_tiny.lut_core (valid, first, drain_row, \w$5 , clk, rst, out, \x$7 
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     (* full_case = 32'd1 *)
     casez (drain_row)
       1'h0:
@@ -1626,168 +3319,168 @@ module \fpim_tiny.lut_core (valid, first, drain_row, \w$5 , clk, rst, out, \x$7 
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$7  = \w$5 [7:4];
     if (rst) begin
       \$7  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$8  = ctl_edge1;
     if (rst) begin
       \$8  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$9  = \x$7 [7:4];
     if (rst) begin
       \$9  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$10  = \x$7 [11:8];
     if (rst) begin
       \$10  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$11  = x_edge2_d1;
     if (rst) begin
       \$11  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$12  = \x$7 [15:12];
     if (rst) begin
       \$12  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$13  = x_edge3_d1;
     if (rst) begin
       \$13  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$14  = x_edge3_d2;
     if (rst) begin
       \$14  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$15  = \w$5 [3:0];
     if (rst) begin
       \$15  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$16  = ctl_edge0;
     if (rst) begin
       \$16  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$17  = \w$10 ;
     if (rst) begin
       \$17  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$18  = ctl_0_1_d1;
     if (rst) begin
       \$18  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$19  = \w$17 ;
     if (rst) begin
       \$19  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$20  = ctl_0_2_d1;
     if (rst) begin
       \$20  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$21  = \x$7 [3:0];
     if (rst) begin
       \$21  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$22  = \w$31 ;
     if (rst) begin
       \$22  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$23  = ctl_edge1_d1;
     if (rst) begin
       \$23  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$24  = \x$12 ;
     if (rst) begin
       \$24  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$25  = \w$38 ;
     if (rst) begin
       \$25  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$26  = ctl_1_1_d1;
     if (rst) begin
       \$26  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$27  = \x$19 ;
     if (rst) begin
       \$27  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$28  = \w$45 ;
     if (rst) begin
       \$28  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$29  = ctl_1_2_d1;
     if (rst) begin
       \$29  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$30  = \x$26 ;
     if (rst) begin
       \$30  = 4'h0;
@@ -1844,77 +3537,7 @@ module \fpim_tiny.lut_core (valid, first, drain_row, \w$5 , clk, rst, out, \x$7 
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.lut_core.pe_0_0 (w, clk, rst, \port$144$0 , acc, x);
-  reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
-  wire [2:0] \$1 ;
-  wire [8:0] \$10 ;
-  wire [9:0] \$11 ;
-  wire [8:0] \$12 ;
-  wire [9:0] \$13 ;
-  wire [24:0] \$14 ;
-  reg [23:0] \$15 ;
-  wire [2:0] \$2 ;
-  wire \$3 ;
-  wire [6:0] \$4 ;
-  wire [6:0] \$5 ;
-  wire \$6 ;
-  wire [6:0] \$7 ;
-  wire [6:0] \$8 ;
-  wire [23:0] \$9 ;
-  output [23:0] acc;
-  reg [23:0] acc = 24'h000000;
-  input clk;
-  wire clk;
-  wire first;
-  input [1:0] \port$144$0 ;
-  wire [1:0] \port$144$0 ;
-  input rst;
-  wire rst;
-  wire [1:0] shift1;
-  wire [1:0] shift2;
-  wire [7:0] term1;
-  wire [7:0] term2;
-  wire valid;
-  input [3:0] w;
-  wire [3:0] w;
-  input [3:0] x;
-  wire [3:0] x;
-  assign \$1  = 2'h3 - w[2:1];
-  assign \$2  = 2'h3 - w[0];
-  assign \$3  = ! w[2:1];
-  assign \$4  = x << \$1 [1:0];
-  assign \$5  = \$3  ? 7'h00 : \$4 ;
-  assign \$6  = ! w[0];
-  assign \$7  = x << \$2 [1:0];
-  assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$144$0 [1] ? 24'h000000 : acc;
-  assign \$10  = \$5  + \$8 ;
-  assign \$11  = - $signed(\$10 );
-  assign \$12  = \$5  + \$8 ;
-  assign \$13  = w[3] ? \$11  : { \$12 [8], \$12  };
-  assign \$14  = $signed(\$9 ) + $signed(\$13 );
-  always @(posedge clk)
-    acc <= \$15 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$15  = acc;
-    if (\port$144$0 [0]) begin
-      \$15  = \$14 [23:0];
-    end
-    if (rst) begin
-      \$15  = 24'h000000;
-    end
-  end
-  assign shift1 = \$1 [1:0];
-  assign shift2 = \$2 [1:0];
-  assign term1 = { 1'h0, \$5  };
-  assign term2 = { 1'h0, \$8  };
-  assign valid = \port$144$0 [0];
-  assign first = \port$144$0 [1];
-endmodule
-
-(* generator = "Amaranth" *)
-module \fpim_tiny.lut_core.pe_0_1 (rst, x, w, \port$484$0 , acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_0_0 (rst, \port$326$0 , w, x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -1936,8 +3559,8 @@ module \fpim_tiny.lut_core.pe_0_1 (rst, x, w, \port$484$0 , acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$484$0 ;
-  wire [1:0] \port$484$0 ;
+  input [1:0] \port$326$0 ;
+  wire [1:0] \port$326$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -1957,7 +3580,7 @@ module \fpim_tiny.lut_core.pe_0_1 (rst, x, w, \port$484$0 , acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$484$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$326$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -1968,7 +3591,7 @@ module \fpim_tiny.lut_core.pe_0_1 (rst, x, w, \port$484$0 , acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     \$15  = acc;
-    if (\port$484$0 [0]) begin
+    if (\port$326$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -1979,12 +3602,12 @@ module \fpim_tiny.lut_core.pe_0_1 (rst, x, w, \port$484$0 , acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$484$0 [0];
-  assign first = \port$484$0 [1];
+  assign valid = \port$326$0 [0];
+  assign first = \port$326$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.lut_core.pe_0_2 (rst, x, w, \port$488$0 , acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_0_1 (rst, x, w, \port$932$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -2006,8 +3629,8 @@ module \fpim_tiny.lut_core.pe_0_2 (rst, x, w, \port$488$0 , acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$488$0 ;
-  wire [1:0] \port$488$0 ;
+  input [1:0] \port$932$0 ;
+  wire [1:0] \port$932$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -2027,7 +3650,7 @@ module \fpim_tiny.lut_core.pe_0_2 (rst, x, w, \port$488$0 , acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$488$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$932$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -2038,7 +3661,7 @@ module \fpim_tiny.lut_core.pe_0_2 (rst, x, w, \port$488$0 , acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \$15  = acc;
-    if (\port$488$0 [0]) begin
+    if (\port$932$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -2049,12 +3672,12 @@ module \fpim_tiny.lut_core.pe_0_2 (rst, x, w, \port$488$0 , acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$488$0 [0];
-  assign first = \port$488$0 [1];
+  assign valid = \port$932$0 [0];
+  assign first = \port$932$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.lut_core.pe_0_3 (rst, x, w, \port$492$0 , acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_0_2 (rst, x, w, \port$936$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -2076,8 +3699,8 @@ module \fpim_tiny.lut_core.pe_0_3 (rst, x, w, \port$492$0 , acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$492$0 ;
-  wire [1:0] \port$492$0 ;
+  input [1:0] \port$936$0 ;
+  wire [1:0] \port$936$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -2097,7 +3720,7 @@ module \fpim_tiny.lut_core.pe_0_3 (rst, x, w, \port$492$0 , acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$492$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$936$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -2108,7 +3731,7 @@ module \fpim_tiny.lut_core.pe_0_3 (rst, x, w, \port$492$0 , acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
     \$15  = acc;
-    if (\port$492$0 [0]) begin
+    if (\port$936$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -2119,12 +3742,12 @@ module \fpim_tiny.lut_core.pe_0_3 (rst, x, w, \port$492$0 , acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$492$0 [0];
-  assign first = \port$492$0 [1];
+  assign valid = \port$936$0 [0];
+  assign first = \port$936$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.lut_core.pe_1_0 (rst, w, \port$468$0 , x, acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_0_3 (rst, x, w, \port$940$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -2146,8 +3769,8 @@ module \fpim_tiny.lut_core.pe_1_0 (rst, w, \port$468$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$468$0 ;
-  wire [1:0] \port$468$0 ;
+  input [1:0] \port$940$0 ;
+  wire [1:0] \port$940$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -2167,7 +3790,7 @@ module \fpim_tiny.lut_core.pe_1_0 (rst, w, \port$468$0 , x, acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$468$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$940$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -2178,7 +3801,7 @@ module \fpim_tiny.lut_core.pe_1_0 (rst, w, \port$468$0 , x, acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$15  = acc;
-    if (\port$468$0 [0]) begin
+    if (\port$940$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -2189,12 +3812,12 @@ module \fpim_tiny.lut_core.pe_1_0 (rst, w, \port$468$0 , x, acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$468$0 [0];
-  assign first = \port$468$0 [1];
+  assign valid = \port$940$0 [0];
+  assign first = \port$940$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.lut_core.pe_1_1 (rst, w, \port$498$0 , x, acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_1_0 (rst, w, \port$916$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -2216,8 +3839,8 @@ module \fpim_tiny.lut_core.pe_1_1 (rst, w, \port$498$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$498$0 ;
-  wire [1:0] \port$498$0 ;
+  input [1:0] \port$916$0 ;
+  wire [1:0] \port$916$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -2237,7 +3860,7 @@ module \fpim_tiny.lut_core.pe_1_1 (rst, w, \port$498$0 , x, acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$498$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$916$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -2248,7 +3871,7 @@ module \fpim_tiny.lut_core.pe_1_1 (rst, w, \port$498$0 , x, acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$15  = acc;
-    if (\port$498$0 [0]) begin
+    if (\port$916$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -2259,12 +3882,12 @@ module \fpim_tiny.lut_core.pe_1_1 (rst, w, \port$498$0 , x, acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$498$0 [0];
-  assign first = \port$498$0 [1];
+  assign valid = \port$916$0 [0];
+  assign first = \port$916$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.lut_core.pe_1_2 (rst, w, \port$504$0 , x, acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_1_1 (rst, w, \port$946$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -2286,8 +3909,8 @@ module \fpim_tiny.lut_core.pe_1_2 (rst, w, \port$504$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$504$0 ;
-  wire [1:0] \port$504$0 ;
+  input [1:0] \port$946$0 ;
+  wire [1:0] \port$946$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -2307,7 +3930,7 @@ module \fpim_tiny.lut_core.pe_1_2 (rst, w, \port$504$0 , x, acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$504$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$946$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -2318,7 +3941,7 @@ module \fpim_tiny.lut_core.pe_1_2 (rst, w, \port$504$0 , x, acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$15  = acc;
-    if (\port$504$0 [0]) begin
+    if (\port$946$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -2329,12 +3952,12 @@ module \fpim_tiny.lut_core.pe_1_2 (rst, w, \port$504$0 , x, acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$504$0 [0];
-  assign first = \port$504$0 [1];
+  assign valid = \port$946$0 [0];
+  assign first = \port$946$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.lut_core.pe_1_3 (rst, w, \port$510$0 , x, acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_1_2 (rst, w, \port$952$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$19  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -2356,8 +3979,8 @@ module \fpim_tiny.lut_core.pe_1_3 (rst, w, \port$510$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$510$0 ;
-  wire [1:0] \port$510$0 ;
+  input [1:0] \port$952$0 ;
+  wire [1:0] \port$952$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -2377,7 +4000,7 @@ module \fpim_tiny.lut_core.pe_1_3 (rst, w, \port$510$0 , x, acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$510$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$952$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -2388,7 +4011,7 @@ module \fpim_tiny.lut_core.pe_1_3 (rst, w, \port$510$0 , x, acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
     \$15  = acc;
-    if (\port$510$0 [0]) begin
+    if (\port$952$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -2399,13 +4022,83 @@ module \fpim_tiny.lut_core.pe_1_3 (rst, w, \port$510$0 , x, acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$510$0 [0];
-  assign first = \port$510$0 [1];
+  assign valid = \port$952$0 [0];
+  assign first = \port$952$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.lut_post (mult, shift, bias, relu, clk, rst, acc, y_valid, y, valid);
+module \fpim_tiny.datapath.lut_core.pe_1_3 (rst, w, \port$958$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$20  = 0;
+  wire [2:0] \$1 ;
+  wire [8:0] \$10 ;
+  wire [9:0] \$11 ;
+  wire [8:0] \$12 ;
+  wire [9:0] \$13 ;
+  wire [24:0] \$14 ;
+  reg [23:0] \$15 ;
+  wire [2:0] \$2 ;
+  wire \$3 ;
+  wire [6:0] \$4 ;
+  wire [6:0] \$5 ;
+  wire \$6 ;
+  wire [6:0] \$7 ;
+  wire [6:0] \$8 ;
+  wire [23:0] \$9 ;
+  output [23:0] acc;
+  reg [23:0] acc = 24'h000000;
+  input clk;
+  wire clk;
+  wire first;
+  input [1:0] \port$958$0 ;
+  wire [1:0] \port$958$0 ;
+  input rst;
+  wire rst;
+  wire [1:0] shift1;
+  wire [1:0] shift2;
+  wire [7:0] term1;
+  wire [7:0] term2;
+  wire valid;
+  input [3:0] w;
+  wire [3:0] w;
+  input [3:0] x;
+  wire [3:0] x;
+  assign \$1  = 2'h3 - w[2:1];
+  assign \$2  = 2'h3 - w[0];
+  assign \$3  = ! w[2:1];
+  assign \$4  = x << \$1 [1:0];
+  assign \$5  = \$3  ? 7'h00 : \$4 ;
+  assign \$6  = ! w[0];
+  assign \$7  = x << \$2 [1:0];
+  assign \$8  = w[0] ? \$7  : 7'h00;
+  assign \$9  = \port$958$0 [1] ? 24'h000000 : acc;
+  assign \$10  = \$5  + \$8 ;
+  assign \$11  = - $signed(\$10 );
+  assign \$12  = \$5  + \$8 ;
+  assign \$13  = w[3] ? \$11  : { \$12 [8], \$12  };
+  assign \$14  = $signed(\$9 ) + $signed(\$13 );
+  always @(posedge clk)
+    acc <= \$15 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$15  = acc;
+    if (\port$958$0 [0]) begin
+      \$15  = \$14 [23:0];
+    end
+    if (rst) begin
+      \$15  = 24'h000000;
+    end
+  end
+  assign shift1 = \$1 [1:0];
+  assign shift2 = \$2 [1:0];
+  assign term1 = { 1'h0, \$5  };
+  assign term2 = { 1'h0, \$8  };
+  assign valid = \port$958$0 [0];
+  assign first = \port$958$0 [1];
+endmodule
+
+(* generator = "Amaranth" *)
+module \fpim_tiny.datapath.lut_post (rst, \port$748$0 , valid, acc, y_valid, y, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$21  = 0;
   wire [5:0] \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -2483,7 +4176,6 @@ module \fpim_tiny.lut_post (mult, shift, bias, relu, clk, rst, acc, y_valid, y, 
   wire [23:0] \acc[1] ;
   wire [23:0] \acc[2] ;
   wire [23:0] \acc[3] ;
-  input [23:0] bias;
   wire [23:0] bias;
   input clk;
   wire clk;
@@ -2491,17 +4183,17 @@ module \fpim_tiny.lut_post (mult, shift, bias, relu, clk, rst, acc, y_valid, y, 
   wire guard1;
   wire guard2;
   wire guard3;
-  input [15:0] mult;
   wire [15:0] mult;
   wire [41:0] p0;
   wire [41:0] p1;
   wire [41:0] p2;
   wire [41:0] p3;
+  input [45:0] \port$748$0 ;
+  wire [45:0] \port$748$0 ;
   wire [41:0] q0;
   wire [41:0] q1;
   wire [41:0] q2;
   wire [41:0] q3;
-  input relu;
   wire relu;
   wire [42:0] relu0;
   wire [42:0] relu1;
@@ -2514,7 +4206,6 @@ module \fpim_tiny.lut_post (mult, shift, bias, relu, clk, rst, acc, y_valid, y, 
   input rst;
   wire rst;
   wire [4:0] s_m1;
-  input [4:0] shift;
   wire [4:0] shift;
   wire sticky0;
   wire sticky1;
@@ -2537,15 +4228,15 @@ module \fpim_tiny.lut_post (mult, shift, bias, relu, clk, rst, acc, y_valid, y, 
   assign \$25  = guard1 & \$24 ;
   assign round1 = $signed(q1) + $signed({ 1'h0, \$25  });
   assign \$26  = $signed(round1) < $signed(1'h0);
-  assign \$27  = relu & \$26 ;
+  assign \$27  = \port$748$0 [45] & \$26 ;
   assign relu1 = \$27  ? 43'h00000000000 : round1;
-  assign \$28  = $signed(acc[71:48]) + $signed(bias);
-  assign \$29  = $signed(\$28 ) * $signed({ 1'h0, mult });
-  assign q2 = $signed(\$29 ) >>> shift;
-  assign \$30  = | shift;
+  assign \$28  = $signed(acc[71:48]) + $signed(\port$748$0 [44:21]);
+  assign \$29  = $signed(\$28 ) * $signed({ 1'h0, \port$748$0 [15:0] });
+  assign q2 = $signed(\$29 ) >>> \port$748$0 [20:16];
+  assign \$30  = | \port$748$0 [20:16];
   assign \$31  = $signed(\$29 ) >>> \$1 [4:0];
   assign guard2 = \$30  & \$31 [0];
-  assign \$32  = shift > 1'h1;
+  assign \$32  = \port$748$0 [20:16] > 1'h1;
   assign \$33  = 1'h1 << \$1 [4:0];
   assign \$34  = \$33  - 1'h1;
   assign \$35  = { \$29 [40], \$29  } & { \$34 [32], \$34 [32], \$34 [32], \$34 [32], \$34 [32], \$34 [32], \$34 [32], \$34 [32], \$34 [32], \$34  };
@@ -2555,15 +4246,15 @@ module \fpim_tiny.lut_post (mult, shift, bias, relu, clk, rst, acc, y_valid, y, 
   assign \$38  = guard2 & \$37 ;
   assign round2 = $signed(q2) + $signed({ 1'h0, \$38  });
   assign \$39  = $signed(round2) < $signed(1'h0);
-  assign \$40  = relu & \$39 ;
+  assign \$40  = \port$748$0 [45] & \$39 ;
   assign relu2 = \$40  ? 43'h00000000000 : round2;
-  assign \$41  = $signed(acc[95:72]) + $signed(bias);
-  assign \$42  = $signed(\$41 ) * $signed({ 1'h0, mult });
-  assign q3 = $signed(\$42 ) >>> shift;
-  assign \$43  = | shift;
+  assign \$41  = $signed(acc[95:72]) + $signed(\port$748$0 [44:21]);
+  assign \$42  = $signed(\$41 ) * $signed({ 1'h0, \port$748$0 [15:0] });
+  assign q3 = $signed(\$42 ) >>> \port$748$0 [20:16];
+  assign \$43  = | \port$748$0 [20:16];
   assign \$44  = $signed(\$42 ) >>> \$1 [4:0];
   assign guard3 = \$43  & \$44 [0];
-  assign \$45  = shift > 1'h1;
+  assign \$45  = \port$748$0 [20:16] > 1'h1;
   assign \$46  = 1'h1 << \$1 [4:0];
   assign \$47  = \$46  - 1'h1;
   assign \$48  = { \$42 [40], \$42  } & { \$47 [32], \$47 [32], \$47 [32], \$47 [32], \$47 [32], \$47 [32], \$47 [32], \$47 [32], \$47 [32], \$47  };
@@ -2573,7 +4264,7 @@ module \fpim_tiny.lut_post (mult, shift, bias, relu, clk, rst, acc, y_valid, y, 
   assign \$51  = guard3 & \$50 ;
   assign round3 = $signed(q3) + $signed({ 1'h0, \$51  });
   assign \$52  = $signed(round3) < $signed(1'h0);
-  assign \$53  = relu & \$52 ;
+  assign \$53  = \port$748$0 [45] & \$52 ;
   assign relu3 = \$53  ? 43'h00000000000 : round3;
   assign \$54  = $signed(relu0) > $signed(5'h0f);
   assign \$55  = $signed(relu0) < $signed(1'h0);
@@ -2595,14 +4286,14 @@ module \fpim_tiny.lut_post (mult, shift, bias, relu, clk, rst, acc, y_valid, y, 
     y_valid <= \$70 ;
   always @(posedge clk)
     y <= \$71 ;
-  assign \$1  = shift - 1'h1;
-  assign \$2  = $signed(acc[23:0]) + $signed(bias);
-  assign \$3  = $signed(\$2 ) * $signed({ 1'h0, mult });
-  assign q0 = $signed(\$3 ) >>> shift;
-  assign \$4  = | shift;
+  assign \$1  = \port$748$0 [20:16] - 1'h1;
+  assign \$2  = $signed(acc[23:0]) + $signed(\port$748$0 [44:21]);
+  assign \$3  = $signed(\$2 ) * $signed({ 1'h0, \port$748$0 [15:0] });
+  assign q0 = $signed(\$3 ) >>> \port$748$0 [20:16];
+  assign \$4  = | \port$748$0 [20:16];
   assign \$5  = $signed(\$3 ) >>> \$1 [4:0];
   assign guard0 = \$4  & \$5 [0];
-  assign \$6  = shift > 1'h1;
+  assign \$6  = \port$748$0 [20:16] > 1'h1;
   assign \$7  = 1'h1 << \$1 [4:0];
   assign \$8  = \$7  - 1'h1;
   assign \$9  = { \$3 [40], \$3  } & { \$8 [32], \$8 [32], \$8 [32], \$8 [32], \$8 [32], \$8 [32], \$8 [32], \$8 [32], \$8 [32], \$8  };
@@ -2612,26 +4303,26 @@ module \fpim_tiny.lut_post (mult, shift, bias, relu, clk, rst, acc, y_valid, y, 
   assign \$12  = guard0 & \$11 ;
   assign round0 = $signed(q0) + $signed({ 1'h0, \$12  });
   assign \$13  = $signed(round0) < $signed(1'h0);
-  assign \$14  = relu & \$13 ;
+  assign \$14  = \port$748$0 [45] & \$13 ;
   assign relu0 = \$14  ? 43'h00000000000 : round0;
-  assign \$15  = $signed(acc[47:24]) + $signed(bias);
-  assign \$16  = $signed(\$15 ) * $signed({ 1'h0, mult });
-  assign q1 = $signed(\$16 ) >>> shift;
-  assign \$17  = | shift;
+  assign \$15  = $signed(acc[47:24]) + $signed(\port$748$0 [44:21]);
+  assign \$16  = $signed(\$15 ) * $signed({ 1'h0, \port$748$0 [15:0] });
+  assign q1 = $signed(\$16 ) >>> \port$748$0 [20:16];
+  assign \$17  = | \port$748$0 [20:16];
   assign \$18  = $signed(\$16 ) >>> \$1 [4:0];
   assign guard1 = \$17  & \$18 [0];
-  assign \$19  = shift > 1'h1;
+  assign \$19  = \port$748$0 [20:16] > 1'h1;
   assign \$20  = 1'h1 << \$1 [4:0];
   assign \$21  = \$20  - 1'h1;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
     \$70  = valid;
     if (rst) begin
       \$70  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
     \$71  = y;
     if (valid) begin
       \$71 [3:0] = \$57 [3:0];
@@ -2644,7 +4335,11 @@ module \fpim_tiny.lut_post (mult, shift, bias, relu, clk, rst, acc, y_valid, y, 
     end
   end
   assign s_m1 = \$1 [4:0];
+  assign shift = \port$748$0 [20:16];
   assign p0 = { \$3 [40], \$3  };
+  assign bias = \port$748$0 [44:21];
+  assign mult = \port$748$0 [15:0];
+  assign relu = \port$748$0 [45];
   assign p1 = { \$16 [40], \$16  };
   assign p2 = { \$29 [40], \$29  };
   assign p3 = { \$42 [40], \$42  };
@@ -2656,4 +4351,1095 @@ module \fpim_tiny.lut_post (mult, shift, bias, relu, clk, rst, acc, y_valid, y, 
   assign \y[1]  = y[7:4];
   assign \y[2]  = y[11:8];
   assign \y[3]  = y[15:12];
+endmodule
+
+(* generator = "Amaranth" *)
+module \fpim_tiny.loader (rst, restart, rows_dsp, rows_lut, cols, steps, \final , w_new, x_new, advance, cmd, col0, k0, row0_dsp, row0_lut, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$22  = 0;
+  wire \$1 ;
+  wire \$10 ;
+  wire [15:0] \$11 ;
+  wire [16:0] \$12 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire \$19 ;
+  wire [16:0] \$2 ;
+  wire \$20 ;
+  wire \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire [16:0] \$25 ;
+  wire \$26 ;
+  wire [16:0] \$27 ;
+  wire [16:0] \$28 ;
+  wire [16:0] \$29 ;
+  wire \$3 ;
+  wire [16:0] \$30 ;
+  wire [16:0] \$31 ;
+  wire [16:0] \$32 ;
+  wire [16:0] \$33 ;
+  wire [16:0] \$34 ;
+  reg [15:0] \$35 ;
+  reg \$36 ;
+  reg [15:0] \$37 ;
+  reg [15:0] \$38 ;
+  reg [15:0] \$39 ;
+  wire [16:0] \$4 ;
+  reg [15:0] \$40 ;
+  wire \$5 ;
+  wire [16:0] \$6 ;
+  wire [16:0] \$7 ;
+  wire \$8 ;
+  wire [15:0] \$9 ;
+  wire \$signal ;
+  wire \$signal$14 ;
+  wire \$signal$15 ;
+  input advance;
+  wire advance;
+  input clk;
+  wire clk;
+  input [144:0] cmd;
+  wire [144:0] cmd;
+  wire [15:0] \cmd.f ;
+  wire [15:0] \cmd.k ;
+  wire [15:0] \cmd.m_fixed ;
+  wire [15:0] \cmd.m_lut ;
+  wire [15:0] \cmd.n ;
+  wire \cmd.order ;
+  wire [15:0] \cmd.qa ;
+  wire [15:0] \cmd.qb ;
+  wire [15:0] \cmd.ra ;
+  wire [15:0] \cmd.rb ;
+  output [15:0] col0;
+  reg [15:0] col0 = 16'h0000;
+  output [2:0] cols;
+  wire [2:0] cols;
+  reg [15:0] f = 16'h0000;
+  wire f_last;
+  output \final ;
+  wire \final ;
+  reg first = 1'h0;
+  output [15:0] k0;
+  reg [15:0] k0 = 16'h0000;
+  wire last_chunk;
+  wire multi_f;
+  wire [15:0] rem_k;
+  wire [15:0] rem_n;
+  input restart;
+  wire restart;
+  output [15:0] row0_dsp;
+  reg [15:0] row0_dsp = 16'h0000;
+  output [15:0] row0_lut;
+  reg [15:0] row0_lut = 16'h0000;
+  wire [15:0] rows;
+  output [15:0] rows_dsp;
+  wire [15:0] rows_dsp;
+  output [15:0] rows_lut;
+  wire [15:0] rows_lut;
+  input rst;
+  wire rst;
+  output [4:0] steps;
+  wire [4:0] steps;
+  wire w_last_use;
+  output w_new;
+  wire w_new;
+  wire x_last_use;
+  output x_new;
+  wire x_new;
+  assign \$1  = f < cmd[111:96];
+  assign \$2  = cmd[95:80] + \$1 ;
+  assign \$3  = f < cmd[143:128];
+  assign \$4  = cmd[127:112] + \$3 ;
+  assign \$5  = \$2 [15:0] > \$4 [15:0];
+  assign rows = \$5  ? \$2 [15:0] : \$4 [15:0];
+  assign \$6  = cmd[47:32] - col0;
+  assign \$7  = cmd[63:48] - k0;
+  assign \$8  = \$6 [15:0] > 3'h4;
+  assign \$9  = \$8  ? 16'h0004 : \$6 [15:0];
+  assign \$10  = \$7 [15:0] > 5'h10;
+  assign \$11  = \$10  ? 16'h0010 : \$7 [15:0];
+  assign \$signal  = \$6 [15:0] <= 3'h4;
+  assign \$12  = f + 1'h1;
+  assign f_last = \$12  >= cmd[79:64];
+  assign last_chunk = \$7 [15:0] <= 5'h10;
+  assign \$signal$14  = cmd[63:48] > 5'h10;
+  assign \$signal$15  = cmd[47:32] > 3'h4;
+  assign multi_f = cmd[79:64] > 1'h1;
+  assign \$13  = last_chunk & \$signal ;
+  assign \final  = \$13  & f_last;
+  assign \$14  = first | \$signal$14 ;
+  assign \$15  = ! col0;
+  assign \$16  = cmd[144] ? \$15  : multi_f;
+  assign w_new = \$14  | \$16 ;
+  assign \$17  = first | \$signal$14 ;
+  assign \$18  = ! f;
+  assign \$19  = cmd[144] ? \$signal$15  : \$18 ;
+  assign x_new = \$17  | \$19 ;
+  assign \$20  = \final  | \$signal$14 ;
+  assign \$21  = cmd[144] ? \$signal  : multi_f;
+  assign w_last_use = \$20  | \$21 ;
+  assign \$22  = \final  | \$signal$14 ;
+  assign \$23  = cmd[144] ? \$signal$15  : f_last;
+  assign x_last_use = \$22  | \$23 ;
+  assign \$24  = ~ last_chunk;
+  assign \$25  = k0 + 5'h10;
+  assign \$26  = ! cmd[144];
+  assign \$27  = col0 + 3'h4;
+  assign \$28  = f + 1'h1;
+  assign \$29  = row0_dsp + \$2 [15:0];
+  assign \$30  = row0_lut + \$4 [15:0];
+  assign \$31  = f + 1'h1;
+  assign \$32  = row0_dsp + \$2 [15:0];
+  assign \$33  = row0_lut + \$4 [15:0];
+  assign \$34  = col0 + 3'h4;
+  always @(posedge clk)
+    f <= \$35 ;
+  always @(posedge clk)
+    first <= \$36 ;
+  always @(posedge clk)
+    col0 <= \$37 ;
+  always @(posedge clk)
+    k0 <= \$38 ;
+  always @(posedge clk)
+    row0_dsp <= \$39 ;
+  always @(posedge clk)
+    row0_lut <= \$40 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$35  = f;
+    if (restart) begin
+      \$35  = 16'h0000;
+    end else if (advance) begin
+      (* full_case = 32'd1 *)
+      if (\$24 ) begin
+      end else begin
+        (* full_case = 32'd1 *)
+        if (\$26 ) begin
+          (* full_case = 32'd1 *)
+          if (f_last) begin
+            \$35  = 16'h0000;
+          end else begin
+            \$35  = \$28 [15:0];
+          end
+        end else begin
+          if (\$signal ) begin
+            \$35  = \$31 [15:0];
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$35  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$36  = first;
+    if (restart) begin
+      \$36  = 1'h1;
+    end else if (advance) begin
+      \$36  = 1'h0;
+    end
+    if (rst) begin
+      \$36  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$37  = col0;
+    if (restart) begin
+      \$37  = 16'h0000;
+    end else if (advance) begin
+      (* full_case = 32'd1 *)
+      if (\$24 ) begin
+      end else begin
+        (* full_case = 32'd1 *)
+        if (\$26 ) begin
+          if (f_last) begin
+            \$37  = \$27 [15:0];
+          end
+        end else begin
+          (* full_case = 32'd1 *)
+          if (\$signal ) begin
+            \$37  = 16'h0000;
+          end else begin
+            \$37  = \$34 [15:0];
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$37  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$38  = k0;
+    if (restart) begin
+      \$38  = 16'h0000;
+    end else if (advance) begin
+      (* full_case = 32'd1 *)
+      if (\$24 ) begin
+        \$38  = \$25 [15:0];
+      end else begin
+        \$38  = 16'h0000;
+      end
+    end
+    if (rst) begin
+      \$38  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$39  = row0_dsp;
+    if (restart) begin
+      \$39  = 16'h0000;
+    end else if (advance) begin
+      (* full_case = 32'd1 *)
+      if (\$24 ) begin
+      end else begin
+        (* full_case = 32'd1 *)
+        if (\$26 ) begin
+          (* full_case = 32'd1 *)
+          if (f_last) begin
+            \$39  = 16'h0000;
+          end else begin
+            \$39  = \$29 [15:0];
+          end
+        end else begin
+          if (\$signal ) begin
+            \$39  = \$32 [15:0];
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$39  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$40  = row0_lut;
+    if (restart) begin
+      \$40  = 16'h0000;
+    end else if (advance) begin
+      (* full_case = 32'd1 *)
+      if (\$24 ) begin
+      end else begin
+        (* full_case = 32'd1 *)
+        if (\$26 ) begin
+          (* full_case = 32'd1 *)
+          if (f_last) begin
+            \$40  = 16'h0000;
+          end else begin
+            \$40  = \$30 [15:0];
+          end
+        end else begin
+          if (\$signal ) begin
+            \$40  = \$33 [15:0];
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$40  = 16'h0000;
+    end
+  end
+  assign rem_n = \$6 [15:0];
+  assign rem_k = \$7 [15:0];
+  assign rows_dsp = \$2 [15:0];
+  assign rows_lut = \$4 [15:0];
+  assign cols = \$9 [2:0];
+  assign steps = \$11 [4:0];
+  assign \cmd.m_fixed  = cmd[15:0];
+  assign \cmd.m_lut  = cmd[31:16];
+  assign \cmd.n  = cmd[47:32];
+  assign \cmd.k  = cmd[63:48];
+  assign \cmd.f  = cmd[79:64];
+  assign \cmd.qa  = cmd[95:80];
+  assign \cmd.ra  = cmd[111:96];
+  assign \cmd.qb  = cmd[127:112];
+  assign \cmd.rb  = cmd[143:128];
+  assign \cmd.order  = cmd[144];
+endmodule
+
+(* generator = "Amaranth" *)
+module \fpim_tiny.out_fifo (clk, rst, w_level, r_data, w_port__data, w_en, r_rdy, r_en);
+  reg \$auto$verilog_backend.cc:2355:dump_module$23  = 0;
+  wire \$1 ;
+  wire \$10 ;
+  wire [2:0] \$11 ;
+  wire [2:0] \$12 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire [2:0] \$19 ;
+  wire \$2 ;
+  wire \$20 ;
+  wire \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire [2:0] \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
+  wire \$3 ;
+  reg [1:0] \$30 ;
+  reg [1:0] \$31 ;
+  reg [1:0] \$32 ;
+  reg \$33 ;
+  wire \$4 ;
+  wire [2:0] \$5 ;
+  wire [2:0] \$6 ;
+  wire \$7 ;
+  wire \$8 ;
+  wire \$9 ;
+  input clk;
+  wire clk;
+  (* init = 2'h0 *)
+  wire [1:0] consume;
+  reg [1:0] inner_level = 2'h0;
+  wire inner_r_rdy;
+  wire [2:0] level;
+  (* init = 2'h0 *)
+  wire [1:0] produce;
+  output [84:0] r_data;
+  wire [84:0] r_data;
+  input r_en;
+  wire r_en;
+  wire [2:0] r_level;
+  reg [1:0] r_port__addr = 2'h0;
+  wire [84:0] r_port__data;
+  wire r_port__en;
+  output r_rdy;
+  reg r_rdy = 1'h0;
+  input rst;
+  wire rst;
+  wire [84:0] w_data;
+  input w_en;
+  wire w_en;
+  output [2:0] w_level;
+  wire [2:0] w_level;
+  reg [1:0] w_port__addr = 2'h0;
+  input [84:0] w_port__data;
+  wire [84:0] w_port__data;
+  wire w_port__en;
+  wire w_rdy;
+  reg [84:0] storage [2:0];
+  initial begin
+    storage[0] = 85'h0000000000000000000000;
+    storage[1] = 85'h0000000000000000000000;
+    storage[2] = 85'h0000000000000000000000;
+  end
+  always @(posedge clk) begin
+    if (w_port__en)
+      storage[w_port__addr] <= w_port__data;
+  end
+  reg [84:0] _0_;
+  always @(posedge clk) begin
+    if (r_port__en) begin
+      _0_ <= storage[r_port__addr];
+    end
+  end
+  assign r_data = _0_;
+  assign w_rdy = inner_level != 2'h3;
+  assign inner_r_rdy = | inner_level;
+  assign w_port__en = w_rdy & w_en;
+  assign \$1  = ~ r_rdy;
+  assign \$2  = \$1  | r_en;
+  assign r_port__en = inner_r_rdy & \$2 ;
+  assign w_level = inner_level + r_rdy;
+  assign \$3  = w_rdy & w_en;
+  assign \$4  = w_port__addr == 2'h2;
+  assign \$5  = w_port__addr + 1'h1;
+  assign \$6  = \$4  ? 3'h0 : \$5 ;
+  assign \$7  = ~ r_rdy;
+  assign \$8  = \$7  | r_en;
+  assign \$9  = inner_r_rdy & \$8 ;
+  assign \$10  = r_port__addr == 2'h2;
+  assign \$11  = r_port__addr + 1'h1;
+  assign \$12  = \$10  ? 3'h0 : \$11 ;
+  assign \$13  = w_rdy & w_en;
+  assign \$14  = ~ r_rdy;
+  assign \$15  = \$14  | r_en;
+  assign \$16  = inner_r_rdy & \$15 ;
+  assign \$17  = ~ \$16 ;
+  assign \$18  = \$13  & \$17 ;
+  assign \$19  = inner_level + 1'h1;
+  assign \$20  = ~ r_rdy;
+  assign \$21  = \$20  | r_en;
+  assign \$22  = inner_r_rdy & \$21 ;
+  assign \$23  = w_rdy & w_en;
+  assign \$24  = ~ \$23 ;
+  assign \$25  = \$22  & \$24 ;
+  assign \$26  = inner_level - 1'h1;
+  assign \$27  = ~ r_rdy;
+  assign \$28  = \$27  | r_en;
+  assign \$29  = inner_r_rdy & \$28 ;
+  always @(posedge clk)
+    w_port__addr <= \$30 ;
+  always @(posedge clk)
+    r_port__addr <= \$31 ;
+  always @(posedge clk)
+    inner_level <= \$32 ;
+  always @(posedge clk)
+    r_rdy <= \$33 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$30  = w_port__addr;
+    if (\$3 ) begin
+      \$30  = \$6 [1:0];
+    end
+    if (rst) begin
+      \$30  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$31  = r_port__addr;
+    if (\$9 ) begin
+      \$31  = \$12 [1:0];
+    end
+    if (rst) begin
+      \$31  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$32  = inner_level;
+    if (\$18 ) begin
+      \$32  = \$19 [1:0];
+    end
+    if (\$25 ) begin
+      \$32  = \$26 [1:0];
+    end
+    if (rst) begin
+      \$32  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$33  = r_rdy;
+    if (\$29 ) begin
+      \$33  = 1'h1;
+    end else if (r_en) begin
+      \$33  = 1'h0;
+    end
+    if (rst) begin
+      \$33  = 1'h0;
+    end
+  end
+  assign level = w_level;
+  assign r_level = w_level;
+  assign produce = w_port__addr;
+  assign w_data = w_port__data;
+  assign consume = r_port__addr;
+  assign r_port__data = r_data;
+endmodule
+
+(* generator = "Amaranth" *)
+module \fpim_tiny.w_buf (clk, rst, restart, data, load__payload, rd_bank, rd_step, wp__en);
+  reg \$auto$verilog_backend.cc:2355:dump_module$24  = 0;
+  wire \$1 ;
+  wire \$2 ;
+  wire \$3 ;
+  wire [4:0] \$4 ;
+  reg \$5 ;
+  reg [3:0] \$6 ;
+  reg [4:0] \$7 ;
+  input clk;
+  wire clk;
+  output [15:0] data;
+  wire [15:0] data;
+  input [16:0] load__payload;
+  wire [16:0] load__payload;
+  wire [15:0] \load__payload.data ;
+  wire \load__payload.last ;
+  wire load__ready;
+  wire load__valid;
+  input rd_bank;
+  wire rd_bank;
+  input [3:0] rd_step;
+  wire [3:0] rd_step;
+  input restart;
+  wire restart;
+  wire [4:0] rp__addr;
+  wire [15:0] rp__data;
+  input rst;
+  wire rst;
+  reg [4:0] shown = 5'h00;
+  reg w_bank = 1'h0;
+  reg [3:0] w_step = 4'h0;
+  wire [4:0] wp__addr;
+  wire [15:0] wp__data;
+  input wp__en;
+  wire wp__en;
+  reg [15:0] mem [31:0];
+  initial begin
+    mem[0] = 16'h0000;
+    mem[1] = 16'h0000;
+    mem[2] = 16'h0000;
+    mem[3] = 16'h0000;
+    mem[4] = 16'h0000;
+    mem[5] = 16'h0000;
+    mem[6] = 16'h0000;
+    mem[7] = 16'h0000;
+    mem[8] = 16'h0000;
+    mem[9] = 16'h0000;
+    mem[10] = 16'h0000;
+    mem[11] = 16'h0000;
+    mem[12] = 16'h0000;
+    mem[13] = 16'h0000;
+    mem[14] = 16'h0000;
+    mem[15] = 16'h0000;
+    mem[16] = 16'h0000;
+    mem[17] = 16'h0000;
+    mem[18] = 16'h0000;
+    mem[19] = 16'h0000;
+    mem[20] = 16'h0000;
+    mem[21] = 16'h0000;
+    mem[22] = 16'h0000;
+    mem[23] = 16'h0000;
+    mem[24] = 16'h0000;
+    mem[25] = 16'h0000;
+    mem[26] = 16'h0000;
+    mem[27] = 16'h0000;
+    mem[28] = 16'h0000;
+    mem[29] = 16'h0000;
+    mem[30] = 16'h0000;
+    mem[31] = 16'h0000;
+  end
+  always @(posedge clk) begin
+    if (wp__en)
+      mem[{ w_bank, w_step }] <= load__payload[15:0];
+  end
+  reg [4:0] _0_;
+  always @(posedge clk) begin
+    _0_ <= { rd_bank, rd_step };
+  end
+  assign rp__data = mem[_0_];
+  assign data = \$2  ? load__payload[15:0] : rp__data;
+  assign \$3  = ~ w_bank;
+  assign \$4  = w_step + 1'h1;
+  always @(posedge clk)
+    w_bank <= \$5 ;
+  always @(posedge clk)
+    w_step <= \$6 ;
+  always @(posedge clk)
+    shown <= \$7 ;
+  assign \$1  = { w_bank, w_step } == shown;
+  assign \$2  = wp__en & \$1 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$5  = w_bank;
+    if (restart) begin
+      \$5  = 1'h0;
+    end else if (wp__en) begin
+      if (load__payload[16]) begin
+        \$5  = \$3 ;
+      end
+    end
+    if (rst) begin
+      \$5  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$6  = w_step;
+    if (restart) begin
+      \$6  = 4'h0;
+    end else if (wp__en) begin
+      (* full_case = 32'd1 *)
+      if (load__payload[16]) begin
+        \$6  = 4'h0;
+      end else begin
+        \$6  = \$4 [3:0];
+      end
+    end
+    if (rst) begin
+      \$6  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$7  = { rd_bank, rd_step };
+    if (rst) begin
+      \$7  = 5'h00;
+    end
+  end
+  assign load__ready = 1'h1;
+  assign wp__addr = { w_bank, w_step };
+  assign wp__data = load__payload[15:0];
+  assign load__valid = wp__en;
+  assign rp__addr = { rd_bank, rd_step };
+  assign \load__payload.data  = load__payload[15:0];
+  assign \load__payload.last  = load__payload[16];
+endmodule
+
+(* generator = "Amaranth" *)
+module \fpim_tiny.walker (rst, restart, rows_dsp, rows_lut, rows, cols, steps, last_chunk, \final , w_new, x_new, w_last_use, x_last_use, advance, cmd, col0, k0, row0_dsp, row0_lut, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$25  = 0;
+  wire \$1 ;
+  wire \$10 ;
+  wire [15:0] \$11 ;
+  wire [16:0] \$12 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire \$19 ;
+  wire [16:0] \$2 ;
+  wire \$20 ;
+  wire \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire [16:0] \$25 ;
+  wire \$26 ;
+  wire [16:0] \$27 ;
+  wire [16:0] \$28 ;
+  wire [16:0] \$29 ;
+  wire \$3 ;
+  wire [16:0] \$30 ;
+  wire [16:0] \$31 ;
+  wire [16:0] \$32 ;
+  wire [16:0] \$33 ;
+  wire [16:0] \$34 ;
+  reg [15:0] \$35 ;
+  reg \$36 ;
+  reg [15:0] \$37 ;
+  reg [15:0] \$38 ;
+  reg [15:0] \$39 ;
+  wire [16:0] \$4 ;
+  reg [15:0] \$40 ;
+  wire \$5 ;
+  wire [16:0] \$6 ;
+  wire [16:0] \$7 ;
+  wire \$8 ;
+  wire [15:0] \$9 ;
+  wire \$signal ;
+  wire \$signal$14 ;
+  wire \$signal$15 ;
+  input advance;
+  wire advance;
+  input clk;
+  wire clk;
+  input [144:0] cmd;
+  wire [144:0] cmd;
+  wire [15:0] \cmd.f ;
+  wire [15:0] \cmd.k ;
+  wire [15:0] \cmd.m_fixed ;
+  wire [15:0] \cmd.m_lut ;
+  wire [15:0] \cmd.n ;
+  wire \cmd.order ;
+  wire [15:0] \cmd.qa ;
+  wire [15:0] \cmd.qb ;
+  wire [15:0] \cmd.ra ;
+  wire [15:0] \cmd.rb ;
+  output [15:0] col0;
+  reg [15:0] col0 = 16'h0000;
+  output [2:0] cols;
+  wire [2:0] cols;
+  reg [15:0] f = 16'h0000;
+  wire f_last;
+  output \final ;
+  wire \final ;
+  reg first = 1'h0;
+  output [15:0] k0;
+  reg [15:0] k0 = 16'h0000;
+  output last_chunk;
+  wire last_chunk;
+  wire multi_f;
+  wire [15:0] rem_k;
+  wire [15:0] rem_n;
+  input restart;
+  wire restart;
+  output [15:0] row0_dsp;
+  reg [15:0] row0_dsp = 16'h0000;
+  output [15:0] row0_lut;
+  reg [15:0] row0_lut = 16'h0000;
+  output [15:0] rows;
+  wire [15:0] rows;
+  output [15:0] rows_dsp;
+  wire [15:0] rows_dsp;
+  output [15:0] rows_lut;
+  wire [15:0] rows_lut;
+  input rst;
+  wire rst;
+  output [4:0] steps;
+  wire [4:0] steps;
+  output w_last_use;
+  wire w_last_use;
+  output w_new;
+  wire w_new;
+  output x_last_use;
+  wire x_last_use;
+  output x_new;
+  wire x_new;
+  assign \$1  = f < cmd[111:96];
+  assign \$2  = cmd[95:80] + \$1 ;
+  assign \$3  = f < cmd[143:128];
+  assign \$4  = cmd[127:112] + \$3 ;
+  assign \$5  = \$2 [15:0] > \$4 [15:0];
+  assign rows = \$5  ? \$2 [15:0] : \$4 [15:0];
+  assign \$6  = cmd[47:32] - col0;
+  assign \$7  = cmd[63:48] - k0;
+  assign \$8  = \$6 [15:0] > 3'h4;
+  assign \$9  = \$8  ? 16'h0004 : \$6 [15:0];
+  assign \$10  = \$7 [15:0] > 5'h10;
+  assign \$11  = \$10  ? 16'h0010 : \$7 [15:0];
+  assign \$signal  = \$6 [15:0] <= 3'h4;
+  assign \$12  = f + 1'h1;
+  assign f_last = \$12  >= cmd[79:64];
+  assign last_chunk = \$7 [15:0] <= 5'h10;
+  assign \$signal$14  = cmd[63:48] > 5'h10;
+  assign \$signal$15  = cmd[47:32] > 3'h4;
+  assign multi_f = cmd[79:64] > 1'h1;
+  assign \$13  = last_chunk & \$signal ;
+  assign \final  = \$13  & f_last;
+  assign \$14  = first | \$signal$14 ;
+  assign \$15  = ! col0;
+  assign \$16  = cmd[144] ? \$15  : multi_f;
+  assign w_new = \$14  | \$16 ;
+  assign \$17  = first | \$signal$14 ;
+  assign \$18  = ! f;
+  assign \$19  = cmd[144] ? \$signal$15  : \$18 ;
+  assign x_new = \$17  | \$19 ;
+  assign \$20  = \final  | \$signal$14 ;
+  assign \$21  = cmd[144] ? \$signal  : multi_f;
+  assign w_last_use = \$20  | \$21 ;
+  assign \$22  = \final  | \$signal$14 ;
+  assign \$23  = cmd[144] ? \$signal$15  : f_last;
+  assign x_last_use = \$22  | \$23 ;
+  assign \$24  = ~ last_chunk;
+  assign \$25  = k0 + 5'h10;
+  assign \$26  = ! cmd[144];
+  assign \$27  = col0 + 3'h4;
+  assign \$28  = f + 1'h1;
+  assign \$29  = row0_dsp + \$2 [15:0];
+  assign \$30  = row0_lut + \$4 [15:0];
+  assign \$31  = f + 1'h1;
+  assign \$32  = row0_dsp + \$2 [15:0];
+  assign \$33  = row0_lut + \$4 [15:0];
+  assign \$34  = col0 + 3'h4;
+  always @(posedge clk)
+    f <= \$35 ;
+  always @(posedge clk)
+    first <= \$36 ;
+  always @(posedge clk)
+    col0 <= \$37 ;
+  always @(posedge clk)
+    k0 <= \$38 ;
+  always @(posedge clk)
+    row0_dsp <= \$39 ;
+  always @(posedge clk)
+    row0_lut <= \$40 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$35  = f;
+    if (restart) begin
+      \$35  = 16'h0000;
+    end else if (advance) begin
+      (* full_case = 32'd1 *)
+      if (\$24 ) begin
+      end else begin
+        (* full_case = 32'd1 *)
+        if (\$26 ) begin
+          (* full_case = 32'd1 *)
+          if (f_last) begin
+            \$35  = 16'h0000;
+          end else begin
+            \$35  = \$28 [15:0];
+          end
+        end else begin
+          if (\$signal ) begin
+            \$35  = \$31 [15:0];
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$35  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$36  = first;
+    if (restart) begin
+      \$36  = 1'h1;
+    end else if (advance) begin
+      \$36  = 1'h0;
+    end
+    if (rst) begin
+      \$36  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$37  = col0;
+    if (restart) begin
+      \$37  = 16'h0000;
+    end else if (advance) begin
+      (* full_case = 32'd1 *)
+      if (\$24 ) begin
+      end else begin
+        (* full_case = 32'd1 *)
+        if (\$26 ) begin
+          if (f_last) begin
+            \$37  = \$27 [15:0];
+          end
+        end else begin
+          (* full_case = 32'd1 *)
+          if (\$signal ) begin
+            \$37  = 16'h0000;
+          end else begin
+            \$37  = \$34 [15:0];
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$37  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$38  = k0;
+    if (restart) begin
+      \$38  = 16'h0000;
+    end else if (advance) begin
+      (* full_case = 32'd1 *)
+      if (\$24 ) begin
+        \$38  = \$25 [15:0];
+      end else begin
+        \$38  = 16'h0000;
+      end
+    end
+    if (rst) begin
+      \$38  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$39  = row0_dsp;
+    if (restart) begin
+      \$39  = 16'h0000;
+    end else if (advance) begin
+      (* full_case = 32'd1 *)
+      if (\$24 ) begin
+      end else begin
+        (* full_case = 32'd1 *)
+        if (\$26 ) begin
+          (* full_case = 32'd1 *)
+          if (f_last) begin
+            \$39  = 16'h0000;
+          end else begin
+            \$39  = \$29 [15:0];
+          end
+        end else begin
+          if (\$signal ) begin
+            \$39  = \$32 [15:0];
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$39  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$40  = row0_lut;
+    if (restart) begin
+      \$40  = 16'h0000;
+    end else if (advance) begin
+      (* full_case = 32'd1 *)
+      if (\$24 ) begin
+      end else begin
+        (* full_case = 32'd1 *)
+        if (\$26 ) begin
+          (* full_case = 32'd1 *)
+          if (f_last) begin
+            \$40  = 16'h0000;
+          end else begin
+            \$40  = \$30 [15:0];
+          end
+        end else begin
+          if (\$signal ) begin
+            \$40  = \$33 [15:0];
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$40  = 16'h0000;
+    end
+  end
+  assign rem_n = \$6 [15:0];
+  assign rem_k = \$7 [15:0];
+  assign rows_dsp = \$2 [15:0];
+  assign rows_lut = \$4 [15:0];
+  assign cols = \$9 [2:0];
+  assign steps = \$11 [4:0];
+  assign \cmd.m_fixed  = cmd[15:0];
+  assign \cmd.m_lut  = cmd[31:16];
+  assign \cmd.n  = cmd[47:32];
+  assign \cmd.k  = cmd[63:48];
+  assign \cmd.f  = cmd[79:64];
+  assign \cmd.qa  = cmd[95:80];
+  assign \cmd.ra  = cmd[111:96];
+  assign \cmd.qb  = cmd[127:112];
+  assign \cmd.rb  = cmd[143:128];
+  assign \cmd.order  = cmd[144];
+endmodule
+
+(* generator = "Amaranth" *)
+module \fpim_tiny.x_buf (clk, rst, restart, data, load__payload, rd_bank, rd_step, wp__en);
+  reg \$auto$verilog_backend.cc:2355:dump_module$26  = 0;
+  wire \$1 ;
+  wire \$2 ;
+  wire \$3 ;
+  wire [4:0] \$4 ;
+  reg \$5 ;
+  reg [3:0] \$6 ;
+  reg [4:0] \$7 ;
+  input clk;
+  wire clk;
+  output [15:0] data;
+  wire [15:0] data;
+  input [16:0] load__payload;
+  wire [16:0] load__payload;
+  wire [15:0] \load__payload.data ;
+  wire \load__payload.last ;
+  wire load__ready;
+  wire load__valid;
+  input rd_bank;
+  wire rd_bank;
+  input [3:0] rd_step;
+  wire [3:0] rd_step;
+  input restart;
+  wire restart;
+  wire [4:0] rp__addr;
+  wire [15:0] rp__data;
+  input rst;
+  wire rst;
+  reg [4:0] shown = 5'h00;
+  reg w_bank = 1'h0;
+  reg [3:0] w_step = 4'h0;
+  wire [4:0] wp__addr;
+  wire [15:0] wp__data;
+  input wp__en;
+  wire wp__en;
+  reg [15:0] mem [31:0];
+  initial begin
+    mem[0] = 16'h0000;
+    mem[1] = 16'h0000;
+    mem[2] = 16'h0000;
+    mem[3] = 16'h0000;
+    mem[4] = 16'h0000;
+    mem[5] = 16'h0000;
+    mem[6] = 16'h0000;
+    mem[7] = 16'h0000;
+    mem[8] = 16'h0000;
+    mem[9] = 16'h0000;
+    mem[10] = 16'h0000;
+    mem[11] = 16'h0000;
+    mem[12] = 16'h0000;
+    mem[13] = 16'h0000;
+    mem[14] = 16'h0000;
+    mem[15] = 16'h0000;
+    mem[16] = 16'h0000;
+    mem[17] = 16'h0000;
+    mem[18] = 16'h0000;
+    mem[19] = 16'h0000;
+    mem[20] = 16'h0000;
+    mem[21] = 16'h0000;
+    mem[22] = 16'h0000;
+    mem[23] = 16'h0000;
+    mem[24] = 16'h0000;
+    mem[25] = 16'h0000;
+    mem[26] = 16'h0000;
+    mem[27] = 16'h0000;
+    mem[28] = 16'h0000;
+    mem[29] = 16'h0000;
+    mem[30] = 16'h0000;
+    mem[31] = 16'h0000;
+  end
+  always @(posedge clk) begin
+    if (wp__en)
+      mem[{ w_bank, w_step }] <= load__payload[15:0];
+  end
+  reg [4:0] _0_;
+  always @(posedge clk) begin
+    _0_ <= { rd_bank, rd_step };
+  end
+  assign rp__data = mem[_0_];
+  assign data = \$2  ? load__payload[15:0] : rp__data;
+  assign \$3  = ~ w_bank;
+  assign \$4  = w_step + 1'h1;
+  always @(posedge clk)
+    w_bank <= \$5 ;
+  always @(posedge clk)
+    w_step <= \$6 ;
+  always @(posedge clk)
+    shown <= \$7 ;
+  assign \$1  = { w_bank, w_step } == shown;
+  assign \$2  = wp__en & \$1 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$5  = w_bank;
+    if (restart) begin
+      \$5  = 1'h0;
+    end else if (wp__en) begin
+      if (load__payload[16]) begin
+        \$5  = \$3 ;
+      end
+    end
+    if (rst) begin
+      \$5  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$6  = w_step;
+    if (restart) begin
+      \$6  = 4'h0;
+    end else if (wp__en) begin
+      (* full_case = 32'd1 *)
+      if (load__payload[16]) begin
+        \$6  = 4'h0;
+      end else begin
+        \$6  = \$4 [3:0];
+      end
+    end
+    if (rst) begin
+      \$6  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$7  = { rd_bank, rd_step };
+    if (rst) begin
+      \$7  = 5'h00;
+    end
+  end
+  assign load__ready = 1'h1;
+  assign wp__addr = { w_bank, w_step };
+  assign wp__data = load__payload[15:0];
+  assign load__valid = wp__en;
+  assign rp__addr = { rd_bank, rd_step };
+  assign \load__payload.data  = load__payload[15:0];
+  assign \load__payload.last  = load__payload[16];
 endmodule

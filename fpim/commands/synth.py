@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
 
     accel = load_accelerator(args.accel, args.overrides)
     family = args.family or accel.part.family
-    text, manifest = generate(accel)
+    text, manifest = generate(accel, datapath_only=True)
     res = synthesize(text, manifest["top"], family, yosys=args.yosys)
     model = datapath_model(accel)
     rows = compare(res.summary, model)

@@ -188,6 +188,7 @@ CASES = [
     (3, 5, 9, 1, 0),
     (7, 9, 16, None, 3),
     (4, 17, 1, 2, 1),
+    (8, 6, 12, None, 12),  # an activation block that must wait behind a weight block (R7)
 ]
 
 

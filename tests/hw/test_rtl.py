@@ -42,8 +42,12 @@ def test_committed_rtl_is_regenerated_identically(preset: str, tmp_path, capsys)
 def test_manifest_describes_the_top() -> None:
     text, manifest = generate(load_accelerator("tiny"))
     ports = {p["name"]: p for p in manifest["ports"]}
-    assert ports["x"]["width"] == 4 * 4 and ports["w_dsp"]["width"] == 2 * 4
-    assert ports["y_lut"]["dir"] == "out" and "clk" in ports
+    assert ports["x_load__payload"]["width"] == 4 * 4 + 1  # four activations and last
+    assert ports["w_load__payload"]["width"] == (2 + 2) * 4 + 1
+    assert ports["out__payload"]["dir"] == "out" and ports["load_req__ready"]["dir"] == "in"
+    assert ports["cmd__valid"]["dir"] == "in" and ports["done"]["dir"] == "out"
+    assert "clk" in ports and "datapath" not in manifest["scope"]
+    assert manifest["generator"] == "fpim.hw.accel.GemmAccelerator"
     assert manifest["parameters"]["lut_scheme"] == "sp2"
     assert f"module {manifest['top']}(" in text
     assert "/work" not in text and "src =" not in text
