@@ -8,11 +8,17 @@ value; ``logits * artifact.value(artifact.output).scale`` are the real logits.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from quant.artifact import Artifact, Layer
 from quant.errors import OverflowRiskError, ShapeError
-from quant.ref import conv2d, gemm, requantize, round_shift
+from quant.ref import conv2d, gemm, im2col, requantize, round_shift
+
+# An alternative GEMM for the conv/linear layers (e.g. the PIM macro kernel):
+# ``fn(layer, w_int (M, K) int64, x (K, N) int64, x_fmt) -> (M, N) int64 accumulators``.
+GemmFn = Callable[[Layer, np.ndarray, np.ndarray, object], np.ndarray]
 
 
 def quantize_input(art: Artifact, images: object) -> np.ndarray:
@@ -53,14 +59,31 @@ def _pool_windows(x: np.ndarray, kernel: list[int], stride: int, padding: int,
     return np.stack(parts, axis=-1)
 
 
-def run_layer(layer: Layer, xs: list[np.ndarray], in_fmts: list) -> np.ndarray:
-    """One layer on integer inputs (batch first); returns its integer output."""
+def run_layer(layer: Layer, xs: list[np.ndarray], in_fmts: list,
+              gemm_fn: GemmFn | None = None) -> np.ndarray:
+    """One layer on integer inputs (batch first); returns its integer output.
+
+    ``gemm_fn`` replaces the conv/linear GEMM (see :data:`GemmFn`); None uses the reference.
+    """
     a = layer.attrs
     t = layer.tensors
     if layer.op in ("conv", "linear"):
         rows = layer.rows
         acc_bits = int(a.get("acc_bits", 32))
-        if layer.op == "conv":
+        if gemm_fn is not None:
+            x = in_fmts[0].check(xs[0])
+            if layer.op == "conv":
+                kh, kw = a["kernel"]
+                stride, pad = int(a["stride"]), int(a["padding"])
+                cols = im2col(x, (kh, kw), stride, pad)
+                b, _, h, w = x.shape
+                ho, wo = (h + 2 * pad - kh) // stride + 1, (w + 2 * pad - kw) // stride + 1
+                y = gemm_fn(layer, rows.int_weights(), cols, in_fmts[0])
+                acc = y.reshape(rows.shape[0], b, ho, wo).transpose(1, 0, 2, 3)
+            else:
+                acc = gemm_fn(layer, rows.int_weights(), x.reshape(x.shape[0], -1).T,
+                              in_fmts[0]).T
+        elif layer.op == "conv":
             acc = conv2d(rows, xs[0], in_fmts[0], tuple(a["kernel"]), int(a["stride"]),
                          int(a["padding"]), acc_bits)
         else:
@@ -88,22 +111,25 @@ def run_layer(layer: Layer, xs: list[np.ndarray], in_fmts: list) -> np.ndarray:
 
 
 def run_artifact(art: Artifact, images: object, batch_size: int = 256,
-                 return_values: bool = False) -> np.ndarray | dict[str, np.ndarray]:
+                 return_values: bool = False, gemm_fn: GemmFn | None = None
+                 ) -> np.ndarray | dict[str, np.ndarray]:
     """Integer logits ``(B, classes)`` int64 of the artifact on ``images``.
 
     ``images`` are float (quantized with :func:`quantize_input`) or already integer input
     codes. With ``return_values`` the integer value of every layer is returned by name
-    (for one batch; use a small input).
+    (for one batch; use a small input). ``gemm_fn`` replaces every conv/linear GEMM
+    (:data:`GemmFn`; e.g. the PIM kernel in ``fpim pim eval``); None uses the reference.
     """
     q = quantize_input(art, images)
     if return_values:
-        return _run(art, q, keep=True)
-    outs = [_run(art, q[i:i + batch_size], keep=False)[art.output]
+        return _run(art, q, keep=True, gemm_fn=gemm_fn)
+    outs = [_run(art, q[i:i + batch_size], keep=False, gemm_fn=gemm_fn)[art.output]
             for i in range(0, q.shape[0], batch_size)]
     return np.concatenate(outs) if outs else np.zeros((0,), np.int64)
 
 
-def _run(art: Artifact, q: np.ndarray, keep: bool) -> dict[str, np.ndarray]:
+def _run(art: Artifact, q: np.ndarray, keep: bool,
+         gemm_fn: GemmFn | None = None) -> dict[str, np.ndarray]:
     vals: dict[str, np.ndarray] = {"input": q}
     fmts = {"input": art.input.fmt}
     # free a value after its last use unless all are kept
@@ -113,7 +139,7 @@ def _run(art: Artifact, q: np.ndarray, keep: bool) -> dict[str, np.ndarray]:
             last_use[src] = i
     for i, layer in enumerate(art.layers):
         vals[layer.name] = run_layer(layer, [vals[s] for s in layer.inputs],
-                                     [fmts[s] for s in layer.inputs])
+                                     [fmts[s] for s in layer.inputs], gemm_fn)
         fmts[layer.name] = layer.out.fmt
         if not keep:
             for src in layer.inputs:
