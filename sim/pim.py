@@ -32,6 +32,7 @@ import numpy as np
 from quant.errors import ConfigError, ShapeError, check_int_range
 from quant.formats import ActFormat
 from quant.pim import PimArith, PimPlan, plan
+from sim.functional import _round_shift  # the one numba round-half-even shift
 
 _SCHEME_CODE = {"native": 0, "differential": 1, "bit_serial": 2}
 PRESET_DIR = Path(__file__).resolve().parent.parent / "configs" / "pim"
@@ -148,23 +149,11 @@ def load_macro(preset: str) -> PimMacro:
 
 
 @numba.njit(cache=True)
-def _round_half_even_shift(p: np.int64, s: np.int64) -> np.int64:
-    if s == 0:
-        return p
-    q = p >> s
-    r = p - (q << s)
-    half = np.int64(1) << (s - 1)
-    if r > half or (r == half and (q & 1) == 1):
-        q += 1
-    return q
-
-
-@numba.njit(cache=True)
 def _convert(p: np.int64, shift: np.int64, cmin: np.int64, cmax: np.int64, beta: float,
              sigma: float) -> np.int64:
     """One ADC conversion of the integer analog sum ``p`` (see quant.pim)."""
     if beta == 0.0 and sigma == 0.0:
-        code = _round_half_even_shift(p, shift)
+        code = _round_shift(p, shift)
     else:
         v = p / float(np.int64(1) << shift)
         if beta != 0.0:
