@@ -69,6 +69,46 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--json", action="store_true", help="print JSON instead of text")
     e.set_defaults(func=run_eval)
 
+    t = pim_sub.add_parser(
+        "train", help="PIM-QAT: train a model with the macro's arithmetic in the loop",
+        description="Train (or load) a float model, run digital QAT (fixed-point weights on "
+                    "every layer), then PIM-QAT with the macro's group sums and ADC in the "
+                    "forward pass (optionally at fewer ADC bits: adjusted precision), "
+                    "optionally BN-calibrate through the chip's non-ideal model, write the "
+                    "integer artifact and print digital, PIM-without-PIM-QAT and PIM-QAT "
+                    "accuracy on the PIM kernel.",
+        epilog=TRAIN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    t.add_argument("--model", default="resnet20", help="model (default resnet20)")
+    t.add_argument("--width", type=int, default=1, help="channel multiplier (default 1)")
+    t.add_argument("--data", default="digits", help="dataset (default digits)")
+    t.add_argument("--data-dir", default=None, help="directory for cifar10 and folder")
+    _macro_args(t)
+    t.add_argument("--bits", type=int, default=4, help="fixed-point weight bits (default 4)")
+    t.add_argument("--act-bits", type=int, default=4, help="activation bits (default 4)")
+    t.add_argument("--input-bits", type=int, default=4, help="input image bits (default 4)")
+    t.add_argument("--train-adc-bits", type=int, default=None,
+                   help="ADC bits during PIM-QAT (adjusted precision; default: the chip's)")
+    t.add_argument("--train-noise-lsb", type=float, default=0.0,
+                   help="thermal noise during PIM-QAT, LSB (default 0)")
+    t.add_argument("--bn-calibrate", action="store_true",
+                   help="BN calibration through the chip's non-ideal model before export")
+    t.add_argument("--backward-scale", type=float, default=1.0,
+                   help="straight-through gradient factor through the ADC (default 1)")
+    t.add_argument("--forward-rescale", action="store_true",
+                   help="rescale PIM outputs to the ideal output magnitude")
+    t.add_argument("--float-epochs", type=int, default=30, help="float epochs (default 30)")
+    t.add_argument("--qat-epochs", type=int, default=10, help="digital QAT epochs (10)")
+    t.add_argument("--epochs", type=int, default=10, help="PIM-QAT epochs (default 10)")
+    t.add_argument("--lr", type=float, default=0.01, help="QAT and PIM-QAT lr (0.01)")
+    t.add_argument("--float-checkpoint", default=None, metavar="F",
+                   help="load the float model from F if it exists, else train and save it")
+    t.add_argument("--seed", type=int, default=0, help="training and noise seed (default 0)")
+    t.add_argument("--out", default=None, metavar="DIR", help="write the PIM-QAT artifact")
+    t.add_argument("--progress", action="store_true", help="show training progress bars")
+    t.add_argument("--json", action="store_true", help="print JSON instead of text")
+    t.set_defaults(func=run_train)
+
 
 def run_simulate(args: argparse.Namespace) -> int:
     from quant.artifact import load_artifact
@@ -110,6 +150,18 @@ def run_simulate(args: argparse.Namespace) -> int:
           f"{batch}, {totals['conversions']} conversions, {totals['energy_uj']:.3f} uJ, "
           f"area {totals['area_mm2']:.2f} mm^2")
     return 0
+
+
+TRAIN_EXAMPLES = """examples:
+  fpim pim train --macro sram512x128_adc7 --adc-bits 4 --out runs/pim-bs
+  fpim pim train --macro sram512x128_adc7 --scheme native --cell-bits 3 --adc-bits 4 \\
+      --group-size 64 --epochs 5 --float-checkpoint ckpt/r20.pt --json
+  fpim pim train --macro sram512x128_adc7 --adc-bits 4 --noise-lsb 1.0 \\
+      --train-adc-bits 3 --bn-calibrate          # adjusted precision + BN calibration
+
+Weights are fixed point on every layer (first and last too) so that every GEMM fits the
+macro; see docs/pim.md.
+"""
 
 
 def _macro_args(p: argparse.ArgumentParser) -> None:
@@ -183,4 +235,81 @@ def run_eval(args: argparse.Namespace) -> int:
     print(f"{name} test, {len(y)} images: PIM {result['pim_accuracy']:.2f}%, digital "
           f"{result['digital_accuracy']:.2f}%, agreement {result['agreement']:.1f}% "
           f"({seconds:.1f} s on the PIM kernel)")
+    return 0
+
+
+def run_train(args: argparse.Namespace) -> int:
+    import time
+
+    import numpy as np
+
+    from quant.artifact import load_artifact, save_artifact
+    from quant.data import load_dataset
+    from quant.errors import check_int_range
+    from quant.infer import run_artifact
+    from quant.pim_deploy import check_fits
+    from quant.pim_pipeline import calibrated, pim_accuracy, pim_qat, to_artifact
+    from quant.pim_qat import PimQATConfig
+    from quant.pipeline import float_model, run_qat
+    from quant.qat import QATConfig, export
+    from quant.train import TrainConfig
+
+    t0 = time.perf_counter()
+    macro = macro_from_args(args)
+    chip = macro.arith
+    train_arith = chip.with_(noise_lsb=args.train_noise_lsb,
+                             adc_bits=chip.adc_bits if args.train_adc_bits is None
+                             else args.train_adc_bits)
+    pim_cfg = PimQATConfig(backward_scale=args.backward_scale,
+                           forward_rescale=args.forward_rescale)
+    qcfg = QATConfig(scheme="fixed", bits=args.bits, act_bits=args.act_bits,
+                     first_last_bits=None, input_bits=args.input_bits)
+    for name in ("float_epochs", "qat_epochs", "epochs"):
+        check_int_range(name.replace("_", "-"), getattr(args, name), 0, 10000)
+    data = load_dataset(args.data, args.data_dir)
+    fcfg = TrainConfig(epochs=args.float_epochs, lr=0.1, seed=args.seed)
+    qtcfg = TrainConfig(epochs=args.qat_epochs, lr=args.lr, seed=args.seed)
+    ptcfg = TrainConfig(epochs=args.epochs, lr=args.lr, seed=args.seed)
+    model, loaded = float_model(args.model, data, fcfg, width=args.width,
+                                checkpoint=args.float_checkpoint, progress=args.progress)
+    qmodel = run_qat(model, data, qcfg, qtcfg, progress=args.progress)
+    digital = export(qmodel, data.input_shape)
+    check_fits(digital, chip)
+    dig_acc = 100.0 * float(np.mean(np.argmax(run_artifact(digital, data.x_test), 1)
+                                    == data.y_test))
+    plain_acc = pim_accuracy(digital, data, chip, seed=args.seed)
+    pmodel = pim_qat(qmodel, data, train_arith, ptcfg, pim_cfg, progress=args.progress)
+    if args.bn_calibrate:
+        pmodel = calibrated(pmodel, data, chip, seed=args.seed)
+    meta = {"model": args.model, "width": args.width, "data": data.name,
+            "scheme": "fixed", "bits": args.bits, "act_bits": args.act_bits,
+            "pim": {"macro": macro.name, "chip": chip.__dict__, "train": train_arith.__dict__,
+                    "bn_calibrated": args.bn_calibrate,
+                    "backward_scale": args.backward_scale,
+                    "forward_rescale": args.forward_rescale}}
+    art = to_artifact(pmodel, data, meta)
+    if args.out is not None:
+        save_artifact(art, args.out)
+        art = load_artifact(args.out)
+    pim_acc = pim_accuracy(art, data, chip, seed=args.seed)
+    result = {"model": args.model, "data": data.name, "macro": macro.name,
+              "chip": chip.__dict__, "train_arith": train_arith.__dict__,
+              "bn_calibrated": args.bn_calibrate, "digital_accuracy": round(dig_acc, 4),
+              "pim_without_pim_qat": round(plain_acc, 4),
+              "pim_qat_accuracy": round(pim_acc, 4), "test_images": len(data.y_test),
+              "float_checkpoint_loaded": loaded, "seed": args.seed,
+              "epochs": {"float": 0 if loaded else args.float_epochs, "qat": args.qat_epochs,
+                         "pim_qat": args.epochs},
+              "artifact": args.out, "seconds": round(time.perf_counter() - t0, 1)}
+    if args.json:
+        print_json(result)
+        return 0
+    print(f"chip: {chip.scheme}, group {chip.group_size}, {chip.cell_bits}-bit cells, "
+          f"{chip.adc_bits}-bit ADC, noise {chip.noise_lsb:g} LSB; PIM-QAT trained at "
+          f"{train_arith.adc_bits} ADC bits{', BN-calibrated' if args.bn_calibrate else ''}")
+    print(f"digital quantized:         {dig_acc:6.2f}%")
+    print(f"on PIM without PIM-QAT:    {plain_acc:6.2f}%")
+    print(f"on PIM with PIM-QAT:       {pim_acc:6.2f}%")
+    print(f"({len(data.y_test)} test images, {result['seconds']:.0f} s"
+          f"{', artifact ' + args.out if args.out else ''})")
     return 0

@@ -1,0 +1,40 @@
+"""``fpim pim train`` end to end on a tiny budget, and its argument errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fpim.cli import main
+from quant.artifact import load_artifact
+
+
+def test_cli_train_json_and_artifact(tmp_path, capsys) -> None:
+    out = tmp_path / "pim"
+    assert main(["pim", "train", "--model", "cnn", "--macro", "sram512x128_adc7",
+                 "--scheme", "native", "--cell-bits", "3", "--group-size", "64", "--adc-bits", "5",
+                 "--noise-lsb", "0.5", "--train-adc-bits", "4",
+                 "--bn-calibrate", "--float-epochs", "1", "--qat-epochs", "1", "--epochs", "1",
+                 "--out", str(out), "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["chip"]["adc_bits"] == 5 and r["train_arith"]["adc_bits"] == 4
+    assert r["train_arith"]["noise_lsb"] == 0.0 and r["chip"]["noise_lsb"] == 0.5
+    for key in ("digital_accuracy", "pim_without_pim_qat", "pim_qat_accuracy"):
+        assert 0.0 <= r[key] <= 100.0
+    art = load_artifact(out)
+    assert art.meta["pim"]["bn_calibrated"] is True
+    assert all(layer.attrs["weight_bits"] == 4 for layer in art.gemm_layers())
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--train-adc-bits", "0"], "fpim pim: error: adc_bits must be an integer in 1..16, not 0"),
+    (["--epochs", "-1"], "fpim pim: error: epochs must be an integer in 0..10000, not -1"),
+    (["--backward-scale", "0"],
+     "fpim pim: error: backward_scale must be a positive number, not 0.0"),
+    (["--train-noise-lsb", "-0.5"],
+     "fpim pim: error: noise_lsb must be a finite number >= 0, not -0.5"),
+])
+def test_cli_train_errors(capsys, extra, message) -> None:
+    assert main(["pim", "train", "--macro", "sram512x128_adc7", *extra]) == 2
+    assert capsys.readouterr().err == message + "\n"
