@@ -1,0 +1,121 @@
+"""README table: why PIM-QAT exists — ResNet-20 on digits, digital vs PIM vs PIM-QAT.
+
+    .venv/bin/python bench/pim_table.py [--seed 0] [--float-epochs 30] [--qat-epochs 10]
+        [--pim-epochs 15] [--adjust-epochs 5] [--noise 0.5 1.0]
+
+One float ResNet-20 (sklearn digits, fixed split) and one digital QAT model (4-bit fixed
+point weights and 4-bit activations on *every* layer, 4-bit input, so every GEMM fits the
+macro cells), exported to an integer artifact. Then, for each decomposition scheme with
+its documented ADC bits and group size (``SETTINGS``; 1-bit cells for bit-serial, 3-bit
+magnitude cells for native/differential, ADC range covering the worst-case group sum):
+
+(a) digital: the artifact with the reference integer GEMM;
+(b) PIM: the same artifact with every GEMM on the PIM kernel (``sim.pim.pim_gemm``);
+(c) PIM-QAT: the QAT model converted with ``quant.pim_qat`` and trained ``--pim-epochs``
+    with the chip's arithmetic in the loop, exported, evaluated on the PIM kernel;
+(d) the (c) artifact on the chip with thermal noise σ (in ADC LSB, per conversion, seed
+    fixed) for each ``--noise`` level;
+(e) the (c) model fine-tuned ``--adjust-epochs`` at one ADC bit less (adjusted precision),
+    BN-calibrated through the noisy chip model (512 training images), exported and
+    evaluated on the noisy chip at its nominal bits.
+
+Every accuracy is integer inference of an artifact on the 359 test images. Prints a
+markdown table and the command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from quant.data import load_digits
+from quant.infer import run_artifact
+from quant.pim import PimArith
+from quant.pim_pipeline import calibrated, fine_tune, pim_accuracy, pim_qat, to_artifact
+from quant.pipeline import float_model, run_qat
+from quant.qat import QATConfig, export
+from quant.train import TrainConfig
+
+# (scheme, cell bits, group size, ADC bits): chosen where (b) fails (see docs/pim.md)
+SETTINGS = (("native", 3, 64, 7), ("differential", 3, 64, 6), ("bit_serial", 1, 64, 4))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--float-epochs", type=int, default=30)
+    p.add_argument("--qat-epochs", type=int, default=10)
+    p.add_argument("--pim-epochs", type=int, default=15)
+    p.add_argument("--adjust-epochs", type=int, default=5)
+    p.add_argument("--lr", type=float, default=0.01, help="digital QAT learning rate")
+    p.add_argument("--pim-lr", type=float, default=0.001,
+                   help="PIM-QAT learning rate (0.01 diverged in a 3-epoch trial, native)")
+    p.add_argument("--noise", type=float, nargs=2, default=(0.5, 1.0))
+    p.add_argument("--schemes", nargs="+", default=[s[0] for s in SETTINGS])
+    p.add_argument("--progress", action="store_true")
+    args = p.parse_args()
+    t0 = time.perf_counter()
+    data = load_digits()
+    fcfg = TrainConfig(epochs=args.float_epochs, lr=0.1, seed=args.seed)
+    qcfg = TrainConfig(epochs=args.qat_epochs, lr=args.lr, seed=args.seed)
+    pcfg = TrainConfig(epochs=args.pim_epochs, lr=args.pim_lr, seed=args.seed)
+    acfg = TrainConfig(epochs=args.adjust_epochs, lr=args.pim_lr / 2, seed=args.seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        model, _ = float_model("resnet20", data, fcfg, checkpoint=Path(tmp) / "f.pt",
+                               progress=args.progress)
+    qmodel = run_qat(model, data, QATConfig(scheme="fixed", bits=4, act_bits=4,
+                                            first_last_bits=None, input_bits=4),
+                     qcfg, progress=args.progress)
+    digital = export(qmodel, data.input_shape)
+    acc_a = 100.0 * float(np.mean(np.argmax(run_artifact(digital, data.x_test), 1)
+                                  == data.y_test))
+    s1, s2 = args.noise
+    lines = [
+        f"| scheme | cells | group | ADC bits | (a) digital | (b) PIM, no PIM-QAT | "
+        f"(c) PIM-QAT | (d) σ={s1:g} | (e) σ={s1:g} | (d) σ={s2:g} | (e) σ={s2:g} |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for scheme, cell, group, adc in SETTINGS:
+        if scheme not in args.schemes:
+            continue
+        ts = time.perf_counter()
+        chip = PimArith(scheme=scheme, cell_bits=cell, group_size=group, adc_bits=adc)
+        acc_b = pim_accuracy(digital, data, chip, seed=args.seed)
+        pm = pim_qat(qmodel, data, chip, pcfg, progress=args.progress, desc=f"pim {scheme}")
+        art_c = to_artifact(pm, data)
+        acc_c = pim_accuracy(art_c, data, chip, seed=args.seed)
+        adj = fine_tune(pm, data, chip.with_(adc_bits=adc - 1), acfg, progress=args.progress)
+        row = []
+        for s in (s1, s2):
+            noisy = chip.with_(noise_lsb=s)
+            acc_d = pim_accuracy(art_c, data, noisy, seed=args.seed)
+            art_e = to_artifact(calibrated(adj, data, noisy, seed=args.seed), data)
+            acc_e = pim_accuracy(art_e, data, noisy, seed=args.seed)
+            row += [acc_d, acc_e]
+        del adj, pm
+        lines.append(f"| {scheme} | {cell}-bit | {group} | {adc} | {acc_a:.2f} | {acc_b:.2f} | "
+                     f"{acc_c:.2f} | " + " | ".join(f"{v:.2f}" for v in row) + " |")
+        print(lines[-1], f"({time.perf_counter() - ts:.0f} s)", flush=True)
+    print()
+    print(f"ResNet-20 on sklearn digits ({len(data.y_train)} train / {len(data.y_test)} test, "
+          f"split seed 0), seed {args.seed}: float {args.float_epochs} epochs, digital QAT "
+          f"{args.qat_epochs} (lr {args.lr:g}), PIM-QAT {args.pim_epochs} "
+          f"(lr {args.pim_lr:g}), adjusted precision "
+          f"{args.adjust_epochs} at ADC bits - 1; torch {torch.__version__}, "
+          f"{torch.get_num_threads()} thread; {time.perf_counter() - t0:.0f} s")
+    print("command: .venv/bin/python bench/pim_table.py "
+          f"--seed {args.seed} --float-epochs {args.float_epochs} --qat-epochs "
+          f"{args.qat_epochs} --pim-epochs {args.pim_epochs} --pim-lr {args.pim_lr:g} "
+          f"--adjust-epochs "
+          f"{args.adjust_epochs} --noise {s1:g} {s2:g}")
+    print()
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
