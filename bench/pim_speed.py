@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+from qat_step import step_fn  # the same timed SGD step as the QAT benchmark (bench/)
 
 from quant.formats import ActFormat
 from quant.models import build_model
@@ -45,19 +45,6 @@ def kernel_rate(arith: PimArith, m: int, k: int, n: int, repeat: int) -> float:
         best = min(best, time.perf_counter() - t0)
     conv = m * n * math.ceil(k / arith.group_size) * plan(arith, 4, 4).conversions_per_group
     return conv / best
-
-
-def step_fn(model: torch.nn.Module):
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-
-    def step(x: torch.Tensor, y: torch.Tensor) -> float:
-        t0 = time.perf_counter()
-        loss = F.cross_entropy(model(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return time.perf_counter() - t0
-    return step
 
 
 def main() -> None:

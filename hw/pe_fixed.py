@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, signed
-from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.hdl import Module, Value
 
-from hw.params import act_shape, check_acc_bits, check_instance
-from quant.formats import ActFormat, FixedFormat
+from hw.pe_base import AccumulatingPe
+from quant.formats import FixedFormat
 
 
-class FixedMacPe(wiring.Component):
+class FixedMacPe(AccumulatingPe):
     """Output-stationary PE for fixed-point weight rows.
 
     Each cycle with ``valid`` set, the PE adds ``k * x`` to its accumulator, ``k`` being the
@@ -30,23 +28,8 @@ class FixedMacPe(wiring.Component):
         acc: Out(signed(acc_bits)) the accumulator register.
     """
 
-    def __init__(self, fmt: FixedFormat, act: ActFormat, acc_bits: int) -> None:
-        check_instance("fmt", fmt, FixedFormat, "a FixedFormat")
-        check_instance("act", act, ActFormat, "an ActFormat")
-        self.fmt = fmt
-        self.act = act
-        self.acc_bits = check_acc_bits(acc_bits, fmt, act)
-        super().__init__({
-            "w": In(fmt.bits),
-            "x": In(act_shape(act)),
-            "valid": In(1),
-            "first": In(1),
-            "acc": Out(signed(self.acc_bits)),
-        })
+    FORMAT = FixedFormat
+    FORMAT_NAME = "a FixedFormat"
 
-    def elaborate(self, platform):
-        m = Module()
-        product = self.w.as_signed() * self.x
-        with m.If(self.valid):
-            m.d.sync += self.acc.eq(Mux(self.first, 0, self.acc) + product)
-        return m
+    def product(self, m: Module) -> Value:
+        return self.w.as_signed() * self.x

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed
-from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.hdl import Module, Mux, Signal, Value, signed
 
-from hw.params import act_shape, check_acc_bits, check_instance
-from quant.formats import ActFormat, PotFormat
+from hw.pe_base import AccumulatingPe
+from quant.formats import PotFormat
 
 
-class PotPe(wiring.Component):
+class PotPe(AccumulatingPe):
     """Output-stationary PE for power-of-two weight rows.
 
     The weight word holds ``sign`` (MSB) and the exponent field ``e`` as in
@@ -30,22 +28,10 @@ class PotPe(wiring.Component):
         acc: Out(signed(acc_bits)) the accumulator register.
     """
 
-    def __init__(self, fmt: PotFormat, act: ActFormat, acc_bits: int) -> None:
-        check_instance("fmt", fmt, PotFormat, "a PotFormat")
-        check_instance("act", act, ActFormat, "an ActFormat")
-        self.fmt = fmt
-        self.act = act
-        self.acc_bits = check_acc_bits(acc_bits, fmt, act)
-        super().__init__({
-            "w": In(fmt.bits),
-            "x": In(act_shape(act)),
-            "valid": In(1),
-            "first": In(1),
-            "acc": Out(signed(self.acc_bits)),
-        })
+    FORMAT = PotFormat
+    FORMAT_NAME = "a PotFormat"
 
-    def elaborate(self, platform):
-        m = Module()
+    def product(self, m: Module) -> Value:
         e_bits = self.fmt.bits - 1
         e = self.w[:e_bits]
         sign = self.w[e_bits]
@@ -56,7 +42,4 @@ class PotPe(wiring.Component):
             shift.eq(e - 1),
             magnitude.eq(Mux(e == 0, 0, self.x << shift)),
         ]
-        product = Mux(sign, -magnitude, magnitude)
-        with m.If(self.valid):
-            m.d.sync += self.acc.eq(Mux(self.first, 0, self.acc) + product)
-        return m
+        return Mux(sign, -magnitude, magnitude)

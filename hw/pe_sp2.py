@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed
-from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.hdl import Module, Mux, Signal, Value, signed
 
-from hw.params import act_shape, check_acc_bits, check_instance
-from quant.formats import ActFormat, Sp2Format
+from hw.pe_base import AccumulatingPe
+from quant.formats import Sp2Format
 
 
-class Sp2Pe(wiring.Component):
+class Sp2Pe(AccumulatingPe):
     """Output-stationary PE for SP2 weight rows (arXiv 2012.04240).
 
     The weight word holds ``sign`` (MSB), ``i1`` (``m1`` bits) and ``i2`` (``m2`` LSBs) as in
@@ -31,22 +29,10 @@ class Sp2Pe(wiring.Component):
         acc: Out(signed(acc_bits)) the accumulator register.
     """
 
-    def __init__(self, fmt: Sp2Format, act: ActFormat, acc_bits: int) -> None:
-        check_instance("fmt", fmt, Sp2Format, "an Sp2Format")
-        check_instance("act", act, ActFormat, "an ActFormat")
-        self.fmt = fmt
-        self.act = act
-        self.acc_bits = check_acc_bits(acc_bits, fmt, act)
-        super().__init__({
-            "w": In(fmt.bits),
-            "x": In(act_shape(act)),
-            "valid": In(1),
-            "first": In(1),
-            "acc": Out(signed(self.acc_bits)),
-        })
+    FORMAT = Sp2Format
+    FORMAT_NAME = "an Sp2Format"
 
-    def elaborate(self, platform):
-        m = Module()
+    def product(self, m: Module) -> Value:
         fmt = self.fmt
         s = fmt.shift_base
         i2 = self.w[:fmt.m2]
@@ -64,7 +50,4 @@ class Sp2Pe(wiring.Component):
             term2.eq(Mux(i2 == 0, 0, self.x << shift2)),
         ]
         magnitude = term1 + term2
-        product = Mux(sign, -magnitude, magnitude)
-        with m.If(self.valid):
-            m.d.sync += self.acc.eq(Mux(self.first, 0, self.acc) + product)
-        return m
+        return Mux(sign, -magnitude, magnitude)

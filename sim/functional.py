@@ -51,26 +51,11 @@ def _decode(words: np.ndarray, ids: np.ndarray, lv: np.ndarray, ok: np.ndarray,
 
 
 @numba.njit(parallel=True, cache=True)
-def _gemm32(w: np.ndarray, x: np.ndarray) -> np.ndarray:
+def _gemm(w: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Integer ``w @ x`` accumulating in the inputs' dtype (int32 or int64)."""
     m, k = w.shape
     n = x.shape[1]
-    out = np.zeros((m, n), dtype=np.int32)
-    for i in numba.prange(m):
-        row = out[i]
-        for t in range(k):
-            wv = w[i, t]
-            if wv != 0:
-                xr = x[t]
-                for j in range(n):
-                    row[j] += wv * xr[j]
-    return out
-
-
-@numba.njit(parallel=True, cache=True)
-def _gemm64(w: np.ndarray, x: np.ndarray) -> np.ndarray:
-    m, k = w.shape
-    n = x.shape[1]
-    out = np.zeros((m, n), dtype=np.int64)
+    out = np.zeros((m, n), dtype=w.dtype)
     for i in numba.prange(m):
         row = out[i]
         for t in range(k):
@@ -108,9 +93,9 @@ def gemm(rows: QuantizedRows, x: object, x_fmt: ActFormat, acc_bits: int = 32,
     bound = check_accumulator(rows.shape[1], rows.max_abs_int(), x_fmt.max_abs, acc_bits)
     wi = int_weights(rows) if w_int is None else w_int
     if bound < 1 << 31:
-        return _gemm32(wi.astype(np.int32), np.ascontiguousarray(xa, dtype=np.int32)) \
+        return _gemm(wi.astype(np.int32), np.ascontiguousarray(xa, dtype=np.int32)) \
             .astype(np.int64)
-    return _gemm64(wi, np.ascontiguousarray(xa, dtype=np.int64))
+    return _gemm(wi.astype(np.int64), np.ascontiguousarray(xa, dtype=np.int64))
 
 
 @numba.njit(cache=True)
