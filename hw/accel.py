@@ -233,6 +233,11 @@ class GemmAccelerator(wiring.Component):
                 m.d.comb += [buf.rd_bank.eq(bank), buf.rd_step.eq(step + 1)]
             with m.Elif(go):
                 m.d.comb += [buf.rd_bank.eq(bank ^ last_use), buf.rd_step.eq(0)]
+            with m.Elif(start):
+                # The first window may start in the first busy cycle (a block that loads in
+                # zero cycles); its blocks are the first of each buffer: bank 0. The walker
+                # and counters only restart with this command, so `bank` is stale here.
+                m.d.comb += [buf.rd_bank.eq(0), buf.rd_step.eq(0)]
             with m.Else():
                 m.d.comb += [buf.rd_bank.eq(bank), buf.rd_step.eq(0)]
         wdata = Signal(self.w_beat_layout)

@@ -807,9 +807,9 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
     .clk(clk),
     .drain_row(drow),
     .first(first),
-    .\port$671$0 (wdata),
-    .\port$745$0 (\$signature__data ),
-    .\port$748$0 (\$signature__data$113 ),
+    .\port$673$0 (wdata),
+    .\port$747$0 (\$signature__data ),
+    .\port$750$0 (\$signature__data$113 ),
     .rst(rst),
     .valid(\$signal$84 ),
     .\valid$12 (drain),
@@ -905,6 +905,8 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
       rd_bank = w_bank;
     end else if (\$signal$84 ) begin
       rd_bank = \$46 ;
+    end else if (start) begin
+      rd_bank = 1'h0;
     end else begin
       rd_bank = w_bank;
     end
@@ -915,6 +917,8 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
     if (\$44 ) begin
       rd_step = \$45 [3:0];
     end else if (\$signal$84 ) begin
+      rd_step = 4'h0;
+    end else if (start) begin
       rd_step = 4'h0;
     end else begin
       rd_step = 4'h0;
@@ -927,6 +931,8 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
       \rd_bank$88  = x_bank;
     end else if (\$signal$84 ) begin
       \rd_bank$88  = \$50 ;
+    end else if (start) begin
+      \rd_bank$88  = 1'h0;
     end else begin
       \rd_bank$88  = x_bank;
     end
@@ -937,6 +943,8 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
     if (\$48 ) begin
       \rd_step$89  = \$49 [3:0];
     end else if (\$signal$84 ) begin
+      \rd_step$89  = 4'h0;
+    end else if (start) begin
       \rd_step$89  = 4'h0;
     end else begin
       \rd_step$89  = 4'h0;
@@ -1693,7 +1701,7 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath (rst, first, \port$671$0 , x, \port$745$0 , \port$748$0 , valid, \valid$12 , drain_row, y_dsp, y_valid, y_lut, clk);
+module \fpim_tiny.datapath (rst, first, \port$673$0 , x, \port$747$0 , \port$750$0 , valid, \valid$12 , drain_row, y_dsp, y_valid, y_lut, clk);
   wire [95:0] acc;
   wire [95:0] \acc$32 ;
   wire [23:0] \acc$32[0] ;
@@ -1733,12 +1741,12 @@ module \fpim_tiny.datapath (rst, first, \port$671$0 , x, \port$745$0 , \port$748
   wire [23:0] \out[1] ;
   wire [23:0] \out[2] ;
   wire [23:0] \out[3] ;
-  input [15:0] \port$671$0 ;
-  wire [15:0] \port$671$0 ;
-  input [45:0] \port$745$0 ;
-  wire [45:0] \port$745$0 ;
-  input [45:0] \port$748$0 ;
-  wire [45:0] \port$748$0 ;
+  input [15:0] \port$673$0 ;
+  wire [15:0] \port$673$0 ;
+  input [45:0] \port$747$0 ;
+  wire [45:0] \port$747$0 ;
+  input [45:0] \port$750$0 ;
+  wire [45:0] \port$750$0 ;
   wire relu;
   wire \relu$41 ;
   wire relu_dsp;
@@ -1817,13 +1825,13 @@ module \fpim_tiny.datapath (rst, first, \port$671$0 , x, \port$745$0 , \port$748
     .out(acc),
     .rst(rst),
     .valid(valid),
-    .\w$5 (\port$671$0 [7:0]),
+    .\w$5 (\port$673$0 [7:0]),
     .\x$7 (x)
   );
   \fpim_tiny.datapath.dsp_post  dsp_post (
     .acc(acc),
     .clk(clk),
-    .\port$745$0 (\port$745$0 ),
+    .\port$747$0 (\port$747$0 ),
     .rst(rst),
     .valid(\valid$12 ),
     .y(y_dsp),
@@ -1836,57 +1844,57 @@ module \fpim_tiny.datapath (rst, first, \port$671$0 , x, \port$745$0 , \port$748
     .out(\acc$32 ),
     .rst(rst),
     .valid(valid),
-    .\w$5 (\port$671$0 [15:8]),
+    .\w$5 (\port$673$0 [15:8]),
     .\x$7 (x)
   );
   \fpim_tiny.datapath.lut_post  lut_post (
     .acc(\acc$32 ),
     .clk(clk),
-    .\port$748$0 (\port$748$0 ),
+    .\port$750$0 (\port$750$0 ),
     .rst(rst),
     .valid(\valid$12 ),
     .y(y_lut),
     .y_valid(y_valid)
   );
-  assign w = \port$671$0 [7:0];
-  assign w_dsp = \port$671$0 [7:0];
+  assign w = \port$673$0 [7:0];
+  assign w_dsp = \port$673$0 [7:0];
   assign \x$3  = x;
   assign \valid$5  = valid;
   assign \first$7  = first;
   assign \drain_row$9  = drain_row;
   assign out = acc;
   assign drain = \valid$12 ;
-  assign mult = \port$745$0 [15:0];
-  assign mult_dsp = \port$745$0 [15:0];
-  assign shift = \port$745$0 [20:16];
-  assign shift_dsp = \port$745$0 [20:16];
-  assign bias = \port$745$0 [44:21];
-  assign bias_dsp = \port$745$0 [44:21];
-  assign relu = \port$745$0 [45];
-  assign relu_dsp = \port$745$0 [45];
+  assign mult = \port$747$0 [15:0];
+  assign mult_dsp = \port$747$0 [15:0];
+  assign shift = \port$747$0 [20:16];
+  assign shift_dsp = \port$747$0 [20:16];
+  assign bias = \port$747$0 [44:21];
+  assign bias_dsp = \port$747$0 [44:21];
+  assign relu = \port$747$0 [45];
+  assign relu_dsp = \port$747$0 [45];
   assign y = y_dsp;
-  assign \w$26  = \port$671$0 [15:8];
-  assign w_lut = \port$671$0 [15:8];
+  assign \w$26  = \port$673$0 [15:8];
+  assign w_lut = \port$673$0 [15:8];
   assign \x$28  = x;
   assign \valid$29  = valid;
   assign \first$30  = first;
   assign \drain_row$31  = drain_row;
   assign \out$33  = \acc$32 ;
   assign \valid$34  = \valid$12 ;
-  assign \mult$35  = \port$748$0 [15:0];
-  assign mult_lut = \port$748$0 [15:0];
-  assign \shift$37  = \port$748$0 [20:16];
-  assign shift_lut = \port$748$0 [20:16];
-  assign \bias$39  = \port$748$0 [44:21];
-  assign bias_lut = \port$748$0 [44:21];
-  assign \relu$41  = \port$748$0 [45];
-  assign relu_lut = \port$748$0 [45];
+  assign \mult$35  = \port$750$0 [15:0];
+  assign mult_lut = \port$750$0 [15:0];
+  assign \shift$37  = \port$750$0 [20:16];
+  assign shift_lut = \port$750$0 [20:16];
+  assign \bias$39  = \port$750$0 [44:21];
+  assign bias_lut = \port$750$0 [44:21];
+  assign \relu$41  = \port$750$0 [45];
+  assign relu_lut = \port$750$0 [45];
   assign \y$44  = y_lut;
   assign \y_valid$45  = y_valid;
-  assign \w[0]  = \port$671$0 [3:0];
-  assign \w[1]  = \port$671$0 [7:4];
-  assign \w_dsp[0]  = \port$671$0 [3:0];
-  assign \w_dsp[1]  = \port$671$0 [7:4];
+  assign \w[0]  = \port$673$0 [3:0];
+  assign \w[1]  = \port$673$0 [7:4];
+  assign \w_dsp[0]  = \port$673$0 [3:0];
+  assign \w_dsp[1]  = \port$673$0 [7:4];
   assign \x[0]  = x[3:0];
   assign \x[1]  = x[7:4];
   assign \x[2]  = x[11:8];
@@ -1911,10 +1919,10 @@ module \fpim_tiny.datapath (rst, first, \port$671$0 , x, \port$745$0 , \port$748
   assign \y[1]  = y_dsp[7:4];
   assign \y[2]  = y_dsp[11:8];
   assign \y[3]  = y_dsp[15:12];
-  assign \w$26[0]  = \port$671$0 [11:8];
-  assign \w$26[1]  = \port$671$0 [15:12];
-  assign \w_lut[0]  = \port$671$0 [11:8];
-  assign \w_lut[1]  = \port$671$0 [15:12];
+  assign \w$26[0]  = \port$673$0 [11:8];
+  assign \w$26[1]  = \port$673$0 [15:12];
+  assign \w_lut[0]  = \port$673$0 [11:8];
+  assign \w_lut[1]  = \port$673$0 [15:12];
   assign \x$28[0]  = x[3:0];
   assign \x$28[1]  = x[7:4];
   assign \x$28[2]  = x[11:8];
@@ -2129,7 +2137,7 @@ module \fpim_tiny.datapath.dsp_core (rst, first, \w$5 , \x$7 , valid, drain_row,
   \fpim_tiny.datapath.dsp_core.pe_0_0  pe_0_0 (
     .acc(acc),
     .clk(clk),
-    .\port$184$0 (ctl_edge0),
+    .\port$186$0 (ctl_edge0),
     .rst(rst),
     .w(\w$5 [3:0]),
     .x(\x$7 [3:0])
@@ -2137,7 +2145,7 @@ module \fpim_tiny.datapath.dsp_core (rst, first, \w$5 , \x$7 , valid, drain_row,
   \fpim_tiny.datapath.dsp_core.pe_0_1  pe_0_1 (
     .acc(\acc$63 ),
     .clk(clk),
-    .\port$843$0 (ctl_0_1_d1),
+    .\port$845$0 (ctl_0_1_d1),
     .rst(rst),
     .w(\w$10 ),
     .x(\x$12 )
@@ -2145,7 +2153,7 @@ module \fpim_tiny.datapath.dsp_core (rst, first, \w$5 , \x$7 , valid, drain_row,
   \fpim_tiny.datapath.dsp_core.pe_0_2  pe_0_2 (
     .acc(\acc$65 ),
     .clk(clk),
-    .\port$847$0 (ctl_0_2_d1),
+    .\port$849$0 (ctl_0_2_d1),
     .rst(rst),
     .w(\w$17 ),
     .x(\x$19 )
@@ -2153,7 +2161,7 @@ module \fpim_tiny.datapath.dsp_core (rst, first, \w$5 , \x$7 , valid, drain_row,
   \fpim_tiny.datapath.dsp_core.pe_0_3  pe_0_3 (
     .acc(\acc$67 ),
     .clk(clk),
-    .\port$851$0 (ctl_0_3_d1),
+    .\port$853$0 (ctl_0_3_d1),
     .rst(rst),
     .w(\w$24 ),
     .x(\x$26 )
@@ -2161,7 +2169,7 @@ module \fpim_tiny.datapath.dsp_core (rst, first, \w$5 , \x$7 , valid, drain_row,
   \fpim_tiny.datapath.dsp_core.pe_1_0  pe_1_0 (
     .acc(\acc$62 ),
     .clk(clk),
-    .\port$827$0 (ctl_edge1_d1),
+    .\port$829$0 (ctl_edge1_d1),
     .rst(rst),
     .w(\w$31 ),
     .x(\x$33 )
@@ -2169,7 +2177,7 @@ module \fpim_tiny.datapath.dsp_core (rst, first, \w$5 , \x$7 , valid, drain_row,
   \fpim_tiny.datapath.dsp_core.pe_1_1  pe_1_1 (
     .acc(\acc$64 ),
     .clk(clk),
-    .\port$857$0 (ctl_1_1_d1),
+    .\port$859$0 (ctl_1_1_d1),
     .rst(rst),
     .w(\w$38 ),
     .x(\x$40 )
@@ -2177,7 +2185,7 @@ module \fpim_tiny.datapath.dsp_core (rst, first, \w$5 , \x$7 , valid, drain_row,
   \fpim_tiny.datapath.dsp_core.pe_1_2  pe_1_2 (
     .acc(\acc$66 ),
     .clk(clk),
-    .\port$863$0 (ctl_1_2_d1),
+    .\port$865$0 (ctl_1_2_d1),
     .rst(rst),
     .w(\w$45 ),
     .x(\x$47 )
@@ -2185,7 +2193,7 @@ module \fpim_tiny.datapath.dsp_core (rst, first, \w$5 , \x$7 , valid, drain_row,
   \fpim_tiny.datapath.dsp_core.pe_1_3  pe_1_3 (
     .acc(\acc$68 ),
     .clk(clk),
-    .\port$869$0 (ctl_1_3_d1),
+    .\port$871$0 (ctl_1_3_d1),
     .rst(rst),
     .w(\w$52 ),
     .x(\x$54 )
@@ -2449,7 +2457,7 @@ module \fpim_tiny.datapath.dsp_core (rst, first, \w$5 , \x$7 , valid, drain_row,
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_0_0 (rst, \port$184$0 , w, x, acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_0_0 (rst, \port$186$0 , w, x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [23:0] \$1 ;
   wire [7:0] \$2 ;
@@ -2460,8 +2468,8 @@ module \fpim_tiny.datapath.dsp_core.pe_0_0 (rst, \port$184$0 , w, x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$184$0 ;
-  wire [1:0] \port$184$0 ;
+  input [1:0] \port$186$0 ;
+  wire [1:0] \port$186$0 ;
   input rst;
   wire rst;
   wire valid;
@@ -2469,7 +2477,7 @@ module \fpim_tiny.datapath.dsp_core.pe_0_0 (rst, \port$184$0 , w, x, acc, clk);
   wire [3:0] w;
   input [3:0] x;
   wire [3:0] x;
-  assign \$1  = \port$184$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$186$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(w) * $signed({ 1'h0, x });
   assign \$3  = $signed(\$1 ) + $signed(\$2 );
   always @(posedge clk)
@@ -2477,19 +2485,19 @@ module \fpim_tiny.datapath.dsp_core.pe_0_0 (rst, \port$184$0 , w, x, acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$4  = acc;
-    if (\port$184$0 [0]) begin
+    if (\port$186$0 [0]) begin
       \$4  = \$3 [23:0];
     end
     if (rst) begin
       \$4  = 24'h000000;
     end
   end
-  assign valid = \port$184$0 [0];
-  assign first = \port$184$0 [1];
+  assign valid = \port$186$0 [0];
+  assign first = \port$186$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_0_1 (rst, x, w, \port$843$0 , acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_0_1 (rst, x, w, \port$845$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [23:0] \$1 ;
   wire [7:0] \$2 ;
@@ -2500,8 +2508,8 @@ module \fpim_tiny.datapath.dsp_core.pe_0_1 (rst, x, w, \port$843$0 , acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$843$0 ;
-  wire [1:0] \port$843$0 ;
+  input [1:0] \port$845$0 ;
+  wire [1:0] \port$845$0 ;
   input rst;
   wire rst;
   wire valid;
@@ -2509,7 +2517,7 @@ module \fpim_tiny.datapath.dsp_core.pe_0_1 (rst, x, w, \port$843$0 , acc, clk);
   wire [3:0] w;
   input [3:0] x;
   wire [3:0] x;
-  assign \$1  = \port$843$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$845$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(w) * $signed({ 1'h0, x });
   assign \$3  = $signed(\$1 ) + $signed(\$2 );
   always @(posedge clk)
@@ -2517,19 +2525,19 @@ module \fpim_tiny.datapath.dsp_core.pe_0_1 (rst, x, w, \port$843$0 , acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$4  = acc;
-    if (\port$843$0 [0]) begin
+    if (\port$845$0 [0]) begin
       \$4  = \$3 [23:0];
     end
     if (rst) begin
       \$4  = 24'h000000;
     end
   end
-  assign valid = \port$843$0 [0];
-  assign first = \port$843$0 [1];
+  assign valid = \port$845$0 [0];
+  assign first = \port$845$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_0_2 (rst, x, w, \port$847$0 , acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_0_2 (rst, x, w, \port$849$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [23:0] \$1 ;
   wire [7:0] \$2 ;
@@ -2540,8 +2548,8 @@ module \fpim_tiny.datapath.dsp_core.pe_0_2 (rst, x, w, \port$847$0 , acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$847$0 ;
-  wire [1:0] \port$847$0 ;
+  input [1:0] \port$849$0 ;
+  wire [1:0] \port$849$0 ;
   input rst;
   wire rst;
   wire valid;
@@ -2549,7 +2557,7 @@ module \fpim_tiny.datapath.dsp_core.pe_0_2 (rst, x, w, \port$847$0 , acc, clk);
   wire [3:0] w;
   input [3:0] x;
   wire [3:0] x;
-  assign \$1  = \port$847$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$849$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(w) * $signed({ 1'h0, x });
   assign \$3  = $signed(\$1 ) + $signed(\$2 );
   always @(posedge clk)
@@ -2557,19 +2565,19 @@ module \fpim_tiny.datapath.dsp_core.pe_0_2 (rst, x, w, \port$847$0 , acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$4  = acc;
-    if (\port$847$0 [0]) begin
+    if (\port$849$0 [0]) begin
       \$4  = \$3 [23:0];
     end
     if (rst) begin
       \$4  = 24'h000000;
     end
   end
-  assign valid = \port$847$0 [0];
-  assign first = \port$847$0 [1];
+  assign valid = \port$849$0 [0];
+  assign first = \port$849$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_0_3 (rst, x, w, \port$851$0 , acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_0_3 (rst, x, w, \port$853$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [23:0] \$1 ;
   wire [7:0] \$2 ;
@@ -2580,8 +2588,8 @@ module \fpim_tiny.datapath.dsp_core.pe_0_3 (rst, x, w, \port$851$0 , acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$851$0 ;
-  wire [1:0] \port$851$0 ;
+  input [1:0] \port$853$0 ;
+  wire [1:0] \port$853$0 ;
   input rst;
   wire rst;
   wire valid;
@@ -2589,7 +2597,7 @@ module \fpim_tiny.datapath.dsp_core.pe_0_3 (rst, x, w, \port$851$0 , acc, clk);
   wire [3:0] w;
   input [3:0] x;
   wire [3:0] x;
-  assign \$1  = \port$851$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$853$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(w) * $signed({ 1'h0, x });
   assign \$3  = $signed(\$1 ) + $signed(\$2 );
   always @(posedge clk)
@@ -2597,19 +2605,19 @@ module \fpim_tiny.datapath.dsp_core.pe_0_3 (rst, x, w, \port$851$0 , acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$4  = acc;
-    if (\port$851$0 [0]) begin
+    if (\port$853$0 [0]) begin
       \$4  = \$3 [23:0];
     end
     if (rst) begin
       \$4  = 24'h000000;
     end
   end
-  assign valid = \port$851$0 [0];
-  assign first = \port$851$0 [1];
+  assign valid = \port$853$0 [0];
+  assign first = \port$853$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_1_0 (rst, w, \port$827$0 , x, acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_1_0 (rst, w, \port$829$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [23:0] \$1 ;
   wire [7:0] \$2 ;
@@ -2620,8 +2628,8 @@ module \fpim_tiny.datapath.dsp_core.pe_1_0 (rst, w, \port$827$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$827$0 ;
-  wire [1:0] \port$827$0 ;
+  input [1:0] \port$829$0 ;
+  wire [1:0] \port$829$0 ;
   input rst;
   wire rst;
   wire valid;
@@ -2629,7 +2637,7 @@ module \fpim_tiny.datapath.dsp_core.pe_1_0 (rst, w, \port$827$0 , x, acc, clk);
   wire [3:0] w;
   input [3:0] x;
   wire [3:0] x;
-  assign \$1  = \port$827$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$829$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(w) * $signed({ 1'h0, x });
   assign \$3  = $signed(\$1 ) + $signed(\$2 );
   always @(posedge clk)
@@ -2637,19 +2645,19 @@ module \fpim_tiny.datapath.dsp_core.pe_1_0 (rst, w, \port$827$0 , x, acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$4  = acc;
-    if (\port$827$0 [0]) begin
+    if (\port$829$0 [0]) begin
       \$4  = \$3 [23:0];
     end
     if (rst) begin
       \$4  = 24'h000000;
     end
   end
-  assign valid = \port$827$0 [0];
-  assign first = \port$827$0 [1];
+  assign valid = \port$829$0 [0];
+  assign first = \port$829$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_1_1 (rst, w, \port$857$0 , x, acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_1_1 (rst, w, \port$859$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [23:0] \$1 ;
   wire [7:0] \$2 ;
@@ -2660,8 +2668,8 @@ module \fpim_tiny.datapath.dsp_core.pe_1_1 (rst, w, \port$857$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$857$0 ;
-  wire [1:0] \port$857$0 ;
+  input [1:0] \port$859$0 ;
+  wire [1:0] \port$859$0 ;
   input rst;
   wire rst;
   wire valid;
@@ -2669,7 +2677,7 @@ module \fpim_tiny.datapath.dsp_core.pe_1_1 (rst, w, \port$857$0 , x, acc, clk);
   wire [3:0] w;
   input [3:0] x;
   wire [3:0] x;
-  assign \$1  = \port$857$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$859$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(w) * $signed({ 1'h0, x });
   assign \$3  = $signed(\$1 ) + $signed(\$2 );
   always @(posedge clk)
@@ -2677,19 +2685,19 @@ module \fpim_tiny.datapath.dsp_core.pe_1_1 (rst, w, \port$857$0 , x, acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$4  = acc;
-    if (\port$857$0 [0]) begin
+    if (\port$859$0 [0]) begin
       \$4  = \$3 [23:0];
     end
     if (rst) begin
       \$4  = 24'h000000;
     end
   end
-  assign valid = \port$857$0 [0];
-  assign first = \port$857$0 [1];
+  assign valid = \port$859$0 [0];
+  assign first = \port$859$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_1_2 (rst, w, \port$863$0 , x, acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_1_2 (rst, w, \port$865$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [23:0] \$1 ;
   wire [7:0] \$2 ;
@@ -2700,8 +2708,8 @@ module \fpim_tiny.datapath.dsp_core.pe_1_2 (rst, w, \port$863$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$863$0 ;
-  wire [1:0] \port$863$0 ;
+  input [1:0] \port$865$0 ;
+  wire [1:0] \port$865$0 ;
   input rst;
   wire rst;
   wire valid;
@@ -2709,7 +2717,7 @@ module \fpim_tiny.datapath.dsp_core.pe_1_2 (rst, w, \port$863$0 , x, acc, clk);
   wire [3:0] w;
   input [3:0] x;
   wire [3:0] x;
-  assign \$1  = \port$863$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$865$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(w) * $signed({ 1'h0, x });
   assign \$3  = $signed(\$1 ) + $signed(\$2 );
   always @(posedge clk)
@@ -2717,19 +2725,19 @@ module \fpim_tiny.datapath.dsp_core.pe_1_2 (rst, w, \port$863$0 , x, acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$4  = acc;
-    if (\port$863$0 [0]) begin
+    if (\port$865$0 [0]) begin
       \$4  = \$3 [23:0];
     end
     if (rst) begin
       \$4  = 24'h000000;
     end
   end
-  assign valid = \port$863$0 [0];
-  assign first = \port$863$0 [1];
+  assign valid = \port$865$0 [0];
+  assign first = \port$865$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_1_3 (rst, w, \port$869$0 , x, acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_1_3 (rst, w, \port$871$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [23:0] \$1 ;
   wire [7:0] \$2 ;
@@ -2740,8 +2748,8 @@ module \fpim_tiny.datapath.dsp_core.pe_1_3 (rst, w, \port$869$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$869$0 ;
-  wire [1:0] \port$869$0 ;
+  input [1:0] \port$871$0 ;
+  wire [1:0] \port$871$0 ;
   input rst;
   wire rst;
   wire valid;
@@ -2749,7 +2757,7 @@ module \fpim_tiny.datapath.dsp_core.pe_1_3 (rst, w, \port$869$0 , x, acc, clk);
   wire [3:0] w;
   input [3:0] x;
   wire [3:0] x;
-  assign \$1  = \port$869$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$871$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(w) * $signed({ 1'h0, x });
   assign \$3  = $signed(\$1 ) + $signed(\$2 );
   always @(posedge clk)
@@ -2757,19 +2765,19 @@ module \fpim_tiny.datapath.dsp_core.pe_1_3 (rst, w, \port$869$0 , x, acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$4  = acc;
-    if (\port$869$0 [0]) begin
+    if (\port$871$0 [0]) begin
       \$4  = \$3 [23:0];
     end
     if (rst) begin
       \$4  = 24'h000000;
     end
   end
-  assign valid = \port$869$0 [0];
-  assign first = \port$869$0 [1];
+  assign valid = \port$871$0 [0];
+  assign first = \port$871$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_post (rst, \port$745$0 , valid, acc, y_valid, y, clk);
+module \fpim_tiny.datapath.dsp_post (rst, \port$747$0 , valid, acc, y_valid, y, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [5:0] \$1 ;
   wire \$10 ;
@@ -2860,8 +2868,8 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$745$0 , valid, acc, y_valid, y, 
   wire [41:0] p1;
   wire [41:0] p2;
   wire [41:0] p3;
-  input [45:0] \port$745$0 ;
-  wire [45:0] \port$745$0 ;
+  input [45:0] \port$747$0 ;
+  wire [45:0] \port$747$0 ;
   wire [41:0] q0;
   wire [41:0] q1;
   wire [41:0] q2;
@@ -2900,15 +2908,15 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$745$0 , valid, acc, y_valid, y, 
   assign \$25  = guard1 & \$24 ;
   assign round1 = $signed(q1) + $signed({ 1'h0, \$25  });
   assign \$26  = $signed(round1) < $signed(1'h0);
-  assign \$27  = \port$745$0 [45] & \$26 ;
+  assign \$27  = \port$747$0 [45] & \$26 ;
   assign relu1 = \$27  ? 43'h00000000000 : round1;
-  assign \$28  = $signed(acc[71:48]) + $signed(\port$745$0 [44:21]);
-  assign \$29  = $signed(\$28 ) * $signed({ 1'h0, \port$745$0 [15:0] });
-  assign q2 = $signed(\$29 ) >>> \port$745$0 [20:16];
-  assign \$30  = | \port$745$0 [20:16];
+  assign \$28  = $signed(acc[71:48]) + $signed(\port$747$0 [44:21]);
+  assign \$29  = $signed(\$28 ) * $signed({ 1'h0, \port$747$0 [15:0] });
+  assign q2 = $signed(\$29 ) >>> \port$747$0 [20:16];
+  assign \$30  = | \port$747$0 [20:16];
   assign \$31  = $signed(\$29 ) >>> \$1 [4:0];
   assign guard2 = \$30  & \$31 [0];
-  assign \$32  = \port$745$0 [20:16] > 1'h1;
+  assign \$32  = \port$747$0 [20:16] > 1'h1;
   assign \$33  = 1'h1 << \$1 [4:0];
   assign \$34  = \$33  - 1'h1;
   assign \$35  = { \$29 [40], \$29  } & { \$34 [32], \$34 [32], \$34 [32], \$34 [32], \$34 [32], \$34 [32], \$34 [32], \$34 [32], \$34 [32], \$34  };
@@ -2918,15 +2926,15 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$745$0 , valid, acc, y_valid, y, 
   assign \$38  = guard2 & \$37 ;
   assign round2 = $signed(q2) + $signed({ 1'h0, \$38  });
   assign \$39  = $signed(round2) < $signed(1'h0);
-  assign \$40  = \port$745$0 [45] & \$39 ;
+  assign \$40  = \port$747$0 [45] & \$39 ;
   assign relu2 = \$40  ? 43'h00000000000 : round2;
-  assign \$41  = $signed(acc[95:72]) + $signed(\port$745$0 [44:21]);
-  assign \$42  = $signed(\$41 ) * $signed({ 1'h0, \port$745$0 [15:0] });
-  assign q3 = $signed(\$42 ) >>> \port$745$0 [20:16];
-  assign \$43  = | \port$745$0 [20:16];
+  assign \$41  = $signed(acc[95:72]) + $signed(\port$747$0 [44:21]);
+  assign \$42  = $signed(\$41 ) * $signed({ 1'h0, \port$747$0 [15:0] });
+  assign q3 = $signed(\$42 ) >>> \port$747$0 [20:16];
+  assign \$43  = | \port$747$0 [20:16];
   assign \$44  = $signed(\$42 ) >>> \$1 [4:0];
   assign guard3 = \$43  & \$44 [0];
-  assign \$45  = \port$745$0 [20:16] > 1'h1;
+  assign \$45  = \port$747$0 [20:16] > 1'h1;
   assign \$46  = 1'h1 << \$1 [4:0];
   assign \$47  = \$46  - 1'h1;
   assign \$48  = { \$42 [40], \$42  } & { \$47 [32], \$47 [32], \$47 [32], \$47 [32], \$47 [32], \$47 [32], \$47 [32], \$47 [32], \$47 [32], \$47  };
@@ -2936,7 +2944,7 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$745$0 , valid, acc, y_valid, y, 
   assign \$51  = guard3 & \$50 ;
   assign round3 = $signed(q3) + $signed({ 1'h0, \$51  });
   assign \$52  = $signed(round3) < $signed(1'h0);
-  assign \$53  = \port$745$0 [45] & \$52 ;
+  assign \$53  = \port$747$0 [45] & \$52 ;
   assign relu3 = \$53  ? 43'h00000000000 : round3;
   assign \$54  = $signed(relu0) > $signed(5'h0f);
   assign \$55  = $signed(relu0) < $signed(1'h0);
@@ -2958,14 +2966,14 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$745$0 , valid, acc, y_valid, y, 
     y_valid <= \$70 ;
   always @(posedge clk)
     y <= \$71 ;
-  assign \$1  = \port$745$0 [20:16] - 1'h1;
-  assign \$2  = $signed(acc[23:0]) + $signed(\port$745$0 [44:21]);
-  assign \$3  = $signed(\$2 ) * $signed({ 1'h0, \port$745$0 [15:0] });
-  assign q0 = $signed(\$3 ) >>> \port$745$0 [20:16];
-  assign \$4  = | \port$745$0 [20:16];
+  assign \$1  = \port$747$0 [20:16] - 1'h1;
+  assign \$2  = $signed(acc[23:0]) + $signed(\port$747$0 [44:21]);
+  assign \$3  = $signed(\$2 ) * $signed({ 1'h0, \port$747$0 [15:0] });
+  assign q0 = $signed(\$3 ) >>> \port$747$0 [20:16];
+  assign \$4  = | \port$747$0 [20:16];
   assign \$5  = $signed(\$3 ) >>> \$1 [4:0];
   assign guard0 = \$4  & \$5 [0];
-  assign \$6  = \port$745$0 [20:16] > 1'h1;
+  assign \$6  = \port$747$0 [20:16] > 1'h1;
   assign \$7  = 1'h1 << \$1 [4:0];
   assign \$8  = \$7  - 1'h1;
   assign \$9  = { \$3 [40], \$3  } & { \$8 [32], \$8 [32], \$8 [32], \$8 [32], \$8 [32], \$8 [32], \$8 [32], \$8 [32], \$8 [32], \$8  };
@@ -2975,15 +2983,15 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$745$0 , valid, acc, y_valid, y, 
   assign \$12  = guard0 & \$11 ;
   assign round0 = $signed(q0) + $signed({ 1'h0, \$12  });
   assign \$13  = $signed(round0) < $signed(1'h0);
-  assign \$14  = \port$745$0 [45] & \$13 ;
+  assign \$14  = \port$747$0 [45] & \$13 ;
   assign relu0 = \$14  ? 43'h00000000000 : round0;
-  assign \$15  = $signed(acc[47:24]) + $signed(\port$745$0 [44:21]);
-  assign \$16  = $signed(\$15 ) * $signed({ 1'h0, \port$745$0 [15:0] });
-  assign q1 = $signed(\$16 ) >>> \port$745$0 [20:16];
-  assign \$17  = | \port$745$0 [20:16];
+  assign \$15  = $signed(acc[47:24]) + $signed(\port$747$0 [44:21]);
+  assign \$16  = $signed(\$15 ) * $signed({ 1'h0, \port$747$0 [15:0] });
+  assign q1 = $signed(\$16 ) >>> \port$747$0 [20:16];
+  assign \$17  = | \port$747$0 [20:16];
   assign \$18  = $signed(\$16 ) >>> \$1 [4:0];
   assign guard1 = \$17  & \$18 [0];
-  assign \$19  = \port$745$0 [20:16] > 1'h1;
+  assign \$19  = \port$747$0 [20:16] > 1'h1;
   assign \$20  = 1'h1 << \$1 [4:0];
   assign \$21  = \$20  - 1'h1;
   always @* begin
@@ -3007,11 +3015,11 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$745$0 , valid, acc, y_valid, y, 
     end
   end
   assign s_m1 = \$1 [4:0];
-  assign shift = \port$745$0 [20:16];
+  assign shift = \port$747$0 [20:16];
   assign p0 = { \$3 [40], \$3  };
-  assign bias = \port$745$0 [44:21];
-  assign mult = \port$745$0 [15:0];
-  assign relu = \port$745$0 [45];
+  assign bias = \port$747$0 [44:21];
+  assign mult = \port$747$0 [15:0];
+  assign relu = \port$747$0 [45];
   assign p1 = { \$16 [40], \$16  };
   assign p2 = { \$29 [40], \$29  };
   assign p3 = { \$42 [40], \$42  };
@@ -3217,7 +3225,7 @@ module \fpim_tiny.datapath.lut_core (rst, first, \w$5 , \x$7 , valid, drain_row,
   \fpim_tiny.datapath.lut_core.pe_0_0  pe_0_0 (
     .acc(acc),
     .clk(clk),
-    .\port$326$0 (ctl_edge0),
+    .\port$328$0 (ctl_edge0),
     .rst(rst),
     .w(\w$5 [3:0]),
     .x(\x$7 [3:0])
@@ -3225,7 +3233,7 @@ module \fpim_tiny.datapath.lut_core (rst, first, \w$5 , \x$7 , valid, drain_row,
   \fpim_tiny.datapath.lut_core.pe_0_1  pe_0_1 (
     .acc(\acc$63 ),
     .clk(clk),
-    .\port$932$0 (ctl_0_1_d1),
+    .\port$934$0 (ctl_0_1_d1),
     .rst(rst),
     .w(\w$10 ),
     .x(\x$12 )
@@ -3233,7 +3241,7 @@ module \fpim_tiny.datapath.lut_core (rst, first, \w$5 , \x$7 , valid, drain_row,
   \fpim_tiny.datapath.lut_core.pe_0_2  pe_0_2 (
     .acc(\acc$65 ),
     .clk(clk),
-    .\port$936$0 (ctl_0_2_d1),
+    .\port$938$0 (ctl_0_2_d1),
     .rst(rst),
     .w(\w$17 ),
     .x(\x$19 )
@@ -3241,7 +3249,7 @@ module \fpim_tiny.datapath.lut_core (rst, first, \w$5 , \x$7 , valid, drain_row,
   \fpim_tiny.datapath.lut_core.pe_0_3  pe_0_3 (
     .acc(\acc$67 ),
     .clk(clk),
-    .\port$940$0 (ctl_0_3_d1),
+    .\port$942$0 (ctl_0_3_d1),
     .rst(rst),
     .w(\w$24 ),
     .x(\x$26 )
@@ -3249,7 +3257,7 @@ module \fpim_tiny.datapath.lut_core (rst, first, \w$5 , \x$7 , valid, drain_row,
   \fpim_tiny.datapath.lut_core.pe_1_0  pe_1_0 (
     .acc(\acc$62 ),
     .clk(clk),
-    .\port$916$0 (ctl_edge1_d1),
+    .\port$918$0 (ctl_edge1_d1),
     .rst(rst),
     .w(\w$31 ),
     .x(\x$33 )
@@ -3257,7 +3265,7 @@ module \fpim_tiny.datapath.lut_core (rst, first, \w$5 , \x$7 , valid, drain_row,
   \fpim_tiny.datapath.lut_core.pe_1_1  pe_1_1 (
     .acc(\acc$64 ),
     .clk(clk),
-    .\port$946$0 (ctl_1_1_d1),
+    .\port$948$0 (ctl_1_1_d1),
     .rst(rst),
     .w(\w$38 ),
     .x(\x$40 )
@@ -3265,7 +3273,7 @@ module \fpim_tiny.datapath.lut_core (rst, first, \w$5 , \x$7 , valid, drain_row,
   \fpim_tiny.datapath.lut_core.pe_1_2  pe_1_2 (
     .acc(\acc$66 ),
     .clk(clk),
-    .\port$952$0 (ctl_1_2_d1),
+    .\port$954$0 (ctl_1_2_d1),
     .rst(rst),
     .w(\w$45 ),
     .x(\x$47 )
@@ -3273,7 +3281,7 @@ module \fpim_tiny.datapath.lut_core (rst, first, \w$5 , \x$7 , valid, drain_row,
   \fpim_tiny.datapath.lut_core.pe_1_3  pe_1_3 (
     .acc(\acc$68 ),
     .clk(clk),
-    .\port$958$0 (ctl_1_3_d1),
+    .\port$960$0 (ctl_1_3_d1),
     .rst(rst),
     .w(\w$52 ),
     .x(\x$54 )
@@ -3537,7 +3545,7 @@ module \fpim_tiny.datapath.lut_core (rst, first, \w$5 , \x$7 , valid, drain_row,
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_0_0 (rst, \port$326$0 , w, x, acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_0_0 (rst, \port$328$0 , w, x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -3559,8 +3567,8 @@ module \fpim_tiny.datapath.lut_core.pe_0_0 (rst, \port$326$0 , w, x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$326$0 ;
-  wire [1:0] \port$326$0 ;
+  input [1:0] \port$328$0 ;
+  wire [1:0] \port$328$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -3580,7 +3588,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_0 (rst, \port$326$0 , w, x, acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$326$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$328$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -3591,7 +3599,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_0 (rst, \port$326$0 , w, x, acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     \$15  = acc;
-    if (\port$326$0 [0]) begin
+    if (\port$328$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -3602,12 +3610,12 @@ module \fpim_tiny.datapath.lut_core.pe_0_0 (rst, \port$326$0 , w, x, acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$326$0 [0];
-  assign first = \port$326$0 [1];
+  assign valid = \port$328$0 [0];
+  assign first = \port$328$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_0_1 (rst, x, w, \port$932$0 , acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_0_1 (rst, x, w, \port$934$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -3629,8 +3637,8 @@ module \fpim_tiny.datapath.lut_core.pe_0_1 (rst, x, w, \port$932$0 , acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$932$0 ;
-  wire [1:0] \port$932$0 ;
+  input [1:0] \port$934$0 ;
+  wire [1:0] \port$934$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -3650,7 +3658,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_1 (rst, x, w, \port$932$0 , acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$932$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$934$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -3661,7 +3669,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_1 (rst, x, w, \port$932$0 , acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \$15  = acc;
-    if (\port$932$0 [0]) begin
+    if (\port$934$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -3672,12 +3680,12 @@ module \fpim_tiny.datapath.lut_core.pe_0_1 (rst, x, w, \port$932$0 , acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$932$0 [0];
-  assign first = \port$932$0 [1];
+  assign valid = \port$934$0 [0];
+  assign first = \port$934$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_0_2 (rst, x, w, \port$936$0 , acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_0_2 (rst, x, w, \port$938$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -3699,8 +3707,8 @@ module \fpim_tiny.datapath.lut_core.pe_0_2 (rst, x, w, \port$936$0 , acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$936$0 ;
-  wire [1:0] \port$936$0 ;
+  input [1:0] \port$938$0 ;
+  wire [1:0] \port$938$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -3720,7 +3728,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_2 (rst, x, w, \port$936$0 , acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$936$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$938$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -3731,7 +3739,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_2 (rst, x, w, \port$936$0 , acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
     \$15  = acc;
-    if (\port$936$0 [0]) begin
+    if (\port$938$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -3742,12 +3750,12 @@ module \fpim_tiny.datapath.lut_core.pe_0_2 (rst, x, w, \port$936$0 , acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$936$0 [0];
-  assign first = \port$936$0 [1];
+  assign valid = \port$938$0 [0];
+  assign first = \port$938$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_0_3 (rst, x, w, \port$940$0 , acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_0_3 (rst, x, w, \port$942$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -3769,8 +3777,8 @@ module \fpim_tiny.datapath.lut_core.pe_0_3 (rst, x, w, \port$940$0 , acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$940$0 ;
-  wire [1:0] \port$940$0 ;
+  input [1:0] \port$942$0 ;
+  wire [1:0] \port$942$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -3790,7 +3798,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_3 (rst, x, w, \port$940$0 , acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$940$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$942$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -3801,7 +3809,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_3 (rst, x, w, \port$940$0 , acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$15  = acc;
-    if (\port$940$0 [0]) begin
+    if (\port$942$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -3812,12 +3820,12 @@ module \fpim_tiny.datapath.lut_core.pe_0_3 (rst, x, w, \port$940$0 , acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$940$0 [0];
-  assign first = \port$940$0 [1];
+  assign valid = \port$942$0 [0];
+  assign first = \port$942$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_1_0 (rst, w, \port$916$0 , x, acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_1_0 (rst, w, \port$918$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -3839,8 +3847,8 @@ module \fpim_tiny.datapath.lut_core.pe_1_0 (rst, w, \port$916$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$916$0 ;
-  wire [1:0] \port$916$0 ;
+  input [1:0] \port$918$0 ;
+  wire [1:0] \port$918$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -3860,7 +3868,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_0 (rst, w, \port$916$0 , x, acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$916$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$918$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -3871,7 +3879,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_0 (rst, w, \port$916$0 , x, acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$15  = acc;
-    if (\port$916$0 [0]) begin
+    if (\port$918$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -3882,12 +3890,12 @@ module \fpim_tiny.datapath.lut_core.pe_1_0 (rst, w, \port$916$0 , x, acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$916$0 [0];
-  assign first = \port$916$0 [1];
+  assign valid = \port$918$0 [0];
+  assign first = \port$918$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_1_1 (rst, w, \port$946$0 , x, acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_1_1 (rst, w, \port$948$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -3909,8 +3917,8 @@ module \fpim_tiny.datapath.lut_core.pe_1_1 (rst, w, \port$946$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$946$0 ;
-  wire [1:0] \port$946$0 ;
+  input [1:0] \port$948$0 ;
+  wire [1:0] \port$948$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -3930,7 +3938,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_1 (rst, w, \port$946$0 , x, acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$946$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$948$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -3941,7 +3949,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_1 (rst, w, \port$946$0 , x, acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$15  = acc;
-    if (\port$946$0 [0]) begin
+    if (\port$948$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -3952,12 +3960,12 @@ module \fpim_tiny.datapath.lut_core.pe_1_1 (rst, w, \port$946$0 , x, acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$946$0 [0];
-  assign first = \port$946$0 [1];
+  assign valid = \port$948$0 [0];
+  assign first = \port$948$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_1_2 (rst, w, \port$952$0 , x, acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_1_2 (rst, w, \port$954$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$19  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -3979,8 +3987,8 @@ module \fpim_tiny.datapath.lut_core.pe_1_2 (rst, w, \port$952$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$952$0 ;
-  wire [1:0] \port$952$0 ;
+  input [1:0] \port$954$0 ;
+  wire [1:0] \port$954$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -4000,7 +4008,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_2 (rst, w, \port$952$0 , x, acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$952$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$954$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -4011,7 +4019,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_2 (rst, w, \port$952$0 , x, acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
     \$15  = acc;
-    if (\port$952$0 [0]) begin
+    if (\port$954$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -4022,12 +4030,12 @@ module \fpim_tiny.datapath.lut_core.pe_1_2 (rst, w, \port$952$0 , x, acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$952$0 [0];
-  assign first = \port$952$0 [1];
+  assign valid = \port$954$0 [0];
+  assign first = \port$954$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_1_3 (rst, w, \port$958$0 , x, acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_1_3 (rst, w, \port$960$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$20  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -4049,8 +4057,8 @@ module \fpim_tiny.datapath.lut_core.pe_1_3 (rst, w, \port$958$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$958$0 ;
-  wire [1:0] \port$958$0 ;
+  input [1:0] \port$960$0 ;
+  wire [1:0] \port$960$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -4070,7 +4078,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_3 (rst, w, \port$958$0 , x, acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$958$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$960$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -4081,7 +4089,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_3 (rst, w, \port$958$0 , x, acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
     \$15  = acc;
-    if (\port$958$0 [0]) begin
+    if (\port$960$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -4092,12 +4100,12 @@ module \fpim_tiny.datapath.lut_core.pe_1_3 (rst, w, \port$958$0 , x, acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$958$0 [0];
-  assign first = \port$958$0 [1];
+  assign valid = \port$960$0 [0];
+  assign first = \port$960$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_post (rst, \port$748$0 , valid, acc, y_valid, y, clk);
+module \fpim_tiny.datapath.lut_post (rst, \port$750$0 , valid, acc, y_valid, y, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$21  = 0;
   wire [5:0] \$1 ;
   wire \$10 ;
@@ -4188,8 +4196,8 @@ module \fpim_tiny.datapath.lut_post (rst, \port$748$0 , valid, acc, y_valid, y, 
   wire [41:0] p1;
   wire [41:0] p2;
   wire [41:0] p3;
-  input [45:0] \port$748$0 ;
-  wire [45:0] \port$748$0 ;
+  input [45:0] \port$750$0 ;
+  wire [45:0] \port$750$0 ;
   wire [41:0] q0;
   wire [41:0] q1;
   wire [41:0] q2;
@@ -4228,15 +4236,15 @@ module \fpim_tiny.datapath.lut_post (rst, \port$748$0 , valid, acc, y_valid, y, 
   assign \$25  = guard1 & \$24 ;
   assign round1 = $signed(q1) + $signed({ 1'h0, \$25  });
   assign \$26  = $signed(round1) < $signed(1'h0);
-  assign \$27  = \port$748$0 [45] & \$26 ;
+  assign \$27  = \port$750$0 [45] & \$26 ;
   assign relu1 = \$27  ? 43'h00000000000 : round1;
-  assign \$28  = $signed(acc[71:48]) + $signed(\port$748$0 [44:21]);
-  assign \$29  = $signed(\$28 ) * $signed({ 1'h0, \port$748$0 [15:0] });
-  assign q2 = $signed(\$29 ) >>> \port$748$0 [20:16];
-  assign \$30  = | \port$748$0 [20:16];
+  assign \$28  = $signed(acc[71:48]) + $signed(\port$750$0 [44:21]);
+  assign \$29  = $signed(\$28 ) * $signed({ 1'h0, \port$750$0 [15:0] });
+  assign q2 = $signed(\$29 ) >>> \port$750$0 [20:16];
+  assign \$30  = | \port$750$0 [20:16];
   assign \$31  = $signed(\$29 ) >>> \$1 [4:0];
   assign guard2 = \$30  & \$31 [0];
-  assign \$32  = \port$748$0 [20:16] > 1'h1;
+  assign \$32  = \port$750$0 [20:16] > 1'h1;
   assign \$33  = 1'h1 << \$1 [4:0];
   assign \$34  = \$33  - 1'h1;
   assign \$35  = { \$29 [40], \$29  } & { \$34 [32], \$34 [32], \$34 [32], \$34 [32], \$34 [32], \$34 [32], \$34 [32], \$34 [32], \$34 [32], \$34  };
@@ -4246,15 +4254,15 @@ module \fpim_tiny.datapath.lut_post (rst, \port$748$0 , valid, acc, y_valid, y, 
   assign \$38  = guard2 & \$37 ;
   assign round2 = $signed(q2) + $signed({ 1'h0, \$38  });
   assign \$39  = $signed(round2) < $signed(1'h0);
-  assign \$40  = \port$748$0 [45] & \$39 ;
+  assign \$40  = \port$750$0 [45] & \$39 ;
   assign relu2 = \$40  ? 43'h00000000000 : round2;
-  assign \$41  = $signed(acc[95:72]) + $signed(\port$748$0 [44:21]);
-  assign \$42  = $signed(\$41 ) * $signed({ 1'h0, \port$748$0 [15:0] });
-  assign q3 = $signed(\$42 ) >>> \port$748$0 [20:16];
-  assign \$43  = | \port$748$0 [20:16];
+  assign \$41  = $signed(acc[95:72]) + $signed(\port$750$0 [44:21]);
+  assign \$42  = $signed(\$41 ) * $signed({ 1'h0, \port$750$0 [15:0] });
+  assign q3 = $signed(\$42 ) >>> \port$750$0 [20:16];
+  assign \$43  = | \port$750$0 [20:16];
   assign \$44  = $signed(\$42 ) >>> \$1 [4:0];
   assign guard3 = \$43  & \$44 [0];
-  assign \$45  = \port$748$0 [20:16] > 1'h1;
+  assign \$45  = \port$750$0 [20:16] > 1'h1;
   assign \$46  = 1'h1 << \$1 [4:0];
   assign \$47  = \$46  - 1'h1;
   assign \$48  = { \$42 [40], \$42  } & { \$47 [32], \$47 [32], \$47 [32], \$47 [32], \$47 [32], \$47 [32], \$47 [32], \$47 [32], \$47 [32], \$47  };
@@ -4264,7 +4272,7 @@ module \fpim_tiny.datapath.lut_post (rst, \port$748$0 , valid, acc, y_valid, y, 
   assign \$51  = guard3 & \$50 ;
   assign round3 = $signed(q3) + $signed({ 1'h0, \$51  });
   assign \$52  = $signed(round3) < $signed(1'h0);
-  assign \$53  = \port$748$0 [45] & \$52 ;
+  assign \$53  = \port$750$0 [45] & \$52 ;
   assign relu3 = \$53  ? 43'h00000000000 : round3;
   assign \$54  = $signed(relu0) > $signed(5'h0f);
   assign \$55  = $signed(relu0) < $signed(1'h0);
@@ -4286,14 +4294,14 @@ module \fpim_tiny.datapath.lut_post (rst, \port$748$0 , valid, acc, y_valid, y, 
     y_valid <= \$70 ;
   always @(posedge clk)
     y <= \$71 ;
-  assign \$1  = \port$748$0 [20:16] - 1'h1;
-  assign \$2  = $signed(acc[23:0]) + $signed(\port$748$0 [44:21]);
-  assign \$3  = $signed(\$2 ) * $signed({ 1'h0, \port$748$0 [15:0] });
-  assign q0 = $signed(\$3 ) >>> \port$748$0 [20:16];
-  assign \$4  = | \port$748$0 [20:16];
+  assign \$1  = \port$750$0 [20:16] - 1'h1;
+  assign \$2  = $signed(acc[23:0]) + $signed(\port$750$0 [44:21]);
+  assign \$3  = $signed(\$2 ) * $signed({ 1'h0, \port$750$0 [15:0] });
+  assign q0 = $signed(\$3 ) >>> \port$750$0 [20:16];
+  assign \$4  = | \port$750$0 [20:16];
   assign \$5  = $signed(\$3 ) >>> \$1 [4:0];
   assign guard0 = \$4  & \$5 [0];
-  assign \$6  = \port$748$0 [20:16] > 1'h1;
+  assign \$6  = \port$750$0 [20:16] > 1'h1;
   assign \$7  = 1'h1 << \$1 [4:0];
   assign \$8  = \$7  - 1'h1;
   assign \$9  = { \$3 [40], \$3  } & { \$8 [32], \$8 [32], \$8 [32], \$8 [32], \$8 [32], \$8 [32], \$8 [32], \$8 [32], \$8 [32], \$8  };
@@ -4303,15 +4311,15 @@ module \fpim_tiny.datapath.lut_post (rst, \port$748$0 , valid, acc, y_valid, y, 
   assign \$12  = guard0 & \$11 ;
   assign round0 = $signed(q0) + $signed({ 1'h0, \$12  });
   assign \$13  = $signed(round0) < $signed(1'h0);
-  assign \$14  = \port$748$0 [45] & \$13 ;
+  assign \$14  = \port$750$0 [45] & \$13 ;
   assign relu0 = \$14  ? 43'h00000000000 : round0;
-  assign \$15  = $signed(acc[47:24]) + $signed(\port$748$0 [44:21]);
-  assign \$16  = $signed(\$15 ) * $signed({ 1'h0, \port$748$0 [15:0] });
-  assign q1 = $signed(\$16 ) >>> \port$748$0 [20:16];
-  assign \$17  = | \port$748$0 [20:16];
+  assign \$15  = $signed(acc[47:24]) + $signed(\port$750$0 [44:21]);
+  assign \$16  = $signed(\$15 ) * $signed({ 1'h0, \port$750$0 [15:0] });
+  assign q1 = $signed(\$16 ) >>> \port$750$0 [20:16];
+  assign \$17  = | \port$750$0 [20:16];
   assign \$18  = $signed(\$16 ) >>> \$1 [4:0];
   assign guard1 = \$17  & \$18 [0];
-  assign \$19  = \port$748$0 [20:16] > 1'h1;
+  assign \$19  = \port$750$0 [20:16] > 1'h1;
   assign \$20  = 1'h1 << \$1 [4:0];
   assign \$21  = \$20  - 1'h1;
   always @* begin
@@ -4335,11 +4343,11 @@ module \fpim_tiny.datapath.lut_post (rst, \port$748$0 , valid, acc, y_valid, y, 
     end
   end
   assign s_m1 = \$1 [4:0];
-  assign shift = \port$748$0 [20:16];
+  assign shift = \port$750$0 [20:16];
   assign p0 = { \$3 [40], \$3  };
-  assign bias = \port$748$0 [44:21];
-  assign mult = \port$748$0 [15:0];
-  assign relu = \port$748$0 [45];
+  assign bias = \port$750$0 [44:21];
+  assign mult = \port$750$0 [15:0];
+  assign relu = \port$750$0 [45];
   assign p1 = { \$16 [40], \$16  };
   assign p2 = { \$29 [40], \$29  };
   assign p3 = { \$42 [40], \$42  };

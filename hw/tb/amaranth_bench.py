@@ -1,0 +1,147 @@
+"""Run a :class:`~hw.tb.cases.GemmCase` on :class:`hw.accel.GemmAccelerator` in Amaranth's
+simulator, the testbench playing the DRAM of sim.timing rule R7 (docs/rtl.md).
+
+The DRAM accepts a load request when its one read channel is free, pulses
+``w_loaded``/``x_loaded`` exactly ``L + ceil(bytes / B)`` cycles after each block's start (0
+when unlimited), and streams the block's beats back to back from the accepted request on.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+from amaranth.sim import Simulator
+
+from hw.tb.cases import GemmCase, command
+
+
+@dataclass(frozen=True)
+class RtlRun:
+    """What one GEMM did on the RTL: outputs, ``busy`` cycles, and the load requests
+    ``(kind, start cycle, completion cycle, bytes)`` in channel order."""
+
+    y: np.ndarray
+    cycles: int
+    requests: tuple[tuple[str, int, int, int], ...]
+
+
+def load_time(case: GemmCase, nbytes: int) -> int:
+    """Cycles of one block on the DRAM channel (R7): ``L + ceil(bytes / B)``."""
+    return case.lat + (0 if case.bw is None else -(-nbytes // case.bw))
+
+
+def run_case(accel, case: GemmCase, *, dut=None, vcd: str | None = None) -> RtlRun:
+    """Run one case on the accelerator top (``dut``, default a fresh one) in Amaranth."""
+    from hw.accel import GemmAccelerator
+
+    e = accel.engine
+    dut = dut or GemmAccelerator(accel)
+    fixed, lut = case.fixed_rows, case.lut_rows
+    m, n, k = case.mnk
+    wf, wl = case.words[fixed], case.words[lut]
+    x = case.x
+    y = np.full((m, n), -999, dtype=np.int64)
+    result: dict = {}
+
+    async def bench(ctx):
+        for lut_core, idx in ((0, fixed), (1, lut)):
+            for i, r in enumerate(idx):
+                p = dut.params.payload
+                ctx.set(p.lut, lut_core)
+                ctx.set(p.row, i)
+                ctx.set(p.p.mult, int(case.mult[r]))
+                ctx.set(p.p.shift, int(case.shift[r]))
+                ctx.set(p.p.bias, int(case.bias[r]) & ((1 << e.acc_bits) - 1))
+                ctx.set(p.p.relu, int(case.relu[r]))
+                ctx.set(dut.params.valid, 1)
+                await ctx.tick()
+        ctx.set(dut.params.valid, 0)
+        for name, v in command(accel, len(fixed), len(lut), n, k).items():
+            ctx.set(getattr(dut.cmd.payload, name), v)
+        ctx.set(dut.cmd.valid, 1)
+        await ctx.tick()
+        ctx.set(dut.cmd.valid, 0)
+        ctx.set(dut.out.ready, 1)
+        cycle = chan = busy = 0
+        done_at: dict[str, set[int]] = {"w": set(), "x": set()}
+        beats: dict[str, deque] = {"w": deque(), "x": deque()}
+        requests = []
+        after_done = None
+        while after_done is None or cycle < after_done:
+            if ctx.get(dut.done):
+                assert after_done is None
+                result["done_cycle"] = cycle
+                after_done = cycle + 2 * max(e.dsp_rows, e.lut_rows) + 4
+            busy += ctx.get(dut.busy)
+            ready = 0
+            if ctx.get(dut.load_req.valid) and cycle >= chan:
+                ready = 1
+                p = ctx.get(dut.load_req.payload)
+                t = cycle
+                if p.w.en:
+                    t += load_time(case, p.w.bytes)
+                    done_at["w"].add(t)
+                    requests.append(("w", cycle, t, p.w.bytes))
+                    for s in range(p.w.steps):
+                        kk = p.w.k0 + s
+                        dsp = [int(wf[p.w.row0_dsp + i, kk]) if i < p.w.rows_dsp else 0
+                               for i in range(e.dsp_rows)]
+                        lw = [int(wl[p.w.row0_lut + i, kk]) if i < p.w.rows_lut else 0
+                              for i in range(e.lut_rows)]
+                        beats["w"].append((dsp, lw, s == p.w.steps - 1))
+                if p.x.en:
+                    s0 = t
+                    t += load_time(case, p.x.bytes)
+                    done_at["x"].add(t)
+                    requests.append(("x", s0, t, p.x.bytes))
+                    for s in range(p.x.steps):
+                        xs = [int(x[p.x.k0 + s, p.x.col0 + j]) if j < p.x.cols else 0
+                              for j in range(e.cols)]
+                        beats["x"].append((xs, s == p.x.steps - 1))
+                chan = t
+            ctx.set(dut.load_req.ready, ready)
+            ctx.set(dut.w_loaded, int(cycle in done_at["w"]))
+            ctx.set(dut.x_loaded, int(cycle in done_at["x"]))
+            ctx.set(dut.w_load.valid, int(bool(beats["w"])))
+            if beats["w"]:
+                dsp, lw, last = beats["w"].popleft()
+                for i, v in enumerate(dsp):
+                    ctx.set(dut.w_load.payload.data.dsp[i], v)
+                for i, v in enumerate(lw):
+                    ctx.set(dut.w_load.payload.data.lut[i], v)
+                ctx.set(dut.w_load.payload.last, int(last))
+            ctx.set(dut.x_load.valid, int(bool(beats["x"])))
+            if beats["x"]:
+                xs, last = beats["x"].popleft()
+                for j, v in enumerate(xs):
+                    ctx.set(dut.x_load.payload.data[j], v)
+                ctx.set(dut.x_load.payload.last, int(last))
+            if ctx.get(dut.out.valid):
+                o = ctx.get(dut.out.payload)
+                for core, en, row, idx in (("dsp", o.dsp_en, o.row_dsp, fixed),
+                                           ("lut", o.lut_en, o.row_lut, lut)):
+                    if en:
+                        vals = getattr(o, core)
+                        for j in range(o.cols):
+                            y[idx[row], o.col0 + j] = vals[j]
+            await ctx.tick()
+            cycle += 1
+            if cycle >= 10 * case.cycles + 1000:
+                raise RuntimeError(f"{case.name}: no done after {cycle} cycles")
+        result["busy"] = busy
+        result["requests"] = tuple(requests)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    if vcd:
+        with sim.write_vcd(vcd):
+            sim.run()
+    else:
+        sim.run()
+    if result["done_cycle"] != result["busy"]:
+        raise RuntimeError(f"{case.name}: done pulsed after {result['done_cycle']} cycles "
+                           f"but busy was high for {result['busy']}")
+    return RtlRun(y, result["busy"], result["requests"])

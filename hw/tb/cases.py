@@ -1,0 +1,237 @@
+"""GEMM cases for the accelerator top, written once and run at every level.
+
+A :class:`GemmCase` is one GEMM as the host gives it to :class:`hw.accel.GemmAccelerator`:
+per-row weight code words and schemes, activations, per-row requantization, and the DRAM
+timing the testbench plays (bytes per cycle, latency). It carries its expected output
+(:mod:`quant.ref`: GEMM + requantize, or an artifact layer's integer inference) and the
+simulator's cycle-mode prediction (:func:`sim.engine.simulate`) for the same configuration.
+Cases are random (:func:`random_case`, :func:`random_cases`) or one layer of a QAT artifact
+(:func:`artifact_case`), and travel to a cocotb process as JSON.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+
+import numpy as np
+
+from quant.errors import ArtifactError, check_int_range
+from quant.formats import Scheme
+from quant.msq import msq_assign
+from quant.ref import gemm, requantize
+from quant.rows import QuantizedRows
+from sim.arch import Accelerator
+from sim.engine import simulate
+from sim.timing import GemmShape, gemm_loop_order, row_steps, schedule_cycles
+from sim.workload import GemmOp, Workload
+
+#: DRAM timings the random cases draw from: (bytes per cycle or None = unlimited, latency).
+MEMORY_TIMINGS = ((None, 0), (None, 3), (4, 4), (2, 1), (1, 0), (8, 12), (3, 7))
+
+
+@dataclass(frozen=True, eq=False)
+class GemmCase:
+    """One GEMM with its expected output and predicted cycles (see the module docstring).
+
+    Members:
+        name: label used in reports (``random-3``, ``artifact:features.3``).
+        seed: the seed that generated it (None for artifact cases).
+        words: (M, K) weight code words, rows in layer order.
+        scheme_ids: (M,) per-row :class:`~quant.formats.Scheme` (FIXED → DSP core).
+        x: (K, N) activation codes.
+        mult, shift, bias, relu: (M,) requantization per row.
+        want: (M, N) expected outputs.
+        bw, lat: DRAM bytes per cycle (None: unlimited) and latency in cycles.
+        cycles: the simulator's cycle-mode count for this GEMM and memory.
+        dram_read: bytes the simulator loads (weights and activations).
+    """
+
+    name: str
+    seed: int | None
+    words: np.ndarray
+    scheme_ids: np.ndarray
+    x: np.ndarray
+    mult: np.ndarray
+    shift: np.ndarray
+    bias: np.ndarray
+    relu: np.ndarray
+    want: np.ndarray
+    bw: int | None
+    lat: int
+    cycles: int
+    dram_read: int
+
+    @property
+    def fixed_rows(self) -> np.ndarray:
+        """Layer row indices on the DSP core, in core order."""
+        return np.flatnonzero(self.scheme_ids == int(Scheme.FIXED))
+
+    @property
+    def lut_rows(self) -> np.ndarray:
+        """Layer row indices on the LUT core, in core order."""
+        return np.flatnonzero(self.scheme_ids != int(Scheme.FIXED))
+
+    @property
+    def mnk(self) -> tuple[int, int, int]:
+        return self.words.shape[0], self.x.shape[1], self.x.shape[0]
+
+    def describe(self) -> str:
+        m, n, k = self.mnk
+        bw = "unlimited" if self.bw is None else f"{self.bw} B/cycle"
+        return (f"{self.name}: M={m} ({len(self.fixed_rows)} fixed + {len(self.lut_rows)} "
+                f"LUT) N={n} K={k}, DRAM {bw}, latency {self.lat}"
+                + ("" if self.seed is None else f", seed {self.seed}"))
+
+    def to_json(self) -> dict:
+        d = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            d[f.name] = v.tolist() if isinstance(v, np.ndarray) else v
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> GemmCase:
+        arrays = {"words", "scheme_ids", "x", "mult", "shift", "bias", "relu", "want"}
+        kw = {k: (np.asarray(v, dtype=np.int64) if k in arrays else v) for k, v in d.items()}
+        return cls(**kw)
+
+
+def with_memory(accel: Accelerator, bw: int | None, lat: int) -> Accelerator:
+    """``accel`` with the DRAM timing the testbench plays."""
+    return dataclasses.replace(accel, memory=dataclasses.replace(
+        accel.memory, dram_bytes_per_cycle=bw, dram_latency=lat))
+
+
+def command(accel: Accelerator, m_fixed: int, m_lut: int, n: int, k: int) -> dict[str, int]:
+    """The ``cmd`` fields of one GEMM: R1-R3 as the host computes them."""
+    e, mem = accel.engine, accel.memory
+    f = row_steps(m_fixed, m_lut, e.dsp_rows, e.lut_rows)
+    order = gemm_loop_order(GemmShape(m_fixed, m_lut, n, k), e.dsp_rows, e.lut_rows, e.cols,
+                            mem.k_tile, e.weight_bits, e.act_bits)
+    return {"m_fixed": m_fixed, "m_lut": m_lut, "n": n, "k": k, "f": f, "order": order,
+            "qa": m_fixed // f, "ra": m_fixed % f, "qb": m_lut // f, "rb": m_lut % f}
+
+
+def predicted(accel: Accelerator, m_fixed: int, m_lut: int, n: int, k: int
+              ) -> tuple[int, int]:
+    """(cycles, DRAM bytes read) of one GEMM in the simulator's cycle mode."""
+    op = GemmOp("case", "gemm", m_fixed + m_lut, n, k, splits=((m_fixed, m_lut, 1),))
+    cycles = simulate(Workload("case", (op,)), accel, "cycle").layers[0].cycles
+    e, mem = accel.engine, accel.memory
+    out, _ = schedule_cycles(np.array([[m_fixed, m_lut, n, k, 1]]), e.dsp_rows, e.lut_rows,
+                             e.cols, mem.k_tile, e.weight_bits, e.act_bits,
+                             mem.dram_bytes_per_cycle, mem.dram_latency, None)
+    return int(cycles), int(out[0, 3])
+
+
+def expected(rows: QuantizedRows, x: np.ndarray, accel: Accelerator, mult, shift, bias,
+             relu) -> np.ndarray:
+    """Reference outputs: quant.ref GEMM then per-row requantize (ReLU per row)."""
+    e = accel.engine
+    acc = gemm(rows, x, e.act_format, acc_bits=e.acc_bits)
+    on = requantize(acc, mult, shift, e.act_format, bias=bias, relu=True)
+    off = requantize(acc, mult, shift, e.act_format, bias=bias, relu=False)
+    return np.where(np.asarray(relu, bool)[:, None], on, off)
+
+
+def make_case(name: str, seed: int | None, rows: QuantizedRows, x: np.ndarray,
+              accel: Accelerator, mult, shift, bias, relu, *, bw: int | None, lat: int,
+              want: np.ndarray | None = None) -> GemmCase:
+    """A case from its parts; ``want`` defaults to :func:`expected`."""
+    acc = with_memory(accel, bw, lat)
+    mult, shift, bias, relu = (np.asarray(v, dtype=np.int64) for v in (mult, shift, bias, relu))
+    if want is None:
+        want = expected(rows, x, acc, mult, shift, bias, relu)
+    mf = int(np.sum(rows.scheme_ids == int(Scheme.FIXED)))
+    cycles, dram = predicted(acc, mf, rows.shape[0] - mf, x.shape[1], x.shape[0])
+    return GemmCase(name, seed, rows.words.astype(np.int64),
+                    rows.scheme_ids.astype(np.int64), np.asarray(x, dtype=np.int64), mult,
+                    shift, bias, relu, np.asarray(want, dtype=np.int64), bw, lat, cycles, dram)
+
+
+def random_case(accel: Accelerator, m: int, n: int, k: int, seed: int, *,
+                bw: int | None = None, lat: int = 0, name: str | None = None) -> GemmCase:
+    """Random MSQ rows (random fixed/LUT split), activations with edge values, requantization.
+
+    The LUT-scheme fraction is drawn in [0, 1], so some cases put every row on one core.
+    """
+    e = accel.engine
+    rng = np.random.default_rng(seed)
+    frac = float(rng.choice([0.0, 1.0, rng.uniform(0.1, 0.9)], p=[0.1, 0.1, 0.8]))
+    rows = msq_assign(rng.normal(size=(m, k)), frac, e.weight_bits, lut_scheme=e.lut_scheme)
+    act = e.act_format
+    x = rng.integers(act.qmin, act.qmax + 1, size=(k, n))
+    x[0, 0] = act.qmax  # an edge value in every case
+    mult = rng.integers(1 << 14, 1 << 16, size=m)
+    shift = rng.integers(10, 20, size=m)
+    bias = rng.integers(-300, 301, size=m)
+    relu = rng.integers(0, 2, size=m)
+    return make_case(name or f"random-{seed}", seed, rows, x, accel, mult, shift, bias, relu,
+                     bw=bw, lat=lat)
+
+
+def random_cases(accel: Accelerator, count: int, seed: int) -> list[GemmCase]:
+    """``count`` random cases: shapes around and off the array and K-tile sizes, every
+    memory timing of :data:`MEMORY_TIMINGS`; case ``i`` has seed ``seed * 100003 + i``."""
+    check_int_range("count", count, 0, 100_000)
+    e, kt = accel.engine, accel.memory.k_tile
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(count):
+        m = int(rng.integers(1, 3 * max(e.dsp_rows, e.lut_rows) + 3))
+        n = int(rng.integers(1, 3 * e.cols + 2))
+        k = int(rng.integers(1, 2 * kt + 6))
+        bw, lat = MEMORY_TIMINGS[i % len(MEMORY_TIMINGS)]
+        s = seed * 100_003 + i
+        out.append(random_case(accel, m, n, k, s, bw=bw, lat=lat, name=f"random-{i}"))
+    return out
+
+
+def artifact_case(accel: Accelerator, art, layer_name: str, image: np.ndarray, *,
+                  bw: int | None = None, lat: int = 0) -> GemmCase:
+    """One conv/linear layer of a QAT artifact on one input image, as a GEMM case.
+
+    The layer's input comes from integer inference of the whole artifact on ``image``
+    (:func:`quant.infer.run_artifact`), and so does the expected output; the layer must
+    produce the engine's activation format (the post-processor clamps to it).
+    """
+    from quant.infer import run_artifact
+    from quant.ref import im2col
+    from sim.functional import check_artifact
+
+    check_artifact(art, accel)
+    layer = art.layer(layer_name)
+    e = accel.engine
+    if layer.out.fmt != e.act_format:
+        raise ArtifactError(f"layer {layer_name!r}: output format must be the engine's "
+                            f"activations {e.act_format}, not {layer.out.fmt}")
+    vals = run_artifact(art, image[None], return_values=True)
+    x = vals[layer.inputs[0]]
+    if layer.op == "conv":
+        kh, kw = layer.attrs["kernel"]
+        cols = im2col(x, (kh, kw), int(layer.attrs["stride"]), int(layer.attrs["padding"]))
+        want = vals[layer.name][0].reshape(layer.rows.shape[0], -1)
+    else:
+        cols = x.reshape(1, -1).T
+        want = vals[layer.name].T
+    t = layer.tensors
+    relu = np.full(layer.rows.shape[0], int(layer.relu))
+    case = make_case(f"artifact:{layer_name}", None, layer.rows, cols, accel, t["mult"],
+                     t["shift"], t["bias"], relu, bw=bw, lat=lat, want=want)
+    again = expected(layer.rows, cols, with_memory(accel, bw, lat), case.mult, case.shift,
+                     case.bias, case.relu)
+    if not np.array_equal(again, case.want):  # the two references must agree
+        raise ArtifactError(f"layer {layer_name!r}: quant.ref and quant.infer disagree")
+    return case
+
+
+def save_cases(cases: list[GemmCase], path) -> None:
+    with open(path, "w") as fh:
+        json.dump([c.to_json() for c in cases], fh)
+
+
+def load_cases(path) -> list[GemmCase]:
+    with open(path) as fh:
+        return [GemmCase.from_json(d) for d in json.load(fh)]
