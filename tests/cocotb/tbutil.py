@@ -1,0 +1,141 @@
+"""What fpim's unit cocotb testbenches share: the pytest-side build-and-run of one parameter
+set, the hand-off of parameters and seed to the cocotb process, clock and reset, packing of
+flat Verilog vectors, and a scoreboard that names the seed of a mismatch.
+
+Sampling discipline (cocotb 1.9 on Verilator): inputs change after ``FallingEdge(clk)``;
+outputs are read 1 ns later (:func:`settle`), when combinational paths have settled and
+before the rising edge that registers them (the clock period is 10 ns).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+PARAMS_ENV = "FPIM_TB_PARAMS"
+SEED_ENV = "FPIM_TB_SEED"
+DEFAULT_SEED = 20240607
+CLOCK_NS = 10
+
+
+# --- pytest side ---------------------------------------------------------------------------
+
+def tb_seed() -> int:
+    """The stimulus seed: ``$FPIM_TB_SEED`` if set, else the fixed default."""
+    return int(os.environ.get(SEED_ENV, DEFAULT_SEED))
+
+
+def build_dir(unit: str, paramset: str) -> Path:
+    """``build/cocotb/<unit>-<paramset>/`` (git-ignored), one per parameter set."""
+    return REPO / "build" / "cocotb" / f"{unit}-{paramset}"
+
+
+def run_paramset(component, unit: str, paramset: str, test_module: str, params: dict, *,
+                 verilog: str | None = None) -> tuple[int, int, Path]:
+    """Build ``component`` (or the Verilog text ``verilog`` of it) with Verilator as module
+    ``unit`` and run the cocotb module ``test_module`` (a dotted name under ``tests.cocotb``)
+    on it with ``params`` and the seed in the environment.
+
+    Returns ``(tests, failed, log)``, ``log`` being the simulator's output file.
+    """
+    from hw.tb.verilator import build, build_verilog, run
+
+    d = build_dir(unit, paramset)
+    log = d / "sim.log"
+    env = {PARAMS_ENV: json.dumps(params), SEED_ENV: str(tb_seed())}
+    with warnings.catch_warnings():  # cocotb 1.9 calls its runner API experimental
+        warnings.filterwarnings("ignore", "Python runners", UserWarning)
+        b = build(component, unit, d) if verilog is None else build_verilog(verilog, unit, d)
+        tests, failed = run(b, test_module, test_dir=d, env=env, log_file=log)
+    return tests, failed, log
+
+
+def failure_summary(log: Path, lines: int = 6) -> str:
+    """The scoreboard's error lines of a run (for the pytest assertion message)."""
+    try:
+        text = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return f"(no log at {log})"
+    errors = [ln.strip() for ln in text if "ERROR" in ln or "mismatch" in ln]
+    return " | ".join(errors[:lines]) + f" (log: {log})"
+
+
+# --- cocotb side ---------------------------------------------------------------------------
+
+def tb_params() -> dict:
+    """The parameter set handed over by :func:`run_paramset`."""
+    return json.loads(os.environ[PARAMS_ENV])
+
+
+async def start_clock_and_reset(dut, cycles: int = 2) -> None:
+    """Start ``clk`` and hold the synchronous ``rst`` high for ``cycles`` rising edges; returns
+    just after a falling edge with ``rst`` low (the caller's inputs must be set already)."""
+    import cocotb
+    from cocotb.clock import Clock
+    from cocotb.triggers import FallingEdge, RisingEdge
+
+    cocotb.start_soon(Clock(dut.clk, CLOCK_NS, units="ns").start())
+    dut.rst.value = 1
+    for _ in range(cycles):
+        await RisingEdge(dut.clk)
+    await FallingEdge(dut.clk)
+    dut.rst.value = 0
+
+
+async def settle() -> None:
+    """Wait 1 ns after the inputs changed, so outputs read now are this cycle's values."""
+    from cocotb.triggers import Timer
+
+    await Timer(1, units="ns")
+
+
+def to_signed(value: int, bits: int) -> int:
+    value &= (1 << bits) - 1
+    return value - (1 << bits) if value >> (bits - 1) else value
+
+
+def pack(values, bits: int) -> int:
+    """Elements (element 0 in the least significant bits) as one flat vector value."""
+    word = 0
+    for i, v in enumerate(values):
+        word |= (int(v) & ((1 << bits) - 1)) << (i * bits)
+    return word
+
+
+def unpack(word: int, bits: int, n: int, signed: bool) -> list[int]:
+    """Inverse of :func:`pack`."""
+    out = [(word >> (i * bits)) & ((1 << bits) - 1) for i in range(n)]
+    return [to_signed(v, bits) for v in out] if signed else out
+
+
+class Scoreboard:
+    """Exact comparisons of DUT values against the reference; fails with the seed."""
+
+    def __init__(self, log, seed: int, shown: int = 5) -> None:
+        self.log = log
+        self.seed = seed
+        self.shown = shown
+        self.checked = 0
+        self.mismatches: list[str] = []
+
+    def compare(self, got, want, what: str) -> None:
+        self.checked += 1
+        if got != want:
+            msg = f"mismatch at {what}: got {got}, want {want}"
+            if len(self.mismatches) < self.shown:
+                self.log.error(msg)
+            self.mismatches.append(msg)
+
+    def finish(self, at_least: int) -> None:
+        """Raise unless every comparison matched and at least ``at_least`` were made."""
+        self.log.info("scoreboard: %d checked, %d mismatches (seed %d)", self.checked,
+                      len(self.mismatches), self.seed)
+        if self.mismatches:
+            raise AssertionError(f"{len(self.mismatches)} of {self.checked} comparisons "
+                                 f"mismatched (seed {self.seed}); first: {self.mismatches[0]}")
+        if self.checked < at_least:
+            raise AssertionError(f"only {self.checked} comparisons were made, expected at "
+                                 f"least {at_least} (seed {self.seed})")
