@@ -8,9 +8,10 @@ from amaranth.lib.wiring import In, Out
 
 from hw.params import act_shape, check_acc_bits, check_instance
 from hw.pe_fixed import FixedMacPe
+from hw.pe_packed import PackedFixedMacPe
 from hw.pe_pot import PotPe
 from hw.pe_sp2 import Sp2Pe
-from quant.errors import check_int_range
+from quant.errors import ConfigError, check_choice, check_int_range
 from quant.formats import ActFormat, Scheme, WeightFormat
 
 PE_CLASSES = {Scheme.FIXED: FixedMacPe, Scheme.SP2: Sp2Pe, Scheme.POT: PotPe}
@@ -27,11 +28,22 @@ class OutputStationaryCore(wiring.Component):
     after it was presented, and from the next cycle on ``out`` shows, combinationally, the
     ``cols`` accumulators of row ``drain_row`` (sim.timing rule R4: one row per drain cycle).
 
+    With ``packing`` P > 1 (fixed weights only) the rows form groups of P (the last group
+    may be smaller): group ``g`` (rows ``gP .. gP+P-1``) of column ``c`` is one
+    :class:`hw.pe_packed.PackedFixedMacPe`, whose single multiplier computes the column's
+    activation times the group's P weights. The group's weights and control are skewed by
+    ``g`` and the activations move down one group per cycle, so the group performs step
+    ``t`` in cycle ``t + g + c <= t + r + c``: every accumulator holds its result no later
+    than in the unpacked array and keeps it until the next tile's first step reaches it,
+    after the drain. The timing at the core's edge (R4) is therefore the same for every
+    packing. A group of one row is a plain :class:`hw.pe_fixed.FixedMacPe`.
+
     Parameters:
         fmt: weight format of every row (fixed → DSP core, sp2/pot → LUT core).
         act: activation format.
         acc_bits: signed accumulator width.
         rows, cols: array size (1..4096 each).
+        packing: PEs per multiplier, 1, 2 or 4 (more than 1 only for fixed weights).
 
     Members:
         w: In(ArrayLayout(fmt.bits, rows)) weight words of one K step.
@@ -43,8 +55,12 @@ class OutputStationaryCore(wiring.Component):
     """
 
     def __init__(self, fmt: WeightFormat, act: ActFormat, acc_bits: int, rows: int,
-                 cols: int) -> None:
+                 cols: int, packing: int = 1) -> None:
         check_instance("fmt", fmt, WeightFormat, "a WeightFormat")
+        check_choice("packing", packing, (1, 2, 4))
+        if packing > 1 and fmt.scheme != Scheme.FIXED:
+            raise ConfigError(f"packing must be 1 for {fmt.name} weights, not {packing}")
+        self.packing = packing
         check_instance("act", act, ActFormat, "an ActFormat")
         self.fmt = fmt
         self.act = act
@@ -62,8 +78,8 @@ class OutputStationaryCore(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        rows, cols = self.rows, self.cols
-        pe_cls = PE_CLASSES[self.fmt.scheme]
+        rows, cols, pack = self.rows, self.cols, self.packing
+        groups = [range(g0, min(g0 + pack, rows)) for g0 in range(0, rows, pack)]
 
         def delayed(sig, n: int, name: str):
             """``sig`` through ``n`` registers."""
@@ -73,37 +89,48 @@ class OutputStationaryCore(wiring.Component):
                 sig = reg
             return sig
 
-        # Edge skew: row r's weights/control wait r cycles, column c's activations c cycles.
+        # Edge skew: group g's weights/control wait g cycles, column c's activations c cycles
+        # (without packing a group is one row).
         w_in = [[None] * cols for _ in range(rows)]
-        ctl_in = [[None] * cols for _ in range(rows)]
-        x_in = [[None] * cols for _ in range(rows)]
-        for r in range(rows):
-            ctl = Signal(2, name=f"ctl_edge{r}")
+        ctl_in = [[None] * cols for _ in groups]
+        x_in = [[None] * cols for _ in groups]
+        for g, grp in enumerate(groups):
+            ctl = Signal(2, name=f"ctl_edge{g}")
             m.d.comb += ctl.eq(self.valid | (self.first << 1))
-            w_in[r][0] = delayed(self.w[r], r, f"w_edge{r}")
-            ctl_in[r][0] = delayed(ctl, r, f"ctl_edge{r}")
+            for r in grp:
+                w_in[r][0] = delayed(self.w[r], g, f"w_edge{r}")
+            ctl_in[g][0] = delayed(ctl, g, f"ctl_edge{g}")
         for c in range(cols):
             x_in[0][c] = delayed(self.x[c], c, f"x_edge{c}")
-        accs = []
-        for r in range(rows):
-            row_accs = []
+        accs = [[None] * cols for _ in range(rows)]
+        for g, grp in enumerate(groups):
             for c in range(cols):
                 if c > 0:
-                    w_in[r][c] = delayed(w_in[r][c - 1], 1, f"w_{r}_{c}")
-                    ctl_in[r][c] = delayed(ctl_in[r][c - 1], 1, f"ctl_{r}_{c}")
-                if r > 0:
-                    x_in[r][c] = delayed(x_in[r - 1][c], 1, f"x_{r}_{c}")
-                pe = pe_cls(self.fmt, self.act, self.acc_bits)
-                m.submodules[f"pe_{r}_{c}"] = pe
+                    for r in grp:
+                        w_in[r][c] = delayed(w_in[r][c - 1], 1, f"w_{r}_{c}")
+                    ctl_in[g][c] = delayed(ctl_in[g][c - 1], 1, f"ctl_{g}_{c}")
+                if g > 0:
+                    x_in[g][c] = delayed(x_in[g - 1][c], 1, f"x_{g}_{c}")
+                pe = self._pe(len(grp))
+                m.submodules[f"pe_{g}_{c}"] = pe
+                if len(grp) == 1:
+                    m.d.comb += pe.w.eq(w_in[grp[0]][c])
+                    accs[grp[0]][c] = pe.acc
+                else:
+                    for i, r in enumerate(grp):
+                        m.d.comb += pe.w[i].eq(w_in[r][c])
+                        accs[r][c] = pe.acc[i]
                 m.d.comb += [
-                    pe.w.eq(w_in[r][c]),
-                    pe.x.eq(x_in[r][c]),
-                    pe.valid.eq(ctl_in[r][c][0]),
-                    pe.first.eq(ctl_in[r][c][1]),
+                    pe.x.eq(x_in[g][c]),
+                    pe.valid.eq(ctl_in[g][c][0]),
+                    pe.first.eq(ctl_in[g][c][1]),
                 ]
-                row_accs.append(pe.acc)
-            accs.append(row_accs)
         for c in range(cols):
             column = Array(accs[r][c] for r in range(rows))
             m.d.comb += self.out[c].eq(column[self.drain_row])
         return m
+
+    def _pe(self, lanes: int) -> wiring.Component:
+        if lanes == 1:
+            return PE_CLASSES[self.fmt.scheme](self.fmt, self.act, self.acc_bits)
+        return PackedFixedMacPe(self.fmt, self.act, self.acc_bits, lanes)

@@ -21,7 +21,8 @@ MAX_SHIFT = 31
 class EngineDatapath(wiring.Component):
     """Both cores of a :class:`sim.arch.GemmEngine` sharing one activation stream.
 
-    The DSP core (``dsp_rows x cols`` fixed PEs) and the LUT core (``lut_rows x cols`` SP2 or
+    The DSP core (``dsp_rows x cols`` fixed PEs, ``dsp_packing`` of them per multiplier) and
+    the LUT core (``lut_rows x cols`` SP2 or
     PoT PEs) take the same activation step ``x`` and the same ``valid``/``first`` in
     lockstep, each its own weight words (sim.timing rules R3/R4). Both drain the same row
     index in parallel into their own post-processor (requantize, bias, ReLU, clamp to the
@@ -69,7 +70,8 @@ class EngineDatapath(wiring.Component):
         m = Module()
         e = self.engine
         for name, (fmt, rows) in self.cores.items():
-            core = OutputStationaryCore(fmt, e.act_format, e.acc_bits, rows, e.cols)
+            core = OutputStationaryCore(fmt, e.act_format, e.acc_bits, rows, e.cols,
+                                        e.dsp_packing if name == "dsp" else 1)
             post = PostProcessor(e.acc_bits, e.cols, e.act_format, mult_bits=MULT_BITS,
                                  max_shift=MAX_SHIFT)
             m.submodules[f"{name}_core"] = core

@@ -20,7 +20,6 @@ from amaranth.hdl import Value
 from hw.accel import GemmAccelerator
 from hw.engine import MAX_SHIFT, MULT_BITS, EngineDatapath
 from hw.synth import emit_verilog
-from quant.errors import ConfigError
 from sim.arch import Accelerator
 
 #: Command field width and requantization rows per core of the generated accelerator top.
@@ -64,9 +63,6 @@ def port_list(dut) -> list[dict[str, object]]:
 def generate(accel: Accelerator, *, datapath_only: bool = False
              ) -> tuple[str, dict[str, object]]:
     """(Verilog text, manifest) of ``accel``'s accelerator top (or its datapath alone)."""
-    if accel.engine.dsp_packing != 1:
-        raise ConfigError("engine.dsp_packing must be 1 for RTL generation (packed DSP PEs "
-                          f"are not built yet), not {accel.engine.dsp_packing}")
     dut = (EngineDatapath(accel.engine) if datapath_only
            else GemmAccelerator(accel, dim_bits=DIM_BITS, param_depth=PARAM_DEPTH))
     top = top_name(accel)

@@ -37,16 +37,20 @@ def random_tiles(fmt, act, rows, cols, n_tiles, seed):
     return tiles
 
 
-CONFIGS = [("fixed", 4, ActFormat(4), 2, 4), ("sp2", 4, ActFormat(4), 2, 4),
-           ("sp2", 6, ActFormat(8, True), 3, 2), ("pot", 4, ActFormat(8), 3, 3),
-           ("fixed", 8, ActFormat(8, True), 1, 1)]
+# (scheme, bits, act, rows, cols, packing); packed cores include a partial last group
+# (3 rows in pairs, 3 rows in a quad, 5 rows: two pairs and a lone row).
+CONFIGS = [("fixed", 4, ActFormat(4), 2, 4, 1), ("sp2", 4, ActFormat(4), 2, 4, 1),
+           ("sp2", 6, ActFormat(8, True), 3, 2, 1), ("pot", 4, ActFormat(8), 3, 3, 1),
+           ("fixed", 8, ActFormat(8, True), 1, 1, 1), ("fixed", 8, ActFormat(8), 3, 2, 2),
+           ("fixed", 8, ActFormat(8, True), 4, 3, 2), ("fixed", 4, ActFormat(4), 5, 2, 2),
+           ("fixed", 4, ActFormat(4), 4, 3, 4), ("fixed", 4, ActFormat(4, True), 3, 2, 4)]
 
 
-@pytest.mark.parametrize(("scheme", "bits", "act", "rows", "cols"), CONFIGS,
-                         ids=[f"{s}{b}-{a}-{r}x{c}" for s, b, a, r, c in CONFIGS])
-def test_core_tiles_match_reference(scheme, bits, act, rows, cols) -> None:
+@pytest.mark.parametrize(("scheme", "bits", "act", "rows", "cols", "packing"), CONFIGS,
+                         ids=[f"{s}{b}-{a}-{r}x{c}-p{p}" for s, b, a, r, c, p in CONFIGS])
+def test_core_tiles_match_reference(scheme, bits, act, rows, cols, packing) -> None:
     fmt = weight_format(scheme, bits)
-    dut = OutputStationaryCore(fmt, act, 32, rows, cols)
+    dut = OutputStationaryCore(fmt, act, 32, rows, cols, packing)
     tiles = random_tiles(fmt, act, rows, cols, 40, seed=rows * 10 + cols + bits)
     results = []
 
@@ -87,3 +91,7 @@ def test_core_rejects_bad_parameters() -> None:
         OutputStationaryCore(weight_format("sp2", 4), ActFormat(4), 24, 0, 4)
     with pytest.raises(ConfigError, match=r"^fmt must be a WeightFormat, not 'sp2'$"):
         OutputStationaryCore("sp2", ActFormat(4), 24, 2, 4)
+    with pytest.raises(ConfigError, match=r"^packing must be one of 1, 2, 4, not 3$"):
+        OutputStationaryCore(weight_format("fixed", 4), ActFormat(4), 24, 2, 4, 3)
+    with pytest.raises(ConfigError, match=r"^packing must be 1 for sp2 weights, not 2$"):
+        OutputStationaryCore(weight_format("sp2", 4), ActFormat(4), 24, 2, 4, 2)

@@ -66,9 +66,9 @@ def test_verilator_lint(preset: str) -> None:
 def test_rtl_errors(capsys, tmp_path) -> None:
     code, _, err = run(capsys, "rtl", "--accel", "nosuch", "--out", str(tmp_path))
     assert code == 2 and "accelerator preset must be one of" in err
-    code, _, err = run(capsys, "rtl", "--accel", "tiny", "--set", "engine.dsp_packing=2",
+    code, _, err = run(capsys, "rtl", "--accel", "tiny", "--set", "engine.dsp_packing=4",
                        "--out", str(tmp_path))
-    assert code == 2 and "engine.dsp_packing must be 1 for RTL generation" in err
+    assert code == 2 and "engine.dsp_packing must be 1 or 2 on DSP48E1, not 4" in err
     big = ["--set", "engine.dsp_rows=30", "--set", "engine.cols=64"] + [
         a for b in ("weight", "act", "out") for a in ("--set", f"memory.{b}_bank_kib=64")]
     code, _, err = run(capsys, "rtl", "--accel", "tiny", *big, "--out", str(tmp_path))

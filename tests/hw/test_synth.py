@@ -7,6 +7,7 @@ import shutil
 import pytest
 
 from hw.pe_fixed import FixedMacPe
+from hw.pe_packed import PackedFixedMacPe
 from hw.pe_pot import PotPe
 from hw.pe_sp2 import Sp2Pe
 from hw.synth import ToolError, emit_verilog, parse_stat, summarize, synthesize
@@ -78,9 +79,11 @@ def test_verilog_is_deterministic_without_paths() -> None:
 @needs_yosys
 @pytest.mark.parametrize(("pe", "dsp"), [
     (lambda: FixedMacPe(weight_format("fixed", 8), ActFormat(8), 24), 1),
+    # A product narrower than 9 bits goes to LUTs (sim.resources models this).
+    (lambda: FixedMacPe(weight_format("fixed", 4), ActFormat(4), 24), 0),
     (lambda: Sp2Pe(weight_format("sp2", 8), ActFormat(8), 24), 0),
     (lambda: PotPe(weight_format("pot", 5), ActFormat(8), 32), 0),
-], ids=["fixed8", "sp2-8", "pot5"])
+], ids=["fixed8", "fixed4", "sp2-8", "pot5"])
 def test_pe_dsp_count_xc7(pe, dsp: int) -> None:
     res = synthesize(emit_verilog(pe(), "pe"), "pe", "xc7")
     assert res.summary["dsp"] == dsp
@@ -88,3 +91,17 @@ def test_pe_dsp_count_xc7(pe, dsp: int) -> None:
     if dsp == 0:
         assert res.summary["lut"] > 0 and res.summary["carry"] > 0
     assert res.seconds < 120
+
+
+@needs_yosys
+@pytest.mark.parametrize(("bits", "lanes", "family"), [(8, 2, "xc7"), (4, 2, "xc7"),
+                                                       (4, 4, "xcup")],
+                         ids=["fixed8-pair-xc7", "fixed4-pair-xc7", "fixed4-quad-xcup"])
+def test_packed_pe_uses_one_dsp(bits: int, lanes: int, family: str) -> None:
+    """All lanes of a packed PE share one DSP slice (the 4-bit pair included, whose single
+    products Yosys would map to LUTs)."""
+    pe = PackedFixedMacPe(weight_format("fixed", bits), ActFormat(bits), 32, lanes)
+    res = synthesize(emit_verilog(pe, "pe"), "pe", family)
+    assert res.summary["dsp"] == 1
+    assert res.cells.get("DSP48E1" if family == "xc7" else "DSP48E2", 0) == 1
+    assert res.summary["ff"] == 32 * lanes  # the lanes' accumulators, in fabric
