@@ -219,13 +219,17 @@ class _PimMixin:
         with torch.no_grad():
             s_in = self.input_scale(x.dtype)
             xq = torch.round(x / s_in)
-            if isinstance(self, PimConv2d):
-                cols = F.unfold(xq, self.kernel_size, padding=self.padding, stride=self.stride)
-                b, k, n = cols.shape
-                cols = cols.transpose(0, 1).reshape(k, b * n)
+            if self._packed_ok():
+                acc = self._packed_bit_serial(xq).to(x.dtype)
             else:
-                cols = xq.reshape(xq.shape[0], -1).T
-            acc = pim_matmul(self.int_weights(), cols, self.plan, self.gen)
+                if isinstance(self, PimConv2d):
+                    cols = F.unfold(xq, self.kernel_size, padding=self.padding,
+                                    stride=self.stride)
+                    b, k, n = cols.shape
+                    cols = cols.transpose(0, 1).reshape(k, b * n)
+                else:
+                    cols = xq.reshape(xq.shape[0], -1).T
+                acc = pim_matmul(self.int_weights(), cols, self.plan, self.gen)
             s_acc = (self.wq.alphas / self.den).to(x.dtype) * s_in
             y = acc * s_acc[:, None]
             if isinstance(self, PimConv2d):
@@ -240,6 +244,30 @@ class _PimMixin:
                 y = y * self.fwd_scale.to(y.dtype)
         bs = self.pim_cfg.backward_scale
         return bs * y_ideal + (y - bs * y_ideal).detach()
+
+    def _packed_ok(self) -> bool:
+        """Ideal bit-serial on a square conv/linear: the popcount kernel applies."""
+        if self.plan.arith.scheme != "bit_serial" or not self.plan.arith.ideal:
+            return False
+        if isinstance(self, PimConv2d):
+            return (len(set(self.padding)) == 1 and len(set(self.stride)) == 1
+                    and self.dilation == (1, 1) and self.groups == 1
+                    and isinstance(self.padding, tuple))
+        return True
+
+    def _packed_bit_serial(self, xq: torch.Tensor) -> torch.Tensor:
+        """Ideal bit-serial group sums by popcount on bit-packed planes
+        (:func:`sim.pim.bit_serial_conv`); the same integers as :func:`pim_matmul`."""
+        from sim.pim import bit_serial_conv
+
+        x = xq.detach().to(torch.int32).numpy()
+        w = self.int_weights().to(torch.int64).numpy()
+        if isinstance(self, PimConv2d):
+            out = bit_serial_conv(x, w, self.plan, self.kernel_size, self.padding[0],
+                                  self.stride[0])
+        else:
+            out = bit_serial_conv(x.reshape(x.shape[0], -1, 1, 1), w, self.plan, (1, 1))
+        return torch.from_numpy(out)
 
     def _finish(self, x: torch.Tensor, y_ideal: torch.Tensor) -> torch.Tensor:
         y = self._pim_out(x, y_ideal) if self.pim_enabled else y_ideal

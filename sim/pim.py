@@ -26,7 +26,9 @@ import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import llvmlite.ir
 import numba
+import numba.extending
 import numpy as np
 
 from quant.errors import ConfigError, ShapeError, check_int_range
@@ -241,6 +243,164 @@ def pim_gemm(w_int: np.ndarray, x: np.ndarray, w_bits: int, x_fmt: ActFormat,
                      np.array(pl.planes, dtype=np.int64).reshape(-1, 2),
                      np.array(pl.adc_shift, dtype=np.int64), arith.code_min, arith.code_max,
                      float(arith.nonlinearity), float(arith.noise_lsb), int(seed))
+
+
+# ---------------------------------------------------------------------------------------
+# bit-serial with bit-packed operands (the PIM-QAT forward pass)
+# ---------------------------------------------------------------------------------------
+
+
+@numba.extending.intrinsic
+def _ctpop(typingctx, v):
+    """Population count of a uint64 (LLVM ``ctpop``: one instruction on x86-64)."""
+    if not (isinstance(v, numba.types.Integer) and v.bitwidth == 64 and not v.signed):
+        return None
+
+    def codegen(context, builder, signature, args):
+        fn = builder.module.declare_intrinsic("llvm.ctpop", [llvmlite.ir.IntType(64)])
+        return builder.call(fn, args)
+
+    return numba.types.uint64(numba.types.uint64), codegen
+
+
+@numba.njit(cache=True)
+def _pack_conv(x: np.ndarray, kh: int, kw: int, pad: int, stride: int, group: int,
+               planes: np.ndarray) -> np.ndarray:
+    """Input bit planes of the im2col of ``x`` (B, C, H, W) unsigned codes, packed.
+
+    Column ``n = b * L + oy * OW + ox`` and row ``k = c * kh * kw + ky * kw + kx`` (the
+    order of ``F.unfold``/``quant.ref.im2col``); returns (G, P, words, N) uint64 where bit
+    ``j`` of word ``w`` of group ``g`` is plane ``p`` of row ``g * group + 64 * w + j``.
+    """
+    b_n, c_n, h, w_ = x.shape
+    oh = (h + 2 * pad - kh) // stride + 1
+    ow = (w_ + 2 * pad - kw) // stride + 1
+    k_len = c_n * kh * kw
+    groups = (k_len + group - 1) // group
+    words = (group + 63) // 64
+    n_planes = planes.shape[0]
+    out = np.zeros((groups, n_planes, words, b_n * oh * ow), dtype=np.uint64)
+    for c in range(c_n):
+        for ky in range(kh):
+            for kx in range(kw):
+                k = (c * kh + ky) * kw + kx
+                g = k // group
+                r = k - g * group
+                wd = r >> 6
+                bit = np.uint64(r & 63)
+                ox0 = max(0, (pad - kx + stride - 1) // stride)
+                ox1 = min(ow, (w_ + pad - kx + stride - 1) // stride)
+                dst = out[g, :, wd]
+                for b in range(b_n):
+                    for oy in range(oh):
+                        iy = oy * stride + ky - pad
+                        if iy < 0 or iy >= h:
+                            continue
+                        base = (b * oh + oy) * ow
+                        src = x[b, c, iy]
+                        for ox in range(ox0, ox1):
+                            v = src[ox * stride + kx - pad]
+                            if v == 0:
+                                continue
+                            for pi in range(n_planes):
+                                dst[pi, base + ox] |= np.uint64((v >> planes[pi, 1]) & 1) << bit
+    return out
+
+
+@numba.njit(cache=True)
+def _pack_weights(w: np.ndarray, w_bits: int, group: int) -> np.ndarray:
+    """(M, K) signed weights → (M, G, w_bits, words) uint64 of their two's-complement bits."""
+    m_rows, k_len = w.shape
+    groups = (k_len + group - 1) // group
+    words = (group + 63) // 64
+    out = np.zeros((m_rows, groups, w_bits, words), dtype=np.uint64)
+    mask = (np.int64(1) << w_bits) - 1
+    one = np.uint64(1)
+    for m in range(m_rows):
+        for k in range(k_len):
+            u = w[m, k] & mask
+            g = k // group
+            r = k - g * group
+            bit = one << np.uint64(r & 63)
+            for j in range(w_bits):
+                if (u >> j) & 1:
+                    out[m, g, j, r >> 6] |= bit
+    return out
+
+
+@numba.njit(cache=True)
+def _bit_serial_packed(wp: np.ndarray, xp: np.ndarray, slices: np.ndarray,
+                       planes: np.ndarray, shifts: np.ndarray, cmax: int) -> np.ndarray:
+    """The ideal bit-serial GEMM on packed operands: every group sum is popcounts.
+
+    The innermost loop runs over the N columns (contiguous), so it vectorizes; the ADC
+    rounds half to even branch-free: ``(p + 2**(s-1) - 1 + ((p >> s) & 1)) >> s``.
+    """
+    m_rows, groups, _, words = wp.shape
+    n_cols = xp.shape[3]
+    out = np.zeros((m_rows, n_cols), dtype=np.int64)
+    p = np.zeros(n_cols, dtype=np.int64)
+    for m in range(m_rows):
+        row = out[m]
+        for g in range(groups):
+            for si in range(slices.shape[0]):
+                lo = slices[si, 2]
+                s = shifts[si]
+                bias = ((np.int64(1) << s) >> 1) - 1 if s > 0 else np.int64(0)
+                for pi in range(planes.shape[0]):
+                    coef = planes[pi, 0] * slices[si, 0] * (
+                        np.int64(1) << (s + slices[si, 1] + planes[pi, 1]))
+                    if slices[si, 3] - lo == 1 and words == 1 and s > 0:  # 1-bit cells
+                        wv = wp[m, g, lo, 0]
+                        xr = xp[g, pi, 0]
+                        for n in range(n_cols):
+                            q = np.int64(_ctpop(wv & xr[n]))
+                            row[n] += coef * min((q + bias + ((q >> s) & 1)) >> s, cmax)
+                        continue
+                    p[:] = 0
+                    for j in range(lo, slices[si, 3]):
+                        for wd in range(words):
+                            wv = wp[m, g, j, wd]
+                            xr = xp[g, pi, wd]
+                            for n in range(n_cols):
+                                p[n] += np.int64(_ctpop(wv & xr[n])) << (j - lo)
+                    if s > 0:
+                        for n in range(n_cols):
+                            q = (p[n] + bias + ((p[n] >> s) & 1)) >> s
+                            row[n] += coef * min(q, cmax)
+                    else:
+                        for n in range(n_cols):
+                            row[n] += coef * min(p[n], cmax)
+    return out
+
+
+def bit_serial_conv(x: np.ndarray, w_int: np.ndarray, pl: PimPlan, kernel: tuple[int, int],
+                    padding: int = 0, stride: int = 1) -> np.ndarray:
+    """The ideal bit-serial PIM GEMM of an im2col conv, with bit-packed operands.
+
+    ``x`` (B, C, H, W) holds unsigned input codes of ``pl.a_bits`` bits, ``w_int`` (M, K)
+    signed integer weights of ``pl.w_bits`` bits with ``K = C * kh * kw``; a linear layer
+    is a 1x1 conv on (B, K, 1, 1). Returns the (M, B * L) int64 result that
+    :func:`pim_gemm` computes on the im2col columns — each group sum of 1-bit inputs and a
+    weight slice is a sum of popcounts, so nothing but the ADC rounding is approximate.
+    Only for ideal arithmetic (no noise, no transfer curve) and unsigned inputs.
+    """
+    a = pl.arith
+    if a.scheme != "bit_serial" or not a.ideal or pl.a_signed:
+        raise ConfigError("bit_serial_conv needs the bit_serial scheme, ideal arithmetic "
+                          "and unsigned inputs")
+    xa = np.ascontiguousarray(x)
+    if xa.dtype.kind not in "iu":
+        raise ShapeError(f"input codes must be integers, not dtype {xa.dtype}")
+    if xa.ndim != 4 or w_int.shape[1] != xa.shape[1] * kernel[0] * kernel[1]:
+        raise ShapeError(f"cannot apply weights {w_int.shape} with kernel {kernel} to "
+                         f"inputs {xa.shape}")
+    planes = np.array(pl.planes, dtype=np.int64).reshape(-1, 2)
+    xp = _pack_conv(xa.astype(np.int32, copy=False), int(kernel[0]), int(kernel[1]),
+                    int(padding), int(stride), a.group_size, planes)
+    wp = _pack_weights(np.asarray(w_int, dtype=np.int64), pl.w_bits, a.group_size)
+    return _bit_serial_packed(wp, xp, np.array(pl.slices, dtype=np.int64).reshape(-1, 4),
+                              planes, np.array(pl.adc_shift, dtype=np.int64), a.code_max)
 
 
 # ---------------------------------------------------------------------------------------

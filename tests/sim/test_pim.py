@@ -13,7 +13,14 @@ from hypothesis import strategies as st
 from quant.errors import ConfigError, ShapeError
 from quant.formats import ActFormat
 from quant.pim import PimArith, plan
-from sim.pim import PimMacro, layer_cost, load_macro, macro_from_dict, pim_gemm
+from sim.pim import (
+    PimMacro,
+    bit_serial_conv,
+    layer_cost,
+    load_macro,
+    macro_from_dict,
+    pim_gemm,
+)
 
 
 def ref_round(v: Fraction) -> int:
@@ -97,6 +104,58 @@ def test_kernel_equals_independent_reference(seed, scheme, m, k, n, group, adc_b
     x = rng.integers(fmt.qmin, fmt.qmax + 1, size=(k, n))
     got = pim_gemm(w, x, w_bits, fmt, a)
     assert got.tolist() == ref_pim(w, x, w_bits, a_bits, a_signed, a).tolist()
+
+
+def _im2col_t(x: np.ndarray, k: int, pad: int, stride: int) -> np.ndarray:
+    """(B, C, H, W) → (C*k*k, B*L) columns, written out loop by loop (F.unfold's order)."""
+    b_n, c_n, h, w = x.shape
+    oh, ow = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    cols = np.zeros((c_n * k * k, b_n * oh * ow), dtype=np.int64)
+    for b in range(b_n):
+        for oy in range(oh):
+            for ox in range(ow):
+                patch = xp[b, :, oy * stride:oy * stride + k, ox * stride:ox * stride + k]
+                cols[:, (b * oh + oy) * ow + ox] = patch.reshape(-1)
+    return cols
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.integers(1, 3), st.integers(1, 9), st.integers(1, 6),
+       st.sampled_from([1, 3]), st.integers(0, 1), st.integers(1, 2), st.integers(1, 150),
+       st.integers(1, 3), st.integers(2, 7), st.integers(3, 5), st.integers(1, 8),
+       st.sampled_from([1.0, 0.5, 0.2]))
+def test_bit_packed_bit_serial_equals_kernel(seed, b, c, hw, k, pad, stride, group, cell,
+                                             adc_bits, w_bits, a_bits, rho) -> None:
+    """The popcount kernel of the PIM-QAT forward equals pim_gemm on the im2col columns
+    (groups of more than 64 rows span several words; multi-bit cells; K % group != 0)."""
+    if hw + 2 * pad < k:
+        hw = k
+    a = PimArith(scheme="bit_serial", group_size=group, cell_bits=cell, adc_bits=adc_bits,
+                 range_fraction=rho)
+    rng = np.random.default_rng(seed)
+    lim = 2 ** (w_bits - 1) - 1
+    x = rng.integers(0, 2**a_bits, size=(b, c, hw, hw))
+    x[rng.random(x.shape) < 0.3] = 0  # ReLU outputs: many zeros
+    w = rng.integers(-lim, lim + 1, size=(rng.integers(1, 6), c * k * k))
+    cols = _im2col_t(x, k, pad, stride)
+    want = pim_gemm(w, cols, w_bits, ActFormat(a_bits), a)
+    got = bit_serial_conv(x, w, plan(a, w_bits, a_bits), (k, k), pad, stride)
+    assert got.tolist() == want.tolist()
+
+
+def test_bit_packed_bit_serial_refuses_what_it_cannot_do() -> None:
+    a = PimArith(scheme="bit_serial", cell_bits=1, group_size=8, adc_bits=4)
+    x = np.zeros((1, 1, 3, 3), dtype=np.int64)
+    w = np.zeros((2, 9), dtype=np.int64)
+    with pytest.raises(ConfigError, match="ideal arithmetic"):
+        bit_serial_conv(x, w, plan(a.with_(noise_lsb=0.5), 4, 4), (3, 3))
+    with pytest.raises(ConfigError, match="bit_serial scheme"):
+        bit_serial_conv(x, w, plan(a.with_(scheme="native", cell_bits=3), 4, 4), (3, 3))
+    with pytest.raises(ShapeError, match="cannot apply"):
+        bit_serial_conv(x, w[:, :4], plan(a, 4, 4), (3, 3))
+    with pytest.raises(ShapeError, match="integers"):
+        bit_serial_conv(x.astype(float), w, plan(a, 4, 4), (3, 3))
 
 
 @pytest.mark.parametrize("scheme", ["native", "differential", "bit_serial"])
