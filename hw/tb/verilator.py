@@ -7,8 +7,11 @@ arguments skips the compile when nothing changed. :func:`run` runs a cocotb test
 build and returns the number of tests and failures.
 
 Verilator arguments (:data:`VERILATOR_ARGS`): ``-Wno-WIDTH`` because Amaranth's Verilog
-assigns narrower expressions to wider signals (and back) on purpose; every other warning is
-left fatal. docs/rtl.md lists what ``-Wall`` would add.
+assigns narrower expressions to wider signals (and back) on purpose; ``-Wno-CASEINCOMPLETE``
+because a core with a row count that is not a power of two drains through a ``casez`` on
+``drain_row`` whose unused codes (``drain_row >= rows``, which the controller never
+produces) have no arm. Every other warning is left fatal; docs/rtl.md lists what ``-Wall``
+would add. The C++ compile runs ``make -j2`` (``MAKEFLAGS``) unless the caller set it.
 """
 
 from __future__ import annotations
@@ -17,13 +20,14 @@ import hashlib
 import os
 import shutil
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 from hw.synth import emit_verilog
 from quant.errors import FpimError
 
-VERILATOR_ARGS = ("-Wno-WIDTH",)
+VERILATOR_ARGS = ("-Wno-WIDTH", "-Wno-CASEINCOMPLETE")
 INSTALL_HINT = "install it with `sudo apt-get install verilator` (Debian/Ubuntu) or `make tools`"
 STAMP = "fpim-build.sha256"
 
@@ -62,10 +66,15 @@ def build(component, top: str, build_dir: str | os.PathLike) -> Build:
     return build_verilog(emit_verilog(component, top), top, build_dir)
 
 
+def _runner():
+    with warnings.catch_warnings():  # "Python runners ... are an experimental feature"
+        warnings.simplefilter("ignore", UserWarning)
+        from cocotb.runner import get_runner
+    return get_runner("verilator")
+
+
 def build_verilog(verilog: str, top: str, build_dir: str | os.PathLike) -> Build:
     """Compile Verilog text ``verilog`` (module ``top``) in ``build_dir`` unless up to date."""
-    from cocotb.runner import get_runner
-
     find_verilator()
     d = Path(build_dir).resolve()
     d.mkdir(parents=True, exist_ok=True)
@@ -77,12 +86,18 @@ def build_verilog(verilog: str, top: str, build_dir: str | os.PathLike) -> Build
     src = d / f"{top}.v"
     src.write_text(verilog)
     log = d / "build.log"
-    runner = get_runner("verilator")
+    runner = _runner()
+    jobs = "MAKEFLAGS" not in os.environ
+    if jobs:
+        os.environ["MAKEFLAGS"] = "-j2"
     try:
         runner.build(verilog_sources=[src], hdl_toplevel=top, build_dir=d,
                      build_args=list(VERILATOR_ARGS), log_file=log)
     except SystemExit as exc:  # cocotb's runner exits when a command fails
         raise SimulationError(f"verilator build of {top} failed ({exc}): {_tail(log)}") from None
+    finally:
+        if jobs:
+            del os.environ["MAKEFLAGS"]
     if not (d / top).exists():
         raise SimulationError(f"verilator build of {top} produced no binary: {_tail(log)}")
     stamp.write_text(digest)
@@ -99,9 +114,9 @@ def run(b: Build, test_module: str, *, test_dir: str | os.PathLike,
     failure means: cocotb's runner would otherwise raise by itself under pytest only (it
     looks at ``PYTEST_CURRENT_TEST``), so that variable is hidden from it for the call.
     """
-    from cocotb.runner import get_results, get_runner
+    from cocotb.runner import get_results
 
-    runner = get_runner("verilator")
+    runner = _runner()
     runner.build_dir = b.directory  # the build above, possibly from an earlier process
     test_dir = Path(test_dir).resolve()
     test_dir.mkdir(parents=True, exist_ok=True)

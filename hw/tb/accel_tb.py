@@ -1,0 +1,296 @@
+"""cocotb testbench of the whole accelerator top (Verilator), run by ``hw.tb.engine``.
+
+This module is imported inside the cocotb process. It reads the cases and settings from
+the JSON file named by ``FPIM_TB_CASES``, runs every case back to back on one DUT (no reset
+between GEMMs, so stale state shows), and writes per-case outputs and cycle counts to
+``FPIM_TB_RESULTS``. The scoreboard checks each output row as it leaves ``out`` against the
+case's reference and logs the first mismatch; the parent process compares again.
+
+Timing discipline per clock cycle (the clock is 10 ns): at the falling edge plus 1 ns the
+testbench reads the DUT's outputs, then drives every input for the rising edge that
+follows, in the order of :mod:`hw.tb.amaranth_bench` (the Amaranth twin of this bench).
+
+Stimulus patterns (``patterns`` in the settings):
+
+* ``params``/``cmd`` sources: random idle cycles (valid low) before each transfer.
+* ``w_load``/``x_load``: ``burst`` (a block's beats back to back from the accept cycle) or
+  ``paced`` (beat ``i`` of a ``T``-cycle block no earlier than ``s + floor(i*T/steps)``, as
+  the DRAM delivers it). Both meet the beat contract of docs/rtl.md.
+* ``out`` sink: ``always`` ready, ``mild`` back-pressure (not ready one cycle in four; the
+  output buffer absorbs it, so cycles must still equal the simulator's), or ``heavy``
+  (ready 30 % of cycles: outputs are checked, cycles may exceed the simulator's).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import deque
+
+import cocotb
+import numpy as np
+from cocotb.clock import Clock
+from cocotb.triggers import FallingEdge, RisingEdge, Timer
+
+OUT_READY = {"always": None, "mild": 4, "heavy": 0.3}
+
+
+class StreamSource:
+    """Drives ``<name>__valid/payload`` from a queue; a transfer is valid & ready at the edge.
+
+    ``idle`` is the probability of holding valid low for a cycle before each item.
+    """
+
+    def __init__(self, dut, name: str, layout, rng: np.random.Generator, idle: float = 0.0):
+        self.valid = getattr(dut, f"{name}__valid")
+        self.ready = getattr(dut, f"{name}__ready")
+        self.payload = getattr(dut, f"{name}__payload")
+        self.layout = layout
+        self.rng = rng
+        self.idle = idle
+        self.queue: deque = deque()
+        self.showing = False
+
+    def send(self, value: dict) -> None:
+        self.queue.append(int(self.layout.const(value).as_bits()))
+
+    def quiet(self) -> None:
+        self.showing = False
+        self.valid.value = 0
+
+    def drive(self) -> bool:
+        """Drive this cycle's valid/payload; True if the item transfers at the coming edge
+        (``ready`` of these ports does not depend on ``valid``)."""
+        self.showing = bool(self.queue) and not (self.idle and self.rng.random() < self.idle)
+        self.valid.value = int(self.showing)
+        if not self.showing:
+            return False
+        self.payload.value = self.queue[0]
+        if int(self.ready.value):
+            self.queue.popleft()
+            return True
+        return False
+
+
+class BeatSource:
+    """One load stream (``w_load``/``x_load``): beats queued with their earliest cycle."""
+
+    def __init__(self, dut, name: str, layout):
+        self.valid = getattr(dut, f"{name}__valid")
+        self.payload = getattr(dut, f"{name}__payload")
+        self.layout = layout
+        self.queue: deque = deque()  # (earliest cycle, bits)
+
+    def drive(self, cycle: int) -> None:
+        if self.queue and self.queue[0][0] <= cycle:
+            self.valid.value = 1
+            self.payload.value = self.queue.popleft()[1]
+        else:
+            self.valid.value = 0
+
+
+class Dram:
+    """The DRAM of sim.timing rule R7: one channel, ``L + ceil(bytes / B)`` cycles a block."""
+
+    def __init__(self, tb, case: dict):
+        self.tb = tb
+        self.case = case
+        self.chan = 0
+        self.done_at: dict[str, set[int]] = {"w": set(), "x": set()}
+        self.requests: list[tuple[str, int, int, int]] = []
+
+    def load_time(self, nbytes: int) -> int:
+        bw = self.case["bw"]
+        return self.case["lat"] + (0 if bw is None else -(-nbytes // bw))
+
+    def _queue(self, src: BeatSource, start: int, t: int, beats: list[int]) -> None:
+        steps = len(beats)
+        for i, bits in enumerate(beats):
+            at = start if self.tb.beats == "burst" else start + (i * t) // steps
+            src.queue.append((at, bits))
+
+    def serve(self, cycle: int) -> None:
+        """Sample ``load_req`` (valid/payload) and answer: ready, loaded pulses, beats."""
+        tb, dut = self.tb, self.tb.dut
+        ready = 0
+        if int(dut.load_req__valid.value) and cycle >= self.chan:
+            ready = 1
+            p = tb.layouts["load_req"].from_bits(int(dut.load_req__payload.value))
+            t = cycle
+            if p.w.en:
+                n = self.load_time(p.w.bytes)
+                self.done_at["w"].add(t + n)
+                self.requests.append(("w", t, t + n, int(p.w.bytes)))
+                self._queue(tb.w_src, t, n, [tb.w_beat(self.case, p.w, s)
+                                             for s in range(p.w.steps)])
+                t += n
+            if p.x.en:
+                n = self.load_time(p.x.bytes)
+                self.done_at["x"].add(t + n)
+                self.requests.append(("x", t, t + n, int(p.x.bytes)))
+                self._queue(tb.x_src, t, n, [tb.x_beat(self.case, p.x, s)
+                                             for s in range(p.x.steps)])
+                t += n
+            self.chan = t
+        dut.load_req__ready.value = ready
+        dut.w_loaded.value = int(cycle in self.done_at["w"])
+        dut.x_loaded.value = int(cycle in self.done_at["x"])
+
+
+class TB:
+    """Clock, reset, stream drivers, the DRAM model and the output scoreboard."""
+
+    def __init__(self, dut, settings: dict):
+        from hw.accel import GemmAccelerator
+        from hw.generate import DIM_BITS, PARAM_DEPTH
+        from sim.arch import accelerator_from_dict
+
+        self.dut = dut
+        self.accel = accelerator_from_dict(settings["accel"], settings["accel"]["name"])
+        top = GemmAccelerator(self.accel, dim_bits=DIM_BITS, param_depth=PARAM_DEPTH)
+        from amaranth.lib import data
+
+        self.layouts = {n: data.Layout.cast(getattr(top, n).payload.shape())
+                        for n in ("cmd", "params", "load_req", "w_load", "x_load", "out")}
+        self.seed = int(settings["seed"])
+        self.rng = np.random.default_rng(self.seed)
+        pat = settings["patterns"]
+        self.beats = pat["beats"]
+        self.out_ready = pat["out"]
+        idle = float(pat["idle"])
+        self.params_src = StreamSource(dut, "params", self.layouts["params"], self.rng, idle)
+        self.cmd_src = StreamSource(dut, "cmd", self.layouts["cmd"], self.rng, idle)
+        self.w_src = BeatSource(dut, "w_load", self.layouts["w_load"])
+        self.x_src = BeatSource(dut, "x_load", self.layouts["x_load"])
+        self.cycle = 0
+        self.log = dut._log
+
+    async def reset(self) -> None:
+        cocotb.start_soon(Clock(self.dut.clk, 10, units="ns").start())
+        d = self.dut
+        for sig in (d.cmd__valid, d.params__valid, d.load_req__ready, d.w_load__valid,
+                    d.x_load__valid, d.out__ready, d.w_loaded, d.x_loaded):
+            sig.value = 0
+        d.rst.value = 1
+        for _ in range(3):
+            await RisingEdge(d.clk)
+        d.rst.value = 0
+
+    async def next_cycle(self) -> None:
+        await FallingEdge(self.dut.clk)
+        await Timer(1, units="ns")
+        self.cycle += 1
+
+    def w_beat(self, case: dict, w, s: int) -> int:
+        e = self.accel.engine
+        k = int(w.k0) + s
+        dsp = [case["w_fixed"][w.row0_dsp + i][k] if i < w.rows_dsp else 0
+               for i in range(e.dsp_rows)]
+        lut = [case["w_lut"][w.row0_lut + i][k] if i < w.rows_lut else 0
+               for i in range(e.lut_rows)]
+        return int(self.layouts["w_load"].const(
+            {"data": {"dsp": dsp, "lut": lut}, "last": int(s == w.steps - 1)}).as_bits())
+
+    def x_beat(self, case: dict, xr, s: int) -> int:
+        c = self.accel.engine.cols
+        k = int(xr.k0) + s
+        xs = [case["x"][k][xr.col0 + j] if j < xr.cols else 0 for j in range(c)]
+        return int(self.layouts["x_load"].const(
+            {"data": xs, "last": int(s == xr.steps - 1)}).as_bits())
+
+    def out_ready_now(self) -> int:
+        mode = self.out_ready
+        if mode == "always":
+            return 1
+        if mode == "mild":
+            return int(self.cycle % OUT_READY["mild"] != 0)
+        return int(self.rng.random() < OUT_READY["heavy"])
+
+    async def run_case(self, case: dict) -> dict:
+        """Params, command, then the GEMM; returns outputs, busy cycles and requests."""
+        acc_mask = (1 << self.accel.engine.acc_bits) - 1
+        sid = np.asarray(case["scheme_ids"])
+        fixed, lut = np.flatnonzero(sid == 0), np.flatnonzero(sid != 0)
+        words = np.asarray(case["words"])
+        case["w_fixed"] = words[fixed].tolist()
+        case["w_lut"] = words[lut].tolist()
+        for core, idx in ((0, fixed), (1, lut)):
+            for i, r in enumerate(idx):
+                self.params_src.send({"lut": core, "row": i, "p": {
+                    "mult": case["mult"][r], "shift": case["shift"][r],
+                    "bias": case["bias"][r] & acc_mask, "relu": case["relu"][r]}})
+        self.cmd_src.send(case["command"])
+        want = np.asarray(case["want"])
+        m, n = want.shape
+        y = np.full((m, n), -999, dtype=np.int64)
+        dram = Dram(self, case)
+        busy = 0
+        done_cycle = None
+        t0 = None
+        first_bad = None
+        while True:
+            await self.next_cycle()
+            d = self.dut
+            # sample
+            if t0 is not None:
+                busy += int(d.busy.value)
+                if int(d.done.value) and done_cycle is None:
+                    done_cycle = self.cycle - t0
+            # drive, in the order of hw.tb.amaranth_bench
+            sent = self.params_src.drive()
+            if t0 is None and not sent and not self.params_src.queue:
+                if self.cmd_src.drive():
+                    t0 = self.cycle + 1  # busy rises in the cycle after the transfer
+            else:
+                self.cmd_src.quiet()
+            if t0 is not None and self.cycle >= t0:
+                dram.serve(self.cycle - t0)
+            rel = self.cycle - (t0 if t0 is not None else self.cycle)
+            self.w_src.drive(rel)
+            self.x_src.drive(rel)
+            ready = self.out_ready_now()
+            d.out__ready.value = ready
+            if int(d.out__valid.value) and ready:
+                o = self.layouts["out"].from_bits(int(d.out__payload.value))
+                for core, en, row, idx in (("dsp", o.dsp_en, o.row_dsp, fixed),
+                                           ("lut", o.lut_en, o.row_lut, lut)):
+                    if not en:
+                        continue
+                    vals = getattr(o, core)
+                    for j in range(int(o.cols)):
+                        r, c = int(idx[int(row)]), int(o.col0) + j
+                        y[r, c] = int(vals[j])
+                        if y[r, c] != want[r, c] and first_bad is None:
+                            first_bad = (r, c, int(y[r, c]), int(want[r, c]))
+                            self.log.error("%s: output[%d, %d] = %d, reference %d",
+                                           case["name"], *first_bad)
+            if done_cycle is not None and not int(d.busy.value) and not int(d.out__valid.value) \
+                    and (y != -999).all():
+                break
+            if t0 is not None and self.cycle - t0 > 20 * case["cycles"] + 2000:
+                self.log.error("%s: no done after %d cycles", case["name"], self.cycle - t0)
+                break
+        d.out__ready.value = 0
+        return {"name": case["name"], "y": y.tolist(), "cycles": busy,
+                "done_cycle": done_cycle, "requests": dram.requests,
+                "first_mismatch": first_bad}
+
+
+@cocotb.test()
+async def run_cases(dut):
+    """Every case of ``FPIM_TB_CASES`` back to back; results to ``FPIM_TB_RESULTS``."""
+    with open(os.environ["FPIM_TB_CASES"]) as fh:
+        spec = json.load(fh)
+    tb = TB(dut, spec["settings"])
+    tb.log.info("fpim engine testbench: %d cases, seed %d, patterns %s", len(spec["cases"]),
+                tb.seed, spec["settings"]["patterns"])
+    await tb.reset()
+    results = []
+    for case in spec["cases"]:
+        results.append(await tb.run_case(case))
+    tmp = os.environ["FPIM_TB_RESULTS"] + ".tmp"
+    with open(tmp, "w") as fh:
+        json.dump(results, fh)
+    os.replace(tmp, os.environ["FPIM_TB_RESULTS"])
+    bad = [r["name"] for r in results if r["first_mismatch"] is not None]
+    assert not bad, f"output mismatches in {bad}"

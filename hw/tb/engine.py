@@ -1,0 +1,150 @@
+"""Run GEMM cases on the accelerator's Verilog under cocotb + Verilator and check them.
+
+:func:`run_verilator` generates the preset's Verilog (:func:`hw.generate.generate`, the same
+text ``fpim rtl`` writes), builds it once per content, runs :mod:`hw.tb.accel_tb` on every
+case back to back, and returns one :class:`Outcome` per case: outputs compared element by
+element with the reference, ``busy`` cycles compared with the simulator's cycle mode, and
+the bytes requested compared with the simulator's DRAM reads. :func:`artifact_layer_case`
+picks the shipped QAT artifact's layer used by ``fpim verify`` and the tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hw.generate import generate, top_name
+from hw.tb.cases import GemmCase, artifact_case, command
+from hw.tb.verilator import SimulationError, build_verilog, run
+from quant.errors import check_choice
+from sim.arch import CONFIG_DIR, Accelerator
+
+#: Stimulus patterns (see hw.tb.accel_tb): beat delivery, output back-pressure, idle prob.
+BEATS = ("burst", "paced")
+OUT_PATTERNS = ("always", "mild", "heavy")
+DEFAULT_PATTERNS = {"beats": "paced", "out": "mild", "idle": 0.25}
+#: The QAT artifact shipped for verification (see configs/artifacts/README.md).
+ARTIFACT = CONFIG_DIR / "artifacts" / "cnn_msq4_digits"
+ARTIFACT_LAYER = "features.3"
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One case on the RTL: what it is, both cycle counts, and the first failure if any."""
+
+    name: str
+    description: str
+    cycles_sim: int
+    cycles_rtl: int
+    outputs_equal: bool
+    first_mismatch: tuple[int, int, int, int] | None  # (row, col, rtl, reference)
+    dram_bytes_equal: bool
+    cycles_must_equal: bool
+
+    @property
+    def cycles_ok(self) -> bool:
+        if self.cycles_must_equal:
+            return self.cycles_rtl == self.cycles_sim
+        return self.cycles_rtl >= self.cycles_sim
+
+    @property
+    def passed(self) -> bool:
+        return self.outputs_equal and self.cycles_ok and self.dram_bytes_equal
+
+    def failure(self) -> str | None:
+        """One line saying what failed first, or None."""
+        if self.first_mismatch is not None:
+            r, c, got, want = self.first_mismatch
+            return f"{self.name}: output[{r}, {c}] = {got}, reference {want}"
+        if not self.outputs_equal:
+            return f"{self.name}: not every output element was produced"
+        if not self.cycles_ok:
+            return (f"{self.name}: RTL took {self.cycles_rtl} cycles, the simulator predicts "
+                    f"{self.cycles_sim} ({self.cycles_rtl - self.cycles_sim:+d})")
+        if not self.dram_bytes_equal:
+            return f"{self.name}: requested bytes differ from the simulator's DRAM reads"
+        return None
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "passed": self.passed}
+
+
+def build_dir_for(accel: Accelerator, root: str | os.PathLike | None = None) -> Path:
+    """Build directory of a preset's Verilator model: one per top (``build/cocotb/``)."""
+    base = Path(root) if root is not None else REPO / "build" / "cocotb"
+    return base / f"accel-{top_name(accel)}"
+
+
+def build_accel(accel: Accelerator, build_dir: str | os.PathLike | None = None,
+                verilog: str | None = None):
+    """Compile the preset's accelerator top (or the given Verilog text of it)."""
+    text = verilog if verilog is not None else generate(accel)[0]
+    return build_verilog(text, top_name(accel), build_dir or build_dir_for(accel))
+
+
+def run_verilator(accel: Accelerator, cases: list[GemmCase], *, seed: int = 0,
+                  patterns: dict | None = None, build=None,
+                  log_file: str | os.PathLike | None = None) -> list[Outcome]:
+    """Run ``cases`` back to back on the Verilated accelerator; one outcome per case."""
+    pat = {**DEFAULT_PATTERNS, **(patterns or {})}
+    check_choice("patterns.beats", pat["beats"], BEATS)
+    check_choice("patterns.out", pat["out"], OUT_PATTERNS)
+    b = build or build_accel(accel)
+    spec = {"settings": {"accel": accel.to_dict() | {"name": accel.name}, "seed": seed,
+                         "patterns": pat},
+            "cases": [c.to_json() | {"command": command(accel, len(c.fixed_rows),
+                                                        len(c.lut_rows), c.mnk[1], c.mnk[2])}
+                      for c in cases]}
+    with tempfile.TemporaryDirectory(prefix="fpim-tb-") as tmp:
+        cases_path, results_path = Path(tmp, "cases.json"), Path(tmp, "results.json")
+        cases_path.write_text(json.dumps(spec))
+        log = log_file or Path(tmp, "sim.log")
+        try:
+            run(b, "hw.tb.accel_tb", test_dir=tmp, log_file=log,
+                env={"FPIM_TB_CASES": str(cases_path), "FPIM_TB_RESULTS": str(results_path)})
+        except SimulationError:
+            if not results_path.exists():
+                raise
+        if not results_path.exists():
+            raise SimulationError(f"the cocotb run on {b.top} wrote no results; see its log")
+        results = json.loads(results_path.read_text())
+    strict = pat["out"] != "heavy"
+    return [_outcome(c, r, strict) for c, r in zip(cases, results, strict=True)]
+
+
+def _outcome(case: GemmCase, r: dict, strict: bool) -> Outcome:
+    y = np.asarray(r["y"], dtype=np.int64)
+    equal = bool(np.array_equal(y, case.want))
+    first = None
+    if not equal:
+        bad = np.argwhere((y != case.want) & (y != -999))
+        if len(bad):
+            i, j = (int(v) for v in bad[0])
+            first = (i, j, int(y[i, j]), int(case.want[i, j]))
+    req_bytes = sum(int(q[3]) for q in r["requests"])
+    return Outcome(case.name, case.describe(), case.cycles, int(r["cycles"]), equal, first,
+                   req_bytes == case.dram_read, strict)
+
+
+def artifact_layer_case(accel: Accelerator, *, image_index: int = 0, bw: int | None = None,
+                        lat: int | None = None, art_dir: str | os.PathLike | None = None,
+                        layer: str = ARTIFACT_LAYER) -> GemmCase:
+    """The shipped artifact's ``layer`` on digits test image ``image_index`` as a case.
+
+    The DRAM timing defaults to the preset's own memory.
+    """
+    from quant.artifact import load_artifact
+    from quant.data import load_digits
+
+    art = load_artifact(art_dir or ARTIFACT)
+    images = load_digits(seed=int(art.meta.get("float_seed", 0))).x_test
+    mem = accel.memory
+    return artifact_case(accel, art, layer, images[image_index],
+                         bw=mem.dram_bytes_per_cycle if bw is None else bw,
+                         lat=mem.dram_latency if lat is None else lat)
