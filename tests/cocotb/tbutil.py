@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import warnings
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,10 +33,11 @@ def build_dir(unit: str, paramset: str) -> Path:
 
 
 def run_paramset(component, unit: str, paramset: str, test_module: str, params: dict, *,
-                 verilog: str | None = None) -> tuple[int, int, Path]:
+                 verilog: str | None = None, env: dict[str, str] | None = None
+                 ) -> tuple[int, int, Path]:
     """Build ``component`` (or the Verilog text ``verilog`` of it) with Verilator as module
     ``unit`` and run the cocotb module ``test_module`` (a dotted name under ``tests.cocotb``)
-    on it with ``params`` and the seed in the environment.
+    on it with ``params``, the seed and ``env`` in the environment.
 
     Returns ``(tests, failed, log)``, ``log`` being the simulator's output file.
     """
@@ -45,11 +45,9 @@ def run_paramset(component, unit: str, paramset: str, test_module: str, params: 
 
     d = build_dir(unit, paramset)
     log = d / "sim.log"
-    env = {PARAMS_ENV: json.dumps(params), SEED_ENV: str(tb_seed())}
-    with warnings.catch_warnings():  # cocotb 1.9 calls its runner API experimental
-        warnings.filterwarnings("ignore", "Python runners", UserWarning)
-        b = build(component, unit, d) if verilog is None else build_verilog(verilog, unit, d)
-        tests, failed = run(b, test_module, test_dir=d, env=env, log_file=log)
+    env = {**(env or {}), PARAMS_ENV: json.dumps(params), SEED_ENV: str(tb_seed())}
+    b = build(component, unit, d) if verilog is None else build_verilog(verilog, unit, d)
+    tests, failed = run(b, test_module, test_dir=d, env=env, log_file=log)
     return tests, failed, log
 
 

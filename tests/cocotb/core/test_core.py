@@ -1,6 +1,6 @@
 """Output-stationary cores (hw.core.OutputStationaryCore) on Verilator under cocotb: the DSP
-core (fixed PEs) and the LUT core (SP2 PEs), exact against ``WeightFormat.hw_mul`` summed
-over K, on sim.timing's R4 schedule.
+core (fixed PEs, unpacked and two per multiplier) and the LUT core (SP2 PEs), exact against
+``WeightFormat.hw_mul`` summed over K, on sim.timing's R4 schedule.
 
 A tile of ``r x c`` outputs and ``K`` steps: ``K`` valid steps at the core's edge (with idle
 cycles mixed in, which only stretch the window), ``(r-1) + (c-1)`` tail cycles after the
@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 from cocotb.triggers import FallingEdge
 
-from hw.tb.verilator import SimulationError
 from quant.formats import ActFormat, weight_format
 from tests.cocotb.tbutil import (
     Scoreboard,
@@ -32,18 +31,23 @@ from tests.cocotb.tbutil import (
 
 PARAMSETS = {
     "dsp-fixed8-int8-2x3": {"scheme": "fixed", "bits": 8, "act_bits": 8, "act_signed": True,
-                            "acc_bits": 32, "rows": 2, "cols": 3},
-    "lut-sp2-5-uint4-4x2": {"scheme": "sp2", "bits": 5, "act_bits": 4, "act_signed": False,
-                            "acc_bits": 24, "rows": 4, "cols": 2},
+                            "acc_bits": 32, "rows": 2, "cols": 3, "packing": 1},
+    # two fixed PEs per multiplier; the third row is a partial group
+    "dsp-fixed8-uint8-3x2-p2": {"scheme": "fixed", "bits": 8, "act_bits": 8,
+                                "act_signed": False, "acc_bits": 32, "rows": 3, "cols": 2,
+                                "packing": 2},
+    "lut-sp2-5-uint4-3x2": {"scheme": "sp2", "bits": 5, "act_bits": 4, "act_signed": False,
+                            "acc_bits": 24, "rows": 3, "cols": 2, "packing": 1},
 }
 N_TILES = 200
 MAX_K = 12
 
 
-def core_formats(params: dict):
+def core_args(params: dict):
+    """``OutputStationaryCore`` arguments ``(fmt, act, acc_bits, rows, cols, packing)``."""
     return (weight_format(params["scheme"], params["bits"]),
             ActFormat(params["act_bits"], params["act_signed"]), params["acc_bits"],
-            params["rows"], params["cols"])
+            params["rows"], params["cols"], params["packing"])
 
 
 def random_tiles(fmt, act, rows: int, cols: int, n: int, rng):
@@ -74,12 +78,13 @@ class TB:
 
     def __init__(self, dut, params: dict) -> None:
         self.dut = dut
-        self.fmt, self.act, self.acc_bits, self.rows, self.cols = core_formats(params)
+        self.fmt, self.act, self.acc_bits, self.rows, self.cols, packing = core_args(params)
         self.seed = tb_seed()
         self.rng = np.random.default_rng(self.seed)
         self.scoreboard = Scoreboard(dut._log, self.seed)
-        dut._log.info("core %dx%d of %s-%d PEs, %s activations, seed %d", self.rows,
-                      self.cols, self.fmt.name, self.fmt.bits, self.act, self.seed)
+        dut._log.info("core %dx%d of %s-%d PEs (packing %d), %s activations, seed %d",
+                      self.rows, self.cols, self.fmt.name, self.fmt.bits, packing, self.act,
+                      self.seed)
 
     def drive(self, w_col, x_row, valid: int, first: int) -> None:
         self.dut.w.value = pack(w_col, self.fmt.bits)
@@ -155,18 +160,7 @@ def test_core_verilator(paramset: str) -> None:
     from hw.core import OutputStationaryCore
 
     params = PARAMSETS[paramset]
-    tests, failed, log = run_paramset(OutputStationaryCore(*core_formats(params)), "core",
+    tests, failed, log = run_paramset(OutputStationaryCore(*core_args(params)), "core",
                                       paramset, __name__, params)
     assert failed == 0 and tests >= 1, failure_summary(log)
 
-
-@pytest.mark.xfail(strict=True, raises=SimulationError,
-                   reason="a core whose rows are not a power of two has a drain mux `case` "
-                          "that Verilator 5.006 flags as CASEINCOMPLETE, fatal under "
-                          "hw.tb.verilator.VERILATOR_ARGS")
-def test_core_three_rows_builds() -> None:
-    from hw.core import OutputStationaryCore
-
-    params = {**PARAMSETS["lut-sp2-5-uint4-4x2"], "rows": 3}
-    run_paramset(OutputStationaryCore(*core_formats(params)), "core", "lut-sp2-5-uint4-3x2",
-                 __name__, params)
