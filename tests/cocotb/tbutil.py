@@ -20,11 +20,13 @@ DEFAULT_SEED = 20240607
 CLOCK_NS = 10
 
 
-# --- pytest side ---------------------------------------------------------------------------
-
 def tb_seed() -> int:
-    """The stimulus seed: ``$FPIM_TB_SEED`` if set, else the fixed default."""
+    """The stimulus seed: ``$FPIM_TB_SEED`` if set, else the fixed default (the pytest side
+    hands its value on to the cocotb process)."""
     return int(os.environ.get(SEED_ENV, DEFAULT_SEED))
+
+
+# --- pytest side ---------------------------------------------------------------------------
 
 
 def build_dir(unit: str, paramset: str) -> Path:
