@@ -6,8 +6,8 @@ between GEMMs, so stale state shows), and writes per-case outputs and cycle coun
 ``FPIM_TB_RESULTS``. The scoreboard checks each output row as it leaves ``out`` against the
 case's reference and logs the first mismatch; the parent process compares again.
 
-Timing discipline per clock cycle (the clock is 10 ns): at the falling edge plus 1 ns the
-testbench reads the DUT's outputs, then drives every input for the rising edge that
+Timing discipline per clock cycle (the clock is 10 ns): at the falling edge the testbench
+reads the DUT's outputs, then drives every input for the rising edge that
 follows, in the order of :mod:`hw.tb.amaranth_bench` (the Amaranth twin of this bench).
 
 Stimulus patterns (``patterns`` in the settings):
@@ -30,9 +30,19 @@ from collections import deque
 import cocotb
 import numpy as np
 from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge, RisingEdge, Timer
+from cocotb.triggers import FallingEdge, RisingEdge
 
 OUT_READY = {"always": None, "mild": 4, "heavy": 0.3}
+
+_driven: dict[int, int] = {}
+
+
+def drive(sig, value: int) -> None:
+    """Write ``sig`` only when the value changes (each cocotb write costs a scheduler pass)."""
+    key = id(sig)
+    if _driven.get(key) != value:
+        _driven[key] = value
+        sig.value = value
 
 
 class StreamSource:
@@ -56,16 +66,16 @@ class StreamSource:
 
     def quiet(self) -> None:
         self.showing = False
-        self.valid.value = 0
+        drive(self.valid, 0)
 
     def drive(self) -> bool:
         """Drive this cycle's valid/payload; True if the item transfers at the coming edge
         (``ready`` of these ports does not depend on ``valid``)."""
         self.showing = bool(self.queue) and not (self.idle and self.rng.random() < self.idle)
-        self.valid.value = int(self.showing)
+        drive(self.valid, int(self.showing))
         if not self.showing:
             return False
-        self.payload.value = self.queue[0]
+        drive(self.payload, self.queue[0])
         if int(self.ready.value):
             self.queue.popleft()
             return True
@@ -83,10 +93,10 @@ class BeatSource:
 
     def drive(self, cycle: int) -> None:
         if self.queue and self.queue[0][0] <= cycle:
-            self.valid.value = 1
-            self.payload.value = self.queue.popleft()[1]
+            drive(self.valid, 1)
+            drive(self.payload, self.queue.popleft()[1])
         else:
-            self.valid.value = 0
+            drive(self.valid, 0)
 
 
 class Dram:
@@ -132,9 +142,9 @@ class Dram:
                                              for s in range(p.x.steps)])
                 t += n
             self.chan = t
-        dut.load_req__ready.value = ready
-        dut.w_loaded.value = int(cycle in self.done_at["w"])
-        dut.x_loaded.value = int(cycle in self.done_at["x"])
+        drive(dut.load_req__ready, ready)
+        drive(dut.w_loaded, int(cycle in self.done_at["w"]))
+        drive(dut.x_loaded, int(cycle in self.done_at["x"]))
 
 
 class TB:
@@ -170,15 +180,15 @@ class TB:
         d = self.dut
         for sig in (d.cmd__valid, d.params__valid, d.load_req__ready, d.w_load__valid,
                     d.x_load__valid, d.out__ready, d.w_loaded, d.x_loaded):
-            sig.value = 0
+            drive(sig, 0)
         d.rst.value = 1
         for _ in range(3):
             await RisingEdge(d.clk)
         d.rst.value = 0
 
     async def next_cycle(self) -> None:
+        # Outputs are settled at the falling edge: nothing changed since the rising edge.
         await FallingEdge(self.dut.clk)
-        await Timer(1, units="ns")
         self.cycle += 1
 
     def w_beat(self, case: dict, w, s: int) -> int:
@@ -249,7 +259,7 @@ class TB:
             self.w_src.drive(rel)
             self.x_src.drive(rel)
             ready = self.out_ready_now()
-            d.out__ready.value = ready
+            drive(d.out__ready, ready)
             if int(d.out__valid.value) and ready:
                 o = self.layouts["out"].from_bits(int(d.out__payload.value))
                 for core, en, row, idx in (("dsp", o.dsp_en, o.row_dsp, fixed),
@@ -270,7 +280,7 @@ class TB:
             if t0 is not None and self.cycle - t0 > 20 * case["cycles"] + 2000:
                 self.log.error("%s: no done after %d cycles", case["name"], self.cycle - t0)
                 break
-        d.out__ready.value = 0
+        drive(d.out__ready, 0)
         return {"name": case["name"], "y": y.tolist(), "cycles": busy,
                 "done_cycle": done_cycle, "requests": dram.requests,
                 "first_mismatch": first_bad}

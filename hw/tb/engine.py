@@ -10,10 +10,11 @@ picks the shipped QAT artifact's layer used by ``fpim verify`` and the tests.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +47,7 @@ class Outcome:
     first_mismatch: tuple[int, int, int, int] | None  # (row, col, rtl, reference)
     dram_bytes_equal: bool
     cycles_must_equal: bool
+    y: np.ndarray = field(repr=False, compare=False, default=None)  # the RTL's outputs
 
     @property
     def cycles_ok(self) -> bool:
@@ -72,20 +74,26 @@ class Outcome:
         return None
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "passed": self.passed}
+        d = asdict(self)
+        del d["y"]
+        return {**d, "passed": self.passed}
 
 
-def build_dir_for(accel: Accelerator, root: str | os.PathLike | None = None) -> Path:
-    """Build directory of a preset's Verilator model: one per top (``build/cocotb/``)."""
+def build_dir_for(accel: Accelerator, verilog: str, root: str | os.PathLike | None = None
+                  ) -> Path:
+    """Build directory of one Verilog text of a preset's top (one per parameter set):
+    ``build/cocotb/accel-<top>-<first 10 hex digits of the Verilog's SHA-256>``."""
     base = Path(root) if root is not None else REPO / "build" / "cocotb"
-    return base / f"accel-{top_name(accel)}"
+    digest = hashlib.sha256(verilog.encode()).hexdigest()[:10]
+    return base / f"accel-{top_name(accel)}-{digest}"
 
 
-def build_accel(accel: Accelerator, build_dir: str | os.PathLike | None = None,
+def build_accel(accel: Accelerator, root: str | os.PathLike | None = None,
                 verilog: str | None = None):
-    """Compile the preset's accelerator top (or the given Verilog text of it)."""
+    """Compile the preset's accelerator top (or the given Verilog text of it) under
+    ``root`` (default ``build/cocotb``)."""
     text = verilog if verilog is not None else generate(accel)[0]
-    return build_verilog(text, top_name(accel), build_dir or build_dir_for(accel))
+    return build_verilog(text, top_name(accel), build_dir_for(accel, text, root))
 
 
 def run_verilator(accel: Accelerator, cases: list[GemmCase], *, seed: int = 0,
@@ -129,7 +137,7 @@ def _outcome(case: GemmCase, r: dict, strict: bool) -> Outcome:
             first = (i, j, int(y[i, j]), int(case.want[i, j]))
     req_bytes = sum(int(q[3]) for q in r["requests"])
     return Outcome(case.name, case.describe(), case.cycles, int(r["cycles"]), equal, first,
-                   req_bytes == case.dram_read, strict)
+                   req_bytes == case.dram_read, strict, y)
 
 
 def artifact_layer_case(accel: Accelerator, *, image_index: int = 0, bw: int | None = None,

@@ -66,11 +66,15 @@ def build(component, top: str, build_dir: str | os.PathLike) -> Build:
     return build_verilog(emit_verilog(component, top), top, build_dir)
 
 
-def _runner():
+def _runner_api():
     with warnings.catch_warnings():  # "Python runners ... are an experimental feature"
         warnings.simplefilter("ignore", UserWarning)
-        from cocotb.runner import get_runner
-    return get_runner("verilator")
+        from cocotb import runner
+    return runner
+
+
+def _runner():
+    return _runner_api().get_runner("verilator")
 
 
 def build_verilog(verilog: str, top: str, build_dir: str | os.PathLike) -> Build:
@@ -114,8 +118,7 @@ def run(b: Build, test_module: str, *, test_dir: str | os.PathLike,
     failure means: cocotb's runner would otherwise raise by itself under pytest only (it
     looks at ``PYTEST_CURRENT_TEST``), so that variable is hidden from it for the call.
     """
-    from cocotb.runner import get_results
-
+    get_results = _runner_api().get_results
     runner = _runner()
     runner.build_dir = b.directory  # the build above, possibly from an earlier process
     test_dir = Path(test_dir).resolve()

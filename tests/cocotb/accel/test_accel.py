@@ -2,7 +2,7 @@
 
 The testbench (TB class, stream drivers, DRAM model, scoreboard) is :mod:`hw.tb.accel_tb`;
 it lives in the package because ``fpim verify`` runs it too. Each parameter set builds its
-own Verilator model in ``build/cocotb/accel-<top>``; every case runs back to back on one
+own Verilator model in ``build/cocotb/accel-<top>-<hash>``; every case runs back to back on one
 DUT without a reset in between. The mutation tests edit a copy of the generated Verilog and
 show that the output check and the cycle check each fail when the RTL is wrong.
 """
@@ -17,7 +17,7 @@ import pytest
 
 from hw.generate import generate
 from hw.tb.cases import random_cases
-from hw.tb.engine import artifact_layer_case, build_accel, build_dir_for, run_verilator
+from hw.tb.engine import REPO, artifact_layer_case, build_accel, run_verilator
 from sim.arch import load_accelerator, replace_engine
 
 pytestmark = pytest.mark.skipif(shutil.which("verilator") is None,
@@ -66,7 +66,7 @@ def mutant(pattern: str, replacement: str, name: str, tmp_path):
     text, _ = generate(TINY)
     edited, count = re.subn(pattern, replacement, text)
     assert count >= 1 and edited != text, f"mutation {name!r} did not apply"
-    return build_accel(TINY, build_dir_for(TINY) .with_name(f"mutant-{name}"), verilog=edited)
+    return build_accel(TINY, REPO / "build" / "cocotb" / f"mutant-{name}", verilog=edited)
 
 
 def test_mutant_sp2_shift_is_caught_by_the_output_check(tmp_path) -> None:

@@ -1,0 +1,54 @@
+"""``fpim verify``: a small run end to end, JSON shape, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from fpim.cli import main
+from hw.tb.engine import Outcome
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.skipif(shutil.which("verilator") is None, reason="verilator not installed")
+def test_verify_small_run_json(capsys) -> None:
+    code, out, _ = run(capsys, "verify", "--accel", "tiny", "--cases", "3", "--seed", "5",
+                       "--no-artifact", "--json")
+    assert code == 0
+    d = json.loads(out)
+    assert (d["passed"], d["failed"], d["first_failure"]) == (3, 0, None)
+    assert [c["name"] for c in d["cases"]] == ["random-0", "random-1", "random-2"]
+    assert all(c["cycles_rtl"] == c["cycles_sim"] > 0 for c in d["cases"])
+    assert "--seed 5" in d["reproduce"]
+
+
+def test_verify_errors(capsys, monkeypatch) -> None:
+    code, _, err = run(capsys, "verify", "--accel", "tiny", "--cases", "-1")
+    assert code == 2 and err.strip().endswith("cases must be an integer in 0..100000, not -1")
+    assert len(err.strip().splitlines()) == 1
+    code, _, err = run(capsys, "verify", "--accel", "nosuch")
+    assert code == 2 and "accelerator preset must be one of" in err
+    monkeypatch.setattr("hw.tb.verilator.shutil.which", lambda name: None)
+    code, _, err = run(capsys, "verify", "--accel", "tiny", "--cases", "1", "--no-artifact")
+    assert code == 2 and "verilator must be installed" in err and "apt-get install verilator" in err
+
+
+def test_outcome_failure_lines() -> None:
+    base = dict(name="c", description="d", cycles_sim=10, cycles_rtl=10, outputs_equal=True,
+                first_mismatch=None, dram_bytes_equal=True, cycles_must_equal=True)
+    assert Outcome(**base).failure() is None
+    bad = Outcome(**base | {"outputs_equal": False, "first_mismatch": (1, 2, 3, 4)})
+    assert bad.failure() == "c: output[1, 2] = 3, reference 4"
+    slow = Outcome(**base | {"cycles_rtl": 12})
+    assert slow.failure() == "c: RTL took 12 cycles, the simulator predicts 10 (+2)"
+    assert Outcome(**base | {"cycles_rtl": 12, "cycles_must_equal": False}).passed
