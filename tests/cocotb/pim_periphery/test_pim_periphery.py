@@ -38,9 +38,6 @@ PARAMSETS = {  # signed codes, one per group; unsigned codes, 3 planes x 3 slice
                                       "adc_bits": 6, "w_bits": 4, "act_bits": 3,
                                       "act_signed": True, "acc_bits": 32},
 }
-# The kernel's plain-Python run (same results, house rule) is faster than compiling it for
-# one small GEMM in each cocotb process.
-NO_JIT = {"NUMBA_DISABLE_JIT": "1"}
 M, K, N = 10, 20, 20  # 200 outputs; K is not a multiple of the group
 
 
@@ -145,7 +142,6 @@ def test_pim_periphery_verilator(paramset: str) -> None:
 
     params = PARAMSETS[paramset]
     dut = PimPeriphery(pim_setup(params)[1], params["acc_bits"])
-    tests, failed, log = run_paramset(dut, "pim_periphery", paramset, __name__, params,
-                                      env=NO_JIT)
+    tests, failed, log = run_paramset(dut, "pim_periphery", paramset, __name__, params)
     assert failed == 0 and tests >= 1, failure_summary(log)
 
