@@ -32,23 +32,31 @@ test: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 
-# The richest real job that exists so far; grows as the pipeline does. Outputs: build/demo/.
+# The whole pipeline on the embedded defaults (about 5 minutes on 2 cores). Outputs: build/demo/.
 DEMO := build/demo
 FPIM := $(VENV)/bin/fpim
 demo: setup
-	@echo "== 1/5 quantize ResNet-20 on digits, MSQ 4-bit (every layer fits a 4-bit engine)"
+	@echo "== 1/6 quantize ResNet-20 on digits, MSQ 4-bit (every layer fits a 4-bit engine)"
 	$(FPIM) quantize --model resnet20 --data digits --scheme msq --bits 4 --sp2-fraction 0.5 \
 	  --first-last-bits 0 --input-bits 4 --pool-extra-bits 0 --out $(DEMO)/artifact
-	@echo "== 2/5 simulate it on the XC7Z020 preset, outputs checked bit-exact"
+	@echo "== 2/6 simulate it on the XC7Z020 preset (per-layer table, frame rate), outputs checked bit-exact"
 	$(FPIM) simulate --artifact $(DEMO)/artifact --accel xc7z020 --functional \
 	  --csv $(DEMO)/simulate.csv
-	@echo "== 3/5 generate the tiny preset's Verilog"
+	@echo "== 3/6 generate the tiny preset's Verilog"
 	$(FPIM) rtl --accel tiny --out $(DEMO)/rtl
-	@echo "== 4/5 synthesize it with Yosys (xc7)"
+	@echo "== 4/6 synthesize it with Yosys (xc7)"
 	$(FPIM) synth --accel tiny
-	@echo "== 5/5 the same artifact on PIM macros"
+	@echo "== 5/6 verify the RTL with cocotb + Verilator: 24 random GEMMs and layer1.0.conv1 of the artifact"
+	$(FPIM) verify --accel tiny --cases 24 --artifact $(DEMO)/artifact --layer layer1.0.conv1 \
+	  --json > $(DEMO)/verify.json.tmp && mv $(DEMO)/verify.json.tmp $(DEMO)/verify.json
+	@$(PY) -c "import json; d = json.load(open('$(DEMO)/verify.json')); \
+	  eq = sum(c['cycles_rtl'] == c['cycles_sim'] for c in d['cases']); \
+	  print(f\"verify: {d['passed']} passed, {d['failed']} failed, cycles equal in {eq}/{len(d['cases'])} cases\")"
+	@echo "== 6/6 the same artifact on PIM macros"
 	$(FPIM) pim simulate --artifact $(DEMO)/artifact --macro sram512x128_adc7
-	@echo "demo outputs: $(DEMO)/artifact (integer model), $(DEMO)/simulate.csv (per layer), $(DEMO)/rtl (Verilog)"
+	@echo "demo outputs: $(DEMO)/artifact (integer model), $(DEMO)/simulate.csv (per layer),"
+	@echo "  $(DEMO)/rtl (Verilog + manifest), $(DEMO)/verify.json (per-case cycles_sim/cycles_rtl),"
+	@echo "  build/cocotb/ (Verilator model and simulation log)"
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -16,6 +16,7 @@ EXAMPLES = """examples:
   fpim verify --accel tiny                       # 24 random GEMMs + one artifact layer
   fpim verify --accel tiny --cases 200 --seed 7
   fpim verify --accel tiny --beats burst --out-pattern heavy --json
+  fpim verify --accel tiny --artifact build/demo/artifact --layer layer1.0.conv1
 
 Exit status: 0 all cases pass, 1 some case failed (the first failure and the seed to
 reproduce it are printed), 2 bad input or a missing tool.
@@ -44,6 +45,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out-pattern", choices=("always", "mild", "heavy"), default="mild",
                    help="back-pressure on the out stream (default mild; heavy only checks "
                         "that cycles are not below the simulator's)")
+    p.add_argument("--artifact", default=None, metavar="DIR",
+                   help="QAT artifact whose layer runs as the last case (default: the shipped "
+                        "configs/artifacts/cnn_msq4_digits)")
+    p.add_argument("--layer", default=None, metavar="NAME",
+                   help="its conv/linear layer, on digits test image 0 (default features.3 of "
+                        "the shipped artifact; required with --artifact)")
     p.add_argument("--no-artifact", action="store_true",
                    help="skip the QAT artifact layer")
     p.add_argument("--build-dir", default=None, metavar="DIR",
@@ -60,16 +67,23 @@ def _say(msg: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from hw.tb.cases import random_cases
     from hw.tb.engine import artifact_layer_case, build_accel, run_verilator
-    from quant.errors import ArtifactError
+    from quant.errors import ArtifactError, ConfigError
 
     n = check_int_range("cases", args.cases, 0, 100_000)
     accel = load_accelerator(args.accel, args.overrides)
     cases = random_cases(accel, n, seed=args.seed)
     skipped = None
+    if args.artifact is not None and args.layer is None:
+        raise ConfigError("layer must name a conv/linear layer of --artifact, not missing")
     if not args.no_artifact:
+        kw = {} if args.artifact is None else {"art_dir": args.artifact}
+        if args.layer is not None:
+            kw["layer"] = args.layer
         try:
-            cases.append(artifact_layer_case(accel))
+            cases.append(artifact_layer_case(accel, **kw))
         except ArtifactError as exc:
+            if args.artifact is not None:
+                raise
             skipped = str(exc)
     if not cases:
         _say("fpim verify: nothing to run (--cases 0 and no artifact layer)")

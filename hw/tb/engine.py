@@ -22,7 +22,7 @@ import numpy as np
 from hw.generate import generate, top_name
 from hw.tb.cases import GemmCase, artifact_case, command
 from hw.tb.verilator import SimulationError, build_verilog, run
-from quant.errors import check_choice
+from quant.errors import ArtifactError, check_choice
 from sim.arch import CONFIG_DIR, Accelerator
 
 #: Stimulus patterns (see hw.tb.accel_tb): beat delivery, output back-pressure, idle prob.
@@ -151,6 +151,9 @@ def artifact_layer_case(accel: Accelerator, *, image_index: int = 0, bw: int | N
     from quant.data import load_digits
 
     art = load_artifact(art_dir or ARTIFACT)
+    if art.meta.get("data") != "digits":
+        raise ArtifactError(f"artifact data must be digits for a verification layer (its "
+                            f"test images are bundled), not {art.meta.get('data')!r}")
     images = load_digits(seed=int(art.meta.get("float_seed", 0))).x_test
     mem = accel.memory
     return artifact_case(accel, art, layer, images[image_index],
