@@ -167,15 +167,13 @@ def _convert(p: np.int64, shift: np.int64, cmin: np.int64, cmax: np.int64, beta:
 
 
 @numba.njit(cache=True)
-def _pim_gemm(w: np.ndarray, x: np.ndarray, group: int, scheme: int, w_bits: int,
-              a_bits: int, slices: np.ndarray, planes: np.ndarray, shifts: np.ndarray,
+def _pim_gemm(w: np.ndarray, x: np.ndarray, group: int, scheme: int, shifts: np.ndarray,
               cmin: int, cmax: int, beta: float, sigma: float, seed: int) -> np.ndarray:
+    """Native (scheme 0) and differential (1) GEMM; bit-serial is :func:`_bit_serial_gemm`."""
     m_rows, k_len = w.shape
     n_cols = x.shape[1]
     np.random.seed(seed)
     out = np.zeros((m_rows, n_cols), dtype=np.int64)
-    wmask = (np.int64(1) << w_bits) - 1
-    amask = (np.int64(1) << a_bits) - 1
     for m in range(m_rows):
         for n in range(n_cols):
             acc = np.int64(0)
@@ -186,7 +184,7 @@ def _pim_gemm(w: np.ndarray, x: np.ndarray, group: int, scheme: int, w_bits: int
                     for k in range(g0, g1):
                         p += w[m, k] * x[k, n]
                     acc += _convert(p, shifts[0], cmin, cmax, beta, sigma) << shifts[0]
-                elif scheme == 1:  # differential: two unsigned conversions
+                else:  # differential: two unsigned conversions
                     pp = np.int64(0)
                     pn = np.int64(0)
                     for k in range(g0, g1):
@@ -198,22 +196,6 @@ def _pim_gemm(w: np.ndarray, x: np.ndarray, group: int, scheme: int, w_bits: int
                     cp = _convert(pp, shifts[0], cmin, cmax, beta, sigma)
                     cn = _convert(pn, shifts[0], cmin, cmax, beta, sigma)
                     acc += (cp - cn) << shifts[0]
-                else:  # bit-serial: one unsigned conversion per plane and slice
-                    for pi in range(planes.shape[0]):
-                        psign = planes[pi, 0]
-                        pshift = planes[pi, 1]
-                        for si in range(slices.shape[0]):
-                            smul = slices[si, 0]
-                            sshift = slices[si, 1]
-                            lo = slices[si, 2]
-                            smask = (np.int64(1) << (slices[si, 3] - lo)) - 1
-                            p = np.int64(0)
-                            for k in range(g0, g1):
-                                bit = ((x[k, n] & amask) >> pshift) & 1
-                                if bit:
-                                    p += ((w[m, k] & wmask) >> lo) & smask
-                            c = _convert(p, shifts[si], cmin, cmax, beta, sigma)
-                            acc += psign * smul * (c << (shifts[si] + sshift + pshift))
             out[m, n] = acc
     return out
 
@@ -237,12 +219,20 @@ def pim_gemm(w_int: np.ndarray, x: np.ndarray, w_bits: int, x_fmt: ActFormat,
     if w.size and int(np.abs(w).max()) > lim:
         raise ConfigError(f"weights must lie in -{lim}..{lim} for w_bits={w_bits}, "
                           f"not {int(w[np.abs(w) > lim].flat[0])}")
-    return _pim_gemm(w.astype(np.int64), xa, arith.group_size,
-                     _SCHEME_CODE[arith.scheme], w_bits, x_fmt.bits,
-                     np.array(pl.slices, dtype=np.int64).reshape(-1, 4),
-                     np.array(pl.planes, dtype=np.int64).reshape(-1, 2),
-                     np.array(pl.adc_shift, dtype=np.int64), arith.code_min, arith.code_max,
-                     float(arith.nonlinearity), float(arith.noise_lsb), int(seed))
+    shifts = np.array(pl.adc_shift, dtype=np.int64)
+    beta, sigma = float(arith.nonlinearity), float(arith.noise_lsb)
+    if arith.scheme != "bit_serial":
+        return _pim_gemm(w.astype(np.int64), xa, arith.group_size, _SCHEME_CODE[arith.scheme],
+                         shifts, arith.code_min, arith.code_max, beta, sigma, int(seed))
+    # bit-serial: every group sum of 1-bit inputs and a weight slice is popcounts of the
+    # bit-packed operands; one conversion per (group, plane, slice)
+    slices = np.array(pl.slices, dtype=np.int64).reshape(-1, 4)
+    planes = np.array(pl.planes, dtype=np.int64).reshape(-1, 2)
+    wp = _pack_weights(w.astype(np.int64), w_bits, arith.group_size)
+    xp = _pack_cols(np.ascontiguousarray(xa, dtype=np.int64), x_fmt.bits, arith.group_size,
+                    planes)
+    return _bit_serial_gemm(wp, xp, slices, planes, shifts, arith.code_min, arith.code_max,
+                            beta, sigma, int(seed))
 
 
 # ---------------------------------------------------------------------------------------
@@ -261,6 +251,31 @@ def _ctpop(typingctx, v):
         return builder.call(fn, args)
 
     return numba.types.uint64(numba.types.uint64), codegen
+
+
+@numba.njit(cache=True)
+def _pack_cols(x: np.ndarray, a_bits: int, group: int, planes: np.ndarray) -> np.ndarray:
+    """(K, N) input codes → their bit planes, packed: (G, P, words, N) uint64.
+
+    Bit ``j`` of word ``w`` of group ``g`` is plane ``p`` (bit ``planes[p, 1]`` of the
+    ``a_bits``-bit two's-complement code) of row ``g * group + 64 * w + j``.
+    """
+    k_len, n_cols = x.shape
+    groups = (k_len + group - 1) // group
+    words = (group + 63) // 64
+    out = np.zeros((groups, planes.shape[0], words, n_cols), dtype=np.uint64)
+    amask = (np.int64(1) << a_bits) - 1
+    for k in range(k_len):
+        g = k // group
+        r = k - g * group
+        bit = np.uint64(r & 63)
+        src = x[k]
+        for pi in range(planes.shape[0]):
+            sh = planes[pi, 1]
+            dst = out[g, pi, r >> 6]
+            for n in range(n_cols):
+                dst[n] |= np.uint64(((src[n] & amask) >> sh) & 1) << bit
+    return out
 
 
 @numba.njit(cache=True)
@@ -371,6 +386,37 @@ def _bit_serial_packed(wp: np.ndarray, xp: np.ndarray, slices: np.ndarray,
                     else:
                         for n in range(n_cols):
                             row[n] += coef * min(p[n], cmax)
+    return out
+
+
+@numba.njit(cache=True)
+def _bit_serial_gemm(wp: np.ndarray, xp: np.ndarray, slices: np.ndarray, planes: np.ndarray,
+                     shifts: np.ndarray, cmin: int, cmax: int, beta: float, sigma: float,
+                     seed: int) -> np.ndarray:
+    """Bit-serial GEMM on packed operands with any ADC (noise, transfer curve).
+
+    Conversions happen in the order (m, n, group, plane, slice), one noise draw each.
+    """
+    m_rows, groups, _, words = wp.shape
+    n_cols = xp.shape[3]
+    np.random.seed(seed)
+    out = np.zeros((m_rows, n_cols), dtype=np.int64)
+    for m in range(m_rows):
+        for n in range(n_cols):
+            acc = np.int64(0)
+            for g in range(groups):
+                for pi in range(planes.shape[0]):
+                    for si in range(slices.shape[0]):
+                        lo = slices[si, 2]
+                        p = np.int64(0)
+                        for j in range(lo, slices[si, 3]):
+                            for wd in range(words):
+                                p += np.int64(_ctpop(wp[m, g, j, wd] & xp[g, pi, wd, n])) \
+                                    << (j - lo)
+                        c = _convert(p, shifts[si], cmin, cmax, beta, sigma)
+                        acc += planes[pi, 0] * slices[si, 0] * (
+                            c << (shifts[si] + slices[si, 1] + planes[pi, 1]))
+            out[m, n] = acc
     return out
 
 
