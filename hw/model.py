@@ -3,7 +3,8 @@
 :func:`sim.resources.estimate_resources` covers the whole engine (PEs, post-processing,
 buffers, control). The generated top holds only the datapath (both cores and their
 post-processors), so the comparison uses the model's own per-PE and per-column costs
-(:func:`sim.resources.pe_costs`) for exactly those blocks; nothing here re-derives a cost.
+(:func:`sim.resources.datapath_cost`) for exactly those blocks; nothing here re-derives a
+cost.
 """
 
 from __future__ import annotations
@@ -11,20 +12,13 @@ from __future__ import annotations
 import math
 
 from sim.arch import Accelerator
-from sim.resources import pe_costs
+from sim.resources import ZERO, datapath_cost
 
 
 def datapath_model(accel: Accelerator) -> dict[str, int]:
-    """Model LUT/FF/DSP of the PEs and the post-processing columns of ``accel``."""
-    e = accel.engine
-    c = pe_costs(accel)
-    n_dsp, n_lut = e.dsp_rows * e.cols, e.lut_rows * e.cols
-    return {
-        "lut": n_lut * c.lut_per_lut_pe + n_dsp * c.lut_per_dsp_pe + e.cols * c.lut_per_col_post,
-        "ff": n_lut * c.ff_per_lut_pe + n_dsp * c.ff_per_dsp_pe + e.cols * c.ff_per_col_post,
-        "dsp": math.ceil(n_dsp / e.dsp_packing) + e.cols * c.dsp_per_col_post,
-        "bram36": 0,
-    }
+    """Model LUT/FF/DSP of the cores and post-processors of ``accel`` (no buffers)."""
+    total = sum(datapath_cost(accel.engine, accel.part.dsp_type).values(), ZERO)
+    return {"lut": round(total.lut), "ff": round(total.ff), "dsp": total.dsp, "bram36": 0}
 
 
 def rel_error(measured: float, model: float) -> float | None:

@@ -9,20 +9,11 @@ from amaranth.lib.wiring import In, Out
 from hw.params import act_shape, check_acc_bits, check_instance
 from quant.errors import ConfigError, check_int_range
 from quant.formats import ActFormat, FixedFormat
+from sim.resources import packed_lane_bits
 
 #: Largest operand width (weights and activations) for each lane count (sim.arch.GemmEngine's
 #: packing rule: two products up to 8 bits, three or four up to 4 bits).
 MAX_PACKED_BITS = {2: 8, 3: 4, 4: 4}
-
-
-def lane_bits(fmt: FixedFormat, act: ActFormat) -> int:
-    """Spacing of the lanes in the packed multiplier: bits of the largest ``|k| * |x|``.
-
-    ``|k|`` goes up to ``2**(bits-1)`` (the most negative word, which :meth:`FixedFormat.hw_mul`
-    also multiplies), so every lane's magnitude product fits and lanes never carry into each
-    other.
-    """
-    return ((1 << (fmt.bits - 1)) * act.max_abs).bit_length()
 
 
 class PackedFixedMacPe(wiring.Component):
@@ -32,8 +23,9 @@ class PackedFixedMacPe(wiring.Component):
     ``w[i]`` read as two's complement, :meth:`FixedFormat.hw_mul`); ``first`` restarts every
     lane from its product. All lanes' products come from ONE multiplication of unsigned
     operands, which Yosys maps to one DSP slice: the weight magnitudes packed ``S`` bits
-    apart (:func:`lane_bits`: the guard bits make each lane's magnitude product fit in its
-    ``S`` bits, so no lane carries into the next) times ``|x|``. The signs
+    apart (:func:`sim.resources.packed_lane_bits`: the guard bits make each lane's
+    magnitude product fit in its ``S`` bits, so no lane carries into the next) times
+    ``|x|``. The signs
     (``sign(k_i) xor sign(x)``) are applied in fabric, where each lane adds or subtracts
     its slice of the product into its own accumulator.
 
@@ -63,7 +55,7 @@ class PackedFixedMacPe(wiring.Component):
         self.fmt = fmt
         self.act = act
         self.acc_bits = check_acc_bits(acc_bits, fmt, act)
-        self.lane_bits = lane_bits(fmt, act)
+        self.lane_bits = packed_lane_bits(fmt.bits, act)
         super().__init__({
             "w": In(data.ArrayLayout(fmt.bits, self.lanes)),
             "x": In(act_shape(act)),

@@ -1,28 +1,51 @@
 """Analytical resource model (LUT, FF, DSP, BRAM36) of the mixed-scheme GEMM engine.
 
-The per-PE costs are first-order formulas in the bit widths; :func:`pe_costs` lists each one
-with the rule it came from, so reports can print the assumptions and the RTL issue can
-calibrate them against Yosys ``synth_xilinx``. Until then these are estimates, not
-measurements.
+The datapath part (PEs, skew registers, drain multiplexers, post-processing) is a formula
+in the bit widths and array sizes that follows what ``hw`` builds and what Yosys 0.23
+``synth_xilinx`` makes of it; its constants were fitted to single-unit syntheses and the
+whole formula is checked against whole-datapath syntheses by
+``bench/resource_calibration.py`` (table and errors in
+``reports/reference/resource_calibration.md``; acceptance: DSP exact, LUT and FF within
+15% for every configuration). Buffers and control are first-order estimates, not
+calibrated (the generated datapath has neither).
 
-Rules (``w`` weight bits, ``a`` activation bits, ``A`` accumulator bits, LUT6 logic):
+Symbols: ``w`` weight bits, ``a`` activation bits, ``A`` accumulator bits, ``R x C`` a
+core's rows and columns, ``P`` the DSP packing, ``G = ceil(R / P)`` the DSP core's row
+groups (``G = R`` for the LUT core). Unit costs (measured numbers are the "units" table of
+the calibration report):
 
-* A ``n:1`` multiplexer costs ``ceil(n / 4)`` LUTs per output bit (LUT6 = 4:1 mux, MUXF7/F8
-  extend it).
-* **SP2 PE** (arXiv 2012.04240): two shifters selecting among ``2**m1`` and ``2**m2``
-  positions of the ``a``-bit activation (product width ``p = a + S``, ``S = 2**m1 - 1``),
-  a ``p``-bit adder, and an ``A``-bit add/subtract accumulator: ``p * (mux(2**m1) +
-  mux(2**m2)) + p + A`` LUTs.
-* **PoT PE**: one shifter over ``2**(w-1)`` positions plus the accumulator:
-  ``p * mux(2**(w-1)) + A`` LUTs.
-* **DSP PE**: the multiply-accumulate sits in the DSP slice (``1/packing`` slice per PE);
-  ``A / 2`` LUTs for the output-drain multiplexer.
-* **FF per PE**: operand pipeline registers ``w + a`` plus accumulator and drain register
-  ``2 * A`` (for DSP PEs the accumulator is the slice's P register: ``w + a + A``).
-* **Post-processing** (requantization): one DSP slice and ``2 * A`` LUTs/FFs per column.
-* **Control and DMA**: a fixed 1,500 LUTs and 2,000 FFs.
+* **Multipliers** (:func:`multiplier_dsps`): Yosys maps a signed ``m x n``-bit multiply to
+  DSP slices only when its product has at least 9 bits (``mul2dsp`` ``DSP_Y_MINWIDTH``),
+  tiling it into 25x18 (DSP48E1) or 27x18 (DSP48E2) signed pieces.
+* **Fixed PE** (:func:`fixed_pe_cost`): with ``w + a >= 9`` one DSP slice; on DSP48E1 the
+  accumulator is absorbed (P register): 0 LUT, 0 FF (unit fixed-8 a8); on DSP48E2 Yosys
+  keeps it in fabric: ``A`` LUT and ``A`` FF (unit fixed-8 a8 xcup). With ``w + a < 9``
+  (e.g. 4x4) the multiply is LUT logic: ``1.5 w a + A`` LUT (fitted: unit fixed-4 a4, 48
+  LUT at A = 24 and 56 at A = 32; the 3x4 unit has 34, the formula says 42), ``A`` FF.
+* **Packed group** of ``n = 2..4`` fixed PEs (:func:`packed_pe_cost`, ``hw.pe_packed``): one
+  DSP slice; ``n (S + A) + A + 2 w + 1`` LUT, ``S`` the lane spacing
+  (:func:`packed_lane_bits`), ``n A`` FF (the lanes' accumulators). Fitted on the units
+  pair 4/4 A24, pair 8/8 A24, pair 8/8 A32, quad 4/4 A24 (all four exact).
+* **SP2 PE** (:func:`sp2_pe_cost`): ``A + p (SP2_SEL_LUT (m1 + m2) + SP2_BIT_LUT)`` LUT,
+  ``p = a + S`` the product width: two shifters selecting with ``m1`` and ``m2`` bits, their
+  sum and its negation; ``A`` FF. Fitted on units sp2-4 a4 and sp2-6 a6 (exact), the sp2-8
+  a8 unit checks it.
+* **PoT PE** (:func:`pot_pe_cost`): ``A + p (POT_SEL_LUT (w - 1) + POT_BIT_LUT)`` LUT with
+  ``p = a + 2**(w-1) - 2``; ``A`` FF. Fitted on units pot-4 a4 and pot-5 a8 (exact).
+* **Array registers** (structural, exact in every synthesis so far): weights of row ``r``
+  (group ``g``) pass ``g + C - 1`` registers, activations of column ``c`` pass
+  ``c + G - 1``, the 2-bit valid/first control ``G + C - 2`` (PEs on one anti-diagonal see
+  the same control, Yosys merges those registers). Registers are not shared between cores.
+* **Drain multiplexer**: ``C A mux(R)`` LUT per core (``mux(n) = ceil(n / 4)``, a LUT6 is a
+  4:1 multiplexer).
+* **Post-processing** per core (``hw.postproc``, ``p = A + 18`` bits: ``(acc + bias)`` times
+  the 16-bit multiplier): ``(POST_LANE_LUT C + POST_SHARED_LUT) p`` LUT (the variable
+  right shift over ``p`` bits and its sticky mask dominate), ``C a + 1`` FF, and
+  :func:`multiplier_dsps` of ``(A+1) x 17`` per lane. Fitted on units post A24 a4 with 1, 2,
+  4 lanes (least squares); post A32 a8 checks it.
+* **Control and DMA**: a fixed 1,500 LUTs and 2,000 FFs (not calibrated).
 * **BRAM36**: each bank of each buffer is ``width x depth`` bits, mapped to the cheapest
-  BRAM36 aspect ratio (72x512 ... 1x32768); every buffer has two banks.
+  BRAM36 aspect ratio (72x512 ... 1x32768); every buffer has two banks (not calibrated).
 """
 
 from __future__ import annotations
@@ -31,15 +54,33 @@ import math
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
-from quant.formats import Scheme, weight_format
+from quant.formats import ActFormat, Scheme, weight_format
 
 if TYPE_CHECKING:
-    from sim.arch import Accelerator
+    from sim.arch import Accelerator, GemmEngine
 
 CONTROL_LUT = 1_500
 CONTROL_FF = 2_000
 BRAM36_SHAPES = ((72, 512), (36, 1024), (18, 2048), (9, 4096), (4, 8192), (2, 16384),
                  (1, 32768))
+
+#: Yosys ``synth_xilinx`` maps a multiply to DSPs only from this product width on.
+DSP_Y_MINWIDTH = 9
+#: Signed multiplier port widths (A, B) of the DSP slices.
+DSP_PORTS = {"DSP48E1": (25, 18), "DSP48E2": (27, 18)}
+#: Width of the post-processor's requantization multiplier (``hw.engine.MULT_BITS``).
+POST_MULT_BITS = 16
+MODEL_NOTE = ("analytical; datapath calibrated against Yosys synth_xilinx "
+              "(reports/reference/resource_calibration.md), buffers and control not")
+
+# Fitted constants (see the module docstring for the syntheses they come from).
+LUT_MUL_PER_BIT_PRODUCT = 1.5
+SP2_SEL_LUT = 11 / 26
+SP2_BIT_LUT = 71 / 26
+POT_SEL_LUT = 9 / 11
+POT_BIT_LUT = 45 / 22
+POST_LANE_LUT = 5.245
+POST_SHARED_LUT = 1.81
 
 
 def _mux_luts(n: int) -> int:
@@ -47,44 +88,154 @@ def _mux_luts(n: int) -> int:
 
 
 @dataclass(frozen=True)
-class PeCosts:
-    """Per-PE and per-column costs the estimate assumes (LUTs, FFs, DSP slices)."""
+class UnitCost:
+    """LUT, FF and DSP of one hardware unit (a PE, a packed group, a post-processor)."""
 
-    lut_per_lut_pe: int
-    ff_per_lut_pe: int
-    lut_per_dsp_pe: int
-    ff_per_dsp_pe: int
+    lut: float
+    ff: float
+    dsp: int
+
+    def __add__(self, other: UnitCost) -> UnitCost:
+        return UnitCost(self.lut + other.lut, self.ff + other.ff, self.dsp + other.dsp)
+
+    def __mul__(self, n: int) -> UnitCost:
+        return UnitCost(self.lut * n, self.ff * n, self.dsp * n)
+
+
+ZERO = UnitCost(0.0, 0.0, 0)
+
+
+def multiplier_dsps(a_bits: int, b_bits: int, dsp_type: str) -> int:
+    """DSP slices Yosys uses for a signed ``a_bits x b_bits`` multiply (0: LUT logic)."""
+    if a_bits + b_bits < DSP_Y_MINWIDTH:
+        return 0
+    pa, pb = DSP_PORTS[dsp_type]
+    big, small = max(a_bits, b_bits), min(a_bits, b_bits)
+    # mul2dsp splits the operands into signed top pieces and unsigned lower pieces.
+    return math.ceil((big - 1) / (pa - 1)) * math.ceil((small - 1) / (pb - 1))
+
+
+def packed_lane_bits(weight_bits: int, act: ActFormat) -> int:
+    """Lane spacing of a packed multiplier: bits of the largest ``|k| * |x|``.
+
+    ``|k|`` goes up to ``2**(weight_bits-1)`` (the most negative word), so every lane's
+    magnitude product fits its lane and lanes never carry into each other.
+    """
+    return ((1 << (weight_bits - 1)) * act.max_abs).bit_length()
+
+
+def fixed_pe_cost(w: int, act: ActFormat, acc: int, dsp_type: str) -> UnitCost:
+    """One fixed-point PE (``hw.pe_fixed``): a DSP slice, or LUTs for narrow products."""
+    a = act.bits
+    dsp = multiplier_dsps(w, a, dsp_type)
+    if dsp == 0:
+        return UnitCost(LUT_MUL_PER_BIT_PRODUCT * w * a + acc, acc, 0)
+    if dsp_type == "DSP48E1":
+        return UnitCost(0.0, 0.0, dsp)
+    return UnitCost(acc, acc, dsp)
+
+
+def packed_pe_cost(lanes: int, w: int, act: ActFormat, acc: int, dsp_type: str) -> UnitCost:
+    """``lanes`` fixed PEs on one multiplier (``hw.pe_packed``); one lane is a fixed PE."""
+    if lanes == 1:
+        return fixed_pe_cost(w, act, acc, dsp_type)
+    s = packed_lane_bits(w, act)
+    packed_bits = (lanes - 1) * s + w + 1  # unsigned magnitudes, signed for the DSP
+    return UnitCost(lanes * (s + acc) + acc + 2 * w + 1, lanes * acc,
+                    multiplier_dsps(packed_bits, act.bits + 1, dsp_type))
+
+
+def sp2_pe_cost(w: int, act: ActFormat, acc: int) -> UnitCost:
+    fmt = weight_format(Scheme.SP2, w)
+    p = act.bits + fmt.shift_base  # type: ignore[attr-defined]
+    sel = fmt.m1 + fmt.m2  # type: ignore[attr-defined]
+    return UnitCost(acc + p * (SP2_SEL_LUT * sel + SP2_BIT_LUT), acc, 0)
+
+
+def pot_pe_cost(w: int, act: ActFormat, acc: int) -> UnitCost:
+    p = act.bits + (1 << (w - 1)) - 2
+    return UnitCost(acc + p * (POT_SEL_LUT * (w - 1) + POT_BIT_LUT), acc, 0)
+
+
+def postproc_cost(cols: int, act: ActFormat, acc: int, dsp_type: str) -> UnitCost:
+    """One post-processor (``hw.postproc``) with ``cols`` lanes."""
+    p = acc + POST_MULT_BITS + 2
+    return UnitCost((POST_LANE_LUT * cols + POST_SHARED_LUT) * p, cols * act.bits + 1,
+                    cols * multiplier_dsps(acc + 1, POST_MULT_BITS + 1, dsp_type))
+
+
+def core_cost(scheme: Scheme, rows: int, cols: int, w: int, act: ActFormat, acc: int,
+              dsp_type: str, packing: int = 1) -> UnitCost:
+    """One output-stationary core (``hw.core``): PEs, skew registers, drain multiplexer."""
+    if rows == 0:
+        return ZERO
+    groups = [min(packing, rows - g0) for g0 in range(0, rows, packing)]
+    n_groups = len(groups)
+    if scheme == Scheme.FIXED:
+        pes = sum((packed_pe_cost(n, w, act, acc, dsp_type) for n in groups), ZERO) * cols
+    elif scheme == Scheme.SP2:
+        pes = sp2_pe_cost(w, act, acc) * (rows * cols)
+    else:
+        pes = pot_pe_cost(w, act, acc) * (rows * cols)
+    w_regs = w * sum(g * n + n * (cols - 1) for g, n in enumerate(groups))
+    x_regs = act.bits * (cols * (cols - 1) // 2 + cols * (n_groups - 1))
+    ctl_regs = 2 * (n_groups + cols - 2)
+    drain = cols * acc * _mux_luts(rows)
+    return pes + UnitCost(drain, w_regs + x_regs + ctl_regs, 0)
+
+
+def datapath_cost(engine: GemmEngine, dsp_type: str) -> dict[str, UnitCost]:
+    """Cost of each block ``hw.engine.EngineDatapath`` builds: cores and post-processors."""
+    e, act = engine, engine.act_format
+    out = {}
+    for name, scheme, rows, packing in (("dsp", Scheme.FIXED, e.dsp_rows, e.dsp_packing),
+                                        ("lut", e.lut_core_scheme, e.lut_rows, 1)):
+        if rows:
+            out[f"{name}_core"] = core_cost(scheme, rows, e.cols, e.weight_bits, act,
+                                            e.acc_bits, dsp_type, packing)
+            out[f"{name}_post"] = postproc_cost(e.cols, act, e.acc_bits, dsp_type)
+    return out
+
+
+@dataclass(frozen=True)
+class PeCosts:
+    """Per-PE and per-column costs the estimate assumes (LUTs, FFs, DSP slices).
+
+    Per-PE numbers are the PE's own logic (a packed group's cost shared by its lanes);
+    ``*_per_col_post`` is one post-processing lane (shared logic left out).
+    """
+
+    lut_per_lut_pe: float
+    ff_per_lut_pe: float
+    lut_per_dsp_pe: float
+    ff_per_dsp_pe: float
     dsp_per_dsp_pe: float
-    lut_per_col_post: int
-    ff_per_col_post: int
+    lut_per_col_post: float
+    ff_per_col_post: float
     dsp_per_col_post: int
     control_lut: int = CONTROL_LUT
     control_ff: int = CONTROL_FF
 
 
 def pe_costs(accel: Accelerator) -> PeCosts:
-    e = accel.engine
-    a, w, acc = e.act_bits, e.weight_bits, e.acc_bits
-    lut_fmt = weight_format(e.lut_core_scheme, w) if e.lut_rows else None
-    if lut_fmt is not None and lut_fmt.scheme == Scheme.SP2:
-        s = lut_fmt.shift_base  # type: ignore[attr-defined]
-        p = a + s
-        m1, m2 = lut_fmt.m1, lut_fmt.m2  # type: ignore[attr-defined]
-        lut_pe = p * (_mux_luts(1 << m1) + _mux_luts(1 << m2)) + p + acc
-    elif lut_fmt is not None:
-        p = a + (1 << (w - 1)) - 2
-        lut_pe = p * _mux_luts(1 << (w - 1)) + acc
+    """The unit costs of ``accel``'s engine, per PE and per post-processing column."""
+    e, dsp_type = accel.engine, accel.part.dsp_type
+    act, w, acc = e.act_format, e.weight_bits, e.acc_bits
+    if e.lut_rows == 0:
+        lut_pe = ZERO
+    elif e.lut_core_scheme == Scheme.SP2:
+        lut_pe = sp2_pe_cost(w, act, acc)
     else:
-        lut_pe = 0
+        lut_pe = pot_pe_cost(w, act, acc)
+    pack = e.dsp_packing
+    dsp_pe = packed_pe_cost(pack, w, act, acc, dsp_type)
+    post = postproc_cost(1, act, acc, dsp_type)
     return PeCosts(
-        lut_per_lut_pe=lut_pe,
-        ff_per_lut_pe=w + a + 2 * acc,
-        lut_per_dsp_pe=acc // 2,
-        ff_per_dsp_pe=w + a + acc,
-        dsp_per_dsp_pe=1.0 / e.dsp_packing,
-        lut_per_col_post=2 * acc,
-        ff_per_col_post=2 * acc,
-        dsp_per_col_post=1,
+        lut_per_lut_pe=round(lut_pe.lut, 1), ff_per_lut_pe=lut_pe.ff,
+        lut_per_dsp_pe=round(dsp_pe.lut / pack, 1), ff_per_dsp_pe=dsp_pe.ff / pack,
+        dsp_per_dsp_pe=dsp_pe.dsp / pack,
+        lut_per_col_post=round(POST_LANE_LUT * (acc + POST_MULT_BITS + 2), 1),
+        ff_per_col_post=act.bits, dsp_per_col_post=post.dsp,
     )
 
 
@@ -107,20 +258,17 @@ class ResourceEstimate:
 
     def to_dict(self) -> dict:
         return {"lut": self.lut, "ff": self.ff, "dsp": self.dsp, "bram36": self.bram36,
-                "model": "analytical (uncalibrated)", "per_pe_costs": asdict(self.costs)}
+                "model": MODEL_NOTE, "per_pe_costs": asdict(self.costs)}
 
 
 def estimate_resources(accel: Accelerator) -> ResourceEstimate:
     """LUT/FF/DSP/BRAM36 of ``accel``'s engine, buffers and control (see module docstring)."""
     e, m = accel.engine, accel.memory
     c = pe_costs(accel)
-    n_dsp_pe = e.dsp_rows * e.cols
-    n_lut_pe = e.lut_rows * e.cols
-    dsp = math.ceil(n_dsp_pe / e.dsp_packing) + e.cols * c.dsp_per_col_post
-    lut = (n_lut_pe * c.lut_per_lut_pe + n_dsp_pe * c.lut_per_dsp_pe
-           + e.cols * c.lut_per_col_post + c.control_lut)
-    ff = (n_lut_pe * c.ff_per_lut_pe + n_dsp_pe * c.ff_per_dsp_pe
-          + e.cols * c.ff_per_col_post + c.control_ff)
+    dp = sum(datapath_cost(e, accel.part.dsp_type).values(), ZERO)
+    dsp = dp.dsp
+    lut = round(dp.lut) + c.control_lut
+    ff = round(dp.ff) + c.control_ff
 
     def bank_depth(kib: float, width: int) -> int:
         return max(1, int(kib * 8192) // width)
