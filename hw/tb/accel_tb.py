@@ -127,19 +127,15 @@ class Dram:
             ready = 1
             p = tb.layouts["load_req"].from_bits(int(dut.load_req__payload.value))
             t = cycle
-            if p.w.en:
-                n = self.load_time(p.w.bytes)
-                self.done_at["w"].add(t + n)
-                self.requests.append(("w", t, t + n, int(p.w.bytes)))
-                self._queue(tb.w_src, t, n, [tb.w_beat(self.case, p.w, s)
-                                             for s in range(p.w.steps)])
-                t += n
-            if p.x.en:
-                n = self.load_time(p.x.bytes)
-                self.done_at["x"].add(t + n)
-                self.requests.append(("x", t, t + n, int(p.x.bytes)))
-                self._queue(tb.x_src, t, n, [tb.x_beat(self.case, p.x, s)
-                                             for s in range(p.x.steps)])
+            # the weight block first, then the activation block (R7)
+            for kind, src, beat in (("w", tb.w_src, tb.w_beat), ("x", tb.x_src, tb.x_beat)):
+                r = getattr(p, kind)
+                if not r.en:
+                    continue
+                n = self.load_time(r.bytes)
+                self.done_at[kind].add(t + n)
+                self.requests.append((kind, t, t + n, int(r.bytes)))
+                self._queue(src, t, n, [beat(self.case, r, s) for s in range(r.steps)])
                 t += n
             self.chan = t
         drive(dut.load_req__ready, ready)

@@ -27,6 +27,18 @@ class RtlRun:
     requests: tuple[tuple[str, int, int, int], ...]
 
 
+def run_bench(dut, bench, *, vcd: str | None = None) -> None:
+    """Simulate ``dut`` with one 100 MHz clock and the async testbench ``bench(ctx)``."""
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    if vcd:
+        with sim.write_vcd(vcd):
+            sim.run()
+    else:
+        sim.run()
+
+
 def load_time(case: GemmCase, nbytes: int) -> int:
     """Cycles of one block on the DRAM channel (R7): ``L + ceil(bytes / B)``."""
     return case.lat + (0 if case.bw is None else -(-nbytes // case.bw))
@@ -133,14 +145,7 @@ def run_case(accel, case: GemmCase, *, dut=None, vcd: str | None = None) -> RtlR
         result["busy"] = busy
         result["requests"] = tuple(requests)
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    if vcd:
-        with sim.write_vcd(vcd):
-            sim.run()
-    else:
-        sim.run()
+    run_bench(dut, bench, vcd=vcd)
     if result["done_cycle"] != result["busy"]:
         raise RuntimeError(f"{case.name}: done pulsed after {result['done_cycle']} cycles "
                            f"but busy was high for {result['busy']}")
