@@ -1,13 +1,14 @@
 """README table: why PIM-QAT exists — ResNet-20 on digits, digital vs PIM vs PIM-QAT.
 
     .venv/bin/python bench/pim_table.py [--seed 0] [--float-epochs 30] [--qat-epochs 10]
-        [--pim-epochs 15] [--adjust-epochs 5] [--noise 0.5 1.0]
+        [--pim-epochs 15] [--pim-lr 0.003] [--adjust-epochs 5] [--noise 0.25 0.5]
 
 One float ResNet-20 (sklearn digits, fixed split) and one digital QAT model (4-bit fixed
 point weights and 4-bit activations on *every* layer, 4-bit input, so every GEMM fits the
 macro cells), exported to an integer artifact. Then, for each decomposition scheme with
 its documented ADC bits and group size (``SETTINGS``; 1-bit cells for bit-serial, 3-bit
-magnitude cells for native/differential, ADC range covering the worst-case group sum):
+magnitude cells for native/differential, ADC range covering the worst-case group sum;
+``--adc-bits SCHEME=BITS`` and ``--range-fraction`` evaluate other settings):
 
 (a) digital: the artifact with the reference integer GEMM;
 (b) PIM: the same artifact with every GEMM on the PIM kernel (``sim.pim.pim_gemm``);
@@ -17,7 +18,10 @@ magnitude cells for native/differential, ADC range covering the worst-case group
     fixed) for each ``--noise`` level;
 (e) the (c) model fine-tuned ``--adjust-epochs`` at one ADC bit less (adjusted precision),
     BN-calibrated through the noisy chip model (512 training images), exported and
-    evaluated on the noisy chip at its nominal bits.
+    evaluated on the noisy chip at its nominal bits;
+(f) the (c) model fine-tuned ``--adjust-epochs`` with the chip's thermal noise in the
+    forward pass (noise-aware training, chip's bits, no BN calibration), evaluated on the
+    noisy chip.
 
 Every accuracy is integer inference of an artifact on the 359 test images. Prints a
 markdown table and the command.
@@ -42,7 +46,7 @@ from quant.qat import QATConfig, export
 from quant.train import TrainConfig
 
 # (scheme, cell bits, group size, ADC bits): chosen where (b) fails (see docs/pim.md)
-SETTINGS = (("native", 3, 64, 7), ("differential", 3, 64, 6), ("bit_serial", 1, 64, 4))
+SETTINGS = (("native", 3, 64, 7), ("differential", 3, 64, 6), ("bit_serial", 1, 64, 6))
 
 
 def main() -> None:
@@ -53,12 +57,24 @@ def main() -> None:
     p.add_argument("--pim-epochs", type=int, default=15)
     p.add_argument("--adjust-epochs", type=int, default=5)
     p.add_argument("--lr", type=float, default=0.01, help="digital QAT learning rate")
-    p.add_argument("--pim-lr", type=float, default=0.001,
-                   help="PIM-QAT learning rate (0.01 diverged in a 3-epoch trial, native)")
-    p.add_argument("--noise", type=float, nargs=2, default=(0.5, 1.0))
+    p.add_argument("--pim-lr", type=float, default=0.003,
+                   help="PIM-QAT learning rate (see docs/pim.md for the trials)")
+    p.add_argument("--noise", type=float, nargs=2, default=(0.25, 0.5),
+                   help="thermal noise sigma, in ADC LSB (two levels)")
     p.add_argument("--schemes", nargs="+", default=[s[0] for s in SETTINGS])
+    p.add_argument("--adc-bits", nargs="+", default=[], metavar="SCHEME=BITS",
+                   help="override the ADC bits of a scheme")
+    p.add_argument("--range-fraction", type=float, default=1.0,
+                   help="fraction of the worst-case group sum the ADC range covers")
     p.add_argument("--progress", action="store_true")
     args = p.parse_args()
+    adc_over = {}
+    for item in args.adc_bits:
+        name, _, bits = item.partition("=")
+        if name not in [st[0] for st in SETTINGS] or not bits.isdigit():
+            p.error(f"--adc-bits takes SCHEME=BITS with a scheme of "
+                    f"{', '.join(st[0] for st in SETTINGS)}, not {item!r}")
+        adc_over[name] = int(bits)
     t0 = time.perf_counter()
     data = load_digits()
     fcfg = TrainConfig(epochs=args.float_epochs, lr=0.1, seed=args.seed)
@@ -77,14 +93,17 @@ def main() -> None:
     s1, s2 = args.noise
     lines = [
         f"| scheme | cells | group | ADC bits | (a) digital | (b) PIM, no PIM-QAT | "
-        f"(c) PIM-QAT | (d) σ={s1:g} | (e) σ={s1:g} | (d) σ={s2:g} | (e) σ={s2:g} |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        f"(c) PIM-QAT | (d) σ={s1:g} | (e) σ={s1:g} | (f) σ={s1:g} | (d) σ={s2:g} | "
+        f"(e) σ={s2:g} | (f) σ={s2:g} |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for scheme, cell, group, adc in SETTINGS:
         if scheme not in args.schemes:
             continue
         ts = time.perf_counter()
-        chip = PimArith(scheme=scheme, cell_bits=cell, group_size=group, adc_bits=adc)
+        adc = adc_over.get(scheme, adc)
+        chip = PimArith(scheme=scheme, cell_bits=cell, group_size=group, adc_bits=adc,
+                        range_fraction=args.range_fraction)
         acc_b = pim_accuracy(digital, data, chip, seed=args.seed)
         pm = pim_qat(qmodel, data, chip, pcfg, progress=args.progress, desc=f"pim {scheme}")
         art_c = to_artifact(pm, data)
@@ -96,7 +115,10 @@ def main() -> None:
             acc_d = pim_accuracy(art_c, data, noisy, seed=args.seed)
             art_e = to_artifact(calibrated(adj, data, noisy, seed=args.seed), data)
             acc_e = pim_accuracy(art_e, data, noisy, seed=args.seed)
-            row += [acc_d, acc_e]
+            aware = fine_tune(pm, data, noisy, acfg, progress=args.progress, desc="noise-aware")
+            acc_f = pim_accuracy(to_artifact(aware, data), data, noisy, seed=args.seed)
+            del aware
+            row += [acc_d, acc_e, acc_f]
         del adj, pm
         lines.append(f"| {scheme} | {cell}-bit | {group} | {adc} | {acc_a:.2f} | {acc_b:.2f} | "
                      f"{acc_c:.2f} | " + " | ".join(f"{v:.2f}" for v in row) + " |")
@@ -106,13 +128,18 @@ def main() -> None:
           f"split seed 0), seed {args.seed}: float {args.float_epochs} epochs, digital QAT "
           f"{args.qat_epochs} (lr {args.lr:g}), PIM-QAT {args.pim_epochs} "
           f"(lr {args.pim_lr:g}), adjusted precision "
-          f"{args.adjust_epochs} at ADC bits - 1; torch {torch.__version__}, "
+          f"{args.adjust_epochs} (lr {args.pim_lr / 2:g}) at ADC bits - 1 or with noise; ADC "
+          f"range fraction {args.range_fraction:g}; torch {torch.__version__}, "
           f"{torch.get_num_threads()} thread; {time.perf_counter() - t0:.0f} s")
     print("command: .venv/bin/python bench/pim_table.py "
           f"--seed {args.seed} --float-epochs {args.float_epochs} --qat-epochs "
           f"{args.qat_epochs} --pim-epochs {args.pim_epochs} --pim-lr {args.pim_lr:g} "
           f"--adjust-epochs "
-          f"{args.adjust_epochs} --noise {s1:g} {s2:g}")
+          f"{args.adjust_epochs} --noise {s1:g} {s2:g}"
+          + (f" --adc-bits {' '.join(args.adc_bits)}" if args.adc_bits else "")
+          + (f" --range-fraction {args.range_fraction:g}" if args.range_fraction != 1 else "")
+          + (f" --schemes {' '.join(args.schemes)}"
+             if len(args.schemes) < len(SETTINGS) else ""))
     print()
     print("\n".join(lines))
 
