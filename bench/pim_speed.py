@@ -5,10 +5,14 @@
 1. Kernel: ``sim.pim.pim_gemm`` on a ResNet-20 stage-2 conv GEMM (M=32, K=288,
    N=16 pixels x 64 images) for each scheme, ideal and with noise (σ = 0.5 LSB); prints
    group conversions per second (``M * N * ceil(K / group) * conversions per group``).
+   Bit-serial group sums are popcounts of bit-packed operands; with noise the rate is
+   bound by the per-conversion normal draw.
 2. Training: ResNet-20 on 8x8 single-channel inputs (the digits shape), batch 128, 4-bit
    fixed weights and activations on every layer. Steps alternate digital QAT / PIM-QAT of
    each scheme on the same random batches so machine load affects all alike; the median
-   step time of each and the ratio to digital QAT are printed (target <= 3x).
+   step time of each and the ratio to digital QAT are printed (target <= 3x). The
+   bit-serial forward (ideal ADC) runs ``sim.pim.bit_serial_conv``: the input bit planes
+   packed straight from the NCHW codes, all planes and slices of a group by popcount.
 """
 
 from __future__ import annotations

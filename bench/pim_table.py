@@ -39,14 +39,33 @@ import torch
 
 from quant.data import load_digits
 from quant.infer import run_artifact
-from quant.pim import PimArith
+from quant.pim import PimArith, plan
 from quant.pim_pipeline import calibrated, fine_tune, pim_accuracy, pim_qat, to_artifact
 from quant.pipeline import float_model, run_qat
 from quant.qat import QATConfig, export
-from quant.train import TrainConfig
+from quant.train import TrainConfig, accuracy, predict
 
 # (scheme, cell bits, group size, ADC bits): chosen where (b) fails (see docs/pim.md)
 SETTINGS = (("native", 3, 64, 7), ("differential", 3, 64, 6), ("bit_serial", 1, 64, 6))
+
+
+def sweep_b(digital: object, data: object, acc_a: float, schemes: list[str]) -> None:
+    """(b) over ADC bits and range fractions; the step of a 3x3 conv's group sums shown."""
+    fracs = (1.0, 0.5, 0.25)
+    print(f"(a) digital {acc_a:.2f}; (b) for group 64, ADC step of a 3x3 conv in brackets")
+    print("| scheme | ADC bits | " + " | ".join(f"range fraction {f:g}" for f in fracs) + " |")
+    print("|---|---|" + "---|" * len(fracs))
+    for scheme, cell, group, adc in SETTINGS:
+        if scheme not in schemes:
+            continue
+        for bits in range(adc - 2, adc + 2):
+            cells = []
+            for frac in fracs:
+                a = PimArith(scheme=scheme, cell_bits=cell, group_size=group, adc_bits=bits,
+                             range_fraction=frac)
+                step = 1 << max(plan(a, 4, 4).adc_shift)
+                cells.append(f"{pim_accuracy(digital, data, a):.2f} ({step})")
+            print(f"| {scheme} | {bits} | " + " | ".join(cells) + " |", flush=True)
 
 
 def main() -> None:
@@ -66,6 +85,9 @@ def main() -> None:
                    help="override the ADC bits of a scheme")
     p.add_argument("--range-fraction", type=float, default=1.0,
                    help="fraction of the worst-case group sum the ADC range covers")
+    p.add_argument("--sweep-b", action="store_true",
+                   help="only print (b) for ADC bits around each setting and range "
+                        "fractions 1, 1/2, 1/4 (how the settings were chosen)")
     p.add_argument("--progress", action="store_true")
     args = p.parse_args()
     adc_over = {}
@@ -90,6 +112,10 @@ def main() -> None:
     digital = export(qmodel, data.input_shape)
     acc_a = 100.0 * float(np.mean(np.argmax(run_artifact(digital, data.x_test), 1)
                                   == data.y_test))
+    if args.sweep_b:
+        sweep_b(digital, data, acc_a, args.schemes)
+        print(f"{time.perf_counter() - t0:.0f} s")
+        return
     s1, s2 = args.noise
     lines = [
         f"| scheme | cells | group | ADC bits | (a) digital | (b) PIM, no PIM-QAT | "
@@ -108,6 +134,10 @@ def main() -> None:
         pm = pim_qat(qmodel, data, chip, pcfg, progress=args.progress, desc=f"pim {scheme}")
         art_c = to_artifact(pm, data)
         acc_c = pim_accuracy(art_c, data, chip, seed=args.seed)
+        print(f"{scheme}: the PIM-QAT torch model (float requantization) classifies "
+              f"{accuracy(predict(pm, data.x_train), data.y_train):.2f} % of the training "
+              f"and {accuracy(predict(pm, data.x_test), data.y_test):.2f} % of the test "
+              f"images; its integer artifact on the PIM kernel {acc_c:.2f} %", flush=True)
         adj = fine_tune(pm, data, chip.with_(adc_bits=adc - 1), acfg, progress=args.progress)
         row = []
         for s in (s1, s2):
