@@ -125,9 +125,14 @@ def pim_matmul(w_int: torch.Tensor, x: torch.Tensor, pl: PimPlan,
     with torch.no_grad():
         if a.scheme == "native":
             return _adc(_grouped(w, x, g), pl.adc_shift[0], a, gen).sum(0)
-        if a.scheme == "differential":
-            pos = _adc(_grouped(w.clamp(min=0), x, g), pl.adc_shift[0], a, gen)
-            neg = _adc(_grouped((-w).clamp(min=0), x, g), pl.adc_shift[0], a, gen)
+        if a.scheme == "differential":  # w⁺ and w⁻ columns in one matmul
+            m = w.shape[0]
+            p = _grouped(torch.cat([w.clamp(min=0), (-w).clamp(min=0)]), x, g)
+            if a.ideal:  # no draws: convert both columns at once
+                c = _adc(p, pl.adc_shift[0], a, gen).sum(0)
+                return c[:m] - c[m:]
+            pos = _adc(p[:, :m], pl.adc_shift[0], a, gen)  # w⁺ draws first, then w⁻
+            neg = _adc(p[:, m:], pl.adc_shift[0], a, gen)
             return (pos - neg).sum(0)
         # bit-serial: weight slices stacked along M, input planes along N, one bmm
         m, n = w.shape[0], x.shape[1]

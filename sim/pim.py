@@ -34,6 +34,7 @@ import numpy as np
 from quant.errors import ConfigError, ShapeError, check_int_range
 from quant.formats import ActFormat
 from quant.pim import PimArith, PimPlan, plan
+from quant.ref import im2col
 from sim.functional import _round_shift  # the one numba round-half-even shift
 
 _SCHEME_CODE = {"native": 0, "differential": 1, "bit_serial": 2}
@@ -281,11 +282,14 @@ def _pack_cols(x: np.ndarray, a_bits: int, group: int, planes: np.ndarray) -> np
 @numba.njit(cache=True)
 def _pack_conv(x: np.ndarray, kh: int, kw: int, pad: int, stride: int, group: int,
                planes: np.ndarray) -> np.ndarray:
-    """Input bit planes of the im2col of ``x`` (B, C, H, W) unsigned codes, packed.
+    """Input bit planes of the im2col of ``x`` (B, C, H, W) unsigned codes < 256, packed.
 
     Column ``n = b * L + oy * OW + ox`` and row ``k = c * kh * kw + ky * kw + kx`` (the
     order of ``F.unfold``/``quant.ref.im2col``); returns (G, P, words, N) uint64 where bit
     ``j`` of word ``w`` of group ``g`` is plane ``p`` of row ``g * group + 64 * w + j``.
+    Each column is gathered as bytes (groups padded to whole words), then 8 bytes at a
+    time turn into 8 bits of a plane by the multiply trick
+    ``((bytes >> p) & 0x0101..01) * 0x0102040810204080 >> 56``.
     """
     b_n, c_n, h, w_ = x.shape
     oh = (h + 2 * pad - kh) // stride + 1
@@ -293,32 +297,47 @@ def _pack_conv(x: np.ndarray, kh: int, kw: int, pad: int, stride: int, group: in
     k_len = c_n * kh * kw
     groups = (k_len + group - 1) // group
     words = (group + 63) // 64
+    span = words * 64
     n_planes = planes.shape[0]
     out = np.zeros((groups, n_planes, words, b_n * oh * ow), dtype=np.uint64)
-    for c in range(c_n):
-        for ky in range(kh):
-            for kx in range(kw):
-                k = (c * kh + ky) * kw + kx
-                g = k // group
-                r = k - g * group
-                wd = r >> 6
-                bit = np.uint64(r & 63)
-                ox0 = max(0, (pad - kx + stride - 1) // stride)
-                ox1 = min(ow, (w_ + pad - kx + stride - 1) // stride)
-                dst = out[g, :, wd]
-                for b in range(b_n):
-                    for oy in range(oh):
-                        iy = oy * stride + ky - pad
-                        if iy < 0 or iy >= h:
-                            continue
-                        base = (b * oh + oy) * ow
-                        src = x[b, c, iy]
-                        for ox in range(ox0, ox1):
-                            v = src[ox * stride + kx - pad]
-                            if v == 0:
-                                continue
-                            for pi in range(n_planes):
-                                dst[pi, base + ox] |= np.uint64((v >> planes[pi, 1]) & 1) << bit
+    col64 = np.zeros(groups * words * 8, dtype=np.uint64)
+    col = col64.view(np.uint8)
+    ones = np.uint64(0x0101010101010101)
+    magic = np.uint64(0x0102040810204080)
+    s56 = np.uint64(56)
+    t_c = np.empty(k_len, np.int64)  # per row k: channel, kernel offsets, byte position
+    t_ky = np.empty(k_len, np.int64)
+    t_kx = np.empty(k_len, np.int64)
+    t_pos = np.empty(k_len, np.int64)
+    for k in range(k_len):
+        t_c[k] = k // (kh * kw)
+        t_ky[k] = (k // kw) % kh
+        t_kx[k] = k % kw
+        t_pos[k] = (k // group) * span + k % group
+    for b in range(b_n):
+        for oy in range(oh):
+            for ox in range(ow):
+                n = (b * oh + oy) * ow + ox
+                y0 = oy * stride - pad
+                x0 = ox * stride - pad
+                inside = y0 >= 0 and x0 >= 0 and y0 + kh <= h and x0 + kw <= w_
+                for k in range(k_len):
+                    iy = y0 + t_ky[k]
+                    ix = x0 + t_kx[k]
+                    if inside or (0 <= iy < h and 0 <= ix < w_):
+                        col[t_pos[k]] = x[b, t_c[k], iy, ix]
+                    else:
+                        col[t_pos[k]] = 0
+                for g in range(groups):
+                    for wd in range(words):
+                        base = (g * span + wd * 64) >> 3
+                        for pi in range(n_planes):
+                            sh = np.uint64(planes[pi, 1])
+                            word = np.uint64(0)
+                            for j in range(8):
+                                chunk = (col64[base + j] >> sh) & ones
+                                word |= ((chunk * magic) >> s56) << np.uint64(8 * j)
+                            out[g, pi, wd, n] = word
     return out
 
 
@@ -442,8 +461,13 @@ def bit_serial_conv(x: np.ndarray, w_int: np.ndarray, pl: PimPlan, kernel: tuple
         raise ShapeError(f"cannot apply weights {w_int.shape} with kernel {kernel} to "
                          f"inputs {xa.shape}")
     planes = np.array(pl.planes, dtype=np.int64).reshape(-1, 2)
-    xp = _pack_conv(xa.astype(np.int32, copy=False), int(kernel[0]), int(kernel[1]),
-                    int(padding), int(stride), a.group_size, planes)
+    if pl.a_bits <= 8:  # codes fit the byte-wise gather
+        xp = _pack_conv(xa.astype(np.int32, copy=False), int(kernel[0]), int(kernel[1]),
+                        int(padding), int(stride), a.group_size, planes)
+    else:
+        cols = im2col(xa.astype(np.int64, copy=False), (int(kernel[0]), int(kernel[1])),
+                      int(stride), int(padding))
+        xp = _pack_cols(np.ascontiguousarray(cols), pl.a_bits, a.group_size, planes)
     wp = _pack_weights(np.asarray(w_int, dtype=np.int64), pl.w_bits, a.group_size)
     return _bit_serial_packed(wp, xp, np.array(pl.slices, dtype=np.int64).reshape(-1, 4),
                               planes, np.array(pl.adc_shift, dtype=np.int64), a.code_max)
