@@ -147,7 +147,9 @@ def plain_os_cycles(m: int, n: int, k: int, rows: int, cols: int) -> int:
     return ceil_div(m, rows) * ceil_div(n, cols) * (2 * rows + cols + k - 2)
 
 
-def _load_cycles(nbytes: int, bw: int | None, lat: int) -> int:
+def load_cycles(nbytes: int, bw: int | None, lat: int) -> int:
+    """R7: cycles one block of ``nbytes`` occupies the DRAM channel (``bw`` None:
+    unlimited bandwidth)."""
     return lat + (0 if bw is None else ceil_div(nbytes, bw))
 
 
@@ -243,12 +245,12 @@ def analytical_cycles(g: GemmShape, dsp_rows: int, lut_rows: int, cols: int, k_t
         for kq, cnt_q in chunks:
             nb = _block_bytes(rows * kq, weight_bits)
             w_bytes += nb * cnt_f * cnt_q * w_reps
-            w_time += _load_cycles(nb, bw, lat) * cnt_f * cnt_q * w_reps
+            w_time += load_cycles(nb, bw, lat) * cnt_f * cnt_q * w_reps
     for cj, cnt_j in colsz:
         for kq, cnt_q in chunks:
             nb = _block_bytes(kq * cj, act_bits)
             x_bytes += nb * cnt_j * cnt_q * x_reps
-            x_time += _load_cycles(nb, bw, lat) * cnt_j * cnt_q * x_reps
+            x_time += load_cycles(nb, bw, lat) * cnt_j * cnt_q * x_reps
     write = _block_bytes(g.m * g.n, act_bits)
     if bw is None and lat == 0:
         return GemmTiming(comp, comp, 0, w_bytes + x_bytes, write)
@@ -256,8 +258,8 @@ def analytical_cycles(g: GemmShape, dsp_rows: int, lut_rows: int, cols: int, k_t
     first_rows = steps[0][0]
     k0 = chunks[0][0]
     c0 = colsz[0][0]
-    first = (_load_cycles(_block_bytes(first_rows * k0, weight_bits), bw, lat)
-             + _load_cycles(_block_bytes(k0 * c0, act_bits), bw, lat))
+    first = (load_cycles(_block_bytes(first_rows * k0, weight_bits), bw, lat)
+             + load_cycles(_block_bytes(k0 * c0, act_bits), bw, lat))
     last_r = steps[-1][1]
     last_c = colsz[-1][0]
     last_k = chunks[-1][0]

@@ -8,16 +8,7 @@ import sys
 
 import pytest
 
-from fpim.cli import main
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:  # argparse's --help / errors
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.cliutil import run
 
 
 def test_help_lists_subcommands_with_examples(capsys) -> None:

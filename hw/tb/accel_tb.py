@@ -32,6 +32,8 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge
 
+from sim.timing import load_cycles
+
 OUT_READY = {"always": None, "mild": 4, "heavy": 0.3}
 
 _driven: dict[int, int] = {}
@@ -85,10 +87,9 @@ class StreamSource:
 class BeatSource:
     """One load stream (``w_load``/``x_load``): beats queued with their earliest cycle."""
 
-    def __init__(self, dut, name: str, layout):
+    def __init__(self, dut, name: str):
         self.valid = getattr(dut, f"{name}__valid")
         self.payload = getattr(dut, f"{name}__payload")
-        self.layout = layout
         self.queue: deque = deque()  # (earliest cycle, bits)
 
     def drive(self, cycle: int) -> None:
@@ -109,10 +110,6 @@ class Dram:
         self.done_at: dict[str, set[int]] = {"w": set(), "x": set()}
         self.requests: list[tuple[str, int, int, int]] = []
 
-    def load_time(self, nbytes: int) -> int:
-        bw = self.case["bw"]
-        return self.case["lat"] + (0 if bw is None else -(-nbytes // bw))
-
     def _queue(self, src: BeatSource, start: int, t: int, beats: list[int]) -> None:
         steps = len(beats)
         for i, bits in enumerate(beats):
@@ -132,7 +129,7 @@ class Dram:
                 r = getattr(p, kind)
                 if not r.en:
                     continue
-                n = self.load_time(r.bytes)
+                n = load_cycles(int(r.bytes), self.case["bw"], self.case["lat"])
                 self.done_at[kind].add(t + n)
                 self.requests.append((kind, t, t + n, int(r.bytes)))
                 self._queue(src, t, n, [beat(self.case, r, s) for s in range(r.steps)])
@@ -147,6 +144,8 @@ class TB:
     """Clock, reset, stream drivers, the DRAM model and the output scoreboard."""
 
     def __init__(self, dut, settings: dict):
+        from amaranth.lib import data
+
         from hw.accel import GemmAccelerator
         from hw.generate import DIM_BITS, PARAM_DEPTH
         from sim.arch import accelerator_from_dict
@@ -154,8 +153,6 @@ class TB:
         self.dut = dut
         self.accel = accelerator_from_dict(settings["accel"], settings["accel"]["name"])
         top = GemmAccelerator(self.accel, dim_bits=DIM_BITS, param_depth=PARAM_DEPTH)
-        from amaranth.lib import data
-
         self.layouts = {n: data.Layout.cast(getattr(top, n).payload.shape())
                         for n in ("cmd", "params", "load_req", "w_load", "x_load", "out")}
         self.seed = int(settings["seed"])
@@ -166,8 +163,8 @@ class TB:
         idle = float(pat["idle"])
         self.params_src = StreamSource(dut, "params", self.layouts["params"], self.rng, idle)
         self.cmd_src = StreamSource(dut, "cmd", self.layouts["cmd"], self.rng, idle)
-        self.w_src = BeatSource(dut, "w_load", self.layouts["w_load"])
-        self.x_src = BeatSource(dut, "x_load", self.layouts["x_load"])
+        self.w_src = BeatSource(dut, "w_load")
+        self.x_src = BeatSource(dut, "x_load")
         self.cycle = 0
         self.log = dut._log
 

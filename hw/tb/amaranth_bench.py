@@ -15,6 +15,7 @@ import numpy as np
 from amaranth.sim import Simulator
 
 from hw.tb.cases import GemmCase, command
+from sim.timing import load_cycles
 
 
 @dataclass(frozen=True)
@@ -37,11 +38,6 @@ def run_bench(dut, bench, *, vcd: str | None = None) -> None:
             sim.run()
     else:
         sim.run()
-
-
-def load_time(case: GemmCase, nbytes: int) -> int:
-    """Cycles of one block on the DRAM channel (R7): ``L + ceil(bytes / B)``."""
-    return case.lat + (0 if case.bw is None else -(-nbytes // case.bw))
 
 
 def run_case(accel, case: GemmCase, *, dut=None, vcd: str | None = None) -> RtlRun:
@@ -93,7 +89,7 @@ def run_case(accel, case: GemmCase, *, dut=None, vcd: str | None = None) -> RtlR
                 p = ctx.get(dut.load_req.payload)
                 t = cycle
                 if p.w.en:
-                    t += load_time(case, p.w.bytes)
+                    t += load_cycles(p.w.bytes, case.bw, case.lat)
                     done_at["w"].add(t)
                     requests.append(("w", cycle, t, p.w.bytes))
                     for s in range(p.w.steps):
@@ -105,7 +101,7 @@ def run_case(accel, case: GemmCase, *, dut=None, vcd: str | None = None) -> RtlR
                         beats["w"].append((dsp, lw, s == p.w.steps - 1))
                 if p.x.en:
                     s0 = t
-                    t += load_time(case, p.x.bytes)
+                    t += load_cycles(p.x.bytes, case.bw, case.lat)
                     done_at["x"].add(t)
                     requests.append(("x", s0, t, p.x.bytes))
                     for s in range(p.x.steps):

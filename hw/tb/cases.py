@@ -4,7 +4,7 @@ A :class:`GemmCase` is one GEMM as the host gives it to :class:`hw.accel.GemmAcc
 per-row weight code words and schemes, activations, per-row requantization, and the DRAM
 timing the testbench plays (bytes per cycle, latency). It carries its expected output
 (:mod:`quant.ref`: GEMM + requantize, or an artifact layer's integer inference) and the
-simulator's cycle-mode prediction (:func:`sim.engine.simulate`) for the same configuration.
+simulator's cycle-mode prediction (:func:`sim.timing.schedule_cycles`) for the same configuration.
 Cases are random (:func:`random_case`, :func:`random_cases`) or one layer of a QAT artifact
 (:func:`artifact_case`), and travel to a cocotb process as JSON.
 """
@@ -23,9 +23,7 @@ from quant.msq import msq_assign
 from quant.ref import gemm, requantize
 from quant.rows import QuantizedRows
 from sim.arch import Accelerator
-from sim.engine import simulate
 from sim.timing import GemmShape, gemm_loop_order, row_steps, schedule_cycles
-from sim.workload import GemmOp, Workload
 
 #: DRAM timings the random cases draw from: (bytes per cycle or None = unlimited, latency).
 MEMORY_TIMINGS = ((None, 0), (None, 3), (4, 4), (2, 1), (1, 0), (8, 12), (3, 7))
@@ -116,14 +114,13 @@ def command(accel: Accelerator, m_fixed: int, m_lut: int, n: int, k: int) -> dic
 
 def predicted(accel: Accelerator, m_fixed: int, m_lut: int, n: int, k: int
               ) -> tuple[int, int]:
-    """(cycles, DRAM bytes read) of one GEMM in the simulator's cycle mode."""
-    op = GemmOp("case", "gemm", m_fixed + m_lut, n, k, splits=((m_fixed, m_lut, 1),))
-    cycles = simulate(Workload("case", (op,)), accel, "cycle").layers[0].cycles
+    """(cycles, DRAM bytes read) of one GEMM in the simulator's cycle mode (the kernel
+    behind ``sim.engine.simulate(..., "cycle")``)."""
     e, mem = accel.engine, accel.memory
     out, _ = schedule_cycles(np.array([[m_fixed, m_lut, n, k, 1]]), e.dsp_rows, e.lut_rows,
                              e.cols, mem.k_tile, e.weight_bits, e.act_bits,
                              mem.dram_bytes_per_cycle, mem.dram_latency, None)
-    return int(cycles), int(out[0, 3])
+    return int(out[0, 1]), int(out[0, 3])
 
 
 def expected(rows: QuantizedRows, x: np.ndarray, accel: Accelerator, mult, shift, bias,

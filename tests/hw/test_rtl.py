@@ -9,23 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from fpim.cli import main
 from hw.generate import generate
 from sim.arch import load_accelerator
+from tests.cliutil import run
 
 pytestmark = pytest.mark.filterwarnings("error")
 
 RTL = Path(__file__).resolve().parents[2] / "rtl"
 SHIPPED = ["tiny"]
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.mark.parametrize("preset", SHIPPED)

@@ -7,17 +7,8 @@ import shutil
 
 import pytest
 
-from fpim.cli import main
 from hw.tb.engine import Outcome
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.cliutil import run
 
 
 @pytest.mark.skipif(shutil.which("verilator") is None, reason="verilator not installed")
