@@ -100,7 +100,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--float-epochs", type=int, default=30, help="float epochs (default 30)")
     t.add_argument("--qat-epochs", type=int, default=10, help="digital QAT epochs (10)")
     t.add_argument("--epochs", type=int, default=10, help="PIM-QAT epochs (default 10)")
-    t.add_argument("--lr", type=float, default=0.01, help="QAT and PIM-QAT lr (0.01)")
+    t.add_argument("--lr", type=float, default=0.01,
+                   help="digital QAT learning rate, > 0 (default 0.01)")
+    t.add_argument("--pim-lr", type=float, default=0.003,
+                   help="PIM-QAT learning rate, > 0 (default 0.003; 0.01 diverges in the "
+                        "documented experiment, see docs/pim.md)")
     t.add_argument("--float-checkpoint", default=None, metavar="F",
                    help="load the float model from F if it exists, else train and save it")
     t.add_argument("--seed", type=int, default=0, help="training and noise seed (default 0)")
@@ -155,7 +159,7 @@ def run_simulate(args: argparse.Namespace) -> int:
 TRAIN_EXAMPLES = """examples:
   fpim pim train --macro sram512x128_adc7 --adc-bits 4 --out runs/pim-bs
   fpim pim train --macro sram512x128_adc7 --scheme native --cell-bits 3 --adc-bits 4 \\
-      --group-size 64 --epochs 5 --float-checkpoint ckpt/r20.pt --json
+      --group-size 64 --epochs 5 --pim-lr 0.003 --float-checkpoint ckpt/r20.pt --json
   fpim pim train --macro sram512x128_adc7 --adc-bits 4 --noise-lsb 1.0 \\
       --train-adc-bits 3 --bn-calibrate          # adjusted precision + BN calibration
 
@@ -239,13 +243,14 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    import math
     import time
 
     import numpy as np
 
     from quant.artifact import load_artifact, save_artifact
     from quant.data import load_dataset
-    from quant.errors import check_int_range
+    from quant.errors import ConfigError, check_int_range
     from quant.infer import run_artifact
     from quant.pim_deploy import check_fits
     from quant.pim_pipeline import calibrated, pim_accuracy, pim_qat, to_artifact
@@ -266,10 +271,15 @@ def run_train(args: argparse.Namespace) -> int:
                      first_last_bits=None, input_bits=args.input_bits)
     for name in ("float_epochs", "qat_epochs", "epochs"):
         check_int_range(name.replace("_", "-"), getattr(args, name), 0, 10000)
+    for name in ("lr", "pim_lr"):
+        value = getattr(args, name)
+        if not (math.isfinite(value) and value > 0):
+            raise ConfigError(f"{name.replace('_', '-')} must be a positive number, "
+                              f"not {value!r}")
     data = load_dataset(args.data, args.data_dir)
     fcfg = TrainConfig(epochs=args.float_epochs, lr=0.1, seed=args.seed)
     qtcfg = TrainConfig(epochs=args.qat_epochs, lr=args.lr, seed=args.seed)
-    ptcfg = TrainConfig(epochs=args.epochs, lr=args.lr, seed=args.seed)
+    ptcfg = TrainConfig(epochs=args.epochs, lr=args.pim_lr, seed=args.seed)
     model, loaded = float_model(args.model, data, fcfg, width=args.width,
                                 checkpoint=args.float_checkpoint, progress=args.progress)
     qmodel = run_qat(model, data, qcfg, qtcfg, progress=args.progress)
@@ -286,7 +296,8 @@ def run_train(args: argparse.Namespace) -> int:
             "pim": {"macro": macro.name, "chip": chip.__dict__, "train": train_arith.__dict__,
                     "bn_calibrated": args.bn_calibrate,
                     "backward_scale": args.backward_scale,
-                    "forward_rescale": args.forward_rescale}}
+                    "forward_rescale": args.forward_rescale,
+                    "lr": {"qat": args.lr, "pim_qat": args.pim_lr}}}
     art = to_artifact(pmodel, data, meta)
     if args.out is not None:
         save_artifact(art, args.out)
@@ -300,13 +311,15 @@ def run_train(args: argparse.Namespace) -> int:
               "float_checkpoint_loaded": loaded, "seed": args.seed,
               "epochs": {"float": 0 if loaded else args.float_epochs, "qat": args.qat_epochs,
                          "pim_qat": args.epochs},
+              "lr": {"qat": args.lr, "pim_qat": args.pim_lr},
               "artifact": args.out, "seconds": round(time.perf_counter() - t0, 1)}
     if args.json:
         print_json(result)
         return 0
     print(f"chip: {chip.scheme}, group {chip.group_size}, {chip.cell_bits}-bit cells, "
           f"{chip.adc_bits}-bit ADC, noise {chip.noise_lsb:g} LSB; PIM-QAT trained at "
-          f"{train_arith.adc_bits} ADC bits{', BN-calibrated' if args.bn_calibrate else ''}")
+          f"{train_arith.adc_bits} ADC bits, lr {args.pim_lr:g} (digital QAT lr {args.lr:g})"
+          f"{', BN-calibrated' if args.bn_calibrate else ''}")
     print(f"digital quantized:         {dig_acc:6.2f}%")
     print(f"on PIM without PIM-QAT:    {plain_acc:6.2f}%")
     print(f"on PIM with PIM-QAT:       {pim_acc:6.2f}%")

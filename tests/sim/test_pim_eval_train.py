@@ -8,6 +8,7 @@ import pytest
 
 from fpim.cli import main
 from quant.artifact import load_artifact
+from tests.cliutil import run
 
 
 def test_cli_train_json_and_artifact(tmp_path, capsys) -> None:
@@ -22,8 +23,10 @@ def test_cli_train_json_and_artifact(tmp_path, capsys) -> None:
     assert r["train_arith"]["noise_lsb"] == 0.0 and r["chip"]["noise_lsb"] == 0.5
     for key in ("digital_accuracy", "pim_without_pim_qat", "pim_qat_accuracy"):
         assert 0.0 <= r[key] <= 100.0
+    assert r["lr"] == {"qat": 0.01, "pim_qat": 0.003}  # the documented defaults
     art = load_artifact(out)
     assert art.meta["pim"]["bn_calibrated"] is True
+    assert art.meta["pim"]["lr"] == {"qat": 0.01, "pim_qat": 0.003}
     assert all(layer.attrs["weight_bits"] == 4 for layer in art.gemm_layers())
 
 
@@ -34,7 +37,35 @@ def test_cli_train_json_and_artifact(tmp_path, capsys) -> None:
      "fpim pim: error: backward_scale must be a positive number, not 0.0"),
     (["--train-noise-lsb", "-0.5"],
      "fpim pim: error: noise_lsb must be a finite number >= 0, not -0.5"),
+    (["--pim-lr", "0"], "fpim pim: error: pim-lr must be a positive number, not 0.0"),
+    (["--pim-lr", "-0.003"], "fpim pim: error: pim-lr must be a positive number, not -0.003"),
+    (["--pim-lr", "nan"], "fpim pim: error: pim-lr must be a positive number, not nan"),
+    (["--lr", "0"], "fpim pim: error: lr must be a positive number, not 0.0"),
 ])
 def test_cli_train_errors(capsys, extra, message) -> None:
     assert main(["pim", "train", "--macro", "sram512x128_adc7", *extra]) == 2
     assert capsys.readouterr().err == message + "\n"
+
+
+def test_cli_train_pim_lr_reaches_pim_qat(monkeypatch, capsys) -> None:
+    """--pim-lr is the learning rate of the PIM-QAT training loop, --lr that of digital QAT."""
+    import quant.pim_pipeline
+    import quant.pipeline
+
+    seen: list[tuple[str, float]] = []
+
+    def spy(real):
+        def train(model, x, y, cfg, *, desc="train", **kw):
+            seen.append((desc.split()[0], cfg.lr))
+            return real(model, x, y, cfg, desc=desc, **kw)
+        return train
+
+    monkeypatch.setattr(quant.pipeline, "train", spy(quant.pipeline.train))
+    monkeypatch.setattr(quant.pim_pipeline, "train", spy(quant.pim_pipeline.train))
+    code, out, err = run(capsys, "pim", "train", "--model", "cnn", "--macro", "sram512x128_adc7",
+                         "--scheme", "native", "--cell-bits", "3", "--adc-bits", "5",
+                         "--float-epochs", "1", "--qat-epochs", "1", "--epochs", "1",
+                         "--lr", "0.02", "--pim-lr", "0.0007")
+    assert code == 0, err
+    assert seen == [("float", 0.1), ("qat", 0.02), ("pim-qat", 0.0007)]
+    assert "lr 0.0007 (digital QAT lr 0.02)" in out
