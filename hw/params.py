@@ -6,7 +6,7 @@ house pattern ``X must be Y, not {x!r}`` and raise :class:`quant.errors.ConfigEr
 
 from __future__ import annotations
 
-from amaranth.hdl import Shape, signed, unsigned
+from amaranth.hdl import Module, Shape, ShapeLike, Signal, Value, signed, unsigned
 
 from quant.errors import ConfigError, check_int_range
 from quant.formats import ActFormat, WeightFormat
@@ -16,6 +16,23 @@ def check_instance(name: str, value: object, cls: type, what: str) -> None:
     """Raise ConfigError unless ``value`` is a ``cls``."""
     if not isinstance(value, cls):
         raise ConfigError(f"{name} must be {what}, not {value!r}")
+
+
+#: Attribute on the product of a multiply that is meant for a DSP slice. Vivado honours it
+#: (``USE_DSP``); :func:`hw.synth.synthesize` maps every multiplier driving such a signal to
+#: DSP slices whatever its width (Yosys alone sends products under 9 bits to LUTs).
+USE_DSP = "use_dsp"
+
+
+def dsp_product(m: Module, a: Value, b: Value, shape: ShapeLike, name: str) -> Signal:
+    """``a * b`` as a signal marked for a DSP slice (:data:`USE_DSP`).
+
+    ``shape`` must hold every product exactly and be no wider than the multiply itself, so
+    that the emitted Verilog assigns the multiply straight to the marked wire.
+    """
+    p = Signal(shape, name=name, attrs={USE_DSP: "yes"})
+    m.d.comb += p.eq(a * b)
+    return p
 
 
 def act_shape(act: ActFormat) -> Shape:

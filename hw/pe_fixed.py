@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Value
+from amaranth.hdl import Module, Value, signed
 
+from hw.params import dsp_product
 from hw.pe_base import AccumulatingPe
 from quant.formats import FixedFormat
 
@@ -32,4 +33,7 @@ class FixedMacPe(AccumulatingPe):
     FORMAT_NAME = "a FixedFormat"
 
     def product(self, m: Module) -> Value:
-        return self.w.as_signed() * self.x
+        # w + a signed bits hold every product (-2**(w-1) * (2**a - 1) included); marked
+        # for a DSP slice so that narrow (e.g. 4x4) products stay on the DSP too.
+        return dsp_product(m, self.w.as_signed(), self.x,
+                           signed(self.fmt.bits + self.act.bits), "product")

@@ -6,7 +6,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.params import act_shape, check_acc_bits, check_instance
+from hw.params import act_shape, check_acc_bits, check_instance, dsp_product
 from quant.errors import ConfigError, check_int_range
 from quant.formats import ActFormat, FixedFormat
 from sim.resources import packed_lane_bits
@@ -85,8 +85,8 @@ class PackedFixedMacPe(wiring.Component):
         packed = Signal(unsigned((self.lanes - 1) * s + bits), name="k_packed")
         m.d.comb += packed.eq(Cat(*[Cat(mg, Const(0, s - bits)) if i < self.lanes - 1
                                     else mg for i, mg in enumerate(mags)]))
-        product = Signal(unsigned(len(packed) + self.act.bits), name="product")
-        m.d.comb += product.eq(packed * x_mag)
+        product = dsp_product(m, packed, x_mag, unsigned(len(packed) + self.act.bits),
+                              "product")
         for i in range(self.lanes):
             top = (i + 1) * s if i < self.lanes - 1 else len(product)
             lane = Signal(signed(top - i * s + 1), name=f"lane{i}")  # >= 0

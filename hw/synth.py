@@ -2,12 +2,13 @@
 
 :func:`emit_verilog` writes deterministic Verilog (no source locations, so no absolute
 paths; Amaranth adds no timestamps). :func:`synthesize` runs the system ``yosys`` on it in a
-temporary directory::
-
-    read_verilog top.v; synth_xilinx -top TOP -family xc7|xcup -noiopad; tee -o stat.txt stat
-
-and :func:`parse_stat` turns the ``stat`` report into cell counts, summarized by
-:func:`summarize` into LUTs (total and by size), flip-flops, carry cells, DSP48 slices,
+temporary directory: ``synth_xilinx -top TOP -family xc7|xcup -noiopad`` with its DSP
+mapping step (label ``map_dsp``) run by :func:`yosys_script` in two passes, so that every
+multiplier whose product carries the ``use_dsp`` attribute (:data:`hw.params.USE_DSP`: the
+fixed-point PEs) goes to DSP slices at any width; Yosys' own rule (``mul2dsp``
+``DSP_Y_MINWIDTH=9``) still applies to every other multiply, such as the address
+arithmetic. Then :func:`parse_stat` turns the ``stat`` report into cell counts, summarized
+by :func:`summarize` into LUTs (total and by size), flip-flops, carry cells, DSP48 slices,
 block RAM and wide multiplexers.
 """
 
@@ -23,7 +24,9 @@ from pathlib import Path
 
 from amaranth.back import verilog
 
+from hw.params import USE_DSP
 from quant.errors import ConfigError, FpimError, check_choice
+from sim.resources import DSP_Y_MINWIDTH
 
 FAMILIES = ("xc7", "xcup")
 FF_CELLS = ("FDRE", "FDSE", "FDCE", "FDPE")
@@ -33,6 +36,49 @@ INSTALL_HINT = ("install it with `sudo apt-get install yosys` (Debian/Ubuntu) or
 
 class ToolError(FpimError):
     """An external tool (Yosys) is missing or failed."""
+
+
+#: ``synth_xilinx``'s ``map_dsp`` techmap per family: DSP map file and ``mul2dsp`` options
+#: (Yosys 0.23, ``help synth_xilinx``) without ``DSP_Y_MINWIDTH``, which the passes set.
+_DSP_MAP = {
+    "xc7": ("xc7_dsp_map.v", "-D DSP_A_MAXWIDTH=25 -D DSP_B_MAXWIDTH=18 "
+            "-D DSP_A_MAXWIDTH_PARTIAL=18 -D DSP_NAME=$__MUL25X18"),
+    "xcup": ("xcu_dsp_map.v", "-D DSP_A_MAXWIDTH=27 -D DSP_B_MAXWIDTH=18 "
+             "-D DSP_A_MAXWIDTH_PARTIAL=18 -D DSP_NAME=$__MUL27X18"),
+}
+#: Product-width threshold for marked multiplies (unmarked: Yosys' ``DSP_Y_MINWIDTH``).
+MARKED_DSP_Y_MINWIDTH = 2
+
+
+def yosys_script(top: str, family: str, marked: int) -> str:
+    """The Yosys script :func:`synthesize` runs; ``marked`` = multipliers marked ``use_dsp``.
+
+    ``synth_xilinx`` runs up to its ``map_dsp`` label, the DSP mapping runs with the
+    marked multipliers first (at any product width), then the rest of ``synth_xilinx``.
+    The marked multipliers are counted (``select -assert-count``), so a netlist in which
+    a marked product is no longer a multiplier's direct output fails loudly instead of
+    silently going to LUTs.
+    """
+    dsp_map, opts = _DSP_MAP[family]
+    techmap = (f"techmap -map +/mul2dsp.v -map +/xilinx/{dsp_map} {opts} "
+               "-D DSP_A_MINWIDTH=2 -D DSP_B_MINWIDTH=2 -D DSP_SIGNEDONLY=1")
+    synth = f"synth_xilinx -top {top} -family {family} -noiopad"
+    return "; ".join([
+        "read_verilog top.v", f"hierarchy -top {top}", "proc", "opt_clean",
+        # multipliers whose output wire carries use_dsp
+        f"select -set usedsp w:* a:{USE_DSP}=yes %i %ci1 t:$mul %i",
+        f"select -assert-count {marked} @usedsp",
+        "setattr -set fpim_use_dsp 1 @usedsp",
+        f"{synth} -run :map_dsp",
+        # synth_xilinx's map_dsp step, with the marked multipliers mapped first
+        "memory_dff",
+        f"{techmap} -D DSP_Y_MINWIDTH={MARKED_DSP_Y_MINWIDTH} a:fpim_use_dsp",
+        f"{techmap} -D DSP_Y_MINWIDTH={DSP_Y_MINWIDTH}",
+        "select a:mul2dsp", "setattr -unset mul2dsp", "opt_expr -fine", "wreduce",
+        "select -clear", f"xilinx_dsp -family {family}", "chtype -set $mul t:$__soft_mul",
+        f"{synth} -run coarse:",
+        "tee -q -o stat.txt stat",
+    ])
 
 
 def emit_verilog(component, name: str) -> str:
@@ -122,8 +168,8 @@ def synthesize(verilog_text: str, top: str, family: str = "xc7", *, yosys: str |
     """Run ``synth_xilinx`` on ``verilog_text`` and return the parsed statistics."""
     check_choice("family", family, FAMILIES)
     exe = find_yosys(yosys)
-    script = (f"read_verilog top.v; synth_xilinx -top {top} -family {family} -noiopad; "
-              "tee -q -o stat.txt stat")
+    marked = len(re.findall(rf'\(\* {USE_DSP} = "yes" \*\)', verilog_text))
+    script = yosys_script(top, family, marked)
     with tempfile.TemporaryDirectory(prefix="fpim-synth-") as tmp:
         Path(tmp, "top.v").write_text(verilog_text)
         t0 = time.perf_counter()

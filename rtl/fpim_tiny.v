@@ -2460,9 +2460,8 @@ endmodule
 module \fpim_tiny.datapath.dsp_core.pe_0_0 (rst, \port$186$0 , w, x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [23:0] \$1 ;
-  wire [7:0] \$2 ;
-  wire [24:0] \$3 ;
-  reg [23:0] \$4 ;
+  wire [24:0] \$2 ;
+  reg [23:0] \$3 ;
   output [23:0] acc;
   reg [23:0] acc = 24'h000000;
   input clk;
@@ -2470,6 +2469,8 @@ module \fpim_tiny.datapath.dsp_core.pe_0_0 (rst, \port$186$0 , w, x, acc, clk);
   wire first;
   input [1:0] \port$186$0 ;
   wire [1:0] \port$186$0 ;
+  (* use_dsp = "yes" *)
+  wire [7:0] product;
   input rst;
   wire rst;
   wire valid;
@@ -2477,19 +2478,19 @@ module \fpim_tiny.datapath.dsp_core.pe_0_0 (rst, \port$186$0 , w, x, acc, clk);
   wire [3:0] w;
   input [3:0] x;
   wire [3:0] x;
+  assign product = $signed(w) * $signed({ 1'h0, x });
   assign \$1  = \port$186$0 [1] ? 24'h000000 : acc;
-  assign \$2  = $signed(w) * $signed({ 1'h0, x });
-  assign \$3  = $signed(\$1 ) + $signed(\$2 );
+  assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
-    acc <= \$4 ;
+    acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$4  = acc;
+    \$3  = acc;
     if (\port$186$0 [0]) begin
-      \$4  = \$3 [23:0];
+      \$3  = \$2 [23:0];
     end
     if (rst) begin
-      \$4  = 24'h000000;
+      \$3  = 24'h000000;
     end
   end
   assign valid = \port$186$0 [0];
@@ -2500,9 +2501,8 @@ endmodule
 module \fpim_tiny.datapath.dsp_core.pe_0_1 (rst, x, w, \port$845$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [23:0] \$1 ;
-  wire [7:0] \$2 ;
-  wire [24:0] \$3 ;
-  reg [23:0] \$4 ;
+  wire [24:0] \$2 ;
+  reg [23:0] \$3 ;
   output [23:0] acc;
   reg [23:0] acc = 24'h000000;
   input clk;
@@ -2510,6 +2510,8 @@ module \fpim_tiny.datapath.dsp_core.pe_0_1 (rst, x, w, \port$845$0 , acc, clk);
   wire first;
   input [1:0] \port$845$0 ;
   wire [1:0] \port$845$0 ;
+  (* use_dsp = "yes" *)
+  wire [7:0] product;
   input rst;
   wire rst;
   wire valid;
@@ -2517,19 +2519,19 @@ module \fpim_tiny.datapath.dsp_core.pe_0_1 (rst, x, w, \port$845$0 , acc, clk);
   wire [3:0] w;
   input [3:0] x;
   wire [3:0] x;
+  assign product = $signed(w) * $signed({ 1'h0, x });
   assign \$1  = \port$845$0 [1] ? 24'h000000 : acc;
-  assign \$2  = $signed(w) * $signed({ 1'h0, x });
-  assign \$3  = $signed(\$1 ) + $signed(\$2 );
+  assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
-    acc <= \$4 ;
+    acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$4  = acc;
+    \$3  = acc;
     if (\port$845$0 [0]) begin
-      \$4  = \$3 [23:0];
+      \$3  = \$2 [23:0];
     end
     if (rst) begin
-      \$4  = 24'h000000;
+      \$3  = 24'h000000;
     end
   end
   assign valid = \port$845$0 [0];
@@ -2540,9 +2542,8 @@ endmodule
 module \fpim_tiny.datapath.dsp_core.pe_0_2 (rst, x, w, \port$849$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [23:0] \$1 ;
-  wire [7:0] \$2 ;
-  wire [24:0] \$3 ;
-  reg [23:0] \$4 ;
+  wire [24:0] \$2 ;
+  reg [23:0] \$3 ;
   output [23:0] acc;
   reg [23:0] acc = 24'h000000;
   input clk;
@@ -2550,6 +2551,8 @@ module \fpim_tiny.datapath.dsp_core.pe_0_2 (rst, x, w, \port$849$0 , acc, clk);
   wire first;
   input [1:0] \port$849$0 ;
   wire [1:0] \port$849$0 ;
+  (* use_dsp = "yes" *)
+  wire [7:0] product;
   input rst;
   wire rst;
   wire valid;
@@ -2557,19 +2560,19 @@ module \fpim_tiny.datapath.dsp_core.pe_0_2 (rst, x, w, \port$849$0 , acc, clk);
   wire [3:0] w;
   input [3:0] x;
   wire [3:0] x;
+  assign product = $signed(w) * $signed({ 1'h0, x });
   assign \$1  = \port$849$0 [1] ? 24'h000000 : acc;
-  assign \$2  = $signed(w) * $signed({ 1'h0, x });
-  assign \$3  = $signed(\$1 ) + $signed(\$2 );
+  assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
-    acc <= \$4 ;
+    acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4  = acc;
+    \$3  = acc;
     if (\port$849$0 [0]) begin
-      \$4  = \$3 [23:0];
+      \$3  = \$2 [23:0];
     end
     if (rst) begin
-      \$4  = 24'h000000;
+      \$3  = 24'h000000;
     end
   end
   assign valid = \port$849$0 [0];
@@ -2580,9 +2583,8 @@ endmodule
 module \fpim_tiny.datapath.dsp_core.pe_0_3 (rst, x, w, \port$853$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [23:0] \$1 ;
-  wire [7:0] \$2 ;
-  wire [24:0] \$3 ;
-  reg [23:0] \$4 ;
+  wire [24:0] \$2 ;
+  reg [23:0] \$3 ;
   output [23:0] acc;
   reg [23:0] acc = 24'h000000;
   input clk;
@@ -2590,6 +2592,8 @@ module \fpim_tiny.datapath.dsp_core.pe_0_3 (rst, x, w, \port$853$0 , acc, clk);
   wire first;
   input [1:0] \port$853$0 ;
   wire [1:0] \port$853$0 ;
+  (* use_dsp = "yes" *)
+  wire [7:0] product;
   input rst;
   wire rst;
   wire valid;
@@ -2597,19 +2601,19 @@ module \fpim_tiny.datapath.dsp_core.pe_0_3 (rst, x, w, \port$853$0 , acc, clk);
   wire [3:0] w;
   input [3:0] x;
   wire [3:0] x;
+  assign product = $signed(w) * $signed({ 1'h0, x });
   assign \$1  = \port$853$0 [1] ? 24'h000000 : acc;
-  assign \$2  = $signed(w) * $signed({ 1'h0, x });
-  assign \$3  = $signed(\$1 ) + $signed(\$2 );
+  assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
-    acc <= \$4 ;
+    acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$4  = acc;
+    \$3  = acc;
     if (\port$853$0 [0]) begin
-      \$4  = \$3 [23:0];
+      \$3  = \$2 [23:0];
     end
     if (rst) begin
-      \$4  = 24'h000000;
+      \$3  = 24'h000000;
     end
   end
   assign valid = \port$853$0 [0];
@@ -2620,9 +2624,8 @@ endmodule
 module \fpim_tiny.datapath.dsp_core.pe_1_0 (rst, w, \port$829$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [23:0] \$1 ;
-  wire [7:0] \$2 ;
-  wire [24:0] \$3 ;
-  reg [23:0] \$4 ;
+  wire [24:0] \$2 ;
+  reg [23:0] \$3 ;
   output [23:0] acc;
   reg [23:0] acc = 24'h000000;
   input clk;
@@ -2630,6 +2633,8 @@ module \fpim_tiny.datapath.dsp_core.pe_1_0 (rst, w, \port$829$0 , x, acc, clk);
   wire first;
   input [1:0] \port$829$0 ;
   wire [1:0] \port$829$0 ;
+  (* use_dsp = "yes" *)
+  wire [7:0] product;
   input rst;
   wire rst;
   wire valid;
@@ -2637,19 +2642,19 @@ module \fpim_tiny.datapath.dsp_core.pe_1_0 (rst, w, \port$829$0 , x, acc, clk);
   wire [3:0] w;
   input [3:0] x;
   wire [3:0] x;
+  assign product = $signed(w) * $signed({ 1'h0, x });
   assign \$1  = \port$829$0 [1] ? 24'h000000 : acc;
-  assign \$2  = $signed(w) * $signed({ 1'h0, x });
-  assign \$3  = $signed(\$1 ) + $signed(\$2 );
+  assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
-    acc <= \$4 ;
+    acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$4  = acc;
+    \$3  = acc;
     if (\port$829$0 [0]) begin
-      \$4  = \$3 [23:0];
+      \$3  = \$2 [23:0];
     end
     if (rst) begin
-      \$4  = 24'h000000;
+      \$3  = 24'h000000;
     end
   end
   assign valid = \port$829$0 [0];
@@ -2660,9 +2665,8 @@ endmodule
 module \fpim_tiny.datapath.dsp_core.pe_1_1 (rst, w, \port$859$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [23:0] \$1 ;
-  wire [7:0] \$2 ;
-  wire [24:0] \$3 ;
-  reg [23:0] \$4 ;
+  wire [24:0] \$2 ;
+  reg [23:0] \$3 ;
   output [23:0] acc;
   reg [23:0] acc = 24'h000000;
   input clk;
@@ -2670,6 +2674,8 @@ module \fpim_tiny.datapath.dsp_core.pe_1_1 (rst, w, \port$859$0 , x, acc, clk);
   wire first;
   input [1:0] \port$859$0 ;
   wire [1:0] \port$859$0 ;
+  (* use_dsp = "yes" *)
+  wire [7:0] product;
   input rst;
   wire rst;
   wire valid;
@@ -2677,19 +2683,19 @@ module \fpim_tiny.datapath.dsp_core.pe_1_1 (rst, w, \port$859$0 , x, acc, clk);
   wire [3:0] w;
   input [3:0] x;
   wire [3:0] x;
+  assign product = $signed(w) * $signed({ 1'h0, x });
   assign \$1  = \port$859$0 [1] ? 24'h000000 : acc;
-  assign \$2  = $signed(w) * $signed({ 1'h0, x });
-  assign \$3  = $signed(\$1 ) + $signed(\$2 );
+  assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
-    acc <= \$4 ;
+    acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$4  = acc;
+    \$3  = acc;
     if (\port$859$0 [0]) begin
-      \$4  = \$3 [23:0];
+      \$3  = \$2 [23:0];
     end
     if (rst) begin
-      \$4  = 24'h000000;
+      \$3  = 24'h000000;
     end
   end
   assign valid = \port$859$0 [0];
@@ -2700,9 +2706,8 @@ endmodule
 module \fpim_tiny.datapath.dsp_core.pe_1_2 (rst, w, \port$865$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [23:0] \$1 ;
-  wire [7:0] \$2 ;
-  wire [24:0] \$3 ;
-  reg [23:0] \$4 ;
+  wire [24:0] \$2 ;
+  reg [23:0] \$3 ;
   output [23:0] acc;
   reg [23:0] acc = 24'h000000;
   input clk;
@@ -2710,6 +2715,8 @@ module \fpim_tiny.datapath.dsp_core.pe_1_2 (rst, w, \port$865$0 , x, acc, clk);
   wire first;
   input [1:0] \port$865$0 ;
   wire [1:0] \port$865$0 ;
+  (* use_dsp = "yes" *)
+  wire [7:0] product;
   input rst;
   wire rst;
   wire valid;
@@ -2717,19 +2724,19 @@ module \fpim_tiny.datapath.dsp_core.pe_1_2 (rst, w, \port$865$0 , x, acc, clk);
   wire [3:0] w;
   input [3:0] x;
   wire [3:0] x;
+  assign product = $signed(w) * $signed({ 1'h0, x });
   assign \$1  = \port$865$0 [1] ? 24'h000000 : acc;
-  assign \$2  = $signed(w) * $signed({ 1'h0, x });
-  assign \$3  = $signed(\$1 ) + $signed(\$2 );
+  assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
-    acc <= \$4 ;
+    acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$4  = acc;
+    \$3  = acc;
     if (\port$865$0 [0]) begin
-      \$4  = \$3 [23:0];
+      \$3  = \$2 [23:0];
     end
     if (rst) begin
-      \$4  = 24'h000000;
+      \$3  = 24'h000000;
     end
   end
   assign valid = \port$865$0 [0];
@@ -2740,9 +2747,8 @@ endmodule
 module \fpim_tiny.datapath.dsp_core.pe_1_3 (rst, w, \port$871$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [23:0] \$1 ;
-  wire [7:0] \$2 ;
-  wire [24:0] \$3 ;
-  reg [23:0] \$4 ;
+  wire [24:0] \$2 ;
+  reg [23:0] \$3 ;
   output [23:0] acc;
   reg [23:0] acc = 24'h000000;
   input clk;
@@ -2750,6 +2756,8 @@ module \fpim_tiny.datapath.dsp_core.pe_1_3 (rst, w, \port$871$0 , x, acc, clk);
   wire first;
   input [1:0] \port$871$0 ;
   wire [1:0] \port$871$0 ;
+  (* use_dsp = "yes" *)
+  wire [7:0] product;
   input rst;
   wire rst;
   wire valid;
@@ -2757,19 +2765,19 @@ module \fpim_tiny.datapath.dsp_core.pe_1_3 (rst, w, \port$871$0 , x, acc, clk);
   wire [3:0] w;
   input [3:0] x;
   wire [3:0] x;
+  assign product = $signed(w) * $signed({ 1'h0, x });
   assign \$1  = \port$871$0 [1] ? 24'h000000 : acc;
-  assign \$2  = $signed(w) * $signed({ 1'h0, x });
-  assign \$3  = $signed(\$1 ) + $signed(\$2 );
+  assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
-    acc <= \$4 ;
+    acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$4  = acc;
+    \$3  = acc;
     if (\port$871$0 [0]) begin
-      \$4  = \$3 [23:0];
+      \$3  = \$2 [23:0];
     end
     if (rst) begin
-      \$4  = 24'h000000;
+      \$3  = 24'h000000;
     end
   end
   assign valid = \port$871$0 [0];

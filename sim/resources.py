@@ -14,14 +14,15 @@ core's rows and columns, ``P`` the DSP packing, ``G = ceil(R / P)`` the DSP core
 groups (``G = R`` for the LUT core). Unit costs (measured numbers are the "units" table of
 the calibration report):
 
-* **Multipliers** (:func:`multiplier_dsps`): Yosys maps a signed ``m x n``-bit multiply to
-  DSP slices only when its product has at least 9 bits (``mul2dsp`` ``DSP_Y_MINWIDTH``),
-  tiling it into 25x18 (DSP48E1) or 27x18 (DSP48E2) signed pieces.
-* **Fixed PE** (:func:`fixed_pe_cost`): with ``w + a >= 9`` one DSP slice; on DSP48E1 the
-  accumulator is absorbed (P register): 0 LUT, 0 FF (unit fixed-8 a8); on DSP48E2 Yosys
-  keeps it in fabric: ``A`` LUT and ``A`` FF (unit fixed-8 a8 xcup). With ``w + a < 9``
-  (e.g. 4x4) the multiply is LUT logic: ``1.5 w a + A`` LUT (fitted: unit fixed-4 a4, 48
-  LUT at A = 24 and 56 at A = 32; the 3x4 unit has 34, the formula says 42), ``A`` FF.
+* **Multipliers** (:func:`multiplier_dsps`): a signed ``m x n``-bit multiply is tiled into
+  25x18 (DSP48E1) or 27x18 (DSP48E2) signed pieces. The PEs' multipliers are marked for DSP
+  slices (``hw.params.USE_DSP``, honoured by ``hw.synth``) and map at any width; Yosys
+  sends an unmarked multiply to DSPs only when its product has at least 9 bits
+  (``mul2dsp`` ``DSP_Y_MINWIDTH``).
+* **Fixed PE** (:func:`fixed_pe_cost`): one DSP slice at every width (3- and 4-bit included:
+  units fixed-3 a4, fixed-4 a4). On DSP48E1 the accumulator is absorbed (P register): 0
+  LUT, 0 FF (units fixed-4 a4, fixed-8 a8); on DSP48E2 Yosys keeps it in fabric: ``A`` LUT
+  and ``A`` FF (units fixed-4 a4 xcup, fixed-8 a8 xcup).
 * **Packed group** of ``n = 2..4`` fixed PEs (:func:`packed_pe_cost`, ``hw.pe_packed``): one
   DSP slice; ``n (S + A) + A + 2 w + 1`` LUT, ``S`` the lane spacing
   (:func:`packed_lane_bits`), ``n A`` FF (the lanes' accumulators). Fitted on the units
@@ -64,7 +65,7 @@ CONTROL_FF = 2_000
 BRAM36_SHAPES = ((72, 512), (36, 1024), (18, 2048), (9, 4096), (4, 8192), (2, 16384),
                  (1, 32768))
 
-#: Yosys ``synth_xilinx`` maps a multiply to DSPs only from this product width on.
+#: Yosys ``synth_xilinx`` maps an unmarked multiply to DSPs only from this product width on.
 DSP_Y_MINWIDTH = 9
 #: Signed multiplier port widths (A, B) of the DSP slices.
 DSP_PORTS = {"DSP48E1": (25, 18), "DSP48E2": (27, 18)}
@@ -74,7 +75,6 @@ MODEL_NOTE = ("analytical; datapath calibrated against Yosys synth_xilinx "
               "(reports/reference/resource_calibration.md), buffers and control not")
 
 # Fitted constants (see the module docstring for the syntheses they come from).
-LUT_MUL_PER_BIT_PRODUCT = 1.5
 SP2_SEL_LUT = 11 / 26
 SP2_BIT_LUT = 71 / 26
 POT_SEL_LUT = 9 / 11
@@ -105,9 +105,13 @@ class UnitCost:
 ZERO = UnitCost(0.0, 0.0, 0)
 
 
-def multiplier_dsps(a_bits: int, b_bits: int, dsp_type: str) -> int:
-    """DSP slices Yosys uses for a signed ``a_bits x b_bits`` multiply (0: LUT logic)."""
-    if a_bits + b_bits < DSP_Y_MINWIDTH:
+def multiplier_dsps(a_bits: int, b_bits: int, dsp_type: str, marked: bool = False) -> int:
+    """DSP slices for a signed ``a_bits x b_bits`` multiply (0: LUT logic).
+
+    ``marked``: the product carries ``use_dsp`` (``hw.params.dsp_product``) and maps to DSP
+    slices at any width; otherwise Yosys' ``DSP_Y_MINWIDTH`` rule applies.
+    """
+    if not marked and a_bits + b_bits < DSP_Y_MINWIDTH:
         return 0
     pa, pb = DSP_PORTS[dsp_type]
     big, small = max(a_bits, b_bits), min(a_bits, b_bits)
@@ -125,11 +129,8 @@ def packed_lane_bits(weight_bits: int, act: ActFormat) -> int:
 
 
 def fixed_pe_cost(w: int, act: ActFormat, acc: int, dsp_type: str) -> UnitCost:
-    """One fixed-point PE (``hw.pe_fixed``): a DSP slice, or LUTs for narrow products."""
-    a = act.bits
-    dsp = multiplier_dsps(w, a, dsp_type)
-    if dsp == 0:
-        return UnitCost(LUT_MUL_PER_BIT_PRODUCT * w * a + acc, acc, 0)
+    """One fixed-point PE (``hw.pe_fixed``): a DSP slice (its product is marked)."""
+    dsp = multiplier_dsps(w, act.bits, dsp_type, marked=True)
     if dsp_type == "DSP48E1":
         return UnitCost(0.0, 0.0, dsp)
     return UnitCost(acc, acc, dsp)
@@ -142,7 +143,7 @@ def packed_pe_cost(lanes: int, w: int, act: ActFormat, acc: int, dsp_type: str) 
     s = packed_lane_bits(w, act)
     packed_bits = (lanes - 1) * s + w + 1  # unsigned magnitudes, signed for the DSP
     return UnitCost(lanes * (s + acc) + acc + 2 * w + 1, lanes * acc,
-                    multiplier_dsps(packed_bits, act.bits + 1, dsp_type))
+                    multiplier_dsps(packed_bits, act.bits + 1, dsp_type, marked=True))
 
 
 def sp2_pe_cost(w: int, act: ActFormat, acc: int) -> UnitCost:

@@ -74,6 +74,19 @@ def _accel(base: dict, lut_cap: float = 1.0, **engine) -> Accelerator | None:
     return acc
 
 
+def _most_dsp_rows(base: dict, lut_cap: float, cols: int, lut_rows: int, start: int) -> int:
+    """Most DSP rows (at most ``start``) that fit next to ``lut_rows`` LUT rows; 0 if none.
+
+    The DSP slices bind first (the part's count less the post-processing lanes), but LUTs
+    or BRAM may bind before them.
+    """
+    rows = start
+    while rows > 0 and _accel(base, lut_cap, dsp_rows=rows, lut_rows=lut_rows,
+                              cols=cols) is None:
+        rows -= max(1, rows // 16)
+    return max(rows, 0)
+
+
 def _evaluate(wl: Workload, acc: Accelerator, fractions: tuple[float, ...]) -> Candidate:
     best = None
     for f in fractions:
@@ -116,15 +129,17 @@ def search_msq(wl: Workload, part: str, bits: int, ideal_memory: bool = False,
     mixed: list[Candidate] = []
     dsp_only: list[Candidate] = []
     for cols in COLS:
-        dsp_rows = (p.dsp - cols) * pack // cols
-        while dsp_rows > 0 and _accel(base, lut_cap, dsp_rows=dsp_rows, lut_rows=0,
-                                      cols=cols) is None:
-            dsp_rows -= max(1, dsp_rows // 16)  # LUT/BRAM may bind before the DSPs do
+        dsp_rows = _most_dsp_rows(base, lut_cap, cols, 0, (p.dsp - cols) * pack // cols)
         if dsp_rows <= 0:
             continue
         acc0 = _accel(base, lut_cap, dsp_rows=dsp_rows, lut_rows=0, cols=cols)
         assert acc0 is not None
         dsp_only.append(_evaluate(wl, acc0, (0.0,)))
+        # the LUT core's post-processing takes one DSP slice per column from the DSP core
+        dsp_rows = _most_dsp_rows(base, lut_cap, cols, 1,
+                                  min(dsp_rows, (p.dsp - 2 * cols) * pack // cols))
+        if dsp_rows <= 0:
+            continue
         # largest LUT core that fits next to it
         hi = 1
         while _accel(base, lut_cap, dsp_rows=dsp_rows, lut_rows=hi * 2, cols=cols) is not None:
@@ -136,8 +151,6 @@ def search_msq(wl: Workload, part: str, bits: int, ideal_memory: bool = False,
                 lo_ok = mid
             else:
                 hi_bad = mid
-        if _accel(base, lut_cap, dsp_rows=dsp_rows, lut_rows=1, cols=cols) is None:
-            continue
         for i in range(1, lut_steps + 1):
             lut_rows = max(1, round(lo_ok * i / lut_steps))
             acc = _accel(base, lut_cap, dsp_rows=dsp_rows, lut_rows=lut_rows, cols=cols)

@@ -82,11 +82,11 @@ def test_synth_tiny_json(capsys) -> None:
     code, out, _ = run(capsys, "synth", "--accel", "tiny", "--json")
     data = json.loads(out)
     assert code == 0 and data["family"] == "xc7" and data["seconds"] < 120
-    # 4 post-processing lanes per core, one DSP48E1 each; the 4x4-bit fixed multipliers are
-    # narrower than Yosys's 9-bit DSP threshold and become LUTs (docs/rtl.md).
-    assert data["measured"]["dsp"] == 8 and data["measured"]["cells"]["DSP48E1"] == 8
+    # 8 fixed PEs (2 x 4; their 4x4 products are marked use_dsp, docs/rtl.md) and 4
+    # post-processing lanes per core, one DSP48E1 each.
+    assert data["measured"]["dsp"] == 16 and data["measured"]["cells"]["DSP48E1"] == 16
     assert {r["resource"] for r in data["comparison"]} == {"lut", "ff", "dsp", "bram36"}
     # The calibrated model (sim.resources) knows both: DSP exact, LUT/FF within 15%.
-    assert data["model"]["dsp"] == 8
+    assert data["model"]["dsp"] == 16
     errors = {r["resource"]: r["rel_error"] for r in data["comparison"]}
     assert abs(errors["lut"]) <= 0.15 and abs(errors["ff"]) <= 0.15

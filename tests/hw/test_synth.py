@@ -5,6 +5,9 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from amaranth.hdl import Module, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
 
 from hw.pe_fixed import FixedMacPe
 from hw.pe_packed import PackedFixedMacPe
@@ -79,18 +82,47 @@ def test_verilog_is_deterministic_without_paths() -> None:
 @needs_yosys
 @pytest.mark.parametrize(("pe", "dsp"), [
     (lambda: FixedMacPe(weight_format("fixed", 8), ActFormat(8), 24), 1),
-    # A product narrower than 9 bits goes to LUTs (sim.resources models this).
-    (lambda: FixedMacPe(weight_format("fixed", 4), ActFormat(4), 24), 0),
+    # Narrower than Yosys' 9-bit DSP threshold, but the product is marked use_dsp.
+    (lambda: FixedMacPe(weight_format("fixed", 4), ActFormat(4), 24), 1),
+    (lambda: FixedMacPe(weight_format("fixed", 3), ActFormat(4, signed=True), 24), 1),
     (lambda: Sp2Pe(weight_format("sp2", 8), ActFormat(8), 24), 0),
     (lambda: PotPe(weight_format("pot", 5), ActFormat(8), 32), 0),
-], ids=["fixed8", "fixed4", "sp2-8", "pot5"])
+], ids=["fixed8", "fixed4", "fixed3-signed", "sp2-8", "pot5"])
 def test_pe_dsp_count_xc7(pe, dsp: int) -> None:
     res = synthesize(emit_verilog(pe(), "pe"), "pe", "xc7")
     assert res.summary["dsp"] == dsp
     assert res.cells.get("DSP48E1", 0) == dsp
     if dsp == 0:
         assert res.summary["lut"] > 0 and res.summary["carry"] > 0
+    else:  # multiply and accumulator (P register) inside the DSP48E1
+        assert res.summary["lut"] == 0 and res.summary["ff"] == 0
     assert res.seconds < 120
+
+
+@needs_yosys
+def test_unmarked_narrow_multiply_keeps_yosys_rule() -> None:
+    """Only marked products are forced onto DSPs: a plain 4x4 multiply stays LUT logic."""
+    class Mul(wiring.Component):
+        def __init__(self):
+            super().__init__({"a": In(signed(4)), "b": In(signed(4)), "y": Out(signed(8))})
+
+        def elaborate(self, platform):
+            m = Module()
+            m.d.sync += self.y.eq(self.a * self.b)
+            return m
+
+    res = synthesize(emit_verilog(Mul(), "mul"), "mul", "xc7")
+    assert res.summary["dsp"] == 0 and res.summary["lut"] > 0
+
+
+@needs_yosys
+def test_marked_wire_without_multiplier_fails_loudly() -> None:
+    """A use_dsp mark that no multiplier drives directly must not pass silently."""
+    text = ("module t(a, y); input [3:0] a; output [3:0] y;\n"
+            '(* use_dsp = "yes" *) wire [3:0] p; assign p = a + 1; assign y = p;\n'
+            "endmodule\n")
+    with pytest.raises(ToolError, match="yosys failed on t"):
+        synthesize(text, "t", "xc7")
 
 
 @needs_yosys
