@@ -99,7 +99,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="rescale PIM outputs to the ideal output magnitude")
     t.add_argument("--float-epochs", type=int, default=30, help="float epochs (default 30)")
     t.add_argument("--qat-epochs", type=int, default=10, help="digital QAT epochs (10)")
-    t.add_argument("--epochs", type=int, default=10, help="PIM-QAT epochs (default 10)")
+    t.add_argument("--epochs", type=int, default=15,
+                   help="PIM-QAT epochs (default 15, as in bench/pim_table.py)")
     t.add_argument("--lr", type=float, default=0.01,
                    help="digital QAT learning rate, > 0 (default 0.01)")
     t.add_argument("--pim-lr", type=float, default=0.003,
