@@ -6,8 +6,11 @@ DSP core every DSP slice the part has left after post-processing, sweeps the LUT
 rows up to the LUT budget (BRAM and FF budgets are checked by the resource model), and for
 each engine sweeps the SP2 fraction (0 to 1 in steps of 0.05); engines may use at most
 ``lut_cap`` (default 80%) of the LUTs; every candidate is timed with the ``analytical``
-mode (exact compute; memory as its lower bound) and the fastest wins. The baseline is the
-best DSP-only engine (no LUT core, all rows fixed point) on the same part.
+mode (exact compute; memory as its lower bound) and the fastest wins. All of this for each
+DSP packing the part allows at the width (1, 2, and 4 on DSP48E2 at <= 4 bits). The
+baseline is the best DSP-only engine (no LUT core, all rows fixed point) on the same part,
+over the same packings; the result also gives the speedup over the best DSP-only engine
+of each packing.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from quant.errors import ConfigError, check_int_range
+from quant.errors import ConfigError, check_choice, check_int_range
 from quant.formats import Scheme, weight_format
 from quant.ref import required_acc_bits
 from sim.arch import CONFIG_DIR, Accelerator, accelerator_from_dict, get_part
@@ -26,6 +29,8 @@ from sim.resources import estimate_resources
 from sim.workload import Workload, assign_fraction
 
 COLS = (8, 16, 32, 64)
+#: DSP packings the search tries (``engine.dsp_packing``; 4 needs DSP48E2 and <= 4 bits).
+PACKINGS = (1, 2, 4)
 FRACTIONS = tuple(i / 20 for i in range(21))
 
 
@@ -34,6 +39,7 @@ class Candidate:
     dsp_rows: int
     lut_rows: int
     cols: int
+    dsp_packing: int
     sp2_fraction: float
     cycles: int
     compute_cycles: int
@@ -101,18 +107,22 @@ def _evaluate(wl: Workload, acc: Accelerator, fractions: tuple[float, ...]) -> C
     f, r = best
     res = r.resources
     e = acc.engine
-    return Candidate(e.dsp_rows, e.lut_rows, e.cols, f, r.total_cycles, r.compute_cycles,
-                     r.fps, res["lut"], res["dsp"], res["bram36"])
+    return Candidate(e.dsp_rows, e.lut_rows, e.cols, e.dsp_packing, f, r.total_cycles,
+                     r.compute_cycles, r.fps, res["lut"], res["dsp"], res["bram36"])
 
 
 def search_msq(wl: Workload, part: str, bits: int, ideal_memory: bool = False,
-               lut_steps: int = 12, lut_cap: float = 0.8) -> dict:
+               lut_steps: int = 12, lut_cap: float = 0.8,
+               packings: tuple[int, ...] = PACKINGS) -> dict:
     """Best mixed engine and SP2 fraction for ``wl`` on ``part`` at ``bits``, vs DSP-only.
 
     ``lut_cap`` is the fraction of the part's LUTs the engine may use (headroom for
-    routing and the rest of the design).
+    routing and the rest of the design). ``packings``: the DSP packings tried for both the
+    mixed and the DSP-only engines (those the part and width do not allow are skipped).
     """
     check_int_range("bits", bits, 3, 8, "(weights and activations; sp2 needs 3..8)")
+    for pk in packings:
+        check_choice("packing", pk, PACKINGS)
     base = template_for(part)
     base = {**base, "engine": dict(base["engine"])}
     if ideal_memory:
@@ -122,50 +132,65 @@ def search_msq(wl: Workload, part: str, bits: int, ideal_memory: bool = False,
                 weight_format(Scheme.SP2, bits).max_abs_int)
     base["engine"].update(weight_bits=bits, act_bits=bits,
                           acc_bits=min(64, required_acc_bits(max_k, w_max, (1 << bits) - 1)))
-    if base["engine"].get("dsp_packing", 1) == 4 and bits > 4:
-        base["engine"]["dsp_packing"] = 2
     p = get_part(part)
-    pack = base["engine"].get("dsp_packing", 1)
     mixed: list[Candidate] = []
     dsp_only: list[Candidate] = []
-    for cols in COLS:
-        dsp_rows = _most_dsp_rows(base, lut_cap, cols, 0, (p.dsp - cols) * pack // cols)
-        if dsp_rows <= 0:
-            continue
-        acc0 = _accel(base, lut_cap, dsp_rows=dsp_rows, lut_rows=0, cols=cols)
-        assert acc0 is not None
-        dsp_only.append(_evaluate(wl, acc0, (0.0,)))
-        # the LUT core's post-processing takes one DSP slice per column from the DSP core
-        dsp_rows = _most_dsp_rows(base, lut_cap, cols, 1,
-                                  min(dsp_rows, (p.dsp - 2 * cols) * pack // cols))
-        if dsp_rows <= 0:
-            continue
-        # largest LUT core that fits next to it
-        hi = 1
-        while _accel(base, lut_cap, dsp_rows=dsp_rows, lut_rows=hi * 2, cols=cols) is not None:
-            hi *= 2
-        lo_ok, hi_bad = hi, hi * 2
-        while hi_bad - lo_ok > 1:
-            mid = (lo_ok + hi_bad) // 2
-            if _accel(base, lut_cap, dsp_rows=dsp_rows, lut_rows=mid, cols=cols) is not None:
-                lo_ok = mid
-            else:
-                hi_bad = mid
-        for i in range(1, lut_steps + 1):
-            lut_rows = max(1, round(lo_ok * i / lut_steps))
-            acc = _accel(base, lut_cap, dsp_rows=dsp_rows, lut_rows=lut_rows, cols=cols)
-            if acc is not None:
-                mixed.append(_evaluate(wl, acc, FRACTIONS))
+    for pack in sorted(set(packings)):
+        base["engine"]["dsp_packing"] = pack
+        if _accel(base, lut_cap, dsp_rows=pack, lut_rows=0, cols=COLS[0]) is None:
+            continue  # packing not allowed on this part at this width
+        for cols in COLS:
+            _search_cols(wl, base, lut_cap, p.dsp, cols, pack, lut_steps, mixed, dsp_only)
     if not dsp_only:
         raise ConfigError(f"no engine fits part {p.name} at {bits} bits")
     best = min(mixed or dsp_only, key=lambda c: c.cycles)
     base_best = min(dsp_only, key=lambda c: c.cycles)
+    by_packing = {}
+    for pack in sorted({c.dsp_packing for c in dsp_only}):
+        b = min((c for c in dsp_only if c.dsp_packing == pack), key=lambda c: c.cycles)
+        by_packing[pack] = {"dsp_only": dataclasses.asdict(b),
+                            "speedup": b.cycles / best.cycles,
+                            "compute_speedup": b.compute_cycles / best.compute_cycles}
     return {
         "workload": wl.name, "part": p.name, "bits": bits, "ideal_memory": ideal_memory,
-        "clock_mhz": base.get("clock_mhz", 100),
+        "clock_mhz": base.get("clock_mhz", 100), "packings": sorted(by_packing),
         "best": dataclasses.asdict(best), "dsp_only": dataclasses.asdict(base_best),
         "speedup": base_best.cycles / best.cycles,
         "compute_speedup": base_best.compute_cycles / best.compute_cycles,
+        "by_packing": by_packing,
         "paper_speedup": "2.1x-4.1x (arXiv 2012.04240, XC7Z020/XC7Z045)",
         "candidates": len(mixed) + len(dsp_only), "lut_cap": lut_cap,
     }
+
+
+def _search_cols(wl: Workload, base: dict, lut_cap: float, part_dsp: int, cols: int,
+                 pack: int, lut_steps: int, mixed: list[Candidate],
+                 dsp_only: list[Candidate]) -> None:
+    """Add the DSP-only engine and the mixed engines with ``cols`` columns to the lists."""
+    dsp_rows = _most_dsp_rows(base, lut_cap, cols, 0, (part_dsp - cols) * pack // cols)
+    if dsp_rows <= 0:
+        return
+    acc0 = _accel(base, lut_cap, dsp_rows=dsp_rows, lut_rows=0, cols=cols)
+    assert acc0 is not None
+    dsp_only.append(_evaluate(wl, acc0, (0.0,)))
+    # the LUT core's post-processing takes one DSP slice per column from the DSP core
+    dsp_rows = _most_dsp_rows(base, lut_cap, cols, 1,
+                              min(dsp_rows, (part_dsp - 2 * cols) * pack // cols))
+    if dsp_rows <= 0:
+        return
+    # largest LUT core that fits next to it
+    hi = 1
+    while _accel(base, lut_cap, dsp_rows=dsp_rows, lut_rows=hi * 2, cols=cols) is not None:
+        hi *= 2
+    lo_ok, hi_bad = hi, hi * 2
+    while hi_bad - lo_ok > 1:
+        mid = (lo_ok + hi_bad) // 2
+        if _accel(base, lut_cap, dsp_rows=dsp_rows, lut_rows=mid, cols=cols) is not None:
+            lo_ok = mid
+        else:
+            hi_bad = mid
+    for i in range(1, lut_steps + 1):
+        lut_rows = max(1, round(lo_ok * i / lut_steps))
+        acc = _accel(base, lut_cap, dsp_rows=dsp_rows, lut_rows=lut_rows, cols=cols)
+        if acc is not None:
+            mixed.append(_evaluate(wl, acc, FRACTIONS))

@@ -10,6 +10,7 @@ EXAMPLES = """examples:
   fpim search msq --part XC7Z020 --bits 4 --model resnet18
   fpim search msq --part XC7Z045 --bits 4 --topology configs/workloads/resnet50.csv --json
   fpim search msq --part XC7Z020 --bits 4 --model resnet18 --ideal-memory
+  fpim search msq --part XC7Z020 --bits 4 --packing 1     # unpacked DSPs only
 """
 
 
@@ -34,18 +35,22 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="unlimited DRAM bandwidth (compute-bound comparison)")
     m.add_argument("--lut-cap", type=float, default=0.8,
                    help="fraction of the part's LUTs the engine may use (default 0.8)")
+    m.add_argument("--packing", type=int, action="append", choices=(1, 2, 4), metavar="P",
+                   help="DSP packing to try (1, 2 or 4; repeatable; default: every packing "
+                        "the part allows at the width)")
     m.add_argument("--json", action="store_true", help="print JSON")
     m.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from quant.errors import check_fraction
-    from sim.search import search_msq
+    from sim.search import PACKINGS, search_msq
     from sim.workload import load_shipped, read_topology
 
     wl = read_topology(args.topology) if args.topology else load_shipped(args.model)
     r = search_msq(wl, args.part, args.bits, ideal_memory=args.ideal_memory,
-                   lut_cap=check_fraction("lut_cap", args.lut_cap))
+                   lut_cap=check_fraction("lut_cap", args.lut_cap),
+                   packings=tuple(args.packing or PACKINGS))
     if args.json:
         print_json(r)
         return 0
@@ -53,10 +58,15 @@ def run(args: argparse.Namespace) -> int:
     mem = "unlimited DRAM bandwidth" if r["ideal_memory"] else "preset DRAM model"
     print(f"{r['workload']} on {r['part']}, {r['bits']}-bit, {mem}, {r['candidates']} engines")
     print(f"best mixed: dsp_rows={b['dsp_rows']} lut_rows={b['lut_rows']} cols={b['cols']} "
-          f"sp2_fraction={b['sp2_fraction']:.2f}: {b['cycles']} cycles, {b['fps']:.2f} FPS "
-          f"(LUT {b['lut']}, DSP {b['dsp']}, BRAM36 {b['bram36']})")
-    print(f"DSP only:   dsp_rows={d['dsp_rows']} cols={d['cols']}: {d['cycles']} cycles, "
-          f"{d['fps']:.2f} FPS (LUT {d['lut']}, DSP {d['dsp']}, BRAM36 {d['bram36']})")
+          f"packing={b['dsp_packing']} sp2_fraction={b['sp2_fraction']:.2f}: {b['cycles']} "
+          f"cycles, {b['fps']:.2f} FPS (LUT {b['lut']}, DSP {b['dsp']}, BRAM36 {b['bram36']})")
+    print(f"DSP only:   dsp_rows={d['dsp_rows']} cols={d['cols']} packing={d['dsp_packing']}: "
+          f"{d['cycles']} cycles, {d['fps']:.2f} FPS (LUT {d['lut']}, DSP {d['dsp']}, "
+          f"BRAM36 {d['bram36']})")
     print(f"speedup over DSP-only: {r['speedup']:.2f}x (compute only {r['compute_speedup']:.2f}x)"
           f"; paper: {r['paper_speedup']}")
+    if len(r["by_packing"]) > 1:
+        print("  over the best DSP-only engine with packing "
+              + ", ".join(f"{k}: {v['speedup']:.2f}x (compute {v['compute_speedup']:.2f}x)"
+                          for k, v in r["by_packing"].items()))
     return 0

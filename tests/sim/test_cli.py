@@ -64,6 +64,17 @@ def test_search_msq(capsys):
     assert d["speedup"] > 1.0 and d["best"]["lut_rows"] > 0
     assert d["best"]["lut"] <= 0.8 * 53_200 and d["best"]["dsp"] <= 220
     assert d["dsp_only"]["lut_rows"] == 0
+    # packings 1 and 2 tried on DSP48E1 (4 needs DSP48E2); the baseline is the best of them
+    assert d["packings"] == [1, 2] and set(d["by_packing"]) == {"1", "2"}
+    assert d["dsp_only"]["cycles"] == min(v["dsp_only"]["cycles"]
+                                          for v in d["by_packing"].values())
+    assert d["speedup"] == min(v["speedup"] for v in d["by_packing"].values())
+    d1 = _json(capsys, ["search", "msq", "--part", "XC7Z020", "--bits", "4", "--packing", "1",
+                        "--json"])
+    assert d1["packings"] == [1] and d1["dsp_only"]["dsp_packing"] == 1
+    assert d1["best"]["dsp_packing"] == 1 and d1["dsp_only"] == d["by_packing"]["1"]["dsp_only"]
+    with pytest.raises(SystemExit):
+        main(["search", "msq", "--part", "XC7Z020", "--packing", "3"])
     with pytest.raises(SystemExit):
         main(["search", "msq", "--part", "XC7Z020"])
     assert main(["search", "msq", "--part", "XC9", "--bits", "4"]) == 2
@@ -81,3 +92,12 @@ def test_simulate_artifact_functional(capsys, tmp_path, small_artifact):
     assert d["layers"][0]["rows_fixed"] + d["layers"][0]["rows_lut"] == 8
     assert main(["simulate", "--artifact", str(tmp_path / "a"), "--accel", "xczu9eg"]) == 2
     assert "weight_bits must match engine.weight_bits 8, not 4" in capsys.readouterr().err
+
+
+def test_search_msq_api_rejects_bad_packing():
+    from quant.errors import ConfigError
+    from sim.search import search_msq
+    from sim.workload import load_shipped
+
+    with pytest.raises(ConfigError, match=r"^packing must be one of 1, 2, 4, not 3$"):
+        search_msq(load_shipped("resnet18"), "XC7Z020", 4, packings=(1, 3))
