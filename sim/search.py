@@ -135,12 +135,21 @@ def search_msq(wl: Workload, part: str, bits: int, ideal_memory: bool = False,
     p = get_part(part)
     mixed: list[Candidate] = []
     dsp_only: list[Candidate] = []
+    allowed = []
     for pack in sorted(set(packings)):
         base["engine"]["dsp_packing"] = pack
-        if _accel(base, lut_cap, dsp_rows=pack, lut_rows=0, cols=COLS[0]) is None:
-            continue  # packing not allowed on this part at this width
+        try:  # the packing rules of sim.arch (width, DSP48E2 for 4)
+            accelerator_from_dict({**base, "engine": {**base["engine"], "dsp_rows": pack,
+                                                      "lut_rows": 0, "cols": 1}})
+        except ConfigError:
+            continue
+        allowed.append(pack)
         for cols in COLS:
             _search_cols(wl, base, lut_cap, p.dsp, cols, pack, lut_steps, mixed, dsp_only)
+    if not allowed:
+        raise ConfigError(f"packing must be one that {p.name} ({p.dsp_type}) allows at "
+                          f"{bits} bits (1; 2 up to 8 bits; 4 on DSP48E2 up to 4 bits), not "
+                          f"{', '.join(map(str, sorted(set(packings))))}")
     if not dsp_only:
         raise ConfigError(f"no engine fits part {p.name} at {bits} bits")
     best = min(mixed or dsp_only, key=lambda c: c.cycles)

@@ -101,3 +101,6 @@ def test_search_msq_api_rejects_bad_packing():
 
     with pytest.raises(ConfigError, match=r"^packing must be one of 1, 2, 4, not 3$"):
         search_msq(load_shipped("resnet18"), "XC7Z020", 4, packings=(1, 3))
+    with pytest.raises(ConfigError, match=r"^packing must be one that XC7Z020 \(DSP48E1\) "
+                                          r"allows at 4 bits .*, not 4$"):
+        search_msq(load_shipped("resnet18"), "XC7Z020", 4, packings=(4,))
