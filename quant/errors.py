@@ -7,6 +7,8 @@ line and exits with status 2.
 
 from __future__ import annotations
 
+import math
+
 
 class FpimError(Exception):
     """Base class of every error fpim raises on purpose."""
@@ -55,3 +57,11 @@ def check_fraction(name: str, value: object) -> float:
     if isinstance(value, bool) or not 0.0 <= f <= 1.0:
         raise ConfigError(f"{name} must be a number in [0, 1], not {value!r}")
     return f
+
+
+def check_positive(name: str, value: object) -> float:
+    """Return ``value`` as float if it is a finite number > 0, else raise ConfigError."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not ok or not (math.isfinite(value) and value > 0):  # type: ignore[arg-type]
+        raise ConfigError(f"{name} must be a positive number, not {value!r}")
+    return float(value)  # type: ignore[arg-type]

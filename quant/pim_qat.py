@@ -75,7 +75,7 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from quant.errors import ConfigError
+from quant.errors import ConfigError, check_positive
 from quant.formats import weight_format
 from quant.pim import PimArith, PimPlan, plan
 from quant.qat import QConv2d, QLinear, QReLU, _trace
@@ -172,9 +172,7 @@ class PimQATConfig:
     momentum: float = 0.1
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.backward_scale) and self.backward_scale > 0):
-            raise ConfigError(f"backward_scale must be a positive number, "
-                              f"not {self.backward_scale!r}")
+        check_positive("backward_scale", self.backward_scale)
         if not 0 < self.momentum <= 1:
             raise ConfigError(f"momentum must be in (0, 1], not {self.momentum!r}")
 

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from quant.errors import ConfigError, check_int_range
+from quant.errors import ConfigError, check_int_range, check_positive
 
 
 @dataclass(frozen=True)
@@ -44,8 +44,7 @@ class TrainConfig:
         check_int_range("epochs", self.epochs, 0, 10000)
         check_int_range("batch_size", self.batch_size, 1, 65536)
         check_int_range("shift", self.shift, 0, 16)
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise ConfigError(f"lr must be a positive number, not {self.lr!r}")
+        check_positive("lr", self.lr)
         if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
             raise ConfigError(f"weight_decay must be a non-negative number, "
                               f"not {self.weight_decay!r}")

@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from quant.errors import ConfigError, check_choice, check_int_range
+from quant.errors import ConfigError, check_choice, check_int_range, check_positive
 from quant.formats import WEIGHT_BITS, ActFormat, Scheme
 
 #: Where the shipped presets live (``configs/<name>.yaml``).
@@ -175,11 +175,7 @@ class Memory:
     def __post_init__(self) -> None:
         check_int_range("memory.k_tile", self.k_tile, 1, 1 << 20)
         for f in ("weight_bank_kib", "act_bank_kib", "out_bank_kib"):
-            v = getattr(self, f)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (
-                math.isfinite(v) and v > 0
-            ):
-                raise ConfigError(f"memory.{f} must be a positive number, not {v!r}")
+            check_positive(f"memory.{f}", getattr(self, f))
         if self.dram_bytes_per_cycle is not None:
             check_int_range("memory.dram_bytes_per_cycle", self.dram_bytes_per_cycle, 1,
                             1 << 20, "(or null for unlimited)")

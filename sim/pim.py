@@ -31,7 +31,7 @@ import numba
 import numba.extending
 import numpy as np
 
-from quant.errors import ConfigError, ShapeError, check_int_range
+from quant.errors import ConfigError, ShapeError, check_int_range, check_positive
 from quant.formats import ActFormat
 from quant.pim import PimArith, PimPlan, plan
 from quant.ref import im2col
@@ -90,9 +90,7 @@ class PimMacro:
             raise ConfigError(f"group_size must be at most rows={self.rows}, "
                               f"not {self.arith.group_size}")
         for name in ("clock_mhz", "area_mm2"):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
-                raise ConfigError(f"{name} must be a positive number, not {v!r}")
+            check_positive(name, getattr(self, name))
         for name in ("energy_adc_pj", "energy_cell_fj", "energy_shift_add_pj"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):

@@ -80,17 +80,21 @@ def _accel(base: dict, lut_cap: float = 1.0, **engine) -> Accelerator | None:
     return acc
 
 
-def _most_dsp_rows(base: dict, lut_cap: float, cols: int, lut_rows: int, start: int) -> int:
-    """Most DSP rows (at most ``start``) that fit next to ``lut_rows`` LUT rows; 0 if none.
+def _most_dsp_rows(base: dict, lut_cap: float, cols: int, lut_rows: int,
+                   start: int) -> Accelerator | None:
+    """The engine with the most DSP rows (at most ``start``) that fits next to ``lut_rows``
+    LUT rows; None if none does.
 
     The DSP slices bind first (the part's count less the post-processing lanes), but LUTs
     or BRAM may bind before them.
     """
     rows = start
-    while rows > 0 and _accel(base, lut_cap, dsp_rows=rows, lut_rows=lut_rows,
-                              cols=cols) is None:
+    while rows > 0:
+        acc = _accel(base, lut_cap, dsp_rows=rows, lut_rows=lut_rows, cols=cols)
+        if acc is not None:
+            return acc
         rows -= max(1, rows // 16)
-    return max(rows, 0)
+    return None
 
 
 def _evaluate(wl: Workload, acc: Accelerator, fractions: tuple[float, ...]) -> Candidate:
@@ -138,11 +142,8 @@ def search_msq(wl: Workload, part: str, bits: int, ideal_memory: bool = False,
     allowed = []
     for pack in sorted(set(packings)):
         base["engine"]["dsp_packing"] = pack
-        try:  # the packing rules of sim.arch (width, DSP48E2 for 4)
-            accelerator_from_dict({**base, "engine": {**base["engine"], "dsp_rows": pack,
-                                                      "lut_rows": 0, "cols": 1}})
-        except ConfigError:
-            continue
+        if _accel(base, dsp_rows=pack, lut_rows=0, cols=1) is None:
+            continue  # the packing rules of sim.arch (width, DSP48E2 for 4)
         allowed.append(pack)
         for cols in COLS:
             _search_cols(wl, base, lut_cap, p.dsp, cols, pack, lut_steps, mixed, dsp_only)
@@ -176,17 +177,16 @@ def _search_cols(wl: Workload, base: dict, lut_cap: float, part_dsp: int, cols: 
                  pack: int, lut_steps: int, mixed: list[Candidate],
                  dsp_only: list[Candidate]) -> None:
     """Add the DSP-only engine and the mixed engines with ``cols`` columns to the lists."""
-    dsp_rows = _most_dsp_rows(base, lut_cap, cols, 0, (part_dsp - cols) * pack // cols)
-    if dsp_rows <= 0:
+    acc0 = _most_dsp_rows(base, lut_cap, cols, 0, (part_dsp - cols) * pack // cols)
+    if acc0 is None:
         return
-    acc0 = _accel(base, lut_cap, dsp_rows=dsp_rows, lut_rows=0, cols=cols)
-    assert acc0 is not None
     dsp_only.append(_evaluate(wl, acc0, (0.0,)))
     # the LUT core's post-processing takes one DSP slice per column from the DSP core
-    dsp_rows = _most_dsp_rows(base, lut_cap, cols, 1,
-                              min(dsp_rows, (part_dsp - 2 * cols) * pack // cols))
-    if dsp_rows <= 0:
+    acc1 = _most_dsp_rows(base, lut_cap, cols, 1,
+                          min(acc0.engine.dsp_rows, (part_dsp - 2 * cols) * pack // cols))
+    if acc1 is None:
         return
+    dsp_rows = acc1.engine.dsp_rows
     # largest LUT core that fits next to it
     hi = 1
     while _accel(base, lut_cap, dsp_rows=dsp_rows, lut_rows=hi * 2, cols=cols) is not None:

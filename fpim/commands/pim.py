@@ -244,14 +244,13 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    import math
     import time
 
     import numpy as np
 
     from quant.artifact import load_artifact, save_artifact
     from quant.data import load_dataset
-    from quant.errors import ConfigError, check_int_range
+    from quant.errors import check_int_range, check_positive
     from quant.infer import run_artifact
     from quant.pim_deploy import check_fits
     from quant.pim_pipeline import calibrated, pim_accuracy, pim_qat, to_artifact
@@ -273,10 +272,7 @@ def run_train(args: argparse.Namespace) -> int:
     for name in ("float_epochs", "qat_epochs", "epochs"):
         check_int_range(name.replace("_", "-"), getattr(args, name), 0, 10000)
     for name in ("lr", "pim_lr"):
-        value = getattr(args, name)
-        if not (math.isfinite(value) and value > 0):
-            raise ConfigError(f"{name.replace('_', '-')} must be a positive number, "
-                              f"not {value!r}")
+        check_positive(name.replace("_", "-"), getattr(args, name))
     data = load_dataset(args.data, args.data_dir)
     fcfg = TrainConfig(epochs=args.float_epochs, lr=0.1, seed=args.seed)
     qtcfg = TrainConfig(epochs=args.qat_epochs, lr=args.lr, seed=args.seed)
