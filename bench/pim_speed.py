@@ -11,7 +11,7 @@
    fixed weights and activations on every layer. Steps alternate digital QAT / PIM-QAT of
    each scheme on the same random batches so machine load affects all alike; the median
    step time of each and the ratio to digital QAT are printed (target <= 3x). The
-   bit-serial forward (ideal ADC) runs ``sim.pim.bit_serial_conv``: the input bit planes
+   bit-serial forward (ideal ADC) runs ``quant.pim.kernels.bit_serial_conv``: the input bit planes
    packed straight from the NCHW codes, all planes and slices of a group by popcount.
 """
 
@@ -28,10 +28,10 @@ import torch
 from qat_step import step_fn  # the same timed SGD step as the QAT benchmark (bench/)
 
 from quant.formats import ActFormat
-from quant.models import build_model
 from quant.pim import PimArith, plan
-from quant.pim_qat import pim_convert_
-from quant.qat import QATConfig, quantize_
+from quant.torch.models import build_model
+from quant.torch.pim_qat import pim_convert_
+from quant.torch.qat import QATConfig, quantize_
 from sim.pim import pim_gemm
 
 SCHEMES = (("native", 3), ("differential", 3), ("bit_serial", 1))

@@ -12,7 +12,7 @@ magnitude cells for native/differential, ADC range covering the worst-case group
 
 (a) digital: the artifact with the reference integer GEMM;
 (b) PIM: the same artifact with every GEMM on the PIM kernel (``sim.pim.pim_gemm``);
-(c) PIM-QAT: the QAT model converted with ``quant.pim_qat`` and trained ``--pim-epochs``
+(c) PIM-QAT: the QAT model converted with ``quant.torch.pim_qat`` and trained ``--pim-epochs``
     with the chip's arithmetic in the loop, exported, evaluated on the PIM kernel;
 (d) the (c) artifact on the chip with thermal noise σ (in ADC LSB, per conversion, seed
     fixed) for each ``--noise`` level;
@@ -37,13 +37,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from fpim.flows.pim import calibrated, fine_tune, pim_accuracy, pim_qat, to_artifact
+from fpim.flows.quantize import float_model, run_qat
 from quant.data import load_digits
 from quant.infer import run_artifact
 from quant.pim import PimArith, plan
-from quant.pim_pipeline import calibrated, fine_tune, pim_accuracy, pim_qat, to_artifact
-from quant.pipeline import float_model, run_qat
-from quant.qat import QATConfig, export
-from quant.train import TrainConfig, accuracy, predict
+from quant.torch.qat import QATConfig, export
+from quant.torch.train import TrainConfig, accuracy, predict
 
 # (scheme, cell bits, group size, ADC bits): chosen where (b) fails (see docs/pim.md)
 SETTINGS = (("native", 3, 64, 7), ("differential", 3, 64, 6), ("bit_serial", 1, 64, 6))

@@ -18,8 +18,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-from quant.models import build_model
-from quant.qat import QATConfig, quantize_
+from quant.torch.models import build_model
+from quant.torch.qat import QATConfig, quantize_
 
 
 def step_fn(model: torch.nn.Module):

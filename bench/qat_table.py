@@ -19,10 +19,10 @@ from pathlib import Path
 
 import torch
 
+from fpim.flows.quantize import float_model, quantize_workflow
 from quant.data import load_digits
-from quant.pipeline import float_model, quantize_workflow
-from quant.qat import QATConfig
-from quant.train import TrainConfig, accuracy, predict
+from quant.torch.qat import QATConfig
+from quant.torch.train import TrainConfig, accuracy, predict
 
 ROWS = [
     ("fixed", 4, None), ("pot", 4, None), ("sp2", 4, None),

@@ -17,6 +17,7 @@ import numpy as np
 
 from quant.errors import ConfigError, OverflowRiskError, ShapeError
 from quant.formats import ActFormat, Scheme, weight_format
+from quant.jit import round_shift_scalar
 from quant.ref import check_accumulator
 from quant.rows import QuantizedRows
 
@@ -98,18 +99,6 @@ def gemm(rows: QuantizedRows, x: object, x_fmt: ActFormat, acc_bits: int = 32,
     return _gemm(wi.astype(np.int64), np.ascontiguousarray(xa, dtype=np.int64))
 
 
-@numba.njit(cache=True)
-def _round_shift(p: int, s: int) -> int:
-    if s <= 0:
-        return p << (-s)
-    q = p >> s
-    r = p - (q << s)
-    half = np.int64(1) << (s - 1)
-    if r > half or (r == half and (q & 1) == 1):
-        q += 1
-    return q
-
-
 @numba.njit(parallel=True, cache=True)
 def _requant(acc: np.ndarray, mult: np.ndarray, shift: np.ndarray, bias: np.ndarray,
              relu: bool, clamp: bool, lo: int, hi: int) -> np.ndarray:
@@ -117,7 +106,7 @@ def _requant(acc: np.ndarray, mult: np.ndarray, shift: np.ndarray, bias: np.ndar
     out = np.empty((m, n), dtype=np.int64)
     for i in numba.prange(m):
         for j in range(n):
-            y = _round_shift((acc[i, j] + bias[i]) * mult[i], shift[i])
+            y = round_shift_scalar((acc[i, j] + bias[i]) * mult[i], shift[i])
             if relu and y < 0:
                 y = 0
             if clamp:

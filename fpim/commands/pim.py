@@ -32,7 +32,7 @@ SIM_EXAMPLES = """examples:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "pim", help="processing-in-memory: macro cost simulation",
-        description="Map a quantized artifact onto PIM crossbar macros (quant/pim.py defines "
+        description="Map a quantized artifact onto PIM crossbar macros (quant/pim/arith.py defines "
                     "the arithmetic, sim/pim.py the macro and its cost model).",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -208,7 +208,7 @@ def run_eval(args: argparse.Namespace) -> int:
     from quant.data import load_dataset
     from quant.errors import check_int_range
     from quant.infer import run_artifact
-    from quant.pim_deploy import run_artifact_pim
+    from sim.pim.deploy import run_artifact_pim
 
     macro = macro_from_args(args)
     art = load_artifact(args.artifact)
@@ -248,16 +248,16 @@ def run_train(args: argparse.Namespace) -> int:
 
     import numpy as np
 
+    from fpim.flows.pim import calibrated, pim_accuracy, pim_qat, to_artifact
+    from fpim.flows.quantize import float_model, run_qat
     from quant.artifact import load_artifact, save_artifact
     from quant.data import load_dataset
     from quant.errors import check_int_range, check_positive
     from quant.infer import run_artifact
-    from quant.pim_deploy import check_fits
-    from quant.pim_pipeline import calibrated, pim_accuracy, pim_qat, to_artifact
-    from quant.pim_qat import PimQATConfig
-    from quant.pipeline import float_model, run_qat
-    from quant.qat import QATConfig, export
-    from quant.train import TrainConfig
+    from quant.torch.pim_qat import PimQATConfig
+    from quant.torch.qat import QATConfig, export
+    from quant.torch.train import TrainConfig
+    from sim.pim.deploy import check_fits
 
     t0 = time.perf_counter()
     macro = macro_from_args(args)

@@ -92,11 +92,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # torch-dependent modules are imported here so `fpim --help` stays fast
+    from fpim.flows.quantize import quantize_workflow
     from quant.data import load_dataset
     from quant.errors import check_int_range
-    from quant.pipeline import quantize_workflow
-    from quant.qat import QATConfig
-    from quant.train import TrainConfig
+    from quant.torch.qat import QATConfig
+    from quant.torch.train import TrainConfig
 
     act_bits = args.act_bits if args.act_bits is not None else (8 if args.scheme == "f8" else 4)
     check_int_range("first-last-bits", args.first_last_bits, 0, 16)

@@ -8,9 +8,10 @@ import torch
 
 from quant.errors import ConfigError
 from quant.formats import ActFormat
-from quant.models import build_model
 from quant.pim import PimArith, plan
-from quant.pim_qat import (
+from quant.ref import im2col
+from quant.torch.models import build_model
+from quant.torch.pim_qat import (
     PimConv2d,
     PimLinear,
     PimQATConfig,
@@ -21,8 +22,7 @@ from quant.pim_qat import (
     seed_,
     set_arith_,
 )
-from quant.qat import QATConfig, export, quantize_
-from quant.ref import im2col
+from quant.torch.qat import QATConfig, export, quantize_
 from sim.pim import pim_gemm
 
 torch.set_num_threads(1)

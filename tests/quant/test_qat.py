@@ -7,15 +7,15 @@ import pytest
 import torch
 from torch import nn
 
+from fpim.flows.quantize import float_model, run_qat
 from quant.artifact import load_artifact, save_artifact
 from quant.data import load_digits
 from quant.errors import ConfigError
 from quant.formats import Scheme, weight_format
 from quant.infer import run_artifact
-from quant.models import build_model
 from quant.msq import lut_row_count
-from quant.pipeline import float_model, run_qat
-from quant.qat import (
+from quant.torch.models import build_model
+from quant.torch.qat import (
     QATConfig,
     QConv2d,
     QLinear,
@@ -25,7 +25,7 @@ from quant.qat import (
     nearest_level,
     quantize_,
 )
-from quant.train import TrainConfig, predict
+from quant.torch.train import TrainConfig, predict
 
 FORMATS = [(s, b) for s in ("fixed", "pot", "sp2") for b in (3, 4, 5)] + [("fixed", 8)]
 

@@ -1,4 +1,4 @@
-"""PIM kernel against a slow reference written here from quant/pim.py's docstring alone."""
+"""PIM kernel against a slow reference written here from quant/pim/arith.py's docstring alone."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from quant.errors import ConfigError, ShapeError
 from quant.formats import ActFormat
 from quant.pim import PimArith, plan
+from quant.pim.kernels import bit_serial_conv
 from sim.pim import (
     PimMacro,
-    bit_serial_conv,
     layer_cost,
     load_macro,
     macro_from_dict,

@@ -12,8 +12,8 @@ from quant.artifact import save_artifact
 from quant.errors import ConfigError
 from quant.infer import run_artifact
 from quant.pim import PimArith
-from quant.pim_deploy import run_artifact_pim
 from quant.ref import gemm_int
+from sim.pim.deploy import run_artifact_pim
 from tests.quant.test_artifact import tiny_artifact
 from tests.sim.conftest import make_small_artifact
 
@@ -21,10 +21,10 @@ from tests.sim.conftest import make_small_artifact
 @pytest.fixture(scope="module")
 def digits_artifact(tmp_path_factory):
     """A small CNN on digits, every layer 4-bit (fits 1-bit bit-serial cells), 1+1 epochs."""
+    from fpim.flows.quantize import quantize_workflow
     from quant.data import load_digits
-    from quant.pipeline import quantize_workflow
-    from quant.qat import QATConfig
-    from quant.train import TrainConfig
+    from quant.torch.qat import QATConfig
+    from quant.torch.train import TrainConfig
 
     out = tmp_path_factory.mktemp("pim") / "cnn"
     quantize_workflow("cnn", load_digits(), QATConfig(scheme="fixed", bits=4, act_bits=4,

@@ -49,8 +49,8 @@ def test_cli_train_errors(capsys, extra, message) -> None:
 
 def test_cli_train_pim_lr_reaches_pim_qat(monkeypatch, capsys) -> None:
     """--pim-lr is the learning rate of the PIM-QAT training loop, --lr that of digital QAT."""
-    import quant.pim_pipeline
-    import quant.pipeline
+    import fpim.flows.pim
+    import fpim.flows.quantize
 
     seen: list[tuple[str, float]] = []
 
@@ -60,8 +60,8 @@ def test_cli_train_pim_lr_reaches_pim_qat(monkeypatch, capsys) -> None:
             return real(model, x, y, cfg, desc=desc, **kw)
         return train
 
-    monkeypatch.setattr(quant.pipeline, "train", spy(quant.pipeline.train))
-    monkeypatch.setattr(quant.pim_pipeline, "train", spy(quant.pim_pipeline.train))
+    monkeypatch.setattr(fpim.flows.quantize, "train", spy(fpim.flows.quantize.train))
+    monkeypatch.setattr(fpim.flows.pim, "train", spy(fpim.flows.pim.train))
     code, out, err = run(capsys, "pim", "train", "--model", "cnn", "--macro", "sram512x128_adc7",
                          "--scheme", "native", "--cell-bits", "3", "--adc-bits", "5",
                          "--float-epochs", "1", "--qat-epochs", "1", "--epochs", "1",

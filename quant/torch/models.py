@@ -4,7 +4,7 @@ The ResNets follow He et al. (arXiv 1512.03385, section 4.2): a 3x3 stem, three 
 ``n`` basic blocks with 16, 32, 64 channels (times ``width``), stride 2 at the start of
 stages 2 and 3, global average pooling and a linear classifier; depth = 6n + 2. Shortcuts
 that change shape are 1x1 convolutions with BN ("option B"), so every layer is a conv,
-BN, ReLU, pooling or addition that :func:`quant.qat.quantize_` converts. Each ReLU is its
+BN, ReLU, pooling or addition that :func:`quant.torch.qat.quantize_` converts. Each ReLU is its
 own module (a quantizer is attached to each use).
 """
 

@@ -1,7 +1,7 @@
 """Deploy an integer artifact on a PIM macro: integer inference with the PIM kernel.
 
 :func:`run_artifact_pim` runs :func:`quant.infer.run_artifact` with every conv/linear GEMM
-replaced by :func:`sim.pim.pim_gemm` (groups, ADC, non-idealities, shift-add); everything
+replaced by :func:`sim.pim.kernels.pim_gemm` (groups, ADC, non-idealities, shift-add); everything
 else (requantization, adds, pooling) is the ordinary integer path. Each layer's weight
 width is the bound of its formats (``max_abs_int`` → ``w_bits``), its input format the
 artifact's; :func:`check_fits` refuses, naming the layer, weights wider than the macro's
@@ -20,6 +20,7 @@ from quant.artifact import Artifact, Layer
 from quant.errors import ConfigError
 from quant.infer import run_artifact
 from quant.pim import PimArith, plan
+from sim.pim.kernels import pim_gemm
 
 
 def layer_w_bits(layer: Layer) -> int:
@@ -40,8 +41,6 @@ def check_fits(art: Artifact, arith: PimArith) -> None:
 def run_artifact_pim(art: Artifact, images: object, arith: PimArith, seed: int = 0,
                      batch_size: int = 256) -> np.ndarray:
     """Integer logits of ``art`` on ``images`` with every GEMM on the PIM kernel."""
-    from sim.pim import pim_gemm
-
     check_fits(art, arith)
     calls = [0]
 

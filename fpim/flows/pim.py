@@ -1,7 +1,7 @@
 """The PIM-QAT workflow: QAT model → PIM-QAT → (adjusted precision, BN calibration) →
 integer artifact → accuracy on the PIM kernel. Used by ``fpim pim train`` and
-``bench/pim_table.py``. See :mod:`quant.pim_qat` for the layers and
-:mod:`quant.pim_deploy` for the deployment evaluation.
+``bench/pim_table.py``. See :mod:`quant.torch.pim_qat` for the layers and
+:mod:`sim.pim.deploy` for the deployment evaluation.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import torch
 from quant.artifact import Artifact
 from quant.data import Dataset
 from quant.pim import PimArith
-from quant.pim_deploy import run_artifact_pim
-from quant.pim_qat import PimQATConfig, bn_calibrate_, fold_scales_, pim_convert_, set_arith_
-from quant.qat import export
-from quant.train import TrainConfig, set_determinism, train
+from quant.torch.pim_qat import PimQATConfig, bn_calibrate_, fold_scales_, pim_convert_, set_arith_
+from quant.torch.qat import export
+from quant.torch.train import TrainConfig, set_determinism, train
+from sim.pim.deploy import run_artifact_pim
 
 # PIM-aware fine-tuning starts from the QAT model's clips and weights
 CALIBRATION_IMAGES = 512

@@ -2,8 +2,8 @@
 
 PIM-QAT (arXiv 2209.08617) trains a quantized network with the PIM quantization — the ADC
 conversion of every analog group sum — in the forward pass. This module converts a QAT
-model (:func:`quant.qat.quantize_`) so that each ``QConv2d``/``QLinear`` becomes a
-:class:`PimConv2d`/:class:`PimLinear` (subclasses, so :func:`quant.qat.export` still
+model (:func:`quant.torch.qat.quantize_`) so that each ``QConv2d``/``QLinear`` becomes a
+:class:`PimConv2d`/:class:`PimLinear` (subclasses, so :func:`quant.torch.qat.export` still
 writes the integer artifact) computing, on the *integer codes* of the layer:
 
 1. weights: the integer levels of the fake-quantized weights (``level * denominator``;
@@ -78,7 +78,8 @@ from torch import fx, nn
 from quant.errors import ConfigError, check_positive
 from quant.formats import weight_format
 from quant.pim import PimArith, PimPlan, plan
-from quant.qat import QConv2d, QLinear, QReLU, _trace
+from quant.pim.kernels import bit_serial_conv
+from quant.torch.qat import QConv2d, QLinear, QReLU, _trace
 
 # ---------------------------------------------------------------------------------------
 # the PIM GEMM on integer-valued tensors
@@ -262,9 +263,7 @@ class _PimMixin:
 
     def _packed_bit_serial(self, xq: torch.Tensor) -> torch.Tensor:
         """Ideal bit-serial group sums by popcount on bit-packed planes
-        (:func:`sim.pim.bit_serial_conv`); the same integers as :func:`pim_matmul`."""
-        from sim.pim import bit_serial_conv
-
+        (:func:`quant.pim.kernels.bit_serial_conv`); the same integers as :func:`pim_matmul`."""
         x = xq.detach().to(torch.int32).numpy()
         w = self.int_weights().to(torch.int64).numpy()
         if isinstance(self, PimConv2d):

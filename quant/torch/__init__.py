@@ -1,0 +1,4 @@
+"""The torch side of quant: QAT modules and conversion (:mod:`~quant.torch.qat`), PIM-QAT
+(:mod:`~quant.torch.pim_qat`), training (:mod:`~quant.torch.train`) and models
+(:mod:`~quant.torch.models`). Everything else in ``quant`` is numpy and does not import torch.
+"""
