@@ -32,7 +32,7 @@ from hw.pe_sp2 import Sp2Pe
 from hw.postproc import PostProcessor
 from hw.synth import synthesize, synthesize_component
 from quant.formats import ActFormat, weight_format
-from sim.arch import load_accelerator
+from sim.config import load_accelerator
 from sim.resources import (
     POST_MULT_BITS,
     fixed_pe_cost,

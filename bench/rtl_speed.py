@@ -24,7 +24,7 @@ from fpim.output import format_table
 from hw.tb.amaranth_bench import run_case
 from hw.tb.cases import random_cases, with_memory
 from hw.tb.engine import artifact_layer_case, build_accel, run_verilator
-from sim.arch import load_accelerator
+from sim.config import load_accelerator
 
 
 def main() -> int:

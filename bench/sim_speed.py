@@ -22,7 +22,7 @@ import numpy as np
 from quant import ref
 from quant.formats import ActFormat
 from sim import functional as F
-from sim.arch import load_accelerator
+from sim.config import load_accelerator
 from sim.engine import simulate
 from sim.workload import assign_fraction, load_shipped, parse_topology
 

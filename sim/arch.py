@@ -1,10 +1,9 @@
 """Accelerator description: frozen, validated dataclasses for the part, engine and memory.
 
 One :class:`Accelerator` object drives the simulator (``sim``), the RTL generator (``hw``)
-and the resource model. Build it from a YAML preset in ``configs/`` with
-:func:`load_accelerator`, optionally with ``--set``-style overrides
-(``engine.cols=16``, see :func:`apply_overrides`). Nothing inside the packages sees a raw
-dict: :func:`accelerator_from_dict` is the single place YAML becomes dataclasses.
+and the resource model. This module holds the dataclasses only; :mod:`sim.config` builds
+them from YAML presets (the single place YAML becomes dataclasses) and checks that the
+engine fits the part.
 
 The machine is the mixed-scheme GEMM engine of ``ACCELERATOR.md`` section 1 (Mix and
 Match, arXiv 2012.04240): a DSP core of ``dsp_rows x cols`` fixed-point PEs and a LUT core
@@ -17,16 +16,10 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 from quant.errors import ConfigError, check_choice, check_int_range, check_positive
 from quant.formats import WEIGHT_BITS, ActFormat, Scheme
-
-#: Where the shipped presets live (``configs/<name>.yaml``).
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 DSP_TYPES = ("DSP48E1", "DSP48E2")
 LUT_SCHEMES = ("sp2", "pot")
@@ -84,6 +77,21 @@ def get_part(name: str) -> FpgaPart:
     return PARTS[key]
 
 
+def allowed_packings(dsp_type: str, width: int) -> tuple[int, ...]:
+    """DSP packings (PEs per DSP slice) possible for operands of ``width`` bits.
+
+    Two products sharing an activation need operands of at most 8 bits (Xilinx WP486), four
+    need at most 4 bits and the 27x18 DSP48E2. The one rule :class:`GemmEngine`,
+    :class:`Accelerator` and the searches use.
+    """
+    out = [1]
+    if width <= 8:
+        out.append(2)
+    if width <= 4 and dsp_type == "DSP48E2":
+        out.append(4)
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class GemmEngine:
     """The two-core output-stationary GEMM engine.
@@ -127,12 +135,11 @@ class GemmEngine:
         check_int_range("engine.act_bits", self.act_bits, 2 if self.act_signed else 1, 16)
         check_int_range("engine.acc_bits", self.acc_bits, 8, 64)
         check_choice("engine.dsp_packing", self.dsp_packing, (1, 2, 4))
-        if self.dsp_packing == 2 and max(self.weight_bits, self.act_bits) > 8:
-            raise ConfigError("engine.dsp_packing must be 1 for operands wider than 8 bits, "
-                              f"not {self.dsp_packing}")
-        if self.dsp_packing == 4 and max(self.weight_bits, self.act_bits) > 4:
-            raise ConfigError("engine.dsp_packing must be 1 or 2 for operands wider than 4 "
-                              f"bits, not {self.dsp_packing}")
+        width = max(self.weight_bits, self.act_bits)
+        if self.dsp_packing not in allowed_packings("DSP48E2", width):
+            ok = " or ".join(map(str, allowed_packings("DSP48E2", width)))
+            raise ConfigError(f"engine.dsp_packing must be {ok} for operands wider than "
+                              f"{4 if width <= 8 else 8} bits, not {self.dsp_packing}")
 
     @property
     def lut_core_scheme(self) -> Scheme:
@@ -217,9 +224,11 @@ class VectorUnit:
 class Accelerator:
     """A complete accelerator: part, engine, memory, vector unit and clock.
 
-    Construction validates that the engine fits the part (DSP, LUT, BRAM36 from the
-    analytical resource model in :mod:`sim.resources`) and that each buffer bank holds
-    one tile (see :mod:`sim.timing`).
+    Construction validates the description itself (each buffer bank holds one tile, see
+    :mod:`sim.timing`; the DSP packing exists on the part). Whether the engine fits the
+    part's LUT/FF/DSP/BRAM36 is the resource model's question
+    (:func:`sim.resources.fit_violations`); :func:`sim.config.accelerator_from_dict` asks it
+    for every accelerator built from a preset.
     """
 
     name: str
@@ -234,7 +243,7 @@ class Accelerator:
                 or not (math.isfinite(self.clock_mhz) and 0 < self.clock_mhz <= 2000):
             raise ConfigError(f"clock_mhz must be a number in (0, 2000], not {self.clock_mhz!r}")
         e, m = self.engine, self.memory
-        if e.dsp_packing == 4 and self.part.dsp_type != "DSP48E2":
+        if e.dsp_packing not in allowed_packings(self.part.dsp_type, 4):
             raise ConfigError(f"engine.dsp_packing must be 1 or 2 on {self.part.dsp_type}, not 4")
         need = {
             "weight_bank_kib": (e.rows * m.k_tile * e.weight_bits,
@@ -249,17 +258,6 @@ class Accelerator:
             if getattr(m, f) < kib:
                 raise ConfigError(f"memory.{f} must be at least {kib:g} to hold one tile "
                                   f"({what}), not {getattr(m, f)!r}")
-        from sim.resources import estimate_resources  # resources imports this module
-
-        est = estimate_resources(self)
-        for res, have in (("dsp", self.part.dsp), ("lut", self.part.lut),
-                          ("ff", self.part.ff), ("bram36", self.part.bram36)):
-            used = getattr(est, res)
-            if used > have:
-                raise ConfigError(
-                    f"engine needs {used} {res.upper()} but part {self.part.name} has {have} "
-                    f"(dsp_rows={e.dsp_rows}, lut_rows={e.lut_rows}, cols={e.cols})"
-                )
 
     @property
     def cycle_ns(self) -> float:
@@ -270,128 +268,3 @@ class Accelerator:
         d = dataclasses.asdict(self)
         d["vector"]["costs"] = {n: c for n, c in self.vector.costs}
         return d
-
-
-# ---------------------------------------------------------------------------------------
-# YAML and overrides
-# ---------------------------------------------------------------------------------------
-
-_SECTIONS = {"engine": GemmEngine, "memory": Memory, "vector": VectorUnit}
-
-
-def _build(cls: type, data: object, where: str) -> Any:
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where} must be a mapping, not {data!r}")
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ConfigError(f"{where} has unknown key {unknown[0]!r}; allowed: "
-                          f"{', '.join(sorted(names))}")
-    return cls(**data)
-
-
-def accelerator_from_dict(data: object, name: str = "custom") -> Accelerator:
-    """Build an :class:`Accelerator` from plain data (a parsed YAML preset)."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"accelerator config must be a mapping, not {data!r}")
-    allowed = {"name", "part", "engine", "memory", "vector", "clock_mhz"}
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise ConfigError(f"accelerator config has unknown key {unknown[0]!r}; allowed: "
-                          f"{', '.join(sorted(allowed))}")
-    part_data = data.get("part")
-    if isinstance(part_data, str):
-        part = get_part(part_data)
-    elif isinstance(part_data, dict):
-        base = dict(dataclasses.asdict(get_part(part_data["name"]))) \
-            if str(part_data.get("name", "")).upper() in PARTS else {}
-        base.update(part_data)
-        part = _build(FpgaPart, base, "part")
-    else:
-        raise ConfigError(f"part must be a part name or a mapping, not {part_data!r}")
-    if "engine" not in data:
-        raise ConfigError("accelerator config must have an 'engine' section")
-    engine = _build(GemmEngine, data["engine"], "engine")
-    memory = _build(Memory, data.get("memory", {}), "memory")
-    vec = dict(data.get("vector", {}) or {})
-    if "costs" in vec:
-        costs = vec["costs"]
-        if not isinstance(costs, dict):
-            raise ConfigError(f"vector.costs must be a mapping of op to cycles, not {costs!r}")
-        merged = dict(VectorUnit().costs)
-        merged.update(costs)
-        vec["costs"] = tuple(merged.items())
-    vector = _build(VectorUnit, vec, "vector")
-    kwargs: dict[str, Any] = {}
-    if "clock_mhz" in data:
-        kwargs["clock_mhz"] = data["clock_mhz"]
-    return Accelerator(name=str(data.get("name", name)), part=part, engine=engine,
-                       memory=memory, vector=vector, **kwargs)
-
-
-def parse_override(text: str) -> tuple[list[str], Any]:
-    """Split ``engine.cols=16`` into (``["engine", "cols"]``, 16); the value is YAML."""
-    if "=" not in text:
-        raise ConfigError(f"override must look like section.key=value, not {text!r}")
-    key, _, raw = text.partition("=")
-    path = [p for p in key.strip().split(".") if p]
-    if not path:
-        raise ConfigError(f"override must look like section.key=value, not {text!r}")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"override value of {key.strip()} is not valid YAML: {raw!r}") from exc
-    return path, value
-
-
-def apply_overrides(data: dict, overrides: list[str] | tuple[str, ...]) -> dict:
-    """Return a copy of ``data`` with each ``a.b.c=value`` override applied."""
-    import copy
-
-    out = copy.deepcopy(data)
-    for text in overrides:
-        path, value = parse_override(text)
-        node = out
-        for p in path[:-1]:
-            if p not in node or not isinstance(node[p], dict):
-                if isinstance(node.get(p), str) and p == "part":  # part given by name
-                    node[p] = {"name": node[p]}
-                else:
-                    node[p] = {}
-            node = node[p]
-        node[path[-1]] = value
-    return out
-
-
-def preset_names() -> list[str]:
-    """Names of the shipped accelerator presets (``configs/*.yaml`` with an engine)."""
-    out = []
-    for p in sorted(CONFIG_DIR.glob("*.yaml")):
-        out.append(p.stem)
-    return out
-
-
-def load_accelerator(preset: str | Path, overrides: list[str] | tuple[str, ...] = ()
-                     ) -> Accelerator:
-    """Load a shipped preset by name (``xc7z020``) or a YAML file path, then apply overrides."""
-    path = Path(preset)
-    if not path.suffix:
-        path = CONFIG_DIR / f"{str(preset).lower()}.yaml"
-        if not path.is_file():
-            raise ConfigError(f"accelerator preset must be one of {', '.join(preset_names())} "
-                              f"or a YAML file, not {str(preset)!r}")
-    elif not path.is_file():
-        raise ConfigError(f"accelerator file must exist, not {str(preset)!r}")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path.name} is not valid YAML: {exc}".splitlines()[0]) from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path.name} must hold a mapping, not {type(data).__name__}")
-    data = apply_overrides(data, overrides)
-    return accelerator_from_dict(data, name=path.stem)
-
-
-def replace_engine(accel: Accelerator, **changes: Any) -> Accelerator:
-    """A copy of ``accel`` with engine fields changed (validated again)."""
-    return dataclasses.replace(accel, engine=dataclasses.replace(accel.engine, **changes))

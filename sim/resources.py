@@ -53,12 +53,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
 
+from quant.errors import ConfigError
 from quant.formats import ActFormat, Scheme, weight_format
-
-if TYPE_CHECKING:
-    from sim.arch import Accelerator, GemmEngine
+from sim.arch import Accelerator, GemmEngine
 
 CONTROL_LUT = 1_500
 CONTROL_FF = 2_000
@@ -281,3 +279,30 @@ def estimate_resources(accel: Accelerator) -> ResourceEstimate:
                 + bram36_blocks(ab_width, bank_depth(m.act_bank_kib, ab_width))
                 + bram36_blocks(ob_width, bank_depth(m.out_bank_kib, ob_width)))
     return ResourceEstimate(lut=int(lut), ff=int(ff), dsp=int(dsp), bram36=int(bram), costs=c)
+
+
+def fit_violations(accel: Accelerator, est: ResourceEstimate | None = None) -> list[str]:
+    """One message per resource the engine needs more of than its part has (empty: fits)."""
+    est = est or estimate_resources(accel)
+    e, part = accel.engine, accel.part
+    out = []
+    for res, have in (("dsp", part.dsp), ("lut", part.lut), ("ff", part.ff),
+                      ("bram36", part.bram36)):
+        used = getattr(est, res)
+        if used > have:
+            out.append(f"engine needs {used} {res.upper()} but part {part.name} has {have} "
+                       f"(dsp_rows={e.dsp_rows}, lut_rows={e.lut_rows}, cols={e.cols})")
+    return out
+
+
+def fits(accel: Accelerator, lut_cap: float = 1.0) -> bool:
+    """True if the engine fits its part, using at most ``lut_cap`` of the part's LUTs."""
+    est = estimate_resources(accel)
+    return not fit_violations(accel, est) and est.lut <= lut_cap * accel.part.lut
+
+
+def check_fits(accel: Accelerator) -> None:
+    """Raise :class:`~quant.errors.ConfigError` (the first violation) unless the engine fits."""
+    bad = fit_violations(accel)
+    if bad:
+        raise ConfigError(bad[0])

@@ -23,9 +23,10 @@ import yaml
 from quant.errors import ConfigError, check_choice, check_int_range
 from quant.formats import Scheme, weight_format
 from quant.ref import required_acc_bits
-from sim.arch import CONFIG_DIR, Accelerator, accelerator_from_dict, get_part
+from sim.arch import Accelerator, GemmEngine, Memory, allowed_packings, get_part
+from sim.config import CONFIG_DIR, load_accelerator, preset_names
 from sim.engine import simulate
-from sim.resources import estimate_resources
+from sim.resources import fits
 from sim.workload import Workload, assign_fraction
 
 COLS = (8, 16, 32, 64)
@@ -49,38 +50,37 @@ class Candidate:
     bram36: int
 
 
-def template_for(part_name: str) -> dict:
-    """The shipped preset for ``part_name`` as plain data (memory, clock, packing)."""
+def template_for(part_name: str) -> Accelerator:
+    """The shipped preset for ``part_name`` (memory, clock, vector unit), validated once."""
     part = get_part(part_name)
-    for p in sorted(CONFIG_DIR.glob("*.yaml")):
-        data = yaml.safe_load(p.read_text())
-        if isinstance(data, dict) and str(data.get("part", "")).upper() == part.name \
-                and p.stem != "tiny":
-            return data
+    for name in preset_names():
+        if name == "tiny":
+            continue
+        data = yaml.safe_load((CONFIG_DIR / f"{name}.yaml").read_text())
+        if isinstance(data, dict) and str(data.get("part", "")).upper() == part.name:
+            return load_accelerator(name)
     raise ConfigError(f"part must have a shipped preset, not {part_name!r}")  # pragma: no cover
 
 
-def _accel(base: dict, lut_cap: float = 1.0, **engine) -> Accelerator | None:
-    """The engine on the template; buffer banks grown to hold one tile (R5) if needed."""
-    e = {**base["engine"], **engine}
-    mem = dict(base.get("memory", {}))
-    kt = mem.get("k_tile", 256)
-    rows = e["dsp_rows"] + e["lut_rows"]
-    for key, bits in (("weight_bank_kib", rows * kt * e["weight_bits"]),
-                      ("act_bank_kib", e["cols"] * kt * e["act_bits"]),
-                      ("out_bank_kib", rows * e["cols"] * e["act_bits"])):
-        mem[key] = max(mem.get(key, 0), -(-bits // 8192))
-    d = {**base, "engine": e, "memory": mem}
-    try:
-        acc = accelerator_from_dict(d)
-    except ConfigError:
-        return None
-    if estimate_resources(acc).lut > lut_cap * acc.part.lut:
-        return None
-    return acc
+def _with_banks(memory: Memory, e: GemmEngine) -> Memory:
+    """``memory`` with each buffer bank grown (whole KiB) to hold one tile (R5) if needed."""
+    kt = memory.k_tile
+    need = {"weight_bank_kib": e.rows * kt * e.weight_bits,
+            "act_bank_kib": e.cols * kt * e.act_bits,
+            "out_bank_kib": e.rows * e.cols * e.act_bits}
+    return dataclasses.replace(memory, **{k: max(getattr(memory, k), -(-bits // 8192))
+                                          for k, bits in need.items()})
 
 
-def _most_dsp_rows(base: dict, lut_cap: float, cols: int, lut_rows: int,
+def _accel(base: Accelerator, lut_cap: float = 1.0, **engine) -> Accelerator | None:
+    """``base`` with engine fields changed and banks grown; None unless it fits the part
+    within ``lut_cap`` of its LUTs (:func:`sim.resources.fits`)."""
+    e = dataclasses.replace(base.engine, **engine)
+    acc = dataclasses.replace(base, engine=e, memory=_with_banks(base.memory, e))
+    return acc if fits(acc, lut_cap) else None
+
+
+def _most_dsp_rows(base: Accelerator, lut_cap: float, cols: int, lut_rows: int,
                    start: int) -> Accelerator | None:
     """The engine with the most DSP rows (at most ``start``) that fits next to ``lut_rows``
     LUT rows; None if none does.
@@ -127,24 +127,22 @@ def search_msq(wl: Workload, part: str, bits: int, ideal_memory: bool = False,
     check_int_range("bits", bits, 3, 8, "(weights and activations; sp2 needs 3..8)")
     for pk in packings:
         check_choice("packing", pk, PACKINGS)
-    base = template_for(part)
-    base = {**base, "engine": dict(base["engine"])}
+    template = template_for(part)
+    memory = template.memory
     if ideal_memory:
-        base["memory"] = {**base["memory"], "dram_bytes_per_cycle": None, "dram_latency": 0}
+        memory = dataclasses.replace(memory, dram_bytes_per_cycle=None, dram_latency=0)
     max_k = max(o.k for o in wl.gemms)
     w_max = max(weight_format(Scheme.FIXED, bits).max_abs_int,
                 weight_format(Scheme.SP2, bits).max_abs_int)
-    base["engine"].update(weight_bits=bits, act_bits=bits,
-                          acc_bits=min(64, required_acc_bits(max_k, w_max, (1 << bits) - 1)))
-    p = get_part(part)
+    acc_bits = min(64, required_acc_bits(max_k, w_max, (1 << bits) - 1))
+    p = template.part
+    allowed = [pk for pk in sorted(set(packings)) if pk in allowed_packings(p.dsp_type, bits)]
     mixed: list[Candidate] = []
     dsp_only: list[Candidate] = []
-    allowed = []
-    for pack in sorted(set(packings)):
-        base["engine"]["dsp_packing"] = pack
-        if _accel(base, dsp_rows=pack, lut_rows=0, cols=1) is None:
-            continue  # the packing rules of sim.arch (width, DSP48E2 for 4)
-        allowed.append(pack)
+    for pack in allowed:
+        engine = dataclasses.replace(template.engine, weight_bits=bits, act_bits=bits,
+                                     acc_bits=acc_bits, dsp_packing=pack)
+        base = dataclasses.replace(template, engine=engine, memory=memory)
         for cols in COLS:
             _search_cols(wl, base, lut_cap, p.dsp, cols, pack, lut_steps, mixed, dsp_only)
     if not allowed:
@@ -163,7 +161,7 @@ def search_msq(wl: Workload, part: str, bits: int, ideal_memory: bool = False,
                             "compute_speedup": b.compute_cycles / best.compute_cycles}
     return {
         "workload": wl.name, "part": p.name, "bits": bits, "ideal_memory": ideal_memory,
-        "clock_mhz": base.get("clock_mhz", 100), "packings": sorted(by_packing),
+        "clock_mhz": template.clock_mhz, "packings": sorted(by_packing),
         "best": dataclasses.asdict(best), "dsp_only": dataclasses.asdict(base_best),
         "speedup": base_best.cycles / best.cycles,
         "compute_speedup": base_best.compute_cycles / best.compute_cycles,
@@ -173,7 +171,7 @@ def search_msq(wl: Workload, part: str, bits: int, ideal_memory: bool = False,
     }
 
 
-def _search_cols(wl: Workload, base: dict, lut_cap: float, part_dsp: int, cols: int,
+def _search_cols(wl: Workload, base: Accelerator, lut_cap: float, part_dsp: int, cols: int,
                  pack: int, lut_steps: int, mixed: list[Candidate],
                  dsp_only: list[Candidate]) -> None:
     """Add the DSP-only engine and the mixed engines with ``cols`` columns to the lists."""

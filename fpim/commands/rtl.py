@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from fpim.output import write_atomic
-from sim.arch import load_accelerator
+from sim.config import load_accelerator
 
 EXAMPLES = """examples:
   fpim rtl --accel tiny --out rtl                  # rtl/fpim_tiny.v + rtl/fpim_tiny.json

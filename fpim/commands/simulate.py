@@ -128,7 +128,7 @@ def _functional(wl, art, accel, seed: int) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sim.arch import load_accelerator
+    from sim.config import load_accelerator
     from sim.engine import simulate
 
     if args.batch < 1:

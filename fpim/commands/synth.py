@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from fpim.output import format_table, print_json
-from sim.arch import load_accelerator
+from sim.config import load_accelerator
 
 EXAMPLES = """examples:
   fpim synth --accel tiny                      # family from the part (xc7 for XC7Z020)

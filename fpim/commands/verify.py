@@ -10,7 +10,7 @@ import time
 
 from fpim.output import format_table, print_json
 from quant.errors import check_int_range
-from sim.arch import load_accelerator
+from sim.config import load_accelerator
 
 EXAMPLES = """examples:
   fpim verify --accel tiny                       # 24 random GEMMs + one artifact layer

@@ -148,7 +148,7 @@ class TB:
 
         from hw.accel import GemmAccelerator
         from hw.generate import DIM_BITS, PARAM_DEPTH
-        from sim.arch import accelerator_from_dict
+        from sim.config import accelerator_from_dict
 
         self.dut = dut
         self.accel = accelerator_from_dict(settings["accel"], settings["accel"]["name"])

@@ -23,7 +23,8 @@ from hw.generate import generate, top_name
 from hw.tb.cases import GemmCase, artifact_case, command
 from hw.tb.verilator import SimulationError, build_verilog, run
 from quant.errors import ArtifactError, check_choice
-from sim.arch import CONFIG_DIR, Accelerator
+from sim.arch import Accelerator
+from sim.config import CONFIG_DIR
 
 #: Stimulus patterns (see hw.tb.accel_tb): beat delivery, output back-pressure, idle prob.
 BEATS = ("burst", "paced")

@@ -8,7 +8,7 @@ bandwidth, wide bandwidth with long latency).
 from __future__ import annotations
 
 from hw.tb.cases import GemmCase, random_case
-from sim.arch import load_accelerator
+from sim.config import load_accelerator
 
 ACCEL = load_accelerator("tiny")
 

@@ -19,7 +19,7 @@ from hw.accel import GemmAccelerator
 from hw.tb.amaranth_bench import run_case
 from hw.tb.cases import random_case, with_memory
 from quant.errors import ConfigError
-from sim.arch import load_accelerator, replace_engine
+from sim.config import load_accelerator, replace_engine
 from sim.timing import GemmShape, compute_cycles
 
 pytestmark = pytest.mark.filterwarnings("error")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from hw.generate import generate
-from sim.arch import load_accelerator
+from sim.config import load_accelerator
 from tests.cliutil import run
 
 pytestmark = pytest.mark.filterwarnings("error")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from quant.errors import ConfigError
-from sim.arch import (
-    PARTS,
+from sim.arch import PARTS
+from sim.config import (
     accelerator_from_dict,
     apply_overrides,
     load_accelerator,

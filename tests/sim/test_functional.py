@@ -15,7 +15,7 @@ from quant.formats import WEIGHT_BITS, ActFormat, Scheme
 from quant.infer import run_artifact as ref_run_artifact
 from quant.rows import QuantizedRows
 from sim import functional as F
-from sim.arch import load_accelerator
+from sim.config import load_accelerator
 from sim.timing import _gemm_schedule
 
 

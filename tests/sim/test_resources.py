@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from quant.formats import ActFormat, Scheme
-from sim.arch import load_accelerator
+from sim.config import load_accelerator
 from sim.resources import (
     core_cost,
     datapath_cost,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from quant.errors import ConfigError, OverflowRiskError
-from sim.arch import load_accelerator
+from sim.config import load_accelerator
 from sim.engine import CycleLimitError, simulate
 from sim.workload import (
     WORKLOAD_DIR,

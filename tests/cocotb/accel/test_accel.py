@@ -18,7 +18,7 @@ import pytest
 from hw.generate import generate
 from hw.tb.cases import random_cases
 from hw.tb.engine import REPO, artifact_layer_case, build_accel, run_verilator
-from sim.arch import load_accelerator, replace_engine
+from sim.config import load_accelerator, replace_engine
 
 pytestmark = pytest.mark.skipif(shutil.which("verilator") is None,
                                 reason="verilator not installed (make test installs it)")

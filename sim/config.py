@@ -1,0 +1,150 @@
+"""Accelerator presets: YAML (``configs/*.yaml``) and ``--set`` overrides → validated dataclasses.
+
+The single place where plain data becomes an :class:`~sim.arch.Accelerator`. Every
+accelerator built here is checked against its part by the resource model
+(:func:`sim.resources.check_fits`): an engine that needs more LUT/FF/DSP/BRAM36 than the
+part has is refused with one line naming the resource.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from quant.errors import ConfigError
+from sim.arch import PARTS, Accelerator, FpgaPart, GemmEngine, Memory, VectorUnit, get_part
+from sim.resources import check_fits
+
+#: Where the shipped presets live (``configs/<name>.yaml``).
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+# ---------------------------------------------------------------------------------------
+# YAML and overrides
+# ---------------------------------------------------------------------------------------
+
+_SECTIONS = {"engine": GemmEngine, "memory": Memory, "vector": VectorUnit}
+
+
+def _build(cls: type, data: object, where: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where} must be a mapping, not {data!r}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"{where} has unknown key {unknown[0]!r}; allowed: "
+                          f"{', '.join(sorted(names))}")
+    return cls(**data)
+
+
+def accelerator_from_dict(data: object, name: str = "custom") -> Accelerator:
+    """Build an :class:`Accelerator` from plain data (a parsed YAML preset)."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"accelerator config must be a mapping, not {data!r}")
+    allowed = {"name", "part", "engine", "memory", "vector", "clock_mhz"}
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise ConfigError(f"accelerator config has unknown key {unknown[0]!r}; allowed: "
+                          f"{', '.join(sorted(allowed))}")
+    part_data = data.get("part")
+    if isinstance(part_data, str):
+        part = get_part(part_data)
+    elif isinstance(part_data, dict):
+        base = dict(dataclasses.asdict(get_part(part_data["name"]))) \
+            if str(part_data.get("name", "")).upper() in PARTS else {}
+        base.update(part_data)
+        part = _build(FpgaPart, base, "part")
+    else:
+        raise ConfigError(f"part must be a part name or a mapping, not {part_data!r}")
+    if "engine" not in data:
+        raise ConfigError("accelerator config must have an 'engine' section")
+    engine = _build(GemmEngine, data["engine"], "engine")
+    memory = _build(Memory, data.get("memory", {}), "memory")
+    vec = dict(data.get("vector", {}) or {})
+    if "costs" in vec:
+        costs = vec["costs"]
+        if not isinstance(costs, dict):
+            raise ConfigError(f"vector.costs must be a mapping of op to cycles, not {costs!r}")
+        merged = dict(VectorUnit().costs)
+        merged.update(costs)
+        vec["costs"] = tuple(merged.items())
+    vector = _build(VectorUnit, vec, "vector")
+    kwargs: dict[str, Any] = {}
+    if "clock_mhz" in data:
+        kwargs["clock_mhz"] = data["clock_mhz"]
+    accel = Accelerator(name=str(data.get("name", name)), part=part, engine=engine,
+                        memory=memory, vector=vector, **kwargs)
+    check_fits(accel)
+    return accel
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Split ``engine.cols=16`` into (``["engine", "cols"]``, 16); the value is YAML."""
+    if "=" not in text:
+        raise ConfigError(f"override must look like section.key=value, not {text!r}")
+    key, _, raw = text.partition("=")
+    path = [p for p in key.strip().split(".") if p]
+    if not path:
+        raise ConfigError(f"override must look like section.key=value, not {text!r}")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"override value of {key.strip()} is not valid YAML: {raw!r}") from exc
+    return path, value
+
+
+def apply_overrides(data: dict, overrides: list[str] | tuple[str, ...]) -> dict:
+    """Return a copy of ``data`` with each ``a.b.c=value`` override applied."""
+    out = copy.deepcopy(data)
+    for text in overrides:
+        path, value = parse_override(text)
+        node = out
+        for p in path[:-1]:
+            if p not in node or not isinstance(node[p], dict):
+                if isinstance(node.get(p), str) and p == "part":  # part given by name
+                    node[p] = {"name": node[p]}
+                else:
+                    node[p] = {}
+            node = node[p]
+        node[path[-1]] = value
+    return out
+
+
+def preset_names() -> list[str]:
+    """Names of the shipped accelerator presets (``configs/*.yaml`` with an engine)."""
+    out = []
+    for p in sorted(CONFIG_DIR.glob("*.yaml")):
+        out.append(p.stem)
+    return out
+
+
+def load_accelerator(preset: str | Path, overrides: list[str] | tuple[str, ...] = ()
+                     ) -> Accelerator:
+    """Load a shipped preset by name (``xc7z020``) or a YAML file path, then apply overrides."""
+    path = Path(preset)
+    if not path.suffix:
+        path = CONFIG_DIR / f"{str(preset).lower()}.yaml"
+        if not path.is_file():
+            raise ConfigError(f"accelerator preset must be one of {', '.join(preset_names())} "
+                              f"or a YAML file, not {str(preset)!r}")
+    elif not path.is_file():
+        raise ConfigError(f"accelerator file must exist, not {str(preset)!r}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path.name} is not valid YAML: {exc}".splitlines()[0]) from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path.name} must hold a mapping, not {type(data).__name__}")
+    data = apply_overrides(data, overrides)
+    return accelerator_from_dict(data, name=path.stem)
+
+
+def replace_engine(accel: Accelerator, **changes: Any) -> Accelerator:
+    """A copy of ``accel`` with engine fields changed (validated again, fit included)."""
+    out = dataclasses.replace(accel, engine=dataclasses.replace(accel.engine, **changes))
+    check_fits(out)
+    return out
