@@ -29,8 +29,11 @@ $(STAMP): pyproject.toml
 test: setup
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
+# ruff, then the import layering (pyproject.toml [tool.importlinter]: quant -> sim -> hw -> fpim,
+# no torch in quant's numpy core or the simulator).
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 # The whole pipeline on the embedded defaults (about 5 minutes on 2 cores). Outputs: build/demo/.
 DEMO := build/demo
