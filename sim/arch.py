@@ -5,7 +5,7 @@ and the resource model. This module holds the dataclasses only; :mod:`sim.config
 them from YAML presets (the single place YAML becomes dataclasses) and checks that the
 engine fits the part.
 
-The machine is the mixed-scheme GEMM engine of ``ACCELERATOR.md`` section 1 (Mix and
+The machine is the mixed-scheme GEMM engine of docs/simulator.md (Mix and
 Match, arXiv 2012.04240): a DSP core of ``dsp_rows x cols`` fixed-point PEs and a LUT core
 of ``lut_rows x cols`` SP2/PoT shift-add PEs sharing one activation stream. The timing rules
 are in :mod:`sim.timing`.
@@ -58,7 +58,7 @@ class FpgaPart:
         return "xc7" if self.dsp_type == "DSP48E1" else "xcup"
 
 
-#: Parts from their datasheets (ALGORITHMS.md section 5).
+#: Parts from their public datasheets (LUT, FF, DSP slices and type, BRAM36).
 PARTS: dict[str, FpgaPart] = {
     p.name: p
     for p in (

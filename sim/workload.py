@@ -8,7 +8,7 @@ tuples ``(m_fixed, m_lut, count)`` over groups. A :class:`VectorOp` is element-w
 
 Sources:
 
-* SCALE-Sim topology CSVs (``INTEROP.md``): conv format ``Layer name, IFMAP Height, IFMAP
+* SCALE-Sim 2.0.2 topology CSVs (docs/simulator.md): conv format ``Layer name, IFMAP Height, IFMAP
   Width, Filter Height, Filter Width, Channels, Num Filter, Strides,`` (an optional ninth
   column gives a separate horizontal stride), output size ``ceil((H - F + S) / S)``, layers
   whose name contains ``DP`` are depthwise (one group per channel, ``Num Filter`` filters

@@ -24,7 +24,7 @@ ALL_FORMATS = [(s, b) for s, r in WEIGHT_BITS.items() for b in r]
 
 
 def paper_levels(scheme: Scheme, m: int) -> set[Fraction]:
-    """Level sets exactly as arXiv 2012.04240 / ALGORITHMS.md state them."""
+    """Level sets exactly as arXiv 2012.04240 states them."""
     if scheme is Scheme.FIXED:
         d = 2 ** (m - 1) - 1
         return {Fraction(k, d) for k in range(-d, d + 1)}
