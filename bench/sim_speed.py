@@ -30,8 +30,8 @@ SCALESIM_CFG = """[general]
 run_name = fpim_bench
 
 [architecture_presets]
-ArrayHeight:    {rows}
-ArrayWidth:     {cols}
+ArrayHeight:    {height}
+ArrayWidth:     {width}
 IfmapSramSzkB:    1024
 FilterSramSzkB:   1024
 OfmapSramSzkB:    1024
@@ -130,7 +130,9 @@ def scalesim_side_by_side(rows: int, cols: int, scalesim_python: str, topology: 
     t_fpim = best_time(lambda: simulate(wl, acc, "cycle"), 20)
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "fpim.cfg"
-        cfg.write_text(SCALESIM_CFG.format(rows=rows, cols=cols))
+        # SCALE-Sim's OS array holds output pixels along its height and filters along its
+        # width: fpim's C columns (pixels) are its height, fpim's R rows its width.
+        cfg.write_text(SCALESIM_CFG.format(height=cols, width=rows))
         topo = Path(tmp) / "deit_block.csv"
         topo.write_text(topology)
         t = time.perf_counter()
