@@ -13,12 +13,27 @@ from quant.formats import ActFormat, WeightFormat
 
 
 class AccumulatingPe(wiring.Component):
-    """Base of the PEs: each valid cycle adds ``product`` to ``acc``; ``first`` restarts it.
+    """Base of the output-stationary PEs, one weight row each.
 
-    A subclass names its weight format class in ``FORMAT`` (and how errors name it, in
-    ``FORMAT_NAME``) and builds the product of the
-    weight word ``w`` and the activation ``x`` in :meth:`product`. Ports: ``w`` In(fmt.bits),
-    ``x`` In(act shape), ``valid`` In(1), ``first`` In(1), ``acc`` Out(signed(acc_bits)).
+    Each cycle with ``valid`` set, the PE adds the signed product of the weight code word
+    ``w`` and the activation ``x`` to its accumulator; with ``first`` set the accumulator
+    restarts from that product (the first K step of a tile). A subclass names its weight
+    format class in ``FORMAT`` (and how errors name it, in ``FORMAT_NAME``), builds the
+    product in :meth:`product` and documents only how it reads the code word.
+
+    Parameters:
+        fmt: the weight format, an instance of the subclass's ``FORMAT``
+            (:mod:`quant.formats`).
+        act: the activation format.
+        acc_bits: signed accumulator width, at least one product's
+            (:func:`hw.params.check_acc_bits`).
+
+    Members:
+        w: In(fmt.bits) weight code word.
+        x: In(act shape) activation.
+        valid: In(1) accumulate this cycle.
+        first: In(1) this is the tile's first step.
+        acc: Out(signed(acc_bits)) the accumulator register.
     """
 
     FORMAT: ClassVar[type[WeightFormat]]

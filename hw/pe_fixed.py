@@ -10,23 +10,10 @@ from quant.formats import FixedFormat
 
 
 class FixedMacPe(AccumulatingPe):
-    """Output-stationary PE for fixed-point weight rows.
+    """Output-stationary PE for fixed-point weight rows (an :class:`~hw.pe_base.AccumulatingPe`).
 
-    Each cycle with ``valid`` set, the PE adds ``k * x`` to its accumulator, ``k`` being the
-    weight word read as ``bits``-bit two's complement (:meth:`FixedFormat.hw_mul`). With
-    ``first`` set the accumulator restarts from that product (the first K step of a tile).
-
-    Parameters:
-        fmt: the weight format (:class:`quant.formats.FixedFormat`).
-        act: the activation format.
-        acc_bits: signed accumulator width.
-
-    Members:
-        w: In(fmt.bits) weight code word.
-        x: In(act shape) activation.
-        valid: In(1) accumulate this cycle.
-        first: In(1) this is the tile's first step.
-        acc: Out(signed(acc_bits)) the accumulator register.
+    ``fmt`` is a :class:`quant.formats.FixedFormat`. The product is ``k * x``, ``k`` being
+    the weight word read as ``bits``-bit two's complement (:meth:`FixedFormat.hw_mul`).
     """
 
     FORMAT = FixedFormat

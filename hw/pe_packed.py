@@ -17,30 +17,25 @@ MAX_PACKED_BITS = {2: 8, 3: 4, 4: 4}
 
 
 class PackedFixedMacPe(wiring.Component):
-    """``lanes`` output-stationary fixed-point PEs sharing one activation and one multiplier.
+    """``lanes`` fixed-point PEs sharing one activation and one multiplier.
 
-    Lane ``i`` adds ``k_i * x`` to ``acc[i]`` each cycle with ``valid`` set (``k_i`` being
-    ``w[i]`` read as two's complement, :meth:`FixedFormat.hw_mul`); ``first`` restarts every
-    lane from its product. All lanes' products come from ONE multiplication of unsigned
-    operands, which Yosys maps to one DSP slice: the weight magnitudes packed ``S`` bits
-    apart (:func:`sim.resources.packed_lane_bits`: the guard bits make each lane's
-    magnitude product fit in its ``S`` bits, so no lane carries into the next) times
-    ``|x|``. The signs
-    (``sign(k_i) xor sign(x)``) are applied in fabric, where each lane adds or subtracts
-    its slice of the product into its own accumulator.
+    Lane ``i`` behaves as a :class:`~hw.pe_fixed.FixedMacPe` with weight word ``w[i]``
+    (value ``k_i``) and accumulator ``acc[i]``. All lanes' products come from ONE
+    multiplication of unsigned operands, which Yosys maps to one DSP slice: the weight
+    magnitudes packed ``S`` bits apart (:func:`sim.resources.packed_lane_bits`: the guard
+    bits make each lane's magnitude product fit in its ``S`` bits, so no lane carries into
+    the next) times ``|x|``. The signs (``sign(k_i) xor sign(x)``) are applied in fabric,
+    where each lane adds or subtracts its slice of the product into its own accumulator.
 
     Parameters:
-        fmt: the weight format (:class:`quant.formats.FixedFormat`).
-        act: the activation format.
-        acc_bits: signed accumulator width of every lane.
+        fmt, act, acc_bits: as for :class:`~hw.pe_base.AccumulatingPe` (``fmt`` a
+            :class:`quant.formats.FixedFormat`; ``acc_bits`` of every lane).
         lanes: products per multiplier, 2..4 (2 for operands up to 8 bits, 3 or 4 up to
             4 bits; four 4-bit lanes need the 27-bit port of a DSP48E2).
 
     Members:
+        x, valid, first: as for :class:`~hw.pe_base.AccumulatingPe`, shared by the lanes.
         w: In(ArrayLayout(fmt.bits, lanes)) the lanes' weight code words.
-        x: In(act shape) the shared activation.
-        valid: In(1) accumulate this cycle.
-        first: In(1) this is the tile's first step.
         acc: Out(ArrayLayout(signed(acc_bits), lanes)) the lanes' accumulator registers.
     """
 

@@ -9,23 +9,10 @@ from quant.formats import PotFormat
 
 
 class PotPe(AccumulatingPe):
-    """Output-stationary PE for power-of-two weight rows.
+    """Output-stationary PE for power-of-two weight rows (an :class:`~hw.pe_base.AccumulatingPe`).
 
-    The weight word holds ``sign`` (MSB) and the exponent field ``e`` as in
-    :class:`quant.formats.PotFormat`; each valid cycle adds ``±(x << (e - 1))`` to the
-    accumulator, nothing when ``e = 0``. ``first`` restarts the accumulator.
-
-    Parameters:
-        fmt: the weight format (:class:`quant.formats.PotFormat`).
-        act: the activation format.
-        acc_bits: signed accumulator width.
-
-    Members:
-        w: In(fmt.bits) weight code word.
-        x: In(act shape) activation.
-        valid: In(1) accumulate this cycle.
-        first: In(1) this is the tile's first step.
-        acc: Out(signed(acc_bits)) the accumulator register.
+    ``fmt`` is a :class:`quant.formats.PotFormat`. The weight word holds ``sign`` (MSB) and
+    the exponent field ``e``; the product is ``±(x << (e - 1))``, 0 when ``e = 0``.
     """
 
     FORMAT = PotFormat

@@ -9,24 +9,12 @@ from quant.formats import Sp2Format
 
 
 class Sp2Pe(AccumulatingPe):
-    """Output-stationary PE for SP2 weight rows (arXiv 2012.04240).
+    """Output-stationary PE for SP2 weight rows (an :class:`~hw.pe_base.AccumulatingPe`).
 
-    The weight word holds ``sign`` (MSB), ``i1`` (``m1`` bits) and ``i2`` (``m2`` LSBs) as in
-    :class:`quant.formats.Sp2Format`; each valid cycle adds
-    ``±((x << (S - i1)) + (x << (S - i2)))`` to the accumulator, a term being 0 when its
-    field is 0 (``S`` is the format's ``shift_base``). ``first`` restarts the accumulator.
-
-    Parameters:
-        fmt: the weight format (:class:`quant.formats.Sp2Format`).
-        act: the activation format.
-        acc_bits: signed accumulator width.
-
-    Members:
-        w: In(fmt.bits) weight code word.
-        x: In(act shape) activation.
-        valid: In(1) accumulate this cycle.
-        first: In(1) this is the tile's first step.
-        acc: Out(signed(acc_bits)) the accumulator register.
+    ``fmt`` is a :class:`quant.formats.Sp2Format` (arXiv 2012.04240). The weight word holds
+    ``sign`` (MSB), ``i1`` (``m1`` bits) and ``i2`` (``m2`` LSBs); the product is
+    ``±((x << (S - i1)) + (x << (S - i2)))``, a term being 0 when its field is 0 (``S`` is
+    the format's ``shift_base``).
     """
 
     FORMAT = Sp2Format

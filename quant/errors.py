@@ -30,6 +30,14 @@ class ArtifactError(FpimError):
     """A quantized-model artifact is missing, corrupted or inconsistent."""
 
 
+class CycleLimitError(FpimError, RuntimeError):
+    """The cycle kernel reached its cycle limit; the message says where it stopped."""
+
+
+class SimulationError(FpimError):
+    """A Verilator build or a cocotb run failed, or a tool is missing."""
+
+
 def check_choice(name: str, value: object, allowed: list | tuple) -> None:
     """Raise :class:`ConfigError` unless ``value`` is one of ``allowed``."""
     if value not in allowed:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from quant.errors import ConfigError, FpimError, check_choice
+from quant.errors import ConfigError, CycleLimitError, FpimError, check_choice
 from quant.formats import Scheme, weight_format
 from quant.ref import check_accumulator
 from sim.arch import Accelerator
@@ -36,16 +36,22 @@ from sim.workload import GemmOp, VectorOp, Workload
 MODES = ("cycle", "analytical", "plain")
 
 
-class CycleLimitError(FpimError, RuntimeError):
-    """The cycle kernel reached its cycle limit; the message says where it stopped."""
-
-
 @dataclass(frozen=True)
 class _Row:
     op_index: int
     m_fixed: int
     m_lut: int
     count: int
+
+
+@dataclass
+class _Totals:
+    """One op's sums over its GEMM rows."""
+
+    cycles: int = 0
+    compute: int = 0
+    stall: int = 0
+    dram_read: int = 0
 
 
 def check_workload(wl: Workload, accel: Accelerator) -> None:
@@ -92,14 +98,14 @@ def simulate(wl: Workload, accel: Accelerator, mode: str = "cycle",
     check_workload(wl, accel)
     e, mem = accel.engine, accel.memory
     rows = _rows(wl)
-    per_op: dict[int, list[int]] = {}  # op index → [cycles, compute, stall, dram_read]
+    per_op: dict[int, _Totals] = {}  # op index → its sums
 
     def add(i: int, cycles: int, comp: int, stall: int, dram: int) -> None:
-        acc = per_op.setdefault(i, [0, 0, 0, 0])
-        acc[0] += cycles
-        acc[1] += comp
-        acc[2] += stall
-        acc[3] += dram
+        acc = per_op.setdefault(i, _Totals())
+        acc.cycles += cycles
+        acc.compute += comp
+        acc.stall += stall
+        acc.dram_read += dram
 
     ops = wl.ops
     if mode == "cycle":
@@ -110,18 +116,18 @@ def simulate(wl: Workload, accel: Accelerator, mode: str = "cycle",
                                     mem.dram_latency, max_cycles)
         if stop >= 0:
             r = rows[stop]
-            done = int(out[:stop, 1].sum())
+            done = sum(res.cycles for res in out[:stop])
             st = out[stop]
             raise CycleLimitError(
                 f"cycle limit {max_cycles} reached in layer {ops[r.op_index].name!r} at tile "
-                f"(column block {st[4]}, row step {st[5]}, k chunk {st[6]}) after "
-                f"{done + int(st[1])} cycles"
+                f"(column block {st.column_block}, row step {st.row_step}, k chunk "
+                f"{st.k_chunk}) after {done + st.cycles} cycles"
             )
-        for r, o in zip(rows, out, strict=True):
+        for r, res in zip(rows, out, strict=True):
             g = ops[r.op_index]
             comp = r.count * compute_cycles(GemmShape(r.m_fixed, r.m_lut, g.n, g.k),
                                             e.dsp_rows, e.lut_rows, e.cols)
-            add(r.op_index, int(o[1]), comp, int(o[2]), int(o[3]))
+            add(r.op_index, res.cycles, comp, res.stall, res.dram_read)
     else:
         for r in rows:
             g = ops[r.op_index]
@@ -144,7 +150,8 @@ def simulate(wl: Workload, accel: Accelerator, mode: str = "cycle",
                                       stall_cycles=0, util_dsp=0.0, util_lut=0.0, macs=0,
                                       dram_bytes=0))
             continue
-        cyc, comp, stall, dram = per_op[i]
+        tot = per_op[i]
+        cyc = tot.cycles
         write = o.groups * -(-(o.m * o.n * e.act_bits) // 8)
         mac_fix = o.rows_fixed * o.n * o.k
         mac_lut = o.rows_lut * o.n * o.k
@@ -156,6 +163,7 @@ def simulate(wl: Workload, accel: Accelerator, mode: str = "cycle",
             u_l = mac_lut / (e.lut_rows * e.cols * cyc) if e.lut_rows else 0.0
         layers.append(LayerResult(name=o.name, op=o.kind, m=o.m, n=o.n, k=o.k, groups=o.groups,
                                   rows_fixed=o.rows_fixed, rows_lut=o.rows_lut, cycles=cyc,
-                                  compute_cycles=comp, stall_cycles=stall, util_dsp=u_d,
-                                  util_lut=u_l, macs=o.macs, dram_bytes=dram + write))
+                                  compute_cycles=tot.compute, stall_cycles=tot.stall,
+                                  util_dsp=u_d, util_lut=u_l, macs=o.macs,
+                                  dram_bytes=tot.dram_read + write))
     return RunResult.build(wl.name, accel, mode, layers)

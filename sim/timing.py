@@ -97,14 +97,21 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numba
 import numpy as np
 
-#: Status codes of :func:`schedule_cycles`.
+#: Status codes of :func:`schedule_cycles` (column ``STATUS`` of a result row).
 DONE = 0
 CYCLE_LIMIT = 1
+
+#: Columns of a cycle-kernel result row (int64), the one layout the ``@njit`` kernels write
+#: (numba compiles module-level ints as constants); Python reads rows as
+#: :class:`ScheduleResult`.
+RESULT_COLUMNS = 7
+STATUS, CYCLES, STALL, DRAM_READ, COLUMN_BLOCK, ROW_STEP, K_CHUNK = range(RESULT_COLUMNS)
 
 #: Stand-in for "no cycle limit".
 NO_LIMIT = np.iinfo(np.int64).max // 4
@@ -166,6 +173,37 @@ class GemmTiming:
     stall: int
     dram_read: int
     dram_write: int
+
+
+@dataclass(frozen=True)
+class ScheduleResult:
+    """One row of the cycle kernel's output, by name (see the column constants above).
+
+    Members:
+        status: :data:`DONE`, or :data:`CYCLE_LIMIT` when the run reached its limit here.
+        cycles: cycles of the row's GEMMs (R8); at the limit, the end of the chunk window
+            where the kernel stopped (of one GEMM).
+        stall: stall cycles (R8) included in ``cycles``.
+        dram_read: bytes of weight and activation blocks loaded (R5).
+        column_block, row_step, k_chunk: at the limit, the chunk tile ``(j, f, q)`` where
+            the kernel stopped; when :func:`_gemm_schedule` finishes, the counts ``J``,
+            ``F``, ``Q``; 0 in a finished row of :func:`schedule_cycles`.
+    """
+
+    status: int
+    cycles: int
+    stall: int
+    dram_read: int
+    column_block: int
+    row_step: int
+    k_chunk: int
+
+    @classmethod
+    def from_row(cls, row: np.ndarray | Sequence[int]) -> ScheduleResult:
+        """The record of one result row (:data:`RESULT_COLUMNS` integers)."""
+        return cls(status=int(row[STATUS]), cycles=int(row[CYCLES]), stall=int(row[STALL]),
+                   dram_read=int(row[DRAM_READ]), column_block=int(row[COLUMN_BLOCK]),
+                   row_step=int(row[ROW_STEP]), k_chunk=int(row[K_CHUNK]))
 
 
 def _chunk_sizes(k: int, kt: int) -> list[tuple[int, int]]:
@@ -279,11 +317,23 @@ def _load_time(nbytes: int, bw: int, lat: int) -> int:
 
 
 @numba.njit(cache=True)
+def _write_row(out: np.ndarray, status: int, cycles: int, stall: int, dram: int, j: int,
+               f: int, q: int) -> None:
+    out[STATUS] = status
+    out[CYCLES] = cycles
+    out[STALL] = stall
+    out[DRAM_READ] = dram
+    out[COLUMN_BLOCK] = j
+    out[ROW_STEP] = f
+    out[K_CHUNK] = q
+
+
+@numba.njit(cache=True)
 def _gemm_schedule(mf: int, ml: int, n: int, k: int, order: int, rd: int, rl: int, c: int,
                    kt: int, wbits: int, abits: int, bw: int, lat: int, limit: int,
                    out: np.ndarray) -> None:
-    """Step one GEMM's chunk tiles (rules R1-R8). ``out`` receives, as int64:
-    [status, cycles, stall, dram_read, stop_j, stop_f, stop_q]."""
+    """Step one GEMM's chunk tiles (rules R1-R8) into the result row ``out`` (int64, the
+    columns of :class:`ScheduleResult`)."""
     fd = (mf + rd - 1) // rd if mf > 0 else 0
     fl = (ml + rl - 1) // rl if ml > 0 else 0
     nf = max(fd, fl)
@@ -345,22 +395,10 @@ def _gemm_schedule(mf: int, ml: int, n: int, k: int, order: int, rd: int, rl: in
                 w_rel[w_bank] = t_free  # R6: released when its last window ends
                 x_rel[x_bank] = t_free
                 if t_free > limit:
-                    out[0] = 1
-                    out[1] = t_free
-                    out[2] = stall
-                    out[3] = dram
-                    out[4] = j
-                    out[5] = f
-                    out[6] = q
+                    _write_row(out, CYCLE_LIMIT, t_free, stall, dram, j, f, q)
                     return
             t_free += 2 * r + cj - 2  # R4: skew tail and drain
-    out[0] = 0
-    out[1] = t_free
-    out[2] = stall
-    out[3] = dram
-    out[4] = nj
-    out[5] = nf
-    out[6] = nq
+    _write_row(out, DONE, t_free, stall, dram, nj, nf, nq)
 
 
 @numba.njit(cache=True)
@@ -368,46 +406,47 @@ def _schedule_many(params: np.ndarray, rd: int, rl: int, c: int, kt: int, wbits:
                    abits: int, bw: int, lat: int, limit: int, out: np.ndarray) -> int:
     """Run :func:`_gemm_schedule` for each row ``(mf, ml, n, k, groups, order)``.
 
-    Groups of a row are identical GEMMs: simulated once, multiplied. ``out[i]`` gets
-    [status, cycles, stall, dram_read, stop_j, stop_f, stop_q] (totals over groups).
+    Groups of a row are identical GEMMs: simulated once, multiplied. ``out[i]`` gets the
+    result row (totals over groups; the stop position only in the row that hit the limit).
     Returns the index of the row that hit ``limit`` (cumulative cycles), or -1.
     """
     used = 0
-    one = np.zeros(7, dtype=np.int64)
+    one = np.zeros(RESULT_COLUMNS, dtype=np.int64)
     for i in range(params.shape[0]):
         g = params[i, 4]
         _gemm_schedule(params[i, 0], params[i, 1], params[i, 2], params[i, 3], params[i, 5],
                        rd, rl, c, kt, wbits, abits, bw, lat, limit - used, one)
-        if one[0] != 0 or used + g * one[1] > limit:
-            for t in range(7):
+        if one[STATUS] != DONE or used + g * one[CYCLES] > limit:
+            for t in range(RESULT_COLUMNS):
                 out[i, t] = one[t]
-            out[i, 0] = 1
+            out[i, STATUS] = CYCLE_LIMIT
             return i
-        out[i, 0] = 0
-        out[i, 1] = g * one[1]
-        out[i, 2] = g * one[2]
-        out[i, 3] = g * one[3]
-        used += g * one[1]
+        out[i, STATUS] = DONE
+        out[i, CYCLES] = g * one[CYCLES]
+        out[i, STALL] = g * one[STALL]
+        out[i, DRAM_READ] = g * one[DRAM_READ]
+        used += g * one[CYCLES]
     return -1
 
 
 def schedule_cycles(params: np.ndarray, rd: int, rl: int, c: int, kt: int, wbits: int,
                     abits: int, bw: int | None, lat: int, limit: int | None
-                    ) -> tuple[np.ndarray, int]:
-    """Cycle-level timing of many GEMMs: returns (out rows, index that hit the limit or -1).
+                    ) -> tuple[list[ScheduleResult], int]:
+    """Cycle-level timing of many GEMMs: returns (one :class:`ScheduleResult` per row,
+    index of the row that hit the limit or -1; rows after it are not run).
 
     ``params`` is an int64 array of rows ``(m_fixed, m_lut, n, k, groups)``; the loop order
-    (R3) is computed here. See :func:`_schedule_many` for the output layout.
+    (R3) is computed here. See :func:`_schedule_many` for what each row holds.
     """
     p0 = np.asarray(params, dtype=np.int64).reshape(-1, 5)
     orders = [gemm_loop_order(GemmShape(int(r[0]), int(r[1]), int(r[2]), int(r[3])), rd, rl,
                               c, kt, wbits, abits) for r in p0]
     p = np.ascontiguousarray(np.column_stack([p0, np.array(orders, dtype=np.int64)]))
-    out = np.zeros((p.shape[0], 7), dtype=np.int64)
+    out = np.zeros((p.shape[0], RESULT_COLUMNS), dtype=np.int64)
     stop = _schedule_many(p, int(rd), int(rl), int(c), int(kt), int(wbits), int(abits),
                           0 if bw is None else int(bw), int(lat),
                           NO_LIMIT if limit is None else int(limit), out)
-    return out, int(stop)
+    return [ScheduleResult.from_row(row) for row in out.tolist()], int(stop)
 
 
 def vector_cycles(elements: int, cost: int, lanes: int) -> int:

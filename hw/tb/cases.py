@@ -23,7 +23,7 @@ from quant.msq import msq_assign
 from quant.ref import gemm, requantize
 from quant.rows import QuantizedRows
 from sim.arch import Accelerator
-from sim.timing import GemmShape, gemm_loop_order, row_steps, schedule_cycles
+from sim.timing import GemmShape, ScheduleResult, gemm_loop_order, row_steps, schedule_cycles
 
 #: DRAM timings the random cases draw from: (bytes per cycle or None = unlimited, latency).
 MEMORY_TIMINGS = ((None, 0), (None, 3), (4, 4), (2, 1), (1, 0), (8, 12), (3, 7))
@@ -113,14 +113,14 @@ def command(accel: Accelerator, m_fixed: int, m_lut: int, n: int, k: int) -> dic
 
 
 def predicted(accel: Accelerator, m_fixed: int, m_lut: int, n: int, k: int
-              ) -> tuple[int, int]:
-    """(cycles, DRAM bytes read) of one GEMM in the simulator's cycle mode (the kernel
-    behind ``sim.engine.simulate(..., "cycle")``)."""
+              ) -> ScheduleResult:
+    """One GEMM in the simulator's cycle mode (the kernel behind
+    ``sim.engine.simulate(..., "cycle")``): its cycles, stalls and DRAM bytes read."""
     e, mem = accel.engine, accel.memory
     out, _ = schedule_cycles(np.array([[m_fixed, m_lut, n, k, 1]]), e.dsp_rows, e.lut_rows,
                              e.cols, mem.k_tile, e.weight_bits, e.act_bits,
                              mem.dram_bytes_per_cycle, mem.dram_latency, None)
-    return int(out[0, 1]), int(out[0, 3])
+    return out[0]
 
 
 def expected(rows: QuantizedRows, x: np.ndarray, accel: Accelerator, mult, shift, bias,
@@ -142,10 +142,11 @@ def make_case(name: str, seed: int | None, rows: QuantizedRows, x: np.ndarray,
     if want is None:
         want = expected(rows, x, acc, mult, shift, bias, relu)
     mf = int(np.sum(rows.scheme_ids == int(Scheme.FIXED)))
-    cycles, dram = predicted(acc, mf, rows.shape[0] - mf, x.shape[1], x.shape[0])
+    pred = predicted(acc, mf, rows.shape[0] - mf, x.shape[1], x.shape[0])
     return GemmCase(name, seed, rows.words.astype(np.int64),
                     rows.scheme_ids.astype(np.int64), np.asarray(x, dtype=np.int64), mult,
-                    shift, bias, relu, np.asarray(want, dtype=np.int64), bw, lat, cycles, dram)
+                    shift, bias, relu, np.asarray(want, dtype=np.int64), bw, lat, pred.cycles,
+                    pred.dram_read)
 
 
 def random_case(accel: Accelerator, m: int, n: int, k: int, seed: int, *,

@@ -21,8 +21,8 @@ import numpy as np
 
 from hw.generate import generate, top_name
 from hw.tb.cases import GemmCase, artifact_case, command
-from hw.tb.verilator import SimulationError, build_verilog, run
-from quant.errors import ArtifactError, check_choice
+from hw.tb.verilator import build_verilog, run
+from quant.errors import ArtifactError, SimulationError, check_choice
 from sim.arch import Accelerator
 from sim.config import CONFIG_DIR
 

@@ -25,15 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hw.synth import emit_verilog
-from quant.errors import FpimError
+from quant.errors import SimulationError
 
 VERILATOR_ARGS = ("-Wno-WIDTH", "-Wno-CASEINCOMPLETE")
 INSTALL_HINT = "install it with `sudo apt-get install verilator` (Debian/Ubuntu) or `make tools`"
 STAMP = "fpim-build.sha256"
-
-
-class SimulationError(FpimError):
-    """A Verilator build or a cocotb run failed, or a tool is missing."""
 
 
 def find_verilator() -> str:

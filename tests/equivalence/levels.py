@@ -67,7 +67,7 @@ class NumbaSimulator(Level):
                          requantize(acc, c.mult, c.shift, e.act_format, bias=c.bias))
             mf = len(c.fixed_rows)
             m, n, k = c.mnk
-            cycles, _ = predicted(with_memory(accel, c.bw, c.lat), mf, m - mf, n, k)
+            cycles = predicted(with_memory(accel, c.bw, c.lat), mf, m - mf, n, k).cycles
             out.append(LevelResult(y, cycles))
         return out
 

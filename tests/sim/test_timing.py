@@ -9,7 +9,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sim.timing import (
+    CYCLE_LIMIT,
+    DONE,
+    RESULT_COLUMNS,
     GemmShape,
+    ScheduleResult,
+    _gemm_schedule,
     analytical_cycles,
     compute_cycles,
     plain_os_cycles,
@@ -27,7 +32,7 @@ def _cycle(g: GemmShape, rd, rl, c, kt, wb=4, ab=4, bw=None, lat=0):
     out, stop = schedule_cycles(np.array([[g.m_fixed, g.m_lut, g.n, g.k, 1]]), rd, rl, c, kt,
                                 wb, ab, bw, lat, None)
     assert stop == -1
-    return int(out[0, 1]), int(out[0, 2]), int(out[0, 3])
+    return out[0].cycles, out[0].stall, out[0].dram_read
 
 
 def _ana(g, rd, rl, c, kt, wb=4, ab=4, bw=None, lat=0):
@@ -112,13 +117,26 @@ def test_plain_os_formula():
 def test_cycle_limit_stops_with_position():
     p = np.array([[64, 64, 1000, 500, 1], [64, 64, 1000, 500, 3]])
     out, stop = schedule_cycles(p, 8, 8, 8, 64, 4, 4, 1, 10, 10_000)
-    assert stop == 0 and out[0, 0] == 1 and out[0, 1] > 10_000
-    assert out[0, 4] < 125 and out[0, 5] < 8  # a tile inside the GEMM, not the end
+    assert stop == 0 and out[0].status == CYCLE_LIMIT and out[0].cycles > 10_000
+    assert out[0].column_block < 125 and out[0].row_step < 8  # a tile inside, not the end
     out, stop = schedule_cycles(p, 8, 8, 8, 64, 4, 4, None, 0, None)
-    assert stop == -1 and out[1, 1] == 3 * out[0, 1]
+    assert stop == -1 and out[1].cycles == 3 * out[0].cycles
 
 
 @pytest.mark.parametrize("order_case", [(1, 1, 500, 64), (200, 0, 9, 64), (8, 8, 3000, 700)])
 def test_loop_order_does_not_change_compute(order_case):
     g = GemmShape(*order_case)
     assert _cycle(g, 4, 4, 8, 128)[0] == compute_cycles(g, 4, 4, 8)
+
+
+def test_result_rows_are_named():
+    """The kernel writes the columns ScheduleResult reads: the worked example by name."""
+    row = np.zeros(RESULT_COLUMNS, np.int64)
+    _gemm_schedule(3, 2, 6, 20, 0, 2, 2, 4, 16, 4, 4, 4, 4, 1 << 40, row)
+    assert ScheduleResult.from_row(row) == ScheduleResult(
+        status=DONE, cycles=146, stall=50, dram_read=220, column_block=2, row_step=2,
+        k_chunk=2)
+    _gemm_schedule(3, 2, 6, 20, 0, 2, 2, 4, 16, 4, 4, 4, 4, 60, row)
+    stopped = ScheduleResult.from_row(row)
+    assert stopped.status == CYCLE_LIMIT and stopped.cycles > 60
+    assert max(stopped.column_block, stopped.row_step, stopped.k_chunk) < 2  # inside it

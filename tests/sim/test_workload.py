@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from quant.errors import ConfigError, OverflowRiskError
+from quant.errors import ConfigError, CycleLimitError, OverflowRiskError
 from sim.config import load_accelerator
-from sim.engine import CycleLimitError, simulate
+from sim.engine import simulate
 from sim.workload import (
     WORKLOAD_DIR,
     TopologyError,
