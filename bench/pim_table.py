@@ -42,7 +42,8 @@ from fpim.flows.quantize import float_model, run_qat
 from quant.data import load_digits
 from quant.infer import run_artifact
 from quant.pim import PimArith, plan
-from quant.torch.qat import QATConfig, export
+from quant.torch.export import export
+from quant.torch.qat import QATConfig
 from quant.torch.train import TrainConfig, accuracy, predict
 
 # (scheme, cell bits, group size, ADC bits): chosen where (b) fails (see docs/pim.md)

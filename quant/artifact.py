@@ -15,35 +15,14 @@ On disk it is a directory with two files::
 shape (``(C, H, W)`` or ``(F,)``). The graph input is the value named ``"input"``: float
 images ``x`` become ``q = clamp(round_half_even(x / scale))`` (:func:`quant.infer.quantize_input`).
 
-**Layers** (``Artifact.layers``, in execution order; each produces the value of its name):
+**Layers** (``Artifact.layers``, in execution order; each produces the value of its name) have
+an op, registered in :mod:`quant.ops`, whose module documents its arithmetic, attributes and
+tensors (named ``<layer>.<field>``):
 
-* ``conv`` / ``linear``: a mixed-scheme GEMM (conv lowered by ``quant.ref.im2col``, weights in
-  GEMM form ``M x K`` with ``M = C_out``, ``K = C_in*kh*kw`` or in-features) followed by
-  ``quant.ref.requantize(acc, mult, shift, out_fmt, bias=bias, relu=relu)`` per row. When
-  ``out.fmt`` is None (logits) the result is ``round_shift((acc + bias) * mult, shift)``
-  without clamping. Attributes: ``kernel`` [kh, kw], ``stride``, ``padding`` (conv only),
-  ``relu``, ``weight_bits``, ``acc_bits``, ``gemm`` {M, K, N} with N = output pixels per
-  sample (1 for linear). Tensors, named ``<layer>.<field>``:
-
-  =============  ======  =======  ====================================================
-  field          shape   dtype    meaning
-  =============  ======  =======  ====================================================
-  ``words``      (M, K)  int32    code words (``quant.formats``), one scheme per row
-  ``scheme_ids`` (M,)    int8     :class:`~quant.formats.Scheme` value per row
-  ``alphas``     (M,)    float64  per-row scale: real weight = alpha * int_level / den
-  ``mult``       (M,)    int64    requantization multiplier (F8Net: 1, a pure shift)
-  ``shift``      (M,)    int64    requantization right shift (negative = left shift)
-  ``bias``       (M,)    int64    bias in accumulator units (added before ``mult``)
-  =============  ======  =======  ====================================================
-
-* ``add`` (residual): two inputs; each is brought to a common finer scale by
-  ``round_shift(q_i * in_mult[i], in_shift[i])`` (unclamped), the two are summed and the sum is
-  requantized by ``requantize(sum, 1, out_shift, out_fmt, relu=relu)``. Tensors ``in_mult``
-  and ``in_shift``, shape (2,), int64; attributes ``out_shift``, ``relu``.
-* ``avgpool``: window sums (``kernel``, ``stride``, no padding) then
-  ``requantize(sum, mult, shift, out_fmt)``; ``mult`` and ``shift`` are attributes.
-* ``maxpool``: window maxima (``kernel``, ``stride``, ``padding``); the scale is unchanged.
-* ``flatten``: reshape each sample to one dimension (C, H, W order).
+* ``conv``, ``linear``: mixed-scheme GEMM, then per-row requantization (:mod:`quant.ops.gemm`).
+* ``add``: residual sum of two values at a common scale (:mod:`quant.ops.add`).
+* ``avgpool``, ``maxpool``: window sums (requantized) / maxima (:mod:`quant.ops.pool`).
+* ``flatten``: each sample reshaped to one dimension (:mod:`quant.ops.flatten`).
 
 ``Artifact.output`` names the value holding the logits.
 
@@ -77,25 +56,15 @@ from pathlib import Path
 
 import numpy as np
 
-from quant.errors import ArtifactError, ConfigError, FpimError
+from quant.errors import ArtifactError, ConfigError
 from quant.formats import ActFormat
+from quant.ops import OPS, op_of
 from quant.rows import QuantizedRows
 
 ARTIFACT_FORMAT = "fpim-artifact"
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 TENSORS_NAME = "tensors.safetensors"
-OPS = ("conv", "linear", "add", "avgpool", "maxpool", "flatten")
-GEMM_OPS = ("conv", "linear")
-
-#: Required tensors per op: field → (dtype, shape kind). Shape kinds: "MK", "M", "2".
-_TENSOR_SPECS: dict[str, dict[str, tuple[str, str]]] = {
-    "conv": {"words": ("int32", "MK"), "scheme_ids": ("int8", "M"), "alphas": ("float64", "M"),
-             "mult": ("int64", "M"), "shift": ("int64", "M"), "bias": ("int64", "M")},
-    "add": {"in_mult": ("int64", "2"), "in_shift": ("int64", "2")},
-    "avgpool": {}, "maxpool": {}, "flatten": {},
-}
-_TENSOR_SPECS["linear"] = _TENSOR_SPECS["conv"]
 
 
 def _fpim_version() -> str:
@@ -144,7 +113,7 @@ class Layer:
 
     Members:
         name: unique name; also the name of the value it produces.
-        op: one of :data:`OPS`.
+        op: a key of :data:`quant.ops.OPS`.
         inputs: names of the values it reads (``"input"`` or earlier layers).
         out: the value it produces.
         attrs: JSON-able op parameters (kernel, stride, padding, relu, ...).
@@ -163,9 +132,14 @@ class Layer:
         return bool(self.attrs.get("relu", False))
 
     @property
+    def is_gemm(self) -> bool:
+        """Whether the op is a GEMM with weights (conv, linear)."""
+        return self.op in OPS and OPS[self.op].gemm
+
+    @property
     def rows(self) -> QuantizedRows:
-        """The weights as :class:`~quant.rows.QuantizedRows` (conv and linear only)."""
-        if self.op not in GEMM_OPS:
+        """The weights as :class:`~quant.rows.QuantizedRows` (GEMM ops only)."""
+        if not self.is_gemm:
             raise ConfigError(f"layer {self.name!r} has no weights: op {self.op!r}")
         t = self.tensors
         return QuantizedRows(words=t["words"].astype(np.int64), scheme_ids=t["scheme_ids"],
@@ -174,7 +148,7 @@ class Layer:
     @property
     def gemm_dims(self) -> tuple[int, int, int]:
         """``(M, K, N)`` of the layer's GEMM per sample (N = output pixels; 1 for linear)."""
-        if self.op not in GEMM_OPS:
+        if not self.is_gemm:
             raise ConfigError(f"layer {self.name!r} is not a GEMM: op {self.op!r}")
         g = self.attrs["gemm"]
         return int(g["M"]), int(g["K"]), int(g["N"])
@@ -209,8 +183,8 @@ class Artifact:
                           f"not {name!r}")
 
     def gemm_layers(self) -> list[Layer]:
-        """The conv and linear layers, in execution order."""
-        return [layer for layer in self.layers if layer.op in GEMM_OPS]
+        """The GEMM (conv and linear) layers, in execution order."""
+        return [layer for layer in self.layers if layer.is_gemm]
 
 
 def _expected_shape(kind: str, layer: Layer) -> tuple[int, ...]:
@@ -221,37 +195,22 @@ def _expected_shape(kind: str, layer: Layer) -> tuple[int, ...]:
 
 
 def _check_graph(art: Artifact) -> None:
-    """Structural checks: names, ops, inputs defined before use, tensors present with shapes."""
+    """Structural checks: names, ops, inputs defined before use, tensors present with shapes;
+    each op checks its own attributes and tensor contents."""
     known = {"input": art.input}
     for layer in art.layers:
         where = f"layer {layer.name!r}"
-        if layer.op not in OPS:
-            raise ArtifactError(f"{where}: op must be one of {', '.join(OPS)}, not {layer.op!r}")
+        op = op_of(layer)
         if layer.name in known:
             raise ArtifactError(f"{where}: name is used twice")
-        n_in = 2 if layer.op == "add" else 1
-        if len(layer.inputs) != n_in:
-            raise ArtifactError(f"{where}: {layer.op} takes {n_in} input(s), "
+        if len(layer.inputs) != op.arity:
+            raise ArtifactError(f"{where}: {layer.op} takes {op.arity} input(s), "
                                 f"not {len(layer.inputs)}")
         for src in layer.inputs:
             if src not in known:
                 raise ArtifactError(f"{where}: input {src!r} is not defined before it")
-        if layer.op in GEMM_OPS:
-            try:
-                m, k, _n = layer.gemm_dims
-                int(layer.attrs["weight_bits"])
-            except (KeyError, TypeError, ValueError):
-                raise ArtifactError(f"{where}: attrs must give gemm {{M, K, N}} and "
-                                    f"weight_bits, not {layer.attrs!r}") from None
-            src = known[layer.inputs[0]]
-            kk = layer.attrs.get("kernel", [1, 1])
-            want_k = (src.shape[0] * kk[0] * kk[1] if layer.op == "conv"
-                      else int(np.prod(src.shape)))
-            if k != want_k or m != layer.out.shape[0]:
-                raise ArtifactError(f"{where}: gemm M={m}, K={k} does not fit input shape "
-                                    f"{src.shape} and output shape {layer.out.shape}")
-        spec = _TENSOR_SPECS[layer.op]
-        for fname, (dtype, kind) in spec.items():
+        op.check_attrs(layer, [known[src] for src in layer.inputs])
+        for fname, (dtype, kind) in op.tensors.items():
             key = f"{layer.name}.{fname}"
             if fname not in layer.tensors:
                 raise ArtifactError(f"tensor {key!r} is missing")
@@ -261,14 +220,10 @@ def _check_graph(art: Artifact) -> None:
                 raise ArtifactError(f"tensor {key!r} must have shape {want}, not {arr.shape}")
             if arr.dtype != np.dtype(dtype):
                 raise ArtifactError(f"tensor {key!r} must have dtype {dtype}, not {arr.dtype}")
-        extra = sorted(set(layer.tensors) - set(spec))
+        extra = sorted(set(layer.tensors) - set(op.tensors))
         if extra:
             raise ArtifactError(f"{where}: unexpected tensor(s) {', '.join(extra)}")
-        if layer.op in GEMM_OPS:
-            try:
-                layer.rows.int_weights()  # validates scheme ids, bits and every code word
-            except FpimError as exc:
-                raise ArtifactError(f"{where}: invalid weights: {exc}") from None
+        op.check_tensors(layer)
         known[layer.name] = layer.out
     if art.output not in known:
         raise ArtifactError(f"output must name a layer, not {art.output!r}")
@@ -375,7 +330,8 @@ def load_artifact(path: str | os.PathLike) -> Artifact:
                     raise ArtifactError(f"tensor {key!r} is missing from {tpath.name}")
                 tensors[fname] = flat[key]
                 used.add(key)
-            for fname in _TENSOR_SPECS.get(str(d["op"]), {}):
+            op = OPS.get(str(d["op"]))
+            for fname in op.tensors if op else ():
                 key = f"{name}.{fname}"
                 if fname not in tensors and key in flat:
                     tensors[fname] = flat[key]

@@ -15,11 +15,16 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from quant.errors import ConfigError, OverflowRiskError, ShapeError
+from quant.artifact import Artifact, Layer
+from quant.errors import ArtifactError, ConfigError, OverflowRiskError, ShapeError
 from quant.formats import ActFormat, Scheme, weight_format
 from quant.jit import round_shift_scalar
+from quant.ops import gemm_of
+from quant.ops.gemm import from_columns
 from quant.ref import check_accumulator
 from quant.rows import QuantizedRows
+from sim.arch import Accelerator
+from sim.ops import sim_op
 
 
 def level_tables(bits: int) -> tuple[np.ndarray, np.ndarray]:
@@ -177,15 +182,13 @@ def _fits(fmt: ActFormat, engine_fmt: ActFormat) -> bool:
 MAX_OUTPUT_BITS = 16
 
 
-def check_artifact(art: object, accel: object) -> None:
-    """Raise :class:`~quant.errors.ArtifactError` if ``art`` cannot run on ``accel``."""
-    from quant.artifact import GEMM_OPS
-    from quant.errors import ArtifactError
-
-    e = accel.engine  # type: ignore[attr-defined]
+def check_artifact(art: Artifact, accel: Accelerator) -> None:
+    """Raise :class:`~quant.errors.ArtifactError` if ``art`` cannot run on ``accel``: an op
+    the simulator does not know, or an engine layer whose weights or formats do not fit."""
+    e = accel.engine
     ef = e.act_format
-    for layer in art.layers:  # type: ignore[attr-defined]
-        if layer.op not in GEMM_OPS:
+    for layer in art.layers:
+        if not sim_op(layer.op).engine:
             continue
         where = f"layer {layer.name!r}"
         bits = int(layer.attrs["weight_bits"])
@@ -202,7 +205,7 @@ def check_artifact(art: object, accel: object) -> None:
             raise ArtifactError(f"{where}: has {e.lut_scheme} rows but engine.lut_rows is 0")
         if int(Scheme.FIXED) in ids and e.dsp_rows == 0:
             raise ArtifactError(f"{where}: has fixed rows but engine.dsp_rows is 0")
-        src = art.value(layer.inputs[0])  # type: ignore[attr-defined]
+        src = art.value(layer.inputs[0])
         if src.fmt is None or not _fits(src.fmt, ef):
             raise ArtifactError(f"{where}: input format {src.fmt} must fit the engine's "
                                 f"activations {ef}")
@@ -221,50 +224,36 @@ def check_artifact(art: object, accel: object) -> None:
             raise ArtifactError(f"{where}: engine.{exc}") from None
 
 
-def run_gemm_layer(layer: object, x: np.ndarray, in_fmt: ActFormat, acc_bits: int,
+def run_gemm_layer(layer: Layer, x: np.ndarray, in_fmt: ActFormat, acc_bits: int,
                    w_int: np.ndarray | None = None) -> np.ndarray:
     """One conv/linear artifact layer on a batch, through the numba GEMM and requantizer."""
-    from quant.ref import conv_output_size, im2col
-
-    a, t = layer.attrs, layer.tensors  # type: ignore[attr-defined]
-    rows = layer.rows  # type: ignore[attr-defined]
-    b = x.shape[0]
-    if layer.op == "conv":  # type: ignore[attr-defined]
-        kh, kw = a["kernel"]
-        s, p = int(a["stride"]), int(a["padding"])
-        cols = im2col(x, (kh, kw), s, p)
-        ho = conv_output_size(x.shape[2], kh, s, p)
-        wo = conv_output_size(x.shape[3], kw, s, p)
-    else:
-        cols = x.reshape(b, -1).T
-    acc = gemm(rows, cols, in_fmt, acc_bits, w_int=w_int)
-    fmt = layer.out.fmt  # type: ignore[attr-defined]
+    op = gemm_of(layer)
+    t = layer.tensors
+    cols, spatial = op.to_columns(layer, x)
+    acc = gemm(layer.rows, cols, in_fmt, acc_bits, w_int=w_int)
+    fmt = layer.out.fmt
     y = requantize(acc, t["mult"], t["shift"], fmt, bias=t["bias"],
-                   relu=layer.relu and fmt is not None)  # type: ignore[attr-defined]
-    if layer.op == "conv":  # type: ignore[attr-defined]
-        return y.reshape(rows.shape[0], b, ho, wo).transpose(1, 0, 2, 3)
-    return y.T
+                   relu=layer.relu and fmt is not None)
+    return from_columns(y, x.shape[0], spatial)
 
 
-def run_artifact(art: object, codes: np.ndarray, accel: object) -> dict[str, np.ndarray]:
+def run_artifact(art: Artifact, codes: np.ndarray, accel: Accelerator) -> dict[str, np.ndarray]:
     """Every value of ``art`` on integer input ``codes`` as the engine computes it.
 
-    GEMM layers run on the numba kernels above; the element-wise layers (add, pooling,
-    flatten) are the vector unit's work and use the artifact's reference semantics
-    (:func:`quant.infer.run_layer`).
+    Each layer runs its :data:`sim.ops.SIM_OPS` kernel: GEMM layers on the numba kernels
+    above, the element-wise layers (add, pooling, flatten) — the vector unit's work — with
+    the artifact's reference semantics (:func:`quant.infer.run_layer`).
     """
-    from quant.artifact import GEMM_OPS
-    from quant.infer import run_layer
-
     check_artifact(art, accel)
-    acc_bits = accel.engine.acc_bits  # type: ignore[attr-defined]
+    acc_bits = accel.engine.acc_bits
+
+    def engine(layer: Layer, x: np.ndarray, x_fmt: ActFormat) -> np.ndarray:
+        return run_gemm_layer(layer, x, x_fmt, acc_bits)
+
     vals: dict[str, np.ndarray] = {"input": codes}
-    fmts = {"input": art.input.fmt}  # type: ignore[attr-defined]
-    for layer in art.layers:  # type: ignore[attr-defined]
-        xs = [vals[s] for s in layer.inputs]
-        if layer.op in GEMM_OPS:
-            vals[layer.name] = run_gemm_layer(layer, xs[0], fmts[layer.inputs[0]], acc_bits)
-        else:
-            vals[layer.name] = run_layer(layer, xs, [fmts[s] for s in layer.inputs])
+    fmts = {"input": art.input.fmt}
+    for layer in art.layers:
+        vals[layer.name] = sim_op(layer.op).run(layer, [vals[s] for s in layer.inputs],
+                                                [fmts[s] for s in layer.inputs], engine)
         fmts[layer.name] = layer.out.fmt
     return vals

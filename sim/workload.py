@@ -17,7 +17,7 @@ Sources:
   contains ``MATMUL`` multiplies two activations (e.g. attention), so all its rows are fixed
   point. Every row may end with a comma; a malformed row raises :class:`TopologyError`
   naming the file and line.
-* a quantized artifact (:func:`from_artifact`): splits from the per-row scheme ids.
+* a quantized artifact (:func:`sim.ops.from_artifact`): splits from the per-row scheme ids.
 * a torch model: :mod:`sim.torch_workload` (imports torch).
 
 CSV workloads carry no schemes; :func:`assign_fraction` splits each layer's rows with
@@ -280,23 +280,3 @@ def splits_from_ids(scheme_ids: np.ndarray, groups: int = 1) -> tuple[tuple[int,
     m = ids.shape[1]
     cnt = Counter(int(v) for v in lut)
     return tuple((m - b, b, c) for b, c in sorted(cnt.items()))
-
-
-def from_artifact(art: object, batch: int = 1) -> Workload:
-    """Ops of a :class:`quant.artifact.Artifact` (GEMMs with their schemes, vector ops)."""
-    from quant.artifact import GEMM_OPS
-
-    ops: list[GemmOp | VectorOp] = []
-    for i, layer in enumerate(art.layers):  # type: ignore[attr-defined]
-        if layer.op in GEMM_OPS:
-            m, k, n = layer.gemm_dims
-            ops.append(GemmOp(layer.name, layer.op, m=m, n=n * batch, k=k,
-                              splits=splits_from_ids(layer.tensors["scheme_ids"]), source=i))
-        elif layer.op != "flatten":
-            elems = int(np.prod(layer.out.shape)) * batch
-            if layer.op == "avgpool" or layer.op == "maxpool":
-                kk = layer.attrs.get("kernel", [1, 1])
-                elems *= int(kk[0]) * int(kk[1])
-            ops.append(VectorOp(layer.name, "pool" if "pool" in layer.op else layer.op, elems))
-    name = str(art.meta.get("model", "artifact"))  # type: ignore[attr-defined]
-    return Workload(name, tuple(ops))

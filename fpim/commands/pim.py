@@ -254,8 +254,9 @@ def run_train(args: argparse.Namespace) -> int:
     from quant.data import load_dataset
     from quant.errors import check_int_range, check_positive
     from quant.infer import run_artifact
+    from quant.torch.export import export
     from quant.torch.pim_qat import PimQATConfig
-    from quant.torch.qat import QATConfig, export
+    from quant.torch.qat import QATConfig
     from quant.torch.train import TrainConfig
     from sim.pim.deploy import check_fits
 

@@ -60,7 +60,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _workload(args: argparse.Namespace, accel: object):
-    from sim.workload import assign_fraction, from_artifact, load_shipped, read_topology
+    from sim.ops import from_artifact
+    from sim.workload import assign_fraction, load_shipped, read_topology
 
     art = None
     if args.artifact:

@@ -14,8 +14,8 @@ import torch
 from quant.artifact import Artifact
 from quant.data import Dataset
 from quant.pim import PimArith
+from quant.torch.export import export
 from quant.torch.pim_qat import PimQATConfig, bn_calibrate_, fold_scales_, pim_convert_, set_arith_
-from quant.torch.qat import export
 from quant.torch.train import TrainConfig, set_determinism, train
 from sim.pim.deploy import run_artifact_pim
 

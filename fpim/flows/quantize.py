@@ -23,8 +23,9 @@ from quant.artifact import load_artifact, save_artifact
 from quant.data import Dataset
 from quant.errors import ConfigError
 from quant.infer import run_artifact
+from quant.torch.export import export
 from quant.torch.models import build_model
-from quant.torch.qat import QATConfig, export, quantize_, reassign_rows_
+from quant.torch.qat import QATConfig, quantize_, reassign_rows_
 from quant.torch.train import TrainConfig, accuracy, predict, set_determinism, train
 
 CALIBRATION_IMAGES = 512

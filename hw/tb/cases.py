@@ -17,9 +17,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hw.ops import LEVEL, Runs, rtl_op
 from quant.errors import ArtifactError, check_int_range
 from quant.formats import Scheme
 from quant.msq import msq_assign
+from quant.ops import gemm_of
+from quant.ops.gemm import output_columns
 from quant.ref import gemm, requantize
 from quant.rows import QuantizedRows
 from sim.arch import Accelerator
@@ -191,29 +194,27 @@ def artifact_case(accel: Accelerator, art, layer_name: str, image: np.ndarray, *
                   bw: int | None = None, lat: int = 0) -> GemmCase:
     """One conv/linear layer of a QAT artifact on one input image, as a GEMM case.
 
-    The layer's input comes from integer inference of the whole artifact on ``image``
+    The layer's op must run on the GEMM engine (:data:`hw.ops.RTL_OPS`). Its input comes
+    from integer inference of the whole artifact on ``image``
     (:func:`quant.infer.run_artifact`), and so does the expected output; the layer must
     produce the engine's activation format (the post-processor clamps to it).
     """
     from quant.infer import run_artifact
-    from quant.ref import im2col
     from sim.functional import check_artifact
 
     check_artifact(art, accel)
     layer = art.layer(layer_name)
+    runs = rtl_op(layer.op)
+    if runs is not Runs.ENGINE:
+        raise ArtifactError(f"layer {layer_name!r}: op must run on {Runs.ENGINE.value} at "
+                            f"{LEVEL}, not {layer.op!r} (it runs on {runs.value})")
     e = accel.engine
     if layer.out.fmt != e.act_format:
         raise ArtifactError(f"layer {layer_name!r}: output format must be the engine's "
                             f"activations {e.act_format}, not {layer.out.fmt}")
     vals = run_artifact(art, image[None], return_values=True)
-    x = vals[layer.inputs[0]]
-    if layer.op == "conv":
-        kh, kw = layer.attrs["kernel"]
-        cols = im2col(x, (kh, kw), int(layer.attrs["stride"]), int(layer.attrs["padding"]))
-        want = vals[layer.name][0].reshape(layer.rows.shape[0], -1)
-    else:
-        cols = x.reshape(1, -1).T
-        want = vals[layer.name].T
+    cols, _ = gemm_of(layer).to_columns(layer, vals[layer.inputs[0]])
+    want = output_columns(vals[layer.name])
     t = layer.tensors
     relu = np.full(layer.rows.shape[0], int(layer.relu))
     case = make_case(f"artifact:{layer_name}", None, layer.rows, cols, accel, t["mult"],

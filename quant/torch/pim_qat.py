@@ -3,7 +3,7 @@
 PIM-QAT (arXiv 2209.08617) trains a quantized network with the PIM quantization — the ADC
 conversion of every analog group sum — in the forward pass. This module converts a QAT
 model (:func:`quant.torch.qat.quantize_`) so that each ``QConv2d``/``QLinear`` becomes a
-:class:`PimConv2d`/:class:`PimLinear` (subclasses, so :func:`quant.torch.qat.export` still
+:class:`PimConv2d`/:class:`PimLinear` (subclasses, so :func:`quant.torch.export.export` still
 writes the integer artifact) computing, on the *integer codes* of the layer:
 
 1. weights: the integer levels of the fake-quantized weights (``level * denominator``;
@@ -79,7 +79,7 @@ from quant.errors import ConfigError, check_positive
 from quant.formats import weight_format
 from quant.pim import PimArith, PimPlan, plan
 from quant.pim.kernels import bit_serial_conv
-from quant.torch.qat import QConv2d, QLinear, QReLU, _trace
+from quant.torch.qat import QConv2d, QLinear, QReLU, trace
 
 # ---------------------------------------------------------------------------------------
 # the PIM GEMM on integer-valued tensors
@@ -389,7 +389,7 @@ def pim_convert_(model: nn.Module, arith: PimArith, cfg: PimQATConfig | None = N
     if not isinstance(arith, PimArith):
         raise ConfigError(f"arith must be a PimArith, not {type(arith).__name__}")
     cfg = cfg or PimQATConfig()
-    gm = fx.GraphModule(model, _trace(model))
+    gm = fx.GraphModule(model, trace(model))
     gen = torch.Generator().manual_seed(int(seed))
     for node in gm.graph.nodes:
         if node.op != "call_module":

@@ -1,4 +1,4 @@
-"""Quantization-aware training (torch): fake-quant layers, ``quantize_`` and artifact export.
+"""Quantization-aware training (torch): fake-quant layers and ``quantize_``.
 
 ``quantize_(model, QATConfig(...), calibration)`` rewrites an ordinary torch CNN in place:
 
@@ -31,20 +31,9 @@
    (images in [0, 1]) to uint8 with scale 1/255 (F8Net: 2**-8).
 5. Clips are initialized on ``calibration`` images (min-MSE over a grid), F8 ``fl`` likewise.
 
-**Integer form and alignment.** :func:`export` turns the QAT model into an
-:class:`~quant.artifact.Artifact`: integer weights are the very levels the fake-quant
-forward uses (``level * denominator``, words by ``encode`` of those exact levels), each
-GEMM's accumulator scale is ``alpha_r / den_r * s_in``, its requantizer is
-``(mult, shift) ≈ s_acc / s_out`` (a pure shift when the ratio is a power of two — always for
-F8Net — else a 16-bit multiplier) and the bias is ``round(b / s_acc)``. The integer graph
-departs from the float fake-quant forward only in those roundings and in two places where
-the float model has no quantizer: a residual branch and a pooled value are carried at a
-scale 2**8 (resp. 2**4) times finer than the next quantizer. The *quantized predictions* of a
-QAT model are defined as those of this integer form; :func:`integer_logits_torch`
-evaluates it with torch kernels (float64 conv, exact below 2**53; int64 requantization) and
-:func:`quant.infer.run_artifact` with the numpy reference kernels, and the two agree bit for
-bit (tested on the whole digits test split). The float fake-quant forward is what training
-differentiates; its agreement with the integer predictions is measured and reported.
+A converted model is turned into its integer artifact by :func:`quant.torch.export.export`
+and its integer form evaluated with torch kernels by
+:func:`quant.torch.twin.integer_logits_torch`.
 """
 
 from __future__ import annotations
@@ -58,21 +47,12 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from quant.artifact import Artifact, Layer, Value
 from quant.errors import ConfigError, check_choice, check_fraction, check_int_range
 from quant.formats import WEIGHT_BITS, ActFormat, F8Format, Scheme, weight_format
 from quant.msq import RULES, msq_assign
-from quant.ref import (
-    FLOAT64_EXACT,
-    accumulator_bound,
-    quantize_multiplier,
-    required_acc_bits,
-)
 from quant.rows import quantize_rows
 
 QAT_SCHEMES = ("fixed", "pot", "sp2", "msq", "f8")
-MULT_BITS = 16
-ADD_EXTRA_BITS = 8  # residual branches are summed at s_out / 2**8
 
 
 @dataclass(frozen=True)
@@ -278,22 +258,22 @@ class QLinear(nn.Linear):
 # conversion
 # ---------------------------------------------------------------------------------------
 
-_Q_LEAVES = (QConv2d, QLinear, QReLU, ActQuant)
-_PASS_MODULES = (nn.Identity, nn.Dropout)
+Q_LEAVES = (QConv2d, QLinear, QReLU, ActQuant)
+PASS_MODULES = (nn.Identity, nn.Dropout)
 _SUPPORTED = (nn.Conv2d, nn.Linear, nn.BatchNorm2d, nn.ReLU, nn.AdaptiveAvgPool2d, nn.AvgPool2d,
-              nn.MaxPool2d, nn.Flatten, *_PASS_MODULES)
-_ADD_FUNCS = (operator.add, torch.add)
-_FLATTEN_METHODS = ("flatten", "view", "reshape")
+              nn.MaxPool2d, nn.Flatten, *PASS_MODULES)
+ADD_FUNCS = (operator.add, torch.add)
+FLATTEN_METHODS = ("flatten", "view", "reshape")
 _SUPPORTED_NAMES = ("Conv2d, Linear, BatchNorm2d (after a Conv2d), ReLU, AdaptiveAvgPool2d(1), "
                     "AvgPool2d, MaxPool2d, Flatten, Identity, Dropout and residual +")
 
 
 class _Tracer(fx.Tracer):
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        return isinstance(m, _Q_LEAVES) or super().is_leaf_module(m, qualname)
+        return isinstance(m, Q_LEAVES) or super().is_leaf_module(m, qualname)
 
 
-def _trace(model: nn.Module) -> fx.Graph:
+def trace(model: nn.Module) -> fx.Graph:
     try:
         return _Tracer().trace(model)
     except Exception as exc:  # fx raises many types for untraceable code
@@ -301,7 +281,7 @@ def _trace(model: nn.Module) -> fx.Graph:
                           f"flow), not {type(model).__name__}: {exc}") from None
 
 
-def _node_kind(model: nn.Module, node: fx.Node) -> str:
+def node_kind(model: nn.Module, node: fx.Node) -> str:
     """A short label of what a node does, for error messages and dispatch."""
     if node.op == "call_module":
         return type(model.get_submodule(node.target)).__name__
@@ -315,10 +295,10 @@ def _check_supported(model: nn.Module, graph: fx.Graph) -> None:
     for node in graph.nodes:
         if node.op == "call_module":
             mod = model.get_submodule(node.target)
-            if not isinstance(mod, _SUPPORTED + _Q_LEAVES):
+            if not isinstance(mod, _SUPPORTED + Q_LEAVES):
                 raise ConfigError(f"layer {node.target!r} of type {type(mod).__name__} is not "
                                   f"supported; supported: {_SUPPORTED_NAMES}")
-            if node.target in seen and not isinstance(mod, _PASS_MODULES):
+            if node.target in seen and not isinstance(mod, PASS_MODULES):
                 raise ConfigError(f"layer {node.target!r} is called more than once; give each "
                                   f"use its own module")
             seen.add(node.target)
@@ -333,18 +313,18 @@ def _check_supported(model: nn.Module, graph: fx.Graph) -> None:
                 raise ConfigError(f"layer {node.target!r}: AdaptiveAvgPool2d output size must "
                                   f"be 1, not {mod.output_size}")
         elif node.op == "call_function":
-            if node.target in _ADD_FUNCS or node.target is torch.flatten:
+            if node.target in ADD_FUNCS or node.target is torch.flatten:
                 continue
             if node.target is getattr and node.args[1] == "shape":
                 continue
             if node.target is operator.getitem or node.target is getattr:
                 continue
-            name = _node_kind(model, node)
+            name = node_kind(model, node)
             hint = " (use an nn.ReLU module per use)" if "relu" in name else ""
             raise ConfigError(f"operation {name!r} at {node.name!r} is not supported{hint}; "
                               f"supported: {_SUPPORTED_NAMES}")
         elif node.op == "call_method":
-            if node.target in (*_FLATTEN_METHODS, "size"):
+            if node.target in (*FLATTEN_METHODS, "size"):
                 continue
             hint = " (use an nn.ReLU module per use)" if "relu" in node.target else ""
             raise ConfigError(f"operation {node.target!r} at {node.name!r} is not "
@@ -428,13 +408,13 @@ def quantize_(model: nn.Module, config: QATConfig, calibration: torch.Tensor) ->
     if not isinstance(config, QATConfig):
         raise ConfigError(f"config must be a QATConfig, not {type(config).__name__}")
     model.eval()
-    graph = _trace(model)
+    graph = trace(model)
     _check_supported(model, graph)
     nodes = list(graph.nodes)
     mods = {n: model.get_submodule(n.target) for n in nodes if n.op == "call_module"}
 
     def skip_pass(n: fx.Node) -> fx.Node:
-        while n.op == "call_module" and isinstance(mods[n], _PASS_MODULES):
+        while n.op == "call_module" and isinstance(mods[n], PASS_MODULES):
             n = n.args[0]
         return n
 
@@ -456,7 +436,7 @@ def quantize_(model: nn.Module, config: QATConfig, calibration: torch.Tensor) ->
     last = skip_pass(out_node.args[0])
     if not isinstance(mods.get(last), (nn.Conv2d, nn.Linear)):
         raise ConfigError("the model output must come from a Linear or Conv2d "
-                          f"(the classifier), not {_node_kind(model, last)!r}")
+                          f"(the classifier), not {node_kind(model, last)!r}")
 
     for n in nodes:
         if n not in mods:
@@ -509,311 +489,3 @@ def reassign_rows_(model: nn.Module) -> None:
         if isinstance(m, (QConv2d, QLinear)):
             w2 = m.weight.detach().double().reshape(m.weight.shape[0], -1).numpy()
             m.wq.set_rows(*_assign_rows(w2, cfg, m.wq.bits, m.edge))
-
-
-# ---------------------------------------------------------------------------------------
-# export to the integer artifact
-# ---------------------------------------------------------------------------------------
-
-def _multiplier(ratio: float) -> tuple[int, int]:
-    """(mult, shift) with mult * 2**-shift ≈ ratio; exactly (1, -log2) for a power of two."""
-    m, e = math.frexp(ratio)
-    if m == 0.5:
-        return 1, 1 - e
-    return quantize_multiplier(ratio, MULT_BITS)
-
-
-@dataclass
-class _Pending:
-    """A GEMM whose output requantization waits for its consumer."""
-
-    module: nn.Module
-    name: str
-    src: str
-    s_acc: np.ndarray
-    shape: tuple[int, ...]
-
-
-def _gemm_layer(p: _Pending, src_val: Value, out: Value, relu: bool) -> Layer:
-    m = p.module
-    rows_words, ids = _words(m)
-    mult, shift = zip(*(_multiplier(float(s) / out.scale) for s in p.s_acc), strict=True)
-    bias = np.round(m.bias.detach().double().numpy() / p.s_acc).astype(np.int64)
-    k = rows_words.shape[1]
-    w_max = max(weight_format(int(s), m.wq.bits).max_abs_int for s in np.unique(ids))
-    x_max = src_val.fmt.max_abs  # type: ignore[union-attr]
-    bound = accumulator_bound(k, w_max, x_max)
-    acc_bits = 32 if bound < 1 << 31 else required_acc_bits(k, w_max, x_max)
-    attrs: dict = {"relu": relu, "weight_bits": m.wq.bits, "acc_bits": acc_bits,
-                   "gemm": {"M": int(rows_words.shape[0]), "K": int(k),
-                            "N": int(np.prod(out.shape[1:])) if isinstance(m, QConv2d)
-                            else 1}}
-    if isinstance(m, QConv2d):
-        attrs.update(kernel=list(m.kernel_size), stride=int(m.stride[0]),
-                     padding=int(m.padding[0]))
-    tensors = {"words": rows_words.astype(np.int32), "scheme_ids": ids.astype(np.int8),
-               "alphas": m.wq.alphas.numpy().copy(),
-               "mult": np.array(mult, np.int64), "shift": np.array(shift, np.int64),
-               "bias": bias}
-    return Layer(p.name, "conv" if isinstance(m, QConv2d) else "linear", (p.src,), out, attrs,
-                 tensors)
-
-
-def _words(m: nn.Module) -> tuple[np.ndarray, np.ndarray]:
-    """Code words of the levels the fake-quant forward uses (encode of exact levels)."""
-    wq: WeightQuantizer = m.wq
-    with torch.no_grad():
-        lv = wq.levels(m.weight.reshape(m.weight.shape[0], -1)).numpy()
-    ids = wq.scheme_ids.numpy().copy()
-    words = np.empty(lv.shape, dtype=np.int64)
-    for s in np.unique(ids):
-        fmt = weight_format(int(s), wq.bits)
-        words[ids == s] = fmt.encode(lv[ids == s])
-    return words, ids
-
-
-@torch.no_grad()
-def export(model: nn.Module, input_shape: tuple[int, ...], meta: dict | None = None) -> Artifact:
-    """The integer :class:`~quant.artifact.Artifact` of a converted (QAT) model.
-
-    ``input_shape`` is the per-sample shape ``(C, H, W)``.
-    """
-    from torch.fx.passes.shape_prop import ShapeProp
-
-    if not hasattr(model, "qat_config"):
-        raise ConfigError("model must be converted with quantize_ before export")
-    model.eval()
-    graph = _trace(model)
-    gm = fx.GraphModule(model, graph)
-    for n in list(gm.graph.nodes):  # drop Identity / Dropout (BN slots, eval dropout)
-        if n.op == "call_module" and isinstance(gm.get_submodule(n.target), _PASS_MODULES):
-            n.replace_all_uses_with(n.args[0])
-            gm.graph.erase_node(n)
-    gm.recompile()
-    ShapeProp(gm).propagate(torch.zeros(1, *input_shape))
-
-    layers: list[Layer] = []
-    state: dict[fx.Node, object] = {}  # node → value name (str) | _Pending | "raw"
-    values: dict[str, Value] = {}
-    input_val: Value | None = None
-
-    def shape_of(n: fx.Node) -> tuple[int, ...]:
-        return tuple(int(s) for s in n.meta["tensor_meta"].shape[1:])
-
-    def ready(n: fx.Node, user: fx.Node) -> str:
-        st = state[n]
-        if not isinstance(st, str) or st == "raw":
-            raise ConfigError(f"{user.name!r} ({_node_kind(gm, user)}) cannot read the "
-                              f"unrequantized output of {n.name!r}: a conv/linear output must "
-                              f"go through a ReLU, a residual add or be the model output")
-        return st
-
-    def emit(layer: Layer) -> str:
-        if layer.name in values or layer.name == "input":
-            raise ConfigError(f"layer name {layer.name!r} is used twice")
-        layers.append(layer)
-        values[layer.name] = layer.out
-        return layer.name
-
-    for n in gm.graph.nodes:
-        if n.op == "placeholder":
-            state[n] = "raw"
-        elif n.op == "call_module" and isinstance(gm.get_submodule(n.target), (QConv2d, QLinear)):
-            m = gm.get_submodule(n.target)
-            src = n.args[0]
-            if state[src] == "raw":
-                iq = m.in_quant
-                input_val = Value(iq.fmt, iq.scale(), shape_of(src))
-                src_name, src_val = "input", input_val
-            else:
-                src_name = ready(src, n)
-                src_val = values[src_name]
-            s_acc = m.wq.alphas.numpy() / np.array(
-                [weight_format(int(s), m.wq.bits).denominator for s in m.wq.scheme_ids.numpy()],
-                dtype=np.float64) * src_val.scale
-            state[n] = _Pending(m, n.target, src_name, s_acc, shape_of(n))
-        elif n.op == "call_module" and isinstance(gm.get_submodule(n.target), QReLU):
-            act = gm.get_submodule(n.target).act
-            out = Value(act.fmt, act.scale(), shape_of(n))
-            p = state[n.args[0]]
-            if isinstance(p, _Pending):
-                state[n] = emit(_gemm_layer(p, values.get(p.src, input_val), out, relu=True))
-            elif isinstance(p, tuple) and p[0] == "add":
-                state[n] = emit(_add_layer(p[1], p[2], n.args[0].name, out, values, emit))
-            else:
-                raise ConfigError(f"ReLU {n.target!r} must follow a conv, linear or residual "
-                                  f"add, not {_node_kind(gm, n.args[0])!r}")
-        elif n.op == "call_function" and n.target in _ADD_FUNCS:
-            if len(n.args) != 2 or len(n.users) != 1 or not isinstance(
-                    next(iter(n.users)).target, str) or not isinstance(
-                    gm.get_submodule(next(iter(n.users)).target), QReLU):
-                raise ConfigError(f"residual add {n.name!r} must have two tensor inputs and be "
-                                  f"followed by a ReLU")
-            ins = [state[a] for a in n.args]
-            for a, st in zip(n.args, ins, strict=True):
-                if not isinstance(st, (_Pending, str)) or st == "raw":
-                    raise ConfigError(f"residual add {n.name!r}: input {a.name!r} is not "
-                                      f"supported there")
-            state[n] = ("add", ins, shape_of(n))
-        elif n.op == "call_module":
-            m = gm.get_submodule(n.target)
-            src = ready(n.args[0], n)
-            v = values[src]
-            if isinstance(m, (nn.AdaptiveAvgPool2d, nn.AvgPool2d)):
-                if isinstance(m, nn.AdaptiveAvgPool2d):
-                    kernel, stride = list(v.shape[1:]), int(v.shape[1])
-                else:
-                    ks = m.kernel_size if isinstance(m.kernel_size, tuple) else (m.kernel_size,) * 2
-                    st = m.stride if isinstance(m.stride, tuple) else (m.stride,) * 2
-                    pd = m.padding if isinstance(m.padding, tuple) else (m.padding,) * 2
-                    if st[0] != st[1] or any(pd) or m.ceil_mode:
-                        raise ConfigError(f"layer {n.target!r}: AvgPool2d must have equal "
-                                          f"strides, no padding and ceil_mode=False, not {m}")
-                    kernel, stride = list(ks), int(st[0])
-                window = kernel[0] * kernel[1]
-                extra = model.qat_config.pool_extra_bits
-                bits = min(16, v.fmt.bits + extra)
-                out = Value(ActFormat(bits, v.fmt.signed), v.scale / 2 ** extra, shape_of(n))
-                mult, shift = _multiplier(2 ** extra / window)
-                state[n] = emit(Layer(n.target, "avgpool", (src,), out,
-                                      {"kernel": kernel, "stride": stride, "mult": mult,
-                                       "shift": shift}))
-            elif isinstance(m, nn.MaxPool2d):
-                def pair(a: object) -> tuple:
-                    return a if isinstance(a, tuple) else (a, a)
-                ks, st, pd = pair(m.kernel_size), pair(m.stride), pair(m.padding)
-                if st[0] != st[1] or pd[0] != pd[1] or m.ceil_mode or pair(m.dilation) != (1, 1):
-                    raise ConfigError(f"layer {n.target!r}: MaxPool2d must have equal strides "
-                                      f"and paddings, dilation 1, ceil_mode=False, not {m}")
-                state[n] = emit(Layer(n.target, "maxpool", (src,),
-                                      Value(v.fmt, v.scale, shape_of(n)),
-                                      {"kernel": list(ks), "stride": int(st[0]),
-                                       "padding": int(pd[0])}))
-            elif isinstance(m, nn.Flatten):
-                state[n] = emit(Layer(n.target, "flatten", (src,),
-                                      Value(v.fmt, v.scale, shape_of(n))))
-            else:
-                raise ConfigError(f"layer {n.target!r} of type {type(m).__name__} cannot be "
-                                  f"exported")
-        elif n.op in ("call_function", "call_method") and (
-                n.target is torch.flatten or n.target in _FLATTEN_METHODS):
-            src = ready(n.args[0], n)
-            v = values[src]
-            if len(shape_of(n)) != 1:
-                raise ConfigError(f"{n.name!r}: only a flatten to (batch, features) is "
-                                  f"supported, not shape {shape_of(n)}")
-            state[n] = emit(Layer(n.name, "flatten", (src,),
-                                  Value(v.fmt, v.scale, shape_of(n))))
-        elif n.op in ("call_function", "call_method"):
-            state[n] = "meta"  # size()/getattr feeding a view: no tensor value
-        elif n.op == "output":
-            p = state[n.args[0]]
-            if not isinstance(p, _Pending):
-                raise ConfigError("the model output must be a Linear or Conv2d output")
-            s_logit = float(np.min(p.s_acc))
-            out = Value(None, s_logit, p.shape)
-            name = emit(_gemm_layer(p, values.get(p.src, input_val), out, relu=False))
-    if input_val is None:  # pragma: no cover - quantize_ guarantees a first GEMM
-        raise ConfigError("the model has no quantized input")
-    return Artifact(input=input_val, layers=tuple(layers), output=name, meta=dict(meta or {}))
-
-
-def _add_layer(ins: list, shape: tuple, name: str, out: Value, values: dict[str, Value],
-               emit) -> Layer:
-    s_mid = out.scale / 2 ** ADD_EXTRA_BITS
-    names, mults, shifts = [], [], []
-    for st in ins:
-        if isinstance(st, _Pending):
-            mid = Value(ActFormat(16, signed=True), s_mid, st.shape)
-            names.append(emit(_gemm_layer(st, values.get(st.src) or _input_of(values, st),
-                                          mid, relu=False)))
-            mults.append(1)
-            shifts.append(0)
-        else:
-            m, s = _multiplier(values[st].scale / s_mid)
-            names.append(st)
-            mults.append(m)
-            shifts.append(s)
-    return Layer(name, "add", tuple(names), out, {"relu": True, "out_shift": ADD_EXTRA_BITS},
-                 {"in_mult": np.array(mults, np.int64), "in_shift": np.array(shifts, np.int64)})
-
-
-def _input_of(values: dict[str, Value], p: _Pending) -> Value:  # pragma: no cover
-    raise ConfigError(f"residual branch {p.name!r} reads the raw model input")
-
-
-# ---------------------------------------------------------------------------------------
-# the integer form evaluated with torch kernels
-# ---------------------------------------------------------------------------------------
-
-def _t_round_shift(p: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-    """Round-half-even ``p / 2**s`` in int64 (negative ``s``: left shift)."""
-    s = s.expand_as(p) if s.dim() else s.expand(p.shape)
-    right = s.clamp_min(0)
-    q = p >> right
-    r = p - (q << right)
-    half = torch.where(right > 0, torch.ones_like(right) << (right - 1).clamp_min(0),
-                       torch.zeros_like(right))
-    up = (right > 0) & ((r > half) | ((r == half) & ((q & 1) == 1)))
-    return torch.where(s < 0, p << (-s).clamp_min(0), q + up.long())
-
-
-def _t_requant(acc: torch.Tensor, mult, shift, fmt: ActFormat | None, bias=None,
-               relu: bool = False) -> torch.Tensor:
-    def per_row(v) -> torch.Tensor:
-        t = torch.as_tensor(np.asarray(v, dtype=np.int64))
-        return t.reshape(1, -1, *([1] * (acc.dim() - 2))) if t.dim() else t
-
-    a = acc + (per_row(bias) if bias is not None else 0)
-    y = _t_round_shift(a * per_row(mult), per_row(shift))
-    if relu:
-        y = y.clamp_min(0)
-    return y if fmt is None else y.clamp(fmt.qmin, fmt.qmax)
-
-
-@torch.no_grad()
-def integer_logits_torch(art: Artifact, images: torch.Tensor | np.ndarray,
-                         batch_size: int = 256) -> np.ndarray:
-    """The artifact's integer logits computed with torch kernels (an independent twin of
-    :func:`quant.infer.run_artifact`, which uses the numpy reference)."""
-    x_all = torch.as_tensor(np.asarray(images, dtype=np.float64))
-    outs = []
-    for i in range(0, x_all.shape[0], batch_size):
-        x = x_all[i:i + batch_size]
-        fmt = art.input.fmt
-        vals = {"input": torch.round(x / art.input.scale).clamp(fmt.qmin, fmt.qmax).long()}
-        for layer in art.layers:
-            xs = [vals[s] for s in layer.inputs]
-            a, t = layer.attrs, layer.tensors
-            if layer.op in ("conv", "linear"):
-                w = torch.from_numpy(layer.rows.int_weights()).double()
-                m, k, _ = layer.gemm_dims
-                x_max = max(abs(art.value(layer.inputs[0]).fmt.qmin),
-                            art.value(layer.inputs[0]).fmt.qmax)
-                if accumulator_bound(k, int(w.abs().max()), x_max) >= FLOAT64_EXACT:
-                    raise ConfigError(f"layer {layer.name!r} is too wide for float64 conv")
-                if layer.op == "conv":
-                    kh, kw = a["kernel"]
-                    acc = F.conv2d(xs[0].double(), w.reshape(m, -1, kh, kw), None,
-                                   a["stride"], a["padding"])
-                else:
-                    acc = xs[0].reshape(xs[0].shape[0], -1).double() @ w.T
-                y = _t_requant(acc.round().long(), t["mult"], t["shift"], layer.out.fmt,
-                               bias=t["bias"], relu=layer.relu)
-            elif layer.op == "add":
-                parts = [_t_round_shift(v * int(mm), torch.tensor(int(ss)))
-                         for v, mm, ss in zip(xs, t["in_mult"], t["in_shift"], strict=True)]
-                y = _t_requant(parts[0] + parts[1], 1, a["out_shift"], layer.out.fmt,
-                               relu=layer.relu)
-            elif layer.op == "avgpool":
-                sums = F.avg_pool2d(xs[0].double(), a["kernel"], a["stride"],
-                                    divisor_override=1).round().long()
-                y = _t_requant(sums, a["mult"], a["shift"], layer.out.fmt)
-            elif layer.op == "maxpool":
-                y = F.max_pool2d(xs[0].double(), a["kernel"], a["stride"],
-                                 a["padding"]).long()
-            else:
-                y = xs[0].reshape(xs[0].shape[0], -1)
-            vals[layer.name] = y
-        outs.append(vals[art.output].numpy())
-    return np.concatenate(outs)

@@ -10,6 +10,7 @@ from quant.errors import ConfigError
 from quant.formats import ActFormat
 from quant.pim import PimArith, plan
 from quant.ref import im2col
+from quant.torch.export import export
 from quant.torch.models import build_model
 from quant.torch.pim_qat import (
     PimConv2d,
@@ -22,7 +23,7 @@ from quant.torch.pim_qat import (
     seed_,
     set_arith_,
 )
-from quant.torch.qat import QATConfig, export, quantize_
+from quant.torch.qat import QATConfig, quantize_
 from sim.pim import pim_gemm
 
 torch.set_num_threads(1)

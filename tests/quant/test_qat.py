@@ -14,18 +14,18 @@ from quant.errors import ConfigError
 from quant.formats import Scheme, weight_format
 from quant.infer import run_artifact
 from quant.msq import lut_row_count
+from quant.torch.export import export
 from quant.torch.models import build_model
 from quant.torch.qat import (
     QATConfig,
     QConv2d,
     QLinear,
     QReLU,
-    export,
-    integer_logits_torch,
     nearest_level,
     quantize_,
 )
 from quant.torch.train import TrainConfig, predict
+from quant.torch.twin import integer_logits_torch
 
 FORMATS = [(s, b) for s in ("fixed", "pot", "sp2") for b in (3, 4, 5)] + [("fixed", 8)]
 
