@@ -34,17 +34,17 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from fpim.flows.pim import calibrated, fine_tune, pim_accuracy, pim_qat, to_artifact
+from fpim.flows.metrics import accuracy
+from fpim.flows.pim import calibrated, fine_tune, pim_qat, to_artifact
+from fpim.flows.pim_deploy import digital_accuracy, pim_accuracy
 from fpim.flows.quantize import float_model, run_qat
 from quant.data import load_digits
-from quant.infer import run_artifact
 from quant.pim import PimArith, plan
 from quant.torch.export import export
 from quant.torch.qat import QATConfig
-from quant.torch.train import TrainConfig, accuracy, predict
+from quant.torch.train import TrainConfig, predict
 
 # (scheme, cell bits, group size, ADC bits): chosen where (b) fails (see docs/pim.md)
 SETTINGS = (("native", 3, 64, 7), ("differential", 3, 64, 6), ("bit_serial", 1, 64, 6))
@@ -111,8 +111,7 @@ def main() -> None:
                                             first_last_bits=None, input_bits=4),
                      qcfg, progress=args.progress)
     digital = export(qmodel, data.input_shape)
-    acc_a = 100.0 * float(np.mean(np.argmax(run_artifact(digital, data.x_test), 1)
-                                  == data.y_test))
+    acc_a = digital_accuracy(digital, data)
     if args.sweep_b:
         sweep_b(digital, data, acc_a, args.schemes)
         print(f"{time.perf_counter() - t0:.0f} s")

@@ -19,10 +19,11 @@ from pathlib import Path
 
 import torch
 
+from fpim.flows.metrics import accuracy
 from fpim.flows.quantize import float_model, quantize_workflow
 from quant.data import load_digits
 from quant.torch.qat import QATConfig
-from quant.torch.train import TrainConfig, accuracy, predict
+from quant.torch.train import TrainConfig, predict
 
 ROWS = [
     ("fixed", 4, None), ("pot", 4, None), ("sp2", 4, None),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from fpim.commands.options import add_json
 from fpim.output import format_table, print_json
 from quant.formats import SCHEME_NAMES, WEIGHT_BITS, Scheme
 from quant.formats import format_table as format_data
@@ -29,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fl", type=int, default=None,
                    help="f8 only: fractional length (signed 0..7, unsigned 0..8; default 4)")
     p.add_argument("--unsigned", action="store_true", help="f8 only: unsigned words (0..255)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_json(p)
     p.set_defaults(func=run)
 
 

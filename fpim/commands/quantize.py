@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from fpim.commands.options import add_json
 from fpim.output import format_table, print_json
 
 SCHEMES = ("fixed", "pot", "sp2", "msq", "f8")
@@ -86,7 +87,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
     p.add_argument("--out", required=True, help="artifact directory to write")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_json(p)
     p.set_defaults(func=run)
 
 

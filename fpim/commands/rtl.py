@@ -6,8 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from fpim.commands.options import accelerator, add_accel
 from fpim.output import write_atomic
-from sim.config import load_accelerator
 
 EXAMPLES = """examples:
   fpim rtl --accel tiny --out rtl                  # rtl/fpim_tiny.v + rtl/fpim_tiny.json
@@ -27,10 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "output has no timestamps or absolute paths.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--accel", required=True, metavar="PRESET_OR_YAML",
-                   help="accelerator preset (e.g. tiny) or YAML file")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value, e.g. engine.cols=8 (repeatable)")
+    add_accel(p)
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.set_defaults(func=run)
 
@@ -38,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from hw.generate import generate
 
-    accel = load_accelerator(args.accel, args.overrides)
+    accel = accelerator(args)
     text, manifest = generate(accel)
     out = Path(args.out)
     top = manifest["top"]

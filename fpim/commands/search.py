@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from fpim.commands.options import add_json
 from fpim.output import print_json
 
 EXAMPLES = """examples:
@@ -38,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--packing", type=int, action="append", choices=(1, 2, 4), metavar="P",
                    help="DSP packing to try (1, 2 or 4; repeatable; default: every packing "
                         "the part allows at the width)")
-    m.add_argument("--json", action="store_true", help="print JSON")
+    add_json(m, "text")
     m.set_defaults(func=run)
 
 

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import time
 
-import numpy as np
-
+from fpim.commands.options import accelerator, add_accel, add_json
 from fpim.output import format_table, print_json, write_atomic
 from quant.errors import ConfigError
 
@@ -38,10 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--gemm", action="store_true",
                    help="the topology is in SCALE-Sim's GEMM format (default: guess)")
     p.add_argument("--input-shape", metavar="B,C,H,W", help="input shape for a torch model")
-    p.add_argument("--accel", required=True, metavar="PRESET_OR_YAML",
-                   help="accelerator preset (xc7z020, xc7z045, xczu9eg, tiny) or YAML file")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a preset field, e.g. engine.cols=16 (repeatable)")
+    add_accel(p)
     p.add_argument("--mode", choices=("cycle", "analytical", "plain"), default="cycle",
                    help="fidelity level (default: cycle)")
     p.add_argument("--sp2-fraction", type=float, default=None, metavar="F",
@@ -54,96 +49,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the functional inputs")
     p.add_argument("--max-cycles", type=int, default=None,
                    help="stop the cycle kernel here and report where (default: no limit)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    add_json(p, "tables")
     p.add_argument("--csv", metavar="FILE", help="write the per-layer table as CSV")
     p.set_defaults(func=run)
 
 
-def _workload(args: argparse.Namespace, accel: object):
-    from sim.ops import from_artifact
-    from sim.workload import assign_fraction, load_shipped, read_topology
-
-    art = None
-    if args.artifact:
-        from quant.artifact import load_artifact
-
-        art = load_artifact(args.artifact)
-        wl = from_artifact(art, batch=args.batch)
-    elif args.topology:
-        wl = read_topology(args.topology, gemm=True if args.gemm else None)
-    elif ":" in args.model:
-        if not args.input_shape:
-            raise ConfigError("--input-shape must be given with a module:function model")
-        from sim.torch_workload import from_factory
-
-        shape = tuple(int(s) for s in args.input_shape.split(","))
-        wl = from_factory(args.model, shape)
-    else:
-        wl = load_shipped(args.model)
-    e = accel.engine  # type: ignore[attr-defined]
-    frac = args.sp2_fraction if args.sp2_fraction is not None else e.lut_rows / e.rows
-    return assign_fraction(wl, frac), art
-
-
-def _functional(wl, art, accel, seed: int) -> dict:
-    from quant import ref
-    from quant.formats import Scheme
-    from sim import functional as F
-    from sim.workload import GemmOp
-
-    e = accel.engine
-    rng = np.random.default_rng(seed)
-    if art is not None:
-        from quant.infer import run_artifact
-
-        codes = rng.integers(art.input.fmt.qmin, art.input.fmt.qmax + 1,
-                             (1, *art.input.shape))
-        t = time.perf_counter()
-        got = F.run_artifact(art, codes, accel)
-        dt = time.perf_counter() - t
-        want = run_artifact(art, codes, return_values=True)
-        bad = [n for n in want if not np.array_equal(got[n], want[n])]
-        return {"bit_exact": not bad, "mismatched": bad, "layers_checked": len(want),
-                "seconds": dt}
-    fmt = e.act_format
-    macs = 0
-    sim_s = 0.0
-    bad = []
-    for o in wl.ops:
-        if not isinstance(o, GemmOp):
-            continue
-        for a, b, count in o.splits:
-            rows = F.random_rows(rng, o.m, o.k, e.weight_bits, b, e.lut_core_scheme
-                                 if b else Scheme.SP2)
-            x = rng.integers(fmt.qmin, fmt.qmax + 1, (o.k, o.n))
-            w_int = F.int_weights(rows)
-            t = time.perf_counter()
-            y = F.gemm(rows, x, fmt, e.acc_bits, w_int=w_int)
-            sim_s += time.perf_counter() - t
-            macs += o.m * o.n * o.k
-            if not np.array_equal(y, ref.gemm(rows, x, fmt, e.acc_bits)):
-                bad.append(o.name)
-            del a, count  # one group per split is computed: identical groups add nothing
-    return {"bit_exact": not bad, "mismatched": bad, "macs_computed": macs,
-            "seconds": sim_s, "gmacs_per_s": macs / sim_s / 1e9 if sim_s else 0.0}
-
-
 def run(args: argparse.Namespace) -> int:
-    from sim.config import load_accelerator
-    from sim.engine import simulate
+    from fpim.flows.simulate import load_workload, simulate
 
     if args.batch < 1:
         raise ConfigError(f"batch must be a positive integer, not {args.batch}")
-    accel = load_accelerator(args.accel, args.overrides)
-    wl, art = _workload(args, accel)
-    if art is not None:
-        from sim.functional import check_artifact
-
-        check_artifact(art, accel)
-    result = simulate(wl, accel, args.mode, max_cycles=args.max_cycles)
-    data = result.to_dict()
-    if args.functional:
-        data["functional"] = _functional(wl, art, accel, args.seed)
+    accel = accelerator(args)
+    shape = None
+    if args.model and ":" in args.model:
+        if not args.input_shape:
+            raise ConfigError("--input-shape must be given with a module:function model")
+        shape = tuple(int(s) for s in args.input_shape.split(","))
+    wl, art = load_workload(accel, artifact=args.artifact, model=args.model,
+                            topology=args.topology, gemm=True if args.gemm else None,
+                            input_shape=shape, batch=args.batch, sp2_fraction=args.sp2_fraction)
+    sim = simulate(accel, wl, art, mode=args.mode, max_cycles=args.max_cycles,
+                   functional=args.functional, seed=args.seed)
+    result, data = sim.result, sim.to_dict()
     if args.csv:
         write_atomic(args.csv, result.to_csv())
     if args.json:
@@ -163,11 +90,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"resources (estimate): LUT {r['lut']}/{accel.part.lut}, FF {r['ff']}/"
               f"{accel.part.ff}, DSP {r['dsp']}/{accel.part.dsp}, BRAM36 {r['bram36']}/"
               f"{accel.part.bram36}")
-        if args.functional:
-            f = data["functional"]
+        if sim.functional is not None:
+            f = sim.functional
             rate = f" at {f['gmacs_per_s']:.2f} GMAC/s" if "gmacs_per_s" in f else ""
             print(f"functional: {'bit-exact' if f['bit_exact'] else 'MISMATCH'} against "
                   f"quant.ref{rate}")
-    if args.functional and not data["functional"]["bit_exact"]:
-        return 1
-    return 0
+    return 0 if sim.bit_exact else 1

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from fpim.commands.options import accelerator, add_accel, add_json
 from fpim.output import format_table, print_json
-from sim.config import load_accelerator
 
 EXAMPLES = """examples:
   fpim synth --accel tiny                      # family from the part (xc7 for XC7Z020)
@@ -22,41 +22,32 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "resource model's estimate of the same blocks, with relative error.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--accel", required=True, metavar="PRESET_OR_YAML",
-                   help="accelerator preset (e.g. tiny) or YAML file")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value, e.g. engine.cols=8 (repeatable)")
+    add_accel(p)
     p.add_argument("--family", choices=("xc7", "xcup"), default=None,
                    help="synth_xilinx family (default: from the part's DSP type)")
     p.add_argument("--yosys", default=None, metavar="PATH", help="yosys binary (default: PATH)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_json(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from hw.generate import generate
-    from hw.model import compare, datapath_model
-    from hw.synth import synthesize
+    from fpim.flows.synth import synthesize_engine
 
-    accel = load_accelerator(args.accel, args.overrides)
-    family = args.family or accel.part.family
-    text, manifest = generate(accel, datapath_only=True)
-    res = synthesize(text, manifest["top"], family, yosys=args.yosys)
-    model = datapath_model(accel)
-    rows = compare(res.summary, model)
+    accel = accelerator(args)
+    r = synthesize_engine(accel, args.family, args.yosys)
     if args.json:
-        print_json({"accel": accel.name, "top": manifest["top"], "family": family,
-                    "seconds": round(res.seconds, 2), "scope": manifest["scope"],
-                    "measured": res.to_dict(), "model": model, "comparison": rows})
+        print_json({"accel": accel.name, "top": r.top, "family": r.family,
+                    "seconds": round(r.measured.seconds, 2), "scope": r.scope,
+                    "measured": r.measured.to_dict(), "model": r.model,
+                    "comparison": r.comparison})
         return 0
-    print(f"{manifest['top']} on {family}: yosys synth_xilinx took {res.seconds:.1f} s")
-    print(f"scope: {manifest['scope']}")
+    print(f"{r.top} on {r.family}: yosys synth_xilinx took {r.measured.seconds:.1f} s")
+    print(f"scope: {r.scope}")
     print(format_table(("resource", "measured", "model", "rel. error"),
-                       [(r["resource"], r["measured"], r["model"],
-                         "-" if r["rel_error"] is None else f"{100 * r['rel_error']:+.1f}%")
-                        for r in rows]))
-    by = res.summary["lut_by_size"]
-    print("LUTs by size: " + ", ".join(f"{k} {v}" for k, v in by.items()))
-    print(f"CARRY {res.summary['carry']}, MUXF7 {res.summary['muxf7']}, "
-          f"MUXF8 {res.summary['muxf8']}")
+                       [(c["resource"], c["measured"], c["model"],
+                         "-" if c["rel_error"] is None else f"{100 * c['rel_error']:+.1f}%")
+                        for c in r.comparison]))
+    summary = r.measured.summary
+    print("LUTs by size: " + ", ".join(f"{k} {v}" for k, v in summary["lut_by_size"].items()))
+    print(f"CARRY {summary['carry']}, MUXF7 {summary['muxf7']}, MUXF8 {summary['muxf8']}")
     return 0

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import sys
-import time
 
+from fpim.commands.options import accelerator, add_accel, add_json
 from fpim.output import format_table, print_json
 from quant.errors import check_int_range
-from sim.config import load_accelerator
 
 EXAMPLES = """examples:
   fpim verify --accel tiny                       # 24 random GEMMs + one artifact layer
@@ -33,10 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "mode for the same memory timing.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--accel", required=True, metavar="PRESET_OR_YAML",
-                   help="accelerator preset (e.g. tiny) or YAML file")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value, e.g. engine.cols=3 (repeatable)")
+    add_accel(p)
     p.add_argument("--cases", type=int, default=24, metavar="N",
                    help="random GEMMs (default 24; 0..100000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the cases and stimulus")
@@ -55,7 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="skip the QAT artifact layer")
     p.add_argument("--build-dir", default=None, metavar="DIR",
                    help="Verilator build directory root (default build/cocotb)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_json(p)
     p.set_defaults(func=run)
 
 
@@ -65,65 +59,36 @@ def _say(msg: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hw.tb.cases import random_cases
-    from hw.tb.engine import artifact_layer_case, build_accel, run_verilator
-    from quant.errors import ArtifactError, ConfigError
+    from fpim.flows.verify import verify
 
     n = check_int_range("cases", args.cases, 0, 100_000)
-    accel = load_accelerator(args.accel, args.overrides)
-    cases = random_cases(accel, n, seed=args.seed)
-    skipped = None
-    if args.artifact is not None and args.layer is None:
-        raise ConfigError("layer must name a conv/linear layer of --artifact, not missing")
-    if not args.no_artifact:
-        kw = {} if args.artifact is None else {"art_dir": args.artifact}
-        if args.layer is not None:
-            kw["layer"] = args.layer
-        try:
-            cases.append(artifact_layer_case(accel, **kw))
-        except ArtifactError as exc:
-            if args.artifact is not None:
-                raise
-            skipped = str(exc)
-    if not cases:
+    accel = accelerator(args)
+    v = verify(accel, n, seed=args.seed, artifact=args.artifact, layer=args.layer,
+               with_artifact=not args.no_artifact, beats=args.beats,
+               out_pattern=args.out_pattern, build_dir=args.build_dir, say=_say)
+    if v is None:
         _say("fpim verify: nothing to run (--cases 0 and no artifact layer)")
         return 0
-    quiet = io.StringIO()  # cocotb's runner prints every command it runs
-    t0 = time.perf_counter()
-    _say(f"building the Verilator model of {accel.name} (cached per Verilog content) ...")
-    with contextlib.redirect_stdout(quiet):
-        b = build_accel(accel, args.build_dir)
-    t1 = time.perf_counter()
-    _say(f"running {len(cases)} GEMMs under cocotb (seed {args.seed}) ...")
-    with contextlib.redirect_stdout(quiet):
-        outcomes = run_verilator(accel, cases, seed=args.seed, build=b,
-                                 log_file=b.directory / "verify.log",
-                                 patterns={"beats": args.beats, "out": args.out_pattern})
-    t2 = time.perf_counter()
-    passed = sum(o.passed for o in outcomes)
-    failed = len(outcomes) - passed
-    first = next((o.failure() for o in outcomes if not o.passed), None)
     sets = "".join(f" --set {o}" for o in args.overrides)
     repro = (f"fpim verify --accel {args.accel}{sets} --cases {n} --seed {args.seed} "
              f"--beats {args.beats} --out-pattern {args.out_pattern}")
     if args.json:
-        print_json({"accel": accel.name, "top": b.top, "seed": args.seed,
-                    "passed": passed, "failed": failed, "first_failure": first,
-                    "artifact_skipped": skipped, "reproduce": repro,
-                    "build_seconds": round(t1 - t0, 2), "run_seconds": round(t2 - t1, 2),
-                    "rtl_cycles": sum(o.cycles_rtl for o in outcomes),
-                    "cases": [o.to_dict() for o in outcomes]})
+        print_json({"accel": accel.name, "top": v.top, "seed": args.seed,
+                    "passed": v.passed, "failed": v.failed, "first_failure": v.first_failure,
+                    "artifact_skipped": v.artifact_skipped, "reproduce": repro,
+                    "build_seconds": round(v.build_seconds, 2),
+                    "run_seconds": round(v.run_seconds, 2), "rtl_cycles": v.rtl_cycles,
+                    "cases": [o.to_dict() for o in v.outcomes]})
     else:
         rows = [(o.name, o.description.split(": ", 1)[1], o.cycles_sim, o.cycles_rtl,
                  "yes" if o.outputs_equal else "NO", "pass" if o.passed else "FAIL")
-                for o in outcomes]
+                for o in v.outcomes]
         print(format_table(("case", "GEMM", "cycles_sim", "cycles_rtl", "outputs equal",
                             "result"), rows))
-        print(f"\n{passed} passed, {failed} failed; {sum(o.cycles_rtl for o in outcomes)} "
-              f"RTL cycles simulated in {t2 - t1:.1f} s (build {t1 - t0:.1f} s); log "
-              f"{b.directory / 'verify.log'}")
-        if skipped:
-            print(f"artifact layer skipped: {skipped}")
-        if first:
-            print(f"first failure: {first}\nreproduce: {repro}")
-    return 0 if failed == 0 else 1
+        print(f"\n{v.passed} passed, {v.failed} failed; {v.rtl_cycles} RTL cycles simulated "
+              f"in {v.run_seconds:.1f} s (build {v.build_seconds:.1f} s); log {v.log}")
+        if v.artifact_skipped:
+            print(f"artifact layer skipped: {v.artifact_skipped}")
+        if v.first_failure:
+            print(f"first failure: {v.first_failure}\nreproduce: {repro}")
+    return 0 if v.failed == 0 else 1

@@ -19,14 +19,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from fpim.flows.metrics import accuracy
 from quant.artifact import load_artifact, save_artifact
 from quant.data import Dataset
 from quant.errors import ConfigError
-from quant.infer import run_artifact
+from quant.infer import predict as predict_artifact
 from quant.torch.export import export
 from quant.torch.models import build_model
 from quant.torch.qat import QATConfig, quantize_, reassign_rows_
-from quant.torch.train import TrainConfig, accuracy, predict, set_determinism, train
+from quant.torch.train import TrainConfig, predict, set_determinism, train
 
 CALIBRATION_IMAGES = 512
 
@@ -105,8 +106,7 @@ def quantize_workflow(model_name: str, data: Dataset, qcfg: QATConfig, float_cfg
     if out is not None:
         save_artifact(art, out)
         art = load_artifact(out)  # evaluate exactly what was written
-    logits = run_artifact(art, data.x_test)
-    q_pred = np.argmax(logits, axis=1)
+    q_pred = predict_artifact(art, data.x_test)
     rows = [layer.rows for layer in art.gemm_layers()]
     n_rows = sum(r.shape[0] for r in rows)
     n_sp2 = sum(int(np.count_nonzero(r.scheme_ids == 1)) for r in rows)

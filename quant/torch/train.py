@@ -128,8 +128,3 @@ def predict(model: nn.Module, x: np.ndarray, batch_size: int = 512) -> np.ndarra
     xt = torch.as_tensor(x, dtype=torch.float32)
     out = [model(xt[i:i + batch_size]).argmax(1) for i in range(0, xt.shape[0], batch_size)]
     return torch.cat(out).numpy() if out else np.zeros(0, np.int64)
-
-
-def accuracy(pred: np.ndarray, y: np.ndarray) -> float:
-    """Percentage of correct predictions."""
-    return 100.0 * float(np.mean(np.asarray(pred) == np.asarray(y))) if len(y) else 0.0

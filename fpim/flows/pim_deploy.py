@@ -1,0 +1,111 @@
+"""An integer artifact deployed on PIM macros (numpy, no torch): its cost on a chip of macros
+(``fpim pim simulate``) and its accuracy with every conv/linear GEMM on the PIM kernel
+(``fpim pim eval``; :mod:`fpim.flows.pim` uses the same accuracy after PIM-QAT).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fpim.flows.metrics import accuracy
+from quant.artifact import Artifact, load_artifact
+from quant.data import Dataset, load_dataset
+from quant.errors import check_int_range
+from quant.infer import predict
+from quant.pim import PimArith
+from sim.pim import PimLayerCost, PimMacro, layer_cost, load_macro
+from sim.pim.deploy import layer_w_bits, run_artifact_pim
+
+
+def macro_with(preset: str, overrides: dict[str, Any] | None = None) -> PimMacro:
+    """The macro preset (or YAML file) with the arithmetic fields in ``overrides`` replaced
+    (validated like the preset)."""
+    macro = load_macro(preset)
+    if not overrides:
+        return macro
+    return replace(macro, arith=macro.arith.with_(**overrides))
+
+
+def pim_predictions(art: Artifact, images: np.ndarray, arith: PimArith,
+                    seed: int = 0) -> np.ndarray:
+    """Predicted class per image with every GEMM of ``art`` on the PIM kernel."""
+    return np.argmax(run_artifact_pim(art, images, arith, seed=seed), axis=1)
+
+
+def pim_accuracy(art: Artifact, data: Dataset, arith: PimArith, seed: int = 0) -> float:
+    """Test accuracy (%) of ``art`` with every GEMM on the PIM kernel."""
+    return accuracy(pim_predictions(art, data.x_test, arith, seed), data.y_test)
+
+
+def digital_accuracy(art: Artifact, data: Dataset) -> float:
+    """Test accuracy (%) of ``art`` with the reference integer kernels."""
+    return accuracy(predict(art, data.x_test), data.y_test)
+
+
+@dataclass(frozen=True)
+class ChipCost:
+    """Cost of one inference batch of an artifact on a chip of PIM macros."""
+
+    macro: PimMacro
+    layers: list[PimLayerCost]
+    batch: int
+
+    @property
+    def totals(self) -> dict:
+        cycles = sum(c.cycles for c in self.layers)
+        return {
+            "cycles": cycles,
+            "conversions": sum(c.conversions for c in self.layers),
+            "energy_uj": sum(c.energy_uj for c in self.layers),
+            "latency_us": cycles / self.macro.clock_mhz,
+            "area_mm2": self.macro.macros * self.macro.area_mm2,
+            "batch": self.batch,
+        }
+
+    def to_dict(self) -> dict:
+        return {"macro": self.macro.to_dict(), "layers": [c.__dict__ for c in self.layers],
+                "totals": self.totals}
+
+
+def chip_cost(artifact: str | Path, macro: PimMacro, batch: int = 1) -> ChipCost:
+    """Cycles, conversions and energy of every conv/linear layer of the artifact directory
+    for ``batch`` inputs per inference."""
+    art = load_artifact(artifact)
+    costs = []
+    for layer in art.gemm_layers():
+        m, k, n = layer.gemm_dims
+        x_fmt = art.value(layer.inputs[0]).fmt
+        costs.append(layer_cost(macro, layer.name, m, k, n * batch, layer_w_bits(layer),
+                                x_fmt.bits, x_fmt.signed))
+    return ChipCost(macro, costs, batch)
+
+
+def evaluate(artifact: str | Path, macro: PimMacro, *, data: str | None = None,
+             data_dir: str | None = None, limit: int | None = None, seed: int = 0) -> dict:
+    """PIM and digital test accuracy (%) of the artifact directory and how often the two
+    agree, on the test split of ``data`` (default: the artifact's meta "data", else digits),
+    its first ``limit`` images when given; ``seed`` seeds the thermal noise."""
+    art = load_artifact(artifact)
+    name = data or art.meta.get("data") or "digits"
+    dataset = load_dataset(name, data_dir)
+    x, y = dataset.x_test, dataset.y_test
+    if limit is not None:
+        n = check_int_range("limit", limit, 1, len(y))
+        x, y = x[:n], y[:n]
+    t0 = time.perf_counter()
+    pim_pred = pim_predictions(art, x, macro.arith, seed)
+    seconds = time.perf_counter() - t0
+    dig_pred = predict(art, x)
+    return {
+        "artifact": str(artifact), "macro": macro.name, "arith": macro.arith.__dict__,
+        "data": name, "images": len(y), "seed": seed,
+        "pim_accuracy": round(accuracy(pim_pred, y), 4),
+        "digital_accuracy": round(accuracy(dig_pred, y), 4),
+        "agreement": round(accuracy(pim_pred, dig_pred), 4),
+        "pim_seconds": round(seconds, 2),
+    }

@@ -1,0 +1,125 @@
+"""The simulate workflow (``fpim simulate``): a workload (an artifact, a shipped topology, a
+SCALE-Sim CSV or a torch model factory) on an accelerator, timed in one of the simulator's
+modes and optionally computed bit-exactly in numba against :mod:`quant.ref`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from quant import ref
+from quant.artifact import Artifact, load_artifact
+from quant.errors import ConfigError
+from quant.formats import Scheme
+from quant.infer import run_artifact
+from sim import functional as F
+from sim.arch import Accelerator
+from sim.engine import simulate as run_engine
+from sim.ops import from_artifact
+from sim.results import RunResult
+from sim.workload import GemmOp, Workload, assign_fraction, load_shipped, read_topology
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """A simulated workload and, when asked for, the bit-exactness check of its GEMMs."""
+
+    workload: Workload
+    result: RunResult
+    functional: dict | None = None
+
+    @property
+    def bit_exact(self) -> bool:
+        """False only when the functional check ran and found a mismatch."""
+        return self.functional is None or self.functional["bit_exact"]
+
+    def to_dict(self) -> dict:
+        data = self.result.to_dict()
+        if self.functional is not None:
+            data["functional"] = self.functional
+        return data
+
+
+def load_workload(accel: Accelerator, *, artifact: str | None = None, model: str | None = None,
+                  topology: str | None = None, gemm: bool | None = None,
+                  input_shape: tuple[int, ...] | None = None, batch: int = 1,
+                  sp2_fraction: float | None = None) -> tuple[Workload, Artifact | None]:
+    """The workload of exactly one source, with ``sp2_fraction`` of each GEMM's rows on the
+    LUT core (default: the engine's split); the artifact too when that is the source.
+
+    ``model`` is a shipped workload name or a ``module:function`` torch model factory
+    (traced on ``input_shape``); ``gemm`` says whether ``topology`` is in SCALE-Sim's GEMM
+    format (None: guess).
+    """
+    art = None
+    if artifact:
+        art = load_artifact(artifact)
+        wl = from_artifact(art, batch=batch)
+    elif topology:
+        wl = read_topology(topology, gemm=gemm)
+    elif model and ":" in model:
+        # torch is imported only for a torch model (it costs seconds of start-up)
+        from sim.torch_workload import from_factory
+
+        wl = from_factory(model, input_shape or ())
+    elif model:
+        wl = load_shipped(model)
+    else:
+        raise ConfigError("workload must be an artifact, a model or a topology, not missing")
+    e = accel.engine
+    frac = sp2_fraction if sp2_fraction is not None else e.lut_rows / e.rows
+    return assign_fraction(wl, frac), art
+
+
+def check_functional(wl: Workload, art: Artifact | None, accel: Accelerator,
+                     seed: int = 0) -> dict:
+    """Compute the workload's GEMMs with the numba functional model and compare them with
+    :mod:`quant.ref`: the artifact's layers on one seeded random input image, or one seeded
+    random GEMM per row split of every GEMM op (identical groups add nothing)."""
+    e = accel.engine
+    rng = np.random.default_rng(seed)
+    if art is not None:
+        codes = rng.integers(art.input.fmt.qmin, art.input.fmt.qmax + 1,
+                             (1, *art.input.shape))
+        t = time.perf_counter()
+        got = F.run_artifact(art, codes, accel)
+        dt = time.perf_counter() - t
+        want = run_artifact(art, codes, return_values=True)
+        bad = [n for n in want if not np.array_equal(got[n], want[n])]
+        return {"bit_exact": not bad, "mismatched": bad, "layers_checked": len(want),
+                "seconds": dt}
+    fmt = e.act_format
+    macs = 0
+    sim_s = 0.0
+    bad = []
+    for o in wl.ops:
+        if not isinstance(o, GemmOp):
+            continue
+        for _, b, _ in o.splits:
+            rows = F.random_rows(rng, o.m, o.k, e.weight_bits, b, e.lut_core_scheme
+                                 if b else Scheme.SP2)
+            x = rng.integers(fmt.qmin, fmt.qmax + 1, (o.k, o.n))
+            w_int = F.int_weights(rows)
+            t = time.perf_counter()
+            y = F.gemm(rows, x, fmt, e.acc_bits, w_int=w_int)
+            sim_s += time.perf_counter() - t
+            macs += o.m * o.n * o.k
+            if not np.array_equal(y, ref.gemm(rows, x, fmt, e.acc_bits)):
+                bad.append(o.name)
+    return {"bit_exact": not bad, "mismatched": bad, "macs_computed": macs,
+            "seconds": sim_s, "gmacs_per_s": macs / sim_s / 1e9 if sim_s else 0.0}
+
+
+def simulate(accel: Accelerator, wl: Workload, art: Artifact | None = None, *,
+             mode: str = "cycle", max_cycles: int | None = None, functional: bool = False,
+             seed: int = 0) -> Simulation:
+    """Time ``wl`` on ``accel`` in ``mode`` (an artifact is first checked to fit the engine);
+    with ``functional``, also :func:`check_functional` with ``seed``."""
+    if art is not None:
+        F.check_artifact(art, accel)
+    result = run_engine(wl, accel, mode, max_cycles=max_cycles)
+    check = check_functional(wl, art, accel, seed) if functional else None
+    return Simulation(wl, result, check)

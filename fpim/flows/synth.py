@@ -1,0 +1,35 @@
+"""The synth workflow (``fpim synth``): Yosys ``synth_xilinx`` of an accelerator's engine
+datapath, next to the analytical resource model's estimate of the same blocks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hw.generate import generate
+from hw.model import compare, datapath_model
+from hw.synth import SynthResult, synthesize
+from sim.arch import Accelerator
+
+
+@dataclass(frozen=True)
+class Synthesis:
+    """Measured cells, the model's estimate, and one comparison row per resource."""
+
+    top: str
+    family: str
+    scope: str
+    measured: SynthResult
+    model: dict[str, int]
+    comparison: list[dict[str, object]]
+
+
+def synthesize_engine(accel: Accelerator, family: str | None = None,
+                      yosys: str | None = None) -> Synthesis:
+    """Synthesize the generated datapath for ``family`` (default: from the part's DSP type)
+    with the ``yosys`` binary (default: on PATH) and compare it with the model."""
+    family = family or accel.part.family
+    text, manifest = generate(accel, datapath_only=True)
+    res = synthesize(text, manifest["top"], family, yosys=yosys)
+    model = datapath_model(accel)
+    return Synthesis(manifest["top"], family, manifest["scope"], res, model,
+                     compare(res.summary, model))

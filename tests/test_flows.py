@@ -1,0 +1,92 @@
+"""Workflows (fpim.flows) return records and print nothing; the CLI declares its shared
+options once (fpim.commands.options)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fpim.cli import build_parser
+from fpim.flows.metrics import accuracy
+from fpim.flows.pim_deploy import chip_cost, evaluate, macro_with
+from fpim.flows.simulate import load_workload, simulate
+from sim.config import load_accelerator
+from tests.cliutil import run
+
+ARTIFACT = str(Path(__file__).resolve().parent.parent / "configs/artifacts/cnn_msq4_digits")
+
+
+def _options(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()
+             ) -> Iterator[tuple[tuple[str, ...], str, argparse.Action]]:
+    """(command path, option string, action) for every option of every (sub)command."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _options(sub, (*prefix, name))
+        else:
+            for opt in action.option_strings:
+                yield prefix, opt, action
+
+
+@pytest.mark.parametrize("option", ["--accel", "--set", "--macro", "--json"])
+def test_shared_options_are_declared_once(option: str) -> None:
+    found = [(path, a) for path, opt, a in _options(build_parser()) if opt == option]
+    assert len(found) >= 2, option
+    for _, a in found:
+        assert (a.metavar, a.default, a.required) == (found[0][1].metavar, found[0][1].default,
+                                                      found[0][1].required)
+    if option != "--json":  # --json names what it replaces (a table, tables or text)
+        assert len({a.help for _, a in found}) == 1, option
+    else:
+        assert all(a.help.startswith("print JSON instead of ") for _, a in found)
+
+
+def test_accel_on_every_hardware_command() -> None:
+    paths = {path for path, opt, _ in _options(build_parser()) if opt == "--accel"}
+    assert paths == {("simulate",), ("rtl",), ("synth",), ("verify",)}
+
+
+def test_accuracy_is_a_percentage() -> None:
+    assert accuracy([1, 2, 3, 4], [1, 2, 0, 0]) == 50.0
+    assert accuracy([], []) == 0.0
+
+
+def test_pim_flows_print_nothing_and_match_the_cli(capsys) -> None:
+    macro = macro_with("sram512x128_adc7", {"noise_lsb": 0.5})
+    assert macro.arith.noise_lsb == 0.5 and macro_with("sram512x128_adc7").arith.noise_lsb == 0
+    cost = chip_cost(ARTIFACT, macro, batch=2)
+    r = evaluate(ARTIFACT, macro, limit=20, seed=1)
+    assert capsys.readouterr() == ("", "")
+    code, out, _ = run(capsys, "pim", "simulate", "--artifact", ARTIFACT, "--macro",
+                       "sram512x128_adc7", "--noise-lsb", "0.5", "--batch", "2", "--json")
+    assert code == 2  # simulate takes no arithmetic overrides
+    code, out, _ = run(capsys, "pim", "simulate", "--artifact", ARTIFACT, "--macro",
+                       "sram512x128_adc7", "--batch", "2", "--json")
+    assert code == 0 and json.loads(out)["totals"] == cost.totals
+    code, out, _ = run(capsys, "pim", "eval", "--artifact", ARTIFACT, "--macro",
+                       "sram512x128_adc7", "--noise-lsb", "0.5", "--limit", "20", "--seed", "1",
+                       "--json")
+    cli = json.loads(out)
+    assert code == 0 and r["images"] == 20
+    assert {k: v for k, v in cli.items() if k != "pim_seconds"} == \
+        {k: v for k, v in r.items() if k != "pim_seconds"}
+
+
+def test_simulate_flow_prints_nothing_and_matches_the_cli(capsys) -> None:
+    accel = load_accelerator("tiny")
+    wl, art = load_workload(accel, artifact=ARTIFACT)
+    sim = simulate(accel, wl, art, functional=True)
+    assert capsys.readouterr() == ("", "")
+    assert sim.bit_exact and sim.functional["layers_checked"] > 0
+    code, out, _ = run(capsys, "simulate", "--artifact", ARTIFACT, "--accel", "tiny",
+                       "--functional", "--json")
+    cli = json.loads(out)
+    assert code == 0
+    data = sim.to_dict()
+    cli["functional"].pop("seconds")
+    data["functional"].pop("seconds")
+    assert cli == data
