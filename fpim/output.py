@@ -1,13 +1,10 @@
-"""Shared output helpers for the CLI: JSON to stdout, aligned text tables, atomic writes."""
+"""Shared output helpers for the CLI: JSON to stdout and aligned text tables."""
 
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Sequence
-from pathlib import Path
 
 
 def print_json(data: object) -> None:
@@ -24,16 +21,3 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> st
     return "\n".join(lines)
 
 
-def write_atomic(path: str | os.PathLike, data: str | bytes) -> None:
-    """Write a file so that readers see either the old or the complete new content."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    mode = "wb" if isinstance(data, bytes) else "w"
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, mode) as f:
-            f.write(data)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

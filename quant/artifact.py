@@ -48,8 +48,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -57,6 +55,7 @@ from pathlib import Path
 import numpy as np
 
 from quant.errors import ArtifactError, ConfigError
+from quant.fileio import replace_dir_atomic
 from quant.formats import ActFormat
 from quant.ops import OPS, op_of
 from quant.rows import QuantizedRows
@@ -270,21 +269,12 @@ def save_artifact(art: Artifact, path: str | os.PathLike) -> str:
     digest = _hash(body, blob)
     manifest = json.dumps({**body, "content_hash": digest}, indent=1, sort_keys=True) + "\n"
 
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.tmp-"))
-    try:
+
+    def fill(tmp: Path) -> None:
         (tmp / TENSORS_NAME).write_bytes(blob)
         (tmp / MANIFEST_NAME).write_text(manifest)
-        if dest.exists():
-            old = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.old-"))
-            os.replace(dest, old / "a")
-            os.replace(tmp, dest)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    replace_dir_atomic(dest, fill)
     return digest
 
 

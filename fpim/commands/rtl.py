@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from fpim.commands.options import accelerator, add_accel
-from fpim.output import write_atomic
+from quant.fileio import write_atomic
 
 EXAMPLES = """examples:
   fpim rtl --accel tiny --out rtl                  # rtl/fpim_tiny.v + rtl/fpim_tiny.json

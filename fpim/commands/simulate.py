@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 
 from fpim.commands.options import accelerator, add_accel, add_json
-from fpim.output import format_table, print_json, write_atomic
+from fpim.output import format_table, print_json
 from quant.errors import ConfigError
+from quant.fileio import write_atomic
 
 EXAMPLES = """examples:
   fpim simulate --model resnet50 --accel xc7z020                 # shipped topology, cycle mode
