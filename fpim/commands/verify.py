@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 
 from fpim.commands.options import accelerator, add_accel, add_json
@@ -58,6 +59,21 @@ def _say(msg: str) -> None:
     sys.stderr.flush()
 
 
+def reproduce_line(args: argparse.Namespace) -> str:
+    """The command that runs the same cases again: every option that changes them."""
+    words = ["fpim", "verify", "--accel", args.accel]
+    for o in args.overrides:
+        words += ["--set", o]
+    words += ["--cases", str(args.cases), "--seed", str(args.seed), "--beats", args.beats,
+              "--out-pattern", args.out_pattern]
+    if args.no_artifact:
+        words.append("--no-artifact")
+    else:
+        words += (["--artifact", args.artifact] if args.artifact else []) + \
+                 (["--layer", args.layer] if args.layer else [])
+    return shlex.join(words)
+
+
 def run(args: argparse.Namespace) -> int:
     from fpim.flows.verify import verify
 
@@ -69,9 +85,7 @@ def run(args: argparse.Namespace) -> int:
     if v is None:
         _say("fpim verify: nothing to run (--cases 0 and no artifact layer)")
         return 0
-    sets = "".join(f" --set {o}" for o in args.overrides)
-    repro = (f"fpim verify --accel {args.accel}{sets} --cases {n} --seed {args.seed} "
-             f"--beats {args.beats} --out-pattern {args.out_pattern}")
+    repro = reproduce_line(args)
     if args.json:
         print_json({"accel": accel.name, "top": v.top, "seed": args.seed,
                     "passed": v.passed, "failed": v.failed, "first_failure": v.first_failure,
