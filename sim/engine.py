@@ -30,6 +30,7 @@ from sim.timing import (
     plain_os_cycles,
     schedule_cycles,
     vector_cycles,
+    write_back_bytes,
 )
 from sim.workload import GemmOp, VectorOp, Workload
 
@@ -152,7 +153,7 @@ def simulate(wl: Workload, accel: Accelerator, mode: str = "cycle",
             continue
         tot = per_op[i]
         cyc = tot.cycles
-        write = o.groups * -(-(o.m * o.n * e.act_bits) // 8)
+        write = write_back_bytes(o.m, o.n, e.act_bits, o.groups)
         mac_fix = o.rows_fixed * o.n * o.k
         mac_lut = o.rows_lut * o.n * o.k
         if mode == "plain":

@@ -97,22 +97,59 @@ def _most_dsp_rows(base: Accelerator, lut_cap: float, cols: int, lut_rows: int,
     return None
 
 
-def _evaluate(wl: Workload, acc: Accelerator, fractions: tuple[float, ...]) -> Candidate:
+@dataclass(frozen=True)
+class FractionPoint:
+    """One engine timed with one SP2 fraction."""
+
+    sp2_fraction: float
+    cycles: int
+    fps: float
+
+
+@dataclass(frozen=True)
+class Exploration:
+    """Every engine :func:`explore_msq` timed: the mixed ones with their fraction sweeps
+    (``sweeps[i]`` belongs to ``mixed[i]``) and the DSP-only ones, each at its best fraction.
+    """
+
+    workload: str
+    template: Accelerator
+    bits: int
+    ideal_memory: bool
+    lut_cap: float
+    mixed: tuple[Candidate, ...]
+    sweeps: tuple[tuple[FractionPoint, ...], ...]
+    dsp_only: tuple[Candidate, ...]
+
+
+def _evaluate(wl: Workload, acc: Accelerator, fractions: tuple[float, ...]
+              ) -> tuple[Candidate, tuple[FractionPoint, ...]]:
+    """The engine at its fastest fraction, and every fraction it could run."""
     best = None
+    sweep = []
     for f in fractions:
         if acc.engine.lut_rows == 0 and f > 0:
             continue
         if acc.engine.dsp_rows == 0 and f < 1:
             continue
         r = simulate(assign_fraction(wl, f, force=True), acc, "analytical")
+        sweep.append(FractionPoint(f, r.total_cycles, r.fps))
         if best is None or r.total_cycles < best[1].total_cycles:
             best = (f, r)
     assert best is not None
     f, r = best
     res = r.resources
     e = acc.engine
-    return Candidate(e.dsp_rows, e.lut_rows, e.cols, e.dsp_packing, f, r.total_cycles,
-                     r.compute_cycles, r.fps, res["lut"], res["dsp"], res["bram36"])
+    return (Candidate(e.dsp_rows, e.lut_rows, e.cols, e.dsp_packing, f, r.total_cycles,
+                      r.compute_cycles, r.fps, res["lut"], res["dsp"], res["bram36"]),
+            tuple(sweep))
+
+
+def check_msq_args(bits: int, packings: tuple[int, ...]) -> None:
+    """Raise :class:`ConfigError` unless ``bits`` and every packing may be searched."""
+    check_int_range("bits", bits, 3, 8, "(weights and activations; sp2 needs 3..8)")
+    for pk in packings:
+        check_choice("packing", pk, PACKINGS)
 
 
 def search_msq(wl: Workload, part: str, bits: int, ideal_memory: bool = False,
@@ -123,11 +160,20 @@ def search_msq(wl: Workload, part: str, bits: int, ideal_memory: bool = False,
     ``lut_cap`` is the fraction of the part's LUTs the engine may use (headroom for
     routing and the rest of the design). ``packings``: the DSP packings tried for both the
     mixed and the DSP-only engines (those the part and width do not allow are skipped).
+    The engines are built on the part's shipped preset (:func:`template_for`).
     """
-    check_int_range("bits", bits, 3, 8, "(weights and activations; sp2 needs 3..8)")
-    for pk in packings:
-        check_choice("packing", pk, PACKINGS)
-    template = template_for(part)
+    check_msq_args(bits, packings)
+    return summarize(explore_msq(wl, template_for(part), bits, ideal_memory, lut_steps,
+                                 lut_cap, packings))
+
+
+def explore_msq(wl: Workload, template: Accelerator, bits: int, ideal_memory: bool = False,
+                lut_steps: int = 12, lut_cap: float = 0.8,
+                packings: tuple[int, ...] = PACKINGS) -> Exploration:
+    """Time every engine the MSQ search considers on ``template``'s part, with its memory
+    (unlimited with ``ideal_memory``), clock and vector unit; arguments as
+    :func:`search_msq`."""
+    check_msq_args(bits, packings)
     memory = template.memory
     if ideal_memory:
         memory = dataclasses.replace(memory, dram_bytes_per_cycle=None, dram_latency=0)
@@ -137,7 +183,11 @@ def search_msq(wl: Workload, part: str, bits: int, ideal_memory: bool = False,
     acc_bits = min(64, required_acc_bits(max_k, w_max, (1 << bits) - 1))
     p = template.part
     allowed = [pk for pk in sorted(set(packings)) if pk in allowed_packings(p.dsp_type, bits)]
-    mixed: list[Candidate] = []
+    if not allowed:
+        raise ConfigError(f"packing must be one that {p.name} ({p.dsp_type}) allows at "
+                          f"{bits} bits (1; 2 up to 8 bits; 4 on DSP48E2 up to 4 bits), not "
+                          f"{', '.join(map(str, sorted(set(packings))))}")
+    mixed: list[tuple[Candidate, tuple[FractionPoint, ...]]] = []
     dsp_only: list[Candidate] = []
     for pack in allowed:
         engine = dataclasses.replace(template.engine, weight_bits=bits, act_bits=bits,
@@ -145,40 +195,46 @@ def search_msq(wl: Workload, part: str, bits: int, ideal_memory: bool = False,
         base = dataclasses.replace(template, engine=engine, memory=memory)
         for cols in COLS:
             _search_cols(wl, base, lut_cap, p.dsp, cols, pack, lut_steps, mixed, dsp_only)
-    if not allowed:
-        raise ConfigError(f"packing must be one that {p.name} ({p.dsp_type}) allows at "
-                          f"{bits} bits (1; 2 up to 8 bits; 4 on DSP48E2 up to 4 bits), not "
-                          f"{', '.join(map(str, sorted(set(packings))))}")
     if not dsp_only:
         raise ConfigError(f"no engine fits part {p.name} at {bits} bits")
-    best = min(mixed or dsp_only, key=lambda c: c.cycles)
-    base_best = min(dsp_only, key=lambda c: c.cycles)
+    return Exploration(wl.name, template, bits, ideal_memory, lut_cap,
+                       tuple(c for c, _ in mixed), tuple(s for _, s in mixed),
+                       tuple(dsp_only))
+
+
+def summarize(x: Exploration) -> dict:
+    """What ``fpim search msq --json`` prints: the fastest engine, the fastest DSP-only
+    engine (also per packing) and the speedups."""
+    best = min(x.mixed or x.dsp_only, key=lambda c: c.cycles)
+    base_best = min(x.dsp_only, key=lambda c: c.cycles)
     by_packing = {}
-    for pack in sorted({c.dsp_packing for c in dsp_only}):
-        b = min((c for c in dsp_only if c.dsp_packing == pack), key=lambda c: c.cycles)
+    for pack in sorted({c.dsp_packing for c in x.dsp_only}):
+        b = min((c for c in x.dsp_only if c.dsp_packing == pack), key=lambda c: c.cycles)
         by_packing[pack] = {"dsp_only": dataclasses.asdict(b),
                             "speedup": b.cycles / best.cycles,
                             "compute_speedup": b.compute_cycles / best.compute_cycles}
     return {
-        "workload": wl.name, "part": p.name, "bits": bits, "ideal_memory": ideal_memory,
-        "clock_mhz": template.clock_mhz, "packings": sorted(by_packing),
+        "workload": x.workload, "part": x.template.part.name, "bits": x.bits,
+        "ideal_memory": x.ideal_memory, "clock_mhz": x.template.clock_mhz,
+        "packings": sorted(by_packing),
         "best": dataclasses.asdict(best), "dsp_only": dataclasses.asdict(base_best),
         "speedup": base_best.cycles / best.cycles,
         "compute_speedup": base_best.compute_cycles / best.compute_cycles,
         "by_packing": by_packing,
         "paper_speedup": "2.1x-4.1x (arXiv 2012.04240, XC7Z020/XC7Z045)",
-        "candidates": len(mixed) + len(dsp_only), "lut_cap": lut_cap,
+        "candidates": len(x.mixed) + len(x.dsp_only), "lut_cap": x.lut_cap,
     }
 
 
 def _search_cols(wl: Workload, base: Accelerator, lut_cap: float, part_dsp: int, cols: int,
-                 pack: int, lut_steps: int, mixed: list[Candidate],
+                 pack: int, lut_steps: int,
+                 mixed: list[tuple[Candidate, tuple[FractionPoint, ...]]],
                  dsp_only: list[Candidate]) -> None:
     """Add the DSP-only engine and the mixed engines with ``cols`` columns to the lists."""
     acc0 = _most_dsp_rows(base, lut_cap, cols, 0, (part_dsp - cols) * pack // cols)
     if acc0 is None:
         return
-    dsp_only.append(_evaluate(wl, acc0, (0.0,)))
+    dsp_only.append(_evaluate(wl, acc0, (0.0,))[0])
     # the LUT core's post-processing takes one DSP slice per column from the DSP core
     acc1 = _most_dsp_rows(base, lut_cap, cols, 1,
                           min(acc0.engine.dsp_rows, (part_dsp - 2 * cols) * pack // cols))

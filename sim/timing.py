@@ -164,6 +164,11 @@ def _block_bytes(elems: int, bits: int) -> int:
     return ceil_div(elems * bits, 8)
 
 
+def write_back_bytes(m: int, n: int, act_bits: int, groups: int = 1) -> int:
+    """R9: DRAM bytes written for the outputs of ``groups`` GEMMs of ``m x n``."""
+    return groups * _block_bytes(m * n, act_bits)
+
+
 @dataclass(frozen=True)
 class GemmTiming:
     """Cycles of one GEMM: ``cycles = compute + stall``; ``dram_bytes`` read + written."""
