@@ -1,5 +1,7 @@
-"""Options several commands share, declared once: ``--accel``/``--set``, ``--macro`` (with
-the arithmetic overrides of ``fpim pim eval`` and ``train``) and ``--json``."""
+"""Options several commands share, declared once: ``--accel``/``--set``, the workload source
+(``--artifact``, ``--model``, ``--topology``), the simulation's ``--mode``, ``--sp2-fraction``
+and ``--batch``, ``--macro`` (with the arithmetic overrides of ``fpim pim eval`` and
+``train``) and ``--json``."""
 
 from __future__ import annotations
 
@@ -25,6 +27,31 @@ def add_accel(p: argparse.ArgumentParser) -> None:
 def accelerator(args: argparse.Namespace) -> Accelerator:
     """The accelerator that ``--accel`` and ``--set`` describe (validated)."""
     return load_accelerator(args.accel, args.overrides)
+
+
+def add_workload(p: argparse.ArgumentParser) -> None:
+    """Exactly one of ``--artifact``, ``--model``, ``--topology`` (with ``--gemm``), and
+    ``--input-shape`` for a torch model factory (``fpim.flows.simulate.load_workload``)."""
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--artifact", metavar="DIR", help="quantized artifact directory")
+    src.add_argument("--model", metavar="NAME",
+                     help="shipped workload (resnet18, resnet50, mobilenet_v2, deit_base) or "
+                          "a torch model factory module:function (needs --input-shape)")
+    src.add_argument("--topology", metavar="CSV", help="SCALE-Sim topology CSV")
+    p.add_argument("--gemm", action="store_true",
+                   help="the topology is in SCALE-Sim's GEMM format (default: guess)")
+    p.add_argument("--input-shape", metavar="B,C,H,W", help="input shape for a torch model")
+
+
+def add_simulation(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--mode``, ``--sp2-fraction`` and ``--batch`` of a simulation
+    (``fpim.flows.simulate``)."""
+    p.add_argument("--mode", choices=("cycle", "analytical", "plain"), default="cycle",
+                   help="fidelity level (default: cycle)")
+    p.add_argument("--sp2-fraction", type=float, default=None, metavar="F",
+                   help="fraction of rows on the LUT core for workloads without schemes "
+                        "(default: the engine's split lut_rows / (dsp_rows + lut_rows))")
+    p.add_argument("--batch", type=int, default=1, help="batch size (artifact/torch model)")
 
 
 def add_macro(p: argparse.ArgumentParser, *, overrides: bool = False) -> None:

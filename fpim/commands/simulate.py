@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from fpim.commands.options import accelerator, add_accel, add_json
+from fpim.commands.options import accelerator, add_accel, add_json, add_simulation, add_workload
 from fpim.output import format_table, print_json
 from quant.errors import ConfigError
 from quant.fileio import write_atomic
@@ -28,22 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "and the resource estimate. Timing rules: docs/timing.md.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--artifact", metavar="DIR", help="quantized artifact directory")
-    src.add_argument("--model", metavar="NAME",
-                     help="shipped workload (resnet18, resnet50, mobilenet_v2, deit_base) or "
-                          "a torch model factory module:function (needs --input-shape)")
-    src.add_argument("--topology", metavar="CSV", help="SCALE-Sim topology CSV")
-    p.add_argument("--gemm", action="store_true",
-                   help="the topology is in SCALE-Sim's GEMM format (default: guess)")
-    p.add_argument("--input-shape", metavar="B,C,H,W", help="input shape for a torch model")
+    add_workload(p)
     add_accel(p)
-    p.add_argument("--mode", choices=("cycle", "analytical", "plain"), default="cycle",
-                   help="fidelity level (default: cycle)")
-    p.add_argument("--sp2-fraction", type=float, default=None, metavar="F",
-                   help="fraction of rows on the LUT core for workloads without schemes "
-                        "(default: the engine's split lut_rows / (dsp_rows + lut_rows))")
-    p.add_argument("--batch", type=int, default=1, help="batch size (artifact/torch model)")
+    add_simulation(p)
     p.add_argument("--functional", action="store_true",
                    help="also compute every GEMM bit-exactly in numba (random seeded inputs, "
                         "or the artifact's weights) and compare with quant.ref")
