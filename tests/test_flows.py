@@ -47,7 +47,7 @@ def test_shared_options_are_declared_once(option: str) -> None:
 
 def test_accel_on_every_hardware_command() -> None:
     paths = {path for path, opt, _ in _options(build_parser()) if opt == "--accel"}
-    assert paths == {("simulate",), ("rtl",), ("synth",), ("verify",)}
+    assert paths == {("simulate",), ("rtl",), ("synth",), ("verify",), ("report",)}
 
 
 def test_accuracy_is_a_percentage() -> None:
