@@ -8,7 +8,7 @@ STAMP := $(VENV)/.fpim-installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
-.PHONY: setup tools test demo lint clean
+.PHONY: setup tools test demo lint report clean
 
 setup: tools $(STAMP)
 
@@ -60,6 +60,17 @@ demo: setup
 	@echo "demo outputs: $(DEMO)/artifact (integer model), $(DEMO)/simulate.csv (per layer),"
 	@echo "  $(DEMO)/rtl (Verilog + manifest), $(DEMO)/verify.json (per-case cycles_sim/cycles_rtl),"
 	@echo "  build/cocotb/ (Verilator model and simulation log)"
+
+# The checked-in reference reports (docs/report.md), next to reports/reference/resource_calibration.md:
+# the shipped artifact (and its PIM energy) and ResNet-50 on XC7Z020, the MSQ search for ResNet-18.
+# Deterministic: a second run changes no file.
+REFERENCE := reports/reference
+report: setup
+	$(FPIM) report --artifact configs/artifacts/cnn_msq4_digits --accel xc7z020 \
+	  --pim sram512x128_adc7 --out $(REFERENCE)/cnn_msq4_digits_xc7z020
+	$(FPIM) report --model resnet50 --accel xc7z020 --out $(REFERENCE)/resnet50_xc7z020
+	$(FPIM) report --search msq --accel xc7z020 --bits 4 --model resnet18 \
+	  --out $(REFERENCE)/msq4_resnet18_xc7z020
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
