@@ -344,7 +344,8 @@ def test_bad_output_directories(tmp_path, monkeypatch, capsys) -> None:
     afile = tmp_path / "file"
     afile.write_text("x")
     cases = [(afile, "out must be a directory, not"),
-             (afile / "below", "out must be below a directory")]
+             (afile / "below", "out must be below a directory"),
+             (tmp_path, "out must be a new directory or an earlier report")]
     if Path("/proc/1").is_dir():  # not writable, even for root
         cases.append((Path("/proc/1/report"), "out must be in a writable directory"))
     for out, words in cases:

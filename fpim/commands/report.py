@@ -49,7 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_workload(p)
     add_accel(p)
     p.add_argument("--out", metavar="DIR", default=None,
-                   help="report directory, replaced if it exists (default: reports/<run>)")
+                   help="report directory: a new one, or an earlier report it replaces "
+                        "(default: reports/<run>)")
     run = p.add_argument_group("run report")
     add_simulation(run)
     run.add_argument("--synth", action="store_true",

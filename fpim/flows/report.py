@@ -8,6 +8,7 @@ that can fail on the inputs and none of the work, so a bad input costs one line 
 
 from __future__ import annotations
 
+import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,9 @@ def check_out_dir(path: str | Path) -> Path:
     p = Path(path)
     if p.exists() and not p.is_dir():
         raise ConfigError(f"out must be a directory, not {str(path)!r} (a file)")
+    if p.is_dir() and any(p.iterdir()) and not _is_report(p):
+        raise ConfigError(f"out must be a new directory or an earlier report, not "
+                          f"{str(path)!r} (it holds other files, which it would replace)")
     anc = p.absolute().parent
     while not anc.exists():
         anc = anc.parent
@@ -49,6 +53,14 @@ def check_out_dir(path: str | Path) -> Path:
         raise ConfigError(f"out must be in a writable directory, not {str(path)!r} ({anc}: "
                           f"{exc.strerror})") from None
     return p
+
+
+def _is_report(directory: Path) -> bool:
+    try:
+        schema = json.loads((directory / "summary.json").read_text()).get("schema", "")
+    except (OSError, ValueError, AttributeError):
+        return False
+    return isinstance(schema, str) and schema.startswith("report-")
 
 
 def write_report(out: str | Path, files: dict[str, bytes]) -> None:
