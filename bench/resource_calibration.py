@@ -34,7 +34,6 @@ from hw.synth import synthesize, synthesize_component
 from quant.formats import ActFormat, weight_format
 from sim.config import load_accelerator
 from sim.resources import (
-    POST_MULT_BITS,
     fixed_pe_cost,
     packed_pe_cost,
     postproc_cost,
@@ -67,7 +66,7 @@ def _pot(w, a, acc, fam):
 
 
 def _post(cols, a, acc, fam):
-    return (PostProcessor(acc, cols, ActFormat(a), mult_bits=POST_MULT_BITS, max_shift=31),
+    return (PostProcessor.for_engine(acc, cols, ActFormat(a)),
             postproc_cost(cols, ActFormat(a), acc, DSP_TYPE[fam]))
 
 

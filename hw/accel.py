@@ -7,11 +7,12 @@ from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.buffer import DoubleBuffer
-from hw.engine import MAX_SHIFT, MULT_BITS, EngineDatapath
+from hw.engine import EngineDatapath
 from hw.params import act_shape, check_instance
 from hw.walker import TileWalker, command_layout
 from quant.errors import ConfigError, check_int_range
 from quant.formats import Scheme, weight_format
+from quant.requant import REQUANTIZER
 from sim.arch import Accelerator
 
 #: Width of block counters (blocks per GEMM are far fewer than 2**32).
@@ -66,8 +67,10 @@ class GemmAccelerator(wiring.Component):
         self.rows_of = {"dsp": e.dsp_rows, "lut": e.lut_rows}
         w_bytes = -(-(e.rows * kt * e.weight_bits) // 8)
         x_bytes = -(-(c * kt * e.act_bits) // 8)
+        shifts = REQUANTIZER.shift_range(e.acc_bits)
         self.param_layout = data.StructLayout({
-            "mult": MULT_BITS, "shift": range(MAX_SHIFT + 1), "bias": e.acc_bits, "relu": 1})
+            "mult": REQUANTIZER.mult_bits, "shift": range(shifts[1] + 1), "bias": e.acc_bits,
+            "relu": 1})
         self.w_beat_layout = data.StructLayout({
             "dsp": data.ArrayLayout(e.weight_bits, e.dsp_rows),
             "lut": data.ArrayLayout(e.weight_bits, e.lut_rows)})

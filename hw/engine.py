@@ -10,12 +10,8 @@ from hw.core import OutputStationaryCore
 from hw.params import act_shape, check_instance
 from hw.postproc import PostProcessor
 from quant.formats import Scheme, weight_format
+from quant.requant import REQUANTIZER
 from sim.arch import GemmEngine
-
-#: Width of the requantization multiplier (:func:`quant.ref.quantize_multiplier` default).
-MULT_BITS = 16
-#: Largest right shift the post-processors accept.
-MAX_SHIFT = 31
 
 
 class EngineDatapath(wiring.Component):
@@ -49,6 +45,7 @@ class EngineDatapath(wiring.Component):
             self.cores["lut"] = (weight_format(engine.lut_core_scheme, engine.weight_bits),
                                  engine.lut_rows)
         rows = max(engine.dsp_rows, engine.lut_rows)
+        max_shift = REQUANTIZER.shift_range(engine.acc_bits)[1]
         ports = {
             "x": In(data.ArrayLayout(act_shape(act), engine.cols)),
             "valid": In(1),
@@ -59,8 +56,8 @@ class EngineDatapath(wiring.Component):
         }
         for name, (fmt, r) in self.cores.items():
             ports[f"w_{name}"] = In(data.ArrayLayout(fmt.bits, r))
-            ports[f"mult_{name}"] = In(MULT_BITS)
-            ports[f"shift_{name}"] = In(range(MAX_SHIFT + 1))
+            ports[f"mult_{name}"] = In(REQUANTIZER.mult_bits)
+            ports[f"shift_{name}"] = In(range(max_shift + 1))
             ports[f"bias_{name}"] = In(engine.acc_bits)
             ports[f"relu_{name}"] = In(1)
             ports[f"y_{name}"] = Out(data.ArrayLayout(act_shape(act), engine.cols))
@@ -72,8 +69,7 @@ class EngineDatapath(wiring.Component):
         for name, (fmt, rows) in self.cores.items():
             core = OutputStationaryCore(fmt, e.act_format, e.acc_bits, rows, e.cols,
                                         e.dsp_packing if name == "dsp" else 1)
-            post = PostProcessor(e.acc_bits, e.cols, e.act_format, mult_bits=MULT_BITS,
-                                 max_shift=MAX_SHIFT)
+            post = PostProcessor.for_engine(e.acc_bits, e.cols, e.act_format)
             m.submodules[f"{name}_core"] = core
             m.submodules[f"{name}_post"] = post
             m.d.comb += [

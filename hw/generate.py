@@ -18,8 +18,9 @@ from importlib.metadata import version
 from amaranth.hdl import Value
 
 from hw.accel import GemmAccelerator
-from hw.engine import MAX_SHIFT, MULT_BITS, EngineDatapath
+from hw.engine import EngineDatapath
 from hw.synth import emit_verilog
+from quant.requant import REQUANTIZER
 from sim.arch import Accelerator
 
 #: Command field width and requantization rows per core of the generated accelerator top.
@@ -45,7 +46,8 @@ def engine_parameters(accel: Accelerator) -> dict[str, object]:
             "lut_rows": e.lut_rows, "cols": e.cols, "weight_bits": e.weight_bits,
             "act_bits": e.act_bits, "act_signed": e.act_signed, "acc_bits": e.acc_bits,
             "dsp_packing": e.dsp_packing, "lut_scheme": e.lut_scheme,
-            "mult_bits": MULT_BITS, "max_shift": MAX_SHIFT, "k_tile": mem.k_tile,
+            "mult_bits": REQUANTIZER.mult_bits,
+            "max_shift": REQUANTIZER.shift_range(e.acc_bits)[1], "k_tile": mem.k_tile,
             "dim_bits": DIM_BITS, "param_depth": PARAM_DEPTH}
 
 

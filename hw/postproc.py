@@ -9,6 +9,7 @@ from amaranth.lib.wiring import In, Out
 from hw.params import act_shape, check_instance
 from quant.errors import check_int_range
 from quant.formats import ActFormat
+from quant.requant import REQUANTIZER
 
 
 class PostProcessor(wiring.Component):
@@ -16,7 +17,8 @@ class PostProcessor(wiring.Component):
 
     Bit-exact with :func:`quant.ref.requantize` for non-negative shifts (the F8Net pure shift
     is ``mult = 1``). Inputs are taken when ``valid`` is set; the result appears on ``y``
-    with ``y_valid`` one cycle later.
+    with ``y_valid`` one cycle later. :meth:`for_engine` builds the GEMM engine's, whose
+    parameter range is :data:`quant.requant.REQUANTIZER`'s.
 
     Parameters:
         acc_bits: signed accumulator (and bias) width.
@@ -56,6 +58,13 @@ class PostProcessor(wiring.Component):
             "y": Out(data.ArrayLayout(act_shape(out), cols)),
             "y_valid": Out(1),
         })
+
+    @classmethod
+    def for_engine(cls, acc_bits: int, cols: int, out: ActFormat) -> PostProcessor:
+        """The GEMM engine's post-processor: the multiplier width and shift range of
+        :data:`quant.requant.REQUANTIZER` for ``acc_bits``-bit accumulators."""
+        return cls(acc_bits, cols, out, mult_bits=REQUANTIZER.mult_bits,
+                   max_shift=REQUANTIZER.shift_range(acc_bits)[1])
 
     def elaborate(self, platform):
         m = Module()

@@ -214,24 +214,34 @@ def requantize(acc: np.ndarray, mult: object, shift: object, out_fmt: ActFormat,
     return np.clip(y, out_fmt.qmin, out_fmt.qmax)
 
 
-def quantize_multiplier(scale: float, mult_bits: int = 16) -> tuple[int, int]:
-    """Integer ``(mult, shift)`` with ``mult * 2**-shift ≈ scale`` and ``mult < 2**mult_bits``.
+def quantize_multiplier(scale: float, mult_bits: int = 16, *, min_shift: int = -62,
+                        max_shift: int = 62) -> tuple[int, int]:
+    """Integer ``(mult, shift)`` with ``mult * 2**-shift ≈ scale``, ``mult < 2**mult_bits`` and
+    ``min_shift <= shift <= max_shift``.
 
     ``mult`` is normalized to ``[2**(mult_bits-1), 2**mult_bits)`` when possible, which keeps
-    ``mult_bits`` significant bits; the relative error is at most ``2**-mult_bits``.
+    ``mult_bits`` significant bits; the relative error is at most ``2**-mult_bits``. A scale too
+    small for ``max_shift`` keeps fewer bits (eventually ``mult = 0``); one of ``2**(mult_bits -
+    min_shift)`` or more is refused. The engine's range is ``min_shift=0``, ``max_shift`` from
+    :data:`quant.requant.REQUANTIZER`.
     """
     check_int_range("mult_bits", mult_bits, 2, 31)
+    check_int_range("max_shift", max_shift, -62, 62)
+    check_int_range("min_shift", min_shift, -62, max_shift)
     if not math.isfinite(scale) or scale <= 0:
         raise ConfigError(f"scale must be a positive finite number, not {scale!r}")
     _, e = math.frexp(scale)  # scale = f * 2**e, f in [0.5, 1)
     shift = mult_bits - e
+    if shift < min_shift:
+        raise ConfigError(f"scale must be below 2**{mult_bits - min_shift}, not {scale!r}")
     mult = round(scale * 2.0 ** shift)
     if mult >= 1 << mult_bits:  # rounding carried into the next power
-        mult //= 2
-        shift -= 1
-    if shift > 62:  # tiny scale: fewer significant bits, eventually zero
-        mult = round(scale * 2.0 ** 62)
-        shift = 62
-    if shift < -62:
-        raise ConfigError(f"scale must be below 2**{62 + mult_bits}, not {scale!r}")
+        if shift > min_shift:
+            mult //= 2
+            shift -= 1
+        else:  # no room to shift less: the largest multiplier is the nearest
+            mult -= 1
+    if shift > max_shift:  # tiny scale: fewer significant bits, eventually zero
+        mult = round(scale * 2.0 ** max_shift)
+        shift = max_shift
     return int(mult), int(shift)

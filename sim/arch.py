@@ -20,6 +20,7 @@ from typing import Any
 
 from quant.errors import ConfigError, check_choice, check_int_range, check_positive
 from quant.formats import WEIGHT_BITS, ActFormat, Scheme
+from quant.requant import REQUANTIZER
 
 DSP_TYPES = ("DSP48E1", "DSP48E2")
 LUT_SCHEMES = ("sp2", "pot")
@@ -103,7 +104,7 @@ class GemmEngine:
         weight_bits: weight code width of every row (both schemes).
         act_bits: activation width (input and requantized output), 1..16.
         act_signed: signed activations (symmetric) instead of unsigned (after ReLU).
-        acc_bits: signed accumulator width, 8..64.
+        acc_bits: signed accumulator width, 8..64 (``quant.requant.REQUANTIZER.acc_bits``).
         dsp_packing: PEs per DSP slice: 1, 2 (two products sharing the activation, weights
             and activations <= 8 bits) or 4 (4-bit, DSP48E2 only).
         lut_scheme: scheme of the LUT core's rows, ``sp2`` or ``pot``.
@@ -133,7 +134,7 @@ class GemmEngine:
         check_int_range("engine.weight_bits", self.weight_bits, lo, hi,
                         f"for fixed{'' if self.lut_rows == 0 else ' and ' + self.lut_scheme}")
         check_int_range("engine.act_bits", self.act_bits, 2 if self.act_signed else 1, 16)
-        check_int_range("engine.acc_bits", self.acc_bits, 8, 64)
+        check_int_range("engine.acc_bits", self.acc_bits, *REQUANTIZER.acc_bits)
         check_choice("engine.dsp_packing", self.dsp_packing, (1, 2, 4))
         width = max(self.weight_bits, self.act_bits)
         if self.dsp_packing not in allowed_packings("DSP48E2", width):

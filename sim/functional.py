@@ -22,6 +22,7 @@ from quant.jit import round_shift_scalar
 from quant.ops import gemm_of
 from quant.ops.gemm import from_columns
 from quant.ref import check_accumulator
+from quant.requant import REQUANTIZER
 from quant.rows import QuantizedRows
 from sim.arch import Accelerator
 from sim.ops import sim_op
@@ -178,13 +179,13 @@ def _fits(fmt: ActFormat, engine_fmt: ActFormat) -> bool:
     return engine_fmt.qmin <= fmt.qmin and fmt.qmax <= engine_fmt.qmax
 
 
-#: Widest output format the post-processing unit produces.
-MAX_OUTPUT_BITS = 16
-
-
 def check_artifact(art: Artifact, accel: Accelerator) -> None:
     """Raise :class:`~quant.errors.ArtifactError` if ``art`` cannot run on ``accel``: an op
-    the simulator does not know, or an engine layer whose weights or formats do not fit."""
+    the simulator does not know, or an engine layer whose weights, formats or requantization
+    (:data:`quant.requant.REQUANTIZER`: what the RTL post-processor computes) do not fit.
+
+    Both simulation modes and ``fpim verify`` call it first, so an artifact the engine cannot
+    run is refused by all of them, before any work."""
     e = accel.engine
     ef = e.act_format
     for layer in art.layers:
@@ -214,14 +215,16 @@ def check_artifact(art: Artifact, accel: Accelerator) -> None:
         # add) go back to DRAM for the vector unit; they can never feed a GEMM directly,
         # which the input check above enforces. Write-back bytes are counted at the
         # engine's activation width (R9: write-back never stalls).
-        if layer.out.fmt is not None and layer.out.fmt.bits > MAX_OUTPUT_BITS:
+        if layer.out.fmt is not None and layer.out.fmt.bits > REQUANTIZER.max_out_bits:
             raise ArtifactError(f"{where}: output format {layer.out.fmt} must be at most "
-                                f"{MAX_OUTPUT_BITS} bits wide")
+                                f"{REQUANTIZER.max_out_bits} bits wide")
         _, k, _ = layer.gemm_dims
         try:
-            check_accumulator(k, layer.rows.max_abs_int(), src.fmt.max_abs, e.acc_bits)
+            bound = check_accumulator(k, layer.rows.max_abs_int(), src.fmt.max_abs, e.acc_bits)
         except OverflowRiskError as exc:
             raise ArtifactError(f"{where}: engine.{exc}") from None
+        t = layer.tensors
+        REQUANTIZER.check(where, e.acc_bits, t["mult"], t["shift"], t["bias"], acc_max=bound)
 
 
 def run_gemm_layer(layer: Layer, x: np.ndarray, in_fmt: ActFormat, acc_bits: int,

@@ -56,6 +56,7 @@ from dataclasses import asdict, dataclass
 
 from quant.errors import ConfigError
 from quant.formats import ActFormat, Scheme, weight_format
+from quant.requant import REQUANTIZER
 from sim.arch import Accelerator, GemmEngine
 
 CONTROL_LUT = 1_500
@@ -67,8 +68,6 @@ BRAM36_SHAPES = ((72, 512), (36, 1024), (18, 2048), (9, 4096), (4, 8192), (2, 16
 DSP_Y_MINWIDTH = 9
 #: Signed multiplier port widths (A, B) of the DSP slices.
 DSP_PORTS = {"DSP48E1": (25, 18), "DSP48E2": (27, 18)}
-#: Width of the post-processor's requantization multiplier (``hw.engine.MULT_BITS``).
-POST_MULT_BITS = 16
 MODEL_NOTE = ("analytical; datapath calibrated against Yosys synth_xilinx "
               "(reports/reference/resource_calibration.md), buffers and control not")
 
@@ -158,9 +157,9 @@ def pot_pe_cost(w: int, act: ActFormat, acc: int) -> UnitCost:
 
 def postproc_cost(cols: int, act: ActFormat, acc: int, dsp_type: str) -> UnitCost:
     """One post-processor (``hw.postproc``) with ``cols`` lanes."""
-    p = acc + POST_MULT_BITS + 2
+    p = REQUANTIZER.product_bits(acc)
     return UnitCost((POST_LANE_LUT * cols + POST_SHARED_LUT) * p, cols * act.bits + 1,
-                    cols * multiplier_dsps(acc + 1, POST_MULT_BITS + 1, dsp_type))
+                    cols * multiplier_dsps(acc + 1, REQUANTIZER.mult_bits + 1, dsp_type))
 
 
 def core_cost(scheme: Scheme, rows: int, cols: int, w: int, act: ActFormat, acc: int,
@@ -233,7 +232,7 @@ def pe_costs(accel: Accelerator) -> PeCosts:
         lut_per_lut_pe=round(lut_pe.lut, 1), ff_per_lut_pe=lut_pe.ff,
         lut_per_dsp_pe=round(dsp_pe.lut / pack, 1), ff_per_dsp_pe=dsp_pe.ff / pack,
         dsp_per_dsp_pe=dsp_pe.dsp / pack,
-        lut_per_col_post=round(POST_LANE_LUT * (acc + POST_MULT_BITS + 2), 1),
+        lut_per_col_post=round(POST_LANE_LUT * REQUANTIZER.product_bits(acc), 1),
         ff_per_col_post=act.bits, dsp_per_col_post=post.dsp,
     )
 

@@ -19,6 +19,9 @@ field          shape   dtype    meaning
 ``bias``       (M,)    int64    bias in accumulator units (added before ``mult``)
 =============  ======  =======  ====================================================
 
+quant.ref computes any non-negative ``mult`` and shifts -62..62, and the artifact allows them;
+the GEMM engine runs the narrower range of :data:`quant.requant.REQUANTIZER` (no left shifts).
+
 Every level that runs the GEMM on other kernels (``gemm_fn`` here, ``sim.functional``, the
 RTL cases) lowers a batch with :meth:`Gemm.to_columns` and restores the layout with
 :func:`from_columns` / :func:`output_columns`.

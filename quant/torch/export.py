@@ -38,6 +38,7 @@ from quant.artifact import Artifact, Layer, Value
 from quant.errors import ConfigError
 from quant.formats import ActFormat, weight_format
 from quant.ref import accumulator_bound, quantize_multiplier, required_acc_bits
+from quant.requant import REQUANTIZER
 from quant.torch.qat import (
     ADD_FUNCS,
     FLATTEN_METHODS,
@@ -51,16 +52,17 @@ from quant.torch.qat import (
 )
 
 LEVEL = "the torch export (quant.torch.export.EXPORTERS)"
-MULT_BITS = 16
 ADD_EXTRA_BITS = 8  # residual branches are summed at s_out / 2**8
 
 
-def _multiplier(ratio: float) -> tuple[int, int]:
-    """(mult, shift) with mult * 2**-shift ≈ ratio; exactly (1, -log2) for a power of two."""
+def _multiplier(ratio: float, shifts: tuple[int, int] = (-62, 62)) -> tuple[int, int]:
+    """(mult, shift) with mult * 2**-shift ≈ ratio, a multiplier of the engine's width and a
+    shift in ``shifts``; exactly (1, -log2) for a power of two whose shift is in range."""
     m, e = math.frexp(ratio)
-    if m == 0.5:
+    if m == 0.5 and shifts[0] <= 1 - e <= shifts[1]:
         return 1, 1 - e
-    return quantize_multiplier(ratio, MULT_BITS)
+    return quantize_multiplier(ratio, REQUANTIZER.mult_bits, min_shift=shifts[0],
+                               max_shift=shifts[1])
 
 
 def _words(m: nn.Module) -> tuple[np.ndarray, np.ndarray]:
@@ -124,16 +126,19 @@ class PendingGemm:
     geometry: dict
 
     def layer(self, out: Value, relu: bool) -> Layer:
-        """The GEMM layer requantized to ``out``."""
+        """The GEMM layer requantized to ``out``, within the engine's requantizer's range
+        (:data:`quant.requant.REQUANTIZER`)."""
         m = self.module
         rows_words, ids = _words(m)
-        mult, shift = zip(*(_multiplier(float(s) / out.scale) for s in self.s_acc), strict=True)
         bias = np.round(m.bias.detach().double().numpy() / self.s_acc).astype(np.int64)
         k = rows_words.shape[1]
         w_max = max(weight_format(int(s), m.wq.bits).max_abs_int for s in np.unique(ids))
         x_max = self.src_val.fmt.max_abs  # type: ignore[union-attr]
         bound = accumulator_bound(k, w_max, x_max)
         acc_bits = 32 if bound < 1 << 31 else required_acc_bits(k, w_max, x_max)
+        shifts = REQUANTIZER.shift_range(acc_bits)
+        mult, shift = zip(*(_multiplier(float(s) / out.scale, shifts) for s in self.s_acc),
+                          strict=True)
         attrs: dict = {"relu": relu, "weight_bits": m.wq.bits, "acc_bits": acc_bits,
                        "gemm": {"M": int(rows_words.shape[0]), "K": int(k), "N": self.n}}
         attrs.update(self.geometry)

@@ -1,15 +1,22 @@
 # amaranth: UnusedElaboratable=no
-"""Post-processing unit against quant.ref.requantize (exact, with ties and edge values)."""
+"""Post-processing unit against quant.ref.requantize (exact, with ties and edge values); the
+engine's post-processor over the whole range the simulator accepts, edges included."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hw.postproc import PostProcessor
 from quant.errors import ConfigError
 from quant.formats import ActFormat
 from quant.ref import requantize
+from quant.requant import REQUANTIZER
+from tests.hw.requant_space import draw_row, edge_rows, hypothesis_pick, refusals
 from tests.hw.simutil import run_bench
 
 pytestmark = pytest.mark.filterwarnings("error")
@@ -51,11 +58,19 @@ def test_postproc_matches_requantize(acc_bits, cols, out_fmt, mult_bits) -> None
     max_shift = min(30, acc_bits + mult_bits)
     dut = PostProcessor(acc_bits, cols, out_fmt, mult_bits=mult_bits, max_shift=max_shift)
     rows = cases(acc_bits - 1, cols, mult_bits, max_shift, 220, seed=acc_bits + cols)
+    bad = mismatches(dut, rows)
+    assert len(rows) >= 200
+    assert not bad, bad[:3]
+
+
+def mismatches(dut: PostProcessor, rows) -> list[tuple]:
+    """Rows on which ``dut`` (Amaranth simulator) and quant.ref.requantize differ, with both
+    outputs."""
     bad = []
 
     async def bench(ctx):
         for acc, mult, shift, bias, relu in rows:
-            for c in range(cols):
+            for c in range(dut.cols):
                 ctx.set(dut.acc[c], int(acc[c]))
             ctx.set(dut.mult, mult)
             ctx.set(dut.shift, shift)
@@ -64,15 +79,52 @@ def test_postproc_matches_requantize(acc_bits, cols, out_fmt, mult_bits) -> None
             ctx.set(dut.valid, 1)
             await ctx.tick()
             assert ctx.get(dut.y_valid) == 1
-            got = [ctx.get(dut.y[c]) for c in range(cols)]
-            want = requantize(np.asarray(acc, dtype=np.int64), mult, shift, out_fmt,
+            got = [ctx.get(dut.y[c]) for c in range(dut.cols)]
+            want = requantize(np.asarray(acc, dtype=np.int64), mult, shift, dut.out_fmt,
                               bias=bias, relu=bool(relu))
             if got != [int(v) for v in want]:
                 bad.append((list(acc), mult, shift, bias, relu, got, list(want)))
 
     run_bench(dut, bench)
-    assert len(rows) >= 200
-    assert not bad, bad[:3]
+    return bad
+
+
+# The engine's post-processor over what the simulator accepts (quant.requant.REQUANTIZER).
+
+#: One line naming the field and its row, the allowed range and the value.
+REFUSAL = re.compile(r"row: (mult|shift|bias)\[0\] must be (in -?\d+\.\.-?\d+|at most \d+) "
+                     r"\([^()]*(\([^()]*\)[^()]*)?\), not -?\d+")
+
+
+@pytest.mark.parametrize(("acc_bits", "out_fmt"), [
+    (8, ActFormat(4, True)), (15, ActFormat(1)), (24, ActFormat(4)), (32, ActFormat(8, True)),
+    (48, ActFormat(8)), (64, ActFormat(16, True)),
+])
+def test_engine_postproc_at_every_edge(acc_bits, out_fmt) -> None:
+    rows = edge_rows(acc_bits, 3)
+    assert len(rows) >= 250  # at 64 bits the int64 rule refuses about half
+    assert not mismatches(PostProcessor.for_engine(acc_bits, 3, out_fmt), rows)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_engine_postproc_over_the_accepted_range(data) -> None:
+    """Random rows over the accepted range and just beyond it: each is either refused by the
+    simulator's check with one line, or computed by the RTL exactly as quant.ref does."""
+    pick = hypothesis_pick(data)
+    acc_bits = pick(*REQUANTIZER.acc_bits, (8, 15, 16, 24, 32, 47, 48, 64))
+    signed = bool(pick(0, 1, ()))
+    out_fmt = ActFormat(pick(2 if signed else 1, REQUANTIZER.max_out_bits, ()), signed)
+    cols = pick(1, 3, ())
+    rows = [draw_row(pick, acc_bits, cols) for _ in range(pick(1, 8, ()))]
+    run = []
+    for row in rows:
+        refused = refusals(row, acc_bits)
+        assert all(REFUSAL.fullmatch(line) for line in refused), refused
+        if not refused:
+            run.append(row)
+    if run:
+        assert not mismatches(PostProcessor.for_engine(acc_bits, cols, out_fmt), run)
 
 
 def test_postproc_rejects_bad_parameters() -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from hw.generate import generate
+from quant.requant import REQUANTIZER
 from sim.config import load_accelerator
 from tests.cliutil import run
 
@@ -52,6 +53,18 @@ def test_verilator_lint(preset: str) -> None:
                            f"fpim_{preset}", str(RTL / f"fpim_{preset}.v")],
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_requantizer_ports_follow_the_definition() -> None:
+    """The parameter ports and the manifest take quant.requant's widths; a narrow accumulator
+    caps the shift (it used to make the RTL refuse an engine the simulator accepts)."""
+    for acc_bits, max_shift in ((24, 31), (8, 24)):
+        accel = load_accelerator("tiny", [f"engine.acc_bits={acc_bits}"])
+        _, manifest = generate(accel)
+        assert (manifest["parameters"]["mult_bits"], manifest["parameters"]["max_shift"]) == \
+            (REQUANTIZER.mult_bits, max_shift) == (16, REQUANTIZER.shift_range(acc_bits)[1])
+        ports = {p["name"]: p["width"] for p in manifest["ports"]}
+        assert ports["params__payload"] == 1 + 6 + 16 + 5 + acc_bits + 1  # lut,row,p{...}
 
 
 def test_rtl_errors(capsys, tmp_path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -46,6 +48,17 @@ def make_small_artifact(seed: int = 0) -> Artifact:
     )
     return Artifact(input=Value(u4, 1 / 15, (3, 8, 8)), layers=layers, output="fc",
                     meta={"model": "small"})
+
+
+def with_value(art: Artifact, layer: str, field: str, row: int, value: int) -> Artifact:
+    """``art`` with ``<layer>.<field>[row] = value`` (a hand edit; save_artifact rehashes)."""
+    def edit(lay: Layer) -> Layer:
+        if lay.name != layer:
+            return lay
+        t = lay.tensors[field].copy()
+        t[row] = value
+        return dataclasses.replace(lay, tensors={**lay.tensors, field: t})
+    return dataclasses.replace(art, layers=tuple(edit(lay) for lay in art.layers))
 
 
 @pytest.fixture

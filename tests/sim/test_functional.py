@@ -17,6 +17,7 @@ from quant.rows import QuantizedRows
 from sim import functional as F
 from sim.config import load_accelerator
 from sim.timing import ScheduleResult, _gemm_schedule
+from tests.sim.conftest import with_value
 
 
 @settings(max_examples=40, deadline=None)
@@ -99,3 +100,25 @@ def test_artifact_accelerator_mismatch(small_artifact):
         F.check_artifact(art, load_accelerator("tiny", ["engine.act_bits=3"]))
     with pytest.raises(ArtifactError, match="engine.acc_bits must be at least"):
         F.check_artifact(art, load_accelerator("tiny", ["engine.acc_bits=8"]))
+
+
+@pytest.mark.parametrize(("field", "inside", "outside", "allowed"), [
+    ("mult", (0, 1, 65535), (65536, -1), "0..65535"),
+    ("shift", (0, 31), (32, -1), "0..31"),
+    ("bias", (-2**23, 2**23 - 1), (2**23, -2**23 - 1), "-8388608..8388607"),
+])
+def test_artifact_requantization_edges(small_artifact, field, inside, outside, allowed):
+    """tiny's engine (24-bit accumulators) runs every requantization REQUANTIZER accepts,
+    bit-exact, and refuses the values just beyond with one line: layer, field, value, range."""
+    tiny = load_accelerator("tiny")
+    codes = np.random.default_rng(2).integers(0, 16, (2, 3, 8, 8))
+    for v in inside:
+        art = with_value(small_artifact, "c2", field, 3, v)
+        got = F.run_artifact(art, codes, tiny)
+        assert all(np.array_equal(got[n], w)
+                   for n, w in ref_run_artifact(art, codes, return_values=True).items())
+    for v in outside:
+        art = with_value(small_artifact, "c2", field, 3, v)
+        with pytest.raises(ArtifactError, match=rf"^layer 'c2': {field}\[3\] must be in "
+                                                rf"{allowed} \(.*\), not {v}$"):
+            F.check_artifact(art, tiny)

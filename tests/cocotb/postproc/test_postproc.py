@@ -2,9 +2,13 @@
 ``quant.ref.requantize``: one row per valid cycle, the result on ``y`` with ``y_valid`` one
 cycle later; idle cycles (``valid`` low, garbage inputs) must give ``y_valid`` low.
 
-Rows: the full accumulator range at its ends (most negative accumulator and bias, largest
-multiplier, shifts 0 and ``max_shift``, ReLU on and off), then the random rows with forced
-rounding ties of the Amaranth-simulator test (``tests.hw.test_postproc.cases``).
+Two kinds of parameter sets. A generic post-processor gets the full accumulator range at its
+ends (most negative accumulator and bias, largest multiplier, shifts 0 and ``max_shift``, ReLU
+on and off), then the random rows with forced rounding ties of the Amaranth-simulator test
+(``tests.hw.test_postproc.cases``). The engine's post-processor
+(``PostProcessor.for_engine``) gets every accepted combination of the edges of the range the
+simulator accepts (``quant.requant.REQUANTIZER``), then random rows over that range with ties,
+both from ``tests.hw.requant_space`` (the rows the simulator refuses are never driven).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from cocotb.triggers import FallingEdge
 
 from quant.formats import ActFormat
 from quant.ref import requantize
+from quant.requant import REQUANTIZER
 from tests.cocotb.tbutil import (
     Scoreboard,
     failure_summary,
@@ -27,6 +32,7 @@ from tests.cocotb.tbutil import (
     tb_seed,
     unpack,
 )
+from tests.hw import requant_space as space
 from tests.hw.test_postproc import cases
 
 PARAMSETS = {
@@ -35,6 +41,13 @@ PARAMSETS = {
     "acc20-uint4-2-m8-s20": {"acc_bits": 20, "cols": 2, "out_bits": 4, "out_signed": False,
                              "mult_bits": 8, "max_shift": 20},
 }
+#: The engine's post-processor at the narrowest, the tiny preset's and the widest accumulator
+#: (``mult_bits``/``max_shift`` only size the idle cycles' garbage).
+PARAMSETS |= {
+    f"engine-acc{acc}-{'' if signed else 'u'}int{bits}-{cols}": {
+        "engine": True, "acc_bits": acc, "cols": cols, "out_bits": bits, "out_signed": signed,
+        "mult_bits": REQUANTIZER.mult_bits, "max_shift": REQUANTIZER.shift_range(acc)[1]}
+    for acc, cols, bits, signed in ((8, 2, 4, True), (24, 4, 4, False), (64, 2, 16, True))}
 N_RANDOM = 250
 
 
@@ -80,9 +93,10 @@ class TB:
 
     def drive_idle(self) -> None:
         rng, half = self.rng, 1 << (self.acc_bits - 1)
-        self.drive(rng.integers(-half, half, self.cols), int(rng.integers(0, 1 << self.mult_bits)),
-                   int(rng.integers(0, self.max_shift + 1)), int(rng.integers(-half, half)),
-                   int(rng.integers(0, 2)), 0)
+        self.drive(rng.integers(-half, half - 1, self.cols, endpoint=True),
+                   int(rng.integers(0, 1 << self.mult_bits)),
+                   int(rng.integers(0, self.max_shift + 1)),
+                   int(rng.integers(-half, half - 1, endpoint=True)), int(rng.integers(0, 2)), 0)
 
     async def reset(self) -> None:
         self.drive([0] * self.cols, 0, 0, 0, 0, 0)
@@ -123,10 +137,17 @@ class TB:
 @cocotb.test()
 async def edge_and_random_rows(dut):
     """Edge rows, then random rows with ties, with idle cycles mixed in."""
-    tb = TB(dut, tb_params())
+    params = tb_params()
+    tb = TB(dut, params)
     await tb.reset()
-    rows = edge_rows(tb.acc_bits, tb.cols, tb.mult_bits, tb.max_shift)
-    rows += cases(tb.acc_bits, tb.cols, tb.mult_bits, tb.max_shift, N_RANDOM, seed=tb.seed)
+    if params.get("engine"):
+        rows = space.edge_rows(tb.acc_bits, tb.cols)
+        pick = space.seeded_pick(tb.seed)
+        rows += space.accepted([space.draw_row(pick, tb.acc_bits, tb.cols)
+                                for _ in range(N_RANDOM)], tb.acc_bits)
+    else:
+        rows = edge_rows(tb.acc_bits, tb.cols, tb.mult_bits, tb.max_shift)
+        rows += cases(tb.acc_bits, tb.cols, tb.mult_bits, tb.max_shift, N_RANDOM, seed=tb.seed)
     await tb.run(rows)
 
 
@@ -135,7 +156,8 @@ def test_postproc_verilator(paramset: str) -> None:
     from hw.postproc import PostProcessor
 
     params = PARAMSETS[paramset]
-    dut = PostProcessor(*postproc_args(params), mult_bits=params["mult_bits"],
-                        max_shift=params["max_shift"])
+    dut = (PostProcessor.for_engine(*postproc_args(params)) if params.get("engine") else
+           PostProcessor(*postproc_args(params), mult_bits=params["mult_bits"],
+                         max_shift=params["max_shift"]))
     tests, failed, log = run_paramset(dut, "postproc", paramset, __name__, params)
     assert failed == 0 and tests >= 1, failure_summary(log)
