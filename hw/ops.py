@@ -1,10 +1,13 @@
 """How the RTL level runs each artifact op: :data:`RTL_OPS`, keyed by the op names of
 :mod:`quant.ops`.
 
-The accelerator top (:class:`hw.accel.GemmAccelerator`) is a GEMM engine: conv and linear
-layers run on it, one GEMM per layer (:func:`hw.tb.cases.artifact_case` builds the case).
-Every other op (residual add, pooling, flatten) is the host's work between GEMMs, computed
-as :mod:`quant.infer` does; the RTL tests take those values from integer inference.
+The accelerator top (:class:`hw.accel.GemmAccelerator`) is a GEMM engine: conv, linear and
+token_linear layers run on it, one GEMM per layer (:func:`hw.tb.cases.artifact_case` builds
+the case). Every other op (residual add, pooling, flatten, and the transformer's softmax,
+LayerNorm, GELU, position embedding and layout steps) is the host's work between GEMMs,
+computed as :mod:`quant.infer` does; the RTL tests take those values from integer
+inference. The attention matmuls (QK^T, A·V) are on the host for now: the engine streams
+activations against stored weight rows, not two activation operands.
 """
 
 from __future__ import annotations
@@ -31,6 +34,14 @@ RTL_OPS: dict[str, Runs] = {
     "avgpool": Runs.HOST,
     "maxpool": Runs.HOST,
     "flatten": Runs.HOST,
+    "token_linear": Runs.ENGINE,
+    "matmul": Runs.HOST,
+    "softmax": Runs.HOST,
+    "layernorm": Runs.HOST,
+    "gelu": Runs.HOST,
+    "pos_embed": Runs.HOST,
+    "reshape": Runs.HOST,
+    "slice": Runs.HOST,
 }
 
 

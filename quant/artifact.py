@@ -23,6 +23,8 @@ tensors (named ``<layer>.<field>``):
 * ``add``: residual sum of two values at a common scale (:mod:`quant.ops.add`).
 * ``avgpool``, ``maxpool``: window sums (requantized) / maxima (:mod:`quant.ops.pool`).
 * ``flatten``: each sample reshaped to one dimension (:mod:`quant.ops.flatten`).
+* the transformer ops ``token_linear``, ``matmul``, ``softmax``, ``layernorm``, ``gelu``,
+  ``pos_embed``, ``reshape``, ``slice`` on channel-first tokens (docs/vit.md).
 
 ``Artifact.output`` names the value holding the logits.
 
@@ -189,6 +191,10 @@ class Artifact:
 def _expected_shape(kind: str, layer: Layer) -> tuple[int, ...]:
     if kind == "2":
         return (2,)
+    if kind == "out":
+        return layer.out.shape
+    if kind == "C":
+        return layer.out.shape[:1]
     m, k, _ = layer.gemm_dims
     return (m, k) if kind == "MK" else (m,)
 

@@ -3,13 +3,16 @@
 :data:`SIM_OPS` gives every op of :mod:`quant.ops` a :class:`SimOp`:
 
 * ``workload``: its work in a :class:`~sim.workload.Workload`, which the timing model
-  (:mod:`sim.engine`) times: a :class:`~sim.workload.GemmOp` on the engine (conv, linear;
-  row splits from the per-row scheme ids), a :class:`~sim.workload.VectorOp` on the vector
-  unit (add over its output elements, pooling over its windows), or none (flatten: a
-  reshape, no data moves).
+  (:mod:`sim.engine`) times: a :class:`~sim.workload.GemmOp` on the engine (conv, linear,
+  token_linear; row splits from the per-row scheme ids; matmul: kind ``matmul``, both
+  operands streamed, every row fixed point, one group per head and sample), a
+  :class:`~sim.workload.VectorOp` on the vector unit (add, softmax, layernorm, gelu and
+  pos_embed over their output elements, under their own names; pooling over its windows),
+  or none (flatten, reshape, slice: no arithmetic).
 * ``run``: its functional-mode kernel (:func:`sim.functional.run_artifact`): the engine's
-  numba GEMM and requantizer (passed in as an :data:`EngineFn`) for GEMM ops, the artifact's
-  reference semantics (:func:`quant.infer.run_layer`) for the vector unit's ops.
+  numba GEMM and requantizer (passed in as an :data:`EngineFn`) for weight GEMM ops, the
+  artifact's reference semantics (:func:`quant.infer.run_layer`) for the others (matmul
+  included, until the engine model streams two activations).
 * ``engine``: whether the GEMM engine runs it (:func:`sim.functional.check_artifact` checks
   such layers' weights and formats against the engine).
 
@@ -28,6 +31,7 @@ from quant.artifact import Artifact, Layer
 from quant.formats import ActFormat
 from quant.infer import run_layer
 from quant.ops import level_entry
+from quant.ops.matmul import matmul_dims
 from sim.workload import GemmOp, VectorOp, Workload, splits_from_ids
 
 LEVEL = "the simulator (sim.ops.SIM_OPS)"
@@ -65,6 +69,17 @@ def _add_work(layer: Layer, index: int, batch: int) -> VectorOp:
     return VectorOp(layer.name, "add", _elements(layer, batch))
 
 
+def _vector_work(layer: Layer, index: int, batch: int) -> VectorOp:
+    return VectorOp(layer.name, layer.op, _elements(layer, batch))
+
+
+def _matmul_work(layer: Layer, index: int, batch: int) -> GemmOp:
+    g, m, k, n = matmul_dims(layer)
+    groups = g * batch
+    return GemmOp(layer.name, "matmul", m=m, n=n, k=k, groups=groups,
+                  splits=((m, 0, groups),), source=index)
+
+
 def _pool_work(layer: Layer, index: int, batch: int) -> VectorOp:
     kk = layer.attrs.get("kernel", [1, 1])
     return VectorOp(layer.name, "pool", _elements(layer, batch) * int(kk[0]) * int(kk[1]))
@@ -92,6 +107,14 @@ SIM_OPS: dict[str, SimOp] = {
     "avgpool": SimOp(_pool_work, _reference, engine=False),
     "maxpool": SimOp(_pool_work, _reference, engine=False),
     "flatten": SimOp(_no_work, _reference, engine=False),
+    "token_linear": SimOp(_gemm_work, _on_engine, engine=True),
+    "matmul": SimOp(_matmul_work, _reference, engine=False),
+    "softmax": SimOp(_vector_work, _reference, engine=False),
+    "layernorm": SimOp(_vector_work, _reference, engine=False),
+    "gelu": SimOp(_vector_work, _reference, engine=False),
+    "pos_embed": SimOp(_vector_work, _reference, engine=False),
+    "reshape": SimOp(_no_work, _reference, engine=False),
+    "slice": SimOp(_no_work, _reference, engine=False),
 }
 
 

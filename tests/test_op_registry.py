@@ -31,7 +31,8 @@ LEVEL_TABLES = {
     "hw.ops.RTL_OPS": RTL_OPS,
 }
 SHIPPED = Path(__file__).resolve().parent.parent / "configs" / "artifacts" / "cnn_msq4_digits"
-OP_LIST = "conv, linear, add, avgpool, maxpool, flatten"
+OP_LIST = ("conv, linear, add, avgpool, maxpool, flatten, token_linear, matmul, softmax, "
+           "layernorm, gelu, pos_embed, reshape, slice")
 
 
 def test_every_op_has_an_entry_at_every_level():
@@ -58,11 +59,11 @@ def test_deleting_an_integer_reference_fails_the_check(monkeypatch, op):
 
 def test_simulator_and_rtl_name_an_unknown_op():
     with pytest.raises(ArtifactError, match=f"op must be one of {OP_LIST} at the simulator "
-                                            r"\(sim.ops.SIM_OPS\), not 'softmax'"):
-        sim_op("softmax")
+                                            r"\(sim.ops.SIM_OPS\), not 'lstm'"):
+        sim_op("lstm")
     with pytest.raises(ArtifactError, match=f"op must be one of {OP_LIST} at the RTL level "
-                                            r"\(hw.ops.RTL_OPS\), not 'softmax'"):
-        rtl_op("softmax")
+                                            r"\(hw.ops.RTL_OPS\), not 'lstm'"):
+        rtl_op("lstm")
 
 
 @pytest.fixture(scope="module")

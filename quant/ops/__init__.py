@@ -1,15 +1,27 @@
 """The artifact ops, one module each, and their registry :data:`OPS` (name → :class:`OpDef`).
 
-=========  ==============  =====================================================
-op         module          what a layer of it does
-=========  ==============  =====================================================
-conv       :mod:`.gemm`    im2col GEMM with per-row schemes, then requantization
-linear     :mod:`.gemm`    GEMM with per-row schemes, then requantization
-add        :mod:`.add`     residual sum of two values at a common scale
-avgpool    :mod:`.pool`    window sums, then requantization
-maxpool    :mod:`.pool`    window maxima
-flatten    :mod:`.flatten` reshape to (features,)
-=========  ==============  =====================================================
+============  =====================  ===================================================
+op            module                 what a layer of it does
+============  =====================  ===================================================
+conv          :mod:`.gemm`           im2col GEMM with per-row schemes, then requantization
+linear        :mod:`.gemm`           GEMM with per-row schemes, then requantization
+add           :mod:`.add`            residual sum of two values at a common scale
+avgpool       :mod:`.pool`           window sums, then requantization
+maxpool       :mod:`.pool`           window maxima
+flatten       :mod:`.flatten`        reshape to (features,)
+token_linear  :mod:`.token_linear`   the same GEMM on every token of (features, tokens)
+matmul        :mod:`.matmul`         activation x activation per head (QK^T, A·V)
+softmax       :mod:`.softmax`        I-ViT Shiftmax over the feature axis
+layernorm     :mod:`.layernorm`      I-ViT I-LayerNorm (Newton integer sqrt) per token
+gelu          :mod:`.gelu`           I-ViT ShiftGELU, element-wise, requantized
+pos_embed     :mod:`.embed`          class token and position embedding, requantized
+reshape       :mod:`.layout`         each sample to the output shape (tokens, heads)
+slice         :mod:`.layout`         a range of one axis (q/k/v, the class token)
+============  =====================  ===================================================
+
+The transformer ops keep tokens channel-first, ``(features, tokens)``; docs/vit.md draws a
+ViT's artifact graph and gathers their constants and bounds. Their integer primitives
+(shift-exp, Newton square root, dyadic multipliers) are :mod:`.intmath`.
 
 Each op owns its arity, tensors, checks and integer reference (:class:`OpDef`);
 :mod:`quant.artifact` and :mod:`quant.infer` only dispatch through :data:`OPS`. The other
@@ -25,16 +37,25 @@ from typing import TYPE_CHECKING, TypeVar
 from quant.errors import ArtifactError
 from quant.ops.add import ADD
 from quant.ops.base import GemmFn, OpDef
+from quant.ops.embed import POS_EMBED
 from quant.ops.flatten import FLATTEN
+from quant.ops.gelu import GELU
 from quant.ops.gemm import CONV, LINEAR, Gemm
+from quant.ops.layernorm import LAYERNORM
+from quant.ops.layout import RESHAPE, SLICE
+from quant.ops.matmul import MATMUL
 from quant.ops.pool import AVGPOOL, MAXPOOL
+from quant.ops.softmax import SOFTMAX
+from quant.ops.token_linear import TOKEN_LINEAR
 
 if TYPE_CHECKING:
     from quant.artifact import Layer
 
 T = TypeVar("T")
 
-OPS: dict[str, OpDef] = {op.name: op for op in (CONV, LINEAR, ADD, AVGPOOL, MAXPOOL, FLATTEN)}
+OPS: dict[str, OpDef] = {op.name: op for op in (
+    CONV, LINEAR, ADD, AVGPOOL, MAXPOOL, FLATTEN,
+    TOKEN_LINEAR, MATMUL, SOFTMAX, LAYERNORM, GELU, POS_EMBED, RESHAPE, SLICE)}
 
 
 def op_of(layer: Layer) -> OpDef:
@@ -47,7 +68,8 @@ def op_of(layer: Layer) -> OpDef:
 
 
 def gemm_of(layer: Layer) -> Gemm:
-    """The GEMM definition of ``layer`` (conv, linear); :class:`ArtifactError` otherwise."""
+    """The GEMM definition of ``layer`` (conv, linear, token_linear); :class:`ArtifactError`
+    otherwise."""
     op = op_of(layer)
     if not isinstance(op, Gemm):
         gemms = ", ".join(k for k, v in OPS.items() if v.gemm)

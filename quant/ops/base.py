@@ -3,8 +3,11 @@
 An op is one class, instantiated once and registered by name in :mod:`quant.ops`. It says
 how many inputs a layer of it reads (``arity``), which tensors it carries (``tensors``: field
 → ``(dtype, shape kind)``, shape kinds ``"MK"``/``"M"`` from the layer's ``gemm`` attribute,
-``"2"`` for two entries), whether it is a GEMM (``gemm``: it has weights and ``gemm_dims``),
-how its attributes and tensors are checked, and its integer reference (:meth:`OpDef.run`).
+``"2"`` for two entries, ``"out"`` for the output value's per-sample shape, ``"C"`` for its
+first dimension), whether it is a GEMM (``gemm``: it has weights and ``gemm_dims``), how its
+attributes and tensors are checked, and its integer reference (:meth:`OpDef.run`).
+:func:`int_attr`, :func:`bool_attr` and :func:`layer_error` give attribute checks their one
+line.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
+
+from quant.errors import ArtifactError
 
 if TYPE_CHECKING:  # types only: quant.artifact itself dispatches through the registry
     from quant.artifact import Layer, Value
@@ -49,3 +54,24 @@ class OpDef(ABC):
             gemm_fn: GemmFn | None) -> np.ndarray:
         """The layer on integer inputs ``xs`` (batch first) of formats ``in_fmts``; its
         integer output. ``gemm_fn`` replaces a GEMM op's reference GEMM (None: reference)."""
+
+
+def layer_error(layer: Layer, what: str) -> ArtifactError:
+    """An :class:`ArtifactError` about ``layer``: ``"layer 'name': <what>"``."""
+    return ArtifactError(f"layer {layer.name!r}: {what}")
+
+
+def int_attr(layer: Layer, key: str, lo: int, hi: int) -> int:
+    """``layer.attrs[key]`` if it is an integer in ``lo..hi``, else :class:`ArtifactError`."""
+    v = layer.attrs.get(key)
+    if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+        raise layer_error(layer, f"attrs.{key} must be an integer in {lo}..{hi}, not {v!r}")
+    return v
+
+
+def bool_attr(layer: Layer, key: str) -> bool:
+    """``layer.attrs[key]`` if it is a boolean, else :class:`ArtifactError`."""
+    v = layer.attrs.get(key)
+    if not isinstance(v, bool):
+        raise layer_error(layer, f"attrs.{key} must be true or false, not {v!r}")
+    return v

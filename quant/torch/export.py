@@ -26,11 +26,13 @@ differentiates; its agreement with the integer predictions is measured and repor
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
@@ -364,14 +366,60 @@ def _flatten(ex: _Export, n: fx.Node) -> Ready:
     return ex.emit(Layer(name, "flatten", (src,), Value(v.fmt, v.scale, ex.shape_of(n))))
 
 
-#: The export handler of every artifact op (keys: :data:`quant.ops.OPS`).
+def _any(*tests: Callable[[_Export, fx.Node], bool]) -> Callable[[_Export, fx.Node], bool]:
+    return lambda ex, n: any(t(ex, n) for t in tests)
+
+
+def _functions(*targets: object) -> Callable[[_Export, fx.Node], bool]:
+    """Matches calls of the functions, or of the tensor methods named, in ``targets``."""
+    return lambda ex, n: (n.op == "call_function" and n.target in targets) or (
+        n.op == "call_method" and n.target in targets)
+
+
+def _on_tokens(ex: _Export, n: fx.Node) -> bool:
+    """A linear layer applied to a sequence (per-sample output of more than one dimension)."""
+    return isinstance(ex.module(n), (QLinear, nn.Linear)) and len(ex.shape_of(n)) > 1
+
+
+def _tensor_item(ex: _Export, n: fx.Node) -> bool:
+    """Indexing or splitting a tensor (not a shape)."""
+    return (n.target is operator.getitem and not isinstance(ex.states.get(n.args[0]), NoTensor)
+            ) or (n.op == "call_method" and n.target in ("chunk", "split", "unbind"))
+
+
+def _not_yet(op: str) -> Callable[[_Export, fx.Node], State]:
+    """The export of a transformer op whose QAT module does not exist yet: refuses, naming it."""
+    def export(ex: _Export, n: fx.Node) -> State:
+        raise ConfigError(f"{n.name!r} ({node_kind(ex.gm, n)}) would become an artifact "
+                          f"{op!r} layer, which {LEVEL} cannot export yet")
+    return export
+
+
+#: The export handler of every artifact op (keys: :data:`quant.ops.OPS`). The transformer
+#: ops recognize the float torch constructs they stand for and refuse them by name until
+#: the ViT conversion provides their QAT modules; ``token_linear`` comes before ``linear``
+#: so that a linear layer on a sequence is not read as a flattening ``linear``.
 EXPORTERS: dict[str, OpExporter] = {
     "conv": OpExporter(_calls(QConv2d), _conv),
+    "token_linear": OpExporter(_on_tokens, _not_yet("token_linear")),
     "linear": OpExporter(_calls(QLinear), _linear),
     "add": OpExporter(lambda ex, n: n.op == "call_function" and n.target in ADD_FUNCS, _add),
     "avgpool": OpExporter(_calls(nn.AdaptiveAvgPool2d, nn.AvgPool2d), _avgpool),
     "maxpool": OpExporter(_calls(nn.MaxPool2d), _maxpool),
     "flatten": OpExporter(_is_flatten, _flatten),
+    "matmul": OpExporter(_functions(torch.matmul, operator.matmul, torch.bmm, "matmul", "bmm"),
+                         _not_yet("matmul")),
+    "softmax": OpExporter(_any(_calls(nn.Softmax), _functions(torch.softmax, F.softmax,
+                                                               "softmax")),
+                          _not_yet("softmax")),
+    "layernorm": OpExporter(_any(_calls(nn.LayerNorm), _functions(F.layer_norm)),
+                            _not_yet("layernorm")),
+    "gelu": OpExporter(_any(_calls(nn.GELU), _functions(F.gelu)), _not_yet("gelu")),
+    "pos_embed": OpExporter(_functions(torch.cat, torch.concat, torch.concatenate),
+                            _not_yet("pos_embed")),
+    "reshape": OpExporter(_functions(torch.reshape, torch.permute, torch.transpose, "permute",
+                                     "transpose", "unflatten"), _not_yet("reshape")),
+    "slice": OpExporter(_tensor_item, _not_yet("slice")),
 }
 
 

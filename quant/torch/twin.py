@@ -3,8 +3,9 @@
 
 Every op has one twin in :data:`TWIN` (keyed by the op names of :mod:`quant.ops`): GEMMs are
 float64 conv/matmul, exact while the accumulator bound stays below 2**53 (checked), and every
-requantization is int64 round-half-even (:func:`_t_round_shift`). The two paths agree bit for
-bit (tested on the whole digits test split).
+requantization is int64 round-half-even (:func:`_t_round_shift`); the transformer ops'
+integer steps are :mod:`quant.torch.intops`. The two paths agree bit for bit (tested on the
+whole digits test split, and op by op in tests/quant/test_vit_ops.py).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from quant.artifact import Artifact, Layer
 from quant.errors import ConfigError
 from quant.formats import ActFormat
 from quant.ops import level_entry
-from quant.ref import FLOAT64_EXACT, accumulator_bound
+from quant.ref import FLOAT64_EXACT, accumulator_bound, check_accumulator
+from quant.torch import intops
 
 LEVEL = "the torch twin (quant.torch.twin.TWIN)"
 
@@ -103,6 +105,53 @@ def _flatten(layer: Layer, xs: list[torch.Tensor], in_fmts: list) -> torch.Tenso
     return xs[0].reshape(xs[0].shape[0], -1)
 
 
+def _token_linear_acc(layer: Layer, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    return torch.einsum("mk,bkt->bmt", w, x)
+
+
+def _matmul(layer: Layer, xs: list[torch.Tensor], in_fmts: list) -> torch.Tensor:
+    a = layer.attrs
+    bound = check_accumulator(int(a["gemm"]["K"]), in_fmts[0].max_abs, in_fmts[1].max_abs,
+                              int(a["acc_bits"]))
+    acc = intops.matmul_acc(xs[0], xs[1], bool(a["transpose_a"]), bound)
+    return _t_requant(acc, a["mult"], a["shift"], layer.out.fmt)
+
+
+def _softmax(layer: Layer, xs: list[torch.Tensor], in_fmts: list) -> torch.Tensor:
+    a = layer.attrs
+    return intops.shiftmax(xs[0], int(a["x0"]), int(a["n"]), layer.out.fmt.bits)
+
+
+def _layernorm(layer: Layer, xs: list[torch.Tensor], in_fmts: list) -> torch.Tensor:
+    t = {k: torch.from_numpy(v)[:, None] for k, v in layer.tensors.items()}
+    return _t_requant(intops.normalize(xs[0]) * t["gamma"] + t["beta"], 1,
+                      layer.attrs["shift"], layer.out.fmt)
+
+
+def _gelu(layer: Layer, xs: list[torch.Tensor], in_fmts: list) -> torch.Tensor:
+    a = layer.attrs
+    y = intops.shift_gelu(xs[0], int(a["x0"]), int(a["n"]), int(a["p"]))
+    return _t_requant(y, a["mult"], a["shift"], layer.out.fmt)
+
+
+def _pos_embed(layer: Layer, xs: list[torch.Tensor], in_fmts: list) -> torch.Tensor:
+    a = layer.attrs
+    t = _t_round_shift(xs[0] * int(a["mult"]), torch.tensor(int(a["shift"])))
+    if a["cls"]:
+        t = F.pad(t, (1, 0))
+    return _t_requant(t + torch.from_numpy(layer.tensors["table"]), 1, a["out_shift"],
+                      layer.out.fmt)
+
+
+def _reshape(layer: Layer, xs: list[torch.Tensor], in_fmts: list) -> torch.Tensor:
+    return xs[0].reshape(xs[0].shape[0], *layer.out.shape)
+
+
+def _slice(layer: Layer, xs: list[torch.Tensor], in_fmts: list) -> torch.Tensor:
+    a = layer.attrs
+    return xs[0].narrow(int(a["axis"]) + 1, int(a["start"]), int(a["stop"]) - int(a["start"]))
+
+
 #: The torch twin of every artifact op (keys: :data:`quant.ops.OPS`).
 TWIN: dict[str, TwinFn] = {
     "conv": _gemm(_conv_acc),
@@ -111,6 +160,14 @@ TWIN: dict[str, TwinFn] = {
     "avgpool": _avgpool,
     "maxpool": _maxpool,
     "flatten": _flatten,
+    "token_linear": _gemm(_token_linear_acc),
+    "matmul": _matmul,
+    "softmax": _softmax,
+    "layernorm": _layernorm,
+    "gelu": _gelu,
+    "pos_embed": _pos_embed,
+    "reshape": _reshape,
+    "slice": _slice,
 }
 
 

@@ -182,7 +182,7 @@ def test_missing_tensor_file(tmp_path):
 
 def test_graph_checks():
     art = tiny_artifact()
-    bad = Layer("z", "softmax", ("fc",), Value(None, 1.0, (3,)))
+    bad = Layer("z", "lstm", ("fc",), Value(None, 1.0, (3,)))
     with pytest.raises(ArtifactError, match="op must be one of conv, linear, add"):
         Artifact(art.input, (*art.layers, bad), "z")
     fwd = Layer("z", "flatten", ("later",), Value(None, 1.0, (3,)))

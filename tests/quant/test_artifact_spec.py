@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from safetensors.numpy import load_file
 from quant.artifact import save_artifact
 from quant.data import load_digits
 from quant.infer import run_artifact
+from tests.quant.vit_graph import TinyViT, build_artifact, random_weights
 from tests.sim.conftest import make_small_artifact
 
 SHIPPED = Path(__file__).resolve().parents[2] / "configs" / "artifacts" / "cnn_msq4_digits"
@@ -77,6 +79,67 @@ def _im2col(x: np.ndarray, kh: int, kw: int, stride: int, pad: int) -> np.ndarra
     return cols
 
 
+INT32_MAX = 2 ** 31 - 1
+
+
+def _shift_exp(x: np.ndarray, x0: int, n: int) -> np.ndarray:
+    out = np.empty_like(x)
+    for idx, v in np.ndenumerate(x):
+        v = max(int(v) + (int(v) >> 1) - (int(v) >> 4), n * x0)
+        q = v // x0
+        out[idx] = ((v - x0 * q - 2 * x0) << (n - q)) >> 1
+    return out
+
+
+def _isqrt_newton(v: int) -> int:
+    k = 1 << ((v.bit_length() + 1) // 2)
+    for _ in range(6):
+        k = min(k, (k + v // max(k, 1)) >> 1)
+    return k
+
+
+def _layernorm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, shift: int,
+               out: dict) -> np.ndarray:
+    z = np.empty_like(x)
+    for b in range(x.shape[0]):
+        for t in range(x.shape[2]):
+            col = [int(v) for v in x[b, :, t]]
+            mean = round(Fraction(sum(col), len(col)))  # half to even
+            y = [v - mean for v in col]
+            f = INT32_MAX // max(_isqrt_newton(sum(v * v for v in y)), 1)
+            z[b, :, t] = [(v * f) >> 1 for v in y]
+    return _requantize(z * gamma[:, None] + beta[:, None], 1, np.int64(shift), out, False)
+
+
+def _vit_op(op: str, a: dict, t: dict, xs: list[np.ndarray], out: dict,
+            shape: list[int]) -> np.ndarray:
+    """The transformer ops of docs/artifact.md."""
+    x = xs[0]
+    if op == "matmul":
+        lhs = np.swapaxes(x, -1, -2) if a["transpose_a"] else x
+        acc = np.einsum("bgmk,bgkn->bgmn", lhs, xs[1])
+        return _requantize(acc, a["mult"], np.int64(a["shift"]), out, False)
+    if op == "softmax":
+        e = _shift_exp(x - x.max(axis=-2, keepdims=True), a["x0"], a["n"])
+        return (e * (INT32_MAX // e.sum(axis=-2, keepdims=True))) >> (31 - out["bits"])
+    if op == "layernorm":
+        return _layernorm(x, t["gamma"], t["beta"], a["shift"], out)
+    if op == "gelu":
+        m = np.maximum(x, 0)
+        e1, e2 = _shift_exp(x - m, a["x0"], a["n"]), _shift_exp(-m, a["x0"], a["n"])
+        sigma = (e1 * (INT32_MAX // (e1 + e2))) >> (31 - a["p"])
+        return _requantize(x * sigma, a["mult"], np.int64(a["shift"]), out, False)
+    if op == "pos_embed":
+        y = _round_shift(x * a["mult"], np.int64(a["shift"]))
+        if a["cls"]:
+            y = np.concatenate([np.zeros((y.shape[0], y.shape[1], 1), np.int64), y], axis=2)
+        return _requantize(y + t["table"], 1, np.int64(a["out_shift"]), out, False)
+    if op == "reshape":
+        return x.reshape(x.shape[0], *shape)
+    assert op == "slice"
+    return np.take(x, range(a["start"], a["stop"]), axis=a["axis"] + 1)
+
+
 def decode_and_run(path: Path, images: np.ndarray) -> np.ndarray:
     manifest = json.loads((path / "manifest.json").read_text())
     blob = (path / manifest["tensors_file"]).read_bytes()
@@ -94,7 +157,7 @@ def decode_and_run(path: Path, images: np.ndarray) -> np.ndarray:
         t = {f: tensors[f"{name}.{f}"] for f in layer["tensors"]}
         xs = [vals[s] for s in layer["inputs"]]
         out = layer["out"]["format"]
-        if op in ("conv", "linear"):
+        if op in ("conv", "linear", "token_linear"):
             m = a["weight_bits"]
             lw = np.array([[_level(int(w), int(s), m) for w in row]
                            for row, s in zip(t["words"], t["scheme_ids"], strict=True)])
@@ -104,14 +167,20 @@ def decode_and_run(path: Path, images: np.ndarray) -> np.ndarray:
                 cols = _im2col(x, kh, kw, a["stride"], a["padding"])
                 ho = (x.shape[2] + 2 * a["padding"] - kh) // a["stride"] + 1
                 wo = (x.shape[3] + 2 * a["padding"] - kw) // a["stride"] + 1
+            elif op == "token_linear":
+                cols = x.transpose(1, 0, 2).reshape(x.shape[1], -1)
             else:
                 cols = x.reshape(x.shape[0], -1).T
             acc = lw @ cols + t["bias"][:, None]
             mult, shift = t["mult"][:, None], t["shift"][:, None]
             y = (_round_shift(acc * mult, shift) if out is None
                  else _requantize(acc, mult, shift, out, a["relu"]))
-            y = (y.reshape(-1, x.shape[0], ho, wo).transpose(1, 0, 2, 3) if op == "conv"
-                 else y.T)
+            if op == "conv":
+                y = y.reshape(-1, x.shape[0], ho, wo).transpose(1, 0, 2, 3)
+            elif op == "token_linear":
+                y = y.reshape(-1, x.shape[0], x.shape[2]).transpose(1, 0, 2)
+            else:
+                y = y.T
         elif op == "add":
             parts = [_round_shift(v * int(mm), np.int64(ss))
                      for v, mm, ss in zip(xs, t["in_mult"], t["in_shift"], strict=True)]
@@ -126,9 +195,10 @@ def decode_and_run(path: Path, images: np.ndarray) -> np.ndarray:
                             for i in range(kh) for j in range(kw)], axis=-1)
             y = (win.max(axis=-1) if op == "maxpool" else
                  _requantize(win.sum(axis=-1), a["mult"], np.int64(a["shift"]), out, False))
-        else:
-            assert op == "flatten"
+        elif op == "flatten":
             y = xs[0].reshape(xs[0].shape[0], -1)
+        else:
+            y = _vit_op(op, a, t, xs, out, layer["out"]["shape"])
         vals[name], fmts[name] = y, out
     return vals[manifest["output"]]
 
@@ -148,3 +218,12 @@ def test_spec_decoder_matches_fpim_with_residual_add_and_avgpool(tmp_path):
     save_artifact(art, tmp_path / "a")
     images = np.random.default_rng(1).random((3, 3, 8, 8))
     assert np.array_equal(decode_and_run(tmp_path / "a", images), run_artifact(art, images))
+
+
+def test_spec_decoder_matches_fpim_on_a_vision_transformer(tmp_path):
+    cfg = TinyViT(depth=1)
+    rng = np.random.default_rng(2)
+    art = build_artifact(cfg, random_weights(cfg, 2), rng.random((16, 1, 8, 8)))
+    save_artifact(art, tmp_path / "vit")
+    images = rng.random((3, 1, 8, 8))
+    assert np.array_equal(decode_and_run(tmp_path / "vit", images), run_artifact(art, images))
