@@ -117,15 +117,16 @@ def _evaluate(wl: Workload, acc: Accelerator, fractions: tuple[float, ...]) -> C
 
 def search_msq(wl: Workload, part: str, bits: int, ideal_memory: bool = False,
                lut_steps: int = 12, lut_cap: float = 0.8,
-               packings: tuple[int, ...] = PACKINGS) -> dict:
+               packings: tuple[int, ...] | None = None) -> dict:
     """Best mixed engine and SP2 fraction for ``wl`` on ``part`` at ``bits``, vs DSP-only.
 
     ``lut_cap`` is the fraction of the part's LUTs the engine may use (headroom for
     routing and the rest of the design). ``packings``: the DSP packings tried for both the
-    mixed and the DSP-only engines (those the part and width do not allow are skipped).
+    mixed and the DSP-only engines, each one the part allows at the width (default: all of
+    those).
     """
     check_int_range("bits", bits, 3, 8, "(weights and activations; sp2 needs 3..8)")
-    for pk in packings:
+    for pk in packings or ():
         check_choice("packing", pk, PACKINGS)
     template = template_for(part)
     memory = template.memory
@@ -136,7 +137,13 @@ def search_msq(wl: Workload, part: str, bits: int, ideal_memory: bool = False,
                 weight_format(Scheme.SP2, bits).max_abs_int)
     acc_bits = min(64, required_acc_bits(max_k, w_max, (1 << bits) - 1))
     p = template.part
-    allowed = [pk for pk in sorted(set(packings)) if pk in allowed_packings(p.dsp_type, bits)]
+    allowed = list(allowed_packings(p.dsp_type, bits))
+    refused = sorted(set(packings or ()) - set(allowed))
+    if refused:
+        raise ConfigError(f"packing must be one that {p.name} ({p.dsp_type}) allows at "
+                          f"{bits} bits ({', '.join(map(str, allowed))}), not "
+                          f"{', '.join(map(str, refused))}")
+    allowed = sorted(set(packings)) if packings else allowed
     mixed: list[Candidate] = []
     dsp_only: list[Candidate] = []
     for pack in allowed:
@@ -145,10 +152,6 @@ def search_msq(wl: Workload, part: str, bits: int, ideal_memory: bool = False,
         base = dataclasses.replace(template, engine=engine, memory=memory)
         for cols in COLS:
             _search_cols(wl, base, lut_cap, p.dsp, cols, pack, lut_steps, mixed, dsp_only)
-    if not allowed:
-        raise ConfigError(f"packing must be one that {p.name} ({p.dsp_type}) allows at "
-                          f"{bits} bits (1; 2 up to 8 bits; 4 on DSP48E2 up to 4 bits), not "
-                          f"{', '.join(map(str, sorted(set(packings))))}")
     if not dsp_only:
         raise ConfigError(f"no engine fits part {p.name} at {bits} bits")
     best = min(mixed or dsp_only, key=lambda c: c.cycles)
