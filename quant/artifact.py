@@ -12,8 +12,9 @@ On disk it is a directory with two files::
 **Values.** Every tensor flowing between layers is an integer tensor ``q`` whose real value is
 ``q * scale``; its :class:`Value` gives the :class:`~quant.formats.ActFormat` that bounds ``q``
 (``None`` for the unclamped int64 logits of the last layer), the scale and the per-sample
-shape (``(C, H, W)`` or ``(F,)``). The graph input is the value named ``"input"``: float
-images ``x`` become ``q = clamp(round_half_even(x / scale))`` (:func:`quant.infer.quantize_input`).
+shape (``(C, H, W)``, ``(F,)``, or a transformer's ``(C, T)`` and ``(heads, d, T)``). The
+graph input is the value named ``"input"``: float images ``x`` become
+``q = clamp(round_half_even(x / scale))`` (:func:`quant.infer.quantize_input`).
 
 **Layers** (``Artifact.layers``, in execution order; each produces the value of its name) have
 an op, registered in :mod:`quant.ops`, whose module documents its arithmetic, attributes and
@@ -34,8 +35,11 @@ tensors (named ``<layer>.<field>``):
 inputs, out, attrs, tensor shapes), ``output``, ``tensors_file`` and ``content_hash``:
 ``sha256`` of the canonical manifest JSON without ``content_hash`` (sorted keys, compact),
 a NUL byte and the tensor file's bytes. :func:`load_artifact` refuses, with
-:class:`~quant.errors.ArtifactError`, a missing file, a missing or extra tensor, a tensor of
-the wrong shape or dtype, an invalid code word and a hash mismatch (an edited artifact).
+:class:`~quant.errors.ArtifactError` naming the field, a missing file, a manifest with keys
+missing, extra or of the wrong JSON type, an invalid value (scale, shape, format), an op's
+attributes or output shape against its rule (each op checks its own), a missing or extra
+tensor, a tensor of the wrong shape or dtype, an invalid code word or alpha and a hash
+mismatch (an edited artifact); docs/artifact.md lists every check.
 :func:`save_artifact` writes a temporary directory next to the target and renames it into
 place, so readers never see a half-written artifact.
 
@@ -49,6 +53,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
@@ -56,16 +61,43 @@ from pathlib import Path
 
 import numpy as np
 
-from quant.errors import ArtifactError, ConfigError
-from quant.fileio import replace_dir_atomic
+from quant.errors import ArtifactError, ConfigError, check_real
+from quant.fileio import check_output, read_text, replace_dir_atomic
 from quant.formats import ActFormat
-from quant.ops import OPS, op_of
+from quant.ops import OPS, OpDef, op_of
 from quant.rows import QuantizedRows
 
 ARTIFACT_FORMAT = "fpim-artifact"
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 TENSORS_NAME = "tensors.safetensors"
+
+
+#: Most elements one sample of a value may have (a sanity bound far above real models).
+MAX_ELEMENTS = 1 << 28
+
+
+def _brief(x: object) -> str:
+    text = repr(x)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _same_json(a: object, b: object) -> bool:
+    """Equal as JSON: 1, 1.0 and true differ (Python's == says they are equal)."""
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+def _entry(d: object, keys: tuple[str, ...], where: str) -> dict:
+    """``d`` if it is a mapping with exactly ``keys``; :class:`ArtifactError` otherwise."""
+    if not isinstance(d, dict):
+        raise ArtifactError(f"{where} must be a mapping with {', '.join(keys)}, not {_brief(d)}")
+    for k in keys:
+        if k not in d:
+            raise ArtifactError(f"{where}.{k} is required ({where} has {', '.join(keys)})")
+    extra = sorted(set(d) - set(keys), key=str)
+    if extra:
+        raise ArtifactError(f"{where} must have only {', '.join(keys)}, not {extra[0]!r}")
+    return d
 
 
 def _fpim_version() -> str:
@@ -82,7 +114,8 @@ class Value:
     Members:
         fmt: activation format of the codes; None for unclamped int64 (logits).
         scale: real value of one code step (positive).
-        shape: per-sample shape, ``(C, H, W)`` or ``(F,)``.
+        shape: per-sample shape: ``(C, H, W)`` feature maps, ``(F,)`` vectors, or a
+            transformer's ``(C, T)`` tokens and ``(heads, d, T)`` per-head values.
     """
 
     fmt: ActFormat | None
@@ -95,17 +128,36 @@ class Value:
 
     @staticmethod
     def from_json(d: object, where: str) -> Value:
+        """The value of manifest entry ``d`` (checked by :meth:`check` with the graph)."""
+        d = _entry(d, ("format", "scale", "shape"), where)
+        f = d["format"]
+        if f is not None:
+            f = _entry(f, ("bits", "signed"), f"{where}.format")
+            try:
+                f = ActFormat(bits=f["bits"], signed=f["signed"])
+            except ConfigError as exc:
+                raise ArtifactError(f"{where}.format: {exc}") from None
+        shape = d["shape"]
+        return Value(fmt=f, scale=d["scale"], shape=tuple(shape) if isinstance(shape, list)
+                     else shape)
+
+    def check(self, where: str) -> None:
+        """Raise :class:`ArtifactError` naming ``where`` unless the format, scale and shape
+        are valid: a finite scale > 0, a shape of 1 to 3 sizes (each op checks the rank
+        it needs) of at most :data:`MAX_ELEMENTS` elements."""
+        if self.fmt is not None and not isinstance(self.fmt, ActFormat):
+            raise ArtifactError(f"{where}.format must be an activation format or null, "
+                                f"not {self.fmt!r}")
         try:
-            f = d["format"]  # type: ignore[index]
-            fmt = None if f is None else ActFormat(bits=int(f["bits"]), signed=bool(f["signed"]))
-            scale = float(d["scale"])  # type: ignore[index]
-            shape = tuple(int(s) for s in d["shape"])  # type: ignore[index]
-        except (KeyError, TypeError, ValueError, ConfigError) as exc:
-            raise ArtifactError(f"{where} must be a value description "
-                                f"{{format, scale, shape}}, not {d!r} ({exc})") from None
-        if not scale > 0 or not all(s > 0 for s in shape):
-            raise ArtifactError(f"{where} must have a positive scale and shape, not {d!r}")
-        return Value(fmt=fmt, scale=scale, shape=shape)
+            check_real(f"{where}.scale", self.scale, 0, lo_open=True)
+        except ConfigError as exc:
+            raise ArtifactError(str(exc)) from None
+        s = self.shape
+        if not (isinstance(s, tuple) and 1 <= len(s) <= 3 and all(
+                isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in s)
+                and math.prod(s) <= MAX_ELEMENTS):
+            raise ArtifactError(f"{where}.shape must be 1 to 3 integers >= 1, "
+                                f"at most {MAX_ELEMENTS} elements, not {_brief(s)}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -200,21 +252,34 @@ def _expected_shape(kind: str, layer: Layer) -> tuple[int, ...]:
 
 
 def _check_graph(art: Artifact) -> None:
-    """Structural checks: names, ops, inputs defined before use, tensors present with shapes;
-    each op checks its own attributes and tensor contents."""
+    """Structural checks: names, ops, inputs defined before use, values valid, formats,
+    tensors present with shapes; each op checks its own attributes, output shape and tensor
+    contents."""
+    art.input.check("input")
+    if art.input.fmt is None:
+        raise ArtifactError("input.format must be an activation format, not null")
     known = {"input": art.input}
     for layer in art.layers:
+        if not isinstance(layer.name, str) or not layer.name:
+            raise ArtifactError(f"layer name must be a non-empty string, not {_brief(layer.name)}")
         where = f"layer {layer.name!r}"
         op = op_of(layer)
         if layer.name in known:
             raise ArtifactError(f"{where}: name is used twice")
-        if len(layer.inputs) != op.arity:
+        if not isinstance(layer.inputs, tuple) or len(layer.inputs) != op.arity:
             raise ArtifactError(f"{where}: {layer.op} takes {op.arity} input(s), "
-                                f"not {len(layer.inputs)}")
+                                f"not {_brief(layer.inputs)}")
         for src in layer.inputs:
-            if src not in known:
+            if not isinstance(src, str) or src not in known:
                 raise ArtifactError(f"{where}: input {src!r} is not defined before it")
-        op.check_attrs(layer, [known[src] for src in layer.inputs])
+        ins = [known[src] for src in layer.inputs]
+        _check_formats(layer, op, ins)
+        op.check_schema(layer)
+        op.check_attrs(layer, ins)
+        want = op.output_shape(layer, ins)
+        if layer.out.shape != want:
+            raise ArtifactError(f"{where}: out.shape must be {want} for {layer.op} of input "
+                                f"shape {ins[0].shape}, not {layer.out.shape}")
         for fname, (dtype, kind) in op.tensors.items():
             key = f"{layer.name}.{fname}"
             if fname not in layer.tensors:
@@ -232,6 +297,26 @@ def _check_graph(art: Artifact) -> None:
         known[layer.name] = layer.out
     if art.output not in known:
         raise ArtifactError(f"output must name a layer, not {art.output!r}")
+
+
+def _check_formats(layer: Layer, op: OpDef, ins: list[Value]) -> None:
+    """The output value is valid; inputs are clamped codes (an unclamped value can only be
+    the graph's output); only a GEMM produces unclamped codes; an op that passes codes
+    through keeps its input's format and scale."""
+    where = f"layer {layer.name!r}"
+    layer.out.check(f"{where} out")
+    for src, v in zip(layer.inputs, ins, strict=True):
+        if v.fmt is None:
+            raise ArtifactError(f"{where}: input {src!r} must have an activation format, "
+                                f"not null (unclamped values can only be the output)")
+    if layer.out.fmt is None and not op.gemm:
+        raise ArtifactError(f"{where}: out.format must be an activation format for "
+                            f"{layer.op}, not null (only conv and linear produce unclamped "
+                            f"values)")
+    if op.keeps_codes and (layer.out.fmt, layer.out.scale) != (ins[0].fmt, ins[0].scale):
+        raise ArtifactError(f"{where}: out format and scale must be the input's "
+                            f"({ins[0].fmt}, {ins[0].scale!r}) for {layer.op}, not "
+                            f"({layer.out.fmt}, {layer.out.scale!r})")
 
 
 def _manifest_body(art: Artifact) -> dict:
@@ -255,6 +340,16 @@ def _hash(body: dict, tensor_bytes: bytes) -> str:
     return "sha256:" + hashlib.sha256(canon + b"\0" + tensor_bytes).hexdigest()
 
 
+def check_artifact_out(path: str | os.PathLike) -> Path:
+    """Raise unless ``path`` can receive an artifact: a new directory (its parent writable),
+    an empty one or an existing artifact (which is replaced)."""
+    dest = check_output(path, "out", directory=True)
+    if dest.is_dir() and not (dest / MANIFEST_NAME).exists() and any(dest.iterdir()):
+        raise ArtifactError(f"out must be a new directory or an existing artifact, "
+                            f"not {str(dest)!r} (it holds other files)")
+    return dest
+
+
 def save_artifact(art: Artifact, path: str | os.PathLike) -> str:
     """Write ``art`` to directory ``path`` atomically; returns the content hash.
 
@@ -263,11 +358,7 @@ def save_artifact(art: Artifact, path: str | os.PathLike) -> str:
     """
     from safetensors.numpy import save as st_save
 
-    dest = Path(path)
-    if dest.exists() and not (dest.is_dir() and ((dest / MANIFEST_NAME).exists()
-                                                 or not any(dest.iterdir()))):
-        raise ArtifactError(f"out must be a new directory or an existing artifact, "
-                            f"not {str(dest)!r} (it holds other files)")
+    dest = check_artifact_out(path)
     tensors = {f"{layer.name}.{k}": np.ascontiguousarray(v)
                for layer in art.layers for k, v in layer.tensors.items()}
     blob = st_save(tensors) if tensors else st_save({"_empty": np.zeros(0, np.int8)})
@@ -284,6 +375,31 @@ def save_artifact(art: Artifact, path: str | os.PathLike) -> str:
     return digest
 
 
+#: The keys of manifest.json.
+MANIFEST_KEYS = ("format", "format_version", "fpim_version", "meta", "input", "layers", "output",
+                 "tensors_file", "content_hash")
+
+
+def _layer_from_json(d: object, where: str, flat: dict[str, np.ndarray]) -> Layer:
+    """A layer from its manifest entry and the tensors file's arrays; its checks are the
+    graph's (:func:`_check_graph`) but for the manifest's own structure."""
+    d = _entry(d, ("name", "op", "inputs", "out", "attrs", "tensors"), where)
+    for key, kind in (("name", str), ("op", str), ("inputs", list), ("attrs", dict),
+                      ("tensors", dict)):
+        if not isinstance(d[key], kind) or (kind is str and not d[key]):
+            raise ArtifactError(f"{where}.{key} must be a {'non-empty ' * (kind is str)}"
+                                f"{kind.__name__}, not {_brief(d[key])}")
+    tensors = {}
+    for fname in d["tensors"]:
+        key = f"{d['name']}.{fname}"
+        if key not in flat:
+            raise ArtifactError(f"tensor {key!r} is missing from {TENSORS_NAME}")
+        tensors[fname] = flat[key]
+    return Layer(name=d["name"], op=d["op"], inputs=tuple(d["inputs"]),
+                 out=Value.from_json(d["out"], f"{where}.out"), attrs=d["attrs"],
+                 tensors=tensors)
+
+
 def load_artifact(path: str | os.PathLike) -> Artifact:
     """Read and verify an artifact directory; raises :class:`ArtifactError` if it is not one."""
     from safetensors import SafetensorError
@@ -295,16 +411,25 @@ def load_artifact(path: str | os.PathLike) -> Artifact:
         raise ArtifactError(f"artifact must be a directory with {MANIFEST_NAME}, "
                             f"not {str(src)!r}")
     try:
-        doc = json.loads(mpath.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        doc = json.loads(read_text(mpath, MANIFEST_NAME, ArtifactError))
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, numbers too long, nesting
         raise ArtifactError(f"{MANIFEST_NAME} must be valid JSON ({exc})") from None
     if not isinstance(doc, dict) or doc.get("format") != ARTIFACT_FORMAT:
         raise ArtifactError(f"{MANIFEST_NAME} format must be {ARTIFACT_FORMAT!r}, "
-                            f"not {doc.get('format') if isinstance(doc, dict) else doc!r}")
-    if doc.get("format_version") != FORMAT_VERSION:
+                            f"not {_brief(doc.get('format') if isinstance(doc, dict) else doc)}")
+    if not _same_json(doc.get("format_version"), FORMAT_VERSION):
         raise ArtifactError(f"format_version must be {FORMAT_VERSION}, "
-                            f"not {doc.get('format_version')!r}")
-    tpath = src / str(doc.get("tensors_file", TENSORS_NAME))
+                            f"not {_brief(doc.get('format_version'))}")
+    _entry(doc, MANIFEST_KEYS, "manifest")
+    for key, kind in (("fpim_version", str), ("tensors_file", str), ("output", str),
+                      ("content_hash", str), ("meta", dict), ("layers", list)):
+        if not isinstance(doc[key], kind):
+            raise ArtifactError(f"manifest.{key} must be a {kind.__name__}, "
+                                f"not {_brief(doc[key])}")
+    if doc["tensors_file"] != TENSORS_NAME:
+        raise ArtifactError(f"manifest.tensors_file must be {TENSORS_NAME!r}, "
+                            f"not {_brief(doc['tensors_file'])}")
+    tpath = src / TENSORS_NAME
     if not tpath.is_file():
         raise ArtifactError(f"tensor file {tpath.name!r} is missing from {str(src)!r}")
     blob = tpath.read_bytes()
@@ -313,35 +438,19 @@ def load_artifact(path: str | os.PathLike) -> Artifact:
     except (SafetensorError, ValueError, OSError) as exc:
         raise ArtifactError(f"{tpath.name} is not a readable safetensors file ({exc})") from None
 
-    try:
-        inp = Value.from_json(doc["input"], "input")
-        layers = []
-        used: set[str] = set()
-        for i, d in enumerate(doc["layers"]):
-            name = str(d["name"])
-            tensors = {}
-            for fname in d.get("tensors", {}):
-                key = f"{name}.{fname}"
-                if key not in flat:
-                    raise ArtifactError(f"tensor {key!r} is missing from {tpath.name}")
-                tensors[fname] = flat[key]
-                used.add(key)
-            op = OPS.get(str(d["op"]))
-            for fname in op.tensors if op else ():
-                key = f"{name}.{fname}"
-                if fname not in tensors and key in flat:
-                    tensors[fname] = flat[key]
-                    used.add(key)
-            layers.append(Layer(name=name, op=str(d["op"]), inputs=tuple(d["inputs"]),
-                                out=Value.from_json(d["out"], f"layers[{i}].out"),
-                                attrs=dict(d.get("attrs", {})), tensors=tensors))
-        art = Artifact(input=inp, layers=tuple(layers), output=str(doc["output"]),
-                       meta=dict(doc.get("meta", {})))
-    except (KeyError, TypeError) as exc:
-        raise ArtifactError(f"{MANIFEST_NAME} is missing field {exc}") from None
+    layers = [_layer_from_json(d, f"layers[{i}]", flat) for i, d in enumerate(doc["layers"])]
+    art = Artifact(input=Value.from_json(doc["input"], "input"), layers=tuple(layers),
+                   output=doc["output"], meta=doc["meta"])
+    used = {f"{layer.name}.{k}" for layer in layers for k in layer.tensors}
     extra = sorted(set(flat) - used - {"_empty"})
     if extra:
         raise ArtifactError(f"unexpected tensor(s) in {tpath.name}: {', '.join(extra)}")
+    for i, d in enumerate(doc["layers"]):
+        for fname, arr in layers[i].tensors.items():
+            listed = d["tensors"][fname]
+            if not _same_json(listed, {"dtype": str(arr.dtype), "shape": list(arr.shape)}):
+                raise ArtifactError(f"layers[{i}].tensors.{fname} must describe the tensor "
+                                    f"({arr.dtype}, {list(arr.shape)}), not {_brief(listed)}")
 
     claimed = doc.get("content_hash")
     body = {k: v for k, v in doc.items() if k != "content_hash"}

@@ -49,7 +49,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from quant.errors import ConfigError, ShapeError, check_choice, check_int_range
+from quant.errors import ConfigError, ShapeError, check_bool, check_choice, check_int_range
 
 
 class Scheme(IntEnum):
@@ -422,6 +422,7 @@ class ActFormat:
     signed: bool = False
 
     def __post_init__(self) -> None:
+        check_bool("activation signed", self.signed)
         check_int_range("activation bits", self.bits, 1 if not self.signed else 2, 16)
 
     @property
@@ -475,6 +476,8 @@ def format_table(scheme: str, bits: int, fl: int | None = None, signed: bool = T
         }
     if fl is not None:
         raise ConfigError(f"fl applies only to scheme f8, not {scheme!r}")
+    if not signed:
+        raise ConfigError(f"unsigned applies only to scheme f8, not {scheme!r}")
     fmt = weight_format(scheme, bits)
     table = fmt.int_level_table
     codes = []

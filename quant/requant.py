@@ -39,6 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from quant.errors import ArtifactError, check_int_range
+from quant.ref import quantize_multiplier
 
 #: Largest int64: quant.ref and the simulator compute ``(acc + bias) * mult`` in int64.
 INT64_MAX = (1 << 63) - 1
@@ -73,6 +74,12 @@ class Requantizer:
     def shift_range(self, acc_bits: int) -> tuple[int, int]:
         """``(lo, hi)`` of the right shift with ``acc_bits``-bit accumulators, inclusive."""
         return 0, min(self.max_shift, acc_bits + self.mult_bits)
+
+    def multiplier(self, ratio: float, acc_bits: int) -> tuple[int, int]:
+        """``(mult, shift)`` with ``mult * 2**-shift ~ ratio`` inside the engine's ranges
+        (:func:`quant.ref.quantize_multiplier`)."""
+        lo, hi = self.shift_range(acc_bits)
+        return quantize_multiplier(ratio, self.mult_bits, min_shift=lo, max_shift=hi)
 
     def bias_range(self, acc_bits: int) -> tuple[int, int]:
         """``(lo, hi)`` of the bias with ``acc_bits``-bit accumulators, inclusive."""

@@ -104,6 +104,11 @@ class QuantizedRows:
             )
         for s in np.unique(self.scheme_ids):
             weight_format(Scheme.parse(int(s)), self.bits)  # validates the combination
+        bad = ~(np.isfinite(self.alphas) & (self.alphas > 0))
+        if bad.any():
+            r = int(np.flatnonzero(bad)[0])
+            raise ConfigError(f"alphas must be positive finite scales, not {float(self.alphas[r])} "
+                              f"at row {r}")
 
     @property
     def shape(self) -> tuple[int, int]:

@@ -14,11 +14,18 @@ are in :mod:`sim.timing`.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from quant.errors import ConfigError, check_choice, check_int_range, check_positive
+from quant.errors import (
+    ConfigError,
+    check_bool,
+    check_choice,
+    check_int_range,
+    check_name,
+    check_positive,
+    check_real,
+)
 from quant.formats import WEIGHT_BITS, ActFormat, Scheme
 from quant.requant import REQUANTIZER
 
@@ -47,8 +54,7 @@ class FpgaPart:
     bram36: int
 
     def __post_init__(self) -> None:
-        if not self.name:
-            raise ConfigError("part.name must be a non-empty string, not ''")
+        check_name("part.name", self.name)
         for f in ("lut", "ff", "dsp", "bram36"):
             check_int_range(f"part.{f}", getattr(self, f), 1, 1 << 30)
         check_choice("part.dsp_type", self.dsp_type, DSP_TYPES)
@@ -121,6 +127,7 @@ class GemmEngine:
     lut_scheme: str = "sp2"
 
     def __post_init__(self) -> None:
+        check_bool("engine.act_signed", self.act_signed)
         check_int_range("engine.dsp_rows", self.dsp_rows, 0, 4096)
         check_int_range("engine.lut_rows", self.lut_rows, 0, 4096)
         if self.dsp_rows + self.lut_rows == 0:
@@ -214,6 +221,7 @@ class VectorUnit:
         if "default" not in names:
             raise ConfigError("vector.costs must include a 'default' entry")
         for n, c in self.costs:
+            check_name("vector.costs key", n)
             check_int_range(f"vector.costs.{n}", c, 0, 1 << 16)
 
     def cost(self, op: str) -> int:
@@ -240,9 +248,8 @@ class Accelerator:
     clock_mhz: float = 100.0
 
     def __post_init__(self) -> None:
-        if isinstance(self.clock_mhz, bool) or not isinstance(self.clock_mhz, (int, float)) \
-                or not (math.isfinite(self.clock_mhz) and 0 < self.clock_mhz <= 2000):
-            raise ConfigError(f"clock_mhz must be a number in (0, 2000], not {self.clock_mhz!r}")
+        check_name("name", self.name)
+        check_real("clock_mhz", self.clock_mhz, 0, 2000, lo_open=True)
         e, m = self.engine, self.memory
         if e.dsp_packing not in allowed_packings(self.part.dsp_type, 4):
             raise ConfigError(f"engine.dsp_packing must be 1 or 2 on {self.part.dsp_type}, not 4")

@@ -15,7 +15,8 @@ from typing import Any
 
 import yaml
 
-from quant.errors import ConfigError
+from quant.errors import ConfigError, check_required
+from quant.fileio import read_text
 from sim.arch import PARTS, Accelerator, FpgaPart, GemmEngine, Memory, VectorUnit, get_part
 from sim.resources import check_fits
 
@@ -30,15 +31,39 @@ CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 _SECTIONS = {"engine": GemmEngine, "memory": Memory, "vector": VectorUnit}
 
 
+def read_yaml(path: str | Path, what: str) -> object:
+    """The data of YAML file ``path`` (UTF-8); :class:`ConfigError` naming ``what`` if it
+    cannot be read or parsed."""
+    text = read_text(path, what)
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{Path(path).name} is not valid YAML: {exc}".splitlines()[0]) \
+            from None
+    except RecursionError:
+        raise ConfigError(f"{Path(path).name} is not valid YAML: nested too deeply") from None
+
+
 def _build(cls: type, data: object, where: str) -> Any:
     if not isinstance(data, dict):
         raise ConfigError(f"{where} must be a mapping, not {data!r}")
     names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
+    unknown = sorted(set(data) - names, key=str)
     if unknown:
         raise ConfigError(f"{where} has unknown key {unknown[0]!r}; allowed: "
                           f"{', '.join(sorted(names))}")
+    check_required(cls, data, f"{where}.")
     return cls(**data)
+
+
+def _section(data: dict, key: str) -> dict:
+    """Section ``key`` of the config (empty when left out or left blank in the YAML)."""
+    value = data.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key} must be a mapping, not {value!r}")
+    return value
 
 
 def accelerator_from_dict(data: object, name: str = "custom") -> Accelerator:
@@ -46,7 +71,7 @@ def accelerator_from_dict(data: object, name: str = "custom") -> Accelerator:
     if not isinstance(data, dict):
         raise ConfigError(f"accelerator config must be a mapping, not {data!r}")
     allowed = {"name", "part", "engine", "memory", "vector", "clock_mhz"}
-    unknown = sorted(set(data) - allowed)
+    unknown = sorted(set(data) - allowed, key=str)
     if unknown:
         raise ConfigError(f"accelerator config has unknown key {unknown[0]!r}; allowed: "
                           f"{', '.join(sorted(allowed))}")
@@ -63,8 +88,8 @@ def accelerator_from_dict(data: object, name: str = "custom") -> Accelerator:
     if "engine" not in data:
         raise ConfigError("accelerator config must have an 'engine' section")
     engine = _build(GemmEngine, data["engine"], "engine")
-    memory = _build(Memory, data.get("memory", {}), "memory")
-    vec = dict(data.get("vector", {}) or {})
+    memory = _build(Memory, _section(data, "memory"), "memory")
+    vec = dict(_section(data, "vector"))
     if "costs" in vec:
         costs = vec["costs"]
         if not isinstance(costs, dict):
@@ -76,7 +101,7 @@ def accelerator_from_dict(data: object, name: str = "custom") -> Accelerator:
     kwargs: dict[str, Any] = {}
     if "clock_mhz" in data:
         kwargs["clock_mhz"] = data["clock_mhz"]
-    accel = Accelerator(name=str(data.get("name", name)), part=part, engine=engine,
+    accel = Accelerator(name=data.get("name", name), part=part, engine=engine,
                         memory=memory, vector=vector, **kwargs)
     check_fits(accel)
     return accel
@@ -127,16 +152,11 @@ def load_accelerator(preset: str | Path, overrides: list[str] | tuple[str, ...] 
     """Load a shipped preset by name (``xc7z020``) or a YAML file path, then apply overrides."""
     path = Path(preset)
     if not path.suffix:
-        path = CONFIG_DIR / f"{str(preset).lower()}.yaml"
-        if not path.is_file():
+        if str(preset).lower() not in preset_names():
             raise ConfigError(f"accelerator preset must be one of {', '.join(preset_names())} "
                               f"or a YAML file, not {str(preset)!r}")
-    elif not path.is_file():
-        raise ConfigError(f"accelerator file must exist, not {str(preset)!r}")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path.name} is not valid YAML: {exc}".splitlines()[0]) from exc
+        path = CONFIG_DIR / f"{str(preset).lower()}.yaml"
+    data = read_yaml(path, "accelerator file")
     if not isinstance(data, dict):
         raise ConfigError(f"{path.name} must hold a mapping, not {type(data).__name__}")
     data = apply_overrides(data, overrides)

@@ -18,12 +18,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from quant.errors import ConfigError, CycleLimitError, FpimError, check_choice
+from quant.errors import ConfigError, CycleLimitError, FpimError, check_choice, check_int_range
 from quant.formats import Scheme, weight_format
 from quant.ref import check_accumulator
 from sim.arch import Accelerator
 from sim.results import LayerResult, RunResult
 from sim.timing import (
+    NO_LIMIT,
     GemmShape,
     analytical_cycles,
     compute_cycles,
@@ -79,6 +80,27 @@ def check_workload(wl: Workload, accel: Accelerator) -> None:
             raise type(exc)(f"layer {o.name!r}: engine.{exc}") from None
 
 
+def _check_cycle_counts(wl: Workload, rows: list[_Row], accel: Accelerator) -> None:
+    """Refuse a workload whose counts could overflow the cycle kernel's int64 arithmetic.
+
+    A GEMM's cycles never exceed its compute cycles plus all its loads back to back (R7,
+    R8), which the analytical timing bounds from above; the kernel's limit is
+    :data:`~sim.timing.NO_LIMIT` on the running sum.
+    """
+    e, mem = accel.engine, accel.memory
+    total = 0
+    for r in rows:
+        g = wl.ops[r.op_index]
+        t = analytical_cycles(GemmShape(r.m_fixed, r.m_lut, g.n, g.k), e.dsp_rows, e.lut_rows,
+                              e.cols, mem.k_tile, e.weight_bits, e.act_bits,
+                              mem.dram_bytes_per_cycle, mem.dram_latency)
+        total += r.count * (t.compute + t.cycles + t.dram_read)
+        if total > NO_LIMIT:
+            raise ConfigError(f"layer {g.name!r}: cycle mode counts must stay below "
+                              f"{NO_LIMIT} (int64), not up to {total}; the analytical mode "
+                              f"has no such limit")
+
+
 def _rows(wl: Workload) -> list[_Row]:
     out = []
     for i, o in enumerate(wl.ops):
@@ -96,6 +118,10 @@ def simulate(wl: Workload, accel: Accelerator, mode: str = "cycle",
     :class:`CycleLimitError` naming the layer and tile where it stopped.
     """
     check_choice("mode", mode, MODES)
+    if max_cycles is not None:
+        if mode != "cycle":
+            raise ConfigError(f"max_cycles applies only to mode cycle, not {mode!r}")
+        check_int_range("max_cycles", max_cycles, 1, NO_LIMIT)
     check_workload(wl, accel)
     e, mem = accel.engine, accel.memory
     rows = _rows(wl)
@@ -110,6 +136,7 @@ def simulate(wl: Workload, accel: Accelerator, mode: str = "cycle",
 
     ops = wl.ops
     if mode == "cycle":
+        _check_cycle_counts(wl, rows, accel)
         params = np.array([[r.m_fixed, r.m_lut, ops[r.op_index].n, ops[r.op_index].k, r.count]
                            for r in rows], dtype=np.int64).reshape(-1, 5)
         out, stop = schedule_cycles(params, e.dsp_rows, e.lut_rows, e.cols, mem.k_tile,

@@ -145,21 +145,22 @@ def _evaluate(wl: Workload, acc: Accelerator, fractions: tuple[float, ...]
             tuple(sweep))
 
 
-def check_msq_args(bits: int, packings: tuple[int, ...]) -> None:
+def check_msq_args(bits: int, packings: tuple[int, ...] | None) -> None:
     """Raise :class:`ConfigError` unless ``bits`` and every packing may be searched."""
     check_int_range("bits", bits, 3, 8, "(weights and activations; sp2 needs 3..8)")
-    for pk in packings:
+    for pk in packings or ():
         check_choice("packing", pk, PACKINGS)
 
 
 def search_msq(wl: Workload, part: str, bits: int, ideal_memory: bool = False,
                lut_steps: int = 12, lut_cap: float = 0.8,
-               packings: tuple[int, ...] = PACKINGS) -> dict:
+               packings: tuple[int, ...] | None = None) -> dict:
     """Best mixed engine and SP2 fraction for ``wl`` on ``part`` at ``bits``, vs DSP-only.
 
     ``lut_cap`` is the fraction of the part's LUTs the engine may use (headroom for
     routing and the rest of the design). ``packings``: the DSP packings tried for both the
-    mixed and the DSP-only engines (those the part and width do not allow are skipped).
+    mixed and the DSP-only engines, each one the part allows at the width (default: all of
+    those).
     The engines are built on the part's shipped preset (:func:`template_for`).
     """
     check_msq_args(bits, packings)
@@ -169,7 +170,7 @@ def search_msq(wl: Workload, part: str, bits: int, ideal_memory: bool = False,
 
 def explore_msq(wl: Workload, template: Accelerator, bits: int, ideal_memory: bool = False,
                 lut_steps: int = 12, lut_cap: float = 0.8,
-                packings: tuple[int, ...] = PACKINGS) -> Exploration:
+                packings: tuple[int, ...] | None = None) -> Exploration:
     """Time every engine the MSQ search considers on ``template``'s part, with its memory
     (unlimited with ``ideal_memory``), clock and vector unit; arguments as
     :func:`search_msq`."""
@@ -182,11 +183,13 @@ def explore_msq(wl: Workload, template: Accelerator, bits: int, ideal_memory: bo
                 weight_format(Scheme.SP2, bits).max_abs_int)
     acc_bits = min(64, required_acc_bits(max_k, w_max, (1 << bits) - 1))
     p = template.part
-    allowed = [pk for pk in sorted(set(packings)) if pk in allowed_packings(p.dsp_type, bits)]
-    if not allowed:
+    allowed = list(allowed_packings(p.dsp_type, bits))
+    refused = sorted(set(packings or ()) - set(allowed))
+    if refused:
         raise ConfigError(f"packing must be one that {p.name} ({p.dsp_type}) allows at "
-                          f"{bits} bits (1; 2 up to 8 bits; 4 on DSP48E2 up to 4 bits), not "
-                          f"{', '.join(map(str, sorted(set(packings))))}")
+                          f"{bits} bits ({', '.join(map(str, allowed))}), not "
+                          f"{', '.join(map(str, refused))}")
+    allowed = sorted(set(packings)) if packings else allowed
     mixed: list[tuple[Candidate, tuple[FractionPoint, ...]]] = []
     dsp_only: list[Candidate] = []
     for pack in allowed:

@@ -17,7 +17,7 @@ import math
 import operator
 
 from quant.errors import ConfigError
-from sim.workload import GemmOp, VectorOp, Workload
+from sim.workload import GemmOp, VectorOp, Workload, check_factory
 
 _VECTOR_NAMES = {
     "softmax": "softmax", "layer_norm": "layernorm", "layernorm": "layernorm",
@@ -131,12 +131,33 @@ def _from_hooks(model, x, name: str) -> Workload:
 
 def from_factory(spec: str, input_shape: tuple[int, ...]) -> Workload:
     """``module.path:function`` returning an ``nn.Module``; traced on ``input_shape``."""
-    mod_name, _, fn_name = spec.partition(":")
-    try:
-        fn = getattr(importlib.import_module(mod_name), fn_name)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"model must be module:function importable from here, not "
-                          f"{spec!r} ({exc})") from None
+    mod_name, fn_name = check_factory(spec)
     if len(input_shape) < 2 or any(s < 1 for s in input_shape):
         raise ConfigError(f"input shape must be positive sizes, batch first, not {input_shape}")
-    return from_module(fn(), input_shape, name=fn_name)
+    try:
+        module = importlib.import_module(mod_name)
+    except ModuleNotFoundError as exc:
+        raise ConfigError(f"model module must be importable from here, not {mod_name!r} "
+                          f"({exc})") from None
+    except Exception as exc:  # the user's module failed while importing
+        raise ConfigError(f"model module {mod_name!r} must import cleanly, not raise "
+                          f"{type(exc).__name__}: {_first_line(exc)}") from None
+    fn = getattr(module, fn_name, None)
+    if not callable(fn):
+        raise ConfigError(f"model function must be a callable of module {mod_name!r}, "
+                          f"not {fn_name!r} ({'missing' if fn is None else type(fn).__name__})")
+    try:
+        model = fn()
+    except Exception as exc:  # the user's factory failed
+        raise ConfigError(f"model factory {spec!r} must build a model, not raise "
+                          f"{type(exc).__name__}: {_first_line(exc)}") from None
+    import torch
+
+    if not isinstance(model, torch.nn.Module):
+        raise ConfigError(f"model factory {spec!r} must return a torch.nn.Module, "
+                          f"not {type(model).__name__}")
+    return from_module(model, input_shape, name=fn_name)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [""])[0]

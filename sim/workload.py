@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -35,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from quant.errors import ConfigError, check_fraction
+from quant.fileio import read_text
 from quant.formats import Scheme
 from quant.msq import lut_row_count
 
@@ -156,21 +158,34 @@ def assign_fraction(wl: Workload, fraction: float, force: bool = False) -> Workl
 # SCALE-Sim CSV
 # ---------------------------------------------------------------------------------------
 
-def _cells(line: str) -> list[str]:
-    cells = next(csv.reader([line]))
+def _cells(line: str, where: str) -> list[str]:
+    try:
+        cells = next(csv.reader([line]))
+    except csv.Error as exc:
+        raise TopologyError(f"{where}: a row must be comma-separated cells ({exc})") from None
     cells = [c.strip() for c in cells]
     if cells and cells[-1] == "":
         cells = cells[:-1]  # SCALE-Sim's trailing comma
     return cells
 
 
+#: Largest number a topology cell may hold.
+MAX_CELL = (1 << 31) - 1
+
+
 def _int_cell(cell: str, what: str, where: str) -> int:
     try:
         v = int(cell)
     except ValueError:
-        raise TopologyError(f"{where}: {what} must be a positive integer, not {cell!r}") from None
+        if not cell.isdecimal():
+            raise TopologyError(f"{where}: {what} must be a positive integer, "
+                                f"not {cell!r}") from None
+        v = MAX_CELL + 1  # more digits than int() reads
     if v < 1:
         raise TopologyError(f"{where}: {what} must be a positive integer, not {v}")
+    if v > MAX_CELL:
+        shown = cell if len(cell) <= 24 else f"{cell[:20]}... ({len(cell)} digits)"
+        raise TopologyError(f"{where}: {what} must be at most {MAX_CELL}, not {shown}")
     return v
 
 
@@ -189,7 +204,7 @@ def parse_topology(text: str, gemm: bool, source: str = "<topology>") -> Workloa
         if not raw.strip():
             continue
         where = f"{source} line {no}"
-        cells = _cells(raw)
+        cells = _cells(raw, where)
         if not header_seen:
             header_seen = True
             if cells and cells[0].lower().startswith("layer"):
@@ -232,12 +247,11 @@ def parse_topology(text: str, gemm: bool, source: str = "<topology>") -> Workloa
 def read_topology(path: str | Path, gemm: bool | None = None) -> Workload:
     """Read a SCALE-Sim topology CSV; ``gemm=None`` guesses the format from the header."""
     p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"topology must be an existing CSV file, not {str(path)!r}")
-    text = p.read_text()
+    text = read_text(p, "topology", TopologyError)
     if gemm is None:
-        first = next((ln for ln in text.splitlines() if ln.strip()), "")
-        gemm = len(_cells(first)) == 4
+        no, first = next(((i, ln) for i, ln in enumerate(text.splitlines(), start=1)
+                          if ln.strip()), (1, ""))
+        gemm = len(_cells(first, f"{p.name} line {no}")) == 4
     return parse_topology(text, gemm, source=p.name)
 
 
@@ -260,13 +274,26 @@ def shipped_workloads() -> list[str]:
     return sorted(p.stem for p in WORKLOAD_DIR.glob("*.csv"))
 
 
+#: ``package.module:function``: a torch model factory (:mod:`sim.torch_workload`).
+FACTORY_FORM = re.compile(r"[^\W\d]\w*(?:\.[^\W\d]\w*)*:[^\W\d]\w*")
+
+
+def check_factory(spec: str) -> tuple[str, str]:
+    """``(module, function)`` of a ``package.module:function`` model factory name;
+    :class:`ConfigError` if ``spec`` does not have that form."""
+    if not FACTORY_FORM.fullmatch(spec):
+        raise ConfigError(f"model must be package.module:function (Python names), "
+                          f"not {spec!r}")
+    mod, _, fn = spec.partition(":")
+    return mod, fn
+
+
 def load_shipped(name: str) -> Workload:
     """A shipped topology from ``configs/workloads/`` by name (``resnet50``, ``deit_base``)."""
-    p = WORKLOAD_DIR / f"{name.lower()}.csv"
-    if not p.is_file():
+    if name.lower() not in shipped_workloads():
         raise ConfigError(f"model must be one of {', '.join(shipped_workloads())} or "
                           f"module:function, not {name!r}")
-    return read_topology(p)
+    return read_topology(WORKLOAD_DIR / f"{name.lower()}.csv")
 
 
 # ---------------------------------------------------------------------------------------

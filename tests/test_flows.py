@@ -90,3 +90,49 @@ def test_simulate_flow_prints_nothing_and_matches_the_cli(capsys) -> None:
     cli["functional"].pop("seconds")
     data["functional"].pop("seconds")
     assert cli == data
+
+
+def test_every_seed_option_is_range_checked() -> None:
+    from quant.errors import SEED_MAX
+
+    seeds = [(path, a) for path, opt, a in _options(build_parser()) if opt == "--seed"]
+    assert {path for path, _ in seeds} == {("simulate",), ("quantize",), ("verify",),
+                                           ("pim", "eval"), ("pim", "train")}
+    for path, a in seeds:
+        assert a.type(str(SEED_MAX)) == SEED_MAX, path
+        for bad in ("-1", str(SEED_MAX + 1), "x"):
+            with pytest.raises(argparse.ArgumentTypeError, match="seed must be an integer"):
+                a.type(bad)
+
+
+def test_functional_memory_estimate_bounds_the_allocations() -> None:
+    import tracemalloc
+
+    from fpim.flows.simulate import (
+        FUNCTIONAL_MEMORY_LIMIT,
+        check_functional,
+        check_functional_size,
+        functional_bytes,
+    )
+    from quant.errors import ConfigError
+    from sim.workload import assign_fraction, parse_topology
+
+    accel = load_accelerator("tiny")
+    for m, n, k in ((64, 2000, 600), (300, 300, 3000), (2000, 50, 50)):
+        wl = assign_fraction(parse_topology(f"Layer Name, M, N, K,\na, {n}, {m}, {k},\n",
+                                            True), 0.5)
+        check_functional(wl, None, accel)  # compile the kernels first
+        tracemalloc.start()
+        check_functional(wl, None, accel)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert peak <= functional_bytes(wl.gemms[0]), (m, n, k)
+    n = FUNCTIONAL_MEMORY_LIMIT // 8 // 6  # M = K = 1: 8 * (2 N + 4 N) bytes
+    for cols, refused in ((n, False), (n + 1, True)):
+        wl = parse_topology(f"Layer Name, M, N, K,\na, {cols}, 1, 1,\n", True)
+        if refused:
+            with pytest.raises(ConfigError, match=f"must need at most {FUNCTIONAL_MEMORY_LIMIT} "
+                                                  f"bytes, not about {8 * 6 * (n + 1) + 24}"):
+                check_functional_size(wl)
+        else:
+            check_functional_size(wl)

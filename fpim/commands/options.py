@@ -1,15 +1,63 @@
 """Options several commands share, declared once: ``--accel``/``--set``, the workload source
 (``--artifact``, ``--model``, ``--topology``), the simulation's ``--mode``, ``--sp2-fraction``
 and ``--batch``, ``--macro`` (with the arithmetic overrides of ``fpim pim eval`` and
-``train``) and ``--json``."""
+``train``), ``--seed`` and ``--json``; the argument types that check a value where it is
+parsed; and :func:`refuse_unless`, which refuses an option that would have no effect on the
+given input."""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from quant.errors import SEED_MAX, ConfigError, check_seed
+from quant.fileio import check_output
 from sim.arch import Accelerator
 from sim.config import load_accelerator
+
+
+def checked(check: Callable[[str, Any], Any], name: str, parse: Callable[[str], Any] = int
+            ) -> Callable[[str], Any]:
+    """An argparse ``type``: ``parse`` the text, then ``check(name, value)``; either
+    failing is argparse's one-line error naming the option, ``name``, the value and what is
+    allowed."""
+    def convert(text: str) -> Any:
+        try:
+            value = parse(text)
+        except ValueError:
+            value = text
+        try:
+            return check(name, value)
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return convert
+
+
+def shape(name: str, value: object) -> tuple[int, ...]:
+    """``B,C,H,W`` (2 to 5 positive sizes, batch first) as a tuple; ConfigError otherwise."""
+    sizes = str(value).split(",")
+    if not 2 <= len(sizes) <= 5 or not all(s.strip().isdecimal() and int(s) >= 1
+                                           for s in sizes):
+        raise ConfigError(f"{name} must be 2 to 5 positive integers separated by commas, "
+                          f"batch first (e.g. 1,3,32,32), not {value!r}")
+    return tuple(int(s) for s in sizes)
+
+
+def add_seed(p: argparse.ArgumentParser, what: str, default: int | None = 0) -> None:
+    """``--seed`` (0..:data:`~quant.errors.SEED_MAX`) seeding ``what``."""
+    shown = "" if default is None else f"; default {default}"
+    p.add_argument("--seed", type=checked(check_seed, "seed"), default=default,
+                   help=f"seed of {what} (0..{SEED_MAX}{shown})")
+
+
+def refuse_unless(given: object, applies: bool, option: str, allowed: str, actual: str) -> None:
+    """Refuse ``option`` when it was ``given`` (not None or False) but would have no effect
+    (``applies`` false): "``option`` applies only ``allowed``, not ``actual``"."""
+    if given is not None and given is not False and not applies:
+        raise ConfigError(f"{option} applies only {allowed}, not {actual}")
+
 
 #: Fields of the macro's arithmetic that ``--scheme``, ``--cell-bits``, ... override.
 MACRO_OVERRIDES = ("scheme", "cell_bits", "adc_bits", "group_size", "range_fraction",
@@ -40,7 +88,8 @@ def add_workload(p: argparse.ArgumentParser) -> None:
     src.add_argument("--topology", metavar="CSV", help="SCALE-Sim topology CSV")
     p.add_argument("--gemm", action="store_true",
                    help="the topology is in SCALE-Sim's GEMM format (default: guess)")
-    p.add_argument("--input-shape", metavar="B,C,H,W", help="input shape for a torch model")
+    p.add_argument("--input-shape", metavar="B,C,H,W", type=checked(shape, "input-shape", str),
+                   help="input shape for a torch model (module:function only)")
 
 
 def add_simulation(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
@@ -51,7 +100,8 @@ def add_simulation(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None
     p.add_argument("--sp2-fraction", type=float, default=None, metavar="F",
                    help="fraction of rows on the LUT core for workloads without schemes "
                         "(default: the engine's split lut_rows / (dsp_rows + lut_rows))")
-    p.add_argument("--batch", type=int, default=1, help="batch size (artifact/torch model)")
+    p.add_argument("--batch", type=int, default=None,
+                   help="batch size (--artifact only; default 1)")
 
 
 def add_macro(p: argparse.ArgumentParser, *, overrides: bool = False) -> None:
@@ -78,6 +128,17 @@ def add_macro(p: argparse.ArgumentParser, *, overrides: bool = False) -> None:
 def macro_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The arithmetic fields given on the command line (those left out are not in it)."""
     return {k: getattr(args, k) for k in MACRO_OVERRIDES if getattr(args, k) is not None}
+
+
+def check_training_outputs(out: str | None, float_checkpoint: str | None) -> None:
+    """Refuse, before any training, an artifact directory ``out`` or a float checkpoint to
+    be written that could not be written."""
+    from quant.artifact import check_artifact_out  # numpy and the op registry: not at start-up
+
+    if out is not None:
+        check_artifact_out(out)
+    if float_checkpoint is not None and not Path(float_checkpoint).is_file():
+        check_output(float_checkpoint, "float-checkpoint")
 
 
 def add_json(p: argparse.ArgumentParser, instead_of: str = "a table") -> None:

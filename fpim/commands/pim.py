@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from fpim.commands.options import add_json, add_macro, macro_overrides
+from fpim.commands.options import (
+    add_json,
+    add_macro,
+    add_seed,
+    check_training_outputs,
+    macro_overrides,
+    refuse_unless,
+)
 from fpim.output import format_table, print_json
 
 EXAMPLES = """examples:
@@ -71,7 +78,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     e.add_argument("--artifact", required=True, metavar="DIR", help="quantized artifact")
     add_macro(e, overrides=True)
-    e.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    add_seed(e, "the thermal noise (with noise only)", default=None)
     e.add_argument("--data", default=None,
                    help="dataset (digits, cifar10, folder); default: the artifact's meta")
     e.add_argument("--data-dir", default=None, help="directory for cifar10 and folder")
@@ -119,7 +126,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "documented experiment, see docs/pim.md)")
     t.add_argument("--float-checkpoint", default=None, metavar="F",
                    help="load the float model from F if it exists, else train and save it")
-    t.add_argument("--seed", type=int, default=0, help="training and noise seed (default 0)")
+    add_seed(t, "training and noise")
     t.add_argument("--out", default=None, metavar="DIR", help="write the PIM-QAT artifact")
     t.add_argument("--progress", action="store_true", help="show training progress bars")
     add_json(t, "text")
@@ -153,15 +160,18 @@ def run_eval(args: argparse.Namespace) -> int:
     from fpim.flows.pim_deploy import evaluate, macro_with
 
     macro = macro_with(args.macro, macro_overrides(args))
+    noise = macro.arith.noise_lsb
+    refuse_unless(args.seed, noise > 0, "--seed", "with thermal noise (noise_lsb > 0)",
+                  f"noise_lsb {noise:g}")
     r = evaluate(args.artifact, macro, data=args.data, data_dir=args.data_dir,
-                 limit=args.limit, seed=args.seed)
+                 limit=args.limit, seed=args.seed or 0)
     if args.json:
         print_json(r)
         return 0
     a = macro.arith
     print(f"macro {macro.name}: {a.scheme}, group {a.group_size}, {a.cell_bits}-bit cells, "
           f"{a.adc_bits}-bit ADC, range {a.range_fraction:g}, beta {a.nonlinearity:g}, "
-          f"noise {a.noise_lsb:g} LSB, seed {args.seed}")
+          f"noise {a.noise_lsb:g} LSB, seed {args.seed or 0}")
     print(f"{r['data']} test, {r['images']} images: PIM {r['pim_accuracy']:.2f}%, digital "
           f"{r['digital_accuracy']:.2f}%, agreement {r['agreement']:.1f}% "
           f"({r['pim_seconds']:.1f} s on the PIM kernel)")
@@ -178,6 +188,7 @@ def run_train(args: argparse.Namespace) -> int:
     from quant.torch.qat import QATConfig
     from quant.torch.train import TrainConfig
 
+    check_training_outputs(args.out, args.float_checkpoint)
     macro = macro_with(args.macro, macro_overrides(args))
     chip = macro.arith
     train_arith = chip.with_(noise_lsb=args.train_noise_lsb,

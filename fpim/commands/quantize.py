@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from fpim.commands.options import add_json
+from fpim.commands.options import add_json, add_seed, check_training_outputs, refuse_unless
 from fpim.output import format_table, print_json
 
 SCHEMES = ("fixed", "pot", "sp2", "msq", "f8")
@@ -61,9 +61,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="weight bits: fixed 2..16, pot 2..6, sp2 3..8, msq 3..8, f8 8")
     p.add_argument("--act-bits", type=int, default=None,
                    help="activation bits (default: 4, or 8 for f8)")
-    p.add_argument("--sp2-fraction", type=float, default=0.5,
+    p.add_argument("--sp2-fraction", type=float, default=None,
                    help="msq only: fraction of rows on SP2, in [0, 1] (default 0.5)")
-    p.add_argument("--msq-rule", default="mse", type=_choice("msq-rule", ("mse", "variance")),
+    p.add_argument("--msq-rule", default=None, type=_choice("msq-rule", ("mse", "variance")),
                    help="msq only: row ranking rule (mse or variance; default mse)")
     p.add_argument("--input-bits", type=int, default=None,
                    help="bits of the quantized input images (default 8; 2..16). With "
@@ -72,9 +72,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pool-extra-bits", type=int, default=4,
                    help="fractional bits an average-pooled value keeps beyond its input, "
                         "0..8 (default 4; 0 makes it fit a 4-bit engine)")
-    p.add_argument("--first-last-bits", type=int, default=8,
-                   help="fixed-point bits of the first conv and last linear (default 8; "
-                        "0 = same scheme as the rest)")
+    p.add_argument("--first-last-bits", type=int, default=None,
+                   help="not f8: fixed-point bits of the first conv and last linear (default "
+                        "8; 0 = same scheme as the rest)")
     p.add_argument("--epochs", type=int, default=30, help="QAT epochs (default 30)")
     p.add_argument("--float-epochs", type=int, default=60,
                    help="float training epochs when no checkpoint is loaded (default 60)")
@@ -84,7 +84,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--float-checkpoint", default=None, metavar="F",
                    help="load the float model from F if it exists, else train it and save "
                         "it to F")
-    p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    add_seed(p, "training")
     p.add_argument("--out", required=True, help="artifact directory to write")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_json(p)
@@ -99,13 +99,22 @@ def run(args: argparse.Namespace) -> int:
     from quant.torch.qat import QATConfig
     from quant.torch.train import TrainConfig
 
-    act_bits = args.act_bits if args.act_bits is not None else (8 if args.scheme == "f8" else 4)
-    check_int_range("first-last-bits", args.first_last_bits, 0, 16)
+    msq, f8 = args.scheme == "msq", args.scheme == "f8"
+    scheme = f"--scheme {args.scheme}"
+    refuse_unless(args.sp2_fraction, msq, "--sp2-fraction", "to --scheme msq", scheme)
+    refuse_unless(args.msq_rule, msq, "--msq-rule", "to --scheme msq", scheme)
+    refuse_unless(args.first_last_bits, not f8, "--first-last-bits",
+                  "to schemes other than f8 (all 8-bit)", scheme)
+    check_training_outputs(args.out, args.float_checkpoint)
+    act_bits = args.act_bits if args.act_bits is not None else (8 if f8 else 4)
+    first_last = 8 if args.first_last_bits is None else args.first_last_bits
+    check_int_range("first-last-bits", first_last, 0, 16)
+    msq_options = {k: v for k, v in (("sp2_fraction", args.sp2_fraction),
+                                     ("msq_rule", args.msq_rule)) if v is not None}
     qcfg = QATConfig(scheme=args.scheme, bits=args.bits, act_bits=act_bits,
-                     sp2_fraction=args.sp2_fraction, msq_rule=args.msq_rule,
-                     first_last_bits=args.first_last_bits or None,
+                     first_last_bits=first_last or None,
                      input_bits=8 if args.input_bits is None else args.input_bits,
-                     pool_extra_bits=args.pool_extra_bits)
+                     pool_extra_bits=args.pool_extra_bits, **msq_options)
     fcfg = TrainConfig(epochs=args.float_epochs, lr=args.float_lr, batch_size=args.batch_size,
                        seed=args.seed)
     tcfg = TrainConfig(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,

@@ -134,11 +134,7 @@ def _input_shape(args: argparse.Namespace) -> tuple[int, ...] | None:
         return None
     if not args.input_shape:
         raise ConfigError("input_shape must be given with a module:function model, not missing")
-    try:
-        return tuple(int(s) for s in args.input_shape.split(","))
-    except ValueError:
-        raise ConfigError(f"input_shape must be integers B,C,H,W, not {args.input_shape!r}"
-                          ) from None
+    return args.input_shape  # parsed and checked by options.shape
 
 
 def _run_name(args: argparse.Namespace, accel_name: str) -> str:
@@ -176,7 +172,8 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     else:
         plan = plan_run(accel, artifact=args.artifact, model=args.model,
                         topology=args.topology, gemm=gemm, input_shape=shape,
-                        batch=args.batch, sp2_fraction=args.sp2_fraction, mode=args.mode,
+                        batch=1 if args.batch is None else args.batch,
+                        sp2_fraction=args.sp2_fraction, mode=args.mode,
                         synth=args.synth, family=args.family, yosys=args.yosys,
                         verify_cases=args.verify_cases if args.verify else None,
                         seed=args.seed, macro=macro_with(args.pim) if args.pim else None)

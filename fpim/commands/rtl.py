@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from fpim.commands.options import accelerator, add_accel
-from quant.fileio import write_atomic
+from quant.fileio import check_output, write_atomic
 
 EXAMPLES = """examples:
   fpim rtl --accel tiny --out rtl                  # rtl/fpim_tiny.v + rtl/fpim_tiny.json
@@ -33,12 +32,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hw.generate import generate
+    from hw.generate import generate, top_name
 
     accel = accelerator(args)
+    out = check_output(args.out, "out", directory=True)
+    top = top_name(accel)
+    for suffix in (".v", ".json"):
+        check_output(out / f"{top}{suffix}", "out")
     text, manifest = generate(accel)
-    out = Path(args.out)
-    top = manifest["top"]
     write_atomic(out / f"{top}.v", text)
     write_atomic(out / f"{top}.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     print(f"wrote {out / f'{top}.v'} ({len(text.splitlines())} lines) and "

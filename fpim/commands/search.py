@@ -45,13 +45,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from quant.errors import check_fraction
-    from sim.search import PACKINGS, search_msq
+    from sim.search import search_msq
     from sim.workload import load_shipped, read_topology
 
     wl = read_topology(args.topology) if args.topology else load_shipped(args.model)
     r = search_msq(wl, args.part, args.bits, ideal_memory=args.ideal_memory,
                    lut_cap=check_fraction("lut_cap", args.lut_cap),
-                   packings=tuple(args.packing or PACKINGS))
+                   packings=tuple(args.packing) if args.packing else None)
     if args.json:
         print_json(r)
         return 0

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import argparse
 
-from fpim.commands.options import accelerator, add_accel, add_json, add_simulation, add_workload
+from fpim.commands.options import (
+    accelerator,
+    add_accel,
+    add_json,
+    add_seed,
+    add_simulation,
+    add_workload,
+    refuse_unless,
+)
 from fpim.output import format_table, print_json
-from quant.errors import ConfigError
-from quant.fileio import write_atomic
+from quant.errors import ConfigError, check_int_range
+from quant.fileio import check_output, write_atomic
 
 EXAMPLES = """examples:
   fpim simulate --model resnet50 --accel xc7z020                 # shipped topology, cycle mode
@@ -34,32 +42,55 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--functional", action="store_true",
                    help="also compute every GEMM bit-exactly in numba (random seeded inputs, "
                         "or the artifact's weights) and compare with quant.ref")
-    p.add_argument("--seed", type=int, default=0, help="seed of the functional inputs")
+    add_seed(p, "the functional inputs (--functional only)", default=None)
     p.add_argument("--max-cycles", type=int, default=None,
-                   help="stop the cycle kernel here and report where (default: no limit)")
+                   help="stop the cycle kernel here and report where (--mode cycle only; "
+                        "default: no limit)")
     add_json(p, "tables")
     p.add_argument("--csv", metavar="FILE", help="write the per-layer table as CSV")
     p.set_defaults(func=run)
 
 
+def _refuse_ignored(args: argparse.Namespace) -> None:
+    """Refuse options that would have no effect on the given workload and mode."""
+    source = (f"--artifact {args.artifact}" if args.artifact else
+              f"--model {args.model}" if args.model else f"--topology {args.topology}")
+    factory = bool(args.model) and ":" in args.model
+    refuse_unless(args.gemm, bool(args.topology), "--gemm", "to --topology", source)
+    refuse_unless(args.input_shape, factory, "--input-shape", "to a module:function --model",
+                  source)
+    refuse_unless(args.batch, bool(args.artifact), "--batch", "to --artifact", source)
+    refuse_unless(args.sp2_fraction, not args.artifact, "--sp2-fraction",
+                  "to --model and --topology (an artifact has its own schemes)", source)
+    refuse_unless(args.seed, args.functional, "--seed", "with --functional", "without it")
+    refuse_unless(args.max_cycles, args.mode == "cycle", "--max-cycles", "to --mode cycle",
+                  f"--mode {args.mode}")
+
+
 def run(args: argparse.Namespace) -> int:
     from fpim.flows.simulate import load_workload, simulate
+    from sim.timing import NO_LIMIT
+    from sim.workload import check_factory
 
-    if args.batch < 1:
-        raise ConfigError(f"batch must be a positive integer, not {args.batch}")
-    accel = accelerator(args)
-    shape = None
-    if args.model and ":" in args.model:
+    _refuse_ignored(args)
+    batch = 1 if args.batch is None else check_int_range("batch", args.batch, 1, 1 << 20)
+    if args.max_cycles is not None:
+        check_int_range("max-cycles", args.max_cycles, 1, NO_LIMIT)
+    if args.csv is not None:
+        check_output(args.csv, "csv")
+    if bool(args.model) and ":" in args.model:
+        check_factory(args.model)
         if not args.input_shape:
             raise ConfigError("--input-shape must be given with a module:function model")
-        shape = tuple(int(s) for s in args.input_shape.split(","))
+    accel = accelerator(args)
     wl, art = load_workload(accel, artifact=args.artifact, model=args.model,
                             topology=args.topology, gemm=True if args.gemm else None,
-                            input_shape=shape, batch=args.batch, sp2_fraction=args.sp2_fraction)
+                            input_shape=args.input_shape, batch=batch,
+                            sp2_fraction=args.sp2_fraction)
     sim = simulate(accel, wl, art, mode=args.mode, max_cycles=args.max_cycles,
-                   functional=args.functional, seed=args.seed)
+                   functional=args.functional, seed=args.seed or 0)
     result, data = sim.result, sim.to_dict()
-    if args.csv:
+    if args.csv is not None:
         write_atomic(args.csv, result.to_csv())
     if args.json:
         print_json(data)

@@ -6,9 +6,10 @@ import argparse
 import shlex
 import sys
 
-from fpim.commands.options import accelerator, add_accel, add_json
+from fpim.commands.options import accelerator, add_accel, add_json, add_seed, refuse_unless
 from fpim.output import format_table, print_json
 from quant.errors import check_int_range
+from quant.fileio import check_output
 
 EXAMPLES = """examples:
   fpim verify --accel tiny                       # 24 random GEMMs + one artifact layer
@@ -34,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_accel(p)
     p.add_argument("--cases", type=int, default=24, metavar="N",
                    help="random GEMMs (default 24; 0..100000)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the cases and stimulus")
+    add_seed(p, "the cases and stimulus")
     p.add_argument("--beats", choices=("burst", "paced"), default="paced",
                    help="load beats back to back or at the DRAM's rate (default paced)")
     p.add_argument("--out-pattern", choices=("always", "mild", "heavy"), default="mild",
@@ -78,6 +79,12 @@ def run(args: argparse.Namespace) -> int:
     from fpim.flows.verify import verify
 
     n = check_int_range("cases", args.cases, 0, 100_000)
+    refuse_unless(args.artifact, not args.no_artifact, "--artifact", "without --no-artifact",
+                  "with it")
+    refuse_unless(args.layer, not args.no_artifact, "--layer", "without --no-artifact",
+                  "with it")
+    if args.build_dir is not None:
+        check_output(args.build_dir, "build-dir", directory=True)
     accel = accelerator(args)
     v = verify(accel, n, seed=args.seed, artifact=args.artifact, layer=args.layer,
                with_artifact=not args.no_artifact, beats=args.beats,

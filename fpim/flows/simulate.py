@@ -74,6 +74,29 @@ def load_workload(accel: Accelerator, *, artifact: str | None = None, model: str
     return assign_fraction(wl, frac), art
 
 
+#: Most memory the functional check of a topology may allocate for one GEMM, bytes.
+FUNCTIONAL_MEMORY_LIMIT = 2 << 30
+
+
+def functional_bytes(o: GemmOp) -> int:
+    """Peak bytes the functional check of ``o`` allocates (an upper estimate): int64 code
+    words, levels and their int32 copy (M x K); int64 activations, their int32 and float
+    copies (K x N); outputs of the numba kernel and of the reference, each also converted
+    to int64 (M x N)."""
+    return 8 * (3 * o.m * o.k + 2 * o.k * o.n + 4 * o.m * o.n)
+
+
+def check_functional_size(wl: Workload) -> None:
+    """Refuse, before any work, a workload whose functional check would allocate more than
+    :data:`FUNCTIONAL_MEMORY_LIMIT` for one GEMM."""
+    for o in wl.gemms:
+        need = functional_bytes(o)
+        if need > FUNCTIONAL_MEMORY_LIMIT:
+            raise ConfigError(f"layer {o.name!r}: the functional check of a {o.m}x{o.k} by "
+                              f"{o.k}x{o.n} GEMM must need at most {FUNCTIONAL_MEMORY_LIMIT} "
+                              f"bytes, not about {need}")
+
+
 def check_functional(wl: Workload, art: Artifact | None, accel: Accelerator,
                      seed: int = 0) -> dict:
     """Compute the workload's GEMMs with the numba functional model and compare them with
@@ -120,6 +143,8 @@ def simulate(accel: Accelerator, wl: Workload, art: Artifact | None = None, *,
     with ``functional``, also :func:`check_functional` with ``seed``."""
     if art is not None:
         F.check_artifact(art, accel)
+    elif functional:
+        check_functional_size(wl)
     result = run_engine(wl, accel, mode, max_cycles=max_cycles)
     check = check_functional(wl, art, accel, seed) if functional else None
     return Simulation(wl, result, check)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from hw.generate import generate
 from hw.model import compare, datapath_model
-from hw.synth import SynthResult, synthesize
+from hw.synth import SynthResult, find_yosys, synthesize
 from sim.arch import Accelerator
 
 
@@ -28,8 +28,9 @@ def synthesize_engine(accel: Accelerator, family: str | None = None,
     """Synthesize the generated datapath for ``family`` (default: from the part's DSP type)
     with the ``yosys`` binary (default: on PATH) and compare it with the model."""
     family = family or accel.part.family
+    exe = find_yosys(yosys)  # before the generation, which takes a while
     text, manifest = generate(accel, datapath_only=True)
-    res = synthesize(text, manifest["top"], family, yosys=yosys)
+    res = synthesize(text, manifest["top"], family, yosys=exe)
     model = datapath_model(accel)
     return Synthesis(manifest["top"], family, manifest["scope"], res, model,
                      compare(res.summary, model))

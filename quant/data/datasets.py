@@ -213,6 +213,8 @@ def load_dataset(name: str, directory: str | Path | None = None, seed: int = 0,
                  image_size: tuple[int, int] | None = None) -> Dataset:
     """Dispatch by name (:data:`DATASETS`); ``directory`` is required for cifar10 and folder."""
     check_choice("data", name, DATASETS)
+    if image_size is not None and name != "folder":
+        raise ConfigError(f"image-size applies only to data folder, not {name}")
     if name == "digits":
         if directory is not None:
             raise ConfigError(f"data-dir applies to cifar10 and folder, not digits "

@@ -23,12 +23,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from quant.errors import ArtifactError
 from quant.ops.base import GemmFn, OpDef
 from quant.ops.intmath import check_scaled, dyadic
 from quant.ref import requantize, round_shift
 
 if TYPE_CHECKING:
-    from quant.artifact import Layer
+    from quant.artifact import Layer, Value
 
 #: Bound of one branch at the common scale: two of them sum below 2**63.
 BRANCH_LIMIT = 1 << 62
@@ -54,7 +55,14 @@ def residual_params(in_scales: tuple[float, float], out_scale: float,
 class Add(OpDef):
     name = "add"
     arity = 2
+    attrs = MappingProxyType({"relu": "bool", "out_shift": "int"})
     tensors = MappingProxyType({"in_mult": ("int64", "2"), "in_shift": ("int64", "2")})
+
+    def output_shape(self, layer: Layer, ins: list[Value]) -> tuple[int, ...]:
+        if ins[0].shape != ins[1].shape:
+            raise ArtifactError(f"layer {layer.name!r}: add inputs must have one shape, "
+                                f"not {ins[0].shape} and {ins[1].shape}")
+        return ins[0].shape
 
     def run(self, layer: Layer, xs: list[np.ndarray], in_fmts: list,
             gemm_fn: GemmFn | None) -> np.ndarray:

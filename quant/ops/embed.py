@@ -56,7 +56,13 @@ def pos_embed_params(in_scale: float, out_scale: float, pos: np.ndarray,
 
 class PosEmbed(OpDef):
     name = "pos_embed"
+    attrs = MappingProxyType({"cls": "bool", "mult": "size", "shift": "int",
+                              "out_shift": "size"})
     tensors = MappingProxyType({"table": ("int64", "out")})
+
+    def output_shape(self, layer: Layer, ins: list[Value]) -> tuple[int, ...]:
+        d, tokens = ins[0].shape
+        return (d, tokens + int(layer.attrs["cls"]))
 
     def check_attrs(self, layer: Layer, ins: list[Value]) -> None:
         src, out = ins[0], layer.out

@@ -43,6 +43,7 @@ input step), and the two floors of ``sigma`` and its ``2**-n`` floor, which scal
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -97,6 +98,11 @@ def shift_gelu(x: np.ndarray, x0: int, n: int, p: int) -> np.ndarray:
 
 class Gelu(OpDef):
     name = "gelu"
+    attrs = MappingProxyType({"x0": "int", "n": "size", "p": "count", "mult": "size",
+                              "shift": "int"})
+
+    def output_shape(self, layer: Layer, ins: list[Value]) -> tuple[int, ...]:
+        return ins[0].shape
 
     def check_attrs(self, layer: Layer, ins: list[Value]) -> None:
         src, out = ins[0], layer.out

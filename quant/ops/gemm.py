@@ -29,6 +29,7 @@ RTL cases) lowers a batch with :meth:`Gemm.to_columns` and restores the layout w
 
 from __future__ import annotations
 
+import math
 from abc import abstractmethod
 from types import MappingProxyType
 from typing import TYPE_CHECKING
@@ -36,7 +37,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from quant.errors import ArtifactError, FpimError, OverflowRiskError
-from quant.ops.base import GemmFn, OpDef
+from quant.ops.base import GemmFn, OpDef, window_shape
 from quant.ref import conv2d, conv_output_size, gemm, im2col, requantize, round_shift
 
 if TYPE_CHECKING:
@@ -79,6 +80,14 @@ class Gemm(OpDef):
         """K that the input value ``src`` gives this layer."""
 
     @abstractmethod
+    def spatial(self, layer: Layer, src: Value) -> tuple[int, ...]:
+        """The output's per-sample spatial shape for the input value ``src`` (``(Ho, Wo)``
+        for conv, ``()`` for linear); N is its product."""
+
+    def output_shape(self, layer: Layer, ins: list[Value]) -> tuple[int, ...]:
+        return (layer.gemm_dims[0], *self.spatial(layer, ins[0]))
+
+    @abstractmethod
     def to_columns(self, layer: Layer, x: np.ndarray) -> tuple[np.ndarray, tuple[int, ...]]:
         """The (K, B*N) GEMM operand of a batch ``x`` and the output's per-sample spatial
         shape (``(Ho, Wo)`` for conv, ``()`` for linear)."""
@@ -89,16 +98,11 @@ class Gemm(OpDef):
         """(B, M, *spatial) accumulators with the ``quant.ref`` kernels."""
 
     def check_attrs(self, layer: Layer, ins: list[Value]) -> None:
-        where = f"layer {layer.name!r}"
-        try:
-            m, k, _n = layer.gemm_dims
-            int(layer.attrs["weight_bits"])
-        except (KeyError, TypeError, ValueError):
-            raise ArtifactError(f"{where}: attrs must give gemm {{M, K, N}} and "
-                                f"weight_bits, not {layer.attrs!r}") from None
-        if k != self.reduction(layer, ins[0]) or m != layer.out.shape[0]:
-            raise ArtifactError(f"{where}: gemm M={m}, K={k} does not fit input shape "
-                                f"{ins[0].shape} and output shape {layer.out.shape}")
+        _m, k, n = layer.gemm_dims
+        want = (self.reduction(layer, ins[0]), math.prod(self.spatial(layer, ins[0])))
+        if (k, n) != want:
+            raise ArtifactError(f"layer {layer.name!r}: gemm K, N must be {want[0]}, {want[1]} "
+                                f"for input shape {ins[0].shape}, not {k}, {n}")
 
     def check_tensors(self, layer: Layer) -> None:
         try:
@@ -126,10 +130,16 @@ class Gemm(OpDef):
 
 class Conv(Gemm):
     name = "conv"
+    attrs = MappingProxyType({"kernel": "pair", "stride": "count", "padding": "size",
+                              "relu": "bool", "weight_bits": "bits", "acc_bits": "bits",
+                              "gemm": "gemm"})
 
     def reduction(self, layer: Layer, src: Value) -> int:
-        kk = layer.attrs.get("kernel", [1, 1])
-        return src.shape[0] * kk[0] * kk[1]
+        kh, kw = layer.attrs["kernel"]
+        return src.shape[0] * kh * kw
+
+    def spatial(self, layer: Layer, src: Value) -> tuple[int, ...]:
+        return window_shape(layer, src, layer.attrs["padding"])
 
     def to_columns(self, layer: Layer, x: np.ndarray) -> tuple[np.ndarray, tuple[int, ...]]:
         a = layer.attrs
@@ -149,9 +159,14 @@ class Conv(Gemm):
 
 class Linear(Gemm):
     name = "linear"
+    attrs = MappingProxyType({"relu": "bool", "weight_bits": "bits", "acc_bits": "bits",
+                              "gemm": "gemm"})
 
     def reduction(self, layer: Layer, src: Value) -> int:
-        return int(np.prod(src.shape))
+        return math.prod(src.shape)
+
+    def spatial(self, layer: Layer, src: Value) -> tuple[int, ...]:
+        return ()
 
     def to_columns(self, layer: Layer, x: np.ndarray) -> tuple[np.ndarray, tuple[int, ...]]:
         return x.reshape(x.shape[0], -1).T, ()

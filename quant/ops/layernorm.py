@@ -113,7 +113,11 @@ def normalize(x: np.ndarray) -> np.ndarray:
 
 class LayerNorm(OpDef):
     name = "layernorm"
+    attrs = MappingProxyType({"shift": "size"})
     tensors = MappingProxyType({"gamma": ("int64", "C"), "beta": ("int64", "C")})
+
+    def output_shape(self, layer: Layer, ins: list[Value]) -> tuple[int, ...]:
+        return ins[0].shape
 
     def check_attrs(self, layer: Layer, ins: list[Value]) -> None:
         src, out = ins[0], layer.out

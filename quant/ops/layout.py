@@ -13,6 +13,7 @@ scale unchanged (the output value must repeat the input's format and scale).
 from __future__ import annotations
 
 import math
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -31,6 +32,10 @@ def _same_codes(layer: Layer, src: Value) -> None:
 
 class Reshape(OpDef):
     name = "reshape"
+    keeps_codes = True
+
+    def output_shape(self, layer: Layer, ins: list[Value]) -> tuple[int, ...]:
+        return layer.out.shape  # the target shape; check_attrs proved it holds the elements
 
     def check_attrs(self, layer: Layer, ins: list[Value]) -> None:
         _same_codes(layer, ins[0])
@@ -46,6 +51,12 @@ class Reshape(OpDef):
 
 class Slice(OpDef):
     name = "slice"
+    keeps_codes = True
+    attrs = MappingProxyType({"axis": "size", "start": "size", "stop": "count"})
+
+    def output_shape(self, layer: Layer, ins: list[Value]) -> tuple[int, ...]:
+        a, src = layer.attrs, ins[0].shape
+        return (*src[:a["axis"]], a["stop"] - a["start"], *src[a["axis"] + 1:])
 
     def check_attrs(self, layer: Layer, ins: list[Value]) -> None:
         src = ins[0]

@@ -35,6 +35,7 @@ runs on the host for now (:mod:`hw.ops`).
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -84,6 +85,12 @@ def matmul_acc(a: np.ndarray, b: np.ndarray, a_fmt: object, b_fmt: object, trans
 class MatMul(OpDef):
     name = "matmul"
     arity = 2
+    attrs = MappingProxyType({"transpose_a": "bool", "acc_bits": "bits", "gemm": "gemm",
+                              "mult": "size", "shift": "int"})
+
+    def output_shape(self, layer: Layer, ins: list[Value]) -> tuple[int, ...]:
+        g = layer.attrs["gemm"]  # (heads, M, N); check_attrs matched the operands to it
+        return (ins[0].shape[0], int(g["M"]), int(g["N"]))
 
     def check_attrs(self, layer: Layer, ins: list[Value]) -> None:
         a, b = ins

@@ -45,6 +45,7 @@ unsigned bits hold the same integers.
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -87,6 +88,10 @@ def shiftmax(x: np.ndarray, x0: int, n: int, out_bits: int) -> np.ndarray:
 
 class Softmax(OpDef):
     name = "softmax"
+    attrs = MappingProxyType({"x0": "int", "n": "size"})
+
+    def output_shape(self, layer: Layer, ins: list[Value]) -> tuple[int, ...]:
+        return ins[0].shape
 
     def check_attrs(self, layer: Layer, ins: list[Value]) -> None:
         src, out = ins[0], layer.out

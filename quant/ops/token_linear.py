@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from quant.ops.base import layer_error
-from quant.ops.gemm import Gemm, from_columns
+from quant.ops.gemm import LINEAR, Gemm, from_columns
 from quant.ref import gemm
 
 if TYPE_CHECKING:
@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 
 class TokenLinear(Gemm):
     name = "token_linear"
+    attrs = LINEAR.attrs
+
+    def spatial(self, layer: Layer, src: Value) -> tuple[int, ...]:
+        return (src.shape[1],)
 
     def reduction(self, layer: Layer, src: Value) -> int:
         return src.shape[0]

@@ -49,7 +49,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from quant.errors import ConfigError, check_choice, check_int_range
+from quant.errors import ConfigError, check_choice, check_int_range, check_real
 
 PIM_SCHEMES = ("native", "differential", "bit_serial")
 
@@ -81,12 +81,9 @@ class PimArith:
         check_int_range("group_size", self.group_size, 1, 1 << 20)
         check_int_range("cell_bits", self.cell_bits, 1, 8)
         check_int_range("adc_bits", self.adc_bits, 1, 16)
-        if not 0.0 < float(self.range_fraction) <= 1.0:
-            raise ConfigError(f"range_fraction must be in (0, 1], not {self.range_fraction!r}")
-        if not 0.0 <= float(self.nonlinearity) < 1.0:
-            raise ConfigError(f"nonlinearity must be in [0, 1), not {self.nonlinearity!r}")
-        if not (math.isfinite(self.noise_lsb) and self.noise_lsb >= 0):
-            raise ConfigError(f"noise_lsb must be a finite number >= 0, not {self.noise_lsb!r}")
+        check_real("range_fraction", self.range_fraction, 0, 1, lo_open=True)
+        check_real("nonlinearity", self.nonlinearity, 0, 1, hi_open=True)
+        check_real("noise_lsb", self.noise_lsb, 0)
 
     @property
     def signed_adc(self) -> bool:

@@ -75,7 +75,7 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from quant.errors import ConfigError, check_positive
+from quant.errors import ConfigError, check_bool, check_positive, check_real
 from quant.formats import weight_format
 from quant.pim import PimArith, PimPlan, plan
 from quant.pim.kernels import bit_serial_conv
@@ -174,8 +174,8 @@ class PimQATConfig:
 
     def __post_init__(self) -> None:
         check_positive("backward_scale", self.backward_scale)
-        if not 0 < self.momentum <= 1:
-            raise ConfigError(f"momentum must be in (0, 1], not {self.momentum!r}")
+        check_bool("forward_rescale", self.forward_rescale)
+        check_real("momentum", self.momentum, 0, 1, lo_open=True)
 
 
 class _PimMixin:

@@ -47,7 +47,13 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from quant.errors import ConfigError, check_choice, check_fraction, check_int_range
+from quant.errors import (
+    ConfigError,
+    check_bool,
+    check_choice,
+    check_fraction,
+    check_int_range,
+)
 from quant.formats import WEIGHT_BITS, ActFormat, F8Format, Scheme, weight_format
 from quant.msq import RULES, msq_assign
 from quant.rows import quantize_rows
@@ -104,6 +110,8 @@ class QATConfig:
         check_int_range("pool_extra_bits", self.pool_extra_bits, 0, 8)
         if self.first_last_bits is not None:
             check_int_range("first_last_bits", self.first_last_bits, 2, 16)
+        check_bool("learn_clip", self.learn_clip)
+        check_bool("reassign_each_epoch", self.reassign_each_epoch)
 
 
 # ---------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from quant.errors import ConfigError, check_int_range, check_positive
+from quant.errors import check_int_range, check_positive, check_real, check_seed
 
 
 @dataclass(frozen=True)
@@ -45,11 +45,9 @@ class TrainConfig:
         check_int_range("batch_size", self.batch_size, 1, 65536)
         check_int_range("shift", self.shift, 0, 16)
         check_positive("lr", self.lr)
-        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
-            raise ConfigError(f"weight_decay must be a non-negative number, "
-                              f"not {self.weight_decay!r}")
-        if not 0 <= self.momentum < 1:
-            raise ConfigError(f"momentum must be a number in [0, 1), not {self.momentum!r}")
+        check_real("weight_decay", self.weight_decay, 0)
+        check_real("momentum", self.momentum, 0, 1, hi_open=True)
+        check_seed("seed", self.seed)
 
 
 def set_determinism(seed: int, threads: int | None = 1) -> None:

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from quant.errors import ConfigError, check_int_range, check_positive
+from quant.errors import (
+    ConfigError,
+    check_bool,
+    check_int_range,
+    check_name,
+    check_positive,
+    check_real,
+    check_required,
+)
 from quant.pim import PimArith
+from sim.config import read_yaml
 
 PRESET_DIR = Path(__file__).resolve().parent.parent.parent / "configs" / "pim"
 
@@ -51,6 +59,9 @@ class PimMacro:
     sources: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
 
     def __post_init__(self) -> None:
+        check_name("name", self.name)
+        if not isinstance(self.arith, PimArith):
+            raise ConfigError(f"arith must be a PimArith, not {self.arith!r}")
         check_int_range("rows", self.rows, 1, 1 << 16)
         check_int_range("cols", self.cols, 1, 1 << 16)
         check_int_range("adcs", self.adcs, 1, self.cols, f"(at most cols={self.cols})")
@@ -63,9 +74,12 @@ class PimMacro:
         for name in ("clock_mhz", "area_mm2"):
             check_positive(name, getattr(self, name))
         for name in ("energy_adc_pj", "energy_cell_fj", "energy_shift_add_pj"):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
-                raise ConfigError(f"{name} must be a number >= 0, not {v!r}")
+            check_real(name, getattr(self, name), 0)
+        check_bool("approximation", self.approximation)
+        if not isinstance(self.sources, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in self.sources.items()):
+            raise ConfigError(f"sources must be a mapping of field name to text, "
+                              f"not {self.sources!r}")
 
     @property
     def input_mode(self) -> str:
@@ -88,29 +102,29 @@ def macro_from_dict(data: dict, name: str = "custom") -> PimMacro:
         raise ConfigError(f"a PIM macro description must be a mapping, not {type(data).__name__}")
     unknown = set(data) - MACRO_FIELDS - {"arith"}
     if unknown:
-        raise ConfigError(f"unknown PIM macro field {sorted(unknown)[0]!r}; allowed: "
+        raise ConfigError(f"unknown PIM macro field {sorted(unknown, key=str)[0]!r}; allowed: "
                           f"{', '.join(sorted(MACRO_FIELDS | {'arith'}))}")
-    arith = data.get("arith", {})
+    arith = data.get("arith")
+    arith = {} if arith is None else arith
+    if not isinstance(arith, dict):
+        raise ConfigError(f"arith must be a mapping, not {arith!r}")
     bad = set(arith) - ARITH_FIELDS
     if bad:
-        raise ConfigError(f"unknown PIM arith field {sorted(bad)[0]!r}; allowed: "
+        raise ConfigError(f"unknown PIM arith field {sorted(bad, key=str)[0]!r}; allowed: "
                           f"{', '.join(sorted(ARITH_FIELDS))}")
     rest = {k: v for k, v in data.items() if k != "arith"}
     rest.setdefault("name", name)
+    check_required(PimMacro, {**rest, "arith": arith}, "")
     return PimMacro(arith=PimArith(**arith), **rest)
 
 
 def load_macro(preset: str) -> PimMacro:
     """Load a preset by name (``configs/pim/<name>.yaml``) or from a YAML file path."""
-    import yaml
-
     path = Path(preset)
+    names = sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
     if not path.suffix:
+        if str(preset) not in names:
+            raise ConfigError(f"macro must be a preset name ({', '.join(names)}) or a YAML "
+                              f"file, not {preset!r}")
         path = PRESET_DIR / f"{preset}.yaml"
-    if not path.is_file():
-        names = sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
-        raise ConfigError(f"macro must be a preset name ({', '.join(names)}) or a YAML file, "
-                          f"not {preset!r}")
-    with path.open() as f:
-        return macro_from_dict(yaml.safe_load(f), name=path.stem)
-
+    return macro_from_dict(read_yaml(path, "macro file"), name=path.stem)

@@ -188,3 +188,67 @@ def test_graph_checks():
     fwd = Layer("z", "flatten", ("later",), Value(None, 1.0, (3,)))
     with pytest.raises(ArtifactError, match="input 'later' is not defined before it"):
         Artifact(art.input, (*art.layers, fwd), "z")
+
+
+def _replaced(art: Artifact, name: str, **changes) -> tuple[Layer, ...]:
+    import dataclasses
+
+    return tuple(dataclasses.replace(x, **changes) if x.name == name else x
+                 for x in art.layers)
+
+
+@pytest.mark.parametrize("name, changes, match", [
+    ("c1", {"out": Value(ActFormat(4), 0.1, (4, 5, 6))},
+     r"layer 'c1': out.shape must be \(4, 6, 6\) for conv of input shape \(1, 6, 6\), "
+     r"not \(4, 5, 6\)"),
+    ("p", {"out": Value(ActFormat(8), 0.1 / 16, (4, 3, 3))}, r"out.shape must be \(4, 2, 2\)"),
+    ("f", {"out": Value(ActFormat(8), 0.1 / 16, (15,))}, r"out.shape must be \(16,\)"),
+    ("fc", {"out": Value(None, 1e-3, (4,))}, r"out.shape must be \(3,\)"),
+    ("p", {"attrs": {"kernel": [0, 3], "stride": 3, "mult": 7282, "shift": 12}},
+     r"attrs.kernel must be a list of two integers >= 1, not \[0, 3\]"),
+    ("p", {"attrs": {"kernel": [3, 3], "stride": 0, "mult": 7282, "shift": 12}},
+     r"attrs.stride must be an integer >= 1, not 0"),
+    ("p", {"attrs": {"kernel": [3, 3], "stride": 3, "mult": 7282}},
+     r"attrs.shift must be an int64 integer, not missing"),
+    ("c1", {"out": Value(u4 := ActFormat(4), float("nan"), (4, 6, 6))},
+     r"layer 'c1' out.scale must be a finite number > 0, not nan"),
+    ("c1", {"out": Value(u4, float("inf"), (4, 6, 6))}, r"out.scale must be a finite number"),
+    ("c1", {"out": Value(None, 0.1, (4, 6, 6))}, r"layer 'c2': input 'c1' must have an "
+                                                 r"activation format, not null"),
+    ("a", {"out": Value(None, 0.1, (4, 6, 6))}, r"layer 'a': out.format must be an activation "
+                                                r"format for add, not null"),
+    ("f", {"out": Value(ActFormat(8), 0.1, (16,))}, r"layer 'f': out format and scale must "
+                                                    r"be the input's"),
+    ("a", {"inputs": ("c2", "p")}, r"input 'p' is not defined before it"),
+])
+def test_values_attributes_and_output_shapes_are_checked(name, changes, match):
+    art = tiny_artifact()
+    with pytest.raises(ArtifactError, match=match):
+        Artifact(art.input, _replaced(art, name, **changes), art.output)
+
+
+def test_alphas_must_be_positive_and_finite():
+    art = tiny_artifact()
+    t = dict(art.layer("c2").tensors)
+    t["alphas"] = t["alphas"].copy()
+    t["alphas"][2] = float("nan")
+    with pytest.raises(ArtifactError, match="layer 'c2': invalid weights: alphas must be "
+                                            "positive finite scales, not nan at row 2"):
+        Artifact(art.input, _replaced(art, "c2", tensors=t), art.output)
+
+
+def test_manifest_with_a_byte_order_mark_loads(tmp_path):
+    save_artifact(tiny_artifact(), tmp_path / "a")
+    m = tmp_path / "a" / "manifest.json"
+    m.write_bytes(b"\xef\xbb\xbf" + m.read_bytes())
+    assert [x.name for x in load_artifact(tmp_path / "a").layers] == ["c1", "c2", "a", "p",
+                                                                      "f", "fc"]
+
+
+def test_manifest_numbers_must_have_their_json_type(tmp_path):
+    save_artifact(tiny_artifact(), tmp_path / "a")
+    m = json.loads((tmp_path / "a" / "manifest.json").read_text())
+    m["format_version"] = 1.0  # equal to 1 in Python, but not the format's integer
+    (tmp_path / "a" / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(ArtifactError, match="format_version must be 1, not 1.0"):
+        load_artifact(tmp_path / "a")

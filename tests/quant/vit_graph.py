@@ -19,10 +19,10 @@ from quant.formats import ActFormat
 from quant.ops.add import residual_params
 from quant.ops.embed import pos_embed_params
 from quant.ops.gelu import gelu_params
-from quant.ops.intmath import dyadic
 from quant.ops.layernorm import layernorm_params
 from quant.ops.matmul import matmul_params
 from quant.ops.softmax import out_scale, softmax_params
+from quant.requant import REQUANTIZER
 from quant.rows import quantize_rows
 
 I8, I16 = ActFormat(8, True), ActFormat(16, True)
@@ -126,11 +126,11 @@ def float_forward(cfg: TinyViT, w: dict, images: np.ndarray) -> dict[str, np.nda
 
 def _gemm_layer(name: str, op: str, src: str, src_val: Value, weight: np.ndarray,
                 bias: np.ndarray, out: Value, attrs: dict) -> Layer:
-    """A fixed-8 GEMM layer (requantized with 31-bit dyadic multipliers)."""
+    """A fixed-8 GEMM layer, requantized within the engine's range (quant.requant)."""
     wm = weight.reshape(weight.shape[0], -1)
     rows = quantize_rows(wm, "fixed", 8, alpha=np.abs(wm).max(axis=1))
     s_acc = rows.alphas / rows.denominators() * src_val.scale
-    mult, shift = zip(*(dyadic(s / out.scale) for s in s_acc), strict=True)
+    mult, shift = zip(*(REQUANTIZER.multiplier(s / out.scale, 32) for s in s_acc), strict=True)
     m, k = wm.shape
     tensors = {"words": rows.words.astype(np.int32), "scheme_ids": rows.scheme_ids,
                "alphas": rows.alphas, "mult": np.array(mult, np.int64),

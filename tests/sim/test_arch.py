@@ -100,3 +100,42 @@ def test_bram_aspect_ratios():
     assert bram36_blocks(73, 512) == 2
     assert bram36_blocks(1, 32768) == 1
     assert bram36_blocks(8, 100) == 1
+
+
+@pytest.mark.parametrize("section, change, message", [
+    ("engine", {"act_signed": "no"}, "engine.act_signed must be true or false, not 'no'"),
+    ("engine", {"act_signed": 5}, "engine.act_signed must be true or false, not 5"),
+    ("engine", {"dsp_packing": True}, "engine.dsp_packing must be one of 1, 2, 4, not True"),
+    ("engine", {"dsp_packing": 1.0}, "engine.dsp_packing must be one of 1, 2, 4, not 1.0"),
+    ("memory", {"weight_bank_kib": "4"}, "memory.weight_bank_kib must be a positive number"),
+])
+def test_values_of_the_wrong_type(section, change, message):
+    with pytest.raises(ConfigError) as exc:
+        accelerator_from_dict(_with(section, **change))
+    assert str(exc.value).startswith(message)
+
+
+def test_required_keys_and_sections():
+    engine = {k: v for k, v in BASE["engine"].items() if k != "cols"}
+    with pytest.raises(ConfigError, match=r"^engine\.cols is required$"):
+        accelerator_from_dict({**BASE, "engine": engine})
+    with pytest.raises(ConfigError, match=r"^part\.dsp_type is required$"):
+        accelerator_from_dict({**BASE, "part": {"name": "P", "lut": 9, "ff": 9, "dsp": 9,
+                                                "bram36": 9}})
+    with pytest.raises(ConfigError, match=r"^vector must be a mapping, not \[1\]$"):
+        accelerator_from_dict({**BASE, "vector": [1]})
+    with pytest.raises(ConfigError, match=r"^name must be a non-empty string, not 5$"):
+        accelerator_from_dict({**BASE, "name": 5})
+    blank = accelerator_from_dict({**BASE, "memory": BASE["memory"], "vector": None})
+    assert blank.vector == accelerator_from_dict(BASE).vector  # `vector:` left blank
+
+
+def test_preset_file_with_a_byte_order_mark(tmp_path):
+    from sim.config import CONFIG_DIR
+
+    p = tmp_path / "mine.yaml"
+    p.write_bytes(b"\xef\xbb\xbf" + (CONFIG_DIR / "tiny.yaml").read_bytes())
+    assert load_accelerator(p).engine == load_accelerator("tiny").engine
+    p.write_bytes((CONFIG_DIR / "tiny.yaml").read_bytes().replace(b"tiny", b"t\xefny"))
+    with pytest.raises(ConfigError, match=r"accelerator file .* must be UTF-8 text"):
+        load_accelerator(p)

@@ -104,3 +104,22 @@ def test_search_msq_api_rejects_bad_packing():
     with pytest.raises(ConfigError, match=r"^packing must be one that XC7Z020 \(DSP48E1\) "
                                           r"allows at 4 bits .*, not 4$"):
         search_msq(load_shipped("resnet18"), "XC7Z020", 4, packings=(4,))
+
+
+def test_search_msq_refuses_any_packing_the_part_does_not_allow():
+    from quant.errors import ConfigError
+    from sim.search import search_msq
+    from sim.workload import load_shipped
+
+    with pytest.raises(ConfigError, match=r"^packing must be one that XC7Z020 \(DSP48E1\) "
+                                          r"allows at 4 bits \(1, 2\), not 4$"):
+        search_msq(load_shipped("resnet18"), "XC7Z020", 4, packings=(1, 4))
+
+
+def test_simulate_refuses_ignored_options_and_bad_outputs(capsys, tmp_path):
+    assert main(["simulate", "--model", "resnet18", "--accel", "tiny", "--batch", "2"]) == 2
+    assert capsys.readouterr().err == ("fpim simulate: error: --batch applies only to "
+                                       "--artifact, not --model resnet18\n")
+    assert main(["simulate", "--model", "resnet18", "--accel", "tiny", "--csv",
+                 str(tmp_path)]) == 2
+    assert "csv must be a file to write, not the directory" in capsys.readouterr().err

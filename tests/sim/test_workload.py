@@ -127,3 +127,25 @@ def test_cycle_limit_is_reported_not_hung():
     with pytest.raises(CycleLimitError, match=r"cycle limit 100000 reached in layer 'conv1' "
                                               r"at tile \(column block \d+"):
         simulate(wl, load_accelerator("xc7z020"), "cycle", max_cycles=100_000)
+
+
+def test_topology_with_a_byte_order_mark_reads_like_without(tmp_path):
+    src = WORKLOAD_DIR / "resnet18.csv"
+    (tmp_path / "resnet18.csv").write_bytes(b"\xef\xbb\xbf" + src.read_bytes())
+    assert read_topology(tmp_path / "resnet18.csv") == read_topology(src)
+
+
+def test_cycle_mode_refuses_counts_beyond_int64():
+    big = (1 << 31) - 1
+    wl = assign_fraction(parse_topology(f"Layer Name, M, N, K,\na, {big}, {big}, {big},\n",
+                                        True), 0.5)
+    accel = load_accelerator("tiny", ["engine.acc_bits=64"])
+    with pytest.raises(ConfigError, match=r"^layer 'a': cycle mode counts must stay below "
+                                          r"2305843009213693951 \(int64\), not up to \d+; the "
+                                          r"analytical mode has no such limit$"):
+        simulate(wl, accel, "cycle")
+    assert simulate(wl, accel, "analytical").totals()["total_cycles"] > 1 << 63
+    with pytest.raises(ConfigError, match="max_cycles applies only to mode cycle, not 'plain'"):
+        simulate(wl, accel, "plain", max_cycles=10)
+    with pytest.raises(ConfigError, match="max_cycles must be an integer in 1.."):
+        simulate(wl, accel, "cycle", max_cycles=0)
