@@ -97,7 +97,7 @@ def test_every_seed_option_is_range_checked() -> None:
 
     seeds = [(path, a) for path, opt, a in _options(build_parser()) if opt == "--seed"]
     assert {path for path, _ in seeds} == {("simulate",), ("quantize",), ("verify",),
-                                           ("pim", "eval"), ("pim", "train")}
+                                           ("report",), ("pim", "eval"), ("pim", "train")}
     for path, a in seeds:
         assert a.type(str(SEED_MAX)) == SEED_MAX, path
         for bad in ("-1", str(SEED_MAX + 1), "x"):

@@ -8,7 +8,13 @@ import functools
 import shlex
 from pathlib import Path
 
-from fpim.commands.options import accelerator, add_accel, add_simulation, add_workload
+from fpim.commands.options import (
+    accelerator,
+    add_accel,
+    add_seed,
+    add_simulation,
+    add_workload,
+)
 from quant.errors import ConfigError
 
 EXAMPLES = """examples:
@@ -66,7 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--verify-cases", type=int, default=24, metavar="N",
                      help="with --verify: random GEMMs besides the shipped artifact's layer "
                           "(default 24)")
-    run.add_argument("--seed", type=int, default=0, help="with --verify: seed of the cases")
+    add_seed(run, "the --verify cases")
     run.add_argument("--pim", metavar="MACRO", default=None,
                      help="with --artifact: also cost it on this PIM macro preset or YAML "
                           "(energy per layer, as fpim pim simulate)")

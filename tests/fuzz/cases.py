@@ -362,7 +362,7 @@ ARTIFACT_EDITS: list[tuple[str, str, object, str]] = [
     ("input.format.signed", "one", 1, "input.format"),
     ("input.shape", "empty", [], "input.shape"),
     ("input.shape", "zero", [0, 8, 8], "input.shape"),
-    ("input.shape", "2d", [1, 64], "input.shape"),
+    ("input.shape", "2d", [1, 64], "(C, H, W)"),
     ("input.shape", "float", [1.0, 8, 8], "input.shape"),
     ("input.shape", "text", ["1", 8, 8], "input.shape"),
     ("input.shape", "huge", [1, 1 << 20, 1 << 20], "input.shape"),
