@@ -8,9 +8,9 @@ from amaranth.lib.wiring import In, Out
 
 from hw.buffer import DoubleBuffer
 from hw.engine import EngineDatapath
-from hw.params import act_shape, check_instance
+from hw.params import act_shape, check_instance, index_shape
 from hw.walker import TileWalker, command_layout
-from quant.errors import ConfigError, check_int_range
+from quant.errors import check_int_range
 from quant.formats import Scheme, weight_format
 from quant.requant import REQUANTIZER
 from sim.arch import Accelerator
@@ -31,8 +31,13 @@ class GemmAccelerator(wiring.Component):
     the command was accepted for exactly the GEMM's cycle count; ``done`` pulses in the cycle
     after. The DRAM protocol is described in docs/rtl.md.
 
+    A core with 0 rows (a DSP-only or LUT-only engine) is absent, and so are its fields in
+    ``load_req``, ``w_load`` and ``out`` and its parameter memory (:attr:`cores` lists the
+    present ones); its rows of ``params`` are ignored. The timing is the same: the walker's
+    rows of an absent core are 0 (R1/R2 with ``Mf`` or ``Ml`` = 0).
+
     Parameters:
-        accel: the accelerator (engine and ``memory.k_tile``); both cores must have rows.
+        accel: the accelerator (engine and ``memory.k_tile``).
         dim_bits: width of M, N, K and the other command fields.
         param_depth: rows of requantization parameters per core (the largest M per core).
 
@@ -41,30 +46,30 @@ class GemmAccelerator(wiring.Component):
         busy, done: Out(1).
         params: In(stream({lut, row, mult, shift, bias, relu})); one row's requantization.
         load_req: Out(stream({w: {en, bytes, k0, steps, row0_dsp, rows_dsp, row0_lut,
-            rows_lut}, x: {en, bytes, k0, steps, col0, cols}})): one or two block loads.
+            rows_lut}, x: {en, bytes, k0, steps, col0, cols}})): one or two block loads
+            (``row0_<core>``/``rows_<core>`` of present cores only).
         w_loaded, x_loaded: In(1), a weight/activation load completes (DRAM response).
         w_load: In(stream({data: {dsp, lut}, last})) one K step of weights per beat.
         x_load: In(stream({data, last})) one K step of activations per beat.
         out: Out(stream({dsp, lut, row_dsp, row_lut, dsp_en, lut_en, col0, cols})): one
-            drained row of each core.
+            drained row of each (present) core.
+        cores: ``("dsp", "lut")``, or the one core with rows.
     """
 
     def __init__(self, accel: Accelerator, *, dim_bits: int = 16, param_depth: int = 64
                  ) -> None:
         check_instance("accel", accel, Accelerator, "a sim.arch.Accelerator")
         e = accel.engine
-        if e.dsp_rows == 0 or e.lut_rows == 0:
-            raise ConfigError("engine.dsp_rows and engine.lut_rows must both be at least 1 for "
-                              f"the accelerator top, not {e.dsp_rows} and {e.lut_rows}")
         self.accel = accel
         self.dim_bits = check_int_range("dim_bits", dim_bits, 4, 32)
         self.param_depth = check_int_range("param_depth", param_depth, 1, 1 << 16)
         kt, c = accel.memory.k_tile, e.cols
         d = dim_bits
         act = act_shape(e.act_format)
-        self.w_fmt = {"dsp": weight_format(Scheme.FIXED, e.weight_bits),
-                      "lut": weight_format(e.lut_core_scheme, e.weight_bits)}
         self.rows_of = {"dsp": e.dsp_rows, "lut": e.lut_rows}
+        self.cores = tuple(core for core in ("dsp", "lut") if self.rows_of[core])
+        schemes = {"dsp": Scheme.FIXED, "lut": e.lut_core_scheme}
+        self.w_fmt = {core: weight_format(schemes[core], e.weight_bits) for core in self.cores}
         w_bytes = -(-(e.rows * kt * e.weight_bits) // 8)
         x_bytes = -(-(c * kt * e.act_bits) // 8)
         shifts = REQUANTIZER.shift_range(e.acc_bits)
@@ -72,22 +77,22 @@ class GemmAccelerator(wiring.Component):
             "mult": REQUANTIZER.mult_bits, "shift": range(shifts[1] + 1), "bias": e.acc_bits,
             "relu": 1})
         self.w_beat_layout = data.StructLayout({
-            "dsp": data.ArrayLayout(e.weight_bits, e.dsp_rows),
-            "lut": data.ArrayLayout(e.weight_bits, e.lut_rows)})
+            core: data.ArrayLayout(e.weight_bits, self.rows_of[core]) for core in self.cores})
         self.x_beat_layout = data.ArrayLayout(act, c)
         request = data.StructLayout({
             "w": data.StructLayout({
                 "en": 1, "bytes": range(w_bytes + 1), "k0": d, "steps": range(kt + 1),
-                "row0_dsp": d, "rows_dsp": range(e.dsp_rows + 1),
-                "row0_lut": d, "rows_lut": range(e.lut_rows + 1)}),
+                **self._per_core(lambda core: {
+                    f"row0_{core}": d, f"rows_{core}": range(self.rows_of[core] + 1)})}),
             "x": data.StructLayout({
                 "en": 1, "bytes": range(x_bytes + 1), "k0": d, "steps": range(kt + 1),
                 "col0": d, "cols": range(c + 1)}),
         })
         self.out_layout = data.StructLayout({
-            "dsp": data.ArrayLayout(act, c), "lut": data.ArrayLayout(act, c),
-            "row_dsp": d, "row_lut": d, "dsp_en": 1, "lut_en": 1, "col0": d,
-            "cols": range(c + 1)})
+            **self._per_core(lambda core: {core: data.ArrayLayout(act, c)}),
+            **self._per_core(lambda core: {f"row_{core}": d}),
+            **self._per_core(lambda core: {f"{core}_en": 1}),
+            "col0": d, "cols": range(c + 1)})
         super().__init__({
             "cmd": In(stream.Signature(command_layout(d))),
             "busy": Out(1),
@@ -104,6 +109,10 @@ class GemmAccelerator(wiring.Component):
             "out": Out(stream.Signature(self.out_layout)),
         })
 
+    def _per_core(self, fields) -> dict:
+        """The layout fields ``fields(core)`` of every present core, DSP core first."""
+        return {name: shape for core in self.cores for name, shape in fields(core).items()}
+
     def elaborate(self, platform):
         m = Module()
         e = self.accel.engine
@@ -115,7 +124,9 @@ class GemmAccelerator(wiring.Component):
         m.submodules.walker = cw = TileWalker(e.cols, kt, self.dim_bits)
         m.submodules.w_buf = wbuf = DoubleBuffer(len(Value.cast(self.w_load.payload.data)), kt)
         m.submodules.x_buf = xbuf = DoubleBuffer(len(Value.cast(self.x_load.payload.data)), kt)
-        out_depth = 2 * rmax  # the double-buffered output: two tiles' rows
+        # The double-buffered output: two tiles' rows, and at least 4 (a buffered FIFO of 2
+        # would hold its one unbuffered entry behind zero-width pointers).
+        out_depth = max(2 * rmax, 4)
         m.submodules.out_fifo = ofifo = fifo.SyncFIFOBuffered(
             width=len(Value.cast(self.out.payload)), depth=out_depth)
 
@@ -142,7 +153,8 @@ class GemmAccelerator(wiring.Component):
         # Requantization parameters, one memory per core, written while idle.
         param_rd = {}
         m.d.comb += self.params.ready.eq(~self.busy)
-        for core, lut in (("dsp", 0), ("lut", 1)):
+        for core in self.cores:
+            lut = int(core == "lut")
             mem = memory.Memory(shape=self.param_layout, depth=self.param_depth, init=[])
             m.submodules[f"params_{core}"] = mem
             wp = mem.write_port()
@@ -187,8 +199,8 @@ class GemmAccelerator(wiring.Component):
         m.d.comb += [
             req.valid.eq(self.busy & ~l_done & (inc_w | inc_x)),
             wr.en.eq(inc_w), wr.k0.eq(lw.k0), wr.steps.eq(lw.steps),
-            wr.row0_dsp.eq(lw.row0_dsp), wr.rows_dsp.eq(lw.rows_dsp),
-            wr.row0_lut.eq(lw.row0_lut), wr.rows_lut.eq(lw.rows_lut),
+            *(getattr(wr, f"{k}_{core}").eq(getattr(lw, f"{k}_{core}"))
+              for core in self.cores for k in ("row0", "rows")),
             wr.bytes.eq(((lw.rows_dsp + lw.rows_lut) * lw.steps * e.weight_bits + 7) >> 3),
             xr.en.eq(inc_x), xr.k0.eq(lw.k0), xr.steps.eq(lw.steps),
             xr.col0.eq(lw.col0), xr.cols.eq(lw.cols),
@@ -212,9 +224,9 @@ class GemmAccelerator(wiring.Component):
                 m.d.sync += [w_iss.eq(w_iss | inc_w), x_iss.eq(x_iss | inc_x)]
 
         # ---- Compute: windows (R4, R8), tail, drain.
-        step = Signal(range(kt))
+        step = Signal(index_shape(kt))
         tail = Signal(self.dim_bits + 1)
-        drow = Signal(range(rmax))
+        drow = Signal(index_shape(rmax))
         dr = {k: Signal(self.dim_bits, name=f"drained_{k}") for k in (
             "row0_dsp", "rows_dsp", "row0_lut", "rows_lut", "rows", "col0", "cols")}
         d_final = Signal()
@@ -246,14 +258,15 @@ class GemmAccelerator(wiring.Component):
         wdata = Signal(self.w_beat_layout)
         m.d.comb += [
             wdata.eq(wbuf.data),
-            dp.w_dsp.eq(wdata.dsp), dp.w_lut.eq(wdata.lut), dp.x.eq(xbuf.data),
+            *(getattr(dp, f"w_{core}").eq(getattr(wdata, core)) for core in self.cores),
+            dp.x.eq(xbuf.data),
             dp.valid.eq(go), dp.first.eq(go & (step == 0) & (cw.k0 == 0)),
         ]
 
         # Output rows: post-processor results one cycle after their drain cycle.
         meta = Signal(self.out_layout)  # the row going into the output buffer
         row_info = Signal(self.out_layout)  # its row/column fields, registered at drain
-        for core in ("dsp", "lut"):
+        for core in self.cores:
             rd = param_rd[core]
             m.d.comb += [
                 rd.addr.eq(dr[f"row0_{core}"] + drow),
@@ -263,18 +276,18 @@ class GemmAccelerator(wiring.Component):
                 getattr(dp, f"relu_{core}").eq(rd.data.relu),
                 getattr(meta, core).eq(getattr(dp, f"y_{core}")),
             ]
-        m.d.comb += [meta.row_dsp.eq(row_info.row_dsp), meta.row_lut.eq(row_info.row_lut),
-                     meta.dsp_en.eq(row_info.dsp_en), meta.lut_en.eq(row_info.lut_en),
-                     meta.col0.eq(row_info.col0), meta.cols.eq(row_info.cols)]
+        m.d.comb += [getattr(meta, f).eq(getattr(row_info, f)) for f in (
+            *(f"row_{core}" for core in self.cores), *(f"{core}_en" for core in self.cores),
+            "col0", "cols")]
         m.d.comb += [dp.drain_row.eq(drow), ofifo.w_data.eq(meta), ofifo.w_en.eq(dp.y_valid),
                      self.out.payload.eq(ofifo.r_data), self.out.valid.eq(ofifo.r_rdy),
                      ofifo.r_en.eq(self.out.ready)]
         with m.If(dp.drain):
-            m.d.sync += [row_info.row_dsp.eq(dr["row0_dsp"] + drow),
-                         row_info.row_lut.eq(dr["row0_lut"] + drow),
-                         row_info.dsp_en.eq(drow < dr["rows_dsp"]),
-                         row_info.lut_en.eq(drow < dr["rows_lut"]),
-                         row_info.col0.eq(dr["col0"]), row_info.cols.eq(dr["cols"])]
+            m.d.sync += [getattr(row_info, f"row_{core}").eq(dr[f"row0_{core}"] + drow)
+                         for core in self.cores]
+            m.d.sync += [getattr(row_info, f"{core}_en").eq(drow < dr[f"rows_{core}"])
+                         for core in self.cores]
+            m.d.sync += [row_info.col0.eq(dr["col0"]), row_info.cols.eq(dr["cols"])]
 
         # Controller state (if/elif on a state register rather than m.FSM, whose Verilog
         # `case` without default arms Verilator flags as CASEINCOMPLETE).

@@ -6,6 +6,7 @@ from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from hw.params import index_shape
 from quant.errors import check_int_range
 
 
@@ -35,7 +36,7 @@ class DoubleBuffer(wiring.Component):
     Members:
         load: In(stream.Signature(beat_layout(width))).
         restart: In(1).
-        rd_bank: In(1), rd_step: In(range(k_tile)).
+        rd_bank: In(1), rd_step: In(range(k_tile), at least one bit).
         data: Out(width).
     """
 
@@ -47,7 +48,7 @@ class DoubleBuffer(wiring.Component):
             "load": In(stream.Signature(beat_layout(width))),
             "restart": In(1),
             "rd_bank": In(1),
-            "rd_step": In(range(k_tile)),
+            "rd_step": In(index_shape(k_tile)),
             "data": Out(width),
         })
 

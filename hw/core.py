@@ -6,7 +6,7 @@ from amaranth.hdl import Array, Module, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.params import act_shape, check_acc_bits, check_instance
+from hw.params import act_shape, check_acc_bits, check_instance, index_shape
 from hw.pe_fixed import FixedMacPe
 from hw.pe_packed import PackedFixedMacPe
 from hw.pe_pot import PotPe
@@ -50,7 +50,7 @@ class OutputStationaryCore(wiring.Component):
         x: In(ArrayLayout(act shape, cols)) activations of one K step.
         valid: In(1) the step is valid.
         first: In(1) the step is a tile's first (accumulators restart).
-        drain_row: In(range(rows)) row shown on ``out``.
+        drain_row: In(range(rows), at least one bit) row shown on ``out``.
         out: Out(ArrayLayout(signed(acc_bits), cols)) accumulators of ``drain_row``.
     """
 
@@ -72,7 +72,7 @@ class OutputStationaryCore(wiring.Component):
             "x": In(data.ArrayLayout(act_shape(act), cols)),
             "valid": In(1),
             "first": In(1),
-            "drain_row": In(range(rows)),
+            "drain_row": In(index_shape(rows)),
             "out": Out(data.ArrayLayout(signed(self.acc_bits), cols)),
         })
 
@@ -126,8 +126,11 @@ class OutputStationaryCore(wiring.Component):
                     pe.first.eq(ctl_in[g][c][1]),
                 ]
         for c in range(cols):
-            column = Array(accs[r][c] for r in range(rows))
-            m.d.comb += self.out[c].eq(column[self.drain_row])
+            if rows == 1:  # nothing to select
+                m.d.comb += self.out[c].eq(accs[0][c])
+            else:
+                column = Array(accs[r][c] for r in range(rows))
+                m.d.comb += self.out[c].eq(column[self.drain_row])
         return m
 
     def _pe(self, lanes: int) -> wiring.Component:

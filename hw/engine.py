@@ -7,7 +7,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.core import OutputStationaryCore
-from hw.params import act_shape, check_instance
+from hw.params import act_shape, check_instance, index_shape
 from hw.postproc import PostProcessor
 from quant.formats import Scheme, weight_format
 from quant.requant import REQUANTIZER
@@ -51,7 +51,7 @@ class EngineDatapath(wiring.Component):
             "valid": In(1),
             "first": In(1),
             "drain": In(1),
-            "drain_row": In(range(rows)),
+            "drain_row": In(index_shape(rows)),
             "y_valid": Out(1),
         }
         for name, (fmt, r) in self.cores.items():

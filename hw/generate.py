@@ -20,6 +20,7 @@ from amaranth.hdl import Value
 from hw.accel import GemmAccelerator
 from hw.engine import EngineDatapath
 from hw.synth import emit_verilog
+from quant.errors import ShapeError
 from quant.requant import REQUANTIZER
 from sim.arch import Accelerator
 
@@ -33,6 +34,21 @@ SCOPES = {
            "running one GEMM per command (timing rules R1-R9 of sim.timing; see docs/rtl.md)",
     True: "engine datapath: DSP core, LUT core, post-processors (no buffers, no controller)",
 }
+
+
+def check_gemm(m_fixed: int, m_lut: int, n: int, k: int) -> None:
+    """Raise :class:`ShapeError` unless one GEMM fits the generated top: at most
+    :data:`PARAM_DEPTH` rows per core (its requantization memories) and N, K below
+    ``2**DIM_BITS`` (its command fields). The simulator has no such limit; a host splits
+    a larger GEMM into several commands."""
+    for name, rows in (("fixed", m_fixed), ("LUT-scheme", m_lut)):
+        if rows > PARAM_DEPTH:
+            raise ShapeError(f"GEMM {name} rows must be at most {PARAM_DEPTH} per command of "
+                             f"the generated top (its parameter memory), not {rows}")
+    for name, v in (("N", n), ("K", k)):
+        if v >= 1 << DIM_BITS:
+            raise ShapeError(f"GEMM {name} must be below {1 << DIM_BITS} per command of the "
+                             f"generated top ({DIM_BITS}-bit fields), not {v}")
 
 
 def top_name(accel: Accelerator) -> str:

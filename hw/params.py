@@ -35,6 +35,16 @@ def dsp_product(m: Module, a: Value, b: Value, shape: ShapeLike, name: str) -> S
     return p
 
 
+def index_shape(count: int) -> range:
+    """Shape of an index into ``count`` items (a row of a core, a step of a block).
+
+    ``range(count)``, but at least one bit wide: a one-item index would be a zero-width
+    signal, which the Verilog backend writes as ``[-1:0]`` (two bits to a Verilog reader, and
+    a Verilator LITENDIAN error). The extra code is never produced.
+    """
+    return range(max(count, 2))
+
+
 def act_shape(act: ActFormat) -> Shape:
     """Shape of an activation word: two's complement when signed, plain binary otherwise."""
     return signed(act.bits) if act.signed else unsigned(act.bits)

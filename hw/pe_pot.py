@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from amaranth.hdl import Module, Mux, Signal, Value, signed
 
+from hw.params import index_shape
 from hw.pe_base import AccumulatingPe
 from quant.formats import PotFormat
 
@@ -23,7 +24,7 @@ class PotPe(AccumulatingPe):
         e = self.w[:e_bits]
         sign = self.w[e_bits]
         max_shift = (1 << e_bits) - 2
-        shift = Signal(range(max_shift + 1))
+        shift = Signal(index_shape(max_shift + 1))  # 2-bit words: always 0
         magnitude = Signal(signed(self.act.bits + max_shift + 1))
         m.d.comb += [
             shift.eq(e - 1),

@@ -153,6 +153,7 @@ class TB:
         self.dut = dut
         self.accel = accelerator_from_dict(settings["accel"], settings["accel"]["name"])
         top = GemmAccelerator(self.accel, dim_bits=DIM_BITS, param_depth=PARAM_DEPTH)
+        self.cores, self.rows_of = top.cores, top.rows_of
         self.layouts = {n: data.Layout.cast(getattr(top, n).payload.shape())
                         for n in ("cmd", "params", "load_req", "w_load", "x_load", "out")}
         self.seed = int(settings["seed"])
@@ -185,14 +186,14 @@ class TB:
         self.cycle += 1
 
     def w_beat(self, case: dict, w, s: int) -> int:
-        e = self.accel.engine
         k = int(w.k0) + s
-        dsp = [case["w_fixed"][w.row0_dsp + i][k] if i < w.rows_dsp else 0
-               for i in range(e.dsp_rows)]
-        lut = [case["w_lut"][w.row0_lut + i][k] if i < w.rows_lut else 0
-               for i in range(e.lut_rows)]
+        beat = {}
+        for core in self.cores:
+            row0, used = int(getattr(w, f"row0_{core}")), int(getattr(w, f"rows_{core}"))
+            beat[core] = [case[f"w_{core}"][row0 + i][k] if i < used else 0
+                          for i in range(self.rows_of[core])]
         return int(self.layouts["w_load"].const(
-            {"data": {"dsp": dsp, "lut": lut}, "last": int(s == w.steps - 1)}).as_bits())
+            {"data": beat, "last": int(s == w.steps - 1)}).as_bits())
 
     def x_beat(self, case: dict, xr, s: int) -> int:
         c = self.accel.engine.cols
@@ -214,9 +215,10 @@ class TB:
         acc_mask = (1 << self.accel.engine.acc_bits) - 1
         sid = np.asarray(case["scheme_ids"])
         fixed, lut = np.flatnonzero(sid == 0), np.flatnonzero(sid != 0)
+        rows_of = {"dsp": fixed, "lut": lut}  # layer rows of each core, in core order
         words = np.asarray(case["words"])
-        case["w_fixed"] = words[fixed].tolist()
-        case["w_lut"] = words[lut].tolist()
+        for core, idx in rows_of.items():
+            case[f"w_{core}"] = words[idx].tolist()
         for core, idx in ((0, fixed), (1, lut)):
             for i, r in enumerate(idx):
                 self.params_src.send({"lut": core, "row": i, "p": {
@@ -255,13 +257,13 @@ class TB:
             drive(d.out__ready, ready)
             if int(d.out__valid.value) and ready:
                 o = self.layouts["out"].from_bits(int(d.out__payload.value))
-                for core, en, row, idx in (("dsp", o.dsp_en, o.row_dsp, fixed),
-                                           ("lut", o.lut_en, o.row_lut, lut)):
-                    if not en:
+                for core in self.cores:
+                    if not getattr(o, f"{core}_en"):
                         continue
                     vals = getattr(o, core)
+                    r = int(rows_of[core][int(getattr(o, f"row_{core}"))])
                     for j in range(int(o.cols)):
-                        r, c = int(idx[int(row)]), int(o.col0) + j
+                        c = int(o.col0) + j
                         y[r, c] = int(vals[j])
                         if y[r, c] != want[r, c] and first_bad is None:
                             first_bad = (r, c, int(y[r, c]), int(want[r, c]))

@@ -48,7 +48,8 @@ def run_case(accel, case: GemmCase, *, dut=None, vcd: str | None = None) -> RtlR
     dut = dut or GemmAccelerator(accel)
     fixed, lut = case.fixed_rows, case.lut_rows
     m, n, k = case.mnk
-    wf, wl = case.words[fixed], case.words[lut]
+    rows_of = {"dsp": fixed, "lut": lut}  # layer rows of each core, in core order
+    words = {core: case.words[idx] for core, idx in rows_of.items()}
     x = case.x
     y = np.full((m, n), -999, dtype=np.int64)
     result: dict = {}
@@ -94,11 +95,13 @@ def run_case(accel, case: GemmCase, *, dut=None, vcd: str | None = None) -> RtlR
                     requests.append(("w", cycle, t, p.w.bytes))
                     for s in range(p.w.steps):
                         kk = p.w.k0 + s
-                        dsp = [int(wf[p.w.row0_dsp + i, kk]) if i < p.w.rows_dsp else 0
-                               for i in range(e.dsp_rows)]
-                        lw = [int(wl[p.w.row0_lut + i, kk]) if i < p.w.rows_lut else 0
-                              for i in range(e.lut_rows)]
-                        beats["w"].append((dsp, lw, s == p.w.steps - 1))
+                        beat = {}
+                        for core in dut.cores:
+                            row0 = getattr(p.w, f"row0_{core}")
+                            used = getattr(p.w, f"rows_{core}")
+                            beat[core] = [int(words[core][row0 + i, kk]) if i < used else 0
+                                          for i in range(dut.rows_of[core])]
+                        beats["w"].append((beat, s == p.w.steps - 1))
                 if p.x.en:
                     s0 = t
                     t += load_cycles(p.x.bytes, case.bw, case.lat)
@@ -114,11 +117,10 @@ def run_case(accel, case: GemmCase, *, dut=None, vcd: str | None = None) -> RtlR
             ctx.set(dut.x_loaded, int(cycle in done_at["x"]))
             ctx.set(dut.w_load.valid, int(bool(beats["w"])))
             if beats["w"]:
-                dsp, lw, last = beats["w"].popleft()
-                for i, v in enumerate(dsp):
-                    ctx.set(dut.w_load.payload.data.dsp[i], v)
-                for i, v in enumerate(lw):
-                    ctx.set(dut.w_load.payload.data.lut[i], v)
+                beat, last = beats["w"].popleft()
+                for core, vals in beat.items():
+                    for i, v in enumerate(vals):
+                        ctx.set(getattr(dut.w_load.payload.data, core)[i], v)
                 ctx.set(dut.w_load.payload.last, int(last))
             ctx.set(dut.x_load.valid, int(bool(beats["x"])))
             if beats["x"]:
@@ -128,12 +130,12 @@ def run_case(accel, case: GemmCase, *, dut=None, vcd: str | None = None) -> RtlR
                 ctx.set(dut.x_load.payload.last, int(last))
             if ctx.get(dut.out.valid):
                 o = ctx.get(dut.out.payload)
-                for core, en, row, idx in (("dsp", o.dsp_en, o.row_dsp, fixed),
-                                           ("lut", o.lut_en, o.row_lut, lut)):
-                    if en:
+                for core in dut.cores:
+                    if getattr(o, f"{core}_en"):
                         vals = getattr(o, core)
+                        row = rows_of[core][getattr(o, f"row_{core}")]
                         for j in range(o.cols):
-                            y[idx[row], o.col0 + j] = vals[j]
+                            y[row, o.col0 + j] = vals[j]
             await ctx.tick()
             cycle += 1
             if cycle >= 10 * case.cycles + 1000:

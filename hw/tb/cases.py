@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hw.generate import PARAM_DEPTH, check_gemm
 from hw.ops import LEVEL, Runs, rtl_op
 from quant.errors import ArtifactError, check_int_range
 from quant.formats import Scheme
@@ -24,7 +25,7 @@ from quant.msq import msq_assign
 from quant.ops import gemm_of
 from quant.ops.gemm import output_columns
 from quant.ref import gemm, requantize
-from quant.rows import QuantizedRows
+from quant.rows import QuantizedRows, quantize_rows
 from sim.arch import Accelerator
 from sim.timing import GemmShape, ScheduleResult, gemm_loop_order, row_steps, schedule_cycles
 
@@ -139,12 +140,14 @@ def expected(rows: QuantizedRows, x: np.ndarray, accel: Accelerator, mult, shift
 def make_case(name: str, seed: int | None, rows: QuantizedRows, x: np.ndarray,
               accel: Accelerator, mult, shift, bias, relu, *, bw: int | None, lat: int,
               want: np.ndarray | None = None) -> GemmCase:
-    """A case from its parts; ``want`` defaults to :func:`expected`."""
+    """A case from its parts; ``want`` defaults to :func:`expected`. The GEMM must fit one
+    command of the generated top (:func:`hw.generate.check_gemm`)."""
+    mf = int(np.sum(rows.scheme_ids == int(Scheme.FIXED)))
+    check_gemm(mf, rows.shape[0] - mf, x.shape[1], x.shape[0])
     acc = with_memory(accel, bw, lat)
     mult, shift, bias, relu = (np.asarray(v, dtype=np.int64) for v in (mult, shift, bias, relu))
     if want is None:
         want = expected(rows, x, acc, mult, shift, bias, relu)
-    mf = int(np.sum(rows.scheme_ids == int(Scheme.FIXED)))
     pred = predicted(acc, mf, rows.shape[0] - mf, x.shape[1], x.shape[0])
     return GemmCase(name, seed, rows.words.astype(np.int64),
                     rows.scheme_ids.astype(np.int64), np.asarray(x, dtype=np.int64), mult,
@@ -156,12 +159,18 @@ def random_case(accel: Accelerator, m: int, n: int, k: int, seed: int, *,
                 bw: int | None = None, lat: int = 0, name: str | None = None) -> GemmCase:
     """Random MSQ rows (random fixed/LUT split), activations with edge values, requantization.
 
-    The LUT-scheme fraction is drawn in [0, 1], so some cases put every row on one core.
+    The LUT-scheme fraction is drawn in [0, 1], so some cases put every row on one core. On
+    an engine with one core (a DSP-only or LUT-only engine) every row is on that core.
     """
     e = accel.engine
     rng = np.random.default_rng(seed)
     frac = float(rng.choice([0.0, 1.0, rng.uniform(0.1, 0.9)], p=[0.1, 0.1, 0.8]))
-    rows = msq_assign(rng.normal(size=(m, k)), frac, e.weight_bits, lut_scheme=e.lut_scheme)
+    w = rng.normal(size=(m, k))
+    if e.dsp_rows and e.lut_rows:
+        rows = msq_assign(w, frac, e.weight_bits, lut_scheme=e.lut_scheme)
+    else:  # the one core's scheme (weight_bits may be out of the other scheme's range)
+        rows = quantize_rows(w, Scheme.FIXED if e.dsp_rows else e.lut_core_scheme,
+                             e.weight_bits)
     act = e.act_format
     x = rng.integers(act.qmin, act.qmax + 1, size=(k, n))
     x[0, 0] = act.qmax  # an edge value in every case
@@ -174,14 +183,15 @@ def random_case(accel: Accelerator, m: int, n: int, k: int, seed: int, *,
 
 
 def random_cases(accel: Accelerator, count: int, seed: int) -> list[GemmCase]:
-    """``count`` random cases: shapes around and off the array and K-tile sizes, every
-    memory timing of :data:`MEMORY_TIMINGS`; case ``i`` has seed ``seed * 100003 + i``."""
+    """``count`` random cases: shapes around and off the array and K-tile sizes (at most
+    :data:`hw.generate.PARAM_DEPTH` rows), every memory timing of :data:`MEMORY_TIMINGS`;
+    case ``i`` has seed ``seed * 100003 + i``."""
     check_int_range("count", count, 0, 100_000)
     e, kt = accel.engine, accel.memory.k_tile
     rng = np.random.default_rng(seed)
     out = []
     for i in range(count):
-        m = int(rng.integers(1, 3 * max(e.dsp_rows, e.lut_rows) + 3))
+        m = int(rng.integers(1, min(3 * max(e.dsp_rows, e.lut_rows) + 2, PARAM_DEPTH) + 1))
         n = int(rng.integers(1, 3 * e.cols + 2))
         k = int(rng.integers(1, 2 * kt + 6))
         bw, lat = MEMORY_TIMINGS[i % len(MEMORY_TIMINGS)]

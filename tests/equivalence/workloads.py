@@ -7,7 +7,10 @@ bandwidth, wide bandwidth with long latency).
 
 from __future__ import annotations
 
+import dataclasses
+
 from hw.tb.cases import GemmCase, random_case
+from sim.arch import Accelerator
 from sim.config import load_accelerator
 
 ACCEL = load_accelerator("tiny")
@@ -28,3 +31,21 @@ WORKLOADS = (
 def cases() -> list[GemmCase]:
     return [random_case(ACCEL, m, n, k, seed, bw=bw, lat=lat, name=name)
             for name, m, n, k, bw, lat, seed in WORKLOADS]
+
+
+#: Where each engine-shape field of :func:`shaped` lives in a preset.
+SHAPE_KEYS = {"dsp_rows": "engine", "lut_rows": "engine", "cols": "engine",
+              "dsp_packing": "engine", "lut_scheme": "engine", "weight_bits": "engine",
+              "act_bits": "engine", "act_signed": "engine", "acc_bits": "engine",
+              "k_tile": "memory", "dram_bytes_per_cycle": "memory", "dram_latency": "memory"}
+
+
+def shaped(name: str, part: str = "XC7Z020", **fields) -> Accelerator:
+    """The tiny preset with other engine-shape fields, through the ``--set`` path a user
+    takes (``load_accelerator`` with overrides, so every check of sim.config applies).
+
+    The banks get 1 KiB each, room for any block of these small shapes.
+    """
+    sets = [f"part={part}"] + [f"memory.{b}_bank_kib=1" for b in ("weight", "act", "out")]
+    sets += [f"{SHAPE_KEYS[k]}.{k}={'null' if v is None else v}" for k, v in fields.items()]
+    return dataclasses.replace(load_accelerator("tiny", sets), name=name)

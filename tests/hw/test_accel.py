@@ -61,11 +61,21 @@ def test_gemm_bit_exact_and_cycles_equal_sim(m, n, k, bw, lat) -> None:
 def test_accelerator_rejects_bad_parameters() -> None:
     with pytest.raises(ConfigError, match=r"^accel must be a sim\.arch\.Accelerator, not 3$"):
         GemmAccelerator(3)
-    no_lut = replace_engine(TINY, lut_rows=0)
-    with pytest.raises(ConfigError, match=r"^engine\.dsp_rows and engine\.lut_rows must both"):
-        GemmAccelerator(no_lut)
     with pytest.raises(ConfigError, match=r"^param_depth must be an integer in"):
         GemmAccelerator(TINY, param_depth=0)
+
+
+def test_a_core_without_rows_is_absent_from_the_top() -> None:
+    """DSP-only and LUT-only engines build (they were refused before issue 13): the missing
+    core has no fields in the weight beats, the load requests and the output rows."""
+    for rows, cores in (({"lut_rows": 0}, ("dsp",)), ({"dsp_rows": 0}, ("lut",))):
+        top = GemmAccelerator(replace_engine(TINY, **rows))
+        assert top.cores == cores
+        assert set(top.w_beat_layout.members) == set(cores)
+        names = set(top.out_layout.members)
+        assert names == {*cores, *(f"row_{c}" for c in cores), *(f"{c}_en" for c in cores),
+                         "col0", "cols"}
+    assert GemmAccelerator(TINY).cores == ("dsp", "lut")
 
 
 def test_random_gemms_bit_exact_and_cycles_equal_sim() -> None:

@@ -19,6 +19,7 @@ from hw.generate import generate
 from hw.tb.cases import random_cases
 from hw.tb.engine import REPO, artifact_layer_case, build_accel, run_verilator
 from sim.config import load_accelerator, replace_engine
+from tests.equivalence.workloads import shaped
 
 pytestmark = pytest.mark.skipif(shutil.which("verilator") is None,
                                 reason="verilator not installed (make test installs it)")
@@ -28,7 +29,18 @@ TINY = load_accelerator("tiny")
 TINY_POT = dataclasses.replace(
     replace_engine(TINY, lut_scheme="pot", dsp_rows=3, lut_rows=2, cols=3),
     name="tiny_pot", memory=dataclasses.replace(TINY.memory, k_tile=8))
-PARAMS = {"tiny": TINY, "tiny_pot": TINY_POT}
+# Engine shapes the simulator accepts and the RTL must run alike (tests/hw/test_shapes.py
+# draws many more in Amaranth): a DSP-only engine of one row, a LUT-only PoT engine with
+# one-step load blocks and signed activations, and a one-row LUT core beside a DSP core of
+# three rows packed four to a DSP48E2 (one partial group).
+SHAPES = {
+    "tiny_dsp1": shaped("tiny_dsp1", dsp_rows=1, lut_rows=0, cols=3, dsp_packing=2, k_tile=5),
+    "tiny_lut3": shaped("tiny_lut3", dsp_rows=0, lut_rows=3, lut_scheme="pot", cols=4,
+                        k_tile=1, act_signed=True),
+    "tiny_mix31": shaped("tiny_mix31", "XCZU9EG", dsp_rows=3, lut_rows=1, cols=2,
+                         dsp_packing=4, k_tile=7),
+}
+PARAMS = {"tiny": TINY, "tiny_pot": TINY_POT, **SHAPES}
 RANDOM_CASES = 24
 SEED = 2026
 
@@ -42,7 +54,8 @@ def check_all(outcomes) -> None:
 def test_engine_random_gemms(preset, tmp_path) -> None:
     """24 random GEMMs (ragged M/N/K, mixed per-row schemes, every memory timing), paced
     load beats, idle cycles on params/cmd and mild back-pressure on out; the tiny preset
-    also runs one layer of the shipped QAT artifact."""
+    also runs one layer of the shipped QAT artifact. Every engine shape of :data:`SHAPES`
+    runs the same way."""
     accel = PARAMS[preset]
     cases = random_cases(accel, RANDOM_CASES, seed=SEED)
     if preset == "tiny":
