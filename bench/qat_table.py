@@ -6,8 +6,8 @@ Trains one float ResNet-20 on the sklearn digits train split (seeded, fixed spli
 each row converts a copy with ``quantize_`` and runs QAT with the same seed, exports the
 integer artifact, writes it to a temporary directory, loads it back and evaluates it with
 integer-only inference (the "integer" column). 4-bit weights and 4-bit activations (first
-conv and last linear 8-bit fixed), plus F8Net 8-bit. Same seed → same numbers on the same
-machine. Prints a markdown table.
+conv and last linear 8-bit fixed), plus F8Net 8-bit. Same seed → same numbers on any x86-64
+machine with AVX2 (docs/determinism.md). Prints a markdown table.
 """
 
 from __future__ import annotations

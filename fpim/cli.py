@@ -11,6 +11,7 @@ import argparse
 import importlib
 import sys
 
+import quant.torch  # noqa: F401  pins torch's CPU kernels before any command imports torch
 from fpim import __version__
 from quant.errors import FpimError
 

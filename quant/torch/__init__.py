@@ -3,4 +3,11 @@ the integer artifact (:mod:`~quant.torch.export`), the integer form in torch ker
 (:mod:`~quant.torch.twin`), PIM-QAT (:mod:`~quant.torch.pim_qat`), training
 (:mod:`~quant.torch.train`) and models (:mod:`~quant.torch.models`). Everything else in
 ``quant`` is numpy and does not import torch.
+
+Importing this package pins torch's CPU kernel dispatch (:mod:`~quant.torch.dispatch`) so
+that training gives the same bits on other x86-64 machines with AVX2.
 """
+
+from quant.torch.dispatch import pin_cpu_dispatch
+
+pin_cpu_dispatch()  # before any module of quant.torch imports torch

@@ -1,7 +1,9 @@
 """Seeded training and evaluation loops for float training and QAT (torch, CPU).
 
-Deterministic for a given seed on a given machine: ``torch.manual_seed``, deterministic
-algorithms, and batches drawn from a seeded ``torch.Generator`` (no DataLoader workers).
+Deterministic for a given seed: ``torch.manual_seed``, deterministic algorithms, one thread,
+and batches drawn from a seeded ``torch.Generator`` (no DataLoader workers); bit-identical
+across x86-64 machines with AVX2 under the CPU dispatch pins of :mod:`quant.torch.dispatch`
+(docs/determinism.md).
 SGD with Nesterov momentum and a cosine learning-rate schedule; optional augmentation by a
 random shift of up to ``shift`` pixels (zero fill), which suits digits (no flips).
 """
@@ -9,6 +11,8 @@ random shift of up to ``shift`` pixels (zero fill), which suits digits (no flips
 from __future__ import annotations
 
 import math
+import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -51,7 +55,8 @@ class TrainConfig:
 
 
 def set_determinism(seed: int, threads: int | None = 1) -> None:
-    """Seed torch, request deterministic kernels and fix the intra-op thread count.
+    """Seed torch, request deterministic kernels, fix the intra-op thread count and check that
+    the CPU dispatch pins are in effect (:func:`check_cpu_dispatch`).
 
     One thread by default: results then do not depend on the core count, and small CPU
     models train faster on one thread than on two contended ones.
@@ -60,6 +65,24 @@ def set_determinism(seed: int, threads: int | None = 1) -> None:
         torch.set_num_threads(check_int_range("threads", threads, 1, 1024))
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.mkldnn.deterministic = True
+    torch.set_float32_matmul_precision("highest")  # float32 GEMMs stay float32 (no TF32/bf16)
+    check_cpu_dispatch()
+
+
+def check_cpu_dispatch() -> None:
+    """Warn if ATen does not run the kernels ``ATEN_CPU_CAPABILITY`` asks for.
+
+    That happens when torch computed something before :mod:`quant.torch` was imported: torch
+    then fixed its kernels for the rest of the process, and results are reproducible on
+    this machine only.
+    """
+    want = os.environ.get("ATEN_CPU_CAPABILITY")
+    have = torch.backends.cpu.get_cpu_capability()
+    if want is not None and have.lower() != want.lower():
+        warnings.warn(f"torch runs its {have} kernels, not the pinned {want}: training is "
+                      f"reproducible on this machine only; import quant.torch (or fpim) before "
+                      f"torch computes anything (docs/determinism.md)", stacklevel=3)
 
 
 def random_shift(x: torch.Tensor, shift: int, gen: torch.Generator) -> torch.Tensor:
