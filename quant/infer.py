@@ -9,6 +9,8 @@ value; ``logits * artifact.value(artifact.output).scale`` are the real logits.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from quant.artifact import Artifact, Layer
@@ -41,7 +43,8 @@ def run_layer(layer: Layer, xs: list[np.ndarray], in_fmts: list,
 
 
 def run_artifact(art: Artifact, images: object, batch_size: int = 256,
-                 return_values: bool = False, gemm_fn: GemmFn | None = None
+                 return_values: bool = False, gemm_fn: GemmFn | None = None,
+                 on_batch: Callable[[int, int], None] | None = None
                  ) -> np.ndarray | dict[str, np.ndarray]:
     """Integer logits ``(B, classes)`` int64 of the artifact on ``images``.
 
@@ -49,12 +52,16 @@ def run_artifact(art: Artifact, images: object, batch_size: int = 256,
     codes. With ``return_values`` the integer value of every layer is returned by name
     (for one batch; use a small input). ``gemm_fn`` replaces every conv/linear GEMM
     (:data:`GemmFn`; e.g. the PIM kernel in ``fpim pim eval``); None uses the reference.
+    ``on_batch(done, total)`` is called after each batch with the images done so far.
     """
     q = quantize_input(art, images)
     if return_values:
         return _run(art, q, keep=True, gemm_fn=gemm_fn)
-    outs = [_run(art, q[i:i + batch_size], keep=False, gemm_fn=gemm_fn)[art.output]
-            for i in range(0, q.shape[0], batch_size)]
+    outs = []
+    for i in range(0, q.shape[0], batch_size):
+        outs.append(_run(art, q[i:i + batch_size], keep=False, gemm_fn=gemm_fn)[art.output])
+        if on_batch is not None:
+            on_batch(min(i + batch_size, q.shape[0]), q.shape[0])
     return np.concatenate(outs) if outs else np.zeros((0,), np.int64)
 
 

@@ -16,6 +16,7 @@ of each packing.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import yaml
@@ -154,23 +155,25 @@ def check_msq_args(bits: int, packings: tuple[int, ...] | None) -> None:
 
 def search_msq(wl: Workload, part: str, bits: int, ideal_memory: bool = False,
                lut_steps: int = 12, lut_cap: float = 0.8,
-               packings: tuple[int, ...] | None = None) -> dict:
+               packings: tuple[int, ...] | None = None,
+               on_step: Callable[[int, int], None] | None = None) -> dict:
     """Best mixed engine and SP2 fraction for ``wl`` on ``part`` at ``bits``, vs DSP-only.
 
     ``lut_cap`` is the fraction of the part's LUTs the engine may use (headroom for
     routing and the rest of the design). ``packings``: the DSP packings tried for both the
     mixed and the DSP-only engines, each one the part allows at the width (default: all of
-    those).
+    those). ``on_step(done, total)`` is called after each (packing, column count) searched.
     The engines are built on the part's shipped preset (:func:`template_for`).
     """
     check_msq_args(bits, packings)
     return summarize(explore_msq(wl, template_for(part), bits, ideal_memory, lut_steps,
-                                 lut_cap, packings))
+                                 lut_cap, packings, on_step))
 
 
 def explore_msq(wl: Workload, template: Accelerator, bits: int, ideal_memory: bool = False,
                 lut_steps: int = 12, lut_cap: float = 0.8,
-                packings: tuple[int, ...] | None = None) -> Exploration:
+                packings: tuple[int, ...] | None = None,
+                on_step: Callable[[int, int], None] | None = None) -> Exploration:
     """Time every engine the MSQ search considers on ``template``'s part, with its memory
     (unlimited with ``ideal_memory``), clock and vector unit; arguments as
     :func:`search_msq`."""
@@ -192,12 +195,14 @@ def explore_msq(wl: Workload, template: Accelerator, bits: int, ideal_memory: bo
     allowed = sorted(set(packings)) if packings else allowed
     mixed: list[tuple[Candidate, tuple[FractionPoint, ...]]] = []
     dsp_only: list[Candidate] = []
-    for pack in allowed:
+    steps = [(pack, cols) for pack in allowed for cols in COLS]
+    for done, (pack, cols) in enumerate(steps, 1):
         engine = dataclasses.replace(template.engine, weight_bits=bits, act_bits=bits,
                                      acc_bits=acc_bits, dsp_packing=pack)
         base = dataclasses.replace(template, engine=engine, memory=memory)
-        for cols in COLS:
-            _search_cols(wl, base, lut_cap, p.dsp, cols, pack, lut_steps, mixed, dsp_only)
+        _search_cols(wl, base, lut_cap, p.dsp, cols, pack, lut_steps, mixed, dsp_only)
+        if on_step is not None:
+            on_step(done, len(steps))
     if not dsp_only:
         raise ConfigError(f"no engine fits part {p.name} at {bits} bits")
     return Exploration(wl.name, template, bits, ideal_memory, lut_cap,

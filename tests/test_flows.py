@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from fpim.cli import build_parser
 from fpim.flows.metrics import accuracy
 from fpim.flows.pim_deploy import chip_cost, evaluate, macro_with
 from fpim.flows.simulate import load_workload, simulate
+from fpim.progress import Report
 from sim.config import load_accelerator
 from tests.cliutil import run
 
@@ -32,7 +34,8 @@ def _options(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()
                 yield prefix, opt, action
 
 
-@pytest.mark.parametrize("option", ["--accel", "--set", "--macro", "--json"])
+@pytest.mark.parametrize("option", ["--accel", "--set", "--macro", "--json", "--progress",
+                                    "--no-progress"])
 def test_shared_options_are_declared_once(option: str) -> None:
     found = [(path, a) for path, opt, a in _options(build_parser()) if opt == option]
     assert len(found) >= 2, option
@@ -136,3 +139,45 @@ def test_functional_memory_estimate_bounds_the_allocations() -> None:
                 check_functional_size(wl)
         else:
             check_functional_size(wl)
+
+
+def test_one_progress_option_on_every_long_command() -> None:
+    found = [(path, a) for path, opt, a in _options(build_parser()) if opt == "--no-progress"]
+    assert {path for path, _ in found} == {("quantize",), ("search", "msq"), ("pim", "eval"),
+                                           ("pim", "train"), ("synth",), ("verify",),
+                                           ("report",)}
+    assert all(isinstance(a, argparse.BooleanOptionalAction) and a.default is None
+               for _, a in found)
+
+
+class Recorder:
+    """A Progress that records every step and what it reported."""
+
+    def __init__(self) -> None:
+        self.reports: list[tuple[str, int, int]] = []
+
+    @contextmanager
+    def __call__(self, step: str) -> Iterator[Report]:
+        yield lambda done, total: self.reports.append((step, done, total))
+
+
+def test_flows_report_progress_through_the_callback(capsys) -> None:
+    rec = Recorder()
+    r = evaluate(ARTIFACT, macro_with("sram512x128_adc7"), limit=300, progress=rec)
+    assert rec.reports == [("PIM kernel", 256, 300), ("PIM kernel", 300, 300)]
+    assert r == {**evaluate(ARTIFACT, macro_with("sram512x128_adc7"), limit=300),
+                 "pim_seconds": r["pim_seconds"]}
+    assert capsys.readouterr() == ("", "")
+
+
+def test_progress_bars_only_on_stderr_and_only_when_asked(capsys, tmp_path) -> None:
+    topo = tmp_path / "two.csv"
+    topo.write_text("Layer Name, M, N, K,\nfc1, 64, 128, 256,\nfc2, 64, 10, 128,\n")
+    argv = ("search", "msq", "--part", "XC7Z020", "--bits", "4", "--topology", str(topo),
+            "--packing", "1", "--json")
+    code, plain, err = run(capsys, *argv)  # stdout and stderr are not terminals: no bars
+    assert code == 0 and err == ""
+    code, out, err = run(capsys, *argv, "--progress")
+    assert code == 0 and out == plain  # stdout byte-identical
+    assert "MSQ search" in err and "4/4" in err
+    assert run(capsys, *argv, "--no-progress") == (0, plain, "")

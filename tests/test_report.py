@@ -236,11 +236,11 @@ def test_synth_and_verify_records_reach_the_report(tmp_path: Path, monkeypatch,
     measured = SynthResult("fpim_tiny", "xc7", {"LUT6": 2000},
                            {"lut": 2525, "ff": 378, "dsp": 16, "bram36": 0}, seconds=18.0)
     model = {"lut": 2522, "ff": 378, "dsp": 16, "bram36": 0}
-    monkeypatch.setattr(flow, "synthesize_engine", lambda accel, family, yosys: Synthesis(
+    monkeypatch.setattr(flow, "synthesize_engine", lambda accel, family, yosys, progress: Synthesis(
         "fpim_tiny", "xc7", "datapath", measured, model, []))
     outcomes = [Outcome("c0", "random: M=3 N=5 K=7", 40, 40, True, None, True, True),
                 Outcome("c1", "random: M=9 N=2 K=30", 90, 91, True, None, True, True)]
-    monkeypatch.setattr(flow, "verify", lambda accel, n, seed: Verification(
+    monkeypatch.setattr(flow, "verify", lambda accel, n, seed, progress: Verification(
         "fpim_tiny", outcomes, None, tmp_path / "log", 1.0, 2.0))
     code, _, err = run(capsys, "report", "--model", "resnet18", "--accel", "tiny", "--synth",
                        "--verify", "--verify-cases", "2", "--out", str(tmp_path / "r"))

@@ -1,17 +1,19 @@
 """Options several commands share, declared once: ``--accel``/``--set``, the workload source
 (``--artifact``, ``--model``, ``--topology``), the simulation's ``--mode``, ``--sp2-fraction``
 and ``--batch``, ``--macro`` (with the arithmetic overrides of ``fpim pim eval`` and
-``train``), ``--seed`` and ``--json``; the argument types that check a value where it is
-parsed; and :func:`refuse_unless`, which refuses an option that would have no effect on the
-given input."""
+``train``), ``--seed``, ``--progress/--no-progress`` and ``--json``; the argument types
+that check a value where it is parsed; and :func:`refuse_unless`, which refuses an option
+that would have no effect on the given input."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from fpim.progress import Progress, bars, silent
 from quant.errors import SEED_MAX, ConfigError, check_seed
 from quant.fileio import check_output
 from sim.arch import Accelerator
@@ -144,3 +146,24 @@ def check_training_outputs(out: str | None, float_checkpoint: str | None) -> Non
 def add_json(p: argparse.ArgumentParser, instead_of: str = "a table") -> None:
     """``--json``: print JSON instead of ``instead_of`` (what the command prints otherwise)."""
     p.add_argument("--json", action="store_true", help=f"print JSON instead of {instead_of}")
+
+
+def add_progress(p: argparse.ArgumentParser) -> None:
+    """``--progress/--no-progress``: progress bars on stderr for the long steps (default: on
+    when both stdout and stderr are terminals)."""
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bars on stderr (default: only when stdout and stderr are "
+                        "terminals)")
+
+
+def show_progress(args: argparse.Namespace) -> bool:
+    """Whether ``--progress/--no-progress`` (or, without either, the terminals) asks for
+    progress bars."""
+    if args.progress is not None:
+        return bool(args.progress)
+    return sys.stdout.isatty() and sys.stderr.isatty()
+
+
+def progress(args: argparse.Namespace) -> Progress:
+    """The :data:`~fpim.progress.Progress` the command hands its flow."""
+    return bars if show_progress(args) else silent

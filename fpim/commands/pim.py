@@ -7,10 +7,13 @@ import argparse
 from fpim.commands.options import (
     add_json,
     add_macro,
+    add_progress,
     add_seed,
     check_training_outputs,
     macro_overrides,
+    progress,
     refuse_unless,
+    show_progress,
 )
 from fpim.output import format_table, print_json
 
@@ -84,6 +87,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--data-dir", default=None, help="directory for cifar10 and folder")
     e.add_argument("--limit", type=int, default=None, metavar="N",
                    help="evaluate the first N test images only")
+    add_progress(e)
     add_json(e, "text")
     e.set_defaults(func=run_eval)
 
@@ -128,7 +132,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="load the float model from F if it exists, else train and save it")
     add_seed(t, "training and noise")
     t.add_argument("--out", default=None, metavar="DIR", help="write the PIM-QAT artifact")
-    t.add_argument("--progress", action="store_true", help="show training progress bars")
+    add_progress(t)
     add_json(t, "text")
     t.set_defaults(func=run_train)
 
@@ -164,7 +168,7 @@ def run_eval(args: argparse.Namespace) -> int:
     refuse_unless(args.seed, noise > 0, "--seed", "with thermal noise (noise_lsb > 0)",
                   f"noise_lsb {noise:g}")
     r = evaluate(args.artifact, macro, data=args.data, data_dir=args.data_dir,
-                 limit=args.limit, seed=args.seed or 0)
+                 limit=args.limit, seed=args.seed or 0, progress=progress(args))
     if args.json:
         print_json(r)
         return 0
@@ -209,7 +213,7 @@ def run_train(args: argparse.Namespace) -> int:
     r = pim_train_workflow(args.model, data, macro, train_arith, qcfg, fcfg, qtcfg, ptcfg,
                            pim_cfg, bn_calibrate=args.bn_calibrate, width=args.width,
                            float_checkpoint=args.float_checkpoint, out=args.out,
-                           seed=args.seed, progress=args.progress)
+                           seed=args.seed, progress=show_progress(args))
     if args.json:
         print_json(r.to_dict())
         return 0

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from fpim.commands.options import add_json, add_seed, check_training_outputs, refuse_unless
+from fpim.commands.options import (
+    add_json,
+    add_progress,
+    add_seed,
+    check_training_outputs,
+    refuse_unless,
+    show_progress,
+)
 from fpim.output import format_table, print_json
 
 SCHEMES = ("fixed", "pot", "sp2", "msq", "f8")
@@ -86,7 +92,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "it to F")
     add_seed(p, "training")
     p.add_argument("--out", required=True, help="artifact directory to write")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress(p)
     add_json(p)
     p.set_defaults(func=run)
 
@@ -125,9 +131,8 @@ def run(args: argparse.Namespace) -> int:
         check_int_range("image-size", args.image_size, 4, 4096)
         size = (args.image_size, args.image_size)
     data = load_dataset(args.data, args.data_dir, image_size=size)
-    show = not args.no_progress and not args.json and sys.stderr.isatty()
     r = quantize_workflow(args.model, data, qcfg, fcfg, tcfg, out=args.out, width=args.width,
-                          float_checkpoint=args.float_checkpoint, progress=show)
+                          float_checkpoint=args.float_checkpoint, progress=show_progress(args))
     if args.json:
         print_json(r)
         return 0

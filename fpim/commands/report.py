@@ -11,9 +11,11 @@ from pathlib import Path
 from fpim.commands.options import (
     accelerator,
     add_accel,
+    add_progress,
     add_seed,
     add_simulation,
     add_workload,
+    progress,
 )
 from quant.errors import ConfigError
 
@@ -57,6 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", metavar="DIR", default=None,
                    help="report directory: a new one, or an earlier report it replaces "
                         "(default: reports/<run>)")
+    add_progress(p)
     run = p.add_argument_group("run report")
     add_simulation(run)
     run.add_argument("--synth", action="store_true",
@@ -92,11 +95,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def command_line(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str:
-    """The ``fpim report`` command that gives ``args``: every option not at its default."""
+    """The ``fpim report`` command that gives ``args``: every option not at its default
+    (but ``--progress``, which changes no output)."""
     words = ["fpim", "report"]
     for a in parser._actions:
         value = getattr(args, a.dest, None)
-        if not a.option_strings or value is None or value == a.default:
+        if not a.option_strings or value is None or value == a.default or \
+                a.dest == "progress":
             continue
         flag = a.option_strings[-1]
         if isinstance(a, argparse._StoreTrueAction):
@@ -174,7 +179,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         plan = plan_search(accel, model=args.model, topology=args.topology, gemm=gemm,
                            bits=args.bits, ideal_memory=args.ideal_memory,
                            lut_cap=args.lut_cap, packings=tuple(args.packing or PACKINGS))
-        files = search_report(plan, command)
+        files = search_report(plan, command, progress(args))
     else:
         plan = plan_run(accel, artifact=args.artifact, model=args.model,
                         topology=args.topology, gemm=gemm, input_shape=shape,
@@ -183,7 +188,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
                         synth=args.synth, family=args.family, yosys=args.yosys,
                         verify_cases=args.verify_cases if args.verify else None,
                         seed=args.seed, macro=macro_with(args.pim) if args.pim else None)
-        files = run_report(plan, command)
+        files = run_report(plan, command, progress(args))
     write_report(out, files)
     plots = sorted(n for n in files if n.endswith(".png"))
     print(f"report: {out / 'index.html'} ({len(files)} files; plots: {', '.join(plots)})")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from fpim.commands.options import add_json
+from fpim.commands.options import add_json, add_progress, progress
 from fpim.output import print_json
 
 EXAMPLES = """examples:
@@ -39,6 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--packing", type=int, action="append", choices=(1, 2, 4), metavar="P",
                    help="DSP packing to try (1, 2 or 4; repeatable; default: every packing "
                         "the part allows at the width)")
+    add_progress(m)
     add_json(m, "text")
     m.set_defaults(func=run)
 
@@ -49,9 +50,11 @@ def run(args: argparse.Namespace) -> int:
     from sim.workload import load_shipped, read_topology
 
     wl = read_topology(args.topology) if args.topology else load_shipped(args.model)
-    r = search_msq(wl, args.part, args.bits, ideal_memory=args.ideal_memory,
-                   lut_cap=check_fraction("lut_cap", args.lut_cap),
-                   packings=tuple(args.packing) if args.packing else None)
+    lut_cap = check_fraction("lut_cap", args.lut_cap)
+    with progress(args)("MSQ search") as report:
+        r = search_msq(wl, args.part, args.bits, ideal_memory=args.ideal_memory,
+                       lut_cap=lut_cap, packings=tuple(args.packing) if args.packing else None,
+                       on_step=report)
     if args.json:
         print_json(r)
         return 0

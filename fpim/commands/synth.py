@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from fpim.commands.options import accelerator, add_accel, add_json
+from fpim.commands.options import accelerator, add_accel, add_json, add_progress, progress
 from fpim.output import format_table, print_json
 
 EXAMPLES = """examples:
@@ -26,6 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--family", choices=("xc7", "xcup"), default=None,
                    help="synth_xilinx family (default: from the part's DSP type)")
     p.add_argument("--yosys", default=None, metavar="PATH", help="yosys binary (default: PATH)")
+    add_progress(p)
     add_json(p)
     p.set_defaults(func=run)
 
@@ -34,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from fpim.flows.synth import synthesize_engine
 
     accel = accelerator(args)
-    r = synthesize_engine(accel, args.family, args.yosys)
+    r = synthesize_engine(accel, args.family, args.yosys, progress(args))
     if args.json:
         print_json({"accel": accel.name, "top": r.top, "family": r.family,
                     "seconds": round(r.measured.seconds, 2), "scope": r.scope,

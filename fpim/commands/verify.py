@@ -6,7 +6,15 @@ import argparse
 import shlex
 import sys
 
-from fpim.commands.options import accelerator, add_accel, add_json, add_seed, refuse_unless
+from fpim.commands.options import (
+    accelerator,
+    add_accel,
+    add_json,
+    add_progress,
+    add_seed,
+    progress,
+    refuse_unless,
+)
 from fpim.output import format_table, print_json
 from quant.errors import check_int_range
 from quant.fileio import check_output
@@ -51,6 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="skip the QAT artifact layer")
     p.add_argument("--build-dir", default=None, metavar="DIR",
                    help="Verilator build directory root (default build/cocotb)")
+    add_progress(p)
     add_json(p)
     p.set_defaults(func=run)
 
@@ -88,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
     accel = accelerator(args)
     v = verify(accel, n, seed=args.seed, artifact=args.artifact, layer=args.layer,
                with_artifact=not args.no_artifact, beats=args.beats,
-               out_pattern=args.out_pattern, build_dir=args.build_dir, say=_say)
+               out_pattern=args.out_pattern, build_dir=args.build_dir, say=_say,
+               progress=progress(args))
     if v is None:
         _say("fpim verify: nothing to run (--cases 0 and no artifact layer)")
         return 0

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from fpim.flows.metrics import accuracy
+from fpim.progress import Progress, silent
 from quant.artifact import Artifact, load_artifact
 from quant.data import Dataset, load_dataset
 from quant.errors import check_int_range
@@ -31,10 +32,13 @@ def macro_with(preset: str, overrides: dict[str, Any] | None = None) -> PimMacro
     return replace(macro, arith=macro.arith.with_(**overrides))
 
 
-def pim_predictions(art: Artifact, images: np.ndarray, arith: PimArith,
-                    seed: int = 0) -> np.ndarray:
-    """Predicted class per image with every GEMM of ``art`` on the PIM kernel."""
-    return np.argmax(run_artifact_pim(art, images, arith, seed=seed), axis=1)
+def pim_predictions(art: Artifact, images: np.ndarray, arith: PimArith, seed: int = 0,
+                    progress: Progress = silent) -> np.ndarray:
+    """Predicted class per image with every GEMM of ``art`` on the PIM kernel (reported per
+    batch to ``progress``)."""
+    with progress("PIM kernel") as report:
+        logits = run_artifact_pim(art, images, arith, seed=seed, on_batch=report)
+    return np.argmax(logits, axis=1)
 
 
 def pim_accuracy(art: Artifact, data: Dataset, arith: PimArith, seed: int = 0) -> float:
@@ -86,10 +90,12 @@ def chip_cost(artifact: str | Path, macro: PimMacro, batch: int = 1) -> ChipCost
 
 
 def evaluate(artifact: str | Path, macro: PimMacro, *, data: str | None = None,
-             data_dir: str | None = None, limit: int | None = None, seed: int = 0) -> dict:
+             data_dir: str | None = None, limit: int | None = None, seed: int = 0,
+             progress: Progress = silent) -> dict:
     """PIM and digital test accuracy (%) of the artifact directory and how often the two
     agree, on the test split of ``data`` (default: the artifact's meta "data", else digits),
-    its first ``limit`` images when given; ``seed`` seeds the thermal noise."""
+    its first ``limit`` images when given; ``seed`` seeds the thermal noise; the PIM
+    kernel's batches are reported to ``progress``."""
     art = load_artifact(artifact)
     name = data or art.meta.get("data") or "digits"
     dataset = load_dataset(name, data_dir)
@@ -98,7 +104,7 @@ def evaluate(artifact: str | Path, macro: PimMacro, *, data: str | None = None,
         n = check_int_range("limit", limit, 1, len(y))
         x, y = x[:n], y[:n]
     t0 = time.perf_counter()
-    pim_pred = pim_predictions(art, x, macro.arith, seed)
+    pim_pred = pim_predictions(art, x, macro.arith, seed, progress)
     seconds = time.perf_counter() - t0
     dig_pred = predict(art, x)
     return {

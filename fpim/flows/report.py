@@ -17,6 +17,7 @@ from fpim.flows.pim_deploy import chip_cost
 from fpim.flows.simulate import load_workload, simulate
 from fpim.flows.synth import synthesize_engine
 from fpim.flows.verify import verify
+from fpim.progress import Progress, silent
 from hw.synth import find_yosys
 from hw.tb.verilator import find_verilator
 from quant.errors import ConfigError, check_fraction, check_int_range
@@ -120,19 +121,19 @@ def plan_run(accel: Accelerator, *, artifact: str | None = None, model: str | No
                    batch)
 
 
-def run_report(plan: RunPlan, command: str) -> dict[str, bytes]:
-    """Simulate (as ``fpim simulate``), then synthesize, verify and cost as planned; the
-    report's files by name."""
+def run_report(plan: RunPlan, command: str, progress: Progress = silent) -> dict[str, bytes]:
+    """Simulate (as ``fpim simulate``), then synthesize, verify and cost as planned (the
+    long steps reported to ``progress``); the report's files by name."""
     a = plan.accel
     sim = simulate(a, plan.workload, mode=plan.mode)
     synth = verification = pim = None
     if plan.synth:
-        s = synthesize_engine(a, plan.family, plan.yosys)
+        s = synthesize_engine(a, plan.family, plan.yosys, progress=progress)
         measured = {k: v for k, v in s.measured.to_dict().items() if k != "seconds"}
         synth = {"top": s.top, "family": s.family, "scope": s.scope, "measured": measured,
                  "model": s.model, "comparison": s.comparison}
     if plan.verify_cases is not None:
-        v = verify(a, plan.verify_cases, seed=plan.seed)
+        v = verify(a, plan.verify_cases, seed=plan.seed, progress=progress)
         assert v is not None  # at least one random case
         keys = ("name", "description", "cycles_sim", "cycles_rtl", "outputs_equal", "passed")
         verification = {"top": v.top, "passed": v.passed, "failed": v.failed,
@@ -168,9 +169,11 @@ def plan_search(accel: Accelerator, *, model: str | None = None, topology: str |
     return SearchPlan(accel, wl, bits, ideal_memory, lut_cap, packings)
 
 
-def search_report(plan: SearchPlan, command: str) -> dict[str, bytes]:
-    """Run the MSQ search on ``plan.accel``'s part with its memory, clock and vector unit;
-    the report's files by name."""
-    x = explore_msq(plan.workload, plan.accel, plan.bits, plan.ideal_memory,
-                    lut_cap=plan.lut_cap, packings=plan.packings)
+def search_report(plan: SearchPlan, command: str, progress: Progress = silent
+                  ) -> dict[str, bytes]:
+    """Run the MSQ search on ``plan.accel``'s part with its memory, clock and vector unit
+    (each packing and column count reported to ``progress``); the report's files by name."""
+    with progress("MSQ search") as report:
+        x = explore_msq(plan.workload, plan.accel, plan.bits, plan.ideal_memory,
+                        lut_cap=plan.lut_cap, packings=plan.packings, on_step=report)
     return msq_files(x, command)

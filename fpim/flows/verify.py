@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from fpim.progress import Progress, silent
 from hw.tb.cases import GemmCase, random_cases
 from hw.tb.engine import Outcome, artifact_layer_case, build_accel, run_verilator
 from quant.errors import ArtifactError, ConfigError
@@ -69,24 +70,26 @@ def _cases(accel: Accelerator, count: int, seed: int, artifact: str | None,
 def verify(accel: Accelerator, count: int, *, seed: int = 0, artifact: str | None = None,
            layer: str | None = None, with_artifact: bool = True, beats: str = "paced",
            out_pattern: str = "mild", build_dir: str | None = None,
-           say: Callable[[str], None] = lambda msg: None) -> Verification | None:
+           say: Callable[[str], None] = lambda msg: None, progress: Progress = silent
+           ) -> Verification | None:
     """Run ``count`` random GEMMs (seeded) and, with ``with_artifact``, the artifact's
     ``layer`` (default: the shipped artifact's verification layer, skipped with the reason
     when it cannot run) on the Verilator model of ``accel``, built (cached per Verilog
-    content) under ``build_dir``. ``say`` receives a line before each step. None when there
-    is nothing to run."""
+    content) under ``build_dir``. ``say`` receives a line before each step; ``progress`` shows
+    each step's time as it runs (the run reports no per-case progress of its own). None
+    when there is nothing to run."""
     cases, skipped = _cases(accel, count, seed, artifact, layer, with_artifact)
     if not cases:
         return None
     quiet = io.StringIO()  # cocotb's runner prints every command it runs
     t0 = time.perf_counter()
     say(f"building the Verilator model of {accel.name} (cached per Verilog content) ...")
-    with contextlib.redirect_stdout(quiet):
+    with progress("Verilator build"), contextlib.redirect_stdout(quiet):
         b = build_accel(accel, build_dir)
     t1 = time.perf_counter()
     say(f"running {len(cases)} GEMMs under cocotb (seed {seed}) ...")
     log = b.directory / "verify.log"
-    with contextlib.redirect_stdout(quiet):
+    with progress("cocotb run"), contextlib.redirect_stdout(quiet):
         outcomes = run_verilator(accel, cases, seed=seed, build=b, log_file=log,
                                  patterns={"beats": beats, "out": out_pattern})
     t2 = time.perf_counter()

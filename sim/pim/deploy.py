@@ -14,6 +14,8 @@ different seeds give different noise.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from quant.artifact import Artifact, Layer
@@ -39,8 +41,10 @@ def check_fits(art: Artifact, arith: PimArith) -> None:
 
 
 def run_artifact_pim(art: Artifact, images: object, arith: PimArith, seed: int = 0,
-                     batch_size: int = 256) -> np.ndarray:
-    """Integer logits of ``art`` on ``images`` with every GEMM on the PIM kernel."""
+                     batch_size: int = 256,
+                     on_batch: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """Integer logits of ``art`` on ``images`` with every GEMM on the PIM kernel;
+    ``on_batch`` as in :func:`quant.infer.run_artifact`."""
     check_fits(art, arith)
     calls = [0]
 
@@ -49,4 +53,5 @@ def run_artifact_pim(art: Artifact, images: object, arith: PimArith, seed: int =
         calls[0] += 1
         return pim_gemm(w, x, layer_w_bits(layer), fmt, arith, seed=s)
 
-    return run_artifact(art, images, batch_size=batch_size, gemm_fn=gemm_fn)
+    return run_artifact(art, images, batch_size=batch_size, gemm_fn=gemm_fn,
+                        on_batch=on_batch)
