@@ -15,7 +15,8 @@ from fpim import __version__
 from quant.errors import FpimError
 
 #: Subcommands, in the order ``fpim --help`` lists them.
-COMMANDS = ("formats", "quantize", "simulate", "search", "pim", "rtl", "synth", "verify")
+COMMANDS = ("formats", "quantize", "simulate", "search", "pim", "rtl", "synth", "verify",
+            "sweep")
 
 EPILOG = """examples:
   fpim formats --scheme sp2 --bits 4          # SP2 level set and code table
