@@ -45,7 +45,7 @@ def timed(spec, workers: int, tmp: Path) -> dict:
         return {"workers": 0, "seconds": time.perf_counter() - t, "startup": 0.0, "run": r}
     t = time.perf_counter()
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+                      dashboard_address=":0") as cluster, Client(cluster) as client:
         startup = time.perf_counter() - t
         t = time.perf_counter()
         r = run_sweep(spec, out, client=client)

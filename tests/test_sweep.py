@@ -21,6 +21,7 @@ import yaml
 from fpim.flows.sweep import pareto_front, plan_sweep, run_sweep
 from fpim.flows.sweep_spec import load_spec, spec_from_dict
 from fpim.flows.sweep_tasks import simulate_point
+from quant.artifact import load_artifact
 from quant.errors import ConfigError
 from tests.cliutil import run
 
@@ -84,6 +85,21 @@ def fake_synth(marker_dir: str, accel, family, yosys):
             "synth_carry": 0, "model_datapath_lut": 0, "yosys_seconds": 0.0}, None
 
 
+def fake_float(marker_dir: str, model, width, data, float_cfg):
+    Path(marker_dir, f"float.{uuid.uuid4().hex}").touch()
+    return {"float_accuracy": 97.0}, b"float weights"
+
+
+def fake_accuracy(marker_dir: str, model, width, data, qat_cfg, float_cfg, train_cfg,
+                  float_state):
+    """The shipped 4-bit MSQ artifact stands for the QAT result (it fits the tiny engine)."""
+    assert float_state == b"float weights"
+    Path(marker_dir, f"accuracy.{uuid.uuid4().hex}").touch()
+    return ({"float_accuracy": 97.0, "fakequant_accuracy": 96.0, "quant_accuracy": 96.5,
+             "agreement": 99.0, "sp2_rows": 1, "rows": 2},
+            load_artifact(ROOT / "configs/artifacts/cnn_msq4_digits"))
+
+
 def markers(d: Path) -> list[str]:
     return sorted(p.name.split(".")[0] for p in d.iterdir())
 
@@ -103,7 +119,7 @@ def client():
     from dask.distributed import Client, LocalCluster
 
     with LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
-                      dashboard_address=None) as cluster, Client(cluster) as c:
+                      dashboard_address=":0") as cluster, Client(cluster) as c:
         yield c
 
 
@@ -308,6 +324,30 @@ def test_points_sharing_a_synthesis_run_it_once(client, tmp_path) -> None:
                   functions={"synth": functools.partial(fake_synth, str(marks))})
     assert r.points == 6 and r.tasks == r.computed == 4  # two xc7 parts share a synthesis
     assert len(markers(marks)) == 4 and r.status == {"ok": 6}
+
+
+def test_accuracy_feeds_simulate_and_its_artifact_is_cached(client, tmp_path) -> None:
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    fns = {"float": functools.partial(fake_float, str(marks)),
+           "accuracy": functools.partial(fake_accuracy, str(marks))}
+    spec = spec_from_dict({"name": "acc", "stages": ["accuracy", "simulate"], "axes": {
+        "accel": "tiny", "part": ["XC7Z020", "XC7Z045"], "memory.dram_latency": [4, 8],
+        "fraction": 0.5, "model": "cnn"}, "constraints": {"min_accuracy": 96.6}})
+    r = run_sweep(spec, tmp_path / "out", client=client, functions=fns)
+    assert markers(marks) == ["accuracy", "float"]  # once each, for the four points
+    assert (r.points, r.tasks) == (4, 2 + 4)
+    assert {(x["status"], x["reason"]) for x in r.rows} == {
+        ("infeasible", "accuracy 96.5 % is below the floor 96.6 %")}
+    assert all(x["quant_accuracy"] == 96.5 and x["accuracy_drop"] == 0.5 and x["fps"] > 0
+               for x in r.rows)
+    acc = next((tmp_path / "out/cache/accuracy").glob("*/manifest.json"))
+    assert load_artifact(acc.parent).layers  # the payload is kept next to its record
+    for p in (tmp_path / "out/cache/simulate").iterdir():
+        p.unlink()
+    again = run_sweep(spec, tmp_path / "out", client=client, functions=fns)
+    assert (again.computed, again.cached) == (4, 2) and again.rows == r.rows
+    assert markers(marks) == ["accuracy", "float"]  # the cached artifact was used
 
 
 def test_the_cli_runs_a_sweep(tmp_path, capsys) -> None:

@@ -444,9 +444,9 @@ def dask_client(workers: int | None, scheduler: str | None,
             say(_dashboard(client))
             yield client, f"scheduler {scheduler}"
         return
-    dashboard = ":0" if importlib.util.find_spec("bokeh") else None
+    # a free port: 8787 may be taken by another cluster on this machine
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                      dashboard_address=dashboard) as cluster, Client(cluster) as client:
+                      dashboard_address=":0") as cluster, Client(cluster) as client:
         n = len(cluster.workers)
         say(f"local Dask cluster: {n} worker process{'es' if n > 1 else ''}")
         say(_dashboard(client))
