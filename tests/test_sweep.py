@@ -159,6 +159,12 @@ BAD = [
      r"constraints.fits.lut_cap must be a number in \[0, 1\], not 1.5"),
     ({}, {"synth": {"family": "xc7"}}, "synth options are given but stage synth is not"),
     ({"engine.cols": 5000}, None, "no point of sweep t9 can be built; point 0: "),
+    ({"macro.adc_bits": [5, 6]}, None, "axes.macro.adc_bits needs stage pim, which is not"),
+    ({"macro": "sram"}, {"stages": ["pim"]}, "macro must be a preset name"),
+    ({"macro": "sram512x128_adc7"}, {"stages": ["pim"]},
+     "stage pim needs an artifact: stage accuracy or axes.artifact, not model"),
+    ({"macro.adc_bit": 5, "macro": "sram512x128_adc7"}, {"stages": ["pim"]},
+     "axis must be one of .*not 'macro.adc_bit'"),
 ]
 
 
@@ -348,6 +354,23 @@ def test_accuracy_feeds_simulate_and_its_artifact_is_cached(client, tmp_path) ->
     again = run_sweep(spec, tmp_path / "out", client=client, functions=fns)
     assert (again.computed, again.cached) == (4, 2) and again.rows == r.rows
     assert markers(marks) == ["accuracy", "float"]  # the cached artifact was used
+
+
+def test_pim_macro_axes_on_an_artifact(tmp_path) -> None:
+    spec = spec_from_dict({"name": "pim", "stages": ["simulate", "pim"], "axes": {
+        "accel": "tiny", "artifact": "configs/artifacts/cnn_msq4_digits",
+        "macro": "sram512x128_adc7", "macro.scheme": ["native", "bit_serial"],
+        "macro.adc_bits": [5, 7]}, "pim": {"limit": 16}}, ROOT)
+    r = run_sweep(spec, tmp_path, workers=0)
+    assert r.tasks == 1 + 4  # one simulation serves the four macros
+    native = [x for x in r.rows if x["macro.scheme"] == "native"]
+    assert all(x["status"] == "failed" and x["reason"].startswith(
+        "pim: ConfigError: w_bits must be at most 2 for native cells of 1 bits") for x in native)
+    serial = [x for x in r.rows if x["macro.scheme"] == "bit_serial"]
+    assert all(x["status"] == "ok" and x["pim_cycles"] > 0 for x in serial)
+    low, high = sorted(serial, key=lambda x: x["macro.adc_bits"])
+    assert low["pim_accuracy"] <= high["pim_accuracy"]  # a coarser ADC loses accuracy
+    assert low["pim_digital_accuracy"] == high["pim_digital_accuracy"]
 
 
 def test_the_cli_runs_a_sweep(tmp_path, capsys) -> None:

@@ -54,11 +54,19 @@ from typing import Any
 import numpy as np
 
 from fpim import __version__
+from fpim.flows.pim_deploy import macro_with
 from fpim.flows.simulate import load_workload
-from fpim.flows.sweep_spec import POINT_AXES, SOURCES, SweepSpec, resolve
+from fpim.flows.sweep_spec import (
+    MACRO_SECTION,
+    SOURCES,
+    SweepSpec,
+    is_accel_key,
+    macro_path,
+    resolve,
+)
 from fpim.flows.sweep_tasks import STAGE_FUNCTIONS, StageFn, error_record, run_batch, run_task
 from fpim.output import format_table
-from quant.artifact import load_artifact, save_artifact
+from quant.artifact import MANIFEST_NAME, load_artifact, save_artifact
 from quant.errors import ConfigError, FpimError
 from quant.fileio import write_atomic
 from sim.arch import Accelerator
@@ -79,6 +87,8 @@ METRICS = {
     "simulate": ("fps", "latency_ms", "cycles", "stall_cycles", "lut", "ff", "dsp", "bram36"),
     "synth": ("synth_lut", "synth_ff", "synth_dsp", "synth_carry"),
     "verify": ("verify_passed", "verify_failed"),
+    "pim": ("pim_accuracy", "pim_digital_accuracy", "pim_cycles", "pim_latency_us",
+            "pim_energy_uj"),
 }
 #: Payloads kept next to a record: how to save and load them.
 PAYLOAD_STAGES = ("float", "accuracy")
@@ -191,7 +201,7 @@ class _Planner:
             base = load_accelerator(resolve(self.spec.root, name) if Path(name).suffix
                                     else name)
             self._presets[name] = base.to_dict()
-        sets = [f"{k}={json.dumps(v)}" for k, v in values.items() if k not in POINT_AXES]
+        sets = [f"{k}={json.dumps(v)}" for k, v in values.items() if is_accel_key(k)]
         data = self._presets[name]
         accel = accelerator_from_dict(apply_overrides(data, sets), data["name"])
         cap = self.spec.constraints.lut_cap
@@ -241,7 +251,29 @@ class _Planner:
             v = spec.verify
             keys["verify"] = self.add(new, "verify", {
                 "accel": ai, "cases": v.cases, "seed": v.seed}, (accel, v.cases, v.seed))
+        if "pim" in spec.stages:
+            keys["pim"] = self._pim(accel, values, keys.get("accuracy"), new)
         return keys
+
+    def _pim(self, accel: Accelerator, values: dict[str, Any], accuracy: str | None,
+             new: dict[str, Task]) -> str:
+        """The pim task of the QAT artifact (``accuracy``) or of the artifact axis's."""
+        prefix = MACRO_SECTION + "."
+        macro = macro_with(macro_path(self.spec.root, values["macro"]),
+                           {k[len(prefix):]: v for k, v in values.items()
+                            if k.startswith(prefix)})
+        o = self.spec.pim
+        inputs = {"macro": {k: v for k, v in macro.to_dict().items()
+                            if k not in ("name", "sources")},  # words, not arithmetic
+                  "options": dataclasses.asdict(o)}
+        args = (macro, o.data, o.limit, o.seed)
+        if accuracy is not None:
+            return self.add(new, "pim", {**inputs, "accuracy": accuracy}, (*args, None),
+                            (accuracy,))
+        _, art, _ = self._workload(accel, values)
+        path = resolve(self.spec.root, values["artifact"]) / MANIFEST_NAME
+        content = json.loads(path.read_text())["content_hash"]
+        return self.add(new, "pim", {**inputs, "artifact": content}, (*args, art))
 
     def _accuracy(self, accel: Accelerator, values: dict[str, Any],
                   new: dict[str, Task]) -> str:

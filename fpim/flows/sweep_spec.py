@@ -16,7 +16,10 @@ whose cartesian product is the set of design points, the **stages** every point 
     simulate: {mode: analytical}
     constraints: {fits: {lut_cap: 0.8}, max_accuracy_drop: 1.0}
 
-Everything is checked here, before any work starts; each error is one line naming the key,
+Stages: ``accuracy`` (QAT or PTQ of ``model``, shared float training), ``simulate`` (the
+workload, or the QAT artifact), ``synth`` (Yosys, engine datapath), ``verify`` (random GEMMs
+on the RTL under cocotb) and ``pim`` (the artifact on PIM macros: axes ``macro`` and
+``macro.<arithmetic field>``). Everything is checked here, before any work starts; each error is one line naming the key,
 the value and what is allowed.
 """
 
@@ -34,19 +37,23 @@ from typing import Any
 import yaml
 
 from quant.errors import ConfigError, check_choice, check_fraction, check_int_range
+from quant.pim import PimArith
 from sim.arch import PARTS, GemmEngine, Memory, VectorUnit
 from sim.config import preset_names
+from sim.pim import load_macro
 from sim.workload import shipped_workloads
 
-STAGES = ("accuracy", "simulate", "synth", "verify")
+STAGES = ("accuracy", "simulate", "synth", "verify", "pim")
 #: Workload sources of the simulate stage; at most one per spec.
 SOURCES = ("model", "topology", "artifact")
 #: Axes that are not accelerator fields.
-POINT_AXES = ("accel", "fraction", "seed", "scheme", *SOURCES)
+POINT_AXES = ("accel", "fraction", "seed", "scheme", "macro", *SOURCES)
 #: Accelerator sections whose fields are axes as ``section.field`` (the ``--set`` keys).
 SECTIONS: dict[str, type] = {"engine": GemmEngine, "memory": Memory, "vector": VectorUnit}
 #: Accelerator keys without a section.
 TOP_FIELDS: dict[str, type] = {"part": str, "clock_mhz": float}
+#: PIM macro arithmetic fields are axes as ``macro.<field>`` (``fpim pim eval``'s overrides).
+MACRO_SECTION = "macro"
 SIM_MODES = ("analytical", "cycle", "plain")
 QAT_SCHEMES = ("fixed", "pot", "sp2", "msq", "f8")
 QAT_MODELS = ("resnet20", "resnet32", "resnet56", "cnn")
@@ -151,6 +158,29 @@ class VerifyOptions:
 
 
 @dataclass(frozen=True)
+class PimOptions:
+    """The ``pim`` stage: the artifact's cost on the chip of PIM macros and its accuracy with
+    every GEMM on the PIM kernel (``fpim pim simulate`` and ``fpim pim eval``).
+
+    Members:
+        data: test data (None: the artifact's, else digits).
+        limit: the first ``limit`` test images only (None: all).
+        seed: seed of the thermal noise.
+    """
+
+    data: str | None = None
+    limit: int | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.data is not None:
+            check_choice("pim.data", self.data, DATASETS)
+        if self.limit is not None:
+            check_int_range("pim.limit", self.limit, 1, 1_000_000, "(or null)")
+        check_int_range("pim.seed", self.seed, 0, 2**31 - 1)
+
+
+@dataclass(frozen=True)
 class Constraints:
     """What a result must meet to count (and to be on the Pareto front).
 
@@ -193,6 +223,7 @@ class SweepSpec:
     simulate: SimulateOptions = SimulateOptions()
     synth: SynthOptions = SynthOptions()
     verify: VerifyOptions = VerifyOptions()
+    pim: PimOptions = PimOptions()
     root: Path = Path(".")
 
     @property
@@ -220,12 +251,18 @@ class SweepSpec:
 # axis values
 # ---------------------------------------------------------------------------------------
 
+def is_accel_key(name: str) -> bool:
+    """Whether axis ``name`` is an accelerator ``--set`` key."""
+    return name in TOP_FIELDS or name.partition(".")[0] in SECTIONS
+
+
 def field_type(name: str) -> Any | None:
-    """The annotated type of accelerator key ``name`` (``engine.cols``), None if unknown."""
+    """The annotated type of accelerator key ``name`` (``engine.cols``) or PIM arithmetic
+    field (``macro.adc_bits``), None if unknown."""
     if name in TOP_FIELDS:
         return TOP_FIELDS[name]
     section, _, field = name.partition(".")
-    cls = SECTIONS.get(section)
+    cls = PimArith if section == MACRO_SECTION else SECTIONS.get(section)
     if cls is None or field == "costs":
         return None
     return typing.get_type_hints(cls).get(field)
@@ -287,13 +324,15 @@ def _values(name: str, raw: object) -> tuple[Any, ...]:
 
 def _check_axis(name: str, values: tuple[Any, ...], root: Path) -> None:
     """Types and choices of one axis's values (the accelerator checks ranges per point)."""
-    if name == "accel" or name in ("topology", "artifact"):
+    if name in ("accel", "macro", "topology", "artifact"):
         for v in values:
             if not isinstance(v, str) or not v:
                 raise ConfigError(f"axes.{name} values must be names or paths, not {v!r}")
         for v in values:
             if name == "accel" and not Path(v).suffix:
                 check_choice("axes.accel (a preset, or a YAML file)", v.lower(), preset_names())
+            elif name == "macro":
+                load_macro(macro_path(root, v))  # its own check, with the preset names
             elif not resolve(root, v).exists():
                 raise ConfigError(f"axes.{name} value must be an existing path, not {v!r}")
         return
@@ -321,11 +360,16 @@ def _check_axis(name: str, values: tuple[Any, ...], root: Path) -> None:
     hint = field_type(name)
     if hint is None:
         allowed = [*POINT_AXES, *TOP_FIELDS,
-                   *(f"{s}.<field>" for s in SECTIONS)]
+                   *(f"{s}.<field>" for s in (*SECTIONS, MACRO_SECTION))]
         raise ConfigError(f"axis must be one of {', '.join(allowed)}, not {name!r}")
     for v in values:
         if not _type_ok(v, hint):
             raise ConfigError(f"axes.{name} values must be {_type_name(hint)}, not {v!r}")
+
+
+def macro_path(root: Path, value: str) -> str:
+    """A macro preset name as it is, a YAML file relative to the spec's directory."""
+    return str(resolve(root, value)) if Path(value).suffix else value
 
 
 def resolve(root: Path, value: str) -> Path:
@@ -399,6 +443,16 @@ def _check_stages(spec: SweepSpec) -> None:
     if "model" in names and "accuracy" not in spec.stages:
         for v in next(a for a in spec.axes if a.name == "model").values:
             check_choice("axes.model (a shipped workload)", v, shipped_workloads())
+    macro_axes = [n for n in spec.names if n == "macro" or n.startswith(MACRO_SECTION + ".")]
+    if "pim" in spec.stages:
+        if "accuracy" not in spec.stages and "artifact" not in names:
+            raise ConfigError(f"stage pim needs an artifact: stage accuracy or axes.artifact, "
+                              f"not {sources[0] if sources else 'none'}")
+        if "macro" not in names:
+            raise ConfigError("stage pim needs axes.macro (a PIM macro preset or YAML file), "
+                              "not missing")
+    elif macro_axes:
+        raise ConfigError(f"axes.{macro_axes[0]} needs stage pim, which is not in stages")
     if "fraction" in names and "artifact" in names:
         raise ConfigError("axes.fraction must not be given with axes.artifact (an artifact "
                           "fixes its rows' schemes)")
@@ -448,6 +502,7 @@ def spec_from_dict(data: object, root: str | Path = ".", name: str = "sweep") ->
         simulate=_section(SimulateOptions, data.get("simulate"), "simulate"),
         synth=_section(SynthOptions, data.get("synth"), "synth"),
         verify=_section(VerifyOptions, data.get("verify"), "verify"),
+        pim=_section(PimOptions, data.get("pim"), "pim"),
         root=base,
     )
     _check_stages(spec)

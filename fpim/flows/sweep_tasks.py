@@ -103,10 +103,27 @@ def verify_point(accel: Accelerator, cases: int, seed: int) -> tuple[dict, None]
     return {"verify_passed": v.passed, "verify_failed": v.failed}, None
 
 
+def pim_point(macro: Any, data: str | None, limit: int | None, seed: int,
+              art: Artifact | None, *upstream: Artifact) -> tuple[dict, None]:
+    """The artifact (or the upstream QAT artifact) on a chip of PIM macros: cost and
+    accuracy (:mod:`fpim.flows.pim_deploy`, which reads an artifact directory)."""
+    from fpim.flows.pim_deploy import chip_cost, evaluate
+    from quant.artifact import save_artifact
+
+    with tempfile.TemporaryDirectory(prefix="fpim-pim-") as tmp:
+        path = Path(tmp) / "art"
+        save_artifact(upstream[0] if upstream else art, path)
+        cost = chip_cost(path, macro).totals
+        acc = evaluate(path, macro, data=data, limit=limit, seed=seed)
+    return {"pim_accuracy": acc["pim_accuracy"], "pim_digital_accuracy": acc["digital_accuracy"],
+            "pim_cycles": cost["cycles"], "pim_latency_us": cost["latency_us"],
+            "pim_energy_uj": cost["energy_uj"]}, None
+
+
 #: The function of each task stage (``float`` is the float training accuracy shares).
 STAGE_FUNCTIONS: dict[str, StageFn] = {
     "float": train_float, "accuracy": measure_accuracy, "simulate": simulate_point,
-    "synth": synth_point, "verify": verify_point,
+    "synth": synth_point, "verify": verify_point, "pim": pim_point,
 }
 
 
