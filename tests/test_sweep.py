@@ -18,7 +18,8 @@ import cloudpickle
 import pytest
 import yaml
 
-from fpim.flows.sweep import pareto_front, plan_sweep, run_sweep
+from fpim.flows.sweep import plan_sweep, run_sweep
+from fpim.flows.sweep_results import pareto_front
 from fpim.flows.sweep_spec import load_spec, spec_from_dict
 from fpim.flows.sweep_tasks import simulate_point
 from quant.artifact import load_artifact

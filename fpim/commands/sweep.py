@@ -52,7 +52,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fpim.flows.sweep import pareto_columns, run_sweep, to_text
+    from fpim.flows.sweep import run_sweep
+    from fpim.flows.sweep_results import pareto_columns, to_text
     from fpim.flows.sweep_spec import load_spec
 
     spec = load_spec(args.spec)
@@ -78,8 +79,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"sweep {spec.name}: {r.points} points ({status}); {r.tasks} tasks: "
           f"{r.computed} computed ({r.failed_tasks} failed), {r.cached} cached; "
           f"{r.seconds:.1f} s on {r.executor}")
-    goals = ", ".join(f"{c} ({d})" for c, d in r.objectives)
-    print(f"\nPareto front ({len(r.pareto)} points; {goals}):")
-    print(to_text(pareto_columns(spec), r.pareto, SHOWN))
+    if r.objectives:
+        goals = ", ".join(f"{c} ({d})" for c, d in r.objectives)
+        print(f"\nPareto front ({len(r.pareto)} points; {goals}):")
+        print(to_text(pareto_columns(spec), r.pareto, SHOWN))
     print(f"\nresults: {r.out}/results.csv (.jsonl, .txt), Pareto front: {r.out}/pareto.csv")
     return 0

@@ -19,8 +19,8 @@ whose cartesian product is the set of design points, the **stages** every point 
 Stages: ``accuracy`` (QAT or PTQ of ``model``, shared float training), ``simulate`` (the
 workload, or the QAT artifact), ``synth`` (Yosys, engine datapath), ``verify`` (random GEMMs
 on the RTL under cocotb) and ``pim`` (the artifact on PIM macros: axes ``macro`` and
-``macro.<arithmetic field>``). Everything is checked here, before any work starts; each error is one line naming the key,
-the value and what is allowed.
+``macro.<arithmetic field>``). Everything is checked here, before any work starts; each
+error is one line naming the key, the value and what is allowed.
 """
 
 from __future__ import annotations
