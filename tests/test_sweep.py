@@ -357,6 +357,22 @@ def test_accuracy_feeds_simulate_and_its_artifact_is_cached(client, tmp_path) ->
     assert markers(marks) == ["accuracy", "float"]  # the cached artifact was used
 
 
+def test_a_real_ptq_accuracy_feeds_the_simulation(tmp_path) -> None:
+    spec = spec_from_dict({"name": "ptq", "stages": ["accuracy", "simulate"], "axes": {
+        "accel": "tiny", "fraction": [0.0, 0.5], "model": "cnn"},
+        "accuracy": {"method": "ptq", "float_epochs": 1}})
+    r = run_sweep(spec, tmp_path, workers=0)
+    assert (r.tasks, r.status) == (1 + 2 + 2, {"ok": 2})
+    for row in r.rows:  # integer accuracy of the artifact, then its frame rate on the engine
+        assert 0 < row["quant_accuracy"] <= 100 and row["fps"] > 0
+    arts = [load_artifact(p.parent) for p in (tmp_path / "cache/accuracy").glob("*/manifest.json")]
+    assert sorted(a.meta["sp2_fraction"] for a in arts) == [0.0, 0.5]
+    assert all(a.meta["qat_config"]["bits"] == 4 for a in arts)  # the engine's weight bits
+    with pytest.raises(ConfigError, match="accuracy.epochs must be an integer in 0..0 for ptq"):
+        spec_from_dict({"stages": ["accuracy"], "axes": {"accel": "tiny", "model": "cnn"},
+                        "accuracy": {"method": "ptq", "epochs": 2}})
+
+
 def test_pim_macro_axes_on_an_artifact(tmp_path) -> None:
     spec = spec_from_dict({"name": "pim", "stages": ["simulate", "pim"], "axes": {
         "accel": "tiny", "artifact": "configs/artifacts/cnn_msq4_digits",

@@ -276,7 +276,7 @@ class _Planner:
         frac = values.get("fraction", e.lut_rows / e.rows) if scheme == "msq" else None
         fcfg = TrainConfig(epochs=r.float_epochs, lr=r.float_lr, batch_size=r.batch_size,
                            seed=seed)
-        tcfg = TrainConfig(epochs=r.epochs, lr=r.lr, batch_size=r.batch_size, seed=seed)
+        tcfg = TrainConfig(epochs=r.qat_epochs, lr=r.lr, batch_size=r.batch_size, seed=seed)
         qcfg = QATConfig(scheme=scheme, bits=e.weight_bits, act_bits=e.act_bits,
                          sp2_fraction=0.5 if frac is None else frac, msq_rule=r.msq_rule,
                          first_last_bits=r.first_last_bits or None,

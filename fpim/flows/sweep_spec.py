@@ -77,7 +77,7 @@ class AccuracyRecipe:
         method: ``qat`` (fine-tune ``epochs``) or ``ptq`` (calibrate and convert, no
             fine-tuning).
         data: dataset (digits: bundled with scikit-learn, so every worker has it).
-        epochs: QAT epochs (0 for ptq).
+        epochs: QAT epochs (None: 3 for qat, 0 for ptq, which allows nothing else).
         float_epochs: float training epochs (the float model is trained once per model,
             data and seed and shared by every point).
         lr, float_lr: learning rates of QAT and float training.
@@ -92,7 +92,7 @@ class AccuracyRecipe:
 
     method: str = "qat"
     data: str = "digits"
-    epochs: int = 3
+    epochs: int | None = None
     float_epochs: int = 10
     lr: float = 0.01
     float_lr: float = 0.1
@@ -103,11 +103,17 @@ class AccuracyRecipe:
     msq_rule: str = "mse"
     width: int = 1
 
+    @property
+    def qat_epochs(self) -> int:
+        """The fine-tuning epochs: ``epochs``, or the method's default."""
+        return self.epochs if self.epochs is not None else (0 if self.method == "ptq" else 3)
+
     def __post_init__(self) -> None:
         check_choice("accuracy.method", self.method, ("qat", "ptq"))
         check_choice("accuracy.data", self.data, DATASETS)
-        check_int_range("accuracy.epochs", self.epochs, 0 if self.method == "ptq" else 1,
-                        0 if self.method == "ptq" else 10000, f"for {self.method}")
+        if self.epochs is not None:
+            check_int_range("accuracy.epochs", self.epochs, 0 if self.method == "ptq" else 1,
+                            0 if self.method == "ptq" else 10000, f"for {self.method}")
         check_int_range("accuracy.float_epochs", self.float_epochs, 0, 10000)
         check_int_range("accuracy.batch_size", self.batch_size, 1, 65536)
         check_int_range("accuracy.width", self.width, 1, 64)
