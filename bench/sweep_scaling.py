@@ -3,8 +3,9 @@ processes (wall time, speed-up, efficiency side by side), and the per-task overh
 on the simulate-only spec (configs/sweeps/quick.yaml).
 
 Run: ``.venv/bin/python bench/sweep_scaling.py`` (about 3 x the serial synthesis time;
-``--synth-points 4`` halves it). Every run writes a fresh output directory, so nothing comes
-from the cache; clusters are started before their clock starts (start-up is printed apart).
+``--synth-points 4`` halves it, ``--repeat 3`` takes medians of interleaved runs). Every run
+writes a fresh output directory, so nothing comes from the cache; clusters are started
+before their clock starts (start-up is printed apart).
 Prints measured numbers only; nothing here is a test.
 """
 
@@ -36,9 +37,9 @@ def synth_spec(points: int):
     return spec_from_dict({"name": f"synth{points}", "stages": ["synth"], "axes": axes}, ROOT)
 
 
-def timed(spec, workers: int, tmp: Path) -> dict:
+def timed(spec, workers: int, tmp: Path, tag: str = "") -> dict:
     """One run of ``spec`` into a new directory: serially (0) or on a new LocalCluster."""
-    out = tmp / f"{spec.name}-{workers}"
+    out = tmp / f"{spec.name}-{workers}{tag}"
     if workers == 0:
         t = time.perf_counter()
         r = run_sweep(spec, out, workers=0)
@@ -62,13 +63,19 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--synth-points", type=int, choices=(4, 8), default=8,
                     help="synthesis tasks of the scaling sweep (default 8)")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="run serial, 1 and 2 workers this many times, interleaved, and take "
+                         "each one's median (evens out a machine shared with other jobs)")
     ap.add_argument("--json", action="store_true", help="print JSON instead of tables")
     args = ap.parse_args()
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="fpim-sweep-bench-") as d:
         tmp = Path(d)
         spec = synth_spec(args.synth_points)
-        runs = [timed(spec, w, tmp) for w in (0, 1, 2)]
+        rounds = [[timed(spec, w, tmp, f"-{i}") for w in (0, 1, 2)]
+                  for i in range(max(1, args.repeat))]
+        runs = [sorted((rnd[j] for rnd in rounds), key=lambda r: r["seconds"])[len(rounds) // 2]
+                for j in range(3)]
         serial = runs[0]["seconds"]
         scaling = [{"executor": "serial" if r["workers"] == 0 else
                     f"LocalCluster, {r['workers']} worker{'s' if r['workers'] > 1 else ''}",
@@ -94,7 +101,8 @@ def main() -> int:
         print()
         return 0
     print(f"synthesis-bound sweep: {spec.name} ({len(spec)} Yosys runs of one-column "
-          f"engines); 1-minute load average at the start {load:.1f} on {os.cpu_count()} cores")
+          f"engines), median of {max(1, args.repeat)}; 1-minute load average at the start "
+          f"{load:.1f} on {os.cpu_count()} cores")
     print(format_table(list(scaling[0]), [list(r.values()) for r in scaling]))
     print(f"\nper-task overhead on {quick.name}.yaml ({len(quick)} simulate points, batched): "
           f"(wall x workers - time inside the tasks) / tasks")

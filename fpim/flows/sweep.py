@@ -77,7 +77,7 @@ RETRIES = 2
 #: about a millisecond of scheduling and more on a loaded machine).
 BATCHED = ("simulate",)
 BATCH_MAX = 64
-#: Payloads kept next to a record: how to save and load them.
+#: Stages whose records have a payload file next to them (float weights, artifacts).
 PAYLOAD_STAGES = ("float", "accuracy")
 
 
