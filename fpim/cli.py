@@ -17,7 +17,7 @@ from quant.errors import FpimError
 
 #: Subcommands, in the order ``fpim --help`` lists them.
 COMMANDS = ("formats", "quantize", "simulate", "search", "pim", "rtl", "synth", "verify",
-            "report")
+            "report", "sweep")
 
 EPILOG = """examples:
   fpim formats --scheme sp2 --bits 4          # SP2 level set and code table
