@@ -16,6 +16,13 @@ the FPGA's LUT/DSP budget; which rows get it is not specified there, so fpim off
 The number of LUT rows is ``floor(fraction * M + 1/2)`` (round half up), so fraction 0
 gives pure fixed point and fraction 1 pure LUT scheme. Ties in the ranking go to the lower
 row index.
+
+**Row groups** (:func:`msq_assign_grouped`): a layer's rows may be split into contiguous groups
+that each get the same LUT fraction, ranked within the group. For a ViT's ``qkv`` the groups
+are the heads within each of q, k and v (:func:`head_row_groups`), so every head's engine
+gets the same fixed/LUT split ("same ratio per head", Auto-ViT-Acc, arXiv 2208.05163). Each
+group of ``g`` rows gets ``lut_row_count(fraction, g)`` LUT rows, so the layer's total can
+differ from ``lut_row_count(fraction, M)`` by up to half a row per group.
 """
 
 from __future__ import annotations
@@ -24,11 +31,14 @@ import math
 
 import numpy as np
 
-from quant.errors import check_choice, check_fraction
+from quant.errors import ConfigError, ShapeError, check_choice, check_fraction, check_int_range
 from quant.formats import Scheme, weight_format
 from quant.rows import QuantizedRows, check_weight_matrix, search_alpha
 
 RULES = ("mse", "variance")
+
+#: Contiguous row ranges ``(start, stop)`` that partition a layer's rows, in order.
+RowGroups = tuple[tuple[int, int], ...]
 
 
 def lut_row_count(fraction: float, rows: int) -> int:
@@ -73,3 +83,51 @@ def msq_assign(w: object, sp2_fraction: float, bits: int, rule: str = "mse",
     words[is_lut] = f_lut.encode(wa[is_lut] / a_lut[is_lut, None])
     ids = np.where(is_lut, int(lut), int(Scheme.FIXED)).astype(np.int8)
     return QuantizedRows(words=words, scheme_ids=ids, alphas=alphas, bits=f_fix.bits)
+
+
+def head_row_groups(rows: int, heads: int, parts: int = 1) -> RowGroups:
+    """Row groups of a matrix of ``parts`` stacked blocks, each ordered by ``heads`` heads.
+
+    ``rows = parts * heads * d``; group ``(p, h)`` is ``[p*heads*d + h*d, p*heads*d +
+    (h+1)*d)``, in row order. A ViT's ``qkv`` is ``parts=3`` (q, k, v); ``heads=1, parts=1``
+    is the whole matrix as one group.
+    """
+    check_int_range("rows", rows, 1, 2**31)
+    check_int_range("heads", heads, 1, rows)
+    check_int_range("parts", parts, 1, rows)
+    if rows % (heads * parts):
+        raise ShapeError(f"rows must be a multiple of parts x heads = {parts * heads}, "
+                         f"not {rows}")
+    d = rows // (heads * parts)
+    return tuple((g * d, (g + 1) * d) for g in range(parts * heads))
+
+
+def check_row_groups(groups: object, rows: int) -> RowGroups:
+    """``groups`` as a tuple of (start, stop) if they partition ``range(rows)`` in order."""
+    try:
+        out = tuple((int(a), int(b)) for a, b in groups)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        raise ConfigError(f"groups must be (start, stop) pairs, not {groups!r}") from None
+    stops = [0] + [b for _, b in out]
+    if not out or any(a != s or b <= a for (a, b), s in zip(out, stops, strict=False)) \
+            or stops[-1] != rows:
+        raise ConfigError(f"groups must be non-empty contiguous row ranges covering 0..{rows} "
+                          f"in order, not {out!r}")
+    return out
+
+
+def msq_assign_grouped(w: object, groups: object, sp2_fraction: float, bits: int,
+                       rule: str = "mse", lut_scheme: object = Scheme.SP2) -> QuantizedRows:
+    """:func:`msq_assign` within each row group: every group gets the same LUT fraction.
+
+    ``groups``: (start, stop) row ranges partitioning the rows in order (e.g.
+    :func:`head_row_groups`). Rows keep their order; the other parameters are
+    :func:`msq_assign`'s.
+    """
+    wa = check_weight_matrix(w)
+    parts = [msq_assign(wa[a:b], sp2_fraction, bits, rule, lut_scheme)
+             for a, b in check_row_groups(groups, wa.shape[0])]
+    return QuantizedRows(words=np.concatenate([p.words for p in parts]),
+                         scheme_ids=np.concatenate([p.scheme_ids for p in parts]),
+                         alphas=np.concatenate([p.alphas for p in parts]),
+                         bits=parts[0].bits)

@@ -15,7 +15,9 @@ from fpim.commands.options import (
 from fpim.output import format_table, print_json
 
 SCHEMES = ("fixed", "pot", "sp2", "msq", "f8")
-MODELS = ("resnet20", "resnet32", "resnet56", "cnn")
+# the names of quant.torch.models.MODELS (not imported: it imports torch; a test keeps them equal)
+MODELS = ("resnet20", "resnet32", "resnet56", "cnn", "vit_digits", "deit_tiny", "deit_small",
+          "deit_base")
 DATASETS = ("digits", "cifar10", "folder")
 
 EXAMPLES = """examples:
@@ -24,6 +26,8 @@ EXAMPLES = """examples:
   fpim quantize --model cnn --data digits --scheme fixed --bits 4 --epochs 5 --out a/ --json
   fpim quantize --model resnet20 --data digits --scheme f8 --bits 8 \\
       --float-checkpoint ckpt/r20.pt --out artifacts/r20-f8   # trains once, then reuses
+  fpim quantize --model resnet20 --data digits --scheme fixed --bits 8 \\
+      --checkpoint my_r20.safetensors --out artifacts/r20-fixed8   # your float weights
   fpim quantize --model resnet20 --data cifar10 --data-dir ~/cifar-10-batches-py \\
       --scheme sp2 --bits 4 --out artifacts/r20-sp2
   fpim quantize --model cnn --data folder --data-dir my_images/ --image-size 32 \\
@@ -90,6 +94,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--float-checkpoint", default=None, metavar="F",
                    help="load the float model from F if it exists, else train it and save "
                         "it to F")
+    p.add_argument("--checkpoint", default=None, metavar="FILE",
+                   help="load the float model's weights from FILE instead of training it: "
+                        ".pth/.pt (a state_dict, optionally wrapped as {'model': ...}; timm "
+                        "key layout for the ViTs) or .safetensors")
     add_seed(p, "training")
     p.add_argument("--out", required=True, help="artifact directory to write")
     add_progress(p)
@@ -132,7 +140,8 @@ def run(args: argparse.Namespace) -> int:
         size = (args.image_size, args.image_size)
     data = load_dataset(args.data, args.data_dir, image_size=size)
     r = quantize_workflow(args.model, data, qcfg, fcfg, tcfg, out=args.out, width=args.width,
-                          float_checkpoint=args.float_checkpoint, progress=show_progress(args))
+                          float_checkpoint=args.float_checkpoint, weights=args.checkpoint,
+                          progress=show_progress(args))
     if args.json:
         print_json(r)
         return 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -24,44 +25,42 @@ from quant.artifact import load_artifact, save_artifact
 from quant.data import Dataset
 from quant.errors import ConfigError
 from quant.infer import predict as predict_artifact
+from quant.torch.checkpoint import WeightSource, load_weights
 from quant.torch.export import export
 from quant.torch.models import build_model
-from quant.torch.qat import QATConfig, quantize_, reassign_rows_
+from quant.torch.qat import QATConfig, check_convertible, quantize_, reassign_rows_
 from quant.torch.train import TrainConfig, predict, set_determinism, train
 
 CALIBRATION_IMAGES = 512
 
 
-def load_checkpoint(model: torch.nn.Module, path: Path) -> None:
-    """Load a float state_dict; ConfigError if it is unreadable or does not fit ``model``."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for bad files
-        raise ConfigError(f"float-checkpoint must be a torch state_dict file, not "
-                          f"{str(path)!r} ({type(exc).__name__})") from None
-    if not isinstance(state, dict):
-        raise ConfigError(f"float-checkpoint must hold a state_dict, not {type(state).__name__}")
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        first = str(exc).splitlines()[1].strip() if "\n" in str(exc) else str(exc)
-        raise ConfigError(f"float-checkpoint {str(path)!r} does not fit the model: "
-                          f"{first}") from None
-
-
 def float_model(model_name: str, data: Dataset, train_cfg: TrainConfig, *, width: int = 1,
-                checkpoint: str | Path | None = None, progress: bool = True
-                ) -> tuple[torch.nn.Module, bool]:
-    """Build the float model and train it, or load ``checkpoint`` if that file exists.
+                checkpoint: str | Path | None = None, weights: WeightSource | None = None,
+                check: Callable[[torch.nn.Module], None] | None = None,
+                progress: bool = True) -> tuple[torch.nn.Module, bool]:
+    """Build the float model, then load its weights or train it.
 
-    Returns ``(model, loaded)``; a trained model is saved to ``checkpoint`` when given.
+    ``weights`` (a ``.pth``/``.safetensors`` file, a state dict or a module; see
+    :func:`quant.torch.checkpoint.load_weights`) are loaded instead of training. Otherwise
+    ``checkpoint`` is loaded if that file exists, else the model is trained and saved to it.
+    ``check`` runs on the model after loading, before training. Returns
+    ``(model, loaded)``.
     """
+    if weights is not None and checkpoint is not None:
+        raise ConfigError(f"checkpoint and float-checkpoint must not both be given, not "
+                          f"{_label(weights)} and {str(checkpoint)!r}")
     set_determinism(train_cfg.seed)
     c, h, w = data.input_shape
     model = build_model(model_name, data.num_classes, c, width, (h, w))
     ckpt = Path(checkpoint) if checkpoint is not None else None
-    if ckpt is not None and ckpt.exists():
-        load_checkpoint(model, ckpt)
+    load = weights is not None or (ckpt is not None and ckpt.exists())
+    if weights is not None:
+        load_weights(model, weights, "checkpoint", model_name)
+    elif load:
+        load_weights(model, ckpt, "float-checkpoint", model_name)
+    if check is not None:
+        check(model)
+    if load:
         model.eval()
         return model, True
     train(model, data.x_train, data.y_train, train_cfg, desc="float", progress=progress)
@@ -71,6 +70,10 @@ def float_model(model_name: str, data: Dataset, train_cfg: TrainConfig, *, width
         torch.save(model.state_dict(), tmp)
         tmp.replace(ckpt)
     return model, False
+
+
+def _label(weights: WeightSource) -> str:
+    return repr(str(weights)) if isinstance(weights, str | Path) else type(weights).__name__
 
 
 def run_qat(model: torch.nn.Module, data: Dataset, qcfg: QATConfig, qat_cfg: TrainConfig, *,
@@ -89,11 +92,16 @@ def run_qat(model: torch.nn.Module, data: Dataset, qcfg: QATConfig, qat_cfg: Tra
 def quantize_workflow(model_name: str, data: Dataset, qcfg: QATConfig, float_cfg: TrainConfig,
                       qat_cfg: TrainConfig, *, out: str | Path | None = None, width: int = 1,
                       float_checkpoint: str | Path | None = None,
-                      progress: bool = True) -> dict:
-    """Float training (or loading), QAT, export, integer evaluation; returns a result dict."""
+                      weights: WeightSource | None = None, progress: bool = True) -> dict:
+    """Float training (or loading), QAT, export, integer evaluation; returns a result dict.
+
+    ``weights``: float weights to load instead of training (see :func:`float_model`). The
+    model's structure is checked for QAT conversion before any training or loading.
+    """
     t0 = time.perf_counter()
     model, loaded = float_model(model_name, data, float_cfg, width=width,
-                                checkpoint=float_checkpoint, progress=progress)
+                                checkpoint=float_checkpoint, weights=weights,
+                                check=check_convertible, progress=progress)
     float_acc = accuracy(predict(model, data.x_test), data.y_test)
     qmodel = run_qat(model, data, qcfg, qat_cfg, progress=progress)
     fq_pred = predict(qmodel, data.x_test)

@@ -1,4 +1,9 @@
-"""CNN models for QAT: CIFAR-style ResNet-20/32/56 and a small plain CNN (torch).
+"""The model table (torch): CIFAR-style ResNet-20/32/56, a small plain CNN, and ViTs.
+
+:func:`build_model` builds any of :data:`MODELS` by name for a dataset's classes, channels
+and image size. The vision transformers (``vit_digits``, ``deit_tiny``, ``deit_small``,
+``deit_base``) live in :mod:`quant.torch.vit`; their image size is the data's, so a DeiT
+needs images whose sides are multiples of 16 (224 for released checkpoints).
 
 The ResNets follow He et al. (arXiv 1512.03385, section 4.2): a 3x3 stem, three stages of
 ``n`` basic blocks with 16, 32, 64 channels (times ``width``), stride 2 at the start of
@@ -14,9 +19,25 @@ import torch
 from torch import nn
 
 from quant.errors import ConfigError, check_choice, check_int_range
+from quant.torch.train import TrainConfig
+from quant.torch.vit import VITS
 
-MODELS = ("resnet20", "resnet32", "resnet56", "cnn")
+CNNS = ("resnet20", "resnet32", "resnet56", "cnn")
+MODELS = (*CNNS, *VITS)
 RESNET_BLOCKS = {"resnet20": 3, "resnet32": 5, "resnet56": 9}
+
+# DeiT's recipe (arXiv 2012.12877, Table 9: AdamW, lr 5e-4 x batch/512, weight decay 0.05,
+# label smoothing 0.1, mixup, 300 epochs) at batch 64; no shift augmentation.
+_DEIT_RECIPE = {"optimizer": "adamw", "lr": 5e-4 * 64 / 512, "weight_decay": 0.05,
+                "batch_size": 64, "shift": 0, "mixup": 0.5, "label_smoothing": 0.1,
+                "epochs": 300}
+#: Float training recipes (TrainConfig fields) by model; others use TrainConfig's defaults.
+#: vit_digits: tuned on the bundled digits (docs/vit.md, "Float training").
+FLOAT_RECIPES: dict[str, dict] = {
+    "vit_digits": {"optimizer": "adamw", "lr": 2e-3, "weight_decay": 0.05, "batch_size": 64,
+                   "shift": 0, "mixup": 0.5, "epochs": 150},
+    "deit_tiny": _DEIT_RECIPE, "deit_small": _DEIT_RECIPE, "deit_base": _DEIT_RECIPE,
+}
 
 
 class BasicBlock(nn.Module):
@@ -94,14 +115,26 @@ class SmallCNN(nn.Module):
 
 def build_model(name: str, num_classes: int = 10, in_channels: int = 3, width: int = 1,
                 input_size: int | tuple[int, int] = 32) -> nn.Module:
-    """A model by name (:data:`MODELS`); ``input_size`` only checks the model fits it."""
+    """A model by name (:data:`MODELS`) for ``input_size`` images (a ViT is built for it)."""
     check_choice("model", name, MODELS)
     check_int_range("num_classes", num_classes, 2, 100_000)
     check_int_range("in_channels", in_channels, 1, 4096)
     check_int_range("width", width, 1, 64)
     hw = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
+    if name in VITS:
+        if width != 1:
+            raise ConfigError(f"width must be 1 for {name} (a ViT's size is its embed_dim), "
+                              f"not {width}")
+        return VITS[name](img_size=hw, in_chans=in_channels, num_classes=num_classes)
     if min(hw) < 4:
         raise ConfigError(f"input size must be at least 4x4 for {name}, not {hw}")
     if name == "cnn":
         return SmallCNN(num_classes, in_channels, width)
     return ResNet(RESNET_BLOCKS[name], num_classes, in_channels, width)
+
+
+def float_recipe(name: str, **overrides: object) -> TrainConfig:
+    """The float training configuration for model ``name`` (:data:`FLOAT_RECIPES`, else
+    TrainConfig's defaults), with ``overrides`` (e.g. ``seed``) applied."""
+    check_choice("model", name, MODELS)
+    return TrainConfig(**{**FLOAT_RECIPES.get(name, {}), **overrides})

@@ -407,6 +407,16 @@ def _make_q(mod: nn.Module, bn: nn.BatchNorm2d | None, cfg: QATConfig, edge: boo
     return q
 
 
+def check_convertible(model: nn.Module) -> None:
+    """Raise the ConfigError :func:`quantize_` would raise about ``model``'s layers (naming
+    the model), without converting it: a trace only, cheap enough to run before training."""
+    try:
+        _check_supported(model, trace(model))
+    except ConfigError as exc:
+        raise ConfigError(f"model {type(model).__name__} cannot be converted for QAT: "
+                          f"{exc}") from None
+
+
 def quantize_(model: nn.Module, config: QATConfig, calibration: torch.Tensor) -> nn.Module:
     """Convert ``model`` in place for QAT (see the module docstring); returns it.
 

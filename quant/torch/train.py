@@ -21,7 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from quant.errors import check_int_range, check_positive, check_real, check_seed
+from quant.errors import check_choice, check_int_range, check_positive, check_real, check_seed
+
+OPTIMIZERS = ("sgd", "adamw")
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,12 @@ class TrainConfig:
     momentum: SGD momentum in [0, 1).
     seed: seeds initialization order, batch order and augmentation.
     shift: augmentation: random translation of up to this many pixels (0 = none).
+    optimizer: ``sgd`` (Nesterov momentum, weight decay on every parameter) or ``adamw``
+        (Loshchilov & Hutter, arXiv 1711.05101; betas (``momentum``, 0.999), decoupled weight
+        decay on matrices and embeddings only, not on biases and norms: the usual ViT recipe).
+    label_smoothing: cross-entropy label smoothing in [0, 1) (arXiv 1512.00567; 0 = none).
+    mixup: mixup (arXiv 1710.09412): each batch is mixed with a shuffled copy of itself at a
+        weight drawn uniformly from [0, mixup], mixup in [0, 0.5] (0 = none).
     """
 
     epochs: int = 30
@@ -43,6 +51,9 @@ class TrainConfig:
     momentum: float = 0.9
     seed: int = 0
     shift: int = 1
+    optimizer: str = "sgd"
+    label_smoothing: float = 0.0
+    mixup: float = 0.0
 
     def __post_init__(self) -> None:
         check_int_range("epochs", self.epochs, 0, 10000)
@@ -52,6 +63,9 @@ class TrainConfig:
         check_real("weight_decay", self.weight_decay, 0)
         check_real("momentum", self.momentum, 0, 1, hi_open=True)
         check_seed("seed", self.seed)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_real("mixup", self.mixup, 0, 0.5)
+        check_real("label_smoothing", self.label_smoothing, 0, 1, hi_open=True)
 
 
 def set_determinism(seed: int, threads: int | None = 1) -> None:
@@ -101,6 +115,30 @@ def random_shift(x: torch.Tensor, shift: int, gen: torch.Generator) -> torch.Ten
     return out
 
 
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """The optimizer ``cfg.optimizer`` names, over ``model``'s parameters."""
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                               nesterov=cfg.momentum > 0, weight_decay=cfg.weight_decay)
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [{"params": [p for p in params if p.ndim >= 2], "weight_decay": cfg.weight_decay},
+              {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.momentum, 0.999))
+
+
+def _loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig,
+          gen: torch.Generator) -> torch.Tensor:
+    """Cross-entropy of one batch; with ``cfg.mixup``, of the batch mixed with a permutation
+    of itself at a uniform random weight (mixup with Beta(1, 1), arXiv 1710.09412)."""
+    if cfg.mixup == 0:
+        return F.cross_entropy(model(x), y, label_smoothing=cfg.label_smoothing)
+    lam = float(torch.rand((), generator=gen)) * cfg.mixup
+    j = torch.randperm(x.shape[0], generator=gen)
+    out = model((1 - lam) * x + lam * x[j])
+    return (1 - lam) * F.cross_entropy(out, y, label_smoothing=cfg.label_smoothing) + \
+        lam * F.cross_entropy(out, y[j], label_smoothing=cfg.label_smoothing)
+
+
 def train(model: nn.Module, x: np.ndarray, y: np.ndarray, cfg: TrainConfig, *,
           desc: str = "train", progress: bool = True,
           on_epoch_start: Callable[[int], None] | None = None) -> list[float]:
@@ -113,8 +151,7 @@ def train(model: nn.Module, x: np.ndarray, y: np.ndarray, cfg: TrainConfig, *,
     gen = torch.Generator().manual_seed(cfg.seed)
     steps_per_epoch = math.ceil(n / cfg.batch_size)
     total = cfg.epochs * steps_per_epoch
-    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                          nesterov=cfg.momentum > 0, weight_decay=cfg.weight_decay)
+    opt = make_optimizer(model, cfg)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / max(total, 1))))
     losses = []
@@ -128,7 +165,7 @@ def train(model: nn.Module, x: np.ndarray, y: np.ndarray, cfg: TrainConfig, *,
         for i in range(0, n, cfg.batch_size):
             idx = perm[i:i + cfg.batch_size]
             xb = random_shift(xt[idx], cfg.shift, gen)
-            loss = F.cross_entropy(model(xb), yt[idx])
+            loss = _loss(model, xb, yt[idx], cfg, gen)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from quant.errors import ConfigError, ShapeError
 from quant.formats import Scheme, weight_format
-from quant.msq import lut_row_count, msq_assign
+from quant.msq import head_row_groups, lut_row_count, msq_assign, msq_assign_grouped
 from quant.rows import QuantizedRows, quantize_rows, row_errors, search_alpha
 
 seeds = st.integers(0, 2**31 - 1)
@@ -126,3 +126,40 @@ def test_quantized_rows_validation() -> None:
         QuantizedRows(np.zeros((2, 3), np.int64), np.zeros(3, np.int8), np.ones(2), 4)
     with pytest.raises(ConfigError, match="for sp2"):
         QuantizedRows(np.zeros((1, 3), np.int64), np.ones(1, np.int8), np.ones(1), 9)
+
+
+def test_head_row_groups() -> None:
+    # qkv of 2 heads of d = 3: q0 q1 k0 k1 v0 v1
+    assert head_row_groups(18, 2, 3) == ((0, 3), (3, 6), (6, 9), (9, 12), (12, 15), (15, 18))
+    assert head_row_groups(7, 1) == ((0, 7),)
+    with pytest.raises(ShapeError, match="rows must be a multiple of parts x heads = 6, not 10"):
+        head_row_groups(10, 2, 3)
+    with pytest.raises(ConfigError, match="heads must be an integer in 1..4, not 0"):
+        head_row_groups(4, 0)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seeds, st.integers(1, 4), st.integers(1, 3), st.integers(1, 5), st.floats(0, 1),
+       st.sampled_from(["mse", "variance"]), st.sampled_from(["sp2", "pot"]))
+def test_grouped_msq_splits_every_group_alike(seed, heads, parts, d, frac, rule, lut) -> None:
+    m = heads * parts * d
+    w = random_weights(seed, m, 9)
+    groups = head_row_groups(m, heads, parts)
+    q = msq_assign_grouped(w, groups, frac, 4, rule, lut)
+    for a, b in groups:
+        alone = msq_assign(w[a:b], frac, 4, rule, lut)
+        assert np.array_equal(q.scheme_ids[a:b], alone.scheme_ids)
+        assert np.array_equal(q.words[a:b], alone.words)
+        assert np.array_equal(q.alphas[a:b], alone.alphas)
+    assert q.count(Scheme.parse(lut)) == len(groups) * lut_row_count(frac, d)
+    whole = msq_assign(w, frac, 4, rule, lut)  # one group is plain MSQ
+    one = msq_assign_grouped(w, [(0, m)], frac, 4, rule, lut)
+    assert np.array_equal(one.scheme_ids, whole.scheme_ids)
+    assert np.array_equal(one.words, whole.words)
+
+
+@pytest.mark.parametrize("groups", [[], [(0, 2)], [(0, 2), (3, 4)], [(0, 3), (2, 4)],
+                                    [(2, 4), (0, 2)], [(0, 0), (0, 4)], [(0, 5)], [3], None])
+def test_grouped_msq_refuses_groups_that_do_not_partition(groups) -> None:
+    with pytest.raises(ConfigError, match="^groups must be"):
+        msq_assign_grouped(np.ones((4, 3)), groups, 0.5, 4)
