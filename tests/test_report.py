@@ -20,6 +20,7 @@ from matplotlib.image import imread
 
 import fpim.flows.report as flow
 from fpim.cli import main
+from fpim.flows.pim_deploy import evaluate, macro_with
 from fpim.flows.synth import Synthesis
 from fpim.flows.verify import Verification
 from hw.synth import SynthResult
@@ -328,11 +329,20 @@ def _no_work(*args, **kwargs):
      "weight_bits must match engine.weight_bits 8, not 4"),
     (("--model", "resnet18", "--accel", "tiny", "--search", "msq", "--bits", "9"),
      "bits must be an integer in 3..8"),
+    (("--artifact", ARTIFACT, "--accel", "xc7z020", "--pim-accuracy"),
+     "--pim-accuracy must come with --pim, not alone"),
+    (("--artifact", ARTIFACT, "--accel", "xc7z020", "--pim", "sram512x128_adc7",
+      "--pim-limit", "5"), "--pim-limit must come with --pim-accuracy, not alone"),
+    (("--artifact", ARTIFACT, "--accel", "xc7z020", "--pim", "sram512x128_adc7",
+      "--pim-accuracy", "--pim-limit", "0"), "pim_limit must be an integer in 1..359, not 0"),
+    (("--model", "resnet18", "--accel", "tiny", "--pim", "sram512x128_adc7", "--pim-accuracy"),
+     "macro needs an artifact"),
 ])
 def test_bad_inputs_one_line_before_any_work(argv, words, tmp_path, monkeypatch,
                                              capsys) -> None:
     monkeypatch.setattr(flow, "simulate", _no_work)
     monkeypatch.setattr(flow, "explore_msq", _no_work)
+    monkeypatch.setattr(flow, "accuracy_grid", _no_work)
     code, out, err = run(capsys, "report", *argv, "--out", str(tmp_path / "r"))
     assert (code, out) == (2, "")
     assert err.count("\n") == 1 and words in err, err
@@ -363,3 +373,35 @@ def test_out_defaults_to_reports_run(tmp_path, monkeypatch, capsys) -> None:
     assert (tmp_path / "reports/resnet18_tiny/index.html").is_file()
     s = json.loads((tmp_path / "reports/resnet18_tiny/summary.json").read_text())
     assert s["command"].endswith("--accel tiny --mode analytical")
+
+
+# ---- --pim-accuracy: accuracy against ADC noise and bits ---------------------------------
+
+def test_pim_accuracy_against_noise_and_adc_bits(tmp_path: Path) -> None:
+    out = tmp_path / "pa"
+    argv = ("report", "--artifact", ARTIFACT, "--accel", "xc7z020", "--pim",
+            "sram512x128_adc7", "--pim-accuracy", "--pim-limit", "24", "--out", str(out))
+    code, stdout, err = _cli(*argv)
+    assert code == 0, err
+    assert "pim_accuracy.png" in stdout
+    _check_plot(out / "pim_accuracy.png")
+    summary = json.loads((out / "summary.json").read_text())
+    assert list(summary) == [c.name for c in schema.RUN_SUMMARY]
+    p = summary["pim_accuracy"]
+    assert (p["macro"], p["data"], p["images"], p["seed"]) == ("sram512x128_adc7", "digits",
+                                                               24, 0)
+    grid = [(q["adc_bits"], q["noise_lsb"]) for q in p["points"]]
+    assert grid == [(b, n) for b in (6, 7, 8) for n in (0.0, 0.25, 0.5)]
+    # each point is what fpim pim eval gives for the same macro, noise and images
+    for q in (p["points"][0], p["points"][-1]):
+        macro = macro_with("sram512x128_adc7", {"adc_bits": q["adc_bits"],
+                                                "noise_lsb": q["noise_lsb"]})
+        e = evaluate(ARTIFACT, macro, limit=24)
+        assert (q["pim_accuracy"], p["digital_accuracy"]) == (e["pim_accuracy"],
+                                                              e["digital_accuracy"])
+    md = (out / "index.md").read_text()
+    assert "## Accuracy on PIM macros" in md and "![accuracy against ADC noise and bits]" in md
+    first = {f.name: f.read_bytes() for f in out.iterdir()}
+    code, _, err = _cli(*argv)
+    assert code == 0, err
+    assert {f.name: f.read_bytes() for f in out.iterdir()} == first

@@ -19,12 +19,13 @@ import pytest
 import yaml
 
 from fpim.flows.sweep import plan_sweep, run_sweep
-from fpim.flows.sweep_results import pareto_front
+from fpim.flows.sweep_results import pareto_front, sweep_plots
 from fpim.flows.sweep_spec import load_spec, spec_from_dict
 from fpim.flows.sweep_tasks import simulate_point
 from quant.artifact import load_artifact
 from quant.errors import ConfigError
 from tests.cliutil import run
+from tests.test_report import _check_plot
 
 ROOT = Path(__file__).resolve().parent.parent
 # the workers unpickle this module's stage functions by value (it is not importable there)
@@ -400,6 +401,7 @@ def test_the_cli_runs_a_sweep(tmp_path, capsys) -> None:
     assert "sweep cli: 2 points (2 ok); 2 tasks: 2 computed (0 failed), 0 cached" in out
     assert "Pareto front (" in out
     assert (tmp_path / "o/results.csv").read_text().count("\n") == 3
+    assert f"plots: {tmp_path / 'o/fps_vs_lut.png'}, {tmp_path / 'o/fps_vs_dsp.png'}" in out
 
 
 def test_quant_sim_hw_import_without_dask() -> None:
@@ -414,3 +416,36 @@ def test_quant_sim_hw_import_without_dask() -> None:
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                          text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+def test_a_sweep_plots_fps_against_lut_and_dsp_with_the_pareto_front(tmp_path) -> None:
+    spec = small_spec(6)
+    r = run_sweep(spec, tmp_path, workers=0)
+    names = ["fps_vs_lut.png", "fps_vs_dsp.png"]
+    assert r.plots == [str(tmp_path / n) for n in names]
+    assert all(p in r.files for p in r.plots)
+    for n in names:
+        _check_plot(tmp_path / n)
+    again = sweep_plots(spec, r.rows, r.pareto)  # a second render: the same bytes
+    assert again == {n: (tmp_path / n).read_bytes() for n in names}
+    assert sweep_plots(spec, r.rows, [])["fps_vs_lut.png"] != again["fps_vs_lut.png"]
+
+
+def test_a_sweep_with_accuracies_plots_accuracy_against_the_fraction(tmp_path) -> None:
+    spec = spec_from_dict({"name": "accplot", "stages": ["accuracy", "simulate"], "axes": {
+        "accel": "tiny", "engine.weight_bits": [3, 4], "fraction": [0.25, 0.5, 0.75],
+        "model": "cnn"}})
+    rows = [{"point": i, "accel": "tiny", "engine.weight_bits": b, "fraction": f,
+             "model": "cnn", "status": "ok", "fps": 100.0 + i, "lut": 1000 + 10 * i,
+             "dsp": 4, "quant_accuracy": 90.0 + b + 4 * f}
+            for i, (b, f) in enumerate((b, f) for b in (3, 4) for f in (0.25, 0.5, 0.75))]
+    plots = sweep_plots(spec, rows, rows[:1])
+    assert sorted(plots) == ["accuracy_vs_fraction.png", "fps_vs_dsp.png", "fps_vs_lut.png"]
+    for name, png in plots.items():
+        (tmp_path / name).write_bytes(png)
+        _check_plot(tmp_path / name)
+    one_line = [{**r, "engine.weight_bits": 4} for r in rows]
+    assert sweep_plots(spec, one_line, [])["accuracy_vs_fraction.png"] \
+        != plots["accuracy_vs_fraction.png"]
+    no_acc = [{**r, "quant_accuracy": None} for r in rows]
+    assert "accuracy_vs_fraction.png" not in sweep_plots(spec, no_acc, [])

@@ -28,17 +28,18 @@ EXAMPLES = """examples:
 
 Files (columns and keys: docs/report.md): index.html (self-contained), index.md, summary.json,
 layers.csv and cycles.png, roofline.png, utilisation.png, resources.png [, verify.png,
-pim_energy.png, pim_layers.csv]; a search writes engines.csv, fractions.csv, fraction.png
-and pareto.png instead of the layer files.
+pim_energy.png, pim_layers.csv, pim_accuracy.png]; a search writes engines.csv,
+fractions.csv, fraction.png and pareto.png instead of the layer files.
 """
 
 #: Options of a run report and of a search report (the other kind refuses them).
 RUN_OPTIONS = ("mode", "sp2_fraction", "batch", "synth", "family", "yosys", "verify",
-               "verify_cases", "seed", "pim")
+               "verify_cases", "seed", "pim", "pim_accuracy", "pim_limit")
 SEARCH_OPTIONS = ("bits", "ideal_memory", "lut_cap", "packing")
 #: Options that only mean something next to another.
 NEEDS = {"family": "synth", "yosys": "synth", "verify_cases": "verify", "seed": "verify",
-         "gemm": "topology", "input_shape": "model"}
+         "gemm": "topology", "input_shape": "model", "pim_accuracy": "pim",
+         "pim_limit": "pim_accuracy"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -79,6 +80,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--pim", metavar="MACRO", default=None,
                      help="with --artifact: also cost it on this PIM macro preset or YAML "
                           "(energy per layer, as fpim pim simulate)")
+    run.add_argument("--pim-accuracy", action="store_true",
+                     help="with --pim: also the artifact's test accuracy on the macro with "
+                          "thermal noise 0, 0.25, 0.5 LSB and the macro's ADC bits -1, 0, +1 "
+                          "(about a second per 100 images per point on digits)")
+    run.add_argument("--pim-limit", type=int, default=100, metavar="N",
+                     help="with --pim-accuracy: test images per point (default 100)")
     search = p.add_argument_group("search report")
     search.add_argument("--search", choices=("msq",), default=None,
                         help="report the MSQ search on --accel's part, memory and clock")
@@ -187,7 +194,8 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
                         sp2_fraction=args.sp2_fraction, mode=args.mode,
                         synth=args.synth, family=args.family, yosys=args.yosys,
                         verify_cases=args.verify_cases if args.verify else None,
-                        seed=args.seed, macro=macro_with(args.pim) if args.pim else None)
+                        seed=args.seed, macro=macro_with(args.pim) if args.pim else None,
+                        pim_images=args.pim_limit if args.pim_accuracy else None)
         files = run_report(plan, command, progress(args))
     write_report(out, files)
     plots = sorted(n for n in files if n.endswith(".png"))

@@ -21,6 +21,7 @@ EXAMPLES = """examples:
 
 The spec format is documented in fpim/flows/sweep_spec.py and by the shipped specs in
 configs/sweeps/. Outputs: results.csv/.jsonl/.txt (one row per point), pareto.csv/.txt,
+fps_vs_lut.png and fps_vs_dsp.png (with simulate), accuracy_vs_fraction.png (with accuracy),
 cache/ (one JSON record per task; a re-run computes only what is missing).
 """
 
@@ -71,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
     summary = {"spec": spec.name, "out": str(r.out), "executor": r.executor,
                "points": r.points, "status": r.status, "tasks": r.tasks,
                "computed": r.computed, "cached": r.cached, "failed_tasks": r.failed_tasks,
-               "seconds": round(r.seconds, 2), "objectives": r.objectives, "files": r.files}
+               "seconds": round(r.seconds, 2), "objectives": r.objectives, "files": r.files,
+               "plots": r.plots}
     if args.json:
         print_json({**summary, "pareto": r.pareto})
         return 0
@@ -84,4 +86,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"\nPareto front ({len(r.pareto)} points; {goals}):")
         print(to_text(pareto_columns(spec), r.pareto, SHOWN))
     print(f"\nresults: {r.out}/results.csv (.jsonl, .txt), Pareto front: {r.out}/pareto.csv")
+    if r.plots:
+        print(f"plots: {', '.join(r.plots)}")
     return 0

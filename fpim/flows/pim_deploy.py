@@ -115,3 +115,42 @@ def evaluate(artifact: str | Path, macro: PimMacro, *, data: str | None = None,
         "agreement": round(accuracy(pim_pred, dig_pred), 4),
         "pim_seconds": round(seconds, 2),
     }
+
+
+#: Thermal noise (LSB) of the report's PIM accuracy grid (``fpim report --pim-accuracy``).
+NOISE_GRID = (0.0, 0.25, 0.5)
+
+
+def adc_grid(macro: PimMacro) -> tuple[int, ...]:
+    """The macro's ADC resolution and one bit either side (within 1..16)."""
+    b = macro.arith.adc_bits
+    return tuple(x for x in (b - 1, b, b + 1) if 1 <= x <= 16)
+
+
+def limited_test_split(artifact: Artifact, limit: int, field: str = "limit") -> Dataset:
+    """The artifact's data set (meta "data", else digits) cut to its first ``limit`` test
+    images; :class:`ConfigError` naming ``field`` if ``limit`` is not 1..the test split's
+    size."""
+    d = load_dataset(artifact.meta.get("data") or "digits")
+    n = check_int_range(field, limit, 1, len(d.y_test))
+    return replace(d, x_test=d.x_test[:n], y_test=d.y_test[:n])
+
+
+def accuracy_grid(artifact: str | Path, macro: PimMacro, limit: int, seed: int = 0,
+                  progress: Progress = silent, field: str = "limit") -> dict:
+    """Test accuracy (%) of the artifact directory on the first ``limit`` test images with
+    every GEMM on ``macro``, for each thermal noise of :data:`NOISE_GRID` and ADC
+    resolution of :func:`adc_grid` (one step per point reported to ``progress``), and with
+    the reference integer kernels."""
+    art = load_artifact(artifact)
+    data = limited_test_split(art, limit, field)
+    grid = [(noise, bits) for bits in adc_grid(macro) for noise in NOISE_GRID]
+    points = []
+    with progress("PIM accuracy") as report:
+        for i, (noise, bits) in enumerate(grid):
+            arith = macro.arith.with_(adc_bits=bits, noise_lsb=noise)
+            points.append({"adc_bits": bits, "noise_lsb": noise,
+                           "pim_accuracy": round(pim_accuracy(art, data, arith, seed), 4)})
+            report(i + 1, len(grid))
+    return {"macro": macro.name, "data": data.name, "images": len(data.y_test), "seed": seed,
+            "digital_accuracy": round(digital_accuracy(art, data), 4), "points": points}

@@ -13,13 +13,14 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from fpim.flows.pim_deploy import chip_cost
+from fpim.flows.pim_deploy import accuracy_grid, chip_cost, limited_test_split
 from fpim.flows.simulate import load_workload, simulate
 from fpim.flows.synth import synthesize_engine
 from fpim.flows.verify import verify
 from fpim.progress import Progress, silent
 from hw.synth import find_yosys
 from hw.tb.verilator import find_verilator
+from quant.artifact import load_artifact
 from quant.errors import ConfigError, check_fraction, check_int_range
 from quant.fileio import replace_dir_atomic
 from sim.arch import Accelerator
@@ -88,6 +89,7 @@ class RunPlan:
     seed: int
     macro: PimMacro | None
     batch: int
+    pim_images: int | None = None
 
 
 def plan_run(accel: Accelerator, *, artifact: str | None = None, model: str | None = None,
@@ -96,10 +98,12 @@ def plan_run(accel: Accelerator, *, artifact: str | None = None, model: str | No
              sp2_fraction: float | None = None, mode: str = "cycle", synth: bool = False,
              family: str | None = None, yosys: str | None = None,
              verify_cases: int | None = None, seed: int = 0,
-             macro: PimMacro | None = None) -> RunPlan:
+             macro: PimMacro | None = None, pim_images: int | None = None) -> RunPlan:
     """Load the workload of one source (as :func:`fpim.flows.simulate.load_workload`) and
     check it runs on ``accel``; with ``synth`` that Yosys is there, with ``verify_cases``
-    that Verilator is, with ``macro`` that the source is an artifact."""
+    that Verilator is, with ``macro`` that the source is an artifact; with ``pim_images``
+    (the PIM accuracy grid's test images) that there is a macro and that many test
+    images."""
     check_int_range("batch", batch, 1, 1 << 20)
     if sp2_fraction is not None:
         check_fraction("sp2_fraction", sp2_fraction)
@@ -117,8 +121,13 @@ def plan_run(accel: Accelerator, *, artifact: str | None = None, model: str | No
     if macro is not None and artifact is None:
         raise ConfigError("macro needs an artifact (--artifact) to cost on PIM macros, "
                           "not a model or topology")
+    if pim_images is not None:
+        if macro is None or artifact is None:
+            raise ConfigError("pim_accuracy needs a macro (--pim) and an artifact "
+                              "(--artifact), not missing")
+        limited_test_split(load_artifact(artifact), pim_images, "pim_limit")
     return RunPlan(accel, wl, artifact, mode, synth, family, yosys, verify_cases, seed, macro,
-                   batch)
+                   batch, pim_images)
 
 
 def run_report(plan: RunPlan, command: str, progress: Progress = silent) -> dict[str, bytes]:
@@ -126,7 +135,7 @@ def run_report(plan: RunPlan, command: str, progress: Progress = silent) -> dict
     long steps reported to ``progress``); the report's files by name."""
     a = plan.accel
     sim = simulate(a, plan.workload, mode=plan.mode)
-    synth = verification = pim = None
+    synth = verification = pim = pim_acc = None
     if plan.synth:
         s = synthesize_engine(a, plan.family, plan.yosys, progress=progress)
         measured = {k: v for k, v in s.measured.to_dict().items() if k != "seconds"}
@@ -142,7 +151,10 @@ def run_report(plan: RunPlan, command: str, progress: Progress = silent) -> dict
     if plan.macro is not None:
         assert plan.artifact_dir is not None
         pim = chip_cost(plan.artifact_dir, plan.macro, plan.batch).to_dict()
-    return run_files(RunRecords(command, a, sim.result, synth, verification, pim))
+        if plan.pim_images is not None:
+            pim_acc = accuracy_grid(plan.artifact_dir, plan.macro, plan.pim_images,
+                                    progress=progress, field="pim_limit")
+    return run_files(RunRecords(command, a, sim.result, synth, verification, pim, pim_acc))
 
 
 @dataclass(frozen=True)

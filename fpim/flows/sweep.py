@@ -25,7 +25,9 @@ interruption computes only what is missing.
 **Outputs** (``out/``): ``cache/<stage>/<key>.json`` (one record per task, plus the float
 weights and artifacts), ``results.csv`` / ``results.jsonl`` / ``results.txt`` (one row per
 point), ``pareto.csv`` / ``pareto.txt`` (the points no other feasible point beats in every
-objective: FPS, LUT, DSP, accuracy; :mod:`fpim.flows.sweep_results`) and ``spec.json``.
+objective: FPS, LUT, DSP, accuracy; :mod:`fpim.flows.sweep_results`), ``spec.json`` and the
+plots (``fps_vs_lut.png``, ``fps_vs_dsp.png``, ``accuracy_vs_fraction.png``: what the stages
+measured, drawn by :mod:`sim.report.figures`).
 
 Why CSV and JSON lines rather than Parquet: one small JSON file per result is atomic by
 construction (written to a temporary name, then renamed), whereas appending rows to a
@@ -52,7 +54,13 @@ from typing import Any
 from fpim import __version__
 from fpim.flows.pim_deploy import macro_with
 from fpim.flows.simulate import load_workload
-from fpim.flows.sweep_results import pareto_front, pareto_objectives, result_rows, write_tables
+from fpim.flows.sweep_results import (
+    pareto_front,
+    pareto_objectives,
+    result_rows,
+    write_plots,
+    write_tables,
+)
 from fpim.flows.sweep_spec import (
     MACRO_SECTION,
     SOURCES,
@@ -129,6 +137,7 @@ class SweepRun:
     objectives: list[tuple[str, str]]
     seconds: float
     files: list[str] = field(default_factory=list)
+    plots: list[str] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------------------
@@ -538,12 +547,13 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, workers: int | None = None,
     objectives = pareto_objectives(spec)
     front = pareto_front(rows, objectives, tuple(n for n in spec.names if n in SOURCES))
     files = write_tables(out, spec, rows, front)
+    plots = write_plots(out, spec, rows, front)
     status: dict[str, int] = {}
     for r in rows:
         status[r["status"]] = status.get(r["status"], 0) + 1
     return SweepRun(out, executor, len(plan.points), len(plan.tasks), len(todo),
                     len(plan.tasks) - len(todo), failed, status, rows, front, objectives,
-                    time.perf_counter() - t0, files)
+                    time.perf_counter() - t0, files + plots, plots)
 
 
 def _progress_bar(total: int, show: bool) -> Any:

@@ -167,3 +167,49 @@ def write_tables(out: Path, spec: SweepSpec, rows: list[dict[str, Any]],
     for name, text in files.items():
         write_atomic(out / name, text)
     return [str(out / n) for n in files]
+
+
+#: Axes that tell the accuracy curves apart (all but the fraction, which is their x).
+CURVE_AXES = ("model", "scheme", "engine.weight_bits", "engine.act_bits", "part", "accel")
+
+
+def sweep_plots(spec: SweepSpec, rows: list[dict[str, Any]], front: list[dict[str, Any]]
+                ) -> dict[str, bytes]:
+    """The sweep's plots by file name: FPS against LUT and against DSP of the feasible
+    points (the Pareto front circled) when the simulate stage ran, and the quantized
+    accuracy against the LUT-scheme fraction (one line per model, scheme, bits and part
+    axis value) when the accuracy stage ran over a fraction axis."""
+    from sim.report import figures  # matplotlib: only once the tables are written
+
+    plots: dict[str, bytes] = {}
+    on_front = {r["point"] for r in front}
+    ok = [r for r in rows if r["status"] == "ok" and r.get("fps") is not None]
+    for res, name in (("lut", "LUTs"), ("dsp", "DSP slices")):
+        if ok:
+            pts = [(float(r[res]), float(r["fps"]), r["point"] in on_front) for r in ok]
+            plots[f"fps_vs_{res}.png"] = figures.front_scatter(
+                pts, f"{name} (resource model)", "frames per second",
+                f"sweep {spec.name}: frames per second against {name}")
+    known = [r for r in rows if r.get("quant_accuracy") is not None and "fraction" in r]
+    if known:
+        by = [a for a in CURVE_AXES if a in spec.names]
+        curves: dict[tuple, list[tuple[float, float]]] = {}
+        for r in known:
+            curves.setdefault(tuple(r[a] for a in by), []).append(
+                (float(r["fraction"]), float(r["quant_accuracy"])))
+        plots["accuracy_vs_fraction.png"] = figures.lines(
+            [figures.Curve(", ".join(f"{a}={v}" for a, v in zip(by, key, strict=True))
+                           or "accuracy", tuple(sorted(set(pts))))
+             for key, pts in curves.items()],
+            "fraction of rows on the LUT core", "test accuracy, %",
+            f"sweep {spec.name}: quantized accuracy against the LUT-scheme fraction")
+    return plots
+
+
+def write_plots(out: Path, spec: SweepSpec, rows: list[dict[str, Any]],
+                front: list[dict[str, Any]]) -> list[str]:
+    """:func:`sweep_plots` written into ``out``, each atomically; their paths."""
+    plots = sweep_plots(spec, rows, front)
+    for name, png in plots.items():
+        write_atomic(out / name, png)
+    return [str(out / n) for n in plots]

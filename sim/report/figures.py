@@ -281,3 +281,40 @@ def pareto(points: Sequence[EnginePoint], title: str) -> bytes:
         ax.legend(handles=handles, loc="upper left")
 
     return render(draw)
+
+
+def lines(curves: Sequence[Curve], xlabel: str, ylabel: str, title: str) -> bytes:
+    """One line of (x, y) points per curve, markers on the points (accuracy against the
+    LUT-scheme fraction per bit width and part, or against ADC noise per ADC resolution)."""
+
+    def draw(fig: Figure) -> None:
+        ax = fig.add_subplot()
+        for c in curves:
+            ax.plot([p[0] for p in c.points], [p[1] for p in c.points], marker="o", ms=4,
+                    label=c.label)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        if curves:
+            ax.legend(loc="best")
+
+    return render(draw)
+
+
+def front_scatter(points: Sequence[tuple[float, float, bool]], xlabel: str, ylabel: str,
+                  title: str) -> bytes:
+    """Points (x, y, on the Pareto front): all of them, the front's circled in red."""
+
+    def draw(fig: Figure) -> None:
+        ax = fig.add_subplot()
+        ax.scatter([p[0] for p in points], [p[1] for p in points], s=16, color=COMPUTE,
+                   label=f"feasible points ({len(points)})")
+        front = [p for p in points if p[2]]
+        ax.scatter([p[0] for p in front], [p[1] for p in front], s=80, facecolors="none",
+                   edgecolors="red", zorder=3, label=f"Pareto front ({len(front)} points)")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.legend(loc="best")
+
+    return render(draw)

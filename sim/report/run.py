@@ -33,6 +33,8 @@ class RunRecords:
             with ``name``, ``description``, ``cycles_sim``, ``cycles_rtl``,
             ``outputs_equal``, ``passed``.
         pim: ``macro``, ``layers`` (``sim.pim.PimLayerCost`` fields) and ``totals``.
+        pim_accuracy: ``macro``, ``data``, ``images``, ``seed``, ``digital_accuracy`` and
+            ``points``, each with ``adc_bits``, ``noise_lsb`` and ``pim_accuracy``.
     """
 
     command: str
@@ -41,6 +43,7 @@ class RunRecords:
     synth: Mapping[str, Any] | None = None
     verify: Mapping[str, Any] | None = None
     pim: Mapping[str, Any] | None = field(default=None)
+    pim_accuracy: Mapping[str, Any] | None = None
 
 
 def _n(v: float) -> str:
@@ -92,9 +95,11 @@ def run_files(rec: RunRecords) -> dict[str, bytes]:
     if rec.pim is not None:
         sections.append(_pim(rec.pim, head))
         tables["pim_layers.csv"] = csv_text(PIM_COLUMNS, rec.pim["layers"])
+    if rec.pim_accuracy is not None:
+        sections.append(_pim_accuracy(rec.pim_accuracy, head))
     summary = {"schema": "report-run/1", "command": rec.command, "simulation": r.to_dict(),
                "ceilings": asdict(ceil), "synth": rec.synth, "verify": rec.verify,
-               "pim": rec.pim}
+               "pim": rec.pim, "pim_accuracy": rec.pim_accuracy}
     return bundle(Document(f"{head} ({r.mode} mode)", tuple(sections)), tables, summary)
 
 
@@ -171,4 +176,24 @@ def _pim(p: Mapping[str, Any], head: str) -> Section:
             ("ADC conversions", _n(int(t["conversions"]))),
             ("energy, µJ", f"{t['energy_uj']:.3f}"), ("latency, µs", f"{t['latency_us']:.2f}"),
             ("area, mm²", f"{t['area_mm2']:.3f}"), ("batch", str(t["batch"])))),
+    ))
+
+
+def _pim_accuracy(p: Mapping[str, Any], head: str) -> Section:
+    curves: dict[int, list[tuple[float, float]]] = {}
+    for q in p["points"]:
+        curves.setdefault(int(q["adc_bits"]), []).append((float(q["noise_lsb"]),
+                                                           float(q["pim_accuracy"])))
+    fig = figures.lines([figures.Curve(f"{b}-bit ADC", tuple(pts)) for b, pts in curves.items()],
+                        "thermal noise at the ADC input, LSB", "test accuracy, %",
+                        f"{head}: accuracy on {p['macro']} against noise and ADC bits")
+    return Section("Accuracy on PIM macros", (
+        Image("pim_accuracy.png", "accuracy against ADC noise and bits", fig,
+              "Test accuracy with every conv/linear GEMM on the macro (fpim pim eval), one "
+              "line per ADC resolution."),
+        f"First {p['images']} test images of {p['data']} (noise seed {p['seed']}); the "
+        f"reference integer kernels score {p['digital_accuracy']:g} %.",
+        table(("ADC bits", "noise, LSB", "accuracy, %"),
+              [(q["adc_bits"], f"{q['noise_lsb']:g}", f"{q['pim_accuracy']:g}")
+               for q in p["points"]]),
     ))

@@ -113,6 +113,9 @@ RUN_SUMMARY = _cols(
                        "else null"),
     ("pim", object, "with --pim: the macro, per-layer costs and totals of fpim pim "
                     "simulate --json; else null"),
+    ("pim_accuracy", object, "with --pim-accuracy: macro, data, images, seed, "
+                             "digital_accuracy (%) and points, each adc_bits, noise_lsb and "
+                             "pim_accuracy (%); else null"),
     ("files", object, "the report's other files, sorted"),
 )
 
