@@ -94,6 +94,19 @@ def add_workload(p: argparse.ArgumentParser) -> None:
                    help="input shape for a torch model (module:function only)")
 
 
+def torch_model_shape(args: argparse.Namespace) -> tuple[int, ...] | None:
+    """For a ``module:function`` ``--model``: check the factory and return its (required)
+    ``--input-shape``; None for any other workload source."""
+    if not (args.model and ":" in args.model):
+        return None
+    from sim.workload import check_factory  # imports the user's module: only when asked
+
+    check_factory(args.model)
+    if not args.input_shape:
+        raise ConfigError("--input-shape must be given with a module:function model")
+    return args.input_shape  # parsed and checked by shape()
+
+
 def add_simulation(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     """``--mode``, ``--sp2-fraction`` and ``--batch`` of a simulation
     (``fpim.flows.simulate``)."""
@@ -141,6 +154,18 @@ def check_training_outputs(out: str | None, float_checkpoint: str | None) -> Non
         check_artifact_out(out)
     if float_checkpoint is not None and not Path(float_checkpoint).is_file():
         check_output(float_checkpoint, "float-checkpoint")
+
+
+def add_msq_search(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--ideal-memory``, ``--lut-cap`` and ``--packing`` of the MSQ search
+    (``sim.search.search_msq``), for ``fpim search msq`` and ``fpim report --search msq``."""
+    p.add_argument("--ideal-memory", action="store_true",
+                   help="unlimited DRAM bandwidth (compute-bound comparison)")
+    p.add_argument("--lut-cap", type=float, default=0.8,
+                   help="fraction of the part's LUTs the engine may use (default 0.8)")
+    p.add_argument("--packing", type=int, action="append", choices=(1, 2, 4), metavar="P",
+                   help="DSP packing to try (1, 2 or 4; repeatable; default: every packing "
+                        "the part allows at the width)")
 
 
 def add_json(p: argparse.ArgumentParser, instead_of: str = "a table") -> None:

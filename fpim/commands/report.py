@@ -11,11 +11,13 @@ from pathlib import Path
 from fpim.commands.options import (
     accelerator,
     add_accel,
+    add_msq_search,
     add_progress,
     add_seed,
     add_simulation,
     add_workload,
     progress,
+    torch_model_shape,
 )
 from quant.errors import ConfigError
 
@@ -91,13 +93,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="report the MSQ search on --accel's part, memory and clock")
     search.add_argument("--bits", type=int, default=None,
                         help="weight and activation bits (3..8), required with --search")
-    search.add_argument("--ideal-memory", action="store_true",
-                        help="unlimited DRAM bandwidth (compute-bound comparison)")
-    search.add_argument("--lut-cap", type=float, default=0.8,
-                        help="fraction of the part's LUTs an engine may use (default 0.8)")
-    search.add_argument("--packing", type=int, action="append", choices=(1, 2, 4),
-                        metavar="P", help="DSP packing to try (repeatable; default: all the "
-                                          "part allows)")
+    add_msq_search(search)
     p.set_defaults(func=functools.partial(_run, p))
 
 
@@ -147,14 +143,6 @@ def _check_options(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
             raise ConfigError(f"{_flag(d)} must come with {_flag(need)}, not alone")
 
 
-def _input_shape(args: argparse.Namespace) -> tuple[int, ...] | None:
-    if not (args.model and ":" in args.model):
-        return None
-    if not args.input_shape:
-        raise ConfigError("input_shape must be given with a module:function model, not missing")
-    return args.input_shape  # parsed and checked by options.shape
-
-
 def _run_name(args: argparse.Namespace, accel_name: str) -> str:
     if args.model:
         stem = args.model.rsplit(":", 1)[-1]
@@ -179,7 +167,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     _check_options(parser, args)
     accel = accelerator(args)
     out = check_out_dir(args.out or REPORTS_DIR / _run_name(args, accel.name))
-    shape = _input_shape(args)
+    shape = torch_model_shape(args)
     command = command_line(parser, args)
     gemm = True if args.gemm else None
     if args.search:

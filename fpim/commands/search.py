@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from fpim.commands.options import add_json, add_progress, progress
+from fpim.commands.options import add_json, add_msq_search, add_progress, progress
 from fpim.output import print_json
 
 EXAMPLES = """examples:
@@ -32,13 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--model", default="resnet18",
                      help="shipped workload name (default: resnet18)")
     src.add_argument("--topology", metavar="CSV", help="SCALE-Sim topology CSV")
-    m.add_argument("--ideal-memory", action="store_true",
-                   help="unlimited DRAM bandwidth (compute-bound comparison)")
-    m.add_argument("--lut-cap", type=float, default=0.8,
-                   help="fraction of the part's LUTs the engine may use (default 0.8)")
-    m.add_argument("--packing", type=int, action="append", choices=(1, 2, 4), metavar="P",
-                   help="DSP packing to try (1, 2 or 4; repeatable; default: every packing "
-                        "the part allows at the width)")
+    add_msq_search(m)
     add_progress(m)
     add_json(m, "text")
     m.set_defaults(func=run)

@@ -12,9 +12,10 @@ from fpim.commands.options import (
     add_simulation,
     add_workload,
     refuse_unless,
+    torch_model_shape,
 )
 from fpim.output import format_table, print_json
-from quant.errors import ConfigError, check_int_range
+from quant.errors import check_int_range
 from quant.fileio import check_output, write_atomic
 
 EXAMPLES = """examples:
@@ -70,7 +71,6 @@ def _refuse_ignored(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     from fpim.flows.simulate import load_workload, simulate
     from sim.timing import NO_LIMIT
-    from sim.workload import check_factory
 
     _refuse_ignored(args)
     batch = 1 if args.batch is None else check_int_range("batch", args.batch, 1, 1 << 20)
@@ -78,10 +78,7 @@ def run(args: argparse.Namespace) -> int:
         check_int_range("max-cycles", args.max_cycles, 1, NO_LIMIT)
     if args.csv is not None:
         check_output(args.csv, "csv")
-    if bool(args.model) and ":" in args.model:
-        check_factory(args.model)
-        if not args.input_shape:
-            raise ConfigError("--input-shape must be given with a module:function model")
+    torch_model_shape(args)
     accel = accelerator(args)
     wl, art = load_workload(accel, artifact=args.artifact, model=args.model,
                             topology=args.topology, gemm=True if args.gemm else None,
