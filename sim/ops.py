@@ -32,7 +32,7 @@ from quant.formats import ActFormat
 from quant.infer import run_layer
 from quant.ops import level_entry
 from quant.ops.matmul import matmul_dims
-from sim.workload import GemmOp, VectorOp, Workload, splits_from_ids
+from sim.workload import GemmOp, VectorOp, Workload, pool_op, splits_from_ids
 
 LEVEL = "the simulator (sim.ops.SIM_OPS)"
 
@@ -82,7 +82,7 @@ def _matmul_work(layer: Layer, index: int, batch: int) -> GemmOp:
 
 def _pool_work(layer: Layer, index: int, batch: int) -> VectorOp:
     kk = layer.attrs.get("kernel", [1, 1])
-    return VectorOp(layer.name, "pool", _elements(layer, batch) * int(kk[0]) * int(kk[1]))
+    return pool_op(layer.name, _elements(layer, batch), int(kk[0]) * int(kk[1]))
 
 
 def _no_work(layer: Layer, index: int, batch: int) -> None:

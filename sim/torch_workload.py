@@ -5,32 +5,43 @@
 (grouped convs get ``groups``), ``nn.Linear`` / ``F.linear`` linear GEMMs over all leading
 dimensions, ``torch.matmul`` / ``@`` / ``bmm`` activation x activation matmuls (one GEMM per
 batch/head, all rows fixed point); every other op with a tensor output becomes a vector op
-over its output elements (softmax, layer norm, GELU, add, pooling keep their names; the
-rest is ``default``). If the model cannot be traced symbolically (data-dependent control
-flow), module forward hooks record the Conv2d and Linear layers only.
+over its output elements (softmax, layer norm, GELU, add and pooling under the vector
+unit's names, pooling over its windows as for an artifact; the rest under its own name,
+e.g. ``mul``), except what the engine absorbs (:mod:`quant.fusion`): a BN after a conv or
+linear is folded into it, a ReLU/ReLU6/clamp after a GEMM or residual add is fused into its
+post-processing, Identity and Dropout are pass-throughs. Layers are named by their module
+path (functions by their fx node name). If the model cannot be traced symbolically
+(data-dependent control flow), module forward hooks record the Conv2d and Linear layers
+only.
 """
 
 from __future__ import annotations
 
-import importlib
 import math
 import operator
 
 from quant.errors import ConfigError
-from sim.workload import GemmOp, VectorOp, Workload, check_factory
+from quant.modelspec import ModelSpec, parse_model
+from sim.workload import GemmOp, VectorOp, Workload, pool_op
 
 _VECTOR_NAMES = {
     "softmax": "softmax", "layer_norm": "layernorm", "layernorm": "layernorm",
-    "gelu": "gelu", "add": "add", "iadd": "add", "pool": "pool",
+    "gelu": "gelu", "iadd": "add", "add": "add", "pool": "pool",
 }
+#: Calls that only reshape, index or combine tensors: no arithmetic.
+_NO_WORK = ("view", "reshape", "flatten", "permute", "transpose", "contiguous", "size",
+            "getitem", "chunk", "split", "expand", "unsqueeze", "squeeze", "getattr", "cat",
+            "unflatten", "unbind", "concat", "concatenate", "dim", "type_as", "to")
 
 
 def _vector_kind(name: str) -> str:
+    """The vector op of a layer or function called ``name``: one of the vector unit's names
+    when it is one (softmax, layernorm, gelu, add, pool), else its own name."""
     low = name.lower()
     for key, kind in _VECTOR_NAMES.items():
         if key in low:
             return kind
-    return "default"
+    return low
 
 
 def _conv_op(name: str, conv, out_shape) -> GemmOp:
@@ -42,11 +53,27 @@ def _conv_op(name: str, conv, out_shape) -> GemmOp:
                   k=(c_in // groups) * kh * kw, groups=groups)
 
 
+def _pool_window(mod, in_shape: tuple[int, ...], out: tuple[int, ...]) -> int:
+    """Input elements read per output element of a pooling layer."""
+    ks = getattr(mod, "kernel_size", None)
+    if ks is not None:
+        ks = ks if isinstance(ks, tuple) else (ks,) * (len(out) - 2)
+        return math.prod(ks)
+    return math.prod(-(-i // o) for i, o in zip(in_shape[2:], out[2:], strict=True))
+
+
+def _shape(node) -> tuple[int, ...]:
+    return tuple(node.meta["tensor_meta"].shape)
+
+
 def from_module(model, input_shape: tuple[int, ...], name: str = "model") -> Workload:
-    """Ops of ``model`` on an input of ``input_shape`` (batch first)."""
+    """Ops of ``model`` on an input of ``input_shape`` (batch first), with BNs folded and
+    clamps fused as the engine does (:mod:`quant.fusion`)."""
     import torch
     from torch import fx, nn
     from torch.fx.passes.shape_prop import ShapeProp
+
+    from quant.torch.fuse import fx_absorbed
 
     model = model.eval()
     x = torch.zeros(input_shape)
@@ -56,10 +83,12 @@ def from_module(model, input_shape: tuple[int, ...], name: str = "model") -> Wor
     except Exception:  # any tracing failure (control flow, unsupported ops): use hooks
         return _from_hooks(model, x, name)
     modules = dict(gm.named_modules())
+    absorbed = fx_absorbed(gm, gm.graph)
     ops: list[GemmOp | VectorOp] = []
     for node in gm.graph.nodes:
         meta = node.meta.get("tensor_meta")
-        if node.op in ("placeholder", "output") or meta is None or not hasattr(meta, "shape"):
+        if node.op in ("placeholder", "output", "get_attr") or node in absorbed \
+                or meta is None or not hasattr(meta, "shape"):
             continue
         out = tuple(meta.shape)
         label = str(node.target) if node.op == "call_module" else node.name
@@ -74,24 +103,26 @@ def from_module(model, input_shape: tuple[int, ...], name: str = "model") -> Wor
                                   k=mod.in_features))
                 continue
             kind = _vector_kind(type(mod).__name__)
+            if kind in _NO_WORK:
+                continue
         elif node.op == "call_function" and node.target in (torch.matmul, operator.matmul,
                                                              torch.bmm):
-            a = tuple(node.args[0].meta["tensor_meta"].shape)
+            a = _shape(node.args[0])
             heads = math.prod(out[:-2]) if len(out) > 2 else 1
             ops.append(GemmOp(label, "matmul", m=out[-1], n=out[-2], k=a[-1], groups=heads))
             continue
         elif node.op == "call_function" and node.target is torch.nn.functional.linear:
-            w = tuple(node.args[1].meta["tensor_meta"].shape)
+            w = _shape(node.args[1])
             ops.append(GemmOp(label, "linear", m=w[0], n=math.prod(out[:-1]), k=w[1]))
             continue
-        elif node.op in ("call_function", "call_method"):
+        else:
             fname = getattr(node.target, "__name__", str(node.target))
-            if fname in ("view", "reshape", "flatten", "permute", "transpose", "contiguous",
-                         "size", "getitem", "chunk", "split", "expand", "unsqueeze",
-                         "squeeze", "getattr", "cat"):
+            if fname in _NO_WORK:
                 continue
             kind = _vector_kind(fname)
-        else:
+        if kind == "pool":
+            window = _pool_window(modules.get(node.target), _shape(node.args[0]), out)
+            ops.append(pool_op(label, math.prod(out), window))
             continue
         ops.append(VectorOp(label, kind, math.prod(out)))
     if not any(isinstance(o, GemmOp) for o in ops):
@@ -129,35 +160,13 @@ def _from_hooks(model, x, name: str) -> Workload:
     return Workload(name, tuple(ops))
 
 
-def from_factory(spec: str, input_shape: tuple[int, ...]) -> Workload:
-    """``module.path:function`` returning an ``nn.Module``; traced on ``input_shape``."""
-    mod_name, fn_name = check_factory(spec)
+def from_factory(spec: str | ModelSpec, input_shape: tuple[int, ...],
+                 checkpoint: str | None = None) -> Workload:
+    """The workload of a factory model (:func:`quant.torch.usermodel.load_model`) traced on
+    ``input_shape``."""
+    from quant.torch.usermodel import load_model
+
+    spec = spec if isinstance(spec, ModelSpec) else parse_model(spec)
     if len(input_shape) < 2 or any(s < 1 for s in input_shape):
         raise ConfigError(f"input shape must be positive sizes, batch first, not {input_shape}")
-    try:
-        module = importlib.import_module(mod_name)
-    except ModuleNotFoundError as exc:
-        raise ConfigError(f"model module must be importable from here, not {mod_name!r} "
-                          f"({exc})") from None
-    except Exception as exc:  # the user's module failed while importing
-        raise ConfigError(f"model module {mod_name!r} must import cleanly, not raise "
-                          f"{type(exc).__name__}: {_first_line(exc)}") from None
-    fn = getattr(module, fn_name, None)
-    if not callable(fn):
-        raise ConfigError(f"model function must be a callable of module {mod_name!r}, "
-                          f"not {fn_name!r} ({'missing' if fn is None else type(fn).__name__})")
-    try:
-        model = fn()
-    except Exception as exc:  # the user's factory failed
-        raise ConfigError(f"model factory {spec!r} must build a model, not raise "
-                          f"{type(exc).__name__}: {_first_line(exc)}") from None
-    import torch
-
-    if not isinstance(model, torch.nn.Module):
-        raise ConfigError(f"model factory {spec!r} must return a torch.nn.Module, "
-                          f"not {type(model).__name__}")
-    return from_module(model, input_shape, name=fn_name)
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).splitlines() or [""])[0]
+    return from_module(load_model(spec, checkpoint), input_shape, name=spec.label)

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -38,6 +37,7 @@ import numpy as np
 from quant.errors import ConfigError, check_fraction
 from quant.fileio import read_text
 from quant.formats import Scheme
+from quant.modelspec import FORMS
 from quant.msq import lut_row_count
 
 WORKLOAD_DIR = Path(__file__).resolve().parent.parent / "configs" / "workloads"
@@ -108,6 +108,11 @@ class VectorOp:
     @property
     def macs(self) -> int:
         return 0
+
+
+def pool_op(name: str, out_elements: int, window: int) -> VectorOp:
+    """A pooling layer's vector work: every output element reads ``window`` inputs."""
+    return VectorOp(name, "pool", out_elements * window)
 
 
 @dataclass(frozen=True)
@@ -274,25 +279,11 @@ def shipped_workloads() -> list[str]:
     return sorted(p.stem for p in WORKLOAD_DIR.glob("*.csv"))
 
 
-#: ``package.module:function``: a torch model factory (:mod:`sim.torch_workload`).
-FACTORY_FORM = re.compile(r"[^\W\d]\w*(?:\.[^\W\d]\w*)*:[^\W\d]\w*")
-
-
-def check_factory(spec: str) -> tuple[str, str]:
-    """``(module, function)`` of a ``package.module:function`` model factory name;
-    :class:`ConfigError` if ``spec`` does not have that form."""
-    if not FACTORY_FORM.fullmatch(spec):
-        raise ConfigError(f"model must be package.module:function (Python names), "
-                          f"not {spec!r}")
-    mod, _, fn = spec.partition(":")
-    return mod, fn
-
-
 def load_shipped(name: str) -> Workload:
     """A shipped topology from ``configs/workloads/`` by name (``resnet50``, ``deit_base``)."""
     if name.lower() not in shipped_workloads():
-        raise ConfigError(f"model must be one of {', '.join(shipped_workloads())} or "
-                          f"module:function, not {name!r}")
+        raise ConfigError(f"model must be one of {', '.join(shipped_workloads())}, "
+                          f"{FORMS}, not {name!r}")
     return read_topology(WORKLOAD_DIR / f"{name.lower()}.csv")
 
 

@@ -84,26 +84,56 @@ def add_workload(p: argparse.ArgumentParser) -> None:
     ``--input-shape`` for a torch model factory (``fpim.flows.simulate.load_workload``)."""
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--artifact", metavar="DIR", help="quantized artifact directory")
-    src.add_argument("--model", metavar="NAME",
-                     help="shipped workload (resnet18, resnet50, mobilenet_v2, deit_base) or "
-                          "a torch model factory module:function (needs --input-shape)")
+    src.add_argument("--model", metavar="MODEL",
+                     help="shipped workload (resnet18, resnet50, mobilenet_v2, deit_base), "
+                          "a torch model factory PATH.py:FUNCTION or package.module:FUNCTION "
+                          "(needs --input-shape), or an ONNX file PATH.onnx")
     src.add_argument("--topology", metavar="CSV", help="SCALE-Sim topology CSV")
     p.add_argument("--gemm", action="store_true",
                    help="the topology is in SCALE-Sim's GEMM format (default: guess)")
     p.add_argument("--input-shape", metavar="B,C,H,W", type=checked(shape, "input-shape", str),
-                   help="input shape for a torch model (module:function only)")
+                   help="input shape of a torch model factory (required) or of an ONNX "
+                        "file (replaces its input's sizes)")
+
+
+def takes_input_shape(model: str | None) -> bool:
+    """Whether ``--model`` is a factory or an ONNX file (``--input-shape`` applies)."""
+    from quant.modelspec import parse_model
+
+    return bool(model) and parse_model(model).kind != "name"
+
+
+def trained_model(models: tuple[str, ...]) -> Callable[[str], str]:
+    """The argparse ``type`` of a ``--model`` to train: one of ``models`` or a factory
+    ``PATH.py:FUNCTION`` / ``package.module:function`` (its form and file checked here; it
+    is imported with :func:`quant.torch.usermodel.load_model` when the command runs)."""
+    def parse(text: str) -> str:
+        from quant.modelspec import parse_model
+
+        if text in models:
+            return text
+        try:
+            factory = parse_model(text).is_factory
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        if not factory:
+            raise argparse.ArgumentTypeError(
+                f"model must be one of {', '.join(models)}, PATH.py:FUNCTION or "
+                f"package.module:function, not {text!r}")
+        return text
+    return parse
 
 
 def torch_model_shape(args: argparse.Namespace) -> tuple[int, ...] | None:
-    """For a ``module:function`` ``--model``: check the factory and return its (required)
-    ``--input-shape``; None for any other workload source."""
-    if not (args.model and ":" in args.model):
+    """For a factory or ONNX ``--model``: check its form and file (:mod:`quant.modelspec`)
+    and return ``--input-shape`` (required for a factory); None for any other source."""
+    if not takes_input_shape(args.model):
         return None
-    from sim.workload import check_factory  # imports the user's module: only when asked
+    from quant.modelspec import parse_model
 
-    check_factory(args.model)
-    if not args.input_shape:
-        raise ConfigError("--input-shape must be given with a module:function model")
+    if parse_model(args.model).is_factory and not args.input_shape:
+        raise ConfigError("--input-shape must be given with a PATH.py:FUNCTION or "
+                          "package.module:function model")
     return args.input_shape  # parsed and checked by shape()
 
 

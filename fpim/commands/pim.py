@@ -14,7 +14,9 @@ from fpim.commands.options import (
     progress,
     refuse_unless,
     show_progress,
+    trained_model,
 )
+from fpim.commands.quantize import MODELS
 from fpim.output import format_table, print_json
 
 EXAMPLES = """examples:
@@ -45,6 +47,8 @@ TRAIN_EXAMPLES = """examples:
       --group-size 64 --epochs 5 --pim-lr 0.003 --float-checkpoint ckpt/r20.pt --json
   fpim pim train --macro sram512x128_adc7 --adc-bits 4 --noise-lsb 1.0 \\
       --train-adc-bits 3 --bn-calibrate          # adjusted precision + BN calibration
+  fpim pim train --model mynet.py:make --checkpoint mynet.pt --macro sram512x128_adc7 \\
+      --adc-bits 4 --out runs/mynet-pim           # your model and float weights
 
 Weights are fixed point on every layer (first and last too) so that every GEMM fits the
 macro; see docs/pim.md.
@@ -101,8 +105,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "accuracy on the PIM kernel.",
         epilog=TRAIN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    t.add_argument("--model", default="resnet20", help="model (default resnet20)")
-    t.add_argument("--width", type=int, default=1, help="channel multiplier (default 1)")
+    t.add_argument("--model", type=trained_model(MODELS), default="resnet20",
+                   help=f"model: {', '.join(MODELS)} (default resnet20), or your own as a "
+                        f"factory PATH.py:FUNCTION or package.module:FUNCTION")
+    t.add_argument("--width", type=int, default=None,
+                   help="channel multiplier of a built-in CNN (default 1)")
     t.add_argument("--data", default="digits", help="dataset (default digits)")
     t.add_argument("--data-dir", default=None, help="directory for cifar10 and folder")
     add_macro(t, overrides=True)
@@ -130,6 +137,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "documented experiment, see docs/pim.md)")
     t.add_argument("--float-checkpoint", default=None, metavar="F",
                    help="load the float model from F if it exists, else train and save it")
+    t.add_argument("--checkpoint", default=None, metavar="FILE",
+                   help="load the float model's weights from FILE instead of training it "
+                        "(.pth/.pt state_dict or .safetensors)")
     add_seed(t, "training and noise")
     t.add_argument("--out", default=None, metavar="DIR", help="write the PIM-QAT artifact")
     add_progress(t)
@@ -192,7 +202,10 @@ def run_train(args: argparse.Namespace) -> int:
     from quant.torch.qat import QATConfig
     from quant.torch.train import TrainConfig
 
+    refuse_unless(args.width, args.model in MODELS, "--width", "to a built-in model",
+                  f"--model {args.model}")
     check_training_outputs(args.out, args.float_checkpoint)
+    width = 1 if args.width is None else check_int_range("width", args.width, 1, 64)
     macro = macro_with(args.macro, macro_overrides(args))
     chip = macro.arith
     train_arith = chip.with_(noise_lsb=args.train_noise_lsb,
@@ -211,8 +224,9 @@ def run_train(args: argparse.Namespace) -> int:
     qtcfg = TrainConfig(epochs=args.qat_epochs, lr=args.lr, seed=args.seed)
     ptcfg = TrainConfig(epochs=args.epochs, lr=args.pim_lr, seed=args.seed)
     r = pim_train_workflow(args.model, data, macro, train_arith, qcfg, fcfg, qtcfg, ptcfg,
-                           pim_cfg, bn_calibrate=args.bn_calibrate, width=args.width,
-                           float_checkpoint=args.float_checkpoint, out=args.out,
+                           pim_cfg, bn_calibrate=args.bn_calibrate, width=width,
+                           float_checkpoint=args.float_checkpoint, weights=args.checkpoint,
+                           out=args.out,
                            seed=args.seed, progress=show_progress(args))
     if args.json:
         print_json(r.to_dict())

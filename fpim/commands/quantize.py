@@ -11,6 +11,7 @@ from fpim.commands.options import (
     check_training_outputs,
     refuse_unless,
     show_progress,
+    trained_model,
 )
 from fpim.output import format_table, print_json
 
@@ -32,6 +33,8 @@ EXAMPLES = """examples:
       --scheme sp2 --bits 4 --out artifacts/r20-sp2
   fpim quantize --model cnn --data folder --data-dir my_images/ --image-size 32 \\
       --scheme pot --bits 4 --out artifacts/cnn-pot
+  fpim quantize --model mynet.py:make --checkpoint mynet.pt --data digits --scheme msq \\
+      --bits 4 --out artifacts/mynet        # your model, your float weights
 
 The artifact directory holds manifest.json and tensors.safetensors (see docs/qat.md);
 quant_accuracy is measured by integer-only inference of the written artifact.
@@ -56,9 +59,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "quantized test accuracy.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--model", type=_choice("model", MODELS), default="resnet20",
-                   help=f"model ({', '.join(MODELS)}; default resnet20)")
-    p.add_argument("--width", type=int, default=1, help="channel multiplier (default 1)")
+    p.add_argument("--model", type=trained_model(MODELS), default="resnet20",
+                   help=f"model: {', '.join(MODELS)} (default resnet20), or your own as a "
+                        f"factory PATH.py:FUNCTION or package.module:FUNCTION (its float "
+                        f"weights from --checkpoint, or trained)")
+    p.add_argument("--width", type=int, default=None,
+                   help="channel multiplier of a built-in CNN (default 1)")
     p.add_argument("--data", type=_choice("data", DATASETS), default="digits",
                    help="dataset: digits (bundled with scikit-learn), cifar10 (python batch "
                         "directory) or folder (class per sub-directory); default digits")
@@ -119,6 +125,8 @@ def run(args: argparse.Namespace) -> int:
     refuse_unless(args.msq_rule, msq, "--msq-rule", "to --scheme msq", scheme)
     refuse_unless(args.first_last_bits, not f8, "--first-last-bits",
                   "to schemes other than f8 (all 8-bit)", scheme)
+    refuse_unless(args.width, args.model in MODELS, "--width", "to a built-in model",
+                  f"--model {args.model}")
     check_training_outputs(args.out, args.float_checkpoint)
     act_bits = args.act_bits if args.act_bits is not None else (8 if f8 else 4)
     first_last = 8 if args.first_last_bits is None else args.first_last_bits
@@ -133,13 +141,13 @@ def run(args: argparse.Namespace) -> int:
                        seed=args.seed)
     tcfg = TrainConfig(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
                        seed=args.seed)
-    check_int_range("width", args.width, 1, 64)
+    width = 1 if args.width is None else check_int_range("width", args.width, 1, 64)
     size = None
     if args.image_size is not None:
         check_int_range("image-size", args.image_size, 4, 4096)
         size = (args.image_size, args.image_size)
     data = load_dataset(args.data, args.data_dir, image_size=size)
-    r = quantize_workflow(args.model, data, qcfg, fcfg, tcfg, out=args.out, width=args.width,
+    r = quantize_workflow(args.model, data, qcfg, fcfg, tcfg, out=args.out, width=width,
                           float_checkpoint=args.float_checkpoint, weights=args.checkpoint,
                           progress=show_progress(args))
     if args.json:

@@ -12,6 +12,7 @@ from fpim.commands.options import (
     add_simulation,
     add_workload,
     refuse_unless,
+    takes_input_shape,
     torch_model_shape,
 )
 from fpim.output import format_table, print_json
@@ -25,7 +26,9 @@ EXAMPLES = """examples:
   fpim simulate --model resnet18 --accel tiny --set memory.dram_bytes_per_cycle=null \\
                 --set memory.dram_latency=0 --mode plain      # plain output-stationary count
   fpim simulate --artifact runs/a --accel tiny --functional      # bit-exact outputs too
+  fpim simulate --model mynet.py:make --input-shape 1,3,32,32 --accel xc7z020  # your model
   fpim simulate --model mypkg.models:build --input-shape 1,3,32,32 --accel xc7z020
+  fpim simulate --model mynet.onnx --accel xc7z020                # exported to ONNX
 """
 
 
@@ -56,10 +59,9 @@ def _refuse_ignored(args: argparse.Namespace) -> None:
     """Refuse options that would have no effect on the given workload and mode."""
     source = (f"--artifact {args.artifact}" if args.artifact else
               f"--model {args.model}" if args.model else f"--topology {args.topology}")
-    factory = bool(args.model) and ":" in args.model
     refuse_unless(args.gemm, bool(args.topology), "--gemm", "to --topology", source)
-    refuse_unless(args.input_shape, factory, "--input-shape", "to a module:function --model",
-                  source)
+    refuse_unless(args.input_shape, takes_input_shape(args.model), "--input-shape",
+                  "to a factory or ONNX --model", source)
     refuse_unless(args.batch, bool(args.artifact), "--batch", "to --artifact", source)
     refuse_unless(args.sp2_fraction, not args.artifact, "--sp2-fraction",
                   "to --model and --topology (an artifact has its own schemes)", source)

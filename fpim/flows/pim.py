@@ -19,9 +19,10 @@ from fpim.flows.quantize import float_model, run_qat
 from quant.artifact import Artifact, load_artifact, save_artifact
 from quant.data import Dataset
 from quant.pim import PimArith
+from quant.torch.checkpoint import WeightSource
 from quant.torch.export import export
 from quant.torch.pim_qat import PimQATConfig, bn_calibrate_, fold_scales_, pim_convert_, set_arith_
-from quant.torch.qat import QATConfig
+from quant.torch.qat import QATConfig, check_convertible
 from quant.torch.train import TrainConfig, set_determinism, train
 from sim.pim import PimMacro
 from sim.pim.deploy import check_fits
@@ -104,16 +105,19 @@ def pim_train_workflow(model_name: str, data: Dataset, macro: PimMacro, train_ar
                        qcfg: QATConfig, float_cfg: TrainConfig, qat_cfg: TrainConfig,
                        pim_train_cfg: TrainConfig, pim_cfg: PimQATConfig, *,
                        bn_calibrate: bool = False, width: int = 1,
-                       float_checkpoint: str | Path | None = None, out: str | Path | None = None,
+                       float_checkpoint: str | Path | None = None,
+                       weights: WeightSource | None = None, out: str | Path | None = None,
                        seed: int = 0, progress: bool = False) -> PimTraining:
     """Float training (or loading), digital QAT, PIM-QAT with ``train_arith`` in the loop,
     optional BN calibration through the chip (``macro.arith``), export (to ``out`` when
-    given); the digital accuracy and the chip's before and after PIM-QAT. ``seed`` seeds the
-    chip's noise and the BN calibration."""
+    given); the digital accuracy and the chip's before and after PIM-QAT. ``weights``: float
+    weights to load instead of training (:func:`fpim.flows.quantize.float_model`). ``seed``
+    seeds the chip's noise and the BN calibration."""
     t0 = time.perf_counter()
     chip = macro.arith
     model, loaded = float_model(model_name, data, float_cfg, width=width,
-                                checkpoint=float_checkpoint, progress=progress)
+                                checkpoint=float_checkpoint, weights=weights,
+                                check=check_convertible, progress=progress)
     qmodel = run_qat(model, data, qcfg, qat_cfg, progress=progress)
     digital = export(qmodel, data.input_shape)
     check_fits(digital, chip)

@@ -27,9 +27,10 @@ from quant.errors import ConfigError
 from quant.infer import predict as predict_artifact
 from quant.torch.checkpoint import WeightSource, load_weights
 from quant.torch.export import export
-from quant.torch.models import build_model
+from quant.torch.models import MODELS, build_model
 from quant.torch.qat import QATConfig, check_convertible, quantize_, reassign_rows_
 from quant.torch.train import TrainConfig, predict, set_determinism, train
+from quant.torch.usermodel import check_classifier, load_model
 
 CALIBRATION_IMAGES = 512
 
@@ -38,7 +39,9 @@ def float_model(model_name: str, data: Dataset, train_cfg: TrainConfig, *, width
                 checkpoint: str | Path | None = None, weights: WeightSource | None = None,
                 check: Callable[[torch.nn.Module], None] | None = None,
                 progress: bool = True) -> tuple[torch.nn.Module, bool]:
-    """Build the float model, then load its weights or train it.
+    """Build the float model (``model_name``: one of :data:`quant.torch.models.MODELS` or a
+    factory ``PATH.py:FUNCTION`` / ``package.module:FUNCTION``), then load its weights or
+    train it.
 
     ``weights`` (a ``.pth``/``.safetensors`` file, a state dict or a module; see
     :func:`quant.torch.checkpoint.load_weights`) are loaded instead of training. Otherwise
@@ -51,7 +54,11 @@ def float_model(model_name: str, data: Dataset, train_cfg: TrainConfig, *, width
                           f"{_label(weights)} and {str(checkpoint)!r}")
     set_determinism(train_cfg.seed)
     c, h, w = data.input_shape
-    model = build_model(model_name, data.num_classes, c, width, (h, w))
+    if model_name in MODELS:
+        model = build_model(model_name, data.num_classes, c, width, (h, w))
+    else:  # a factory (quant.modelspec): built as the user wrote it
+        model = load_model(model_name)
+        check_classifier(model, model_name, data.input_shape, data.num_classes)
     ckpt = Path(checkpoint) if checkpoint is not None else None
     load = weights is not None or (ckpt is not None and ckpt.exists())
     if weights is not None:

@@ -15,9 +15,11 @@ from quant.artifact import Artifact, load_artifact
 from quant.errors import ConfigError
 from quant.formats import Scheme
 from quant.infer import run_artifact
+from quant.modelspec import parse_model
 from sim import functional as F
 from sim.arch import Accelerator
 from sim.engine import simulate as run_engine
+from sim.onnx_workload import read_onnx
 from sim.ops import from_artifact
 from sim.results import RunResult
 from sim.workload import GemmOp, Workload, assign_fraction, load_shipped, read_topology
@@ -50,9 +52,10 @@ def load_workload(accel: Accelerator, *, artifact: str | None = None, model: str
     """The workload of exactly one source, with ``sp2_fraction`` of each GEMM's rows on the
     LUT core (default: the engine's split); the artifact too when that is the source.
 
-    ``model`` is a shipped workload name or a ``module:function`` torch model factory
-    (traced on ``input_shape``); ``gemm`` says whether ``topology`` is in SCALE-Sim's GEMM
-    format (None: guess).
+    ``model`` is a shipped workload name, a torch model factory (``PATH.py:FUNCTION`` or
+    ``package.module:FUNCTION``, traced on ``input_shape``) or an ONNX file (its own input
+    shape, or ``input_shape``); see :mod:`quant.modelspec`. ``gemm`` says whether
+    ``topology`` is in SCALE-Sim's GEMM format (None: guess).
     """
     art = None
     if artifact:
@@ -60,13 +63,17 @@ def load_workload(accel: Accelerator, *, artifact: str | None = None, model: str
         wl = from_artifact(art, batch=batch)
     elif topology:
         wl = read_topology(topology, gemm=gemm)
-    elif model and ":" in model:
-        # torch is imported only for a torch model (it costs seconds of start-up)
-        from sim.torch_workload import from_factory
-
-        wl = from_factory(model, input_shape or ())
     elif model:
-        wl = load_shipped(model)
+        spec = parse_model(model)
+        if spec.is_factory:
+            # torch is imported only for a torch model (it costs seconds of start-up)
+            from sim.torch_workload import from_factory
+
+            wl = from_factory(spec, input_shape or ())
+        elif spec.kind == "onnx":
+            wl = read_onnx(spec.source, input_shape)
+        else:
+            wl = load_shipped(model)
     else:
         raise ConfigError("workload must be an artifact, a model or a topology, not missing")
     e = accel.engine

@@ -57,6 +57,7 @@ from quant.errors import (
 from quant.formats import WEIGHT_BITS, ActFormat, F8Format, Scheme, weight_format
 from quant.msq import RULES, msq_assign
 from quant.rows import quantize_rows
+from quant.torch.fuse import PASS_MODULES, fx_absorbed
 
 QAT_SCHEMES = ("fixed", "pot", "sp2", "msq", "f8")
 
@@ -267,7 +268,6 @@ class QLinear(nn.Linear):
 # ---------------------------------------------------------------------------------------
 
 Q_LEAVES = (QConv2d, QLinear, QReLU, ActQuant)
-PASS_MODULES = (nn.Identity, nn.Dropout)
 _SUPPORTED = (nn.Conv2d, nn.Linear, nn.BatchNorm2d, nn.ReLU, nn.AdaptiveAvgPool2d, nn.AvgPool2d,
               nn.MaxPool2d, nn.Flatten, *PASS_MODULES)
 ADD_FUNCS = (operator.add, torch.add)
@@ -436,11 +436,12 @@ def quantize_(model: nn.Module, config: QATConfig, calibration: torch.Tensor) ->
             n = n.args[0]
         return n
 
+    host = fx_absorbed(model, graph)  # the engine's fold rule (quant.fusion)
     bn_of: dict[fx.Node, fx.Node] = {}
     for n in nodes:
         if n in mods and isinstance(mods[n], nn.BatchNorm2d):
-            src = n.args[0]
-            if not (src in mods and isinstance(mods[src], nn.Conv2d) and len(src.users) == 1):
+            src = host.get(n)
+            if not (src in mods and isinstance(mods[src], nn.Conv2d)):
                 raise ConfigError(f"layer {n.target!r}: BatchNorm2d must directly follow a "
                                   f"Conv2d (used only by it) to be folded")
             bn_of[src] = n

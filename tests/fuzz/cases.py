@@ -571,7 +571,7 @@ CLI: list[tuple[str, tuple[str, ...], str]] = [
     ("simulate-model-digit", ("simulate", "--model", "1mod:f", "--accel", "tiny",
                               "--input-shape", "1,3,8,8"), "package.module:function"),
     ("simulate-model-path", ("simulate", "--model", "models/x.py:build", "--accel", "tiny",
-                             "--input-shape", "1,3,8,8"), "package.module:function"),
+                             "--input-shape", "1,3,8,8"), "models/x.py"),
     ("simulate-model-space", ("simulate", "--model", "os path:f", "--accel", "tiny",
                               "--input-shape", "1,3,8,8"), "package.module:function"),
     ("simulate-model-no-module", ("simulate", "--model", "no_such_module_xyz:build", "--accel",
@@ -715,6 +715,98 @@ CLI: list[tuple[str, tuple[str, ...], str]] = [
 for name, argv, expect in CLI:
     case("cli", name, argv, expect,
          files={"f.pt": b"not a checkpoint"} if "checkpoint" in name else {})
+
+# ---------------------------------------------------------------------------------------
+# Your own model: Python factories and ONNX files
+# ---------------------------------------------------------------------------------------
+
+
+def _onnx(nodes: list, inputs: list, inits: tuple = (), out: tuple = (1, 4, 6, 6)) -> bytes:
+    """An ONNX model (opset 17) of ``nodes`` reading ``inputs`` (name, shape) and the
+    float ``inits`` (name, shape), its output of shape ``out``."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    ins = [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in inputs]
+    y = helper.make_tensor_value_info(nodes[-1].output[0], TensorProto.FLOAT, list(out))
+    weights = [numpy_helper.from_array(np.zeros(s, np.float32), n) for n, s in inits]
+    graph = helper.make_graph(nodes, "g", ins, [y], weights)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]
+                             ).SerializeToString()
+
+
+def _node(op: str, ins: list[str], out: str, name: str = "", **attrs: object):
+    from onnx import helper
+
+    return helper.make_node(op, ins, [out], name=name or out, **attrs)
+
+
+X4 = [("x", [1, 3, 8, 8])]
+W4 = (("w", (4, 3, 3, 3)),)
+CONV = _node("Conv", ["x", "w"], "y", "stem")
+ONNX_SIM = ("simulate", "--model", "{in}/m.onnx", "--accel", "tiny")
+NET = b"import torch\nfrom torch import nn\n\n\ndef make():\n    return %s\n"
+FLAT = b"nn.Flatten(), nn.Linear(4 * 6 * 6, %d))"
+USER_MODELS: list[tuple[str, tuple[str, ...], str, dict[str, bytes]]] = [
+    ("onnx-garbage", ONNX_SIM, "valid ONNX model", {"m.onnx": b"not an onnx model"}),
+    ("onnx-empty", ONNX_SIM, "valid ONNX model", {"m.onnx": b""}),
+    ("onnx-truncated", ONNX_SIM, "valid ONNX model",
+     {"m.onnx": _onnx([CONV], X4, W4)[:-7]}),
+    ("onnx-missing", ("simulate", "--model", "{in}/none.onnx", "--accel", "tiny"),
+     "none.onnx", {}),
+    ("onnx-unsupported-op", ONNX_SIM, "'up'",
+     {"m.onnx": _onnx([CONV, _node("ConvTranspose", ["y", "w2"], "z", "up")], X4,
+                      (*W4, ("w2", (4, 2, 2, 2))), (1, 2, 7, 7))}),
+    ("onnx-custom-domain", ONNX_SIM, "mydomain",
+     {"m.onnx": _onnx([CONV, _node("Mystery", ["y"], "z", "odd", domain="mydomain")], X4,
+                      W4)}),
+    ("onnx-dynamic-input", ONNX_SIM, "static shape",
+     {"m.onnx": _onnx([CONV], [("x", ["batch", 3, 8, 8])], W4, ("batch", 4, 6, 6))}),
+    ("onnx-two-inputs", ONNX_SIM, "one data input",
+     {"m.onnx": _onnx([_node("Add", ["x", "x2"], "y")], [*X4, ("x2", [1, 3, 8, 8])],
+                      out=(1, 3, 8, 8))}),
+    ("onnx-input-shape-rank", (*ONNX_SIM, "--input-shape", "1,3"), "input-shape",
+     {"m.onnx": _onnx([CONV], X4, W4)}),
+    ("onnx-shape-mismatch", ONNX_SIM, "shape inference",
+     {"m.onnx": _onnx([_node("MatMul", ["x", "w"], "y")], X4, (("w", (5, 2)),),
+                      (1, 3, 8, 2))}),
+    ("onnx-no-gemm", ONNX_SIM, "Conv, Gemm or MatMul",
+     {"m.onnx": _onnx([_node("Relu", ["x"], "y")], X4, out=(1, 3, 8, 8))}),
+    ("onnx-channel-mismatch", ONNX_SIM, "input channels",
+     {"m.onnx": _onnx([_node("Conv", ["x", "w"], "y")], X4, (("w", (4, 5, 3, 3)),))}),
+    ("py-missing", ("simulate", "--model", "{in}/none.py:make", "--accel", "tiny",
+                    "--input-shape", "1,3,8,8"), "none.py", {}),
+    ("py-no-function", ("simulate", "--model", "{in}/net.py:build", "--accel", "tiny",
+                        "--input-shape", "1,3,8,8"), "'build'",
+     {"net.py": NET % b"nn.Conv2d(3, 4, 3)"}),
+    ("py-not-a-module", ("simulate", "--model", "{in}/net.py:make", "--accel", "tiny",
+                         "--input-shape", "1,3,8,8"), "nn.Module", {"net.py": NET % b"3"}),
+    ("py-import-fails", ("simulate", "--model", "{in}/net.py:make", "--accel", "tiny",
+                         "--input-shape", "1,3,8,8"), "RuntimeError",
+     {"net.py": b"raise RuntimeError('broken on purpose')\n"}),
+    ("quantize-unsupported-layer", (*QUANT[:1], "--model", "{in}/net.py:make", *QUANT[3:],
+                                    "--scheme", "fixed", "--bits", "4", "--out", "{out}/a"),
+     "Sigmoid",
+     {"net.py": NET % (b"nn.Sequential(nn.Conv2d(1, 4, 3), nn.Sigmoid(), " + FLAT % 10)}),
+    ("quantize-wrong-classes", (*QUANT[:1], "--model", "{in}/net.py:make", *QUANT[3:],
+                                "--scheme", "fixed", "--bits", "4", "--out", "{out}/a"),
+     "10 class logits",
+     {"net.py": NET % (b"nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), " + FLAT % 3)}),
+    ("quantize-checkpoint-missing", (*QUANT[:1], "--model", "{in}/net.py:make", *QUANT[3:],
+                                     "--checkpoint", "{in}/none.pt", "--scheme", "fixed",
+                                     "--bits", "4", "--out", "{out}/a"), "none.pt",
+     {"net.py": NET % (b"nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), " + FLAT % 10)}),
+    ("quantize-width-factory", (*QUANT[:1], "--model", "{in}/net.py:make", *QUANT[3:],
+                                "--width", "2", "--scheme", "fixed", "--bits", "4", "--out",
+                                "{out}/a"), "--width", {"net.py": NET % b"nn.Identity()"}),
+    ("quantize-onnx", (*QUANT[:1], "--model", "{in}/m.onnx", *QUANT[3:], "--scheme",
+                       "fixed", "--bits", "4", "--out", "{out}/a"), "m.onnx",
+     {"m.onnx": _onnx([CONV], X4, W4)}),
+    ("pim-train-model-missing", (*PIM_TRAIN, "--model", "{in}/none.py:make"), "none.py", {}),
+    ("pim-train-unsupported-layer", (*PIM_TRAIN, "--model", "{in}/net.py:make"), "Sigmoid",
+     {"net.py": NET % (b"nn.Sequential(nn.Conv2d(1, 4, 3), nn.Sigmoid(), " + FLAT % 10)}),
+]
+for name, argv, expect, files in USER_MODELS:
+    case("syntax", name, argv, expect, files=files)
 
 # ---------------------------------------------------------------------------------------
 # Output paths: checked before any work

@@ -38,7 +38,7 @@ def test_quantize_json_and_artifact(tmp_path, capsys):
 @pytest.mark.parametrize("args, match", [
     (["--model", "vgg", "--scheme", "fixed", "--bits", "4"],
      "model must be one of resnet20, resnet32, resnet56, cnn, vit_digits, deit_tiny, "
-     "deit_small, deit_base, not 'vgg'"),
+     "deit_small, deit_base, PATH.py:FUNCTION or package.module:function, not 'vgg'"),
     (["--scheme", "int", "--bits", "4"], "scheme must be one of fixed, pot, sp2, msq, f8, "
                                          "not 'int'"),
     (["--data", "mnist", "--scheme", "fixed", "--bits", "4"],

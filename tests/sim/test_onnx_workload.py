@@ -1,0 +1,127 @@
+"""ONNX import (sim.onnx_workload): models exported by torch in the test simulate like the
+torch modules they came from and like the shipped topologies."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnx")
+from torch import nn  # noqa: E402
+
+from quant.torch.models import build_model  # noqa: E402
+from quant.torch.vit import deit_tiny  # noqa: E402
+from sim.config import load_accelerator  # noqa: E402
+from sim.engine import simulate  # noqa: E402
+from sim.onnx_workload import layer_names, read_onnx  # noqa: E402
+from sim.torch_workload import from_module  # noqa: E402
+from sim.workload import GemmOp, Workload, assign_fraction, load_shipped  # noqa: E402
+from tests.sim.tv_resnet import ResNet  # noqa: E402
+
+ACCEL = load_accelerator("tiny", [])
+
+
+def export(model: nn.Module, shape: tuple[int, ...], path: Path, opset: int | None = None
+           ) -> Path:
+    """``model`` exported by torch's TorchScript-based exporter (needs no onnxscript)."""
+    kw = {} if opset is None else {"opset_version": opset}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the exporter's deprecation notice
+        torch.onnx.export(model.eval(), torch.zeros(shape), str(path), dynamo=False, **kw)
+    return path
+
+
+def work(wl: Workload) -> list[tuple]:
+    """What each op costs, without its name."""
+    return [(o.kind, o.m, o.n, o.k, o.groups) if isinstance(o, GemmOp) else (o.op, o.elements)
+            for o in wl.ops]
+
+
+def cycles(wl: Workload) -> list[int]:
+    return [la.cycles for la in simulate(assign_fraction(wl, 0.25), ACCEL, "cycle").layers]
+
+
+@pytest.mark.parametrize("name, shape", [("cnn", (2, 3, 16, 16)), ("resnet20", (1, 3, 16, 16)),
+                                         ("vit_digits", (1, 1, 8, 8))])
+@pytest.mark.parametrize("opset", [None, 14])
+def test_onnx_export_simulates_like_the_torch_module(name, shape, opset, tmp_path):
+    """The default opset has LayerNormalization and Gelu; opset 14 their decomposed forms."""
+    torch.manual_seed(0)
+    model = build_model(name, 10, shape[1], 1, shape[2:])
+    a = from_module(model, shape)
+    b = read_onnx(export(model, shape, tmp_path / "m.onnx", opset))
+    assert work(a) == work(b)
+    assert cycles(a) == cycles(b)
+    # layers are named by their modules (fx names functions by node, ONNX by scope)
+    assert [o.name for o in a.gemms if o.kind != "matmul"] == \
+        [o.name for o in b.gemms if o.kind != "matmul"]
+
+
+def test_deit_tiny_onnx_simulates_like_the_torch_module(tmp_path):
+    model = deit_tiny()
+    a = from_module(model, (1, 3, 224, 224))
+    b = read_onnx(export(model, (1, 3, 224, 224), tmp_path / "deit.onnx"))
+    assert work(a) == work(b)
+    assert cycles(a) == cycles(b)
+    assert len(b.gemms) == 1 + 12 * 6 + 1  # patch embed, qkv/qk/av/proj/fc1/fc2, head
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("depth", [18, 50])
+def test_resnet_onnx_simulates_like_the_shipped_topology(depth, tmp_path):
+    """Per-layer GEMMs and cycles of torchvision-layout ResNets exported to ONNX at 224x224
+    equal the shipped SCALE-Sim topologies (which carry the GEMMs only; the shipped fc is a
+    1x1 conv on a 1x1 map, the ONNX one a Gemm)."""
+    wl = read_onnx(export(ResNet(depth), (1, 3, 224, 224), tmp_path / "r.onnx"))
+    shipped = load_shipped(f"resnet{depth}")
+    gemms = Workload("gemms", tuple(wl.gemms))
+    assert [(o.m, o.n, o.k, o.groups) for o in gemms.ops] == \
+        [(o.m, o.n, o.k, o.groups) for o in shipped.ops]
+    assert cycles(gemms) == cycles(shipped)
+    pools = [o for o in wl.ops if not isinstance(o, GemmOp) and o.op == "pool"]
+    assert [o.elements for o in pools] == [64 * 56 * 56 * 9, (512 if depth == 18 else 2048) * 49]
+
+
+def test_bn_and_relu_fold_in_an_unfolded_export(tmp_path):
+    """An ONNX file with BatchNormalization and Relu nodes (exported without constant
+    folding) gives the same workload as the folded export."""
+    model = build_model("cnn", 10, 3, 1, (8, 8))
+    folded = read_onnx(export(model, (1, 3, 8, 8), tmp_path / "a.onnx"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model.eval(), torch.zeros(1, 3, 8, 8), str(tmp_path / "b.onnx"),
+                          dynamo=False, do_constant_folding=False,
+                          training=torch.onnx.TrainingMode.PRESERVE)
+    import onnx
+
+    ops = {n.op_type for n in onnx.load(str(tmp_path / "b.onnx")).graph.node}
+    assert {"BatchNormalization", "Relu"} <= ops
+    assert work(read_onnx(tmp_path / "b.onnx")) == work(folded)
+
+
+def test_input_shape_fixes_a_dynamic_batch(tmp_path):
+    model = build_model("cnn", 10, 3, 1, (8, 8)).eval()
+    path = tmp_path / "dyn.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, torch.zeros(1, 3, 8, 8), str(path), dynamo=False,
+                          input_names=["x"], dynamic_axes={"x": {0: "batch"}})
+    wl = read_onnx(path, (4, 3, 8, 8))
+    assert wl.gemms[0].n == 4 * 8 * 8
+    assert work(wl) == work(from_module(model, (4, 3, 8, 8)))
+
+
+def test_layer_names_follow_torch_scopes():
+    class N:
+        def __init__(self, name: str, op: str) -> None:
+            self.name, self.op_type = name, op
+
+    nodes = [N("/layer1/layer1.0/conv1/Conv", "Conv"), N("/layer1/layer1.0/Add", "Add"),
+             N("/blocks/blocks.0/attn/MatMul_1", "MatMul"), N("/fc/Gemm", "Gemm"),
+             N("conv_a", "Conv"), N("", "Relu"),
+             N("/layer2/layer2.0/downsample/downsample.0/Conv", "Conv")]
+    assert layer_names(nodes) == ["layer1.0.conv1", "layer1.0.add", "blocks.0.attn.matmul_1",
+                                  "fc", "conv_a", "relu_5", "layer2.0.downsample.0"]
