@@ -5,7 +5,8 @@
 1. The model is traced with ``torch.fx`` (analysis only); every layer must be a Conv2d,
    Linear, BatchNorm2d directly after a Conv2d, ReLU module, average/max pooling, Flatten,
    Identity/Dropout, or a residual ``+``; anything else is refused, naming it.
-2. **BN is folded** into the preceding conv from its running statistics
+2. **BN is folded** (where the engine's rule, :mod:`quant.fusion`, folds it: after a conv
+   whose output nothing else reads) into the preceding conv from its running statistics
    (``w' = w * gamma / sqrt(var + eps)``, ``b' = beta - mean * gamma / sqrt(var + eps)``) and
    replaced by ``Identity``; QAT then trains the folded conv with a bias. This is F8Net's
    "BN folded" deployment form (arXiv 2202.05239) used for every scheme, so the weights
