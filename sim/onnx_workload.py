@@ -24,9 +24,15 @@ fpim's workload ops as :mod:`sim.torch_workload` maps torch layers:
 
 Any other op reading data is refused with one line naming the node and the op. Layers are
 named by the torch module path when the node names carry one (``/layer1/layer1.0/conv1/Conv``
-→ ``layer1.0.conv1``; :func:`layer_names`), else by the node name. Quantized (QDQ/QONNX)
-models are not read yet: ``QuantizeLinear``, ``DequantizeLinear`` and ``QLinearConv`` are
-refused like any other unsupported op.
+→ ``layer1.0.conv1``; :func:`layer_names`), else by the node name.
+
+Quantized ONNX models are read for their shapes: in the QDQ format, weights behind a
+``DequantizeLinear`` are constants like any other and the activations'
+``QuantizeLinear``/``DequantizeLinear`` pairs are pass-throughs (the requantizer's work);
+the integer operators ``QLinearConv``, ``ConvInteger``, ``QLinearMatMul`` and
+``MatMulInteger`` are GEMMs like their float forms. The integer weights' values are not
+used: rows are split between the cores by ``--sp2-fraction`` as for any model. QONNX's
+``Quant`` nodes (another domain) are refused like any unsupported op.
 """
 
 from __future__ import annotations
@@ -50,8 +56,13 @@ VECTOR = {"Add": "add", "Softmax": "softmax", "LayerNormalization": "layernorm",
           "Relu": "relu", "Clip": "clip", "BatchNormalization": "batchnorm", "Neg": "neg",
           "Exp": "exp", "ReduceSum": "reducesum", "ReduceMax": "reducemax"}
 POOLS = ("MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool")
-GEMMS = ("Conv", "Gemm", "MatMul")
-PASS = ("Identity", "Dropout")
+#: GEMM ops, by the index of their second operand (the weights, for a conv or a Gemm): the
+#: float ops and their integer forms (ONNX's QOperator format).
+GEMMS = {"Conv": 1, "Gemm": 1, "MatMul": 1, "ConvInteger": 1, "QLinearConv": 3,
+         "MatMulInteger": 1, "QLinearMatMul": 3}
+#: Pass-throughs: a QDQ model's activation quantize/dequantize pairs are the requantizer's
+#: work, part of the GEMM's post-processing.
+PASS = ("Identity", "Dropout", "QuantizeLinear", "DequantizeLinear")
 #: Decomposed forms torch exports, by the vector op they stand for: the op types of a chain
 #: from the node that reads the input, then optional trailing ops (LayerNorm's affine).
 PATTERNS = {
@@ -226,29 +237,30 @@ class _Unit:
 
 
 def _gemm(g: _Graph, n, name: str) -> tuple[str, GemmOp]:
-    """(role, GEMM) of a Conv, Gemm or MatMul node."""
+    """(role, GEMM) of a :data:`GEMMS` node."""
     out = g.shape(n.output[0], n)
-    if n.op_type == "Conv":
-        w = g.shape(n.input[1], n)
+    second = n.input[GEMMS[n.op_type]]
+    if "Conv" in n.op_type:
+        w = g.shape(second, n)
         groups = next((a.i for a in n.attribute if a.name == "group"), 1)
         if len(w) != 4 or len(out) != 4:
-            raise ConfigError(f"ONNX node {_label(n)} (Conv) must be a 2-D convolution, not "
-                              f"{len(w) - 2}-D")
+            raise ConfigError(f"ONNX node {_label(n)} ({n.op_type}) must be a 2-D "
+                              f"convolution, not {len(w) - 2}-D")
         c_in = g.shape(n.input[0], n)[1]
         if c_in != w[1] * groups:
-            raise ConfigError(f"ONNX node {_label(n)} (Conv): input channels must be weight "
-                              f"channels x groups ({w[1]} x {groups}), not {c_in}")
+            raise ConfigError(f"ONNX node {_label(n)} ({n.op_type}): input channels must be "
+                              f"weight channels x groups ({w[1]} x {groups}), not {c_in}")
         return "gemm", GemmOp(name, "conv", m=w[0] // groups, n=out[0] * out[2] * out[3],
                               k=w[1] * w[2] * w[3], groups=groups)
     a = g.shape(n.input[0], n)
     if n.op_type == "Gemm":
         trans_a = next((a_.i for a_ in n.attribute if a_.name == "transA"), 0)
         return "gemm", GemmOp(name, "linear", m=out[1], n=out[0], k=a[0 if trans_a else 1])
-    b = g.shape(n.input[1], n)
+    b = g.shape(second, n)
     if len(a) < 2 or len(b) < 2:
-        raise ConfigError(f"ONNX node {_label(n)} (MatMul) must multiply matrices, not "
+        raise ConfigError(f"ONNX node {_label(n)} ({n.op_type}) must multiply matrices, not "
                           f"shapes {a} and {b}")
-    if n.input[1] in g.const:
+    if second in g.const:
         return "gemm", GemmOp(name, "linear", m=b[-1], n=math.prod(out[:-1]), k=b[-2])
     if n.input[0] in g.const:
         return "gemm", GemmOp(name, "linear", m=a[-2], n=math.prod(out[:-2]) * out[-1],
@@ -274,7 +286,7 @@ def _unit(g: _Graph, i: int, n) -> _Unit:
     if n.domain not in ("", "ai.onnx") or op not in (*SHAPE, *VECTOR, *POOLS, *GEMMS, *PASS):
         raise ConfigError(f"ONNX node {_label(n)} has op {op!r}"
                           f"{' of domain ' + repr(n.domain) if n.domain else ''}, which fpim "
-                          f"does not support (supported: {', '.join(GEMMS + POOLS)}, "
+                          f"does not support (supported: {', '.join((*GEMMS, *POOLS))}, "
                           f"{', '.join(VECTOR)} and shape ops)")
     if op in SHAPE:
         return _Unit(name, "other", ins, n.output[0], None)

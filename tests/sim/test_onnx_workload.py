@@ -125,3 +125,60 @@ def test_layer_names_follow_torch_scopes():
              N("/layer2/layer2.0/downsample/downsample.0/Conv", "Conv")]
     assert layer_names(nodes) == ["layer1.0.conv1", "layer1.0.add", "blocks.0.attn.matmul_1",
                                   "fc", "conv_a", "relu_5", "layer2.0.downsample.0"]
+
+
+def _qdq_models(tmp_path: Path) -> dict[str, Path]:
+    """The same conv-relu-pool-linear network as float ONNX, in the QDQ format (int8
+    weights behind DequantizeLinear, activation Q/DQ pairs) and with QLinearConv."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    def init(name, array):
+        return numpy_helper.from_array(np.asarray(array), name)
+
+    inits = [init("w", np.zeros((8, 3, 3, 3), np.float32)),
+             init("wq", np.zeros((8, 3, 3, 3), np.int8)),
+             init("fc", np.zeros((8, 10), np.float32)),
+             init("fcq", np.zeros((8, 10), np.int8)),
+             init("s", np.float32(0.1)), init("z", np.int8(0))]
+    float_nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1] * 4),
+                   helper.make_node("Relu", ["c"], ["r"], name="relu")]
+    quant_nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"]),
+                   helper.make_node("DequantizeLinear", ["xq", "s", "z"], ["xd"]),
+                   helper.make_node("DequantizeLinear", ["wq", "s", "z"], ["wd"]),
+                   helper.make_node("Conv", ["xd", "wd"], ["c"], name="conv", pads=[1] * 4),
+                   helper.make_node("Relu", ["c"], ["r0"], name="relu"),
+                   helper.make_node("QuantizeLinear", ["r0", "s", "z"], ["rq"]),
+                   helper.make_node("DequantizeLinear", ["rq", "s", "z"], ["r"])]
+    qlinear_nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"]),
+                     helper.make_node("QLinearConv", ["xq", "s", "z", "wq", "s", "z", "s",
+                                                      "z"], ["cq"], name="conv", pads=[1] * 4),
+                     helper.make_node("DequantizeLinear", ["cq", "s", "z"], ["c"]),
+                     helper.make_node("Relu", ["c"], ["r"], name="relu")]
+    tail = [helper.make_node("GlobalAveragePool", ["r"], ["p"], name="pool"),
+            helper.make_node("Flatten", ["p"], ["f"], name="flat")]
+    float_tail = [helper.make_node("MatMul", ["f", "fc"], ["y"], name="fc")]
+    quant_tail = [helper.make_node("DequantizeLinear", ["fcq", "s", "z"], ["fcd"]),
+                  helper.make_node("MatMul", ["f", "fcd"], ["y"], name="fc")]
+    paths = {}
+    for name, nodes in (("float", float_nodes + tail + float_tail),
+                        ("qdq", quant_nodes + tail + quant_tail),
+                        ("qlinear", qlinear_nodes + tail + quant_tail)):
+        graph = helper.make_graph(
+            nodes, name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])], inits)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        paths[name] = tmp_path / f"{name}.onnx"
+        onnx.save(model, str(paths[name]))
+    return paths
+
+
+def test_quantized_onnx_formats_read_as_their_float_network(tmp_path):
+    """QDQ and QLinearConv models give the float network's GEMMs: activation Q/DQ pairs
+    are the requantizer's work, the ReLU is fused either side of them."""
+    paths = _qdq_models(tmp_path)
+    want = work(read_onnx(paths["float"]))
+    assert want == [("conv", 8, 64, 27, 1), ("pool", 8 * 64), ("linear", 10, 1, 8, 1)]
+    assert work(read_onnx(paths["qdq"])) == want
+    assert work(read_onnx(paths["qlinear"])) == want
