@@ -145,7 +145,9 @@ def _check_options(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
 
 def _run_name(args: argparse.Namespace, accel_name: str) -> str:
     if args.model:
-        stem = args.model.rsplit(":", 1)[-1]
+        from quant.modelspec import parse_model
+
+        stem = parse_model(args.model).label  # factory function, ONNX file stem or name
     else:
         stem = Path((args.artifact or args.topology).rstrip("/")).stem
     return f"msq{args.bits}_{stem}_{accel_name}" if args.search else f"{stem}_{accel_name}"

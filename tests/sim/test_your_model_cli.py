@@ -143,3 +143,19 @@ def test_quantize_and_pim_train_a_factory_with_its_checkpoint(user_dir, capsys):
                          "--epochs", "1", "--no-progress", "--json")
     assert code == 0, err
     assert json.loads(out)["float_checkpoint_loaded"] is True
+
+
+def test_report_names_its_run_after_the_model(tmp_path):
+    """The default report directory of a model file is named after the file's stem (a
+    path in it would nest the directory)."""
+    import argparse
+
+    from fpim.commands.report import _run_name
+
+    (tmp_path / "mynet.onnx").write_bytes(b"")
+    (tmp_path / "mynet.py").write_text(MYNET)
+    for model, want in ((str(tmp_path / "mynet.onnx"), "mynet_tiny"),
+                        (f"{tmp_path / 'mynet.py'}:make", "make_tiny"), ("resnet18",
+                                                                         "resnet18_tiny")):
+        args = argparse.Namespace(model=model, search=None, bits=4)
+        assert _run_name(args, "tiny") == want
