@@ -25,8 +25,9 @@
    recomputes them from the current weights at every epoch instead.
    The first conv and the last linear use ``first_last_bits``-bit fixed point (default 8,
    common practice; ``None`` gives them the main scheme).
-4. Each ReLU becomes :class:`QReLU`: ReLU, then unsigned ``act_bits``-bit fixed point with a
-   learnable clip ``a`` (PACT, arXiv 1805.06085): ``q = round_half_even(min(x, a) / s)``,
+4. Each ReLU (and ReLU6) becomes :class:`QReLU`: ReLU, then unsigned ``act_bits``-bit fixed
+   point with a learnable clip ``a`` (PACT, arXiv 1805.06085; a ReLU6's clip is at most 6
+   and fixed): ``q = round_half_even(min(x, a) / s)``,
    ``s = a / (2**b - 1)``. For F8Net the clip is ``255 * 2**-fl`` with ``fl`` from the
    unsigned std rule on calibration activations, fixed. The first layer quantizes the input
    (images in [0, 1]) to uint8 with scale 1/255 (F8Net: 2**-8).
@@ -178,11 +179,14 @@ class WeightQuantizer(nn.Module):
 
 
 class ActQuant(nn.Module):
-    """Unsigned fixed-point activation fake-quantizer with a (PACT) clip; STE for rounding."""
+    """Unsigned fixed-point activation fake-quantizer with a (PACT) clip; STE for rounding.
+    ``ceiling``: the largest clip calibration may set (ReLU6: 6), for a fixed clip."""
 
-    def __init__(self, bits: int, clip: float = 1.0, learnable: bool = True) -> None:
+    def __init__(self, bits: int, clip: float = 1.0, learnable: bool = True,
+                 ceiling: float | None = None) -> None:
         super().__init__()
         self.fmt = ActFormat(bits)
+        self.ceiling = ceiling
         c = torch.tensor(float(clip), dtype=torch.float32)
         if learnable:
             self.clip = nn.Parameter(c)
@@ -211,10 +215,12 @@ class ActQuant(nn.Module):
         """Set the clip from observed values: min-MSE grid (PACT init) or F8Net's std rule."""
         x = np.concatenate(self._seen) if self._seen else np.zeros(1)
         self._seen = []
-        x = np.maximum(x, 0)
+        x = np.maximum(x, 0) if self.ceiling is None else np.clip(x, 0, self.ceiling)
         if f8:
             fl = F8Format.fl_from_std(float(np.std(x)), signed=False)
             clip = 255.0 * 2.0 ** -fl
+            while self.ceiling is not None and clip > self.ceiling:
+                clip /= 2  # one more fractional bit
         else:
             top = float(x.max()) if x.max() > 0 else 1.0
             best, clip = math.inf, top
@@ -229,11 +235,14 @@ class ActQuant(nn.Module):
 
 
 class QReLU(nn.Module):
-    """ReLU followed by :class:`ActQuant` (what every ReLU of a converted model becomes)."""
+    """ReLU followed by :class:`ActQuant` (what every ReLU of a converted model becomes).
+    A ReLU6 becomes one with ``ceiling`` 6: its clip is calibrated at most 6 and then fixed,
+    so the quantizer's clamp is the ReLU6's (the engine fuses either into the requantizer)."""
 
-    def __init__(self, bits: int, learnable: bool = True) -> None:
+    def __init__(self, bits: int, learnable: bool = True, ceiling: float | None = None
+                 ) -> None:
         super().__init__()
-        self.act = ActQuant(bits, learnable=learnable)
+        self.act = ActQuant(bits, learnable=learnable and ceiling is None, ceiling=ceiling)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.act(F.relu(x))
@@ -269,11 +278,12 @@ class QLinear(nn.Linear):
 # ---------------------------------------------------------------------------------------
 
 Q_LEAVES = (QConv2d, QLinear, QReLU, ActQuant)
-_SUPPORTED = (nn.Conv2d, nn.Linear, nn.BatchNorm2d, nn.ReLU, nn.AdaptiveAvgPool2d, nn.AvgPool2d,
-              nn.MaxPool2d, nn.Flatten, *PASS_MODULES)
+_SUPPORTED = (nn.Conv2d, nn.Linear, nn.BatchNorm2d, nn.ReLU, nn.ReLU6, nn.AdaptiveAvgPool2d,
+              nn.AvgPool2d, nn.MaxPool2d, nn.Flatten, *PASS_MODULES)
 ADD_FUNCS = (operator.add, torch.add)
 FLATTEN_METHODS = ("flatten", "view", "reshape")
-_SUPPORTED_NAMES = ("Conv2d, Linear, BatchNorm2d (after a Conv2d), ReLU, AdaptiveAvgPool2d(1), "
+_SUPPORTED_NAMES = ("Conv2d, Linear, BatchNorm2d (after a Conv2d), ReLU, ReLU6, "
+                    "AdaptiveAvgPool2d(1), "
                     "AvgPool2d, MaxPool2d, Flatten, Identity, Dropout and residual +")
 
 
@@ -468,10 +478,12 @@ def quantize_(model: nn.Module, config: QATConfig, calibration: torch.Tensor) ->
             _set_module(model, n.target, _make_q(m, bn, config, edge, n is firsts[0]))
         elif isinstance(m, nn.BatchNorm2d):
             _set_module(model, n.target, nn.Identity())
-        elif isinstance(m, nn.ReLU):
+        elif isinstance(m, (nn.ReLU, nn.ReLU6)):
             _set_module(model, n.target, QReLU(config.act_bits,
                                                learnable=config.learn_clip
-                                               and config.scheme != "f8"))
+                                               and config.scheme != "f8",
+                                               ceiling=6.0 if isinstance(m, nn.ReLU6)
+                                               else None))
     model.qat_config = config
     calibrate_(model, calibration)
     return model

@@ -126,3 +126,37 @@ def test_torch_module_and_its_artifact_simulate_alike(name):
     assert not any(isinstance(o, VectorOp) and o.op in ("batchnorm2d", "relu")
                    for o in from_torch.ops)
     assert sum(isinstance(o, GemmOp) for o in from_torch.ops) == len(from_art.gemms)
+
+
+def _relu6_net() -> nn.Module:
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8),
+                         nn.ReLU6(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU6(),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
+
+
+@pytest.mark.parametrize("scheme, bits", [("fixed", 4), ("f8", 8)])
+def test_relu6_quantizes_with_its_clamp(scheme, bits):
+    """QAT turns a ReLU6 into a quantized ReLU whose clip is at most 6 and stays fixed: the
+    quantizer's clamp is the ReLU6's, as the engine fuses it."""
+    from quant.torch.qat import QReLU, act_quantizers
+
+    torch.manual_seed(0)
+    net = _relu6_net().eval()
+    with torch.no_grad():
+        net[0].weight.mul_(100)  # activations well above 6 (the inputs are in [0, 1])
+    model = quantize_(net, QATConfig(scheme=scheme, bits=bits, act_bits=bits),
+                      torch.rand(8, 3, 8, 8))
+    acts = act_quantizers(model)
+    assert len(acts) == 2 and all(isinstance(m, QReLU) for m in model if "ReLU" in str(m))
+    assert all(0 < a.clip.item() <= 6 and not a.clip.requires_grad for a in acts)
+    assert float(model[2](torch.full((1, 8, 1, 1), 100.0)).max()) <= 6
+
+
+def test_relu6_model_and_its_artifact_simulate_alike():
+    torch.manual_seed(0)
+    qmodel = quantize_(_relu6_net().eval(), QATConfig(scheme="fixed", bits=4),
+                       torch.rand(8, 3, 8, 8))
+    a = assign_fraction(from_module(_relu6_net(), (1, 3, 8, 8)), 0.0)
+    b = from_artifact(export(qmodel, (3, 8, 8)))
+    accel = load_accelerator("tiny", [])
+    assert _rows(simulate(a, accel, "cycle")) == _rows(simulate(b, accel, "cycle"))
