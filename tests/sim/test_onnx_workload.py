@@ -72,10 +72,12 @@ def test_deit_tiny_onnx_simulates_like_the_torch_module(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("depth", [18, 50])
 def test_resnet_onnx_simulates_like_the_shipped_topology(depth, tmp_path):
-    """Per-layer GEMMs and cycles of torchvision-layout ResNets exported to ONNX at 224x224
-    equal the shipped SCALE-Sim topologies (which carry the GEMMs only; the shipped fc is a
-    1x1 conv on a 1x1 map, the ONNX one a Gemm)."""
-    wl = read_onnx(export(ResNet(depth), (1, 3, 224, 224), tmp_path / "r.onnx"))
+    """The workload of a torchvision-layout ResNet exported to ONNX at 224x224 equals the
+    torch module's, and its per-layer GEMMs and cycles the shipped SCALE-Sim topology's
+    (which carries the GEMMs only; its fc is a 1x1 conv on a 1x1 map, the ONNX one a Gemm)."""
+    model = ResNet(depth)
+    wl = read_onnx(export(model, (1, 3, 224, 224), tmp_path / "r.onnx"))
+    assert work(wl) == work(from_module(model, (1, 3, 224, 224)))
     shipped = load_shipped(f"resnet{depth}")
     gemms = Workload("gemms", tuple(wl.gemms))
     assert [(o.m, o.n, o.k, o.groups) for o in gemms.ops] == \
