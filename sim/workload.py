@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from quant.errors import ConfigError, check_fraction
+from quant.errors import ConfigError, check_fraction, check_int_range
 from quant.fileio import read_text
 from quant.formats import Scheme
 from quant.msq import lut_row_count
@@ -112,10 +112,15 @@ class VectorOp:
 
 @dataclass(frozen=True)
 class Workload:
-    """A named list of ops, in execution order."""
+    """A named list of ops, in execution order, for ``batch`` images (the ops' sizes
+    already include the batch: throughput is ``batch`` images per run)."""
 
     name: str
     ops: tuple[GemmOp | VectorOp, ...] = field(default_factory=tuple)
+    batch: int = 1
+
+    def __post_init__(self) -> None:
+        check_int_range("batch", self.batch, 1, MAX_BATCH)
 
     @property
     def gemms(self) -> list[GemmOp]:
@@ -151,7 +156,32 @@ def assign_fraction(wl: Workload, fraction: float, force: bool = False) -> Workl
         if isinstance(o, GemmOp) and (o.splits is None or force):
             o = replace(o, splits=split_rows(o, fraction))
         ops.append(o)
-    return Workload(wl.name, tuple(ops))
+    return replace(wl, ops=tuple(ops))
+
+
+#: Largest batch a workload may have.
+MAX_BATCH = 1 << 20
+
+
+def batched(wl: Workload, batch: int) -> Workload:
+    """``wl`` (one image) run on ``batch`` images: GEMMs stream ``batch`` times the output
+    positions (activation x activation matmuls get ``batch`` times the groups), vector ops
+    cover ``batch`` times the elements."""
+    check_int_range("batch", batch, 1, MAX_BATCH)
+    if wl.batch != 1:
+        raise ConfigError(f"batch of workload {wl.name!r} must be given once, not {batch} "
+                          f"on top of its own {wl.batch}")
+    ops: list[GemmOp | VectorOp] = []
+    for o in wl.ops:
+        if isinstance(o, VectorOp):
+            ops.append(replace(o, elements=o.elements * batch))
+        elif o.kind == "matmul":
+            ops.append(replace(o, groups=o.groups * batch,
+                               splits=None if o.splits is None else
+                               tuple((a, b, c * batch) for a, b, c in o.splits)))
+        else:
+            ops.append(replace(o, n=o.n * batch))
+    return Workload(wl.name, tuple(ops), batch)
 
 
 # ---------------------------------------------------------------------------------------

@@ -116,7 +116,8 @@ def add_simulation(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None
                    help="fraction of rows on the LUT core for workloads without schemes "
                         "(default: the engine's split lut_rows / (dsp_rows + lut_rows))")
     p.add_argument("--batch", type=int, default=None,
-                   help="batch size (--artifact only; default 1)")
+                   help="images per run (default 1; a module:function --model takes its "
+                        "batch from --input-shape); FPS is images per second")
 
 
 def add_macro(p: argparse.ArgumentParser, *, overrides: bool = False) -> None:

@@ -60,7 +60,9 @@ def _refuse_ignored(args: argparse.Namespace) -> None:
     refuse_unless(args.gemm, bool(args.topology), "--gemm", "to --topology", source)
     refuse_unless(args.input_shape, factory, "--input-shape", "to a module:function --model",
                   source)
-    refuse_unless(args.batch, bool(args.artifact), "--batch", "to --artifact", source)
+    refuse_unless(args.batch, not factory, "--batch",
+                  "to --artifact, a shipped --model and --topology (a module:function model "
+                  "takes its batch from --input-shape)", source)
     refuse_unless(args.sp2_fraction, not args.artifact, "--sp2-fraction",
                   "to --model and --topology (an artifact has its own schemes)", source)
     refuse_unless(args.seed, args.functional, "--seed", "with --functional", "without it")
@@ -101,7 +103,8 @@ def run(args: argparse.Namespace) -> int:
         r = data["resources"]
         print(f"\n{wl.name} on {accel.name} ({args.mode} mode, {accel.clock_mhz:g} MHz): "
               f"{t['total_cycles']} cycles ({t['stall_cycles']} stall), "
-              f"{t['latency_ms']:.3f} ms, {t['fps']:.2f} FPS, {t['gops']:.1f} GOPS, "
+              f"{t['latency_ms']:.3f} ms per batch of {t['batch']}, {t['fps']:.2f} FPS "
+              f"(images/s), {t['gops']:.1f} GOPS, "
               f"{t['gops_per_dsp']:.3f} GOPS/DSP")
         print(f"resources (estimate): LUT {r['lut']}/{accel.part.lut}, FF {r['ff']}/"
               f"{accel.part.ff}, DSP {r['dsp']}/{accel.part.dsp}, BRAM36 {r['bram36']}/"

@@ -20,7 +20,14 @@ from sim.arch import Accelerator
 from sim.engine import simulate as run_engine
 from sim.ops import from_artifact
 from sim.results import RunResult
-from sim.workload import GemmOp, Workload, assign_fraction, load_shipped, read_topology
+from sim.workload import (
+    GemmOp,
+    Workload,
+    assign_fraction,
+    batched,
+    load_shipped,
+    read_topology,
+)
 
 
 @dataclass(frozen=True)
@@ -47,8 +54,10 @@ def load_workload(accel: Accelerator, *, artifact: str | None = None, model: str
                   topology: str | None = None, gemm: bool | None = None,
                   input_shape: tuple[int, ...] | None = None, batch: int = 1,
                   sp2_fraction: float | None = None) -> tuple[Workload, Artifact | None]:
-    """The workload of exactly one source, with ``sp2_fraction`` of each GEMM's rows on the
-    LUT core (default: the engine's split); the artifact too when that is the source.
+    """The workload of exactly one source for ``batch`` images, with ``sp2_fraction`` of
+    each GEMM's rows on the LUT core (default: the engine's split); the artifact too when
+    that is the source. A torch model's batch is ``input_shape``'s first size (``batch``
+    must then be 1).
 
     ``model`` is a shipped workload name or a ``module:function`` torch model factory
     (traced on ``input_shape``); ``gemm`` says whether ``topology`` is in SCALE-Sim's GEMM
@@ -59,14 +68,17 @@ def load_workload(accel: Accelerator, *, artifact: str | None = None, model: str
         art = load_artifact(artifact)
         wl = from_artifact(art, batch=batch)
     elif topology:
-        wl = read_topology(topology, gemm=gemm)
+        wl = batched(read_topology(topology, gemm=gemm), batch)
     elif model and ":" in model:
+        if batch != 1:
+            raise ConfigError(f"batch of a module:function model must be the first size of "
+                              f"its input shape, not {batch}")
         # torch is imported only for a torch model (it costs seconds of start-up)
         from sim.torch_workload import from_factory
 
         wl = from_factory(model, input_shape or ())
     elif model:
-        wl = load_shipped(model)
+        wl = batched(load_shipped(model), batch)
     else:
         raise ConfigError("workload must be an artifact, a model or a topology, not missing")
     e = accel.engine

@@ -67,7 +67,7 @@ def run_files(rec: RunRecords) -> dict[str, bytes]:
         table(("total", "value"), [
             ("cycles", _n(t["total_cycles"])), ("compute cycles", _n(t["compute_cycles"])),
             ("stall cycles", _n(t["stall_cycles"])), ("latency, ms", f"{t['latency_ms']:.3f}"),
-            ("frames per second", _n(t["fps"])), ("GOPS", f"{t['gops']:.1f}"),
+            (f"images per second (batch {t['batch']})", _n(t["fps"])), ("GOPS", f"{t['gops']:.1f}"),
             ("GOPS per DSP", f"{t['gops_per_dsp']:.3f}"), ("MACs", _n(t["macs"])),
             ("DRAM bytes", _n(t["dram_bytes"]))]),
     ))]
