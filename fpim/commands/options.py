@@ -66,32 +66,58 @@ MACRO_OVERRIDES = ("scheme", "cell_bits", "adc_bits", "group_size", "range_fract
                    "nonlinearity", "noise_lsb")
 
 
-def add_accel(p: argparse.ArgumentParser) -> None:
-    """``--accel PRESET_OR_YAML`` (required) and repeatable ``--set KEY=VALUE``."""
-    p.add_argument("--accel", required=True, metavar="PRESET_OR_YAML",
+def add_accel(p: argparse.ArgumentParser | argparse._MutuallyExclusiveGroup,
+              sets: argparse.ArgumentParser | None = None) -> None:
+    """``--accel PRESET_OR_YAML`` (required unless ``p`` is a group) and repeatable
+    ``--set KEY=VALUE`` (on ``sets``, default ``p``)."""
+    group = isinstance(p, argparse._MutuallyExclusiveGroup)
+    p.add_argument("--accel", required=not group, metavar="PRESET_OR_YAML",
                    help="accelerator preset (xc7z020, xc7z045, xczu9eg, tiny) or YAML file")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+    (sets or p).add_argument("--set", dest="overrides", action="append", default=[],
+                             metavar="KEY=VALUE",
                    help="override a config value, e.g. engine.cols=8 (repeatable)")
 
 
-def accelerator(args: argparse.Namespace) -> Accelerator:
-    """The accelerator that ``--accel`` and ``--set`` describe (validated)."""
-    return load_accelerator(args.accel, args.overrides)
+def accelerator(args: argparse.Namespace, fit: bool = True) -> Accelerator:
+    """The accelerator that ``--accel`` and ``--set`` describe (validated; with ``fit``,
+    refused unless it fits its part)."""
+    return load_accelerator(args.accel, args.overrides, fit)
 
 
-def add_workload(p: argparse.ArgumentParser) -> None:
-    """Exactly one of ``--artifact``, ``--model``, ``--topology`` (with ``--gemm``), and
-    ``--input-shape`` for a torch model factory (``fpim.flows.simulate.load_workload``)."""
-    src = p.add_mutually_exclusive_group(required=True)
+def add_workload(p: argparse.ArgumentParser, default_model: str | None = None) -> None:
+    """Exactly one of ``--artifact``, ``--model`` (``default_model`` when none is given),
+    ``--topology`` (with ``--gemm``), and ``--input-shape`` for a torch model factory
+    (``fpim.flows.simulate.load_workload``)."""
+    src = p.add_mutually_exclusive_group(required=default_model is None)
     src.add_argument("--artifact", metavar="DIR", help="quantized artifact directory")
-    src.add_argument("--model", metavar="NAME",
+    shown = f" (default: {default_model})" if default_model else ""
+    src.add_argument("--model", metavar="NAME", default=default_model,
                      help="shipped workload (resnet18, resnet50, mobilenet_v2, deit_base) or "
-                          "a torch model factory module:function (needs --input-shape)")
+                          f"a torch model factory module:function (needs --input-shape){shown}")
     src.add_argument("--topology", metavar="CSV", help="SCALE-Sim topology CSV")
     p.add_argument("--gemm", action="store_true",
                    help="the topology is in SCALE-Sim's GEMM format (default: guess)")
     p.add_argument("--input-shape", metavar="B,C,H,W", type=checked(shape, "input-shape", str),
                    help="input shape for a torch model (module:function only)")
+
+
+def workload_source(args: argparse.Namespace) -> str:
+    """The workload option as given, e.g. ``--model resnet18``."""
+    return (f"--artifact {args.artifact}" if args.artifact else
+            f"--topology {args.topology}" if args.topology else f"--model {args.model}")
+
+
+def refuse_ignored_workload(args: argparse.Namespace) -> None:
+    """Refuse the workload options of :func:`add_workload` and :func:`add_batch` that would
+    have no effect on the workload source given."""
+    source = workload_source(args)
+    factory = bool(args.model) and ":" in args.model and not (args.artifact or args.topology)
+    refuse_unless(args.gemm, bool(args.topology), "--gemm", "to --topology", source)
+    refuse_unless(args.input_shape, factory, "--input-shape", "to a module:function --model",
+                  source)
+    refuse_unless(args.batch, not factory, "--batch",
+                  "to --artifact, a shipped --model and --topology (a module:function model "
+                  "takes its batch from --input-shape)", source)
 
 
 def torch_model_shape(args: argparse.Namespace) -> tuple[int, ...] | None:
@@ -115,6 +141,11 @@ def add_simulation(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None
     p.add_argument("--sp2-fraction", type=float, default=None, metavar="F",
                    help="fraction of rows on the LUT core for workloads without schemes "
                         "(default: the engine's split lut_rows / (dsp_rows + lut_rows))")
+    add_batch(p)
+
+
+def add_batch(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--batch``: images per run (``sim.workload.batched``)."""
     p.add_argument("--batch", type=int, default=None,
                    help="images per run (default 1; a module:function --model takes its "
                         "batch from --input-shape); FPS is images per second")

@@ -11,8 +11,10 @@ from fpim.commands.options import (
     add_seed,
     add_simulation,
     add_workload,
+    refuse_ignored_workload,
     refuse_unless,
     torch_model_shape,
+    workload_source,
 )
 from fpim.output import format_table, print_json
 from quant.errors import check_int_range
@@ -54,15 +56,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _refuse_ignored(args: argparse.Namespace) -> None:
     """Refuse options that would have no effect on the given workload and mode."""
-    source = (f"--artifact {args.artifact}" if args.artifact else
-              f"--model {args.model}" if args.model else f"--topology {args.topology}")
-    factory = bool(args.model) and ":" in args.model
-    refuse_unless(args.gemm, bool(args.topology), "--gemm", "to --topology", source)
-    refuse_unless(args.input_shape, factory, "--input-shape", "to a module:function --model",
-                  source)
-    refuse_unless(args.batch, not factory, "--batch",
-                  "to --artifact, a shipped --model and --topology (a module:function model "
-                  "takes its batch from --input-shape)", source)
+    refuse_ignored_workload(args)
+    source = workload_source(args)
     refuse_unless(args.sp2_fraction, not args.artifact, "--sp2-fraction",
                   "to --model and --topology (an artifact has its own schemes)", source)
     refuse_unless(args.seed, args.functional, "--seed", "with --functional", "without it")

@@ -28,7 +28,7 @@ from sim.engine import check_workload
 from sim.functional import check_artifact
 from sim.pim import PimMacro
 from sim.report import RunRecords, msq_files, run_files
-from sim.search import check_msq_args, explore_msq
+from sim.search import explore_msq, search_base
 from sim.workload import Workload
 
 #: Where reports go unless told otherwise: ``reports/<run>``.
@@ -177,7 +177,7 @@ def plan_search(accel: Accelerator, *, model: str | None = None, topology: str |
         raise ConfigError("search must be given a model or a topology, not missing")
     wl, _ = load_workload(accel, model=model, topology=topology, gemm=gemm)
     check_fraction("lut_cap", lut_cap)
-    check_msq_args(bits, packings)
+    search_base(wl, accel, bits, ideal_memory, packings)
     return SearchPlan(accel, wl, bits, ideal_memory, lut_cap, packings)
 
 
