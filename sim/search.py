@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import yaml
 
@@ -32,7 +33,7 @@ from quant.errors import ConfigError, check_choice, check_int_range
 from quant.formats import Scheme, weight_format
 from quant.ref import required_acc_bits
 from sim.arch import Accelerator, FpgaPart, GemmEngine, Memory, allowed_packings, get_part
-from sim.config import CONFIG_DIR, load_accelerator, preset_names
+from sim.config import CONFIG_DIR, load_accelerator, load_part, preset_names, read_yaml
 from sim.engine import simulate
 from sim.resources import fits
 from sim.workload import Workload, assign_fraction
@@ -89,6 +90,22 @@ def shipped_template(part: FpgaPart) -> Accelerator | None:
         if isinstance(data, dict) and str(data.get("part", "")).upper() == part.name.upper():
             return dataclasses.replace(load_accelerator(name), part=part)
     return None
+
+
+def search_template(spec: str | Path, overrides: list[str] | tuple[str, ...] = ()
+                    ) -> Accelerator:
+    """The template of a search on ``spec``: a preset YAML (a file with an ``engine``
+    section, ``overrides`` applied; it need not fit its part, only the designs must) as it
+    is, else the part that ``spec`` names or describes (:func:`sim.config.load_part`) with
+    :func:`part_template`."""
+    path = Path(spec)
+    if path.suffix:
+        data = read_yaml(path, "part file")
+        if isinstance(data, dict) and "engine" in data:
+            return load_accelerator(path, overrides, fit=False)
+    if overrides:
+        raise ConfigError(f"--set applies only to a preset YAML --part, not --part {spec}")
+    return part_template(load_part(spec))
 
 
 def part_template(part: FpgaPart) -> Accelerator:
@@ -234,7 +251,7 @@ def search_base(wl: Workload, template: Accelerator, bits: int, ideal_memory: bo
     e = template.engine
     if e.acc_bits < need:
         raise ConfigError(f"engine.acc_bits of {template.name} must be at least {need} for "
-                          f"{wl.name} at {bits} bits (search with --accel and --set "
+                          f"{wl.name} at {bits} bits (a preset YAML --part with --set "
                           f"engine.acc_bits={need}), "
                           f"not {e.acc_bits}")
     p = template.part

@@ -66,22 +66,23 @@ MACRO_OVERRIDES = ("scheme", "cell_bits", "adc_bits", "group_size", "range_fract
                    "nonlinearity", "noise_lsb")
 
 
-def add_accel(p: argparse.ArgumentParser | argparse._MutuallyExclusiveGroup,
-              sets: argparse.ArgumentParser | None = None) -> None:
-    """``--accel PRESET_OR_YAML`` (required unless ``p`` is a group) and repeatable
-    ``--set KEY=VALUE`` (on ``sets``, default ``p``)."""
-    group = isinstance(p, argparse._MutuallyExclusiveGroup)
-    p.add_argument("--accel", required=not group, metavar="PRESET_OR_YAML",
+def add_accel(p: argparse.ArgumentParser) -> None:
+    """``--accel PRESET_OR_YAML`` (required) and repeatable ``--set KEY=VALUE``."""
+    p.add_argument("--accel", required=True, metavar="PRESET_OR_YAML",
                    help="accelerator preset (xc7z020, xc7z045, xczu9eg, tiny) or YAML file")
-    (sets or p).add_argument("--set", dest="overrides", action="append", default=[],
-                             metavar="KEY=VALUE",
+    add_set(p)
+
+
+def add_set(p: argparse.ArgumentParser) -> None:
+    """Repeatable ``--set KEY=VALUE``: overrides of a preset's values."""
+    p.add_argument("--set", dest="overrides", action="append", default=[],
+                   metavar="KEY=VALUE",
                    help="override a config value, e.g. engine.cols=8 (repeatable)")
 
 
-def accelerator(args: argparse.Namespace, fit: bool = True) -> Accelerator:
-    """The accelerator that ``--accel`` and ``--set`` describe (validated; with ``fit``,
-    refused unless it fits its part)."""
-    return load_accelerator(args.accel, args.overrides, fit)
+def accelerator(args: argparse.Namespace) -> Accelerator:
+    """The accelerator that ``--accel`` and ``--set`` describe (validated)."""
+    return load_accelerator(args.accel, args.overrides)
 
 
 def add_workload(p: argparse.ArgumentParser, default_model: str | None = None) -> None:

@@ -34,7 +34,11 @@ EXAMPLES = """examples:
       --scheme pot --bits 4 --out artifacts/cnn-pot
 
 The artifact directory holds manifest.json and tensors.safetensors (see docs/qat.md);
-quant_accuracy is measured by integer-only inference of the written artifact.
+quant_accuracy is measured by integer-only inference of the written artifact. The defaults
+keep the first conv and last linear at 8 bits and the input at 8 bits, which no 4-bit engine
+runs: the output (engine_fit in the JSON) says whether the artifact runs on the xc7z020
+preset and, if not, the options that make it (for 4 bits: --first-last-bits 0 --input-bits 4
+--pool-extra-bits 0, as `make demo` does).
 """
 
 
@@ -156,4 +160,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"fake-quant and integer predictions agree on {r['agreement']:.1f}% of images; "
           f"{r['sp2_rows']}/{r['rows']} weight rows on SP2")
     print(f"artifact: {r['artifact']}")
+    fit = r["engine_fit"]
+    if fit["fits"]:
+        print(f"runs on the {fit['preset']} preset's engine (fpim simulate --artifact "
+              f"{r['artifact']} --accel {fit['preset']})")
+    else:
+        print(f"does not run on the {fit['preset']} preset's engine: {fit['reason']}")
+        if fit["quantize_flags"]:
+            print(f"to fit it, quantize again with {' '.join(fit['quantize_flags'])}")
     return 0

@@ -6,11 +6,11 @@ import argparse
 import shlex
 
 from fpim.commands.options import (
-    add_accel,
     add_batch,
     add_json,
     add_msq_search,
     add_progress,
+    add_set,
     add_workload,
     progress,
     refuse_ignored_workload,
@@ -24,7 +24,8 @@ EXAMPLES = """examples:
   fpim search msq --part XC7Z045 --bits 4 --topology configs/workloads/resnet50.csv --json
   fpim search msq --part XC7Z020 --bits 4 --model resnet18 --save best.yaml
   fpim simulate --model resnet18 --accel best.yaml --mode analytical --sp2-fraction 0.75
-  fpim search msq --accel xc7z020 --set engine.acc_bits=32 --bits 4 --model resnet50
+  fpim search msq --part configs/xc7z020.yaml --set engine.acc_bits=32 --bits 4 \
+                  --model resnet50
   fpim search msq --part my_part.yaml --bits 4 --model mypkg.models:build \\
                   --input-shape 1,3,32,32 --csv engines.csv
   fpim search msq --part XC7Z020 --bits 4 --packing 1     # unpacked DSPs only
@@ -42,19 +43,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     what = p.add_subparsers(dest="search", metavar="SEARCH", required=True)
     m = what.add_parser(
         "msq", help="SP2 fraction and engine split (Mix and Match)",
-        description="Every engine is built on a template: --accel's preset, or for --part the "
-                    "shipped preset of that part (the dataclass defaults for a part without "
-                    "one). The template gives the memory, clock, vector unit, accumulator "
-                    "width, LUT scheme and activation sign; the search changes the rows, "
-                    "columns, DSP packing, widths (--bits) and grows buffer banks to hold a "
-                    "tile. Every assumption is printed; --save writes the recommended design "
-                    "as a preset that fpim simulate reproduces exactly.",
+        description="Every engine is built on a template: a preset YAML given as --part, "
+                    "or for a part the shipped preset of that part (the dataclass defaults "
+                    "for a part without one). The template gives the memory, clock, vector "
+                    "unit, accumulator width, LUT scheme and activation sign; the search "
+                    "changes the rows, columns, DSP packing, widths (--bits) and grows buffer "
+                    "banks to hold a tile. Every assumption is printed; --save writes the "
+                    "recommended design as a preset that fpim simulate reproduces exactly.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    on = m.add_mutually_exclusive_group(required=True)
-    on.add_argument("--part", metavar="NAME_OR_YAML",
-                    help="FPGA part (XC7Z020, XC7Z045, XCZU9EG) or a YAML file of its fields "
-                         "(name, lut, ff, dsp, dsp_type, bram36) or a preset (its part)")
-    add_accel(on, sets=m)
+    m.add_argument("--part", required=True, metavar="NAME_OR_YAML",
+                   help="FPGA part (XC7Z020, XC7Z045, XCZU9EG), a YAML file of its fields "
+                        "(name, lut, ff, dsp, dsp_type, bram36), or a preset YAML (the "
+                        "template itself; --set applies to it)")
+    add_set(m)
     m.add_argument("--bits", required=True, type=int, help="weight and activation bits (3..8)")
     add_workload(m, default_model="resnet18")
     add_batch(m)
@@ -83,14 +84,12 @@ def reproduce_command(args: argparse.Namespace, accel: str, fraction: float) -> 
 
 
 def run(args: argparse.Namespace) -> int:
-    from fpim.commands.options import accelerator
     from fpim.flows.simulate import load_workload
     from quant.errors import ConfigError, check_fraction, check_int_range
     from quant.fileio import check_output, write_atomic
-    from sim.config import load_part
     from sim.report.metrics import engine_rows
     from sim.report.schema import ENGINE_COLUMNS, csv_text
-    from sim.search import design_yaml, explore_msq, part_template, search_base, summarize
+    from sim.search import design_yaml, explore_msq, search_base, search_template, summarize
 
     if args.artifact or args.topology:
         args.model = None  # the default model gives way to the source given
@@ -98,9 +97,6 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--artifact applies only to simulate and report (an artifact fixes "
                           "each row's scheme, the MSQ search chooses them), not to search "
                           "msq: give its shapes with --model or --topology")
-    if args.part is not None and args.overrides:
-        raise ConfigError("--set applies only to --accel, not to --part "
-                          f"{args.part}")
     refuse_ignored_workload(args)
     lut_cap = check_fraction("lut_cap", args.lut_cap)
     batch = 1 if args.batch is None else check_int_range("batch", args.batch, 1, 1 << 20)
@@ -108,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         if path is not None:
             check_output(path, what)
     torch_model_shape(args)
-    template = accelerator(args, fit=False) if args.accel else part_template(load_part(args.part))
+    template = search_template(args.part, args.overrides)
     wl, _ = load_workload(template, model=args.model, topology=args.topology,
                           gemm=True if args.gemm else None, input_shape=args.input_shape,
                           batch=batch)

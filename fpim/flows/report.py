@@ -13,6 +13,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from fpim.flows.fit import check_fit
 from fpim.flows.pim_deploy import accuracy_grid, chip_cost, limited_test_split
 from fpim.flows.simulate import load_workload, simulate
 from fpim.flows.synth import synthesize_engine
@@ -25,7 +26,6 @@ from quant.errors import ConfigError, check_fraction, check_int_range
 from quant.fileio import replace_dir_atomic
 from sim.arch import Accelerator
 from sim.engine import check_workload
-from sim.functional import check_artifact
 from sim.pim import PimMacro
 from sim.report import RunRecords, msq_files, run_files
 from sim.search import explore_msq, search_base
@@ -111,7 +111,7 @@ def plan_run(accel: Accelerator, *, artifact: str | None = None, model: str | No
                             gemm=gemm, input_shape=input_shape, batch=batch,
                             sp2_fraction=sp2_fraction)
     if art is not None:
-        check_artifact(art, accel)
+        check_fit(art, accel)
     check_workload(wl, accel)
     if synth:
         find_yosys(yosys)

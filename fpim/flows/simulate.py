@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fpim.flows.fit import check_fit
 from quant import ref
 from quant.artifact import Artifact, load_artifact
 from quant.errors import ConfigError
@@ -154,7 +155,7 @@ def simulate(accel: Accelerator, wl: Workload, art: Artifact | None = None, *,
     """Time ``wl`` on ``accel`` in ``mode`` (an artifact is first checked to fit the engine);
     with ``functional``, also :func:`check_functional` with ``seed``."""
     if art is not None:
-        F.check_artifact(art, accel)
+        check_fit(art, accel)
     elif functional:
         check_functional_size(wl)
     result = run_engine(wl, accel, mode, max_cycles=max_cycles)

@@ -51,7 +51,7 @@ def test_saved_design_reproduces_the_search(capsys, tmp_path):
 
 def test_accumulator_comes_from_the_preset(capsys, tmp_path):
     out = tmp_path / "a32.yaml"
-    r = _json(capsys, *SEARCH, "--accel", "xc7z020", "--set", "engine.acc_bits=32",
+    r = _json(capsys, *SEARCH, "--part", "configs/xc7z020.yaml", "--set", "engine.acc_bits=32",
               "--topology", "configs/workloads/mobilenet_v2.csv", "--save", str(out),
               "--ideal-memory", "--json")
     a = r["assumptions"]
@@ -105,10 +105,11 @@ def test_text_names_assumptions_and_verdict(capsys, tmp_path):
 @pytest.mark.parametrize("argv,words", [
     (("--part", "XC7Z020", "--artifact", "configs/artifacts/cnn_msq4_digits"),
      "--artifact applies only to simulate and report"),
-    (("--part", "XC7Z020", "--set", "engine.cols=8"), "--set applies only to --accel"),
-    (("--accel", "xc7z020", "--model", "deit_base", "--bits", "8"),
-     "engine.acc_bits of xc7z020 must be at least 36 for deit_base at 8 bits (search with "
-     "--accel and --set engine.acc_bits=36), not 24"),
+    (("--part", "XC7Z020", "--set", "engine.cols=8"),
+     "--set applies only to a preset YAML --part"),
+    (("--part", "configs/xc7z020.yaml", "--model", "deit_base", "--bits", "8"),
+     "engine.acc_bits of xc7z020 must be at least 36 for deit_base at 8 bits (a preset "
+     "YAML --part with --set engine.acc_bits=36), not 24"),
     (("--part", "XC7Z020", "--model", "resnet18", "--gemm"), "--gemm applies only to"),
     (("--part", "XC7Z020", "--model", "m:f", "--input-shape", "1,3,8,8", "--batch", "2"),
      "--batch applies only to"),
