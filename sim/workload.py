@@ -113,11 +113,14 @@ class VectorOp:
 @dataclass(frozen=True)
 class Workload:
     """A named list of ops, in execution order, for ``batch`` images (the ops' sizes
-    already include the batch: throughput is ``batch`` images per run)."""
+    already include the batch: throughput is ``batch`` images per run). ``origin``: how it
+    was made (the source options and the SP2 fraction given to schemeless GEMMs), for
+    outputs that must be re-run from themselves."""
 
     name: str
     ops: tuple[GemmOp | VectorOp, ...] = field(default_factory=tuple)
     batch: int = 1
+    origin: dict = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         check_int_range("batch", self.batch, 1, MAX_BATCH)

@@ -13,9 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fpim.progress import Progress, bars, silent
+from fpim.progress import Progress, bars, lines, silent
 from quant.errors import SEED_MAX, ConfigError, check_seed
 from quant.fileio import check_output
+from quant.progress import PERIOD
 from sim.arch import Accelerator
 from sim.config import load_accelerator
 
@@ -201,27 +202,44 @@ def add_msq_search(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None
                         "the part allows at the width)")
 
 
+def add_csv(p: argparse.ArgumentParser, what: str = "the table") -> None:
+    """``--csv FILE``: also write ``what`` (the printed table) as CSV, its columns named as
+    in the JSON; :func:`check_csv` refuses a path that could not be written, before work."""
+    p.add_argument("--csv", metavar="FILE", help=f"also write {what} as CSV")
+
+
+def check_csv(args: argparse.Namespace) -> None:
+    """Refuse a ``--csv`` path that could not be written."""
+    if args.csv is not None:
+        check_output(args.csv, "csv")
+
+
 def add_json(p: argparse.ArgumentParser, instead_of: str = "a table") -> None:
     """``--json``: print JSON instead of ``instead_of`` (what the command prints otherwise)."""
     p.add_argument("--json", action="store_true", help=f"print JSON instead of {instead_of}")
 
 
 def add_progress(p: argparse.ArgumentParser) -> None:
-    """``--progress/--no-progress``: progress bars on stderr for the long steps (default: on
-    when both stdout and stderr are terminals)."""
+    """``--progress/--no-progress``: progress on stderr for the long steps (default: bars
+    when both stdout and stderr are terminals, else a line every
+    :data:`~quant.progress.PERIOD` seconds of a long step; ``--no-progress``: nothing)."""
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="progress bars on stderr (default: only when stdout and stderr are "
-                        "terminals)")
+                   help=f"progress bars on stderr (default: bars when stdout and stderr are "
+                        f"terminals, else a line every {PERIOD:g} s of a long step; "
+                        f"--no-progress: none)")
 
 
 def show_progress(args: argparse.Namespace) -> bool:
-    """Whether ``--progress/--no-progress`` (or, without either, the terminals) asks for
-    progress bars."""
-    if args.progress is not None:
-        return bool(args.progress)
-    return sys.stdout.isatty() and sys.stderr.isatty()
+    """Whether a training step shows its progress (a bar on a terminal, periodic lines
+    elsewhere): unless ``--no-progress``."""
+    return args.progress is not False
 
 
 def progress(args: argparse.Namespace) -> Progress:
-    """The :data:`~fpim.progress.Progress` the command hands its flow."""
-    return bars if show_progress(args) else silent
+    """The :data:`~fpim.progress.Progress` the command hands its flow: bars with
+    ``--progress`` or on terminals, none with ``--no-progress``, else periodic lines."""
+    if args.progress is False:
+        return silent
+    if args.progress or (sys.stdout.isatty() and sys.stderr.isatty()):
+        return bars
+    return lines

@@ -5,14 +5,16 @@ from __future__ import annotations
 import argparse
 
 from fpim.commands.options import (
+    add_csv,
     add_json,
     add_progress,
     add_seed,
+    check_csv,
     check_training_outputs,
     refuse_unless,
     show_progress,
 )
-from fpim.output import format_table, print_json
+from fpim.output import print_json, print_table
 
 SCHEMES = ("fixed", "pot", "sp2", "msq", "f8")
 # the names of quant.torch.models.MODELS (not imported: it imports torch; a test keeps them equal)
@@ -105,6 +107,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_seed(p, "training")
     p.add_argument("--out", required=True, help="artifact directory to write")
     add_progress(p)
+    add_csv(p, "the accuracy table")
     add_json(p)
     p.set_defaults(func=run)
 
@@ -124,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
     refuse_unless(args.first_last_bits, not f8, "--first-last-bits",
                   "to schemes other than f8 (all 8-bit)", scheme)
     check_training_outputs(args.out, args.float_checkpoint)
+    check_csv(args)
     act_bits = args.act_bits if args.act_bits is not None else (8 if f8 else 4)
     first_last = 8 if args.first_last_bits is None else args.first_last_bits
     check_int_range("first-last-bits", first_last, 0, 16)
@@ -152,11 +156,11 @@ def run(args: argparse.Namespace) -> int:
     frac = f", SP2 fraction {r['sp2_fraction']}" if r["sp2_fraction"] is not None else ""
     print(f"{r['model']} on {r['data']} ({r['test_images']} test images), {r['scheme']} "
           f"{r['bits']}-bit weights, {r['act_bits']}-bit activations{frac}")
-    print(format_table(("", "test accuracy %"), [
-        ("float", f"{r['float_accuracy']:.2f}"),
-        ("QAT fake-quant (float forward)", f"{r['fakequant_accuracy']:.2f}"),
-        ("quantized (integer artifact)", f"{r['quant_accuracy']:.2f}"),
-    ]))
+    what = {"float_accuracy": "float", "fakequant_accuracy": "QAT fake-quant (float forward)",
+            "quant_accuracy": "quantized (integer artifact)"}
+    print_table(("field", "test accuracy %", "model"),
+                [(k, f"{r[k]:.2f}", w) for k, w in what.items()], args.csv,
+                [(k, r[k], w) for k, w in what.items()])
     print(f"fake-quant and integer predictions agree on {r['agreement']:.1f}% of images; "
           f"{r['sp2_rows']}/{r['rows']} weight rows on SP2")
     print(f"artifact: {r['artifact']}")

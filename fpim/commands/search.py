@@ -7,11 +7,13 @@ import shlex
 
 from fpim.commands.options import (
     add_batch,
+    add_csv,
     add_json,
     add_msq_search,
     add_progress,
     add_set,
     add_workload,
+    check_csv,
     progress,
     refuse_ignored_workload,
     torch_model_shape,
@@ -63,7 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--save", metavar="YAML",
                    help="write the recommended design (the faster of the best mixed and the "
                         "best DSP-only engine) as a preset YAML for --accel")
-    m.add_argument("--csv", metavar="FILE", help="write every engine timed as CSV")
+    add_csv(m, "every engine timed (the columns of a search report's engines.csv)")
     add_progress(m)
     add_json(m, "text")
     m.set_defaults(func=run)
@@ -100,9 +102,9 @@ def run(args: argparse.Namespace) -> int:
     refuse_ignored_workload(args)
     lut_cap = check_fraction("lut_cap", args.lut_cap)
     batch = 1 if args.batch is None else check_int_range("batch", args.batch, 1, 1 << 20)
-    for path, what in ((args.save, "save"), (args.csv, "csv")):
-        if path is not None:
-            check_output(path, what)
+    check_csv(args)
+    if args.save is not None:
+        check_output(args.save, "save")
     torch_model_shape(args)
     template = search_template(args.part, args.overrides)
     wl, _ = load_workload(template, model=args.model, topology=args.topology,

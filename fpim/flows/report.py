@@ -154,7 +154,8 @@ def run_report(plan: RunPlan, command: str, progress: Progress = silent) -> dict
         if plan.pim_images is not None:
             pim_acc = accuracy_grid(plan.artifact_dir, plan.macro, plan.pim_images,
                                     progress=progress, field="pim_limit")
-    return run_files(RunRecords(command, a, sim.result, synth, verification, pim, pim_acc))
+    return run_files(RunRecords(command, a, sim.result, synth, verification, pim, pim_acc,
+                                sim.config))
 
 
 @dataclass(frozen=True)

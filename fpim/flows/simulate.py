@@ -6,7 +6,7 @@ modes and optionally computed bit-exactly in numba against :mod:`quant.ref`.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -38,6 +38,7 @@ class Simulation:
     workload: Workload
     result: RunResult
     functional: dict | None = None
+    config: dict | None = None
 
     @property
     def bit_exact(self) -> bool:
@@ -48,6 +49,8 @@ class Simulation:
         data = self.result.to_dict()
         if self.functional is not None:
             data["functional"] = self.functional
+        if self.config is not None:
+            data["config"] = self.config
         return data
 
 
@@ -82,9 +85,35 @@ def load_workload(accel: Accelerator, *, artifact: str | None = None, model: str
         wl = batched(load_shipped(model), batch)
     else:
         raise ConfigError("workload must be an artifact, a model or a topology, not missing")
+    frac = effective_fraction(accel, sp2_fraction)
+    source = {k: v for k, v in (("artifact", artifact), ("topology", topology),
+                                ("model", model)) if v}
+    if gemm is not None and topology:
+        source["gemm"] = gemm
+    if input_shape and model and ":" in model:
+        source["input_shape"] = list(input_shape)
+    origin = {"source": source, "sp2_fraction": None if art is not None else frac}
+    return replace(assign_fraction(wl, frac), origin=origin), art
+
+
+def effective_fraction(accel: Accelerator, sp2_fraction: float | None) -> float:
+    """The fraction of rows a workload without schemes puts on the LUT core: ``sp2_fraction``,
+    or the engine's split ``lut_rows / (dsp_rows + lut_rows)``."""
     e = accel.engine
-    frac = sp2_fraction if sp2_fraction is not None else e.lut_rows / e.rows
-    return assign_fraction(wl, frac), art
+    return sp2_fraction if sp2_fraction is not None else e.lut_rows / e.rows
+
+
+def run_config(accel: Accelerator, wl: Workload, *, mode: str, max_cycles: int | None,
+               functional: bool, seed: int) -> dict:
+    """The full effective configuration of a simulation, so that it can be run again from
+    its output alone: the accelerator as simulated (``accel``: the preset's data with every
+    override applied, loadable with ``--accel`` once written as YAML; ``name`` is the
+    preset's), the workload's source options and batch, and the derived values (the SP2
+    fraction given to schemeless GEMMs: ``--sp2-fraction`` or the engine's split; None for
+    an artifact, whose rows carry their schemes)."""
+    return {"accel": accel.to_dict(), "workload": wl.origin.get("source", {"name": wl.name}),
+            "batch": wl.batch, "sp2_fraction": wl.origin.get("sp2_fraction"), "mode": mode,
+            "max_cycles": max_cycles, "functional": functional, "seed": seed}
 
 
 #: Most memory the functional check of a topology may allocate for one GEMM, bytes.
@@ -160,4 +189,5 @@ def simulate(accel: Accelerator, wl: Workload, art: Artifact | None = None, *,
         check_functional_size(wl)
     result = run_engine(wl, accel, mode, max_cycles=max_cycles)
     check = check_functional(wl, art, accel, seed) if functional else None
-    return Simulation(wl, result, check)
+    return Simulation(wl, result, check, run_config(accel, wl, mode=mode, max_cycles=max_cycles,
+                                                    functional=functional, seed=seed))

@@ -138,6 +138,9 @@ SIMULATION_KEYS = _cols(
     ("resources", object, "the resource model's lut, ff, dsp, bram36, note, per-PE costs "
                           "and the part's budget"),
     ("layers", object, "one object per layer: the first fifteen columns of layers.csv"),
+    ("config", object, "the full effective configuration: accel (the preset with every "
+                       "override applied), workload source, batch, derived sp2_fraction, "
+                       "mode, max_cycles, functional, seed"),
 )
 
 #: ``summary.json`` of an MSQ search report (``fpim report --search msq``).
