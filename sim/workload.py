@@ -10,9 +10,10 @@ Sources:
 
 * SCALE-Sim 2.0.2 topology CSVs (docs/simulator.md): conv format ``Layer name, IFMAP Height, IFMAP
   Width, Filter Height, Filter Width, Channels, Num Filter, Strides,`` (an optional ninth
-  column gives a separate horizontal stride), output size ``ceil((H - F + S) / S)``, layers
-  whose name contains ``DP`` are depthwise (one group per channel, ``Num Filter`` filters
-  each). GEMM format ``Layer Name, M, N, K,``: SCALE-Sim's ``M`` is the output pixels (our
+  column gives a separate horizontal stride), output size ``ceil((H - F + S) / S)``. A row
+  that ends with the keyword ``depthwise`` (:data:`DEPTHWISE`, a cell no number can be) is a
+  depthwise conv: one group per channel, ``Num Filter`` filters each; the layer's name plays
+  no part. GEMM format ``Layer Name, M, N, K,``: SCALE-Sim's ``M`` is the output pixels (our
   N), its ``N`` the filters (our M). fpim's own convention on top: a layer whose name
   contains ``MATMUL`` multiplies two activations (e.g. attention), so all its rows are fixed
   point. Every row may end with a comma; a malformed row raises :class:`TopologyError`
@@ -42,7 +43,8 @@ from quant.msq import lut_row_count
 
 WORKLOAD_DIR = Path(__file__).resolve().parent.parent / "configs" / "workloads"
 MATMUL_MARK = "MATMUL"
-DEPTHWISE_MARK = "DP"
+#: The last cell of a depthwise conv row (fpim's extension of SCALE-Sim's conv format).
+DEPTHWISE = "depthwise"
 
 
 class TopologyError(ConfigError):
@@ -244,9 +246,13 @@ def parse_topology(text: str, gemm: bool, source: str = "<topology>") -> Workloa
                 continue
             raise TopologyError(f"{where}: the first line must be the header "
                                 f"'Layer name, ...', not {raw.strip()!r}")
+        depthwise = not gemm and len(cells) > 1 and cells[-1].lower() == DEPTHWISE
+        if depthwise:
+            cells = cells[:-1]
         want = (4,) if gemm else (8, 9)
         if len(cells) not in want or any(c == "" for c in cells):
-            cols = "name, M, N, K" if gemm else "name, " + ", ".join(CONV_COLUMNS)
+            cols = "name, M, N, K" if gemm else \
+                "name, " + ", ".join(CONV_COLUMNS) + f"[, {DEPTHWISE}]"
             raise TopologyError(f"{where}: a row must have {' or '.join(map(str, want))} "
                                 f"non-empty cells ({cols}), not {raw.strip()!r}")
         name = cells[0]
@@ -266,7 +272,7 @@ def parse_topology(text: str, gemm: bool, source: str = "<topology>") -> Workloa
             raise TopologyError(f"{where}: filter {fh}x{fw} must fit the IFMAP {h}x{w}")
         ho = -(-(h - fh + sh) // sh)
         wo = -(-(w - fw + sw) // sw)
-        if DEPTHWISE_MARK in name:
+        if depthwise:
             ops.append(GemmOp(name, "conv", m=nf, n=ho * wo, k=fh * fw, groups=ch))
         else:
             ops.append(GemmOp(name, "conv", m=nf, n=ho * wo, k=fh * fw * ch))

@@ -317,7 +317,7 @@ case("size", "simulate-cycle-int64", ("simulate", "--topology", "{in}/t.csv", "-
 case("size", "simulate-cycle-int64-groups", ("simulate", "--topology", "{in}/t.csv", "--accel",
                                              "tiny", "--set", "engine.acc_bits=64"),
      "cycle mode counts", files={"t.csv": CONV_HEAD + f"DPc, 60000, 60000, 1, 1, {MAX}, "
-                                                     f"{MAX}, 1,\n".encode()})
+                                                     f"{MAX}, 1, depthwise,\n".encode()})
 for m, n, k in ((100_000, 100_000, 100_000), (20_000, 20_000, 1), (1, 300_000_000, 1)):
     case("size", f"simulate-functional-{m}x{n}x{k}",
          ("simulate", "--topology", "{in}/t.csv", "--accel", "tiny", "--set",
