@@ -5,6 +5,9 @@ and the resource model. This module holds the dataclasses only; :mod:`sim.config
 them from YAML presets (the single place YAML becomes dataclasses) and checks that the
 engine fits the part.
 
+Every field, its units, range and default, and every shipped preset's values: docs/presets.md
+(generated from these docstrings by :mod:`sim.presets_doc`).
+
 The machine is the mixed-scheme GEMM engine of docs/simulator.md (Mix and
 Match, arXiv 2012.04240): a DSP core of ``dsp_rows x cols`` fixed-point PEs and a LUT core
 of ``lut_rows x cols`` SP2/PoT shift-add PEs sharing one activation stream. The timing rules
@@ -38,12 +41,12 @@ class FpgaPart:
     """An FPGA part's resource budget (public datasheets; see ``PARTS``).
 
     Members:
-        name: part number, e.g. ``XC7Z020``.
-        lut: 6-input LUTs.
-        ff: flip-flops.
-        dsp: DSP slices.
+        name: part number, e.g. ``XC7Z020``; a known part's name fills the fields left out.
+        lut: 6-input LUTs, 1..2^30.
+        ff: flip-flops, 1..2^30.
+        dsp: DSP slices, 1..2^30.
         dsp_type: ``DSP48E1`` (25x18 multiplier, Zynq-7000) or ``DSP48E2`` (27x18, UltraScale+).
-        bram36: 36 Kb block RAMs.
+        bram36: 36 Kb block RAMs, 1..2^30.
     """
 
     name: str
@@ -104,13 +107,17 @@ class GemmEngine:
     """The two-core output-stationary GEMM engine.
 
     Members:
-        dsp_rows: rows of the DSP core (fixed-point PEs, one multiply each); 0 = no DSP core.
-        lut_rows: rows of the LUT core (SP2 or PoT shift-add PEs); 0 = no LUT core.
-        cols: columns shared by both cores (output positions per tile), >= 1.
-        weight_bits: weight code width of every row (both schemes).
-        act_bits: activation width (input and requantized output), 1..16.
-        act_signed: signed activations (symmetric) instead of unsigned (after ReLU).
-        acc_bits: signed accumulator width, 8..64 (``quant.requant.REQUANTIZER.acc_bits``).
+        dsp_rows: rows of the DSP core (fixed-point PEs, one multiply each), 0..4096; 0 = no
+            DSP core (``dsp_rows + lut_rows >= 1``).
+        lut_rows: rows of the LUT core (SP2 or PoT shift-add PEs), 0..4096; 0 = no LUT core.
+        cols: columns shared by both cores (output positions per tile), 1..4096.
+        weight_bits: weight code width of every row (both schemes), bits: fixed 2..16, with a
+            LUT core also within the LUT scheme's widths (sp2 3..8, pot 2..6).
+        act_bits: activation width (input and requantized output), bits, 1..16 (2..16
+            signed).
+        act_signed: signed activations (symmetric) instead of unsigned (after ReLU); a bool.
+        acc_bits: signed accumulator width, bits, 8..64
+            (``quant.requant.REQUANTIZER.acc_bits``).
         dsp_packing: PEs per DSP slice: 1, 2 (two products sharing the activation, weights
             and activations <= 8 bits) or 4 (4-bit, DSP48E2 only).
         lut_scheme: scheme of the LUT core's rows, ``sp2`` or ``pot``.
@@ -171,13 +178,17 @@ class Memory:
     """On-chip buffers (each double-buffered: two banks of the given size) and DRAM.
 
     Members:
-        k_tile: reduction steps per load block (a tile's K is streamed in chunks of this).
-        weight_bank_kib: size of one weight-buffer bank, KiB.
-        act_bank_kib: size of one activation-buffer bank, KiB.
-        out_bank_kib: size of one output-buffer bank, KiB.
-        dram_bytes_per_cycle: DRAM read bandwidth in bytes per engine cycle (an integer >= 1),
-            or ``None`` for unlimited (loads take no time).
-        dram_latency: cycles from a load request to its first byte (>= 0).
+        k_tile: reduction steps per load block (a tile's K is streamed in chunks of this),
+            1..2^20.
+        weight_bank_kib: size of one weight-buffer bank, KiB, > 0; at least one tile
+            (rows x k_tile x weight_bits).
+        act_bank_kib: size of one activation-buffer bank, KiB, > 0; at least one tile
+            (cols x k_tile x act_bits).
+        out_bank_kib: size of one output-buffer bank, KiB, > 0; at least one tile
+            (rows x cols x act_bits).
+        dram_bytes_per_cycle: DRAM read bandwidth in bytes per engine cycle, 1..2^20, or
+            ``null`` for unlimited (loads take no time).
+        dram_latency: cycles from a load request to its first byte, 0..2^20.
     """
 
     k_tile: int = 256
@@ -207,6 +218,11 @@ class VectorUnit:
 
     Cycles of a vector op over ``E`` elements: ``ceil(E * cost / lanes)`` with ``cost`` the
     op's cycles per element per lane from ``costs`` (``default`` for unlisted ops).
+
+    Members:
+        lanes: elements per cycle, 1..2^16.
+        costs: cycles per element per lane of each op, 0..2^16 each (a YAML mapping of op
+            name to cycles, merged into the defaults; must keep ``default``).
     """
 
     lanes: int = 16
@@ -238,6 +254,14 @@ class Accelerator:
     part's LUT/FF/DSP/BRAM36 is the resource model's question
     (:func:`sim.resources.fit_violations`); :func:`sim.config.accelerator_from_dict` asks it
     for every accelerator built from a preset.
+
+    Members:
+        name: preset name (default: the YAML file's name).
+        part: the FPGA part: a part name (a key of ``PARTS``) or a mapping of its fields.
+        engine: the GEMM engine (section ``engine``).
+        memory: buffers and DRAM (section ``memory``).
+        vector: the vector unit (section ``vector``).
+        clock_mhz: engine clock, MHz, (0, 2000].
     """
 
     name: str

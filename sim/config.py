@@ -66,8 +66,9 @@ def _section(data: dict, key: str) -> dict:
     return value
 
 
-def accelerator_from_dict(data: object, name: str = "custom") -> Accelerator:
-    """Build an :class:`Accelerator` from plain data (a parsed YAML preset)."""
+def accelerator_from_dict(data: object, name: str = "custom", fit: bool = True) -> Accelerator:
+    """Build an :class:`Accelerator` from plain data (a parsed YAML preset); with ``fit``,
+    refuse one that does not fit its part (a search's template need not)."""
     if not isinstance(data, dict):
         raise ConfigError(f"accelerator config must be a mapping, not {data!r}")
     allowed = {"name", "part", "engine", "memory", "vector", "clock_mhz"}
@@ -75,16 +76,7 @@ def accelerator_from_dict(data: object, name: str = "custom") -> Accelerator:
     if unknown:
         raise ConfigError(f"accelerator config has unknown key {unknown[0]!r}; allowed: "
                           f"{', '.join(sorted(allowed))}")
-    part_data = data.get("part")
-    if isinstance(part_data, str):
-        part = get_part(part_data)
-    elif isinstance(part_data, dict):
-        base = dict(dataclasses.asdict(get_part(part_data["name"]))) \
-            if str(part_data.get("name", "")).upper() in PARTS else {}
-        base.update(part_data)
-        part = _build(FpgaPart, base, "part")
-    else:
-        raise ConfigError(f"part must be a part name or a mapping, not {part_data!r}")
+    part = part_from_data(data.get("part"))
     if "engine" not in data:
         raise ConfigError("accelerator config must have an 'engine' section")
     engine = _build(GemmEngine, data["engine"], "engine")
@@ -103,8 +95,34 @@ def accelerator_from_dict(data: object, name: str = "custom") -> Accelerator:
         kwargs["clock_mhz"] = data["clock_mhz"]
     accel = Accelerator(name=data.get("name", name), part=part, engine=engine,
                         memory=memory, vector=vector, **kwargs)
-    check_fits(accel)
+    if fit:
+        check_fits(accel)
     return accel
+
+
+def part_from_data(part_data: object) -> FpgaPart:
+    """A part from its name or a mapping of :class:`~sim.arch.FpgaPart` fields (a known
+    part's name fills the fields left out)."""
+    if isinstance(part_data, str):
+        return get_part(part_data)
+    if isinstance(part_data, dict):
+        base = dict(dataclasses.asdict(get_part(part_data["name"]))) \
+            if str(part_data.get("name", "")).upper() in PARTS else {}
+        base.update(part_data)
+        return _build(FpgaPart, base, "part")
+    raise ConfigError(f"part must be a part name or a mapping, not {part_data!r}")
+
+
+def load_part(spec: str | Path) -> FpgaPart:
+    """A part by name (``XC7Z020``) or from a YAML file: a mapping of the part's fields, or
+    a preset (its ``part``)."""
+    path = Path(spec)
+    if not path.suffix:
+        return get_part(str(spec))
+    data = read_yaml(path, "part file")
+    if isinstance(data, dict) and "part" in data:
+        data = data["part"]
+    return part_from_data(data)
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -147,9 +165,10 @@ def preset_names() -> list[str]:
     return out
 
 
-def load_accelerator(preset: str | Path, overrides: list[str] | tuple[str, ...] = ()
-                     ) -> Accelerator:
-    """Load a shipped preset by name (``xc7z020``) or a YAML file path, then apply overrides."""
+def load_accelerator(preset: str | Path, overrides: list[str] | tuple[str, ...] = (),
+                     fit: bool = True) -> Accelerator:
+    """Load a shipped preset by name (``xc7z020``) or a YAML file path, then apply overrides
+    (``fit``: as :func:`accelerator_from_dict`)."""
     path = Path(preset)
     if not path.suffix:
         if str(preset).lower() not in preset_names():
@@ -160,7 +179,7 @@ def load_accelerator(preset: str | Path, overrides: list[str] | tuple[str, ...] 
     if not isinstance(data, dict):
         raise ConfigError(f"{path.name} must hold a mapping, not {type(data).__name__}")
     data = apply_overrides(data, overrides)
-    return accelerator_from_dict(data, name=path.stem)
+    return accelerator_from_dict(data, name=path.stem, fit=fit)
 
 
 def replace_engine(accel: Accelerator, **changes: Any) -> Accelerator:

@@ -194,4 +194,4 @@ def simulate(wl: Workload, accel: Accelerator, mode: str = "cycle",
                                   compute_cycles=tot.compute, stall_cycles=tot.stall,
                                   util_dsp=u_d, util_lut=u_l, macs=o.macs,
                                   dram_bytes=tot.dram_read + write))
-    return RunResult.build(wl.name, accel, mode, layers)
+    return RunResult.build(wl.name, accel, mode, layers, wl.batch)

@@ -179,16 +179,18 @@ def _fits(fmt: ActFormat, engine_fmt: ActFormat) -> bool:
     return engine_fmt.qmin <= fmt.qmin and fmt.qmax <= engine_fmt.qmax
 
 
-def check_artifact(art: Artifact, accel: Accelerator) -> None:
+def check_artifact(art: Artifact, accel: Accelerator, only: str | None = None) -> None:
     """Raise :class:`~quant.errors.ArtifactError` if ``art`` cannot run on ``accel``: an op
     the simulator does not know, or an engine layer whose weights, formats or requantization
     (:data:`quant.requant.REQUANTIZER`: what the RTL post-processor computes) do not fit.
+    With ``only`` (a layer name, checked first), that layer alone.
 
     Both simulation modes and ``fpim verify`` call it first, so an artifact the engine cannot
     run is refused by all of them, before any work."""
     e = accel.engine
     ef = e.act_format
-    for layer in art.layers:
+    layers = art.layers if only is None else (art.layer(only),)
+    for layer in layers:
         if not sim_op(layer.op).engine:
             continue
         where = f"layer {layer.name!r}"

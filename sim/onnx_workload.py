@@ -91,6 +91,7 @@ class _Graph:
     outputs: list[str]
     names: list[str] = field(default_factory=list)
     readers: dict[str, list[int]] = field(default_factory=dict)
+    batch: int = 1  # the data input's first size
 
     def shape(self, tensor: str, node) -> tuple[int, ...]:
         s = self.shapes.get(tensor)
@@ -180,7 +181,7 @@ def _load(path: str | Path, input_shape: tuple[int, ...] | None) -> _Graph:
         shapes[t.name] = tuple(int(d) for d in t.dims)
     const = set(inits)
     graph = _Graph(list(g.node), shapes, const, [o.name for o in g.output],
-                   layer_names(list(g.node)))
+                   layer_names(list(g.node)), batch=(shapes.get(inputs[0].name) or (1,))[0])
     for i, n in enumerate(graph.nodes):
         if not graph.data(n) or n.op_type in ("Shape", "Size"):
             const.update(n.output)
@@ -338,4 +339,4 @@ def read_onnx(path: str | Path, input_shape: tuple[int, ...] | None = None) -> W
     if not any(isinstance(o, GemmOp) for o in ops):
         raise ConfigError(f"ONNX model {str(path)!r} must have a Conv, Gemm or MatMul to "
                           f"simulate, not none")
-    return Workload(Path(path).stem, ops)
+    return Workload(Path(path).stem, ops, g.batch)

@@ -127,4 +127,4 @@ def from_artifact(art: Artifact, batch: int = 1) -> Workload:
     """Ops of a :class:`quant.artifact.Artifact` (GEMMs with their schemes, vector ops)."""
     ops = [sim_op(layer.op).workload(layer, i, batch) for i, layer in enumerate(art.layers)]
     name = str(art.meta.get("model", "artifact"))
-    return Workload(name, tuple(o for o in ops if o is not None))
+    return Workload(name, tuple(o for o in ops if o is not None), batch)

@@ -40,7 +40,10 @@ class LayerResult:
 
 @dataclass(frozen=True)
 class RunResult:
-    """A whole run: layers and totals at the accelerator's clock."""
+    """A whole run of ``batch`` images: layers and totals at the accelerator's clock.
+
+    ``fps`` is images per second (``batch`` images per run), ``latency_ms`` the time of one
+    run (the whole batch)."""
 
     workload: str
     accelerator: str
@@ -49,16 +52,17 @@ class RunResult:
     dsp_used: int
     layers: tuple[LayerResult, ...]
     resources: dict
+    batch: int = 1
 
     @staticmethod
-    def build(workload: str, accel: Accelerator, mode: str, layers: list[LayerResult]
-              ) -> RunResult:
+    def build(workload: str, accel: Accelerator, mode: str, layers: list[LayerResult],
+              batch: int = 1) -> RunResult:
         res = estimate_resources(accel)
         d = res.to_dict()
         d["budget"] = {"lut": accel.part.lut, "ff": accel.part.ff, "dsp": accel.part.dsp,
                        "bram36": accel.part.bram36, "part": accel.part.name}
         return RunResult(workload, accel.name, mode, float(accel.clock_mhz), res.dsp,
-                         tuple(layers), d)
+                         tuple(layers), d, batch)
 
     @property
     def total_cycles(self) -> int:
@@ -82,7 +86,8 @@ class RunResult:
 
     @property
     def fps(self) -> float:
-        return 1e3 / self.latency_ms if self.total_cycles else 0.0
+        """Images per second."""
+        return self.batch * 1e3 / self.latency_ms if self.total_cycles else 0.0
 
     @property
     def gops(self) -> float:
@@ -95,8 +100,9 @@ class RunResult:
 
     def totals(self) -> dict:
         return {
-            "total_cycles": self.total_cycles, "compute_cycles": self.compute_cycles,
-            "stall_cycles": self.stall_cycles, "macs": self.macs,
+            "batch": self.batch, "total_cycles": self.total_cycles,
+            "compute_cycles": self.compute_cycles, "stall_cycles": self.stall_cycles,
+            "macs": self.macs,
             "latency_ms": self.latency_ms, "fps": self.fps, "gops": self.gops,
             "gops_per_dsp": self.gops_per_dsp,
             "dram_bytes": sum(la.dram_bytes for la in self.layers),

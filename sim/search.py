@@ -1,7 +1,7 @@
 """MSQ ratio search: the SP2 fraction and engine split with the most throughput on a part.
 
 Mix and Match (arXiv 2012.04240) picks the SP2 : fixed row ratio from the FPGA's LUT : DSP
-budget. :func:`search_msq` does this with the simulator: for each column count it gives the
+budget. :func:`explore_msq` does this with the simulator: for each column count it gives the
 DSP core every DSP slice the part has left after post-processing, sweeps the LUT core's
 rows up to the LUT budget (BRAM and FF budgets are checked by the resource model), and for
 each engine sweeps the SP2 fraction (0 to 1 in steps of 0.05); engines may use at most
@@ -11,6 +11,13 @@ DSP packing the part allows at the width (1, 2, and 4 on DSP48E2 at <= 4 bits). 
 baseline is the best DSP-only engine (no LUT core, all rows fixed point) on the same part,
 over the same packings; the result also gives the speedup over the best DSP-only engine
 of each packing.
+
+Every engine is a whole :class:`~sim.arch.Accelerator` built on a template (a preset: its
+part, memory, clock, vector unit, accumulator width, LUT scheme and activation sign; only
+the engine's rows, columns, packing and widths and the buffer banks change), so the
+design the search reports is the design :mod:`sim.engine` and :mod:`sim.resources` see
+when it is simulated (:func:`design_yaml` writes it as a preset). The space of designs is
+:func:`engine_designs`; a new search dimension (buffers, tiling) is a change there.
 """
 
 from __future__ import annotations
@@ -18,26 +25,33 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import yaml
 
 from quant.errors import ConfigError, check_choice, check_int_range
 from quant.formats import Scheme, weight_format
 from quant.ref import required_acc_bits
-from sim.arch import Accelerator, GemmEngine, Memory, allowed_packings, get_part
-from sim.config import CONFIG_DIR, load_accelerator, preset_names
+from sim.arch import Accelerator, FpgaPart, GemmEngine, Memory, allowed_packings, get_part
+from sim.config import CONFIG_DIR, load_accelerator, load_part, preset_names, read_yaml
 from sim.engine import simulate
 from sim.resources import fits
 from sim.workload import Workload, assign_fraction
 
+#: Column counts the search tries.
 COLS = (8, 16, 32, 64)
 #: DSP packings the search tries (``engine.dsp_packing``; 4 needs DSP48E2 and <= 4 bits).
 PACKINGS = (1, 2, 4)
+#: SP2 fractions each mixed engine is timed at.
 FRACTIONS = tuple(i / 20 for i in range(21))
+#: LUT-core sizes tried per (packing, columns): this many steps up to the largest that fits.
+LUT_STEPS = 12
 
 
 @dataclass(frozen=True)
 class Candidate:
+    """One engine at its fastest SP2 fraction (``design``: the whole accelerator timed)."""
+
     dsp_rows: int
     lut_rows: int
     cols: int
@@ -49,18 +63,59 @@ class Candidate:
     lut: int
     dsp: int
     bram36: int
+    design: Accelerator | None = dataclasses.field(default=None, compare=False, repr=False)
+
+    def to_dict(self) -> dict:
+        """The figures (not the design) as plain data."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if f.name != "design"}
 
 
 def template_for(part_name: str) -> Accelerator:
     """The shipped preset for ``part_name`` (memory, clock, vector unit), validated once."""
     part = get_part(part_name)
+    found = shipped_template(part)
+    if found is None:  # pragma: no cover - every shipped part has a preset
+        raise ConfigError(f"part must have a shipped preset, not {part_name!r}")
+    return found
+
+
+def shipped_template(part: FpgaPart) -> Accelerator | None:
+    """The shipped preset (not ``tiny``) on a part named like ``part``, with ``part``'s
+    budget; None if there is none."""
     for name in preset_names():
         if name == "tiny":
             continue
         data = yaml.safe_load((CONFIG_DIR / f"{name}.yaml").read_text())
-        if isinstance(data, dict) and str(data.get("part", "")).upper() == part.name:
-            return load_accelerator(name)
-    raise ConfigError(f"part must have a shipped preset, not {part_name!r}")  # pragma: no cover
+        if isinstance(data, dict) and str(data.get("part", "")).upper() == part.name.upper():
+            return dataclasses.replace(load_accelerator(name), part=part)
+    return None
+
+
+def search_template(spec: str | Path, overrides: list[str] | tuple[str, ...] = ()
+                    ) -> Accelerator:
+    """The template of a search on ``spec``: a preset YAML (a file with an ``engine``
+    section, ``overrides`` applied; it need not fit its part, only the designs must) as it
+    is, else the part that ``spec`` names or describes (:func:`sim.config.load_part`) with
+    :func:`part_template`."""
+    path = Path(spec)
+    if path.suffix:
+        data = read_yaml(path, "part file")
+        if isinstance(data, dict) and "engine" in data:
+            return load_accelerator(path, overrides, fit=False)
+    if overrides:
+        raise ConfigError(f"--set applies only to a preset YAML --part, not --part {spec}")
+    return part_template(load_part(spec))
+
+
+def part_template(part: FpgaPart) -> Accelerator:
+    """The template of a search on ``part`` alone: the shipped preset for a part of that
+    name, else the dataclass defaults (memory, vector unit, 100 MHz, engine widths)."""
+    found = shipped_template(part)
+    if found is not None:
+        return found
+    return Accelerator(f"{part.name.lower()}_defaults", part,
+                       GemmEngine(dsp_rows=1, lut_rows=0, cols=COLS[0]))
 
 
 def _with_banks(memory: Memory, e: GemmEngine) -> Memory:
@@ -110,7 +165,9 @@ class FractionPoint:
 @dataclass(frozen=True)
 class Exploration:
     """Every engine :func:`explore_msq` timed: the mixed ones with their fraction sweeps
-    (``sweeps[i]`` belongs to ``mixed[i]``) and the DSP-only ones, each at its best fraction.
+    (``sweeps[i]`` belongs to ``mixed[i]``) and the DSP-only ones, each at its best fraction;
+    ``base`` is the template as searched (widths, accumulator, memory), ``acc_bits_needed``
+    the accumulator the workload needs at ``bits``.
     """
 
     workload: str
@@ -121,6 +178,10 @@ class Exploration:
     mixed: tuple[Candidate, ...]
     sweeps: tuple[tuple[FractionPoint, ...], ...]
     dsp_only: tuple[Candidate, ...]
+    base: Accelerator | None = None
+    packings: tuple[int, ...] = ()
+    acc_bits_needed: int = 0
+    batch: int = 1
 
 
 def _evaluate(wl: Workload, acc: Accelerator, fractions: tuple[float, ...]
@@ -142,7 +203,7 @@ def _evaluate(wl: Workload, acc: Accelerator, fractions: tuple[float, ...]
     res = r.resources
     e = acc.engine
     return (Candidate(e.dsp_rows, e.lut_rows, e.cols, e.dsp_packing, f, r.total_cycles,
-                      r.compute_cycles, r.fps, res["lut"], res["dsp"], res["bram36"]),
+                      r.compute_cycles, r.fps, res["lut"], res["dsp"], res["bram36"], acc),
             tuple(sweep))
 
 
@@ -154,7 +215,7 @@ def check_msq_args(bits: int, packings: tuple[int, ...] | None) -> None:
 
 
 def search_msq(wl: Workload, part: str, bits: int, ideal_memory: bool = False,
-               lut_steps: int = 12, lut_cap: float = 0.8,
+               lut_steps: int = LUT_STEPS, lut_cap: float = 0.8,
                packings: tuple[int, ...] | None = None,
                on_step: Callable[[int, int], None] | None = None) -> dict:
     """Best mixed engine and SP2 fraction for ``wl`` on ``part`` at ``bits``, vs DSP-only.
@@ -170,21 +231,29 @@ def search_msq(wl: Workload, part: str, bits: int, ideal_memory: bool = False,
                                  lut_cap, packings, on_step))
 
 
-def explore_msq(wl: Workload, template: Accelerator, bits: int, ideal_memory: bool = False,
-                lut_steps: int = 12, lut_cap: float = 0.8,
-                packings: tuple[int, ...] | None = None,
-                on_step: Callable[[int, int], None] | None = None) -> Exploration:
-    """Time every engine the MSQ search considers on ``template``'s part, with its memory
-    (unlimited with ``ideal_memory``), clock and vector unit; arguments as
-    :func:`search_msq`."""
-    check_msq_args(bits, packings)
-    memory = template.memory
-    if ideal_memory:
-        memory = dataclasses.replace(memory, dram_bytes_per_cycle=None, dram_latency=0)
+def acc_bits_needed(wl: Workload, bits: int) -> int:
+    """Accumulator bits the GEMMs of ``wl`` need at ``bits`` (either weight scheme)."""
     max_k = max(o.k for o in wl.gemms)
     w_max = max(weight_format(Scheme.FIXED, bits).max_abs_int,
                 weight_format(Scheme.SP2, bits).max_abs_int)
-    acc_bits = min(64, required_acc_bits(max_k, w_max, (1 << bits) - 1))
+    return min(64, required_acc_bits(max_k, w_max, (1 << bits) - 1))
+
+
+def search_base(wl: Workload, template: Accelerator, bits: int, ideal_memory: bool = False,
+                packings: tuple[int, ...] | None = None
+                ) -> tuple[Accelerator, tuple[int, ...], int]:
+    """Check the search's arguments before any work: the template at ``bits`` (memory
+    unlimited with ``ideal_memory``), the packings to try, and the accumulator bits the
+    workload needs. The template's accumulator is used as it is; one narrower than the
+    workload needs is refused."""
+    check_msq_args(bits, packings)
+    need = acc_bits_needed(wl, bits)
+    e = template.engine
+    if e.acc_bits < need:
+        raise ConfigError(f"engine.acc_bits of {template.name} must be at least {need} for "
+                          f"{wl.name} at {bits} bits (a preset YAML --part with --set "
+                          f"engine.acc_bits={need}), "
+                          f"not {e.acc_bits}")
     p = template.part
     allowed = list(allowed_packings(p.dsp_type, bits))
     refused = sorted(set(packings or ()) - set(allowed))
@@ -192,62 +261,131 @@ def explore_msq(wl: Workload, template: Accelerator, bits: int, ideal_memory: bo
         raise ConfigError(f"packing must be one that {p.name} ({p.dsp_type}) allows at "
                           f"{bits} bits ({', '.join(map(str, allowed))}), not "
                           f"{', '.join(map(str, refused))}")
-    allowed = sorted(set(packings)) if packings else allowed
+    memory = template.memory
+    if ideal_memory:
+        memory = dataclasses.replace(memory, dram_bytes_per_cycle=None, dram_latency=0)
+    # the smallest engine at the width: the designs replace its rows, columns and packing
+    engine = dataclasses.replace(e, dsp_rows=1, lut_rows=0, cols=COLS[0], weight_bits=bits,
+                                 act_bits=bits, dsp_packing=1)
+    base = dataclasses.replace(template, engine=engine, memory=_with_banks(memory, engine))
+    return base, tuple(sorted(set(packings))) if packings else tuple(allowed), need
+
+
+def explore_msq(wl: Workload, template: Accelerator, bits: int, ideal_memory: bool = False,
+                lut_steps: int = LUT_STEPS, lut_cap: float = 0.8,
+                packings: tuple[int, ...] | None = None,
+                on_step: Callable[[int, int], None] | None = None) -> Exploration:
+    """Time every engine the MSQ search considers on ``template``'s part, with its memory
+    (unlimited with ``ideal_memory``), clock, vector unit and accumulator width; arguments
+    as :func:`search_msq`."""
+    base, tried, need = search_base(wl, template, bits, ideal_memory, packings)
     mixed: list[tuple[Candidate, tuple[FractionPoint, ...]]] = []
     dsp_only: list[Candidate] = []
-    steps = [(pack, cols) for pack in allowed for cols in COLS]
+    steps = [(pack, cols) for pack in tried for cols in COLS]
     for done, (pack, cols) in enumerate(steps, 1):
-        engine = dataclasses.replace(template.engine, weight_bits=bits, act_bits=bits,
-                                     acc_bits=acc_bits, dsp_packing=pack)
-        base = dataclasses.replace(template, engine=engine, memory=memory)
-        _search_cols(wl, base, lut_cap, p.dsp, cols, pack, lut_steps, mixed, dsp_only)
+        only, mixes = engine_designs(base, lut_cap, cols, pack, lut_steps)
+        if only is not None:
+            dsp_only.append(_evaluate(wl, only, (0.0,))[0])
+        mixed.extend(_evaluate(wl, acc, FRACTIONS) for acc in mixes)
         if on_step is not None:
             on_step(done, len(steps))
     if not dsp_only:
-        raise ConfigError(f"no engine fits part {p.name} at {bits} bits")
+        raise ConfigError(f"no engine fits part {template.part.name} at {bits} bits")
     return Exploration(wl.name, template, bits, ideal_memory, lut_cap,
                        tuple(c for c, _ in mixed), tuple(s for _, s in mixed),
-                       tuple(dsp_only))
+                       tuple(dsp_only), base, tried, need, wl.batch)
+
+
+def best_designs(x: Exploration) -> tuple[Candidate, Candidate, Candidate]:
+    """The fastest mixed engine (the fastest DSP-only one when none fits), the fastest
+    DSP-only engine, and the fastest of the two (the design the search recommends)."""
+    best = min(x.mixed or x.dsp_only, key=lambda c: c.cycles)
+    base_best = min(x.dsp_only, key=lambda c: c.cycles)
+    return best, base_best, best if best.cycles < base_best.cycles else base_best
+
+
+def assumptions(x: Exploration) -> dict:
+    """Everything the search took as given: the template and what it supplies, the search
+    grid, the budgets and the timing mode."""
+    t = x.base if x.base is not None else x.template
+    e, m = t.engine, t.memory
+    return {
+        "template": x.template.name, "part": dataclasses.asdict(t.part),
+        "clock_mhz": t.clock_mhz, "weight_bits": x.bits, "act_bits": x.bits,
+        "act_signed": e.act_signed, "lut_scheme": e.lut_scheme,
+        "acc_bits": e.acc_bits, "acc_bits_needed": x.acc_bits_needed,
+        "memory": dataclasses.asdict(m), "vector_lanes": t.vector.lanes,
+        "ideal_memory": x.ideal_memory,
+        "lut_cap": x.lut_cap, "dsp_budget": "every DSP slice left after post-processing "
+                                            "(one per column per core)",
+        "packings": list(x.packings), "cols": list(COLS), "sp2_fractions": list(FRACTIONS),
+        "lut_core_sizes_per_engine": LUT_STEPS,
+        "buffer_banks": "the template's, grown to hold one tile (R5) where needed",
+        "mode": "analytical (exact compute; memory stalls as their lower bound)",
+        "batch": x.batch,
+    }
 
 
 def summarize(x: Exploration) -> dict:
     """What ``fpim search msq --json`` prints: the fastest engine, the fastest DSP-only
-    engine (also per packing) and the speedups."""
-    best = min(x.mixed or x.dsp_only, key=lambda c: c.cycles)
-    base_best = min(x.dsp_only, key=lambda c: c.cycles)
+    engine (also per packing), the speedups, whether mixing pays, the recommended design
+    (a preset: :func:`design_yaml`) and every assumption."""
+    best, base_best, pick = best_designs(x)
     by_packing = {}
     for pack in sorted({c.dsp_packing for c in x.dsp_only}):
         b = min((c for c in x.dsp_only if c.dsp_packing == pack), key=lambda c: c.cycles)
-        by_packing[pack] = {"dsp_only": dataclasses.asdict(b),
+        by_packing[pack] = {"dsp_only": b.to_dict(),
                             "speedup": b.cycles / best.cycles,
                             "compute_speedup": b.compute_cycles / best.compute_cycles}
+    speedup = base_best.cycles / best.cycles
     return {
         "workload": x.workload, "part": x.template.part.name, "bits": x.bits,
         "ideal_memory": x.ideal_memory, "clock_mhz": x.template.clock_mhz,
         "packings": sorted(by_packing),
-        "best": dataclasses.asdict(best), "dsp_only": dataclasses.asdict(base_best),
-        "speedup": base_best.cycles / best.cycles,
+        "best": best.to_dict(), "dsp_only": base_best.to_dict(),
+        "speedup": speedup,
         "compute_speedup": base_best.compute_cycles / best.compute_cycles,
+        "mixing_pays": bool(x.mixed) and speedup > 1,
+        "recommended": "mixed" if pick is best and x.mixed and speedup > 1 else "dsp_only",
+        "design": _design_data(pick),
         "by_packing": by_packing,
         "paper_speedup": "2.1x-4.1x (arXiv 2012.04240, XC7Z020/XC7Z045)",
         "candidates": len(x.mixed) + len(x.dsp_only), "lut_cap": x.lut_cap,
+        "assumptions": assumptions(x),
     }
 
 
-def _search_cols(wl: Workload, base: Accelerator, lut_cap: float, part_dsp: int, cols: int,
-                 pack: int, lut_steps: int,
-                 mixed: list[tuple[Candidate, tuple[FractionPoint, ...]]],
-                 dsp_only: list[Candidate]) -> None:
-    """Add the DSP-only engine and the mixed engines with ``cols`` columns to the lists."""
+def _design_data(c: Candidate) -> dict:
+    """The preset data of ``c``'s design (loads back with :func:`sim.config.load_accelerator`),
+    named after the template."""
+    assert c.design is not None
+    data = c.design.to_dict()
+    data["name"] = f"{c.design.name}_msq"
+    return data
+
+
+def design_yaml(x: Exploration, header: str = "") -> str:
+    """The recommended design of ``x`` as preset YAML, ``header`` as comment lines on top."""
+    data = summarize(x)["design"]
+    lines = "".join(f"# {ln}\n" if ln else "#\n" for ln in header.splitlines())
+    return lines + yaml.safe_dump(data, sort_keys=False)
+
+
+def engine_designs(base: Accelerator, lut_cap: float, cols: int, pack: int,
+                   lut_steps: int = LUT_STEPS) -> tuple[Accelerator | None, list[Accelerator]]:
+    """The designs searched at ``cols`` columns and DSP packing ``pack``: the DSP-only engine
+    with the most DSP rows that fits (None if none does) and up to ``lut_steps`` mixed
+    engines (LUT cores up to the largest that fits next to the most DSP rows left)."""
+    part_dsp = base.part.dsp
+    base = dataclasses.replace(base, engine=dataclasses.replace(base.engine, dsp_packing=pack))
     acc0 = _most_dsp_rows(base, lut_cap, cols, 0, (part_dsp - cols) * pack // cols)
     if acc0 is None:
-        return
-    dsp_only.append(_evaluate(wl, acc0, (0.0,))[0])
+        return None, []
     # the LUT core's post-processing takes one DSP slice per column from the DSP core
     acc1 = _most_dsp_rows(base, lut_cap, cols, 1,
                           min(acc0.engine.dsp_rows, (part_dsp - 2 * cols) * pack // cols))
     if acc1 is None:
-        return
+        return acc0, []
     dsp_rows = acc1.engine.dsp_rows
     # largest LUT core that fits next to it
     hi = 1
@@ -260,8 +398,10 @@ def _search_cols(wl: Workload, base: Accelerator, lut_cap: float, part_dsp: int,
             lo_ok = mid
         else:
             hi_bad = mid
+    mixes = []
     for i in range(1, lut_steps + 1):
         lut_rows = max(1, round(lo_ok * i / lut_steps))
         acc = _accel(base, lut_cap, dsp_rows=dsp_rows, lut_rows=lut_rows, cols=cols)
         if acc is not None:
-            mixed.append(_evaluate(wl, acc, FRACTIONS))
+            mixes.append(acc)
+    return acc0, mixes

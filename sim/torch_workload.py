@@ -127,7 +127,7 @@ def from_module(model, input_shape: tuple[int, ...], name: str = "model") -> Wor
         ops.append(VectorOp(label, kind, math.prod(out)))
     if not any(isinstance(o, GemmOp) for o in ops):
         raise ConfigError(f"model {name!r} has no conv, linear or matmul to simulate")
-    return Workload(name, tuple(ops))
+    return Workload(name, tuple(ops), int(input_shape[0]))
 
 
 def _from_hooks(model, x, name: str) -> Workload:
@@ -157,7 +157,7 @@ def _from_hooks(model, x, name: str) -> Workload:
             h.remove()
     if not ops:
         raise ConfigError(f"model {name!r} has no conv, linear or matmul to simulate")
-    return Workload(name, tuple(ops))
+    return Workload(name, tuple(ops), int(x.shape[0]))
 
 
 def from_factory(spec: str | ModelSpec, input_shape: tuple[int, ...],

@@ -10,9 +10,10 @@ Sources:
 
 * SCALE-Sim 2.0.2 topology CSVs (docs/simulator.md): conv format ``Layer name, IFMAP Height, IFMAP
   Width, Filter Height, Filter Width, Channels, Num Filter, Strides,`` (an optional ninth
-  column gives a separate horizontal stride), output size ``ceil((H - F + S) / S)``, layers
-  whose name contains ``DP`` are depthwise (one group per channel, ``Num Filter`` filters
-  each). GEMM format ``Layer Name, M, N, K,``: SCALE-Sim's ``M`` is the output pixels (our
+  column gives a separate horizontal stride), output size ``ceil((H - F + S) / S)``. A row
+  that ends with the keyword ``depthwise`` (:data:`DEPTHWISE`, a cell no number can be) is a
+  depthwise conv: one group per channel, ``Num Filter`` filters each; the layer's name plays
+  no part. GEMM format ``Layer Name, M, N, K,``: SCALE-Sim's ``M`` is the output pixels (our
   N), its ``N`` the filters (our M). fpim's own convention on top: a layer whose name
   contains ``MATMUL`` multiplies two activations (e.g. attention), so all its rows are fixed
   point. Every row may end with a comma; a malformed row raises :class:`TopologyError`
@@ -34,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from quant.errors import ConfigError, check_fraction
+from quant.errors import ConfigError, check_fraction, check_int_range
 from quant.fileio import read_text
 from quant.formats import Scheme
 from quant.modelspec import FORMS
@@ -42,7 +43,8 @@ from quant.msq import lut_row_count
 
 WORKLOAD_DIR = Path(__file__).resolve().parent.parent / "configs" / "workloads"
 MATMUL_MARK = "MATMUL"
-DEPTHWISE_MARK = "DP"
+#: The last cell of a depthwise conv row (fpim's extension of SCALE-Sim's conv format).
+DEPTHWISE = "depthwise"
 
 
 class TopologyError(ConfigError):
@@ -117,10 +119,18 @@ def pool_op(name: str, out_elements: int, window: int) -> VectorOp:
 
 @dataclass(frozen=True)
 class Workload:
-    """A named list of ops, in execution order."""
+    """A named list of ops, in execution order, for ``batch`` images (the ops' sizes
+    already include the batch: throughput is ``batch`` images per run). ``origin``: how it
+    was made (the source options and the SP2 fraction given to schemeless GEMMs), for
+    outputs that must be re-run from themselves."""
 
     name: str
     ops: tuple[GemmOp | VectorOp, ...] = field(default_factory=tuple)
+    batch: int = 1
+    origin: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        check_int_range("batch", self.batch, 1, MAX_BATCH)
 
     @property
     def gemms(self) -> list[GemmOp]:
@@ -156,7 +166,32 @@ def assign_fraction(wl: Workload, fraction: float, force: bool = False) -> Workl
         if isinstance(o, GemmOp) and (o.splits is None or force):
             o = replace(o, splits=split_rows(o, fraction))
         ops.append(o)
-    return Workload(wl.name, tuple(ops))
+    return replace(wl, ops=tuple(ops))
+
+
+#: Largest batch a workload may have.
+MAX_BATCH = 1 << 20
+
+
+def batched(wl: Workload, batch: int) -> Workload:
+    """``wl`` (one image) run on ``batch`` images: GEMMs stream ``batch`` times the output
+    positions (activation x activation matmuls get ``batch`` times the groups), vector ops
+    cover ``batch`` times the elements."""
+    check_int_range("batch", batch, 1, MAX_BATCH)
+    if wl.batch != 1:
+        raise ConfigError(f"batch of workload {wl.name!r} must be given once, not {batch} "
+                          f"on top of its own {wl.batch}")
+    ops: list[GemmOp | VectorOp] = []
+    for o in wl.ops:
+        if isinstance(o, VectorOp):
+            ops.append(replace(o, elements=o.elements * batch))
+        elif o.kind == "matmul":
+            ops.append(replace(o, groups=o.groups * batch,
+                               splits=None if o.splits is None else
+                               tuple((a, b, c * batch) for a, b, c in o.splits)))
+        else:
+            ops.append(replace(o, n=o.n * batch))
+    return Workload(wl.name, tuple(ops), batch)
 
 
 # ---------------------------------------------------------------------------------------
@@ -216,9 +251,13 @@ def parse_topology(text: str, gemm: bool, source: str = "<topology>") -> Workloa
                 continue
             raise TopologyError(f"{where}: the first line must be the header "
                                 f"'Layer name, ...', not {raw.strip()!r}")
+        depthwise = not gemm and len(cells) > 1 and cells[-1].lower() == DEPTHWISE
+        if depthwise:
+            cells = cells[:-1]
         want = (4,) if gemm else (8, 9)
         if len(cells) not in want or any(c == "" for c in cells):
-            cols = "name, M, N, K" if gemm else "name, " + ", ".join(CONV_COLUMNS)
+            cols = "name, M, N, K" if gemm else \
+                "name, " + ", ".join(CONV_COLUMNS) + f"[, {DEPTHWISE}]"
             raise TopologyError(f"{where}: a row must have {' or '.join(map(str, want))} "
                                 f"non-empty cells ({cols}), not {raw.strip()!r}")
         name = cells[0]
@@ -238,7 +277,7 @@ def parse_topology(text: str, gemm: bool, source: str = "<topology>") -> Workloa
             raise TopologyError(f"{where}: filter {fh}x{fw} must fit the IFMAP {h}x{w}")
         ho = -(-(h - fh + sh) // sh)
         wo = -(-(w - fw + sw) // sw)
-        if DEPTHWISE_MARK in name:
+        if depthwise:
             ops.append(GemmOp(name, "conv", m=nf, n=ho * wo, k=fh * fw, groups=ch))
         else:
             ops.append(GemmOp(name, "conv", m=nf, n=ho * wo, k=fh * fw * ch))

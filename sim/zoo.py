@@ -5,7 +5,8 @@ Shapes come from the architectures' definitions (no weights): ResNet-18/50 (He e
 2018, width 1.0) at 224x224, batch 1; DeiT-base (arXiv 2012.12877: 12 blocks, embed 768,
 12 heads, MLP 3072, 197 tokens). Convs are written in SCALE-Sim's conv format with the
 IFMAP given as the padded size actually read, ``(out - 1) * stride + filter``, so that
-SCALE-Sim's ``ceil((H - F + S) / S)`` gives the true output size. DeiT is written in the
+SCALE-Sim's ``ceil((H - F + S) / S)`` gives the true output size; depthwise convs end with
+the keyword ``depthwise``. DeiT is written in the
 GEMM format, one row per attention head for the two attention matmuls (marked
 ``MATMUL``). Regenerate with ``python -m sim.zoo``; a test checks the files are current.
 """
@@ -15,7 +16,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from sim.workload import WORKLOAD_DIR
+from sim.workload import DEPTHWISE, WORKLOAD_DIR
 
 HEADER_CONV = ("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, "
                "Num Filter, Strides,")
@@ -33,7 +34,8 @@ class _Conv:
         out = (size + 2 * pad - k) // stride + 1
         ifm = (out - 1) * stride + k
         filters = 1 if depthwise else cout
-        self.rows.append(f"{name}, {ifm}, {ifm}, {k}, {k}, {cin}, {filters}, {stride},")
+        mark = f" {DEPTHWISE}," if depthwise else ""
+        self.rows.append(f"{name}, {ifm}, {ifm}, {k}, {k}, {cin}, {filters}, {stride},{mark}")
         return out
 
 

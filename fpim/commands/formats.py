@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from fpim.commands.options import add_json
-from fpim.output import format_table, print_json
+from fpim.commands.options import add_csv, add_json, check_csv
+from fpim.output import print_json, print_table
 from quant.formats import SCHEME_NAMES, WEIGHT_BITS, Scheme
 from quant.formats import format_table as format_data
 
@@ -30,11 +30,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fl", type=int, default=None,
                    help="f8 only: fractional length (signed 0..7, unsigned 0..8; default 4)")
     p.add_argument("--unsigned", action="store_true", help="f8 only: unsigned words (0..255)")
+    add_csv(p, "the code table")
     add_json(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    check_csv(args)
     data = format_data(args.scheme, args.bits, fl=args.fl, signed=not args.unsigned)
     if args.json:
         print_json(data)
@@ -50,5 +52,6 @@ def run(args: argparse.Namespace) -> int:
     for c in data["codes"]:
         mark = "" if c.get("canonical", True) else "  (alias)"
         rows.append((c["word"], c["bits"], c["int_level"], f"{c['level']:.10g}{mark}"))
-    print(format_table(("word", "bits", "int_level", "level"), rows))
+    print_table(("word", "bits", "int_level", "level"), rows, args.csv,
+                [(c["word"], c["bits"], c["int_level"], c["level"]) for c in data["codes"]])
     return 0

@@ -13,9 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fpim.progress import Progress, bars, silent
+from fpim.progress import Progress, bars, lines, silent
 from quant.errors import SEED_MAX, ConfigError, check_seed
 from quant.fileio import check_output
+from quant.progress import PERIOD
 from sim.arch import Accelerator
 from sim.config import load_accelerator
 
@@ -70,7 +71,13 @@ def add_accel(p: argparse.ArgumentParser) -> None:
     """``--accel PRESET_OR_YAML`` (required) and repeatable ``--set KEY=VALUE``."""
     p.add_argument("--accel", required=True, metavar="PRESET_OR_YAML",
                    help="accelerator preset (xc7z020, xc7z045, xczu9eg, tiny) or YAML file")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+    add_set(p)
+
+
+def add_set(p: argparse.ArgumentParser) -> None:
+    """Repeatable ``--set KEY=VALUE``: overrides of a preset's values."""
+    p.add_argument("--set", dest="overrides", action="append", default=[],
+                   metavar="KEY=VALUE",
                    help="override a config value, e.g. engine.cols=8 (repeatable)")
 
 
@@ -79,15 +86,17 @@ def accelerator(args: argparse.Namespace) -> Accelerator:
     return load_accelerator(args.accel, args.overrides)
 
 
-def add_workload(p: argparse.ArgumentParser) -> None:
-    """Exactly one of ``--artifact``, ``--model``, ``--topology`` (with ``--gemm``), and
-    ``--input-shape`` for a torch model factory (``fpim.flows.simulate.load_workload``)."""
-    src = p.add_mutually_exclusive_group(required=True)
+def add_workload(p: argparse.ArgumentParser, default_model: str | None = None) -> None:
+    """Exactly one of ``--artifact``, ``--model`` (``default_model`` when none is given),
+    ``--topology`` (with ``--gemm``), and ``--input-shape`` for a torch model factory
+    (``fpim.flows.simulate.load_workload``)."""
+    src = p.add_mutually_exclusive_group(required=default_model is None)
     src.add_argument("--artifact", metavar="DIR", help="quantized artifact directory")
-    src.add_argument("--model", metavar="MODEL",
+    shown = f" (default: {default_model})" if default_model else ""
+    src.add_argument("--model", metavar="MODEL", default=default_model,
                      help="shipped workload (resnet18, resnet50, mobilenet_v2, deit_base), "
                           "a torch model factory PATH.py:FUNCTION or package.module:FUNCTION "
-                          "(needs --input-shape), or an ONNX file PATH.onnx")
+                          f"(needs --input-shape), or an ONNX file PATH.onnx{shown}")
     src.add_argument("--topology", metavar="CSV", help="SCALE-Sim topology CSV")
     p.add_argument("--gemm", action="store_true",
                    help="the topology is in SCALE-Sim's GEMM format (default: guess)")
@@ -124,6 +133,25 @@ def trained_model(models: tuple[str, ...]) -> Callable[[str], str]:
     return parse
 
 
+def workload_source(args: argparse.Namespace) -> str:
+    """The workload option as given, e.g. ``--model resnet18``."""
+    return (f"--artifact {args.artifact}" if args.artifact else
+            f"--topology {args.topology}" if args.topology else f"--model {args.model}")
+
+
+def refuse_ignored_workload(args: argparse.Namespace) -> None:
+    """Refuse the workload options of :func:`add_workload` and :func:`add_batch` that would
+    have no effect on the workload source given."""
+    source = workload_source(args)
+    traced = not (args.artifact or args.topology) and takes_input_shape(args.model)
+    refuse_unless(args.gemm, bool(args.topology), "--gemm", "to --topology", source)
+    refuse_unless(args.input_shape, traced, "--input-shape", "to a factory or ONNX --model",
+                  source)
+    refuse_unless(args.batch, not traced, "--batch",
+                  "to --artifact, a shipped --model and --topology (a factory or ONNX model "
+                  "takes its batch from its input shape)", source)
+
+
 def torch_model_shape(args: argparse.Namespace) -> tuple[int, ...] | None:
     """For a factory or ONNX ``--model``: check its form and file (:mod:`quant.modelspec`)
     and return ``--input-shape`` (required for a factory); None for any other source."""
@@ -145,8 +173,14 @@ def add_simulation(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None
     p.add_argument("--sp2-fraction", type=float, default=None, metavar="F",
                    help="fraction of rows on the LUT core for workloads without schemes "
                         "(default: the engine's split lut_rows / (dsp_rows + lut_rows))")
+    add_batch(p)
+
+
+def add_batch(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--batch``: images per run (``sim.workload.batched``)."""
     p.add_argument("--batch", type=int, default=None,
-                   help="batch size (--artifact only; default 1)")
+                   help="images per run (default 1; a factory or ONNX --model takes its "
+                        "batch from --input-shape); FPS is images per second")
 
 
 def add_macro(p: argparse.ArgumentParser, *, overrides: bool = False) -> None:
@@ -198,27 +232,44 @@ def add_msq_search(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None
                         "the part allows at the width)")
 
 
+def add_csv(p: argparse.ArgumentParser, what: str = "the table") -> None:
+    """``--csv FILE``: also write ``what`` (the printed table) as CSV, its columns named as
+    in the JSON; :func:`check_csv` refuses a path that could not be written, before work."""
+    p.add_argument("--csv", metavar="FILE", help=f"also write {what} as CSV")
+
+
+def check_csv(args: argparse.Namespace) -> None:
+    """Refuse a ``--csv`` path that could not be written."""
+    if args.csv is not None:
+        check_output(args.csv, "csv")
+
+
 def add_json(p: argparse.ArgumentParser, instead_of: str = "a table") -> None:
     """``--json``: print JSON instead of ``instead_of`` (what the command prints otherwise)."""
     p.add_argument("--json", action="store_true", help=f"print JSON instead of {instead_of}")
 
 
 def add_progress(p: argparse.ArgumentParser) -> None:
-    """``--progress/--no-progress``: progress bars on stderr for the long steps (default: on
-    when both stdout and stderr are terminals)."""
+    """``--progress/--no-progress``: progress on stderr for the long steps (default: bars
+    when both stdout and stderr are terminals, else a line every
+    :data:`~quant.progress.PERIOD` seconds of a long step; ``--no-progress``: nothing)."""
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="progress bars on stderr (default: only when stdout and stderr are "
-                        "terminals)")
+                   help=f"progress bars on stderr (default: bars when stdout and stderr are "
+                        f"terminals, else a line every {PERIOD:g} s of a long step; "
+                        f"--no-progress: none)")
 
 
 def show_progress(args: argparse.Namespace) -> bool:
-    """Whether ``--progress/--no-progress`` (or, without either, the terminals) asks for
-    progress bars."""
-    if args.progress is not None:
-        return bool(args.progress)
-    return sys.stdout.isatty() and sys.stderr.isatty()
+    """Whether a training step shows its progress (a bar on a terminal, periodic lines
+    elsewhere): unless ``--no-progress``."""
+    return args.progress is not False
 
 
 def progress(args: argparse.Namespace) -> Progress:
-    """The :data:`~fpim.progress.Progress` the command hands its flow."""
-    return bars if show_progress(args) else silent
+    """The :data:`~fpim.progress.Progress` the command hands its flow: bars with
+    ``--progress`` or on terminals, none with ``--no-progress``, else periodic lines."""
+    if args.progress is False:
+        return silent
+    if args.progress or (sys.stdout.isatty() and sys.stderr.isatty()):
+        return bars
+    return lines

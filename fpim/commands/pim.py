@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 
 from fpim.commands.options import (
+    add_csv,
     add_json,
     add_macro,
     add_progress,
     add_seed,
+    check_csv,
     check_training_outputs,
     macro_overrides,
     progress,
@@ -17,7 +19,7 @@ from fpim.commands.options import (
     trained_model,
 )
 from fpim.commands.quantize import MODELS
-from fpim.output import format_table, print_json
+from fpim.output import print_json, print_table
 
 EXAMPLES = """examples:
   fpim pim simulate --artifact runs/a --macro sram512x128_adc7        # cycles, energy
@@ -73,6 +75,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--artifact", required=True, metavar="DIR", help="quantized artifact")
     add_macro(s)
     s.add_argument("--batch", type=int, default=1, help="inputs per inference (default 1)")
+    add_csv(s, "the per-layer table")
     add_json(s)
     s.set_defaults(func=run_simulate)
 
@@ -152,6 +155,7 @@ def run_simulate(args: argparse.Namespace) -> int:
     from quant.errors import check_int_range
 
     batch = check_int_range("batch", args.batch, 1, 1 << 20)
+    check_csv(args)
     r = chip_cost(args.artifact, macro_with(args.macro), batch)
     if args.json:
         print_json(r.to_dict())
@@ -160,10 +164,10 @@ def run_simulate(args: argparse.Namespace) -> int:
     print(f"macro {macro.name}: {macro.macros} x {macro.rows}x{macro.cols}, {a.scheme}, "
           f"group {a.group_size}, {a.adc_bits}-bit ADC x {macro.adcs}, "
           f"{macro.clock_mhz:g} MHz{' (approximation)' if macro.approximation else ''}")
-    rows = [(c.name, c.m, c.k, c.n, c.tiles, c.passes, c.replication, c.conversions, c.cycles,
-             f"{c.energy_uj:.3f}") for c in r.layers]
-    print(format_table(("layer", "M", "K", "N", "tiles", "passes", "copies", "conversions",
-                        "cycles", "energy_uJ"), rows))
+    raw = [(c.name, c.m, c.k, c.n, c.tiles, c.passes, c.replication, c.conversions, c.cycles,
+            c.energy_uj) for c in r.layers]
+    print_table(("name", "m", "k", "n", "tiles", "passes", "replication", "conversions",
+                 "cycles", "energy_uj"), [(*x[:-1], f"{x[-1]:.3f}") for x in raw], args.csv, raw)
     print(f"total: {totals['cycles']} cycles = {totals['latency_us']:.1f} us per batch of "
           f"{batch}, {totals['conversions']} conversions, {totals['energy_uj']:.3f} uJ, "
           f"area {totals['area_mm2']:.2f} mm^2")

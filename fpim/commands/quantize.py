@@ -5,15 +5,17 @@ from __future__ import annotations
 import argparse
 
 from fpim.commands.options import (
+    add_csv,
     add_json,
     add_progress,
     add_seed,
+    check_csv,
     check_training_outputs,
     refuse_unless,
     show_progress,
     trained_model,
 )
-from fpim.output import format_table, print_json
+from fpim.output import print_json, print_table
 
 SCHEMES = ("fixed", "pot", "sp2", "msq", "f8")
 # the names of quant.torch.models.MODELS (not imported: it imports torch; a test keeps them equal)
@@ -37,7 +39,11 @@ EXAMPLES = """examples:
       --bits 4 --out artifacts/mynet        # your model, your float weights
 
 The artifact directory holds manifest.json and tensors.safetensors (see docs/qat.md);
-quant_accuracy is measured by integer-only inference of the written artifact.
+quant_accuracy is measured by integer-only inference of the written artifact. The defaults
+keep the first conv and last linear at 8 bits and the input at 8 bits, which no 4-bit engine
+runs: the output (engine_fit in the JSON) says whether the artifact runs on the xc7z020
+preset and, if not, the options that make it (for 4 bits: --first-last-bits 0 --input-bits 4
+--pool-extra-bits 0, as `make demo` does).
 """
 
 
@@ -107,6 +113,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_seed(p, "training")
     p.add_argument("--out", required=True, help="artifact directory to write")
     add_progress(p)
+    add_csv(p, "the accuracy table")
     add_json(p)
     p.set_defaults(func=run)
 
@@ -128,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
     refuse_unless(args.width, args.model in MODELS, "--width", "to a built-in model",
                   f"--model {args.model}")
     check_training_outputs(args.out, args.float_checkpoint)
+    check_csv(args)
     act_bits = args.act_bits if args.act_bits is not None else (8 if f8 else 4)
     first_last = 8 if args.first_last_bits is None else args.first_last_bits
     check_int_range("first-last-bits", first_last, 0, 16)
@@ -156,12 +164,20 @@ def run(args: argparse.Namespace) -> int:
     frac = f", SP2 fraction {r['sp2_fraction']}" if r["sp2_fraction"] is not None else ""
     print(f"{r['model']} on {r['data']} ({r['test_images']} test images), {r['scheme']} "
           f"{r['bits']}-bit weights, {r['act_bits']}-bit activations{frac}")
-    print(format_table(("", "test accuracy %"), [
-        ("float", f"{r['float_accuracy']:.2f}"),
-        ("QAT fake-quant (float forward)", f"{r['fakequant_accuracy']:.2f}"),
-        ("quantized (integer artifact)", f"{r['quant_accuracy']:.2f}"),
-    ]))
+    what = {"float_accuracy": "float", "fakequant_accuracy": "QAT fake-quant (float forward)",
+            "quant_accuracy": "quantized (integer artifact)"}
+    print_table(("field", "test accuracy %", "model"),
+                [(k, f"{r[k]:.2f}", w) for k, w in what.items()], args.csv,
+                [(k, r[k], w) for k, w in what.items()])
     print(f"fake-quant and integer predictions agree on {r['agreement']:.1f}% of images; "
           f"{r['sp2_rows']}/{r['rows']} weight rows on SP2")
     print(f"artifact: {r['artifact']}")
+    fit = r["engine_fit"]
+    if fit["fits"]:
+        print(f"runs on the {fit['preset']} preset's engine (fpim simulate --artifact "
+              f"{r['artifact']} --accel {fit['preset']})")
+    else:
+        print(f"does not run on the {fit['preset']} preset's engine: {fit['reason']}")
+        if fit["quantize_flags"]:
+            print(f"to fit it, quantize again with {' '.join(fit['quantize_flags'])}")
     return 0

@@ -7,17 +7,20 @@ import argparse
 from fpim.commands.options import (
     accelerator,
     add_accel,
+    add_csv,
     add_json,
     add_seed,
     add_simulation,
     add_workload,
+    check_csv,
+    refuse_ignored_workload,
     refuse_unless,
-    takes_input_shape,
     torch_model_shape,
+    workload_source,
 )
 from fpim.output import format_table, print_json
 from quant.errors import check_int_range
-from quant.fileio import check_output, write_atomic
+from quant.fileio import write_atomic
 
 EXAMPLES = """examples:
   fpim simulate --model resnet50 --accel xc7z020                 # shipped topology, cycle mode
@@ -51,18 +54,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="stop the cycle kernel here and report where (--mode cycle only; "
                         "default: no limit)")
     add_json(p, "tables")
-    p.add_argument("--csv", metavar="FILE", help="write the per-layer table as CSV")
+    add_csv(p, "the per-layer table (every column of the JSON's layers)")
     p.set_defaults(func=run)
 
 
 def _refuse_ignored(args: argparse.Namespace) -> None:
     """Refuse options that would have no effect on the given workload and mode."""
-    source = (f"--artifact {args.artifact}" if args.artifact else
-              f"--model {args.model}" if args.model else f"--topology {args.topology}")
-    refuse_unless(args.gemm, bool(args.topology), "--gemm", "to --topology", source)
-    refuse_unless(args.input_shape, takes_input_shape(args.model), "--input-shape",
-                  "to a factory or ONNX --model", source)
-    refuse_unless(args.batch, bool(args.artifact), "--batch", "to --artifact", source)
+    refuse_ignored_workload(args)
+    source = workload_source(args)
     refuse_unless(args.sp2_fraction, not args.artifact, "--sp2-fraction",
                   "to --model and --topology (an artifact has its own schemes)", source)
     refuse_unless(args.seed, args.functional, "--seed", "with --functional", "without it")
@@ -78,8 +77,7 @@ def run(args: argparse.Namespace) -> int:
     batch = 1 if args.batch is None else check_int_range("batch", args.batch, 1, 1 << 20)
     if args.max_cycles is not None:
         check_int_range("max-cycles", args.max_cycles, 1, NO_LIMIT)
-    if args.csv is not None:
-        check_output(args.csv, "csv")
+    check_csv(args)
     torch_model_shape(args)
     accel = accelerator(args)
     wl, art = load_workload(accel, artifact=args.artifact, model=args.model,
@@ -89,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
     sim = simulate(accel, wl, art, mode=args.mode, max_cycles=args.max_cycles,
                    functional=args.functional, seed=args.seed or 0)
     result, data = sim.result, sim.to_dict()
+
     if args.csv is not None:
         write_atomic(args.csv, result.to_csv())
     if args.json:
@@ -97,17 +96,23 @@ def run(args: argparse.Namespace) -> int:
         rows = [(la.name, la.op, la.m, la.n, la.k, la.groups, la.rows_fixed, la.rows_lut,
                  la.cycles, la.stall_cycles, f"{la.util_dsp:.2f}", f"{la.util_lut:.2f}")
                 for la in result.layers]
-        print(format_table(("layer", "op", "M", "N", "K", "groups", "fixed", "lut", "cycles",
-                            "stall", "u_dsp", "u_lut"), rows))
+        print(format_table(("name", "op", "m", "n", "k", "groups", "rows_fixed", "rows_lut",
+                            "cycles", "stall_cycles", "util_dsp", "util_lut"), rows))
         t = result.totals()
         r = data["resources"]
         print(f"\n{wl.name} on {accel.name} ({args.mode} mode, {accel.clock_mhz:g} MHz): "
               f"{t['total_cycles']} cycles ({t['stall_cycles']} stall), "
-              f"{t['latency_ms']:.3f} ms, {t['fps']:.2f} FPS, {t['gops']:.1f} GOPS, "
+              f"{t['latency_ms']:.3f} ms per batch of {t['batch']}, {t['fps']:.2f} FPS "
+              f"(images/s), {t['gops']:.1f} GOPS, "
               f"{t['gops_per_dsp']:.3f} GOPS/DSP")
         print(f"resources (estimate): LUT {r['lut']}/{accel.part.lut}, FF {r['ff']}/"
               f"{accel.part.ff}, DSP {r['dsp']}/{accel.part.dsp}, BRAM36 {r['bram36']}/"
               f"{accel.part.bram36}")
+        frac = data["config"]["sp2_fraction"]
+        if frac is not None:
+            how = ("--sp2-fraction" if args.sp2_fraction is not None else
+                   "the engine's split lut_rows / (dsp_rows + lut_rows)")
+            print(f"sp2_fraction {frac:g} of each layer's rows on the LUT core ({how})")
         if sim.functional is not None:
             f = sim.functional
             rate = f" at {f['gmacs_per_s']:.2f} GMAC/s" if "gmacs_per_s" in f else ""

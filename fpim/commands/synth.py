@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import argparse
 
-from fpim.commands.options import accelerator, add_accel, add_json, add_progress, progress
-from fpim.output import format_table, print_json
+from fpim.commands.options import (
+    accelerator,
+    add_accel,
+    add_csv,
+    add_json,
+    add_progress,
+    check_csv,
+    progress,
+)
+from fpim.output import print_json, print_table
 
 EXAMPLES = """examples:
   fpim synth --accel tiny                      # family from the part (xc7 for XC7Z020)
@@ -27,6 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="synth_xilinx family (default: from the part's DSP type)")
     p.add_argument("--yosys", default=None, metavar="PATH", help="yosys binary (default: PATH)")
     add_progress(p)
+    add_csv(p, "the comparison table")
     add_json(p)
     p.set_defaults(func=run)
 
@@ -34,6 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from fpim.flows.synth import synthesize_engine
 
+    check_csv(args)
     accel = accelerator(args)
     r = synthesize_engine(accel, args.family, args.yosys, progress(args))
     if args.json:
@@ -44,10 +54,11 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"{r.top} on {r.family}: yosys synth_xilinx took {r.measured.seconds:.1f} s")
     print(f"scope: {r.scope}")
-    print(format_table(("resource", "measured", "model", "rel. error"),
-                       [(c["resource"], c["measured"], c["model"],
-                         "-" if c["rel_error"] is None else f"{100 * c['rel_error']:+.1f}%")
-                        for c in r.comparison]))
+    cols = ("resource", "measured", "model", "rel_error")
+    print_table(cols, [(c["resource"], c["measured"], c["model"],
+                        "-" if c["rel_error"] is None else f"{100 * c['rel_error']:+.1f}%")
+                       for c in r.comparison], args.csv,
+                [tuple(c[k] for k in cols) for c in r.comparison])
     summary = r.measured.summary
     print("LUTs by size: " + ", ".join(f"{k} {v}" for k, v in summary["lut_by_size"].items()))
     print(f"CARRY {summary['carry']}, MUXF7 {summary['muxf7']}, MUXF8 {summary['muxf8']}")

@@ -9,13 +9,15 @@ import sys
 from fpim.commands.options import (
     accelerator,
     add_accel,
+    add_csv,
     add_json,
     add_progress,
     add_seed,
+    check_csv,
     progress,
     refuse_unless,
 )
-from fpim.output import format_table, print_json
+from fpim.output import print_json, print_table
 from quant.errors import check_int_range
 from quant.fileio import check_output
 
@@ -60,6 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--build-dir", default=None, metavar="DIR",
                    help="Verilator build directory root (default build/cocotb)")
     add_progress(p)
+    add_csv(p, "the per-case table")
     add_json(p)
     p.set_defaults(func=run)
 
@@ -94,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
                   "with it")
     if args.build_dir is not None:
         check_output(args.build_dir, "build-dir", directory=True)
+    check_csv(args)
     accel = accelerator(args)
     v = verify(accel, n, seed=args.seed, artifact=args.artifact, layer=args.layer,
                with_artifact=not args.no_artifact, beats=args.beats,
@@ -114,8 +118,10 @@ def run(args: argparse.Namespace) -> int:
         rows = [(o.name, o.description.split(": ", 1)[1], o.cycles_sim, o.cycles_rtl,
                  "yes" if o.outputs_equal else "NO", "pass" if o.passed else "FAIL")
                 for o in v.outcomes]
-        print(format_table(("case", "GEMM", "cycles_sim", "cycles_rtl", "outputs equal",
-                            "result"), rows))
+        raw = [(o.name, o.description, o.cycles_sim, o.cycles_rtl, o.outputs_equal, o.passed)
+               for o in v.outcomes]
+        print_table(("name", "description", "cycles_sim", "cycles_rtl", "outputs_equal",
+                     "passed"), rows, args.csv, raw)
         print(f"\n{v.passed} passed, {v.failed} failed; {v.rtl_cycles} RTL cycles simulated "
               f"in {v.run_seconds:.1f} s (build {v.build_seconds:.1f} s); log {v.log}")
         if v.artifact_skipped:

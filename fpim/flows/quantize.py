@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from fpim.flows.fit import fit_summary
 from fpim.flows.metrics import accuracy
 from quant.artifact import load_artifact, save_artifact
 from quant.data import Dataset
@@ -138,5 +139,6 @@ def quantize_workflow(model_name: str, data: Dataset, qcfg: QATConfig, float_cfg
         "float_epochs": 0 if loaded else float_cfg.epochs, "qat_epochs": qat_cfg.epochs,
         "sp2_rows": n_sp2, "rows": n_rows,
         "artifact": None if out is None else str(out),
+        "engine_fit": fit_summary(art),
         "seconds": round(time.perf_counter() - t0, 1),
     }

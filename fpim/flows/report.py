@@ -13,6 +13,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from fpim.flows.fit import check_fit
 from fpim.flows.pim_deploy import accuracy_grid, chip_cost, limited_test_split
 from fpim.flows.simulate import load_workload, simulate
 from fpim.flows.synth import synthesize_engine
@@ -25,10 +26,9 @@ from quant.errors import ConfigError, check_fraction, check_int_range
 from quant.fileio import replace_dir_atomic
 from sim.arch import Accelerator
 from sim.engine import check_workload
-from sim.functional import check_artifact
 from sim.pim import PimMacro
 from sim.report import RunRecords, msq_files, run_files
-from sim.search import PACKINGS, check_msq_args, explore_msq
+from sim.search import explore_msq, search_base
 from sim.workload import Workload
 
 #: Where reports go unless told otherwise: ``reports/<run>``.
@@ -111,7 +111,7 @@ def plan_run(accel: Accelerator, *, artifact: str | None = None, model: str | No
                             gemm=gemm, input_shape=input_shape, batch=batch,
                             sp2_fraction=sp2_fraction)
     if art is not None:
-        check_artifact(art, accel)
+        check_fit(art, accel)
     check_workload(wl, accel)
     if synth:
         find_yosys(yosys)
@@ -154,7 +154,8 @@ def run_report(plan: RunPlan, command: str, progress: Progress = silent) -> dict
         if plan.pim_images is not None:
             pim_acc = accuracy_grid(plan.artifact_dir, plan.macro, plan.pim_images,
                                     progress=progress, field="pim_limit")
-    return run_files(RunRecords(command, a, sim.result, synth, verification, pim, pim_acc))
+    return run_files(RunRecords(command, a, sim.result, synth, verification, pim, pim_acc,
+                                sim.config))
 
 
 @dataclass(frozen=True)
@@ -166,18 +167,18 @@ class SearchPlan:
     bits: int
     ideal_memory: bool
     lut_cap: float
-    packings: tuple[int, ...]
+    packings: tuple[int, ...] | None
 
 
 def plan_search(accel: Accelerator, *, model: str | None = None, topology: str | None = None,
                 gemm: bool | None = None, bits: int, ideal_memory: bool = False,
-                lut_cap: float = 0.8, packings: tuple[int, ...] = PACKINGS) -> SearchPlan:
+                lut_cap: float = 0.8, packings: tuple[int, ...] | None = None) -> SearchPlan:
     """Load the workload (a shipped model or a topology) and check the search's arguments."""
     if model is None and topology is None:
         raise ConfigError("search must be given a model or a topology, not missing")
     wl, _ = load_workload(accel, model=model, topology=topology, gemm=gemm)
     check_fraction("lut_cap", lut_cap)
-    check_msq_args(bits, packings)
+    search_base(wl, accel, bits, ideal_memory, packings)
     return SearchPlan(accel, wl, bits, ideal_memory, lut_cap, packings)
 
 

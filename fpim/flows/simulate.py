@@ -6,10 +6,11 @@ modes and optionally computed bit-exactly in numba against :mod:`quant.ref`.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from fpim.flows.fit import check_fit
 from quant import ref
 from quant.artifact import Artifact, load_artifact
 from quant.errors import ConfigError
@@ -22,7 +23,14 @@ from sim.engine import simulate as run_engine
 from sim.onnx_workload import read_onnx
 from sim.ops import from_artifact
 from sim.results import RunResult
-from sim.workload import GemmOp, Workload, assign_fraction, load_shipped, read_topology
+from sim.workload import (
+    GemmOp,
+    Workload,
+    assign_fraction,
+    batched,
+    load_shipped,
+    read_topology,
+)
 
 
 @dataclass(frozen=True)
@@ -32,6 +40,7 @@ class Simulation:
     workload: Workload
     result: RunResult
     functional: dict | None = None
+    config: dict | None = None
 
     @property
     def bit_exact(self) -> bool:
@@ -42,6 +51,8 @@ class Simulation:
         data = self.result.to_dict()
         if self.functional is not None:
             data["functional"] = self.functional
+        if self.config is not None:
+            data["config"] = self.config
         return data
 
 
@@ -49,8 +60,10 @@ def load_workload(accel: Accelerator, *, artifact: str | None = None, model: str
                   topology: str | None = None, gemm: bool | None = None,
                   input_shape: tuple[int, ...] | None = None, batch: int = 1,
                   sp2_fraction: float | None = None) -> tuple[Workload, Artifact | None]:
-    """The workload of exactly one source, with ``sp2_fraction`` of each GEMM's rows on the
-    LUT core (default: the engine's split); the artifact too when that is the source.
+    """The workload of exactly one source for ``batch`` images, with ``sp2_fraction`` of
+    each GEMM's rows on the LUT core (default: the engine's split); the artifact too when
+    that is the source. A torch model's batch is ``input_shape``'s first size (``batch``
+    must then be 1).
 
     ``model`` is a shipped workload name, a torch model factory (``PATH.py:FUNCTION`` or
     ``package.module:FUNCTION``, traced on ``input_shape``) or an ONNX file (its own input
@@ -62,9 +75,13 @@ def load_workload(accel: Accelerator, *, artifact: str | None = None, model: str
         art = load_artifact(artifact)
         wl = from_artifact(art, batch=batch)
     elif topology:
-        wl = read_topology(topology, gemm=gemm)
+        wl = batched(read_topology(topology, gemm=gemm), batch)
     elif model:
         spec = parse_model(model)
+        if spec.is_factory or spec.kind == "onnx":
+            if batch != 1:
+                raise ConfigError(f"batch of a factory or ONNX model must be the first size of "
+                                  f"its input shape, not {batch}")
         if spec.is_factory:
             # torch is imported only for a torch model (it costs seconds of start-up)
             from sim.torch_workload import from_factory
@@ -73,12 +90,38 @@ def load_workload(accel: Accelerator, *, artifact: str | None = None, model: str
         elif spec.kind == "onnx":
             wl = read_onnx(spec.source, input_shape)
         else:
-            wl = load_shipped(model)
+            wl = batched(load_shipped(model), batch)
     else:
         raise ConfigError("workload must be an artifact, a model or a topology, not missing")
+    frac = effective_fraction(accel, sp2_fraction)
+    source = {k: v for k, v in (("artifact", artifact), ("topology", topology),
+                                ("model", model)) if v}
+    if gemm is not None and topology:
+        source["gemm"] = gemm
+    if input_shape and model:
+        source["input_shape"] = list(input_shape)
+    origin = {"source": source, "sp2_fraction": None if art is not None else frac}
+    return replace(assign_fraction(wl, frac), origin=origin), art
+
+
+def effective_fraction(accel: Accelerator, sp2_fraction: float | None) -> float:
+    """The fraction of rows a workload without schemes puts on the LUT core: ``sp2_fraction``,
+    or the engine's split ``lut_rows / (dsp_rows + lut_rows)``."""
     e = accel.engine
-    frac = sp2_fraction if sp2_fraction is not None else e.lut_rows / e.rows
-    return assign_fraction(wl, frac), art
+    return sp2_fraction if sp2_fraction is not None else e.lut_rows / e.rows
+
+
+def run_config(accel: Accelerator, wl: Workload, *, mode: str, max_cycles: int | None,
+               functional: bool, seed: int) -> dict:
+    """The full effective configuration of a simulation, so that it can be run again from
+    its output alone: the accelerator as simulated (``accel``: the preset's data with every
+    override applied, loadable with ``--accel`` once written as YAML; ``name`` is the
+    preset's), the workload's source options and batch, and the derived values (the SP2
+    fraction given to schemeless GEMMs: ``--sp2-fraction`` or the engine's split; None for
+    an artifact, whose rows carry their schemes)."""
+    return {"accel": accel.to_dict(), "workload": wl.origin.get("source", {"name": wl.name}),
+            "batch": wl.batch, "sp2_fraction": wl.origin.get("sp2_fraction"), "mode": mode,
+            "max_cycles": max_cycles, "functional": functional, "seed": seed}
 
 
 #: Most memory the functional check of a topology may allocate for one GEMM, bytes.
@@ -149,9 +192,10 @@ def simulate(accel: Accelerator, wl: Workload, art: Artifact | None = None, *,
     """Time ``wl`` on ``accel`` in ``mode`` (an artifact is first checked to fit the engine);
     with ``functional``, also :func:`check_functional` with ``seed``."""
     if art is not None:
-        F.check_artifact(art, accel)
+        check_fit(art, accel)
     elif functional:
         check_functional_size(wl)
     result = run_engine(wl, accel, mode, max_cycles=max_cycles)
     check = check_functional(wl, art, accel, seed) if functional else None
-    return Simulation(wl, result, check)
+    return Simulation(wl, result, check, run_config(accel, wl, mode=mode, max_cycles=max_cycles,
+                                                    functional=functional, seed=seed))

@@ -12,9 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from fpim.flows.fit import check_fit
 from fpim.progress import Progress, silent
 from hw.tb.cases import GemmCase, random_cases
 from hw.tb.engine import Outcome, artifact_layer_case, build_accel, run_verilator
+from quant.artifact import load_artifact
 from quant.errors import ArtifactError, ConfigError
 from sim.arch import Accelerator
 
@@ -50,9 +52,12 @@ class Verification:
 def _cases(accel: Accelerator, count: int, seed: int, artifact: str | None,
            layer: str | None, with_artifact: bool) -> tuple[list[GemmCase], str | None]:
     """The random cases, then the artifact layer's; and why the default layer was skipped."""
-    cases = random_cases(accel, count, seed=seed)
     if artifact is not None and layer is None:
         raise ConfigError("layer must name a conv/linear layer of --artifact, not missing")
+    if artifact is not None and with_artifact:
+        # the layer name first, then whether that layer (alone) runs on the engine
+        check_fit(load_artifact(artifact), accel, only=layer)
+    cases = random_cases(accel, count, seed=seed)
     if not with_artifact:
         return cases, None
     kw: dict = {} if artifact is None else {"art_dir": artifact}

@@ -212,7 +212,7 @@ def artifact_case(accel: Accelerator, art, layer_name: str, image: np.ndarray, *
     from quant.infer import run_artifact
     from sim.functional import check_artifact
 
-    check_artifact(art, accel)
+    check_artifact(art, accel, only=layer_name)  # the name first, then that layer's fit
     layer = art.layer(layer_name)
     runs = rtl_op(layer.op)
     if runs is not Runs.ENGINE:

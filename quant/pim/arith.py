@@ -60,7 +60,8 @@ class PimArith:
 
     Members:
         scheme: ``native``, ``differential`` or ``bit_serial``.
-        group_size: inputs summed per conversion (crossbar rows activated together), >= 1.
+        group_size: inputs summed per conversion (crossbar rows activated together),
+            1..2^20 (at most the macro's rows).
         cell_bits: bits one cell stores (unsigned magnitude), 1..8.
         adc_bits: ADC resolution, 1..16.
         range_fraction: fraction of the worst-case group sum the ADC range covers, (0, 1].

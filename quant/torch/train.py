@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from quant.errors import check_choice, check_int_range, check_positive, check_real, check_seed
+from quant.progress import PERIOD, PeriodicLines
 
 OPTIMIZERS = ("sgd", "adamw")
 
@@ -142,7 +144,9 @@ def _loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig,
 def train(model: nn.Module, x: np.ndarray, y: np.ndarray, cfg: TrainConfig, *,
           desc: str = "train", progress: bool = True,
           on_epoch_start: Callable[[int], None] | None = None) -> list[float]:
-    """Train ``model`` in place; returns the mean training loss of each epoch."""
+    """Train ``model`` in place; returns the mean training loss of each epoch. With
+    ``progress``: a bar on a terminal, else a line every :data:`quant.progress.PERIOD`
+    seconds on stderr."""
     from tqdm import tqdm
 
     xt = torch.as_tensor(x, dtype=torch.float32)
@@ -155,7 +159,9 @@ def train(model: nn.Module, x: np.ndarray, y: np.ndarray, cfg: TrainConfig, *,
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / max(total, 1))))
     losses = []
-    bar = tqdm(total=total, desc=desc, disable=not progress, leave=False, unit="step")
+    tty = sys.stderr.isatty()
+    bar = tqdm(total=total, desc=desc, disable=not progress, leave=False, unit="step",
+               file=None if tty else PeriodicLines(), mininterval=0.1 if tty else PERIOD)
     for epoch in range(cfg.epochs):
         if on_epoch_start is not None:
             on_epoch_start(epoch)

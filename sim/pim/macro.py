@@ -26,20 +26,20 @@ class PimMacro:
 
     Members:
         name: preset name.
-        rows, cols: crossbar size (cells), each >= 1.
+        rows, cols: crossbar size (cells), each 1..2^16.
         arith: the arithmetic (:class:`quant.pim.PimArith`); ``group_size <= rows``.
         adcs: ADCs per macro, 1..cols; ``ceil(cols / adcs)`` columns share one ADC.
-        adc_latency: cycles per conversion, >= 1.
-        macros: macros on the chip, >= 1.
+        adc_latency: cycles per conversion, 1..2^16.
+        macros: macros on the chip, 1..2^20.
         clock_mhz: macro clock in MHz, > 0.
         write_cycles_per_row: cycles to program one crossbar row when weights must be
-            reloaded (only when a layer needs more tiles than the chip has macros).
-        energy_adc_pj: energy per ADC conversion, pJ.
-        energy_cell_fj: energy per cell multiply-accumulate in the array, fJ.
-        energy_shift_add_pj: energy per digital shift-add of one ADC code, pJ.
-        area_mm2: area of one macro including its ADCs, mm^2.
-        approximation: True when the numbers only approximate a published design.
-        sources: where each default comes from.
+            reloaded (only when a layer needs more tiles than the chip has macros), 0..2^16.
+        energy_adc_pj: energy per ADC conversion, pJ, >= 0.
+        energy_cell_fj: energy per cell multiply-accumulate in the array, fJ, >= 0.
+        energy_shift_add_pj: energy per digital shift-add of one ADC code, pJ, >= 0.
+        area_mm2: area of one macro including its ADCs, mm^2, > 0.
+        approximation: True when the numbers only approximate a published design; a bool.
+        sources: where each default comes from (a mapping of field to text).
     """
 
     name: str

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 
 from sim.arch import Accelerator
 from sim.results import RunResult
-from sim.search import Candidate
+from sim.search import Candidate, Exploration
 from sim.timing import write_back_bytes
 
 
@@ -62,3 +62,11 @@ def pareto_flags(cands: Sequence[Candidate]) -> list[bool]:
                 and (a.fps > b.fps or a.lut < b.lut or a.dsp < b.dsp))
 
     return [not any(dominates(o, c) for o in cands) for c in cands]
+
+
+def engine_rows(x: Exploration) -> list[dict]:
+    """One row per engine of ``x`` (mixed ones first; the columns of ``engines.csv``)."""
+    engines = [*x.mixed, *x.dsp_only]
+    flags = pareto_flags(engines)
+    return [{"engine": i, "kind": "mixed" if i < len(x.mixed) else "dsp_only", **c.to_dict(),
+             "pareto": int(f)} for i, (c, f) in enumerate(zip(engines, flags, strict=True))]

@@ -7,7 +7,7 @@ from dataclasses import asdict
 
 from sim.report import figures
 from sim.report.document import Code, Document, Image, Section, bundle, table
-from sim.report.metrics import pareto_flags
+from sim.report.metrics import engine_rows, pareto_flags
 from sim.report.schema import ENGINE_COLUMNS, FRACTION_COLUMNS, csv_text
 from sim.search import Candidate, Exploration, summarize
 
@@ -31,8 +31,7 @@ def msq_files(x: Exploration, command: str) -> dict[str, bytes]:
     s = summarize(x)
     engines = [*x.mixed, *x.dsp_only]
     flags = pareto_flags(engines)
-    rows = [{"engine": i, "kind": "mixed" if i < len(x.mixed) else "dsp_only", **asdict(c),
-             "pareto": int(f)} for i, (c, f) in enumerate(zip(engines, flags, strict=True))]
+    rows = engine_rows(x)
     fracs = [{"engine": i, **asdict(p)} for i, sweep in enumerate(x.sweeps) for p in sweep]
     best = Candidate(**s["best"])
     base = Candidate(**s["dsp_only"])

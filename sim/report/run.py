@@ -35,6 +35,8 @@ class RunRecords:
         pim: ``macro``, ``layers`` (``sim.pim.PimLayerCost`` fields) and ``totals``.
         pim_accuracy: ``macro``, ``data``, ``images``, ``seed``, ``digital_accuracy`` and
             ``points``, each with ``adc_bits``, ``noise_lsb`` and ``pim_accuracy``.
+        config: the simulation's effective configuration (``fpim simulate --json``'s
+            ``config``).
     """
 
     command: str
@@ -44,6 +46,7 @@ class RunRecords:
     verify: Mapping[str, Any] | None = None
     pim: Mapping[str, Any] | None = field(default=None)
     pim_accuracy: Mapping[str, Any] | None = None
+    config: Mapping[str, Any] | None = None
 
 
 def _n(v: float) -> str:
@@ -67,7 +70,7 @@ def run_files(rec: RunRecords) -> dict[str, bytes]:
         table(("total", "value"), [
             ("cycles", _n(t["total_cycles"])), ("compute cycles", _n(t["compute_cycles"])),
             ("stall cycles", _n(t["stall_cycles"])), ("latency, ms", f"{t['latency_ms']:.3f}"),
-            ("frames per second", _n(t["fps"])), ("GOPS", f"{t['gops']:.1f}"),
+            (f"images per second (batch {t['batch']})", _n(t["fps"])), ("GOPS", f"{t['gops']:.1f}"),
             ("GOPS per DSP", f"{t['gops_per_dsp']:.3f}"), ("MACs", _n(t["macs"])),
             ("DRAM bytes", _n(t["dram_bytes"]))]),
     ))]
@@ -97,7 +100,8 @@ def run_files(rec: RunRecords) -> dict[str, bytes]:
         tables["pim_layers.csv"] = csv_text(PIM_COLUMNS, rec.pim["layers"])
     if rec.pim_accuracy is not None:
         sections.append(_pim_accuracy(rec.pim_accuracy, head))
-    summary = {"schema": "report-run/1", "command": rec.command, "simulation": r.to_dict(),
+    summary = {"schema": "report-run/1", "command": rec.command, "simulation":
+               {**r.to_dict(), **({} if rec.config is None else {"config": rec.config})},
                "ceilings": asdict(ceil), "synth": rec.synth, "verify": rec.verify,
                "pim": rec.pim, "pim_accuracy": rec.pim_accuracy}
     return bundle(Document(f"{head} ({r.mode} mode)", tuple(sections)), tables, summary)

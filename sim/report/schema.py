@@ -82,7 +82,7 @@ ENGINE_COLUMNS = _cols(
     ("sp2_fraction", float, "the engine's fastest fraction of rows on the LUT core"),
     ("cycles", int, "cycles at that fraction (analytical mode)"),
     ("compute_cycles", int, "compute cycles at that fraction"),
-    ("fps", float, "frames per second at that fraction"),
+    ("fps", float, "images per second at that fraction (batch 1)"),
     ("lut", int, "LUTs (resource model)"),
     ("dsp", int, "DSP slices (resource model)"),
     ("bram36", int, "BRAM36 blocks (resource model)"),
@@ -95,7 +95,7 @@ FRACTION_COLUMNS = _cols(
     ("engine", int, "index into engines.csv"),
     ("sp2_fraction", float, "fraction of every layer's rows on the LUT core"),
     ("cycles", int, "cycles (analytical mode)"),
-    ("fps", float, "frames per second"),
+    ("fps", float, "images per second (batch 1)"),
 )
 
 #: ``summary.json`` of a run report (``fpim report --artifact|--model|--topology``).
@@ -125,18 +125,22 @@ SIMULATION_KEYS = _cols(
     ("accelerator", str, "accelerator preset name"),
     ("mode", str, "cycle, analytical or plain"),
     ("clock_mhz", float, "engine clock, MHz"),
+    ("batch", int, "images per run (every figure below covers the whole batch)"),
     ("total_cycles", int, "cycles of the whole run"),
     ("compute_cycles", int, "cycles without stalls"),
     ("stall_cycles", int, "stall cycles"),
     ("macs", int, "multiply-accumulates"),
-    ("latency_ms", float, "total_cycles at the clock, milliseconds"),
-    ("fps", float, "frames per second"),
+    ("latency_ms", float, "total_cycles at the clock, milliseconds (the whole batch)"),
+    ("fps", float, "images per second: batch / latency"),
     ("gops", float, "1e9 operations per second"),
     ("gops_per_dsp", float, "gops per DSP slice used"),
     ("dram_bytes", int, "DRAM bytes read and written"),
     ("resources", object, "the resource model's lut, ff, dsp, bram36, note, per-PE costs "
                           "and the part's budget"),
     ("layers", object, "one object per layer: the first fifteen columns of layers.csv"),
+    ("config", object, "the full effective configuration: accel (the preset with every "
+                       "override applied), workload source, batch, derived sp2_fraction, "
+                       "mode, max_cycles, functional, seed"),
 )
 
 #: ``summary.json`` of an MSQ search report (``fpim report --search msq``).

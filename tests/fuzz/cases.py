@@ -317,7 +317,7 @@ case("size", "simulate-cycle-int64", ("simulate", "--topology", "{in}/t.csv", "-
 case("size", "simulate-cycle-int64-groups", ("simulate", "--topology", "{in}/t.csv", "--accel",
                                              "tiny", "--set", "engine.acc_bits=64"),
      "cycle mode counts", files={"t.csv": CONV_HEAD + f"DPc, 60000, 60000, 1, 1, {MAX}, "
-                                                     f"{MAX}, 1,\n".encode()})
+                                                     f"{MAX}, 1, depthwise,\n".encode()})
 for m, n, k in ((100_000, 100_000, 100_000), (20_000, 20_000, 1), (1, 300_000_000, 1)):
     case("size", f"simulate-functional-{m}x{n}x{k}",
          ("simulate", "--topology", "{in}/t.csv", "--accel", "tiny", "--set",
@@ -866,9 +866,6 @@ IGNORED: list[tuple[str, tuple[str, ...], str]] = [
                                        "tiny", "--input-shape", "1,3,8,8"), "--input-shape"),
     ("simulate-input-shape-artifact", ("simulate", "--artifact", ART, "--accel", "tiny",
                                        "--input-shape", "1,1,8,8"), "--input-shape"),
-    ("simulate-batch-model", (*SIM, "--batch", "4"), "--batch"),
-    ("simulate-batch-topology", ("simulate", "--topology", "{in}/t.csv", "--accel", "tiny",
-                                 "--batch", "2"), "--batch"),
     ("simulate-batch-factory", ("simulate", "--model", "m:f", "--input-shape", "1,3,8,8",
                                 "--accel", "tiny", "--batch", "2"), "--batch"),
     ("simulate-sp2-fraction-artifact", ("simulate", "--artifact", ART, "--accel", "tiny",

@@ -31,7 +31,7 @@ ERROR_LINE = re.compile(r"fpim( [a-z]+)*: error: \S.*")
 TRIPWIRES = (
     "fpim.flows.quantize.train", "fpim.flows.pim.train",            # training
     "sim.engine.schedule_cycles", "fpim.flows.simulate.check_functional",
-    "fpim.flows.pim_deploy.pim_predictions", "sim.search._search_cols",
+    "fpim.flows.pim_deploy.pim_predictions", "sim.search.engine_designs",
     "hw.generate.generate", "fpim.flows.synth.generate",           # Amaranth
     "fpim.flows.synth.synthesize",                                  # Yosys
     "fpim.flows.verify.build_accel", "fpim.flows.verify.run_verilator",  # Verilator

@@ -117,9 +117,14 @@ def test_search_msq_refuses_any_packing_the_part_does_not_allow():
 
 
 def test_simulate_refuses_ignored_options_and_bad_outputs(capsys, tmp_path):
-    assert main(["simulate", "--model", "resnet18", "--accel", "tiny", "--batch", "2"]) == 2
-    assert capsys.readouterr().err == ("fpim simulate: error: --batch applies only to "
-                                       "--artifact, not --model resnet18\n")
+    # issue 23: --batch now applies to shipped models and topologies too; a torch model
+    # factory takes its batch from --input-shape
+    assert main(["simulate", "--model", "tests.sim.test_torch_workload:Attn", "--input-shape",
+                 "1,3,8,8", "--accel", "tiny", "--batch", "2"]) == 2
+    assert capsys.readouterr().err == (
+        "fpim simulate: error: --batch applies only to --artifact, a shipped --model and "
+        "--topology (a module:function model takes its batch from --input-shape), not --model "
+        "tests.sim.test_torch_workload:Attn\n")
     assert main(["simulate", "--model", "resnet18", "--accel", "tiny", "--csv",
                  str(tmp_path)]) == 2
     assert "csv must be a file to write, not the directory" in capsys.readouterr().err

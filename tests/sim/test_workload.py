@@ -21,7 +21,7 @@ from sim.zoo import shipped_text
 CONV = """Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, \
 Num Filter, Strides,
 conv1, 229, 229, 7, 7, 3, 64, 2,
-dwDP, 16, 16, 3, 3, 8, 1, 1,
+dwDP, 16, 16, 3, 3, 8, 1, 1, depthwise,
 
 fc, 1, 1, 1, 1, 512, 1000, 1,
 """
@@ -149,3 +149,18 @@ def test_cycle_mode_refuses_counts_beyond_int64():
         simulate(wl, accel, "plain", max_cycles=10)
     with pytest.raises(ConfigError, match="max_cycles must be an integer in 1.."):
         simulate(wl, accel, "cycle", max_cycles=0)
+
+
+def test_depthwise_is_a_keyword_not_a_name():
+    """Issue 23: a row is depthwise by its last cell ``depthwise``, never by its name."""
+    head = CONV.splitlines()[0] + "\n"
+    wl = parse_topology(head + "ADPT_conv, 16, 16, 3, 3, 8, 4, 1,\n"
+                        "dw, 16, 16, 3, 3, 8, 1, 1, Depthwise,\n"
+                        "dw2, 17, 16, 3, 3, 8, 1, 2, 1, depthwise\n", gemm=False)
+    plain, dw, dw2 = wl.ops
+    assert (plain.groups, plain.m, plain.k) == (1, 4, 72)  # 'DP' in the name: a plain conv
+    assert (dw.groups, dw.m, dw.k) == (8, 1, 9)
+    assert (dw2.groups, dw2.n) == (8, 8 * 14)  # with the separate horizontal stride
+    with pytest.raises(TopologyError, match=r"8 or 9 non-empty cells .*\[, depthwise\]"):
+        parse_topology(head + "x, 16, 16, 3, 3, 8, 1, depthwise,\n", gemm=False)
+
