@@ -123,7 +123,7 @@ def test_simulate_refuses_ignored_options_and_bad_outputs(capsys, tmp_path):
                  "1,3,8,8", "--accel", "tiny", "--batch", "2"]) == 2
     assert capsys.readouterr().err == (
         "fpim simulate: error: --batch applies only to --artifact, a shipped --model and "
-        "--topology (a module:function model takes its batch from --input-shape), not --model "
+        "--topology (a factory or ONNX model takes its batch from its input shape), not --model "
         "tests.sim.test_torch_workload:Attn\n")
     assert main(["simulate", "--model", "resnet18", "--accel", "tiny", "--csv",
                  str(tmp_path)]) == 2

@@ -184,3 +184,13 @@ def test_quantized_onnx_formats_read_as_their_float_network(tmp_path):
     assert want == [("conv", 8, 64, 27, 1), ("pool", 8 * 64), ("linear", 10, 1, 8, 1)]
     assert work(read_onnx(paths["qdq"])) == want
     assert work(read_onnx(paths["qlinear"])) == want
+
+
+def test_onnx_batch_is_the_input_shapes_first_size(tmp_path):
+    """FPS is images per second: an ONNX model's batch is its input's first size, as a torch
+    model's is, so both report the same workload and batch."""
+    torch.manual_seed(0)
+    model = build_model("cnn", 10, 3, 1, (16, 16))
+    path = export(model, (3, 3, 16, 16), tmp_path / "m.onnx")
+    b = read_onnx(path)
+    assert b.batch == from_module(model, (3, 3, 16, 16)).batch == 3
