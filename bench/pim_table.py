@@ -69,9 +69,8 @@ def sweep_b(digital: object, data: object, acc_a: float, schemes: list[str]) -> 
             print(f"| {scheme} | {bits} | " + " | ".join(cells) + " |", flush=True)
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--seed", type=int, default=0)
+def old_parser(p: argparse.ArgumentParser) -> None:
+    """The old table's options (``--old-table``)."""
     p.add_argument("--float-epochs", type=int, default=30)
     p.add_argument("--qat-epochs", type=int, default=10)
     p.add_argument("--pim-epochs", type=int, default=15)
@@ -89,8 +88,10 @@ def main() -> None:
     p.add_argument("--sweep-b", action="store_true",
                    help="only print (b) for ADC bits around each setting and range "
                         "fractions 1, 1/2, 1/4 (how the settings were chosen)")
-    p.add_argument("--progress", action="store_true")
-    args = p.parse_args()
+
+
+def old_table(args: argparse.Namespace, p: argparse.ArgumentParser) -> None:
+    """The table of commit ed89b72: one seed, fixed split, ResNet-20, power-of-two steps."""
     adc_over = {}
     for item in args.adc_bits:
         name, _, bits = item.partition("=")

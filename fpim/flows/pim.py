@@ -32,11 +32,12 @@ CALIBRATION_IMAGES = 512
 
 def pim_qat(qmodel: torch.nn.Module, data: Dataset, arith: PimArith, cfg: TrainConfig,
             pim_cfg: PimQATConfig | None = None, *, progress: bool = False,
-            desc: str = "pim-qat") -> torch.nn.Module:
-    """A PIM-converted copy of the QAT model ``qmodel``, trained with ``arith`` in the loop."""
+            desc: str = "pim-qat", digital: frozenset[str] = frozenset()) -> torch.nn.Module:
+    """A PIM-converted copy of the QAT model ``qmodel`` (layers in ``digital`` stay
+    digital), trained with ``arith`` in the loop."""
     set_determinism(cfg.seed)
     model = copy.deepcopy(qmodel)
-    pim_convert_(model, arith, pim_cfg, seed=cfg.seed)
+    pim_convert_(model, arith, pim_cfg, seed=cfg.seed, digital=digital)
     train(model, data.x_train, data.y_train, cfg, desc=desc, progress=progress)
     return model
 

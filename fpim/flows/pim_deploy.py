@@ -33,17 +33,20 @@ def macro_with(preset: str, overrides: dict[str, Any] | None = None) -> PimMacro
 
 
 def pim_predictions(art: Artifact, images: np.ndarray, arith: PimArith, seed: int = 0,
-                    progress: Progress = silent) -> np.ndarray:
+                    progress: Progress = silent, **deploy: Any) -> np.ndarray:
     """Predicted class per image with every GEMM of ``art`` on the PIM kernel (reported per
-    batch to ``progress``)."""
+    batch to ``progress``); ``deploy``: ``ranges``, ``clips``, ``digital`` of
+    :func:`sim.pim.deploy.run_artifact_pim`."""
     with progress("PIM kernel") as report:
-        logits = run_artifact_pim(art, images, arith, seed=seed, on_batch=report)
+        logits = run_artifact_pim(art, images, arith, seed=seed, on_batch=report, **deploy)
     return np.argmax(logits, axis=1)
 
 
-def pim_accuracy(art: Artifact, data: Dataset, arith: PimArith, seed: int = 0) -> float:
-    """Test accuracy (%) of ``art`` with every GEMM on the PIM kernel."""
-    return accuracy(pim_predictions(art, data.x_test, arith, seed), data.y_test)
+def pim_accuracy(art: Artifact, data: Dataset, arith: PimArith, seed: int = 0,
+                 **deploy: Any) -> float:
+    """Test accuracy (%) of ``art`` with every GEMM on the PIM kernel (``deploy`` as in
+    :func:`pim_predictions`)."""
+    return accuracy(pim_predictions(art, data.x_test, arith, seed, **deploy), data.y_test)
 
 
 def digital_accuracy(art: Artifact, data: Dataset) -> float:
