@@ -20,7 +20,14 @@ from quant.artifact import Artifact, load_artifact, save_artifact
 from quant.data import Dataset
 from quant.pim import PimArith
 from quant.torch.export import export
-from quant.torch.pim_qat import PimQATConfig, bn_calibrate_, fold_scales_, pim_convert_, set_arith_
+from quant.torch.pim_qat import (
+    PimQATConfig,
+    bn_calibrate_,
+    fold_scales_,
+    pim_convert_,
+    set_adc_ranges_,
+    set_arith_,
+)
 from quant.torch.qat import QATConfig
 from quant.torch.train import TrainConfig, set_determinism, train
 from sim.pim import PimMacro
@@ -32,12 +39,15 @@ CALIBRATION_IMAGES = 512
 
 def pim_qat(qmodel: torch.nn.Module, data: Dataset, arith: PimArith, cfg: TrainConfig,
             pim_cfg: PimQATConfig | None = None, *, progress: bool = False,
-            desc: str = "pim-qat", digital: frozenset[str] = frozenset()) -> torch.nn.Module:
+            desc: str = "pim-qat", digital: frozenset[str] = frozenset(),
+            ranges: dict[str, float] | None = None) -> torch.nn.Module:
     """A PIM-converted copy of the QAT model ``qmodel`` (layers in ``digital`` stay
-    digital), trained with ``arith`` in the loop."""
+    digital; PIM layers named in ``ranges`` take that calibrated ADC range), trained with
+    ``arith`` in the loop."""
     set_determinism(cfg.seed)
     model = copy.deepcopy(qmodel)
     pim_convert_(model, arith, pim_cfg, seed=cfg.seed, digital=digital)
+    set_adc_ranges_(model, {k: v for k, v in (ranges or {}).items() if k not in digital})
     train(model, data.x_train, data.y_train, cfg, desc=desc, progress=progress)
     return model
 

@@ -8,9 +8,10 @@ artifact's; :func:`check_fits` refuses, naming the layer, weights wider than the
 cells can hold.
 
 An exact (non-power-of-two) ADC step leaves the periphery's sum in units of the step
-``Δ = num/den``; :func:`fold_steps` folds ``Δ`` into each layer's requantizer (a new
-``mult``/``shift`` for ``mult·Δ`` and the bias in units of ``Δ``), so the chip runs an
-integer requantizer as before. Layer ADC ranges calibrated from data
+``Δ = num/den``; the deployment shifts it left by :data:`FOLD_FRAC_BITS` and
+:func:`fold_steps` folds ``Δ / 2**FOLD_FRAC_BITS`` into each layer's requantizer (a new
+``mult``/``shift`` and the bias in those units), so the chip runs an integer requantizer as
+before. (Without the extra bits a bias smaller than one step would round away.) Layer ADC ranges calibrated from data
 (:func:`calibrate_ranges`: a percentile of the group sums observed on calibration images)
 are passed by layer name.
 
@@ -36,6 +37,9 @@ from sim.pim.kernels import pim_gemm
 
 #: Significant bits of a requantizer multiplier after the ADC step is folded in.
 FOLD_MULT_BITS = 16
+#: Fractional bits the periphery's sum gains (a left shift) before an exact step's
+#: requantizer, so that the bias, in units of ``Δ / 2**FOLD_FRAC_BITS``, keeps its precision.
+FOLD_FRAC_BITS = 8
 
 
 def layer_w_bits(layer: Layer) -> int:
@@ -69,8 +73,9 @@ def check_fits(art: Artifact, arith: PimArith, ranges: dict[str, float] | None =
 def fold_steps(art: Artifact, arith: PimArith, ranges: dict[str, float] | None = None,
                digital: frozenset[str] = frozenset()) -> Artifact:
     """``art`` with each GEMM layer's ADC step folded into its requantizer (module
-    docstring); layers whose step is 1 (power-of-two mode) or named in ``digital`` are
-    unchanged."""
+    docstring): the requantizer then takes the periphery's sum shifted left by
+    :data:`FOLD_FRAC_BITS`; layers whose step is 1 (power-of-two mode) or named in
+    ``digital`` are unchanged."""
     layers = []
     for layer in art.layers:
         pim = layer.is_gemm and layer.name not in digital
@@ -78,6 +83,7 @@ def fold_steps(art: Artifact, arith: PimArith, ranges: dict[str, float] | None =
         if step == 1:
             layers.append(layer)
             continue
+        step /= 1 << FOLD_FRAC_BITS
         t = dict(layer.tensors)
         mults, shifts = [], []
         for m, s in zip(t["mult"].tolist(), t["shift"].tolist(), strict=True):
@@ -127,6 +133,7 @@ def run_artifact_pim(art: Artifact, images: object, arith: PimArith, seed: int =
                           f"{sorted(set(digital) - names)[0]!r}")
     check_fits(art, arith, ranges)
     deployed = fold_steps(art, arith, ranges, digital)
+    folded = {a.name for a, b in zip(art.layers, deployed.layers, strict=True) if a is not b}
     ranges = ranges or {}
     calls = [0]
 
@@ -141,8 +148,9 @@ def run_artifact_pim(art: Artifact, images: object, arith: PimArith, seed: int =
             tot = clips.setdefault(layer.name, [0, 0])
             tot[0] += n
             tot[1] += c
-        return pim_gemm(w, x, layer_w_bits(layer), fmt, arith, seed=s,
-                        adc_range=ranges.get(layer.name))
+        acc = pim_gemm(w, x, layer_w_bits(layer), fmt, arith, seed=s,
+                       adc_range=ranges.get(layer.name))
+        return acc << FOLD_FRAC_BITS if layer.name in folded else acc
 
     return run_artifact(deployed, images, batch_size=batch_size, gemm_fn=gemm_fn,
                         on_batch=on_batch)
