@@ -11,9 +11,9 @@ An exact (non-power-of-two) ADC step leaves the periphery's sum in units of the 
 ``Δ = num/den``; the deployment shifts it left by :data:`FOLD_FRAC_BITS` and
 :func:`fold_steps` folds ``Δ / 2**FOLD_FRAC_BITS`` into each layer's requantizer (a new
 ``mult``/``shift`` and the bias in those units), so the chip runs an integer requantizer as
-before. (Without the extra bits a bias smaller than one step would round away.) Layer ADC ranges calibrated from data
-(:func:`calibrate_ranges`: a percentile of the group sums observed on calibration images)
-are passed by layer name.
+before. (Without the extra bits a bias smaller than one step would round away.) Layer ADC
+ranges calibrated from data (:func:`calibrate_ranges`: a percentile of the group sums
+observed on calibration images) are passed by layer name.
 
 Noise: the ``i``-th GEMM call of a run draws from its own stream, seeded by
 ``SeedSequence([seed, i])``; for a fixed batch size the same seed gives the same bits and

@@ -214,7 +214,7 @@ def test_exact_step_and_calibrated_range_layer_equals_kernel(scheme) -> None:
 
 
 def test_digital_layers_stay_digital() -> None:
-    model, x = _model()
+    model, _ = _model()
     pim_convert_(model, _arith("native", group_size=64, adc_bits=5),
                  digital=frozenset({"conv1", "fc"}))
     layers = dict(model.named_modules())
