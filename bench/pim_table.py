@@ -320,12 +320,34 @@ def verdict(gaps: list[float], bound: float = 2.0) -> tuple[str, str]:
     return f"[{lo:.2f}, {hi:.2f}]", word
 
 
+def saved_run(r: int, args: argparse.Namespace, scales: dict[str, float] | None,
+              sweep: list[str]) -> dict:
+    """Run ``r`` from ``--save DIR`` if it holds it, else computed (and saved there)."""
+    import json
+
+    from quant.fileio import write_atomic
+
+    path = Path(args.save) / f"run{r}.json" if args.save else None
+    if path is not None and path.is_file():
+        data = json.loads(path.read_text())
+        sweep += data["sweep"]
+        data["cells"] = {tuple(k.split("/")): v for k, v in data["cells"].items()}
+        return data
+    before = len(sweep)
+    out = run_cells(r, args, scales, sweep)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, json.dumps({**out, "sweep": sweep[before:], "cells": {
+            "/".join(k): v for k, v in out["cells"].items()}}, indent=1))
+    return out
+
+
 def experiment(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     sweep: list[str] = []
-    runs = [run_cells(0, args, None, sweep)]
+    runs = [saved_run(0, args, None, sweep)]
     for r in range(1, args.runs):
-        runs.append(run_cells(r, args, runs[0]["scales"], sweep))
+        runs.append(saved_run(r, args, runs[0]["scales"], sweep))
     noise = [f"{s_:g}" for s_ in args.noise]
     print()
     print("Sweep (run 0, every layer on PIM; f = range scale over the calibrated ranges, "
@@ -374,7 +396,7 @@ def experiment(args: argparse.Namespace) -> None:
         f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
         for k, v in vars(args).items()
         if k not in ("old_table", "progress", "methods", "sweep_b", "adc_bits",
-                     "range_fraction", "seed"))
+                     "range_fraction", "seed", "save"))
           + (" --methods" if args.methods else ""))
 
 
@@ -395,6 +417,9 @@ def main() -> None:
                    help="also forward rescaling and adjusted precision + BN calibration")
     p.add_argument("--adjust-bits", type=float, default=0.5,
                    help="adjusted precision: effective ADC bits fewer in training")
+    p.add_argument("--save", default=None, metavar="DIR",
+                   help="keep each run's results in DIR/run<r>.json and reuse those there "
+                        "(resume; the same options must be given)")
     p.add_argument("--progress", action="store_true")
     args = p.parse_args()
     if args.old_table:
