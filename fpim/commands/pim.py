@@ -121,6 +121,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="ADC bits during PIM-QAT (adjusted precision; default: the chip's)")
     t.add_argument("--train-noise-lsb", type=float, default=0.0,
                    help="thermal noise during PIM-QAT, LSB (default 0)")
+    t.add_argument("--calibrate-range", type=float, default=None, metavar="PERCENTILE",
+                   help="set each layer's ADC range to this percentile (0, 100] of its group "
+                        "sums on 512 training images (recorded in the artifact)")
     t.add_argument("--bn-calibrate", action="store_true",
                    help="BN calibration through the chip's non-ideal model before export")
     t.add_argument("--backward-scale", type=float, default=1.0,
@@ -223,12 +226,14 @@ def run_train(args: argparse.Namespace) -> int:
     from fpim.flows.pim import pim_train_workflow
     from fpim.flows.pim_deploy import macro_with
     from quant.data import load_dataset
-    from quant.errors import check_int_range, check_positive
+    from quant.errors import check_int_range, check_positive, check_real
     from quant.torch.pim_qat import PimQATConfig
     from quant.torch.qat import QATConfig
     from quant.torch.train import TrainConfig
 
     check_training_outputs(args.out, args.float_checkpoint)
+    if args.calibrate_range is not None:
+        check_real("calibrate-range", args.calibrate_range, 0, 100, lo_open=True)
     macro = macro_with(args.macro, macro_overrides(args))
     chip = macro.arith
     train_arith = chip.with_(noise_lsb=args.train_noise_lsb,
@@ -249,7 +254,8 @@ def run_train(args: argparse.Namespace) -> int:
     r = pim_train_workflow(args.model, data, macro, train_arith, qcfg, fcfg, qtcfg, ptcfg,
                            pim_cfg, bn_calibrate=args.bn_calibrate, width=args.width,
                            float_checkpoint=args.float_checkpoint, out=args.out,
-                           seed=args.seed, progress=show_progress(args))
+                           seed=args.seed, progress=show_progress(args),
+                           range_percentile=args.calibrate_range)
     if args.json:
         print_json(r.to_dict())
         return 0

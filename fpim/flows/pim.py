@@ -31,7 +31,7 @@ from quant.torch.pim_qat import (
 from quant.torch.qat import QATConfig
 from quant.torch.train import TrainConfig, set_determinism, train
 from sim.pim import PimMacro
-from sim.pim.deploy import check_fits
+from sim.pim.deploy import calibrate_ranges, check_fits
 
 # PIM-aware fine-tuning starts from the QAT model's clips and weights
 CALIBRATION_IMAGES = 512
@@ -116,11 +116,15 @@ def pim_train_workflow(model_name: str, data: Dataset, macro: PimMacro, train_ar
                        pim_train_cfg: TrainConfig, pim_cfg: PimQATConfig, *,
                        bn_calibrate: bool = False, width: int = 1,
                        float_checkpoint: str | Path | None = None, out: str | Path | None = None,
-                       seed: int = 0, progress: bool = False) -> PimTraining:
+                       seed: int = 0, progress: bool = False,
+                       range_percentile: float | None = None) -> PimTraining:
     """Float training (or loading), digital QAT, PIM-QAT with ``train_arith`` in the loop,
     optional BN calibration through the chip (``macro.arith``), export (to ``out`` when
     given); the digital accuracy and the chip's before and after PIM-QAT. ``seed`` seeds the
-    chip's noise and the BN calibration."""
+    chip's noise and the BN calibration. With ``range_percentile`` each layer's ADC range is
+    that percentile of its group sums (digital model, the first
+    :data:`CALIBRATION_IMAGES` training images), used throughout and recorded in the
+    artifact (``meta["pim"]["adc_ranges"]``)."""
     t0 = time.perf_counter()
     chip = macro.arith
     model, loaded = float_model(model_name, data, float_cfg, width=width,
@@ -128,9 +132,12 @@ def pim_train_workflow(model_name: str, data: Dataset, macro: PimMacro, train_ar
     qmodel = run_qat(model, data, qcfg, qat_cfg, progress=progress)
     digital = export(qmodel, data.input_shape)
     check_fits(digital, chip)
+    ranges = {} if range_percentile is None else calibrate_ranges(
+        digital, data.x_train[:CALIBRATION_IMAGES], chip, range_percentile)
     dig_acc = digital_accuracy(digital, data)
-    plain_acc = pim_accuracy(digital, data, chip, seed=seed)
-    pmodel = pim_qat(qmodel, data, train_arith, pim_train_cfg, pim_cfg, progress=progress)
+    plain_acc = pim_accuracy(digital, data, chip, seed=seed, ranges=ranges)
+    pmodel = pim_qat(qmodel, data, train_arith, pim_train_cfg, pim_cfg, progress=progress,
+                     ranges=ranges)
     if bn_calibrate:
         pmodel = calibrated(pmodel, data, chip, seed=seed)
     lr = {"qat": qat_cfg.lr, "pim_qat": pim_train_cfg.lr}
@@ -138,12 +145,13 @@ def pim_train_workflow(model_name: str, data: Dataset, macro: PimMacro, train_ar
             "scheme": qcfg.scheme, "bits": qcfg.bits, "act_bits": qcfg.act_bits,
             "pim": {"macro": macro.name, "chip": chip.__dict__, "train": train_arith.__dict__,
                     "bn_calibrated": bn_calibrate, "backward_scale": pim_cfg.backward_scale,
-                    "forward_rescale": pim_cfg.forward_rescale, "lr": dict(lr)}}
+                    "forward_rescale": pim_cfg.forward_rescale, "lr": dict(lr),
+                    "adc_ranges": ranges}}
     art = to_artifact(pmodel, data, meta)
     if out is not None:
         save_artifact(art, out)
         art = load_artifact(out)  # evaluate exactly what was written
-    pim_acc = pim_accuracy(art, data, chip, seed=seed)
+    pim_acc = pim_accuracy(art, data, chip, seed=seed, ranges=ranges)
     epochs = {"float": 0 if loaded else float_cfg.epochs, "qat": qat_cfg.epochs,
               "pim_qat": pim_train_cfg.epochs}
     return PimTraining(model_name, data.name, macro, train_arith, bn_calibrate, dig_acc,

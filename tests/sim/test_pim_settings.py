@@ -4,6 +4,8 @@ cannot hold them."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 
 import pytest
@@ -13,25 +15,39 @@ from fpim.cli import main
 from quant.artifact import load_artifact, save_artifact
 from sim.pim import PRESET_DIR
 
+@pytest.fixture
+def trained(trained_run):
+    return trained_run[0]
+
+
 TRAINED = {"scheme": "native", "cell_bits": 3, "group_size": 64, "adc_bits": 5,
            "adc_step": 37.5, "pot_step": False}
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """A PIM-QAT artifact trained (1+1+1 epochs) for settings unlike the preset's."""
+def trained_run(tmp_path_factory):
+    """A PIM-QAT artifact trained (1+1+1 epochs) for settings unlike the preset's, and the
+    JSON ``pim train`` printed."""
     out = tmp_path_factory.mktemp("settings") / "pim"
-    assert main(["pim", "train", "--model", "cnn", "--macro", "sram512x128_adc7",
-                 "--scheme", "native", "--cell-bits", "3", "--group-size", "64",
-                 "--adc-bits", "5", "--adc-step", "37.5", "--exact-step",
-                 "--float-epochs", "1", "--qat-epochs", "1", "--epochs", "1",
-                 "--out", str(out), "--json"]) == 0
-    return out
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        code = main(["pim", "train", "--model", "cnn", "--macro", "sram512x128_adc7",
+                     "--scheme", "native", "--cell-bits", "3", "--group-size", "64",
+                     "--adc-bits", "5", "--adc-step", "37.5", "--exact-step",
+                     "--calibrate-range", "99.5",
+                     "--float-epochs", "1", "--qat-epochs", "1", "--epochs", "1",
+                     "--out", str(out), "--json"])
+    assert code == 0
+    return out, json.loads(buf.getvalue())
 
 
 def test_train_records_the_settings(trained, capsys) -> None:
-    chip = load_artifact(trained).meta["pim"]["chip"]
+    art = load_artifact(trained)
+    chip = art.meta["pim"]["chip"]
     assert {k: chip[k] for k in TRAINED} == TRAINED
+    ranges = art.meta["pim"]["adc_ranges"]
+    assert set(ranges) == {layer.name for layer in art.gemm_layers()}
+    assert all(v >= 1 for v in ranges.values())
 
 
 def test_eval_and_simulate_use_them_and_say_so(trained, capsys) -> None:
@@ -41,6 +57,7 @@ def test_eval_and_simulate_use_them_and_say_so(trained, capsys) -> None:
     r = json.loads(capsys.readouterr().out)
     assert {k: r["arith"][k] for k in TRAINED} == TRAINED
     assert r["settings"]["trained_for"] == {**TRAINED, "range_fraction": 1.0}
+    assert r["settings"]["adc_ranges"] == load_artifact(trained).meta["pim"]["adc_ranges"]
     assert any(n.startswith("scheme 'native' from the artifact (trained for it) replaces the "
                             "macro sram512x128_adc7's 'bit_serial'")
                for n in r["settings"]["notes"])
@@ -98,3 +115,15 @@ def test_shipped_artifact_on_the_shipped_preset_explains_its_accuracy(capsys) ->
     out = capsys.readouterr().out
     assert "why: the artifact records no PIM settings" in out
     assert "fpim pim train --macro sram512x128_adc7" in out
+
+
+def test_eval_reproduces_the_training_report(trained_run, capsys) -> None:
+    """The artifact alone, on the preset it was not trained for, gives the accuracy pim train
+    reported for it (same settings, same calibrated ranges, same test images)."""
+    out, report = trained_run
+    capsys.readouterr()
+    assert main(["pim", "eval", "--artifact", str(out), "--macro", "sram512x128_adc7",
+                 "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["pim_accuracy"] == report["pim_qat_accuracy"]
+    assert r["digital_accuracy"] == report["digital_accuracy"]
