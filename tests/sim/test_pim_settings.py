@@ -15,6 +15,7 @@ from fpim.cli import main
 from quant.artifact import load_artifact, save_artifact
 from sim.pim import PRESET_DIR
 
+
 @pytest.fixture
 def trained(trained_run):
     return trained_run[0]
