@@ -16,17 +16,19 @@ def code_sequence(pl: PimPlan) -> list[tuple[int, int]]:
 
     The order is the kernel's (:func:`sim.pim.pim_gemm`): native one code; differential the
     positive then the negative column; bit-serial input planes outer, weight slices inner.
-    A code contributes ``sign * (code << shift)`` to the output.
+    A code contributes ``sign * (code << shift)`` to the output (``shift`` includes the
+    plan's ``out_shift``: the power-of-two ADC step, or in exact mode only the slice's
+    ``e_s``, the step itself being folded into the requantizer after the periphery).
     """
     scheme = pl.arith.scheme
     if scheme == "native":
-        return [(1, pl.adc_shift[0])]
+        return [(1, pl.out_shift[0])]
     if scheme == "differential":
-        return [(1, pl.adc_shift[0]), (-1, pl.adc_shift[0])]
+        return [(1, pl.out_shift[0]), (-1, pl.out_shift[0])]
     seq = []
     for psign, pshift in pl.planes:
         for si, (smul, sshift, _, _) in enumerate(pl.slices):
-            seq.append((psign * smul, pl.adc_shift[si] + sshift + pshift))
+            seq.append((psign * smul, pl.out_shift[si] + sshift + pshift))
     return seq
 
 
@@ -69,7 +71,8 @@ class PimPeriphery(wiring.Component):
         n = len(seq)
         acc = Signal(signed(self.acc_bits))
         pos = Signal(range(max(n, 2)))
-        shifts = Array(Const(s, range(max(s for _, s in seq) + 1)) for _, s in seq)
+        top = max(1, max(s for _, s in seq))  # exact-mode native shifts are all 0
+        shifts = Array(Const(s, range(top + 1)) for _, s in seq)
         negate = Array(Const(int(sg < 0), 1) for sg, _ in seq)
 
         code = self.codes.payload.code

@@ -66,7 +66,8 @@ def test_pim_flows_print_nothing_and_match_the_cli(capsys) -> None:
     assert capsys.readouterr() == ("", "")
     code, out, _ = run(capsys, "pim", "simulate", "--artifact", ARTIFACT, "--macro",
                        "sram512x128_adc7", "--noise-lsb", "0.5", "--batch", "2", "--json")
-    assert code == 2  # simulate takes no arithmetic overrides
+    # simulate takes the arithmetic overrides eval takes (issue 23; it refused them before)
+    assert code == 0 and json.loads(out)["macro"]["arith"]["noise_lsb"] == 0.5
     code, out, _ = run(capsys, "pim", "simulate", "--artifact", ARTIFACT, "--macro",
                        "sram512x128_adc7", "--batch", "2", "--json")
     assert code == 0 and json.loads(out)["totals"] == cost.totals

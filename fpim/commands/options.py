@@ -64,7 +64,7 @@ def refuse_unless(given: object, applies: bool, option: str, allowed: str, actua
 
 #: Fields of the macro's arithmetic that ``--scheme``, ``--cell-bits``, ... override.
 MACRO_OVERRIDES = ("scheme", "cell_bits", "adc_bits", "group_size", "range_fraction",
-                   "nonlinearity", "noise_lsb")
+                   "nonlinearity", "noise_lsb", "adc_step", "pot_step")
 
 
 def add_accel(p: argparse.ArgumentParser) -> None:
@@ -202,6 +202,11 @@ def add_macro(p: argparse.ArgumentParser, *, overrides: bool = False) -> None:
                    help="override the transfer-curve beta, [0, 1)")
     p.add_argument("--noise-lsb", type=float, default=None,
                    help="thermal noise sigma in ADC LSB, >= 0 (default: the preset's)")
+    p.add_argument("--adc-step", type=float, default=None,
+                   help="override the ADC step, in group-sum units (0: from the range)")
+    p.add_argument("--exact-step", dest="pot_step", action="store_const", const=False,
+                   default=None, help="keep the ADC step exact (not a power of two; folded "
+                                      "into the requantizer)")
 
 
 def macro_overrides(args: argparse.Namespace) -> dict[str, Any]:

@@ -35,12 +35,20 @@ EVAL_EXAMPLES = """examples:
 
 Accuracy on the test split of the artifact's dataset (meta "data"; --data to override),
 integer inference with every conv/linear GEMM on the PIM kernel (sim.pim.pim_gemm), next
-to the digital integer accuracy of the same artifact.
+to the digital integer accuracy of the same artifact. An artifact written by `fpim pim
+train` records the PIM settings it was trained for (meta "pim"); they replace the
+preset's, and each replaced field is named. Options on the command line override both.
 """
 
 SIM_EXAMPLES = """examples:
   fpim pim simulate --artifact runs/a --macro sram512x128_adc7
   fpim pim simulate --artifact runs/a --macro sram512x128_adc7 --batch 8 --json
+  fpim pim simulate --artifact runs/a --macro sram512x128_adc7 --scheme native \\
+      --cell-bits 3 --group-size 64
+
+An artifact written by `fpim pim train` records the PIM settings it was trained for
+(meta "pim"); they replace the preset's, and each replaced field is named. Options on the
+command line override both.
 """
 
 TRAIN_EXAMPLES = """examples:
@@ -73,7 +81,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog=SIM_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     s.add_argument("--artifact", required=True, metavar="DIR", help="quantized artifact")
-    add_macro(s)
+    add_macro(s, overrides=True)
     s.add_argument("--batch", type=int, default=1, help="inputs per inference (default 1)")
     add_csv(s, "the per-layer table")
     add_json(s)
@@ -123,6 +131,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="ADC bits during PIM-QAT (adjusted precision; default: the chip's)")
     t.add_argument("--train-noise-lsb", type=float, default=0.0,
                    help="thermal noise during PIM-QAT, LSB (default 0)")
+    t.add_argument("--calibrate-range", type=float, default=None, metavar="PERCENTILE",
+                   help="set each layer's ADC range to this percentile (0, 100] of its group "
+                        "sums on 512 training images (recorded in the artifact)")
     t.add_argument("--bn-calibrate", action="store_true",
                    help="BN calibration through the chip's non-ideal model before export")
     t.add_argument("--backward-scale", type=float, default=1.0,
@@ -150,20 +161,38 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.set_defaults(func=run_train)
 
 
+def _settings(args: argparse.Namespace):
+    """The artifact and the macro it runs on (its trained-for settings, then the options);
+    the notes go to stderr unless JSON is printed (JSON carries them)."""
+    import sys
+
+    from fpim.flows.pim_deploy import settings_for
+    from quant.artifact import load_artifact
+
+    art = load_artifact(args.artifact)
+    st = settings_for(art, args.macro, macro_overrides(args))
+    if not args.json:
+        for line in st.notes:
+            print(f"note: {line}", file=sys.stderr)
+    return art, st
+
+
 def run_simulate(args: argparse.Namespace) -> int:
-    from fpim.flows.pim_deploy import chip_cost, macro_with
+    from fpim.flows.pim_deploy import chip_cost
     from quant.errors import check_int_range
 
     batch = check_int_range("batch", args.batch, 1, 1 << 20)
     check_csv(args)
-    r = chip_cost(args.artifact, macro_with(args.macro), batch)
+    art, st = _settings(args)
+    r = chip_cost(art, st.macro, batch)
     if args.json:
-        print_json(r.to_dict())
+        print_json({**r.to_dict(), "settings": st.to_dict()})
         return 0
     macro, a, totals = r.macro, r.macro.arith, r.totals
     print(f"macro {macro.name}: {macro.macros} x {macro.rows}x{macro.cols}, {a.scheme}, "
-          f"group {a.group_size}, {a.adc_bits}-bit ADC x {macro.adcs}, "
-          f"{macro.clock_mhz:g} MHz{' (approximation)' if macro.approximation else ''}")
+          f"{a.cell_bits}-bit cells, group {a.group_size}, {a.adc_bits}-bit ADC x "
+          f"{macro.adcs}, {macro.clock_mhz:g} MHz"
+          f"{' (approximation)' if macro.approximation else ''}")
     raw = [(c.name, c.m, c.k, c.n, c.tiles, c.passes, c.replication, c.conversions, c.cycles,
             c.energy_uj) for c in r.layers]
     print_table(("name", "m", "k", "n", "tiles", "passes", "replication", "conversions",
@@ -175,24 +204,34 @@ def run_simulate(args: argparse.Namespace) -> int:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from fpim.flows.pim_deploy import evaluate, macro_with
+    from fpim.flows.pim_deploy import evaluate
 
-    macro = macro_with(args.macro, macro_overrides(args))
+    _, st = _settings(args)
+    macro = st.macro
     noise = macro.arith.noise_lsb
     refuse_unless(args.seed, noise > 0, "--seed", "with thermal noise (noise_lsb > 0)",
                   f"noise_lsb {noise:g}")
     r = evaluate(args.artifact, macro, data=args.data, data_dir=args.data_dir,
-                 limit=args.limit, seed=args.seed or 0, progress=progress(args))
+                 limit=args.limit, seed=args.seed or 0, progress=progress(args), settings=st)
     if args.json:
         print_json(r)
         return 0
     a = macro.arith
+    step = (f"step {a.adc_step:g}" if a.adc_step else f"range {a.range_fraction:g}") + (
+        " (power of two)" if a.pot_step else " (exact)")
     print(f"macro {macro.name}: {a.scheme}, group {a.group_size}, {a.cell_bits}-bit cells, "
-          f"{a.adc_bits}-bit ADC, range {a.range_fraction:g}, beta {a.nonlinearity:g}, "
+          f"{a.adc_bits}-bit ADC, {step}, beta {a.nonlinearity:g}, "
           f"noise {a.noise_lsb:g} LSB, seed {args.seed or 0}")
     print(f"{r['data']} test, {r['images']} images: PIM {r['pim_accuracy']:.2f}%, digital "
-          f"{r['digital_accuracy']:.2f}%, agreement {r['agreement']:.1f}% "
-          f"({r['pim_seconds']:.1f} s on the PIM kernel)")
+          f"{r['digital_accuracy']:.2f}%, agreement {r['agreement']:.1f}%, "
+          f"{r['clipped_percent']:.2f}% of conversions clipped (first {r['clip_images']} "
+          f"images; {r['pim_seconds']:.1f} s on the PIM kernel)")
+    if not st.trained_for and r["digital_accuracy"] - r["pim_accuracy"] > 5:
+        print(f"why: the artifact records no PIM settings (meta \"pim\"), so it was not "
+              f"trained for this macro; its ADC step is set by "
+              f"{'adc_step' if a.adc_step else 'the worst-case group sum'}, which loses "
+              f"{r['digital_accuracy'] - r['pim_accuracy']:.1f} points here. `fpim pim train "
+              f"--macro {args.macro}` trains a model for it (PIM-QAT, docs/pim.md).")
     return 0
 
 
@@ -201,7 +240,7 @@ def run_train(args: argparse.Namespace) -> int:
     from fpim.flows.pim import pim_train_workflow
     from fpim.flows.pim_deploy import macro_with
     from quant.data import load_dataset
-    from quant.errors import check_int_range, check_positive
+    from quant.errors import check_int_range, check_positive, check_real
     from quant.torch.pim_qat import PimQATConfig
     from quant.torch.qat import QATConfig
     from quant.torch.train import TrainConfig
@@ -210,6 +249,8 @@ def run_train(args: argparse.Namespace) -> int:
                   f"--model {args.model}")
     check_training_outputs(args.out, args.float_checkpoint)
     width = 1 if args.width is None else check_int_range("width", args.width, 1, 64)
+    if args.calibrate_range is not None:
+        check_real("calibrate-range", args.calibrate_range, 0, 100, lo_open=True)
     macro = macro_with(args.macro, macro_overrides(args))
     chip = macro.arith
     train_arith = chip.with_(noise_lsb=args.train_noise_lsb,
@@ -230,8 +271,8 @@ def run_train(args: argparse.Namespace) -> int:
     r = pim_train_workflow(args.model, data, macro, train_arith, qcfg, fcfg, qtcfg, ptcfg,
                            pim_cfg, bn_calibrate=args.bn_calibrate, width=width,
                            float_checkpoint=args.float_checkpoint, weights=args.checkpoint,
-                           out=args.out,
-                           seed=args.seed, progress=show_progress(args))
+                           out=args.out, seed=args.seed, progress=show_progress(args),
+                           range_percentile=args.calibrate_range)
     if args.json:
         print_json(r.to_dict())
         return 0

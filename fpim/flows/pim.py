@@ -21,11 +21,18 @@ from quant.data import Dataset
 from quant.pim import PimArith
 from quant.torch.checkpoint import WeightSource
 from quant.torch.export import export
-from quant.torch.pim_qat import PimQATConfig, bn_calibrate_, fold_scales_, pim_convert_, set_arith_
+from quant.torch.pim_qat import (
+    PimQATConfig,
+    bn_calibrate_,
+    fold_scales_,
+    pim_convert_,
+    set_adc_ranges_,
+    set_arith_,
+)
 from quant.torch.qat import QATConfig, check_convertible
 from quant.torch.train import TrainConfig, set_determinism, train
 from sim.pim import PimMacro
-from sim.pim.deploy import check_fits
+from sim.pim.deploy import calibrate_ranges, check_fits
 
 # PIM-aware fine-tuning starts from the QAT model's clips and weights
 CALIBRATION_IMAGES = 512
@@ -33,11 +40,15 @@ CALIBRATION_IMAGES = 512
 
 def pim_qat(qmodel: torch.nn.Module, data: Dataset, arith: PimArith, cfg: TrainConfig,
             pim_cfg: PimQATConfig | None = None, *, progress: bool = False,
-            desc: str = "pim-qat") -> torch.nn.Module:
-    """A PIM-converted copy of the QAT model ``qmodel``, trained with ``arith`` in the loop."""
+            desc: str = "pim-qat", digital: frozenset[str] = frozenset(),
+            ranges: dict[str, float] | None = None) -> torch.nn.Module:
+    """A PIM-converted copy of the QAT model ``qmodel`` (layers in ``digital`` stay
+    digital; PIM layers named in ``ranges`` take that calibrated ADC range), trained with
+    ``arith`` in the loop."""
     set_determinism(cfg.seed)
     model = copy.deepcopy(qmodel)
-    pim_convert_(model, arith, pim_cfg, seed=cfg.seed)
+    pim_convert_(model, arith, pim_cfg, seed=cfg.seed, digital=digital)
+    set_adc_ranges_(model, {k: v for k, v in (ranges or {}).items() if k not in digital})
     train(model, data.x_train, data.y_train, cfg, desc=desc, progress=progress)
     return model
 
@@ -107,12 +118,16 @@ def pim_train_workflow(model_name: str, data: Dataset, macro: PimMacro, train_ar
                        bn_calibrate: bool = False, width: int = 1,
                        float_checkpoint: str | Path | None = None,
                        weights: WeightSource | None = None, out: str | Path | None = None,
-                       seed: int = 0, progress: bool = False) -> PimTraining:
+                       seed: int = 0, progress: bool = False,
+                       range_percentile: float | None = None) -> PimTraining:
     """Float training (or loading), digital QAT, PIM-QAT with ``train_arith`` in the loop,
     optional BN calibration through the chip (``macro.arith``), export (to ``out`` when
     given); the digital accuracy and the chip's before and after PIM-QAT. ``weights``: float
     weights to load instead of training (:func:`fpim.flows.quantize.float_model`). ``seed``
-    seeds the chip's noise and the BN calibration."""
+    seeds the chip's noise and the BN calibration. With ``range_percentile`` each layer's ADC
+    range is that percentile of its group sums (digital model, the first
+    :data:`CALIBRATION_IMAGES` training images), used throughout and recorded in the
+    artifact (``meta["pim"]["adc_ranges"]``)."""
     t0 = time.perf_counter()
     chip = macro.arith
     model, loaded = float_model(model_name, data, float_cfg, width=width,
@@ -121,9 +136,12 @@ def pim_train_workflow(model_name: str, data: Dataset, macro: PimMacro, train_ar
     qmodel = run_qat(model, data, qcfg, qat_cfg, progress=progress)
     digital = export(qmodel, data.input_shape)
     check_fits(digital, chip)
+    ranges = {} if range_percentile is None else calibrate_ranges(
+        digital, data.x_train[:CALIBRATION_IMAGES], chip, range_percentile)
     dig_acc = digital_accuracy(digital, data)
-    plain_acc = pim_accuracy(digital, data, chip, seed=seed)
-    pmodel = pim_qat(qmodel, data, train_arith, pim_train_cfg, pim_cfg, progress=progress)
+    plain_acc = pim_accuracy(digital, data, chip, seed=seed, ranges=ranges)
+    pmodel = pim_qat(qmodel, data, train_arith, pim_train_cfg, pim_cfg, progress=progress,
+                     ranges=ranges)
     if bn_calibrate:
         pmodel = calibrated(pmodel, data, chip, seed=seed)
     lr = {"qat": qat_cfg.lr, "pim_qat": pim_train_cfg.lr}
@@ -131,12 +149,13 @@ def pim_train_workflow(model_name: str, data: Dataset, macro: PimMacro, train_ar
             "scheme": qcfg.scheme, "bits": qcfg.bits, "act_bits": qcfg.act_bits,
             "pim": {"macro": macro.name, "chip": chip.__dict__, "train": train_arith.__dict__,
                     "bn_calibrated": bn_calibrate, "backward_scale": pim_cfg.backward_scale,
-                    "forward_rescale": pim_cfg.forward_rescale, "lr": dict(lr)}}
+                    "forward_rescale": pim_cfg.forward_rescale, "lr": dict(lr),
+                    "adc_ranges": ranges}}
     art = to_artifact(pmodel, data, meta)
     if out is not None:
         save_artifact(art, out)
         art = load_artifact(out)  # evaluate exactly what was written
-    pim_acc = pim_accuracy(art, data, chip, seed=seed)
+    pim_acc = pim_accuracy(art, data, chip, seed=seed, ranges=ranges)
     epochs = {"float": 0 if loaded else float_cfg.epochs, "qat": qat_cfg.epochs,
               "pim_qat": pim_train_cfg.epochs}
     return PimTraining(model_name, data.name, macro, train_arith, bn_calibrate, dig_acc,

@@ -23,7 +23,8 @@ from quant.ref import im2col
 @numba.njit(cache=True)
 def convert(p: np.int64, shift: np.int64, cmin: np.int64, cmax: np.int64, beta: float,
              sigma: float) -> np.int64:
-    """One ADC conversion of the integer analog sum ``p`` (see quant.pim)."""
+    """One ADC conversion of ``p``, the integer analog sum times the plan's ``adc_mult``
+    (see quant.pim): ``round(p / 2**shift)`` clipped, with the non-idealities."""
     if beta == 0.0 and sigma == 0.0:
         code = round_shift_scalar(p, shift)
     else:
@@ -160,11 +161,13 @@ def _pack_weights(w: np.ndarray, w_bits: int, group: int) -> np.ndarray:
 
 @numba.njit(cache=True)
 def _bit_serial_packed(wp: np.ndarray, xp: np.ndarray, slices: np.ndarray,
-                       planes: np.ndarray, shifts: np.ndarray, cmax: int) -> np.ndarray:
+                       planes: np.ndarray, shifts: np.ndarray, mult: int, oshifts: np.ndarray,
+                       cmax: int) -> np.ndarray:
     """The ideal bit-serial GEMM on packed operands: every group sum is popcounts.
 
     The innermost loop runs over the N columns (contiguous), so it vectorizes; the ADC
-    rounds half to even branch-free: ``(p + 2**(s-1) - 1 + ((p >> s) & 1)) >> s``.
+    rounds ``p * mult / 2**s`` half to even branch-free:
+    ``(q + 2**(s-1) - 1 + ((q >> s) & 1)) >> s`` with ``q = p * mult``.
     """
     m_rows, groups, _, words = wp.shape
     n_cols = xp.shape[3]
@@ -179,12 +182,12 @@ def _bit_serial_packed(wp: np.ndarray, xp: np.ndarray, slices: np.ndarray,
                 bias = ((np.int64(1) << s) >> 1) - 1 if s > 0 else np.int64(0)
                 for pi in range(planes.shape[0]):
                     coef = planes[pi, 0] * slices[si, 0] * (
-                        np.int64(1) << (s + slices[si, 1] + planes[pi, 1]))
+                        np.int64(1) << (oshifts[si] + slices[si, 1] + planes[pi, 1]))
                     if slices[si, 3] - lo == 1 and words == 1 and s > 0:  # 1-bit cells
                         wv = wp[m, g, lo, 0]
                         xr = xp[g, pi, 0]
                         for n in range(n_cols):
-                            q = np.int64(_ctpop(wv & xr[n]))
+                            q = np.int64(_ctpop(wv & xr[n])) * mult
                             row[n] += coef * min((q + bias + ((q >> s) & 1)) >> s, cmax)
                         continue
                     p[:] = 0
@@ -196,18 +199,18 @@ def _bit_serial_packed(wp: np.ndarray, xp: np.ndarray, slices: np.ndarray,
                                 p[n] += np.int64(_ctpop(wv & xr[n])) << (j - lo)
                     if s > 0:
                         for n in range(n_cols):
-                            q = (p[n] + bias + ((p[n] >> s) & 1)) >> s
-                            row[n] += coef * min(q, cmax)
+                            q = p[n] * mult
+                            row[n] += coef * min((q + bias + ((q >> s) & 1)) >> s, cmax)
                     else:
                         for n in range(n_cols):
-                            row[n] += coef * min(p[n], cmax)
+                            row[n] += coef * min(p[n] * mult, cmax)
     return out
 
 
 @numba.njit(cache=True)
 def _bit_serial_gemm(wp: np.ndarray, xp: np.ndarray, slices: np.ndarray, planes: np.ndarray,
-                     shifts: np.ndarray, cmin: int, cmax: int, beta: float, sigma: float,
-                     seed: int) -> np.ndarray:
+                     shifts: np.ndarray, mult: int, oshifts: np.ndarray, cmin: int, cmax: int,
+                     beta: float, sigma: float, seed: int) -> np.ndarray:
     """Bit-serial GEMM on packed operands with any ADC (noise, transfer curve).
 
     Conversions happen in the order (m, n, group, plane, slice), one noise draw each.
@@ -228,11 +231,19 @@ def _bit_serial_gemm(wp: np.ndarray, xp: np.ndarray, slices: np.ndarray, planes:
                             for wd in range(words):
                                 p += np.int64(_ctpop(wp[m, g, j, wd] & xp[g, pi, wd, n])) \
                                     << (j - lo)
-                        c = convert(p, shifts[si], cmin, cmax, beta, sigma)
+                        c = convert(p * mult, shifts[si], cmin, cmax, beta, sigma)
                         acc += planes[pi, 0] * slices[si, 0] * (
-                            c << (shifts[si] + slices[si, 1] + planes[pi, 1]))
+                            c << (oshifts[si] + slices[si, 1] + planes[pi, 1]))
             out[m, n] = acc
     return out
+
+
+def plan_arrays(pl: PimPlan) -> tuple[np.ndarray, ...]:
+    """The plan as the kernels take it: ``slices``, ``planes``, ``adc_shift`` and
+    ``out_shift`` int64 arrays."""
+    return (np.array(pl.slices, dtype=np.int64).reshape(-1, 4),
+            np.array(pl.planes, dtype=np.int64).reshape(-1, 2),
+            np.array(pl.adc_shift, dtype=np.int64), np.array(pl.out_shift, dtype=np.int64))
 
 
 def bit_serial_conv(x: np.ndarray, w_int: np.ndarray, pl: PimPlan, kernel: tuple[int, int],
@@ -244,7 +255,8 @@ def bit_serial_conv(x: np.ndarray, w_int: np.ndarray, pl: PimPlan, kernel: tuple
     is a 1x1 conv on (B, K, 1, 1). Returns the (M, B * L) int64 result that
     :func:`pim_gemm` computes on the im2col columns — each group sum of 1-bit inputs and a
     weight slice is a sum of popcounts, so nothing but the ADC rounding is approximate.
-    Only for ideal arithmetic (no noise, no transfer curve) and unsigned inputs.
+    Only for ideal arithmetic (no noise, no transfer curve) and unsigned inputs. The result
+    is in units of ``pl.step``.
     """
     a = pl.arith
     if a.scheme != "bit_serial" or not a.ideal or pl.a_signed:
@@ -256,7 +268,7 @@ def bit_serial_conv(x: np.ndarray, w_int: np.ndarray, pl: PimPlan, kernel: tuple
     if xa.ndim != 4 or w_int.shape[1] != xa.shape[1] * kernel[0] * kernel[1]:
         raise ShapeError(f"cannot apply weights {w_int.shape} with kernel {kernel} to "
                          f"inputs {xa.shape}")
-    planes = np.array(pl.planes, dtype=np.int64).reshape(-1, 2)
+    slices, planes, shifts, oshifts = plan_arrays(pl)
     if pl.a_bits <= 8:  # codes fit the byte-wise gather
         xp = _pack_conv(xa.astype(np.int32, copy=False), int(kernel[0]), int(kernel[1]),
                         int(padding), int(stride), a.group_size, planes)
@@ -265,6 +277,6 @@ def bit_serial_conv(x: np.ndarray, w_int: np.ndarray, pl: PimPlan, kernel: tuple
                       int(stride), int(padding))
         xp = _pack_cols(np.ascontiguousarray(cols), pl.a_bits, a.group_size, planes)
     wp = _pack_weights(np.asarray(w_int, dtype=np.int64), pl.w_bits, a.group_size)
-    return _bit_serial_packed(wp, xp, np.array(pl.slices, dtype=np.int64).reshape(-1, 4),
-                              planes, np.array(pl.adc_shift, dtype=np.int64), a.code_max)
+    return _bit_serial_packed(wp, xp, slices, planes, shifts, pl.adc_mult, oshifts,
+                              a.code_max)
 

@@ -86,17 +86,23 @@ from quant.torch.qat import QConv2d, QLinear, QReLU, trace
 # ---------------------------------------------------------------------------------------
 
 
-def _adc(p: torch.Tensor, shift: int, arith: PimArith, gen: torch.Generator | None
+def _adc(p: torch.Tensor, pl: PimPlan, si: int, gen: torch.Generator | None
          ) -> torch.Tensor:
-    """Dequantized ADC output ``code * Δ`` of analog sums ``p`` (see quant.pim)."""
-    step = float(1 << shift)
-    v = p / step
+    """ADC codes of analog sums ``p`` of slice ``si``, shifted by the periphery's
+    ``out_shift`` (see quant.pim). In exact mode ``p * adc_mult`` is formed in float64,
+    exact below 2**53."""
+    arith = pl.arith
+    if pl.adc_mult != 1:
+        v = p.double() * pl.adc_mult / float(1 << pl.adc_shift[si])
+    else:
+        v = p / float(1 << pl.adc_shift[si])
     if arith.nonlinearity:
         v = v * (1.0 - arith.nonlinearity * v.abs() / arith.code_max)
     if arith.noise_lsb:
         v = v + arith.noise_lsb * torch.randn(v.shape, generator=gen, dtype=v.dtype,
                                               device=v.device)
-    return torch.round(v).clamp_(arith.code_min, arith.code_max) * step
+    code = torch.round(v).clamp_(arith.code_min, arith.code_max).to(p.dtype)
+    return code * float(1 << pl.out_shift[si])
 
 
 def _grouped(w: torch.Tensor, x: torch.Tensor, g: int) -> torch.Tensor:
@@ -118,22 +124,23 @@ def pim_matmul(w_int: torch.Tensor, x: torch.Tensor, pl: PimPlan,
 
     ``w_int`` (M, K) and ``x`` (K, N) hold integers as float tensors (float64 for exact
     results beyond 2**24); ``pl`` from :func:`quant.pim.plan`. Returns (M, N) in the dtype
-    of ``x``; equals :func:`sim.pim.pim_gemm` when the arithmetic is ideal.
+    of ``x``, in units of ``pl.step``; equals :func:`sim.pim.pim_gemm` when the arithmetic
+    is ideal.
     """
     a = pl.arith
     g = a.group_size
     w = w_int.to(x.dtype)
     with torch.no_grad():
         if a.scheme == "native":
-            return _adc(_grouped(w, x, g), pl.adc_shift[0], a, gen).sum(0)
+            return _adc(_grouped(w, x, g), pl, 0, gen).sum(0)
         if a.scheme == "differential":  # w⁺ and w⁻ columns in one matmul
             m = w.shape[0]
             p = _grouped(torch.cat([w.clamp(min=0), (-w).clamp(min=0)]), x, g)
             if a.ideal:  # no draws: convert both columns at once
-                c = _adc(p, pl.adc_shift[0], a, gen).sum(0)
+                c = _adc(p, pl, 0, gen).sum(0)
                 return c[:m] - c[m:]
-            pos = _adc(p[:, :m], pl.adc_shift[0], a, gen)  # w⁺ draws first, then w⁻
-            neg = _adc(p[:, m:], pl.adc_shift[0], a, gen)
+            pos = _adc(p[:, :m], pl, 0, gen)  # w⁺ draws first, then w⁻
+            neg = _adc(p[:, m:], pl, 0, gen)
             return (pos - neg).sum(0)
         # bit-serial: weight slices stacked along M, input planes along N, one bmm
         m, n = w.shape[0], x.shape[1]
@@ -146,7 +153,7 @@ def pim_matmul(w_int: torch.Tensor, x: torch.Tensor, pl: PimPlan,
         p = _grouped(ws, xs, g).reshape(-1, len(pl.slices), m, len(pl.planes), n)
         out = torch.zeros((m, n), dtype=x.dtype)
         for si, (smul, sshift, _, _) in enumerate(pl.slices):
-            codes = _adc(p[:, si], pl.adc_shift[si], a, gen).sum(0)  # (M, planes, N)
+            codes = _adc(p[:, si], pl, si, gen).sum(0)  # (M, planes, N)
             for pi, (psign, pshift) in enumerate(pl.planes):
                 out += (psign * smul * float(1 << (sshift + pshift))) * codes[:, pi]
         return out
@@ -203,11 +210,12 @@ class _PimMixin:
         self.calib: str | None = None
         self.stats: list[torch.Tensor] | None = None
         self.ref_stats: list[torch.Tensor] | None = None
+        self.adc_range: float | None = None
         self.set_arith(arith)
 
     def set_arith(self, arith: PimArith) -> None:
         self.arith = arith
-        self.plan = plan(arith, self.w_bits, self.a_bits, False)
+        self.plan = plan(arith, self.w_bits, self.a_bits, False, self.adc_range)
 
     def input_scale(self, dtype: torch.dtype) -> torch.Tensor:
         """Real value of one input code step, computed as the quantizer does."""
@@ -234,7 +242,7 @@ class _PimMixin:
                 else:
                     cols = xq.reshape(xq.shape[0], -1).T
                 acc = pim_matmul(self.int_weights(), cols, self.plan, self.gen)
-            s_acc = (self.wq.alphas / self.den).to(x.dtype) * s_in
+            s_acc = (self.wq.alphas / self.den * float(self.plan.step)).to(x.dtype) * s_in
             y = acc * s_acc[:, None]
             if isinstance(self, PimConv2d):
                 y = y.reshape(y.shape[0], x.shape[0], -1).transpose(0, 1).reshape(y_ideal.shape)
@@ -379,10 +387,12 @@ def _source_quantizer(gm: fx.GraphModule, node: fx.Node, layer: nn.Module,
 
 
 def pim_convert_(model: nn.Module, arith: PimArith, cfg: PimQATConfig | None = None,
-                 seed: int = 0) -> nn.Module:
+                 seed: int = 0, digital: frozenset[str] = frozenset()) -> nn.Module:
     """Turn every QConv2d/QLinear of a QAT model into its PIM twin, in place; returns it.
+    Layers named in ``digital`` (module paths) stay digital.
 
-    Raises :class:`ConfigError` when a layer's weights do not fit ``arith``'s cells.
+    Raises :class:`ConfigError` when a layer's weights do not fit ``arith``'s cells or a
+    name in ``digital`` is not a conv/linear layer.
     """
     if not hasattr(model, "qat_config"):
         raise ConfigError("model must be converted with quantize_ before pim_convert_")
@@ -391,8 +401,12 @@ def pim_convert_(model: nn.Module, arith: PimArith, cfg: PimQATConfig | None = N
     cfg = cfg or PimQATConfig()
     gm = fx.GraphModule(model, trace(model))
     gen = torch.Generator().manual_seed(int(seed))
+    gemms = {n for n, m in model.named_modules() if isinstance(m, (QConv2d, QLinear))}
+    if not set(digital) <= gemms:
+        raise ConfigError(f"digital layers must be conv/linear layers of the model, not "
+                          f"{sorted(set(digital) - gemms)[0]!r}")
     for node in gm.graph.nodes:
-        if node.op != "call_module":
+        if node.op != "call_module" or node.target in digital:
             continue
         old = model.get_submodule(node.target)
         if not isinstance(old, (QConv2d, QLinear)) or isinstance(old, PIM_LAYERS):
@@ -420,6 +434,18 @@ def set_arith_(model: nn.Module, arith: PimArith) -> None:
     """Use ``arith`` in every PIM layer (e.g. fewer ADC bits for adjusted precision)."""
     for m in pim_layers(model):
         m.set_arith(arith)
+
+
+def set_adc_ranges_(model: nn.Module, ranges: dict[str, float]) -> None:
+    """Give PIM layers calibrated ADC ranges by module name (:func:`quant.pim.plan`); a
+    layer not named keeps the range of its arithmetic. Unknown names are a ConfigError."""
+    layers = dict(model.named_modules())
+    for name, r in ranges.items():
+        m = layers.get(name)
+        if not isinstance(m, PIM_LAYERS):
+            raise ConfigError(f"ADC range for {name!r}: no PIM layer of that name")
+        m.adc_range = float(r)
+        m.set_arith(m.arith)
 
 
 def set_pim_enabled_(model: nn.Module, enabled: bool) -> None:

@@ -13,14 +13,15 @@ import numpy as np
 from quant.errors import ConfigError, ShapeError
 from quant.formats import ActFormat
 from quant.pim import PimArith, plan
-from quant.pim.kernels import _bit_serial_gemm, _pack_cols, _pack_weights, convert
+from quant.pim.kernels import _bit_serial_gemm, _pack_cols, _pack_weights, convert, plan_arrays
 
 _SCHEME_CODE = {"native": 0, "differential": 1, "bit_serial": 2}
 
 
 @numba.njit(cache=True)
-def _pim_gemm(w: np.ndarray, x: np.ndarray, group: int, scheme: int, shifts: np.ndarray,
-              cmin: int, cmax: int, beta: float, sigma: float, seed: int) -> np.ndarray:
+def _pim_gemm(w: np.ndarray, x: np.ndarray, group: int, scheme: int, shift: int, mult: int,
+              oshift: int, cmin: int, cmax: int, beta: float, sigma: float,
+              seed: int) -> np.ndarray:
     """Native (scheme 0) and differential (1) GEMM; bit-serial is :func:`_bit_serial_gemm`."""
     m_rows, k_len = w.shape
     n_cols = x.shape[1]
@@ -35,7 +36,7 @@ def _pim_gemm(w: np.ndarray, x: np.ndarray, group: int, scheme: int, shifts: np.
                     p = np.int64(0)
                     for k in range(g0, g1):
                         p += w[m, k] * x[k, n]
-                    acc += convert(p, shifts[0], cmin, cmax, beta, sigma) << shifts[0]
+                    acc += convert(p * mult, shift, cmin, cmax, beta, sigma) << oshift
                 else:  # differential: two unsigned conversions
                     pp = np.int64(0)
                     pn = np.int64(0)
@@ -45,19 +46,21 @@ def _pim_gemm(w: np.ndarray, x: np.ndarray, group: int, scheme: int, shifts: np.
                             pp += wk * x[k, n]
                         else:
                             pn -= wk * x[k, n]
-                    cp = convert(pp, shifts[0], cmin, cmax, beta, sigma)
-                    cn = convert(pn, shifts[0], cmin, cmax, beta, sigma)
-                    acc += (cp - cn) << shifts[0]
+                    cp = convert(pp * mult, shift, cmin, cmax, beta, sigma)
+                    cn = convert(pn * mult, shift, cmin, cmax, beta, sigma)
+                    acc += (cp - cn) << oshift
             out[m, n] = acc
     return out
 
 
 def pim_gemm(w_int: np.ndarray, x: np.ndarray, w_bits: int, x_fmt: ActFormat,
-             arith: PimArith, seed: int = 0) -> np.ndarray:
+             arith: PimArith, seed: int = 0, adc_range: float | None = None) -> np.ndarray:
     """``W · X`` computed the way the macro does: groups, ADC, periphery shift-add.
 
     ``w_int`` holds (M, K) signed integers of ``w_bits`` bits (e.g. fixed-point levels),
-    ``x`` (K, N) integers of ``x_fmt``. Noise draws follow ``seed``. Returns (M, N) int64.
+    ``x`` (K, N) integers of ``x_fmt``; ``adc_range`` a calibrated ADC range
+    (:func:`quant.pim.plan`). Noise draws follow ``seed``. Returns (M, N) int64 in units of
+    the plan's ``step`` (1 in power-of-two mode).
     """
     w = np.asarray(w_int)
     xa = x_fmt.check(x)
@@ -66,23 +69,22 @@ def pim_gemm(w_int: np.ndarray, x: np.ndarray, w_bits: int, x_fmt: ActFormat,
     if w.ndim != 2 or xa.ndim != 2 or w.shape[1] != xa.shape[0]:
         raise ShapeError(f"cannot multiply weights {w.shape} by activations {xa.shape}: "
                          "need (M, K) and (K, N)")
-    pl = plan(arith, w_bits, x_fmt.bits, x_fmt.signed)
+    pl = plan(arith, w_bits, x_fmt.bits, x_fmt.signed, adc_range)
     lim = (1 << (w_bits - 1)) - 1
     if w.size and int(np.abs(w).max()) > lim:
         raise ConfigError(f"weights must lie in -{lim}..{lim} for w_bits={w_bits}, "
                           f"not {int(w[np.abs(w) > lim].flat[0])}")
-    shifts = np.array(pl.adc_shift, dtype=np.int64)
     beta, sigma = float(arith.nonlinearity), float(arith.noise_lsb)
     if arith.scheme != "bit_serial":
         return _pim_gemm(w.astype(np.int64), xa, arith.group_size, _SCHEME_CODE[arith.scheme],
-                         shifts, arith.code_min, arith.code_max, beta, sigma, int(seed))
+                         pl.adc_shift[0], pl.adc_mult, pl.out_shift[0], arith.code_min,
+                         arith.code_max, beta, sigma, int(seed))
     # bit-serial: every group sum of 1-bit inputs and a weight slice is popcounts of the
     # bit-packed operands; one conversion per (group, plane, slice)
-    slices = np.array(pl.slices, dtype=np.int64).reshape(-1, 4)
-    planes = np.array(pl.planes, dtype=np.int64).reshape(-1, 2)
+    slices, planes, shifts, oshifts = plan_arrays(pl)
     wp = _pack_weights(w.astype(np.int64), w_bits, arith.group_size)
     xp = _pack_cols(np.ascontiguousarray(xa, dtype=np.int64), x_fmt.bits, arith.group_size,
                     planes)
-    return _bit_serial_gemm(wp, xp, slices, planes, shifts, arith.code_min, arith.code_max,
-                            beta, sigma, int(seed))
+    return _bit_serial_gemm(wp, xp, slices, planes, shifts, pl.adc_mult, oshifts,
+                            arith.code_min, arith.code_max, beta, sigma, int(seed))
 

@@ -231,6 +231,8 @@ MACRO_VALUES: dict[str, list[tuple[object, str]]] = {
     "arith.range_fraction": [(0, R), (1.5, R), ("x", T), (True, T), (float("nan"), R)],
     "arith.nonlinearity": [(1, R), (-0.1, R), ("x", T)],
     "arith.noise_lsb": [(-1, R), ("x", T), (float("nan"), R), (float("inf"), R)],
+    "arith.adc_step": [(-1, R), (0.01, R), ("x", T), (float("inf"), R)],
+    "arith.pot_step": [("no", T), (1, T)],
     "arith": [([1], T), (5, T), ("native", T)],
 }
 

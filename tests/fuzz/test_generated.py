@@ -106,6 +106,7 @@ MACRO_FIELDS = {
     "arith.adc_bits": not_int(1, 16), "arith.range_fraction": not_real(0, 1, lo_open=True),
     "arith.nonlinearity": not_real(0, 1, hi_open=True),
     "arith.noise_lsb": not_real(0, math.inf),
+    "arith.adc_step": not_real(0, math.inf), "arith.pot_step": not_bool(),
 }
 
 

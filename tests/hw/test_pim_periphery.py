@@ -24,7 +24,8 @@ def conversion_codes(w_row, x_col, pl) -> list[int]:
     wmask, amask = (1 << pl.w_bits) - 1, (1 << pl.a_bits) - 1
 
     def adc(p: int, shift: int) -> int:
-        return int(min(max(int(round_shift(np.int64(p), shift)), a.code_min), a.code_max))
+        v = int(round_shift(np.int64(p * pl.adc_mult), shift))
+        return min(max(v, a.code_min), a.code_max)
 
     for g0 in range(0, len(w_row), a.group_size):
         ws = [int(v) for v in w_row[g0:g0 + a.group_size]]
@@ -45,21 +46,26 @@ def conversion_codes(w_row, x_col, pl) -> list[int]:
     return codes
 
 
+EXACT = {"pot_step": False}  # exact (non-power-of-two) steps; small ranges, so sums clip
 CASES = [
-    ("native", 3, 16, 6, ActFormat(4, True)),
-    ("differential", 3, 16, 5, ActFormat(4)),
-    ("bit_serial", 1, 16, 5, ActFormat(4)),
-    ("bit_serial", 2, 8, 6, ActFormat(3, True)),
+    ("native", 3, 16, 6, ActFormat(4, True), {}),
+    ("differential", 3, 16, 5, ActFormat(4), {}),
+    ("bit_serial", 1, 16, 5, ActFormat(4), {}),
+    ("bit_serial", 2, 8, 6, ActFormat(3, True), {}),
+    ("native", 3, 16, 4, ActFormat(4, True), {**EXACT, "adc_step": 13.7}),
+    ("differential", 3, 16, 4, ActFormat(4), {**EXACT, "adc_step": 21.3}),
+    ("bit_serial", 1, 16, 3, ActFormat(4), {**EXACT, "adc_step": 1.3}),
+    ("bit_serial", 2, 8, 3, ActFormat(3, True), {**EXACT, "adc_step": 0.7}),
 ]
 
 
-@pytest.mark.parametrize(("scheme", "cell_bits", "group", "adc_bits", "act"), CASES,
-                         ids=[c[0] + str(c[1]) for c in CASES])
-def test_periphery_equals_kernel(scheme, cell_bits, group, adc_bits, act) -> None:
+@pytest.mark.parametrize(("scheme", "cell_bits", "group", "adc_bits", "act", "step"), CASES,
+                         ids=[c[0] + str(c[1]) + ("-exact" if c[5] else "") for c in CASES])
+def test_periphery_equals_kernel(scheme, cell_bits, group, adc_bits, act, step) -> None:
     seed = 1234 + cell_bits
     rng = np.random.default_rng(seed)
     arith = PimArith(scheme=scheme, group_size=group, cell_bits=cell_bits, adc_bits=adc_bits,
-                     range_fraction=0.5)
+                     range_fraction=0.5, **step)
     w_bits = 4
     pl = plan(arith, w_bits, act.bits, act.signed)
     m, k, n = 3, 37, 2  # K not a multiple of the group
@@ -68,6 +74,9 @@ def test_periphery_equals_kernel(scheme, cell_bits, group, adc_bits, act) -> Non
     expected = pim_gemm(w, x, w_bits, act, arith)
     outputs = [(i, j) for i in range(m) for j in range(n)]
     streams = [conversion_codes(w[i], x[:, j], pl) for i, j in outputs]
+    if step:  # a non-power-of-two step, and some conversions clip
+        assert pl.adc_mult & (pl.adc_mult - 1)
+        assert any(c == arith.code_max for codes in streams for c in codes)
     dut = PimPeriphery(pl, acc_bits=32)
     got: list[int] = []
 

@@ -175,3 +175,52 @@ def test_errors() -> None:
     with pytest.raises(ConfigError, match="must be converted with quantize_"):
         pim_convert_(build_model("cnn", 10, 1, 1, 8), PimArith())
     set_arith_(model, PimArith())  # no PIM layers: nothing happens
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_exact_step_and_calibrated_range_layer_equals_kernel(scheme) -> None:
+    """Exact (non-power-of-two) steps: a global one and a calibrated range for one layer;
+    the torch layer's integers equal pim_gemm's, scaled by the plan's step."""
+    from quant.torch.pim_qat import set_adc_ranges_
+
+    model, x = _model()
+    a = _arith(scheme, group_size=64, adc_bits=4, adc_step=3.7, pot_step=False)
+    pim_convert_(model, a)
+    set_adc_ranges_(model, {"fc": 41.5})
+    layers = dict(model.named_modules())
+    seen = {}
+    for name in ("layer1.1.conv1", "fc"):
+        layers[name].register_forward_hook(
+            lambda mod, i, o, name=name: seen.__setitem__(name, (i[0], o)))
+    with torch.no_grad():
+        model(x)
+    for name, rng in (("layer1.1.conv1", None), ("fc", 41.5)):
+        layer = layers[name]
+        inp, out = seen[name]
+        s_in = layer.input_scale(torch.float64)
+        q = torch.round(inp.double() / s_in).numpy().astype(np.int64)
+        w = layer.int_weights().numpy().astype(np.int64)
+        cols = im2col(q, (3, 3), 1, 1) if name != "fc" else q.reshape(q.shape[0], -1).T
+        acc = pim_gemm(w, cols, layer.w_bits, ActFormat(layer.a_bits), a, adc_range=rng)
+        assert layer.plan.step != 1 and layer.plan == plan(a, layer.w_bits, layer.a_bits,
+                                                           False, rng)
+        s_acc = (layer.wq.alphas / layer.den).numpy() * float(s_in) * float(layer.plan.step)
+        y = acc * s_acc[:, None] + layer.bias.detach().double().numpy()[:, None]
+        y = (y.reshape(y.shape[0], q.shape[0], -1).transpose(1, 0, 2).reshape(out.shape)
+             if name != "fc" else y.T)
+        np.testing.assert_allclose(out.double().numpy(), y, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ConfigError, match="ADC range for 'nope'"):
+        set_adc_ranges_(model, {"nope": 3.0})
+
+
+def test_digital_layers_stay_digital() -> None:
+    model, _ = _model()
+    pim_convert_(model, _arith("native", group_size=64, adc_bits=5),
+                 digital=frozenset({"conv1", "fc"}))
+    layers = dict(model.named_modules())
+    assert not isinstance(layers["conv1"], PimConv2d) and not isinstance(layers["fc"], PimLinear)
+    assert isinstance(layers["layer1.0.conv1"], PimConv2d)
+    model2, _ = _model()
+    with pytest.raises(ConfigError, match="digital layers must be conv/linear layers of the "
+                                          "model, not 'nope'"):
+        pim_convert_(model2, _arith("native"), digital=frozenset({"nope"}))

@@ -5,7 +5,9 @@ Each output's ADC codes (ideal ADC, in ``code_sequence`` order, from
 ``tests.hw.test_pim_periphery.conversion_codes``) go in on the ``codes`` stream with random
 idle cycles between beats; ``result`` sees random back-pressure. Edge rows and columns: the
 largest weights of each sign, zero weights (zero codes), the extreme activations; the ADC
-range covers half the worst-case group sum, so large sums clip.
+range covers half the worst-case group sum, so large sums clip; two parameter sets use exact
+(non-power-of-two) ADC steps with small ranges (the step itself is folded into the
+requantizer after the periphery, so the periphery's result is in units of the step).
 """
 
 from __future__ import annotations
@@ -37,15 +39,25 @@ PARAMSETS = {  # signed codes, one per group; unsigned codes, 3 planes x 3 slice
     "bit_serial-c2-g8-adc6-w4-int3": {"scheme": "bit_serial", "cell_bits": 2, "group": 8,
                                       "adc_bits": 6, "w_bits": 4, "act_bits": 3,
                                       "act_signed": True, "acc_bits": 32},
+    # exact (non-power-of-two) ADC steps whose ranges clip large sums
+    "native-c3-g16-adc5-w4-int4-step13.7": {"scheme": "native", "cell_bits": 3, "group": 16,
+                                            "adc_bits": 5, "w_bits": 4, "act_bits": 4,
+                                            "act_signed": True, "acc_bits": 32,
+                                            "adc_step": 13.7},
+    "bit_serial-c2-g8-adc3-w4-int3-step0.7": {"scheme": "bit_serial", "cell_bits": 2,
+                                              "group": 8, "adc_bits": 3, "w_bits": 4,
+                                              "act_bits": 3, "act_signed": True,
+                                              "acc_bits": 32, "adc_step": 0.7},
 }
 M, K, N = 10, 20, 20  # 200 outputs; K is not a multiple of the group
 
 
 def pim_setup(params: dict):
-    """``(arith, plan, act)`` of a parameter set."""
+    """``(arith, plan, act)`` of a parameter set (an ``adc_step`` makes the step exact)."""
+    step = {"adc_step": params["adc_step"], "pot_step": False} if "adc_step" in params else {}
     arith = PimArith(scheme=params["scheme"], group_size=params["group"],
                      cell_bits=params["cell_bits"], adc_bits=params["adc_bits"],
-                     range_fraction=0.5)
+                     range_fraction=0.5, **step)
     act = ActFormat(params["act_bits"], params["act_signed"])
     return arith, plan(arith, params["w_bits"], act.bits, act.signed), act
 
