@@ -86,7 +86,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--act-bits", type=int, default=None,
                    help="activation bits (default: 4, or 8 for f8 and the ViTs)")
     p.add_argument("--sp2-fraction", type=float, default=None,
-                   help="msq only: fraction of rows on SP2, in [0, 1] (default 0.5)")
+                   help="msq only: fraction of rows on the LUT scheme (SP2, or PoT with "
+                        "--lut-scheme pot), in [0, 1] (default 0.5)")
     p.add_argument("--lut-scheme", default=None, type=_choice("lut-scheme", ("sp2", "pot")),
                    help="msq only: LUT scheme of the mixed rows, sp2 (default) or pot "
                         "(Auto-ViT-Acc's fixed/PoT mix)")
@@ -184,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(r)
         return 0
-    lut = (args.lut_scheme or "sp2").upper() if msq else "SP2"
+    lut = {"sp2": "SP2", "pot": "PoT"}[args.lut_scheme or "sp2"]
     frac = f", {lut} fraction {r['sp2_fraction']}" if r["sp2_fraction"] is not None else ""
     how = "PTQ" if args.ptq else "QAT"
     print(f"{r['model']} on {r['data']} ({r['test_images']} test images), {r['scheme']} "

@@ -191,8 +191,9 @@ class _ClipRound(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, clip: float, s: float) -> torch.Tensor:  # type: ignore[override]
-        ctx.save_for_backward(x.abs() <= clip)
-        return torch.round(x.clamp(-clip, clip) / s) * s
+        y = x.clamp(-clip, clip)
+        ctx.save_for_backward(y == x)
+        return torch.round(y / s) * s
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple:  # type: ignore[override]

@@ -172,13 +172,26 @@ class QGelu(_Quantized):
     def __init__(self, src: ActQuant, bits: int, learnable: bool) -> None:
         super().__init__(bits, learnable)
         self.src = [src]
+        self._table: tuple[tuple, torch.Tensor] | None = None
+
+    def table(self, x0: int, n: int, p: int) -> torch.Tensor:
+        """ShiftGELU of every input code ``qmin .. qmax`` (element-wise, so a lookup table;
+        kept while the input scale, hence ``x0``, stays)."""
+        fmt = self.src[0].fmt
+        key = (fmt.qmin, fmt.qmax, x0, n, p)
+        if self._table is None or self._table[0] != key:
+            codes = torch.arange(fmt.qmin, fmt.qmax + 1, dtype=torch.int64)
+            self._table = key, intops.shift_gelu(codes, x0, n, p)
+        return self._table[1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         g = F.gelu(x)
         if self.int_ops:
             s = self.src[0].scale()
             p = gelu_params(s, self.out.scale())
-            y = intops.shift_gelu(_codes(x, s), p["x0"], p["n"], p["p"])
+            fmt = self.src[0].fmt
+            codes = _codes(x, s).clamp(fmt.qmin, fmt.qmax) - fmt.qmin
+            y = self.table(p["x0"], p["n"], p["p"])[codes]
             g = _ste(y.double() * (s * 2.0 ** -p["p"]), g)
         return self.out(g)
 
