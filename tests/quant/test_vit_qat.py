@@ -18,6 +18,7 @@ from quant.errors import ConfigError
 from quant.formats import Scheme
 from quant.infer import run_artifact
 from quant.msq import lut_row_count
+from quant.ops.gelu import gelu_params
 from quant.ops.softmax import softmax_params
 from quant.torch import intops
 from quant.torch.export import export
@@ -147,3 +148,17 @@ def test_cli_vit(tmp_path, capsys) -> None:
         assert (text or "--float-ops applies only to the ViTs, not --model cnn") in err
     code, out, _ = cli(capsys, "quantize", "--help")
     assert "--model vit_digits" in out and "--ptq" in out
+
+
+def test_gelu_table_equals_shift_gelu_and_follows_the_input_scale() -> None:
+    q = quantize_vit(_vit(), FIXED8, CALIB)
+    g = q.blocks[0].act
+    src = g.src[0]
+    for clip in (float(src.clip), 3.0 * float(src.clip)):
+        src.clip.fill_(clip)
+        s = src.scale()
+        codes = torch.arange(-src.fmt.qmax, src.fmt.qmax + 1, 37).reshape(1, -1, 1)
+        p = gelu_params(s, g.out.scale())
+        want = intops.shift_gelu(codes, p["x0"], p["n"], p["p"]).double() * (s * 2.0 ** -p["p"])
+        with torch.no_grad():
+            assert torch.equal(g((codes.double() * s).float()), g.out(want.float()))
