@@ -273,6 +273,9 @@ class QuantViT(nn.Module):
         tokens = model.num_patches + 1
         learn = cfg.learn_clip
         self.patch = make(model.patch_embed.proj, "patch_embed.proj", True, True)
+        # images in [0, 1] as signed codes (0 .. 2**(b-1) - 1): every GEMM input of the ViT is
+        # then in one signed format, which a signed engine takes as it is
+        self.patch.in_quant = ActQuant(cfg.input_bits, clip=1.0, learnable=False, signed=True)
         self.patch_q = ActQuant(WIDE_BITS, learnable=learn, signed=True)
         self.tokens = Reshape((d, gh * gw))
         self.embed = QPosEmbed(model.cls_token, model.pos_embed, learn)
