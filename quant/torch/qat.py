@@ -128,17 +128,38 @@ class QATConfig:
 # fake-quant primitives
 # ---------------------------------------------------------------------------------------
 
-def nearest_level(levels: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+def nearest_level(levels: torch.Tensor, x: torch.Tensor, den: int | None = None) -> torch.Tensor:
     """Nearest entry of sorted float64 ``levels`` to each ``x``; ties → smaller magnitude.
 
     The torch twin of ``quant.formats._nearest_index`` (same comparisons, same float64).
+    ``den``: the levels are ``j / den`` for ``j = -den .. den`` (fixed point), which finds
+    each ``x``'s place by arithmetic instead of a search (:func:`uniform_rank`).
     """
     n = levels.numel()
-    i = torch.searchsorted(levels, x).clamp(1, n - 1)
+    rank = torch.searchsorted(levels, x) if den is None else uniform_rank(levels, x, den)
+    i = rank.clamp(1, n - 1)
     lo, hi = levels[i - 1], levels[i]
     d_lo, d_hi = (x - lo).abs(), (x - hi).abs()
     pick_hi = (d_hi < d_lo) | ((d_hi == d_lo) & (hi.abs() < lo.abs()))
     return torch.where(pick_hi, hi, lo)
+
+
+def uniform_rank(levels: torch.Tensor, x: torch.Tensor, den: int) -> torch.Tensor:
+    """``searchsorted(levels, x)`` (the number of levels below each ``x`` in [-1, 1]) for the
+    levels ``fl(j / den)``, ``j = -den .. den``, without a search.
+
+    ``ceil(x * den) + den`` counts the ``j`` with ``j / den < x``. Two roundings can move that
+    count: ``x * den`` in float64 (relative error 2**-53, so only when it lies within 2**-38
+    of an integer ``j``) and ``fl(j / den)`` against ``j / den`` (only for the one ``j`` with
+    ``j / den`` next to ``x``, the levels being ``1 / den`` apart). Both concern the same
+    ``j``, so the guess is off by at most one, and one comparison with each neighbour
+    corrects it (tests/quant/test_qat.py compares with the search at ties and their
+    neighbours).
+    """
+    n = levels.numel()
+    r = (torch.ceil(x * den) + den).long().clamp(0, n)
+    r = r - (levels[(r - 1).clamp(0, n - 1)] >= x).long() * (r > 0).long()
+    return r + (levels[r.clamp(0, n - 1)] < x).long() * (r < n).long()
 
 
 class WeightQuantizer(nn.Module):
@@ -149,7 +170,7 @@ class WeightQuantizer(nn.Module):
         self.bits = bits
         self.register_buffer("scheme_ids", torch.zeros(rows, dtype=torch.int8))
         self.register_buffer("alphas", torch.ones(rows, dtype=torch.float64))
-        self._groups: list[tuple[int, torch.Tensor, torch.Tensor]] = []
+        self._groups: list[tuple[int | None, torch.Tensor, torch.Tensor]] = []
         self._refresh_groups()
 
     def _refresh_groups(self) -> None:
@@ -158,7 +179,8 @@ class WeightQuantizer(nn.Module):
         for s in np.unique(ids):
             fmt = weight_format(int(s), self.bits)
             rows = torch.from_numpy(np.flatnonzero(ids == s))
-            self._groups.append((int(s), rows, torch.from_numpy(fmt.levels.copy())))
+            den = fmt.denominator if int(s) == Scheme.FIXED else None
+            self._groups.append((den, rows, torch.from_numpy(fmt.levels.copy())))
 
     def set_rows(self, scheme_ids: np.ndarray, alphas: np.ndarray) -> None:
         self.scheme_ids.copy_(torch.from_numpy(scheme_ids.astype(np.int8)))
@@ -173,10 +195,10 @@ class WeightQuantizer(nn.Module):
         """Normalized levels (float64, M x K) of the row-major weight matrix ``w2``."""
         x = (w2.detach().to(torch.float64) / self.alphas[:, None]).clamp(-1.0, 1.0)
         if len(self._groups) == 1:
-            return nearest_level(self._groups[0][2], x)
+            return nearest_level(self._groups[0][2], x, self._groups[0][0])
         out = torch.empty_like(x)
-        for _, rows, lv in self._groups:
-            out[rows] = nearest_level(lv, x[rows])
+        for den, rows, lv in self._groups:
+            out[rows] = nearest_level(lv, x[rows], den)
         return out
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
