@@ -57,6 +57,7 @@ from quant.errors import (
 from quant.formats import WEIGHT_BITS, ActFormat, F8Format, Scheme, weight_format
 from quant.msq import RULES, RowGroups, msq_assign_grouped
 from quant.rows import quantize_rows
+from quant.torch.vit import VisionTransformer
 
 QAT_SCHEMES = ("fixed", "pot", "sp2", "msq", "f8")
 LUT_SCHEMES = ("sp2", "pot")
@@ -488,6 +489,9 @@ def quantize_(model: nn.Module, config: QATConfig, calibration: torch.Tensor) ->
     """
     if not isinstance(config, QATConfig):
         raise ConfigError(f"config must be a QATConfig, not {type(config).__name__}")
+    if isinstance(model, VisionTransformer):
+        raise ConfigError("model VisionTransformer is converted by quant.torch.vit_qat."
+                          "quantize_vit (a new module), not in place by quantize_")
     model.eval()
     graph = trace(model)
     _check_supported(model, graph)

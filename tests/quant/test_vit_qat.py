@@ -23,7 +23,7 @@ from quant.ops.softmax import softmax_params
 from quant.torch import intops
 from quant.torch.export import export
 from quant.torch.models import float_recipe, qat_recipe
-from quant.torch.qat import QATConfig
+from quant.torch.qat import QATConfig, quantize_
 from quant.torch.twin import integer_logits_torch
 from quant.torch.vit import VisionTransformer, vit_digits
 from quant.torch.vit_qat import QSoftmax, QuantViT, quantize_vit
@@ -105,6 +105,9 @@ def test_vit_config_is_refused_before_training(monkeypatch) -> None:
         QATConfig(scheme="msq", lut_scheme="pot", bits=8)
     with pytest.raises(ConfigError, match="^model must be a VisionTransformer, not Sequential"):
         quantize_vit(torch.nn.Sequential(), FIXED8, CALIB)
+    with pytest.raises(ConfigError, match="^model VisionTransformer is converted by quant.torch"
+                                          r".vit_qat.quantize_vit \(a new module\)"):
+        quantize_(_vit(), FIXED8, CALIB)
 
 
 def test_workflow_ptq_and_qat_reproducible(tmp_path, monkeypatch) -> None:
