@@ -18,6 +18,8 @@ from quant.infer import quantize_input, run_artifact
 from quant.torch.export import export
 from quant.torch.qat import QATConfig
 from quant.torch.twin import integer_logits_torch
+from quant.torch.vit import vit_digits
+from quant.torch.vit_qat import quantize_vit
 from sim.config import load_accelerator
 from sim.engine import simulate
 from sim.functional import run_artifact as sim_values
@@ -60,6 +62,21 @@ def test_the_simulator_computes_every_value_of_integer_inference(vit, accel):
     _, art, images = vit
     want = run_artifact(art, images[:16], return_values=True)
     got = sim_values(art, quantize_input(art, images[:16]), accel)
+    assert want.keys() == got.keys()
+    assert all(np.array_equal(want[k], got[k]) for k in want)
+
+
+def test_a_qat_export_runs_on_the_signed_engine_as_integer_inference(accel):
+    # quant.torch.vit_qat's export: every GEMM input (the images included) is int8, so the
+    # signed 8-bit engine takes it, and the simulator computes every value of quant.infer
+    torch.manual_seed(0)
+    images = np.random.default_rng(2).random((16, 1, 8, 8))
+    q = quantize_vit(vit_digits(), QATConfig(scheme="fixed", bits=8, act_bits=8,
+                                             learn_clip=False), torch.as_tensor(images).float())
+    art = export(q, (1, 8, 8))
+    assert str(art.input.fmt) == "int8"
+    want = run_artifact(art, images, return_values=True)
+    got = sim_values(art, quantize_input(art, images), accel)
     assert want.keys() == got.keys()
     assert all(np.array_equal(want[k], got[k]) for k in want)
 

@@ -32,6 +32,8 @@ from quant.torch.models import MODELS, build_model
 from quant.torch.qat import QATConfig, check_convertible, quantize_, reassign_rows_
 from quant.torch.train import TrainConfig, predict, set_determinism, train
 from quant.torch.usermodel import check_classifier, load_model
+from quant.torch.vit import VisionTransformer
+from quant.torch.vit_qat import check_vit_config, quantize_vit
 
 CALIBRATION_IMAGES = 512
 
@@ -80,17 +82,45 @@ def float_model(model_name: str, data: Dataset, train_cfg: TrainConfig, *, width
     return model, False
 
 
+def _config_meta(qcfg: QATConfig) -> dict:
+    """``qcfg`` for the artifact's meta; the fields added for ViTs are left out while they
+    hold their defaults, so CNN artifacts keep the content hashes recorded before them."""
+    meta = asdict(qcfg)
+    for field, default in (("lut_scheme", "sp2"), ("int_ops", True)):
+        if meta[field] == default:
+            del meta[field]
+    return meta
+
+
 def _label(weights: WeightSource) -> str:
     return repr(str(weights)) if isinstance(weights, str | Path) else type(weights).__name__
 
 
+def convertible(qcfg: QATConfig) -> Callable[[torch.nn.Module], None]:
+    """The check that ``qcfg`` can convert a model (run before any training)."""
+    def check(model: torch.nn.Module) -> None:
+        if isinstance(model, VisionTransformer):
+            check_vit_config(qcfg)
+        else:
+            check_convertible(model)
+    return check
+
+
 def run_qat(model: torch.nn.Module, data: Dataset, qcfg: QATConfig, qat_cfg: TrainConfig, *,
-            progress: bool = True) -> torch.nn.Module:
-    """A converted copy of ``model``, fine-tuned with QAT."""
+            ptq: bool = False, progress: bool = True) -> torch.nn.Module:
+    """A converted copy of ``model``, fine-tuned with QAT (with ``ptq``: calibrated only).
+
+    A :class:`~quant.torch.vit.VisionTransformer` becomes a
+    :class:`~quant.torch.vit_qat.QuantViT`, any other model is converted by ``quantize_``.
+    """
     set_determinism(qat_cfg.seed)
-    qmodel = copy.deepcopy(model)
     calib = torch.as_tensor(data.x_train[:CALIBRATION_IMAGES])
-    quantize_(qmodel, qcfg, calib)
+    if isinstance(model, VisionTransformer):
+        qmodel = quantize_vit(model, qcfg, calib, progress=progress)
+    else:
+        qmodel = quantize_(copy.deepcopy(model), qcfg, calib)
+    if ptq:
+        return qmodel
     hook = (lambda epoch: reassign_rows_(qmodel)) if qcfg.reassign_each_epoch else None
     train(qmodel, data.x_train, data.y_train, qat_cfg, desc=f"qat {qcfg.scheme}",
           progress=progress, on_epoch_start=hook)
@@ -100,24 +130,28 @@ def run_qat(model: torch.nn.Module, data: Dataset, qcfg: QATConfig, qat_cfg: Tra
 def quantize_workflow(model_name: str, data: Dataset, qcfg: QATConfig, float_cfg: TrainConfig,
                       qat_cfg: TrainConfig, *, out: str | Path | None = None, width: int = 1,
                       float_checkpoint: str | Path | None = None,
-                      weights: WeightSource | None = None, progress: bool = True) -> dict:
+                      weights: WeightSource | None = None, ptq: bool = False,
+                      progress: bool = True) -> dict:
     """Float training (or loading), QAT, export, integer evaluation; returns a result dict.
 
     ``weights``: float weights to load instead of training (see :func:`float_model`). The
-    model's structure is checked for QAT conversion before any training or loading.
+    model's structure is checked for QAT conversion before any training or loading. ``ptq``:
+    post-training quantization, calibration only (``qat_cfg`` gives the seed, no epochs).
     """
     t0 = time.perf_counter()
     model, loaded = float_model(model_name, data, float_cfg, width=width,
                                 checkpoint=float_checkpoint, weights=weights,
-                                check=check_convertible, progress=progress)
+                                check=convertible(qcfg), progress=progress)
     float_acc = accuracy(predict(model, data.x_test), data.y_test)
-    qmodel = run_qat(model, data, qcfg, qat_cfg, progress=progress)
+    qmodel = run_qat(model, data, qcfg, qat_cfg, ptq=ptq, progress=progress)
     fq_pred = predict(qmodel, data.x_test)
     meta = {"model": model_name, "width": width, "data": data.name, "scheme": qcfg.scheme,
             "bits": qcfg.bits, "act_bits": qcfg.act_bits,
             "sp2_fraction": qcfg.sp2_fraction if qcfg.scheme == "msq" else None,
-            "qat_config": asdict(qcfg), "float_seed": float_cfg.seed, "qat_seed": qat_cfg.seed,
-            "classes": list(data.classes), "float_accuracy": round(float_acc, 4)}
+            "qat_config": _config_meta(qcfg), "float_seed": float_cfg.seed,
+            "qat_seed": qat_cfg.seed,
+            "classes": list(data.classes), "float_accuracy": round(float_acc, 4),
+            **({"ptq": True} if ptq else {})}
     art = export(qmodel, data.input_shape, meta=meta)
     if out is not None:
         save_artifact(art, out)
@@ -126,6 +160,7 @@ def quantize_workflow(model_name: str, data: Dataset, qcfg: QATConfig, float_cfg
     rows = [layer.rows for layer in art.gemm_layers()]
     n_rows = sum(r.shape[0] for r in rows)
     n_sp2 = sum(int(np.count_nonzero(r.scheme_ids == 1)) for r in rows)
+    n_lut = sum(int(np.count_nonzero(r.scheme_ids != 0)) for r in rows)
     return {
         "model": model_name, "data": data.name, "scheme": qcfg.scheme, "bits": qcfg.bits,
         "act_bits": qcfg.act_bits,
@@ -136,8 +171,9 @@ def quantize_workflow(model_name: str, data: Dataset, qcfg: QATConfig, float_cfg
         "agreement": round(accuracy(fq_pred, q_pred), 4),
         "test_images": len(data.y_test), "float_checkpoint_loaded": loaded,
         "seed": float_cfg.seed, "qat_seed": qat_cfg.seed,
-        "float_epochs": 0 if loaded else float_cfg.epochs, "qat_epochs": qat_cfg.epochs,
-        "sp2_rows": n_sp2, "rows": n_rows,
+        "float_epochs": 0 if loaded else float_cfg.epochs,
+        "qat_epochs": 0 if ptq else qat_cfg.epochs, "ptq": ptq,
+        "sp2_rows": n_sp2, "lut_rows": n_lut, "rows": n_rows,
         "artifact": None if out is None else str(out),
         "engine_fit": fit_summary(art),
         "seconds": round(time.perf_counter() - t0, 1),

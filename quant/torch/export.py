@@ -39,18 +39,36 @@ from torch.fx.passes.shape_prop import ShapeProp
 from quant.artifact import Artifact, Layer, Value
 from quant.errors import ConfigError
 from quant.formats import ActFormat, weight_format
+from quant.ops.add import residual_params
+from quant.ops.embed import pos_embed_params
+from quant.ops.gelu import gelu_params
+from quant.ops.layernorm import layernorm_params
+from quant.ops.matmul import matmul_params
+from quant.ops.softmax import out_scale, softmax_params
 from quant.ref import accumulator_bound, quantize_multiplier, required_acc_bits
 from quant.requant import REQUANTIZER
 from quant.torch.qat import (
     ADD_FUNCS,
     FLATTEN_METHODS,
     PASS_MODULES,
+    ActQuant,
     QConv2d,
     QLinear,
     QReLU,
     WeightQuantizer,
     node_kind,
     trace,
+)
+from quant.torch.vit_qat import (
+    RESIDUAL_SHIFT,
+    QGelu,
+    QLayerNorm,
+    QMatMul,
+    QPosEmbed,
+    QResidual,
+    QSoftmax,
+    Reshape,
+    Slice,
 )
 
 LEVEL = "the torch export (quant.torch.export.EXPORTERS)"
@@ -231,13 +249,16 @@ class _Export:
         """The state of node ``n`` (its inputs are visited)."""
         if n.op == "placeholder":
             return RawInput()
-        if isinstance(self.module(n), QReLU):
-            act = self.module(n).act
+        mod = self.module(n)
+        if isinstance(mod, QReLU | ActQuant):  # a ReLU, or a transformer's output quantizer
+            relu = isinstance(mod, QReLU)
+            act = mod.act if relu else mod
             p = self.states[n.args[0]]
             if not isinstance(p, (PendingGemm, PendingAdd)):
-                raise ConfigError(f"ReLU {n.target!r} must follow a conv, linear or residual "
-                                  f"add, not {node_kind(self.gm, n.args[0])!r}")
-            return p.finish(self, Value(act.fmt, act.scale(), self.shape_of(n)), relu=True)
+                raise ConfigError(f"{'ReLU' if relu else 'quantizer'} {n.target!r} must follow "
+                                  f"a conv, linear or residual add, not "
+                                  f"{node_kind(self.gm, n.args[0])!r}")
+            return p.finish(self, Value(act.fmt, act.scale(), self.shape_of(n)), relu=relu)
         for handler in EXPORTERS.values():
             if handler.matches(self, n):
                 return handler.export(self, n)
@@ -388,38 +409,140 @@ def _tensor_item(ex: _Export, n: fx.Node) -> bool:
 
 
 def _not_yet(op: str) -> Callable[[_Export, fx.Node], State]:
-    """The export of a transformer op whose QAT module does not exist yet: refuses, naming it."""
+    """The export of a float transformer construct: refuses, naming the op it stands for."""
     def export(ex: _Export, n: fx.Node) -> State:
         raise ConfigError(f"{n.name!r} ({node_kind(ex.gm, n)}) would become an artifact "
-                          f"{op!r} layer, which {LEVEL} cannot export yet")
+                          f"{op!r} layer, which {LEVEL} cannot export yet from a float "
+                          f"module: convert a VisionTransformer with "
+                          f"quant.torch.vit_qat.quantize_vit")
     return export
 
 
+def _or_refuse(module: type | tuple[type, ...], handler: Callable[[_Export, fx.Node], State],
+               op: str) -> Callable[[_Export, fx.Node], State]:
+    """``handler`` for the QAT module(s) of a ViT op; other matches are float constructs."""
+    refuse = _not_yet(op)
+    return lambda ex, n: (handler if isinstance(ex.module(n), module) else refuse)(ex, n)
+
+
+def _in(ex: _Export, n: fx.Node, i: int = 0) -> tuple[str, Value]:
+    name = ex.ready(n.args[i], n)
+    return name, ex.values[name]
+
+
+def _out(ex: _Export, n: fx.Node, act: ActQuant) -> Value:
+    """The value a ViT module's own output quantizer ``act`` gives node ``n``."""
+    return Value(act.fmt, act.scale(), ex.shape_of(n))
+
+
+def _same_codes(ex: _Export, n: fx.Node, op: str, attrs: dict | None = None) -> Ready:
+    src, v = _in(ex, n)
+    return ex.emit(Layer(n.target, op, (src,), Value(v.fmt, v.scale, ex.shape_of(n)),
+                         attrs or {}))
+
+
+def _reshape(ex: _Export, n: fx.Node) -> Ready:
+    return _same_codes(ex, n, "reshape")
+
+
+def _slice(ex: _Export, n: fx.Node) -> Ready:
+    m = ex.module(n)
+    return _same_codes(ex, n, "slice", {"axis": m.axis, "start": m.start, "stop": m.stop})
+
+
+def _token_linear(ex: _Export, n: fx.Node) -> PendingGemm:
+    return _pending_gemm(ex, n, "token_linear", ex.shape_of(n)[-1], {})
+
+
+def _np(p: torch.Tensor) -> np.ndarray:
+    return p.detach().double().numpy()
+
+
+def _pos_embed(ex: _Export, n: fx.Node) -> Ready:
+    m = ex.module(n)
+    src, v = _in(ex, n)
+    out = _out(ex, n, m.out)
+    attrs, tensors = pos_embed_params(v.scale, out.scale, _np(m.pos_embed),
+                                      _np(m.cls_token)[:, 0])
+    return ex.emit(Layer(n.target, "pos_embed", (src,), out, attrs, tensors))
+
+
+def _residual(ex: _Export, n: fx.Node) -> Ready:
+    (a, va), (b, vb) = _in(ex, n, 0), _in(ex, n, 1)
+    out = _out(ex, n, ex.module(n).out)
+    attrs, tensors = residual_params((va.scale, vb.scale), out.scale, RESIDUAL_SHIFT)
+    return ex.emit(Layer(n.target, "add", (a, b), out, attrs, tensors))
+
+
+def _matmul(ex: _Export, n: fx.Node) -> Ready:
+    m = ex.module(n)
+    (a, va), (b, vb) = _in(ex, n, 0), _in(ex, n, 1)
+    out = _out(ex, n, m.out)
+    k = va.shape[1] if m.transpose_a else va.shape[2]
+    bound = accumulator_bound(k, va.fmt.max_abs, vb.fmt.max_abs)
+    acc_bits = 32 if bound < 1 << 31 else required_acc_bits(k, va.fmt.max_abs, vb.fmt.max_abs)
+    attrs = {"transpose_a": m.transpose_a, "acc_bits": acc_bits,
+             "gemm": {"M": out.shape[1], "K": k, "N": out.shape[2]},
+             **matmul_params(va.scale, vb.scale, out.scale, m.factor)}
+    return ex.emit(Layer(n.target, "matmul", (a, b), out, attrs))
+
+
+def _softmax(ex: _Export, n: fx.Node) -> Ready:
+    bits = ex.module(n).bits
+    src, v = _in(ex, n)
+    out = Value(ActFormat(bits), out_scale(bits), ex.shape_of(n))
+    return ex.emit(Layer(n.target, "softmax", (src,), out,
+                         softmax_params(v.scale, v.shape[-2], bits)))
+
+
+def _layernorm(ex: _Export, n: fx.Node) -> Ready:
+    m = ex.module(n)
+    src, _ = _in(ex, n)
+    out = _out(ex, n, m.out)
+    attrs, tensors = layernorm_params(_np(m.weight), _np(m.bias), out.scale)
+    return ex.emit(Layer(n.target, "layernorm", (src,), out, attrs, tensors))
+
+
+def _gelu(ex: _Export, n: fx.Node) -> Ready:
+    src, v = _in(ex, n)
+    out = _out(ex, n, ex.module(n).out)
+    return ex.emit(Layer(n.target, "gelu", (src,), out, gelu_params(v.scale, out.scale)))
+
+
 #: The export handler of every artifact op (keys: :data:`quant.ops.OPS`). The transformer
-#: ops recognize the float torch constructs they stand for and refuse them by name until
-#: the ViT conversion provides their QAT modules; ``token_linear`` comes before ``linear``
-#: so that a linear layer on a sequence is not read as a flattening ``linear``.
+#: ops export the modules of a converted ViT (:mod:`quant.torch.vit_qat`) and recognize the
+#: float torch constructs they stand for, refusing those by name; ``token_linear`` comes
+#: before ``linear`` so that a linear layer on a sequence is not read as a flattening
+#: ``linear``.
 EXPORTERS: dict[str, OpExporter] = {
     "conv": OpExporter(_calls(QConv2d), _conv),
-    "token_linear": OpExporter(_on_tokens, _not_yet("token_linear")),
+    "token_linear": OpExporter(_on_tokens, _or_refuse(QLinear, _token_linear, "token_linear")),
     "linear": OpExporter(_calls(QLinear), _linear),
-    "add": OpExporter(lambda ex, n: n.op == "call_function" and n.target in ADD_FUNCS, _add),
+    "add": OpExporter(_any(_calls(QResidual), lambda ex, n: n.op == "call_function"
+                           and n.target in ADD_FUNCS),
+                      lambda ex, n: (_residual if isinstance(ex.module(n), QResidual)
+                                     else _add)(ex, n)),
     "avgpool": OpExporter(_calls(nn.AdaptiveAvgPool2d, nn.AvgPool2d), _avgpool),
     "maxpool": OpExporter(_calls(nn.MaxPool2d), _maxpool),
     "flatten": OpExporter(_is_flatten, _flatten),
-    "matmul": OpExporter(_functions(torch.matmul, operator.matmul, torch.bmm, "matmul", "bmm"),
-                         _not_yet("matmul")),
-    "softmax": OpExporter(_any(_calls(nn.Softmax), _functions(torch.softmax, F.softmax,
-                                                               "softmax")),
-                          _not_yet("softmax")),
-    "layernorm": OpExporter(_any(_calls(nn.LayerNorm), _functions(F.layer_norm)),
-                            _not_yet("layernorm")),
-    "gelu": OpExporter(_any(_calls(nn.GELU), _functions(F.gelu)), _not_yet("gelu")),
-    "pos_embed": OpExporter(_functions(torch.cat, torch.concat, torch.concatenate),
-                            _not_yet("pos_embed")),
-    "reshape": OpExporter(_functions(torch.reshape, torch.permute, torch.transpose, "permute",
-                                     "transpose", "unflatten"), _not_yet("reshape")),
-    "slice": OpExporter(_tensor_item, _not_yet("slice")),
+    "matmul": OpExporter(_any(_calls(QMatMul), _functions(torch.matmul, operator.matmul,
+                                                          torch.bmm, "matmul", "bmm")),
+                         _or_refuse(QMatMul, _matmul, "matmul")),
+    "softmax": OpExporter(_any(_calls(QSoftmax, nn.Softmax),
+                               _functions(torch.softmax, F.softmax, "softmax")),
+                          _or_refuse(QSoftmax, _softmax, "softmax")),
+    "layernorm": OpExporter(_any(_calls(QLayerNorm, nn.LayerNorm), _functions(F.layer_norm)),
+                            _or_refuse(QLayerNorm, _layernorm, "layernorm")),
+    "gelu": OpExporter(_any(_calls(QGelu, nn.GELU), _functions(F.gelu)),
+                       _or_refuse(QGelu, _gelu, "gelu")),
+    "pos_embed": OpExporter(_any(_calls(QPosEmbed),
+                                 _functions(torch.cat, torch.concat, torch.concatenate)),
+                            _or_refuse(QPosEmbed, _pos_embed, "pos_embed")),
+    "reshape": OpExporter(_any(_calls(Reshape),
+                               _functions(torch.reshape, torch.permute, torch.transpose,
+                                          "permute", "transpose", "unflatten")),
+                          _or_refuse(Reshape, _reshape, "reshape")),
+    "slice": OpExporter(_any(_calls(Slice), _tensor_item), _or_refuse(Slice, _slice, "slice")),
 }
 
 

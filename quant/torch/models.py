@@ -39,6 +39,16 @@ FLOAT_RECIPES: dict[str, dict] = {
     "deit_tiny": _DEIT_RECIPE, "deit_small": _DEIT_RECIPE, "deit_base": _DEIT_RECIPE,
 }
 
+#: QAT recipes (TrainConfig fields) by model; others get :data:`QAT_DEFAULTS`. ViTs fine-tune
+#: with AdamW at a tenth of the float learning rate, without mixup (docs/vit.md).
+QAT_DEFAULTS: dict = {"epochs": 30, "lr": 0.01, "batch_size": 128}
+_VIT_QAT = {"optimizer": "adamw", "weight_decay": 0.05, "batch_size": 64, "shift": 0}
+QAT_RECIPES: dict[str, dict] = {
+    "vit_digits": {**_VIT_QAT, "lr": 2e-4, "epochs": 3},
+    **{name: {**_VIT_QAT, "lr": _DEIT_RECIPE["lr"] / 10, "label_smoothing": 0.1, "epochs": 30}
+       for name in ("deit_tiny", "deit_small", "deit_base")},
+}
+
 
 class BasicBlock(nn.Module):
     """conv3x3-BN-ReLU-conv3x3-BN, plus the shortcut, then ReLU."""
@@ -135,6 +145,12 @@ def build_model(name: str, num_classes: int = 10, in_channels: int = 3, width: i
 
 def float_recipe(name: str, **overrides: object) -> TrainConfig:
     """The float training configuration for model ``name`` (:data:`FLOAT_RECIPES`, else
-    TrainConfig's defaults), with ``overrides`` (e.g. ``seed``) applied."""
-    check_choice("model", name, MODELS)
+    TrainConfig's defaults: also for a user's model factory), with ``overrides`` (e.g.
+    ``seed``) applied."""
     return TrainConfig(**{**FLOAT_RECIPES.get(name, {}), **overrides})
+
+
+def qat_recipe(name: str, **overrides: object) -> TrainConfig:
+    """The QAT fine-tuning configuration for model ``name`` (:data:`QAT_RECIPES`, else
+    :data:`QAT_DEFAULTS`: also for a user's model factory), with ``overrides`` applied."""
+    return TrainConfig(**{**QAT_RECIPES.get(name, QAT_DEFAULTS), **overrides})

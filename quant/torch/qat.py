@@ -57,11 +57,13 @@ from quant.errors import (
     check_int_range,
 )
 from quant.formats import WEIGHT_BITS, ActFormat, F8Format, Scheme, weight_format
-from quant.msq import RULES, msq_assign
+from quant.msq import RULES, RowGroups, msq_assign_grouped
 from quant.rows import quantize_rows
 from quant.torch.fuse import PASS_MODULES, fx_absorbed
+from quant.torch.vit import VisionTransformer
 
 QAT_SCHEMES = ("fixed", "pot", "sp2", "msq", "f8")
+LUT_SCHEMES = ("sp2", "pot")
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,11 @@ class QATConfig:
             value in the activation format, so it fits an engine of ``act_bits`` inputs.
         learn_clip: PACT clips are trained (True) or stay at their calibrated value.
         reassign_each_epoch: recompute row schemes and alphas at each QAT epoch.
+        lut_scheme: msq only: the LUT scheme of the mixed rows, ``sp2`` (default, Mix and
+            Match) or ``pot`` (Auto-ViT-Acc).
+        int_ops: vision transformers only: the fake-quant forward runs softmax, LayerNorm
+            and GELU with the integer kernels of the artifact (True, default) or in float
+            (False, the ablation); the exported artifact is integer-only either way.
     """
 
     scheme: str = "msq"
@@ -95,6 +102,8 @@ class QATConfig:
     pool_extra_bits: int = 4
     learn_clip: bool = True
     reassign_each_epoch: bool = False
+    lut_scheme: str = "sp2"
+    int_ops: bool = True
 
     def __post_init__(self) -> None:
         check_choice("scheme", self.scheme, QAT_SCHEMES)
@@ -103,7 +112,8 @@ class QATConfig:
             check_int_range("act_bits", self.act_bits, 8, 8, "for f8")
             check_int_range("input_bits", self.input_bits, 8, 8, "for f8")
         else:
-            for s in ("fixed", "sp2") if self.scheme == "msq" else (self.scheme,):
+            check_choice("lut_scheme", self.lut_scheme, LUT_SCHEMES)
+            for s in ("fixed", self.lut_scheme) if self.scheme == "msq" else (self.scheme,):
                 r = WEIGHT_BITS[Scheme.parse(s)]
                 check_int_range("bits", self.bits, r.start, r.stop - 1, f"for {self.scheme}")
             check_int_range("act_bits", self.act_bits, 1, 16)
@@ -115,23 +125,45 @@ class QATConfig:
             check_int_range("first_last_bits", self.first_last_bits, 2, 16)
         check_bool("learn_clip", self.learn_clip)
         check_bool("reassign_each_epoch", self.reassign_each_epoch)
+        check_bool("int_ops", self.int_ops)
 
 
 # ---------------------------------------------------------------------------------------
 # fake-quant primitives
 # ---------------------------------------------------------------------------------------
 
-def nearest_level(levels: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+def nearest_level(levels: torch.Tensor, x: torch.Tensor, den: int | None = None) -> torch.Tensor:
     """Nearest entry of sorted float64 ``levels`` to each ``x``; ties → smaller magnitude.
 
     The torch twin of ``quant.formats._nearest_index`` (same comparisons, same float64).
+    ``den``: the levels are ``j / den`` for ``j = -den .. den`` (fixed point), which finds
+    each ``x``'s place by arithmetic instead of a search (:func:`uniform_rank`).
     """
     n = levels.numel()
-    i = torch.searchsorted(levels, x).clamp(1, n - 1)
+    rank = torch.searchsorted(levels, x) if den is None else uniform_rank(levels, x, den)
+    i = rank.clamp(1, n - 1)
     lo, hi = levels[i - 1], levels[i]
     d_lo, d_hi = (x - lo).abs(), (x - hi).abs()
     pick_hi = (d_hi < d_lo) | ((d_hi == d_lo) & (hi.abs() < lo.abs()))
     return torch.where(pick_hi, hi, lo)
+
+
+def uniform_rank(levels: torch.Tensor, x: torch.Tensor, den: int) -> torch.Tensor:
+    """``searchsorted(levels, x)`` (the number of levels below each ``x`` in [-1, 1]) for the
+    levels ``fl(j / den)``, ``j = -den .. den``, without a search.
+
+    ``ceil(x * den) + den`` counts the ``j`` with ``j / den < x``. Two roundings can move that
+    count: ``x * den`` in float64 (relative error 2**-53, so only when it lies within 2**-38
+    of an integer ``j``) and ``fl(j / den)`` against ``j / den`` (only for the one ``j`` with
+    ``j / den`` next to ``x``, the levels being ``1 / den`` apart). Both concern the same
+    ``j``, so the guess is off by at most one, and one comparison with each neighbour
+    corrects it (tests/quant/test_qat.py compares with the search at ties and their
+    neighbours).
+    """
+    n = levels.numel()
+    r = (torch.ceil(x * den) + den).long().clamp(0, n)
+    r = r - (levels[(r - 1).clamp(0, n - 1)] >= x).long() * (r > 0).long()
+    return r + (levels[r.clamp(0, n - 1)] < x).long() * (r < n).long()
 
 
 class WeightQuantizer(nn.Module):
@@ -142,7 +174,7 @@ class WeightQuantizer(nn.Module):
         self.bits = bits
         self.register_buffer("scheme_ids", torch.zeros(rows, dtype=torch.int8))
         self.register_buffer("alphas", torch.ones(rows, dtype=torch.float64))
-        self._groups: list[tuple[int, torch.Tensor, torch.Tensor]] = []
+        self._groups: list[tuple[int | None, torch.Tensor, torch.Tensor]] = []
         self._refresh_groups()
 
     def _refresh_groups(self) -> None:
@@ -151,7 +183,8 @@ class WeightQuantizer(nn.Module):
         for s in np.unique(ids):
             fmt = weight_format(int(s), self.bits)
             rows = torch.from_numpy(np.flatnonzero(ids == s))
-            self._groups.append((int(s), rows, torch.from_numpy(fmt.levels.copy())))
+            den = fmt.denominator if int(s) == Scheme.FIXED else None
+            self._groups.append((den, rows, torch.from_numpy(fmt.levels.copy())))
 
     def set_rows(self, scheme_ids: np.ndarray, alphas: np.ndarray) -> None:
         self.scheme_ids.copy_(torch.from_numpy(scheme_ids.astype(np.int8)))
@@ -166,10 +199,10 @@ class WeightQuantizer(nn.Module):
         """Normalized levels (float64, M x K) of the row-major weight matrix ``w2``."""
         x = (w2.detach().to(torch.float64) / self.alphas[:, None]).clamp(-1.0, 1.0)
         if len(self._groups) == 1:
-            return nearest_level(self._groups[0][2], x)
+            return nearest_level(self._groups[0][2], x, self._groups[0][0])
         out = torch.empty_like(x)
-        for _, rows, lv in self._groups:
-            out[rows] = nearest_level(lv, x[rows])
+        for den, rows, lv in self._groups:
+            out[rows] = nearest_level(lv, x[rows], den)
         return out
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
@@ -178,14 +211,33 @@ class WeightQuantizer(nn.Module):
         return w + (wq - w).detach()
 
 
+class _ClipRound(torch.autograd.Function):
+    """``round(clamp(x, -c, c) / s) * s`` with the clamp's gradient (STE for the rounding), as
+    one autograd node: the cheap form of a signed quantizer with a fixed clip."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, clip: float, s: float) -> torch.Tensor:  # type: ignore[override]
+        y = x.clamp(-clip, clip)
+        ctx.save_for_backward(y == x)
+        return torch.round(y / s) * s
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple:  # type: ignore[override]
+        (inside,) = ctx.saved_tensors
+        return grad * inside, None, None
+
+
 class ActQuant(nn.Module):
-    """Unsigned fixed-point activation fake-quantizer with a (PACT) clip; STE for rounding.
-    ``ceiling``: the largest clip calibration may set (ReLU6: 6), for a fixed clip."""
+    """Fixed-point activation fake-quantizer with a (PACT) clip; STE for rounding.
+
+    Unsigned (``[0, clip]``, after a ReLU) or, with ``signed``, symmetric (``[-clip, clip]``,
+    the values of a transformer). ``ceiling``: the largest clip calibration may set (ReLU6:
+    6), for a fixed clip."""
 
     def __init__(self, bits: int, clip: float = 1.0, learnable: bool = True,
-                 ceiling: float | None = None) -> None:
+                 signed: bool = False, ceiling: float | None = None) -> None:
         super().__init__()
-        self.fmt = ActFormat(bits)
+        self.fmt = ActFormat(bits, signed)
         self.ceiling = ceiling
         c = torch.tensor(float(clip), dtype=torch.float32)
         if learnable:
@@ -205,8 +257,12 @@ class ActQuant(nn.Module):
             step = max(1, flat.numel() // 20000)
             self._seen.append(flat[::step].double().numpy())
             return x
+        if self.fmt.signed and not self.clip.requires_grad:
+            c = float(self.clip)
+            return _ClipRound.apply(x, c, c / self.fmt.qmax)
         clip = self.clip.to(x.dtype)
-        y = torch.minimum(x, clip).clamp_min(0)
+        y = torch.minimum(x, clip)
+        y = torch.maximum(y, -clip) if self.fmt.signed else y.clamp_min(0)
         s = clip / self.fmt.qmax
         q = torch.round(y / s) * s
         return y + (q - y).detach()
@@ -215,7 +271,10 @@ class ActQuant(nn.Module):
         """Set the clip from observed values: min-MSE grid (PACT init) or F8Net's std rule."""
         x = np.concatenate(self._seen) if self._seen else np.zeros(1)
         self._seen = []
-        x = np.maximum(x, 0) if self.ceiling is None else np.clip(x, 0, self.ceiling)
+        if self.fmt.signed:
+            x = np.abs(x)
+        else:
+            x = np.maximum(x, 0) if self.ceiling is None else np.clip(x, 0, self.ceiling)
         if f8:
             fl = F8Format.fl_from_std(float(np.std(x)), signed=False)
             clip = 255.0 * 2.0 ** -fl
@@ -289,7 +348,8 @@ _SUPPORTED_NAMES = ("Conv2d, Linear, BatchNorm2d (after a Conv2d), ReLU, ReLU6, 
 
 class _Tracer(fx.Tracer):
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        return isinstance(m, Q_LEAVES) or super().is_leaf_module(m, qualname)
+        return isinstance(m, Q_LEAVES) or getattr(m, "fx_leaf", False) \
+            or super().is_leaf_module(m, qualname)
 
 
 def trace(model: nn.Module) -> fx.Graph:
@@ -370,9 +430,10 @@ def _fold_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d | None) -> tuple[torch.Tensor, 
     return w * k.reshape(-1, *([1] * (w.ndim - 1))), beta + (b - bn.running_mean.double()) * k
 
 
-def _assign_rows(w2: np.ndarray, cfg: QATConfig, bits: int, edge: bool) -> tuple[np.ndarray,
-                                                                                  np.ndarray]:
-    """(scheme_ids, alphas) for one layer's GEMM-form weights, from the foundation."""
+def assign_rows(w2: np.ndarray, cfg: QATConfig, bits: int, edge: bool,
+                groups: RowGroups | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(scheme_ids, alphas) for one layer's GEMM-form weights, from the foundation; an msq
+    layer with row ``groups`` gets the same LUT fraction in every group."""
     if cfg.scheme == "f8":
         fl = F8Format.fl_from_std(float(np.std(w2)), signed=True)
         return (np.full(w2.shape[0], int(Scheme.FIXED), np.int8),
@@ -380,7 +441,8 @@ def _assign_rows(w2: np.ndarray, cfg: QATConfig, bits: int, edge: bool) -> tuple
     if edge and cfg.first_last_bits is not None:
         rows = quantize_rows(w2, Scheme.FIXED, bits)
     elif cfg.scheme == "msq":
-        rows = msq_assign(w2, cfg.sp2_fraction, bits, rule=cfg.msq_rule)
+        rows = msq_assign_grouped(w2, groups or ((0, w2.shape[0]),), cfg.sp2_fraction, bits,
+                                  cfg.msq_rule, cfg.lut_scheme)
     else:
         rows = quantize_rows(w2, cfg.scheme, bits)
     return rows.scheme_ids, rows.alphas
@@ -392,8 +454,11 @@ def _layer_bits(cfg: QATConfig, edge: bool) -> int:
     return cfg.first_last_bits if (edge and cfg.first_last_bits is not None) else cfg.bits
 
 
-def _make_q(mod: nn.Module, bn: nn.BatchNorm2d | None, cfg: QATConfig, edge: bool,
-            first: bool) -> nn.Module:
+def make_q(mod: nn.Module, bn: nn.BatchNorm2d | None, cfg: QATConfig, edge: bool,
+           first: bool, linear: type = QLinear, groups: RowGroups | None = None) -> nn.Module:
+    """The fake-quant layer of Conv2d/Linear ``mod`` (BN ``bn`` folded): a QConv2d, or a
+    ``linear`` (QLinear or a subclass); rows assigned by :func:`assign_rows` with ``groups``;
+    ``edge`` layers get ``first_last_bits``, the ``first`` quantizes the input images."""
     w, b = _fold_bn(mod, bn) if isinstance(mod, nn.Conv2d) else (
         mod.weight.detach().double(),
         mod.bias.detach().double() if mod.bias is not None
@@ -402,14 +467,15 @@ def _make_q(mod: nn.Module, bn: nn.BatchNorm2d | None, cfg: QATConfig, edge: boo
         q: nn.Module = QConv2d(mod.in_channels, mod.out_channels, mod.kernel_size, mod.stride,
                                mod.padding, bias=True)
     else:
-        q = QLinear(mod.in_features, mod.out_features, bias=True)
+        q = linear(mod.in_features, mod.out_features, bias=True)
     with torch.no_grad():
         q.weight.copy_(w.float())
         q.bias.copy_(b.float())
     bits = _layer_bits(cfg, edge)
     q.wq = WeightQuantizer(w.shape[0], bits)
-    q.wq.set_rows(*_assign_rows(q.weight.detach().double().reshape(w.shape[0], -1).numpy(),
-                                cfg, bits, edge))
+    q.wq.set_rows(*assign_rows(q.weight.detach().double().reshape(w.shape[0], -1).numpy(),
+                               cfg, bits, edge, groups))
+    q.row_groups = groups
     q.in_quant = None
     if first:
         in_clip = 255.0 / 256.0 if cfg.scheme == "f8" else 1.0
@@ -436,6 +502,9 @@ def quantize_(model: nn.Module, config: QATConfig, calibration: torch.Tensor) ->
     """
     if not isinstance(config, QATConfig):
         raise ConfigError(f"config must be a QATConfig, not {type(config).__name__}")
+    if isinstance(model, VisionTransformer):
+        raise ConfigError("model VisionTransformer is converted by quant.torch.vit_qat."
+                          "quantize_vit (a new module), not in place by quantize_")
     model.eval()
     graph = trace(model)
     _check_supported(model, graph)
@@ -475,7 +544,7 @@ def quantize_(model: nn.Module, config: QATConfig, calibration: torch.Tensor) ->
         if isinstance(m, (nn.Conv2d, nn.Linear)) and not isinstance(m, (QConv2d, QLinear)):
             bn = mods[bn_of[n]] if n in bn_of else None
             edge = n is firsts[0] or n is last
-            _set_module(model, n.target, _make_q(m, bn, config, edge, n is firsts[0]))
+            _set_module(model, n.target, make_q(m, bn, config, edge, n is firsts[0]))
         elif isinstance(m, nn.BatchNorm2d):
             _set_module(model, n.target, nn.Identity())
         elif isinstance(m, (nn.ReLU, nn.ReLU6)):
@@ -497,21 +566,32 @@ def act_quantizers(model: nn.Module) -> list[ActQuant]:
 @torch.no_grad()
 def calibrate_(model: nn.Module, images: torch.Tensor, batch_size: int = 256) -> None:
     """Initialize every PACT clip (or F8 fl) from activations on ``images``."""
-    cfg: QATConfig = model.qat_config
-    acts = act_quantizers(model)
+    # one quantizer at a time would be more faithful; all at once is one pass and the
+    # clips are then trained anyway
+    calibrate_clips(model, act_quantizers(model), images, batch_size,
+                    model.qat_config.scheme == "f8")
+
+
+@torch.no_grad()
+def calibrate_clips(model: nn.Module, acts: list[ActQuant], images: torch.Tensor,
+                    batch_size: int, f8: bool, progress: bool = False) -> None:
+    """Set the clips of ``acts`` from the values they see while ``model`` runs on
+    ``images`` (eval mode, in batches of ``batch_size``); the others quantize meanwhile.
+    ``progress``: a bar over the batches on stderr."""
+    from tqdm import tqdm
+
     model.eval()
     for a in acts:
         a.observing = True
     try:
-        # one quantizer at a time would be more faithful; all at once is one pass and the
-        # clips are then trained anyway
-        for i in range(0, images.shape[0], batch_size):
+        for i in tqdm(range(0, images.shape[0], batch_size), desc="calibrate", leave=False,
+                      disable=not progress, unit="batch"):
             model(images[i:i + batch_size])
     finally:
         for a in acts:
             a.observing = False
     for a in acts:
-        a.calibrate(cfg.scheme == "f8")
+        a.calibrate(f8)
 
 
 def reassign_rows_(model: nn.Module) -> None:
@@ -520,4 +600,5 @@ def reassign_rows_(model: nn.Module) -> None:
     for m in model.modules():
         if isinstance(m, (QConv2d, QLinear)):
             w2 = m.weight.detach().double().reshape(m.weight.shape[0], -1).numpy()
-            m.wq.set_rows(*_assign_rows(w2, cfg, m.wq.bits, m.edge))
+            m.wq.set_rows(*assign_rows(w2, cfg, m.wq.bits, m.edge,
+                                       getattr(m, "row_groups", None)))

@@ -23,6 +23,7 @@ from quant.torch.qat import (
     QReLU,
     nearest_level,
     quantize_,
+    uniform_rank,
 )
 from quant.torch.train import TrainConfig, predict
 from quant.torch.twin import integer_logits_torch
@@ -38,6 +39,21 @@ def test_torch_nearest_level_matches_encode(scheme, bits):
     x = np.concatenate([np.random.default_rng(0).uniform(-1.2, 1.2, 2000), mids, lv])
     got = nearest_level(torch.from_numpy(lv.copy()), torch.from_numpy(np.clip(x, -1, 1)))
     np.testing.assert_array_equal(got.numpy(), fmt.decode(fmt.encode(x)))
+
+
+@pytest.mark.parametrize("bits", [2, 3, 4, 8, 12, 16])
+def test_uniform_rank_is_the_search_for_fixed_point(bits):
+    # the arithmetic place of x among fl(j / den) equals searchsorted's, at the levels, the
+    # ties between them, one ulp either side of both, the ends and random values
+    fmt = weight_format("fixed", bits)
+    lv = torch.from_numpy(fmt.levels.copy())
+    mids = (lv[1:] + lv[:-1]) / 2
+    pts = torch.cat([lv, mids, torch.linspace(-1, 1, 5001, dtype=torch.float64),
+                     torch.from_numpy(np.random.default_rng(bits).uniform(-1, 1, 20000))])
+    x = torch.cat([pts, torch.nextafter(pts, torch.tensor(2.0, dtype=torch.float64)),
+                   torch.nextafter(pts, torch.tensor(-2.0, dtype=torch.float64))]).clamp(-1, 1)
+    assert torch.equal(uniform_rank(lv, x, fmt.denominator), torch.searchsorted(lv, x))
+    assert torch.equal(nearest_level(lv, x, fmt.denominator), nearest_level(lv, x))
 
 
 @pytest.mark.parametrize("kwargs, match", [
