@@ -95,4 +95,14 @@ class Verilator(Level):
         return [LevelResult(o.y, o.cycles_rtl) for o in outcomes]
 
 
-LEVELS = (Reference(), NumbaSimulator(), AmaranthSimulator(), Verilator())
+class FastHarness(Level):
+    name = "fast-harness"
+    models_time = True
+
+    def run(self, accel, cases):
+        from hw.tb.fast import run_fast
+
+        return [LevelResult(o.y, o.cycles_rtl) for o in run_fast(accel, cases)]
+
+
+LEVELS = (Reference(), NumbaSimulator(), AmaranthSimulator(), Verilator(), FastHarness())
