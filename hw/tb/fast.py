@@ -344,7 +344,13 @@ def build_fast(accel: Accelerator, root: str | os.PathLike | None = None, *,
 
 
 def _hex(values, mask: int) -> str:
-    return "\n".join(format(int(v) & mask, "x") for v in np.asarray(values).ravel()) + "\n"
+    """``values & mask`` as ``$readmemh`` lines (a table lookup for narrow words, which are
+    most of a case: weights and activations)."""
+    flat = np.asarray(values).ravel()
+    if 0 <= mask < 1 << 16:
+        table = np.array([format(i, "x") for i in range(mask + 1)])
+        return "\n".join(table[flat.astype(np.int64) & mask].tolist()) + "\n"
+    return "\n".join(format(int(v) & mask, "x") for v in flat) + "\n"
 
 
 @dataclass(frozen=True)
