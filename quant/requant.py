@@ -26,9 +26,13 @@ for the parameters :data:`REQUANTIZER` accepts on an engine with ``acc_bits``-bi
   the format (bits, signedness) into each GEMM's command (:meth:`Requantizer.output_format`)
   and the RTL post-processor clamps to it; its output lanes hold any such format. A layer
   without a format (``null``: unclamped logits, as :mod:`quant.infer` computes them) runs
-  with the widest signed format, which must provably never clamp: for every row,
-  ``round((acc_max + |bias|) * mult / 2**shift) <= 2**(max_out_bits - 1) - 1``
-  (:meth:`Requantizer.violations` with ``unclamped=True``).
+  with the widest signed format. That is exact only while the logits stay within it:
+  :meth:`Requantizer.violations` with ``unclamped=True`` proves it from the parameters
+  (``round((acc_max + |bias|) * mult / 2**shift) <= 2**(max_out_bits - 1) - 1``), but that
+  bound is loose (a small ViT's head is refused with logits of at most 11,006), so the
+  simulator does not enforce it; the RTL host (``hw.tb.cases.layer_case``) refuses a layer
+  whose reference logits leave the lane, naming the value. A wider unclamped lane would let
+  the simulator enforce the proof (not done).
 * ``(acc + bias) * mult`` must fit int64, the simulator's and quant.ref's arithmetic (the RTL
   has no such limit): with ``|acc| <= acc_max``, ``(acc_max + |bias|) * mult < 2**63``. This
   only bites for accumulators wider than ``63 - mult_bits`` bits.

@@ -225,8 +225,7 @@ def check_artifact(art: Artifact, accel: Accelerator) -> None:
         except OverflowRiskError as exc:
             raise ArtifactError(f"{where}: engine.{exc}") from None
         t = layer.tensors
-        REQUANTIZER.check(where, e.acc_bits, t["mult"], t["shift"], t["bias"], acc_max=bound,
-                          unclamped=layer.out.fmt is None)
+        REQUANTIZER.check(where, e.acc_bits, t["mult"], t["shift"], t["bias"], acc_max=bound)
 
 
 def run_gemm_layer(layer: Layer, x: np.ndarray, in_fmt: ActFormat, acc_bits: int,

@@ -193,3 +193,21 @@ def test_postproc_rejects_bad_parameters() -> None:
         PostProcessor(24, 4, ActFormat(8), mult_bits=16, max_shift=41)
     with pytest.raises(ConfigError, match=r"^out must be an ActFormat, not 'int8'$"):
         PostProcessor(24, 4, "int8")
+
+
+def test_unclamped_logits_beyond_the_lane_are_refused_by_the_rtl_host() -> None:
+    """The simulator does not refuse unclamped logits (its proof is loose); the RTL host
+    refuses a layer whose reference logits leave the lane, naming the value."""
+    from hw.tb.cases import layer_case
+    from quant.artifact import load_artifact
+    from quant.errors import ArtifactError
+    from sim.config import CONFIG_DIR, load_accelerator
+
+    fc = load_artifact(CONFIG_DIR / "artifacts" / "cnn_msq4_digits").layer("fc")
+    cols = np.zeros((fc.rows.shape[1], 1), dtype=np.int64)
+    want = np.zeros((fc.rows.shape[0], 1), dtype=np.int64)
+    want[3, 0] = -40000
+    with pytest.raises(ArtifactError, match=r"^layer 'fc': unclamped outputs must be at most "
+                                            r"32767 in magnitude for the RTL's 16-bit signed "
+                                            r"output lane, not 40000$"):
+        layer_case(load_accelerator("tiny"), fc, cols, want, bw=None, lat=0)
