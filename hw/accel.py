@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from hw.buffer import DoubleBuffer
 from hw.engine import EngineDatapath
-from hw.params import act_shape, check_instance, index_shape
+from hw.params import act_shape, check_instance, index_shape, out_shape
 from hw.walker import TileWalker, command_layout
 from quant.errors import check_int_range
 from quant.formats import Scheme, weight_format
@@ -23,7 +23,8 @@ class GemmAccelerator(wiring.Component):
     """One mixed-scheme GEMM per command, with the timing of sim.timing rules R1-R9.
 
     The host writes per-row requantization parameters (``params``), then a command
-    (``cmd``: M split, N, K, F, the R2 quotients/remainders and the R3 order). The controller
+    (``cmd``: M split, N, K, F, the R2 quotients/remainders, the R3 order and the output
+    format the post-processors clamp to). The controller
     walks the chunk tiles (R3), asks for each weight/activation block it needs on
     ``load_req`` as soon as its bank is released (R5-R7), streams every chunk once both
     blocks are complete (R8), and drains each output tile one row per cycle into the
@@ -89,7 +90,7 @@ class GemmAccelerator(wiring.Component):
                 "col0": d, "cols": range(c + 1)}),
         })
         self.out_layout = data.StructLayout({
-            **self._per_core(lambda core: {core: data.ArrayLayout(act, c)}),
+            **self._per_core(lambda core: {core: data.ArrayLayout(out_shape(), c)}),
             **self._per_core(lambda core: {f"row_{core}": d}),
             **self._per_core(lambda core: {f"{core}_en": 1}),
             "col0": d, "cols": range(c + 1)})
@@ -261,6 +262,7 @@ class GemmAccelerator(wiring.Component):
             *(getattr(dp, f"w_{core}").eq(getattr(wdata, core)) for core in self.cores),
             dp.x.eq(xbuf.data),
             dp.valid.eq(go), dp.first.eq(go & (step == 0) & (cw.k0 == 0)),
+            dp.out_bits.eq(cmd.out_bits), dp.out_signed.eq(cmd.out_signed),
         ]
 
         # Output rows: post-processor results one cycle after their drain cycle.

@@ -14,7 +14,7 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire [1:0] \$104 ;
   wire \$105 ;
   reg \$106 ;
-  reg [144:0] \$107 ;
+  reg [150:0] \$107 ;
   reg \$108 ;
   reg [31:0] \$109 ;
   wire \$11 ;
@@ -31,7 +31,7 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire \$12 ;
   reg \$120 ;
   reg \$121 ;
-  reg [84:0] \$122 ;
+  reg [188:0] \$122 ;
   reg [3:0] \$123 ;
   reg [1:0] \$124 ;
   reg [15:0] \$125 ;
@@ -146,46 +146,50 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire \$signal$79 ;
   reg \$signal$84 ;
   wire [5:0] \$signature__addr ;
-  wire [5:0] \$signature__addr$110 ;
+  wire [5:0] \$signature__addr$112 ;
   wire [45:0] \$signature__data ;
-  wire [45:0] \$signature__data$113 ;
-  wire [23:0] \$signature__data$113.bias ;
-  wire [15:0] \$signature__data$113.mult ;
-  wire \$signature__data$113.relu ;
-  wire [4:0] \$signature__data$113.shift ;
+  wire [45:0] \$signature__data$115 ;
+  wire [23:0] \$signature__data$115.bias ;
+  wire [15:0] \$signature__data$115.mult ;
+  wire \$signature__data$115.relu ;
+  wire [4:0] \$signature__data$115.shift ;
   wire [23:0] \$signature__data.bias ;
   wire [15:0] \$signature__data.mult ;
   wire \$signature__data.relu ;
   wire [4:0] \$signature__data.shift ;
   reg advance;
-  reg \advance$127 ;
+  reg \advance$129 ;
   wire [23:0] bias_dsp;
   wire [23:0] bias_lut;
   output busy;
   reg busy = 1'h0;
   input clk;
   wire clk;
-  reg [144:0] cmd = 145'h0000000000000000000000000000000000000;
-  (* init = 145'h0000000000000000000000000000000000000 *)
-  wire [144:0] \cmd$26 ;
+  reg [150:0] cmd = 151'h00000000000000000000000000000000000000;
+  (* init = 151'h00000000000000000000000000000000000000 *)
+  wire [150:0] \cmd$26 ;
   wire [15:0] \cmd$26.f ;
   wire [15:0] \cmd$26.k ;
   wire [15:0] \cmd$26.m_fixed ;
   wire [15:0] \cmd$26.m_lut ;
   wire [15:0] \cmd$26.n ;
   wire \cmd$26.order ;
+  wire [4:0] \cmd$26.out_bits ;
+  wire \cmd$26.out_signed ;
   wire [15:0] \cmd$26.qa ;
   wire [15:0] \cmd$26.qb ;
   wire [15:0] \cmd$26.ra ;
   wire [15:0] \cmd$26.rb ;
-  (* init = 145'h0000000000000000000000000000000000000 *)
-  wire [144:0] \cmd$27 ;
+  (* init = 151'h00000000000000000000000000000000000000 *)
+  wire [150:0] \cmd$27 ;
   wire [15:0] \cmd$27.f ;
   wire [15:0] \cmd$27.k ;
   wire [15:0] \cmd$27.m_fixed ;
   wire [15:0] \cmd$27.m_lut ;
   wire [15:0] \cmd$27.n ;
   wire \cmd$27.order ;
+  wire [4:0] \cmd$27.out_bits ;
+  wire \cmd$27.out_signed ;
   wire [15:0] \cmd$27.qa ;
   wire [15:0] \cmd$27.qb ;
   wire [15:0] \cmd$27.ra ;
@@ -196,18 +200,22 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire [15:0] \cmd.m_lut ;
   wire [15:0] \cmd.n ;
   wire \cmd.order ;
+  wire [4:0] \cmd.out_bits ;
+  wire \cmd.out_signed ;
   wire [15:0] \cmd.qa ;
   wire [15:0] \cmd.qb ;
   wire [15:0] \cmd.ra ;
   wire [15:0] \cmd.rb ;
-  input [144:0] cmd__payload;
-  wire [144:0] cmd__payload;
+  input [150:0] cmd__payload;
+  wire [150:0] cmd__payload;
   wire [15:0] \cmd__payload.f ;
   wire [15:0] \cmd__payload.k ;
   wire [15:0] \cmd__payload.m_fixed ;
   wire [15:0] \cmd__payload.m_lut ;
   wire [15:0] \cmd__payload.n ;
   wire \cmd__payload.order ;
+  wire [4:0] \cmd__payload.out_bits ;
+  wire \cmd__payload.out_signed ;
   wire [15:0] \cmd__payload.qa ;
   wire [15:0] \cmd__payload.qb ;
   wire [15:0] \cmd__payload.ra ;
@@ -217,9 +225,9 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   input cmd__valid;
   wire cmd__valid;
   wire [15:0] col0;
-  wire [15:0] \col0$142 ;
+  wire [15:0] \col0$144 ;
   wire [2:0] cols;
-  wire [2:0] \cols$143 ;
+  wire [2:0] \cols$145 ;
   reg [1:0] ctl_state = 2'h0;
   reg d_final = 1'h0;
   wire [15:0] data;
@@ -238,7 +246,7 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   reg [15:0] drained_rows_lut = 16'h0000;
   reg drow = 1'h0;
   wire \final ;
-  wire \final$145 ;
+  wire \final$147 ;
   wire first;
   reg held_x = 1'h0;
   wire inc_w;
@@ -280,40 +288,40 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire load_req__ready;
   output load_req__valid;
   wire load_req__valid;
-  wire [84:0] meta;
+  wire [188:0] meta;
   wire [15:0] \meta.col0 ;
   wire [2:0] \meta.cols ;
-  wire [15:0] \meta.dsp ;
-  wire [3:0] \meta.dsp[0] ;
-  wire [3:0] \meta.dsp[1] ;
-  wire [3:0] \meta.dsp[2] ;
-  wire [3:0] \meta.dsp[3] ;
+  wire [67:0] \meta.dsp ;
+  wire [16:0] \meta.dsp[0] ;
+  wire [16:0] \meta.dsp[1] ;
+  wire [16:0] \meta.dsp[2] ;
+  wire [16:0] \meta.dsp[3] ;
   wire \meta.dsp_en ;
-  wire [15:0] \meta.lut ;
-  wire [3:0] \meta.lut[0] ;
-  wire [3:0] \meta.lut[1] ;
-  wire [3:0] \meta.lut[2] ;
-  wire [3:0] \meta.lut[3] ;
+  wire [67:0] \meta.lut ;
+  wire [16:0] \meta.lut[0] ;
+  wire [16:0] \meta.lut[1] ;
+  wire [16:0] \meta.lut[2] ;
+  wire [16:0] \meta.lut[3] ;
   wire \meta.lut_en ;
   wire [15:0] \meta.row_dsp ;
   wire [15:0] \meta.row_lut ;
   wire [15:0] mult_dsp;
   wire [15:0] mult_lut;
-  output [84:0] out__payload;
-  wire [84:0] out__payload;
+  output [188:0] out__payload;
+  wire [188:0] out__payload;
   wire [15:0] \out__payload.col0 ;
   wire [2:0] \out__payload.cols ;
-  wire [15:0] \out__payload.dsp ;
-  wire [3:0] \out__payload.dsp[0] ;
-  wire [3:0] \out__payload.dsp[1] ;
-  wire [3:0] \out__payload.dsp[2] ;
-  wire [3:0] \out__payload.dsp[3] ;
+  wire [67:0] \out__payload.dsp ;
+  wire [16:0] \out__payload.dsp[0] ;
+  wire [16:0] \out__payload.dsp[1] ;
+  wire [16:0] \out__payload.dsp[2] ;
+  wire [16:0] \out__payload.dsp[3] ;
   wire \out__payload.dsp_en ;
-  wire [15:0] \out__payload.lut ;
-  wire [3:0] \out__payload.lut[0] ;
-  wire [3:0] \out__payload.lut[1] ;
-  wire [3:0] \out__payload.lut[2] ;
-  wire [3:0] \out__payload.lut[3] ;
+  wire [67:0] \out__payload.lut ;
+  wire [16:0] \out__payload.lut[0] ;
+  wire [16:0] \out__payload.lut[1] ;
+  wire [16:0] \out__payload.lut[2] ;
+  wire [16:0] \out__payload.lut[3] ;
   wire \out__payload.lut_en ;
   wire [15:0] \out__payload.row_dsp ;
   wire [15:0] \out__payload.row_lut ;
@@ -321,6 +329,8 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire out__ready;
   output out__valid;
   wire out__valid;
+  wire [4:0] out_bits;
+  wire out_signed;
   input [52:0] params__payload;
   wire [52:0] params__payload;
   wire \params__payload.lut ;
@@ -334,7 +344,7 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire params__ready;
   input params__valid;
   wire params__valid;
-  wire [84:0] r_data;
+  wire [188:0] r_data;
   wire r_en;
   wire r_rdy;
   reg rd_bank;
@@ -348,31 +358,31 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire \restart$30 ;
   wire \restart$31 ;
   wire [15:0] row0_dsp;
-  wire [15:0] \row0_dsp$136 ;
+  wire [15:0] \row0_dsp$138 ;
   wire [15:0] row0_lut;
-  wire [15:0] \row0_lut$138 ;
-  reg [84:0] row_info = 85'h0000000000000000000000;
+  wire [15:0] \row0_lut$140 ;
+  reg [188:0] row_info = 189'h000000000000000000000000000000000000000000000000;
   wire [15:0] \row_info.col0 ;
   wire [2:0] \row_info.cols ;
-  wire [15:0] \row_info.dsp ;
-  wire [3:0] \row_info.dsp[0] ;
-  wire [3:0] \row_info.dsp[1] ;
-  wire [3:0] \row_info.dsp[2] ;
-  wire [3:0] \row_info.dsp[3] ;
+  wire [67:0] \row_info.dsp ;
+  wire [16:0] \row_info.dsp[0] ;
+  wire [16:0] \row_info.dsp[1] ;
+  wire [16:0] \row_info.dsp[2] ;
+  wire [16:0] \row_info.dsp[3] ;
   wire \row_info.dsp_en ;
-  wire [15:0] \row_info.lut ;
-  wire [3:0] \row_info.lut[0] ;
-  wire [3:0] \row_info.lut[1] ;
-  wire [3:0] \row_info.lut[2] ;
-  wire [3:0] \row_info.lut[3] ;
+  wire [67:0] \row_info.lut ;
+  wire [16:0] \row_info.lut[0] ;
+  wire [16:0] \row_info.lut[1] ;
+  wire [16:0] \row_info.lut[2] ;
+  wire [16:0] \row_info.lut[3] ;
   wire \row_info.lut_en ;
   wire [15:0] \row_info.row_dsp ;
   wire [15:0] \row_info.row_lut ;
   wire [15:0] rows;
   wire [15:0] rows_dsp;
-  wire [15:0] \rows_dsp$137 ;
+  wire [15:0] \rows_dsp$139 ;
   wire [15:0] rows_lut;
-  wire [15:0] \rows_lut$139 ;
+  wire [15:0] \rows_lut$141 ;
   input rst;
   wire rst;
   wire [4:0] shift_dsp;
@@ -385,7 +395,7 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire tile_issued;
   wire valid;
   wire w_bank;
-  wire [84:0] w_data;
+  wire [188:0] w_data;
   reg [31:0] w_done = 32'd0;
   wire [7:0] w_dsp;
   wire [3:0] \w_dsp[0] ;
@@ -469,16 +479,16 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   reg [31:0] x_rel = 32'd0;
   reg [31:0] x_req = 32'd0;
   reg [31:0] x_seen = 32'd0;
-  wire [15:0] y_dsp;
-  wire [3:0] \y_dsp[0] ;
-  wire [3:0] \y_dsp[1] ;
-  wire [3:0] \y_dsp[2] ;
-  wire [3:0] \y_dsp[3] ;
-  wire [15:0] y_lut;
-  wire [3:0] \y_lut[0] ;
-  wire [3:0] \y_lut[1] ;
-  wire [3:0] \y_lut[2] ;
-  wire [3:0] \y_lut[3] ;
+  wire [67:0] y_dsp;
+  wire [16:0] \y_dsp[0] ;
+  wire [16:0] \y_dsp[1] ;
+  wire [16:0] \y_dsp[2] ;
+  wire [16:0] \y_dsp[3] ;
+  wire [67:0] y_lut;
+  wire [16:0] \y_lut[0] ;
+  wire [16:0] \y_lut[1] ;
+  wire [16:0] \y_lut[2] ;
+  wire [16:0] \y_lut[3] ;
   wire y_valid;
   reg [45:0] params_dsp [63:0];
   initial begin
@@ -623,7 +633,7 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
     if (\wp__en$43 )
       params_lut[params__payload[6:1]] <= params__payload[52:7];
   end
-  assign \$signature__data$113  = params_lut[\$55 [5:0]];
+  assign \$signature__data$115  = params_lut[\$55 [5:0]];
   assign cmd__ready = ~ busy;
   assign start = cmd__valid & cmd__ready;
   assign params__ready = ~ busy;
@@ -733,9 +743,9 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   assign \$91  = x_seen + \x_new$78 ;
   assign \$92  = w_rel + w_last_use;
   assign \$93  = x_rel + x_last_use;
-  assign \$94  = rows + \cols$143 ;
+  assign \$94  = rows + \cols$145 ;
   assign \$95  = \$94  - 2'h2;
-  assign \$96  = rows + \cols$143 ;
+  assign \$96  = rows + \cols$145 ;
   assign \$97  = \$96  == 2'h2;
   assign \$98  = \$97  ? 2'h3 : 2'h2;
   assign \$99  = tail - 1'h1;
@@ -807,9 +817,10 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
     .clk(clk),
     .drain_row(drow),
     .first(first),
-    .\port$673$0 (wdata),
-    .\port$747$0 (\$signature__data ),
-    .\port$750$0 (\$signature__data$113 ),
+    .\port$683$0 (wdata),
+    .\port$757$0 (\$signature__data ),
+    .\port$760$0 (\$signature__data$115 ),
+    .\port$778$145 (cmd[150:145]),
     .rst(rst),
     .valid(\$signal$84 ),
     .\valid$12 (drain),
@@ -857,20 +868,20 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
     .wp__en(w_load__valid)
   );
   \fpim_tiny.walker  walker (
-    .advance(\advance$127 ),
+    .advance(\advance$129 ),
     .clk(clk),
     .cmd(cmd),
-    .col0(\col0$142 ),
-    .cols(\cols$143 ),
-    .\final (\final$145 ),
+    .col0(\col0$144 ),
+    .cols(\cols$145 ),
+    .\final (\final$147 ),
     .k0(\k0$99 ),
     .last_chunk(last_chunk),
     .restart(start),
-    .row0_dsp(\row0_dsp$136 ),
-    .row0_lut(\row0_lut$138 ),
+    .row0_dsp(\row0_dsp$138 ),
+    .row0_lut(\row0_lut$140 ),
     .rows(rows),
-    .rows_dsp(\rows_dsp$137 ),
-    .rows_lut(\rows_lut$139 ),
+    .rows_dsp(\rows_dsp$139 ),
+    .rows_lut(\rows_lut$141 ),
     .rst(rst),
     .steps(\steps$81 ),
     .w_last_use(w_last_use),
@@ -960,12 +971,12 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \advance$127  = 1'h0;
+    \advance$129  = 1'h0;
     if (\$56 ) begin
     end else if (\$57 ) begin
       if (\$63 ) begin
       end else if (\$signal$84 ) begin
-        \advance$127  = 1'h1;
+        \advance$129  = 1'h1;
       end
     end
   end
@@ -1009,7 +1020,7 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
       \$107  = cmd__payload;
     end
     if (rst) begin
-      \$107  = 145'h0000000000000000000000000000000000000;
+      \$107  = 151'h00000000000000000000000000000000000000;
     end
   end
   always @* begin
@@ -1233,15 +1244,15 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$122  = row_info;
     if (drain) begin
-      \$122 [47:32] = \$80 [15:0];
-      \$122 [63:48] = \$81 [15:0];
-      \$122 [64] = \$82 ;
-      \$122 [65] = \$83 ;
-      \$122 [81:66] = drained_col0;
-      \$122 [84:82] = drained_cols[2:0];
+      \$122 [151:136] = \$80 [15:0];
+      \$122 [167:152] = \$81 [15:0];
+      \$122 [168] = \$82 ;
+      \$122 [169] = \$83 ;
+      \$122 [185:170] = drained_col0;
+      \$122 [188:186] = drained_cols[2:0];
     end
     if (rst) begin
-      \$122  = 85'h0000000000000000000000;
+      \$122  = 189'h000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
@@ -1305,7 +1316,7 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
       if (\$88 ) begin
       end else if (\$signal$84 ) begin
         if (last_chunk) begin
-          \$125  = \row0_dsp$136 ;
+          \$125  = \row0_dsp$138 ;
         end
       end
     end
@@ -1321,7 +1332,7 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
       if (\$88 ) begin
       end else if (\$signal$84 ) begin
         if (last_chunk) begin
-          \$126  = \rows_dsp$137 ;
+          \$126  = \rows_dsp$139 ;
         end
       end
     end
@@ -1337,7 +1348,7 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
       if (\$88 ) begin
       end else if (\$signal$84 ) begin
         if (last_chunk) begin
-          \$127  = \row0_lut$138 ;
+          \$127  = \row0_lut$140 ;
         end
       end
     end
@@ -1353,7 +1364,7 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
       if (\$88 ) begin
       end else if (\$signal$84 ) begin
         if (last_chunk) begin
-          \$128  = \rows_lut$139 ;
+          \$128  = \rows_lut$141 ;
         end
       end
     end
@@ -1385,7 +1396,7 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
       if (\$88 ) begin
       end else if (\$signal$84 ) begin
         if (last_chunk) begin
-          \$130  = \col0$142 ;
+          \$130  = \col0$144 ;
         end
       end
     end
@@ -1401,7 +1412,7 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
       if (\$88 ) begin
       end else if (\$signal$84 ) begin
         if (last_chunk) begin
-          \$131  = { 13'h0000, \cols$143  };
+          \$131  = { 13'h0000, \cols$145  };
         end
       end
     end
@@ -1417,7 +1428,7 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
       if (\$88 ) begin
       end else if (\$signal$84 ) begin
         if (last_chunk) begin
-          \$132  = \final$145 ;
+          \$132  = \final$147 ;
         end
       end
     end
@@ -1484,16 +1495,18 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   assign w_lut = wdata[15:8];
   assign \data$96  = x;
   assign valid = \$signal$84 ;
+  assign out_bits = cmd[149:145];
+  assign out_signed = cmd[150];
   assign \$signature__addr  = \$54 [5:0];
   assign mult_dsp = \$signature__data [15:0];
   assign shift_dsp = \$signature__data [20:16];
   assign bias_dsp = \$signature__data [44:21];
   assign relu_dsp = \$signature__data [45];
-  assign \$signature__addr$110  = \$55 [5:0];
-  assign mult_lut = \$signature__data$113 [15:0];
-  assign shift_lut = \$signature__data$113 [20:16];
-  assign bias_lut = \$signature__data$113 [44:21];
-  assign relu_lut = \$signature__data$113 [45];
+  assign \$signature__addr$112  = \$55 [5:0];
+  assign mult_lut = \$signature__data$115 [15:0];
+  assign shift_lut = \$signature__data$115 [20:16];
+  assign bias_lut = \$signature__data$115 [44:21];
+  assign relu_lut = \$signature__data$115 [45];
   assign drain_row = drow;
   assign w_data = meta;
   assign y_valid = w_en;
@@ -1512,6 +1525,8 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   assign \cmd__payload.qb  = cmd__payload[127:112];
   assign \cmd__payload.rb  = cmd__payload[143:128];
   assign \cmd__payload.order  = cmd__payload[144];
+  assign \cmd__payload.out_bits  = cmd__payload[149:145];
+  assign \cmd__payload.out_signed  = cmd__payload[150];
   assign \params__payload.lut  = params__payload[0];
   assign \params__payload.row  = params__payload[6:1];
   assign \params__payload.p  = params__payload[52:7];
@@ -1549,22 +1564,22 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   assign \x_load__payload.data[2]  = x_load__payload[11:8];
   assign \x_load__payload.data[3]  = x_load__payload[15:12];
   assign \x_load__payload.last  = x_load__payload[16];
-  assign \out__payload.dsp  = out__payload[15:0];
-  assign \out__payload.dsp[0]  = out__payload[3:0];
-  assign \out__payload.dsp[1]  = out__payload[7:4];
-  assign \out__payload.dsp[2]  = out__payload[11:8];
-  assign \out__payload.dsp[3]  = out__payload[15:12];
-  assign \out__payload.lut  = out__payload[31:16];
-  assign \out__payload.lut[0]  = out__payload[19:16];
-  assign \out__payload.lut[1]  = out__payload[23:20];
-  assign \out__payload.lut[2]  = out__payload[27:24];
-  assign \out__payload.lut[3]  = out__payload[31:28];
-  assign \out__payload.row_dsp  = out__payload[47:32];
-  assign \out__payload.row_lut  = out__payload[63:48];
-  assign \out__payload.dsp_en  = out__payload[64];
-  assign \out__payload.lut_en  = out__payload[65];
-  assign \out__payload.col0  = out__payload[81:66];
-  assign \out__payload.cols  = out__payload[84:82];
+  assign \out__payload.dsp  = out__payload[67:0];
+  assign \out__payload.dsp[0]  = out__payload[16:0];
+  assign \out__payload.dsp[1]  = out__payload[33:17];
+  assign \out__payload.dsp[2]  = out__payload[50:34];
+  assign \out__payload.dsp[3]  = out__payload[67:51];
+  assign \out__payload.lut  = out__payload[135:68];
+  assign \out__payload.lut[0]  = out__payload[84:68];
+  assign \out__payload.lut[1]  = out__payload[101:85];
+  assign \out__payload.lut[2]  = out__payload[118:102];
+  assign \out__payload.lut[3]  = out__payload[135:119];
+  assign \out__payload.row_dsp  = out__payload[151:136];
+  assign \out__payload.row_lut  = out__payload[167:152];
+  assign \out__payload.dsp_en  = out__payload[168];
+  assign \out__payload.lut_en  = out__payload[169];
+  assign \out__payload.col0  = out__payload[185:170];
+  assign \out__payload.cols  = out__payload[188:186];
   assign \cmd.m_fixed  = cmd[15:0];
   assign \cmd.m_lut  = cmd[31:16];
   assign \cmd.n  = cmd[47:32];
@@ -1575,6 +1590,8 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   assign \cmd.qb  = cmd[127:112];
   assign \cmd.rb  = cmd[143:128];
   assign \cmd.order  = cmd[144];
+  assign \cmd.out_bits  = cmd[149:145];
+  assign \cmd.out_signed  = cmd[150];
   assign \cmd$26.m_fixed  = cmd[15:0];
   assign \cmd$26.m_lut  = cmd[31:16];
   assign \cmd$26.n  = cmd[47:32];
@@ -1585,6 +1602,8 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   assign \cmd$26.qb  = cmd[127:112];
   assign \cmd$26.rb  = cmd[143:128];
   assign \cmd$26.order  = cmd[144];
+  assign \cmd$26.out_bits  = cmd[149:145];
+  assign \cmd$26.out_signed  = cmd[150];
   assign \cmd$27.m_fixed  = cmd[15:0];
   assign \cmd$27.m_lut  = cmd[31:16];
   assign \cmd$27.n  = cmd[47:32];
@@ -1595,6 +1614,8 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   assign \cmd$27.qb  = cmd[127:112];
   assign \cmd$27.rb  = cmd[143:128];
   assign \cmd$27.order  = cmd[144];
+  assign \cmd$27.out_bits  = cmd[149:145];
+  assign \cmd$27.out_signed  = cmd[150];
   assign \load__payload.data  = load__payload[15:0];
   assign \load__payload.last  = load__payload[16];
   assign \load__payload$36.data  = \load__payload$36 [15:0];
@@ -1625,58 +1646,58 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   assign \$signature__data.shift  = \$signature__data [20:16];
   assign \$signature__data.bias  = \$signature__data [44:21];
   assign \$signature__data.relu  = \$signature__data [45];
-  assign \meta.dsp  = meta[15:0];
-  assign \meta.dsp[0]  = meta[3:0];
-  assign \meta.dsp[1]  = meta[7:4];
-  assign \meta.dsp[2]  = meta[11:8];
-  assign \meta.dsp[3]  = meta[15:12];
-  assign \meta.lut  = meta[31:16];
-  assign \meta.lut[0]  = meta[19:16];
-  assign \meta.lut[1]  = meta[23:20];
-  assign \meta.lut[2]  = meta[27:24];
-  assign \meta.lut[3]  = meta[31:28];
-  assign \meta.row_dsp  = meta[47:32];
-  assign \meta.row_lut  = meta[63:48];
-  assign \meta.dsp_en  = meta[64];
-  assign \meta.lut_en  = meta[65];
-  assign \meta.col0  = meta[81:66];
-  assign \meta.cols  = meta[84:82];
-  assign \y_dsp[0]  = y_dsp[3:0];
-  assign \y_dsp[1]  = y_dsp[7:4];
-  assign \y_dsp[2]  = y_dsp[11:8];
-  assign \y_dsp[3]  = y_dsp[15:12];
-  assign \$signature__data$113.mult  = \$signature__data$113 [15:0];
-  assign \$signature__data$113.shift  = \$signature__data$113 [20:16];
-  assign \$signature__data$113.bias  = \$signature__data$113 [44:21];
-  assign \$signature__data$113.relu  = \$signature__data$113 [45];
-  assign \y_lut[0]  = y_lut[3:0];
-  assign \y_lut[1]  = y_lut[7:4];
-  assign \y_lut[2]  = y_lut[11:8];
-  assign \y_lut[3]  = y_lut[15:12];
-  assign \row_info.dsp  = row_info[15:0];
-  assign \row_info.dsp[0]  = row_info[3:0];
-  assign \row_info.dsp[1]  = row_info[7:4];
-  assign \row_info.dsp[2]  = row_info[11:8];
-  assign \row_info.dsp[3]  = row_info[15:12];
-  assign \row_info.lut  = row_info[31:16];
-  assign \row_info.lut[0]  = row_info[19:16];
-  assign \row_info.lut[1]  = row_info[23:20];
-  assign \row_info.lut[2]  = row_info[27:24];
-  assign \row_info.lut[3]  = row_info[31:28];
-  assign \row_info.row_dsp  = row_info[47:32];
-  assign \row_info.row_lut  = row_info[63:48];
-  assign \row_info.dsp_en  = row_info[64];
-  assign \row_info.lut_en  = row_info[65];
-  assign \row_info.col0  = row_info[81:66];
-  assign \row_info.cols  = row_info[84:82];
-  assign meta[84:82] = row_info[84:82];
-  assign meta[81:66] = row_info[81:66];
-  assign meta[65] = row_info[65];
-  assign meta[64] = row_info[64];
-  assign meta[63:48] = row_info[63:48];
-  assign meta[47:32] = row_info[47:32];
-  assign meta[31:16] = y_lut;
-  assign meta[15:0] = y_dsp;
+  assign \meta.dsp  = meta[67:0];
+  assign \meta.dsp[0]  = meta[16:0];
+  assign \meta.dsp[1]  = meta[33:17];
+  assign \meta.dsp[2]  = meta[50:34];
+  assign \meta.dsp[3]  = meta[67:51];
+  assign \meta.lut  = meta[135:68];
+  assign \meta.lut[0]  = meta[84:68];
+  assign \meta.lut[1]  = meta[101:85];
+  assign \meta.lut[2]  = meta[118:102];
+  assign \meta.lut[3]  = meta[135:119];
+  assign \meta.row_dsp  = meta[151:136];
+  assign \meta.row_lut  = meta[167:152];
+  assign \meta.dsp_en  = meta[168];
+  assign \meta.lut_en  = meta[169];
+  assign \meta.col0  = meta[185:170];
+  assign \meta.cols  = meta[188:186];
+  assign \y_dsp[0]  = y_dsp[16:0];
+  assign \y_dsp[1]  = y_dsp[33:17];
+  assign \y_dsp[2]  = y_dsp[50:34];
+  assign \y_dsp[3]  = y_dsp[67:51];
+  assign \$signature__data$115.mult  = \$signature__data$115 [15:0];
+  assign \$signature__data$115.shift  = \$signature__data$115 [20:16];
+  assign \$signature__data$115.bias  = \$signature__data$115 [44:21];
+  assign \$signature__data$115.relu  = \$signature__data$115 [45];
+  assign \y_lut[0]  = y_lut[16:0];
+  assign \y_lut[1]  = y_lut[33:17];
+  assign \y_lut[2]  = y_lut[50:34];
+  assign \y_lut[3]  = y_lut[67:51];
+  assign \row_info.dsp  = row_info[67:0];
+  assign \row_info.dsp[0]  = row_info[16:0];
+  assign \row_info.dsp[1]  = row_info[33:17];
+  assign \row_info.dsp[2]  = row_info[50:34];
+  assign \row_info.dsp[3]  = row_info[67:51];
+  assign \row_info.lut  = row_info[135:68];
+  assign \row_info.lut[0]  = row_info[84:68];
+  assign \row_info.lut[1]  = row_info[101:85];
+  assign \row_info.lut[2]  = row_info[118:102];
+  assign \row_info.lut[3]  = row_info[135:119];
+  assign \row_info.row_dsp  = row_info[151:136];
+  assign \row_info.row_lut  = row_info[167:152];
+  assign \row_info.dsp_en  = row_info[168];
+  assign \row_info.lut_en  = row_info[169];
+  assign \row_info.col0  = row_info[185:170];
+  assign \row_info.cols  = row_info[188:186];
+  assign meta[188:186] = row_info[188:186];
+  assign meta[185:170] = row_info[185:170];
+  assign meta[169] = row_info[169];
+  assign meta[168] = row_info[168];
+  assign meta[167:152] = row_info[167:152];
+  assign meta[151:136] = row_info[151:136];
+  assign meta[135:68] = y_lut;
+  assign meta[67:0] = y_dsp;
   assign load_req__payload[70:65] = \$24 [5:0];
   assign load_req__payload[110:108] = cols;
   assign load_req__payload[107:92] = col0;
@@ -1701,19 +1722,19 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath (rst, first, \port$673$0 , x, \port$747$0 , \port$750$0 , valid, \valid$12 , drain_row, y_dsp, y_valid, y_lut, clk);
+module \fpim_tiny.datapath (rst, first, \port$683$0 , x, \port$757$0 , \port$760$0 , valid, \valid$12 , \port$778$145 , drain_row, y_dsp, y_valid, y_lut, clk);
   wire [95:0] acc;
-  wire [95:0] \acc$32 ;
-  wire [23:0] \acc$32[0] ;
-  wire [23:0] \acc$32[1] ;
-  wire [23:0] \acc$32[2] ;
-  wire [23:0] \acc$32[3] ;
+  wire [95:0] \acc$36 ;
+  wire [23:0] \acc$36[0] ;
+  wire [23:0] \acc$36[1] ;
+  wire [23:0] \acc$36[2] ;
+  wire [23:0] \acc$36[3] ;
   wire [23:0] \acc[0] ;
   wire [23:0] \acc[1] ;
   wire [23:0] \acc[2] ;
   wire [23:0] \acc[3] ;
   wire [23:0] bias;
-  wire [23:0] \bias$39 ;
+  wire [23:0] \bias$43 ;
   wire [23:0] bias_dsp;
   wire [23:0] bias_lut;
   input clk;
@@ -1721,53 +1742,61 @@ module \fpim_tiny.datapath (rst, first, \port$673$0 , x, \port$747$0 , \port$750
   wire drain;
   input drain_row;
   wire drain_row;
-  wire \drain_row$31 ;
+  wire \drain_row$35 ;
   wire \drain_row$9 ;
   input first;
   wire first;
-  wire \first$30 ;
+  wire \first$34 ;
   wire \first$7 ;
   wire [15:0] mult;
-  wire [15:0] \mult$35 ;
+  wire [15:0] \mult$39 ;
   wire [15:0] mult_dsp;
   wire [15:0] mult_lut;
   wire [95:0] out;
-  wire [95:0] \out$33 ;
-  wire [23:0] \out$33[0] ;
-  wire [23:0] \out$33[1] ;
-  wire [23:0] \out$33[2] ;
-  wire [23:0] \out$33[3] ;
+  wire [95:0] \out$37 ;
+  wire [23:0] \out$37[0] ;
+  wire [23:0] \out$37[1] ;
+  wire [23:0] \out$37[2] ;
+  wire [23:0] \out$37[3] ;
   wire [23:0] \out[0] ;
   wire [23:0] \out[1] ;
   wire [23:0] \out[2] ;
   wire [23:0] \out[3] ;
-  input [15:0] \port$673$0 ;
-  wire [15:0] \port$673$0 ;
-  input [45:0] \port$747$0 ;
-  wire [45:0] \port$747$0 ;
-  input [45:0] \port$750$0 ;
-  wire [45:0] \port$750$0 ;
+  wire [4:0] out_bits;
+  wire [4:0] \out_bits$23 ;
+  wire [4:0] \out_bits$47 ;
+  wire out_signed;
+  wire \out_signed$25 ;
+  wire \out_signed$48 ;
+  input [15:0] \port$683$0 ;
+  wire [15:0] \port$683$0 ;
+  input [45:0] \port$757$0 ;
+  wire [45:0] \port$757$0 ;
+  input [45:0] \port$760$0 ;
+  wire [45:0] \port$760$0 ;
+  input [5:0] \port$778$145 ;
+  wire [5:0] \port$778$145 ;
   wire relu;
-  wire \relu$41 ;
+  wire \relu$45 ;
   wire relu_dsp;
   wire relu_lut;
   input rst;
   wire rst;
   wire [4:0] shift;
-  wire [4:0] \shift$37 ;
+  wire [4:0] \shift$41 ;
   wire [4:0] shift_dsp;
   wire [4:0] shift_lut;
   input valid;
   wire valid;
   input \valid$12 ;
   wire \valid$12 ;
-  wire \valid$29 ;
-  wire \valid$34 ;
+  wire \valid$33 ;
+  wire \valid$38 ;
   wire \valid$5 ;
   wire [7:0] w;
-  wire [7:0] \w$26 ;
-  wire [3:0] \w$26[0] ;
-  wire [3:0] \w$26[1] ;
+  wire [7:0] \w$30 ;
+  wire [3:0] \w$30[0] ;
+  wire [3:0] \w$30[1] ;
   wire [3:0] \w[0] ;
   wire [3:0] \w[1] ;
   wire [7:0] w_dsp;
@@ -1778,12 +1807,12 @@ module \fpim_tiny.datapath (rst, first, \port$673$0 , x, \port$747$0 , \port$750
   wire [3:0] \w_lut[1] ;
   input [15:0] x;
   wire [15:0] x;
-  wire [15:0] \x$28 ;
-  wire [3:0] \x$28[0] ;
-  wire [3:0] \x$28[1] ;
-  wire [3:0] \x$28[2] ;
-  wire [3:0] \x$28[3] ;
   wire [15:0] \x$3 ;
+  wire [15:0] \x$32 ;
+  wire [3:0] \x$32[0] ;
+  wire [3:0] \x$32[1] ;
+  wire [3:0] \x$32[2] ;
+  wire [3:0] \x$32[3] ;
   wire [3:0] \x$3[0] ;
   wire [3:0] \x$3[1] ;
   wire [3:0] \x$3[2] ;
@@ -1792,32 +1821,32 @@ module \fpim_tiny.datapath (rst, first, \port$673$0 , x, \port$747$0 , \port$750
   wire [3:0] \x[1] ;
   wire [3:0] \x[2] ;
   wire [3:0] \x[3] ;
-  wire [15:0] y;
-  wire [15:0] \y$44 ;
-  wire [3:0] \y$44[0] ;
-  wire [3:0] \y$44[1] ;
-  wire [3:0] \y$44[2] ;
-  wire [3:0] \y$44[3] ;
-  wire [3:0] \y[0] ;
-  wire [3:0] \y[1] ;
-  wire [3:0] \y[2] ;
-  wire [3:0] \y[3] ;
-  output [15:0] y_dsp;
-  wire [15:0] y_dsp;
-  wire [3:0] \y_dsp[0] ;
-  wire [3:0] \y_dsp[1] ;
-  wire [3:0] \y_dsp[2] ;
-  wire [3:0] \y_dsp[3] ;
-  output [15:0] y_lut;
-  wire [15:0] y_lut;
-  wire [3:0] \y_lut[0] ;
-  wire [3:0] \y_lut[1] ;
-  wire [3:0] \y_lut[2] ;
-  wire [3:0] \y_lut[3] ;
+  wire [67:0] y;
+  wire [67:0] \y$50 ;
+  wire [16:0] \y$50[0] ;
+  wire [16:0] \y$50[1] ;
+  wire [16:0] \y$50[2] ;
+  wire [16:0] \y$50[3] ;
+  wire [16:0] \y[0] ;
+  wire [16:0] \y[1] ;
+  wire [16:0] \y[2] ;
+  wire [16:0] \y[3] ;
+  output [67:0] y_dsp;
+  wire [67:0] y_dsp;
+  wire [16:0] \y_dsp[0] ;
+  wire [16:0] \y_dsp[1] ;
+  wire [16:0] \y_dsp[2] ;
+  wire [16:0] \y_dsp[3] ;
+  output [67:0] y_lut;
+  wire [67:0] y_lut;
+  wire [16:0] \y_lut[0] ;
+  wire [16:0] \y_lut[1] ;
+  wire [16:0] \y_lut[2] ;
+  wire [16:0] \y_lut[3] ;
   output y_valid;
   wire y_valid;
-  wire \y_valid$25 ;
-  wire \y_valid$45 ;
+  wire \y_valid$29 ;
+  wire \y_valid$51 ;
   \fpim_tiny.datapath.dsp_core  dsp_core (
     .clk(clk),
     .drain_row(drain_row),
@@ -1825,76 +1854,84 @@ module \fpim_tiny.datapath (rst, first, \port$673$0 , x, \port$747$0 , \port$750
     .out(acc),
     .rst(rst),
     .valid(valid),
-    .\w$5 (\port$673$0 [7:0]),
+    .\w$5 (\port$683$0 [7:0]),
     .\x$7 (x)
   );
   \fpim_tiny.datapath.dsp_post  dsp_post (
     .acc(acc),
     .clk(clk),
-    .\port$747$0 (\port$747$0 ),
+    .\port$757$0 (\port$757$0 ),
+    .\port$778$145 (\port$778$145 ),
     .rst(rst),
     .valid(\valid$12 ),
     .y(y_dsp),
-    .y_valid(\y_valid$25 )
+    .y_valid(\y_valid$29 )
   );
   \fpim_tiny.datapath.lut_core  lut_core (
     .clk(clk),
     .drain_row(drain_row),
     .first(first),
-    .out(\acc$32 ),
+    .out(\acc$36 ),
     .rst(rst),
     .valid(valid),
-    .\w$5 (\port$673$0 [15:8]),
+    .\w$5 (\port$683$0 [15:8]),
     .\x$7 (x)
   );
   \fpim_tiny.datapath.lut_post  lut_post (
-    .acc(\acc$32 ),
+    .acc(\acc$36 ),
     .clk(clk),
-    .\port$750$0 (\port$750$0 ),
+    .\port$760$0 (\port$760$0 ),
+    .\port$778$145 (\port$778$145 ),
     .rst(rst),
     .valid(\valid$12 ),
     .y(y_lut),
     .y_valid(y_valid)
   );
-  assign w = \port$673$0 [7:0];
-  assign w_dsp = \port$673$0 [7:0];
+  assign w = \port$683$0 [7:0];
+  assign w_dsp = \port$683$0 [7:0];
   assign \x$3  = x;
   assign \valid$5  = valid;
   assign \first$7  = first;
   assign \drain_row$9  = drain_row;
   assign out = acc;
   assign drain = \valid$12 ;
-  assign mult = \port$747$0 [15:0];
-  assign mult_dsp = \port$747$0 [15:0];
-  assign shift = \port$747$0 [20:16];
-  assign shift_dsp = \port$747$0 [20:16];
-  assign bias = \port$747$0 [44:21];
-  assign bias_dsp = \port$747$0 [44:21];
-  assign relu = \port$747$0 [45];
-  assign relu_dsp = \port$747$0 [45];
+  assign mult = \port$757$0 [15:0];
+  assign mult_dsp = \port$757$0 [15:0];
+  assign shift = \port$757$0 [20:16];
+  assign shift_dsp = \port$757$0 [20:16];
+  assign bias = \port$757$0 [44:21];
+  assign bias_dsp = \port$757$0 [44:21];
+  assign relu = \port$757$0 [45];
+  assign relu_dsp = \port$757$0 [45];
+  assign out_bits = \port$778$145 [4:0];
+  assign \out_bits$23  = \port$778$145 [4:0];
+  assign out_signed = \port$778$145 [5];
+  assign \out_signed$25  = \port$778$145 [5];
   assign y = y_dsp;
-  assign \w$26  = \port$673$0 [15:8];
-  assign w_lut = \port$673$0 [15:8];
-  assign \x$28  = x;
-  assign \valid$29  = valid;
-  assign \first$30  = first;
-  assign \drain_row$31  = drain_row;
-  assign \out$33  = \acc$32 ;
-  assign \valid$34  = \valid$12 ;
-  assign \mult$35  = \port$750$0 [15:0];
-  assign mult_lut = \port$750$0 [15:0];
-  assign \shift$37  = \port$750$0 [20:16];
-  assign shift_lut = \port$750$0 [20:16];
-  assign \bias$39  = \port$750$0 [44:21];
-  assign bias_lut = \port$750$0 [44:21];
-  assign \relu$41  = \port$750$0 [45];
-  assign relu_lut = \port$750$0 [45];
-  assign \y$44  = y_lut;
-  assign \y_valid$45  = y_valid;
-  assign \w[0]  = \port$673$0 [3:0];
-  assign \w[1]  = \port$673$0 [7:4];
-  assign \w_dsp[0]  = \port$673$0 [3:0];
-  assign \w_dsp[1]  = \port$673$0 [7:4];
+  assign \w$30  = \port$683$0 [15:8];
+  assign w_lut = \port$683$0 [15:8];
+  assign \x$32  = x;
+  assign \valid$33  = valid;
+  assign \first$34  = first;
+  assign \drain_row$35  = drain_row;
+  assign \out$37  = \acc$36 ;
+  assign \valid$38  = \valid$12 ;
+  assign \mult$39  = \port$760$0 [15:0];
+  assign mult_lut = \port$760$0 [15:0];
+  assign \shift$41  = \port$760$0 [20:16];
+  assign shift_lut = \port$760$0 [20:16];
+  assign \bias$43  = \port$760$0 [44:21];
+  assign bias_lut = \port$760$0 [44:21];
+  assign \relu$45  = \port$760$0 [45];
+  assign relu_lut = \port$760$0 [45];
+  assign \out_bits$47  = \port$778$145 [4:0];
+  assign \out_signed$48  = \port$778$145 [5];
+  assign \y$50  = y_lut;
+  assign \y_valid$51  = y_valid;
+  assign \w[0]  = \port$683$0 [3:0];
+  assign \w[1]  = \port$683$0 [7:4];
+  assign \w_dsp[0]  = \port$683$0 [3:0];
+  assign \w_dsp[1]  = \port$683$0 [7:4];
   assign \x[0]  = x[3:0];
   assign \x[1]  = x[7:4];
   assign \x[2]  = x[11:8];
@@ -1911,38 +1948,38 @@ module \fpim_tiny.datapath (rst, first, \port$673$0 , x, \port$747$0 , \port$750
   assign \out[1]  = acc[47:24];
   assign \out[2]  = acc[71:48];
   assign \out[3]  = acc[95:72];
-  assign \y_dsp[0]  = y_dsp[3:0];
-  assign \y_dsp[1]  = y_dsp[7:4];
-  assign \y_dsp[2]  = y_dsp[11:8];
-  assign \y_dsp[3]  = y_dsp[15:12];
-  assign \y[0]  = y_dsp[3:0];
-  assign \y[1]  = y_dsp[7:4];
-  assign \y[2]  = y_dsp[11:8];
-  assign \y[3]  = y_dsp[15:12];
-  assign \w$26[0]  = \port$673$0 [11:8];
-  assign \w$26[1]  = \port$673$0 [15:12];
-  assign \w_lut[0]  = \port$673$0 [11:8];
-  assign \w_lut[1]  = \port$673$0 [15:12];
-  assign \x$28[0]  = x[3:0];
-  assign \x$28[1]  = x[7:4];
-  assign \x$28[2]  = x[11:8];
-  assign \x$28[3]  = x[15:12];
-  assign \acc$32[0]  = \acc$32 [23:0];
-  assign \acc$32[1]  = \acc$32 [47:24];
-  assign \acc$32[2]  = \acc$32 [71:48];
-  assign \acc$32[3]  = \acc$32 [95:72];
-  assign \out$33[0]  = \acc$32 [23:0];
-  assign \out$33[1]  = \acc$32 [47:24];
-  assign \out$33[2]  = \acc$32 [71:48];
-  assign \out$33[3]  = \acc$32 [95:72];
-  assign \y_lut[0]  = y_lut[3:0];
-  assign \y_lut[1]  = y_lut[7:4];
-  assign \y_lut[2]  = y_lut[11:8];
-  assign \y_lut[3]  = y_lut[15:12];
-  assign \y$44[0]  = y_lut[3:0];
-  assign \y$44[1]  = y_lut[7:4];
-  assign \y$44[2]  = y_lut[11:8];
-  assign \y$44[3]  = y_lut[15:12];
+  assign \y_dsp[0]  = y_dsp[16:0];
+  assign \y_dsp[1]  = y_dsp[33:17];
+  assign \y_dsp[2]  = y_dsp[50:34];
+  assign \y_dsp[3]  = y_dsp[67:51];
+  assign \y[0]  = y_dsp[16:0];
+  assign \y[1]  = y_dsp[33:17];
+  assign \y[2]  = y_dsp[50:34];
+  assign \y[3]  = y_dsp[67:51];
+  assign \w$30[0]  = \port$683$0 [11:8];
+  assign \w$30[1]  = \port$683$0 [15:12];
+  assign \w_lut[0]  = \port$683$0 [11:8];
+  assign \w_lut[1]  = \port$683$0 [15:12];
+  assign \x$32[0]  = x[3:0];
+  assign \x$32[1]  = x[7:4];
+  assign \x$32[2]  = x[11:8];
+  assign \x$32[3]  = x[15:12];
+  assign \acc$36[0]  = \acc$36 [23:0];
+  assign \acc$36[1]  = \acc$36 [47:24];
+  assign \acc$36[2]  = \acc$36 [71:48];
+  assign \acc$36[3]  = \acc$36 [95:72];
+  assign \out$37[0]  = \acc$36 [23:0];
+  assign \out$37[1]  = \acc$36 [47:24];
+  assign \out$37[2]  = \acc$36 [71:48];
+  assign \out$37[3]  = \acc$36 [95:72];
+  assign \y_lut[0]  = y_lut[16:0];
+  assign \y_lut[1]  = y_lut[33:17];
+  assign \y_lut[2]  = y_lut[50:34];
+  assign \y_lut[3]  = y_lut[67:51];
+  assign \y$50[0]  = y_lut[16:0];
+  assign \y$50[1]  = y_lut[33:17];
+  assign \y$50[2]  = y_lut[50:34];
+  assign \y$50[3]  = y_lut[67:51];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -2145,7 +2182,7 @@ module \fpim_tiny.datapath.dsp_core (rst, first, \w$5 , \x$7 , valid, drain_row,
   \fpim_tiny.datapath.dsp_core.pe_0_1  pe_0_1 (
     .acc(\acc$63 ),
     .clk(clk),
-    .\port$845$0 (ctl_0_1_d1),
+    .\port$855$0 (ctl_0_1_d1),
     .rst(rst),
     .w(\w$10 ),
     .x(\x$12 )
@@ -2153,7 +2190,7 @@ module \fpim_tiny.datapath.dsp_core (rst, first, \w$5 , \x$7 , valid, drain_row,
   \fpim_tiny.datapath.dsp_core.pe_0_2  pe_0_2 (
     .acc(\acc$65 ),
     .clk(clk),
-    .\port$849$0 (ctl_0_2_d1),
+    .\port$859$0 (ctl_0_2_d1),
     .rst(rst),
     .w(\w$17 ),
     .x(\x$19 )
@@ -2161,7 +2198,7 @@ module \fpim_tiny.datapath.dsp_core (rst, first, \w$5 , \x$7 , valid, drain_row,
   \fpim_tiny.datapath.dsp_core.pe_0_3  pe_0_3 (
     .acc(\acc$67 ),
     .clk(clk),
-    .\port$853$0 (ctl_0_3_d1),
+    .\port$863$0 (ctl_0_3_d1),
     .rst(rst),
     .w(\w$24 ),
     .x(\x$26 )
@@ -2169,7 +2206,7 @@ module \fpim_tiny.datapath.dsp_core (rst, first, \w$5 , \x$7 , valid, drain_row,
   \fpim_tiny.datapath.dsp_core.pe_1_0  pe_1_0 (
     .acc(\acc$62 ),
     .clk(clk),
-    .\port$829$0 (ctl_edge1_d1),
+    .\port$839$0 (ctl_edge1_d1),
     .rst(rst),
     .w(\w$31 ),
     .x(\x$33 )
@@ -2177,7 +2214,7 @@ module \fpim_tiny.datapath.dsp_core (rst, first, \w$5 , \x$7 , valid, drain_row,
   \fpim_tiny.datapath.dsp_core.pe_1_1  pe_1_1 (
     .acc(\acc$64 ),
     .clk(clk),
-    .\port$859$0 (ctl_1_1_d1),
+    .\port$869$0 (ctl_1_1_d1),
     .rst(rst),
     .w(\w$38 ),
     .x(\x$40 )
@@ -2185,7 +2222,7 @@ module \fpim_tiny.datapath.dsp_core (rst, first, \w$5 , \x$7 , valid, drain_row,
   \fpim_tiny.datapath.dsp_core.pe_1_2  pe_1_2 (
     .acc(\acc$66 ),
     .clk(clk),
-    .\port$865$0 (ctl_1_2_d1),
+    .\port$875$0 (ctl_1_2_d1),
     .rst(rst),
     .w(\w$45 ),
     .x(\x$47 )
@@ -2193,7 +2230,7 @@ module \fpim_tiny.datapath.dsp_core (rst, first, \w$5 , \x$7 , valid, drain_row,
   \fpim_tiny.datapath.dsp_core.pe_1_3  pe_1_3 (
     .acc(\acc$68 ),
     .clk(clk),
-    .\port$871$0 (ctl_1_3_d1),
+    .\port$881$0 (ctl_1_3_d1),
     .rst(rst),
     .w(\w$52 ),
     .x(\x$54 )
@@ -2498,7 +2535,7 @@ module \fpim_tiny.datapath.dsp_core.pe_0_0 (rst, \port$186$0 , w, x, acc, clk);
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_0_1 (rst, x, w, \port$845$0 , acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_0_1 (rst, x, w, \port$855$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [23:0] \$1 ;
   wire [24:0] \$2 ;
@@ -2508,8 +2545,8 @@ module \fpim_tiny.datapath.dsp_core.pe_0_1 (rst, x, w, \port$845$0 , acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$845$0 ;
-  wire [1:0] \port$845$0 ;
+  input [1:0] \port$855$0 ;
+  wire [1:0] \port$855$0 ;
   (* use_dsp = "yes" *)
   wire [7:0] product;
   input rst;
@@ -2520,150 +2557,27 @@ module \fpim_tiny.datapath.dsp_core.pe_0_1 (rst, x, w, \port$845$0 , acc, clk);
   input [3:0] x;
   wire [3:0] x;
   assign product = $signed(w) * $signed({ 1'h0, x });
-  assign \$1  = \port$845$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$855$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
     acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$3  = acc;
-    if (\port$845$0 [0]) begin
+    if (\port$855$0 [0]) begin
       \$3  = \$2 [23:0];
     end
     if (rst) begin
       \$3  = 24'h000000;
     end
   end
-  assign valid = \port$845$0 [0];
-  assign first = \port$845$0 [1];
+  assign valid = \port$855$0 [0];
+  assign first = \port$855$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_0_2 (rst, x, w, \port$849$0 , acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_0_2 (rst, x, w, \port$859$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
-  wire [23:0] \$1 ;
-  wire [24:0] \$2 ;
-  reg [23:0] \$3 ;
-  output [23:0] acc;
-  reg [23:0] acc = 24'h000000;
-  input clk;
-  wire clk;
-  wire first;
-  input [1:0] \port$849$0 ;
-  wire [1:0] \port$849$0 ;
-  (* use_dsp = "yes" *)
-  wire [7:0] product;
-  input rst;
-  wire rst;
-  wire valid;
-  input [3:0] w;
-  wire [3:0] w;
-  input [3:0] x;
-  wire [3:0] x;
-  assign product = $signed(w) * $signed({ 1'h0, x });
-  assign \$1  = \port$849$0 [1] ? 24'h000000 : acc;
-  assign \$2  = $signed(\$1 ) + $signed(product);
-  always @(posedge clk)
-    acc <= \$3 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3  = acc;
-    if (\port$849$0 [0]) begin
-      \$3  = \$2 [23:0];
-    end
-    if (rst) begin
-      \$3  = 24'h000000;
-    end
-  end
-  assign valid = \port$849$0 [0];
-  assign first = \port$849$0 [1];
-endmodule
-
-(* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_0_3 (rst, x, w, \port$853$0 , acc, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
-  wire [23:0] \$1 ;
-  wire [24:0] \$2 ;
-  reg [23:0] \$3 ;
-  output [23:0] acc;
-  reg [23:0] acc = 24'h000000;
-  input clk;
-  wire clk;
-  wire first;
-  input [1:0] \port$853$0 ;
-  wire [1:0] \port$853$0 ;
-  (* use_dsp = "yes" *)
-  wire [7:0] product;
-  input rst;
-  wire rst;
-  wire valid;
-  input [3:0] w;
-  wire [3:0] w;
-  input [3:0] x;
-  wire [3:0] x;
-  assign product = $signed(w) * $signed({ 1'h0, x });
-  assign \$1  = \port$853$0 [1] ? 24'h000000 : acc;
-  assign \$2  = $signed(\$1 ) + $signed(product);
-  always @(posedge clk)
-    acc <= \$3 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$3  = acc;
-    if (\port$853$0 [0]) begin
-      \$3  = \$2 [23:0];
-    end
-    if (rst) begin
-      \$3  = 24'h000000;
-    end
-  end
-  assign valid = \port$853$0 [0];
-  assign first = \port$853$0 [1];
-endmodule
-
-(* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_1_0 (rst, w, \port$829$0 , x, acc, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
-  wire [23:0] \$1 ;
-  wire [24:0] \$2 ;
-  reg [23:0] \$3 ;
-  output [23:0] acc;
-  reg [23:0] acc = 24'h000000;
-  input clk;
-  wire clk;
-  wire first;
-  input [1:0] \port$829$0 ;
-  wire [1:0] \port$829$0 ;
-  (* use_dsp = "yes" *)
-  wire [7:0] product;
-  input rst;
-  wire rst;
-  wire valid;
-  input [3:0] w;
-  wire [3:0] w;
-  input [3:0] x;
-  wire [3:0] x;
-  assign product = $signed(w) * $signed({ 1'h0, x });
-  assign \$1  = \port$829$0 [1] ? 24'h000000 : acc;
-  assign \$2  = $signed(\$1 ) + $signed(product);
-  always @(posedge clk)
-    acc <= \$3 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3  = acc;
-    if (\port$829$0 [0]) begin
-      \$3  = \$2 [23:0];
-    end
-    if (rst) begin
-      \$3  = 24'h000000;
-    end
-  end
-  assign valid = \port$829$0 [0];
-  assign first = \port$829$0 [1];
-endmodule
-
-(* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_1_1 (rst, w, \port$859$0 , x, acc, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [23:0] \$1 ;
   wire [24:0] \$2 ;
   reg [23:0] \$3 ;
@@ -2689,7 +2603,7 @@ module \fpim_tiny.datapath.dsp_core.pe_1_1 (rst, w, \port$859$0 , x, acc, clk);
   always @(posedge clk)
     acc <= \$3 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$3  = acc;
     if (\port$859$0 [0]) begin
       \$3  = \$2 [23:0];
@@ -2703,7 +2617,130 @@ module \fpim_tiny.datapath.dsp_core.pe_1_1 (rst, w, \port$859$0 , x, acc, clk);
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_1_2 (rst, w, \port$865$0 , x, acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_0_3 (rst, x, w, \port$863$0 , acc, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
+  wire [23:0] \$1 ;
+  wire [24:0] \$2 ;
+  reg [23:0] \$3 ;
+  output [23:0] acc;
+  reg [23:0] acc = 24'h000000;
+  input clk;
+  wire clk;
+  wire first;
+  input [1:0] \port$863$0 ;
+  wire [1:0] \port$863$0 ;
+  (* use_dsp = "yes" *)
+  wire [7:0] product;
+  input rst;
+  wire rst;
+  wire valid;
+  input [3:0] w;
+  wire [3:0] w;
+  input [3:0] x;
+  wire [3:0] x;
+  assign product = $signed(w) * $signed({ 1'h0, x });
+  assign \$1  = \port$863$0 [1] ? 24'h000000 : acc;
+  assign \$2  = $signed(\$1 ) + $signed(product);
+  always @(posedge clk)
+    acc <= \$3 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$3  = acc;
+    if (\port$863$0 [0]) begin
+      \$3  = \$2 [23:0];
+    end
+    if (rst) begin
+      \$3  = 24'h000000;
+    end
+  end
+  assign valid = \port$863$0 [0];
+  assign first = \port$863$0 [1];
+endmodule
+
+(* generator = "Amaranth" *)
+module \fpim_tiny.datapath.dsp_core.pe_1_0 (rst, w, \port$839$0 , x, acc, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
+  wire [23:0] \$1 ;
+  wire [24:0] \$2 ;
+  reg [23:0] \$3 ;
+  output [23:0] acc;
+  reg [23:0] acc = 24'h000000;
+  input clk;
+  wire clk;
+  wire first;
+  input [1:0] \port$839$0 ;
+  wire [1:0] \port$839$0 ;
+  (* use_dsp = "yes" *)
+  wire [7:0] product;
+  input rst;
+  wire rst;
+  wire valid;
+  input [3:0] w;
+  wire [3:0] w;
+  input [3:0] x;
+  wire [3:0] x;
+  assign product = $signed(w) * $signed({ 1'h0, x });
+  assign \$1  = \port$839$0 [1] ? 24'h000000 : acc;
+  assign \$2  = $signed(\$1 ) + $signed(product);
+  always @(posedge clk)
+    acc <= \$3 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3  = acc;
+    if (\port$839$0 [0]) begin
+      \$3  = \$2 [23:0];
+    end
+    if (rst) begin
+      \$3  = 24'h000000;
+    end
+  end
+  assign valid = \port$839$0 [0];
+  assign first = \port$839$0 [1];
+endmodule
+
+(* generator = "Amaranth" *)
+module \fpim_tiny.datapath.dsp_core.pe_1_1 (rst, w, \port$869$0 , x, acc, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
+  wire [23:0] \$1 ;
+  wire [24:0] \$2 ;
+  reg [23:0] \$3 ;
+  output [23:0] acc;
+  reg [23:0] acc = 24'h000000;
+  input clk;
+  wire clk;
+  wire first;
+  input [1:0] \port$869$0 ;
+  wire [1:0] \port$869$0 ;
+  (* use_dsp = "yes" *)
+  wire [7:0] product;
+  input rst;
+  wire rst;
+  wire valid;
+  input [3:0] w;
+  wire [3:0] w;
+  input [3:0] x;
+  wire [3:0] x;
+  assign product = $signed(w) * $signed({ 1'h0, x });
+  assign \$1  = \port$869$0 [1] ? 24'h000000 : acc;
+  assign \$2  = $signed(\$1 ) + $signed(product);
+  always @(posedge clk)
+    acc <= \$3 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$3  = acc;
+    if (\port$869$0 [0]) begin
+      \$3  = \$2 [23:0];
+    end
+    if (rst) begin
+      \$3  = 24'h000000;
+    end
+  end
+  assign valid = \port$869$0 [0];
+  assign first = \port$869$0 [1];
+endmodule
+
+(* generator = "Amaranth" *)
+module \fpim_tiny.datapath.dsp_core.pe_1_2 (rst, w, \port$875$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [23:0] \$1 ;
   wire [24:0] \$2 ;
@@ -2713,8 +2750,8 @@ module \fpim_tiny.datapath.dsp_core.pe_1_2 (rst, w, \port$865$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$865$0 ;
-  wire [1:0] \port$865$0 ;
+  input [1:0] \port$875$0 ;
+  wire [1:0] \port$875$0 ;
   (* use_dsp = "yes" *)
   wire [7:0] product;
   input rst;
@@ -2725,26 +2762,26 @@ module \fpim_tiny.datapath.dsp_core.pe_1_2 (rst, w, \port$865$0 , x, acc, clk);
   input [3:0] x;
   wire [3:0] x;
   assign product = $signed(w) * $signed({ 1'h0, x });
-  assign \$1  = \port$865$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$875$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
     acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$3  = acc;
-    if (\port$865$0 [0]) begin
+    if (\port$875$0 [0]) begin
       \$3  = \$2 [23:0];
     end
     if (rst) begin
       \$3  = 24'h000000;
     end
   end
-  assign valid = \port$865$0 [0];
-  assign first = \port$865$0 [1];
+  assign valid = \port$875$0 [0];
+  assign first = \port$875$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_1_3 (rst, w, \port$871$0 , x, acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_1_3 (rst, w, \port$881$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [23:0] \$1 ;
   wire [24:0] \$2 ;
@@ -2754,8 +2791,8 @@ module \fpim_tiny.datapath.dsp_core.pe_1_3 (rst, w, \port$871$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$871$0 ;
-  wire [1:0] \port$871$0 ;
+  input [1:0] \port$881$0 ;
+  wire [1:0] \port$881$0 ;
   (* use_dsp = "yes" *)
   wire [7:0] product;
   input rst;
@@ -2766,83 +2803,83 @@ module \fpim_tiny.datapath.dsp_core.pe_1_3 (rst, w, \port$871$0 , x, acc, clk);
   input [3:0] x;
   wire [3:0] x;
   assign product = $signed(w) * $signed({ 1'h0, x });
-  assign \$1  = \port$871$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$881$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
     acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$3  = acc;
-    if (\port$871$0 [0]) begin
+    if (\port$881$0 [0]) begin
       \$3  = \$2 [23:0];
     end
     if (rst) begin
       \$3  = 24'h000000;
     end
   end
-  assign valid = \port$871$0 [0];
-  assign first = \port$871$0 [1];
+  assign valid = \port$881$0 [0];
+  assign first = \port$881$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_post (rst, \port$747$0 , valid, acc, y_valid, y, clk);
+module \fpim_tiny.datapath.dsp_post (rst, \port$757$0 , valid, \port$778$145 , acc, y_valid, y, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [5:0] \$1 ;
   wire \$10 ;
-  wire \$11 ;
-  wire \$12 ;
-  wire \$13 ;
+  wire [31:0] \$11 ;
+  wire [32:0] \$12 ;
+  wire [41:0] \$13 ;
   wire \$14 ;
-  wire [24:0] \$15 ;
-  wire [40:0] \$16 ;
+  wire \$15 ;
+  wire \$16 ;
   wire \$17 ;
-  wire [41:0] \$18 ;
-  wire \$19 ;
-  wire [24:0] \$2 ;
-  wire [31:0] \$20 ;
-  wire [32:0] \$21 ;
+  wire \$18 ;
+  wire [24:0] \$19 ;
+  wire [5:0] \$2 ;
+  wire [40:0] \$20 ;
+  wire \$21 ;
   wire [41:0] \$22 ;
   wire \$23 ;
-  wire \$24 ;
-  wire \$25 ;
-  wire \$26 ;
+  wire [31:0] \$24 ;
+  wire [32:0] \$25 ;
+  wire [41:0] \$26 ;
   wire \$27 ;
-  wire [24:0] \$28 ;
-  wire [40:0] \$29 ;
-  wire [40:0] \$3 ;
+  wire \$28 ;
+  wire \$29 ;
+  wire [47:0] \$3 ;
   wire \$30 ;
-  wire [41:0] \$31 ;
-  wire \$32 ;
-  wire [31:0] \$33 ;
-  wire [32:0] \$34 ;
+  wire \$31 ;
+  wire [24:0] \$32 ;
+  wire [40:0] \$33 ;
+  wire \$34 ;
   wire [41:0] \$35 ;
   wire \$36 ;
-  wire \$37 ;
-  wire \$38 ;
-  wire \$39 ;
-  wire \$4 ;
+  wire [31:0] \$37 ;
+  wire [32:0] \$38 ;
+  wire [41:0] \$39 ;
+  wire [48:0] \$4 ;
   wire \$40 ;
-  wire [24:0] \$41 ;
-  wire [40:0] \$42 ;
+  wire \$41 ;
+  wire \$42 ;
   wire \$43 ;
-  wire [41:0] \$44 ;
-  wire \$45 ;
-  wire [31:0] \$46 ;
-  wire [32:0] \$47 ;
+  wire \$44 ;
+  wire [24:0] \$45 ;
+  wire [40:0] \$46 ;
+  wire \$47 ;
   wire [41:0] \$48 ;
   wire \$49 ;
-  wire [41:0] \$5 ;
-  wire \$50 ;
-  wire \$51 ;
-  wire \$52 ;
+  wire [16:0] \$5 ;
+  wire [31:0] \$50 ;
+  wire [32:0] \$51 ;
+  wire [41:0] \$52 ;
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
-  wire [42:0] \$56 ;
-  wire [42:0] \$57 ;
+  wire \$56 ;
+  wire \$57 ;
   wire \$58 ;
   wire \$59 ;
-  wire \$6 ;
+  wire [24:0] \$6 ;
   wire [42:0] \$60 ;
   wire [42:0] \$61 ;
   wire \$62 ;
@@ -2853,10 +2890,14 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$747$0 , valid, acc, y_valid, y, 
   wire \$67 ;
   wire [42:0] \$68 ;
   wire [42:0] \$69 ;
-  wire [31:0] \$7 ;
-  reg \$70 ;
-  reg [15:0] \$71 ;
-  wire [32:0] \$8 ;
+  wire [40:0] \$7 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire [42:0] \$72 ;
+  wire [42:0] \$73 ;
+  reg \$74 ;
+  reg [67:0] \$75 ;
+  wire \$8 ;
   wire [41:0] \$9 ;
   input [95:0] acc;
   wire [95:0] acc;
@@ -2872,16 +2913,22 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$747$0 , valid, acc, y_valid, y, 
   wire guard2;
   wire guard3;
   wire [15:0] mult;
+  wire [4:0] out_bits;
+  wire out_signed;
   wire [41:0] p0;
   wire [41:0] p1;
   wire [41:0] p2;
   wire [41:0] p3;
-  input [45:0] \port$747$0 ;
-  wire [45:0] \port$747$0 ;
+  input [45:0] \port$757$0 ;
+  wire [45:0] \port$757$0 ;
+  input [5:0] \port$778$145 ;
+  wire [5:0] \port$778$145 ;
   wire [41:0] q0;
   wire [41:0] q1;
   wire [41:0] q2;
   wire [41:0] q3;
+  wire [15:0] qmax;
+  wire [16:0] qmin;
   wire relu;
   wire [42:0] relu0;
   wire [42:0] relu1;
@@ -2901,144 +2948,154 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$747$0 , valid, acc, y_valid, y, 
   wire sticky3;
   input valid;
   wire valid;
-  output [15:0] y;
-  reg [15:0] y = 16'h0000;
-  wire [3:0] \y[0] ;
-  wire [3:0] \y[1] ;
-  wire [3:0] \y[2] ;
-  wire [3:0] \y[3] ;
+  wire [4:0] width;
+  output [67:0] y;
+  reg [67:0] y = 68'h00000000000000000;
+  wire [16:0] \y[0] ;
+  wire [16:0] \y[1] ;
+  wire [16:0] \y[2] ;
+  wire [16:0] \y[3] ;
   output y_valid;
   reg y_valid = 1'h0;
-  assign \$22  = { \$16 [40], \$16  } & { \$21 [32], \$21 [32], \$21 [32], \$21 [32], \$21 [32], \$21 [32], \$21 [32], \$21 [32], \$21 [32], \$21  };
-  assign \$23  = | \$22 ;
-  assign sticky1 = \$19  & \$23 ;
-  assign \$24  = sticky1 | q1[0];
-  assign \$25  = guard1 & \$24 ;
-  assign round1 = $signed(q1) + $signed({ 1'h0, \$25  });
-  assign \$26  = $signed(round1) < $signed(1'h0);
-  assign \$27  = \port$747$0 [45] & \$26 ;
-  assign relu1 = \$27  ? 43'h00000000000 : round1;
-  assign \$28  = $signed(acc[71:48]) + $signed(\port$747$0 [44:21]);
-  assign \$29  = $signed(\$28 ) * $signed({ 1'h0, \port$747$0 [15:0] });
-  assign q2 = $signed(\$29 ) >>> \port$747$0 [20:16];
-  assign \$30  = | \port$747$0 [20:16];
-  assign \$31  = $signed(\$29 ) >>> \$1 [4:0];
-  assign guard2 = \$30  & \$31 [0];
-  assign \$32  = \port$747$0 [20:16] > 1'h1;
-  assign \$33  = 1'h1 << \$1 [4:0];
-  assign \$34  = \$33  - 1'h1;
-  assign \$35  = { \$29 [40], \$29  } & { \$34 [32], \$34 [32], \$34 [32], \$34 [32], \$34 [32], \$34 [32], \$34 [32], \$34 [32], \$34 [32], \$34  };
-  assign \$36  = | \$35 ;
-  assign sticky2 = \$32  & \$36 ;
-  assign \$37  = sticky2 | q2[0];
-  assign \$38  = guard2 & \$37 ;
-  assign round2 = $signed(q2) + $signed({ 1'h0, \$38  });
-  assign \$39  = $signed(round2) < $signed(1'h0);
-  assign \$40  = \port$747$0 [45] & \$39 ;
-  assign relu2 = \$40  ? 43'h00000000000 : round2;
-  assign \$41  = $signed(acc[95:72]) + $signed(\port$747$0 [44:21]);
-  assign \$42  = $signed(\$41 ) * $signed({ 1'h0, \port$747$0 [15:0] });
-  assign q3 = $signed(\$42 ) >>> \port$747$0 [20:16];
-  assign \$43  = | \port$747$0 [20:16];
-  assign \$44  = $signed(\$42 ) >>> \$1 [4:0];
-  assign guard3 = \$43  & \$44 [0];
-  assign \$45  = \port$747$0 [20:16] > 1'h1;
-  assign \$46  = 1'h1 << \$1 [4:0];
-  assign \$47  = \$46  - 1'h1;
-  assign \$48  = { \$42 [40], \$42  } & { \$47 [32], \$47 [32], \$47 [32], \$47 [32], \$47 [32], \$47 [32], \$47 [32], \$47 [32], \$47 [32], \$47  };
-  assign \$49  = | \$48 ;
-  assign sticky3 = \$45  & \$49 ;
-  assign \$50  = sticky3 | q3[0];
-  assign \$51  = guard3 & \$50 ;
-  assign round3 = $signed(q3) + $signed({ 1'h0, \$51  });
-  assign \$52  = $signed(round3) < $signed(1'h0);
-  assign \$53  = \port$747$0 [45] & \$52 ;
-  assign relu3 = \$53  ? 43'h00000000000 : round3;
-  assign \$54  = $signed(relu0) > $signed(5'h0f);
-  assign \$55  = $signed(relu0) < $signed(1'h0);
-  assign \$56  = \$55  ? 43'h00000000000 : relu0;
-  assign \$57  = \$54  ? 43'h0000000000f : \$56 ;
-  assign \$58  = $signed(relu1) > $signed(5'h0f);
-  assign \$59  = $signed(relu1) < $signed(1'h0);
-  assign \$60  = \$59  ? 43'h00000000000 : relu1;
-  assign \$61  = \$58  ? 43'h0000000000f : \$60 ;
-  assign \$62  = $signed(relu2) > $signed(5'h0f);
-  assign \$63  = $signed(relu2) < $signed(1'h0);
-  assign \$64  = \$63  ? 43'h00000000000 : relu2;
-  assign \$65  = \$62  ? 43'h0000000000f : \$64 ;
-  assign \$66  = $signed(relu3) > $signed(5'h0f);
-  assign \$67  = $signed(relu3) < $signed(1'h0);
-  assign \$68  = \$67  ? 43'h00000000000 : relu3;
-  assign \$69  = \$66  ? 43'h0000000000f : \$68 ;
+  assign \$19  = $signed(acc[47:24]) + $signed(\port$757$0 [44:21]);
+  assign \$20  = $signed(\$19 ) * $signed({ 1'h0, \port$757$0 [15:0] });
+  assign q1 = $signed(\$20 ) >>> \port$757$0 [20:16];
+  assign \$21  = | \port$757$0 [20:16];
+  assign \$22  = $signed(\$20 ) >>> \$1 [4:0];
+  assign guard1 = \$21  & \$22 [0];
+  assign \$23  = \port$757$0 [20:16] > 1'h1;
+  assign \$24  = 1'h1 << \$1 [4:0];
+  assign \$25  = \$24  - 1'h1;
+  assign \$26  = { \$20 [40], \$20  } & { \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25  };
+  assign \$27  = | \$26 ;
+  assign sticky1 = \$23  & \$27 ;
+  assign \$28  = sticky1 | q1[0];
+  assign \$29  = guard1 & \$28 ;
+  assign round1 = $signed(q1) + $signed({ 1'h0, \$29  });
+  assign \$30  = $signed(round1) < $signed(1'h0);
+  assign \$31  = \port$757$0 [45] & \$30 ;
+  assign relu1 = \$31  ? 43'h00000000000 : round1;
+  assign \$32  = $signed(acc[71:48]) + $signed(\port$757$0 [44:21]);
+  assign \$33  = $signed(\$32 ) * $signed({ 1'h0, \port$757$0 [15:0] });
+  assign q2 = $signed(\$33 ) >>> \port$757$0 [20:16];
+  assign \$34  = | \port$757$0 [20:16];
+  assign \$35  = $signed(\$33 ) >>> \$1 [4:0];
+  assign guard2 = \$34  & \$35 [0];
+  assign \$36  = \port$757$0 [20:16] > 1'h1;
+  assign \$37  = 1'h1 << \$1 [4:0];
+  assign \$38  = \$37  - 1'h1;
+  assign \$39  = { \$33 [40], \$33  } & { \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38  };
+  assign \$40  = | \$39 ;
+  assign sticky2 = \$36  & \$40 ;
+  assign \$41  = sticky2 | q2[0];
+  assign \$42  = guard2 & \$41 ;
+  assign round2 = $signed(q2) + $signed({ 1'h0, \$42  });
+  assign \$43  = $signed(round2) < $signed(1'h0);
+  assign \$44  = \port$757$0 [45] & \$43 ;
+  assign relu2 = \$44  ? 43'h00000000000 : round2;
+  assign \$45  = $signed(acc[95:72]) + $signed(\port$757$0 [44:21]);
+  assign \$46  = $signed(\$45 ) * $signed({ 1'h0, \port$757$0 [15:0] });
+  assign q3 = $signed(\$46 ) >>> \port$757$0 [20:16];
+  assign \$47  = | \port$757$0 [20:16];
+  assign \$48  = $signed(\$46 ) >>> \$1 [4:0];
+  assign guard3 = \$47  & \$48 [0];
+  assign \$49  = \port$757$0 [20:16] > 1'h1;
+  assign \$50  = 1'h1 << \$1 [4:0];
+  assign \$51  = \$50  - 1'h1;
+  assign \$52  = { \$46 [40], \$46  } & { \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51  };
+  assign \$53  = | \$52 ;
+  assign sticky3 = \$49  & \$53 ;
+  assign \$54  = sticky3 | q3[0];
+  assign \$55  = guard3 & \$54 ;
+  assign round3 = $signed(q3) + $signed({ 1'h0, \$55  });
+  assign \$56  = $signed(round3) < $signed(1'h0);
+  assign \$57  = \port$757$0 [45] & \$56 ;
+  assign relu3 = \$57  ? 43'h00000000000 : round3;
+  assign \$58  = $signed(relu0) > $signed({ 1'h0, \$4 [15:0] });
+  assign \$59  = $signed(relu0) < $signed(qmin);
+  assign \$60  = \$59  ? { qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin } : relu0;
+  assign \$61  = \$58  ? { 27'h0000000, \$4 [15:0] } : \$60 ;
+  assign \$62  = $signed(relu1) > $signed({ 1'h0, \$4 [15:0] });
+  assign \$63  = $signed(relu1) < $signed(qmin);
+  assign \$64  = \$63  ? { qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin } : relu1;
+  assign \$65  = \$62  ? { 27'h0000000, \$4 [15:0] } : \$64 ;
+  assign \$66  = $signed(relu2) > $signed({ 1'h0, \$4 [15:0] });
+  assign \$67  = $signed(relu2) < $signed(qmin);
+  assign \$68  = \$67  ? { qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin } : relu2;
+  assign \$69  = \$66  ? { 27'h0000000, \$4 [15:0] } : \$68 ;
+  assign \$70  = $signed(relu3) > $signed({ 1'h0, \$4 [15:0] });
+  assign \$71  = $signed(relu3) < $signed(qmin);
+  assign \$72  = \$71  ? { qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin } : relu3;
+  assign \$73  = \$70  ? { 27'h0000000, \$4 [15:0] } : \$72 ;
   always @(posedge clk)
-    y_valid <= \$70 ;
+    y_valid <= \$74 ;
   always @(posedge clk)
-    y <= \$71 ;
-  assign \$1  = \port$747$0 [20:16] - 1'h1;
-  assign \$2  = $signed(acc[23:0]) + $signed(\port$747$0 [44:21]);
-  assign \$3  = $signed(\$2 ) * $signed({ 1'h0, \port$747$0 [15:0] });
-  assign q0 = $signed(\$3 ) >>> \port$747$0 [20:16];
-  assign \$4  = | \port$747$0 [20:16];
-  assign \$5  = $signed(\$3 ) >>> \$1 [4:0];
-  assign guard0 = \$4  & \$5 [0];
-  assign \$6  = \port$747$0 [20:16] > 1'h1;
-  assign \$7  = 1'h1 << \$1 [4:0];
-  assign \$8  = \$7  - 1'h1;
-  assign \$9  = { \$3 [40], \$3  } & { \$8 [32], \$8 [32], \$8 [32], \$8 [32], \$8 [32], \$8 [32], \$8 [32], \$8 [32], \$8 [32], \$8  };
-  assign \$10  = | \$9 ;
-  assign sticky0 = \$6  & \$10 ;
-  assign \$11  = sticky0 | q0[0];
-  assign \$12  = guard0 & \$11 ;
-  assign round0 = $signed(q0) + $signed({ 1'h0, \$12  });
-  assign \$13  = $signed(round0) < $signed(1'h0);
-  assign \$14  = \port$747$0 [45] & \$13 ;
-  assign relu0 = \$14  ? 43'h00000000000 : round0;
-  assign \$15  = $signed(acc[47:24]) + $signed(\port$747$0 [44:21]);
-  assign \$16  = $signed(\$15 ) * $signed({ 1'h0, \port$747$0 [15:0] });
-  assign q1 = $signed(\$16 ) >>> \port$747$0 [20:16];
-  assign \$17  = | \port$747$0 [20:16];
-  assign \$18  = $signed(\$16 ) >>> \$1 [4:0];
-  assign guard1 = \$17  & \$18 [0];
-  assign \$19  = \port$747$0 [20:16] > 1'h1;
-  assign \$20  = 1'h1 << \$1 [4:0];
-  assign \$21  = \$20  - 1'h1;
+    y <= \$75 ;
+  assign \$1  = \port$757$0 [20:16] - 1'h1;
+  assign \$2  = \port$778$145 [4:0] - \port$778$145 [5];
+  assign \$3  = 1'h1 << \$2 [4:0];
+  assign \$4  = \$3  - 1'h1;
+  assign \$5  = - \$4 [15:0];
+  assign qmin = \port$778$145 [5] ? \$5  : 17'h00000;
+  assign \$6  = $signed(acc[23:0]) + $signed(\port$757$0 [44:21]);
+  assign \$7  = $signed(\$6 ) * $signed({ 1'h0, \port$757$0 [15:0] });
+  assign q0 = $signed(\$7 ) >>> \port$757$0 [20:16];
+  assign \$8  = | \port$757$0 [20:16];
+  assign \$9  = $signed(\$7 ) >>> \$1 [4:0];
+  assign guard0 = \$8  & \$9 [0];
+  assign \$10  = \port$757$0 [20:16] > 1'h1;
+  assign \$11  = 1'h1 << \$1 [4:0];
+  assign \$12  = \$11  - 1'h1;
+  assign \$13  = { \$7 [40], \$7  } & { \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12  };
+  assign \$14  = | \$13 ;
+  assign sticky0 = \$10  & \$14 ;
+  assign \$15  = sticky0 | q0[0];
+  assign \$16  = guard0 & \$15 ;
+  assign round0 = $signed(q0) + $signed({ 1'h0, \$16  });
+  assign \$17  = $signed(round0) < $signed(1'h0);
+  assign \$18  = \port$757$0 [45] & \$17 ;
+  assign relu0 = \$18  ? 43'h00000000000 : round0;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$70  = valid;
+    \$74  = valid;
     if (rst) begin
-      \$70  = 1'h0;
+      \$74  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$71  = y;
+    \$75  = y;
     if (valid) begin
-      \$71 [3:0] = \$57 [3:0];
-      \$71 [7:4] = \$61 [3:0];
-      \$71 [11:8] = \$65 [3:0];
-      \$71 [15:12] = \$69 [3:0];
+      \$75 [16:0] = \$61 [16:0];
+      \$75 [33:17] = \$65 [16:0];
+      \$75 [50:34] = \$69 [16:0];
+      \$75 [67:51] = \$73 [16:0];
     end
     if (rst) begin
-      \$71  = 16'h0000;
+      \$75  = 68'h00000000000000000;
     end
   end
   assign s_m1 = \$1 [4:0];
-  assign shift = \port$747$0 [20:16];
-  assign p0 = { \$3 [40], \$3  };
-  assign bias = \port$747$0 [44:21];
-  assign mult = \port$747$0 [15:0];
-  assign relu = \port$747$0 [45];
-  assign p1 = { \$16 [40], \$16  };
-  assign p2 = { \$29 [40], \$29  };
-  assign p3 = { \$42 [40], \$42  };
+  assign shift = \port$757$0 [20:16];
+  assign width = \$2 [4:0];
+  assign out_bits = \port$778$145 [4:0];
+  assign out_signed = \port$778$145 [5];
+  assign qmax = \$4 [15:0];
+  assign p0 = { \$7 [40], \$7  };
+  assign bias = \port$757$0 [44:21];
+  assign mult = \port$757$0 [15:0];
+  assign relu = \port$757$0 [45];
+  assign p1 = { \$20 [40], \$20  };
+  assign p2 = { \$33 [40], \$33  };
+  assign p3 = { \$46 [40], \$46  };
   assign \acc[0]  = acc[23:0];
   assign \acc[1]  = acc[47:24];
   assign \acc[2]  = acc[71:48];
   assign \acc[3]  = acc[95:72];
-  assign \y[0]  = y[3:0];
-  assign \y[1]  = y[7:4];
-  assign \y[2]  = y[11:8];
-  assign \y[3]  = y[15:12];
+  assign \y[0]  = y[16:0];
+  assign \y[1]  = y[33:17];
+  assign \y[2]  = y[50:34];
+  assign \y[3]  = y[67:51];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -3233,7 +3290,7 @@ module \fpim_tiny.datapath.lut_core (rst, first, \w$5 , \x$7 , valid, drain_row,
   \fpim_tiny.datapath.lut_core.pe_0_0  pe_0_0 (
     .acc(acc),
     .clk(clk),
-    .\port$328$0 (ctl_edge0),
+    .\port$333$0 (ctl_edge0),
     .rst(rst),
     .w(\w$5 [3:0]),
     .x(\x$7 [3:0])
@@ -3241,7 +3298,7 @@ module \fpim_tiny.datapath.lut_core (rst, first, \w$5 , \x$7 , valid, drain_row,
   \fpim_tiny.datapath.lut_core.pe_0_1  pe_0_1 (
     .acc(\acc$63 ),
     .clk(clk),
-    .\port$934$0 (ctl_0_1_d1),
+    .\port$944$0 (ctl_0_1_d1),
     .rst(rst),
     .w(\w$10 ),
     .x(\x$12 )
@@ -3249,7 +3306,7 @@ module \fpim_tiny.datapath.lut_core (rst, first, \w$5 , \x$7 , valid, drain_row,
   \fpim_tiny.datapath.lut_core.pe_0_2  pe_0_2 (
     .acc(\acc$65 ),
     .clk(clk),
-    .\port$938$0 (ctl_0_2_d1),
+    .\port$948$0 (ctl_0_2_d1),
     .rst(rst),
     .w(\w$17 ),
     .x(\x$19 )
@@ -3257,7 +3314,7 @@ module \fpim_tiny.datapath.lut_core (rst, first, \w$5 , \x$7 , valid, drain_row,
   \fpim_tiny.datapath.lut_core.pe_0_3  pe_0_3 (
     .acc(\acc$67 ),
     .clk(clk),
-    .\port$942$0 (ctl_0_3_d1),
+    .\port$952$0 (ctl_0_3_d1),
     .rst(rst),
     .w(\w$24 ),
     .x(\x$26 )
@@ -3265,7 +3322,7 @@ module \fpim_tiny.datapath.lut_core (rst, first, \w$5 , \x$7 , valid, drain_row,
   \fpim_tiny.datapath.lut_core.pe_1_0  pe_1_0 (
     .acc(\acc$62 ),
     .clk(clk),
-    .\port$918$0 (ctl_edge1_d1),
+    .\port$928$0 (ctl_edge1_d1),
     .rst(rst),
     .w(\w$31 ),
     .x(\x$33 )
@@ -3273,7 +3330,7 @@ module \fpim_tiny.datapath.lut_core (rst, first, \w$5 , \x$7 , valid, drain_row,
   \fpim_tiny.datapath.lut_core.pe_1_1  pe_1_1 (
     .acc(\acc$64 ),
     .clk(clk),
-    .\port$948$0 (ctl_1_1_d1),
+    .\port$958$0 (ctl_1_1_d1),
     .rst(rst),
     .w(\w$38 ),
     .x(\x$40 )
@@ -3281,7 +3338,7 @@ module \fpim_tiny.datapath.lut_core (rst, first, \w$5 , \x$7 , valid, drain_row,
   \fpim_tiny.datapath.lut_core.pe_1_2  pe_1_2 (
     .acc(\acc$66 ),
     .clk(clk),
-    .\port$954$0 (ctl_1_2_d1),
+    .\port$964$0 (ctl_1_2_d1),
     .rst(rst),
     .w(\w$45 ),
     .x(\x$47 )
@@ -3289,7 +3346,7 @@ module \fpim_tiny.datapath.lut_core (rst, first, \w$5 , \x$7 , valid, drain_row,
   \fpim_tiny.datapath.lut_core.pe_1_3  pe_1_3 (
     .acc(\acc$68 ),
     .clk(clk),
-    .\port$960$0 (ctl_1_3_d1),
+    .\port$970$0 (ctl_1_3_d1),
     .rst(rst),
     .w(\w$52 ),
     .x(\x$54 )
@@ -3553,7 +3610,7 @@ module \fpim_tiny.datapath.lut_core (rst, first, \w$5 , \x$7 , valid, drain_row,
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_0_0 (rst, \port$328$0 , w, x, acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_0_0 (rst, \port$333$0 , w, x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -3575,8 +3632,8 @@ module \fpim_tiny.datapath.lut_core.pe_0_0 (rst, \port$328$0 , w, x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$328$0 ;
-  wire [1:0] \port$328$0 ;
+  input [1:0] \port$333$0 ;
+  wire [1:0] \port$333$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -3596,7 +3653,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_0 (rst, \port$328$0 , w, x, acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$328$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$333$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -3607,7 +3664,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_0 (rst, \port$328$0 , w, x, acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     \$15  = acc;
-    if (\port$328$0 [0]) begin
+    if (\port$333$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -3618,12 +3675,12 @@ module \fpim_tiny.datapath.lut_core.pe_0_0 (rst, \port$328$0 , w, x, acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$328$0 [0];
-  assign first = \port$328$0 [1];
+  assign valid = \port$333$0 [0];
+  assign first = \port$333$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_0_1 (rst, x, w, \port$934$0 , acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_0_1 (rst, x, w, \port$944$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -3645,8 +3702,8 @@ module \fpim_tiny.datapath.lut_core.pe_0_1 (rst, x, w, \port$934$0 , acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$934$0 ;
-  wire [1:0] \port$934$0 ;
+  input [1:0] \port$944$0 ;
+  wire [1:0] \port$944$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -3666,7 +3723,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_1 (rst, x, w, \port$934$0 , acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$934$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$944$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -3677,7 +3734,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_1 (rst, x, w, \port$934$0 , acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \$15  = acc;
-    if (\port$934$0 [0]) begin
+    if (\port$944$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -3688,223 +3745,13 @@ module \fpim_tiny.datapath.lut_core.pe_0_1 (rst, x, w, \port$934$0 , acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$934$0 [0];
-  assign first = \port$934$0 [1];
+  assign valid = \port$944$0 [0];
+  assign first = \port$944$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_0_2 (rst, x, w, \port$938$0 , acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_0_2 (rst, x, w, \port$948$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
-  wire [2:0] \$1 ;
-  wire [8:0] \$10 ;
-  wire [9:0] \$11 ;
-  wire [8:0] \$12 ;
-  wire [9:0] \$13 ;
-  wire [24:0] \$14 ;
-  reg [23:0] \$15 ;
-  wire [2:0] \$2 ;
-  wire \$3 ;
-  wire [6:0] \$4 ;
-  wire [6:0] \$5 ;
-  wire \$6 ;
-  wire [6:0] \$7 ;
-  wire [6:0] \$8 ;
-  wire [23:0] \$9 ;
-  output [23:0] acc;
-  reg [23:0] acc = 24'h000000;
-  input clk;
-  wire clk;
-  wire first;
-  input [1:0] \port$938$0 ;
-  wire [1:0] \port$938$0 ;
-  input rst;
-  wire rst;
-  wire [1:0] shift1;
-  wire [1:0] shift2;
-  wire [7:0] term1;
-  wire [7:0] term2;
-  wire valid;
-  input [3:0] w;
-  wire [3:0] w;
-  input [3:0] x;
-  wire [3:0] x;
-  assign \$1  = 2'h3 - w[2:1];
-  assign \$2  = 2'h3 - w[0];
-  assign \$3  = ! w[2:1];
-  assign \$4  = x << \$1 [1:0];
-  assign \$5  = \$3  ? 7'h00 : \$4 ;
-  assign \$6  = ! w[0];
-  assign \$7  = x << \$2 [1:0];
-  assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$938$0 [1] ? 24'h000000 : acc;
-  assign \$10  = \$5  + \$8 ;
-  assign \$11  = - $signed(\$10 );
-  assign \$12  = \$5  + \$8 ;
-  assign \$13  = w[3] ? \$11  : { \$12 [8], \$12  };
-  assign \$14  = $signed(\$9 ) + $signed(\$13 );
-  always @(posedge clk)
-    acc <= \$15 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$15  = acc;
-    if (\port$938$0 [0]) begin
-      \$15  = \$14 [23:0];
-    end
-    if (rst) begin
-      \$15  = 24'h000000;
-    end
-  end
-  assign shift1 = \$1 [1:0];
-  assign shift2 = \$2 [1:0];
-  assign term1 = { 1'h0, \$5  };
-  assign term2 = { 1'h0, \$8  };
-  assign valid = \port$938$0 [0];
-  assign first = \port$938$0 [1];
-endmodule
-
-(* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_0_3 (rst, x, w, \port$942$0 , acc, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
-  wire [2:0] \$1 ;
-  wire [8:0] \$10 ;
-  wire [9:0] \$11 ;
-  wire [8:0] \$12 ;
-  wire [9:0] \$13 ;
-  wire [24:0] \$14 ;
-  reg [23:0] \$15 ;
-  wire [2:0] \$2 ;
-  wire \$3 ;
-  wire [6:0] \$4 ;
-  wire [6:0] \$5 ;
-  wire \$6 ;
-  wire [6:0] \$7 ;
-  wire [6:0] \$8 ;
-  wire [23:0] \$9 ;
-  output [23:0] acc;
-  reg [23:0] acc = 24'h000000;
-  input clk;
-  wire clk;
-  wire first;
-  input [1:0] \port$942$0 ;
-  wire [1:0] \port$942$0 ;
-  input rst;
-  wire rst;
-  wire [1:0] shift1;
-  wire [1:0] shift2;
-  wire [7:0] term1;
-  wire [7:0] term2;
-  wire valid;
-  input [3:0] w;
-  wire [3:0] w;
-  input [3:0] x;
-  wire [3:0] x;
-  assign \$1  = 2'h3 - w[2:1];
-  assign \$2  = 2'h3 - w[0];
-  assign \$3  = ! w[2:1];
-  assign \$4  = x << \$1 [1:0];
-  assign \$5  = \$3  ? 7'h00 : \$4 ;
-  assign \$6  = ! w[0];
-  assign \$7  = x << \$2 [1:0];
-  assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$942$0 [1] ? 24'h000000 : acc;
-  assign \$10  = \$5  + \$8 ;
-  assign \$11  = - $signed(\$10 );
-  assign \$12  = \$5  + \$8 ;
-  assign \$13  = w[3] ? \$11  : { \$12 [8], \$12  };
-  assign \$14  = $signed(\$9 ) + $signed(\$13 );
-  always @(posedge clk)
-    acc <= \$15 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$15  = acc;
-    if (\port$942$0 [0]) begin
-      \$15  = \$14 [23:0];
-    end
-    if (rst) begin
-      \$15  = 24'h000000;
-    end
-  end
-  assign shift1 = \$1 [1:0];
-  assign shift2 = \$2 [1:0];
-  assign term1 = { 1'h0, \$5  };
-  assign term2 = { 1'h0, \$8  };
-  assign valid = \port$942$0 [0];
-  assign first = \port$942$0 [1];
-endmodule
-
-(* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_1_0 (rst, w, \port$918$0 , x, acc, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
-  wire [2:0] \$1 ;
-  wire [8:0] \$10 ;
-  wire [9:0] \$11 ;
-  wire [8:0] \$12 ;
-  wire [9:0] \$13 ;
-  wire [24:0] \$14 ;
-  reg [23:0] \$15 ;
-  wire [2:0] \$2 ;
-  wire \$3 ;
-  wire [6:0] \$4 ;
-  wire [6:0] \$5 ;
-  wire \$6 ;
-  wire [6:0] \$7 ;
-  wire [6:0] \$8 ;
-  wire [23:0] \$9 ;
-  output [23:0] acc;
-  reg [23:0] acc = 24'h000000;
-  input clk;
-  wire clk;
-  wire first;
-  input [1:0] \port$918$0 ;
-  wire [1:0] \port$918$0 ;
-  input rst;
-  wire rst;
-  wire [1:0] shift1;
-  wire [1:0] shift2;
-  wire [7:0] term1;
-  wire [7:0] term2;
-  wire valid;
-  input [3:0] w;
-  wire [3:0] w;
-  input [3:0] x;
-  wire [3:0] x;
-  assign \$1  = 2'h3 - w[2:1];
-  assign \$2  = 2'h3 - w[0];
-  assign \$3  = ! w[2:1];
-  assign \$4  = x << \$1 [1:0];
-  assign \$5  = \$3  ? 7'h00 : \$4 ;
-  assign \$6  = ! w[0];
-  assign \$7  = x << \$2 [1:0];
-  assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$918$0 [1] ? 24'h000000 : acc;
-  assign \$10  = \$5  + \$8 ;
-  assign \$11  = - $signed(\$10 );
-  assign \$12  = \$5  + \$8 ;
-  assign \$13  = w[3] ? \$11  : { \$12 [8], \$12  };
-  assign \$14  = $signed(\$9 ) + $signed(\$13 );
-  always @(posedge clk)
-    acc <= \$15 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$15  = acc;
-    if (\port$918$0 [0]) begin
-      \$15  = \$14 [23:0];
-    end
-    if (rst) begin
-      \$15  = 24'h000000;
-    end
-  end
-  assign shift1 = \$1 [1:0];
-  assign shift2 = \$2 [1:0];
-  assign term1 = { 1'h0, \$5  };
-  assign term2 = { 1'h0, \$8  };
-  assign valid = \port$918$0 [0];
-  assign first = \port$918$0 [1];
-endmodule
-
-(* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_1_1 (rst, w, \port$948$0 , x, acc, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
   wire [9:0] \$11 ;
@@ -3955,7 +3802,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_1 (rst, w, \port$948$0 , x, acc, clk);
   always @(posedge clk)
     acc <= \$15 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
     \$15  = acc;
     if (\port$948$0 [0]) begin
       \$15  = \$14 [23:0];
@@ -3973,7 +3820,217 @@ module \fpim_tiny.datapath.lut_core.pe_1_1 (rst, w, \port$948$0 , x, acc, clk);
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_1_2 (rst, w, \port$954$0 , x, acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_0_3 (rst, x, w, \port$952$0 , acc, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
+  wire [2:0] \$1 ;
+  wire [8:0] \$10 ;
+  wire [9:0] \$11 ;
+  wire [8:0] \$12 ;
+  wire [9:0] \$13 ;
+  wire [24:0] \$14 ;
+  reg [23:0] \$15 ;
+  wire [2:0] \$2 ;
+  wire \$3 ;
+  wire [6:0] \$4 ;
+  wire [6:0] \$5 ;
+  wire \$6 ;
+  wire [6:0] \$7 ;
+  wire [6:0] \$8 ;
+  wire [23:0] \$9 ;
+  output [23:0] acc;
+  reg [23:0] acc = 24'h000000;
+  input clk;
+  wire clk;
+  wire first;
+  input [1:0] \port$952$0 ;
+  wire [1:0] \port$952$0 ;
+  input rst;
+  wire rst;
+  wire [1:0] shift1;
+  wire [1:0] shift2;
+  wire [7:0] term1;
+  wire [7:0] term2;
+  wire valid;
+  input [3:0] w;
+  wire [3:0] w;
+  input [3:0] x;
+  wire [3:0] x;
+  assign \$1  = 2'h3 - w[2:1];
+  assign \$2  = 2'h3 - w[0];
+  assign \$3  = ! w[2:1];
+  assign \$4  = x << \$1 [1:0];
+  assign \$5  = \$3  ? 7'h00 : \$4 ;
+  assign \$6  = ! w[0];
+  assign \$7  = x << \$2 [1:0];
+  assign \$8  = w[0] ? \$7  : 7'h00;
+  assign \$9  = \port$952$0 [1] ? 24'h000000 : acc;
+  assign \$10  = \$5  + \$8 ;
+  assign \$11  = - $signed(\$10 );
+  assign \$12  = \$5  + \$8 ;
+  assign \$13  = w[3] ? \$11  : { \$12 [8], \$12  };
+  assign \$14  = $signed(\$9 ) + $signed(\$13 );
+  always @(posedge clk)
+    acc <= \$15 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$15  = acc;
+    if (\port$952$0 [0]) begin
+      \$15  = \$14 [23:0];
+    end
+    if (rst) begin
+      \$15  = 24'h000000;
+    end
+  end
+  assign shift1 = \$1 [1:0];
+  assign shift2 = \$2 [1:0];
+  assign term1 = { 1'h0, \$5  };
+  assign term2 = { 1'h0, \$8  };
+  assign valid = \port$952$0 [0];
+  assign first = \port$952$0 [1];
+endmodule
+
+(* generator = "Amaranth" *)
+module \fpim_tiny.datapath.lut_core.pe_1_0 (rst, w, \port$928$0 , x, acc, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
+  wire [2:0] \$1 ;
+  wire [8:0] \$10 ;
+  wire [9:0] \$11 ;
+  wire [8:0] \$12 ;
+  wire [9:0] \$13 ;
+  wire [24:0] \$14 ;
+  reg [23:0] \$15 ;
+  wire [2:0] \$2 ;
+  wire \$3 ;
+  wire [6:0] \$4 ;
+  wire [6:0] \$5 ;
+  wire \$6 ;
+  wire [6:0] \$7 ;
+  wire [6:0] \$8 ;
+  wire [23:0] \$9 ;
+  output [23:0] acc;
+  reg [23:0] acc = 24'h000000;
+  input clk;
+  wire clk;
+  wire first;
+  input [1:0] \port$928$0 ;
+  wire [1:0] \port$928$0 ;
+  input rst;
+  wire rst;
+  wire [1:0] shift1;
+  wire [1:0] shift2;
+  wire [7:0] term1;
+  wire [7:0] term2;
+  wire valid;
+  input [3:0] w;
+  wire [3:0] w;
+  input [3:0] x;
+  wire [3:0] x;
+  assign \$1  = 2'h3 - w[2:1];
+  assign \$2  = 2'h3 - w[0];
+  assign \$3  = ! w[2:1];
+  assign \$4  = x << \$1 [1:0];
+  assign \$5  = \$3  ? 7'h00 : \$4 ;
+  assign \$6  = ! w[0];
+  assign \$7  = x << \$2 [1:0];
+  assign \$8  = w[0] ? \$7  : 7'h00;
+  assign \$9  = \port$928$0 [1] ? 24'h000000 : acc;
+  assign \$10  = \$5  + \$8 ;
+  assign \$11  = - $signed(\$10 );
+  assign \$12  = \$5  + \$8 ;
+  assign \$13  = w[3] ? \$11  : { \$12 [8], \$12  };
+  assign \$14  = $signed(\$9 ) + $signed(\$13 );
+  always @(posedge clk)
+    acc <= \$15 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$15  = acc;
+    if (\port$928$0 [0]) begin
+      \$15  = \$14 [23:0];
+    end
+    if (rst) begin
+      \$15  = 24'h000000;
+    end
+  end
+  assign shift1 = \$1 [1:0];
+  assign shift2 = \$2 [1:0];
+  assign term1 = { 1'h0, \$5  };
+  assign term2 = { 1'h0, \$8  };
+  assign valid = \port$928$0 [0];
+  assign first = \port$928$0 [1];
+endmodule
+
+(* generator = "Amaranth" *)
+module \fpim_tiny.datapath.lut_core.pe_1_1 (rst, w, \port$958$0 , x, acc, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
+  wire [2:0] \$1 ;
+  wire [8:0] \$10 ;
+  wire [9:0] \$11 ;
+  wire [8:0] \$12 ;
+  wire [9:0] \$13 ;
+  wire [24:0] \$14 ;
+  reg [23:0] \$15 ;
+  wire [2:0] \$2 ;
+  wire \$3 ;
+  wire [6:0] \$4 ;
+  wire [6:0] \$5 ;
+  wire \$6 ;
+  wire [6:0] \$7 ;
+  wire [6:0] \$8 ;
+  wire [23:0] \$9 ;
+  output [23:0] acc;
+  reg [23:0] acc = 24'h000000;
+  input clk;
+  wire clk;
+  wire first;
+  input [1:0] \port$958$0 ;
+  wire [1:0] \port$958$0 ;
+  input rst;
+  wire rst;
+  wire [1:0] shift1;
+  wire [1:0] shift2;
+  wire [7:0] term1;
+  wire [7:0] term2;
+  wire valid;
+  input [3:0] w;
+  wire [3:0] w;
+  input [3:0] x;
+  wire [3:0] x;
+  assign \$1  = 2'h3 - w[2:1];
+  assign \$2  = 2'h3 - w[0];
+  assign \$3  = ! w[2:1];
+  assign \$4  = x << \$1 [1:0];
+  assign \$5  = \$3  ? 7'h00 : \$4 ;
+  assign \$6  = ! w[0];
+  assign \$7  = x << \$2 [1:0];
+  assign \$8  = w[0] ? \$7  : 7'h00;
+  assign \$9  = \port$958$0 [1] ? 24'h000000 : acc;
+  assign \$10  = \$5  + \$8 ;
+  assign \$11  = - $signed(\$10 );
+  assign \$12  = \$5  + \$8 ;
+  assign \$13  = w[3] ? \$11  : { \$12 [8], \$12  };
+  assign \$14  = $signed(\$9 ) + $signed(\$13 );
+  always @(posedge clk)
+    acc <= \$15 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$15  = acc;
+    if (\port$958$0 [0]) begin
+      \$15  = \$14 [23:0];
+    end
+    if (rst) begin
+      \$15  = 24'h000000;
+    end
+  end
+  assign shift1 = \$1 [1:0];
+  assign shift2 = \$2 [1:0];
+  assign term1 = { 1'h0, \$5  };
+  assign term2 = { 1'h0, \$8  };
+  assign valid = \port$958$0 [0];
+  assign first = \port$958$0 [1];
+endmodule
+
+(* generator = "Amaranth" *)
+module \fpim_tiny.datapath.lut_core.pe_1_2 (rst, w, \port$964$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$19  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -3995,8 +4052,8 @@ module \fpim_tiny.datapath.lut_core.pe_1_2 (rst, w, \port$954$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$954$0 ;
-  wire [1:0] \port$954$0 ;
+  input [1:0] \port$964$0 ;
+  wire [1:0] \port$964$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -4016,7 +4073,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_2 (rst, w, \port$954$0 , x, acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$954$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$964$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -4027,7 +4084,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_2 (rst, w, \port$954$0 , x, acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
     \$15  = acc;
-    if (\port$954$0 [0]) begin
+    if (\port$964$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -4038,12 +4095,12 @@ module \fpim_tiny.datapath.lut_core.pe_1_2 (rst, w, \port$954$0 , x, acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$954$0 [0];
-  assign first = \port$954$0 [1];
+  assign valid = \port$964$0 [0];
+  assign first = \port$964$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_1_3 (rst, w, \port$960$0 , x, acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_1_3 (rst, w, \port$970$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$20  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -4065,8 +4122,8 @@ module \fpim_tiny.datapath.lut_core.pe_1_3 (rst, w, \port$960$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$960$0 ;
-  wire [1:0] \port$960$0 ;
+  input [1:0] \port$970$0 ;
+  wire [1:0] \port$970$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -4086,7 +4143,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_3 (rst, w, \port$960$0 , x, acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$960$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$970$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -4097,7 +4154,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_3 (rst, w, \port$960$0 , x, acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
     \$15  = acc;
-    if (\port$960$0 [0]) begin
+    if (\port$970$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -4108,69 +4165,69 @@ module \fpim_tiny.datapath.lut_core.pe_1_3 (rst, w, \port$960$0 , x, acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$960$0 [0];
-  assign first = \port$960$0 [1];
+  assign valid = \port$970$0 [0];
+  assign first = \port$970$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_post (rst, \port$750$0 , valid, acc, y_valid, y, clk);
+module \fpim_tiny.datapath.lut_post (rst, \port$760$0 , valid, \port$778$145 , acc, y_valid, y, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$21  = 0;
   wire [5:0] \$1 ;
   wire \$10 ;
-  wire \$11 ;
-  wire \$12 ;
-  wire \$13 ;
+  wire [31:0] \$11 ;
+  wire [32:0] \$12 ;
+  wire [41:0] \$13 ;
   wire \$14 ;
-  wire [24:0] \$15 ;
-  wire [40:0] \$16 ;
+  wire \$15 ;
+  wire \$16 ;
   wire \$17 ;
-  wire [41:0] \$18 ;
-  wire \$19 ;
-  wire [24:0] \$2 ;
-  wire [31:0] \$20 ;
-  wire [32:0] \$21 ;
+  wire \$18 ;
+  wire [24:0] \$19 ;
+  wire [5:0] \$2 ;
+  wire [40:0] \$20 ;
+  wire \$21 ;
   wire [41:0] \$22 ;
   wire \$23 ;
-  wire \$24 ;
-  wire \$25 ;
-  wire \$26 ;
+  wire [31:0] \$24 ;
+  wire [32:0] \$25 ;
+  wire [41:0] \$26 ;
   wire \$27 ;
-  wire [24:0] \$28 ;
-  wire [40:0] \$29 ;
-  wire [40:0] \$3 ;
+  wire \$28 ;
+  wire \$29 ;
+  wire [47:0] \$3 ;
   wire \$30 ;
-  wire [41:0] \$31 ;
-  wire \$32 ;
-  wire [31:0] \$33 ;
-  wire [32:0] \$34 ;
+  wire \$31 ;
+  wire [24:0] \$32 ;
+  wire [40:0] \$33 ;
+  wire \$34 ;
   wire [41:0] \$35 ;
   wire \$36 ;
-  wire \$37 ;
-  wire \$38 ;
-  wire \$39 ;
-  wire \$4 ;
+  wire [31:0] \$37 ;
+  wire [32:0] \$38 ;
+  wire [41:0] \$39 ;
+  wire [48:0] \$4 ;
   wire \$40 ;
-  wire [24:0] \$41 ;
-  wire [40:0] \$42 ;
+  wire \$41 ;
+  wire \$42 ;
   wire \$43 ;
-  wire [41:0] \$44 ;
-  wire \$45 ;
-  wire [31:0] \$46 ;
-  wire [32:0] \$47 ;
+  wire \$44 ;
+  wire [24:0] \$45 ;
+  wire [40:0] \$46 ;
+  wire \$47 ;
   wire [41:0] \$48 ;
   wire \$49 ;
-  wire [41:0] \$5 ;
-  wire \$50 ;
-  wire \$51 ;
-  wire \$52 ;
+  wire [16:0] \$5 ;
+  wire [31:0] \$50 ;
+  wire [32:0] \$51 ;
+  wire [41:0] \$52 ;
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
-  wire [42:0] \$56 ;
-  wire [42:0] \$57 ;
+  wire \$56 ;
+  wire \$57 ;
   wire \$58 ;
   wire \$59 ;
-  wire \$6 ;
+  wire [24:0] \$6 ;
   wire [42:0] \$60 ;
   wire [42:0] \$61 ;
   wire \$62 ;
@@ -4181,10 +4238,14 @@ module \fpim_tiny.datapath.lut_post (rst, \port$750$0 , valid, acc, y_valid, y, 
   wire \$67 ;
   wire [42:0] \$68 ;
   wire [42:0] \$69 ;
-  wire [31:0] \$7 ;
-  reg \$70 ;
-  reg [15:0] \$71 ;
-  wire [32:0] \$8 ;
+  wire [40:0] \$7 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire [42:0] \$72 ;
+  wire [42:0] \$73 ;
+  reg \$74 ;
+  reg [67:0] \$75 ;
+  wire \$8 ;
   wire [41:0] \$9 ;
   input [95:0] acc;
   wire [95:0] acc;
@@ -4200,16 +4261,22 @@ module \fpim_tiny.datapath.lut_post (rst, \port$750$0 , valid, acc, y_valid, y, 
   wire guard2;
   wire guard3;
   wire [15:0] mult;
+  wire [4:0] out_bits;
+  wire out_signed;
   wire [41:0] p0;
   wire [41:0] p1;
   wire [41:0] p2;
   wire [41:0] p3;
-  input [45:0] \port$750$0 ;
-  wire [45:0] \port$750$0 ;
+  input [45:0] \port$760$0 ;
+  wire [45:0] \port$760$0 ;
+  input [5:0] \port$778$145 ;
+  wire [5:0] \port$778$145 ;
   wire [41:0] q0;
   wire [41:0] q1;
   wire [41:0] q2;
   wire [41:0] q3;
+  wire [15:0] qmax;
+  wire [16:0] qmin;
   wire relu;
   wire [42:0] relu0;
   wire [42:0] relu1;
@@ -4229,144 +4296,154 @@ module \fpim_tiny.datapath.lut_post (rst, \port$750$0 , valid, acc, y_valid, y, 
   wire sticky3;
   input valid;
   wire valid;
-  output [15:0] y;
-  reg [15:0] y = 16'h0000;
-  wire [3:0] \y[0] ;
-  wire [3:0] \y[1] ;
-  wire [3:0] \y[2] ;
-  wire [3:0] \y[3] ;
+  wire [4:0] width;
+  output [67:0] y;
+  reg [67:0] y = 68'h00000000000000000;
+  wire [16:0] \y[0] ;
+  wire [16:0] \y[1] ;
+  wire [16:0] \y[2] ;
+  wire [16:0] \y[3] ;
   output y_valid;
   reg y_valid = 1'h0;
-  assign \$22  = { \$16 [40], \$16  } & { \$21 [32], \$21 [32], \$21 [32], \$21 [32], \$21 [32], \$21 [32], \$21 [32], \$21 [32], \$21 [32], \$21  };
-  assign \$23  = | \$22 ;
-  assign sticky1 = \$19  & \$23 ;
-  assign \$24  = sticky1 | q1[0];
-  assign \$25  = guard1 & \$24 ;
-  assign round1 = $signed(q1) + $signed({ 1'h0, \$25  });
-  assign \$26  = $signed(round1) < $signed(1'h0);
-  assign \$27  = \port$750$0 [45] & \$26 ;
-  assign relu1 = \$27  ? 43'h00000000000 : round1;
-  assign \$28  = $signed(acc[71:48]) + $signed(\port$750$0 [44:21]);
-  assign \$29  = $signed(\$28 ) * $signed({ 1'h0, \port$750$0 [15:0] });
-  assign q2 = $signed(\$29 ) >>> \port$750$0 [20:16];
-  assign \$30  = | \port$750$0 [20:16];
-  assign \$31  = $signed(\$29 ) >>> \$1 [4:0];
-  assign guard2 = \$30  & \$31 [0];
-  assign \$32  = \port$750$0 [20:16] > 1'h1;
-  assign \$33  = 1'h1 << \$1 [4:0];
-  assign \$34  = \$33  - 1'h1;
-  assign \$35  = { \$29 [40], \$29  } & { \$34 [32], \$34 [32], \$34 [32], \$34 [32], \$34 [32], \$34 [32], \$34 [32], \$34 [32], \$34 [32], \$34  };
-  assign \$36  = | \$35 ;
-  assign sticky2 = \$32  & \$36 ;
-  assign \$37  = sticky2 | q2[0];
-  assign \$38  = guard2 & \$37 ;
-  assign round2 = $signed(q2) + $signed({ 1'h0, \$38  });
-  assign \$39  = $signed(round2) < $signed(1'h0);
-  assign \$40  = \port$750$0 [45] & \$39 ;
-  assign relu2 = \$40  ? 43'h00000000000 : round2;
-  assign \$41  = $signed(acc[95:72]) + $signed(\port$750$0 [44:21]);
-  assign \$42  = $signed(\$41 ) * $signed({ 1'h0, \port$750$0 [15:0] });
-  assign q3 = $signed(\$42 ) >>> \port$750$0 [20:16];
-  assign \$43  = | \port$750$0 [20:16];
-  assign \$44  = $signed(\$42 ) >>> \$1 [4:0];
-  assign guard3 = \$43  & \$44 [0];
-  assign \$45  = \port$750$0 [20:16] > 1'h1;
-  assign \$46  = 1'h1 << \$1 [4:0];
-  assign \$47  = \$46  - 1'h1;
-  assign \$48  = { \$42 [40], \$42  } & { \$47 [32], \$47 [32], \$47 [32], \$47 [32], \$47 [32], \$47 [32], \$47 [32], \$47 [32], \$47 [32], \$47  };
-  assign \$49  = | \$48 ;
-  assign sticky3 = \$45  & \$49 ;
-  assign \$50  = sticky3 | q3[0];
-  assign \$51  = guard3 & \$50 ;
-  assign round3 = $signed(q3) + $signed({ 1'h0, \$51  });
-  assign \$52  = $signed(round3) < $signed(1'h0);
-  assign \$53  = \port$750$0 [45] & \$52 ;
-  assign relu3 = \$53  ? 43'h00000000000 : round3;
-  assign \$54  = $signed(relu0) > $signed(5'h0f);
-  assign \$55  = $signed(relu0) < $signed(1'h0);
-  assign \$56  = \$55  ? 43'h00000000000 : relu0;
-  assign \$57  = \$54  ? 43'h0000000000f : \$56 ;
-  assign \$58  = $signed(relu1) > $signed(5'h0f);
-  assign \$59  = $signed(relu1) < $signed(1'h0);
-  assign \$60  = \$59  ? 43'h00000000000 : relu1;
-  assign \$61  = \$58  ? 43'h0000000000f : \$60 ;
-  assign \$62  = $signed(relu2) > $signed(5'h0f);
-  assign \$63  = $signed(relu2) < $signed(1'h0);
-  assign \$64  = \$63  ? 43'h00000000000 : relu2;
-  assign \$65  = \$62  ? 43'h0000000000f : \$64 ;
-  assign \$66  = $signed(relu3) > $signed(5'h0f);
-  assign \$67  = $signed(relu3) < $signed(1'h0);
-  assign \$68  = \$67  ? 43'h00000000000 : relu3;
-  assign \$69  = \$66  ? 43'h0000000000f : \$68 ;
+  assign \$19  = $signed(acc[47:24]) + $signed(\port$760$0 [44:21]);
+  assign \$20  = $signed(\$19 ) * $signed({ 1'h0, \port$760$0 [15:0] });
+  assign q1 = $signed(\$20 ) >>> \port$760$0 [20:16];
+  assign \$21  = | \port$760$0 [20:16];
+  assign \$22  = $signed(\$20 ) >>> \$1 [4:0];
+  assign guard1 = \$21  & \$22 [0];
+  assign \$23  = \port$760$0 [20:16] > 1'h1;
+  assign \$24  = 1'h1 << \$1 [4:0];
+  assign \$25  = \$24  - 1'h1;
+  assign \$26  = { \$20 [40], \$20  } & { \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25  };
+  assign \$27  = | \$26 ;
+  assign sticky1 = \$23  & \$27 ;
+  assign \$28  = sticky1 | q1[0];
+  assign \$29  = guard1 & \$28 ;
+  assign round1 = $signed(q1) + $signed({ 1'h0, \$29  });
+  assign \$30  = $signed(round1) < $signed(1'h0);
+  assign \$31  = \port$760$0 [45] & \$30 ;
+  assign relu1 = \$31  ? 43'h00000000000 : round1;
+  assign \$32  = $signed(acc[71:48]) + $signed(\port$760$0 [44:21]);
+  assign \$33  = $signed(\$32 ) * $signed({ 1'h0, \port$760$0 [15:0] });
+  assign q2 = $signed(\$33 ) >>> \port$760$0 [20:16];
+  assign \$34  = | \port$760$0 [20:16];
+  assign \$35  = $signed(\$33 ) >>> \$1 [4:0];
+  assign guard2 = \$34  & \$35 [0];
+  assign \$36  = \port$760$0 [20:16] > 1'h1;
+  assign \$37  = 1'h1 << \$1 [4:0];
+  assign \$38  = \$37  - 1'h1;
+  assign \$39  = { \$33 [40], \$33  } & { \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38  };
+  assign \$40  = | \$39 ;
+  assign sticky2 = \$36  & \$40 ;
+  assign \$41  = sticky2 | q2[0];
+  assign \$42  = guard2 & \$41 ;
+  assign round2 = $signed(q2) + $signed({ 1'h0, \$42  });
+  assign \$43  = $signed(round2) < $signed(1'h0);
+  assign \$44  = \port$760$0 [45] & \$43 ;
+  assign relu2 = \$44  ? 43'h00000000000 : round2;
+  assign \$45  = $signed(acc[95:72]) + $signed(\port$760$0 [44:21]);
+  assign \$46  = $signed(\$45 ) * $signed({ 1'h0, \port$760$0 [15:0] });
+  assign q3 = $signed(\$46 ) >>> \port$760$0 [20:16];
+  assign \$47  = | \port$760$0 [20:16];
+  assign \$48  = $signed(\$46 ) >>> \$1 [4:0];
+  assign guard3 = \$47  & \$48 [0];
+  assign \$49  = \port$760$0 [20:16] > 1'h1;
+  assign \$50  = 1'h1 << \$1 [4:0];
+  assign \$51  = \$50  - 1'h1;
+  assign \$52  = { \$46 [40], \$46  } & { \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51  };
+  assign \$53  = | \$52 ;
+  assign sticky3 = \$49  & \$53 ;
+  assign \$54  = sticky3 | q3[0];
+  assign \$55  = guard3 & \$54 ;
+  assign round3 = $signed(q3) + $signed({ 1'h0, \$55  });
+  assign \$56  = $signed(round3) < $signed(1'h0);
+  assign \$57  = \port$760$0 [45] & \$56 ;
+  assign relu3 = \$57  ? 43'h00000000000 : round3;
+  assign \$58  = $signed(relu0) > $signed({ 1'h0, \$4 [15:0] });
+  assign \$59  = $signed(relu0) < $signed(qmin);
+  assign \$60  = \$59  ? { qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin } : relu0;
+  assign \$61  = \$58  ? { 27'h0000000, \$4 [15:0] } : \$60 ;
+  assign \$62  = $signed(relu1) > $signed({ 1'h0, \$4 [15:0] });
+  assign \$63  = $signed(relu1) < $signed(qmin);
+  assign \$64  = \$63  ? { qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin } : relu1;
+  assign \$65  = \$62  ? { 27'h0000000, \$4 [15:0] } : \$64 ;
+  assign \$66  = $signed(relu2) > $signed({ 1'h0, \$4 [15:0] });
+  assign \$67  = $signed(relu2) < $signed(qmin);
+  assign \$68  = \$67  ? { qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin } : relu2;
+  assign \$69  = \$66  ? { 27'h0000000, \$4 [15:0] } : \$68 ;
+  assign \$70  = $signed(relu3) > $signed({ 1'h0, \$4 [15:0] });
+  assign \$71  = $signed(relu3) < $signed(qmin);
+  assign \$72  = \$71  ? { qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin } : relu3;
+  assign \$73  = \$70  ? { 27'h0000000, \$4 [15:0] } : \$72 ;
   always @(posedge clk)
-    y_valid <= \$70 ;
+    y_valid <= \$74 ;
   always @(posedge clk)
-    y <= \$71 ;
-  assign \$1  = \port$750$0 [20:16] - 1'h1;
-  assign \$2  = $signed(acc[23:0]) + $signed(\port$750$0 [44:21]);
-  assign \$3  = $signed(\$2 ) * $signed({ 1'h0, \port$750$0 [15:0] });
-  assign q0 = $signed(\$3 ) >>> \port$750$0 [20:16];
-  assign \$4  = | \port$750$0 [20:16];
-  assign \$5  = $signed(\$3 ) >>> \$1 [4:0];
-  assign guard0 = \$4  & \$5 [0];
-  assign \$6  = \port$750$0 [20:16] > 1'h1;
-  assign \$7  = 1'h1 << \$1 [4:0];
-  assign \$8  = \$7  - 1'h1;
-  assign \$9  = { \$3 [40], \$3  } & { \$8 [32], \$8 [32], \$8 [32], \$8 [32], \$8 [32], \$8 [32], \$8 [32], \$8 [32], \$8 [32], \$8  };
-  assign \$10  = | \$9 ;
-  assign sticky0 = \$6  & \$10 ;
-  assign \$11  = sticky0 | q0[0];
-  assign \$12  = guard0 & \$11 ;
-  assign round0 = $signed(q0) + $signed({ 1'h0, \$12  });
-  assign \$13  = $signed(round0) < $signed(1'h0);
-  assign \$14  = \port$750$0 [45] & \$13 ;
-  assign relu0 = \$14  ? 43'h00000000000 : round0;
-  assign \$15  = $signed(acc[47:24]) + $signed(\port$750$0 [44:21]);
-  assign \$16  = $signed(\$15 ) * $signed({ 1'h0, \port$750$0 [15:0] });
-  assign q1 = $signed(\$16 ) >>> \port$750$0 [20:16];
-  assign \$17  = | \port$750$0 [20:16];
-  assign \$18  = $signed(\$16 ) >>> \$1 [4:0];
-  assign guard1 = \$17  & \$18 [0];
-  assign \$19  = \port$750$0 [20:16] > 1'h1;
-  assign \$20  = 1'h1 << \$1 [4:0];
-  assign \$21  = \$20  - 1'h1;
+    y <= \$75 ;
+  assign \$1  = \port$760$0 [20:16] - 1'h1;
+  assign \$2  = \port$778$145 [4:0] - \port$778$145 [5];
+  assign \$3  = 1'h1 << \$2 [4:0];
+  assign \$4  = \$3  - 1'h1;
+  assign \$5  = - \$4 [15:0];
+  assign qmin = \port$778$145 [5] ? \$5  : 17'h00000;
+  assign \$6  = $signed(acc[23:0]) + $signed(\port$760$0 [44:21]);
+  assign \$7  = $signed(\$6 ) * $signed({ 1'h0, \port$760$0 [15:0] });
+  assign q0 = $signed(\$7 ) >>> \port$760$0 [20:16];
+  assign \$8  = | \port$760$0 [20:16];
+  assign \$9  = $signed(\$7 ) >>> \$1 [4:0];
+  assign guard0 = \$8  & \$9 [0];
+  assign \$10  = \port$760$0 [20:16] > 1'h1;
+  assign \$11  = 1'h1 << \$1 [4:0];
+  assign \$12  = \$11  - 1'h1;
+  assign \$13  = { \$7 [40], \$7  } & { \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12  };
+  assign \$14  = | \$13 ;
+  assign sticky0 = \$10  & \$14 ;
+  assign \$15  = sticky0 | q0[0];
+  assign \$16  = guard0 & \$15 ;
+  assign round0 = $signed(q0) + $signed({ 1'h0, \$16  });
+  assign \$17  = $signed(round0) < $signed(1'h0);
+  assign \$18  = \port$760$0 [45] & \$17 ;
+  assign relu0 = \$18  ? 43'h00000000000 : round0;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$70  = valid;
+    \$74  = valid;
     if (rst) begin
-      \$70  = 1'h0;
+      \$74  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$71  = y;
+    \$75  = y;
     if (valid) begin
-      \$71 [3:0] = \$57 [3:0];
-      \$71 [7:4] = \$61 [3:0];
-      \$71 [11:8] = \$65 [3:0];
-      \$71 [15:12] = \$69 [3:0];
+      \$75 [16:0] = \$61 [16:0];
+      \$75 [33:17] = \$65 [16:0];
+      \$75 [50:34] = \$69 [16:0];
+      \$75 [67:51] = \$73 [16:0];
     end
     if (rst) begin
-      \$71  = 16'h0000;
+      \$75  = 68'h00000000000000000;
     end
   end
   assign s_m1 = \$1 [4:0];
-  assign shift = \port$750$0 [20:16];
-  assign p0 = { \$3 [40], \$3  };
-  assign bias = \port$750$0 [44:21];
-  assign mult = \port$750$0 [15:0];
-  assign relu = \port$750$0 [45];
-  assign p1 = { \$16 [40], \$16  };
-  assign p2 = { \$29 [40], \$29  };
-  assign p3 = { \$42 [40], \$42  };
+  assign shift = \port$760$0 [20:16];
+  assign width = \$2 [4:0];
+  assign out_bits = \port$778$145 [4:0];
+  assign out_signed = \port$778$145 [5];
+  assign qmax = \$4 [15:0];
+  assign p0 = { \$7 [40], \$7  };
+  assign bias = \port$760$0 [44:21];
+  assign mult = \port$760$0 [15:0];
+  assign relu = \port$760$0 [45];
+  assign p1 = { \$20 [40], \$20  };
+  assign p2 = { \$33 [40], \$33  };
+  assign p3 = { \$46 [40], \$46  };
   assign \acc[0]  = acc[23:0];
   assign \acc[1]  = acc[47:24];
   assign \acc[2]  = acc[71:48];
   assign \acc[3]  = acc[95:72];
-  assign \y[0]  = y[3:0];
-  assign \y[1]  = y[7:4];
-  assign \y[2]  = y[11:8];
-  assign \y[3]  = y[15:12];
+  assign \y[0]  = y[16:0];
+  assign \y[1]  = y[33:17];
+  assign \y[2]  = y[50:34];
+  assign \y[3]  = y[67:51];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -4419,14 +4496,16 @@ module \fpim_tiny.loader (rst, restart, rows_dsp, rows_lut, cols, steps, \final 
   wire advance;
   input clk;
   wire clk;
-  input [144:0] cmd;
-  wire [144:0] cmd;
+  input [150:0] cmd;
+  wire [150:0] cmd;
   wire [15:0] \cmd.f ;
   wire [15:0] \cmd.k ;
   wire [15:0] \cmd.m_fixed ;
   wire [15:0] \cmd.m_lut ;
   wire [15:0] \cmd.n ;
   wire \cmd.order ;
+  wire [4:0] \cmd.out_bits ;
+  wire \cmd.out_signed ;
   wire [15:0] \cmd.qa ;
   wire [15:0] \cmd.qb ;
   wire [15:0] \cmd.ra ;
@@ -4682,6 +4761,8 @@ module \fpim_tiny.loader (rst, restart, rows_dsp, rows_lut, cols, steps, \final 
   assign \cmd.qb  = cmd[127:112];
   assign \cmd.rb  = cmd[143:128];
   assign \cmd.order  = cmd[144];
+  assign \cmd.out_bits  = cmd[149:145];
+  assign \cmd.out_signed  = cmd[150];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -4729,39 +4810,39 @@ module \fpim_tiny.out_fifo (clk, rst, w_level, r_data, w_port__data, w_en, r_rdy
   wire [2:0] level;
   (* init = 2'h0 *)
   wire [1:0] produce;
-  output [84:0] r_data;
-  wire [84:0] r_data;
+  output [188:0] r_data;
+  wire [188:0] r_data;
   input r_en;
   wire r_en;
   wire [2:0] r_level;
   reg [1:0] r_port__addr = 2'h0;
-  wire [84:0] r_port__data;
+  wire [188:0] r_port__data;
   wire r_port__en;
   output r_rdy;
   reg r_rdy = 1'h0;
   input rst;
   wire rst;
-  wire [84:0] w_data;
+  wire [188:0] w_data;
   input w_en;
   wire w_en;
   output [2:0] w_level;
   wire [2:0] w_level;
   reg [1:0] w_port__addr = 2'h0;
-  input [84:0] w_port__data;
-  wire [84:0] w_port__data;
+  input [188:0] w_port__data;
+  wire [188:0] w_port__data;
   wire w_port__en;
   wire w_rdy;
-  reg [84:0] storage [2:0];
+  reg [188:0] storage [2:0];
   initial begin
-    storage[0] = 85'h0000000000000000000000;
-    storage[1] = 85'h0000000000000000000000;
-    storage[2] = 85'h0000000000000000000000;
+    storage[0] = 189'h000000000000000000000000000000000000000000000000;
+    storage[1] = 189'h000000000000000000000000000000000000000000000000;
+    storage[2] = 189'h000000000000000000000000000000000000000000000000;
   end
   always @(posedge clk) begin
     if (w_port__en)
       storage[w_port__addr] <= w_port__data;
   end
-  reg [84:0] _0_;
+  reg [188:0] _0_;
   always @(posedge clk) begin
     if (r_port__en) begin
       _0_ <= storage[r_port__addr];
@@ -5052,14 +5133,16 @@ module \fpim_tiny.walker (rst, restart, rows_dsp, rows_lut, rows, cols, steps, l
   wire advance;
   input clk;
   wire clk;
-  input [144:0] cmd;
-  wire [144:0] cmd;
+  input [150:0] cmd;
+  wire [150:0] cmd;
   wire [15:0] \cmd.f ;
   wire [15:0] \cmd.k ;
   wire [15:0] \cmd.m_fixed ;
   wire [15:0] \cmd.m_lut ;
   wire [15:0] \cmd.n ;
   wire \cmd.order ;
+  wire [4:0] \cmd.out_bits ;
+  wire \cmd.out_signed ;
   wire [15:0] \cmd.qa ;
   wire [15:0] \cmd.qb ;
   wire [15:0] \cmd.ra ;
@@ -5319,6 +5402,8 @@ module \fpim_tiny.walker (rst, restart, rows_dsp, rows_lut, rows, cols, steps, l
   assign \cmd.qb  = cmd[127:112];
   assign \cmd.rb  = cmd[143:128];
   assign \cmd.order  = cmd[144];
+  assign \cmd.out_bits  = cmd[149:145];
+  assign \cmd.out_signed  = cmd[150];
 endmodule
 
 (* generator = "Amaranth" *)
