@@ -35,8 +35,10 @@ the calibration report):
   ``p = a + 2**(w-1) - 2``; ``A`` FF. Fitted on units pot-4 a4 and pot-5 a8 (exact).
 * **Array registers** (structural, exact in every synthesis so far): weights of row ``r``
   (group ``g``) pass ``g + C - 1`` registers, activations of column ``c`` pass
-  ``c + G - 1``, the 2-bit valid/first control ``G + C - 2`` (PEs on one anti-diagonal see
-  the same control, Yosys merges those registers). Registers are not shared between cores.
+  ``c + G - 1``, the 3-bit valid/first/last control ``G + C - 2`` (PEs on one anti-diagonal
+  see the same control, Yosys merges those registers) and its capture flag one more.
+  Registers are not shared between cores.
+* **Drain registers** (sim.timing R4): ``A`` FF per PE, loaded with a clock enable (no LUT).
 * **Drain multiplexer**: ``C A mux(R)`` LUT per core (``mux(n) = ceil(n / 4)``, a LUT6 is a
   4:1 multiplexer).
 * **Post-processing** per core (``hw.postproc``, ``p = A + 18`` bits: ``(acc + bias)`` times
@@ -177,9 +179,11 @@ def core_cost(scheme: Scheme, rows: int, cols: int, w: int, act: ActFormat, acc:
         pes = pot_pe_cost(w, act, acc) * (rows * cols)
     w_regs = w * sum(g * n + n * (cols - 1) for g, n in enumerate(groups))
     x_regs = act.bits * (cols * (cols - 1) // 2 + cols * (n_groups - 1))
-    ctl_regs = 2 * (n_groups + cols - 2)
+    # valid, first and last along the anti-diagonals, and the capture flag one step further
+    ctl_regs = 3 * (n_groups + cols - 2) + 1
+    held = rows * cols * acc  # the drain registers (R4)
     drain = cols * acc * _mux_luts(rows)
-    return pes + UnitCost(drain, w_regs + x_regs + ctl_regs, 0)
+    return pes + UnitCost(drain, w_regs + x_regs + ctl_regs + held, 0)
 
 
 def datapath_cost(engine: GemmEngine, dsp_type: str) -> dict[str, UnitCost]:
