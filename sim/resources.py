@@ -47,8 +47,10 @@ the calibration report):
   :func:`multiplier_dsps` of ``(A+1) x 17`` per lane. Fitted on units post A24 a4 with 1, 2,
   4 lanes (least squares); post A32 a8 checks it.
 * **Control and DMA**: a fixed 1,500 LUTs and 2,000 FFs (not calibrated).
-* **BRAM36**: each bank of each buffer is ``width x depth`` bits, mapped to the cheapest
-  BRAM36 aspect ratio (72x512 ... 1x32768); every buffer has two banks (not calibrated).
+* **BRAM36**: each load buffer (``hw.buffer``) is one ``width x depth`` memory, ``width``
+  the rows' (weights) or the columns' (activations) bits of one K step, ``depth``
+  :func:`buffer_depth` of ``memory.k_tile``, mapped to the cheapest BRAM36 aspect ratio
+  (72x512 ... 1x32768).
 """
 
 from __future__ import annotations
@@ -241,6 +243,15 @@ def pe_costs(accel: Accelerator) -> PeCosts:
     )
 
 
+def buffer_depth(k_tile: int) -> int:
+    """Words of a load buffer's memory (``hw.buffer.DoubleBuffer``): two banks of ``k_tile``
+    words (of the next power of two when ``k_tile`` is one, whose bank bit is then an
+    address bit)."""
+    if k_tile & (k_tile - 1) == 0:
+        return 2 << max(1, (k_tile - 1).bit_length())
+    return 2 * k_tile
+
+
 def bram36_blocks(width_bits: int, depth: int) -> int:
     """BRAM36 blocks for one ``width_bits x depth`` memory (cheapest aspect ratio)."""
     if width_bits <= 0 or depth <= 0:
@@ -272,15 +283,11 @@ def estimate_resources(accel: Accelerator) -> ResourceEstimate:
     lut = round(dp.lut) + c.control_lut
     ff = round(dp.ff) + c.control_ff
 
-    def bank_depth(kib: float, width: int) -> int:
-        return max(1, int(kib * 8192) // width)
-
-    wb_width = e.rows * e.weight_bits
-    ab_width = e.cols * e.act_bits
-    ob_width = e.cols * e.act_bits
-    bram = 2 * (bram36_blocks(wb_width, bank_depth(m.weight_bank_kib, wb_width))
-                + bram36_blocks(ab_width, bank_depth(m.act_bank_kib, ab_width))
-                + bram36_blocks(ob_width, bank_depth(m.out_bank_kib, ob_width)))
+    # The two load buffers as hw.buffer builds them: one memory of both banks each, one
+    # K step of every row (weights) or every column (activations) per word.
+    depth = buffer_depth(m.k_tile)
+    bram = (bram36_blocks(e.rows * e.weight_bits, depth)
+            + bram36_blocks(e.cols * e.act_bits, depth))
     return ResourceEstimate(lut=int(lut), ff=int(ff), dsp=int(dsp), bram36=int(bram), costs=c)
 
 

@@ -162,7 +162,6 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         search_report,
         write_report,
     )
-    from sim.search import PACKINGS
 
     _check_options(parser, args)
     accel = accelerator(args)
@@ -173,7 +172,8 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.search:
         plan = plan_search(accel, model=args.model, topology=args.topology, gemm=gemm,
                            bits=args.bits, ideal_memory=args.ideal_memory,
-                           lut_cap=args.lut_cap, packings=tuple(args.packing or PACKINGS))
+                           lut_cap=args.lut_cap,
+                           packings=tuple(args.packing) if args.packing else None)
         files = search_report(plan, command, progress(args))
     else:
         plan = plan_run(accel, artifact=args.artifact, model=args.model,

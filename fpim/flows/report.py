@@ -28,7 +28,7 @@ from sim.engine import check_workload
 from sim.functional import check_artifact
 from sim.pim import PimMacro
 from sim.report import RunRecords, msq_files, run_files
-from sim.search import PACKINGS, check_msq_args, explore_msq
+from sim.search import check_msq_args, explore_msq
 from sim.workload import Workload
 
 #: Where reports go unless told otherwise: ``reports/<run>``.
@@ -166,12 +166,12 @@ class SearchPlan:
     bits: int
     ideal_memory: bool
     lut_cap: float
-    packings: tuple[int, ...]
+    packings: tuple[int, ...] | None  # None: every packing the part allows
 
 
 def plan_search(accel: Accelerator, *, model: str | None = None, topology: str | None = None,
                 gemm: bool | None = None, bits: int, ideal_memory: bool = False,
-                lut_cap: float = 0.8, packings: tuple[int, ...] = PACKINGS) -> SearchPlan:
+                lut_cap: float = 0.8, packings: tuple[int, ...] | None = None) -> SearchPlan:
     """Load the workload (a shipped model or a topology) and check the search's arguments."""
     if model is None and topology is None:
         raise ConfigError("search must be given a model or a topology, not missing")
