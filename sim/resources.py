@@ -50,7 +50,11 @@ the calibration report):
 * **BRAM36**: each load buffer (``hw.buffer``) is one ``width x depth`` memory, ``width``
   the rows' (weights) or the columns' (activations) bits of one K step, ``depth``
   :func:`buffer_depth` of ``memory.k_tile``, mapped to the cheapest BRAM36 aspect ratio
-  (72x512 ... 1x32768).
+  (72x512 ... 1x32768). Not calibrated at full size: ``bench/buffer_bram.py`` finds it
+  exact for 48 x 2048 and 48 x 2000 (3), but Yosys uses RAMB18 halves and splits a deep
+  memory's depth (48 x 4608: 7 where the model says 9; 256 x 1024: 15 RAMB18 = 7.5, model
+  8), so the model may over-count; the full presets' buffers did not finish under Yosys in
+  20 minutes on a loaded machine.
 """
 
 from __future__ import annotations
