@@ -26,7 +26,7 @@ class EngineDatapath(wiring.Component):
     A core with 0 rows is absent and so are its ports.
 
     Members (``d``/``l`` ports exist only when the core does):
-        x, valid, first, drain_row, drain: shared step and drain controls.
+        x, valid, first, last, drain_row, drain: shared step and drain controls.
         out_bits, out_signed: the output format both post-processors clamp to.
         w_dsp, w_lut: weight words of one K step per core.
         mult_dsp, shift_dsp, bias_dsp, relu_dsp (and ``_lut``): the drained row's
@@ -51,6 +51,7 @@ class EngineDatapath(wiring.Component):
             "x": In(data.ArrayLayout(act_shape(act), engine.cols)),
             "valid": In(1),
             "first": In(1),
+            "last": In(1),
             "drain": In(1),
             "drain_row": In(index_shape(rows)),
             **{k: In(v) for k, v in format_fields().items()},
@@ -79,6 +80,7 @@ class EngineDatapath(wiring.Component):
                 core.x.eq(self.x),
                 core.valid.eq(self.valid),
                 core.first.eq(self.first),
+                core.last.eq(self.last),
                 core.drain_row.eq(self.drain_row),
                 post.acc.eq(core.out),
                 post.valid.eq(self.drain),
