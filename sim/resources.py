@@ -41,11 +41,14 @@ the calibration report):
 * **Drain registers** (sim.timing R4): ``A`` FF per PE, loaded with a clock enable (no LUT).
 * **Drain multiplexer**: ``C A mux(R)`` LUT per core (``mux(n) = ceil(n / 4)``, a LUT6 is a
   4:1 multiplexer).
-* **Post-processing** per core (``hw.postproc``, ``p = A + 18`` bits: ``(acc + bias)`` times
-  the 16-bit multiplier): ``(POST_LANE_LUT C + POST_SHARED_LUT) p`` LUT (the variable
-  right shift over ``p`` bits and its sticky mask dominate), ``C a + 1`` FF, and
-  :func:`multiplier_dsps` of ``(A+1) x 17`` per lane. Fitted on units post A24 a4 with 1, 2,
-  4 lanes (least squares); post A32 a8 checks it.
+* **Post-processing** per core (``hw.postproc`` as the engine builds it, the output format
+  an input: ``p = A + 18`` bits: ``(acc + bias)`` times the 16-bit multiplier):
+  ``(POST_LANE_LUT C + POST_SHARED_LUT) p`` LUT (the variable right shift over ``p`` bits,
+  its sticky mask and the clamp to the command's output format dominate),
+  ``C (max_out_bits + 1) + 1`` FF (each lane's output register holds any output format,
+  :func:`hw.params.out_shape`), and :func:`multiplier_dsps` of ``(A+1) x 17`` per lane.
+  Fitted (least squares) on units post A24 with 1, 2, 4 lanes and post A32 with 1, 2 lanes
+  (errors within 13 LUT).
 * **Control and DMA**: a fixed 1,500 LUTs and 2,000 FFs (not calibrated).
 * **BRAM36**: each load buffer (``hw.buffer``) is one ``width x depth`` memory, ``width``
   the rows' (weights) or the columns' (activations) bits of one K step, ``depth``
@@ -84,8 +87,8 @@ SP2_SEL_LUT = 11 / 26
 SP2_BIT_LUT = 71 / 26
 POT_SEL_LUT = 9 / 11
 POT_BIT_LUT = 45 / 22
-POST_LANE_LUT = 5.245
-POST_SHARED_LUT = 1.81
+POST_LANE_LUT = 6.787
+POST_SHARED_LUT = 3.284
 
 
 def _mux_luts(n: int) -> int:
@@ -163,10 +166,11 @@ def pot_pe_cost(w: int, act: ActFormat, acc: int) -> UnitCost:
     return UnitCost(acc + p * (POT_SEL_LUT * (w - 1) + POT_BIT_LUT), acc, 0)
 
 
-def postproc_cost(cols: int, act: ActFormat, acc: int, dsp_type: str) -> UnitCost:
-    """One post-processor (``hw.postproc``) with ``cols`` lanes."""
+def postproc_cost(cols: int, acc: int, dsp_type: str) -> UnitCost:
+    """One post-processor (``hw.postproc``) with ``cols`` lanes, the output format an input."""
     p = REQUANTIZER.product_bits(acc)
-    return UnitCost((POST_LANE_LUT * cols + POST_SHARED_LUT) * p, cols * act.bits + 1,
+    return UnitCost((POST_LANE_LUT * cols + POST_SHARED_LUT) * p,
+                    cols * (REQUANTIZER.max_out_bits + 1) + 1,
                     cols * multiplier_dsps(acc + 1, REQUANTIZER.mult_bits + 1, dsp_type))
 
 
@@ -201,7 +205,7 @@ def datapath_cost(engine: GemmEngine, dsp_type: str) -> dict[str, UnitCost]:
         if rows:
             out[f"{name}_core"] = core_cost(scheme, rows, e.cols, e.weight_bits, act,
                                             e.acc_bits, dsp_type, packing)
-            out[f"{name}_post"] = postproc_cost(e.cols, act, e.acc_bits, dsp_type)
+            out[f"{name}_post"] = postproc_cost(e.cols, e.acc_bits, dsp_type)
     return out
 
 
@@ -237,13 +241,13 @@ def pe_costs(accel: Accelerator) -> PeCosts:
         lut_pe = pot_pe_cost(w, act, acc)
     pack = e.dsp_packing
     dsp_pe = packed_pe_cost(pack, w, act, acc, dsp_type)
-    post = postproc_cost(1, act, acc, dsp_type)
+    post = postproc_cost(1, acc, dsp_type)
     return PeCosts(
         lut_per_lut_pe=round(lut_pe.lut, 1), ff_per_lut_pe=lut_pe.ff,
         lut_per_dsp_pe=round(dsp_pe.lut / pack, 1), ff_per_dsp_pe=dsp_pe.ff / pack,
         dsp_per_dsp_pe=dsp_pe.dsp / pack,
         lut_per_col_post=round(POST_LANE_LUT * REQUANTIZER.product_bits(acc), 1),
-        ff_per_col_post=act.bits, dsp_per_col_post=post.dsp,
+        ff_per_col_post=REQUANTIZER.max_out_bits + 1, dsp_per_col_post=post.dsp,
     )
 
 
