@@ -101,6 +101,20 @@ class Requantizer:
         which :meth:`violations` (``unclamped=True``) proves never clamps."""
         return ActFormat(self.max_out_bits, signed=True) if fmt is None else fmt
 
+    def check_lane(self, where: str, values: object) -> None:
+        """Raise :class:`~quant.errors.ArtifactError` when an unclamped layer's outputs
+        ``values`` leave the widest signed format (:meth:`output_format` of None: the engine's
+        output lane, which clamps). The static proof of :meth:`violations` is loose (it
+        assumes every accumulator at its bound), so the simulator and the RTL host both check
+        the values they compute with this one rule, naming the largest."""
+        lane = self.output_format(None)
+        v = np.asarray(values)
+        worst = int(np.abs(v).max()) if v.size else 0
+        if worst > lane.qmax:
+            raise ArtifactError(f"{where}: unclamped outputs must be at most {lane.qmax} in "
+                                f"magnitude for the engine's {lane.bits}-bit signed output "
+                                f"lane, not {worst}")
+
     def product_bits(self, acc_bits: int) -> int:
         """Signed width of ``(acc + bias) * mult``: ``acc_bits + 1`` bits of sum times the
         multiplier as a signed operand."""

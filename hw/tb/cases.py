@@ -270,12 +270,8 @@ def layer_case(accel: Accelerator, layer, cols: np.ndarray, want: np.ndarray, *,
     only on a clamped output (as :mod:`quant.infer`)."""
     t = layer.tensors
     fmt = layer.out.fmt
-    lane = REQUANTIZER.output_format(None)
-    worst = int(np.abs(want).max()) if fmt is None and want.size else 0
-    if worst > lane.qmax:
-        raise ArtifactError(f"layer {layer.name!r}: unclamped outputs must be at most "
-                            f"{lane.qmax} in magnitude for the RTL's {lane.bits}-bit signed "
-                            f"output lane, not {worst}")
+    if fmt is None:
+        REQUANTIZER.check_lane(f"layer {layer.name!r}", want)
     relu = np.full(layer.rows.shape[0], int(layer.relu and fmt is not None))
     return make_case(f"artifact:{layer.name}", None, layer.rows, cols, accel, t["mult"],
                      t["shift"], t["bias"], relu, bw=bw, lat=lat, want=want,

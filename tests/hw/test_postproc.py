@@ -196,8 +196,9 @@ def test_postproc_rejects_bad_parameters() -> None:
 
 
 def test_unclamped_logits_beyond_the_lane_are_refused_by_the_rtl_host() -> None:
-    """The simulator does not refuse unclamped logits (its proof is loose); the RTL host
-    refuses a layer whose reference logits leave the lane, naming the value."""
+    """The static proof of unclamped logits is loose; the RTL host refuses a layer whose
+    reference logits leave the lane, naming the value (REQUANTIZER.check_lane, which the
+    simulator's functional mode applies too: tests/sim/test_functional.py)."""
     from hw.tb.cases import layer_case
     from quant.artifact import load_artifact
     from quant.errors import ArtifactError
@@ -208,6 +209,6 @@ def test_unclamped_logits_beyond_the_lane_are_refused_by_the_rtl_host() -> None:
     want = np.zeros((fc.rows.shape[0], 1), dtype=np.int64)
     want[3, 0] = -40000
     with pytest.raises(ArtifactError, match=r"^layer 'fc': unclamped outputs must be at most "
-                                            r"32767 in magnitude for the RTL's 16-bit signed "
+                                            r"32767 in magnitude for the engine's 16-bit signed "
                                             r"output lane, not 40000$"):
         layer_case(load_accelerator("tiny"), fc, cols, want, bw=None, lat=0)
