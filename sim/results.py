@@ -142,8 +142,9 @@ class RunResult:
         out = io.StringIO()
         names = [f.name for f in fields(LayerResult)]
         w = csv.writer(out, lineterminator="\n")
-        w.writerow(names)
+        w.writerow([*names, "mac_util", "bound"])  # the JSON's layer fields, in its order
         for la in self.layers:
             w.writerow([f"{v:.6f}" if isinstance(v, float) else v
-                        for v in (getattr(la, n) for n in names)])
+                        for v in (*(getattr(la, n) for n in names), self.mac_util(la),
+                                  self.bound(la))])
         return out.getvalue()

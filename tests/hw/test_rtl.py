@@ -124,13 +124,16 @@ def test_manifest_gives_every_payload_bit_layout() -> None:
             assert f["lsb"] == lsb, (port, f)
             lsb += f["width"]
         assert lsb == widths[f"{port}__payload"], port
+    # issue 13: the GEMM's output format (out_bits, out_signed) travels in its command
     assert [f["field"] for f in layouts["cmd"]] == ["m_fixed", "m_lut", "n", "k", "f", "qa",
-                                                     "ra", "qb", "rb", "order"]
-    assert widths["cmd__payload"] == 145
+                                                     "ra", "qb", "rb", "order", "out_bits",
+                                                     "out_signed"]
+    assert widths["cmd__payload"] == 151
     top = GemmAccelerator(accel, dim_bits=DIM_BITS, param_depth=PARAM_DEPTH)
     top._MustUse__silence = True  # only its port layouts are read here
     for port, values in (("cmd", {"m_fixed": 5, "m_lut": 3, "n": 7, "k": 9, "f": 2, "qa": 2,
-                                  "ra": 1, "qb": 1, "rb": 1, "order": 1}),
+                                  "ra": 1, "qb": 1, "rb": 1, "order": 1, "out_bits": 9,
+                                  "out_signed": 1}),
                          ("params", {"lut": 1, "row": 3, "p": {"mult": 40000, "shift": 17,
                                                               "bias": -5, "relu": 1}})):
         layout = data.Layout.cast(getattr(top, port).payload.shape())
