@@ -57,7 +57,7 @@ def test_uniform_pair_gives_the_searched_nearest_level_for_fixed_point(bits):
 
 @pytest.mark.parametrize("kwargs, match", [
     ({"scheme": "int4"}, "scheme must be one of fixed, pot, sp2, msq, f8, not 'int4'"),
-    ({"scheme": "pot", "bits": 7}, "bits must be an integer in 2..6 for pot, not 7"),
+    ({"scheme": "pot", "bits": 9}, "bits must be an integer in 2..8 for pot, not 9"),
     ({"scheme": "msq", "bits": 2}, "bits must be an integer in 3..8 for msq, not 2"),
     ({"scheme": "f8", "bits": 4}, "bits must be an integer in 8..8 for f8, not 4"),
     ({"scheme": "msq", "sp2_fraction": 1.5}, r"sp2_fraction must be a number in \[0, 1\], "

@@ -102,8 +102,8 @@ def test_vit_config_is_refused_before_training(monkeypatch) -> None:
                                           "transformer, not 'f8'"):
         flows.quantize_workflow("vit_digits", DATA, QATConfig(scheme="f8", bits=8, act_bits=8),
                                 float_recipe("vit_digits"), qat_recipe("vit_digits"))
-    with pytest.raises(ConfigError, match="^bits must be an integer in 2..6 for msq, not 8"):
-        QATConfig(scheme="msq", lut_scheme="pot", bits=8)
+    with pytest.raises(ConfigError, match="^bits must be an integer in 2..8 for msq, not 9"):
+        QATConfig(scheme="msq", lut_scheme="pot", bits=9)
     with pytest.raises(ConfigError, match="^model must be a VisionTransformer, not Sequential"):
         quantize_vit(torch.nn.Sequential(), FIXED8, CALIB)
     with pytest.raises(ConfigError, match="^model VisionTransformer is converted by quant.torch"
@@ -192,3 +192,18 @@ def test_layernorm_and_gelu_gradients_are_the_float_ops() -> None:
         x2 = x.detach().clone().requires_grad_(True)
         (ref(x2) * w).sum().backward()
         torch.testing.assert_close(x.grad, x2.grad, rtol=1e-5, atol=1e-6)
+
+
+def test_pot6_fake_quant_predicts_what_the_integer_artifact_computes() -> None:
+    # PoT-6 rows once carried a 2**30 denominator the requantizer (shift <= 31) could only
+    # apply with multipliers of 0 .. 121: 27 % agreement here. The capped exponent keeps them
+    # as exact as the fixed rows.
+    q = quantize_vit(_vit(), QATConfig(scheme="msq", lut_scheme="pot", bits=6, act_bits=8,
+                                       sp2_fraction=0.5, learn_clip=False), CALIB)
+    art = export(q, DATA.input_shape)
+    pot = [layer for layer in art.layers if "scheme_ids" in layer.tensors
+           and (layer.tensors["scheme_ids"] == Scheme.POT).any()]
+    assert pot and all(layer.tensors["mult"].min() >= 1 << 13 for layer in pot)
+    with torch.no_grad():
+        fake = q(torch.as_tensor(DATA.x_test)).argmax(1).numpy()
+    assert np.mean(fake == run_artifact(art, DATA.x_test).argmax(1)) >= 0.97
