@@ -73,7 +73,7 @@ class QATConfig:
     Members:
         scheme: weight scheme: ``fixed``, ``pot``, ``sp2``, ``msq`` (fixed + SP2 per row) or
             ``f8`` (F8Net: 8-bit fixed weights and activations, pure-shift requantization).
-        bits: weight bits (fixed 2..16, pot 2..6, sp2 3..8, msq 3..8, f8 8).
+        bits: weight bits (fixed 2..16, pot 2..8, sp2 3..8, msq 3..8, f8 8).
         act_bits: activation bits after ReLU, 1..16 (f8: 8).
         sp2_fraction: msq only: fraction of each layer's rows on SP2, in [0, 1].
         msq_rule: msq only: row ranking, ``mse`` (default) or ``variance``.
