@@ -65,9 +65,9 @@ def _pot(w, a, acc, fam):
     return PotPe(weight_format("pot", w), ActFormat(a), acc), pot_pe_cost(w, ActFormat(a), acc)
 
 
-def _post(cols, a, acc, fam):
-    return (PostProcessor.for_engine(acc, cols, ActFormat(a)),
-            postproc_cost(cols, ActFormat(a), acc, DSP_TYPE[fam]))
+def _post(cols, acc, fam):
+    """The post-processor as the engine builds it: the output format is a command input."""
+    return PostProcessor.for_engine(acc, cols), postproc_cost(cols, acc, DSP_TYPE[fam])
 
 
 # (label, builder, args (..., family)); the family is the last argument.
@@ -90,11 +90,11 @@ UNITS = [
     ("pot-4 a4 A24", _pot, (4, 4, 24, "xc7")),
     ("pot-5 a8 A32", _pot, (5, 8, 32, "xc7")),
     ("pot-3 a4 A24", _pot, (3, 4, 24, "xc7")),
-    ("post 1 lane a4 A24", _post, (1, 4, 24, "xc7")),
-    ("post 2 lanes a4 A24", _post, (2, 4, 24, "xc7")),
-    ("post 4 lanes a4 A24", _post, (4, 4, 24, "xc7")),
-    ("post 1 lane a8 A32", _post, (1, 8, 32, "xc7")),
-    ("post 2 lanes a8 A32", _post, (2, 8, 32, "xc7")),
+    ("post 1 lane A24", _post, (1, 24, "xc7")),
+    ("post 2 lanes A24", _post, (2, 24, "xc7")),
+    ("post 4 lanes A24", _post, (4, 24, "xc7")),
+    ("post 1 lane A32", _post, (1, 32, "xc7")),
+    ("post 2 lanes A32", _post, (2, 32, "xc7")),
 ]
 
 # (part, dsp_rows, lut_rows, cols, bits, acc_bits, packing, lut_scheme)

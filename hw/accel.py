@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from hw.buffer import DoubleBuffer
 from hw.engine import EngineDatapath
-from hw.params import act_shape, check_instance, index_shape
+from hw.params import act_shape, check_instance, index_shape, out_shape
 from hw.walker import TileWalker, command_layout
 from quant.errors import check_int_range
 from quant.formats import Scheme, weight_format
@@ -23,7 +23,8 @@ class GemmAccelerator(wiring.Component):
     """One mixed-scheme GEMM per command, with the timing of sim.timing rules R1-R9.
 
     The host writes per-row requantization parameters (``params``), then a command
-    (``cmd``: M split, N, K, F, the R2 quotients/remainders and the R3 order). The controller
+    (``cmd``: M split, N, K, F, the R2 quotients/remainders, the R3 order and the output
+    format the post-processors clamp to). The controller
     walks the chunk tiles (R3), asks for each weight/activation block it needs on
     ``load_req`` as soon as its bank is released (R5-R7), streams every chunk once both
     blocks are complete (R8), and drains each output tile one row per cycle into the
@@ -89,7 +90,7 @@ class GemmAccelerator(wiring.Component):
                 "col0": d, "cols": range(c + 1)}),
         })
         self.out_layout = data.StructLayout({
-            **self._per_core(lambda core: {core: data.ArrayLayout(act, c)}),
+            **self._per_core(lambda core: {core: data.ArrayLayout(out_shape(), c)}),
             **self._per_core(lambda core: {f"row_{core}": d}),
             **self._per_core(lambda core: {f"{core}_en": 1}),
             "col0": d, "cols": range(c + 1)})
@@ -223,18 +224,30 @@ class GemmAccelerator(wiring.Component):
             with m.Elif(accepted):
                 m.d.sync += [w_iss.eq(w_iss | inc_w), x_iss.eq(x_iss | inc_x)]
 
-        # ---- Compute: windows (R4, R8), tail, drain.
+        # ---- Compute: windows (R4, R8); the previous tile's drain runs beside them (R4b).
         step = Signal(index_shape(kt))
-        tail = Signal(self.dim_bits + 1)
+        streaming = Signal()  # windows of the GEMM remain
+        # Cycles until the previous output tile is done (P - t of R4), 0 once it is.
+        left = Signal(range(rmax + e.cols + 1))
         drow = Signal(index_shape(rmax))
         dr = {k: Signal(self.dim_bits, name=f"drained_{k}") for k in (
             "row0_dsp", "rows_dsp", "row0_lut", "rows_lut", "rows", "col0", "cols")}
         d_final = Signal()
         w_avail, x_avail, go, win_end = Signal(), Signal(), Signal(), Signal()
+        draining, hold, may_end, tile_end = Signal(), Signal(), Signal(), Signal()
         m.d.comb += [
             w_avail.eq(cnt["w_done"] + self.w_loaded >= cnt["w_seen"] + cw.w_new),
             x_avail.eq(cnt["x_done"] + self.x_loaded >= cnt["x_seen"] + cw.x_new),
             win_end.eq(step + 1 == cw.steps),
+            draining.eq((left != 0) & (left <= dr["rows"])),
+            # Freeze windows and drain alike only if the output buffer could overflow (a
+            # consumer more than a tile behind; R9 assumes it never is): the next tile's
+            # last step then still reaches no drain register before it was drained.
+            hold.eq(draining & (ofifo.level + 2 > out_depth)),
+            # R4b: a tile's last window ends no earlier than the previous tile is done.
+            may_end.eq(~cw.last_chunk | (left <= cw.steps)),
+            go.eq(streaming & ~hold & ((step != 0) | (w_avail & x_avail & may_end))),
+            tile_end.eq(go & win_end & cw.last_chunk),
         ]
         # Bank of the block the walker's tile uses, and of the next tile's block.
         w_bank = Signal()
@@ -242,7 +255,7 @@ class GemmAccelerator(wiring.Component):
         m.d.comb += [w_bank.eq(~(cnt["w_seen"][0] ^ cw.w_new)),
                      x_bank.eq(~(cnt["x_seen"][0] ^ cw.x_new))]
         # Address presented next cycle (synchronous read): the next step of this window, or
-        # step 0 of the window that comes next.
+        # step 0 of the window that comes next; the current step again while held.
         for buf, bank, last_use in ((wbuf, w_bank, cw.w_last_use), (xbuf, x_bank, cw.x_last_use)):
             with m.If(go & ~win_end):
                 m.d.comb += [buf.rd_bank.eq(bank), buf.rd_step.eq(step + 1)]
@@ -254,13 +267,15 @@ class GemmAccelerator(wiring.Component):
                 # and counters only restart with this command, so `bank` is stale here.
                 m.d.comb += [buf.rd_bank.eq(0), buf.rd_step.eq(0)]
             with m.Else():
-                m.d.comb += [buf.rd_bank.eq(bank), buf.rd_step.eq(0)]
+                m.d.comb += [buf.rd_bank.eq(bank), buf.rd_step.eq(step)]
         wdata = Signal(self.w_beat_layout)
         m.d.comb += [
             wdata.eq(wbuf.data),
             *(getattr(dp, f"w_{core}").eq(getattr(wdata, core)) for core in self.cores),
             dp.x.eq(xbuf.data),
             dp.valid.eq(go), dp.first.eq(go & (step == 0) & (cw.k0 == 0)),
+            dp.out_bits.eq(cmd.out_bits), dp.out_signed.eq(cmd.out_signed),
+            dp.last.eq(tile_end),
         ]
 
         # Output rows: post-processor results one cycle after their drain cycle.
@@ -289,44 +304,31 @@ class GemmAccelerator(wiring.Component):
                          for core in self.cores]
             m.d.sync += [row_info.col0.eq(dr["col0"]), row_info.cols.eq(dr["cols"])]
 
-        # Controller state (if/elif on a state register rather than m.FSM, whose Verilog
-        # `case` without default arms Verilator flags as CASEINCOMPLETE).
-        IDLE, WINDOW, TAIL, DRAIN = range(4)
-        state = Signal(range(4), name="ctl_state")
-        with m.If(state == IDLE):
-            with m.If(start):
-                m.d.sync += [step.eq(0), state.eq(WINDOW)]
-        with m.Elif(state == WINDOW):
-            m.d.comb += go.eq((step != 0) | (w_avail & x_avail))
-            with m.If(go & ~win_end):
-                m.d.sync += step.eq(step + 1)
-            with m.Elif(go):
-                m.d.sync += [
-                    step.eq(0),
-                    cnt["w_seen"].eq(cnt["w_seen"] + cw.w_new),
-                    cnt["x_seen"].eq(cnt["x_seen"] + cw.x_new),
-                    cnt["w_rel"].eq(cnt["w_rel"] + cw.w_last_use),
-                    cnt["x_rel"].eq(cnt["x_rel"] + cw.x_last_use),
-                ]
-                m.d.comb += cw.advance.eq(1)
-                with m.If(cw.last_chunk):
-                    m.d.sync += [dr[k].eq(getattr(cw, k)) for k in dr]
-                    m.d.sync += [d_final.eq(cw.final), drow.eq(0),
-                                 tail.eq(cw.rows + cw.cols - 2)]
-                    m.d.sync += state.eq(Mux(cw.rows + cw.cols == 2, DRAIN, TAIL))
-        with m.Elif(state == TAIL):
-            m.d.sync += tail.eq(tail - 1)
-            with m.If(tail == 1):
-                m.d.sync += state.eq(DRAIN)
-        with m.Else():  # DRAIN
-            # Stall only if the output buffer could overflow (a consumer more than a tile
-            # behind; R9 assumes it never is).
-            with m.If(ofifo.level + 2 <= out_depth):
-                m.d.comb += dp.drain.eq(1)
-                m.d.sync += drow.eq(drow + 1)
-                with m.If(drow + 1 == dr["rows"]):
-                    with m.If(d_final):
-                        m.d.sync += [self.busy.eq(0), self.done.eq(1), state.eq(IDLE)]
-                    with m.Else():
-                        m.d.sync += state.eq(WINDOW)
+        # Controller: windows step while `streaming`; the end of a tile's last window hands
+        # the tile to the drain, which starts c_j cycles later and takes r_f cycles (R4).
+        with m.If(start):
+            m.d.sync += [step.eq(0), streaming.eq(1), left.eq(0)]
+        with m.If(go & ~win_end):
+            m.d.sync += step.eq(step + 1)
+        with m.Elif(go):
+            m.d.sync += [
+                step.eq(0),
+                cnt["w_seen"].eq(cnt["w_seen"] + cw.w_new),
+                cnt["x_seen"].eq(cnt["x_seen"] + cw.x_new),
+                cnt["w_rel"].eq(cnt["w_rel"] + cw.w_last_use),
+                cnt["x_rel"].eq(cnt["x_rel"] + cw.x_last_use),
+            ]
+            m.d.comb += cw.advance.eq(1)
+        with m.If(draining & ~hold):
+            m.d.comb += dp.drain.eq(1)
+            m.d.sync += drow.eq(drow + 1)
+            with m.If((left == 1) & d_final):
+                m.d.sync += [self.busy.eq(0), self.done.eq(1)]
+        with m.If(tile_end):
+            # R4b guarantees the previous tile is in its last drain cycle at the latest.
+            m.d.sync += [dr[k].eq(getattr(cw, k)) for k in dr]
+            m.d.sync += [d_final.eq(cw.final), drow.eq(0), left.eq(cw.rows + cw.cols),
+                         streaming.eq(~cw.final)]
+        with m.Elif((left != 0) & ~hold):
+            m.d.sync += left.eq(left - 1)
         return m

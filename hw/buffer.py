@@ -8,6 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from hw.params import index_shape
 from quant.errors import check_int_range
+from sim.resources import buffer_depth
 
 
 def beat_layout(width: int) -> data.StructLayout:
@@ -23,6 +24,10 @@ class DoubleBuffer(wiring.Component):
     of a GEMM goes to bank ``n mod 2``. ``restart`` puts the pointer at bank 0, step 0.
     ``load.ready`` is always 1: the controller only lets a block in once its bank is
     released.
+
+    The banks are one memory of :func:`sim.resources.buffer_depth` words: bank ``b``, step
+    ``s`` is word ``b * k_tile + s`` (a bit concatenation when ``k_tile`` is a power of
+    two), so a bank of any ``k_tile`` costs no more block RAM than its words need.
 
     Reads: ``rd_bank``/``rd_step`` given in one cycle select the word shown on ``data`` in the
     next (a synchronous BRAM read port). A beat written in either of the two cycles to that
@@ -52,17 +57,22 @@ class DoubleBuffer(wiring.Component):
             "data": Out(width),
         })
 
+    def _addr(self, bank, step):
+        if self.k_tile & (self.k_tile - 1) == 0:
+            return Cat(step.as_unsigned()[:self.step_bits], bank)
+        return Mux(bank, step + self.k_tile, step)
+
     def elaborate(self, platform):
         m = Module()
-        m.submodules.mem = mem = memory.Memory(shape=self.width, depth=2 << self.step_bits,
-                                               init=[])
+        m.submodules.mem = mem = memory.Memory(shape=self.width,
+                                               depth=buffer_depth(self.k_tile), init=[])
         wp = mem.write_port()
         rp = mem.read_port(transparent_for=(wp,))
         w_bank = Signal()
         w_step = Signal(self.step_bits)
         m.d.comb += [
             self.load.ready.eq(1),
-            wp.addr.eq(Cat(w_step, w_bank)),
+            wp.addr.eq(self._addr(w_bank, w_step)),
             wp.data.eq(self.load.payload.data),
             wp.en.eq(self.load.valid),
         ]
@@ -74,7 +84,7 @@ class DoubleBuffer(wiring.Component):
             with m.Else():
                 m.d.sync += w_step.eq(w_step + 1)
         shown = Signal.like(rp.addr)
-        m.d.comb += rp.addr.eq(Cat(self.rd_step.as_unsigned()[:self.step_bits], self.rd_bank))
+        m.d.comb += rp.addr.eq(self._addr(self.rd_bank, self.rd_step))
         m.d.sync += shown.eq(rp.addr)
         m.d.comb += self.data.eq(Mux(wp.en & (wp.addr == shown), wp.data, rp.data))
         return m

@@ -23,20 +23,26 @@ class OutputStationaryCore(wiring.Component):
     The edge inputs carry one K step per cycle, unskewed: ``w[r]`` is row ``r``'s weight word,
     ``x[c]`` column ``c``'s activation, ``valid``/``first`` mark the step. The core skews them
     internally: PE ``(r, c)`` performs step ``t`` presented at cycle ``t`` in cycle
-    ``t + r + c`` (weights and control move right one PE per cycle, activations down). So the
-    last step of a tile using ``r`` rows and ``c`` columns is done ``(r-1) + (c-1)`` cycles
-    after it was presented, and from the next cycle on ``out`` shows, combinationally, the
-    ``cols`` accumulators of row ``drain_row`` (sim.timing rule R4: one row per drain cycle).
+    ``t + r + c`` (weights and control move right one PE per cycle, activations down).
+    ``last`` marks a tile's last step; in the cycle after a PE performed it, the PE's drain
+    register takes its accumulator (sim.timing rule R4), which the next tile's first step
+    may then restart. ``out`` shows, combinationally, the ``cols`` drain registers of row
+    ``drain_row``. For a tile whose last step was presented in cycle ``E - 1``, row ``r``'s
+    registers of columns ``0 .. c-1`` hold the tile's results from cycle ``E + r + c`` on
+    until the next tile's last step is captured there (cycle ``E' + r`` at the earliest, for
+    the next tile's ``E'``), which is why the controller drains row ``i`` in cycle
+    ``E + c + i`` and lets the next tile end no earlier than the drain (R4b).
 
     With ``packing`` P > 1 (fixed weights only) the rows form groups of P (the last group
     may be smaller): group ``g`` (rows ``gP .. gP+P-1``) of column ``c`` is one
     :class:`hw.pe_packed.PackedFixedMacPe`, whose single multiplier computes the column's
     activation times the group's P weights. The group's weights and control are skewed by
     ``g`` and the activations move down one group per cycle, so the group performs step
-    ``t`` in cycle ``t + g + c <= t + r + c``: every accumulator holds its result no later
-    than in the unpacked array and keeps it until the next tile's first step reaches it,
-    after the drain. The timing at the core's edge (R4) is therefore the same for every
-    packing. A group of one row is a plain :class:`hw.pe_fixed.FixedMacPe`.
+    ``t`` in cycle ``t + g + c <= t + r + c``: every drain register holds its result no
+    later than in the unpacked array, and is overwritten only ``r - g < P`` cycles earlier
+    than there, still after the controller's drain (R4b leaves a cycle of margin for
+    ``r - g <= r_f - 1``). The timing at the core's edge (R4) is therefore the same for
+    every packing. A group of one row is a plain :class:`hw.pe_fixed.FixedMacPe`.
 
     Parameters:
         fmt: weight format of every row (fixed → DSP core, sp2/pot → LUT core).
@@ -50,8 +56,9 @@ class OutputStationaryCore(wiring.Component):
         x: In(ArrayLayout(act shape, cols)) activations of one K step.
         valid: In(1) the step is valid.
         first: In(1) the step is a tile's first (accumulators restart).
+        last: In(1) the step is a tile's last (drain registers capture after it).
         drain_row: In(range(rows), at least one bit) row shown on ``out``.
-        out: Out(ArrayLayout(signed(acc_bits), cols)) accumulators of ``drain_row``.
+        out: Out(ArrayLayout(signed(acc_bits), cols)) drain registers of ``drain_row``.
     """
 
     def __init__(self, fmt: WeightFormat, act: ActFormat, acc_bits: int, rows: int,
@@ -72,6 +79,7 @@ class OutputStationaryCore(wiring.Component):
             "x": In(data.ArrayLayout(act_shape(act), cols)),
             "valid": In(1),
             "first": In(1),
+            "last": In(1),
             "drain_row": In(index_shape(rows)),
             "out": Out(data.ArrayLayout(signed(self.acc_bits), cols)),
         })
@@ -90,13 +98,13 @@ class OutputStationaryCore(wiring.Component):
             return sig
 
         # Edge skew: group g's weights/control wait g cycles, column c's activations c cycles
-        # (without packing a group is one row).
+        # (without packing a group is one row). Control bits: valid, first, last.
         w_in = [[None] * cols for _ in range(rows)]
         ctl_in = [[None] * cols for _ in groups]
         x_in = [[None] * cols for _ in groups]
         for g, grp in enumerate(groups):
-            ctl = Signal(2, name=f"ctl_edge{g}")
-            m.d.comb += ctl.eq(self.valid | (self.first << 1))
+            ctl = Signal(3, name=f"ctl_edge{g}")
+            m.d.comb += ctl.eq(self.valid | (self.first << 1) | ((self.valid & self.last) << 2))
             for r in grp:
                 w_in[r][0] = delayed(self.w[r], g, f"w_edge{r}")
             ctl_in[g][0] = delayed(ctl, g, f"ctl_edge{g}")
@@ -125,6 +133,13 @@ class OutputStationaryCore(wiring.Component):
                     pe.valid.eq(ctl_in[g][c][0]),
                     pe.first.eq(ctl_in[g][c][1]),
                 ]
+                # The drain registers take the accumulators one cycle after the last step.
+                capture = delayed(ctl_in[g][c][2], 1, f"cap_{g}_{c}")
+                for r in grp:
+                    held = Signal.like(accs[r][c], name=f"held_{r}_{c}")
+                    with m.If(capture):
+                        m.d.sync += held.eq(accs[r][c])
+                    accs[r][c] = held
         for c in range(cols):
             if rows == 1:  # nothing to select
                 m.d.comb += self.out[c].eq(accs[0][c])

@@ -1,7 +1,8 @@
 """Verilog generation for an accelerator preset: the accelerator top plus a manifest.
 
-:func:`generate` returns the Verilog text and a manifest (parameters, port list, generator
-versions, SHA-256 of the inputs and of the Verilog). Both are deterministic: the same
+:func:`generate` returns the Verilog text and a manifest (parameters, port list, the bit
+layout of every stream payload, generator versions, SHA-256 of the inputs and of the
+Verilog). Both are deterministic: the same
 accelerator and the same fpim/Amaranth versions give byte-identical files. The top is
 :class:`hw.accel.GemmAccelerator` (datapath, buffers, controller, stream ports);
 ``datapath_only=True`` gives :class:`hw.engine.EngineDatapath` alone, which is what
@@ -15,7 +16,8 @@ import json
 import re
 from importlib.metadata import version
 
-from amaranth.hdl import Value
+from amaranth.hdl import Shape, Value
+from amaranth.lib import data
 
 from hw.accel import GemmAccelerator
 from hw.engine import EngineDatapath
@@ -78,6 +80,33 @@ def port_list(dut) -> list[dict[str, object]]:
     return out
 
 
+def bit_layout(layout: data.Layout, prefix: str = "") -> list[dict[str, object]]:
+    """Every leaf field of ``layout``: dotted name (array elements by index), least
+    significant bit in the payload, width and signedness; what a host driver packs."""
+    out: list[dict[str, object]] = []
+    for key, f in layout:
+        name = f"{prefix}{key}"
+        if isinstance(f.shape, data.Layout):
+            sub = bit_layout(f.shape, f"{name}.")
+            out += [{**x, "lsb": f.offset + int(x["lsb"])} for x in sub]
+        else:
+            shape = Shape.cast(f.shape)
+            out.append({"field": name, "lsb": f.offset, "width": shape.width,
+                        "signed": shape.signed})
+    return out
+
+
+def payload_layouts(dut) -> dict[str, list[dict[str, object]]]:
+    """The bit layout of each stream port's payload, by port (empty for a top without
+    streams)."""
+    out = {}
+    for name, member in dut.signature.members.items():
+        payload = member.signature.members.get("payload") if member.is_signature else None
+        if payload is not None and isinstance(payload.shape, data.Layout):
+            out[name] = bit_layout(payload.shape)
+    return out
+
+
 def generate(accel: Accelerator, *, datapath_only: bool = False
              ) -> tuple[str, dict[str, object]]:
     """(Verilog text, manifest) of ``accel``'s accelerator top (or its datapath alone)."""
@@ -92,6 +121,7 @@ def generate(accel: Accelerator, *, datapath_only: bool = False
         "versions": {"fpim": version("fpim"), "amaranth": version("amaranth")},
         "parameters": engine_parameters(accel),
         "ports": port_list(dut),
+        "payload_layouts": payload_layouts(dut),
         "input_sha256": hashlib.sha256(inputs.encode()).hexdigest(),
         "verilog_sha256": hashlib.sha256(text.encode()).hexdigest(),
         "scope": SCOPES[datapath_only],

@@ -10,6 +10,7 @@ from amaranth.hdl import Module, Shape, ShapeLike, Signal, Value, signed, unsign
 
 from quant.errors import ConfigError, check_int_range
 from quant.formats import ActFormat, WeightFormat
+from quant.requant import REQUANTIZER
 
 
 def check_instance(name: str, value: object, cls: type, what: str) -> None:
@@ -48,6 +49,19 @@ def index_shape(count: int) -> range:
 def act_shape(act: ActFormat) -> Shape:
     """Shape of an activation word: two's complement when signed, plain binary otherwise."""
     return signed(act.bits) if act.signed else unsigned(act.bits)
+
+
+def out_shape() -> Shape:
+    """Shape of an output lane of the GEMM engine: any output format the requantizer clamps
+    to (:meth:`quant.requant.Requantizer.output_format`, up to ``max_out_bits`` bits, signed
+    or unsigned) as a signed integer."""
+    return signed(REQUANTIZER.max_out_bits + 1)
+
+
+def format_fields() -> dict[str, object]:
+    """Command fields of a GEMM's output format: ``out_bits`` (1..max_out_bits) and
+    ``out_signed`` (:class:`quant.formats.ActFormat`)."""
+    return {"out_bits": range(REQUANTIZER.max_out_bits + 1), "out_signed": 1}
 
 
 def product_bound(fmt: WeightFormat, act: ActFormat) -> int:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.params import act_shape, check_instance
+from hw.params import act_shape, check_instance, format_fields, out_shape
 from quant.errors import check_int_range
 from quant.formats import ActFormat
 from quant.requant import REQUANTIZER
@@ -23,7 +23,8 @@ class PostProcessor(wiring.Component):
     Parameters:
         acc_bits: signed accumulator (and bias) width.
         cols: lanes (one per array column).
-        out: output activation format (clamp range).
+        out: output activation format (clamp range), or None: the format is an input
+            (``out_bits``, ``out_signed``; the GEMM engine's, one per command).
         mult_bits: unsigned multiplier width (1..32).
         max_shift: largest right shift (0..acc_bits + mult_bits).
 
@@ -34,15 +35,20 @@ class PostProcessor(wiring.Component):
         shift: In(range(max_shift + 1)) the row's right shift.
         bias: In(signed(acc_bits)) the row's bias, in accumulator units.
         relu: In(1) apply ReLU.
-        y: Out(ArrayLayout(out shape, cols)) requantized outputs.
+        out_bits, out_signed: In, the output format when ``out`` is None: clamp to
+            ``ActFormat(out_bits, out_signed)`` (``qmin .. qmax``; ``out_bits`` >= 1, >= 2 if
+            signed).
+        y: Out(ArrayLayout(out shape, cols)) requantized outputs (:func:`hw.params.out_shape`
+            when ``out`` is None).
         y_valid: Out(1).
     """
 
-    def __init__(self, acc_bits: int, cols: int, out: ActFormat, mult_bits: int = 16,
+    def __init__(self, acc_bits: int, cols: int, out: ActFormat | None, mult_bits: int = 16,
                  max_shift: int | None = None) -> None:
         self.acc_bits = check_int_range("acc_bits", acc_bits, 2, 64)
         self.cols = check_int_range("cols", cols, 1, 4096)
-        check_instance("out", out, ActFormat, "an ActFormat")
+        if out is not None:
+            check_instance("out", out, ActFormat, "an ActFormat")
         self.out_fmt = out
         self.mult_bits = check_int_range("mult_bits", mult_bits, 1, 32)
         limit = self.acc_bits + self.mult_bits
@@ -55,14 +61,17 @@ class PostProcessor(wiring.Component):
             "shift": In(range(self.max_shift + 1)),
             "bias": In(signed(self.acc_bits)),
             "relu": In(1),
-            "y": Out(data.ArrayLayout(act_shape(out), cols)),
+            **({} if out is not None else {k: In(v) for k, v in format_fields().items()}),
+            "y": Out(data.ArrayLayout(out_shape() if out is None else act_shape(out), cols)),
             "y_valid": Out(1),
         })
 
     @classmethod
-    def for_engine(cls, acc_bits: int, cols: int, out: ActFormat) -> PostProcessor:
+    def for_engine(cls, acc_bits: int, cols: int, out: ActFormat | None = None
+                   ) -> PostProcessor:
         """The GEMM engine's post-processor: the multiplier width and shift range of
-        :data:`quant.requant.REQUANTIZER` for ``acc_bits``-bit accumulators."""
+        :data:`quant.requant.REQUANTIZER` for ``acc_bits``-bit accumulators; by default the
+        output format is an input, as in the engine."""
         return cls(acc_bits, cols, out, mult_bits=REQUANTIZER.mult_bits,
                    max_shift=REQUANTIZER.shift_range(acc_bits)[1])
 
@@ -74,6 +83,7 @@ class PostProcessor(wiring.Component):
         s_m1 = Signal.like(s)  # s - 1, only used when s > 0
         m.d.comb += s_m1.eq(s - 1)
         m.d.sync += self.y_valid.eq(self.valid)
+        qmax, qmin = self._clamp_range(m) if fmt is None else (fmt.qmax, fmt.qmin)
         for c in range(self.cols):
             p = Signal(signed(pw), name=f"p{c}")
             q = Signal(signed(pw), name=f"q{c}")
@@ -91,7 +101,21 @@ class PostProcessor(wiring.Component):
                 y.eq(q + (guard & (sticky | q[0]))),
                 y_relu.eq(Mux(self.relu & (y < 0), 0, y)),
             ]
-            clamped = Mux(y_relu > fmt.qmax, fmt.qmax, Mux(y_relu < fmt.qmin, fmt.qmin, y_relu))
+            clamped = Mux(y_relu > qmax, qmax, Mux(y_relu < qmin, qmin, y_relu))
             with m.If(self.valid):
                 m.d.sync += self.y[c].eq(clamped)
         return m
+
+    def _clamp_range(self, m: Module) -> tuple[Signal, Signal]:
+        """``(qmax, qmin)`` of ``ActFormat(out_bits, out_signed)``: ``2**b - 1`` and 0
+        unsigned, ``±(2**(b-1) - 1)`` signed (the magnitude has ``b - out_signed`` bits)."""
+        n = REQUANTIZER.max_out_bits
+        width = Signal.like(self.out_bits)
+        qmax = Signal(n)
+        qmin = Signal(signed(n + 1))
+        m.d.comb += [
+            width.eq(self.out_bits - self.out_signed),
+            qmax.eq((Const(1, n + 1) << width) - 1),
+            qmin.eq(Mux(self.out_signed, -qmax, 0)),
+        ]
+        return qmax, qmin

@@ -6,6 +6,7 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
+from hw.params import format_fields
 from quant.errors import check_int_range
 
 
@@ -14,11 +15,14 @@ def command_layout(dim_bits: int) -> data.StructLayout:
 
     ``m_fixed``/``m_lut`` rows, ``n`` columns, ``k`` reduction steps, ``f`` row steps (R1),
     ``qa, ra = divmod(m_fixed, f)`` and ``qb, rb = divmod(m_lut, f)`` (R2), and ``order``
-    (R3: 0 = column blocks outer, 1 = row steps outer).
+    (R3: 0 = column blocks outer, 1 = row steps outer); ``out_bits``/``out_signed``, the
+    output format the post-processors clamp to (:func:`hw.params.format_fields`,
+    :meth:`quant.requant.Requantizer.output_format`).
     """
     return data.StructLayout({
         "m_fixed": dim_bits, "m_lut": dim_bits, "n": dim_bits, "k": dim_bits, "f": dim_bits,
         "qa": dim_bits, "ra": dim_bits, "qb": dim_bits, "rb": dim_bits, "order": 1,
+        **format_fields(),
     })
 
 

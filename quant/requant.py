@@ -22,8 +22,17 @@ for the parameters :data:`REQUANTIZER` accepts on an engine with ``acc_bits``-bi
   artifact with a negative shift is refused.
 * ``relu``: on or off per layer (a bit per row in the RTL), applied before the clamp.
 * clamp: to the layer's output format (:class:`quant.formats.ActFormat`: ``qmin .. qmax``,
-  signed formats symmetric), at most :attr:`Requantizer.max_out_bits` wide. The RTL top clamps
-  to the engine's activation format, so ``fpim verify`` runs only layers in that format.
+  signed formats symmetric), at most :attr:`Requantizer.max_out_bits` wide. The host writes
+  the format (bits, signedness) into each GEMM's command (:meth:`Requantizer.output_format`)
+  and the RTL post-processor clamps to it; its output lanes hold any such format. A layer
+  without a format (``null``: unclamped logits, as :mod:`quant.infer` computes them) runs
+  with the widest signed format. That is exact only while the logits stay within it:
+  :meth:`Requantizer.violations` with ``unclamped=True`` proves it from the parameters
+  (``round((acc_max + |bias|) * mult / 2**shift) <= 2**(max_out_bits - 1) - 1``), but that
+  bound is loose (a small ViT's head is refused with logits of at most 11,006), so the
+  simulator does not enforce it; the RTL host (``hw.tb.cases.layer_case``) refuses a layer
+  whose reference logits leave the lane, naming the value. A wider unclamped lane would let
+  the simulator enforce the proof (not done).
 * ``(acc + bias) * mult`` must fit int64, the simulator's and quant.ref's arithmetic (the RTL
   has no such limit): with ``|acc| <= acc_max``, ``(acc_max + |bias|) * mult < 2**63``. This
   only bites for accumulators wider than ``63 - mult_bits`` bits.
@@ -39,6 +48,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from quant.errors import ArtifactError, check_int_range
+from quant.formats import ActFormat
 from quant.ref import quantize_multiplier
 
 #: Largest int64: quant.ref and the simulator compute ``(acc + bias) * mult`` in int64.
@@ -85,18 +95,39 @@ class Requantizer:
         """``(lo, hi)`` of the bias with ``acc_bits``-bit accumulators, inclusive."""
         return signed_range(acc_bits)
 
+    def output_format(self, fmt: ActFormat | None) -> ActFormat:
+        """The format the post-processor clamps to for a layer whose output format is
+        ``fmt``: ``fmt`` itself, or for an unclamped layer (``None``) the widest signed format,
+        which :meth:`violations` (``unclamped=True``) proves never clamps."""
+        return ActFormat(self.max_out_bits, signed=True) if fmt is None else fmt
+
+    def check_lane(self, where: str, values: object) -> None:
+        """Raise :class:`~quant.errors.ArtifactError` when an unclamped layer's outputs
+        ``values`` leave the widest signed format (:meth:`output_format` of None: the engine's
+        output lane, which clamps). The static proof of :meth:`violations` is loose (it
+        assumes every accumulator at its bound), so the simulator and the RTL host both check
+        the values they compute with this one rule, naming the largest."""
+        lane = self.output_format(None)
+        v = np.asarray(values)
+        worst = int(np.abs(v).max()) if v.size else 0
+        if worst > lane.qmax:
+            raise ArtifactError(f"{where}: unclamped outputs must be at most {lane.qmax} in "
+                                f"magnitude for the engine's {lane.bits}-bit signed output "
+                                f"lane, not {worst}")
+
     def product_bits(self, acc_bits: int) -> int:
         """Signed width of ``(acc + bias) * mult``: ``acc_bits + 1`` bits of sum times the
         multiplier as a signed operand."""
         return acc_bits + 1 + self.mult_bits + 1
 
     def violations(self, where: str, acc_bits: int, mult: object, shift: object, bias: object,
-                   acc_max: int | None = None) -> list[str]:
+                   acc_max: int | None = None, *, unclamped: bool = False) -> list[str]:
         """One line per parameter the engine cannot run, naming the first bad row; empty
         when every row can run.
 
         ``mult``, ``shift`` and ``bias`` are scalars or one value per row; ``acc_max`` is the
         largest ``|acc|`` (default: the accumulator's range, ``2**(acc_bits - 1)``).
+        ``unclamped``: the layer has no output format (see :meth:`output_format`).
         """
         check_int_range("acc_bits", acc_bits, *self.acc_bits)
         m, s, b = np.broadcast_arrays(*(np.atleast_1d(np.asarray(v, dtype=object))
@@ -121,12 +152,27 @@ class Requantizer:
             out.append(f"{where}: mult[{i}] must be at most {INT64_MAX // reach[i]} (so that "
                        f"(acc + bias) * mult fits int64 with bias {int(b[i])} and |acc| up to "
                        f"{a_max}), not {int(m[i])}")
+        if unclamped and not out:
+            out += self._unclamped_violations(where, a_max, m, s, b)
         return out
 
+    def _unclamped_violations(self, where: str, a_max: int, m, s, b) -> list[str]:
+        """The first row whose unclamped output may exceed the widest signed format."""
+        hi = self.output_format(None).qmax
+        for i in range(len(m)):
+            sh = int(s[i])
+            reach = ((a_max + abs(int(b[i]))) * int(m[i]) + ((1 << sh) >> 1)) >> sh
+            if reach > hi:
+                return [f"{where}: out.format null (unclamped) needs |output| at most {hi} "
+                        f"(the {self.max_out_bits}-bit signed output lane), but row {i} "
+                        f"reaches {reach} (|acc| up to {a_max}, bias {int(b[i])}, mult "
+                        f"{int(m[i])}, shift {sh}); give the layer an output format"]
+        return []
+
     def check(self, where: str, acc_bits: int, mult: object, shift: object, bias: object,
-              acc_max: int | None = None) -> None:
+              acc_max: int | None = None, *, unclamped: bool = False) -> None:
         """Raise :class:`~quant.errors.ArtifactError` with the first of :meth:`violations`."""
-        bad = self.violations(where, acc_bits, mult, shift, bias, acc_max)
+        bad = self.violations(where, acc_bits, mult, shift, bias, acc_max, unclamped=unclamped)
         if bad:
             raise ArtifactError(bad[0])
 

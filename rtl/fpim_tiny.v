@@ -7,44 +7,47 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire \$100 ;
-  wire [3:0] \$101 ;
+  wire [1:0] \$100 ;
+  wire \$101 ;
   wire \$102 ;
-  wire [1:0] \$103 ;
-  wire [1:0] \$104 ;
+  wire \$103 ;
+  wire \$104 ;
   wire \$105 ;
-  reg \$106 ;
-  reg [144:0] \$107 ;
-  reg \$108 ;
-  reg [31:0] \$109 ;
+  wire [16:0] \$106 ;
+  wire \$107 ;
+  wire [3:0] \$108 ;
+  reg \$109 ;
   wire \$11 ;
-  reg [31:0] \$110 ;
-  reg [31:0] \$111 ;
+  reg [150:0] \$110 ;
+  reg \$111 ;
   reg [31:0] \$112 ;
   reg [31:0] \$113 ;
   reg [31:0] \$114 ;
   reg [31:0] \$115 ;
   reg [31:0] \$116 ;
-  reg \$117 ;
-  reg \$118 ;
-  reg \$119 ;
+  reg [31:0] \$117 ;
+  reg [31:0] \$118 ;
+  reg [31:0] \$119 ;
   wire \$12 ;
   reg \$120 ;
   reg \$121 ;
-  reg [84:0] \$122 ;
-  reg [3:0] \$123 ;
-  reg [1:0] \$124 ;
-  reg [15:0] \$125 ;
-  reg [15:0] \$126 ;
-  reg [15:0] \$127 ;
-  reg [15:0] \$128 ;
-  reg [15:0] \$129 ;
+  reg \$122 ;
+  reg \$123 ;
+  reg \$124 ;
+  reg [188:0] \$125 ;
+  reg [3:0] \$126 ;
+  reg \$127 ;
+  reg [2:0] \$128 ;
+  reg \$129 ;
   wire \$13 ;
   reg [15:0] \$130 ;
   reg [15:0] \$131 ;
-  reg \$132 ;
-  reg \$133 ;
-  reg [16:0] \$134 ;
+  reg [15:0] \$132 ;
+  reg [15:0] \$133 ;
+  reg [15:0] \$134 ;
+  reg [15:0] \$135 ;
+  reg [15:0] \$136 ;
+  reg \$137 ;
   wire \$14 ;
   wire \$15 ;
   wire [16:0] \$16 ;
@@ -77,115 +80,123 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire [4:0] \$40 ;
   wire \$41 ;
   wire \$42 ;
-  wire \$43 ;
+  wire [3:0] \$43 ;
   wire \$44 ;
-  wire [4:0] \$45 ;
+  wire \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
-  wire [4:0] \$49 ;
+  wire \$49 ;
   wire \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
-  wire [16:0] \$54 ;
-  wire [16:0] \$55 ;
+  wire \$54 ;
+  wire \$55 ;
   wire \$56 ;
   wire \$57 ;
-  wire \$58 ;
+  wire [4:0] \$58 ;
   wire \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
-  wire \$62 ;
+  wire [4:0] \$62 ;
   wire \$63 ;
-  wire [3:0] \$64 ;
+  wire \$64 ;
   wire \$65 ;
   wire \$66 ;
-  wire [32:0] \$67 ;
-  wire \$68 ;
-  wire [32:0] \$69 ;
+  wire [16:0] \$67 ;
+  wire [16:0] \$68 ;
+  wire \$69 ;
   wire [32:0] \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire \$74 ;
-  wire [32:0] \$75 ;
+  wire [32:0] \$74 ;
+  wire \$75 ;
   wire [32:0] \$76 ;
   wire \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire [32:0] \$8 ;
-  wire [16:0] \$80 ;
-  wire [16:0] \$81 ;
-  wire \$82 ;
-  wire \$83 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire [32:0] \$82 ;
+  wire [32:0] \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  wire [4:0] \$89 ;
+  wire [16:0] \$87 ;
+  wire [16:0] \$88 ;
+  wire \$89 ;
   wire \$9 ;
-  wire [32:0] \$90 ;
-  wire [32:0] \$91 ;
-  wire [32:0] \$92 ;
-  wire [32:0] \$93 ;
-  wire [16:0] \$94 ;
-  wire [17:0] \$95 ;
-  wire [16:0] \$96 ;
-  wire \$97 ;
-  wire [1:0] \$98 ;
-  wire [17:0] \$99 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire [4:0] \$93 ;
+  wire [32:0] \$94 ;
+  wire [32:0] \$95 ;
+  wire [32:0] \$96 ;
+  wire [32:0] \$97 ;
+  wire \$98 ;
+  wire \$99 ;
   reg \$signal  = 1'h0;
   reg \$signal$58  = 1'h0;
   wire \$signal$71 ;
   wire \$signal$75 ;
   wire \$signal$79 ;
-  reg \$signal$84 ;
+  wire \$signal$82 ;
+  wire \$signal$85 ;
+  wire \$signal$87 ;
+  wire \$signal$89 ;
+  wire \$signal$91 ;
   wire [5:0] \$signature__addr ;
-  wire [5:0] \$signature__addr$110 ;
+  wire [5:0] \$signature__addr$122 ;
   wire [45:0] \$signature__data ;
-  wire [45:0] \$signature__data$113 ;
-  wire [23:0] \$signature__data$113.bias ;
-  wire [15:0] \$signature__data$113.mult ;
-  wire \$signature__data$113.relu ;
-  wire [4:0] \$signature__data$113.shift ;
+  wire [45:0] \$signature__data$125 ;
+  wire [23:0] \$signature__data$125.bias ;
+  wire [15:0] \$signature__data$125.mult ;
+  wire \$signature__data$125.relu ;
+  wire [4:0] \$signature__data$125.shift ;
   wire [23:0] \$signature__data.bias ;
   wire [15:0] \$signature__data.mult ;
   wire \$signature__data.relu ;
   wire [4:0] \$signature__data.shift ;
   reg advance;
-  reg \advance$127 ;
+  reg \advance$138 ;
   wire [23:0] bias_dsp;
   wire [23:0] bias_lut;
   output busy;
   reg busy = 1'h0;
   input clk;
   wire clk;
-  reg [144:0] cmd = 145'h0000000000000000000000000000000000000;
-  (* init = 145'h0000000000000000000000000000000000000 *)
-  wire [144:0] \cmd$26 ;
+  reg [150:0] cmd = 151'h00000000000000000000000000000000000000;
+  (* init = 151'h00000000000000000000000000000000000000 *)
+  wire [150:0] \cmd$26 ;
   wire [15:0] \cmd$26.f ;
   wire [15:0] \cmd$26.k ;
   wire [15:0] \cmd$26.m_fixed ;
   wire [15:0] \cmd$26.m_lut ;
   wire [15:0] \cmd$26.n ;
   wire \cmd$26.order ;
+  wire [4:0] \cmd$26.out_bits ;
+  wire \cmd$26.out_signed ;
   wire [15:0] \cmd$26.qa ;
   wire [15:0] \cmd$26.qb ;
   wire [15:0] \cmd$26.ra ;
   wire [15:0] \cmd$26.rb ;
-  (* init = 145'h0000000000000000000000000000000000000 *)
-  wire [144:0] \cmd$27 ;
+  (* init = 151'h00000000000000000000000000000000000000 *)
+  wire [150:0] \cmd$27 ;
   wire [15:0] \cmd$27.f ;
   wire [15:0] \cmd$27.k ;
   wire [15:0] \cmd$27.m_fixed ;
   wire [15:0] \cmd$27.m_lut ;
   wire [15:0] \cmd$27.n ;
   wire \cmd$27.order ;
+  wire [4:0] \cmd$27.out_bits ;
+  wire \cmd$27.out_signed ;
   wire [15:0] \cmd$27.qa ;
   wire [15:0] \cmd$27.qb ;
   wire [15:0] \cmd$27.ra ;
@@ -196,18 +207,22 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire [15:0] \cmd.m_lut ;
   wire [15:0] \cmd.n ;
   wire \cmd.order ;
+  wire [4:0] \cmd.out_bits ;
+  wire \cmd.out_signed ;
   wire [15:0] \cmd.qa ;
   wire [15:0] \cmd.qb ;
   wire [15:0] \cmd.ra ;
   wire [15:0] \cmd.rb ;
-  input [144:0] cmd__payload;
-  wire [144:0] cmd__payload;
+  input [150:0] cmd__payload;
+  wire [150:0] cmd__payload;
   wire [15:0] \cmd__payload.f ;
   wire [15:0] \cmd__payload.k ;
   wire [15:0] \cmd__payload.m_fixed ;
   wire [15:0] \cmd__payload.m_lut ;
   wire [15:0] \cmd__payload.n ;
   wire \cmd__payload.order ;
+  wire [4:0] \cmd__payload.out_bits ;
+  wire \cmd__payload.out_signed ;
   wire [15:0] \cmd__payload.qa ;
   wire [15:0] \cmd__payload.qb ;
   wire [15:0] \cmd__payload.ra ;
@@ -217,13 +232,12 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   input cmd__valid;
   wire cmd__valid;
   wire [15:0] col0;
-  wire [15:0] \col0$142 ;
+  wire [15:0] \col0$151 ;
   wire [2:0] cols;
-  wire [2:0] \cols$143 ;
-  reg [1:0] ctl_state = 2'h0;
+  wire [2:0] \cols$152 ;
   reg d_final = 1'h0;
   wire [15:0] data;
-  wire [15:0] \data$96 ;
+  wire [15:0] \data$105 ;
   output done;
   reg done = 1'h0;
   reg drain;
@@ -238,15 +252,17 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   reg [15:0] drained_rows_lut = 16'h0000;
   reg drow = 1'h0;
   wire \final ;
-  wire \final$145 ;
+  wire \final$153 ;
   wire first;
   reg held_x = 1'h0;
   wire inc_w;
   wire inc_x;
   wire [15:0] k0;
-  wire [15:0] \k0$99 ;
+  wire [15:0] \k0$108 ;
   reg l_done = 1'h0;
+  wire last;
   wire last_chunk;
+  reg [2:0] left = 3'h0;
   wire [2:0] level;
   wire [16:0] load__payload;
   wire [16:0] \load__payload$36 ;
@@ -280,40 +296,40 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire load_req__ready;
   output load_req__valid;
   wire load_req__valid;
-  wire [84:0] meta;
+  wire [188:0] meta;
   wire [15:0] \meta.col0 ;
   wire [2:0] \meta.cols ;
-  wire [15:0] \meta.dsp ;
-  wire [3:0] \meta.dsp[0] ;
-  wire [3:0] \meta.dsp[1] ;
-  wire [3:0] \meta.dsp[2] ;
-  wire [3:0] \meta.dsp[3] ;
+  wire [67:0] \meta.dsp ;
+  wire [16:0] \meta.dsp[0] ;
+  wire [16:0] \meta.dsp[1] ;
+  wire [16:0] \meta.dsp[2] ;
+  wire [16:0] \meta.dsp[3] ;
   wire \meta.dsp_en ;
-  wire [15:0] \meta.lut ;
-  wire [3:0] \meta.lut[0] ;
-  wire [3:0] \meta.lut[1] ;
-  wire [3:0] \meta.lut[2] ;
-  wire [3:0] \meta.lut[3] ;
+  wire [67:0] \meta.lut ;
+  wire [16:0] \meta.lut[0] ;
+  wire [16:0] \meta.lut[1] ;
+  wire [16:0] \meta.lut[2] ;
+  wire [16:0] \meta.lut[3] ;
   wire \meta.lut_en ;
   wire [15:0] \meta.row_dsp ;
   wire [15:0] \meta.row_lut ;
   wire [15:0] mult_dsp;
   wire [15:0] mult_lut;
-  output [84:0] out__payload;
-  wire [84:0] out__payload;
+  output [188:0] out__payload;
+  wire [188:0] out__payload;
   wire [15:0] \out__payload.col0 ;
   wire [2:0] \out__payload.cols ;
-  wire [15:0] \out__payload.dsp ;
-  wire [3:0] \out__payload.dsp[0] ;
-  wire [3:0] \out__payload.dsp[1] ;
-  wire [3:0] \out__payload.dsp[2] ;
-  wire [3:0] \out__payload.dsp[3] ;
+  wire [67:0] \out__payload.dsp ;
+  wire [16:0] \out__payload.dsp[0] ;
+  wire [16:0] \out__payload.dsp[1] ;
+  wire [16:0] \out__payload.dsp[2] ;
+  wire [16:0] \out__payload.dsp[3] ;
   wire \out__payload.dsp_en ;
-  wire [15:0] \out__payload.lut ;
-  wire [3:0] \out__payload.lut[0] ;
-  wire [3:0] \out__payload.lut[1] ;
-  wire [3:0] \out__payload.lut[2] ;
-  wire [3:0] \out__payload.lut[3] ;
+  wire [67:0] \out__payload.lut ;
+  wire [16:0] \out__payload.lut[0] ;
+  wire [16:0] \out__payload.lut[1] ;
+  wire [16:0] \out__payload.lut[2] ;
+  wire [16:0] \out__payload.lut[3] ;
   wire \out__payload.lut_en ;
   wire [15:0] \out__payload.row_dsp ;
   wire [15:0] \out__payload.row_lut ;
@@ -321,6 +337,8 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire out__ready;
   output out__valid;
   wire out__valid;
+  wire [4:0] out_bits;
+  wire out_signed;
   input [52:0] params__payload;
   wire [52:0] params__payload;
   wire \params__payload.lut ;
@@ -334,13 +352,13 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire params__ready;
   input params__valid;
   wire params__valid;
-  wire [84:0] r_data;
+  wire [188:0] r_data;
   wire r_en;
   wire r_rdy;
   reg rd_bank;
-  reg \rd_bank$88 ;
+  reg \rd_bank$97 ;
   reg [3:0] rd_step;
-  reg [3:0] \rd_step$89 ;
+  reg [3:0] \rd_step$98 ;
   wire relu_dsp;
   wire relu_lut;
   wire restart;
@@ -348,31 +366,31 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire \restart$30 ;
   wire \restart$31 ;
   wire [15:0] row0_dsp;
-  wire [15:0] \row0_dsp$136 ;
+  wire [15:0] \row0_dsp$146 ;
   wire [15:0] row0_lut;
-  wire [15:0] \row0_lut$138 ;
-  reg [84:0] row_info = 85'h0000000000000000000000;
+  wire [15:0] \row0_lut$148 ;
+  reg [188:0] row_info = 189'h000000000000000000000000000000000000000000000000;
   wire [15:0] \row_info.col0 ;
   wire [2:0] \row_info.cols ;
-  wire [15:0] \row_info.dsp ;
-  wire [3:0] \row_info.dsp[0] ;
-  wire [3:0] \row_info.dsp[1] ;
-  wire [3:0] \row_info.dsp[2] ;
-  wire [3:0] \row_info.dsp[3] ;
+  wire [67:0] \row_info.dsp ;
+  wire [16:0] \row_info.dsp[0] ;
+  wire [16:0] \row_info.dsp[1] ;
+  wire [16:0] \row_info.dsp[2] ;
+  wire [16:0] \row_info.dsp[3] ;
   wire \row_info.dsp_en ;
-  wire [15:0] \row_info.lut ;
-  wire [3:0] \row_info.lut[0] ;
-  wire [3:0] \row_info.lut[1] ;
-  wire [3:0] \row_info.lut[2] ;
-  wire [3:0] \row_info.lut[3] ;
+  wire [67:0] \row_info.lut ;
+  wire [16:0] \row_info.lut[0] ;
+  wire [16:0] \row_info.lut[1] ;
+  wire [16:0] \row_info.lut[2] ;
+  wire [16:0] \row_info.lut[3] ;
   wire \row_info.lut_en ;
   wire [15:0] \row_info.row_dsp ;
   wire [15:0] \row_info.row_lut ;
   wire [15:0] rows;
   wire [15:0] rows_dsp;
-  wire [15:0] \rows_dsp$137 ;
+  wire [15:0] \rows_dsp$147 ;
   wire [15:0] rows_lut;
-  wire [15:0] \rows_lut$139 ;
+  wire [15:0] \rows_lut$149 ;
   input rst;
   wire rst;
   wire [4:0] shift_dsp;
@@ -381,11 +399,11 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   reg [3:0] step = 4'h0;
   wire [4:0] steps;
   wire [4:0] \steps$81 ;
-  reg [16:0] tail = 17'h00000;
+  reg streaming = 1'h0;
   wire tile_issued;
   wire valid;
   wire w_bank;
-  wire [84:0] w_data;
+  wire [188:0] w_data;
   reg [31:0] w_done = 32'd0;
   wire [7:0] w_dsp;
   wire [3:0] \w_dsp[0] ;
@@ -469,16 +487,16 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   reg [31:0] x_rel = 32'd0;
   reg [31:0] x_req = 32'd0;
   reg [31:0] x_seen = 32'd0;
-  wire [15:0] y_dsp;
-  wire [3:0] \y_dsp[0] ;
-  wire [3:0] \y_dsp[1] ;
-  wire [3:0] \y_dsp[2] ;
-  wire [3:0] \y_dsp[3] ;
-  wire [15:0] y_lut;
-  wire [3:0] \y_lut[0] ;
-  wire [3:0] \y_lut[1] ;
-  wire [3:0] \y_lut[2] ;
-  wire [3:0] \y_lut[3] ;
+  wire [67:0] y_dsp;
+  wire [16:0] \y_dsp[0] ;
+  wire [16:0] \y_dsp[1] ;
+  wire [16:0] \y_dsp[2] ;
+  wire [16:0] \y_dsp[3] ;
+  wire [67:0] y_lut;
+  wire [16:0] \y_lut[0] ;
+  wire [16:0] \y_lut[1] ;
+  wire [16:0] \y_lut[2] ;
+  wire [16:0] \y_lut[3] ;
   wire y_valid;
   reg [45:0] params_dsp [63:0];
   initial begin
@@ -551,7 +569,7 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
     if (wp__en)
       params_dsp[params__payload[6:1]] <= params__payload[52:7];
   end
-  assign \$signature__data  = params_dsp[\$54 [5:0]];
+  assign \$signature__data  = params_dsp[\$67 [5:0]];
   reg [45:0] params_lut [63:0];
   initial begin
     params_lut[0] = 46'h000000000000;
@@ -623,7 +641,7 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
     if (\wp__en$43 )
       params_lut[params__payload[6:1]] <= params__payload[52:7];
   end
-  assign \$signature__data$113  = params_lut[\$55 [5:0]];
+  assign \$signature__data$125  = params_lut[\$68 [5:0]];
   assign cmd__ready = ~ busy;
   assign start = cmd__valid & cmd__ready;
   assign params__ready = ~ busy;
@@ -677,142 +695,152 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   assign \$signal$75  = \$38  >= \$39 ;
   assign \$40  = step + 1'h1;
   assign \$signal$79  = \$40  == \steps$81 ;
-  assign \$41  = w_seen[0] ^ \w_new$74 ;
-  assign w_bank = ~ \$41 ;
-  assign \$42  = x_seen[0] ^ \x_new$78 ;
-  assign x_bank = ~ \$42 ;
-  assign \$43  = ~ \$signal$79 ;
-  assign \$44  = \$signal$84  & \$43 ;
-  assign \$45  = step + 1'h1;
-  assign \$46  = w_bank ^ w_last_use;
-  assign \$47  = ~ \$signal$79 ;
-  assign \$48  = \$signal$84  & \$47 ;
-  assign \$49  = step + 1'h1;
-  assign \$50  = x_bank ^ x_last_use;
-  assign \$51  = ! step;
-  assign \$52  = \$signal$84  & \$51 ;
-  assign \$53  = ! \k0$99 ;
-  assign first = \$52  & \$53 ;
-  assign \$54  = drained_row0_dsp + drow;
-  assign \$55  = drained_row0_lut + drow;
-  assign \$56  = ! ctl_state;
-  assign \$57  = ctl_state == 1'h1;
-  assign \$58  = ctl_state == 2'h2;
-  assign \$59  = | step;
-  assign \$60  = \$signal$71  & \$signal$75 ;
-  assign \$61  = \$59  | \$60 ;
-  assign \$62  = ~ \$signal$79 ;
-  assign \$63  = \$signal$84  & \$62 ;
-  assign \$64  = level + 2'h2;
-  assign \$65  = \$64  <= 3'h4;
-  assign \$66  = busy & w_loaded;
-  assign \$67  = w_done + 1'h1;
-  assign \$68  = busy & x_loaded;
-  assign \$69  = x_done + 1'h1;
-  assign \$70  = ~ l_done;
-  assign \$71  = busy & \$70 ;
-  assign \$72  = ~ load_req__ready;
-  assign \$73  = load_req__valid & \$72 ;
-  assign \$74  = load_req__valid & load_req__ready;
-  assign \$75  = w_req + inc_w;
-  assign \$76  = x_req + inc_x;
-  assign \$77  = load_req__valid & load_req__ready;
-  assign \$78  = \$signal  | inc_w;
-  assign \$79  = x_iss | inc_x;
-  assign \$80  = drained_row0_dsp + drow;
-  assign \$81  = drained_row0_lut + drow;
-  assign \$82  = drow < drained_rows_dsp;
-  assign \$83  = drow < drained_rows_lut;
-  assign \$84  = ! ctl_state;
-  assign \$85  = ctl_state == 1'h1;
-  assign \$86  = ctl_state == 2'h2;
-  assign \$87  = ~ \$signal$79 ;
-  assign \$88  = \$signal$84  & \$87 ;
-  assign \$89  = step + 1'h1;
-  assign \$90  = w_seen + \w_new$74 ;
-  assign \$91  = x_seen + \x_new$78 ;
-  assign \$92  = w_rel + w_last_use;
-  assign \$93  = x_rel + x_last_use;
-  assign \$94  = rows + \cols$143 ;
-  assign \$95  = \$94  - 2'h2;
-  assign \$96  = rows + \cols$143 ;
-  assign \$97  = \$96  == 2'h2;
-  assign \$98  = \$97  ? 2'h3 : 2'h2;
-  assign \$99  = tail - 1'h1;
-  assign \$100  = tail == 1'h1;
-  assign \$101  = level + 2'h2;
-  assign \$102  = \$101  <= 3'h4;
-  assign \$103  = drow + 1'h1;
-  assign \$104  = drow + 1'h1;
-  assign \$105  = \$104  == drained_rows;
+  assign \$41  = | left;
+  assign \$42  = left <= drained_rows;
+  assign \$signal$82  = \$41  & \$42 ;
+  assign \$43  = level + 2'h2;
+  assign \$44  = \$43  > 3'h4;
+  assign \$signal$85  = \$signal$82  & \$44 ;
+  assign \$45  = ~ last_chunk;
+  assign \$46  = left <= \steps$81 ;
+  assign \$signal$87  = \$45  | \$46 ;
+  assign \$47  = ~ \$signal$85 ;
+  assign \$48  = streaming & \$47 ;
+  assign \$49  = | step;
+  assign \$50  = \$signal$71  & \$signal$75 ;
+  assign \$51  = \$50  & \$signal$87 ;
+  assign \$52  = \$49  | \$51 ;
+  assign \$signal$89  = \$48  & \$52 ;
+  assign \$53  = \$signal$89  & \$signal$79 ;
+  assign \$signal$91  = \$53  & last_chunk;
+  assign \$54  = w_seen[0] ^ \w_new$74 ;
+  assign w_bank = ~ \$54 ;
+  assign \$55  = x_seen[0] ^ \x_new$78 ;
+  assign x_bank = ~ \$55 ;
+  assign \$56  = ~ \$signal$79 ;
+  assign \$57  = \$signal$89  & \$56 ;
+  assign \$58  = step + 1'h1;
+  assign \$59  = w_bank ^ w_last_use;
+  assign \$60  = ~ \$signal$79 ;
+  assign \$61  = \$signal$89  & \$60 ;
+  assign \$62  = step + 1'h1;
+  assign \$63  = x_bank ^ x_last_use;
+  assign \$64  = ! step;
+  assign \$65  = \$signal$89  & \$64 ;
+  assign \$66  = ! \k0$108 ;
+  assign first = \$65  & \$66 ;
+  assign \$67  = drained_row0_dsp + drow;
+  assign \$68  = drained_row0_lut + drow;
+  assign \$69  = ~ \$signal$79 ;
+  assign \$70  = \$signal$89  & \$69 ;
+  assign \$71  = ~ \$signal$85 ;
+  assign \$72  = \$signal$82  & \$71 ;
+  assign \$73  = busy & w_loaded;
+  assign \$74  = w_done + 1'h1;
+  assign \$75  = busy & x_loaded;
+  assign \$76  = x_done + 1'h1;
+  assign \$77  = ~ l_done;
+  assign \$78  = busy & \$77 ;
+  assign \$79  = ~ load_req__ready;
+  assign \$80  = load_req__valid & \$79 ;
+  assign \$81  = load_req__valid & load_req__ready;
+  assign \$82  = w_req + inc_w;
+  assign \$83  = x_req + inc_x;
+  assign \$84  = load_req__valid & load_req__ready;
+  assign \$85  = \$signal  | inc_w;
+  assign \$86  = x_iss | inc_x;
+  assign \$87  = drained_row0_dsp + drow;
+  assign \$88  = drained_row0_lut + drow;
+  assign \$89  = drow < drained_rows_dsp;
+  assign \$90  = drow < drained_rows_lut;
+  assign \$91  = ~ \$signal$79 ;
+  assign \$92  = \$signal$89  & \$91 ;
+  assign \$93  = step + 1'h1;
+  assign \$94  = w_seen + \w_new$74 ;
+  assign \$95  = x_seen + \x_new$78 ;
+  assign \$96  = w_rel + w_last_use;
+  assign \$97  = x_rel + x_last_use;
+  assign \$98  = ~ \$signal$85 ;
+  assign \$99  = \$signal$82  & \$98 ;
+  assign \$100  = drow + 1'h1;
+  assign \$101  = left == 1'h1;
+  assign \$102  = \$101  & d_final;
+  assign \$103  = | left;
+  assign \$104  = ~ \$signal$85 ;
+  assign \$105  = \$103  & \$104 ;
+  assign \$106  = rows + \cols$152 ;
+  assign \$107  = ~ \final$153 ;
+  assign \$108  = left - 1'h1;
   always @(posedge clk)
-    done <= \$106 ;
+    done <= \$109 ;
   always @(posedge clk)
-    cmd <= \$107 ;
+    cmd <= \$110 ;
   always @(posedge clk)
-    busy <= \$108 ;
+    busy <= \$111 ;
   always @(posedge clk)
-    w_req <= \$109 ;
+    w_req <= \$112 ;
   always @(posedge clk)
-    w_done <= \$110 ;
+    w_done <= \$113 ;
   always @(posedge clk)
-    w_rel <= \$111 ;
+    w_rel <= \$114 ;
   always @(posedge clk)
-    w_seen <= \$112 ;
+    w_seen <= \$115 ;
   always @(posedge clk)
-    x_req <= \$113 ;
+    x_req <= \$116 ;
   always @(posedge clk)
-    x_done <= \$114 ;
+    x_done <= \$117 ;
   always @(posedge clk)
-    x_rel <= \$115 ;
+    x_rel <= \$118 ;
   always @(posedge clk)
-    x_seen <= \$116 ;
+    x_seen <= \$119 ;
   always @(posedge clk)
-    \$signal  <= \$117 ;
+    \$signal  <= \$120 ;
   always @(posedge clk)
-    x_iss <= \$118 ;
+    x_iss <= \$121 ;
   always @(posedge clk)
-    \$signal$58  <= \$119 ;
+    \$signal$58  <= \$122 ;
   always @(posedge clk)
-    held_x <= \$120 ;
+    held_x <= \$123 ;
   always @(posedge clk)
-    l_done <= \$121 ;
+    l_done <= \$124 ;
   always @(posedge clk)
-    row_info <= \$122 ;
+    row_info <= \$125 ;
   always @(posedge clk)
-    step <= \$123 ;
+    step <= \$126 ;
   always @(posedge clk)
-    ctl_state <= \$124 ;
+    streaming <= \$127 ;
   always @(posedge clk)
-    drained_row0_dsp <= \$125 ;
+    left <= \$128 ;
   always @(posedge clk)
-    drained_rows_dsp <= \$126 ;
+    drow <= \$129 ;
   always @(posedge clk)
-    drained_row0_lut <= \$127 ;
+    drained_row0_dsp <= \$130 ;
   always @(posedge clk)
-    drained_rows_lut <= \$128 ;
+    drained_rows_dsp <= \$131 ;
   always @(posedge clk)
-    drained_rows <= \$129 ;
+    drained_row0_lut <= \$132 ;
   always @(posedge clk)
-    drained_col0 <= \$130 ;
+    drained_rows_lut <= \$133 ;
   always @(posedge clk)
-    drained_cols <= \$131 ;
+    drained_rows <= \$134 ;
   always @(posedge clk)
-    d_final <= \$132 ;
+    drained_col0 <= \$135 ;
   always @(posedge clk)
-    drow <= \$133 ;
+    drained_cols <= \$136 ;
   always @(posedge clk)
-    tail <= \$134 ;
+    d_final <= \$137 ;
   \fpim_tiny.datapath  datapath (
     .clk(clk),
     .drain_row(drow),
     .first(first),
-    .\port$673$0 (wdata),
-    .\port$747$0 (\$signature__data ),
-    .\port$750$0 (\$signature__data$113 ),
+    .last(\$signal$91 ),
+    .\port$724$0 (wdata),
+    .\port$798$0 (\$signature__data ),
+    .\port$801$0 (\$signature__data$125 ),
+    .\port$818$145 (cmd[150:145]),
     .rst(rst),
-    .valid(\$signal$84 ),
-    .\valid$12 (drain),
+    .valid(\$signal$89 ),
+    .\valid$14 (drain),
     .x(x),
     .y_dsp(y_dsp),
     .y_lut(y_lut),
@@ -857,20 +885,20 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
     .wp__en(w_load__valid)
   );
   \fpim_tiny.walker  walker (
-    .advance(\advance$127 ),
+    .advance(\advance$138 ),
     .clk(clk),
     .cmd(cmd),
-    .col0(\col0$142 ),
-    .cols(\cols$143 ),
-    .\final (\final$145 ),
-    .k0(\k0$99 ),
+    .col0(\col0$151 ),
+    .cols(\cols$152 ),
+    .\final (\final$153 ),
+    .k0(\k0$108 ),
     .last_chunk(last_chunk),
     .restart(start),
-    .row0_dsp(\row0_dsp$136 ),
-    .row0_lut(\row0_lut$138 ),
+    .row0_dsp(\row0_dsp$146 ),
+    .row0_lut(\row0_lut$148 ),
     .rows(rows),
-    .rows_dsp(\rows_dsp$137 ),
-    .rows_lut(\rows_lut$139 ),
+    .rows_dsp(\rows_dsp$147 ),
+    .rows_lut(\rows_lut$149 ),
     .rst(rst),
     .steps(\steps$81 ),
     .w_last_use(w_last_use),
@@ -882,8 +910,8 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
     .clk(clk),
     .data(x),
     .load__payload(\load__payload$36 ),
-    .rd_bank(\rd_bank$88 ),
-    .rd_step(\rd_step$89 ),
+    .rd_bank(\rd_bank$97 ),
+    .rd_step(\rd_step$98 ),
     .restart(start),
     .rst(rst),
     .wp__en(x_load__valid)
@@ -901,10 +929,10 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$44 ) begin
+    if (\$57 ) begin
       rd_bank = w_bank;
-    end else if (\$signal$84 ) begin
-      rd_bank = \$46 ;
+    end else if (\$signal$89 ) begin
+      rd_bank = \$59 ;
     end else if (start) begin
       rd_bank = 1'h0;
     end else begin
@@ -914,183 +942,104 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$44 ) begin
-      rd_step = \$45 [3:0];
-    end else if (\$signal$84 ) begin
+    if (\$57 ) begin
+      rd_step = \$58 [3:0];
+    end else if (\$signal$89 ) begin
       rd_step = 4'h0;
     end else if (start) begin
       rd_step = 4'h0;
     end else begin
-      rd_step = 4'h0;
+      rd_step = step;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$48 ) begin
-      \rd_bank$88  = x_bank;
-    end else if (\$signal$84 ) begin
-      \rd_bank$88  = \$50 ;
+    if (\$61 ) begin
+      \rd_bank$97  = x_bank;
+    end else if (\$signal$89 ) begin
+      \rd_bank$97  = \$63 ;
     end else if (start) begin
-      \rd_bank$88  = 1'h0;
+      \rd_bank$97  = 1'h0;
     end else begin
-      \rd_bank$88  = x_bank;
+      \rd_bank$97  = x_bank;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$48 ) begin
-      \rd_step$89  = \$49 [3:0];
-    end else if (\$signal$84 ) begin
-      \rd_step$89  = 4'h0;
+    if (\$61 ) begin
+      \rd_step$98  = \$62 [3:0];
+    end else if (\$signal$89 ) begin
+      \rd_step$98  = 4'h0;
     end else if (start) begin
-      \rd_step$89  = 4'h0;
+      \rd_step$98  = 4'h0;
     end else begin
-      \rd_step$89  = 4'h0;
+      \rd_step$98  = step;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signal$84  = 1'h0;
-    if (\$56 ) begin
-    end else if (\$57 ) begin
-      \$signal$84  = \$61 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \advance$127  = 1'h0;
-    if (\$56 ) begin
-    end else if (\$57 ) begin
-      if (\$63 ) begin
-      end else if (\$signal$84 ) begin
-        \advance$127  = 1'h1;
-      end
+    \advance$138  = 1'h0;
+    if (\$70 ) begin
+    end else if (\$signal$89 ) begin
+      \advance$138  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     drain = 1'h0;
-    (* full_case = 32'd1 *)
-    if (\$56 ) begin
-    end else if (\$57 ) begin
-    end else if (\$58 ) begin
-    end else begin
-      if (\$65 ) begin
-        drain = 1'h1;
-      end
+    if (\$72 ) begin
+      drain = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$106  = 1'h0;
-    (* full_case = 32'd1 *)
-    if (\$84 ) begin
-    end else if (\$85 ) begin
-    end else if (\$86 ) begin
-    end else begin
+    \$109  = 1'h0;
+    if (\$99 ) begin
       if (\$102 ) begin
-        if (\$105 ) begin
-          if (d_final) begin
-            \$106  = 1'h1;
-          end
-        end
+        \$109  = 1'h1;
       end
     end
     if (rst) begin
-      \$106  = 1'h0;
+      \$109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$107  = cmd;
+    \$110  = cmd;
     if (start) begin
-      \$107  = cmd__payload;
+      \$110  = cmd__payload;
     end
     if (rst) begin
-      \$107  = 145'h0000000000000000000000000000000000000;
+      \$110  = 151'h00000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$108  = busy;
+    \$111  = busy;
     if (start) begin
-      \$108  = 1'h1;
+      \$111  = 1'h1;
     end
-    (* full_case = 32'd1 *)
-    if (\$84 ) begin
-    end else if (\$85 ) begin
-    end else if (\$86 ) begin
-    end else begin
+    if (\$99 ) begin
       if (\$102 ) begin
-        if (\$105 ) begin
-          if (d_final) begin
-            \$108  = 1'h0;
-          end
-        end
+        \$111  = 1'h0;
       end
     end
     if (rst) begin
-      \$108  = 1'h0;
+      \$111  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$109  = w_req;
-    if (start) begin
-      \$109  = 32'd0;
-    end
-    if (start) begin
-    end else if (\$71 ) begin
-      if (\$74 ) begin
-        \$109  = \$75 [31:0];
-      end
-    end
-    if (rst) begin
-      \$109  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$110  = w_done;
-    if (start) begin
-      \$110  = 32'd0;
-    end else if (\$66 ) begin
-      \$110  = \$67 [31:0];
-    end
-    if (rst) begin
-      \$110  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$111  = w_rel;
-    if (start) begin
-      \$111  = 32'd0;
-    end
-    if (\$84 ) begin
-    end else if (\$85 ) begin
-      if (\$88 ) begin
-      end else if (\$signal$84 ) begin
-        \$111  = \$92 [31:0];
-      end
-    end
-    if (rst) begin
-      \$111  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$112  = w_seen;
+    \$112  = w_req;
     if (start) begin
       \$112  = 32'd0;
     end
-    if (\$84 ) begin
-    end else if (\$85 ) begin
-      if (\$88 ) begin
-      end else if (\$signal$84 ) begin
-        \$112  = \$90 [31:0];
+    if (start) begin
+    end else if (\$78 ) begin
+      if (\$81 ) begin
+        \$112  = \$82 [31:0];
       end
     end
     if (rst) begin
@@ -1099,15 +1048,11 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$113  = x_req;
+    \$113  = w_done;
     if (start) begin
       \$113  = 32'd0;
-    end
-    if (start) begin
-    end else if (\$71 ) begin
-      if (\$74 ) begin
-        \$113  = \$76 [31:0];
-      end
+    end else if (\$73 ) begin
+      \$113  = \$74 [31:0];
     end
     if (rst) begin
       \$113  = 32'd0;
@@ -1115,11 +1060,13 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$114  = x_done;
+    \$114  = w_rel;
     if (start) begin
       \$114  = 32'd0;
-    end else if (\$68 ) begin
-      \$114  = \$69 [31:0];
+    end
+    if (\$92 ) begin
+    end else if (\$signal$89 ) begin
+      \$114  = \$96 [31:0];
     end
     if (rst) begin
       \$114  = 32'd0;
@@ -1127,16 +1074,13 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$115  = x_rel;
+    \$115  = w_seen;
     if (start) begin
       \$115  = 32'd0;
     end
-    if (\$84 ) begin
-    end else if (\$85 ) begin
-      if (\$88 ) begin
-      end else if (\$signal$84 ) begin
-        \$115  = \$93 [31:0];
-      end
+    if (\$92 ) begin
+    end else if (\$signal$89 ) begin
+      \$115  = \$94 [31:0];
     end
     if (rst) begin
       \$115  = 32'd0;
@@ -1144,15 +1088,14 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$116  = x_seen;
+    \$116  = x_req;
     if (start) begin
       \$116  = 32'd0;
     end
-    if (\$84 ) begin
-    end else if (\$85 ) begin
-      if (\$88 ) begin
-      end else if (\$signal$84 ) begin
-        \$116  = \$91 [31:0];
+    if (start) begin
+    end else if (\$78 ) begin
+      if (\$81 ) begin
+        \$116  = \$83 [31:0];
       end
     end
     if (rst) begin
@@ -1161,55 +1104,55 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$117  = \$signal ;
+    \$117  = x_done;
     if (start) begin
-      \$117  = 1'h0;
-    end else if (\$71 ) begin
-      if (tile_issued) begin
-        \$117  = 1'h0;
-      end else if (\$77 ) begin
-        \$117  = \$78 ;
-      end
+      \$117  = 32'd0;
+    end else if (\$75 ) begin
+      \$117  = \$76 [31:0];
     end
     if (rst) begin
-      \$117  = 1'h0;
+      \$117  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$118  = x_iss;
+    \$118  = x_rel;
     if (start) begin
-      \$118  = 1'h0;
-    end else if (\$71 ) begin
-      if (tile_issued) begin
-        \$118  = 1'h0;
-      end else if (\$77 ) begin
-        \$118  = \$79 ;
-      end
+      \$118  = 32'd0;
+    end
+    if (\$92 ) begin
+    end else if (\$signal$89 ) begin
+      \$118  = \$97 [31:0];
     end
     if (rst) begin
-      \$118  = 1'h0;
+      \$118  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$119  = \$signal$58 ;
+    \$119  = x_seen;
     if (start) begin
-      \$119  = 1'h0;
-    end else if (\$71 ) begin
-      \$119  = \$73 ;
+      \$119  = 32'd0;
+    end
+    if (\$92 ) begin
+    end else if (\$signal$89 ) begin
+      \$119  = \$95 [31:0];
     end
     if (rst) begin
-      \$119  = 1'h0;
+      \$119  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$120  = held_x;
+    \$120  = \$signal ;
     if (start) begin
       \$120  = 1'h0;
-    end else if (\$71 ) begin
-      \$120  = inc_x;
+    end else if (\$78 ) begin
+      if (tile_issued) begin
+        \$120  = 1'h0;
+      end else if (\$84 ) begin
+        \$120  = \$85 ;
+      end
     end
     if (rst) begin
       \$120  = 1'h0;
@@ -1217,12 +1160,14 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$121  = l_done;
+    \$121  = x_iss;
     if (start) begin
       \$121  = 1'h0;
-    end else if (\$71 ) begin
+    end else if (\$78 ) begin
       if (tile_issued) begin
-        \$121  = \final ;
+        \$121  = 1'h0;
+      end else if (\$84 ) begin
+        \$121  = \$86 ;
       end
     end
     if (rst) begin
@@ -1231,163 +1176,118 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$122  = row_info;
+    \$122  = \$signal$58 ;
+    if (start) begin
+      \$122  = 1'h0;
+    end else if (\$78 ) begin
+      \$122  = \$80 ;
+    end
+    if (rst) begin
+      \$122  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$123  = held_x;
+    if (start) begin
+      \$123  = 1'h0;
+    end else if (\$78 ) begin
+      \$123  = inc_x;
+    end
+    if (rst) begin
+      \$123  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$124  = l_done;
+    if (start) begin
+      \$124  = 1'h0;
+    end else if (\$78 ) begin
+      if (tile_issued) begin
+        \$124  = \final ;
+      end
+    end
+    if (rst) begin
+      \$124  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$125  = row_info;
     if (drain) begin
-      \$122 [47:32] = \$80 [15:0];
-      \$122 [63:48] = \$81 [15:0];
-      \$122 [64] = \$82 ;
-      \$122 [65] = \$83 ;
-      \$122 [81:66] = drained_col0;
-      \$122 [84:82] = drained_cols[2:0];
+      \$125 [151:136] = \$87 [15:0];
+      \$125 [167:152] = \$88 [15:0];
+      \$125 [168] = \$89 ;
+      \$125 [169] = \$90 ;
+      \$125 [185:170] = drained_col0;
+      \$125 [188:186] = drained_cols[2:0];
     end
     if (rst) begin
-      \$122  = 85'h0000000000000000000000;
+      \$125  = 189'h000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$123  = step;
-    if (\$84 ) begin
-      if (start) begin
-        \$123  = 4'h0;
-      end
-    end else if (\$85 ) begin
-      if (\$88 ) begin
-        \$123  = \$89 [3:0];
-      end else if (\$signal$84 ) begin
-        \$123  = 4'h0;
-      end
+    \$126  = step;
+    if (start) begin
+      \$126  = 4'h0;
+    end
+    if (\$92 ) begin
+      \$126  = \$93 [3:0];
+    end else if (\$signal$89 ) begin
+      \$126  = 4'h0;
     end
     if (rst) begin
-      \$123  = 4'h0;
+      \$126  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$124  = ctl_state;
-    (* full_case = 32'd1 *)
-    if (\$84 ) begin
-      if (start) begin
-        \$124  = 2'h1;
-      end
-    end else if (\$85 ) begin
-      if (\$88 ) begin
-      end else if (\$signal$84 ) begin
-        if (last_chunk) begin
-          \$124  = \$98 ;
-        end
-      end
-    end else if (\$86 ) begin
-      if (\$100 ) begin
-        \$124  = 2'h3;
-      end
-    end else begin
-      if (\$102 ) begin
-        if (\$105 ) begin
-          (* full_case = 32'd1 *)
-          if (d_final) begin
-            \$124  = 2'h0;
-          end else begin
-            \$124  = 2'h1;
-          end
-        end
-      end
+    \$127  = streaming;
+    if (start) begin
+      \$127  = 1'h1;
+    end
+    if (\$signal$91 ) begin
+      \$127  = \$107 ;
     end
     if (rst) begin
-      \$124  = 2'h0;
+      \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$125  = drained_row0_dsp;
-    if (\$84 ) begin
-    end else if (\$85 ) begin
-      if (\$88 ) begin
-      end else if (\$signal$84 ) begin
-        if (last_chunk) begin
-          \$125  = \row0_dsp$136 ;
-        end
-      end
+    \$128  = left;
+    if (start) begin
+      \$128  = 3'h0;
+    end
+    if (\$signal$91 ) begin
+      \$128  = \$106 [2:0];
+    end else if (\$105 ) begin
+      \$128  = \$108 [2:0];
     end
     if (rst) begin
-      \$125  = 16'h0000;
+      \$128  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$126  = drained_rows_dsp;
-    if (\$84 ) begin
-    end else if (\$85 ) begin
-      if (\$88 ) begin
-      end else if (\$signal$84 ) begin
-        if (last_chunk) begin
-          \$126  = \rows_dsp$137 ;
-        end
-      end
+    \$129  = drow;
+    if (\$99 ) begin
+      \$129  = \$100 [0];
+    end
+    if (\$signal$91 ) begin
+      \$129  = 1'h0;
     end
     if (rst) begin
-      \$126  = 16'h0000;
+      \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$127  = drained_row0_lut;
-    if (\$84 ) begin
-    end else if (\$85 ) begin
-      if (\$88 ) begin
-      end else if (\$signal$84 ) begin
-        if (last_chunk) begin
-          \$127  = \row0_lut$138 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$127  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$128  = drained_rows_lut;
-    if (\$84 ) begin
-    end else if (\$85 ) begin
-      if (\$88 ) begin
-      end else if (\$signal$84 ) begin
-        if (last_chunk) begin
-          \$128  = \rows_lut$139 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$128  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$129  = drained_rows;
-    if (\$84 ) begin
-    end else if (\$85 ) begin
-      if (\$88 ) begin
-      end else if (\$signal$84 ) begin
-        if (last_chunk) begin
-          \$129  = rows;
-        end
-      end
-    end
-    if (rst) begin
-      \$129  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$130  = drained_col0;
-    if (\$84 ) begin
-    end else if (\$85 ) begin
-      if (\$88 ) begin
-      end else if (\$signal$84 ) begin
-        if (last_chunk) begin
-          \$130  = \col0$142 ;
-        end
-      end
+    \$130  = drained_row0_dsp;
+    if (\$signal$91 ) begin
+      \$130  = \row0_dsp$146 ;
     end
     if (rst) begin
       \$130  = 16'h0000;
@@ -1395,15 +1295,9 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$131  = drained_cols;
-    if (\$84 ) begin
-    end else if (\$85 ) begin
-      if (\$88 ) begin
-      end else if (\$signal$84 ) begin
-        if (last_chunk) begin
-          \$131  = { 13'h0000, \cols$143  };
-        end
-      end
+    \$131  = drained_rows_dsp;
+    if (\$signal$91 ) begin
+      \$131  = \rows_dsp$147 ;
     end
     if (rst) begin
       \$131  = 16'h0000;
@@ -1411,58 +1305,62 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$132  = d_final;
-    if (\$84 ) begin
-    end else if (\$85 ) begin
-      if (\$88 ) begin
-      end else if (\$signal$84 ) begin
-        if (last_chunk) begin
-          \$132  = \final$145 ;
-        end
-      end
+    \$132  = drained_row0_lut;
+    if (\$signal$91 ) begin
+      \$132  = \row0_lut$148 ;
     end
     if (rst) begin
-      \$132  = 1'h0;
+      \$132  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$133  = drow;
-    (* full_case = 32'd1 *)
-    if (\$84 ) begin
-    end else if (\$85 ) begin
-      if (\$88 ) begin
-      end else if (\$signal$84 ) begin
-        if (last_chunk) begin
-          \$133  = 1'h0;
-        end
-      end
-    end else if (\$86 ) begin
-    end else begin
-      if (\$102 ) begin
-        \$133  = \$103 [0];
-      end
+    \$133  = drained_rows_lut;
+    if (\$signal$91 ) begin
+      \$133  = \rows_lut$149 ;
     end
     if (rst) begin
-      \$133  = 1'h0;
+      \$133  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$134  = tail;
-    if (\$84 ) begin
-    end else if (\$85 ) begin
-      if (\$88 ) begin
-      end else if (\$signal$84 ) begin
-        if (last_chunk) begin
-          \$134  = \$95 [16:0];
-        end
-      end
-    end else if (\$86 ) begin
-      \$134  = \$99 [16:0];
+    \$134  = drained_rows;
+    if (\$signal$91 ) begin
+      \$134  = rows;
     end
     if (rst) begin
-      \$134  = 17'h00000;
+      \$134  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$135  = drained_col0;
+    if (\$signal$91 ) begin
+      \$135  = \col0$151 ;
+    end
+    if (rst) begin
+      \$135  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$136  = drained_cols;
+    if (\$signal$91 ) begin
+      \$136  = { 13'h0000, \cols$152  };
+    end
+    if (rst) begin
+      \$136  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$137  = d_final;
+    if (\$signal$91 ) begin
+      \$137  = \final$153 ;
+    end
+    if (rst) begin
+      \$137  = 1'h0;
     end
   end
   assign \cmd$26  = cmd;
@@ -1482,18 +1380,21 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   assign data = wdata;
   assign w_dsp = wdata[7:0];
   assign w_lut = wdata[15:8];
-  assign \data$96  = x;
-  assign valid = \$signal$84 ;
-  assign \$signature__addr  = \$54 [5:0];
+  assign \data$105  = x;
+  assign valid = \$signal$89 ;
+  assign out_bits = cmd[149:145];
+  assign out_signed = cmd[150];
+  assign last = \$signal$91 ;
+  assign \$signature__addr  = \$67 [5:0];
   assign mult_dsp = \$signature__data [15:0];
   assign shift_dsp = \$signature__data [20:16];
   assign bias_dsp = \$signature__data [44:21];
   assign relu_dsp = \$signature__data [45];
-  assign \$signature__addr$110  = \$55 [5:0];
-  assign mult_lut = \$signature__data$113 [15:0];
-  assign shift_lut = \$signature__data$113 [20:16];
-  assign bias_lut = \$signature__data$113 [44:21];
-  assign relu_lut = \$signature__data$113 [45];
+  assign \$signature__addr$122  = \$68 [5:0];
+  assign mult_lut = \$signature__data$125 [15:0];
+  assign shift_lut = \$signature__data$125 [20:16];
+  assign bias_lut = \$signature__data$125 [44:21];
+  assign relu_lut = \$signature__data$125 [45];
   assign drain_row = drow;
   assign w_data = meta;
   assign y_valid = w_en;
@@ -1512,6 +1413,8 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   assign \cmd__payload.qb  = cmd__payload[127:112];
   assign \cmd__payload.rb  = cmd__payload[143:128];
   assign \cmd__payload.order  = cmd__payload[144];
+  assign \cmd__payload.out_bits  = cmd__payload[149:145];
+  assign \cmd__payload.out_signed  = cmd__payload[150];
   assign \params__payload.lut  = params__payload[0];
   assign \params__payload.row  = params__payload[6:1];
   assign \params__payload.p  = params__payload[52:7];
@@ -1549,22 +1452,22 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   assign \x_load__payload.data[2]  = x_load__payload[11:8];
   assign \x_load__payload.data[3]  = x_load__payload[15:12];
   assign \x_load__payload.last  = x_load__payload[16];
-  assign \out__payload.dsp  = out__payload[15:0];
-  assign \out__payload.dsp[0]  = out__payload[3:0];
-  assign \out__payload.dsp[1]  = out__payload[7:4];
-  assign \out__payload.dsp[2]  = out__payload[11:8];
-  assign \out__payload.dsp[3]  = out__payload[15:12];
-  assign \out__payload.lut  = out__payload[31:16];
-  assign \out__payload.lut[0]  = out__payload[19:16];
-  assign \out__payload.lut[1]  = out__payload[23:20];
-  assign \out__payload.lut[2]  = out__payload[27:24];
-  assign \out__payload.lut[3]  = out__payload[31:28];
-  assign \out__payload.row_dsp  = out__payload[47:32];
-  assign \out__payload.row_lut  = out__payload[63:48];
-  assign \out__payload.dsp_en  = out__payload[64];
-  assign \out__payload.lut_en  = out__payload[65];
-  assign \out__payload.col0  = out__payload[81:66];
-  assign \out__payload.cols  = out__payload[84:82];
+  assign \out__payload.dsp  = out__payload[67:0];
+  assign \out__payload.dsp[0]  = out__payload[16:0];
+  assign \out__payload.dsp[1]  = out__payload[33:17];
+  assign \out__payload.dsp[2]  = out__payload[50:34];
+  assign \out__payload.dsp[3]  = out__payload[67:51];
+  assign \out__payload.lut  = out__payload[135:68];
+  assign \out__payload.lut[0]  = out__payload[84:68];
+  assign \out__payload.lut[1]  = out__payload[101:85];
+  assign \out__payload.lut[2]  = out__payload[118:102];
+  assign \out__payload.lut[3]  = out__payload[135:119];
+  assign \out__payload.row_dsp  = out__payload[151:136];
+  assign \out__payload.row_lut  = out__payload[167:152];
+  assign \out__payload.dsp_en  = out__payload[168];
+  assign \out__payload.lut_en  = out__payload[169];
+  assign \out__payload.col0  = out__payload[185:170];
+  assign \out__payload.cols  = out__payload[188:186];
   assign \cmd.m_fixed  = cmd[15:0];
   assign \cmd.m_lut  = cmd[31:16];
   assign \cmd.n  = cmd[47:32];
@@ -1575,6 +1478,8 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   assign \cmd.qb  = cmd[127:112];
   assign \cmd.rb  = cmd[143:128];
   assign \cmd.order  = cmd[144];
+  assign \cmd.out_bits  = cmd[149:145];
+  assign \cmd.out_signed  = cmd[150];
   assign \cmd$26.m_fixed  = cmd[15:0];
   assign \cmd$26.m_lut  = cmd[31:16];
   assign \cmd$26.n  = cmd[47:32];
@@ -1585,6 +1490,8 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   assign \cmd$26.qb  = cmd[127:112];
   assign \cmd$26.rb  = cmd[143:128];
   assign \cmd$26.order  = cmd[144];
+  assign \cmd$26.out_bits  = cmd[149:145];
+  assign \cmd$26.out_signed  = cmd[150];
   assign \cmd$27.m_fixed  = cmd[15:0];
   assign \cmd$27.m_lut  = cmd[31:16];
   assign \cmd$27.n  = cmd[47:32];
@@ -1595,6 +1502,8 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   assign \cmd$27.qb  = cmd[127:112];
   assign \cmd$27.rb  = cmd[143:128];
   assign \cmd$27.order  = cmd[144];
+  assign \cmd$27.out_bits  = cmd[149:145];
+  assign \cmd$27.out_signed  = cmd[150];
   assign \load__payload.data  = load__payload[15:0];
   assign \load__payload.last  = load__payload[16];
   assign \load__payload$36.data  = \load__payload$36 [15:0];
@@ -1625,58 +1534,58 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   assign \$signature__data.shift  = \$signature__data [20:16];
   assign \$signature__data.bias  = \$signature__data [44:21];
   assign \$signature__data.relu  = \$signature__data [45];
-  assign \meta.dsp  = meta[15:0];
-  assign \meta.dsp[0]  = meta[3:0];
-  assign \meta.dsp[1]  = meta[7:4];
-  assign \meta.dsp[2]  = meta[11:8];
-  assign \meta.dsp[3]  = meta[15:12];
-  assign \meta.lut  = meta[31:16];
-  assign \meta.lut[0]  = meta[19:16];
-  assign \meta.lut[1]  = meta[23:20];
-  assign \meta.lut[2]  = meta[27:24];
-  assign \meta.lut[3]  = meta[31:28];
-  assign \meta.row_dsp  = meta[47:32];
-  assign \meta.row_lut  = meta[63:48];
-  assign \meta.dsp_en  = meta[64];
-  assign \meta.lut_en  = meta[65];
-  assign \meta.col0  = meta[81:66];
-  assign \meta.cols  = meta[84:82];
-  assign \y_dsp[0]  = y_dsp[3:0];
-  assign \y_dsp[1]  = y_dsp[7:4];
-  assign \y_dsp[2]  = y_dsp[11:8];
-  assign \y_dsp[3]  = y_dsp[15:12];
-  assign \$signature__data$113.mult  = \$signature__data$113 [15:0];
-  assign \$signature__data$113.shift  = \$signature__data$113 [20:16];
-  assign \$signature__data$113.bias  = \$signature__data$113 [44:21];
-  assign \$signature__data$113.relu  = \$signature__data$113 [45];
-  assign \y_lut[0]  = y_lut[3:0];
-  assign \y_lut[1]  = y_lut[7:4];
-  assign \y_lut[2]  = y_lut[11:8];
-  assign \y_lut[3]  = y_lut[15:12];
-  assign \row_info.dsp  = row_info[15:0];
-  assign \row_info.dsp[0]  = row_info[3:0];
-  assign \row_info.dsp[1]  = row_info[7:4];
-  assign \row_info.dsp[2]  = row_info[11:8];
-  assign \row_info.dsp[3]  = row_info[15:12];
-  assign \row_info.lut  = row_info[31:16];
-  assign \row_info.lut[0]  = row_info[19:16];
-  assign \row_info.lut[1]  = row_info[23:20];
-  assign \row_info.lut[2]  = row_info[27:24];
-  assign \row_info.lut[3]  = row_info[31:28];
-  assign \row_info.row_dsp  = row_info[47:32];
-  assign \row_info.row_lut  = row_info[63:48];
-  assign \row_info.dsp_en  = row_info[64];
-  assign \row_info.lut_en  = row_info[65];
-  assign \row_info.col0  = row_info[81:66];
-  assign \row_info.cols  = row_info[84:82];
-  assign meta[84:82] = row_info[84:82];
-  assign meta[81:66] = row_info[81:66];
-  assign meta[65] = row_info[65];
-  assign meta[64] = row_info[64];
-  assign meta[63:48] = row_info[63:48];
-  assign meta[47:32] = row_info[47:32];
-  assign meta[31:16] = y_lut;
-  assign meta[15:0] = y_dsp;
+  assign \meta.dsp  = meta[67:0];
+  assign \meta.dsp[0]  = meta[16:0];
+  assign \meta.dsp[1]  = meta[33:17];
+  assign \meta.dsp[2]  = meta[50:34];
+  assign \meta.dsp[3]  = meta[67:51];
+  assign \meta.lut  = meta[135:68];
+  assign \meta.lut[0]  = meta[84:68];
+  assign \meta.lut[1]  = meta[101:85];
+  assign \meta.lut[2]  = meta[118:102];
+  assign \meta.lut[3]  = meta[135:119];
+  assign \meta.row_dsp  = meta[151:136];
+  assign \meta.row_lut  = meta[167:152];
+  assign \meta.dsp_en  = meta[168];
+  assign \meta.lut_en  = meta[169];
+  assign \meta.col0  = meta[185:170];
+  assign \meta.cols  = meta[188:186];
+  assign \y_dsp[0]  = y_dsp[16:0];
+  assign \y_dsp[1]  = y_dsp[33:17];
+  assign \y_dsp[2]  = y_dsp[50:34];
+  assign \y_dsp[3]  = y_dsp[67:51];
+  assign \$signature__data$125.mult  = \$signature__data$125 [15:0];
+  assign \$signature__data$125.shift  = \$signature__data$125 [20:16];
+  assign \$signature__data$125.bias  = \$signature__data$125 [44:21];
+  assign \$signature__data$125.relu  = \$signature__data$125 [45];
+  assign \y_lut[0]  = y_lut[16:0];
+  assign \y_lut[1]  = y_lut[33:17];
+  assign \y_lut[2]  = y_lut[50:34];
+  assign \y_lut[3]  = y_lut[67:51];
+  assign \row_info.dsp  = row_info[67:0];
+  assign \row_info.dsp[0]  = row_info[16:0];
+  assign \row_info.dsp[1]  = row_info[33:17];
+  assign \row_info.dsp[2]  = row_info[50:34];
+  assign \row_info.dsp[3]  = row_info[67:51];
+  assign \row_info.lut  = row_info[135:68];
+  assign \row_info.lut[0]  = row_info[84:68];
+  assign \row_info.lut[1]  = row_info[101:85];
+  assign \row_info.lut[2]  = row_info[118:102];
+  assign \row_info.lut[3]  = row_info[135:119];
+  assign \row_info.row_dsp  = row_info[151:136];
+  assign \row_info.row_lut  = row_info[167:152];
+  assign \row_info.dsp_en  = row_info[168];
+  assign \row_info.lut_en  = row_info[169];
+  assign \row_info.col0  = row_info[185:170];
+  assign \row_info.cols  = row_info[188:186];
+  assign meta[188:186] = row_info[188:186];
+  assign meta[185:170] = row_info[185:170];
+  assign meta[169] = row_info[169];
+  assign meta[168] = row_info[168];
+  assign meta[167:152] = row_info[167:152];
+  assign meta[151:136] = row_info[151:136];
+  assign meta[135:68] = y_lut;
+  assign meta[67:0] = y_dsp;
   assign load_req__payload[70:65] = \$24 [5:0];
   assign load_req__payload[110:108] = cols;
   assign load_req__payload[107:92] = col0;
@@ -1701,19 +1610,19 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath (rst, first, \port$673$0 , x, \port$747$0 , \port$750$0 , valid, \valid$12 , drain_row, y_dsp, y_valid, y_lut, clk);
+module \fpim_tiny.datapath (rst, valid, last, first, \port$724$0 , x, \port$798$0 , \port$801$0 , \valid$14 , \port$818$145 , drain_row, y_dsp, y_valid, y_lut, clk);
   wire [95:0] acc;
-  wire [95:0] \acc$32 ;
-  wire [23:0] \acc$32[0] ;
-  wire [23:0] \acc$32[1] ;
-  wire [23:0] \acc$32[2] ;
-  wire [23:0] \acc$32[3] ;
+  wire [95:0] \acc$39 ;
+  wire [23:0] \acc$39[0] ;
+  wire [23:0] \acc$39[1] ;
+  wire [23:0] \acc$39[2] ;
+  wire [23:0] \acc$39[3] ;
   wire [23:0] \acc[0] ;
   wire [23:0] \acc[1] ;
   wire [23:0] \acc[2] ;
   wire [23:0] \acc[3] ;
   wire [23:0] bias;
-  wire [23:0] \bias$39 ;
+  wire [23:0] \bias$46 ;
   wire [23:0] bias_dsp;
   wire [23:0] bias_lut;
   input clk;
@@ -1721,53 +1630,65 @@ module \fpim_tiny.datapath (rst, first, \port$673$0 , x, \port$747$0 , \port$750
   wire drain;
   input drain_row;
   wire drain_row;
-  wire \drain_row$31 ;
-  wire \drain_row$9 ;
+  wire \drain_row$11 ;
+  wire \drain_row$38 ;
   input first;
   wire first;
-  wire \first$30 ;
+  wire \first$36 ;
   wire \first$7 ;
+  input last;
+  wire last;
+  wire \last$37 ;
+  wire \last$9 ;
   wire [15:0] mult;
-  wire [15:0] \mult$35 ;
+  wire [15:0] \mult$42 ;
   wire [15:0] mult_dsp;
   wire [15:0] mult_lut;
   wire [95:0] out;
-  wire [95:0] \out$33 ;
-  wire [23:0] \out$33[0] ;
-  wire [23:0] \out$33[1] ;
-  wire [23:0] \out$33[2] ;
-  wire [23:0] \out$33[3] ;
+  wire [95:0] \out$40 ;
+  wire [23:0] \out$40[0] ;
+  wire [23:0] \out$40[1] ;
+  wire [23:0] \out$40[2] ;
+  wire [23:0] \out$40[3] ;
   wire [23:0] \out[0] ;
   wire [23:0] \out[1] ;
   wire [23:0] \out[2] ;
   wire [23:0] \out[3] ;
-  input [15:0] \port$673$0 ;
-  wire [15:0] \port$673$0 ;
-  input [45:0] \port$747$0 ;
-  wire [45:0] \port$747$0 ;
-  input [45:0] \port$750$0 ;
-  wire [45:0] \port$750$0 ;
+  wire [4:0] out_bits;
+  wire [4:0] \out_bits$25 ;
+  wire [4:0] \out_bits$50 ;
+  wire out_signed;
+  wire \out_signed$27 ;
+  wire \out_signed$51 ;
+  input [15:0] \port$724$0 ;
+  wire [15:0] \port$724$0 ;
+  input [45:0] \port$798$0 ;
+  wire [45:0] \port$798$0 ;
+  input [45:0] \port$801$0 ;
+  wire [45:0] \port$801$0 ;
+  input [5:0] \port$818$145 ;
+  wire [5:0] \port$818$145 ;
   wire relu;
-  wire \relu$41 ;
+  wire \relu$48 ;
   wire relu_dsp;
   wire relu_lut;
   input rst;
   wire rst;
   wire [4:0] shift;
-  wire [4:0] \shift$37 ;
+  wire [4:0] \shift$44 ;
   wire [4:0] shift_dsp;
   wire [4:0] shift_lut;
   input valid;
   wire valid;
-  input \valid$12 ;
-  wire \valid$12 ;
-  wire \valid$29 ;
-  wire \valid$34 ;
+  input \valid$14 ;
+  wire \valid$14 ;
+  wire \valid$35 ;
+  wire \valid$41 ;
   wire \valid$5 ;
   wire [7:0] w;
-  wire [7:0] \w$26 ;
-  wire [3:0] \w$26[0] ;
-  wire [3:0] \w$26[1] ;
+  wire [7:0] \w$32 ;
+  wire [3:0] \w$32[0] ;
+  wire [3:0] \w$32[1] ;
   wire [3:0] \w[0] ;
   wire [3:0] \w[1] ;
   wire [7:0] w_dsp;
@@ -1778,12 +1699,12 @@ module \fpim_tiny.datapath (rst, first, \port$673$0 , x, \port$747$0 , \port$750
   wire [3:0] \w_lut[1] ;
   input [15:0] x;
   wire [15:0] x;
-  wire [15:0] \x$28 ;
-  wire [3:0] \x$28[0] ;
-  wire [3:0] \x$28[1] ;
-  wire [3:0] \x$28[2] ;
-  wire [3:0] \x$28[3] ;
   wire [15:0] \x$3 ;
+  wire [15:0] \x$34 ;
+  wire [3:0] \x$34[0] ;
+  wire [3:0] \x$34[1] ;
+  wire [3:0] \x$34[2] ;
+  wire [3:0] \x$34[3] ;
   wire [3:0] \x$3[0] ;
   wire [3:0] \x$3[1] ;
   wire [3:0] \x$3[2] ;
@@ -1792,109 +1713,121 @@ module \fpim_tiny.datapath (rst, first, \port$673$0 , x, \port$747$0 , \port$750
   wire [3:0] \x[1] ;
   wire [3:0] \x[2] ;
   wire [3:0] \x[3] ;
-  wire [15:0] y;
-  wire [15:0] \y$44 ;
-  wire [3:0] \y$44[0] ;
-  wire [3:0] \y$44[1] ;
-  wire [3:0] \y$44[2] ;
-  wire [3:0] \y$44[3] ;
-  wire [3:0] \y[0] ;
-  wire [3:0] \y[1] ;
-  wire [3:0] \y[2] ;
-  wire [3:0] \y[3] ;
-  output [15:0] y_dsp;
-  wire [15:0] y_dsp;
-  wire [3:0] \y_dsp[0] ;
-  wire [3:0] \y_dsp[1] ;
-  wire [3:0] \y_dsp[2] ;
-  wire [3:0] \y_dsp[3] ;
-  output [15:0] y_lut;
-  wire [15:0] y_lut;
-  wire [3:0] \y_lut[0] ;
-  wire [3:0] \y_lut[1] ;
-  wire [3:0] \y_lut[2] ;
-  wire [3:0] \y_lut[3] ;
+  wire [67:0] y;
+  wire [67:0] \y$53 ;
+  wire [16:0] \y$53[0] ;
+  wire [16:0] \y$53[1] ;
+  wire [16:0] \y$53[2] ;
+  wire [16:0] \y$53[3] ;
+  wire [16:0] \y[0] ;
+  wire [16:0] \y[1] ;
+  wire [16:0] \y[2] ;
+  wire [16:0] \y[3] ;
+  output [67:0] y_dsp;
+  wire [67:0] y_dsp;
+  wire [16:0] \y_dsp[0] ;
+  wire [16:0] \y_dsp[1] ;
+  wire [16:0] \y_dsp[2] ;
+  wire [16:0] \y_dsp[3] ;
+  output [67:0] y_lut;
+  wire [67:0] y_lut;
+  wire [16:0] \y_lut[0] ;
+  wire [16:0] \y_lut[1] ;
+  wire [16:0] \y_lut[2] ;
+  wire [16:0] \y_lut[3] ;
   output y_valid;
   wire y_valid;
-  wire \y_valid$25 ;
-  wire \y_valid$45 ;
+  wire \y_valid$31 ;
+  wire \y_valid$54 ;
   \fpim_tiny.datapath.dsp_core  dsp_core (
     .clk(clk),
     .drain_row(drain_row),
     .first(first),
+    .last(last),
     .out(acc),
     .rst(rst),
     .valid(valid),
-    .\w$5 (\port$673$0 [7:0]),
-    .\x$7 (x)
+    .\w$6 (\port$724$0 [7:0]),
+    .\x$8 (x)
   );
   \fpim_tiny.datapath.dsp_post  dsp_post (
     .acc(acc),
     .clk(clk),
-    .\port$747$0 (\port$747$0 ),
+    .\port$798$0 (\port$798$0 ),
+    .\port$818$145 (\port$818$145 ),
     .rst(rst),
-    .valid(\valid$12 ),
+    .valid(\valid$14 ),
     .y(y_dsp),
-    .y_valid(\y_valid$25 )
+    .y_valid(\y_valid$31 )
   );
   \fpim_tiny.datapath.lut_core  lut_core (
     .clk(clk),
     .drain_row(drain_row),
     .first(first),
-    .out(\acc$32 ),
+    .last(last),
+    .out(\acc$39 ),
     .rst(rst),
     .valid(valid),
-    .\w$5 (\port$673$0 [15:8]),
-    .\x$7 (x)
+    .\w$6 (\port$724$0 [15:8]),
+    .\x$8 (x)
   );
   \fpim_tiny.datapath.lut_post  lut_post (
-    .acc(\acc$32 ),
+    .acc(\acc$39 ),
     .clk(clk),
-    .\port$750$0 (\port$750$0 ),
+    .\port$801$0 (\port$801$0 ),
+    .\port$818$145 (\port$818$145 ),
     .rst(rst),
-    .valid(\valid$12 ),
+    .valid(\valid$14 ),
     .y(y_lut),
     .y_valid(y_valid)
   );
-  assign w = \port$673$0 [7:0];
-  assign w_dsp = \port$673$0 [7:0];
+  assign w = \port$724$0 [7:0];
+  assign w_dsp = \port$724$0 [7:0];
   assign \x$3  = x;
   assign \valid$5  = valid;
   assign \first$7  = first;
-  assign \drain_row$9  = drain_row;
+  assign \last$9  = last;
+  assign \drain_row$11  = drain_row;
   assign out = acc;
-  assign drain = \valid$12 ;
-  assign mult = \port$747$0 [15:0];
-  assign mult_dsp = \port$747$0 [15:0];
-  assign shift = \port$747$0 [20:16];
-  assign shift_dsp = \port$747$0 [20:16];
-  assign bias = \port$747$0 [44:21];
-  assign bias_dsp = \port$747$0 [44:21];
-  assign relu = \port$747$0 [45];
-  assign relu_dsp = \port$747$0 [45];
+  assign drain = \valid$14 ;
+  assign mult = \port$798$0 [15:0];
+  assign mult_dsp = \port$798$0 [15:0];
+  assign shift = \port$798$0 [20:16];
+  assign shift_dsp = \port$798$0 [20:16];
+  assign bias = \port$798$0 [44:21];
+  assign bias_dsp = \port$798$0 [44:21];
+  assign relu = \port$798$0 [45];
+  assign relu_dsp = \port$798$0 [45];
+  assign out_bits = \port$818$145 [4:0];
+  assign \out_bits$25  = \port$818$145 [4:0];
+  assign out_signed = \port$818$145 [5];
+  assign \out_signed$27  = \port$818$145 [5];
   assign y = y_dsp;
-  assign \w$26  = \port$673$0 [15:8];
-  assign w_lut = \port$673$0 [15:8];
-  assign \x$28  = x;
-  assign \valid$29  = valid;
-  assign \first$30  = first;
-  assign \drain_row$31  = drain_row;
-  assign \out$33  = \acc$32 ;
-  assign \valid$34  = \valid$12 ;
-  assign \mult$35  = \port$750$0 [15:0];
-  assign mult_lut = \port$750$0 [15:0];
-  assign \shift$37  = \port$750$0 [20:16];
-  assign shift_lut = \port$750$0 [20:16];
-  assign \bias$39  = \port$750$0 [44:21];
-  assign bias_lut = \port$750$0 [44:21];
-  assign \relu$41  = \port$750$0 [45];
-  assign relu_lut = \port$750$0 [45];
-  assign \y$44  = y_lut;
-  assign \y_valid$45  = y_valid;
-  assign \w[0]  = \port$673$0 [3:0];
-  assign \w[1]  = \port$673$0 [7:4];
-  assign \w_dsp[0]  = \port$673$0 [3:0];
-  assign \w_dsp[1]  = \port$673$0 [7:4];
+  assign \w$32  = \port$724$0 [15:8];
+  assign w_lut = \port$724$0 [15:8];
+  assign \x$34  = x;
+  assign \valid$35  = valid;
+  assign \first$36  = first;
+  assign \last$37  = last;
+  assign \drain_row$38  = drain_row;
+  assign \out$40  = \acc$39 ;
+  assign \valid$41  = \valid$14 ;
+  assign \mult$42  = \port$801$0 [15:0];
+  assign mult_lut = \port$801$0 [15:0];
+  assign \shift$44  = \port$801$0 [20:16];
+  assign shift_lut = \port$801$0 [20:16];
+  assign \bias$46  = \port$801$0 [44:21];
+  assign bias_lut = \port$801$0 [44:21];
+  assign \relu$48  = \port$801$0 [45];
+  assign relu_lut = \port$801$0 [45];
+  assign \out_bits$50  = \port$818$145 [4:0];
+  assign \out_signed$51  = \port$818$145 [5];
+  assign \y$53  = y_lut;
+  assign \y_valid$54  = y_valid;
+  assign \w[0]  = \port$724$0 [3:0];
+  assign \w[1]  = \port$724$0 [7:4];
+  assign \w_dsp[0]  = \port$724$0 [3:0];
+  assign \w_dsp[1]  = \port$724$0 [7:4];
   assign \x[0]  = x[3:0];
   assign \x[1]  = x[7:4];
   assign \x[2]  = x[11:8];
@@ -1911,104 +1844,146 @@ module \fpim_tiny.datapath (rst, first, \port$673$0 , x, \port$747$0 , \port$750
   assign \out[1]  = acc[47:24];
   assign \out[2]  = acc[71:48];
   assign \out[3]  = acc[95:72];
-  assign \y_dsp[0]  = y_dsp[3:0];
-  assign \y_dsp[1]  = y_dsp[7:4];
-  assign \y_dsp[2]  = y_dsp[11:8];
-  assign \y_dsp[3]  = y_dsp[15:12];
-  assign \y[0]  = y_dsp[3:0];
-  assign \y[1]  = y_dsp[7:4];
-  assign \y[2]  = y_dsp[11:8];
-  assign \y[3]  = y_dsp[15:12];
-  assign \w$26[0]  = \port$673$0 [11:8];
-  assign \w$26[1]  = \port$673$0 [15:12];
-  assign \w_lut[0]  = \port$673$0 [11:8];
-  assign \w_lut[1]  = \port$673$0 [15:12];
-  assign \x$28[0]  = x[3:0];
-  assign \x$28[1]  = x[7:4];
-  assign \x$28[2]  = x[11:8];
-  assign \x$28[3]  = x[15:12];
-  assign \acc$32[0]  = \acc$32 [23:0];
-  assign \acc$32[1]  = \acc$32 [47:24];
-  assign \acc$32[2]  = \acc$32 [71:48];
-  assign \acc$32[3]  = \acc$32 [95:72];
-  assign \out$33[0]  = \acc$32 [23:0];
-  assign \out$33[1]  = \acc$32 [47:24];
-  assign \out$33[2]  = \acc$32 [71:48];
-  assign \out$33[3]  = \acc$32 [95:72];
-  assign \y_lut[0]  = y_lut[3:0];
-  assign \y_lut[1]  = y_lut[7:4];
-  assign \y_lut[2]  = y_lut[11:8];
-  assign \y_lut[3]  = y_lut[15:12];
-  assign \y$44[0]  = y_lut[3:0];
-  assign \y$44[1]  = y_lut[7:4];
-  assign \y$44[2]  = y_lut[11:8];
-  assign \y$44[3]  = y_lut[15:12];
+  assign \y_dsp[0]  = y_dsp[16:0];
+  assign \y_dsp[1]  = y_dsp[33:17];
+  assign \y_dsp[2]  = y_dsp[50:34];
+  assign \y_dsp[3]  = y_dsp[67:51];
+  assign \y[0]  = y_dsp[16:0];
+  assign \y[1]  = y_dsp[33:17];
+  assign \y[2]  = y_dsp[50:34];
+  assign \y[3]  = y_dsp[67:51];
+  assign \w$32[0]  = \port$724$0 [11:8];
+  assign \w$32[1]  = \port$724$0 [15:12];
+  assign \w_lut[0]  = \port$724$0 [11:8];
+  assign \w_lut[1]  = \port$724$0 [15:12];
+  assign \x$34[0]  = x[3:0];
+  assign \x$34[1]  = x[7:4];
+  assign \x$34[2]  = x[11:8];
+  assign \x$34[3]  = x[15:12];
+  assign \acc$39[0]  = \acc$39 [23:0];
+  assign \acc$39[1]  = \acc$39 [47:24];
+  assign \acc$39[2]  = \acc$39 [71:48];
+  assign \acc$39[3]  = \acc$39 [95:72];
+  assign \out$40[0]  = \acc$39 [23:0];
+  assign \out$40[1]  = \acc$39 [47:24];
+  assign \out$40[2]  = \acc$39 [71:48];
+  assign \out$40[3]  = \acc$39 [95:72];
+  assign \y_lut[0]  = y_lut[16:0];
+  assign \y_lut[1]  = y_lut[33:17];
+  assign \y_lut[2]  = y_lut[50:34];
+  assign \y_lut[3]  = y_lut[67:51];
+  assign \y$53[0]  = y_lut[16:0];
+  assign \y$53[1]  = y_lut[33:17];
+  assign \y$53[2]  = y_lut[50:34];
+  assign \y$53[3]  = y_lut[67:51];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core (rst, first, \w$5 , \x$7 , valid, drain_row, out, clk);
+module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, \w$6 , \x$8 , drain_row, out, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire [1:0] \$1 ;
-  reg [3:0] \$10 ;
-  reg [3:0] \$11 ;
-  reg [3:0] \$12 ;
-  reg [3:0] \$13 ;
-  reg [3:0] \$14 ;
+  wire [3:0] \$10 ;
+  reg [23:0] \$11 ;
+  reg [23:0] \$12 ;
+  reg [23:0] \$13 ;
+  reg [23:0] \$14 ;
   reg [3:0] \$15 ;
-  reg [1:0] \$16 ;
+  reg [2:0] \$16 ;
   reg [3:0] \$17 ;
-  reg [1:0] \$18 ;
+  reg [3:0] \$18 ;
   reg [3:0] \$19 ;
   wire [1:0] \$2 ;
-  reg [1:0] \$20 ;
+  reg [3:0] \$20 ;
   reg [3:0] \$21 ;
   reg [3:0] \$22 ;
-  reg [1:0] \$23 ;
-  reg [3:0] \$24 ;
+  reg \$23 ;
+  reg [23:0] \$24 ;
   reg [3:0] \$25 ;
-  reg [1:0] \$26 ;
-  reg [3:0] \$27 ;
-  reg [3:0] \$28 ;
-  reg [1:0] \$29 ;
-  reg [23:0] \$3 ;
-  reg [3:0] \$30 ;
-  reg [23:0] \$4 ;
-  reg [23:0] \$5 ;
-  reg [23:0] \$6 ;
-  reg [3:0] \$7 ;
-  reg [1:0] \$8 ;
-  reg [3:0] \$9 ;
+  reg [2:0] \$26 ;
+  reg \$27 ;
+  reg [23:0] \$28 ;
+  reg [3:0] \$29 ;
+  wire \$3 ;
+  reg [2:0] \$30 ;
+  reg \$31 ;
+  reg [23:0] \$32 ;
+  reg [3:0] \$33 ;
+  reg [2:0] \$34 ;
+  reg \$35 ;
+  reg [23:0] \$36 ;
+  reg [3:0] \$37 ;
+  reg \$38 ;
+  reg [23:0] \$39 ;
+  wire [3:0] \$4 ;
+  reg [3:0] \$40 ;
+  reg [2:0] \$41 ;
+  reg [3:0] \$42 ;
+  reg \$43 ;
+  reg [23:0] \$44 ;
+  reg [3:0] \$45 ;
+  reg [2:0] \$46 ;
+  reg [3:0] \$47 ;
+  reg \$48 ;
+  reg [23:0] \$49 ;
+  wire [3:0] \$5 ;
+  reg [3:0] \$50 ;
+  reg [2:0] \$51 ;
+  reg [3:0] \$52 ;
+  reg \$53 ;
+  reg [23:0] \$54 ;
+  wire [1:0] \$6 ;
+  wire [1:0] \$7 ;
+  wire \$8 ;
+  wire [3:0] \$9 ;
   wire [23:0] acc;
-  wire [23:0] \acc$62 ;
-  wire [23:0] \acc$63 ;
-  wire [23:0] \acc$64 ;
-  wire [23:0] \acc$65 ;
-  wire [23:0] \acc$66 ;
-  wire [23:0] \acc$67 ;
-  wire [23:0] \acc$68 ;
+  wire [23:0] \acc$78 ;
+  wire [23:0] \acc$80 ;
+  wire [23:0] \acc$82 ;
+  wire [23:0] \acc$84 ;
+  wire [23:0] \acc$86 ;
+  wire [23:0] \acc$88 ;
+  wire [23:0] \acc$90 ;
+  reg cap_0_0_d1 = 1'h0;
+  reg cap_0_1_d1 = 1'h0;
+  reg cap_0_2_d1 = 1'h0;
+  reg cap_0_3_d1 = 1'h0;
+  reg cap_1_0_d1 = 1'h0;
+  reg cap_1_1_d1 = 1'h0;
+  reg cap_1_2_d1 = 1'h0;
+  reg cap_1_3_d1 = 1'h0;
   input clk;
   wire clk;
-  reg [1:0] ctl_0_1_d1 = 2'h0;
-  reg [1:0] ctl_0_2_d1 = 2'h0;
-  reg [1:0] ctl_0_3_d1 = 2'h0;
-  reg [1:0] ctl_1_1_d1 = 2'h0;
-  reg [1:0] ctl_1_2_d1 = 2'h0;
-  reg [1:0] ctl_1_3_d1 = 2'h0;
-  wire [1:0] ctl_edge0;
-  wire [1:0] ctl_edge1;
-  reg [1:0] ctl_edge1_d1 = 2'h0;
+  reg [2:0] ctl_0_1_d1 = 3'h0;
+  reg [2:0] ctl_0_2_d1 = 3'h0;
+  reg [2:0] ctl_0_3_d1 = 3'h0;
+  reg [2:0] ctl_1_1_d1 = 3'h0;
+  reg [2:0] ctl_1_2_d1 = 3'h0;
+  reg [2:0] ctl_1_3_d1 = 3'h0;
+  wire [2:0] ctl_edge0;
+  wire [2:0] ctl_edge1;
+  reg [2:0] ctl_edge1_d1 = 3'h0;
   input drain_row;
   wire drain_row;
   input first;
   wire first;
-  wire \first$16 ;
-  wire \first$23 ;
-  wire \first$30 ;
-  wire \first$37 ;
-  wire \first$44 ;
-  wire \first$51 ;
-  wire \first$58 ;
-  wire \first$9 ;
+  wire \first$10 ;
+  wire \first$17 ;
+  wire \first$24 ;
+  wire \first$31 ;
+  wire \first$38 ;
+  wire \first$45 ;
+  wire \first$52 ;
+  wire \first$59 ;
+  reg [23:0] held_0_0 = 24'h000000;
+  reg [23:0] held_0_1 = 24'h000000;
+  reg [23:0] held_0_2 = 24'h000000;
+  reg [23:0] held_0_3 = 24'h000000;
+  reg [23:0] held_1_0 = 24'h000000;
+  reg [23:0] held_1_1 = 24'h000000;
+  reg [23:0] held_1_2 = 24'h000000;
+  reg [23:0] held_1_3 = 24'h000000;
+  input last;
+  wire last;
   output [95:0] out;
   wire [95:0] out;
   wire [23:0] \out[0] ;
@@ -2019,26 +1994,26 @@ module \fpim_tiny.datapath.dsp_core (rst, first, \w$5 , \x$7 , valid, drain_row,
   wire rst;
   input valid;
   wire valid;
-  wire \valid$14 ;
-  wire \valid$21 ;
-  wire \valid$28 ;
-  wire \valid$35 ;
-  wire \valid$42 ;
-  wire \valid$49 ;
-  wire \valid$56 ;
-  wire \valid$8 ;
+  wire \valid$15 ;
+  wire \valid$22 ;
+  wire \valid$29 ;
+  wire \valid$36 ;
+  wire \valid$43 ;
+  wire \valid$50 ;
+  wire \valid$57 ;
+  wire \valid$9 ;
   wire [3:0] w;
-  reg [3:0] \w$10  = 4'h0;
-  reg [3:0] \w$17  = 4'h0;
-  reg [3:0] \w$24  = 4'h0;
-  reg [3:0] \w$31  = 4'h0;
-  reg [3:0] \w$38  = 4'h0;
-  reg [3:0] \w$45  = 4'h0;
-  input [7:0] \w$5 ;
-  wire [7:0] \w$5 ;
-  reg [3:0] \w$52  = 4'h0;
-  wire [3:0] \w$5[0] ;
-  wire [3:0] \w$5[1] ;
+  reg [3:0] \w$11  = 4'h0;
+  reg [3:0] \w$18  = 4'h0;
+  reg [3:0] \w$25  = 4'h0;
+  reg [3:0] \w$32  = 4'h0;
+  reg [3:0] \w$39  = 4'h0;
+  reg [3:0] \w$46  = 4'h0;
+  reg [3:0] \w$53  = 4'h0;
+  input [7:0] \w$6 ;
+  wire [7:0] \w$6 ;
+  wire [3:0] \w$6[0] ;
+  wire [3:0] \w$6[1] ;
   (* init = 4'h0 *)
   wire [3:0] w_0_1_d1;
   (* init = 4'h0 *)
@@ -2054,19 +2029,19 @@ module \fpim_tiny.datapath.dsp_core (rst, first, \w$5 , \x$7 , valid, drain_row,
   (* init = 4'h0 *)
   wire [3:0] w_edge1_d1;
   wire [3:0] x;
-  reg [3:0] \x$12  = 4'h0;
-  reg [3:0] \x$19  = 4'h0;
-  reg [3:0] \x$26  = 4'h0;
-  reg [3:0] \x$33  = 4'h0;
-  reg [3:0] \x$40  = 4'h0;
-  reg [3:0] \x$47  = 4'h0;
-  reg [3:0] \x$54  = 4'h0;
-  input [15:0] \x$7 ;
-  wire [15:0] \x$7 ;
-  wire [3:0] \x$7[0] ;
-  wire [3:0] \x$7[1] ;
-  wire [3:0] \x$7[2] ;
-  wire [3:0] \x$7[3] ;
+  reg [3:0] \x$13  = 4'h0;
+  reg [3:0] \x$20  = 4'h0;
+  reg [3:0] \x$27  = 4'h0;
+  reg [3:0] \x$34  = 4'h0;
+  reg [3:0] \x$41  = 4'h0;
+  reg [3:0] \x$48  = 4'h0;
+  reg [3:0] \x$55  = 4'h0;
+  input [15:0] \x$8 ;
+  wire [15:0] \x$8 ;
+  wire [3:0] \x$8[0] ;
+  wire [3:0] \x$8[1] ;
+  wire [3:0] \x$8[2] ;
+  wire [3:0] \x$8[3] ;
   (* init = 4'h0 *)
   wire [3:0] x_1_0_d1;
   (* init = 4'h0 *)
@@ -2084,128 +2059,357 @@ module \fpim_tiny.datapath.dsp_core (rst, first, \w$5 , \x$7 , valid, drain_row,
   reg [3:0] x_edge3_d2 = 4'h0;
   (* init = 4'h0 *)
   wire [3:0] x_edge3_d3;
-  assign ctl_edge0 = { 1'h0, valid } | \$1 ;
-  assign ctl_edge1 = { 1'h0, valid } | \$2 ;
   always @(posedge clk)
-    \w$31  <= \$7 ;
+    ctl_0_2_d1 <= \$30 ;
   always @(posedge clk)
-    ctl_edge1_d1 <= \$8 ;
+    cap_0_2_d1 <= \$31 ;
   always @(posedge clk)
-    \x$12  <= \$9 ;
+    held_0_2 <= \$32 ;
   always @(posedge clk)
-    x_edge2_d1 <= \$10 ;
+    \w$25  <= \$33 ;
   always @(posedge clk)
-    \x$19  <= \$11 ;
+    ctl_0_3_d1 <= \$34 ;
   always @(posedge clk)
-    x_edge3_d1 <= \$12 ;
+    cap_0_3_d1 <= \$35 ;
   always @(posedge clk)
-    x_edge3_d2 <= \$13 ;
+    held_0_3 <= \$36 ;
   always @(posedge clk)
-    \x$26  <= \$14 ;
+    \x$34  <= \$37 ;
   always @(posedge clk)
-    \w$10  <= \$15 ;
+    cap_1_0_d1 <= \$38 ;
   always @(posedge clk)
-    ctl_0_1_d1 <= \$16 ;
+    held_1_0 <= \$39 ;
   always @(posedge clk)
-    \w$17  <= \$17 ;
+    \w$39  <= \$40 ;
   always @(posedge clk)
-    ctl_0_2_d1 <= \$18 ;
+    ctl_1_1_d1 <= \$41 ;
   always @(posedge clk)
-    \w$24  <= \$19 ;
+    \x$41  <= \$42 ;
   always @(posedge clk)
-    ctl_0_3_d1 <= \$20 ;
+    cap_1_1_d1 <= \$43 ;
   always @(posedge clk)
-    \x$33  <= \$21 ;
+    held_1_1 <= \$44 ;
   always @(posedge clk)
-    \w$38  <= \$22 ;
+    \w$46  <= \$45 ;
   always @(posedge clk)
-    ctl_1_1_d1 <= \$23 ;
+    ctl_1_2_d1 <= \$46 ;
   always @(posedge clk)
-    \x$40  <= \$24 ;
+    \x$48  <= \$47 ;
   always @(posedge clk)
-    \w$45  <= \$25 ;
+    cap_1_2_d1 <= \$48 ;
   always @(posedge clk)
-    ctl_1_2_d1 <= \$26 ;
+    held_1_2 <= \$49 ;
   always @(posedge clk)
-    \x$47  <= \$27 ;
+    \w$53  <= \$50 ;
   always @(posedge clk)
-    \w$52  <= \$28 ;
+    ctl_1_3_d1 <= \$51 ;
   always @(posedge clk)
-    ctl_1_3_d1 <= \$29 ;
+    \x$55  <= \$52 ;
   always @(posedge clk)
-    \x$54  <= \$30 ;
+    cap_1_3_d1 <= \$53 ;
+  always @(posedge clk)
+    held_1_3 <= \$54 ;
+  assign \$2  = { 1'h0, valid } | \$1 ;
+  assign \$3  = valid & last;
+  assign \$5  = { 2'h0, \$2  } | \$4 ;
+  assign \$7  = { 1'h0, valid } | \$6 ;
+  assign \$8  = valid & last;
+  assign \$10  = { 2'h0, \$7  } | \$9 ;
+  always @(posedge clk)
+    \w$32  <= \$15 ;
+  always @(posedge clk)
+    ctl_edge1_d1 <= \$16 ;
+  always @(posedge clk)
+    \x$13  <= \$17 ;
+  always @(posedge clk)
+    x_edge2_d1 <= \$18 ;
+  always @(posedge clk)
+    \x$20  <= \$19 ;
+  always @(posedge clk)
+    x_edge3_d1 <= \$20 ;
+  always @(posedge clk)
+    x_edge3_d2 <= \$21 ;
+  always @(posedge clk)
+    \x$27  <= \$22 ;
+  always @(posedge clk)
+    cap_0_0_d1 <= \$23 ;
+  always @(posedge clk)
+    held_0_0 <= \$24 ;
+  always @(posedge clk)
+    \w$11  <= \$25 ;
+  always @(posedge clk)
+    ctl_0_1_d1 <= \$26 ;
+  always @(posedge clk)
+    cap_0_1_d1 <= \$27 ;
+  always @(posedge clk)
+    held_0_1 <= \$28 ;
+  always @(posedge clk)
+    \w$18  <= \$29 ;
   \fpim_tiny.datapath.dsp_core.pe_0_0  pe_0_0 (
     .acc(acc),
     .clk(clk),
-    .\port$186$0 (ctl_edge0),
+    .\port$186$0 (\$5 [1:0]),
     .rst(rst),
-    .w(\w$5 [3:0]),
-    .x(\x$7 [3:0])
+    .w(\w$6 [3:0]),
+    .x(\x$8 [3:0])
   );
   \fpim_tiny.datapath.dsp_core.pe_0_1  pe_0_1 (
-    .acc(\acc$63 ),
+    .acc(\acc$78 ),
     .clk(clk),
-    .\port$845$0 (ctl_0_1_d1),
+    .\port$899$0 (ctl_0_1_d1[1:0]),
     .rst(rst),
-    .w(\w$10 ),
-    .x(\x$12 )
+    .w(\w$11 ),
+    .x(\x$13 )
   );
   \fpim_tiny.datapath.dsp_core.pe_0_2  pe_0_2 (
-    .acc(\acc$65 ),
+    .acc(\acc$80 ),
     .clk(clk),
-    .\port$849$0 (ctl_0_2_d1),
+    .\port$907$0 (ctl_0_2_d1[1:0]),
     .rst(rst),
-    .w(\w$17 ),
-    .x(\x$19 )
+    .w(\w$18 ),
+    .x(\x$20 )
   );
   \fpim_tiny.datapath.dsp_core.pe_0_3  pe_0_3 (
-    .acc(\acc$67 ),
+    .acc(\acc$82 ),
     .clk(clk),
-    .\port$853$0 (ctl_0_3_d1),
+    .\port$915$0 (ctl_0_3_d1[1:0]),
     .rst(rst),
-    .w(\w$24 ),
-    .x(\x$26 )
+    .w(\w$25 ),
+    .x(\x$27 )
   );
   \fpim_tiny.datapath.dsp_core.pe_1_0  pe_1_0 (
-    .acc(\acc$62 ),
+    .acc(\acc$84 ),
     .clk(clk),
-    .\port$829$0 (ctl_edge1_d1),
+    .\port$879$0 (ctl_edge1_d1[1:0]),
     .rst(rst),
-    .w(\w$31 ),
-    .x(\x$33 )
+    .w(\w$32 ),
+    .x(\x$34 )
   );
   \fpim_tiny.datapath.dsp_core.pe_1_1  pe_1_1 (
-    .acc(\acc$64 ),
+    .acc(\acc$86 ),
     .clk(clk),
-    .\port$859$0 (ctl_1_1_d1),
+    .\port$929$0 (ctl_1_1_d1[1:0]),
     .rst(rst),
-    .w(\w$38 ),
-    .x(\x$40 )
+    .w(\w$39 ),
+    .x(\x$41 )
   );
   \fpim_tiny.datapath.dsp_core.pe_1_2  pe_1_2 (
-    .acc(\acc$66 ),
+    .acc(\acc$88 ),
     .clk(clk),
-    .\port$865$0 (ctl_1_2_d1),
+    .\port$939$0 (ctl_1_2_d1[1:0]),
     .rst(rst),
-    .w(\w$45 ),
-    .x(\x$47 )
+    .w(\w$46 ),
+    .x(\x$48 )
   );
   \fpim_tiny.datapath.dsp_core.pe_1_3  pe_1_3 (
-    .acc(\acc$68 ),
+    .acc(\acc$90 ),
     .clk(clk),
-    .\port$871$0 (ctl_1_3_d1),
+    .\port$949$0 (ctl_1_3_d1[1:0]),
     .rst(rst),
-    .w(\w$52 ),
-    .x(\x$54 )
+    .w(\w$53 ),
+    .x(\x$55 )
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$30  = ctl_0_1_d1;
+    if (rst) begin
+      \$30  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$31  = ctl_0_2_d1[2];
+    if (rst) begin
+      \$31  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$32  = held_0_2;
+    if (cap_0_2_d1) begin
+      \$32  = \acc$80 ;
+    end
+    if (rst) begin
+      \$32  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$33  = \w$18 ;
+    if (rst) begin
+      \$33  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$34  = ctl_0_2_d1;
+    if (rst) begin
+      \$34  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$35  = ctl_0_3_d1[2];
+    if (rst) begin
+      \$35  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$36  = held_0_3;
+    if (cap_0_3_d1) begin
+      \$36  = \acc$82 ;
+    end
+    if (rst) begin
+      \$36  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$37  = \x$8 [3:0];
+    if (rst) begin
+      \$37  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$38  = ctl_edge1_d1[2];
+    if (rst) begin
+      \$38  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$39  = held_1_0;
+    if (cap_1_0_d1) begin
+      \$39  = \acc$84 ;
+    end
+    if (rst) begin
+      \$39  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$40  = \w$32 ;
+    if (rst) begin
+      \$40  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$41  = ctl_edge1_d1;
+    if (rst) begin
+      \$41  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$42  = \x$13 ;
+    if (rst) begin
+      \$42  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$43  = ctl_1_1_d1[2];
+    if (rst) begin
+      \$43  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$44  = held_1_1;
+    if (cap_1_1_d1) begin
+      \$44  = \acc$86 ;
+    end
+    if (rst) begin
+      \$44  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$45  = \w$39 ;
+    if (rst) begin
+      \$45  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$46  = ctl_1_1_d1;
+    if (rst) begin
+      \$46  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$47  = \x$20 ;
+    if (rst) begin
+      \$47  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$48  = ctl_1_2_d1[2];
+    if (rst) begin
+      \$48  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$49  = held_1_2;
+    if (cap_1_2_d1) begin
+      \$49  = \acc$88 ;
+    end
+    if (rst) begin
+      \$49  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$50  = \w$46 ;
+    if (rst) begin
+      \$50  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$51  = ctl_1_2_d1;
+    if (rst) begin
+      \$51  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$52  = \x$27 ;
+    if (rst) begin
+      \$52  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$53  = ctl_1_3_d1[2];
+    if (rst) begin
+      \$53  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$54  = held_1_3;
+    if (cap_1_3_d1) begin
+      \$54  = \acc$90 ;
+    end
+    if (rst) begin
+      \$54  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     (* full_case = 32'd1 *)
     casez (drain_row)
       1'h0:
-          \$3  = acc;
+          \$11  = held_0_0;
       1'h1:
-          \$3  = \acc$62 ;
+          \$11  = held_1_0;
     endcase
   end
   always @* begin
@@ -2213,9 +2417,9 @@ module \fpim_tiny.datapath.dsp_core (rst, first, \w$5 , \x$7 , valid, drain_row,
     (* full_case = 32'd1 *)
     casez (drain_row)
       1'h0:
-          \$4  = \acc$63 ;
+          \$12  = held_0_1;
       1'h1:
-          \$4  = \acc$64 ;
+          \$12  = held_1_1;
     endcase
   end
   always @* begin
@@ -2223,9 +2427,9 @@ module \fpim_tiny.datapath.dsp_core (rst, first, \w$5 , \x$7 , valid, drain_row,
     (* full_case = 32'd1 *)
     casez (drain_row)
       1'h0:
-          \$5  = \acc$65 ;
+          \$13  = held_0_2;
       1'h1:
-          \$5  = \acc$66 ;
+          \$13  = held_1_2;
     endcase
   end
   always @* begin
@@ -2233,227 +2437,174 @@ module \fpim_tiny.datapath.dsp_core (rst, first, \w$5 , \x$7 , valid, drain_row,
     (* full_case = 32'd1 *)
     casez (drain_row)
       1'h0:
-          \$6  = \acc$67 ;
+          \$14  = held_0_3;
       1'h1:
-          \$6  = \acc$68 ;
+          \$14  = held_1_3;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$7  = \w$5 [7:4];
-    if (rst) begin
-      \$7  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$8  = ctl_edge1;
-    if (rst) begin
-      \$8  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$9  = \x$7 [7:4];
-    if (rst) begin
-      \$9  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$10  = \x$7 [11:8];
-    if (rst) begin
-      \$10  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$11  = x_edge2_d1;
-    if (rst) begin
-      \$11  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$12  = \x$7 [15:12];
-    if (rst) begin
-      \$12  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$13  = x_edge3_d1;
-    if (rst) begin
-      \$13  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$14  = x_edge3_d2;
-    if (rst) begin
-      \$14  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$15  = \w$5 [3:0];
+    \$15  = \w$6 [7:4];
     if (rst) begin
       \$15  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$16  = ctl_edge0;
+    \$16  = \$10 [2:0];
     if (rst) begin
-      \$16  = 2'h0;
+      \$16  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$17  = \w$10 ;
+    \$17  = \x$8 [7:4];
     if (rst) begin
       \$17  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$18  = ctl_0_1_d1;
+    \$18  = \x$8 [11:8];
     if (rst) begin
-      \$18  = 2'h0;
+      \$18  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$19  = \w$17 ;
+    \$19  = x_edge2_d1;
     if (rst) begin
       \$19  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$20  = ctl_0_2_d1;
+    \$20  = \x$8 [15:12];
     if (rst) begin
-      \$20  = 2'h0;
+      \$20  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$21  = \x$7 [3:0];
+    \$21  = x_edge3_d1;
     if (rst) begin
       \$21  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$22  = \w$31 ;
+    \$22  = x_edge3_d2;
     if (rst) begin
       \$22  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$23  = ctl_edge1_d1;
+    \$23  = \$5 [2];
     if (rst) begin
-      \$23  = 2'h0;
+      \$23  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$24  = \x$12 ;
+    \$24  = held_0_0;
+    if (cap_0_0_d1) begin
+      \$24  = acc;
+    end
     if (rst) begin
-      \$24  = 4'h0;
+      \$24  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$25  = \w$38 ;
+    \$25  = \w$6 [3:0];
     if (rst) begin
       \$25  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$26  = ctl_1_1_d1;
+    \$26  = \$5 [2:0];
     if (rst) begin
-      \$26  = 2'h0;
+      \$26  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$27  = \x$19 ;
+    \$27  = ctl_0_1_d1[2];
     if (rst) begin
-      \$27  = 4'h0;
+      \$27  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$28  = \w$45 ;
+    \$28  = held_0_1;
+    if (cap_0_1_d1) begin
+      \$28  = \acc$78 ;
+    end
     if (rst) begin
-      \$28  = 4'h0;
+      \$28  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$29  = ctl_1_2_d1;
+    \$29  = \w$11 ;
     if (rst) begin
-      \$29  = 2'h0;
+      \$29  = 4'h0;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$30  = \x$26 ;
-    if (rst) begin
-      \$30  = 4'h0;
-    end
-  end
-  assign w = \w$5 [3:0];
-  assign x = \x$7 [3:0];
-  assign \valid$8  = ctl_edge0[0];
-  assign \first$9  = ctl_edge0[1];
-  assign w_0_1_d1 = \w$10 ;
-  assign x_edge1_d1 = \x$12 ;
-  assign \valid$14  = ctl_0_1_d1[0];
-  assign \first$16  = ctl_0_1_d1[1];
-  assign w_0_2_d1 = \w$17 ;
-  assign x_edge2_d2 = \x$19 ;
-  assign \valid$21  = ctl_0_2_d1[0];
-  assign \first$23  = ctl_0_2_d1[1];
-  assign w_0_3_d1 = \w$24 ;
-  assign x_edge3_d3 = \x$26 ;
-  assign \valid$28  = ctl_0_3_d1[0];
-  assign \first$30  = ctl_0_3_d1[1];
-  assign w_edge1_d1 = \w$31 ;
-  assign x_1_0_d1 = \x$33 ;
-  assign \valid$35  = ctl_edge1_d1[0];
-  assign \first$37  = ctl_edge1_d1[1];
-  assign w_1_1_d1 = \w$38 ;
-  assign x_1_1_d1 = \x$40 ;
-  assign \valid$42  = ctl_1_1_d1[0];
-  assign \first$44  = ctl_1_1_d1[1];
-  assign w_1_2_d1 = \w$45 ;
-  assign x_1_2_d1 = \x$47 ;
-  assign \valid$49  = ctl_1_2_d1[0];
-  assign \first$51  = ctl_1_2_d1[1];
-  assign w_1_3_d1 = \w$52 ;
-  assign x_1_3_d1 = \x$54 ;
-  assign \valid$56  = ctl_1_3_d1[0];
-  assign \first$58  = ctl_1_3_d1[1];
-  assign \w$5[0]  = \w$5 [3:0];
-  assign \w$5[1]  = \w$5 [7:4];
-  assign \x$7[0]  = \x$7 [3:0];
-  assign \x$7[1]  = \x$7 [7:4];
-  assign \x$7[2]  = \x$7 [11:8];
-  assign \x$7[3]  = \x$7 [15:12];
+  assign ctl_edge0 = \$5 [2:0];
+  assign ctl_edge1 = \$10 [2:0];
+  assign w = \w$6 [3:0];
+  assign x = \x$8 [3:0];
+  assign \valid$9  = \$5 [0];
+  assign \first$10  = \$5 [1];
+  assign w_0_1_d1 = \w$11 ;
+  assign x_edge1_d1 = \x$13 ;
+  assign \valid$15  = ctl_0_1_d1[0];
+  assign \first$17  = ctl_0_1_d1[1];
+  assign w_0_2_d1 = \w$18 ;
+  assign x_edge2_d2 = \x$20 ;
+  assign \valid$22  = ctl_0_2_d1[0];
+  assign \first$24  = ctl_0_2_d1[1];
+  assign w_0_3_d1 = \w$25 ;
+  assign x_edge3_d3 = \x$27 ;
+  assign \valid$29  = ctl_0_3_d1[0];
+  assign \first$31  = ctl_0_3_d1[1];
+  assign w_edge1_d1 = \w$32 ;
+  assign x_1_0_d1 = \x$34 ;
+  assign \valid$36  = ctl_edge1_d1[0];
+  assign \first$38  = ctl_edge1_d1[1];
+  assign w_1_1_d1 = \w$39 ;
+  assign x_1_1_d1 = \x$41 ;
+  assign \valid$43  = ctl_1_1_d1[0];
+  assign \first$45  = ctl_1_1_d1[1];
+  assign w_1_2_d1 = \w$46 ;
+  assign x_1_2_d1 = \x$48 ;
+  assign \valid$50  = ctl_1_2_d1[0];
+  assign \first$52  = ctl_1_2_d1[1];
+  assign w_1_3_d1 = \w$53 ;
+  assign x_1_3_d1 = \x$55 ;
+  assign \valid$57  = ctl_1_3_d1[0];
+  assign \first$59  = ctl_1_3_d1[1];
+  assign \w$6[0]  = \w$6 [3:0];
+  assign \w$6[1]  = \w$6 [7:4];
+  assign \x$8[0]  = \x$8 [3:0];
+  assign \x$8[1]  = \x$8 [7:4];
+  assign \x$8[2]  = \x$8 [11:8];
+  assign \x$8[3]  = \x$8 [15:12];
   assign \out[0]  = out[23:0];
   assign \out[1]  = out[47:24];
   assign \out[2]  = out[71:48];
   assign \out[3]  = out[95:72];
-  assign out[95:72] = \$6 ;
-  assign out[71:48] = \$5 ;
-  assign out[47:24] = \$4 ;
-  assign out[23:0] = \$3 ;
+  assign out[95:72] = \$14 ;
+  assign out[71:48] = \$13 ;
+  assign out[47:24] = \$12 ;
+  assign out[23:0] = \$11 ;
   assign \$1  = { first, 1'h0 };
-  assign \$2  = { first, 1'h0 };
+  assign \$4  = { 1'h0, \$3 , 2'h0 };
+  assign \$6  = { first, 1'h0 };
+  assign \$9  = { 1'h0, \$8 , 2'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -2498,7 +2649,7 @@ module \fpim_tiny.datapath.dsp_core.pe_0_0 (rst, \port$186$0 , w, x, acc, clk);
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_0_1 (rst, x, w, \port$845$0 , acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_0_1 (rst, x, w, \port$899$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [23:0] \$1 ;
   wire [24:0] \$2 ;
@@ -2508,8 +2659,8 @@ module \fpim_tiny.datapath.dsp_core.pe_0_1 (rst, x, w, \port$845$0 , acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$845$0 ;
-  wire [1:0] \port$845$0 ;
+  input [1:0] \port$899$0 ;
+  wire [1:0] \port$899$0 ;
   (* use_dsp = "yes" *)
   wire [7:0] product;
   input rst;
@@ -2520,26 +2671,26 @@ module \fpim_tiny.datapath.dsp_core.pe_0_1 (rst, x, w, \port$845$0 , acc, clk);
   input [3:0] x;
   wire [3:0] x;
   assign product = $signed(w) * $signed({ 1'h0, x });
-  assign \$1  = \port$845$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$899$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
     acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$3  = acc;
-    if (\port$845$0 [0]) begin
+    if (\port$899$0 [0]) begin
       \$3  = \$2 [23:0];
     end
     if (rst) begin
       \$3  = 24'h000000;
     end
   end
-  assign valid = \port$845$0 [0];
-  assign first = \port$845$0 [1];
+  assign valid = \port$899$0 [0];
+  assign first = \port$899$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_0_2 (rst, x, w, \port$849$0 , acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_0_2 (rst, x, w, \port$907$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [23:0] \$1 ;
   wire [24:0] \$2 ;
@@ -2549,8 +2700,8 @@ module \fpim_tiny.datapath.dsp_core.pe_0_2 (rst, x, w, \port$849$0 , acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$849$0 ;
-  wire [1:0] \port$849$0 ;
+  input [1:0] \port$907$0 ;
+  wire [1:0] \port$907$0 ;
   (* use_dsp = "yes" *)
   wire [7:0] product;
   input rst;
@@ -2561,26 +2712,26 @@ module \fpim_tiny.datapath.dsp_core.pe_0_2 (rst, x, w, \port$849$0 , acc, clk);
   input [3:0] x;
   wire [3:0] x;
   assign product = $signed(w) * $signed({ 1'h0, x });
-  assign \$1  = \port$849$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$907$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
     acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$3  = acc;
-    if (\port$849$0 [0]) begin
+    if (\port$907$0 [0]) begin
       \$3  = \$2 [23:0];
     end
     if (rst) begin
       \$3  = 24'h000000;
     end
   end
-  assign valid = \port$849$0 [0];
-  assign first = \port$849$0 [1];
+  assign valid = \port$907$0 [0];
+  assign first = \port$907$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_0_3 (rst, x, w, \port$853$0 , acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_0_3 (rst, x, w, \port$915$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [23:0] \$1 ;
   wire [24:0] \$2 ;
@@ -2590,8 +2741,8 @@ module \fpim_tiny.datapath.dsp_core.pe_0_3 (rst, x, w, \port$853$0 , acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$853$0 ;
-  wire [1:0] \port$853$0 ;
+  input [1:0] \port$915$0 ;
+  wire [1:0] \port$915$0 ;
   (* use_dsp = "yes" *)
   wire [7:0] product;
   input rst;
@@ -2602,26 +2753,26 @@ module \fpim_tiny.datapath.dsp_core.pe_0_3 (rst, x, w, \port$853$0 , acc, clk);
   input [3:0] x;
   wire [3:0] x;
   assign product = $signed(w) * $signed({ 1'h0, x });
-  assign \$1  = \port$853$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$915$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
     acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$3  = acc;
-    if (\port$853$0 [0]) begin
+    if (\port$915$0 [0]) begin
       \$3  = \$2 [23:0];
     end
     if (rst) begin
       \$3  = 24'h000000;
     end
   end
-  assign valid = \port$853$0 [0];
-  assign first = \port$853$0 [1];
+  assign valid = \port$915$0 [0];
+  assign first = \port$915$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_1_0 (rst, w, \port$829$0 , x, acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_1_0 (rst, w, \port$879$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [23:0] \$1 ;
   wire [24:0] \$2 ;
@@ -2631,8 +2782,8 @@ module \fpim_tiny.datapath.dsp_core.pe_1_0 (rst, w, \port$829$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$829$0 ;
-  wire [1:0] \port$829$0 ;
+  input [1:0] \port$879$0 ;
+  wire [1:0] \port$879$0 ;
   (* use_dsp = "yes" *)
   wire [7:0] product;
   input rst;
@@ -2643,26 +2794,26 @@ module \fpim_tiny.datapath.dsp_core.pe_1_0 (rst, w, \port$829$0 , x, acc, clk);
   input [3:0] x;
   wire [3:0] x;
   assign product = $signed(w) * $signed({ 1'h0, x });
-  assign \$1  = \port$829$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$879$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
     acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$3  = acc;
-    if (\port$829$0 [0]) begin
+    if (\port$879$0 [0]) begin
       \$3  = \$2 [23:0];
     end
     if (rst) begin
       \$3  = 24'h000000;
     end
   end
-  assign valid = \port$829$0 [0];
-  assign first = \port$829$0 [1];
+  assign valid = \port$879$0 [0];
+  assign first = \port$879$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_1_1 (rst, w, \port$859$0 , x, acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_1_1 (rst, w, \port$929$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [23:0] \$1 ;
   wire [24:0] \$2 ;
@@ -2672,8 +2823,8 @@ module \fpim_tiny.datapath.dsp_core.pe_1_1 (rst, w, \port$859$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$859$0 ;
-  wire [1:0] \port$859$0 ;
+  input [1:0] \port$929$0 ;
+  wire [1:0] \port$929$0 ;
   (* use_dsp = "yes" *)
   wire [7:0] product;
   input rst;
@@ -2684,26 +2835,26 @@ module \fpim_tiny.datapath.dsp_core.pe_1_1 (rst, w, \port$859$0 , x, acc, clk);
   input [3:0] x;
   wire [3:0] x;
   assign product = $signed(w) * $signed({ 1'h0, x });
-  assign \$1  = \port$859$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$929$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
     acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$3  = acc;
-    if (\port$859$0 [0]) begin
+    if (\port$929$0 [0]) begin
       \$3  = \$2 [23:0];
     end
     if (rst) begin
       \$3  = 24'h000000;
     end
   end
-  assign valid = \port$859$0 [0];
-  assign first = \port$859$0 [1];
+  assign valid = \port$929$0 [0];
+  assign first = \port$929$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_1_2 (rst, w, \port$865$0 , x, acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_1_2 (rst, w, \port$939$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [23:0] \$1 ;
   wire [24:0] \$2 ;
@@ -2713,8 +2864,8 @@ module \fpim_tiny.datapath.dsp_core.pe_1_2 (rst, w, \port$865$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$865$0 ;
-  wire [1:0] \port$865$0 ;
+  input [1:0] \port$939$0 ;
+  wire [1:0] \port$939$0 ;
   (* use_dsp = "yes" *)
   wire [7:0] product;
   input rst;
@@ -2725,26 +2876,26 @@ module \fpim_tiny.datapath.dsp_core.pe_1_2 (rst, w, \port$865$0 , x, acc, clk);
   input [3:0] x;
   wire [3:0] x;
   assign product = $signed(w) * $signed({ 1'h0, x });
-  assign \$1  = \port$865$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$939$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
     acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$3  = acc;
-    if (\port$865$0 [0]) begin
+    if (\port$939$0 [0]) begin
       \$3  = \$2 [23:0];
     end
     if (rst) begin
       \$3  = 24'h000000;
     end
   end
-  assign valid = \port$865$0 [0];
-  assign first = \port$865$0 [1];
+  assign valid = \port$939$0 [0];
+  assign first = \port$939$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_1_3 (rst, w, \port$871$0 , x, acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_1_3 (rst, w, \port$949$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [23:0] \$1 ;
   wire [24:0] \$2 ;
@@ -2754,8 +2905,8 @@ module \fpim_tiny.datapath.dsp_core.pe_1_3 (rst, w, \port$871$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$871$0 ;
-  wire [1:0] \port$871$0 ;
+  input [1:0] \port$949$0 ;
+  wire [1:0] \port$949$0 ;
   (* use_dsp = "yes" *)
   wire [7:0] product;
   input rst;
@@ -2766,83 +2917,83 @@ module \fpim_tiny.datapath.dsp_core.pe_1_3 (rst, w, \port$871$0 , x, acc, clk);
   input [3:0] x;
   wire [3:0] x;
   assign product = $signed(w) * $signed({ 1'h0, x });
-  assign \$1  = \port$871$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$949$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
     acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$3  = acc;
-    if (\port$871$0 [0]) begin
+    if (\port$949$0 [0]) begin
       \$3  = \$2 [23:0];
     end
     if (rst) begin
       \$3  = 24'h000000;
     end
   end
-  assign valid = \port$871$0 [0];
-  assign first = \port$871$0 [1];
+  assign valid = \port$949$0 [0];
+  assign first = \port$949$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_post (rst, \port$747$0 , valid, acc, y_valid, y, clk);
+module \fpim_tiny.datapath.dsp_post (rst, \port$798$0 , valid, \port$818$145 , acc, y_valid, y, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [5:0] \$1 ;
   wire \$10 ;
-  wire \$11 ;
-  wire \$12 ;
-  wire \$13 ;
+  wire [31:0] \$11 ;
+  wire [32:0] \$12 ;
+  wire [41:0] \$13 ;
   wire \$14 ;
-  wire [24:0] \$15 ;
-  wire [40:0] \$16 ;
+  wire \$15 ;
+  wire \$16 ;
   wire \$17 ;
-  wire [41:0] \$18 ;
-  wire \$19 ;
-  wire [24:0] \$2 ;
-  wire [31:0] \$20 ;
-  wire [32:0] \$21 ;
+  wire \$18 ;
+  wire [24:0] \$19 ;
+  wire [5:0] \$2 ;
+  wire [40:0] \$20 ;
+  wire \$21 ;
   wire [41:0] \$22 ;
   wire \$23 ;
-  wire \$24 ;
-  wire \$25 ;
-  wire \$26 ;
+  wire [31:0] \$24 ;
+  wire [32:0] \$25 ;
+  wire [41:0] \$26 ;
   wire \$27 ;
-  wire [24:0] \$28 ;
-  wire [40:0] \$29 ;
-  wire [40:0] \$3 ;
+  wire \$28 ;
+  wire \$29 ;
+  wire [47:0] \$3 ;
   wire \$30 ;
-  wire [41:0] \$31 ;
-  wire \$32 ;
-  wire [31:0] \$33 ;
-  wire [32:0] \$34 ;
+  wire \$31 ;
+  wire [24:0] \$32 ;
+  wire [40:0] \$33 ;
+  wire \$34 ;
   wire [41:0] \$35 ;
   wire \$36 ;
-  wire \$37 ;
-  wire \$38 ;
-  wire \$39 ;
-  wire \$4 ;
+  wire [31:0] \$37 ;
+  wire [32:0] \$38 ;
+  wire [41:0] \$39 ;
+  wire [48:0] \$4 ;
   wire \$40 ;
-  wire [24:0] \$41 ;
-  wire [40:0] \$42 ;
+  wire \$41 ;
+  wire \$42 ;
   wire \$43 ;
-  wire [41:0] \$44 ;
-  wire \$45 ;
-  wire [31:0] \$46 ;
-  wire [32:0] \$47 ;
+  wire \$44 ;
+  wire [24:0] \$45 ;
+  wire [40:0] \$46 ;
+  wire \$47 ;
   wire [41:0] \$48 ;
   wire \$49 ;
-  wire [41:0] \$5 ;
-  wire \$50 ;
-  wire \$51 ;
-  wire \$52 ;
+  wire [16:0] \$5 ;
+  wire [31:0] \$50 ;
+  wire [32:0] \$51 ;
+  wire [41:0] \$52 ;
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
-  wire [42:0] \$56 ;
-  wire [42:0] \$57 ;
+  wire \$56 ;
+  wire \$57 ;
   wire \$58 ;
   wire \$59 ;
-  wire \$6 ;
+  wire [24:0] \$6 ;
   wire [42:0] \$60 ;
   wire [42:0] \$61 ;
   wire \$62 ;
@@ -2853,10 +3004,14 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$747$0 , valid, acc, y_valid, y, 
   wire \$67 ;
   wire [42:0] \$68 ;
   wire [42:0] \$69 ;
-  wire [31:0] \$7 ;
-  reg \$70 ;
-  reg [15:0] \$71 ;
-  wire [32:0] \$8 ;
+  wire [40:0] \$7 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire [42:0] \$72 ;
+  wire [42:0] \$73 ;
+  reg \$74 ;
+  reg [67:0] \$75 ;
+  wire \$8 ;
   wire [41:0] \$9 ;
   input [95:0] acc;
   wire [95:0] acc;
@@ -2872,16 +3027,22 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$747$0 , valid, acc, y_valid, y, 
   wire guard2;
   wire guard3;
   wire [15:0] mult;
+  wire [4:0] out_bits;
+  wire out_signed;
   wire [41:0] p0;
   wire [41:0] p1;
   wire [41:0] p2;
   wire [41:0] p3;
-  input [45:0] \port$747$0 ;
-  wire [45:0] \port$747$0 ;
+  input [45:0] \port$798$0 ;
+  wire [45:0] \port$798$0 ;
+  input [5:0] \port$818$145 ;
+  wire [5:0] \port$818$145 ;
   wire [41:0] q0;
   wire [41:0] q1;
   wire [41:0] q2;
   wire [41:0] q3;
+  wire [15:0] qmax;
+  wire [16:0] qmin;
   wire relu;
   wire [42:0] relu0;
   wire [42:0] relu1;
@@ -2901,210 +3062,262 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$747$0 , valid, acc, y_valid, y, 
   wire sticky3;
   input valid;
   wire valid;
-  output [15:0] y;
-  reg [15:0] y = 16'h0000;
-  wire [3:0] \y[0] ;
-  wire [3:0] \y[1] ;
-  wire [3:0] \y[2] ;
-  wire [3:0] \y[3] ;
+  wire [4:0] width;
+  output [67:0] y;
+  reg [67:0] y = 68'h00000000000000000;
+  wire [16:0] \y[0] ;
+  wire [16:0] \y[1] ;
+  wire [16:0] \y[2] ;
+  wire [16:0] \y[3] ;
   output y_valid;
   reg y_valid = 1'h0;
-  assign \$22  = { \$16 [40], \$16  } & { \$21 [32], \$21 [32], \$21 [32], \$21 [32], \$21 [32], \$21 [32], \$21 [32], \$21 [32], \$21 [32], \$21  };
-  assign \$23  = | \$22 ;
-  assign sticky1 = \$19  & \$23 ;
-  assign \$24  = sticky1 | q1[0];
-  assign \$25  = guard1 & \$24 ;
-  assign round1 = $signed(q1) + $signed({ 1'h0, \$25  });
-  assign \$26  = $signed(round1) < $signed(1'h0);
-  assign \$27  = \port$747$0 [45] & \$26 ;
-  assign relu1 = \$27  ? 43'h00000000000 : round1;
-  assign \$28  = $signed(acc[71:48]) + $signed(\port$747$0 [44:21]);
-  assign \$29  = $signed(\$28 ) * $signed({ 1'h0, \port$747$0 [15:0] });
-  assign q2 = $signed(\$29 ) >>> \port$747$0 [20:16];
-  assign \$30  = | \port$747$0 [20:16];
-  assign \$31  = $signed(\$29 ) >>> \$1 [4:0];
-  assign guard2 = \$30  & \$31 [0];
-  assign \$32  = \port$747$0 [20:16] > 1'h1;
-  assign \$33  = 1'h1 << \$1 [4:0];
-  assign \$34  = \$33  - 1'h1;
-  assign \$35  = { \$29 [40], \$29  } & { \$34 [32], \$34 [32], \$34 [32], \$34 [32], \$34 [32], \$34 [32], \$34 [32], \$34 [32], \$34 [32], \$34  };
-  assign \$36  = | \$35 ;
-  assign sticky2 = \$32  & \$36 ;
-  assign \$37  = sticky2 | q2[0];
-  assign \$38  = guard2 & \$37 ;
-  assign round2 = $signed(q2) + $signed({ 1'h0, \$38  });
-  assign \$39  = $signed(round2) < $signed(1'h0);
-  assign \$40  = \port$747$0 [45] & \$39 ;
-  assign relu2 = \$40  ? 43'h00000000000 : round2;
-  assign \$41  = $signed(acc[95:72]) + $signed(\port$747$0 [44:21]);
-  assign \$42  = $signed(\$41 ) * $signed({ 1'h0, \port$747$0 [15:0] });
-  assign q3 = $signed(\$42 ) >>> \port$747$0 [20:16];
-  assign \$43  = | \port$747$0 [20:16];
-  assign \$44  = $signed(\$42 ) >>> \$1 [4:0];
-  assign guard3 = \$43  & \$44 [0];
-  assign \$45  = \port$747$0 [20:16] > 1'h1;
-  assign \$46  = 1'h1 << \$1 [4:0];
-  assign \$47  = \$46  - 1'h1;
-  assign \$48  = { \$42 [40], \$42  } & { \$47 [32], \$47 [32], \$47 [32], \$47 [32], \$47 [32], \$47 [32], \$47 [32], \$47 [32], \$47 [32], \$47  };
-  assign \$49  = | \$48 ;
-  assign sticky3 = \$45  & \$49 ;
-  assign \$50  = sticky3 | q3[0];
-  assign \$51  = guard3 & \$50 ;
-  assign round3 = $signed(q3) + $signed({ 1'h0, \$51  });
-  assign \$52  = $signed(round3) < $signed(1'h0);
-  assign \$53  = \port$747$0 [45] & \$52 ;
-  assign relu3 = \$53  ? 43'h00000000000 : round3;
-  assign \$54  = $signed(relu0) > $signed(5'h0f);
-  assign \$55  = $signed(relu0) < $signed(1'h0);
-  assign \$56  = \$55  ? 43'h00000000000 : relu0;
-  assign \$57  = \$54  ? 43'h0000000000f : \$56 ;
-  assign \$58  = $signed(relu1) > $signed(5'h0f);
-  assign \$59  = $signed(relu1) < $signed(1'h0);
-  assign \$60  = \$59  ? 43'h00000000000 : relu1;
-  assign \$61  = \$58  ? 43'h0000000000f : \$60 ;
-  assign \$62  = $signed(relu2) > $signed(5'h0f);
-  assign \$63  = $signed(relu2) < $signed(1'h0);
-  assign \$64  = \$63  ? 43'h00000000000 : relu2;
-  assign \$65  = \$62  ? 43'h0000000000f : \$64 ;
-  assign \$66  = $signed(relu3) > $signed(5'h0f);
-  assign \$67  = $signed(relu3) < $signed(1'h0);
-  assign \$68  = \$67  ? 43'h00000000000 : relu3;
-  assign \$69  = \$66  ? 43'h0000000000f : \$68 ;
+  assign \$19  = $signed(acc[47:24]) + $signed(\port$798$0 [44:21]);
+  assign \$20  = $signed(\$19 ) * $signed({ 1'h0, \port$798$0 [15:0] });
+  assign q1 = $signed(\$20 ) >>> \port$798$0 [20:16];
+  assign \$21  = | \port$798$0 [20:16];
+  assign \$22  = $signed(\$20 ) >>> \$1 [4:0];
+  assign guard1 = \$21  & \$22 [0];
+  assign \$23  = \port$798$0 [20:16] > 1'h1;
+  assign \$24  = 1'h1 << \$1 [4:0];
+  assign \$25  = \$24  - 1'h1;
+  assign \$26  = { \$20 [40], \$20  } & { \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25  };
+  assign \$27  = | \$26 ;
+  assign sticky1 = \$23  & \$27 ;
+  assign \$28  = sticky1 | q1[0];
+  assign \$29  = guard1 & \$28 ;
+  assign round1 = $signed(q1) + $signed({ 1'h0, \$29  });
+  assign \$30  = $signed(round1) < $signed(1'h0);
+  assign \$31  = \port$798$0 [45] & \$30 ;
+  assign relu1 = \$31  ? 43'h00000000000 : round1;
+  assign \$32  = $signed(acc[71:48]) + $signed(\port$798$0 [44:21]);
+  assign \$33  = $signed(\$32 ) * $signed({ 1'h0, \port$798$0 [15:0] });
+  assign q2 = $signed(\$33 ) >>> \port$798$0 [20:16];
+  assign \$34  = | \port$798$0 [20:16];
+  assign \$35  = $signed(\$33 ) >>> \$1 [4:0];
+  assign guard2 = \$34  & \$35 [0];
+  assign \$36  = \port$798$0 [20:16] > 1'h1;
+  assign \$37  = 1'h1 << \$1 [4:0];
+  assign \$38  = \$37  - 1'h1;
+  assign \$39  = { \$33 [40], \$33  } & { \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38  };
+  assign \$40  = | \$39 ;
+  assign sticky2 = \$36  & \$40 ;
+  assign \$41  = sticky2 | q2[0];
+  assign \$42  = guard2 & \$41 ;
+  assign round2 = $signed(q2) + $signed({ 1'h0, \$42  });
+  assign \$43  = $signed(round2) < $signed(1'h0);
+  assign \$44  = \port$798$0 [45] & \$43 ;
+  assign relu2 = \$44  ? 43'h00000000000 : round2;
+  assign \$45  = $signed(acc[95:72]) + $signed(\port$798$0 [44:21]);
+  assign \$46  = $signed(\$45 ) * $signed({ 1'h0, \port$798$0 [15:0] });
+  assign q3 = $signed(\$46 ) >>> \port$798$0 [20:16];
+  assign \$47  = | \port$798$0 [20:16];
+  assign \$48  = $signed(\$46 ) >>> \$1 [4:0];
+  assign guard3 = \$47  & \$48 [0];
+  assign \$49  = \port$798$0 [20:16] > 1'h1;
+  assign \$50  = 1'h1 << \$1 [4:0];
+  assign \$51  = \$50  - 1'h1;
+  assign \$52  = { \$46 [40], \$46  } & { \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51  };
+  assign \$53  = | \$52 ;
+  assign sticky3 = \$49  & \$53 ;
+  assign \$54  = sticky3 | q3[0];
+  assign \$55  = guard3 & \$54 ;
+  assign round3 = $signed(q3) + $signed({ 1'h0, \$55  });
+  assign \$56  = $signed(round3) < $signed(1'h0);
+  assign \$57  = \port$798$0 [45] & \$56 ;
+  assign relu3 = \$57  ? 43'h00000000000 : round3;
+  assign \$58  = $signed(relu0) > $signed({ 1'h0, \$4 [15:0] });
+  assign \$59  = $signed(relu0) < $signed(qmin);
+  assign \$60  = \$59  ? { qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin } : relu0;
+  assign \$61  = \$58  ? { 27'h0000000, \$4 [15:0] } : \$60 ;
+  assign \$62  = $signed(relu1) > $signed({ 1'h0, \$4 [15:0] });
+  assign \$63  = $signed(relu1) < $signed(qmin);
+  assign \$64  = \$63  ? { qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin } : relu1;
+  assign \$65  = \$62  ? { 27'h0000000, \$4 [15:0] } : \$64 ;
+  assign \$66  = $signed(relu2) > $signed({ 1'h0, \$4 [15:0] });
+  assign \$67  = $signed(relu2) < $signed(qmin);
+  assign \$68  = \$67  ? { qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin } : relu2;
+  assign \$69  = \$66  ? { 27'h0000000, \$4 [15:0] } : \$68 ;
+  assign \$70  = $signed(relu3) > $signed({ 1'h0, \$4 [15:0] });
+  assign \$71  = $signed(relu3) < $signed(qmin);
+  assign \$72  = \$71  ? { qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin } : relu3;
+  assign \$73  = \$70  ? { 27'h0000000, \$4 [15:0] } : \$72 ;
   always @(posedge clk)
-    y_valid <= \$70 ;
+    y_valid <= \$74 ;
   always @(posedge clk)
-    y <= \$71 ;
-  assign \$1  = \port$747$0 [20:16] - 1'h1;
-  assign \$2  = $signed(acc[23:0]) + $signed(\port$747$0 [44:21]);
-  assign \$3  = $signed(\$2 ) * $signed({ 1'h0, \port$747$0 [15:0] });
-  assign q0 = $signed(\$3 ) >>> \port$747$0 [20:16];
-  assign \$4  = | \port$747$0 [20:16];
-  assign \$5  = $signed(\$3 ) >>> \$1 [4:0];
-  assign guard0 = \$4  & \$5 [0];
-  assign \$6  = \port$747$0 [20:16] > 1'h1;
-  assign \$7  = 1'h1 << \$1 [4:0];
-  assign \$8  = \$7  - 1'h1;
-  assign \$9  = { \$3 [40], \$3  } & { \$8 [32], \$8 [32], \$8 [32], \$8 [32], \$8 [32], \$8 [32], \$8 [32], \$8 [32], \$8 [32], \$8  };
-  assign \$10  = | \$9 ;
-  assign sticky0 = \$6  & \$10 ;
-  assign \$11  = sticky0 | q0[0];
-  assign \$12  = guard0 & \$11 ;
-  assign round0 = $signed(q0) + $signed({ 1'h0, \$12  });
-  assign \$13  = $signed(round0) < $signed(1'h0);
-  assign \$14  = \port$747$0 [45] & \$13 ;
-  assign relu0 = \$14  ? 43'h00000000000 : round0;
-  assign \$15  = $signed(acc[47:24]) + $signed(\port$747$0 [44:21]);
-  assign \$16  = $signed(\$15 ) * $signed({ 1'h0, \port$747$0 [15:0] });
-  assign q1 = $signed(\$16 ) >>> \port$747$0 [20:16];
-  assign \$17  = | \port$747$0 [20:16];
-  assign \$18  = $signed(\$16 ) >>> \$1 [4:0];
-  assign guard1 = \$17  & \$18 [0];
-  assign \$19  = \port$747$0 [20:16] > 1'h1;
-  assign \$20  = 1'h1 << \$1 [4:0];
-  assign \$21  = \$20  - 1'h1;
+    y <= \$75 ;
+  assign \$1  = \port$798$0 [20:16] - 1'h1;
+  assign \$2  = \port$818$145 [4:0] - \port$818$145 [5];
+  assign \$3  = 1'h1 << \$2 [4:0];
+  assign \$4  = \$3  - 1'h1;
+  assign \$5  = - \$4 [15:0];
+  assign qmin = \port$818$145 [5] ? \$5  : 17'h00000;
+  assign \$6  = $signed(acc[23:0]) + $signed(\port$798$0 [44:21]);
+  assign \$7  = $signed(\$6 ) * $signed({ 1'h0, \port$798$0 [15:0] });
+  assign q0 = $signed(\$7 ) >>> \port$798$0 [20:16];
+  assign \$8  = | \port$798$0 [20:16];
+  assign \$9  = $signed(\$7 ) >>> \$1 [4:0];
+  assign guard0 = \$8  & \$9 [0];
+  assign \$10  = \port$798$0 [20:16] > 1'h1;
+  assign \$11  = 1'h1 << \$1 [4:0];
+  assign \$12  = \$11  - 1'h1;
+  assign \$13  = { \$7 [40], \$7  } & { \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12  };
+  assign \$14  = | \$13 ;
+  assign sticky0 = \$10  & \$14 ;
+  assign \$15  = sticky0 | q0[0];
+  assign \$16  = guard0 & \$15 ;
+  assign round0 = $signed(q0) + $signed({ 1'h0, \$16  });
+  assign \$17  = $signed(round0) < $signed(1'h0);
+  assign \$18  = \port$798$0 [45] & \$17 ;
+  assign relu0 = \$18  ? 43'h00000000000 : round0;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$70  = valid;
+    \$74  = valid;
     if (rst) begin
-      \$70  = 1'h0;
+      \$74  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$71  = y;
+    \$75  = y;
     if (valid) begin
-      \$71 [3:0] = \$57 [3:0];
-      \$71 [7:4] = \$61 [3:0];
-      \$71 [11:8] = \$65 [3:0];
-      \$71 [15:12] = \$69 [3:0];
+      \$75 [16:0] = \$61 [16:0];
+      \$75 [33:17] = \$65 [16:0];
+      \$75 [50:34] = \$69 [16:0];
+      \$75 [67:51] = \$73 [16:0];
     end
     if (rst) begin
-      \$71  = 16'h0000;
+      \$75  = 68'h00000000000000000;
     end
   end
   assign s_m1 = \$1 [4:0];
-  assign shift = \port$747$0 [20:16];
-  assign p0 = { \$3 [40], \$3  };
-  assign bias = \port$747$0 [44:21];
-  assign mult = \port$747$0 [15:0];
-  assign relu = \port$747$0 [45];
-  assign p1 = { \$16 [40], \$16  };
-  assign p2 = { \$29 [40], \$29  };
-  assign p3 = { \$42 [40], \$42  };
+  assign shift = \port$798$0 [20:16];
+  assign width = \$2 [4:0];
+  assign out_bits = \port$818$145 [4:0];
+  assign out_signed = \port$818$145 [5];
+  assign qmax = \$4 [15:0];
+  assign p0 = { \$7 [40], \$7  };
+  assign bias = \port$798$0 [44:21];
+  assign mult = \port$798$0 [15:0];
+  assign relu = \port$798$0 [45];
+  assign p1 = { \$20 [40], \$20  };
+  assign p2 = { \$33 [40], \$33  };
+  assign p3 = { \$46 [40], \$46  };
   assign \acc[0]  = acc[23:0];
   assign \acc[1]  = acc[47:24];
   assign \acc[2]  = acc[71:48];
   assign \acc[3]  = acc[95:72];
-  assign \y[0]  = y[3:0];
-  assign \y[1]  = y[7:4];
-  assign \y[2]  = y[11:8];
-  assign \y[3]  = y[15:12];
+  assign \y[0]  = y[16:0];
+  assign \y[1]  = y[33:17];
+  assign \y[2]  = y[50:34];
+  assign \y[3]  = y[67:51];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core (rst, first, \w$5 , \x$7 , valid, drain_row, out, clk);
+module \fpim_tiny.datapath.lut_core (rst, valid, last, first, \w$6 , \x$8 , drain_row, out, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire [1:0] \$1 ;
-  reg [3:0] \$10 ;
-  reg [3:0] \$11 ;
-  reg [3:0] \$12 ;
-  reg [3:0] \$13 ;
-  reg [3:0] \$14 ;
+  wire [3:0] \$10 ;
+  reg [23:0] \$11 ;
+  reg [23:0] \$12 ;
+  reg [23:0] \$13 ;
+  reg [23:0] \$14 ;
   reg [3:0] \$15 ;
-  reg [1:0] \$16 ;
+  reg [2:0] \$16 ;
   reg [3:0] \$17 ;
-  reg [1:0] \$18 ;
+  reg [3:0] \$18 ;
   reg [3:0] \$19 ;
   wire [1:0] \$2 ;
-  reg [1:0] \$20 ;
+  reg [3:0] \$20 ;
   reg [3:0] \$21 ;
   reg [3:0] \$22 ;
-  reg [1:0] \$23 ;
-  reg [3:0] \$24 ;
+  reg \$23 ;
+  reg [23:0] \$24 ;
   reg [3:0] \$25 ;
-  reg [1:0] \$26 ;
-  reg [3:0] \$27 ;
-  reg [3:0] \$28 ;
-  reg [1:0] \$29 ;
-  reg [23:0] \$3 ;
-  reg [3:0] \$30 ;
-  reg [23:0] \$4 ;
-  reg [23:0] \$5 ;
-  reg [23:0] \$6 ;
-  reg [3:0] \$7 ;
-  reg [1:0] \$8 ;
-  reg [3:0] \$9 ;
+  reg [2:0] \$26 ;
+  reg \$27 ;
+  reg [23:0] \$28 ;
+  reg [3:0] \$29 ;
+  wire \$3 ;
+  reg [2:0] \$30 ;
+  reg \$31 ;
+  reg [23:0] \$32 ;
+  reg [3:0] \$33 ;
+  reg [2:0] \$34 ;
+  reg \$35 ;
+  reg [23:0] \$36 ;
+  reg [3:0] \$37 ;
+  reg \$38 ;
+  reg [23:0] \$39 ;
+  wire [3:0] \$4 ;
+  reg [3:0] \$40 ;
+  reg [2:0] \$41 ;
+  reg [3:0] \$42 ;
+  reg \$43 ;
+  reg [23:0] \$44 ;
+  reg [3:0] \$45 ;
+  reg [2:0] \$46 ;
+  reg [3:0] \$47 ;
+  reg \$48 ;
+  reg [23:0] \$49 ;
+  wire [3:0] \$5 ;
+  reg [3:0] \$50 ;
+  reg [2:0] \$51 ;
+  reg [3:0] \$52 ;
+  reg \$53 ;
+  reg [23:0] \$54 ;
+  wire [1:0] \$6 ;
+  wire [1:0] \$7 ;
+  wire \$8 ;
+  wire [3:0] \$9 ;
   wire [23:0] acc;
-  wire [23:0] \acc$62 ;
-  wire [23:0] \acc$63 ;
-  wire [23:0] \acc$64 ;
-  wire [23:0] \acc$65 ;
-  wire [23:0] \acc$66 ;
-  wire [23:0] \acc$67 ;
-  wire [23:0] \acc$68 ;
+  wire [23:0] \acc$78 ;
+  wire [23:0] \acc$80 ;
+  wire [23:0] \acc$82 ;
+  wire [23:0] \acc$84 ;
+  wire [23:0] \acc$86 ;
+  wire [23:0] \acc$88 ;
+  wire [23:0] \acc$90 ;
+  reg cap_0_0_d1 = 1'h0;
+  reg cap_0_1_d1 = 1'h0;
+  reg cap_0_2_d1 = 1'h0;
+  reg cap_0_3_d1 = 1'h0;
+  reg cap_1_0_d1 = 1'h0;
+  reg cap_1_1_d1 = 1'h0;
+  reg cap_1_2_d1 = 1'h0;
+  reg cap_1_3_d1 = 1'h0;
   input clk;
   wire clk;
-  reg [1:0] ctl_0_1_d1 = 2'h0;
-  reg [1:0] ctl_0_2_d1 = 2'h0;
-  reg [1:0] ctl_0_3_d1 = 2'h0;
-  reg [1:0] ctl_1_1_d1 = 2'h0;
-  reg [1:0] ctl_1_2_d1 = 2'h0;
-  reg [1:0] ctl_1_3_d1 = 2'h0;
-  wire [1:0] ctl_edge0;
-  wire [1:0] ctl_edge1;
-  reg [1:0] ctl_edge1_d1 = 2'h0;
+  reg [2:0] ctl_0_1_d1 = 3'h0;
+  reg [2:0] ctl_0_2_d1 = 3'h0;
+  reg [2:0] ctl_0_3_d1 = 3'h0;
+  reg [2:0] ctl_1_1_d1 = 3'h0;
+  reg [2:0] ctl_1_2_d1 = 3'h0;
+  reg [2:0] ctl_1_3_d1 = 3'h0;
+  wire [2:0] ctl_edge0;
+  wire [2:0] ctl_edge1;
+  reg [2:0] ctl_edge1_d1 = 3'h0;
   input drain_row;
   wire drain_row;
   input first;
   wire first;
-  wire \first$16 ;
-  wire \first$23 ;
-  wire \first$30 ;
-  wire \first$37 ;
-  wire \first$44 ;
-  wire \first$51 ;
-  wire \first$58 ;
-  wire \first$9 ;
+  wire \first$10 ;
+  wire \first$17 ;
+  wire \first$24 ;
+  wire \first$31 ;
+  wire \first$38 ;
+  wire \first$45 ;
+  wire \first$52 ;
+  wire \first$59 ;
+  reg [23:0] held_0_0 = 24'h000000;
+  reg [23:0] held_0_1 = 24'h000000;
+  reg [23:0] held_0_2 = 24'h000000;
+  reg [23:0] held_0_3 = 24'h000000;
+  reg [23:0] held_1_0 = 24'h000000;
+  reg [23:0] held_1_1 = 24'h000000;
+  reg [23:0] held_1_2 = 24'h000000;
+  reg [23:0] held_1_3 = 24'h000000;
+  input last;
+  wire last;
   output [95:0] out;
   wire [95:0] out;
   wire [23:0] \out[0] ;
@@ -3115,26 +3328,26 @@ module \fpim_tiny.datapath.lut_core (rst, first, \w$5 , \x$7 , valid, drain_row,
   wire rst;
   input valid;
   wire valid;
-  wire \valid$14 ;
-  wire \valid$21 ;
-  wire \valid$28 ;
-  wire \valid$35 ;
-  wire \valid$42 ;
-  wire \valid$49 ;
-  wire \valid$56 ;
-  wire \valid$8 ;
+  wire \valid$15 ;
+  wire \valid$22 ;
+  wire \valid$29 ;
+  wire \valid$36 ;
+  wire \valid$43 ;
+  wire \valid$50 ;
+  wire \valid$57 ;
+  wire \valid$9 ;
   wire [3:0] w;
-  reg [3:0] \w$10  = 4'h0;
-  reg [3:0] \w$17  = 4'h0;
-  reg [3:0] \w$24  = 4'h0;
-  reg [3:0] \w$31  = 4'h0;
-  reg [3:0] \w$38  = 4'h0;
-  reg [3:0] \w$45  = 4'h0;
-  input [7:0] \w$5 ;
-  wire [7:0] \w$5 ;
-  reg [3:0] \w$52  = 4'h0;
-  wire [3:0] \w$5[0] ;
-  wire [3:0] \w$5[1] ;
+  reg [3:0] \w$11  = 4'h0;
+  reg [3:0] \w$18  = 4'h0;
+  reg [3:0] \w$25  = 4'h0;
+  reg [3:0] \w$32  = 4'h0;
+  reg [3:0] \w$39  = 4'h0;
+  reg [3:0] \w$46  = 4'h0;
+  reg [3:0] \w$53  = 4'h0;
+  input [7:0] \w$6 ;
+  wire [7:0] \w$6 ;
+  wire [3:0] \w$6[0] ;
+  wire [3:0] \w$6[1] ;
   (* init = 4'h0 *)
   wire [3:0] w_0_1_d1;
   (* init = 4'h0 *)
@@ -3150,19 +3363,19 @@ module \fpim_tiny.datapath.lut_core (rst, first, \w$5 , \x$7 , valid, drain_row,
   (* init = 4'h0 *)
   wire [3:0] w_edge1_d1;
   wire [3:0] x;
-  reg [3:0] \x$12  = 4'h0;
-  reg [3:0] \x$19  = 4'h0;
-  reg [3:0] \x$26  = 4'h0;
-  reg [3:0] \x$33  = 4'h0;
-  reg [3:0] \x$40  = 4'h0;
-  reg [3:0] \x$47  = 4'h0;
-  reg [3:0] \x$54  = 4'h0;
-  input [15:0] \x$7 ;
-  wire [15:0] \x$7 ;
-  wire [3:0] \x$7[0] ;
-  wire [3:0] \x$7[1] ;
-  wire [3:0] \x$7[2] ;
-  wire [3:0] \x$7[3] ;
+  reg [3:0] \x$13  = 4'h0;
+  reg [3:0] \x$20  = 4'h0;
+  reg [3:0] \x$27  = 4'h0;
+  reg [3:0] \x$34  = 4'h0;
+  reg [3:0] \x$41  = 4'h0;
+  reg [3:0] \x$48  = 4'h0;
+  reg [3:0] \x$55  = 4'h0;
+  input [15:0] \x$8 ;
+  wire [15:0] \x$8 ;
+  wire [3:0] \x$8[0] ;
+  wire [3:0] \x$8[1] ;
+  wire [3:0] \x$8[2] ;
+  wire [3:0] \x$8[3] ;
   (* init = 4'h0 *)
   wire [3:0] x_1_0_d1;
   (* init = 4'h0 *)
@@ -3180,128 +3393,357 @@ module \fpim_tiny.datapath.lut_core (rst, first, \w$5 , \x$7 , valid, drain_row,
   reg [3:0] x_edge3_d2 = 4'h0;
   (* init = 4'h0 *)
   wire [3:0] x_edge3_d3;
-  assign ctl_edge0 = { 1'h0, valid } | \$1 ;
-  assign ctl_edge1 = { 1'h0, valid } | \$2 ;
   always @(posedge clk)
-    \w$31  <= \$7 ;
+    ctl_0_2_d1 <= \$30 ;
   always @(posedge clk)
-    ctl_edge1_d1 <= \$8 ;
+    cap_0_2_d1 <= \$31 ;
   always @(posedge clk)
-    \x$12  <= \$9 ;
+    held_0_2 <= \$32 ;
   always @(posedge clk)
-    x_edge2_d1 <= \$10 ;
+    \w$25  <= \$33 ;
   always @(posedge clk)
-    \x$19  <= \$11 ;
+    ctl_0_3_d1 <= \$34 ;
   always @(posedge clk)
-    x_edge3_d1 <= \$12 ;
+    cap_0_3_d1 <= \$35 ;
   always @(posedge clk)
-    x_edge3_d2 <= \$13 ;
+    held_0_3 <= \$36 ;
   always @(posedge clk)
-    \x$26  <= \$14 ;
+    \x$34  <= \$37 ;
   always @(posedge clk)
-    \w$10  <= \$15 ;
+    cap_1_0_d1 <= \$38 ;
   always @(posedge clk)
-    ctl_0_1_d1 <= \$16 ;
+    held_1_0 <= \$39 ;
   always @(posedge clk)
-    \w$17  <= \$17 ;
+    \w$39  <= \$40 ;
   always @(posedge clk)
-    ctl_0_2_d1 <= \$18 ;
+    ctl_1_1_d1 <= \$41 ;
   always @(posedge clk)
-    \w$24  <= \$19 ;
+    \x$41  <= \$42 ;
   always @(posedge clk)
-    ctl_0_3_d1 <= \$20 ;
+    cap_1_1_d1 <= \$43 ;
   always @(posedge clk)
-    \x$33  <= \$21 ;
+    held_1_1 <= \$44 ;
   always @(posedge clk)
-    \w$38  <= \$22 ;
+    \w$46  <= \$45 ;
   always @(posedge clk)
-    ctl_1_1_d1 <= \$23 ;
+    ctl_1_2_d1 <= \$46 ;
   always @(posedge clk)
-    \x$40  <= \$24 ;
+    \x$48  <= \$47 ;
   always @(posedge clk)
-    \w$45  <= \$25 ;
+    cap_1_2_d1 <= \$48 ;
   always @(posedge clk)
-    ctl_1_2_d1 <= \$26 ;
+    held_1_2 <= \$49 ;
   always @(posedge clk)
-    \x$47  <= \$27 ;
+    \w$53  <= \$50 ;
   always @(posedge clk)
-    \w$52  <= \$28 ;
+    ctl_1_3_d1 <= \$51 ;
   always @(posedge clk)
-    ctl_1_3_d1 <= \$29 ;
+    \x$55  <= \$52 ;
   always @(posedge clk)
-    \x$54  <= \$30 ;
+    cap_1_3_d1 <= \$53 ;
+  always @(posedge clk)
+    held_1_3 <= \$54 ;
+  assign \$2  = { 1'h0, valid } | \$1 ;
+  assign \$3  = valid & last;
+  assign \$5  = { 2'h0, \$2  } | \$4 ;
+  assign \$7  = { 1'h0, valid } | \$6 ;
+  assign \$8  = valid & last;
+  assign \$10  = { 2'h0, \$7  } | \$9 ;
+  always @(posedge clk)
+    \w$32  <= \$15 ;
+  always @(posedge clk)
+    ctl_edge1_d1 <= \$16 ;
+  always @(posedge clk)
+    \x$13  <= \$17 ;
+  always @(posedge clk)
+    x_edge2_d1 <= \$18 ;
+  always @(posedge clk)
+    \x$20  <= \$19 ;
+  always @(posedge clk)
+    x_edge3_d1 <= \$20 ;
+  always @(posedge clk)
+    x_edge3_d2 <= \$21 ;
+  always @(posedge clk)
+    \x$27  <= \$22 ;
+  always @(posedge clk)
+    cap_0_0_d1 <= \$23 ;
+  always @(posedge clk)
+    held_0_0 <= \$24 ;
+  always @(posedge clk)
+    \w$11  <= \$25 ;
+  always @(posedge clk)
+    ctl_0_1_d1 <= \$26 ;
+  always @(posedge clk)
+    cap_0_1_d1 <= \$27 ;
+  always @(posedge clk)
+    held_0_1 <= \$28 ;
+  always @(posedge clk)
+    \w$18  <= \$29 ;
   \fpim_tiny.datapath.lut_core.pe_0_0  pe_0_0 (
     .acc(acc),
     .clk(clk),
-    .\port$328$0 (ctl_edge0),
+    .\port$355$0 (\$5 [1:0]),
     .rst(rst),
-    .w(\w$5 [3:0]),
-    .x(\x$7 [3:0])
+    .w(\w$6 [3:0]),
+    .x(\x$8 [3:0])
   );
   \fpim_tiny.datapath.lut_core.pe_0_1  pe_0_1 (
-    .acc(\acc$63 ),
+    .acc(\acc$78 ),
     .clk(clk),
-    .\port$934$0 (ctl_0_1_d1),
+    .\port$1020$0 (ctl_0_1_d1[1:0]),
     .rst(rst),
-    .w(\w$10 ),
-    .x(\x$12 )
+    .w(\w$11 ),
+    .x(\x$13 )
   );
   \fpim_tiny.datapath.lut_core.pe_0_2  pe_0_2 (
-    .acc(\acc$65 ),
+    .acc(\acc$80 ),
     .clk(clk),
-    .\port$938$0 (ctl_0_2_d1),
+    .\port$1028$0 (ctl_0_2_d1[1:0]),
     .rst(rst),
-    .w(\w$17 ),
-    .x(\x$19 )
+    .w(\w$18 ),
+    .x(\x$20 )
   );
   \fpim_tiny.datapath.lut_core.pe_0_3  pe_0_3 (
-    .acc(\acc$67 ),
+    .acc(\acc$82 ),
     .clk(clk),
-    .\port$942$0 (ctl_0_3_d1),
+    .\port$1036$0 (ctl_0_3_d1[1:0]),
     .rst(rst),
-    .w(\w$24 ),
-    .x(\x$26 )
+    .w(\w$25 ),
+    .x(\x$27 )
   );
   \fpim_tiny.datapath.lut_core.pe_1_0  pe_1_0 (
-    .acc(\acc$62 ),
+    .acc(\acc$84 ),
     .clk(clk),
-    .\port$918$0 (ctl_edge1_d1),
+    .\port$1000$0 (ctl_edge1_d1[1:0]),
     .rst(rst),
-    .w(\w$31 ),
-    .x(\x$33 )
+    .w(\w$32 ),
+    .x(\x$34 )
   );
   \fpim_tiny.datapath.lut_core.pe_1_1  pe_1_1 (
-    .acc(\acc$64 ),
+    .acc(\acc$86 ),
     .clk(clk),
-    .\port$948$0 (ctl_1_1_d1),
+    .\port$1050$0 (ctl_1_1_d1[1:0]),
     .rst(rst),
-    .w(\w$38 ),
-    .x(\x$40 )
+    .w(\w$39 ),
+    .x(\x$41 )
   );
   \fpim_tiny.datapath.lut_core.pe_1_2  pe_1_2 (
-    .acc(\acc$66 ),
+    .acc(\acc$88 ),
     .clk(clk),
-    .\port$954$0 (ctl_1_2_d1),
+    .\port$1060$0 (ctl_1_2_d1[1:0]),
     .rst(rst),
-    .w(\w$45 ),
-    .x(\x$47 )
+    .w(\w$46 ),
+    .x(\x$48 )
   );
   \fpim_tiny.datapath.lut_core.pe_1_3  pe_1_3 (
-    .acc(\acc$68 ),
+    .acc(\acc$90 ),
     .clk(clk),
-    .\port$960$0 (ctl_1_3_d1),
+    .\port$1070$0 (ctl_1_3_d1[1:0]),
     .rst(rst),
-    .w(\w$52 ),
-    .x(\x$54 )
+    .w(\w$53 ),
+    .x(\x$55 )
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$30  = ctl_0_1_d1;
+    if (rst) begin
+      \$30  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$31  = ctl_0_2_d1[2];
+    if (rst) begin
+      \$31  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$32  = held_0_2;
+    if (cap_0_2_d1) begin
+      \$32  = \acc$80 ;
+    end
+    if (rst) begin
+      \$32  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$33  = \w$18 ;
+    if (rst) begin
+      \$33  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$34  = ctl_0_2_d1;
+    if (rst) begin
+      \$34  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$35  = ctl_0_3_d1[2];
+    if (rst) begin
+      \$35  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$36  = held_0_3;
+    if (cap_0_3_d1) begin
+      \$36  = \acc$82 ;
+    end
+    if (rst) begin
+      \$36  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$37  = \x$8 [3:0];
+    if (rst) begin
+      \$37  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$38  = ctl_edge1_d1[2];
+    if (rst) begin
+      \$38  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$39  = held_1_0;
+    if (cap_1_0_d1) begin
+      \$39  = \acc$84 ;
+    end
+    if (rst) begin
+      \$39  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$40  = \w$32 ;
+    if (rst) begin
+      \$40  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$41  = ctl_edge1_d1;
+    if (rst) begin
+      \$41  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$42  = \x$13 ;
+    if (rst) begin
+      \$42  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$43  = ctl_1_1_d1[2];
+    if (rst) begin
+      \$43  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$44  = held_1_1;
+    if (cap_1_1_d1) begin
+      \$44  = \acc$86 ;
+    end
+    if (rst) begin
+      \$44  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$45  = \w$39 ;
+    if (rst) begin
+      \$45  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$46  = ctl_1_1_d1;
+    if (rst) begin
+      \$46  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$47  = \x$20 ;
+    if (rst) begin
+      \$47  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$48  = ctl_1_2_d1[2];
+    if (rst) begin
+      \$48  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$49  = held_1_2;
+    if (cap_1_2_d1) begin
+      \$49  = \acc$88 ;
+    end
+    if (rst) begin
+      \$49  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$50  = \w$46 ;
+    if (rst) begin
+      \$50  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$51  = ctl_1_2_d1;
+    if (rst) begin
+      \$51  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$52  = \x$27 ;
+    if (rst) begin
+      \$52  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$53  = ctl_1_3_d1[2];
+    if (rst) begin
+      \$53  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$54  = held_1_3;
+    if (cap_1_3_d1) begin
+      \$54  = \acc$90 ;
+    end
+    if (rst) begin
+      \$54  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     (* full_case = 32'd1 *)
     casez (drain_row)
       1'h0:
-          \$3  = acc;
+          \$11  = held_0_0;
       1'h1:
-          \$3  = \acc$62 ;
+          \$11  = held_1_0;
     endcase
   end
   always @* begin
@@ -3309,9 +3751,9 @@ module \fpim_tiny.datapath.lut_core (rst, first, \w$5 , \x$7 , valid, drain_row,
     (* full_case = 32'd1 *)
     casez (drain_row)
       1'h0:
-          \$4  = \acc$63 ;
+          \$12  = held_0_1;
       1'h1:
-          \$4  = \acc$64 ;
+          \$12  = held_1_1;
     endcase
   end
   always @* begin
@@ -3319,9 +3761,9 @@ module \fpim_tiny.datapath.lut_core (rst, first, \w$5 , \x$7 , valid, drain_row,
     (* full_case = 32'd1 *)
     casez (drain_row)
       1'h0:
-          \$5  = \acc$65 ;
+          \$13  = held_0_2;
       1'h1:
-          \$5  = \acc$66 ;
+          \$13  = held_1_2;
     endcase
   end
   always @* begin
@@ -3329,231 +3771,178 @@ module \fpim_tiny.datapath.lut_core (rst, first, \w$5 , \x$7 , valid, drain_row,
     (* full_case = 32'd1 *)
     casez (drain_row)
       1'h0:
-          \$6  = \acc$67 ;
+          \$14  = held_0_3;
       1'h1:
-          \$6  = \acc$68 ;
+          \$14  = held_1_3;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$7  = \w$5 [7:4];
-    if (rst) begin
-      \$7  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$8  = ctl_edge1;
-    if (rst) begin
-      \$8  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$9  = \x$7 [7:4];
-    if (rst) begin
-      \$9  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$10  = \x$7 [11:8];
-    if (rst) begin
-      \$10  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$11  = x_edge2_d1;
-    if (rst) begin
-      \$11  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$12  = \x$7 [15:12];
-    if (rst) begin
-      \$12  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$13  = x_edge3_d1;
-    if (rst) begin
-      \$13  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$14  = x_edge3_d2;
-    if (rst) begin
-      \$14  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$15  = \w$5 [3:0];
+    \$15  = \w$6 [7:4];
     if (rst) begin
       \$15  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$16  = ctl_edge0;
+    \$16  = \$10 [2:0];
     if (rst) begin
-      \$16  = 2'h0;
+      \$16  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$17  = \w$10 ;
+    \$17  = \x$8 [7:4];
     if (rst) begin
       \$17  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$18  = ctl_0_1_d1;
+    \$18  = \x$8 [11:8];
     if (rst) begin
-      \$18  = 2'h0;
+      \$18  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$19  = \w$17 ;
+    \$19  = x_edge2_d1;
     if (rst) begin
       \$19  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$20  = ctl_0_2_d1;
+    \$20  = \x$8 [15:12];
     if (rst) begin
-      \$20  = 2'h0;
+      \$20  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$21  = \x$7 [3:0];
+    \$21  = x_edge3_d1;
     if (rst) begin
       \$21  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$22  = \w$31 ;
+    \$22  = x_edge3_d2;
     if (rst) begin
       \$22  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$23  = ctl_edge1_d1;
+    \$23  = \$5 [2];
     if (rst) begin
-      \$23  = 2'h0;
+      \$23  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$24  = \x$12 ;
+    \$24  = held_0_0;
+    if (cap_0_0_d1) begin
+      \$24  = acc;
+    end
     if (rst) begin
-      \$24  = 4'h0;
+      \$24  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$25  = \w$38 ;
+    \$25  = \w$6 [3:0];
     if (rst) begin
       \$25  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$26  = ctl_1_1_d1;
+    \$26  = \$5 [2:0];
     if (rst) begin
-      \$26  = 2'h0;
+      \$26  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$27  = \x$19 ;
+    \$27  = ctl_0_1_d1[2];
     if (rst) begin
-      \$27  = 4'h0;
+      \$27  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$28  = \w$45 ;
+    \$28  = held_0_1;
+    if (cap_0_1_d1) begin
+      \$28  = \acc$78 ;
+    end
     if (rst) begin
-      \$28  = 4'h0;
+      \$28  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$29  = ctl_1_2_d1;
+    \$29  = \w$11 ;
     if (rst) begin
-      \$29  = 2'h0;
+      \$29  = 4'h0;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$30  = \x$26 ;
-    if (rst) begin
-      \$30  = 4'h0;
-    end
-  end
-  assign w = \w$5 [3:0];
-  assign x = \x$7 [3:0];
-  assign \valid$8  = ctl_edge0[0];
-  assign \first$9  = ctl_edge0[1];
-  assign w_0_1_d1 = \w$10 ;
-  assign x_edge1_d1 = \x$12 ;
-  assign \valid$14  = ctl_0_1_d1[0];
-  assign \first$16  = ctl_0_1_d1[1];
-  assign w_0_2_d1 = \w$17 ;
-  assign x_edge2_d2 = \x$19 ;
-  assign \valid$21  = ctl_0_2_d1[0];
-  assign \first$23  = ctl_0_2_d1[1];
-  assign w_0_3_d1 = \w$24 ;
-  assign x_edge3_d3 = \x$26 ;
-  assign \valid$28  = ctl_0_3_d1[0];
-  assign \first$30  = ctl_0_3_d1[1];
-  assign w_edge1_d1 = \w$31 ;
-  assign x_1_0_d1 = \x$33 ;
-  assign \valid$35  = ctl_edge1_d1[0];
-  assign \first$37  = ctl_edge1_d1[1];
-  assign w_1_1_d1 = \w$38 ;
-  assign x_1_1_d1 = \x$40 ;
-  assign \valid$42  = ctl_1_1_d1[0];
-  assign \first$44  = ctl_1_1_d1[1];
-  assign w_1_2_d1 = \w$45 ;
-  assign x_1_2_d1 = \x$47 ;
-  assign \valid$49  = ctl_1_2_d1[0];
-  assign \first$51  = ctl_1_2_d1[1];
-  assign w_1_3_d1 = \w$52 ;
-  assign x_1_3_d1 = \x$54 ;
-  assign \valid$56  = ctl_1_3_d1[0];
-  assign \first$58  = ctl_1_3_d1[1];
-  assign \w$5[0]  = \w$5 [3:0];
-  assign \w$5[1]  = \w$5 [7:4];
-  assign \x$7[0]  = \x$7 [3:0];
-  assign \x$7[1]  = \x$7 [7:4];
-  assign \x$7[2]  = \x$7 [11:8];
-  assign \x$7[3]  = \x$7 [15:12];
+  assign ctl_edge0 = \$5 [2:0];
+  assign ctl_edge1 = \$10 [2:0];
+  assign w = \w$6 [3:0];
+  assign x = \x$8 [3:0];
+  assign \valid$9  = \$5 [0];
+  assign \first$10  = \$5 [1];
+  assign w_0_1_d1 = \w$11 ;
+  assign x_edge1_d1 = \x$13 ;
+  assign \valid$15  = ctl_0_1_d1[0];
+  assign \first$17  = ctl_0_1_d1[1];
+  assign w_0_2_d1 = \w$18 ;
+  assign x_edge2_d2 = \x$20 ;
+  assign \valid$22  = ctl_0_2_d1[0];
+  assign \first$24  = ctl_0_2_d1[1];
+  assign w_0_3_d1 = \w$25 ;
+  assign x_edge3_d3 = \x$27 ;
+  assign \valid$29  = ctl_0_3_d1[0];
+  assign \first$31  = ctl_0_3_d1[1];
+  assign w_edge1_d1 = \w$32 ;
+  assign x_1_0_d1 = \x$34 ;
+  assign \valid$36  = ctl_edge1_d1[0];
+  assign \first$38  = ctl_edge1_d1[1];
+  assign w_1_1_d1 = \w$39 ;
+  assign x_1_1_d1 = \x$41 ;
+  assign \valid$43  = ctl_1_1_d1[0];
+  assign \first$45  = ctl_1_1_d1[1];
+  assign w_1_2_d1 = \w$46 ;
+  assign x_1_2_d1 = \x$48 ;
+  assign \valid$50  = ctl_1_2_d1[0];
+  assign \first$52  = ctl_1_2_d1[1];
+  assign w_1_3_d1 = \w$53 ;
+  assign x_1_3_d1 = \x$55 ;
+  assign \valid$57  = ctl_1_3_d1[0];
+  assign \first$59  = ctl_1_3_d1[1];
+  assign \w$6[0]  = \w$6 [3:0];
+  assign \w$6[1]  = \w$6 [7:4];
+  assign \x$8[0]  = \x$8 [3:0];
+  assign \x$8[1]  = \x$8 [7:4];
+  assign \x$8[2]  = \x$8 [11:8];
+  assign \x$8[3]  = \x$8 [15:12];
   assign \out[0]  = out[23:0];
   assign \out[1]  = out[47:24];
   assign \out[2]  = out[71:48];
   assign \out[3]  = out[95:72];
-  assign out[95:72] = \$6 ;
-  assign out[71:48] = \$5 ;
-  assign out[47:24] = \$4 ;
-  assign out[23:0] = \$3 ;
+  assign out[95:72] = \$14 ;
+  assign out[71:48] = \$13 ;
+  assign out[47:24] = \$12 ;
+  assign out[23:0] = \$11 ;
   assign \$1  = { first, 1'h0 };
-  assign \$2  = { first, 1'h0 };
+  assign \$4  = { 1'h0, \$3 , 2'h0 };
+  assign \$6  = { first, 1'h0 };
+  assign \$9  = { 1'h0, \$8 , 2'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_0_0 (rst, \port$328$0 , w, x, acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_0_0 (rst, \port$355$0 , w, x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -3575,8 +3964,8 @@ module \fpim_tiny.datapath.lut_core.pe_0_0 (rst, \port$328$0 , w, x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$328$0 ;
-  wire [1:0] \port$328$0 ;
+  input [1:0] \port$355$0 ;
+  wire [1:0] \port$355$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -3596,7 +3985,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_0 (rst, \port$328$0 , w, x, acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$328$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$355$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -3607,7 +3996,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_0 (rst, \port$328$0 , w, x, acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     \$15  = acc;
-    if (\port$328$0 [0]) begin
+    if (\port$355$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -3618,12 +4007,12 @@ module \fpim_tiny.datapath.lut_core.pe_0_0 (rst, \port$328$0 , w, x, acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$328$0 [0];
-  assign first = \port$328$0 [1];
+  assign valid = \port$355$0 [0];
+  assign first = \port$355$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_0_1 (rst, x, w, \port$934$0 , acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_0_1 (rst, x, w, \port$1020$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -3645,8 +4034,8 @@ module \fpim_tiny.datapath.lut_core.pe_0_1 (rst, x, w, \port$934$0 , acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$934$0 ;
-  wire [1:0] \port$934$0 ;
+  input [1:0] \port$1020$0 ;
+  wire [1:0] \port$1020$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -3666,7 +4055,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_1 (rst, x, w, \port$934$0 , acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$934$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$1020$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -3677,7 +4066,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_1 (rst, x, w, \port$934$0 , acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \$15  = acc;
-    if (\port$934$0 [0]) begin
+    if (\port$1020$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -3688,12 +4077,12 @@ module \fpim_tiny.datapath.lut_core.pe_0_1 (rst, x, w, \port$934$0 , acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$934$0 [0];
-  assign first = \port$934$0 [1];
+  assign valid = \port$1020$0 [0];
+  assign first = \port$1020$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_0_2 (rst, x, w, \port$938$0 , acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_0_2 (rst, x, w, \port$1028$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -3715,8 +4104,8 @@ module \fpim_tiny.datapath.lut_core.pe_0_2 (rst, x, w, \port$938$0 , acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$938$0 ;
-  wire [1:0] \port$938$0 ;
+  input [1:0] \port$1028$0 ;
+  wire [1:0] \port$1028$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -3736,7 +4125,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_2 (rst, x, w, \port$938$0 , acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$938$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$1028$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -3747,7 +4136,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_2 (rst, x, w, \port$938$0 , acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
     \$15  = acc;
-    if (\port$938$0 [0]) begin
+    if (\port$1028$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -3758,12 +4147,12 @@ module \fpim_tiny.datapath.lut_core.pe_0_2 (rst, x, w, \port$938$0 , acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$938$0 [0];
-  assign first = \port$938$0 [1];
+  assign valid = \port$1028$0 [0];
+  assign first = \port$1028$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_0_3 (rst, x, w, \port$942$0 , acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_0_3 (rst, x, w, \port$1036$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -3785,8 +4174,8 @@ module \fpim_tiny.datapath.lut_core.pe_0_3 (rst, x, w, \port$942$0 , acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$942$0 ;
-  wire [1:0] \port$942$0 ;
+  input [1:0] \port$1036$0 ;
+  wire [1:0] \port$1036$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -3806,7 +4195,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_3 (rst, x, w, \port$942$0 , acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$942$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$1036$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -3817,7 +4206,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_3 (rst, x, w, \port$942$0 , acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$15  = acc;
-    if (\port$942$0 [0]) begin
+    if (\port$1036$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -3828,12 +4217,12 @@ module \fpim_tiny.datapath.lut_core.pe_0_3 (rst, x, w, \port$942$0 , acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$942$0 [0];
-  assign first = \port$942$0 [1];
+  assign valid = \port$1036$0 [0];
+  assign first = \port$1036$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_1_0 (rst, w, \port$918$0 , x, acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_1_0 (rst, w, \port$1000$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -3855,8 +4244,8 @@ module \fpim_tiny.datapath.lut_core.pe_1_0 (rst, w, \port$918$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$918$0 ;
-  wire [1:0] \port$918$0 ;
+  input [1:0] \port$1000$0 ;
+  wire [1:0] \port$1000$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -3876,7 +4265,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_0 (rst, w, \port$918$0 , x, acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$918$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$1000$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -3887,7 +4276,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_0 (rst, w, \port$918$0 , x, acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$15  = acc;
-    if (\port$918$0 [0]) begin
+    if (\port$1000$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -3898,12 +4287,12 @@ module \fpim_tiny.datapath.lut_core.pe_1_0 (rst, w, \port$918$0 , x, acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$918$0 [0];
-  assign first = \port$918$0 [1];
+  assign valid = \port$1000$0 [0];
+  assign first = \port$1000$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_1_1 (rst, w, \port$948$0 , x, acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_1_1 (rst, w, \port$1050$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -3925,8 +4314,8 @@ module \fpim_tiny.datapath.lut_core.pe_1_1 (rst, w, \port$948$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$948$0 ;
-  wire [1:0] \port$948$0 ;
+  input [1:0] \port$1050$0 ;
+  wire [1:0] \port$1050$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -3946,7 +4335,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_1 (rst, w, \port$948$0 , x, acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$948$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$1050$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -3957,7 +4346,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_1 (rst, w, \port$948$0 , x, acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$15  = acc;
-    if (\port$948$0 [0]) begin
+    if (\port$1050$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -3968,12 +4357,12 @@ module \fpim_tiny.datapath.lut_core.pe_1_1 (rst, w, \port$948$0 , x, acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$948$0 [0];
-  assign first = \port$948$0 [1];
+  assign valid = \port$1050$0 [0];
+  assign first = \port$1050$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_1_2 (rst, w, \port$954$0 , x, acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_1_2 (rst, w, \port$1060$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$19  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -3995,8 +4384,8 @@ module \fpim_tiny.datapath.lut_core.pe_1_2 (rst, w, \port$954$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$954$0 ;
-  wire [1:0] \port$954$0 ;
+  input [1:0] \port$1060$0 ;
+  wire [1:0] \port$1060$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -4016,7 +4405,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_2 (rst, w, \port$954$0 , x, acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$954$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$1060$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -4027,7 +4416,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_2 (rst, w, \port$954$0 , x, acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
     \$15  = acc;
-    if (\port$954$0 [0]) begin
+    if (\port$1060$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -4038,12 +4427,12 @@ module \fpim_tiny.datapath.lut_core.pe_1_2 (rst, w, \port$954$0 , x, acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$954$0 [0];
-  assign first = \port$954$0 [1];
+  assign valid = \port$1060$0 [0];
+  assign first = \port$1060$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_1_3 (rst, w, \port$960$0 , x, acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_1_3 (rst, w, \port$1070$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$20  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -4065,8 +4454,8 @@ module \fpim_tiny.datapath.lut_core.pe_1_3 (rst, w, \port$960$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$960$0 ;
-  wire [1:0] \port$960$0 ;
+  input [1:0] \port$1070$0 ;
+  wire [1:0] \port$1070$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -4086,7 +4475,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_3 (rst, w, \port$960$0 , x, acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$960$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$1070$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -4097,7 +4486,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_3 (rst, w, \port$960$0 , x, acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
     \$15  = acc;
-    if (\port$960$0 [0]) begin
+    if (\port$1070$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -4108,69 +4497,69 @@ module \fpim_tiny.datapath.lut_core.pe_1_3 (rst, w, \port$960$0 , x, acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$960$0 [0];
-  assign first = \port$960$0 [1];
+  assign valid = \port$1070$0 [0];
+  assign first = \port$1070$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_post (rst, \port$750$0 , valid, acc, y_valid, y, clk);
+module \fpim_tiny.datapath.lut_post (rst, \port$801$0 , valid, \port$818$145 , acc, y_valid, y, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$21  = 0;
   wire [5:0] \$1 ;
   wire \$10 ;
-  wire \$11 ;
-  wire \$12 ;
-  wire \$13 ;
+  wire [31:0] \$11 ;
+  wire [32:0] \$12 ;
+  wire [41:0] \$13 ;
   wire \$14 ;
-  wire [24:0] \$15 ;
-  wire [40:0] \$16 ;
+  wire \$15 ;
+  wire \$16 ;
   wire \$17 ;
-  wire [41:0] \$18 ;
-  wire \$19 ;
-  wire [24:0] \$2 ;
-  wire [31:0] \$20 ;
-  wire [32:0] \$21 ;
+  wire \$18 ;
+  wire [24:0] \$19 ;
+  wire [5:0] \$2 ;
+  wire [40:0] \$20 ;
+  wire \$21 ;
   wire [41:0] \$22 ;
   wire \$23 ;
-  wire \$24 ;
-  wire \$25 ;
-  wire \$26 ;
+  wire [31:0] \$24 ;
+  wire [32:0] \$25 ;
+  wire [41:0] \$26 ;
   wire \$27 ;
-  wire [24:0] \$28 ;
-  wire [40:0] \$29 ;
-  wire [40:0] \$3 ;
+  wire \$28 ;
+  wire \$29 ;
+  wire [47:0] \$3 ;
   wire \$30 ;
-  wire [41:0] \$31 ;
-  wire \$32 ;
-  wire [31:0] \$33 ;
-  wire [32:0] \$34 ;
+  wire \$31 ;
+  wire [24:0] \$32 ;
+  wire [40:0] \$33 ;
+  wire \$34 ;
   wire [41:0] \$35 ;
   wire \$36 ;
-  wire \$37 ;
-  wire \$38 ;
-  wire \$39 ;
-  wire \$4 ;
+  wire [31:0] \$37 ;
+  wire [32:0] \$38 ;
+  wire [41:0] \$39 ;
+  wire [48:0] \$4 ;
   wire \$40 ;
-  wire [24:0] \$41 ;
-  wire [40:0] \$42 ;
+  wire \$41 ;
+  wire \$42 ;
   wire \$43 ;
-  wire [41:0] \$44 ;
-  wire \$45 ;
-  wire [31:0] \$46 ;
-  wire [32:0] \$47 ;
+  wire \$44 ;
+  wire [24:0] \$45 ;
+  wire [40:0] \$46 ;
+  wire \$47 ;
   wire [41:0] \$48 ;
   wire \$49 ;
-  wire [41:0] \$5 ;
-  wire \$50 ;
-  wire \$51 ;
-  wire \$52 ;
+  wire [16:0] \$5 ;
+  wire [31:0] \$50 ;
+  wire [32:0] \$51 ;
+  wire [41:0] \$52 ;
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
-  wire [42:0] \$56 ;
-  wire [42:0] \$57 ;
+  wire \$56 ;
+  wire \$57 ;
   wire \$58 ;
   wire \$59 ;
-  wire \$6 ;
+  wire [24:0] \$6 ;
   wire [42:0] \$60 ;
   wire [42:0] \$61 ;
   wire \$62 ;
@@ -4181,10 +4570,14 @@ module \fpim_tiny.datapath.lut_post (rst, \port$750$0 , valid, acc, y_valid, y, 
   wire \$67 ;
   wire [42:0] \$68 ;
   wire [42:0] \$69 ;
-  wire [31:0] \$7 ;
-  reg \$70 ;
-  reg [15:0] \$71 ;
-  wire [32:0] \$8 ;
+  wire [40:0] \$7 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire [42:0] \$72 ;
+  wire [42:0] \$73 ;
+  reg \$74 ;
+  reg [67:0] \$75 ;
+  wire \$8 ;
   wire [41:0] \$9 ;
   input [95:0] acc;
   wire [95:0] acc;
@@ -4200,16 +4593,22 @@ module \fpim_tiny.datapath.lut_post (rst, \port$750$0 , valid, acc, y_valid, y, 
   wire guard2;
   wire guard3;
   wire [15:0] mult;
+  wire [4:0] out_bits;
+  wire out_signed;
   wire [41:0] p0;
   wire [41:0] p1;
   wire [41:0] p2;
   wire [41:0] p3;
-  input [45:0] \port$750$0 ;
-  wire [45:0] \port$750$0 ;
+  input [45:0] \port$801$0 ;
+  wire [45:0] \port$801$0 ;
+  input [5:0] \port$818$145 ;
+  wire [5:0] \port$818$145 ;
   wire [41:0] q0;
   wire [41:0] q1;
   wire [41:0] q2;
   wire [41:0] q3;
+  wire [15:0] qmax;
+  wire [16:0] qmin;
   wire relu;
   wire [42:0] relu0;
   wire [42:0] relu1;
@@ -4229,144 +4628,154 @@ module \fpim_tiny.datapath.lut_post (rst, \port$750$0 , valid, acc, y_valid, y, 
   wire sticky3;
   input valid;
   wire valid;
-  output [15:0] y;
-  reg [15:0] y = 16'h0000;
-  wire [3:0] \y[0] ;
-  wire [3:0] \y[1] ;
-  wire [3:0] \y[2] ;
-  wire [3:0] \y[3] ;
+  wire [4:0] width;
+  output [67:0] y;
+  reg [67:0] y = 68'h00000000000000000;
+  wire [16:0] \y[0] ;
+  wire [16:0] \y[1] ;
+  wire [16:0] \y[2] ;
+  wire [16:0] \y[3] ;
   output y_valid;
   reg y_valid = 1'h0;
-  assign \$22  = { \$16 [40], \$16  } & { \$21 [32], \$21 [32], \$21 [32], \$21 [32], \$21 [32], \$21 [32], \$21 [32], \$21 [32], \$21 [32], \$21  };
-  assign \$23  = | \$22 ;
-  assign sticky1 = \$19  & \$23 ;
-  assign \$24  = sticky1 | q1[0];
-  assign \$25  = guard1 & \$24 ;
-  assign round1 = $signed(q1) + $signed({ 1'h0, \$25  });
-  assign \$26  = $signed(round1) < $signed(1'h0);
-  assign \$27  = \port$750$0 [45] & \$26 ;
-  assign relu1 = \$27  ? 43'h00000000000 : round1;
-  assign \$28  = $signed(acc[71:48]) + $signed(\port$750$0 [44:21]);
-  assign \$29  = $signed(\$28 ) * $signed({ 1'h0, \port$750$0 [15:0] });
-  assign q2 = $signed(\$29 ) >>> \port$750$0 [20:16];
-  assign \$30  = | \port$750$0 [20:16];
-  assign \$31  = $signed(\$29 ) >>> \$1 [4:0];
-  assign guard2 = \$30  & \$31 [0];
-  assign \$32  = \port$750$0 [20:16] > 1'h1;
-  assign \$33  = 1'h1 << \$1 [4:0];
-  assign \$34  = \$33  - 1'h1;
-  assign \$35  = { \$29 [40], \$29  } & { \$34 [32], \$34 [32], \$34 [32], \$34 [32], \$34 [32], \$34 [32], \$34 [32], \$34 [32], \$34 [32], \$34  };
-  assign \$36  = | \$35 ;
-  assign sticky2 = \$32  & \$36 ;
-  assign \$37  = sticky2 | q2[0];
-  assign \$38  = guard2 & \$37 ;
-  assign round2 = $signed(q2) + $signed({ 1'h0, \$38  });
-  assign \$39  = $signed(round2) < $signed(1'h0);
-  assign \$40  = \port$750$0 [45] & \$39 ;
-  assign relu2 = \$40  ? 43'h00000000000 : round2;
-  assign \$41  = $signed(acc[95:72]) + $signed(\port$750$0 [44:21]);
-  assign \$42  = $signed(\$41 ) * $signed({ 1'h0, \port$750$0 [15:0] });
-  assign q3 = $signed(\$42 ) >>> \port$750$0 [20:16];
-  assign \$43  = | \port$750$0 [20:16];
-  assign \$44  = $signed(\$42 ) >>> \$1 [4:0];
-  assign guard3 = \$43  & \$44 [0];
-  assign \$45  = \port$750$0 [20:16] > 1'h1;
-  assign \$46  = 1'h1 << \$1 [4:0];
-  assign \$47  = \$46  - 1'h1;
-  assign \$48  = { \$42 [40], \$42  } & { \$47 [32], \$47 [32], \$47 [32], \$47 [32], \$47 [32], \$47 [32], \$47 [32], \$47 [32], \$47 [32], \$47  };
-  assign \$49  = | \$48 ;
-  assign sticky3 = \$45  & \$49 ;
-  assign \$50  = sticky3 | q3[0];
-  assign \$51  = guard3 & \$50 ;
-  assign round3 = $signed(q3) + $signed({ 1'h0, \$51  });
-  assign \$52  = $signed(round3) < $signed(1'h0);
-  assign \$53  = \port$750$0 [45] & \$52 ;
-  assign relu3 = \$53  ? 43'h00000000000 : round3;
-  assign \$54  = $signed(relu0) > $signed(5'h0f);
-  assign \$55  = $signed(relu0) < $signed(1'h0);
-  assign \$56  = \$55  ? 43'h00000000000 : relu0;
-  assign \$57  = \$54  ? 43'h0000000000f : \$56 ;
-  assign \$58  = $signed(relu1) > $signed(5'h0f);
-  assign \$59  = $signed(relu1) < $signed(1'h0);
-  assign \$60  = \$59  ? 43'h00000000000 : relu1;
-  assign \$61  = \$58  ? 43'h0000000000f : \$60 ;
-  assign \$62  = $signed(relu2) > $signed(5'h0f);
-  assign \$63  = $signed(relu2) < $signed(1'h0);
-  assign \$64  = \$63  ? 43'h00000000000 : relu2;
-  assign \$65  = \$62  ? 43'h0000000000f : \$64 ;
-  assign \$66  = $signed(relu3) > $signed(5'h0f);
-  assign \$67  = $signed(relu3) < $signed(1'h0);
-  assign \$68  = \$67  ? 43'h00000000000 : relu3;
-  assign \$69  = \$66  ? 43'h0000000000f : \$68 ;
+  assign \$19  = $signed(acc[47:24]) + $signed(\port$801$0 [44:21]);
+  assign \$20  = $signed(\$19 ) * $signed({ 1'h0, \port$801$0 [15:0] });
+  assign q1 = $signed(\$20 ) >>> \port$801$0 [20:16];
+  assign \$21  = | \port$801$0 [20:16];
+  assign \$22  = $signed(\$20 ) >>> \$1 [4:0];
+  assign guard1 = \$21  & \$22 [0];
+  assign \$23  = \port$801$0 [20:16] > 1'h1;
+  assign \$24  = 1'h1 << \$1 [4:0];
+  assign \$25  = \$24  - 1'h1;
+  assign \$26  = { \$20 [40], \$20  } & { \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25  };
+  assign \$27  = | \$26 ;
+  assign sticky1 = \$23  & \$27 ;
+  assign \$28  = sticky1 | q1[0];
+  assign \$29  = guard1 & \$28 ;
+  assign round1 = $signed(q1) + $signed({ 1'h0, \$29  });
+  assign \$30  = $signed(round1) < $signed(1'h0);
+  assign \$31  = \port$801$0 [45] & \$30 ;
+  assign relu1 = \$31  ? 43'h00000000000 : round1;
+  assign \$32  = $signed(acc[71:48]) + $signed(\port$801$0 [44:21]);
+  assign \$33  = $signed(\$32 ) * $signed({ 1'h0, \port$801$0 [15:0] });
+  assign q2 = $signed(\$33 ) >>> \port$801$0 [20:16];
+  assign \$34  = | \port$801$0 [20:16];
+  assign \$35  = $signed(\$33 ) >>> \$1 [4:0];
+  assign guard2 = \$34  & \$35 [0];
+  assign \$36  = \port$801$0 [20:16] > 1'h1;
+  assign \$37  = 1'h1 << \$1 [4:0];
+  assign \$38  = \$37  - 1'h1;
+  assign \$39  = { \$33 [40], \$33  } & { \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38  };
+  assign \$40  = | \$39 ;
+  assign sticky2 = \$36  & \$40 ;
+  assign \$41  = sticky2 | q2[0];
+  assign \$42  = guard2 & \$41 ;
+  assign round2 = $signed(q2) + $signed({ 1'h0, \$42  });
+  assign \$43  = $signed(round2) < $signed(1'h0);
+  assign \$44  = \port$801$0 [45] & \$43 ;
+  assign relu2 = \$44  ? 43'h00000000000 : round2;
+  assign \$45  = $signed(acc[95:72]) + $signed(\port$801$0 [44:21]);
+  assign \$46  = $signed(\$45 ) * $signed({ 1'h0, \port$801$0 [15:0] });
+  assign q3 = $signed(\$46 ) >>> \port$801$0 [20:16];
+  assign \$47  = | \port$801$0 [20:16];
+  assign \$48  = $signed(\$46 ) >>> \$1 [4:0];
+  assign guard3 = \$47  & \$48 [0];
+  assign \$49  = \port$801$0 [20:16] > 1'h1;
+  assign \$50  = 1'h1 << \$1 [4:0];
+  assign \$51  = \$50  - 1'h1;
+  assign \$52  = { \$46 [40], \$46  } & { \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51  };
+  assign \$53  = | \$52 ;
+  assign sticky3 = \$49  & \$53 ;
+  assign \$54  = sticky3 | q3[0];
+  assign \$55  = guard3 & \$54 ;
+  assign round3 = $signed(q3) + $signed({ 1'h0, \$55  });
+  assign \$56  = $signed(round3) < $signed(1'h0);
+  assign \$57  = \port$801$0 [45] & \$56 ;
+  assign relu3 = \$57  ? 43'h00000000000 : round3;
+  assign \$58  = $signed(relu0) > $signed({ 1'h0, \$4 [15:0] });
+  assign \$59  = $signed(relu0) < $signed(qmin);
+  assign \$60  = \$59  ? { qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin } : relu0;
+  assign \$61  = \$58  ? { 27'h0000000, \$4 [15:0] } : \$60 ;
+  assign \$62  = $signed(relu1) > $signed({ 1'h0, \$4 [15:0] });
+  assign \$63  = $signed(relu1) < $signed(qmin);
+  assign \$64  = \$63  ? { qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin } : relu1;
+  assign \$65  = \$62  ? { 27'h0000000, \$4 [15:0] } : \$64 ;
+  assign \$66  = $signed(relu2) > $signed({ 1'h0, \$4 [15:0] });
+  assign \$67  = $signed(relu2) < $signed(qmin);
+  assign \$68  = \$67  ? { qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin } : relu2;
+  assign \$69  = \$66  ? { 27'h0000000, \$4 [15:0] } : \$68 ;
+  assign \$70  = $signed(relu3) > $signed({ 1'h0, \$4 [15:0] });
+  assign \$71  = $signed(relu3) < $signed(qmin);
+  assign \$72  = \$71  ? { qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin } : relu3;
+  assign \$73  = \$70  ? { 27'h0000000, \$4 [15:0] } : \$72 ;
   always @(posedge clk)
-    y_valid <= \$70 ;
+    y_valid <= \$74 ;
   always @(posedge clk)
-    y <= \$71 ;
-  assign \$1  = \port$750$0 [20:16] - 1'h1;
-  assign \$2  = $signed(acc[23:0]) + $signed(\port$750$0 [44:21]);
-  assign \$3  = $signed(\$2 ) * $signed({ 1'h0, \port$750$0 [15:0] });
-  assign q0 = $signed(\$3 ) >>> \port$750$0 [20:16];
-  assign \$4  = | \port$750$0 [20:16];
-  assign \$5  = $signed(\$3 ) >>> \$1 [4:0];
-  assign guard0 = \$4  & \$5 [0];
-  assign \$6  = \port$750$0 [20:16] > 1'h1;
-  assign \$7  = 1'h1 << \$1 [4:0];
-  assign \$8  = \$7  - 1'h1;
-  assign \$9  = { \$3 [40], \$3  } & { \$8 [32], \$8 [32], \$8 [32], \$8 [32], \$8 [32], \$8 [32], \$8 [32], \$8 [32], \$8 [32], \$8  };
-  assign \$10  = | \$9 ;
-  assign sticky0 = \$6  & \$10 ;
-  assign \$11  = sticky0 | q0[0];
-  assign \$12  = guard0 & \$11 ;
-  assign round0 = $signed(q0) + $signed({ 1'h0, \$12  });
-  assign \$13  = $signed(round0) < $signed(1'h0);
-  assign \$14  = \port$750$0 [45] & \$13 ;
-  assign relu0 = \$14  ? 43'h00000000000 : round0;
-  assign \$15  = $signed(acc[47:24]) + $signed(\port$750$0 [44:21]);
-  assign \$16  = $signed(\$15 ) * $signed({ 1'h0, \port$750$0 [15:0] });
-  assign q1 = $signed(\$16 ) >>> \port$750$0 [20:16];
-  assign \$17  = | \port$750$0 [20:16];
-  assign \$18  = $signed(\$16 ) >>> \$1 [4:0];
-  assign guard1 = \$17  & \$18 [0];
-  assign \$19  = \port$750$0 [20:16] > 1'h1;
-  assign \$20  = 1'h1 << \$1 [4:0];
-  assign \$21  = \$20  - 1'h1;
+    y <= \$75 ;
+  assign \$1  = \port$801$0 [20:16] - 1'h1;
+  assign \$2  = \port$818$145 [4:0] - \port$818$145 [5];
+  assign \$3  = 1'h1 << \$2 [4:0];
+  assign \$4  = \$3  - 1'h1;
+  assign \$5  = - \$4 [15:0];
+  assign qmin = \port$818$145 [5] ? \$5  : 17'h00000;
+  assign \$6  = $signed(acc[23:0]) + $signed(\port$801$0 [44:21]);
+  assign \$7  = $signed(\$6 ) * $signed({ 1'h0, \port$801$0 [15:0] });
+  assign q0 = $signed(\$7 ) >>> \port$801$0 [20:16];
+  assign \$8  = | \port$801$0 [20:16];
+  assign \$9  = $signed(\$7 ) >>> \$1 [4:0];
+  assign guard0 = \$8  & \$9 [0];
+  assign \$10  = \port$801$0 [20:16] > 1'h1;
+  assign \$11  = 1'h1 << \$1 [4:0];
+  assign \$12  = \$11  - 1'h1;
+  assign \$13  = { \$7 [40], \$7  } & { \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12  };
+  assign \$14  = | \$13 ;
+  assign sticky0 = \$10  & \$14 ;
+  assign \$15  = sticky0 | q0[0];
+  assign \$16  = guard0 & \$15 ;
+  assign round0 = $signed(q0) + $signed({ 1'h0, \$16  });
+  assign \$17  = $signed(round0) < $signed(1'h0);
+  assign \$18  = \port$801$0 [45] & \$17 ;
+  assign relu0 = \$18  ? 43'h00000000000 : round0;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$70  = valid;
+    \$74  = valid;
     if (rst) begin
-      \$70  = 1'h0;
+      \$74  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$71  = y;
+    \$75  = y;
     if (valid) begin
-      \$71 [3:0] = \$57 [3:0];
-      \$71 [7:4] = \$61 [3:0];
-      \$71 [11:8] = \$65 [3:0];
-      \$71 [15:12] = \$69 [3:0];
+      \$75 [16:0] = \$61 [16:0];
+      \$75 [33:17] = \$65 [16:0];
+      \$75 [50:34] = \$69 [16:0];
+      \$75 [67:51] = \$73 [16:0];
     end
     if (rst) begin
-      \$71  = 16'h0000;
+      \$75  = 68'h00000000000000000;
     end
   end
   assign s_m1 = \$1 [4:0];
-  assign shift = \port$750$0 [20:16];
-  assign p0 = { \$3 [40], \$3  };
-  assign bias = \port$750$0 [44:21];
-  assign mult = \port$750$0 [15:0];
-  assign relu = \port$750$0 [45];
-  assign p1 = { \$16 [40], \$16  };
-  assign p2 = { \$29 [40], \$29  };
-  assign p3 = { \$42 [40], \$42  };
+  assign shift = \port$801$0 [20:16];
+  assign width = \$2 [4:0];
+  assign out_bits = \port$818$145 [4:0];
+  assign out_signed = \port$818$145 [5];
+  assign qmax = \$4 [15:0];
+  assign p0 = { \$7 [40], \$7  };
+  assign bias = \port$801$0 [44:21];
+  assign mult = \port$801$0 [15:0];
+  assign relu = \port$801$0 [45];
+  assign p1 = { \$20 [40], \$20  };
+  assign p2 = { \$33 [40], \$33  };
+  assign p3 = { \$46 [40], \$46  };
   assign \acc[0]  = acc[23:0];
   assign \acc[1]  = acc[47:24];
   assign \acc[2]  = acc[71:48];
   assign \acc[3]  = acc[95:72];
-  assign \y[0]  = y[3:0];
-  assign \y[1]  = y[7:4];
-  assign \y[2]  = y[11:8];
-  assign \y[3]  = y[15:12];
+  assign \y[0]  = y[16:0];
+  assign \y[1]  = y[33:17];
+  assign \y[2]  = y[50:34];
+  assign \y[3]  = y[67:51];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -4419,14 +4828,16 @@ module \fpim_tiny.loader (rst, restart, rows_dsp, rows_lut, cols, steps, \final 
   wire advance;
   input clk;
   wire clk;
-  input [144:0] cmd;
-  wire [144:0] cmd;
+  input [150:0] cmd;
+  wire [150:0] cmd;
   wire [15:0] \cmd.f ;
   wire [15:0] \cmd.k ;
   wire [15:0] \cmd.m_fixed ;
   wire [15:0] \cmd.m_lut ;
   wire [15:0] \cmd.n ;
   wire \cmd.order ;
+  wire [4:0] \cmd.out_bits ;
+  wire \cmd.out_signed ;
   wire [15:0] \cmd.qa ;
   wire [15:0] \cmd.qb ;
   wire [15:0] \cmd.ra ;
@@ -4682,6 +5093,8 @@ module \fpim_tiny.loader (rst, restart, rows_dsp, rows_lut, cols, steps, \final 
   assign \cmd.qb  = cmd[127:112];
   assign \cmd.rb  = cmd[143:128];
   assign \cmd.order  = cmd[144];
+  assign \cmd.out_bits  = cmd[149:145];
+  assign \cmd.out_signed  = cmd[150];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -4729,39 +5142,39 @@ module \fpim_tiny.out_fifo (clk, rst, w_level, r_data, w_port__data, w_en, r_rdy
   wire [2:0] level;
   (* init = 2'h0 *)
   wire [1:0] produce;
-  output [84:0] r_data;
-  wire [84:0] r_data;
+  output [188:0] r_data;
+  wire [188:0] r_data;
   input r_en;
   wire r_en;
   wire [2:0] r_level;
   reg [1:0] r_port__addr = 2'h0;
-  wire [84:0] r_port__data;
+  wire [188:0] r_port__data;
   wire r_port__en;
   output r_rdy;
   reg r_rdy = 1'h0;
   input rst;
   wire rst;
-  wire [84:0] w_data;
+  wire [188:0] w_data;
   input w_en;
   wire w_en;
   output [2:0] w_level;
   wire [2:0] w_level;
   reg [1:0] w_port__addr = 2'h0;
-  input [84:0] w_port__data;
-  wire [84:0] w_port__data;
+  input [188:0] w_port__data;
+  wire [188:0] w_port__data;
   wire w_port__en;
   wire w_rdy;
-  reg [84:0] storage [2:0];
+  reg [188:0] storage [2:0];
   initial begin
-    storage[0] = 85'h0000000000000000000000;
-    storage[1] = 85'h0000000000000000000000;
-    storage[2] = 85'h0000000000000000000000;
+    storage[0] = 189'h000000000000000000000000000000000000000000000000;
+    storage[1] = 189'h000000000000000000000000000000000000000000000000;
+    storage[2] = 189'h000000000000000000000000000000000000000000000000;
   end
   always @(posedge clk) begin
     if (w_port__en)
       storage[w_port__addr] <= w_port__data;
   end
-  reg [84:0] _0_;
+  reg [188:0] _0_;
   always @(posedge clk) begin
     if (r_port__en) begin
       _0_ <= storage[r_port__addr];
@@ -5052,14 +5465,16 @@ module \fpim_tiny.walker (rst, restart, rows_dsp, rows_lut, rows, cols, steps, l
   wire advance;
   input clk;
   wire clk;
-  input [144:0] cmd;
-  wire [144:0] cmd;
+  input [150:0] cmd;
+  wire [150:0] cmd;
   wire [15:0] \cmd.f ;
   wire [15:0] \cmd.k ;
   wire [15:0] \cmd.m_fixed ;
   wire [15:0] \cmd.m_lut ;
   wire [15:0] \cmd.n ;
   wire \cmd.order ;
+  wire [4:0] \cmd.out_bits ;
+  wire \cmd.out_signed ;
   wire [15:0] \cmd.qa ;
   wire [15:0] \cmd.qb ;
   wire [15:0] \cmd.ra ;
@@ -5319,6 +5734,8 @@ module \fpim_tiny.walker (rst, restart, rows_dsp, rows_lut, rows, cols, steps, l
   assign \cmd.qb  = cmd[127:112];
   assign \cmd.rb  = cmd[143:128];
   assign \cmd.order  = cmd[144];
+  assign \cmd.out_bits  = cmd[149:145];
+  assign \cmd.out_signed  = cmd[150];
 endmodule
 
 (* generator = "Amaranth" *)

@@ -212,7 +212,8 @@ def check_artifact(art: Artifact, accel: Accelerator, only: str | None = None) -
         if src.fmt is None or not _fits(src.fmt, ef):
             raise ArtifactError(f"{where}: input format {src.fmt} must fit the engine's "
                                 f"activations {ef}")
-        # The post-processor clamps to the layer's own output format. Outputs wider than the
+        # The post-processor clamps to the layer's own output format (written into the GEMM's
+        # command; REQUANTIZER.output_format). Outputs wider than the
         # engine's activations (a ResNet's residual branch, kept at a finer scale until the
         # add) go back to DRAM for the vector unit; they can never feed a GEMM directly,
         # which the input check above enforces. Write-back bytes are counted at the
@@ -239,6 +240,8 @@ def run_gemm_layer(layer: Layer, x: np.ndarray, in_fmt: ActFormat, acc_bits: int
     fmt = layer.out.fmt
     y = requantize(acc, t["mult"], t["shift"], fmt, bias=t["bias"],
                    relu=layer.relu and fmt is not None)
+    if fmt is None:  # the engine's output lane clamps: refuse what it cannot hold, as the RTL
+        REQUANTIZER.check_lane(f"layer {layer.name!r}", y)
     return from_columns(y, x.shape[0], spatial)
 
 

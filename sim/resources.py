@@ -35,18 +35,29 @@ the calibration report):
   ``p = a + 2**(w-1) - 2``; ``A`` FF. Fitted on units pot-4 a4 and pot-5 a8 (exact).
 * **Array registers** (structural, exact in every synthesis so far): weights of row ``r``
   (group ``g``) pass ``g + C - 1`` registers, activations of column ``c`` pass
-  ``c + G - 1``, the 2-bit valid/first control ``G + C - 2`` (PEs on one anti-diagonal see
-  the same control, Yosys merges those registers). Registers are not shared between cores.
+  ``c + G - 1``, the 3-bit valid/first/last control ``G + C - 2`` (PEs on one anti-diagonal
+  see the same control, Yosys merges those registers) and its capture flag one more.
+  Registers are not shared between cores.
+* **Drain registers** (sim.timing R4): ``A`` FF per PE, loaded with a clock enable (no LUT).
 * **Drain multiplexer**: ``C A mux(R)`` LUT per core (``mux(n) = ceil(n / 4)``, a LUT6 is a
   4:1 multiplexer).
-* **Post-processing** per core (``hw.postproc``, ``p = A + 18`` bits: ``(acc + bias)`` times
-  the 16-bit multiplier): ``(POST_LANE_LUT C + POST_SHARED_LUT) p`` LUT (the variable
-  right shift over ``p`` bits and its sticky mask dominate), ``C a + 1`` FF, and
-  :func:`multiplier_dsps` of ``(A+1) x 17`` per lane. Fitted on units post A24 a4 with 1, 2,
-  4 lanes (least squares); post A32 a8 checks it.
+* **Post-processing** per core (``hw.postproc`` as the engine builds it, the output format
+  an input: ``p = A + 18`` bits: ``(acc + bias)`` times the 16-bit multiplier):
+  ``(POST_LANE_LUT C + POST_SHARED_LUT) p`` LUT (the variable right shift over ``p`` bits,
+  its sticky mask and the clamp to the command's output format dominate),
+  ``C (max_out_bits + 1) + 1`` FF (each lane's output register holds any output format,
+  :func:`hw.params.out_shape`), and :func:`multiplier_dsps` of ``(A+1) x 17`` per lane.
+  Fitted (least squares) on units post A24 with 1, 2, 4 lanes and post A32 with 1, 2 lanes
+  (errors within 13 LUT).
 * **Control and DMA**: a fixed 1,500 LUTs and 2,000 FFs (not calibrated).
-* **BRAM36**: each bank of each buffer is ``width x depth`` bits, mapped to the cheapest
-  BRAM36 aspect ratio (72x512 ... 1x32768); every buffer has two banks (not calibrated).
+* **BRAM36**: each load buffer (``hw.buffer``) is one ``width x depth`` memory, ``width``
+  the rows' (weights) or the columns' (activations) bits of one K step, ``depth``
+  :func:`buffer_depth` of ``memory.k_tile``, mapped to the cheapest BRAM36 aspect ratio
+  (72x512 ... 1x32768). Not calibrated at full size: ``bench/buffer_bram.py`` finds it
+  exact for 48 x 2048 and 48 x 2000 (3), but Yosys uses RAMB18 halves and splits a deep
+  memory's depth (48 x 4608: 7 where the model says 9; 256 x 1024: 15 RAMB18 = 7.5, model
+  8), so the model may over-count; the full presets' buffers did not finish under Yosys in
+  20 minutes on a loaded machine.
 """
 
 from __future__ import annotations
@@ -76,8 +87,8 @@ SP2_SEL_LUT = 11 / 26
 SP2_BIT_LUT = 71 / 26
 POT_SEL_LUT = 9 / 11
 POT_BIT_LUT = 45 / 22
-POST_LANE_LUT = 5.245
-POST_SHARED_LUT = 1.81
+POST_LANE_LUT = 6.787
+POST_SHARED_LUT = 3.284
 
 
 def _mux_luts(n: int) -> int:
@@ -155,10 +166,11 @@ def pot_pe_cost(w: int, act: ActFormat, acc: int) -> UnitCost:
     return UnitCost(acc + p * (POT_SEL_LUT * (w - 1) + POT_BIT_LUT), acc, 0)
 
 
-def postproc_cost(cols: int, act: ActFormat, acc: int, dsp_type: str) -> UnitCost:
-    """One post-processor (``hw.postproc``) with ``cols`` lanes."""
+def postproc_cost(cols: int, acc: int, dsp_type: str) -> UnitCost:
+    """One post-processor (``hw.postproc``) with ``cols`` lanes, the output format an input."""
     p = REQUANTIZER.product_bits(acc)
-    return UnitCost((POST_LANE_LUT * cols + POST_SHARED_LUT) * p, cols * act.bits + 1,
+    return UnitCost((POST_LANE_LUT * cols + POST_SHARED_LUT) * p,
+                    cols * (REQUANTIZER.max_out_bits + 1) + 1,
                     cols * multiplier_dsps(acc + 1, REQUANTIZER.mult_bits + 1, dsp_type))
 
 
@@ -177,9 +189,11 @@ def core_cost(scheme: Scheme, rows: int, cols: int, w: int, act: ActFormat, acc:
         pes = pot_pe_cost(w, act, acc) * (rows * cols)
     w_regs = w * sum(g * n + n * (cols - 1) for g, n in enumerate(groups))
     x_regs = act.bits * (cols * (cols - 1) // 2 + cols * (n_groups - 1))
-    ctl_regs = 2 * (n_groups + cols - 2)
+    # valid, first and last along the anti-diagonals, and the capture flag one step further
+    ctl_regs = 3 * (n_groups + cols - 2) + 1
+    held = rows * cols * acc  # the drain registers (R4)
     drain = cols * acc * _mux_luts(rows)
-    return pes + UnitCost(drain, w_regs + x_regs + ctl_regs, 0)
+    return pes + UnitCost(drain, w_regs + x_regs + ctl_regs + held, 0)
 
 
 def datapath_cost(engine: GemmEngine, dsp_type: str) -> dict[str, UnitCost]:
@@ -191,7 +205,7 @@ def datapath_cost(engine: GemmEngine, dsp_type: str) -> dict[str, UnitCost]:
         if rows:
             out[f"{name}_core"] = core_cost(scheme, rows, e.cols, e.weight_bits, act,
                                             e.acc_bits, dsp_type, packing)
-            out[f"{name}_post"] = postproc_cost(e.cols, act, e.acc_bits, dsp_type)
+            out[f"{name}_post"] = postproc_cost(e.cols, e.acc_bits, dsp_type)
     return out
 
 
@@ -227,14 +241,23 @@ def pe_costs(accel: Accelerator) -> PeCosts:
         lut_pe = pot_pe_cost(w, act, acc)
     pack = e.dsp_packing
     dsp_pe = packed_pe_cost(pack, w, act, acc, dsp_type)
-    post = postproc_cost(1, act, acc, dsp_type)
+    post = postproc_cost(1, acc, dsp_type)
     return PeCosts(
         lut_per_lut_pe=round(lut_pe.lut, 1), ff_per_lut_pe=lut_pe.ff,
         lut_per_dsp_pe=round(dsp_pe.lut / pack, 1), ff_per_dsp_pe=dsp_pe.ff / pack,
         dsp_per_dsp_pe=dsp_pe.dsp / pack,
         lut_per_col_post=round(POST_LANE_LUT * REQUANTIZER.product_bits(acc), 1),
-        ff_per_col_post=act.bits, dsp_per_col_post=post.dsp,
+        ff_per_col_post=REQUANTIZER.max_out_bits + 1, dsp_per_col_post=post.dsp,
     )
+
+
+def buffer_depth(k_tile: int) -> int:
+    """Words of a load buffer's memory (``hw.buffer.DoubleBuffer``): two banks of ``k_tile``
+    words (of the next power of two when ``k_tile`` is one, whose bank bit is then an
+    address bit)."""
+    if k_tile & (k_tile - 1) == 0:
+        return 2 << max(1, (k_tile - 1).bit_length())
+    return 2 * k_tile
 
 
 def bram36_blocks(width_bits: int, depth: int) -> int:
@@ -268,15 +291,11 @@ def estimate_resources(accel: Accelerator) -> ResourceEstimate:
     lut = round(dp.lut) + c.control_lut
     ff = round(dp.ff) + c.control_ff
 
-    def bank_depth(kib: float, width: int) -> int:
-        return max(1, int(kib * 8192) // width)
-
-    wb_width = e.rows * e.weight_bits
-    ab_width = e.cols * e.act_bits
-    ob_width = e.cols * e.act_bits
-    bram = 2 * (bram36_blocks(wb_width, bank_depth(m.weight_bank_kib, wb_width))
-                + bram36_blocks(ab_width, bank_depth(m.act_bank_kib, ab_width))
-                + bram36_blocks(ob_width, bank_depth(m.out_bank_kib, ob_width)))
+    # The two load buffers as hw.buffer builds them: one memory of both banks each, one
+    # K step of every row (weights) or every column (activations) per word.
+    depth = buffer_depth(m.k_tile)
+    bram = (bram36_blocks(e.rows * e.weight_bits, depth)
+            + bram36_blocks(e.cols * e.act_bits, depth))
     return ResourceEstimate(lut=int(lut), ff=int(ff), dsp=int(dsp), bram36=int(bram), costs=c)
 
 

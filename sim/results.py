@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING
 
 from sim.resources import estimate_resources
+from sim.timing import write_back_bytes
 
 if TYPE_CHECKING:
     from sim.arch import Accelerator
@@ -53,6 +54,9 @@ class RunResult:
     layers: tuple[LayerResult, ...]
     resources: dict
     batch: int = 1
+    pes: int = 0  # the engine's PEs (rows x cols)
+    read_bw: int | None = None  # DRAM bytes per cycle (None: unlimited)
+    act_bits: int = 8
 
     @staticmethod
     def build(workload: str, accel: Accelerator, mode: str, layers: list[LayerResult],
@@ -61,8 +65,26 @@ class RunResult:
         d = res.to_dict()
         d["budget"] = {"lut": accel.part.lut, "ff": accel.part.ff, "dsp": accel.part.dsp,
                        "bram36": accel.part.bram36, "part": accel.part.name}
+        e = accel.engine
         return RunResult(workload, accel.name, mode, float(accel.clock_mhz), res.dsp,
-                         tuple(layers), d, batch)
+                         tuple(layers), d, batch, e.rows * e.cols,
+                         accel.memory.dram_bytes_per_cycle, e.act_bits)
+
+    def mac_util(self, la: LayerResult | None = None) -> float:
+        """MACs over the engine's PE-cycles, of layer ``la`` or of the whole run."""
+        macs, cycles = (self.macs, self.total_cycles) if la is None else (la.macs, la.cycles)
+        return macs / (self.pes * cycles) if self.pes and cycles else 0.0
+
+    def bound(self, la: LayerResult) -> str:
+        """Roofline verdict: ``dram`` when reading the layer's blocks at the DRAM bandwidth
+        takes longer than its compute cycles, ``compute`` otherwise, ``vector`` off the
+        engine."""
+        if not la.macs:
+            return "vector"
+        read = la.dram_bytes - write_back_bytes(la.m, la.n, self.act_bits, la.groups)
+        if self.read_bw is not None and read / self.read_bw > la.compute_cycles:
+            return "dram"
+        return "compute"
 
     @property
     def total_cycles(self) -> int:
@@ -104,7 +126,7 @@ class RunResult:
             "compute_cycles": self.compute_cycles, "stall_cycles": self.stall_cycles,
             "macs": self.macs,
             "latency_ms": self.latency_ms, "fps": self.fps, "gops": self.gops,
-            "gops_per_dsp": self.gops_per_dsp,
+            "gops_per_dsp": self.gops_per_dsp, "mac_util": self.mac_util(),
             "dram_bytes": sum(la.dram_bytes for la in self.layers),
         }
 
@@ -112,7 +134,8 @@ class RunResult:
         return {
             "workload": self.workload, "accelerator": self.accelerator, "mode": self.mode,
             "clock_mhz": self.clock_mhz, **self.totals(), "resources": self.resources,
-            "layers": [asdict(la) for la in self.layers],
+            "layers": [{**asdict(la), "mac_util": self.mac_util(la), "bound": self.bound(la)}
+                       for la in self.layers],
         }
 
     def to_csv(self) -> str:

@@ -3,7 +3,9 @@
 Mix and Match (arXiv 2012.04240) picks the SP2 : fixed row ratio from the FPGA's LUT : DSP
 budget. :func:`explore_msq` does this with the simulator: for each column count it gives the
 DSP core every DSP slice the part has left after post-processing, sweeps the LUT core's
-rows up to the LUT budget (BRAM and FF budgets are checked by the resource model), and for
+rows up to the LUT budget (BRAM and FF budgets are checked by the resource model; an engine
+whose load buffers do not fit the BRAM gets the deepest load block ``memory.k_tile`` that
+fits, halving the preset's down to :data:`MIN_K_TILE`), and for
 each engine sweeps the SP2 fraction (0 to 1 in steps of 0.05); engines may use at most
 ``lut_cap`` (default 80%) of the LUTs; every candidate is timed with the ``analytical``
 mode (exact compute; memory as its lower bound) and the fastest wins. All of this for each
@@ -39,13 +41,15 @@ from sim.resources import fits
 from sim.workload import Workload, assign_fraction
 
 #: Column counts the search tries.
-COLS = (8, 16, 32, 64)
+COLS = (8, 12, 16, 24, 32, 48, 64)
 #: DSP packings the search tries (``engine.dsp_packing``; 4 needs DSP48E2 and <= 4 bits).
 PACKINGS = (1, 2, 4)
 #: SP2 fractions each mixed engine is timed at.
 FRACTIONS = tuple(i / 20 for i in range(21))
 #: LUT-core sizes tried per (packing, columns): this many steps up to the largest that fits.
 LUT_STEPS = 12
+#: Shallowest load block the search gives an engine whose buffers would not fit the BRAM.
+MIN_K_TILE = 256
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,7 @@ class Candidate:
     lut: int
     dsp: int
     bram36: int
+    k_tile: int
     design: Accelerator | None = dataclasses.field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict:
@@ -129,11 +134,19 @@ def _with_banks(memory: Memory, e: GemmEngine) -> Memory:
 
 
 def _accel(base: Accelerator, lut_cap: float = 1.0, **engine) -> Accelerator | None:
-    """``base`` with engine fields changed and banks grown; None unless it fits the part
-    within ``lut_cap`` of its LUTs (:func:`sim.resources.fits`)."""
+    """``base`` with engine fields changed, banks grown and the deepest ``k_tile`` (the
+    preset's, halved down to :data:`MIN_K_TILE`) with which it fits the part within
+    ``lut_cap`` of its LUTs (:func:`sim.resources.fits`); None if none does."""
     e = dataclasses.replace(base.engine, **engine)
-    acc = dataclasses.replace(base, engine=e, memory=_with_banks(base.memory, e))
-    return acc if fits(acc, lut_cap) else None
+    kt = base.memory.k_tile
+    while True:
+        memory = _with_banks(dataclasses.replace(base.memory, k_tile=kt), e)
+        acc = dataclasses.replace(base, engine=e, memory=memory)
+        if fits(acc, lut_cap):
+            return acc
+        if kt <= MIN_K_TILE:
+            return None
+        kt = max(MIN_K_TILE, -(-kt // 2))
 
 
 def _most_dsp_rows(base: Accelerator, lut_cap: float, cols: int, lut_rows: int,
@@ -203,7 +216,8 @@ def _evaluate(wl: Workload, acc: Accelerator, fractions: tuple[float, ...]
     res = r.resources
     e = acc.engine
     return (Candidate(e.dsp_rows, e.lut_rows, e.cols, e.dsp_packing, f, r.total_cycles,
-                      r.compute_cycles, r.fps, res["lut"], res["dsp"], res["bram36"], acc),
+                      r.compute_cycles, r.fps, res["lut"], res["dsp"], res["bram36"],
+                      acc.memory.k_tile, acc),
             tuple(sweep))
 
 

@@ -37,17 +37,31 @@ R3 Loop order. Either ``for j: for f:`` (order 0, column blocks outer) or ``for 
 R4 Output tile. A tile's stream phase is its chunks' stream windows back to back; chunk
    ``q``'s window is ``k_q`` cycles, during which the buffers present one K step per cycle
    (one weight word per used row, one activation word per used column); the PE array skews
-   them internally. After the last window comes the tail: ``(r_f - 1) + (c_j - 1)`` cycles
-   until the last PE has done its last MAC, then ``r_f`` drain cycles in which each core
-   shifts one row of ``c_j`` accumulators per cycle into the post-processing unit (the
-   cores drain in parallel). The next output tile's first window may start at the cycle
-   after the tail. So an output tile without stalls takes ``K + 2*r_f + c_j - 2`` cycles,
-   and a GEMM's **compute cycles** are::
+   them internally (PE ``(i, l)`` does the step presented in cycle ``t`` in cycle
+   ``t + i + l``). Each PE has a drain register: one cycle after its last MAC of the tile
+   it copies the finished accumulator into it (a capture flag travels with the last step),
+   so the accumulator is free for the next tile at once. Let ``E`` be the end of the
+   tile's last window. The drain starts at ``D = E + c_j`` (by then row 0's drain
+   registers hold the whole row, and each later row is complete one cycle after the one
+   above) and takes ``r_f`` cycles: in cycle ``D + i`` each core shifts row ``i``'s ``c_j``
+   drain registers into the post-processing unit (the cores drain in parallel). The tile
+   is done at ``P = E + h`` with ``h = r_f + c_j``.
 
-       sum_j sum_f (K + 2 r_f + c_j - 2) = J*F*(K - 2) + 2*J*max(Mf, Ml) + F*N
+R4b Overlap. The next output tile's first window may start at ``E``, right after this
+   tile's last window, so its fill and its MACs overlap this tile's drain. Its last window must
+   not end before ``P``: it starts no earlier than ``P - k_{Q-1}``, so no PE captures the
+   next tile's result before its register was drained (row ``i`` is drained in cycle
+   ``D + i <= P - 1`` and captured again in cycle ``E' + i`` or later). Without stalls,
+   tile ``t`` of the GEMM's ``T = J*F`` tiles (in loop order, ``h_t = r_f + c_j``) ends its
+   stream at ``E_0 = K``, ``E_{t+1} = E_t + max(K, h_t)``, and the GEMM ends when the last
+   tile (``(J-1, F-1)`` in both orders, ``h_last = max(Mf // F, Ml // F) + c_{J-1}``) is done. Its
+   **compute cycles** are::
 
-   In the DSP-only case with full tiles this is the standard output-stationary count
-   ``folds * (2R + C + K - 2)``.
+       sum_t max(K, h_t) - max(K, h_last) + K + h_last
+
+   so a GEMM whose ``K >= h`` costs ``T*K + h_last``: one fill and drain. A tile with
+   ``K < h_t`` (a short reduction: depthwise convs, small attention heads) holds the next
+   tile back until its drain is done: it costs ``h_t`` instead of ``K``.
 
 R5 Loads. A chunk tile needs weight block ``(f, q)`` (``(a_f + b_f) * k_q`` weights of
    ``weight_bits``) and activation block ``(j, q)`` (``k_q * c_j`` activations of
@@ -69,10 +83,12 @@ R7 DRAM. One read channel serves load requests in chunk-tile order (weight block
    bandwidth is unlimited and latency 0). Requests are issued as early as these rules
    allow (prefetch).
 
-R8 Stalls. A chunk tile's window starts at the later of (the end of the previous window of
-   the same output tile, or the end of the previous output tile's tail, or cycle 0) and
-   the completion of its loads. The difference is stall cycles. A GEMM's cycles are the
-   end of its last tail = compute cycles + stall cycles.
+R8 Stalls. A chunk tile's window starts at the latest of: the end of the previous window
+   (of this or the previous output tile; cycle 0 for the first), the completion of its
+   loads, and, for the last chunk of an output tile, ``P - k_q`` of the previous output tile
+   (R4b). A GEMM's cycles are ``P`` of its last tile; its stall cycles are its cycles minus
+   its compute cycles, the delay the memory adds (never negative: every time in these rules
+   is a maximum of sums, and loads only raise the terms).
 
 R9 Output write-back goes through a separate write channel and the double-buffered output
    buffer; it is counted in DRAM bytes (``ceil(M*N*act_bits/8)``) but never stalls.
@@ -82,15 +98,15 @@ R10 Boundaries. Every GEMM starts at cycle 0 with empty buffers (the command int
    ``ceil(elements * cost / lanes)`` cycles (:class:`sim.arch.VectorUnit`) and do not
    overlap GEMMs.
 
-Analytical mode evaluates R4 in closed form; with unlimited bandwidth it equals the cycle
-mode exactly (tested). With finite bandwidth it returns the lower bound
-``max(compute + first loads, all loads back to back + last chunk window + last tail)``,
+Analytical mode evaluates R4/R4b in closed form; with unlimited bandwidth it equals the
+cycle mode exactly (tested). With finite bandwidth it returns the lower bound
+``max(compute + first loads, all loads back to back + last chunk window + h_last)``,
 which the cycle mode's count never undercuts (tested).
 
 Plain output-stationary mode (``mode="plain"``) is a cross-check against other systolic
 simulators: one core of ``R = Rd + Rl`` rows, every row on it, full-array fill and drain
-and no memory model: ``ceil(M/R) * ceil(N/C) * (2R + C + K - 2)`` (the OS count of
-SCALE-Sim's paper, arXiv 1811.02883).
+per tile without overlap and no memory model: ``ceil(M/R) * ceil(N/C) * (2R + C + K - 2)``
+(the OS count of SCALE-Sim's paper, arXiv 1811.02883).
 """
 
 from __future__ import annotations
@@ -143,10 +159,13 @@ def row_steps(m_fixed: int, m_lut: int, dsp_rows: int, lut_rows: int) -> int:
 
 
 def compute_cycles(g: GemmShape, dsp_rows: int, lut_rows: int, cols: int) -> int:
-    """Compute cycles of one GEMM (rule R4 in closed form)."""
+    """Compute cycles of one GEMM (rules R4/R4b in closed form)."""
     f = row_steps(g.m_fixed, g.m_lut, dsp_rows, lut_rows)
-    j = ceil_div(g.n, cols)
-    return j * f * (g.k - 2) + 2 * j * max(g.m_fixed, g.m_lut) + f * g.n
+    steps = _step_rows(g.m_fixed, g.m_lut, f)
+    colsz = _col_sizes(g.n, cols)
+    total = sum(max(g.k, r + cj) * cf * cn for _, r, cf in steps for cj, cn in colsz)
+    h_last = steps[-1][1] + colsz[-1][0]
+    return total - max(g.k, h_last) + g.k + h_last
 
 
 def plain_os_cycles(m: int, n: int, k: int, rows: int, cols: int) -> int:
@@ -306,7 +325,7 @@ def analytical_cycles(g: GemmShape, dsp_rows: int, lut_rows: int, cols: int, k_t
     last_r = steps[-1][1]
     last_c = colsz[-1][0]
     last_k = chunks[-1][0]
-    bound = max(comp + first, w_time + x_time + last_k + 2 * last_r + last_c - 2)
+    bound = max(comp + first, w_time + x_time + last_k + last_r + last_c)
     return GemmTiming(bound, comp, bound - comp, w_bytes + x_bytes, write)
 
 
@@ -359,8 +378,11 @@ def _gemm_schedule(mf: int, ml: int, n: int, k: int, order: int, rd: int, rl: in
     prev_q_w = -1
     prev_j = -1
     prev_q_x = -1
-    t_free = 0  # when the next window may start (R8)
-    stall = 0
+    t_free = 0  # end of the previous window (R8)
+    done = 0  # P of the previous output tile (R4b)
+    # The same schedule without loads: its end is the compute cycles (R8's stall = the gap).
+    i_free = 0
+    i_done = 0
     dram = 0
     n_outer = nj if order == 0 else nf
     n_inner = nf if order == 0 else nj
@@ -395,15 +417,20 @@ def _gemm_schedule(mf: int, ml: int, n: int, k: int, order: int, rd: int, rl: in
                     prev_j = j
                     prev_q_x = q
                 begin = max(t_free, w_ready, x_ready)
-                stall += begin - t_free
+                i_begin = i_free
+                if q == nq - 1:  # R4b: the last window ends no earlier than P
+                    begin = max(begin, done - kq)
+                    i_begin = max(i_begin, i_done - kq)
                 t_free = begin + kq
+                i_free = i_begin + kq
                 w_rel[w_bank] = t_free  # R6: released when its last window ends
                 x_rel[x_bank] = t_free
                 if t_free > limit:
-                    _write_row(out, CYCLE_LIMIT, t_free, stall, dram, j, f, q)
+                    _write_row(out, CYCLE_LIMIT, t_free, t_free - i_free, dram, j, f, q)
                     return
-            t_free += 2 * r + cj - 2  # R4: skew tail and drain
-    _write_row(out, DONE, t_free, stall, dram, nj, nf, nq)
+            done = t_free + r + cj  # R4: drain starts c_j cycles later, takes r_f
+            i_done = i_free + r + cj
+    _write_row(out, DONE, done, done - i_done, dram, nj, nf, nq)
 
 
 @numba.njit(cache=True)

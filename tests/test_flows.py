@@ -180,5 +180,5 @@ def test_progress_bars_only_on_stderr_and_only_when_asked(capsys, tmp_path) -> N
     assert code == 0 and err == ""
     code, out, err = run(capsys, *argv, "--progress")
     assert code == 0 and out == plain  # stdout byte-identical
-    assert "MSQ search" in err and "4/4" in err
+    assert "MSQ search" in err and "7/7" in err  # one step per column count (sim.search.COLS)
     assert run(capsys, *argv, "--no-progress") == (0, plain, "")

@@ -37,7 +37,7 @@ def small_spec(tag: int, **extra: object):
     ``tag`` (the DRAM latency) keeps each test's tasks apart on the shared cluster."""
     data = {"name": f"t{tag}", "stages": ["simulate"],
             "axes": {"accel": ["xc7z020", "xczu9eg"], "model": ["resnet18", "mobilenet_v2"],
-                     "engine.cols": [16, 32], "fraction": [0.25, 0.75],
+                     "engine.cols": [12, 32], "fraction": [0.25, 0.75],
                      "memory.dram_latency": tag},
             **extra}
     return spec_from_dict(data, ROOT)

@@ -27,3 +27,10 @@ def test_reproduce_line_round_trips_every_option():
 def test_reproduce_line_keeps_no_artifact():
     assert "--no-artifact" in _line(["--accel", "tiny", "--no-artifact"])
     assert "--artifact" not in _line(["--accel", "tiny", "--no-artifact"])
+
+
+def test_reproduce_line_keeps_the_harness_and_all_layers():
+    line = _line(["--accel", "tiny", "--harness", "both", "--artifact", "a", "--all-layers"])
+    again = build_parser().parse_args(shlex.split(line)[1:])
+    assert (again.harness, again.all_layers, again.artifact, again.beats) == \
+        ("both", True, "a", None)

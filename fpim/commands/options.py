@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -268,6 +269,12 @@ def show_progress(args: argparse.Namespace) -> bool:
     """Whether a training step shows its progress (a bar on a terminal, periodic lines
     elsewhere): unless ``--no-progress``."""
     return args.progress is not False
+
+
+def heartbeat(args: argparse.Namespace, step: str) -> AbstractContextManager[object]:
+    """Around a whole command whose steps report on their own only in part (training):
+    periodic lines naming ``step`` off a terminal (by default), else nothing."""
+    return lines(step) if progress(args) is lines else silent(step)
 
 
 def progress(args: argparse.Namespace) -> Progress:

@@ -184,9 +184,9 @@ def run_simulate(args: argparse.Namespace) -> int:
     batch = check_int_range("batch", args.batch, 1, 1 << 20)
     check_csv(args)
     art, st = _settings(args)
-    r = chip_cost(art, st.macro, batch)
+    r = chip_cost(art, st.macro, batch, st)
     if args.json:
-        print_json({**r.to_dict(), "settings": st.to_dict()})
+        print_json(r.to_dict())
         return 0
     macro, a, totals = r.macro, r.macro.arith, r.totals
     print(f"macro {macro.name}: {macro.macros} x {macro.rows}x{macro.cols}, {a.scheme}, "

@@ -12,6 +12,7 @@ from fpim.commands.options import (
     add_seed,
     check_csv,
     check_training_outputs,
+    heartbeat,
     refuse_unless,
     show_progress,
     trained_model,
@@ -195,10 +196,11 @@ def run(args: argparse.Namespace) -> int:
     if args.image_size is not None:
         check_int_range("image-size", args.image_size, 4, 4096)
         size = (args.image_size, args.image_size)
-    data = load_dataset(args.data, args.data_dir, image_size=size)
-    r = quantize_workflow(args.model, data, qcfg, fcfg, tcfg, out=args.out, width=width,
-                          float_checkpoint=args.float_checkpoint, weights=args.checkpoint,
-                          ptq=args.ptq, progress=show_progress(args))
+    with heartbeat(args, "quantize"):
+        data = load_dataset(args.data, args.data_dir, image_size=size)
+        r = quantize_workflow(args.model, data, qcfg, fcfg, tcfg, out=args.out, width=width,
+                              float_checkpoint=args.float_checkpoint, weights=args.checkpoint,
+                              ptq=args.ptq, progress=show_progress(args))
     if args.json:
         print_json(r)
         return 0

@@ -18,14 +18,16 @@ from fpim.commands.options import (
     refuse_unless,
 )
 from fpim.output import print_json, print_table
+from hw.tb import HARNESSES
 from quant.errors import check_int_range
 from quant.fileio import check_output
 
 EXAMPLES = """examples:
   fpim verify --accel tiny                       # 24 random GEMMs + one artifact layer
   fpim verify --accel tiny --cases 200 --seed 7
-  fpim verify --accel tiny --beats burst --out-pattern heavy --json
+  fpim verify --accel tiny --harness stream --beats burst --out-pattern heavy --json
   fpim verify --accel tiny --artifact build/demo/artifact --layer layer1.0.conv1
+  fpim verify --accel tiny --artifact build/demo/artifact --all-layers   # the whole network
 
 Exit status: 0 all cases pass, 1 some case failed (the first failure and the seed to
 reproduce it are printed), 2 bad input or a missing tool.
@@ -37,26 +39,38 @@ def register(sub: argparse._SubParsersAction) -> None:
         "verify", help="run random GEMMs on the preset's Verilog (cocotb + Verilator)",
         description="Generate the preset's accelerator Verilog (as fpim rtl does), build it "
                     "with Verilator, and run N random GEMMs plus one layer of the shipped QAT "
-                    "artifact back to back under cocotb. Every output element is compared "
+                    "artifact back to back on one DUT: on the fast harness (DRAM and streams "
+                    "in Verilog), the stream-level cocotb testbench (idle cycles, paced "
+                    "beats, back-pressure) or both. Every output element is compared "
                     "with quant.ref and every GEMM's busy cycles with the simulator's cycle "
-                    "mode for the same memory timing.",
+                    "mode for the same memory timing. --all-layers runs every layer of "
+                    "--artifact instead, GEMMs on the RTL and the rest on the host.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_accel(p)
     p.add_argument("--cases", type=int, default=24, metavar="N",
                    help="random GEMMs (default 24; 0..100000)")
     add_seed(p, "the cases and stimulus")
-    p.add_argument("--beats", choices=("burst", "paced"), default="paced",
-                   help="load beats back to back or at the DRAM's rate (default paced)")
-    p.add_argument("--out-pattern", choices=("always", "mild", "heavy"), default="mild",
-                   help="back-pressure on the out stream (default mild; heavy only checks "
-                        "that cycles are not below the simulator's)")
+    p.add_argument("--harness", choices=HARNESSES, default="fast",
+                   help="fast: DRAM and streams as Verilog around the top (default); stream: "
+                        "the cocotb stream-level testbench; both")
+    p.add_argument("--beats", choices=("burst", "paced"), default=None,
+                   help="stream harness: load beats back to back or at the DRAM's rate "
+                        "(default paced)")
+    p.add_argument("--out-pattern", choices=("always", "mild", "heavy"), default=None,
+                   help="stream harness: back-pressure on the out stream (default mild; "
+                        "heavy only checks that cycles are not below the simulator's)")
     p.add_argument("--artifact", default=None, metavar="DIR",
                    help="QAT artifact whose layer runs as the last case (default: the shipped "
                         "configs/artifacts/cnn_msq4_digits)")
     p.add_argument("--layer", default=None, metavar="NAME",
                    help="its conv/linear layer, on digits test image 0 (default features.3 of "
                         "the shipped artifact; required with --artifact)")
+    p.add_argument("--all-layers", action="store_true",
+                   help="run every layer of --artifact on one DUT (fast harness; GEMM layers "
+                        "on the RTL, the others on the host) on digits test image 0, each "
+                        "value compared with quant.infer and each layer's cycles with the "
+                        "simulator")
     p.add_argument("--no-artifact", action="store_true",
                    help="skip the QAT artifact layer")
     p.add_argument("--build-dir", default=None, metavar="DIR",
@@ -77,13 +91,16 @@ def reproduce_line(args: argparse.Namespace) -> str:
     words = ["fpim", "verify", "--accel", args.accel]
     for o in args.overrides:
         words += ["--set", o]
-    words += ["--cases", str(args.cases), "--seed", str(args.seed), "--beats", args.beats,
-              "--out-pattern", args.out_pattern]
+    words += ["--cases", str(args.cases), "--seed", str(args.seed), "--harness", args.harness]
+    for opt, v in (("--beats", args.beats), ("--out-pattern", args.out_pattern)):
+        if v is not None:
+            words += [opt, v]
     if args.no_artifact:
         words.append("--no-artifact")
     else:
         words += (["--artifact", args.artifact] if args.artifact else []) + \
-                 (["--layer", args.layer] if args.layer else [])
+                 (["--layer", args.layer] if args.layer else []) + \
+                 (["--all-layers"] if args.all_layers else [])
     return shlex.join(words)
 
 
@@ -95,13 +112,21 @@ def run(args: argparse.Namespace) -> int:
                   "with it")
     refuse_unless(args.layer, not args.no_artifact, "--layer", "without --no-artifact",
                   "with it")
+    for opt, v in (("--beats", args.beats), ("--out-pattern", args.out_pattern)):
+        refuse_unless(v, args.harness != "fast", opt, "with --harness stream or both",
+                      "with --harness fast")
+    if args.all_layers:
+        refuse_unless(args.layer, False, "--layer", "without --all-layers", "with it")
+        refuse_unless(True, args.artifact is not None, "--all-layers", "with --artifact DIR",
+                      "without it")
     if args.build_dir is not None:
         check_output(args.build_dir, "build-dir", directory=True)
     check_csv(args)
     accel = accelerator(args)
     v = verify(accel, n, seed=args.seed, artifact=args.artifact, layer=args.layer,
-               with_artifact=not args.no_artifact, beats=args.beats,
-               out_pattern=args.out_pattern, build_dir=args.build_dir, say=_say,
+               with_artifact=not args.no_artifact, harness=args.harness,
+               beats=args.beats or "paced", out_pattern=args.out_pattern or "mild",
+               all_layers=args.all_layers, build_dir=args.build_dir, say=_say,
                progress=progress(args))
     if v is None:
         _say("fpim verify: nothing to run (--cases 0 and no artifact layer)")
@@ -113,17 +138,29 @@ def run(args: argparse.Namespace) -> int:
                     "artifact_skipped": v.artifact_skipped, "reproduce": repro,
                     "build_seconds": round(v.build_seconds, 2),
                     "run_seconds": round(v.run_seconds, 2), "rtl_cycles": v.rtl_cycles,
-                    "cases": [o.to_dict() for o in v.outcomes]})
+                    "harness": args.harness, "cases": [o.to_dict() for o in v.outcomes],
+                    "layers": [r.to_dict() for r in v.layers],
+                    "logits_equal": v.logits_equal})
     else:
         rows = [(o.name, o.description.split(": ", 1)[1], o.cycles_sim, o.cycles_rtl,
                  "yes" if o.outputs_equal else "NO", "pass" if o.passed else "FAIL")
                 for o in v.outcomes]
         raw = [(o.name, o.description, o.cycles_sim, o.cycles_rtl, o.outputs_equal, o.passed)
                for o in v.outcomes]
+        for r in v.layers:
+            what = r.gemm.description.split(": ", 1)[1] if r.gemm else f"{r.op} (host)"
+            sim, rtl = (r.gemm.cycles_sim, r.gemm.cycles_rtl) if r.gemm else ("", "")
+            rows.append((r.name, what, sim, rtl, "yes" if r.equal else "NO",
+                         "pass" if r.passed else "FAIL"))
+            raw.append((r.name, what, sim if r.gemm else None, rtl if r.gemm else None,
+                        r.equal, r.passed))
         print_table(("name", "description", "cycles_sim", "cycles_rtl", "outputs_equal",
                      "passed"), rows, args.csv, raw)
         print(f"\n{v.passed} passed, {v.failed} failed; {v.rtl_cycles} RTL cycles simulated "
-              f"in {v.run_seconds:.1f} s (build {v.build_seconds:.1f} s); log {v.log}")
+              f"in {v.run_seconds:.1f} s (build {v.build_seconds:.1f} s)"
+              + (f"; log {v.log}" if v.log else ""))
+        if v.logits_equal is not None:
+            print(f"logits {'identical to' if v.logits_equal else 'DIFFER from'} quant.infer")
         if v.artifact_skipped:
             print(f"artifact layer skipped: {v.artifact_skipped}")
         if v.first_failure:

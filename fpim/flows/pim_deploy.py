@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +143,7 @@ class ChipCost:
     macro: PimMacro
     layers: list[PimLayerCost]
     batch: int
+    settings: dict = field(default_factory=dict)
 
     @property
     def totals(self) -> dict:
@@ -158,20 +159,22 @@ class ChipCost:
 
     def to_dict(self) -> dict:
         return {"macro": self.macro.to_dict(), "layers": [c.__dict__ for c in self.layers],
-                "totals": self.totals}
+                "totals": self.totals, "settings": self.settings}
 
 
-def chip_cost(artifact: str | Path | Artifact, macro: PimMacro, batch: int = 1) -> ChipCost:
+def chip_cost(artifact: str | Path | Artifact, macro: PimMacro, batch: int = 1,
+              settings: Settings | None = None) -> ChipCost:
     """Cycles, conversions and energy of every conv/linear layer of the artifact (or its
-    directory) for ``batch`` inputs per inference."""
+    directory) for ``batch`` inputs per inference; ``settings`` as in :func:`evaluate`."""
     art = artifact if isinstance(artifact, Artifact) else load_artifact(artifact)
+    st = settings or Settings(macro, *trained_settings(art), [])
     costs = []
     for layer in art.gemm_layers():
         m, k, n = layer.gemm_dims
         x_fmt = art.value(layer.inputs[0]).fmt
         costs.append(layer_cost(macro, layer.name, m, k, n * batch, layer_w_bits(layer),
                                 x_fmt.bits, x_fmt.signed))
-    return ChipCost(macro, costs, batch)
+    return ChipCost(macro, costs, batch, st.to_dict())
 
 
 def evaluate(artifact: str | Path, macro: PimMacro, *, data: str | None = None,

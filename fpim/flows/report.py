@@ -167,7 +167,7 @@ class SearchPlan:
     bits: int
     ideal_memory: bool
     lut_cap: float
-    packings: tuple[int, ...] | None
+    packings: tuple[int, ...] | None  # None: every packing the part allows
 
 
 def plan_search(accel: Accelerator, *, model: str | None = None, topology: str | None = None,

@@ -95,7 +95,7 @@ def synth_point(accel: Accelerator, family: str | None, yosys: str | None
 
 
 def verify_point(accel: Accelerator, cases: int, seed: int) -> tuple[dict, None]:
-    """Random GEMMs on the point's RTL under cocotb (:mod:`fpim.flows.verify`)."""
+    """Random GEMMs on the point's RTL, on the fast harness (:mod:`fpim.flows.verify`)."""
     from fpim.flows.verify import verify
 
     v = verify(accel, cases, seed=seed, with_artifact=False)

@@ -1,23 +1,31 @@
 """The verify workflow (``fpim verify``): the accelerator's Verilog, built with Verilator, runs
-random GEMMs and one layer of a QAT artifact back to back under cocotb; every output is
-compared with :mod:`quant.ref` and every GEMM's cycles with the simulator's cycle mode.
+random GEMMs and one layer of a QAT artifact back to back on the fast harness
+(:mod:`hw.tb.fast`), the stream-level cocotb testbench (:mod:`hw.tb.accel_tb`) or both; every
+output is compared with :mod:`quant.ref` and every GEMM's cycles with the simulator's cycle
+mode. With ``all_layers`` every layer of the artifact runs on one DUT
+(:func:`hw.tb.network.verify_network`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from fpim.flows.fit import check_fit
 from fpim.progress import Progress, silent
+from hw.generate import top_name
+from hw.tb import HARNESSES
 from hw.tb.cases import GemmCase, random_cases
-from hw.tb.engine import Outcome, artifact_layer_case, build_accel, run_verilator
+from hw.tb.engine import Outcome, artifact_layer_case, build_accel, outcome, run_verilator
+from hw.tb.fast import FastRun, build_fast
+from hw.tb.network import LayerRecord
 from quant.artifact import load_artifact
-from quant.errors import ArtifactError, ConfigError
+from quant.errors import ArtifactError, ConfigError, check_choice
 from sim.arch import Accelerator
 
 
@@ -28,25 +36,30 @@ class Verification:
     top: str
     outcomes: list[Outcome]
     artifact_skipped: str | None  # why the default artifact layer could not run
-    log: Path
+    log: Path | None
     build_seconds: float
     run_seconds: float
+    layers: list[LayerRecord] = field(default_factory=list)
+    logits_equal: bool | None = None  # None: no whole network run
 
     @property
     def passed(self) -> int:
-        return sum(o.passed for o in self.outcomes)
+        return sum(o.passed for o in self.outcomes) + sum(r.passed for r in self.layers)
 
     @property
     def failed(self) -> int:
-        return len(self.outcomes) - self.passed
+        return len(self.outcomes) + len(self.layers) - self.passed + \
+            int(self.logits_equal is False)
 
     @property
     def first_failure(self) -> str | None:
-        return next((o.failure() for o in self.outcomes if not o.passed), None)
+        return next((o.failure() for o in (*self.outcomes, *self.layers) if not o.passed),
+                    None if self.logits_equal is not False else "logits differ")
 
     @property
     def rtl_cycles(self) -> int:
-        return sum(o.cycles_rtl for o in self.outcomes)
+        return sum(o.cycles_rtl for o in self.outcomes) + \
+            sum(r.gemm.cycles_rtl for r in self.layers if r.gemm is not None)
 
 
 def _cases(accel: Accelerator, count: int, seed: int, artifact: str | None,
@@ -73,29 +86,88 @@ def _cases(accel: Accelerator, count: int, seed: int, artifact: str | None,
 
 
 def verify(accel: Accelerator, count: int, *, seed: int = 0, artifact: str | None = None,
-           layer: str | None = None, with_artifact: bool = True, beats: str = "paced",
-           out_pattern: str = "mild", build_dir: str | None = None,
-           say: Callable[[str], None] = lambda msg: None, progress: Progress = silent
-           ) -> Verification | None:
+           layer: str | None = None, with_artifact: bool = True, harness: str = "fast",
+           beats: str = "paced", out_pattern: str = "mild", all_layers: bool = False,
+           build_dir: str | None = None, say: Callable[[str], None] = lambda msg: None,
+           progress: Progress = silent) -> Verification | None:
     """Run ``count`` random GEMMs (seeded) and, with ``with_artifact``, the artifact's
     ``layer`` (default: the shipped artifact's verification layer, skipped with the reason
-    when it cannot run) on the Verilator model of ``accel``, built (cached per Verilog
-    content) under ``build_dir``. ``say`` receives a line before each step; ``progress`` shows
-    each step's time as it runs (the run reports no per-case progress of its own). None
-    when there is nothing to run."""
-    cases, skipped = _cases(accel, count, seed, artifact, layer, with_artifact)
-    if not cases:
+    when it cannot run) on the Verilator model of ``accel`` under ``harness``, built (cached
+    per Verilog content) under ``build_dir``. With ``all_layers`` every layer of
+    ``artifact`` runs instead of one, on the fast harness after the random cases (one bar per
+    layer). ``say`` receives a line before each step; ``progress`` shows each step as it
+    runs. None when there is nothing to run."""
+    check_choice("harness", harness, HARNESSES)
+    if all_layers and artifact is None:
+        raise ConfigError("all-layers needs --artifact DIR, not missing")
+    cases, skipped = _cases(accel, count, seed, artifact, layer,
+                            with_artifact and not all_layers)
+    if not cases and not all_layers:
         return None
     quiet = io.StringIO()  # cocotb's runner prints every command it runs
     t0 = time.perf_counter()
-    say(f"building the Verilator model of {accel.name} (cached per Verilog content) ...")
+    fast = harness != "stream" or all_layers
+    stream = harness != "fast" and bool(cases)
+    say(f"building the Verilator model{'s' if fast and stream else ''} of {accel.name} "
+        "(cached per Verilog content) ...")
     with progress("Verilator build"), contextlib.redirect_stdout(quiet):
-        b = build_accel(accel, build_dir)
+        b = build_accel(accel, build_dir) if stream else None
+        fb = build_fast(accel, None if build_dir is None else Path(build_dir) / "fast") \
+            if fast else None
     t1 = time.perf_counter()
-    say(f"running {len(cases)} GEMMs under cocotb (seed {seed}) ...")
-    log = b.directory / "verify.log"
-    with progress("cocotb run"), contextlib.redirect_stdout(quiet):
-        outcomes = run_verilator(accel, cases, seed=seed, build=b, log_file=log,
-                                 patterns={"beats": beats, "out": out_pattern})
+    outcomes: list[Outcome] = []
+    log = None
+    if stream:
+        say(f"running {len(cases)} GEMMs under cocotb (seed {seed}) ...")
+        log = b.directory / "verify.log"
+        with progress("cocotb run"), contextlib.redirect_stdout(quiet):
+            outcomes += run_verilator(accel, cases, seed=seed, build=b, log_file=log,
+                                      patterns={"beats": beats, "out": out_pattern})
+    layers: list[LayerRecord] = []
+    logits_equal = None
+    if fast:
+        with FastRun(accel, fb) as run:
+            if harness != "stream" and cases:
+                say(f"running {len(cases)} GEMMs on the fast harness (seed {seed}) ...")
+                with progress("fast harness run") as report:
+                    outcomes += _run_fast(accel, run, cases, harness == "both", report)
+            if all_layers:
+                layers, logits_equal = _network(accel, artifact, run, say, progress)
     t2 = time.perf_counter()
-    return Verification(b.top, outcomes, skipped, log, t1 - t0, t2 - t1)
+    return Verification(top_name(accel), outcomes, skipped, log, t1 - t0, t2 - t1, layers,
+                        logits_equal)
+
+
+def _run_fast(accel: Accelerator, run: FastRun, cases: list[GemmCase], tag: bool,
+              report) -> list[Outcome]:
+    """The cases' outcomes on the fast harness (names tagged ``@fast`` next to the stream
+    harness's)."""
+    out = []
+    for i, c in enumerate(cases):
+        r = run.run(c)
+        o = outcome(c, r.y, r.cycles, r.req_bytes)
+        out.append(dataclasses.replace(o, name=f"{o.name}@fast") if tag else o)
+        report(i + 1, len(cases))
+    return out
+
+
+def _network(accel: Accelerator, artifact: str, run: FastRun, say, progress
+             ) -> tuple[list[LayerRecord], bool]:
+    """Every layer of ``artifact`` on digits test image 0, one progress bar per layer."""
+    from hw.tb.engine import digits_image
+    from hw.tb.network import verify_network
+    from quant.artifact import load_artifact
+
+    art = load_artifact(artifact)
+    image = digits_image(art, 0)
+    say(f"running all {len(art.layers)} layers of {artifact} on one DUT ...")
+    bar = contextlib.ExitStack()
+
+    def on_layer(i: int, n: int, name: str) -> None:
+        bar.close()
+        bar.enter_context(progress(f"layer {i + 1}/{n} {name}"))
+
+    try:
+        return verify_network(accel, art, image, run, on_layer=on_layer)
+    finally:
+        bar.close()

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from amaranth.sim import Simulator
 
-from hw.tb.cases import GemmCase, command
+from hw.tb.cases import GemmCase, case_command
 from sim.timing import load_cycles
 
 
@@ -47,7 +47,7 @@ def run_case(accel, case: GemmCase, *, dut=None, vcd: str | None = None) -> RtlR
     e = accel.engine
     dut = dut or GemmAccelerator(accel)
     fixed, lut = case.fixed_rows, case.lut_rows
-    m, n, k = case.mnk
+    m, n, _ = case.mnk
     rows_of = {"dsp": fixed, "lut": lut}  # layer rows of each core, in core order
     words = {core: case.words[idx] for core, idx in rows_of.items()}
     x = case.x
@@ -67,7 +67,7 @@ def run_case(accel, case: GemmCase, *, dut=None, vcd: str | None = None) -> RtlR
                 ctx.set(dut.params.valid, 1)
                 await ctx.tick()
         ctx.set(dut.params.valid, 0)
-        for name, v in command(accel, len(fixed), len(lut), n, k).items():
+        for name, v in case_command(accel, case).items():
             ctx.set(getattr(dut.cmd.payload, name), v)
         ctx.set(dut.cmd.valid, 1)
         await ctx.tick()

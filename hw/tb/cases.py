@@ -20,11 +20,12 @@ import numpy as np
 from hw.generate import PARAM_DEPTH, check_gemm
 from hw.ops import LEVEL, Runs, rtl_op
 from quant.errors import ArtifactError, check_int_range
-from quant.formats import Scheme
+from quant.formats import ActFormat, Scheme
 from quant.msq import msq_assign
 from quant.ops import gemm_of
 from quant.ops.gemm import output_columns
 from quant.ref import gemm, requantize
+from quant.requant import REQUANTIZER
 from quant.rows import QuantizedRows, quantize_rows
 from sim.arch import Accelerator
 from sim.timing import GemmShape, ScheduleResult, gemm_loop_order, row_steps, schedule_cycles
@@ -48,6 +49,8 @@ class GemmCase:
         bw, lat: DRAM bytes per cycle (None: unlimited) and latency in cycles.
         cycles: the simulator's cycle-mode count for this GEMM and memory.
         dram_read: bytes the simulator loads (weights and activations).
+        out_bits, out_signed: the output format the post-processor clamps to
+            (:meth:`quant.requant.Requantizer.output_format` of the layer's).
     """
 
     name: str
@@ -64,6 +67,12 @@ class GemmCase:
     lat: int
     cycles: int
     dram_read: int
+    out_bits: int
+    out_signed: bool
+
+    @property
+    def out_fmt(self) -> ActFormat:
+        return ActFormat(self.out_bits, self.out_signed)
 
     @property
     def fixed_rows(self) -> np.ndarray:
@@ -83,7 +92,7 @@ class GemmCase:
         m, n, k = self.mnk
         bw = "unlimited" if self.bw is None else f"{self.bw} B/cycle"
         return (f"{self.name}: M={m} ({len(self.fixed_rows)} fixed + {len(self.lut_rows)} "
-                f"LUT) N={n} K={k}, DRAM {bw}, latency {self.lat}"
+                f"LUT) N={n} K={k}, out {self.out_fmt}, DRAM {bw}, latency {self.lat}"
                 + ("" if self.seed is None else f", seed {self.seed}"))
 
     def to_json(self) -> dict:
@@ -106,14 +115,24 @@ def with_memory(accel: Accelerator, bw: int | None, lat: int) -> Accelerator:
         accel.memory, dram_bytes_per_cycle=bw, dram_latency=lat))
 
 
-def command(accel: Accelerator, m_fixed: int, m_lut: int, n: int, k: int) -> dict[str, int]:
-    """The ``cmd`` fields of one GEMM: R1-R3 as the host computes them."""
+def command(accel: Accelerator, m_fixed: int, m_lut: int, n: int, k: int,
+            out_fmt: ActFormat | None = None) -> dict[str, int]:
+    """The ``cmd`` fields of one GEMM: R1-R3 as the host computes them, and the output
+    format (default: the engine's activations)."""
     e, mem = accel.engine, accel.memory
+    out = e.act_format if out_fmt is None else out_fmt
     f = row_steps(m_fixed, m_lut, e.dsp_rows, e.lut_rows)
     order = gemm_loop_order(GemmShape(m_fixed, m_lut, n, k), e.dsp_rows, e.lut_rows, e.cols,
                             mem.k_tile, e.weight_bits, e.act_bits)
     return {"m_fixed": m_fixed, "m_lut": m_lut, "n": n, "k": k, "f": f, "order": order,
-            "qa": m_fixed // f, "ra": m_fixed % f, "qb": m_lut // f, "rb": m_lut % f}
+            "qa": m_fixed // f, "ra": m_fixed % f, "qb": m_lut // f, "rb": m_lut % f,
+            "out_bits": out.bits, "out_signed": int(out.signed)}
+
+
+def case_command(accel: Accelerator, case: GemmCase) -> dict[str, int]:
+    """The ``cmd`` fields of ``case``."""
+    m, n, k = case.mnk
+    return command(accel, len(case.fixed_rows), m - len(case.fixed_rows), n, k, case.out_fmt)
 
 
 def predicted(accel: Accelerator, m_fixed: int, m_lut: int, n: int, k: int
@@ -128,31 +147,34 @@ def predicted(accel: Accelerator, m_fixed: int, m_lut: int, n: int, k: int
 
 
 def expected(rows: QuantizedRows, x: np.ndarray, accel: Accelerator, mult, shift, bias,
-             relu) -> np.ndarray:
-    """Reference outputs: quant.ref GEMM then per-row requantize (ReLU per row)."""
+             relu, out_fmt: ActFormat) -> np.ndarray:
+    """Reference outputs: quant.ref GEMM then per-row requantize to ``out_fmt`` (ReLU per
+    row)."""
     e = accel.engine
     acc = gemm(rows, x, e.act_format, acc_bits=e.acc_bits)
-    on = requantize(acc, mult, shift, e.act_format, bias=bias, relu=True)
-    off = requantize(acc, mult, shift, e.act_format, bias=bias, relu=False)
+    on = requantize(acc, mult, shift, out_fmt, bias=bias, relu=True)
+    off = requantize(acc, mult, shift, out_fmt, bias=bias, relu=False)
     return np.where(np.asarray(relu, bool)[:, None], on, off)
 
 
 def make_case(name: str, seed: int | None, rows: QuantizedRows, x: np.ndarray,
               accel: Accelerator, mult, shift, bias, relu, *, bw: int | None, lat: int,
-              want: np.ndarray | None = None) -> GemmCase:
-    """A case from its parts; ``want`` defaults to :func:`expected`. The GEMM must fit one
-    command of the generated top (:func:`hw.generate.check_gemm`)."""
+              want: np.ndarray | None = None, out_fmt: ActFormat | None = None) -> GemmCase:
+    """A case from its parts; ``want`` defaults to :func:`expected`, ``out_fmt`` to the
+    engine's activation format. The GEMM must fit one command of the generated top
+    (:func:`hw.generate.check_gemm`)."""
     mf = int(np.sum(rows.scheme_ids == int(Scheme.FIXED)))
     check_gemm(mf, rows.shape[0] - mf, x.shape[1], x.shape[0])
     acc = with_memory(accel, bw, lat)
     mult, shift, bias, relu = (np.asarray(v, dtype=np.int64) for v in (mult, shift, bias, relu))
+    out = accel.engine.act_format if out_fmt is None else out_fmt
     if want is None:
-        want = expected(rows, x, acc, mult, shift, bias, relu)
+        want = expected(rows, x, acc, mult, shift, bias, relu, out)
     pred = predicted(acc, mf, rows.shape[0] - mf, x.shape[1], x.shape[0])
     return GemmCase(name, seed, rows.words.astype(np.int64),
                     rows.scheme_ids.astype(np.int64), np.asarray(x, dtype=np.int64), mult,
                     shift, bias, relu, np.asarray(want, dtype=np.int64), bw, lat, pred.cycles,
-                    pred.dram_read)
+                    pred.dram_read, out.bits, out.signed)
 
 
 def random_case(accel: Accelerator, m: int, n: int, k: int, seed: int, *,
@@ -160,7 +182,9 @@ def random_case(accel: Accelerator, m: int, n: int, k: int, seed: int, *,
     """Random MSQ rows (random fixed/LUT split), activations with edge values, requantization.
 
     The LUT-scheme fraction is drawn in [0, 1], so some cases put every row on one core. On
-    an engine with one core (a DSP-only or LUT-only engine) every row is on that core.
+    an engine with one core (a DSP-only or LUT-only engine) every row is on that core. The
+    output format is the engine's activations in half the cases, otherwise any format the
+    post-processor clamps to (:func:`random_out_format`).
     """
     e = accel.engine
     rng = np.random.default_rng(seed)
@@ -179,7 +203,18 @@ def random_case(accel: Accelerator, m: int, n: int, k: int, seed: int, *,
     bias = rng.integers(-300, 301, size=m)
     relu = rng.integers(0, 2, size=m)
     return make_case(name or f"random-{seed}", seed, rows, x, accel, mult, shift, bias, relu,
-                     bw=bw, lat=lat)
+                     bw=bw, lat=lat, out_fmt=random_out_format(accel, seed))
+
+
+def random_out_format(accel: Accelerator, seed: int) -> ActFormat:
+    """The engine's activation format (p = 1/2) or a random one of at most
+    ``REQUANTIZER.max_out_bits`` bits, from its own generator (``[seed, 1]``) so the rest of
+    a case does not depend on it."""
+    rng = np.random.default_rng([seed, 1])
+    if rng.random() < 0.5:
+        return accel.engine.act_format
+    signed = bool(rng.integers(0, 2))
+    return ActFormat(int(rng.integers(1 + signed, REQUANTIZER.max_out_bits + 1)), signed)
 
 
 def random_cases(accel: Accelerator, count: int, seed: int) -> list[GemmCase]:
@@ -206,8 +241,9 @@ def artifact_case(accel: Accelerator, art, layer_name: str, image: np.ndarray, *
 
     The layer's op must run on the GEMM engine (:data:`hw.ops.RTL_OPS`). Its input comes
     from integer inference of the whole artifact on ``image``
-    (:func:`quant.infer.run_artifact`), and so does the expected output; the layer must
-    produce the engine's activation format (the post-processor clamps to it).
+    (:func:`quant.infer.run_artifact`), and so does the expected output; the command carries
+    the layer's output format (``REQUANTIZER.output_format``: unclamped logits run with the
+    widest signed format, which :func:`sim.functional.check_artifact` proves never clamps).
     """
     from quant.infer import run_artifact
     from sim.functional import check_artifact
@@ -218,22 +254,28 @@ def artifact_case(accel: Accelerator, art, layer_name: str, image: np.ndarray, *
     if runs is not Runs.ENGINE:
         raise ArtifactError(f"layer {layer_name!r}: op must run on {Runs.ENGINE.value} at "
                             f"{LEVEL}, not {layer.op!r} (it runs on {runs.value})")
-    e = accel.engine
-    if layer.out.fmt != e.act_format:
-        raise ArtifactError(f"layer {layer_name!r}: output format must be the engine's "
-                            f"activations {e.act_format}, not {layer.out.fmt}")
     vals = run_artifact(art, image[None], return_values=True)
     cols, _ = gemm_of(layer).to_columns(layer, vals[layer.inputs[0]])
-    want = output_columns(vals[layer.name])
-    t = layer.tensors
-    relu = np.full(layer.rows.shape[0], int(layer.relu))
-    case = make_case(f"artifact:{layer_name}", None, layer.rows, cols, accel, t["mult"],
-                     t["shift"], t["bias"], relu, bw=bw, lat=lat, want=want)
+    case = layer_case(accel, layer, cols, output_columns(vals[layer.name]), bw=bw, lat=lat)
     again = expected(layer.rows, cols, with_memory(accel, bw, lat), case.mult, case.shift,
-                     case.bias, case.relu)
+                     case.bias, case.relu, case.out_fmt)
     if not np.array_equal(again, case.want):  # the two references must agree
         raise ArtifactError(f"layer {layer_name!r}: quant.ref and quant.infer disagree")
     return case
+
+
+def layer_case(accel: Accelerator, layer, cols: np.ndarray, want: np.ndarray, *,
+               bw: int | None, lat: int) -> GemmCase:
+    """A GEMM layer on its (K, N) input columns as a case, expecting ``want`` (M, N); ReLU
+    only on a clamped output (as :mod:`quant.infer`)."""
+    t = layer.tensors
+    fmt = layer.out.fmt
+    if fmt is None:
+        REQUANTIZER.check_lane(f"layer {layer.name!r}", want)
+    relu = np.full(layer.rows.shape[0], int(layer.relu and fmt is not None))
+    return make_case(f"artifact:{layer.name}", None, layer.rows, cols, accel, t["mult"],
+                     t["shift"], t["bias"], relu, bw=bw, lat=lat, want=want,
+                     out_fmt=REQUANTIZER.output_format(fmt))
 
 
 def save_cases(cases: list[GemmCase], path) -> None:

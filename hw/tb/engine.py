@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from hw.generate import generate, top_name
-from hw.tb.cases import GemmCase, artifact_case, command
+from hw.tb.cases import GemmCase, artifact_case, case_command
 from hw.tb.verilator import build_verilog, run
 from quant.errors import ArtifactError, SimulationError, check_choice
 from sim.arch import Accelerator
@@ -107,9 +107,7 @@ def run_verilator(accel: Accelerator, cases: list[GemmCase], *, seed: int = 0,
     b = build or build_accel(accel)
     spec = {"settings": {"accel": accel.to_dict() | {"name": accel.name}, "seed": seed,
                          "patterns": pat},
-            "cases": [c.to_json() | {"command": command(accel, len(c.fixed_rows),
-                                                        len(c.lut_rows), c.mnk[1], c.mnk[2])}
-                      for c in cases]}
+            "cases": [c.to_json() | {"command": case_command(accel, c)} for c in cases]}
     with tempfile.TemporaryDirectory(prefix="fpim-tb-") as tmp:
         cases_path, results_path = Path(tmp, "cases.json"), Path(tmp, "results.json")
         cases_path.write_text(json.dumps(spec))
@@ -124,11 +122,15 @@ def run_verilator(accel: Accelerator, cases: list[GemmCase], *, seed: int = 0,
             raise SimulationError(f"the cocotb run on {b.top} wrote no results; see its log")
         results = json.loads(results_path.read_text())
     strict = pat["out"] != "heavy"
-    return [_outcome(c, r, strict) for c, r in zip(cases, results, strict=True)]
+    return [outcome(c, np.asarray(r["y"], dtype=np.int64), int(r["cycles"]),
+                    sum(int(q[3]) for q in r["requests"]), strict)
+            for c, r in zip(cases, results, strict=True)]
 
 
-def _outcome(case: GemmCase, r: dict, strict: bool) -> Outcome:
-    y = np.asarray(r["y"], dtype=np.int64)
+def outcome(case: GemmCase, y: np.ndarray, cycles: int, req_bytes: int,
+            strict: bool = True) -> Outcome:
+    """``case``'s outcome from the RTL's outputs ``y`` (-999 where none was produced), busy
+    cycles and requested bytes; ``strict``: cycles must equal the simulator's."""
     equal = bool(np.array_equal(y, case.want))
     first = None
     if not equal:
@@ -136,8 +138,7 @@ def _outcome(case: GemmCase, r: dict, strict: bool) -> Outcome:
         if len(bad):
             i, j = (int(v) for v in bad[0])
             first = (i, j, int(y[i, j]), int(case.want[i, j]))
-    req_bytes = sum(int(q[3]) for q in r["requests"])
-    return Outcome(case.name, case.describe(), case.cycles, int(r["cycles"]), equal, first,
+    return Outcome(case.name, case.describe(), case.cycles, cycles, equal, first,
                    req_bytes == case.dram_read, strict, y)
 
 
@@ -149,14 +150,19 @@ def artifact_layer_case(accel: Accelerator, *, image_index: int = 0, bw: int | N
     The DRAM timing defaults to the preset's own memory.
     """
     from quant.artifact import load_artifact
-    from quant.data import load_digits
 
     art = load_artifact(art_dir or ARTIFACT)
+    mem = accel.memory
+    return artifact_case(accel, art, layer, digits_image(art, image_index),
+                         bw=mem.dram_bytes_per_cycle if bw is None else bw,
+                         lat=mem.dram_latency if lat is None else lat)
+
+
+def digits_image(art, index: int) -> np.ndarray:
+    """Digits test image ``index`` of a digits artifact (its test images are bundled)."""
+    from quant.data import load_digits
+
     if art.meta.get("data") != "digits":
         raise ArtifactError(f"artifact data must be digits for a verification layer (its "
                             f"test images are bundled), not {art.meta.get('data')!r}")
-    images = load_digits(seed=int(art.meta.get("float_seed", 0))).x_test
-    mem = accel.memory
-    return artifact_case(accel, art, layer, images[image_index],
-                         bw=mem.dram_bytes_per_cycle if bw is None else bw,
-                         lat=mem.dram_latency if lat is None else lat)
+    return load_digits(seed=int(art.meta.get("float_seed", 0))).x_test[index]

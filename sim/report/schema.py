@@ -86,6 +86,7 @@ ENGINE_COLUMNS = _cols(
     ("lut", int, "LUTs (resource model)"),
     ("dsp", int, "DSP slices (resource model)"),
     ("bram36", int, "BRAM36 blocks (resource model)"),
+    ("k_tile", int, "load block depth (memory.k_tile) the engine's buffers fit"),
     ("pareto", int, "1 if no other engine is as fast with no more LUTs and DSPs and better "
                     "in one of the three, else 0"),
 )
@@ -134,10 +135,12 @@ SIMULATION_KEYS = _cols(
     ("fps", float, "images per second: batch / latency"),
     ("gops", float, "1e9 operations per second"),
     ("gops_per_dsp", float, "gops per DSP slice used"),
+    ("mac_util", float, "macs over the whole engine's PE-cycles, 0..1"),
     ("dram_bytes", int, "DRAM bytes read and written"),
     ("resources", object, "the resource model's lut, ff, dsp, bram36, note, per-PE costs "
                           "and the part's budget"),
-    ("layers", object, "one object per layer: the first fifteen columns of layers.csv"),
+    ("layers", object, "one object per layer: the first fifteen columns of layers.csv, its "
+                       "mac_util and bound (compute, dram or vector: the roofline verdict)"),
     ("config", object, "the full effective configuration: accel (the preset with every "
                        "override applied), workload source, batch, derived sp2_fraction, "
                        "mode, max_cycles, functional, seed"),

@@ -47,7 +47,7 @@ class Reference(Level):
 
         e = accel.engine
         return [LevelResult(expected(rows_of(c, e.weight_bits), c.x, accel, c.mult, c.shift,
-                                     c.bias, c.relu), None) for c in cases]
+                                     c.bias, c.relu, c.out_fmt), None) for c in cases]
 
 
 class NumbaSimulator(Level):
@@ -63,8 +63,8 @@ class NumbaSimulator(Level):
             acc = gemm(rows_of(c, e.weight_bits), c.x, e.act_format, e.acc_bits)
             relu = c.relu.astype(bool)[:, None]
             y = np.where(relu,
-                         requantize(acc, c.mult, c.shift, e.act_format, bias=c.bias, relu=True),
-                         requantize(acc, c.mult, c.shift, e.act_format, bias=c.bias))
+                         requantize(acc, c.mult, c.shift, c.out_fmt, bias=c.bias, relu=True),
+                         requantize(acc, c.mult, c.shift, c.out_fmt, bias=c.bias))
             mf = len(c.fixed_rows)
             m, n, k = c.mnk
             cycles = predicted(with_memory(accel, c.bw, c.lat), mf, m - mf, n, k).cycles
@@ -95,4 +95,14 @@ class Verilator(Level):
         return [LevelResult(o.y, o.cycles_rtl) for o in outcomes]
 
 
-LEVELS = (Reference(), NumbaSimulator(), AmaranthSimulator(), Verilator())
+class FastHarness(Level):
+    name = "fast-harness"
+    models_time = True
+
+    def run(self, accel, cases):
+        from hw.tb.fast import run_fast
+
+        return [LevelResult(o.y, o.cycles_rtl) for o in run_fast(accel, cases)]
+
+
+LEVELS = (Reference(), NumbaSimulator(), AmaranthSimulator(), Verilator(), FastHarness())

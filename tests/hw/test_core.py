@@ -1,9 +1,11 @@
 # amaranth: UnusedElaboratable=no
-"""Output-stationary cores against the PE ops of quant.formats, with sim.timing's R4 schedule.
+"""Output-stationary cores against the PE ops of quant.formats, with sim.timing's R4/R4b
+schedule.
 
-Tiles are driven back to back exactly as rule R4 schedules them: a K-cycle stream window,
-``(r-1) + (c-1)`` tail cycles, then ``r`` drain cycles reading one row per cycle; the next
-tile's window starts on the following cycle.
+Tiles are driven back to back exactly as rules R4/R4b schedule them: a K-cycle stream window
+whose last step is marked ``last``; the tile's rows are read one per cycle from ``c`` cycles
+after the window on, while the next tile already streams; a tile's last step waits until the
+previous tile's drain is done.
 """
 
 from __future__ import annotations
@@ -37,6 +39,30 @@ def random_tiles(fmt, act, rows, cols, n_tiles, seed):
     return tiles
 
 
+def overlapped_plan(tiles, rows: int, cols: int) -> tuple[list, dict[int, tuple[int, int]]]:
+    """The core's edge per cycle ``(w column, x row, valid, first, last)`` for ``tiles`` on the
+    R4/R4b schedule, and the drains: cycle -> (tile, row) read then."""
+    idle = ([0] * rows, [0] * cols, 0, 0, 0)
+    plan: list = []
+    drains: dict[int, tuple[int, int]] = {}
+    done = 0  # P of the previous tile
+    for i, (w, x) in enumerate(tiles):
+        r, k = w.shape
+        c = x.shape[1]
+        for step in range(k):
+            if step == k - 1:
+                while len(plan) + 1 < done:  # R4b: end no earlier than the previous drain
+                    plan.append(idle)
+            w_col = [int(w[a, step]) if a < r else 0 for a in range(rows)]
+            x_row = [int(x[step, b]) if b < c else 0 for b in range(cols)]
+            plan.append((w_col, x_row, 1, int(step == 0), int(step == k - 1)))
+        end = len(plan)
+        drains.update({end + c + d: (i, d) for d in range(r)})
+        done = end + c + r
+    plan += [idle] * (done - len(plan))
+    return plan, drains
+
+
 # (scheme, bits, act, rows, cols, packing); packed cores include a partial last group
 # (3 rows in pairs, 3 rows in a quad, 5 rows: two pairs and a lone row).
 CONFIGS = [("fixed", 4, ActFormat(4), 2, 4, 1), ("sp2", 4, ActFormat(4), 2, 4, 1),
@@ -52,30 +78,24 @@ def test_core_tiles_match_reference(scheme, bits, act, rows, cols, packing) -> N
     fmt = weight_format(scheme, bits)
     dut = OutputStationaryCore(fmt, act, 32, rows, cols, packing)
     tiles = random_tiles(fmt, act, rows, cols, 40, seed=rows * 10 + cols + bits)
-    results = []
+    plan, drains = overlapped_plan(tiles, rows, cols)
+    results = [np.zeros((w.shape[0], x.shape[1]), dtype=np.int64) for w, x in tiles]
 
     async def bench(ctx):
-        for w, x in tiles:
-            r, k = w.shape
-            c = x.shape[1]
-            for step in range(k):
-                for i in range(rows):
-                    ctx.set(dut.w[i], int(w[i, step]) if i < r else 0)
-                for j in range(cols):
-                    ctx.set(dut.x[j], int(x[step, j]) if j < c else 0)
-                ctx.set(dut.valid, 1)
-                ctx.set(dut.first, int(step == 0))
-                await ctx.tick()
-            ctx.set(dut.valid, 0)
-            ctx.set(dut.first, 0)
-            for _ in range((r - 1) + (c - 1)):
-                await ctx.tick()
-            got = np.zeros((r, c), dtype=np.int64)
-            for d in range(r):
+        for t, (w_col, x_row, valid, first, last) in enumerate(plan):
+            for i in range(rows):
+                ctx.set(dut.w[i], w_col[i])
+            for j in range(cols):
+                ctx.set(dut.x[j], x_row[j])
+            ctx.set(dut.valid, valid)
+            ctx.set(dut.first, first)
+            ctx.set(dut.last, last)
+            if t in drains:
+                tile, d = drains[t]
                 ctx.set(dut.drain_row, d)
-                got[d] = [ctx.get(dut.out[j]) for j in range(c)]
-                await ctx.tick()
-            results.append(got)
+                c = results[tile].shape[1]
+                results[tile][d] = [ctx.get(dut.out[j]) for j in range(c)]
+            await ctx.tick()
 
     run_bench(dut, bench)
     n_products = 0

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from hw.postproc import PostProcessor
 from quant.errors import ConfigError
 from quant.formats import ActFormat
-from quant.ref import requantize
+from quant.ref import requantize, round_shift
 from quant.requant import REQUANTIZER
 from tests.hw.requant_space import draw_row, edge_rows, hypothesis_pick, refusals
 from tests.hw.simutil import run_bench
@@ -63,25 +63,37 @@ def test_postproc_matches_requantize(acc_bits, cols, out_fmt, mult_bits) -> None
     assert not bad, bad[:3]
 
 
-def mismatches(dut: PostProcessor, rows) -> list[tuple]:
+def mismatches(dut: PostProcessor, rows, fmt: ActFormat | None = None,
+               unclamped: bool = False) -> list[tuple]:
     """Rows on which ``dut`` (Amaranth simulator) and quant.ref.requantize differ, with both
-    outputs."""
+    outputs. A DUT whose format is an input gets ``fmt`` (or, ``unclamped``, the format
+    ``REQUANTIZER.output_format(None)``, compared with quant.ref's unclamped rounding)."""
     bad = []
+    if unclamped:
+        fmt = REQUANTIZER.output_format(None)
+
+    def reference(acc, mult, shift, bias, relu):
+        if unclamped:
+            return round_shift((np.asarray(acc, dtype=np.int64) + bias) * mult, shift)
+        return requantize(np.asarray(acc, dtype=np.int64), mult, shift, fmt or dut.out_fmt,
+                          bias=bias, relu=bool(relu))
 
     async def bench(ctx):
+        if fmt is not None:
+            ctx.set(dut.out_bits, fmt.bits)
+            ctx.set(dut.out_signed, int(fmt.signed))
         for acc, mult, shift, bias, relu in rows:
             for c in range(dut.cols):
                 ctx.set(dut.acc[c], int(acc[c]))
             ctx.set(dut.mult, mult)
             ctx.set(dut.shift, shift)
             ctx.set(dut.bias, bias)
-            ctx.set(dut.relu, relu)
+            ctx.set(dut.relu, 0 if unclamped else relu)
             ctx.set(dut.valid, 1)
             await ctx.tick()
             assert ctx.get(dut.y_valid) == 1
             got = [ctx.get(dut.y[c]) for c in range(dut.cols)]
-            want = requantize(np.asarray(acc, dtype=np.int64), mult, shift, dut.out_fmt,
-                              bias=bias, relu=bool(relu))
+            want = reference(acc, mult, shift, bias, 0 if unclamped else relu)
             if got != [int(v) for v in want]:
                 bad.append((list(acc), mult, shift, bias, relu, got, list(want)))
 
@@ -127,8 +139,76 @@ def test_engine_postproc_over_the_accepted_range(data) -> None:
         assert not mismatches(PostProcessor.for_engine(acc_bits, cols, out_fmt), run)
 
 
+@settings(max_examples=120, deadline=None)
+@given(st.data())
+def test_engine_postproc_clamps_to_the_commanded_format(data) -> None:
+    """The engine's post-processor takes the output format as an input (one per GEMM
+    command): for every format up to ``max_out_bits`` bits, signed or not, and for unclamped
+    layers (the widest signed format, only where REQUANTIZER proves it never clamps), the RTL
+    computes what quant.ref computes over the accepted range."""
+    pick = hypothesis_pick(data)
+    acc_bits = pick(*REQUANTIZER.acc_bits, (8, 16, 24, 32, 64))
+    unclamped = bool(pick(0, 3, ()) == 0)
+    signed = bool(pick(0, 1, ()))
+    fmt = None if unclamped else ActFormat(
+        pick(2 if signed else 1, REQUANTIZER.max_out_bits, (1 + signed, 4, 16)), signed)
+    cols = pick(1, 3, ())
+    run = []
+    for _ in range(pick(1, 8, ())):
+        row = draw_row(pick, acc_bits, cols)
+        acc, mult, shift, bias, _ = row
+        refused = REQUANTIZER.violations("row", acc_bits, mult, shift, bias,
+                                         acc_max=max(abs(int(a)) for a in acc),
+                                         unclamped=unclamped)
+        if not refused:
+            run.append(row)
+    if run:
+        dut = PostProcessor.for_engine(acc_bits, cols)
+        assert not mismatches(dut, run, fmt, unclamped)
+
+
+def test_every_output_format_clamps_at_its_edges() -> None:
+    """Each of the 31 output formats, at and beyond both of its ends."""
+    dut = PostProcessor.for_engine(24, 4)
+    for signed in (False, True):
+        for bits in range(1 + signed, REQUANTIZER.max_out_bits + 1):
+            f = ActFormat(bits, signed)
+            acc = np.array([f.qmin - 1, f.qmin, f.qmax, f.qmax + 1])
+            assert not mismatches(dut, [(acc, 1, 0, 0, 0), (-acc, 1, 0, 0, 1)], f), str(f)
+
+
+def test_unclamped_outputs_beyond_the_lane_are_refused() -> None:
+    """An unclamped layer that could leave the widest signed format is refused with one
+    line; one that stays inside it is accepted."""
+    hi = REQUANTIZER.output_format(None).qmax
+    bad = REQUANTIZER.violations("layer 'fc'", 24, 1, 0, 0, acc_max=hi + 1, unclamped=True)
+    assert len(bad) == 1 and bad[0].startswith("layer 'fc': out.format null (unclamped) needs "
+                                               f"|output| at most {hi}")
+    assert not REQUANTIZER.violations("fc", 24, 1, 0, 0, acc_max=hi, unclamped=True)
+    assert REQUANTIZER.violations("fc", 24, 1, 0, 0, acc_max=hi + 1) == []
+
+
 def test_postproc_rejects_bad_parameters() -> None:
     with pytest.raises(ConfigError, match=r"^max_shift must be an integer in 0\.\.40, not 41$"):
         PostProcessor(24, 4, ActFormat(8), mult_bits=16, max_shift=41)
     with pytest.raises(ConfigError, match=r"^out must be an ActFormat, not 'int8'$"):
         PostProcessor(24, 4, "int8")
+
+
+def test_unclamped_logits_beyond_the_lane_are_refused_by_the_rtl_host() -> None:
+    """The static proof of unclamped logits is loose; the RTL host refuses a layer whose
+    reference logits leave the lane, naming the value (REQUANTIZER.check_lane, which the
+    simulator's functional mode applies too: tests/sim/test_functional.py)."""
+    from hw.tb.cases import layer_case
+    from quant.artifact import load_artifact
+    from quant.errors import ArtifactError
+    from sim.config import CONFIG_DIR, load_accelerator
+
+    fc = load_artifact(CONFIG_DIR / "artifacts" / "cnn_msq4_digits").layer("fc")
+    cols = np.zeros((fc.rows.shape[1], 1), dtype=np.int64)
+    want = np.zeros((fc.rows.shape[0], 1), dtype=np.int64)
+    want[3, 0] = -40000
+    with pytest.raises(ArtifactError, match=r"^layer 'fc': unclamped outputs must be at most "
+                                            r"32767 in magnitude for the engine's 16-bit signed "
+                                            r"output lane, not 40000$"):
+        layer_case(load_accelerator("tiny"), fc, cols, want, bw=None, lat=0)

@@ -103,3 +103,56 @@ def test_synth_tiny_json(capsys) -> None:
     assert data["model"]["dsp"] == 16
     errors = {r["resource"]: r["rel_error"] for r in data["comparison"]}
     assert abs(errors["lut"]) <= 0.15 and abs(errors["ff"]) <= 0.15
+
+
+def test_manifest_gives_every_payload_bit_layout() -> None:
+    """Issue 23: the manifest says where each field of each stream payload sits, and a host
+    packing by it writes the bits the RTL's own layout reads."""
+    from amaranth.lib import data
+
+    from hw.accel import GemmAccelerator
+    from hw.generate import DIM_BITS, PARAM_DEPTH
+
+    accel = load_accelerator("tiny")
+    _, manifest = generate(accel)
+    widths = {p["name"]: p["width"] for p in manifest["ports"]}
+    layouts = manifest["payload_layouts"]
+    assert set(layouts) == {"cmd", "params", "load_req", "w_load", "x_load", "out"}
+    for port, fields in layouts.items():
+        lsb = 0
+        for f in fields:  # contiguous, in order, covering the whole payload
+            assert f["lsb"] == lsb, (port, f)
+            lsb += f["width"]
+        assert lsb == widths[f"{port}__payload"], port
+    assert [f["field"] for f in layouts["cmd"]] == ["m_fixed", "m_lut", "n", "k", "f", "qa",
+                                                     "ra", "qb", "rb", "order"]
+    assert widths["cmd__payload"] == 145
+    top = GemmAccelerator(accel, dim_bits=DIM_BITS, param_depth=PARAM_DEPTH)
+    top._MustUse__silence = True  # only its port layouts are read here
+    for port, values in (("cmd", {"m_fixed": 5, "m_lut": 3, "n": 7, "k": 9, "f": 2, "qa": 2,
+                                  "ra": 1, "qb": 1, "rb": 1, "order": 1}),
+                         ("params", {"lut": 1, "row": 3, "p": {"mult": 40000, "shift": 17,
+                                                              "bias": -5, "relu": 1}})):
+        layout = data.Layout.cast(getattr(top, port).payload.shape())
+        want = layout.const(values).as_bits()
+        flat = {"p.mult": 40000, "p.shift": 17, "p.bias": -5, "p.relu": 1, **values}
+        got = sum((int(flat[f["field"]]) & ((1 << f["width"]) - 1)) << f["lsb"]
+                  for f in layouts[port])
+        assert got == want, port
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("verilator") is None, reason="verilator not installed")
+@pytest.mark.parametrize("preset", ["tiny", "xc7z020", "xc7z045", "xczu9eg"])
+def test_help_lint_passes_on_every_shipped_preset(preset: str, tmp_path) -> None:
+    """Issue 23: the lint `fpim rtl --help` prints passes on every shipped preset's Verilog
+    (generating the large presets takes minutes)."""
+    from fpim.commands.rtl import lint_command
+    from sim.config import preset_names
+
+    assert preset in preset_names()
+    text, manifest = generate(load_accelerator(preset))
+    path = tmp_path / f"{manifest['top']}.v"
+    path.write_text(text)
+    proc = subprocess.run(lint_command(str(path)), capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]

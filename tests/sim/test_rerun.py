@@ -68,5 +68,6 @@ def test_a_result_reruns_from_itself(capsys, tmp_path, argv):
 def test_the_derived_fraction_is_recorded(capsys):
     d = _json(capsys, ["simulate", "--model", "resnet18", "--accel", "xc7z020", "--mode",
                        "analytical", "--json"])
-    assert d["config"]["sp2_fraction"] == 36 / 47  # the preset's lut_rows / rows
-    assert d["config"]["accel"]["engine"]["lut_rows"] == 36
+    # the preset's lut_rows / rows (49 of 64 since issue 21 re-sized the preset)
+    assert d["config"]["sp2_fraction"] == 49 / 64
+    assert d["config"]["accel"]["engine"]["lut_rows"] == 49

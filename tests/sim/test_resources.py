@@ -7,6 +7,8 @@ import pytest
 from quant.formats import ActFormat, Scheme
 from sim.config import load_accelerator
 from sim.resources import (
+    bram36_blocks,
+    buffer_depth,
     core_cost,
     datapath_cost,
     estimate_resources,
@@ -15,6 +17,7 @@ from sim.resources import (
     packed_lane_bits,
     packed_pe_cost,
 )
+from sim.search import _accel, template_for
 
 
 @pytest.mark.parametrize(("a", "b", "dsp_type", "want"), [
@@ -60,12 +63,32 @@ def test_packed_core_has_one_dsp_per_group_and_column() -> None:
 
 def test_tiny_datapath_registers_are_structural() -> None:
     """tiny, DSP core: 8 fixed PEs on DSP48E1 (accumulators in the P registers), activation
-    skew 10 x 4 bits, weight skew 7 x 4 bits, control 4 x 2 bits; post-processor 4 x 4 + 1."""
+    skew 10 x 4 bits, weight skew 7 x 4 bits, control 4 x 3 bits and the capture flag, drain
+    registers 8 x 24 bits (R4); post-processor 4 x 4 + 1."""
     accel = load_accelerator("tiny")
     dp = datapath_cost(accel.engine, accel.part.dsp_type)
-    assert dp["dsp_core"].ff == 40 + 28 + 8
+    assert dp["dsp_core"].ff == 40 + 28 + 13 + 192
     assert dp["dsp_post"].ff == 17 and dp["dsp_post"].dsp == 4
     assert dp["dsp_core"].dsp == 8 and dp["lut_core"].dsp == 0
     est = estimate_resources(accel)
-    # 16 DSP48E1 and 378 FF measured by Yosys (`fpim synth --accel tiny`)
-    assert est.dsp == 16 and est.ff == 378 + 2000
+    # 16 DSP48E1 and 772 FF measured by Yosys (`fpim synth --accel tiny`)
+    assert est.dsp == 16 and est.ff == 772 + 2000
+
+
+def test_load_buffers_count_the_memory_hw_builds() -> None:
+    """Each load buffer is one memory of both banks (hw.buffer): 2 * k_tile words, or the
+    next power of two's when k_tile is one; BRAM36 of that memory at its cheapest shape."""
+    assert [buffer_depth(k) for k in (1, 2, 5, 16, 4608)] == [4, 4, 10, 32, 9216]
+    acc = load_accelerator("xc7z020")  # (15 + 49) rows x 12 columns, 4-bit, k_tile 4608
+    assert estimate_resources(acc).bram36 == bram36_blocks(64 * 4, 9216) + bram36_blocks(
+        12 * 4, 9216) == 72 + 15
+
+
+def test_search_gives_a_bram_bound_engine_a_shallower_load_block() -> None:
+    """160 rows x 4 bits over 2 * 4608 words need 162 BRAM36 of XC7Z020's 140: the search
+    halves k_tile to 2304 (81 + 1)."""
+    t = template_for("XC7Z020")
+    acc = _accel(t, dsp_rows=160, lut_rows=0, cols=1, dsp_packing=2)
+    assert acc is not None and acc.memory.k_tile == 2304
+    assert estimate_resources(acc).bram36 == 82
+    assert _accel(t, dsp_rows=11, lut_rows=36, cols=16).memory.k_tile == t.memory.k_tile

@@ -1,5 +1,6 @@
 """Timing rules (sim.timing): analytical == cycle without memory limits, monotonicity,
-the lower bound, a worked example computed by hand, and the cycle limit."""
+the lower bound, a worked example computed by hand, the cycle limit, and the overlap of a
+tile's drain with the next tile (R4b)."""
 
 from __future__ import annotations
 
@@ -52,19 +53,20 @@ def test_analytical_equals_cycle_with_unlimited_bandwidth(layer, eng):
 
 
 def _tile_sum(g: GemmShape, rd: int, rl: int, c: int) -> int:
-    """R4 by brute force over the balanced steps (R2) and column blocks."""
+    """R4/R4b by brute force: step the output tiles (R2 steps, column blocks) in order 0."""
     fd = -(-g.m_fixed // rd) if g.m_fixed else 0
     fl = -(-g.m_lut // rl) if g.m_lut else 0
     f = max(fd, fl)
-    total = 0
+    stream_end = done = 0
     for j in range(0, g.n, c):
         cj = min(c, g.n - j)
         for s in range(f):
             a = g.m_fixed // f + (s < g.m_fixed % f)
             b = g.m_lut // f + (s < g.m_lut % f)
             assert a <= rd and b <= rl and max(a, b) >= 1
-            total += g.k + 2 * max(a, b) + cj - 2
-    return total
+            stream_end = max(stream_end + g.k, done)  # the last window ends no earlier
+            done = stream_end + max(a, b) + cj
+    return done
 
 
 @settings(max_examples=200, deadline=None)
@@ -104,14 +106,16 @@ def test_less_bandwidth_or_more_latency_never_faster(layer, eng, bw, lat, div, d
 def test_worked_example_by_hand():
     """docs/timing.md section 'Worked example': Mf=3, Ml=2, N=6, K=20 on the tiny engine."""
     g = GemmShape(3, 2, 6, 20)
-    assert compute_cycles(g, 2, 2, 4) == 96
-    assert _cycle(g, 2, 2, 4, 16, 4, 4, 4, 4) == (146, 50, 220)
+    assert compute_cycles(g, 2, 2, 4) == 83
+    assert _cycle(g, 2, 2, 4, 16, 4, 4, 4, 4) == (147, 64, 220)
 
 
 def test_plain_os_formula():
     assert plain_os_cycles(20, 10, 30, 8, 4) == 9 * (2 * 8 + 4 + 30 - 2)
-    # a full single-core tile is the mixed engine's tile
-    assert plain_os_cycles(8, 4, 30, 8, 4) == compute_cycles(GemmShape(8, 0, 4, 30), 8, 1, 4)
+    # one full single-core tile: plain pays the skew tail (R - 1) + (C - 1) and R drain
+    # cycles; the engine drains C cycles after the stream (R4): R - 2 cycles less
+    assert plain_os_cycles(8, 4, 30, 8, 4) == compute_cycles(
+        GemmShape(8, 0, 4, 30), 8, 1, 4) + 8 - 2
 
 
 def test_cycle_limit_stops_with_position():
@@ -134,9 +138,26 @@ def test_result_rows_are_named():
     row = np.zeros(RESULT_COLUMNS, np.int64)
     _gemm_schedule(3, 2, 6, 20, 0, 2, 2, 4, 16, 4, 4, 4, 4, 1 << 40, row)
     assert ScheduleResult.from_row(row) == ScheduleResult(
-        status=DONE, cycles=146, stall=50, dram_read=220, column_block=2, row_step=2,
+        status=DONE, cycles=147, stall=64, dram_read=220, column_block=2, row_step=2,
         k_chunk=2)
     _gemm_schedule(3, 2, 6, 20, 0, 2, 2, 4, 16, 4, 4, 4, 4, 60, row)
     stopped = ScheduleResult.from_row(row)
     assert stopped.status == CYCLE_LIMIT and stopped.cycles > 60
     assert max(stopped.column_block, stopped.row_step, stopped.k_chunk) < 2  # inside it
+
+
+def test_overlap_costs_one_fill_and_drain_when_k_covers_the_drain():
+    """R4b: K >= r + c on every tile → tiles * K + h_last (DSP-only 47x16, a 3x3x64 conv)."""
+    g = GemmShape(128, 0, 3136, 576)
+    f, j = 3, 196  # rows 43, 43, 42
+    assert compute_cycles(g, 47, 0, 16) == f * j * 576 + 42 + 16
+
+
+def test_short_k_waits_for_the_drain():
+    """R4b: with K < r + c the next tile's last window waits until the drain is done, so a
+    tile costs r + c; the cycle mode steps the same schedule."""
+    g = GemmShape(16, 0, 24, 5)  # F = 2 steps of 8 rows, J = 3 blocks of 8: h = 16 > K
+    assert compute_cycles(g, 8, 1, 8) == 5 * 16 + 5 + 16
+    assert _cycle(g, 8, 1, 8, 4)[0] == compute_cycles(g, 8, 1, 8)
+    # K = h: the drain is hidden exactly
+    assert compute_cycles(GemmShape(16, 0, 24, 16), 8, 1, 8) == 6 * 16 + 16

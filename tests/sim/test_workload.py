@@ -164,3 +164,21 @@ def test_depthwise_is_a_keyword_not_a_name():
     with pytest.raises(TopologyError, match=r"8 or 9 non-empty cells .*\[, depthwise\]"):
         parse_topology(head + "x, 16, 16, 3, 3, 8, 1, depthwise,\n", gemm=False)
 
+
+def test_mac_utilisation_and_roofline_verdict():
+    """MAC utilisation is MACs over the whole engine's PE-cycles (per layer and overall); a
+    layer is DRAM-bound when reading its blocks at the channel's rate outlasts its compute."""
+    acc = load_accelerator("xc7z020")
+    wl = assign_fraction(read_topology(WORKLOAD_DIR / "resnet18.csv"), 0.75)
+    r = simulate(wl, acc, "cycle")
+    pes = acc.engine.rows * acc.engine.cols
+    assert r.mac_util() == r.macs / (pes * r.total_cycles) == r.totals()["mac_util"]
+    bw = acc.memory.dram_bytes_per_cycle
+    for la, row in zip(r.layers, r.to_dict()["layers"], strict=True):
+        assert row["mac_util"] == r.mac_util(la) == (la.macs / (pes * la.cycles))
+        if not la.macs:
+            assert row["bound"] == "vector"
+            continue
+        read = la.dram_bytes - -(-la.m * la.n * acc.engine.act_bits // 8) * la.groups
+        assert row["bound"] == ("dram" if read / bw > la.compute_cycles else "compute")
+    assert {row["bound"] for row in r.to_dict()["layers"]} >= {"compute", "dram"}

@@ -16,7 +16,7 @@ import shutil
 import pytest
 
 from hw.generate import generate
-from hw.tb.cases import random_cases
+from hw.tb.cases import random_case, random_cases
 from hw.tb.engine import REPO, artifact_layer_case, build_accel, run_verilator
 from sim.config import load_accelerator, replace_engine
 from tests.equivalence.workloads import shaped
@@ -54,12 +54,14 @@ def check_all(outcomes) -> None:
 def test_engine_random_gemms(preset, tmp_path) -> None:
     """24 random GEMMs (ragged M/N/K, mixed per-row schemes, every memory timing), paced
     load beats, idle cycles on params/cmd and mild back-pressure on out; the tiny preset
-    also runs one layer of the shipped QAT artifact. Every engine shape of :data:`SHAPES`
-    runs the same way."""
+    also runs two layers of the shipped QAT artifact: a conv in the engine's format and the
+    unclamped logits (widest signed format in the command). Random cases draw their output
+    format too. Every engine shape of :data:`SHAPES` runs the same way."""
     accel = PARAMS[preset]
     cases = random_cases(accel, RANDOM_CASES, seed=SEED)
+    assert {c.out_fmt for c in cases} != {accel.engine.act_format}
     if preset == "tiny":
-        cases.append(artifact_layer_case(accel))
+        cases += [artifact_layer_case(accel), artifact_layer_case(accel, layer="fc")]
     outcomes = run_verilator(accel, cases, seed=SEED, log_file=tmp_path / "sim.log")
     assert len(outcomes) == len(cases) >= 20
     check_all(outcomes)
@@ -91,10 +93,22 @@ def test_mutant_sp2_shift_is_caught_by_the_output_check(tmp_path) -> None:
     assert not all(o.passed for o in outcomes)
 
 
-def test_mutant_long_tail_is_caught_by_the_cycle_check(tmp_path) -> None:
-    """The controller's tail lasts one cycle longer: the cycle count must differ."""
-    b = mutant(r"= tail == 1'h1;", "= tail == 1'h0;", "tail", tmp_path)
+def test_mutant_late_drain_is_caught_by_the_cycle_check(tmp_path) -> None:
+    """The controller starts each drain one cycle late (R4): the cycle count must differ."""
+    b = mutant(r"= rows \+ (\\cols\$\d+) ;", r"= rows + \1 + 1'h1;", "late-drain", tmp_path)
     cases = random_cases(TINY, 6, seed=SEED + 3)
     outcomes = run_verilator(TINY, cases, seed=SEED + 3, build=b, log_file=tmp_path / "l")
     assert any(o.cycles_rtl != o.cycles_sim for o in outcomes)
     assert not all(o.passed for o in outcomes)
+
+
+def test_mutant_without_the_drain_hazard_is_caught(tmp_path) -> None:
+    """A tile's last window no longer waits for the previous drain (R4b): short-K tiles
+    overwrite drain registers before they are drained, so outputs and cycles must differ."""
+    b = mutant(r"= left <= \\steps\$\d+ ;", "= 1'h1;", "no-hazard", tmp_path)
+    # K of 1 and 2 against tiles of h = r + c up to 6 cycles
+    cases = [random_case(TINY, m, n, k, seed=SEED + i)
+             for i, (m, n, k) in enumerate(((7, 13, 1), (4, 17, 2), (8, 9, 1)))]
+    outcomes = run_verilator(TINY, cases, seed=SEED + 4, build=b, log_file=tmp_path / "l")
+    assert not any(o.outputs_equal for o in outcomes)
+    assert all(o.cycles_rtl < o.cycles_sim for o in outcomes)

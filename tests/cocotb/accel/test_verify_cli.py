@@ -43,3 +43,33 @@ def test_outcome_failure_lines() -> None:
     slow = Outcome(**base | {"cycles_rtl": 12})
     assert slow.failure() == "c: RTL took 12 cycles, the simulator predicts 10 (+2)"
     assert Outcome(**base | {"cycles_rtl": 12, "cycles_must_equal": False}).passed
+
+
+@pytest.mark.skipif(shutil.which("verilator") is None, reason="verilator not installed")
+def test_verify_all_layers_json(capsys) -> None:
+    """Every layer of the shipped artifact on one DUT: one record per layer, GEMM layers
+    with equal cycles, the logits identical."""
+    art = "configs/artifacts/cnn_msq4_digits"
+    code, out, _ = run(capsys, "verify", "--accel", "tiny", "--cases", "2", "--artifact", art,
+                       "--all-layers", "--json")
+    d = json.loads(out)
+    assert code == 0 and d["failed"] == 0 and d["logits_equal"] is True
+    assert [r["name"] for r in d["layers"]] == [
+        "features.0", "features.3", "features.6", "features.7", "features.10", "features.11",
+        "fc"]
+    gemms = [r for r in d["layers"] if r["runs_on"] == "rtl"]
+    assert len(gemms) == 4 and all(r["cycles_rtl"] == r["cycles_sim"] for r in gemms)
+    assert "--all-layers" in d["reproduce"] and "--harness fast" in d["reproduce"]
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (("--beats", "burst"), "--beats applies only with --harness stream or both, not with "
+                           "--harness fast"),
+    (("--all-layers",), "--all-layers applies only with --artifact DIR, not without it"),
+    (("--artifact", "configs/artifacts/cnn_msq4_digits", "--all-layers", "--layer", "fc"),
+     "--layer applies only without --all-layers, not with it"),
+])
+def test_verify_refuses_options_that_do_not_apply(capsys, argv, message) -> None:
+    code, _, err = run(capsys, "verify", "--accel", "tiny", "--cases", "1", *argv)
+    assert code == 2 and err.strip().endswith(message)
+    assert len(err.strip().splitlines()) == 1

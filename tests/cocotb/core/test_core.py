@@ -1,12 +1,13 @@
 """Output-stationary cores (hw.core.OutputStationaryCore) on Verilator under cocotb: the DSP
 core (fixed PEs, unpacked and two per multiplier) and the LUT core (SP2 PEs), exact against
-``WeightFormat.hw_mul`` summed over K, on sim.timing's R4 schedule.
+``WeightFormat.hw_mul`` summed over K, on sim.timing's R4/R4b schedule.
 
 A tile of ``r x c`` outputs and ``K`` steps: ``K`` valid steps at the core's edge (with idle
-cycles mixed in, which only stretch the window), ``(r-1) + (c-1)`` tail cycles after the
-last step, then ``r`` drain cycles showing row ``0 .. r-1`` on ``out``. Half of the tiles
-start right after the previous drain (R4 back to back), the others after a few idle
-cycles. Unused rows and columns and every idle input carry random garbage.
+cycles mixed in, which only stretch the window), the last one marked ``last``; from ``c``
+cycles after it, ``r`` drain cycles show row ``0 .. r-1`` on ``out`` while the next tile
+already streams (R4b: its last step waits until that drain is done). Half of the tiles
+start right after the previous tile's last step, the others after a few idle cycles.
+Unused rows and columns and every idle input carry random garbage.
 """
 
 from __future__ import annotations
@@ -86,26 +87,48 @@ class TB:
                       self.rows, self.cols, self.fmt.name, self.fmt.bits, packing, self.act,
                       self.seed)
 
-    def drive(self, w_col, x_row, valid: int, first: int) -> None:
+    def drive(self, w_col, x_row, valid: int, first: int, last: int) -> None:
         self.dut.w.value = pack(w_col, self.fmt.bits)
         self.dut.x.value = pack(x_row, self.act.bits)
         self.dut.valid.value = valid
         self.dut.first.value = first
+        self.dut.last.value = last
 
     def drive_idle(self) -> None:
         """``valid`` low, everything else random."""
         rng = self.rng
         self.drive(rng.integers(0, 1 << self.fmt.bits, self.rows),
                    rng.integers(self.act.qmin, self.act.qmax + 1, self.cols), 0,
-                   int(rng.integers(0, 2)))
+                   int(rng.integers(0, 2)), int(rng.integers(0, 2)))
 
     async def reset(self) -> None:
-        self.drive([0] * self.rows, [0] * self.cols, 0, 0)
+        self.drive([0] * self.rows, [0] * self.cols, 0, 0, 0)
         self.dut.drain_row.value = 0
+        self.t = 0  # cycles driven
+        self.done = 0  # cycle the previous tile's drain ends (P of R4)
+        self.drains: dict[int, tuple] = {}  # cycle -> (row, wanted values, label)
         await start_clock_and_reset(self.dut)
 
     async def cycle(self) -> None:
+        """The next cycle: its drain row (if one is due) is checked after the inputs."""
         await FallingEdge(self.dut.clk)
+        self.t += 1
+
+    async def check_drain(self) -> None:
+        due = self.drains.pop(self.t, None)
+        if due is None:
+            return
+        d, want, label = due
+        self.dut.drain_row.value = d
+        await settle()
+        got = unpack(self.dut.out.value.integer, self.acc_bits, self.cols, signed=True)
+        for j, value in enumerate(want):
+            self.scoreboard.compare(got[j], int(value), f"{label} row {d} col {j}")
+
+    async def idle(self) -> None:
+        await self.cycle()
+        self.drive_idle()
+        await self.check_drain()
 
     async def tile(self, index: int, w: np.ndarray, x: np.ndarray) -> None:
         rng = self.rng
@@ -113,29 +136,25 @@ class TB:
         c = x.shape[1]
         step = 0
         while step < k:
-            await self.cycle()
-            if step > 0 and rng.random() < 0.15:
-                self.drive_idle()
+            if step == k - 1 and self.t + 2 < self.done:  # R4b: wait for the drain
+                await self.idle()
                 continue
+            if step > 0 and rng.random() < 0.15:
+                await self.idle()
+                continue
+            await self.cycle()
             w_col = rng.integers(0, 1 << self.fmt.bits, self.rows)  # garbage in unused rows
             x_row = rng.integers(self.act.qmin, self.act.qmax + 1, self.cols)
             w_col[:r] = w[:, step]
             x_row[:c] = x[step]
-            self.drive(w_col, x_row, 1, int(step == 0))
+            self.drive(w_col, x_row, 1, int(step == 0), int(step == k - 1))
+            await self.check_drain()
             step += 1
-        for _ in range((r - 1) + (c - 1)):
-            await self.cycle()
-            self.drive_idle()
         want = self.fmt.hw_mul(w[:, :, None], x[None, :, :]).sum(axis=1)
+        end = self.t + 1  # the window ended with the cycle just driven
         for d in range(r):
-            await self.cycle()
-            self.drive_idle()
-            self.dut.drain_row.value = d
-            await settle()
-            got = unpack(self.dut.out.value.integer, self.acc_bits, self.cols, signed=True)
-            for j in range(c):
-                self.scoreboard.compare(got[j], int(want[d, j]),
-                                        f"tile {index} ({r}x{c}, K={k}) row {d} col {j}")
+            self.drains[end + c + d] = (d, want[d], f"tile {index} ({r}x{c}, K={k})")
+        self.done = end + c + r
 
     async def random_tiles(self, n: int) -> None:
         await self.reset()
@@ -143,15 +162,17 @@ class TB:
         for i, (w, x) in enumerate(tiles):
             if self.rng.random() < 0.5:
                 for _ in range(int(self.rng.integers(1, 4))):
-                    await self.cycle()
-                    self.drive_idle()
+                    await self.idle()
             await self.tile(i, w, x)
+        while self.drains:
+            await self.idle()
         self.scoreboard.finish(sum(w.shape[0] * x.shape[1] for w, x in tiles))
 
 
 @cocotb.test()
 async def random_tiles_r4(dut):
-    """200 tiles (full, largest products, zero codes, random shapes) on the R4 schedule."""
+    """200 tiles (full, largest products, zero codes, random shapes) on the R4/R4b
+    schedule."""
     await TB(dut, tb_params()).random_tiles(N_TILES)
 
 

@@ -1,0 +1,49 @@
+"""MAC utilisation of the shipped presets (issue 21's acceptance table).
+
+For each model and preset, what ``fpim simulate --model M --accel P --json`` computes: the
+run's MAC utilisation (MACs over the engine's PE-cycles), FPS, DRAM bytes, and the
+compute-bound layers (roofline verdict of :meth:`sim.results.RunResult.bound`) with their
+lowest utilisation and how many reach 90 %; the layers under 90 % are listed with their
+shapes.
+
+Run: ``.venv/bin/python bench/engine_utilisation.py [--models resnet50 resnet18]
+[--accels xc7z020 xc7z045]``. Prints measured numbers only; nothing here is a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from fpim.flows.simulate import load_workload, simulate
+from sim.config import load_accelerator
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", nargs="+", default=["resnet50", "resnet18"])
+    ap.add_argument("--accels", nargs="+", default=["xc7z020", "xc7z045"])
+    args = ap.parse_args()
+    for accel_name in args.accels:
+        accel = load_accelerator(accel_name)
+        e = accel.engine
+        for model in args.models:
+            wl, _ = load_workload(accel, model=model)
+            r = simulate(accel, wl).result
+            rows = r.to_dict()["layers"]
+            compute = [la for la in rows if la["bound"] == "compute"]
+            low = [la for la in compute if la["mac_util"] < 0.9]
+            print(f"{model} on {accel_name} ({e.dsp_rows}+{e.lut_rows} rows x {e.cols}, "
+                  f"k_tile {accel.memory.k_tile}): MAC utilisation {r.mac_util():.1%}, "
+                  f"{r.fps:.2f} FPS, {r.total_cycles:,} cycles ({r.stall_cycles:,} stall), "
+                  f"DRAM {sum(la['dram_bytes'] for la in rows) / 1e6:.1f} MB")
+            dram = [la["name"] for la in rows if la["bound"] == "dram"]
+            lowest = min(la["mac_util"] for la in compute)
+            print(f"  compute-bound layers: {len(compute)}, lowest {lowest:.1%}, "
+                  f"{len(compute) - len(low)} at >= 90 %; DRAM-bound: {len(dram)}")
+            for la in low:
+                print(f"    {la['name']}: M={la['m']} N={la['n']} K={la['k']} "
+                      f"util {la['mac_util']:.1%}")
+
+
+if __name__ == "__main__":
+    main()

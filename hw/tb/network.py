@@ -1,0 +1,97 @@
+"""A whole artifact on the RTL: every GEMM layer on one DUT, the host doing the rest.
+
+:func:`verify_network` runs the layers of a QAT artifact in order on one input image, as
+:mod:`quant.infer` does, except that every layer the GEMM engine runs (:data:`hw.ops.RTL_OPS`)
+goes to the fast harness (:class:`hw.tb.fast.FastRun`, one DUT for the whole network, no reset
+between layers): the host lays the layer's input out as GEMM columns, writes the command
+(with the layer's output format) and the parameters, and turns the RTL's output rows back
+into the layer's value. Pooling, additions and flattening run on the host
+(:func:`quant.infer.run_layer`) on the RTL's values. Every value is compared bit for bit with
+integer inference of the whole artifact, and every GEMM layer's busy cycles and requested
+bytes with the simulator's cycle mode for the preset's memory.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from hw.ops import Runs, rtl_op
+from hw.tb.cases import layer_case
+from hw.tb.engine import Outcome, outcome
+from hw.tb.fast import FastRun
+from quant.artifact import Artifact
+from quant.infer import quantize_input, run_artifact, run_layer
+from quant.ops import gemm_of
+from quant.ops.gemm import from_columns, output_columns
+from sim.arch import Accelerator
+
+
+@dataclass(frozen=True)
+class LayerRecord:
+    """One layer of the network run: its value equal to integer inference or not, and for a
+    GEMM layer its outcome on the RTL (cycles, bytes, first mismatch)."""
+
+    name: str
+    op: str
+    equal: bool
+    seconds: float
+    gemm: Outcome | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.equal and (self.gemm is None or self.gemm.passed)
+
+    def failure(self) -> str | None:
+        if self.gemm is not None and not self.gemm.passed:
+            return self.gemm.failure()
+        return None if self.equal else f"{self.name}: value differs from quant.infer"
+
+    def to_dict(self) -> dict:
+        d = {"name": self.name, "op": self.op, "runs_on": "rtl" if self.gemm else "host",
+             "equal": self.equal, "passed": self.passed, "seconds": round(self.seconds, 3)}
+        if self.gemm is not None:
+            g = self.gemm
+            d |= {"gemm": g.description.split(": ", 1)[1], "cycles_sim": g.cycles_sim,
+                  "cycles_rtl": g.cycles_rtl, "dram_bytes_equal": g.dram_bytes_equal,
+                  "first_mismatch": g.first_mismatch}
+        return d
+
+
+def verify_network(accel: Accelerator, art: Artifact, image: np.ndarray, run: FastRun, *,
+                   on_layer: Callable[[int, int, str], None] = lambda i, n, name: None
+                   ) -> tuple[list[LayerRecord], bool]:
+    """Every layer of ``art`` on ``image`` (GEMM layers on ``run``'s DUT); returns one record
+    per layer and whether the final output (the logits) equals integer inference.
+    ``on_layer(i, total, name)`` is called before layer ``i``."""
+    from sim.functional import check_artifact
+
+    check_artifact(art, accel)
+    mem = accel.memory
+    q = quantize_input(art, image[None])
+    ref = run_artifact(art, q, return_values=True)
+    vals: dict[str, np.ndarray] = {"input": q}
+    fmts = {"input": art.input.fmt}
+    records = []
+    for i, layer in enumerate(art.layers):
+        on_layer(i, len(art.layers), layer.name)
+        t = time.perf_counter()
+        xs = [vals[s] for s in layer.inputs]
+        gemm = None
+        if rtl_op(layer.op) is Runs.ENGINE:
+            cols, spatial = gemm_of(layer).to_columns(layer, xs[0])
+            case = layer_case(accel, layer, cols, output_columns(ref[layer.name]),
+                              bw=mem.dram_bytes_per_cycle, lat=mem.dram_latency)
+            r = run.run(case)
+            gemm = outcome(case, r.y, r.cycles, r.req_bytes)
+            y = from_columns(np.where(r.y == -999, case.want, r.y), 1, spatial)
+        else:
+            y = run_layer(layer, xs, [fmts[s] for s in layer.inputs])
+        vals[layer.name] = y
+        fmts[layer.name] = layer.out.fmt
+        equal = bool(np.array_equal(y, ref[layer.name]))
+        records.append(LayerRecord(layer.name, layer.op, equal, time.perf_counter() - t, gemm))
+    return records, bool(np.array_equal(vals[art.output], ref[art.output]))

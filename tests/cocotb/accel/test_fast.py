@@ -1,0 +1,82 @@
+"""The fast harness (hw.tb.fast): DRAM and streams as Verilog around the top, Verilator alone.
+
+It must agree with the stream-level cocotb testbench case by case (outputs and busy cycles),
+catch the same mutants, run the mid-size preset, and run a whole artifact on one DUT with
+every value equal to integer inference (hw.tb.network).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import numpy as np
+import pytest
+
+from hw.generate import generate
+from hw.tb.cases import random_cases
+from hw.tb.engine import REPO, artifact_layer_case, digits_image, run_verilator
+from hw.tb.fast import FastRun, build_fast, run_fast
+from hw.tb.network import verify_network
+from quant.artifact import load_artifact
+from sim.config import CONFIG_DIR, load_accelerator
+from tests.cocotb.accel.test_accel import SEED, TINY, TINY_POT, check_all
+
+pytestmark = pytest.mark.skipif(shutil.which("verilator") is None,
+                                reason="verilator not installed (make test installs it)")
+
+MID = load_accelerator(CONFIG_DIR / "rtl" / "mid.yaml")
+ROOT = REPO / "build" / "fastrtl"
+
+
+@pytest.mark.parametrize("accel", [TINY, TINY_POT], ids=lambda a: a.name)
+def test_fast_and_stream_harnesses_agree(accel, tmp_path) -> None:
+    """The same cases on both harnesses: every output and every busy cycle count identical
+    (and equal to the reference and the simulator)."""
+    cases = random_cases(accel, 16, seed=SEED + 7)
+    if accel is TINY:
+        cases += [artifact_layer_case(accel), artifact_layer_case(accel, layer="fc")]
+    fast = run_fast(accel, cases, build=build_fast(accel, ROOT))
+    stream = run_verilator(accel, cases, seed=SEED, log_file=tmp_path / "sim.log")
+    check_all(fast)
+    for f, s in zip(fast, stream, strict=True):
+        assert np.array_equal(f.y, s.y), f.name
+        assert f.cycles_rtl == s.cycles_rtl == f.cycles_sim, f.name
+
+
+def test_fast_harness_runs_the_mid_preset() -> None:
+    """8 + 8 rows x 16 columns, 256-step blocks: random GEMMs around and beyond the array."""
+    check_all(run_fast(MID, random_cases(MID, 12, seed=SEED), build=build_fast(MID, ROOT)))
+
+
+def fast_mutant(pattern: str, replacement: str):
+    """The fast harness around the tiny top with one textual edit of its Verilog."""
+    text, _ = generate(TINY)
+    edited, count = re.subn(pattern, replacement, text)
+    assert count >= 1 and edited != text
+    return build_fast(TINY, ROOT, verilog=edited)
+
+
+def test_fast_harness_catches_a_wrong_sp2_shift() -> None:
+    cases = random_cases(TINY, 6, seed=SEED + 2)
+    out = run_fast(TINY, cases, build=fast_mutant(r"= 2'h3 - w\[2:1\];", "= 2'h2 - w[2:1];"))
+    assert any(o.first_mismatch is not None for o in out)
+
+
+def test_fast_harness_catches_a_longer_tail() -> None:
+    cases = random_cases(TINY, 6, seed=SEED + 3)
+    out = run_fast(TINY, cases, build=fast_mutant(r"= tail == 1'h1;", "= tail == 1'h0;"))
+    assert any(o.cycles_rtl != o.cycles_sim for o in out)
+    assert not all(o.passed for o in out)
+
+
+def test_whole_artifact_on_one_dut() -> None:
+    """Every layer of the shipped artifact: GEMMs on the RTL (the logits unclamped, in the
+    widest signed format), pooling and flattening on the host; every value equal."""
+    art = load_artifact(CONFIG_DIR / "artifacts" / "cnn_msq4_digits")
+    with FastRun(TINY, build_fast(TINY, ROOT)) as run:
+        records, logits_equal = verify_network(TINY, art, digits_image(art, 3), run)
+    assert logits_equal and all(r.passed for r in records), [r.failure() for r in records]
+    gemms = [r for r in records if r.gemm is not None]
+    assert [r.name for r in gemms] == ["features.0", "features.3", "features.7", "fc"]
+    assert all(r.gemm.cycles_rtl == r.gemm.cycles_sim for r in gemms)
