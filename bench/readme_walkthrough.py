@@ -57,15 +57,26 @@ EXPECT: dict[str, Expect] = {
          "to fit it, quantize again with --first-last-bits 0 --input-bits 4 "
          "--pool-extra-bits 0"), long=True),
     ".venv/bin/fpim simulate --model resnet50 --accel xc7z020": Expect(
-        ("12310101 cycles (4436682 stall)", "8.12 FPS (images/s)")),
+        ("6115534 cycles (457502 stall)", "16.35 FPS (images/s)", "MAC utilisation 87.1%")),
+    ".venv/bin/fpim simulate --model resnet18 --accel xc7z020": Expect(
+        ("2678849 cycles", "MAC utilisation 88.2%")),
+    ".venv/bin/fpim simulate --model mynet.py:make --input-shape 1,3,32,32 --accel xc7z020":
+        Expect(not_run="needs the user's mynet.py (tests/sim/test_your_model_cli.py runs this "
+                       "form from the file's own directory)"),
+    ".venv/bin/fpim simulate --model mypkg.nets:make --input-shape 1,3,32,32 --accel xc7z020":
+        Expect(not_run="needs the user's package mypkg (tests/sim/test_your_model_cli.py runs "
+                       "a package factory)"),
+    ".venv/bin/fpim simulate --model mynet.onnx --accel xc7z020": Expect(
+        not_run="needs the user's ONNX file (tests/sim/test_onnx_workload.py exports and "
+                "simulates ONNX files)"),
     ".venv/bin/fpim simulate --artifact build/demo/artifact --accel xc7z020 --functional": Expect(
         ("functional: bit-exact against quant.ref",), long=True, needs_demo=True),
     ".venv/bin/fpim search msq --part XC7Z020 --bits 4 --model resnet18 --save build/msq.yaml":
-        Expect(("6232548 cycles", "LUT 42429", "verdict: mixing pays",
+        Expect(("3243904 cycles", "LUT 41746", "verdict: mixing pays",
                 "reproduce: fpim simulate --model resnet18 --accel build/msq.yaml --mode "
                 "analytical --sp2-fraction 0.75")),
     ".venv/bin/fpim simulate --model resnet18 --accel build/msq.yaml --mode analytical "
-    "--sp2-fraction 0.75": Expect(("6232548 cycles", "LUT 42429/53200", "16.04 FPS")),
+    "--sp2-fraction 0.75": Expect(("3243904 cycles", "LUT 41746/53200", "30.83 FPS")),
     ".venv/bin/fpim report --model resnet50 --accel xc7z020 --out "
     "reports/reference/resnet50_xc7z020": Expect(
         ("report: reports/reference/resnet50_xc7z020/index.html",)),
@@ -73,7 +84,7 @@ EXPECT: dict[str, Expect] = {
     "reports/reference/msq4_resnet18_xc7z020": Expect(
         ("report: reports/reference/msq4_resnet18_xc7z020/index.html",)),
     ".venv/bin/fpim rtl --accel tiny --out rtl": Expect(("wrote rtl/fpim_tiny.v",)),
-    ".venv/bin/fpim synth --accel tiny": Expect(("2525", "378"), long=True),
+    ".venv/bin/fpim synth --accel tiny": Expect(("3166", "876"), long=True),
     ".venv/bin/python bench/resource_calibration.py": Expect(long=True),
     ".venv/bin/fpim verify --accel tiny": Expect(("25 passed, 0 failed",), long=True),
     ".venv/bin/fpim verify --accel tiny --cases 200 --seed 7": Expect(
@@ -83,8 +94,15 @@ EXPECT: dict[str, Expect] = {
         Expect(("total:",), needs_demo=True),
     ".venv/bin/fpim pim train --macro sram512x128_adc7 --scheme native --cell-bits 3 "
     "--group-size 64 --out runs/pim": Expect(("97.21%", "61.28%", "92.76%"), long=True),
-    ".venv/bin/fpim pim eval --artifact runs/pim --macro sram512x128_adc7 --scheme native "
-    "--cell-bits 3 --group-size 64 --noise-lsb 0.25": Expect(("PIM",), long=True),
+    ".venv/bin/fpim pim eval --artifact runs/pim --macro sram512x128_adc7 --noise-lsb 0.25":
+        Expect(("PIM",), long=True),
+    ".venv/bin/fpim verify --accel tiny --artifact build/demo/artifact --all-layers": Expect(
+        ("logits identical to quant.infer", "0 failed"), long=True, needs_demo=True),
+    ".venv/bin/fpim quantize --model vit_digits --scheme fixed --bits 8 --out runs/vit-w8a8":
+        Expect(("artifact: runs/vit-w8a8",), long=True),
+    ".venv/bin/fpim quantize --model vit_digits --scheme msq --lut-scheme pot --bits 4 "
+    "--sp2-fraction 0.5 --ptq --out runs/vit-pot4": Expect(("artifact: runs/vit-pot4",),
+                                                          long=True),
     ".venv/bin/fpim sweep configs/sweeps/quick.yaml --out runs/quick": Expect(
         ("1056 points",), long=True),
     ".venv/bin/fpim sweep configs/sweeps/codesign.yaml --out runs/codesign": Expect(long=True),

@@ -14,10 +14,10 @@ Sources:
   that ends with the keyword ``depthwise`` (:data:`DEPTHWISE`, a cell no number can be) is a
   depthwise conv: one group per channel, ``Num Filter`` filters each; the layer's name plays
   no part. GEMM format ``Layer Name, M, N, K,``: SCALE-Sim's ``M`` is the output pixels (our
-  N), its ``N`` the filters (our M). fpim's own convention on top: a layer whose name
-  contains ``MATMUL`` multiplies two activations (e.g. attention), so all its rows are fixed
-  point. Every row may end with a comma; a malformed row raises :class:`TopologyError`
-  naming the file and line.
+  N), its ``N`` the filters (our M). fpim's own extension on top: a GEMM row that ends with
+  the keyword ``matmul`` (:data:`MATMUL_MARK`) multiplies two activations (e.g. attention),
+  so all its rows are fixed point; again the name plays no part. Every row may end with a
+  comma; a malformed row raises :class:`TopologyError` naming the file and line.
 * a quantized artifact (:func:`sim.ops.from_artifact`): splits from the per-row scheme ids.
 * a torch model: :mod:`sim.torch_workload` (imports torch).
 
@@ -42,7 +42,7 @@ from quant.modelspec import FORMS
 from quant.msq import lut_row_count
 
 WORKLOAD_DIR = Path(__file__).resolve().parent.parent / "configs" / "workloads"
-MATMUL_MARK = "MATMUL"
+MATMUL_MARK = "matmul"
 #: The last cell of a depthwise conv row (fpim's extension of SCALE-Sim's conv format).
 DEPTHWISE = "depthwise"
 
@@ -251,12 +251,14 @@ def parse_topology(text: str, gemm: bool, source: str = "<topology>") -> Workloa
                 continue
             raise TopologyError(f"{where}: the first line must be the header "
                                 f"'Layer name, ...', not {raw.strip()!r}")
-        depthwise = not gemm and len(cells) > 1 and cells[-1].lower() == DEPTHWISE
-        if depthwise:
+        keyword = DEPTHWISE if not gemm else MATMUL_MARK
+        marked = len(cells) > 1 and cells[-1].lower() == keyword
+        if marked:
             cells = cells[:-1]
+        depthwise = marked and not gemm
         want = (4,) if gemm else (8, 9)
         if len(cells) not in want or any(c == "" for c in cells):
-            cols = "name, M, N, K" if gemm else \
+            cols = f"name, M, N, K[, {MATMUL_MARK}]" if gemm else \
                 "name, " + ", ".join(CONV_COLUMNS) + f"[, {DEPTHWISE}]"
             raise TopologyError(f"{where}: a row must have {' or '.join(map(str, want))} "
                                 f"non-empty cells ({cols}), not {raw.strip()!r}")
@@ -267,7 +269,7 @@ def parse_topology(text: str, gemm: bool, source: str = "<topology>") -> Workloa
         if gemm:
             sm, sn, k = (_int_cell(c, w, where) for c, w in zip(cells[1:], GEMM_COLUMNS,
                                                                    strict=True))
-            kind = "matmul" if MATMUL_MARK in name else "gemm"
+            kind = "matmul" if marked else "gemm"
             ops.append(GemmOp(name, kind, m=sn, n=sm, k=k))
             continue
         vals = [_int_cell(c, w, where) for c, w in zip(cells[1:8], CONV_COLUMNS, strict=True)]

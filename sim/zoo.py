@@ -7,8 +7,8 @@ Shapes come from the architectures' definitions (no weights): ResNet-18/50 (He e
 IFMAP given as the padded size actually read, ``(out - 1) * stride + filter``, so that
 SCALE-Sim's ``ceil((H - F + S) / S)`` gives the true output size; depthwise convs end with
 the keyword ``depthwise``. DeiT is written in the
-GEMM format, one row per attention head for the two attention matmuls (marked
-``MATMUL``). Regenerate with ``python -m sim.zoo``; a test checks the files are current.
+GEMM format, one row per attention head for the two attention matmuls (ending with the
+keyword ``matmul``). Regenerate with ``python -m sim.zoo``; a test checks the files are current.
 """
 
 from __future__ import annotations
@@ -95,9 +95,9 @@ def deit(embed: int = 768, heads: int = 12, depth: int = 12, mlp: int = 3072,
     for b in range(depth):
         rows.append(f"blocks.{b}.qkv, {tokens}, {3 * embed}, {embed},")
         for h in range(heads):
-            rows.append(f"blocks.{b}.attn_qk.h{h}_MATMUL, {tokens}, {tokens}, {dh},")
+            rows.append(f"blocks.{b}.attn_qk.h{h}, {tokens}, {tokens}, {dh}, matmul")
         for h in range(heads):
-            rows.append(f"blocks.{b}.attn_av.h{h}_MATMUL, {tokens}, {dh}, {tokens},")
+            rows.append(f"blocks.{b}.attn_av.h{h}, {tokens}, {dh}, {tokens}, matmul")
         rows.append(f"blocks.{b}.proj, {tokens}, {embed}, {embed},")
         rows.append(f"blocks.{b}.fc1, {tokens}, {mlp}, {embed},")
         rows.append(f"blocks.{b}.fc2, {tokens}, {embed}, {mlp},")

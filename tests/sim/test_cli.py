@@ -50,7 +50,7 @@ def test_simulate_errors_are_one_line(capsys, tmp_path):
     assert main(["simulate", "--topology", str(bad), "--accel", "tiny"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == ("fpim simulate: error: t.csv line 2: a row must have 4 non-empty cells "
-                   "(name, M, N, K), not 'x, 4, , 4,'")
+                   "(name, M, N, K[, matmul]), not 'x, 4, , 4,'")
     assert main(["simulate", "--model", "resnet18", "--accel", "tiny",
                  "--set", "engine.cols=0"]) == 2
     assert "engine.cols must be an integer in 1..4096, not 0" in capsys.readouterr().err

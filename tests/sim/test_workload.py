@@ -39,10 +39,11 @@ def test_conv_format():
 
 
 def test_gemm_format_maps_scalesim_m_to_columns():
-    wl = parse_topology("Layer Name, M, N, K,\nqkv, 197, 2304, 768,\nqk_MATMUL, 197, 197, 64,\n",
-                        gemm=True)
+    # issue 23: an activation x activation matmul is marked by the keyword, not by its name
+    wl = parse_topology("Layer Name, M, N, K,\nqkv, 197, 2304, 768,\nqk, 197, 197, 64, matmul\n"
+                        "x_MATMUL, 1, 2, 3,\n", gemm=True)
     assert (wl.ops[0].m, wl.ops[0].n, wl.ops[0].k) == (2304, 197, 768)
-    assert wl.ops[1].kind == "matmul"
+    assert wl.ops[1].kind == "matmul" and wl.ops[2].kind == "gemm"
     wl = assign_fraction(wl, 0.5)
     assert wl.ops[0].splits == ((1152, 1152, 1),)
     assert wl.ops[1].splits == ((197, 0, 1),)  # activation x activation: DSP core only
