@@ -13,9 +13,10 @@ integer-only inference (``quant.infer``). Rows:
 * fixed-8: every weight 8-bit fixed point (W8A8);
 * fixed/PoT-4 at 0.5: half of the rows of every head (and of every other weight-bearing
   linear) power-of-two, the rest fixed point, 4-bit words (W4A8), patch embedding and head
-  8-bit fixed. Wider PoT words do not fit the engine's requantizer: a PoT-6 row's integer
-  weights carry a denominator of 2**30, and its requantizer would need right shifts beyond
-  the 31 of ``quant.requant.REQUANTIZER`` (docs/vit.md);
+  8-bit fixed;
+* fixed/PoT-8 at 0.5: the same with 8-bit words (W8A8): fixed-8 rows and PoT rows whose
+  exponents stop at 2**-15 (``quant.formats.POT_MAX_EXPONENT``, what the requantizer can
+  apply; docs/vit.md "PoT exponents");
 * fixed/SP2-4 at 0.5: the same with SP2 (W4A8);
 * float-ops ablation: fixed-8 QAT whose forward runs float softmax / LayerNorm / GELU
   instead of the integer kernels (the exported artifact is integer-only either way);
@@ -47,6 +48,10 @@ ROWS: dict[str, tuple[dict, bool]] = {
     "fixed/PoT-4 at 0.5, QAT": ({"scheme": "msq", "lut_scheme": "pot", "bits": 4,
                                  "sp2_fraction": 0.5}, False),
     "fixed/PoT-4 at 0.5, PTQ": ({"scheme": "msq", "lut_scheme": "pot", "bits": 4,
+                                 "sp2_fraction": 0.5}, True),
+    "fixed/PoT-8 at 0.5, QAT": ({"scheme": "msq", "lut_scheme": "pot", "bits": 8,
+                                 "sp2_fraction": 0.5}, False),
+    "fixed/PoT-8 at 0.5, PTQ": ({"scheme": "msq", "lut_scheme": "pot", "bits": 8,
                                  "sp2_fraction": 0.5}, True),
     "fixed/SP2-4 at 0.5, QAT": ({"scheme": "msq", "lut_scheme": "sp2", "bits": 4,
                                  "sp2_fraction": 0.5}, False),

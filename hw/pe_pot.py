@@ -23,7 +23,7 @@ class PotPe(AccumulatingPe):
         e_bits = self.fmt.bits - 1
         e = self.w[:e_bits]
         sign = self.w[e_bits]
-        max_shift = (1 << e_bits) - 2
+        max_shift = self.fmt.denominator.bit_length() - 1  # the largest e - 1 of a code
         shift = Signal(index_shape(max_shift + 1))  # 2-bit words: always 0
         magnitude = Signal(signed(self.act.bits + max_shift + 1))
         m.d.comb += [

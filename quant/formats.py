@@ -16,8 +16,10 @@ integers in ``[0, 2**bits)``:
   negative pattern is unused: the set is symmetric). ``int_level = k``,
   ``denominator = 2**(m-1) - 1``. Hardware: one signed multiply ``k * x`` (a DSP slice).
 * **pot** (m bits): sign bit (MSB) and an (m-1)-bit exponent field ``e``; ``e = 0`` is zero,
-  otherwise the magnitude is ``2**-(2**(m-1)-1-e)``. ``int_level = ±2**(e-1)``,
-  ``denominator = 2**(2**(m-1)-2)``. Hardware: ``±(x << (e-1))``, one shift.
+  otherwise ``int_level = ±2**(e-1)`` with ``denominator = 2**E``, ``E = min(2**(m-1)-2,
+  POT_MAX_EXPONENT)`` (magnitude ``2**-(E+1-e)``); the words with ``e - 1 > E`` are not codes.
+  Hardware: ``±(x << (e-1))``, one shift. ``E`` is capped because the requantizer divides by
+  the denominator: see :data:`POT_MAX_EXPONENT` (the cap binds from PoT-6 on).
 * **sp2** (m = 1 + m1 + m2 bits, m1 = ceil((m-1)/2), m2 = floor((m-1)/2)): sign bit (MSB),
   an m1-bit field ``i1`` and an m2-bit field ``i2`` (LSBs). ``q1 = 0`` if ``i1 = 0`` else
   ``2**-i1``; likewise ``q2`` from ``i2``; magnitude ``q1 + q2``. With ``S = 2**m1 - 1``:
@@ -77,12 +79,23 @@ class Scheme(IntEnum):
         raise ConfigError(f"scheme must be one of {names}, not {value!r}")
 
 
+#: Largest exponent ``E`` of a PoT denominator ``2**E`` (smallest magnitude ``2**-E``). The
+#: requantizer applies a row's ``alpha / 2**E * S_in / S_out`` as ``mult * 2**-shift`` with a
+#: ``mult_bits``-bit multiplier and a right shift of at most ``max_shift``
+#: (:data:`quant.requant.REQUANTIZER`: 16 and 31); ``E = max_shift - mult_bits`` keeps all 16
+#: multiplier bits whenever ``alpha * S_in / S_out >= 1/2`` (as for the fixed rows), where a
+#: larger ``E`` would leave the multiplier a few bits or none: a PoT-6 row with ``2**30`` gave
+#: multipliers of 0 .. 121. Smaller magnitudes contribute below one output step anyway.
+#: tests/quant/test_formats.py checks the relation to REQUANTIZER (formats cannot import it).
+POT_MAX_EXPONENT = 15
+
 #: Allowed bit widths per weight scheme. SP2 needs m1, m2 >= 1 and its 8-bit form already
-#: shifts by up to 15; PoT above 6 bits would shift by more than 30 (and 7 bits by 62).
+#: shifts by up to 15. PoT-7 and PoT-8 have PoT-6's levels (their further exponents lie beyond
+#: POT_MAX_EXPONENT): the PoT rows of a layer whose fixed rows are 7 or 8 bits wide.
 WEIGHT_BITS: dict[Scheme, range] = {
     Scheme.FIXED: range(2, 17),
     Scheme.SP2: range(3, 9),
-    Scheme.POT: range(2, 7),
+    Scheme.POT: range(2, 9),
 }
 
 
@@ -229,13 +242,14 @@ class FixedFormat(WeightFormat):
 
 @dataclass(frozen=True)
 class PotFormat(WeightFormat):
-    """Power of two: ±{0, 2**-(2**(m-1)-2), ..., 1/2, 1}. Hardware: one shift (LUTs)."""
+    """Power of two: ±{0, 2**-E, ..., 1/2, 1}, ``E = min(2**(m-1)-2, POT_MAX_EXPONENT)``.
+    Hardware: one shift (LUTs)."""
 
     scheme: ClassVar[Scheme] = Scheme.POT
 
     @property
     def denominator(self) -> int:
-        return 1 << ((1 << (self.bits - 1)) - 2)
+        return 1 << min((1 << (self.bits - 1)) - 2, POT_MAX_EXPONENT)
 
     def fields(self, words: object) -> tuple[np.ndarray, np.ndarray]:
         """(sign, e) fields of each word."""
@@ -245,6 +259,8 @@ class PotFormat(WeightFormat):
     def _int_level_of_word(self, word: int) -> int | None:
         sign, e = word >> (self.bits - 1), word & ((1 << (self.bits - 1)) - 1)
         mag = 0 if e == 0 else 1 << (e - 1)
+        if mag > self.denominator:  # a level above 1: beyond POT_MAX_EXPONENT
+            return None
         return -mag if sign else mag
 
     def hw_mul(self, words: object, x: object) -> np.ndarray:

@@ -112,7 +112,7 @@ class GemmEngine:
         lut_rows: rows of the LUT core (SP2 or PoT shift-add PEs), 0..4096; 0 = no LUT core.
         cols: columns shared by both cores (output positions per tile), 1..4096.
         weight_bits: weight code width of every row (both schemes), bits: fixed 2..16, with a
-            LUT core also within the LUT scheme's widths (sp2 3..8, pot 2..6).
+            LUT core also within the LUT scheme's widths (sp2 3..8, pot 2..8).
         act_bits: activation width (input and requantized output), bits, 1..16 (2..16
             signed).
         act_signed: signed activations (symmetric) instead of unsigned (after ReLU); a bool.

@@ -52,6 +52,6 @@ def test_errors_are_one_line_exit_2(capsys, argv, message) -> None:
 
 def test_console_entry_point_has_no_traceback() -> None:
     proc = subprocess.run([sys.executable, "-m", "fpim", "formats", "--scheme", "pot", "--bits",
-                           "8"], capture_output=True, text=True, check=False)
+                           "9"], capture_output=True, text=True, check=False)
     assert proc.returncode == 2
-    assert proc.stderr == "fpim formats: error: bits must be an integer in 2..6 for pot, not 8\n"
+    assert proc.stderr == "fpim formats: error: bits must be an integer in 2..8 for pot, not 9\n"

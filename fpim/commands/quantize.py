@@ -96,7 +96,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scheme", type=_choice("scheme", SCHEMES), required=True,
                    help="weight scheme: fixed, pot, sp2, msq (fixed + SP2 per row), f8 (F8Net)")
     p.add_argument("--bits", type=int, required=True,
-                   help="weight bits: fixed 2..16, pot 2..6, sp2 3..8, msq 3..8, f8 8")
+                   help="weight bits: fixed 2..16, pot 2..8, sp2 3..8, msq 3..8, f8 8")
     p.add_argument("--act-bits", type=int, default=None,
                    help="activation bits (default: 4, or 8 for f8 and the ViTs)")
     p.add_argument("--sp2-fraction", type=float, default=None,

@@ -73,7 +73,7 @@ class QATConfig:
     Members:
         scheme: weight scheme: ``fixed``, ``pot``, ``sp2``, ``msq`` (fixed + SP2 per row) or
             ``f8`` (F8Net: 8-bit fixed weights and activations, pure-shift requantization).
-        bits: weight bits (fixed 2..16, pot 2..6, sp2 3..8, msq 3..8, f8 8).
+        bits: weight bits (fixed 2..16, pot 2..8, sp2 3..8, msq 3..8, f8 8).
         act_bits: activation bits after ReLU, 1..16 (f8: 8).
         sp2_fraction: msq only: fraction of each layer's rows on SP2, in [0, 1].
         msq_rule: msq only: row ranking, ``mse`` (default) or ``variance``.
@@ -136,34 +136,33 @@ def nearest_level(levels: torch.Tensor, x: torch.Tensor, den: int | None = None)
     """Nearest entry of sorted float64 ``levels`` to each ``x``; ties → smaller magnitude.
 
     The torch twin of ``quant.formats._nearest_index`` (same comparisons, same float64).
-    ``den``: the levels are ``j / den`` for ``j = -den .. den`` (fixed point), which finds
-    each ``x``'s place by arithmetic instead of a search (:func:`uniform_rank`).
+    ``den``: the levels are ``fl(j / den)`` for ``j = -den .. den`` (fixed point): the two
+    candidates are then computed, not looked up (:func:`uniform_pair`).
     """
-    n = levels.numel()
-    rank = torch.searchsorted(levels, x) if den is None else uniform_rank(levels, x, den)
-    i = rank.clamp(1, n - 1)
-    lo, hi = levels[i - 1], levels[i]
+    if den is None:
+        i = torch.searchsorted(levels, x).clamp(1, levels.numel() - 1)
+        lo, hi = levels[i - 1], levels[i]
+    else:
+        lo, hi = uniform_pair(x, den)
     d_lo, d_hi = (x - lo).abs(), (x - hi).abs()
     pick_hi = (d_hi < d_lo) | ((d_hi == d_lo) & (hi.abs() < lo.abs()))
     return torch.where(pick_hi, hi, lo)
 
 
-def uniform_rank(levels: torch.Tensor, x: torch.Tensor, den: int) -> torch.Tensor:
-    """``searchsorted(levels, x)`` (the number of levels below each ``x`` in [-1, 1]) for the
-    levels ``fl(j / den)``, ``j = -den .. den``, without a search.
+def uniform_pair(x: torch.Tensor, den: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two neighbouring levels ``fl(c / den)``, ``fl((c + 1) / den)`` of each ``x`` in [-1, 1]
+    of which one is its nearest level among ``fl(j / den)``, ``j = -den .. den``, without a
+    search or a lookup (float64 division is correctly rounded, so ``c / den`` is the level).
 
-    ``ceil(x * den) + den`` counts the ``j`` with ``j / den < x``. Two roundings can move that
-    count: ``x * den`` in float64 (relative error 2**-53, so only when it lies within 2**-38
-    of an integer ``j``) and ``fl(j / den)`` against ``j / den`` (only for the one ``j`` with
-    ``j / den`` next to ``x``, the levels being ``1 / den`` apart). Both concern the same
-    ``j``, so the guess is off by at most one, and one comparison with each neighbour
-    corrects it (tests/quant/test_qat.py compares with the search at ties and their
-    neighbours).
+    ``c = floor(x * den)``. Away from an integer ``k`` the float64 product keeps its floor, so
+    the pair is the search's (``lo < x <= hi``), ties between two levels included. Within
+    ``2**-38`` of ``k`` the rounding may move the floor by one, but ``k`` is then ``c`` or
+    ``c + 1`` and ``fl(k / den)`` is nearer than any other level either way
+    (tests/quant/test_qat.py compares with the search at the levels, the ties and their
+    float64 neighbours).
     """
-    n = levels.numel()
-    r = (torch.ceil(x * den) + den).long().clamp(0, n)
-    r = r - (levels[(r - 1).clamp(0, n - 1)] >= x).long() * (r > 0).long()
-    return r + (levels[r.clamp(0, n - 1)] < x).long() * (r < n).long()
+    c = torch.floor(x * den).clamp(-den, den - 1)
+    return c / den, (c + 1) / den
 
 
 class WeightQuantizer(nn.Module):

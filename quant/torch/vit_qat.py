@@ -58,8 +58,26 @@ RESIDUAL_SHIFT = 4
 
 
 def _ste(exact: torch.Tensor, surrogate: torch.Tensor) -> torch.Tensor:
-    """``exact``'s value with ``surrogate``'s gradient."""
-    return surrogate + (exact.to(surrogate.dtype) - surrogate).detach()
+    """``exact``'s value (as ``surrogate``'s dtype, by the sum below) without a graph."""
+    return surrogate + (exact.to(surrogate.dtype) - surrogate)
+
+
+class _IntOp(torch.autograd.Function):
+    """An integer non-linear op as one autograd node: the forward's value is the integer
+    kernel's (through :func:`_ste`), the gradient the float surrogate's, computed in the
+    backward from what ``op.surrogate`` saved: no autograd graph of the surrogate is built
+    and nothing runs twice."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, op: nn.Module) -> torch.Tensor:  # type: ignore[override]
+        surrogate, saved = op.surrogate(x)
+        ctx.op = op
+        ctx.save_for_backward(*saved)
+        return _ste(op.exact(x), surrogate)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple:  # type: ignore[override]
+        return ctx.op.surrogate_grad(grad, *ctx.saved_tensors), None
 
 
 def _codes(x: torch.Tensor, scale: float) -> torch.Tensor:
@@ -156,14 +174,20 @@ class QSoftmax(_Leaf):
         self.bits = bits
         self.int_ops = True
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def surrogate(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
         soft = torch.softmax(x, dim=-2)
-        if not self.int_ops:
-            return soft
+        return soft, (soft,)
+
+    def surrogate_grad(self, grad: torch.Tensor, soft: torch.Tensor) -> torch.Tensor:
+        return torch._softmax_backward_data(grad, soft, -2, soft.dtype)
+
+    def exact(self, x: torch.Tensor) -> torch.Tensor:
         s = self.src[0].scale()
         p = softmax_params(s, x.shape[-2], self.bits)
-        exact = intops.shiftmax(_codes(x, s), p["x0"], p["n"], self.bits) * out_scale(self.bits)
-        return _ste(exact, soft)
+        return intops.shiftmax(_codes(x, s), p["x0"], p["n"], self.bits) * out_scale(self.bits)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _IntOp.apply(x, self) if self.int_ops else torch.softmax(x, dim=-2)
 
 
 class QGelu(_Quantized):
@@ -184,16 +208,21 @@ class QGelu(_Quantized):
             self._table = key, intops.shift_gelu(codes, x0, n, p)
         return self._table[1]
 
+    def surrogate(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        return F.gelu(x), (x,)
+
+    def surrogate_grad(self, grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return torch.ops.aten.gelu_backward(grad, x)
+
+    def exact(self, x: torch.Tensor) -> torch.Tensor:
+        s = self.src[0].scale()
+        p = gelu_params(s, self.out.scale())
+        fmt = self.src[0].fmt
+        codes = _codes(x, s).clamp(fmt.qmin, fmt.qmax) - fmt.qmin
+        return self.table(p["x0"], p["n"], p["p"])[codes].double() * (s * 2.0 ** -p["p"])
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        g = F.gelu(x)
-        if self.int_ops:
-            s = self.src[0].scale()
-            p = gelu_params(s, self.out.scale())
-            fmt = self.src[0].fmt
-            codes = _codes(x, s).clamp(fmt.qmin, fmt.qmax) - fmt.qmin
-            y = self.table(p["x0"], p["n"], p["p"])[codes]
-            g = _ste(y.double() * (s * 2.0 ** -p["p"]), g)
-        return self.out(g)
+        return self.out(_IntOp.apply(x, self) if self.int_ops else F.gelu(x))
 
 
 class QLayerNorm(_Quantized):
@@ -207,12 +236,24 @@ class QLayerNorm(_Quantized):
         self.bias = nn.Parameter(ln.bias.detach().clone())
         self.eps = ln.eps
 
+    def surrogate(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        std = torch.sqrt(x.var(dim=-2, unbiased=False, keepdim=True) + self.eps)
+        z = (x - x.mean(dim=-2, keepdim=True)) / std
+        return z, (z, std)
+
+    def surrogate_grad(self, grad: torch.Tensor, z: torch.Tensor, std: torch.Tensor
+                       ) -> torch.Tensor:
+        """The gradient of ``z = (x - mean) / std`` over the features: ``(g - mean(g) -
+        z * mean(g * z)) / std``."""
+        g = grad - grad.mean(dim=-2, keepdim=True)
+        return (g - z * (grad * z).mean(dim=-2, keepdim=True)) / std
+
+    def exact(self, x: torch.Tensor) -> torch.Tensor:
+        z = intops.normalize(_codes(x, self.src[0].scale())).double()
+        return z * normalized_scale(x.shape[-2])
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        mu = x.mean(dim=-2, keepdim=True)
-        z = (x - mu) / torch.sqrt(x.var(dim=-2, unbiased=False, keepdim=True) + self.eps)
-        if self.int_ops:
-            exact = intops.normalize(_codes(x, self.src[0].scale())).double()
-            z = _ste(exact * normalized_scale(x.shape[-2]), z)
+        z = _IntOp.apply(x, self) if self.int_ops else self.surrogate(x)[0]
         return self.out(z * self.weight[:, None] + self.bias[:, None])
 
 

@@ -40,6 +40,7 @@ CONFIGS = [
     ("fixed", 4, ActFormat(4)), ("fixed", 8, ActFormat(8)), ("fixed", 8, ActFormat(8, True)),
     ("sp2", 4, ActFormat(4)), ("sp2", 5, ActFormat(8, True)), ("sp2", 8, ActFormat(8)),
     ("pot", 4, ActFormat(4)), ("pot", 6, ActFormat(8, True)), ("pot", 2, ActFormat(3)),
+    ("pot", 8, ActFormat(8, True)),
 ]
 
 

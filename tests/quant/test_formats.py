@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from quant.errors import ConfigError, ShapeError
 from quant.formats import (
+    POT_MAX_EXPONENT,
     WEIGHT_BITS,
     ActFormat,
     F8Format,
@@ -19,6 +20,7 @@ from quant.formats import (
     format_table,
     weight_format,
 )
+from quant.requant import REQUANTIZER
 
 ALL_FORMATS = [(s, b) for s, r in WEIGHT_BITS.items() for b in r]
 
@@ -29,7 +31,8 @@ def paper_levels(scheme: Scheme, m: int) -> set[Fraction]:
         d = 2 ** (m - 1) - 1
         return {Fraction(k, d) for k in range(-d, d + 1)}
     if scheme is Scheme.POT:
-        mags = {Fraction(0)} | {Fraction(1, 2**p) for p in range(0, 2 ** (m - 1) - 1)}
+        top = min(2 ** (m - 1) - 2, POT_MAX_EXPONENT)  # the paper's 2**(m-1)-2, capped
+        mags = {Fraction(0)} | {Fraction(1, 2**p) for p in range(0, top + 1)}
     else:
         m1, m2 = (m - 1 + 1) // 2, (m - 1) // 2
         q1 = {Fraction(0)} | {Fraction(1, 2**j) for j in range(1, 2**m1)}
@@ -52,8 +55,28 @@ def test_level_counts() -> None:
     assert weight_format("sp2", 8).levels.size == 187
     for m in range(2, 17):
         assert weight_format("fixed", m).levels.size == 2**m - 1
-    for m in range(2, 7):
+    for m in range(2, 6):
         assert weight_format("pot", m).levels.size == 2**m - 1
+    # PoT-6's exponents stop at POT_MAX_EXPONENT: 2 * 16 + 1 levels, not 63
+    assert weight_format("pot", 6).levels.size == 2 * (POT_MAX_EXPONENT + 1) + 1
+
+
+def test_pot_exponents_fit_the_requantizer() -> None:
+    # the smallest PoT magnitude 2**-E is a right shift the requantizer applies on top of a
+    # full multiplier; words beyond it are not codes, and the hardware shift is unchanged
+    assert POT_MAX_EXPONENT == REQUANTIZER.max_shift - REQUANTIZER.mult_bits
+    f6 = weight_format("pot", 6)
+    assert f6.denominator == 2**POT_MAX_EXPONENT and f6.levels.min() == -1.0
+    assert f6.levels[f6.levels > 0].min() == 2.0**-POT_MAX_EXPONENT
+    assert f6.valid_words.sum() == 2 * (POT_MAX_EXPONENT + 2)  # e = 0 .. 16, both signs
+    words = np.flatnonzero(f6.valid_words)
+    np.testing.assert_array_equal(f6.hw_mul(words, 3), 3 * f6.int_level(words))
+    with pytest.raises(ConfigError, match="code word 17 is not a valid pot-6 code"):
+        f6.int_level(17)
+    for m in (7, 8):  # wider words, the same levels
+        np.testing.assert_array_equal(weight_format("pot", m).levels, f6.levels)
+    for m in (3, 4, 5):  # below the cap: unchanged
+        assert weight_format("pot", m).denominator == 2 ** (2 ** (m - 1) - 2)
 
 
 def test_sp2_field_split() -> None:
@@ -134,7 +157,7 @@ def test_sp2_op_is_two_shifts_and_add() -> None:
     ("scheme", "bits", "message"),
     [("sp2", 2, "bits must be an integer in 3..8 for sp2, not 2"),
      ("sp2", 9, "bits must be an integer in 3..8 for sp2, not 9"),
-     ("pot", 7, "bits must be an integer in 2..6 for pot, not 7"),
+     ("pot", 9, "bits must be an integer in 2..8 for pot, not 9"),
      ("fixed", 1, "bits must be an integer in 2..16 for fixed, not 1"),
      ("ternary", 4, "scheme must be one of fixed, sp2, pot, not 'ternary'")],
 )

@@ -43,7 +43,7 @@ def test_quantize_json_and_artifact(tmp_path, capsys):
                                          "not 'int'"),
     (["--data", "mnist", "--scheme", "fixed", "--bits", "4"],
      "data must be one of digits, cifar10, folder, not 'mnist'"),
-    (["--scheme", "pot", "--bits", "7"], "bits must be an integer in 2..6 for pot, not 7"),
+    (["--scheme", "pot", "--bits", "9"], "bits must be an integer in 2..8 for pot, not 9"),
     (["--scheme", "f8", "--bits", "4"], "bits must be an integer in 8..8 for f8, not 4"),
     (["--scheme", "msq", "--bits", "4", "--sp2-fraction", "1.5"],
      r"sp2_fraction must be a number in [0, 1], not 1.5"),
