@@ -105,8 +105,9 @@ class Requantizer:
         """Raise :class:`~quant.errors.ArtifactError` when an unclamped layer's outputs
         ``values`` leave the widest signed format (:meth:`output_format` of None: the engine's
         output lane, which clamps). The static proof of :meth:`violations` is loose (it
-        assumes every accumulator at its bound), so the simulator and the RTL host both check
-        the values they compute with this one rule, naming the largest."""
+        assumes every accumulator at its bound), so the RTL host checks the values it is to
+        compare with this rule, naming the largest. (The simulator does not apply it: the
+        reference's logits are unclamped and an untrained ViT's exceed the lane.)"""
         lane = self.output_format(None)
         v = np.asarray(values)
         worst = int(np.abs(v).max()) if v.size else 0

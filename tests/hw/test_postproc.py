@@ -196,9 +196,9 @@ def test_postproc_rejects_bad_parameters() -> None:
 
 
 def test_unclamped_logits_beyond_the_lane_are_refused_by_the_rtl_host() -> None:
-    """The static proof of unclamped logits is loose; the RTL host refuses a layer whose
-    reference logits leave the lane, naming the value (REQUANTIZER.check_lane, which the
-    simulator's functional mode applies too: tests/sim/test_functional.py)."""
+    """The static proof of unclamped logits is loose, so the simulator does not refuse them;
+    the RTL host refuses a layer whose reference logits leave the lane, naming the value
+    (REQUANTIZER.check_lane)."""
     from hw.tb.cases import layer_case
     from quant.artifact import load_artifact
     from quant.errors import ArtifactError
