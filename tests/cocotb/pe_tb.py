@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from cocotb.triggers import FallingEdge
 
-from quant.formats import ActFormat, WeightFormat, weight_format
+from quant.formats import ActFormat, Scheme, WeightFormat, weight_format
 from tests.cocotb.tbutil import Scoreboard, settle, start_clock_and_reset, tb_seed, to_signed
 
 N_RANDOM = 300
@@ -24,7 +24,8 @@ def pe_formats(params: dict) -> tuple[WeightFormat, ActFormat, int]:
 def pe_cases(fmt: WeightFormat, act: ActFormat, seed: int, n_random: int = N_RANDOM):
     """``(w, x, valid, first)`` per cycle: edge cases, then ``n_random`` random cycles.
 
-    Edges: every code word (all ``2**bits``, so also the most negative fixed word, zero
+    Edges: every code word (all ``2**bits`` but PoT words beyond the exponent cap, so also
+    the most negative fixed word, zero
     fields and negative SP2 terms, which ``hw_mul`` and the RTL both define) against the
     extreme activations, each restarting the accumulator; then runs of the largest positive
     and negative products accumulated without restart. Random cycles are idle (``valid``
@@ -32,6 +33,8 @@ def pe_cases(fmt: WeightFormat, act: ActFormat, seed: int, n_random: int = N_RAN
     """
     rng = np.random.default_rng(seed)
     words = np.arange(1 << fmt.bits)
+    if fmt.scheme == Scheme.POT:  # words beyond POT_MAX_EXPONENT are not codes (the PE's
+        words = np.flatnonzero(fmt.valid_words)  # shifter is sized by the cap)
     xs_edge = sorted({act.qmin, act.qmin + 1, 0, 1, act.qmax - 1, act.qmax})
     cases = [(int(w), x, 1, 1) for w in words for x in xs_edge]
     for x in (act.qmin, act.qmax):
@@ -40,7 +43,7 @@ def pe_cases(fmt: WeightFormat, act: ActFormat, seed: int, n_random: int = N_RAN
             cases += [(int(words[pick]), x, 1, int(i == 0)) for i in range(8)]
     for _ in range(n_random):
         valid = int(rng.random() >= 0.2)
-        cases.append((int(rng.integers(0, 1 << fmt.bits)),
+        cases.append((int(words[rng.integers(0, len(words))]),
                       int(rng.integers(act.qmin, act.qmax + 1)), valid,
                       int(rng.random() < 0.2)))
     return cases

@@ -2,8 +2,8 @@
 ``Sp2Format.hw_mul`` / ``PotFormat.hw_mul`` (testbench: tests/cocotb/pe_tb.py), and a
 mutant SP2 PE with a wrong shift constant that the same testbench must reject.
 
-PoT is tested at 6 bits (shifts up to 30 places): an 8-bit PoT word shifts by up to 126
-places, beyond any accumulator the PE accepts (64 bits), and PoT-4 is the same shifter with
+PoT is tested at 6 bits: its words reach the exponent cap (quant.formats.POT_MAX_EXPONENT,
+shifts up to 15 places), which 7- and 8-bit PoT words share; PoT-4 is the same shifter with
 fewer cases (left out to keep the suite's Verilator builds few).
 """
 
