@@ -65,9 +65,9 @@ class Verification:
 def _cases(accel: Accelerator, count: int, seed: int, artifact: str | None,
            layer: str | None, with_artifact: bool) -> tuple[list[GemmCase], str | None]:
     """The random cases, then the artifact layer's; and why the default layer was skipped."""
-    if artifact is not None and layer is None:
-        raise ConfigError("layer must name a conv/linear layer of --artifact, not missing")
-    if artifact is not None and with_artifact:
+    if artifact is not None and with_artifact:  # one layer (not --all-layers)
+        if layer is None:
+            raise ConfigError("layer must name a conv/linear layer of --artifact, not missing")
         # the layer name first, then whether that layer (alone) runs on the engine
         check_fit(load_artifact(artifact), accel, only=layer)
     cases = random_cases(accel, count, seed=seed)
