@@ -511,13 +511,14 @@ def _gelu(ex: _Export, n: fx.Node) -> Ready:
 
 #: The export handler of every artifact op (keys: :data:`quant.ops.OPS`). The transformer
 #: ops export the modules of a converted ViT (:mod:`quant.torch.vit_qat`) and recognize the
-#: float torch constructs they stand for, refusing those by name; ``token_linear`` comes
-#: before ``linear`` so that a linear layer on a sequence is not read as a flattening
-#: ``linear``.
+#: float torch constructs they stand for, refusing those by name; a linear layer on a
+#: sequence is ``token_linear`` and never ``linear`` (the matchers exclude each other, so the
+#: table's order does not matter).
 EXPORTERS: dict[str, OpExporter] = {
     "conv": OpExporter(_calls(QConv2d), _conv),
     "token_linear": OpExporter(_on_tokens, _or_refuse(QLinear, _token_linear, "token_linear")),
-    "linear": OpExporter(_calls(QLinear), _linear),
+    "linear": OpExporter(lambda ex, n: _calls(QLinear)(ex, n) and not _on_tokens(ex, n),
+                         _linear),
     "add": OpExporter(_any(_calls(QResidual), lambda ex, n: n.op == "call_function"
                            and n.target in ADD_FUNCS),
                       lambda ex, n: (_residual if isinstance(ex.module(n), QResidual)
