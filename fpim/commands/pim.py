@@ -12,6 +12,7 @@ from fpim.commands.options import (
     add_seed,
     check_csv,
     check_training_outputs,
+    heartbeat,
     macro_overrides,
     progress,
     refuse_unless,
@@ -268,11 +269,12 @@ def run_train(args: argparse.Namespace) -> int:
     fcfg = TrainConfig(epochs=args.float_epochs, lr=0.1, seed=args.seed)
     qtcfg = TrainConfig(epochs=args.qat_epochs, lr=args.lr, seed=args.seed)
     ptcfg = TrainConfig(epochs=args.epochs, lr=args.pim_lr, seed=args.seed)
-    r = pim_train_workflow(args.model, data, macro, train_arith, qcfg, fcfg, qtcfg, ptcfg,
-                           pim_cfg, bn_calibrate=args.bn_calibrate, width=width,
-                           float_checkpoint=args.float_checkpoint, weights=args.checkpoint,
-                           out=args.out, seed=args.seed, progress=show_progress(args),
-                           range_percentile=args.calibrate_range)
+    with heartbeat(args, "pim train"):  # the evaluations between trainings have no bar
+        r = pim_train_workflow(args.model, data, macro, train_arith, qcfg, fcfg, qtcfg, ptcfg,
+                               pim_cfg, bn_calibrate=args.bn_calibrate, width=width,
+                               float_checkpoint=args.float_checkpoint, weights=args.checkpoint,
+                               out=args.out, seed=args.seed, progress=show_progress(args),
+                               range_percentile=args.calibrate_range)
     if args.json:
         print_json(r.to_dict())
         return 0
