@@ -356,10 +356,15 @@ def shipped_workloads() -> list[str]:
 
 
 def load_shipped(name: str) -> Workload:
-    """A shipped topology from ``configs/workloads/`` by name (``resnet50``, ``deit_base``)."""
+    """A shipped topology from ``configs/workloads/`` by name (``resnet50``, ``deit_base``);
+    a DeiT is the whole network of :func:`sim.zoo.deit_workload` (its vector ops too)."""
     if name.lower() not in shipped_workloads():
         raise ConfigError(f"model must be one of {', '.join(shipped_workloads())}, "
                           f"{FORMS}, not {name!r}")
+    if name.lower().startswith("deit_"):
+        from sim.zoo import deit_workload  # sim.zoo imports this module
+
+        return deit_workload(name.lower())
     return read_topology(WORKLOAD_DIR / f"{name.lower()}.csv")
 
 
