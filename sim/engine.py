@@ -104,8 +104,9 @@ def check_attention(wl: Workload, i: int) -> None:
     near = [wl.ops[j] if 0 <= j < len(wl.ops) else None for j in (i - 1, i + 1)]
     if not all(isinstance(n, GemmOp) and n.kind == "matmul" and n.groups == o.groups
                for n in near):
-        got = ", ".join("nothing" if n is None else f"{n.name!r} ({getattr(n, 'kind', n.op)}, "
-                        f"{getattr(n, 'groups', 1)} groups)" for n in near)
+        got = ", ".join("nothing" if n is None else
+                        f"{n.name!r} ({n.kind if isinstance(n, GemmOp) else n.op}, "
+                        f"{n.groups} groups)" for n in near)
         raise ConfigError(f"layer {o.name!r}: a pipelined softmax must sit between two matmuls "
                           f"of its {o.groups} groups (R16), not between {got}")
 
