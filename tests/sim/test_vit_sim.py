@@ -227,3 +227,17 @@ def test_malformed_vector_ops_give_one_line(kw, msg):
 def test_vit_workload_refuses_heads_that_do_not_divide():
     with pytest.raises(ConfigError, match="embed must be a multiple of heads 5, not 12"):
         vit_workload(12, 5)
+
+
+def test_docs_list_every_vector_depth_as_defined():
+    import re
+    from pathlib import Path
+
+    from sim.timing import VECTOR_DEPTHS
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "timing.md").read_text()
+    for row in re.findall(r"^\| `([A-Z_]+)`(?:, `([A-Z_]+)`)? \| ([\d, ]+) \|", text, re.M):
+        names = [n for n in row[:2] if n]
+        values = [int(v) for v in row[2].split(",")]
+        assert [VECTOR_DEPTHS[n] for n in names] == values, names
+    assert all(f"`{n}`" in text for n in VECTOR_DEPTHS)
