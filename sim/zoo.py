@@ -3,11 +3,11 @@
 Shapes come from the architectures' definitions (no weights): ResNet-18/50 (He et al.
 2016, torchvision layout with the stride on the 3x3 conv), MobileNet-V2 (Sandler et al.
 2018, width 1.0) at 224x224, batch 1; DeiT-tiny, -small and -base (arXiv 2012.12877: 12
-blocks, embed 192 / 384 / 768, 3 / 6 / 12 heads, MLP 4 x embed, 197 tokens). Convs are written in SCALE-Sim's conv format with the
-IFMAP given as the padded size actually read, ``(out - 1) * stride + filter``, so that
-SCALE-Sim's ``ceil((H - F + S) / S)`` gives the true output size; depthwise convs end with
-the keyword ``depthwise``. DeiT is written in the
-GEMM format, one row per attention head for the two attention matmuls (ending with the
+blocks, embed 192 / 384 / 768, 3 / 6 / 12 heads, MLP 4 x embed, 197 tokens). Convs are
+written in SCALE-Sim's conv format with the IFMAP given as the padded size actually read,
+``(out - 1) * stride + filter``, so that SCALE-Sim's ``ceil((H - F + S) / S)`` gives the
+true output size; depthwise convs end with the keyword ``depthwise``. DeiT is written in
+the GEMM format, one row per attention head for the two attention matmuls (ending with the
 keyword ``matmul``); the CSVs hold the GEMMs only (SCALE-Sim's format has no vector ops),
 while ``--model deit_*`` loads :func:`deit_workload`, the whole network with its vector ops
 (same GEMMs, tested). Regenerate with ``python -m sim.zoo``; a test checks the files are
