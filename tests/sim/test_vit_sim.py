@@ -241,3 +241,35 @@ def test_docs_list_every_vector_depth_as_defined():
         values = [int(v) for v in row[2].split(",")]
         assert [VECTOR_DEPTHS[n] for n in names] == values, names
     assert all(f"`{n}`" in text for n in VECTOR_DEPTHS)
+
+
+def test_cli_simulates_a_vit_artifact_bit_exact_and_deit_from_shapes(tiny_vit, tmp_path, capsys):
+    import csv
+    import json
+
+    from quant.artifact import save_artifact
+    from tests.cliutil import run
+
+    art, _ = tiny_vit
+    save_artifact(art, tmp_path / "vit")
+    eng = ["--set", "engine.weight_bits=8", "--set", "engine.act_bits=8", "--set",
+           "engine.act_signed=true", "--set", "engine.acc_bits=32"]
+    code, out, err = run(capsys, "simulate", "--artifact", str(tmp_path / "vit"), "--accel",
+                         "xczu9eg", *eng, "--functional", "--json")
+    data = json.loads(out)
+    assert code == 0, err
+    assert data["functional"]["bit_exact"] and data["functional"]["mismatched"] == []
+    assert data["functional"]["layers_checked"] == len(art.layers) + 1  # and the input
+    code, out, err = run(capsys, "simulate", "--model", "deit_tiny", "--accel", "xczu9eg",
+                         "--csv", str(tmp_path / "l.csv"))
+    assert code == 0, err
+    assert "GOPS/kLUT" in out and "hidden behind the engine" in out and "hidden_cycles" in out
+    rows = list(csv.DictReader((tmp_path / "l.csv").open()))
+    soft = [r for r in rows if r["op"] == "softmax"]
+    assert len(soft) == 12 and all(int(r["hidden_cycles"]) > 0 for r in soft)
+    code, out, _ = run(capsys, "simulate", "--model", "deit_tiny", "--accel", "xczu9eg",
+                       "--json")
+    t = json.loads(out)
+    assert [la["name"] for la in t["layers"]] == [r["name"] for r in rows]
+    assert t["hidden_vector_cycles"] == sum(int(r["hidden_cycles"]) for r in rows)
+    assert t["gops_per_klut"] == pytest.approx(t["gops"] / (t["resources"]["lut"] / 1e3))
