@@ -273,3 +273,21 @@ def test_cli_simulates_a_vit_artifact_bit_exact_and_deit_from_shapes(tiny_vit, t
     assert [la["name"] for la in t["layers"]] == [r["name"] for r in rows]
     assert t["hidden_vector_cycles"] == sum(int(r["hidden_cycles"]) for r in rows)
     assert t["gops_per_klut"] == pytest.approx(t["gops"] / (t["resources"]["lut"] / 1e3))
+
+
+def test_a_matmul_loads_its_weight_role_operand_at_act_bits():
+    # R11b: QK^T's K block is an activation tensor; with 4-bit weights and 8-bit activations
+    # it loads (and stalls) like a weight GEMM with 8-bit weights; R11d: written at acc_bits
+    def run(kind: str, wbits: int) -> tuple[int, int, int]:
+        e = GemmEngine(4, 0, 4, weight_bits=wbits, act_bits=8, act_signed=True, acc_bits=40)
+        acc = Accelerator("t", get_part("XCZU9EG"), e, Memory(
+            k_tile=16, weight_bank_kib=64, act_bank_kib=64, out_bank_kib=64,
+            dram_bytes_per_cycle=2, dram_latency=3))
+        op = GemmOp("x", kind, 10, 9, 40, groups=3, splits=((10, 0, 3),))
+        la = simulate(Workload("w", (op,)), acc).layers[0]
+        return la.cycles, la.stall_cycles, la.dram_bytes
+
+    mm, as_w8, as_w4 = run("matmul", 4), run("gemm", 8), run("gemm", 4)
+    write_acc, write_act = 3 * 10 * 9 * 40 // 8, 3 * 10 * 9 * 8 // 8
+    assert mm[:2] == as_w8[:2] and mm[2] - write_acc == as_w8[2] - write_act
+    assert mm[:2] != as_w4[:2]
