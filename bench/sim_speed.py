@@ -1,5 +1,7 @@
-"""Simulator speed: cycle-mode wall time on ResNet-50 and DeiT-base, functional GMAC/s on
-DeiT-base GEMMs, and a side-by-side with SCALE-Sim 2.0.2 on the same GEMM topology and array.
+"""Simulator speed: cycle-mode wall time on ResNet-50 and DeiT-T/S/B (whole networks, vector
+unit included), functional GMAC/s on DeiT-base GEMMs, whole-ViT functional runs (vit_digits
+and DeiT-tiny with random weights, bit-exact against quant.infer, one core), and a
+side-by-side with SCALE-Sim 2.0.2 on the same GEMM topology and array.
 
 Run: ``.venv/bin/python bench/sim_speed.py`` (SCALE-Sim from the ``bench`` extra:
 ``pip install scalesim==2.0.2``; it is run as a subprocess, ``python -m scalesim.scale``).
@@ -84,7 +86,7 @@ def cycle_mode_speed(repeat: int) -> None:
     for preset in ("xc7z020", "xczu9eg"):
         acc = load_accelerator(preset)
         frac = acc.engine.lut_rows / acc.engine.rows
-        for model in ("resnet50", "deit_base"):
+        for model in ("resnet50", "deit_tiny", "deit_small", "deit_base"):
             wl = assign_fraction(load_shipped(model), frac)
             r = simulate(wl, acc, "cycle")
             dt = best_time(lambda wl=wl, acc=acc: simulate(wl, acc, "cycle"), repeat)
@@ -114,6 +116,53 @@ def functional_speed(repeat: int) -> None:
             total_macs += m * n * k
         print(f"{bits}-bit weights/activations, {acc_bits}-bit accumulators: "
               f"{total_macs / total_s / 1e9:.2f} GMAC/s, bit-exact: {exact}")
+
+
+def vit_functional_speed(images: int, deit_images: int) -> None:
+    """Whole ViTs with random weights (quant.torch.vit, PTQ-calibrated on random images and
+    exported as the CLI's fpim quantize does), every value of the simulator's functional
+    mode against quant.infer, one thread."""
+    import numba
+    import torch
+
+    from quant.infer import quantize_input, run_artifact
+    from quant.torch.export import export
+    from quant.torch.qat import QATConfig
+    from quant.torch.vit import deit_tiny, vit_digits
+    from quant.torch.vit_qat import quantize_vit
+
+    numba.set_num_threads(1)
+    torch.set_num_threads(1)
+    print("== functional mode on whole ViTs (random weights, one core, bit-exact vs "
+          "quant.infer) ==")
+    acc = load_accelerator("xczu9eg", ["engine.weight_bits=8", "engine.act_bits=8",
+                                       "engine.act_signed=true", "engine.acc_bits=32"])
+    rng = np.random.default_rng(0)
+    for name, make, shape, n in (("vit_digits", vit_digits, (1, 8, 8), images),
+                                 ("deit_tiny", deit_tiny, (3, 224, 224), deit_images)):
+        if n <= 0:
+            continue
+        torch.manual_seed(0)
+        calib = rng.random((2, *shape))
+        t = time.perf_counter()
+        q = quantize_vit(make(num_classes=10 if name == "vit_digits" else 1000),
+                         QATConfig(scheme="fixed", bits=8, act_bits=8, learn_clip=False),
+                         torch.as_tensor(calib).float())
+        art = export(q, shape)
+        t_build = time.perf_counter() - t
+        codes = quantize_input(art, rng.random((n, *shape)))
+        F.run_artifact(art, codes[:1], acc)  # JIT warm-up
+        t = time.perf_counter()
+        got = F.run_artifact(art, codes, acc)
+        t_sim = time.perf_counter() - t
+        t = time.perf_counter()
+        want = run_artifact(art, codes, return_values=True)
+        t_ref = time.perf_counter() - t
+        exact = want.keys() == got.keys() and all(np.array_equal(want[k], got[k])
+                                                  for k in want)
+        print(f"{name:>10}: {n} images, {len(art.layers)} layers, functional "
+              f"{t_sim:.3f} s ({t_sim / n * 1e3:.1f} ms/image), quant.infer {t_ref:.3f} s, "
+              f"every value bit-exact: {exact} (artifact built in {t_build:.0f} s)")
 
 
 def scalesim_side_by_side(rows: int, cols: int, scalesim_python: str, topology: str,
@@ -167,9 +216,18 @@ def main() -> None:
                     help="python with scalesim==2.0.2 installed (default: this one)")
     ap.add_argument("--base", action="store_true",
                     help="compare on a DeiT-base block instead of DeiT-tiny (slow: ~10 min)")
+    ap.add_argument("--vit-images", type=int, default=64,
+                    help="images of the whole-ViT functional run of vit_digits (0: skip)")
+    ap.add_argument("--deit-images", type=int, default=1,
+                    help="images of the whole DeiT-tiny functional run (0: skip; building "
+                         "its artifact takes about a minute)")
+    ap.add_argument("--no-scalesim", action="store_true", help="skip the SCALE-Sim comparison")
     args = ap.parse_args()
     cycle_mode_speed(args.repeat)
     functional_speed(args.repeat)
+    vit_functional_speed(args.vit_images, args.deit_images)
+    if args.no_scalesim:
+        return
     if args.base:
         scalesim_side_by_side(args.rows, args.cols, args.scalesim_python, TOPOLOGY_BASE,
                               "DeiT-base block")

@@ -214,15 +214,19 @@ class Memory:
 
 @dataclass(frozen=True)
 class VectorUnit:
-    """Element-wise unit for non-GEMM ops (softmax, LayerNorm, GELU, residual add, pooling).
+    """The vector unit for non-GEMM ops (softmax, LayerNorm, GELU, residual add, pooling).
 
-    Cycles of a vector op over ``E`` elements: ``ceil(E * cost / lanes)`` with ``cost`` the
-    op's cycles per element per lane from ``costs`` (``default`` for unlisted ops).
+    Softmax and LayerNorm with known rows (artifacts, the DeiT workloads), GELU, the
+    position embedding and a matmul's requantizer run the pipelines of rules R12-R16 of
+    ``sim.timing`` (docs/timing.md): passes of ``ceil(n / lanes)`` beats plus fixed depths.
+    Every other op over ``E`` elements (add, pooling, the ops of torch and ONNX workloads)
+    takes ``ceil(E * cost / lanes)`` with ``cost`` the op's cycles per element per lane
+    from ``costs`` (``default`` for unlisted ops; rule R10).
 
     Members:
         lanes: elements per cycle, 1..2^16.
-        costs: cycles per element per lane of each op, 0..2^16 each (a YAML mapping of op
-            name to cycles, merged into the defaults; must keep ``default``).
+        costs: R10's cycles per element per lane of each op, 0..2^16 each (a YAML mapping
+            of op name to cycles, merged into the defaults; must keep ``default``).
     """
 
     lanes: int = 16

@@ -27,10 +27,13 @@ from sim.timing import (
     NO_LIMIT,
     GemmShape,
     analytical_cycles,
+    attention_cycles,
+    attention_steps,
     compute_cycles,
     plain_os_cycles,
     schedule_cycles,
-    vector_cycles,
+    vector_op_cycles,
+    vector_op_steps,
     write_back_bytes,
 )
 from sim.workload import GemmOp, VectorOp, Workload
@@ -64,6 +67,9 @@ def check_workload(wl: Workload, accel: Accelerator) -> None:
     x_max = e.act_format.max_abs
     w_fix = weight_format(Scheme.FIXED, e.weight_bits).max_abs_int
     w_lut = weight_format(e.lut_core_scheme, e.weight_bits).max_abs_int if e.lut_rows else 0
+    for i, o in enumerate(wl.ops):
+        if isinstance(o, VectorOp) and o.pipelined:
+            check_attention(wl, i)
     for o in wl.gemms:
         if o.splits is None:
             raise ConfigError(f"layer {o.name!r} has no row split: give an sp2 fraction")
@@ -74,10 +80,35 @@ def check_workload(wl: Workload, accel: Accelerator) -> None:
             raise ConfigError(f"layer {o.name!r} has {o.rows_fixed} fixed rows but "
                               "engine.dsp_rows is 0")
         w_max = max(w_fix if o.rows_fixed else 0, w_lut if o.rows_lut else 0)
+        a_max = x_max
+        if o.kind == "matmul":  # R11c: act_bits operands, signed or unsigned
+            if o.rows_lut:
+                raise ConfigError(f"layer {o.name!r}: a matmul's rows must all be fixed point "
+                                  f"(R11a), not {o.rows_lut} {e.lut_scheme} rows")
+            w_max = a_max = matmul_operand_max(e.act_bits)
         try:
-            check_accumulator(o.k, w_max, x_max, e.acc_bits)
+            check_accumulator(o.k, w_max, a_max, e.acc_bits)
         except FpimError as exc:
             raise type(exc)(f"layer {o.name!r}: engine.{exc}") from None
+
+
+def matmul_operand_max(act_bits: int) -> int:
+    """Largest operand magnitude of a matmul (R11c): ``act_bits`` bits, signed or unsigned."""
+    return (1 << act_bits) - 1
+
+
+def check_attention(wl: Workload, i: int) -> None:
+    """Raise unless the pipelined softmax ``wl.ops[i]`` sits between two matmuls of its
+    groups (rule R16)."""
+    o = wl.ops[i]
+    near = [wl.ops[j] if 0 <= j < len(wl.ops) else None for j in (i - 1, i + 1)]
+    if not all(isinstance(n, GemmOp) and n.kind == "matmul" and n.groups == o.groups
+               for n in near):
+        got = ", ".join("nothing" if n is None else
+                        f"{n.name!r} ({n.kind if isinstance(n, GemmOp) else n.op}, "
+                        f"{n.groups} groups)" for n in near)
+        raise ConfigError(f"layer {o.name!r}: a pipelined softmax must sit between two matmuls "
+                          f"of its {o.groups} groups (R16), not between {got}")
 
 
 def _check_cycle_counts(wl: Workload, rows: list[_Row], accel: Accelerator) -> None:
@@ -92,13 +123,19 @@ def _check_cycle_counts(wl: Workload, rows: list[_Row], accel: Accelerator) -> N
     for r in rows:
         g = wl.ops[r.op_index]
         t = analytical_cycles(GemmShape(r.m_fixed, r.m_lut, g.n, g.k), e.dsp_rows, e.lut_rows,
-                              e.cols, mem.k_tile, e.weight_bits, e.act_bits,
+                              e.cols, mem.k_tile, _role_bits(g, accel), e.act_bits,
                               mem.dram_bytes_per_cycle, mem.dram_latency)
         total += r.count * (t.compute + t.cycles + t.dram_read)
         if total > NO_LIMIT:
             raise ConfigError(f"layer {g.name!r}: cycle mode counts must stay below "
                               f"{NO_LIMIT} (int64), not up to {total}; the analytical mode "
                               f"has no such limit")
+
+
+def _role_bits(o: GemmOp, accel: Accelerator) -> int:
+    """Width of the operand in the weight role (R11b: a matmul's is an activation)."""
+    e = accel.engine
+    return e.act_bits if o.kind == "matmul" else e.weight_bits
 
 
 def _rows(wl: Workload) -> list[_Row]:
@@ -141,7 +178,8 @@ def simulate(wl: Workload, accel: Accelerator, mode: str = "cycle",
                            for r in rows], dtype=np.int64).reshape(-1, 5)
         out, stop = schedule_cycles(params, e.dsp_rows, e.lut_rows, e.cols, mem.k_tile,
                                     e.weight_bits, e.act_bits, mem.dram_bytes_per_cycle,
-                                    mem.dram_latency, max_cycles)
+                                    mem.dram_latency, max_cycles,
+                                    [_role_bits(ops[r.op_index], accel) for r in rows])
         if stop >= 0:
             r = rows[stop]
             done = sum(res.cycles for res in out[:stop])
@@ -161,7 +199,7 @@ def simulate(wl: Workload, accel: Accelerator, mode: str = "cycle",
             g = ops[r.op_index]
             shape = GemmShape(r.m_fixed, r.m_lut, g.n, g.k)
             t = analytical_cycles(shape, e.dsp_rows, e.lut_rows, e.cols, mem.k_tile,
-                                  e.weight_bits, e.act_bits, mem.dram_bytes_per_cycle,
+                                  _role_bits(g, accel), e.act_bits, mem.dram_bytes_per_cycle,
                                   mem.dram_latency)
             if mode == "plain":
                 c = plain_os_cycles(g.m, g.n, g.k, e.rows, e.cols)
@@ -170,17 +208,30 @@ def simulate(wl: Workload, accel: Accelerator, mode: str = "cycle",
                 add(r.op_index, r.count * t.cycles, r.count * t.compute, r.count * t.stall,
                     r.count * t.dram_read)
     layers = []
+    vec = accel.vector
+    step = mode == "cycle"
     for i, o in enumerate(ops):
         if isinstance(o, VectorOp):
-            c = vector_cycles(o.elements, accel.vector.cost(o.op), accel.vector.lanes)
-            layers.append(LayerResult(name=o.name, op=o.op, m=0, n=0, k=0, groups=1,
+            timer = vector_op_steps if step else vector_op_cycles
+            c = timer(o.op, o.elements, o.rows, o.length, vec.lanes, vec.cost(o.op))
+            hidden = 0
+            if o.pipelined and mode != "plain":  # R16
+                s_all, c_all = per_op[i - 1].cycles, per_op[i + 1].cycles
+                g = o.groups
+                both = (attention_steps if step else attention_cycles)(
+                    g, s_all // g, c // g, c_all // g)
+                exposed = both - s_all - c_all
+                c, hidden = exposed, c - exposed
+            layers.append(LayerResult(name=o.name, op=o.op, m=0, n=0, k=0, groups=o.groups,
                                       rows_fixed=0, rows_lut=0, cycles=c, compute_cycles=c,
                                       stall_cycles=0, util_dsp=0.0, util_lut=0.0, macs=0,
-                                      dram_bytes=0))
+                                      dram_bytes=0, hidden_cycles=hidden))
             continue
         tot = per_op[i]
         cyc = tot.cycles
-        write = write_back_bytes(o.m, o.n, e.act_bits, o.groups)
+        # R9; a matmul's accumulators leave unrequantized (R11d)
+        write = write_back_bytes(o.m, o.n, e.acc_bits if o.kind == "matmul" else e.act_bits,
+                                 o.groups)
         mac_fix = o.rows_fixed * o.n * o.k
         mac_lut = o.rows_lut * o.n * o.k
         if mode == "plain":

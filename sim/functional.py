@@ -21,6 +21,7 @@ from quant.formats import ActFormat, Scheme, weight_format
 from quant.jit import round_shift_scalar
 from quant.ops import gemm_of
 from quant.ops.gemm import from_columns
+from quant.ops.matmul import matmul_dims
 from quant.ref import check_accumulator
 from quant.requant import REQUANTIZER
 from quant.rows import QuantizedRows
@@ -72,6 +73,54 @@ def _gemm(w: np.ndarray, x: np.ndarray) -> np.ndarray:
                 for j in range(n):
                     row[j] += wv * xr[j]
     return out
+
+
+@numba.njit(parallel=True, cache=True)
+def _gemm_groups(w: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Integer ``w[g] @ x[g]`` for every group ``g`` (the inputs' dtype, int32 or int64)."""
+    g, m, k = w.shape
+    n = x.shape[2]
+    out = np.zeros((g, m, n), dtype=w.dtype)
+    for gi in numba.prange(g * m):
+        h = gi // m
+        i = gi - h * m
+        row = out[h, i]
+        for t in range(k):
+            wv = w[h, i, t]
+            if wv != 0:
+                xr = x[h, t]
+                for j in range(n):
+                    row[j] += wv * xr[j]
+    return out
+
+
+def matmul(a: np.ndarray, b: np.ndarray, a_fmt: ActFormat, b_fmt: ActFormat,
+           transpose_a: bool, acc_bits: int) -> np.ndarray:
+    """Exact ``op(a) @ b`` over the last two axes (int64) on the numba GEMM, both operands
+    streamed (rule R11 of :mod:`sim.timing`), equal to ``quant.ops.matmul.matmul_acc``:
+    ``op(a)`` of each group in the weight role, ``b`` as the activations."""
+    aa, bb = a_fmt.check(a), b_fmt.check(b)
+    if transpose_a:
+        aa = np.swapaxes(aa, -1, -2)
+    if aa.shape[:-2] != bb.shape[:-2] or aa.shape[-1] != bb.shape[-2]:
+        raise ShapeError(f"cannot multiply {aa.shape} by {bb.shape}: need (..., M, K) and "
+                         "(..., K, N)")
+    bound = check_accumulator(bb.shape[-2], a_fmt.max_abs, b_fmt.max_abs, acc_bits)
+    lead = aa.shape[:-2]
+    dt = np.int32 if bound < 1 << 31 else np.int64
+    w = np.ascontiguousarray(aa.reshape(-1, *aa.shape[-2:]), dtype=dt)
+    x = np.ascontiguousarray(bb.reshape(-1, *bb.shape[-2:]), dtype=dt)
+    return _gemm_groups(w, x).astype(np.int64).reshape(*lead, aa.shape[-2], bb.shape[-1])
+
+
+def run_matmul_layer(layer: Layer, xs: list[np.ndarray], in_fmts: list) -> np.ndarray:
+    """One ``matmul`` artifact layer on a batch: the numba GEMM per head (R11), then the
+    vector unit's dyadic requantizer (R11d, R15) on the numba requantizer."""
+    a = layer.attrs
+    acc = matmul(xs[0], xs[1], in_fmts[0], in_fmts[1], bool(a["transpose_a"]),
+                 int(a["acc_bits"]))
+    flat = acc.reshape(-1, acc.shape[-1])
+    return requantize(flat, int(a["mult"]), int(a["shift"]), layer.out.fmt).reshape(acc.shape)
 
 
 def int_weights(rows: QuantizedRows) -> np.ndarray:
@@ -191,6 +240,8 @@ def check_artifact(art: Artifact, accel: Accelerator, only: str | None = None) -
     ef = e.act_format
     layers = art.layers if only is None else (art.layer(only),)
     for layer in layers:
+        if sim_op(layer.op).streamed:
+            _check_matmul(art, layer, accel)
         if not sim_op(layer.op).engine:
             continue
         where = f"layer {layer.name!r}"
@@ -228,6 +279,26 @@ def check_artifact(art: Artifact, accel: Accelerator, only: str | None = None) -
             raise ArtifactError(f"{where}: engine.{exc}") from None
         t = layer.tensors
         REQUANTIZER.check(where, e.acc_bits, t["mult"], t["shift"], t["bias"], acc_max=bound)
+
+
+def _check_matmul(art: Artifact, layer: Layer, accel: Accelerator) -> None:
+    """A matmul on the engine (R11): the DSP core, operands of at most ``act_bits`` bits,
+    the accumulator bound at the engine's width."""
+    e = accel.engine
+    where = f"layer {layer.name!r}"
+    if e.dsp_rows == 0:
+        raise ArtifactError(f"{where}: a matmul runs on the DSP core (R11) but engine.dsp_rows "
+                            "is 0")
+    fmts = [art.value(s).fmt for s in layer.inputs]
+    for name, f in zip(("a", "b"), fmts, strict=True):
+        if f is None or f.bits > e.act_bits:
+            raise ArtifactError(f"{where}: operand {name} format {f} must have at most "
+                                f"engine.act_bits {e.act_bits} bits (R11c)")
+    _, _, k, _ = matmul_dims(layer)
+    try:
+        check_accumulator(k, fmts[0].max_abs, fmts[1].max_abs, e.acc_bits)
+    except OverflowRiskError as exc:
+        raise ArtifactError(f"{where}: engine.{exc}") from None
 
 
 def run_gemm_layer(layer: Layer, x: np.ndarray, in_fmt: ActFormat, acc_bits: int,

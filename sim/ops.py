@@ -10,9 +10,12 @@
   pos_embed over their output elements, under their own names; pooling over its windows),
   or none (flatten, reshape, slice: no arithmetic).
 * ``run``: its functional-mode kernel (:func:`sim.functional.run_artifact`): the engine's
-  numba GEMM and requantizer (passed in as an :data:`EngineFn`) for weight GEMM ops, the
-  artifact's reference semantics (:func:`quant.infer.run_layer`) for the others (matmul
-  included, until the engine model streams two activations).
+  numba GEMM and requantizer (passed in as an :data:`EngineFn`) for weight GEMM ops; for
+  ``matmul`` the same numba GEMM with both operands streamed, then the vector unit's dyadic
+  requantizer (:func:`sim.functional.run_matmul_layer`); for the vector unit's ops the
+  artifact's reference semantics (:func:`quant.infer.run_layer`): the unit's pipelines of
+  :mod:`sim.timing` (R14, R15) compute exactly these integer functions (the square root
+  included: digit by digit it is ``math.isqrt``, which the reference's Newton equals).
 * ``engine``: whether the GEMM engine runs it (:func:`sim.functional.check_artifact` checks
   such layers' weights and formats against the engine).
 
@@ -23,7 +26,7 @@ level.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -53,6 +56,7 @@ class SimOp:
     workload: Callable[[Layer, int, int], GemmOp | VectorOp | None]
     run: Callable[[Layer, list[np.ndarray], list, EngineFn], np.ndarray]
     engine: bool
+    streamed: bool = False
 
 
 def _gemm_work(layer: Layer, index: int, batch: int) -> GemmOp:
@@ -71,6 +75,13 @@ def _add_work(layer: Layer, index: int, batch: int) -> VectorOp:
 
 def _vector_work(layer: Layer, index: int, batch: int) -> VectorOp:
     return VectorOp(layer.name, layer.op, _elements(layer, batch))
+
+
+def _row_work(layer: Layer, index: int, batch: int) -> VectorOp:
+    """softmax, layernorm: rows reduced over axis -2 (R14)."""
+    e = _elements(layer, batch)
+    n = int(layer.out.shape[-2])
+    return VectorOp(layer.name, layer.op, e, rows=e // n, length=n)
 
 
 def _matmul_work(layer: Layer, index: int, batch: int) -> GemmOp:
@@ -99,6 +110,14 @@ def _reference(layer: Layer, xs: list[np.ndarray], in_fmts: list,
     return run_layer(layer, xs, in_fmts)
 
 
+def _matmul_on_engine(layer: Layer, xs: list[np.ndarray], in_fmts: list,
+                      engine: EngineFn) -> np.ndarray:
+    # imported here: sim.functional imports this module
+    from sim.functional import run_matmul_layer
+
+    return run_matmul_layer(layer, xs, in_fmts)
+
+
 #: The simulator's entry for every artifact op (keys: :data:`quant.ops.OPS`).
 SIM_OPS: dict[str, SimOp] = {
     "conv": SimOp(_gemm_work, _on_engine, engine=True),
@@ -108,9 +127,9 @@ SIM_OPS: dict[str, SimOp] = {
     "maxpool": SimOp(_pool_work, _reference, engine=False),
     "flatten": SimOp(_no_work, _reference, engine=False),
     "token_linear": SimOp(_gemm_work, _on_engine, engine=True),
-    "matmul": SimOp(_matmul_work, _reference, engine=False),
-    "softmax": SimOp(_vector_work, _reference, engine=False),
-    "layernorm": SimOp(_vector_work, _reference, engine=False),
+    "matmul": SimOp(_matmul_work, _matmul_on_engine, engine=False, streamed=True),
+    "softmax": SimOp(_row_work, _reference, engine=False),
+    "layernorm": SimOp(_row_work, _reference, engine=False),
     "gelu": SimOp(_vector_work, _reference, engine=False),
     "pos_embed": SimOp(_vector_work, _reference, engine=False),
     "reshape": SimOp(_no_work, _reference, engine=False),
@@ -124,7 +143,33 @@ def sim_op(op: str) -> SimOp:
 
 
 def from_artifact(art: Artifact, batch: int = 1) -> Workload:
-    """Ops of a :class:`quant.artifact.Artifact` (GEMMs with their schemes, vector ops)."""
-    ops = [sim_op(layer.op).workload(layer, i, batch) for i, layer in enumerate(art.layers)]
+    """Ops of a :class:`quant.artifact.Artifact` (GEMMs with their schemes, vector ops).
+
+    Attention (rules R11, R16 of :mod:`sim.timing`): a softmax that reads the matmul just
+    before it and is read by the matmul just after it, all of one head count, is pipelined
+    with them; a matmul whose output some op other than a softmax reads is followed by a
+    ``requant`` vector op over its outputs (its dyadic requantizer, R11d).
+    """
+    layers = art.layers
+    readers: dict[str, list[Layer]] = {}
+    for layer in layers:
+        for src in layer.inputs:
+            readers.setdefault(src, []).append(layer)
+    ops: list[GemmOp | VectorOp] = []
+    for i, layer in enumerate(layers):
+        o = sim_op(layer.op).workload(layer, i, batch)
+        if o is None:
+            continue
+        if layer.op == "softmax" and 0 < i < len(layers) - 1:
+            before, after = layers[i - 1], layers[i + 1]
+            if before.op == after.op == "matmul" and layer.inputs == (before.name,) \
+                    and layer.name in after.inputs and ops and ops[-1].name == before.name:
+                g = ops[-1].groups
+                if o.rows % g == 0 and _matmul_work(after, i + 1, batch).groups == g:
+                    o = replace(o, groups=g, pipelined=True)
+        ops.append(o)
+        if layer.op == "matmul" and (layer.name == art.output or any(
+                r.op != "softmax" for r in readers.get(layer.name, []))):
+            ops.append(VectorOp(f"{layer.name}.requant", "requant", o.macs // o.k))
     name = str(art.meta.get("model", "artifact"))
-    return Workload(name, tuple(o for o in ops if o is not None), batch)
+    return Workload(name, tuple(ops), batch)

@@ -19,7 +19,8 @@ class LayerResult:
     """One layer: sizes, rows per scheme, cycles (= compute + stall), utilization, traffic.
 
     ``util_dsp`` / ``util_lut`` are each core's MACs over its PE-cycles in this layer;
-    ``dram_bytes`` counts loads and output write-back.
+    ``dram_bytes`` counts loads and output write-back. ``hidden_cycles``: a vector op's
+    cycles that overlap the engine (rule R16 of :mod:`sim.timing`), not in ``cycles``.
     """
 
     name: str
@@ -37,6 +38,7 @@ class LayerResult:
     util_lut: float
     macs: int
     dram_bytes: int
+    hidden_cycles: int = 0
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ class RunResult:
     pes: int = 0  # the engine's PEs (rows x cols)
     read_bw: int | None = None  # DRAM bytes per cycle (None: unlimited)
     act_bits: int = 8
+    acc_bits: int = 32
 
     @staticmethod
     def build(workload: str, accel: Accelerator, mode: str, layers: list[LayerResult],
@@ -68,7 +71,7 @@ class RunResult:
         e = accel.engine
         return RunResult(workload, accel.name, mode, float(accel.clock_mhz), res.dsp,
                          tuple(layers), d, batch, e.rows * e.cols,
-                         accel.memory.dram_bytes_per_cycle, e.act_bits)
+                         accel.memory.dram_bytes_per_cycle, e.act_bits, e.acc_bits)
 
     def mac_util(self, la: LayerResult | None = None) -> float:
         """MACs over the engine's PE-cycles, of layer ``la`` or of the whole run."""
@@ -81,7 +84,8 @@ class RunResult:
         engine."""
         if not la.macs:
             return "vector"
-        read = la.dram_bytes - write_back_bytes(la.m, la.n, self.act_bits, la.groups)
+        bits = self.acc_bits if la.op == "matmul" else self.act_bits  # R9, R11d
+        read = la.dram_bytes - write_back_bytes(la.m, la.n, bits, la.groups)
         if self.read_bw is not None and read / self.read_bw > la.compute_cycles:
             return "dram"
         return "compute"
@@ -120,13 +124,37 @@ class RunResult:
     def gops_per_dsp(self) -> float:
         return self.gops / self.dsp_used if self.dsp_used else 0.0
 
+    @property
+    def gops_per_klut(self) -> float:
+        """GOPS per thousand LUTs of the resource estimate."""
+        lut = self.resources.get("lut", 0)
+        return self.gops / (lut / 1e3) if lut else 0.0
+
+    @property
+    def engine_cycles(self) -> int:
+        """Cycles of the GEMM layers (compute and stall)."""
+        return sum(la.cycles for la in self.layers if la.macs)
+
+    @property
+    def vector_cycles(self) -> int:
+        """Cycles of the vector ops that the engine does not hide (R10, R14-R16)."""
+        return sum(la.cycles for la in self.layers if not la.macs)
+
+    @property
+    def hidden_vector_cycles(self) -> int:
+        """Vector cycles that overlap the engine (R16)."""
+        return sum(la.hidden_cycles for la in self.layers)
+
     def totals(self) -> dict:
         return {
             "batch": self.batch, "total_cycles": self.total_cycles,
             "compute_cycles": self.compute_cycles, "stall_cycles": self.stall_cycles,
+            "engine_cycles": self.engine_cycles, "vector_cycles": self.vector_cycles,
+            "hidden_vector_cycles": self.hidden_vector_cycles,
             "macs": self.macs,
             "latency_ms": self.latency_ms, "fps": self.fps, "gops": self.gops,
-            "gops_per_dsp": self.gops_per_dsp, "mac_util": self.mac_util(),
+            "gops_per_dsp": self.gops_per_dsp, "gops_per_klut": self.gops_per_klut,
+            "mac_util": self.mac_util(),
             "dram_bytes": sum(la.dram_bytes for la in self.layers),
         }
 

@@ -94,9 +94,80 @@ R9 Output write-back goes through a separate write channel and the double-buffer
    buffer; it is counted in DRAM bytes (``ceil(M*N*act_bits/8)``) but never stalls.
 
 R10 Boundaries. Every GEMM starts at cycle 0 with empty buffers (the command interface
-   runs one GEMM at a time); a run's cycles are the sum over its GEMMs. Vector ops take
-   ``ceil(elements * cost / lanes)`` cycles (:class:`sim.arch.VectorUnit`) and do not
-   overlap GEMMs.
+   runs one GEMM at a time); a run's cycles are the sum over its GEMMs and vector ops (R16
+   is the one overlap). A vector op without a pipeline of rule R13-R15 (the element-wise
+   ``add``, ``pool`` and ops of torch/ONNX workloads) takes ``ceil(elements * cost / lanes)``
+   cycles with ``cost`` from :class:`sim.arch.VectorUnit`'s table (throughput only; this
+   rule is unchanged so that CNN results stay as shipped).
+
+Attention on the engine
+-----------------------
+
+R11 Activation x activation GEMMs (op ``matmul``: QK^T and A.V, ``Y[M x N] = op(a)[M x K]
+   . b[K x N]`` per group, ``groups`` = heads x batch). (a) Every row is fixed point and runs
+   on the DSP core (``Mf = M``, ``Ml = 0``; an engine without DSP rows cannot run it). (b)
+   Operand ``op(a)`` of a group takes the weight role: it is loaded per group through the
+   same buffer, banks and DRAM channel as a weight block (R5-R7), with blocks of
+   ``a_f * k_q`` words of ``act_bits`` (not ``weight_bits``); operand ``b`` streams as the
+   activations (R5 at ``act_bits``). Each group is one GEMM command timed by R1-R8 from an
+   empty buffer (R10), so a matmul costs ``groups`` times one group. (c) Both operands enter
+   the PEs at ``act_bits`` bits, signed or unsigned (the softmax output is unsigned): the
+   DSP PE's ports for a matmul are ``act_bits + 1`` bits signed. (d) The output leaves the
+   engine unrequantized (the post-processor's bypass: ``acc_bits``-bit accumulators,
+   written back at ``acc_bits``, R9) because its requantizer is a 31-bit dyadic multiplier
+   the engine's 16-bit post-processor cannot apply: the vector unit's input requantizer
+   applies it, in the softmax that reads QK^T (R14) or in a ``requant`` op (R15).
+
+The vector unit
+---------------
+
+R12 Lanes. The vector unit has ``L = vector.lanes`` lanes. A *pass* streams ``n`` words of a
+   row through the lanes in ``ceil(n / L)`` beats, one beat per cycle, and its result (a
+   lane-reduced scalar, or the written outputs) is complete a fixed *drain depth* after
+   the last beat. Row-level scalar work (a division, a square root) runs in one scalar unit
+   after its pass has drained. Every depth and latency is a named constant of this module
+   (:data:`VECTOR_DEPTHS`); none depends on ``L``, so more lanes are never slower. The unit
+   runs one op at a time and, within a row-wise op, one row at a time; its operands stream
+   from and to DRAM without stalls (like R9).
+
+R13 Scalar units. A division (``INT32_MAX // s``, or LayerNorm's ``round_div(sum, C)``
+   whose quotient is below ``2**16``) is a radix-2 restoring divider, one quotient bit per
+   cycle: :data:`DIV_CYCLES`. The integer square root (``isqrt(var)``, ``var < 2**63``) is
+   the digit-by-digit method, one root bit per cycle: :data:`SQRT_CYCLES`; it computes
+   ``math.isqrt``, which the reference's Newton iteration equals (quant.ops.intmath).
+
+R14 Row-wise ops, per row of length ``n`` with ``b = ceil(n / L)``:
+
+   * ``softmax`` (rows = queries x groups, ``n`` = keys): pass 1 max (input requantizer,
+     lane max tree) ``b + REQ_DEPTH + REDUCE_DEPTH``; pass 2 exp and sum (``e`` kept in the
+     row buffer) ``b + REQ_DEPTH + EXP_DEPTH + REDUCE_DEPTH``; reciprocal ``DIV_CYCLES``;
+     pass 3 ``(e * f) >> (31 - p)`` and write ``b + MUL_DEPTH``. Row: ``3b + SOFTMAX_LATENCY``.
+   * ``layernorm`` (rows = tokens, ``n`` = features C): pass 1 sum ``b + REDUCE_DEPTH``;
+     mean ``DIV_CYCLES``; pass 2 ``y = x - mean``, sum of ``y*y`` ``b + SQUARE_DEPTH +
+     REDUCE_DEPTH``; ``SQRT_CYCLES``; reciprocal ``DIV_CYCLES``; pass 3 normalize, affine,
+     requantize and write ``b + LN_OUT_DEPTH``. Row: ``3b + LAYERNORM_LATENCY``.
+
+   An op of ``R`` rows takes ``R * (3b + latency)`` cycles.
+
+R15 Element-wise pipelines, one pass over the op's ``E`` output elements:
+   ``ceil(E / L) + depth``: ``gelu`` (two exps, a per-lane pipelined divider of
+   :data:`DIV_CYCLES` stages, the product and the requantizer) ``GELU_DEPTH``,
+   ``pos_embed`` (branch scaling, table add, requantizer) ``POS_EMBED_DEPTH``, ``requant``
+   (a matmul's dyadic requantizer, R11d) ``REQ_DEPTH``.
+
+R16 Attention pipeline. A softmax marked ``pipelined`` sits between the QK^T matmul that
+   produces it and the A.V matmul that reads it, all three with the same ``G`` groups
+   (heads x batch); group ``g``'s softmax reads only group ``g``'s scores. The engine runs
+   QK^T of groups ``0..G-1``, then A.V of groups ``0..G-1``; the vector unit runs softmax
+   ``g`` once QK^T ``g`` is done and softmax ``g-1`` is done; A.V ``g`` starts once the
+   engine is free and softmax ``g`` is done. With ``s``, ``v``, ``c`` the cycles of one
+   group (R1-R11, R14) the three ops end after::
+
+       max(G (s + c), s + v + G c, s + v + (G - 1) max(s, v) + c)
+
+   cycles. The per-layer table gives QK^T ``G s``, A.V ``G c`` and the softmax the rest
+   (its exposed cycles; ``hidden_cycles`` = ``G v`` minus that). No other vector op
+   overlaps the engine: every other op reads the whole output of the op before it.
 
 Analytical mode evaluates R4/R4b in closed form; with unlimited bandwidth it equals the
 cycle mode exactly (tested). With finite bandwidth it returns the lower bound
@@ -436,7 +507,8 @@ def _gemm_schedule(mf: int, ml: int, n: int, k: int, order: int, rd: int, rl: in
 @numba.njit(cache=True)
 def _schedule_many(params: np.ndarray, rd: int, rl: int, c: int, kt: int, wbits: int,
                    abits: int, bw: int, lat: int, limit: int, out: np.ndarray) -> int:
-    """Run :func:`_gemm_schedule` for each row ``(mf, ml, n, k, groups, order)``.
+    """Run :func:`_gemm_schedule` for each row ``(mf, ml, n, k, groups, order, bits)``
+    (``bits``: the weight-role operand's width, R11b; ``wbits`` is unused when given).
 
     Groups of a row are identical GEMMs: simulated once, multiplied. ``out[i]`` gets the
     result row (totals over groups; the stop position only in the row that hit the limit).
@@ -447,7 +519,7 @@ def _schedule_many(params: np.ndarray, rd: int, rl: int, c: int, kt: int, wbits:
     for i in range(params.shape[0]):
         g = params[i, 4]
         _gemm_schedule(params[i, 0], params[i, 1], params[i, 2], params[i, 3], params[i, 5],
-                       rd, rl, c, kt, wbits, abits, bw, lat, limit - used, one)
+                       rd, rl, c, kt, params[i, 6], abits, bw, lat, limit - used, one)
         if one[STATUS] != DONE or used + g * one[CYCLES] > limit:
             for t in range(RESULT_COLUMNS):
                 out[i, t] = one[t]
@@ -462,18 +534,23 @@ def _schedule_many(params: np.ndarray, rd: int, rl: int, c: int, kt: int, wbits:
 
 
 def schedule_cycles(params: np.ndarray, rd: int, rl: int, c: int, kt: int, wbits: int,
-                    abits: int, bw: int | None, lat: int, limit: int | None
+                    abits: int, bw: int | None, lat: int, limit: int | None,
+                    row_bits: Sequence[int] | None = None
                     ) -> tuple[list[ScheduleResult], int]:
     """Cycle-level timing of many GEMMs: returns (one :class:`ScheduleResult` per row,
     index of the row that hit the limit or -1; rows after it are not run).
 
     ``params`` is an int64 array of rows ``(m_fixed, m_lut, n, k, groups)``; the loop order
-    (R3) is computed here. See :func:`_schedule_many` for what each row holds.
+    (R3) is computed here. ``row_bits`` gives each row's weight-role width (R11b: a matmul's
+    is ``abits``); None: ``wbits`` for every row. See :func:`_schedule_many` for what each
+    row holds.
     """
     p0 = np.asarray(params, dtype=np.int64).reshape(-1, 5)
+    bits = [int(wbits)] * len(p0) if row_bits is None else [int(b) for b in row_bits]
     orders = [gemm_loop_order(GemmShape(int(r[0]), int(r[1]), int(r[2]), int(r[3])), rd, rl,
-                              c, kt, wbits, abits) for r in p0]
-    p = np.ascontiguousarray(np.column_stack([p0, np.array(orders, dtype=np.int64)]))
+                              c, kt, b, abits) for r, b in zip(p0, bits, strict=True)]
+    p = np.ascontiguousarray(np.column_stack([p0, np.array(orders, dtype=np.int64),
+                                              np.array(bits, dtype=np.int64)]))
     out = np.zeros((p.shape[0], RESULT_COLUMNS), dtype=np.int64)
     stop = _schedule_many(p, int(rd), int(rl), int(c), int(kt), int(wbits), int(abits),
                           0 if bw is None else int(bw), int(lat),
@@ -482,5 +559,121 @@ def schedule_cycles(params: np.ndarray, rd: int, rl: int, c: int, kt: int, wbits
 
 
 def vector_cycles(elements: int, cost: int, lanes: int) -> int:
-    """Rule R10 for a vector op."""
+    """Rule R10 for a vector op without a pipeline (R13-R15)."""
     return math.ceil(elements * cost / lanes)
+
+
+# ---------------------------------------------------------------------------------------
+# The vector unit (R12-R16): every depth and latency, in cycles, in one place
+# ---------------------------------------------------------------------------------------
+
+#: R13: radix-2 restoring divider, one quotient bit per cycle (quotients below 2**32).
+DIV_CYCLES = 32
+#: R13: digit-by-digit integer square root of a radicand below 2**64, one root bit a cycle.
+SQRT_CYCLES = 32
+#: Lane reduction (max or sum) over the lanes into the row's running value: a registered
+#: tree of fixed depth, the same for every lane count up to 2**16.
+REDUCE_DEPTH = 4
+#: Dyadic requantizer: multiply, round half to even by the shift, clamp.
+REQ_DEPTH = 3
+#: ShiftExp: the log2(e) shift-add, the clamp at n*x0, the quotient by x0 (at most 31, five
+#: pipelined quotient-bit stages), the remainder and the shift.
+EXP_DEPTH = 8
+#: Multiply and shift (softmax's ``(e * f) >> (31 - p)``).
+MUL_DEPTH = 2
+#: LayerNorm's subtract-and-square before the sum.
+SQUARE_DEPTH = 2
+#: LayerNorm's last pass: subtract the mean, times the reciprocal, ``>> 1``, times gamma
+#: plus beta, then the requantizer.
+LN_OUT_DEPTH = 3 + REQ_DEPTH
+#: R15 pipelines: GELU = two exps side by side, their sum, a per-lane pipelined divider,
+#: ``e1 * f >> (31 - p)``, ``x * sigma``, the requantizer.
+GELU_DEPTH = EXP_DEPTH + 1 + DIV_CYCLES + MUL_DEPTH + 1 + REQ_DEPTH
+#: pos_embed: the branch's dyadic scaling, the table add, the requantizer.
+POS_EMBED_DEPTH = REQ_DEPTH + 1 + REQ_DEPTH
+#: R14 latencies per row beyond the three passes' beats.
+SOFTMAX_LATENCY = ((REQ_DEPTH + REDUCE_DEPTH) + (REQ_DEPTH + EXP_DEPTH + REDUCE_DEPTH)
+                   + DIV_CYCLES + MUL_DEPTH)
+LAYERNORM_LATENCY = (REDUCE_DEPTH + DIV_CYCLES + SQUARE_DEPTH + REDUCE_DEPTH + SQRT_CYCLES
+                     + DIV_CYCLES + LN_OUT_DEPTH)
+
+#: Row-wise ops (R14): op -> (passes per row, cycles per row beyond the passes' beats).
+ROW_OPS: dict[str, tuple[int, int]] = {
+    "softmax": (3, SOFTMAX_LATENCY),
+    "layernorm": (3, LAYERNORM_LATENCY),
+}
+#: Element-wise pipelines (R15): op -> pipeline depth.
+STREAM_OPS: dict[str, int] = {
+    "gelu": GELU_DEPTH,
+    "pos_embed": POS_EMBED_DEPTH,
+    "requant": REQ_DEPTH,
+}
+#: Every named depth, for the docs and the RTL issue.
+VECTOR_DEPTHS: dict[str, int] = {
+    "DIV_CYCLES": DIV_CYCLES, "SQRT_CYCLES": SQRT_CYCLES, "REDUCE_DEPTH": REDUCE_DEPTH,
+    "REQ_DEPTH": REQ_DEPTH, "EXP_DEPTH": EXP_DEPTH, "MUL_DEPTH": MUL_DEPTH,
+    "SQUARE_DEPTH": SQUARE_DEPTH, "LN_OUT_DEPTH": LN_OUT_DEPTH, "GELU_DEPTH": GELU_DEPTH,
+    "POS_EMBED_DEPTH": POS_EMBED_DEPTH, "SOFTMAX_LATENCY": SOFTMAX_LATENCY,
+    "LAYERNORM_LATENCY": LAYERNORM_LATENCY,
+}
+
+
+def vector_op_cycles(op: str, elements: int, rows: int, length: int, lanes: int,
+                     cost: int) -> int:
+    """Cycles of one vector op in closed form: R14 for a row-wise op given its ``rows`` of
+    ``length``, R15 for an element-wise pipeline, else R10 with ``cost``."""
+    if op in ROW_OPS and rows > 0:
+        passes, lat = ROW_OPS[op]
+        return rows * (passes * ceil_div(length, lanes) + lat)
+    if op in STREAM_OPS:
+        return ceil_div(elements, lanes) + STREAM_OPS[op]
+    return vector_cycles(elements, cost, lanes)
+
+
+def attention_cycles(groups: int, s: int, v: int, c: int) -> int:
+    """R16 in closed form: QK^T, softmax and A.V of ``groups`` groups of ``s``, ``v``, ``c``
+    cycles each."""
+    g = groups
+    return max(g * (s + c), s + v + g * c, s + v + (g - 1) * max(s, v) + c)
+
+
+@numba.njit(cache=True)
+def _attention_steps(groups: int, s: int, v: int, c: int) -> int:
+    """R16 stepped group by group (the cycle mode): ends of QK^T g, softmax g, A.V g."""
+    engine = 0
+    vec = 0
+    soft_end = np.zeros(groups, dtype=np.int64)
+    for g in range(groups):
+        engine += s  # QK^T g done
+        vec = max(vec, engine) + v  # softmax g: after its scores and the previous softmax
+        soft_end[g] = vec
+    for g in range(groups):
+        engine = max(engine, soft_end[g]) + c  # A.V g: engine free and its softmax done
+    return engine
+
+
+@numba.njit(cache=True)
+def _vector_steps(rows: int, beats: int, passes: int, latency: int) -> int:
+    """R14 stepped row by row and pass by pass (the cycle mode): the row's passes stream
+    ``beats`` each; the latency is the drains and the scalar units between them."""
+    t = 0
+    for _ in range(rows):
+        for _ in range(passes):
+            t += beats
+        t += latency
+    return t
+
+
+def vector_op_steps(op: str, elements: int, rows: int, length: int, lanes: int,
+                    cost: int) -> int:
+    """Cycles of one vector op as the cycle mode steps them (equal to
+    :func:`vector_op_cycles`; tested)."""
+    if op in ROW_OPS and rows > 0:
+        passes, lat = ROW_OPS[op]
+        return int(_vector_steps(rows, ceil_div(length, lanes), passes, lat))
+    return vector_op_cycles(op, elements, rows, length, lanes, cost)
+
+
+def attention_steps(groups: int, s: int, v: int, c: int) -> int:
+    """R16 as the cycle mode steps it (equal to :func:`attention_cycles`; tested)."""
+    return int(_attention_steps(int(groups), int(s), int(v), int(c)))

@@ -101,11 +101,45 @@ class GemmOp:
 
 @dataclass(frozen=True)
 class VectorOp:
-    """Element-wise work on the vector unit: ``op`` (softmax, layernorm, ...) over elements."""
+    """Work on the vector unit: ``op`` (softmax, layernorm, ...) over ``elements``.
+
+    Members:
+        name: layer name.
+        op: the vector op (``sim.timing`` rules R10, R14, R15).
+        elements: output elements (``rows * length`` for a row-wise op).
+        rows, length: a row-wise op's rows and row length (softmax: queries x groups rows
+            of ``keys``; layernorm: tokens of ``features``); 0 and 0 when unknown (torch,
+            ONNX workloads: the op is then timed by R10's cost table).
+        groups: heads x batch of a softmax between the attention matmuls (R16), else 1.
+        pipelined: the softmax runs in R16's pipeline with the matmul before it and the one
+            after it (same ``groups``).
+    """
 
     name: str
     op: str
     elements: int
+    rows: int = 0
+    length: int = 0
+    groups: int = 1
+    pipelined: bool = False
+
+    def __post_init__(self) -> None:
+        for f in ("elements", "rows", "length", "groups"):
+            v = getattr(self, f)
+            lo = 1 if f == "groups" else 0
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+                raise ConfigError(f"layer {self.name!r}: {f} must be an integer of at least "
+                                  f"{lo}, not {v!r}")
+        if (self.rows > 0) != (self.length > 0) or (
+                self.rows and self.rows * self.length != self.elements):
+            raise ConfigError(f"layer {self.name!r}: rows x length must be the {self.elements} "
+                              f"elements (or both 0), not {self.rows} x {self.length}")
+        if self.rows % self.groups:
+            raise ConfigError(f"layer {self.name!r}: rows must be a multiple of groups "
+                              f"{self.groups}, not {self.rows}")
+        if self.pipelined and (self.op != "softmax" or not self.rows):
+            raise ConfigError(f"layer {self.name!r}: only a softmax with rows may be "
+                              f"pipelined between attention matmuls, not {self.op!r}")
 
     @property
     def macs(self) -> int:
@@ -184,7 +218,8 @@ def batched(wl: Workload, batch: int) -> Workload:
     ops: list[GemmOp | VectorOp] = []
     for o in wl.ops:
         if isinstance(o, VectorOp):
-            ops.append(replace(o, elements=o.elements * batch))
+            ops.append(replace(o, elements=o.elements * batch, rows=o.rows * batch,
+                               groups=o.groups * batch if o.pipelined else o.groups))
         elif o.kind == "matmul":
             ops.append(replace(o, groups=o.groups * batch,
                                splits=None if o.splits is None else
@@ -321,10 +356,15 @@ def shipped_workloads() -> list[str]:
 
 
 def load_shipped(name: str) -> Workload:
-    """A shipped topology from ``configs/workloads/`` by name (``resnet50``, ``deit_base``)."""
+    """A shipped topology from ``configs/workloads/`` by name (``resnet50``, ``deit_base``);
+    a DeiT is the whole network of :func:`sim.zoo.deit_workload` (its vector ops too)."""
     if name.lower() not in shipped_workloads():
         raise ConfigError(f"model must be one of {', '.join(shipped_workloads())}, "
                           f"{FORMS}, not {name!r}")
+    if name.lower().startswith("deit_"):
+        from sim.zoo import deit_workload  # sim.zoo imports this module
+
+        return deit_workload(name.lower())
     return read_topology(WORKLOAD_DIR / f"{name.lower()}.csv")
 
 

@@ -190,7 +190,7 @@ def test_run_report_numbers_are_those_of_simulate(run_dir: Path, capsys) -> None
     summary = json.loads((run_dir / "summary.json").read_text())
     assert code == 0 and summary["simulation"] == want
     _, rows = _rows(run_dir / "layers.csv")
-    first = schema.LAYER_COLUMNS[:15]
+    first = schema.LAYER_COLUMNS[:16]  # the LayerResult fields (hidden_cycles: R16)
     # floats exact, not close; simulate's layers add mac_util (also a derived column) and bound
     assert [_typed(first, r) for r in rows] == [
         {k: v for k, v in la.items() if k not in ("mac_util", "bound")} for la in want["layers"]]

@@ -90,8 +90,14 @@ def test_the_simulator_times_attention_as_streamed_matmuls(vit, accel):
                                       groups=2 * CFG.heads, splits=((t, 0, 2 * CFG.heads),),
                                       source=ops["b0.scores"].source)
     assert ops["b0.qkv"].kind == "token_linear" and ops["b0.qkv"].n == 2 * t
+    # the A.V output's dyadic requantizer runs on the vector unit (sim.timing R11d); the
+    # scores' one is the softmax's input stage, which runs pipelined between the matmuls
     assert {o.op for o in wl.ops if isinstance(o, VectorOp)} == \
-        {"pos_embed", "layernorm", "softmax", "gelu", "add"}
+        {"pos_embed", "layernorm", "softmax", "gelu", "add", "requant"}
+    assert ops["b0.ctx.requant"] == VectorOp("b0.ctx.requant", "requant", 2 * CFG.dim * t)
+    assert "b0.scores.requant" not in ops
+    assert ops["b0.attn"].pipelined and ops["b0.attn"].groups == 2 * CFG.heads
+    assert ops["b0.norm1"].rows == 2 * t and ops["b0.norm1"].length == CFG.dim
     assert not {"b0.q", "b0.qh", "b0.merge", "tokens", "cls"} & ops.keys()  # layout: no work
     result = simulate(wl, accel)
     assert {r.name for r in result.layers} == ops.keys()

@@ -95,8 +95,9 @@ def add_workload(p: argparse.ArgumentParser, default_model: str | None = None) -
     src.add_argument("--artifact", metavar="DIR", help="quantized artifact directory")
     shown = f" (default: {default_model})" if default_model else ""
     src.add_argument("--model", metavar="MODEL", default=default_model,
-                     help="shipped workload (resnet18, resnet50, mobilenet_v2, deit_base), "
-                          "a torch model factory PATH.py:FUNCTION or package.module:FUNCTION "
+                     help="shipped workload (resnet18, resnet50, mobilenet_v2, deit_tiny, "
+                          "deit_small, deit_base), a torch model factory PATH.py:FUNCTION or "
+                          "package.module:FUNCTION "
                           f"(needs --input-shape), or an ONNX file PATH.onnx{shown}")
     src.add_argument("--topology", metavar="CSV", help="SCALE-Sim topology CSV")
     p.add_argument("--gemm", action="store_true",

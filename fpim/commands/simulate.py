@@ -94,19 +94,23 @@ def run(args: argparse.Namespace) -> int:
         print_json(data)
     else:
         rows = [(la.name, la.op, la.m, la.n, la.k, la.groups, la.rows_fixed, la.rows_lut,
-                 la.cycles, la.stall_cycles, f"{la.util_dsp:.2f}", f"{la.util_lut:.2f}",
-                 f"{result.mac_util(la):.2f}", result.bound(la))
+                 la.cycles, la.stall_cycles, la.hidden_cycles, f"{la.util_dsp:.2f}",
+                 f"{la.util_lut:.2f}", f"{result.mac_util(la):.2f}", result.bound(la))
                 for la in result.layers]
         print(format_table(("name", "op", "m", "n", "k", "groups", "rows_fixed", "rows_lut",
-                            "cycles", "stall_cycles", "util_dsp", "util_lut", "mac_util",
-                            "bound"), rows))
+                            "cycles", "stall_cycles", "hidden_cycles", "util_dsp", "util_lut",
+                            "mac_util", "bound"), rows))
         t = result.totals()
         r = data["resources"]
         print(f"\n{wl.name} on {accel.name} ({args.mode} mode, {accel.clock_mhz:g} MHz): "
               f"{t['total_cycles']} cycles ({t['stall_cycles']} stall), "
               f"{t['latency_ms']:.3f} ms per batch of {t['batch']}, {t['fps']:.2f} FPS "
               f"(images/s), {t['gops']:.1f} GOPS, "
-              f"{t['gops_per_dsp']:.3f} GOPS/DSP, MAC utilisation {t['mac_util']:.1%}")
+              f"{t['gops_per_dsp']:.3f} GOPS/DSP, {t['gops_per_klut']:.3f} GOPS/kLUT, "
+              f"MAC utilisation {t['mac_util']:.1%}")
+        print(f"cycles: engine {t['engine_cycles']} ({t['compute_cycles'] - t['vector_cycles']}"
+              f" compute + {t['stall_cycles']} DRAM stall), vector unit {t['vector_cycles']} "
+              f"not hidden + {t['hidden_vector_cycles']} hidden behind the engine")
         print(f"resources (estimate): LUT {r['lut']}/{accel.part.lut}, FF {r['ff']}/"
               f"{accel.part.ff}, DSP {r['dsp']}/{accel.part.dsp}, BRAM36 {r['bram36']}/"
               f"{accel.part.bram36}")

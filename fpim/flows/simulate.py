@@ -17,6 +17,7 @@ from quant.errors import ConfigError
 from quant.formats import Scheme
 from quant.infer import run_artifact
 from quant.modelspec import parse_model
+from quant.ops.matmul import matmul_acc
 from sim import functional as F
 from sim.arch import Accelerator
 from sim.engine import simulate as run_engine
@@ -151,7 +152,9 @@ def check_functional(wl: Workload, art: Artifact | None, accel: Accelerator,
                      seed: int = 0) -> dict:
     """Compute the workload's GEMMs with the numba functional model and compare them with
     :mod:`quant.ref`: the artifact's layers on one seeded random input image, or one seeded
-    random GEMM per row split of every GEMM op (identical groups add nothing)."""
+    random GEMM per row split of every GEMM op (identical groups add nothing; a matmul's
+    two streamed operands against :func:`quant.ops.matmul.matmul_acc`). A shape workload's
+    vector ops are not computed: the unit's functions are the reference's (sim.ops)."""
     e = accel.engine
     rng = np.random.default_rng(seed)
     if art is not None:
@@ -170,6 +173,16 @@ def check_functional(wl: Workload, art: Artifact | None, accel: Accelerator,
     bad = []
     for o in wl.ops:
         if not isinstance(o, GemmOp):
+            continue
+        if o.kind == "matmul":  # both operands streamed (R11), one group stands for all
+            a = rng.integers(fmt.qmin, fmt.qmax + 1, (1, o.m, o.k))
+            x = rng.integers(fmt.qmin, fmt.qmax + 1, (1, o.k, o.n))
+            t = time.perf_counter()
+            y = F.matmul(a, x, fmt, fmt, False, e.acc_bits)
+            sim_s += time.perf_counter() - t
+            macs += o.m * o.n * o.k
+            if not np.array_equal(y, matmul_acc(a, x, fmt, fmt, False, e.acc_bits)):
+                bad.append(o.name)
             continue
         for _, b, _ in o.splits:
             rows = F.random_rows(rng, o.m, o.k, e.weight_bits, b, e.lut_core_scheme

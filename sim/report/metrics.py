@@ -40,7 +40,8 @@ def layer_rows(result: RunResult, accel: Accelerator) -> list[dict[str, object]]
     hz = result.clock_mhz * 1e6
     for la in result.layers:
         engine = la.m > 0
-        read = la.dram_bytes - (write_back_bytes(la.m, la.n, accel.engine.act_bits, la.groups)
+        bits = accel.engine.acc_bits if la.op == "matmul" else accel.engine.act_bits  # R11d
+        read = la.dram_bytes - (write_back_bytes(la.m, la.n, bits, la.groups)
                                 if engine else 0)
         seconds = la.cycles / hz
         rows.append({

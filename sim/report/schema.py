@@ -46,6 +46,8 @@ LAYER_COLUMNS = _cols(
     ("util_lut", float, "LUT core: MACs over its PE-cycles in this layer, 0..1"),
     ("macs", int, "multiply-accumulates"),
     ("dram_bytes", int, "DRAM bytes read (R5) and written back (R9)"),
+    ("hidden_cycles", int, "a vector op's cycles overlapped by the engine (R16), not in "
+                           "cycles; else 0"),
     ("unit", str, "engine (a GEMM) or vector (the vector unit)"),
     ("dram_read_bytes", int, "DRAM bytes read: dram_bytes less the write-back of R9"),
     ("ops_per_byte", float, "operational intensity: 2 macs / dram_read_bytes; empty without "
@@ -130,16 +132,20 @@ SIMULATION_KEYS = _cols(
     ("total_cycles", int, "cycles of the whole run"),
     ("compute_cycles", int, "cycles without stalls"),
     ("stall_cycles", int, "stall cycles"),
+    ("engine_cycles", int, "cycles of the GEMM layers (compute and stall)"),
+    ("vector_cycles", int, "cycles of the vector ops the engine does not hide"),
+    ("hidden_vector_cycles", int, "vector cycles overlapped by the engine (R16)"),
     ("macs", int, "multiply-accumulates"),
     ("latency_ms", float, "total_cycles at the clock, milliseconds (the whole batch)"),
     ("fps", float, "images per second: batch / latency"),
     ("gops", float, "1e9 operations per second"),
     ("gops_per_dsp", float, "gops per DSP slice used"),
+    ("gops_per_klut", float, "gops per thousand LUTs of the resource estimate"),
     ("mac_util", float, "macs over the whole engine's PE-cycles, 0..1"),
     ("dram_bytes", int, "DRAM bytes read and written"),
     ("resources", object, "the resource model's lut, ff, dsp, bram36, note, per-PE costs "
                           "and the part's budget"),
-    ("layers", object, "one object per layer: the first fifteen columns of layers.csv, its "
+    ("layers", object, "one object per layer: the first sixteen columns of layers.csv, its "
                        "mac_util and bound (compute, dram or vector: the roofline verdict)"),
     ("config", object, "the full effective configuration: accel (the preset with every "
                        "override applied), workload source, batch, derived sp2_fraction, "

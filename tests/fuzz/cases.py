@@ -326,6 +326,18 @@ for m, n, k in ((100_000, 100_000, 100_000), (20_000, 20_000, 1), (1, 300_000_00
           "engine.acc_bits=64", "--functional", "--mode", "analytical"),
          "functional check", files={"t.csv": GEMM_HEAD + f"a, {n}, {m}, {k},\n".encode()})
 
+# Transformers (sim.timing R11-R16): whole DeiT workloads and attention matmul rows
+VIT = ("simulate", "--model", "deit_tiny", "--accel", "tiny")
+case("range", "simulate-vit-no-dsp-core", (*VIT, "--set", "engine.dsp_rows=0"),
+     "layer 'blocks.0.attn_qk' has 591 fixed rows but engine.dsp_rows is 0")
+case("range", "simulate-vit-lanes-zero", (*VIT, "--set", "vector.lanes=0"), "vector.lanes")
+case("range", "simulate-vit-lanes-huge", (*VIT, "--set", "vector.lanes=70000"), "vector.lanes")
+case("size", "simulate-matmul-accumulator",
+     ("simulate", "--topology", "{in}/t.csv", "--accel", "tiny"), "engine.acc_bits must be",
+     files={"t.csv": GEMM_HEAD + b"qk, 197, 197, 10000000, matmul,\n"})
+case("size", "simulate-vit-functional-accumulator", (*VIT, "--functional", "--set",
+                                                    "engine.acc_bits=12"), "engine.acc_bits")
+
 # ---------------------------------------------------------------------------------------
 # Artifacts: manifest and tensor edits (re-hashed), and broken files
 # ---------------------------------------------------------------------------------------

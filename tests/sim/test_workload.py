@@ -76,7 +76,15 @@ def test_shipped_files_are_current_and_have_known_macs():
     assert gmac["resnet50"] == pytest.approx(4.089, abs=0.002)
     assert gmac["mobilenet_v2"] == pytest.approx(0.3008, abs=0.001)
     assert gmac["deit_base"] == pytest.approx(17.56, abs=0.01)
-    with pytest.raises(ConfigError, match="model must be one of deit_base, mobilenet_v2"):
+    # DeiT-T / S per docs/vit.md (shared/design/VIT.md §2); the whole workloads have the
+    # CSVs' GEMMs (vit_workload adds the vector ops)
+    for name, want in (("deit_tiny", 1.254), ("deit_small", 4.60)):
+        assert load_shipped(name).macs / 1e9 == pytest.approx(want, abs=0.01)
+    for name in ("deit_tiny", "deit_small", "deit_base"):
+        whole, csv = load_shipped(name), read_topology(WORKLOAD_DIR / f"{name}.csv")
+        assert whole.macs == csv.macs and len(whole.ops) > len(whole.gemms)
+    with pytest.raises(ConfigError, match="model must be one of deit_base, deit_small, "
+                                          "deit_tiny, mobilenet_v2"):
         load_shipped("vgg")
 
 
