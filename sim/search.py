@@ -407,7 +407,11 @@ def _design_data(c: Candidate) -> dict:
 
 def design_yaml(x: Exploration, header: str = "") -> str:
     """The recommended design of ``x`` as preset YAML, ``header`` as comment lines on top."""
-    data = summarize(x)["design"]
+    return preset_yaml(summarize(x)["design"], header)
+
+
+def preset_yaml(data: dict, header: str = "") -> str:
+    """Preset ``data`` as YAML, ``header`` as comment lines on top."""
     lines = "".join(f"# {ln}\n" if ln else "#\n" for ln in header.splitlines())
     return lines + yaml.safe_dump(data, sort_keys=False)
 

@@ -73,7 +73,7 @@ from sim.search import (
 from sim.workload import Workload, assign_fraction
 
 #: Vector-unit lane counts tried.
-LANES = (16, 32, 64, 128)
+LANES = (8, 16, 32, 64)
 #: Column blocks per token row: a design's columns are ``ceil(T / j)`` for these ``j``.
 COL_BLOCKS = (2, 3, 4, 5, 6, 8, 12)
 #: Fewest and most columns tried.
@@ -106,14 +106,15 @@ class Attention:
 def attention_shape(wl: Workload) -> Attention:
     """Tokens and head dimension from ``wl``'s QK^T matmul (the activation x activation
     GEMM with as many rows as columns: ``T x T`` scores, reduction ``head_dim``); the
-    longest vector row is the longest reduction of a weight GEMM (LayerNorm's D features,
-    ShiftGELU's MLP row) or the tokens (a softmax row)."""
+    longest vector row is the longest reduction of a per-token weight GEMM (``T`` columns
+    per image: qkv's D features, LayerNorm's row; fc2's MLP row, ShiftGELU's) or the tokens
+    (a softmax row)."""
     qk = [o for o in wl.gemms if o.kind == "matmul" and o.m == o.n]
     if not qk:
         raise ConfigError(f"workload {wl.name!r} must have attention (an activation x "
                           "activation matmul of T x T scores) for the ViT search, not none")
     tokens = qk[0].m
-    rows = [o.k for o in wl.gemms if o.kind != "matmul"]
+    rows = [o.k for o in wl.gemms if o.kind != "matmul" and o.n % tokens == 0]
     return Attention(tokens, qk[0].k, max([tokens, *rows]))
 
 
@@ -335,20 +336,23 @@ def vit_bases(wl: Workload, template: Accelerator, bits: int,
     return mixed, fixed, tried, need
 
 
-def _engines(mixed: Accelerator, fixed: Accelerator, lut_cap: float, cols: int, pack: int,
-             fit: Callable[[Accelerator, float], bool]
-             ) -> tuple[Accelerator | None, list[Accelerator]]:
-    """The DSP-only engine and the mixed engines of one (packing, columns, lanes)."""
-    _, only = most_dsp_only(fixed, lut_cap, cols, pack, fit)
+def _with_lanes(acc: Accelerator, lanes: int) -> Accelerator:
+    return dataclasses.replace(acc, vector=dataclasses.replace(acc.vector, lanes=lanes))
+
+
+def _mixes(mixed: Accelerator, lut_cap: float, cols: int, pack: int, fit: Fit
+           ) -> list[Accelerator]:
+    """The mixed engines of one (packing, columns, lanes): :data:`DSP_SHARES` of the most
+    DSP rows that fit beside a LUT core, each with the largest LUT core beside them."""
     base, top = most_dsp_only(mixed, lut_cap, cols, pack, fit)
     if top is None:
-        return only, []
+        return []
     # the LUT core's post-processing takes one DSP slice per column from the DSP core
     first = most_dsp_rows(base, lut_cap, cols, 1,
-                           min(top.engine.dsp_rows, (base.part.dsp - 2 * cols) * pack // cols),
-                           fit)
+                          min(top.engine.dsp_rows, (base.part.dsp - 2 * cols) * pack // cols),
+                          fit)
     if first is None:
-        return only, []
+        return []
     mixes, seen = [], set()
     for share in DSP_SHARES:
         rd = max(1, round(first.engine.dsp_rows * share))
@@ -356,10 +360,11 @@ def _engines(mixed: Accelerator, fixed: Accelerator, lut_cap: float, cols: int, 
             continue
         seen.add(rd)
         rl = most_lut_rows(base, lut_cap, cols, rd, fit)
-        acc = fitted_accel(base, lut_cap, fit, dsp_rows=rd, lut_rows=rl, cols=cols) if rl else None
+        acc = fitted_accel(base, lut_cap, fit, dsp_rows=rd, lut_rows=rl, cols=cols) \
+            if rl else None
         if acc is not None:
             mixes.append(acc)
-    return only, mixes
+    return mixes
 
 
 def _tiled(timer: Timer, c: VitCandidate, lut_cap: float) -> VitCandidate:
@@ -410,8 +415,7 @@ def _rescaled(design: Accelerator, lanes: int, lut_cap: float, fit: Fit
     """``design`` with ``lanes`` vector lanes and the most DSP rows (LUT rows in its ratio)
     that fit beside them, from the deepest load block; None if none does."""
     e = design.engine
-    base = _with_k_tile(dataclasses.replace(
-        design, vector=dataclasses.replace(design.vector, lanes=lanes)), max(K_TILES))
+    base = _with_k_tile(_with_lanes(design, lanes), max(K_TILES))
     hi = (design.part.dsp - (2 if e.lut_rows else 1) * e.cols) * e.dsp_packing // e.cols
     if hi < 1:
         return None
@@ -458,12 +462,18 @@ def explore_vit(wl: Workload, template: Accelerator, bits: int, lut_cap: float =
         if on_step is not None:
             on_step(done, total)
 
-    # 1. engine split and fraction, with the template's vector unit
+    # 1. engine split and fraction: the DSP-only engine beside each vector unit, the mixed
+    #    engines beside the one that made it fastest
     for pack, cols in steps:
-        only, mixes = _engines(mixed, fixed, lut_cap, cols, pack, fit)
-        if only is not None:
-            sweep.append(timer.time(only, 0, "analytical"))
-        sweep.extend(best_split(timer, acc) for acc in mixes)
+        onlys = []
+        for n in lanes:
+            _, only = most_dsp_only(_with_lanes(fixed, n), lut_cap, cols, pack, fit)
+            if only is not None:
+                onlys.append(timer.time(only, 0, "analytical"))
+        sweep.extend(onlys)
+        n = min(onlys, key=lambda c: c.cycles).lanes if onlys else lanes[len(lanes) // 2]
+        sweep.extend(best_split(timer, acc)
+                     for acc in _mixes(_with_lanes(mixed, n), lut_cap, cols, pack, fit))
         step()
     if not any(c.lut_per_head == 0 for c in sweep):
         raise ConfigError(f"no design fits part {template.part.name} at {bits} bits within "
@@ -500,12 +510,13 @@ def pareto(cands: tuple[VitCandidate, ...] | list[VitCandidate]) -> list[VitCand
     return sorted(uniq.values(), key=lambda c: (-c.fps, c.lut, c.dsp))
 
 
-def best_and_baseline(x: VitExploration) -> tuple[VitCandidate, VitCandidate]:
-    """The fastest finalist (cycle mode) and the DSP-only one."""
+def best_designs(x: VitExploration) -> tuple[VitCandidate, VitCandidate, VitCandidate]:
+    """The fastest mixed finalist (cycle mode; the DSP-only one when no mixed design fits),
+    the DSP-only finalist, and the faster of the two (the recommended design)."""
     mixed = [c for c in x.finalists if c.lut_per_head > 0]
     base = x.finalists[-1]
     best = min(mixed, key=lambda c: c.cycles) if mixed else base
-    return (best if best.cycles < base.cycles else base), base
+    return best, base, best if best.cycles < base.cycles else base
 
 
 def _shrunk(timer: Timer, c: VitCandidate, fps: float, lut_cap: float
@@ -568,20 +579,22 @@ def assumptions(x: VitExploration) -> dict:
 
 
 def summarize(x: VitExploration, fps_target: float | None = None) -> dict:
-    """What ``fpim search vit --json`` prints: the best design, the DSP-only baseline, the
-    Pareto front, the target's design (with ``fps_target``) and the assumptions."""
-    best, base = best_and_baseline(x)
+    """What ``fpim search vit --json`` prints: the fastest mixed design, the DSP-only
+    baseline, the speedup, the recommended design (the faster of the two; with
+    ``fps_target`` the smallest that meets it) as a preset, the Pareto front and the
+    assumptions."""
+    best, base, pick = best_designs(x)
     out = {
         "workload": x.workload, "part": x.template.part.name, "bits": x.bits,
         "clock_mhz": x.template.clock_mhz, "lut_scheme": x.template.engine.lut_scheme,
         "best": best.to_dict(), "dsp_only": base.to_dict(),
         "speedup": base.cycles / best.cycles,
+        "mixing_pays": best is not base and best.cycles < base.cycles,
         "blocks": {k: v.to_dict() for k, v in design_blocks(best.design, x.attn).items()},
         "pareto": [c.to_dict() for c in pareto(x.sweep)],
         "candidates": len(x.sweep), "simulations": dict(x.simulations),
         "reference": REFERENCE, "assumptions": assumptions(x),
     }
-    pick = best
     if fps_target is not None:
         t, tried = meet_target(x, fps_target)
         out["target"] = {"fps": fps_target, "met": t is not None, "front_designs": tried,
