@@ -284,8 +284,16 @@ def search_base(wl: Workload, template: Accelerator, bits: int, ideal_memory: bo
     """Check the search's arguments before any work: the template at ``bits`` (memory
     unlimited with ``ideal_memory``), the packings to try, and the accumulator bits the
     workload needs. The template's accumulator is used as it is (one narrower than the
-    workload needs is refused), or ``acc_bits`` when given (the caller's own need)."""
+    workload needs is refused, after the packings), or ``acc_bits`` when given (the
+    caller's own need)."""
     check_msq_args(bits, packings)
+    p = template.part
+    allowed = list(allowed_packings(p.dsp_type, bits))
+    refused = sorted(set(packings or ()) - set(allowed))
+    if refused:
+        raise ConfigError(f"packing must be one that {p.name} ({p.dsp_type}) allows at "
+                          f"{bits} bits ({', '.join(map(str, allowed))}), not "
+                          f"{', '.join(map(str, refused))}")
     need = acc_bits_needed(wl, bits) if acc_bits is None else acc_bits
     e = template.engine
     if acc_bits is not None:
@@ -295,13 +303,6 @@ def search_base(wl: Workload, template: Accelerator, bits: int, ideal_memory: bo
                           f"{wl.name} at {bits} bits (a preset YAML --part with --set "
                           f"engine.acc_bits={need}), "
                           f"not {e.acc_bits}")
-    p = template.part
-    allowed = list(allowed_packings(p.dsp_type, bits))
-    refused = sorted(set(packings or ()) - set(allowed))
-    if refused:
-        raise ConfigError(f"packing must be one that {p.name} ({p.dsp_type}) allows at "
-                          f"{bits} bits ({', '.join(map(str, allowed))}), not "
-                          f"{', '.join(map(str, refused))}")
     memory = template.memory
     if ideal_memory:
         memory = dataclasses.replace(memory, dram_bytes_per_cycle=None, dram_latency=0)

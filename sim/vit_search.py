@@ -26,7 +26,8 @@ on the whole workload: GEMMs, attention matmuls and vector ops):
   and within ``lut_cap`` of its LUTs (:func:`vit_fits`): the caps of ``fpim search msq``.
 * **Accumulator.** Mixed engines get the narrowest accumulator the workload needs with
   both schemes' weights, DSP-only engines the narrowest it needs with fixed-point weights
-  (a fixed-only design would not carry the LUT scheme's wider products).
+  (a fixed-only design would not carry the LUT scheme's wider products); ``acc_bits``
+  gives every engine one wider width instead.
 * **Tiling and finalists.** Every engine above is timed in ``analytical`` mode (exact
   compute, memory stalls as their lower bound). The :data:`FINALISTS` fastest mixed
   engines and the fastest DSP-only one then get each load-block depth ``memory.k_tile`` of
@@ -320,14 +321,20 @@ def check_vit_args(lut_cap: float, lanes: tuple[int, ...]) -> None:
 
 
 def vit_bases(wl: Workload, template: Accelerator, bits: int,
-              packings: tuple[int, ...] | None = None
+              packings: tuple[int, ...] | None = None, acc_bits: int | None = None
               ) -> tuple[Accelerator, Accelerator, tuple[int, ...], tuple[int, int]]:
     """Check the search's arguments before any work (``sim.search.search_base``): the
     templates of the mixed and the DSP-only engines (each with its accumulator,
-    :func:`vit_acc_bits`), the packings and both accumulator widths."""
+    :func:`vit_acc_bits`, or both with ``acc_bits``, at least the mixed engines' need),
+    the packings and both accumulator widths."""
     attention_shape(wl)
     e = template.engine
     need = vit_acc_bits(wl, bits, e.lut_scheme, e.act_signed)
+    if acc_bits is not None:
+        check_int_range("acc_bits", acc_bits, need[0], 64,
+                        f"(what {wl.name} needs at {bits} bits with {e.lut_scheme} rows, up to "
+                        f"64)")
+        need = (acc_bits, acc_bits)
     # every engine starts from the deepest load block and gets the deepest that fits
     memory = dataclasses.replace(template.memory, k_tile=max(K_TILES))
     deep = dataclasses.replace(template, memory=with_banks(memory, template.engine))
@@ -436,15 +443,17 @@ def _leaders(cands: list[VitCandidate]) -> list[VitCandidate]:
 
 def explore_vit(wl: Workload, template: Accelerator, bits: int, lut_cap: float = 0.8,
                 packings: tuple[int, ...] | None = None, lanes: tuple[int, ...] = LANES,
-                on_step: Callable[[int, int], None] | None = None) -> VitExploration:
+                on_step: Callable[[int, int], None] | None = None,
+                acc_bits: int | None = None) -> VitExploration:
     """Search ``wl`` (a transformer) on ``template``'s part at ``bits`` (see the module
     docstring). ``lut_cap``: the fraction of the part's LUTs the design may use;
     ``packings``: the DSP packings tried (default: every one the part allows at the width);
     ``lanes``: the vector-lane counts tried; ``on_step(done, total)`` after each (packing,
-    columns) of the sweep and each design of the later stages."""
+    columns) of the sweep and each design of the later stages; ``acc_bits``: the
+    accumulator of every engine (default: the narrowest each needs, :func:`vit_bases`)."""
     check_vit_args(lut_cap, lanes)
     attn = attention_shape(wl)
-    mixed, fixed, tried, need = vit_bases(wl, template, bits, packings)
+    mixed, fixed, tried, need = vit_bases(wl, template, bits, packings, acc_bits)
     cols_tried = token_cols(attn.tokens)
     timer = Timer(wl, attn)
 

@@ -21,7 +21,7 @@ from fpim.commands.options import (
     torch_model_shape,
     workload_source,
 )
-from fpim.output import format_table, print_json
+from fpim.output import format_table, print_json, table_csv
 from quant.errors import check_positive
 
 if TYPE_CHECKING:
@@ -40,12 +40,16 @@ EXAMPLES = """examples:
   fpim search msq --part XC7Z020 --bits 4 --packing 1     # unpacked DSPs only
 """
 
+#: Columns of the Pareto front's table (text and --csv), named as in the JSON.
+PARETO_COLUMNS = ("fps", "lut", "dsp", "bram36", "dsp_rows", "lut_rows", "cols",
+                  "dsp_packing", "lanes", "lut_per_head", "k_tile")
+
 VIT_EXAMPLES = """examples:
   fpim search vit --part XCZU9EG --model deit_base --bits 8
   fpim search vit --part XCZU9EG --model deit_base --bits 4 --json
   fpim search vit --part XCZU9EG --model deit_base --bits 8 --fps-target 10 --save vit.yaml
   fpim simulate --model deit_base --accel vit.yaml --sp2-fraction 0.046875
-  fpim search vit --part configs/xczu9eg.yaml --set clock_mhz=200 --model deit_small --bits 8
+  fpim search vit --part configs/xczu9eg.yaml --set clock_mhz=200 --model deit_base --bits 8
   fpim search vit --part XCZU9EG --topology my_vit.csv --gemm --bits 8 --packing 2
 """
 
@@ -95,6 +99,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     _add_part(v, default_model="deit_base")
     v.add_argument("--fps-target", type=checked(check_positive, "fps-target", float),
                    metavar="F", help="frames per second to meet with the smallest design")
+    v.add_argument("--acc-bits", type=int, metavar="N",
+                   help="accumulator bits of every engine (default: the narrowest each "
+                        "needs: with both schemes for mixed engines, fixed point for "
+                        "DSP-only ones)")
     v.add_argument("--lut-cap", type=float, default=0.8,
                    help="fraction of the part's LUTs the design may use (default 0.8)")
     v.add_argument("--packing", type=int, action="append", choices=(1, 2, 4), metavar="P",
@@ -103,6 +111,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--save", metavar="YAML",
                    help="write the recommended design (the best, or with --fps-target the "
                         "smallest that meets it) as a preset YAML for --accel")
+    add_csv(v, "the whole Pareto front")
     add_progress(v)
     add_json(v, "text")
     v.set_defaults(func=run_vit)
@@ -246,10 +255,10 @@ def run_vit(args: argparse.Namespace) -> int:
     template, wl, lut_cap = _prepare(args, "vit")
     check_vit_args(lut_cap, ())
     packings = tuple(args.packing) if args.packing else None
-    vit_bases(wl, template, args.bits, packings)  # refuse before work
+    vit_bases(wl, template, args.bits, packings, args.acc_bits)  # refuse before work
     with progress(args)("ViT search") as report:
         x = explore_vit(wl, template, args.bits, lut_cap=lut_cap, packings=packings,
-                        on_step=report)
+                        on_step=report, acc_bits=args.acc_bits)
         r = summarize(x, args.fps_target)
     pick = r["recommended"]
     if args.save is not None:
@@ -263,6 +272,9 @@ def run_vit(args: argparse.Namespace) -> int:
                   f"{pick['dsp']} with the vector unit and K/V buffer).\n"
                   f"Reproduce: {r['simulate_command']}")
         write_atomic(args.save, preset_yaml(r["design"], header))
+    if args.csv is not None:
+        write_atomic(args.csv, table_csv(PARETO_COLUMNS, [[c[k] for k in PARETO_COLUMNS]
+                                                          for c in r["pareto"]]))
     if args.json:
         print_json(r)
         return 0
@@ -302,12 +314,9 @@ def _print_vit(r: dict, args: argparse.Namespace) -> None:
     shown = front[:15]
     print(f"Pareto front (FPS vs LUT vs DSP, analytical), {len(front)} designs"
           + (f", the {len(shown)} fastest:" if len(shown) < len(front) else ":"))
-    print(format_table(
-        ("FPS", "LUT", "DSP", "BRAM36", "dsp_rows", "lut_rows", "cols", "packing", "lanes",
-         "LUT rows/head"),
-        [(f"{c['fps']:.2f}", c["lut"], c["dsp"], c["bram36"], c["dsp_rows"], c["lut_rows"],
-          c["cols"], c["dsp_packing"], c["lanes"], f"{c['lut_per_head']}/{c['head_dim']}")
-         for c in shown]))
+    print(format_table(PARETO_COLUMNS, [
+        [f"{c[k]:.2f}" if isinstance(c[k], float) else c[k] for k in PARETO_COLUMNS]
+        for c in shown]))
     if "target" in r:
         t = r["target"]
         if t["met"]:

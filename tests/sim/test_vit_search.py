@@ -4,7 +4,9 @@ DeiT-B run on XCZU9EG is quoted with its command in docs/vit.md."""
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
 import itertools
 import json
 import shlex
@@ -217,12 +219,21 @@ def test_cli_json_save_and_reproduce(capsys, tmp_path):
     assert sim["fps"] == pytest.approx(r["recommended"]["fps"])
 
 
-def test_cli_text(capsys, tmp_path):
-    assert main(["search", "vit", "--part", "XC7Z020", "--topology", _topology(tmp_path),
-                 "--bits", "4", "--no-progress"]) == 0
+def test_cli_text_and_csv_name_the_json_keys(capsys, tmp_path):
+    csv_path = tmp_path / "front.csv"
+    args = ["search", "vit", "--part", "XC7Z020", "--topology", _topology(tmp_path),
+            "--bits", "4"]
+    assert main([*args, "--no-progress", "--csv", str(csv_path)]) == 0
     out = capsys.readouterr().out
     assert "best " in out and "baseline DSP only" in out and "Pareto front" in out
     assert "Auto-ViT-Acc" in out
+    rows = list(csv.DictReader(io.StringIO(csv_path.read_text())))
+    header = next(ln for ln in out.splitlines() if ln.split()[:1] == ["fps"]).split()
+    assert list(rows[0]) == header
+    front = _json(capsys, *args, "--json")["pareto"]
+    assert len(rows) == len(front)
+    assert all(set(header) <= set(c) for c in front)
+    assert [int(r["dsp_rows"]) for r in rows] == [c["dsp_rows"] for c in front]
 
 
 def test_cli_help_has_examples(capsys):
