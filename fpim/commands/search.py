@@ -12,6 +12,7 @@ from fpim.commands.options import (
     add_json,
     add_msq_search,
     add_progress,
+    add_search_budget,
     add_set,
     add_workload,
     check_csv,
@@ -48,7 +49,8 @@ VIT_EXAMPLES = """examples:
   fpim search vit --part XCZU9EG --model deit_base --bits 8
   fpim search vit --part XCZU9EG --model deit_base --bits 4 --json
   fpim search vit --part XCZU9EG --model deit_base --bits 8 --fps-target 10 --save vit.yaml
-  fpim simulate --model deit_base --accel vit.yaml --sp2-fraction 0.046875
+  fpim simulate --model deit_base --accel vit.yaml --mode cycle --sp2-fraction 0.0
+                                            # the command --save prints: the same FPS
   fpim search vit --part configs/xczu9eg.yaml --set clock_mhz=200 --model deit_base --bits 8
   fpim search vit --part XCZU9EG --topology my_vit.csv --gemm --bits 8 --packing 2
 """
@@ -103,11 +105,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="accumulator bits of every engine (default: the narrowest each "
                         "needs: with both schemes for mixed engines, fixed point for "
                         "DSP-only ones)")
-    v.add_argument("--lut-cap", type=float, default=0.8,
-                   help="fraction of the part's LUTs the design may use (default 0.8)")
-    v.add_argument("--packing", type=int, action="append", choices=(1, 2, 4), metavar="P",
-                   help="DSP packing to try (1, 2 or 4; repeatable; default: every packing "
-                        "the part allows at the width)")
+    add_search_budget(v, "design (engine, vector unit and K/V buffer)")
     v.add_argument("--save", metavar="YAML",
                    help="write the recommended design (the best, or with --fps-target the "
                         "smallest that meets it) as a preset YAML for --accel")
