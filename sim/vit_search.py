@@ -131,13 +131,17 @@ def vit_acc_bits(wl: Workload, bits: int, lut_scheme: str, act_signed: bool
                  ) -> tuple[int, int]:
     """Accumulator bits ``wl``'s GEMMs need at ``bits`` (weights and activations): with the
     LUT scheme's weights as well as fixed point (mixed engines), and with fixed point only
-    (DSP-only engines)."""
-    max_k = max(o.k for o in wl.gemms)
+    (DSP-only engines); an attention matmul's operands are ``bits``-bit activations, either
+    of them unsigned (the softmax output), in both."""
+    weights = [o.k for o in wl.gemms if o.kind != "matmul"] or [1]
     x_max = ActFormat(bits, act_signed).max_abs
     w_fix = weight_format(Scheme.FIXED, bits).max_abs_int
     w_lut = weight_format(Scheme.parse(lut_scheme), bits).max_abs_int
-    return (min(64, required_acc_bits(max_k, max(w_fix, w_lut), x_max)),
-            min(64, required_acc_bits(max_k, w_fix, x_max)))
+    a_max = (1 << bits) - 1
+    mm = max([required_acc_bits(o.k, a_max, a_max) for o in wl.gemms if o.kind == "matmul"]
+             or [0])
+    return (min(64, max(mm, required_acc_bits(max(weights), max(w_fix, w_lut), x_max))),
+            min(64, max(mm, required_acc_bits(max(weights), w_fix, x_max))))
 
 
 #: Engine estimates by (part, engine, memory): the search builds the same engine for every

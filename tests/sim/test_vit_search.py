@@ -273,3 +273,18 @@ def test_matmul_rows_never_take_the_lut_scheme():
             assert isinstance(o, GemmOp)
             if o.kind == "matmul":
                 assert o.rows_lut == 0
+
+
+def test_accumulators_cover_the_attention_matmuls():
+    """A long attention (K = 4096 tokens) needs more bits than short weight GEMMs: both
+    widths cover it (unsigned bits-bit operands, the softmax output)."""
+    from quant.ref import required_acc_bits
+    from sim.vit_search import vit_acc_bits
+
+    wl = Workload("long", (GemmOp("w", "gemm", 8, 4096, 8),
+                           GemmOp("qk", "matmul", 4096, 4096, 8),
+                           GemmOp("av", "matmul", 8, 4096, 4096)))
+    need = required_acc_bits(4096, 15, 15)
+    assert vit_acc_bits(wl, 4, "pot", True) == (need, need)
+    assert vit_acc_bits(small_vit(), 8, "pot", True)[1] < vit_acc_bits(small_vit(), 8, "pot",
+                                                                        True)[0]
