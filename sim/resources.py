@@ -31,8 +31,10 @@ the calibration report):
   ``p = a + S`` the product width: two shifters selecting with ``m1`` and ``m2`` bits, their
   sum and its negation; ``A`` FF. Fitted on units sp2-4 a4 and sp2-6 a6 (exact), the sp2-8
   a8 unit checks it.
-* **PoT PE** (:func:`pot_pe_cost`): ``A + p (POT_SEL_LUT (w - 1) + POT_BIT_LUT)`` LUT with
-  ``p = a + 2**(w-1) - 2``; ``A`` FF. Fitted on units pot-4 a4 and pot-5 a8 (exact).
+* **PoT PE** (:func:`pot_pe_cost`): ``A + p (POT_SEL_LUT s + POT_BIT_LUT)`` LUT with
+  ``p = a + E``, ``E = min(2**(w-1) - 2, POT_MAX_EXPONENT)`` the largest shift and ``s`` the
+  bits of its shift index (``w - 1`` below the exponent cap); ``A`` FF. Fitted on units
+  pot-4 a4 and pot-5 a8 (exact); from PoT-6 on the capped shifter of ``hw.pe_pot``.
 * **Array registers** (structural, exact in every synthesis so far): weights of row ``r``
   (group ``g``) pass ``g + C - 1`` registers, activations of column ``c`` pass
   ``c + G - 1``, the 3-bit valid/first/last control ``G + C - 2`` (PEs on one anti-diagonal
@@ -162,8 +164,11 @@ def sp2_pe_cost(w: int, act: ActFormat, acc: int) -> UnitCost:
 
 
 def pot_pe_cost(w: int, act: ActFormat, acc: int) -> UnitCost:
-    p = act.bits + (1 << (w - 1)) - 2
-    return UnitCost(acc + p * (POT_SEL_LUT * (w - 1) + POT_BIT_LUT), acc, 0)
+    # the largest shift of a code (hw.pe_pot): 2**(w-1) - 2 up to the exponent cap
+    # (quant.formats.POT_MAX_EXPONENT, binding from PoT-6 on), its shift index that many bits
+    shift = weight_format(Scheme.POT, w).denominator.bit_length() - 1
+    p = act.bits + shift
+    return UnitCost(acc + p * (POT_SEL_LUT * max(1, shift.bit_length()) + POT_BIT_LUT), acc, 0)
 
 
 def postproc_cost(cols: int, acc: int, dsp_type: str) -> UnitCost:
@@ -324,3 +329,113 @@ def check_fits(accel: Accelerator) -> None:
     bad = fit_violations(accel)
     if bad:
         raise ConfigError(bad[0])
+
+
+# ---------------------------------------------------------------------------------------
+# Vector unit and attention buffer (first-order estimates for the ViT search; not yet
+# calibrated against Yosys: issue 16)
+# ---------------------------------------------------------------------------------------
+
+#: Width of a vector lane's registers: I-ViT's int32 (``quant.ops.intmath.INT32_MAX``).
+VEC_WORD_BITS = 32
+#: Width of its products, requantizer sums and row reductions.
+VEC_WIDE_BITS = 64
+#: Stages of a lane's pipelined divider and of the shared scalar divider and square root:
+#: one quotient (root) bit per stage or cycle (``sim.timing`` R13's ``DIV_CYCLES``).
+VEC_DIV_STAGES = 32
+#: Quotient stages of ShiftExp's ``q = x // x0`` (``q <= 31``: five bits).
+VEC_EXP_Q_STAGES = 5
+#: Sequencer of the vector unit (micro-op table, row and element counters), LUT and FF.
+VEC_CONTROL = 500
+
+
+@dataclass(frozen=True)
+class BlockCost:
+    """LUT, FF, DSP and BRAM36 of a block outside the GEMM datapath (whole units)."""
+
+    lut: int
+    ff: int
+    dsp: int
+    bram36: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def vector_lane_cost(dsp_type: str) -> UnitCost:
+    """One lane of the vector unit (:func:`vector_unit_cost` gives the derivation)."""
+    w, p = VEC_WORD_BITS, VEC_WIDE_BITS
+    big = multiplier_dsps(w, w, dsp_type, marked=True)
+    small = multiplier_dsps(w, 16 + 1, dsp_type, marked=True)
+    combine = (2 * (big - 1) + (small - 1)) * p
+    shifter = p * (math.ceil(math.log2(p) / 2) + 1)
+    exp = 2 * w + w + VEC_EXP_Q_STAGES * w + w + w * math.ceil(math.log2(w) / 2)
+    lut = (combine + 2 * exp + VEC_DIV_STAGES * w + shifter + p + 2 * w + 2 * p + p)
+    ff = VEC_DIV_STAGES * 2 * w + 16 * p + p
+    return UnitCost(float(lut), float(ff), 2 * big + small)
+
+
+def vector_unit_cost(lanes: int, dsp_type: str, row_words: int) -> BlockCost:
+    """The vector unit (softmax, LayerNorm, GELU, residual adds and the requantizers of
+    ``sim.timing`` R12-R16) with ``lanes`` lanes; ``row_words`` is the longest row it
+    keeps (a softmax row of T keys, a token's D features, an MLP row of 4D).
+
+    Derivation (``W`` = :data:`VEC_WORD_BITS`, ``P`` = :data:`VEC_WIDE_BITS`, LUT6 = a 4:1
+    multiplexer or one bit of a carry-chain adder). Each lane takes one element per cycle
+    through the op's pipeline (R14, R15), so it has every unit the widest of those
+    pipelines uses at once:
+
+    * multipliers: two signed ``W x W`` (the dyadic requantizer ``z M``; Shiftmax's and
+      ShiftGELU's ``e f``, LayerNorm's ``y f``) and one ``W x 17`` (ShiftGELU's ``x
+      sigma``, LayerNorm's gamma): :func:`multiplier_dsps` slices each (4, 4 and 2 on
+      DSP48E2), their partial products summed by ``pieces - 1`` adders of ``P`` bits;
+    * two ShiftExp units (ShiftGELU's two exps side by side, R15): ``x + (x >> 1) - (x >>
+      4)`` (two adders, ``2 W``), the clamp at ``n x0`` (``W``), :data:`VEC_EXP_Q_STAGES`
+      restoring quotient stages for ``q = x // x0`` (``W`` each: a subtract whose select
+      shares the LUT), the remainder (``W``) and the shift ``e << (n - q)`` (``W
+      ceil(log2 W / 2)``);
+    * the pipelined divider of ShiftGELU's ``INT32_MAX // (e1 + e2)``:
+      :data:`VEC_DIV_STAGES` restoring stages of ``W`` LUT and ``2 W`` FF (remainder and
+      the dividend's quotient bits);
+    * the requantizer's rounding shift, both ways, ``P (ceil(log2 P / 2) + 1)``, its
+      rounding add ``P``, the clamp and the row-maximum comparator ``2 W``, operand
+      selection (two ``P``-bit 4:1 multiplexers) ``2 P``;
+    * its share of the registered tree that reduces a row across the lanes (R12: max or
+      sum, ``lanes - 1`` adders of ``P`` bits): ``P`` LUT and ``P`` FF;
+    * pipeline registers beside the divider's: about 16 stages of ``P`` bits.
+
+    Shared by the lanes: the scalar divider and square root of R13 (a ``P``-bit subtractor
+    and select, ``2 P`` LUT, and three ``P``-bit registers) and the sequencer
+    (:data:`VEC_CONTROL` LUT and FF).
+
+    BRAM36: a row is read more than once (R14's passes), so the unit holds one row of
+    ``W``-bit words, double-buffered so that the next row loads meanwhile: one memory
+    ``lanes x W`` bits wide (the lanes take consecutive elements of the row) and ``2
+    ceil(row_words / lanes)`` deep (:func:`bram36_blocks`).
+
+    Per lane this is about 2,800 LUT, 3,100 FF and 10 DSP slices (either DSP type): a
+    first-order estimate, to be calibrated against a synthesis of the vector unit (issue
+    16) as the GEMM datapath was.
+    """
+    if lanes < 1 or row_words < 1:
+        raise ConfigError(f"vector unit lanes and row_words must be positive, not {lanes} "
+                          f"and {row_words}")
+    p = VEC_WIDE_BITS
+    lane = vector_lane_cost(dsp_type) * lanes
+    return BlockCost(lut=round(lane.lut) + 2 * p + VEC_CONTROL,
+                     ff=round(lane.ff) + 3 * p + VEC_CONTROL, dsp=lane.dsp,
+                     bram36=bram36_blocks(lanes * VEC_WORD_BITS,
+                                          2 * math.ceil(row_words / lanes)))
+
+
+def kv_buffer_cost(tokens: int, head_dim: int, act_bits: int) -> BlockCost:
+    """On-chip K and V of one attention head, so that QK^T and A.V read them from BRAM,
+    not DRAM, for every tile of the head: two memories (K and V), each ``tokens`` words of
+    ``head_dim x act_bits`` bits, double-buffered (the next head's K and V load while this
+    head runs): ``2 bram36_blocks(head_dim act_bits, 2 tokens)``. No LUTs or FFs beyond
+    the address counters, counted in the control."""
+    if min(tokens, head_dim, act_bits) < 1:
+        raise ConfigError(f"tokens, head_dim and act_bits must be positive, not {tokens}, "
+                          f"{head_dim} and {act_bits}")
+    return BlockCost(lut=0, ff=0, dsp=0,
+                     bram36=2 * bram36_blocks(head_dim * act_bits, 2 * tokens))

@@ -123,7 +123,7 @@ def part_template(part: FpgaPart) -> Accelerator:
                        GemmEngine(dsp_rows=1, lut_rows=0, cols=COLS[0]))
 
 
-def _with_banks(memory: Memory, e: GemmEngine) -> Memory:
+def with_banks(memory: Memory, e: GemmEngine) -> Memory:
     """``memory`` with each buffer bank grown (whole KiB) to hold one tile (R5) if needed."""
     kt = memory.k_tile
     need = {"weight_bank_kib": e.rows * kt * e.weight_bits,
@@ -133,24 +133,30 @@ def _with_banks(memory: Memory, e: GemmEngine) -> Memory:
                                           for k, bits in need.items()})
 
 
-def _accel(base: Accelerator, lut_cap: float = 1.0, **engine) -> Accelerator | None:
+#: A fit test: does the accelerator fit its part within a fraction of its LUTs?
+Fit = Callable[[Accelerator, float], bool]
+
+
+def fitted_accel(base: Accelerator, lut_cap: float = 1.0, fit: Fit = fits,
+           **engine) -> Accelerator | None:
     """``base`` with engine fields changed, banks grown and the deepest ``k_tile`` (the
     preset's, halved down to :data:`MIN_K_TILE`) with which it fits the part within
-    ``lut_cap`` of its LUTs (:func:`sim.resources.fits`); None if none does."""
+    ``lut_cap`` of its LUTs (``fit``, by default :func:`sim.resources.fits`); None if none
+    does."""
     e = dataclasses.replace(base.engine, **engine)
     kt = base.memory.k_tile
     while True:
-        memory = _with_banks(dataclasses.replace(base.memory, k_tile=kt), e)
+        memory = with_banks(dataclasses.replace(base.memory, k_tile=kt), e)
         acc = dataclasses.replace(base, engine=e, memory=memory)
-        if fits(acc, lut_cap):
+        if fit(acc, lut_cap):
             return acc
         if kt <= MIN_K_TILE:
             return None
         kt = max(MIN_K_TILE, -(-kt // 2))
 
 
-def _most_dsp_rows(base: Accelerator, lut_cap: float, cols: int, lut_rows: int,
-                   start: int) -> Accelerator | None:
+def most_dsp_rows(base: Accelerator, lut_cap: float, cols: int, lut_rows: int,
+                   start: int, fit: Fit = fits) -> Accelerator | None:
     """The engine with the most DSP rows (at most ``start``) that fits next to ``lut_rows``
     LUT rows; None if none does.
 
@@ -159,11 +165,30 @@ def _most_dsp_rows(base: Accelerator, lut_cap: float, cols: int, lut_rows: int,
     """
     rows = start
     while rows > 0:
-        acc = _accel(base, lut_cap, dsp_rows=rows, lut_rows=lut_rows, cols=cols)
+        acc = fitted_accel(base, lut_cap, fit, dsp_rows=rows, lut_rows=lut_rows, cols=cols)
         if acc is not None:
             return acc
         rows -= max(1, rows // 16)
     return None
+
+
+def most_lut_rows(base: Accelerator, lut_cap: float, cols: int, dsp_rows: int,
+                  fit: Fit = fits) -> int:
+    """The most LUT-core rows that fit next to ``dsp_rows`` DSP rows (0 if none does)."""
+    if fitted_accel(base, lut_cap, fit, dsp_rows=dsp_rows, lut_rows=1, cols=cols) is None:
+        return 0
+    hi = 1
+    while fitted_accel(base, lut_cap, fit, dsp_rows=dsp_rows, lut_rows=hi * 2, cols=cols) \
+            is not None:
+        hi *= 2
+    lo_ok, hi_bad = hi, hi * 2
+    while hi_bad - lo_ok > 1:
+        mid = (lo_ok + hi_bad) // 2
+        if fitted_accel(base, lut_cap, fit, dsp_rows=dsp_rows, lut_rows=mid, cols=cols) is not None:
+            lo_ok = mid
+        else:
+            hi_bad = mid
+    return lo_ok
 
 
 @dataclass(frozen=True)
@@ -254,20 +279,14 @@ def acc_bits_needed(wl: Workload, bits: int) -> int:
 
 
 def search_base(wl: Workload, template: Accelerator, bits: int, ideal_memory: bool = False,
-                packings: tuple[int, ...] | None = None
+                packings: tuple[int, ...] | None = None, acc_bits: int | None = None
                 ) -> tuple[Accelerator, tuple[int, ...], int]:
     """Check the search's arguments before any work: the template at ``bits`` (memory
     unlimited with ``ideal_memory``), the packings to try, and the accumulator bits the
-    workload needs. The template's accumulator is used as it is; one narrower than the
-    workload needs is refused."""
+    workload needs. The template's accumulator is used as it is (one narrower than the
+    workload needs is refused, after the packings), or ``acc_bits`` when given (the
+    caller's own need)."""
     check_msq_args(bits, packings)
-    need = acc_bits_needed(wl, bits)
-    e = template.engine
-    if e.acc_bits < need:
-        raise ConfigError(f"engine.acc_bits of {template.name} must be at least {need} for "
-                          f"{wl.name} at {bits} bits (a preset YAML --part with --set "
-                          f"engine.acc_bits={need}), "
-                          f"not {e.acc_bits}")
     p = template.part
     allowed = list(allowed_packings(p.dsp_type, bits))
     refused = sorted(set(packings or ()) - set(allowed))
@@ -275,13 +294,22 @@ def search_base(wl: Workload, template: Accelerator, bits: int, ideal_memory: bo
         raise ConfigError(f"packing must be one that {p.name} ({p.dsp_type}) allows at "
                           f"{bits} bits ({', '.join(map(str, allowed))}), not "
                           f"{', '.join(map(str, refused))}")
+    need = acc_bits_needed(wl, bits) if acc_bits is None else acc_bits
+    e = template.engine
+    if acc_bits is not None:
+        e = dataclasses.replace(e, acc_bits=acc_bits)
+    if e.acc_bits < need:
+        raise ConfigError(f"engine.acc_bits of {template.name} must be at least {need} for "
+                          f"{wl.name} at {bits} bits (a preset YAML --part with --set "
+                          f"engine.acc_bits={need}), "
+                          f"not {e.acc_bits}")
     memory = template.memory
     if ideal_memory:
         memory = dataclasses.replace(memory, dram_bytes_per_cycle=None, dram_latency=0)
     # the smallest engine at the width: the designs replace its rows, columns and packing
     engine = dataclasses.replace(e, dsp_rows=1, lut_rows=0, cols=COLS[0], weight_bits=bits,
                                  act_bits=bits, dsp_packing=1)
-    base = dataclasses.replace(template, engine=engine, memory=_with_banks(memory, engine))
+    base = dataclasses.replace(template, engine=engine, memory=with_banks(memory, engine))
     return base, tuple(sorted(set(packings))) if packings else tuple(allowed), need
 
 
@@ -380,42 +408,47 @@ def _design_data(c: Candidate) -> dict:
 
 def design_yaml(x: Exploration, header: str = "") -> str:
     """The recommended design of ``x`` as preset YAML, ``header`` as comment lines on top."""
-    data = summarize(x)["design"]
+    return preset_yaml(summarize(x)["design"], header)
+
+
+def preset_yaml(data: dict, header: str = "") -> str:
+    """Preset ``data`` as YAML, ``header`` as comment lines on top."""
     lines = "".join(f"# {ln}\n" if ln else "#\n" for ln in header.splitlines())
     return lines + yaml.safe_dump(data, sort_keys=False)
 
 
 def engine_designs(base: Accelerator, lut_cap: float, cols: int, pack: int,
-                   lut_steps: int = LUT_STEPS) -> tuple[Accelerator | None, list[Accelerator]]:
+                   lut_steps: int = LUT_STEPS, fit: Fit = fits
+                   ) -> tuple[Accelerator | None, list[Accelerator]]:
     """The designs searched at ``cols`` columns and DSP packing ``pack``: the DSP-only engine
     with the most DSP rows that fits (None if none does) and up to ``lut_steps`` mixed
-    engines (LUT cores up to the largest that fits next to the most DSP rows left)."""
-    part_dsp = base.part.dsp
-    base = dataclasses.replace(base, engine=dataclasses.replace(base.engine, dsp_packing=pack))
-    acc0 = _most_dsp_rows(base, lut_cap, cols, 0, (part_dsp - cols) * pack // cols)
+    engines (LUT cores up to the largest that fits next to the most DSP rows left);
+    ``fit`` decides what fits (:func:`sim.resources.fits` by default)."""
+    base, acc0 = most_dsp_only(base, lut_cap, cols, pack, fit)
     if acc0 is None:
         return None, []
     # the LUT core's post-processing takes one DSP slice per column from the DSP core
-    acc1 = _most_dsp_rows(base, lut_cap, cols, 1,
-                          min(acc0.engine.dsp_rows, (part_dsp - 2 * cols) * pack // cols))
+    acc1 = most_dsp_rows(base, lut_cap, cols, 1,
+                          min(acc0.engine.dsp_rows,
+                              (base.part.dsp - 2 * cols) * pack // cols), fit)
     if acc1 is None:
         return acc0, []
     dsp_rows = acc1.engine.dsp_rows
-    # largest LUT core that fits next to it
-    hi = 1
-    while _accel(base, lut_cap, dsp_rows=dsp_rows, lut_rows=hi * 2, cols=cols) is not None:
-        hi *= 2
-    lo_ok, hi_bad = hi, hi * 2
-    while hi_bad - lo_ok > 1:
-        mid = (lo_ok + hi_bad) // 2
-        if _accel(base, lut_cap, dsp_rows=dsp_rows, lut_rows=mid, cols=cols) is not None:
-            lo_ok = mid
-        else:
-            hi_bad = mid
+    lo_ok = most_lut_rows(base, lut_cap, cols, dsp_rows, fit)  # largest LUT core beside it
     mixes = []
     for i in range(1, lut_steps + 1):
         lut_rows = max(1, round(lo_ok * i / lut_steps))
-        acc = _accel(base, lut_cap, dsp_rows=dsp_rows, lut_rows=lut_rows, cols=cols)
+        acc = fitted_accel(base, lut_cap, fit, dsp_rows=dsp_rows, lut_rows=lut_rows, cols=cols)
         if acc is not None:
             mixes.append(acc)
     return acc0, mixes
+
+
+def most_dsp_only(base: Accelerator, lut_cap: float, cols: int, pack: int, fit: Fit = fits
+                  ) -> tuple[Accelerator, Accelerator | None]:
+    """``base`` with DSP packing ``pack``, and on it the DSP-only engine with the most DSP
+    rows that fits at ``cols`` columns (None if none does): every DSP slice left after the
+    post-processing's (one per column) to start with."""
+    base = dataclasses.replace(base, engine=dataclasses.replace(base.engine, dsp_packing=pack))
+    return base, most_dsp_rows(base, lut_cap, cols, 0, (base.part.dsp - cols) * pack // cols,
+                                fit)

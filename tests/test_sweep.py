@@ -33,11 +33,11 @@ cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
 def small_spec(tag: int, **extra: object):
-    """16 simulate points on two parts (one of which cannot take 32 columns: infeasible);
+    """16 simulate points on two parts (one of which cannot take 25 columns: infeasible);
     ``tag`` (the DRAM latency) keeps each test's tasks apart on the shared cluster."""
     data = {"name": f"t{tag}", "stages": ["simulate"],
             "axes": {"accel": ["xc7z020", "xczu9eg"], "model": ["resnet18", "mobilenet_v2"],
-                     "engine.cols": [12, 32], "fraction": [0.25, 0.75],
+                     "engine.cols": [12, 25], "fraction": [0.25, 0.75],
                      "memory.dram_latency": tag},
             **extra}
     return spec_from_dict(data, ROOT)
@@ -248,7 +248,7 @@ def test_a_local_cluster_gives_exactly_the_serial_results(client, serial_tables,
     assert tables(tmp_path) == serial_tables[1]
     assert r.status == {"ok": 12, "infeasible": 4} and r.computed == r.tasks == 12
     rows = [x for x in r.rows if x["status"] == "infeasible"]
-    assert {(x["accel"], x["engine.cols"]) for x in rows} == {("xc7z020", 32)}
+    assert {(x["accel"], x["engine.cols"]) for x in rows} == {("xc7z020", 25)}
     assert all("must be at least" in x["reason"] or "LUT" in x["reason"] for x in rows)
     again = run_sweep(small_spec(1), tmp_path, client=client)  # a re-run: all cached
     assert (again.computed, again.cached) == (0, 12) and tables(tmp_path) == serial_tables[1]

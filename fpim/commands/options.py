@@ -232,8 +232,15 @@ def add_msq_search(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None
     (``sim.search.search_msq``), for ``fpim search msq`` and ``fpim report --search msq``."""
     p.add_argument("--ideal-memory", action="store_true",
                    help="unlimited DRAM bandwidth (compute-bound comparison)")
+    add_search_budget(p, "engine")
+
+
+def add_search_budget(p: argparse.ArgumentParser | argparse._ArgumentGroup,
+                      what: str) -> None:
+    """``--lut-cap`` (the fraction of the part's LUTs ``what`` may use) and ``--packing``
+    of the design searches (``fpim search msq`` and ``vit``)."""
     p.add_argument("--lut-cap", type=float, default=0.8,
-                   help="fraction of the part's LUTs the engine may use (default 0.8)")
+                   help=f"fraction of the part's LUTs the {what} may use (default 0.8)")
     p.add_argument("--packing", type=int, action="append", choices=(1, 2, 4), metavar="P",
                    help="DSP packing to try (1, 2 or 4; repeatable; default: every packing "
                         "the part allows at the width)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+from typing import TYPE_CHECKING
 
 from fpim.commands.options import (
     add_batch,
@@ -11,15 +12,22 @@ from fpim.commands.options import (
     add_json,
     add_msq_search,
     add_progress,
+    add_search_budget,
     add_set,
     add_workload,
     check_csv,
+    checked,
     progress,
     refuse_ignored_workload,
     torch_model_shape,
     workload_source,
 )
-from fpim.output import print_json
+from fpim.output import format_table, print_json, table_csv
+from quant.errors import check_positive
+
+if TYPE_CHECKING:
+    from sim.arch import Accelerator
+    from sim.workload import Workload
 
 EXAMPLES = """examples:
   fpim search msq --part XC7Z020 --bits 4 --model resnet18
@@ -31,6 +39,20 @@ EXAMPLES = """examples:
   fpim search msq --part my_part.yaml --bits 4 --model mypkg.models:build \\
                   --input-shape 1,3,32,32 --csv engines.csv
   fpim search msq --part XC7Z020 --bits 4 --packing 1     # unpacked DSPs only
+"""
+
+#: Columns of the Pareto front's table (text and --csv), named as in the JSON.
+PARETO_COLUMNS = ("fps", "lut", "dsp", "bram36", "dsp_rows", "lut_rows", "cols",
+                  "dsp_packing", "lanes", "lut_per_head", "k_tile")
+
+VIT_EXAMPLES = """examples:
+  fpim search vit --part XCZU9EG --model deit_base --bits 8
+  fpim search vit --part XCZU9EG --model deit_base --bits 4 --json
+  fpim search vit --part XCZU9EG --model deit_base --bits 8 --fps-target 10 --save vit.yaml
+  fpim simulate --model deit_base --accel vit.yaml --mode cycle --sp2-fraction 0.0
+                                            # the command --save prints: the same FPS
+  fpim search vit --part configs/xczu9eg.yaml --set clock_mhz=200 --model deit_base --bits 8
+  fpim search vit --part XCZU9EG --topology my_vit.csv --gemm --bits 8 --packing 2
 """
 
 
@@ -53,14 +75,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "banks to hold a tile. Every assumption is printed; --save writes the "
                     "recommended design as a preset that fpim simulate reproduces exactly.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    m.add_argument("--part", required=True, metavar="NAME_OR_YAML",
-                   help="FPGA part (XC7Z020, XC7Z045, XCZU9EG), a YAML file of its fields "
-                        "(name, lut, ff, dsp, dsp_type, bram36), or a preset YAML (the "
-                        "template itself; --set applies to it)")
-    add_set(m)
-    m.add_argument("--bits", required=True, type=int, help="weight and activation bits (3..8)")
-    add_workload(m, default_model="resnet18")
-    add_batch(m)
+    _add_part(m, default_model="resnet18")
     add_msq_search(m)
     m.add_argument("--save", metavar="YAML",
                    help="write the recommended design (the faster of the best mixed and the "
@@ -69,11 +84,53 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_progress(m)
     add_json(m, "text")
     m.set_defaults(func=run)
+    v = what.add_parser(
+        "vit", help="LUT-scheme fraction, engine split, vector lanes and tiling of a ViT "
+                    "(Auto-ViT-Acc, VAQF)",
+        description="Search a vision transformer's accelerator on a part (Auto-ViT-Acc, "
+                    "arXiv 2208.05163): the LUT rows per head (the same split in every head "
+                    "of q, k and v), the engine split (DSP rows, LUT rows, packing, "
+                    "columns), the vector lanes and the load-block depth, within the part's "
+                    "DSP, FF, BRAM36 and --lut-cap of its LUTs (engine, vector unit and K/V "
+                    "buffer together, sim.resources). The sweep is timed in analytical mode, "
+                    "the finalists in cycle mode. Prints the best design, the DSP-only "
+                    "baseline and the Pareto front (FPS vs LUT vs DSP); with --fps-target, "
+                    "the smallest design that meets it (VAQF, arXiv 2201.06618). Engines are "
+                    "built on a template as for 'search msq'.",
+        epilog=VIT_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_part(v, default_model="deit_base")
+    v.add_argument("--fps-target", type=checked(check_positive, "fps-target", float),
+                   metavar="F", help="frames per second to meet with the smallest design")
+    v.add_argument("--acc-bits", type=int, metavar="N",
+                   help="accumulator bits of every engine (default: the narrowest each "
+                        "needs: with both schemes for mixed engines, fixed point for "
+                        "DSP-only ones)")
+    add_search_budget(v, "design (engine, vector unit and K/V buffer)")
+    v.add_argument("--save", metavar="YAML",
+                   help="write the recommended design (the best, or with --fps-target the "
+                        "smallest that meets it) as a preset YAML for --accel")
+    add_csv(v, "the whole Pareto front")
+    add_progress(v)
+    add_json(v, "text")
+    v.set_defaults(func=run_vit)
 
 
-def reproduce_command(args: argparse.Namespace, accel: str, fraction: float) -> str:
+def _add_part(p: argparse.ArgumentParser, default_model: str) -> None:
+    """``--part``, ``--set``, ``--bits`` and the workload options of every search."""
+    p.add_argument("--part", required=True, metavar="NAME_OR_YAML",
+                   help="FPGA part (XC7Z020, XC7Z045, XCZU9EG), a YAML file of its fields "
+                        "(name, lut, ff, dsp, dsp_type, bram36), or a preset YAML (the "
+                        "template itself; --set applies to it)")
+    add_set(p)
+    p.add_argument("--bits", required=True, type=int, help="weight and activation bits (3..8)")
+    add_workload(p, default_model=default_model)
+    add_batch(p)
+
+
+def reproduce_command(args: argparse.Namespace, accel: str, fraction: float,
+                      mode: str = "analytical") -> str:
     """The ``fpim simulate`` command that times ``accel`` on the searched workload at
-    ``fraction`` as the search did."""
+    ``fraction`` in ``mode`` as the search did."""
     argv = ["fpim", "simulate", *workload_source(args).split(" ", 1)]
     if args.gemm:
         argv.append("--gemm")
@@ -81,28 +138,29 @@ def reproduce_command(args: argparse.Namespace, accel: str, fraction: float) -> 
         argv += ["--input-shape", ",".join(map(str, args.input_shape))]
     if args.batch:
         argv += ["--batch", str(args.batch)]
-    argv += ["--accel", accel, "--mode", "analytical", "--sp2-fraction", repr(fraction)]
+    argv += ["--accel", accel, "--mode", mode, "--sp2-fraction", repr(fraction)]
     return shlex.join(argv)
 
 
-def run(args: argparse.Namespace) -> int:
+def _prepare(args: argparse.Namespace, search: str) -> tuple[Accelerator, Workload, float]:
+    """Check a search's options before any work and load its template and workload; the
+    LUT cap too."""
     from fpim.flows.simulate import load_workload
     from quant.errors import ConfigError, check_fraction, check_int_range
-    from quant.fileio import check_output, write_atomic
-    from sim.report.metrics import engine_rows
-    from sim.report.schema import ENGINE_COLUMNS, csv_text
-    from sim.search import design_yaml, explore_msq, search_base, search_template, summarize
+    from quant.fileio import check_output
+    from sim.search import search_template
 
     if args.artifact or args.topology:
         args.model = None  # the default model gives way to the source given
     if args.artifact:
         raise ConfigError("--artifact applies only to simulate and report (an artifact fixes "
-                          "each row's scheme, the MSQ search chooses them), not to search "
-                          "msq: give its shapes with --model or --topology")
+                          "each row's scheme, the search chooses them), not to search "
+                          f"{search}: give its shapes with --model or --topology")
     refuse_ignored_workload(args)
     lut_cap = check_fraction("lut_cap", args.lut_cap)
     batch = 1 if args.batch is None else check_int_range("batch", args.batch, 1, 1 << 20)
-    check_csv(args)
+    if hasattr(args, "csv"):
+        check_csv(args)
     if args.save is not None:
         check_output(args.save, "save")
     torch_model_shape(args)
@@ -110,6 +168,16 @@ def run(args: argparse.Namespace) -> int:
     wl, _ = load_workload(template, model=args.model, topology=args.topology,
                           gemm=True if args.gemm else None, input_shape=args.input_shape,
                           batch=batch)
+    return template, wl, lut_cap
+
+
+def run(args: argparse.Namespace) -> int:
+    from quant.fileio import write_atomic
+    from sim.report.metrics import engine_rows
+    from sim.report.schema import ENGINE_COLUMNS, csv_text
+    from sim.search import design_yaml, explore_msq, search_base, summarize
+
+    template, wl, lut_cap = _prepare(args, "msq")
     packings = tuple(args.packing) if args.packing else None
     search_base(wl, template, args.bits, args.ideal_memory, packings)  # refuse before work
     with progress(args)("MSQ search") as report:
@@ -172,6 +240,99 @@ def _print_text(r: dict, args: argparse.Namespace) -> None:
           f"0.05")
     print(f"  memory: k_tile {m['k_tile']}, DRAM {bw}, latency {m['dram_latency']} cycles; "
           f"{a['buffer_banks']}; timed in {a['mode']}")
+    if args.save is not None:
+        print(f"saved the recommended design to {args.save}; reproduce: "
+              f"{r['simulate_command']}")
+
+
+def run_vit(args: argparse.Namespace) -> int:
+    from quant.fileio import write_atomic
+    from sim.search import preset_yaml
+    from sim.vit_search import check_vit_args, explore_vit, summarize, vit_bases
+
+    template, wl, lut_cap = _prepare(args, "vit")
+    check_vit_args(lut_cap, ())
+    packings = tuple(args.packing) if args.packing else None
+    vit_bases(wl, template, args.bits, packings, args.acc_bits)  # refuse before work
+    with progress(args)("ViT search") as report:
+        x = explore_vit(wl, template, args.bits, lut_cap=lut_cap, packings=packings,
+                        on_step=report, acc_bits=args.acc_bits)
+        r = summarize(x, args.fps_target)
+    pick = r["recommended"]
+    if args.save is not None:
+        r["simulate_command"] = reproduce_command(args, args.save, pick["lut_fraction"],
+                                                  "cycle")
+        met = "target" in r and r["target"]["met"]
+        what = (f"smallest design that meets {args.fps_target:g} FPS" if met else
+                f"recommended ({'mixed' if r['mixing_pays'] else 'DSP-only'}) design")
+        header = (f"fpim search vit: the {what} for {r['workload']} on {r['part']} "
+                  f"at {r['bits']} bits ({pick['fps']:.2f} FPS; LUT {pick['lut']}, DSP "
+                  f"{pick['dsp']} with the vector unit and K/V buffer).\n"
+                  f"Reproduce: {r['simulate_command']}")
+        write_atomic(args.save, preset_yaml(r["design"], header))
+    if args.csv is not None:
+        write_atomic(args.csv, table_csv(PARETO_COLUMNS, [[c[k] for k in PARETO_COLUMNS]
+                                                          for c in r["pareto"]]))
+    if args.json:
+        print_json(r)
+        return 0
+    _print_vit(r, args)
+    return 0
+
+
+def _vit_design(c: dict) -> str:
+    kind = "mixed" if c["lut_per_head"] else "DSP only"
+    rows = (f"dsp_rows={c['dsp_rows']} lut_rows={c['lut_rows']}" if c["lut_per_head"]
+            else f"dsp_rows={c['dsp_rows']}")
+    split = (f", {c['lut_per_head']}/{c['head_dim']} rows per head on the LUT core"
+             if c["lut_per_head"] else "")
+    return (f"{kind}: {rows} cols={c['cols']} packing={c['dsp_packing']} "
+            f"lanes={c['lanes']} k_tile={c['k_tile']} acc={c['acc_bits']}{split}\n"
+            f"    {c['fps']:.2f} FPS, {c['gops']:.1f} GOPS, {c['gops_per_dsp']:.3f} GOPS/DSP, "
+            f"{c['gops_per_klut']:.2f} GOPS/kLUT, MAC utilisation {100 * c['mac_util']:.1f}% "
+            f"({c['mode']} mode); LUT {c['lut']}, FF {c['ff']}, DSP {c['dsp']}, "
+            f"BRAM36 {c['bram36']}")
+
+
+def _print_vit(r: dict, args: argparse.Namespace) -> None:
+    a = r["assumptions"]
+    sims = r["simulations"]
+    print(f"{r['workload']} on {r['part']}, {r['bits']}-bit, {r['lut_scheme']} LUT rows, "
+          f"{r['clock_mhz']:g} MHz: {r['candidates']} designs ({sims['analytical']} "
+          f"analytical and {sims['cycle']} cycle-mode simulations)")
+    print("best " + _vit_design(r["best"]))
+    blocks = ", ".join(f"{k} LUT {v['lut']} / DSP {v['dsp']} / BRAM36 {v['bram36']}"
+                       for k, v in r["blocks"].items())
+    print(f"    of which {blocks}")
+    print("baseline " + _vit_design(r["dsp_only"]))
+    verdict = ("mixing pays: the mixed design is recommended" if r["mixing_pays"] else
+               "mixing does not pay here: the DSP-only design is recommended")
+    print(f"speedup over the DSP-only baseline: {r['speedup']:.2f}x; {verdict}")
+    front = r["pareto"]
+    shown = front[:15]
+    print(f"Pareto front (FPS vs LUT vs DSP, analytical), {len(front)} designs"
+          + (f", the {len(shown)} fastest:" if len(shown) < len(front) else ":"))
+    print(format_table(PARETO_COLUMNS, [
+        [f"{c[k]:.2f}" if isinstance(c[k], float) else c[k] for k in PARETO_COLUMNS]
+        for c in shown]))
+    if "target" in r:
+        t = r["target"]
+        if t["met"]:
+            print(f"smallest design for {t['fps']:g} FPS ({100 * t['size']:.1f}% of its "
+                  "tightest resource) " + _vit_design(t["design"]))
+        else:
+            print(f"no design meets {t['fps']:g} FPS on {r['part']}: the fastest runs at "
+                  f"{r['best']['fps']:.2f} FPS")
+    print(f"reference: {r['reference']}")
+    p = a["part"]
+    print(f"assumptions: template {a['template']} ({a['clock_mhz']:g} MHz); part {p['name']} "
+          f"(LUT {p['lut']}, FF {p['ff']}, DSP {p['dsp']} {p['dsp_type']}, BRAM36 "
+          f"{p['bram36']}); {a['budget']} ({100 * a['lut_cap']:g}%)")
+    print(f"  {a['tokens']} tokens, head dim {a['head_dim']}: {a['fraction']}; "
+          f"accumulators {a['acc_bits_mixed']} bits (mixed), {a['acc_bits_dsp_only']} "
+          f"(DSP only); activations {'signed' if a['act_signed'] else 'unsigned'}")
+    print(f"  packings {a['packings']}, columns {a['cols']}, lanes {a['lanes']}, DSP shares "
+          f"{a['dsp_shares']}, k_tile {a['k_tiles']}; {a['modes']}")
     if args.save is not None:
         print(f"saved the recommended design to {args.save}; reproduce: "
               f"{r['simulate_command']}")

@@ -17,7 +17,7 @@ from sim.resources import (
     packed_lane_bits,
     packed_pe_cost,
 )
-from sim.search import _accel, template_for
+from sim.search import fitted_accel, template_for
 
 
 @pytest.mark.parametrize(("a", "b", "dsp_type", "want"), [
@@ -89,7 +89,7 @@ def test_search_gives_a_bram_bound_engine_a_shallower_load_block() -> None:
     """160 rows x 4 bits over 2 * 4608 words need 162 BRAM36 of XC7Z020's 140: the search
     halves k_tile to 2304 (81 + 1)."""
     t = template_for("XC7Z020")
-    acc = _accel(t, dsp_rows=160, lut_rows=0, cols=1, dsp_packing=2)
+    acc = fitted_accel(t, dsp_rows=160, lut_rows=0, cols=1, dsp_packing=2)
     assert acc is not None and acc.memory.k_tile == 2304
     assert estimate_resources(acc).bram36 == 82
-    assert _accel(t, dsp_rows=11, lut_rows=36, cols=16).memory.k_tile == t.memory.k_tile
+    assert fitted_accel(t, dsp_rows=11, lut_rows=36, cols=16).memory.k_tile == t.memory.k_tile
