@@ -71,6 +71,7 @@ from quant.errors import ConfigError
 from quant.formats import ActFormat, Scheme, weight_format
 from quant.requant import REQUANTIZER
 from sim.arch import Accelerator, GemmEngine
+from sim.timing import DIV_CYCLES
 
 CONTROL_LUT = 1_500
 CONTROL_FF = 2_000
@@ -341,8 +342,8 @@ VEC_WORD_BITS = 32
 #: Width of its products, requantizer sums and row reductions.
 VEC_WIDE_BITS = 64
 #: Stages of a lane's pipelined divider and of the shared scalar divider and square root:
-#: one quotient (root) bit per stage or cycle (``sim.timing`` R13's ``DIV_CYCLES``).
-VEC_DIV_STAGES = 32
+#: one quotient (root) bit per stage or cycle, R13's one definition.
+VEC_DIV_STAGES = DIV_CYCLES
 #: Quotient stages of ShiftExp's ``q = x // x0`` (``q <= 31``: five bits).
 VEC_EXP_Q_STAGES = 5
 #: Sequencer of the vector unit (micro-op table, row and element counters), LUT and FF.
