@@ -13,9 +13,11 @@ from sim.resources import (
     datapath_cost,
     estimate_resources,
     fixed_pe_cost,
+    map_memory,
     multiplier_dsps,
     packed_lane_bits,
     packed_pe_cost,
+    top_cost,
 )
 from sim.search import _accel, template_for
 
@@ -72,24 +74,35 @@ def test_tiny_datapath_registers_are_structural() -> None:
     assert dp["dsp_post"].ff == 69 and dp["dsp_post"].dsp == 4
     assert dp["dsp_core"].dsp == 8 and dp["lut_core"].dsp == 0
     est = estimate_resources(accel)
-    # 16 DSP48E1 and 876 FF measured by Yosys (`fpim synth --accel tiny`)
-    assert est.dsp == 16 and est.ff == 876 + 2000
+    # 16 DSP48E1 and 876 FF measured by Yosys (`fpim synth --accel tiny`); the rest of the
+    # top's 1,832 FF (`fpim synth --accel tiny --whole-top`) are the controller's, walkers',
+    # buffers' and output FIFO's registers, counted one by one
+    assert est.dsp == 16 and est.ff == 876 + 956 == 1832
 
 
 def test_load_buffers_count_the_memory_hw_builds() -> None:
     """Each load buffer is one memory of both banks (hw.buffer): 2 * k_tile words, or the
-    next power of two's when k_tile is one; BRAM36 of that memory at its cheapest shape."""
+    next power of two's when k_tile is one; Yosys maps it (sim.resources.map_memory) with
+    RAMB18 halves and depth slices sharing a block's width, so it needs fewer blocks than
+    whole-block aspect ratios (bram36_blocks: 72 + 15 for xc7z020's buffers)."""
     assert [buffer_depth(k) for k in (1, 2, 5, 16, 4608)] == [4, 4, 10, 32, 9216]
     acc = load_accelerator("xc7z020")  # (15 + 49) rows x 12 columns, 4-bit, k_tile 4608
-    assert estimate_resources(acc).bram36 == bram36_blocks(64 * 4, 9216) + bram36_blocks(
-        12 * 4, 9216) == 72 + 15
+    assert bram36_blocks(64 * 4, 9216) + bram36_blocks(12 * 4, 9216) == 72 + 15
+    mems = top_cost(acc).memories
+    # 256 x 9216: 131 RAMB18 of 18 x 1024, nine depth slices packed 2 per 36 bits (model);
+    # 48 x 9216: 27 RAMB18 and the 462 x 97 output FIFO 13 RAMB18, both measured by Yosys
+    # (bench/resource_calibration.py --tops, units)
+    assert [(mems[k].cell, mems[k].cells) for k in ("w_buf", "x_buf", "out_fifo")] == [
+        ("RAMB18E1", 131), ("RAMB18E1", 27), ("RAMB18E1", 13)]
+    assert estimate_resources(acc).bram36 == 65.5 + 13.5 + 6.5
 
 
 def test_search_gives_a_bram_bound_engine_a_shallower_load_block() -> None:
     """160 rows x 4 bits over 2 * 4608 words need 162 BRAM36 of XC7Z020's 140: the search
-    halves k_tile to 2304 (81 + 1)."""
+    halves k_tile to 2304 (81 + 1, and a RAMB36 for the 319-entry output FIFO)."""
     t = template_for("XC7Z020")
     acc = _accel(t, dsp_rows=160, lut_rows=0, cols=1, dsp_packing=2)
     assert acc is not None and acc.memory.k_tile == 2304
-    assert estimate_resources(acc).bram36 == 82
+    assert map_memory(640, 9216, "transparent").cells == 162
+    assert estimate_resources(acc).bram36 == 81 + 1 + 1
     assert _accel(t, dsp_rows=11, lut_rows=36, cols=16).memory.k_tile == t.memory.k_tile
