@@ -519,7 +519,7 @@ def load_size_cost(accel: Accelerator) -> UnitCost:
     return out
 
 
-def _buffer_logic(mem: MemoryMap, k_tile: int) -> UnitCost:
+def buffer_logic_cost(mem: MemoryMap, k_tile: int) -> UnitCost:
     """A load buffer's logic (``hw.buffer.DoubleBuffer``) around its memory."""
     step_bits = max(1, (k_tile - 1).bit_length())
     abits = (mem.depth - 1).bit_length()
@@ -531,14 +531,14 @@ def _buffer_logic(mem: MemoryMap, k_tile: int) -> UnitCost:
         ff += mem.width + 1 + (_bits(mem.slices) if mem.slices > 1 else 0)
     elif mem.kind == "lutram":
         ff += abits  # the read address register of the asynchronous LUT RAM
-    else:
+    else:  # flip-flops, and two more registers (measured on a 1 x 4 buffer only)
         kind = "RAM32M"
-        ff += mem.width * mem.depth
+        ff += mem.width * mem.depth + mem.width + 1
     per_bit = BUF_LUT_PER_BIT[kind] + _ceil_div(mem.slices - 1, 4)
     return UnitCost(mem.width * per_bit + BUF_LUT[kind], ff, 0)
 
 
-def _fifo_logic(mem: MemoryMap) -> UnitCost:
+def fifo_logic_cost(mem: MemoryMap) -> UnitCost:
     """The output FIFO's pointers and level, and its read register (in a block RAM's own)."""
     n = mem.depth
     ff = 2 * _bits(n) + _bits(n + 1) + 1
@@ -548,6 +548,15 @@ def _fifo_logic(mem: MemoryMap) -> UnitCost:
     if mem.slices > 1:
         lut += mem.width * _ceil_div(mem.slices - 1, 4)
     return UnitCost(lut, ff, 0)
+
+
+def walker_cost(cols: int, k_tile: int) -> UnitCost:
+    """One ``hw.walker.TileWalker``: its row step, first flag, column, K and row offsets
+    (the low bits a power-of-two factor of ``cols`` or ``k_tile`` leaves at 0 are no
+    registers), two registered flags; LUTs a fitted constant."""
+    d = DIM_BITS
+    ff = 5 * d + 3 - min(_trailing_zeros(cols), d) - min(_trailing_zeros(k_tile), d)
+    return UnitCost(WALKER_LUT, ff, 0)
 
 
 def control_cost(accel: Accelerator) -> dict[str, UnitCost]:
@@ -563,14 +572,13 @@ def control_cost(accel: Accelerator) -> dict[str, UnitCost]:
           + _bits(max(kt, 2)) + 1 + _bits(rmax + c + 1) + _bits(max(rmax, 2))  # step .. drow
           + (2 + 2 * cores) * d + cbits + 1  # the drained tile's fields, final flag
           + cores * (d + 1) + d + cbits)  # the output row's metadata
-    walker_ff = 5 * d + 3 - min(_trailing_zeros(c), d) - min(_trailing_zeros(kt), d)
     mems = {k: map_memory(*v) for k, v in top_memories(accel).items()}
     return {
         "controller": UnitCost(CONTROLLER_LUT, ff, 0) + load_size_cost(accel),
-        "walkers": UnitCost(2 * WALKER_LUT, 2 * walker_ff, 0),
-        "w_buf": _buffer_logic(mems["w_buf"], kt),
-        "x_buf": _buffer_logic(mems["x_buf"], kt),
-        "out_fifo": _fifo_logic(mems["out_fifo"]),
+        "walkers": walker_cost(c, kt) * 2,
+        "w_buf": buffer_logic_cost(mems["w_buf"], kt),
+        "x_buf": buffer_logic_cost(mems["x_buf"], kt),
+        "out_fifo": fifo_logic_cost(mems["out_fifo"]),
     }
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from quant.errors import ConfigError
 from quant.formats import ActFormat, Scheme
 from sim.config import load_accelerator
 from sim.resources import (
@@ -106,3 +109,57 @@ def test_search_gives_a_bram_bound_engine_a_shallower_load_block() -> None:
     assert map_memory(640, 9216, "transparent").cells == 162
     assert estimate_resources(acc).bram36 == 81 + 1 + 1
     assert _accel(t, dsp_rows=11, lut_rows=36, cols=16).memory.k_tile == t.memory.k_tile
+
+
+@pytest.mark.parametrize(("width", "depth", "read", "want"), [
+    # measured by Yosys 0.23 (bench/resource_calibration.py --tops and the tops' syntheses)
+    (16, 32, "transparent", ("lutram", "RAM32M", 3)),  # tiny's load buffers
+    (46, 64, "async", ("lutram", "RAM64M", 16)),  # requantization parameters
+    (189, 3, "sync", ("lutram", "RAM32M", 32)),  # tiny's output FIFO
+    (16, 128, "transparent", ("lutram", "RAM64M", 12)),  # two depth slices
+    (16, 256, "transparent", ("bram", "RAMB18E1", 1)),  # the shallowest 16-bit one in BRAM
+    (32, 512, "transparent", ("bram", "RAMB18E1", 1)),
+    (64, 512, "transparent", ("bram", "RAMB36E1", 1)),  # the mid-size top's buffers
+    (48, 9216, "transparent", ("bram", "RAMB18E1", 27)),  # 9 slices, 2 per 36-bit word
+    (462, 97, "sync", ("bram", "RAMB18E1", 13)),
+    (1, 4, "transparent", ("ff", "", 0)),
+    # the cost rules at their edges (not synthesized)
+    (1, 4, "sync", ("ff", "", 0)),  # 4 flip-flop bits beat a RAM32M's 4.17
+    (2, 4, "sync", ("lutram", "RAM32M", 1)),
+    (64, 512, "async", ("lutram", "RAM64M", 176)),  # no block RAM reads combinationally
+    (73, 512, "transparent", ("bram", "RAMB18E1", 3)),  # one bit over a RAMB36's 72
+    (1, 65536, "sync", ("bram", "RAMB36E1", 2)),  # a cascaded pair
+])
+def test_map_memory_decides_as_yosys(width: int, depth: int, read: str, want) -> None:
+    m = map_memory(width, depth, read)
+    assert (m.kind, m.cell, m.cells) == want
+    assert m.bram36 == {"RAMB36E1": 1, "RAMB18E1": 0.5}.get(m.cell, 0) * m.cells
+    assert m.lutram_luts == (4 * m.cells if m.kind == "lutram" else 0)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    ((0, 16, "sync"), "width must be an integer in 1..1048576, not 0"),
+    ((16, 0, "sync"), "depth must be an integer in 1..1073741824, not 0"),
+    ((16, 16, "dual"), "read must be one of async, sync, transparent, not 'dual'"),
+    ((16.5, 16, "sync"), "width must be an integer in 1..1048576, not 16.5"),
+])
+def test_map_memory_rejects_bad_input(args, message: str) -> None:
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
+        map_memory(*args)
+
+
+def test_top_model_of_the_mid_size_preset() -> None:
+    """Yosys on the mid-size whole top (bench/resource_calibration.py --tops): 162 DSP48E1
+    (128 PEs, 2 x 16 requantization lanes, the two load-size multiplies), 2 RAMB36, 132 LUT
+    RAM cells and 14,444 FF, all exact in the model; 19,731 LUTs, the model's within 1%."""
+    t = top_cost(load_accelerator("configs/rtl/mid.yaml"))
+    assert (t.dsp, t.bram36, t.lutram, t.ff) == (162, 2, 132, 14_444)
+    assert abs(t.lut - 19_731) / 19_731 < 0.01
+    assert t.control["controller"].dsp == 2 and t.lut_memory == 4 * 132
+
+
+def test_estimate_counts_lutram_in_the_luts() -> None:
+    acc = load_accelerator("tiny")
+    est, top = estimate_resources(acc), top_cost(acc)
+    assert est.lut == top.lut + 4 * 70 and est.lutram == 70 and est.lut_memory == 280
+    assert est.costs.control_ff == 956
