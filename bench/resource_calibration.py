@@ -238,6 +238,8 @@ def _row(label: str, got: dict, model: UnitCost, mem: MemoryMap | None) -> str:
     cells = {k: v for k, v in got["cells"].items() if k.startswith("RAM")}
     got_mem = ", ".join(f"{v} {k}" for k, v in sorted(cells.items())) or "flip-flops"
     want_mem = "-" if mem is None else (f"{mem.cells} {mem.cell}" if mem.cells else "flip-flops")
+    if mem is None and not cells:  # no memory in the unit
+        got_mem = "-"
     return (f"| {label} | {s['lut']} / {model.lut:.0f} | {s['ff']} / {model.ff:.0f} | "
             f"{got_mem} / {want_mem} | {got['seconds']:.0f} |")
 

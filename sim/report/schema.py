@@ -85,7 +85,7 @@ ENGINE_COLUMNS = _cols(
     ("fps", float, "images per second at that fraction (batch 1)"),
     ("lut", int, "LUTs (resource model)"),
     ("dsp", int, "DSP slices (resource model)"),
-    ("bram36", int, "BRAM36 blocks (resource model)"),
+    ("bram36", float, "BRAM36 blocks (resource model; a RAMB18 is half of one)"),
     ("k_tile", int, "load block depth (memory.k_tile) the engine's buffers fit"),
     ("pareto", int, "1 if no other engine is as fast with no more LUTs and DSPs and better "
                     "in one of the three, else 0"),
