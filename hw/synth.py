@@ -119,11 +119,9 @@ def parse_stat_modules(text: str) -> dict[str, dict[str, int]]:
     """Cell counts of every module section of a Yosys ``stat`` report (a top synthesized
     with its hierarchy: one section per module, then the whole design's totals, which are
     left out)."""
-    out = {}
-    for name, body in re.findall(r"^=== (.*) ===$(.*?)(?=^=== |\Z)", text, flags=re.M | re.S):
-        if name != "design hierarchy" and "Number of cells:" in body:
-            out[name.strip()] = parse_stat(f"=== {name} ===\n{body}")
-    return out
+    parts = re.split(r"^=== (.*) ===$", text, flags=re.M)
+    return {name: parse_stat(body) for name, body in zip(parts[1::2], parts[2::2], strict=True)
+            if name != "design hierarchy" and "Number of cells:" in body}
 
 
 def summarize(cells: dict[str, int]) -> dict[str, object]:

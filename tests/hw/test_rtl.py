@@ -120,6 +120,7 @@ def test_model_memories_are_the_tops(preset: str, core: str) -> None:
     over = {"both": [], "dsp": ["engine.lut_rows=0"], "lut": ["engine.dsp_rows=0"]}[core]
     accel = load_accelerator(preset, over)
     top = GemmAccelerator(accel, dim_bits=DIM_BITS, param_depth=PARAM_DEPTH)
+    top._MustUse__silence = True  # only its layouts are read here
     mems = top_memories(accel)
     depth = buffer_depth(accel.memory.k_tile)
     assert mems["w_buf"] == (len(Value.cast(top.w_load.payload.data)), depth, "transparent")
@@ -142,9 +143,10 @@ def test_synth_whole_top_errors(capsys) -> None:
     assert code == 2 and "yosys must be installed" in err
 
 
+@pytest.mark.slow  # 37-41 s of Yosys alone, 116 s on the loaded 2-core machine
 @pytest.mark.skipif(shutil.which("yosys") is None, reason="yosys not installed")
 def test_synth_tiny_whole_top_json(capsys) -> None:
-    """The whole top (about 40 s of Yosys): buffers, parameter memories and the output FIFO
+    """The whole top: buffers, parameter memories and the output FIFO
     in LUT RAM, walkers and controller; the model's memory mapping and register count are
     exact, its LUTs within 10% (sim.resources.top_cost)."""
     code, out, _ = run(capsys, "synth", "--accel", "tiny", "--whole-top", "--json",

@@ -14,7 +14,14 @@ from hw.pe_fixed import FixedMacPe
 from hw.pe_packed import PackedFixedMacPe
 from hw.pe_pot import PotPe
 from hw.pe_sp2 import Sp2Pe
-from hw.synth import ToolError, emit_verilog, parse_stat, summarize, synthesize
+from hw.synth import (
+    ToolError,
+    emit_verilog,
+    parse_stat,
+    parse_stat_modules,
+    summarize,
+    synthesize,
+)
 from quant.errors import ConfigError
 from quant.formats import ActFormat, weight_format
 from sim.resources import buffer_depth, buffer_logic_cost, map_memory
@@ -51,6 +58,18 @@ def test_parse_stat_and_summary() -> None:
     s = summarize(cells)
     assert s["lut"] == 2 + 19 + 8 and s["ff"] == 24 and s["carry"] == 11 and s["dsp"] == 2
     assert s["bram36"] == 2.5 and s["muxf7"] == 5 and s["lut_by_size"]["LUT6"] == 19
+
+
+def test_parse_stat_modules_reads_every_section() -> None:
+    """A hierarchical design's report: one section per module, then the totals (left out)."""
+    sub = STAT.replace("=== pe ===", "=== top.walker ===")
+    top = ("\n=== top ===\n\n   Number of cells:                  3\n     FDRE"
+           "                            2\n     top.walker                      1\n")
+    total = "\n=== design hierarchy ===\n\n   Number of cells:                 92\n"
+    mods = parse_stat_modules(sub + top + total)
+    assert list(mods) == ["top.walker", "top"]
+    assert mods["top.walker"] == parse_stat(STAT) and mods["top"]["FDRE"] == 2
+    assert parse_stat_modules("ERROR: no report\n") == {}
 
 
 def test_parse_stat_rejects_garbage() -> None:
