@@ -64,7 +64,8 @@ FF within 10%). Yosys keeps the top's hierarchy, so each block below is costed a
   mixed-width SDP; ``lutrams_xc5v.txt``; a flip-flop bit costs 1), with its geometry
   (RAMB18 halves, depth slices sharing a block's width). Measured on the units and tops of
   the calibration report (every decision and cell count exact); the tests list edge cases.
-  A LUT RAM cell (RAM32M, RAM64M, ...) occupies 4 LUTs of the part.
+  A LUT RAM cell (RAM32M, RAM64M, ...) occupies 4 LUTs of the part. UltraScale+ parts are
+  costed with the same rules (not measured: Yosys maps them with other libraries).
 * **Buffer and FIFO logic** (:func:`control_cost`): pointers, the registered read address,
   the forwarding multiplexer of a transparent read (per word bit: 2 LUTs on RAM32M, 1 on
   RAM64M, 3 around a block RAM, plus ``ceil((s - 1) / 4)`` per bit for ``s`` depth slices)
