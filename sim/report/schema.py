@@ -137,8 +137,9 @@ SIMULATION_KEYS = _cols(
     ("gops_per_dsp", float, "gops per DSP slice used"),
     ("mac_util", float, "macs over the whole engine's PE-cycles, 0..1"),
     ("dram_bytes", int, "DRAM bytes read and written"),
-    ("resources", object, "the resource model's lut, ff, dsp, bram36, note, per-PE costs "
-                          "and the part's budget"),
+    ("resources", object, "the resource model's lut (LUT RAM included), ff, dsp, bram36, "
+                          "lutram cells and their LUTs, note, per-PE costs and the part's "
+                          "budget"),
     ("layers", object, "one object per layer: the first fifteen columns of layers.csv, its "
                        "mac_util and bound (compute, dram or vector: the roofline verdict)"),
     ("config", object, "the full effective configuration: accel (the preset with every "
