@@ -15,30 +15,64 @@ Two parts, both printed and written to ``reports/reference/resource_calibration.
     .venv/bin/python bench/resource_calibration.py [--out PATH] [--units/--no-units]
 
 One Yosys at a time; 8-12 minutes on a shared 2-core machine (30 syntheses).
+
+With ``--tops``: whole accelerator tops (``fpim synth --whole-top`` of tiny, the mid-size
+preset and xc7z020, the last given 15 minutes) against :func:`sim.resources.top_cost`, and
+the units of their control and memories (load buffers, output FIFOs, tile walkers), into
+``reports/reference/resource_calibration_tops.md``. Acceptance: DSP, BRAM and LUT RAM
+exact, LUT and FF within 10%. Syntheses are cached in ``build/resource_calibration/``
+(keyed by Verilog, family and script): the mid top takes Yosys about 11 minutes.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
+import re
 import time
 from pathlib import Path
 
+from amaranth.back import verilog
+from amaranth.lib import fifo
+
+from hw.buffer import DoubleBuffer
 from hw.generate import generate, top_name
-from hw.model import datapath_model, rel_error
+from hw.model import datapath_model, rel_error, top_model
+from hw.params import USE_DSP
 from hw.pe_fixed import FixedMacPe
 from hw.pe_packed import PackedFixedMacPe
 from hw.pe_pot import PotPe
 from hw.pe_sp2 import Sp2Pe
 from hw.postproc import PostProcessor
-from hw.synth import synthesize, synthesize_component
+from hw.synth import (
+    ToolError,
+    emit_verilog,
+    summarize,
+    synthesize,
+    synthesize_component,
+    yosys_script,
+)
+from hw.walker import TileWalker
+from quant.fileio import write_atomic
 from quant.formats import ActFormat, weight_format
 from sim.config import load_accelerator
 from sim.resources import (
+    DIM_BITS,
+    ZERO,
+    MemoryMap,
+    UnitCost,
+    buffer_depth,
+    buffer_logic_cost,
+    fifo_logic_cost,
     fixed_pe_cost,
+    map_memory,
     packed_pe_cost,
     postproc_cost,
     pot_pe_cost,
     sp2_pe_cost,
+    top_cost,
+    walker_cost,
 )
 
 OUT = Path(__file__).resolve().parent.parent / "reports" / "reference" / \
@@ -160,12 +194,208 @@ def run_sweep() -> tuple[list[str], dict[str, tuple[float, str]], bool]:
     return rows, worst, dsp_exact
 
 
+# ---- --tops: whole accelerator tops and the units of their control and memories ---------
+
+OUT_TOPS = OUT.with_name("resource_calibration_tops.md")
+CACHE = Path(__file__).resolve().parent.parent / "build" / "resource_calibration"
+TOPS_TOLERANCE = 0.10
+#: Whole tops: (label, preset, Yosys time limit in seconds); xc7z020 only if Yosys finishes.
+TOPS = [("tiny", "tiny", 3600.0), ("mid", "configs/rtl/mid.yaml", 3600.0),
+        ("xc7z020", "xc7z020", 900.0)]
+# Load buffers (word bits, k_tile): RAM32M, RAM64M, LUT RAM in two depth slices, RAMB18,
+# RAMB36, RAMB18 in nine depth slices.
+BUFFER_UNITS = [(16, 16), (24, 16), (16, 32), (16, 64), (32, 256), (64, 256), (48, 4608)]
+# Output FIFOs (bits, depth as the top builds them): RAM32M, RAM64M, RAMB18.
+FIFO_UNITS = [(189, 4), (100, 4), (189, 16), (100, 16), (100, 40), (462, 98)]
+WALKER_UNITS = [(4, 16), (16, 256), (12, 4608), (5, 100)]
+
+
+def cached_synthesis(label: str, text: str, top: str, family: str, timeout: float) -> dict:
+    """Yosys' result for ``text`` from build/resource_calibration (keyed by the Verilog, the
+    family and the script), synthesizing it on a miss; a timeout is cached too."""
+    marked = len(re.findall(rf'\(\* {USE_DSP} = "yes" \*\)', text))
+    script = yosys_script(top, family, marked)
+    key = hashlib.sha256("\0".join((text, family, script)).encode()).hexdigest()[:16]
+    path = CACHE / f"{label}-{family}-{key}.json"
+    if path.exists():
+        rec = json.loads(path.read_text())
+        if "timeout" not in rec or rec["timeout"] >= timeout:
+            return rec
+    try:
+        res = synthesize(text, top, family, timeout=timeout)
+        rec = {"top": top, "family": family, "seconds": round(res.seconds, 1),
+               "cells": res.cells, "summary": res.summary, "modules": res.modules}
+    except ToolError as exc:
+        if "time out" not in str(exc):
+            raise
+        rec = {"top": top, "family": family, "timeout": timeout}
+    write_atomic(path, json.dumps(rec, indent=1, sort_keys=True))
+    return rec
+
+
+def _row(label: str, got: dict, model: UnitCost, mem: MemoryMap | None) -> str:
+    s = got["summary"]
+    cells = {k: v for k, v in got["cells"].items() if k.startswith("RAM")}
+    got_mem = ", ".join(f"{v} {k}" for k, v in sorted(cells.items())) or "flip-flops"
+    want_mem = "-" if mem is None else (f"{mem.cells} {mem.cell}" if mem.cells else "flip-flops")
+    if mem is None and not cells:  # no memory in the unit
+        got_mem = "-"
+    return (f"| {label} | {s['lut']} / {model.lut:.0f} | {s['ff']} / {model.ff:.0f} | "
+            f"{got_mem} / {want_mem} | {got['seconds']:.0f} |")
+
+
+def run_control_units() -> list[str]:
+    rows = []
+    for width, kt in BUFFER_UNITS:
+        mem = map_memory(width, buffer_depth(kt), "transparent")
+        text = emit_verilog(DoubleBuffer(width, kt), "unit")
+        got = cached_synthesis(f"buffer-{width}x{kt}", text, "unit", "xc7", 3600.0)
+        rows.append(_row(f"load buffer {width} bits, k_tile {kt} ({width} x "
+                         f"{buffer_depth(kt)})", got, buffer_logic_cost(mem, kt), mem))
+        print(rows[-1], flush=True)
+    for width, depth in FIFO_UNITS:
+        f = fifo.SyncFIFOBuffered(width=width, depth=depth)
+        text = verilog.convert(f, name="unit", emit_src=False, ports=[
+            f.w_data, f.w_en, f.w_rdy, f.r_data, f.r_en, f.r_rdy, f.level])
+        mem = map_memory(width, depth - 1, "sync")
+        got = cached_synthesis(f"fifo-{width}x{depth}", text, "unit", "xc7", 3600.0)
+        rows.append(_row(f"output FIFO {width} bits, {depth} entries ({width} x {depth - 1})",
+                         got, fifo_logic_cost(mem), mem))
+        print(rows[-1], flush=True)
+    for cols, kt in WALKER_UNITS:
+        text = emit_verilog(TileWalker(cols, kt, DIM_BITS), "unit")
+        got = cached_synthesis(f"walker-{cols}x{kt}", text, "unit", "xc7", 3600.0)
+        rows.append(_row(f"tile walker, {cols} columns, k_tile {kt}", got,
+                         walker_cost(cols, kt), None))
+        print(rows[-1], flush=True)
+    return rows
+
+
+def _blocks(accel, got: dict) -> list[str]:
+    """Per block of the top: measured (Yosys' module sections) / model."""
+    top = top_name(accel)
+    mods = got["modules"]
+
+    def measured(prefixes: tuple[str, ...]) -> dict:
+        cells: dict[str, int] = {}
+        for name, c in mods.items():
+            short = name[len(top) + 1:] if name.startswith(top + ".") else ""
+            if any(short == p or short.startswith(p + ".") for p in prefixes):
+                for k, v in c.items():
+                    cells[k] = cells.get(k, 0) + v
+        return summarize(cells)
+
+    t = top_cost(accel)
+    walkers = t.control["walkers"]
+    blocks = [
+        ("datapath", ("datapath",), sum(t.datapath.values(), ZERO)),
+        ("walkers (loader, walker)", ("loader", "walker"), walkers),
+        ("w_buf", ("w_buf",), t.control["w_buf"]),
+        ("x_buf", ("x_buf",), t.control["x_buf"]),
+        ("out_fifo", ("out_fifo",), t.control["out_fifo"]),
+    ]
+    rows = []
+    for label, prefixes, model in blocks:
+        s = measured(prefixes)
+        rows.append(f"| {accel.name} | {label} | {s['lut']} / {model.lut:.0f} | "
+                    f"{s['ff']} / {model.ff:.0f} | {s['dsp']} / {model.dsp} |")
+    own = summarize(mods.get(top, {}))
+    ctl = t.control["controller"]
+    rows.append(f"| {accel.name} | controller (top module) | {own['lut']} / {ctl.lut:.0f} | "
+                f"{own['ff']} / {ctl.ff:.0f} | {own['dsp']} / {ctl.dsp} |")
+    return rows
+
+
+def run_tops() -> tuple[list[str], list[str], list[str], bool]:
+    rows, block_rows, notes = [], [], []
+    ok = True
+    for label, preset, timeout in TOPS:
+        accel = load_accelerator(preset)
+        text, manifest = generate(accel)
+        fam = accel.part.family
+        got = cached_synthesis(f"top-{label}", text, manifest["top"], fam, timeout)
+        if "timeout" in got:
+            notes.append(f"`{accel.name}` ({top_name(accel)}): Yosys did not finish within "
+                         f"{got['timeout']:.0f} s on this machine; no measurement.")
+            print(notes[-1], flush=True)
+            continue
+        s, model = got["summary"], top_model(accel)
+        errs = {k: rel_error(float(s[k]), float(model[k])) for k in ("lut", "ff")}
+        exact = all(s[k] == model[k] for k in ("dsp", "bram36", "ramb36", "ramb18", "lutram"))
+        ok &= exact and all(e is not None and abs(e) <= TOPS_TOLERANCE for e in errs.values())
+        rows.append(
+            f"| {accel.name} | {s['lut']} / {model['lut']} ({pct(errs['lut'])}) | "
+            f"{s['ff']} / {model['ff']} ({pct(errs['ff'])}) | {s['dsp']} / {model['dsp']} | "
+            f"{s['ramb36']} + {s['ramb18']} / {model['ramb36']} + {model['ramb18']} | "
+            f"{s['lutram']} / {model['lutram']} | {got['seconds']:.0f} |")
+        print(rows[-1], flush=True)
+        block_rows += _blocks(accel, got)
+    return rows, block_rows, notes, ok
+
+
+def main_tops(out: Path) -> int:
+    t0 = time.perf_counter()
+    unit_rows = run_control_units()
+    top_rows, block_rows, notes, ok = run_tops()
+    total = time.perf_counter() - t0
+    verdict = (f"Acceptance (DSP, BRAM and LUT RAM exact, LUT and FF within "
+               f"{100 * TOPS_TOLERANCE:.0f}% for every top measured): "
+               f"{'met' if ok else 'NOT met'}.")
+    text = [
+        "# Resource-model calibration: whole accelerator tops",
+        "",
+        "Generated by `.venv/bin/python bench/resource_calibration.py --tops` (Yosys 0.23 "
+        "`synth_xilinx -family xc7 -noiopad` as `hw.synth` runs it, hierarchy kept; results "
+        f"cached in `build/resource_calibration/`; {total:.0f} s for this report, the "
+        "syntheses' own times in the last column). Cells: measured / model "
+        "(`sim.resources.top_cost`, the model `estimate_resources` uses). LUT counts "
+        "LUT1-6 and INV cells (logic); LUT RAM counts RAM32M/RAM64M/... cells, each of "
+        "which occupies 4 LUTs of the part besides those; BRAM as RAMB36 + RAMB18 cells.",
+        "",
+        "## Units: load buffers, output FIFOs, tile walkers",
+        "",
+        "The sources of the buffer, FIFO and walker constants of `sim.resources` "
+        "(`buffer_logic_cost`, `fifo_logic_cost`, `walker_cost`) and checks of the memory "
+        "mapping (`map_memory`).",
+        "",
+        "| unit | LUT | FF | memory cells | synth s |",
+        "|---|---|---|---|---|",
+        *unit_rows,
+        "",
+        "## Whole tops (`fpim synth --whole-top`)",
+        "",
+        "| top | LUT | FF | DSP48 | RAMB36 + RAMB18 | LUT RAM | synth s |",
+        "|---|---|---|---|---|---|---|",
+        *top_rows,
+        "",
+        *[f"- {n}" for n in notes],
+        *([""] if notes else []),
+        "### By block (Yosys' module sections)",
+        "",
+        "| top | block | LUT | FF | DSP48 |",
+        "|---|---|---|---|---|",
+        *block_rows,
+        "",
+        verdict,
+        "",
+    ]
+    write_atomic(out, "\n".join(text))
+    print(verdict)
+    return 0 if ok else 1
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--units", action=argparse.BooleanOptionalAction, default=True,
                     help="also synthesize the single units (default: yes)")
+    ap.add_argument("--tops", action="store_true",
+                    help="whole accelerator tops (tiny, mid, xc7z020) and the units of their "
+                         "buffers, FIFO and walkers instead, into "
+                         "resource_calibration_tops.md")
     args = ap.parse_args()
+    if args.tops:
+        return main_tops(args.out if args.out != OUT else OUT_TOPS)
     t0 = time.perf_counter()
     unit_rows = run_units() if args.units else []
     sweep_rows, worst, dsp_exact = run_sweep()
@@ -213,8 +443,7 @@ def main() -> int:
         verdict,
         "",
     ]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(text))
+    write_atomic(args.out, "\n".join(text))
     print(verdict)
     return 0 if ok else 1
 

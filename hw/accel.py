@@ -14,9 +14,7 @@ from quant.errors import check_int_range
 from quant.formats import Scheme, weight_format
 from quant.requant import REQUANTIZER
 from sim.arch import Accelerator
-
-#: Width of block counters (blocks per GEMM are far fewer than 2**32).
-COUNT_BITS = 32
+from sim.resources import COUNT_BITS, out_fifo_depth
 
 
 class GemmAccelerator(wiring.Component):
@@ -125,9 +123,8 @@ class GemmAccelerator(wiring.Component):
         m.submodules.walker = cw = TileWalker(e.cols, kt, self.dim_bits)
         m.submodules.w_buf = wbuf = DoubleBuffer(len(Value.cast(self.w_load.payload.data)), kt)
         m.submodules.x_buf = xbuf = DoubleBuffer(len(Value.cast(self.x_load.payload.data)), kt)
-        # The double-buffered output: two tiles' rows, and at least 4 (a buffered FIFO of 2
-        # would hold its one unbuffered entry behind zero-width pointers).
-        out_depth = max(2 * rmax, 4)
+        # The double-buffered output: two tiles' rows (sim.resources.out_fifo_depth).
+        out_depth = out_fifo_depth(e)
         m.submodules.out_fifo = ofifo = fifo.SyncFIFOBuffered(
             width=len(Value.cast(self.out.payload)), depth=out_depth)
 

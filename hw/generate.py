@@ -25,10 +25,8 @@ from hw.synth import emit_verilog
 from quant.errors import ShapeError
 from quant.requant import REQUANTIZER
 from sim.arch import Accelerator
+from sim.resources import DIM_BITS, PARAM_DEPTH  # the top's command width and rows per core
 
-#: Command field width and requantization rows per core of the generated accelerator top.
-DIM_BITS = 16
-PARAM_DEPTH = 64
 GENERATORS = {False: "fpim.hw.accel.GemmAccelerator", True: "fpim.hw.engine.EngineDatapath"}
 SCOPES = {
     False: "accelerator: DSP core, LUT core, post-processors, double-buffered BRAM weight and "

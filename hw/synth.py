@@ -115,6 +115,15 @@ def parse_stat(text: str) -> dict[str, int]:
     raise ToolError("yosys stat report must list 'Number of cells:', not found in its output")
 
 
+def parse_stat_modules(text: str) -> dict[str, dict[str, int]]:
+    """Cell counts of every module section of a Yosys ``stat`` report (a top synthesized
+    with its hierarchy: one section per module, then the whole design's totals, which are
+    left out)."""
+    parts = re.split(r"^=== (.*) ===$", text, flags=re.M)
+    return {name: parse_stat(body) for name, body in zip(parts[1::2], parts[2::2], strict=True)
+            if name != "design hierarchy" and "Number of cells:" in body}
+
+
 def summarize(cells: dict[str, int]) -> dict[str, object]:
     """Group cell counts into the resources fpim reports (BRAM in BRAM36 equivalents)."""
     luts = {f"LUT{i}": cells.get(f"LUT{i}", 0) for i in range(1, 7)}
@@ -140,13 +149,15 @@ def summarize(cells: dict[str, int]) -> dict[str, object]:
 
 @dataclass
 class SynthResult:
-    """Outcome of one synthesis: raw cell counts, their summary, and the runtime."""
+    """Outcome of one synthesis: raw cell counts, their summary, the runtime, and the cell
+    counts of each module (Yosys keeps the hierarchy; not part of :meth:`to_dict`)."""
 
     top: str
     family: str
     cells: dict[str, int]
     summary: dict[str, object] = field(default_factory=dict)
     seconds: float = 0.0
+    modules: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, object]:
         return {"top": self.top, "family": self.family, "seconds": round(self.seconds, 2),
@@ -184,9 +195,10 @@ def synthesize(verilog_text: str, top: str, family: str = "xc7", *, yosys: str |
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
             raise ToolError(f"yosys failed on {top} (exit {proc.returncode}): "
                             + " | ".join(tail))
-        cells = parse_stat(Path(tmp, "stat.txt").read_text())
+        stat = Path(tmp, "stat.txt").read_text()
+    cells = parse_stat(stat)
     return SynthResult(top=top, family=family, cells=cells, summary=summarize(cells),
-                       seconds=seconds)
+                       seconds=seconds, modules=parse_stat_modules(stat))
 
 
 def synthesize_component(component, top: str, family: str = "xc7", **kwargs) -> SynthResult:

@@ -1,4 +1,5 @@
-"""Analytical resource model (LUT, FF, DSP, BRAM36) of the mixed-scheme GEMM engine.
+"""Analytical resource model (LUT, FF, DSP, BRAM36, LUT RAM) of the mixed-scheme GEMM
+accelerator.
 
 The datapath part (PEs, skew registers, drain multiplexers, post-processing) is a formula
 in the bit widths and array sizes that follows what ``hw`` builds and what Yosys 0.23
@@ -6,8 +7,8 @@ in the bit widths and array sizes that follows what ``hw`` builds and what Yosys
 whole formula is checked against whole-datapath syntheses by
 ``bench/resource_calibration.py`` (table and errors in
 ``reports/reference/resource_calibration.md``; acceptance: DSP exact, LUT and FF within
-15% for every configuration). Buffers and control are first-order estimates, not
-calibrated (the generated datapath has neither).
+15% for every configuration). The buffers, memories and control of the whole top are
+costed block by block (below) and checked against whole-top syntheses.
 
 Symbols: ``w`` weight bits, ``a`` activation bits, ``A`` accumulator bits, ``R x C`` a
 core's rows and columns, ``P`` the DSP packing, ``G = ceil(R / P)`` the DSP core's row
@@ -41,8 +42,9 @@ the calibration report):
   see the same control, Yosys merges those registers) and its capture flag one more.
   Registers are not shared between cores.
 * **Drain registers** (sim.timing R4): ``A`` FF per PE, loaded with a clock enable (no LUT).
-* **Drain multiplexer**: ``C A mux(R)`` LUT per core (``mux(n) = ceil(n / 4)``, a LUT6 is a
-  4:1 multiplexer).
+* **Drain multiplexer**: ``C A mux(R)`` LUT per core (``mux(n) = ceil((n - 1) / 3)``: a tree
+  of LUT6s, each a 4:1 multiplexer; the mid-size top's 8-row cores measure 3 LUTs per bit,
+  the 2..4-row sweep 1).
 * **Post-processing** per core (``hw.postproc`` as the engine builds it, the output format
   an input: ``p = A + 18`` bits: ``(acc + bias)`` times the 16-bit multiplier):
   ``(POST_LANE_LUT C + POST_SHARED_LUT) p`` LUT (the variable right shift over ``p`` bits,
@@ -51,15 +53,31 @@ the calibration report):
   :func:`hw.params.out_shape`), and :func:`multiplier_dsps` of ``(A+1) x 17`` per lane.
   Fitted (least squares) on units post A24 with 1, 2, 4 lanes and post A32 with 1, 2 lanes
   (errors within 13 LUT).
-* **Control and DMA**: a fixed 1,500 LUTs and 2,000 FFs (not calibrated).
-* **BRAM36**: each load buffer (``hw.buffer``) is one ``width x depth`` memory, ``width``
-  the rows' (weights) or the columns' (activations) bits of one K step, ``depth``
-  :func:`buffer_depth` of ``memory.k_tile``, mapped to the cheapest BRAM36 aspect ratio
-  (72x512 ... 1x32768). Not calibrated at full size: ``bench/buffer_bram.py`` finds it
-  exact for 48 x 2048 and 48 x 2000 (3), but Yosys uses RAMB18 halves and splits a deep
-  memory's depth (48 x 4608: 7 where the model says 9; 256 x 1024: 15 RAMB18 = 7.5, model
-  8), so the model may over-count; the full presets' buffers did not finish under Yosys in
-  20 minutes on a loaded machine.
+
+The rest of the accelerator top (``hw.accel.GemmAccelerator``; :func:`top_cost`) is checked
+against Yosys syntheses of whole tops by ``bench/resource_calibration.py --tops``
+(``reports/reference/resource_calibration_tops.md``; acceptance: DSP and BRAM exact, LUT and
+FF within 10%). Yosys keeps the top's hierarchy, so each block below is costed alone:
+
+* **Memories** (:func:`map_memory`): the two load buffers, the requantization parameter
+  memories and the output FIFO's storage (:func:`top_memories`) go to block RAM, LUT RAM or
+  flip-flops exactly as Yosys 0.23 ``memory_libmap`` decides for ``synth_xilinx -family
+  xc7``: the cheapest of its cost rules (``brams_xc4v.txt`` with 36 Kb blocks, cascade,
+  mixed-width SDP; ``lutrams_xc5v.txt``; a flip-flop bit costs 1), with its geometry
+  (RAMB18 halves, depth slices sharing a block's width). Measured on the units and tops of
+  the calibration report (every decision and cell count exact); the tests list edge cases.
+  A LUT RAM cell (RAM32M, RAM64M, ...) occupies 4 LUTs of the part. UltraScale+ parts are
+  costed with the same rules (not measured: Yosys maps them with other libraries).
+* **Buffer and FIFO logic** (:func:`control_cost`): pointers, the registered read address,
+  the forwarding multiplexer of a transparent read (per word bit: 2 LUTs on RAM32M, 1 on
+  RAM64M, 3 around a block RAM, plus ``ceil((s - 1) / 4)`` per bit for ``s`` depth slices)
+  and, around a block RAM, Yosys' transparency registers (``width + 1`` FFs). Fitted on the
+  buffer units of the calibration report.
+* **Walkers and controller** (:func:`control_cost`): flip-flops counted register by
+  register (command fields, the eight ``COUNT_BITS`` block counters, both tile walkers, the
+  drain state, the output row's metadata); LUTs a fitted constant per walker and for the
+  controller, plus the load-size multipliers (``rows x steps``, ``cols x steps``), which go
+  to DSP slices when their used product has at least ``DSP_Y_MINWIDTH`` bits.
 """
 
 from __future__ import annotations
@@ -67,23 +85,29 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-from quant.errors import ConfigError
+from quant.errors import ConfigError, check_choice, check_int_range
 from quant.formats import ActFormat, Scheme, weight_format
 from quant.requant import REQUANTIZER
 from sim.arch import Accelerator, GemmEngine
 from sim.timing import DIV_CYCLES
 
-CONTROL_LUT = 1_500
-CONTROL_FF = 2_000
 BRAM36_SHAPES = ((72, 512), (36, 1024), (18, 2048), (9, 4096), (4, 8192), (2, 16384),
                  (1, 32768))
+
+#: Command field width, requantization rows per core and block-counter width of the
+#: generated accelerator top (``hw.generate`` builds ``hw.accel.GemmAccelerator`` with them).
+DIM_BITS = 16
+PARAM_DEPTH = 64
+COUNT_BITS = 32
 
 #: Yosys ``synth_xilinx`` maps an unmarked multiply to DSPs only from this product width on.
 DSP_Y_MINWIDTH = 9
 #: Signed multiplier port widths (A, B) of the DSP slices.
 DSP_PORTS = {"DSP48E1": (25, 18), "DSP48E2": (27, 18)}
 MODEL_NOTE = ("analytical; datapath calibrated against Yosys synth_xilinx "
-              "(reports/reference/resource_calibration.md), buffers and control not")
+              "(reports/reference/resource_calibration.md), whole top (buffers, memories, "
+              "control) against whole-top syntheses "
+              "(reports/reference/resource_calibration_tops.md)")
 
 # Fitted constants (see the module docstring for the syntheses they come from).
 SP2_SEL_LUT = 11 / 26
@@ -95,7 +119,7 @@ POST_SHARED_LUT = 3.284
 
 
 def _mux_luts(n: int) -> int:
-    return max(0, math.ceil(n / 4)) if n > 1 else 0
+    return math.ceil((n - 1) / 3) if n > 1 else 0
 
 
 @dataclass(frozen=True)
@@ -220,7 +244,9 @@ class PeCosts:
     """Per-PE and per-column costs the estimate assumes (LUTs, FFs, DSP slices).
 
     Per-PE numbers are the PE's own logic (a packed group's cost shared by its lanes);
-    ``*_per_col_post`` is one post-processing lane (shared logic left out).
+    ``*_per_col_post`` is one post-processing lane (shared logic left out);
+    ``control_*`` the walkers, controller and the buffers' and FIFO's logic
+    (:func:`control_cost`, memory cells not included).
     """
 
     lut_per_lut_pe: float
@@ -231,8 +257,8 @@ class PeCosts:
     lut_per_col_post: float
     ff_per_col_post: float
     dsp_per_col_post: int
-    control_lut: int = CONTROL_LUT
-    control_ff: int = CONTROL_FF
+    control_lut: int
+    control_ff: int
 
 
 def pe_costs(accel: Accelerator) -> PeCosts:
@@ -248,12 +274,14 @@ def pe_costs(accel: Accelerator) -> PeCosts:
     pack = e.dsp_packing
     dsp_pe = packed_pe_cost(pack, w, act, acc, dsp_type)
     post = postproc_cost(1, acc, dsp_type)
+    ctl = sum(control_cost(accel).values(), ZERO)
     return PeCosts(
         lut_per_lut_pe=round(lut_pe.lut, 1), ff_per_lut_pe=lut_pe.ff,
         lut_per_dsp_pe=round(dsp_pe.lut / pack, 1), ff_per_dsp_pe=dsp_pe.ff / pack,
         dsp_per_dsp_pe=dsp_pe.dsp / pack,
         lut_per_col_post=round(POST_LANE_LUT * REQUANTIZER.product_bits(acc), 1),
         ff_per_col_post=REQUANTIZER.max_out_bits + 1, dsp_per_col_post=post.dsp,
+        control_lut=round(ctl.lut), control_ff=round(ctl.ff),
     )
 
 
@@ -267,42 +295,378 @@ def buffer_depth(k_tile: int) -> int:
 
 
 def bram36_blocks(width_bits: int, depth: int) -> int:
-    """BRAM36 blocks for one ``width_bits x depth`` memory (cheapest aspect ratio)."""
+    """BRAM36 blocks for one ``width_bits x depth`` memory at its cheapest aspect ratio, each
+    block holding one slice of the words. Yosys does better (RAMB18 halves, depth slices
+    sharing a block's width): the estimate uses :func:`map_memory`."""
     if width_bits <= 0 or depth <= 0:
         return 0
     return min(math.ceil(width_bits / w) * math.ceil(depth / d) for w, d in BRAM36_SHAPES)
 
 
+# ---- Memories: Yosys 0.23 memory_libmap for synth_xilinx -family xc7 ----------------------
+
+#: Read ports of the top's memories: combinational (``async``: the parameter memories),
+#: registered (``sync``: the output FIFO) and registered with the write forwarded to the
+#: read in the same cycle (``transparent``: the load buffers).
+READ_PORTS = ("async", "sync", "transparent")
+#: memory_libmap's weights of the extra logic a mapping needs (per bit of a read multiplexer
+#: or write decoder, per point of emulation score) and of one flip-flop bit of memory.
+_FACTOR_MUX = 0.5
+_FACTOR_DEMUX = 0.5
+_FACTOR_EMU = 2
+_LOGIC_COST_RAM = 1.0
+#: Emulation score of a one-write, one-read memory: a point for the read port of its own;
+#: three more for emulated transparency (no xc7 RAM forwards a write to the other port).
+_EMU_SCORE = {"async": 1, "sync": 1, "transparent": 4}
+#: LUTs of the part one LUT RAM instance occupies (a quarter of a SLICEM per RAM32M/RAM64M,
+#: likewise RAM128X1D and two RAM64X1D).
+LUTRAM_INSTANCE_LUTS = 4
+
+
+@dataclass(frozen=True)
+class _Ram:
+    """One mapping option of a library RAM: ``abits`` address bits at the narrowest width,
+    data widths, cost and width scale (memory_libmap's ``widthscale``), the byte width and
+    the cells one instance becomes."""
+
+    name: str
+    kind: str  # "lutram" or "bram"
+    abits: int
+    widths: tuple[int, ...]
+    cost: float
+    widthscale: float
+    byte: int
+    cell: str
+    cells: int = 1
+
+
+# In memory_libmap's order (library files as synth_xilinx passes them, options last first).
+# The single-port LUT RAM needs the read and write address to be one: never for these memories.
+_LUTRAMS = (
+    _Ram("DP", "lutram", 7, (1,), 8, 8, 0, "RAM128X1D"),
+    _Ram("DP", "lutram", 6, (2,), 8, 8, 0, "RAM64X1D", 2),
+    _Ram("DP", "lutram", 5, (4,), 8, 8, 0, "RAM32M"),
+    _Ram("QP", "lutram", 6, (1,), 7, 7, 0, "RAM64M"),
+    _Ram("QP", "lutram", 5, (2,), 7, 7, 0, "RAM32M"),
+    _Ram("SDP", "lutram", 6, (3,), 8, 7, 0, "RAM64M"),
+    _Ram("SDP", "lutram", 5, (6,), 8, 7, 0, "RAM32M"),
+)
+_BRAMS = (
+    _Ram("TDP", "bram", 16, (1, 2, 4, 9), 513, 0, 9, "RAMB36E1", 2),  # cascaded pair
+    _Ram("TDP", "bram", 15, (1, 2, 4, 9, 18, 36), 257, 0, 9, "RAMB36E1"),
+    _Ram("TDP", "bram", 14, (1, 2, 4, 9, 18), 129, 0, 9, "RAMB18E1"),
+    _Ram("SDP", "bram", 15, (1, 2, 4, 9, 18, 36, 72), 257, 0, 9, "RAMB36E1"),
+    _Ram("SDP", "bram", 14, (1, 2, 4, 9, 18, 36), 129, 0, 9, "RAMB18E1"),
+)
+
+
+@dataclass(frozen=True)
+class MemoryMap:
+    """How Yosys maps one ``width x depth`` memory: ``kind`` ``bram``, ``lutram`` or ``ff``
+    (flip-flops and multiplexers), the cells (``cell`` x ``cells``), the depth slices whose
+    words a read multiplexer selects (``slices``), and memory_libmap's cost of the choice."""
+
+    width: int
+    depth: int
+    read: str
+    kind: str
+    cell: str
+    cells: int
+    slices: int
+    cost: float
+
+    @property
+    def bram36(self) -> float:
+        """Block RAM in BRAM36 equivalents (a RAMB18 is half of one)."""
+        per = {"RAMB36E1": 1.0, "RAMB18E1": 0.5}.get(self.cell, 0.0)
+        return per * self.cells
+
+    @property
+    def lutram_luts(self) -> int:
+        """LUTs of the part the memory's LUT RAM cells occupy."""
+        if self.kind != "lutram":
+            return 0
+        per_instance = {"RAM64X1D": 2}.get(self.cell, 1)
+        return self.cells // per_instance * LUTRAM_INSTANCE_LUTS
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _option_cost(ram: _Ram, width: int, depth: int, emu: int) -> tuple[float, int, int]:
+    """(cost, instances, depth slices) of ``ram``'s best geometry for the memory, as
+    memory_libmap's ``handle_geom`` computes it for one write and one read port of the
+    memory's width (uniform write enable)."""
+    best = None
+    for b, unit in enumerate(ram.widths):
+        byte = unit if ram.byte == 0 or ram.byte > unit else ram.byte
+        padded = _ceil_div(width, byte) * byte
+        slices = _ceil_div(depth, 1 << (ram.abits - b))
+        repl = _ceil_div(slices * padded, unit)
+        mux = (slices - 1) * width
+        demux = slices if slices != 1 else 0
+        cost = ((ram.cost - ram.widthscale) * repl
+                + ram.widthscale * slices * width / unit
+                + _FACTOR_MUX * mux + _FACTOR_DEMUX * demux + _FACTOR_EMU * emu)
+        if best is None or cost < best[0]:
+            best = (cost, repl, slices)
+    assert best is not None
+    return best
+
+
+def map_memory(width: int, depth: int, read: str) -> MemoryMap:
+    """What Yosys 0.23 ``synth_xilinx -family xc7`` (``memory_libmap``) makes of a memory
+    with one write port and one read port of kind ``read`` (:data:`READ_PORTS`).
+
+    Each library RAM option gets its cheapest geometry; the cheapest LUT RAM and the
+    cheapest block RAM compete with flip-flops (``width * depth``, compared as an integer
+    and replaced by each cheaper candidate's truncated cost, as memory_libmap does). A
+    combinational read port rules block RAM out.
+    """
+    width = check_int_range("width", width, 1, 1 << 20)
+    depth = check_int_range("depth", depth, 1, 1 << 30)
+    check_choice("read", read, READ_PORTS)
+    emu = _EMU_SCORE[read]
+    kept: dict[str, tuple[float, _Ram, int, int]] = {}
+    rams = _LUTRAMS + (() if read == "async" else _BRAMS)
+    for ram in rams:
+        cost, repl, slices = _option_cost(ram, width, depth, emu)
+        if ram.kind not in kept or cost < kept[ram.kind][0]:
+            kept[ram.kind] = (cost, ram, repl, slices)
+    best = int(width * depth * _LOGIC_COST_RAM)
+    out = MemoryMap(width, depth, read, "ff", "", 0, depth, float(width * depth))
+    for cost, ram, repl, slices in kept.values():
+        if cost < best:
+            best = int(cost)
+            out = MemoryMap(width, depth, read, ram.kind, ram.cell, repl * ram.cells, slices,
+                            cost)
+    return out
+
+
+def param_word_bits(acc_bits: int) -> int:
+    """Bits of one row's requantization parameters in the top's parameter memories
+    (multiplier, shift, bias, ReLU flag)."""
+    max_shift = REQUANTIZER.shift_range(acc_bits)[1]
+    return REQUANTIZER.mult_bits + max_shift.bit_length() + acc_bits + 1
+
+
+def out_fifo_depth(engine: GemmEngine) -> int:
+    """Entries of the top's output FIFO: two tiles' drained rows, at least 4 (a buffered FIFO
+    of 2 would hold its one unbuffered entry behind zero-width pointers)."""
+    return max(2 * max(engine.dsp_rows, engine.lut_rows), 4)
+
+
+def _bits(n: int) -> int:
+    """Bits of ``range(n)`` (Amaranth's shape; 0 for one value)."""
+    return (n - 1).bit_length()
+
+
+def _cores(engine: GemmEngine) -> int:
+    return int(engine.dsp_rows > 0) + int(engine.lut_rows > 0)
+
+
+def out_payload_bits(engine: GemmEngine) -> int:
+    """Bits of one output row on the top's ``out`` stream: per present core the lanes
+    (:func:`hw.params.out_shape`), the row index and its enable; the columns' first index and
+    count."""
+    lanes = engine.cols * (REQUANTIZER.max_out_bits + 1)
+    return _cores(engine) * (lanes + DIM_BITS + 1) + DIM_BITS + _bits(engine.cols + 1)
+
+
+def top_memories(accel: Accelerator) -> dict[str, tuple[int, int, str]]:
+    """The memories of the generated top, by block: (width, depth, read port kind)."""
+    e = accel.engine
+    depth = buffer_depth(accel.memory.k_tile)
+    out = {"w_buf": (e.rows * e.weight_bits, depth, "transparent"),
+           "x_buf": (e.cols * e.act_bits, depth, "transparent")}
+    for core, rows in (("dsp", e.dsp_rows), ("lut", e.lut_rows)):
+        if rows:
+            out[f"params_{core}"] = (param_word_bits(e.acc_bits), PARAM_DEPTH, "async")
+    out["out_fifo"] = (out_payload_bits(e), out_fifo_depth(e) - 1, "sync")
+    return out
+
+
+# ---- Control: walkers, controller, the buffers' and FIFO's logic --------------------------
+
+#: Fitted LUT constants (the calibration report's units and tops): one tile walker, the
+#: controller (counters, comparisons, command and drain logic; a load-size multiply in LUTs
+#: adds half a LUT per product bit and bit of its narrower operand), the buffer forwarding
+#: logic per word bit and per buffer, the FIFO's per pointer bit and per FIFO.
+WALKER_LUT = 260
+CONTROLLER_LUT = 480
+BUF_LUT_PER_BIT = {"RAM32M": 2, "RAM64M": 1, "bram": 3}
+BUF_LUT = {"RAM32M": 9, "RAM64M": 11, "bram": 22}
+FIFO_LUT_PER_BIT = 4.5
+FIFO_LUT = 3
+
+
+def _trailing_zeros(n: int) -> int:
+    return (n & -n).bit_length() - 1
+
+
+def load_size_cost(accel: Accelerator) -> UnitCost:
+    """The controller's two load-size multiplies (``hw.accel``: bytes of a weight block
+    ``(rows_dsp + rows_lut) * steps * weight_bits``, of an activation block
+    ``cols * steps * act_bits``). Only the product bits the byte count keeps are built
+    (``wreduce``; a power-of-two factor is a shift); they go to DSP slices when at least
+    ``DSP_Y_MINWIDTH`` bits remain, else to LUTs."""
+    e, kt = accel.engine, accel.memory.k_tile
+    steps = _bits(kt + 1)
+    out = ZERO
+    for operand, count, bits in ((DIM_BITS + 1, e.rows, e.weight_bits),
+                                 (_bits(e.cols + 1), e.cols, e.act_bits)):
+        byte_bits = _bits(_ceil_div(count * kt * bits, 8) + 1)
+        used = min(operand + steps, byte_bits + 3 - _trailing_zeros(bits))
+        a, b = min(operand, used), min(steps, used)
+        if used >= DSP_Y_MINWIDTH:
+            out += UnitCost(0, 0, multiplier_dsps(a, b, accel.part.dsp_type, marked=True))
+        else:
+            out += UnitCost(used * min(a, b) / 2, 0, 0)
+    return out
+
+
+def buffer_logic_cost(mem: MemoryMap, k_tile: int) -> UnitCost:
+    """A load buffer's logic (``hw.buffer.DoubleBuffer``) around its memory."""
+    step_bits = max(1, (k_tile - 1).bit_length())
+    abits = (mem.depth - 1).bit_length()
+    ff = 1 + step_bits + abits  # write bank and step, the shown read address
+    kind = "bram" if mem.kind == "bram" else mem.cell
+    if mem.kind == "bram":
+        # Yosys' transparency: the written word and an address match, registered; the
+        # read multiplexer's select registered when the depth is sliced.
+        ff += mem.width + 1 + (_bits(mem.slices) if mem.slices > 1 else 0)
+    elif mem.kind == "lutram":
+        ff += abits  # the read address register of the asynchronous LUT RAM
+    else:  # flip-flops, and two more registers (measured on a 1 x 4 buffer only)
+        kind = "RAM32M"
+        ff += mem.width * mem.depth + mem.width + 1
+    per_bit = BUF_LUT_PER_BIT[kind] + _ceil_div(mem.slices - 1, 4)
+    return UnitCost(mem.width * per_bit + BUF_LUT[kind], ff, 0)
+
+
+def fifo_logic_cost(mem: MemoryMap) -> UnitCost:
+    """The output FIFO's pointers and level, and its read register (in a block RAM's own)."""
+    n = mem.depth
+    ff = 2 * _bits(n) + _bits(n + 1) + 1
+    lut = FIFO_LUT + FIFO_LUT_PER_BIT * _bits(n)
+    if mem.kind != "bram":
+        ff += mem.width
+    if mem.slices > 1:
+        lut += mem.width * _ceil_div(mem.slices - 1, 4)
+    return UnitCost(lut, ff, 0)
+
+
+def walker_cost(cols: int, k_tile: int) -> UnitCost:
+    """One ``hw.walker.TileWalker``: its row step, first flag, column, K and row offsets
+    (the low bits a power-of-two factor of ``cols`` or ``k_tile`` leaves at 0 are no
+    registers), two registered flags; LUTs a fitted constant."""
+    d = DIM_BITS
+    ff = 5 * d + 3 - min(_trailing_zeros(cols), d) - min(_trailing_zeros(k_tile), d)
+    return UnitCost(WALKER_LUT, ff, 0)
+
+
+def control_cost(accel: Accelerator) -> dict[str, UnitCost]:
+    """LUT, FF and DSP of the top's blocks besides the datapath and the memory cells:
+    ``controller`` (command, counters, loader and drain state), ``walkers`` (two
+    ``hw.walker.TileWalker``), ``w_buf``/``x_buf`` and ``out_fifo`` logic."""
+    e, kt = accel.engine, accel.memory.k_tile
+    d, c, cores = DIM_BITS, e.cols, _cores(e)
+    rmax = max(e.dsp_rows, e.lut_rows)
+    cbits = _bits(c + 1)
+    command = 9 * d + _bits(REQUANTIZER.max_out_bits + 1) + 2
+    ff = (command + 2 + 8 * COUNT_BITS + 5  # busy, done, counters, loader flags
+          + _bits(max(kt, 2)) + 1 + _bits(rmax + c + 1) + _bits(max(rmax, 2))  # step .. drow
+          + (2 + 2 * cores) * d + cbits + 1  # the drained tile's fields, final flag
+          + cores * (d + 1) + d + cbits)  # the output row's metadata
+    mems = {k: map_memory(*v) for k, v in top_memories(accel).items()}
+    return {
+        "controller": UnitCost(CONTROLLER_LUT, ff, 0) + load_size_cost(accel),
+        "walkers": walker_cost(c, kt) * 2,
+        "w_buf": buffer_logic_cost(mems["w_buf"], kt),
+        "x_buf": buffer_logic_cost(mems["x_buf"], kt),
+        "out_fifo": fifo_logic_cost(mems["out_fifo"]),
+    }
+
+
+@dataclass(frozen=True)
+class TopCost:
+    """The model's account of the whole generated top: datapath blocks, control blocks and
+    memories (:func:`top_cost`). ``lut`` counts logic LUTs (what Yosys reports as LUT1-6 and
+    INV); ``lut_memory`` the LUTs that LUT RAM cells occupy on the part."""
+
+    datapath: dict[str, UnitCost]
+    control: dict[str, UnitCost]
+    memories: dict[str, MemoryMap]
+
+    def _total(self) -> UnitCost:
+        return sum((*self.datapath.values(), *self.control.values()), ZERO)
+
+    @property
+    def lut(self) -> int:
+        return round(self._total().lut)
+
+    @property
+    def ff(self) -> int:
+        return round(self._total().ff)
+
+    @property
+    def dsp(self) -> int:
+        return self._total().dsp
+
+    def cells(self, cell: str) -> int:
+        return sum(m.cells for m in self.memories.values() if m.cell == cell)
+
+    @property
+    def bram36(self) -> float:
+        return sum(m.bram36 for m in self.memories.values())
+
+    @property
+    def lutram(self) -> int:
+        """LUT RAM cells."""
+        return sum(m.cells for m in self.memories.values() if m.kind == "lutram")
+
+    @property
+    def lut_memory(self) -> int:
+        return sum(m.lutram_luts for m in self.memories.values())
+
+
+def top_cost(accel: Accelerator) -> TopCost:
+    """Cost of ``accel``'s generated top block by block (see the module docstring)."""
+    return TopCost(datapath_cost(accel.engine, accel.part.dsp_type), control_cost(accel),
+                   {k: map_memory(*v) for k, v in top_memories(accel).items()})
+
+
 @dataclass(frozen=True)
 class ResourceEstimate:
-    """Estimated use of the part's resources by the engine (ints, whole units)."""
+    """Estimated use of the part's resources by the accelerator top.
+
+    ``lut`` counts every LUT of the part the design occupies: logic and LUT RAM
+    (``lut_memory`` of them, in ``lutram`` cells); ``bram36`` counts BRAM36 blocks, a RAMB18
+    half of one.
+    """
 
     lut: int
     ff: int
     dsp: int
-    bram36: int
+    bram36: float
     costs: PeCosts
+    lutram: int = 0
+    lut_memory: int = 0
 
     def to_dict(self) -> dict:
         return {"lut": self.lut, "ff": self.ff, "dsp": self.dsp, "bram36": self.bram36,
+                "lutram": self.lutram, "lut_memory": self.lut_memory,
                 "model": MODEL_NOTE, "per_pe_costs": asdict(self.costs)}
 
 
 def estimate_resources(accel: Accelerator) -> ResourceEstimate:
-    """LUT/FF/DSP/BRAM36 of ``accel``'s engine, buffers and control (see module docstring)."""
-    e, m = accel.engine, accel.memory
-    c = pe_costs(accel)
-    dp = sum(datapath_cost(e, accel.part.dsp_type).values(), ZERO)
-    dsp = dp.dsp
-    lut = round(dp.lut) + c.control_lut
-    ff = round(dp.ff) + c.control_ff
-
-    # The two load buffers as hw.buffer builds them: one memory of both banks each, one
-    # K step of every row (weights) or every column (activations) per word.
-    depth = buffer_depth(m.k_tile)
-    bram = (bram36_blocks(e.rows * e.weight_bits, depth)
-            + bram36_blocks(e.cols * e.act_bits, depth))
-    return ResourceEstimate(lut=int(lut), ff=int(ff), dsp=int(dsp), bram36=int(bram), costs=c)
+    """LUT/FF/DSP/BRAM36 of ``accel``'s whole top: datapath, buffers and other memories,
+    walkers and controller (see the module docstring)."""
+    top = top_cost(accel)
+    return ResourceEstimate(lut=top.lut + top.lut_memory, ff=top.ff, dsp=top.dsp,
+                            bram36=top.bram36, costs=pe_costs(accel), lutram=top.lutram,
+                            lut_memory=top.lut_memory)
 
 
 def fit_violations(accel: Accelerator, est: ResourceEstimate | None = None) -> list[str]:

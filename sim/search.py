@@ -66,7 +66,7 @@ class Candidate:
     fps: float
     lut: int
     dsp: int
-    bram36: int
+    bram36: float
     k_tile: int
     design: Accelerator | None = dataclasses.field(default=None, compare=False, repr=False)
 

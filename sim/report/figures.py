@@ -138,7 +138,7 @@ def utilisation(rows: Sequence[LayerRow], title: str) -> bytes:
 RESOURCES = (("lut", "LUT"), ("ff", "FF"), ("dsp", "DSP"), ("bram36", "BRAM36"))
 
 
-def resources(series: Mapping[str, Mapping[str, int]], budget: Mapping[str, int],
+def resources(series: Mapping[str, Mapping[str, float]], budget: Mapping[str, int],
               title: str) -> bytes:
     """Each series' LUT/FF/DSP/BRAM36 as a share of the part's ``budget`` (bars labelled
     with the counts)."""

@@ -53,6 +53,11 @@ def _n(v: float) -> str:
     return f"{v:,}" if isinstance(v, int) else f"{v:,.2f}"
 
 
+def _count(v: float) -> int | float:
+    """A resource count: an int, or a float when it has a half (BRAM36 of RAMB18 cells)."""
+    return int(v) if float(v).is_integer() else float(v)
+
+
 def run_files(rec: RunRecords) -> dict[str, bytes]:
     """Every file of the report by name (see docs/report.md)."""
     r, a = rec.result, rec.accel
@@ -131,7 +136,8 @@ def _roofline(rows: list[dict], ceil: figures.Ceilings, head: str, a: Accelerato
 def _resources(rec: RunRecords, head: str) -> Section:
     res = rec.result.resources
     budget = {k: int(res["budget"][k]) for k, _ in figures.RESOURCES}
-    series = {"model: whole engine": {k: int(res[k]) for k, _ in figures.RESOURCES}}
+    # BRAM36 may hold a RAMB18 half; the other resources are whole cells
+    series = {"model: whole engine": {k: _count(res[k]) for k, _ in figures.RESOURCES}}
     headers = ["resource", "part", "model: whole engine"]
     cols = [[budget[k] for k, _ in figures.RESOURCES], list(series["model: whole engine"].values())]
     blocks: list = []

@@ -87,7 +87,7 @@ ENGINE_COLUMNS = _cols(
     ("fps", float, "images per second at that fraction (batch 1)"),
     ("lut", int, "LUTs (resource model)"),
     ("dsp", int, "DSP slices (resource model)"),
-    ("bram36", int, "BRAM36 blocks (resource model)"),
+    ("bram36", float, "BRAM36 blocks (resource model; a RAMB18 is half of one)"),
     ("k_tile", int, "load block depth (memory.k_tile) the engine's buffers fit"),
     ("pareto", int, "1 if no other engine is as fast with no more LUTs and DSPs and better "
                     "in one of the three, else 0"),
@@ -143,8 +143,9 @@ SIMULATION_KEYS = _cols(
     ("gops_per_klut", float, "gops per thousand LUTs of the resource estimate"),
     ("mac_util", float, "macs over the whole engine's PE-cycles, 0..1"),
     ("dram_bytes", int, "DRAM bytes read and written"),
-    ("resources", object, "the resource model's lut, ff, dsp, bram36, note, per-PE costs "
-                          "and the part's budget"),
+    ("resources", object, "the resource model's lut (LUT RAM included), ff, dsp, bram36, "
+                          "lutram cells and their LUTs, note, per-PE costs and the part's "
+                          "budget"),
     ("layers", object, "one object per layer: the first sixteen columns of layers.csv, its "
                        "mac_util and bound (compute, dram or vector: the roofline verdict)"),
     ("config", object, "the full effective configuration: accel (the preset with every "

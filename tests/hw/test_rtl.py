@@ -105,6 +105,68 @@ def test_synth_tiny_json(capsys) -> None:
     assert abs(errors["lut"]) <= 0.15 and abs(errors["ff"]) <= 0.15
 
 
+@pytest.mark.parametrize("preset", ["tiny", "configs/rtl/mid.yaml"])
+@pytest.mark.parametrize("core", ["both", "dsp", "lut"])
+def test_model_memories_are_the_tops(preset: str, core: str) -> None:
+    """sim.resources.top_memories gives the memories hw.accel builds: word widths and
+    depths of both load buffers, the parameter memories of the present cores and the output
+    FIFO (its storage holds one entry fewer than the FIFO, the last in its read register)."""
+    from amaranth.hdl import Value
+
+    from hw.accel import GemmAccelerator
+    from hw.generate import DIM_BITS, PARAM_DEPTH
+    from sim.resources import buffer_depth, out_fifo_depth, top_memories
+
+    over = {"both": [], "dsp": ["engine.lut_rows=0"], "lut": ["engine.dsp_rows=0"]}[core]
+    accel = load_accelerator(preset, over)
+    top = GemmAccelerator(accel, dim_bits=DIM_BITS, param_depth=PARAM_DEPTH)
+    top._MustUse__silence = True  # only its layouts are read here
+    mems = top_memories(accel)
+    depth = buffer_depth(accel.memory.k_tile)
+    assert mems["w_buf"] == (len(Value.cast(top.w_load.payload.data)), depth, "transparent")
+    assert mems["x_buf"] == (len(Value.cast(top.x_load.payload.data)), depth, "transparent")
+    assert mems["out_fifo"] == (len(Value.cast(top.out.payload)),
+                                out_fifo_depth(accel.engine) - 1, "sync")
+    assert sorted(k for k in mems if k.startswith("params")) == [f"params_{c}" for c in top.cores]
+    for c in top.cores:
+        assert mems[f"params_{c}"] == (top.param_layout.size, PARAM_DEPTH, "async")
+
+
+def test_synth_whole_top_errors(capsys) -> None:
+    code, _, err = run(capsys, "synth", "--accel", "tiny", "--whole-top", "--timeout", "0")
+    assert code == 2 and err.strip().endswith(
+        "--timeout must be a positive number of seconds, not 0")
+    code, _, err = run(capsys, "synth", "--accel", "tiny", "--whole-top", "--timeout", "soon")
+    assert code == 2 and "argument --timeout: invalid float value: 'soon'" in err
+    code, _, err = run(capsys, "synth", "--accel", "tiny", "--whole-top", "--yosys",
+                       "/nonexistent/yosys")
+    assert code == 2 and "yosys must be installed" in err
+
+
+@pytest.mark.slow  # 37-41 s of Yosys alone, 116 s on the loaded 2-core machine
+@pytest.mark.skipif(shutil.which("yosys") is None, reason="yosys not installed")
+def test_synth_tiny_whole_top_json(capsys) -> None:
+    """The whole top: buffers, parameter memories and the output FIFO
+    in LUT RAM, walkers and controller; the model's memory mapping and register count are
+    exact, its LUTs within 10% (sim.resources.top_cost)."""
+    code, out, _ = run(capsys, "synth", "--accel", "tiny", "--whole-top", "--json",
+                       "--no-progress")
+    data = json.loads(out)
+    m, model = data["measured"], data["model"]
+    assert code == 0 and data["scope"].startswith("accelerator:")
+    assert {r["resource"] for r in data["comparison"]} == {"lut", "ff", "dsp", "bram36",
+                                                           "lutram"}
+    # 2 x 3 RAM32M load buffers, 2 x 16 RAM64M parameter memories, 32 RAM32M for the FIFO
+    assert m["cells"]["RAM32M"] == 38 and m["cells"]["RAM64M"] == 32 and m["bram36"] == 0
+    assert [model["memories"][k]["cells"] for k in ("w_buf", "params_dsp", "out_fifo")] == [
+        3, 16, 32]
+    for key in ("dsp", "ff", "bram36", "lutram"):
+        assert m[key] == model[key], key
+    errors = {r["resource"]: r["rel_error"] for r in data["comparison"]}
+    assert abs(errors["lut"]) <= 0.10
+    assert model["lut_memory"] == 4 * 70
+
+
 def test_manifest_gives_every_payload_bit_layout() -> None:
     """Issue 23: the manifest says where each field of each stream payload sits, and a host
     packing by it writes the bits the RTL's own layout reads."""

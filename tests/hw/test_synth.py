@@ -9,13 +9,22 @@ from amaranth.hdl import Module, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from hw.buffer import DoubleBuffer
 from hw.pe_fixed import FixedMacPe
 from hw.pe_packed import PackedFixedMacPe
 from hw.pe_pot import PotPe
 from hw.pe_sp2 import Sp2Pe
-from hw.synth import ToolError, emit_verilog, parse_stat, summarize, synthesize
+from hw.synth import (
+    ToolError,
+    emit_verilog,
+    parse_stat,
+    parse_stat_modules,
+    summarize,
+    synthesize,
+)
 from quant.errors import ConfigError
 from quant.formats import ActFormat, weight_format
+from sim.resources import buffer_depth, buffer_logic_cost, map_memory
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -49,6 +58,18 @@ def test_parse_stat_and_summary() -> None:
     s = summarize(cells)
     assert s["lut"] == 2 + 19 + 8 and s["ff"] == 24 and s["carry"] == 11 and s["dsp"] == 2
     assert s["bram36"] == 2.5 and s["muxf7"] == 5 and s["lut_by_size"]["LUT6"] == 19
+
+
+def test_parse_stat_modules_reads_every_section() -> None:
+    """A hierarchical design's report: one section per module, then the totals (left out)."""
+    sub = STAT.replace("=== pe ===", "=== top.walker ===")
+    top = ("\n=== top ===\n\n   Number of cells:                  3\n     FDRE"
+           "                            2\n     top.walker                      1\n")
+    total = "\n=== design hierarchy ===\n\n   Number of cells:                 92\n"
+    mods = parse_stat_modules(sub + top + total)
+    assert list(mods) == ["top.walker", "top"]
+    assert mods["top.walker"] == parse_stat(STAT) and mods["top"]["FDRE"] == 2
+    assert parse_stat_modules("ERROR: no report\n") == {}
 
 
 def test_parse_stat_rejects_garbage() -> None:
@@ -137,3 +158,18 @@ def test_packed_pe_uses_one_dsp(bits: int, lanes: int, family: str) -> None:
     assert res.summary["dsp"] == 1
     assert res.cells.get("DSP48E1" if family == "xc7" else "DSP48E2", 0) == 1
     assert res.summary["ff"] == 32 * lanes  # the lanes' accumulators, in fabric
+
+
+@needs_yosys
+@pytest.mark.parametrize(("width", "k_tile"), [(1, 1), (16, 64), (16, 128)],
+                         ids=["1x4-flipflops", "16x128-lutram-2-slices", "16x256-ramb18"])
+def test_buffer_memory_mapping_matches_yosys(width: int, k_tile: int) -> None:
+    """sim.resources.map_memory decides as Yosys does at the edges: a 4-bit memory stays in
+    flip-flops, 16 x 128 is the deepest 16-bit load buffer in LUT RAM (two RAM64M slices),
+    16 x 256 the shallowest in block RAM; the buffer's registers are counted exactly."""
+    mem = map_memory(width, buffer_depth(k_tile), "transparent")
+    res = synthesize(emit_verilog(DoubleBuffer(width, k_tile), "buf"), "buf", "xc7")
+    rams = {k: v for k, v in res.cells.items() if k.startswith("RAM")}
+    assert rams == ({mem.cell: mem.cells} if mem.cells else {})
+    assert res.summary["ff"] == buffer_logic_cost(mem, k_tile).ff
+    assert [mem.kind for mem in (mem,)] == [{1: "ff", 64: "lutram", 128: "bram"}[k_tile]]

@@ -61,8 +61,9 @@ def _with(section, **kv):
     ("engine", {"dsp_packing": 4}, "engine.dsp_packing must be 1 or 2 on DSP48E1, not 4"),
     ("engine", {"lut_scheme": "fixed"}, "engine.lut_scheme must be one of sp2, pot"),
     # 8-bit products use one DSP48E1 each (4x4 ones go to LUTs), plus 2 x 20 for requantization
+    # and 2 for the controller's load-size multiplies
     ("engine", {"dsp_rows": 20, "cols": 20, "weight_bits": 8, "act_bits": 8, "acc_bits": 24},
-     "engine needs 440 DSP but part XC7Z020 has 220"),
+     "engine needs 442 DSP but part XC7Z020 has 220"),
     ("engine", {"lut_rows": 100, "cols": 16}, "LUT but part XC7Z020 has 53200"),
     ("memory", {"k_tile": 0}, "memory.k_tile must be an integer in 1..1048576, not 0"),
     ("memory", {"weight_bank_kib": 0.001},

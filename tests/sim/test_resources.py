@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from quant.errors import ConfigError
 from quant.formats import ActFormat, Scheme
 from sim.config import load_accelerator
 from sim.resources import (
@@ -13,9 +16,11 @@ from sim.resources import (
     datapath_cost,
     estimate_resources,
     fixed_pe_cost,
+    map_memory,
     multiplier_dsps,
     packed_lane_bits,
     packed_pe_cost,
+    top_cost,
 )
 from sim.search import fitted_accel, template_for
 
@@ -72,24 +77,89 @@ def test_tiny_datapath_registers_are_structural() -> None:
     assert dp["dsp_post"].ff == 69 and dp["dsp_post"].dsp == 4
     assert dp["dsp_core"].dsp == 8 and dp["lut_core"].dsp == 0
     est = estimate_resources(accel)
-    # 16 DSP48E1 and 876 FF measured by Yosys (`fpim synth --accel tiny`)
-    assert est.dsp == 16 and est.ff == 876 + 2000
+    # 16 DSP48E1 and 876 FF measured by Yosys (`fpim synth --accel tiny`); the rest of the
+    # top's 1,832 FF (`fpim synth --accel tiny --whole-top`) are the controller's, walkers',
+    # buffers' and output FIFO's registers, counted one by one
+    assert est.dsp == 16 and est.ff == 876 + 956 == 1832
 
 
 def test_load_buffers_count_the_memory_hw_builds() -> None:
     """Each load buffer is one memory of both banks (hw.buffer): 2 * k_tile words, or the
-    next power of two's when k_tile is one; BRAM36 of that memory at its cheapest shape."""
+    next power of two's when k_tile is one; Yosys maps it (sim.resources.map_memory) with
+    RAMB18 halves and depth slices sharing a block's width, so it needs fewer blocks than
+    whole-block aspect ratios (bram36_blocks: 72 + 15 for xc7z020's buffers)."""
     assert [buffer_depth(k) for k in (1, 2, 5, 16, 4608)] == [4, 4, 10, 32, 9216]
     acc = load_accelerator("xc7z020")  # (15 + 49) rows x 12 columns, 4-bit, k_tile 4608
-    assert estimate_resources(acc).bram36 == bram36_blocks(64 * 4, 9216) + bram36_blocks(
-        12 * 4, 9216) == 72 + 15
+    assert bram36_blocks(64 * 4, 9216) + bram36_blocks(12 * 4, 9216) == 72 + 15
+    mems = top_cost(acc).memories
+    # 256 x 9216: 131 RAMB18 of 18 x 1024, nine depth slices packed 2 per 36 bits (model);
+    # 48 x 9216: 27 RAMB18 and the 462 x 97 output FIFO 13 RAMB18, both measured by Yosys
+    # (bench/resource_calibration.py --tops, units)
+    assert [(mems[k].cell, mems[k].cells) for k in ("w_buf", "x_buf", "out_fifo")] == [
+        ("RAMB18E1", 131), ("RAMB18E1", 27), ("RAMB18E1", 13)]
+    assert estimate_resources(acc).bram36 == 65.5 + 13.5 + 6.5
 
 
 def test_search_gives_a_bram_bound_engine_a_shallower_load_block() -> None:
     """160 rows x 4 bits over 2 * 4608 words need 162 BRAM36 of XC7Z020's 140: the search
-    halves k_tile to 2304 (81 + 1)."""
+    halves k_tile to 2304 (81 + 1, and a RAMB36 for the 319-entry output FIFO)."""
     t = template_for("XC7Z020")
     acc = fitted_accel(t, dsp_rows=160, lut_rows=0, cols=1, dsp_packing=2)
     assert acc is not None and acc.memory.k_tile == 2304
-    assert estimate_resources(acc).bram36 == 82
+    assert map_memory(640, 9216, "transparent").cells == 162
+    assert estimate_resources(acc).bram36 == 81 + 1 + 1
     assert fitted_accel(t, dsp_rows=11, lut_rows=36, cols=16).memory.k_tile == t.memory.k_tile
+
+
+@pytest.mark.parametrize(("width", "depth", "read", "want"), [
+    # measured by Yosys 0.23 (bench/resource_calibration.py --tops and the tops' syntheses)
+    (16, 32, "transparent", ("lutram", "RAM32M", 3)),  # tiny's load buffers
+    (46, 64, "async", ("lutram", "RAM64M", 16)),  # requantization parameters
+    (189, 3, "sync", ("lutram", "RAM32M", 32)),  # tiny's output FIFO
+    (16, 128, "transparent", ("lutram", "RAM64M", 12)),  # two depth slices
+    (16, 256, "transparent", ("bram", "RAMB18E1", 1)),  # the shallowest 16-bit one in BRAM
+    (32, 512, "transparent", ("bram", "RAMB18E1", 1)),
+    (64, 512, "transparent", ("bram", "RAMB36E1", 1)),  # the mid-size top's buffers
+    (48, 9216, "transparent", ("bram", "RAMB18E1", 27)),  # 9 slices, 2 per 36-bit word
+    (462, 97, "sync", ("bram", "RAMB18E1", 13)),
+    (1, 4, "transparent", ("ff", "", 0)),
+    # the cost rules at their edges (not synthesized)
+    (1, 4, "sync", ("ff", "", 0)),  # 4 flip-flop bits beat a RAM32M's 4.17
+    (2, 4, "sync", ("lutram", "RAM32M", 1)),
+    (64, 512, "async", ("lutram", "RAM64M", 176)),  # no block RAM reads combinationally
+    (73, 512, "transparent", ("bram", "RAMB18E1", 3)),  # one bit over a RAMB36's 72
+    (1, 65536, "sync", ("bram", "RAMB36E1", 2)),  # a cascaded pair
+])
+def test_map_memory_decides_as_yosys(width: int, depth: int, read: str, want) -> None:
+    m = map_memory(width, depth, read)
+    assert (m.kind, m.cell, m.cells) == want
+    assert m.bram36 == {"RAMB36E1": 1, "RAMB18E1": 0.5}.get(m.cell, 0) * m.cells
+    assert m.lutram_luts == (4 * m.cells if m.kind == "lutram" else 0)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    ((0, 16, "sync"), "width must be an integer in 1..1048576, not 0"),
+    ((16, 0, "sync"), "depth must be an integer in 1..1073741824, not 0"),
+    ((16, 16, "dual"), "read must be one of async, sync, transparent, not 'dual'"),
+    ((16.5, 16, "sync"), "width must be an integer in 1..1048576, not 16.5"),
+])
+def test_map_memory_rejects_bad_input(args, message: str) -> None:
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
+        map_memory(*args)
+
+
+def test_top_model_of_the_mid_size_preset() -> None:
+    """Yosys on the mid-size whole top (bench/resource_calibration.py --tops): 162 DSP48E1
+    (128 PEs, 2 x 16 requantization lanes, the two load-size multiplies), 2 RAMB36, 132 LUT
+    RAM cells and 14,444 FF, all exact in the model; 19,731 LUTs, the model's within 1%."""
+    t = top_cost(load_accelerator("configs/rtl/mid.yaml"))
+    assert (t.dsp, t.bram36, t.lutram, t.ff) == (162, 2, 132, 14_444)
+    assert abs(t.lut - 19_731) / 19_731 < 0.01
+    assert t.control["controller"].dsp == 2 and t.lut_memory == 4 * 132
+
+
+def test_estimate_counts_lutram_in_the_luts() -> None:
+    acc = load_accelerator("tiny")
+    est, top = estimate_resources(acc), top_cost(acc)
+    assert est.lut == top.lut + 4 * 70 and est.lutram == 70 and est.lut_memory == 280
+    assert est.costs.control_ff == 956
