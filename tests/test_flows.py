@@ -144,7 +144,8 @@ def test_functional_memory_estimate_bounds_the_allocations() -> None:
 
 def test_one_progress_option_on_every_long_command() -> None:
     found = [(path, a) for path, opt, a in _options(build_parser()) if opt == "--no-progress"]
-    assert {path for path, _ in found} == {("quantize",), ("search", "msq"), ("pim", "eval"),
+    assert {path for path, _ in found} == {("quantize",), ("search", "msq"), ("search", "vit"),
+                                           ("pim", "eval"),
                                            ("pim", "train"), ("synth",), ("verify",),
                                            ("report",)}
     assert all(isinstance(a, argparse.BooleanOptionalAction) and a.default is None
