@@ -1,7 +1,7 @@
 """Same seed, other CPU kernels: does training give the same artifact, and what do the pins cost?
 
-    .venv/bin/python bench/determinism.py [--no-speed | --speed-only] [--rounds 3]
-        [--steps 15] [-- QUANTIZE-ARGS]
+    .venv/bin/python bench/determinism.py [--no-speed | --speed-only] [--pinned-only]
+        [--rounds 3] [--steps 15] [-- QUANTIZE-ARGS]
 
 Emulates other machines on this one. Each row runs ``fpim quantize`` (default: the small CNN
 on digits, MSQ 4-bit, 3 float + 2 QAT epochs, seed 0) in a fresh process whose environment
@@ -9,8 +9,10 @@ sets the three variables that choose torch's CPU kernels (quant.torch.dispatch):
 vector width, oneDNN's instruction set, MKL's reproducibility branch. "native" is what torch
 picks on this CPU when nothing is set (fpim's behaviour before the pins); "pinned" is fpim's
 default. Rows print the artifact's content hash and accuracies: a different hash means
-different trained bits. Other arguments after ``--`` replace the quantize run, e.g. the
-digital baseline of bench/pim_table.py::
+different trained bits. ``--pinned-only`` runs the three pinned rows alone: the check of
+another machine against the hashes recorded in docs/determinism.md.
+Other arguments after ``--`` replace the quantize run, e.g. the digital baseline of
+bench/pim_table.py::
 
     -- --model resnet20 --scheme fixed --bits 4 --first-last-bits 0 --input-bits 4 \\
        --float-epochs 3 --epochs 2
@@ -102,12 +104,14 @@ def step_times(settings: dict[str, str], steps: int) -> tuple[float, float]:
     return float(f.group(1)), float(q.group(1))
 
 
-def hashes(native: str, run: list[str]) -> None:
+def hashes(native: str, run: list[str], pinned_only: bool = False) -> None:
     print(f"fpim quantize {' '.join(run)}")
     print("| environment | ATEN_CPU_CAPABILITY | ONEDNN_MAX_CPU_ISA | MKL_CBWR | content hash "
           "| float % | fake-quant % | integer % |")
     print("|---|---|---|---|---|---|---|---|")
     for name, settings in rows(native):
+        if pinned_only and not name.startswith("pinned"):
+            continue
         digest, r = quantize(settings, run)
         print(f"| {name} | {settings['ATEN_CPU_CAPABILITY']} | "
               f"{settings['ONEDNN_MAX_CPU_ISA']} | {settings['MKL_CBWR'] or '(off)'} | "
@@ -140,11 +144,13 @@ def main() -> None:
     only = p.add_mutually_exclusive_group()
     only.add_argument("--no-speed", action="store_true", help="only the hashes")
     only.add_argument("--speed-only", action="store_true", help="only the speed")
+    p.add_argument("--pinned-only", action="store_true",
+                   help="hashes: only the pinned rows (the check of another machine)")
     args = p.parse_args(argv)
     native = native_capability()
     print(f"CPU capability torch picks here: {native}")
     if not args.speed_only:
-        hashes(native, run)
+        hashes(native, run, args.pinned_only)
     if not args.no_speed:
         speed(native, args.rounds, args.steps)
 

@@ -43,7 +43,7 @@ import numpy as np
 import torch
 
 from fpim.flows.metrics import accuracy
-from fpim.flows.pim import calibrated, fine_tune, pim_qat, to_artifact
+from fpim.flows.pim import CALIBRATION_IMAGES, calibrated, fine_tune, pim_qat, to_artifact
 from fpim.flows.pim_deploy import digital_accuracy, pim_accuracy
 from fpim.flows.quantize import float_model, run_qat
 from quant.data import Dataset, load_digits
@@ -122,7 +122,7 @@ def old_table(args: argparse.Namespace, p: argparse.ArgumentParser) -> None:
     qmodel = run_qat(model, data, QATConfig(scheme="fixed", bits=4, act_bits=4,
                                             first_last_bits=None, input_bits=4),
                      qcfg, progress=args.progress)
-    digital = export(qmodel, data.input_shape)
+    digital = export(qmodel, data.input_shape, calibration=data.x_train[:CALIBRATION_IMAGES])
     acc_a = digital_accuracy(digital, data)
     if args.sweep_b:
         sweep_b(digital, data, acc_a, args.schemes)
@@ -261,7 +261,7 @@ def run_cells(r: int, args: argparse.Namespace, scales: dict[str, float] | None,
     qmodel = run_qat(model, data, QATConfig(scheme="fixed", bits=4, act_bits=4,
                                             first_last_bits=None, input_bits=4),
                      qcfg, progress=args.progress)
-    digital = export(qmodel, data.input_shape)
+    digital = export(qmodel, data.input_shape, calibration=data.x_train[:CALIBRATION_IMAGES])
     names = [layer.name for layer in digital.gemm_layers()]
     ends = frozenset({names[0], names[-1]})
     out = {"a": digital_accuracy(digital, data), "cells": {}, "scales": dict(scales or {})}

@@ -11,7 +11,8 @@ On disk it is a directory with two files::
 
 **Values.** Every tensor flowing between layers is an integer tensor ``q`` whose real value is
 ``q * scale``; its :class:`Value` gives the :class:`~quant.formats.ActFormat` that bounds ``q``
-(``None`` for the unclamped int64 logits of the last layer), the scale and the per-sample
+(``None`` for the logits of the last layer, which saturate at the GEMM engine's output
+lane: :func:`quant.ops.gemm.gemm_requant`), the scale and the per-sample
 shape (``(C, H, W)``, ``(F,)``, or a transformer's ``(C, T)`` and ``(heads, d, T)``). The
 graph input is the value named ``"input"``: float images ``x`` become
 ``q = clamp(round_half_even(x / scale))`` (:func:`quant.infer.quantize_input`).
@@ -112,7 +113,8 @@ class Value:
     """An integer tensor between layers: codes ``q`` bounded by ``fmt``, real value ``q*scale``.
 
     Members:
-        fmt: activation format of the codes; None for unclamped int64 (logits).
+        fmt: activation format of the codes; None for the logits (saturating at the
+            engine's output lane, ±32,767).
         scale: real value of one code step (positive).
         shape: per-sample shape: ``(C, H, W)`` feature maps, ``(F,)`` vectors, or a
             transformer's ``(C, T)`` tokens and ``(heads, d, T)`` per-head values.

@@ -10,12 +10,15 @@ value; ``logits * artifact.value(artifact.output).scale`` are the real logits.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 
-from quant.artifact import Artifact, Layer
+from quant.artifact import Artifact, Layer, Value
 from quant.errors import ShapeError
-from quant.ops import GemmFn, op_of
+from quant.ops import GemmFn, gemm_of, op_of
+from quant.ref import quantize_multiplier, round_shift
+from quant.requant import REQUANTIZER
 
 
 def quantize_input(art: Artifact, images: object) -> np.ndarray:
@@ -88,3 +91,64 @@ def _run(art: Artifact, q: np.ndarray, keep: bool,
 def predict(art: Artifact, images: object) -> np.ndarray:
     """Predicted class per image (argmax of the integer logits; ties → lowest index)."""
     return np.argmax(run_artifact(art, images), axis=1)
+
+
+def logit_peak(art: Artifact, images: object, batch_size: int = 256) -> int:
+    """The largest ``|logit|`` of ``art`` on ``images`` before the logits saturate at the
+    engine's output lane (:func:`quant.ops.gemm.gemm_requant`): the head's rounding alone,
+    ``round_shift((acc + bias) * mult, shift)``. 0 for an artifact whose output has a format
+    (it never saturates)."""
+    head = art.layer(art.output)
+    if head.out.fmt is not None:
+        return 0
+    src = head.inputs[0]
+    if src == "input":
+        x = quantize_input(art, images)
+    else:
+        upto = replace(art, layers=art.layers[:art.layers.index(head)], output=src)
+        x = run_artifact(upto, images, batch_size=batch_size)
+    if x.size == 0:
+        return 0
+    acc = gemm_of(head).reference(head, x, art.value(src).fmt, int(head.attrs["acc_bits"]))
+    t = head.tensors
+    shape = (1, -1) + (1,) * (acc.ndim - 2)
+    raw = round_shift((acc + t["bias"].reshape(shape)) * t["mult"].reshape(shape),
+                      t["shift"].reshape(shape))
+    return int(np.abs(raw).max())
+
+
+def fit_logits(art: Artifact, images: object) -> Artifact:
+    """``art`` with its logits ``2**k`` times coarser, ``k >= 0`` the smallest that keeps the
+    largest ``|logit|`` on ``images`` (:func:`logit_peak`) within half of the engine's output
+    lane (``REQUANTIZER.output_format(None)``, where the logits saturate), so that other
+    images of the kind stay inside it too; ``art`` itself when ``k = 0``.
+
+    Each row of the head shifts ``k`` further right (its multiplier requantized within the
+    engine's range if the shift would pass ``REQUANTIZER.max_shift``), the output value's
+    scale grows by ``2**k`` and ``meta["logit_shift"] = k`` records it. The exporter calls it
+    with training images (:func:`quant.torch.export.export`)."""
+    peak = logit_peak(art, images)
+    half = REQUANTIZER.output_format(None).qmax // 2
+    k = 0
+    while peak > half << k:
+        k += 1
+    if k == 0:
+        return art
+    head = art.layer(art.output)
+    t = head.tensors
+    mults, shifts = [], []
+    for m, s in zip(t["mult"].tolist(), t["shift"].tolist(), strict=True):
+        if s + k <= REQUANTIZER.max_shift:
+            mults.append(m)
+            shifts.append(s + k)
+        else:
+            fm, fs = quantize_multiplier(m / 2.0 ** (s + k), REQUANTIZER.mult_bits,
+                                         min_shift=0, max_shift=REQUANTIZER.max_shift)
+            mults.append(fm)
+            shifts.append(fs)
+    tensors = {**t, "mult": np.array(mults, dtype=t["mult"].dtype),
+               "shift": np.array(shifts, dtype=t["shift"].dtype)}
+    out = Value(None, head.out.scale * 2 ** k, head.out.shape)
+    new = replace(head, out=out, tensors=tensors)
+    return replace(art, layers=tuple(new if la is head else la for la in art.layers),
+                   meta={**art.meta, "logit_shift": k})

@@ -20,7 +20,7 @@ from quant.errors import ArtifactError, ConfigError, OverflowRiskError, ShapeErr
 from quant.formats import ActFormat, Scheme, weight_format
 from quant.jit import round_shift_scalar
 from quant.ops import gemm_of
-from quant.ops.gemm import from_columns
+from quant.ops.gemm import from_columns, gemm_requant
 from quant.ops.matmul import matmul_dims
 from quant.ref import check_accumulator
 from quant.requant import REQUANTIZER
@@ -156,7 +156,7 @@ def gemm(rows: QuantizedRows, x: object, x_fmt: ActFormat, acc_bits: int = 32,
 
 @numba.njit(parallel=True, cache=True)
 def _requant(acc: np.ndarray, mult: np.ndarray, shift: np.ndarray, bias: np.ndarray,
-             relu: bool, clamp: bool, lo: int, hi: int) -> np.ndarray:
+             relu: bool, lo: int, hi: int) -> np.ndarray:
     m, n = acc.shape
     out = np.empty((m, n), dtype=np.int64)
     for i in numba.prange(m):
@@ -164,17 +164,15 @@ def _requant(acc: np.ndarray, mult: np.ndarray, shift: np.ndarray, bias: np.ndar
             y = round_shift_scalar((acc[i, j] + bias[i]) * mult[i], shift[i])
             if relu and y < 0:
                 y = 0
-            if clamp:
-                y = min(max(y, lo), hi)
-            out[i, j] = y
+            out[i, j] = min(max(y, lo), hi)
     return out
 
 
-def requantize(acc: np.ndarray, mult: object, shift: object, out_fmt: ActFormat | None, *,
+def requantize(acc: np.ndarray, mult: object, shift: object, out_fmt: ActFormat, *,
                bias: object | None = None, relu: bool = False) -> np.ndarray:
     """Per-row (axis 0) requantization of (M, N) accumulators, equal to ``quant.ref``'s.
-
-    ``out_fmt=None`` skips the clamp (unclamped logits, as in ``quant.infer``).
+    (A layer's logits saturate at the engine's output lane: ``out_fmt`` of
+    :func:`quant.ops.gemm.gemm_requant`.)
     """
     a = np.asarray(acc)
     if a.ndim != 2 or a.dtype.kind not in "iu":
@@ -202,9 +200,8 @@ def requantize(acc: np.ndarray, mult: object, shift: object, out_fmt: ActFormat 
     worst = amax * (int(mu.max()) if m else 0) << max(0, -int(sh.min()) if m else 0)
     if worst >= 1 << 63:
         raise OverflowRiskError(f"(acc + bias) * mult reaches {worst}, which does not fit int64")
-    lo, hi = (0, 0) if out_fmt is None else (out_fmt.qmin, out_fmt.qmax)
-    return _requant(np.ascontiguousarray(a64), mu, sh, bi, bool(relu), out_fmt is not None,
-                    lo, hi)
+    return _requant(np.ascontiguousarray(a64), mu, sh, bi, bool(relu), out_fmt.qmin,
+                    out_fmt.qmax)
 
 
 def random_rows(rng: np.random.Generator, m: int, k: int, bits: int, m_lut: int,
@@ -308,9 +305,8 @@ def run_gemm_layer(layer: Layer, x: np.ndarray, in_fmt: ActFormat, acc_bits: int
     t = layer.tensors
     cols, spatial = op.to_columns(layer, x)
     acc = gemm(layer.rows, cols, in_fmt, acc_bits, w_int=w_int)
-    fmt = layer.out.fmt
-    y = requantize(acc, t["mult"], t["shift"], fmt, bias=t["bias"],
-                   relu=layer.relu and fmt is not None)
+    fmt, relu = gemm_requant(layer)  # the logits saturate at the engine's output lane
+    y = requantize(acc, t["mult"], t["shift"], fmt, bias=t["bias"], relu=relu)
     return from_columns(y, x.shape[0], spatial)
 
 

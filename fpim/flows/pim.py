@@ -76,7 +76,7 @@ def to_artifact(model: torch.nn.Module, data: Dataset, meta: dict | None = None)
     """The integer artifact of a (PIM-)QAT model (forward rescaling folded first)."""
     m = copy.deepcopy(model)
     fold_scales_(m)
-    return export(m, data.input_shape, meta=meta)
+    return export(m, data.input_shape, meta=meta, calibration=data.x_train[:CALIBRATION_IMAGES])
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,7 @@ def pim_train_workflow(model_name: str, data: Dataset, macro: PimMacro, train_ar
                                 checkpoint=float_checkpoint, weights=weights,
                                 check=check_convertible, progress=progress)
     qmodel = run_qat(model, data, qcfg, qat_cfg, progress=progress)
-    digital = export(qmodel, data.input_shape)
+    digital = export(qmodel, data.input_shape, calibration=data.x_train[:CALIBRATION_IMAGES])
     check_fits(digital, chip)
     ranges = {} if range_percentile is None else calibrate_ranges(
         digital, data.x_train[:CALIBRATION_IMAGES], chip, range_percentile)

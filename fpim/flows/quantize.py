@@ -152,7 +152,8 @@ def quantize_workflow(model_name: str, data: Dataset, qcfg: QATConfig, float_cfg
             "qat_seed": qat_cfg.seed,
             "classes": list(data.classes), "float_accuracy": round(float_acc, 4),
             **({"ptq": True} if ptq else {})}
-    art = export(qmodel, data.input_shape, meta=meta)
+    art = export(qmodel, data.input_shape, meta=meta,
+                 calibration=data.x_train[:CALIBRATION_IMAGES])
     if out is not None:
         save_artifact(art, out)
         art = load_artifact(out)  # evaluate exactly what was written

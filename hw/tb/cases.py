@@ -23,7 +23,7 @@ from quant.errors import ArtifactError, check_int_range
 from quant.formats import ActFormat, Scheme
 from quant.msq import msq_assign
 from quant.ops import gemm_of
-from quant.ops.gemm import output_columns
+from quant.ops.gemm import gemm_requant, output_columns
 from quant.ref import gemm, requantize
 from quant.requant import REQUANTIZER
 from quant.rows import QuantizedRows, quantize_rows
@@ -242,8 +242,8 @@ def artifact_case(accel: Accelerator, art, layer_name: str, image: np.ndarray, *
     The layer's op must run on the GEMM engine (:data:`hw.ops.RTL_OPS`). Its input comes
     from integer inference of the whole artifact on ``image``
     (:func:`quant.infer.run_artifact`), and so does the expected output; the command carries
-    the layer's output format (``REQUANTIZER.output_format``: unclamped logits run with the
-    widest signed format, which :func:`sim.functional.check_artifact` proves never clamps).
+    the layer's output format (:func:`quant.ops.gemm.gemm_requant`: the logits saturate at the
+    widest signed format, the engine's output lane, in the reference as in the RTL).
     """
     from quant.infer import run_artifact
     from sim.functional import check_artifact
@@ -266,16 +266,13 @@ def artifact_case(accel: Accelerator, art, layer_name: str, image: np.ndarray, *
 
 def layer_case(accel: Accelerator, layer, cols: np.ndarray, want: np.ndarray, *,
                bw: int | None, lat: int) -> GemmCase:
-    """A GEMM layer on its (K, N) input columns as a case, expecting ``want`` (M, N); ReLU
-    only on a clamped output (as :mod:`quant.infer`)."""
+    """A GEMM layer on its (K, N) input columns as a case, expecting ``want`` (M, N); the
+    format and ReLU of :func:`quant.ops.gemm.gemm_requant` (as :mod:`quant.infer`)."""
     t = layer.tensors
-    fmt = layer.out.fmt
-    if fmt is None:
-        REQUANTIZER.check_lane(f"layer {layer.name!r}", want)
-    relu = np.full(layer.rows.shape[0], int(layer.relu and fmt is not None))
+    fmt, relu = gemm_requant(layer)
     return make_case(f"artifact:{layer.name}", None, layer.rows, cols, accel, t["mult"],
-                     t["shift"], t["bias"], relu, bw=bw, lat=lat, want=want,
-                     out_fmt=REQUANTIZER.output_format(fmt))
+                     t["shift"], t["bias"], np.full(layer.rows.shape[0], int(relu)), bw=bw,
+                     lat=lat, want=want, out_fmt=fmt)
 
 
 def save_cases(cases: list[GemmCase], path) -> None:

@@ -3,8 +3,10 @@
 The weights are in GEMM form ``M x K`` with ``M = C_out`` and ``K = C_in*kh*kw`` (conv,
 lowered by ``quant.ref.im2col``) or the in-features (linear). The accumulators are
 requantized by ``quant.ref.requantize(acc, mult, shift, out_fmt, bias=bias, relu=relu)`` per
-row; when ``out.fmt`` is None (logits) the result is ``round_shift((acc + bias) * mult,
-shift)`` without clamping. Attributes: ``kernel`` [kh, kw], ``stride``, ``padding`` (conv
+row; when ``out.fmt`` is None (the logits) the result is ``round_shift((acc + bias) * mult,
+shift)`` without ReLU, saturated at the GEMM engine's output lane (±32,767:
+:meth:`quant.requant.Requantizer.output_format`; :func:`gemm_requant` is the rule every level
+uses). Attributes: ``kernel`` [kh, kw], ``stride``, ``padding`` (conv
 only), ``relu``, ``weight_bits``, ``acc_bits``, ``gemm`` {M, K, N} with N = output pixels
 per sample (1 for linear). Tensors, named ``<layer>.<field>``:
 
@@ -36,23 +38,23 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from quant.errors import ArtifactError, FpimError, OverflowRiskError
+from quant.errors import ArtifactError, FpimError
+from quant.formats import ActFormat
 from quant.ops.base import GemmFn, OpDef, window_shape
-from quant.ref import conv2d, conv_output_size, gemm, im2col, requantize, round_shift
+from quant.ref import conv2d, conv_output_size, gemm, im2col, requantize
+from quant.requant import REQUANTIZER
 
 if TYPE_CHECKING:
     from quant.artifact import Layer, Value
 
 
-def unclamped(acc: np.ndarray, mult: np.ndarray, shift: np.ndarray,
-              bias: np.ndarray) -> np.ndarray:
-    """``round_shift((acc + bias) * mult, shift)`` per row (axis 1), no clamp: the logits."""
-    shape = (1, -1) + (1,) * (acc.ndim - 2)
-    a = acc + bias.reshape(shape)
-    worst = (int(np.abs(a).max()) if a.size else 0) * int(mult.max()) << max(0, -int(shift.min()))
-    if worst >= 1 << 63:
-        raise OverflowRiskError(f"(acc + bias) * mult reaches {worst}, which does not fit int64")
-    return round_shift(a * mult.reshape(shape), shift.reshape(shape))
+def gemm_requant(layer: Layer) -> tuple[ActFormat, bool]:
+    """The format a GEMM layer's requantizer clamps to and whether it applies ReLU: the
+    layer's output format and ReLU, or for the logits (``out.format`` null) the engine's
+    output lane (:meth:`quant.requant.Requantizer.output_format`), without ReLU. The
+    reference, the torch twin, the simulator and the RTL host all take it from here."""
+    fmt = layer.out.fmt
+    return REQUANTIZER.output_format(fmt), bool(layer.relu) and fmt is not None
 
 
 def from_columns(y: np.ndarray, batch: int, spatial: tuple[int, ...]) -> np.ndarray:
@@ -122,10 +124,8 @@ class Gemm(OpDef):
                                x.shape[0], spatial)
         else:
             acc = self.reference(layer, xs[0], in_fmts[0], acc_bits)
-        if layer.out.fmt is None:
-            return unclamped(acc, t["mult"], t["shift"], t["bias"])
-        return requantize(acc, t["mult"], t["shift"], layer.out.fmt, bias=t["bias"],
-                          relu=layer.relu, axis=1)
+        fmt, relu = gemm_requant(layer)
+        return requantize(acc, t["mult"], t["shift"], fmt, bias=t["bias"], relu=relu, axis=1)
 
 
 class Conv(Gemm):

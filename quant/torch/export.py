@@ -6,7 +6,8 @@ recognizes its nodes and turns them into a node state: a finished value (:class:
 a GEMM or residual add whose output format is not known yet (:class:`PendingGemm`,
 :class:`PendingAdd`). The consumer finishes a pending state: a ReLU gives it its activation
 format, a residual add carries a GEMM branch at its finer scale, the model output leaves the
-classifier's logits unclamped.
+classifier's logits without a format (they saturate at the engine's output lane, ±32,767),
+at the finest accumulator scale that keeps calibration images' logits within half of it.
 
 **Integer form and alignment.** The integer weights are the very levels the fake-quant
 forward uses (``level * denominator``, words by ``encode`` of those exact levels), each
@@ -39,6 +40,7 @@ from torch.fx.passes.shape_prop import ShapeProp
 from quant.artifact import Artifact, Layer, Value
 from quant.errors import ConfigError
 from quant.formats import ActFormat, weight_format
+from quant.infer import fit_logits
 from quant.ops.add import residual_params
 from quant.ops.embed import pos_embed_params
 from quant.ops.gelu import gelu_params
@@ -268,7 +270,7 @@ class _Export:
         return NoTensor()
 
     def finish_output(self, n: fx.Node) -> str:
-        """Emit the classifier with unclamped logits at its finest accumulator scale."""
+        """Emit the classifier's logits (no format) at its finest accumulator scale."""
         p = self.states[n.args[0]]
         if not isinstance(p, PendingGemm):
             raise ConfigError("the model output must be a Linear or Conv2d output")
@@ -548,10 +550,15 @@ EXPORTERS: dict[str, OpExporter] = {
 
 
 @torch.no_grad()
-def export(model: nn.Module, input_shape: tuple[int, ...], meta: dict | None = None) -> Artifact:
+def export(model: nn.Module, input_shape: tuple[int, ...], meta: dict | None = None,
+           calibration: object | None = None) -> Artifact:
     """The integer :class:`~quant.artifact.Artifact` of a converted (QAT) model.
 
-    ``input_shape`` is the per-sample shape ``(C, H, W)``.
+    ``input_shape`` is the per-sample shape ``(C, H, W)``. The logits are exported at the
+    classifier's finest accumulator scale; with ``calibration`` (training images, float
+    ``(B, *input_shape)``) that scale is coarsened by the power of two that keeps their
+    logits within half of the engine's output lane, where logits saturate
+    (:func:`quant.infer.fit_logits`; unchanged when they already are).
     """
     if not hasattr(model, "qat_config"):
         raise ConfigError("model must be converted with quantize_ before export")
@@ -573,5 +580,6 @@ def export(model: nn.Module, input_shape: tuple[int, ...], meta: dict | None = N
             ex.states[n] = ex.visit(n)
     if ex.input_val is None:  # pragma: no cover - quantize_ guarantees a first GEMM
         raise ConfigError("the model has no quantized input")
-    return Artifact(input=ex.input_val, layers=tuple(ex.layers), output=output,
-                    meta=dict(meta or {}))
+    art = Artifact(input=ex.input_val, layers=tuple(ex.layers), output=output,
+                   meta=dict(meta or {}))
+    return art if calibration is None else fit_logits(art, calibration)

@@ -20,6 +20,7 @@ from quant.artifact import Artifact, Layer
 from quant.errors import ConfigError
 from quant.formats import ActFormat
 from quant.ops import level_entry
+from quant.ops.gemm import gemm_requant
 from quant.ref import FLOAT64_EXACT, accumulator_bound, check_accumulator
 from quant.torch import intops
 
@@ -38,7 +39,7 @@ def _t_round_shift(p: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
     return torch.where(s < 0, p << (-s).clamp_min(0), q + up.long())
 
 
-def _t_requant(acc: torch.Tensor, mult, shift, fmt: ActFormat | None, bias=None,
+def _t_requant(acc: torch.Tensor, mult, shift, fmt: ActFormat, bias=None,
                relu: bool = False) -> torch.Tensor:
     def per_row(v) -> torch.Tensor:
         t = torch.as_tensor(np.asarray(v, dtype=np.int64))
@@ -48,7 +49,7 @@ def _t_requant(acc: torch.Tensor, mult, shift, fmt: ActFormat | None, bias=None,
     y = _t_round_shift(a * per_row(mult), per_row(shift))
     if relu:
         y = y.clamp_min(0)
-    return y if fmt is None else y.clamp(fmt.qmin, fmt.qmax)
+    return y.clamp(fmt.qmin, fmt.qmax)
 
 
 # (layer, integer inputs, their formats) -> integer output
@@ -66,8 +67,9 @@ def _gemm(acc_fn: _AccFn) -> TwinFn:
         if accumulator_bound(k, int(w.abs().max()), x_max) >= FLOAT64_EXACT:
             raise ConfigError(f"layer {layer.name!r} is too wide for float64 conv")
         t = layer.tensors
+        fmt, relu = gemm_requant(layer)  # the logits saturate at the engine's output lane
         return _t_requant(acc_fn(layer, xs[0].double(), w).round().long(), t["mult"],
-                          t["shift"], layer.out.fmt, bias=t["bias"], relu=layer.relu)
+                          t["shift"], fmt, bias=t["bias"], relu=relu)
     return run
 
 

@@ -66,15 +66,14 @@ def test_postproc_matches_requantize(acc_bits, cols, out_fmt, mult_bits) -> None
 def mismatches(dut: PostProcessor, rows, fmt: ActFormat | None = None,
                unclamped: bool = False) -> list[tuple]:
     """Rows on which ``dut`` (Amaranth simulator) and quant.ref.requantize differ, with both
-    outputs. A DUT whose format is an input gets ``fmt`` (or, ``unclamped``, the format
-    ``REQUANTIZER.output_format(None)``, compared with quant.ref's unclamped rounding)."""
+    outputs. A DUT whose format is an input gets ``fmt`` (or, ``unclamped``, the logits'
+    format ``REQUANTIZER.output_format(None)``, the output lane at which they saturate,
+    without ReLU)."""
     bad = []
     if unclamped:
         fmt = REQUANTIZER.output_format(None)
 
     def reference(acc, mult, shift, bias, relu):
-        if unclamped:
-            return round_shift((np.asarray(acc, dtype=np.int64) + bias) * mult, shift)
         return requantize(np.asarray(acc, dtype=np.int64), mult, shift, fmt or dut.out_fmt,
                           bias=bias, relu=bool(relu))
 
@@ -143,9 +142,9 @@ def test_engine_postproc_over_the_accepted_range(data) -> None:
 @given(st.data())
 def test_engine_postproc_clamps_to_the_commanded_format(data) -> None:
     """The engine's post-processor takes the output format as an input (one per GEMM
-    command): for every format up to ``max_out_bits`` bits, signed or not, and for unclamped
-    layers (the widest signed format, only where REQUANTIZER proves it never clamps), the RTL
-    computes what quant.ref computes over the accepted range."""
+    command): for every format up to ``max_out_bits`` bits, signed or not, and for the logits
+    (the widest signed format, at which they saturate: also rows whose logits leave it), the
+    RTL computes what quant.ref computes over the accepted range."""
     pick = hypothesis_pick(data)
     acc_bits = pick(*REQUANTIZER.acc_bits, (8, 16, 24, 32, 64))
     unclamped = bool(pick(0, 3, ()) == 0)
@@ -158,8 +157,7 @@ def test_engine_postproc_clamps_to_the_commanded_format(data) -> None:
         row = draw_row(pick, acc_bits, cols)
         acc, mult, shift, bias, _ = row
         refused = REQUANTIZER.violations("row", acc_bits, mult, shift, bias,
-                                         acc_max=max(abs(int(a)) for a in acc),
-                                         unclamped=unclamped)
+                                         acc_max=max(abs(int(a)) for a in acc))
         if not refused:
             run.append(row)
     if run:
@@ -178,8 +176,8 @@ def test_every_output_format_clamps_at_its_edges() -> None:
 
 
 def test_unclamped_outputs_beyond_the_lane_are_refused() -> None:
-    """An unclamped layer that could leave the widest signed format is refused with one
-    line; one that stays inside it is accepted."""
+    """REQUANTIZER's static proof that a layer's logits never saturate at the widest signed
+    format names, in one line, a layer whose logits may; one that stays inside passes."""
     hi = REQUANTIZER.output_format(None).qmax
     bad = REQUANTIZER.violations("layer 'fc'", 24, 1, 0, 0, acc_max=hi + 1, unclamped=True)
     assert len(bad) == 1 and bad[0].startswith("layer 'fc': out.format null (unclamped) needs "
@@ -195,20 +193,38 @@ def test_postproc_rejects_bad_parameters() -> None:
         PostProcessor(24, 4, "int8")
 
 
-def test_unclamped_logits_beyond_the_lane_are_refused_by_the_rtl_host() -> None:
-    """The static proof of unclamped logits is loose, so the simulator does not refuse them;
-    the RTL host refuses a layer whose reference logits leave the lane, naming the value
-    (REQUANTIZER.check_lane)."""
-    from hw.tb.cases import layer_case
+def test_logits_beyond_the_lane_saturate_alike_in_the_reference_and_the_rtl() -> None:
+    """The logits (out.format null) saturate at the output lane. The shipped artifact's head
+    with logits 2**7 times larger, on random inputs: quant.ops (the reference) gives the
+    rounded logits clipped to ±32,767, and the accelerator top in Amaranth's simulator, run
+    with the command the RTL host writes for the layer (hw.tb.cases.layer_case), computes
+    the same. (The host used to refuse such a layer: REQUANTIZER.check_lane.)"""
+    from dataclasses import replace
+
+    from hw.tb.amaranth_bench import run_case
+    from hw.tb.cases import layer_case, with_memory
     from quant.artifact import load_artifact
-    from quant.errors import ArtifactError
+    from quant.ops import gemm_of
+    from quant.ops.gemm import gemm_requant, output_columns
     from sim.config import CONFIG_DIR, load_accelerator
 
-    fc = load_artifact(CONFIG_DIR / "artifacts" / "cnn_msq4_digits").layer("fc")
-    cols = np.zeros((fc.rows.shape[1], 1), dtype=np.int64)
-    want = np.zeros((fc.rows.shape[0], 1), dtype=np.int64)
-    want[3, 0] = -40000
-    with pytest.raises(ArtifactError, match=r"^layer 'fc': unclamped outputs must be at most "
-                                            r"32767 in magnitude for the engine's 16-bit signed "
-                                            r"output lane, not 40000$"):
-        layer_case(load_accelerator("tiny"), fc, cols, want, bw=None, lat=0)
+    art = load_artifact(CONFIG_DIR / "artifacts" / "cnn_msq4_digits")
+    fc = art.layer("fc")
+    lane = REQUANTIZER.output_format(None)
+    assert gemm_requant(fc) == (lane, False) and (lane.qmin, lane.qmax) == (-32767, 32767)
+    t = fc.tensors
+    head = replace(fc, tensors={**t, "shift": np.maximum(t["shift"] - 7, 0)})
+    src = art.value(fc.inputs[0])
+    x = np.random.default_rng(5).integers(src.fmt.qmin, src.fmt.qmax + 1, size=(6, *src.shape))
+    op = gemm_of(head)
+    acc = op.reference(head, x, src.fmt, int(head.attrs["acc_bits"]))
+    ht = head.tensors
+    raw = round_shift((acc + ht["bias"]) * ht["mult"], ht["shift"])
+    assert (raw > lane.qmax).any() and (raw < -lane.qmax).any()  # the lane, left both ways
+    assert (np.abs(raw) < lane.qmax).any()
+    want = op.run(head, [x], [src.fmt], None)
+    assert np.array_equal(want, np.clip(raw, -lane.qmax, lane.qmax))
+    tiny = load_accelerator("tiny")
+    cols, _ = op.to_columns(head, x)
+    case = layer_case(tiny, head, cols, output_columns(want), bw=None, lat=0)
+    np.testing.assert_array_equal(run_case(with_memory(tiny, None, 0), case).y, case.want)

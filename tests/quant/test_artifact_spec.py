@@ -22,6 +22,9 @@ SHIPPED = Path(__file__).resolve().parents[2] / "configs" / "artifacts" / "cnn_m
 
 # ---- the decoder, following docs/artifact.md section by section -------------------------
 
+#: where the logits (format null) saturate: 16-bit signed, symmetric
+LOGIT_LANE = {"bits": 16, "signed": True}
+
 def _bounds(fmt: dict) -> tuple[int, int]:
     b = fmt["bits"]
     return (-((1 << (b - 1)) - 1), (1 << (b - 1)) - 1) if fmt["signed"] else (0, (1 << b) - 1)
@@ -173,7 +176,7 @@ def decode_and_run(path: Path, images: np.ndarray) -> np.ndarray:
                 cols = x.reshape(x.shape[0], -1).T
             acc = lw @ cols + t["bias"][:, None]
             mult, shift = t["mult"][:, None], t["shift"][:, None]
-            y = (_round_shift(acc * mult, shift) if out is None
+            y = (_requantize(acc, mult, shift, LOGIT_LANE, False) if out is None
                  else _requantize(acc, mult, shift, out, a["relu"]))
             if op == "conv":
                 y = y.reshape(-1, x.shape[0], ho, wo).transpose(1, 0, 2, 3)
@@ -211,6 +214,25 @@ def test_spec_decoder_matches_fpim_on_the_shipped_artifact():
     images = load_digits(seed=0).x_test[:12]
     want = run_artifact(load_artifact(SHIPPED), images)
     assert np.array_equal(decode_and_run(SHIPPED, images), want)
+
+
+def test_spec_decoder_matches_fpim_on_logits_beyond_the_lane(tmp_path):
+    """The shipped artifact's head with 2**7 times larger logits: they saturate at
+    ±32,767 on most of these images, in the decoder as in fpim."""
+    from dataclasses import replace
+
+    from quant.artifact import load_artifact
+
+    art = load_artifact(SHIPPED)
+    fc = art.layer("fc")
+    t = {**fc.tensors, "shift": np.maximum(fc.tensors["shift"] - 7, 0)}
+    art = replace(art, layers=tuple(replace(la, tensors=t) if la is fc else la
+                                    for la in art.layers))
+    save_artifact(art, tmp_path / "a")
+    images = load_digits(seed=0).x_test[:12]
+    want = run_artifact(art, images)
+    assert (np.abs(want) == 32767).sum() >= 12
+    assert np.array_equal(decode_and_run(tmp_path / "a", images), want)
 
 
 def test_spec_decoder_matches_fpim_with_residual_add_and_avgpool(tmp_path):

@@ -55,8 +55,8 @@ def test_engine_random_gemms(preset, tmp_path) -> None:
     """24 random GEMMs (ragged M/N/K, mixed per-row schemes, every memory timing), paced
     load beats, idle cycles on params/cmd and mild back-pressure on out; the tiny preset
     also runs two layers of the shipped QAT artifact: a conv in the engine's format and the
-    unclamped logits (widest signed format in the command). Random cases draw their output
-    format too. Every engine shape of :data:`SHAPES` runs the same way."""
+    logits (widest signed format in the command, where they saturate). Random cases draw
+    their output format too. Every engine shape of :data:`SHAPES` runs the same way."""
     accel = PARAMS[preset]
     cases = random_cases(accel, RANDOM_CASES, seed=SEED)
     assert {c.out_fmt for c in cases} != {accel.engine.act_format}

@@ -74,8 +74,8 @@ def test_fast_harness_catches_a_late_drain() -> None:
 
 
 def test_whole_artifact_on_one_dut() -> None:
-    """Every layer of the shipped artifact: GEMMs on the RTL (the logits unclamped, in the
-    widest signed format), pooling and flattening on the host; every value equal."""
+    """Every layer of the shipped artifact: GEMMs on the RTL (the logits in the widest
+    signed format, the output lane), pooling and flattening on the host; every value equal."""
     art = load_artifact(CONFIG_DIR / "artifacts" / "cnn_msq4_digits")
     with FastRun(TINY, build_fast(TINY, ROOT)) as run:
         records, logits_equal = verify_network(TINY, art, digits_image(art, 3), run)
@@ -83,3 +83,19 @@ def test_whole_artifact_on_one_dut() -> None:
     gemms = [r for r in records if r.gemm is not None]
     assert [r.name for r in gemms] == ["features.0", "features.3", "features.7", "fc"]
     assert all(r.gemm.cycles_rtl == r.gemm.cycles_sim for r in gemms)
+
+
+def test_logits_beyond_the_lane_saturate_on_the_dut_as_in_the_reference() -> None:
+    """The shipped artifact with 2**7 times larger logits (tests/test_logit_lane.py): on
+    this image they leave ±32,767 before saturation, and the RTL's logits equal the
+    reference's saturated ones."""
+    from quant.infer import run_artifact
+    from tests.test_logit_lane import LANE, raw_logits, scaled_head
+
+    art = scaled_head(load_artifact(CONFIG_DIR / "artifacts" / "cnn_msq4_digits"), 7)
+    image = digits_image(art, 3)
+    assert (np.abs(raw_logits(art, image[None])) > LANE).any()
+    assert (np.abs(run_artifact(art, image[None])) == LANE).any()
+    with FastRun(TINY, build_fast(TINY, ROOT)) as run:
+        records, logits_equal = verify_network(TINY, art, image, run)
+    assert logits_equal and all(r.passed for r in records), [r.failure() for r in records]
