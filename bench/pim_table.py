@@ -59,7 +59,7 @@ from fpim.flows.quantize import float_model, run_qat
 from quant.data import Dataset, load_digits
 from quant.pim import PimArith, plan
 from quant.torch.export import export
-from quant.torch.pim_qat import PimQATConfig, set_adc_ranges_
+from quant.torch.pim_qat import PimQATConfig, pim_layers, set_adc_ranges_
 from quant.torch.qat import QATConfig
 from quant.torch.train import TrainConfig, predict
 from sim.pim.deploy import calibrate_ranges
@@ -374,8 +374,12 @@ def method_cells(cell: dict, args: argparse.Namespace, p: Prep, chip: PimArith,
             noisy = chip.with_(noise_lsb=s_)
             cell[f"e{s_:g}"] = acc(calibrated(adj, data, noisy, seed=r), noisy)
     if "psum" in args.methods:
-        ps = pim_qat(qmodel, data, chip, pcfg, PimQATConfig(psum_scales="column"),
+        ps = pim_qat(qmodel, data, chip, pcfg,
+                     PimQATConfig(psum_scales="column", psum_lr_scale=args.psum_lr_scale),
                      ranges=ranges, desc="psum scales")
+        print("learned partial-sum scales per layer (min..max): " + ", ".join(
+            f"{float(s_.min()):.3f}..{float(s_.max()):.3f}"
+            for s_ in (m.psum_scale().detach() for m in pim_layers(ps))), flush=True)
         art = to_artifact(ps, data)
         cell["psum"] = pim_accuracy(art, data, chip, ranges=ranges)
         for s_ in args.noise:
@@ -507,7 +511,8 @@ def experiment(args: argparse.Namespace) -> None:
         f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
         for k, v in vars(args).items()
         if k not in ("old_table", "progress", "methods", "sweep_b", "adc_bits",
-                     "range_fraction", "seed", "save", "sweep_only"))
+                     "range_fraction", "seed", "save", "sweep_only")
+        and not (k == "psum_lr_scale" and v == 1.0))
           + (" --methods " + " ".join(args.methods) if args.methods else ""))
 
 
@@ -527,6 +532,8 @@ def main() -> None:
     p.add_argument("--methods", nargs="*", default=None, metavar="METHOD",
                    help=f"also the method pieces named ({', '.join(METHODS)}; none named: "
                         f"all), every layer on PIM (module docstring)")
+    p.add_argument("--psum-lr-scale", type=float, default=1.0,
+                   help="--methods psum: gradient factor of the partial-sum scales")
     p.add_argument("--sweep-only", action="store_true",
                    help="only train the digital models and print the operating-point sweep")
     p.add_argument("--operating-point", choices=("mean", "run0"), default="mean",

@@ -145,6 +145,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--psum-scales", default="off", metavar="off|column",
                    help="column: learn a scale per output column on the sum of ADC codes, "
                         "folded into the row's requantizer (default off)")
+    t.add_argument("--psum-lr-scale", type=float, default=1.0, metavar="G",
+                   help="gradient factor of the partial-sum scales, > 0 (default 1)")
     t.add_argument("--train-bn", action="store_true",
                    help="train a live BN after each PIM conv during PIM-QAT (statistics "
                         "updated); with --bn-calibrate its statistics are recomputed "
@@ -267,7 +269,8 @@ def run_train(args: argparse.Namespace) -> int:
                              else args.train_adc_bits)
     pim_cfg = PimQATConfig(backward_scale=args.backward_scale,
                            forward_rescale=args.forward_rescale,
-                           psum_scales=args.psum_scales, train_bn=args.train_bn)
+                           psum_scales=args.psum_scales,
+                           psum_lr_scale=args.psum_lr_scale, train_bn=args.train_bn)
     qcfg = QATConfig(scheme="fixed", bits=args.bits, act_bits=args.act_bits,
                      first_last_bits=None, input_bits=args.input_bits)
     for name in ("float_epochs", "qat_epochs", "epochs"):

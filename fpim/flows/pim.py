@@ -154,7 +154,8 @@ def pim_train_workflow(model_name: str, data: Dataset, macro: PimMacro, train_ar
             "pim": {"macro": macro.name, "chip": chip.__dict__, "train": train_arith.__dict__,
                     "bn_calibrated": bn_calibrate, "backward_scale": pim_cfg.backward_scale,
                     "forward_rescale": pim_cfg.forward_rescale,
-                    "psum_scales": pim_cfg.psum_scales, "train_bn": pim_cfg.train_bn,
+                    "psum_scales": pim_cfg.psum_scales,
+                    "psum_lr_scale": pim_cfg.psum_lr_scale, "train_bn": pim_cfg.train_bn,
                     "lr": dict(lr),
                     "adc_ranges": ranges}}
     art = to_artifact(pmodel, data, meta)

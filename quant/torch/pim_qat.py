@@ -183,6 +183,8 @@ class PimQATConfig:
             periphery's sum of ADC codes (module docstring); folded into the row's
             requantizer at export. Per-group scales are not offered: they cannot be folded
             into a per-row requantizer.
+        psum_lr_scale: factor on the gradient of the partial-sum scales' logarithms, > 0
+            (with SGD a learning-rate multiplier for them alone; default 1).
         train_bn: PIM-QAT trains a live BatchNorm after every PIM conv whose BN the digital
             QAT folded (batch statistics, running statistics updated); BN calibration
             (:func:`bn_calibrate_`) recomputes its statistics through the chip, and
@@ -193,6 +195,7 @@ class PimQATConfig:
     forward_rescale: bool = False
     momentum: float = 0.1
     psum_scales: str = "off"
+    psum_lr_scale: float = 1.0
     train_bn: bool = False
 
     def __post_init__(self) -> None:
@@ -200,6 +203,7 @@ class PimQATConfig:
         check_bool("forward_rescale", self.forward_rescale)
         check_real("momentum", self.momentum, 0, 1, lo_open=True)
         check_choice("psum_scales", self.psum_scales, PSUM_SCALES)
+        check_positive("psum_lr_scale", self.psum_lr_scale)
         check_bool("train_bn", self.train_bn)
 
 
@@ -307,9 +311,13 @@ class _PimMixin:
 
     def psum_scale(self) -> torch.Tensor | None:
         """The learnable per-column partial-sum scales (None when off)."""
-        if self.psum_log_scale is None:
+        t = self.psum_log_scale
+        if t is None:
             return None
-        return torch.exp(self.psum_log_scale.clamp(-PSUM_LOG_BOUND, PSUM_LOG_BOUND))
+        g = self.pim_cfg.psum_lr_scale
+        if g != 1.0:  # the same value, the gradient times g
+            t = t.detach() + (t * g - (t * g).detach())
+        return torch.exp(t.clamp(-PSUM_LOG_BOUND, PSUM_LOG_BOUND))
 
     def _finish(self, x: torch.Tensor, y_ideal: torch.Tensor) -> torch.Tensor:
         y = self._pim_out(x, y_ideal) if self.pim_enabled else y_ideal

@@ -188,3 +188,21 @@ def test_method_config_errors() -> None:
     with pytest.raises(ConfigError, match="row 0: a gain of 0.0 cannot be folded"):
         pim_layers(model)[0].fold_gain(torch.zeros(16, dtype=torch.float64),
                                        torch.zeros(16, dtype=torch.float64))
+
+
+def test_psum_lr_scale_scales_only_the_scales_gradient() -> None:
+    grads = []
+    for g in (1.0, 8.0):
+        model, x = _model(PimQATConfig(psum_scales="column", psum_lr_scale=g))
+        with torch.no_grad():
+            y = model(x)
+        model.train()
+        model(x).sum().backward()
+        m = pim_layers(model)[1]
+        grads.append((m.psum_log_scale.grad.clone(), m.weight.grad.clone()))
+        model.eval()
+        torch.testing.assert_close(model(x).detach(), y)  # the forward value is unchanged
+    torch.testing.assert_close(grads[1][0], 8.0 * grads[0][0])
+    torch.testing.assert_close(grads[1][1], grads[0][1])
+    with pytest.raises(ConfigError, match="psum_lr_scale must be a positive number, not 0"):
+        PimQATConfig(psum_lr_scale=0)
