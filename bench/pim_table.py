@@ -15,11 +15,11 @@ calibrated range**: per layer, the ``--percentile`` of the group sums of the dig
 on the run's first 256 training images, times a scale ``f`` (``Δ = f · R / code_max``; a
 larger ``f`` is a coarser step, i.e. ``log2 f`` fewer effective bits over the calibrated
 range). **Sweep** (every layer on PIM, printed): ``f`` is doubled from 1 until (b) is 20
-points below (a), then bisected in ``log f`` (``--bisect`` steps); the ``f`` whose (b) is
-closest to (a) − 20 is used for every run and both placements. With ``--operating-point
-mean`` (default) (a) and (b) are the means over all runs (the digital models of every run
-are trained first; (b) needs no retraining); ``run0`` uses run 0 alone (the table before
-this option).
+points below (a), then bisected in ``log f`` (``--bisect`` steps, and up to 6 more while no
+(b) is within ``--tolerance`` of (a) − 20); the ``f`` whose (b) is closest to (a) − 20 is
+used for every run and both placements. With ``--operating-point mean`` (default) (a) and
+(b) are the means over all runs (the digital models of every run are trained first; (b)
+needs no retraining); ``run0`` uses run 0 alone (the table before this option).
 
 Per run, scheme and placement (every GEMM on PIM; first and last layers digital):
 (b) the digital artifact on the PIM kernel; (c) PIM-QAT (``--pim-epochs`` with the chip's
@@ -259,11 +259,12 @@ class Prep:
         return self._base[scheme]
 
 
-def sweep_scale(preps: list[Prep], scheme: str, bisect: int
-                ) -> tuple[float, list[tuple[float, float, list[float], float]]]:
+def sweep_scale(preps: list[Prep], scheme: str, bisect: int, tolerance: float = 2.0,
+                extra: int = 6) -> tuple[float, list[tuple[float, float, list[float], float]]]:
     """The range scale ``f`` at which the mean (b) over ``preps`` (every layer on PIM) is
     closest to the mean (a) − 20 (module docstring); every evaluated ``(f, mean (b), (b)
-    per run, clipped %)``."""
+    per run, clipped %)``. After ``bisect`` steps, up to ``extra`` more while no point is
+    within ``tolerance`` of the target ((b) is not monotone in ``f`` near it)."""
     chip = chip_of(scheme)
     points: list[tuple[float, float, list[float], float]] = []
 
@@ -282,7 +283,9 @@ def sweep_scale(preps: list[Prep], scheme: str, bisect: int
         while b_at(hi * 2) > target and hi < 2**12:
             hi *= 2
         lo, hi = hi, hi * 2
-        for _ in range(bisect):
+        for i in range(bisect + extra):
+            if i >= bisect and min(abs(p[1] - target) for p in points) <= tolerance:
+                break
             mid = math.sqrt(lo * hi)
             if b_at(mid) > target:
                 lo = mid
@@ -310,7 +313,7 @@ def operating_point(args: argparse.Namespace, prep: Callable[[int], Prep]
     scales: dict[str, float] = {}
     lines: list[str] = []
     for scheme in args.schemes:
-        f, points = sweep_scale(preps, scheme, args.bisect)
+        f, points = sweep_scale(preps, scheme, args.bisect, args.tolerance)
         scales[scheme] = f
         a = float(np.mean([p.a for p in preps]))
         lines += [f"| {scheme} | {pt[0]:.3f} | {pt[1]:.2f} | {a - pt[1]:.2f} | "
@@ -529,6 +532,9 @@ def main() -> None:
     p.add_argument("--percentile", type=float, default=99.9,
                    help="percentile of the group sums that sets each layer's ADC range")
     p.add_argument("--bisect", type=int, default=4, help="bisection steps of the sweep")
+    p.add_argument("--tolerance", type=float, default=2.0,
+                   help="bisect further (up to 6 steps) until the mean (b) of a point is "
+                        "within this of (a) − 20 (default 2)")
     p.add_argument("--methods", nargs="*", default=None, metavar="METHOD",
                    help=f"also the method pieces named ({', '.join(METHODS)}; none named: "
                         f"all), every layer on PIM (module docstring)")

@@ -46,3 +46,17 @@ def test_sweep_targets_the_mean_over_runs(monkeypatch) -> None:
     assert best[2] == [98.0 - 2 * f, 98.0 - f] and best[1] == pytest.approx(98.0 - 1.5 * f)
     assert all(a[0] < b[0] for a, b in itertools.pairwise(points))  # sorted by f
     assert math.isclose(best[1], 78.0, abs_tol=0.2)
+
+
+def test_sweep_bisects_further_until_within_tolerance(monkeypatch) -> None:
+    bench = _bench()
+
+    def fake_accuracy(digital, data, chip, ranges, clips):
+        return digital.a - digital.slope * ranges["layer"]
+
+    monkeypatch.setattr(bench, "pim_accuracy", fake_accuracy)
+    run = [_Run(1.0)]  # (b) = 98 − f; target 78 at f = 20; doubling stops at 16 / 32
+    f, _ = bench.sweep_scale(run, "native", bisect=0, tolerance=2.0, extra=0)
+    assert f == 16.0  # no bisection: 4 points from the target
+    f, points = bench.sweep_scale(run, "native", bisect=0, tolerance=2.0)
+    assert f == pytest.approx(2 ** 4.25) and len(points) == 8  # two more steps: 0.97 away
