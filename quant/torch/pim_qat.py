@@ -47,7 +47,8 @@ constant rescaling of the weights targets networks without BN; here BN is folded
 integer artifact needs no extra operation. Off by default.
 
 **BN calibration** (:func:`bn_calibrate_`). The QAT stack folds BN into the convs at
-conversion (issue 3), so there are no BN layers to recalibrate after PIM training. fpim
+conversion (issue 3), so without ``train_bn`` there are no BN layers to recalibrate after
+PIM training. fpim
 calibrates the *post-PIM affine* that folded BN leaves behind instead: with weights frozen,
 it resets per-channel statistics, runs calibration batches through the model twice — once
 with the arithmetic the model was trained with (reference statistics) and once with the
@@ -58,6 +59,21 @@ variance by cumulative averaging (every batch weighs the same, like BN with
 as it is estimated, so later layers are calibrated on corrected inputs. The gain and
 offset are then folded into ``alpha`` and the bias (a positive per-row gain keeps the
 integer weight levels unchanged), i.e. into the artifact's per-row requantizer.
+
+**Learnable per-column partial-sum scales** (``psum_scales="column"``): the periphery's sum
+of ADC codes of output column ``c`` is multiplied by ``s_c = exp(t_c)`` (``t_c`` learnable,
+0 at the start, clamped to ``s_c`` in [1/16, 16]) before the bias; the scale sits outside the
+straight-through estimator, so ``t_c`` gets the gradient ``Σ ∂L/∂y · y``.
+:func:`fold_scales_` folds ``s_c`` into the row's ``alpha`` (the requantizer multiplier);
+the weight levels, ADC codes and periphery sums stay the same integers. A scale per ADC
+group along K cannot be folded into a per-row requantizer (it weights each group's code
+before the periphery adds them), so it is not offered.
+
+**Live BN during PIM-QAT** (``train_bn=True``): a ``BatchNorm2d`` behind every PIM conv whose
+BN was folded by ``quantize_``, started as the identity (:func:`bn_init_`), trained with
+batch statistics; :func:`bn_calibrate_` then recomputes its running statistics through the
+chip (the BN calibration of arXiv 2209.08617) and folds it, and :func:`fold_scales_` folds
+it (with whatever statistics it has) before export.
 
 **Adjusted precision training**: train (fine-tune) with ``PimArith.adc_bits`` below the
 chip's (a coarser ADC step), then deploy at the chip's bits with its noise; the training
