@@ -443,6 +443,13 @@ def experiment(args: argparse.Namespace) -> None:
             preps[r] = Prep(r, args)
         return preps[r]
 
+    if args.print_ranges:
+        for r in range(args.runs):
+            for scheme in args.schemes:
+                print(f"run {r} {scheme}: calibrated ranges "
+                      + ", ".join(f"{k} {v:g}" for k, v in prep(r).base(scheme).items()),
+                      flush=True)
+        return
     scales, sweep = operating_point(args, prep)
     if args.sweep_only:
         print("| scheme | f | mean (b) | (a) − (b) | (b) per run | clipped % |\n"
@@ -514,7 +521,8 @@ def experiment(args: argparse.Namespace) -> None:
         f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
         for k, v in vars(args).items()
         if k not in ("old_table", "progress", "methods", "sweep_b", "adc_bits",
-                     "range_fraction", "seed", "save", "sweep_only")
+                     "range_fraction", "seed", "save", "sweep_only",
+                     "print_ranges")
         and not (k == "psum_lr_scale" and v == 1.0))
           + (" --methods " + " ".join(args.methods) if args.methods else ""))
 
@@ -540,6 +548,9 @@ def main() -> None:
                         f"all), every layer on PIM (module docstring)")
     p.add_argument("--psum-lr-scale", type=float, default=1.0,
                    help="--methods psum: gradient factor of the partial-sum scales")
+    p.add_argument("--print-ranges", action="store_true",
+                   help="only train the digital models and print each layer's calibrated "
+                        "ADC range (before the scale f) per run and scheme")
     p.add_argument("--sweep-only", action="store_true",
                    help="only train the digital models and print the operating-point sweep")
     p.add_argument("--operating-point", choices=("mean", "run0"), default="mean",
