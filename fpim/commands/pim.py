@@ -58,6 +58,8 @@ TRAIN_EXAMPLES = """examples:
       --group-size 64 --epochs 5 --pim-lr 0.003 --float-checkpoint ckpt/r20.pt --json
   fpim pim train --macro sram512x128_adc7 --adc-bits 4 --noise-lsb 1.0 \\
       --train-adc-bits 3 --bn-calibrate          # adjusted precision + BN calibration
+  fpim pim train --macro sram512x128_adc7 --adc-bits 4 --noise-lsb 0.25 \
+      --psum-scales column --train-bn --bn-calibrate   # the paper's BN, column scales
   fpim pim train --model mynet.py:make --checkpoint mynet.pt --macro sram512x128_adc7 \\
       --adc-bits 4 --out runs/mynet-pim           # your model and float weights
 
@@ -141,6 +143,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="straight-through gradient factor through the ADC (default 1)")
     t.add_argument("--forward-rescale", action="store_true",
                    help="rescale PIM outputs to the ideal output magnitude")
+    t.add_argument("--psum-scales", default="off", metavar="off|column",
+                   help="column: learn a scale per output column on the sum of ADC codes, "
+                        "folded into the row's requantizer (default off)")
+    t.add_argument("--psum-lr-scale", type=float, default=1.0, metavar="G",
+                   help="gradient factor of the partial-sum scales, > 0 (default 1)")
+    t.add_argument("--train-bn", action="store_true",
+                   help="train a live BN after each PIM conv during PIM-QAT (statistics "
+                        "updated); with --bn-calibrate its statistics are recomputed "
+                        "through the chip; folded before export")
     t.add_argument("--float-epochs", type=int, default=30, help="float epochs (default 30)")
     t.add_argument("--qat-epochs", type=int, default=10, help="digital QAT epochs (10)")
     t.add_argument("--epochs", type=int, default=15,
@@ -258,7 +269,9 @@ def run_train(args: argparse.Namespace) -> int:
                              adc_bits=chip.adc_bits if args.train_adc_bits is None
                              else args.train_adc_bits)
     pim_cfg = PimQATConfig(backward_scale=args.backward_scale,
-                           forward_rescale=args.forward_rescale)
+                           forward_rescale=args.forward_rescale,
+                           psum_scales=args.psum_scales,
+                           psum_lr_scale=args.psum_lr_scale, train_bn=args.train_bn)
     qcfg = QATConfig(scheme="fixed", bits=args.bits, act_bits=args.act_bits,
                      first_last_bits=None, input_bits=args.input_bits)
     for name in ("float_epochs", "qat_epochs", "epochs"):
@@ -281,6 +294,8 @@ def run_train(args: argparse.Namespace) -> int:
     print(f"chip: {chip.scheme}, group {chip.group_size}, {chip.cell_bits}-bit cells, "
           f"{chip.adc_bits}-bit ADC, noise {chip.noise_lsb:g} LSB; PIM-QAT trained at "
           f"{train_arith.adc_bits} ADC bits, lr {args.pim_lr:g} (digital QAT lr {args.lr:g})"
+          f"{', live BN' if args.train_bn else ''}"
+          f"{', column partial-sum scales' if args.psum_scales == 'column' else ''}"
           f"{', BN-calibrated' if args.bn_calibrate else ''}")
     print(f"digital quantized:         {r.digital_accuracy:6.2f}%")
     print(f"on PIM without PIM-QAT:    {r.pim_without_pim_qat:6.2f}%")

@@ -24,6 +24,7 @@ from quant.torch.export import export
 from quant.torch.pim_qat import (
     PimQATConfig,
     bn_calibrate_,
+    bn_init_,
     fold_scales_,
     pim_convert_,
     set_adc_ranges_,
@@ -44,11 +45,14 @@ def pim_qat(qmodel: torch.nn.Module, data: Dataset, arith: PimArith, cfg: TrainC
             ranges: dict[str, float] | None = None) -> torch.nn.Module:
     """A PIM-converted copy of the QAT model ``qmodel`` (layers in ``digital`` stay
     digital; PIM layers named in ``ranges`` take that calibrated ADC range), trained with
-    ``arith`` in the loop."""
+    ``arith`` in the loop. With ``pim_cfg.train_bn`` the live BNs start as the identity
+    on the first :data:`CALIBRATION_IMAGES` training images (:func:`bn_init_`)."""
     set_determinism(cfg.seed)
     model = copy.deepcopy(qmodel)
     pim_convert_(model, arith, pim_cfg, seed=cfg.seed, digital=digital)
     set_adc_ranges_(model, {k: v for k, v in (ranges or {}).items() if k not in digital})
+    if pim_cfg is not None and pim_cfg.train_bn:
+        bn_init_(model, torch.as_tensor(data.x_train[:CALIBRATION_IMAGES]))
     train(model, data.x_train, data.y_train, cfg, desc=desc, progress=progress)
     return model
 
@@ -149,7 +153,10 @@ def pim_train_workflow(model_name: str, data: Dataset, macro: PimMacro, train_ar
             "scheme": qcfg.scheme, "bits": qcfg.bits, "act_bits": qcfg.act_bits,
             "pim": {"macro": macro.name, "chip": chip.__dict__, "train": train_arith.__dict__,
                     "bn_calibrated": bn_calibrate, "backward_scale": pim_cfg.backward_scale,
-                    "forward_rescale": pim_cfg.forward_rescale, "lr": dict(lr),
+                    "forward_rescale": pim_cfg.forward_rescale,
+                    "psum_scales": pim_cfg.psum_scales,
+                    "psum_lr_scale": pim_cfg.psum_lr_scale, "train_bn": pim_cfg.train_bn,
+                    "lr": dict(lr),
                     "adc_ranges": ranges}}
     art = to_artifact(pmodel, data, meta)
     if out is not None:

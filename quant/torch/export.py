@@ -562,6 +562,11 @@ def export(model: nn.Module, input_shape: tuple[int, ...], meta: dict | None = N
     """
     if not hasattr(model, "qat_config"):
         raise ConfigError("model must be converted with quantize_ before export")
+    for name, m in model.named_modules():  # e.g. a PIM layer's live BN (pim_qat.fold_scales_)
+        pending = m.unfolded() if callable(getattr(m, "unfolded", None)) else ""
+        if pending:
+            raise ConfigError(f"layer {name!r} has {pending} not folded into its weights and "
+                              f"requantizer; fold it first (quant.torch.pim_qat.fold_scales_)")
     model.eval()
     gm = fx.GraphModule(model, trace(model))
     for n in list(gm.graph.nodes):  # drop Identity / Dropout (BN slots, eval dropout)

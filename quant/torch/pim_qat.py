@@ -47,7 +47,8 @@ constant rescaling of the weights targets networks without BN; here BN is folded
 integer artifact needs no extra operation. Off by default.
 
 **BN calibration** (:func:`bn_calibrate_`). The QAT stack folds BN into the convs at
-conversion (issue 3), so there are no BN layers to recalibrate after PIM training. fpim
+conversion (issue 3), so without ``train_bn`` there are no BN layers to recalibrate after
+PIM training. fpim
 calibrates the *post-PIM affine* that folded BN leaves behind instead: with weights frozen,
 it resets per-channel statistics, runs calibration batches through the model twice — once
 with the arithmetic the model was trained with (reference statistics) and once with the
@@ -58,6 +59,21 @@ variance by cumulative averaging (every batch weighs the same, like BN with
 as it is estimated, so later layers are calibrated on corrected inputs. The gain and
 offset are then folded into ``alpha`` and the bias (a positive per-row gain keeps the
 integer weight levels unchanged), i.e. into the artifact's per-row requantizer.
+
+**Learnable per-column partial-sum scales** (``psum_scales="column"``): the periphery's sum
+of ADC codes of output column ``c`` is multiplied by ``s_c = exp(t_c)`` (``t_c`` learnable,
+0 at the start, clamped to ``s_c`` in [1/16, 16]) before the bias; the scale sits outside the
+straight-through estimator, so ``t_c`` gets the gradient ``Σ ∂L/∂y · y``.
+:func:`fold_scales_` folds ``s_c`` into the row's ``alpha`` (the requantizer multiplier);
+the weight levels, ADC codes and periphery sums stay the same integers. A scale per ADC
+group along K cannot be folded into a per-row requantizer (it weights each group's code
+before the periphery adds them), so it is not offered.
+
+**Live BN during PIM-QAT** (``train_bn=True``): a ``BatchNorm2d`` behind every PIM conv whose
+BN was folded by ``quantize_``, started as the identity (:func:`bn_init_`), trained with
+batch statistics; :func:`bn_calibrate_` then recomputes its running statistics through the
+chip (the BN calibration of arXiv 2209.08617) and folds it, and :func:`fold_scales_` folds
+it (with whatever statistics it has) before export.
 
 **Adjusted precision training**: train (fine-tune) with ``PimArith.adc_bits`` below the
 chip's (a coarser ADC step), then deploy at the chip's bits with its noise; the training
@@ -75,7 +91,7 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from quant.errors import ConfigError, check_bool, check_positive, check_real
+from quant.errors import ConfigError, check_bool, check_choice, check_positive, check_real
 from quant.formats import weight_format
 from quant.pim import PimArith, PimPlan, plan
 from quant.pim.kernels import bit_serial_conv
@@ -164,6 +180,12 @@ def pim_matmul(w_int: torch.Tensor, x: torch.Tensor, pl: PimPlan,
 # ---------------------------------------------------------------------------------------
 
 
+#: Choices of :attr:`PimQATConfig.psum_scales`.
+PSUM_SCALES = ("off", "column")
+#: A learnable partial-sum scale stays within [1/16, 16] (``exp`` of a clamped log).
+PSUM_LOG_BOUND = math.log(16.0)
+
+
 @dataclass(frozen=True)
 class PimQATConfig:
     """PIM-QAT options beyond the arithmetic.
@@ -173,16 +195,32 @@ class PimQATConfig:
             quantization, > 0 (default 1: the paper's formula is not confirmed).
         forward_rescale: rescale PIM outputs to the ideal output magnitude (running ratio).
         momentum: momentum of the forward rescaling ratio, (0, 1].
+        psum_scales: ``off`` or ``column``: a learnable scale per output column on the
+            periphery's sum of ADC codes (module docstring); folded into the row's
+            requantizer at export. Per-group scales are not offered: they cannot be folded
+            into a per-row requantizer.
+        psum_lr_scale: factor on the gradient of the partial-sum scales' logarithms, > 0
+            (with SGD a learning-rate multiplier for them alone; default 1).
+        train_bn: PIM-QAT trains a live BatchNorm after every PIM conv whose BN the digital
+            QAT folded (batch statistics, running statistics updated); BN calibration
+            (:func:`bn_calibrate_`) recomputes its statistics through the chip, and
+            :func:`fold_scales_` folds it into the requantizer.
     """
 
     backward_scale: float = 1.0
     forward_rescale: bool = False
     momentum: float = 0.1
+    psum_scales: str = "off"
+    psum_lr_scale: float = 1.0
+    train_bn: bool = False
 
     def __post_init__(self) -> None:
         check_positive("backward_scale", self.backward_scale)
         check_bool("forward_rescale", self.forward_rescale)
         check_real("momentum", self.momentum, 0, 1, lo_open=True)
+        check_choice("psum_scales", self.psum_scales, PSUM_SCALES)
+        check_positive("psum_lr_scale", self.psum_lr_scale)
+        check_bool("train_bn", self.train_bn)
 
 
 class _PimMixin:
@@ -211,6 +249,12 @@ class _PimMixin:
         self.stats: list[torch.Tensor] | None = None
         self.ref_stats: list[torch.Tensor] | None = None
         self.adc_range: float | None = None
+        rows = self.weight.shape[0]
+        self.register_parameter("psum_log_scale", nn.Parameter(
+            torch.zeros(rows, dtype=self.weight.dtype)) if cfg.psum_scales == "column" else None)
+        live_bn = cfg.train_bn and isinstance(self, PimConv2d) and getattr(self, "bn_folded",
+                                                                           True)
+        self.add_module("bn", nn.BatchNorm2d(rows).double() if live_bn else None)
         self.set_arith(arith)
 
     def set_arith(self, arith: PimArith) -> None:
@@ -281,12 +325,40 @@ class _PimMixin:
             out = bit_serial_conv(x.reshape(x.shape[0], -1, 1, 1), w, self.plan, (1, 1))
         return torch.from_numpy(out)
 
+    def psum_scale(self) -> torch.Tensor | None:
+        """The learnable per-column partial-sum scales (None when off)."""
+        t = self.psum_log_scale
+        if t is None:
+            return None
+        g = self.pim_cfg.psum_lr_scale
+        if g != 1.0:  # the same value, the gradient times g
+            t = t.detach() + (t * g - (t * g).detach())
+        return torch.exp(t.clamp(-PSUM_LOG_BOUND, PSUM_LOG_BOUND))
+
     def _finish(self, x: torch.Tensor, y_ideal: torch.Tensor) -> torch.Tensor:
         y = self._pim_out(x, y_ideal) if self.pim_enabled else y_ideal
-        z = y + self.bias.reshape(1, -1, *([1] * (y.dim() - 2)))
+        shape = (1, -1, *([1] * (y.dim() - 2)))
+        s = self.psum_scale()
+        if s is not None:  # on the sum of codes, before the bias (folds into alpha only)
+            y = y * s.to(y.dtype).reshape(shape)
+        z = y + self.bias.reshape(shape)
+        if self.bn is not None:  # float64 statistics, the layer's dtype out
+            z = self.bn(z.double()).to(y.dtype)
         if self.calib is not None:
             z = self._calibrate(z)
         return z
+
+    def unfolded(self) -> str:
+        """What of this layer the integer artifact cannot express yet ('' if nothing):
+        :func:`fold_scales_` folds it into the requantizer."""
+        parts = []
+        if self.bn is not None:
+            parts.append("a live BatchNorm")
+        if self.psum_log_scale is not None and bool((self.psum_log_scale != 0).any()):
+            parts.append("partial-sum scales")
+        if float(self.fwd_scale) != 1.0:
+            parts.append("a forward rescaling factor")
+        return " and ".join(parts)
 
     @torch.no_grad()
     def _calibrate(self, z: torch.Tensor) -> torch.Tensor:
@@ -318,12 +390,52 @@ class _PimMixin:
         return gain, mu_r - gain * mu_c
 
     @torch.no_grad()
-    def fold_gain(self, gain: torch.Tensor, offset: torch.Tensor) -> None:
-        """Fold ``z' = gain * z + offset`` (gain > 0, per row) into weight, alpha, bias."""
-        shape = (-1, *([1] * (self.weight.dim() - 1)))
-        self.weight.mul_(gain.to(self.weight.dtype).reshape(shape))
-        self.wq.alphas.mul_(gain)
-        self.bias.copy_((self.bias.double() * gain + offset).to(self.bias.dtype))
+    def fold_gain(self, gain: torch.Tensor, offset: torch.Tensor, scale_bias: bool = True
+                  ) -> None:
+        """Fold ``z' = gain * z + offset`` (per row; ``z = y + bias``) into weight, alpha and
+        bias; with ``scale_bias`` False the gain applies to ``y`` only (``z' = gain * y +
+        bias + offset``). alpha takes ``|gain|``, a negative gain negates the row's levels
+        (the level sets are symmetric). The integer levels stay exactly ``sign(gain)`` times
+        what they were: an entry the float rescaling would move across a rounding boundary
+        is set to its level (checked)."""
+        gain = gain.double()
+        if bool((gain == 0).any()) or not bool(torch.isfinite(gain).all()):
+            row = int(torch.nonzero((gain == 0) | ~torch.isfinite(gain))[0])
+            raise ConfigError(f"row {row}: a gain of {float(gain[row])!r} cannot be folded "
+                              f"into the requantizer (it must be finite and nonzero)")
+        rows = self.weight.shape[0]
+        w2 = self.weight.data.view(rows, -1)
+        want = self.wq.levels(w2) * torch.sign(gain)[:, None]
+        w2.mul_(gain.to(w2.dtype)[:, None])
+        self.wq.alphas.mul_(gain.abs())
+        moved = self.wq.levels(w2) != want
+        if bool(moved.any()):
+            w2[moved] = (want * self.wq.alphas[:, None]).to(w2.dtype)[moved]
+            if bool((self.wq.levels(w2) != want).any()):
+                raise ConfigError("a negative gain needs symmetric weight levels; this "
+                                  "layer's format is not")
+        b = self.bias.double() * gain if scale_bias else self.bias.double()
+        self.bias.copy_((b + offset).to(self.bias.dtype))
+
+    @torch.no_grad()
+    def fold_all(self) -> None:
+        """Fold the forward rescaling factor, the partial-sum scales (both on the sum of
+        codes, before the bias) and a live BN (after it) into weight, alpha and bias."""
+        rows = self.weight.shape[0]
+        zero = torch.zeros(rows, dtype=torch.float64)
+        g = self.fwd_scale.double().expand(rows).clone()
+        s = self.psum_scale()
+        if s is not None:
+            g = g * s.detach().double()
+        self.fold_gain(g, zero, scale_bias=False)
+        self.fwd_scale.fill_(1.0)
+        if self.psum_log_scale is not None:
+            self.psum_log_scale.zero_()
+        if self.bn is not None:
+            bn = self.bn
+            k = bn.weight.detach().double() / torch.sqrt(bn.running_var.double() + bn.eps)
+            self.fold_gain(k, bn.bias.detach().double() - k * bn.running_mean.double())
+            self.bn = None
 
 
 class PimConv2d(_PimMixin, QConv2d):
@@ -460,13 +572,61 @@ def seed_(model: nn.Module, seed: int) -> None:
 
 
 def fold_scales_(model: nn.Module) -> None:
-    """Move each layer's forward rescaling factor into its weights and alphas (before
-    export); the factors become 1."""
+    """Fold each layer's forward rescaling factor, partial-sum scales and live BN (with its
+    running statistics) into its weights, alphas and bias (before export); afterwards the
+    factors are 1 and the BN is gone, and the integer weight levels are those of before
+    (negated in a row whose BN gain is negative)."""
     for m in pim_layers(model):
-        f = m.fwd_scale.clone()
-        rows = m.weight.shape[0]
-        m.fold_gain(f.expand(rows).clone(), torch.zeros(rows, dtype=torch.float64))
-        m.fwd_scale.fill_(1.0)
+        m.fold_all()
+
+
+@torch.no_grad()
+def bn_init_(model: nn.Module, images: torch.Tensor, batch_size: int = 256) -> None:
+    """Initialize every live BN (:attr:`PimQATConfig.train_bn`) so that it computes the
+    identity on ``images``: running mean and variance are the per-channel statistics of the
+    layer's output there (PIM forward, BNs bypassed), and ``gamma = sqrt(var + eps)``,
+    ``beta = mean``; PIM-QAT then starts from the function of the folded model."""
+    layers = [m for m in pim_layers(model) if m.bn is not None]
+    bns = {m: m.bn for m in layers}
+    model.eval()
+    try:
+        for m in layers:
+            m.bn, m.calib, m.stats = None, "ref", None
+        for i in range(0, images.shape[0], batch_size):
+            model(images[i:i + batch_size])
+    finally:
+        for m in layers:
+            m.bn, m.calib = bns[m], None
+    for m in layers:
+        mean, sd = m._moments(m.stats)
+        m.stats = None
+        bn = m.bn
+        bn.running_mean.copy_(mean)
+        bn.running_var.copy_(sd * sd)
+        bn.weight.copy_(torch.sqrt(sd * sd + bn.eps))
+        bn.bias.copy_(mean)
+
+
+@torch.no_grad()
+def _bn_recalibrate(model: nn.Module, images: torch.Tensor, batch_size: int) -> None:
+    """The BN calibration of PIM-QAT (arXiv 2209.08617): every live BN's running statistics
+    recomputed on ``images`` through the model as it computes now (the chip), as a plain
+    average over the batches (BN momentum None; the batches normalize with their own
+    statistics meanwhile, as :func:`torch.optim.swa_utils.update_bn` does)."""
+    bns = [m.bn for m in pim_layers(model) if m.bn is not None]
+    model.eval()
+    saved = [bn.momentum for bn in bns]
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None
+        bn.train()
+    try:
+        for i in range(0, images.shape[0], batch_size):
+            model(images[i:i + batch_size])
+    finally:
+        for bn, mom in zip(bns, saved, strict=True):
+            bn.momentum = mom
+            bn.eval()
 
 
 @torch.no_grad()
@@ -478,10 +638,20 @@ def bn_calibrate_(model: nn.Module, images: torch.Tensor, chip: PimArith,
     ``reference`` is the arithmetic the statistics should match (default: the one the
     layers use now, without noise); ``chip`` the deployment arithmetic. Afterwards the
     layers use ``chip`` and the per-channel corrections are folded into the weights.
+
+    A model with live BNs (:attr:`PimQATConfig.train_bn`) gets the paper's BN calibration
+    instead: the BNs' statistics are recomputed through ``chip`` (``reference`` unused)
+    and every layer is folded (:func:`fold_scales_`).
     """
     layers = pim_layers(model)
     if not layers:
         raise ConfigError("model has no PIM layers; call pim_convert_ first")
+    if any(m.bn is not None for m in layers):
+        set_arith_(model, chip)
+        seed_(model, seed)
+        _bn_recalibrate(model, images, batch_size)
+        fold_scales_(model)
+        return
     ref = reference or layers[0].arith.with_(noise_lsb=0.0)
     model.eval()
     for mode, arith in (("ref", ref), ("chip", chip)):

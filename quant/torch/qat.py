@@ -475,6 +475,7 @@ def make_q(mod: nn.Module, bn: nn.BatchNorm2d | None, cfg: QATConfig, edge: bool
     q.wq.set_rows(*assign_rows(q.weight.detach().double().reshape(w.shape[0], -1).numpy(),
                                cfg, bits, edge, groups))
     q.row_groups = groups
+    q.bn_folded = bn is not None  # PIM-QAT can train a live BN in its place (pim_qat.py)
     q.in_quant = None
     if first:
         in_clip = 255.0 / 256.0 if cfg.scheme == "f8" else 1.0

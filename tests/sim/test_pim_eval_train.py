@@ -69,3 +69,25 @@ def test_cli_train_pim_lr_reaches_pim_qat(monkeypatch, capsys) -> None:
     assert code == 0, err
     assert seen == [("float", 0.1), ("qat", 0.02), ("pim-qat", 0.0007)]
     assert "lr 0.0007 (digital QAT lr 0.02)" in out
+
+
+def test_cli_train_method_pieces(tmp_path, capsys) -> None:
+    """--psum-scales column and --train-bn (with the BN calibration) train, fold and export;
+    the artifact records them."""
+    out = tmp_path / "pim"
+    code, text, err = run(capsys, "pim", "train", "--model", "cnn", "--macro",
+                          "sram512x128_adc7", "--scheme", "native", "--cell-bits", "3",
+                          "--adc-bits", "5", "--exact-step", "--calibrate-range", "99.9",
+                          "--psum-scales", "column", "--train-bn", "--bn-calibrate",
+                          "--float-epochs", "1", "--qat-epochs", "1", "--epochs", "1",
+                          "--out", str(out))
+    assert code == 0, err
+    assert "live BN, column partial-sum scales, BN-calibrated" in text
+    pim = load_artifact(out).meta["pim"]
+    assert pim["psum_scales"] == "column" and pim["train_bn"] is True
+
+
+def test_cli_train_psum_scales_error(capsys) -> None:
+    assert main(["pim", "train", "--macro", "sram512x128_adc7", "--psum-scales", "group"]) == 2
+    assert capsys.readouterr().err == ("fpim pim: error: psum_scales must be one of off, "
+                                       "column, not 'group'\n")
