@@ -431,7 +431,7 @@ def test_cli_refuses_a_deit_checkpoint_of_the_wrong_shape(tmp_path, capsys):
     torch.save(state, tmp_path / "ft.pth")
     code, out, err = run(capsys, "simulate", "--model", "deit_tiny", "--accel", "xczu9eg",
                          "--functional", "--checkpoint", str(tmp_path / "ft.pth"))
-    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
     assert ("does not fit deit_tiny: wrong shapes: head.weight is 10x192 but must be "
             "1000x192") in err
 
