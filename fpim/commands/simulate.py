@@ -33,8 +33,8 @@ EXAMPLES = """examples:
                 --set memory.dram_latency=0 --mode plain      # plain output-stationary count
   fpim simulate --artifact runs/a --accel tiny --functional      # bit-exact outputs too
   fpim simulate --model deit_tiny --accel xczu9eg --functional   # whole DeiT-T, random weights
-  fpim simulate --model deit_small --accel xczu9eg --functional \
-                --checkpoint deit_small_patch16_224-cd65a155.pth --images 2  # your weights
+  fpim simulate --model deit_tiny --accel xczu9eg --functional \\
+                --checkpoint deit_tiny_patch16_224-a1311bcf.pth --images 2  # your weights
   fpim simulate --model mynet.py:make --input-shape 1,3,32,32 --accel xc7z020  # your model
   fpim simulate --model mypkg.models:build --input-shape 1,3,32,32 --accel xc7z020
   fpim simulate --model mynet.onnx --accel xc7z020                # exported to ONNX
@@ -117,12 +117,14 @@ def run(args: argparse.Namespace) -> int:
                             topology=args.topology, gemm=True if args.gemm else None,
                             input_shape=args.input_shape, batch=batch,
                             sp2_fraction=args.sp2_fraction)
+    build = None
     if args.functional and args.model in DEIT_MODELS:
-        art = deit_artifact(accel, args.model, checkpoint=args.checkpoint, seed=args.seed or 0,
-                            images=images, sp2_fraction=args.sp2_fraction,
-                            progress=progress(args))
+        def build():
+            return deit_artifact(accel, args.model, checkpoint=args.checkpoint,
+                                 seed=args.seed or 0, images=images,
+                                 sp2_fraction=args.sp2_fraction, progress=progress(args))
     sim = simulate(accel, wl, art, mode=args.mode, max_cycles=args.max_cycles,
-                   functional=args.functional, seed=args.seed or 0, images=images)
+                   functional=args.functional, seed=args.seed or 0, images=images, build=build)
     result, data = sim.result, sim.to_dict()
 
     if args.csv is not None:
@@ -169,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
                       f"quant.infer on {f['images']} random image{'s' * (f['images'] != 1)}"
                       f"{how}: logits {'equal' if f['logits_bit_exact'] else 'DIFFER'}, "
                       f"{f['layers_checked'] - len(f['mismatched'])}/{f['layers_checked']} "
-                      f"values equal")
+                      f"values equal (functional model {f['seconds']:.1f} s)")
                 if f["mismatched"]:
                     print(f"mismatched values: {', '.join(f['mismatched'])}")
             else:

@@ -6,6 +6,7 @@ modes and optionally computed bit-exactly in numba against :mod:`quant.ref`.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -248,16 +249,22 @@ def check_functional(wl: Workload, art: Artifact | None, accel: Accelerator,
 
 def simulate(accel: Accelerator, wl: Workload, art: Artifact | None = None, *,
              mode: str = "cycle", max_cycles: int | None = None, functional: bool = False,
-             seed: int = 0, images: int = 1) -> Simulation:
+             seed: int = 0, images: int = 1,
+             build: Callable[[], Artifact] | None = None) -> Simulation:
     """Time ``wl`` on ``accel`` in ``mode`` (an artifact is first checked to fit the engine);
-    with ``functional``, also :func:`check_functional` with ``seed`` and ``images``. ``art``
-    is ``wl``'s artifact, or the whole-network artifact of a shape workload
-    (:func:`deit_artifact`): ``wl`` is timed, ``art`` computed."""
+    with ``functional``, also :func:`check_functional` with ``seed`` and ``images``. With
+    ``functional`` and ``build`` (a shape workload's whole network, e.g. a
+    :func:`deit_artifact`), ``build()`` makes the artifact to compute once ``wl`` is timed
+    (the timing validates the workload and engine before the long build), and that
+    artifact is checked to fit and computed."""
     if art is not None:
         check_fit(art, accel)
-    elif functional:
+    elif functional and build is None:
         check_functional_size(wl)
     result = run_engine(wl, accel, mode, max_cycles=max_cycles)
+    if functional and build is not None:
+        art = build()
+        check_fit(art, accel)
     check = check_functional(wl, art, accel, seed, images) if functional else None
     built = art if art is not None and "artifact" not in wl.origin.get("source", {}) else None
     return Simulation(wl, result, check, run_config(accel, wl, mode=mode, max_cycles=max_cycles,
