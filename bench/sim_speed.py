@@ -213,7 +213,7 @@ def main() -> None:
                     help="images of the whole-ViT functional run of vit_digits (0: skip)")
     ap.add_argument("--deit-images", type=int, default=1,
                     help="images of the whole DeiT-tiny functional run (0: skip; building "
-                         "its artifact takes about a minute)")
+                         "its artifact takes 1-3 minutes, mostly quantizing weight rows)")
     ap.add_argument("--no-scalesim", action="store_true", help="skip the SCALE-Sim comparison")
     args = ap.parse_args()
     cycle_mode_speed(args.repeat)

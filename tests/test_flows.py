@@ -146,7 +146,7 @@ def test_one_progress_option_on_every_long_command() -> None:
     found = [(path, a) for path, opt, a in _options(build_parser()) if opt == "--no-progress"]
     assert {path for path, _ in found} == {("quantize",), ("search", "msq"), ("pim", "eval"),
                                            ("pim", "train"), ("synth",), ("verify",),
-                                           ("report",)}
+                                           ("report",), ("simulate",), ("search", "vit")}
     assert all(isinstance(a, argparse.BooleanOptionalAction) and a.default is None
                for _, a in found)
 
