@@ -446,3 +446,23 @@ def test_cli_runs_the_whole_deit_tiny_bit_exact(capsys):
     assert ("functional: bit-exact against quant.infer on 1 random image (deit_tiny artifact "
             "from random weights, seed 3, PTQ on 1 random image): logits equal") in out
     assert "hidden behind the engine" in out  # the usual table and totals
+
+
+def test_cli_computes_an_artifact_on_images_random_images(tiny_vit, tmp_path, capsys):
+    import json
+
+    from quant.artifact import save_artifact
+    from tests.cliutil import run
+
+    art, _ = tiny_vit
+    save_artifact(art, tmp_path / "vit")
+    args = ["simulate", "--artifact", str(tmp_path / "vit"), "--accel", "xczu9eg",
+            "--functional", "--seed", "4"]
+    code, out, err = run(capsys, *args, "--images", "5", "--json")
+    f = json.loads(out)["functional"]
+    assert code == 0, err
+    assert f["bit_exact"] and f["logits_bit_exact"] and f["images"] == 5
+    code, out, err = run(capsys, *args)
+    assert code == 0, err
+    assert (f"functional: bit-exact against quant.infer on 1 random image: logits equal, "
+            f"{len(art.layers) + 1}/{len(art.layers) + 1} values equal") in out
