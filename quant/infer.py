@@ -17,6 +17,10 @@ from quant.artifact import Artifact, Layer
 from quant.errors import ShapeError
 from quant.ops import GemmFn, op_of
 
+#: Most random images of a whole-network check (``fpim simulate --images``) and of a ViT's
+#: calibration from its shape (:func:`quant.torch.vit_artifact.ptq_vit_artifact`).
+MAX_IMAGES = 4096
+
 
 def quantize_input(art: Artifact, images: object) -> np.ndarray:
     """Float images ``(B, *input.shape)`` → input codes: clamp(round_half_even(x / scale))."""

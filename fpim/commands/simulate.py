@@ -100,7 +100,8 @@ def _refuse_ignored(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fpim.flows.simulate import DEIT_MODELS, MAX_IMAGES, deit_artifact, load_workload, simulate
+    from fpim.flows.simulate import DEIT_MODELS, deit_artifact, load_workload, simulate
+    from quant.infer import MAX_IMAGES
     from sim.timing import NO_LIMIT
 
     _refuse_ignored(args)

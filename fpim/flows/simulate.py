@@ -15,9 +15,9 @@ from fpim.flows.fit import check_fit
 from fpim.progress import Progress, silent
 from quant import ref
 from quant.artifact import Artifact, load_artifact
-from quant.errors import ConfigError
+from quant.errors import ConfigError, check_int_range
 from quant.formats import Scheme
-from quant.infer import run_artifact
+from quant.infer import MAX_IMAGES, run_artifact
 from quant.modelspec import parse_model
 from quant.ops.matmul import matmul_acc
 from sim import functional as F
@@ -131,8 +131,6 @@ def run_config(accel: Accelerator, wl: Workload, *, mode: str, max_cycles: int |
             **({"images": images} if functional else {}), **built}
 
 
-#: Most input images of a whole network's functional check (and of a DeiT's calibration).
-MAX_IMAGES = 4096
 #: Shipped workloads that ``--functional`` runs as whole networks (:func:`deit_artifact`).
 DEIT_MODELS = ("deit_tiny", "deit_small", "deit_base")
 
@@ -257,6 +255,7 @@ def simulate(accel: Accelerator, wl: Workload, art: Artifact | None = None, *,
     :func:`deit_artifact`), ``build()`` makes the artifact to compute once ``wl`` is timed
     (the timing validates the workload and engine before the long build), and that
     artifact is checked to fit and computed."""
+    check_int_range("images", images, 1, MAX_IMAGES)
     if art is not None:
         check_fit(art, accel)
     elif functional and build is None:

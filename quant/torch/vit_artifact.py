@@ -33,14 +33,12 @@ import torch
 
 from quant.artifact import Artifact
 from quant.errors import ConfigError, check_int_range, check_seed
+from quant.infer import MAX_IMAGES
 from quant.torch.checkpoint import load_weights
 from quant.torch.export import export
 from quant.torch.qat import QATConfig
 from quant.torch.vit import VITS
 from quant.torch.vit_qat import quantize_vit
-
-#: Most calibration images :func:`ptq_vit_artifact` takes (each DeiT image is 224x224).
-MAX_IMAGES = 4096
 
 
 def vit_ptq_config(weight_bits: int = 8, act_bits: int = 8, lut_fraction: float = 0.0,
