@@ -70,7 +70,11 @@ EXPECT: dict[str, Expect] = {
         not_run="needs the user's ONNX file (tests/sim/test_onnx_workload.py exports and "
                 "simulates ONNX files)"),
     ".venv/bin/fpim simulate --artifact build/demo/artifact --accel xc7z020 --functional": Expect(
-        ("functional: bit-exact against quant.ref",), long=True, needs_demo=True),
+        ("functional: bit-exact against quant.infer on 1 random image: logits equal",),
+        long=True, needs_demo=True),
+    ".venv/bin/fpim simulate --model deit_tiny --accel xczu9eg --functional": Expect(
+        ("functional: bit-exact against quant.infer on 1 random image (deit_tiny artifact from "
+         "random weights, seed 0, PTQ on 1 random image): logits equal",), long=True),
     ".venv/bin/fpim search msq --part XC7Z020 --bits 4 --model resnet18 --save build/msq.yaml":
         Expect(("3349455 cycles", "LUT 40175", "verdict: mixing pays",
                 "reproduce: fpim simulate --model resnet18 --accel build/msq.yaml --mode "

@@ -119,17 +119,15 @@ def functional_speed(repeat: int) -> None:
 
 
 def vit_functional_speed(images: int, deit_images: int) -> None:
-    """Whole ViTs with random weights (quant.torch.vit, PTQ-calibrated on random images and
-    exported as the CLI's fpim quantize does), every value of the simulator's functional
-    mode against quant.infer, one thread."""
+    """Whole ViTs with random weights (quant.torch.vit_artifact.ptq_vit_artifact: 8-bit fixed
+    point, PTQ-calibrated on two random images, as fpim simulate --model deit_tiny
+    --functional builds its artifact), every value of the simulator's functional mode
+    against quant.infer, one thread."""
     import numba
     import torch
 
     from quant.infer import quantize_input, run_artifact
-    from quant.torch.export import export
-    from quant.torch.qat import QATConfig
-    from quant.torch.vit import deit_tiny, vit_digits
-    from quant.torch.vit_qat import quantize_vit
+    from quant.torch.vit_artifact import ptq_vit_artifact
 
     numba.set_num_threads(1)
     torch.set_num_threads(1)
@@ -138,17 +136,12 @@ def vit_functional_speed(images: int, deit_images: int) -> None:
     acc = load_accelerator("xczu9eg", ["engine.weight_bits=8", "engine.act_bits=8",
                                        "engine.act_signed=true", "engine.acc_bits=32"])
     rng = np.random.default_rng(0)
-    for name, make, shape, n in (("vit_digits", vit_digits, (1, 8, 8), images),
-                                 ("deit_tiny", deit_tiny, (3, 224, 224), deit_images)):
+    for name, shape, n in (("vit_digits", (1, 8, 8), images),
+                           ("deit_tiny", (3, 224, 224), deit_images)):
         if n <= 0:
             continue
-        torch.manual_seed(0)
-        calib = rng.random((2, *shape))
         t = time.perf_counter()
-        q = quantize_vit(make(num_classes=10 if name == "vit_digits" else 1000),
-                         QATConfig(scheme="fixed", bits=8, act_bits=8, learn_clip=False),
-                         torch.as_tensor(calib).float())
-        art = export(q, shape)
+        art = ptq_vit_artifact(name, seed=0, images=2)
         t_build = time.perf_counter() - t
         codes = quantize_input(art, rng.random((n, *shape)))
         F.run_artifact(art, codes[:1], acc)  # JIT warm-up
@@ -220,7 +213,7 @@ def main() -> None:
                     help="images of the whole-ViT functional run of vit_digits (0: skip)")
     ap.add_argument("--deit-images", type=int, default=1,
                     help="images of the whole DeiT-tiny functional run (0: skip; building "
-                         "its artifact takes about a minute)")
+                         "its artifact takes 1-3 minutes, mostly quantizing weight rows)")
     ap.add_argument("--no-scalesim", action="store_true", help="skip the SCALE-Sim comparison")
     args = ap.parse_args()
     cycle_mode_speed(args.repeat)

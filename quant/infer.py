@@ -20,6 +20,10 @@ from quant.ops import GemmFn, gemm_of, op_of
 from quant.ref import quantize_multiplier, round_shift
 from quant.requant import REQUANTIZER
 
+#: Most random images of a whole-network check (``fpim simulate --images``) and of a ViT's
+#: calibration from its shape (:func:`quant.torch.vit_artifact.ptq_vit_artifact`).
+MAX_IMAGES = 4096
+
 
 def quantize_input(art: Artifact, images: object) -> np.ndarray:
     """Float images ``(B, *input.shape)`` → input codes: clamp(round_half_even(x / scale))."""

@@ -793,14 +793,29 @@ def vector_unit_cost(lanes: int, dsp_type: str, row_words: int) -> BlockCost:
                                           2 * math.ceil(row_words / lanes)))
 
 
-def kv_buffer_cost(tokens: int, head_dim: int, act_bits: int) -> BlockCost:
-    """On-chip K and V of one attention head, so that QK^T and A.V read them from BRAM,
-    not DRAM, for every tile of the head: two memories (K and V), each ``tokens`` words of
-    ``head_dim x act_bits`` bits, double-buffered (the next head's K and V load while this
-    head runs): ``2 bram36_blocks(head_dim act_bits, 2 tokens)``. No LUTs or FFs beyond
-    the address counters, counted in the control."""
-    if min(tokens, head_dim, act_bits) < 1:
-        raise ConfigError(f"tokens, head_dim and act_bits must be positive, not {tokens}, "
-                          f"{head_dim} and {act_bits}")
-    return BlockCost(lut=0, ff=0, dsp=0,
-                     bram36=2 * bram36_blocks(head_dim * act_bits, 2 * tokens))
+def matmul_block_violation(accel: Accelerator, m: int, k: int) -> str | None:
+    """Whether the weight buffer holds every block rule R11b loads for a matmul whose
+    weight-role operand ``op(a)`` is ``m x k`` per group (a head's K, ``T x head_dim``, for
+    QK^T; its V, ``head_dim x T``, for A.V): None if it does, else one line saying why.
+
+    No separate K/V buffer: R11b streams ``op(a)`` through the weight buffer
+    (``hw.buffer.DoubleBuffer`` as ``hw.accel`` builds it, counted by
+    :func:`estimate_resources`), whose word is one K step of every row, the DSP core's ``Rd``
+    rows at ``weight_bits`` first, in banks of ``k_tile`` words (:func:`buffer_depth`). A
+    block is ``a_f`` rows (R2: at most ``ceil(m / ceil(m / Rd))``) of ``k_q <= k_tile``
+    steps (R1), so it takes ``k_q`` words of one bank whatever ``m`` and ``k`` are (a
+    longer operand is loaded fold by fold and chunk by chunk, its DRAM traffic and stalls
+    timed by R5-R8); each word must carry ``a_f`` values of ``act_bits`` in the DSP rows'
+    ``Rd weight_bits`` bits, which always holds when ``act_bits <= weight_bits``."""
+    e = accel.engine
+    if min(m, k) < 1:
+        raise ConfigError(f"matmul operand sizes must be positive, not {m} x {k}")
+    if e.dsp_rows < 1:
+        return "a matmul runs on the DSP core (R11a), but engine.dsp_rows is 0"
+    rows = -(-m // -(-m // e.dsp_rows))
+    need, have = rows * e.act_bits, e.dsp_rows * e.weight_bits
+    if need <= have:
+        return None
+    return (f"a {m}x{k} matmul operand's blocks of {rows} rows at act_bits {e.act_bits} need "
+            f"{need} bits of a weight-buffer word, but its DSP rows have {have} "
+            f"(engine.dsp_rows {e.dsp_rows} x weight_bits {e.weight_bits})")

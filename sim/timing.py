@@ -109,8 +109,11 @@ R11 Activation x activation GEMMs (op ``matmul``: QK^T and A.V, ``Y[M x N] = op(
    Operand ``op(a)`` of a group takes the weight role: it is loaded per group through the
    same buffer, banks and DRAM channel as a weight block (R5-R7), with blocks of
    ``a_f * k_q`` words of ``act_bits`` (not ``weight_bits``); operand ``b`` streams as the
-   activations (R5 at ``act_bits``). Each group is one GEMM command timed by R1-R8 from an
-   empty buffer (R10), so a matmul costs ``groups`` times one group. (c) Both operands enter
+   activations (R5 at ``act_bits``). There is no separate K/V buffer: a block takes ``k_q <=
+   KT`` words of one weight-buffer bank, its ``a_f`` values of ``act_bits`` in the DSP rows'
+   ``Rd * weight_bits`` bits of each word (room whenever ``act_bits <= weight_bits``;
+   ``sim.resources.matmul_block_violation``). Each group is one GEMM command timed by R1-R8
+   from an empty buffer (R10), so a matmul costs ``groups`` times one group. (c) Both operands enter
    the PEs at ``act_bits`` bits, signed or unsigned (the softmax output is unsigned): the
    DSP PE's ports for a matmul are ``act_bits + 1`` bits signed. (d) The output leaves the
    engine unrequantized (the post-processor's bypass: ``acc_bits``-bit accumulators,

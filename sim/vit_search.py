@@ -20,10 +20,13 @@ on the whole workload: GEMMs, attention matmuls and vector ops):
   the most DSP rows that fits, and mixed engines with :data:`DSP_SHARES` of the most DSP
   rows that fit beside a LUT core, each with the largest LUT core that fits beside them
   (``sim.search``'s builders).
-* **Fit.** A design fits when its engine (:func:`sim.resources.estimate_resources`), its
-  vector unit (:func:`sim.resources.vector_unit_cost`) and the K/V buffer of one head
-  (:func:`sim.resources.kv_buffer_cost`) together stay within the part's DSP, FF and BRAM36
-  and within ``lut_cap`` of its LUTs (:func:`vit_fits`): the caps of ``fpim search msq``.
+* **Fit.** A design fits when its engine (:func:`sim.resources.estimate_resources`: the
+  datapath, the two load buffers and the control) and its vector unit
+  (:func:`sim.resources.vector_unit_cost`) together stay within the part's DSP, FF and
+  BRAM36 and within ``lut_cap`` of its LUTs (:func:`vit_fits`): the caps of ``fpim search
+  msq``. There is no separate K/V buffer: timing rule R11b loads a head's K (QK^T) and V
+  (A.V) through the weight buffer, block by block, so the fit checks instead that its word
+  holds those blocks (:func:`sim.resources.matmul_block_violation`).
 * **Accumulator.** Mixed engines get the narrowest accumulator the workload needs with
   both schemes' weights, DSP-only engines the narrowest it needs with fixed-point weights
   (a fixed-only design would not carry the LUT scheme's wider products); ``acc_bits``
@@ -58,7 +61,7 @@ from sim.resources import (
     BlockCost,
     ResourceEstimate,
     estimate_resources,
-    kv_buffer_cost,
+    matmul_block_violation,
     vector_unit_cost,
 )
 from sim.results import RunResult
@@ -159,14 +162,22 @@ def _engine_estimate(acc: Accelerator) -> ResourceEstimate:
 
 
 def design_blocks(acc: Accelerator, attn: Attention) -> dict[str, BlockCost]:
-    """The design's blocks and their resources: the GEMM engine with its buffers and
-    control, the vector unit and the K/V buffer of one head."""
+    """The design's blocks and their resources: the GEMM engine with its buffers (the
+    weight buffer also carries the attention matmuls' K and V, R11b) and control, and the
+    vector unit."""
     e = _engine_estimate(acc)
     return {
         "engine": BlockCost(e.lut, e.ff, e.dsp, e.bram36),
         "vector": vector_unit_cost(acc.vector.lanes, acc.part.dsp_type, attn.row_words),
-        "kv_buffer": kv_buffer_cost(attn.tokens, attn.head_dim, acc.engine.act_bits),
     }
+
+
+def attention_violation(acc: Accelerator, attn: Attention) -> str | None:
+    """Why the weight buffer cannot carry a head's K (``T x head_dim``, QK^T) or V
+    (``head_dim x T``, A.V) as R11b loads them, or None
+    (:func:`sim.resources.matmul_block_violation`)."""
+    return (matmul_block_violation(acc, attn.tokens, attn.head_dim)
+            or matmul_block_violation(acc, attn.head_dim, attn.tokens))
 
 
 def design_resources(acc: Accelerator, attn: Attention) -> dict[str, int]:
@@ -177,10 +188,11 @@ def design_resources(acc: Accelerator, attn: Attention) -> dict[str, int]:
 
 def vit_fits(acc: Accelerator, lut_cap: float, attn: Attention) -> bool:
     """True if the whole design (:func:`design_resources`) fits its part with at most
-    ``lut_cap`` of its LUTs."""
+    ``lut_cap`` of its LUTs and its weight buffer carries the attention's K and V blocks
+    (:func:`attention_violation`)."""
     tot, p = design_resources(acc, attn), acc.part
     return (tot["lut"] <= lut_cap * p.lut and tot["ff"] <= p.ff and tot["dsp"] <= p.dsp
-            and tot["bram36"] <= p.bram36)
+            and tot["bram36"] <= p.bram36 and attention_violation(acc, attn) is None)
 
 
 @dataclass(frozen=True)
@@ -579,8 +591,8 @@ def assumptions(x: VitExploration) -> dict:
         "head_dim": x.attn.head_dim, "vector_row_words": x.attn.row_words,
         "memory": dataclasses.asdict(m), "vector_costs": dict(t.vector.costs),
         "lut_cap": x.lut_cap,
-        "budget": "engine + vector unit + K/V buffer of one head within the part's DSP, FF "
-                  "and BRAM36 and lut_cap of its LUTs",
+        "budget": "engine (its weight buffer carrying the attention's K and V blocks, R11b) + "
+                  "vector unit within the part's DSP, FF and BRAM36 and lut_cap of its LUTs",
         "packings": list(x.packings), "cols": list(x.cols), "lanes": list(x.lanes),
         "dsp_shares": list(DSP_SHARES), "k_tiles": list(K_TILES),
         "fraction": f"b LUT rows in every {x.attn.head_dim} (per head of q, k, v), local "

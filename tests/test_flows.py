@@ -147,7 +147,7 @@ def test_one_progress_option_on_every_long_command() -> None:
     assert {path for path, _ in found} == {("quantize",), ("search", "msq"), ("search", "vit"),
                                            ("pim", "eval"),
                                            ("pim", "train"), ("synth",), ("verify",),
-                                           ("report",)}
+                                           ("report",), ("simulate",), ("search", "vit")}
     assert all(isinstance(a, argparse.BooleanOptionalAction) and a.default is None
                for _, a in found)
 

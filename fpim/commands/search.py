@@ -91,8 +91,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "arXiv 2208.05163): the LUT rows per head (the same split in every head "
                     "of q, k and v), the engine split (DSP rows, LUT rows, packing, "
                     "columns), the vector lanes and the load-block depth, within the part's "
-                    "DSP, FF, BRAM36 and --lut-cap of its LUTs (engine, vector unit and K/V "
-                    "buffer together, sim.resources). The sweep is timed in analytical mode, "
+                    "DSP, FF, BRAM36 and --lut-cap of its LUTs (engine and vector unit "
+                    "together, sim.resources; the weight buffer carries the attention's K "
+                    "and V, timing rule R11b). The sweep is timed in analytical mode, "
                     "the finalists in cycle mode. Prints the best design, the DSP-only "
                     "baseline and the Pareto front (FPS vs LUT vs DSP); with --fps-target, "
                     "the smallest design that meets it (VAQF, arXiv 2201.06618). Engines are "
@@ -105,7 +106,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="accumulator bits of every engine (default: the narrowest each "
                         "needs: with both schemes for mixed engines, fixed point for "
                         "DSP-only ones)")
-    add_search_budget(v, "design (engine, vector unit and K/V buffer)")
+    add_search_budget(v, "design (engine and vector unit)")
     v.add_argument("--save", metavar="YAML",
                    help="write the recommended design (the best, or with --fps-target the "
                         "smallest that meets it) as a preset YAML for --accel")
@@ -267,7 +268,7 @@ def run_vit(args: argparse.Namespace) -> int:
                 f"recommended ({'mixed' if r['mixing_pays'] else 'DSP-only'}) design")
         header = (f"fpim search vit: the {what} for {r['workload']} on {r['part']} "
                   f"at {r['bits']} bits ({pick['fps']:.2f} FPS; LUT {pick['lut']}, DSP "
-                  f"{pick['dsp']} with the vector unit and K/V buffer).\n"
+                  f"{pick['dsp']} with the vector unit).\n"
                   f"Reproduce: {r['simulate_command']}")
         write_atomic(args.save, preset_yaml(r["design"], header))
     if args.csv is not None:

@@ -6,16 +6,18 @@ modes and optionally computed bit-exactly in numba against :mod:`quant.ref`.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from fpim.flows.fit import check_fit
+from fpim.progress import Progress, silent
 from quant import ref
 from quant.artifact import Artifact, load_artifact
-from quant.errors import ConfigError
+from quant.errors import ConfigError, check_int_range
 from quant.formats import Scheme
-from quant.infer import run_artifact
+from quant.infer import MAX_IMAGES, run_artifact
 from quant.modelspec import parse_model
 from quant.ops.matmul import matmul_acc
 from sim import functional as F
@@ -113,16 +115,58 @@ def effective_fraction(accel: Accelerator, sp2_fraction: float | None) -> float:
 
 
 def run_config(accel: Accelerator, wl: Workload, *, mode: str, max_cycles: int | None,
-               functional: bool, seed: int) -> dict:
+               functional: bool, seed: int, images: int = 1,
+               artifact: Artifact | None = None) -> dict:
     """The full effective configuration of a simulation, so that it can be run again from
     its output alone: the accelerator as simulated (``accel``: the preset's data with every
     override applied, loadable with ``--accel`` once written as YAML; ``name`` is the
     preset's), the workload's source options and batch, and the derived values (the SP2
     fraction given to schemeless GEMMs: ``--sp2-fraction`` or the engine's split; None for
-    an artifact, whose rows carry their schemes)."""
+    an artifact, whose rows carry their schemes), the functional check's images and, for a
+    whole network built from shapes (``artifact``), how it was built (its ``meta``)."""
+    built = {"built_artifact": artifact.meta} if artifact is not None and functional else {}
     return {"accel": accel.to_dict(), "workload": wl.origin.get("source", {"name": wl.name}),
             "batch": wl.batch, "sp2_fraction": wl.origin.get("sp2_fraction"), "mode": mode,
-            "max_cycles": max_cycles, "functional": functional, "seed": seed}
+            "max_cycles": max_cycles, "functional": functional, "seed": seed,
+            **({"images": images} if functional else {}), **built}
+
+
+#: Shipped workloads that ``--functional`` runs as whole networks (:func:`deit_artifact`).
+DEIT_MODELS = ("deit_tiny", "deit_small", "deit_base")
+
+
+def deit_artifact(accel: Accelerator, model: str, *, checkpoint: str | None = None,
+                  seed: int = 0, images: int = 1, sp2_fraction: float | None = None,
+                  progress: Progress = silent, **model_kwargs: object) -> Artifact:
+    """The integer artifact of DeiT ``model`` (one of :data:`DEIT_MODELS`) that runs on
+    ``accel``'s engine: :func:`quant.torch.vit_artifact.ptq_vit_artifact` with random
+    weights seeded by ``seed`` or the float weights of ``checkpoint`` (timm layout),
+    calibrated on ``images`` random images seeded by ``seed``, at the engine's weight and
+    activation bits with the workload's fraction of every head's rows on the engine's LUT
+    scheme (``sp2_fraction``, or the engine's split). The engine is checked (signed
+    activations, a DSP core for the attention matmuls, bits a ViT takes) and the checkpoint
+    read before the long part (the weight rows' quantization and the calibration) starts;
+    ``progress`` reports that step. ``model_kwargs`` change the model's shape (tests)."""
+    if model not in DEIT_MODELS:
+        raise ConfigError(f"model must be one of {', '.join(DEIT_MODELS)} to run the whole "
+                          f"network, not {model!r}")
+    e = accel.engine
+    if not e.act_signed:
+        raise ConfigError(f"engine.act_signed must be true to run {model} (a transformer's "
+                          "values are signed), not false")
+    if e.dsp_rows < 1:
+        raise ConfigError(f"engine.dsp_rows must be at least 1 to run {model} (the attention "
+                          "matmuls run on the DSP core, R11a), not 0")
+    # torch is imported only here (seconds of start-up)
+    from quant.torch.vit_artifact import ptq_vit_artifact, vit_ptq_config
+    from quant.torch.vit_qat import check_vit_config
+
+    cfg = vit_ptq_config(e.weight_bits, e.act_bits, effective_fraction(accel, sp2_fraction),
+                         e.lut_scheme)
+    check_vit_config(cfg)
+    with progress(f"quantize {model} (PTQ on {images} image{'s' * (images != 1)})"):
+        return ptq_vit_artifact(model, weights=checkpoint, seed=seed, images=images,
+                                config=cfg, **model_kwargs)
 
 
 #: Most memory the functional check of a topology may allocate for one GEMM, bytes.
@@ -149,9 +193,10 @@ def check_functional_size(wl: Workload) -> None:
 
 
 def check_functional(wl: Workload, art: Artifact | None, accel: Accelerator,
-                     seed: int = 0) -> dict:
+                     seed: int = 0, images: int = 1) -> dict:
     """Compute the workload's GEMMs with the numba functional model and compare them with
-    :mod:`quant.ref`: the artifact's layers on one seeded random input image, or one seeded
+    :mod:`quant.ref`: every layer of the artifact (the whole network, each value against
+    :func:`quant.infer.run_artifact`) on ``images`` seeded random input images, or one seeded
     random GEMM per row split of every GEMM op (identical groups add nothing; a matmul's
     two streamed operands against :func:`quant.ops.matmul.matmul_acc`). A shape workload's
     vector ops are not computed: the unit's functions are the reference's (sim.ops)."""
@@ -159,13 +204,14 @@ def check_functional(wl: Workload, art: Artifact | None, accel: Accelerator,
     rng = np.random.default_rng(seed)
     if art is not None:
         codes = rng.integers(art.input.fmt.qmin, art.input.fmt.qmax + 1,
-                             (1, *art.input.shape))
+                             (images, *art.input.shape))
         t = time.perf_counter()
         got = F.run_artifact(art, codes, accel)
         dt = time.perf_counter() - t
         want = run_artifact(art, codes, return_values=True)
-        bad = [n for n in want if not np.array_equal(got[n], want[n])]
+        bad = [n for n in want if n not in got or not np.array_equal(got[n], want[n])]
         return {"bit_exact": not bad, "mismatched": bad, "layers_checked": len(want),
+                "images": images, "logits_bit_exact": art.output not in bad,
                 "seconds": dt}
     fmt = e.act_format
     macs = 0
@@ -201,14 +247,25 @@ def check_functional(wl: Workload, art: Artifact | None, accel: Accelerator,
 
 def simulate(accel: Accelerator, wl: Workload, art: Artifact | None = None, *,
              mode: str = "cycle", max_cycles: int | None = None, functional: bool = False,
-             seed: int = 0) -> Simulation:
+             seed: int = 0, images: int = 1,
+             build: Callable[[], Artifact] | None = None) -> Simulation:
     """Time ``wl`` on ``accel`` in ``mode`` (an artifact is first checked to fit the engine);
-    with ``functional``, also :func:`check_functional` with ``seed``."""
+    with ``functional``, also :func:`check_functional` with ``seed`` and ``images``. With
+    ``functional`` and ``build`` (a shape workload's whole network, e.g. a
+    :func:`deit_artifact`), ``build()`` makes the artifact to compute once ``wl`` is timed
+    (the timing validates the workload and engine before the long build), and that
+    artifact is checked to fit and computed."""
+    check_int_range("images", images, 1, MAX_IMAGES)
     if art is not None:
         check_fit(art, accel)
-    elif functional:
+    elif functional and build is None:
         check_functional_size(wl)
     result = run_engine(wl, accel, mode, max_cycles=max_cycles)
-    check = check_functional(wl, art, accel, seed) if functional else None
+    if functional and build is not None:
+        art = build()
+        check_fit(art, accel)
+    check = check_functional(wl, art, accel, seed, images) if functional else None
+    built = art if art is not None and "artifact" not in wl.origin.get("source", {}) else None
     return Simulation(wl, result, check, run_config(accel, wl, mode=mode, max_cycles=max_cycles,
-                                                    functional=functional, seed=seed))
+                                                    functional=functional, seed=seed,
+                                                    images=images, artifact=built))

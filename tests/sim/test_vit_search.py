@@ -20,7 +20,7 @@ from quant.msq import head_row_groups, lut_row_count
 from sim.config import load_accelerator
 from sim.resources import (
     bram36_blocks,
-    kv_buffer_cost,
+    matmul_block_violation,
     pot_pe_cost,
     vector_unit_cost,
 )
@@ -138,9 +138,38 @@ def test_more_lanes_cost_more_and_fit_less():
     for a, b in itertools.pairwise(costs):
         assert b.lut > a.lut and b.ff > a.ff and b.dsp == 2 * a.dsp and b.bram36 >= a.bram36
     assert vector_unit_cost(1, "DSP48E2", 197).bram36 == bram36_blocks(32, 2 * 197)
-    assert kv_buffer_cost(197, 64, 8).bram36 == 2 * bram36_blocks(512, 394)
     with pytest.raises(ConfigError, match="lanes and row_words must be positive"):
         vector_unit_cost(0, "DSP48E2", 197)
+
+
+def test_the_weight_buffer_carries_the_attention_blocks_of_r11b():
+    """No separate K/V buffer: a head's K and V stream through the weight buffer (R11b) in
+    blocks of a_f rows x k_q <= k_tile steps, a_f act_bits values in the DSP rows'
+    Rd x weight_bits bits of a word; the design's resources are the engine's and the vector
+    unit's only."""
+    acc = load_accelerator("xczu9eg")
+    assert matmul_block_violation(acc, 197, 64) is None
+    assert matmul_block_violation(acc, 64, 197) is None
+    attn = attention_shape(load_shipped("deit_base"))
+    assert set(design_resources(acc, attn)) == {"lut", "ff", "dsp", "bram36"}
+    from sim.vit_search import design_blocks
+
+    assert set(design_blocks(acc, attn)) == {"engine", "vector"}
+    w4a8 = load_accelerator("xczu9eg", ["engine.dsp_rows=4", "engine.lut_rows=0",
+                                        "engine.weight_bits=4", "engine.acc_bits=40"])
+    # 4 rows x 8 bits need 32 bits of the DSP rows' 4 x 4: refused; 2 rows (M = 2) fit
+    assert matmul_block_violation(w4a8, 197, 64) == (
+        "a 197x64 matmul operand's blocks of 4 rows at act_bits 8 need 32 bits of a "
+        "weight-buffer word, but its DSP rows have 16 (engine.dsp_rows 4 x weight_bits 4)")
+    assert matmul_block_violation(w4a8, 2, 197) is None
+    assert matmul_block_violation(w4a8, 6, 197) is not None  # 2 folds of 3 rows: 24 > 16
+    assert not vit_fits(w4a8, 1.0, attn)
+    assert vit_fits(dataclasses.replace(w4a8, engine=dataclasses.replace(
+        w4a8.engine, weight_bits=8, acc_bits=40)), 1.0, attn)
+    no_dsp = load_accelerator("xczu9eg", ["engine.dsp_rows=0", "engine.lut_rows=8"])
+    assert "engine.dsp_rows is 0" in matmul_block_violation(no_dsp, 197, 64)
+    with pytest.raises(ConfigError, match="matmul operand sizes must be positive"):
+        matmul_block_violation(acc, 0, 64)
 
 
 def test_pot_cost_caps_the_shift_like_hw():
@@ -156,8 +185,9 @@ def test_pot_cost_caps_the_shift_like_hw():
 
 
 def test_the_zcu102_preset_fits_deit_within_the_search_caps():
-    """Item 4: the shipped ViT preset, its vector unit and K/V buffer included, fits
-    XCZU9EG within the LUT cap of the search (80 %); 8-bit signed, PoT LUT rows."""
+    """Item 4: the shipped ViT preset, its vector unit included, fits XCZU9EG within the LUT
+    cap of the search (80 %), its weight buffer carrying the attention's K and V blocks
+    (R11b); 8-bit signed, PoT LUT rows."""
     acc = load_accelerator("xczu9eg")
     attn = attention_shape(load_shipped("deit_base"))
     assert vit_fits(acc, 0.8, attn)
@@ -168,6 +198,7 @@ def test_the_zcu102_preset_fits_deit_within_the_search_caps():
     assert tot["dsp"] <= acc.part.dsp and tot["bram36"] <= acc.part.bram36
     # the weight bank holds a head's K and V (act_bits each)
     assert acc.memory.weight_bank_kib * 1024 >= 2 * attn.tokens * attn.head_dim
+    assert matmul_block_violation(acc, attn.tokens, attn.head_dim) is None
 
 
 def test_fps_target_gives_the_smallest_design_that_meets_it(xc7020):

@@ -291,3 +291,178 @@ def test_a_matmul_loads_its_weight_role_operand_at_act_bits():
     write_acc, write_act = 3 * 10 * 9 * 40 // 8, 3 * 10 * 9 * 8 // 8
     assert mm[:2] == as_w8[:2] and mm[2] - write_acc == as_w8[2] - write_act
     assert mm[:2] != as_w4[:2]
+
+
+# Whole DeiTs from shapes (fpim simulate --model deit_* --functional): the integer artifact
+# built in-process (fpim.flows.simulate.deit_artifact), the same code path as the CLI's with a
+# small DeiT shape so that the tests stay fast (SMALL); the full DeiT-T runs in a slow test.
+SMALL = {"img_size": 32, "depth": 1, "embed_dim": 48}
+
+
+def _tensors(art) -> dict:
+    return {(la.name, k): v for la in art.layers for k, v in la.tensors.items()}
+
+
+def _same(a, b) -> bool:
+    ta, tb = _tensors(a), _tensors(b)
+    return ta.keys() == tb.keys() and all(np.array_equal(ta[k], tb[k]) for k in ta)
+
+
+@pytest.fixture(scope="module")
+def xczu9eg():
+    from sim.config import load_accelerator
+
+    return load_accelerator("xczu9eg")
+
+
+@pytest.fixture(scope="module")
+def small_deit(xczu9eg):
+    from fpim.flows.simulate import deit_artifact
+
+    return deit_artifact(xczu9eg, "deit_tiny", seed=1, images=2, **SMALL)
+
+
+def test_a_deit_from_shapes_runs_whole_and_bit_exact(xczu9eg, small_deit, monkeypatch):
+    from fpim.flows.simulate import deit_artifact, load_workload, simulate
+
+    art = small_deit
+    wl, _ = load_workload(xczu9eg, model="deit_tiny")
+    s = simulate(xczu9eg, wl, art, functional=True, seed=1, images=3)
+    f = s.functional
+    assert f["bit_exact"] and f["logits_bit_exact"] and f["mismatched"] == []
+    assert f["layers_checked"] == len(art.layers) + 1 and f["images"] == 3
+    assert s.config["built_artifact"]["weights"] == "random" and s.config["images"] == 3
+    assert s.result.total_cycles == simulate(xczu9eg, wl).result.total_cycles  # wl is timed
+    # the engine's split: every head's q, k and v rows put the same rows on the LUT core
+    qkv = art.layer("blocks.0.qkv").rows
+    e = xczu9eg.engine
+    lut = qkv.scheme_ids.reshape(9, -1) != 0  # 3 heads in each of q, k, v
+    assert (lut.sum(axis=1) == lut[0].sum()).all() and lut[0].sum() >= 1
+    assert set(np.unique(qkv.scheme_ids[qkv.scheme_ids != 0]).tolist()) == {
+        int(e.lut_core_scheme)}
+    # seeded: the same seed builds the same artifact, another seed other weights
+    assert _same(art, deit_artifact(xczu9eg, "deit_tiny", seed=1, images=2, **SMALL))
+    assert not _same(art, deit_artifact(xczu9eg, "deit_tiny", seed=2, images=2, **SMALL))
+    # the comparison can fail: one changed value is named
+    real = F.run_artifact
+
+    def off_by_one(a, codes, acc):
+        out = dict(real(a, codes, acc))
+        out["blocks.0.attn"] = out["blocks.0.attn"] + 1
+        return out
+
+    monkeypatch.setattr(F, "run_artifact", off_by_one)
+    bad = simulate(xczu9eg, wl, art, functional=True, seed=1).functional
+    assert not bad["bit_exact"] and bad["mismatched"] == ["blocks.0.attn"]
+    assert bad["logits_bit_exact"]
+
+
+def test_a_deit_checkpoint_round_trips_through_the_loader(xczu9eg, small_deit, tmp_path):
+    import torch
+
+    from fpim.flows.simulate import deit_artifact
+    from quant.torch.vit import deit_tiny
+
+    torch.manual_seed(7)
+    state = deit_tiny(**SMALL).state_dict()  # timm's key layout
+    torch.save({"model": state}, tmp_path / "w.pth")  # as DeiT's released files
+    loaded = deit_artifact(xczu9eg, "deit_tiny", checkpoint=str(tmp_path / "w.pth"), seed=1,
+                           images=2, **SMALL)
+    assert loaded.meta["weights"] == str(tmp_path / "w.pth")
+    assert not _same(loaded, small_deit)  # the file's weights, not seed 1's
+    from quant.torch.vit_artifact import ptq_vit_artifact
+
+    cfg_art = ptq_vit_artifact("deit_tiny", weights=state, seed=1, images=2,
+                               config=_config(xczu9eg), **SMALL)
+    assert _same(loaded, cfg_art)
+    from fpim.flows.simulate import check_functional
+
+    assert check_functional(None, loaded, xczu9eg, seed=0)["bit_exact"]
+    state["blocks.0.attn.qkv.weight"] = torch.zeros(144, 40)
+    torch.save(state, tmp_path / "bad.pth")
+    with pytest.raises(ConfigError, match=f"checkpoint '{tmp_path / 'bad.pth'}' does not fit "
+                                          "deit_tiny: wrong shapes: blocks.0.attn.qkv.weight "
+                                          "is 144x40 but must be 144x48$"):
+        deit_artifact(xczu9eg, "deit_tiny", checkpoint=str(tmp_path / "bad.pth"), **SMALL)
+
+
+def _config(acc):
+    from fpim.flows.simulate import effective_fraction
+    from quant.torch.vit_artifact import vit_ptq_config
+
+    e = acc.engine
+    return vit_ptq_config(e.weight_bits, e.act_bits, effective_fraction(acc, None),
+                          e.lut_scheme)
+
+
+@pytest.mark.parametrize("args, msg", [
+    (["--model", "resnet18", "--functional", "--checkpoint", "w.pth"],
+     "--checkpoint applies only to --model deit_tiny|deit_small|deit_base, not --model resnet18"),
+    (["--model", "deit_tiny", "--checkpoint", "w.pth"],
+     "--checkpoint applies only with --functional, not without it"),
+    (["--model", "deit_tiny", "--images", "2"],
+     "--images applies only with --functional, not without it"),
+    (["--model", "resnet18", "--functional", "--images", "2"],
+     "--images applies only to --artifact or --model deit_tiny|deit_small|deit_base"),
+    (["--model", "deit_tiny", "--functional", "--images", "0"],
+     "images must be an integer in 1..4096, not 0"),
+    (["--model", "deit_tiny", "--functional", "--checkpoint", "missing.pth"],
+     "checkpoint must be an existing file, not 'missing.pth'"),
+    (["--model", "deit_tiny", "--functional", "--set", "engine.act_signed=false"],
+     "engine.act_signed must be true to run deit_tiny \\(a transformer's values are signed\\)"),
+])
+def test_cli_refuses_bad_whole_deit_options_in_one_line(args, msg, capsys):
+    from tests.cliutil import run
+
+    code, out, err = run(capsys, "simulate", "--accel", "xczu9eg", *args)
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1
+    assert __import__("re").search(msg, err), err
+
+
+def test_cli_refuses_a_deit_checkpoint_of_the_wrong_shape(tmp_path, capsys):
+    import torch
+
+    from quant.torch.vit import deit_tiny
+    from tests.cliutil import run
+
+    state = deit_tiny().state_dict()
+    state["head.weight"] = torch.zeros(10, 192)  # a 10-class fine-tune
+    torch.save(state, tmp_path / "ft.pth")
+    code, out, err = run(capsys, "simulate", "--model", "deit_tiny", "--accel", "xczu9eg",
+                         "--functional", "--checkpoint", str(tmp_path / "ft.pth"))
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert ("does not fit deit_tiny: wrong shapes: head.weight is 10x192 but must be "
+            "1000x192") in err
+
+
+@pytest.mark.slow
+def test_cli_runs_the_whole_deit_tiny_bit_exact(capsys):
+    from tests.cliutil import run
+
+    code, out, err = run(capsys, "simulate", "--model", "deit_tiny", "--accel", "xczu9eg",
+                         "--functional", "--seed", "3")
+    assert code == 0, err
+    assert ("functional: bit-exact against quant.infer on 1 random image (deit_tiny artifact "
+            "from random weights, seed 3, PTQ on 1 random image): logits equal") in out
+    assert "hidden behind the engine" in out  # the usual table and totals
+
+
+def test_cli_computes_an_artifact_on_images_random_images(tiny_vit, tmp_path, capsys):
+    import json
+
+    from quant.artifact import save_artifact
+    from tests.cliutil import run
+
+    art, _ = tiny_vit
+    save_artifact(art, tmp_path / "vit")
+    args = ["simulate", "--artifact", str(tmp_path / "vit"), "--accel", "xczu9eg",
+            "--functional", "--seed", "4"]
+    code, out, err = run(capsys, *args, "--images", "5", "--json")
+    f = json.loads(out)["functional"]
+    assert code == 0, err
+    assert f["bit_exact"] and f["logits_bit_exact"] and f["images"] == 5
+    code, out, err = run(capsys, *args)
+    assert code == 0, err
+    assert (f"functional: bit-exact against quant.infer on 1 random image: logits equal, "
+            f"{len(art.layers) + 1}/{len(art.layers) + 1} values equal") in out
