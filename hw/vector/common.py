@@ -1,0 +1,151 @@
+"""Datapath pieces the vector-unit components share: the dyadic requantizer's stages, the
+lane reduction tree and the radix-2 restoring divider (sim.timing rules R12, R13, R15).
+
+Every depth comes from :mod:`sim.timing` (``VECTOR_DEPTHS``); the builders here raise
+:class:`quant.errors.ConfigError` at elaboration if their structure and the rule disagree.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
+
+from quant.errors import ConfigError
+from quant.requant import REQUANTIZER
+from sim.timing import DIV_CYCLES, REDUCE_DEPTH, REQ_DEPTH
+
+
+def clamp_range(m: Module, out_bits: Value, out_signed: Value) -> tuple[Signal, Signal]:
+    """``(qmax, qmin)`` of ``ActFormat(out_bits, out_signed)``: ``2**b - 1`` and 0 unsigned,
+    ``±(2**(b-1) - 1)`` signed (the magnitude has ``b - out_signed`` bits)."""
+    n = REQUANTIZER.max_out_bits
+    width = Signal(range(n + 1))
+    qmax = Signal(n)
+    qmin = Signal(signed(n + 1))
+    m.d.comb += [
+        width.eq(out_bits - out_signed),
+        qmax.eq((Const(1, n + 1) << width) - 1),
+        qmin.eq(Mux(out_signed, -qmax, 0)),
+    ]
+    return qmax, qmin
+
+
+def round_shift(m: Module, p: Value, s: Value, name: str) -> Signal:
+    """``round_half_even(p / 2**s)`` for ``s >= 0`` (quant.ref.round_shift), combinational."""
+    q = Signal(signed(len(p)), name=f"{name}_q")
+    s_m1 = Signal(len(s), name=f"{name}_sm1")
+    guard = Signal(name=f"{name}_guard")
+    sticky = Signal(name=f"{name}_sticky")
+    y = Signal(signed(len(p) + 1), name=f"{name}_y")
+    m.d.comb += [
+        s_m1.eq(s - 1),
+        q.eq(p >> s),  # arithmetic: floor
+        guard.eq((s != 0) & (p >> s_m1)[0]),
+        sticky.eq((s > 1) & ((p & ((Const(1, len(p) + 1) << s_m1) - 1)) != 0)),
+        y.eq(q + (guard & (sticky | q[0]))),
+    ]
+    return y
+
+
+def requant_stages(m: Module, xs: list[Value], en: Value, mult: Value, shift: Value,
+                   qmax: Value, qmin: Value, name: str) -> list[Signal]:
+    """The dyadic requantizer ``clamp(round_half_even(x * mult / 2**shift))`` of each lane of
+    ``xs``, in :data:`sim.timing.REQ_DEPTH` registered stages that advance when ``en``:
+    multiply, round by the shift, clamp. Returns the last stage's registers (signed,
+    ``max_out_bits + 1`` wide)."""
+    stages = 3
+    if stages != REQ_DEPTH:
+        raise ConfigError(f"REQ_DEPTH must be {stages} (multiply, round, clamp), not "
+                          f"{REQ_DEPTH}")
+    outs = []
+    pw = max(len(x) for x in xs) + len(mult) + 1
+    for i, x in enumerate(xs):
+        p = Signal(signed(pw), name=f"{name}_p{i}")
+        r = Signal(signed(pw + 1), name=f"{name}_r{i}")
+        y = Signal(signed(REQUANTIZER.max_out_bits + 1), name=f"{name}_y{i}")
+        rr = round_shift(m, p, shift, f"{name}_rs{i}")
+        with m.If(en):
+            m.d.sync += [
+                p.eq(x * mult),
+                r.eq(rr),
+                y.eq(Mux(r > qmax, qmax, Mux(r < qmin, qmin, r))),
+            ]
+        outs.append(y)
+    return outs
+
+
+def delay(m: Module, v: Value, cycles: int, en: Value, name: str) -> Value:
+    """``v`` through ``cycles`` registers that advance when ``en``."""
+    for k in range(cycles):
+        r = Signal.like(v, name=f"{name}_d{k}")
+        with m.If(en):
+            m.d.sync += r.eq(v)
+        v = r
+    return v
+
+
+def lane_tree(m: Module, xs: list[Value], op, name: str) -> tuple[Value, int]:
+    """Reduce ``xs`` with the binary ``op`` in :data:`sim.timing.REDUCE_DEPTH` - 1 registered
+    stages (the tree's levels spread evenly over them, whatever the lane count); the caller
+    adds the last stage, the fold into the row's running value. Returns (result, stages)."""
+    stages = REDUCE_DEPTH - 1
+    levels = max(0, (len(xs) - 1).bit_length())
+    if levels > 16:
+        raise ConfigError(f"lanes must be at most 2**16, not {len(xs)}")
+    vals = list(xs)
+    done = 0
+    for st in range(stages):
+        todo = (levels * (st + 1)) // stages - done  # levels in this stage
+        for _ in range(todo):
+            nxt = []
+            for j in range(0, len(vals), 2):
+                nxt.append(op(vals[j], vals[j + 1]) if j + 1 < len(vals) else vals[j])
+            vals = nxt
+        done += todo
+        regs = []
+        for j, v in enumerate(vals):
+            r = Signal(signed(len(v)) if v.shape().signed else unsigned(len(v)),
+                       name=f"{name}_t{st}_{j}")
+            m.d.sync += r.eq(v)
+            regs.append(r)
+        vals = regs
+    assert len(vals) == 1
+    return vals[0], stages
+
+
+class RestoringDivider:
+    """Radix-2 restoring division of ``bits``-bit unsigned operands, one quotient bit per
+    cycle (sim.timing R13, :data:`~sim.timing.DIV_CYCLES` bits): ``start`` latches numerator
+    and divisor, the next ``bits`` cycles each decide one bit from the top; the quotient is
+    in ``quotient`` (and ``remainder``) from the cycle after the last. Built into a module
+    with :meth:`build`."""
+
+    def __init__(self, bits: int = DIV_CYCLES, name: str = "div") -> None:
+        self.bits = bits
+        self.name = name
+        self.start = Signal(name=f"{name}_start")
+        self.numerator = Signal(bits, name=f"{name}_num")
+        self.divisor = Signal(bits, name=f"{name}_den")
+        self.quotient = Signal(bits, name=f"{name}_quot")
+        self.remainder = Signal(bits + 1, name=f"{name}_rem")
+        self.busy = Signal(name=f"{name}_busy")
+
+    def build(self, m: Module) -> None:
+        n = self.bits
+        den = Signal(n, name=f"{self.name}_d")
+        num = Signal(n, name=f"{self.name}_n")  # numerator bits not yet brought down
+        step = Signal(range(n + 1), name=f"{self.name}_step")
+        trial = Signal(n + 2, name=f"{self.name}_trial")
+        m.d.comb += trial.eq(Mux(num[n - 1], self.remainder * 2 + 1, self.remainder * 2))
+        with m.If(self.start):
+            m.d.sync += [den.eq(self.divisor), num.eq(self.numerator), self.remainder.eq(0),
+                         self.quotient.eq(0), step.eq(n), self.busy.eq(1)]
+        with m.Elif(step != 0):
+            ge = trial >= den
+            m.d.sync += [
+                self.remainder.eq(Mux(ge, trial - den, trial)),
+                self.quotient.eq(Cat(ge, self.quotient[:-1])),
+                num.eq(num << 1),
+                step.eq(step - 1),
+                self.busy.eq(step != 1),
+            ]
+

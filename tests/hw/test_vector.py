@@ -1,0 +1,81 @@
+# amaranth: UnusedElaboratable=no
+"""The vector unit (hw.vector) in the Amaranth simulator: outputs exact against quant.ref /
+quant.ops, cycles exact against sim.timing R14/R15, with idle cycles and back-pressure."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hw.vector.requant import DyadicRequant
+from quant.errors import ConfigError
+from sim.timing import REQ_DEPTH, vector_op_cycles
+from tests.hw.simutil import run_bench
+from tests.hw.vector_cases import chunks, requant_cases
+
+pytestmark = pytest.mark.filterwarnings("error")
+
+
+def stream_run(dut, setup: dict, beats: list[list[int]], n_out: int, rng, idle: float,
+               ready: float, signed_out: bool = True) -> tuple[list[list[int]], int]:
+    """Drive ``beats`` into ``dut.inp`` (a random idle cycle with probability ``idle``
+    before each) and take ``n_out`` beats from ``dut.out`` (ready with probability
+    ``ready``). Returns the output beats and the cycles from the first beat taken to the
+    last beat given, both included."""
+    lanes = len(beats[0])
+    got: list[list[int]] = []
+    span: list[int] = []
+
+    async def bench(ctx):
+        for name, value in setup.items():
+            ctx.set(getattr(dut, name), value)
+        cycle = 0
+        i = 0
+        first = last = None
+        while len(got) < n_out:
+            offer = i < len(beats) and rng.random() >= idle
+            ctx.set(dut.inp.valid, int(offer))
+            if offer:
+                for lane, v in enumerate(beats[i]):
+                    ctx.set(dut.inp.payload[lane], v)
+            take = rng.random() < ready
+            ctx.set(dut.out.ready, int(take))
+            if offer and ctx.get(dut.inp.ready):
+                first = cycle if first is None else first
+                i += 1
+            if take and ctx.get(dut.out.valid):
+                got.append([ctx.get(dut.out.payload[lane]) for lane in range(lanes)])
+                last = cycle
+            await ctx.tick()
+            cycle += 1
+            assert cycle < 100_000, "the unit hangs"
+        span.append(last - first + 1)
+
+    run_bench(dut, bench)
+    return got, span[0]
+
+
+@pytest.mark.parametrize(("lanes", "acc_bits"), [(1, 32), (4, 24), (3, 32)])
+def test_requant_matches_reference_and_r15(lanes, acc_bits) -> None:
+    rng = np.random.default_rng(lanes * 100 + acc_bits)
+    dut = DyadicRequant(lanes, acc_bits)
+    cases = requant_cases(rng, acc_bits, 12, 11)
+    for k, case in enumerate(cases):
+        setup = {"mult": case.mult, "shift": case.shift, "out_bits": case.fmt.bits,
+                 "out_signed": int(case.fmt.signed)}
+        beats = chunks(case.acc, lanes)
+        stall = k % 2 == 1
+        got, cycles = stream_run(dut, setup, beats, len(beats), rng,
+                                 idle=0.3 if stall else 0.0, ready=0.6 if stall else 1.0)
+        flat = [v for b in got for v in b][:len(case.acc)]
+        assert flat == case.expected.tolist(), f"case {k}: {case}"
+        if not stall:
+            want = vector_op_cycles("requant", len(case.acc), 0, 0, lanes, 1)
+            assert cycles == want == len(beats) + REQ_DEPTH
+
+
+def test_requant_refuses_bad_parameters() -> None:
+    with pytest.raises(ConfigError, match="lanes"):
+        DyadicRequant(0, 32)
+    with pytest.raises(ConfigError, match="acc_bits"):
+        DyadicRequant(4, 65)

@@ -1,0 +1,113 @@
+"""Stimulus and reference results for the vector-unit tests (Amaranth simulator and cocotb):
+seeded random operands with the extremes, and what quant.ops / quant.ref compute for them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from quant.formats import ActFormat
+from quant.ops.intmath import dyadic, exp_bits, exp_x0
+from quant.ops.softmax import shiftmax
+from quant.ref import requantize
+
+
+def chunks(values, lanes: int) -> list[list[int]]:
+    """``values`` as beats of ``lanes`` elements, the last padded with zeros."""
+    v = [int(x) for x in values]
+    out = []
+    for i in range(0, len(v), lanes):
+        b = v[i:i + lanes]
+        out.append(b + [0] * (lanes - len(b)))
+    return out
+
+
+@dataclass
+class RequantCase:
+    """One requant op: accumulators, ``(mult, shift)``, output format, expected outputs."""
+
+    acc: np.ndarray
+    mult: int
+    shift: int
+    fmt: ActFormat
+
+    @property
+    def expected(self) -> np.ndarray:
+        return requantize(self.acc, self.mult, self.shift, self.fmt)
+
+
+def requant_cases(rng: np.random.Generator, acc_bits: int, count: int, elems: int
+                  ) -> list[RequantCase]:
+    """Edge ops first (the accumulator extremes with the largest multiplier, ties at both
+    signs, ``mult = 0``, shift 0 and 62), then random ops with ratios of realistic matmuls."""
+    hi, lo = (1 << (acc_bits - 1)) - 1, -(1 << (acc_bits - 1))
+    mmax = (1 << 31) - 1
+    fmts = [ActFormat(8, True), ActFormat(8), ActFormat(4, True), ActFormat(16, True),
+            ActFormat(2, True), ActFormat(1)]
+    edge = np.array([hi, lo, 0, 1, -1] * elems)[:elems]
+    ties = (2 * rng.integers(-40, 40, size=elems) + 1) << 6
+    out = [RequantCase(edge, mmax, 62, ActFormat(16, True)),
+           RequantCase(edge, mmax, 31, ActFormat(8, True)),
+           RequantCase(edge, 0, 0, ActFormat(8, True)),
+           RequantCase(edge, 1, 0, ActFormat(16, True)),
+           RequantCase(np.clip(ties, lo, hi), 1, 7, ActFormat(16, True)),
+           RequantCase(np.clip(ties, lo, hi), 3, 8, ActFormat(8, True))]
+    while len(out) < count:
+        ratio = 2.0 ** rng.uniform(-24, 0)
+        mult, shift = dyadic(ratio)
+        span = int(min(hi, 2.0 ** rng.uniform(4, acc_bits - 1)))
+        acc = rng.integers(max(lo, -span), span + 1, size=elems)
+        if rng.random() < 0.2:
+            acc[rng.integers(0, elems)] = lo if rng.random() < 0.5 else hi
+        out.append(RequantCase(acc, mult, shift, fmts[int(rng.integers(0, len(fmts)))]))
+    return out
+
+
+@dataclass
+class SoftmaxCase:
+    """One softmax op over ``rows`` rows of scores (accumulators of a QK^T matmul), with the
+    matmul's requantizer ``(mult, shift, fmt)`` applied first (R11d, R14)."""
+
+    acc: np.ndarray  # (rows, n)
+    mult: int
+    shift: int
+    fmt: ActFormat
+    x0: int
+    n: int
+    out_bits: int
+
+    @property
+    def x(self) -> np.ndarray:
+        return requantize(self.acc, self.mult, self.shift, self.fmt)
+
+    @property
+    def expected(self) -> np.ndarray:
+        return shiftmax(self.x.T, self.x0, self.n, self.out_bits).T
+
+
+def softmax_case(rng: np.random.Generator, rows: int, length: int, acc_bits: int, *,
+                 kind: str = "random") -> SoftmaxCase:
+    """A softmax op of ``rows x length`` scores. ``kind``: ``random`` (a random input scale
+    ``2**-8 .. 1``, ratio and format), ``extreme`` (accumulators at both extremes so the
+    requantized scores clamp, rows all equal, one spike; the coarsest and finest scales)."""
+    hi, lo = (1 << (acc_bits - 1)) - 1, -(1 << (acc_bits - 1))
+    fmt = [ActFormat(8, True), ActFormat(8), ActFormat(6, True), ActFormat(16, True)][
+        int(rng.integers(0, 4))]
+    out_bits = int(rng.choice([8, 7, 4, 16]))
+    if kind == "extreme":
+        scale = float(rng.choice([1.0, 2.0 ** -10, 0.75]))
+        acc = rng.choice(np.array([hi, lo, 0]), size=(rows, length))
+        acc[0] = hi
+        if rows > 1:
+            acc[1] = lo
+            acc[1, length // 2] = hi
+        mult, shift = dyadic(2.0 ** rng.uniform(-20, -8))
+    else:
+        scale = 2.0 ** rng.uniform(-8, 0)
+        span = int(min(hi, 2.0 ** rng.uniform(8, acc_bits - 1)))
+        acc = rng.integers(max(lo, -span), span + 1, size=(rows, length))
+        mult, shift = dyadic(2.0 ** rng.uniform(-16, -4) * (1 << 12) / span)
+    x0 = exp_x0(scale)
+    n = exp_bits(length, x0, out_bits, 15)
+    return SoftmaxCase(acc, mult, shift, fmt, x0, n, out_bits)
