@@ -79,3 +79,39 @@ def test_requant_refuses_bad_parameters() -> None:
         DyadicRequant(0, 32)
     with pytest.raises(ConfigError, match="acc_bits"):
         DyadicRequant(4, 65)
+
+
+def softmax_setup(case) -> dict:
+    return {"length": case.acc.shape[1], "mult": case.mult, "shift": case.shift,
+            "x_bits": case.fmt.bits, "x_signed": int(case.fmt.signed), "x0": case.x0,
+            "exp_n": case.n, "out_bits": case.out_bits}
+
+
+def softmax_beats(case, lanes: int) -> tuple[list[list[int]], int]:
+    """The input beats of an op (every row twice: passes 1 and 2) and its output beats."""
+    beats = []
+    for row in case.acc:
+        beats += chunks(row, lanes) * 2
+    return beats, case.acc.shape[0] * len(chunks(case.acc[0], lanes))
+
+
+@pytest.mark.parametrize(("lanes", "length"), [(4, 13), (1, 5), (8, 8), (3, 1)])
+def test_softmax_matches_shiftmax_and_r14(lanes, length) -> None:
+    from hw.vector.softmax import Softmax
+    from tests.hw.vector_cases import softmax_case
+
+    rng = np.random.default_rng(lanes * 1000 + length)
+    dut = Softmax(lanes, 32, 16)
+    for k in range(6):
+        case = softmax_case(rng, 3, length, 32, kind="extreme" if k < 2 else "random")
+        beats, n_out = softmax_beats(case, lanes)
+        stall = k % 2 == 1
+        got, cycles = stream_run(dut, softmax_setup(case), beats, n_out, rng,
+                                 idle=0.3 if stall else 0.0, ready=0.6 if stall else 1.0)
+        per_row = n_out // case.acc.shape[0]
+        rows = [[v for b in got[r * per_row:(r + 1) * per_row] for v in b][:length]
+                for r in range(case.acc.shape[0])]
+        assert rows == case.expected.tolist(), f"op {k}: {case}"
+        if not stall:
+            assert cycles == vector_op_cycles("softmax", case.acc.size, case.acc.shape[0],
+                                              length, lanes, 1)
