@@ -11,7 +11,14 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigne
 
 from quant.errors import ConfigError
 from quant.requant import REQUANTIZER
-from sim.timing import DIV_CYCLES, REDUCE_DEPTH, REQ_DEPTH
+from sim.timing import DIV_CYCLES, EXP_DEPTH, REDUCE_DEPTH, REQ_DEPTH
+
+#: Width of an exp, of exp sums and of a reciprocal (quant.ops.intmath: int32).
+EXP_BITS = 32
+#: Quotient bits of shift-exp's ``x' // x0`` (``q <= n <= 30``: five stages, R14).
+EXP_QUOTIENT_BITS = 5
+#: Largest exp precision ``n`` (the ``n`` attr of softmax and gelu is 0..30).
+EXP_N_MAX = 30
 
 
 def clamp_range(m: Module, out_bits: Value, out_signed: Value) -> tuple[Signal, Signal]:
@@ -149,3 +156,56 @@ class RestoringDivider:
                 self.busy.eq(step != 1),
             ]
 
+
+
+def shift_exp_stages(m: Module, ds: list[Value], en: Value, x0: Value, exp_n: Value,
+                     name: str) -> list[Signal]:
+    """:func:`quant.ops.intmath.shift_exp` of each ``d <= 0`` of ``ds`` (signed), in
+    :data:`sim.timing.EXP_DEPTH` registered stages that advance when ``en``: the log2(e)
+    shift-add and the clamp at ``n * x0``; five stages of one quotient bit of ``x' // x0``
+    each (a restoring division by ``|x0|``, ``q <= n <= 30``); ``r - 2 x0`` from the
+    remainder; the shift ``<< (n - q) >> 1``. Returns the exps (unsigned, 32 bits)."""
+    dx0 = Signal(EXP_BITS, name=f"{name}_minus_x0")  # |x0| = D
+    nx0 = Signal(signed(EXP_BITS + 6), name=f"{name}_n_x0")
+    m.d.comb += [dx0.eq(-x0), nx0.eq(exp_n * x0)]
+    a_bits = max(len(d) for d in ds) + 2  # |x'| < 1.4375 * 2**(len(d) - 1)
+    stages = 0
+
+    def reg(v: Value, shape, nm: str) -> Signal:
+        r = Signal(shape, name=nm)
+        with m.If(en):
+            m.d.sync += r.eq(v)
+        return r
+
+    a = []
+    for i, d in enumerate(ds):  # E1: x' = max(d + (d >> 1) - (d >> 4), n * x0), a = -x'
+        sa = Signal(signed(len(d) + 2), name=f"{name}_xl{i}")
+        m.d.comb += sa.eq(d + (d >> 1) - (d >> 4))
+        a.append(reg(-Mux(sa > nx0, sa, nx0), a_bits, f"{name}_a0_{i}"))
+    stages += 1
+    qv = [Const(0, EXP_QUOTIENT_BITS)] * len(ds)
+    for k in reversed(range(EXP_QUOTIENT_BITS)):  # E2-E6: one quotient bit each
+        t = EXP_QUOTIENT_BITS - k
+        na, nq = [], []
+        for i in range(len(ds)):
+            dk = Signal(EXP_BITS + k, name=f"{name}_dk{k}_{i}")
+            m.d.comb += dk.eq(dx0 << k)
+            ge = a[i] >= dk
+            na.append(reg(Mux(ge, a[i] - dk, a[i]), a_bits, f"{name}_a{t}_{i}"))
+            nq.append(reg(qv[i] | (ge << k), EXP_QUOTIENT_BITS, f"{name}_q{t}_{i}"))
+        a, qv = na, nq
+        stages += 1
+    ts = [reg(dx0 * 2 - a[i], EXP_BITS + 1, f"{name}_t{i}")  # E7: r - 2 x0 = 2|x0| - rem
+          for i in range(len(ds))]
+    tq = [reg(qv[i], EXP_QUOTIENT_BITS, f"{name}_q7_{i}") for i in range(len(ds))]
+    stages += 1
+    es = []
+    for i in range(len(ds)):  # E8: e = (t << (n - q)) >> 1
+        sh = Signal(range(EXP_N_MAX + 1), name=f"{name}_sh{i}")
+        m.d.comb += sh.eq(exp_n - tq[i])
+        es.append(reg((ts[i] << sh) >> 1, EXP_BITS, f"{name}_e{i}"))
+    stages += 1
+    if stages != EXP_DEPTH:
+        raise ConfigError(f"EXP_DEPTH must be {stages} (the shift-exp's stages), not "
+                          f"{EXP_DEPTH}")
+    return es

@@ -7,7 +7,16 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.params import format_fields
-from hw.vector.common import RestoringDivider, clamp_range, delay, lane_tree, requant_stages
+from hw.vector.common import (
+    EXP_BITS,
+    EXP_N_MAX,
+    RestoringDivider,
+    clamp_range,
+    delay,
+    lane_tree,
+    requant_stages,
+    shift_exp_stages,
+)
 from hw.vector.requant import MAX_SHIFT
 from quant.errors import ConfigError, check_int_range
 from quant.ops.intmath import DYADIC_BITS, INT32_MAX
@@ -20,13 +29,6 @@ from sim.timing import (
     REQ_DEPTH,
     SOFTMAX_LATENCY,
 )
-
-#: Width of an exp, of their row sum and of the reciprocal (quant.ops.intmath: int32).
-EXP_BITS = 32
-#: Quotient bits of shift-exp's ``x' // x0`` (``q <= n <= 30``, R14's five stages).
-EXP_QUOTIENT_BITS = 5
-#: Largest exp precision ``n`` (quant.ops.softmax: attr ``n`` is 0..30).
-EXP_N_MAX = 30
 
 
 class Softmax(wiring.Component):
@@ -121,60 +123,16 @@ class Softmax(wiring.Component):
         with m.Elif(state == P3):
             m.d.sync += mx.eq(qmin_all)
 
-        # pass 2: shift-exp, EXP_DEPTH stages
-        d_neg = Signal(EXP_BITS, name="minus_x0")  # |x0| = D
-        nx0 = Signal(signed(EXP_BITS + 6), name="n_x0")
-        m.d.comb += [d_neg.eq(-self.x0), nx0.eq(self.exp_n * self.x0)]
-        stages = 0
-        ev = rq_valid & rq_pass2
-        emask = rq_mask
-        a_bits = qbits + 3  # |x'| < 1.4375 * 2**qbits
-        a = []
-        for i in range(nl):  # E1: x' = max(d + (d >> 1) - (d >> 4), n * x0), a = -x'
+        # pass 2: shift-exp of x - max, EXP_DEPTH stages; masked lanes give 0
+        ds = []
+        for i in range(nl):
             d = Signal(signed(qbits + 1), name=f"d{i}")
-            sa = Signal(signed(qbits + 3), name=f"xl{i}")
-            r = Signal(a_bits, name=f"ea0_{i}")
-            m.d.comb += [d.eq(qs[i] - mx), sa.eq(d + (d >> 1) - (d >> 4))]
-            m.d.sync += r.eq(-Mux(sa > nx0, sa, nx0))
-            a.append(r)
-        ev, emask = self._stage(m, ev, emask, "e1")
-        stages += 1
-        qv = [Const(0, EXP_QUOTIENT_BITS)] * nl
-        for k in reversed(range(EXP_QUOTIENT_BITS)):  # E2-E6: one quotient bit each
-            na, nq = [], []
-            for i in range(nl):
-                dk = Signal(EXP_BITS + k, name=f"dk{k}_{i}")
-                m.d.comb += dk.eq(d_neg << k)
-                ge = a[i] >= dk
-                ra = Signal(a_bits, name=f"ea{EXP_QUOTIENT_BITS - k}_{i}")
-                rq = Signal(EXP_QUOTIENT_BITS, name=f"eq{EXP_QUOTIENT_BITS - k}_{i}")
-                m.d.sync += [ra.eq(Mux(ge, a[i] - dk, a[i])), rq.eq(qv[i] | (ge << k))]
-                na.append(ra)
-                nq.append(rq)
-            a, qv = na, nq
-            ev, emask = self._stage(m, ev, emask, f"e{EXP_QUOTIENT_BITS + 1 - k}")
-            stages += 1
-        ts, tq = [], []
-        for i in range(nl):  # E7: r - 2 x0 = 2 |x0| - remainder
-            t = Signal(EXP_BITS + 1, name=f"et{i}")
-            q7 = Signal(EXP_QUOTIENT_BITS, name=f"eq7_{i}")
-            m.d.sync += [t.eq(d_neg * 2 - a[i]), q7.eq(qv[i])]
-            ts.append(t)
-            tq.append(q7)
-        ev, emask = self._stage(m, ev, emask, "e7")
-        stages += 1
-        es = []
-        for i in range(nl):  # E8: e = (t << (n - q)) >> 1, masked lanes 0
-            e = Signal(EXP_BITS, name=f"e{i}")
-            sh = Signal(range(EXP_N_MAX + 1), name=f"esh{i}")
-            m.d.comb += sh.eq(self.exp_n - tq[i])
-            m.d.sync += e.eq(Mux(emask[i], (ts[i] << sh) >> 1, 0))
-            es.append(e)
-        ev, emask = self._stage(m, ev, emask, "e8")
-        stages += 1
-        if stages != EXP_DEPTH:
-            raise ConfigError(f"EXP_DEPTH must be {stages} (the shift-exp's stages), not "
-                              f"{EXP_DEPTH}")
+            m.d.comb += d.eq(qs[i] - mx)
+            ds.append(d)
+        raw = shift_exp_stages(m, ds, Const(1), self.x0, self.exp_n, "exp")
+        ev = delay(m, rq_valid & rq_pass2, EXP_DEPTH, Const(1), "exp_valid")
+        emask = delay(m, rq_mask, EXP_DEPTH, Const(1), "exp_mask")
+        es = [Mux(emask[i], raw[i], 0) for i in range(nl)]
 
         # row buffer: e of every beat, read back in pass 3
         m.submodules.rowbuf = rowbuf = memory.Memory(shape=EXP_BITS * nl, depth=self.depth,
@@ -256,11 +214,3 @@ class Softmax(wiring.Component):
             raise ConfigError(f"SOFTMAX_LATENCY must be the phases' {latency}, not "
                               f"{SOFTMAX_LATENCY}")
         return m
-
-    @staticmethod
-    def _stage(m: Module, valid, mask, name: str):
-        """Register the exp pipeline's valid bit and lane mask for one more stage."""
-        v = Signal(name=f"{name}_valid")
-        k = Signal(len(mask), name=f"{name}_mask")
-        m.d.sync += [v.eq(valid), k.eq(mask)]
-        return v, k
