@@ -9,6 +9,7 @@ import pytest
 
 from hw.vector.requant import DyadicRequant
 from quant.errors import ConfigError
+from quant.formats import ActFormat
 from sim.timing import REQ_DEPTH, vector_op_cycles
 from tests.hw.simutil import run_bench
 from tests.hw.vector_cases import chunks, requant_cases
@@ -115,3 +116,29 @@ def test_softmax_matches_shiftmax_and_r14(lanes, length) -> None:
         if not stall:
             assert cycles == vector_op_cycles("softmax", case.acc.size, case.acc.shape[0],
                                               length, lanes, 1)
+
+
+def gelu_setup(case) -> dict:
+    a = case.attrs
+    return {"x0": a["x0"], "exp_n": a["n"], "sigmoid_bits": a["p"], "mult": a["mult"],
+            "shift": a["shift"], "out_bits": case.out_fmt.bits,
+            "out_signed": int(case.out_fmt.signed)}
+
+
+@pytest.mark.parametrize(("lanes", "fmt"), [(2, ActFormat(8, True)), (3, ActFormat(8))])
+def test_gelu_matches_reference_and_r15(lanes, fmt) -> None:
+    from hw.vector.gelu import Gelu
+    from tests.hw.vector_cases import gelu_case
+
+    rng = np.random.default_rng(lanes * 7 + fmt.bits)
+    dut = Gelu(lanes, fmt)
+    for k in range(6):
+        case = gelu_case(rng, 19, fmt, extreme=k < 2)
+        beats = chunks(case.x, lanes)
+        stall = k % 2 == 1
+        got, cycles = stream_run(dut, gelu_setup(case), beats, len(beats), rng,
+                                 idle=0.3 if stall else 0.0, ready=0.6 if stall else 1.0)
+        flat = [v for b in got for v in b][:len(case.x)]
+        assert flat == case.expected.tolist(), f"op {k}: {case}"
+        if not stall:
+            assert cycles == vector_op_cycles("gelu", len(case.x), 0, 0, lanes, 1)

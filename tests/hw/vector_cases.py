@@ -111,3 +111,41 @@ def softmax_case(rng: np.random.Generator, rows: int, length: int, acc_bits: int
     x0 = exp_x0(scale)
     n = exp_bits(length, x0, out_bits, 15)
     return SoftmaxCase(acc, mult, shift, fmt, x0, n, out_bits)
+
+
+@dataclass
+class GeluCase:
+    """One gelu op: inputs of ``fmt``, the layer's attrs and output format."""
+
+    x: np.ndarray
+    fmt: ActFormat
+    attrs: dict
+    out_fmt: ActFormat
+
+    @property
+    def expected(self) -> np.ndarray:
+        from quant.ops.gelu import shift_gelu
+
+        a = self.attrs
+        y = shift_gelu(self.x, a["x0"], a["n"], a["p"])
+        return requantize(y, a["mult"], a["shift"], self.out_fmt)
+
+
+def gelu_case(rng: np.random.Generator, elems: int, fmt: ActFormat, *,
+              extreme: bool = False) -> GeluCase:
+    """A gelu op of ``elems`` inputs of ``fmt``: random input and output scales and sigmoid
+    bits; ``extreme``: the format's ends, 0 and ±1 first, the coarsest and finest scales."""
+    from quant.ops.gelu import gelu_params
+
+    out_fmt = [ActFormat(8, True), ActFormat(8), ActFormat(4, True), ActFormat(16, True)][
+        int(rng.integers(0, 4))]
+    x = rng.integers(fmt.qmin, fmt.qmax + 1, size=elems)
+    if extreme:
+        ends = np.array([fmt.qmin, fmt.qmax, 0, 1, -1 if fmt.signed else 2])
+        x[:len(ends)] = ends[:elems]
+        s_in = float(rng.choice([1.0, 2.0 ** -10, 0.3]))
+    else:
+        s_in = 2.0 ** rng.uniform(-10, -1)
+    p = 16 if extreme else int(rng.integers(2, 17))
+    s_out = s_in * 2.0 ** rng.uniform(-2, 4)
+    return GeluCase(x, fmt, gelu_params(s_in, s_out, p), out_fmt)
