@@ -121,41 +121,90 @@ def lane_tree(m: Module, xs: list[Value], op, name: str) -> tuple[Value, int]:
 
 class RestoringDivider:
     """Radix-2 restoring division of ``bits``-bit unsigned operands, one quotient bit per
-    cycle (sim.timing R13, :data:`~sim.timing.DIV_CYCLES` bits): ``start`` latches numerator
-    and divisor, the next ``bits`` cycles each decide one bit from the top; the quotient is
-    in ``quotient`` (and ``remainder``) from the cycle after the last. Built into a module
-    with :meth:`build`."""
+    cycle (sim.timing R13, :data:`~sim.timing.DIV_CYCLES` bits), numerator bits from the top.
+    With ``latch`` (default) ``start`` latches numerator and divisor and the next ``bits``
+    cycles each decide one bit; without it the cycle of ``start`` decides the first bit from
+    the inputs themselves (for a divisor that is ready only in that cycle) and the next
+    ``bits - 1`` cycles the rest. Either way the quotient and remainder are in
+    ``quotient``/``remainder`` from the cycle after the last bit. Built with :meth:`build`."""
 
-    def __init__(self, bits: int = DIV_CYCLES, name: str = "div") -> None:
+    def __init__(self, bits: int = DIV_CYCLES, name: str = "div", *, latch: bool = True
+                 ) -> None:
         self.bits = bits
         self.name = name
+        self.latch = latch
         self.start = Signal(name=f"{name}_start")
         self.numerator = Signal(bits, name=f"{name}_num")
         self.divisor = Signal(bits, name=f"{name}_den")
         self.quotient = Signal(bits, name=f"{name}_quot")
         self.remainder = Signal(bits + 1, name=f"{name}_rem")
-        self.busy = Signal(name=f"{name}_busy")
 
     def build(self, m: Module) -> None:
         n = self.bits
         den = Signal(n, name=f"{self.name}_d")
         num = Signal(n, name=f"{self.name}_n")  # numerator bits not yet brought down
         step = Signal(range(n + 1), name=f"{self.name}_step")
-        trial = Signal(n + 2, name=f"{self.name}_trial")
-        m.d.comb += trial.eq(Mux(num[n - 1], self.remainder * 2 + 1, self.remainder * 2))
-        with m.If(self.start):
-            m.d.sync += [den.eq(self.divisor), num.eq(self.numerator), self.remainder.eq(0),
-                         self.quotient.eq(0), step.eq(n), self.busy.eq(1)]
-        with m.Elif(step != 0):
-            ge = trial >= den
-            m.d.sync += [
-                self.remainder.eq(Mux(ge, trial - den, trial)),
-                self.quotient.eq(Cat(ge, self.quotient[:-1])),
-                num.eq(num << 1),
-                step.eq(step - 1),
-                self.busy.eq(step != 1),
-            ]
+        if self.latch:
+            with m.If(self.start):
+                m.d.sync += [den.eq(self.divisor), num.eq(self.numerator),
+                             self.remainder.eq(0), self.quotient.eq(0), step.eq(n)]
+            with m.Elif(step != 0):
+                self._iterate(m, den, num, self.remainder, self.quotient, step, den, num, step)
+            return
+        c_den = Mux(self.start, self.divisor, den)
+        c_num = Mux(self.start, self.numerator, num)
+        c_rem = Mux(self.start, 0, self.remainder)
+        c_quo = Mux(self.start, 0, self.quotient)
+        c_step = Mux(self.start, n, step)
+        with m.If(self.start | (step != 0)):
+            m.d.sync += den.eq(c_den)
+            self._iterate(m, c_den, c_num, c_rem, c_quo, c_step, den, num, step)
 
+    def _iterate(self, m, den, num, rem, quo, step, den_r, num_r, step_r) -> None:
+        n = self.bits
+        trial = Signal(n + 2, name=f"{self.name}_trial")
+        m.d.comb += trial.eq(rem * 2 + num[n - 1])
+        ge = trial >= den
+        m.d.sync += [
+            self.remainder.eq(Mux(ge, trial - den, trial)),
+            self.quotient.eq(Cat(ge, quo[:-1])),
+            num_r.eq(num << 1),
+            step_r.eq(step - 1),
+        ]
+
+
+class DigitSqrt:
+    """Digit-by-digit integer square root of a ``2 * bits``-bit radicand, one root bit per
+    cycle (R13, :data:`~sim.timing.SQRT_CYCLES` bits): ``start`` latches the radicand, the
+    next ``bits`` cycles each decide one bit from the top; ``root`` holds ``math.isqrt`` from
+    the cycle after the last."""
+
+    def __init__(self, bits: int, name: str = "sqrt") -> None:
+        self.bits = bits
+        self.name = name
+        self.start = Signal(name=f"{name}_start")
+        self.radicand = Signal(2 * bits, name=f"{name}_v")
+        self.root = Signal(bits, name=f"{name}_root")
+
+    def build(self, m: Module) -> None:
+        n = self.bits
+        v = Signal(2 * n, name=f"{self.name}_rest")  # radicand bit pairs not yet brought down
+        rem = Signal(n + 2, name=f"{self.name}_rem")
+        step = Signal(range(n + 1), name=f"{self.name}_step")
+        trial_rem = Signal(n + 3, name=f"{self.name}_tr")
+        trial = Signal(n + 2, name=f"{self.name}_t")
+        m.d.comb += [trial_rem.eq(Cat(v[2 * n - 2:], rem)), trial.eq(Cat(Const(1, 2),
+                                                                          self.root))]
+        with m.If(self.start):
+            m.d.sync += [v.eq(self.radicand), rem.eq(0), self.root.eq(0), step.eq(n)]
+        with m.Elif(step != 0):
+            ge = trial_rem >= trial
+            m.d.sync += [
+                rem.eq(Mux(ge, trial_rem - trial, trial_rem)),
+                self.root.eq(Cat(ge, self.root[:-1])),
+                v.eq(v << 2),
+                step.eq(step - 1),
+            ]
 
 
 def shift_exp_stages(m: Module, ds: list[Value], en: Value, x0: Value, exp_n: Value,

@@ -18,11 +18,12 @@ pytestmark = pytest.mark.filterwarnings("error")
 
 
 def stream_run(dut, setup: dict, beats: list[list[int]], n_out: int, rng, idle: float,
-               ready: float, signed_out: bool = True) -> tuple[list[list[int]], int]:
+               ready: float, coefs: list | None = None) -> tuple[list[list[int]], int]:
     """Drive ``beats`` into ``dut.inp`` (a random idle cycle with probability ``idle``
     before each) and take ``n_out`` beats from ``dut.out`` (ready with probability
     ``ready``). Returns the output beats and the cycles from the first beat taken to the
-    last beat given, both included."""
+    last beat given, both included. ``coefs``: (gamma, beta) beats written into a
+    LayerNorm's coefficient memory first."""
     lanes = len(beats[0])
     got: list[list[int]] = []
     span: list[int] = []
@@ -30,6 +31,15 @@ def stream_run(dut, setup: dict, beats: list[list[int]], n_out: int, rng, idle: 
     async def bench(ctx):
         for name, value in setup.items():
             ctx.set(getattr(dut, name), value)
+        for addr, (gamma, beta) in enumerate(coefs or []):
+            ctx.set(dut.coef_we, 1)
+            ctx.set(dut.coef_addr, addr)
+            for lane in range(lanes):
+                ctx.set(dut.coef_gamma[lane], gamma[lane])
+                ctx.set(dut.coef_beta[lane], beta[lane])
+            await ctx.tick()
+        if coefs:
+            ctx.set(dut.coef_we, 0)
         cycle = 0
         i = 0
         first = last = None
@@ -142,3 +152,34 @@ def test_gelu_matches_reference_and_r15(lanes, fmt) -> None:
         assert flat == case.expected.tolist(), f"op {k}: {case}"
         if not stall:
             assert cycles == vector_op_cycles("gelu", len(case.x), 0, 0, lanes, 1)
+
+
+@pytest.mark.parametrize(("lanes", "channels", "fmt"),
+                         [(4, 10, ActFormat(8, True)), (3, 4, ActFormat(8)),
+                          (2, 8, ActFormat(16, True)), (1, 3, ActFormat(8, True))])
+def test_layernorm_matches_reference_and_r14(lanes, channels, fmt) -> None:
+    from hw.vector.layernorm import LayerNorm
+    from tests.hw.vector_cases import layernorm_case
+
+    rng = np.random.default_rng(lanes * 31 + channels)
+    dut = LayerNorm(lanes, fmt, 12)
+    tokens = 5
+    for k in range(4):
+        case = layernorm_case(rng, channels, tokens, fmt, extreme=k < 2)
+        per_token = len(chunks(case.x[:, 0], lanes))
+        setup = {"length": channels, "shift": case.shift, "out_bits": case.out_fmt.bits,
+                 "out_signed": int(case.out_fmt.signed)}
+        coefs = list(zip(chunks(case.gamma, lanes), chunks(case.beta, lanes), strict=True))
+        beats = []
+        for t in range(tokens):
+            beats += chunks(case.x[:, t], lanes) * 3
+        stall = k % 2 == 1
+        got, cycles = stream_run(dut, setup, beats, tokens * per_token, rng,
+                                 idle=0.3 if stall else 0.0, ready=0.6 if stall else 1.0,
+                                 coefs=coefs)
+        for t in range(tokens):
+            row = [v for b in got[t * per_token:(t + 1) * per_token] for v in b][:channels]
+            assert row == case.expected[:, t].tolist(), f"op {k} token {t}: {case}"
+        if not stall:
+            assert cycles == vector_op_cycles("layernorm", case.x.size, tokens, channels,
+                                              lanes, 1)

@@ -149,3 +149,56 @@ def gelu_case(rng: np.random.Generator, elems: int, fmt: ActFormat, *,
     p = 16 if extreme else int(rng.integers(2, 17))
     s_out = s_in * 2.0 ** rng.uniform(-2, 4)
     return GeluCase(x, fmt, gelu_params(s_in, s_out, p), out_fmt)
+
+
+@dataclass
+class LayerNormCase:
+    """One layernorm op: ``x (C, T)`` of ``fmt``, the layer's shift, gamma, beta and output
+    format; the unit normalizes token (column) by token."""
+
+    x: np.ndarray
+    fmt: ActFormat
+    shift: int
+    gamma: np.ndarray
+    beta: np.ndarray
+    out_fmt: ActFormat
+
+    @property
+    def expected(self) -> np.ndarray:
+        from quant.ops.layernorm import normalize
+
+        z = normalize(self.x)
+        return requantize(z * self.gamma[:, None] + self.beta[:, None], 1, self.shift,
+                          self.out_fmt)
+
+
+def layernorm_case(rng: np.random.Generator, channels: int, tokens: int, fmt: ActFormat, *,
+                   extreme: bool = False) -> LayerNormCase:
+    """A layernorm op of ``tokens`` tokens of ``channels`` features: random float gamma
+    (some exactly 0), beta and output scale through ``layernorm_params``; ``extreme``: a
+    constant token (variance 0), a token at both ends of the format, a single outlier, and
+    tokens whose mean is a tie of round half to even (of both signs)."""
+    from quant.ops.layernorm import layernorm_params
+
+    x = rng.integers(fmt.qmin, fmt.qmax + 1, size=(channels, tokens))
+    if extreme:
+        x[:, 0] = fmt.qmax
+        if tokens > 1:
+            x[:, 1] = np.where(np.arange(channels) % 2 == 0, fmt.qmin, fmt.qmax)
+        if tokens > 2:
+            x[:, 2] = fmt.qmin
+            x[channels // 2, 2] = fmt.qmax
+        half = channels // 2
+        if tokens > 3:  # sum = 1.5 C (C even): the mean's tie, rounded up to the even 2
+            x[:, 3] = 1
+            x[0, 3] = 1 + half
+        if tokens > 4 and fmt.signed:  # sum = -1.5 C: rounded down to the even -2
+            x[:, 4] = -1
+            x[0, 4] = -1 - half
+    gamma = rng.normal(1.0, 0.5, size=channels)
+    gamma[rng.random(channels) < 0.1] = 0.0
+    beta = rng.normal(0.0, 0.5, size=channels)
+    out_fmt = [ActFormat(8, True), ActFormat(8), ActFormat(4, True), ActFormat(16, True)][
+        int(rng.integers(0, 4))]
+    attrs, t = layernorm_params(gamma, beta, 2.0 ** rng.uniform(-6, -1))
+    return LayerNormCase(x, fmt, attrs["shift"], t["gamma"], t["beta"], out_fmt)
