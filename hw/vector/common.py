@@ -21,21 +21,6 @@ EXP_QUOTIENT_BITS = 5
 EXP_N_MAX = 30
 
 
-def clamp_range(m: Module, out_bits: Value, out_signed: Value) -> tuple[Signal, Signal]:
-    """``(qmax, qmin)`` of ``ActFormat(out_bits, out_signed)``: ``2**b - 1`` and 0 unsigned,
-    ``±(2**(b-1) - 1)`` signed (the magnitude has ``b - out_signed`` bits)."""
-    n = REQUANTIZER.max_out_bits
-    width = Signal(range(n + 1))
-    qmax = Signal(n)
-    qmin = Signal(signed(n + 1))
-    m.d.comb += [
-        width.eq(out_bits - out_signed),
-        qmax.eq((Const(1, n + 1) << width) - 1),
-        qmin.eq(Mux(out_signed, -qmax, 0)),
-    ]
-    return qmax, qmin
-
-
 def round_shift(m: Module, p: Value, s: Value, name: str) -> Signal:
     """``round_half_even(p / 2**s)`` for ``s >= 0`` (quant.ref.round_shift), combinational."""
     q = Signal(signed(len(p)), name=f"{name}_q")

@@ -6,11 +6,10 @@ from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.params import format_fields, out_shape
+from hw.params import clamp_range, format_fields, out_shape
 from hw.vector.common import (
     EXP_BITS,
     EXP_N_MAX,
-    clamp_range,
     delay,
     requant_stages,
     shift_exp_stages,

@@ -7,12 +7,11 @@ from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.params import format_fields, out_shape
+from hw.params import clamp_range, format_fields, out_shape
 from hw.vector.common import (
     EXP_BITS,
     DigitSqrt,
     RestoringDivider,
-    clamp_range,
     delay,
     lane_tree,
     requant_stages,

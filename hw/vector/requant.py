@@ -6,8 +6,8 @@ from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.params import format_fields, out_shape
-from hw.vector.common import clamp_range, delay, requant_stages
+from hw.params import clamp_range, format_fields, out_shape
+from hw.vector.common import delay, requant_stages
 from quant.errors import check_int_range
 from quant.ops.intmath import DYADIC_BITS
 from sim.timing import REQ_DEPTH

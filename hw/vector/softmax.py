@@ -6,12 +6,11 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.params import format_fields
+from hw.params import clamp_range, format_fields
 from hw.vector.common import (
     EXP_BITS,
     EXP_N_MAX,
     RestoringDivider,
-    clamp_range,
     delay,
     lane_tree,
     requant_stages,
