@@ -183,3 +183,13 @@ def test_layernorm_matches_reference_and_r14(lanes, channels, fmt) -> None:
         if not stall:
             assert cycles == vector_op_cycles("layernorm", case.x.size, tokens, channels,
                                               lanes, 1)
+
+
+def test_requant_shift_range_is_right_shifts_only() -> None:
+    from hw.vector.requant import MAX_SHIFT, check_shift
+
+    assert check_shift(0) == 0 and check_shift(MAX_SHIFT) == MAX_SHIFT
+    for bad in (-1, MAX_SHIFT + 1):
+        want = f"shift must be an integer in 0..{MAX_SHIFT} .*, not {bad}"
+        with pytest.raises(ConfigError, match=want):
+            check_shift(bad)
