@@ -6,7 +6,7 @@ house pattern ``X must be Y, not {x!r}`` and raise :class:`quant.errors.ConfigEr
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Shape, ShapeLike, Signal, Value, signed, unsigned
+from amaranth.hdl import Const, Module, Mux, Shape, ShapeLike, Signal, Value, signed, unsigned
 
 from quant.errors import ConfigError, check_int_range
 from quant.formats import ActFormat, WeightFormat
@@ -62,6 +62,22 @@ def format_fields() -> dict[str, object]:
     """Command fields of a GEMM's output format: ``out_bits`` (1..max_out_bits) and
     ``out_signed`` (:class:`quant.formats.ActFormat`)."""
     return {"out_bits": range(REQUANTIZER.max_out_bits + 1), "out_signed": 1}
+
+
+def clamp_range(m: Module, out_bits: Value, out_signed: Value) -> tuple[Signal, Signal]:
+    """``(qmax, qmin)`` of ``ActFormat(out_bits, out_signed)`` given as the command fields of
+    :func:`format_fields`: ``2**b - 1`` and 0 unsigned, ``±(2**(b-1) - 1)`` signed (the
+    magnitude has ``b - out_signed`` bits)."""
+    n = REQUANTIZER.max_out_bits
+    width = Signal(range(n + 1))
+    qmax = Signal(n)
+    qmin = Signal(signed(n + 1))
+    m.d.comb += [
+        width.eq(out_bits - out_signed),
+        qmax.eq((Const(1, n + 1) << width) - 1),
+        qmin.eq(Mux(out_signed, -qmax, 0)),
+    ]
+    return qmax, qmin
 
 
 def product_bound(fmt: WeightFormat, act: ActFormat) -> int:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.params import act_shape, check_instance, format_fields, out_shape
+from hw.params import act_shape, check_instance, clamp_range, format_fields, out_shape
 from quant.errors import check_int_range
 from quant.formats import ActFormat
 from quant.requant import REQUANTIZER
@@ -83,7 +83,8 @@ class PostProcessor(wiring.Component):
         s_m1 = Signal.like(s)  # s - 1, only used when s > 0
         m.d.comb += s_m1.eq(s - 1)
         m.d.sync += self.y_valid.eq(self.valid)
-        qmax, qmin = self._clamp_range(m) if fmt is None else (fmt.qmax, fmt.qmin)
+        qmax, qmin = (clamp_range(m, self.out_bits, self.out_signed) if fmt is None
+                      else (fmt.qmax, fmt.qmin))
         for c in range(self.cols):
             p = Signal(signed(pw), name=f"p{c}")
             q = Signal(signed(pw), name=f"q{c}")
@@ -105,17 +106,3 @@ class PostProcessor(wiring.Component):
             with m.If(self.valid):
                 m.d.sync += self.y[c].eq(clamped)
         return m
-
-    def _clamp_range(self, m: Module) -> tuple[Signal, Signal]:
-        """``(qmax, qmin)`` of ``ActFormat(out_bits, out_signed)``: ``2**b - 1`` and 0
-        unsigned, ``±(2**(b-1) - 1)`` signed (the magnitude has ``b - out_signed`` bits)."""
-        n = REQUANTIZER.max_out_bits
-        width = Signal.like(self.out_bits)
-        qmax = Signal(n)
-        qmin = Signal(signed(n + 1))
-        m.d.comb += [
-            width.eq(self.out_bits - self.out_signed),
-            qmax.eq((Const(1, n + 1) << width) - 1),
-            qmin.eq(Mux(self.out_signed, -qmax, 0)),
-        ]
-        return qmax, qmin
