@@ -295,7 +295,7 @@ def test_a_matmul_loads_its_weight_role_operand_at_act_bits():
 
 # Whole DeiTs from shapes (fpim simulate --model deit_* --functional): the integer artifact
 # built in-process (fpim.flows.simulate.deit_artifact), the same code path as the CLI's with a
-# small DeiT shape so that the tests stay fast (SMALL); the full DeiT-T runs in a slow test.
+# small DeiT shape so that the tests stay fast (SMALL); the full DeiT-T runs in bench/sim_speed.py.
 SMALL = {"img_size": 32, "depth": 1, "embed_dim": 48}
 
 
@@ -436,16 +436,9 @@ def test_cli_refuses_a_deit_checkpoint_of_the_wrong_shape(tmp_path, capsys):
             "1000x192") in err
 
 
-@pytest.mark.slow
-def test_cli_runs_the_whole_deit_tiny_bit_exact(capsys):
-    from tests.cliutil import run
-
-    code, out, err = run(capsys, "simulate", "--model", "deit_tiny", "--accel", "xczu9eg",
-                         "--functional", "--seed", "3")
-    assert code == 0, err
-    assert ("functional: bit-exact against quant.infer on 1 random image (deit_tiny artifact "
-            "from random weights, seed 3, PTQ on 1 random image): logits equal") in out
-    assert "hidden behind the engine" in out  # the usual table and totals
+# The full-size DeiT-T through the same path (`fpim simulate --model deit_tiny --functional`,
+# 80 s of CPU, most of it building the artifact) is measured by bench/sim_speed.py, which
+# prints its bit-exact verdict; make test keeps the small shape above to stay within budget.
 
 
 def test_cli_computes_an_artifact_on_images_random_images(tiny_vit, tmp_path, capsys):
