@@ -36,7 +36,7 @@ from sim.timing import (
     vector_op_steps,
     write_back_bytes,
 )
-from sim.workload import GemmOp, VectorOp, Workload
+from sim.workload import GemmOp, VectorOp, Workload, attention_of
 
 MODES = ("cycle", "analytical", "plain")
 
@@ -245,4 +245,6 @@ def simulate(wl: Workload, accel: Accelerator, mode: str = "cycle",
                                   compute_cycles=tot.compute, stall_cycles=tot.stall,
                                   util_dsp=u_d, util_lut=u_l, macs=o.macs,
                                   dram_bytes=tot.dram_read + write))
-    return RunResult.build(wl.name, accel, mode, layers, wl.batch)
+    attn = attention_of(wl)  # a transformer: the vector unit counts in the resources
+    return RunResult.build(wl.name, accel, mode, layers, wl.batch,
+                           None if attn is None else attn.row_words)

@@ -7,7 +7,7 @@ import io
 from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING
 
-from sim.resources import estimate_resources
+from sim.resources import estimate_resources, vector_unit_cost
 from sim.timing import write_back_bytes
 
 if TYPE_CHECKING:
@@ -63,13 +63,24 @@ class RunResult:
 
     @staticmethod
     def build(workload: str, accel: Accelerator, mode: str, layers: list[LayerResult],
-              batch: int = 1) -> RunResult:
+              batch: int = 1, vector_row_words: int | None = None) -> RunResult:
+        """With ``vector_row_words`` (a transformer's longest vector row,
+        :func:`sim.workload.attention_of`) the resources count the vector unit too
+        (:func:`sim.resources.vector_unit_cost`, the ViT search's figure): ``vector_unit``
+        holds its share, ``lut``/``ff``/``dsp``/``bram36`` the whole design's."""
         res = estimate_resources(accel)
         d = res.to_dict()
+        dsp = res.dsp
+        if vector_row_words is not None:
+            v = vector_unit_cost(accel.vector.lanes, accel.part.dsp_type, vector_row_words)
+            d["vector_unit"] = v.to_dict()
+            for r in ("lut", "ff", "dsp", "bram36"):
+                d[r] += getattr(v, r)
+            dsp += v.dsp
         d["budget"] = {"lut": accel.part.lut, "ff": accel.part.ff, "dsp": accel.part.dsp,
                        "bram36": accel.part.bram36, "part": accel.part.name}
         e = accel.engine
-        return RunResult(workload, accel.name, mode, float(accel.clock_mhz), res.dsp,
+        return RunResult(workload, accel.name, mode, float(accel.clock_mhz), dsp,
                          tuple(layers), d, batch, e.rows * e.cols,
                          accel.memory.dram_bytes_per_cycle, e.act_bits, e.acc_bits)
 

@@ -74,7 +74,7 @@ from sim.search import (
     search_base,
     with_banks,
 )
-from sim.workload import Workload, assign_fraction
+from sim.workload import Attention, Workload, assign_fraction, attention_of
 
 #: Vector-unit lane counts tried.
 LANES = (8, 16, 32, 64)
@@ -96,30 +96,13 @@ REFERENCE = ("Auto-ViT-Acc (arXiv 2208.05163), DeiT-B on ZCU102: 56.8 FPS (FP32 
              "0.435 GOPS/DSP, fixed+PoT 0.759 GOPS/DSP")
 
 
-@dataclass(frozen=True)
-class Attention:
-    """The transformer's shape as the search needs it: tokens ``T``, the head dimension
-    (rows of one head in q, k and v; the fraction's denominator) and the longest row the
-    vector unit normalizes."""
-
-    tokens: int
-    head_dim: int
-    row_words: int
-
-
 def attention_shape(wl: Workload) -> Attention:
-    """Tokens and head dimension from ``wl``'s QK^T matmul (the activation x activation
-    GEMM with as many rows as columns: ``T x T`` scores, reduction ``head_dim``); the
-    longest vector row is the longest reduction of a per-token weight GEMM (``T`` columns
-    per image: qkv's D features, LayerNorm's row; fc2's MLP row, ShiftGELU's) or the tokens
-    (a softmax row)."""
-    qk = [o for o in wl.gemms if o.kind == "matmul" and o.m == o.n]
-    if not qk:
+    """``wl``'s attention (:func:`sim.workload.attention_of`); refused when it has none."""
+    attn = attention_of(wl)
+    if attn is None:
         raise ConfigError(f"workload {wl.name!r} must have attention (an activation x "
                           "activation matmul of T x T scores) for the ViT search, not none")
-    tokens = qk[0].m
-    rows = [o.k for o in wl.gemms if o.kind != "matmul" and o.n % tokens == 0]
-    return Attention(tokens, qk[0].k, max([tokens, *rows]))
+    return attn
 
 
 def token_cols(tokens: int) -> tuple[int, ...]:

@@ -175,6 +175,31 @@ class Workload:
         return sum(o.macs for o in self.ops)
 
 
+@dataclass(frozen=True)
+class Attention:
+    """A transformer workload's shape as the vector unit and the ViT search see it: tokens
+    ``T``, the head dimension (rows of one head in q, k and v) and the longest row the
+    vector unit keeps (``row_words``)."""
+
+    tokens: int
+    head_dim: int
+    row_words: int
+
+
+def attention_of(wl: Workload) -> Attention | None:
+    """Tokens and head dimension from ``wl``'s QK^T matmul (the activation x activation
+    GEMM with as many rows as columns: ``T x T`` scores, reduction ``head_dim``); the
+    longest vector row is the longest reduction of a per-token weight GEMM (``T`` columns
+    per image: qkv's D features, LayerNorm's row; fc2's MLP row, ShiftGELU's) or the tokens
+    (a softmax row). None when ``wl`` has no attention (a CNN)."""
+    qk = [o for o in wl.gemms if o.kind == "matmul" and o.m == o.n]
+    if not qk:
+        return None
+    tokens = qk[0].m
+    rows = [o.k for o in wl.gemms if o.kind != "matmul" and o.n % tokens == 0]
+    return Attention(tokens, qk[0].k, max([tokens, *rows]))
+
+
 def split_rows(op: GemmOp, fraction: float) -> tuple[tuple[int, int, int], ...]:
     """Row split of ``op`` with ``fraction`` of the rows on the LUT scheme (matmul: none).
 

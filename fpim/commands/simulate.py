@@ -153,7 +153,9 @@ def run(args: argparse.Namespace) -> int:
               f"not hidden + {t['hidden_vector_cycles']} hidden behind the engine")
         print(f"resources (estimate): LUT {r['lut']}/{accel.part.lut}, FF {r['ff']}/"
               f"{accel.part.ff}, DSP {r['dsp']}/{accel.part.dsp}, BRAM36 {r['bram36']}/"
-              f"{accel.part.bram36}")
+              f"{accel.part.bram36}"
+              + (f" (vector unit included: LUT {r['vector_unit']['lut']}, DSP "
+                 f"{r['vector_unit']['dsp']})" if "vector_unit" in r else ""))
         frac = data["config"]["sp2_fraction"]
         if frac is not None:
             how = ("--sp2-fraction" if args.sp2_fraction is not None else

@@ -37,7 +37,14 @@ from sim.vit_search import (
     token_cols,
     vit_fits,
 )
-from sim.workload import GemmOp, VectorOp, Workload, load_shipped, parse_topology
+from sim.workload import (
+    GemmOp,
+    VectorOp,
+    Workload,
+    assign_fraction,
+    load_shipped,
+    parse_topology,
+)
 from sim.zoo import deit
 
 SMALL = dict(embed=64, heads=2, depth=2, mlp=256, tokens=17)
@@ -319,3 +326,20 @@ def test_accumulators_cover_the_attention_matmuls():
     assert vit_acc_bits(wl, 4, "pot", True) == (need, need)
     assert vit_acc_bits(small_vit(), 8, "pot", True)[1] < vit_acc_bits(small_vit(), 8, "pot",
                                                                         True)[0]
+
+
+def test_simulate_and_the_search_count_the_same_resources():
+    """One estimate (issue 23): `fpim simulate` of a transformer counts the vector unit as
+    the ViT search does, and a CNN's run counts the engine alone."""
+    from sim.engine import simulate
+    from sim.resources import estimate_resources
+
+    acc = load_accelerator("xczu9eg")
+    wl = assign_fraction(load_shipped("deit_base"), 1 / 64)
+    r = simulate(wl, acc, "analytical")
+    want = design_resources(acc, attention_shape(wl))
+    assert {k: r.resources[k] for k in want} == want
+    assert r.dsp_used == want["dsp"] and r.resources["vector_unit"]["dsp"] > 0
+    cnn = simulate(assign_fraction(load_shipped("resnet18"), 0.25), acc, "analytical")
+    assert "vector_unit" not in cnn.resources
+    assert cnn.resources["lut"] == estimate_resources(acc).lut
