@@ -83,7 +83,7 @@ FF within 10%). Yosys keeps the top's hierarchy, so each block below is costed a
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from quant.errors import ConfigError, check_choice, check_int_range
 from quant.formats import ActFormat, Scheme, weight_format
@@ -683,9 +683,23 @@ def fit_violations(accel: Accelerator, est: ResourceEstimate | None = None) -> l
     return out
 
 
-def fits(accel: Accelerator, lut_cap: float = 1.0) -> bool:
-    """True if the engine fits its part, using at most ``lut_cap`` of the part's LUTs."""
-    est = estimate_resources(accel)
+def with_vector_unit(est: ResourceEstimate, accel: Accelerator,
+                     vector_row_words: int | None) -> ResourceEstimate:
+    """``est`` plus the vector unit (:func:`vector_unit_cost`) when ``vector_row_words`` (a
+    transformer's longest vector row, :func:`sim.workload.attention_of`) is given: the one
+    rule by which a transformer's design is costed, in `fpim simulate` and the searches."""
+    if vector_row_words is None:
+        return est
+    v = vector_unit_cost(accel.vector.lanes, accel.part.dsp_type, vector_row_words)
+    return replace(est, lut=est.lut + v.lut, ff=est.ff + v.ff, dsp=est.dsp + v.dsp,
+                   bram36=est.bram36 + v.bram36)
+
+
+def fits(accel: Accelerator, lut_cap: float = 1.0,
+         vector_row_words: int | None = None) -> bool:
+    """True if the engine (with the vector unit of a transformer, :func:`with_vector_unit`)
+    fits its part, using at most ``lut_cap`` of the part's LUTs."""
+    est = with_vector_unit(estimate_resources(accel), accel, vector_row_words)
     return not fit_violations(accel, est) and est.lut <= lut_cap * accel.part.lut
 
 

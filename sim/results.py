@@ -7,7 +7,7 @@ import io
 from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING
 
-from sim.resources import estimate_resources, vector_unit_cost
+from sim.resources import estimate_resources, vector_unit_cost, with_vector_unit
 from sim.timing import write_back_bytes
 
 if TYPE_CHECKING:
@@ -68,15 +68,12 @@ class RunResult:
         :func:`sim.workload.attention_of`) the resources count the vector unit too
         (:func:`sim.resources.vector_unit_cost`, the ViT search's figure): ``vector_unit``
         holds its share, ``lut``/``ff``/``dsp``/``bram36`` the whole design's."""
-        res = estimate_resources(accel)
+        res = with_vector_unit(estimate_resources(accel), accel, vector_row_words)
         d = res.to_dict()
         dsp = res.dsp
         if vector_row_words is not None:
-            v = vector_unit_cost(accel.vector.lanes, accel.part.dsp_type, vector_row_words)
-            d["vector_unit"] = v.to_dict()
-            for r in ("lut", "ff", "dsp", "bram36"):
-                d[r] += getattr(v, r)
-            dsp += v.dsp
+            d["vector_unit"] = vector_unit_cost(accel.vector.lanes, accel.part.dsp_type,
+                                                vector_row_words).to_dict()
         d["budget"] = {"lut": accel.part.lut, "ff": accel.part.ff, "dsp": accel.part.dsp,
                        "bram36": accel.part.bram36, "part": accel.part.name}
         e = accel.engine

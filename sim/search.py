@@ -25,6 +25,7 @@ when it is simulated (:func:`design_yaml` writes it as a preset). The space of d
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +39,7 @@ from sim.arch import Accelerator, FpgaPart, GemmEngine, Memory, allowed_packings
 from sim.config import CONFIG_DIR, load_accelerator, load_part, preset_names, read_yaml
 from sim.engine import simulate
 from sim.resources import fits
-from sim.workload import Workload, assign_fraction
+from sim.workload import Workload, assign_fraction, attention_of
 
 #: Column counts the search tries.
 COLS = (8, 12, 16, 24, 32, 48, 64)
@@ -321,11 +322,13 @@ def explore_msq(wl: Workload, template: Accelerator, bits: int, ideal_memory: bo
     (unlimited with ``ideal_memory``), clock, vector unit and accumulator width; arguments
     as :func:`search_msq`."""
     base, tried, need = search_base(wl, template, bits, ideal_memory, packings)
+    attn = attention_of(wl)  # a transformer's designs carry the vector unit (as simulate's)
+    fit = fits if attn is None else functools.partial(fits, vector_row_words=attn.row_words)
     mixed: list[tuple[Candidate, tuple[FractionPoint, ...]]] = []
     dsp_only: list[Candidate] = []
     steps = [(pack, cols) for pack in tried for cols in COLS]
     for done, (pack, cols) in enumerate(steps, 1):
-        only, mixes = engine_designs(base, lut_cap, cols, pack, lut_steps)
+        only, mixes = engine_designs(base, lut_cap, cols, pack, lut_steps, fit)
         if only is not None:
             dsp_only.append(_evaluate(wl, only, (0.0,))[0])
         mixed.extend(_evaluate(wl, acc, FRACTIONS) for acc in mixes)

@@ -67,8 +67,10 @@ def test_accumulator_comes_from_the_preset(capsys, tmp_path):
 def test_a_custom_part_and_a_torch_model(capsys, tmp_path):
     pytest.importorskip("torch")
     part = tmp_path / "my_part.yaml"
-    part.write_text("name: MYPART\nlut: 30000\nff: 60000\ndsp: 90\ndsp_type: DSP48E1\n"
-                    "bram36: 50\n")
+    # big enough for the 16-lane vector unit an attention model's designs carry (45,684 LUT,
+    # 160 DSP: sim.resources.with_vector_unit) and an engine beside it
+    part.write_text("name: MYPART\nlut: 120000\nff: 240000\ndsp: 400\ndsp_type: DSP48E1\n"
+                    "bram36: 100\n")
     out = tmp_path / "d.yaml"
     r = _json(capsys, *SEARCH, "--part", str(part), "--model",
               "tests.sim.test_torch_workload:Attn", "--input-shape", "2,3,8,8",
