@@ -683,23 +683,27 @@ def fit_violations(accel: Accelerator, est: ResourceEstimate | None = None) -> l
     return out
 
 
-def with_vector_unit(est: ResourceEstimate, accel: Accelerator,
-                     vector_row_words: int | None) -> ResourceEstimate:
-    """``est`` plus the vector unit (:func:`vector_unit_cost`) when ``vector_row_words`` (a
-    transformer's longest vector row, :func:`sim.workload.attention_of`) is given: the one
-    rule by which a transformer's design is costed, in `fpim simulate` and the searches."""
-    if vector_row_words is None:
+def accel_vector_unit(accel: Accelerator, row_words: int) -> BlockCost:
+    """The vector unit of ``accel`` (its lanes, its part's DSP type) keeping rows of
+    ``row_words`` (a transformer's longest vector row, :func:`sim.workload.attention_of`)."""
+    return vector_unit_cost(accel.vector.lanes, accel.part.dsp_type, row_words)
+
+
+def with_vector_unit(est: ResourceEstimate, vector: BlockCost | None) -> ResourceEstimate:
+    """``est`` plus the vector unit (:func:`accel_vector_unit`; None: none): the one rule by
+    which a transformer's design is costed, in `fpim simulate` and the searches."""
+    if vector is None:
         return est
-    v = vector_unit_cost(accel.vector.lanes, accel.part.dsp_type, vector_row_words)
-    return replace(est, lut=est.lut + v.lut, ff=est.ff + v.ff, dsp=est.dsp + v.dsp,
-                   bram36=est.bram36 + v.bram36)
+    return replace(est, lut=est.lut + vector.lut, ff=est.ff + vector.ff,
+                   dsp=est.dsp + vector.dsp, bram36=est.bram36 + vector.bram36)
 
 
 def fits(accel: Accelerator, lut_cap: float = 1.0,
          vector_row_words: int | None = None) -> bool:
     """True if the engine (with the vector unit of a transformer, :func:`with_vector_unit`)
     fits its part, using at most ``lut_cap`` of the part's LUTs."""
-    est = with_vector_unit(estimate_resources(accel), accel, vector_row_words)
+    vector = None if vector_row_words is None else accel_vector_unit(accel, vector_row_words)
+    est = with_vector_unit(estimate_resources(accel), vector)
     return not fit_violations(accel, est) and est.lut <= lut_cap * accel.part.lut
 
 

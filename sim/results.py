@@ -7,7 +7,7 @@ import io
 from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING
 
-from sim.resources import estimate_resources, vector_unit_cost, with_vector_unit
+from sim.resources import accel_vector_unit, estimate_resources, with_vector_unit
 from sim.timing import write_back_bytes
 
 if TYPE_CHECKING:
@@ -66,14 +66,15 @@ class RunResult:
               batch: int = 1, vector_row_words: int | None = None) -> RunResult:
         """With ``vector_row_words`` (a transformer's longest vector row,
         :func:`sim.workload.attention_of`) the resources count the vector unit too
-        (:func:`sim.resources.vector_unit_cost`, the ViT search's figure): ``vector_unit``
+        (:func:`sim.resources.accel_vector_unit`, the ViT search's figure): ``vector_unit``
         holds its share, ``lut``/``ff``/``dsp``/``bram36`` the whole design's."""
-        res = with_vector_unit(estimate_resources(accel), accel, vector_row_words)
+        vector = (None if vector_row_words is None
+                  else accel_vector_unit(accel, vector_row_words))
+        res = with_vector_unit(estimate_resources(accel), vector)
         d = res.to_dict()
         dsp = res.dsp
-        if vector_row_words is not None:
-            d["vector_unit"] = vector_unit_cost(accel.vector.lanes, accel.part.dsp_type,
-                                                vector_row_words).to_dict()
+        if vector is not None:
+            d["vector_unit"] = vector.to_dict()
         d["budget"] = {"lut": accel.part.lut, "ff": accel.part.ff, "dsp": accel.part.dsp,
                        "bram36": accel.part.bram36, "part": accel.part.name}
         e = accel.engine

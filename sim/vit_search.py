@@ -60,9 +60,10 @@ from sim.engine import simulate
 from sim.resources import (
     BlockCost,
     ResourceEstimate,
+    accel_vector_unit,
     estimate_resources,
     matmul_block_violation,
-    vector_unit_cost,
+    with_vector_unit,
 )
 from sim.results import RunResult
 from sim.search import (
@@ -151,7 +152,7 @@ def design_blocks(acc: Accelerator, attn: Attention) -> dict[str, BlockCost]:
     e = _engine_estimate(acc)
     return {
         "engine": BlockCost(e.lut, e.ff, e.dsp, e.bram36),
-        "vector": vector_unit_cost(acc.vector.lanes, acc.part.dsp_type, attn.row_words),
+        "vector": accel_vector_unit(acc, attn.row_words),
     }
 
 
@@ -164,9 +165,10 @@ def attention_violation(acc: Accelerator, attn: Attention) -> str | None:
 
 
 def design_resources(acc: Accelerator, attn: Attention) -> dict[str, int]:
-    """LUT, FF, DSP and BRAM36 of the whole design (:func:`design_blocks` summed)."""
-    blocks = design_blocks(acc, attn).values()
-    return {r: sum(getattr(b, r) for b in blocks) for r in ("lut", "ff", "dsp", "bram36")}
+    """LUT, FF, DSP and BRAM36 of the whole design: the engine with the vector unit
+    (:func:`sim.resources.with_vector_unit`, as `fpim simulate` counts it)."""
+    est = with_vector_unit(_engine_estimate(acc), accel_vector_unit(acc, attn.row_words))
+    return {r: getattr(est, r) for r in ("lut", "ff", "dsp", "bram36")}
 
 
 def vit_fits(acc: Accelerator, lut_cap: float, attn: Attention) -> bool:
