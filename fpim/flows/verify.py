@@ -143,8 +143,7 @@ def _run_fast(accel: Accelerator, run: FastRun, cases: list[GemmCase], tag: bool
     """The cases' outcomes on the fast harness (names tagged ``@fast`` next to the stream
     harness's)."""
     out = []
-    for i, c in enumerate(cases):
-        r = run.run(c)
+    for i, (c, r) in enumerate(zip(cases, run.run_many(cases), strict=True)):
         o = outcome(c, r.y, r.cycles, r.req_bytes)
         out.append(dataclasses.replace(o, name=f"{o.name}@fast") if tag else o)
         report(i + 1, len(cases))

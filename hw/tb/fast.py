@@ -27,12 +27,14 @@ choices (C++ driver rather than ``--binary``, the Verilator options).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -343,14 +345,23 @@ def build_fast(accel: Accelerator, root: str | os.PathLike | None = None, *,
     return FastBuild(binary, time.perf_counter() - t)
 
 
-def _hex(values, mask: int) -> str:
-    """``values & mask`` as ``$readmemh`` lines (a table lookup for narrow words, which are
-    most of a case: weights and activations)."""
+@functools.cache
+def _hex_table(mask: int) -> np.ndarray:
+    """The ``$readmemh`` line of every value ``0 .. mask``, fixed width, as bytes."""
+    digits = max(1, (mask.bit_length() + 3) // 4)
+    return np.array([f"{i:0{digits}x}\n".encode() for i in range(mask + 1)],
+                    dtype=f"S{digits + 1}")
+
+
+def _hex(values, mask: int) -> bytes:
+    """``values & mask`` as ``$readmemh`` lines. Words below 16 bits (weights, activations:
+    most of a case) are looked up as fixed-width lines in a byte table, one numpy gather for
+    the whole memory image; wider words (header, parameters, command) are formatted one by
+    one."""
     flat = np.asarray(values).ravel()
     if 0 <= mask < 1 << 16:
-        table = np.array([format(i, "x") for i in range(mask + 1)])
-        return "\n".join(table[flat.astype(np.int64) & mask].tolist()) + "\n"
-    return "\n".join(format(int(v) & mask, "x") for v in flat) + "\n"
+        return _hex_table(mask)[flat.astype(np.int64) & mask].tobytes()
+    return "".join(f"{int(v) & mask:x}\n" for v in flat).encode()
 
 
 @dataclass(frozen=True)
@@ -427,23 +438,49 @@ class FastRun:
         limit = 20 * case.cycles + 2000
         head = (m, n, k, len(params), case.bw or 0, case.lat, limit)
         d.mkdir()
-        (d / "hdr.hex").write_text(_hex(head, (1 << 64) - 1))
-        (d / "cmd.hex").write_text(format(int(cmd), "x") + "\n")
-        (d / "params.hex").write_text(_hex(params or [0], -1))
+        (d / "hdr.hex").write_bytes(_hex(head, (1 << 64) - 1))
+        (d / "cmd.hex").write_bytes(_hex([int(cmd)], -1))
+        (d / "params.hex").write_bytes(_hex(params or [0], -1))
         for core in self.cores:
             idx = rows[core]
-            (d / f"w_{core}.hex").write_text(_hex(case.words[idx] if len(idx) else [0],
+            (d / f"w_{core}.hex").write_bytes(_hex(case.words[idx] if len(idx) else [0],
                                                   (1 << e.weight_bits) - 1))
-            (d / f"map_{core}.hex").write_text(_hex(idx if len(idx) else [0], 0xFFFF))
-        (d / "x.hex").write_text(_hex(case.x, (1 << e.act_bits) - 1))
+            (d / f"map_{core}.hex").write_bytes(_hex(idx if len(idx) else [0], 0xFFFF))
+        (d / "x.hex").write_bytes(_hex(case.x, (1 << e.act_bits) - 1))
 
     def run(self, case: GemmCase) -> FastResult:
         """Run ``case`` (after every earlier one, no reset in between)."""
+        return next(self.run_many([case]))
+
+    def run_many(self, cases: Iterable[GemmCase]) -> Iterator[FastResult]:
+        """Run ``cases`` back to back, yielding each one's result: the host writes case
+        ``i + 1``'s memory images while the simulator runs case ``i``."""
+        it = iter(cases)
+        case = next(it, None)
+        d = self._next_dir(case) if case is not None else None
+        try:
+            while case is not None:
+                self.proc.stdin.write("go\n")
+                self.proc.stdin.flush()
+                following = next(it, None)
+                d_next = self._next_dir(following) if following is not None else None
+                result = self._collect(d, case)
+                case, d = following, d_next
+                yield result
+        finally:
+            if case is not None:  # written but never started: the harness will not read it
+                shutil.rmtree(d, ignore_errors=True)
+                self.count -= 1
+
+    def _next_dir(self, case: GemmCase) -> Path:
+        """Write ``case`` into the directory the harness reads at its next ``go``."""
         d = self.dir / str(self.count)
         self._write(d, case)
         self.count += 1
-        self.proc.stdin.write("go\n")
-        self.proc.stdin.flush()
+        return d
+
+    def _collect(self, d: Path, case: GemmCase) -> FastResult:
+        """Wait for the harness's ``done`` of ``case`` and read its results from ``d``."""
         line = self.proc.stdout.readline()
         if not line.startswith("done"):
             rest = line + self.proc.stdout.read() if self.proc.poll() is not None else line
@@ -465,4 +502,4 @@ def run_fast(accel: Accelerator, cases: list[GemmCase], *, build: FastBuild | No
     b = build or build_fast(accel)
     with FastRun(accel, b) as run:
         return [outcome(c, r.y, r.cycles, r.req_bytes)
-                for c in cases for r in (run.run(c),)]
+                for c, r in zip(cases, run.run_many(cases), strict=True)]

@@ -99,3 +99,14 @@ def test_logits_beyond_the_lane_saturate_on_the_dut_as_in_the_reference() -> Non
     with FastRun(TINY, build_fast(TINY, ROOT)) as run:
         records, logits_equal = verify_network(TINY, art, image, run)
     assert logits_equal and all(r.passed for r in records), [r.failure() for r in records]
+
+
+def test_abandoned_run_many_leaves_the_harness_in_step() -> None:
+    """``run_many`` writes the next case while the current one runs; stopping after the
+    first result must withdraw the written case, so the next ``run`` reads its own images."""
+    cases = random_cases(TINY, 3, seed=SEED + 11)
+    with FastRun(TINY, build_fast(TINY, ROOT)) as run:
+        first = next(run.run_many(cases[:2]))
+        third = run.run(cases[2])
+    assert (first.y == cases[0].want).all() and first.cycles == cases[0].cycles
+    assert (third.y == cases[2].want).all() and third.cycles == cases[2].cycles
