@@ -501,7 +501,8 @@ def main_vector(out: Path) -> int:
         "(logic); LUT RAM the RAM32M/RAM64M cells (4 LUTs of the part each).",
         "",
         "The LUT and FF constants (`VEC_LUT`, `VEC_FF`) are least-squares fits on the xc7 "
-        "rows of at most 4 lanes; the 8-lane and xcup rows check them. The memories follow "
+        "rows of at most 4 lanes; the 8-lane and xcup rows check them (the xcup LayerNorm "
+        "row's FF gives `VEC_FF_DSP48E2`, measured on it alone). The memories follow "
         "Yosys' xc7 rules (`map_memory`); on xcup Yosys maps LUT RAM to RAM32M16 cells (8 "
         "LUTs, 14 bits wide) instead of RAM32M (4 LUTs, 6 bits), so the xcup rows' LUT RAM "
         "cells differ (the LUTs they occupy within about 10%).",

@@ -811,6 +811,12 @@ VEC_FF = {
 }
 
 
+#: FF per lane that Yosys keeps in fabric on DSP48E2 (xcup) but absorbs into DSP48E1 on xc7:
+#: measured on LayerNorm (2 lanes: 1,604 FF on xcup, 1,357 on xc7: its single-slice
+#: products' registers), none on requant and softmax (the same FF on both families).
+VEC_FF_DSP48E2 = {"requant": 0.0, "softmax": 0.0, "gelu": 0.0, "layernorm": 123.5}
+
+
 def vector_width(unit: str, cfg: VectorConfig) -> int:
     """The width a unit's per-lane logic grows with: the requantizer's product (``acc_bits``
     + 32) for requant and softmax, GELU's signed input (``x bits + 1``, which its 40-odd
@@ -858,12 +864,14 @@ def vector_unit_memory(unit: str, cfg: VectorConfig) -> MemoryMap | None:
 
 def vector_unit_costs(cfg: VectorConfig, dsp_type: str) -> dict[str, TopCost]:
     """Each component of the vector unit (:data:`VECTOR_UNITS`) as ``hw.vector`` builds it
-    for ``cfg``: logic LUT and FF (fitted, :data:`VEC_LUT`, :data:`VEC_FF`), DSP slices
+    for ``cfg``: logic LUT and FF (fitted, :data:`VEC_LUT`, :data:`VEC_FF`,
+    :data:`VEC_FF_DSP48E2`), DSP slices
     (:func:`vector_unit_dsps`, exact) and its memory (:func:`vector_unit_memory`)."""
     out = {}
     for unit in VECTOR_UNITS:
         w = vector_width(unit, cfg)
         (la, lw, lc), (fa, fw, fc) = VEC_LUT[unit], VEC_FF[unit]
+        fa += VEC_FF_DSP48E2[unit] if dsp_type == "DSP48E2" else 0.0
         logic = UnitCost(cfg.lanes * (la + lw * w) + lc, cfg.lanes * (fa + fw * w) + fc,
                          vector_unit_dsps(unit, cfg, dsp_type))
         mem = vector_unit_memory(unit, cfg)
