@@ -22,6 +22,14 @@ the units of their control and memories (load buffers, output FIFOs, tile walker
 ``reports/reference/resource_calibration_tops.md``. Acceptance: DSP, BRAM and LUT RAM
 exact, LUT and FF within 10%. Syntheses are cached in ``build/resource_calibration/``
 (keyed by Verilog, family and script): the mid top takes Yosys about 11 minutes.
+
+With ``--vector``: the vector unit's components (``hw.vector``: requant, softmax, GELU,
+LayerNorm, built by ``hw.vector.unit.build_unit`` as ``fpim synth --vector`` does) over a
+sweep of lanes (1-8) and widths on xc7 and xcup, against
+:func:`sim.resources.vector_unit_costs`, with the least-squares fits the LUT and FF constants
+come from, into ``reports/reference/resource_calibration_vector.md``. Acceptance: DSP, LUT
+RAM and BRAM exact, LUT and FF within 10%. Cached like ``--tops``; GELU's 32-stage divider
+per lane makes it the slowest (about 4 minutes of Yosys for 4 lanes on a loaded machine).
 """
 
 from __future__ import annotations
@@ -53,15 +61,18 @@ from hw.synth import (
     synthesize_component,
     yosys_script,
 )
+from hw.vector.unit import build_unit
 from hw.walker import TileWalker
 from quant.fileio import write_atomic
 from quant.formats import ActFormat, weight_format
 from sim.config import load_accelerator
 from sim.resources import (
     DIM_BITS,
+    VECTOR_UNITS,
     ZERO,
     MemoryMap,
     UnitCost,
+    VectorConfig,
     buffer_depth,
     buffer_logic_cost,
     fifo_logic_cost,
@@ -72,6 +83,8 @@ from sim.resources import (
     pot_pe_cost,
     sp2_pe_cost,
     top_cost,
+    vector_unit_costs,
+    vector_width,
     walker_cost,
 )
 
@@ -384,6 +397,133 @@ def main_tops(out: Path) -> int:
     return 0 if ok else 1
 
 
+OUT_VECTOR = OUT.with_name("resource_calibration_vector.md")
+VECTOR_TOLERANCE = 0.10
+#: Vector-unit components (hw.vector): (unit, lanes, acc_bits, x bits (signed), tokens,
+#: features, family). The constants of sim.resources' VEC_LUT and VEC_FF are fitted on the
+#: xc7 rows of up to 4 lanes; the 8-lane and xcup rows check them.
+VECTOR_SWEEP = [
+    *[("requant", n, 24, 8, 17, 8, "xc7") for n in (1, 2, 4, 8)],
+    ("requant", 2, 32, 8, 17, 8, "xc7"), ("requant", 2, 24, 8, 17, 8, "xcup"),
+    *[("softmax", n, 24, 8, 17, 8, "xc7") for n in (1, 2, 4)],
+    ("softmax", 2, 32, 8, 64, 8, "xc7"), ("softmax", 2, 24, 8, 17, 8, "xcup"),
+    ("softmax", 8, 24, 8, 197, 8, "xc7"),
+    *[("gelu", n, 24, 8, 17, 8, "xc7") for n in (1, 2, 4)],
+    ("gelu", 1, 24, 4, 17, 8, "xc7"), ("gelu", 1, 24, 8, 17, 8, "xcup"),
+    *[("layernorm", n, 24, 8, 17, 32, "xc7") for n in (1, 2, 4)],
+    ("layernorm", 2, 24, 4, 17, 64, "xc7"), ("layernorm", 2, 24, 8, 17, 32, "xcup"),
+    ("layernorm", 8, 24, 8, 17, 64, "xc7"),
+]
+
+
+def run_vector() -> tuple[list[str], dict[str, tuple[float, str]], bool, list[tuple]]:
+    """Each VECTOR_SWEEP component against :func:`sim.resources.vector_unit_costs`; also
+    returns (row, config, measured summary) for :func:`fit_vector`."""
+    rows, worst, exact, got_all = [], {"lut": (0.0, ""), "ff": (0.0, "")}, True, []
+    for row in VECTOR_SWEEP:
+        unit, lanes, acc, xb, tokens, features, fam = row
+        cfg = VectorConfig(lanes, acc, ActFormat(xb, True), tokens, features)
+        text = emit_verilog(build_unit(unit, cfg), "unit")
+        got = cached_synthesis(f"vec-{unit}-{lanes}-{acc}-{xb}-{tokens}-{features}", text,
+                               "unit", fam, 3600.0)
+        label = f"{unit} {lanes} lanes, A{acc}, x{xb}, T{tokens}, D{features}"
+        if "timeout" in got:
+            rows.append(f"| {label} | {fam} | Yosys timed out | | | | | |")
+            exact = False
+            continue
+        s, t = got["summary"], vector_unit_costs(cfg, DSP_TYPE[fam])[unit]
+        got_all.append((row, cfg, s))
+        errs = {k: rel_error(float(s[k]), float(getattr(t, k))) for k in ("lut", "ff")}
+        for k, e in errs.items():
+            if e is None or abs(e) > abs(worst[k][0]):
+                worst[k] = (e if e is not None else float("inf"), f"{label}, {fam}")
+        # memories: exact on xc7 (map_memory follows its rules); xcup maps LUT RAM to
+        # RAM32M16 cells (8 LUTs, 14 bits wide), which the model does not know
+        exact &= s["dsp"] == t.dsp and (fam != "xc7" or (s["lutram"] == t.lutram
+                                                         and s["bram36"] == t.bram36))
+        rows.append(f"| {label} | {fam} | {s['lut']} / {t.lut} ({pct(errs['lut'])}) | "
+                    f"{s['ff']} / {t.ff} ({pct(errs['ff'])}) | {s['dsp']} / {t.dsp} | "
+                    f"{s['lutram']} / {t.lutram} | {s['bram36']} / {t.bram36} | "
+                    f"{got['seconds']:.0f} |")
+        print(rows[-1], flush=True)
+    return rows, worst, exact, got_all
+
+
+def fit_vector(got_all: list[tuple]) -> list[str]:
+    """Least-squares LUT and FF constants of each component, ``lanes (lane + lane_w w) +
+    shared``, from the xc7 syntheses of at most 4 lanes (what VEC_LUT and VEC_FF hold,
+    rounded); FF without a memory kept in flip-flops."""
+    import numpy as np
+
+    out = []
+    for unit in VECTOR_UNITS:
+        xs, ys = [], {"lut": [], "ff": []}
+        for (u, lanes, *_, fam), cfg, s in got_all:
+            if u != unit or fam != "xc7" or lanes > 4:
+                continue
+            w = vector_width(unit, cfg)
+            xs.append([lanes, lanes * w, 1.0])
+            mem = vector_unit_costs(cfg, DSP_TYPE[fam])[unit].memories.get(unit)
+            mem_ff = mem.width * mem.depth if mem is not None and mem.kind == "ff" else 0
+            ys["lut"].append(s["lut"])
+            ys["ff"].append(s["ff"] - mem_ff)
+        for k in ("lut", "ff"):
+            coef = np.linalg.lstsq(np.array(xs), np.array(ys[k], float), rcond=None)[0]
+            out.append(f"{unit} {k}: lane {coef[0]:.2f}, lane_w {coef[1]:.3f}, shared "
+                       f"{coef[2]:.1f} (from {len(xs)} syntheses)")
+    return out
+
+
+def main_vector(out: Path) -> int:
+    t0 = time.perf_counter()
+    rows, worst, exact, got_all = run_vector()
+    fits = fit_vector(got_all)
+    print("\n".join(fits))
+    total = time.perf_counter() - t0
+    ok = exact and all(abs(v) <= VECTOR_TOLERANCE for v, _ in worst.values())
+    verdict = (f"Worst model error: LUT {pct(worst['lut'][0])} ({worst['lut'][1]}), FF "
+               f"{pct(worst['ff'][0])} ({worst['ff'][1]}); DSP "
+               f"{'exact' if exact else 'NOT exact'} in every row, LUT RAM and BRAM in every "
+               f"xc7 row. Acceptance (DSP exact, LUT and FF within "
+               f"{100 * VECTOR_TOLERANCE:.0f}%): {'met' if ok else 'NOT met'}.")
+    text = [
+        "# Resource-model calibration: the vector unit",
+        "",
+        "Generated by `.venv/bin/python bench/resource_calibration.py --vector` (Yosys 0.23 "
+        "`synth_xilinx -noiopad` as `hw.synth` runs it, family per row; results cached in "
+        f"`build/resource_calibration/`; {total:.0f} s for this report, the syntheses' own "
+        "times in the last column). Each component of `hw.vector` synthesized alone "
+        "(`hw.vector.unit.build_unit`, what `fpim synth --vector` synthesizes): `A` the "
+        "accumulator bits of requant's and softmax's input, `x` GELU's and LayerNorm's signed "
+        "input bits, `T` softmax's longest row, `D` LayerNorm's longest token. Cells: "
+        "measured / model (`sim.resources.vector_unit_costs`, the model the simulator and "
+        "the searches use; error relative to measured). LUT counts LUT1-6 and INV cells "
+        "(logic); LUT RAM the RAM32M/RAM64M cells (4 LUTs of the part each).",
+        "",
+        "The LUT and FF constants (`VEC_LUT`, `VEC_FF`) are least-squares fits on the xc7 "
+        "rows of at most 4 lanes; the 8-lane and xcup rows check them (the xcup LayerNorm "
+        "row's FF gives `VEC_FF_DSP48E2`, measured on it alone). The memories follow "
+        "Yosys' xc7 rules (`map_memory`); on xcup Yosys maps LUT RAM to RAM32M16 cells (8 "
+        "LUTs, 14 bits wide) instead of RAM32M (4 LUTs, 6 bits), so the xcup rows' LUT RAM "
+        "cells differ (the LUTs they occupy within about 10%).",
+        "",
+        "| component | family | LUT | FF | DSP48 | LUT RAM | BRAM36 | synth s |",
+        "|---|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+        "Least-squares fits of `lanes (lane + lane_w w) + shared` on those rows (`w` from "
+        "`sim.resources.vector_width`; FF without a memory kept in flip-flops):",
+        "",
+        *[f"- {f}" for f in fits],
+        "",
+        verdict,
+        "",
+    ]
+    write_atomic(out, "\n".join(text))
+    print(verdict)
+    return 0 if ok else 1
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=OUT)
@@ -393,7 +533,12 @@ def main() -> int:
                     help="whole accelerator tops (tiny, mid, xc7z020) and the units of their "
                          "buffers, FIFO and walkers instead, into "
                          "resource_calibration_tops.md")
+    ap.add_argument("--vector", action="store_true",
+                    help="the vector unit's components (hw.vector) over a sweep of lanes and "
+                         "widths instead, into resource_calibration_vector.md")
     args = ap.parse_args()
+    if args.vector:
+        return main_vector(args.out if args.out != OUT else OUT_VECTOR)
     if args.tops:
         return main_tops(args.out if args.out != OUT else OUT_TOPS)
     t0 = time.perf_counter()

@@ -22,10 +22,16 @@ from amaranth.lib import data
 from hw.accel import GemmAccelerator
 from hw.engine import EngineDatapath
 from hw.synth import emit_verilog
+from hw.vector.unit import build_unit, module_name
 from quant.errors import ShapeError
 from quant.requant import REQUANTIZER
 from sim.arch import Accelerator
-from sim.resources import DIM_BITS, PARAM_DEPTH  # the top's command width and rows per core
+from sim.resources import (  # the top's command width and rows per core
+    DIM_BITS,
+    PARAM_DEPTH,
+    VECTOR_UNITS,
+    VectorConfig,
+)
 
 GENERATORS = {False: "fpim.hw.accel.GemmAccelerator", True: "fpim.hw.engine.EngineDatapath"}
 SCOPES = {
@@ -123,5 +129,41 @@ def generate(accel: Accelerator, *, datapath_only: bool = False
         "input_sha256": hashlib.sha256(inputs.encode()).hexdigest(),
         "verilog_sha256": hashlib.sha256(text.encode()).hexdigest(),
         "scope": SCOPES[datapath_only],
+    }
+    return text, manifest
+
+
+def vector_top_name(accel: Accelerator) -> str:
+    """File stem of a preset's vector unit: ``fpim_<name>_vec`` (modules
+    ``fpim_<name>_vec_<unit>``, :func:`hw.vector.unit.module_name`)."""
+    return top_name(accel) + "_vec"
+
+
+def generate_vector(accel: Accelerator, cfg: VectorConfig) -> tuple[str, dict[str, object]]:
+    """(Verilog text, manifest) of ``accel``'s vector unit as ``cfg`` describes it
+    (:func:`sim.resources.vector_config`): one module per component of
+    :data:`sim.resources.VECTOR_UNITS`, each with its stream and command ports."""
+    stem = vector_top_name(accel)
+    texts, units = [], {}
+    for unit in VECTOR_UNITS:
+        dut = build_unit(unit, cfg)
+        name = module_name(stem[:-len("_vec")], unit)
+        texts.append(emit_verilog(dut, name))
+        units[unit] = {"module": name, "ports": port_list(dut),
+                       "payload_layouts": payload_layouts(dut)}
+    text = "".join(texts)
+    params = {"lanes": cfg.lanes, "acc_bits": cfg.acc_bits, "x_bits": cfg.x_fmt.bits,
+              "x_signed": cfg.x_fmt.signed, "tokens": cfg.tokens, "features": cfg.features}
+    inputs = json.dumps({"accel": accel.to_dict(), "vector": params}, sort_keys=True)
+    manifest = {
+        "top": stem,
+        "generator": "fpim.hw.vector.unit",
+        "versions": {"fpim": version("fpim"), "amaranth": version("amaranth")},
+        "parameters": params,
+        "units": units,
+        "input_sha256": hashlib.sha256(inputs.encode()).hexdigest(),
+        "verilog_sha256": hashlib.sha256(text.encode()).hexdigest(),
+        "scope": "vector unit: the dyadic requantizer, softmax, GELU and LayerNorm of sim.timing "
+                 "R12-R16, one module each (hw.vector; docs/rtl.md)",
     }
     return text, manifest

@@ -246,5 +246,4 @@ def simulate(wl: Workload, accel: Accelerator, mode: str = "cycle",
                                   util_dsp=u_d, util_lut=u_l, macs=o.macs,
                                   dram_bytes=tot.dram_read + write))
     attn = attention_of(wl)  # a transformer: the vector unit counts in the resources
-    return RunResult.build(wl.name, accel, mode, layers, wl.batch,
-                           None if attn is None else attn.row_words)
+    return RunResult.build(wl.name, accel, mode, layers, wl.batch, attn)

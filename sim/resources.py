@@ -78,18 +78,33 @@ FF within 10%). Yosys keeps the top's hierarchy, so each block below is costed a
   drain state, the output row's metadata); LUTs a fitted constant per walker and for the
   controller, plus the load-size multipliers (``rows x steps``, ``cols x steps``), which go
   to DSP slices when their used product has at least ``DSP_Y_MINWIDTH`` bits.
+
+The **vector unit** of a transformer (``hw.vector``: one component per op, the dyadic
+requantizer, softmax, GELU and LayerNorm; :class:`VectorConfig`) is costed component by
+component (:func:`vector_unit_costs`) and checked against Yosys syntheses of each component
+over a sweep of lanes and widths by ``bench/resource_calibration.py --vector``
+(``reports/reference/resource_calibration_vector.md``; acceptance: DSP exact, LUT and FF
+within 10%): DSP slices exactly from its multipliers (:func:`vector_unit_dsps`, none marked
+``use_dsp``), its memory by :func:`map_memory`, LUT and FF as ``lanes (lane + lane_w w) +
+shared`` with fitted constants (:data:`VEC_LUT`, :data:`VEC_FF`). :func:`accel_vector_unit`
+is the one rule the simulator (``fpim simulate``'s resources) and both searches use.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, replace
+from typing import TYPE_CHECKING
 
 from quant.errors import ConfigError, check_choice, check_int_range
 from quant.formats import ActFormat, Scheme, weight_format
+from quant.ops.intmath import DYADIC_BITS
+from quant.ops.layernorm import BETA_LIMIT
 from quant.requant import REQUANTIZER
 from sim.arch import Accelerator, GemmEngine
-from sim.timing import DIV_CYCLES
+
+if TYPE_CHECKING:
+    from sim.workload import Attention
 
 BRAM36_SHAPES = ((72, 512), (36, 1024), (18, 2048), (9, 4096), (4, 8192), (2, 16384),
                  (1, 32768))
@@ -683,10 +698,11 @@ def fit_violations(accel: Accelerator, est: ResourceEstimate | None = None) -> l
     return out
 
 
-def accel_vector_unit(accel: Accelerator, row_words: int) -> BlockCost:
-    """The vector unit of ``accel`` (its lanes, its part's DSP type) keeping rows of
-    ``row_words`` (a transformer's longest vector row, :func:`sim.workload.attention_of`)."""
-    return vector_unit_cost(accel.vector.lanes, accel.part.dsp_type, row_words)
+def accel_vector_unit(accel: Accelerator, attn: Attention) -> BlockCost:
+    """The vector unit of ``accel`` (:func:`vector_config`, its part's DSP type) for a
+    transformer of ``attn``'s tokens and features (:func:`sim.workload.attention_of`)."""
+    return vector_unit_cost(vector_config(accel, attn.tokens, attn.features),
+                            accel.part.dsp_type)
 
 
 def with_vector_unit(est: ResourceEstimate, vector: BlockCost | None) -> ResourceEstimate:
@@ -698,11 +714,10 @@ def with_vector_unit(est: ResourceEstimate, vector: BlockCost | None) -> Resourc
                    dsp=est.dsp + vector.dsp, bram36=est.bram36 + vector.bram36)
 
 
-def fits(accel: Accelerator, lut_cap: float = 1.0,
-         vector_row_words: int | None = None) -> bool:
+def fits(accel: Accelerator, lut_cap: float = 1.0, attn: Attention | None = None) -> bool:
     """True if the engine (with the vector unit of a transformer, :func:`with_vector_unit`)
     fits its part, using at most ``lut_cap`` of the part's LUTs."""
-    vector = None if vector_row_words is None else accel_vector_unit(accel, vector_row_words)
+    vector = None if attn is None else accel_vector_unit(accel, attn)
     est = with_vector_unit(estimate_resources(accel), vector)
     return not fit_violations(accel, est) and est.lut <= lut_cap * accel.part.lut
 
@@ -715,100 +730,163 @@ def check_fits(accel: Accelerator) -> None:
 
 
 # ---------------------------------------------------------------------------------------
-# Vector unit and attention buffer (first-order estimates for the ViT search; not yet
-# calibrated against Yosys: issue 16)
+# Vector unit (hw.vector, calibrated against Yosys: bench/resource_calibration.py --vector)
 # ---------------------------------------------------------------------------------------
-
-#: Width of a vector lane's registers: I-ViT's int32 (``quant.ops.intmath.INT32_MAX``).
-VEC_WORD_BITS = 32
-#: Width of its products, requantizer sums and row reductions.
-VEC_WIDE_BITS = 64
-#: Stages of a lane's pipelined divider and of the shared scalar divider and square root:
-#: one quotient (root) bit per stage or cycle, R13's one definition.
-VEC_DIV_STAGES = DIV_CYCLES
-#: Quotient stages of ShiftExp's ``q = x // x0`` (``q <= 31``: five bits).
-VEC_EXP_Q_STAGES = 5
-#: Sequencer of the vector unit (micro-op table, row and element counters), LUT and FF.
-VEC_CONTROL = 500
-
 
 @dataclass(frozen=True)
 class BlockCost:
-    """LUT, FF, DSP and BRAM36 of a block outside the GEMM datapath (whole units)."""
+    """LUT, FF, DSP and BRAM36 of a block outside the GEMM datapath (whole units; BRAM36
+    counts a RAMB18 as half a block)."""
 
     lut: int
     ff: int
     dsp: int
-    bram36: int
+    bram36: float
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def vector_lane_cost(dsp_type: str) -> UnitCost:
-    """One lane of the vector unit (:func:`vector_unit_cost` gives the derivation)."""
-    w, p = VEC_WORD_BITS, VEC_WIDE_BITS
-    big = multiplier_dsps(w, w, dsp_type, marked=True)
-    small = multiplier_dsps(w, 16 + 1, dsp_type, marked=True)
-    combine = (2 * (big - 1) + (small - 1)) * p
-    shifter = p * (math.ceil(math.log2(p) / 2) + 1)
-    exp = 2 * w + w + VEC_EXP_Q_STAGES * w + w + w * math.ceil(math.log2(w) / 2)
-    lut = (combine + 2 * exp + VEC_DIV_STAGES * w + shifter + p + 2 * w + 2 * p + p)
-    ff = VEC_DIV_STAGES * 2 * w + 16 * p + p
-    return UnitCost(float(lut), float(ff), 2 * big + small)
+#: Widths of the vector unit's words (``hw.vector`` builds them): an exp, an exp sum and a
+#: reciprocal (int32, quant.ops.intmath), LayerNorm's integer gamma (``|gamma| <=
+#: INT32_MAX``) and beta (``|beta| <= BETA_LIMIT``), one of each per lane in its memory.
+EXP_BITS = 32
+GAMMA_BITS = 32
+BETA_BITS = BETA_LIMIT.bit_length() + 1
+VEC_COEF_BITS = GAMMA_BITS + BETA_BITS
+
+#: The vector unit's components (``hw.vector``), in the order they are reported.
+VECTOR_UNITS = ("requant", "softmax", "gelu", "layernorm")
 
 
-def vector_unit_cost(lanes: int, dsp_type: str, row_words: int) -> BlockCost:
-    """The vector unit (softmax, LayerNorm, GELU, residual adds and the requantizers of
-    ``sim.timing`` R12-R16) with ``lanes`` lanes; ``row_words`` is the longest row it
-    keeps (a softmax row of T keys, a token's D features, an MLP row of 4D).
+@dataclass(frozen=True)
+class VectorConfig:
+    """The parameters of an accelerator's vector unit (``hw.vector.unit`` builds its
+    components from them, :func:`vector_unit_cost` costs them):
 
-    Derivation (``W`` = :data:`VEC_WORD_BITS`, ``P`` = :data:`VEC_WIDE_BITS`, LUT6 = a 4:1
-    multiplexer or one bit of a carry-chain adder). Each lane takes one element per cycle
-    through the op's pipeline (R14, R15), so it has every unit the widest of those
-    pipelines uses at once:
+    ``lanes`` (``vector.lanes``); ``acc_bits``, the signed accumulators the requantizer and
+    softmax take (the engine's, R11d); ``x_fmt``, the signed activations GELU and LayerNorm
+    take (the engine's activation bits, signed: fc1's outputs and the residual stream);
+    ``tokens``, the longest softmax row (``T``, the softmax's row buffer); ``features``, the
+    longest LayerNorm token (``D``, its coefficient memory)."""
 
-    * multipliers: two signed ``W x W`` (the dyadic requantizer ``z M``; Shiftmax's and
-      ShiftGELU's ``e f``, LayerNorm's ``y f``) and one ``W x 17`` (ShiftGELU's ``x
-      sigma``, LayerNorm's gamma): :func:`multiplier_dsps` slices each (4, 4 and 2 on
-      DSP48E2), their partial products summed by ``pieces - 1`` adders of ``P`` bits;
-    * two ShiftExp units (ShiftGELU's two exps side by side, R15): ``x + (x >> 1) - (x >>
-      4)`` (two adders, ``2 W``), the clamp at ``n x0`` (``W``), :data:`VEC_EXP_Q_STAGES`
-      restoring quotient stages for ``q = x // x0`` (``W`` each: a subtract whose select
-      shares the LUT), the remainder (``W``) and the shift ``e << (n - q)`` (``W
-      ceil(log2 W / 2)``);
-    * the pipelined divider of ShiftGELU's ``INT32_MAX // (e1 + e2)``:
-      :data:`VEC_DIV_STAGES` restoring stages of ``W`` LUT and ``2 W`` FF (remainder and
-      the dividend's quotient bits);
-    * the requantizer's rounding shift, both ways, ``P (ceil(log2 P / 2) + 1)``, its
-      rounding add ``P``, the clamp and the row-maximum comparator ``2 W``, operand
-      selection (two ``P``-bit 4:1 multiplexers) ``2 P``;
-    * its share of the registered tree that reduces a row across the lanes (R12: max or
-      sum, ``lanes - 1`` adders of ``P`` bits): ``P`` LUT and ``P`` FF;
-    * pipeline registers beside the divider's: about 16 stages of ``P`` bits.
+    lanes: int
+    acc_bits: int
+    x_fmt: ActFormat
+    tokens: int
+    features: int
 
-    Shared by the lanes: the scalar divider and square root of R13 (a ``P``-bit subtractor
-    and select, ``2 P`` LUT, and three ``P``-bit registers) and the sequencer
-    (:data:`VEC_CONTROL` LUT and FF).
+    def __post_init__(self) -> None:
+        check_int_range("vector.lanes", self.lanes, 1, 1 << 16)
+        check_int_range("acc_bits", self.acc_bits, 2, 64)
+        check_int_range("tokens", self.tokens, 1, 1 << 20, "(the longest softmax row)")
+        check_int_range("features", self.features, 1, 1 << 16,
+                        "(the longest LayerNorm token)")
 
-    BRAM36: a row is read more than once (R14's passes), so the unit holds one row of
-    ``W``-bit words, double-buffered so that the next row loads meanwhile: one memory
-    ``lanes x W`` bits wide (the lanes take consecutive elements of the row) and ``2
-    ceil(row_words / lanes)`` deep (:func:`bram36_blocks`).
 
-    Per lane this is about 2,800 LUT, 3,100 FF and 10 DSP slices (either DSP type): a
-    first-order estimate, to be calibrated against a synthesis of the vector unit (issue
-    16) as the GEMM datapath was.
-    """
-    if lanes < 1 or row_words < 1:
-        raise ConfigError(f"vector unit lanes and row_words must be positive, not {lanes} "
-                          f"and {row_words}")
-    p = VEC_WIDE_BITS
-    lane = vector_lane_cost(dsp_type) * lanes
-    return BlockCost(lut=round(lane.lut) + 2 * p + VEC_CONTROL,
-                     ff=round(lane.ff) + 3 * p + VEC_CONTROL, dsp=lane.dsp,
-                     bram36=bram36_blocks(lanes * VEC_WORD_BITS,
-                                          2 * math.ceil(row_words / lanes)))
+def vector_config(accel: Accelerator, tokens: int, features: int) -> VectorConfig:
+    """``accel``'s vector unit for rows of ``tokens`` scores and ``features`` features."""
+    e = accel.engine
+    return VectorConfig(accel.vector.lanes, e.acc_bits, ActFormat(max(2, e.act_bits), True),
+                        tokens, features)
+
+
+#: Fitted LUT and FF of each component, ``(lane, lane_w, shared)``: ``lanes (lane + lane_w
+#: w) + shared`` with ``w`` the component's width (:func:`vector_width`). Least squares on
+#: Yosys syntheses of 1, 2 and 4 lanes on xc7 at two widths each (``bench/
+#: resource_calibration.py --vector`` prints the fit; its 8-lane and xcup rows check it).
+#: FF of requant are exact: ``17 + 2 (acc_bits + 32)`` per lane (product and rounding
+#: registers) and 3 valid bits.
+VEC_LUT = {
+    "requant": (83.68, 5.665, 219.5),
+    "softmax": (1012.4, 3.451, 572.5),
+    "gelu": (3582.1, 44.68, 367.5),
+    "layernorm": (549.3, 0.0, 1186.8),
+}
+VEC_FF = {
+    "requant": (17.0, 2.0, 3.0),
+    "softmax": (256.8, 3.522, 327.5),
+    "gelu": (3860.0, 55.0, 47.0),
+    "layernorm": (400.1, 0.0, 533.3),
+}
+
+
+#: FF per lane that Yosys keeps in fabric on DSP48E2 (xcup) but absorbs into DSP48E1 on xc7:
+#: measured on LayerNorm (2 lanes: 1,604 FF on xcup, 1,357 on xc7: its single-slice
+#: products' registers), none on requant and softmax (the same FF on both families).
+VEC_FF_DSP48E2 = {"requant": 0.0, "softmax": 0.0, "gelu": 0.0, "layernorm": 123.5}
+
+
+def vector_width(unit: str, cfg: VectorConfig) -> int:
+    """The width a unit's per-lane logic grows with: the requantizer's product (``acc_bits``
+    + 32) for requant and softmax, GELU's signed input (``x bits + 1``, which its 40-odd
+    pipeline stages carry); 0 for LayerNorm, whose lanes are 33 and 64 bits wide whatever
+    its input (the calibration measures no width term there)."""
+    if unit in ("requant", "softmax"):
+        return cfg.acc_bits + DYADIC_BITS + 1
+    if unit == "gelu":
+        return cfg.x_fmt.bits + 1
+    return 0
+
+
+def vector_unit_dsps(unit: str, cfg: VectorConfig, dsp_type: str) -> int:
+    """DSP slices of ``unit``: its multipliers (none marked ``use_dsp``: Yosys'
+    ``DSP_Y_MINWIDTH`` rule) tiled by :func:`multiplier_dsps`, Amaranth's unsigned operands
+    one bit wider as signed."""
+    n, x = cfg.lanes, cfg.x_fmt.bits + 1
+
+    def mul(a: int, b: int) -> int:
+        return multiplier_dsps(a, b, dsp_type)
+
+    req = mul(cfg.acc_bits, DYADIC_BITS + 1)  # x * mult (requant_stages)
+    nx0 = mul(EXP_BITS, 6)  # n * x0 of the shift-exp, shared
+    if unit == "requant":
+        return n * req
+    if unit == "softmax":  # requant, e * f
+        return n * (req + mul(EXP_BITS + 1, EXP_BITS + 1)) + nx0
+    if unit == "gelu":  # e1 * f, x * sigma, the output requantizer of x * sigma
+        return n * (mul(EXP_BITS + 1, EXP_BITS + 1) + mul(x, 17)
+                    + mul(x + 16, DYADIC_BITS + 1)) + nx0
+    # layernorm: y * y, y * f, z * gamma (the affine requantizer multiplies by 1)
+    return n * (mul(x + 2, x + 2) + mul(x + 2, EXP_BITS + 1) + mul(EXP_BITS + 1, 32))
+
+
+def vector_unit_memory(unit: str, cfg: VectorConfig) -> MemoryMap | None:
+    """The unit's memory (:func:`map_memory`, registered read): softmax's row buffer of
+    exps (``32 lanes`` bits, ``ceil(tokens / lanes)`` words), LayerNorm's gamma and beta
+    (``(32 + 63) lanes`` bits, ``ceil(features / lanes)`` words); None for the others."""
+    if unit == "softmax":
+        return map_memory(EXP_BITS * cfg.lanes, -(-cfg.tokens // cfg.lanes), "sync")
+    if unit == "layernorm":
+        return map_memory(VEC_COEF_BITS * cfg.lanes, -(-cfg.features // cfg.lanes), "sync")
+    return None
+
+
+def vector_unit_costs(cfg: VectorConfig, dsp_type: str) -> dict[str, TopCost]:
+    """Each component of the vector unit (:data:`VECTOR_UNITS`) as ``hw.vector`` builds it
+    for ``cfg``: logic LUT and FF (fitted, :data:`VEC_LUT`, :data:`VEC_FF`,
+    :data:`VEC_FF_DSP48E2`), DSP slices
+    (:func:`vector_unit_dsps`, exact) and its memory (:func:`vector_unit_memory`)."""
+    out = {}
+    for unit in VECTOR_UNITS:
+        w = vector_width(unit, cfg)
+        (la, lw, lc), (fa, fw, fc) = VEC_LUT[unit], VEC_FF[unit]
+        fa += VEC_FF_DSP48E2[unit] if dsp_type == "DSP48E2" else 0.0
+        logic = UnitCost(cfg.lanes * (la + lw * w) + lc, cfg.lanes * (fa + fw * w) + fc,
+                         vector_unit_dsps(unit, cfg, dsp_type))
+        mem = vector_unit_memory(unit, cfg)
+        if mem is not None and mem.kind == "ff":  # a memory in flip-flops: one per bit
+            logic += UnitCost(0.0, mem.width * mem.depth, 0)
+        out[unit] = TopCost({unit: logic}, {}, {} if mem is None else {unit: mem})
+    return out
+
+
+def vector_unit_cost(cfg: VectorConfig, dsp_type: str) -> BlockCost:
+    """The whole vector unit: one of each component (:func:`vector_unit_costs`), LUTs
+    counting the LUT RAM's too."""
+    parts = vector_unit_costs(cfg, dsp_type).values()
+    return BlockCost(lut=sum(t.lut + t.lut_memory for t in parts), ff=sum(t.ff for t in parts),
+                     dsp=sum(t.dsp for t in parts), bram36=sum(t.bram36 for t in parts))
 
 
 def matmul_block_violation(accel: Accelerator, m: int, k: int) -> str | None:

@@ -12,6 +12,7 @@ from sim.timing import write_back_bytes
 
 if TYPE_CHECKING:
     from sim.arch import Accelerator
+    from sim.workload import Attention
 
 
 @dataclass(frozen=True)
@@ -63,13 +64,12 @@ class RunResult:
 
     @staticmethod
     def build(workload: str, accel: Accelerator, mode: str, layers: list[LayerResult],
-              batch: int = 1, vector_row_words: int | None = None) -> RunResult:
-        """With ``vector_row_words`` (a transformer's longest vector row,
+              batch: int = 1, attn: Attention | None = None) -> RunResult:
+        """With ``attn`` (a transformer's tokens and features,
         :func:`sim.workload.attention_of`) the resources count the vector unit too
         (:func:`sim.resources.accel_vector_unit`, the ViT search's figure): ``vector_unit``
         holds its share, ``lut``/``ff``/``dsp``/``bram36`` the whole design's."""
-        vector = (None if vector_row_words is None
-                  else accel_vector_unit(accel, vector_row_words))
+        vector = None if attn is None else accel_vector_unit(accel, attn)
         res = with_vector_unit(estimate_resources(accel), vector)
         d = res.to_dict()
         dsp = res.dsp

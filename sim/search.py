@@ -323,7 +323,7 @@ def explore_msq(wl: Workload, template: Accelerator, bits: int, ideal_memory: bo
     as :func:`search_msq`."""
     base, tried, need = search_base(wl, template, bits, ideal_memory, packings)
     attn = attention_of(wl)  # a transformer's designs carry the vector unit (as simulate's)
-    fit = fits if attn is None else functools.partial(fits, vector_row_words=attn.row_words)
+    fit = fits if attn is None else functools.partial(fits, attn=attn)
     mixed: list[tuple[Candidate, tuple[FractionPoint, ...]]] = []
     dsp_only: list[Candidate] = []
     steps = [(pack, cols) for pack in tried for cols in COLS]

@@ -178,12 +178,15 @@ class Workload:
 @dataclass(frozen=True)
 class Attention:
     """A transformer workload's shape as the vector unit and the ViT search see it: tokens
-    ``T``, the head dimension (rows of one head in q, k and v) and the longest row the
-    vector unit keeps (``row_words``)."""
+    ``T`` (a softmax row), the head dimension (rows of one head in q, k and v), the longest
+    vector row (``row_words``: a softmax row, a token's features or an MLP row) and the
+    features ``D`` of a token (a LayerNorm row: the shortest reduction of a per-token
+    weight GEMM, qkv's; ``T`` when there is none)."""
 
     tokens: int
     head_dim: int
     row_words: int
+    features: int
 
 
 def attention_of(wl: Workload) -> Attention | None:
@@ -197,7 +200,7 @@ def attention_of(wl: Workload) -> Attention | None:
         return None
     tokens = qk[0].m
     rows = [o.k for o in wl.gemms if o.kind != "matmul" and o.n % tokens == 0]
-    return Attention(tokens, qk[0].k, max([tokens, *rows]))
+    return Attention(tokens, qk[0].k, max([tokens, *rows]), min(rows, default=tokens))
 
 
 def split_rows(op: GemmOp, fraction: float) -> tuple[tuple[int, int, int], ...]:

@@ -6,7 +6,9 @@ import argparse
 import json
 
 from fpim.commands.options import accelerator, add_accel
+from quant.errors import ConfigError
 from quant.fileio import check_output, write_atomic
+from sim.resources import vector_config
 
 #: The lint every shipped preset's Verilog passes (tests/hw/test_rtl.py, bench/rtl_lint.py).
 #: WIDTH: Amaranth leaves operand widths to Verilog's context rules; CASEINCOMPLETE: a core
@@ -24,6 +26,9 @@ def lint_command(verilog: str) -> list[str]:
 EXAMPLES = f"""examples:
   fpim rtl --accel tiny --out rtl                  # rtl/fpim_tiny.v + rtl/fpim_tiny.json
   fpim rtl --accel tiny --set engine.cols=8 --out build/rtl
+  fpim rtl --accel tiny --vector --tokens 17 --features 8 --out rtl
+                                                   # rtl/fpim_tiny_vec.v + .json: the vector
+                                                   # unit for the tiny ViT (17 tokens, 8 features)
   {' '.join(lint_command('rtl/fpim_tiny.v'))}
                                                    # lint as the tests do (docs/rtl.md)
 """
@@ -43,18 +48,33 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_accel(p)
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    p.add_argument("--vector", action="store_true",
+                   help="write the preset's vector unit instead (requant, softmax, GELU, "
+                        "LayerNorm, one module each: <top>_vec.v and <top>_vec.json), sized "
+                        "by --tokens and --features")
+    p.add_argument("--tokens", type=int, default=None, metavar="T",
+                   help="with --vector: longest softmax row")
+    p.add_argument("--features", type=int, default=None, metavar="D",
+                   help="with --vector: features of a LayerNorm token")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from hw.generate import generate, top_name
+    from hw.generate import generate, generate_vector, top_name, vector_top_name
 
+    given = [f"--{k}" for k in ("tokens", "features") if getattr(args, k) is not None]
+    if not args.vector and given:
+        raise ConfigError(f"{given[0]} must come with --vector, not alone")
+    if args.vector and len(given) < 2:
+        raise ConfigError("--vector must have both --tokens and --features, not "
+                          + (given[0] + " alone" if given else "neither"))
     accel = accelerator(args)
+    cfg = vector_config(accel, args.tokens, args.features) if args.vector else None
     out = check_output(args.out, "out", directory=True)
-    top = top_name(accel)
+    top = top_name(accel) if cfg is None else vector_top_name(accel)
     for suffix in (".v", ".json"):
         check_output(out / f"{top}{suffix}", "out")
-    text, manifest = generate(accel)
+    text, manifest = generate(accel) if cfg is None else generate_vector(accel, cfg)
     write_atomic(out / f"{top}.v", text)
     write_atomic(out / f"{top}.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     print(f"wrote {out / f'{top}.v'} ({len(text.splitlines())} lines) and "

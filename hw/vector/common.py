@@ -11,10 +11,9 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigne
 
 from quant.errors import ConfigError
 from quant.requant import REQUANTIZER
+from sim.resources import EXP_BITS  # an exp, an exp sum, a reciprocal: int32
 from sim.timing import DIV_CYCLES, EXP_DEPTH, REDUCE_DEPTH, REQ_DEPTH
 
-#: Width of an exp, of exp sums and of a reciprocal (quant.ops.intmath: int32).
-EXP_BITS = 32
 #: Quotient bits of shift-exp's ``x' // x0`` (``q <= n <= 30``: five stages, R14).
 EXP_QUOTIENT_BITS = 5
 #: Largest exp precision ``n`` (the ``n`` attr of softmax and gelu is 0..30).

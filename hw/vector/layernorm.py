@@ -20,7 +20,7 @@ from hw.vector.requant import MAX_SHIFT
 from quant.errors import ConfigError, check_int_range
 from quant.formats import ActFormat
 from quant.ops.intmath import INT32_MAX
-from quant.ops.layernorm import BETA_LIMIT
+from sim.resources import BETA_BITS, GAMMA_BITS  # signed widths of gamma and beta
 from sim.timing import (
     DIV_CYCLES,
     LAYERNORM_LATENCY,
@@ -30,10 +30,6 @@ from sim.timing import (
     SQRT_CYCLES,
     SQUARE_DEPTH,
 )
-
-#: Signed widths of the integer gamma (``|gamma| <= INT32_MAX``) and beta (``<= 2**61``).
-GAMMA_BITS = 32
-BETA_BITS = BETA_LIMIT.bit_length() + 1
 
 
 class LayerNorm(wiring.Component):

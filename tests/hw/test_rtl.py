@@ -221,3 +221,93 @@ def test_help_lint_passes_on_every_shipped_preset(preset: str, tmp_path) -> None
     path.write_text(text)
     proc = subprocess.run(lint_command(str(path)), capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+# ---- the vector unit (hw.vector.unit; docs/rtl.md) --------------------------------------
+
+#: Shipped vector units: (preset, tokens, features): the tiny preset's, sized for the tiny
+#: ViT of tests/quant/vit_graph.py (TinyViT: 17 tokens of 8 features).
+VECTOR_SHIPPED = [("tiny", 17, 8)]
+
+
+def _vector_args(preset: str, tokens: int, features: int) -> list[str]:
+    return ["--accel", preset, "--vector", "--tokens", str(tokens), "--features", str(features)]
+
+
+@pytest.mark.parametrize(("preset", "tokens", "features"), VECTOR_SHIPPED)
+def test_committed_vector_rtl_is_regenerated_identically(preset, tokens, features, tmp_path,
+                                                         capsys) -> None:
+    code, out, _ = run(capsys, "rtl", *_vector_args(preset, tokens, features),
+                       "--out", str(tmp_path))
+    assert code == 0 and "wrote" in out
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == [f"fpim_{preset}_vec.json", f"fpim_{preset}_vec.v"]
+    cmd = " ".join(_vector_args(preset, tokens, features))
+    for name in files:
+        assert (tmp_path / name).read_text() == (RTL / name).read_text(), (
+            f"rtl/{name} differs from a fresh `fpim rtl {cmd} --out rtl`")
+    manifest = json.loads((RTL / f"fpim_{preset}_vec.json").read_text())
+    assert sorted(manifest["units"]) == ["gelu", "layernorm", "requant", "softmax"]
+    assert manifest["parameters"] == {"lanes": 4, "acc_bits": 24, "x_bits": 4,
+                                      "x_signed": True, "tokens": 17, "features": 8}
+    text = (RTL / f"fpim_{preset}_vec.v").read_text()
+    for u in manifest["units"].values():
+        assert f"module {u['module']}(" in text
+
+
+@pytest.mark.skipif(shutil.which("verilator") is None, reason="verilator not installed")
+@pytest.mark.parametrize("unit", ["requant", "softmax", "gelu", "layernorm"])
+def test_vector_verilator_lint(unit: str) -> None:
+    proc = subprocess.run(["verilator", "--lint-only", "-Wno-WIDTH", "-Wno-CASEINCOMPLETE",
+                           "--top-module", f"fpim_tiny_vec_{unit}",
+                           str(RTL / "fpim_tiny_vec.v")],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_vector_cli_errors(capsys, tmp_path) -> None:
+    """Bad vector options: one line, exit 2, before any generation or Yosys run."""
+    cases = [
+        (["rtl", "--accel", "tiny", "--tokens", "17", "--out", str(tmp_path)],
+         "--tokens must come with --vector, not alone"),
+        (["rtl", "--accel", "tiny", "--vector", "--features", "8", "--out", str(tmp_path)],
+         "--vector must have both --tokens and --features, not --features alone"),
+        (["rtl", *_vector_args("tiny", 0, 8), "--out", str(tmp_path)],
+         "tokens must be an integer in 1..1048576 (the longest softmax row), not 0"),
+        (["synth", "--accel", "tiny", "--unit", "gelu"],
+         "--unit must come with --vector, not alone"),
+        (["synth", *_vector_args("tiny", 17, 8), "--whole-top"],
+         "--vector must not come with --whole-top"),
+        (["synth", "--accel", "tiny", "--vector"],
+         "--vector must have --model or both --tokens and --features, not neither"),
+        (["synth", *_vector_args("tiny", 17, 8), "--model", "deit_base"],
+         "--vector takes either --model or --tokens and --features, not both"),
+        (["synth", "--accel", "tiny", "--vector", "--model", "resnet18"],
+         "workload 'resnet18' must have attention"),
+        (["synth", *_vector_args("tiny", 17, 70000)],
+         "features must be an integer in 1..65536 (the longest LayerNorm token), not 70000"),
+        (["synth", *_vector_args("tiny", 17, 8), "--unit", "exp"],
+         "argument --unit: invalid choice: 'exp'"),
+        (["synth", *_vector_args("tiny", 17, 8), "--yosys", "/nonexistent/yosys"],
+         "yosys must be installed"),
+    ]
+    for argv, msg in cases:
+        code, _, err = run(capsys, *argv)
+        assert code == 2 and msg in err, (argv, err)
+        assert "Traceback" not in err
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.skipif(shutil.which("yosys") is None, reason="yosys not installed")
+def test_synth_vector_requant_json(capsys) -> None:
+    """The tiny preset's 4-lane requantizer: DSP exact (four 25x18 pieces per 24 x 32-bit
+    product), LUT and FF within the calibration's 10%."""
+    code, out, _ = run(capsys, "synth", *_vector_args("tiny", 17, 8), "--unit", "requant",
+                       "--json")
+    data = json.loads(out)
+    assert code == 0 and data["vector"]["lanes"] == 4 and len(data["units"]) == 1
+    u = data["units"][0]
+    assert u["unit"] == "requant" and u["top"] == "fpim_tiny_vec_requant"
+    assert u["family"] == "xc7" and u["measured"]["dsp"] == u["model"]["dsp"] == 16
+    errors = {r["resource"]: r["rel_error"] for r in u["comparison"]}
+    assert abs(errors["lut"]) <= 0.10 and abs(errors["ff"]) <= 0.10

@@ -67,9 +67,10 @@ def test_accumulator_comes_from_the_preset(capsys, tmp_path):
 def test_a_custom_part_and_a_torch_model(capsys, tmp_path):
     pytest.importorskip("torch")
     part = tmp_path / "my_part.yaml"
-    # big enough for the 16-lane vector unit an attention model's designs carry (45,684 LUT,
-    # 160 DSP: sim.resources.with_vector_unit) and an engine beside it
-    part.write_text("name: MYPART\nlut: 120000\nff: 240000\ndsp: 400\ndsp_type: DSP48E1\n"
+    # big enough for the 16-lane vector unit an attention model's designs carry (about 98,000
+    # LUT, 85,000 FF, 452 DSP as calibrated against Yosys: sim.resources.with_vector_unit)
+    # and an engine beside it
+    part.write_text("name: MYPART\nlut: 240000\nff: 480000\ndsp: 700\ndsp_type: DSP48E1\n"
                     "bram36: 100\n")
     out = tmp_path / "d.yaml"
     r = _json(capsys, *SEARCH, "--part", str(part), "--model",

@@ -16,13 +16,19 @@ import yaml
 
 from fpim.cli import main
 from quant.errors import ConfigError
+from quant.formats import ActFormat
 from quant.msq import head_row_groups, lut_row_count
 from sim.config import load_accelerator
 from sim.resources import (
-    bram36_blocks,
+    VECTOR_UNITS,
+    VectorConfig,
+    map_memory,
     matmul_block_violation,
+    multiplier_dsps,
     pot_pe_cost,
     vector_unit_cost,
+    vector_unit_dsps,
+    vector_unit_memory,
 )
 from sim.search import search_template
 from sim.vit_search import (
@@ -80,9 +86,9 @@ def xc7020() -> object:
 
 def test_attention_shape_reads_tokens_and_head_dim():
     a = attention_shape(load_shipped("deit_base"))
-    assert (a.tokens, a.head_dim, a.row_words) == (197, 64, 3072)
+    assert (a.tokens, a.head_dim, a.row_words, a.features) == (197, 64, 3072, 768)
     a = attention_shape(small_vit())
-    assert (a.tokens, a.head_dim, a.row_words) == (17, 32, 256)
+    assert (a.tokens, a.head_dim, a.row_words, a.features) == (17, 32, 256, 64)
 
 
 def test_a_workload_without_attention_is_refused_in_one_line():
@@ -141,12 +147,25 @@ def test_summary_has_the_best_the_baseline_and_a_loadable_design(xc7020):
 
 
 def test_more_lanes_cost_more_and_fit_less():
-    costs = [vector_unit_cost(n, "DSP48E2", 3072) for n in (8, 16, 32, 64)]
+    def cfg(lanes: int) -> VectorConfig:
+        return VectorConfig(lanes, 32, ActFormat(8, True), 197, 768)
+
+    costs = [vector_unit_cost(cfg(n), "DSP48E2") for n in (8, 16, 32, 64)]
     for a, b in itertools.pairwise(costs):
-        assert b.lut > a.lut and b.ff > a.ff and b.dsp == 2 * a.dsp and b.bram36 >= a.bram36
-    assert vector_unit_cost(1, "DSP48E2", 197).bram36 == bram36_blocks(32, 2 * 197)
-    with pytest.raises(ConfigError, match="lanes and row_words must be positive"):
-        vector_unit_cost(0, "DSP48E2", 197)
+        assert b.lut > a.lut and b.ff > a.ff and b.dsp > a.dsp
+    # LayerNorm's 760 x 96 coefficients fill block RAM; 16 lanes' 1520 x 48 go to LUT RAM,
+    # as Yosys' memory_libmap decides (sim.resources.map_memory)
+    assert costs[0].bram36 > 0 and costs[1].bram36 == 0
+    # DSPs: per lane, the multipliers of every component; the shift-exps' n * x0 shared
+    shared = 2 * multiplier_dsps(32, 6, "DSP48E2")  # softmax's and GELU's
+    per_lane = sum(vector_unit_dsps(u, cfg(1), "DSP48E2") for u in VECTOR_UNITS) - shared
+    assert [c.dsp for c in costs] == [n * per_lane + shared for n in (8, 16, 32, 64)]
+    # the memories: softmax's row of exps, LayerNorm's gamma and beta, lanes words wide
+    assert vector_unit_memory("softmax", cfg(8)) == map_memory(32 * 8, 25, "sync")
+    assert vector_unit_memory("layernorm", cfg(8)) == map_memory(95 * 8, 96, "sync")
+    assert vector_unit_memory("gelu", cfg(8)) is None
+    with pytest.raises(ConfigError, match=r"^vector.lanes must be an integer in 1\.\.65536"):
+        cfg(0)
 
 
 def test_the_weight_buffer_carries_the_attention_blocks_of_r11b():
