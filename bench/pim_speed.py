@@ -83,7 +83,7 @@ def main() -> None:
     steps = {}
     for name, m in models.items():
         m.train()
-        steps[name] = step_fn(m)
+        steps[name] = step_fn(m, adamw=False)  # the SGD step (qat_step: AdamW for ViTs)
     times: dict[str, list[float]] = {name: [] for name in models}
     for i in range(args.steps + 2):
         x = torch.rand(args.batch, 1, 8, 8)

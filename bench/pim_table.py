@@ -305,6 +305,11 @@ def operating_point(args: argparse.Namespace, prep: Callable[[int], Prep]
 
     from quant.fileio import write_atomic
 
+    if args.scale:
+        print("range scales given (--scale), no sweep: "
+              + ", ".join(f"{k} f = {v:g}" for k, v in args.scale.items()), flush=True)
+        return dict(args.scale), [f"| {k} | {v:.3f} | (given by --scale) | | | |"
+                                  for k, v in args.scale.items()]
     path = Path(args.save) / "sweep.json" if args.save else None
     if path is not None and path.is_file():
         saved = json.loads(path.read_text())
@@ -510,6 +515,22 @@ def experiment(args: argparse.Namespace) -> None:
             cells = [run["cells"][(scheme, "all")] for run in runs]
             print(f"| {scheme} | " + " | ".join(mean_sd([c[k] for c in cells])
                                                 for _, k in cols) + " |")
+        print()
+        print("Methods, noise-free (every layer on PIM): | scheme | method | (c) | gap (a)−(c) "
+              "| 95 % CI of gap | within 2 points? | (c) per run |\n"
+              "|---|---|---|---|---|---|---|")
+        for scheme in args.schemes:
+            cells = [run["cells"][(scheme, "all")] for run in runs]
+            a = [run["a"] for run in runs]
+            for label, k in cols:
+                if "σ=" in label:
+                    continue
+                c = [cl[k] for cl in cells]
+                gap = [x - y for x, y in zip(a, c, strict=True)]
+                ci, word = verdict(gap)
+                print(f"| {scheme} | {label.removeprefix('(c) ')} | {mean_sd(c)} | "
+                      f"{mean_sd(gap)} | {ci} | {word} | "
+                      + " / ".join(f"{v:.2f}" for v in c) + " |")
     print()
     print(f"{args.model} on sklearn digits, {args.runs} runs (run r: seed r, test fold r of "
           f"{args.folds}-fold stratified CV over 1,797 images); float {args.float_epochs} "
@@ -524,7 +545,9 @@ def experiment(args: argparse.Namespace) -> None:
         if k not in ("old_table", "progress", "methods", "sweep_b", "adc_bits",
                      "range_fraction", "seed", "save", "sweep_only",
                      "print_ranges")
-        and not (k == "psum_lr_scale" and v == 1.0))
+        and not (k == "psum_lr_scale" and v == 1.0) and k != "scale")
+          + (" --scale " + " ".join(f"{k}={v:g}" for k, v in args.scale.items())
+             if args.scale else "")
           + (" --methods " + " ".join(args.methods) if args.methods else ""))
 
 
@@ -557,6 +580,9 @@ def main() -> None:
     p.add_argument("--operating-point", choices=("mean", "run0"), default="mean",
                    help="choose each scheme's range scale on (b) averaged over the runs "
                         "(default) or on run 0 only (the table before this option)")
+    p.add_argument("--scale", nargs="+", default=[], metavar="SCHEME=F",
+                   help="use range scale F for each scheme instead of sweeping (e.g. the f "
+                        "an earlier --sweep-only printed); every scheme of --schemes")
     p.add_argument("--adjust-bits", type=float, default=0.5,
                    help="adjusted precision: effective ADC bits fewer in training")
     p.add_argument("--save", default=None, metavar="DIR",
@@ -580,6 +606,21 @@ def main() -> None:
         if bad:
             p.error(f"--methods takes {', '.join(METHODS)}, not {bad[0]!r}")
         args.methods = [m for m in METHODS if m in args.methods or not args.methods]
+    scale: dict[str, float] = {}
+    for item in args.scale:
+        name, _, val = item.partition("=")
+        try:
+            f = float(val)
+        except ValueError:
+            f = math.nan
+        if name not in args.schemes or not 0 < f < math.inf:
+            p.error(f"--scale takes SCHEME=F with a scheme of --schemes "
+                    f"({', '.join(args.schemes)}) and F > 0, not {item!r}")
+        scale[name] = f
+    if scale and set(scale) != set(args.schemes):
+        p.error(f"--scale must give every scheme of --schemes ({', '.join(args.schemes)}), "
+                f"not only {', '.join(scale)}")
+    args.scale = scale
     if not 1 <= args.runs <= args.folds or args.folds < 2:
         p.error(f"--runs must be 1..--folds and --folds at least 2, not {args.runs}, "
                 f"{args.folds}")

@@ -11,6 +11,7 @@ from hw.pim_periphery import PimPeriphery, code_sequence
 from quant.errors import ConfigError
 from quant.formats import ActFormat
 from quant.pim import PimArith, plan
+from quant.pim.arith import calibrate_range, clip_count, group_sums, sum_histogram
 from quant.ref import round_shift
 from sim.pim import pim_gemm
 
@@ -56,27 +57,40 @@ CASES = [
     ("differential", 3, 16, 4, ActFormat(4), {**EXACT, "adc_step": 21.3}),
     ("bit_serial", 1, 16, 3, ActFormat(4), {**EXACT, "adc_step": 1.3}),
     ("bit_serial", 2, 8, 3, ActFormat(3, True), {**EXACT, "adc_step": 0.7}),
+    # ranges calibrated on the operands' own group sums (a percentile; the rest clip)
+    ("native", 3, 16, 5, ActFormat(4, True), {**EXACT, "percentile": 80.0}),
+    ("differential", 3, 16, 4, ActFormat(4), {**EXACT, "percentile": 75.0}),
+    ("bit_serial", 1, 16, 3, ActFormat(4), {**EXACT, "percentile": 80.0}),
 ]
 
 
 @pytest.mark.parametrize(("scheme", "cell_bits", "group", "adc_bits", "act", "step"), CASES,
-                         ids=[c[0] + str(c[1]) + ("-exact" if c[5] else "") for c in CASES])
+                         ids=[c[0] + str(c[1]) + ("-calibrated" if "percentile" in c[5] else
+                                                  "-exact" if c[5] else "") for c in CASES])
 def test_periphery_equals_kernel(scheme, cell_bits, group, adc_bits, act, step) -> None:
     seed = 1234 + cell_bits
     rng = np.random.default_rng(seed)
+    step = dict(step)
+    pct = step.pop("percentile", None)
     arith = PimArith(scheme=scheme, group_size=group, cell_bits=cell_bits, adc_bits=adc_bits,
                      range_fraction=0.5, **step)
     w_bits = 4
-    pl = plan(arith, w_bits, act.bits, act.signed)
     m, k, n = 3, 37, 2  # K not a multiple of the group
     w = rng.integers(-7, 8, size=(m, k))
     x = rng.integers(act.qmin, act.qmax + 1, size=(k, n))
-    expected = pim_gemm(w, x, w_bits, act, arith)
+    adc_range = None
+    if pct is not None:  # the layer's range from the histogram of its group sums
+        pl0 = plan(arith, w_bits, act.bits, act.signed)
+        adc_range = calibrate_range(sum_histogram(group_sums(w, x, pl0), pl0), pl0, pct)
+    pl = plan(arith, w_bits, act.bits, act.signed, adc_range)
+    expected = pim_gemm(w, x, w_bits, act, arith, adc_range=adc_range)
     outputs = [(i, j) for i in range(m) for j in range(n)]
     streams = [conversion_codes(w[i], x[:, j], pl) for i, j in outputs]
     if step:  # a non-power-of-two step, and some conversions clip
         assert pl.adc_mult & (pl.adc_mult - 1)
         assert any(c == arith.code_max for codes in streams for c in codes)
+    if pct is not None:  # and conversions beyond the calibrated range clip
+        assert clip_count(group_sums(w, x, pl), pl)[1] > 0
     dut = PimPeriphery(pl, acc_bits=32)
     got: list[int] = []
 

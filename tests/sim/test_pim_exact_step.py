@@ -157,6 +157,8 @@ def test_calibrated_range_sets_the_step_and_clipping() -> None:
         want, ref_clipped = ref_exact(w, x, 4, ActFormat(4), a, r)
         assert pim_gemm(w, x, 4, ActFormat(4), a, adc_range=r).tolist() == want
         assert ref_clipped == clipped
+        got = pim_matmul(torch.from_numpy(w).double(), torch.from_numpy(x).double(), pl)
+        assert got.numpy().astype(np.int64).tolist() == want  # the torch forward, too
 
 
 def test_pot_mode_with_a_step_rounds_up() -> None:

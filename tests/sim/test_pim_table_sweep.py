@@ -60,3 +60,37 @@ def test_sweep_bisects_further_until_within_tolerance(monkeypatch) -> None:
     assert f == 16.0  # no bisection: 4 points from the target
     f, points = bench.sweep_scale(run, "native", bisect=0, tolerance=2.0)
     assert f == pytest.approx(2 ** 4.25) and len(points) == 8  # two more steps: 0.97 away
+
+
+def test_given_scales_skip_the_sweep(capsys) -> None:
+    """--scale: the given f per scheme, no digital model trained, no sweep."""
+    import argparse
+
+    bench = _bench()
+
+    def no_prep(r: int):
+        raise AssertionError("a run was prepared")
+
+    args = argparse.Namespace(scale={"bit_serial": 8.0}, save=None)
+    scales, lines = bench.operating_point(args, no_prep)
+    assert scales == {"bit_serial": 8.0}
+    assert lines == ["| bit_serial | 8.000 | (given by --scale) | | | |"]
+    assert "bit_serial f = 8" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--schemes", "bit_serial", "--scale", "bit_serial=x"], "not 'bit_serial=x'"),
+    (["--schemes", "bit_serial", "--scale", "native=8"], "not 'native=8'"),
+    (["--schemes", "native", "--scale", "native=-1"], "not 'native=-1'"),
+    (["--schemes", "native", "bit_serial", "--scale", "native=8"],
+     "--scale must give every scheme of --schemes (native, bit_serial), not only native"),
+])
+def test_bad_scales_are_refused(monkeypatch, capsys, argv, message) -> None:
+    bench = _bench()
+    monkeypatch.setattr("sys.argv", ["pim_table.py", *argv])
+    monkeypatch.setattr(bench, "experiment", lambda args: pytest.fail("ran the experiment"))
+    with pytest.raises(SystemExit) as e:
+        bench.main()
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err

@@ -6,8 +6,10 @@ Each output's ADC codes (ideal ADC, in ``code_sequence`` order, from
 idle cycles between beats; ``result`` sees random back-pressure. Edge rows and columns: the
 largest weights of each sign, zero weights (zero codes), the extreme activations; the ADC
 range covers half the worst-case group sum, so large sums clip; two parameter sets use exact
-(non-power-of-two) ADC steps with small ranges (the step itself is folded into the
-requantizer after the periphery, so the periphery's result is in units of the step).
+(non-power-of-two) ADC steps with small ranges and two a calibrated range (``adc_range`` of
+``quant.pim.plan``: differential and bit-serial) whose step is exact and below which large
+sums clip (the step itself is folded into the requantizer after the periphery, so the
+periphery's result is in units of the step).
 """
 
 from __future__ import annotations
@@ -48,6 +50,15 @@ PARAMSETS = {  # signed codes, one per group; unsigned codes, 3 planes x 3 slice
                                               "group": 8, "adc_bits": 3, "w_bits": 4,
                                               "act_bits": 3, "act_signed": True,
                                               "acc_bits": 32, "adc_step": 0.7},
+    # calibrated ADC ranges (quant.pim.plan's adc_range): exact steps 90/15 and 6/7, clipping
+    "differential-c3-g16-adc4-w4-uint4-range90": {"scheme": "differential", "cell_bits": 3,
+                                                  "group": 16, "adc_bits": 4, "w_bits": 4,
+                                                  "act_bits": 4, "act_signed": False,
+                                                  "acc_bits": 32, "adc_range": 90.0},
+    "bit_serial-c1-g16-adc3-w4-uint4-range6": {"scheme": "bit_serial", "cell_bits": 1,
+                                               "group": 16, "adc_bits": 3, "w_bits": 4,
+                                               "act_bits": 4, "act_signed": False,
+                                               "acc_bits": 32, "adc_range": 6.0},
 }
 M, K, N = 10, 20, 20  # 200 outputs; K is not a multiple of the group
 
@@ -55,11 +66,14 @@ M, K, N = 10, 20, 20  # 200 outputs; K is not a multiple of the group
 def pim_setup(params: dict):
     """``(arith, plan, act)`` of a parameter set (an ``adc_step`` makes the step exact)."""
     step = {"adc_step": params["adc_step"], "pot_step": False} if "adc_step" in params else {}
+    if "adc_range" in params:
+        step = {"pot_step": False}
     arith = PimArith(scheme=params["scheme"], group_size=params["group"],
                      cell_bits=params["cell_bits"], adc_bits=params["adc_bits"],
                      range_fraction=0.5, **step)
     act = ActFormat(params["act_bits"], params["act_signed"])
-    return arith, plan(arith, params["w_bits"], act.bits, act.signed), act
+    return arith, plan(arith, params["w_bits"], act.bits, act.signed,
+                       params.get("adc_range")), act
 
 
 def operands(w_bits: int, act: ActFormat, rng):
@@ -81,6 +95,7 @@ class TB:
 
         self.dut = dut
         self.arith, self.plan, self.act = pim_setup(params)
+        self.adc_range = params.get("adc_range")
         self.acc_bits = params["acc_bits"]
         self.layout = PimPeriphery(self.plan, self.acc_bits).code_layout
         self.seed = tb_seed()
@@ -131,7 +146,8 @@ class TB:
 
     async def random_gemm(self) -> None:
         w, x = operands(self.plan.w_bits, self.act, self.rng)
-        want = pim_gemm(w, x, self.plan.w_bits, self.act, self.arith)
+        want = pim_gemm(w, x, self.plan.w_bits, self.act, self.arith,
+                        adc_range=self.adc_range)
         outputs = [(i, j) for i in range(M) for j in range(N)]
         streams = [conversion_codes(w[i], x[:, j], self.plan) for i, j in outputs]
         expected = [(f"output ({i}, {j})", int(want[i, j])) for i, j in outputs]
