@@ -8,7 +8,10 @@ cluster or re-run the whole suite (``make test``, ``make demo``, ``dask ...``) a
 with the reason they are not run. By default the long commands (training, Verilator, Yosys
 runs of more than about half a minute) are skipped too; ``--all`` runs them.
 
-    .venv/bin/python bench/readme_walkthrough.py [--all] [--list]
+    .venv/bin/python bench/readme_walkthrough.py [--all] [--list] [--only TEXT ...]
+
+``--only TEXT`` (repeatable) runs only the commands containing one of the texts, e.g. to
+finish a walk-through that was interrupted.
 
 Some commands rewrite checked-in files (``rtl/``, ``reports/reference/``) exactly as the
 README says; they are deterministic, so ``git status`` stays clean when all is well.
@@ -89,7 +92,9 @@ EXPECT: dict[str, Expect] = {
         ("report: reports/reference/msq4_resnet18_xc7z020/index.html",)),
     ".venv/bin/fpim rtl --accel tiny --out rtl": Expect(("wrote rtl/fpim_tiny.v",)),
     ".venv/bin/fpim synth --accel tiny": Expect(("3166", "876"), long=True),
+    ".venv/bin/fpim synth --accel tiny --whole-top": Expect(("4232", "1832"), long=True),
     ".venv/bin/python bench/resource_calibration.py": Expect(long=True),
+    ".venv/bin/python bench/resource_calibration.py --tops": Expect(long=True),
     ".venv/bin/fpim verify --accel tiny": Expect(("25 passed, 0 failed",), long=True),
     ".venv/bin/fpim verify --accel tiny --cases 200 --seed 7": Expect(
         ("201 passed, 0 failed",), long=True),
@@ -141,6 +146,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--all", action="store_true", help="also run the long commands")
     ap.add_argument("--list", action="store_true", help="list the commands and exit")
+    ap.add_argument("--only", action="append", default=[], metavar="TEXT",
+                    help="run only the commands that contain TEXT (repeatable)")
     args = ap.parse_args()
     commands = readme_commands(README.read_text())
     missing = [c for c in commands if c not in EXPECT]
@@ -155,6 +162,8 @@ def main() -> int:
     for cmd in commands:
         e = EXPECT[cmd]
         skip = e.not_run or ("" if args.all or not e.long else "long (run with --all)")
+        if not skip and args.only and not any(t in cmd for t in args.only):
+            skip = "not named by --only"
         if args.list or skip:
             print(f"{'-' if skip else ' '} {cmd}" + (f"   [not run: {skip}]" if skip else ""))
             continue
@@ -170,7 +179,9 @@ def main() -> int:
         print(f"{'ok  ' if ok else 'FAIL'} {seconds:6.1f} s  {cmd}")
         if not ok:
             print(f"     exit {code}; missing: {absent}\n" + out[-1500:])
-    print(f"{failed} failed" if failed else "every command run printed what the README says")
+    if not args.list:
+        print(f"{failed} failed" if failed else
+              "every command run printed what the README says")
     return 1 if failed else 0
 
 

@@ -20,6 +20,14 @@ the engine's rows, columns, packing and widths and the buffer banks change), so 
 design the search reports is the design :mod:`sim.engine` and :mod:`sim.resources` see
 when it is simulated (:func:`design_yaml` writes it as a preset). The space of designs is
 :func:`engine_designs`; a new search dimension (buffers, tiling) is a change there.
+
+A workload that brings its own row schemes (``own_schemes``: a quantized artifact, whose
+per-layer SP2 and fixed row counts and widths are fixed) is timed as it is: the search then
+varies only what the artifact leaves free, the engine (DSP and LUT rows, columns, packing,
+load block). An artifact with LUT-scheme rows runs only on engines with a LUT core, so the
+recommended design is then always the fastest mixed engine; the DSP-only baseline times the
+same shapes with every row fixed point (the network quantized without SP2), for the speedup.
+An artifact without LUT-scheme rows gets only DSP-only engines (a LUT core would idle).
 """
 
 from __future__ import annotations
@@ -221,13 +229,29 @@ class Exploration:
     packings: tuple[int, ...] = ()
     acc_bits_needed: int = 0
     batch: int = 1
+    own_schemes: bool = False
 
 
-def _evaluate(wl: Workload, acc: Accelerator, fractions: tuple[float, ...]
+def lut_share(wl: Workload) -> float:
+    """The share of ``wl``'s GEMM rows (over groups) on the LUT core, by its own splits."""
+    gemms = [o for o in wl.gemms if o.splits is not None]
+    lut = sum(o.rows_lut for o in gemms)
+    total = lut + sum(o.rows_fixed for o in gemms)
+    return lut / total if total else 0.0
+
+
+def _evaluate(wl: Workload, acc: Accelerator, fractions: tuple[float, ...] | None
               ) -> tuple[Candidate, tuple[FractionPoint, ...]]:
-    """The engine at its fastest fraction, and every fraction it could run."""
+    """The engine at its fastest fraction, and every fraction it could run; with
+    ``fractions`` None, ``wl`` with its own row splits (its :func:`lut_share`)."""
     best = None
     sweep = []
+    if fractions is None:
+        r = simulate(wl, acc, "analytical")
+        f = lut_share(wl)
+        sweep.append(FractionPoint(f, r.total_cycles, r.fps))
+        best = (f, r)
+        fractions = ()
     for f in fractions:
         if acc.engine.lut_rows == 0 and f > 0:
             continue
@@ -280,13 +304,14 @@ def acc_bits_needed(wl: Workload, bits: int) -> int:
 
 
 def search_base(wl: Workload, template: Accelerator, bits: int, ideal_memory: bool = False,
-                packings: tuple[int, ...] | None = None, acc_bits: int | None = None
-                ) -> tuple[Accelerator, tuple[int, ...], int]:
+                packings: tuple[int, ...] | None = None, acc_bits: int | None = None,
+                own_schemes: bool = False) -> tuple[Accelerator, tuple[int, ...], int]:
     """Check the search's arguments before any work: the template at ``bits`` (memory
     unlimited with ``ideal_memory``), the packings to try, and the accumulator bits the
     workload needs. The template's accumulator is used as it is (one narrower than the
-    workload needs is refused, after the packings), or ``acc_bits`` when given (the
-    caller's own need)."""
+    workload needs is refused, after the packings, unless ``own_schemes``: an artifact's
+    accumulator bound is checked on its own weights, :func:`sim.functional.check_artifact`),
+    or ``acc_bits`` when given (the caller's own need)."""
     check_msq_args(bits, packings)
     p = template.part
     allowed = list(allowed_packings(p.dsp_type, bits))
@@ -299,7 +324,7 @@ def search_base(wl: Workload, template: Accelerator, bits: int, ideal_memory: bo
     e = template.engine
     if acc_bits is not None:
         e = dataclasses.replace(e, acc_bits=acc_bits)
-    if e.acc_bits < need:
+    if e.acc_bits < need and not own_schemes:
         raise ConfigError(f"engine.acc_bits of {template.name} must be at least {need} for "
                           f"{wl.name} at {bits} bits (a preset YAML --part with --set "
                           f"engine.acc_bits={need}), "
@@ -317,11 +342,19 @@ def search_base(wl: Workload, template: Accelerator, bits: int, ideal_memory: bo
 def explore_msq(wl: Workload, template: Accelerator, bits: int, ideal_memory: bool = False,
                 lut_steps: int = LUT_STEPS, lut_cap: float = 0.8,
                 packings: tuple[int, ...] | None = None,
-                on_step: Callable[[int, int], None] | None = None) -> Exploration:
+                on_step: Callable[[int, int], None] | None = None,
+                own_schemes: bool = False) -> Exploration:
     """Time every engine the MSQ search considers on ``template``'s part, with its memory
     (unlimited with ``ideal_memory``), clock, vector unit and accumulator width; arguments
-    as :func:`search_msq`."""
-    base, tried, need = search_base(wl, template, bits, ideal_memory, packings)
+    as :func:`search_msq`. With ``own_schemes``, ``wl``'s own row splits (an artifact's)
+    are timed instead of the fraction sweep (module docstring)."""
+    base, tried, need = search_base(wl, template, bits, ideal_memory, packings,
+                                    own_schemes=own_schemes)
+    has_lut = own_schemes and lut_share(wl) > 0
+    mixed_fractions = None if own_schemes else FRACTIONS
+    # the DSP-only engines run an artifact without LUT-scheme rows as it is; with some, they
+    # are the baseline on the same shapes all fixed point
+    only_fractions = None if own_schemes and not has_lut else (0.0,)
     attn = attention_of(wl)  # a transformer's designs carry the vector unit (as simulate's)
     fit = fits if attn is None else functools.partial(fits, attn=attn)
     mixed: list[tuple[Candidate, tuple[FractionPoint, ...]]] = []
@@ -330,22 +363,29 @@ def explore_msq(wl: Workload, template: Accelerator, bits: int, ideal_memory: bo
     for done, (pack, cols) in enumerate(steps, 1):
         only, mixes = engine_designs(base, lut_cap, cols, pack, lut_steps, fit)
         if only is not None:
-            dsp_only.append(_evaluate(wl, only, (0.0,))[0])
-        mixed.extend(_evaluate(wl, acc, FRACTIONS) for acc in mixes)
+            dsp_only.append(_evaluate(wl, only, only_fractions)[0])
+        if has_lut or not own_schemes:
+            mixed.extend(_evaluate(wl, acc, mixed_fractions) for acc in mixes)
         if on_step is not None:
             on_step(done, len(steps))
     if not dsp_only:
         raise ConfigError(f"no engine fits part {template.part.name} at {bits} bits")
+    if has_lut and not mixed:
+        raise ConfigError(f"no engine with a LUT core (the artifact's {base.engine.lut_scheme} "
+                          f"rows need one) fits part {template.part.name} at {bits} bits")
     return Exploration(wl.name, template, bits, ideal_memory, lut_cap,
                        tuple(c for c, _ in mixed), tuple(s for _, s in mixed),
-                       tuple(dsp_only), base, tried, need, wl.batch)
+                       tuple(dsp_only), base, tried, need, wl.batch, own_schemes)
 
 
 def best_designs(x: Exploration) -> tuple[Candidate, Candidate, Candidate]:
     """The fastest mixed engine (the fastest DSP-only one when none fits), the fastest
-    DSP-only engine, and the fastest of the two (the design the search recommends)."""
+    DSP-only engine, and the fastest of the two (the design the search recommends; the
+    mixed one whenever the workload's own schemes need a LUT core)."""
     best = min(x.mixed or x.dsp_only, key=lambda c: c.cycles)
     base_best = min(x.dsp_only, key=lambda c: c.cycles)
+    if x.own_schemes and x.mixed:
+        return best, base_best, best
     return best, base_best, best if best.cycles < base_best.cycles else base_best
 
 
@@ -363,12 +403,29 @@ def assumptions(x: Exploration) -> dict:
         "ideal_memory": x.ideal_memory,
         "lut_cap": x.lut_cap, "dsp_budget": "every DSP slice left after post-processing "
                                             "(one per column per core)",
-        "packings": list(x.packings), "cols": list(COLS), "sp2_fractions": list(FRACTIONS),
+        "packings": list(x.packings), "cols": list(COLS),
+        "sp2_fractions": ([c.sp2_fraction for c in (x.mixed or x.dsp_only)[:1]]
+                          if x.own_schemes else list(FRACTIONS)),
+        "schemes": _schemes_note(x),
         "lut_core_sizes_per_engine": LUT_STEPS,
         "buffer_banks": "the template's, grown to hold one tile (R5) where needed",
         "mode": "analytical (exact compute; memory stalls as their lower bound)",
         "batch": x.batch,
     }
+
+
+def _schemes_note(x: Exploration) -> str:
+    """How the rows were given their schemes (``assumptions()["schemes"]``)."""
+    if not x.own_schemes:
+        return ("each engine timed at every SP2 fraction (rows on the LUT core), the best "
+                "kept; DSP-only engines all fixed point")
+    if x.mixed:
+        return ("the artifact's own per-layer rows (fixed and LUT-scheme counts and widths "
+                "as quantized; only the engine varies); the recommended design is the fastest "
+                "with a LUT core, which the artifact needs; the DSP-only baseline times the "
+                "same shapes with every row fixed point (it cannot run the artifact)")
+    return ("the artifact's own per-layer rows, all fixed point: DSP-only engines only (a LUT "
+            "core would idle); only the engine varies")
 
 
 def summarize(x: Exploration) -> dict:
@@ -391,7 +448,9 @@ def summarize(x: Exploration) -> dict:
         "speedup": speedup,
         "compute_speedup": base_best.compute_cycles / best.compute_cycles,
         "mixing_pays": bool(x.mixed) and speedup > 1,
-        "recommended": "mixed" if pick is best and x.mixed and speedup > 1 else "dsp_only",
+        "recommended": ("mixed" if pick is best and x.mixed and (speedup > 1 or x.own_schemes)
+                        else "dsp_only"),
+        "own_schemes": x.own_schemes,
         "design": _design_data(pick),
         "by_packing": by_packing,
         "paper_speedup": "2.1x-4.1x (arXiv 2012.04240, XC7Z020/XC7Z045)",

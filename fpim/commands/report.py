@@ -131,7 +131,9 @@ def _check_options(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
             raise ConfigError(f"{_flag(wrong[0])} must be left out with --search (a run report "
                               "option), not given")
         if args.artifact:
-            raise ConfigError("search workload must be --model or --topology, not --artifact")
+            raise ConfigError("search workload must be --model or --topology, not --artifact "
+                              "(fpim search msq --artifact DIR --save YAML searches the "
+                              "engine for an artifact's own schemes)")
         if args.bits is None:
             raise ConfigError("bits must be given with --search, not missing")
     else:

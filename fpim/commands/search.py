@@ -26,6 +26,7 @@ from fpim.output import format_table, print_json, table_csv
 from quant.errors import check_positive
 
 if TYPE_CHECKING:
+    from quant.artifact import Artifact
     from sim.arch import Accelerator
     from sim.workload import Workload
 
@@ -39,6 +40,10 @@ EXAMPLES = """examples:
   fpim search msq --part my_part.yaml --bits 4 --model mypkg.models:build \\
                   --input-shape 1,3,32,32 --csv engines.csv
   fpim search msq --part XC7Z020 --bits 4 --packing 1     # unpacked DSPs only
+  fpim search msq --part XC7Z020 --bits 4 --artifact configs/artifacts/cnn_msq4_digits \
+                  --save cnn.yaml      # the artifact's own schemes: only the engine varies
+  fpim simulate --artifact configs/artifacts/cnn_msq4_digits --accel cnn.yaml \
+                --mode analytical      # the command --save prints: the same cycles
 """
 
 #: Columns of the Pareto front's table (text and --csv), named as in the JSON.
@@ -73,13 +78,19 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "unit, accumulator width, LUT scheme and activation sign; the search "
                     "changes the rows, columns, DSP packing, widths (--bits) and grows buffer "
                     "banks to hold a tile. Every assumption is printed; --save writes the "
-                    "recommended design as a preset that fpim simulate reproduces exactly.",
+                    "recommended design as a preset that fpim simulate reproduces exactly. "
+                    "With --artifact the artifact's own per-layer schemes and widths are "
+                    "timed (--bits must be its weight bits, the LUT scheme is its own) and "
+                    "only the engine varies; an artifact with SP2/PoT rows needs a LUT core, "
+                    "so a mixed engine is recommended, the DSP-only baseline timing the "
+                    "same shapes all fixed point.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_part(m, default_model="resnet18")
     add_msq_search(m)
     m.add_argument("--save", metavar="YAML",
                    help="write the recommended design (the faster of the best mixed and the "
-                        "best DSP-only engine) as a preset YAML for --accel")
+                        "best DSP-only engine; with --artifact, the fastest that runs it) as "
+                        "a preset YAML for --accel")
     add_csv(m, "every engine timed (the columns of a search report's engines.csv)")
     add_progress(m)
     add_json(m, "text")
@@ -128,10 +139,11 @@ def _add_part(p: argparse.ArgumentParser, default_model: str) -> None:
     add_batch(p)
 
 
-def reproduce_command(args: argparse.Namespace, accel: str, fraction: float,
+def reproduce_command(args: argparse.Namespace, accel: str, fraction: float | None,
                       mode: str = "analytical") -> str:
     """The ``fpim simulate`` command that times ``accel`` on the searched workload at
-    ``fraction`` in ``mode`` as the search did."""
+    ``fraction`` (None: the workload's own schemes, an artifact's) in ``mode`` as the search
+    did."""
     argv = ["fpim", "simulate", *workload_source(args).split(" ", 1)]
     if args.gemm:
         argv.append("--gemm")
@@ -139,13 +151,45 @@ def reproduce_command(args: argparse.Namespace, accel: str, fraction: float,
         argv += ["--input-shape", ",".join(map(str, args.input_shape))]
     if args.batch:
         argv += ["--batch", str(args.batch)]
-    argv += ["--accel", accel, "--mode", mode, "--sp2-fraction", repr(fraction)]
+    argv += ["--accel", accel, "--mode", mode]
+    if fraction is not None:
+        argv += ["--sp2-fraction", repr(fraction)]
     return shlex.join(argv)
 
 
+def artifact_template(art: Artifact, template: Accelerator, bits: int) -> Accelerator:
+    """``template`` for a search on ``art``'s own schemes: its engine at ``bits`` (which must
+    be the artifact's weight bits) with the artifact's LUT scheme; the artifact is checked
+    to run on such an engine (:func:`fpim.flows.fit.check_fit`) before any work."""
+    import dataclasses
+
+    import numpy as np
+
+    from fpim.flows.fit import check_fit
+    from quant.errors import ConfigError
+    from quant.formats import Scheme
+    from sim.ops import sim_op
+
+    engine_layers = [x for x in art.layers if sim_op(x.op).engine]
+    widths = sorted({int(x.attrs["weight_bits"]) for x in engine_layers})
+    if len(widths) == 1 and widths[0] != bits:
+        raise ConfigError(f"bits must be the artifact's weight bits {widths[0]} (--artifact "
+                          f"fixes them), not {bits}")
+    ids = {int(i) for x in engine_layers for i in np.unique(x.tensors["scheme_ids"])}
+    lut_ids = sorted(ids - {int(Scheme.FIXED)})
+    e = template.engine
+    lut_scheme = Scheme(lut_ids[0]).label if len(lut_ids) == 1 else e.lut_scheme
+    e = dataclasses.replace(e, weight_bits=bits, act_bits=bits, lut_scheme=lut_scheme)
+    template = dataclasses.replace(template, engine=e)
+    probe = dataclasses.replace(template, engine=dataclasses.replace(
+        e, dsp_rows=1, lut_rows=1 if lut_ids else 0, dsp_packing=1))
+    check_fit(art, probe)
+    return template
+
+
 def _prepare(args: argparse.Namespace, search: str) -> tuple[Accelerator, Workload, float]:
-    """Check a search's options before any work and load its template and workload; the
-    LUT cap too."""
+    """Check a search's options before any work and load its template and workload (an
+    artifact's: :func:`artifact_template`); the LUT cap too."""
     from fpim.flows.simulate import load_workload
     from quant.errors import ConfigError, check_fraction, check_int_range
     from quant.fileio import check_output
@@ -153,10 +197,12 @@ def _prepare(args: argparse.Namespace, search: str) -> tuple[Accelerator, Worklo
 
     if args.artifact or args.topology:
         args.model = None  # the default model gives way to the source given
-    if args.artifact:
-        raise ConfigError("--artifact applies only to simulate and report (an artifact fixes "
-                          "each row's scheme, the search chooses them), not to search "
-                          f"{search}: give its shapes with --model or --topology")
+    if args.artifact and search != "msq":
+        raise ConfigError(f"--artifact applies only to search msq, simulate and report, not to "
+                          f"search {search} (an artifact fixes the LUT rows of each head, "
+                          "which this search chooses): give its shapes with --model or "
+                          "--topology, or time the artifact on a design with fpim simulate "
+                          "--artifact DIR --accel YAML")
     refuse_ignored_workload(args)
     lut_cap = check_fraction("lut_cap", args.lut_cap)
     batch = 1 if args.batch is None else check_int_range("batch", args.batch, 1, 1 << 20)
@@ -166,9 +212,11 @@ def _prepare(args: argparse.Namespace, search: str) -> tuple[Accelerator, Worklo
         check_output(args.save, "save")
     torch_model_shape(args)
     template = search_template(args.part, args.overrides)
-    wl, _ = load_workload(template, model=args.model, topology=args.topology,
-                          gemm=True if args.gemm else None, input_shape=args.input_shape,
-                          batch=batch)
+    wl, art = load_workload(template, artifact=args.artifact, model=args.model,
+                            topology=args.topology, gemm=True if args.gemm else None,
+                            input_shape=args.input_shape, batch=batch)
+    if art is not None:
+        template = artifact_template(art, template, args.bits)
     return template, wl, lut_cap
 
 
@@ -180,14 +228,17 @@ def run(args: argparse.Namespace) -> int:
 
     template, wl, lut_cap = _prepare(args, "msq")
     packings = tuple(args.packing) if args.packing else None
-    search_base(wl, template, args.bits, args.ideal_memory, packings)  # refuse before work
+    own = args.artifact is not None  # the artifact's schemes are timed as they are
+    search_base(wl, template, args.bits, args.ideal_memory, packings,
+                own_schemes=own)  # refuse before work
     with progress(args)("MSQ search") as report:
         x = explore_msq(wl, template, args.bits, ideal_memory=args.ideal_memory,
-                        lut_cap=lut_cap, packings=packings, on_step=report)
+                        lut_cap=lut_cap, packings=packings, on_step=report, own_schemes=own)
     r = summarize(x)
     pick = r["best"] if r["recommended"] == "mixed" else r["dsp_only"]
     if args.save is not None:
-        r["simulate_command"] = reproduce_command(args, args.save, pick["sp2_fraction"])
+        r["simulate_command"] = reproduce_command(args, args.save,
+                                                  None if own else pick["sp2_fraction"])
         header = (f"fpim search msq: the recommended {r['recommended']} engine for "
                   f"{r['workload']} on {r['part']} at {r['bits']} bits "
                   f"({pick['cycles']} cycles, LUT {pick['lut']}).\n"
@@ -219,7 +270,15 @@ def _print_text(r: dict, args: argparse.Namespace) -> None:
         print("  over the best DSP-only engine with packing "
               + ", ".join(f"{k}: {v['speedup']:.2f}x (compute {v['compute_speedup']:.2f}x)"
                           for k, v in r["by_packing"].items()))
-    if not r["mixing_pays"]:
+    if r["own_schemes"] and r["recommended"] == "mixed":
+        pays = "pays" if r["mixing_pays"] else "does not pay"
+        print(f"verdict: the artifact's schemes need a LUT core: the mixed engine is the "
+              f"recommended design (against the same shapes all fixed point on a DSP-only "
+              f"engine, mixing {pays}: {r['speedup']:.2f}x)")
+    elif r["own_schemes"]:
+        print("verdict: the artifact's rows are all fixed point: the DSP-only engine is the "
+              "recommended design")
+    elif not r["mixing_pays"]:
         print(f"verdict: mixing does not pay here: the fastest mixed engine runs at "
               f"{r['speedup']:.2f}x the fastest DSP-only engine; the DSP-only engine is the "
               "recommended design")
@@ -237,8 +296,10 @@ def _print_text(r: dict, args: argparse.Namespace) -> None:
           f"{'signed' if a['act_signed'] else 'unsigned'}")
     print(f"  engines within {100 * a['lut_cap']:g}% of the LUTs; DSP core: "
           f"{a['dsp_budget']}; packings {a['packings']}; columns {a['cols']}; "
-          f"{a['lut_core_sizes_per_engine']} LUT-core sizes each; SP2 fractions 0..1 step "
-          f"0.05")
+          f"{a['lut_core_sizes_per_engine']} LUT-core sizes each; "
+          + (f"SP2 fraction {a['sp2_fractions'][0]:.3f} (the artifact's)" if r["own_schemes"]
+             else "SP2 fractions 0..1 step 0.05"))
+    print(f"  schemes: {a['schemes']}")
     print(f"  memory: k_tile {m['k_tile']}, DRAM {bw}, latency {m['dram_latency']} cycles; "
           f"{a['buffer_banks']}; timed in {a['mode']}")
     if args.save is not None:

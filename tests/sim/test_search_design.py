@@ -14,6 +14,8 @@ import yaml
 from fpim.cli import main
 
 SEARCH = ("search", "msq", "--bits", "4", "--packing", "1")
+#: A shipped 4-bit MSQ artifact (half of each layer's rows SP2).
+ARTIFACT = "configs/artifacts/cnn_msq4_digits"
 
 
 def _json(capsys, *argv: str) -> dict:
@@ -82,6 +84,53 @@ def test_a_custom_part_and_a_torch_model(capsys, tmp_path):
     _check_round_trip(capsys, r)
 
 
+def test_an_artifact_search_varies_only_the_engine(capsys, tmp_path):
+    """Issue 23: searches take any workload simulate takes. An artifact's per-layer schemes
+    are timed as they are; the saved design runs the artifact with the search's figures."""
+    out = tmp_path / "cnn.yaml"
+    r = _json(capsys, "search", "msq", "--part", "XC7Z020", "--bits", "4", "--artifact",
+              ARTIFACT, "--save", str(out), "--json")
+    assert r["own_schemes"] and r["recommended"] == "mixed"
+    assert r["best"]["sp2_fraction"] == 0.5  # the artifact's, not a swept one
+    assert r["assumptions"]["sp2_fractions"] == [0.5]
+    assert "artifact's own per-layer rows" in r["assumptions"]["schemes"]
+    assert "--sp2-fraction" not in r["simulate_command"]
+    assert f"--artifact {ARTIFACT}" in r["simulate_command"]
+    assert r["design"]["engine"]["lut_rows"] > 0
+    _check_round_trip(capsys, r)
+
+
+def test_an_all_fixed_workload_gets_dsp_only_engines():
+    """Own schemes without LUT-scheme rows: no LUT core (it would idle), the DSP-only engine
+    timed on the workload as it is and recommended."""
+    from quant.artifact import load_artifact
+    from sim.ops import from_artifact
+    from sim.search import explore_msq, summarize, template_for
+    from sim.workload import assign_fraction
+
+    wl = assign_fraction(from_artifact(load_artifact(ARTIFACT)), 0.0, force=True)
+    x = explore_msq(wl, template_for("XC7Z020"), 4, packings=(1,), own_schemes=True)
+    assert x.mixed == () and x.dsp_only
+    r = summarize(x)
+    assert r["recommended"] == "dsp_only" and not r["mixing_pays"]
+    assert r["design"]["engine"]["lut_rows"] == 0
+
+
+def test_an_artifact_with_sp2_rows_is_never_given_a_dsp_only_engine():
+    """Even when the all-fixed baseline is faster, the recommended design must run the
+    artifact: the mixed engine, with the verdict saying mixing does not pay."""
+    from quant.artifact import load_artifact
+    from sim.ops import from_artifact
+    from sim.search import explore_msq, summarize, template_for
+
+    x = explore_msq(from_artifact(load_artifact(ARTIFACT)), template_for("XC7Z020"), 4,
+                    packings=(1,), own_schemes=True)
+    slow = tuple(dataclasses.replace(c, cycles=10 ** 12) for c in x.mixed)
+    r = summarize(dataclasses.replace(x, mixed=slow))
+    assert not r["mixing_pays"] and r["recommended"] == "mixed"
+    assert r["design"]["engine"]["lut_rows"] > 0
+
+
 def test_mixing_that_does_not_pay_is_said_plainly(capsys):
     from sim.search import explore_msq, summarize, template_for
     from sim.workload import load_shipped
@@ -106,8 +155,8 @@ def test_text_names_assumptions_and_verdict(capsys, tmp_path):
 
 
 @pytest.mark.parametrize("argv,words", [
-    (("--part", "XC7Z020", "--artifact", "configs/artifacts/cnn_msq4_digits"),
-     "--artifact applies only to simulate and report"),
+    (("--part", "XC7Z020", "--artifact", ARTIFACT, "--bits", "8"),
+     "bits must be the artifact's weight bits 4 (--artifact fixes them), not 8"),
     (("--part", "XC7Z020", "--set", "engine.cols=8"),
      "--set applies only to a preset YAML --part"),
     (("--part", "configs/xc7z020.yaml", "--model", "deit_base", "--bits", "8"),

@@ -307,7 +307,8 @@ def test_cli_help_has_examples(capsys):
     (("--bits", "8", "--packing", "4"), "packing must be one that XC7Z020"),
     (("--bits", "8", "--lut-cap", "2"), "lut_cap must be"),
     (("--bits", "8", "--model", "resnet18"), "must have attention"),
-    (("--bits", "8", "--artifact", "nowhere"), "--artifact applies only to simulate"),
+    (("--bits", "8", "--artifact", "nowhere"),
+     "--artifact applies only to search msq, simulate and report, not to search vit"),
 ])
 def test_cli_bad_input_is_one_line_and_exit_2(capsys, tmp_path, argv, message):
     args = ["search", "vit", "--part", "XC7Z020", *argv]
