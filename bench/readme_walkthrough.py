@@ -79,11 +79,11 @@ EXPECT: dict[str, Expect] = {
         ("functional: bit-exact against quant.infer on 1 random image (deit_tiny artifact from "
          "random weights, seed 0, PTQ on 1 random image): logits equal",), long=True),
     ".venv/bin/fpim search msq --part XC7Z020 --bits 4 --model resnet18 --save build/msq.yaml":
-        Expect(("3349455 cycles", "LUT 40175", "verdict: mixing pays",
+        Expect(("3349455 cycles", "LUT 40180", "verdict: mixing pays",
                 "reproduce: fpim simulate --model resnet18 --accel build/msq.yaml --mode "
                 "analytical --sp2-fraction 0.75")),
     ".venv/bin/fpim simulate --model resnet18 --accel build/msq.yaml --mode analytical "
-    "--sp2-fraction 0.75": Expect(("3349455 cycles", "LUT 40175/53200", "29.86 FPS")),
+    "--sp2-fraction 0.75": Expect(("3349455 cycles", "LUT 40180/53200", "29.86 FPS")),
     ".venv/bin/fpim report --model resnet50 --accel xc7z020 --out "
     "reports/reference/resnet50_xc7z020": Expect(
         ("report: reports/reference/resnet50_xc7z020/index.html",)),

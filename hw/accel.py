@@ -123,7 +123,7 @@ class GemmAccelerator(wiring.Component):
         m.submodules.walker = cw = TileWalker(e.cols, kt, self.dim_bits)
         m.submodules.w_buf = wbuf = DoubleBuffer(len(Value.cast(self.w_load.payload.data)), kt)
         m.submodules.x_buf = xbuf = DoubleBuffer(len(Value.cast(self.x_load.payload.data)), kt)
-        # The double-buffered output: two tiles' rows (sim.resources.out_fifo_depth).
+        # The output buffer: three tiles' rows and two (sim.resources.out_fifo_depth).
         out_depth = out_fifo_depth(e)
         m.submodules.out_fifo = ofifo = fifo.SyncFIFOBuffered(
             width=len(Value.cast(self.out.payload)), depth=out_depth)
@@ -221,29 +221,58 @@ class GemmAccelerator(wiring.Component):
             with m.Elif(accepted):
                 m.d.sync += [w_iss.eq(w_iss | inc_w), x_iss.eq(x_iss | inc_x)]
 
-        # ---- Compute: windows (R4, R8); the previous tile's drain runs beside them (R4b).
+        # ---- Compute: windows (R4, R8); earlier tiles' drains run beside them (R4b). Two
+        # tiles can be in flight: one draining (``dr``), and the newest, whose stream ended
+        # and whose drain starts c_j cycles later, pending (``pd``) until then.
         step = Signal(index_shape(kt))
         streaming = Signal()  # windows of the GEMM remain
-        # Cycles until the previous output tile is done (P - t of R4), 0 once it is.
+        # Cycles until the draining tile is done (P - t of R4), 0 once it is.
         left = Signal(range(rmax + e.cols + 1))
+        # Cycles until the newest tile handed over is done, and its r_f - s_f (R4b; r_f, the
+        # pending descriptor's rows, on an unpacked engine: s_f = 0).
+        nleft = Signal(range(rmax + e.cols + 1))
+        ngap = Signal(range(rmax + 1))
         drow = Signal(index_shape(rmax))
-        dr = {k: Signal(self.dim_bits, name=f"drained_{k}") for k in (
-            "row0_dsp", "rows_dsp", "row0_lut", "rows_lut", "rows", "col0", "cols")}
-        d_final = Signal()
+        fields = ("row0_dsp", "rows_dsp", "row0_lut", "rows_lut", "rows", "col0", "cols")
+        dr = {k: Signal(self.dim_bits, name=f"drained_{k}") for k in fields}
+        pd = {k: Signal(self.dim_bits, name=f"pending_{k}") for k in fields}
+        d_final, p_final, pending = Signal(), Signal(), Signal()
         w_avail, x_avail, go, win_end = Signal(), Signal(), Signal(), Signal()
         draining, hold, may_end, tile_end = Signal(), Signal(), Signal(), Signal()
+        may_port, may_capture = Signal(name="may_port"), Signal(name="may_capture")
+        room, gap = Signal(name="room"), Signal.like(ngap, name="gap")
+        rest = Signal.like(left)  # rows of the draining tile not yet drained
+        pack = e.dsp_packing if "dsp" in self.cores else 1
+        if pack > 1:  # R4b's s_f: packed DSP rows are captured `pack` to a cycle
+            a1 = Signal.like(cw.rows_dsp)
+            m.d.comb += [a1.eq(cw.rows_dsp - 1),
+                         gap.eq(Mux(cw.rows_dsp == 0, cw.rows,
+                                    cw.rows - a1 + (a1 >> (pack.bit_length() - 1))))]
+            with m.If(tile_end):
+                m.d.sync += ngap.eq(gap)
+        else:
+            m.d.comb += ngap.eq(pd["rows"])
         m.d.comb += [
             w_avail.eq(cnt["w_done"] + self.w_loaded >= cnt["w_seen"] + cw.w_new),
             x_avail.eq(cnt["x_done"] + self.x_loaded >= cnt["x_seen"] + cw.x_new),
             win_end.eq(step + 1 == cw.steps),
             draining.eq((left != 0) & (left <= dr["rows"])),
+            rest.eq(Mux(left > dr["rows"], dr["rows"], left)),
             # Freeze windows and drain alike only if the output buffer could overflow (a
-            # consumer more than a tile behind; R9 assumes it never is): the next tile's
-            # last step then still reaches no drain register before it was drained.
-            hold.eq(draining & (ofifo.level + 2 > out_depth)),
-            # R4b: a tile's last window ends no earlier than the previous tile is done.
-            may_end.eq(~cw.last_chunk | (left <= cw.steps)),
-            go.eq(streaming & ~hold & ((step != 0) | (w_avail & x_avail & may_end))),
+            # consumer more than a tile behind; R9 assumes it never is) and no later tile
+            # is pending: its last step may already be on its way into the drain registers.
+            hold.eq(draining & ~pending & (ofifo.level + 2 > out_depth)),
+            # A tile's last step makes the draining tile's rest unstoppable: the output
+            # buffer must hold it (three tiles' rows; never short without back-pressure).
+            room.eq(ofifo.level + 2 + rest <= out_depth),
+            # R4b: a tile's last window ends no earlier than P - c_j of the newest tile
+            # handed over (its drain then starts after that one's) nor before that tile's
+            # drain has read each row its next capture reaches (D + s_f = P - (r_f - s_f)).
+            may_port.eq(nleft <= cw.steps + cw.cols),
+            may_capture.eq(nleft <= cw.steps + ngap),
+            may_end.eq(~cw.last_chunk | (may_port & may_capture)),
+            go.eq(streaming & ~hold & ((step != 0) | (w_avail & x_avail & may_end))
+                  & (~win_end | ~cw.last_chunk | room)),
             tile_end.eq(go & win_end & cw.last_chunk),
         ]
         # Bank of the block the walker's tile uses, and of the next tile's block.
@@ -304,7 +333,7 @@ class GemmAccelerator(wiring.Component):
         # Controller: windows step while `streaming`; the end of a tile's last window hands
         # the tile to the drain, which starts c_j cycles later and takes r_f cycles (R4).
         with m.If(start):
-            m.d.sync += [step.eq(0), streaming.eq(1), left.eq(0)]
+            m.d.sync += [step.eq(0), streaming.eq(1), left.eq(0), nleft.eq(0), pending.eq(0)]
         with m.If(go & ~win_end):
             m.d.sync += step.eq(step + 1)
         with m.Elif(go):
@@ -321,11 +350,18 @@ class GemmAccelerator(wiring.Component):
             m.d.sync += drow.eq(drow + 1)
             with m.If((left == 1) & d_final):
                 m.d.sync += [self.busy.eq(0), self.done.eq(1)]
-        with m.If(tile_end):
-            # R4b guarantees the previous tile is in its last drain cycle at the latest.
-            m.d.sync += [dr[k].eq(getattr(cw, k)) for k in dr]
-            m.d.sync += [d_final.eq(cw.final), drow.eq(0), left.eq(cw.rows + cw.cols),
-                         streaming.eq(~cw.final)]
-        with m.Elif((left != 0) & ~hold):
+        with m.If((left != 0) & ~hold):
             m.d.sync += left.eq(left - 1)
+        with m.If((nleft != 0) & ~hold):
+            m.d.sync += nleft.eq(nleft - 1)
+        with m.If(pending & (nleft == pd["rows"] + 1)):
+            # The cycle before the pending tile's drain starts (R4b: the draining tile is
+            # in its last drain cycle at the latest): it becomes the draining tile.
+            m.d.sync += [dr[k].eq(pd[k]) for k in dr]
+            m.d.sync += [d_final.eq(p_final), drow.eq(0), left.eq(pd["rows"]),
+                         pending.eq(0)]
+        with m.If(tile_end):
+            m.d.sync += [pd[k].eq(getattr(cw, k)) for k in pd]
+            m.d.sync += [p_final.eq(cw.final), pending.eq(1), nleft.eq(cw.rows + cw.cols),
+                         streaming.eq(~cw.final)]
         return m

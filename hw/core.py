@@ -29,9 +29,10 @@ class OutputStationaryCore(wiring.Component):
     may then restart. ``out`` shows, combinationally, the ``cols`` drain registers of row
     ``drain_row``. For a tile whose last step was presented in cycle ``E - 1``, row ``r``'s
     registers of columns ``0 .. c-1`` hold the tile's results from cycle ``E + r + c`` on
-    until the next tile's last step is captured there (cycle ``E' + r`` at the earliest, for
-    the next tile's ``E'``), which is why the controller drains row ``i`` in cycle
-    ``E + c + i`` and lets the next tile end no earlier than the drain (R4b).
+    until the next tile's last step is captured there (written at the end of cycle
+    ``E' + r`` at the earliest, for the next tile's ``E'``), which is why the controller
+    drains row ``i`` in cycle ``E + c + i`` and lets the next tile end no earlier than that
+    drain's start (R4b: ``E' >= E + c``).
 
     With ``packing`` P > 1 (fixed weights only) the rows form groups of P (the last group
     may be smaller): group ``g`` (rows ``gP .. gP+P-1``) of column ``c`` is one
@@ -39,10 +40,11 @@ class OutputStationaryCore(wiring.Component):
     activation times the group's P weights. The group's weights and control are skewed by
     ``g`` and the activations move down one group per cycle, so the group performs step
     ``t`` in cycle ``t + g + c <= t + r + c``: every drain register holds its result no
-    later than in the unpacked array, and is overwritten only ``r - g < P`` cycles earlier
-    than there, still after the controller's drain (R4b leaves a cycle of margin for
-    ``r - g <= r_f - 1``). The timing at the core's edge (R4) is therefore the same for
-    every packing. A group of one row is a plain :class:`hw.pe_fixed.FixedMacPe`.
+    later than in the unpacked array, but is overwritten ``r - g`` cycles earlier than
+    there: R4b lets the next tile end no earlier than the drain's start plus
+    ``max (r - g) = (a - 1) - (a - 1) // P`` for a tile of ``a`` rows
+    (:func:`sim.timing.capture_lead`). The drain timing at the core's edge (R4) is the same
+    for every packing. A group of one row is a plain :class:`hw.pe_fixed.FixedMacPe`.
 
     Parameters:
         fmt: weight format of every row (fixed → DSP core, sp2/pot → LUT core).

@@ -7,50 +7,80 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [1:0] \$100 ;
-  wire \$101 ;
+  wire [16:0] \$100 ;
+  wire [16:0] \$101 ;
   wire \$102 ;
   wire \$103 ;
   wire \$104 ;
   wire \$105 ;
-  wire [16:0] \$106 ;
-  wire \$107 ;
-  wire [3:0] \$108 ;
-  reg \$109 ;
+  wire [4:0] \$106 ;
+  wire [32:0] \$107 ;
+  wire [32:0] \$108 ;
+  wire [32:0] \$109 ;
   wire \$11 ;
-  reg [150:0] \$110 ;
-  reg \$111 ;
-  reg [31:0] \$112 ;
-  reg [31:0] \$113 ;
-  reg [31:0] \$114 ;
-  reg [31:0] \$115 ;
-  reg [31:0] \$116 ;
-  reg [31:0] \$117 ;
-  reg [31:0] \$118 ;
-  reg [31:0] \$119 ;
+  wire [32:0] \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire [1:0] \$113 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire [3:0] \$119 ;
   wire \$12 ;
-  reg \$120 ;
-  reg \$121 ;
-  reg \$122 ;
-  reg \$123 ;
-  reg \$124 ;
-  reg [188:0] \$125 ;
-  reg [3:0] \$126 ;
-  reg \$127 ;
-  reg [2:0] \$128 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire [3:0] \$123 ;
+  wire [16:0] \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire [16:0] \$127 ;
+  wire \$128 ;
   reg \$129 ;
   wire \$13 ;
-  reg [15:0] \$130 ;
-  reg [15:0] \$131 ;
-  reg [15:0] \$132 ;
-  reg [15:0] \$133 ;
-  reg [15:0] \$134 ;
-  reg [15:0] \$135 ;
-  reg [15:0] \$136 ;
-  reg \$137 ;
+  reg [150:0] \$130 ;
+  reg \$131 ;
+  reg [31:0] \$132 ;
+  reg [31:0] \$133 ;
+  reg [31:0] \$134 ;
+  reg [31:0] \$135 ;
+  reg [31:0] \$136 ;
+  reg [31:0] \$137 ;
+  reg [31:0] \$138 ;
+  reg [31:0] \$139 ;
   wire \$14 ;
+  reg \$140 ;
+  reg \$141 ;
+  reg \$142 ;
+  reg \$143 ;
+  reg \$144 ;
+  reg [188:0] \$145 ;
+  reg [3:0] \$146 ;
+  reg \$147 ;
+  reg [2:0] \$148 ;
+  reg [2:0] \$149 ;
   wire \$15 ;
+  reg \$150 ;
+  reg \$151 ;
+  reg [15:0] \$152 ;
+  reg [15:0] \$153 ;
+  reg [15:0] \$154 ;
+  reg [15:0] \$155 ;
+  reg [15:0] \$156 ;
+  reg [15:0] \$157 ;
+  reg [15:0] \$158 ;
+  reg \$159 ;
   wire [16:0] \$16 ;
+  reg [15:0] \$160 ;
+  reg [15:0] \$161 ;
+  reg [15:0] \$162 ;
+  reg [15:0] \$163 ;
+  reg [15:0] \$164 ;
+  reg [15:0] \$165 ;
+  reg [15:0] \$166 ;
+  reg \$167 ;
   wire [21:0] \$17 ;
   wire [24:0] \$18 ;
   wire [25:0] \$19 ;
@@ -80,92 +110,94 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire [4:0] \$40 ;
   wire \$41 ;
   wire \$42 ;
-  wire [3:0] \$43 ;
-  wire \$44 ;
+  wire \$43 ;
+  wire [15:0] \$44 ;
   wire \$45 ;
   wire \$46 ;
-  wire \$47 ;
+  wire [4:0] \$47 ;
   wire \$48 ;
-  wire \$49 ;
+  wire [4:0] \$49 ;
   wire \$5 ;
-  wire \$50 ;
-  wire \$51 ;
-  wire \$52 ;
+  wire [5:0] \$50 ;
+  wire [5:0] \$51 ;
+  wire [5:0] \$52 ;
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
-  wire [4:0] \$58 ;
+  wire \$58 ;
   wire \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
-  wire [4:0] \$62 ;
+  wire \$62 ;
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
-  wire [16:0] \$67 ;
-  wire [16:0] \$68 ;
+  wire \$67 ;
+  wire \$68 ;
   wire \$69 ;
   wire [32:0] \$7 ;
   wire \$70 ;
-  wire \$71 ;
+  wire [4:0] \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire [32:0] \$74 ;
-  wire \$75 ;
-  wire [32:0] \$76 ;
+  wire \$74 ;
+  wire [4:0] \$75 ;
+  wire \$76 ;
   wire \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire [32:0] \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire [32:0] \$82 ;
-  wire [32:0] \$83 ;
+  wire [16:0] \$80 ;
+  wire [16:0] \$81 ;
+  wire \$82 ;
+  wire \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
-  wire [16:0] \$87 ;
-  wire [16:0] \$88 ;
-  wire \$89 ;
+  wire [32:0] \$87 ;
+  wire \$88 ;
+  wire [32:0] \$89 ;
   wire \$9 ;
   wire \$90 ;
   wire \$91 ;
   wire \$92 ;
-  wire [4:0] \$93 ;
-  wire [32:0] \$94 ;
+  wire \$93 ;
+  wire \$94 ;
   wire [32:0] \$95 ;
   wire [32:0] \$96 ;
-  wire [32:0] \$97 ;
+  wire \$97 ;
   wire \$98 ;
   wire \$99 ;
   reg \$signal  = 1'h0;
+  wire \$signal$100 ;
+  reg \$signal$154  = 1'h0;
+  reg \$signal$161  = 1'h0;
   reg \$signal$58  = 1'h0;
-  wire \$signal$71 ;
-  wire \$signal$75 ;
-  wire \$signal$79 ;
-  wire \$signal$82 ;
-  wire \$signal$85 ;
-  wire \$signal$87 ;
-  wire \$signal$89 ;
-  wire \$signal$91 ;
+  wire \$signal$73 ;
+  wire \$signal$77 ;
+  wire \$signal$81 ;
+  wire \$signal$84 ;
+  wire \$signal$88 ;
+  wire \$signal$96 ;
+  wire \$signal$98 ;
   wire [5:0] \$signature__addr ;
-  wire [5:0] \$signature__addr$122 ;
+  wire [5:0] \$signature__addr$131 ;
   wire [45:0] \$signature__data ;
-  wire [45:0] \$signature__data$125 ;
-  wire [23:0] \$signature__data$125.bias ;
-  wire [15:0] \$signature__data$125.mult ;
-  wire \$signature__data$125.relu ;
-  wire [4:0] \$signature__data$125.shift ;
+  wire [45:0] \$signature__data$134 ;
+  wire [23:0] \$signature__data$134.bias ;
+  wire [15:0] \$signature__data$134.mult ;
+  wire \$signature__data$134.relu ;
+  wire [4:0] \$signature__data$134.shift ;
   wire [23:0] \$signature__data.bias ;
   wire [15:0] \$signature__data.mult ;
   wire \$signature__data.relu ;
   wire [4:0] \$signature__data.shift ;
   reg advance;
-  reg \advance$138 ;
+  reg \advance$147 ;
   wire [23:0] bias_dsp;
   wire [23:0] bias_lut;
   output busy;
@@ -232,12 +264,11 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   input cmd__valid;
   wire cmd__valid;
   wire [15:0] col0;
-  wire [15:0] \col0$151 ;
+  wire [15:0] \col0$167 ;
   wire [2:0] cols;
-  wire [2:0] \cols$152 ;
-  reg d_final = 1'h0;
+  wire [2:0] \cols$94 ;
   wire [15:0] data;
-  wire [15:0] \data$105 ;
+  wire [15:0] \data$114 ;
   output done;
   reg done = 1'h0;
   reg drain;
@@ -252,18 +283,18 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   reg [15:0] drained_rows_lut = 16'h0000;
   reg drow = 1'h0;
   wire \final ;
-  wire \final$153 ;
+  wire \final$168 ;
   wire first;
   reg held_x = 1'h0;
   wire inc_w;
   wire inc_x;
   wire [15:0] k0;
-  wire [15:0] \k0$108 ;
+  wire [15:0] \k0$117 ;
   reg l_done = 1'h0;
   wire last;
   wire last_chunk;
   reg [2:0] left = 3'h0;
-  wire [2:0] level;
+  wire [3:0] level;
   wire [16:0] load__payload;
   wire [16:0] \load__payload$36 ;
   wire [15:0] \load__payload$36.data ;
@@ -296,6 +327,8 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire load_req__ready;
   output load_req__valid;
   wire load_req__valid;
+  wire may_capture;
+  wire may_port;
   wire [188:0] meta;
   wire [15:0] \meta.col0 ;
   wire [2:0] \meta.cols ;
@@ -315,6 +348,8 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire [15:0] \meta.row_lut ;
   wire [15:0] mult_dsp;
   wire [15:0] mult_lut;
+  wire [1:0] ngap;
+  reg [2:0] nleft = 3'h0;
   output [188:0] out__payload;
   wire [188:0] out__payload;
   wire [15:0] \out__payload.col0 ;
@@ -352,23 +387,33 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire params__ready;
   input params__valid;
   wire params__valid;
+  reg pending = 1'h0;
+  reg [15:0] pending_col0 = 16'h0000;
+  reg [15:0] pending_cols = 16'h0000;
+  reg [15:0] pending_row0_dsp = 16'h0000;
+  reg [15:0] pending_row0_lut = 16'h0000;
+  reg [15:0] pending_rows = 16'h0000;
+  reg [15:0] pending_rows_dsp = 16'h0000;
+  reg [15:0] pending_rows_lut = 16'h0000;
   wire [188:0] r_data;
   wire r_en;
   wire r_rdy;
   reg rd_bank;
-  reg \rd_bank$97 ;
+  reg \rd_bank$106 ;
   reg [3:0] rd_step;
-  reg [3:0] \rd_step$98 ;
+  reg [3:0] \rd_step$107 ;
   wire relu_dsp;
   wire relu_lut;
+  wire [2:0] rest;
   wire restart;
   wire \restart$29 ;
   wire \restart$30 ;
   wire \restart$31 ;
+  wire room;
   wire [15:0] row0_dsp;
-  wire [15:0] \row0_dsp$146 ;
+  wire [15:0] \row0_dsp$162 ;
   wire [15:0] row0_lut;
-  wire [15:0] \row0_lut$148 ;
+  wire [15:0] \row0_lut$164 ;
   reg [188:0] row_info = 189'h000000000000000000000000000000000000000000000000;
   wire [15:0] \row_info.col0 ;
   wire [2:0] \row_info.cols ;
@@ -388,9 +433,9 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire [15:0] \row_info.row_lut ;
   wire [15:0] rows;
   wire [15:0] rows_dsp;
-  wire [15:0] \rows_dsp$147 ;
+  wire [15:0] \rows_dsp$163 ;
   wire [15:0] rows_lut;
-  wire [15:0] \rows_lut$149 ;
+  wire [15:0] \rows_lut$165 ;
   input rst;
   wire rst;
   wire [4:0] shift_dsp;
@@ -398,7 +443,7 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire start;
   reg [3:0] step = 4'h0;
   wire [4:0] steps;
-  wire [4:0] \steps$81 ;
+  wire [4:0] \steps$83 ;
   reg streaming = 1'h0;
   wire tile_issued;
   wire valid;
@@ -431,7 +476,7 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire [3:0] \w_lut[0] ;
   wire [3:0] \w_lut[1] ;
   wire w_new;
-  wire \w_new$74 ;
+  wire \w_new$76 ;
   wire w_pend;
   reg [31:0] w_rel = 32'd0;
   reg [31:0] w_req = 32'd0;
@@ -482,7 +527,7 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   input x_loaded;
   wire x_loaded;
   wire x_new;
-  wire \x_new$78 ;
+  wire \x_new$80 ;
   wire x_pend;
   reg [31:0] x_rel = 32'd0;
   reg [31:0] x_req = 32'd0;
@@ -569,7 +614,7 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
     if (wp__en)
       params_dsp[params__payload[6:1]] <= params__payload[52:7];
   end
-  assign \$signature__data  = params_dsp[\$67 [5:0]];
+  assign \$signature__data  = params_dsp[\$80 [5:0]];
   reg [45:0] params_lut [63:0];
   initial begin
     params_lut[0] = 46'h000000000000;
@@ -641,7 +686,7 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
     if (\wp__en$43 )
       params_lut[params__payload[6:1]] <= params__payload[52:7];
   end
-  assign \$signature__data$125  = params_lut[\$68 [5:0]];
+  assign \$signature__data$134  = params_lut[\$81 [5:0]];
   assign cmd__ready = ~ busy;
   assign start = cmd__valid & cmd__ready;
   assign params__ready = ~ busy;
@@ -688,158 +733,201 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   assign \$34  = busy & \$33 ;
   assign \$35  = load_req__valid & load_req__ready;
   assign \$36  = w_done + w_loaded;
-  assign \$37  = w_seen + \w_new$74 ;
-  assign \$signal$71  = \$36  >= \$37 ;
+  assign \$37  = w_seen + \w_new$76 ;
+  assign \$signal$73  = \$36  >= \$37 ;
   assign \$38  = x_done + x_loaded;
-  assign \$39  = x_seen + \x_new$78 ;
-  assign \$signal$75  = \$38  >= \$39 ;
+  assign \$39  = x_seen + \x_new$80 ;
+  assign \$signal$77  = \$38  >= \$39 ;
   assign \$40  = step + 1'h1;
-  assign \$signal$79  = \$40  == \steps$81 ;
+  assign \$signal$81  = \$40  == \steps$83 ;
   assign \$41  = | left;
   assign \$42  = left <= drained_rows;
-  assign \$signal$82  = \$41  & \$42 ;
-  assign \$43  = level + 2'h2;
-  assign \$44  = \$43  > 3'h4;
-  assign \$signal$85  = \$signal$82  & \$44 ;
-  assign \$45  = ~ last_chunk;
-  assign \$46  = left <= \steps$81 ;
-  assign \$signal$87  = \$45  | \$46 ;
-  assign \$47  = ~ \$signal$85 ;
-  assign \$48  = streaming & \$47 ;
-  assign \$49  = | step;
-  assign \$50  = \$signal$71  & \$signal$75 ;
-  assign \$51  = \$50  & \$signal$87 ;
-  assign \$52  = \$49  | \$51 ;
-  assign \$signal$89  = \$48  & \$52 ;
-  assign \$53  = \$signal$89  & \$signal$79 ;
-  assign \$signal$91  = \$53  & last_chunk;
-  assign \$54  = w_seen[0] ^ \w_new$74 ;
-  assign w_bank = ~ \$54 ;
-  assign \$55  = x_seen[0] ^ \x_new$78 ;
-  assign x_bank = ~ \$55 ;
-  assign \$56  = ~ \$signal$79 ;
-  assign \$57  = \$signal$89  & \$56 ;
-  assign \$58  = step + 1'h1;
-  assign \$59  = w_bank ^ w_last_use;
-  assign \$60  = ~ \$signal$79 ;
-  assign \$61  = \$signal$89  & \$60 ;
-  assign \$62  = step + 1'h1;
-  assign \$63  = x_bank ^ x_last_use;
-  assign \$64  = ! step;
-  assign \$65  = \$signal$89  & \$64 ;
-  assign \$66  = ! \k0$108 ;
-  assign first = \$65  & \$66 ;
-  assign \$67  = drained_row0_dsp + drow;
-  assign \$68  = drained_row0_lut + drow;
-  assign \$69  = ~ \$signal$79 ;
-  assign \$70  = \$signal$89  & \$69 ;
-  assign \$71  = ~ \$signal$85 ;
-  assign \$72  = \$signal$82  & \$71 ;
-  assign \$73  = busy & w_loaded;
-  assign \$74  = w_done + 1'h1;
-  assign \$75  = busy & x_loaded;
-  assign \$76  = x_done + 1'h1;
-  assign \$77  = ~ l_done;
-  assign \$78  = busy & \$77 ;
-  assign \$79  = ~ load_req__ready;
-  assign \$80  = load_req__valid & \$79 ;
-  assign \$81  = load_req__valid & load_req__ready;
-  assign \$82  = w_req + inc_w;
-  assign \$83  = x_req + inc_x;
-  assign \$84  = load_req__valid & load_req__ready;
-  assign \$85  = \$signal  | inc_w;
-  assign \$86  = x_iss | inc_x;
-  assign \$87  = drained_row0_dsp + drow;
-  assign \$88  = drained_row0_lut + drow;
-  assign \$89  = drow < drained_rows_dsp;
-  assign \$90  = drow < drained_rows_lut;
-  assign \$91  = ~ \$signal$79 ;
-  assign \$92  = \$signal$89  & \$91 ;
-  assign \$93  = step + 1'h1;
-  assign \$94  = w_seen + \w_new$74 ;
-  assign \$95  = x_seen + \x_new$78 ;
-  assign \$96  = w_rel + w_last_use;
-  assign \$97  = x_rel + x_last_use;
-  assign \$98  = ~ \$signal$85 ;
-  assign \$99  = \$signal$82  & \$98 ;
-  assign \$100  = drow + 1'h1;
-  assign \$101  = left == 1'h1;
-  assign \$102  = \$101  & d_final;
-  assign \$103  = | left;
-  assign \$104  = ~ \$signal$85 ;
-  assign \$105  = \$103  & \$104 ;
-  assign \$106  = rows + \cols$152 ;
-  assign \$107  = ~ \final$153 ;
-  assign \$108  = left - 1'h1;
+  assign \$signal$84  = \$41  & \$42 ;
+  assign \$43  = left > drained_rows;
+  assign \$44  = \$43  ? drained_rows : { 13'h0000, left };
+  assign \$45  = ~ pending;
+  assign \$46  = \$signal$84  & \$45 ;
+  assign \$47  = level + 2'h2;
+  assign \$48  = \$47  > 4'h8;
+  assign \$signal$88  = \$46  & \$48 ;
+  assign \$49  = level + 2'h2;
+  assign \$50  = \$49  + \$44 [2:0];
+  assign room = \$50  <= 4'h8;
+  assign \$51  = \steps$83  + \cols$94 ;
+  assign may_port = nleft <= \$51 ;
+  assign \$52  = \steps$83  + pending_rows[1:0];
+  assign may_capture = nleft <= \$52 ;
+  assign \$53  = ~ last_chunk;
+  assign \$54  = may_port & may_capture;
+  assign \$signal$96  = \$53  | \$54 ;
+  assign \$55  = ~ \$signal$88 ;
+  assign \$56  = streaming & \$55 ;
+  assign \$57  = | step;
+  assign \$58  = \$signal$73  & \$signal$77 ;
+  assign \$59  = \$58  & \$signal$96 ;
+  assign \$60  = \$57  | \$59 ;
+  assign \$61  = \$56  & \$60 ;
+  assign \$62  = ~ \$signal$81 ;
+  assign \$63  = ~ last_chunk;
+  assign \$64  = \$62  | \$63 ;
+  assign \$65  = \$64  | room;
+  assign \$signal$98  = \$61  & \$65 ;
+  assign \$66  = \$signal$98  & \$signal$81 ;
+  assign \$signal$100  = \$66  & last_chunk;
+  assign \$67  = w_seen[0] ^ \w_new$76 ;
+  assign w_bank = ~ \$67 ;
+  assign \$68  = x_seen[0] ^ \x_new$80 ;
+  assign x_bank = ~ \$68 ;
+  assign \$69  = ~ \$signal$81 ;
+  assign \$70  = \$signal$98  & \$69 ;
+  assign \$71  = step + 1'h1;
+  assign \$72  = w_bank ^ w_last_use;
+  assign \$73  = ~ \$signal$81 ;
+  assign \$74  = \$signal$98  & \$73 ;
+  assign \$75  = step + 1'h1;
+  assign \$76  = x_bank ^ x_last_use;
+  assign \$77  = ! step;
+  assign \$78  = \$signal$98  & \$77 ;
+  assign \$79  = ! \k0$117 ;
+  assign first = \$78  & \$79 ;
+  assign \$80  = drained_row0_dsp + drow;
+  assign \$81  = drained_row0_lut + drow;
+  assign \$82  = ~ \$signal$81 ;
+  assign \$83  = \$signal$98  & \$82 ;
+  assign \$84  = ~ \$signal$88 ;
+  assign \$85  = \$signal$84  & \$84 ;
+  assign \$86  = busy & w_loaded;
+  assign \$87  = w_done + 1'h1;
+  assign \$88  = busy & x_loaded;
+  assign \$89  = x_done + 1'h1;
+  assign \$90  = ~ l_done;
+  assign \$91  = busy & \$90 ;
+  assign \$92  = ~ load_req__ready;
+  assign \$93  = load_req__valid & \$92 ;
+  assign \$94  = load_req__valid & load_req__ready;
+  assign \$95  = w_req + inc_w;
+  assign \$96  = x_req + inc_x;
+  assign \$97  = load_req__valid & load_req__ready;
+  assign \$98  = \$signal  | inc_w;
+  assign \$99  = x_iss | inc_x;
+  assign \$100  = drained_row0_dsp + drow;
+  assign \$101  = drained_row0_lut + drow;
+  assign \$102  = drow < drained_rows_dsp;
+  assign \$103  = drow < drained_rows_lut;
+  assign \$104  = ~ \$signal$81 ;
+  assign \$105  = \$signal$98  & \$104 ;
+  assign \$106  = step + 1'h1;
+  assign \$107  = w_seen + \w_new$76 ;
+  assign \$108  = x_seen + \x_new$80 ;
+  assign \$109  = w_rel + w_last_use;
+  assign \$110  = x_rel + x_last_use;
+  assign \$111  = ~ \$signal$88 ;
+  assign \$112  = \$signal$84  & \$111 ;
+  assign \$113  = drow + 1'h1;
+  assign \$114  = left == 1'h1;
+  assign \$115  = \$114  & \$signal$154 ;
+  assign \$116  = | left;
+  assign \$117  = ~ \$signal$88 ;
+  assign \$118  = \$116  & \$117 ;
+  assign \$119  = left - 1'h1;
+  assign \$120  = | nleft;
+  assign \$121  = ~ \$signal$88 ;
+  assign \$122  = \$120  & \$121 ;
+  assign \$123  = nleft - 1'h1;
+  assign \$124  = pending_rows + 1'h1;
+  assign \$125  = nleft == \$124 ;
+  assign \$126  = pending & \$125 ;
+  assign \$127  = rows + \cols$94 ;
+  assign \$128  = ~ \final$168 ;
   always @(posedge clk)
-    done <= \$109 ;
+    done <= \$129 ;
   always @(posedge clk)
-    cmd <= \$110 ;
+    cmd <= \$130 ;
   always @(posedge clk)
-    busy <= \$111 ;
+    busy <= \$131 ;
   always @(posedge clk)
-    w_req <= \$112 ;
+    w_req <= \$132 ;
   always @(posedge clk)
-    w_done <= \$113 ;
+    w_done <= \$133 ;
   always @(posedge clk)
-    w_rel <= \$114 ;
+    w_rel <= \$134 ;
   always @(posedge clk)
-    w_seen <= \$115 ;
+    w_seen <= \$135 ;
   always @(posedge clk)
-    x_req <= \$116 ;
+    x_req <= \$136 ;
   always @(posedge clk)
-    x_done <= \$117 ;
+    x_done <= \$137 ;
   always @(posedge clk)
-    x_rel <= \$118 ;
+    x_rel <= \$138 ;
   always @(posedge clk)
-    x_seen <= \$119 ;
+    x_seen <= \$139 ;
   always @(posedge clk)
-    \$signal  <= \$120 ;
+    \$signal  <= \$140 ;
   always @(posedge clk)
-    x_iss <= \$121 ;
+    x_iss <= \$141 ;
   always @(posedge clk)
-    \$signal$58  <= \$122 ;
+    \$signal$58  <= \$142 ;
   always @(posedge clk)
-    held_x <= \$123 ;
+    held_x <= \$143 ;
   always @(posedge clk)
-    l_done <= \$124 ;
+    l_done <= \$144 ;
   always @(posedge clk)
-    row_info <= \$125 ;
+    row_info <= \$145 ;
   always @(posedge clk)
-    step <= \$126 ;
+    step <= \$146 ;
   always @(posedge clk)
-    streaming <= \$127 ;
+    streaming <= \$147 ;
   always @(posedge clk)
-    left <= \$128 ;
+    left <= \$148 ;
   always @(posedge clk)
-    drow <= \$129 ;
+    nleft <= \$149 ;
   always @(posedge clk)
-    drained_row0_dsp <= \$130 ;
+    pending <= \$150 ;
   always @(posedge clk)
-    drained_rows_dsp <= \$131 ;
+    drow <= \$151 ;
   always @(posedge clk)
-    drained_row0_lut <= \$132 ;
+    drained_row0_dsp <= \$152 ;
   always @(posedge clk)
-    drained_rows_lut <= \$133 ;
+    drained_rows_dsp <= \$153 ;
   always @(posedge clk)
-    drained_rows <= \$134 ;
+    drained_row0_lut <= \$154 ;
   always @(posedge clk)
-    drained_col0 <= \$135 ;
+    drained_rows_lut <= \$155 ;
   always @(posedge clk)
-    drained_cols <= \$136 ;
+    drained_rows <= \$156 ;
   always @(posedge clk)
-    d_final <= \$137 ;
+    drained_col0 <= \$157 ;
+  always @(posedge clk)
+    drained_cols <= \$158 ;
+  always @(posedge clk)
+    \$signal$154  <= \$159 ;
+  always @(posedge clk)
+    pending_row0_dsp <= \$160 ;
+  always @(posedge clk)
+    pending_rows_dsp <= \$161 ;
+  always @(posedge clk)
+    pending_row0_lut <= \$162 ;
+  always @(posedge clk)
+    pending_rows_lut <= \$163 ;
+  always @(posedge clk)
+    pending_rows <= \$164 ;
+  always @(posedge clk)
+    pending_col0 <= \$165 ;
+  always @(posedge clk)
+    pending_cols <= \$166 ;
+  always @(posedge clk)
+    \$signal$161  <= \$167 ;
   \fpim_tiny.datapath  datapath (
     .clk(clk),
     .drain_row(drow),
     .first(first),
-    .last(\$signal$91 ),
-    .\port$724$0 (wdata),
-    .\port$798$0 (\$signature__data ),
-    .\port$801$0 (\$signature__data$125 ),
-    .\port$818$145 (cmd[150:145]),
+    .last(\$signal$100 ),
+    .\port$752$0 (wdata),
+    .\port$826$0 (\$signature__data ),
+    .\port$829$0 (\$signature__data$134 ),
+    .\port$846$145 (cmd[150:145]),
     .rst(rst),
-    .valid(\$signal$89 ),
+    .valid(\$signal$98 ),
     .\valid$14 (drain),
     .x(x),
     .y_dsp(y_dsp),
@@ -885,33 +973,33 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
     .wp__en(w_load__valid)
   );
   \fpim_tiny.walker  walker (
-    .advance(\advance$138 ),
+    .advance(\advance$147 ),
     .clk(clk),
     .cmd(cmd),
-    .col0(\col0$151 ),
-    .cols(\cols$152 ),
-    .\final (\final$153 ),
-    .k0(\k0$108 ),
+    .col0(\col0$167 ),
+    .cols(\cols$94 ),
+    .\final (\final$168 ),
+    .k0(\k0$117 ),
     .last_chunk(last_chunk),
     .restart(start),
-    .row0_dsp(\row0_dsp$146 ),
-    .row0_lut(\row0_lut$148 ),
+    .row0_dsp(\row0_dsp$162 ),
+    .row0_lut(\row0_lut$164 ),
     .rows(rows),
-    .rows_dsp(\rows_dsp$147 ),
-    .rows_lut(\rows_lut$149 ),
+    .rows_dsp(\rows_dsp$163 ),
+    .rows_lut(\rows_lut$165 ),
     .rst(rst),
-    .steps(\steps$81 ),
+    .steps(\steps$83 ),
     .w_last_use(w_last_use),
-    .w_new(\w_new$74 ),
+    .w_new(\w_new$76 ),
     .x_last_use(x_last_use),
-    .x_new(\x_new$78 )
+    .x_new(\x_new$80 )
   );
   \fpim_tiny.x_buf  x_buf (
     .clk(clk),
     .data(x),
     .load__payload(\load__payload$36 ),
-    .rd_bank(\rd_bank$97 ),
-    .rd_step(\rd_step$98 ),
+    .rd_bank(\rd_bank$106 ),
+    .rd_step(\rd_step$107 ),
     .restart(start),
     .rst(rst),
     .wp__en(x_load__valid)
@@ -929,10 +1017,10 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$57 ) begin
+    if (\$70 ) begin
       rd_bank = w_bank;
-    end else if (\$signal$89 ) begin
-      rd_bank = \$59 ;
+    end else if (\$signal$98 ) begin
+      rd_bank = \$72 ;
     end else if (start) begin
       rd_bank = 1'h0;
     end else begin
@@ -942,9 +1030,9 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$57 ) begin
-      rd_step = \$58 [3:0];
-    end else if (\$signal$89 ) begin
+    if (\$70 ) begin
+      rd_step = \$71 [3:0];
+    end else if (\$signal$98 ) begin
       rd_step = 4'h0;
     end else if (start) begin
       rd_step = 4'h0;
@@ -955,412 +1043,525 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$61 ) begin
-      \rd_bank$97  = x_bank;
-    end else if (\$signal$89 ) begin
-      \rd_bank$97  = \$63 ;
+    if (\$74 ) begin
+      \rd_bank$106  = x_bank;
+    end else if (\$signal$98 ) begin
+      \rd_bank$106  = \$76 ;
     end else if (start) begin
-      \rd_bank$97  = 1'h0;
+      \rd_bank$106  = 1'h0;
     end else begin
-      \rd_bank$97  = x_bank;
+      \rd_bank$106  = x_bank;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$61 ) begin
-      \rd_step$98  = \$62 [3:0];
-    end else if (\$signal$89 ) begin
-      \rd_step$98  = 4'h0;
+    if (\$74 ) begin
+      \rd_step$107  = \$75 [3:0];
+    end else if (\$signal$98 ) begin
+      \rd_step$107  = 4'h0;
     end else if (start) begin
-      \rd_step$98  = 4'h0;
+      \rd_step$107  = 4'h0;
     end else begin
-      \rd_step$98  = step;
+      \rd_step$107  = step;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \advance$138  = 1'h0;
-    if (\$70 ) begin
-    end else if (\$signal$89 ) begin
-      \advance$138  = 1'h1;
+    \advance$147  = 1'h0;
+    if (\$83 ) begin
+    end else if (\$signal$98 ) begin
+      \advance$147  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     drain = 1'h0;
-    if (\$72 ) begin
+    if (\$85 ) begin
       drain = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$109  = 1'h0;
-    if (\$99 ) begin
-      if (\$102 ) begin
-        \$109  = 1'h1;
+    \$129  = 1'h0;
+    if (\$112 ) begin
+      if (\$115 ) begin
+        \$129  = 1'h1;
       end
     end
     if (rst) begin
-      \$109  = 1'h0;
+      \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$110  = cmd;
+    \$130  = cmd;
     if (start) begin
-      \$110  = cmd__payload;
+      \$130  = cmd__payload;
     end
     if (rst) begin
-      \$110  = 151'h00000000000000000000000000000000000000;
+      \$130  = 151'h00000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$111  = busy;
+    \$131  = busy;
     if (start) begin
-      \$111  = 1'h1;
+      \$131  = 1'h1;
     end
-    if (\$99 ) begin
-      if (\$102 ) begin
-        \$111  = 1'h0;
+    if (\$112 ) begin
+      if (\$115 ) begin
+        \$131  = 1'h0;
       end
     end
     if (rst) begin
-      \$111  = 1'h0;
+      \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$112  = w_req;
+    \$132  = w_req;
     if (start) begin
-      \$112  = 32'd0;
+      \$132  = 32'd0;
     end
     if (start) begin
-    end else if (\$78 ) begin
-      if (\$81 ) begin
-        \$112  = \$82 [31:0];
+    end else if (\$91 ) begin
+      if (\$94 ) begin
+        \$132  = \$95 [31:0];
       end
     end
     if (rst) begin
-      \$112  = 32'd0;
+      \$132  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$113  = w_done;
+    \$133  = w_done;
     if (start) begin
-      \$113  = 32'd0;
-    end else if (\$73 ) begin
-      \$113  = \$74 [31:0];
+      \$133  = 32'd0;
+    end else if (\$86 ) begin
+      \$133  = \$87 [31:0];
     end
     if (rst) begin
-      \$113  = 32'd0;
+      \$133  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$114  = w_rel;
+    \$134  = w_rel;
     if (start) begin
-      \$114  = 32'd0;
+      \$134  = 32'd0;
     end
-    if (\$92 ) begin
-    end else if (\$signal$89 ) begin
-      \$114  = \$96 [31:0];
+    if (\$105 ) begin
+    end else if (\$signal$98 ) begin
+      \$134  = \$109 [31:0];
     end
     if (rst) begin
-      \$114  = 32'd0;
+      \$134  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$115  = w_seen;
+    \$135  = w_seen;
     if (start) begin
-      \$115  = 32'd0;
+      \$135  = 32'd0;
     end
-    if (\$92 ) begin
-    end else if (\$signal$89 ) begin
-      \$115  = \$94 [31:0];
+    if (\$105 ) begin
+    end else if (\$signal$98 ) begin
+      \$135  = \$107 [31:0];
     end
     if (rst) begin
-      \$115  = 32'd0;
+      \$135  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$116  = x_req;
+    \$136  = x_req;
     if (start) begin
-      \$116  = 32'd0;
+      \$136  = 32'd0;
     end
     if (start) begin
-    end else if (\$78 ) begin
-      if (\$81 ) begin
-        \$116  = \$83 [31:0];
+    end else if (\$91 ) begin
+      if (\$94 ) begin
+        \$136  = \$96 [31:0];
       end
     end
     if (rst) begin
-      \$116  = 32'd0;
+      \$136  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$117  = x_done;
+    \$137  = x_done;
     if (start) begin
-      \$117  = 32'd0;
-    end else if (\$75 ) begin
-      \$117  = \$76 [31:0];
+      \$137  = 32'd0;
+    end else if (\$88 ) begin
+      \$137  = \$89 [31:0];
     end
     if (rst) begin
-      \$117  = 32'd0;
+      \$137  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$118  = x_rel;
+    \$138  = x_rel;
     if (start) begin
-      \$118  = 32'd0;
+      \$138  = 32'd0;
     end
-    if (\$92 ) begin
-    end else if (\$signal$89 ) begin
-      \$118  = \$97 [31:0];
+    if (\$105 ) begin
+    end else if (\$signal$98 ) begin
+      \$138  = \$110 [31:0];
     end
     if (rst) begin
-      \$118  = 32'd0;
+      \$138  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$119  = x_seen;
+    \$139  = x_seen;
     if (start) begin
-      \$119  = 32'd0;
+      \$139  = 32'd0;
     end
-    if (\$92 ) begin
-    end else if (\$signal$89 ) begin
-      \$119  = \$95 [31:0];
+    if (\$105 ) begin
+    end else if (\$signal$98 ) begin
+      \$139  = \$108 [31:0];
     end
     if (rst) begin
-      \$119  = 32'd0;
+      \$139  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$120  = \$signal ;
+    \$140  = \$signal ;
     if (start) begin
-      \$120  = 1'h0;
-    end else if (\$78 ) begin
+      \$140  = 1'h0;
+    end else if (\$91 ) begin
       if (tile_issued) begin
-        \$120  = 1'h0;
-      end else if (\$84 ) begin
-        \$120  = \$85 ;
+        \$140  = 1'h0;
+      end else if (\$97 ) begin
+        \$140  = \$98 ;
       end
     end
     if (rst) begin
-      \$120  = 1'h0;
+      \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$121  = x_iss;
+    \$141  = x_iss;
     if (start) begin
-      \$121  = 1'h0;
-    end else if (\$78 ) begin
+      \$141  = 1'h0;
+    end else if (\$91 ) begin
       if (tile_issued) begin
-        \$121  = 1'h0;
-      end else if (\$84 ) begin
-        \$121  = \$86 ;
+        \$141  = 1'h0;
+      end else if (\$97 ) begin
+        \$141  = \$99 ;
       end
     end
     if (rst) begin
-      \$121  = 1'h0;
+      \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$122  = \$signal$58 ;
+    \$142  = \$signal$58 ;
     if (start) begin
-      \$122  = 1'h0;
-    end else if (\$78 ) begin
-      \$122  = \$80 ;
+      \$142  = 1'h0;
+    end else if (\$91 ) begin
+      \$142  = \$93 ;
     end
     if (rst) begin
-      \$122  = 1'h0;
+      \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$123  = held_x;
+    \$143  = held_x;
     if (start) begin
-      \$123  = 1'h0;
-    end else if (\$78 ) begin
-      \$123  = inc_x;
+      \$143  = 1'h0;
+    end else if (\$91 ) begin
+      \$143  = inc_x;
     end
     if (rst) begin
-      \$123  = 1'h0;
+      \$143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$124  = l_done;
+    \$144  = l_done;
     if (start) begin
-      \$124  = 1'h0;
-    end else if (\$78 ) begin
+      \$144  = 1'h0;
+    end else if (\$91 ) begin
       if (tile_issued) begin
-        \$124  = \final ;
+        \$144  = \final ;
       end
     end
     if (rst) begin
-      \$124  = 1'h0;
+      \$144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$125  = row_info;
+    \$145  = row_info;
     if (drain) begin
-      \$125 [151:136] = \$87 [15:0];
-      \$125 [167:152] = \$88 [15:0];
-      \$125 [168] = \$89 ;
-      \$125 [169] = \$90 ;
-      \$125 [185:170] = drained_col0;
-      \$125 [188:186] = drained_cols[2:0];
+      \$145 [151:136] = \$100 [15:0];
+      \$145 [167:152] = \$101 [15:0];
+      \$145 [168] = \$102 ;
+      \$145 [169] = \$103 ;
+      \$145 [185:170] = drained_col0;
+      \$145 [188:186] = drained_cols[2:0];
     end
     if (rst) begin
-      \$125  = 189'h000000000000000000000000000000000000000000000000;
+      \$145  = 189'h000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$126  = step;
+    \$146  = step;
     if (start) begin
-      \$126  = 4'h0;
+      \$146  = 4'h0;
     end
-    if (\$92 ) begin
-      \$126  = \$93 [3:0];
-    end else if (\$signal$89 ) begin
-      \$126  = 4'h0;
+    if (\$105 ) begin
+      \$146  = \$106 [3:0];
+    end else if (\$signal$98 ) begin
+      \$146  = 4'h0;
     end
     if (rst) begin
-      \$126  = 4'h0;
+      \$146  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$127  = streaming;
+    \$147  = streaming;
     if (start) begin
-      \$127  = 1'h1;
+      \$147  = 1'h1;
     end
-    if (\$signal$91 ) begin
-      \$127  = \$107 ;
+    if (\$signal$100 ) begin
+      \$147  = \$128 ;
     end
     if (rst) begin
-      \$127  = 1'h0;
+      \$147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$128  = left;
+    \$148  = left;
     if (start) begin
-      \$128  = 3'h0;
+      \$148  = 3'h0;
     end
-    if (\$signal$91 ) begin
-      \$128  = \$106 [2:0];
-    end else if (\$105 ) begin
-      \$128  = \$108 [2:0];
+    if (\$118 ) begin
+      \$148  = \$119 [2:0];
+    end
+    if (\$126 ) begin
+      \$148  = pending_rows[2:0];
     end
     if (rst) begin
-      \$128  = 3'h0;
+      \$148  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$129  = drow;
-    if (\$99 ) begin
-      \$129  = \$100 [0];
+    \$149  = nleft;
+    if (start) begin
+      \$149  = 3'h0;
     end
-    if (\$signal$91 ) begin
-      \$129  = 1'h0;
+    if (\$122 ) begin
+      \$149  = \$123 [2:0];
+    end
+    if (\$signal$100 ) begin
+      \$149  = \$127 [2:0];
     end
     if (rst) begin
-      \$129  = 1'h0;
+      \$149  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$130  = drained_row0_dsp;
-    if (\$signal$91 ) begin
-      \$130  = \row0_dsp$146 ;
+    \$150  = pending;
+    if (start) begin
+      \$150  = 1'h0;
+    end
+    if (\$126 ) begin
+      \$150  = 1'h0;
+    end
+    if (\$signal$100 ) begin
+      \$150  = 1'h1;
     end
     if (rst) begin
-      \$130  = 16'h0000;
+      \$150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$131  = drained_rows_dsp;
-    if (\$signal$91 ) begin
-      \$131  = \rows_dsp$147 ;
+    \$151  = drow;
+    if (\$112 ) begin
+      \$151  = \$113 [0];
+    end
+    if (\$126 ) begin
+      \$151  = 1'h0;
     end
     if (rst) begin
-      \$131  = 16'h0000;
+      \$151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$132  = drained_row0_lut;
-    if (\$signal$91 ) begin
-      \$132  = \row0_lut$148 ;
+    \$152  = drained_row0_dsp;
+    if (\$126 ) begin
+      \$152  = pending_row0_dsp;
     end
     if (rst) begin
-      \$132  = 16'h0000;
+      \$152  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$133  = drained_rows_lut;
-    if (\$signal$91 ) begin
-      \$133  = \rows_lut$149 ;
+    \$153  = drained_rows_dsp;
+    if (\$126 ) begin
+      \$153  = pending_rows_dsp;
     end
     if (rst) begin
-      \$133  = 16'h0000;
+      \$153  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$134  = drained_rows;
-    if (\$signal$91 ) begin
-      \$134  = rows;
+    \$154  = drained_row0_lut;
+    if (\$126 ) begin
+      \$154  = pending_row0_lut;
     end
     if (rst) begin
-      \$134  = 16'h0000;
+      \$154  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$135  = drained_col0;
-    if (\$signal$91 ) begin
-      \$135  = \col0$151 ;
+    \$155  = drained_rows_lut;
+    if (\$126 ) begin
+      \$155  = pending_rows_lut;
     end
     if (rst) begin
-      \$135  = 16'h0000;
+      \$155  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$136  = drained_cols;
-    if (\$signal$91 ) begin
-      \$136  = { 13'h0000, \cols$152  };
+    \$156  = drained_rows;
+    if (\$126 ) begin
+      \$156  = pending_rows;
     end
     if (rst) begin
-      \$136  = 16'h0000;
+      \$156  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$137  = d_final;
-    if (\$signal$91 ) begin
-      \$137  = \final$153 ;
+    \$157  = drained_col0;
+    if (\$126 ) begin
+      \$157  = pending_col0;
     end
     if (rst) begin
-      \$137  = 1'h0;
+      \$157  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$158  = drained_cols;
+    if (\$126 ) begin
+      \$158  = pending_cols;
+    end
+    if (rst) begin
+      \$158  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$159  = \$signal$154 ;
+    if (\$126 ) begin
+      \$159  = \$signal$161 ;
+    end
+    if (rst) begin
+      \$159  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$160  = pending_row0_dsp;
+    if (\$signal$100 ) begin
+      \$160  = \row0_dsp$162 ;
+    end
+    if (rst) begin
+      \$160  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$161  = pending_rows_dsp;
+    if (\$signal$100 ) begin
+      \$161  = \rows_dsp$163 ;
+    end
+    if (rst) begin
+      \$161  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$162  = pending_row0_lut;
+    if (\$signal$100 ) begin
+      \$162  = \row0_lut$164 ;
+    end
+    if (rst) begin
+      \$162  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$163  = pending_rows_lut;
+    if (\$signal$100 ) begin
+      \$163  = \rows_lut$165 ;
+    end
+    if (rst) begin
+      \$163  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$164  = pending_rows;
+    if (\$signal$100 ) begin
+      \$164  = rows;
+    end
+    if (rst) begin
+      \$164  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$165  = pending_col0;
+    if (\$signal$100 ) begin
+      \$165  = \col0$167 ;
+    end
+    if (rst) begin
+      \$165  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$166  = pending_cols;
+    if (\$signal$100 ) begin
+      \$166  = { 13'h0000, \cols$94  };
+    end
+    if (rst) begin
+      \$166  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$167  = \$signal$161 ;
+    if (\$signal$100 ) begin
+      \$167  = \final$168 ;
+    end
+    if (rst) begin
+      \$167  = 1'h0;
     end
   end
   assign \cmd$26  = cmd;
@@ -1377,24 +1578,26 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   assign wp__data = params__payload[52:7];
   assign \wp__addr$41  = params__payload[6:1];
   assign \wp__data$42  = params__payload[52:7];
+  assign ngap = pending_rows[1:0];
+  assign rest = \$44 [2:0];
   assign data = wdata;
   assign w_dsp = wdata[7:0];
   assign w_lut = wdata[15:8];
-  assign \data$105  = x;
-  assign valid = \$signal$89 ;
+  assign \data$114  = x;
+  assign valid = \$signal$98 ;
   assign out_bits = cmd[149:145];
   assign out_signed = cmd[150];
-  assign last = \$signal$91 ;
-  assign \$signature__addr  = \$67 [5:0];
+  assign last = \$signal$100 ;
+  assign \$signature__addr  = \$80 [5:0];
   assign mult_dsp = \$signature__data [15:0];
   assign shift_dsp = \$signature__data [20:16];
   assign bias_dsp = \$signature__data [44:21];
   assign relu_dsp = \$signature__data [45];
-  assign \$signature__addr$122  = \$68 [5:0];
-  assign mult_lut = \$signature__data$125 [15:0];
-  assign shift_lut = \$signature__data$125 [20:16];
-  assign bias_lut = \$signature__data$125 [44:21];
-  assign relu_lut = \$signature__data$125 [45];
+  assign \$signature__addr$131  = \$81 [5:0];
+  assign mult_lut = \$signature__data$134 [15:0];
+  assign shift_lut = \$signature__data$134 [20:16];
+  assign bias_lut = \$signature__data$134 [44:21];
+  assign relu_lut = \$signature__data$134 [45];
   assign drain_row = drow;
   assign w_data = meta;
   assign y_valid = w_en;
@@ -1554,10 +1757,10 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   assign \y_dsp[1]  = y_dsp[33:17];
   assign \y_dsp[2]  = y_dsp[50:34];
   assign \y_dsp[3]  = y_dsp[67:51];
-  assign \$signature__data$125.mult  = \$signature__data$125 [15:0];
-  assign \$signature__data$125.shift  = \$signature__data$125 [20:16];
-  assign \$signature__data$125.bias  = \$signature__data$125 [44:21];
-  assign \$signature__data$125.relu  = \$signature__data$125 [45];
+  assign \$signature__data$134.mult  = \$signature__data$134 [15:0];
+  assign \$signature__data$134.shift  = \$signature__data$134 [20:16];
+  assign \$signature__data$134.bias  = \$signature__data$134 [44:21];
+  assign \$signature__data$134.relu  = \$signature__data$134 [45];
   assign \y_lut[0]  = y_lut[16:0];
   assign \y_lut[1]  = y_lut[33:17];
   assign \y_lut[2]  = y_lut[50:34];
@@ -1610,7 +1813,7 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath (rst, valid, last, first, \port$724$0 , x, \port$798$0 , \port$801$0 , \valid$14 , \port$818$145 , drain_row, y_dsp, y_valid, y_lut, clk);
+module \fpim_tiny.datapath (rst, valid, last, first, \port$752$0 , x, \port$826$0 , \port$829$0 , \valid$14 , \port$846$145 , drain_row, y_dsp, y_valid, y_lut, clk);
   wire [95:0] acc;
   wire [95:0] \acc$39 ;
   wire [23:0] \acc$39[0] ;
@@ -1660,14 +1863,14 @@ module \fpim_tiny.datapath (rst, valid, last, first, \port$724$0 , x, \port$798$
   wire out_signed;
   wire \out_signed$27 ;
   wire \out_signed$51 ;
-  input [15:0] \port$724$0 ;
-  wire [15:0] \port$724$0 ;
-  input [45:0] \port$798$0 ;
-  wire [45:0] \port$798$0 ;
-  input [45:0] \port$801$0 ;
-  wire [45:0] \port$801$0 ;
-  input [5:0] \port$818$145 ;
-  wire [5:0] \port$818$145 ;
+  input [15:0] \port$752$0 ;
+  wire [15:0] \port$752$0 ;
+  input [45:0] \port$826$0 ;
+  wire [45:0] \port$826$0 ;
+  input [45:0] \port$829$0 ;
+  wire [45:0] \port$829$0 ;
+  input [5:0] \port$846$145 ;
+  wire [5:0] \port$846$145 ;
   wire relu;
   wire \relu$48 ;
   wire relu_dsp;
@@ -1747,14 +1950,14 @@ module \fpim_tiny.datapath (rst, valid, last, first, \port$724$0 , x, \port$798$
     .out(acc),
     .rst(rst),
     .valid(valid),
-    .\w$6 (\port$724$0 [7:0]),
+    .\w$6 (\port$752$0 [7:0]),
     .\x$8 (x)
   );
   \fpim_tiny.datapath.dsp_post  dsp_post (
     .acc(acc),
     .clk(clk),
-    .\port$798$0 (\port$798$0 ),
-    .\port$818$145 (\port$818$145 ),
+    .\port$826$0 (\port$826$0 ),
+    .\port$846$145 (\port$846$145 ),
     .rst(rst),
     .valid(\valid$14 ),
     .y(y_dsp),
@@ -1768,21 +1971,21 @@ module \fpim_tiny.datapath (rst, valid, last, first, \port$724$0 , x, \port$798$
     .out(\acc$39 ),
     .rst(rst),
     .valid(valid),
-    .\w$6 (\port$724$0 [15:8]),
+    .\w$6 (\port$752$0 [15:8]),
     .\x$8 (x)
   );
   \fpim_tiny.datapath.lut_post  lut_post (
     .acc(\acc$39 ),
     .clk(clk),
-    .\port$801$0 (\port$801$0 ),
-    .\port$818$145 (\port$818$145 ),
+    .\port$829$0 (\port$829$0 ),
+    .\port$846$145 (\port$846$145 ),
     .rst(rst),
     .valid(\valid$14 ),
     .y(y_lut),
     .y_valid(y_valid)
   );
-  assign w = \port$724$0 [7:0];
-  assign w_dsp = \port$724$0 [7:0];
+  assign w = \port$752$0 [7:0];
+  assign w_dsp = \port$752$0 [7:0];
   assign \x$3  = x;
   assign \valid$5  = valid;
   assign \first$7  = first;
@@ -1790,21 +1993,21 @@ module \fpim_tiny.datapath (rst, valid, last, first, \port$724$0 , x, \port$798$
   assign \drain_row$11  = drain_row;
   assign out = acc;
   assign drain = \valid$14 ;
-  assign mult = \port$798$0 [15:0];
-  assign mult_dsp = \port$798$0 [15:0];
-  assign shift = \port$798$0 [20:16];
-  assign shift_dsp = \port$798$0 [20:16];
-  assign bias = \port$798$0 [44:21];
-  assign bias_dsp = \port$798$0 [44:21];
-  assign relu = \port$798$0 [45];
-  assign relu_dsp = \port$798$0 [45];
-  assign out_bits = \port$818$145 [4:0];
-  assign \out_bits$25  = \port$818$145 [4:0];
-  assign out_signed = \port$818$145 [5];
-  assign \out_signed$27  = \port$818$145 [5];
+  assign mult = \port$826$0 [15:0];
+  assign mult_dsp = \port$826$0 [15:0];
+  assign shift = \port$826$0 [20:16];
+  assign shift_dsp = \port$826$0 [20:16];
+  assign bias = \port$826$0 [44:21];
+  assign bias_dsp = \port$826$0 [44:21];
+  assign relu = \port$826$0 [45];
+  assign relu_dsp = \port$826$0 [45];
+  assign out_bits = \port$846$145 [4:0];
+  assign \out_bits$25  = \port$846$145 [4:0];
+  assign out_signed = \port$846$145 [5];
+  assign \out_signed$27  = \port$846$145 [5];
   assign y = y_dsp;
-  assign \w$32  = \port$724$0 [15:8];
-  assign w_lut = \port$724$0 [15:8];
+  assign \w$32  = \port$752$0 [15:8];
+  assign w_lut = \port$752$0 [15:8];
   assign \x$34  = x;
   assign \valid$35  = valid;
   assign \first$36  = first;
@@ -1812,22 +2015,22 @@ module \fpim_tiny.datapath (rst, valid, last, first, \port$724$0 , x, \port$798$
   assign \drain_row$38  = drain_row;
   assign \out$40  = \acc$39 ;
   assign \valid$41  = \valid$14 ;
-  assign \mult$42  = \port$801$0 [15:0];
-  assign mult_lut = \port$801$0 [15:0];
-  assign \shift$44  = \port$801$0 [20:16];
-  assign shift_lut = \port$801$0 [20:16];
-  assign \bias$46  = \port$801$0 [44:21];
-  assign bias_lut = \port$801$0 [44:21];
-  assign \relu$48  = \port$801$0 [45];
-  assign relu_lut = \port$801$0 [45];
-  assign \out_bits$50  = \port$818$145 [4:0];
-  assign \out_signed$51  = \port$818$145 [5];
+  assign \mult$42  = \port$829$0 [15:0];
+  assign mult_lut = \port$829$0 [15:0];
+  assign \shift$44  = \port$829$0 [20:16];
+  assign shift_lut = \port$829$0 [20:16];
+  assign \bias$46  = \port$829$0 [44:21];
+  assign bias_lut = \port$829$0 [44:21];
+  assign \relu$48  = \port$829$0 [45];
+  assign relu_lut = \port$829$0 [45];
+  assign \out_bits$50  = \port$846$145 [4:0];
+  assign \out_signed$51  = \port$846$145 [5];
   assign \y$53  = y_lut;
   assign \y_valid$54  = y_valid;
-  assign \w[0]  = \port$724$0 [3:0];
-  assign \w[1]  = \port$724$0 [7:4];
-  assign \w_dsp[0]  = \port$724$0 [3:0];
-  assign \w_dsp[1]  = \port$724$0 [7:4];
+  assign \w[0]  = \port$752$0 [3:0];
+  assign \w[1]  = \port$752$0 [7:4];
+  assign \w_dsp[0]  = \port$752$0 [3:0];
+  assign \w_dsp[1]  = \port$752$0 [7:4];
   assign \x[0]  = x[3:0];
   assign \x[1]  = x[7:4];
   assign \x[2]  = x[11:8];
@@ -1852,10 +2055,10 @@ module \fpim_tiny.datapath (rst, valid, last, first, \port$724$0 , x, \port$798$
   assign \y[1]  = y_dsp[33:17];
   assign \y[2]  = y_dsp[50:34];
   assign \y[3]  = y_dsp[67:51];
-  assign \w$32[0]  = \port$724$0 [11:8];
-  assign \w$32[1]  = \port$724$0 [15:12];
-  assign \w_lut[0]  = \port$724$0 [11:8];
-  assign \w_lut[1]  = \port$724$0 [15:12];
+  assign \w$32[0]  = \port$752$0 [11:8];
+  assign \w$32[1]  = \port$752$0 [15:12];
+  assign \w_lut[0]  = \port$752$0 [11:8];
+  assign \w_lut[1]  = \port$752$0 [15:12];
   assign \x$34[0]  = x[3:0];
   assign \x$34[1]  = x[7:4];
   assign \x$34[2]  = x[11:8];
@@ -2148,7 +2351,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.dsp_core.pe_0_0  pe_0_0 (
     .acc(acc),
     .clk(clk),
-    .\port$186$0 (\$5 [1:0]),
+    .\port$214$0 (\$5 [1:0]),
     .rst(rst),
     .w(\w$6 [3:0]),
     .x(\x$8 [3:0])
@@ -2156,7 +2359,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.dsp_core.pe_0_1  pe_0_1 (
     .acc(\acc$78 ),
     .clk(clk),
-    .\port$899$0 (ctl_0_1_d1[1:0]),
+    .\port$947$0 (ctl_0_1_d1[1:0]),
     .rst(rst),
     .w(\w$11 ),
     .x(\x$13 )
@@ -2164,7 +2367,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.dsp_core.pe_0_2  pe_0_2 (
     .acc(\acc$80 ),
     .clk(clk),
-    .\port$907$0 (ctl_0_2_d1[1:0]),
+    .\port$955$0 (ctl_0_2_d1[1:0]),
     .rst(rst),
     .w(\w$18 ),
     .x(\x$20 )
@@ -2172,7 +2375,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.dsp_core.pe_0_3  pe_0_3 (
     .acc(\acc$82 ),
     .clk(clk),
-    .\port$915$0 (ctl_0_3_d1[1:0]),
+    .\port$963$0 (ctl_0_3_d1[1:0]),
     .rst(rst),
     .w(\w$25 ),
     .x(\x$27 )
@@ -2180,7 +2383,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.dsp_core.pe_1_0  pe_1_0 (
     .acc(\acc$84 ),
     .clk(clk),
-    .\port$879$0 (ctl_edge1_d1[1:0]),
+    .\port$927$0 (ctl_edge1_d1[1:0]),
     .rst(rst),
     .w(\w$32 ),
     .x(\x$34 )
@@ -2188,7 +2391,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.dsp_core.pe_1_1  pe_1_1 (
     .acc(\acc$86 ),
     .clk(clk),
-    .\port$929$0 (ctl_1_1_d1[1:0]),
+    .\port$977$0 (ctl_1_1_d1[1:0]),
     .rst(rst),
     .w(\w$39 ),
     .x(\x$41 )
@@ -2196,7 +2399,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.dsp_core.pe_1_2  pe_1_2 (
     .acc(\acc$88 ),
     .clk(clk),
-    .\port$939$0 (ctl_1_2_d1[1:0]),
+    .\port$987$0 (ctl_1_2_d1[1:0]),
     .rst(rst),
     .w(\w$46 ),
     .x(\x$48 )
@@ -2204,7 +2407,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.dsp_core.pe_1_3  pe_1_3 (
     .acc(\acc$90 ),
     .clk(clk),
-    .\port$949$0 (ctl_1_3_d1[1:0]),
+    .\port$997$0 (ctl_1_3_d1[1:0]),
     .rst(rst),
     .w(\w$53 ),
     .x(\x$55 )
@@ -2608,7 +2811,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, \w$6 , \x$8 , drai
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_0_0 (rst, \port$186$0 , w, x, acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_0_0 (rst, \port$214$0 , w, x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [23:0] \$1 ;
   wire [24:0] \$2 ;
@@ -2618,8 +2821,8 @@ module \fpim_tiny.datapath.dsp_core.pe_0_0 (rst, \port$186$0 , w, x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$186$0 ;
-  wire [1:0] \port$186$0 ;
+  input [1:0] \port$214$0 ;
+  wire [1:0] \port$214$0 ;
   (* use_dsp = "yes" *)
   wire [7:0] product;
   input rst;
@@ -2630,26 +2833,26 @@ module \fpim_tiny.datapath.dsp_core.pe_0_0 (rst, \port$186$0 , w, x, acc, clk);
   input [3:0] x;
   wire [3:0] x;
   assign product = $signed(w) * $signed({ 1'h0, x });
-  assign \$1  = \port$186$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$214$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
     acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$3  = acc;
-    if (\port$186$0 [0]) begin
+    if (\port$214$0 [0]) begin
       \$3  = \$2 [23:0];
     end
     if (rst) begin
       \$3  = 24'h000000;
     end
   end
-  assign valid = \port$186$0 [0];
-  assign first = \port$186$0 [1];
+  assign valid = \port$214$0 [0];
+  assign first = \port$214$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_0_1 (rst, x, w, \port$899$0 , acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_0_1 (rst, x, w, \port$947$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [23:0] \$1 ;
   wire [24:0] \$2 ;
@@ -2659,8 +2862,8 @@ module \fpim_tiny.datapath.dsp_core.pe_0_1 (rst, x, w, \port$899$0 , acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$899$0 ;
-  wire [1:0] \port$899$0 ;
+  input [1:0] \port$947$0 ;
+  wire [1:0] \port$947$0 ;
   (* use_dsp = "yes" *)
   wire [7:0] product;
   input rst;
@@ -2671,26 +2874,26 @@ module \fpim_tiny.datapath.dsp_core.pe_0_1 (rst, x, w, \port$899$0 , acc, clk);
   input [3:0] x;
   wire [3:0] x;
   assign product = $signed(w) * $signed({ 1'h0, x });
-  assign \$1  = \port$899$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$947$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
     acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$3  = acc;
-    if (\port$899$0 [0]) begin
+    if (\port$947$0 [0]) begin
       \$3  = \$2 [23:0];
     end
     if (rst) begin
       \$3  = 24'h000000;
     end
   end
-  assign valid = \port$899$0 [0];
-  assign first = \port$899$0 [1];
+  assign valid = \port$947$0 [0];
+  assign first = \port$947$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_0_2 (rst, x, w, \port$907$0 , acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_0_2 (rst, x, w, \port$955$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [23:0] \$1 ;
   wire [24:0] \$2 ;
@@ -2700,8 +2903,8 @@ module \fpim_tiny.datapath.dsp_core.pe_0_2 (rst, x, w, \port$907$0 , acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$907$0 ;
-  wire [1:0] \port$907$0 ;
+  input [1:0] \port$955$0 ;
+  wire [1:0] \port$955$0 ;
   (* use_dsp = "yes" *)
   wire [7:0] product;
   input rst;
@@ -2712,26 +2915,26 @@ module \fpim_tiny.datapath.dsp_core.pe_0_2 (rst, x, w, \port$907$0 , acc, clk);
   input [3:0] x;
   wire [3:0] x;
   assign product = $signed(w) * $signed({ 1'h0, x });
-  assign \$1  = \port$907$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$955$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
     acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$3  = acc;
-    if (\port$907$0 [0]) begin
+    if (\port$955$0 [0]) begin
       \$3  = \$2 [23:0];
     end
     if (rst) begin
       \$3  = 24'h000000;
     end
   end
-  assign valid = \port$907$0 [0];
-  assign first = \port$907$0 [1];
+  assign valid = \port$955$0 [0];
+  assign first = \port$955$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_0_3 (rst, x, w, \port$915$0 , acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_0_3 (rst, x, w, \port$963$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [23:0] \$1 ;
   wire [24:0] \$2 ;
@@ -2741,8 +2944,8 @@ module \fpim_tiny.datapath.dsp_core.pe_0_3 (rst, x, w, \port$915$0 , acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$915$0 ;
-  wire [1:0] \port$915$0 ;
+  input [1:0] \port$963$0 ;
+  wire [1:0] \port$963$0 ;
   (* use_dsp = "yes" *)
   wire [7:0] product;
   input rst;
@@ -2753,26 +2956,26 @@ module \fpim_tiny.datapath.dsp_core.pe_0_3 (rst, x, w, \port$915$0 , acc, clk);
   input [3:0] x;
   wire [3:0] x;
   assign product = $signed(w) * $signed({ 1'h0, x });
-  assign \$1  = \port$915$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$963$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
     acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$3  = acc;
-    if (\port$915$0 [0]) begin
+    if (\port$963$0 [0]) begin
       \$3  = \$2 [23:0];
     end
     if (rst) begin
       \$3  = 24'h000000;
     end
   end
-  assign valid = \port$915$0 [0];
-  assign first = \port$915$0 [1];
+  assign valid = \port$963$0 [0];
+  assign first = \port$963$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_1_0 (rst, w, \port$879$0 , x, acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_1_0 (rst, w, \port$927$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [23:0] \$1 ;
   wire [24:0] \$2 ;
@@ -2782,8 +2985,8 @@ module \fpim_tiny.datapath.dsp_core.pe_1_0 (rst, w, \port$879$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$879$0 ;
-  wire [1:0] \port$879$0 ;
+  input [1:0] \port$927$0 ;
+  wire [1:0] \port$927$0 ;
   (* use_dsp = "yes" *)
   wire [7:0] product;
   input rst;
@@ -2794,26 +2997,26 @@ module \fpim_tiny.datapath.dsp_core.pe_1_0 (rst, w, \port$879$0 , x, acc, clk);
   input [3:0] x;
   wire [3:0] x;
   assign product = $signed(w) * $signed({ 1'h0, x });
-  assign \$1  = \port$879$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$927$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
     acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$3  = acc;
-    if (\port$879$0 [0]) begin
+    if (\port$927$0 [0]) begin
       \$3  = \$2 [23:0];
     end
     if (rst) begin
       \$3  = 24'h000000;
     end
   end
-  assign valid = \port$879$0 [0];
-  assign first = \port$879$0 [1];
+  assign valid = \port$927$0 [0];
+  assign first = \port$927$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_1_1 (rst, w, \port$929$0 , x, acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_1_1 (rst, w, \port$977$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [23:0] \$1 ;
   wire [24:0] \$2 ;
@@ -2823,8 +3026,8 @@ module \fpim_tiny.datapath.dsp_core.pe_1_1 (rst, w, \port$929$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$929$0 ;
-  wire [1:0] \port$929$0 ;
+  input [1:0] \port$977$0 ;
+  wire [1:0] \port$977$0 ;
   (* use_dsp = "yes" *)
   wire [7:0] product;
   input rst;
@@ -2835,26 +3038,26 @@ module \fpim_tiny.datapath.dsp_core.pe_1_1 (rst, w, \port$929$0 , x, acc, clk);
   input [3:0] x;
   wire [3:0] x;
   assign product = $signed(w) * $signed({ 1'h0, x });
-  assign \$1  = \port$929$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$977$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
     acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$3  = acc;
-    if (\port$929$0 [0]) begin
+    if (\port$977$0 [0]) begin
       \$3  = \$2 [23:0];
     end
     if (rst) begin
       \$3  = 24'h000000;
     end
   end
-  assign valid = \port$929$0 [0];
-  assign first = \port$929$0 [1];
+  assign valid = \port$977$0 [0];
+  assign first = \port$977$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_1_2 (rst, w, \port$939$0 , x, acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_1_2 (rst, w, \port$987$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [23:0] \$1 ;
   wire [24:0] \$2 ;
@@ -2864,8 +3067,8 @@ module \fpim_tiny.datapath.dsp_core.pe_1_2 (rst, w, \port$939$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$939$0 ;
-  wire [1:0] \port$939$0 ;
+  input [1:0] \port$987$0 ;
+  wire [1:0] \port$987$0 ;
   (* use_dsp = "yes" *)
   wire [7:0] product;
   input rst;
@@ -2876,26 +3079,26 @@ module \fpim_tiny.datapath.dsp_core.pe_1_2 (rst, w, \port$939$0 , x, acc, clk);
   input [3:0] x;
   wire [3:0] x;
   assign product = $signed(w) * $signed({ 1'h0, x });
-  assign \$1  = \port$939$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$987$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
     acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$3  = acc;
-    if (\port$939$0 [0]) begin
+    if (\port$987$0 [0]) begin
       \$3  = \$2 [23:0];
     end
     if (rst) begin
       \$3  = 24'h000000;
     end
   end
-  assign valid = \port$939$0 [0];
-  assign first = \port$939$0 [1];
+  assign valid = \port$987$0 [0];
+  assign first = \port$987$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_1_3 (rst, w, \port$949$0 , x, acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_1_3 (rst, w, \port$997$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [23:0] \$1 ;
   wire [24:0] \$2 ;
@@ -2905,8 +3108,8 @@ module \fpim_tiny.datapath.dsp_core.pe_1_3 (rst, w, \port$949$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$949$0 ;
-  wire [1:0] \port$949$0 ;
+  input [1:0] \port$997$0 ;
+  wire [1:0] \port$997$0 ;
   (* use_dsp = "yes" *)
   wire [7:0] product;
   input rst;
@@ -2917,26 +3120,26 @@ module \fpim_tiny.datapath.dsp_core.pe_1_3 (rst, w, \port$949$0 , x, acc, clk);
   input [3:0] x;
   wire [3:0] x;
   assign product = $signed(w) * $signed({ 1'h0, x });
-  assign \$1  = \port$949$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$997$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
     acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$3  = acc;
-    if (\port$949$0 [0]) begin
+    if (\port$997$0 [0]) begin
       \$3  = \$2 [23:0];
     end
     if (rst) begin
       \$3  = 24'h000000;
     end
   end
-  assign valid = \port$949$0 [0];
-  assign first = \port$949$0 [1];
+  assign valid = \port$997$0 [0];
+  assign first = \port$997$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_post (rst, \port$798$0 , valid, \port$818$145 , acc, y_valid, y, clk);
+module \fpim_tiny.datapath.dsp_post (rst, \port$826$0 , valid, \port$846$145 , acc, y_valid, y, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [5:0] \$1 ;
   wire \$10 ;
@@ -3033,10 +3236,10 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$798$0 , valid, \port$818$145 , a
   wire [41:0] p1;
   wire [41:0] p2;
   wire [41:0] p3;
-  input [45:0] \port$798$0 ;
-  wire [45:0] \port$798$0 ;
-  input [5:0] \port$818$145 ;
-  wire [5:0] \port$818$145 ;
+  input [45:0] \port$826$0 ;
+  wire [45:0] \port$826$0 ;
+  input [5:0] \port$846$145 ;
+  wire [5:0] \port$846$145 ;
   wire [41:0] q0;
   wire [41:0] q1;
   wire [41:0] q2;
@@ -3071,13 +3274,13 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$798$0 , valid, \port$818$145 , a
   wire [16:0] \y[3] ;
   output y_valid;
   reg y_valid = 1'h0;
-  assign \$19  = $signed(acc[47:24]) + $signed(\port$798$0 [44:21]);
-  assign \$20  = $signed(\$19 ) * $signed({ 1'h0, \port$798$0 [15:0] });
-  assign q1 = $signed(\$20 ) >>> \port$798$0 [20:16];
-  assign \$21  = | \port$798$0 [20:16];
+  assign \$19  = $signed(acc[47:24]) + $signed(\port$826$0 [44:21]);
+  assign \$20  = $signed(\$19 ) * $signed({ 1'h0, \port$826$0 [15:0] });
+  assign q1 = $signed(\$20 ) >>> \port$826$0 [20:16];
+  assign \$21  = | \port$826$0 [20:16];
   assign \$22  = $signed(\$20 ) >>> \$1 [4:0];
   assign guard1 = \$21  & \$22 [0];
-  assign \$23  = \port$798$0 [20:16] > 1'h1;
+  assign \$23  = \port$826$0 [20:16] > 1'h1;
   assign \$24  = 1'h1 << \$1 [4:0];
   assign \$25  = \$24  - 1'h1;
   assign \$26  = { \$20 [40], \$20  } & { \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25  };
@@ -3087,15 +3290,15 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$798$0 , valid, \port$818$145 , a
   assign \$29  = guard1 & \$28 ;
   assign round1 = $signed(q1) + $signed({ 1'h0, \$29  });
   assign \$30  = $signed(round1) < $signed(1'h0);
-  assign \$31  = \port$798$0 [45] & \$30 ;
+  assign \$31  = \port$826$0 [45] & \$30 ;
   assign relu1 = \$31  ? 43'h00000000000 : round1;
-  assign \$32  = $signed(acc[71:48]) + $signed(\port$798$0 [44:21]);
-  assign \$33  = $signed(\$32 ) * $signed({ 1'h0, \port$798$0 [15:0] });
-  assign q2 = $signed(\$33 ) >>> \port$798$0 [20:16];
-  assign \$34  = | \port$798$0 [20:16];
+  assign \$32  = $signed(acc[71:48]) + $signed(\port$826$0 [44:21]);
+  assign \$33  = $signed(\$32 ) * $signed({ 1'h0, \port$826$0 [15:0] });
+  assign q2 = $signed(\$33 ) >>> \port$826$0 [20:16];
+  assign \$34  = | \port$826$0 [20:16];
   assign \$35  = $signed(\$33 ) >>> \$1 [4:0];
   assign guard2 = \$34  & \$35 [0];
-  assign \$36  = \port$798$0 [20:16] > 1'h1;
+  assign \$36  = \port$826$0 [20:16] > 1'h1;
   assign \$37  = 1'h1 << \$1 [4:0];
   assign \$38  = \$37  - 1'h1;
   assign \$39  = { \$33 [40], \$33  } & { \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38  };
@@ -3105,15 +3308,15 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$798$0 , valid, \port$818$145 , a
   assign \$42  = guard2 & \$41 ;
   assign round2 = $signed(q2) + $signed({ 1'h0, \$42  });
   assign \$43  = $signed(round2) < $signed(1'h0);
-  assign \$44  = \port$798$0 [45] & \$43 ;
+  assign \$44  = \port$826$0 [45] & \$43 ;
   assign relu2 = \$44  ? 43'h00000000000 : round2;
-  assign \$45  = $signed(acc[95:72]) + $signed(\port$798$0 [44:21]);
-  assign \$46  = $signed(\$45 ) * $signed({ 1'h0, \port$798$0 [15:0] });
-  assign q3 = $signed(\$46 ) >>> \port$798$0 [20:16];
-  assign \$47  = | \port$798$0 [20:16];
+  assign \$45  = $signed(acc[95:72]) + $signed(\port$826$0 [44:21]);
+  assign \$46  = $signed(\$45 ) * $signed({ 1'h0, \port$826$0 [15:0] });
+  assign q3 = $signed(\$46 ) >>> \port$826$0 [20:16];
+  assign \$47  = | \port$826$0 [20:16];
   assign \$48  = $signed(\$46 ) >>> \$1 [4:0];
   assign guard3 = \$47  & \$48 [0];
-  assign \$49  = \port$798$0 [20:16] > 1'h1;
+  assign \$49  = \port$826$0 [20:16] > 1'h1;
   assign \$50  = 1'h1 << \$1 [4:0];
   assign \$51  = \$50  - 1'h1;
   assign \$52  = { \$46 [40], \$46  } & { \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51  };
@@ -3123,7 +3326,7 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$798$0 , valid, \port$818$145 , a
   assign \$55  = guard3 & \$54 ;
   assign round3 = $signed(q3) + $signed({ 1'h0, \$55  });
   assign \$56  = $signed(round3) < $signed(1'h0);
-  assign \$57  = \port$798$0 [45] & \$56 ;
+  assign \$57  = \port$826$0 [45] & \$56 ;
   assign relu3 = \$57  ? 43'h00000000000 : round3;
   assign \$58  = $signed(relu0) > $signed({ 1'h0, \$4 [15:0] });
   assign \$59  = $signed(relu0) < $signed(qmin);
@@ -3145,19 +3348,19 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$798$0 , valid, \port$818$145 , a
     y_valid <= \$74 ;
   always @(posedge clk)
     y <= \$75 ;
-  assign \$1  = \port$798$0 [20:16] - 1'h1;
-  assign \$2  = \port$818$145 [4:0] - \port$818$145 [5];
+  assign \$1  = \port$826$0 [20:16] - 1'h1;
+  assign \$2  = \port$846$145 [4:0] - \port$846$145 [5];
   assign \$3  = 1'h1 << \$2 [4:0];
   assign \$4  = \$3  - 1'h1;
   assign \$5  = - \$4 [15:0];
-  assign qmin = \port$818$145 [5] ? \$5  : 17'h00000;
-  assign \$6  = $signed(acc[23:0]) + $signed(\port$798$0 [44:21]);
-  assign \$7  = $signed(\$6 ) * $signed({ 1'h0, \port$798$0 [15:0] });
-  assign q0 = $signed(\$7 ) >>> \port$798$0 [20:16];
-  assign \$8  = | \port$798$0 [20:16];
+  assign qmin = \port$846$145 [5] ? \$5  : 17'h00000;
+  assign \$6  = $signed(acc[23:0]) + $signed(\port$826$0 [44:21]);
+  assign \$7  = $signed(\$6 ) * $signed({ 1'h0, \port$826$0 [15:0] });
+  assign q0 = $signed(\$7 ) >>> \port$826$0 [20:16];
+  assign \$8  = | \port$826$0 [20:16];
   assign \$9  = $signed(\$7 ) >>> \$1 [4:0];
   assign guard0 = \$8  & \$9 [0];
-  assign \$10  = \port$798$0 [20:16] > 1'h1;
+  assign \$10  = \port$826$0 [20:16] > 1'h1;
   assign \$11  = 1'h1 << \$1 [4:0];
   assign \$12  = \$11  - 1'h1;
   assign \$13  = { \$7 [40], \$7  } & { \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12  };
@@ -3167,7 +3370,7 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$798$0 , valid, \port$818$145 , a
   assign \$16  = guard0 & \$15 ;
   assign round0 = $signed(q0) + $signed({ 1'h0, \$16  });
   assign \$17  = $signed(round0) < $signed(1'h0);
-  assign \$18  = \port$798$0 [45] & \$17 ;
+  assign \$18  = \port$826$0 [45] & \$17 ;
   assign relu0 = \$18  ? 43'h00000000000 : round0;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
@@ -3190,15 +3393,15 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$798$0 , valid, \port$818$145 , a
     end
   end
   assign s_m1 = \$1 [4:0];
-  assign shift = \port$798$0 [20:16];
+  assign shift = \port$826$0 [20:16];
   assign width = \$2 [4:0];
-  assign out_bits = \port$818$145 [4:0];
-  assign out_signed = \port$818$145 [5];
+  assign out_bits = \port$846$145 [4:0];
+  assign out_signed = \port$846$145 [5];
   assign qmax = \$4 [15:0];
   assign p0 = { \$7 [40], \$7  };
-  assign bias = \port$798$0 [44:21];
-  assign mult = \port$798$0 [15:0];
-  assign relu = \port$798$0 [45];
+  assign bias = \port$826$0 [44:21];
+  assign mult = \port$826$0 [15:0];
+  assign relu = \port$826$0 [45];
   assign p1 = { \$20 [40], \$20  };
   assign p2 = { \$33 [40], \$33  };
   assign p3 = { \$46 [40], \$46  };
@@ -3482,7 +3685,7 @@ module \fpim_tiny.datapath.lut_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.lut_core.pe_0_0  pe_0_0 (
     .acc(acc),
     .clk(clk),
-    .\port$355$0 (\$5 [1:0]),
+    .\port$383$0 (\$5 [1:0]),
     .rst(rst),
     .w(\w$6 [3:0]),
     .x(\x$8 [3:0])
@@ -3490,7 +3693,7 @@ module \fpim_tiny.datapath.lut_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.lut_core.pe_0_1  pe_0_1 (
     .acc(\acc$78 ),
     .clk(clk),
-    .\port$1020$0 (ctl_0_1_d1[1:0]),
+    .\port$1068$0 (ctl_0_1_d1[1:0]),
     .rst(rst),
     .w(\w$11 ),
     .x(\x$13 )
@@ -3498,7 +3701,7 @@ module \fpim_tiny.datapath.lut_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.lut_core.pe_0_2  pe_0_2 (
     .acc(\acc$80 ),
     .clk(clk),
-    .\port$1028$0 (ctl_0_2_d1[1:0]),
+    .\port$1076$0 (ctl_0_2_d1[1:0]),
     .rst(rst),
     .w(\w$18 ),
     .x(\x$20 )
@@ -3506,7 +3709,7 @@ module \fpim_tiny.datapath.lut_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.lut_core.pe_0_3  pe_0_3 (
     .acc(\acc$82 ),
     .clk(clk),
-    .\port$1036$0 (ctl_0_3_d1[1:0]),
+    .\port$1084$0 (ctl_0_3_d1[1:0]),
     .rst(rst),
     .w(\w$25 ),
     .x(\x$27 )
@@ -3514,7 +3717,7 @@ module \fpim_tiny.datapath.lut_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.lut_core.pe_1_0  pe_1_0 (
     .acc(\acc$84 ),
     .clk(clk),
-    .\port$1000$0 (ctl_edge1_d1[1:0]),
+    .\port$1048$0 (ctl_edge1_d1[1:0]),
     .rst(rst),
     .w(\w$32 ),
     .x(\x$34 )
@@ -3522,7 +3725,7 @@ module \fpim_tiny.datapath.lut_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.lut_core.pe_1_1  pe_1_1 (
     .acc(\acc$86 ),
     .clk(clk),
-    .\port$1050$0 (ctl_1_1_d1[1:0]),
+    .\port$1098$0 (ctl_1_1_d1[1:0]),
     .rst(rst),
     .w(\w$39 ),
     .x(\x$41 )
@@ -3530,7 +3733,7 @@ module \fpim_tiny.datapath.lut_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.lut_core.pe_1_2  pe_1_2 (
     .acc(\acc$88 ),
     .clk(clk),
-    .\port$1060$0 (ctl_1_2_d1[1:0]),
+    .\port$1108$0 (ctl_1_2_d1[1:0]),
     .rst(rst),
     .w(\w$46 ),
     .x(\x$48 )
@@ -3538,7 +3741,7 @@ module \fpim_tiny.datapath.lut_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.lut_core.pe_1_3  pe_1_3 (
     .acc(\acc$90 ),
     .clk(clk),
-    .\port$1070$0 (ctl_1_3_d1[1:0]),
+    .\port$1118$0 (ctl_1_3_d1[1:0]),
     .rst(rst),
     .w(\w$53 ),
     .x(\x$55 )
@@ -3942,7 +4145,7 @@ module \fpim_tiny.datapath.lut_core (rst, valid, last, first, \w$6 , \x$8 , drai
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_0_0 (rst, \port$355$0 , w, x, acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_0_0 (rst, \port$383$0 , w, x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -3964,8 +4167,8 @@ module \fpim_tiny.datapath.lut_core.pe_0_0 (rst, \port$355$0 , w, x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$355$0 ;
-  wire [1:0] \port$355$0 ;
+  input [1:0] \port$383$0 ;
+  wire [1:0] \port$383$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -3985,7 +4188,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_0 (rst, \port$355$0 , w, x, acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$355$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$383$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -3996,7 +4199,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_0 (rst, \port$355$0 , w, x, acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     \$15  = acc;
-    if (\port$355$0 [0]) begin
+    if (\port$383$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -4007,12 +4210,12 @@ module \fpim_tiny.datapath.lut_core.pe_0_0 (rst, \port$355$0 , w, x, acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$355$0 [0];
-  assign first = \port$355$0 [1];
+  assign valid = \port$383$0 [0];
+  assign first = \port$383$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_0_1 (rst, x, w, \port$1020$0 , acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_0_1 (rst, x, w, \port$1068$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -4034,8 +4237,8 @@ module \fpim_tiny.datapath.lut_core.pe_0_1 (rst, x, w, \port$1020$0 , acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$1020$0 ;
-  wire [1:0] \port$1020$0 ;
+  input [1:0] \port$1068$0 ;
+  wire [1:0] \port$1068$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -4055,7 +4258,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_1 (rst, x, w, \port$1020$0 , acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$1020$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$1068$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -4066,7 +4269,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_1 (rst, x, w, \port$1020$0 , acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \$15  = acc;
-    if (\port$1020$0 [0]) begin
+    if (\port$1068$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -4077,12 +4280,12 @@ module \fpim_tiny.datapath.lut_core.pe_0_1 (rst, x, w, \port$1020$0 , acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$1020$0 [0];
-  assign first = \port$1020$0 [1];
+  assign valid = \port$1068$0 [0];
+  assign first = \port$1068$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_0_2 (rst, x, w, \port$1028$0 , acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_0_2 (rst, x, w, \port$1076$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -4104,8 +4307,8 @@ module \fpim_tiny.datapath.lut_core.pe_0_2 (rst, x, w, \port$1028$0 , acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$1028$0 ;
-  wire [1:0] \port$1028$0 ;
+  input [1:0] \port$1076$0 ;
+  wire [1:0] \port$1076$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -4125,7 +4328,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_2 (rst, x, w, \port$1028$0 , acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$1028$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$1076$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -4136,7 +4339,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_2 (rst, x, w, \port$1028$0 , acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
     \$15  = acc;
-    if (\port$1028$0 [0]) begin
+    if (\port$1076$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -4147,12 +4350,12 @@ module \fpim_tiny.datapath.lut_core.pe_0_2 (rst, x, w, \port$1028$0 , acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$1028$0 [0];
-  assign first = \port$1028$0 [1];
+  assign valid = \port$1076$0 [0];
+  assign first = \port$1076$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_0_3 (rst, x, w, \port$1036$0 , acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_0_3 (rst, x, w, \port$1084$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -4174,8 +4377,8 @@ module \fpim_tiny.datapath.lut_core.pe_0_3 (rst, x, w, \port$1036$0 , acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$1036$0 ;
-  wire [1:0] \port$1036$0 ;
+  input [1:0] \port$1084$0 ;
+  wire [1:0] \port$1084$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -4195,7 +4398,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_3 (rst, x, w, \port$1036$0 , acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$1036$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$1084$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -4206,7 +4409,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_3 (rst, x, w, \port$1036$0 , acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$15  = acc;
-    if (\port$1036$0 [0]) begin
+    if (\port$1084$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -4217,12 +4420,12 @@ module \fpim_tiny.datapath.lut_core.pe_0_3 (rst, x, w, \port$1036$0 , acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$1036$0 [0];
-  assign first = \port$1036$0 [1];
+  assign valid = \port$1084$0 [0];
+  assign first = \port$1084$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_1_0 (rst, w, \port$1000$0 , x, acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_1_0 (rst, w, \port$1048$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -4244,8 +4447,8 @@ module \fpim_tiny.datapath.lut_core.pe_1_0 (rst, w, \port$1000$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$1000$0 ;
-  wire [1:0] \port$1000$0 ;
+  input [1:0] \port$1048$0 ;
+  wire [1:0] \port$1048$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -4265,7 +4468,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_0 (rst, w, \port$1000$0 , x, acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$1000$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$1048$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -4276,7 +4479,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_0 (rst, w, \port$1000$0 , x, acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$15  = acc;
-    if (\port$1000$0 [0]) begin
+    if (\port$1048$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -4287,12 +4490,12 @@ module \fpim_tiny.datapath.lut_core.pe_1_0 (rst, w, \port$1000$0 , x, acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$1000$0 [0];
-  assign first = \port$1000$0 [1];
+  assign valid = \port$1048$0 [0];
+  assign first = \port$1048$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_1_1 (rst, w, \port$1050$0 , x, acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_1_1 (rst, w, \port$1098$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -4314,8 +4517,8 @@ module \fpim_tiny.datapath.lut_core.pe_1_1 (rst, w, \port$1050$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$1050$0 ;
-  wire [1:0] \port$1050$0 ;
+  input [1:0] \port$1098$0 ;
+  wire [1:0] \port$1098$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -4335,7 +4538,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_1 (rst, w, \port$1050$0 , x, acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$1050$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$1098$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -4346,7 +4549,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_1 (rst, w, \port$1050$0 , x, acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$15  = acc;
-    if (\port$1050$0 [0]) begin
+    if (\port$1098$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -4357,12 +4560,12 @@ module \fpim_tiny.datapath.lut_core.pe_1_1 (rst, w, \port$1050$0 , x, acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$1050$0 [0];
-  assign first = \port$1050$0 [1];
+  assign valid = \port$1098$0 [0];
+  assign first = \port$1098$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_1_2 (rst, w, \port$1060$0 , x, acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_1_2 (rst, w, \port$1108$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$19  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -4384,8 +4587,8 @@ module \fpim_tiny.datapath.lut_core.pe_1_2 (rst, w, \port$1060$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$1060$0 ;
-  wire [1:0] \port$1060$0 ;
+  input [1:0] \port$1108$0 ;
+  wire [1:0] \port$1108$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -4405,7 +4608,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_2 (rst, w, \port$1060$0 , x, acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$1060$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$1108$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -4416,7 +4619,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_2 (rst, w, \port$1060$0 , x, acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
     \$15  = acc;
-    if (\port$1060$0 [0]) begin
+    if (\port$1108$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -4427,12 +4630,12 @@ module \fpim_tiny.datapath.lut_core.pe_1_2 (rst, w, \port$1060$0 , x, acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$1060$0 [0];
-  assign first = \port$1060$0 [1];
+  assign valid = \port$1108$0 [0];
+  assign first = \port$1108$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_1_3 (rst, w, \port$1070$0 , x, acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_1_3 (rst, w, \port$1118$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$20  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -4454,8 +4657,8 @@ module \fpim_tiny.datapath.lut_core.pe_1_3 (rst, w, \port$1070$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$1070$0 ;
-  wire [1:0] \port$1070$0 ;
+  input [1:0] \port$1118$0 ;
+  wire [1:0] \port$1118$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -4475,7 +4678,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_3 (rst, w, \port$1070$0 , x, acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$1070$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$1118$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -4486,7 +4689,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_3 (rst, w, \port$1070$0 , x, acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
     \$15  = acc;
-    if (\port$1070$0 [0]) begin
+    if (\port$1118$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -4497,12 +4700,12 @@ module \fpim_tiny.datapath.lut_core.pe_1_3 (rst, w, \port$1070$0 , x, acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$1070$0 [0];
-  assign first = \port$1070$0 [1];
+  assign valid = \port$1118$0 [0];
+  assign first = \port$1118$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_post (rst, \port$801$0 , valid, \port$818$145 , acc, y_valid, y, clk);
+module \fpim_tiny.datapath.lut_post (rst, \port$829$0 , valid, \port$846$145 , acc, y_valid, y, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$21  = 0;
   wire [5:0] \$1 ;
   wire \$10 ;
@@ -4599,10 +4802,10 @@ module \fpim_tiny.datapath.lut_post (rst, \port$801$0 , valid, \port$818$145 , a
   wire [41:0] p1;
   wire [41:0] p2;
   wire [41:0] p3;
-  input [45:0] \port$801$0 ;
-  wire [45:0] \port$801$0 ;
-  input [5:0] \port$818$145 ;
-  wire [5:0] \port$818$145 ;
+  input [45:0] \port$829$0 ;
+  wire [45:0] \port$829$0 ;
+  input [5:0] \port$846$145 ;
+  wire [5:0] \port$846$145 ;
   wire [41:0] q0;
   wire [41:0] q1;
   wire [41:0] q2;
@@ -4637,13 +4840,13 @@ module \fpim_tiny.datapath.lut_post (rst, \port$801$0 , valid, \port$818$145 , a
   wire [16:0] \y[3] ;
   output y_valid;
   reg y_valid = 1'h0;
-  assign \$19  = $signed(acc[47:24]) + $signed(\port$801$0 [44:21]);
-  assign \$20  = $signed(\$19 ) * $signed({ 1'h0, \port$801$0 [15:0] });
-  assign q1 = $signed(\$20 ) >>> \port$801$0 [20:16];
-  assign \$21  = | \port$801$0 [20:16];
+  assign \$19  = $signed(acc[47:24]) + $signed(\port$829$0 [44:21]);
+  assign \$20  = $signed(\$19 ) * $signed({ 1'h0, \port$829$0 [15:0] });
+  assign q1 = $signed(\$20 ) >>> \port$829$0 [20:16];
+  assign \$21  = | \port$829$0 [20:16];
   assign \$22  = $signed(\$20 ) >>> \$1 [4:0];
   assign guard1 = \$21  & \$22 [0];
-  assign \$23  = \port$801$0 [20:16] > 1'h1;
+  assign \$23  = \port$829$0 [20:16] > 1'h1;
   assign \$24  = 1'h1 << \$1 [4:0];
   assign \$25  = \$24  - 1'h1;
   assign \$26  = { \$20 [40], \$20  } & { \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25  };
@@ -4653,15 +4856,15 @@ module \fpim_tiny.datapath.lut_post (rst, \port$801$0 , valid, \port$818$145 , a
   assign \$29  = guard1 & \$28 ;
   assign round1 = $signed(q1) + $signed({ 1'h0, \$29  });
   assign \$30  = $signed(round1) < $signed(1'h0);
-  assign \$31  = \port$801$0 [45] & \$30 ;
+  assign \$31  = \port$829$0 [45] & \$30 ;
   assign relu1 = \$31  ? 43'h00000000000 : round1;
-  assign \$32  = $signed(acc[71:48]) + $signed(\port$801$0 [44:21]);
-  assign \$33  = $signed(\$32 ) * $signed({ 1'h0, \port$801$0 [15:0] });
-  assign q2 = $signed(\$33 ) >>> \port$801$0 [20:16];
-  assign \$34  = | \port$801$0 [20:16];
+  assign \$32  = $signed(acc[71:48]) + $signed(\port$829$0 [44:21]);
+  assign \$33  = $signed(\$32 ) * $signed({ 1'h0, \port$829$0 [15:0] });
+  assign q2 = $signed(\$33 ) >>> \port$829$0 [20:16];
+  assign \$34  = | \port$829$0 [20:16];
   assign \$35  = $signed(\$33 ) >>> \$1 [4:0];
   assign guard2 = \$34  & \$35 [0];
-  assign \$36  = \port$801$0 [20:16] > 1'h1;
+  assign \$36  = \port$829$0 [20:16] > 1'h1;
   assign \$37  = 1'h1 << \$1 [4:0];
   assign \$38  = \$37  - 1'h1;
   assign \$39  = { \$33 [40], \$33  } & { \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38  };
@@ -4671,15 +4874,15 @@ module \fpim_tiny.datapath.lut_post (rst, \port$801$0 , valid, \port$818$145 , a
   assign \$42  = guard2 & \$41 ;
   assign round2 = $signed(q2) + $signed({ 1'h0, \$42  });
   assign \$43  = $signed(round2) < $signed(1'h0);
-  assign \$44  = \port$801$0 [45] & \$43 ;
+  assign \$44  = \port$829$0 [45] & \$43 ;
   assign relu2 = \$44  ? 43'h00000000000 : round2;
-  assign \$45  = $signed(acc[95:72]) + $signed(\port$801$0 [44:21]);
-  assign \$46  = $signed(\$45 ) * $signed({ 1'h0, \port$801$0 [15:0] });
-  assign q3 = $signed(\$46 ) >>> \port$801$0 [20:16];
-  assign \$47  = | \port$801$0 [20:16];
+  assign \$45  = $signed(acc[95:72]) + $signed(\port$829$0 [44:21]);
+  assign \$46  = $signed(\$45 ) * $signed({ 1'h0, \port$829$0 [15:0] });
+  assign q3 = $signed(\$46 ) >>> \port$829$0 [20:16];
+  assign \$47  = | \port$829$0 [20:16];
   assign \$48  = $signed(\$46 ) >>> \$1 [4:0];
   assign guard3 = \$47  & \$48 [0];
-  assign \$49  = \port$801$0 [20:16] > 1'h1;
+  assign \$49  = \port$829$0 [20:16] > 1'h1;
   assign \$50  = 1'h1 << \$1 [4:0];
   assign \$51  = \$50  - 1'h1;
   assign \$52  = { \$46 [40], \$46  } & { \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51  };
@@ -4689,7 +4892,7 @@ module \fpim_tiny.datapath.lut_post (rst, \port$801$0 , valid, \port$818$145 , a
   assign \$55  = guard3 & \$54 ;
   assign round3 = $signed(q3) + $signed({ 1'h0, \$55  });
   assign \$56  = $signed(round3) < $signed(1'h0);
-  assign \$57  = \port$801$0 [45] & \$56 ;
+  assign \$57  = \port$829$0 [45] & \$56 ;
   assign relu3 = \$57  ? 43'h00000000000 : round3;
   assign \$58  = $signed(relu0) > $signed({ 1'h0, \$4 [15:0] });
   assign \$59  = $signed(relu0) < $signed(qmin);
@@ -4711,19 +4914,19 @@ module \fpim_tiny.datapath.lut_post (rst, \port$801$0 , valid, \port$818$145 , a
     y_valid <= \$74 ;
   always @(posedge clk)
     y <= \$75 ;
-  assign \$1  = \port$801$0 [20:16] - 1'h1;
-  assign \$2  = \port$818$145 [4:0] - \port$818$145 [5];
+  assign \$1  = \port$829$0 [20:16] - 1'h1;
+  assign \$2  = \port$846$145 [4:0] - \port$846$145 [5];
   assign \$3  = 1'h1 << \$2 [4:0];
   assign \$4  = \$3  - 1'h1;
   assign \$5  = - \$4 [15:0];
-  assign qmin = \port$818$145 [5] ? \$5  : 17'h00000;
-  assign \$6  = $signed(acc[23:0]) + $signed(\port$801$0 [44:21]);
-  assign \$7  = $signed(\$6 ) * $signed({ 1'h0, \port$801$0 [15:0] });
-  assign q0 = $signed(\$7 ) >>> \port$801$0 [20:16];
-  assign \$8  = | \port$801$0 [20:16];
+  assign qmin = \port$846$145 [5] ? \$5  : 17'h00000;
+  assign \$6  = $signed(acc[23:0]) + $signed(\port$829$0 [44:21]);
+  assign \$7  = $signed(\$6 ) * $signed({ 1'h0, \port$829$0 [15:0] });
+  assign q0 = $signed(\$7 ) >>> \port$829$0 [20:16];
+  assign \$8  = | \port$829$0 [20:16];
   assign \$9  = $signed(\$7 ) >>> \$1 [4:0];
   assign guard0 = \$8  & \$9 [0];
-  assign \$10  = \port$801$0 [20:16] > 1'h1;
+  assign \$10  = \port$829$0 [20:16] > 1'h1;
   assign \$11  = 1'h1 << \$1 [4:0];
   assign \$12  = \$11  - 1'h1;
   assign \$13  = { \$7 [40], \$7  } & { \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12  };
@@ -4733,7 +4936,7 @@ module \fpim_tiny.datapath.lut_post (rst, \port$801$0 , valid, \port$818$145 , a
   assign \$16  = guard0 & \$15 ;
   assign round0 = $signed(q0) + $signed({ 1'h0, \$16  });
   assign \$17  = $signed(round0) < $signed(1'h0);
-  assign \$18  = \port$801$0 [45] & \$17 ;
+  assign \$18  = \port$829$0 [45] & \$17 ;
   assign relu0 = \$18  ? 43'h00000000000 : round0;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
@@ -4756,15 +4959,15 @@ module \fpim_tiny.datapath.lut_post (rst, \port$801$0 , valid, \port$818$145 , a
     end
   end
   assign s_m1 = \$1 [4:0];
-  assign shift = \port$801$0 [20:16];
+  assign shift = \port$829$0 [20:16];
   assign width = \$2 [4:0];
-  assign out_bits = \port$818$145 [4:0];
-  assign out_signed = \port$818$145 [5];
+  assign out_bits = \port$846$145 [4:0];
+  assign out_signed = \port$846$145 [5];
   assign qmax = \$4 [15:0];
   assign p0 = { \$7 [40], \$7  };
-  assign bias = \port$801$0 [44:21];
-  assign mult = \port$801$0 [15:0];
-  assign relu = \port$801$0 [45];
+  assign bias = \port$829$0 [44:21];
+  assign mult = \port$829$0 [15:0];
+  assign relu = \port$829$0 [45];
   assign p1 = { \$20 [40], \$20  };
   assign p2 = { \$33 [40], \$33  };
   assign p3 = { \$46 [40], \$46  };
@@ -5102,15 +5305,15 @@ module \fpim_tiny.out_fifo (clk, rst, w_level, r_data, w_port__data, w_en, r_rdy
   reg \$auto$verilog_backend.cc:2355:dump_module$23  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [2:0] \$11 ;
-  wire [2:0] \$12 ;
+  wire [3:0] \$11 ;
+  wire [3:0] \$12 ;
   wire \$13 ;
   wire \$14 ;
   wire \$15 ;
   wire \$16 ;
   wire \$17 ;
   wire \$18 ;
-  wire [2:0] \$19 ;
+  wire [3:0] \$19 ;
   wire \$2 ;
   wire \$20 ;
   wire \$21 ;
@@ -5118,36 +5321,36 @@ module \fpim_tiny.out_fifo (clk, rst, w_level, r_data, w_port__data, w_en, r_rdy
   wire \$23 ;
   wire \$24 ;
   wire \$25 ;
-  wire [2:0] \$26 ;
+  wire [3:0] \$26 ;
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
   wire \$3 ;
-  reg [1:0] \$30 ;
-  reg [1:0] \$31 ;
-  reg [1:0] \$32 ;
+  reg [2:0] \$30 ;
+  reg [2:0] \$31 ;
+  reg [2:0] \$32 ;
   reg \$33 ;
   wire \$4 ;
-  wire [2:0] \$5 ;
-  wire [2:0] \$6 ;
+  wire [3:0] \$5 ;
+  wire [3:0] \$6 ;
   wire \$7 ;
   wire \$8 ;
   wire \$9 ;
   input clk;
   wire clk;
-  (* init = 2'h0 *)
-  wire [1:0] consume;
-  reg [1:0] inner_level = 2'h0;
+  (* init = 3'h0 *)
+  wire [2:0] consume;
+  reg [2:0] inner_level = 3'h0;
   wire inner_r_rdy;
-  wire [2:0] level;
-  (* init = 2'h0 *)
-  wire [1:0] produce;
+  wire [3:0] level;
+  (* init = 3'h0 *)
+  wire [2:0] produce;
   output [188:0] r_data;
   wire [188:0] r_data;
   input r_en;
   wire r_en;
-  wire [2:0] r_level;
-  reg [1:0] r_port__addr = 2'h0;
+  wire [3:0] r_level;
+  reg [2:0] r_port__addr = 3'h0;
   wire [188:0] r_port__data;
   wire r_port__en;
   output r_rdy;
@@ -5157,18 +5360,22 @@ module \fpim_tiny.out_fifo (clk, rst, w_level, r_data, w_port__data, w_en, r_rdy
   wire [188:0] w_data;
   input w_en;
   wire w_en;
-  output [2:0] w_level;
-  wire [2:0] w_level;
-  reg [1:0] w_port__addr = 2'h0;
+  output [3:0] w_level;
+  wire [3:0] w_level;
+  reg [2:0] w_port__addr = 3'h0;
   input [188:0] w_port__data;
   wire [188:0] w_port__data;
   wire w_port__en;
   wire w_rdy;
-  reg [188:0] storage [2:0];
+  reg [188:0] storage [6:0];
   initial begin
     storage[0] = 189'h000000000000000000000000000000000000000000000000;
     storage[1] = 189'h000000000000000000000000000000000000000000000000;
     storage[2] = 189'h000000000000000000000000000000000000000000000000;
+    storage[3] = 189'h000000000000000000000000000000000000000000000000;
+    storage[4] = 189'h000000000000000000000000000000000000000000000000;
+    storage[5] = 189'h000000000000000000000000000000000000000000000000;
+    storage[6] = 189'h000000000000000000000000000000000000000000000000;
   end
   always @(posedge clk) begin
     if (w_port__en)
@@ -5181,7 +5388,7 @@ module \fpim_tiny.out_fifo (clk, rst, w_level, r_data, w_port__data, w_en, r_rdy
     end
   end
   assign r_data = _0_;
-  assign w_rdy = inner_level != 2'h3;
+  assign w_rdy = inner_level != 3'h7;
   assign inner_r_rdy = | inner_level;
   assign w_port__en = w_rdy & w_en;
   assign \$1  = ~ r_rdy;
@@ -5189,15 +5396,15 @@ module \fpim_tiny.out_fifo (clk, rst, w_level, r_data, w_port__data, w_en, r_rdy
   assign r_port__en = inner_r_rdy & \$2 ;
   assign w_level = inner_level + r_rdy;
   assign \$3  = w_rdy & w_en;
-  assign \$4  = w_port__addr == 2'h2;
+  assign \$4  = w_port__addr == 3'h6;
   assign \$5  = w_port__addr + 1'h1;
-  assign \$6  = \$4  ? 3'h0 : \$5 ;
+  assign \$6  = \$4  ? 4'h0 : \$5 ;
   assign \$7  = ~ r_rdy;
   assign \$8  = \$7  | r_en;
   assign \$9  = inner_r_rdy & \$8 ;
-  assign \$10  = r_port__addr == 2'h2;
+  assign \$10  = r_port__addr == 3'h6;
   assign \$11  = r_port__addr + 1'h1;
-  assign \$12  = \$10  ? 3'h0 : \$11 ;
+  assign \$12  = \$10  ? 4'h0 : \$11 ;
   assign \$13  = w_rdy & w_en;
   assign \$14  = ~ r_rdy;
   assign \$15  = \$14  | r_en;
@@ -5227,33 +5434,33 @@ module \fpim_tiny.out_fifo (clk, rst, w_level, r_data, w_port__data, w_en, r_rdy
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     \$30  = w_port__addr;
     if (\$3 ) begin
-      \$30  = \$6 [1:0];
+      \$30  = \$6 [2:0];
     end
     if (rst) begin
-      \$30  = 2'h0;
+      \$30  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     \$31  = r_port__addr;
     if (\$9 ) begin
-      \$31  = \$12 [1:0];
+      \$31  = \$12 [2:0];
     end
     if (rst) begin
-      \$31  = 2'h0;
+      \$31  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     \$32  = inner_level;
     if (\$18 ) begin
-      \$32  = \$19 [1:0];
+      \$32  = \$19 [2:0];
     end
     if (\$25 ) begin
-      \$32  = \$26 [1:0];
+      \$32  = \$26 [2:0];
     end
     if (rst) begin
-      \$32  = 2'h0;
+      \$32  = 3'h0;
     end
   end
   always @* begin

@@ -30,6 +30,7 @@ from sim.timing import (
     attention_cycles,
     attention_steps,
     compute_cycles,
+    gemm_loop_order,
     plain_os_cycles,
     schedule_cycles,
     vector_op_cycles,
@@ -124,7 +125,8 @@ def _check_cycle_counts(wl: Workload, rows: list[_Row], accel: Accelerator) -> N
         g = wl.ops[r.op_index]
         t = analytical_cycles(GemmShape(r.m_fixed, r.m_lut, g.n, g.k), e.dsp_rows, e.lut_rows,
                               e.cols, mem.k_tile, _role_bits(g, accel), e.act_bits,
-                              mem.dram_bytes_per_cycle, mem.dram_latency)
+                              mem.dram_bytes_per_cycle, mem.dram_latency,
+                              packing=e.dsp_packing)
         total += r.count * (t.compute + t.cycles + t.dram_read)
         if total > NO_LIMIT:
             raise ConfigError(f"layer {g.name!r}: cycle mode counts must stay below "
@@ -179,7 +181,8 @@ def simulate(wl: Workload, accel: Accelerator, mode: str = "cycle",
         out, stop = schedule_cycles(params, e.dsp_rows, e.lut_rows, e.cols, mem.k_tile,
                                     e.weight_bits, e.act_bits, mem.dram_bytes_per_cycle,
                                     mem.dram_latency, max_cycles,
-                                    [_role_bits(ops[r.op_index], accel) for r in rows])
+                                    [_role_bits(ops[r.op_index], accel) for r in rows],
+                                    packing=e.dsp_packing)
         if stop >= 0:
             r = rows[stop]
             done = sum(res.cycles for res in out[:stop])
@@ -191,8 +194,11 @@ def simulate(wl: Workload, accel: Accelerator, mode: str = "cycle",
             )
         for r, res in zip(rows, out, strict=True):
             g = ops[r.op_index]
-            comp = r.count * compute_cycles(GemmShape(r.m_fixed, r.m_lut, g.n, g.k),
-                                            e.dsp_rows, e.lut_rows, e.cols)
+            shape = GemmShape(r.m_fixed, r.m_lut, g.n, g.k)
+            order = gemm_loop_order(shape, e.dsp_rows, e.lut_rows, e.cols, mem.k_tile,
+                                    _role_bits(g, accel), e.act_bits)
+            comp = r.count * compute_cycles(shape, e.dsp_rows, e.lut_rows, e.cols, order,
+                                            e.dsp_packing)
             add(r.op_index, res.cycles, comp, res.stall, res.dram_read)
     else:
         for r in rows:
@@ -200,7 +206,7 @@ def simulate(wl: Workload, accel: Accelerator, mode: str = "cycle",
             shape = GemmShape(r.m_fixed, r.m_lut, g.n, g.k)
             t = analytical_cycles(shape, e.dsp_rows, e.lut_rows, e.cols, mem.k_tile,
                                   _role_bits(g, accel), e.act_bits, mem.dram_bytes_per_cycle,
-                                  mem.dram_latency)
+                                  mem.dram_latency, packing=e.dsp_packing)
             if mode == "plain":
                 c = plain_os_cycles(g.m, g.n, g.k, e.rows, e.cols)
                 add(r.op_index, r.count * c, r.count * c, 0, r.count * t.dram_read)

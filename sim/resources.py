@@ -467,9 +467,11 @@ def param_word_bits(acc_bits: int) -> int:
 
 
 def out_fifo_depth(engine: GemmEngine) -> int:
-    """Entries of the top's output FIFO: two tiles' drained rows, at least 4 (a buffered FIFO
-    of 2 would hold its one unbuffered entry behind zero-width pointers)."""
-    return max(2 * max(engine.dsp_rows, engine.lut_rows), 4)
+    """Entries of the top's output FIFO: three tiles' drained rows and two in flight (R4b: a
+    tile's last step makes the rest of the draining tile's drain unstoppable, so the
+    controller lets it go only while the buffer holds that rest; without back-pressure it
+    always does)."""
+    return 3 * max(engine.dsp_rows, engine.lut_rows) + 2
 
 
 def _bits(n: int) -> int:
@@ -593,6 +595,9 @@ def control_cost(accel: Accelerator) -> dict[str, UnitCost]:
     ff = (command + 2 + 8 * COUNT_BITS + 5  # busy, done, counters, loader flags
           + _bits(max(kt, 2)) + 1 + _bits(rmax + c + 1) + _bits(max(rmax, 2))  # step .. drow
           + (2 + 2 * cores) * d + cbits + 1  # the drained tile's fields, final flag
+          + (2 + 2 * cores) * d + cbits + 2  # the pending tile's: fields, final, valid
+          + _bits(rmax + c + 1)  # its countdown (R4b), and r_f - s_f if the DSP core packs
+          + (_bits(rmax + 1) if e.dsp_rows and e.dsp_packing > 1 else 0)
           + cores * (d + 1) + d + cbits)  # the output row's metadata
     mems = {k: map_memory(*v) for k, v in top_memories(accel).items()}
     return {

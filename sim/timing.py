@@ -48,20 +48,40 @@ R4 Output tile. A tile's stream phase is its chunks' stream windows back to back
    is done at ``P = E + h`` with ``h = r_f + c_j``.
 
 R4b Overlap. The next output tile's first window may start at ``E``, right after this
-   tile's last window, so its fill and its MACs overlap this tile's drain. Its last window must
-   not end before ``P``: it starts no earlier than ``P - k_{Q-1}``, so no PE captures the
-   next tile's result before its register was drained (row ``i`` is drained in cycle
-   ``D + i <= P - 1`` and captured again in cycle ``E' + i`` or later). Without stalls,
-   tile ``t`` of the GEMM's ``T = J*F`` tiles (in loop order, ``h_t = r_f + c_j``) ends its
-   stream at ``E_0 = K``, ``E_{t+1} = E_t + max(K, h_t)``, and the GEMM ends when the last
-   tile (``(J-1, F-1)`` in both orders, ``h_last = max(Mf // F, Ml // F) + c_{J-1}``) is done. Its
-   **compute cycles** are::
+   tile's last window, so its fill and its MACs overlap this tile's drain, and its own
+   stream may end while this tile still drains (two tiles in flight: the controller holds a
+   second drain descriptor). Its last window, of ``k_{Q-1}`` cycles, ends at ``E'`` no
+   earlier than both
 
-       sum_t max(K, h_t) - max(K, h_last) + K + h_last
+   * ``P - c'`` (``c'`` its columns): its drain, from ``D' = E' + c'``, starts after this
+     one is done (one drain port per core), and
+   * ``D + s_t``: no PE captures its result before this tile's drain read that register.
+     Row ``i`` is read in cycle ``D + i``; the next tile's capture writes row ``i``, column
+     ``l`` at the end of cycle ``E' + g(i) + l`` with ``g(i) = i`` on the LUT core and on an
+     unpacked DSP core and ``g(i) = i // p`` on a DSP core packing ``p`` rows to a
+     multiplier (``engine.dsp_packing``; a packed group captures its rows together). So
+     ``E' >= D + max_i (i - g(i))`` over the rows drained: ``s_t = (a_f - 1) - (a_f - 1) // p``
+     for a tile with ``a_f >= 1`` DSP rows, else 0 (0 for ``p = 1``).
 
-   so a GEMM whose ``K >= h`` costs ``T*K + h_last``: one fill and drain. A tile with
-   ``K < h_t`` (a short reduction: depthwise convs, small attention heads) holds the next
-   tile back until its drain is done: it costs ``h_t`` instead of ``K``.
+   Without stalls, tile ``t`` of the GEMM's ``T = J*F`` tiles (in loop order, ``c_t``,
+   ``r_t``, ``s_t`` its columns, rows and capture lead; ``t+1`` the next tile in that order)
+   ends its stream at ``E_0 = K``, ``E_{t+1} = E_t + u_t`` with::
+
+       u_t = max(K, c_t + max(r_t - c_{t+1}, s_t))
+
+   and the GEMM ends when the last tile (``(J-1, F-1)`` in both orders, ``r_last =
+   max(Mf // F, Ml // F)``) is done. Its **compute cycles** are::
+
+       sum_{t < T-1} u_t + K + c_{J-1} + r_last
+
+   so a GEMM whose ``K >= u`` costs ``T*K + c_{J-1} + r_last``: one fill and drain. A tile
+   with a short reduction (depthwise convs, small attention heads) costs ``max(K, r_t,
+   c_t + s_t)`` when the next tile is as wide: the drain's one row per cycle, or the skew
+   of its columns, instead of ``K``. The loop order enters only through ``c_{t+1}`` (the
+   narrower last column block). A wider array can be slower on a short reduction: a ragged
+   last column block still costs ``max(K, c_j)`` per tile (e.g. ``Mf = 43``, ``Ml = 1``,
+   ``N = 25``, ``K = 7`` on 1 + 10 rows: 12 columns cost more than 11; the earlier
+   ``r_t + c_t`` rule had the same effect).
 
 R5 Loads. A chunk tile needs weight block ``(f, q)`` (``(a_f + b_f) * k_q`` weights of
    ``weight_bits``) and activation block ``(j, q)`` (``k_q * c_j`` activations of
@@ -85,10 +105,10 @@ R7 DRAM. One read channel serves load requests in chunk-tile order (weight block
 
 R8 Stalls. A chunk tile's window starts at the latest of: the end of the previous window
    (of this or the previous output tile; cycle 0 for the first), the completion of its
-   loads, and, for the last chunk of an output tile, ``P - k_q`` of the previous output tile
-   (R4b). A GEMM's cycles are ``P`` of its last tile; its stall cycles are its cycles minus
-   its compute cycles, the delay the memory adds (never negative: every time in these rules
-   is a maximum of sums, and loads only raise the terms).
+   loads, and, for the last chunk of an output tile, ``max(P - c_j, D + s) - k_q`` of the
+   previous output tile (R4b). A GEMM's cycles are ``P`` of its last tile; its stall cycles
+   are its cycles minus its compute cycles, the delay the memory adds (never negative:
+   every time in these rules is a maximum of sums, and loads only raise the terms).
 
 R9 Output write-back goes through a separate write channel and the double-buffered output
    buffer; it is counted in DRAM bytes (``ceil(M*N*act_bits/8)``) but never stalls.
@@ -172,9 +192,10 @@ R16 Attention pipeline. A softmax marked ``pipelined`` sits between the QK^T mat
    (its exposed cycles; ``hidden_cycles`` = ``G v`` minus that). No other vector op
    overlaps the engine: every other op reads the whole output of the op before it.
 
-Analytical mode evaluates R4/R4b in closed form; with unlimited bandwidth it equals the
-cycle mode exactly (tested). With finite bandwidth it returns the lower bound
-``max(compute + first loads, all loads back to back + last chunk window + h_last)``,
+Analytical mode evaluates R4/R4b in closed form (:func:`compute_cycles`); with unlimited
+bandwidth it equals the cycle mode exactly (tested). With finite bandwidth it returns the
+lower bound ``max(compute + first loads, all loads back to back + last chunk window +
+c_{J-1} + r_last)``,
 which the cycle mode's count never undercuts (tested).
 
 Plain output-stationary mode (``mode="plain"``) is a cross-check against other systolic
@@ -232,14 +253,47 @@ def row_steps(m_fixed: int, m_lut: int, dsp_rows: int, lut_rows: int) -> int:
     return max(fd, fl)
 
 
-def compute_cycles(g: GemmShape, dsp_rows: int, lut_rows: int, cols: int) -> int:
-    """Compute cycles of one GEMM (rules R4/R4b in closed form)."""
+def capture_lead(a: int, packing: int) -> int:
+    """``s_t`` of rule R4b: how many cycles after a tile's drain started the next tile's last
+    window may end, for a tile with ``a`` DSP-core rows packed ``packing`` to a multiplier
+    (row ``i`` of the DSP core is captured ``i // packing`` cycles after row 0, but drained
+    ``i`` cycles after it); 0 for an unpacked core or a tile without DSP rows."""
+    return (a - 1) - (a - 1) // packing if a > 0 else 0
+
+
+def tile_cost(k: int, r: int, s: int, c: int, c_next: int) -> int:
+    """R4b: cycles from the end of a tile's stream to the end of the next tile's stream
+    without stalls, for a tile of ``r`` rows (capture lead ``s``), ``c`` columns, followed by
+    a tile of ``c_next`` columns."""
+    return max(k, c + max(r - c_next, s))
+
+
+def compute_cycles(g: GemmShape, dsp_rows: int, lut_rows: int, cols: int, order: int,
+                   packing: int) -> int:
+    """Compute cycles of one GEMM (rules R4/R4b in closed form) in loop ``order`` (R3) on an
+    engine whose DSP core packs ``packing`` rows to a multiplier."""
     f = row_steps(g.m_fixed, g.m_lut, dsp_rows, lut_rows)
-    steps = _step_rows(g.m_fixed, g.m_lut, f)
-    colsz = _col_sizes(g.n, cols)
-    total = sum(max(g.k, r + cj) * cf * cn for _, r, cf in steps for cj, cn in colsz)
-    h_last = steps[-1][1] + colsz[-1][0]
-    return total - max(g.k, h_last) + g.k + h_last
+    steps = [(max(a, b), capture_lead(a, packing), n) for a, b, n in _step_classes(
+        g.m_fixed, g.m_lut, f)]
+    full, last_c = min(cols, g.n), g.n - (ceil_div(g.n, cols) - 1) * cols
+    jn = ceil_div(g.n, cols)
+    r_last, s_last = steps[-1][0], steps[-1][1]
+    k = g.k
+    total = 0
+    if order == 0:  # for j: for f: (j, f) -> (j, f+1) in a block, (j, F-1) -> (j+1, 0)
+        for c, nc in _col_sizes(g.n, cols):
+            within = sum(tile_cost(k, r, s, c, c) * n for r, s, n in steps)
+            total += nc * (within - tile_cost(k, r_last, s_last, c, c))
+        if jn >= 2:
+            total += ((jn - 2) * tile_cost(k, r_last, s_last, full, full)
+                      + tile_cost(k, r_last, s_last, full, last_c))
+    else:  # for f: for j: (f, j) -> (f, j+1) in a step, (f, J-1) -> (f+1, 0)
+        for r, s, n in steps:
+            across = (((jn - 2) * tile_cost(k, r, s, full, full)
+                       + tile_cost(k, r, s, full, last_c)) if jn >= 2 else 0)
+            total += n * (across + tile_cost(k, r, s, last_c, full))
+        total -= tile_cost(k, r_last, s_last, last_c, full)
+    return total + k + last_c + r_last
 
 
 def plain_os_cycles(m: int, n: int, k: int, rows: int, cols: int) -> int:
@@ -331,6 +385,15 @@ def _step_rows(m_fixed: int, m_lut: int, f: int) -> list[tuple[int, int, int]]:
     return out
 
 
+def _step_classes(m_fixed: int, m_lut: int, f: int) -> list[tuple[int, int, int]]:
+    """(a_f, b_f, count) over the F steps in step order, grouped (rule R2)."""
+    qa, ra = divmod(m_fixed, f)
+    qb, rb = divmod(m_lut, f)
+    cuts = sorted({0, ra, rb, f})
+    return [(qa + (1 if lo < ra else 0), qb + (1 if lo < rb else 0), hi - lo)
+            for lo, hi in itertools.pairwise(cuts) if hi > lo]
+
+
 def _reps(order: int, f: int, jn: int, qn: int) -> tuple[int, int]:
     """Times each weight block ``(f, q)`` and each activation block ``(j, q)`` is loaded."""
     if qn > 1:
@@ -364,17 +427,18 @@ def gemm_loop_order(g: GemmShape, dsp_rows: int, lut_rows: int, cols: int, k_til
 
 
 def analytical_cycles(g: GemmShape, dsp_rows: int, lut_rows: int, cols: int, k_tile: int,
-                      weight_bits: int, act_bits: int, bw: int | None, lat: int
-                      ) -> GemmTiming:
-    """Closed-form timing of one GEMM (R1-R9; exact compute, memory as a lower bound)."""
+                      weight_bits: int, act_bits: int, bw: int | None, lat: int, *,
+                      packing: int) -> GemmTiming:
+    """Closed-form timing of one GEMM (R1-R9; exact compute, memory as a lower bound) on an
+    engine whose DSP core packs ``packing`` rows to a multiplier (R4b)."""
     f = row_steps(g.m_fixed, g.m_lut, dsp_rows, lut_rows)
     jn = ceil_div(g.n, cols)
     qn = ceil_div(g.k, k_tile)
-    comp = compute_cycles(g, dsp_rows, lut_rows, cols)
     steps = _step_rows(g.m_fixed, g.m_lut, f)
     chunks = _chunk_sizes(g.k, k_tile)
     colsz = _col_sizes(g.n, cols)
     order = loop_order(g, f, jn, qn, steps, chunks, colsz, weight_bits, act_bits)
+    comp = compute_cycles(g, dsp_rows, lut_rows, cols, order, packing)
     w_reps, x_reps = _reps(order, f, jn, qn)
     w_bytes = w_time = x_bytes = x_time = 0
     for rows, _, cnt_f in steps:
@@ -428,10 +492,10 @@ def _write_row(out: np.ndarray, status: int, cycles: int, stall: int, dram: int,
 
 @numba.njit(cache=True)
 def _gemm_schedule(mf: int, ml: int, n: int, k: int, order: int, rd: int, rl: int, c: int,
-                   kt: int, wbits: int, abits: int, bw: int, lat: int, limit: int,
+                   pack: int, kt: int, wbits: int, abits: int, bw: int, lat: int, limit: int,
                    out: np.ndarray) -> None:
     """Step one GEMM's chunk tiles (rules R1-R8) into the result row ``out`` (int64, the
-    columns of :class:`ScheduleResult`)."""
+    columns of :class:`ScheduleResult`); ``pack`` is the DSP core's packing (R4b)."""
     fd = (mf + rd - 1) // rd if mf > 0 else 0
     fl = (ml + rl - 1) // rl if ml > 0 else 0
     nf = max(fd, fl)
@@ -453,10 +517,12 @@ def _gemm_schedule(mf: int, ml: int, n: int, k: int, order: int, rd: int, rl: in
     prev_j = -1
     prev_q_x = -1
     t_free = 0  # end of the previous window (R8)
-    done = 0  # P of the previous output tile (R4b)
+    done = 0  # P of the previous output tile (R4/R4b)
+    lead = 0  # D + s of the previous output tile (R4b)
     # The same schedule without loads: its end is the compute cycles (R8's stall = the gap).
     i_free = 0
     i_done = 0
+    i_lead = 0
     dram = 0
     n_outer = nj if order == 0 else nf
     n_inner = nf if order == 0 else nj
@@ -492,9 +558,9 @@ def _gemm_schedule(mf: int, ml: int, n: int, k: int, order: int, rd: int, rl: in
                     prev_q_x = q
                 begin = max(t_free, w_ready, x_ready)
                 i_begin = i_free
-                if q == nq - 1:  # R4b: the last window ends no earlier than P
-                    begin = max(begin, done - kq)
-                    i_begin = max(i_begin, i_done - kq)
+                if q == nq - 1:  # R4b: the last window ends no earlier than P - c_j, D + s
+                    begin = max(begin, done - cj - kq, lead - kq)
+                    i_begin = max(i_begin, i_done - cj - kq, i_lead - kq)
                 t_free = begin + kq
                 i_free = i_begin + kq
                 w_rel[w_bank] = t_free  # R6: released when its last window ends
@@ -502,14 +568,18 @@ def _gemm_schedule(mf: int, ml: int, n: int, k: int, order: int, rd: int, rl: in
                 if t_free > limit:
                     _write_row(out, CYCLE_LIMIT, t_free, t_free - i_free, dram, j, f, q)
                     return
-            done = t_free + r + cj  # R4: drain starts c_j cycles later, takes r_f
-            i_done = i_free + r + cj
+            s = (a - 1) - (a - 1) // pack if a > 0 else 0  # R4b: capture lead
+            lead = t_free + cj + s  # R4: the drain starts c_j cycles later, takes r_f
+            i_lead = i_free + cj + s
+            done = t_free + cj + r
+            i_done = i_free + cj + r
     _write_row(out, DONE, done, done - i_done, dram, nj, nf, nq)
 
 
 @numba.njit(cache=True)
-def _schedule_many(params: np.ndarray, rd: int, rl: int, c: int, kt: int, wbits: int,
-                   abits: int, bw: int, lat: int, limit: int, out: np.ndarray) -> int:
+def _schedule_many(params: np.ndarray, rd: int, rl: int, c: int, pack: int, kt: int,
+                   wbits: int, abits: int, bw: int, lat: int, limit: int, out: np.ndarray
+                   ) -> int:
     """Run :func:`_gemm_schedule` for each row ``(mf, ml, n, k, groups, order, bits)``
     (``bits``: the weight-role operand's width, R11b; ``wbits`` is unused when given).
 
@@ -522,7 +592,7 @@ def _schedule_many(params: np.ndarray, rd: int, rl: int, c: int, kt: int, wbits:
     for i in range(params.shape[0]):
         g = params[i, 4]
         _gemm_schedule(params[i, 0], params[i, 1], params[i, 2], params[i, 3], params[i, 5],
-                       rd, rl, c, kt, params[i, 6], abits, bw, lat, limit - used, one)
+                       rd, rl, c, pack, kt, params[i, 6], abits, bw, lat, limit - used, one)
         if one[STATUS] != DONE or used + g * one[CYCLES] > limit:
             for t in range(RESULT_COLUMNS):
                 out[i, t] = one[t]
@@ -538,14 +608,15 @@ def _schedule_many(params: np.ndarray, rd: int, rl: int, c: int, kt: int, wbits:
 
 def schedule_cycles(params: np.ndarray, rd: int, rl: int, c: int, kt: int, wbits: int,
                     abits: int, bw: int | None, lat: int, limit: int | None,
-                    row_bits: Sequence[int] | None = None
+                    row_bits: Sequence[int] | None = None, *, packing: int
                     ) -> tuple[list[ScheduleResult], int]:
     """Cycle-level timing of many GEMMs: returns (one :class:`ScheduleResult` per row,
     index of the row that hit the limit or -1; rows after it are not run).
 
     ``params`` is an int64 array of rows ``(m_fixed, m_lut, n, k, groups)``; the loop order
     (R3) is computed here. ``row_bits`` gives each row's weight-role width (R11b: a matmul's
-    is ``abits``); None: ``wbits`` for every row. See :func:`_schedule_many` for what each
+    is ``abits``); None: ``wbits`` for every row. ``packing``: the DSP core's rows per
+    multiplier (R4b). See :func:`_schedule_many` for what each
     row holds.
     """
     p0 = np.asarray(params, dtype=np.int64).reshape(-1, 5)
@@ -555,8 +626,8 @@ def schedule_cycles(params: np.ndarray, rd: int, rl: int, c: int, kt: int, wbits
     p = np.ascontiguousarray(np.column_stack([p0, np.array(orders, dtype=np.int64),
                                               np.array(bits, dtype=np.int64)]))
     out = np.zeros((p.shape[0], RESULT_COLUMNS), dtype=np.int64)
-    stop = _schedule_many(p, int(rd), int(rl), int(c), int(kt), int(wbits), int(abits),
-                          0 if bw is None else int(bw), int(lat),
+    stop = _schedule_many(p, int(rd), int(rl), int(c), int(packing), int(kt), int(wbits),
+                          int(abits), 0 if bw is None else int(bw), int(lat),
                           NO_LIMIT if limit is None else int(limit), out)
     return [ScheduleResult.from_row(row) for row in out.tolist()], int(stop)
 

@@ -142,7 +142,8 @@ def predicted(accel: Accelerator, m_fixed: int, m_lut: int, n: int, k: int
     e, mem = accel.engine, accel.memory
     out, _ = schedule_cycles(np.array([[m_fixed, m_lut, n, k, 1]]), e.dsp_rows, e.lut_rows,
                              e.cols, mem.k_tile, e.weight_bits, e.act_bits,
-                             mem.dram_bytes_per_cycle, mem.dram_latency, None)
+                             mem.dram_bytes_per_cycle, mem.dram_latency, None,
+                             packing=e.dsp_packing)
     return out[0]
 
 

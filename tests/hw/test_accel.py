@@ -20,7 +20,7 @@ from hw.tb.amaranth_bench import run_case
 from hw.tb.cases import random_case, with_memory
 from quant.errors import ConfigError
 from sim.config import load_accelerator, replace_engine
-from sim.timing import GemmShape, compute_cycles
+from sim.timing import GemmShape, compute_cycles, gemm_loop_order
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -51,7 +51,10 @@ def test_gemm_bit_exact_and_cycles_equal_sim(m, n, k, bw, lat) -> None:
     assert all(a[2] <= b[1] for a, b in itertools.pairwise(run.requests))
     e = TINY.engine
     mf = len(case.fixed_rows)
-    compute = compute_cycles(GemmShape(mf, m - mf, n, k), e.dsp_rows, e.lut_rows, e.cols)
+    shape = GemmShape(mf, m - mf, n, k)
+    order = gemm_loop_order(shape, e.dsp_rows, e.lut_rows, e.cols, TINY.memory.k_tile,
+                            e.weight_bits, e.act_bits)
+    compute = compute_cycles(shape, e.dsp_rows, e.lut_rows, e.cols, order, e.dsp_packing)
     if bw is None and lat == 0:
         assert run.cycles == compute
     else:

@@ -4,8 +4,10 @@ schedule.
 
 Tiles are driven back to back exactly as rules R4/R4b schedule them: a K-cycle stream window
 whose last step is marked ``last``; the tile's rows are read one per cycle from ``c`` cycles
-after the window on, while the next tile already streams; a tile's last step waits until the
-previous tile's drain is done.
+after the window on, while the next tile already streams; a tile's last window ends no earlier
+than the previous tile's drain leaves room for its own (``P - c``) and than that drain's start
+plus the capture lead ``s`` of the packing (R4b), the earliest these rules allow, so a drain
+register overwritten too early shows as a wrong result.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import pytest
 from hw.core import OutputStationaryCore
 from quant.errors import ConfigError
 from quant.formats import ActFormat, weight_format
+from sim.timing import capture_lead
 from tests.hw.simutil import run_bench
 
 pytestmark = pytest.mark.filterwarnings("error")
@@ -39,25 +42,29 @@ def random_tiles(fmt, act, rows, cols, n_tiles, seed):
     return tiles
 
 
-def overlapped_plan(tiles, rows: int, cols: int) -> tuple[list, dict[int, tuple[int, int]]]:
+def overlapped_plan(tiles, rows: int, cols: int, packing: int, early: int = 0
+                    ) -> tuple[list, dict[int, tuple[int, int]]]:
     """The core's edge per cycle ``(w column, x row, valid, first, last)`` for ``tiles`` on the
-    R4/R4b schedule, and the drains: cycle -> (tile, row) read then."""
+    R4/R4b schedule (a tile's last window ``early`` cycles before R4b's capture bound allows
+    it), and the drains: cycle -> (tile, row) read then."""
     idle = ([0] * rows, [0] * cols, 0, 0, 0)
     plan: list = []
     drains: dict[int, tuple[int, int]] = {}
-    done = 0  # P of the previous tile
+    done = lead = 0  # P and D + s of the previous tile
     for i, (w, x) in enumerate(tiles):
         r, k = w.shape
         c = x.shape[1]
         for step in range(k):
             if step == k - 1:
-                while len(plan) + 1 < done:  # R4b: end no earlier than the previous drain
+                while len(plan) + 1 < max(done - c, lead - early):  # R4b
                     plan.append(idle)
             w_col = [int(w[a, step]) if a < r else 0 for a in range(rows)]
             x_row = [int(x[step, b]) if b < c else 0 for b in range(cols)]
             plan.append((w_col, x_row, 1, int(step == 0), int(step == k - 1)))
         end = len(plan)
         drains.update({end + c + d: (i, d) for d in range(r)})
+        assert len(drains) == sum(t[0].shape[0] for t in tiles[:i + 1])  # one drain port
+        lead = end + c + capture_lead(r, packing)
         done = end + c + r
     plan += [idle] * (done - len(plan))
     return plan, drains
@@ -76,9 +83,31 @@ CONFIGS = [("fixed", 4, ActFormat(4), 2, 4, 1), ("sp2", 4, ActFormat(4), 2, 4, 1
                          ids=[f"{s}{b}-{a}-{r}x{c}-p{p}" for s, b, a, r, c, p in CONFIGS])
 def test_core_tiles_match_reference(scheme, bits, act, rows, cols, packing) -> None:
     fmt = weight_format(scheme, bits)
+    tiles, results = run_core(fmt, act, rows, cols, packing)
+    n_products = 0
+    for (w, x), got in zip(tiles, results, strict=True):
+        want = fmt.hw_mul(w[:, :, None], x[None, :, :]).sum(axis=1)
+        assert np.array_equal(got, want), (w, x, got, want)
+        n_products += w.size * x.shape[1]
+    assert n_products >= 200
+
+
+@pytest.mark.parametrize(("rows", "cols", "packing"), [(2, 4, 1), (4, 3, 2), (4, 3, 4)])
+def test_core_one_cycle_before_the_capture_bound_overwrites(rows, cols, packing) -> None:
+    """R4b's capture bound is tight: a last window one cycle earlier lets the next tile's
+    capture overwrite a drain register in the cycle it is read."""
+    fmt = weight_format("fixed", 4)
+    tiles, results = run_core(fmt, ActFormat(4), rows, cols, packing, early=1)
+    wrong = [not np.array_equal(got, fmt.hw_mul(w[:, :, None], x[None, :, :]).sum(axis=1))
+             for (w, x), got in zip(tiles, results, strict=True)]
+    assert any(wrong)
+
+
+def run_core(fmt, act, rows, cols, packing, early=0):
+    """40 random tiles through one core on the R4/R4b schedule: (tiles, drained results)."""
     dut = OutputStationaryCore(fmt, act, 32, rows, cols, packing)
-    tiles = random_tiles(fmt, act, rows, cols, 40, seed=rows * 10 + cols + bits)
-    plan, drains = overlapped_plan(tiles, rows, cols)
+    tiles = random_tiles(fmt, act, rows, cols, 40, seed=rows * 10 + cols + fmt.bits)
+    plan, drains = overlapped_plan(tiles, rows, cols, packing, early)
     results = [np.zeros((w.shape[0], x.shape[1]), dtype=np.int64) for w, x in tiles]
 
     async def bench(ctx):
@@ -98,12 +127,7 @@ def test_core_tiles_match_reference(scheme, bits, act, rows, cols, packing) -> N
             await ctx.tick()
 
     run_bench(dut, bench)
-    n_products = 0
-    for (w, x), got in zip(tiles, results, strict=True):
-        want = fmt.hw_mul(w[:, :, None], x[None, :, :]).sum(axis=1)
-        assert np.array_equal(got, want), (w, x, got, want)
-        n_products += w.size * x.shape[1]
-    assert n_products >= 200
+    return tiles, results
 
 
 def test_core_rejects_bad_parameters() -> None:

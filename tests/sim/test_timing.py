@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from sim.timing import (
@@ -18,6 +18,7 @@ from sim.timing import (
     _gemm_schedule,
     analytical_cycles,
     compute_cycles,
+    gemm_loop_order,
     plain_os_cycles,
     schedule_cycles,
 )
@@ -29,61 +30,88 @@ ENGINE = st.tuples(st.integers(1, 12), st.integers(1, 12), st.integers(1, 12),
                    st.integers(1, 64))
 
 
-def _cycle(g: GemmShape, rd, rl, c, kt, wb=4, ab=4, bw=None, lat=0):
+def _cycle(g: GemmShape, rd, rl, c, kt, wb=4, ab=4, bw=None, lat=0, pack=1):
     out, stop = schedule_cycles(np.array([[g.m_fixed, g.m_lut, g.n, g.k, 1]]), rd, rl, c, kt,
-                                wb, ab, bw, lat, None)
+                                wb, ab, bw, lat, None, packing=pack)
     assert stop == -1
     return out[0].cycles, out[0].stall, out[0].dram_read
 
 
-def _ana(g, rd, rl, c, kt, wb=4, ab=4, bw=None, lat=0):
-    return analytical_cycles(g, rd, rl, c, kt, wb, ab, bw, lat)
+def _ana(g, rd, rl, c, kt, wb=4, ab=4, bw=None, lat=0, pack=1):
+    return analytical_cycles(g, rd, rl, c, kt, wb, ab, bw, lat, packing=pack)
+
+
+def _compute(g: GemmShape, rd, rl, c, kt=64, wb=4, ab=4, pack=1):
+    """The closed form in the loop order the host picks (R3)."""
+    order = gemm_loop_order(g, rd, rl, c, kt, wb, ab)
+    return compute_cycles(g, rd, rl, c, order, pack)
 
 
 @settings(max_examples=300, deadline=None)
-@given(LAYER, ENGINE)
-def test_analytical_equals_cycle_with_unlimited_bandwidth(layer, eng):
+@given(LAYER, ENGINE, st.sampled_from([1, 2, 4]))
+def test_analytical_equals_cycle_with_unlimited_bandwidth(layer, eng, pack):
     g = GemmShape(*layer)
     rd, rl, c, kt = eng
-    cyc, stall, dram = _cycle(g, rd, rl, c, kt)
-    a = _ana(g, rd, rl, c, kt)
-    assert cyc == a.cycles == a.compute == compute_cycles(g, rd, rl, c)
+    cyc, stall, dram = _cycle(g, rd, rl, c, kt, pack=pack)
+    a = _ana(g, rd, rl, c, kt, pack=pack)
+    assert cyc == a.cycles == a.compute == _compute(g, rd, rl, c, kt, pack=pack)
     assert stall == 0 == a.stall
     assert dram == a.dram_read
 
 
-def _tile_sum(g: GemmShape, rd: int, rl: int, c: int) -> int:
-    """R4/R4b by brute force: step the output tiles (R2 steps, column blocks) in order 0."""
+def _tile_sum(g: GemmShape, rd: int, rl: int, c: int, order: int, pack: int) -> int:
+    """R4/R4b by brute force: step the output tiles (R2 steps, column blocks) in ``order``;
+    each drained row ``i`` of the DSP core is captured again by the next tile ``i // pack``
+    cycles after its row 0, row ``i`` of the LUT core ``i`` cycles after."""
     fd = -(-g.m_fixed // rd) if g.m_fixed else 0
     fl = -(-g.m_lut // rl) if g.m_lut else 0
     f = max(fd, fl)
-    stream_end = done = 0
-    for j in range(0, g.n, c):
-        cj = min(c, g.n - j)
-        for s in range(f):
-            a = g.m_fixed // f + (s < g.m_fixed % f)
-            b = g.m_lut // f + (s < g.m_lut % f)
-            assert a <= rd and b <= rl and max(a, b) >= 1
-            stream_end = max(stream_end + g.k, done)  # the last window ends no earlier
-            done = stream_end + max(a, b) + cj
+    jn = -(-g.n // c)
+    tiles = [(j, s) for j in range(jn) for s in range(f)] if order == 0 else [
+        (j, s) for s in range(f) for j in range(jn)]
+    stream_end = done = lead = 0
+    for j, s in tiles:
+        cj = min(c, g.n - j * c)
+        a = g.m_fixed // f + (s < g.m_fixed % f)
+        b = g.m_lut // f + (s < g.m_lut % f)
+        assert a <= rd and b <= rl and max(a, b) >= 1
+        # The last window ends no earlier than: this tile's drain may start once the previous
+        # one is done (P - c_j), and every drained row is read before it is captured again.
+        stream_end = max(stream_end + g.k, done - cj, lead)
+        drain = stream_end + cj
+        lead = drain + max([i - i // pack for i in range(a)] + [0])
+        done = drain + max(a, b)
     return done
 
 
-@settings(max_examples=200, deadline=None)
-@given(LAYER, ENGINE)
-def test_closed_form_is_the_tile_sum(layer, eng):
+@settings(max_examples=300, deadline=None)
+@given(LAYER, ENGINE, st.sampled_from([0, 1]), st.sampled_from([1, 2, 4]))
+def test_closed_form_is_the_tile_sum(layer, eng, order, pack):
     g = GemmShape(*layer)
-    assert compute_cycles(g, *eng[:3]) == _tile_sum(g, *eng[:3])
+    assert compute_cycles(g, *eng[:3], order, pack) == _tile_sum(g, *eng[:3], order, pack)
 
 
 @settings(max_examples=200, deadline=None)
-@given(LAYER, ENGINE, st.sampled_from(["rd", "rl", "c"]), st.integers(1, 8))
-def test_more_rows_or_columns_never_slower(layer, eng, which, extra):
+@given(LAYER, ENGINE, st.sampled_from(["rd", "rl", "c"]), st.integers(1, 8),
+       st.sampled_from([0, 1]))
+def test_more_rows_or_columns_never_slower(layer, eng, which, extra, order):
+    """In one loop order, more rows are never slower; more columns are never slower once K
+    covers every tile's drain bound (R4b: a short-K tile costs max(r, c_j) or more, so a
+    ragged last column block can make a wider array slower, e.g. N = 25, K = 7 on 1 + 10 rows
+    of 11 or 12 columns; the previous r + c rule had the same effect, docs/timing.md)."""
     g = GemmShape(*layer)
-    rd, rl, c, kt = eng
-    base = _cycle(g, rd, rl, c, kt)[0]
+    rd, rl, c, _ = eng
     bigger = {"rd": (rd + extra, rl, c), "rl": (rd, rl + extra, c), "c": (rd, rl, c + extra)}
-    assert _cycle(g, *bigger[which], kt)[0] <= base
+    if which == "c":
+        assume(g.k >= c + extra + max(rd, rl))
+    base = compute_cycles(g, rd, rl, c, order, 1)
+    assert compute_cycles(g, *bigger[which], order, 1) <= base
+
+
+def test_wider_array_slower_on_a_short_reduction():
+    """The counterexample of docs/timing.md: 43 + 1 rows, N = 25, K = 7 on 1 + 10 rows."""
+    g = GemmShape(43, 1, 25, 7)
+    assert _compute(g, 1, 10, 12) > _compute(g, 1, 10, 11)
 
 
 @settings(max_examples=150, deadline=None)
@@ -106,7 +134,7 @@ def test_less_bandwidth_or_more_latency_never_faster(layer, eng, bw, lat, div, d
 def test_worked_example_by_hand():
     """docs/timing.md section 'Worked example': Mf=3, Ml=2, N=6, K=20 on the tiny engine."""
     g = GemmShape(3, 2, 6, 20)
-    assert compute_cycles(g, 2, 2, 4) == 83
+    assert _compute(g, 2, 2, 4, 16) == 83
     assert _cycle(g, 2, 2, 4, 16, 4, 4, 4, 4) == (147, 64, 220)
 
 
@@ -114,33 +142,34 @@ def test_plain_os_formula():
     assert plain_os_cycles(20, 10, 30, 8, 4) == 9 * (2 * 8 + 4 + 30 - 2)
     # one full single-core tile: plain pays the skew tail (R - 1) + (C - 1) and R drain
     # cycles; the engine drains C cycles after the stream (R4): R - 2 cycles less
-    assert plain_os_cycles(8, 4, 30, 8, 4) == compute_cycles(
+    assert plain_os_cycles(8, 4, 30, 8, 4) == _compute(
         GemmShape(8, 0, 4, 30), 8, 1, 4) + 8 - 2
 
 
 def test_cycle_limit_stops_with_position():
     p = np.array([[64, 64, 1000, 500, 1], [64, 64, 1000, 500, 3]])
-    out, stop = schedule_cycles(p, 8, 8, 8, 64, 4, 4, 1, 10, 10_000)
+    out, stop = schedule_cycles(p, 8, 8, 8, 64, 4, 4, 1, 10, 10_000, packing=1)
     assert stop == 0 and out[0].status == CYCLE_LIMIT and out[0].cycles > 10_000
     assert out[0].column_block < 125 and out[0].row_step < 8  # a tile inside, not the end
-    out, stop = schedule_cycles(p, 8, 8, 8, 64, 4, 4, None, 0, None)
+    out, stop = schedule_cycles(p, 8, 8, 8, 64, 4, 4, None, 0, None, packing=1)
     assert stop == -1 and out[1].cycles == 3 * out[0].cycles
 
 
 @pytest.mark.parametrize("order_case", [(1, 1, 500, 64), (200, 0, 9, 64), (8, 8, 3000, 700)])
 def test_loop_order_does_not_change_compute(order_case):
     g = GemmShape(*order_case)
-    assert _cycle(g, 4, 4, 8, 128)[0] == compute_cycles(g, 4, 4, 8)
+    assert _cycle(g, 4, 4, 8, 128)[0] == compute_cycles(g, 4, 4, 8, 0, 1) == compute_cycles(
+        g, 4, 4, 8, 1, 1)
 
 
 def test_result_rows_are_named():
     """The kernel writes the columns ScheduleResult reads: the worked example by name."""
     row = np.zeros(RESULT_COLUMNS, np.int64)
-    _gemm_schedule(3, 2, 6, 20, 0, 2, 2, 4, 16, 4, 4, 4, 4, 1 << 40, row)
+    _gemm_schedule(3, 2, 6, 20, 0, 2, 2, 4, 1, 16, 4, 4, 4, 4, 1 << 40, row)
     assert ScheduleResult.from_row(row) == ScheduleResult(
         status=DONE, cycles=147, stall=64, dram_read=220, column_block=2, row_step=2,
         k_chunk=2)
-    _gemm_schedule(3, 2, 6, 20, 0, 2, 2, 4, 16, 4, 4, 4, 4, 60, row)
+    _gemm_schedule(3, 2, 6, 20, 0, 2, 2, 4, 1, 16, 4, 4, 4, 4, 60, row)
     stopped = ScheduleResult.from_row(row)
     assert stopped.status == CYCLE_LIMIT and stopped.cycles > 60
     assert max(stopped.column_block, stopped.row_step, stopped.k_chunk) < 2  # inside it
@@ -150,14 +179,33 @@ def test_overlap_costs_one_fill_and_drain_when_k_covers_the_drain():
     """R4b: K >= r + c on every tile → tiles * K + h_last (DSP-only 47x16, a 3x3x64 conv)."""
     g = GemmShape(128, 0, 3136, 576)
     f, j = 3, 196  # rows 43, 43, 42
-    assert compute_cycles(g, 47, 0, 16) == f * j * 576 + 42 + 16
+    assert compute_cycles(g, 47, 0, 16, 0, 1) == f * j * 576 + 42 + 16 == _compute(g, 47, 0, 16)
 
 
 def test_short_k_waits_for_the_drain():
-    """R4b: with K < r + c the next tile's last window waits until the drain is done, so a
-    tile costs r + c; the cycle mode steps the same schedule."""
-    g = GemmShape(16, 0, 24, 5)  # F = 2 steps of 8 rows, J = 3 blocks of 8: h = 16 > K
-    assert compute_cycles(g, 8, 1, 8) == 5 * 16 + 5 + 16
-    assert _cycle(g, 8, 1, 8, 4)[0] == compute_cycles(g, 8, 1, 8)
+    """R4b: with K < max(r, c) the next tile's last window waits for the drain: its own drain
+    starts once this one is done and no drain register is captured before it was read, so a
+    tile costs max(K, r, c) unpacked (was r + c before the second drain descriptor); the cycle
+    mode steps the same schedule."""
+    g = GemmShape(16, 0, 24, 5)  # F = 2 steps of 8 rows, J = 3 blocks of 8: r = c = 8 > K
+    assert _compute(g, 8, 1, 8, 4) == 5 * 8 + 5 + 16
+    assert _cycle(g, 8, 1, 8, 4)[0] == _compute(g, 8, 1, 8, 4)
     # K = h: the drain is hidden exactly
-    assert compute_cycles(GemmShape(16, 0, 24, 16), 8, 1, 8) == 6 * 16 + 16
+    assert _compute(GemmShape(16, 0, 24, 16), 8, 1, 8) == 6 * 16 + 16
+
+
+def test_short_k_drain_port_and_packing():
+    """R4b's two bounds: a tile followed by a narrower one waits until its drain leaves room
+    (P - c_next), and packed DSP rows, captured P to a cycle, hold the next tile back until
+    the drain is ahead of them (D + s)."""
+    g = GemmShape(0, 16, 20, 1)  # F = 2 steps of 8 rows, c = 8, 8, 4
+    # order 0: (0,0) (0,1) (1,0) (1,1) (2,0) (2,1): 8 + 8 + 8 + (8 + 8 - 4) + 8, + 1 + 4 + 8
+    assert compute_cycles(g, 1, 8, 8, 0, 1) == 4 * 8 + 12 + 1 + 4 + 8
+    # order 1: (0,0) (0,1) (0,2) (1,0) (1,1) (1,2): 8 + 12 + (4 + 8 - 8) + 8 + 12, + 13
+    assert compute_cycles(g, 1, 8, 8, 1, 1) == 8 + 12 + 4 + 8 + 12 + 1 + 4 + 8
+    # 8 packed DSP rows, 2 to a multiplier: row 7 is captured 3 cycles after row 0 but
+    # drained 7 cycles after it: s = 4, each tile but the last costs c + s = 12
+    h = GemmShape(16, 0, 16, 1)  # F = 2, J = 2 blocks of 8
+    assert compute_cycles(h, 8, 1, 8, 0, 2) == 3 * 12 + 1 + 8 + 8
+    assert compute_cycles(h, 8, 1, 8, 0, 1) == 3 * 8 + 1 + 8 + 8
+    assert _cycle(h, 8, 1, 8, 4, pack=2)[0] == 3 * 12 + 1 + 8 + 8

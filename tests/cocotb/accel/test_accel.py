@@ -102,13 +102,30 @@ def test_mutant_late_drain_is_caught_by_the_cycle_check(tmp_path) -> None:
     assert not all(o.passed for o in outcomes)
 
 
+# K of 1 and 2 against tiles of max(r, c) up to 4 cycles; N = 13, 17, 9: a last column
+# block of one column after full ones (R4b's drain-port bound: r - c_next = 1 > s = 0)
+SHORT_K = ((7, 13, 1), (4, 17, 2), (8, 9, 1))
+
+
 def test_mutant_without_the_drain_hazard_is_caught(tmp_path) -> None:
-    """A tile's last window no longer waits for the previous drain (R4b): short-K tiles
-    overwrite drain registers before they are drained, so outputs and cycles must differ."""
-    b = mutant(r"= left <= \\steps\$\d+ ;", "= 1'h1;", "no-hazard", tmp_path)
-    # K of 1 and 2 against tiles of h = r + c up to 6 cycles
-    cases = [random_case(TINY, m, n, k, seed=SEED + i)
-             for i, (m, n, k) in enumerate(((7, 13, 1), (4, 17, 2), (8, 9, 1)))]
+    """A tile's last window no longer waits for the previous drain (R4b, both bounds):
+    short-K tiles overwrite drain registers before they are drained, so outputs and cycles
+    must differ."""
+    b = mutant(r"= nleft <= \\\$\d+ ;", "= 1'h1;", "no-hazard", tmp_path)
+    cases = [random_case(TINY, m, n, k, seed=SEED + i) for i, (m, n, k) in enumerate(SHORT_K)]
     outcomes = run_verilator(TINY, cases, seed=SEED + 4, build=b, log_file=tmp_path / "l")
+    assert not any(o.outputs_equal for o in outcomes)
+    assert all(o.cycles_rtl < o.cycles_sim for o in outcomes)
+
+
+def test_mutant_without_the_capture_bound_is_caught(tmp_path) -> None:
+    """R4b's capture bound removed (only the drain-port bound left, a tile's last window
+    may end once the drain leaves room for the next): on the tiny engine (r = 2 < c = 4) the
+    next tile's capture reaches drain registers before the second drain descriptor's tile
+    was read, so outputs must differ and the GEMMs end early."""
+    b = mutant(r"assign may_capture = nleft <= \\\$\d+ ;", "assign may_capture = 1'h1;",
+               "no-capture-bound", tmp_path)
+    cases = [random_case(TINY, m, n, k, seed=SEED + i) for i, (m, n, k) in enumerate(SHORT_K)]
+    outcomes = run_verilator(TINY, cases, seed=SEED + 5, build=b, log_file=tmp_path / "l")
     assert not any(o.outputs_equal for o in outcomes)
     assert all(o.cycles_rtl < o.cycles_sim for o in outcomes)
