@@ -69,6 +69,7 @@ from hw.vector.unit import build_unit
 from hw.walker import TileWalker
 from quant.fileio import write_atomic
 from quant.formats import ActFormat, weight_format
+from sim.arch import FAMILY_DSP
 from sim.config import load_accelerator
 from sim.resources import (
     DIM_BITS,
@@ -94,18 +95,17 @@ from sim.resources import (
 
 OUT = Path(__file__).resolve().parent.parent / "reports" / "reference" / \
     "resource_calibration.md"
-DSP_TYPE = {"xc7": "DSP48E1", "xcup": "DSP48E2"}
 TOLERANCE = 0.15
 
 
 def _fixed(w, a, acc, fam):
     return (FixedMacPe(weight_format("fixed", w), ActFormat(a), acc),
-            fixed_pe_cost(w, ActFormat(a), acc, DSP_TYPE[fam]))
+            fixed_pe_cost(w, ActFormat(a), acc, FAMILY_DSP[fam]))
 
 
 def _packed(n, w, a, acc, fam):
     return (PackedFixedMacPe(weight_format("fixed", w), ActFormat(a), acc, n),
-            packed_pe_cost(n, w, ActFormat(a), acc, DSP_TYPE[fam]))
+            packed_pe_cost(n, w, ActFormat(a), acc, FAMILY_DSP[fam]))
 
 
 def _sp2(w, a, acc, fam):
@@ -118,7 +118,7 @@ def _pot(w, a, acc, fam):
 
 def _post(cols, acc, fam):
     """The post-processor as the engine builds it: the output format is a command input."""
-    return PostProcessor.for_engine(acc, cols), postproc_cost(cols, acc, DSP_TYPE[fam])
+    return PostProcessor.for_engine(acc, cols), postproc_cost(cols, acc, FAMILY_DSP[fam])
 
 
 # (label, builder, args (..., family)); the family is the last argument.
@@ -434,7 +434,7 @@ def run_vector() -> tuple[list[str], dict[str, tuple[float, str]], bool, list[tu
             rows.append(f"| {label} | {fam} | Yosys timed out | | | | | |")
             exact = False
             continue
-        s, t = got["summary"], vector_unit_costs(cfg, DSP_TYPE[fam])[unit]
+        s, t = got["summary"], vector_unit_costs(cfg, FAMILY_DSP[fam])[unit]
         got_all.append((row, cfg, s))
         errs = {k: rel_error(float(s[k]), float(getattr(t, k))) for k in ("lut", "ff")}
         for k, e in errs.items():
@@ -466,7 +466,7 @@ def fit_vector(got_all: list[tuple]) -> list[str]:
                 continue
             w = vector_width(unit, cfg)
             xs.append([lanes, lanes * w, 1.0])
-            mem = vector_unit_costs(cfg, DSP_TYPE[fam])[unit].memories.get(unit)
+            mem = vector_unit_costs(cfg, FAMILY_DSP[fam])[unit].memories.get(unit)
             mem_ff = mem.width * mem.depth if mem is not None and mem.kind == "ff" else 0
             ys["lut"].append(s["lut"])
             ys["ff"].append(s["ff"] - mem_ff)

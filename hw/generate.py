@@ -147,13 +147,12 @@ def generate_vector(accel: Accelerator, cfg: VectorConfig) -> tuple[str, dict[st
     texts, units = [], {}
     for unit in VECTOR_UNITS:
         dut = build_unit(unit, cfg)
-        name = module_name(stem[:-len("_vec")], unit)
+        name = module_name(top_name(accel), unit)
         texts.append(emit_verilog(dut, name))
         units[unit] = {"module": name, "ports": port_list(dut),
                        "payload_layouts": payload_layouts(dut)}
     text = "".join(texts)
-    params = {"lanes": cfg.lanes, "acc_bits": cfg.acc_bits, "x_bits": cfg.x_fmt.bits,
-              "x_signed": cfg.x_fmt.signed, "tokens": cfg.tokens, "features": cfg.features}
+    params = cfg.to_dict()
     inputs = json.dumps({"accel": accel.to_dict(), "vector": params}, sort_keys=True)
     manifest = {
         "top": stem,

@@ -26,9 +26,10 @@ from amaranth.back import verilog
 
 from hw.params import USE_DSP
 from quant.errors import ConfigError, FpimError, check_choice
+from sim.arch import FAMILY_DSP
 from sim.resources import DSP_Y_MINWIDTH
 
-FAMILIES = ("xc7", "xcup")
+FAMILIES = tuple(FAMILY_DSP)  # Yosys synth_xilinx families fpim targets
 FF_CELLS = ("FDRE", "FDSE", "FDCE", "FDPE")
 INSTALL_HINT = ("install it with `sudo apt-get install yosys` (Debian/Ubuntu) or "
                 "`make tools`, or pass its path")

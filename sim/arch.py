@@ -33,6 +33,8 @@ from quant.formats import WEIGHT_BITS, ActFormat, Scheme
 from quant.requant import REQUANTIZER
 
 DSP_TYPES = ("DSP48E1", "DSP48E2")
+#: Yosys ``synth_xilinx`` family of each DSP slice type's parts, and back.
+FAMILY_DSP = {"xc7": "DSP48E1", "xcup": "DSP48E2"}
 LUT_SCHEMES = ("sp2", "pot")
 
 
@@ -65,7 +67,7 @@ class FpgaPart:
     @property
     def family(self) -> str:
         """Yosys ``synth_xilinx`` family: ``xc7`` or ``xcup``."""
-        return "xc7" if self.dsp_type == "DSP48E1" else "xcup"
+        return next(f for f, d in FAMILY_DSP.items() if d == self.dsp_type)
 
 
 #: Parts from their public datasheets (LUT, FF, DSP slices and type, BRAM36).

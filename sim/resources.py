@@ -781,6 +781,12 @@ class VectorConfig:
     tokens: int
     features: int
 
+    def to_dict(self) -> dict[str, int | bool]:
+        """The parameters as ``fpim synth --vector`` and the vector manifest print them."""
+        return {"lanes": self.lanes, "acc_bits": self.acc_bits, "x_bits": self.x_fmt.bits,
+                "x_signed": self.x_fmt.signed, "tokens": self.tokens,
+                "features": self.features}
+
     def __post_init__(self) -> None:
         check_int_range("vector.lanes", self.lanes, 1, 1 << 16)
         check_int_range("acc_bits", self.acc_bits, 2, 64)

@@ -253,6 +253,7 @@ def row_steps(m_fixed: int, m_lut: int, dsp_rows: int, lut_rows: int) -> int:
     return max(fd, fl)
 
 
+@numba.njit(cache=True)
 def capture_lead(a: int, packing: int) -> int:
     """``s_t`` of rule R4b: how many cycles after a tile's drain started the next tile's last
     window may end, for a tile with ``a`` DSP-core rows packed ``packing`` to a multiplier
@@ -373,16 +374,7 @@ def _col_sizes(n: int, c: int) -> list[tuple[int, int]]:
 
 def _step_rows(m_fixed: int, m_lut: int, f: int) -> list[tuple[int, int, int]]:
     """(a_f + b_f, r_f, count) over the F steps, grouped (rule R2)."""
-    qa, ra = divmod(m_fixed, f)
-    qb, rb = divmod(m_lut, f)
-    cuts = sorted({0, ra, rb, f})
-    out = []
-    for lo, hi in itertools.pairwise(cuts):
-        if hi > lo:
-            a = qa + (1 if lo < ra else 0)
-            b = qb + (1 if lo < rb else 0)
-            out.append((a + b, max(a, b), hi - lo))
-    return out
+    return [(a + b, max(a, b), n) for a, b, n in _step_classes(m_fixed, m_lut, f)]
 
 
 def _step_classes(m_fixed: int, m_lut: int, f: int) -> list[tuple[int, int, int]]:
@@ -568,7 +560,7 @@ def _gemm_schedule(mf: int, ml: int, n: int, k: int, order: int, rd: int, rl: in
                 if t_free > limit:
                     _write_row(out, CYCLE_LIMIT, t_free, t_free - i_free, dram, j, f, q)
                     return
-            s = (a - 1) - (a - 1) // pack if a > 0 else 0  # R4b: capture lead
+            s = capture_lead(a, pack)  # R4b
             lead = t_free + cj + s  # R4: the drain starts c_j cycles later, takes r_f
             i_lead = i_free + cj + s
             done = t_free + cj + r

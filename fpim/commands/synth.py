@@ -149,8 +149,7 @@ def _run_vector(args: argparse.Namespace, accel, cfg: VectorConfig) -> int:
     units = tuple(dict.fromkeys(args.unit)) if args.unit else VECTOR_UNITS
     rs = synthesize_vector(accel, cfg, units, args.family, args.yosys, progress(args),
                            timeout=args.timeout)
-    params = {"lanes": cfg.lanes, "acc_bits": cfg.acc_bits, "x_bits": cfg.x_fmt.bits,
-              "x_signed": cfg.x_fmt.signed, "tokens": cfg.tokens, "features": cfg.features}
+    params = cfg.to_dict()
     if args.json:
         print_json({"accel": accel.name, "vector": params, "units": [
             {"unit": r.unit, "top": r.top, "family": r.family,

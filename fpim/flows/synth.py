@@ -12,7 +12,7 @@ from hw.model import DATAPATH_KEYS, TOP_KEYS, compare, datapath_model, top_model
 from hw.synth import SynthResult, emit_verilog, find_yosys, synthesize
 from hw.vector.unit import build_unit, module_name
 from quant.errors import ConfigError, check_choice
-from sim.arch import Accelerator
+from sim.arch import FAMILY_DSP, Accelerator
 from sim.resources import VECTOR_UNITS, VectorConfig, vector_unit_costs
 
 #: Yosys time limits (seconds): the datapath, and the whole top (its buffers and controller
@@ -104,7 +104,7 @@ def synthesize_vector(accel: Accelerator, cfg: VectorConfig, units: tuple[str, .
     for u in units:
         check_choice("unit", u, VECTOR_UNITS)
     family = family or accel.part.family
-    dsp_type = {"xc7": "DSP48E1", "xcup": "DSP48E2"}[family]
+    dsp_type = FAMILY_DSP[family]
     exe = find_yosys(yosys)
     out = []
     with progress(f"synthesize the vector unit of {accel.name}") as report:
