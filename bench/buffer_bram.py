@@ -1,4 +1,4 @@
-"""Block RAM of one load buffer (hw.buffer.DoubleBuffer) under Yosys against the model.
+"""Block RAM of one load buffer (hw.buffer.RingBuffer) under Yosys against the model.
 
 Synthesizes a buffer of ``width`` bits and ``k_tile`` words per bank with ``synth_xilinx``
 (xc7) and prints the RAMB36/RAMB18 cells next to the model's mapping of the memory
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 
-from hw.buffer import DoubleBuffer
+from hw.buffer import RingBuffer
 from hw.synth import synthesize_component
 from sim.resources import bram36_blocks, buffer_depth, map_memory
 
@@ -27,7 +27,7 @@ def main() -> None:
     for shape in args.shapes:
         width, k_tile = (int(v) for v in shape.split("x"))
         depth = buffer_depth(k_tile)
-        r = synthesize_component(DoubleBuffer(width, k_tile), "buf", "xc7",
+        r = synthesize_component(RingBuffer(width, k_tile), "buf", "xc7",
                                  timeout=args.timeout)
         s = r.summary
         m = map_memory(width, depth, "transparent")

@@ -48,7 +48,7 @@ from pathlib import Path
 from amaranth.back import verilog
 from amaranth.lib import fifo
 
-from hw.buffer import DoubleBuffer
+from hw.buffer import RingBuffer
 from hw.generate import generate, top_name
 from hw.model import datapath_model, rel_error, top_model
 from hw.params import USE_DSP
@@ -264,7 +264,7 @@ def run_control_units() -> list[str]:
     rows = []
     for width, kt in BUFFER_UNITS:
         mem = map_memory(width, buffer_depth(kt), "transparent")
-        text = emit_verilog(DoubleBuffer(width, kt), "unit")
+        text = emit_verilog(RingBuffer(width, kt), "unit")
         got = cached_synthesis(f"buffer-{width}x{kt}", text, "unit", "xc7", 3600.0)
         rows.append(_row(f"load buffer {width} bits, k_tile {kt} ({width} x "
                          f"{buffer_depth(kt)})", got, buffer_logic_cost(mem, kt), mem))

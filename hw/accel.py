@@ -6,7 +6,7 @@ from amaranth.hdl import Module, Mux, Signal, Value
 from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.buffer import DoubleBuffer
+from hw.buffer import RingBuffer, ring_add
 from hw.engine import EngineDatapath
 from hw.params import act_shape, check_instance, index_shape, out_shape
 from hw.walker import TileWalker, command_layout
@@ -14,7 +14,8 @@ from quant.errors import check_int_range
 from quant.formats import Scheme, weight_format
 from quant.requant import REQUANTIZER
 from sim.arch import Accelerator
-from sim.resources import COUNT_BITS, out_fifo_depth
+from sim.resources import COUNT_BITS, out_fifo_depth, ring_count_bits
+from sim.timing import ring_steps
 
 
 class GemmAccelerator(wiring.Component):
@@ -108,6 +109,12 @@ class GemmAccelerator(wiring.Component):
             "out": Out(stream.Signature(self.out_layout)),
         })
 
+    @staticmethod
+    def _outstanding(req, steps, rel, kt: int):
+        """Steps in the ring once a block of ``steps`` more is requested: ``req + steps -
+        rel`` modulo ``2**ring_count_bits(kt)`` (the counters wrap; the true value is below)."""
+        return (req + steps - rel)[:ring_count_bits(kt)]
+
     def _per_core(self, fields) -> dict:
         """The layout fields ``fields(core)`` of every present core, DSP core first."""
         return {name: shape for core in self.cores for name, shape in fields(core).items()}
@@ -121,8 +128,9 @@ class GemmAccelerator(wiring.Component):
         m.submodules.datapath = dp = EngineDatapath(e)
         m.submodules.loader = lw = TileWalker(e.cols, kt, self.dim_bits)
         m.submodules.walker = cw = TileWalker(e.cols, kt, self.dim_bits)
-        m.submodules.w_buf = wbuf = DoubleBuffer(len(Value.cast(self.w_load.payload.data)), kt)
-        m.submodules.x_buf = xbuf = DoubleBuffer(len(Value.cast(self.x_load.payload.data)), kt)
+        m.submodules.w_buf = wbuf = RingBuffer(len(Value.cast(self.w_load.payload.data)), kt)
+        m.submodules.x_buf = xbuf = RingBuffer(len(Value.cast(self.x_load.payload.data)), kt)
+        ring = ring_steps(kt)
         # The output buffer: three tiles' rows and two (sim.resources.out_fifo_depth).
         out_depth = out_fifo_depth(e)
         m.submodules.out_fifo = ofifo = fifo.SyncFIFOBuffered(
@@ -161,10 +169,14 @@ class GemmAccelerator(wiring.Component):
                                   & (self.params.payload.lut == lut))]
             param_rd[core] = mem.read_port(domain="comb")
 
-        # Block counters (R5/R6): requested by the loader, completed by DRAM, released by
-        # the end of the last window that uses them, and used so far by the compute side.
+        # Block counters (R5): completed by DRAM and used so far by the compute side; step
+        # counters (R6): steps requested by the loader and released by the end of the last
+        # window that uses their block (modulo 2**ring_count_bits: their difference is
+        # below it).
         cnt = {name: Signal(COUNT_BITS, name=name) for name in (
-            "w_req", "x_req", "w_done", "x_done", "w_rel", "x_rel", "w_seen", "x_seen")}
+            "w_done", "x_done", "w_seen", "x_seen")}
+        cnt.update({name: Signal(ring_count_bits(kt), name=name) for name in (
+            "w_req", "x_req", "w_rel", "x_rel")})
         for buf in ("w", "x"):
             with m.If(start):
                 m.d.sync += [cnt[f"{buf}_{k}"].eq(0) for k in ("req", "done", "rel", "seen")]
@@ -184,9 +196,9 @@ class GemmAccelerator(wiring.Component):
         m.d.comb += [
             w_pend.eq(lw.w_new & ~w_iss),
             x_pend.eq(lw.x_new & ~x_iss),
-            # Block n may be loaded once block n-2 of its buffer is released (R6).
-            w_free.eq(cnt["w_rel"] + 1 >= cnt["w_req"]),
-            x_free.eq(cnt["x_rel"] + 1 >= cnt["x_req"]),
+            # A block may be loaded once the ring has room for its steps (R6).
+            w_free.eq(self._outstanding(cnt["w_req"], lw.steps, cnt["w_rel"], kt) <= ring),
+            x_free.eq(self._outstanding(cnt["x_req"], lw.steps, cnt["x_rel"], kt) <= ring),
             inc_w.eq(w_pend & w_free),
             # The activation block joins the request only if it may start now; the payload
             # stays fixed while the request waits (stream rule).
@@ -213,8 +225,8 @@ class GemmAccelerator(wiring.Component):
         with m.Elif(self.busy & ~l_done):
             m.d.sync += [holding.eq(req.valid & ~req.ready), held_x.eq(inc_x)]
             with m.If(accepted):
-                m.d.sync += [cnt["w_req"].eq(cnt["w_req"] + inc_w),
-                             cnt["x_req"].eq(cnt["x_req"] + inc_x)]
+                m.d.sync += [cnt["w_req"].eq(cnt["w_req"] + Mux(inc_w, lw.steps, 0)),
+                             cnt["x_req"].eq(cnt["x_req"] + Mux(inc_x, lw.steps, 0))]
             with m.If(tile_issued):
                 m.d.comb += lw.advance.eq(1)
                 m.d.sync += [w_iss.eq(0), x_iss.eq(0), l_done.eq(lw.final)]
@@ -275,25 +287,38 @@ class GemmAccelerator(wiring.Component):
                   & (~win_end | ~cw.last_chunk | room)),
             tile_end.eq(go & win_end & cw.last_chunk),
         ]
-        # Bank of the block the walker's tile uses, and of the next tile's block.
-        w_bank = Signal()
-        x_bank = Signal()
-        m.d.comb += [w_bank.eq(~(cnt["w_seen"][0] ^ cw.w_new)),
-                     x_bank.eq(~(cnt["x_seen"][0] ^ cw.x_new))]
-        # Address presented next cycle (synchronous read): the next step of this window, or
-        # step 0 of the window that comes next; the current step again while held.
-        for buf, bank, last_use in ((wbuf, w_bank, cw.w_last_use), (xbuf, x_bank, cw.x_last_use)):
+        # Ring word where the block of the walker's tile starts (R6): where the block the
+        # previous tile used starts (``base``), or, when the tile loads a new one, the word
+        # after that block (``size``: the previous tile's steps, its blocks' length in both
+        # buffers); and where the next tile's block starts.
+        size = Signal(index_shape(kt + 1))
+        with m.If(start):
+            m.d.sync += size.eq(0)
+        with m.Elif(go & win_end):
+            m.d.sync += size.eq(cw.steps)
+        for name, buf, new, last_use in (("w", wbuf, cw.w_new, cw.w_last_use),
+                                         ("x", xbuf, cw.x_new, cw.x_last_use)):
+            base = Signal(index_shape(ring), name=f"{name}_base")
+            cur = Signal(index_shape(ring), name=f"{name}_cur")
+            m.d.comb += cur.eq(Mux(new, ring_add(base, size, ring), base))
+            with m.If(start):
+                m.d.sync += base.eq(0)
+            with m.Elif(go & win_end):
+                m.d.sync += base.eq(cur)
+            # Address presented next cycle (synchronous read): the next step of this window,
+            # or step 0 of the window that comes next; the current step again while held.
             with m.If(go & ~win_end):
-                m.d.comb += [buf.rd_bank.eq(bank), buf.rd_step.eq(step + 1)]
+                m.d.comb += [buf.rd_base.eq(cur), buf.rd_step.eq(step + 1)]
             with m.Elif(go):
-                m.d.comb += [buf.rd_bank.eq(bank ^ last_use), buf.rd_step.eq(0)]
+                m.d.comb += [buf.rd_base.eq(Mux(last_use, ring_add(cur, cw.steps, ring), cur)),
+                             buf.rd_step.eq(0)]
             with m.Elif(start):
                 # The first window may start in the first busy cycle (a block that loads in
-                # zero cycles); its blocks are the first of each buffer: bank 0. The walker
-                # and counters only restart with this command, so `bank` is stale here.
-                m.d.comb += [buf.rd_bank.eq(0), buf.rd_step.eq(0)]
+                # zero cycles); its blocks are the first of each buffer: word 0. The walker
+                # and registers only restart with this command, so `cur` is stale here.
+                m.d.comb += [buf.rd_base.eq(0), buf.rd_step.eq(0)]
             with m.Else():
-                m.d.comb += [buf.rd_bank.eq(bank), buf.rd_step.eq(step)]
+                m.d.comb += [buf.rd_base.eq(cur), buf.rd_step.eq(step)]
         wdata = Signal(self.w_beat_layout)
         m.d.comb += [
             wdata.eq(wbuf.data),
@@ -341,8 +366,8 @@ class GemmAccelerator(wiring.Component):
                 step.eq(0),
                 cnt["w_seen"].eq(cnt["w_seen"] + cw.w_new),
                 cnt["x_seen"].eq(cnt["x_seen"] + cw.x_new),
-                cnt["w_rel"].eq(cnt["w_rel"] + cw.w_last_use),
-                cnt["x_rel"].eq(cnt["x_rel"] + cw.x_last_use),
+                cnt["w_rel"].eq(cnt["w_rel"] + Mux(cw.w_last_use, cw.steps, 0)),
+                cnt["x_rel"].eq(cnt["x_rel"] + Mux(cw.x_last_use, cw.steps, 0)),
             ]
             m.d.comb += cw.advance.eq(1)
         with m.If(draining & ~hold):

@@ -6,92 +6,106 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
 , out__payload, out__valid, cmd__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
-  wire \$10 ;
-  wire [16:0] \$100 ;
-  wire [16:0] \$101 ;
-  wire \$102 ;
+  wire [7:0] \$10 ;
+  wire [6:0] \$100 ;
+  wire [4:0] \$101 ;
+  wire [6:0] \$102 ;
   wire \$103 ;
   wire \$104 ;
   wire \$105 ;
-  wire [4:0] \$106 ;
-  wire [32:0] \$107 ;
-  wire [32:0] \$108 ;
-  wire [32:0] \$109 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire [16:0] \$109 ;
   wire \$11 ;
-  wire [32:0] \$110 ;
+  wire [16:0] \$110 ;
   wire \$111 ;
   wire \$112 ;
-  wire [1:0] \$113 ;
+  wire \$113 ;
   wire \$114 ;
-  wire \$115 ;
-  wire \$116 ;
-  wire \$117 ;
-  wire \$118 ;
-  wire [3:0] \$119 ;
+  wire [4:0] \$115 ;
+  wire [32:0] \$116 ;
+  wire [32:0] \$117 ;
+  wire [4:0] \$118 ;
+  wire [6:0] \$119 ;
   wire \$12 ;
-  wire \$120 ;
-  wire \$121 ;
+  wire [4:0] \$120 ;
+  wire [6:0] \$121 ;
   wire \$122 ;
-  wire [3:0] \$123 ;
-  wire [16:0] \$124 ;
+  wire \$123 ;
+  wire [1:0] \$124 ;
   wire \$125 ;
   wire \$126 ;
-  wire [16:0] \$127 ;
+  wire \$127 ;
   wire \$128 ;
-  reg \$129 ;
+  wire \$129 ;
   wire \$13 ;
-  reg [150:0] \$130 ;
-  reg \$131 ;
-  reg [31:0] \$132 ;
-  reg [31:0] \$133 ;
-  reg [31:0] \$134 ;
-  reg [31:0] \$135 ;
-  reg [31:0] \$136 ;
-  reg [31:0] \$137 ;
-  reg [31:0] \$138 ;
-  reg [31:0] \$139 ;
+  wire [3:0] \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire [3:0] \$134 ;
+  wire [16:0] \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire [16:0] \$138 ;
+  wire \$139 ;
   wire \$14 ;
   reg \$140 ;
-  reg \$141 ;
+  reg [150:0] \$141 ;
   reg \$142 ;
-  reg \$143 ;
-  reg \$144 ;
-  reg [188:0] \$145 ;
-  reg [3:0] \$146 ;
-  reg \$147 ;
-  reg [2:0] \$148 ;
-  reg [2:0] \$149 ;
+  reg [5:0] \$143 ;
+  reg [31:0] \$144 ;
+  reg [5:0] \$145 ;
+  reg [31:0] \$146 ;
+  reg [5:0] \$147 ;
+  reg [31:0] \$148 ;
+  reg [5:0] \$149 ;
   wire \$15 ;
-  reg \$150 ;
+  reg [31:0] \$150 ;
   reg \$151 ;
-  reg [15:0] \$152 ;
-  reg [15:0] \$153 ;
-  reg [15:0] \$154 ;
-  reg [15:0] \$155 ;
-  reg [15:0] \$156 ;
-  reg [15:0] \$157 ;
-  reg [15:0] \$158 ;
-  reg \$159 ;
-  wire [16:0] \$16 ;
-  reg [15:0] \$160 ;
-  reg [15:0] \$161 ;
-  reg [15:0] \$162 ;
-  reg [15:0] \$163 ;
-  reg [15:0] \$164 ;
-  reg [15:0] \$165 ;
+  reg \$152 ;
+  reg \$153 ;
+  reg \$154 ;
+  reg \$155 ;
+  reg [4:0] \$156 ;
+  reg [4:0] \$157 ;
+  reg [4:0] \$158 ;
+  reg [188:0] \$159 ;
+  wire \$16 ;
+  reg [3:0] \$160 ;
+  reg \$161 ;
+  reg [2:0] \$162 ;
+  reg [2:0] \$163 ;
+  reg \$164 ;
+  reg \$165 ;
   reg [15:0] \$166 ;
-  reg \$167 ;
-  wire [21:0] \$17 ;
-  wire [24:0] \$18 ;
-  wire [25:0] \$19 ;
+  reg [15:0] \$167 ;
+  reg [15:0] \$168 ;
+  reg [15:0] \$169 ;
+  wire \$17 ;
+  reg [15:0] \$170 ;
+  reg [15:0] \$171 ;
+  reg [15:0] \$172 ;
+  reg \$173 ;
+  reg [15:0] \$174 ;
+  reg [15:0] \$175 ;
+  reg [15:0] \$176 ;
+  reg [15:0] \$177 ;
+  reg [15:0] \$178 ;
+  reg [15:0] \$179 ;
+  wire [16:0] \$18 ;
+  reg [15:0] \$180 ;
+  reg \$181 ;
+  wire [21:0] \$19 ;
   wire \$2 ;
-  wire [25:0] \$20 ;
-  wire [7:0] \$21 ;
-  wire [10:0] \$22 ;
-  wire [11:0] \$23 ;
-  wire [11:0] \$24 ;
-  wire \$25 ;
-  wire \$26 ;
+  wire [24:0] \$20 ;
+  wire [25:0] \$21 ;
+  wire [25:0] \$22 ;
+  wire [7:0] \$23 ;
+  wire [10:0] \$24 ;
+  wire [11:0] \$25 ;
+  wire [11:0] \$26 ;
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
@@ -102,27 +116,27 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire \$33 ;
   wire \$34 ;
   wire \$35 ;
-  wire [32:0] \$36 ;
-  wire [32:0] \$37 ;
+  wire \$36 ;
+  wire \$37 ;
   wire [32:0] \$38 ;
   wire [32:0] \$39 ;
   wire \$4 ;
-  wire [4:0] \$40 ;
-  wire \$41 ;
-  wire \$42 ;
+  wire [32:0] \$40 ;
+  wire [32:0] \$41 ;
+  wire [4:0] \$42 ;
   wire \$43 ;
-  wire [15:0] \$44 ;
+  wire \$44 ;
   wire \$45 ;
-  wire \$46 ;
-  wire [4:0] \$47 ;
+  wire [15:0] \$46 ;
+  wire \$47 ;
   wire \$48 ;
   wire [4:0] \$49 ;
   wire \$5 ;
-  wire [5:0] \$50 ;
-  wire [5:0] \$51 ;
+  wire \$50 ;
+  wire [4:0] \$51 ;
   wire [5:0] \$52 ;
-  wire \$53 ;
-  wire \$54 ;
+  wire [5:0] \$53 ;
+  wire [5:0] \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
@@ -138,45 +152,45 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire \$69 ;
-  wire [32:0] \$7 ;
+  wire [5:0] \$69 ;
+  wire [6:0] \$7 ;
   wire \$70 ;
-  wire [4:0] \$71 ;
-  wire \$72 ;
-  wire \$73 ;
-  wire \$74 ;
-  wire [4:0] \$75 ;
+  wire \$71 ;
+  wire [4:0] \$72 ;
+  wire [5:0] \$73 ;
+  wire [4:0] \$74 ;
+  wire [5:0] \$75 ;
   wire \$76 ;
   wire \$77 ;
-  wire \$78 ;
-  wire \$79 ;
-  wire [32:0] \$8 ;
-  wire [16:0] \$80 ;
-  wire [16:0] \$81 ;
+  wire [4:0] \$78 ;
+  wire [5:0] \$79 ;
+  wire [7:0] \$8 ;
+  wire [4:0] \$80 ;
+  wire \$81 ;
   wire \$82 ;
   wire \$83 ;
-  wire \$84 ;
-  wire \$85 ;
+  wire [16:0] \$84 ;
+  wire [16:0] \$85 ;
   wire \$86 ;
-  wire [32:0] \$87 ;
+  wire \$87 ;
   wire \$88 ;
-  wire [32:0] \$89 ;
-  wire \$9 ;
+  wire \$89 ;
+  wire [6:0] \$9 ;
   wire \$90 ;
-  wire \$91 ;
+  wire [32:0] \$91 ;
   wire \$92 ;
-  wire \$93 ;
+  wire [32:0] \$93 ;
   wire \$94 ;
-  wire [32:0] \$95 ;
-  wire [32:0] \$96 ;
+  wire \$95 ;
+  wire \$96 ;
   wire \$97 ;
   wire \$98 ;
-  wire \$99 ;
+  wire [4:0] \$99 ;
   reg \$signal  = 1'h0;
   wire \$signal$100 ;
-  reg \$signal$154  = 1'h0;
-  reg \$signal$161  = 1'h0;
-  reg \$signal$58  = 1'h0;
+  reg \$signal$157  = 1'h0;
+  reg \$signal$164  = 1'h0;
+  reg \$signal$59  = 1'h0;
   wire \$signal$73 ;
   wire \$signal$77 ;
   wire \$signal$81 ;
@@ -185,19 +199,19 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire \$signal$96 ;
   wire \$signal$98 ;
   wire [5:0] \$signature__addr ;
-  wire [5:0] \$signature__addr$131 ;
+  wire [5:0] \$signature__addr$134 ;
   wire [45:0] \$signature__data ;
-  wire [45:0] \$signature__data$134 ;
-  wire [23:0] \$signature__data$134.bias ;
-  wire [15:0] \$signature__data$134.mult ;
-  wire \$signature__data$134.relu ;
-  wire [4:0] \$signature__data$134.shift ;
+  wire [45:0] \$signature__data$137 ;
+  wire [23:0] \$signature__data$137.bias ;
+  wire [15:0] \$signature__data$137.mult ;
+  wire \$signature__data$137.relu ;
+  wire [4:0] \$signature__data$137.shift ;
   wire [23:0] \$signature__data.bias ;
   wire [15:0] \$signature__data.mult ;
   wire \$signature__data.relu ;
   wire [4:0] \$signature__data.shift ;
   reg advance;
-  reg \advance$147 ;
+  reg \advance$150 ;
   wire [23:0] bias_dsp;
   wire [23:0] bias_lut;
   output busy;
@@ -264,11 +278,11 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   input cmd__valid;
   wire cmd__valid;
   wire [15:0] col0;
-  wire [15:0] \col0$167 ;
+  wire [15:0] \col0$170 ;
   wire [2:0] cols;
   wire [2:0] \cols$94 ;
   wire [15:0] data;
-  wire [15:0] \data$114 ;
+  wire [15:0] \data$117 ;
   output done;
   reg done = 1'h0;
   reg drain;
@@ -283,13 +297,13 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   reg [15:0] drained_rows_lut = 16'h0000;
   reg drow = 1'h0;
   wire \final ;
-  wire \final$168 ;
+  wire \final$171 ;
   wire first;
   reg held_x = 1'h0;
   wire inc_w;
   wire inc_x;
   wire [15:0] k0;
-  wire [15:0] \k0$117 ;
+  wire [15:0] \k0$120 ;
   reg l_done = 1'h0;
   wire last;
   wire last_chunk;
@@ -398,10 +412,10 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire [188:0] r_data;
   wire r_en;
   wire r_rdy;
-  reg rd_bank;
-  reg \rd_bank$106 ;
+  reg [4:0] rd_base;
+  reg [4:0] \rd_base$109 ;
   reg [3:0] rd_step;
-  reg [3:0] \rd_step$107 ;
+  reg [3:0] \rd_step$110 ;
   wire relu_dsp;
   wire relu_lut;
   wire [2:0] rest;
@@ -411,9 +425,9 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire \restart$31 ;
   wire room;
   wire [15:0] row0_dsp;
-  wire [15:0] \row0_dsp$162 ;
+  wire [15:0] \row0_dsp$165 ;
   wire [15:0] row0_lut;
-  wire [15:0] \row0_lut$164 ;
+  wire [15:0] \row0_lut$167 ;
   reg [188:0] row_info = 189'h000000000000000000000000000000000000000000000000;
   wire [15:0] \row_info.col0 ;
   wire [2:0] \row_info.cols ;
@@ -433,13 +447,14 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire [15:0] \row_info.row_lut ;
   wire [15:0] rows;
   wire [15:0] rows_dsp;
-  wire [15:0] \rows_dsp$163 ;
+  wire [15:0] \rows_dsp$166 ;
   wire [15:0] rows_lut;
-  wire [15:0] \rows_lut$165 ;
+  wire [15:0] \rows_lut$168 ;
   input rst;
   wire rst;
   wire [4:0] shift_dsp;
   wire [4:0] shift_lut;
+  reg [4:0] size = 5'h00;
   wire start;
   reg [3:0] step = 4'h0;
   wire [4:0] steps;
@@ -447,7 +462,8 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   reg streaming = 1'h0;
   wire tile_issued;
   wire valid;
-  wire w_bank;
+  reg [4:0] w_base = 5'h00;
+  wire [4:0] w_cur;
   wire [188:0] w_data;
   reg [31:0] w_done = 32'd0;
   wire [7:0] w_dsp;
@@ -478,8 +494,8 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire w_new;
   wire \w_new$76 ;
   wire w_pend;
-  reg [31:0] w_rel = 32'd0;
-  reg [31:0] w_req = 32'd0;
+  reg [5:0] w_rel = 6'h00;
+  reg [5:0] w_req = 6'h00;
   reg [31:0] w_seen = 32'd0;
   wire [15:0] wdata;
   wire [7:0] \wdata.dsp ;
@@ -507,7 +523,8 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire [3:0] \x[1] ;
   wire [3:0] \x[2] ;
   wire [3:0] \x[3] ;
-  wire x_bank;
+  reg [4:0] x_base = 5'h00;
+  wire [4:0] x_cur;
   reg [31:0] x_done = 32'd0;
   wire x_free;
   reg x_iss = 1'h0;
@@ -529,8 +546,8 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire x_new;
   wire \x_new$80 ;
   wire x_pend;
-  reg [31:0] x_rel = 32'd0;
-  reg [31:0] x_req = 32'd0;
+  reg [5:0] x_rel = 6'h00;
+  reg [5:0] x_req = 6'h00;
   reg [31:0] x_seen = 32'd0;
   wire [67:0] y_dsp;
   wire [16:0] \y_dsp[0] ;
@@ -614,7 +631,7 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
     if (wp__en)
       params_dsp[params__payload[6:1]] <= params__payload[52:7];
   end
-  assign \$signature__data  = params_dsp[\$80 [5:0]];
+  assign \$signature__data  = params_dsp[\$84 [5:0]];
   reg [45:0] params_lut [63:0];
   initial begin
     params_lut[0] = 46'h000000000000;
@@ -686,7 +703,7 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
     if (\wp__en$43 )
       params_lut[params__payload[6:1]] <= params__payload[52:7];
   end
-  assign \$signature__data$134  = params_lut[\$81 [5:0]];
+  assign \$signature__data$137  = params_lut[\$85 [5:0]];
   assign cmd__ready = ~ busy;
   assign start = cmd__valid & cmd__ready;
   assign params__ready = ~ busy;
@@ -699,233 +716,250 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   assign w_pend = w_new & \$5 ;
   assign \$6  = ~ x_iss;
   assign x_pend = x_new & \$6 ;
-  assign \$7  = w_rel + 1'h1;
-  assign w_free = \$7  >= w_req;
-  assign \$8  = x_rel + 1'h1;
-  assign x_free = \$8  >= x_req;
+  assign \$7  = w_req + steps;
+  assign \$8  = \$7  - w_rel;
+  assign w_free = \$8 [5:0] <= 6'h20;
+  assign \$9  = x_req + steps;
+  assign \$10  = \$9  - x_rel;
+  assign x_free = \$10 [5:0] <= 6'h20;
   assign inc_w = w_pend & w_free;
-  assign \$9  = x_pend & x_free;
-  assign \$10  = ~ w_pend;
-  assign \$11  = \$10  | inc_w;
-  assign \$12  = \$9  & \$11 ;
-  assign inc_x = \$signal$58  ? held_x : \$12 ;
-  assign \$13  = ~ l_done;
-  assign \$14  = busy & \$13 ;
-  assign \$15  = inc_w | inc_x;
-  assign load_req__valid = \$14  & \$15 ;
-  assign \$16  = rows_dsp + rows_lut;
-  assign \$17  = \$16  * steps;
-  assign \$18  = \$17  * 3'h4;
-  assign \$19  = \$18  + 3'h7;
-  assign \$21  = cols * steps;
-  assign \$22  = \$21  * 3'h4;
-  assign \$23  = \$22  + 3'h7;
-  assign \$25  = ~ w_pend;
-  assign \$26  = load_req__valid & load_req__ready;
-  assign \$27  = \$26  & inc_w;
-  assign \$28  = \$25  | \$27 ;
-  assign \$29  = ~ x_pend;
-  assign \$30  = load_req__valid & load_req__ready;
-  assign \$31  = \$30  & inc_x;
-  assign \$32  = \$29  | \$31 ;
-  assign tile_issued = \$28  & \$32 ;
-  assign \$33  = ~ l_done;
-  assign \$34  = busy & \$33 ;
-  assign \$35  = load_req__valid & load_req__ready;
-  assign \$36  = w_done + w_loaded;
-  assign \$37  = w_seen + \w_new$76 ;
-  assign \$signal$73  = \$36  >= \$37 ;
-  assign \$38  = x_done + x_loaded;
-  assign \$39  = x_seen + \x_new$80 ;
-  assign \$signal$77  = \$38  >= \$39 ;
-  assign \$40  = step + 1'h1;
-  assign \$signal$81  = \$40  == \steps$83 ;
-  assign \$41  = | left;
-  assign \$42  = left <= drained_rows;
-  assign \$signal$84  = \$41  & \$42 ;
-  assign \$43  = left > drained_rows;
-  assign \$44  = \$43  ? drained_rows : { 13'h0000, left };
-  assign \$45  = ~ pending;
-  assign \$46  = \$signal$84  & \$45 ;
-  assign \$47  = level + 2'h2;
-  assign \$48  = \$47  > 4'h8;
-  assign \$signal$88  = \$46  & \$48 ;
+  assign \$11  = x_pend & x_free;
+  assign \$12  = ~ w_pend;
+  assign \$13  = \$12  | inc_w;
+  assign \$14  = \$11  & \$13 ;
+  assign inc_x = \$signal$59  ? held_x : \$14 ;
+  assign \$15  = ~ l_done;
+  assign \$16  = busy & \$15 ;
+  assign \$17  = inc_w | inc_x;
+  assign load_req__valid = \$16  & \$17 ;
+  assign \$18  = rows_dsp + rows_lut;
+  assign \$19  = \$18  * steps;
+  assign \$20  = \$19  * 3'h4;
+  assign \$21  = \$20  + 3'h7;
+  assign \$23  = cols * steps;
+  assign \$24  = \$23  * 3'h4;
+  assign \$25  = \$24  + 3'h7;
+  assign \$27  = ~ w_pend;
+  assign \$28  = load_req__valid & load_req__ready;
+  assign \$29  = \$28  & inc_w;
+  assign \$30  = \$27  | \$29 ;
+  assign \$31  = ~ x_pend;
+  assign \$32  = load_req__valid & load_req__ready;
+  assign \$33  = \$32  & inc_x;
+  assign \$34  = \$31  | \$33 ;
+  assign tile_issued = \$30  & \$34 ;
+  assign \$35  = ~ l_done;
+  assign \$36  = busy & \$35 ;
+  assign \$37  = load_req__valid & load_req__ready;
+  assign \$38  = w_done + w_loaded;
+  assign \$39  = w_seen + \w_new$76 ;
+  assign \$signal$73  = \$38  >= \$39 ;
+  assign \$40  = x_done + x_loaded;
+  assign \$41  = x_seen + \x_new$80 ;
+  assign \$signal$77  = \$40  >= \$41 ;
+  assign \$42  = step + 1'h1;
+  assign \$signal$81  = \$42  == \steps$83 ;
+  assign \$43  = | left;
+  assign \$44  = left <= drained_rows;
+  assign \$signal$84  = \$43  & \$44 ;
+  assign \$45  = left > drained_rows;
+  assign \$46  = \$45  ? drained_rows : { 13'h0000, left };
+  assign \$47  = ~ pending;
+  assign \$48  = \$signal$84  & \$47 ;
   assign \$49  = level + 2'h2;
-  assign \$50  = \$49  + \$44 [2:0];
-  assign room = \$50  <= 4'h8;
-  assign \$51  = \steps$83  + \cols$94 ;
-  assign may_port = nleft <= \$51 ;
-  assign \$52  = \steps$83  + pending_rows[1:0];
-  assign may_capture = nleft <= \$52 ;
-  assign \$53  = ~ last_chunk;
-  assign \$54  = may_port & may_capture;
-  assign \$signal$96  = \$53  | \$54 ;
-  assign \$55  = ~ \$signal$88 ;
-  assign \$56  = streaming & \$55 ;
-  assign \$57  = | step;
-  assign \$58  = \$signal$73  & \$signal$77 ;
-  assign \$59  = \$58  & \$signal$96 ;
-  assign \$60  = \$57  | \$59 ;
-  assign \$61  = \$56  & \$60 ;
-  assign \$62  = ~ \$signal$81 ;
-  assign \$63  = ~ last_chunk;
-  assign \$64  = \$62  | \$63 ;
-  assign \$65  = \$64  | room;
-  assign \$signal$98  = \$61  & \$65 ;
-  assign \$66  = \$signal$98  & \$signal$81 ;
-  assign \$signal$100  = \$66  & last_chunk;
-  assign \$67  = w_seen[0] ^ \w_new$76 ;
-  assign w_bank = ~ \$67 ;
-  assign \$68  = x_seen[0] ^ \x_new$80 ;
-  assign x_bank = ~ \$68 ;
-  assign \$69  = ~ \$signal$81 ;
-  assign \$70  = \$signal$98  & \$69 ;
-  assign \$71  = step + 1'h1;
-  assign \$72  = w_bank ^ w_last_use;
-  assign \$73  = ~ \$signal$81 ;
-  assign \$74  = \$signal$98  & \$73 ;
-  assign \$75  = step + 1'h1;
-  assign \$76  = x_bank ^ x_last_use;
-  assign \$77  = ! step;
-  assign \$78  = \$signal$98  & \$77 ;
-  assign \$79  = ! \k0$117 ;
-  assign first = \$78  & \$79 ;
-  assign \$80  = drained_row0_dsp + drow;
-  assign \$81  = drained_row0_lut + drow;
-  assign \$82  = ~ \$signal$81 ;
-  assign \$83  = \$signal$98  & \$82 ;
-  assign \$84  = ~ \$signal$88 ;
-  assign \$85  = \$signal$84  & \$84 ;
-  assign \$86  = busy & w_loaded;
-  assign \$87  = w_done + 1'h1;
-  assign \$88  = busy & x_loaded;
-  assign \$89  = x_done + 1'h1;
-  assign \$90  = ~ l_done;
-  assign \$91  = busy & \$90 ;
-  assign \$92  = ~ load_req__ready;
-  assign \$93  = load_req__valid & \$92 ;
-  assign \$94  = load_req__valid & load_req__ready;
-  assign \$95  = w_req + inc_w;
-  assign \$96  = x_req + inc_x;
-  assign \$97  = load_req__valid & load_req__ready;
-  assign \$98  = \$signal  | inc_w;
-  assign \$99  = x_iss | inc_x;
-  assign \$100  = drained_row0_dsp + drow;
-  assign \$101  = drained_row0_lut + drow;
-  assign \$102  = drow < drained_rows_dsp;
-  assign \$103  = drow < drained_rows_lut;
-  assign \$104  = ~ \$signal$81 ;
-  assign \$105  = \$signal$98  & \$104 ;
-  assign \$106  = step + 1'h1;
-  assign \$107  = w_seen + \w_new$76 ;
-  assign \$108  = x_seen + \x_new$80 ;
-  assign \$109  = w_rel + w_last_use;
-  assign \$110  = x_rel + x_last_use;
-  assign \$111  = ~ \$signal$88 ;
-  assign \$112  = \$signal$84  & \$111 ;
-  assign \$113  = drow + 1'h1;
-  assign \$114  = left == 1'h1;
-  assign \$115  = \$114  & \$signal$154 ;
-  assign \$116  = | left;
-  assign \$117  = ~ \$signal$88 ;
-  assign \$118  = \$116  & \$117 ;
-  assign \$119  = left - 1'h1;
-  assign \$120  = | nleft;
-  assign \$121  = ~ \$signal$88 ;
-  assign \$122  = \$120  & \$121 ;
-  assign \$123  = nleft - 1'h1;
-  assign \$124  = pending_rows + 1'h1;
-  assign \$125  = nleft == \$124 ;
-  assign \$126  = pending & \$125 ;
-  assign \$127  = rows + \cols$94 ;
-  assign \$128  = ~ \final$168 ;
+  assign \$50  = \$49  > 4'h8;
+  assign \$signal$88  = \$48  & \$50 ;
+  assign \$51  = level + 2'h2;
+  assign \$52  = \$51  + \$46 [2:0];
+  assign room = \$52  <= 4'h8;
+  assign \$53  = \steps$83  + \cols$94 ;
+  assign may_port = nleft <= \$53 ;
+  assign \$54  = \steps$83  + pending_rows[1:0];
+  assign may_capture = nleft <= \$54 ;
+  assign \$55  = ~ last_chunk;
+  assign \$56  = may_port & may_capture;
+  assign \$signal$96  = \$55  | \$56 ;
+  assign \$57  = ~ \$signal$88 ;
+  assign \$58  = streaming & \$57 ;
+  assign \$59  = | step;
+  assign \$60  = \$signal$73  & \$signal$77 ;
+  assign \$61  = \$60  & \$signal$96 ;
+  assign \$62  = \$59  | \$61 ;
+  assign \$63  = \$58  & \$62 ;
+  assign \$64  = ~ \$signal$81 ;
+  assign \$65  = ~ last_chunk;
+  assign \$66  = \$64  | \$65 ;
+  assign \$67  = \$66  | room;
+  assign \$signal$98  = \$63  & \$67 ;
+  assign \$68  = \$signal$98  & \$signal$81 ;
+  assign \$signal$100  = \$68  & last_chunk;
+  assign \$69  = w_base + size;
+  assign w_cur = \w_new$76  ? \$69 [4:0] : w_base;
+  assign \$70  = ~ \$signal$81 ;
+  assign \$71  = \$signal$98  & \$70 ;
+  assign \$72  = step + 1'h1;
+  assign \$73  = w_cur + \steps$83 ;
+  assign \$74  = w_last_use ? \$73 [4:0] : w_cur;
+  assign \$75  = x_base + size;
+  assign x_cur = \x_new$80  ? \$75 [4:0] : x_base;
+  assign \$76  = ~ \$signal$81 ;
+  assign \$77  = \$signal$98  & \$76 ;
+  assign \$78  = step + 1'h1;
+  assign \$79  = x_cur + \steps$83 ;
+  assign \$80  = x_last_use ? \$79 [4:0] : x_cur;
+  assign \$81  = ! step;
+  assign \$82  = \$signal$98  & \$81 ;
+  assign \$83  = ! \k0$120 ;
+  assign first = \$82  & \$83 ;
+  assign \$84  = drained_row0_dsp + drow;
+  assign \$85  = drained_row0_lut + drow;
+  assign \$86  = ~ \$signal$81 ;
+  assign \$87  = \$signal$98  & \$86 ;
+  assign \$88  = ~ \$signal$88 ;
+  assign \$89  = \$signal$84  & \$88 ;
+  assign \$90  = busy & w_loaded;
+  assign \$91  = w_done + 1'h1;
+  assign \$92  = busy & x_loaded;
+  assign \$93  = x_done + 1'h1;
+  assign \$94  = ~ l_done;
+  assign \$95  = busy & \$94 ;
+  assign \$96  = ~ load_req__ready;
+  assign \$97  = load_req__valid & \$96 ;
+  assign \$98  = load_req__valid & load_req__ready;
+  assign \$99  = inc_w ? steps : 5'h00;
+  assign \$100  = w_req + \$99 ;
+  assign \$101  = inc_x ? steps : 5'h00;
+  assign \$102  = x_req + \$101 ;
+  assign \$103  = load_req__valid & load_req__ready;
+  assign \$104  = \$signal  | inc_w;
+  assign \$105  = x_iss | inc_x;
+  assign \$106  = \$signal$98  & \$signal$81 ;
+  assign \$107  = \$signal$98  & \$signal$81 ;
+  assign \$108  = \$signal$98  & \$signal$81 ;
+  assign \$109  = drained_row0_dsp + drow;
+  assign \$110  = drained_row0_lut + drow;
+  assign \$111  = drow < drained_rows_dsp;
+  assign \$112  = drow < drained_rows_lut;
+  assign \$113  = ~ \$signal$81 ;
+  assign \$114  = \$signal$98  & \$113 ;
+  assign \$115  = step + 1'h1;
+  assign \$116  = w_seen + \w_new$76 ;
+  assign \$117  = x_seen + \x_new$80 ;
+  assign \$118  = w_last_use ? \steps$83  : 5'h00;
+  assign \$119  = w_rel + \$118 ;
+  assign \$120  = x_last_use ? \steps$83  : 5'h00;
+  assign \$121  = x_rel + \$120 ;
+  assign \$122  = ~ \$signal$88 ;
+  assign \$123  = \$signal$84  & \$122 ;
+  assign \$124  = drow + 1'h1;
+  assign \$125  = left == 1'h1;
+  assign \$126  = \$125  & \$signal$157 ;
+  assign \$127  = | left;
+  assign \$128  = ~ \$signal$88 ;
+  assign \$129  = \$127  & \$128 ;
+  assign \$130  = left - 1'h1;
+  assign \$131  = | nleft;
+  assign \$132  = ~ \$signal$88 ;
+  assign \$133  = \$131  & \$132 ;
+  assign \$134  = nleft - 1'h1;
+  assign \$135  = pending_rows + 1'h1;
+  assign \$136  = nleft == \$135 ;
+  assign \$137  = pending & \$136 ;
+  assign \$138  = rows + \cols$94 ;
+  assign \$139  = ~ \final$171 ;
   always @(posedge clk)
-    done <= \$129 ;
+    done <= \$140 ;
   always @(posedge clk)
-    cmd <= \$130 ;
+    cmd <= \$141 ;
   always @(posedge clk)
-    busy <= \$131 ;
+    busy <= \$142 ;
   always @(posedge clk)
-    w_req <= \$132 ;
+    w_req <= \$143 ;
   always @(posedge clk)
-    w_done <= \$133 ;
+    w_done <= \$144 ;
   always @(posedge clk)
-    w_rel <= \$134 ;
+    w_rel <= \$145 ;
   always @(posedge clk)
-    w_seen <= \$135 ;
+    w_seen <= \$146 ;
   always @(posedge clk)
-    x_req <= \$136 ;
+    x_req <= \$147 ;
   always @(posedge clk)
-    x_done <= \$137 ;
+    x_done <= \$148 ;
   always @(posedge clk)
-    x_rel <= \$138 ;
+    x_rel <= \$149 ;
   always @(posedge clk)
-    x_seen <= \$139 ;
+    x_seen <= \$150 ;
   always @(posedge clk)
-    \$signal  <= \$140 ;
+    \$signal  <= \$151 ;
   always @(posedge clk)
-    x_iss <= \$141 ;
+    x_iss <= \$152 ;
   always @(posedge clk)
-    \$signal$58  <= \$142 ;
+    \$signal$59  <= \$153 ;
   always @(posedge clk)
-    held_x <= \$143 ;
+    held_x <= \$154 ;
   always @(posedge clk)
-    l_done <= \$144 ;
+    l_done <= \$155 ;
   always @(posedge clk)
-    row_info <= \$145 ;
+    size <= \$156 ;
   always @(posedge clk)
-    step <= \$146 ;
+    w_base <= \$157 ;
   always @(posedge clk)
-    streaming <= \$147 ;
+    x_base <= \$158 ;
   always @(posedge clk)
-    left <= \$148 ;
+    row_info <= \$159 ;
   always @(posedge clk)
-    nleft <= \$149 ;
+    step <= \$160 ;
   always @(posedge clk)
-    pending <= \$150 ;
+    streaming <= \$161 ;
   always @(posedge clk)
-    drow <= \$151 ;
+    left <= \$162 ;
   always @(posedge clk)
-    drained_row0_dsp <= \$152 ;
+    nleft <= \$163 ;
   always @(posedge clk)
-    drained_rows_dsp <= \$153 ;
+    pending <= \$164 ;
   always @(posedge clk)
-    drained_row0_lut <= \$154 ;
+    drow <= \$165 ;
   always @(posedge clk)
-    drained_rows_lut <= \$155 ;
+    drained_row0_dsp <= \$166 ;
   always @(posedge clk)
-    drained_rows <= \$156 ;
+    drained_rows_dsp <= \$167 ;
   always @(posedge clk)
-    drained_col0 <= \$157 ;
+    drained_row0_lut <= \$168 ;
   always @(posedge clk)
-    drained_cols <= \$158 ;
+    drained_rows_lut <= \$169 ;
   always @(posedge clk)
-    \$signal$154  <= \$159 ;
+    drained_rows <= \$170 ;
   always @(posedge clk)
-    pending_row0_dsp <= \$160 ;
+    drained_col0 <= \$171 ;
   always @(posedge clk)
-    pending_rows_dsp <= \$161 ;
+    drained_cols <= \$172 ;
   always @(posedge clk)
-    pending_row0_lut <= \$162 ;
+    \$signal$157  <= \$173 ;
   always @(posedge clk)
-    pending_rows_lut <= \$163 ;
+    pending_row0_dsp <= \$174 ;
   always @(posedge clk)
-    pending_rows <= \$164 ;
+    pending_rows_dsp <= \$175 ;
   always @(posedge clk)
-    pending_col0 <= \$165 ;
+    pending_row0_lut <= \$176 ;
   always @(posedge clk)
-    pending_cols <= \$166 ;
+    pending_rows_lut <= \$177 ;
   always @(posedge clk)
-    \$signal$161  <= \$167 ;
+    pending_rows <= \$178 ;
+  always @(posedge clk)
+    pending_col0 <= \$179 ;
+  always @(posedge clk)
+    pending_cols <= \$180 ;
+  always @(posedge clk)
+    \$signal$164  <= \$181 ;
   \fpim_tiny.datapath  datapath (
     .clk(clk),
     .drain_row(drow),
     .first(first),
     .last(\$signal$100 ),
-    .\port$752$0 (wdata),
-    .\port$826$0 (\$signature__data ),
-    .\port$829$0 (\$signature__data$134 ),
-    .\port$846$145 (cmd[150:145]),
+    .\port$773$0 (wdata),
+    .\port$842$0 (\$signature__data ),
+    .\port$845$0 (\$signature__data$137 ),
+    .\port$862$145 (cmd[150:145]),
     .rst(rst),
     .valid(\$signal$98 ),
     .\valid$14 (drain),
@@ -966,27 +1000,27 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
     .clk(clk),
     .data(wdata),
     .load__payload(load__payload),
-    .rd_bank(rd_bank),
+    .rd_base(rd_base),
     .rd_step(rd_step),
     .restart(start),
     .rst(rst),
     .wp__en(w_load__valid)
   );
   \fpim_tiny.walker  walker (
-    .advance(\advance$147 ),
+    .advance(\advance$150 ),
     .clk(clk),
     .cmd(cmd),
-    .col0(\col0$167 ),
+    .col0(\col0$170 ),
     .cols(\cols$94 ),
-    .\final (\final$168 ),
-    .k0(\k0$117 ),
+    .\final (\final$171 ),
+    .k0(\k0$120 ),
     .last_chunk(last_chunk),
     .restart(start),
-    .row0_dsp(\row0_dsp$162 ),
-    .row0_lut(\row0_lut$164 ),
+    .row0_dsp(\row0_dsp$165 ),
+    .row0_lut(\row0_lut$167 ),
     .rows(rows),
-    .rows_dsp(\rows_dsp$163 ),
-    .rows_lut(\rows_lut$165 ),
+    .rows_dsp(\rows_dsp$166 ),
+    .rows_lut(\rows_lut$168 ),
     .rst(rst),
     .steps(\steps$83 ),
     .w_last_use(w_last_use),
@@ -998,8 +1032,8 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
     .clk(clk),
     .data(x),
     .load__payload(\load__payload$36 ),
-    .rd_bank(\rd_bank$106 ),
-    .rd_step(\rd_step$107 ),
+    .rd_base(\rd_base$109 ),
+    .rd_step(\rd_step$110 ),
     .restart(start),
     .rst(rst),
     .wp__en(x_load__valid)
@@ -1008,7 +1042,7 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     advance = 1'h0;
     if (start) begin
-    end else if (\$34 ) begin
+    end else if (\$36 ) begin
       if (tile_issued) begin
         advance = 1'h1;
       end
@@ -1017,21 +1051,21 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$70 ) begin
-      rd_bank = w_bank;
+    if (\$71 ) begin
+      rd_base = w_cur;
     end else if (\$signal$98 ) begin
-      rd_bank = \$72 ;
+      rd_base = \$74 ;
     end else if (start) begin
-      rd_bank = 1'h0;
+      rd_base = 5'h00;
     end else begin
-      rd_bank = w_bank;
+      rd_base = w_cur;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$70 ) begin
-      rd_step = \$71 [3:0];
+    if (\$71 ) begin
+      rd_step = \$72 [3:0];
     end else if (\$signal$98 ) begin
       rd_step = 4'h0;
     end else if (start) begin
@@ -1043,203 +1077,50 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$74 ) begin
-      \rd_bank$106  = x_bank;
+    if (\$77 ) begin
+      \rd_base$109  = x_cur;
     end else if (\$signal$98 ) begin
-      \rd_bank$106  = \$76 ;
+      \rd_base$109  = \$80 ;
     end else if (start) begin
-      \rd_bank$106  = 1'h0;
+      \rd_base$109  = 5'h00;
     end else begin
-      \rd_bank$106  = x_bank;
+      \rd_base$109  = x_cur;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$74 ) begin
-      \rd_step$107  = \$75 [3:0];
+    if (\$77 ) begin
+      \rd_step$110  = \$78 [3:0];
     end else if (\$signal$98 ) begin
-      \rd_step$107  = 4'h0;
+      \rd_step$110  = 4'h0;
     end else if (start) begin
-      \rd_step$107  = 4'h0;
+      \rd_step$110  = 4'h0;
     end else begin
-      \rd_step$107  = step;
+      \rd_step$110  = step;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \advance$147  = 1'h0;
-    if (\$83 ) begin
+    \advance$150  = 1'h0;
+    if (\$87 ) begin
     end else if (\$signal$98 ) begin
-      \advance$147  = 1'h1;
+      \advance$150  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     drain = 1'h0;
-    if (\$85 ) begin
+    if (\$89 ) begin
       drain = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$129  = 1'h0;
-    if (\$112 ) begin
-      if (\$115 ) begin
-        \$129  = 1'h1;
-      end
-    end
-    if (rst) begin
-      \$129  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$130  = cmd;
-    if (start) begin
-      \$130  = cmd__payload;
-    end
-    if (rst) begin
-      \$130  = 151'h00000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$131  = busy;
-    if (start) begin
-      \$131  = 1'h1;
-    end
-    if (\$112 ) begin
-      if (\$115 ) begin
-        \$131  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$131  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$132  = w_req;
-    if (start) begin
-      \$132  = 32'd0;
-    end
-    if (start) begin
-    end else if (\$91 ) begin
-      if (\$94 ) begin
-        \$132  = \$95 [31:0];
-      end
-    end
-    if (rst) begin
-      \$132  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$133  = w_done;
-    if (start) begin
-      \$133  = 32'd0;
-    end else if (\$86 ) begin
-      \$133  = \$87 [31:0];
-    end
-    if (rst) begin
-      \$133  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$134  = w_rel;
-    if (start) begin
-      \$134  = 32'd0;
-    end
-    if (\$105 ) begin
-    end else if (\$signal$98 ) begin
-      \$134  = \$109 [31:0];
-    end
-    if (rst) begin
-      \$134  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$135  = w_seen;
-    if (start) begin
-      \$135  = 32'd0;
-    end
-    if (\$105 ) begin
-    end else if (\$signal$98 ) begin
-      \$135  = \$107 [31:0];
-    end
-    if (rst) begin
-      \$135  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$136  = x_req;
-    if (start) begin
-      \$136  = 32'd0;
-    end
-    if (start) begin
-    end else if (\$91 ) begin
-      if (\$94 ) begin
-        \$136  = \$96 [31:0];
-      end
-    end
-    if (rst) begin
-      \$136  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$137  = x_done;
-    if (start) begin
-      \$137  = 32'd0;
-    end else if (\$88 ) begin
-      \$137  = \$89 [31:0];
-    end
-    if (rst) begin
-      \$137  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$138  = x_rel;
-    if (start) begin
-      \$138  = 32'd0;
-    end
-    if (\$105 ) begin
-    end else if (\$signal$98 ) begin
-      \$138  = \$110 [31:0];
-    end
-    if (rst) begin
-      \$138  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$139  = x_seen;
-    if (start) begin
-      \$139  = 32'd0;
-    end
-    if (\$105 ) begin
-    end else if (\$signal$98 ) begin
-      \$139  = \$108 [31:0];
-    end
-    if (rst) begin
-      \$139  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$140  = \$signal ;
-    if (start) begin
-      \$140  = 1'h0;
-    end else if (\$91 ) begin
-      if (tile_issued) begin
-        \$140  = 1'h0;
-      end else if (\$97 ) begin
-        \$140  = \$98 ;
+    \$140  = 1'h0;
+    if (\$123 ) begin
+      if (\$126 ) begin
+        \$140  = 1'h1;
       end
     end
     if (rst) begin
@@ -1248,27 +1129,24 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$141  = x_iss;
+    \$141  = cmd;
     if (start) begin
-      \$141  = 1'h0;
-    end else if (\$91 ) begin
-      if (tile_issued) begin
-        \$141  = 1'h0;
-      end else if (\$97 ) begin
-        \$141  = \$99 ;
-      end
+      \$141  = cmd__payload;
     end
     if (rst) begin
-      \$141  = 1'h0;
+      \$141  = 151'h00000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$142  = \$signal$58 ;
+    \$142  = busy;
     if (start) begin
-      \$142  = 1'h0;
-    end else if (\$91 ) begin
-      \$142  = \$93 ;
+      \$142  = 1'h1;
+    end
+    if (\$123 ) begin
+      if (\$126 ) begin
+        \$142  = 1'h0;
+      end
     end
     if (rst) begin
       \$142  = 1'h0;
@@ -1276,279 +1154,331 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$143  = held_x;
+    \$143  = w_req;
     if (start) begin
-      \$143  = 1'h0;
-    end else if (\$91 ) begin
-      \$143  = inc_x;
+      \$143  = 6'h00;
     end
-    if (rst) begin
-      \$143  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$144  = l_done;
     if (start) begin
-      \$144  = 1'h0;
-    end else if (\$91 ) begin
-      if (tile_issued) begin
-        \$144  = \final ;
+    end else if (\$95 ) begin
+      if (\$98 ) begin
+        \$143  = \$100 [5:0];
       end
     end
     if (rst) begin
-      \$144  = 1'h0;
+      \$143  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$145  = row_info;
+    \$144  = w_done;
+    if (start) begin
+      \$144  = 32'd0;
+    end else if (\$90 ) begin
+      \$144  = \$91 [31:0];
+    end
+    if (rst) begin
+      \$144  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$145  = w_rel;
+    if (start) begin
+      \$145  = 6'h00;
+    end
+    if (\$114 ) begin
+    end else if (\$signal$98 ) begin
+      \$145  = \$119 [5:0];
+    end
+    if (rst) begin
+      \$145  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$146  = w_seen;
+    if (start) begin
+      \$146  = 32'd0;
+    end
+    if (\$114 ) begin
+    end else if (\$signal$98 ) begin
+      \$146  = \$116 [31:0];
+    end
+    if (rst) begin
+      \$146  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$147  = x_req;
+    if (start) begin
+      \$147  = 6'h00;
+    end
+    if (start) begin
+    end else if (\$95 ) begin
+      if (\$98 ) begin
+        \$147  = \$102 [5:0];
+      end
+    end
+    if (rst) begin
+      \$147  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$148  = x_done;
+    if (start) begin
+      \$148  = 32'd0;
+    end else if (\$92 ) begin
+      \$148  = \$93 [31:0];
+    end
+    if (rst) begin
+      \$148  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$149  = x_rel;
+    if (start) begin
+      \$149  = 6'h00;
+    end
+    if (\$114 ) begin
+    end else if (\$signal$98 ) begin
+      \$149  = \$121 [5:0];
+    end
+    if (rst) begin
+      \$149  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$150  = x_seen;
+    if (start) begin
+      \$150  = 32'd0;
+    end
+    if (\$114 ) begin
+    end else if (\$signal$98 ) begin
+      \$150  = \$117 [31:0];
+    end
+    if (rst) begin
+      \$150  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$151  = \$signal ;
+    if (start) begin
+      \$151  = 1'h0;
+    end else if (\$95 ) begin
+      if (tile_issued) begin
+        \$151  = 1'h0;
+      end else if (\$103 ) begin
+        \$151  = \$104 ;
+      end
+    end
+    if (rst) begin
+      \$151  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$152  = x_iss;
+    if (start) begin
+      \$152  = 1'h0;
+    end else if (\$95 ) begin
+      if (tile_issued) begin
+        \$152  = 1'h0;
+      end else if (\$103 ) begin
+        \$152  = \$105 ;
+      end
+    end
+    if (rst) begin
+      \$152  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$153  = \$signal$59 ;
+    if (start) begin
+      \$153  = 1'h0;
+    end else if (\$95 ) begin
+      \$153  = \$97 ;
+    end
+    if (rst) begin
+      \$153  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$154  = held_x;
+    if (start) begin
+      \$154  = 1'h0;
+    end else if (\$95 ) begin
+      \$154  = inc_x;
+    end
+    if (rst) begin
+      \$154  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$155  = l_done;
+    if (start) begin
+      \$155  = 1'h0;
+    end else if (\$95 ) begin
+      if (tile_issued) begin
+        \$155  = \final ;
+      end
+    end
+    if (rst) begin
+      \$155  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$156  = size;
+    if (start) begin
+      \$156  = 5'h00;
+    end else if (\$106 ) begin
+      \$156  = \steps$83 ;
+    end
+    if (rst) begin
+      \$156  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$157  = w_base;
+    if (start) begin
+      \$157  = 5'h00;
+    end else if (\$107 ) begin
+      \$157  = w_cur;
+    end
+    if (rst) begin
+      \$157  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$158  = x_base;
+    if (start) begin
+      \$158  = 5'h00;
+    end else if (\$108 ) begin
+      \$158  = x_cur;
+    end
+    if (rst) begin
+      \$158  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$159  = row_info;
     if (drain) begin
-      \$145 [151:136] = \$100 [15:0];
-      \$145 [167:152] = \$101 [15:0];
-      \$145 [168] = \$102 ;
-      \$145 [169] = \$103 ;
-      \$145 [185:170] = drained_col0;
-      \$145 [188:186] = drained_cols[2:0];
+      \$159 [151:136] = \$109 [15:0];
+      \$159 [167:152] = \$110 [15:0];
+      \$159 [168] = \$111 ;
+      \$159 [169] = \$112 ;
+      \$159 [185:170] = drained_col0;
+      \$159 [188:186] = drained_cols[2:0];
     end
     if (rst) begin
-      \$145  = 189'h000000000000000000000000000000000000000000000000;
+      \$159  = 189'h000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$146  = step;
+    \$160  = step;
     if (start) begin
-      \$146  = 4'h0;
+      \$160  = 4'h0;
     end
-    if (\$105 ) begin
-      \$146  = \$106 [3:0];
+    if (\$114 ) begin
+      \$160  = \$115 [3:0];
     end else if (\$signal$98 ) begin
-      \$146  = 4'h0;
+      \$160  = 4'h0;
     end
     if (rst) begin
-      \$146  = 4'h0;
+      \$160  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$147  = streaming;
+    \$161  = streaming;
     if (start) begin
-      \$147  = 1'h1;
+      \$161  = 1'h1;
     end
     if (\$signal$100 ) begin
-      \$147  = \$128 ;
+      \$161  = \$139 ;
     end
     if (rst) begin
-      \$147  = 1'h0;
+      \$161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$148  = left;
+    \$162  = left;
     if (start) begin
-      \$148  = 3'h0;
+      \$162  = 3'h0;
     end
-    if (\$118 ) begin
-      \$148  = \$119 [2:0];
+    if (\$129 ) begin
+      \$162  = \$130 [2:0];
     end
-    if (\$126 ) begin
-      \$148  = pending_rows[2:0];
+    if (\$137 ) begin
+      \$162  = pending_rows[2:0];
     end
     if (rst) begin
-      \$148  = 3'h0;
+      \$162  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$149  = nleft;
+    \$163  = nleft;
     if (start) begin
-      \$149  = 3'h0;
+      \$163  = 3'h0;
     end
-    if (\$122 ) begin
-      \$149  = \$123 [2:0];
+    if (\$133 ) begin
+      \$163  = \$134 [2:0];
     end
     if (\$signal$100 ) begin
-      \$149  = \$127 [2:0];
+      \$163  = \$138 [2:0];
     end
     if (rst) begin
-      \$149  = 3'h0;
+      \$163  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$150  = pending;
+    \$164  = pending;
     if (start) begin
-      \$150  = 1'h0;
+      \$164  = 1'h0;
     end
-    if (\$126 ) begin
-      \$150  = 1'h0;
+    if (\$137 ) begin
+      \$164  = 1'h0;
     end
     if (\$signal$100 ) begin
-      \$150  = 1'h1;
+      \$164  = 1'h1;
     end
     if (rst) begin
-      \$150  = 1'h0;
+      \$164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$151  = drow;
-    if (\$112 ) begin
-      \$151  = \$113 [0];
+    \$165  = drow;
+    if (\$123 ) begin
+      \$165  = \$124 [0];
     end
-    if (\$126 ) begin
-      \$151  = 1'h0;
+    if (\$137 ) begin
+      \$165  = 1'h0;
     end
     if (rst) begin
-      \$151  = 1'h0;
+      \$165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$152  = drained_row0_dsp;
-    if (\$126 ) begin
-      \$152  = pending_row0_dsp;
-    end
-    if (rst) begin
-      \$152  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$153  = drained_rows_dsp;
-    if (\$126 ) begin
-      \$153  = pending_rows_dsp;
-    end
-    if (rst) begin
-      \$153  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$154  = drained_row0_lut;
-    if (\$126 ) begin
-      \$154  = pending_row0_lut;
-    end
-    if (rst) begin
-      \$154  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$155  = drained_rows_lut;
-    if (\$126 ) begin
-      \$155  = pending_rows_lut;
-    end
-    if (rst) begin
-      \$155  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$156  = drained_rows;
-    if (\$126 ) begin
-      \$156  = pending_rows;
-    end
-    if (rst) begin
-      \$156  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$157  = drained_col0;
-    if (\$126 ) begin
-      \$157  = pending_col0;
-    end
-    if (rst) begin
-      \$157  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$158  = drained_cols;
-    if (\$126 ) begin
-      \$158  = pending_cols;
-    end
-    if (rst) begin
-      \$158  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$159  = \$signal$154 ;
-    if (\$126 ) begin
-      \$159  = \$signal$161 ;
-    end
-    if (rst) begin
-      \$159  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$160  = pending_row0_dsp;
-    if (\$signal$100 ) begin
-      \$160  = \row0_dsp$162 ;
-    end
-    if (rst) begin
-      \$160  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$161  = pending_rows_dsp;
-    if (\$signal$100 ) begin
-      \$161  = \rows_dsp$163 ;
-    end
-    if (rst) begin
-      \$161  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$162  = pending_row0_lut;
-    if (\$signal$100 ) begin
-      \$162  = \row0_lut$164 ;
-    end
-    if (rst) begin
-      \$162  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$163  = pending_rows_lut;
-    if (\$signal$100 ) begin
-      \$163  = \rows_lut$165 ;
-    end
-    if (rst) begin
-      \$163  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$164  = pending_rows;
-    if (\$signal$100 ) begin
-      \$164  = rows;
-    end
-    if (rst) begin
-      \$164  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$165  = pending_col0;
-    if (\$signal$100 ) begin
-      \$165  = \col0$167 ;
-    end
-    if (rst) begin
-      \$165  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$166  = pending_cols;
-    if (\$signal$100 ) begin
-      \$166  = { 13'h0000, \cols$94  };
+    \$166  = drained_row0_dsp;
+    if (\$137 ) begin
+      \$166  = pending_row0_dsp;
     end
     if (rst) begin
       \$166  = 16'h0000;
@@ -1556,12 +1486,152 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$167  = \$signal$161 ;
-    if (\$signal$100 ) begin
-      \$167  = \final$168 ;
+    \$167  = drained_rows_dsp;
+    if (\$137 ) begin
+      \$167  = pending_rows_dsp;
     end
     if (rst) begin
-      \$167  = 1'h0;
+      \$167  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$168  = drained_row0_lut;
+    if (\$137 ) begin
+      \$168  = pending_row0_lut;
+    end
+    if (rst) begin
+      \$168  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$169  = drained_rows_lut;
+    if (\$137 ) begin
+      \$169  = pending_rows_lut;
+    end
+    if (rst) begin
+      \$169  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$170  = drained_rows;
+    if (\$137 ) begin
+      \$170  = pending_rows;
+    end
+    if (rst) begin
+      \$170  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$171  = drained_col0;
+    if (\$137 ) begin
+      \$171  = pending_col0;
+    end
+    if (rst) begin
+      \$171  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$172  = drained_cols;
+    if (\$137 ) begin
+      \$172  = pending_cols;
+    end
+    if (rst) begin
+      \$172  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$173  = \$signal$157 ;
+    if (\$137 ) begin
+      \$173  = \$signal$164 ;
+    end
+    if (rst) begin
+      \$173  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$174  = pending_row0_dsp;
+    if (\$signal$100 ) begin
+      \$174  = \row0_dsp$165 ;
+    end
+    if (rst) begin
+      \$174  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$175  = pending_rows_dsp;
+    if (\$signal$100 ) begin
+      \$175  = \rows_dsp$166 ;
+    end
+    if (rst) begin
+      \$175  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$176  = pending_row0_lut;
+    if (\$signal$100 ) begin
+      \$176  = \row0_lut$167 ;
+    end
+    if (rst) begin
+      \$176  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$177  = pending_rows_lut;
+    if (\$signal$100 ) begin
+      \$177  = \rows_lut$168 ;
+    end
+    if (rst) begin
+      \$177  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$178  = pending_rows;
+    if (\$signal$100 ) begin
+      \$178  = rows;
+    end
+    if (rst) begin
+      \$178  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$179  = pending_col0;
+    if (\$signal$100 ) begin
+      \$179  = \col0$170 ;
+    end
+    if (rst) begin
+      \$179  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$180  = pending_cols;
+    if (\$signal$100 ) begin
+      \$180  = { 13'h0000, \cols$94  };
+    end
+    if (rst) begin
+      \$180  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$181  = \$signal$164 ;
+    if (\$signal$100 ) begin
+      \$181  = \final$171 ;
+    end
+    if (rst) begin
+      \$181  = 1'h0;
     end
   end
   assign \cmd$26  = cmd;
@@ -1579,25 +1649,25 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   assign \wp__addr$41  = params__payload[6:1];
   assign \wp__data$42  = params__payload[52:7];
   assign ngap = pending_rows[1:0];
-  assign rest = \$44 [2:0];
+  assign rest = \$46 [2:0];
   assign data = wdata;
   assign w_dsp = wdata[7:0];
   assign w_lut = wdata[15:8];
-  assign \data$114  = x;
+  assign \data$117  = x;
   assign valid = \$signal$98 ;
   assign out_bits = cmd[149:145];
   assign out_signed = cmd[150];
   assign last = \$signal$100 ;
-  assign \$signature__addr  = \$80 [5:0];
+  assign \$signature__addr  = \$84 [5:0];
   assign mult_dsp = \$signature__data [15:0];
   assign shift_dsp = \$signature__data [20:16];
   assign bias_dsp = \$signature__data [44:21];
   assign relu_dsp = \$signature__data [45];
-  assign \$signature__addr$131  = \$81 [5:0];
-  assign mult_lut = \$signature__data$134 [15:0];
-  assign shift_lut = \$signature__data$134 [20:16];
-  assign bias_lut = \$signature__data$134 [44:21];
-  assign relu_lut = \$signature__data$134 [45];
+  assign \$signature__addr$134  = \$85 [5:0];
+  assign mult_lut = \$signature__data$137 [15:0];
+  assign shift_lut = \$signature__data$137 [20:16];
+  assign bias_lut = \$signature__data$137 [44:21];
+  assign relu_lut = \$signature__data$137 [45];
   assign drain_row = drow;
   assign w_data = meta;
   assign y_valid = w_en;
@@ -1757,10 +1827,10 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   assign \y_dsp[1]  = y_dsp[33:17];
   assign \y_dsp[2]  = y_dsp[50:34];
   assign \y_dsp[3]  = y_dsp[67:51];
-  assign \$signature__data$134.mult  = \$signature__data$134 [15:0];
-  assign \$signature__data$134.shift  = \$signature__data$134 [20:16];
-  assign \$signature__data$134.bias  = \$signature__data$134 [44:21];
-  assign \$signature__data$134.relu  = \$signature__data$134 [45];
+  assign \$signature__data$137.mult  = \$signature__data$137 [15:0];
+  assign \$signature__data$137.shift  = \$signature__data$137 [20:16];
+  assign \$signature__data$137.bias  = \$signature__data$137 [44:21];
+  assign \$signature__data$137.relu  = \$signature__data$137 [45];
   assign \y_lut[0]  = y_lut[16:0];
   assign \y_lut[1]  = y_lut[33:17];
   assign \y_lut[2]  = y_lut[50:34];
@@ -1789,13 +1859,13 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   assign meta[151:136] = row_info[151:136];
   assign meta[135:68] = y_lut;
   assign meta[67:0] = y_dsp;
-  assign load_req__payload[70:65] = \$24 [5:0];
+  assign load_req__payload[70:65] = \$26 [5:0];
   assign load_req__payload[110:108] = cols;
   assign load_req__payload[107:92] = col0;
   assign load_req__payload[91:87] = steps;
   assign load_req__payload[86:71] = k0;
   assign load_req__payload[64] = inc_x;
-  assign load_req__payload[6:1] = \$20 [5:0];
+  assign load_req__payload[6:1] = \$22 [5:0];
   assign load_req__payload[63:62] = rows_lut[1:0];
   assign load_req__payload[61:46] = row0_lut;
   assign load_req__payload[45:44] = rows_dsp[1:0];
@@ -1808,12 +1878,12 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   assign load__payload[16] = w_load__payload[16];
   assign load__payload[15:0] = w_load__payload[15:0];
   assign \$4  = params__payload[0];
-  assign \$20  = { 3'h0, \$19 [25:3] };
-  assign \$24  = { 3'h0, \$23 [11:3] };
+  assign \$22  = { 3'h0, \$21 [25:3] };
+  assign \$26  = { 3'h0, \$25 [11:3] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath (rst, valid, last, first, \port$752$0 , x, \port$826$0 , \port$829$0 , \valid$14 , \port$846$145 , drain_row, y_dsp, y_valid, y_lut, clk);
+module \fpim_tiny.datapath (rst, valid, last, first, \port$773$0 , x, \port$842$0 , \port$845$0 , \valid$14 , \port$862$145 , drain_row, y_dsp, y_valid, y_lut, clk);
   wire [95:0] acc;
   wire [95:0] \acc$39 ;
   wire [23:0] \acc$39[0] ;
@@ -1863,14 +1933,14 @@ module \fpim_tiny.datapath (rst, valid, last, first, \port$752$0 , x, \port$826$
   wire out_signed;
   wire \out_signed$27 ;
   wire \out_signed$51 ;
-  input [15:0] \port$752$0 ;
-  wire [15:0] \port$752$0 ;
-  input [45:0] \port$826$0 ;
-  wire [45:0] \port$826$0 ;
-  input [45:0] \port$829$0 ;
-  wire [45:0] \port$829$0 ;
-  input [5:0] \port$846$145 ;
-  wire [5:0] \port$846$145 ;
+  input [15:0] \port$773$0 ;
+  wire [15:0] \port$773$0 ;
+  input [45:0] \port$842$0 ;
+  wire [45:0] \port$842$0 ;
+  input [45:0] \port$845$0 ;
+  wire [45:0] \port$845$0 ;
+  input [5:0] \port$862$145 ;
+  wire [5:0] \port$862$145 ;
   wire relu;
   wire \relu$48 ;
   wire relu_dsp;
@@ -1950,14 +2020,14 @@ module \fpim_tiny.datapath (rst, valid, last, first, \port$752$0 , x, \port$826$
     .out(acc),
     .rst(rst),
     .valid(valid),
-    .\w$6 (\port$752$0 [7:0]),
+    .\w$6 (\port$773$0 [7:0]),
     .\x$8 (x)
   );
   \fpim_tiny.datapath.dsp_post  dsp_post (
     .acc(acc),
     .clk(clk),
-    .\port$826$0 (\port$826$0 ),
-    .\port$846$145 (\port$846$145 ),
+    .\port$842$0 (\port$842$0 ),
+    .\port$862$145 (\port$862$145 ),
     .rst(rst),
     .valid(\valid$14 ),
     .y(y_dsp),
@@ -1971,21 +2041,21 @@ module \fpim_tiny.datapath (rst, valid, last, first, \port$752$0 , x, \port$826$
     .out(\acc$39 ),
     .rst(rst),
     .valid(valid),
-    .\w$6 (\port$752$0 [15:8]),
+    .\w$6 (\port$773$0 [15:8]),
     .\x$8 (x)
   );
   \fpim_tiny.datapath.lut_post  lut_post (
     .acc(\acc$39 ),
     .clk(clk),
-    .\port$829$0 (\port$829$0 ),
-    .\port$846$145 (\port$846$145 ),
+    .\port$845$0 (\port$845$0 ),
+    .\port$862$145 (\port$862$145 ),
     .rst(rst),
     .valid(\valid$14 ),
     .y(y_lut),
     .y_valid(y_valid)
   );
-  assign w = \port$752$0 [7:0];
-  assign w_dsp = \port$752$0 [7:0];
+  assign w = \port$773$0 [7:0];
+  assign w_dsp = \port$773$0 [7:0];
   assign \x$3  = x;
   assign \valid$5  = valid;
   assign \first$7  = first;
@@ -1993,21 +2063,21 @@ module \fpim_tiny.datapath (rst, valid, last, first, \port$752$0 , x, \port$826$
   assign \drain_row$11  = drain_row;
   assign out = acc;
   assign drain = \valid$14 ;
-  assign mult = \port$826$0 [15:0];
-  assign mult_dsp = \port$826$0 [15:0];
-  assign shift = \port$826$0 [20:16];
-  assign shift_dsp = \port$826$0 [20:16];
-  assign bias = \port$826$0 [44:21];
-  assign bias_dsp = \port$826$0 [44:21];
-  assign relu = \port$826$0 [45];
-  assign relu_dsp = \port$826$0 [45];
-  assign out_bits = \port$846$145 [4:0];
-  assign \out_bits$25  = \port$846$145 [4:0];
-  assign out_signed = \port$846$145 [5];
-  assign \out_signed$27  = \port$846$145 [5];
+  assign mult = \port$842$0 [15:0];
+  assign mult_dsp = \port$842$0 [15:0];
+  assign shift = \port$842$0 [20:16];
+  assign shift_dsp = \port$842$0 [20:16];
+  assign bias = \port$842$0 [44:21];
+  assign bias_dsp = \port$842$0 [44:21];
+  assign relu = \port$842$0 [45];
+  assign relu_dsp = \port$842$0 [45];
+  assign out_bits = \port$862$145 [4:0];
+  assign \out_bits$25  = \port$862$145 [4:0];
+  assign out_signed = \port$862$145 [5];
+  assign \out_signed$27  = \port$862$145 [5];
   assign y = y_dsp;
-  assign \w$32  = \port$752$0 [15:8];
-  assign w_lut = \port$752$0 [15:8];
+  assign \w$32  = \port$773$0 [15:8];
+  assign w_lut = \port$773$0 [15:8];
   assign \x$34  = x;
   assign \valid$35  = valid;
   assign \first$36  = first;
@@ -2015,22 +2085,22 @@ module \fpim_tiny.datapath (rst, valid, last, first, \port$752$0 , x, \port$826$
   assign \drain_row$38  = drain_row;
   assign \out$40  = \acc$39 ;
   assign \valid$41  = \valid$14 ;
-  assign \mult$42  = \port$829$0 [15:0];
-  assign mult_lut = \port$829$0 [15:0];
-  assign \shift$44  = \port$829$0 [20:16];
-  assign shift_lut = \port$829$0 [20:16];
-  assign \bias$46  = \port$829$0 [44:21];
-  assign bias_lut = \port$829$0 [44:21];
-  assign \relu$48  = \port$829$0 [45];
-  assign relu_lut = \port$829$0 [45];
-  assign \out_bits$50  = \port$846$145 [4:0];
-  assign \out_signed$51  = \port$846$145 [5];
+  assign \mult$42  = \port$845$0 [15:0];
+  assign mult_lut = \port$845$0 [15:0];
+  assign \shift$44  = \port$845$0 [20:16];
+  assign shift_lut = \port$845$0 [20:16];
+  assign \bias$46  = \port$845$0 [44:21];
+  assign bias_lut = \port$845$0 [44:21];
+  assign \relu$48  = \port$845$0 [45];
+  assign relu_lut = \port$845$0 [45];
+  assign \out_bits$50  = \port$862$145 [4:0];
+  assign \out_signed$51  = \port$862$145 [5];
   assign \y$53  = y_lut;
   assign \y_valid$54  = y_valid;
-  assign \w[0]  = \port$752$0 [3:0];
-  assign \w[1]  = \port$752$0 [7:4];
-  assign \w_dsp[0]  = \port$752$0 [3:0];
-  assign \w_dsp[1]  = \port$752$0 [7:4];
+  assign \w[0]  = \port$773$0 [3:0];
+  assign \w[1]  = \port$773$0 [7:4];
+  assign \w_dsp[0]  = \port$773$0 [3:0];
+  assign \w_dsp[1]  = \port$773$0 [7:4];
   assign \x[0]  = x[3:0];
   assign \x[1]  = x[7:4];
   assign \x[2]  = x[11:8];
@@ -2055,10 +2125,10 @@ module \fpim_tiny.datapath (rst, valid, last, first, \port$752$0 , x, \port$826$
   assign \y[1]  = y_dsp[33:17];
   assign \y[2]  = y_dsp[50:34];
   assign \y[3]  = y_dsp[67:51];
-  assign \w$32[0]  = \port$752$0 [11:8];
-  assign \w$32[1]  = \port$752$0 [15:12];
-  assign \w_lut[0]  = \port$752$0 [11:8];
-  assign \w_lut[1]  = \port$752$0 [15:12];
+  assign \w$32[0]  = \port$773$0 [11:8];
+  assign \w$32[1]  = \port$773$0 [15:12];
+  assign \w_lut[0]  = \port$773$0 [11:8];
+  assign \w_lut[1]  = \port$773$0 [15:12];
   assign \x$34[0]  = x[3:0];
   assign \x$34[1]  = x[7:4];
   assign \x$34[2]  = x[11:8];
@@ -2351,7 +2421,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.dsp_core.pe_0_0  pe_0_0 (
     .acc(acc),
     .clk(clk),
-    .\port$214$0 (\$5 [1:0]),
+    .\port$234$0 (\$5 [1:0]),
     .rst(rst),
     .w(\w$6 [3:0]),
     .x(\x$8 [3:0])
@@ -2359,7 +2429,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.dsp_core.pe_0_1  pe_0_1 (
     .acc(\acc$78 ),
     .clk(clk),
-    .\port$947$0 (ctl_0_1_d1[1:0]),
+    .\port$969$0 (ctl_0_1_d1[1:0]),
     .rst(rst),
     .w(\w$11 ),
     .x(\x$13 )
@@ -2367,7 +2437,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.dsp_core.pe_0_2  pe_0_2 (
     .acc(\acc$80 ),
     .clk(clk),
-    .\port$955$0 (ctl_0_2_d1[1:0]),
+    .\port$977$0 (ctl_0_2_d1[1:0]),
     .rst(rst),
     .w(\w$18 ),
     .x(\x$20 )
@@ -2375,7 +2445,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.dsp_core.pe_0_3  pe_0_3 (
     .acc(\acc$82 ),
     .clk(clk),
-    .\port$963$0 (ctl_0_3_d1[1:0]),
+    .\port$985$0 (ctl_0_3_d1[1:0]),
     .rst(rst),
     .w(\w$25 ),
     .x(\x$27 )
@@ -2383,7 +2453,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.dsp_core.pe_1_0  pe_1_0 (
     .acc(\acc$84 ),
     .clk(clk),
-    .\port$927$0 (ctl_edge1_d1[1:0]),
+    .\port$949$0 (ctl_edge1_d1[1:0]),
     .rst(rst),
     .w(\w$32 ),
     .x(\x$34 )
@@ -2391,7 +2461,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.dsp_core.pe_1_1  pe_1_1 (
     .acc(\acc$86 ),
     .clk(clk),
-    .\port$977$0 (ctl_1_1_d1[1:0]),
+    .\port$999$0 (ctl_1_1_d1[1:0]),
     .rst(rst),
     .w(\w$39 ),
     .x(\x$41 )
@@ -2399,7 +2469,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.dsp_core.pe_1_2  pe_1_2 (
     .acc(\acc$88 ),
     .clk(clk),
-    .\port$987$0 (ctl_1_2_d1[1:0]),
+    .\port$1009$0 (ctl_1_2_d1[1:0]),
     .rst(rst),
     .w(\w$46 ),
     .x(\x$48 )
@@ -2407,7 +2477,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.dsp_core.pe_1_3  pe_1_3 (
     .acc(\acc$90 ),
     .clk(clk),
-    .\port$997$0 (ctl_1_3_d1[1:0]),
+    .\port$1019$0 (ctl_1_3_d1[1:0]),
     .rst(rst),
     .w(\w$53 ),
     .x(\x$55 )
@@ -2811,7 +2881,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, \w$6 , \x$8 , drai
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_0_0 (rst, \port$214$0 , w, x, acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_0_0 (rst, \port$234$0 , w, x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [23:0] \$1 ;
   wire [24:0] \$2 ;
@@ -2821,8 +2891,8 @@ module \fpim_tiny.datapath.dsp_core.pe_0_0 (rst, \port$214$0 , w, x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$214$0 ;
-  wire [1:0] \port$214$0 ;
+  input [1:0] \port$234$0 ;
+  wire [1:0] \port$234$0 ;
   (* use_dsp = "yes" *)
   wire [7:0] product;
   input rst;
@@ -2833,26 +2903,26 @@ module \fpim_tiny.datapath.dsp_core.pe_0_0 (rst, \port$214$0 , w, x, acc, clk);
   input [3:0] x;
   wire [3:0] x;
   assign product = $signed(w) * $signed({ 1'h0, x });
-  assign \$1  = \port$214$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$234$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
     acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$3  = acc;
-    if (\port$214$0 [0]) begin
+    if (\port$234$0 [0]) begin
       \$3  = \$2 [23:0];
     end
     if (rst) begin
       \$3  = 24'h000000;
     end
   end
-  assign valid = \port$214$0 [0];
-  assign first = \port$214$0 [1];
+  assign valid = \port$234$0 [0];
+  assign first = \port$234$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_0_1 (rst, x, w, \port$947$0 , acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_0_1 (rst, x, w, \port$969$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [23:0] \$1 ;
   wire [24:0] \$2 ;
@@ -2862,8 +2932,8 @@ module \fpim_tiny.datapath.dsp_core.pe_0_1 (rst, x, w, \port$947$0 , acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$947$0 ;
-  wire [1:0] \port$947$0 ;
+  input [1:0] \port$969$0 ;
+  wire [1:0] \port$969$0 ;
   (* use_dsp = "yes" *)
   wire [7:0] product;
   input rst;
@@ -2874,150 +2944,27 @@ module \fpim_tiny.datapath.dsp_core.pe_0_1 (rst, x, w, \port$947$0 , acc, clk);
   input [3:0] x;
   wire [3:0] x;
   assign product = $signed(w) * $signed({ 1'h0, x });
-  assign \$1  = \port$947$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$969$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
     acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$3  = acc;
-    if (\port$947$0 [0]) begin
+    if (\port$969$0 [0]) begin
       \$3  = \$2 [23:0];
     end
     if (rst) begin
       \$3  = 24'h000000;
     end
   end
-  assign valid = \port$947$0 [0];
-  assign first = \port$947$0 [1];
+  assign valid = \port$969$0 [0];
+  assign first = \port$969$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_0_2 (rst, x, w, \port$955$0 , acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_0_2 (rst, x, w, \port$977$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
-  wire [23:0] \$1 ;
-  wire [24:0] \$2 ;
-  reg [23:0] \$3 ;
-  output [23:0] acc;
-  reg [23:0] acc = 24'h000000;
-  input clk;
-  wire clk;
-  wire first;
-  input [1:0] \port$955$0 ;
-  wire [1:0] \port$955$0 ;
-  (* use_dsp = "yes" *)
-  wire [7:0] product;
-  input rst;
-  wire rst;
-  wire valid;
-  input [3:0] w;
-  wire [3:0] w;
-  input [3:0] x;
-  wire [3:0] x;
-  assign product = $signed(w) * $signed({ 1'h0, x });
-  assign \$1  = \port$955$0 [1] ? 24'h000000 : acc;
-  assign \$2  = $signed(\$1 ) + $signed(product);
-  always @(posedge clk)
-    acc <= \$3 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3  = acc;
-    if (\port$955$0 [0]) begin
-      \$3  = \$2 [23:0];
-    end
-    if (rst) begin
-      \$3  = 24'h000000;
-    end
-  end
-  assign valid = \port$955$0 [0];
-  assign first = \port$955$0 [1];
-endmodule
-
-(* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_0_3 (rst, x, w, \port$963$0 , acc, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
-  wire [23:0] \$1 ;
-  wire [24:0] \$2 ;
-  reg [23:0] \$3 ;
-  output [23:0] acc;
-  reg [23:0] acc = 24'h000000;
-  input clk;
-  wire clk;
-  wire first;
-  input [1:0] \port$963$0 ;
-  wire [1:0] \port$963$0 ;
-  (* use_dsp = "yes" *)
-  wire [7:0] product;
-  input rst;
-  wire rst;
-  wire valid;
-  input [3:0] w;
-  wire [3:0] w;
-  input [3:0] x;
-  wire [3:0] x;
-  assign product = $signed(w) * $signed({ 1'h0, x });
-  assign \$1  = \port$963$0 [1] ? 24'h000000 : acc;
-  assign \$2  = $signed(\$1 ) + $signed(product);
-  always @(posedge clk)
-    acc <= \$3 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$3  = acc;
-    if (\port$963$0 [0]) begin
-      \$3  = \$2 [23:0];
-    end
-    if (rst) begin
-      \$3  = 24'h000000;
-    end
-  end
-  assign valid = \port$963$0 [0];
-  assign first = \port$963$0 [1];
-endmodule
-
-(* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_1_0 (rst, w, \port$927$0 , x, acc, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
-  wire [23:0] \$1 ;
-  wire [24:0] \$2 ;
-  reg [23:0] \$3 ;
-  output [23:0] acc;
-  reg [23:0] acc = 24'h000000;
-  input clk;
-  wire clk;
-  wire first;
-  input [1:0] \port$927$0 ;
-  wire [1:0] \port$927$0 ;
-  (* use_dsp = "yes" *)
-  wire [7:0] product;
-  input rst;
-  wire rst;
-  wire valid;
-  input [3:0] w;
-  wire [3:0] w;
-  input [3:0] x;
-  wire [3:0] x;
-  assign product = $signed(w) * $signed({ 1'h0, x });
-  assign \$1  = \port$927$0 [1] ? 24'h000000 : acc;
-  assign \$2  = $signed(\$1 ) + $signed(product);
-  always @(posedge clk)
-    acc <= \$3 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3  = acc;
-    if (\port$927$0 [0]) begin
-      \$3  = \$2 [23:0];
-    end
-    if (rst) begin
-      \$3  = 24'h000000;
-    end
-  end
-  assign valid = \port$927$0 [0];
-  assign first = \port$927$0 [1];
-endmodule
-
-(* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_1_1 (rst, w, \port$977$0 , x, acc, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [23:0] \$1 ;
   wire [24:0] \$2 ;
   reg [23:0] \$3 ;
@@ -3043,7 +2990,7 @@ module \fpim_tiny.datapath.dsp_core.pe_1_1 (rst, w, \port$977$0 , x, acc, clk);
   always @(posedge clk)
     acc <= \$3 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$3  = acc;
     if (\port$977$0 [0]) begin
       \$3  = \$2 [23:0];
@@ -3057,7 +3004,130 @@ module \fpim_tiny.datapath.dsp_core.pe_1_1 (rst, w, \port$977$0 , x, acc, clk);
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_1_2 (rst, w, \port$987$0 , x, acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_0_3 (rst, x, w, \port$985$0 , acc, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
+  wire [23:0] \$1 ;
+  wire [24:0] \$2 ;
+  reg [23:0] \$3 ;
+  output [23:0] acc;
+  reg [23:0] acc = 24'h000000;
+  input clk;
+  wire clk;
+  wire first;
+  input [1:0] \port$985$0 ;
+  wire [1:0] \port$985$0 ;
+  (* use_dsp = "yes" *)
+  wire [7:0] product;
+  input rst;
+  wire rst;
+  wire valid;
+  input [3:0] w;
+  wire [3:0] w;
+  input [3:0] x;
+  wire [3:0] x;
+  assign product = $signed(w) * $signed({ 1'h0, x });
+  assign \$1  = \port$985$0 [1] ? 24'h000000 : acc;
+  assign \$2  = $signed(\$1 ) + $signed(product);
+  always @(posedge clk)
+    acc <= \$3 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$3  = acc;
+    if (\port$985$0 [0]) begin
+      \$3  = \$2 [23:0];
+    end
+    if (rst) begin
+      \$3  = 24'h000000;
+    end
+  end
+  assign valid = \port$985$0 [0];
+  assign first = \port$985$0 [1];
+endmodule
+
+(* generator = "Amaranth" *)
+module \fpim_tiny.datapath.dsp_core.pe_1_0 (rst, w, \port$949$0 , x, acc, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
+  wire [23:0] \$1 ;
+  wire [24:0] \$2 ;
+  reg [23:0] \$3 ;
+  output [23:0] acc;
+  reg [23:0] acc = 24'h000000;
+  input clk;
+  wire clk;
+  wire first;
+  input [1:0] \port$949$0 ;
+  wire [1:0] \port$949$0 ;
+  (* use_dsp = "yes" *)
+  wire [7:0] product;
+  input rst;
+  wire rst;
+  wire valid;
+  input [3:0] w;
+  wire [3:0] w;
+  input [3:0] x;
+  wire [3:0] x;
+  assign product = $signed(w) * $signed({ 1'h0, x });
+  assign \$1  = \port$949$0 [1] ? 24'h000000 : acc;
+  assign \$2  = $signed(\$1 ) + $signed(product);
+  always @(posedge clk)
+    acc <= \$3 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3  = acc;
+    if (\port$949$0 [0]) begin
+      \$3  = \$2 [23:0];
+    end
+    if (rst) begin
+      \$3  = 24'h000000;
+    end
+  end
+  assign valid = \port$949$0 [0];
+  assign first = \port$949$0 [1];
+endmodule
+
+(* generator = "Amaranth" *)
+module \fpim_tiny.datapath.dsp_core.pe_1_1 (rst, w, \port$999$0 , x, acc, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
+  wire [23:0] \$1 ;
+  wire [24:0] \$2 ;
+  reg [23:0] \$3 ;
+  output [23:0] acc;
+  reg [23:0] acc = 24'h000000;
+  input clk;
+  wire clk;
+  wire first;
+  input [1:0] \port$999$0 ;
+  wire [1:0] \port$999$0 ;
+  (* use_dsp = "yes" *)
+  wire [7:0] product;
+  input rst;
+  wire rst;
+  wire valid;
+  input [3:0] w;
+  wire [3:0] w;
+  input [3:0] x;
+  wire [3:0] x;
+  assign product = $signed(w) * $signed({ 1'h0, x });
+  assign \$1  = \port$999$0 [1] ? 24'h000000 : acc;
+  assign \$2  = $signed(\$1 ) + $signed(product);
+  always @(posedge clk)
+    acc <= \$3 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$3  = acc;
+    if (\port$999$0 [0]) begin
+      \$3  = \$2 [23:0];
+    end
+    if (rst) begin
+      \$3  = 24'h000000;
+    end
+  end
+  assign valid = \port$999$0 [0];
+  assign first = \port$999$0 [1];
+endmodule
+
+(* generator = "Amaranth" *)
+module \fpim_tiny.datapath.dsp_core.pe_1_2 (rst, w, \port$1009$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [23:0] \$1 ;
   wire [24:0] \$2 ;
@@ -3067,8 +3137,8 @@ module \fpim_tiny.datapath.dsp_core.pe_1_2 (rst, w, \port$987$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$987$0 ;
-  wire [1:0] \port$987$0 ;
+  input [1:0] \port$1009$0 ;
+  wire [1:0] \port$1009$0 ;
   (* use_dsp = "yes" *)
   wire [7:0] product;
   input rst;
@@ -3079,26 +3149,26 @@ module \fpim_tiny.datapath.dsp_core.pe_1_2 (rst, w, \port$987$0 , x, acc, clk);
   input [3:0] x;
   wire [3:0] x;
   assign product = $signed(w) * $signed({ 1'h0, x });
-  assign \$1  = \port$987$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$1009$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
     acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$3  = acc;
-    if (\port$987$0 [0]) begin
+    if (\port$1009$0 [0]) begin
       \$3  = \$2 [23:0];
     end
     if (rst) begin
       \$3  = 24'h000000;
     end
   end
-  assign valid = \port$987$0 [0];
-  assign first = \port$987$0 [1];
+  assign valid = \port$1009$0 [0];
+  assign first = \port$1009$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_1_3 (rst, w, \port$997$0 , x, acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_1_3 (rst, w, \port$1019$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [23:0] \$1 ;
   wire [24:0] \$2 ;
@@ -3108,8 +3178,8 @@ module \fpim_tiny.datapath.dsp_core.pe_1_3 (rst, w, \port$997$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$997$0 ;
-  wire [1:0] \port$997$0 ;
+  input [1:0] \port$1019$0 ;
+  wire [1:0] \port$1019$0 ;
   (* use_dsp = "yes" *)
   wire [7:0] product;
   input rst;
@@ -3120,26 +3190,26 @@ module \fpim_tiny.datapath.dsp_core.pe_1_3 (rst, w, \port$997$0 , x, acc, clk);
   input [3:0] x;
   wire [3:0] x;
   assign product = $signed(w) * $signed({ 1'h0, x });
-  assign \$1  = \port$997$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$1019$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
     acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$3  = acc;
-    if (\port$997$0 [0]) begin
+    if (\port$1019$0 [0]) begin
       \$3  = \$2 [23:0];
     end
     if (rst) begin
       \$3  = 24'h000000;
     end
   end
-  assign valid = \port$997$0 [0];
-  assign first = \port$997$0 [1];
+  assign valid = \port$1019$0 [0];
+  assign first = \port$1019$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_post (rst, \port$826$0 , valid, \port$846$145 , acc, y_valid, y, clk);
+module \fpim_tiny.datapath.dsp_post (rst, \port$842$0 , valid, \port$862$145 , acc, y_valid, y, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [5:0] \$1 ;
   wire \$10 ;
@@ -3236,10 +3306,10 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$826$0 , valid, \port$846$145 , a
   wire [41:0] p1;
   wire [41:0] p2;
   wire [41:0] p3;
-  input [45:0] \port$826$0 ;
-  wire [45:0] \port$826$0 ;
-  input [5:0] \port$846$145 ;
-  wire [5:0] \port$846$145 ;
+  input [45:0] \port$842$0 ;
+  wire [45:0] \port$842$0 ;
+  input [5:0] \port$862$145 ;
+  wire [5:0] \port$862$145 ;
   wire [41:0] q0;
   wire [41:0] q1;
   wire [41:0] q2;
@@ -3274,13 +3344,13 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$826$0 , valid, \port$846$145 , a
   wire [16:0] \y[3] ;
   output y_valid;
   reg y_valid = 1'h0;
-  assign \$19  = $signed(acc[47:24]) + $signed(\port$826$0 [44:21]);
-  assign \$20  = $signed(\$19 ) * $signed({ 1'h0, \port$826$0 [15:0] });
-  assign q1 = $signed(\$20 ) >>> \port$826$0 [20:16];
-  assign \$21  = | \port$826$0 [20:16];
+  assign \$19  = $signed(acc[47:24]) + $signed(\port$842$0 [44:21]);
+  assign \$20  = $signed(\$19 ) * $signed({ 1'h0, \port$842$0 [15:0] });
+  assign q1 = $signed(\$20 ) >>> \port$842$0 [20:16];
+  assign \$21  = | \port$842$0 [20:16];
   assign \$22  = $signed(\$20 ) >>> \$1 [4:0];
   assign guard1 = \$21  & \$22 [0];
-  assign \$23  = \port$826$0 [20:16] > 1'h1;
+  assign \$23  = \port$842$0 [20:16] > 1'h1;
   assign \$24  = 1'h1 << \$1 [4:0];
   assign \$25  = \$24  - 1'h1;
   assign \$26  = { \$20 [40], \$20  } & { \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25  };
@@ -3290,15 +3360,15 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$826$0 , valid, \port$846$145 , a
   assign \$29  = guard1 & \$28 ;
   assign round1 = $signed(q1) + $signed({ 1'h0, \$29  });
   assign \$30  = $signed(round1) < $signed(1'h0);
-  assign \$31  = \port$826$0 [45] & \$30 ;
+  assign \$31  = \port$842$0 [45] & \$30 ;
   assign relu1 = \$31  ? 43'h00000000000 : round1;
-  assign \$32  = $signed(acc[71:48]) + $signed(\port$826$0 [44:21]);
-  assign \$33  = $signed(\$32 ) * $signed({ 1'h0, \port$826$0 [15:0] });
-  assign q2 = $signed(\$33 ) >>> \port$826$0 [20:16];
-  assign \$34  = | \port$826$0 [20:16];
+  assign \$32  = $signed(acc[71:48]) + $signed(\port$842$0 [44:21]);
+  assign \$33  = $signed(\$32 ) * $signed({ 1'h0, \port$842$0 [15:0] });
+  assign q2 = $signed(\$33 ) >>> \port$842$0 [20:16];
+  assign \$34  = | \port$842$0 [20:16];
   assign \$35  = $signed(\$33 ) >>> \$1 [4:0];
   assign guard2 = \$34  & \$35 [0];
-  assign \$36  = \port$826$0 [20:16] > 1'h1;
+  assign \$36  = \port$842$0 [20:16] > 1'h1;
   assign \$37  = 1'h1 << \$1 [4:0];
   assign \$38  = \$37  - 1'h1;
   assign \$39  = { \$33 [40], \$33  } & { \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38  };
@@ -3308,15 +3378,15 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$826$0 , valid, \port$846$145 , a
   assign \$42  = guard2 & \$41 ;
   assign round2 = $signed(q2) + $signed({ 1'h0, \$42  });
   assign \$43  = $signed(round2) < $signed(1'h0);
-  assign \$44  = \port$826$0 [45] & \$43 ;
+  assign \$44  = \port$842$0 [45] & \$43 ;
   assign relu2 = \$44  ? 43'h00000000000 : round2;
-  assign \$45  = $signed(acc[95:72]) + $signed(\port$826$0 [44:21]);
-  assign \$46  = $signed(\$45 ) * $signed({ 1'h0, \port$826$0 [15:0] });
-  assign q3 = $signed(\$46 ) >>> \port$826$0 [20:16];
-  assign \$47  = | \port$826$0 [20:16];
+  assign \$45  = $signed(acc[95:72]) + $signed(\port$842$0 [44:21]);
+  assign \$46  = $signed(\$45 ) * $signed({ 1'h0, \port$842$0 [15:0] });
+  assign q3 = $signed(\$46 ) >>> \port$842$0 [20:16];
+  assign \$47  = | \port$842$0 [20:16];
   assign \$48  = $signed(\$46 ) >>> \$1 [4:0];
   assign guard3 = \$47  & \$48 [0];
-  assign \$49  = \port$826$0 [20:16] > 1'h1;
+  assign \$49  = \port$842$0 [20:16] > 1'h1;
   assign \$50  = 1'h1 << \$1 [4:0];
   assign \$51  = \$50  - 1'h1;
   assign \$52  = { \$46 [40], \$46  } & { \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51  };
@@ -3326,7 +3396,7 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$826$0 , valid, \port$846$145 , a
   assign \$55  = guard3 & \$54 ;
   assign round3 = $signed(q3) + $signed({ 1'h0, \$55  });
   assign \$56  = $signed(round3) < $signed(1'h0);
-  assign \$57  = \port$826$0 [45] & \$56 ;
+  assign \$57  = \port$842$0 [45] & \$56 ;
   assign relu3 = \$57  ? 43'h00000000000 : round3;
   assign \$58  = $signed(relu0) > $signed({ 1'h0, \$4 [15:0] });
   assign \$59  = $signed(relu0) < $signed(qmin);
@@ -3348,19 +3418,19 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$826$0 , valid, \port$846$145 , a
     y_valid <= \$74 ;
   always @(posedge clk)
     y <= \$75 ;
-  assign \$1  = \port$826$0 [20:16] - 1'h1;
-  assign \$2  = \port$846$145 [4:0] - \port$846$145 [5];
+  assign \$1  = \port$842$0 [20:16] - 1'h1;
+  assign \$2  = \port$862$145 [4:0] - \port$862$145 [5];
   assign \$3  = 1'h1 << \$2 [4:0];
   assign \$4  = \$3  - 1'h1;
   assign \$5  = - \$4 [15:0];
-  assign qmin = \port$846$145 [5] ? \$5  : 17'h00000;
-  assign \$6  = $signed(acc[23:0]) + $signed(\port$826$0 [44:21]);
-  assign \$7  = $signed(\$6 ) * $signed({ 1'h0, \port$826$0 [15:0] });
-  assign q0 = $signed(\$7 ) >>> \port$826$0 [20:16];
-  assign \$8  = | \port$826$0 [20:16];
+  assign qmin = \port$862$145 [5] ? \$5  : 17'h00000;
+  assign \$6  = $signed(acc[23:0]) + $signed(\port$842$0 [44:21]);
+  assign \$7  = $signed(\$6 ) * $signed({ 1'h0, \port$842$0 [15:0] });
+  assign q0 = $signed(\$7 ) >>> \port$842$0 [20:16];
+  assign \$8  = | \port$842$0 [20:16];
   assign \$9  = $signed(\$7 ) >>> \$1 [4:0];
   assign guard0 = \$8  & \$9 [0];
-  assign \$10  = \port$826$0 [20:16] > 1'h1;
+  assign \$10  = \port$842$0 [20:16] > 1'h1;
   assign \$11  = 1'h1 << \$1 [4:0];
   assign \$12  = \$11  - 1'h1;
   assign \$13  = { \$7 [40], \$7  } & { \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12  };
@@ -3370,7 +3440,7 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$826$0 , valid, \port$846$145 , a
   assign \$16  = guard0 & \$15 ;
   assign round0 = $signed(q0) + $signed({ 1'h0, \$16  });
   assign \$17  = $signed(round0) < $signed(1'h0);
-  assign \$18  = \port$826$0 [45] & \$17 ;
+  assign \$18  = \port$842$0 [45] & \$17 ;
   assign relu0 = \$18  ? 43'h00000000000 : round0;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
@@ -3393,15 +3463,15 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$826$0 , valid, \port$846$145 , a
     end
   end
   assign s_m1 = \$1 [4:0];
-  assign shift = \port$826$0 [20:16];
+  assign shift = \port$842$0 [20:16];
   assign width = \$2 [4:0];
-  assign out_bits = \port$846$145 [4:0];
-  assign out_signed = \port$846$145 [5];
+  assign out_bits = \port$862$145 [4:0];
+  assign out_signed = \port$862$145 [5];
   assign qmax = \$4 [15:0];
   assign p0 = { \$7 [40], \$7  };
-  assign bias = \port$826$0 [44:21];
-  assign mult = \port$826$0 [15:0];
-  assign relu = \port$826$0 [45];
+  assign bias = \port$842$0 [44:21];
+  assign mult = \port$842$0 [15:0];
+  assign relu = \port$842$0 [45];
   assign p1 = { \$20 [40], \$20  };
   assign p2 = { \$33 [40], \$33  };
   assign p3 = { \$46 [40], \$46  };
@@ -3685,7 +3755,7 @@ module \fpim_tiny.datapath.lut_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.lut_core.pe_0_0  pe_0_0 (
     .acc(acc),
     .clk(clk),
-    .\port$383$0 (\$5 [1:0]),
+    .\port$403$0 (\$5 [1:0]),
     .rst(rst),
     .w(\w$6 [3:0]),
     .x(\x$8 [3:0])
@@ -3693,7 +3763,7 @@ module \fpim_tiny.datapath.lut_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.lut_core.pe_0_1  pe_0_1 (
     .acc(\acc$78 ),
     .clk(clk),
-    .\port$1068$0 (ctl_0_1_d1[1:0]),
+    .\port$1090$0 (ctl_0_1_d1[1:0]),
     .rst(rst),
     .w(\w$11 ),
     .x(\x$13 )
@@ -3701,7 +3771,7 @@ module \fpim_tiny.datapath.lut_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.lut_core.pe_0_2  pe_0_2 (
     .acc(\acc$80 ),
     .clk(clk),
-    .\port$1076$0 (ctl_0_2_d1[1:0]),
+    .\port$1098$0 (ctl_0_2_d1[1:0]),
     .rst(rst),
     .w(\w$18 ),
     .x(\x$20 )
@@ -3709,7 +3779,7 @@ module \fpim_tiny.datapath.lut_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.lut_core.pe_0_3  pe_0_3 (
     .acc(\acc$82 ),
     .clk(clk),
-    .\port$1084$0 (ctl_0_3_d1[1:0]),
+    .\port$1106$0 (ctl_0_3_d1[1:0]),
     .rst(rst),
     .w(\w$25 ),
     .x(\x$27 )
@@ -3717,7 +3787,7 @@ module \fpim_tiny.datapath.lut_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.lut_core.pe_1_0  pe_1_0 (
     .acc(\acc$84 ),
     .clk(clk),
-    .\port$1048$0 (ctl_edge1_d1[1:0]),
+    .\port$1070$0 (ctl_edge1_d1[1:0]),
     .rst(rst),
     .w(\w$32 ),
     .x(\x$34 )
@@ -3725,7 +3795,7 @@ module \fpim_tiny.datapath.lut_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.lut_core.pe_1_1  pe_1_1 (
     .acc(\acc$86 ),
     .clk(clk),
-    .\port$1098$0 (ctl_1_1_d1[1:0]),
+    .\port$1120$0 (ctl_1_1_d1[1:0]),
     .rst(rst),
     .w(\w$39 ),
     .x(\x$41 )
@@ -3733,7 +3803,7 @@ module \fpim_tiny.datapath.lut_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.lut_core.pe_1_2  pe_1_2 (
     .acc(\acc$88 ),
     .clk(clk),
-    .\port$1108$0 (ctl_1_2_d1[1:0]),
+    .\port$1130$0 (ctl_1_2_d1[1:0]),
     .rst(rst),
     .w(\w$46 ),
     .x(\x$48 )
@@ -3741,7 +3811,7 @@ module \fpim_tiny.datapath.lut_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.lut_core.pe_1_3  pe_1_3 (
     .acc(\acc$90 ),
     .clk(clk),
-    .\port$1118$0 (ctl_1_3_d1[1:0]),
+    .\port$1140$0 (ctl_1_3_d1[1:0]),
     .rst(rst),
     .w(\w$53 ),
     .x(\x$55 )
@@ -4145,7 +4215,7 @@ module \fpim_tiny.datapath.lut_core (rst, valid, last, first, \w$6 , \x$8 , drai
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_0_0 (rst, \port$383$0 , w, x, acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_0_0 (rst, \port$403$0 , w, x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -4167,8 +4237,8 @@ module \fpim_tiny.datapath.lut_core.pe_0_0 (rst, \port$383$0 , w, x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$383$0 ;
-  wire [1:0] \port$383$0 ;
+  input [1:0] \port$403$0 ;
+  wire [1:0] \port$403$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -4188,7 +4258,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_0 (rst, \port$383$0 , w, x, acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$383$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$403$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -4199,7 +4269,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_0 (rst, \port$383$0 , w, x, acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     \$15  = acc;
-    if (\port$383$0 [0]) begin
+    if (\port$403$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -4210,12 +4280,12 @@ module \fpim_tiny.datapath.lut_core.pe_0_0 (rst, \port$383$0 , w, x, acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$383$0 [0];
-  assign first = \port$383$0 [1];
+  assign valid = \port$403$0 [0];
+  assign first = \port$403$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_0_1 (rst, x, w, \port$1068$0 , acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_0_1 (rst, x, w, \port$1090$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -4237,8 +4307,8 @@ module \fpim_tiny.datapath.lut_core.pe_0_1 (rst, x, w, \port$1068$0 , acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$1068$0 ;
-  wire [1:0] \port$1068$0 ;
+  input [1:0] \port$1090$0 ;
+  wire [1:0] \port$1090$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -4258,7 +4328,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_1 (rst, x, w, \port$1068$0 , acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$1068$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$1090$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -4269,7 +4339,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_1 (rst, x, w, \port$1068$0 , acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \$15  = acc;
-    if (\port$1068$0 [0]) begin
+    if (\port$1090$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -4280,223 +4350,13 @@ module \fpim_tiny.datapath.lut_core.pe_0_1 (rst, x, w, \port$1068$0 , acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$1068$0 [0];
-  assign first = \port$1068$0 [1];
+  assign valid = \port$1090$0 [0];
+  assign first = \port$1090$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_0_2 (rst, x, w, \port$1076$0 , acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_0_2 (rst, x, w, \port$1098$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
-  wire [2:0] \$1 ;
-  wire [8:0] \$10 ;
-  wire [9:0] \$11 ;
-  wire [8:0] \$12 ;
-  wire [9:0] \$13 ;
-  wire [24:0] \$14 ;
-  reg [23:0] \$15 ;
-  wire [2:0] \$2 ;
-  wire \$3 ;
-  wire [6:0] \$4 ;
-  wire [6:0] \$5 ;
-  wire \$6 ;
-  wire [6:0] \$7 ;
-  wire [6:0] \$8 ;
-  wire [23:0] \$9 ;
-  output [23:0] acc;
-  reg [23:0] acc = 24'h000000;
-  input clk;
-  wire clk;
-  wire first;
-  input [1:0] \port$1076$0 ;
-  wire [1:0] \port$1076$0 ;
-  input rst;
-  wire rst;
-  wire [1:0] shift1;
-  wire [1:0] shift2;
-  wire [7:0] term1;
-  wire [7:0] term2;
-  wire valid;
-  input [3:0] w;
-  wire [3:0] w;
-  input [3:0] x;
-  wire [3:0] x;
-  assign \$1  = 2'h3 - w[2:1];
-  assign \$2  = 2'h3 - w[0];
-  assign \$3  = ! w[2:1];
-  assign \$4  = x << \$1 [1:0];
-  assign \$5  = \$3  ? 7'h00 : \$4 ;
-  assign \$6  = ! w[0];
-  assign \$7  = x << \$2 [1:0];
-  assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$1076$0 [1] ? 24'h000000 : acc;
-  assign \$10  = \$5  + \$8 ;
-  assign \$11  = - $signed(\$10 );
-  assign \$12  = \$5  + \$8 ;
-  assign \$13  = w[3] ? \$11  : { \$12 [8], \$12  };
-  assign \$14  = $signed(\$9 ) + $signed(\$13 );
-  always @(posedge clk)
-    acc <= \$15 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$15  = acc;
-    if (\port$1076$0 [0]) begin
-      \$15  = \$14 [23:0];
-    end
-    if (rst) begin
-      \$15  = 24'h000000;
-    end
-  end
-  assign shift1 = \$1 [1:0];
-  assign shift2 = \$2 [1:0];
-  assign term1 = { 1'h0, \$5  };
-  assign term2 = { 1'h0, \$8  };
-  assign valid = \port$1076$0 [0];
-  assign first = \port$1076$0 [1];
-endmodule
-
-(* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_0_3 (rst, x, w, \port$1084$0 , acc, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
-  wire [2:0] \$1 ;
-  wire [8:0] \$10 ;
-  wire [9:0] \$11 ;
-  wire [8:0] \$12 ;
-  wire [9:0] \$13 ;
-  wire [24:0] \$14 ;
-  reg [23:0] \$15 ;
-  wire [2:0] \$2 ;
-  wire \$3 ;
-  wire [6:0] \$4 ;
-  wire [6:0] \$5 ;
-  wire \$6 ;
-  wire [6:0] \$7 ;
-  wire [6:0] \$8 ;
-  wire [23:0] \$9 ;
-  output [23:0] acc;
-  reg [23:0] acc = 24'h000000;
-  input clk;
-  wire clk;
-  wire first;
-  input [1:0] \port$1084$0 ;
-  wire [1:0] \port$1084$0 ;
-  input rst;
-  wire rst;
-  wire [1:0] shift1;
-  wire [1:0] shift2;
-  wire [7:0] term1;
-  wire [7:0] term2;
-  wire valid;
-  input [3:0] w;
-  wire [3:0] w;
-  input [3:0] x;
-  wire [3:0] x;
-  assign \$1  = 2'h3 - w[2:1];
-  assign \$2  = 2'h3 - w[0];
-  assign \$3  = ! w[2:1];
-  assign \$4  = x << \$1 [1:0];
-  assign \$5  = \$3  ? 7'h00 : \$4 ;
-  assign \$6  = ! w[0];
-  assign \$7  = x << \$2 [1:0];
-  assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$1084$0 [1] ? 24'h000000 : acc;
-  assign \$10  = \$5  + \$8 ;
-  assign \$11  = - $signed(\$10 );
-  assign \$12  = \$5  + \$8 ;
-  assign \$13  = w[3] ? \$11  : { \$12 [8], \$12  };
-  assign \$14  = $signed(\$9 ) + $signed(\$13 );
-  always @(posedge clk)
-    acc <= \$15 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$15  = acc;
-    if (\port$1084$0 [0]) begin
-      \$15  = \$14 [23:0];
-    end
-    if (rst) begin
-      \$15  = 24'h000000;
-    end
-  end
-  assign shift1 = \$1 [1:0];
-  assign shift2 = \$2 [1:0];
-  assign term1 = { 1'h0, \$5  };
-  assign term2 = { 1'h0, \$8  };
-  assign valid = \port$1084$0 [0];
-  assign first = \port$1084$0 [1];
-endmodule
-
-(* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_1_0 (rst, w, \port$1048$0 , x, acc, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
-  wire [2:0] \$1 ;
-  wire [8:0] \$10 ;
-  wire [9:0] \$11 ;
-  wire [8:0] \$12 ;
-  wire [9:0] \$13 ;
-  wire [24:0] \$14 ;
-  reg [23:0] \$15 ;
-  wire [2:0] \$2 ;
-  wire \$3 ;
-  wire [6:0] \$4 ;
-  wire [6:0] \$5 ;
-  wire \$6 ;
-  wire [6:0] \$7 ;
-  wire [6:0] \$8 ;
-  wire [23:0] \$9 ;
-  output [23:0] acc;
-  reg [23:0] acc = 24'h000000;
-  input clk;
-  wire clk;
-  wire first;
-  input [1:0] \port$1048$0 ;
-  wire [1:0] \port$1048$0 ;
-  input rst;
-  wire rst;
-  wire [1:0] shift1;
-  wire [1:0] shift2;
-  wire [7:0] term1;
-  wire [7:0] term2;
-  wire valid;
-  input [3:0] w;
-  wire [3:0] w;
-  input [3:0] x;
-  wire [3:0] x;
-  assign \$1  = 2'h3 - w[2:1];
-  assign \$2  = 2'h3 - w[0];
-  assign \$3  = ! w[2:1];
-  assign \$4  = x << \$1 [1:0];
-  assign \$5  = \$3  ? 7'h00 : \$4 ;
-  assign \$6  = ! w[0];
-  assign \$7  = x << \$2 [1:0];
-  assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$1048$0 [1] ? 24'h000000 : acc;
-  assign \$10  = \$5  + \$8 ;
-  assign \$11  = - $signed(\$10 );
-  assign \$12  = \$5  + \$8 ;
-  assign \$13  = w[3] ? \$11  : { \$12 [8], \$12  };
-  assign \$14  = $signed(\$9 ) + $signed(\$13 );
-  always @(posedge clk)
-    acc <= \$15 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$15  = acc;
-    if (\port$1048$0 [0]) begin
-      \$15  = \$14 [23:0];
-    end
-    if (rst) begin
-      \$15  = 24'h000000;
-    end
-  end
-  assign shift1 = \$1 [1:0];
-  assign shift2 = \$2 [1:0];
-  assign term1 = { 1'h0, \$5  };
-  assign term2 = { 1'h0, \$8  };
-  assign valid = \port$1048$0 [0];
-  assign first = \port$1048$0 [1];
-endmodule
-
-(* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_1_1 (rst, w, \port$1098$0 , x, acc, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
   wire [9:0] \$11 ;
@@ -4547,7 +4407,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_1 (rst, w, \port$1098$0 , x, acc, clk);
   always @(posedge clk)
     acc <= \$15 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
     \$15  = acc;
     if (\port$1098$0 [0]) begin
       \$15  = \$14 [23:0];
@@ -4565,7 +4425,217 @@ module \fpim_tiny.datapath.lut_core.pe_1_1 (rst, w, \port$1098$0 , x, acc, clk);
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_1_2 (rst, w, \port$1108$0 , x, acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_0_3 (rst, x, w, \port$1106$0 , acc, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
+  wire [2:0] \$1 ;
+  wire [8:0] \$10 ;
+  wire [9:0] \$11 ;
+  wire [8:0] \$12 ;
+  wire [9:0] \$13 ;
+  wire [24:0] \$14 ;
+  reg [23:0] \$15 ;
+  wire [2:0] \$2 ;
+  wire \$3 ;
+  wire [6:0] \$4 ;
+  wire [6:0] \$5 ;
+  wire \$6 ;
+  wire [6:0] \$7 ;
+  wire [6:0] \$8 ;
+  wire [23:0] \$9 ;
+  output [23:0] acc;
+  reg [23:0] acc = 24'h000000;
+  input clk;
+  wire clk;
+  wire first;
+  input [1:0] \port$1106$0 ;
+  wire [1:0] \port$1106$0 ;
+  input rst;
+  wire rst;
+  wire [1:0] shift1;
+  wire [1:0] shift2;
+  wire [7:0] term1;
+  wire [7:0] term2;
+  wire valid;
+  input [3:0] w;
+  wire [3:0] w;
+  input [3:0] x;
+  wire [3:0] x;
+  assign \$1  = 2'h3 - w[2:1];
+  assign \$2  = 2'h3 - w[0];
+  assign \$3  = ! w[2:1];
+  assign \$4  = x << \$1 [1:0];
+  assign \$5  = \$3  ? 7'h00 : \$4 ;
+  assign \$6  = ! w[0];
+  assign \$7  = x << \$2 [1:0];
+  assign \$8  = w[0] ? \$7  : 7'h00;
+  assign \$9  = \port$1106$0 [1] ? 24'h000000 : acc;
+  assign \$10  = \$5  + \$8 ;
+  assign \$11  = - $signed(\$10 );
+  assign \$12  = \$5  + \$8 ;
+  assign \$13  = w[3] ? \$11  : { \$12 [8], \$12  };
+  assign \$14  = $signed(\$9 ) + $signed(\$13 );
+  always @(posedge clk)
+    acc <= \$15 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$15  = acc;
+    if (\port$1106$0 [0]) begin
+      \$15  = \$14 [23:0];
+    end
+    if (rst) begin
+      \$15  = 24'h000000;
+    end
+  end
+  assign shift1 = \$1 [1:0];
+  assign shift2 = \$2 [1:0];
+  assign term1 = { 1'h0, \$5  };
+  assign term2 = { 1'h0, \$8  };
+  assign valid = \port$1106$0 [0];
+  assign first = \port$1106$0 [1];
+endmodule
+
+(* generator = "Amaranth" *)
+module \fpim_tiny.datapath.lut_core.pe_1_0 (rst, w, \port$1070$0 , x, acc, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
+  wire [2:0] \$1 ;
+  wire [8:0] \$10 ;
+  wire [9:0] \$11 ;
+  wire [8:0] \$12 ;
+  wire [9:0] \$13 ;
+  wire [24:0] \$14 ;
+  reg [23:0] \$15 ;
+  wire [2:0] \$2 ;
+  wire \$3 ;
+  wire [6:0] \$4 ;
+  wire [6:0] \$5 ;
+  wire \$6 ;
+  wire [6:0] \$7 ;
+  wire [6:0] \$8 ;
+  wire [23:0] \$9 ;
+  output [23:0] acc;
+  reg [23:0] acc = 24'h000000;
+  input clk;
+  wire clk;
+  wire first;
+  input [1:0] \port$1070$0 ;
+  wire [1:0] \port$1070$0 ;
+  input rst;
+  wire rst;
+  wire [1:0] shift1;
+  wire [1:0] shift2;
+  wire [7:0] term1;
+  wire [7:0] term2;
+  wire valid;
+  input [3:0] w;
+  wire [3:0] w;
+  input [3:0] x;
+  wire [3:0] x;
+  assign \$1  = 2'h3 - w[2:1];
+  assign \$2  = 2'h3 - w[0];
+  assign \$3  = ! w[2:1];
+  assign \$4  = x << \$1 [1:0];
+  assign \$5  = \$3  ? 7'h00 : \$4 ;
+  assign \$6  = ! w[0];
+  assign \$7  = x << \$2 [1:0];
+  assign \$8  = w[0] ? \$7  : 7'h00;
+  assign \$9  = \port$1070$0 [1] ? 24'h000000 : acc;
+  assign \$10  = \$5  + \$8 ;
+  assign \$11  = - $signed(\$10 );
+  assign \$12  = \$5  + \$8 ;
+  assign \$13  = w[3] ? \$11  : { \$12 [8], \$12  };
+  assign \$14  = $signed(\$9 ) + $signed(\$13 );
+  always @(posedge clk)
+    acc <= \$15 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$15  = acc;
+    if (\port$1070$0 [0]) begin
+      \$15  = \$14 [23:0];
+    end
+    if (rst) begin
+      \$15  = 24'h000000;
+    end
+  end
+  assign shift1 = \$1 [1:0];
+  assign shift2 = \$2 [1:0];
+  assign term1 = { 1'h0, \$5  };
+  assign term2 = { 1'h0, \$8  };
+  assign valid = \port$1070$0 [0];
+  assign first = \port$1070$0 [1];
+endmodule
+
+(* generator = "Amaranth" *)
+module \fpim_tiny.datapath.lut_core.pe_1_1 (rst, w, \port$1120$0 , x, acc, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
+  wire [2:0] \$1 ;
+  wire [8:0] \$10 ;
+  wire [9:0] \$11 ;
+  wire [8:0] \$12 ;
+  wire [9:0] \$13 ;
+  wire [24:0] \$14 ;
+  reg [23:0] \$15 ;
+  wire [2:0] \$2 ;
+  wire \$3 ;
+  wire [6:0] \$4 ;
+  wire [6:0] \$5 ;
+  wire \$6 ;
+  wire [6:0] \$7 ;
+  wire [6:0] \$8 ;
+  wire [23:0] \$9 ;
+  output [23:0] acc;
+  reg [23:0] acc = 24'h000000;
+  input clk;
+  wire clk;
+  wire first;
+  input [1:0] \port$1120$0 ;
+  wire [1:0] \port$1120$0 ;
+  input rst;
+  wire rst;
+  wire [1:0] shift1;
+  wire [1:0] shift2;
+  wire [7:0] term1;
+  wire [7:0] term2;
+  wire valid;
+  input [3:0] w;
+  wire [3:0] w;
+  input [3:0] x;
+  wire [3:0] x;
+  assign \$1  = 2'h3 - w[2:1];
+  assign \$2  = 2'h3 - w[0];
+  assign \$3  = ! w[2:1];
+  assign \$4  = x << \$1 [1:0];
+  assign \$5  = \$3  ? 7'h00 : \$4 ;
+  assign \$6  = ! w[0];
+  assign \$7  = x << \$2 [1:0];
+  assign \$8  = w[0] ? \$7  : 7'h00;
+  assign \$9  = \port$1120$0 [1] ? 24'h000000 : acc;
+  assign \$10  = \$5  + \$8 ;
+  assign \$11  = - $signed(\$10 );
+  assign \$12  = \$5  + \$8 ;
+  assign \$13  = w[3] ? \$11  : { \$12 [8], \$12  };
+  assign \$14  = $signed(\$9 ) + $signed(\$13 );
+  always @(posedge clk)
+    acc <= \$15 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$15  = acc;
+    if (\port$1120$0 [0]) begin
+      \$15  = \$14 [23:0];
+    end
+    if (rst) begin
+      \$15  = 24'h000000;
+    end
+  end
+  assign shift1 = \$1 [1:0];
+  assign shift2 = \$2 [1:0];
+  assign term1 = { 1'h0, \$5  };
+  assign term2 = { 1'h0, \$8  };
+  assign valid = \port$1120$0 [0];
+  assign first = \port$1120$0 [1];
+endmodule
+
+(* generator = "Amaranth" *)
+module \fpim_tiny.datapath.lut_core.pe_1_2 (rst, w, \port$1130$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$19  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -4587,8 +4657,8 @@ module \fpim_tiny.datapath.lut_core.pe_1_2 (rst, w, \port$1108$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$1108$0 ;
-  wire [1:0] \port$1108$0 ;
+  input [1:0] \port$1130$0 ;
+  wire [1:0] \port$1130$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -4608,7 +4678,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_2 (rst, w, \port$1108$0 , x, acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$1108$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$1130$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -4619,7 +4689,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_2 (rst, w, \port$1108$0 , x, acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
     \$15  = acc;
-    if (\port$1108$0 [0]) begin
+    if (\port$1130$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -4630,12 +4700,12 @@ module \fpim_tiny.datapath.lut_core.pe_1_2 (rst, w, \port$1108$0 , x, acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$1108$0 [0];
-  assign first = \port$1108$0 [1];
+  assign valid = \port$1130$0 [0];
+  assign first = \port$1130$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_1_3 (rst, w, \port$1118$0 , x, acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_1_3 (rst, w, \port$1140$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$20  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -4657,8 +4727,8 @@ module \fpim_tiny.datapath.lut_core.pe_1_3 (rst, w, \port$1118$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$1118$0 ;
-  wire [1:0] \port$1118$0 ;
+  input [1:0] \port$1140$0 ;
+  wire [1:0] \port$1140$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -4678,7 +4748,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_3 (rst, w, \port$1118$0 , x, acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$1118$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$1140$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -4689,7 +4759,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_3 (rst, w, \port$1118$0 , x, acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
     \$15  = acc;
-    if (\port$1118$0 [0]) begin
+    if (\port$1140$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -4700,12 +4770,12 @@ module \fpim_tiny.datapath.lut_core.pe_1_3 (rst, w, \port$1118$0 , x, acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$1118$0 [0];
-  assign first = \port$1118$0 [1];
+  assign valid = \port$1140$0 [0];
+  assign first = \port$1140$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_post (rst, \port$829$0 , valid, \port$846$145 , acc, y_valid, y, clk);
+module \fpim_tiny.datapath.lut_post (rst, \port$845$0 , valid, \port$862$145 , acc, y_valid, y, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$21  = 0;
   wire [5:0] \$1 ;
   wire \$10 ;
@@ -4802,10 +4872,10 @@ module \fpim_tiny.datapath.lut_post (rst, \port$829$0 , valid, \port$846$145 , a
   wire [41:0] p1;
   wire [41:0] p2;
   wire [41:0] p3;
-  input [45:0] \port$829$0 ;
-  wire [45:0] \port$829$0 ;
-  input [5:0] \port$846$145 ;
-  wire [5:0] \port$846$145 ;
+  input [45:0] \port$845$0 ;
+  wire [45:0] \port$845$0 ;
+  input [5:0] \port$862$145 ;
+  wire [5:0] \port$862$145 ;
   wire [41:0] q0;
   wire [41:0] q1;
   wire [41:0] q2;
@@ -4840,13 +4910,13 @@ module \fpim_tiny.datapath.lut_post (rst, \port$829$0 , valid, \port$846$145 , a
   wire [16:0] \y[3] ;
   output y_valid;
   reg y_valid = 1'h0;
-  assign \$19  = $signed(acc[47:24]) + $signed(\port$829$0 [44:21]);
-  assign \$20  = $signed(\$19 ) * $signed({ 1'h0, \port$829$0 [15:0] });
-  assign q1 = $signed(\$20 ) >>> \port$829$0 [20:16];
-  assign \$21  = | \port$829$0 [20:16];
+  assign \$19  = $signed(acc[47:24]) + $signed(\port$845$0 [44:21]);
+  assign \$20  = $signed(\$19 ) * $signed({ 1'h0, \port$845$0 [15:0] });
+  assign q1 = $signed(\$20 ) >>> \port$845$0 [20:16];
+  assign \$21  = | \port$845$0 [20:16];
   assign \$22  = $signed(\$20 ) >>> \$1 [4:0];
   assign guard1 = \$21  & \$22 [0];
-  assign \$23  = \port$829$0 [20:16] > 1'h1;
+  assign \$23  = \port$845$0 [20:16] > 1'h1;
   assign \$24  = 1'h1 << \$1 [4:0];
   assign \$25  = \$24  - 1'h1;
   assign \$26  = { \$20 [40], \$20  } & { \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25  };
@@ -4856,15 +4926,15 @@ module \fpim_tiny.datapath.lut_post (rst, \port$829$0 , valid, \port$846$145 , a
   assign \$29  = guard1 & \$28 ;
   assign round1 = $signed(q1) + $signed({ 1'h0, \$29  });
   assign \$30  = $signed(round1) < $signed(1'h0);
-  assign \$31  = \port$829$0 [45] & \$30 ;
+  assign \$31  = \port$845$0 [45] & \$30 ;
   assign relu1 = \$31  ? 43'h00000000000 : round1;
-  assign \$32  = $signed(acc[71:48]) + $signed(\port$829$0 [44:21]);
-  assign \$33  = $signed(\$32 ) * $signed({ 1'h0, \port$829$0 [15:0] });
-  assign q2 = $signed(\$33 ) >>> \port$829$0 [20:16];
-  assign \$34  = | \port$829$0 [20:16];
+  assign \$32  = $signed(acc[71:48]) + $signed(\port$845$0 [44:21]);
+  assign \$33  = $signed(\$32 ) * $signed({ 1'h0, \port$845$0 [15:0] });
+  assign q2 = $signed(\$33 ) >>> \port$845$0 [20:16];
+  assign \$34  = | \port$845$0 [20:16];
   assign \$35  = $signed(\$33 ) >>> \$1 [4:0];
   assign guard2 = \$34  & \$35 [0];
-  assign \$36  = \port$829$0 [20:16] > 1'h1;
+  assign \$36  = \port$845$0 [20:16] > 1'h1;
   assign \$37  = 1'h1 << \$1 [4:0];
   assign \$38  = \$37  - 1'h1;
   assign \$39  = { \$33 [40], \$33  } & { \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38  };
@@ -4874,15 +4944,15 @@ module \fpim_tiny.datapath.lut_post (rst, \port$829$0 , valid, \port$846$145 , a
   assign \$42  = guard2 & \$41 ;
   assign round2 = $signed(q2) + $signed({ 1'h0, \$42  });
   assign \$43  = $signed(round2) < $signed(1'h0);
-  assign \$44  = \port$829$0 [45] & \$43 ;
+  assign \$44  = \port$845$0 [45] & \$43 ;
   assign relu2 = \$44  ? 43'h00000000000 : round2;
-  assign \$45  = $signed(acc[95:72]) + $signed(\port$829$0 [44:21]);
-  assign \$46  = $signed(\$45 ) * $signed({ 1'h0, \port$829$0 [15:0] });
-  assign q3 = $signed(\$46 ) >>> \port$829$0 [20:16];
-  assign \$47  = | \port$829$0 [20:16];
+  assign \$45  = $signed(acc[95:72]) + $signed(\port$845$0 [44:21]);
+  assign \$46  = $signed(\$45 ) * $signed({ 1'h0, \port$845$0 [15:0] });
+  assign q3 = $signed(\$46 ) >>> \port$845$0 [20:16];
+  assign \$47  = | \port$845$0 [20:16];
   assign \$48  = $signed(\$46 ) >>> \$1 [4:0];
   assign guard3 = \$47  & \$48 [0];
-  assign \$49  = \port$829$0 [20:16] > 1'h1;
+  assign \$49  = \port$845$0 [20:16] > 1'h1;
   assign \$50  = 1'h1 << \$1 [4:0];
   assign \$51  = \$50  - 1'h1;
   assign \$52  = { \$46 [40], \$46  } & { \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51  };
@@ -4892,7 +4962,7 @@ module \fpim_tiny.datapath.lut_post (rst, \port$829$0 , valid, \port$846$145 , a
   assign \$55  = guard3 & \$54 ;
   assign round3 = $signed(q3) + $signed({ 1'h0, \$55  });
   assign \$56  = $signed(round3) < $signed(1'h0);
-  assign \$57  = \port$829$0 [45] & \$56 ;
+  assign \$57  = \port$845$0 [45] & \$56 ;
   assign relu3 = \$57  ? 43'h00000000000 : round3;
   assign \$58  = $signed(relu0) > $signed({ 1'h0, \$4 [15:0] });
   assign \$59  = $signed(relu0) < $signed(qmin);
@@ -4914,19 +4984,19 @@ module \fpim_tiny.datapath.lut_post (rst, \port$829$0 , valid, \port$846$145 , a
     y_valid <= \$74 ;
   always @(posedge clk)
     y <= \$75 ;
-  assign \$1  = \port$829$0 [20:16] - 1'h1;
-  assign \$2  = \port$846$145 [4:0] - \port$846$145 [5];
+  assign \$1  = \port$845$0 [20:16] - 1'h1;
+  assign \$2  = \port$862$145 [4:0] - \port$862$145 [5];
   assign \$3  = 1'h1 << \$2 [4:0];
   assign \$4  = \$3  - 1'h1;
   assign \$5  = - \$4 [15:0];
-  assign qmin = \port$846$145 [5] ? \$5  : 17'h00000;
-  assign \$6  = $signed(acc[23:0]) + $signed(\port$829$0 [44:21]);
-  assign \$7  = $signed(\$6 ) * $signed({ 1'h0, \port$829$0 [15:0] });
-  assign q0 = $signed(\$7 ) >>> \port$829$0 [20:16];
-  assign \$8  = | \port$829$0 [20:16];
+  assign qmin = \port$862$145 [5] ? \$5  : 17'h00000;
+  assign \$6  = $signed(acc[23:0]) + $signed(\port$845$0 [44:21]);
+  assign \$7  = $signed(\$6 ) * $signed({ 1'h0, \port$845$0 [15:0] });
+  assign q0 = $signed(\$7 ) >>> \port$845$0 [20:16];
+  assign \$8  = | \port$845$0 [20:16];
   assign \$9  = $signed(\$7 ) >>> \$1 [4:0];
   assign guard0 = \$8  & \$9 [0];
-  assign \$10  = \port$829$0 [20:16] > 1'h1;
+  assign \$10  = \port$845$0 [20:16] > 1'h1;
   assign \$11  = 1'h1 << \$1 [4:0];
   assign \$12  = \$11  - 1'h1;
   assign \$13  = { \$7 [40], \$7  } & { \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12  };
@@ -4936,7 +5006,7 @@ module \fpim_tiny.datapath.lut_post (rst, \port$829$0 , valid, \port$846$145 , a
   assign \$16  = guard0 & \$15 ;
   assign round0 = $signed(q0) + $signed({ 1'h0, \$16  });
   assign \$17  = $signed(round0) < $signed(1'h0);
-  assign \$18  = \port$829$0 [45] & \$17 ;
+  assign \$18  = \port$845$0 [45] & \$17 ;
   assign relu0 = \$18  ? 43'h00000000000 : round0;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
@@ -4959,15 +5029,15 @@ module \fpim_tiny.datapath.lut_post (rst, \port$829$0 , valid, \port$846$145 , a
     end
   end
   assign s_m1 = \$1 [4:0];
-  assign shift = \port$829$0 [20:16];
+  assign shift = \port$845$0 [20:16];
   assign width = \$2 [4:0];
-  assign out_bits = \port$846$145 [4:0];
-  assign out_signed = \port$846$145 [5];
+  assign out_bits = \port$862$145 [4:0];
+  assign out_signed = \port$862$145 [5];
   assign qmax = \$4 [15:0];
   assign p0 = { \$7 [40], \$7  };
-  assign bias = \port$829$0 [44:21];
-  assign mult = \port$829$0 [15:0];
-  assign relu = \port$829$0 [45];
+  assign bias = \port$845$0 [44:21];
+  assign mult = \port$845$0 [15:0];
+  assign relu = \port$845$0 [45];
   assign p1 = { \$20 [40], \$20  };
   assign p2 = { \$33 [40], \$33  };
   assign p3 = { \$46 [40], \$46  };
@@ -5484,15 +5554,14 @@ module \fpim_tiny.out_fifo (clk, rst, w_level, r_data, w_port__data, w_en, r_rdy
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.w_buf (clk, rst, restart, data, load__payload, rd_bank, rd_step, wp__en);
+module \fpim_tiny.w_buf (clk, rst, restart, data, load__payload, rd_base, rd_step, wp__en);
   reg \$auto$verilog_backend.cc:2355:dump_module$24  = 0;
-  wire \$1 ;
+  wire [5:0] \$1 ;
   wire \$2 ;
   wire \$3 ;
-  wire [4:0] \$4 ;
-  reg \$5 ;
-  reg [3:0] \$6 ;
-  reg [4:0] \$7 ;
+  wire [5:0] \$4 ;
+  reg [4:0] \$5 ;
+  reg [4:0] \$6 ;
   input clk;
   wire clk;
   output [15:0] data;
@@ -5503,8 +5572,8 @@ module \fpim_tiny.w_buf (clk, rst, restart, data, load__payload, rd_bank, rd_ste
   wire \load__payload.last ;
   wire load__ready;
   wire load__valid;
-  input rd_bank;
-  wire rd_bank;
+  input [4:0] rd_base;
+  wire [4:0] rd_base;
   input [3:0] rd_step;
   wire [3:0] rd_step;
   input restart;
@@ -5514,9 +5583,9 @@ module \fpim_tiny.w_buf (clk, rst, restart, data, load__payload, rd_bank, rd_ste
   input rst;
   wire rst;
   reg [4:0] shown = 5'h00;
-  reg w_bank = 1'h0;
-  reg [3:0] w_step = 4'h0;
-  wire [4:0] wp__addr;
+  (* init = 5'h00 *)
+  wire [4:0] w_ptr;
+  reg [4:0] wp__addr = 5'h00;
   wire [15:0] wp__data;
   input wp__en;
   wire wp__en;
@@ -5557,67 +5626,46 @@ module \fpim_tiny.w_buf (clk, rst, restart, data, load__payload, rd_bank, rd_ste
   end
   always @(posedge clk) begin
     if (wp__en)
-      mem[{ w_bank, w_step }] <= load__payload[15:0];
+      mem[wp__addr] <= load__payload[15:0];
   end
   reg [4:0] _0_;
   always @(posedge clk) begin
-    _0_ <= { rd_bank, rd_step };
+    _0_ <= \$1 [4:0];
   end
   assign rp__data = mem[_0_];
-  assign data = \$2  ? load__payload[15:0] : rp__data;
-  assign \$3  = ~ w_bank;
-  assign \$4  = w_step + 1'h1;
+  assign data = \$3  ? load__payload[15:0] : rp__data;
+  assign \$4  = wp__addr + 1'h1;
   always @(posedge clk)
-    w_bank <= \$5 ;
+    wp__addr <= \$5 ;
   always @(posedge clk)
-    w_step <= \$6 ;
-  always @(posedge clk)
-    shown <= \$7 ;
-  assign \$1  = { w_bank, w_step } == shown;
-  assign \$2  = wp__en & \$1 ;
+    shown <= \$6 ;
+  assign \$1  = rd_base + rd_step;
+  assign \$2  = wp__addr == shown;
+  assign \$3  = wp__en & \$2 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$5  = w_bank;
+    \$5  = wp__addr;
     if (restart) begin
-      \$5  = 1'h0;
+      \$5  = 5'h00;
     end else if (wp__en) begin
-      if (load__payload[16]) begin
-        \$5  = \$3 ;
-      end
+      \$5  = \$4 [4:0];
     end
     if (rst) begin
-      \$5  = 1'h0;
+      \$5  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$6  = w_step;
-    if (restart) begin
-      \$6  = 4'h0;
-    end else if (wp__en) begin
-      (* full_case = 32'd1 *)
-      if (load__payload[16]) begin
-        \$6  = 4'h0;
-      end else begin
-        \$6  = \$4 [3:0];
-      end
-    end
+    \$6  = \$1 [4:0];
     if (rst) begin
-      \$6  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$7  = { rd_bank, rd_step };
-    if (rst) begin
-      \$7  = 5'h00;
+      \$6  = 5'h00;
     end
   end
   assign load__ready = 1'h1;
-  assign wp__addr = { w_bank, w_step };
+  assign w_ptr = wp__addr;
   assign wp__data = load__payload[15:0];
   assign load__valid = wp__en;
-  assign rp__addr = { rd_bank, rd_step };
+  assign rp__addr = \$1 [4:0];
   assign \load__payload.data  = load__payload[15:0];
   assign \load__payload.last  = load__payload[16];
 endmodule
@@ -5946,15 +5994,14 @@ module \fpim_tiny.walker (rst, restart, rows_dsp, rows_lut, rows, cols, steps, l
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.x_buf (clk, rst, restart, data, load__payload, rd_bank, rd_step, wp__en);
+module \fpim_tiny.x_buf (clk, rst, restart, data, load__payload, rd_base, rd_step, wp__en);
   reg \$auto$verilog_backend.cc:2355:dump_module$26  = 0;
-  wire \$1 ;
+  wire [5:0] \$1 ;
   wire \$2 ;
   wire \$3 ;
-  wire [4:0] \$4 ;
-  reg \$5 ;
-  reg [3:0] \$6 ;
-  reg [4:0] \$7 ;
+  wire [5:0] \$4 ;
+  reg [4:0] \$5 ;
+  reg [4:0] \$6 ;
   input clk;
   wire clk;
   output [15:0] data;
@@ -5965,8 +6012,8 @@ module \fpim_tiny.x_buf (clk, rst, restart, data, load__payload, rd_bank, rd_ste
   wire \load__payload.last ;
   wire load__ready;
   wire load__valid;
-  input rd_bank;
-  wire rd_bank;
+  input [4:0] rd_base;
+  wire [4:0] rd_base;
   input [3:0] rd_step;
   wire [3:0] rd_step;
   input restart;
@@ -5976,9 +6023,9 @@ module \fpim_tiny.x_buf (clk, rst, restart, data, load__payload, rd_bank, rd_ste
   input rst;
   wire rst;
   reg [4:0] shown = 5'h00;
-  reg w_bank = 1'h0;
-  reg [3:0] w_step = 4'h0;
-  wire [4:0] wp__addr;
+  (* init = 5'h00 *)
+  wire [4:0] w_ptr;
+  reg [4:0] wp__addr = 5'h00;
   wire [15:0] wp__data;
   input wp__en;
   wire wp__en;
@@ -6019,67 +6066,46 @@ module \fpim_tiny.x_buf (clk, rst, restart, data, load__payload, rd_bank, rd_ste
   end
   always @(posedge clk) begin
     if (wp__en)
-      mem[{ w_bank, w_step }] <= load__payload[15:0];
+      mem[wp__addr] <= load__payload[15:0];
   end
   reg [4:0] _0_;
   always @(posedge clk) begin
-    _0_ <= { rd_bank, rd_step };
+    _0_ <= \$1 [4:0];
   end
   assign rp__data = mem[_0_];
-  assign data = \$2  ? load__payload[15:0] : rp__data;
-  assign \$3  = ~ w_bank;
-  assign \$4  = w_step + 1'h1;
+  assign data = \$3  ? load__payload[15:0] : rp__data;
+  assign \$4  = wp__addr + 1'h1;
   always @(posedge clk)
-    w_bank <= \$5 ;
+    wp__addr <= \$5 ;
   always @(posedge clk)
-    w_step <= \$6 ;
-  always @(posedge clk)
-    shown <= \$7 ;
-  assign \$1  = { w_bank, w_step } == shown;
-  assign \$2  = wp__en & \$1 ;
+    shown <= \$6 ;
+  assign \$1  = rd_base + rd_step;
+  assign \$2  = wp__addr == shown;
+  assign \$3  = wp__en & \$2 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$5  = w_bank;
+    \$5  = wp__addr;
     if (restart) begin
-      \$5  = 1'h0;
+      \$5  = 5'h00;
     end else if (wp__en) begin
-      if (load__payload[16]) begin
-        \$5  = \$3 ;
-      end
+      \$5  = \$4 [4:0];
     end
     if (rst) begin
-      \$5  = 1'h0;
+      \$5  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$6  = w_step;
-    if (restart) begin
-      \$6  = 4'h0;
-    end else if (wp__en) begin
-      (* full_case = 32'd1 *)
-      if (load__payload[16]) begin
-        \$6  = 4'h0;
-      end else begin
-        \$6  = \$4 [3:0];
-      end
-    end
+    \$6  = \$1 [4:0];
     if (rst) begin
-      \$6  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$7  = { rd_bank, rd_step };
-    if (rst) begin
-      \$7  = 5'h00;
+      \$6  = 5'h00;
     end
   end
   assign load__ready = 1'h1;
-  assign wp__addr = { w_bank, w_step };
+  assign w_ptr = wp__addr;
   assign wp__data = load__payload[15:0];
   assign load__valid = wp__en;
-  assign rp__addr = { rd_bank, rd_step };
+  assign rp__addr = \$1 [4:0];
   assign \load__payload.data  = load__payload[15:0];
   assign \load__payload.last  = load__payload[16];
 endmodule

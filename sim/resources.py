@@ -74,8 +74,9 @@ FF within 10%). Yosys keeps the top's hierarchy, so each block below is costed a
   and, around a block RAM, Yosys' transparency registers (``width + 1`` FFs). Fitted on the
   buffer units of the calibration report.
 * **Walkers and controller** (:func:`control_cost`): flip-flops counted register by
-  register (command fields, the eight ``COUNT_BITS`` block counters, both tile walkers, the
-  drain state, the output row's metadata); LUTs a fitted constant per walker and for the
+  register (command fields, the four ``COUNT_BITS`` block counters, the four step counters,
+  two block bases and the block size of the rings (R6), both tile walkers, the drain state, the
+  output row's metadata); LUTs a fitted constant per walker and for the
   controller, plus the load-size multipliers (``rows x steps``, ``cols x steps``), which go
   to DSP slices when their used product has at least ``DSP_Y_MINWIDTH`` bits.
 
@@ -102,6 +103,7 @@ from quant.ops.intmath import DYADIC_BITS
 from quant.ops.layernorm import BETA_LIMIT
 from quant.requant import REQUANTIZER
 from sim.arch import Accelerator, GemmEngine
+from sim.timing import ring_steps
 
 if TYPE_CHECKING:
     from sim.workload import Attention
@@ -114,6 +116,13 @@ BRAM36_SHAPES = ((72, 512), (36, 1024), (18, 2048), (9, 4096), (4, 8192), (2, 16
 DIM_BITS = 16
 PARAM_DEPTH = 64
 COUNT_BITS = 32
+
+
+def ring_count_bits(k_tile: int) -> int:
+    """Width of the controller's step counters of one ring (R6), counting modulo its power
+    of two: a ring holds ``2 * k_tile`` steps and a block at most ``k_tile`` more, so the
+    steps requested and not yet released, plus the next block's, stay below ``4 * k_tile``."""
+    return (4 * k_tile - 1).bit_length()
 
 #: Yosys ``synth_xilinx`` maps an unmarked multiply to DSPs only from this product width on.
 DSP_Y_MINWIDTH = 9
@@ -301,12 +310,9 @@ def pe_costs(accel: Accelerator) -> PeCosts:
 
 
 def buffer_depth(k_tile: int) -> int:
-    """Words of a load buffer's memory (``hw.buffer.DoubleBuffer``): two banks of ``k_tile``
-    words (of the next power of two when ``k_tile`` is one, whose bank bit is then an
-    address bit)."""
-    if k_tile & (k_tile - 1) == 0:
-        return 2 << max(1, (k_tile - 1).bit_length())
-    return 2 * k_tile
+    """Words of a load buffer's memory (``hw.buffer.RingBuffer``): its ring of
+    :func:`sim.timing.ring_steps` words."""
+    return ring_steps(k_tile)
 
 
 def bram36_blocks(width_bits: int, depth: int) -> int:
@@ -544,10 +550,10 @@ def load_size_cost(accel: Accelerator) -> UnitCost:
 
 
 def buffer_logic_cost(mem: MemoryMap, k_tile: int) -> UnitCost:
-    """A load buffer's logic (``hw.buffer.DoubleBuffer``) around its memory."""
-    step_bits = max(1, (k_tile - 1).bit_length())
+    """A load buffer's logic (``hw.buffer.RingBuffer``) around its memory."""
+    ptr_bits = max(1, (ring_steps(k_tile) - 1).bit_length())
     abits = (mem.depth - 1).bit_length()
-    ff = 1 + step_bits + abits  # write bank and step, the shown read address
+    ff = ptr_bits + abits  # the write pointer, the shown read address
     kind = "bram" if mem.kind == "bram" else mem.cell
     if mem.kind == "bram":
         # Yosys' transparency: the written word and an address match, registered; the
@@ -555,9 +561,9 @@ def buffer_logic_cost(mem: MemoryMap, k_tile: int) -> UnitCost:
         ff += mem.width + 1 + (_bits(mem.slices) if mem.slices > 1 else 0)
     elif mem.kind == "lutram":
         ff += abits  # the read address register of the asynchronous LUT RAM
-    else:  # flip-flops, and two more registers (measured on a 1 x 4 buffer only)
+    else:  # flip-flops, and the read word's register (measured on a 1 x 2 ring only)
         kind = "RAM32M"
-        ff += mem.width * mem.depth + mem.width + 1
+        ff += mem.width * mem.depth + mem.width
     per_bit = BUF_LUT_PER_BIT[kind] + _ceil_div(mem.slices - 1, 4)
     return UnitCost(mem.width * per_bit + BUF_LUT[kind], ff, 0)
 
@@ -592,7 +598,10 @@ def control_cost(accel: Accelerator) -> dict[str, UnitCost]:
     rmax = max(e.dsp_rows, e.lut_rows)
     cbits = _bits(c + 1)
     command = 9 * d + _bits(REQUANTIZER.max_out_bits + 1) + 2
-    ff = (command + 2 + 8 * COUNT_BITS + 5  # busy, done, counters, loader flags
+    ring_bits = max(1, (ring_steps(kt) - 1).bit_length())
+    ff = (command + 2 + 4 * COUNT_BITS + 5  # busy, done, block counters, loader flags
+          + 4 * ring_count_bits(kt)  # step counters (R6)
+          + 2 * ring_bits + max(1, kt.bit_length())  # each ring's block base, block size
           + _bits(max(kt, 2)) + 1 + _bits(rmax + c + 1) + _bits(max(rmax, 2))  # step .. drow
           + (2 + 2 * cores) * d + cbits + 1  # the drained tile's fields, final flag
           + (2 + 2 * cores) * d + cbits + 2  # the pending tile's: fields, final, valid
@@ -906,7 +915,7 @@ def matmul_block_violation(accel: Accelerator, m: int, k: int) -> str | None:
     QK^T; its V, ``head_dim x T``, for A.V): None if it does, else one line saying why.
 
     No separate K/V buffer: R11b streams ``op(a)`` through the weight buffer
-    (``hw.buffer.DoubleBuffer`` as ``hw.accel`` builds it, counted by
+    (``hw.buffer.RingBuffer`` as ``hw.accel`` builds it, counted by
     :func:`estimate_resources`), whose word is one K step of every row, the DSP core's ``Rd``
     rows at ``weight_bits`` first, in banks of ``k_tile`` words (:func:`buffer_depth`). A
     block is ``a_f`` rows (R2: at most ``ceil(m / ceil(m / Rd))``) of ``k_q <= k_tile``

@@ -92,16 +92,27 @@ R5 Loads. A chunk tile needs weight block ``(f, q)`` (``(a_f + b_f) * k_q`` weig
    indexed by the outer loop is loaded once per outer iteration and the other one on every
    tile (once in total if its loop has length 1).
 
-R6 Banks. Each buffer has two banks; the ``n``-th block loaded into a buffer goes to bank
-   ``n mod 2``. Its load may start only after the ``(n-2)``-th block of that buffer is
-   released: at the end of the stream window of the last chunk tile that used it.
+R6 Rings. Each buffer is a ring of ``2 * KT`` words, one word per K step (a weight word
+   holds one step of every row, an activation word one step of every column). Blocks take
+   consecutive words in load order: the ``n``-th block loaded into a buffer starts at word
+   ``S_n mod 2KT``, ``S_n`` the steps of the blocks before it. Its load may start only once
+   every earlier block whose words it would overwrite is released, i.e. once the released
+   blocks of that buffer (always a prefix: blocks are released in load order) hold at least
+   ``S_n + k_q - 2KT`` steps. A block is released at the end of the stream window of the
+   last chunk tile that used it. (Blocks of ``KT`` steps are the two banks of a double
+   buffer: block ``n`` waits for block ``n - 2``; blocks of ``k_q < KT`` steps let more
+   loads run ahead of the windows, which is what hides R7's latency on short reductions.)
 
 R7 DRAM. One read channel serves load requests in chunk-tile order (weight block before
-   activation block of the same chunk tile), one at a time. A request starts at the later
-   of (the end of the previous request, its bank release) and takes ``L + ceil(bytes / B)``
-   cycles (``memory.dram_latency`` and ``memory.dram_bytes_per_cycle``; 0 cycles when
-   bandwidth is unlimited and latency 0). Requests are issued as early as these rules
-   allow (prefetch).
+   activation block of the same chunk tile). A block's data occupies the channel for
+   ``ceil(bytes / B)`` cycles and arrives ``L`` cycles after its request
+   (``memory.dram_bytes_per_cycle`` ``B`` and ``memory.dram_latency`` ``L``; no transfer
+   cycles with unlimited bandwidth): the request is accepted at ``a = max(e' - L, room)``,
+   ``e'`` the completion of the previous block (0 for the first) and ``room`` the time R6
+   allows, and the block completes at ``e = a + L + ceil(bytes / B)``. Several requests can
+   be outstanding (in-order data, like AXI reads), so the latency is paid once per run of
+   back-to-back requests rather than once per block. Requests are issued as early as these
+   rules allow (prefetch).
 
 R8 Stalls. A chunk tile's window starts at the latest of: the end of the previous window
    (of this or the previous output tile; cycle 0 for the first), the completion of its
@@ -127,10 +138,10 @@ R11 Activation x activation GEMMs (op ``matmul``: QK^T and A.V, ``Y[M x N] = op(
    . b[K x N]`` per group, ``groups`` = heads x batch). (a) Every row is fixed point and runs
    on the DSP core (``Mf = M``, ``Ml = 0``; an engine without DSP rows cannot run it). (b)
    Operand ``op(a)`` of a group takes the weight role: it is loaded per group through the
-   same buffer, banks and DRAM channel as a weight block (R5-R7), with blocks of
+   same buffer ring and DRAM channel as a weight block (R5-R7), with blocks of
    ``a_f * k_q`` words of ``act_bits`` (not ``weight_bits``); operand ``b`` streams as the
    activations (R5 at ``act_bits``). There is no separate K/V buffer: a block takes ``k_q <=
-   KT`` words of one weight-buffer bank, its ``a_f`` values of ``act_bits`` in the DSP rows'
+   KT`` words of the weight ring, its ``a_f`` values of ``act_bits`` in the DSP rows'
    ``Rd * weight_bits`` bits of each word (room whenever ``act_bits <= weight_bits``;
    ``sim.resources.matmul_block_violation``). Each group is one GEMM command timed by R1-R8
    from an empty buffer (R10), so a matmul costs ``groups`` times one group. (c) Both operands enter
@@ -254,6 +265,12 @@ def row_steps(m_fixed: int, m_lut: int, dsp_rows: int, lut_rows: int) -> int:
 
 
 @numba.njit(cache=True)
+def ring_steps(k_tile: int) -> int:
+    """Words (K steps) of a load buffer's ring (rule R6): two blocks of ``k_tile`` steps."""
+    return 2 * k_tile
+
+
+@numba.njit(cache=True)
 def capture_lead(a: int, packing: int) -> int:
     """``s_t`` of rule R4b: how many cycles after a tile's drain started the next tile's last
     window may end, for a tile with ``a`` DSP-core rows packed ``packing`` to a multiplier
@@ -302,10 +319,33 @@ def plain_os_cycles(m: int, n: int, k: int, rows: int, cols: int) -> int:
     return ceil_div(m, rows) * ceil_div(n, cols) * (2 * rows + cols + k - 2)
 
 
-def load_cycles(nbytes: int, bw: int | None, lat: int) -> int:
+def transfer_cycles(nbytes: int, bw: int | None) -> int:
     """R7: cycles one block of ``nbytes`` occupies the DRAM channel (``bw`` None:
-    unlimited bandwidth)."""
-    return lat + (0 if bw is None else ceil_div(nbytes, bw))
+    unlimited bandwidth, 0 cycles)."""
+    return 0 if bw is None else ceil_div(nbytes, bw)
+
+
+class DramChannel:
+    """Rule R7 as the Python testbenches serve the top's load requests: one channel, a
+    request accepted once ``cycle >= e' - L``, each block complete ``L + transfer`` cycles
+    after it is accepted, blocks back to back in request order."""
+
+    def __init__(self, bw: int | None, lat: int) -> None:
+        self.bw = bw
+        self.lat = lat
+        self.end = 0  # completion of the previous block (e' of R7)
+
+    def accepts(self, cycle: int) -> bool:
+        """Whether a request shown in ``cycle`` is accepted in it."""
+        return cycle >= self.end - self.lat
+
+    def serve(self, cycle: int, nbytes: int) -> tuple[int, int]:
+        """Accept one block of ``nbytes`` requested in ``cycle`` (the second block of a
+        request is accepted in the same cycle, after the first): ``(start, completion)``,
+        ``start`` the cycle R7 accepts it."""
+        start = max(cycle, self.end - self.lat)
+        self.end = start + self.lat + transfer_cycles(nbytes, self.bw)
+        return start, self.end
 
 
 def _block_bytes(elems: int, bits: int) -> int:
@@ -437,12 +477,12 @@ def analytical_cycles(g: GemmShape, dsp_rows: int, lut_rows: int, cols: int, k_t
         for kq, cnt_q in chunks:
             nb = _block_bytes(rows * kq, weight_bits)
             w_bytes += nb * cnt_f * cnt_q * w_reps
-            w_time += load_cycles(nb, bw, lat) * cnt_f * cnt_q * w_reps
+            w_time += transfer_cycles(nb, bw) * cnt_f * cnt_q * w_reps
     for cj, cnt_j in colsz:
         for kq, cnt_q in chunks:
             nb = _block_bytes(kq * cj, act_bits)
             x_bytes += nb * cnt_j * cnt_q * x_reps
-            x_time += load_cycles(nb, bw, lat) * cnt_j * cnt_q * x_reps
+            x_time += transfer_cycles(nb, bw) * cnt_j * cnt_q * x_reps
     write = _block_bytes(g.m * g.n, act_bits)
     if bw is None and lat == 0:
         return GemmTiming(comp, comp, 0, w_bytes + x_bytes, write)
@@ -450,12 +490,12 @@ def analytical_cycles(g: GemmShape, dsp_rows: int, lut_rows: int, cols: int, k_t
     first_rows = steps[0][0]
     k0 = chunks[0][0]
     c0 = colsz[0][0]
-    first = (load_cycles(_block_bytes(first_rows * k0, weight_bits), bw, lat)
-             + load_cycles(_block_bytes(k0 * c0, act_bits), bw, lat))
+    first = (lat + transfer_cycles(_block_bytes(first_rows * k0, weight_bits), bw)
+             + transfer_cycles(_block_bytes(k0 * c0, act_bits), bw))
     last_r = steps[-1][1]
     last_c = colsz[-1][0]
     last_k = chunks[-1][0]
-    bound = max(comp + first, w_time + x_time + last_k + last_r + last_c)
+    bound = max(comp + first, lat + w_time + x_time + last_k + last_r + last_c)
     return GemmTiming(bound, comp, bound - comp, w_bytes + x_bytes, write)
 
 
@@ -495,13 +535,20 @@ def _gemm_schedule(mf: int, ml: int, n: int, k: int, order: int, rd: int, rl: in
     nq = (k + kt - 1) // kt
     qa, ra = mf // nf, mf % nf
     qb, rb = ml // nf, ml % nf
-    chan = 0  # end of the previous DRAM request (R7)
-    w_rel = np.zeros(2, dtype=np.int64)  # release time of the block in each bank (R6)
-    x_rel = np.zeros(2, dtype=np.int64)
+    chan = 0  # completion of the previous block (e' of R7)
+    cap = ring_steps(kt)  # R6
+    # Per buffer and block loaded so far: steps before it (S_n of R6) and release time.
+    nt = nj * nf * nq
+    w_off = np.zeros(nt + 1, dtype=np.int64)
+    w_rel = np.zeros(nt, dtype=np.int64)
+    x_off = np.zeros(nt + 1, dtype=np.int64)
+    x_rel = np.zeros(nt, dtype=np.int64)
     w_n = 0  # blocks loaded so far, per buffer
-    w_bank = 0
-    x_bank = 0
     x_n = 0
+    w_old = 0  # oldest block the next load need not wait for (R6)
+    x_old = 0
+    w_room = 0  # when the blocks before w_old are released (R6)
+    x_room = 0
     w_ready = 0
     x_ready = 0
     prev_f = -1
@@ -530,20 +577,26 @@ def _gemm_schedule(mf: int, ml: int, n: int, k: int, order: int, rd: int, rl: in
                 kq = min(kt, k - q * kt)
                 if f != prev_f or q != prev_q_w:  # R5: new weight block
                     nbytes = ((a + b) * kq * wbits + 7) // 8
-                    start = max(chan, w_rel[w_n % 2])
+                    w_off[w_n + 1] = w_off[w_n] + kq
+                    while w_off[w_old] < w_off[w_n + 1] - cap:  # R6: room in the ring
+                        w_room = max(w_room, w_rel[w_old])
+                        w_old += 1
+                    start = max(chan - lat, w_room)  # R7
                     chan = start + _load_time(nbytes, bw, lat)
                     w_ready = chan
-                    w_bank = w_n % 2
                     w_n += 1
                     dram += nbytes
                     prev_f = f
                     prev_q_w = q
                 if j != prev_j or q != prev_q_x:  # R5: new activation block
                     nbytes = (kq * cj * abits + 7) // 8
-                    start = max(chan, x_rel[x_n % 2])
+                    x_off[x_n + 1] = x_off[x_n] + kq
+                    while x_off[x_old] < x_off[x_n + 1] - cap:  # R6: room in the ring
+                        x_room = max(x_room, x_rel[x_old])
+                        x_old += 1
+                    start = max(chan - lat, x_room)  # R7
                     chan = start + _load_time(nbytes, bw, lat)
                     x_ready = chan
-                    x_bank = x_n % 2
                     x_n += 1
                     dram += nbytes
                     prev_j = j
@@ -555,8 +608,8 @@ def _gemm_schedule(mf: int, ml: int, n: int, k: int, order: int, rd: int, rl: in
                     i_begin = max(i_begin, i_done - cj - kq, i_lead - kq)
                 t_free = begin + kq
                 i_free = i_begin + kq
-                w_rel[w_bank] = t_free  # R6: released when its last window ends
-                x_rel[x_bank] = t_free
+                w_rel[w_n - 1] = t_free  # R6: released when its last window ends
+                x_rel[x_n - 1] = t_free
                 if t_free > limit:
                     _write_row(out, CYCLE_LIMIT, t_free, t_free - i_free, dram, j, f, q)
                     return

@@ -32,7 +32,7 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge
 
-from sim.timing import load_cycles
+from sim.timing import DramChannel
 
 OUT_READY = {"always": None, "mild": 4, "heavy": 0.3}
 
@@ -101,12 +101,12 @@ class BeatSource:
 
 
 class Dram:
-    """The DRAM of sim.timing rule R7: one channel, ``L + ceil(bytes / B)`` cycles a block."""
+    """The DRAM of sim.timing rule R7 (:class:`sim.timing.DramChannel`) with the beats."""
 
     def __init__(self, tb, case: dict):
         self.tb = tb
         self.case = case
-        self.chan = 0
+        self.chan = DramChannel(case["bw"], case["lat"])
         self.done_at: dict[str, set[int]] = {"w": set(), "x": set()}
         self.requests: list[tuple[str, int, int, int]] = []
 
@@ -120,21 +120,18 @@ class Dram:
         """Sample ``load_req`` (valid/payload) and answer: ready, loaded pulses, beats."""
         tb, dut = self.tb, self.tb.dut
         ready = 0
-        if int(dut.load_req__valid.value) and cycle >= self.chan:
+        if int(dut.load_req__valid.value) and self.chan.accepts(cycle):
             ready = 1
             p = tb.layouts["load_req"].from_bits(int(dut.load_req__payload.value))
-            t = cycle
             # the weight block first, then the activation block (R7)
             for kind, src, beat in (("w", tb.w_src, tb.w_beat), ("x", tb.x_src, tb.x_beat)):
                 r = getattr(p, kind)
                 if not r.en:
                     continue
-                n = load_cycles(int(r.bytes), self.case["bw"], self.case["lat"])
-                self.done_at[kind].add(t + n)
-                self.requests.append((kind, t, t + n, int(r.bytes)))
-                self._queue(src, t, n, [beat(self.case, r, s) for s in range(r.steps)])
-                t += n
-            self.chan = t
+                t, end = self.chan.serve(cycle, int(r.bytes))
+                self.done_at[kind].add(end)
+                self.requests.append((kind, t, end, int(r.bytes)))
+                self._queue(src, t, end - t, [beat(self.case, r, s) for s in range(r.steps)])
         drive(dut.load_req__ready, ready)
         drive(dut.w_loaded, int(cycle in self.done_at["w"]))
         drive(dut.x_loaded, int(cycle in self.done_at["x"]))

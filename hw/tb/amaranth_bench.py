@@ -15,7 +15,7 @@ import numpy as np
 from amaranth.sim import Simulator
 
 from hw.tb.cases import GemmCase, case_command
-from sim.timing import load_cycles
+from sim.timing import DramChannel
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,8 @@ def run_case(accel, case: GemmCase, *, dut=None, vcd: str | None = None) -> RtlR
         await ctx.tick()
         ctx.set(dut.cmd.valid, 0)
         ctx.set(dut.out.ready, 1)
-        cycle = chan = busy = 0
+        cycle = busy = 0
+        dram = DramChannel(case.bw, case.lat)
         done_at: dict[str, set[int]] = {"w": set(), "x": set()}
         beats: dict[str, deque] = {"w": deque(), "x": deque()}
         requests = []
@@ -85,14 +86,13 @@ def run_case(accel, case: GemmCase, *, dut=None, vcd: str | None = None) -> RtlR
                 after_done = cycle + 2 * max(e.dsp_rows, e.lut_rows) + 4
             busy += ctx.get(dut.busy)
             ready = 0
-            if ctx.get(dut.load_req.valid) and cycle >= chan:
+            if ctx.get(dut.load_req.valid) and dram.accepts(cycle):
                 ready = 1
                 p = ctx.get(dut.load_req.payload)
-                t = cycle
                 if p.w.en:
-                    t += load_cycles(p.w.bytes, case.bw, case.lat)
+                    s0, t = dram.serve(cycle, p.w.bytes)
                     done_at["w"].add(t)
-                    requests.append(("w", cycle, t, p.w.bytes))
+                    requests.append(("w", s0, t, p.w.bytes))
                     for s in range(p.w.steps):
                         kk = p.w.k0 + s
                         beat = {}
@@ -103,15 +103,13 @@ def run_case(accel, case: GemmCase, *, dut=None, vcd: str | None = None) -> RtlR
                                           for i in range(dut.rows_of[core])]
                         beats["w"].append((beat, s == p.w.steps - 1))
                 if p.x.en:
-                    s0 = t
-                    t += load_cycles(p.x.bytes, case.bw, case.lat)
+                    s0, t = dram.serve(cycle, p.x.bytes)
                     done_at["x"].add(t)
                     requests.append(("x", s0, t, p.x.bytes))
                     for s in range(p.x.steps):
                         xs = [int(x[p.x.k0 + s, p.x.col0 + j]) if j < p.x.cols else 0
                               for j in range(e.cols)]
                         beats["x"].append((xs, s == p.x.steps - 1))
-                chan = t
             ctx.set(dut.load_req.ready, ready)
             ctx.set(dut.w_loaded, int(cycle in done_at["w"]))
             ctx.set(dut.x_loaded, int(cycle in done_at["x"]))

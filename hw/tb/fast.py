@@ -11,10 +11,12 @@ Amaranth port layouts, with
   output rows) loaded with ``$readmemh`` from a case directory the host writes;
 * params and cmd sources (one transfer per cycle, no idle cycles), an always-ready ``out``
   sink that writes every output element into the output memory;
-* the DRAM of sim.timing rule R7 and docs/rtl.md: one channel, a request accepted in the
-  first cycle the channel is free, ``L + ceil(bytes / B)`` cycles per block (weight block
-  first), ``w_loaded``/``x_loaded`` pulsed at each block's completion (in the accept cycle
-  for a 0-cycle block), and each block's beats back to back from the block's start.
+* the DRAM of sim.timing rule R7 and docs/rtl.md: one channel, a request accepted from
+  ``L`` cycles before the previous block completes, each block complete ``L +
+  ceil(bytes / B)`` cycles after its start (weight block first, the activation block
+  starting after the weight block's transfer), ``w_loaded``/``x_loaded`` pulsed at each
+  block's completion (in the accept cycle for a 0-cycle block), and each block's beats
+  back to back from the block's start.
 
 A small C++ driver (``fast_main.cpp``) clocks the Verilated model: the host writes a case,
 sends ``go`` on the driver's stdin, and reads ``done`` when the harness has written the
@@ -49,6 +51,7 @@ from hw.tb.engine import REPO, Outcome, outcome
 from hw.tb.verilator import VERILATOR_ARGS, find_verilator
 from quant.errors import ShapeError, SimulationError
 from sim.arch import Accelerator
+from sim.timing import ring_steps
 
 HARNESS = "fpim_fast_tb"
 DRIVER = Path(__file__).with_name("fast_main.cpp")
@@ -163,24 +166,33 @@ def harness_verilog(accel: Accelerator) -> str:
     add(f"  wire [31:0] rx_col0 = {sl('load_req__payload', req, 'x.col0')};")
     add(f"  wire [31:0] rx_cols = {sl('load_req__payload', req, 'x.cols')};")
     bw, lat = hv["bw"], hv["lat"]
-    add(f"  wire [63:0] tw = {lat} + ({bw} == 0 ? 0 : (rw_bytes + {bw} - 1) / {bw});")
+    # R7: `chan` is the previous block's completion; a request is accepted from L cycles
+    # before it; the weight block starts at once, the activation block after its transfer.
+    add(f"  wire [63:0] xw = {bw} == 0 ? 0 : (rw_bytes + {bw} - 1) / {bw};")
+    add(f"  wire [63:0] tw = {lat} + xw;")
     add(f"  wire [63:0] tx = {lat} + ({bw} == 0 ? 0 : (rx_bytes + {bw} - 1) / {bw});")
-    add("  wire accept = state == RUN && load_req__valid && cyc >= chan;")
-    add("  wire [63:0] x_start = cyc + (rw_en != 0 ? tw : 0);")
-    # pending completions and beat descriptors (a block's beats from its start, in order)
-    add("  reg w_pend, x_pend; reg [63:0] w_at, x_at;")
+    add(f"  wire accept = state == RUN && load_req__valid && cyc + {lat} >= chan;")
+    add("  wire [63:0] x_start = cyc + (rw_en != 0 ? xw : 0);")
+    # Pending completions and beat descriptors (a block's beats from its start, in order),
+    # queues of `qd` entries: every block in them holds ring words (R6), at least one each.
+    qd = 1 << (ring_steps(accel.memory.k_tile) + 1).bit_length()
+    qb = qd.bit_length() - 1
+    for kind in ("w", "x"):
+        add(f"  reg [63:0] c{kind}_at [0:{qd - 1}]; reg [{qb}:0] c{kind}_n; "
+            f"reg [{qb - 1}:0] c{kind}_rd;")
     desc = {"w": ["start", "k0", "steps"] + [f"{f}_{core}" for core in top.cores
                                               for f in ("row0", "rows")],
             "x": ["start", "k0", "steps", "col0", "cols"]}
     for kind, names in desc.items():
         for f in names:
-            add(f"  reg [63:0] q{kind}_{f} [0:3]; reg [63:0] h{kind}_{f};")
-        add(f"  reg [2:0] q{kind}_n; reg [1:0] q{kind}_rd; reg [15:0] b{kind}_step; "
+            add(f"  reg [63:0] q{kind}_{f} [0:{qd - 1}]; reg [63:0] h{kind}_{f};")
+        add(f"  reg [{qb}:0] q{kind}_n; reg [{qb - 1}:0] q{kind}_rd; reg [15:0] b{kind}_step; "
             f"reg h{kind}_ok;")
     add("  always @* begin")
     add("    load_req__ready = accept;")
-    add("    w_loaded = (w_pend && cyc == w_at) || (accept && rw_en != 0 && tw == 0);")
-    add("    x_loaded = (x_pend && cyc == x_at) || (accept && rx_en != 0 && x_start + tx == cyc);")
+    add("    w_loaded = (cw_n != 0 && cyc == cw_at[cw_rd]) || (accept && rw_en != 0 && tw == 0);")
+    add("    x_loaded = (cx_n != 0 && cyc == cx_at[cx_rd]) "
+        "|| (accept && rx_en != 0 && x_start + tx == cyc);")
     # head of each beat queue: the oldest queued block, or the block accepted this cycle
     incoming = {"w": {"start": "cyc", "k0": "rw_k0", "steps": "rw_steps",
                       **{f"{f}_{core}": f"rw_{f}_{core}" for core in top.cores
@@ -218,7 +230,8 @@ def harness_verilog(accel: Accelerator) -> str:
     add("    cyc <= cyc + 1;")
     add("    if (rst) rst_count <= rst_count - 1;")
     add("    if (rst) begin")
-    add("      state <= IDLE; cyc <= 0; qw_n <= 0; qx_n <= 0; w_pend <= 0; x_pend <= 0;")
+    add("      state <= IDLE; cyc <= 0; qw_n <= 0; qx_n <= 0; cw_n <= 0; cx_n <= 0; "
+        "qw_rd <= 0; qx_rd <= 0; cw_rd <= 0; cx_rd <= 0;")
     add("    end else begin")
     add("    if (state == IDLE && go) begin")
     add("      case_done <= 0;")
@@ -245,15 +258,21 @@ def harness_verilog(accel: Accelerator) -> str:
     add("      if (busy) busy_cycles <= busy_cycles + 1;")
     add("      if (done && !done_seen) begin done_seen <= 1; done_cycle <= cyc - t0; end")
     add("      if (accept) begin")
-    add("        chan <= x_start + (rx_en != 0 ? tx : 0);")
+    add("        chan <= rx_en != 0 ? x_start + tx : cyc + tw;")
     add("        req_bytes <= req_bytes + (rw_en != 0 ? rw_bytes : 0) + "
         "(rx_en != 0 ? rx_bytes : 0);")
     add("      end")
-    add("      if (w_pend && cyc == w_at) w_pend <= 0;")
-    add("      if (x_pend && cyc == x_at) x_pend <= 0;")
-    add("      if (accept && rw_en != 0 && tw != 0) begin w_pend <= 1; w_at <= cyc + tw; end")
-    add("      if (accept && rx_en != 0 && x_start + tx != cyc) begin x_pend <= 1; "
-        "x_at <= x_start + tx; end")
+    for kind, at in (("w", "cyc + tw"), ("x", "x_start + tx")):
+        n, rd = f"c{kind}_n", f"c{kind}_rd"
+        add(f"      begin : done_{kind}")
+        add("        reg pop; reg push;")
+        add(f"        pop = {n} != 0 && cyc == c{kind}_at[{rd}];")
+        add(f"        push = accept && r{kind}_en != 0 && {at} != cyc;")
+        add(f"        if (push) c{kind}_at[{rd} + {n}[{qb - 1}:0]] <= {at};")
+        add(f"        {n} <= {n} + (push ? 1 : 0) - (pop ? 1 : 0);")
+        add(f"        if (pop) {rd} <= {rd} + 1;")
+        add(f"        if ({n} == {qd} && push) $fatal(1, \"completion queue {kind} overflow\");")
+        add("      end")
     for kind, names in desc.items():
         n, rd = f"q{kind}_n", f"q{kind}_rd"
         # push the accepted block unless the queue was empty and it is being sent now
@@ -264,12 +283,12 @@ def harness_verilog(accel: Accelerator) -> str:
         add(f"        if ({kind}_load__valid) b{kind}_step <= pop ? 0 : b{kind}_step + 1;")
         add(f"        if (push && !({n} == 0 && pop)) begin")
         for f in names:
-            add(f"          q{kind}_{f}[({rd} + {n}) % 4] <= {incoming[kind][f]};")
+            add(f"          q{kind}_{f}[{rd} + {n}[{qb - 1}:0]] <= {incoming[kind][f]};")
         add("        end")
         add(f"        {n} <= {n} + (push && !({n} == 0 && pop) ? 1 : 0) - "
             f"(pop && {n} != 0 ? 1 : 0);")
         add(f"        if (pop && {n} != 0) {rd} <= {rd} + 1;")
-        add(f"        if ({n} == 4 && push) $fatal(1, \"beat queue {kind} overflow\");")
+        add(f"        if ({n} == {qd} && push) $fatal(1, \"beat queue {kind} overflow\");")
         add("      end")
     # output sink
     add("      if (out__valid) begin")

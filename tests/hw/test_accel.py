@@ -20,7 +20,7 @@ from hw.tb.amaranth_bench import run_case
 from hw.tb.cases import random_case, with_memory
 from quant.errors import ConfigError
 from sim.config import load_accelerator, replace_engine
-from sim.timing import GemmShape, compute_cycles, gemm_loop_order
+from sim.timing import GemmShape, compute_cycles, gemm_loop_order, transfer_cycles
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -46,9 +46,11 @@ def test_gemm_bit_exact_and_cycles_equal_sim(m, n, k, bw, lat) -> None:
     run = run_case(with_memory(TINY, bw, lat), case)
     np.testing.assert_array_equal(run.y, case.want)
     assert run.cycles == case.cycles
-    # R5/R7: the same blocks, one at a time in order on the channel.
+    # R5/R7: the same blocks, in order on the channel, each accepted no earlier than L
+    # before the previous one completes and complete L + its transfer after.
     assert sum(r[3] for r in run.requests) == case.dram_read
-    assert all(a[2] <= b[1] for a, b in itertools.pairwise(run.requests))
+    assert all(b[1] >= a[2] - lat for a, b in itertools.pairwise(run.requests))
+    assert all(r[2] == r[1] + lat + transfer_cycles(r[3], bw) for r in run.requests)
     e = TINY.engine
     mf = len(case.fixed_rows)
     shape = GemmShape(mf, m - mf, n, k)

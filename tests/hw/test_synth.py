@@ -9,7 +9,7 @@ from amaranth.hdl import Module, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.buffer import DoubleBuffer
+from hw.buffer import RingBuffer
 from hw.pe_fixed import FixedMacPe
 from hw.pe_packed import PackedFixedMacPe
 from hw.pe_pot import PotPe
@@ -162,13 +162,13 @@ def test_packed_pe_uses_one_dsp(bits: int, lanes: int, family: str) -> None:
 
 @needs_yosys
 @pytest.mark.parametrize(("width", "k_tile"), [(1, 1), (16, 64), (16, 128)],
-                         ids=["1x4-flipflops", "16x128-lutram-2-slices", "16x256-ramb18"])
+                         ids=["1x2-flipflops", "16x128-lutram-2-slices", "16x256-ramb18"])
 def test_buffer_memory_mapping_matches_yosys(width: int, k_tile: int) -> None:
-    """sim.resources.map_memory decides as Yosys does at the edges: a 4-bit memory stays in
+    """sim.resources.map_memory decides as Yosys does at the edges: a 2-bit memory stays in
     flip-flops, 16 x 128 is the deepest 16-bit load buffer in LUT RAM (two RAM64M slices),
     16 x 256 the shallowest in block RAM; the buffer's registers are counted exactly."""
     mem = map_memory(width, buffer_depth(k_tile), "transparent")
-    res = synthesize(emit_verilog(DoubleBuffer(width, k_tile), "buf"), "buf", "xc7")
+    res = synthesize(emit_verilog(RingBuffer(width, k_tile), "buf"), "buf", "xc7")
     rams = {k: v for k, v in res.cells.items() if k.startswith("RAM")}
     assert rams == ({mem.cell: mem.cells} if mem.cells else {})
     assert res.summary["ff"] == buffer_logic_cost(mem, k_tile).ff

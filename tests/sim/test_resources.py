@@ -78,18 +78,18 @@ def test_tiny_datapath_registers_are_structural() -> None:
     assert dp["dsp_core"].dsp == 8 and dp["lut_core"].dsp == 0
     est = estimate_resources(accel)
     # 16 DSP48E1 and 876 FF measured by Yosys (`fpim synth --accel tiny`); the rest of the
-    # top's 1,939 FF (`fpim synth --accel tiny --whole-top`; 1,832 before R4b's second drain
-    # descriptor) are the controller's, walkers', buffers' and output FIFO's registers,
-    # counted one by one
-    assert est.dsp == 16 and est.ff == 876 + 1063 == 1939
+    # top's 1,850 FF (`fpim synth --accel tiny --whole-top`; 1,939 with R6's two banks and
+    # block counters, 1,832 before R4b's second drain descriptor) are the controller's,
+    # walkers', buffers' and output FIFO's registers, counted one by one
+    assert est.dsp == 16 and est.ff == 876 + 974 == 1850
 
 
 def test_load_buffers_count_the_memory_hw_builds() -> None:
-    """Each load buffer is one memory of both banks (hw.buffer): 2 * k_tile words, or the
-    next power of two's when k_tile is one; Yosys maps it (sim.resources.map_memory) with
+    """Each load buffer is one memory, its ring (hw.buffer, R6): 2 * k_tile words; Yosys
+    maps it (sim.resources.map_memory) with
     RAMB18 halves and depth slices sharing a block's width, so it needs fewer blocks than
     whole-block aspect ratios (bram36_blocks: 72 + 15 for xc7z020's buffers)."""
-    assert [buffer_depth(k) for k in (1, 2, 5, 16, 4608)] == [4, 4, 10, 32, 9216]
+    assert [buffer_depth(k) for k in (1, 2, 5, 16, 4608)] == [2, 4, 10, 32, 9216]
     acc = load_accelerator("xc7z020")  # (15 + 49) rows x 12 columns, 4-bit, k_tile 4608
     assert bram36_blocks(64 * 4, 9216) + bram36_blocks(12 * 4, 9216) == 72 + 15
     mems = top_cost(acc).memories
@@ -152,12 +152,12 @@ def test_map_memory_rejects_bad_input(args, message: str) -> None:
 def test_top_model_of_the_mid_size_preset() -> None:
     """Yosys on the mid-size whole top (bench/resource_calibration.py --tops): 162 DSP48E1
     (128 PEs, 2 x 16 requantization lanes, the two load-size multiplies), 2 RAMB36, 132 LUT
-    RAM cells and 14,555 FF, all exact in the model; 19,956 LUTs, the model's within 1%
-    (`fpim synth --accel configs/rtl/mid.yaml --whole-top`; 14,444 FF and 19,731 LUTs before
-    R4b's second drain descriptor)."""
+    RAM cells and 14,494 FF, all exact in the model; 19,813 LUTs, the model's within 1%
+    (`fpim synth --accel configs/rtl/mid.yaml --whole-top`; 14,555 FF and 19,956 LUTs with R6's
+    two banks and block counters, 14,444 and 19,731 before R4b's second drain descriptor)."""
     t = top_cost(load_accelerator("configs/rtl/mid.yaml"))
-    assert (t.dsp, t.bram36, t.lutram, t.ff) == (162, 2, 132, 14_555)
-    assert abs(t.lut - 19_956) / 19_956 < 0.01
+    assert (t.dsp, t.bram36, t.lutram, t.ff) == (162, 2, 132, 14_494)
+    assert abs(t.lut - 19_813) / 19_813 < 0.01
     assert t.control["controller"].dsp == 2 and t.lut_memory == 4 * 132
 
 
@@ -165,4 +165,4 @@ def test_estimate_counts_lutram_in_the_luts() -> None:
     acc = load_accelerator("tiny")
     est, top = estimate_resources(acc), top_cost(acc)
     assert est.lut == top.lut + 4 * 70 and est.lutram == 70 and est.lut_memory == 280
-    assert est.costs.control_ff == 1063
+    assert est.costs.control_ff == 974

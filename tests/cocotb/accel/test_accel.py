@@ -13,11 +13,14 @@ import dataclasses
 import re
 import shutil
 
+import numpy as np
 import pytest
 
 from hw.generate import generate
-from hw.tb.cases import random_case, random_cases
+from hw.tb.cases import make_case, random_case, random_cases
 from hw.tb.engine import REPO, artifact_layer_case, build_accel, run_verilator
+from quant.formats import ActFormat
+from quant.msq import msq_assign
 from sim.config import load_accelerator, replace_engine
 from tests.equivalence.workloads import shaped
 
@@ -129,3 +132,33 @@ def test_mutant_without_the_capture_bound_is_caught(tmp_path) -> None:
     outcomes = run_verilator(TINY, cases, seed=SEED + 5, build=b, log_file=tmp_path / "l")
     assert not any(o.outputs_equal for o in outcomes)
     assert all(o.cycles_rtl < o.cycles_sim for o in outcomes)
+
+
+def transparent_case(m: int, n: int, seed: int):
+    """A one-step GEMM (K = 1) whose outputs are its accumulators (multiplier 2**14, shift
+    14, no bias, no ReLU, 16-bit signed outputs), so every activation shows in the output;
+    unlimited DRAM, no latency."""
+    rng = np.random.default_rng(seed)
+    e = TINY.engine
+    rows = msq_assign(rng.normal(size=(m, 1)), 0.5, e.weight_bits, lut_scheme=e.lut_scheme)
+    x = rng.integers(e.act_format.qmin, e.act_format.qmax + 1, size=(1, n))
+    one = np.ones(m, dtype=np.int64)
+    return make_case(f"transparent-{seed}", seed, rows, x, TINY, one << 14, 14 * one,
+                     0 * one, 0 * one, bw=None, lat=0, out_fmt=ActFormat(16, True))
+
+
+def test_mutant_with_a_larger_ring_is_caught(tmp_path) -> None:
+    """The loader's room check (R6) lets 48 steps into each 32-word ring: with unlimited
+    DRAM and one-step blocks on tiles of four cycles (R4b: c + max(r - c', s) > K) the loads
+    run ahead of the windows by three steps a tile; with more than 48 tiles (F >= 2 row
+    steps of at least 25 column blocks) they get over 32 steps ahead and overwrite blocks
+    not yet read, so outputs must differ. (Not 32 column blocks: the block 32 loads later
+    has the same columns.)"""
+    b = mutant(r"_free = (\\\$\d+ \[\d+:0\]) <= 6'h20;", r"_free = \1 <= 6'h30;", "big-ring",
+               tmp_path)
+    cases = [transparent_case(m, n, SEED + i) for i, (m, n) in enumerate(((8, 120), (7, 112),
+                                                                          (8, 100)))]
+    good = run_verilator(TINY, cases, seed=SEED + 6, log_file=tmp_path / "good")
+    check_all(good)
+    outcomes = run_verilator(TINY, cases, seed=SEED + 6, build=b, log_file=tmp_path / "l")
+    assert not any(o.outputs_equal for o in outcomes)
