@@ -247,8 +247,9 @@ def pos_embed_case(rng: np.random.Generator, features: int, patches: int, fmt: A
     """A pos_embed op of ``features x patches`` patch tokens of ``fmt``. ``random``: float
     position embeddings and class token through ``pos_embed_params`` at random scales, with
     or without the class token; ``extreme``: the format's ends with the largest multiplier
-    and shift 0, tables at +-2**62 (the largest the op allows) and 0, out_shift 0 or 62, the
-    class token; ``ties``: branch products and sums at rounding ties of both signs."""
+    and shift 0, tables at +-2**62 (the largest the op allows), 0 and +-1, out_shift 0, 62
+    or the one that spreads ``x * mult`` over the output range, the class token; ``ties``:
+    branch products and sums at rounding ties of both signs."""
     from quant.ops.add import BRANCH_LIMIT
     from quant.ops.embed import pos_embed_params
 
@@ -275,6 +276,7 @@ def pos_embed_case(rng: np.random.Generator, features: int, patches: int, fmt: A
                        size=(features, tokens))
     table[0, :] = BRANCH_LIMIT
     table[-1, :] = -BRANCH_LIMIT
-    out_shift = int(rng.choice([0, 62]))
+    # 0: every sum clamps; 62: the table alone decides; else x * mult spans the output range
+    out_shift = int(rng.choice([0, 62, fmt.bits + 31 - out_fmt.bits]))
     attrs = {"cls": True, "mult": (1 << 31) - 1, "shift": 0, "out_shift": out_shift}
     return PosEmbedCase(x, fmt, attrs, table, out_fmt)

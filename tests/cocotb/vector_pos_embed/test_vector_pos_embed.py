@@ -4,13 +4,14 @@ outputs exact against ``quant.ops.embed.POS_EMBED`` and cycles exact against sim
 
 Per parameter set, ops from ``tests.hw.vector_cases.pos_embed_case``: the first two with the
 input format's ends under the largest multiplier and shift 0, tables at +-2**62 (the largest
-the op allows), out_shift 0 or 62 and the class token; two with rounding ties of both signs
+the op allows) besides 0 and +-1, out_shift 0, 62 or the one that spreads ``x * mult`` over
+the output range, and the class token; two with rounding ties of both signs
 in the branch and in the sum; then float position embeddings at random scales, with or
 without the class token. Every class-token slot carries a random ``x`` the unit must ignore.
 Even ops run with the input always valid and the output always ready and their cycles are
 checked; odd ops get random idle cycles on ``inp`` and back-pressure on ``out``. Mutants of
-the generated Verilog (the table add skipped in lane 0; the valid pipeline one stage longer)
-must fail the output check and the cycle check respectively.
+the generated Verilog must fail: lane 0's table add skipped (the output check), the valid
+pipeline one stage longer (the cycle check).
 """
 
 from __future__ import annotations
@@ -116,3 +117,23 @@ def test_vector_pos_embed_mutant_skipped_table_is_caught() -> None:
     assert tests >= 1 and failed == tests, "the mutant pos_embed passed the testbench"
     assert re.search(r"mismatch at op \d+ \(\w+\) element", log.read_text()), \
         "the mutant failed, but not on the scoreboard"
+
+
+def test_vector_pos_embed_mutant_longer_valid_is_caught() -> None:
+    """The valid pipeline one stage longer (an extra register before ``valid_d0``): the
+    stall-free ops' cycle check must report ``ceil(E / L) + POS_EMBED_DEPTH + 1``."""
+    from hw.tb.verilator import emit_verilog
+
+    dut, p = build("l4-int8")
+    p = {**p, "ops": 4}
+    original = emit_verilog(dut, "vector_pos_embed")
+    mutant, n = re.subn(r"(\\\$\d+ += )inp__valid;", r"\1mut_valid;", original)
+    mutant, m = re.subn(r"(  reg valid_d0 = 1'h0;\n)",
+                        r"\1  reg mut_valid = 1'h0;\n  always @(posedge clk)\n"
+                        r"    if (inp__ready) mut_valid <= inp__valid;\n", mutant)
+    assert n == m == 1, "the valid pipeline's first stage was not found in the Verilog"
+    tests, failed, log = run_paramset(None, "vector_pos_embed", "mutant-long-valid", __name__,
+                                      p, verilog=mutant)
+    assert tests >= 1 and failed == tests, "the mutant pos_embed passed the testbench"
+    assert re.search(r"mismatch at op \d+ cycles", log.read_text()), \
+        "the mutant failed, but not on the cycle check"
