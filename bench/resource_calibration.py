@@ -500,8 +500,9 @@ def main_vector(out: Path) -> int:
         f"`build/resource_calibration/`; {total:.0f} s for this report, the syntheses' own "
         "times in the last column). Each component of `hw.vector` synthesized alone "
         "(`hw.vector.unit.build_unit`, what `fpim synth --vector` synthesizes): `A` the "
-        "accumulator bits of requant's and softmax's input, `x` GELU's and LayerNorm's signed "
-        "input bits, `T` softmax's longest row, `D` LayerNorm's longest token. Cells: "
+        "accumulator bits of requant's and softmax's input, `x` GELU's, LayerNorm's and "
+        "pos_embed's signed input bits, `T` softmax's longest row, `D` LayerNorm's longest "
+        "token. Cells: "
         "measured / model (`sim.resources.vector_unit_costs`, the model the simulator and "
         "the searches use; error relative to measured). LUT counts LUT1-6 and INV cells "
         "(logic); LUT RAM the RAM32M/RAM64M cells (4 LUTs of the part each).",
