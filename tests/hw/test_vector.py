@@ -205,7 +205,8 @@ def test_pos_embed_matches_reference_and_r15(lanes, features, patches, fmt) -> N
 
     rng = np.random.default_rng(lanes * 53 + features * 7 + patches)
     dut = PosEmbed(lanes, fmt)
-    kinds = ["extreme", "extreme", "ties", "ties", "random", "random", "random", "random"]
+    kinds = ["extreme", "extreme", "ties", "ties", "ends", "ends", "random", "random",
+             "random", "random"]
     for k, kind in enumerate(kinds):
         case = pos_embed_case(rng, features, patches, fmt, kind=kind)
         a = case.attrs

@@ -248,7 +248,8 @@ def pos_embed_case(rng: np.random.Generator, features: int, patches: int, fmt: A
     position embeddings and class token through ``pos_embed_params`` at random scales, with
     or without the class token; ``extreme``: the format's ends with the largest multiplier
     and shift 0, tables at +-2**62 (the largest the op allows), 0 and +-1, out_shift 0, 62
-    or the one that spreads ``x * mult`` over the output range, the class token; ``ties``:
+    or the one that spreads ``x * mult`` over the output range, the class token; ``ends``:
+    multiplier 0 or the largest with shift 31 or 62, small tables; ``ties``:
     branch products and sums at rounding ties of both signs."""
     from quant.ops.add import BRANCH_LIMIT
     from quant.ops.embed import pos_embed_params
@@ -266,6 +267,12 @@ def pos_embed_case(rng: np.random.Generator, features: int, patches: int, fmt: A
         attrs, t = pos_embed_params(s_in, s_out, pos, cvec, int(rng.integers(0, 13)))
         return PosEmbedCase(x, fmt, attrs, t["table"], out_fmt)
     tokens = patches + 1
+    if kind == "ends":  # the other ends of the branch's attrs: mult 0, shifts 31 and 62
+        mult = int(rng.choice([0, (1 << 31) - 1]))
+        attrs = {"cls": True, "mult": mult, "shift": int(rng.choice([31, 62])),
+                 "out_shift": int(rng.choice([0, 1, 2]))}
+        table = rng.integers(-300, 301, size=(features, tokens))
+        return PosEmbedCase(x, fmt, attrs, table.astype(np.int64), out_fmt)
     if kind == "ties":  # x * mult / 2**shift and the sum / 2**out_shift land on halves
         attrs = {"cls": True, "mult": 3, "shift": 1, "out_shift": 1}
         table = (2 * rng.integers(-40, 40, size=(features, tokens)) + 1)

@@ -5,9 +5,10 @@ outputs exact against ``quant.ops.embed.POS_EMBED`` and cycles exact against sim
 Per parameter set, ops from ``tests.hw.vector_cases.pos_embed_case``: the first two with the
 input format's ends under the largest multiplier and shift 0, tables at +-2**62 (the largest
 the op allows) besides 0 and +-1, out_shift 0, 62 or the one that spreads ``x * mult`` over
-the output range, and the class token; two with rounding ties of both signs
-in the branch and in the sum; then float position embeddings at random scales, with or
-without the class token. Every class-token slot carries a random ``x`` the unit must ignore.
+the output range, and the class token; two with rounding ties of both signs in the branch
+and in the sum; two with multiplier 0 or the largest at shifts 31 or 62; then float position
+embeddings at random scales, with or without the class token. Every class-token slot
+carries a random ``x`` the unit must ignore.
 Even ops run with the input always valid and the output always ready and their cycles are
 checked; odd ops get random idle cycles on ``inp`` and back-pressure on ``out``. Mutants of
 the generated Verilog must fail: lane 0's table add skipped (the output check), the valid
@@ -36,7 +37,7 @@ PARAMSETS = {
                  "patches": 8},
 }
 OUT_BITS = 17  # hw.params.out_shape(): signed(max_out_bits + 1)
-KINDS = ("extreme", "extreme", "ties", "ties")
+KINDS = ("extreme", "extreme", "ties", "ties", "ends", "ends")
 
 
 def lane_word(lane: dict, x_bits: int) -> int:
