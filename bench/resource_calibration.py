@@ -28,7 +28,7 @@ exact, LUT and FF within 10%. Syntheses are cached in ``build/resource_calibrati
 (keyed by Verilog, family and script): the mid top takes Yosys about 11 minutes.
 
 With ``--vector``: the vector unit's components (``hw.vector``: requant, softmax, GELU,
-LayerNorm, built by ``hw.vector.unit.build_unit`` as ``fpim synth --vector`` does) over a
+LayerNorm, pos_embed, built by ``hw.vector.unit.build_unit`` as ``fpim synth --vector`` does) over a
 sweep of lanes (1-8) and widths on xc7 and xcup, against
 :func:`sim.resources.vector_unit_costs`, with the least-squares fits the LUT and FF constants
 come from, into ``reports/reference/resource_calibration_vector.md``. Acceptance: DSP, LUT
@@ -416,6 +416,9 @@ VECTOR_SWEEP = [
     *[("layernorm", n, 24, 8, 17, 32, "xc7") for n in (1, 2, 4)],
     ("layernorm", 2, 24, 4, 17, 64, "xc7"), ("layernorm", 2, 24, 8, 17, 32, "xcup"),
     ("layernorm", 8, 24, 8, 17, 64, "xc7"),
+    *[("pos_embed", n, 24, 8, 17, 8, "xc7") for n in (1, 2, 4)],
+    ("pos_embed", 2, 24, 4, 17, 8, "xc7"), ("pos_embed", 2, 24, 8, 17, 8, "xcup"),
+    ("pos_embed", 8, 24, 8, 17, 8, "xc7"),
 ]
 
 
@@ -497,8 +500,9 @@ def main_vector(out: Path) -> int:
         f"`build/resource_calibration/`; {total:.0f} s for this report, the syntheses' own "
         "times in the last column). Each component of `hw.vector` synthesized alone "
         "(`hw.vector.unit.build_unit`, what `fpim synth --vector` synthesizes): `A` the "
-        "accumulator bits of requant's and softmax's input, `x` GELU's and LayerNorm's signed "
-        "input bits, `T` softmax's longest row, `D` LayerNorm's longest token. Cells: "
+        "accumulator bits of requant's and softmax's input, `x` GELU's, LayerNorm's and "
+        "pos_embed's signed input bits, `T` softmax's longest row, `D` LayerNorm's longest "
+        "token. Cells: "
         "measured / model (`sim.resources.vector_unit_costs`, the model the simulator and "
         "the searches use; error relative to measured). LUT counts LUT1-6 and INV cells "
         "(logic); LUT RAM the RAM32M/RAM64M cells (4 LUTs of the part each).",

@@ -162,7 +162,7 @@ def generate_vector(accel: Accelerator, cfg: VectorConfig) -> tuple[str, dict[st
         "units": units,
         "input_sha256": hashlib.sha256(inputs.encode()).hexdigest(),
         "verilog_sha256": hashlib.sha256(text.encode()).hexdigest(),
-        "scope": "vector unit: the dyadic requantizer, softmax, GELU and LayerNorm of sim.timing "
-                 "R12-R16, one module each (hw.vector; docs/rtl.md)",
+        "scope": "vector unit: the dyadic requantizer, softmax, GELU, LayerNorm and pos_embed of "
+                 "sim.timing R12-R16, one module each (hw.vector; docs/rtl.md)",
     }
     return text, manifest

@@ -99,6 +99,7 @@ from typing import TYPE_CHECKING
 
 from quant.errors import ConfigError, check_choice, check_int_range
 from quant.formats import ActFormat, Scheme, weight_format
+from quant.ops.add import BRANCH_LIMIT
 from quant.ops.intmath import DYADIC_BITS
 from quant.ops.layernorm import BETA_LIMIT
 from quant.requant import REQUANTIZER
@@ -768,9 +769,12 @@ EXP_BITS = 32
 GAMMA_BITS = 32
 BETA_BITS = BETA_LIMIT.bit_length() + 1
 VEC_COEF_BITS = GAMMA_BITS + BETA_BITS
+#: A ``pos_embed`` table word as its stream carries it: ``|table| <= BRANCH_LIMIT`` (2**62,
+#: quant.ops.embed's bound), signed.
+POS_TABLE_BITS = BRANCH_LIMIT.bit_length() + 1
 
 #: The vector unit's components (``hw.vector``), in the order they are reported.
-VECTOR_UNITS = ("requant", "softmax", "gelu", "layernorm")
+VECTOR_UNITS = ("requant", "softmax", "gelu", "layernorm", "pos_embed")
 
 
 @dataclass(frozen=True)
@@ -822,19 +826,22 @@ VEC_LUT = {
     "softmax": (1012.4, 3.451, 572.5),
     "gelu": (3582.1, 44.68, 367.5),
     "layernorm": (549.3, 0.0, 1186.8),
+    "pos_embed": (636.7, 3.857, 415.0),
 }
 VEC_FF = {
     "requant": (17.0, 2.0, 3.0),
     "softmax": (256.8, 3.522, 327.5),
     "gelu": (3860.0, 55.0, 47.0),
     "layernorm": (400.1, 0.0, 533.3),
+    "pos_embed": (488.0, 2.0, 7.0),
 }
 
 
 #: FF per lane that Yosys keeps in fabric on DSP48E2 (xcup) but absorbs into DSP48E1 on xc7:
 #: measured on LayerNorm (2 lanes: 1,604 FF on xcup, 1,357 on xc7: its single-slice
 #: products' registers), none on requant and softmax (the same FF on both families).
-VEC_FF_DSP48E2 = {"requant": 0.0, "softmax": 0.0, "gelu": 0.0, "layernorm": 123.5}
+VEC_FF_DSP48E2 = {"requant": 0.0, "softmax": 0.0, "gelu": 0.0, "layernorm": 123.5,
+                  "pos_embed": 0.0}
 
 
 def vector_width(unit: str, cfg: VectorConfig) -> int:
@@ -844,7 +851,7 @@ def vector_width(unit: str, cfg: VectorConfig) -> int:
     its input (the calibration measures no width term there)."""
     if unit in ("requant", "softmax"):
         return cfg.acc_bits + DYADIC_BITS + 1
-    if unit == "gelu":
+    if unit in ("gelu", "pos_embed"):
         return cfg.x_fmt.bits + 1
     return 0
 
@@ -867,6 +874,8 @@ def vector_unit_dsps(unit: str, cfg: VectorConfig, dsp_type: str) -> int:
     if unit == "gelu":  # e1 * f, x * sigma, the output requantizer of x * sigma
         return n * (mul(EXP_BITS + 1, EXP_BITS + 1) + mul(x, 17)
                     + mul(x + 16, DYADIC_BITS + 1)) + nx0
+    if unit == "pos_embed":  # the branch's x * mult (the output requantizer multiplies by 1)
+        return n * mul(cfg.x_fmt.bits + (not cfg.x_fmt.signed), DYADIC_BITS + 1)
     # layernorm: y * y, y * f, z * gamma (the affine requantizer multiplies by 1)
     return n * (mul(x + 2, x + 2) + mul(x + 2, EXP_BITS + 1) + mul(EXP_BITS + 1, 32))
 

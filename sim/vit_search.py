@@ -77,7 +77,7 @@ from sim.search import (
 )
 from sim.workload import Attention, Workload, assign_fraction, attention_of
 
-#: Vector-unit lane counts tried. With the calibrated vector unit (about 6,250 LUT and 28
+#: Vector-unit lane counts tried. With the calibrated vector unit (about 6,920 LUT and 30
 #: DSP slices per lane at 8 bits, sim.resources.vector_unit_costs) 64 lanes fit no part the
 #: search knows and the XC7Z020 holds at most a few.
 LANES = (2, 4, 8, 16, 32)

@@ -50,8 +50,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument("--vector", action="store_true",
                    help="write the preset's vector unit instead (requant, softmax, GELU, "
-                        "LayerNorm, one module each: <top>_vec.v and <top>_vec.json), sized "
-                        "by --tokens and --features")
+                        "LayerNorm, pos_embed, one module each: <top>_vec.v and "
+                        "<top>_vec.json), sized by --tokens and --features")
     p.add_argument("--tokens", type=int, default=None, metavar="T",
                    help="with --vector: longest softmax row")
     p.add_argument("--features", type=int, default=None, metavar="D",

@@ -49,8 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "mapping model follows Yosys' xc7 rules")
     p.add_argument("--vector", action="store_true",
                    help="synthesize the vector unit instead, one component at a time "
-                        "(requant, softmax, gelu, layernorm; hw.vector), each next to the "
-                        "model's estimate (sim.resources.vector_unit_costs); its rows come "
+                        "(requant, softmax, gelu, layernorm, pos_embed; hw.vector), each next to "
+                        "the model's estimate (sim.resources.vector_unit_costs); its rows come "
                         "from --model or --tokens and --features")
     p.add_argument("--unit", action="append", choices=VECTOR_UNITS, default=None,
                    help="with --vector: only this component (repeatable; default: all)")

@@ -38,11 +38,13 @@ def round_shift(m: Module, p: Value, s: Value, name: str) -> Signal:
 
 
 def requant_stages(m: Module, xs: list[Value], en: Value, mult: Value, shift: Value,
-                   qmax: Value, qmin: Value, name: str) -> list[Signal]:
+                   qmax: Value | None, qmin: Value | None, name: str) -> list[Signal]:
     """The dyadic requantizer ``clamp(round_half_even(x * mult / 2**shift))`` of each lane of
     ``xs``, in :data:`sim.timing.REQ_DEPTH` registered stages that advance when ``en``:
     multiply, round by the shift, clamp. Returns the last stage's registers (signed,
-    ``max_out_bits + 1`` wide)."""
+    ``max_out_bits + 1`` wide). With ``qmax`` and ``qmin`` None the last stage registers the
+    rounded value unclamped (``quant.ops.add.to_common``'s branch scaling; signed, wide
+    enough for every product)."""
     stages = 3
     if stages != REQ_DEPTH:
         raise ConfigError(f"REQ_DEPTH must be {stages} (multiply, round, clamp), not "
@@ -52,13 +54,15 @@ def requant_stages(m: Module, xs: list[Value], en: Value, mult: Value, shift: Va
     for i, x in enumerate(xs):
         p = Signal(signed(pw), name=f"{name}_p{i}")
         r = Signal(signed(pw + 1), name=f"{name}_r{i}")
-        y = Signal(signed(REQUANTIZER.max_out_bits + 1), name=f"{name}_y{i}")
+        y = Signal(signed(pw + 1 if qmax is None else REQUANTIZER.max_out_bits + 1),
+                   name=f"{name}_y{i}")
         rr = round_shift(m, p, shift, f"{name}_rs{i}")
+        yv = r if qmax is None else Mux(r > qmax, qmax, Mux(r < qmin, qmin, r))
         with m.If(en):
             m.d.sync += [
                 p.eq(x * mult),
                 r.eq(rr),
-                y.eq(Mux(r > qmax, qmax, Mux(r < qmin, qmin, r))),
+                y.eq(yv),
             ]
         outs.append(y)
     return outs

@@ -1,5 +1,5 @@
 """The vector unit of an accelerator as ``hw`` builds it: one component per op (requant,
-softmax, gelu, layernorm) with the parameters of :class:`sim.resources.VectorConfig`, for
+softmax, gelu, layernorm, pos_embed) with the parameters of :class:`sim.resources.VectorConfig`, for
 ``fpim synth --vector``, ``fpim rtl --vector`` and the resource calibration."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from amaranth.lib import wiring
 
 from hw.vector.gelu import Gelu
 from hw.vector.layernorm import LayerNorm
+from hw.vector.posembed import PosEmbed
 from hw.vector.requant import DyadicRequant
 from hw.vector.softmax import Softmax
 from sim.resources import VECTOR_UNITS, VectorConfig
@@ -23,6 +24,8 @@ def build_unit(unit: str, cfg: VectorConfig) -> wiring.Component:
         return Gelu(cfg.lanes, cfg.x_fmt)
     if unit == "layernorm":
         return LayerNorm(cfg.lanes, cfg.x_fmt, cfg.features)
+    if unit == "pos_embed":
+        return PosEmbed(cfg.lanes, cfg.x_fmt)
     raise AssertionError(f"unit must be one of {VECTOR_UNITS}, not {unit!r}")
 
 

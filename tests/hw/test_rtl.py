@@ -247,7 +247,8 @@ def test_committed_vector_rtl_is_regenerated_identically(preset, tokens, feature
         assert (tmp_path / name).read_text() == (RTL / name).read_text(), (
             f"rtl/{name} differs from a fresh `fpim rtl {cmd} --out rtl`")
     manifest = json.loads((RTL / f"fpim_{preset}_vec.json").read_text())
-    assert sorted(manifest["units"]) == ["gelu", "layernorm", "requant", "softmax"]
+    assert sorted(manifest["units"]) == ["gelu", "layernorm", "pos_embed", "requant",
+                                         "softmax"]
     assert manifest["parameters"] == {"lanes": 4, "acc_bits": 24, "x_bits": 4,
                                       "x_signed": True, "tokens": 17, "features": 8}
     text = (RTL / f"fpim_{preset}_vec.v").read_text()
@@ -256,7 +257,7 @@ def test_committed_vector_rtl_is_regenerated_identically(preset, tokens, feature
 
 
 @pytest.mark.skipif(shutil.which("verilator") is None, reason="verilator not installed")
-@pytest.mark.parametrize("unit", ["requant", "softmax", "gelu", "layernorm"])
+@pytest.mark.parametrize("unit", ["requant", "softmax", "gelu", "layernorm", "pos_embed"])
 def test_vector_verilator_lint(unit: str) -> None:
     proc = subprocess.run(["verilator", "--lint-only", "-Wno-WIDTH", "-Wno-CASEINCOMPLETE",
                            "--top-module", f"fpim_tiny_vec_{unit}",
@@ -309,5 +310,21 @@ def test_synth_vector_requant_json(capsys) -> None:
     u = data["units"][0]
     assert u["unit"] == "requant" and u["top"] == "fpim_tiny_vec_requant"
     assert u["family"] == "xc7" and u["measured"]["dsp"] == u["model"]["dsp"] == 16
+    errors = {r["resource"]: r["rel_error"] for r in u["comparison"]}
+    assert abs(errors["lut"]) <= 0.10 and abs(errors["ff"]) <= 0.10
+
+
+@pytest.mark.skipif(shutil.which("yosys") is None, reason="yosys not installed")
+def test_synth_vector_pos_embed_json(capsys) -> None:
+    """The tiny preset's 4-lane pos_embed: DSP exact (each lane's 4 x 32-bit branch product
+    in two 25x18 pieces; the output requantizer's multiply by 1 takes none), LUT and FF
+    within the calibration's 10%."""
+    code, out, _ = run(capsys, "synth", *_vector_args("tiny", 17, 8), "--unit", "pos_embed",
+                       "--json")
+    data = json.loads(out)
+    assert code == 0 and data["vector"]["lanes"] == 4 and len(data["units"]) == 1
+    u = data["units"][0]
+    assert u["unit"] == "pos_embed" and u["top"] == "fpim_tiny_vec_pos_embed"
+    assert u["family"] == "xc7" and u["measured"]["dsp"] == u["model"]["dsp"] == 8
     errors = {r["resource"]: r["rel_error"] for r in u["comparison"]}
     assert abs(errors["lut"]) <= 0.10 and abs(errors["ff"]) <= 0.10

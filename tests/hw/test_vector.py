@@ -193,3 +193,43 @@ def test_requant_shift_range_is_right_shifts_only() -> None:
         want = f"shift must be an integer in 0..{MAX_SHIFT} .*, not {bad}"
         with pytest.raises(ConfigError, match=want):
             check_shift(bad)
+
+
+@pytest.mark.parametrize(("lanes", "features", "patches", "fmt"),
+                         [(4, 5, 6, ActFormat(8, True)), (1, 3, 4, ActFormat(16, True)),
+                          (3, 4, 2, ActFormat(8)), (8, 2, 1, ActFormat(4, True))])
+def test_pos_embed_matches_reference_and_r15(lanes, features, patches, fmt) -> None:
+    from hw.vector.posembed import PosEmbed
+    from sim.timing import POS_EMBED_DEPTH
+    from tests.hw.vector_cases import pos_embed_case
+
+    rng = np.random.default_rng(lanes * 53 + features * 7 + patches)
+    dut = PosEmbed(lanes, fmt)
+    kinds = ["extreme", "extreme", "ties", "ties", "ends", "ends", "random", "random",
+             "random", "random"]
+    for k, kind in enumerate(kinds):
+        case = pos_embed_case(rng, features, patches, fmt, kind=kind)
+        a = case.attrs
+        setup = {"mult": a["mult"], "shift": a["shift"], "out_shift": a["out_shift"],
+                 "out_bits": case.out_fmt.bits, "out_signed": int(case.out_fmt.signed)}
+        elems = case.lanes(rng)
+        pad = {"x": 0, "cls": 0, "table": 0}
+        beats = [(elems[i:i + lanes] + [pad] * lanes)[:lanes]
+                 for i in range(0, len(elems), lanes)]
+        stall = k % 2 == 1
+        got, cycles = stream_run(dut, setup, beats, len(beats), rng,
+                                 idle=0.3 if stall else 0.0, ready=0.6 if stall else 1.0)
+        flat = [v for b in got for v in b][:len(elems)]
+        assert flat == case.expected.reshape(-1).tolist(), f"op {k} ({kind}): {case}"
+        if not stall:
+            want = vector_op_cycles("pos_embed", len(elems), 0, 0, lanes, 1)
+            assert cycles == want == len(beats) + POS_EMBED_DEPTH
+
+
+def test_pos_embed_refuses_bad_parameters() -> None:
+    from hw.vector.posembed import PosEmbed
+
+    with pytest.raises(ConfigError, match="lanes"):
+        PosEmbed(0, ActFormat(8, True))
+    with pytest.raises(ConfigError, match="x_fmt"):
+        PosEmbed(2, 8)

@@ -202,3 +202,88 @@ def layernorm_case(rng: np.random.Generator, channels: int, tokens: int, fmt: Ac
         int(rng.integers(0, 4))]
     attrs, t = layernorm_params(gamma, beta, 2.0 ** rng.uniform(-6, -1))
     return LayerNormCase(x, fmt, attrs["shift"], t["gamma"], t["beta"], out_fmt)
+
+
+@dataclass
+class PosEmbedCase:
+    """One pos_embed op: patch tokens ``x (D, Np)`` of ``fmt``, the layer's attrs (``cls``,
+    ``mult``, ``shift``, ``out_shift``), its table ``(D, T)`` and output format."""
+
+    x: np.ndarray
+    fmt: ActFormat
+    attrs: dict
+    table: np.ndarray
+    out_fmt: ActFormat
+
+    @property
+    def expected(self) -> np.ndarray:
+        """What :data:`quant.ops.embed.POS_EMBED` computes, ``(D, T)``."""
+        from types import SimpleNamespace
+
+        from quant.ops.embed import POS_EMBED
+
+        layer = SimpleNamespace(attrs=self.attrs, tensors={"table": self.table},
+                                out=SimpleNamespace(fmt=self.out_fmt))
+        return POS_EMBED.run(layer, [self.x], [self.fmt], None)
+
+    def lanes(self, rng: np.random.Generator) -> list[dict]:
+        """The op's input stream, element by element in output order (``d * T + t``): the
+        table word, the class-token flag and ``x`` (random in a class-token slot, which the
+        unit must ignore)."""
+        d, tokens = self.table.shape
+        cls = int(bool(self.attrs["cls"]))
+        out = []
+        for f in range(d):
+            for t in range(tokens):
+                slot = cls and t == 0
+                x = int(rng.integers(self.fmt.qmin, self.fmt.qmax + 1)) if slot \
+                    else int(self.x[f, t - cls])
+                out.append({"x": x, "cls": int(slot), "table": int(self.table[f, t])})
+        return out
+
+
+def pos_embed_case(rng: np.random.Generator, features: int, patches: int, fmt: ActFormat, *,
+                   kind: str = "random") -> PosEmbedCase:
+    """A pos_embed op of ``features x patches`` patch tokens of ``fmt``. ``random``: float
+    position embeddings and class token through ``pos_embed_params`` at random scales, with
+    or without the class token; ``extreme``: the format's ends with the largest multiplier
+    and shift 0, tables at +-2**62 (the largest the op allows), 0 and +-1, out_shift 0, 62
+    or the one that spreads ``x * mult`` over the output range, the class token; ``ends``:
+    multiplier 0 or the largest with shift 31 or 62, small tables; ``ties``:
+    branch products and sums at rounding ties of both signs."""
+    from quant.ops.add import BRANCH_LIMIT
+    from quant.ops.embed import pos_embed_params
+
+    out_fmt = [ActFormat(8, True), ActFormat(8), ActFormat(4, True), ActFormat(16, True)][
+        int(rng.integers(0, 4))]
+    x = rng.integers(fmt.qmin, fmt.qmax + 1, size=(features, patches))
+    if kind == "random":
+        cls = bool(rng.random() < 0.7)
+        tokens = patches + int(cls)
+        s_in = 2.0 ** rng.uniform(-8, -1)
+        s_out = s_in * 2.0 ** rng.uniform(-2, 3)
+        pos = rng.normal(0.0, 0.5, size=(features, tokens)) * s_out * 64
+        cvec = rng.normal(0.0, 1.0, size=features) * s_out * 64 if cls else None
+        attrs, t = pos_embed_params(s_in, s_out, pos, cvec, int(rng.integers(0, 13)))
+        return PosEmbedCase(x, fmt, attrs, t["table"], out_fmt)
+    tokens = patches + 1
+    if kind == "ends":  # the other ends of the branch's attrs: mult 0, shifts 31 and 62
+        mult = int(rng.choice([0, (1 << 31) - 1]))
+        attrs = {"cls": True, "mult": mult, "shift": int(rng.choice([31, 62])),
+                 "out_shift": int(rng.choice([0, 1, 2]))}
+        table = rng.integers(-300, 301, size=(features, tokens))
+        return PosEmbedCase(x, fmt, attrs, table.astype(np.int64), out_fmt)
+    if kind == "ties":  # x * mult / 2**shift and the sum / 2**out_shift land on halves
+        attrs = {"cls": True, "mult": 3, "shift": 1, "out_shift": 1}
+        table = (2 * rng.integers(-40, 40, size=(features, tokens)) + 1)
+        return PosEmbedCase(x, fmt, attrs, table.astype(np.int64), ActFormat(16, True))
+    ends = np.array([fmt.qmin, fmt.qmax, 0, 1, fmt.qmax - 1])
+    x.flat[:min(x.size, len(ends))] = ends[:x.size]
+    table = rng.choice(np.array([BRANCH_LIMIT, -BRANCH_LIMIT, 0, 1, -1], np.int64),
+                       size=(features, tokens))
+    table[0, :] = BRANCH_LIMIT
+    table[-1, :] = -BRANCH_LIMIT
+    # 0: every sum clamps; 62: the table alone decides; else x * mult spans the output range
+    out_shift = int(rng.choice([0, 62, fmt.bits + 31 - out_fmt.bits]))
+    attrs = {"cls": True, "mult": (1 << 31) - 1, "shift": 0, "out_shift": out_shift}
+    return PosEmbedCase(x, fmt, attrs, table, out_fmt)
