@@ -17,12 +17,16 @@ def command_layout(dim_bits: int) -> data.StructLayout:
     ``qa, ra = divmod(m_fixed, f)`` and ``qb, rb = divmod(m_lut, f)`` (R2), and ``order``
     (R3: 0 = column blocks outer, 1 = row steps outer); ``out_bits``/``out_signed``, the
     output format the post-processors clamp to (:func:`hw.params.format_fields`,
-    :meth:`quant.requant.Requantizer.output_format`).
+    :meth:`quant.requant.Requantizer.output_format`); ``matmul``: an activation x activation
+    GEMM (sim.timing R11: every row on the DSP core, the weight-role operand at
+    ``act_bits``, the accumulators out through the post-processor's bypass) whose
+    weight-role operand is signed if ``a_signed`` and streamed operand if ``b_signed``
+    (both 0 for an ordinary GEMM).
     """
     return data.StructLayout({
         "m_fixed": dim_bits, "m_lut": dim_bits, "n": dim_bits, "k": dim_bits, "f": dim_bits,
         "qa": dim_bits, "ra": dim_bits, "qb": dim_bits, "rb": dim_bits, "order": 1,
-        **format_fields(),
+        **format_fields(), "matmul": 1, "a_signed": 1, "b_signed": 1,
     })
 
 

@@ -211,11 +211,15 @@ def pot_pe_cost(w: int, act: ActFormat, acc: int) -> UnitCost:
     return UnitCost(acc + p * (POT_SEL_LUT * max(1, shift.bit_length()) + POT_BIT_LUT), acc, 0)
 
 
-def postproc_cost(cols: int, acc: int, dsp_type: str) -> UnitCost:
-    """One post-processor (``hw.postproc``) with ``cols`` lanes, the output format an input."""
+def postproc_cost(cols: int, acc: int, dsp_type: str, lane_bits: int | None = None
+                  ) -> UnitCost:
+    """One post-processor (``hw.postproc``) with ``cols`` lanes, the output format an input;
+    ``lane_bits``: its output register's width per lane (default ``max_out_bits + 1``; the
+    DSP core's with the matmul bypass: :func:`out_lane_bits`)."""
     p = REQUANTIZER.product_bits(acc)
+    lane = REQUANTIZER.max_out_bits + 1 if lane_bits is None else lane_bits
     return UnitCost((POST_LANE_LUT * cols + POST_SHARED_LUT) * p,
-                    cols * (REQUANTIZER.max_out_bits + 1) + 1,
+                    cols * lane + 1,
                     cols * multiplier_dsps(acc + 1, REQUANTIZER.mult_bits + 1, dsp_type))
 
 
@@ -243,15 +247,52 @@ def core_cost(scheme: Scheme, rows: int, cols: int, w: int, act: ActFormat, acc:
 
 def datapath_cost(engine: GemmEngine, dsp_type: str) -> dict[str, UnitCost]:
     """Cost of each block ``hw.engine.EngineDatapath`` builds: cores and post-processors."""
-    e, act = engine, engine.act_format
+    e = engine
     out = {}
     for name, scheme, rows, packing in (("dsp", Scheme.FIXED, e.dsp_rows, e.dsp_packing),
                                         ("lut", e.lut_core_scheme, e.lut_rows, 1)):
         if rows:
-            out[f"{name}_core"] = core_cost(scheme, rows, e.cols, e.weight_bits, act,
-                                            e.acc_bits, dsp_type, packing)
-            out[f"{name}_post"] = postproc_cost(e.cols, e.acc_bits, dsp_type)
+            w, act = core_operands(e, name)
+            out[f"{name}_core"] = core_cost(scheme, rows, e.cols, w, act, e.acc_bits,
+                                            dsp_type, packing)
+            out[f"{name}_post"] = postproc_cost(e.cols, e.acc_bits, dsp_type,
+                                                out_lane_bits(e, name))
     return out
+
+
+def rtl_runs_matmul(engine: GemmEngine) -> bool:
+    """Whether the generated top runs rule R11's matmuls on its DSP core: an unpacked DSP
+    core (``dsp_packing`` 1; four packed 4-bit lanes have no room in a DSP48E2 for
+    ``act_bits + 1``-bit operands) whose widened operands (:func:`core_operands`: at most
+    16-bit words, the widest fixed-point format) have a product its accumulators hold."""
+    w = max(engine.weight_bits, engine.act_bits + 1)
+    need = (((1 << (w - 1)) - 1) * ((1 << engine.act_bits) - 1)).bit_length() + 1
+    return (engine.dsp_rows > 0 and engine.dsp_packing == 1 and w <= 16
+            and engine.acc_bits >= need)
+
+
+def core_operands(engine: GemmEngine, core: str) -> tuple[int, ActFormat]:
+    """The PE operand widths of a core of the generated top: (weight-role word bits, the
+    activation operand's format). The LUT core's and a core without matmuls are the
+    engine's; a DSP core that runs matmuls (:func:`rtl_runs_matmul`, R11c) takes
+    ``max(weight_bits, act_bits + 1)``-bit signed words in the weight role and ``act_bits
+    + 1``-bit signed activations, either operand extended from ``act_bits`` by the command's
+    signedness."""
+    if core == "dsp" and rtl_runs_matmul(engine):
+        return (max(engine.weight_bits, engine.act_bits + 1),
+                ActFormat(engine.act_bits + 1, True))
+    return engine.weight_bits, engine.act_format
+
+
+def out_lane_bits(engine: GemmEngine, core: str) -> int:
+    """Bits of one output lane of a core on the top's ``out`` stream: any output format the
+    requantizer clamps to (``max_out_bits + 1``, signed), and on a DSP core that runs
+    matmuls (:func:`rtl_runs_matmul`) at least the ``acc_bits`` of the post-processor's
+    bypass (R11d)."""
+    base = REQUANTIZER.max_out_bits + 1
+    if core == "dsp" and rtl_runs_matmul(engine):
+        return max(base, engine.acc_bits)
+    return base
 
 
 @dataclass(frozen=True)
@@ -287,7 +328,7 @@ def pe_costs(accel: Accelerator) -> PeCosts:
     else:
         lut_pe = pot_pe_cost(w, act, acc)
     pack = e.dsp_packing
-    dsp_pe = packed_pe_cost(pack, w, act, acc, dsp_type)
+    dsp_pe = packed_pe_cost(pack, *core_operands(e, "dsp"), acc, dsp_type)
     post = postproc_cost(1, acc, dsp_type)
     ctl = sum(control_cost(accel).values(), ZERO)
     return PeCosts(
@@ -485,10 +526,11 @@ def _cores(engine: GemmEngine) -> int:
 
 def out_payload_bits(engine: GemmEngine) -> int:
     """Bits of one output row on the top's ``out`` stream: per present core the lanes
-    (:func:`hw.params.out_shape`), the row index and its enable; the columns' first index and
+    (:func:`out_lane_bits`), the row index and its enable; the columns' first index and
     count."""
-    lanes = engine.cols * (REQUANTIZER.max_out_bits + 1)
-    return _cores(engine) * (lanes + DIM_BITS + 1) + DIM_BITS + _bits(engine.cols + 1)
+    lanes = sum(engine.cols * out_lane_bits(engine, core)
+                for core, rows in (("dsp", engine.dsp_rows), ("lut", engine.lut_rows)) if rows)
+    return lanes + _cores(engine) * (DIM_BITS + 1) + DIM_BITS + _bits(engine.cols + 1)
 
 
 def top_memories(accel: Accelerator) -> dict[str, tuple[int, int, str]]:
@@ -591,7 +633,7 @@ def control_cost(accel: Accelerator) -> dict[str, UnitCost]:
     d, c, cores = DIM_BITS, e.cols, _cores(e)
     rmax = max(e.dsp_rows, e.lut_rows)
     cbits = _bits(c + 1)
-    command = 9 * d + _bits(REQUANTIZER.max_out_bits + 1) + 2
+    command = 9 * d + _bits(REQUANTIZER.max_out_bits + 1) + 2 + 3  # + matmul, a/b signed
     ff = (command + 2 + 8 * COUNT_BITS + 5  # busy, done, counters, loader flags
           + _bits(max(kt, 2)) + 1 + _bits(rmax + c + 1) + _bits(max(rmax, 2))  # step .. drow
           + (2 + 2 * cores) * d + cbits + 1  # the drained tile's fields, final flag

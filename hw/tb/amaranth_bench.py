@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from amaranth.sim import Simulator
 
-from hw.tb.cases import GemmCase, case_command
+from hw.tb.cases import GemmCase, case_command, weight_beat
 from sim.timing import load_cycles
 
 
@@ -99,8 +99,9 @@ def run_case(accel, case: GemmCase, *, dut=None, vcd: str | None = None) -> RtlR
                         for core in dut.cores:
                             row0 = getattr(p.w, f"row0_{core}")
                             used = getattr(p.w, f"rows_{core}")
-                            beat[core] = [int(words[core][row0 + i, kk]) if i < used else 0
-                                          for i in range(dut.rows_of[core])]
+                            beat[core] = weight_beat(
+                                accel, case, core,
+                                [int(words[core][row0 + i, kk]) for i in range(used)])
                         beats["w"].append((beat, s == p.w.steps - 1))
                 if p.x.en:
                     s0 = t
