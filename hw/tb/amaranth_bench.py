@@ -100,8 +100,9 @@ def run_case(accel, case: GemmCase, *, dut=None, vcd: str | None = None) -> RtlR
                             row0 = getattr(p.w, f"row0_{core}")
                             used = getattr(p.w, f"rows_{core}")
                             beat[core] = weight_beat(
-                                accel, case, core,
-                                [int(words[core][row0 + i, kk]) for i in range(used)])
+                                accel, core,
+                                [int(words[core][row0 + i, kk]) for i in range(used)],
+                                case.matmul)
                         beats["w"].append((beat, s == p.w.steps - 1))
                 if p.x.en:
                     s0 = t

@@ -123,14 +123,14 @@ class GemmCase:
         return cls(**kw)
 
 
-def weight_beat(accel: Accelerator, case: GemmCase, core: str, values: list[int]
+def weight_beat(accel: Accelerator, core: str, values: list[int], matmul: bool = False
                 ) -> list[int]:
     """``core``'s weight words of one K step carrying ``values`` (its used rows' in order):
     one code word per row, or a matmul's ``act_bits`` values laid end to end in the DSP
     rows' words (:func:`hw.params.matmul_words`)."""
     e = accel.engine
     rows = e.dsp_rows if core == "dsp" else e.lut_rows
-    if case.matmul and core == "dsp":
+    if matmul and core == "dsp":
         return matmul_words(values, e.act_bits, e.weight_bits, rows)
     return [int(v) for v in values] + [0] * (rows - len(values))
 

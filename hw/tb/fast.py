@@ -43,7 +43,7 @@ from amaranth.hdl import Shape
 from amaranth.lib import data
 
 from hw.generate import DIM_BITS, PARAM_DEPTH, generate, top_name
-from hw.params import out_shape
+from hw.params import lane_shape
 from hw.tb.cases import GemmCase, case_command
 from hw.tb.engine import REPO, Outcome, outcome
 from hw.tb.verilator import VERILATOR_ARGS, find_verilator
@@ -65,7 +65,14 @@ MAX_MN = 1 << 20
 #: Cycles the harness holds the top in reset after start-up.
 RESET_CYCLES = 3
 HEADER = ("m", "n", "k", "params", "bw", "lat", "limit")
-UNWRITTEN = 1 << out_shape().width  # the output memory's "not written" flag bit
+
+
+def out_bits(accel: Accelerator) -> int:
+    """Width of the harness's output memory words: the widest ``out`` lane
+    (:func:`hw.params.lane_shape`; a word's next bit is its "not written" flag)."""
+    e = accel.engine
+    return max(lane_shape(e, core).width for core, rows in
+               (("dsp", e.dsp_rows), ("lut", e.lut_rows)) if rows)
 
 
 def fields(layout, prefix: str = "") -> dict[str, tuple[int, int]]:
@@ -97,8 +104,13 @@ def harness_verilog(accel: Accelerator) -> str:
     lay = {n: data.Layout.cast(getattr(top, n).payload.shape())
            for n in ("cmd", "params", "load_req", "w_load", "x_load", "out")}
     req, wl, xl, out = (fields(lay[n]) for n in ("load_req", "w_load", "x_load", "out"))
-    ow = out_shape().width
+    ow = out_bits(accel)
+    unwritten = 1 << ow
     c = e.cols
+    # A matmul's weight-role values (act_bits) share the DSP weight memory (R11b).
+    w_mem_bits = {core: max(e.weight_bits, e.act_bits) if core == "dsp" and top.runs_matmul
+                  else e.weight_bits for core in top.cores}
+    cmd_f = fields(lay["cmd"])
     rows_of = top.rows_of
 
     def sl(bus: str, f: dict, name: str) -> str:
@@ -118,7 +130,7 @@ def harness_verilog(accel: Accelerator) -> str:
     add(f"  reg [7:0] rst_count = {RESET_CYCLES}; wire rst = rst_count != 0;")
     add(f"  localparam KMAX = {MAX_K}, XMAX = {MAX_XN}, YMAX = {MAX_MN}, PD = {PARAM_DEPTH};")
     for core in top.cores:
-        add(f"  reg [{e.weight_bits - 1}:0] w_{core} [0:PD*KMAX-1];")
+        add(f"  reg [{w_mem_bits[core] - 1}:0] w_{core} [0:PD*KMAX-1];")
         add(f"  reg [15:0] map_{core} [0:PD-1];")
     add(f"  reg [{e.act_bits - 1}:0] xm [0:XMAX-1];")
     add(f"  reg [{ow}:0] ym [0:YMAX-1];")
@@ -199,7 +211,17 @@ def harness_verilog(accel: Accelerator) -> str:
         for i in range(rows_of[core]):
             o, w = wl[f"data.{core}.{i}"]
             add(f"    if ({i} < hw_rows_{core}) w_load__payload[{o + w - 1}:{o}] = "
-                f"w_{core}[(hw_row0_{core} + {i}) * {hv['k']} + hw_k0 + bw_step];")
+                f"w_{core}[(hw_row0_{core} + {i}) * {hv['k']} + hw_k0 + bw_step][{w - 1}:0];")
+    if top.runs_matmul:  # R11b: act_bits values end to end (hw.params.matmul_words)
+        o0, _ = wl["data.dsp.0"]
+        ab = e.act_bits
+        add(f"    if ({sl('cm[0]', cmd_f, 'matmul')}) begin")
+        add(f"      w_load__payload[{o0 + e.dsp_rows * e.weight_bits - 1}:{o0}] = 0;")
+        for i in range(e.dsp_rows * e.weight_bits // ab):
+            add(f"      if ({i} < hw_rows_dsp) w_load__payload[{o0 + (i + 1) * ab - 1}:"
+                f"{o0 + i * ab}] = w_dsp[(hw_row0_dsp + {i}) * {hv['k']} + hw_k0 + bw_step]"
+                f"[{ab - 1}:0];")
+        add("    end")
     o, _ = wl["last"]
     add(f"    w_load__payload[{o}] = bw_step + 1 == hw_steps;")
     for j in range(c):
@@ -230,7 +252,7 @@ def harness_verilog(accel: Accelerator) -> str:
         add(f'      $readmemh({{cdir, "/w_{core}.hex"}}, w_{core});')
         add(f'      $readmemh({{cdir, "/map_{core}.hex"}}, map_{core});')
     add('      $readmemh({cdir, "/x.hex"}, xm);')
-    add(f"      for (i = 0; i < hdr[0] * hdr[1]; i = i + 1) ym[i] = {ow + 1}'d{UNWRITTEN};")
+    add(f"      for (i = 0; i < hdr[0] * hdr[1]; i = i + 1) ym[i] = {ow + 1}'d{unwritten};")
     add("      pi <= 0; state <= PARAMS;")
     add("    end")
     add("    if (state == PARAMS) begin")
@@ -278,9 +300,12 @@ def harness_verilog(accel: Accelerator) -> str:
         add(f"        if (out__payload[{o_en}]) begin")
         add(f"          r = map_{core}[{sl('out__payload', out, f'row_{core}')}];")
         for j in range(c):
+            o, w = out[f"{core}.{j}"]
+            lane = f"out__payload[{o + w - 1}:{o}]"
+            if w < ow:  # sign-extended to the memory's width
+                lane = f"{{{{{ow - w}{{out__payload[{o + w - 1}]}}}}, {lane}}}"
             add(f"          if ({j} < {sl('out__payload', out, 'cols')}) ym[r * {hv['n']} + "
-                f"{sl('out__payload', out, 'col0')} + {j}] <= "
-                f"{{1'b0, {sl('out__payload', out, f'{core}.{j}')}}};")
+                f"{sl('out__payload', out, 'col0')} + {j}] <= {{1'b0, {lane}}};")
         add("        end")
     en_sum = " + ".join(f"out__payload[{out[f'{core}_en'][0]}]" for core in top.cores)
     add(f"        written <= written + ({en_sum}) * {sl('out__payload', out, 'cols')};")
@@ -449,8 +474,9 @@ class FastRun:
         (d / "params.hex").write_bytes(_hex(params or [0], -1))
         for core in self.cores:
             idx = rows[core]
+            bits = e.act_bits if case.matmul and core == "dsp" else e.weight_bits
             (d / f"w_{core}.hex").write_bytes(_hex(case.words[idx] if len(idx) else [0],
-                                                  (1 << e.weight_bits) - 1))
+                                                  (1 << bits) - 1))
             (d / f"map_{core}.hex").write_bytes(_hex(idx if len(idx) else [0], 0xFFFF))
         (d / "x.hex").write_bytes(_hex(case.x, (1 << e.act_bits) - 1))
 
@@ -495,8 +521,9 @@ class FastRun:
                                             (d / "result.txt").read_text().split())
         words = [int(t, 16) for t in (d / "y.hex").read_text().split() if not t.startswith("//")]
         raw = np.asarray(words, dtype=np.int64).reshape(case.want.shape)
-        half = UNWRITTEN >> 1
-        y = np.where(raw >= UNWRITTEN, -999, np.where(raw >= half, raw - UNWRITTEN, raw))
+        unwritten = 1 << out_bits(self.accel)
+        half = unwritten >> 1
+        y = np.where(raw >= unwritten, -999, np.where(raw >= half, raw - unwritten, raw))
         shutil.rmtree(d)
         return FastResult(y, cycles, done_cycle, req_bytes)
 
