@@ -25,7 +25,7 @@ from quant.formats import ActFormat, Scheme
 from quant.msq import msq_assign
 from quant.ops import gemm_of
 from quant.ops.gemm import gemm_requant, output_columns
-from quant.ops.matmul import matmul_acc
+from quant.ops.matmul import MATMUL, matmul_acc
 from quant.ref import gemm, requantize
 from quant.requant import REQUANTIZER
 from quant.rows import QuantizedRows, quantize_rows
@@ -385,6 +385,9 @@ def artifact_case(accel: Accelerator, art, layer_name: str, image: np.ndarray, *
     check_artifact(art, accel, only=layer_name)  # the name first, then that layer's fit
     layer = art.layer(layer_name)
     runs = rtl_op(layer.op)
+    if layer.op == MATMUL.name:
+        raise ArtifactError(f"layer {layer_name!r}: a matmul runs one command per head "
+                            "(matmul_cases); verify it with the whole network")
     if runs is not Runs.ENGINE:
         raise ArtifactError(f"layer {layer_name!r}: op must run on {Runs.ENGINE.value} at "
                             f"{LEVEL}, not {layer.op!r} (it runs on {runs.value})")
