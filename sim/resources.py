@@ -53,6 +53,12 @@ the calibration report):
   :func:`hw.params.out_shape`), and :func:`multiplier_dsps` of ``(A+1) x 17`` per lane.
   Fitted (least squares) on units post A24 with 1, 2, 4 lanes and post A32 with 1, 2 lanes
   (errors within 13 LUT).
+* **Matmul path** (sim.timing R11, on a top :func:`rtl_runs_matmul` accepts): the DSP core's
+  PEs, skew registers and ports take the widened operands of :func:`core_operands`, its
+  post-processor's output lanes :func:`out_lane_bits` bits; one LUT per weight-role port bit
+  of each row and per activation column (the edge's extension multiplexers) and one per
+  output lane bit (the bypass). Measured on tiny (`fpim synth --accel tiny`, Yosys 0.23):
+  3,324 LUT / 921 FF against the model's 3,274 / 921.
 
 The rest of the accelerator top (``hw.accel.GemmAccelerator``; :func:`top_cost`) is checked
 against Yosys syntheses of whole tops by ``bench/resource_calibration.py --tops``
@@ -257,6 +263,11 @@ def datapath_cost(engine: GemmEngine, dsp_type: str) -> dict[str, UnitCost]:
                                             dsp_type, packing)
             out[f"{name}_post"] = postproc_cost(e.cols, e.acc_bits, dsp_type,
                                                 out_lane_bits(e, name))
+            if name == "dsp" and rtl_runs_matmul(e):
+                # R11b-d: a 2:1 multiplexer bit per weight-role port bit of each row, a gate
+                # per activation column at the core's edge; the bypass per output lane bit
+                out["dsp_core"] += UnitCost(rows * w + e.cols, 0, 0)
+                out["dsp_post"] += UnitCost(e.cols * out_lane_bits(e, name), 0, 0)
     return out
 
 

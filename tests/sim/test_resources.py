@@ -68,20 +68,22 @@ def test_packed_core_has_one_dsp_per_group_and_column() -> None:
 
 def test_tiny_datapath_registers_are_structural() -> None:
     """tiny, DSP core: 8 fixed PEs on DSP48E1 (accumulators in the P registers), activation
-    skew 10 x 4 bits, weight skew 7 x 4 bits, control 4 x 3 bits and the capture flag, drain
-    registers 8 x 24 bits (R4); post-processor 4 x 17 + 1 (output lanes that hold any
-    per-GEMM output format, issue 13)."""
+    skew 10 x 5 bits and weight skew 7 x 5 bits (the matmul path's act_bits + 1-bit signed
+    operands, sim.timing R11c), control 4 x 3 bits and the capture flag, drain registers
+    8 x 24 bits (R4); post-processor 4 x 24 + 1 (output lanes that hold any per-GEMM output
+    format, issue 13, and a matmul's 24-bit accumulators, R11d); the LUT core's 4 x 17 + 1."""
     accel = load_accelerator("tiny")
     dp = datapath_cost(accel.engine, accel.part.dsp_type)
-    assert dp["dsp_core"].ff == 40 + 28 + 13 + 192
-    assert dp["dsp_post"].ff == 69 and dp["dsp_post"].dsp == 4
+    assert dp["dsp_core"].ff == 50 + 35 + 13 + 192
+    assert dp["dsp_post"].ff == 97 and dp["dsp_post"].dsp == 4
+    assert dp["lut_post"].ff == 69
     assert dp["dsp_core"].dsp == 8 and dp["lut_core"].dsp == 0
     est = estimate_resources(accel)
-    # 16 DSP48E1 and 876 FF measured by Yosys (`fpim synth --accel tiny`); the rest of the
-    # top's 1,939 FF (`fpim synth --accel tiny --whole-top`; 1,832 before R4b's second drain
-    # descriptor) are the controller's, walkers', buffers' and output FIFO's registers,
-    # counted one by one
-    assert est.dsp == 16 and est.ff == 876 + 1063 == 1939
+    # 16 DSP48E1 and 921 FF measured by Yosys (`fpim synth --accel tiny`; 876 before the
+    # matmul path); the rest of the top's 2,015 FF (`fpim synth --accel tiny --whole-top`;
+    # 1,939 before the matmul path, 1,832 before R4b's second drain descriptor) are the
+    # controller's, walkers', buffers' and output FIFO's registers, counted one by one
+    assert est.dsp == 16 and est.ff == 921 + 1094 == 2015
 
 
 def test_load_buffers_count_the_memory_hw_builds() -> None:
@@ -164,5 +166,5 @@ def test_top_model_of_the_mid_size_preset() -> None:
 def test_estimate_counts_lutram_in_the_luts() -> None:
     acc = load_accelerator("tiny")
     est, top = estimate_resources(acc), top_cost(acc)
-    assert est.lut == top.lut + 4 * 70 and est.lutram == 70 and est.lut_memory == 280
-    assert est.costs.control_ff == 1063
+    assert est.lut == top.lut + 4 * 75 and est.lutram == 75 and est.lut_memory == 300
+    assert est.costs.control_ff == 1094
