@@ -7,14 +7,14 @@ from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.buffer import DoubleBuffer
-from hw.engine import EngineDatapath
+from hw.engine import EngineDatapath, check_matmul
 from hw.params import act_shape, check_instance, index_shape, lane_shape
 from hw.walker import TileWalker, command_layout
 from quant.errors import check_int_range
 from quant.formats import Scheme, weight_format
 from quant.requant import REQUANTIZER
 from sim.arch import Accelerator
-from sim.resources import COUNT_BITS, out_fifo_depth, rtl_runs_matmul
+from sim.resources import COUNT_BITS, out_fifo_depth
 
 
 class GemmAccelerator(wiring.Component):
@@ -30,16 +30,18 @@ class GemmAccelerator(wiring.Component):
     the command was accepted for exactly the GEMM's cycle count; ``done`` pulses in the cycle
     after. The DRAM protocol is described in docs/rtl.md.
 
-    A command with ``matmul`` set runs an activation x activation GEMM (sim.timing R11, on
-    a top whose :attr:`runs_matmul` is True): every row on the DSP core, the weight-role
+    Built with ``matmul=True`` (the matmul path, :attr:`runs_matmul`), the command has three
+    more fields, and one with ``matmul`` set runs an activation x activation GEMM
+    (sim.timing R11): every row on the DSP core, the weight-role
     operand's blocks loaded like weight blocks but of ``act_bits`` values laid end to end in
     the DSP fields of each beat (:func:`hw.params.matmul_words`; ``load_req``'s ``bytes``
     counts them at ``act_bits``), both operands extended by the command's ``a_signed`` and
     ``b_signed``, and the accumulators leaving unrequantized on the DSP core's ``out``
     lanes (:func:`hw.params.lane_shape`; ``params`` are not used). The controller is the
     same, so the timing is rules R1-R8 for the command the host writes (its R3 order with
-    the weight role at ``act_bits``). On a top whose DSP core packs rows to a multiplier
-    the field is ignored (:func:`sim.resources.rtl_runs_matmul`).
+    the weight role at ``act_bits``). A DSP core that packs rows to a multiplier has no
+    matmul path (:func:`sim.resources.rtl_runs_matmul`). Without it the top is the GEMM
+    engine alone, with the same ports, widths and Verilog as before the path existed.
 
     A core with 0 rows (a DSP-only or LUT-only engine) is absent, and so are its fields in
     ``load_req``, ``w_load`` and ``out`` and its parameter memory (:attr:`cores` lists the
@@ -50,6 +52,7 @@ class GemmAccelerator(wiring.Component):
         accel: the accelerator (engine and ``memory.k_tile``).
         dim_bits: width of M, N, K and the other command fields.
         param_depth: rows of requantization parameters per core (the largest M per core).
+        matmul: build the matmul path (sim.timing R11).
 
     Members:
         cmd: In(stream(command_layout)); accepted when not busy.
@@ -67,8 +70,8 @@ class GemmAccelerator(wiring.Component):
         runs_matmul: whether the top runs matmul commands.
     """
 
-    def __init__(self, accel: Accelerator, *, dim_bits: int = 16, param_depth: int = 64
-                 ) -> None:
+    def __init__(self, accel: Accelerator, *, dim_bits: int = 16, param_depth: int = 64,
+                 matmul: bool = False) -> None:
         check_instance("accel", accel, Accelerator, "a sim.arch.Accelerator")
         e = accel.engine
         self.accel = accel
@@ -79,7 +82,7 @@ class GemmAccelerator(wiring.Component):
         act = act_shape(e.act_format)
         self.rows_of = {"dsp": e.dsp_rows, "lut": e.lut_rows}
         self.cores = tuple(core for core in ("dsp", "lut") if self.rows_of[core])
-        self.runs_matmul = rtl_runs_matmul(e)
+        self.runs_matmul = check_matmul(e, matmul)
         schemes = {"dsp": Scheme.FIXED, "lut": e.lut_core_scheme}
         self.w_fmt = {core: weight_format(schemes[core], e.weight_bits) for core in self.cores}
         w_bytes = -(-(e.rows * kt * e.weight_bits) // 8)
@@ -101,12 +104,13 @@ class GemmAccelerator(wiring.Component):
                 "col0": d, "cols": range(c + 1)}),
         })
         self.out_layout = data.StructLayout({
-            **self._per_core(lambda core: {core: data.ArrayLayout(lane_shape(e, core), c)}),
+            **self._per_core(lambda core: {core: data.ArrayLayout(
+                lane_shape(e, core, self.runs_matmul), c)}),
             **self._per_core(lambda core: {f"row_{core}": d}),
             **self._per_core(lambda core: {f"{core}_en": 1}),
             "col0": d, "cols": range(c + 1)})
         super().__init__({
-            "cmd": In(stream.Signature(command_layout(d))),
+            "cmd": In(stream.Signature(command_layout(d, self.runs_matmul))),
             "busy": Out(1),
             "done": Out(1),
             "params": In(stream.Signature(data.StructLayout({
@@ -131,7 +135,7 @@ class GemmAccelerator(wiring.Component):
         kt = self.accel.memory.k_tile
         rmax = max(e.dsp_rows, e.lut_rows)
 
-        m.submodules.datapath = dp = EngineDatapath(e)
+        m.submodules.datapath = dp = EngineDatapath(e, self.runs_matmul)
         m.submodules.loader = lw = TileWalker(e.cols, kt, self.dim_bits)
         m.submodules.walker = cw = TileWalker(e.cols, kt, self.dim_bits)
         m.submodules.w_buf = wbuf = DoubleBuffer(len(Value.cast(self.w_load.payload.data)), kt)
@@ -141,12 +145,14 @@ class GemmAccelerator(wiring.Component):
         m.submodules.out_fifo = ofifo = fifo.SyncFIFOBuffered(
             width=len(Value.cast(self.out.payload)), depth=out_depth)
 
-        cmd = Signal(command_layout(self.dim_bits))
+        cmd = Signal(command_layout(self.dim_bits, self.runs_matmul))
+        # the walkers read the GEMM fields, laid out first (hw.walker.command_layout)
+        gemm_cmd = Value.cast(cmd)[:len(Value.cast(lw.cmd))] if self.runs_matmul else cmd
         start = Signal()
         m.d.comb += [
             self.cmd.ready.eq(~self.busy),
             start.eq(self.cmd.valid & self.cmd.ready),
-            lw.cmd.eq(cmd), cw.cmd.eq(cmd),
+            lw.cmd.eq(gemm_cmd), cw.cmd.eq(gemm_cmd),
             lw.restart.eq(start), cw.restart.eq(start),
             wbuf.restart.eq(start), xbuf.restart.eq(start),
         ]

@@ -60,12 +60,12 @@ def out_shape() -> Shape:
     return signed(REQUANTIZER.max_out_bits + 1)
 
 
-def lane_shape(engine: GemmEngine, core: str) -> Shape:
+def lane_shape(engine: GemmEngine, core: str, matmul: bool = False) -> Shape:
     """Shape of an output lane of ``core`` (``"dsp"`` or ``"lut"``) on the top's ``out``
-    stream: :func:`out_shape`, widened on a DSP core that runs matmuls to carry its
-    ``acc_bits`` accumulators through the post-processor's bypass (sim.timing R11d;
-    :func:`sim.resources.out_lane_bits`)."""
-    return signed(out_lane_bits(engine, core))
+    stream: :func:`out_shape`, widened on a DSP core built with the matmul path
+    (``matmul``) to carry its ``acc_bits`` accumulators through the post-processor's bypass
+    (sim.timing R11d; :func:`sim.resources.out_lane_bits`)."""
+    return signed(out_lane_bits(engine, core, matmul))
 
 
 def matmul_words(values, act_bits: int, weight_bits: int, rows: int) -> list[int]:

@@ -7,99 +7,94 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [32:0] \$100 ;
-  wire [32:0] \$101 ;
+  wire [16:0] \$100 ;
+  wire [16:0] \$101 ;
   wire \$102 ;
   wire \$103 ;
   wire \$104 ;
-  wire [16:0] \$105 ;
-  wire [16:0] \$106 ;
-  wire \$107 ;
-  wire \$108 ;
-  wire \$109 ;
+  wire \$105 ;
+  wire [4:0] \$106 ;
+  wire [32:0] \$107 ;
+  wire [32:0] \$108 ;
+  wire [32:0] \$109 ;
   wire \$11 ;
-  wire \$110 ;
-  wire [4:0] \$111 ;
-  wire [32:0] \$112 ;
-  wire [32:0] \$113 ;
-  wire [32:0] \$114 ;
-  wire [32:0] \$115 ;
+  wire [32:0] \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire [1:0] \$113 ;
+  wire \$114 ;
+  wire \$115 ;
   wire \$116 ;
   wire \$117 ;
-  wire [1:0] \$118 ;
-  wire \$119 ;
+  wire \$118 ;
+  wire [3:0] \$119 ;
   wire \$12 ;
   wire \$120 ;
   wire \$121 ;
   wire \$122 ;
-  wire \$123 ;
-  wire [3:0] \$124 ;
+  wire [3:0] \$123 ;
+  wire [16:0] \$124 ;
   wire \$125 ;
   wire \$126 ;
-  wire \$127 ;
-  wire [3:0] \$128 ;
-  wire [16:0] \$129 ;
+  wire [16:0] \$127 ;
+  wire \$128 ;
+  reg \$129 ;
   wire \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  wire [16:0] \$132 ;
-  wire \$133 ;
-  reg \$134 ;
-  reg [153:0] \$135 ;
-  reg \$136 ;
+  reg [150:0] \$130 ;
+  reg \$131 ;
+  reg [31:0] \$132 ;
+  reg [31:0] \$133 ;
+  reg [31:0] \$134 ;
+  reg [31:0] \$135 ;
+  reg [31:0] \$136 ;
   reg [31:0] \$137 ;
   reg [31:0] \$138 ;
   reg [31:0] \$139 ;
   wire \$14 ;
-  reg [31:0] \$140 ;
-  reg [31:0] \$141 ;
-  reg [31:0] \$142 ;
-  reg [31:0] \$143 ;
-  reg [31:0] \$144 ;
-  reg \$145 ;
-  reg \$146 ;
+  reg \$140 ;
+  reg \$141 ;
+  reg \$142 ;
+  reg \$143 ;
+  reg \$144 ;
+  reg [188:0] \$145 ;
+  reg [3:0] \$146 ;
   reg \$147 ;
-  reg \$148 ;
-  reg \$149 ;
+  reg [2:0] \$148 ;
+  reg [2:0] \$149 ;
   wire \$15 ;
-  reg [216:0] \$150 ;
-  reg [3:0] \$151 ;
-  reg \$152 ;
-  reg [2:0] \$153 ;
-  reg [2:0] \$154 ;
-  reg \$155 ;
-  reg \$156 ;
+  reg \$150 ;
+  reg \$151 ;
+  reg [15:0] \$152 ;
+  reg [15:0] \$153 ;
+  reg [15:0] \$154 ;
+  reg [15:0] \$155 ;
+  reg [15:0] \$156 ;
   reg [15:0] \$157 ;
   reg [15:0] \$158 ;
-  reg [15:0] \$159 ;
-  wire [20:0] \$16 ;
+  reg \$159 ;
+  wire [16:0] \$16 ;
   reg [15:0] \$160 ;
   reg [15:0] \$161 ;
   reg [15:0] \$162 ;
   reg [15:0] \$163 ;
-  reg \$164 ;
+  reg [15:0] \$164 ;
   reg [15:0] \$165 ;
   reg [15:0] \$166 ;
-  reg [15:0] \$167 ;
-  reg [15:0] \$168 ;
-  reg [15:0] \$169 ;
-  wire [23:0] \$17 ;
-  reg [15:0] \$170 ;
-  reg [15:0] \$171 ;
-  reg \$172 ;
+  reg \$167 ;
+  wire [21:0] \$17 ;
   wire [24:0] \$18 ;
-  wire [24:0] \$19 ;
+  wire [25:0] \$19 ;
   wire \$2 ;
-  wire [16:0] \$20 ;
-  wire [21:0] \$21 ;
-  wire [24:0] \$22 ;
-  wire [25:0] \$23 ;
-  wire [25:0] \$24 ;
-  wire [25:0] \$25 ;
-  wire [7:0] \$26 ;
-  wire [10:0] \$27 ;
-  wire [11:0] \$28 ;
-  wire [11:0] \$29 ;
+  wire [25:0] \$20 ;
+  wire [7:0] \$21 ;
+  wire [10:0] \$22 ;
+  wire [11:0] \$23 ;
+  wire [11:0] \$24 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
   wire \$3 ;
   wire \$30 ;
   wire \$31 ;
@@ -107,30 +102,30 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire \$33 ;
   wire \$34 ;
   wire \$35 ;
-  wire \$36 ;
-  wire \$37 ;
-  wire \$38 ;
-  wire \$39 ;
+  wire [32:0] \$36 ;
+  wire [32:0] \$37 ;
+  wire [32:0] \$38 ;
+  wire [32:0] \$39 ;
   wire \$4 ;
-  wire \$40 ;
-  wire [32:0] \$41 ;
-  wire [32:0] \$42 ;
-  wire [32:0] \$43 ;
-  wire [32:0] \$44 ;
-  wire [4:0] \$45 ;
+  wire [4:0] \$40 ;
+  wire \$41 ;
+  wire \$42 ;
+  wire \$43 ;
+  wire [15:0] \$44 ;
+  wire \$45 ;
   wire \$46 ;
-  wire \$47 ;
+  wire [4:0] \$47 ;
   wire \$48 ;
-  wire [15:0] \$49 ;
+  wire [4:0] \$49 ;
   wire \$5 ;
-  wire \$50 ;
-  wire \$51 ;
-  wire [4:0] \$52 ;
+  wire [5:0] \$50 ;
+  wire [5:0] \$51 ;
+  wire [5:0] \$52 ;
   wire \$53 ;
-  wire [4:0] \$54 ;
-  wire [5:0] \$55 ;
-  wire [5:0] \$56 ;
-  wire [5:0] \$57 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire \$57 ;
   wire \$58 ;
   wire \$59 ;
   wire \$6 ;
@@ -146,41 +141,41 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire \$69 ;
   wire [32:0] \$7 ;
   wire \$70 ;
-  wire \$71 ;
+  wire [4:0] \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
-  wire \$75 ;
-  wire [4:0] \$76 ;
+  wire [4:0] \$75 ;
+  wire \$76 ;
   wire \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire [32:0] \$8 ;
-  wire [4:0] \$80 ;
-  wire \$81 ;
+  wire [16:0] \$80 ;
+  wire [16:0] \$81 ;
   wire \$82 ;
   wire \$83 ;
   wire \$84 ;
-  wire [16:0] \$85 ;
-  wire [16:0] \$86 ;
-  wire \$87 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire [32:0] \$87 ;
   wire \$88 ;
-  wire \$89 ;
+  wire [32:0] \$89 ;
   wire \$9 ;
   wire \$90 ;
   wire \$91 ;
-  wire [32:0] \$92 ;
+  wire \$92 ;
   wire \$93 ;
-  wire [32:0] \$94 ;
-  wire \$95 ;
-  wire \$96 ;
+  wire \$94 ;
+  wire [32:0] \$95 ;
+  wire [32:0] \$96 ;
   wire \$97 ;
   wire \$98 ;
   wire \$99 ;
   reg \$signal  = 1'h0;
   wire \$signal$100 ;
-  reg \$signal$157  = 1'h0;
-  reg \$signal$164  = 1'h0;
+  reg \$signal$154  = 1'h0;
+  reg \$signal$161  = 1'h0;
   reg \$signal$58  = 1'h0;
   wire \$signal$73 ;
   wire \$signal$77 ;
@@ -190,37 +185,32 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire \$signal$96 ;
   wire \$signal$98 ;
   wire [5:0] \$signature__addr ;
-  wire [5:0] \$signature__addr$134 ;
+  wire [5:0] \$signature__addr$131 ;
   wire [45:0] \$signature__data ;
-  wire [45:0] \$signature__data$137 ;
-  wire [23:0] \$signature__data$137.bias ;
-  wire [15:0] \$signature__data$137.mult ;
-  wire \$signature__data$137.relu ;
-  wire [4:0] \$signature__data$137.shift ;
+  wire [45:0] \$signature__data$134 ;
+  wire [23:0] \$signature__data$134.bias ;
+  wire [15:0] \$signature__data$134.mult ;
+  wire \$signature__data$134.relu ;
+  wire [4:0] \$signature__data$134.shift ;
   wire [23:0] \$signature__data.bias ;
   wire [15:0] \$signature__data.mult ;
   wire \$signature__data.relu ;
   wire [4:0] \$signature__data.shift ;
-  wire a_signed;
   reg advance;
-  reg \advance$150 ;
-  wire b_signed;
+  reg \advance$147 ;
   wire [23:0] bias_dsp;
   wire [23:0] bias_lut;
   output busy;
   reg busy = 1'h0;
   input clk;
   wire clk;
-  reg [153:0] cmd = 154'h000000000000000000000000000000000000000;
-  (* init = 154'h000000000000000000000000000000000000000 *)
-  wire [153:0] \cmd$26 ;
-  wire \cmd$26.a_signed ;
-  wire \cmd$26.b_signed ;
+  reg [150:0] cmd = 151'h00000000000000000000000000000000000000;
+  (* init = 151'h00000000000000000000000000000000000000 *)
+  wire [150:0] \cmd$26 ;
   wire [15:0] \cmd$26.f ;
   wire [15:0] \cmd$26.k ;
   wire [15:0] \cmd$26.m_fixed ;
   wire [15:0] \cmd$26.m_lut ;
-  wire \cmd$26.matmul ;
   wire [15:0] \cmd$26.n ;
   wire \cmd$26.order ;
   wire [4:0] \cmd$26.out_bits ;
@@ -229,15 +219,12 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire [15:0] \cmd$26.qb ;
   wire [15:0] \cmd$26.ra ;
   wire [15:0] \cmd$26.rb ;
-  (* init = 154'h000000000000000000000000000000000000000 *)
-  wire [153:0] \cmd$27 ;
-  wire \cmd$27.a_signed ;
-  wire \cmd$27.b_signed ;
+  (* init = 151'h00000000000000000000000000000000000000 *)
+  wire [150:0] \cmd$27 ;
   wire [15:0] \cmd$27.f ;
   wire [15:0] \cmd$27.k ;
   wire [15:0] \cmd$27.m_fixed ;
   wire [15:0] \cmd$27.m_lut ;
-  wire \cmd$27.matmul ;
   wire [15:0] \cmd$27.n ;
   wire \cmd$27.order ;
   wire [4:0] \cmd$27.out_bits ;
@@ -246,13 +233,10 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire [15:0] \cmd$27.qb ;
   wire [15:0] \cmd$27.ra ;
   wire [15:0] \cmd$27.rb ;
-  wire \cmd.a_signed ;
-  wire \cmd.b_signed ;
   wire [15:0] \cmd.f ;
   wire [15:0] \cmd.k ;
   wire [15:0] \cmd.m_fixed ;
   wire [15:0] \cmd.m_lut ;
-  wire \cmd.matmul ;
   wire [15:0] \cmd.n ;
   wire \cmd.order ;
   wire [4:0] \cmd.out_bits ;
@@ -261,15 +245,12 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire [15:0] \cmd.qb ;
   wire [15:0] \cmd.ra ;
   wire [15:0] \cmd.rb ;
-  input [153:0] cmd__payload;
-  wire [153:0] cmd__payload;
-  wire \cmd__payload.a_signed ;
-  wire \cmd__payload.b_signed ;
+  input [150:0] cmd__payload;
+  wire [150:0] cmd__payload;
   wire [15:0] \cmd__payload.f ;
   wire [15:0] \cmd__payload.k ;
   wire [15:0] \cmd__payload.m_fixed ;
   wire [15:0] \cmd__payload.m_lut ;
-  wire \cmd__payload.matmul ;
   wire [15:0] \cmd__payload.n ;
   wire \cmd__payload.order ;
   wire [4:0] \cmd__payload.out_bits ;
@@ -283,7 +264,7 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   input cmd__valid;
   wire cmd__valid;
   wire [15:0] col0;
-  wire [15:0] \col0$170 ;
+  wire [15:0] \col0$167 ;
   wire [2:0] cols;
   wire [2:0] \cols$94 ;
   wire [15:0] data;
@@ -302,7 +283,7 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   reg [15:0] drained_rows_lut = 16'h0000;
   reg drow = 1'h0;
   wire \final ;
-  wire \final$171 ;
+  wire \final$168 ;
   wire first;
   reg held_x = 1'h0;
   wire inc_w;
@@ -346,17 +327,16 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire load_req__ready;
   output load_req__valid;
   wire load_req__valid;
-  wire matmul;
   wire may_capture;
   wire may_port;
-  wire [216:0] meta;
+  wire [188:0] meta;
   wire [15:0] \meta.col0 ;
   wire [2:0] \meta.cols ;
-  wire [95:0] \meta.dsp ;
-  wire [23:0] \meta.dsp[0] ;
-  wire [23:0] \meta.dsp[1] ;
-  wire [23:0] \meta.dsp[2] ;
-  wire [23:0] \meta.dsp[3] ;
+  wire [67:0] \meta.dsp ;
+  wire [16:0] \meta.dsp[0] ;
+  wire [16:0] \meta.dsp[1] ;
+  wire [16:0] \meta.dsp[2] ;
+  wire [16:0] \meta.dsp[3] ;
   wire \meta.dsp_en ;
   wire [67:0] \meta.lut ;
   wire [16:0] \meta.lut[0] ;
@@ -370,15 +350,15 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire [15:0] mult_lut;
   wire [1:0] ngap;
   reg [2:0] nleft = 3'h0;
-  output [216:0] out__payload;
-  wire [216:0] out__payload;
+  output [188:0] out__payload;
+  wire [188:0] out__payload;
   wire [15:0] \out__payload.col0 ;
   wire [2:0] \out__payload.cols ;
-  wire [95:0] \out__payload.dsp ;
-  wire [23:0] \out__payload.dsp[0] ;
-  wire [23:0] \out__payload.dsp[1] ;
-  wire [23:0] \out__payload.dsp[2] ;
-  wire [23:0] \out__payload.dsp[3] ;
+  wire [67:0] \out__payload.dsp ;
+  wire [16:0] \out__payload.dsp[0] ;
+  wire [16:0] \out__payload.dsp[1] ;
+  wire [16:0] \out__payload.dsp[2] ;
+  wire [16:0] \out__payload.dsp[3] ;
   wire \out__payload.dsp_en ;
   wire [67:0] \out__payload.lut ;
   wire [16:0] \out__payload.lut[0] ;
@@ -415,7 +395,7 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   reg [15:0] pending_rows = 16'h0000;
   reg [15:0] pending_rows_dsp = 16'h0000;
   reg [15:0] pending_rows_lut = 16'h0000;
-  wire [216:0] r_data;
+  wire [188:0] r_data;
   wire r_en;
   wire r_rdy;
   reg rd_bank;
@@ -431,17 +411,17 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire \restart$31 ;
   wire room;
   wire [15:0] row0_dsp;
-  wire [15:0] \row0_dsp$165 ;
+  wire [15:0] \row0_dsp$162 ;
   wire [15:0] row0_lut;
-  wire [15:0] \row0_lut$167 ;
-  reg [216:0] row_info = 217'h0000000000000000000000000000000000000000000000000000000;
+  wire [15:0] \row0_lut$164 ;
+  reg [188:0] row_info = 189'h000000000000000000000000000000000000000000000000;
   wire [15:0] \row_info.col0 ;
   wire [2:0] \row_info.cols ;
-  wire [95:0] \row_info.dsp ;
-  wire [23:0] \row_info.dsp[0] ;
-  wire [23:0] \row_info.dsp[1] ;
-  wire [23:0] \row_info.dsp[2] ;
-  wire [23:0] \row_info.dsp[3] ;
+  wire [67:0] \row_info.dsp ;
+  wire [16:0] \row_info.dsp[0] ;
+  wire [16:0] \row_info.dsp[1] ;
+  wire [16:0] \row_info.dsp[2] ;
+  wire [16:0] \row_info.dsp[3] ;
   wire \row_info.dsp_en ;
   wire [67:0] \row_info.lut ;
   wire [16:0] \row_info.lut[0] ;
@@ -453,9 +433,9 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire [15:0] \row_info.row_lut ;
   wire [15:0] rows;
   wire [15:0] rows_dsp;
-  wire [15:0] \rows_dsp$166 ;
+  wire [15:0] \rows_dsp$163 ;
   wire [15:0] rows_lut;
-  wire [15:0] \rows_lut$168 ;
+  wire [15:0] \rows_lut$165 ;
   input rst;
   wire rst;
   wire [4:0] shift_dsp;
@@ -468,7 +448,7 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire tile_issued;
   wire valid;
   wire w_bank;
-  wire [216:0] w_data;
+  wire [188:0] w_data;
   reg [31:0] w_done = 32'd0;
   wire [7:0] w_dsp;
   wire [3:0] \w_dsp[0] ;
@@ -552,11 +532,11 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   reg [31:0] x_rel = 32'd0;
   reg [31:0] x_req = 32'd0;
   reg [31:0] x_seen = 32'd0;
-  wire [95:0] y_dsp;
-  wire [23:0] \y_dsp[0] ;
-  wire [23:0] \y_dsp[1] ;
-  wire [23:0] \y_dsp[2] ;
-  wire [23:0] \y_dsp[3] ;
+  wire [67:0] y_dsp;
+  wire [16:0] \y_dsp[0] ;
+  wire [16:0] \y_dsp[1] ;
+  wire [16:0] \y_dsp[2] ;
+  wire [16:0] \y_dsp[3] ;
   wire [67:0] y_lut;
   wire [16:0] \y_lut[0] ;
   wire [16:0] \y_lut[1] ;
@@ -634,7 +614,7 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
     if (wp__en)
       params_dsp[params__payload[6:1]] <= params__payload[52:7];
   end
-  assign \$signature__data  = params_dsp[\$85 [5:0]];
+  assign \$signature__data  = params_dsp[\$80 [5:0]];
   reg [45:0] params_lut [63:0];
   initial begin
     params_lut[0] = 46'h000000000000;
@@ -706,7 +686,7 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
     if (\wp__en$43 )
       params_lut[params__payload[6:1]] <= params__payload[52:7];
   end
-  assign \$signature__data$137  = params_lut[\$86 [5:0]];
+  assign \$signature__data$134  = params_lut[\$81 [5:0]];
   assign cmd__ready = ~ busy;
   assign start = cmd__valid & cmd__ready;
   assign params__ready = ~ busy;
@@ -733,227 +713,223 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   assign \$14  = busy & \$13 ;
   assign \$15  = inc_w | inc_x;
   assign load_req__valid = \$14  & \$15 ;
-  assign \$16  = rows_dsp * steps;
-  assign \$17  = \$16  * 3'h4;
-  assign \$18  = \$17  + 3'h7;
-  assign \$20  = rows_dsp + rows_lut;
-  assign \$21  = \$20  * steps;
+  assign \$16  = rows_dsp + rows_lut;
+  assign \$17  = \$16  * steps;
+  assign \$18  = \$17  * 3'h4;
+  assign \$19  = \$18  + 3'h7;
+  assign \$21  = cols * steps;
   assign \$22  = \$21  * 3'h4;
   assign \$23  = \$22  + 3'h7;
-  assign \$25  = cmd[151] ? { 1'h0, \$19  } : \$24 ;
-  assign \$26  = cols * steps;
-  assign \$27  = \$26  * 3'h4;
-  assign \$28  = \$27  + 3'h7;
-  assign \$30  = ~ w_pend;
-  assign \$31  = load_req__valid & load_req__ready;
-  assign \$32  = \$31  & inc_w;
-  assign \$33  = \$30  | \$32 ;
-  assign \$34  = ~ x_pend;
+  assign \$25  = ~ w_pend;
+  assign \$26  = load_req__valid & load_req__ready;
+  assign \$27  = \$26  & inc_w;
+  assign \$28  = \$25  | \$27 ;
+  assign \$29  = ~ x_pend;
+  assign \$30  = load_req__valid & load_req__ready;
+  assign \$31  = \$30  & inc_x;
+  assign \$32  = \$29  | \$31 ;
+  assign tile_issued = \$28  & \$32 ;
+  assign \$33  = ~ l_done;
+  assign \$34  = busy & \$33 ;
   assign \$35  = load_req__valid & load_req__ready;
-  assign \$36  = \$35  & inc_x;
-  assign \$37  = \$34  | \$36 ;
-  assign tile_issued = \$33  & \$37 ;
-  assign \$38  = ~ l_done;
-  assign \$39  = busy & \$38 ;
-  assign \$40  = load_req__valid & load_req__ready;
-  assign \$41  = w_done + w_loaded;
-  assign \$42  = w_seen + \w_new$76 ;
-  assign \$signal$73  = \$41  >= \$42 ;
-  assign \$43  = x_done + x_loaded;
-  assign \$44  = x_seen + \x_new$80 ;
-  assign \$signal$77  = \$43  >= \$44 ;
-  assign \$45  = step + 1'h1;
-  assign \$signal$81  = \$45  == \steps$83 ;
-  assign \$46  = | left;
-  assign \$47  = left <= drained_rows;
-  assign \$signal$84  = \$46  & \$47 ;
-  assign \$48  = left > drained_rows;
-  assign \$49  = \$48  ? drained_rows : { 13'h0000, left };
-  assign \$50  = ~ pending;
-  assign \$51  = \$signal$84  & \$50 ;
-  assign \$52  = level + 2'h2;
-  assign \$53  = \$52  > 4'h8;
-  assign \$signal$88  = \$51  & \$53 ;
-  assign \$54  = level + 2'h2;
-  assign \$55  = \$54  + \$49 [2:0];
-  assign room = \$55  <= 4'h8;
-  assign \$56  = \steps$83  + \cols$94 ;
-  assign may_port = nleft <= \$56 ;
-  assign \$57  = \steps$83  + pending_rows[1:0];
-  assign may_capture = nleft <= \$57 ;
-  assign \$58  = ~ last_chunk;
-  assign \$59  = may_port & may_capture;
-  assign \$signal$96  = \$58  | \$59 ;
-  assign \$60  = ~ \$signal$88 ;
-  assign \$61  = streaming & \$60 ;
-  assign \$62  = | step;
-  assign \$63  = \$signal$73  & \$signal$77 ;
-  assign \$64  = \$63  & \$signal$96 ;
-  assign \$65  = \$62  | \$64 ;
-  assign \$66  = \$61  & \$65 ;
-  assign \$67  = ~ \$signal$81 ;
-  assign \$68  = ~ last_chunk;
-  assign \$69  = \$67  | \$68 ;
-  assign \$70  = \$69  | room;
-  assign \$signal$98  = \$66  & \$70 ;
-  assign \$71  = \$signal$98  & \$signal$81 ;
-  assign \$signal$100  = \$71  & last_chunk;
-  assign \$72  = w_seen[0] ^ \w_new$76 ;
-  assign w_bank = ~ \$72 ;
-  assign \$73  = x_seen[0] ^ \x_new$80 ;
-  assign x_bank = ~ \$73 ;
-  assign \$74  = ~ \$signal$81 ;
-  assign \$75  = \$signal$98  & \$74 ;
-  assign \$76  = step + 1'h1;
-  assign \$77  = w_bank ^ w_last_use;
-  assign \$78  = ~ \$signal$81 ;
-  assign \$79  = \$signal$98  & \$78 ;
-  assign \$80  = step + 1'h1;
-  assign \$81  = x_bank ^ x_last_use;
-  assign \$82  = ! step;
+  assign \$36  = w_done + w_loaded;
+  assign \$37  = w_seen + \w_new$76 ;
+  assign \$signal$73  = \$36  >= \$37 ;
+  assign \$38  = x_done + x_loaded;
+  assign \$39  = x_seen + \x_new$80 ;
+  assign \$signal$77  = \$38  >= \$39 ;
+  assign \$40  = step + 1'h1;
+  assign \$signal$81  = \$40  == \steps$83 ;
+  assign \$41  = | left;
+  assign \$42  = left <= drained_rows;
+  assign \$signal$84  = \$41  & \$42 ;
+  assign \$43  = left > drained_rows;
+  assign \$44  = \$43  ? drained_rows : { 13'h0000, left };
+  assign \$45  = ~ pending;
+  assign \$46  = \$signal$84  & \$45 ;
+  assign \$47  = level + 2'h2;
+  assign \$48  = \$47  > 4'h8;
+  assign \$signal$88  = \$46  & \$48 ;
+  assign \$49  = level + 2'h2;
+  assign \$50  = \$49  + \$44 [2:0];
+  assign room = \$50  <= 4'h8;
+  assign \$51  = \steps$83  + \cols$94 ;
+  assign may_port = nleft <= \$51 ;
+  assign \$52  = \steps$83  + pending_rows[1:0];
+  assign may_capture = nleft <= \$52 ;
+  assign \$53  = ~ last_chunk;
+  assign \$54  = may_port & may_capture;
+  assign \$signal$96  = \$53  | \$54 ;
+  assign \$55  = ~ \$signal$88 ;
+  assign \$56  = streaming & \$55 ;
+  assign \$57  = | step;
+  assign \$58  = \$signal$73  & \$signal$77 ;
+  assign \$59  = \$58  & \$signal$96 ;
+  assign \$60  = \$57  | \$59 ;
+  assign \$61  = \$56  & \$60 ;
+  assign \$62  = ~ \$signal$81 ;
+  assign \$63  = ~ last_chunk;
+  assign \$64  = \$62  | \$63 ;
+  assign \$65  = \$64  | room;
+  assign \$signal$98  = \$61  & \$65 ;
+  assign \$66  = \$signal$98  & \$signal$81 ;
+  assign \$signal$100  = \$66  & last_chunk;
+  assign \$67  = w_seen[0] ^ \w_new$76 ;
+  assign w_bank = ~ \$67 ;
+  assign \$68  = x_seen[0] ^ \x_new$80 ;
+  assign x_bank = ~ \$68 ;
+  assign \$69  = ~ \$signal$81 ;
+  assign \$70  = \$signal$98  & \$69 ;
+  assign \$71  = step + 1'h1;
+  assign \$72  = w_bank ^ w_last_use;
+  assign \$73  = ~ \$signal$81 ;
+  assign \$74  = \$signal$98  & \$73 ;
+  assign \$75  = step + 1'h1;
+  assign \$76  = x_bank ^ x_last_use;
+  assign \$77  = ! step;
+  assign \$78  = \$signal$98  & \$77 ;
+  assign \$79  = ! \k0$117 ;
+  assign first = \$78  & \$79 ;
+  assign \$80  = drained_row0_dsp + drow;
+  assign \$81  = drained_row0_lut + drow;
+  assign \$82  = ~ \$signal$81 ;
   assign \$83  = \$signal$98  & \$82 ;
-  assign \$84  = ! \k0$117 ;
-  assign first = \$83  & \$84 ;
-  assign \$85  = drained_row0_dsp + drow;
-  assign \$86  = drained_row0_lut + drow;
-  assign \$87  = ~ \$signal$81 ;
-  assign \$88  = \$signal$98  & \$87 ;
-  assign \$89  = ~ \$signal$88 ;
-  assign \$90  = \$signal$84  & \$89 ;
-  assign \$91  = busy & w_loaded;
-  assign \$92  = w_done + 1'h1;
-  assign \$93  = busy & x_loaded;
-  assign \$94  = x_done + 1'h1;
-  assign \$95  = ~ l_done;
-  assign \$96  = busy & \$95 ;
-  assign \$97  = ~ load_req__ready;
-  assign \$98  = load_req__valid & \$97 ;
-  assign \$99  = load_req__valid & load_req__ready;
-  assign \$100  = w_req + inc_w;
-  assign \$101  = x_req + inc_x;
-  assign \$102  = load_req__valid & load_req__ready;
-  assign \$103  = \$signal  | inc_w;
-  assign \$104  = x_iss | inc_x;
-  assign \$105  = drained_row0_dsp + drow;
-  assign \$106  = drained_row0_lut + drow;
-  assign \$107  = drow < drained_rows_dsp;
-  assign \$108  = drow < drained_rows_lut;
-  assign \$109  = ~ \$signal$81 ;
-  assign \$110  = \$signal$98  & \$109 ;
-  assign \$111  = step + 1'h1;
-  assign \$112  = w_seen + \w_new$76 ;
-  assign \$113  = x_seen + \x_new$80 ;
-  assign \$114  = w_rel + w_last_use;
-  assign \$115  = x_rel + x_last_use;
-  assign \$116  = ~ \$signal$88 ;
-  assign \$117  = \$signal$84  & \$116 ;
-  assign \$118  = drow + 1'h1;
-  assign \$119  = left == 1'h1;
-  assign \$120  = \$119  & \$signal$157 ;
-  assign \$121  = | left;
-  assign \$122  = ~ \$signal$88 ;
-  assign \$123  = \$121  & \$122 ;
-  assign \$124  = left - 1'h1;
-  assign \$125  = | nleft;
-  assign \$126  = ~ \$signal$88 ;
-  assign \$127  = \$125  & \$126 ;
-  assign \$128  = nleft - 1'h1;
-  assign \$129  = pending_rows + 1'h1;
-  assign \$130  = nleft == \$129 ;
-  assign \$131  = pending & \$130 ;
-  assign \$132  = rows + \cols$94 ;
-  assign \$133  = ~ \final$171 ;
+  assign \$84  = ~ \$signal$88 ;
+  assign \$85  = \$signal$84  & \$84 ;
+  assign \$86  = busy & w_loaded;
+  assign \$87  = w_done + 1'h1;
+  assign \$88  = busy & x_loaded;
+  assign \$89  = x_done + 1'h1;
+  assign \$90  = ~ l_done;
+  assign \$91  = busy & \$90 ;
+  assign \$92  = ~ load_req__ready;
+  assign \$93  = load_req__valid & \$92 ;
+  assign \$94  = load_req__valid & load_req__ready;
+  assign \$95  = w_req + inc_w;
+  assign \$96  = x_req + inc_x;
+  assign \$97  = load_req__valid & load_req__ready;
+  assign \$98  = \$signal  | inc_w;
+  assign \$99  = x_iss | inc_x;
+  assign \$100  = drained_row0_dsp + drow;
+  assign \$101  = drained_row0_lut + drow;
+  assign \$102  = drow < drained_rows_dsp;
+  assign \$103  = drow < drained_rows_lut;
+  assign \$104  = ~ \$signal$81 ;
+  assign \$105  = \$signal$98  & \$104 ;
+  assign \$106  = step + 1'h1;
+  assign \$107  = w_seen + \w_new$76 ;
+  assign \$108  = x_seen + \x_new$80 ;
+  assign \$109  = w_rel + w_last_use;
+  assign \$110  = x_rel + x_last_use;
+  assign \$111  = ~ \$signal$88 ;
+  assign \$112  = \$signal$84  & \$111 ;
+  assign \$113  = drow + 1'h1;
+  assign \$114  = left == 1'h1;
+  assign \$115  = \$114  & \$signal$154 ;
+  assign \$116  = | left;
+  assign \$117  = ~ \$signal$88 ;
+  assign \$118  = \$116  & \$117 ;
+  assign \$119  = left - 1'h1;
+  assign \$120  = | nleft;
+  assign \$121  = ~ \$signal$88 ;
+  assign \$122  = \$120  & \$121 ;
+  assign \$123  = nleft - 1'h1;
+  assign \$124  = pending_rows + 1'h1;
+  assign \$125  = nleft == \$124 ;
+  assign \$126  = pending & \$125 ;
+  assign \$127  = rows + \cols$94 ;
+  assign \$128  = ~ \final$168 ;
   always @(posedge clk)
-    done <= \$134 ;
+    done <= \$129 ;
   always @(posedge clk)
-    cmd <= \$135 ;
+    cmd <= \$130 ;
   always @(posedge clk)
-    busy <= \$136 ;
+    busy <= \$131 ;
   always @(posedge clk)
-    w_req <= \$137 ;
+    w_req <= \$132 ;
   always @(posedge clk)
-    w_done <= \$138 ;
+    w_done <= \$133 ;
   always @(posedge clk)
-    w_rel <= \$139 ;
+    w_rel <= \$134 ;
   always @(posedge clk)
-    w_seen <= \$140 ;
+    w_seen <= \$135 ;
   always @(posedge clk)
-    x_req <= \$141 ;
+    x_req <= \$136 ;
   always @(posedge clk)
-    x_done <= \$142 ;
+    x_done <= \$137 ;
   always @(posedge clk)
-    x_rel <= \$143 ;
+    x_rel <= \$138 ;
   always @(posedge clk)
-    x_seen <= \$144 ;
+    x_seen <= \$139 ;
   always @(posedge clk)
-    \$signal  <= \$145 ;
+    \$signal  <= \$140 ;
   always @(posedge clk)
-    x_iss <= \$146 ;
+    x_iss <= \$141 ;
   always @(posedge clk)
-    \$signal$58  <= \$147 ;
+    \$signal$58  <= \$142 ;
   always @(posedge clk)
-    held_x <= \$148 ;
+    held_x <= \$143 ;
   always @(posedge clk)
-    l_done <= \$149 ;
+    l_done <= \$144 ;
   always @(posedge clk)
-    row_info <= \$150 ;
+    row_info <= \$145 ;
   always @(posedge clk)
-    step <= \$151 ;
+    step <= \$146 ;
   always @(posedge clk)
-    streaming <= \$152 ;
+    streaming <= \$147 ;
   always @(posedge clk)
-    left <= \$153 ;
+    left <= \$148 ;
   always @(posedge clk)
-    nleft <= \$154 ;
+    nleft <= \$149 ;
   always @(posedge clk)
-    pending <= \$155 ;
+    pending <= \$150 ;
   always @(posedge clk)
-    drow <= \$156 ;
+    drow <= \$151 ;
   always @(posedge clk)
-    drained_row0_dsp <= \$157 ;
+    drained_row0_dsp <= \$152 ;
   always @(posedge clk)
-    drained_rows_dsp <= \$158 ;
+    drained_rows_dsp <= \$153 ;
   always @(posedge clk)
-    drained_row0_lut <= \$159 ;
+    drained_row0_lut <= \$154 ;
   always @(posedge clk)
-    drained_rows_lut <= \$160 ;
+    drained_rows_lut <= \$155 ;
   always @(posedge clk)
-    drained_rows <= \$161 ;
+    drained_rows <= \$156 ;
   always @(posedge clk)
-    drained_col0 <= \$162 ;
+    drained_col0 <= \$157 ;
   always @(posedge clk)
-    drained_cols <= \$163 ;
+    drained_cols <= \$158 ;
   always @(posedge clk)
-    \$signal$157  <= \$164 ;
+    \$signal$154  <= \$159 ;
   always @(posedge clk)
-    pending_row0_dsp <= \$165 ;
+    pending_row0_dsp <= \$160 ;
   always @(posedge clk)
-    pending_rows_dsp <= \$166 ;
+    pending_rows_dsp <= \$161 ;
   always @(posedge clk)
-    pending_row0_lut <= \$167 ;
+    pending_row0_lut <= \$162 ;
   always @(posedge clk)
-    pending_rows_lut <= \$168 ;
+    pending_rows_lut <= \$163 ;
   always @(posedge clk)
-    pending_rows <= \$169 ;
+    pending_rows <= \$164 ;
   always @(posedge clk)
-    pending_col0 <= \$170 ;
+    pending_col0 <= \$165 ;
   always @(posedge clk)
-    pending_cols <= \$171 ;
+    pending_cols <= \$166 ;
   always @(posedge clk)
-    \$signal$164  <= \$172 ;
+    \$signal$161  <= \$167 ;
   \fpim_tiny.datapath  datapath (
     .clk(clk),
     .drain_row(drow),
     .first(first),
     .last(\$signal$100 ),
-    .\port$773$0 (wdata),
-    .\port$847$0 (\$signature__data ),
-    .\port$850$0 (\$signature__data$137 ),
-    .\port$867$145 (cmd[153:145]),
+    .\port$752$0 (wdata),
+    .\port$826$0 (\$signature__data ),
+    .\port$829$0 (\$signature__data$134 ),
+    .\port$846$145 (cmd[150:145]),
     .rst(rst),
     .valid(\$signal$98 ),
-    .\valid$18 (drain),
-    .\x$5 (x),
+    .\valid$14 (drain),
+    .x(x),
     .y_dsp(y_dsp),
     .y_lut(y_lut),
     .y_valid(w_en)
@@ -997,20 +973,20 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
     .wp__en(w_load__valid)
   );
   \fpim_tiny.walker  walker (
-    .advance(\advance$150 ),
+    .advance(\advance$147 ),
     .clk(clk),
     .cmd(cmd),
-    .col0(\col0$170 ),
+    .col0(\col0$167 ),
     .cols(\cols$94 ),
-    .\final (\final$171 ),
+    .\final (\final$168 ),
     .k0(\k0$117 ),
     .last_chunk(last_chunk),
     .restart(start),
-    .row0_dsp(\row0_dsp$165 ),
-    .row0_lut(\row0_lut$167 ),
+    .row0_dsp(\row0_dsp$162 ),
+    .row0_lut(\row0_lut$164 ),
     .rows(rows),
-    .rows_dsp(\rows_dsp$166 ),
-    .rows_lut(\rows_lut$168 ),
+    .rows_dsp(\rows_dsp$163 ),
+    .rows_lut(\rows_lut$165 ),
     .rst(rst),
     .steps(\steps$83 ),
     .w_last_use(w_last_use),
@@ -1032,7 +1008,7 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     advance = 1'h0;
     if (start) begin
-    end else if (\$39 ) begin
+    end else if (\$34 ) begin
       if (tile_issued) begin
         advance = 1'h1;
       end
@@ -1041,10 +1017,10 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$75 ) begin
+    if (\$70 ) begin
       rd_bank = w_bank;
     end else if (\$signal$98 ) begin
-      rd_bank = \$77 ;
+      rd_bank = \$72 ;
     end else if (start) begin
       rd_bank = 1'h0;
     end else begin
@@ -1054,8 +1030,8 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$75 ) begin
-      rd_step = \$76 [3:0];
+    if (\$70 ) begin
+      rd_step = \$71 [3:0];
     end else if (\$signal$98 ) begin
       rd_step = 4'h0;
     end else if (start) begin
@@ -1067,10 +1043,10 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$79 ) begin
+    if (\$74 ) begin
       \rd_bank$106  = x_bank;
     end else if (\$signal$98 ) begin
-      \rd_bank$106  = \$81 ;
+      \rd_bank$106  = \$76 ;
     end else if (start) begin
       \rd_bank$106  = 1'h0;
     end else begin
@@ -1080,8 +1056,8 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$79 ) begin
-      \rd_step$107  = \$80 [3:0];
+    if (\$74 ) begin
+      \rd_step$107  = \$75 [3:0];
     end else if (\$signal$98 ) begin
       \rd_step$107  = 4'h0;
     end else if (start) begin
@@ -1092,79 +1068,149 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \advance$150  = 1'h0;
-    if (\$88 ) begin
+    \advance$147  = 1'h0;
+    if (\$83 ) begin
     end else if (\$signal$98 ) begin
-      \advance$150  = 1'h1;
+      \advance$147  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     drain = 1'h0;
-    if (\$90 ) begin
+    if (\$85 ) begin
       drain = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$134  = 1'h0;
-    if (\$117 ) begin
-      if (\$120 ) begin
-        \$134  = 1'h1;
+    \$129  = 1'h0;
+    if (\$112 ) begin
+      if (\$115 ) begin
+        \$129  = 1'h1;
       end
     end
     if (rst) begin
-      \$134  = 1'h0;
+      \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$135  = cmd;
+    \$130  = cmd;
     if (start) begin
-      \$135  = cmd__payload;
+      \$130  = cmd__payload;
     end
     if (rst) begin
-      \$135  = 154'h000000000000000000000000000000000000000;
+      \$130  = 151'h00000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$136  = busy;
+    \$131  = busy;
     if (start) begin
-      \$136  = 1'h1;
+      \$131  = 1'h1;
     end
-    if (\$117 ) begin
-      if (\$120 ) begin
-        \$136  = 1'h0;
+    if (\$112 ) begin
+      if (\$115 ) begin
+        \$131  = 1'h0;
       end
     end
     if (rst) begin
-      \$136  = 1'h0;
+      \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$137  = w_req;
+    \$132  = w_req;
     if (start) begin
-      \$137  = 32'd0;
+      \$132  = 32'd0;
     end
     if (start) begin
-    end else if (\$96 ) begin
-      if (\$99 ) begin
-        \$137  = \$100 [31:0];
-      end
-    end
-    if (rst) begin
-      \$137  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$138  = w_done;
-    if (start) begin
-      \$138  = 32'd0;
     end else if (\$91 ) begin
-      \$138  = \$92 [31:0];
+      if (\$94 ) begin
+        \$132  = \$95 [31:0];
+      end
+    end
+    if (rst) begin
+      \$132  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$133  = w_done;
+    if (start) begin
+      \$133  = 32'd0;
+    end else if (\$86 ) begin
+      \$133  = \$87 [31:0];
+    end
+    if (rst) begin
+      \$133  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$134  = w_rel;
+    if (start) begin
+      \$134  = 32'd0;
+    end
+    if (\$105 ) begin
+    end else if (\$signal$98 ) begin
+      \$134  = \$109 [31:0];
+    end
+    if (rst) begin
+      \$134  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$135  = w_seen;
+    if (start) begin
+      \$135  = 32'd0;
+    end
+    if (\$105 ) begin
+    end else if (\$signal$98 ) begin
+      \$135  = \$107 [31:0];
+    end
+    if (rst) begin
+      \$135  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$136  = x_req;
+    if (start) begin
+      \$136  = 32'd0;
+    end
+    if (start) begin
+    end else if (\$91 ) begin
+      if (\$94 ) begin
+        \$136  = \$96 [31:0];
+      end
+    end
+    if (rst) begin
+      \$136  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$137  = x_done;
+    if (start) begin
+      \$137  = 32'd0;
+    end else if (\$88 ) begin
+      \$137  = \$89 [31:0];
+    end
+    if (rst) begin
+      \$137  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$138  = x_rel;
+    if (start) begin
+      \$138  = 32'd0;
+    end
+    if (\$105 ) begin
+    end else if (\$signal$98 ) begin
+      \$138  = \$110 [31:0];
     end
     if (rst) begin
       \$138  = 32'd0;
@@ -1172,13 +1218,13 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$139  = w_rel;
+    \$139  = x_seen;
     if (start) begin
       \$139  = 32'd0;
     end
-    if (\$110 ) begin
+    if (\$105 ) begin
     end else if (\$signal$98 ) begin
-      \$139  = \$114 [31:0];
+      \$139  = \$108 [31:0];
     end
     if (rst) begin
       \$139  = 32'd0;
@@ -1186,253 +1232,233 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$140  = w_seen;
+    \$140  = \$signal ;
     if (start) begin
-      \$140  = 32'd0;
-    end
-    if (\$110 ) begin
-    end else if (\$signal$98 ) begin
-      \$140  = \$112 [31:0];
-    end
-    if (rst) begin
-      \$140  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$141  = x_req;
-    if (start) begin
-      \$141  = 32'd0;
-    end
-    if (start) begin
-    end else if (\$96 ) begin
-      if (\$99 ) begin
-        \$141  = \$101 [31:0];
-      end
-    end
-    if (rst) begin
-      \$141  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$142  = x_done;
-    if (start) begin
-      \$142  = 32'd0;
-    end else if (\$93 ) begin
-      \$142  = \$94 [31:0];
-    end
-    if (rst) begin
-      \$142  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$143  = x_rel;
-    if (start) begin
-      \$143  = 32'd0;
-    end
-    if (\$110 ) begin
-    end else if (\$signal$98 ) begin
-      \$143  = \$115 [31:0];
-    end
-    if (rst) begin
-      \$143  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$144  = x_seen;
-    if (start) begin
-      \$144  = 32'd0;
-    end
-    if (\$110 ) begin
-    end else if (\$signal$98 ) begin
-      \$144  = \$113 [31:0];
-    end
-    if (rst) begin
-      \$144  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$145  = \$signal ;
-    if (start) begin
-      \$145  = 1'h0;
-    end else if (\$96 ) begin
+      \$140  = 1'h0;
+    end else if (\$91 ) begin
       if (tile_issued) begin
-        \$145  = 1'h0;
-      end else if (\$102 ) begin
-        \$145  = \$103 ;
+        \$140  = 1'h0;
+      end else if (\$97 ) begin
+        \$140  = \$98 ;
       end
     end
     if (rst) begin
-      \$145  = 1'h0;
+      \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$146  = x_iss;
+    \$141  = x_iss;
     if (start) begin
-      \$146  = 1'h0;
-    end else if (\$96 ) begin
+      \$141  = 1'h0;
+    end else if (\$91 ) begin
       if (tile_issued) begin
-        \$146  = 1'h0;
-      end else if (\$102 ) begin
-        \$146  = \$104 ;
+        \$141  = 1'h0;
+      end else if (\$97 ) begin
+        \$141  = \$99 ;
       end
     end
     if (rst) begin
-      \$146  = 1'h0;
+      \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$147  = \$signal$58 ;
+    \$142  = \$signal$58 ;
     if (start) begin
-      \$147  = 1'h0;
-    end else if (\$96 ) begin
-      \$147  = \$98 ;
+      \$142  = 1'h0;
+    end else if (\$91 ) begin
+      \$142  = \$93 ;
     end
     if (rst) begin
-      \$147  = 1'h0;
+      \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$148  = held_x;
+    \$143  = held_x;
     if (start) begin
-      \$148  = 1'h0;
-    end else if (\$96 ) begin
-      \$148  = inc_x;
+      \$143  = 1'h0;
+    end else if (\$91 ) begin
+      \$143  = inc_x;
     end
     if (rst) begin
-      \$148  = 1'h0;
+      \$143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$149  = l_done;
+    \$144  = l_done;
     if (start) begin
-      \$149  = 1'h0;
-    end else if (\$96 ) begin
+      \$144  = 1'h0;
+    end else if (\$91 ) begin
       if (tile_issued) begin
-        \$149  = \final ;
+        \$144  = \final ;
       end
     end
     if (rst) begin
-      \$149  = 1'h0;
+      \$144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$150  = row_info;
+    \$145  = row_info;
     if (drain) begin
-      \$150 [179:164] = \$105 [15:0];
-      \$150 [195:180] = \$106 [15:0];
-      \$150 [196] = \$107 ;
-      \$150 [197] = \$108 ;
-      \$150 [213:198] = drained_col0;
-      \$150 [216:214] = drained_cols[2:0];
+      \$145 [151:136] = \$100 [15:0];
+      \$145 [167:152] = \$101 [15:0];
+      \$145 [168] = \$102 ;
+      \$145 [169] = \$103 ;
+      \$145 [185:170] = drained_col0;
+      \$145 [188:186] = drained_cols[2:0];
     end
     if (rst) begin
-      \$150  = 217'h0000000000000000000000000000000000000000000000000000000;
+      \$145  = 189'h000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$151  = step;
+    \$146  = step;
     if (start) begin
-      \$151  = 4'h0;
+      \$146  = 4'h0;
     end
-    if (\$110 ) begin
-      \$151  = \$111 [3:0];
+    if (\$105 ) begin
+      \$146  = \$106 [3:0];
     end else if (\$signal$98 ) begin
-      \$151  = 4'h0;
+      \$146  = 4'h0;
     end
     if (rst) begin
-      \$151  = 4'h0;
+      \$146  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$152  = streaming;
+    \$147  = streaming;
     if (start) begin
-      \$152  = 1'h1;
+      \$147  = 1'h1;
     end
     if (\$signal$100 ) begin
-      \$152  = \$133 ;
+      \$147  = \$128 ;
     end
     if (rst) begin
-      \$152  = 1'h0;
+      \$147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$153  = left;
+    \$148  = left;
     if (start) begin
-      \$153  = 3'h0;
+      \$148  = 3'h0;
     end
-    if (\$123 ) begin
-      \$153  = \$124 [2:0];
+    if (\$118 ) begin
+      \$148  = \$119 [2:0];
     end
-    if (\$131 ) begin
-      \$153  = pending_rows[2:0];
+    if (\$126 ) begin
+      \$148  = pending_rows[2:0];
     end
     if (rst) begin
-      \$153  = 3'h0;
+      \$148  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$154  = nleft;
+    \$149  = nleft;
     if (start) begin
-      \$154  = 3'h0;
+      \$149  = 3'h0;
     end
-    if (\$127 ) begin
-      \$154  = \$128 [2:0];
+    if (\$122 ) begin
+      \$149  = \$123 [2:0];
     end
     if (\$signal$100 ) begin
-      \$154  = \$132 [2:0];
+      \$149  = \$127 [2:0];
     end
     if (rst) begin
-      \$154  = 3'h0;
+      \$149  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$155  = pending;
+    \$150  = pending;
     if (start) begin
-      \$155  = 1'h0;
+      \$150  = 1'h0;
     end
-    if (\$131 ) begin
-      \$155  = 1'h0;
+    if (\$126 ) begin
+      \$150  = 1'h0;
     end
     if (\$signal$100 ) begin
-      \$155  = 1'h1;
+      \$150  = 1'h1;
     end
     if (rst) begin
-      \$155  = 1'h0;
+      \$150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$156  = drow;
-    if (\$117 ) begin
-      \$156  = \$118 [0];
+    \$151  = drow;
+    if (\$112 ) begin
+      \$151  = \$113 [0];
     end
-    if (\$131 ) begin
-      \$156  = 1'h0;
+    if (\$126 ) begin
+      \$151  = 1'h0;
     end
     if (rst) begin
-      \$156  = 1'h0;
+      \$151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$157  = drained_row0_dsp;
-    if (\$131 ) begin
-      \$157  = pending_row0_dsp;
+    \$152  = drained_row0_dsp;
+    if (\$126 ) begin
+      \$152  = pending_row0_dsp;
+    end
+    if (rst) begin
+      \$152  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$153  = drained_rows_dsp;
+    if (\$126 ) begin
+      \$153  = pending_rows_dsp;
+    end
+    if (rst) begin
+      \$153  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$154  = drained_row0_lut;
+    if (\$126 ) begin
+      \$154  = pending_row0_lut;
+    end
+    if (rst) begin
+      \$154  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$155  = drained_rows_lut;
+    if (\$126 ) begin
+      \$155  = pending_rows_lut;
+    end
+    if (rst) begin
+      \$155  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$156  = drained_rows;
+    if (\$126 ) begin
+      \$156  = pending_rows;
+    end
+    if (rst) begin
+      \$156  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$157  = drained_col0;
+    if (\$126 ) begin
+      \$157  = pending_col0;
     end
     if (rst) begin
       \$157  = 16'h0000;
@@ -1440,9 +1466,9 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$158  = drained_rows_dsp;
-    if (\$131 ) begin
-      \$158  = pending_rows_dsp;
+    \$158  = drained_cols;
+    if (\$126 ) begin
+      \$158  = pending_cols;
     end
     if (rst) begin
       \$158  = 16'h0000;
@@ -1450,19 +1476,19 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$159  = drained_row0_lut;
-    if (\$131 ) begin
-      \$159  = pending_row0_lut;
+    \$159  = \$signal$154 ;
+    if (\$126 ) begin
+      \$159  = \$signal$161 ;
     end
     if (rst) begin
-      \$159  = 16'h0000;
+      \$159  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$160  = drained_rows_lut;
-    if (\$131 ) begin
-      \$160  = pending_rows_lut;
+    \$160  = pending_row0_dsp;
+    if (\$signal$100 ) begin
+      \$160  = \row0_dsp$162 ;
     end
     if (rst) begin
       \$160  = 16'h0000;
@@ -1470,9 +1496,9 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$161  = drained_rows;
-    if (\$131 ) begin
-      \$161  = pending_rows;
+    \$161  = pending_rows_dsp;
+    if (\$signal$100 ) begin
+      \$161  = \rows_dsp$163 ;
     end
     if (rst) begin
       \$161  = 16'h0000;
@@ -1480,9 +1506,9 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$162  = drained_col0;
-    if (\$131 ) begin
-      \$162  = pending_col0;
+    \$162  = pending_row0_lut;
+    if (\$signal$100 ) begin
+      \$162  = \row0_lut$164 ;
     end
     if (rst) begin
       \$162  = 16'h0000;
@@ -1490,9 +1516,9 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$163  = drained_cols;
-    if (\$131 ) begin
-      \$163  = pending_cols;
+    \$163  = pending_rows_lut;
+    if (\$signal$100 ) begin
+      \$163  = \rows_lut$165 ;
     end
     if (rst) begin
       \$163  = 16'h0000;
@@ -1500,19 +1526,19 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$164  = \$signal$157 ;
-    if (\$131 ) begin
-      \$164  = \$signal$164 ;
+    \$164  = pending_rows;
+    if (\$signal$100 ) begin
+      \$164  = rows;
     end
     if (rst) begin
-      \$164  = 1'h0;
+      \$164  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$165  = pending_row0_dsp;
+    \$165  = pending_col0;
     if (\$signal$100 ) begin
-      \$165  = \row0_dsp$165 ;
+      \$165  = \col0$167 ;
     end
     if (rst) begin
       \$165  = 16'h0000;
@@ -1520,9 +1546,9 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$166  = pending_rows_dsp;
+    \$166  = pending_cols;
     if (\$signal$100 ) begin
-      \$166  = \rows_dsp$166 ;
+      \$166  = { 13'h0000, \cols$94  };
     end
     if (rst) begin
       \$166  = 16'h0000;
@@ -1530,62 +1556,12 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$167  = pending_row0_lut;
+    \$167  = \$signal$161 ;
     if (\$signal$100 ) begin
-      \$167  = \row0_lut$167 ;
+      \$167  = \final$168 ;
     end
     if (rst) begin
-      \$167  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$168  = pending_rows_lut;
-    if (\$signal$100 ) begin
-      \$168  = \rows_lut$168 ;
-    end
-    if (rst) begin
-      \$168  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$169  = pending_rows;
-    if (\$signal$100 ) begin
-      \$169  = rows;
-    end
-    if (rst) begin
-      \$169  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$170  = pending_col0;
-    if (\$signal$100 ) begin
-      \$170  = \col0$170 ;
-    end
-    if (rst) begin
-      \$170  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$171  = pending_cols;
-    if (\$signal$100 ) begin
-      \$171  = { 13'h0000, \cols$94  };
-    end
-    if (rst) begin
-      \$171  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$172  = \$signal$164 ;
-    if (\$signal$100 ) begin
-      \$172  = \final$171 ;
-    end
-    if (rst) begin
-      \$172  = 1'h0;
+      \$167  = 1'h0;
     end
   end
   assign \cmd$26  = cmd;
@@ -1603,7 +1579,7 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   assign \wp__addr$41  = params__payload[6:1];
   assign \wp__data$42  = params__payload[52:7];
   assign ngap = pending_rows[1:0];
-  assign rest = \$49 [2:0];
+  assign rest = \$44 [2:0];
   assign data = wdata;
   assign w_dsp = wdata[7:0];
   assign w_lut = wdata[15:8];
@@ -1611,20 +1587,17 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   assign valid = \$signal$98 ;
   assign out_bits = cmd[149:145];
   assign out_signed = cmd[150];
-  assign matmul = cmd[151];
-  assign a_signed = cmd[152];
-  assign b_signed = cmd[153];
   assign last = \$signal$100 ;
-  assign \$signature__addr  = \$85 [5:0];
+  assign \$signature__addr  = \$80 [5:0];
   assign mult_dsp = \$signature__data [15:0];
   assign shift_dsp = \$signature__data [20:16];
   assign bias_dsp = \$signature__data [44:21];
   assign relu_dsp = \$signature__data [45];
-  assign \$signature__addr$134  = \$86 [5:0];
-  assign mult_lut = \$signature__data$137 [15:0];
-  assign shift_lut = \$signature__data$137 [20:16];
-  assign bias_lut = \$signature__data$137 [44:21];
-  assign relu_lut = \$signature__data$137 [45];
+  assign \$signature__addr$131  = \$81 [5:0];
+  assign mult_lut = \$signature__data$134 [15:0];
+  assign shift_lut = \$signature__data$134 [20:16];
+  assign bias_lut = \$signature__data$134 [44:21];
+  assign relu_lut = \$signature__data$134 [45];
   assign drain_row = drow;
   assign w_data = meta;
   assign y_valid = w_en;
@@ -1645,9 +1618,6 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   assign \cmd__payload.order  = cmd__payload[144];
   assign \cmd__payload.out_bits  = cmd__payload[149:145];
   assign \cmd__payload.out_signed  = cmd__payload[150];
-  assign \cmd__payload.matmul  = cmd__payload[151];
-  assign \cmd__payload.a_signed  = cmd__payload[152];
-  assign \cmd__payload.b_signed  = cmd__payload[153];
   assign \params__payload.lut  = params__payload[0];
   assign \params__payload.row  = params__payload[6:1];
   assign \params__payload.p  = params__payload[52:7];
@@ -1685,22 +1655,22 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   assign \x_load__payload.data[2]  = x_load__payload[11:8];
   assign \x_load__payload.data[3]  = x_load__payload[15:12];
   assign \x_load__payload.last  = x_load__payload[16];
-  assign \out__payload.dsp  = out__payload[95:0];
-  assign \out__payload.dsp[0]  = out__payload[23:0];
-  assign \out__payload.dsp[1]  = out__payload[47:24];
-  assign \out__payload.dsp[2]  = out__payload[71:48];
-  assign \out__payload.dsp[3]  = out__payload[95:72];
-  assign \out__payload.lut  = out__payload[163:96];
-  assign \out__payload.lut[0]  = out__payload[112:96];
-  assign \out__payload.lut[1]  = out__payload[129:113];
-  assign \out__payload.lut[2]  = out__payload[146:130];
-  assign \out__payload.lut[3]  = out__payload[163:147];
-  assign \out__payload.row_dsp  = out__payload[179:164];
-  assign \out__payload.row_lut  = out__payload[195:180];
-  assign \out__payload.dsp_en  = out__payload[196];
-  assign \out__payload.lut_en  = out__payload[197];
-  assign \out__payload.col0  = out__payload[213:198];
-  assign \out__payload.cols  = out__payload[216:214];
+  assign \out__payload.dsp  = out__payload[67:0];
+  assign \out__payload.dsp[0]  = out__payload[16:0];
+  assign \out__payload.dsp[1]  = out__payload[33:17];
+  assign \out__payload.dsp[2]  = out__payload[50:34];
+  assign \out__payload.dsp[3]  = out__payload[67:51];
+  assign \out__payload.lut  = out__payload[135:68];
+  assign \out__payload.lut[0]  = out__payload[84:68];
+  assign \out__payload.lut[1]  = out__payload[101:85];
+  assign \out__payload.lut[2]  = out__payload[118:102];
+  assign \out__payload.lut[3]  = out__payload[135:119];
+  assign \out__payload.row_dsp  = out__payload[151:136];
+  assign \out__payload.row_lut  = out__payload[167:152];
+  assign \out__payload.dsp_en  = out__payload[168];
+  assign \out__payload.lut_en  = out__payload[169];
+  assign \out__payload.col0  = out__payload[185:170];
+  assign \out__payload.cols  = out__payload[188:186];
   assign \cmd.m_fixed  = cmd[15:0];
   assign \cmd.m_lut  = cmd[31:16];
   assign \cmd.n  = cmd[47:32];
@@ -1713,9 +1683,6 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   assign \cmd.order  = cmd[144];
   assign \cmd.out_bits  = cmd[149:145];
   assign \cmd.out_signed  = cmd[150];
-  assign \cmd.matmul  = cmd[151];
-  assign \cmd.a_signed  = cmd[152];
-  assign \cmd.b_signed  = cmd[153];
   assign \cmd$26.m_fixed  = cmd[15:0];
   assign \cmd$26.m_lut  = cmd[31:16];
   assign \cmd$26.n  = cmd[47:32];
@@ -1728,9 +1695,6 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   assign \cmd$26.order  = cmd[144];
   assign \cmd$26.out_bits  = cmd[149:145];
   assign \cmd$26.out_signed  = cmd[150];
-  assign \cmd$26.matmul  = cmd[151];
-  assign \cmd$26.a_signed  = cmd[152];
-  assign \cmd$26.b_signed  = cmd[153];
   assign \cmd$27.m_fixed  = cmd[15:0];
   assign \cmd$27.m_lut  = cmd[31:16];
   assign \cmd$27.n  = cmd[47:32];
@@ -1743,9 +1707,6 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   assign \cmd$27.order  = cmd[144];
   assign \cmd$27.out_bits  = cmd[149:145];
   assign \cmd$27.out_signed  = cmd[150];
-  assign \cmd$27.matmul  = cmd[151];
-  assign \cmd$27.a_signed  = cmd[152];
-  assign \cmd$27.b_signed  = cmd[153];
   assign \load__payload.data  = load__payload[15:0];
   assign \load__payload.last  = load__payload[16];
   assign \load__payload$36.data  = \load__payload$36 [15:0];
@@ -1776,65 +1737,65 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   assign \$signature__data.shift  = \$signature__data [20:16];
   assign \$signature__data.bias  = \$signature__data [44:21];
   assign \$signature__data.relu  = \$signature__data [45];
-  assign \meta.dsp  = meta[95:0];
-  assign \meta.dsp[0]  = meta[23:0];
-  assign \meta.dsp[1]  = meta[47:24];
-  assign \meta.dsp[2]  = meta[71:48];
-  assign \meta.dsp[3]  = meta[95:72];
-  assign \meta.lut  = meta[163:96];
-  assign \meta.lut[0]  = meta[112:96];
-  assign \meta.lut[1]  = meta[129:113];
-  assign \meta.lut[2]  = meta[146:130];
-  assign \meta.lut[3]  = meta[163:147];
-  assign \meta.row_dsp  = meta[179:164];
-  assign \meta.row_lut  = meta[195:180];
-  assign \meta.dsp_en  = meta[196];
-  assign \meta.lut_en  = meta[197];
-  assign \meta.col0  = meta[213:198];
-  assign \meta.cols  = meta[216:214];
-  assign \y_dsp[0]  = y_dsp[23:0];
-  assign \y_dsp[1]  = y_dsp[47:24];
-  assign \y_dsp[2]  = y_dsp[71:48];
-  assign \y_dsp[3]  = y_dsp[95:72];
-  assign \$signature__data$137.mult  = \$signature__data$137 [15:0];
-  assign \$signature__data$137.shift  = \$signature__data$137 [20:16];
-  assign \$signature__data$137.bias  = \$signature__data$137 [44:21];
-  assign \$signature__data$137.relu  = \$signature__data$137 [45];
+  assign \meta.dsp  = meta[67:0];
+  assign \meta.dsp[0]  = meta[16:0];
+  assign \meta.dsp[1]  = meta[33:17];
+  assign \meta.dsp[2]  = meta[50:34];
+  assign \meta.dsp[3]  = meta[67:51];
+  assign \meta.lut  = meta[135:68];
+  assign \meta.lut[0]  = meta[84:68];
+  assign \meta.lut[1]  = meta[101:85];
+  assign \meta.lut[2]  = meta[118:102];
+  assign \meta.lut[3]  = meta[135:119];
+  assign \meta.row_dsp  = meta[151:136];
+  assign \meta.row_lut  = meta[167:152];
+  assign \meta.dsp_en  = meta[168];
+  assign \meta.lut_en  = meta[169];
+  assign \meta.col0  = meta[185:170];
+  assign \meta.cols  = meta[188:186];
+  assign \y_dsp[0]  = y_dsp[16:0];
+  assign \y_dsp[1]  = y_dsp[33:17];
+  assign \y_dsp[2]  = y_dsp[50:34];
+  assign \y_dsp[3]  = y_dsp[67:51];
+  assign \$signature__data$134.mult  = \$signature__data$134 [15:0];
+  assign \$signature__data$134.shift  = \$signature__data$134 [20:16];
+  assign \$signature__data$134.bias  = \$signature__data$134 [44:21];
+  assign \$signature__data$134.relu  = \$signature__data$134 [45];
   assign \y_lut[0]  = y_lut[16:0];
   assign \y_lut[1]  = y_lut[33:17];
   assign \y_lut[2]  = y_lut[50:34];
   assign \y_lut[3]  = y_lut[67:51];
-  assign \row_info.dsp  = row_info[95:0];
-  assign \row_info.dsp[0]  = row_info[23:0];
-  assign \row_info.dsp[1]  = row_info[47:24];
-  assign \row_info.dsp[2]  = row_info[71:48];
-  assign \row_info.dsp[3]  = row_info[95:72];
-  assign \row_info.lut  = row_info[163:96];
-  assign \row_info.lut[0]  = row_info[112:96];
-  assign \row_info.lut[1]  = row_info[129:113];
-  assign \row_info.lut[2]  = row_info[146:130];
-  assign \row_info.lut[3]  = row_info[163:147];
-  assign \row_info.row_dsp  = row_info[179:164];
-  assign \row_info.row_lut  = row_info[195:180];
-  assign \row_info.dsp_en  = row_info[196];
-  assign \row_info.lut_en  = row_info[197];
-  assign \row_info.col0  = row_info[213:198];
-  assign \row_info.cols  = row_info[216:214];
-  assign meta[216:214] = row_info[216:214];
-  assign meta[213:198] = row_info[213:198];
-  assign meta[197] = row_info[197];
-  assign meta[196] = row_info[196];
-  assign meta[195:180] = row_info[195:180];
-  assign meta[179:164] = row_info[179:164];
-  assign meta[163:96] = y_lut;
-  assign meta[95:0] = y_dsp;
-  assign load_req__payload[70:65] = \$29 [5:0];
+  assign \row_info.dsp  = row_info[67:0];
+  assign \row_info.dsp[0]  = row_info[16:0];
+  assign \row_info.dsp[1]  = row_info[33:17];
+  assign \row_info.dsp[2]  = row_info[50:34];
+  assign \row_info.dsp[3]  = row_info[67:51];
+  assign \row_info.lut  = row_info[135:68];
+  assign \row_info.lut[0]  = row_info[84:68];
+  assign \row_info.lut[1]  = row_info[101:85];
+  assign \row_info.lut[2]  = row_info[118:102];
+  assign \row_info.lut[3]  = row_info[135:119];
+  assign \row_info.row_dsp  = row_info[151:136];
+  assign \row_info.row_lut  = row_info[167:152];
+  assign \row_info.dsp_en  = row_info[168];
+  assign \row_info.lut_en  = row_info[169];
+  assign \row_info.col0  = row_info[185:170];
+  assign \row_info.cols  = row_info[188:186];
+  assign meta[188:186] = row_info[188:186];
+  assign meta[185:170] = row_info[185:170];
+  assign meta[169] = row_info[169];
+  assign meta[168] = row_info[168];
+  assign meta[167:152] = row_info[167:152];
+  assign meta[151:136] = row_info[151:136];
+  assign meta[135:68] = y_lut;
+  assign meta[67:0] = y_dsp;
+  assign load_req__payload[70:65] = \$24 [5:0];
   assign load_req__payload[110:108] = cols;
   assign load_req__payload[107:92] = col0;
   assign load_req__payload[91:87] = steps;
   assign load_req__payload[86:71] = k0;
   assign load_req__payload[64] = inc_x;
-  assign load_req__payload[6:1] = \$25 [5:0];
+  assign load_req__payload[6:1] = \$20 [5:0];
   assign load_req__payload[63:62] = rows_lut[1:0];
   assign load_req__payload[61:46] = row0_lut;
   assign load_req__payload[45:44] = rows_dsp[1:0];
@@ -1847,147 +1808,130 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   assign load__payload[16] = w_load__payload[16];
   assign load__payload[15:0] = w_load__payload[15:0];
   assign \$4  = params__payload[0];
-  assign \$19  = { 3'h0, \$18 [24:3] };
-  assign \$24  = { 3'h0, \$23 [25:3] };
-  assign \$29  = { 3'h0, \$28 [11:3] };
+  assign \$20  = { 3'h0, \$19 [25:3] };
+  assign \$24  = { 3'h0, \$23 [11:3] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath (rst, valid, last, first, \port$773$0 , \x$5 , \port$847$0 , \port$850$0 , \valid$18 , \port$867$145 , drain_row, y_dsp, y_valid, y_lut, clk);
-  wire \$1 ;
-  wire \$10 ;
-  wire \$11 ;
-  wire \$12 ;
-  wire [4:0] \$2 ;
-  wire \$3 ;
-  wire [4:0] \$4 ;
-  wire \$5 ;
-  wire \$6 ;
-  wire \$7 ;
-  wire \$8 ;
-  wire \$9 ;
-  wire a_signed;
+module \fpim_tiny.datapath (rst, valid, last, first, \port$752$0 , x, \port$826$0 , \port$829$0 , \valid$14 , \port$846$145 , drain_row, y_dsp, y_valid, y_lut, clk);
   wire [95:0] acc;
-  wire [95:0] \acc$43 ;
-  wire [23:0] \acc$43[0] ;
-  wire [23:0] \acc$43[1] ;
-  wire [23:0] \acc$43[2] ;
-  wire [23:0] \acc$43[3] ;
+  wire [95:0] \acc$39 ;
+  wire [23:0] \acc$39[0] ;
+  wire [23:0] \acc$39[1] ;
+  wire [23:0] \acc$39[2] ;
+  wire [23:0] \acc$39[3] ;
   wire [23:0] \acc[0] ;
   wire [23:0] \acc[1] ;
   wire [23:0] \acc[2] ;
   wire [23:0] \acc[3] ;
-  wire b_signed;
   wire [23:0] bias;
-  wire [23:0] \bias$50 ;
+  wire [23:0] \bias$46 ;
   wire [23:0] bias_dsp;
   wire [23:0] bias_lut;
-  wire bypass;
   input clk;
   wire clk;
   wire drain;
   input drain_row;
   wire drain_row;
-  wire \drain_row$15 ;
-  wire \drain_row$42 ;
+  wire \drain_row$11 ;
+  wire \drain_row$38 ;
   input first;
   wire first;
-  wire \first$11 ;
-  wire \first$40 ;
+  wire \first$36 ;
+  wire \first$7 ;
   input last;
   wire last;
-  wire \last$13 ;
-  wire \last$41 ;
-  wire matmul;
+  wire \last$37 ;
+  wire \last$9 ;
   wire [15:0] mult;
-  wire [15:0] \mult$46 ;
+  wire [15:0] \mult$42 ;
   wire [15:0] mult_dsp;
   wire [15:0] mult_lut;
   wire [95:0] out;
-  wire [95:0] \out$44 ;
-  wire [23:0] \out$44[0] ;
-  wire [23:0] \out$44[1] ;
-  wire [23:0] \out$44[2] ;
-  wire [23:0] \out$44[3] ;
+  wire [95:0] \out$40 ;
+  wire [23:0] \out$40[0] ;
+  wire [23:0] \out$40[1] ;
+  wire [23:0] \out$40[2] ;
+  wire [23:0] \out$40[3] ;
   wire [23:0] \out[0] ;
   wire [23:0] \out[1] ;
   wire [23:0] \out[2] ;
   wire [23:0] \out[3] ;
   wire [4:0] out_bits;
-  wire [4:0] \out_bits$29 ;
-  wire [4:0] \out_bits$54 ;
+  wire [4:0] \out_bits$25 ;
+  wire [4:0] \out_bits$50 ;
   wire out_signed;
-  wire \out_signed$31 ;
-  wire \out_signed$55 ;
-  input [15:0] \port$773$0 ;
-  wire [15:0] \port$773$0 ;
-  input [45:0] \port$847$0 ;
-  wire [45:0] \port$847$0 ;
-  input [45:0] \port$850$0 ;
-  wire [45:0] \port$850$0 ;
-  input [8:0] \port$867$145 ;
-  wire [8:0] \port$867$145 ;
+  wire \out_signed$27 ;
+  wire \out_signed$51 ;
+  input [15:0] \port$752$0 ;
+  wire [15:0] \port$752$0 ;
+  input [45:0] \port$826$0 ;
+  wire [45:0] \port$826$0 ;
+  input [45:0] \port$829$0 ;
+  wire [45:0] \port$829$0 ;
+  input [5:0] \port$846$145 ;
+  wire [5:0] \port$846$145 ;
   wire relu;
-  wire \relu$52 ;
+  wire \relu$48 ;
   wire relu_dsp;
   wire relu_lut;
   input rst;
   wire rst;
   wire [4:0] shift;
-  wire [4:0] \shift$48 ;
+  wire [4:0] \shift$44 ;
   wire [4:0] shift_dsp;
   wire [4:0] shift_lut;
   input valid;
   wire valid;
-  input \valid$18 ;
-  wire \valid$18 ;
-  wire \valid$39 ;
-  wire \valid$45 ;
-  wire \valid$9 ;
-  wire [9:0] w;
-  wire [7:0] \w$36 ;
-  wire [3:0] \w$36[0] ;
-  wire [3:0] \w$36[1] ;
-  wire [4:0] \w[0] ;
-  wire [4:0] \w[1] ;
+  input \valid$14 ;
+  wire \valid$14 ;
+  wire \valid$35 ;
+  wire \valid$41 ;
+  wire \valid$5 ;
+  wire [7:0] w;
+  wire [7:0] \w$32 ;
+  wire [3:0] \w$32[0] ;
+  wire [3:0] \w$32[1] ;
+  wire [3:0] \w[0] ;
+  wire [3:0] \w[1] ;
   wire [7:0] w_dsp;
   wire [3:0] \w_dsp[0] ;
   wire [3:0] \w_dsp[1] ;
   wire [7:0] w_lut;
   wire [3:0] \w_lut[0] ;
   wire [3:0] \w_lut[1] ;
-  wire [19:0] x;
-  wire [15:0] \x$38 ;
-  wire [3:0] \x$38[0] ;
-  wire [3:0] \x$38[1] ;
-  wire [3:0] \x$38[2] ;
-  wire [3:0] \x$38[3] ;
-  input [15:0] \x$5 ;
-  wire [15:0] \x$5 ;
-  wire [3:0] \x$5[0] ;
-  wire [3:0] \x$5[1] ;
-  wire [3:0] \x$5[2] ;
-  wire [3:0] \x$5[3] ;
-  wire [4:0] \x[0] ;
-  wire [4:0] \x[1] ;
-  wire [4:0] \x[2] ;
-  wire [4:0] \x[3] ;
-  wire [95:0] y;
-  wire [67:0] \y$57 ;
-  wire [16:0] \y$57[0] ;
-  wire [16:0] \y$57[1] ;
-  wire [16:0] \y$57[2] ;
-  wire [16:0] \y$57[3] ;
-  wire [23:0] \y[0] ;
-  wire [23:0] \y[1] ;
-  wire [23:0] \y[2] ;
-  wire [23:0] \y[3] ;
-  output [95:0] y_dsp;
-  wire [95:0] y_dsp;
-  wire [23:0] \y_dsp[0] ;
-  wire [23:0] \y_dsp[1] ;
-  wire [23:0] \y_dsp[2] ;
-  wire [23:0] \y_dsp[3] ;
+  input [15:0] x;
+  wire [15:0] x;
+  wire [15:0] \x$3 ;
+  wire [15:0] \x$34 ;
+  wire [3:0] \x$34[0] ;
+  wire [3:0] \x$34[1] ;
+  wire [3:0] \x$34[2] ;
+  wire [3:0] \x$34[3] ;
+  wire [3:0] \x$3[0] ;
+  wire [3:0] \x$3[1] ;
+  wire [3:0] \x$3[2] ;
+  wire [3:0] \x$3[3] ;
+  wire [3:0] \x[0] ;
+  wire [3:0] \x[1] ;
+  wire [3:0] \x[2] ;
+  wire [3:0] \x[3] ;
+  wire [67:0] y;
+  wire [67:0] \y$53 ;
+  wire [16:0] \y$53[0] ;
+  wire [16:0] \y$53[1] ;
+  wire [16:0] \y$53[2] ;
+  wire [16:0] \y$53[3] ;
+  wire [16:0] \y[0] ;
+  wire [16:0] \y[1] ;
+  wire [16:0] \y[2] ;
+  wire [16:0] \y[3] ;
+  output [67:0] y_dsp;
+  wire [67:0] y_dsp;
+  wire [16:0] \y_dsp[0] ;
+  wire [16:0] \y_dsp[1] ;
+  wire [16:0] \y_dsp[2] ;
+  wire [16:0] \y_dsp[3] ;
   output [67:0] y_lut;
   wire [67:0] y_lut;
   wire [16:0] \y_lut[0] ;
@@ -1996,20 +1940,8 @@ module \fpim_tiny.datapath (rst, valid, last, first, \port$773$0 , \x$5 , \port$
   wire [16:0] \y_lut[3] ;
   output y_valid;
   wire y_valid;
-  wire \y_valid$35 ;
-  wire \y_valid$58 ;
-  assign \$1  = \port$867$145 [7] & \port$773$0 [3];
-  assign \$2  = \port$867$145 [6] ? { \$1 , \port$773$0 [3:0] } : { \port$773$0 [3], \port$773$0 [3:0] };
-  assign \$3  = \port$867$145 [7] & \port$773$0 [7];
-  assign \$4  = \port$867$145 [6] ? { \$3 , \port$773$0 [7:4] } : { \port$773$0 [7], \port$773$0 [7:4] };
-  assign \$5  = \port$867$145 [6] ? \port$867$145 [8] : 1'h0;
-  assign \$6  = \$5  & \x$5 [3];
-  assign \$7  = \port$867$145 [6] ? \port$867$145 [8] : 1'h0;
-  assign \$8  = \$7  & \x$5 [7];
-  assign \$9  = \port$867$145 [6] ? \port$867$145 [8] : 1'h0;
-  assign \$10  = \$9  & \x$5 [11];
-  assign \$11  = \port$867$145 [6] ? \port$867$145 [8] : 1'h0;
-  assign \$12  = \$11  & \x$5 [15];
+  wire \y_valid$31 ;
+  wire \y_valid$54 ;
   \fpim_tiny.datapath.dsp_core  dsp_core (
     .clk(clk),
     .drain_row(drain_row),
@@ -2018,97 +1950,95 @@ module \fpim_tiny.datapath (rst, valid, last, first, \port$773$0 , \x$5 , \port$
     .out(acc),
     .rst(rst),
     .valid(valid),
-    .\w$6 (w),
+    .\w$6 (\port$752$0 [7:0]),
     .\x$8 (x)
   );
   \fpim_tiny.datapath.dsp_post  dsp_post (
     .acc(acc),
     .clk(clk),
-    .\port$847$0 (\port$847$0 ),
-    .\port$867$145 (\port$867$145 [6:0]),
+    .\port$826$0 (\port$826$0 ),
+    .\port$846$145 (\port$846$145 ),
     .rst(rst),
-    .valid(\valid$18 ),
+    .valid(\valid$14 ),
     .y(y_dsp),
-    .y_valid(\y_valid$35 )
+    .y_valid(\y_valid$31 )
   );
   \fpim_tiny.datapath.lut_core  lut_core (
     .clk(clk),
     .drain_row(drain_row),
     .first(first),
     .last(last),
-    .out(\acc$43 ),
+    .out(\acc$39 ),
     .rst(rst),
     .valid(valid),
-    .\w$6 (\port$773$0 [15:8]),
-    .\x$8 (\x$5 )
+    .\w$6 (\port$752$0 [15:8]),
+    .\x$8 (x)
   );
   \fpim_tiny.datapath.lut_post  lut_post (
-    .acc(\acc$43 ),
+    .acc(\acc$39 ),
     .clk(clk),
-    .\port$850$0 (\port$850$0 ),
-    .\port$867$145 (\port$867$145 [5:0]),
+    .\port$829$0 (\port$829$0 ),
+    .\port$846$145 (\port$846$145 ),
     .rst(rst),
-    .valid(\valid$18 ),
+    .valid(\valid$14 ),
     .y(y_lut),
     .y_valid(y_valid)
   );
-  assign matmul = \port$867$145 [6];
-  assign w_dsp = \port$773$0 [7:0];
-  assign a_signed = \port$867$145 [7];
-  assign b_signed = \port$867$145 [8];
-  assign bypass = \port$867$145 [6];
-  assign \valid$9  = valid;
-  assign \first$11  = first;
-  assign \last$13  = last;
-  assign \drain_row$15  = drain_row;
+  assign w = \port$752$0 [7:0];
+  assign w_dsp = \port$752$0 [7:0];
+  assign \x$3  = x;
+  assign \valid$5  = valid;
+  assign \first$7  = first;
+  assign \last$9  = last;
+  assign \drain_row$11  = drain_row;
   assign out = acc;
-  assign drain = \valid$18 ;
-  assign mult = \port$847$0 [15:0];
-  assign mult_dsp = \port$847$0 [15:0];
-  assign shift = \port$847$0 [20:16];
-  assign shift_dsp = \port$847$0 [20:16];
-  assign bias = \port$847$0 [44:21];
-  assign bias_dsp = \port$847$0 [44:21];
-  assign relu = \port$847$0 [45];
-  assign relu_dsp = \port$847$0 [45];
-  assign out_bits = \port$867$145 [4:0];
-  assign \out_bits$29  = \port$867$145 [4:0];
-  assign out_signed = \port$867$145 [5];
-  assign \out_signed$31  = \port$867$145 [5];
+  assign drain = \valid$14 ;
+  assign mult = \port$826$0 [15:0];
+  assign mult_dsp = \port$826$0 [15:0];
+  assign shift = \port$826$0 [20:16];
+  assign shift_dsp = \port$826$0 [20:16];
+  assign bias = \port$826$0 [44:21];
+  assign bias_dsp = \port$826$0 [44:21];
+  assign relu = \port$826$0 [45];
+  assign relu_dsp = \port$826$0 [45];
+  assign out_bits = \port$846$145 [4:0];
+  assign \out_bits$25  = \port$846$145 [4:0];
+  assign out_signed = \port$846$145 [5];
+  assign \out_signed$27  = \port$846$145 [5];
   assign y = y_dsp;
-  assign \w$36  = \port$773$0 [15:8];
-  assign w_lut = \port$773$0 [15:8];
-  assign \x$38  = \x$5 ;
-  assign \valid$39  = valid;
-  assign \first$40  = first;
-  assign \last$41  = last;
-  assign \drain_row$42  = drain_row;
-  assign \out$44  = \acc$43 ;
-  assign \valid$45  = \valid$18 ;
-  assign \mult$46  = \port$850$0 [15:0];
-  assign mult_lut = \port$850$0 [15:0];
-  assign \shift$48  = \port$850$0 [20:16];
-  assign shift_lut = \port$850$0 [20:16];
-  assign \bias$50  = \port$850$0 [44:21];
-  assign bias_lut = \port$850$0 [44:21];
-  assign \relu$52  = \port$850$0 [45];
-  assign relu_lut = \port$850$0 [45];
-  assign \out_bits$54  = \port$867$145 [4:0];
-  assign \out_signed$55  = \port$867$145 [5];
-  assign \y$57  = y_lut;
-  assign \y_valid$58  = y_valid;
-  assign \w[0]  = w[4:0];
-  assign \w[1]  = w[9:5];
-  assign \w_dsp[0]  = \port$773$0 [3:0];
-  assign \w_dsp[1]  = \port$773$0 [7:4];
-  assign \x[0]  = x[4:0];
-  assign \x[1]  = x[9:5];
-  assign \x[2]  = x[14:10];
-  assign \x[3]  = x[19:15];
-  assign \x$5[0]  = \x$5 [3:0];
-  assign \x$5[1]  = \x$5 [7:4];
-  assign \x$5[2]  = \x$5 [11:8];
-  assign \x$5[3]  = \x$5 [15:12];
+  assign \w$32  = \port$752$0 [15:8];
+  assign w_lut = \port$752$0 [15:8];
+  assign \x$34  = x;
+  assign \valid$35  = valid;
+  assign \first$36  = first;
+  assign \last$37  = last;
+  assign \drain_row$38  = drain_row;
+  assign \out$40  = \acc$39 ;
+  assign \valid$41  = \valid$14 ;
+  assign \mult$42  = \port$829$0 [15:0];
+  assign mult_lut = \port$829$0 [15:0];
+  assign \shift$44  = \port$829$0 [20:16];
+  assign shift_lut = \port$829$0 [20:16];
+  assign \bias$46  = \port$829$0 [44:21];
+  assign bias_lut = \port$829$0 [44:21];
+  assign \relu$48  = \port$829$0 [45];
+  assign relu_lut = \port$829$0 [45];
+  assign \out_bits$50  = \port$846$145 [4:0];
+  assign \out_signed$51  = \port$846$145 [5];
+  assign \y$53  = y_lut;
+  assign \y_valid$54  = y_valid;
+  assign \w[0]  = \port$752$0 [3:0];
+  assign \w[1]  = \port$752$0 [7:4];
+  assign \w_dsp[0]  = \port$752$0 [3:0];
+  assign \w_dsp[1]  = \port$752$0 [7:4];
+  assign \x[0]  = x[3:0];
+  assign \x[1]  = x[7:4];
+  assign \x[2]  = x[11:8];
+  assign \x[3]  = x[15:12];
+  assign \x$3[0]  = x[3:0];
+  assign \x$3[1]  = x[7:4];
+  assign \x$3[2]  = x[11:8];
+  assign \x$3[3]  = x[15:12];
   assign \acc[0]  = acc[23:0];
   assign \acc[1]  = acc[47:24];
   assign \acc[2]  = acc[71:48];
@@ -2117,48 +2047,42 @@ module \fpim_tiny.datapath (rst, valid, last, first, \port$773$0 , \x$5 , \port$
   assign \out[1]  = acc[47:24];
   assign \out[2]  = acc[71:48];
   assign \out[3]  = acc[95:72];
-  assign \y_dsp[0]  = y_dsp[23:0];
-  assign \y_dsp[1]  = y_dsp[47:24];
-  assign \y_dsp[2]  = y_dsp[71:48];
-  assign \y_dsp[3]  = y_dsp[95:72];
-  assign \y[0]  = y_dsp[23:0];
-  assign \y[1]  = y_dsp[47:24];
-  assign \y[2]  = y_dsp[71:48];
-  assign \y[3]  = y_dsp[95:72];
-  assign \w$36[0]  = \port$773$0 [11:8];
-  assign \w$36[1]  = \port$773$0 [15:12];
-  assign \w_lut[0]  = \port$773$0 [11:8];
-  assign \w_lut[1]  = \port$773$0 [15:12];
-  assign \x$38[0]  = \x$5 [3:0];
-  assign \x$38[1]  = \x$5 [7:4];
-  assign \x$38[2]  = \x$5 [11:8];
-  assign \x$38[3]  = \x$5 [15:12];
-  assign \acc$43[0]  = \acc$43 [23:0];
-  assign \acc$43[1]  = \acc$43 [47:24];
-  assign \acc$43[2]  = \acc$43 [71:48];
-  assign \acc$43[3]  = \acc$43 [95:72];
-  assign \out$44[0]  = \acc$43 [23:0];
-  assign \out$44[1]  = \acc$43 [47:24];
-  assign \out$44[2]  = \acc$43 [71:48];
-  assign \out$44[3]  = \acc$43 [95:72];
+  assign \y_dsp[0]  = y_dsp[16:0];
+  assign \y_dsp[1]  = y_dsp[33:17];
+  assign \y_dsp[2]  = y_dsp[50:34];
+  assign \y_dsp[3]  = y_dsp[67:51];
+  assign \y[0]  = y_dsp[16:0];
+  assign \y[1]  = y_dsp[33:17];
+  assign \y[2]  = y_dsp[50:34];
+  assign \y[3]  = y_dsp[67:51];
+  assign \w$32[0]  = \port$752$0 [11:8];
+  assign \w$32[1]  = \port$752$0 [15:12];
+  assign \w_lut[0]  = \port$752$0 [11:8];
+  assign \w_lut[1]  = \port$752$0 [15:12];
+  assign \x$34[0]  = x[3:0];
+  assign \x$34[1]  = x[7:4];
+  assign \x$34[2]  = x[11:8];
+  assign \x$34[3]  = x[15:12];
+  assign \acc$39[0]  = \acc$39 [23:0];
+  assign \acc$39[1]  = \acc$39 [47:24];
+  assign \acc$39[2]  = \acc$39 [71:48];
+  assign \acc$39[3]  = \acc$39 [95:72];
+  assign \out$40[0]  = \acc$39 [23:0];
+  assign \out$40[1]  = \acc$39 [47:24];
+  assign \out$40[2]  = \acc$39 [71:48];
+  assign \out$40[3]  = \acc$39 [95:72];
   assign \y_lut[0]  = y_lut[16:0];
   assign \y_lut[1]  = y_lut[33:17];
   assign \y_lut[2]  = y_lut[50:34];
   assign \y_lut[3]  = y_lut[67:51];
-  assign \y$57[0]  = y_lut[16:0];
-  assign \y$57[1]  = y_lut[33:17];
-  assign \y$57[2]  = y_lut[50:34];
-  assign \y$57[3]  = y_lut[67:51];
-  assign x[19:15] = { \$12 , \x$5 [15:12] };
-  assign x[14:10] = { \$10 , \x$5 [11:8] };
-  assign x[9:5] = { \$8 , \x$5 [7:4] };
-  assign x[4:0] = { \$6 , \x$5 [3:0] };
-  assign w[9:5] = \$4 ;
-  assign w[4:0] = \$2 ;
+  assign \y$53[0]  = y_lut[16:0];
+  assign \y$53[1]  = y_lut[33:17];
+  assign \y$53[2]  = y_lut[50:34];
+  assign \y$53[3]  = y_lut[67:51];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, drain_row, \w$6 , \x$8 , out, clk);
+module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, \w$6 , \x$8 , drain_row, out, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire [1:0] \$1 ;
   wire [3:0] \$10 ;
@@ -2166,48 +2090,48 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, drain_row, \w$6 , 
   reg [23:0] \$12 ;
   reg [23:0] \$13 ;
   reg [23:0] \$14 ;
-  reg [4:0] \$15 ;
+  reg [3:0] \$15 ;
   reg [2:0] \$16 ;
-  reg [4:0] \$17 ;
-  reg [4:0] \$18 ;
-  reg [4:0] \$19 ;
+  reg [3:0] \$17 ;
+  reg [3:0] \$18 ;
+  reg [3:0] \$19 ;
   wire [1:0] \$2 ;
-  reg [4:0] \$20 ;
-  reg [4:0] \$21 ;
-  reg [4:0] \$22 ;
+  reg [3:0] \$20 ;
+  reg [3:0] \$21 ;
+  reg [3:0] \$22 ;
   reg \$23 ;
   reg [23:0] \$24 ;
-  reg [4:0] \$25 ;
+  reg [3:0] \$25 ;
   reg [2:0] \$26 ;
   reg \$27 ;
   reg [23:0] \$28 ;
-  reg [4:0] \$29 ;
+  reg [3:0] \$29 ;
   wire \$3 ;
   reg [2:0] \$30 ;
   reg \$31 ;
   reg [23:0] \$32 ;
-  reg [4:0] \$33 ;
+  reg [3:0] \$33 ;
   reg [2:0] \$34 ;
   reg \$35 ;
   reg [23:0] \$36 ;
-  reg [4:0] \$37 ;
+  reg [3:0] \$37 ;
   reg \$38 ;
   reg [23:0] \$39 ;
   wire [3:0] \$4 ;
-  reg [4:0] \$40 ;
+  reg [3:0] \$40 ;
   reg [2:0] \$41 ;
-  reg [4:0] \$42 ;
+  reg [3:0] \$42 ;
   reg \$43 ;
   reg [23:0] \$44 ;
-  reg [4:0] \$45 ;
+  reg [3:0] \$45 ;
   reg [2:0] \$46 ;
-  reg [4:0] \$47 ;
+  reg [3:0] \$47 ;
   reg \$48 ;
   reg [23:0] \$49 ;
   wire [3:0] \$5 ;
-  reg [4:0] \$50 ;
+  reg [3:0] \$50 ;
   reg [2:0] \$51 ;
-  reg [4:0] \$52 ;
+  reg [3:0] \$52 ;
   reg \$53 ;
   reg [23:0] \$54 ;
   wire [1:0] \$6 ;
@@ -2281,63 +2205,63 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, drain_row, \w$6 , 
   wire \valid$50 ;
   wire \valid$57 ;
   wire \valid$9 ;
-  wire [4:0] w;
-  reg [4:0] \w$11  = 5'h00;
-  reg [4:0] \w$18  = 5'h00;
-  reg [4:0] \w$25  = 5'h00;
-  reg [4:0] \w$32  = 5'h00;
-  reg [4:0] \w$39  = 5'h00;
-  reg [4:0] \w$46  = 5'h00;
-  reg [4:0] \w$53  = 5'h00;
-  input [9:0] \w$6 ;
-  wire [9:0] \w$6 ;
-  wire [4:0] \w$6[0] ;
-  wire [4:0] \w$6[1] ;
-  (* init = 5'h00 *)
-  wire [4:0] w_0_1_d1;
-  (* init = 5'h00 *)
-  wire [4:0] w_0_2_d1;
-  (* init = 5'h00 *)
-  wire [4:0] w_0_3_d1;
-  (* init = 5'h00 *)
-  wire [4:0] w_1_1_d1;
-  (* init = 5'h00 *)
-  wire [4:0] w_1_2_d1;
-  (* init = 5'h00 *)
-  wire [4:0] w_1_3_d1;
-  (* init = 5'h00 *)
-  wire [4:0] w_edge1_d1;
-  wire [4:0] x;
-  reg [4:0] \x$13  = 5'h00;
-  reg [4:0] \x$20  = 5'h00;
-  reg [4:0] \x$27  = 5'h00;
-  reg [4:0] \x$34  = 5'h00;
-  reg [4:0] \x$41  = 5'h00;
-  reg [4:0] \x$48  = 5'h00;
-  reg [4:0] \x$55  = 5'h00;
-  input [19:0] \x$8 ;
-  wire [19:0] \x$8 ;
-  wire [4:0] \x$8[0] ;
-  wire [4:0] \x$8[1] ;
-  wire [4:0] \x$8[2] ;
-  wire [4:0] \x$8[3] ;
-  (* init = 5'h00 *)
-  wire [4:0] x_1_0_d1;
-  (* init = 5'h00 *)
-  wire [4:0] x_1_1_d1;
-  (* init = 5'h00 *)
-  wire [4:0] x_1_2_d1;
-  (* init = 5'h00 *)
-  wire [4:0] x_1_3_d1;
-  (* init = 5'h00 *)
-  wire [4:0] x_edge1_d1;
-  reg [4:0] x_edge2_d1 = 5'h00;
-  (* init = 5'h00 *)
-  wire [4:0] x_edge2_d2;
-  reg [4:0] x_edge3_d1 = 5'h00;
-  reg [4:0] x_edge3_d2 = 5'h00;
-  (* init = 5'h00 *)
-  wire [4:0] x_edge3_d3;
+  wire [3:0] w;
+  reg [3:0] \w$11  = 4'h0;
+  reg [3:0] \w$18  = 4'h0;
+  reg [3:0] \w$25  = 4'h0;
+  reg [3:0] \w$32  = 4'h0;
+  reg [3:0] \w$39  = 4'h0;
+  reg [3:0] \w$46  = 4'h0;
+  reg [3:0] \w$53  = 4'h0;
+  input [7:0] \w$6 ;
+  wire [7:0] \w$6 ;
+  wire [3:0] \w$6[0] ;
+  wire [3:0] \w$6[1] ;
+  (* init = 4'h0 *)
+  wire [3:0] w_0_1_d1;
+  (* init = 4'h0 *)
+  wire [3:0] w_0_2_d1;
+  (* init = 4'h0 *)
+  wire [3:0] w_0_3_d1;
+  (* init = 4'h0 *)
+  wire [3:0] w_1_1_d1;
+  (* init = 4'h0 *)
+  wire [3:0] w_1_2_d1;
+  (* init = 4'h0 *)
+  wire [3:0] w_1_3_d1;
+  (* init = 4'h0 *)
+  wire [3:0] w_edge1_d1;
+  wire [3:0] x;
+  reg [3:0] \x$13  = 4'h0;
+  reg [3:0] \x$20  = 4'h0;
+  reg [3:0] \x$27  = 4'h0;
+  reg [3:0] \x$34  = 4'h0;
+  reg [3:0] \x$41  = 4'h0;
+  reg [3:0] \x$48  = 4'h0;
+  reg [3:0] \x$55  = 4'h0;
+  input [15:0] \x$8 ;
+  wire [15:0] \x$8 ;
+  wire [3:0] \x$8[0] ;
+  wire [3:0] \x$8[1] ;
+  wire [3:0] \x$8[2] ;
+  wire [3:0] \x$8[3] ;
+  (* init = 4'h0 *)
+  wire [3:0] x_1_0_d1;
+  (* init = 4'h0 *)
+  wire [3:0] x_1_1_d1;
+  (* init = 4'h0 *)
+  wire [3:0] x_1_2_d1;
+  (* init = 4'h0 *)
+  wire [3:0] x_1_3_d1;
+  (* init = 4'h0 *)
+  wire [3:0] x_edge1_d1;
+  reg [3:0] x_edge2_d1 = 4'h0;
+  (* init = 4'h0 *)
+  wire [3:0] x_edge2_d2;
+  reg [3:0] x_edge3_d1 = 4'h0;
+  reg [3:0] x_edge3_d2 = 4'h0;
+  (* init = 4'h0 *)
+  wire [3:0] x_edge3_d3;
   always @(posedge clk)
     ctl_0_2_d1 <= \$30 ;
   always @(posedge clk)
@@ -2427,15 +2351,15 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, drain_row, \w$6 , 
   \fpim_tiny.datapath.dsp_core.pe_0_0  pe_0_0 (
     .acc(acc),
     .clk(clk),
-    .\port$231$0 (\$5 [1:0]),
+    .\port$214$0 (\$5 [1:0]),
     .rst(rst),
-    .w(\w$6 [4:0]),
-    .x(\x$8 [4:0])
+    .w(\w$6 [3:0]),
+    .x(\x$8 [3:0])
   );
   \fpim_tiny.datapath.dsp_core.pe_0_1  pe_0_1 (
     .acc(\acc$78 ),
     .clk(clk),
-    .\port$970$0 (ctl_0_1_d1[1:0]),
+    .\port$947$0 (ctl_0_1_d1[1:0]),
     .rst(rst),
     .w(\w$11 ),
     .x(\x$13 )
@@ -2443,7 +2367,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, drain_row, \w$6 , 
   \fpim_tiny.datapath.dsp_core.pe_0_2  pe_0_2 (
     .acc(\acc$80 ),
     .clk(clk),
-    .\port$978$0 (ctl_0_2_d1[1:0]),
+    .\port$955$0 (ctl_0_2_d1[1:0]),
     .rst(rst),
     .w(\w$18 ),
     .x(\x$20 )
@@ -2451,7 +2375,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, drain_row, \w$6 , 
   \fpim_tiny.datapath.dsp_core.pe_0_3  pe_0_3 (
     .acc(\acc$82 ),
     .clk(clk),
-    .\port$986$0 (ctl_0_3_d1[1:0]),
+    .\port$963$0 (ctl_0_3_d1[1:0]),
     .rst(rst),
     .w(\w$25 ),
     .x(\x$27 )
@@ -2459,7 +2383,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, drain_row, \w$6 , 
   \fpim_tiny.datapath.dsp_core.pe_1_0  pe_1_0 (
     .acc(\acc$84 ),
     .clk(clk),
-    .\port$950$0 (ctl_edge1_d1[1:0]),
+    .\port$927$0 (ctl_edge1_d1[1:0]),
     .rst(rst),
     .w(\w$32 ),
     .x(\x$34 )
@@ -2467,7 +2391,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, drain_row, \w$6 , 
   \fpim_tiny.datapath.dsp_core.pe_1_1  pe_1_1 (
     .acc(\acc$86 ),
     .clk(clk),
-    .\port$1000$0 (ctl_1_1_d1[1:0]),
+    .\port$977$0 (ctl_1_1_d1[1:0]),
     .rst(rst),
     .w(\w$39 ),
     .x(\x$41 )
@@ -2475,7 +2399,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, drain_row, \w$6 , 
   \fpim_tiny.datapath.dsp_core.pe_1_2  pe_1_2 (
     .acc(\acc$88 ),
     .clk(clk),
-    .\port$1010$0 (ctl_1_2_d1[1:0]),
+    .\port$987$0 (ctl_1_2_d1[1:0]),
     .rst(rst),
     .w(\w$46 ),
     .x(\x$48 )
@@ -2483,7 +2407,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, drain_row, \w$6 , 
   \fpim_tiny.datapath.dsp_core.pe_1_3  pe_1_3 (
     .acc(\acc$90 ),
     .clk(clk),
-    .\port$1020$0 (ctl_1_3_d1[1:0]),
+    .\port$997$0 (ctl_1_3_d1[1:0]),
     .rst(rst),
     .w(\w$53 ),
     .x(\x$55 )
@@ -2516,7 +2440,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, drain_row, \w$6 , 
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$33  = \w$18 ;
     if (rst) begin
-      \$33  = 5'h00;
+      \$33  = 4'h0;
     end
   end
   always @* begin
@@ -2545,9 +2469,9 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, drain_row, \w$6 , 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$37  = \x$8 [4:0];
+    \$37  = \x$8 [3:0];
     if (rst) begin
-      \$37  = 5'h00;
+      \$37  = 4'h0;
     end
   end
   always @* begin
@@ -2571,7 +2495,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, drain_row, \w$6 , 
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$40  = \w$32 ;
     if (rst) begin
-      \$40  = 5'h00;
+      \$40  = 4'h0;
     end
   end
   always @* begin
@@ -2585,7 +2509,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, drain_row, \w$6 , 
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$42  = \x$13 ;
     if (rst) begin
-      \$42  = 5'h00;
+      \$42  = 4'h0;
     end
   end
   always @* begin
@@ -2609,7 +2533,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, drain_row, \w$6 , 
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$45  = \w$39 ;
     if (rst) begin
-      \$45  = 5'h00;
+      \$45  = 4'h0;
     end
   end
   always @* begin
@@ -2623,7 +2547,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, drain_row, \w$6 , 
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$47  = \x$20 ;
     if (rst) begin
-      \$47  = 5'h00;
+      \$47  = 4'h0;
     end
   end
   always @* begin
@@ -2647,7 +2571,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, drain_row, \w$6 , 
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$50  = \w$46 ;
     if (rst) begin
-      \$50  = 5'h00;
+      \$50  = 4'h0;
     end
   end
   always @* begin
@@ -2661,7 +2585,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, drain_row, \w$6 , 
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$52  = \x$27 ;
     if (rst) begin
-      \$52  = 5'h00;
+      \$52  = 4'h0;
     end
   end
   always @* begin
@@ -2723,9 +2647,9 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, drain_row, \w$6 , 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$15  = \w$6 [9:5];
+    \$15  = \w$6 [7:4];
     if (rst) begin
-      \$15  = 5'h00;
+      \$15  = 4'h0;
     end
   end
   always @* begin
@@ -2737,44 +2661,44 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, drain_row, \w$6 , 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$17  = \x$8 [9:5];
+    \$17  = \x$8 [7:4];
     if (rst) begin
-      \$17  = 5'h00;
+      \$17  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$18  = \x$8 [14:10];
+    \$18  = \x$8 [11:8];
     if (rst) begin
-      \$18  = 5'h00;
+      \$18  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$19  = x_edge2_d1;
     if (rst) begin
-      \$19  = 5'h00;
+      \$19  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$20  = \x$8 [19:15];
+    \$20  = \x$8 [15:12];
     if (rst) begin
-      \$20  = 5'h00;
+      \$20  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$21  = x_edge3_d1;
     if (rst) begin
-      \$21  = 5'h00;
+      \$21  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$22  = x_edge3_d2;
     if (rst) begin
-      \$22  = 5'h00;
+      \$22  = 4'h0;
     end
   end
   always @* begin
@@ -2796,9 +2720,9 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, drain_row, \w$6 , 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$25  = \w$6 [4:0];
+    \$25  = \w$6 [3:0];
     if (rst) begin
-      \$25  = 5'h00;
+      \$25  = 4'h0;
     end
   end
   always @* begin
@@ -2829,13 +2753,13 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, drain_row, \w$6 , 
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$29  = \w$11 ;
     if (rst) begin
-      \$29  = 5'h00;
+      \$29  = 4'h0;
     end
   end
   assign ctl_edge0 = \$5 [2:0];
   assign ctl_edge1 = \$10 [2:0];
-  assign w = \w$6 [4:0];
-  assign x = \x$8 [4:0];
+  assign w = \w$6 [3:0];
+  assign x = \x$8 [3:0];
   assign \valid$9  = \$5 [0];
   assign \first$10  = \$5 [1];
   assign w_0_1_d1 = \w$11 ;
@@ -2866,12 +2790,12 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, drain_row, \w$6 , 
   assign x_1_3_d1 = \x$55 ;
   assign \valid$57  = ctl_1_3_d1[0];
   assign \first$59  = ctl_1_3_d1[1];
-  assign \w$6[0]  = \w$6 [4:0];
-  assign \w$6[1]  = \w$6 [9:5];
-  assign \x$8[0]  = \x$8 [4:0];
-  assign \x$8[1]  = \x$8 [9:5];
-  assign \x$8[2]  = \x$8 [14:10];
-  assign \x$8[3]  = \x$8 [19:15];
+  assign \w$6[0]  = \w$6 [3:0];
+  assign \w$6[1]  = \w$6 [7:4];
+  assign \x$8[0]  = \x$8 [3:0];
+  assign \x$8[1]  = \x$8 [7:4];
+  assign \x$8[2]  = \x$8 [11:8];
+  assign \x$8[3]  = \x$8 [15:12];
   assign \out[0]  = out[23:0];
   assign \out[1]  = out[47:24];
   assign \out[2]  = out[71:48];
@@ -2887,7 +2811,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, drain_row, \w$6 , 
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_0_0 (rst, \port$231$0 , w, x, acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_0_0 (rst, \port$214$0 , w, x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [23:0] \$1 ;
   wire [24:0] \$2 ;
@@ -2897,38 +2821,38 @@ module \fpim_tiny.datapath.dsp_core.pe_0_0 (rst, \port$231$0 , w, x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$231$0 ;
-  wire [1:0] \port$231$0 ;
+  input [1:0] \port$214$0 ;
+  wire [1:0] \port$214$0 ;
   (* use_dsp = "yes" *)
-  wire [9:0] product;
+  wire [7:0] product;
   input rst;
   wire rst;
   wire valid;
-  input [4:0] w;
-  wire [4:0] w;
-  input [4:0] x;
-  wire [4:0] x;
-  assign product = $signed(w) * $signed(x);
-  assign \$1  = \port$231$0 [1] ? 24'h000000 : acc;
+  input [3:0] w;
+  wire [3:0] w;
+  input [3:0] x;
+  wire [3:0] x;
+  assign product = $signed(w) * $signed({ 1'h0, x });
+  assign \$1  = \port$214$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
     acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$3  = acc;
-    if (\port$231$0 [0]) begin
+    if (\port$214$0 [0]) begin
       \$3  = \$2 [23:0];
     end
     if (rst) begin
       \$3  = 24'h000000;
     end
   end
-  assign valid = \port$231$0 [0];
-  assign first = \port$231$0 [1];
+  assign valid = \port$214$0 [0];
+  assign first = \port$214$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_0_1 (rst, x, w, \port$970$0 , acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_0_1 (rst, x, w, \port$947$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [23:0] \$1 ;
   wire [24:0] \$2 ;
@@ -2938,38 +2862,38 @@ module \fpim_tiny.datapath.dsp_core.pe_0_1 (rst, x, w, \port$970$0 , acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$970$0 ;
-  wire [1:0] \port$970$0 ;
+  input [1:0] \port$947$0 ;
+  wire [1:0] \port$947$0 ;
   (* use_dsp = "yes" *)
-  wire [9:0] product;
+  wire [7:0] product;
   input rst;
   wire rst;
   wire valid;
-  input [4:0] w;
-  wire [4:0] w;
-  input [4:0] x;
-  wire [4:0] x;
-  assign product = $signed(w) * $signed(x);
-  assign \$1  = \port$970$0 [1] ? 24'h000000 : acc;
+  input [3:0] w;
+  wire [3:0] w;
+  input [3:0] x;
+  wire [3:0] x;
+  assign product = $signed(w) * $signed({ 1'h0, x });
+  assign \$1  = \port$947$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
     acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$3  = acc;
-    if (\port$970$0 [0]) begin
+    if (\port$947$0 [0]) begin
       \$3  = \$2 [23:0];
     end
     if (rst) begin
       \$3  = 24'h000000;
     end
   end
-  assign valid = \port$970$0 [0];
-  assign first = \port$970$0 [1];
+  assign valid = \port$947$0 [0];
+  assign first = \port$947$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_0_2 (rst, x, w, \port$978$0 , acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_0_2 (rst, x, w, \port$955$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [23:0] \$1 ;
   wire [24:0] \$2 ;
@@ -2979,38 +2903,38 @@ module \fpim_tiny.datapath.dsp_core.pe_0_2 (rst, x, w, \port$978$0 , acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$978$0 ;
-  wire [1:0] \port$978$0 ;
+  input [1:0] \port$955$0 ;
+  wire [1:0] \port$955$0 ;
   (* use_dsp = "yes" *)
-  wire [9:0] product;
+  wire [7:0] product;
   input rst;
   wire rst;
   wire valid;
-  input [4:0] w;
-  wire [4:0] w;
-  input [4:0] x;
-  wire [4:0] x;
-  assign product = $signed(w) * $signed(x);
-  assign \$1  = \port$978$0 [1] ? 24'h000000 : acc;
+  input [3:0] w;
+  wire [3:0] w;
+  input [3:0] x;
+  wire [3:0] x;
+  assign product = $signed(w) * $signed({ 1'h0, x });
+  assign \$1  = \port$955$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
     acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$3  = acc;
-    if (\port$978$0 [0]) begin
+    if (\port$955$0 [0]) begin
       \$3  = \$2 [23:0];
     end
     if (rst) begin
       \$3  = 24'h000000;
     end
   end
-  assign valid = \port$978$0 [0];
-  assign first = \port$978$0 [1];
+  assign valid = \port$955$0 [0];
+  assign first = \port$955$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_0_3 (rst, x, w, \port$986$0 , acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_0_3 (rst, x, w, \port$963$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [23:0] \$1 ;
   wire [24:0] \$2 ;
@@ -3020,38 +2944,38 @@ module \fpim_tiny.datapath.dsp_core.pe_0_3 (rst, x, w, \port$986$0 , acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$986$0 ;
-  wire [1:0] \port$986$0 ;
+  input [1:0] \port$963$0 ;
+  wire [1:0] \port$963$0 ;
   (* use_dsp = "yes" *)
-  wire [9:0] product;
+  wire [7:0] product;
   input rst;
   wire rst;
   wire valid;
-  input [4:0] w;
-  wire [4:0] w;
-  input [4:0] x;
-  wire [4:0] x;
-  assign product = $signed(w) * $signed(x);
-  assign \$1  = \port$986$0 [1] ? 24'h000000 : acc;
+  input [3:0] w;
+  wire [3:0] w;
+  input [3:0] x;
+  wire [3:0] x;
+  assign product = $signed(w) * $signed({ 1'h0, x });
+  assign \$1  = \port$963$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
     acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$3  = acc;
-    if (\port$986$0 [0]) begin
+    if (\port$963$0 [0]) begin
       \$3  = \$2 [23:0];
     end
     if (rst) begin
       \$3  = 24'h000000;
     end
   end
-  assign valid = \port$986$0 [0];
-  assign first = \port$986$0 [1];
+  assign valid = \port$963$0 [0];
+  assign first = \port$963$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_1_0 (rst, w, \port$950$0 , x, acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_1_0 (rst, w, \port$927$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [23:0] \$1 ;
   wire [24:0] \$2 ;
@@ -3061,38 +2985,38 @@ module \fpim_tiny.datapath.dsp_core.pe_1_0 (rst, w, \port$950$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$950$0 ;
-  wire [1:0] \port$950$0 ;
+  input [1:0] \port$927$0 ;
+  wire [1:0] \port$927$0 ;
   (* use_dsp = "yes" *)
-  wire [9:0] product;
+  wire [7:0] product;
   input rst;
   wire rst;
   wire valid;
-  input [4:0] w;
-  wire [4:0] w;
-  input [4:0] x;
-  wire [4:0] x;
-  assign product = $signed(w) * $signed(x);
-  assign \$1  = \port$950$0 [1] ? 24'h000000 : acc;
+  input [3:0] w;
+  wire [3:0] w;
+  input [3:0] x;
+  wire [3:0] x;
+  assign product = $signed(w) * $signed({ 1'h0, x });
+  assign \$1  = \port$927$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
     acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$3  = acc;
-    if (\port$950$0 [0]) begin
+    if (\port$927$0 [0]) begin
       \$3  = \$2 [23:0];
     end
     if (rst) begin
       \$3  = 24'h000000;
     end
   end
-  assign valid = \port$950$0 [0];
-  assign first = \port$950$0 [1];
+  assign valid = \port$927$0 [0];
+  assign first = \port$927$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_1_1 (rst, w, \port$1000$0 , x, acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_1_1 (rst, w, \port$977$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [23:0] \$1 ;
   wire [24:0] \$2 ;
@@ -3102,38 +3026,38 @@ module \fpim_tiny.datapath.dsp_core.pe_1_1 (rst, w, \port$1000$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$1000$0 ;
-  wire [1:0] \port$1000$0 ;
+  input [1:0] \port$977$0 ;
+  wire [1:0] \port$977$0 ;
   (* use_dsp = "yes" *)
-  wire [9:0] product;
+  wire [7:0] product;
   input rst;
   wire rst;
   wire valid;
-  input [4:0] w;
-  wire [4:0] w;
-  input [4:0] x;
-  wire [4:0] x;
-  assign product = $signed(w) * $signed(x);
-  assign \$1  = \port$1000$0 [1] ? 24'h000000 : acc;
+  input [3:0] w;
+  wire [3:0] w;
+  input [3:0] x;
+  wire [3:0] x;
+  assign product = $signed(w) * $signed({ 1'h0, x });
+  assign \$1  = \port$977$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
     acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$3  = acc;
-    if (\port$1000$0 [0]) begin
+    if (\port$977$0 [0]) begin
       \$3  = \$2 [23:0];
     end
     if (rst) begin
       \$3  = 24'h000000;
     end
   end
-  assign valid = \port$1000$0 [0];
-  assign first = \port$1000$0 [1];
+  assign valid = \port$977$0 [0];
+  assign first = \port$977$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_1_2 (rst, w, \port$1010$0 , x, acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_1_2 (rst, w, \port$987$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [23:0] \$1 ;
   wire [24:0] \$2 ;
@@ -3143,38 +3067,38 @@ module \fpim_tiny.datapath.dsp_core.pe_1_2 (rst, w, \port$1010$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$1010$0 ;
-  wire [1:0] \port$1010$0 ;
+  input [1:0] \port$987$0 ;
+  wire [1:0] \port$987$0 ;
   (* use_dsp = "yes" *)
-  wire [9:0] product;
+  wire [7:0] product;
   input rst;
   wire rst;
   wire valid;
-  input [4:0] w;
-  wire [4:0] w;
-  input [4:0] x;
-  wire [4:0] x;
-  assign product = $signed(w) * $signed(x);
-  assign \$1  = \port$1010$0 [1] ? 24'h000000 : acc;
+  input [3:0] w;
+  wire [3:0] w;
+  input [3:0] x;
+  wire [3:0] x;
+  assign product = $signed(w) * $signed({ 1'h0, x });
+  assign \$1  = \port$987$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
     acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$3  = acc;
-    if (\port$1010$0 [0]) begin
+    if (\port$987$0 [0]) begin
       \$3  = \$2 [23:0];
     end
     if (rst) begin
       \$3  = 24'h000000;
     end
   end
-  assign valid = \port$1010$0 [0];
-  assign first = \port$1010$0 [1];
+  assign valid = \port$987$0 [0];
+  assign first = \port$987$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_1_3 (rst, w, \port$1020$0 , x, acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_1_3 (rst, w, \port$997$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [23:0] \$1 ;
   wire [24:0] \$2 ;
@@ -3184,38 +3108,38 @@ module \fpim_tiny.datapath.dsp_core.pe_1_3 (rst, w, \port$1020$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$1020$0 ;
-  wire [1:0] \port$1020$0 ;
+  input [1:0] \port$997$0 ;
+  wire [1:0] \port$997$0 ;
   (* use_dsp = "yes" *)
-  wire [9:0] product;
+  wire [7:0] product;
   input rst;
   wire rst;
   wire valid;
-  input [4:0] w;
-  wire [4:0] w;
-  input [4:0] x;
-  wire [4:0] x;
-  assign product = $signed(w) * $signed(x);
-  assign \$1  = \port$1020$0 [1] ? 24'h000000 : acc;
+  input [3:0] w;
+  wire [3:0] w;
+  input [3:0] x;
+  wire [3:0] x;
+  assign product = $signed(w) * $signed({ 1'h0, x });
+  assign \$1  = \port$997$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
     acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$3  = acc;
-    if (\port$1020$0 [0]) begin
+    if (\port$997$0 [0]) begin
       \$3  = \$2 [23:0];
     end
     if (rst) begin
       \$3  = 24'h000000;
     end
   end
-  assign valid = \port$1020$0 [0];
-  assign first = \port$1020$0 [1];
+  assign valid = \port$997$0 [0];
+  assign first = \port$997$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_post (rst, \port$847$0 , valid, \port$867$145 , acc, y_valid, y, clk);
+module \fpim_tiny.datapath.dsp_post (rst, \port$826$0 , valid, \port$846$145 , acc, y_valid, y, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [5:0] \$1 ;
   wire \$10 ;
@@ -3275,25 +3199,21 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$847$0 , valid, \port$867$145 , a
   wire [24:0] \$6 ;
   wire [42:0] \$60 ;
   wire [42:0] \$61 ;
-  wire [42:0] \$62 ;
+  wire \$62 ;
   wire \$63 ;
-  wire \$64 ;
+  wire [42:0] \$64 ;
   wire [42:0] \$65 ;
-  wire [42:0] \$66 ;
-  wire [42:0] \$67 ;
-  wire \$68 ;
-  wire \$69 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire [42:0] \$68 ;
+  wire [42:0] \$69 ;
   wire [40:0] \$7 ;
-  wire [42:0] \$70 ;
-  wire [42:0] \$71 ;
+  wire \$70 ;
+  wire \$71 ;
   wire [42:0] \$72 ;
-  wire \$73 ;
-  wire \$74 ;
-  wire [42:0] \$75 ;
-  wire [42:0] \$76 ;
-  wire [42:0] \$77 ;
-  reg \$78 ;
-  reg [95:0] \$79 ;
+  wire [42:0] \$73 ;
+  reg \$74 ;
+  reg [67:0] \$75 ;
   wire \$8 ;
   wire [41:0] \$9 ;
   input [95:0] acc;
@@ -3303,7 +3223,6 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$847$0 , valid, \port$867$145 , a
   wire [23:0] \acc[2] ;
   wire [23:0] \acc[3] ;
   wire [23:0] bias;
-  wire bypass;
   input clk;
   wire clk;
   wire guard0;
@@ -3317,10 +3236,10 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$847$0 , valid, \port$867$145 , a
   wire [41:0] p1;
   wire [41:0] p2;
   wire [41:0] p3;
-  input [45:0] \port$847$0 ;
-  wire [45:0] \port$847$0 ;
-  input [6:0] \port$867$145 ;
-  wire [6:0] \port$867$145 ;
+  input [45:0] \port$826$0 ;
+  wire [45:0] \port$826$0 ;
+  input [5:0] \port$846$145 ;
+  wire [5:0] \port$846$145 ;
   wire [41:0] q0;
   wire [41:0] q1;
   wire [41:0] q2;
@@ -3347,25 +3266,21 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$847$0 , valid, \port$867$145 , a
   input valid;
   wire valid;
   wire [4:0] width;
-  output [95:0] y;
-  reg [95:0] y = 96'h000000000000000000000000;
-  wire [23:0] \y[0] ;
-  wire [23:0] \y[1] ;
-  wire [23:0] \y[2] ;
-  wire [23:0] \y[3] ;
+  output [67:0] y;
+  reg [67:0] y = 68'h00000000000000000;
+  wire [16:0] \y[0] ;
+  wire [16:0] \y[1] ;
+  wire [16:0] \y[2] ;
+  wire [16:0] \y[3] ;
   output y_valid;
   reg y_valid = 1'h0;
-  assign round0 = $signed(q0) + $signed({ 1'h0, \$16  });
-  assign \$17  = $signed(round0) < $signed(1'h0);
-  assign \$18  = \port$847$0 [45] & \$17 ;
-  assign relu0 = \$18  ? 43'h00000000000 : round0;
-  assign \$19  = $signed(acc[47:24]) + $signed(\port$847$0 [44:21]);
-  assign \$20  = $signed(\$19 ) * $signed({ 1'h0, \port$847$0 [15:0] });
-  assign q1 = $signed(\$20 ) >>> \port$847$0 [20:16];
-  assign \$21  = | \port$847$0 [20:16];
+  assign \$19  = $signed(acc[47:24]) + $signed(\port$826$0 [44:21]);
+  assign \$20  = $signed(\$19 ) * $signed({ 1'h0, \port$826$0 [15:0] });
+  assign q1 = $signed(\$20 ) >>> \port$826$0 [20:16];
+  assign \$21  = | \port$826$0 [20:16];
   assign \$22  = $signed(\$20 ) >>> \$1 [4:0];
   assign guard1 = \$21  & \$22 [0];
-  assign \$23  = \port$847$0 [20:16] > 1'h1;
+  assign \$23  = \port$826$0 [20:16] > 1'h1;
   assign \$24  = 1'h1 << \$1 [4:0];
   assign \$25  = \$24  - 1'h1;
   assign \$26  = { \$20 [40], \$20  } & { \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25  };
@@ -3375,15 +3290,15 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$847$0 , valid, \port$867$145 , a
   assign \$29  = guard1 & \$28 ;
   assign round1 = $signed(q1) + $signed({ 1'h0, \$29  });
   assign \$30  = $signed(round1) < $signed(1'h0);
-  assign \$31  = \port$847$0 [45] & \$30 ;
+  assign \$31  = \port$826$0 [45] & \$30 ;
   assign relu1 = \$31  ? 43'h00000000000 : round1;
-  assign \$32  = $signed(acc[71:48]) + $signed(\port$847$0 [44:21]);
-  assign \$33  = $signed(\$32 ) * $signed({ 1'h0, \port$847$0 [15:0] });
-  assign q2 = $signed(\$33 ) >>> \port$847$0 [20:16];
-  assign \$34  = | \port$847$0 [20:16];
+  assign \$32  = $signed(acc[71:48]) + $signed(\port$826$0 [44:21]);
+  assign \$33  = $signed(\$32 ) * $signed({ 1'h0, \port$826$0 [15:0] });
+  assign q2 = $signed(\$33 ) >>> \port$826$0 [20:16];
+  assign \$34  = | \port$826$0 [20:16];
   assign \$35  = $signed(\$33 ) >>> \$1 [4:0];
   assign guard2 = \$34  & \$35 [0];
-  assign \$36  = \port$847$0 [20:16] > 1'h1;
+  assign \$36  = \port$826$0 [20:16] > 1'h1;
   assign \$37  = 1'h1 << \$1 [4:0];
   assign \$38  = \$37  - 1'h1;
   assign \$39  = { \$33 [40], \$33  } & { \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38  };
@@ -3393,15 +3308,15 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$847$0 , valid, \port$867$145 , a
   assign \$42  = guard2 & \$41 ;
   assign round2 = $signed(q2) + $signed({ 1'h0, \$42  });
   assign \$43  = $signed(round2) < $signed(1'h0);
-  assign \$44  = \port$847$0 [45] & \$43 ;
+  assign \$44  = \port$826$0 [45] & \$43 ;
   assign relu2 = \$44  ? 43'h00000000000 : round2;
-  assign \$45  = $signed(acc[95:72]) + $signed(\port$847$0 [44:21]);
-  assign \$46  = $signed(\$45 ) * $signed({ 1'h0, \port$847$0 [15:0] });
-  assign q3 = $signed(\$46 ) >>> \port$847$0 [20:16];
-  assign \$47  = | \port$847$0 [20:16];
+  assign \$45  = $signed(acc[95:72]) + $signed(\port$826$0 [44:21]);
+  assign \$46  = $signed(\$45 ) * $signed({ 1'h0, \port$826$0 [15:0] });
+  assign q3 = $signed(\$46 ) >>> \port$826$0 [20:16];
+  assign \$47  = | \port$826$0 [20:16];
   assign \$48  = $signed(\$46 ) >>> \$1 [4:0];
   assign guard3 = \$47  & \$48 [0];
-  assign \$49  = \port$847$0 [20:16] > 1'h1;
+  assign \$49  = \port$826$0 [20:16] > 1'h1;
   assign \$50  = 1'h1 << \$1 [4:0];
   assign \$51  = \$50  - 1'h1;
   assign \$52  = { \$46 [40], \$46  } & { \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51  };
@@ -3411,45 +3326,41 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$847$0 , valid, \port$867$145 , a
   assign \$55  = guard3 & \$54 ;
   assign round3 = $signed(q3) + $signed({ 1'h0, \$55  });
   assign \$56  = $signed(round3) < $signed(1'h0);
-  assign \$57  = \port$847$0 [45] & \$56 ;
+  assign \$57  = \port$826$0 [45] & \$56 ;
   assign relu3 = \$57  ? 43'h00000000000 : round3;
   assign \$58  = $signed(relu0) > $signed({ 1'h0, \$4 [15:0] });
   assign \$59  = $signed(relu0) < $signed(qmin);
   assign \$60  = \$59  ? { qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin } : relu0;
   assign \$61  = \$58  ? { 27'h0000000, \$4 [15:0] } : \$60 ;
-  assign \$62  = \port$867$145 [6] ? { acc[23], acc[23], acc[23], acc[23], acc[23], acc[23], acc[23], acc[23], acc[23], acc[23], acc[23], acc[23], acc[23], acc[23], acc[23], acc[23], acc[23], acc[23], acc[23], acc[23:0] } : \$61 ;
-  assign \$63  = $signed(relu1) > $signed({ 1'h0, \$4 [15:0] });
-  assign \$64  = $signed(relu1) < $signed(qmin);
-  assign \$65  = \$64  ? { qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin } : relu1;
-  assign \$66  = \$63  ? { 27'h0000000, \$4 [15:0] } : \$65 ;
-  assign \$67  = \port$867$145 [6] ? { acc[47], acc[47], acc[47], acc[47], acc[47], acc[47], acc[47], acc[47], acc[47], acc[47], acc[47], acc[47], acc[47], acc[47], acc[47], acc[47], acc[47], acc[47], acc[47], acc[47:24] } : \$66 ;
-  assign \$68  = $signed(relu2) > $signed({ 1'h0, \$4 [15:0] });
-  assign \$69  = $signed(relu2) < $signed(qmin);
-  assign \$70  = \$69  ? { qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin } : relu2;
-  assign \$71  = \$68  ? { 27'h0000000, \$4 [15:0] } : \$70 ;
-  assign \$72  = \port$867$145 [6] ? { acc[71], acc[71], acc[71], acc[71], acc[71], acc[71], acc[71], acc[71], acc[71], acc[71], acc[71], acc[71], acc[71], acc[71], acc[71], acc[71], acc[71], acc[71], acc[71], acc[71:48] } : \$71 ;
-  assign \$73  = $signed(relu3) > $signed({ 1'h0, \$4 [15:0] });
-  assign \$74  = $signed(relu3) < $signed(qmin);
-  assign \$75  = \$74  ? { qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin } : relu3;
-  assign \$76  = \$73  ? { 27'h0000000, \$4 [15:0] } : \$75 ;
-  assign \$77  = \port$867$145 [6] ? { acc[95], acc[95], acc[95], acc[95], acc[95], acc[95], acc[95], acc[95], acc[95], acc[95], acc[95], acc[95], acc[95], acc[95], acc[95], acc[95], acc[95], acc[95], acc[95], acc[95:72] } : \$76 ;
+  assign \$62  = $signed(relu1) > $signed({ 1'h0, \$4 [15:0] });
+  assign \$63  = $signed(relu1) < $signed(qmin);
+  assign \$64  = \$63  ? { qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin } : relu1;
+  assign \$65  = \$62  ? { 27'h0000000, \$4 [15:0] } : \$64 ;
+  assign \$66  = $signed(relu2) > $signed({ 1'h0, \$4 [15:0] });
+  assign \$67  = $signed(relu2) < $signed(qmin);
+  assign \$68  = \$67  ? { qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin } : relu2;
+  assign \$69  = \$66  ? { 27'h0000000, \$4 [15:0] } : \$68 ;
+  assign \$70  = $signed(relu3) > $signed({ 1'h0, \$4 [15:0] });
+  assign \$71  = $signed(relu3) < $signed(qmin);
+  assign \$72  = \$71  ? { qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin[16], qmin } : relu3;
+  assign \$73  = \$70  ? { 27'h0000000, \$4 [15:0] } : \$72 ;
   always @(posedge clk)
-    y_valid <= \$78 ;
+    y_valid <= \$74 ;
   always @(posedge clk)
-    y <= \$79 ;
-  assign \$1  = \port$847$0 [20:16] - 1'h1;
-  assign \$2  = \port$867$145 [4:0] - \port$867$145 [5];
+    y <= \$75 ;
+  assign \$1  = \port$826$0 [20:16] - 1'h1;
+  assign \$2  = \port$846$145 [4:0] - \port$846$145 [5];
   assign \$3  = 1'h1 << \$2 [4:0];
   assign \$4  = \$3  - 1'h1;
   assign \$5  = - \$4 [15:0];
-  assign qmin = \port$867$145 [5] ? \$5  : 17'h00000;
-  assign \$6  = $signed(acc[23:0]) + $signed(\port$847$0 [44:21]);
-  assign \$7  = $signed(\$6 ) * $signed({ 1'h0, \port$847$0 [15:0] });
-  assign q0 = $signed(\$7 ) >>> \port$847$0 [20:16];
-  assign \$8  = | \port$847$0 [20:16];
+  assign qmin = \port$846$145 [5] ? \$5  : 17'h00000;
+  assign \$6  = $signed(acc[23:0]) + $signed(\port$826$0 [44:21]);
+  assign \$7  = $signed(\$6 ) * $signed({ 1'h0, \port$826$0 [15:0] });
+  assign q0 = $signed(\$7 ) >>> \port$826$0 [20:16];
+  assign \$8  = | \port$826$0 [20:16];
   assign \$9  = $signed(\$7 ) >>> \$1 [4:0];
   assign guard0 = \$8  & \$9 [0];
-  assign \$10  = \port$847$0 [20:16] > 1'h1;
+  assign \$10  = \port$826$0 [20:16] > 1'h1;
   assign \$11  = 1'h1 << \$1 [4:0];
   assign \$12  = \$11  - 1'h1;
   assign \$13  = { \$7 [40], \$7  } & { \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12  };
@@ -3457,48 +3368,51 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$847$0 , valid, \port$867$145 , a
   assign sticky0 = \$10  & \$14 ;
   assign \$15  = sticky0 | q0[0];
   assign \$16  = guard0 & \$15 ;
+  assign round0 = $signed(q0) + $signed({ 1'h0, \$16  });
+  assign \$17  = $signed(round0) < $signed(1'h0);
+  assign \$18  = \port$826$0 [45] & \$17 ;
+  assign relu0 = \$18  ? 43'h00000000000 : round0;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$78  = valid;
+    \$74  = valid;
     if (rst) begin
-      \$78  = 1'h0;
+      \$74  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$79  = y;
+    \$75  = y;
     if (valid) begin
-      \$79 [23:0] = \$62 [23:0];
-      \$79 [47:24] = \$67 [23:0];
-      \$79 [71:48] = \$72 [23:0];
-      \$79 [95:72] = \$77 [23:0];
+      \$75 [16:0] = \$61 [16:0];
+      \$75 [33:17] = \$65 [16:0];
+      \$75 [50:34] = \$69 [16:0];
+      \$75 [67:51] = \$73 [16:0];
     end
     if (rst) begin
-      \$79  = 96'h000000000000000000000000;
+      \$75  = 68'h00000000000000000;
     end
   end
   assign s_m1 = \$1 [4:0];
-  assign shift = \port$847$0 [20:16];
+  assign shift = \port$826$0 [20:16];
   assign width = \$2 [4:0];
-  assign out_bits = \port$867$145 [4:0];
-  assign out_signed = \port$867$145 [5];
+  assign out_bits = \port$846$145 [4:0];
+  assign out_signed = \port$846$145 [5];
   assign qmax = \$4 [15:0];
   assign p0 = { \$7 [40], \$7  };
-  assign bias = \port$847$0 [44:21];
-  assign mult = \port$847$0 [15:0];
-  assign relu = \port$847$0 [45];
+  assign bias = \port$826$0 [44:21];
+  assign mult = \port$826$0 [15:0];
+  assign relu = \port$826$0 [45];
   assign p1 = { \$20 [40], \$20  };
   assign p2 = { \$33 [40], \$33  };
   assign p3 = { \$46 [40], \$46  };
-  assign bypass = \port$867$145 [6];
   assign \acc[0]  = acc[23:0];
   assign \acc[1]  = acc[47:24];
   assign \acc[2]  = acc[71:48];
   assign \acc[3]  = acc[95:72];
-  assign \y[0]  = y[23:0];
-  assign \y[1]  = y[47:24];
-  assign \y[2]  = y[71:48];
-  assign \y[3]  = y[95:72];
+  assign \y[0]  = y[16:0];
+  assign \y[1]  = y[33:17];
+  assign \y[2]  = y[50:34];
+  assign \y[3]  = y[67:51];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -3771,7 +3685,7 @@ module \fpim_tiny.datapath.lut_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.lut_core.pe_0_0  pe_0_0 (
     .acc(acc),
     .clk(clk),
-    .\port$404$0 (\$5 [1:0]),
+    .\port$383$0 (\$5 [1:0]),
     .rst(rst),
     .w(\w$6 [3:0]),
     .x(\x$8 [3:0])
@@ -3779,7 +3693,7 @@ module \fpim_tiny.datapath.lut_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.lut_core.pe_0_1  pe_0_1 (
     .acc(\acc$78 ),
     .clk(clk),
-    .\port$1091$0 (ctl_0_1_d1[1:0]),
+    .\port$1068$0 (ctl_0_1_d1[1:0]),
     .rst(rst),
     .w(\w$11 ),
     .x(\x$13 )
@@ -3787,7 +3701,7 @@ module \fpim_tiny.datapath.lut_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.lut_core.pe_0_2  pe_0_2 (
     .acc(\acc$80 ),
     .clk(clk),
-    .\port$1099$0 (ctl_0_2_d1[1:0]),
+    .\port$1076$0 (ctl_0_2_d1[1:0]),
     .rst(rst),
     .w(\w$18 ),
     .x(\x$20 )
@@ -3795,7 +3709,7 @@ module \fpim_tiny.datapath.lut_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.lut_core.pe_0_3  pe_0_3 (
     .acc(\acc$82 ),
     .clk(clk),
-    .\port$1107$0 (ctl_0_3_d1[1:0]),
+    .\port$1084$0 (ctl_0_3_d1[1:0]),
     .rst(rst),
     .w(\w$25 ),
     .x(\x$27 )
@@ -3803,7 +3717,7 @@ module \fpim_tiny.datapath.lut_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.lut_core.pe_1_0  pe_1_0 (
     .acc(\acc$84 ),
     .clk(clk),
-    .\port$1071$0 (ctl_edge1_d1[1:0]),
+    .\port$1048$0 (ctl_edge1_d1[1:0]),
     .rst(rst),
     .w(\w$32 ),
     .x(\x$34 )
@@ -3811,7 +3725,7 @@ module \fpim_tiny.datapath.lut_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.lut_core.pe_1_1  pe_1_1 (
     .acc(\acc$86 ),
     .clk(clk),
-    .\port$1121$0 (ctl_1_1_d1[1:0]),
+    .\port$1098$0 (ctl_1_1_d1[1:0]),
     .rst(rst),
     .w(\w$39 ),
     .x(\x$41 )
@@ -3819,7 +3733,7 @@ module \fpim_tiny.datapath.lut_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.lut_core.pe_1_2  pe_1_2 (
     .acc(\acc$88 ),
     .clk(clk),
-    .\port$1131$0 (ctl_1_2_d1[1:0]),
+    .\port$1108$0 (ctl_1_2_d1[1:0]),
     .rst(rst),
     .w(\w$46 ),
     .x(\x$48 )
@@ -3827,7 +3741,7 @@ module \fpim_tiny.datapath.lut_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.lut_core.pe_1_3  pe_1_3 (
     .acc(\acc$90 ),
     .clk(clk),
-    .\port$1141$0 (ctl_1_3_d1[1:0]),
+    .\port$1118$0 (ctl_1_3_d1[1:0]),
     .rst(rst),
     .w(\w$53 ),
     .x(\x$55 )
@@ -4231,7 +4145,7 @@ module \fpim_tiny.datapath.lut_core (rst, valid, last, first, \w$6 , \x$8 , drai
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_0_0 (rst, \port$404$0 , w, x, acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_0_0 (rst, \port$383$0 , w, x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -4253,8 +4167,8 @@ module \fpim_tiny.datapath.lut_core.pe_0_0 (rst, \port$404$0 , w, x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$404$0 ;
-  wire [1:0] \port$404$0 ;
+  input [1:0] \port$383$0 ;
+  wire [1:0] \port$383$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -4274,7 +4188,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_0 (rst, \port$404$0 , w, x, acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$404$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$383$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -4285,7 +4199,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_0 (rst, \port$404$0 , w, x, acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     \$15  = acc;
-    if (\port$404$0 [0]) begin
+    if (\port$383$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -4296,12 +4210,12 @@ module \fpim_tiny.datapath.lut_core.pe_0_0 (rst, \port$404$0 , w, x, acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$404$0 [0];
-  assign first = \port$404$0 [1];
+  assign valid = \port$383$0 [0];
+  assign first = \port$383$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_0_1 (rst, x, w, \port$1091$0 , acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_0_1 (rst, x, w, \port$1068$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -4323,8 +4237,8 @@ module \fpim_tiny.datapath.lut_core.pe_0_1 (rst, x, w, \port$1091$0 , acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$1091$0 ;
-  wire [1:0] \port$1091$0 ;
+  input [1:0] \port$1068$0 ;
+  wire [1:0] \port$1068$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -4344,7 +4258,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_1 (rst, x, w, \port$1091$0 , acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$1091$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$1068$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -4355,7 +4269,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_1 (rst, x, w, \port$1091$0 , acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \$15  = acc;
-    if (\port$1091$0 [0]) begin
+    if (\port$1068$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -4366,12 +4280,12 @@ module \fpim_tiny.datapath.lut_core.pe_0_1 (rst, x, w, \port$1091$0 , acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$1091$0 [0];
-  assign first = \port$1091$0 [1];
+  assign valid = \port$1068$0 [0];
+  assign first = \port$1068$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_0_2 (rst, x, w, \port$1099$0 , acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_0_2 (rst, x, w, \port$1076$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -4393,8 +4307,8 @@ module \fpim_tiny.datapath.lut_core.pe_0_2 (rst, x, w, \port$1099$0 , acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$1099$0 ;
-  wire [1:0] \port$1099$0 ;
+  input [1:0] \port$1076$0 ;
+  wire [1:0] \port$1076$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -4414,7 +4328,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_2 (rst, x, w, \port$1099$0 , acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$1099$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$1076$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -4425,7 +4339,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_2 (rst, x, w, \port$1099$0 , acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
     \$15  = acc;
-    if (\port$1099$0 [0]) begin
+    if (\port$1076$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -4436,12 +4350,12 @@ module \fpim_tiny.datapath.lut_core.pe_0_2 (rst, x, w, \port$1099$0 , acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$1099$0 [0];
-  assign first = \port$1099$0 [1];
+  assign valid = \port$1076$0 [0];
+  assign first = \port$1076$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_0_3 (rst, x, w, \port$1107$0 , acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_0_3 (rst, x, w, \port$1084$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -4463,8 +4377,8 @@ module \fpim_tiny.datapath.lut_core.pe_0_3 (rst, x, w, \port$1107$0 , acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$1107$0 ;
-  wire [1:0] \port$1107$0 ;
+  input [1:0] \port$1084$0 ;
+  wire [1:0] \port$1084$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -4484,7 +4398,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_3 (rst, x, w, \port$1107$0 , acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$1107$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$1084$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -4495,7 +4409,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_3 (rst, x, w, \port$1107$0 , acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$15  = acc;
-    if (\port$1107$0 [0]) begin
+    if (\port$1084$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -4506,12 +4420,12 @@ module \fpim_tiny.datapath.lut_core.pe_0_3 (rst, x, w, \port$1107$0 , acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$1107$0 [0];
-  assign first = \port$1107$0 [1];
+  assign valid = \port$1084$0 [0];
+  assign first = \port$1084$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_1_0 (rst, w, \port$1071$0 , x, acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_1_0 (rst, w, \port$1048$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -4533,8 +4447,8 @@ module \fpim_tiny.datapath.lut_core.pe_1_0 (rst, w, \port$1071$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$1071$0 ;
-  wire [1:0] \port$1071$0 ;
+  input [1:0] \port$1048$0 ;
+  wire [1:0] \port$1048$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -4554,7 +4468,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_0 (rst, w, \port$1071$0 , x, acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$1071$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$1048$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -4565,7 +4479,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_0 (rst, w, \port$1071$0 , x, acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$15  = acc;
-    if (\port$1071$0 [0]) begin
+    if (\port$1048$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -4576,12 +4490,12 @@ module \fpim_tiny.datapath.lut_core.pe_1_0 (rst, w, \port$1071$0 , x, acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$1071$0 [0];
-  assign first = \port$1071$0 [1];
+  assign valid = \port$1048$0 [0];
+  assign first = \port$1048$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_1_1 (rst, w, \port$1121$0 , x, acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_1_1 (rst, w, \port$1098$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -4603,8 +4517,8 @@ module \fpim_tiny.datapath.lut_core.pe_1_1 (rst, w, \port$1121$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$1121$0 ;
-  wire [1:0] \port$1121$0 ;
+  input [1:0] \port$1098$0 ;
+  wire [1:0] \port$1098$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -4624,7 +4538,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_1 (rst, w, \port$1121$0 , x, acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$1121$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$1098$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -4635,7 +4549,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_1 (rst, w, \port$1121$0 , x, acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$15  = acc;
-    if (\port$1121$0 [0]) begin
+    if (\port$1098$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -4646,12 +4560,12 @@ module \fpim_tiny.datapath.lut_core.pe_1_1 (rst, w, \port$1121$0 , x, acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$1121$0 [0];
-  assign first = \port$1121$0 [1];
+  assign valid = \port$1098$0 [0];
+  assign first = \port$1098$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_1_2 (rst, w, \port$1131$0 , x, acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_1_2 (rst, w, \port$1108$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$19  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -4673,8 +4587,8 @@ module \fpim_tiny.datapath.lut_core.pe_1_2 (rst, w, \port$1131$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$1131$0 ;
-  wire [1:0] \port$1131$0 ;
+  input [1:0] \port$1108$0 ;
+  wire [1:0] \port$1108$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -4694,7 +4608,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_2 (rst, w, \port$1131$0 , x, acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$1131$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$1108$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -4705,7 +4619,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_2 (rst, w, \port$1131$0 , x, acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
     \$15  = acc;
-    if (\port$1131$0 [0]) begin
+    if (\port$1108$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -4716,12 +4630,12 @@ module \fpim_tiny.datapath.lut_core.pe_1_2 (rst, w, \port$1131$0 , x, acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$1131$0 [0];
-  assign first = \port$1131$0 [1];
+  assign valid = \port$1108$0 [0];
+  assign first = \port$1108$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_1_3 (rst, w, \port$1141$0 , x, acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_1_3 (rst, w, \port$1118$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$20  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -4743,8 +4657,8 @@ module \fpim_tiny.datapath.lut_core.pe_1_3 (rst, w, \port$1141$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$1141$0 ;
-  wire [1:0] \port$1141$0 ;
+  input [1:0] \port$1118$0 ;
+  wire [1:0] \port$1118$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -4764,7 +4678,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_3 (rst, w, \port$1141$0 , x, acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$1141$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$1118$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -4775,7 +4689,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_3 (rst, w, \port$1141$0 , x, acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
     \$15  = acc;
-    if (\port$1141$0 [0]) begin
+    if (\port$1118$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -4786,12 +4700,12 @@ module \fpim_tiny.datapath.lut_core.pe_1_3 (rst, w, \port$1141$0 , x, acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$1141$0 [0];
-  assign first = \port$1141$0 [1];
+  assign valid = \port$1118$0 [0];
+  assign first = \port$1118$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_post (rst, \port$850$0 , valid, \port$867$145 , acc, y_valid, y, clk);
+module \fpim_tiny.datapath.lut_post (rst, \port$829$0 , valid, \port$846$145 , acc, y_valid, y, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$21  = 0;
   wire [5:0] \$1 ;
   wire \$10 ;
@@ -4888,10 +4802,10 @@ module \fpim_tiny.datapath.lut_post (rst, \port$850$0 , valid, \port$867$145 , a
   wire [41:0] p1;
   wire [41:0] p2;
   wire [41:0] p3;
-  input [45:0] \port$850$0 ;
-  wire [45:0] \port$850$0 ;
-  input [5:0] \port$867$145 ;
-  wire [5:0] \port$867$145 ;
+  input [45:0] \port$829$0 ;
+  wire [45:0] \port$829$0 ;
+  input [5:0] \port$846$145 ;
+  wire [5:0] \port$846$145 ;
   wire [41:0] q0;
   wire [41:0] q1;
   wire [41:0] q2;
@@ -4926,13 +4840,13 @@ module \fpim_tiny.datapath.lut_post (rst, \port$850$0 , valid, \port$867$145 , a
   wire [16:0] \y[3] ;
   output y_valid;
   reg y_valid = 1'h0;
-  assign \$19  = $signed(acc[47:24]) + $signed(\port$850$0 [44:21]);
-  assign \$20  = $signed(\$19 ) * $signed({ 1'h0, \port$850$0 [15:0] });
-  assign q1 = $signed(\$20 ) >>> \port$850$0 [20:16];
-  assign \$21  = | \port$850$0 [20:16];
+  assign \$19  = $signed(acc[47:24]) + $signed(\port$829$0 [44:21]);
+  assign \$20  = $signed(\$19 ) * $signed({ 1'h0, \port$829$0 [15:0] });
+  assign q1 = $signed(\$20 ) >>> \port$829$0 [20:16];
+  assign \$21  = | \port$829$0 [20:16];
   assign \$22  = $signed(\$20 ) >>> \$1 [4:0];
   assign guard1 = \$21  & \$22 [0];
-  assign \$23  = \port$850$0 [20:16] > 1'h1;
+  assign \$23  = \port$829$0 [20:16] > 1'h1;
   assign \$24  = 1'h1 << \$1 [4:0];
   assign \$25  = \$24  - 1'h1;
   assign \$26  = { \$20 [40], \$20  } & { \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25  };
@@ -4942,15 +4856,15 @@ module \fpim_tiny.datapath.lut_post (rst, \port$850$0 , valid, \port$867$145 , a
   assign \$29  = guard1 & \$28 ;
   assign round1 = $signed(q1) + $signed({ 1'h0, \$29  });
   assign \$30  = $signed(round1) < $signed(1'h0);
-  assign \$31  = \port$850$0 [45] & \$30 ;
+  assign \$31  = \port$829$0 [45] & \$30 ;
   assign relu1 = \$31  ? 43'h00000000000 : round1;
-  assign \$32  = $signed(acc[71:48]) + $signed(\port$850$0 [44:21]);
-  assign \$33  = $signed(\$32 ) * $signed({ 1'h0, \port$850$0 [15:0] });
-  assign q2 = $signed(\$33 ) >>> \port$850$0 [20:16];
-  assign \$34  = | \port$850$0 [20:16];
+  assign \$32  = $signed(acc[71:48]) + $signed(\port$829$0 [44:21]);
+  assign \$33  = $signed(\$32 ) * $signed({ 1'h0, \port$829$0 [15:0] });
+  assign q2 = $signed(\$33 ) >>> \port$829$0 [20:16];
+  assign \$34  = | \port$829$0 [20:16];
   assign \$35  = $signed(\$33 ) >>> \$1 [4:0];
   assign guard2 = \$34  & \$35 [0];
-  assign \$36  = \port$850$0 [20:16] > 1'h1;
+  assign \$36  = \port$829$0 [20:16] > 1'h1;
   assign \$37  = 1'h1 << \$1 [4:0];
   assign \$38  = \$37  - 1'h1;
   assign \$39  = { \$33 [40], \$33  } & { \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38  };
@@ -4960,15 +4874,15 @@ module \fpim_tiny.datapath.lut_post (rst, \port$850$0 , valid, \port$867$145 , a
   assign \$42  = guard2 & \$41 ;
   assign round2 = $signed(q2) + $signed({ 1'h0, \$42  });
   assign \$43  = $signed(round2) < $signed(1'h0);
-  assign \$44  = \port$850$0 [45] & \$43 ;
+  assign \$44  = \port$829$0 [45] & \$43 ;
   assign relu2 = \$44  ? 43'h00000000000 : round2;
-  assign \$45  = $signed(acc[95:72]) + $signed(\port$850$0 [44:21]);
-  assign \$46  = $signed(\$45 ) * $signed({ 1'h0, \port$850$0 [15:0] });
-  assign q3 = $signed(\$46 ) >>> \port$850$0 [20:16];
-  assign \$47  = | \port$850$0 [20:16];
+  assign \$45  = $signed(acc[95:72]) + $signed(\port$829$0 [44:21]);
+  assign \$46  = $signed(\$45 ) * $signed({ 1'h0, \port$829$0 [15:0] });
+  assign q3 = $signed(\$46 ) >>> \port$829$0 [20:16];
+  assign \$47  = | \port$829$0 [20:16];
   assign \$48  = $signed(\$46 ) >>> \$1 [4:0];
   assign guard3 = \$47  & \$48 [0];
-  assign \$49  = \port$850$0 [20:16] > 1'h1;
+  assign \$49  = \port$829$0 [20:16] > 1'h1;
   assign \$50  = 1'h1 << \$1 [4:0];
   assign \$51  = \$50  - 1'h1;
   assign \$52  = { \$46 [40], \$46  } & { \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51  };
@@ -4978,7 +4892,7 @@ module \fpim_tiny.datapath.lut_post (rst, \port$850$0 , valid, \port$867$145 , a
   assign \$55  = guard3 & \$54 ;
   assign round3 = $signed(q3) + $signed({ 1'h0, \$55  });
   assign \$56  = $signed(round3) < $signed(1'h0);
-  assign \$57  = \port$850$0 [45] & \$56 ;
+  assign \$57  = \port$829$0 [45] & \$56 ;
   assign relu3 = \$57  ? 43'h00000000000 : round3;
   assign \$58  = $signed(relu0) > $signed({ 1'h0, \$4 [15:0] });
   assign \$59  = $signed(relu0) < $signed(qmin);
@@ -5000,19 +4914,19 @@ module \fpim_tiny.datapath.lut_post (rst, \port$850$0 , valid, \port$867$145 , a
     y_valid <= \$74 ;
   always @(posedge clk)
     y <= \$75 ;
-  assign \$1  = \port$850$0 [20:16] - 1'h1;
-  assign \$2  = \port$867$145 [4:0] - \port$867$145 [5];
+  assign \$1  = \port$829$0 [20:16] - 1'h1;
+  assign \$2  = \port$846$145 [4:0] - \port$846$145 [5];
   assign \$3  = 1'h1 << \$2 [4:0];
   assign \$4  = \$3  - 1'h1;
   assign \$5  = - \$4 [15:0];
-  assign qmin = \port$867$145 [5] ? \$5  : 17'h00000;
-  assign \$6  = $signed(acc[23:0]) + $signed(\port$850$0 [44:21]);
-  assign \$7  = $signed(\$6 ) * $signed({ 1'h0, \port$850$0 [15:0] });
-  assign q0 = $signed(\$7 ) >>> \port$850$0 [20:16];
-  assign \$8  = | \port$850$0 [20:16];
+  assign qmin = \port$846$145 [5] ? \$5  : 17'h00000;
+  assign \$6  = $signed(acc[23:0]) + $signed(\port$829$0 [44:21]);
+  assign \$7  = $signed(\$6 ) * $signed({ 1'h0, \port$829$0 [15:0] });
+  assign q0 = $signed(\$7 ) >>> \port$829$0 [20:16];
+  assign \$8  = | \port$829$0 [20:16];
   assign \$9  = $signed(\$7 ) >>> \$1 [4:0];
   assign guard0 = \$8  & \$9 [0];
-  assign \$10  = \port$850$0 [20:16] > 1'h1;
+  assign \$10  = \port$829$0 [20:16] > 1'h1;
   assign \$11  = 1'h1 << \$1 [4:0];
   assign \$12  = \$11  - 1'h1;
   assign \$13  = { \$7 [40], \$7  } & { \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12  };
@@ -5022,7 +4936,7 @@ module \fpim_tiny.datapath.lut_post (rst, \port$850$0 , valid, \port$867$145 , a
   assign \$16  = guard0 & \$15 ;
   assign round0 = $signed(q0) + $signed({ 1'h0, \$16  });
   assign \$17  = $signed(round0) < $signed(1'h0);
-  assign \$18  = \port$850$0 [45] & \$17 ;
+  assign \$18  = \port$829$0 [45] & \$17 ;
   assign relu0 = \$18  ? 43'h00000000000 : round0;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
@@ -5045,15 +4959,15 @@ module \fpim_tiny.datapath.lut_post (rst, \port$850$0 , valid, \port$867$145 , a
     end
   end
   assign s_m1 = \$1 [4:0];
-  assign shift = \port$850$0 [20:16];
+  assign shift = \port$829$0 [20:16];
   assign width = \$2 [4:0];
-  assign out_bits = \port$867$145 [4:0];
-  assign out_signed = \port$867$145 [5];
+  assign out_bits = \port$846$145 [4:0];
+  assign out_signed = \port$846$145 [5];
   assign qmax = \$4 [15:0];
   assign p0 = { \$7 [40], \$7  };
-  assign bias = \port$850$0 [44:21];
-  assign mult = \port$850$0 [15:0];
-  assign relu = \port$850$0 [45];
+  assign bias = \port$829$0 [44:21];
+  assign mult = \port$829$0 [15:0];
+  assign relu = \port$829$0 [45];
   assign p1 = { \$20 [40], \$20  };
   assign p2 = { \$33 [40], \$33  };
   assign p3 = { \$46 [40], \$46  };
@@ -5117,15 +5031,12 @@ module \fpim_tiny.loader (rst, restart, rows_dsp, rows_lut, cols, steps, \final 
   wire advance;
   input clk;
   wire clk;
-  input [153:0] cmd;
-  wire [153:0] cmd;
-  wire \cmd.a_signed ;
-  wire \cmd.b_signed ;
+  input [150:0] cmd;
+  wire [150:0] cmd;
   wire [15:0] \cmd.f ;
   wire [15:0] \cmd.k ;
   wire [15:0] \cmd.m_fixed ;
   wire [15:0] \cmd.m_lut ;
-  wire \cmd.matmul ;
   wire [15:0] \cmd.n ;
   wire \cmd.order ;
   wire [4:0] \cmd.out_bits ;
@@ -5387,9 +5298,6 @@ module \fpim_tiny.loader (rst, restart, rows_dsp, rows_lut, cols, steps, \final 
   assign \cmd.order  = cmd[144];
   assign \cmd.out_bits  = cmd[149:145];
   assign \cmd.out_signed  = cmd[150];
-  assign \cmd.matmul  = cmd[151];
-  assign \cmd.a_signed  = cmd[152];
-  assign \cmd.b_signed  = cmd[153];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -5437,43 +5345,43 @@ module \fpim_tiny.out_fifo (clk, rst, w_level, r_data, w_port__data, w_en, r_rdy
   wire [3:0] level;
   (* init = 3'h0 *)
   wire [2:0] produce;
-  output [216:0] r_data;
-  wire [216:0] r_data;
+  output [188:0] r_data;
+  wire [188:0] r_data;
   input r_en;
   wire r_en;
   wire [3:0] r_level;
   reg [2:0] r_port__addr = 3'h0;
-  wire [216:0] r_port__data;
+  wire [188:0] r_port__data;
   wire r_port__en;
   output r_rdy;
   reg r_rdy = 1'h0;
   input rst;
   wire rst;
-  wire [216:0] w_data;
+  wire [188:0] w_data;
   input w_en;
   wire w_en;
   output [3:0] w_level;
   wire [3:0] w_level;
   reg [2:0] w_port__addr = 3'h0;
-  input [216:0] w_port__data;
-  wire [216:0] w_port__data;
+  input [188:0] w_port__data;
+  wire [188:0] w_port__data;
   wire w_port__en;
   wire w_rdy;
-  reg [216:0] storage [6:0];
+  reg [188:0] storage [6:0];
   initial begin
-    storage[0] = 217'h0000000000000000000000000000000000000000000000000000000;
-    storage[1] = 217'h0000000000000000000000000000000000000000000000000000000;
-    storage[2] = 217'h0000000000000000000000000000000000000000000000000000000;
-    storage[3] = 217'h0000000000000000000000000000000000000000000000000000000;
-    storage[4] = 217'h0000000000000000000000000000000000000000000000000000000;
-    storage[5] = 217'h0000000000000000000000000000000000000000000000000000000;
-    storage[6] = 217'h0000000000000000000000000000000000000000000000000000000;
+    storage[0] = 189'h000000000000000000000000000000000000000000000000;
+    storage[1] = 189'h000000000000000000000000000000000000000000000000;
+    storage[2] = 189'h000000000000000000000000000000000000000000000000;
+    storage[3] = 189'h000000000000000000000000000000000000000000000000;
+    storage[4] = 189'h000000000000000000000000000000000000000000000000;
+    storage[5] = 189'h000000000000000000000000000000000000000000000000;
+    storage[6] = 189'h000000000000000000000000000000000000000000000000;
   end
   always @(posedge clk) begin
     if (w_port__en)
       storage[w_port__addr] <= w_port__data;
   end
-  reg [216:0] _0_;
+  reg [188:0] _0_;
   always @(posedge clk) begin
     if (r_port__en) begin
       _0_ <= storage[r_port__addr];
@@ -5764,15 +5672,12 @@ module \fpim_tiny.walker (rst, restart, rows_dsp, rows_lut, rows, cols, steps, l
   wire advance;
   input clk;
   wire clk;
-  input [153:0] cmd;
-  wire [153:0] cmd;
-  wire \cmd.a_signed ;
-  wire \cmd.b_signed ;
+  input [150:0] cmd;
+  wire [150:0] cmd;
   wire [15:0] \cmd.f ;
   wire [15:0] \cmd.k ;
   wire [15:0] \cmd.m_fixed ;
   wire [15:0] \cmd.m_lut ;
-  wire \cmd.matmul ;
   wire [15:0] \cmd.n ;
   wire \cmd.order ;
   wire [4:0] \cmd.out_bits ;
@@ -6038,9 +5943,6 @@ module \fpim_tiny.walker (rst, restart, rows_dsp, rows_lut, rows, cols, steps, l
   assign \cmd.order  = cmd[144];
   assign \cmd.out_bits  = cmd[149:145];
   assign \cmd.out_signed  = cmd[150];
-  assign \cmd.matmul  = cmd[151];
-  assign \cmd.a_signed  = cmd[152];
-  assign \cmd.b_signed  = cmd[153];
 endmodule
 
 (* generator = "Amaranth" *)

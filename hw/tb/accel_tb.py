@@ -153,7 +153,8 @@ class TB:
 
         self.dut = dut
         self.accel = accelerator_from_dict(settings["accel"], settings["accel"]["name"])
-        top = GemmAccelerator(self.accel, dim_bits=DIM_BITS, param_depth=PARAM_DEPTH)
+        top = GemmAccelerator(self.accel, dim_bits=DIM_BITS, param_depth=PARAM_DEPTH,
+                              matmul=bool(settings.get("matmul")))
         self.cores, self.rows_of = top.cores, top.rows_of
         self.layouts = {n: data.Layout.cast(getattr(top, n).payload.shape())
                         for n in ("cmd", "params", "load_req", "w_load", "x_load", "out")}

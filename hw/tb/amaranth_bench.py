@@ -41,11 +41,12 @@ def run_bench(dut, bench, *, vcd: str | None = None) -> None:
 
 
 def run_case(accel, case: GemmCase, *, dut=None, vcd: str | None = None) -> RtlRun:
-    """Run one case on the accelerator top (``dut``, default a fresh one) in Amaranth."""
+    """Run one case on the accelerator top (``dut``, default a fresh one, with the matmul
+    path for a matmul case) in Amaranth."""
     from hw.accel import GemmAccelerator
 
     e = accel.engine
-    dut = dut or GemmAccelerator(accel)
+    dut = dut or GemmAccelerator(accel, matmul=case.matmul)
     fixed, lut = case.fixed_rows, case.lut_rows
     m, n, _ = case.mnk
     rows_of = {"dsp": fixed, "lut": lut}  # layer rows of each core, in core order

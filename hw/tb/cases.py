@@ -146,19 +146,20 @@ def command(accel: Accelerator, m_fixed: int, m_lut: int, n: int, k: int,
             ) -> dict[str, int]:
     """The ``cmd`` fields of one GEMM: R1-R3 as the host computes them, and the output
     format (default: the engine's activations). ``matmul``: ``(a_signed, b_signed)`` of an
-    activation x activation GEMM (R11: its R3 order with the weight role at ``act_bits``)."""
+    activation x activation GEMM (R11: its R3 order with the weight role at ``act_bits``),
+    for a top built with the matmul path (``hw.accel.GemmAccelerator(..., matmul=True)``)."""
     e, mem = accel.engine, accel.memory
     out = e.act_format if out_fmt is None else out_fmt
     f = row_steps(m_fixed, m_lut, e.dsp_rows, e.lut_rows)
     order = gemm_loop_order(GemmShape(m_fixed, m_lut, n, k), e.dsp_rows, e.lut_rows, e.cols,
                             mem.k_tile, e.weight_bits if matmul is None else e.act_bits,
                             e.act_bits)
-    a_signed, b_signed = (False, False) if matmul is None else matmul
-    return {"m_fixed": m_fixed, "m_lut": m_lut, "n": n, "k": k, "f": f, "order": order,
-            "qa": m_fixed // f, "ra": m_fixed % f, "qb": m_lut // f, "rb": m_lut % f,
-            "out_bits": out.bits, "out_signed": int(out.signed),
-            "matmul": int(matmul is not None), "a_signed": int(a_signed),
-            "b_signed": int(b_signed)}
+    fields = {"m_fixed": m_fixed, "m_lut": m_lut, "n": n, "k": k, "f": f, "order": order,
+              "qa": m_fixed // f, "ra": m_fixed % f, "qb": m_lut // f, "rb": m_lut % f,
+              "out_bits": out.bits, "out_signed": int(out.signed)}
+    if matmul is not None:  # the fields of a top with the matmul path (0 when left out)
+        fields |= {"matmul": 1, "a_signed": int(matmul[0]), "b_signed": int(matmul[1])}
+    return fields
 
 
 def case_command(accel: Accelerator, case: GemmCase) -> dict[str, int]:
@@ -278,16 +279,17 @@ def matmul_cases(accel: Accelerator, a: np.ndarray, b: np.ndarray, a_fmt: ActFor
     """The groups of one matmul (:mod:`quant.ops.matmul`: ``a`` ``(G, M, K)``, or ``(G, K,
     M)`` with ``transpose_a``, and ``b`` ``(G, K, N)`` in the formats ``a_fmt``/``b_fmt``)
     as one case per group (sim.timing R11: each group is one GEMM command from an empty
-    buffer), expecting :func:`quant.ops.matmul.matmul_acc`'s accumulators and the
-    simulator's cycles of one group (the weight role at ``act_bits``). Raises
-    :class:`~quant.errors.ConfigError` unless the generated top runs matmuls
+    buffer, for a top built with the matmul path), expecting
+    :func:`quant.ops.matmul.matmul_acc`'s accumulators and the simulator's cycles of one
+    group (the weight role at ``act_bits``). Raises :class:`~quant.errors.ConfigError`
+    unless the generated top can have the matmul path
     (:func:`sim.resources.rtl_runs_matmul`), the operands have at most ``act_bits`` bits
     and the weight buffer holds the blocks (:func:`sim.resources.matmul_block_violation`).
     """
     e = accel.engine
     if not rtl_runs_matmul(e):
-        raise ConfigError(f"engine must run matmuls on the generated top (an unpacked DSP core "
-                          f"whose accumulators hold an act_bits x act_bits product), not "
+        raise ConfigError(f"engine must have the generated top's matmul path (an unpacked DSP "
+                          f"core whose accumulators hold an act_bits x act_bits product), not "
                           f"dsp_rows {e.dsp_rows}, dsp_packing {e.dsp_packing}, acc_bits "
                           f"{e.acc_bits}")
     for what, f in (("a", a_fmt), ("b", b_fmt)):

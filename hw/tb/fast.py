@@ -47,7 +47,7 @@ from hw.params import lane_shape
 from hw.tb.cases import GemmCase, case_command
 from hw.tb.engine import REPO, Outcome, outcome
 from hw.tb.verilator import VERILATOR_ARGS, find_verilator
-from quant.errors import ShapeError, SimulationError
+from quant.errors import ConfigError, ShapeError, SimulationError
 from sim.arch import Accelerator
 
 HARNESS = "fpim_fast_tb"
@@ -67,11 +67,12 @@ RESET_CYCLES = 3
 HEADER = ("m", "n", "k", "params", "bw", "lat", "limit")
 
 
-def out_bits(accel: Accelerator) -> int:
-    """Width of the harness's output memory words: the widest ``out`` lane
-    (:func:`hw.params.lane_shape`; a word's next bit is its "not written" flag)."""
+def out_bits(accel: Accelerator, matmul: bool = False) -> int:
+    """Width of the harness's output memory words: the widest ``out`` lane of the top
+    (``matmul``: with the matmul path; :func:`hw.params.lane_shape`; a word's next bit is
+    its "not written" flag)."""
     e = accel.engine
-    return max(lane_shape(e, core).width for core, rows in
+    return max(lane_shape(e, core, matmul).width for core, rows in
                (("dsp", e.dsp_rows), ("lut", e.lut_rows)) if rows)
 
 
@@ -95,16 +96,17 @@ def _width(layout) -> int:
     return data.Layout.cast(layout).size
 
 
-def harness_verilog(accel: Accelerator) -> str:
-    """The Verilog of ``fpim_fast_tb`` around ``accel``'s top (see the module docstring)."""
+def harness_verilog(accel: Accelerator, matmul: bool = False) -> str:
+    """The Verilog of ``fpim_fast_tb`` around ``accel``'s top (``matmul``: with the matmul
+    path; see the module docstring)."""
     from hw.accel import GemmAccelerator
 
     e = accel.engine
-    top = GemmAccelerator(accel, dim_bits=DIM_BITS, param_depth=PARAM_DEPTH)
+    top = GemmAccelerator(accel, dim_bits=DIM_BITS, param_depth=PARAM_DEPTH, matmul=matmul)
     lay = {n: data.Layout.cast(getattr(top, n).payload.shape())
            for n in ("cmd", "params", "load_req", "w_load", "x_load", "out")}
     req, wl, xl, out = (fields(lay[n]) for n in ("load_req", "w_load", "x_load", "out"))
-    ow = out_bits(accel)
+    ow = out_bits(accel, matmul)
     unwritten = 1 << ow
     c = e.cols
     # A matmul's weight-role values (act_bits) share the DSP weight memory (R11b).
@@ -326,29 +328,34 @@ def harness_verilog(accel: Accelerator) -> str:
     return "\n".join(v) + "\n"
 
 
-def fast_verilog(accel: Accelerator, top_verilog: str | None = None) -> tuple[str, str]:
-    """(the top's Verilog, the harness's Verilog) of ``accel``."""
-    return (generate(accel)[0] if top_verilog is None else top_verilog,
-            harness_verilog(accel))
+def fast_verilog(accel: Accelerator, top_verilog: str | None = None, matmul: bool = False
+                 ) -> tuple[str, str]:
+    """(the top's Verilog, the harness's Verilog) of ``accel`` (``matmul``: the top with the
+    matmul path)."""
+    return (generate(accel, matmul=matmul)[0] if top_verilog is None else top_verilog,
+            harness_verilog(accel, matmul))
 
 
 @dataclass(frozen=True)
 class FastBuild:
-    """A compiled fast harness: its executable and build seconds (0 when cached)."""
+    """A compiled fast harness: its executable, build seconds (0 when cached) and whether
+    its top has the matmul path."""
 
     binary: Path
     seconds: float
+    matmul: bool = False
 
 
 def build_fast(accel: Accelerator, root: str | os.PathLike | None = None, *,
                verilog: str | None = None, args: tuple[str, ...] = FAST_ARGS,
-               threads: int = 1, cxx_opt: str = CXX_OPT) -> FastBuild:
+               threads: int = 1, cxx_opt: str = CXX_OPT, matmul: bool = False) -> FastBuild:
     """Compile the fast harness around ``accel``'s top (or the given Verilog text of it)
     under ``root`` (default ``build/fastrtl``), once per content: the directory and its stamp
     are keyed by the SHA-256 of both Verilog texts, the driver and the options (``args``
-    for Verilator, ``threads`` for ``--threads``, ``cxx_opt`` for the model's C++)."""
+    for Verilator, ``threads`` for ``--threads``, ``cxx_opt`` for the model's C++);
+    ``matmul``: the top with the matmul path (sim.timing R11)."""
     find_verilator()
-    top_v, tb_v = fast_verilog(accel, verilog)
+    top_v, tb_v = fast_verilog(accel, verilog, matmul)
     opts = (*VERILATOR_ARGS, *args, *(("--threads", str(threads)) if threads > 1 else ()))
     key = "\0".join((top_v, tb_v, DRIVER.read_text(), " ".join(opts), cxx_opt))
     digest = hashlib.sha256(key.encode()).hexdigest()
@@ -357,7 +364,7 @@ def build_fast(accel: Accelerator, root: str | os.PathLike | None = None, *,
     binary = d / "obj_dir" / "Vtb"
     stamp = d / "fpim-build.sha256"
     if stamp.exists() and stamp.read_text() == digest and binary.exists():
-        return FastBuild(binary, 0.0)
+        return FastBuild(binary, 0.0, matmul)
     d.mkdir(parents=True, exist_ok=True)
     stamp.unlink(missing_ok=True)
     (d / "top.v").write_text(top_v)
@@ -373,7 +380,7 @@ def build_fast(accel: Accelerator, root: str | os.PathLike | None = None, *,
         tail = " | ".join((d / "build.log").read_text(errors="replace").splitlines()[-5:])
         raise SimulationError(f"verilator build of the fast harness failed (exit {rc}): {tail}")
     stamp.write_text(digest)
-    return FastBuild(binary, time.perf_counter() - t)
+    return FastBuild(binary, time.perf_counter() - t, matmul)
 
 
 @functools.cache
@@ -415,7 +422,9 @@ class FastRun:
         from hw.accel import GemmAccelerator
 
         self.accel = accel
-        top = GemmAccelerator(accel, dim_bits=DIM_BITS, param_depth=PARAM_DEPTH)
+        self.matmul = build.matmul
+        top = GemmAccelerator(accel, dim_bits=DIM_BITS, param_depth=PARAM_DEPTH,
+                              matmul=build.matmul)
         self.cores = top.cores
         self.layouts = {n: data.Layout.cast(getattr(top, n).payload.shape())
                         for n in ("cmd", "params")}
@@ -451,6 +460,9 @@ class FastRun:
     def _write(self, d: Path, case: GemmCase) -> None:
         e = self.accel.engine
         m, n, k = case.mnk
+        if case.matmul and not self.matmul:
+            raise ConfigError(f"{case.name}: a matmul needs a fast harness built with the "
+                              "matmul path (build_fast(..., matmul=True)), not without it")
         if k > MAX_K or k * n > MAX_XN or m * n > MAX_MN:
             raise ShapeError(f"{case.name}: K, K*N and M*N must be at most {MAX_K}, {MAX_XN} "
                              f"and {MAX_MN} for the fast harness's memories, not {k}, {k * n} "
@@ -521,7 +533,7 @@ class FastRun:
                                             (d / "result.txt").read_text().split())
         words = [int(t, 16) for t in (d / "y.hex").read_text().split() if not t.startswith("//")]
         raw = np.asarray(words, dtype=np.int64).reshape(case.want.shape)
-        unwritten = 1 << out_bits(self.accel)
+        unwritten = 1 << out_bits(self.accel, self.matmul)
         half = unwritten >> 1
         y = np.where(raw >= unwritten, -999, np.where(raw >= half, raw - unwritten, raw))
         shutil.rmtree(d)
@@ -532,7 +544,7 @@ def run_fast(accel: Accelerator, cases: list[GemmCase], *, build: FastBuild | No
              ) -> list[Outcome]:
     """Run ``cases`` back to back on the fast harness; one
     :class:`hw.tb.engine.Outcome` per case (cycles must equal the simulator's)."""
-    b = build or build_fast(accel)
+    b = build or build_fast(accel, matmul=any(c.matmul for c in cases))
     with FastRun(accel, b) as run:
         return [outcome(c, r.y, r.cycles, r.req_bytes)
                 for c, r in zip(cases, run.run_many(cases), strict=True)]

@@ -130,8 +130,7 @@ def test_matmul_bit_exact_and_cycles_equal_sim(accel, g, m, n, k, bw, lat, seed)
 
     cases = random_matmul_cases(accel, g, m, n, k, seed, bw=bw, lat=lat)
     mem = with_memory(accel, bw, lat)
-    top = GemmAccelerator(mem)
-    assert top.runs_matmul
+    assert GemmAccelerator(mem, matmul=True).runs_matmul
     total = 0
     for case in cases:
         run = run_case(mem, case)
@@ -164,21 +163,31 @@ def test_matmul_refused_where_the_top_cannot_run_it() -> None:
     from hw.tb.cases import random_matmul_cases
 
     packed = replace_engine(TINY, dsp_packing=2)
-    assert not GemmAccelerator(packed).runs_matmul
-    with pytest.raises(ConfigError, match=r"^engine must run matmuls on the generated top"):
+    with pytest.raises(ConfigError, match=r"^matmul must be False for an engine with "
+                                          r"dsp_rows 2, dsp_packing 2 and acc_bits 24 "):
+        GemmAccelerator(packed, matmul=True)
+    with pytest.raises(ConfigError, match=r"^matmul must be a bool, not 1$"):
+        GemmAccelerator(TINY, matmul=1)
+    with pytest.raises(ConfigError, match=r"^engine must have the generated top's matmul "):
         random_matmul_cases(packed, 1, 2, 3, 4, seed=0)
     with pytest.raises(ConfigError, match=r"need 18 bits of a weight-buffer word, but its "
                                           r"DSP rows have 12"):
         random_matmul_cases(WIDE, 1, 3, 3, 4, seed=0)
 
 
-def test_ordinary_gemms_unchanged_on_matmul_engines() -> None:
-    """The widened DSP operands and the bypass leave ordinary GEMMs exact and on time on the
-    engines above (signed activations and 8-bit weights included)."""
+def test_ordinary_gemms_unchanged_on_the_matmul_path() -> None:
+    """A top with the matmul path runs ordinary GEMMs exactly and on time (its widened DSP
+    operands, wider DSP lanes and bypass; signed activations and 8-bit weights included),
+    and without the path the top has none of its fields."""
     from hw.tb.cases import random_cases
 
-    for accel in (DENSE, WIDE):
+    plain, mm = GemmAccelerator(TINY), GemmAccelerator(TINY, matmul=True)
+    assert not plain.runs_matmul and mm.runs_matmul
+    assert "matmul" not in plain.cmd.payload.shape().members
+    assert {"matmul", "a_signed", "b_signed"} <= set(mm.cmd.payload.shape().members)
+    for accel in (TINY, DENSE, WIDE):
         for case in random_cases(accel, 4, seed=11):
-            run = run_case(with_memory(accel, case.bw, case.lat), case)
+            mem = with_memory(accel, case.bw, case.lat)
+            run = run_case(mem, case, dut=GemmAccelerator(mem, matmul=True))
             np.testing.assert_array_equal(run.y, case.want, err_msg=case.describe())
             assert run.cycles == case.cycles, case.describe()

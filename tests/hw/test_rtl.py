@@ -156,16 +156,15 @@ def test_synth_tiny_whole_top_json(capsys) -> None:
     assert code == 0 and data["scope"].startswith("accelerator:")
     assert {r["resource"] for r in data["comparison"]} == {"lut", "ff", "dsp", "bram36",
                                                            "lutram"}
-    # 2 x 3 RAM32M load buffers, 2 x 16 RAM64M parameter memories, 37 RAM32M for the FIFO
-    # (217-bit entries: the DSP core's 24-bit lanes of the matmul path, sim.timing R11d)
-    assert m["cells"]["RAM32M"] == 43 and m["cells"]["RAM64M"] == 32 and m["bram36"] == 0
+    # 2 x 3 RAM32M load buffers, 2 x 16 RAM64M parameter memories, 32 RAM32M for the FIFO
+    assert m["cells"]["RAM32M"] == 38 and m["cells"]["RAM64M"] == 32 and m["bram36"] == 0
     assert [model["memories"][k]["cells"] for k in ("w_buf", "params_dsp", "out_fifo")] == [
-        3, 16, 37]
+        3, 16, 32]
     for key in ("dsp", "ff", "bram36", "lutram"):
         assert m[key] == model[key], key
     errors = {r["resource"]: r["rel_error"] for r in data["comparison"]}
     assert abs(errors["lut"]) <= 0.10
-    assert model["lut_memory"] == 4 * 75
+    assert model["lut_memory"] == 4 * 70
 
 
 def test_manifest_gives_every_payload_bit_layout() -> None:
@@ -187,19 +186,16 @@ def test_manifest_gives_every_payload_bit_layout() -> None:
             assert f["lsb"] == lsb, (port, f)
             lsb += f["width"]
         assert lsb == widths[f"{port}__payload"], port
-    # issue 13: the GEMM's output format (out_bits, out_signed) travels in its command;
-    # issue 16: so does the matmul mode with its operands' signedness (sim.timing R11)
+    # issue 13: the GEMM's output format (out_bits, out_signed) travels in its command
     assert [f["field"] for f in layouts["cmd"]] == ["m_fixed", "m_lut", "n", "k", "f", "qa",
                                                      "ra", "qb", "rb", "order", "out_bits",
-                                                     "out_signed", "matmul", "a_signed",
-                                                     "b_signed"]
-    assert widths["cmd__payload"] == 154
+                                                     "out_signed"]
+    assert widths["cmd__payload"] == 151
     top = GemmAccelerator(accel, dim_bits=DIM_BITS, param_depth=PARAM_DEPTH)
     top._MustUse__silence = True  # only its port layouts are read here
     for port, values in (("cmd", {"m_fixed": 5, "m_lut": 3, "n": 7, "k": 9, "f": 2, "qa": 2,
                                   "ra": 1, "qb": 1, "rb": 1, "order": 1, "out_bits": 9,
-                                  "out_signed": 1, "matmul": 1, "a_signed": 0,
-                                  "b_signed": 1}),
+                                  "out_signed": 1}),
                          ("params", {"lut": 1, "row": 3, "p": {"mult": 40000, "shift": 17,
                                                               "bias": -5, "relu": 1}})):
         layout = data.Layout.cast(getattr(top, port).payload.shape())

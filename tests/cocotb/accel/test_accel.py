@@ -115,9 +115,10 @@ def test_engine_matmuls_heavy_back_pressure(tmp_path) -> None:
     check_all(outcomes)
 
 
-def mutant(pattern: str, replacement: str, name: str, tmp_path):
-    """A build of the tiny top with one textual edit of its generated Verilog."""
-    text, _ = generate(TINY)
+def mutant(pattern: str, replacement: str, name: str, tmp_path, matmul: bool = False):
+    """A build of the tiny top (``matmul``: with the matmul path) with one textual edit of
+    its generated Verilog."""
+    text, _ = generate(TINY, matmul=matmul)
     edited, count = re.subn(pattern, replacement, text)
     assert count >= 1 and edited != text, f"mutation {name!r} did not apply"
     return build_accel(TINY, REPO / "build" / "cocotb" / f"mutant-{name}", verilog=edited)
@@ -175,7 +176,7 @@ def test_mutant_unsigned_matmul_port_is_caught(tmp_path) -> None:
     zero-extended, as if the act_bits + 1-bit port were unsigned): matmuls with a negative
     weight-role value must differ, while ordinary GEMMs stay exact."""
     b = mutant(r"= \\port\$\d+\$\d+ \[7\] & (\\port\$\d+\$0 \[\d+\]);", r"= 1'h0 & \1;",
-               "unsigned-matmul-port", tmp_path)
+               "unsigned-matmul-port", tmp_path, matmul=True)
     cases = matmul_mix(SEED + 12)
     outcomes = run_verilator(TINY, cases, seed=SEED + 12, build=b, log_file=tmp_path / "l")
     signed_a = [o for o, c in zip(outcomes, cases, strict=True)
@@ -187,7 +188,7 @@ def test_mutant_unsigned_matmul_port_is_caught(tmp_path) -> None:
 def test_mutant_bypass_dropping_a_bit_is_caught(tmp_path) -> None:
     """The DSP post-processor's bypass drops the accumulators' lowest bit (R11d): matmuls
     with an odd accumulator must differ, while ordinary GEMMs stay exact."""
-    b = mutant(r"(acc\[\d+:\d+\] \}) :", r"\1 & ~1 :", "bypass-bit", tmp_path)
+    b = mutant(r"(acc\[\d+:\d+\] \}) :", r"\1 & ~1 :", "bypass-bit", tmp_path, matmul=True)
     cases = matmul_mix(SEED + 13)
     outcomes = run_verilator(TINY, cases, seed=SEED + 13, build=b, log_file=tmp_path / "l")
     odd = [o for o, c in zip(outcomes, cases, strict=True) if c.matmul and (c.want % 2).any()]

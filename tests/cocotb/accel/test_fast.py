@@ -49,7 +49,7 @@ def test_fast_and_stream_harnesses_agree_on_matmuls(tmp_path) -> None:
     """Random attention matmuls between GEMMs (sim.timing R11) on both harnesses: identical
     outputs and busy cycles, equal to quant.ops.matmul's accumulators and the simulator."""
     cases = matmul_mix(SEED + 14)
-    fast = run_fast(TINY, cases, build=build_fast(TINY, ROOT))
+    fast = run_fast(TINY, cases, build=build_fast(TINY, ROOT, matmul=True))
     stream = run_verilator(TINY, cases, seed=SEED + 14, log_file=tmp_path / "sim.log")
     check_all(fast)
     for f, s in zip(fast, stream, strict=True):
@@ -64,7 +64,7 @@ def test_fast_harness_packs_matmul_values_into_weight_words(accel) -> None:
     matmuls and GEMMs exact, cycles equal to the simulator's."""
     groups = random_matmul_groups(accel, 6, seed=SEED + 15)
     cases = [c for grp in groups for c in grp] + random_cases(accel, 4, seed=SEED + 15)
-    check_all(run_fast(accel, cases, build=build_fast(accel, ROOT)))
+    check_all(run_fast(accel, cases, build=build_fast(accel, ROOT, matmul=True)))
 
 
 def test_fast_harness_runs_the_mid_preset() -> None:
