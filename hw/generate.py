@@ -20,7 +20,7 @@ from amaranth.hdl import Shape, Value
 from amaranth.lib import data
 
 from hw.accel import GemmAccelerator
-from hw.engine import EngineDatapath
+from hw.engine import EngineDatapath, check_matmul
 from hw.synth import emit_verilog
 from hw.vector.unit import build_unit, module_name
 from quant.errors import ShapeError
@@ -116,6 +116,7 @@ def generate(accel: Accelerator, *, datapath_only: bool = False, matmul: bool = 
     """(Verilog text, manifest) of ``accel``'s accelerator top (or its datapath alone);
     ``matmul``: with the matmul path (sim.timing R11, :class:`hw.accel.GemmAccelerator`),
     recorded in the manifest's parameters."""
+    check_matmul(accel.engine, matmul)  # before any component exists
     dut = (EngineDatapath(accel.engine, matmul) if datapath_only
            else GemmAccelerator(accel, dim_bits=DIM_BITS, param_depth=PARAM_DEPTH,
                                 matmul=matmul))
