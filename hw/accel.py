@@ -7,8 +7,8 @@ from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.buffer import RingBuffer, ring_add
-from hw.engine import EngineDatapath
-from hw.params import act_shape, check_instance, index_shape, out_shape
+from hw.engine import EngineDatapath, check_matmul
+from hw.params import act_shape, check_instance, index_shape, lane_shape
 from hw.walker import TileWalker, command_layout
 from quant.errors import check_int_range
 from quant.formats import Scheme, weight_format
@@ -31,6 +31,19 @@ class GemmAccelerator(wiring.Component):
     the command was accepted for exactly the GEMM's cycle count; ``done`` pulses in the cycle
     after. The DRAM protocol is described in docs/rtl.md.
 
+    Built with ``matmul=True`` (the matmul path, :attr:`runs_matmul`), the command has three
+    more fields, and one with ``matmul`` set runs an activation x activation GEMM
+    (sim.timing R11): every row on the DSP core, the weight-role
+    operand's blocks loaded like weight blocks but of ``act_bits`` values laid end to end in
+    the DSP fields of each beat (:func:`hw.params.matmul_words`; ``load_req``'s ``bytes``
+    counts them at ``act_bits``), both operands extended by the command's ``a_signed`` and
+    ``b_signed``, and the accumulators leaving unrequantized on the DSP core's ``out``
+    lanes (:func:`hw.params.lane_shape`; ``params`` are not used). The controller is the
+    same, so the timing is rules R1-R8 for the command the host writes (its R3 order with
+    the weight role at ``act_bits``). A DSP core that packs rows to a multiplier has no
+    matmul path (:func:`sim.resources.rtl_runs_matmul`). Without it the top is the GEMM
+    engine alone, with the same ports, widths and Verilog as before the path existed.
+
     A core with 0 rows (a DSP-only or LUT-only engine) is absent, and so are its fields in
     ``load_req``, ``w_load`` and ``out`` and its parameter memory (:attr:`cores` lists the
     present ones); its rows of ``params`` are ignored. The timing is the same: the walker's
@@ -40,6 +53,7 @@ class GemmAccelerator(wiring.Component):
         accel: the accelerator (engine and ``memory.k_tile``).
         dim_bits: width of M, N, K and the other command fields.
         param_depth: rows of requantization parameters per core (the largest M per core).
+        matmul: build the matmul path (sim.timing R11).
 
     Members:
         cmd: In(stream(command_layout)); accepted when not busy.
@@ -54,10 +68,11 @@ class GemmAccelerator(wiring.Component):
         out: Out(stream({dsp, lut, row_dsp, row_lut, dsp_en, lut_en, col0, cols})): one
             drained row of each (present) core.
         cores: ``("dsp", "lut")``, or the one core with rows.
+        runs_matmul: whether the top runs matmul commands.
     """
 
-    def __init__(self, accel: Accelerator, *, dim_bits: int = 16, param_depth: int = 64
-                 ) -> None:
+    def __init__(self, accel: Accelerator, *, dim_bits: int = 16, param_depth: int = 64,
+                 matmul: bool = False) -> None:
         check_instance("accel", accel, Accelerator, "a sim.arch.Accelerator")
         e = accel.engine
         self.accel = accel
@@ -68,6 +83,7 @@ class GemmAccelerator(wiring.Component):
         act = act_shape(e.act_format)
         self.rows_of = {"dsp": e.dsp_rows, "lut": e.lut_rows}
         self.cores = tuple(core for core in ("dsp", "lut") if self.rows_of[core])
+        self.runs_matmul = check_matmul(e, matmul)
         schemes = {"dsp": Scheme.FIXED, "lut": e.lut_core_scheme}
         self.w_fmt = {core: weight_format(schemes[core], e.weight_bits) for core in self.cores}
         w_bytes = -(-(e.rows * kt * e.weight_bits) // 8)
@@ -89,12 +105,13 @@ class GemmAccelerator(wiring.Component):
                 "col0": d, "cols": range(c + 1)}),
         })
         self.out_layout = data.StructLayout({
-            **self._per_core(lambda core: {core: data.ArrayLayout(out_shape(), c)}),
+            **self._per_core(lambda core: {core: data.ArrayLayout(
+                lane_shape(e, core, self.runs_matmul), c)}),
             **self._per_core(lambda core: {f"row_{core}": d}),
             **self._per_core(lambda core: {f"{core}_en": 1}),
             "col0": d, "cols": range(c + 1)})
         super().__init__({
-            "cmd": In(stream.Signature(command_layout(d))),
+            "cmd": In(stream.Signature(command_layout(d, self.runs_matmul))),
             "busy": Out(1),
             "done": Out(1),
             "params": In(stream.Signature(data.StructLayout({
@@ -125,7 +142,7 @@ class GemmAccelerator(wiring.Component):
         kt = self.accel.memory.k_tile
         rmax = max(e.dsp_rows, e.lut_rows)
 
-        m.submodules.datapath = dp = EngineDatapath(e)
+        m.submodules.datapath = dp = EngineDatapath(e, self.runs_matmul)
         m.submodules.loader = lw = TileWalker(e.cols, kt, self.dim_bits)
         m.submodules.walker = cw = TileWalker(e.cols, kt, self.dim_bits)
         m.submodules.w_buf = wbuf = RingBuffer(len(Value.cast(self.w_load.payload.data)), kt)
@@ -136,12 +153,14 @@ class GemmAccelerator(wiring.Component):
         m.submodules.out_fifo = ofifo = fifo.SyncFIFOBuffered(
             width=len(Value.cast(self.out.payload)), depth=out_depth)
 
-        cmd = Signal(command_layout(self.dim_bits))
+        cmd = Signal(command_layout(self.dim_bits, self.runs_matmul))
+        # the walkers read the GEMM fields, laid out first (hw.walker.command_layout)
+        gemm_cmd = Value.cast(cmd)[:len(Value.cast(lw.cmd))] if self.runs_matmul else cmd
         start = Signal()
         m.d.comb += [
             self.cmd.ready.eq(~self.busy),
             start.eq(self.cmd.valid & self.cmd.ready),
-            lw.cmd.eq(cmd), cw.cmd.eq(cmd),
+            lw.cmd.eq(gemm_cmd), cw.cmd.eq(gemm_cmd),
             lw.restart.eq(start), cw.restart.eq(start),
             wbuf.restart.eq(start), xbuf.restart.eq(start),
         ]
@@ -206,12 +225,17 @@ class GemmAccelerator(wiring.Component):
         ]
         req = self.load_req
         wr, xr = req.payload.w, req.payload.x
+        # R5 (R11b: a matmul's weight-role block is a_f * k_q values of act_bits).
+        w_block_bytes = ((lw.rows_dsp + lw.rows_lut) * lw.steps * e.weight_bits + 7) >> 3
+        if self.runs_matmul:
+            w_block_bytes = Mux(cmd.matmul, (lw.rows_dsp * lw.steps * e.act_bits + 7) >> 3,
+                                w_block_bytes)
         m.d.comb += [
             req.valid.eq(self.busy & ~l_done & (inc_w | inc_x)),
             wr.en.eq(inc_w), wr.k0.eq(lw.k0), wr.steps.eq(lw.steps),
             *(getattr(wr, f"{k}_{core}").eq(getattr(lw, f"{k}_{core}"))
               for core in self.cores for k in ("row0", "rows")),
-            wr.bytes.eq(((lw.rows_dsp + lw.rows_lut) * lw.steps * e.weight_bits + 7) >> 3),
+            wr.bytes.eq(w_block_bytes),
             xr.en.eq(inc_x), xr.k0.eq(lw.k0), xr.steps.eq(lw.steps),
             xr.col0.eq(lw.col0), xr.cols.eq(lw.cols),
             xr.bytes.eq((lw.cols * lw.steps * e.act_bits + 7) >> 3),
@@ -326,6 +350,8 @@ class GemmAccelerator(wiring.Component):
             dp.x.eq(xbuf.data),
             dp.valid.eq(go), dp.first.eq(go & (step == 0) & (cw.k0 == 0)),
             dp.out_bits.eq(cmd.out_bits), dp.out_signed.eq(cmd.out_signed),
+            *([getattr(dp, k).eq(getattr(cmd, k)) for k in ("matmul", "a_signed", "b_signed")]
+              if self.runs_matmul else []),
             dp.last.eq(tile_end),
         ]
 

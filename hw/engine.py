@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module
+from amaranth.hdl import Cat, Module, Mux, Value
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.core import OutputStationaryCore
-from hw.params import act_shape, check_instance, format_fields, index_shape, out_shape
+from hw.params import act_shape, check_instance, format_fields, index_shape, lane_shape
 from hw.postproc import PostProcessor
+from quant.errors import ConfigError
 from quant.formats import Scheme, weight_format
 from quant.requant import REQUANTIZER
 from sim.arch import GemmEngine
+from sim.resources import core_operands, rtl_runs_matmul
+
+
+def check_matmul(engine: GemmEngine, matmul: object) -> bool:
+    """``matmul`` as a bool; ConfigError if it is set for an engine whose top cannot have
+    the matmul path (:func:`sim.resources.rtl_runs_matmul`)."""
+    if not isinstance(matmul, bool):
+        raise ConfigError(f"matmul must be a bool, not {matmul!r}")
+    if matmul and not rtl_runs_matmul(engine):
+        raise ConfigError(f"matmul must be False for an engine with dsp_rows {engine.dsp_rows}, "
+                          f"dsp_packing {engine.dsp_packing} and acc_bits {engine.acc_bits} "
+                          "(the matmul path needs an unpacked DSP core whose accumulators "
+                          "hold a product of its widened operands), not True")
+    return matmul
 
 
 class EngineDatapath(wiring.Component):
@@ -25,18 +40,35 @@ class EngineDatapath(wiring.Component):
     GEMM's output format ``out_bits``/``out_signed``), whose results appear one cycle later.
     A core with 0 rows is absent and so are its ports.
 
+    Matmuls (sim.timing R11; built with ``matmul=True``, on an engine
+    :func:`sim.resources.rtl_runs_matmul` accepts): with the ``matmul`` input set, the DSP
+    core's weight words of a step carry ``act_bits``-bit values laid end to end
+    (:func:`hw.params.matmul_words`), row ``i``'s at bit ``i * act_bits``, extended by
+    ``a_signed``; the activations are extended by
+    ``b_signed`` (otherwise by the engine's activation format), so the DSP PEs take
+    ``act_bits + 1``-bit signed operands (R11c, :func:`sim.resources.core_operands`); its
+    post-processor passes the accumulators through (R11d) on lanes of
+    :func:`hw.params.lane_shape`. Without it the datapath is the GEMM engine's alone.
+
+    Parameters:
+        engine: the engine.
+        matmul: build the matmul path.
+
     Members (``d``/``l`` ports exist only when the core does):
         x, valid, first, last, drain_row, drain: shared step and drain controls.
         out_bits, out_signed: the output format both post-processors clamp to.
+        matmul, a_signed, b_signed: the matmul mode and its operands' signedness (only
+            with the matmul path: :attr:`runs_matmul`).
         w_dsp, w_lut: weight words of one K step per core.
         mult_dsp, shift_dsp, bias_dsp, relu_dsp (and ``_lut``): the drained row's
             requantization parameters.
         y_dsp, y_lut, y_valid: requantized outputs of the drained rows.
     """
 
-    def __init__(self, engine: GemmEngine) -> None:
+    def __init__(self, engine: GemmEngine, matmul: bool = False) -> None:
         check_instance("engine", engine, GemmEngine, "a sim.arch.GemmEngine")
         self.engine = engine
+        self.runs_matmul = check_matmul(engine, matmul)
         act = engine.act_format
         self.cores: dict[str, tuple] = {}
         if engine.dsp_rows:
@@ -55,6 +87,7 @@ class EngineDatapath(wiring.Component):
             "drain": In(1),
             "drain_row": In(index_shape(rows)),
             **{k: In(v) for k, v in format_fields().items()},
+            **({k: In(1) for k in ("matmul", "a_signed", "b_signed")} if self.runs_matmul else {}),
             "y_valid": Out(1),
         }
         for name, (fmt, r) in self.cores.items():
@@ -63,21 +96,32 @@ class EngineDatapath(wiring.Component):
             ports[f"shift_{name}"] = In(range(max_shift + 1))
             ports[f"bias_{name}"] = In(engine.acc_bits)
             ports[f"relu_{name}"] = In(1)
-            ports[f"y_{name}"] = Out(data.ArrayLayout(out_shape(), engine.cols))
+            ports[f"y_{name}"] = Out(data.ArrayLayout(
+                lane_shape(engine, name, self.runs_matmul), engine.cols))
         super().__init__(ports)
 
     def elaborate(self, platform):
         m = Module()
         e = self.engine
         for name, (fmt, rows) in self.cores.items():
-            core = OutputStationaryCore(fmt, e.act_format, e.acc_bits, rows, e.cols,
+            wide = name == "dsp" and self.runs_matmul
+            if wide:  # R11c: act_bits + 1-bit signed operands
+                w_bits, act = core_operands(e, name, True)
+                fmt = weight_format(Scheme.FIXED, w_bits)
+            else:
+                act = e.act_format
+            core = OutputStationaryCore(fmt, act, e.acc_bits, rows, e.cols,
                                         e.dsp_packing if name == "dsp" else 1)
-            post = PostProcessor.for_engine(e.acc_bits, e.cols)
+            post = PostProcessor.for_engine(
+                e.acc_bits, e.cols,
+                lane_bits=lane_shape(e, name, True).width if wide else None)
             m.submodules[f"{name}_core"] = core
             m.submodules[f"{name}_post"] = post
+            if wide:
+                self._matmul_operands(m, core, post)
+            else:
+                m.d.comb += [core.w.eq(getattr(self, f"w_{name}")), core.x.eq(self.x)]
             m.d.comb += [
-                core.w.eq(getattr(self, f"w_{name}")),
-                core.x.eq(self.x),
                 core.valid.eq(self.valid),
                 core.first.eq(self.first),
                 core.last.eq(self.last),
@@ -94,3 +138,25 @@ class EngineDatapath(wiring.Component):
                 self.y_valid.eq(post.y_valid),
             ]
         return m
+
+    def _matmul_operands(self, m: Module, core: OutputStationaryCore, post: PostProcessor
+                         ) -> None:
+        """The DSP core's widened operands: a weight word sign-extended, or in a matmul the
+        row's ``act_bits`` value of the step's words extended by ``a_signed``; an activation
+        extended by the engine's format, or in a matmul by ``b_signed`` (R11b, R11c)."""
+        e = self.engine
+        ab, wb = e.act_bits, e.weight_bits
+        words = Value.cast(self.w_dsp)
+        for r in range(e.dsp_rows):
+            own = self.w_dsp[r].as_signed()
+            if (r + 1) * ab <= e.dsp_rows * wb:  # a row the room rule can give a value
+                v = words[r * ab:(r + 1) * ab]
+                mm = Cat(v, self.a_signed & v[-1]).as_signed()
+                m.d.comb += core.w[r].eq(Mux(self.matmul, mm, own))
+            else:
+                m.d.comb += core.w[r].eq(Mux(self.matmul, 0, own))
+        ext = Mux(self.matmul, self.b_signed, int(e.act_signed))
+        for c in range(e.cols):
+            xb = Value.cast(self.x[c])
+            m.d.comb += core.x[c].eq(Cat(xb, ext & xb[-1]))
+        m.d.comb += post.bypass.eq(self.matmul)

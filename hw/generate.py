@@ -20,7 +20,7 @@ from amaranth.hdl import Shape, Value
 from amaranth.lib import data
 
 from hw.accel import GemmAccelerator
-from hw.engine import EngineDatapath
+from hw.engine import EngineDatapath, check_matmul
 from hw.synth import emit_verilog
 from hw.vector.unit import build_unit, module_name
 from quant.errors import ShapeError
@@ -111,11 +111,15 @@ def payload_layouts(dut) -> dict[str, list[dict[str, object]]]:
     return out
 
 
-def generate(accel: Accelerator, *, datapath_only: bool = False
+def generate(accel: Accelerator, *, datapath_only: bool = False, matmul: bool = False
              ) -> tuple[str, dict[str, object]]:
-    """(Verilog text, manifest) of ``accel``'s accelerator top (or its datapath alone)."""
-    dut = (EngineDatapath(accel.engine) if datapath_only
-           else GemmAccelerator(accel, dim_bits=DIM_BITS, param_depth=PARAM_DEPTH))
+    """(Verilog text, manifest) of ``accel``'s accelerator top (or its datapath alone);
+    ``matmul``: with the matmul path (sim.timing R11, :class:`hw.accel.GemmAccelerator`),
+    recorded in the manifest's parameters."""
+    check_matmul(accel.engine, matmul)  # before any component exists
+    dut = (EngineDatapath(accel.engine, matmul) if datapath_only
+           else GemmAccelerator(accel, dim_bits=DIM_BITS, param_depth=PARAM_DEPTH,
+                                matmul=matmul))
     top = top_name(accel)
     text = emit_verilog(dut, top)
     inputs = json.dumps(accel.to_dict(), sort_keys=True)
@@ -123,7 +127,7 @@ def generate(accel: Accelerator, *, datapath_only: bool = False
         "top": top,
         "generator": GENERATORS[datapath_only],
         "versions": {"fpim": version("fpim"), "amaranth": version("amaranth")},
-        "parameters": engine_parameters(accel),
+        "parameters": {**engine_parameters(accel), **({"matmul": True} if matmul else {})},
         "ports": port_list(dut),
         "payload_layouts": payload_layouts(dut),
         "input_sha256": hashlib.sha256(inputs.encode()).hexdigest(),

@@ -6,8 +6,9 @@ token_linear layers run on it, one GEMM per layer (:func:`hw.tb.cases.artifact_c
 the case). Every other op (residual add, pooling, flatten, and the transformer's softmax,
 LayerNorm, GELU, position embedding and layout steps) is the host's work between GEMMs,
 computed as :mod:`quant.infer` does; the RTL tests take those values from integer
-inference. The attention matmuls (QK^T, A·V) are on the host for now: the engine streams
-activations against stored weight rows, not two activation operands.
+inference. The attention matmuls (QK^T, A·V) run on the engine too, one command per head
+(sim.timing R11; :func:`hw.tb.cases.matmul_cases`), their accumulators requantized by the
+host (the vector unit's requantizer, :func:`quant.ops.matmul.matmul_out`).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ RTL_OPS: dict[str, Runs] = {
     "maxpool": Runs.HOST,
     "flatten": Runs.HOST,
     "token_linear": Runs.ENGINE,
-    "matmul": Runs.HOST,
+    "matmul": Runs.ENGINE,
     "softmax": Runs.HOST,
     "layernorm": Runs.HOST,
     "gelu": Runs.HOST,

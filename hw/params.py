@@ -11,6 +11,8 @@ from amaranth.hdl import Const, Module, Mux, Shape, ShapeLike, Signal, Value, si
 from quant.errors import ConfigError, check_int_range
 from quant.formats import ActFormat, WeightFormat
 from quant.requant import REQUANTIZER
+from sim.arch import GemmEngine
+from sim.resources import out_lane_bits
 
 
 def check_instance(name: str, value: object, cls: type, what: str) -> None:
@@ -56,6 +58,31 @@ def out_shape() -> Shape:
     to (:meth:`quant.requant.Requantizer.output_format`, up to ``max_out_bits`` bits, signed
     or unsigned) as a signed integer."""
     return signed(REQUANTIZER.max_out_bits + 1)
+
+
+def lane_shape(engine: GemmEngine, core: str, matmul: bool = False) -> Shape:
+    """Shape of an output lane of ``core`` (``"dsp"`` or ``"lut"``) on the top's ``out``
+    stream: :func:`out_shape`, widened on a DSP core built with the matmul path
+    (``matmul``) to carry its ``acc_bits`` accumulators through the post-processor's bypass
+    (sim.timing R11d; :func:`sim.resources.out_lane_bits`)."""
+    return signed(out_lane_bits(engine, core, matmul))
+
+
+def matmul_words(values, act_bits: int, weight_bits: int, rows: int) -> list[int]:
+    """The DSP core's ``rows`` weight words of one K step of a matmul (sim.timing R11b):
+    weight-role value ``i`` (an integer of at most ``act_bits`` bits, signed or unsigned)
+    in bits ``i*act_bits .. (i+1)*act_bits - 1`` of the words laid end to end (word ``r``
+    at bit ``r*weight_bits``); :func:`sim.resources.matmul_block_violation` is the room
+    rule."""
+    mask = (1 << act_bits) - 1
+    packed = 0
+    for i, v in enumerate(values):
+        packed |= (int(v) & mask) << (i * act_bits)
+    if packed >> (rows * weight_bits):
+        raise ConfigError(f"matmul rows must fit {rows} words of {weight_bits} bits at "
+                          f"{act_bits} bits each, not {len(values)}")
+    wmask = (1 << weight_bits) - 1
+    return [(packed >> (r * weight_bits)) & wmask for r in range(rows)]
 
 
 def format_fields() -> dict[str, object]:

@@ -27,6 +27,10 @@ class PostProcessor(wiring.Component):
             (``out_bits``, ``out_signed``; the GEMM engine's, one per command).
         mult_bits: unsigned multiplier width (1..32).
         max_shift: largest right shift (0..acc_bits + mult_bits).
+        bypass: build the bypass (sim.timing R11d): a ``bypass`` input that passes the
+            accumulators through unchanged, on lanes of ``lane_bits`` bits.
+        lane_bits: output lane width with ``bypass`` (at least ``acc_bits`` and the
+            requantized format's).
 
     Members:
         acc: In(ArrayLayout(signed(acc_bits), cols)) one row of accumulators.
@@ -38,13 +42,15 @@ class PostProcessor(wiring.Component):
         out_bits, out_signed: In, the output format when ``out`` is None: clamp to
             ``ActFormat(out_bits, out_signed)`` (``qmin .. qmax``; ``out_bits`` >= 1, >= 2 if
             signed).
+        bypass: In(1), with ``bypass``: ``y`` is ``acc`` itself (no bias, ReLU or clamp).
         y: Out(ArrayLayout(out shape, cols)) requantized outputs (:func:`hw.params.out_shape`
-            when ``out`` is None).
+            when ``out`` is None; ``signed(lane_bits)`` with ``bypass``).
         y_valid: Out(1).
     """
 
     def __init__(self, acc_bits: int, cols: int, out: ActFormat | None, mult_bits: int = 16,
-                 max_shift: int | None = None) -> None:
+                 max_shift: int | None = None, *, bypass: bool = False,
+                 lane_bits: int | None = None) -> None:
         self.acc_bits = check_int_range("acc_bits", acc_bits, 2, 64)
         self.cols = check_int_range("cols", cols, 1, 4096)
         if out is not None:
@@ -54,6 +60,12 @@ class PostProcessor(wiring.Component):
         limit = self.acc_bits + self.mult_bits
         self.max_shift = check_int_range("max_shift", limit if max_shift is None else max_shift,
                                          0, limit)
+        y_shape = out_shape() if out is None else act_shape(out)
+        self.bypass_lanes = bypass
+        if bypass:
+            least = max(self.acc_bits, y_shape.width)
+            y_shape = signed(check_int_range("lane_bits", least if lane_bits is None
+                                             else lane_bits, least, 64))
         super().__init__({
             "acc": In(data.ArrayLayout(signed(self.acc_bits), cols)),
             "valid": In(1),
@@ -62,18 +74,21 @@ class PostProcessor(wiring.Component):
             "bias": In(signed(self.acc_bits)),
             "relu": In(1),
             **({} if out is not None else {k: In(v) for k, v in format_fields().items()}),
-            "y": Out(data.ArrayLayout(out_shape() if out is None else act_shape(out), cols)),
+            **({"bypass": In(1)} if bypass else {}),
+            "y": Out(data.ArrayLayout(y_shape, cols)),
             "y_valid": Out(1),
         })
 
     @classmethod
-    def for_engine(cls, acc_bits: int, cols: int, out: ActFormat | None = None
-                   ) -> PostProcessor:
+    def for_engine(cls, acc_bits: int, cols: int, out: ActFormat | None = None, *,
+                   lane_bits: int | None = None) -> PostProcessor:
         """The GEMM engine's post-processor: the multiplier width and shift range of
         :data:`quant.requant.REQUANTIZER` for ``acc_bits``-bit accumulators; by default the
-        output format is an input, as in the engine."""
+        output format is an input, as in the engine. ``lane_bits`` (the DSP core's, when it
+        runs matmuls) builds the bypass on lanes that wide."""
         return cls(acc_bits, cols, out, mult_bits=REQUANTIZER.mult_bits,
-                   max_shift=REQUANTIZER.shift_range(acc_bits)[1])
+                   max_shift=REQUANTIZER.shift_range(acc_bits)[1],
+                   bypass=lane_bits is not None, lane_bits=lane_bits)
 
     def elaborate(self, platform):
         m = Module()
@@ -103,6 +118,8 @@ class PostProcessor(wiring.Component):
                 y_relu.eq(Mux(self.relu & (y < 0), 0, y)),
             ]
             clamped = Mux(y_relu > qmax, qmax, Mux(y_relu < qmin, qmin, y_relu))
+            if self.bypass_lanes:  # R11d: the accumulator itself
+                clamped = Mux(self.bypass, self.acc[c], clamped)
             with m.If(self.valid):
                 m.d.sync += self.y[c].eq(clamped)
         return m

@@ -10,19 +10,24 @@ from hw.params import format_fields
 from quant.errors import check_int_range
 
 
-def command_layout(dim_bits: int) -> data.StructLayout:
+def command_layout(dim_bits: int, matmul: bool = False) -> data.StructLayout:
     """The command registers the host writes for one GEMM (rules R1-R3).
 
     ``m_fixed``/``m_lut`` rows, ``n`` columns, ``k`` reduction steps, ``f`` row steps (R1),
     ``qa, ra = divmod(m_fixed, f)`` and ``qb, rb = divmod(m_lut, f)`` (R2), and ``order``
     (R3: 0 = column blocks outer, 1 = row steps outer); ``out_bits``/``out_signed``, the
     output format the post-processors clamp to (:func:`hw.params.format_fields`,
-    :meth:`quant.requant.Requantizer.output_format`).
+    :meth:`quant.requant.Requantizer.output_format`). With ``matmul`` (a top built with the
+    matmul path) three more: ``matmul``, an activation x activation GEMM (sim.timing R11:
+    every row on the DSP core, the weight-role operand at ``act_bits``, the accumulators
+    out through the post-processor's bypass) whose weight-role operand is signed if
+    ``a_signed`` and streamed operand if ``b_signed`` (all 0 for an ordinary GEMM).
     """
     return data.StructLayout({
         "m_fixed": dim_bits, "m_lut": dim_bits, "n": dim_bits, "k": dim_bits, "f": dim_bits,
         "qa": dim_bits, "ra": dim_bits, "qb": dim_bits, "rb": dim_bits, "order": 1,
         **format_fields(),
+        **({"matmul": 1, "a_signed": 1, "b_signed": 1} if matmul else {}),
     })
 
 

@@ -53,6 +53,13 @@ the calibration report):
   :func:`hw.params.out_shape`), and :func:`multiplier_dsps` of ``(A+1) x 17`` per lane.
   Fitted (least squares) on units post A24 with 1, 2, 4 lanes and post A32 with 1, 2 lanes
   (errors within 13 LUT).
+* **Matmul path** (sim.timing R11; a top built with ``matmul=True``, which
+  :func:`rtl_runs_matmul` allows; not in :func:`estimate_resources`): the DSP core's
+  PEs, skew registers and ports take the widened operands of :func:`core_operands`, its
+  post-processor's output lanes :func:`out_lane_bits` bits; one LUT per weight-role port bit
+  of each row and per activation column (the edge's extension multiplexers) and one per
+  output lane bit (the bypass). Measured on tiny (`fpim synth --accel tiny`, Yosys 0.23):
+  3,324 LUT / 921 FF against the model's 3,274 / 921.
 
 The rest of the accelerator top (``hw.accel.GemmAccelerator``; :func:`top_cost`) is checked
 against Yosys syntheses of whole tops by ``bench/resource_calibration.py --tops``
@@ -221,11 +228,15 @@ def pot_pe_cost(w: int, act: ActFormat, acc: int) -> UnitCost:
     return UnitCost(acc + p * (POT_SEL_LUT * max(1, shift.bit_length()) + POT_BIT_LUT), acc, 0)
 
 
-def postproc_cost(cols: int, acc: int, dsp_type: str) -> UnitCost:
-    """One post-processor (``hw.postproc``) with ``cols`` lanes, the output format an input."""
+def postproc_cost(cols: int, acc: int, dsp_type: str, lane_bits: int | None = None
+                  ) -> UnitCost:
+    """One post-processor (``hw.postproc``) with ``cols`` lanes, the output format an input;
+    ``lane_bits``: its output register's width per lane (default ``max_out_bits + 1``; the
+    DSP core's with the matmul bypass: :func:`out_lane_bits`)."""
     p = REQUANTIZER.product_bits(acc)
+    lane = REQUANTIZER.max_out_bits + 1 if lane_bits is None else lane_bits
     return UnitCost((POST_LANE_LUT * cols + POST_SHARED_LUT) * p,
-                    cols * (REQUANTIZER.max_out_bits + 1) + 1,
+                    cols * lane + 1,
                     cols * multiplier_dsps(acc + 1, REQUANTIZER.mult_bits + 1, dsp_type))
 
 
@@ -251,17 +262,64 @@ def core_cost(scheme: Scheme, rows: int, cols: int, w: int, act: ActFormat, acc:
     return pes + UnitCost(drain, w_regs + x_regs + ctl_regs + held, 0)
 
 
-def datapath_cost(engine: GemmEngine, dsp_type: str) -> dict[str, UnitCost]:
-    """Cost of each block ``hw.engine.EngineDatapath`` builds: cores and post-processors."""
-    e, act = engine, engine.act_format
+def datapath_cost(engine: GemmEngine, dsp_type: str, matmul: bool = False
+                  ) -> dict[str, UnitCost]:
+    """Cost of each block ``hw.engine.EngineDatapath`` builds (``matmul``: with the matmul
+    path): cores and post-processors."""
+    e = engine
     out = {}
     for name, scheme, rows, packing in (("dsp", Scheme.FIXED, e.dsp_rows, e.dsp_packing),
                                         ("lut", e.lut_core_scheme, e.lut_rows, 1)):
         if rows:
-            out[f"{name}_core"] = core_cost(scheme, rows, e.cols, e.weight_bits, act,
-                                            e.acc_bits, dsp_type, packing)
-            out[f"{name}_post"] = postproc_cost(e.cols, e.acc_bits, dsp_type)
+            w, act = core_operands(e, name, matmul)
+            out[f"{name}_core"] = core_cost(scheme, rows, e.cols, w, act, e.acc_bits,
+                                            dsp_type, packing)
+            out[f"{name}_post"] = postproc_cost(e.cols, e.acc_bits, dsp_type,
+                                                out_lane_bits(e, name, matmul))
+            if name == "dsp" and matmul and rtl_runs_matmul(e):
+                # R11b-d: a 2:1 multiplexer bit per weight-role port bit of each row, a gate
+                # per activation column at the core's edge; the bypass per output lane bit
+                out["dsp_core"] += UnitCost(rows * w + e.cols, 0, 0)
+                out["dsp_post"] += UnitCost(e.cols * out_lane_bits(e, name, matmul), 0, 0)
     return out
+
+
+def rtl_runs_matmul(engine: GemmEngine) -> bool:
+    """Whether the generated top can be built with the matmul path (``hw.accel``'s
+    ``matmul=True``) to run rule R11's matmuls on its DSP core: an unpacked DSP
+    core (``dsp_packing`` 1; four packed 4-bit lanes have no room in a DSP48E2 for
+    ``act_bits + 1``-bit operands) whose widened operands (:func:`core_operands`: at most
+    16-bit words, the widest fixed-point format) have a product its accumulators hold."""
+    w = max(engine.weight_bits, engine.act_bits + 1)
+    need = (((1 << (w - 1)) - 1) * ((1 << engine.act_bits) - 1)).bit_length() + 1
+    return (engine.dsp_rows > 0 and engine.dsp_packing == 1 and w <= 16
+            and engine.acc_bits >= need)
+
+
+def core_operands(engine: GemmEngine, core: str, matmul: bool = False
+                  ) -> tuple[int, ActFormat]:
+    """The PE operand widths of a core of the generated top: (weight-role word bits, the
+    activation operand's format). The LUT core's and a core without matmuls are the
+    engine's; a DSP core built with the matmul path (``matmul`` and
+    :func:`rtl_runs_matmul`, R11c) takes
+    ``max(weight_bits, act_bits + 1)``-bit signed words in the weight role and ``act_bits
+    + 1``-bit signed activations, either operand extended from ``act_bits`` by the command's
+    signedness."""
+    if core == "dsp" and matmul and rtl_runs_matmul(engine):
+        return (max(engine.weight_bits, engine.act_bits + 1),
+                ActFormat(engine.act_bits + 1, True))
+    return engine.weight_bits, engine.act_format
+
+
+def out_lane_bits(engine: GemmEngine, core: str, matmul: bool = False) -> int:
+    """Bits of one output lane of a core on the top's ``out`` stream: any output format the
+    requantizer clamps to (``max_out_bits + 1``, signed), and on a DSP core built with the
+    matmul path (``matmul`` and :func:`rtl_runs_matmul`) at least the ``acc_bits`` of the
+    post-processor's bypass (R11d)."""
+    base = REQUANTIZER.max_out_bits + 1
+    if core == "dsp" and matmul and rtl_runs_matmul(engine):
+        return max(base, engine.acc_bits)
+    return base
 
 
 @dataclass(frozen=True)
@@ -490,16 +548,19 @@ def _cores(engine: GemmEngine) -> int:
     return int(engine.dsp_rows > 0) + int(engine.lut_rows > 0)
 
 
-def out_payload_bits(engine: GemmEngine) -> int:
-    """Bits of one output row on the top's ``out`` stream: per present core the lanes
-    (:func:`hw.params.out_shape`), the row index and its enable; the columns' first index and
-    count."""
-    lanes = engine.cols * (REQUANTIZER.max_out_bits + 1)
-    return _cores(engine) * (lanes + DIM_BITS + 1) + DIM_BITS + _bits(engine.cols + 1)
+def out_payload_bits(engine: GemmEngine, matmul: bool = False) -> int:
+    """Bits of one output row on the top's ``out`` stream (``matmul``: of a top built with
+    the matmul path): per present core the lanes (:func:`out_lane_bits`), the row index and
+    its enable; the columns' first index and count."""
+    lanes = sum(engine.cols * out_lane_bits(engine, core, matmul)
+                for core, rows in (("dsp", engine.dsp_rows), ("lut", engine.lut_rows)) if rows)
+    return lanes + _cores(engine) * (DIM_BITS + 1) + DIM_BITS + _bits(engine.cols + 1)
 
 
-def top_memories(accel: Accelerator) -> dict[str, tuple[int, int, str]]:
-    """The memories of the generated top, by block: (width, depth, read port kind)."""
+def top_memories(accel: Accelerator, matmul: bool = False
+                 ) -> dict[str, tuple[int, int, str]]:
+    """The memories of the generated top (``matmul``: with the matmul path), by block:
+    (width, depth, read port kind)."""
     e = accel.engine
     depth = buffer_depth(accel.memory.k_tile)
     out = {"w_buf": (e.rows * e.weight_bits, depth, "transparent"),
@@ -507,7 +568,7 @@ def top_memories(accel: Accelerator) -> dict[str, tuple[int, int, str]]:
     for core, rows in (("dsp", e.dsp_rows), ("lut", e.lut_rows)):
         if rows:
             out[f"params_{core}"] = (param_word_bits(e.acc_bits), PARAM_DEPTH, "async")
-    out["out_fifo"] = (out_payload_bits(e), out_fifo_depth(e) - 1, "sync")
+    out["out_fifo"] = (out_payload_bits(e, matmul), out_fifo_depth(e) - 1, "sync")
     return out
 
 
@@ -590,7 +651,7 @@ def walker_cost(cols: int, k_tile: int) -> UnitCost:
     return UnitCost(WALKER_LUT, ff, 0)
 
 
-def control_cost(accel: Accelerator) -> dict[str, UnitCost]:
+def control_cost(accel: Accelerator, matmul: bool = False) -> dict[str, UnitCost]:
     """LUT, FF and DSP of the top's blocks besides the datapath and the memory cells:
     ``controller`` (command, counters, loader and drain state), ``walkers`` (two
     ``hw.walker.TileWalker``), ``w_buf``/``x_buf`` and ``out_fifo`` logic."""
@@ -599,6 +660,8 @@ def control_cost(accel: Accelerator) -> dict[str, UnitCost]:
     rmax = max(e.dsp_rows, e.lut_rows)
     cbits = _bits(c + 1)
     command = 9 * d + _bits(REQUANTIZER.max_out_bits + 1) + 2
+    if matmul and rtl_runs_matmul(e):
+        command += 3  # matmul, a_signed, b_signed
     ring_bits = max(1, (ring_steps(kt) - 1).bit_length())
     ff = (command + 2 + 4 * COUNT_BITS + 5  # busy, done, block counters, loader flags
           + 4 * ring_count_bits(kt)  # step counters (R6)
@@ -609,7 +672,7 @@ def control_cost(accel: Accelerator) -> dict[str, UnitCost]:
           + _bits(rmax + c + 1)  # its countdown (R4b), and r_f - s_f if the DSP core packs
           + (_bits(rmax + 1) if e.dsp_rows and e.dsp_packing > 1 else 0)
           + cores * (d + 1) + d + cbits)  # the output row's metadata
-    mems = {k: map_memory(*v) for k, v in top_memories(accel).items()}
+    mems = {k: map_memory(*v) for k, v in top_memories(accel, matmul).items()}
     return {
         "controller": UnitCost(CONTROLLER_LUT, ff, 0) + load_size_cost(accel),
         "walkers": walker_cost(c, kt) * 2,
@@ -661,10 +724,12 @@ class TopCost:
         return sum(m.lutram_luts for m in self.memories.values())
 
 
-def top_cost(accel: Accelerator) -> TopCost:
-    """Cost of ``accel``'s generated top block by block (see the module docstring)."""
-    return TopCost(datapath_cost(accel.engine, accel.part.dsp_type), control_cost(accel),
-                   {k: map_memory(*v) for k, v in top_memories(accel).items()})
+def top_cost(accel: Accelerator, matmul: bool = False) -> TopCost:
+    """Cost of ``accel``'s generated top block by block (see the module docstring);
+    ``matmul``: the top built with the matmul path (:func:`rtl_runs_matmul`)."""
+    return TopCost(datapath_cost(accel.engine, accel.part.dsp_type, matmul),
+                   control_cost(accel, matmul),
+                   {k: map_memory(*v) for k, v in top_memories(accel, matmul).items()})
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ def lint_command(verilog: str) -> list[str]:
 EXAMPLES = f"""examples:
   fpim rtl --accel tiny --out rtl                  # rtl/fpim_tiny.v + rtl/fpim_tiny.json
   fpim rtl --accel tiny --set engine.cols=8 --out build/rtl
+  fpim rtl --accel tiny --matmul --out build/rtl   # the top with the attention-matmul path
   fpim rtl --accel tiny --vector --tokens 17 --features 8 --out rtl
                                                    # rtl/fpim_tiny_vec.v + .json: the vector
                                                    # unit for the tiny ViT (17 tokens, 8 features)
@@ -52,6 +53,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="write the preset's vector unit instead (requant, softmax, GELU, "
                         "LayerNorm, pos_embed, one module each: <top>_vec.v and "
                         "<top>_vec.json), sized by --tokens and --features")
+    p.add_argument("--matmul", action="store_true",
+                   help="build the top with the attention-matmul path (sim.timing R11: "
+                        "matmul commands, act_bits+1-bit DSP operands, the post-processor's "
+                        "bypass; an unpacked DSP core only; docs/rtl.md)")
     p.add_argument("--tokens", type=int, default=None, metavar="T",
                    help="with --vector: longest softmax row")
     p.add_argument("--features", type=int, default=None, metavar="D",
@@ -65,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
     given = [f"--{k}" for k in ("tokens", "features") if getattr(args, k) is not None]
     if not args.vector and given:
         raise ConfigError(f"{given[0]} must come with --vector, not alone")
+    if args.vector and args.matmul:
+        raise ConfigError("--matmul applies only to the GEMM top, not with --vector")
     if args.vector and len(given) < 2:
         raise ConfigError("--vector must have both --tokens and --features, not "
                           + (given[0] + " alone" if given else "neither"))
@@ -74,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
     top = top_name(accel) if cfg is None else vector_top_name(accel)
     for suffix in (".v", ".json"):
         check_output(out / f"{top}{suffix}", "out")
-    text, manifest = generate(accel) if cfg is None else generate_vector(accel, cfg)
+    text, manifest = (generate(accel, matmul=args.matmul) if cfg is None
+                      else generate_vector(accel, cfg))
     write_atomic(out / f"{top}.v", text)
     write_atomic(out / f"{top}.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     print(f"wrote {out / f'{top}.v'} ({len(text.splitlines())} lines) and "

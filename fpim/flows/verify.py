@@ -26,7 +26,9 @@ from hw.tb.fast import FastRun, build_fast
 from hw.tb.network import LayerRecord
 from quant.artifact import load_artifact
 from quant.errors import ArtifactError, ConfigError, check_choice
+from quant.ops.matmul import MATMUL
 from sim.arch import Accelerator
+from sim.resources import rtl_runs_matmul
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,8 @@ def verify(accel: Accelerator, count: int, *, seed: int = 0, artifact: str | Non
         "(cached per Verilog content) ...")
     with progress("Verilator build"), contextlib.redirect_stdout(quiet):
         b = build_accel(accel, build_dir) if stream else None
-        fb = build_fast(accel, None if build_dir is None else Path(build_dir) / "fast") \
+        fb = build_fast(accel, None if build_dir is None else Path(build_dir) / "fast",
+                        matmul=all_layers and _needs_matmul(accel, artifact)) \
             if fast else None
     t1 = time.perf_counter()
     outcomes: list[Outcome] = []
@@ -136,6 +139,14 @@ def verify(accel: Accelerator, count: int, *, seed: int = 0, artifact: str | Non
     t2 = time.perf_counter()
     return Verification(top_name(accel), outcomes, skipped, log, t1 - t0, t2 - t1, layers,
                         logits_equal)
+
+
+def _needs_matmul(accel: Accelerator, artifact: str) -> bool:
+    """Whether the network run needs the top's matmul path: the artifact has a matmul
+    layer (sim.timing R11) and the engine can have the path (else the matmul layer fails
+    with the reason, hw.tb.cases.matmul_cases)."""
+    art = load_artifact(artifact)
+    return rtl_runs_matmul(accel.engine) and any(la.op == MATMUL.name for la in art.layers)
 
 
 def _run_fast(accel: Accelerator, run: FastRun, cases: list[GemmCase], tag: bool,

@@ -32,6 +32,7 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge
 
+from hw.tb.cases import weight_beat
 from sim.timing import DramChannel
 
 OUT_READY = {"always": None, "mild": 4, "heavy": 0.3}
@@ -149,7 +150,8 @@ class TB:
 
         self.dut = dut
         self.accel = accelerator_from_dict(settings["accel"], settings["accel"]["name"])
-        top = GemmAccelerator(self.accel, dim_bits=DIM_BITS, param_depth=PARAM_DEPTH)
+        top = GemmAccelerator(self.accel, dim_bits=DIM_BITS, param_depth=PARAM_DEPTH,
+                              matmul=bool(settings.get("matmul")))
         self.cores, self.rows_of = top.cores, top.rows_of
         self.layouts = {n: data.Layout.cast(getattr(top, n).payload.shape())
                         for n in ("cmd", "params", "load_req", "w_load", "x_load", "out")}
@@ -187,8 +189,9 @@ class TB:
         beat = {}
         for core in self.cores:
             row0, used = int(getattr(w, f"row0_{core}")), int(getattr(w, f"rows_{core}"))
-            beat[core] = [case[f"w_{core}"][row0 + i][k] if i < used else 0
-                          for i in range(self.rows_of[core])]
+            beat[core] = weight_beat(self.accel, core, [case[f"w_{core}"][row0 + i][k]
+                                                        for i in range(used)],
+                                     bool(case.get("matmul")))
         return int(self.layouts["w_load"].const(
             {"data": beat, "last": int(s == w.steps - 1)}).as_bits())
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from amaranth.sim import Simulator
 
-from hw.tb.cases import GemmCase, case_command
+from hw.tb.cases import GemmCase, case_command, weight_beat
 from sim.timing import DramChannel
 
 
@@ -41,11 +41,12 @@ def run_bench(dut, bench, *, vcd: str | None = None) -> None:
 
 
 def run_case(accel, case: GemmCase, *, dut=None, vcd: str | None = None) -> RtlRun:
-    """Run one case on the accelerator top (``dut``, default a fresh one) in Amaranth."""
+    """Run one case on the accelerator top (``dut``, default a fresh one, with the matmul
+    path for a matmul case) in Amaranth."""
     from hw.accel import GemmAccelerator
 
     e = accel.engine
-    dut = dut or GemmAccelerator(accel)
+    dut = dut or GemmAccelerator(accel, matmul=case.matmul)
     fixed, lut = case.fixed_rows, case.lut_rows
     m, n, _ = case.mnk
     rows_of = {"dsp": fixed, "lut": lut}  # layer rows of each core, in core order
@@ -99,8 +100,10 @@ def run_case(accel, case: GemmCase, *, dut=None, vcd: str | None = None) -> RtlR
                         for core in dut.cores:
                             row0 = getattr(p.w, f"row0_{core}")
                             used = getattr(p.w, f"rows_{core}")
-                            beat[core] = [int(words[core][row0 + i, kk]) if i < used else 0
-                                          for i in range(dut.rows_of[core])]
+                            beat[core] = weight_beat(
+                                accel, core,
+                                [int(words[core][row0 + i, kk]) for i in range(used)],
+                                case.matmul)
                         beats["w"].append((beat, s == p.w.steps - 1))
                 if p.x.en:
                     s0, t = dram.serve(cycle, p.x.bytes)

@@ -19,15 +19,18 @@ import numpy as np
 
 from hw.generate import PARAM_DEPTH, check_gemm
 from hw.ops import LEVEL, Runs, rtl_op
-from quant.errors import ArtifactError, check_int_range
+from hw.params import matmul_words
+from quant.errors import ArtifactError, ConfigError, check_int_range
 from quant.formats import ActFormat, Scheme
 from quant.msq import msq_assign
 from quant.ops import gemm_of
 from quant.ops.gemm import gemm_requant, output_columns
+from quant.ops.matmul import MATMUL, matmul_acc
 from quant.ref import gemm, requantize
 from quant.requant import REQUANTIZER
 from quant.rows import QuantizedRows, quantize_rows
 from sim.arch import Accelerator
+from sim.resources import matmul_block_violation, rtl_runs_matmul
 from sim.timing import GemmShape, ScheduleResult, gemm_loop_order, row_steps, schedule_cycles
 
 #: DRAM timings the random cases draw from: (bytes per cycle or None = unlimited, latency).
@@ -51,6 +54,10 @@ class GemmCase:
         dram_read: bytes the simulator loads (weights and activations).
         out_bits, out_signed: the output format the post-processor clamps to
             (:meth:`quant.requant.Requantizer.output_format` of the layer's).
+        matmul: an activation x activation GEMM (sim.timing R11): ``words`` are the
+            weight-role operand's values (``act_bits`` at most, signed if ``a_signed``),
+            ``x`` the streamed operand's (signed if ``b_signed``), ``want`` the
+            accumulators; the requantization fields are unused.
     """
 
     name: str
@@ -69,6 +76,9 @@ class GemmCase:
     dram_read: int
     out_bits: int
     out_signed: bool
+    matmul: bool = False
+    a_signed: bool = False
+    b_signed: bool = False
 
     @property
     def out_fmt(self) -> ActFormat:
@@ -91,8 +101,12 @@ class GemmCase:
     def describe(self) -> str:
         m, n, k = self.mnk
         bw = "unlimited" if self.bw is None else f"{self.bw} B/cycle"
-        return (f"{self.name}: M={m} ({len(self.fixed_rows)} fixed + {len(self.lut_rows)} "
-                f"LUT) N={n} K={k}, out {self.out_fmt}, DRAM {bw}, latency {self.lat}"
+        what = (f"matmul M={m} N={n} K={k}, a {'signed' if self.a_signed else 'unsigned'}, "
+                f"b {'signed' if self.b_signed else 'unsigned'}, accumulators out"
+                if self.matmul else
+                f"M={m} ({len(self.fixed_rows)} fixed + {len(self.lut_rows)} LUT) N={n} "
+                f"K={k}, out {self.out_fmt}")
+        return (f"{self.name}: {what}, DRAM {bw}, latency {self.lat}"
                 + ("" if self.seed is None else f", seed {self.seed}"))
 
     def to_json(self) -> dict:
@@ -109,6 +123,18 @@ class GemmCase:
         return cls(**kw)
 
 
+def weight_beat(accel: Accelerator, core: str, values: list[int], matmul: bool = False
+                ) -> list[int]:
+    """``core``'s weight words of one K step carrying ``values`` (its used rows' in order):
+    one code word per row, or a matmul's ``act_bits`` values laid end to end in the DSP
+    rows' words (:func:`hw.params.matmul_words`)."""
+    e = accel.engine
+    rows = e.dsp_rows if core == "dsp" else e.lut_rows
+    if matmul and core == "dsp":
+        return matmul_words(values, e.act_bits, e.weight_bits, rows)
+    return [int(v) for v in values] + [0] * (rows - len(values))
+
+
 def with_memory(accel: Accelerator, bw: int | None, lat: int) -> Accelerator:
     """``accel`` with the DRAM timing the testbench plays."""
     return dataclasses.replace(accel, memory=dataclasses.replace(
@@ -116,33 +142,43 @@ def with_memory(accel: Accelerator, bw: int | None, lat: int) -> Accelerator:
 
 
 def command(accel: Accelerator, m_fixed: int, m_lut: int, n: int, k: int,
-            out_fmt: ActFormat | None = None) -> dict[str, int]:
+            out_fmt: ActFormat | None = None, *, matmul: tuple[bool, bool] | None = None
+            ) -> dict[str, int]:
     """The ``cmd`` fields of one GEMM: R1-R3 as the host computes them, and the output
-    format (default: the engine's activations)."""
+    format (default: the engine's activations). ``matmul``: ``(a_signed, b_signed)`` of an
+    activation x activation GEMM (R11: its R3 order with the weight role at ``act_bits``),
+    for a top built with the matmul path (``hw.accel.GemmAccelerator(..., matmul=True)``)."""
     e, mem = accel.engine, accel.memory
     out = e.act_format if out_fmt is None else out_fmt
     f = row_steps(m_fixed, m_lut, e.dsp_rows, e.lut_rows)
     order = gemm_loop_order(GemmShape(m_fixed, m_lut, n, k), e.dsp_rows, e.lut_rows, e.cols,
-                            mem.k_tile, e.weight_bits, e.act_bits)
-    return {"m_fixed": m_fixed, "m_lut": m_lut, "n": n, "k": k, "f": f, "order": order,
-            "qa": m_fixed // f, "ra": m_fixed % f, "qb": m_lut // f, "rb": m_lut % f,
-            "out_bits": out.bits, "out_signed": int(out.signed)}
+                            mem.k_tile, e.weight_bits if matmul is None else e.act_bits,
+                            e.act_bits)
+    fields = {"m_fixed": m_fixed, "m_lut": m_lut, "n": n, "k": k, "f": f, "order": order,
+              "qa": m_fixed // f, "ra": m_fixed % f, "qb": m_lut // f, "rb": m_lut % f,
+              "out_bits": out.bits, "out_signed": int(out.signed)}
+    if matmul is not None:  # the fields of a top with the matmul path (0 when left out)
+        fields |= {"matmul": 1, "a_signed": int(matmul[0]), "b_signed": int(matmul[1])}
+    return fields
 
 
 def case_command(accel: Accelerator, case: GemmCase) -> dict[str, int]:
     """The ``cmd`` fields of ``case``."""
     m, n, k = case.mnk
-    return command(accel, len(case.fixed_rows), m - len(case.fixed_rows), n, k, case.out_fmt)
+    return command(accel, len(case.fixed_rows), m - len(case.fixed_rows), n, k, case.out_fmt,
+                   matmul=(case.a_signed, case.b_signed) if case.matmul else None)
 
 
-def predicted(accel: Accelerator, m_fixed: int, m_lut: int, n: int, k: int
-              ) -> ScheduleResult:
-    """One GEMM in the simulator's cycle mode (the kernel behind
-    ``sim.engine.simulate(..., "cycle")``): its cycles, stalls and DRAM bytes read."""
+def predicted(accel: Accelerator, m_fixed: int, m_lut: int, n: int, k: int, *,
+              groups: int = 1, matmul: bool = False) -> ScheduleResult:
+    """``groups`` identical GEMMs in the simulator's cycle mode (the kernel behind
+    ``sim.engine.simulate(..., "cycle")``): their cycles, stalls and DRAM bytes read;
+    ``matmul``: the weight role at ``act_bits`` (R11b), as the simulator times a matmul."""
     e, mem = accel.engine, accel.memory
-    out, _ = schedule_cycles(np.array([[m_fixed, m_lut, n, k, 1]]), e.dsp_rows, e.lut_rows,
-                             e.cols, mem.k_tile, e.weight_bits, e.act_bits,
+    out, _ = schedule_cycles(np.array([[m_fixed, m_lut, n, k, groups]]), e.dsp_rows,
+                             e.lut_rows, e.cols, mem.k_tile, e.weight_bits, e.act_bits,
                              mem.dram_bytes_per_cycle, mem.dram_latency, None,
+                             [e.act_bits if matmul else e.weight_bits],
                              packing=e.dsp_packing)
     return out[0]
 
@@ -236,6 +272,105 @@ def random_cases(accel: Accelerator, count: int, seed: int) -> list[GemmCase]:
     return out
 
 
+def matmul_cases(accel: Accelerator, a: np.ndarray, b: np.ndarray, a_fmt: ActFormat,
+                 b_fmt: ActFormat, *, transpose_a: bool = False, bw: int | None = None,
+                 lat: int = 0, name: str = "matmul", seed: int | None = None
+                 ) -> list[GemmCase]:
+    """The groups of one matmul (:mod:`quant.ops.matmul`: ``a`` ``(G, M, K)``, or ``(G, K,
+    M)`` with ``transpose_a``, and ``b`` ``(G, K, N)`` in the formats ``a_fmt``/``b_fmt``)
+    as one case per group (sim.timing R11: each group is one GEMM command from an empty
+    buffer, for a top built with the matmul path), expecting
+    :func:`quant.ops.matmul.matmul_acc`'s accumulators and the simulator's cycles of one
+    group (the weight role at ``act_bits``). Raises :class:`~quant.errors.ConfigError`
+    unless the generated top can have the matmul path
+    (:func:`sim.resources.rtl_runs_matmul`), the operands have at most ``act_bits`` bits
+    and the weight buffer holds the blocks (:func:`sim.resources.matmul_block_violation`).
+    """
+    e = accel.engine
+    if not rtl_runs_matmul(e):
+        raise ConfigError(f"engine must have the generated top's matmul path (an unpacked DSP "
+                          f"core whose accumulators hold an act_bits x act_bits product), not "
+                          f"dsp_rows {e.dsp_rows}, dsp_packing {e.dsp_packing}, acc_bits "
+                          f"{e.acc_bits}")
+    for what, f in (("a", a_fmt), ("b", b_fmt)):
+        if f.bits > e.act_bits:
+            raise ConfigError(f"matmul operand {what} format must have at most engine.act_bits "
+                              f"{e.act_bits} bits (R11c), not {f}")
+    acc = matmul_acc(a, b, a_fmt, b_fmt, transpose_a, e.acc_bits)
+    opa = np.swapaxes(np.asarray(a), -1, -2) if transpose_a else np.asarray(a)
+    g, m, k = opa.shape
+    n = acc.shape[-1]
+    check_gemm(m, 0, n, k)
+    why = matmul_block_violation(accel, m, k)
+    if why is not None:
+        raise ConfigError(why)
+    pred = predicted(with_memory(accel, bw, lat), m, 0, n, k, matmul=True)
+    zeros = np.zeros(m, dtype=np.int64)
+    return [GemmCase(f"{name}-h{h}", seed, opa[h].astype(np.int64),
+                     np.full(m, int(Scheme.FIXED), dtype=np.int64),
+                     np.asarray(b[h], dtype=np.int64), zeros, zeros, zeros, zeros,
+                     acc[h].astype(np.int64), bw, lat, pred.cycles, pred.dram_read,
+                     e.act_bits, e.act_signed, True, a_fmt.signed, b_fmt.signed)
+            for h in range(g)]
+
+
+def random_matmul_cases(accel: Accelerator, groups: int, m: int, n: int, k: int, seed: int,
+                        *, bw: int | None = None, lat: int = 0, name: str | None = None
+                        ) -> list[GemmCase]:
+    """A random matmul of ``groups`` heads (:func:`matmul_cases`): each operand signed or
+    unsigned, of ``act_bits`` bits (3 in 4 cases) or fewer, ``transpose_a`` either way; the
+    values uniform over the format's whole range with its ``qmin`` and ``qmax`` planted, or
+    (1 case in 4) only ``qmin`` and ``qmax``, the largest accumulators."""
+    e = accel.engine
+    rng = np.random.default_rng(seed)
+
+    def fmt() -> ActFormat:
+        signed = bool(rng.integers(0, 2))
+        low = 2 if signed else 1
+        bits = e.act_bits if rng.random() < 0.75 or e.act_bits == low else int(
+            rng.integers(low, e.act_bits))
+        return ActFormat(bits, signed)
+
+    def values(f: ActFormat, shape: tuple[int, ...], extreme: bool) -> np.ndarray:
+        if extreme:
+            return rng.choice(np.array([f.qmin, f.qmax]), size=shape)
+        v = rng.integers(f.qmin, f.qmax + 1, size=shape)
+        flat = v.reshape(-1)
+        flat[0], flat[-1] = f.qmax, f.qmin
+        return v
+
+    a_fmt, b_fmt = fmt(), fmt()
+    t = bool(rng.integers(0, 2))
+    extreme = rng.random() < 0.25
+    a = values(a_fmt, (groups, k, m) if t else (groups, m, k), extreme)
+    b = values(b_fmt, (groups, k, n), extreme)
+    return matmul_cases(accel, a, b, a_fmt, b_fmt, transpose_a=t, bw=bw, lat=lat,
+                        name=name or f"matmul-{seed}", seed=seed)
+
+
+def random_matmul_groups(accel: Accelerator, count: int, seed: int
+                         ) -> list[list[GemmCase]]:
+    """``count`` random matmuls (:func:`random_matmul_cases`) of 1 to 3 heads, shapes around
+    and off the array and K-tile sizes (M within the weight buffer's room and
+    :data:`hw.generate.PARAM_DEPTH`), every memory timing of :data:`MEMORY_TIMINGS`; matmul
+    ``i`` has seed ``seed * 100003 + i``."""
+    check_int_range("count", count, 0, 100_000)
+    e, kt = accel.engine, accel.memory.k_tile
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(count):
+        k = int(rng.integers(1, 2 * kt + 6))
+        ms = [m for m in range(1, min(3 * e.dsp_rows + 2, PARAM_DEPTH) + 1)
+              if matmul_block_violation(accel, m, k) is None]
+        m = int(rng.choice(ms))
+        n = int(rng.integers(1, 3 * e.cols + 2))
+        g = int(rng.integers(1, 4))
+        bw, lat = MEMORY_TIMINGS[i % len(MEMORY_TIMINGS)]
+        out.append(random_matmul_cases(accel, g, m, n, k, seed * 100_003 + i, bw=bw, lat=lat,
+                                       name=f"matmul-{i}"))
+    return out
+
+
 def artifact_case(accel: Accelerator, art, layer_name: str, image: np.ndarray, *,
                   bw: int | None = None, lat: int = 0) -> GemmCase:
     """One conv/linear layer of a QAT artifact on one input image, as a GEMM case.
@@ -252,6 +387,9 @@ def artifact_case(accel: Accelerator, art, layer_name: str, image: np.ndarray, *
     check_artifact(art, accel, only=layer_name)  # the name first, then that layer's fit
     layer = art.layer(layer_name)
     runs = rtl_op(layer.op)
+    if layer.op == MATMUL.name:
+        raise ArtifactError(f"layer {layer_name!r}: a matmul runs one command per head "
+                            "(matmul_cases); verify it with the whole network")
     if runs is not Runs.ENGINE:
         raise ArtifactError(f"layer {layer_name!r}: op must run on {Runs.ENGINE.value} at "
                             f"{LEVEL}, not {layer.op!r} (it runs on {runs.value})")

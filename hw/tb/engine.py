@@ -22,7 +22,7 @@ import numpy as np
 from hw.generate import generate, top_name
 from hw.tb.cases import GemmCase, artifact_case, case_command
 from hw.tb.verilator import build_verilog, run
-from quant.errors import ArtifactError, SimulationError, check_choice
+from quant.errors import ArtifactError, ConfigError, SimulationError, check_choice
 from sim.arch import Accelerator
 from sim.config import CONFIG_DIR
 
@@ -90,23 +90,30 @@ def build_dir_for(accel: Accelerator, verilog: str, root: str | os.PathLike | No
 
 
 def build_accel(accel: Accelerator, root: str | os.PathLike | None = None,
-                verilog: str | None = None):
-    """Compile the preset's accelerator top (or the given Verilog text of it) under
-    ``root`` (default ``build/cocotb``)."""
-    text = verilog if verilog is not None else generate(accel)[0]
+                verilog: str | None = None, *, matmul: bool = False):
+    """Compile the preset's accelerator top (``matmul``: with the matmul path; or the given
+    Verilog text of it) under ``root`` (default ``build/cocotb``)."""
+    text = verilog if verilog is not None else generate(accel, matmul=matmul)[0]
     return build_verilog(text, top_name(accel), build_dir_for(accel, text, root))
 
 
 def run_verilator(accel: Accelerator, cases: list[GemmCase], *, seed: int = 0,
                   patterns: dict | None = None, build=None,
-                  log_file: str | os.PathLike | None = None) -> list[Outcome]:
-    """Run ``cases`` back to back on the Verilated accelerator; one outcome per case."""
+                  log_file: str | os.PathLike | None = None, matmul: bool | None = None
+                  ) -> list[Outcome]:
+    """Run ``cases`` back to back on the Verilated accelerator; one outcome per case.
+    ``matmul``: whether the top (``build``, default built here) has the matmul path;
+    default: if a case is a matmul."""
     pat = {**DEFAULT_PATTERNS, **(patterns or {})}
     check_choice("patterns.beats", pat["beats"], BEATS)
     check_choice("patterns.out", pat["out"], OUT_PATTERNS)
-    b = build or build_accel(accel)
+    mm = any(c.matmul for c in cases) if matmul is None else matmul
+    if not mm and any(c.matmul for c in cases):
+        raise ConfigError("matmul must be True for matmul cases (the top's matmul path), "
+                          "not False")
+    b = build or build_accel(accel, matmul=mm)
     spec = {"settings": {"accel": accel.to_dict() | {"name": accel.name}, "seed": seed,
-                         "patterns": pat},
+                         "patterns": pat, "matmul": mm},
             "cases": [c.to_json() | {"command": case_command(accel, c)} for c in cases]}
     with tempfile.TemporaryDirectory(prefix="fpim-tb-") as tmp:
         cases_path, results_path = Path(tmp, "cases.json"), Path(tmp, "results.json")

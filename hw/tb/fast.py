@@ -45,11 +45,11 @@ from amaranth.hdl import Shape
 from amaranth.lib import data
 
 from hw.generate import DIM_BITS, PARAM_DEPTH, generate, top_name
-from hw.params import out_shape
+from hw.params import lane_shape
 from hw.tb.cases import GemmCase, case_command
 from hw.tb.engine import REPO, Outcome, outcome
 from hw.tb.verilator import VERILATOR_ARGS, find_verilator
-from quant.errors import ShapeError, SimulationError
+from quant.errors import ConfigError, ShapeError, SimulationError
 from sim.arch import Accelerator
 from sim.timing import ring_steps
 
@@ -68,7 +68,15 @@ MAX_MN = 1 << 20
 #: Cycles the harness holds the top in reset after start-up.
 RESET_CYCLES = 3
 HEADER = ("m", "n", "k", "params", "bw", "lat", "limit")
-UNWRITTEN = 1 << out_shape().width  # the output memory's "not written" flag bit
+
+
+def out_bits(accel: Accelerator, matmul: bool = False) -> int:
+    """Width of the harness's output memory words: the widest ``out`` lane of the top
+    (``matmul``: with the matmul path; :func:`hw.params.lane_shape`; a word's next bit is
+    its "not written" flag)."""
+    e = accel.engine
+    return max(lane_shape(e, core, matmul).width for core, rows in
+               (("dsp", e.dsp_rows), ("lut", e.lut_rows)) if rows)
 
 
 def fields(layout, prefix: str = "") -> dict[str, tuple[int, int]]:
@@ -91,17 +99,23 @@ def _width(layout) -> int:
     return data.Layout.cast(layout).size
 
 
-def harness_verilog(accel: Accelerator) -> str:
-    """The Verilog of ``fpim_fast_tb`` around ``accel``'s top (see the module docstring)."""
+def harness_verilog(accel: Accelerator, matmul: bool = False) -> str:
+    """The Verilog of ``fpim_fast_tb`` around ``accel``'s top (``matmul``: with the matmul
+    path; see the module docstring)."""
     from hw.accel import GemmAccelerator
 
     e = accel.engine
-    top = GemmAccelerator(accel, dim_bits=DIM_BITS, param_depth=PARAM_DEPTH)
+    top = GemmAccelerator(accel, dim_bits=DIM_BITS, param_depth=PARAM_DEPTH, matmul=matmul)
     lay = {n: data.Layout.cast(getattr(top, n).payload.shape())
            for n in ("cmd", "params", "load_req", "w_load", "x_load", "out")}
     req, wl, xl, out = (fields(lay[n]) for n in ("load_req", "w_load", "x_load", "out"))
-    ow = out_shape().width
+    ow = out_bits(accel, matmul)
+    unwritten = 1 << ow
     c = e.cols
+    # A matmul's weight-role values (act_bits) share the DSP weight memory (R11b).
+    w_mem_bits = {core: max(e.weight_bits, e.act_bits) if core == "dsp" and top.runs_matmul
+                  else e.weight_bits for core in top.cores}
+    cmd_f = fields(lay["cmd"])
     rows_of = top.rows_of
 
     def sl(bus: str, f: dict, name: str) -> str:
@@ -121,7 +135,7 @@ def harness_verilog(accel: Accelerator) -> str:
     add(f"  reg [7:0] rst_count = {RESET_CYCLES}; wire rst = rst_count != 0;")
     add(f"  localparam KMAX = {MAX_K}, XMAX = {MAX_XN}, YMAX = {MAX_MN}, PD = {PARAM_DEPTH};")
     for core in top.cores:
-        add(f"  reg [{e.weight_bits - 1}:0] w_{core} [0:PD*KMAX-1];")
+        add(f"  reg [{w_mem_bits[core] - 1}:0] w_{core} [0:PD*KMAX-1];")
         add(f"  reg [15:0] map_{core} [0:PD-1];")
     add(f"  reg [{e.act_bits - 1}:0] xm [0:XMAX-1];")
     add(f"  reg [{ow}:0] ym [0:YMAX-1];")
@@ -211,7 +225,17 @@ def harness_verilog(accel: Accelerator) -> str:
         for i in range(rows_of[core]):
             o, w = wl[f"data.{core}.{i}"]
             add(f"    if ({i} < hw_rows_{core}) w_load__payload[{o + w - 1}:{o}] = "
-                f"w_{core}[(hw_row0_{core} + {i}) * {hv['k']} + hw_k0 + bw_step];")
+                f"w_{core}[(hw_row0_{core} + {i}) * {hv['k']} + hw_k0 + bw_step][{w - 1}:0];")
+    if top.runs_matmul:  # R11b: act_bits values end to end (hw.params.matmul_words)
+        o0, _ = wl["data.dsp.0"]
+        ab = e.act_bits
+        add(f"    if ({sl('cm[0]', cmd_f, 'matmul')}) begin")
+        add(f"      w_load__payload[{o0 + e.dsp_rows * e.weight_bits - 1}:{o0}] = 0;")
+        for i in range(e.dsp_rows * e.weight_bits // ab):
+            add(f"      if ({i} < hw_rows_dsp) w_load__payload[{o0 + (i + 1) * ab - 1}:"
+                f"{o0 + i * ab}] = w_dsp[(hw_row0_dsp + {i}) * {hv['k']} + hw_k0 + bw_step]"
+                f"[{ab - 1}:0];")
+        add("    end")
     o, _ = wl["last"]
     add(f"    w_load__payload[{o}] = bw_step + 1 == hw_steps;")
     for j in range(c):
@@ -243,7 +267,7 @@ def harness_verilog(accel: Accelerator) -> str:
         add(f'      $readmemh({{cdir, "/w_{core}.hex"}}, w_{core});')
         add(f'      $readmemh({{cdir, "/map_{core}.hex"}}, map_{core});')
     add('      $readmemh({cdir, "/x.hex"}, xm);')
-    add(f"      for (i = 0; i < hdr[0] * hdr[1]; i = i + 1) ym[i] = {ow + 1}'d{UNWRITTEN};")
+    add(f"      for (i = 0; i < hdr[0] * hdr[1]; i = i + 1) ym[i] = {ow + 1}'d{unwritten};")
     add("      pi <= 0; state <= PARAMS;")
     add("    end")
     add("    if (state == PARAMS) begin")
@@ -297,9 +321,12 @@ def harness_verilog(accel: Accelerator) -> str:
         add(f"        if (out__payload[{o_en}]) begin")
         add(f"          r = map_{core}[{sl('out__payload', out, f'row_{core}')}];")
         for j in range(c):
+            o, w = out[f"{core}.{j}"]
+            lane = f"out__payload[{o + w - 1}:{o}]"
+            if w < ow:  # sign-extended to the memory's width
+                lane = f"{{{{{ow - w}{{out__payload[{o + w - 1}]}}}}, {lane}}}"
             add(f"          if ({j} < {sl('out__payload', out, 'cols')}) ym[r * {hv['n']} + "
-                f"{sl('out__payload', out, 'col0')} + {j}] <= "
-                f"{{1'b0, {sl('out__payload', out, f'{core}.{j}')}}};")
+                f"{sl('out__payload', out, 'col0')} + {j}] <= {{1'b0, {lane}}};")
         add("        end")
     en_sum = " + ".join(f"out__payload[{out[f'{core}_en'][0]}]" for core in top.cores)
     add(f"        written <= written + ({en_sum}) * {sl('out__payload', out, 'cols')};")
@@ -320,29 +347,34 @@ def harness_verilog(accel: Accelerator) -> str:
     return "\n".join(v) + "\n"
 
 
-def fast_verilog(accel: Accelerator, top_verilog: str | None = None) -> tuple[str, str]:
-    """(the top's Verilog, the harness's Verilog) of ``accel``."""
-    return (generate(accel)[0] if top_verilog is None else top_verilog,
-            harness_verilog(accel))
+def fast_verilog(accel: Accelerator, top_verilog: str | None = None, matmul: bool = False
+                 ) -> tuple[str, str]:
+    """(the top's Verilog, the harness's Verilog) of ``accel`` (``matmul``: the top with the
+    matmul path)."""
+    return (generate(accel, matmul=matmul)[0] if top_verilog is None else top_verilog,
+            harness_verilog(accel, matmul))
 
 
 @dataclass(frozen=True)
 class FastBuild:
-    """A compiled fast harness: its executable and build seconds (0 when cached)."""
+    """A compiled fast harness: its executable, build seconds (0 when cached) and whether
+    its top has the matmul path."""
 
     binary: Path
     seconds: float
+    matmul: bool = False
 
 
 def build_fast(accel: Accelerator, root: str | os.PathLike | None = None, *,
                verilog: str | None = None, args: tuple[str, ...] = FAST_ARGS,
-               threads: int = 1, cxx_opt: str = CXX_OPT) -> FastBuild:
+               threads: int = 1, cxx_opt: str = CXX_OPT, matmul: bool = False) -> FastBuild:
     """Compile the fast harness around ``accel``'s top (or the given Verilog text of it)
     under ``root`` (default ``build/fastrtl``), once per content: the directory and its stamp
     are keyed by the SHA-256 of both Verilog texts, the driver and the options (``args``
-    for Verilator, ``threads`` for ``--threads``, ``cxx_opt`` for the model's C++)."""
+    for Verilator, ``threads`` for ``--threads``, ``cxx_opt`` for the model's C++);
+    ``matmul``: the top with the matmul path (sim.timing R11)."""
     find_verilator()
-    top_v, tb_v = fast_verilog(accel, verilog)
+    top_v, tb_v = fast_verilog(accel, verilog, matmul)
     opts = (*VERILATOR_ARGS, *args, *(("--threads", str(threads)) if threads > 1 else ()))
     key = "\0".join((top_v, tb_v, DRIVER.read_text(), " ".join(opts), cxx_opt))
     digest = hashlib.sha256(key.encode()).hexdigest()
@@ -351,7 +383,7 @@ def build_fast(accel: Accelerator, root: str | os.PathLike | None = None, *,
     binary = d / "obj_dir" / "Vtb"
     stamp = d / "fpim-build.sha256"
     if stamp.exists() and stamp.read_text() == digest and binary.exists():
-        return FastBuild(binary, 0.0)
+        return FastBuild(binary, 0.0, matmul)
     d.mkdir(parents=True, exist_ok=True)
     stamp.unlink(missing_ok=True)
     (d / "top.v").write_text(top_v)
@@ -367,7 +399,7 @@ def build_fast(accel: Accelerator, root: str | os.PathLike | None = None, *,
         tail = " | ".join((d / "build.log").read_text(errors="replace").splitlines()[-5:])
         raise SimulationError(f"verilator build of the fast harness failed (exit {rc}): {tail}")
     stamp.write_text(digest)
-    return FastBuild(binary, time.perf_counter() - t)
+    return FastBuild(binary, time.perf_counter() - t, matmul)
 
 
 @functools.cache
@@ -409,7 +441,9 @@ class FastRun:
         from hw.accel import GemmAccelerator
 
         self.accel = accel
-        top = GemmAccelerator(accel, dim_bits=DIM_BITS, param_depth=PARAM_DEPTH)
+        self.matmul = build.matmul
+        top = GemmAccelerator(accel, dim_bits=DIM_BITS, param_depth=PARAM_DEPTH,
+                              matmul=build.matmul)
         self.cores = top.cores
         self.layouts = {n: data.Layout.cast(getattr(top, n).payload.shape())
                         for n in ("cmd", "params")}
@@ -445,6 +479,9 @@ class FastRun:
     def _write(self, d: Path, case: GemmCase) -> None:
         e = self.accel.engine
         m, n, k = case.mnk
+        if case.matmul and not self.matmul:
+            raise ConfigError(f"{case.name}: a matmul needs a fast harness built with the "
+                              "matmul path (build_fast(..., matmul=True)), not without it")
         if k > MAX_K or k * n > MAX_XN or m * n > MAX_MN:
             raise ShapeError(f"{case.name}: K, K*N and M*N must be at most {MAX_K}, {MAX_XN} "
                              f"and {MAX_MN} for the fast harness's memories, not {k}, {k * n} "
@@ -468,8 +505,9 @@ class FastRun:
         (d / "params.hex").write_bytes(_hex(params or [0], -1))
         for core in self.cores:
             idx = rows[core]
+            bits = e.act_bits if case.matmul and core == "dsp" else e.weight_bits
             (d / f"w_{core}.hex").write_bytes(_hex(case.words[idx] if len(idx) else [0],
-                                                  (1 << e.weight_bits) - 1))
+                                                  (1 << bits) - 1))
             (d / f"map_{core}.hex").write_bytes(_hex(idx if len(idx) else [0], 0xFFFF))
         (d / "x.hex").write_bytes(_hex(case.x, (1 << e.act_bits) - 1))
 
@@ -514,8 +552,9 @@ class FastRun:
                                             (d / "result.txt").read_text().split())
         words = [int(t, 16) for t in (d / "y.hex").read_text().split() if not t.startswith("//")]
         raw = np.asarray(words, dtype=np.int64).reshape(case.want.shape)
-        half = UNWRITTEN >> 1
-        y = np.where(raw >= UNWRITTEN, -999, np.where(raw >= half, raw - UNWRITTEN, raw))
+        unwritten = 1 << out_bits(self.accel, self.matmul)
+        half = unwritten >> 1
+        y = np.where(raw >= unwritten, -999, np.where(raw >= half, raw - unwritten, raw))
         shutil.rmtree(d)
         return FastResult(y, cycles, done_cycle, req_bytes)
 
@@ -524,7 +563,7 @@ def run_fast(accel: Accelerator, cases: list[GemmCase], *, build: FastBuild | No
              ) -> list[Outcome]:
     """Run ``cases`` back to back on the fast harness; one
     :class:`hw.tb.engine.Outcome` per case (cycles must equal the simulator's)."""
-    b = build or build_fast(accel)
+    b = build or build_fast(accel, matmul=any(c.matmul for c in cases))
     with FastRun(accel, b) as run:
         return [outcome(c, r.y, r.cycles, r.req_bytes)
                 for c, r in zip(cases, run.run_many(cases), strict=True)]

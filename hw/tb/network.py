@@ -5,7 +5,8 @@
 goes to the fast harness (:class:`hw.tb.fast.FastRun`, one DUT for the whole network, no reset
 between layers): the host lays the layer's input out as GEMM columns, writes the command
 (with the layer's output format) and the parameters, and turns the RTL's output rows back
-into the layer's value. Pooling, additions and flattening run on the host
+into the layer's value; a matmul runs one command per head (:func:`hw.tb.cases.matmul_cases`)
+and the host requantizes the heads' accumulators. Pooling, additions and flattening run on the host
 (:func:`quant.infer.run_layer`) on the RTL's values. Every value is compared bit for bit with
 integer inference of the whole artifact, and every GEMM layer's busy cycles and requested
 bytes with the simulator's cycle mode for the preset's memory.
@@ -20,13 +21,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from hw.ops import Runs, rtl_op
-from hw.tb.cases import layer_case
+from hw.tb.cases import layer_case, matmul_cases
 from hw.tb.engine import Outcome, outcome
 from hw.tb.fast import FastRun
 from quant.artifact import Artifact
 from quant.infer import quantize_input, run_artifact, run_layer
 from quant.ops import gemm_of
 from quant.ops.gemm import from_columns, output_columns
+from quant.ops.matmul import MATMUL, matmul_out
 from sim.arch import Accelerator
 
 
@@ -81,7 +83,9 @@ def verify_network(accel: Accelerator, art: Artifact, image: np.ndarray, run: Fa
         t = time.perf_counter()
         xs = [vals[s] for s in layer.inputs]
         gemm = None
-        if rtl_op(layer.op) is Runs.ENGINE:
+        if rtl_op(layer.op) is Runs.ENGINE and layer.op == MATMUL.name:
+            y, gemm = _matmul_on_rtl(accel, layer, xs, [fmts[s] for s in layer.inputs], run)
+        elif rtl_op(layer.op) is Runs.ENGINE:
             cols, spatial = gemm_of(layer).to_columns(layer, xs[0])
             case = layer_case(accel, layer, cols, output_columns(ref[layer.name]),
                               bw=mem.dram_bytes_per_cycle, lat=mem.dram_latency)
@@ -95,3 +99,26 @@ def verify_network(accel: Accelerator, art: Artifact, image: np.ndarray, run: Fa
         equal = bool(np.array_equal(y, ref[layer.name]))
         records.append(LayerRecord(layer.name, layer.op, equal, time.perf_counter() - t, gemm))
     return records, bool(np.array_equal(vals[art.output], ref[art.output]))
+
+
+def _matmul_on_rtl(accel: Accelerator, layer, xs: list[np.ndarray], in_fmts: list,
+                   run: FastRun) -> tuple[np.ndarray, Outcome]:
+    """A matmul layer on one image: each head one command on ``run``'s DUT (sim.timing R11),
+    then the host's requantizer on the accumulators; the layer's value and one outcome for
+    all heads (cycles and bytes summed, the first mismatching head's element)."""
+    mem = accel.memory
+    cases = matmul_cases(accel, xs[0][0], xs[1][0], in_fmts[0], in_fmts[1],
+                         transpose_a=bool(layer.attrs["transpose_a"]),
+                         bw=mem.dram_bytes_per_cycle, lat=mem.dram_latency,
+                         name=f"artifact:{layer.name}")
+    heads = [outcome(c, r.y, r.cycles, r.req_bytes)
+             for c, r in zip(cases, run.run_many(cases), strict=True)]
+    acc = np.stack([np.where(o.y == -999, c.want, o.y) for c, o in zip(cases, heads,
+                                                                       strict=True)])
+    first = next((o.first_mismatch for o in heads if o.first_mismatch is not None), None)
+    desc = cases[0].describe().split(": ", 1)[1]
+    gemm = Outcome(f"artifact:{layer.name}", f"artifact:{layer.name}: {len(cases)} heads of "
+                   f"{desc}", sum(c.cycles for c in cases), sum(o.cycles_rtl for o in heads),
+                   all(o.outputs_equal for o in heads), first,
+                   all(o.dram_bytes_equal for o in heads), True, acc)
+    return matmul_out(layer, acc)[None], gemm

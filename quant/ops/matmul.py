@@ -29,8 +29,9 @@ against them), which must fit ``acc_bits`` signed bits, and ``that * mult << max
 (``2**53``) a float32 (float64) product is exact and is used.
 
 Both operands stream (neither is a stored weight): the simulator times it as a GEMM of kind
-``matmul`` with every row fixed point, one group per head and sample; at the RTL level it
-runs on the host for now (:mod:`hw.ops`).
+``matmul`` with every row fixed point, one group per head and sample; at the RTL level each
+head is one command of the GEMM engine, whose accumulators the host requantizes
+(:mod:`hw.ops`, :func:`matmul_out`).
 """
 
 from __future__ import annotations
@@ -82,6 +83,13 @@ def matmul_acc(a: np.ndarray, b: np.ndarray, a_fmt: object, b_fmt: object, trans
     return np.matmul(a, b)
 
 
+def matmul_out(layer: Layer, acc: np.ndarray) -> np.ndarray:
+    """The layer's output from its accumulators ``acc``: the dyadic requantizer (round half
+    to even) to its output format."""
+    a = layer.attrs
+    return requantize(acc, int(a["mult"]), int(a["shift"]), layer.out.fmt)
+
+
 class MatMul(OpDef):
     name = "matmul"
     arity = 2
@@ -123,7 +131,7 @@ class MatMul(OpDef):
         a = layer.attrs
         acc = matmul_acc(xs[0], xs[1], in_fmts[0], in_fmts[1], bool(a["transpose_a"]),
                          int(a["acc_bits"]))
-        return requantize(acc, int(a["mult"]), int(a["shift"]), layer.out.fmt)
+        return matmul_out(layer, acc)
 
 
 MATMUL = MatMul()

@@ -10,6 +10,7 @@ equal the simulator's cycle mode (:func:`sim.timing.schedule_cycles`) for the sa
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import numpy as np
@@ -96,3 +97,99 @@ def test_random_gemms_bit_exact_and_cycles_equal_sim() -> None:
         run = run_case(with_memory(TINY, case.bw, case.lat), case)
         np.testing.assert_array_equal(run.y, case.want, err_msg=case.describe())
         assert run.cycles == case.cycles, case.describe()
+
+
+# Attention matmuls (sim.timing R11): the tiny engine (act_bits = weight_bits), one whose
+# weight words carry two 4-bit values each (8-bit weights) and one whose 6-bit values span
+# word boundaries (3 DSP rows of 4-bit weights hold 2 of them), with signed activations.
+DENSE = dataclasses.replace(replace_engine(TINY, weight_bits=8, lut_rows=1, acc_bits=32),
+                            name="tiny_w8")
+WIDE = dataclasses.replace(replace_engine(TINY, dsp_rows=3, act_bits=6, act_signed=True),
+                           name="tiny_a6")
+# (engine, heads, M, N, K, DRAM bytes/cycle, latency, seed)
+MATMULS = [
+    (TINY, 2, 7, 6, 20, None, 0, 1),
+    (TINY, 3, 4, 9, 35, 4, 4, 2),
+    (TINY, 1, 2, 17, 1, 2, 1, 3),
+    (TINY, 2, 5, 3, 16, None, 12, 4),
+    (DENSE, 2, 5, 10, 9, 3, 7, 5),
+    (DENSE, 1, 2, 4, 40, 1, 0, 6),
+    (WIDE, 2, 4, 7, 18, 4, 4, 7),
+    (WIDE, 1, 2, 13, 5, None, 3, 8),
+]
+
+
+@pytest.mark.parametrize(("accel", "g", "m", "n", "k", "bw", "lat", "seed"), MATMULS,
+                         ids=[f"{a.name}-g{g}m{m}n{n}k{k}-bw{bw}-lat{lat}"
+                              for a, g, m, n, k, bw, lat, _ in MATMULS])
+def test_matmul_bit_exact_and_cycles_equal_sim(accel, g, m, n, k, bw, lat, seed) -> None:
+    """Each head is one command: accumulators equal quant.ops.matmul's, busy cycles and bytes
+    requested the simulator's, and the heads together what sim.engine.simulate times for
+    the matmul layer (R11: weight role at act_bits, groups x one group)."""
+    from hw.tb.cases import random_matmul_cases
+    from sim.engine import simulate
+    from sim.workload import GemmOp, Workload
+
+    cases = random_matmul_cases(accel, g, m, n, k, seed, bw=bw, lat=lat)
+    mem = with_memory(accel, bw, lat)
+    assert GemmAccelerator(mem, matmul=True).runs_matmul
+    total = 0
+    for case in cases:
+        run = run_case(mem, case)
+        np.testing.assert_array_equal(run.y, case.want, err_msg=case.describe())
+        assert run.cycles == case.cycles, case.describe()
+        assert sum(r[3] for r in run.requests) == case.dram_read
+        assert all(a[2] <= b[1] for a, b in itertools.pairwise(run.requests))
+        total += run.cycles
+    op = GemmOp("attn", "matmul", m=m, n=n, k=k, groups=g, splits=((m, 0, g),))
+    layer = simulate(Workload("mm", (op,)), mem, "cycle").layers[0]
+    assert layer.cycles == total
+
+
+def test_matmul_operands_cover_signs_and_extremes() -> None:
+    """The random matmuls draw every signedness pair and the formats' extreme values."""
+    from hw.tb.cases import random_matmul_groups
+
+    cases = [c for grp in random_matmul_groups(TINY, 24, seed=3) for c in grp]
+    assert {(c.a_signed, c.b_signed) for c in cases} == {
+        (False, False), (False, True), (True, False), (True, True)}
+    act = TINY.engine.act_bits
+    assert any(c.words.min() == -(1 << (act - 1)) + 1 for c in cases)
+    assert any(c.x.max() == (1 << act) - 1 for c in cases)
+    assert {c.words.shape[0] for c in cases} >= {1, 2, 3, 4}
+
+
+def test_matmul_refused_where_the_top_cannot_run_it() -> None:
+    """A packed DSP core has no matmul path (sim.resources.rtl_runs_matmul), and a block
+    that does not fit the weight words (sim.resources.matmul_block_violation) is refused."""
+    from hw.tb.cases import random_matmul_cases
+
+    packed = replace_engine(TINY, dsp_packing=2)
+    with pytest.raises(ConfigError, match=r"^matmul must be False for an engine with "
+                                          r"dsp_rows 2, dsp_packing 2 and acc_bits 24 "):
+        GemmAccelerator(packed, matmul=True)
+    with pytest.raises(ConfigError, match=r"^matmul must be a bool, not 1$"):
+        GemmAccelerator(TINY, matmul=1)
+    with pytest.raises(ConfigError, match=r"^engine must have the generated top's matmul "):
+        random_matmul_cases(packed, 1, 2, 3, 4, seed=0)
+    with pytest.raises(ConfigError, match=r"need 18 bits of a weight-buffer word, but its "
+                                          r"DSP rows have 12"):
+        random_matmul_cases(WIDE, 1, 3, 3, 4, seed=0)
+
+
+def test_ordinary_gemms_unchanged_on_the_matmul_path() -> None:
+    """A top with the matmul path runs ordinary GEMMs exactly and on time (its widened DSP
+    operands, wider DSP lanes and bypass; signed activations and 8-bit weights included),
+    and without the path the top has none of its fields."""
+    from hw.tb.cases import random_cases
+
+    plain, mm = GemmAccelerator(TINY), GemmAccelerator(TINY, matmul=True)
+    assert not plain.runs_matmul and mm.runs_matmul
+    assert "matmul" not in plain.cmd.payload.shape().members
+    assert {"matmul", "a_signed", "b_signed"} <= set(mm.cmd.payload.shape().members)
+    for accel in (TINY, DENSE, WIDE):
+        for case in random_cases(accel, 4, seed=11):
+            mem = with_memory(accel, case.bw, case.lat)
+            run = run_case(mem, case, dut=GemmAccelerator(mem, matmul=True))
+            np.testing.assert_array_equal(run.y, case.want, err_msg=case.describe())
+            assert run.cycles == case.cycles, case.describe()

@@ -328,3 +328,28 @@ def test_synth_vector_pos_embed_json(capsys) -> None:
     assert u["family"] == "xc7" and u["measured"]["dsp"] == u["model"]["dsp"] == 8
     errors = {r["resource"]: r["rel_error"] for r in u["comparison"]}
     assert abs(errors["lut"]) <= 0.10 and abs(errors["ff"]) <= 0.10
+
+
+@pytest.mark.skipif(shutil.which("verilator") is None, reason="verilator not installed")
+def test_matmul_top_lints_and_its_option_is_checked(capsys, tmp_path) -> None:
+    """`fpim rtl --matmul` writes the top with the attention-matmul path (sim.timing R11):
+    it lints like the shipped top, records the option and the 154-bit command in its
+    manifest; a packed DSP core or --vector with it is refused in one line."""
+    code, _, _ = run(capsys, "rtl", "--accel", "tiny", "--matmul", "--out", str(tmp_path))
+    assert code == 0
+    manifest = json.loads((tmp_path / "fpim_tiny.json").read_text())
+    assert manifest["parameters"]["matmul"] is True
+    cmd = [f["field"] for f in manifest["payload_layouts"]["cmd"]]
+    assert cmd[-3:] == ["matmul", "a_signed", "b_signed"]
+    assert {p["name"]: p["width"] for p in manifest["ports"]}["cmd__payload"] == 154
+    proc = subprocess.run(["verilator", "--lint-only", "-Wno-WIDTH", "--top-module",
+                           "fpim_tiny", str(tmp_path / "fpim_tiny.v")],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    code, _, err = run(capsys, "rtl", "--accel", "tiny", "--set", "engine.dsp_packing=2",
+                       "--matmul", "--out", str(tmp_path / "p"))
+    assert code == 2 and "matmul must be False for an engine with dsp_rows 2, dsp_packing 2" \
+        in err and len(err.strip().splitlines()) == 1
+    code, _, err = run(capsys, "rtl", "--accel", "tiny", "--vector", "--tokens", "17",
+                       "--features", "8", "--matmul", "--out", str(tmp_path / "v"))
+    assert code == 2 and "--matmul applies only to the GEMM top, not with --vector" in err

@@ -17,7 +17,13 @@ import numpy as np
 import pytest
 
 from hw.generate import generate
-from hw.tb.cases import make_case, random_case, random_cases
+from hw.tb.cases import (
+    make_case,
+    random_case,
+    random_cases,
+    random_matmul_cases,
+    random_matmul_groups,
+)
 from hw.tb.engine import REPO, artifact_layer_case, build_accel, run_verilator
 from quant.formats import ActFormat
 from quant.msq import msq_assign
@@ -79,9 +85,49 @@ def test_engine_heavy_back_pressure(tmp_path) -> None:
     check_all(outcomes)
 
 
-def mutant(pattern: str, replacement: str, name: str, tmp_path):
-    """A build of the tiny top with one textual edit of its generated Verilog."""
-    text, _ = generate(TINY)
+MATMULS = 10
+
+
+def matmul_mix(seed: int) -> list:
+    """Random matmuls (1 to 3 heads, each head one command; signed and unsigned operands of
+    every width up to act_bits, extreme values, both operand layouts, every memory timing)
+    interleaved with ordinary GEMMs, so each mode runs after the other on the same DUT."""
+    groups = random_matmul_groups(TINY, MATMULS, seed=seed)
+    gemms = random_cases(TINY, len(groups), seed=seed)
+    cases = [c for pair in zip(groups, gemms, strict=True) for c in (*pair[0], pair[1])]
+    # a full-range pair: every product of the extremes of an unsigned and a signed operand
+    cases += random_matmul_cases(TINY, 2, 5, 9, 33, seed=seed, bw=4, lat=4, name="extreme")
+    return cases
+
+
+def test_engine_random_matmuls(tmp_path) -> None:
+    """Attention matmuls on the engine (sim.timing R11): accumulators bit-exact against
+    quant.ops.matmul, busy cycles and bytes requested equal to the simulator's cycle mode
+    with the weight role at act_bits, under paced beats, idle cycles on params/cmd and mild
+    back-pressure on out; ordinary GEMMs in between stay exact."""
+    cases = matmul_mix(SEED + 10)
+    mm = [c for c in cases if c.matmul]
+    assert {(c.a_signed, c.b_signed) for c in mm} == {(False, False), (False, True),
+                                                       (True, False), (True, True)}
+    assert any(int(abs(c.want).max()) >= (1 << (2 * TINY.engine.act_bits - 3)) for c in mm)
+    outcomes = run_verilator(TINY, cases, seed=SEED + 10, log_file=tmp_path / "sim.log")
+    check_all(outcomes)
+    assert all(o.cycles_rtl == o.cycles_sim for o in outcomes)
+
+
+def test_engine_matmuls_heavy_back_pressure(tmp_path) -> None:
+    """Burst loads, idle params/cmd half the time and an ``out`` consumer ready 30 % of the
+    time: matmul accumulators still exact."""
+    cases = matmul_mix(SEED + 11)
+    outcomes = run_verilator(TINY, cases, seed=SEED + 11, log_file=tmp_path / "sim.log",
+                             patterns={"beats": "burst", "out": "heavy", "idle": 0.5})
+    check_all(outcomes)
+
+
+def mutant(pattern: str, replacement: str, name: str, tmp_path, matmul: bool = False):
+    """A build of the tiny top (``matmul``: with the matmul path) with one textual edit of
+    its generated Verilog."""
+    text, _ = generate(TINY, matmul=matmul)
     edited, count = re.subn(pattern, replacement, text)
     assert count >= 1 and edited != text, f"mutation {name!r} did not apply"
     return build_accel(TINY, REPO / "build" / "cocotb" / f"mutant-{name}", verilog=edited)
@@ -162,3 +208,28 @@ def test_mutant_with_a_larger_ring_is_caught(tmp_path) -> None:
     check_all(good)
     outcomes = run_verilator(TINY, cases, seed=SEED + 6, build=b, log_file=tmp_path / "l")
     assert not any(o.outputs_equal for o in outcomes)
+
+
+def test_mutant_unsigned_matmul_port_is_caught(tmp_path) -> None:
+    """The DSP PEs' weight-role port ignores ``a_signed`` (a signed operand's values enter
+    zero-extended, as if the act_bits + 1-bit port were unsigned): matmuls with a negative
+    weight-role value must differ, while ordinary GEMMs stay exact."""
+    b = mutant(r"= \\port\$\d+\$\d+ \[7\] & (\\port\$\d+\$0 \[\d+\]);", r"= 1'h0 & \1;",
+               "unsigned-matmul-port", tmp_path, matmul=True)
+    cases = matmul_mix(SEED + 12)
+    outcomes = run_verilator(TINY, cases, seed=SEED + 12, build=b, log_file=tmp_path / "l")
+    signed_a = [o for o, c in zip(outcomes, cases, strict=True)
+                if c.matmul and c.a_signed and (c.words < 0).any()]
+    assert signed_a and not any(o.outputs_equal for o in signed_a)
+    assert all(o.passed for o, c in zip(outcomes, cases, strict=True) if not c.matmul)
+
+
+def test_mutant_bypass_dropping_a_bit_is_caught(tmp_path) -> None:
+    """The DSP post-processor's bypass drops the accumulators' lowest bit (R11d): matmuls
+    with an odd accumulator must differ, while ordinary GEMMs stay exact."""
+    b = mutant(r"(acc\[\d+:\d+\] \}) :", r"\1 & ~1 :", "bypass-bit", tmp_path, matmul=True)
+    cases = matmul_mix(SEED + 13)
+    outcomes = run_verilator(TINY, cases, seed=SEED + 13, build=b, log_file=tmp_path / "l")
+    odd = [o for o, c in zip(outcomes, cases, strict=True) if c.matmul and (c.want % 2).any()]
+    assert odd and not any(o.outputs_equal for o in odd)
+    assert all(o.passed for o, c in zip(outcomes, cases, strict=True) if not c.matmul)

@@ -14,13 +14,14 @@ import numpy as np
 import pytest
 
 from hw.generate import generate
-from hw.tb.cases import random_cases
+from hw.tb.cases import random_cases, random_matmul_groups
 from hw.tb.engine import REPO, artifact_layer_case, digits_image, run_verilator
 from hw.tb.fast import FastRun, build_fast, run_fast
 from hw.tb.network import verify_network
 from quant.artifact import load_artifact
 from sim.config import CONFIG_DIR, load_accelerator
-from tests.cocotb.accel.test_accel import SEED, TINY, TINY_POT, check_all
+from tests.cocotb.accel.test_accel import SEED, TINY, TINY_POT, check_all, matmul_mix
+from tests.hw.test_accel import DENSE, WIDE
 
 pytestmark = pytest.mark.skipif(shutil.which("verilator") is None,
                                 reason="verilator not installed (make test installs it)")
@@ -42,6 +43,28 @@ def test_fast_and_stream_harnesses_agree(accel, tmp_path) -> None:
     for f, s in zip(fast, stream, strict=True):
         assert np.array_equal(f.y, s.y), f.name
         assert f.cycles_rtl == s.cycles_rtl == f.cycles_sim, f.name
+
+
+def test_fast_and_stream_harnesses_agree_on_matmuls(tmp_path) -> None:
+    """Random attention matmuls between GEMMs (sim.timing R11) on both harnesses: identical
+    outputs and busy cycles, equal to quant.ops.matmul's accumulators and the simulator."""
+    cases = matmul_mix(SEED + 14)
+    fast = run_fast(TINY, cases, build=build_fast(TINY, ROOT, matmul=True))
+    stream = run_verilator(TINY, cases, seed=SEED + 14, log_file=tmp_path / "sim.log")
+    check_all(fast)
+    for f, s in zip(fast, stream, strict=True):
+        assert np.array_equal(f.y, s.y), f.name
+        assert f.cycles_rtl == s.cycles_rtl == f.cycles_sim, f.name
+
+
+@pytest.mark.parametrize("accel", [DENSE, WIDE], ids=lambda a: a.name)
+def test_fast_harness_packs_matmul_values_into_weight_words(accel) -> None:
+    """Engines whose weight words hold a matmul's act_bits values two to a word (8-bit
+    weights, 4-bit values) or across word boundaries (4-bit weights, 6-bit signed values):
+    matmuls and GEMMs exact, cycles equal to the simulator's."""
+    groups = random_matmul_groups(accel, 6, seed=SEED + 15)
+    cases = [c for grp in groups for c in grp] + random_cases(accel, 4, seed=SEED + 15)
+    check_all(run_fast(accel, cases, build=build_fast(accel, ROOT, matmul=True)))
 
 
 def test_fast_harness_runs_the_mid_preset() -> None:

@@ -73,3 +73,35 @@ def test_verify_refuses_options_that_do_not_apply(capsys, argv, message) -> None
     code, _, err = run(capsys, "verify", "--accel", "tiny", "--cases", "1", *argv)
     assert code == 2 and err.strip().endswith(message)
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(shutil.which("verilator") is None, reason="verilator not installed")
+def test_verify_all_layers_runs_the_tiny_vit_matmuls_on_the_engine(capsys, tmp_path) -> None:
+    """The tiny ViT of tests/quant/vit_graph.py (8-bit; its data marked digits so that the
+    verification image is a digits test image) on the tiny engine at 8 bits: QK^T and A.V
+    run on the engine, one command per head (sim.timing R11), with cycles equal to the
+    simulator's; every value and the logits equal integer inference."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from quant.artifact import save_artifact
+    from tests.quant.vit_graph import TinyViT, build_artifact, random_weights
+
+    cfg = TinyViT()
+    art = build_artifact(cfg, random_weights(cfg, 0),
+                         np.random.default_rng(1).random((64, 1, 8, 8)))
+    save_artifact(replace(art, meta={**art.meta, "data": "digits"}), tmp_path / "vit")
+    sets = ["engine.weight_bits=8", "engine.act_bits=8", "engine.act_signed=true",
+            "engine.acc_bits=32"]
+    code, out, _ = run(capsys, "verify", "--accel", "tiny", *(w for s in sets
+                                                                for w in ("--set", s)),
+                       "--cases", "0", "--artifact", str(tmp_path / "vit"), "--all-layers",
+                       "--json")
+    d = json.loads(out)
+    assert code == 0 and d["failed"] == 0 and d["logits_equal"] is True
+    assert all(r["passed"] for r in d["layers"])
+    mm = [r for r in d["layers"] if r["op"] == "matmul"]
+    assert [r["name"] for r in mm] == ["b0.scores", "b0.ctx", "b1.scores", "b1.ctx"]
+    assert all(r["runs_on"] == "rtl" and r["cycles_rtl"] == r["cycles_sim"] > 0 for r in mm)
+    assert all(r["gemm"].startswith("2 heads of matmul") for r in mm)
