@@ -60,9 +60,9 @@ EXPECT: dict[str, Expect] = {
          "to fit it, quantize again with --first-last-bits 0 --input-bits 4 "
          "--pool-extra-bits 0"), long=True),
     ".venv/bin/fpim simulate --model resnet50 --accel xc7z020": Expect(
-        ("6115534 cycles (457502 stall)", "16.35 FPS (images/s)", "MAC utilisation 87.1%")),
+        ("5860786 cycles (202754 stall)", "17.06 FPS (images/s)", "MAC utilisation 90.8%")),
     ".venv/bin/fpim simulate --model resnet18 --accel xc7z020": Expect(
-        ("2678849 cycles", "MAC utilisation 88.2%")),
+        ("2643869 cycles", "MAC utilisation 89.3%")),
     ".venv/bin/fpim simulate --model mynet.py:make --input-shape 1,3,32,32 --accel xc7z020":
         Expect(not_run="needs the user's mynet.py (tests/sim/test_your_model_cli.py runs this "
                        "form from the file's own directory)"),
@@ -79,11 +79,11 @@ EXPECT: dict[str, Expect] = {
         ("functional: bit-exact against quant.infer on 1 random image (deit_tiny artifact from "
          "random weights, seed 0, PTQ on 1 random image): logits equal",), long=True),
     ".venv/bin/fpim search msq --part XC7Z020 --bits 4 --model resnet18 --save build/msq.yaml":
-        Expect(("3349455 cycles", "LUT 40180", "verdict: mixing pays",
+        Expect(("3345007 cycles", "LUT 40180", "verdict: mixing pays",
                 "reproduce: fpim simulate --model resnet18 --accel build/msq.yaml --mode "
                 "analytical --sp2-fraction 0.75")),
     ".venv/bin/fpim simulate --model resnet18 --accel build/msq.yaml --mode analytical "
-    "--sp2-fraction 0.75": Expect(("3349455 cycles", "LUT 40180/53200", "29.86 FPS")),
+    "--sp2-fraction 0.75": Expect(("3345007 cycles", "LUT 40180/53200", "29.90 FPS")),
     ".venv/bin/fpim report --model resnet50 --accel xc7z020 --out "
     "reports/reference/resnet50_xc7z020": Expect(
         ("report: reports/reference/resnet50_xc7z020/index.html",)),
