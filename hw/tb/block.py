@@ -177,7 +177,8 @@ class VectorUnits:
         if key not in self.builds:
             comp = build_unit(unit, cfg)
             top = module_name(top_name(self.accel), unit)
-            text = self.verilog.get(unit) or emit_verilog(comp, top)
+            text = emit_verilog(comp, top)  # elaborated even when replaced: its ports
+            text = self.verilog.get(unit, text)
             digest = hashlib.sha256(text.encode()).hexdigest()[:10]
             b = build_verilog(text, top, self.root / f"vector-{top}-{digest}")
             self.builds[key] = (b, comp)
