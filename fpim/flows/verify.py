@@ -22,7 +22,14 @@ from fpim.flows.fit import check_fit
 from fpim.progress import Progress, silent
 from hw.generate import top_name
 from hw.tb import HARNESSES
-from hw.tb.block import OpRecord, VectorUnits, block_layers, block_vector_config, engine_layers
+from hw.tb.block import (
+    OpRecord,
+    VectorUnits,
+    block_layers,
+    block_vector_config,
+    check_block_gemms,
+    engine_layers,
+)
 from hw.tb.cases import GemmCase, random_cases
 from hw.tb.engine import (
     REPO,
@@ -142,7 +149,8 @@ def verify(accel: Accelerator, count: int, *, seed: int = 0, artifact: str | Non
             for unit in sorted({la.op for la in blk[1]} & {"layernorm", "gelu", "softmax"}):
                 for fmt in {_in_fmt(blk[0], la) for la in blk[1] if la.op == unit}:
                     units.get(unit, fmt)
-            units.get("requant")
+            if any(la.op == "matmul" for la in blk[1]):
+                units.get("requant")
     t1 = time.perf_counter()
     outcomes: list[Outcome] = []
     log = None
@@ -180,6 +188,7 @@ def _check_block(accel: Accelerator, artifact: str | None, block: int):
     layers = block_layers(art, block)
     for name in engine_layers(layers):
         check_fit(art, accel, only=name)
+    check_block_gemms(layers)
     return art, layers
 
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import re
 import tempfile
 import time
@@ -40,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hw.generate import top_name
+from hw.generate import check_gemm, top_name
 from hw.ops import Runs, rtl_op
 from hw.synth import emit_verilog
 from hw.tb.cases import layer_case
@@ -49,8 +50,8 @@ from hw.tb.fast import FastRun
 from hw.tb.verilator import Build, build_verilog, run
 from hw.vector.unit import build_unit, module_name
 from quant.artifact import Artifact, Layer
-from quant.errors import ConfigError, SimulationError
-from quant.formats import ActFormat
+from quant.errors import ConfigError, ShapeError, SimulationError
+from quant.formats import ActFormat, Scheme
 from quant.infer import quantize_input, run_artifact, run_layer
 from quant.ops import gemm_of
 from quant.ops.gemm import from_columns, output_columns
@@ -61,9 +62,6 @@ from sim.engine import simulate
 from sim.ops import from_artifact
 from sim.resources import BETA_BITS, GAMMA_BITS, VectorConfig, vector_config
 
-#: Op -> the vector-unit component that runs it.
-VECTOR_OPS = {"layernorm": "layernorm", "gelu": "gelu", "softmax": "softmax",
-              "requant": "requant"}
 BLOCK_NAME = re.compile(r"blocks\.(\d+)\.")
 
 
@@ -90,6 +88,21 @@ def block_layers(art: Artifact, index: int) -> list[Layer]:
 def engine_layers(layers: list[Layer]) -> list[str]:
     """Names of the layers the GEMM engine runs (:data:`hw.ops.RTL_OPS`)."""
     return [la.name for la in layers if rtl_op(la.op) is Runs.ENGINE]
+
+
+def check_block_gemms(layers: list[Layer]) -> None:
+    """Raise :class:`ShapeError` (naming the layer) unless every weight GEMM of ``layers``
+    the engine runs fits one command of the generated top (:func:`hw.generate.check_gemm`),
+    before anything is built."""
+    for la in layers:
+        if rtl_op(la.op) is not Runs.ENGINE or la.rows is None:
+            continue
+        mf = int(np.sum(la.rows.scheme_ids == int(Scheme.FIXED)))
+        n = math.prod(la.out.shape[1:])
+        try:
+            check_gemm(mf, la.rows.shape[0] - mf, n, la.rows.shape[1])
+        except ShapeError as exc:
+            raise ShapeError(f"layer {la.name!r}: {exc}") from None
 
 
 @dataclass(frozen=True)
