@@ -15,6 +15,11 @@ of :mod:`quant.torch.vit_qat` names them) in graph order on one input image:
   and a matmul that ``RTL_OPS`` puts on the host (its accumulators; its requantized value
   too when no ``requant`` row follows it).
 
+The softmax and the ``requant`` op read a matmul's accumulators, which the host computes
+from the RTL's values of the matmul's operands wherever the matmul itself runs. (The path of
+a matmul on the GEMM top is the one every engine layer takes, :func:`hw.tb.cases.
+layer_case`; it is untested here until the top takes matmuls.)
+
 The block's inputs are integer inference's values; every later op reads the RTL's own
 outputs of the ops before it, so an error propagates to the end of the block. Every op's
 value is compared bit for bit with integer inference, and every RTL op's cycles with the
@@ -349,6 +354,10 @@ def verify_block(accel: Accelerator, art: Artifact, index: int, image: np.ndarra
         in_fmts = [fmts[s] for s in layer.inputs]
         runs = rtl_op(layer.op)
         row = table.get(layer.name)
+        if layer.op == "matmul":  # the accumulators the softmax or the requant op reads
+            a = layer.attrs
+            accs[layer.name] = matmul_acc(xs[0], xs[1], in_fmts[0], in_fmts[1],
+                                          bool(a["transpose_a"]), int(a["acc_bits"]))
         if runs is Runs.ENGINE:
             cols, spatial = gemm_of(layer).to_columns(layer, xs[0])
             case = layer_case(accel, layer, cols, output_columns(ref[layer.name]),
@@ -359,10 +368,7 @@ def verify_block(accel: Accelerator, art: Artifact, index: int, image: np.ndarra
             record(layer.name, layer.op, "gemm top", y, t0, g.cycles_rtl, g.cycles_sim,
                    "GEMM busy cycles (cycle mode)", g)
         elif layer.op == "matmul":  # on the host: its accumulators, then its requantizer
-            a = layer.attrs
-            acc = matmul_acc(xs[0], xs[1], in_fmts[0], in_fmts[1], bool(a["transpose_a"]),
-                             int(a["acc_bits"]))
-            accs[layer.name] = acc
+            acc = accs[layer.name]
             host_y = requantize(acc, int(a["mult"]), int(a["shift"]), layer.out.fmt)
             record(layer.name, layer.op, "host", host_y, t0, None,
                    row.cycles if row else None, "host (not compared)")
