@@ -34,3 +34,11 @@ def test_reproduce_line_keeps_the_harness_and_all_layers():
     again = build_parser().parse_args(shlex.split(line)[1:])
     assert (again.harness, again.all_layers, again.artifact, again.beats) == \
         ("both", True, "a", None)
+
+
+def test_reproduce_line_keeps_the_block():
+    line = _line(["--accel", "tiny", "--set", "engine.act_signed=true", "--artifact", "v",
+                  "--block", "1", "--cases", "0"])
+    again = build_parser().parse_args(shlex.split(line)[1:])
+    assert (again.block, again.artifact, again.overrides, again.cases) == \
+        (1, "v", ["engine.act_signed=true"], 0)

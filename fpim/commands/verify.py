@@ -19,7 +19,7 @@ from fpim.commands.options import (
 )
 from fpim.output import print_json, print_table
 from hw.tb import HARNESSES
-from quant.errors import check_int_range
+from quant.errors import ConfigError, check_int_range
 from quant.fileio import check_output
 
 EXAMPLES = """examples:
@@ -28,6 +28,8 @@ EXAMPLES = """examples:
   fpim verify --accel tiny --harness stream --beats burst --out-pattern heavy --json
   fpim verify --accel tiny --artifact build/demo/artifact --layer layer1.0.conv1
   fpim verify --accel tiny --artifact build/demo/artifact --all-layers   # the whole network
+  fpim verify --accel tiny --set engine.act_signed=true --artifact build/vit --block 0 --cases 0
+                                                 # encoder block 0 of a ViT, op by op
 
 Exit status: 0 all cases pass, 1 some case failed (the first failure and the seed to
 reproduce it are printed), 2 bad input or a missing tool.
@@ -71,6 +73,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "on the RTL, the others on the host) on digits test image 0, each "
                         "value compared with quant.infer and each layer's cycles with the "
                         "simulator")
+    p.add_argument("--block", type=int, default=None, metavar="N",
+                   help="run encoder block N (layers blocks.N.*) of the ViT --artifact op by "
+                        "op: GEMMs on the GEMM top (fast harness), layernorm, softmax, gelu "
+                        "and a matmul's requant on the vector unit's Verilated components, "
+                        "residual adds, layout ops and host matmuls on the host; each op's "
+                        "inputs are the RTL's outputs of the ops before it. Every value is "
+                        "compared with quant.infer and every RTL op's cycles with the "
+                        "simulator's per-layer table")
     p.add_argument("--no-artifact", action="store_true",
                    help="skip the QAT artifact layer")
     p.add_argument("--build-dir", default=None, metavar="DIR",
@@ -100,7 +110,8 @@ def reproduce_line(args: argparse.Namespace) -> str:
     else:
         words += (["--artifact", args.artifact] if args.artifact else []) + \
                  (["--layer", args.layer] if args.layer else []) + \
-                 (["--all-layers"] if args.all_layers else [])
+                 (["--all-layers"] if args.all_layers else []) + \
+                 (["--block", str(args.block)] if args.block is not None else [])
     return shlex.join(words)
 
 
@@ -119,6 +130,14 @@ def run(args: argparse.Namespace) -> int:
         refuse_unless(args.layer, False, "--layer", "without --all-layers", "with it")
         refuse_unless(True, args.artifact is not None, "--all-layers", "with --artifact DIR",
                       "without it")
+    if args.block is not None:
+        refuse_unless(args.layer, False, "--layer", "without --block", "with it")
+        refuse_unless(args.all_layers, False, "--all-layers", "without --block", "with it")
+        refuse_unless(True, args.artifact is not None, "--block", "with --artifact DIR",
+                      "without it")
+        if args.harness != "fast":
+            raise ConfigError(f"--harness must be fast with --block (the block's GEMMs run on "
+                              f"the fast harness), not {args.harness}")
     if args.build_dir is not None:
         check_output(args.build_dir, "build-dir", directory=True)
     check_csv(args)
@@ -127,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
                with_artifact=not args.no_artifact, harness=args.harness,
                beats=args.beats or "paced", out_pattern=args.out_pattern or "mild",
                all_layers=args.all_layers, build_dir=args.build_dir, say=_say,
-               progress=progress(args))
+               progress=progress(args), block=args.block)
     if v is None:
         _say("fpim verify: nothing to run (--cases 0 and no artifact layer)")
         return 0
@@ -140,7 +159,10 @@ def run(args: argparse.Namespace) -> int:
                     "run_seconds": round(v.run_seconds, 2), "rtl_cycles": v.rtl_cycles,
                     "harness": args.harness, "cases": [o.to_dict() for o in v.outcomes],
                     "layers": [r.to_dict() for r in v.layers],
-                    "logits_equal": v.logits_equal})
+                    "logits_equal": v.logits_equal,
+                    "block": None if args.block is None else {
+                        "index": args.block, "image": v.block_image,
+                        "ops": [r.to_dict() for r in v.block_ops]}})
     else:
         rows = [(o.name, o.description.split(": ", 1)[1], o.cycles_sim, o.cycles_rtl,
                  "yes" if o.outputs_equal else "NO", "pass" if o.passed else "FAIL")
@@ -154,8 +176,11 @@ def run(args: argparse.Namespace) -> int:
                          "pass" if r.passed else "FAIL"))
             raw.append((r.name, what, sim if r.gemm else None, rtl if r.gemm else None,
                         r.equal, r.passed))
-        print_table(("name", "description", "cycles_sim", "cycles_rtl", "outputs_equal",
-                     "passed"), rows, args.csv, raw)
+        if args.block is not None:
+            _block_table(v, args)
+        else:
+            print_table(("name", "description", "cycles_sim", "cycles_rtl", "outputs_equal",
+                         "passed"), rows, args.csv, raw)
         print(f"\n{v.passed} passed, {v.failed} failed; {v.rtl_cycles} RTL cycles simulated "
               f"in {v.run_seconds:.1f} s (build {v.build_seconds:.1f} s)"
               + (f"; log {v.log}" if v.log else ""))
@@ -166,3 +191,31 @@ def run(args: argparse.Namespace) -> int:
         if v.first_failure:
             print(f"first failure: {v.first_failure}\nreproduce: {repro}")
     return 0 if v.failed == 0 else 1
+
+
+def _block_table(v, args: argparse.Namespace) -> None:
+    """The random cases (if any), then one row per op of the block, then its summary."""
+    rows = [(o.name, "gemm top", "yes" if o.outputs_equal else "NO", o.cycles_rtl,
+             o.cycles_sim, "pass" if o.passed else "FAIL") for o in v.outcomes]
+    raw = [(o.name, "gemm top", o.outputs_equal, o.cycles_rtl, o.cycles_sim, o.passed)
+           for o in v.outcomes]
+    for r in v.block_ops:
+        rows.append((r.name, r.runs_on, "yes" if r.equal else "NO",
+                     "" if r.cycles_rtl is None else r.cycles_rtl,
+                     "" if r.cycles_rtl is None or r.cycles_sim is None else r.cycles_sim,
+                     "pass" if r.passed else "FAIL"))
+        raw.append((r.name, r.runs_on, r.equal, r.cycles_rtl,
+                    r.cycles_sim if r.cycles_rtl is not None else None, r.passed))
+    print_table(("op", "runs_on", "outputs_equal", "cycles_rtl", "cycles_sim", "passed"),
+                rows, args.csv, raw)
+    ops = v.block_ops
+    rtl = [r for r in ops if r.cycles_rtl is not None]
+    print(f"\nblock {args.block} on {v.block_image}: {len(ops)} ops, "
+          f"{sum(not r.equal for r in ops)} with outputs differing from quant.infer; "
+          f"{len(rtl)} on the RTL ({sum(r.runs_on == 'gemm top' for r in rtl)} on the GEMM "
+          f"top, {sum(r.runs_on.startswith('vector') for r in rtl)} on the vector unit), "
+          f"cycles equal to the simulator's in {sum(bool(r.cycles_equal) for r in rtl)}/"
+          f"{len(rtl)}; {len(ops) - len(rtl)} on the host")
+    print("cycles compared: a GEMM's busy cycles (cycle mode); a vector op's first input beat "
+          "to last output beat, stall-free (R14/R15); the softmax's own R14 cycles (the "
+          "table's exposed + hidden cycles of R16)")

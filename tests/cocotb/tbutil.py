@@ -13,11 +13,19 @@ import json
 import os
 from pathlib import Path
 
+from hw.tb.vector_tb import (  # noqa: F401 (shared with fpim verify --block)
+    CLOCK_NS,
+    pack,
+    settle,
+    start_clock_and_reset,
+    to_signed,
+    unpack,
+)
+
 REPO = Path(__file__).resolve().parents[2]
 PARAMS_ENV = "FPIM_TB_PARAMS"
 SEED_ENV = "FPIM_TB_SEED"
 DEFAULT_SEED = 20240607
-CLOCK_NS = 10
 
 
 def tb_seed() -> int:
@@ -68,47 +76,6 @@ def failure_summary(log: Path, lines: int = 6) -> str:
 def tb_params() -> dict:
     """The parameter set handed over by :func:`run_paramset`."""
     return json.loads(os.environ[PARAMS_ENV])
-
-
-async def start_clock_and_reset(dut, cycles: int = 2) -> None:
-    """Start ``clk`` and hold the synchronous ``rst`` high for ``cycles`` rising edges; returns
-    just after a falling edge with ``rst`` low (the caller's inputs must be set already)."""
-    import cocotb
-    from cocotb.clock import Clock
-    from cocotb.triggers import FallingEdge, RisingEdge
-
-    cocotb.start_soon(Clock(dut.clk, CLOCK_NS, units="ns").start())
-    dut.rst.value = 1
-    for _ in range(cycles):
-        await RisingEdge(dut.clk)
-    await FallingEdge(dut.clk)
-    dut.rst.value = 0
-
-
-async def settle() -> None:
-    """Wait 1 ns after the inputs changed, so outputs read now are this cycle's values."""
-    from cocotb.triggers import Timer
-
-    await Timer(1, units="ns")
-
-
-def to_signed(value: int, bits: int) -> int:
-    value &= (1 << bits) - 1
-    return value - (1 << bits) if value >> (bits - 1) else value
-
-
-def pack(values, bits: int) -> int:
-    """Elements (element 0 in the least significant bits) as one flat vector value."""
-    word = 0
-    for i, v in enumerate(values):
-        word |= (int(v) & ((1 << bits) - 1)) << (i * bits)
-    return word
-
-
-def unpack(word: int, bits: int, n: int, signed: bool) -> list[int]:
-    """Inverse of :func:`pack`."""
-    out = [(word >> (i * bits)) & ((1 << bits) - 1) for i in range(n)]
-    return [to_signed(v, bits) for v in out] if signed else out
 
 
 class Scoreboard:
