@@ -21,6 +21,7 @@ from pathlib import Path
 from fpim.flows.fit import check_fit
 from fpim.progress import Progress, silent
 from hw.generate import top_name
+from hw.ops import Runs, rtl_op
 from hw.tb import HARNESSES
 from hw.tb.block import (
     OpRecord,
@@ -142,7 +143,7 @@ def verify(accel: Accelerator, count: int, *, seed: int = 0, artifact: str | Non
     with progress("Verilator build"), contextlib.redirect_stdout(quiet):
         b = build_accel(accel, build_dir) if stream else None
         fb = build_fast(accel, None if build_dir is None else Path(build_dir) / "fast",
-                        matmul=all_layers and _needs_matmul(accel, artifact)) \
+                        matmul=whole and _needs_matmul(accel, artifact)) \
             if fast else None
         units = None
         if blk is not None:
@@ -192,6 +193,13 @@ def _check_block(accel: Accelerator, artifact: str | None, block: int):
     for name in engine_layers(layers):
         check_fit(art, accel, only=name)
     check_block_gemms(layers)
+    if any(la.op == MATMUL.name for la in layers) and rtl_op(MATMUL.name) is Runs.ENGINE \
+            and not rtl_runs_matmul(accel.engine):
+        e = accel.engine
+        raise ConfigError(f"engine must have the generated top's matmul path for block "
+                          f"{block}'s attention (an unpacked DSP core whose accumulators "
+                          f"hold an act_bits x act_bits product), not dsp_rows {e.dsp_rows}, "
+                          f"dsp_packing {e.dsp_packing}, acc_bits {e.acc_bits}")
     return art, layers
 
 
@@ -221,7 +229,7 @@ def _block(accel: Accelerator, art, block: int, run: FastRun, units, say, progre
 
 
 def _needs_matmul(accel: Accelerator, artifact: str) -> bool:
-    """Whether the network run needs the top's matmul path: the artifact has a matmul
+    """Whether a network or block run needs the top's matmul path: the artifact has a matmul
     layer (sim.timing R11) and the engine can have the path (else the matmul layer fails
     with the reason, hw.tb.cases.matmul_cases)."""
     art = load_artifact(artifact)

@@ -15,10 +15,10 @@ of :mod:`quant.torch.vit_qat` names them) in graph order on one input image:
   and a matmul that ``RTL_OPS`` puts on the host (its accumulators; its requantized value
   too when no ``requant`` row follows it).
 
-The softmax and the ``requant`` op read a matmul's accumulators, which the host computes
-from the RTL's values of the matmul's operands wherever the matmul itself runs. (The path of
-a matmul on the GEMM top is the one every engine layer takes, :func:`hw.tb.cases.
-layer_case`; it is untested here until the top takes matmuls.)
+The softmax and the ``requant`` op read a matmul's accumulators: the GEMM top's (each head
+one command through its bypass, :func:`hw.tb.network.matmul_on_rtl`, on the top built with
+the matmul path) when ``RTL_OPS`` puts the matmul on the engine, else the host's from the
+RTL's values of the matmul's operands.
 
 The block's inputs are integer inference's values; every later op reads the RTL's own
 outputs of the ops before it, so an error propagates to the end of the block. Every op's
@@ -52,6 +52,7 @@ from hw.synth import emit_verilog
 from hw.tb.cases import layer_case
 from hw.tb.engine import Outcome, outcome
 from hw.tb.fast import FastRun
+from hw.tb.network import matmul_on_rtl
 from hw.tb.verilator import Build, build_verilog, run
 from hw.vector.unit import build_unit, module_name
 from quant.artifact import Artifact, Layer
@@ -100,7 +101,7 @@ def check_block_gemms(layers: list[Layer]) -> None:
     the engine runs fits one command of the generated top (:func:`hw.generate.check_gemm`),
     before anything is built."""
     for la in layers:
-        if rtl_op(la.op) is not Runs.ENGINE or la.rows is None:
+        if rtl_op(la.op) is not Runs.ENGINE or la.op == "matmul":  # matmul_cases checks heads
             continue
         mf = int(np.sum(la.rows.scheme_ids == int(Scheme.FIXED)))
         n = math.prod(la.out.shape[1:])
@@ -358,7 +359,23 @@ def verify_block(accel: Accelerator, art: Artifact, index: int, image: np.ndarra
             a = layer.attrs
             accs[layer.name] = matmul_acc(xs[0], xs[1], in_fmts[0], in_fmts[1],
                                           bool(a["transpose_a"]), int(a["acc_bits"]))
-        if runs is Runs.ENGINE:
+        if runs is Runs.ENGINE and layer.op == "matmul":  # one command per head (R11)
+            y, g = matmul_on_rtl(accel, layer, xs, in_fmts, run_gemm)
+            accs[layer.name] = g.y[None]  # the RTL's accumulators, what the vector unit reads
+            record(layer.name, layer.op, "gemm top", y, t0, g.cycles_rtl, g.cycles_sim,
+                   "GEMM busy cycles of its heads (cycle mode)", g)
+            req = table.get(f"{layer.name}.requant")
+            if req is not None:
+                a = layer.attrs
+                t0 = time.perf_counter()
+                cmd = {"mult": int(a["mult"]), "shift": int(a["shift"]),
+                       "out_bits": layer.out.fmt.bits,
+                       "out_signed": int(layer.out.fmt.signed)}
+                y, cycles, _ = _elementwise(units, "requant", accs[layer.name], None, cmd,
+                                            log)
+                record(layer.name, "requant", "vector requant", y, t0, cycles, req.cycles,
+                       "R15 table row")
+        elif runs is Runs.ENGINE:
             cols, spatial = gemm_of(layer).to_columns(layer, xs[0])
             case = layer_case(accel, layer, cols, output_columns(ref[layer.name]),
                               bw=mem.dram_bytes_per_cycle, lat=mem.dram_latency)

@@ -84,7 +84,7 @@ def verify_network(accel: Accelerator, art: Artifact, image: np.ndarray, run: Fa
         xs = [vals[s] for s in layer.inputs]
         gemm = None
         if rtl_op(layer.op) is Runs.ENGINE and layer.op == MATMUL.name:
-            y, gemm = _matmul_on_rtl(accel, layer, xs, [fmts[s] for s in layer.inputs], run)
+            y, gemm = matmul_on_rtl(accel, layer, xs, [fmts[s] for s in layer.inputs], run)
         elif rtl_op(layer.op) is Runs.ENGINE:
             cols, spatial = gemm_of(layer).to_columns(layer, xs[0])
             case = layer_case(accel, layer, cols, output_columns(ref[layer.name]),
@@ -101,7 +101,7 @@ def verify_network(accel: Accelerator, art: Artifact, image: np.ndarray, run: Fa
     return records, bool(np.array_equal(vals[art.output], ref[art.output]))
 
 
-def _matmul_on_rtl(accel: Accelerator, layer, xs: list[np.ndarray], in_fmts: list,
+def matmul_on_rtl(accel: Accelerator, layer, xs: list[np.ndarray], in_fmts: list,
                    run: FastRun) -> tuple[np.ndarray, Outcome]:
     """A matmul layer on one image: each head one command on ``run``'s DUT (sim.timing R11),
     then the host's requantizer on the accumulators; the layer's value and one outcome for

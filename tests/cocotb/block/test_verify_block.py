@@ -70,9 +70,10 @@ def test_block_0_runs_bit_exact_and_cycle_exact(vit_dir, capsys) -> None:
     assert all(o["cycles_rtl"] == o["cycles_sim"] > 0 for o in rtl)
     assert {o["runs_on"] for o in rtl} == {"gemm top", "vector layernorm", "vector softmax",
                                           "vector gelu", "vector requant"}
+    on_engine = ("qkv", "scores", "ctx", "proj", "fc1", "fc2") \
+        if RTL_OPS["matmul"] is Runs.ENGINE else ("qkv", "proj", "fc1", "fc2")
     assert [n for n, o in ops.items() if o["runs_on"] == "gemm top"] == [
-        f"blocks.0.{n}" for n in ("qkv", "proj", "fc1", "fc2")] + \
-        (["blocks.0.scores", "blocks.0.ctx"] if RTL_OPS["matmul"] is Runs.ENGINE else [])
+        f"blocks.0.{n}" for n in on_engine]
     assert ops["blocks.0.res1"]["runs_on"] == ops["blocks.0.res2"]["runs_on"] == "host"
     # the vector ops' cycles are R14/R15's closed form (17 tokens, 8 features, 4 lanes)
     from sim.timing import vector_op_cycles
