@@ -22,6 +22,7 @@ from quant.errors import ConfigError, CycleLimitError, FpimError, check_choice, 
 from quant.formats import Scheme, weight_format
 from quant.ref import check_accumulator
 from sim.arch import Accelerator
+from sim.resources import rtl_runs_matmul
 from sim.results import LayerResult, RunResult
 from sim.timing import (
     NO_LIMIT,
@@ -86,6 +87,13 @@ def check_workload(wl: Workload, accel: Accelerator) -> None:
             if o.rows_lut:
                 raise ConfigError(f"layer {o.name!r}: a matmul's rows must all be fixed point "
                                   f"(R11a), not {o.rows_lut} {e.lut_scheme} rows")
+            if not rtl_runs_matmul(e):  # the one limit the RTL's matmul path has
+                raise ConfigError(
+                    f"layer {o.name!r}: a matmul runs on an unpacked DSP core whose "
+                    f"act_bits + 1-bit operands fit 16 bits and whose accumulators hold "
+                    f"their product (R11c, sim.resources.rtl_runs_matmul), not dsp_rows "
+                    f"{e.dsp_rows}, dsp_packing {e.dsp_packing}, act_bits {e.act_bits}, "
+                    f"acc_bits {e.acc_bits}")
             w_max = a_max = matmul_operand_max(e.act_bits)
         try:
             check_accumulator(o.k, w_max, a_max, e.acc_bits)

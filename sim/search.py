@@ -315,10 +315,13 @@ def search_base(wl: Workload, template: Accelerator, bits: int, ideal_memory: bo
     check_msq_args(bits, packings)
     p = template.part
     allowed = list(allowed_packings(p.dsp_type, bits))
+    why = ""
+    if any(getattr(o, "kind", "") == "matmul" for o in wl.ops):
+        allowed, why = [1], f" for {wl.name}, whose attention matmuls need an unpacked DSP core"
     refused = sorted(set(packings or ()) - set(allowed))
     if refused:
         raise ConfigError(f"packing must be one that {p.name} ({p.dsp_type}) allows at "
-                          f"{bits} bits ({', '.join(map(str, allowed))}), not "
+                          f"{bits} bits{why} ({', '.join(map(str, allowed))}), not "
                           f"{', '.join(map(str, refused))}")
     need = acc_bits_needed(wl, bits) if acc_bits is None else acc_bits
     e = template.engine

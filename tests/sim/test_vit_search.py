@@ -305,6 +305,8 @@ def test_cli_help_has_examples(capsys):
     (("--bits", "8", "--fps-target", "x"), "fps-target must be a positive number"),
     (("--bits", "9"), "bits must be an integer in 3..8"),
     (("--bits", "8", "--packing", "4"), "packing must be one that XC7Z020"),
+    (("--bits", "4", "--packing", "2"), "allows at 4 bits for vit, whose attention "
+     "matmuls need an unpacked DSP core (1), not 2"),
     (("--bits", "8", "--lut-cap", "2"), "lut_cap must be"),
     (("--bits", "8", "--model", "resnet18"), "must have attention"),
     (("--bits", "8", "--artifact", "nowhere"),

@@ -209,6 +209,22 @@ def test_malformed_transformer_topologies_give_one_line(ops, msg):
     assert "\n" not in str(exc.value)
 
 
+def test_a_matmul_needs_the_rtl_matmul_path():
+    """One limit for sim and RTL: the generated top has R11's matmul path only on an
+    unpacked DSP core (sim.resources.rtl_runs_matmul), so the simulator refuses a matmul on a
+    packed one in one line, and times the same GEMM when it is an ordinary weight GEMM."""
+    acc = _accel(4, 4, 4, 16, 4)
+    packed = dataclasses.replace(acc, engine=dataclasses.replace(acc.engine, dsp_packing=2))
+    op = GemmOp("qk", "matmul", 4, 4, 2, groups=1, splits=((4, 0, 1),))
+    assert simulate(Workload("w", (op,)), acc).total_cycles > 0
+    with pytest.raises(ConfigError, match="layer 'qk': a matmul runs on an unpacked DSP core "
+                       ".* not dsp_rows 4, dsp_packing 2, act_bits 8, acc_bits 48") as exc:
+        simulate(Workload("w", (op,)), packed)
+    assert "\n" not in str(exc.value)
+    gemm = dataclasses.replace(op, kind="linear")
+    assert simulate(Workload("w", (gemm,)), packed).total_cycles > 0
+
+
 @pytest.mark.parametrize("kw, msg", [
     ({"elements": 10, "rows": 3, "length": 4},
      "rows x length must be the 10 elements \\(or both 0\\), not 3 x 4"),
