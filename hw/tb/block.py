@@ -49,18 +49,15 @@ import numpy as np
 from hw.generate import check_gemm, top_name
 from hw.ops import Runs, rtl_op
 from hw.synth import emit_verilog
-from hw.tb.cases import layer_case
-from hw.tb.engine import Outcome, outcome
+from hw.tb.engine import Outcome
 from hw.tb.fast import FastRun
-from hw.tb.network import matmul_on_rtl
+from hw.tb.network import gemm_on_rtl, matmul_on_rtl
 from hw.tb.verilator import Build, build_verilog, run
 from hw.vector.unit import build_unit, module_name
 from quant.artifact import Artifact, Layer
 from quant.errors import ConfigError, ShapeError, SimulationError
 from quant.formats import ActFormat, Scheme
 from quant.infer import quantize_input, run_artifact, run_layer
-from quant.ops import gemm_of
-from quant.ops.gemm import from_columns, output_columns
 from quant.ops.matmul import matmul_acc
 from quant.ref import requantize
 from sim.arch import Accelerator
@@ -327,7 +324,6 @@ def verify_block(accel: Accelerator, art: Artifact, index: int, image: np.ndarra
     """Block ``index`` of ``art`` on ``image``, op by op (module docstring); one record per
     op, a matmul's vector-unit requant as its own record ``<matmul>.requant``."""
     layers = block_layers(art, index)
-    mem = accel.memory
     q = quantize_input(art, image[None])
     ref = run_artifact(art, q, return_values=True)
     table = {r.name: r for r in simulate(from_artifact(art, batch=1), accel).layers}
@@ -348,6 +344,17 @@ def verify_block(accel: Accelerator, art: Artifact, index: int, image: np.ndarra
                                 op, where, fm is None, time.perf_counter() - t0, cycles, sim,
                                 what, gemm, fm))
 
+    def vector_requant(layer) -> np.ndarray:
+        """A matmul's requantizer (R15's ``requant``, the simulator's row
+        ``<matmul>.requant``) on the vector unit's component, from the matmul's accumulators."""
+        a, t0 = layer.attrs, time.perf_counter()
+        cmd = {"mult": int(a["mult"]), "shift": int(a["shift"]),
+               "out_bits": layer.out.fmt.bits, "out_signed": int(layer.out.fmt.signed)}
+        y, cycles, _ = _elementwise(units, "requant", accs[layer.name], None, cmd, log)
+        record(layer.name, "requant", "vector requant", y, t0, cycles,
+               table[f"{layer.name}.requant"].cycles, "R15 table row")
+        return y
+
     for i, layer in enumerate(layers):
         on_op(i, len(layers), layer.name)
         t0 = time.perf_counter()
@@ -364,24 +371,10 @@ def verify_block(accel: Accelerator, art: Artifact, index: int, image: np.ndarra
             accs[layer.name] = g.y[None]  # the RTL's accumulators, what the vector unit reads
             record(layer.name, layer.op, "gemm top", y, t0, g.cycles_rtl, g.cycles_sim,
                    "GEMM busy cycles of its heads (cycle mode)", g)
-            req = table.get(f"{layer.name}.requant")
-            if req is not None:
-                a = layer.attrs
-                t0 = time.perf_counter()
-                cmd = {"mult": int(a["mult"]), "shift": int(a["shift"]),
-                       "out_bits": layer.out.fmt.bits,
-                       "out_signed": int(layer.out.fmt.signed)}
-                y, cycles, _ = _elementwise(units, "requant", accs[layer.name], None, cmd,
-                                            log)
-                record(layer.name, "requant", "vector requant", y, t0, cycles, req.cycles,
-                       "R15 table row")
+            if table.get(f"{layer.name}.requant") is not None:
+                y = vector_requant(layer)
         elif runs is Runs.ENGINE:
-            cols, spatial = gemm_of(layer).to_columns(layer, xs[0])
-            case = layer_case(accel, layer, cols, output_columns(ref[layer.name]),
-                              bw=mem.dram_bytes_per_cycle, lat=mem.dram_latency)
-            r = run_gemm.run(case)
-            g = outcome(case, r.y, r.cycles, r.req_bytes)
-            y = from_columns(np.where(r.y == -999, case.want, r.y), 1, spatial)
+            y, g = gemm_on_rtl(accel, layer, xs[0], ref[layer.name], run_gemm)
             record(layer.name, layer.op, "gemm top", y, t0, g.cycles_rtl, g.cycles_sim,
                    "GEMM busy cycles (cycle mode)", g)
         elif layer.op == "matmul":  # on the host: its accumulators, then its requantizer
@@ -389,16 +382,10 @@ def verify_block(accel: Accelerator, art: Artifact, index: int, image: np.ndarra
             host_y = requantize(acc, int(a["mult"]), int(a["shift"]), layer.out.fmt)
             record(layer.name, layer.op, "host", host_y, t0, None,
                    row.cycles if row else None, "host (not compared)")
-            req = table.get(f"{layer.name}.requant")
-            if req is None:  # the consumer (softmax) applies the requantizer itself
+            if table.get(f"{layer.name}.requant") is None:  # the softmax applies it itself
                 vals[layer.name] = host_y
                 continue
-            t0 = time.perf_counter()
-            cmd = {"mult": int(a["mult"]), "shift": int(a["shift"]),
-                   "out_bits": layer.out.fmt.bits, "out_signed": int(layer.out.fmt.signed)}
-            y, cycles, _ = _elementwise(units, "requant", acc, None, cmd, log)
-            record(layer.name, "requant", "vector requant", y, t0, cycles, req.cycles,
-                   "R15 table row")
+            y = vector_requant(layer)
         elif layer.op == "softmax":
             src = layer.inputs[0]
             if src not in accs:

@@ -72,7 +72,6 @@ def verify_network(accel: Accelerator, art: Artifact, image: np.ndarray, run: Fa
     from sim.functional import check_artifact
 
     check_artifact(art, accel)
-    mem = accel.memory
     q = quantize_input(art, image[None])
     ref = run_artifact(art, q, return_values=True)
     vals: dict[str, np.ndarray] = {"input": q}
@@ -86,12 +85,7 @@ def verify_network(accel: Accelerator, art: Artifact, image: np.ndarray, run: Fa
         if rtl_op(layer.op) is Runs.ENGINE and layer.op == MATMUL.name:
             y, gemm = matmul_on_rtl(accel, layer, xs, [fmts[s] for s in layer.inputs], run)
         elif rtl_op(layer.op) is Runs.ENGINE:
-            cols, spatial = gemm_of(layer).to_columns(layer, xs[0])
-            case = layer_case(accel, layer, cols, output_columns(ref[layer.name]),
-                              bw=mem.dram_bytes_per_cycle, lat=mem.dram_latency)
-            r = run.run(case)
-            gemm = outcome(case, r.y, r.cycles, r.req_bytes)
-            y = from_columns(np.where(r.y == -999, case.want, r.y), 1, spatial)
+            y, gemm = gemm_on_rtl(accel, layer, xs[0], ref[layer.name], run)
         else:
             y = run_layer(layer, xs, [fmts[s] for s in layer.inputs])
         vals[layer.name] = y
@@ -99,6 +93,20 @@ def verify_network(accel: Accelerator, art: Artifact, image: np.ndarray, run: Fa
         equal = bool(np.array_equal(y, ref[layer.name]))
         records.append(LayerRecord(layer.name, layer.op, equal, time.perf_counter() - t, gemm))
     return records, bool(np.array_equal(vals[art.output], ref[art.output]))
+
+
+def gemm_on_rtl(accel: Accelerator, layer, x: np.ndarray, want: np.ndarray, run: FastRun
+                ) -> tuple[np.ndarray, Outcome]:
+    """A weight-GEMM layer on one image ``x`` as one command on ``run``'s DUT: its value
+    (integer inference's ``want`` where the RTL wrote nothing, so later layers still run)
+    and its outcome against ``want``."""
+    mem = accel.memory
+    cols, spatial = gemm_of(layer).to_columns(layer, x)
+    case = layer_case(accel, layer, cols, output_columns(want),
+                      bw=mem.dram_bytes_per_cycle, lat=mem.dram_latency)
+    r = run.run(case)
+    gemm = outcome(case, r.y, r.cycles, r.req_bytes)
+    return from_columns(np.where(r.y == -999, case.want, r.y), 1, spatial), gemm
 
 
 def matmul_on_rtl(accel: Accelerator, layer, xs: list[np.ndarray], in_fmts: list,

@@ -78,6 +78,20 @@ def delay(m: Module, v: Value, cycles: int, en: Value, name: str) -> Value:
     return v
 
 
+def stream_out(comp, m: Module, en: Value, ys: list[Value], stages: int, depth: int,
+               name: str, valid_name: str = "valid") -> None:
+    """The end of an element-wise pipeline of ``comp`` (``inp``/``out`` streams, ``en`` its
+    advance): check that its ``stages`` are the timing rule's ``depth`` (constant ``name`` of
+    sim.timing), delay ``inp.valid`` to match, and drive ``out`` with ``ys``."""
+    if stages != depth:
+        raise ConfigError(f"{name} must be {stages} (the pipeline's stages), not {depth}")
+    v = delay(m, comp.inp.valid, depth - 1, en, valid_name)
+    with m.If(en):
+        m.d.sync += comp.out.valid.eq(v)
+    for i, y in enumerate(ys):
+        m.d.comb += comp.out.payload[i].eq(y)
+
+
 def lane_tree(m: Module, xs: list[Value], op, name: str) -> tuple[Value, int]:
     """Reduce ``xs`` with the binary ``op`` in :data:`sim.timing.REDUCE_DEPTH` - 1 registered
     stages (the tree's levels spread evenly over them, whatever the lane count); the caller

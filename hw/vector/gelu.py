@@ -13,6 +13,7 @@ from hw.vector.common import (
     delay,
     requant_stages,
     shift_exp_stages,
+    stream_out,
 )
 from hw.vector.requant import MAX_SHIFT
 from quant.errors import ConfigError, check_int_range
@@ -130,12 +131,5 @@ class Gelu(wiring.Component):
         qmax, qmin = clamp_range(m, self.out_bits, self.out_signed)
         ys = requant_stages(m, xsig, en, self.mult, self.shift, qmax, qmin, "rq")
         stages += REQ_DEPTH
-        if stages != GELU_DEPTH:
-            raise ConfigError(f"GELU_DEPTH must be {stages} (the pipeline's stages), not "
-                              f"{GELU_DEPTH}")
-        v = delay(m, self.inp.valid, GELU_DEPTH - 1, en, "valid")
-        with m.If(en):
-            m.d.sync += self.out.valid.eq(v)
-        for i, y in enumerate(ys):
-            m.d.comb += self.out.payload[i].eq(y)
+        stream_out(self, m, en, ys, stages, GELU_DEPTH, "GELU_DEPTH")
         return m

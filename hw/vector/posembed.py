@@ -8,7 +8,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.params import act_shape, clamp_range, format_fields, out_shape
-from hw.vector.common import delay, requant_stages
+from hw.vector.common import delay, requant_stages, stream_out
 from hw.vector.requant import MAX_SHIFT
 from quant.errors import ConfigError, check_int_range
 from quant.formats import ActFormat
@@ -98,12 +98,5 @@ class PosEmbed(wiring.Component):
         qmax, qmin = clamp_range(m, self.out_bits, self.out_signed)
         ys = requant_stages(m, sums, en, Const(1, 1), self.out_shift, qmax, qmin, "rq")
         stages += REQ_DEPTH
-        if stages != POS_EMBED_DEPTH:
-            raise ConfigError(f"POS_EMBED_DEPTH must be {stages} (the pipeline's stages), "
-                              f"not {POS_EMBED_DEPTH}")
-        v = delay(m, self.inp.valid, POS_EMBED_DEPTH - 1, en, "valid")
-        with m.If(en):
-            m.d.sync += self.out.valid.eq(v)
-        for i, y in enumerate(ys):
-            m.d.comb += self.out.payload[i].eq(y)
+        stream_out(self, m, en, ys, stages, POS_EMBED_DEPTH, "POS_EMBED_DEPTH")
         return m

@@ -7,7 +7,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.params import clamp_range, format_fields, out_shape
-from hw.vector.common import delay, requant_stages
+from hw.vector.common import requant_stages, stream_out
 from quant.errors import check_int_range
 from quant.ops.intmath import DYADIC_BITS
 from sim.timing import REQ_DEPTH
@@ -65,9 +65,5 @@ class DyadicRequant(wiring.Component):
         qmax, qmin = clamp_range(m, self.out_bits, self.out_signed)
         xs = [self.inp.payload[i] for i in range(self.lanes)]
         ys = requant_stages(m, xs, en, self.mult, self.shift, qmax, qmin, "rq")
-        v = delay(m, self.inp.valid, REQ_DEPTH - 1, en, "rq_valid")
-        with m.If(en):
-            m.d.sync += self.out.valid.eq(v)
-        for i, y in enumerate(ys):
-            m.d.comb += self.out.payload[i].eq(y)
+        stream_out(self, m, en, ys, REQ_DEPTH, REQ_DEPTH, "REQ_DEPTH", "rq_valid")
         return m
