@@ -35,8 +35,8 @@ from sim.resources import (  # the top's command width and rows per core
 
 GENERATORS = {False: "fpim.hw.accel.GemmAccelerator", True: "fpim.hw.engine.EngineDatapath"}
 SCOPES = {
-    False: "accelerator: DSP core, LUT core, post-processors, double-buffered BRAM weight and "
-           "activation buffers, output buffer, requantization parameter memories, controller "
+    False: "accelerator: DSP core, LUT core, post-processors, BRAM ring buffers for weights "
+           "and activations, output buffer, requantization parameter memories, controller "
            "running one GEMM per command (timing rules R1-R9 of sim.timing; see docs/rtl.md)",
     True: "engine datapath: DSP core, LUT core, post-processors (no buffers, no controller)",
 }

@@ -177,7 +177,7 @@ class GemmEngine:
 
 @dataclass(frozen=True)
 class Memory:
-    """On-chip buffers (each double-buffered: two banks of the given size) and DRAM.
+    """On-chip buffers (each load buffer a ring of two banks of the given size, R6) and DRAM.
 
     Members:
         k_tile: reduction steps per load block (a tile's K is streamed in chunks of this),

@@ -39,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "rtl", help="emit Verilog of an accelerator preset's GEMM accelerator",
         description="Generate the accelerator top (DSP core, LUT core, post-processors, "
-                    "double-buffered load buffers, output buffer, GEMM controller, stream "
+                    "ring load buffers, output buffer, GEMM controller, stream "
                     "ports; docs/rtl.md) of an "
                     "accelerator preset with Amaranth and write <top>.v and <top>.json (a "
                     "manifest: parameters, ports, the bit layout of every stream payload "

@@ -40,6 +40,14 @@ CASES = [
 ]
 
 
+def check_requests(run, case, bw: int | None, lat: int) -> None:
+    """R5/R7: the blocks the simulator loads, in order on the channel, each accepted no
+    earlier than L before the previous one completes and complete L + its transfer after."""
+    assert sum(r[3] for r in run.requests) == case.dram_read
+    assert all(b[1] >= a[2] - lat for a, b in itertools.pairwise(run.requests))
+    assert all(r[2] == r[1] + lat + transfer_cycles(r[3], bw) for r in run.requests)
+
+
 @pytest.mark.parametrize(("m", "n", "k", "bw", "lat"), CASES,
                          ids=[f"m{m}n{n}k{k}-bw{bw}-lat{lat}" for m, n, k, bw, lat in CASES])
 def test_gemm_bit_exact_and_cycles_equal_sim(m, n, k, bw, lat) -> None:
@@ -47,11 +55,7 @@ def test_gemm_bit_exact_and_cycles_equal_sim(m, n, k, bw, lat) -> None:
     run = run_case(with_memory(TINY, bw, lat), case)
     np.testing.assert_array_equal(run.y, case.want)
     assert run.cycles == case.cycles
-    # R5/R7: the same blocks, in order on the channel, each accepted no earlier than L
-    # before the previous one completes and complete L + its transfer after.
-    assert sum(r[3] for r in run.requests) == case.dram_read
-    assert all(b[1] >= a[2] - lat for a, b in itertools.pairwise(run.requests))
-    assert all(r[2] == r[1] + lat + transfer_cycles(r[3], bw) for r in run.requests)
+    check_requests(run, case, bw, lat)
     e = TINY.engine
     mf = len(case.fixed_rows)
     shape = GemmShape(mf, m - mf, n, k)
@@ -138,8 +142,7 @@ def test_matmul_bit_exact_and_cycles_equal_sim(accel, g, m, n, k, bw, lat, seed)
         run = run_case(mem, case)
         np.testing.assert_array_equal(run.y, case.want, err_msg=case.describe())
         assert run.cycles == case.cycles, case.describe()
-        assert sum(r[3] for r in run.requests) == case.dram_read
-        assert all(a[2] <= b[1] for a, b in itertools.pairwise(run.requests))
+        check_requests(run, case, bw, lat)
         total += run.cycles
     op = GemmOp("attn", "matmul", m=m, n=n, k=k, groups=g, splits=((m, 0, g),))
     layer = simulate(Workload("mm", (op,)), mem, "cycle").layers[0]
