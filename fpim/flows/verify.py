@@ -213,7 +213,7 @@ def _block(accel: Accelerator, art, block: int, run: FastRun, units, say, progre
     from hw.tb.block import block_image, verify_block
 
     image, what = block_image(art)
-    say(f"running encoder block {block} ({len(block_layers(art, block))} ops) on {what} ...")
+    say(f"running encoder block {block} ({len(block_layers(art, block))} layers) on {what} ...")
     bar = contextlib.ExitStack()
 
     def on_op(i: int, n: int, name: str) -> None:
