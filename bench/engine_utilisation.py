@@ -7,7 +7,10 @@ lowest utilisation and how many reach 90 %; the layers under 90 % are listed wit
 shapes.
 
 Run: ``.venv/bin/python bench/engine_utilisation.py [--models resnet50 resnet18]
-[--accels xc7z020 xc7z045]``. Prints measured numbers only; nothing here is a test.
+[--accels xc7z020 xc7z045] [--batch 1 2]``. ``--batch`` runs each model at every given
+batch size (``fpim simulate --batch``: the images of a batch are columns of one GEMM, so a
+7x7 layer's N = 49 becomes 98 at batch 2); FPS is images per second.
+Prints measured numbers only; nothing here is a test.
 """
 
 from __future__ import annotations
@@ -22,17 +25,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", nargs="+", default=["resnet50", "resnet18"])
     ap.add_argument("--accels", nargs="+", default=["xc7z020", "xc7z045"])
+    ap.add_argument("--batch", nargs="+", type=int, default=[1],
+                    help="batch sizes (default 1)")
     args = ap.parse_args()
     for accel_name in args.accels:
         accel = load_accelerator(accel_name)
         e = accel.engine
-        for model in args.models:
-            wl, _ = load_workload(accel, model=model)
+        for model, batch in ((m, b) for m in args.models for b in args.batch):
+            wl, _ = load_workload(accel, model=model, batch=batch)
             r = simulate(accel, wl).result
             rows = r.to_dict()["layers"]
             compute = [la for la in rows if la["bound"] == "compute"]
             low = [la for la in compute if la["mac_util"] < 0.9]
-            print(f"{model} on {accel_name} ({e.dsp_rows}+{e.lut_rows} rows x {e.cols}, "
+            tag = f"{model} batch {batch}" if batch > 1 else model
+            print(f"{tag} on {accel_name} ({e.dsp_rows}+{e.lut_rows} rows x {e.cols}, "
                   f"k_tile {accel.memory.k_tile}): MAC utilisation {r.mac_util():.1%}, "
                   f"{r.fps:.2f} FPS, {r.total_cycles:,} cycles ({r.stall_cycles:,} stall), "
                   f"DRAM {sum(la['dram_bytes'] for la in rows) / 1e6:.1f} MB")
