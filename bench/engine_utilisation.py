@@ -4,7 +4,8 @@ For each model and preset, what ``fpim simulate --model M --accel P --json`` com
 run's MAC utilisation (MACs over the engine's PE-cycles), FPS, DRAM bytes, and the
 compute-bound layers (roofline verdict of :meth:`sim.results.RunResult.bound`) with their
 lowest utilisation and how many reach 90 %; the layers under 90 % are listed with their
-shapes.
+shapes and the utilisation the array's shape allows them (:func:`geometry_cap`: e.g. N = 49
+on 12 columns fills 49 of 60 column slots).
 
 Run: ``.venv/bin/python bench/engine_utilisation.py [--models resnet50 resnet18]
 [--accels xc7z020 xc7z045] [--batch 1 2]``. ``--batch`` runs each model at every given
@@ -19,6 +20,16 @@ import argparse
 
 from fpim.flows.simulate import load_workload, simulate
 from sim.config import load_accelerator
+from sim.timing import ceil_div, row_steps
+
+
+def geometry_cap(r, e, la: dict) -> float:
+    """The MAC utilisation the array's shape allows the layer: its MACs over the PE-cycles of
+    ``F * J`` output tiles of ``K`` cycles each per group (R1, R4b: at best one tile per K
+    cycles), before any fill, drain or stall."""
+    f = row_steps(la["rows_fixed"], la["rows_lut"], e.dsp_rows, e.lut_rows)
+    tiles = f * ceil_div(la["n"], e.cols) * la["groups"]
+    return la["macs"] / (r.pes * tiles * la["k"])
 
 
 def main() -> None:
@@ -48,7 +59,7 @@ def main() -> None:
                   f"{len(compute) - len(low)} at >= 90 %; DRAM-bound: {len(dram)}")
             for la in low:
                 print(f"    {la['name']}: M={la['m']} N={la['n']} K={la['k']} "
-                      f"util {la['mac_util']:.1%}")
+                      f"util {la['mac_util']:.1%} (geometry cap {geometry_cap(r, e, la):.1%})")
 
 
 if __name__ == "__main__":
