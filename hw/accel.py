@@ -314,17 +314,20 @@ class GemmAccelerator(wiring.Component):
         # Ring word where the block of the walker's tile starts (R6): where the block the
         # previous tile used starts (``base``), or, when the tile loads a new one, the word
         # after that block (``size``: the previous tile's steps, its blocks' length in both
-        # buffers); and where the next tile's block starts.
+        # buffers); and where the next tile's block starts. A resident buffer (R5b) reads
+        # the inner loop's first block at word 0 (``home``) and each later one ``K`` words
+        # after the previous tile's, loaded or not.
         size = Signal(index_shape(kt + 1))
         with m.If(start):
             m.d.sync += size.eq(0)
         with m.Elif(go & win_end):
             m.d.sync += size.eq(cw.steps)
-        for name, buf, new, last_use in (("w", wbuf, cw.w_new, cw.w_last_use),
-                                         ("x", xbuf, cw.x_new, cw.x_last_use)):
+        for name, buf in (("w", wbuf), ("x", xbuf)):
+            new, last_use, res, home, home_next = (getattr(cw, f"{name}_{k}") for k in (
+                "new", "last_use", "res", "home", "home_next"))
             base = Signal(index_shape(ring), name=f"{name}_base")
             cur = Signal(index_shape(ring), name=f"{name}_cur")
-            m.d.comb += cur.eq(Mux(new, ring_add(base, size, ring), base))
+            m.d.comb += cur.eq(Mux(home, 0, Mux(new | res, ring_add(base, size, ring), base)))
             with m.If(start):
                 m.d.sync += base.eq(0)
             with m.Elif(go & win_end):
@@ -334,8 +337,8 @@ class GemmAccelerator(wiring.Component):
             with m.If(go & ~win_end):
                 m.d.comb += [buf.rd_base.eq(cur), buf.rd_step.eq(step + 1)]
             with m.Elif(go):
-                m.d.comb += [buf.rd_base.eq(Mux(last_use, ring_add(cur, cw.steps, ring), cur)),
-                             buf.rd_step.eq(0)]
+                m.d.comb += [buf.rd_base.eq(Mux(home_next, 0, Mux(
+                    last_use | res, ring_add(cur, cw.steps, ring), cur))), buf.rd_step.eq(0)]
             with m.Elif(start):
                 # The first window may start in the first busy cycle (a block that loads in
                 # zero cycles); its blocks are the first of each buffer: word 0. The walker
