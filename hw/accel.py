@@ -22,10 +22,11 @@ class GemmAccelerator(wiring.Component):
     """One mixed-scheme GEMM per command, with the timing of sim.timing rules R1-R9.
 
     The host writes per-row requantization parameters (``params``), then a command
-    (``cmd``: M split, N, K, F, the R2 quotients/remainders, the R3 order and the output
-    format the post-processors clamp to). The controller
+    (``cmd``: M split, N, K, F, the R2 quotients/remainders, the R3 tiling (loop order and
+    residency, R5b) and the output format the post-processors clamp to). The controller
     walks the chunk tiles (R3), asks for each weight/activation block it needs on
-    ``load_req`` as soon as its bank is released (R5-R7), streams every chunk once both
+    ``load_req`` as soon as its ring has room (R5-R7; a resident buffer's blocks in the
+    first outer iteration only, R5b), streams every chunk once both
     blocks are complete (R8), and drains each output tile one row per cycle into the
     post-processors (R4), whose rows leave on ``out``. ``busy`` is high from the cycle after
     the command was accepted for exactly the GEMM's cycle count; ``done`` pulses in the cycle
@@ -39,7 +40,7 @@ class GemmAccelerator(wiring.Component):
     counts them at ``act_bits``), both operands extended by the command's ``a_signed`` and
     ``b_signed``, and the accumulators leaving unrequantized on the DSP core's ``out``
     lanes (:func:`hw.params.lane_shape`; ``params`` are not used). The controller is the
-    same, so the timing is rules R1-R8 for the command the host writes (its R3 order with
+    same, so the timing is rules R1-R8 for the command the host writes (its R3 tiling with
     the weight role at ``act_bits``). A DSP core that packs rows to a multiplier has no
     matmul path (:func:`sim.resources.rtl_runs_matmul`). Without it the top is the GEMM
     engine alone, with the same ports, widths and Verilog as before the path existed.

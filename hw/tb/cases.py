@@ -164,7 +164,7 @@ def command(accel: Accelerator, m_fixed: int, m_lut: int, n: int, k: int,
     """The ``cmd`` fields of one GEMM: R1-R3 as the host computes them (R3's tiling: loop
     order and residency, :func:`sim.timing.gemm_tiling`), and the output
     format (default: the engine's activations). ``matmul``: ``(a_signed, b_signed)`` of an
-    activation x activation GEMM (R11: its R3 order with the weight role at ``act_bits``),
+    activation x activation GEMM (R11: its R3 tiling with the weight role at ``act_bits``),
     for a top built with the matmul path (``hw.accel.GemmAccelerator(..., matmul=True)``).
     ``tiling``: ``(order, resident)`` to write instead of R3's."""
     e, mem = accel.engine, accel.memory
