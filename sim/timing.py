@@ -29,13 +29,16 @@ R2 Balanced row steps. Both cores run ``F`` row steps. In step ``f`` the DSP cor
 
 R3 Tiling. Either ``for j: for f:`` (order 0, column blocks outer) or ``for f: for j:``
    (order 1, row steps outer) over output tiles ``(j, f)``; each output tile streams chunks
-   ``q = 0..Q-1`` ("chunk tile" ``(j, f, q)``). The host picks, per GEMM, a *tiling*: an
-   order and whether the inner loop's operand is resident (R5b; only where R5b applies),
-   the one of ``{order 0, order 1} x {not resident, resident}`` that loads the fewest DRAM
-   bytes under R5/R5b, ties broken in the fixed preference :data:`TILINGS` (order 0 not
-   resident, order 1 not resident, order 0 resident, order 1 resident: residency only when
-   it saves bytes), and writes both into the command (:func:`gemm_tiling`, the one function
-   the analytical mode, the cycle mode and the host's command use). Both cores work on the
+   ``q = 0..Q-1`` ("chunk tile" ``(j, f, q)``). The host picks, per GEMM, a *tiling*: the
+   order that loads fewer DRAM bytes under R5 without residency (ties: order 0), and the
+   inner loop's operand resident (R5b) whenever R5b allows it in that order and the inner
+   loop has more than one iteration (else nothing is re-read). Residency
+   only removes loads of the inner operand, so it never loads more bytes nor issues a
+   request later than the same order without it; choosing the order by its resident bytes
+   instead would cut more bytes but can move the outer operand's loads into one exposed
+   burst (measured: xc7z020 ResNet-50 2 % slower). The host writes both into the command
+   (:func:`gemm_tiling`, the one function the analytical mode, the cycle mode and the
+   host's command use; :data:`TILINGS` lists the four tilings). Both cores work on the
    same output tile in lockstep: same columns, same activation chunk, each its own rows.
 
 R4 Output tile. A tile's stream phase is its chunks' stream windows back to back; chunk
@@ -452,8 +455,8 @@ class Tiling:
     resident: bool
 
 
-#: R3: the tilings in the host's fixed preference among equally many DRAM bytes (first
-#: preferred): residency only when it saves bytes, order 0 before order 1.
+#: R3: the four tilings a command can carry (the host's choice is :func:`gemm_tiling`; the
+#: testbenches force the others).
 TILINGS = (Tiling(0, False), Tiling(1, False), Tiling(0, True), Tiling(1, True))
 
 
@@ -479,20 +482,19 @@ def _reps(t: Tiling, f: int, jn: int, qn: int) -> tuple[int, int]:
 
 def _tiling(f: int, jn: int, qn: int, k: int, k_tile: int, steps: list, chunks: list,
             colsz: list, weight_bits: int, act_bits: int) -> Tiling:
-    """R3: the tiling that loads the fewest bytes; ties in the order of :data:`TILINGS`."""
+    """R3: the order with fewer R5 bytes without residency (ties: order 0), resident where
+    R5b allows it in that order and the inner loop repeats."""
     w_set = sum(_block_bytes(rows * kq, weight_bits) * cf * cq
                 for rows, _, cf in steps for kq, cq in chunks)
     x_set = sum(_block_bytes(kq * cj, act_bits) * cj_n * cq
                 for cj, cj_n in colsz for kq, cq in chunks)
-    best, best_bytes = TILINGS[0], None
-    for t in TILINGS:
-        if t.resident and not resident_fits(t.order, f, jn, k, k_tile):
-            continue
-        wr, xr = _reps(t, f, jn, qn)
-        total = w_set * wr + x_set * xr
-        if best_bytes is None or total < best_bytes:
-            best, best_bytes = t, total
-    return best
+    totals = []
+    for order in (0, 1):
+        wr, xr = _reps(Tiling(order, False), f, jn, qn)
+        totals.append(w_set * wr + x_set * xr)
+    order = 0 if totals[0] <= totals[1] else 1
+    inner = f if order == 0 else jn
+    return Tiling(order, inner > 1 and resident_fits(order, f, jn, k, k_tile))
 
 
 def gemm_tiling(g: GemmShape, dsp_rows: int, lut_rows: int, cols: int, k_tile: int,
