@@ -22,10 +22,11 @@ class GemmAccelerator(wiring.Component):
     """One mixed-scheme GEMM per command, with the timing of sim.timing rules R1-R9.
 
     The host writes per-row requantization parameters (``params``), then a command
-    (``cmd``: M split, N, K, F, the R2 quotients/remainders, the R3 order and the output
-    format the post-processors clamp to). The controller
+    (``cmd``: M split, N, K, F, the R2 quotients/remainders, the R3 tiling (loop order and
+    residency, R5b) and the output format the post-processors clamp to). The controller
     walks the chunk tiles (R3), asks for each weight/activation block it needs on
-    ``load_req`` as soon as its bank is released (R5-R7), streams every chunk once both
+    ``load_req`` as soon as its ring has room (R5-R7; a resident buffer's blocks in the
+    first outer iteration only, R5b), streams every chunk once both
     blocks are complete (R8), and drains each output tile one row per cycle into the
     post-processors (R4), whose rows leave on ``out``. ``busy`` is high from the cycle after
     the command was accepted for exactly the GEMM's cycle count; ``done`` pulses in the cycle
@@ -39,7 +40,7 @@ class GemmAccelerator(wiring.Component):
     counts them at ``act_bits``), both operands extended by the command's ``a_signed`` and
     ``b_signed``, and the accumulators leaving unrequantized on the DSP core's ``out``
     lanes (:func:`hw.params.lane_shape`; ``params`` are not used). The controller is the
-    same, so the timing is rules R1-R8 for the command the host writes (its R3 order with
+    same, so the timing is rules R1-R8 for the command the host writes (its R3 tiling with
     the weight role at ``act_bits``). A DSP core that packs rows to a multiplier has no
     matmul path (:func:`sim.resources.rtl_runs_matmul`). Without it the top is the GEMM
     engine alone, with the same ports, widths and Verilog as before the path existed.
@@ -314,17 +315,20 @@ class GemmAccelerator(wiring.Component):
         # Ring word where the block of the walker's tile starts (R6): where the block the
         # previous tile used starts (``base``), or, when the tile loads a new one, the word
         # after that block (``size``: the previous tile's steps, its blocks' length in both
-        # buffers); and where the next tile's block starts.
+        # buffers); and where the next tile's block starts. A resident buffer (R5b) reads
+        # the inner loop's first block at word 0 (``home``) and each later one ``K`` words
+        # after the previous tile's, loaded or not.
         size = Signal(index_shape(kt + 1))
         with m.If(start):
             m.d.sync += size.eq(0)
         with m.Elif(go & win_end):
             m.d.sync += size.eq(cw.steps)
-        for name, buf, new, last_use in (("w", wbuf, cw.w_new, cw.w_last_use),
-                                         ("x", xbuf, cw.x_new, cw.x_last_use)):
+        for name, buf in (("w", wbuf), ("x", xbuf)):
+            new, last_use, res, home, home_next = (getattr(cw, f"{name}_{k}") for k in (
+                "new", "last_use", "res", "home", "home_next"))
             base = Signal(index_shape(ring), name=f"{name}_base")
             cur = Signal(index_shape(ring), name=f"{name}_cur")
-            m.d.comb += cur.eq(Mux(new, ring_add(base, size, ring), base))
+            m.d.comb += cur.eq(Mux(home, 0, Mux(new | res, ring_add(base, size, ring), base)))
             with m.If(start):
                 m.d.sync += base.eq(0)
             with m.Elif(go & win_end):
@@ -334,8 +338,8 @@ class GemmAccelerator(wiring.Component):
             with m.If(go & ~win_end):
                 m.d.comb += [buf.rd_base.eq(cur), buf.rd_step.eq(step + 1)]
             with m.Elif(go):
-                m.d.comb += [buf.rd_base.eq(Mux(last_use, ring_add(cur, cw.steps, ring), cur)),
-                             buf.rd_step.eq(0)]
+                m.d.comb += [buf.rd_base.eq(Mux(home_next, 0, Mux(
+                    last_use | res, ring_add(cur, cw.steps, ring), cur))), buf.rd_step.eq(0)]
             with m.Elif(start):
                 # The first window may start in the first busy cycle (a block that loads in
                 # zero cycles); its blocks are the first of each buffer: word 0. The walker

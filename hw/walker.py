@@ -14,18 +14,22 @@ def command_layout(dim_bits: int, matmul: bool = False) -> data.StructLayout:
     """The command registers the host writes for one GEMM (rules R1-R3).
 
     ``m_fixed``/``m_lut`` rows, ``n`` columns, ``k`` reduction steps, ``f`` row steps (R1),
-    ``qa, ra = divmod(m_fixed, f)`` and ``qb, rb = divmod(m_lut, f)`` (R2), and ``order``
-    (R3: 0 = column blocks outer, 1 = row steps outer); ``out_bits``/``out_signed``, the
-    output format the post-processors clamp to (:func:`hw.params.format_fields`,
-    :meth:`quant.requant.Requantizer.output_format`). With ``matmul`` (a top built with the
-    matmul path) three more: ``matmul``, an activation x activation GEMM (sim.timing R11:
-    every row on the DSP core, the weight-role operand at ``act_bits``, the accumulators
-    out through the post-processor's bypass) whose weight-role operand is signed if
-    ``a_signed`` and streamed operand if ``b_signed`` (all 0 for an ordinary GEMM).
+    ``qa, ra = divmod(m_fixed, f)`` and ``qb, rb = divmod(m_lut, f)`` (R2), ``order``
+    (R3: 0 = column blocks outer, 1 = row steps outer) and ``resident`` (R3/R5b: the inner
+    loop's operand stays in its ring; the host sets it only with ``k <= k_tile`` and the
+    inner loop's blocks within one ring, :func:`sim.timing.gemm_tiling`);
+    ``out_bits``/``out_signed``, the output format the post-processors clamp to
+    (:func:`hw.params.format_fields`, :meth:`quant.requant.Requantizer.output_format`).
+    With ``matmul`` (a top built with the matmul path) three more: ``matmul``, an activation
+    x activation GEMM (sim.timing R11: every row on the DSP core, the weight-role operand at
+    ``act_bits``, the accumulators out through the post-processor's bypass) whose
+    weight-role operand is signed if ``a_signed`` and streamed operand if ``b_signed`` (all
+    0 for an ordinary GEMM).
     """
     return data.StructLayout({
         "m_fixed": dim_bits, "m_lut": dim_bits, "n": dim_bits, "k": dim_bits, "f": dim_bits,
         "qa": dim_bits, "ra": dim_bits, "qb": dim_bits, "rb": dim_bits, "order": 1,
+        "resident": 1,
         **format_fields(),
         **({"matmul": 1, "a_signed": 1, "b_signed": 1} if matmul else {}),
     })
@@ -39,9 +43,14 @@ class TileWalker(wiring.Component):
     ``row0_dsp .. + rows_dsp`` and LUT rows ``row0_lut .. + rows_lut`` (``a_f``, ``b_f`` of
     R2, ``rows = r_f``), its K steps ``k0 .. k0 + steps - 1`` (``steps = k_q``);
     ``last_chunk`` (last chunk of the output tile), ``final`` (last chunk tile of the GEMM);
-    ``w_new``/``x_new`` (R5: the tile loads a new weight/activation block) and
+    ``w_new``/``x_new`` (R5/R5b: the tile loads a new weight/activation block) and
     ``w_last_use``/``x_last_use`` (the tile is the last user of its block: the next tile loads
-    a new one, or there is no next tile).
+    a new one, or there is no next tile; never for a resident buffer before the last tile).
+    For a resident buffer (R5b: the command's ``resident``, the inner loop's operand, with
+    ``Q == 1``) ``w_res``/``x_res`` are set, and ``w_home``/``x_home`` mark a tile whose block
+    is the inner loop's first (at ring word 0), ``w_home_next``/``x_home_next`` a tile the
+    next one of which is; every other tile of a resident buffer reads the block ``K`` words
+    after the previous tile's.
 
     Parameters:
         cols: engine columns ``C``.
@@ -52,7 +61,8 @@ class TileWalker(wiring.Component):
         cmd: In(command_layout(dim_bits)), held stable while walking.
         restart, advance: In(1).
         col0, cols, row0_dsp, rows_dsp, row0_lut, rows_lut, rows, k0, steps, last_chunk,
-        final, w_new, x_new, w_last_use, x_last_use: Out, as above.
+        final, w_new, x_new, w_last_use, x_last_use, w_res, x_res, w_home, x_home,
+        w_home_next, x_home_next: Out, as above.
     """
 
     def __init__(self, cols: int, k_tile: int, dim_bits: int = 16) -> None:
@@ -68,6 +78,8 @@ class TileWalker(wiring.Component):
             "rows": Out(d), "k0": Out(d), "steps": Out(range(k_tile + 1)),
             "last_chunk": Out(1), "final": Out(1),
             "w_new": Out(1), "x_new": Out(1), "w_last_use": Out(1), "x_last_use": Out(1),
+            "w_res": Out(1), "x_res": Out(1), "w_home": Out(1), "x_home": Out(1),
+            "w_home_next": Out(1), "x_home_next": Out(1),
         })
 
     def elaborate(self, platform):
@@ -94,12 +106,26 @@ class TileWalker(wiring.Component):
             multi_j.eq(cmd.n > c),
             multi_f.eq(cmd.f > 1),
             self.final.eq(self.last_chunk & j_last & f_last),
+            # R5b: the inner loop's buffer is resident (Q == 1): order 0 the weights, 1 the
+            # activations; its block is the inner loop's first at f == 0 (order 0) or
+            # col0 == 0 (order 1), its last at f_last or j_last.
+            self.w_res.eq(cmd.resident & ~cmd.order & ~multi_q),
+            self.x_res.eq(cmd.resident & cmd.order & ~multi_q),
+            self.w_home.eq(self.w_res & (f == 0)),
+            self.x_home.eq(self.x_res & (self.col0 == 0)),
+            self.w_home_next.eq(self.w_res & f_last),
+            self.x_home_next.eq(self.x_res & j_last),
             # With Q > 1 consecutive chunk tiles always differ in q; with Q == 1 a block is
-            # new when the index of its loop changed.
-            self.w_new.eq(first | multi_q | Mux(cmd.order, self.col0 == 0, multi_f)),
-            self.x_new.eq(first | multi_q | Mux(cmd.order, multi_j, f == 0)),
-            self.w_last_use.eq(self.final | multi_q | Mux(cmd.order, j_last, multi_f)),
-            self.x_last_use.eq(self.final | multi_q | Mux(cmd.order, multi_j, f_last)),
+            # new when the index of its loop changed, a resident one in the first outer
+            # iteration only (col0 == 0 in order 0, f == 0 in order 1: what the other order
+            # writes for its outer operand).
+            self.w_new.eq(first | multi_q | Mux(cmd.order | self.w_res, self.col0 == 0,
+                                                multi_f)),
+            self.x_new.eq(first | multi_q | Mux(cmd.order & ~self.x_res, multi_j, f == 0)),
+            self.w_last_use.eq(self.final | multi_q
+                               | (~self.w_res & Mux(cmd.order, j_last, multi_f))),
+            self.x_last_use.eq(self.final | multi_q
+                               | (~self.x_res & Mux(cmd.order, multi_j, f_last))),
         ]
 
         def next_row_step():

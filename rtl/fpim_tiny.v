@@ -7,86 +7,86 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire [7:0] \$10 ;
-  wire [6:0] \$100 ;
-  wire [4:0] \$101 ;
-  wire [6:0] \$102 ;
+  wire \$100 ;
+  wire [32:0] \$101 ;
+  wire \$102 ;
   wire \$103 ;
   wire \$104 ;
   wire \$105 ;
   wire \$106 ;
-  wire \$107 ;
-  wire \$108 ;
-  wire [16:0] \$109 ;
+  wire [4:0] \$107 ;
+  wire [6:0] \$108 ;
+  wire [4:0] \$109 ;
   wire \$11 ;
-  wire [16:0] \$110 ;
+  wire [6:0] \$110 ;
   wire \$111 ;
   wire \$112 ;
   wire \$113 ;
   wire \$114 ;
-  wire [4:0] \$115 ;
-  wire [32:0] \$116 ;
-  wire [32:0] \$117 ;
-  wire [4:0] \$118 ;
-  wire [6:0] \$119 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire [16:0] \$117 ;
+  wire [16:0] \$118 ;
+  wire \$119 ;
   wire \$12 ;
-  wire [4:0] \$120 ;
-  wire [6:0] \$121 ;
+  wire \$120 ;
+  wire \$121 ;
   wire \$122 ;
-  wire \$123 ;
-  wire [1:0] \$124 ;
-  wire \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire \$128 ;
-  wire \$129 ;
+  wire [4:0] \$123 ;
+  wire [32:0] \$124 ;
+  wire [32:0] \$125 ;
+  wire [4:0] \$126 ;
+  wire [6:0] \$127 ;
+  wire [4:0] \$128 ;
+  wire [6:0] \$129 ;
   wire \$13 ;
-  wire [3:0] \$130 ;
+  wire \$130 ;
   wire \$131 ;
-  wire \$132 ;
+  wire [1:0] \$132 ;
   wire \$133 ;
-  wire [3:0] \$134 ;
-  wire [16:0] \$135 ;
+  wire \$134 ;
+  wire \$135 ;
   wire \$136 ;
   wire \$137 ;
-  wire [16:0] \$138 ;
+  wire [3:0] \$138 ;
   wire \$139 ;
   wire \$14 ;
-  reg \$140 ;
-  reg [150:0] \$141 ;
-  reg \$142 ;
-  reg [5:0] \$143 ;
-  reg [31:0] \$144 ;
-  reg [5:0] \$145 ;
-  reg [31:0] \$146 ;
-  reg [5:0] \$147 ;
-  reg [31:0] \$148 ;
-  reg [5:0] \$149 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire [3:0] \$142 ;
+  wire [16:0] \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire [16:0] \$146 ;
+  wire \$147 ;
+  reg \$148 ;
+  reg [151:0] \$149 ;
   wire \$15 ;
-  reg [31:0] \$150 ;
-  reg \$151 ;
-  reg \$152 ;
-  reg \$153 ;
-  reg \$154 ;
-  reg \$155 ;
-  reg [4:0] \$156 ;
-  reg [4:0] \$157 ;
-  reg [4:0] \$158 ;
-  reg [188:0] \$159 ;
+  reg \$150 ;
+  reg [5:0] \$151 ;
+  reg [31:0] \$152 ;
+  reg [5:0] \$153 ;
+  reg [31:0] \$154 ;
+  reg [5:0] \$155 ;
+  reg [31:0] \$156 ;
+  reg [5:0] \$157 ;
+  reg [31:0] \$158 ;
+  reg \$159 ;
   wire \$16 ;
-  reg [3:0] \$160 ;
+  reg \$160 ;
   reg \$161 ;
-  reg [2:0] \$162 ;
-  reg [2:0] \$163 ;
-  reg \$164 ;
-  reg \$165 ;
-  reg [15:0] \$166 ;
-  reg [15:0] \$167 ;
-  reg [15:0] \$168 ;
-  reg [15:0] \$169 ;
+  reg \$162 ;
+  reg \$163 ;
+  reg [4:0] \$164 ;
+  reg [4:0] \$165 ;
+  reg [4:0] \$166 ;
+  reg [188:0] \$167 ;
+  reg [3:0] \$168 ;
+  reg \$169 ;
   wire \$17 ;
-  reg [15:0] \$170 ;
-  reg [15:0] \$171 ;
-  reg [15:0] \$172 ;
+  reg [2:0] \$170 ;
+  reg [2:0] \$171 ;
+  reg \$172 ;
   reg \$173 ;
   reg [15:0] \$174 ;
   reg [15:0] \$175 ;
@@ -97,6 +97,14 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire [16:0] \$18 ;
   reg [15:0] \$180 ;
   reg \$181 ;
+  reg [15:0] \$182 ;
+  reg [15:0] \$183 ;
+  reg [15:0] \$184 ;
+  reg [15:0] \$185 ;
+  reg [15:0] \$186 ;
+  reg [15:0] \$187 ;
+  reg [15:0] \$188 ;
+  reg \$189 ;
   wire [21:0] \$19 ;
   wire \$2 ;
   wire [24:0] \$20 ;
@@ -152,44 +160,44 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire [5:0] \$69 ;
+  wire \$69 ;
   wire [6:0] \$7 ;
-  wire \$70 ;
-  wire \$71 ;
-  wire [4:0] \$72 ;
-  wire [5:0] \$73 ;
+  wire [5:0] \$70 ;
+  wire [4:0] \$71 ;
+  wire \$72 ;
+  wire \$73 ;
   wire [4:0] \$74 ;
-  wire [5:0] \$75 ;
-  wire \$76 ;
-  wire \$77 ;
+  wire \$75 ;
+  wire [5:0] \$76 ;
+  wire [4:0] \$77 ;
   wire [4:0] \$78 ;
-  wire [5:0] \$79 ;
+  wire \$79 ;
   wire [7:0] \$8 ;
-  wire [4:0] \$80 ;
-  wire \$81 ;
+  wire [5:0] \$80 ;
+  wire [4:0] \$81 ;
   wire \$82 ;
   wire \$83 ;
-  wire [16:0] \$84 ;
-  wire [16:0] \$85 ;
-  wire \$86 ;
-  wire \$87 ;
-  wire \$88 ;
+  wire [4:0] \$84 ;
+  wire \$85 ;
+  wire [5:0] \$86 ;
+  wire [4:0] \$87 ;
+  wire [4:0] \$88 ;
   wire \$89 ;
   wire [6:0] \$9 ;
   wire \$90 ;
-  wire [32:0] \$91 ;
-  wire \$92 ;
-  wire [32:0] \$93 ;
+  wire \$91 ;
+  wire [16:0] \$92 ;
+  wire [16:0] \$93 ;
   wire \$94 ;
   wire \$95 ;
   wire \$96 ;
   wire \$97 ;
   wire \$98 ;
-  wire [4:0] \$99 ;
+  wire [32:0] \$99 ;
   reg \$signal  = 1'h0;
   wire \$signal$100 ;
-  reg \$signal$157  = 1'h0;
-  reg \$signal$164  = 1'h0;
+  reg \$signal$163  = 1'h0;
+  reg \$signal$170  = 1'h0;
   reg \$signal$59  = 1'h0;
   wire \$signal$73 ;
   wire \$signal$77 ;
@@ -199,28 +207,28 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire \$signal$96 ;
   wire \$signal$98 ;
   wire [5:0] \$signature__addr ;
-  wire [5:0] \$signature__addr$134 ;
+  wire [5:0] \$signature__addr$140 ;
   wire [45:0] \$signature__data ;
-  wire [45:0] \$signature__data$137 ;
-  wire [23:0] \$signature__data$137.bias ;
-  wire [15:0] \$signature__data$137.mult ;
-  wire \$signature__data$137.relu ;
-  wire [4:0] \$signature__data$137.shift ;
+  wire [45:0] \$signature__data$143 ;
+  wire [23:0] \$signature__data$143.bias ;
+  wire [15:0] \$signature__data$143.mult ;
+  wire \$signature__data$143.relu ;
+  wire [4:0] \$signature__data$143.shift ;
   wire [23:0] \$signature__data.bias ;
   wire [15:0] \$signature__data.mult ;
   wire \$signature__data.relu ;
   wire [4:0] \$signature__data.shift ;
   reg advance;
-  reg \advance$150 ;
+  reg \advance$156 ;
   wire [23:0] bias_dsp;
   wire [23:0] bias_lut;
   output busy;
   reg busy = 1'h0;
   input clk;
   wire clk;
-  reg [150:0] cmd = 151'h00000000000000000000000000000000000000;
-  (* init = 151'h00000000000000000000000000000000000000 *)
-  wire [150:0] \cmd$26 ;
+  reg [151:0] cmd = 152'h00000000000000000000000000000000000000;
+  (* init = 152'h00000000000000000000000000000000000000 *)
+  wire [151:0] \cmd$26 ;
   wire [15:0] \cmd$26.f ;
   wire [15:0] \cmd$26.k ;
   wire [15:0] \cmd$26.m_fixed ;
@@ -233,8 +241,9 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire [15:0] \cmd$26.qb ;
   wire [15:0] \cmd$26.ra ;
   wire [15:0] \cmd$26.rb ;
-  (* init = 151'h00000000000000000000000000000000000000 *)
-  wire [150:0] \cmd$27 ;
+  wire \cmd$26.resident ;
+  (* init = 152'h00000000000000000000000000000000000000 *)
+  wire [151:0] \cmd$27 ;
   wire [15:0] \cmd$27.f ;
   wire [15:0] \cmd$27.k ;
   wire [15:0] \cmd$27.m_fixed ;
@@ -247,6 +256,7 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire [15:0] \cmd$27.qb ;
   wire [15:0] \cmd$27.ra ;
   wire [15:0] \cmd$27.rb ;
+  wire \cmd$27.resident ;
   wire [15:0] \cmd.f ;
   wire [15:0] \cmd.k ;
   wire [15:0] \cmd.m_fixed ;
@@ -259,8 +269,9 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire [15:0] \cmd.qb ;
   wire [15:0] \cmd.ra ;
   wire [15:0] \cmd.rb ;
-  input [150:0] cmd__payload;
-  wire [150:0] cmd__payload;
+  wire \cmd.resident ;
+  input [151:0] cmd__payload;
+  wire [151:0] cmd__payload;
   wire [15:0] \cmd__payload.f ;
   wire [15:0] \cmd__payload.k ;
   wire [15:0] \cmd__payload.m_fixed ;
@@ -273,16 +284,17 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire [15:0] \cmd__payload.qb ;
   wire [15:0] \cmd__payload.ra ;
   wire [15:0] \cmd__payload.rb ;
+  wire \cmd__payload.resident ;
   output cmd__ready;
   wire cmd__ready;
   input cmd__valid;
   wire cmd__valid;
   wire [15:0] col0;
-  wire [15:0] \col0$170 ;
+  wire [15:0] \col0$176 ;
   wire [2:0] cols;
   wire [2:0] \cols$94 ;
   wire [15:0] data;
-  wire [15:0] \data$117 ;
+  wire [15:0] \data$123 ;
   output done;
   reg done = 1'h0;
   reg drain;
@@ -297,13 +309,13 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   reg [15:0] drained_rows_lut = 16'h0000;
   reg drow = 1'h0;
   wire \final ;
-  wire \final$171 ;
+  wire \final$177 ;
   wire first;
   reg held_x = 1'h0;
   wire inc_w;
   wire inc_x;
   wire [15:0] k0;
-  wire [15:0] \k0$120 ;
+  wire [15:0] \k0$126 ;
   reg l_done = 1'h0;
   wire last;
   wire last_chunk;
@@ -413,9 +425,9 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire r_en;
   wire r_rdy;
   reg [4:0] rd_base;
-  reg [4:0] \rd_base$109 ;
+  reg [4:0] \rd_base$114 ;
   reg [3:0] rd_step;
-  reg [3:0] \rd_step$110 ;
+  reg [3:0] \rd_step$115 ;
   wire relu_dsp;
   wire relu_lut;
   wire [2:0] rest;
@@ -425,9 +437,9 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire \restart$31 ;
   wire room;
   wire [15:0] row0_dsp;
-  wire [15:0] \row0_dsp$165 ;
+  wire [15:0] \row0_dsp$171 ;
   wire [15:0] row0_lut;
-  wire [15:0] \row0_lut$167 ;
+  wire [15:0] \row0_lut$173 ;
   reg [188:0] row_info = 189'h000000000000000000000000000000000000000000000000;
   wire [15:0] \row_info.col0 ;
   wire [2:0] \row_info.cols ;
@@ -447,9 +459,9 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire [15:0] \row_info.row_lut ;
   wire [15:0] rows;
   wire [15:0] rows_dsp;
-  wire [15:0] \rows_dsp$166 ;
+  wire [15:0] \rows_dsp$172 ;
   wire [15:0] rows_lut;
-  wire [15:0] \rows_lut$168 ;
+  wire [15:0] \rows_lut$174 ;
   input rst;
   wire rst;
   wire [4:0] shift_dsp;
@@ -471,6 +483,8 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire [3:0] \w_dsp[1] ;
   wire w_en;
   wire w_free;
+  wire w_home;
+  wire w_home_next;
   wire w_last_use;
   input [16:0] w_load__payload;
   wire [16:0] w_load__payload;
@@ -496,6 +510,7 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire w_pend;
   reg [5:0] w_rel = 6'h00;
   reg [5:0] w_req = 6'h00;
+  wire w_res;
   reg [31:0] w_seen = 32'd0;
   wire [15:0] wdata;
   wire [7:0] \wdata.dsp ;
@@ -527,6 +542,8 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire [4:0] x_cur;
   reg [31:0] x_done = 32'd0;
   wire x_free;
+  wire x_home;
+  wire x_home_next;
   reg x_iss = 1'h0;
   wire x_last_use;
   input [16:0] x_load__payload;
@@ -548,6 +565,7 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire x_pend;
   reg [5:0] x_rel = 6'h00;
   reg [5:0] x_req = 6'h00;
+  wire x_res;
   reg [31:0] x_seen = 32'd0;
   wire [67:0] y_dsp;
   wire [16:0] \y_dsp[0] ;
@@ -631,7 +649,7 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
     if (wp__en)
       params_dsp[params__payload[6:1]] <= params__payload[52:7];
   end
-  assign \$signature__data  = params_dsp[\$84 [5:0]];
+  assign \$signature__data  = params_dsp[\$92 [5:0]];
   reg [45:0] params_lut [63:0];
   initial begin
     params_lut[0] = 46'h000000000000;
@@ -703,7 +721,7 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
     if (\wp__en$43 )
       params_lut[params__payload[6:1]] <= params__payload[52:7];
   end
-  assign \$signature__data$137  = params_lut[\$85 [5:0]];
+  assign \$signature__data$143  = params_lut[\$93 [5:0]];
   assign cmd__ready = ~ busy;
   assign start = cmd__valid & cmd__ready;
   assign params__ready = ~ busy;
@@ -793,173 +811,181 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   assign \$signal$98  = \$63  & \$67 ;
   assign \$68  = \$signal$98  & \$signal$81 ;
   assign \$signal$100  = \$68  & last_chunk;
-  assign \$69  = w_base + size;
-  assign w_cur = \w_new$76  ? \$69 [4:0] : w_base;
-  assign \$70  = ~ \$signal$81 ;
-  assign \$71  = \$signal$98  & \$70 ;
-  assign \$72  = step + 1'h1;
-  assign \$73  = w_cur + \steps$83 ;
-  assign \$74  = w_last_use ? \$73 [4:0] : w_cur;
-  assign \$75  = x_base + size;
-  assign x_cur = \x_new$80  ? \$75 [4:0] : x_base;
-  assign \$76  = ~ \$signal$81 ;
-  assign \$77  = \$signal$98  & \$76 ;
-  assign \$78  = step + 1'h1;
-  assign \$79  = x_cur + \steps$83 ;
-  assign \$80  = x_last_use ? \$79 [4:0] : x_cur;
-  assign \$81  = ! step;
-  assign \$82  = \$signal$98  & \$81 ;
-  assign \$83  = ! \k0$120 ;
-  assign first = \$82  & \$83 ;
-  assign \$84  = drained_row0_dsp + drow;
-  assign \$85  = drained_row0_lut + drow;
-  assign \$86  = ~ \$signal$81 ;
-  assign \$87  = \$signal$98  & \$86 ;
-  assign \$88  = ~ \$signal$88 ;
-  assign \$89  = \$signal$84  & \$88 ;
-  assign \$90  = busy & w_loaded;
-  assign \$91  = w_done + 1'h1;
-  assign \$92  = busy & x_loaded;
-  assign \$93  = x_done + 1'h1;
-  assign \$94  = ~ l_done;
-  assign \$95  = busy & \$94 ;
-  assign \$96  = ~ load_req__ready;
-  assign \$97  = load_req__valid & \$96 ;
-  assign \$98  = load_req__valid & load_req__ready;
-  assign \$99  = inc_w ? steps : 5'h00;
-  assign \$100  = w_req + \$99 ;
-  assign \$101  = inc_x ? steps : 5'h00;
-  assign \$102  = x_req + \$101 ;
-  assign \$103  = load_req__valid & load_req__ready;
-  assign \$104  = \$signal  | inc_w;
-  assign \$105  = x_iss | inc_x;
-  assign \$106  = \$signal$98  & \$signal$81 ;
-  assign \$107  = \$signal$98  & \$signal$81 ;
-  assign \$108  = \$signal$98  & \$signal$81 ;
-  assign \$109  = drained_row0_dsp + drow;
-  assign \$110  = drained_row0_lut + drow;
-  assign \$111  = drow < drained_rows_dsp;
-  assign \$112  = drow < drained_rows_lut;
-  assign \$113  = ~ \$signal$81 ;
-  assign \$114  = \$signal$98  & \$113 ;
-  assign \$115  = step + 1'h1;
-  assign \$116  = w_seen + \w_new$76 ;
-  assign \$117  = x_seen + \x_new$80 ;
-  assign \$118  = w_last_use ? \steps$83  : 5'h00;
-  assign \$119  = w_rel + \$118 ;
-  assign \$120  = x_last_use ? \steps$83  : 5'h00;
-  assign \$121  = x_rel + \$120 ;
-  assign \$122  = ~ \$signal$88 ;
-  assign \$123  = \$signal$84  & \$122 ;
-  assign \$124  = drow + 1'h1;
-  assign \$125  = left == 1'h1;
-  assign \$126  = \$125  & \$signal$157 ;
-  assign \$127  = | left;
-  assign \$128  = ~ \$signal$88 ;
-  assign \$129  = \$127  & \$128 ;
-  assign \$130  = left - 1'h1;
-  assign \$131  = | nleft;
-  assign \$132  = ~ \$signal$88 ;
-  assign \$133  = \$131  & \$132 ;
-  assign \$134  = nleft - 1'h1;
-  assign \$135  = pending_rows + 1'h1;
-  assign \$136  = nleft == \$135 ;
-  assign \$137  = pending & \$136 ;
-  assign \$138  = rows + \cols$94 ;
-  assign \$139  = ~ \final$171 ;
+  assign \$69  = \w_new$76  | w_res;
+  assign \$70  = w_base + size;
+  assign \$71  = \$69  ? \$70 [4:0] : w_base;
+  assign w_cur = w_home ? 5'h00 : \$71 ;
+  assign \$72  = ~ \$signal$81 ;
+  assign \$73  = \$signal$98  & \$72 ;
+  assign \$74  = step + 1'h1;
+  assign \$75  = w_last_use | w_res;
+  assign \$76  = w_cur + \steps$83 ;
+  assign \$77  = \$75  ? \$76 [4:0] : w_cur;
+  assign \$78  = w_home_next ? 5'h00 : \$77 ;
+  assign \$79  = \x_new$80  | x_res;
+  assign \$80  = x_base + size;
+  assign \$81  = \$79  ? \$80 [4:0] : x_base;
+  assign x_cur = x_home ? 5'h00 : \$81 ;
+  assign \$82  = ~ \$signal$81 ;
+  assign \$83  = \$signal$98  & \$82 ;
+  assign \$84  = step + 1'h1;
+  assign \$85  = x_last_use | x_res;
+  assign \$86  = x_cur + \steps$83 ;
+  assign \$87  = \$85  ? \$86 [4:0] : x_cur;
+  assign \$88  = x_home_next ? 5'h00 : \$87 ;
+  assign \$89  = ! step;
+  assign \$90  = \$signal$98  & \$89 ;
+  assign \$91  = ! \k0$126 ;
+  assign first = \$90  & \$91 ;
+  assign \$92  = drained_row0_dsp + drow;
+  assign \$93  = drained_row0_lut + drow;
+  assign \$94  = ~ \$signal$81 ;
+  assign \$95  = \$signal$98  & \$94 ;
+  assign \$96  = ~ \$signal$88 ;
+  assign \$97  = \$signal$84  & \$96 ;
+  assign \$98  = busy & w_loaded;
+  assign \$99  = w_done + 1'h1;
+  assign \$100  = busy & x_loaded;
+  assign \$101  = x_done + 1'h1;
+  assign \$102  = ~ l_done;
+  assign \$103  = busy & \$102 ;
+  assign \$104  = ~ load_req__ready;
+  assign \$105  = load_req__valid & \$104 ;
+  assign \$106  = load_req__valid & load_req__ready;
+  assign \$107  = inc_w ? steps : 5'h00;
+  assign \$108  = w_req + \$107 ;
+  assign \$109  = inc_x ? steps : 5'h00;
+  assign \$110  = x_req + \$109 ;
+  assign \$111  = load_req__valid & load_req__ready;
+  assign \$112  = \$signal  | inc_w;
+  assign \$113  = x_iss | inc_x;
+  assign \$114  = \$signal$98  & \$signal$81 ;
+  assign \$115  = \$signal$98  & \$signal$81 ;
+  assign \$116  = \$signal$98  & \$signal$81 ;
+  assign \$117  = drained_row0_dsp + drow;
+  assign \$118  = drained_row0_lut + drow;
+  assign \$119  = drow < drained_rows_dsp;
+  assign \$120  = drow < drained_rows_lut;
+  assign \$121  = ~ \$signal$81 ;
+  assign \$122  = \$signal$98  & \$121 ;
+  assign \$123  = step + 1'h1;
+  assign \$124  = w_seen + \w_new$76 ;
+  assign \$125  = x_seen + \x_new$80 ;
+  assign \$126  = w_last_use ? \steps$83  : 5'h00;
+  assign \$127  = w_rel + \$126 ;
+  assign \$128  = x_last_use ? \steps$83  : 5'h00;
+  assign \$129  = x_rel + \$128 ;
+  assign \$130  = ~ \$signal$88 ;
+  assign \$131  = \$signal$84  & \$130 ;
+  assign \$132  = drow + 1'h1;
+  assign \$133  = left == 1'h1;
+  assign \$134  = \$133  & \$signal$163 ;
+  assign \$135  = | left;
+  assign \$136  = ~ \$signal$88 ;
+  assign \$137  = \$135  & \$136 ;
+  assign \$138  = left - 1'h1;
+  assign \$139  = | nleft;
+  assign \$140  = ~ \$signal$88 ;
+  assign \$141  = \$139  & \$140 ;
+  assign \$142  = nleft - 1'h1;
+  assign \$143  = pending_rows + 1'h1;
+  assign \$144  = nleft == \$143 ;
+  assign \$145  = pending & \$144 ;
+  assign \$146  = rows + \cols$94 ;
+  assign \$147  = ~ \final$177 ;
   always @(posedge clk)
-    done <= \$140 ;
+    done <= \$148 ;
   always @(posedge clk)
-    cmd <= \$141 ;
+    cmd <= \$149 ;
   always @(posedge clk)
-    busy <= \$142 ;
+    busy <= \$150 ;
   always @(posedge clk)
-    w_req <= \$143 ;
+    w_req <= \$151 ;
   always @(posedge clk)
-    w_done <= \$144 ;
+    w_done <= \$152 ;
   always @(posedge clk)
-    w_rel <= \$145 ;
+    w_rel <= \$153 ;
   always @(posedge clk)
-    w_seen <= \$146 ;
+    w_seen <= \$154 ;
   always @(posedge clk)
-    x_req <= \$147 ;
+    x_req <= \$155 ;
   always @(posedge clk)
-    x_done <= \$148 ;
+    x_done <= \$156 ;
   always @(posedge clk)
-    x_rel <= \$149 ;
+    x_rel <= \$157 ;
   always @(posedge clk)
-    x_seen <= \$150 ;
+    x_seen <= \$158 ;
   always @(posedge clk)
-    \$signal  <= \$151 ;
+    \$signal  <= \$159 ;
   always @(posedge clk)
-    x_iss <= \$152 ;
+    x_iss <= \$160 ;
   always @(posedge clk)
-    \$signal$59  <= \$153 ;
+    \$signal$59  <= \$161 ;
   always @(posedge clk)
-    held_x <= \$154 ;
+    held_x <= \$162 ;
   always @(posedge clk)
-    l_done <= \$155 ;
+    l_done <= \$163 ;
   always @(posedge clk)
-    size <= \$156 ;
+    size <= \$164 ;
   always @(posedge clk)
-    w_base <= \$157 ;
+    w_base <= \$165 ;
   always @(posedge clk)
-    x_base <= \$158 ;
+    x_base <= \$166 ;
   always @(posedge clk)
-    row_info <= \$159 ;
+    row_info <= \$167 ;
   always @(posedge clk)
-    step <= \$160 ;
+    step <= \$168 ;
   always @(posedge clk)
-    streaming <= \$161 ;
+    streaming <= \$169 ;
   always @(posedge clk)
-    left <= \$162 ;
+    left <= \$170 ;
   always @(posedge clk)
-    nleft <= \$163 ;
+    nleft <= \$171 ;
   always @(posedge clk)
-    pending <= \$164 ;
+    pending <= \$172 ;
   always @(posedge clk)
-    drow <= \$165 ;
+    drow <= \$173 ;
   always @(posedge clk)
-    drained_row0_dsp <= \$166 ;
+    drained_row0_dsp <= \$174 ;
   always @(posedge clk)
-    drained_rows_dsp <= \$167 ;
+    drained_rows_dsp <= \$175 ;
   always @(posedge clk)
-    drained_row0_lut <= \$168 ;
+    drained_row0_lut <= \$176 ;
   always @(posedge clk)
-    drained_rows_lut <= \$169 ;
+    drained_rows_lut <= \$177 ;
   always @(posedge clk)
-    drained_rows <= \$170 ;
+    drained_rows <= \$178 ;
   always @(posedge clk)
-    drained_col0 <= \$171 ;
+    drained_col0 <= \$179 ;
   always @(posedge clk)
-    drained_cols <= \$172 ;
+    drained_cols <= \$180 ;
   always @(posedge clk)
-    \$signal$157  <= \$173 ;
+    \$signal$163  <= \$181 ;
   always @(posedge clk)
-    pending_row0_dsp <= \$174 ;
+    pending_row0_dsp <= \$182 ;
   always @(posedge clk)
-    pending_rows_dsp <= \$175 ;
+    pending_rows_dsp <= \$183 ;
   always @(posedge clk)
-    pending_row0_lut <= \$176 ;
+    pending_row0_lut <= \$184 ;
   always @(posedge clk)
-    pending_rows_lut <= \$177 ;
+    pending_rows_lut <= \$185 ;
   always @(posedge clk)
-    pending_rows <= \$178 ;
+    pending_rows <= \$186 ;
   always @(posedge clk)
-    pending_col0 <= \$179 ;
+    pending_col0 <= \$187 ;
   always @(posedge clk)
-    pending_cols <= \$180 ;
+    pending_cols <= \$188 ;
   always @(posedge clk)
-    \$signal$164  <= \$181 ;
+    \$signal$170  <= \$189 ;
   \fpim_tiny.datapath  datapath (
     .clk(clk),
     .drain_row(drow),
     .first(first),
     .last(\$signal$100 ),
-    .\port$773$0 (wdata),
-    .\port$842$0 (\$signature__data ),
-    .\port$845$0 (\$signature__data$137 ),
-    .\port$862$145 (cmd[150:145]),
+    .\port$821$0 (wdata),
+    .\port$890$0 (\$signature__data ),
+    .\port$893$0 (\$signature__data$143 ),
+    .\port$910$146 (cmd[151:146]),
     .rst(rst),
     .valid(\$signal$98 ),
     .\valid$14 (drain),
@@ -1007,33 +1033,39 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
     .wp__en(w_load__valid)
   );
   \fpim_tiny.walker  walker (
-    .advance(\advance$150 ),
+    .advance(\advance$156 ),
     .clk(clk),
     .cmd(cmd),
-    .col0(\col0$170 ),
+    .col0(\col0$176 ),
     .cols(\cols$94 ),
-    .\final (\final$171 ),
-    .k0(\k0$120 ),
+    .\final (\final$177 ),
+    .k0(\k0$126 ),
     .last_chunk(last_chunk),
     .restart(start),
-    .row0_dsp(\row0_dsp$165 ),
-    .row0_lut(\row0_lut$167 ),
+    .row0_dsp(\row0_dsp$171 ),
+    .row0_lut(\row0_lut$173 ),
     .rows(rows),
-    .rows_dsp(\rows_dsp$166 ),
-    .rows_lut(\rows_lut$168 ),
+    .rows_dsp(\rows_dsp$172 ),
+    .rows_lut(\rows_lut$174 ),
     .rst(rst),
     .steps(\steps$83 ),
+    .w_home(w_home),
+    .w_home_next(w_home_next),
     .w_last_use(w_last_use),
     .w_new(\w_new$76 ),
+    .w_res(w_res),
+    .x_home(x_home),
+    .x_home_next(x_home_next),
     .x_last_use(x_last_use),
-    .x_new(\x_new$80 )
+    .x_new(\x_new$80 ),
+    .x_res(x_res)
   );
   \fpim_tiny.x_buf  x_buf (
     .clk(clk),
     .data(x),
     .load__payload(\load__payload$36 ),
-    .rd_base(\rd_base$109 ),
-    .rd_step(\rd_step$110 ),
+    .rd_base(\rd_base$114 ),
+    .rd_step(\rd_step$115 ),
     .restart(start),
     .rst(rst),
     .wp__en(x_load__valid)
@@ -1051,10 +1083,10 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$71 ) begin
+    if (\$73 ) begin
       rd_base = w_cur;
     end else if (\$signal$98 ) begin
-      rd_base = \$74 ;
+      rd_base = \$78 ;
     end else if (start) begin
       rd_base = 5'h00;
     end else begin
@@ -1064,8 +1096,8 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$71 ) begin
-      rd_step = \$72 [3:0];
+    if (\$73 ) begin
+      rd_step = \$74 [3:0];
     end else if (\$signal$98 ) begin
       rd_step = 4'h0;
     end else if (start) begin
@@ -1077,337 +1109,232 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$77 ) begin
-      \rd_base$109  = x_cur;
+    if (\$83 ) begin
+      \rd_base$114  = x_cur;
     end else if (\$signal$98 ) begin
-      \rd_base$109  = \$80 ;
+      \rd_base$114  = \$88 ;
     end else if (start) begin
-      \rd_base$109  = 5'h00;
+      \rd_base$114  = 5'h00;
     end else begin
-      \rd_base$109  = x_cur;
+      \rd_base$114  = x_cur;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$77 ) begin
-      \rd_step$110  = \$78 [3:0];
+    if (\$83 ) begin
+      \rd_step$115  = \$84 [3:0];
     end else if (\$signal$98 ) begin
-      \rd_step$110  = 4'h0;
+      \rd_step$115  = 4'h0;
     end else if (start) begin
-      \rd_step$110  = 4'h0;
+      \rd_step$115  = 4'h0;
     end else begin
-      \rd_step$110  = step;
+      \rd_step$115  = step;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \advance$150  = 1'h0;
-    if (\$87 ) begin
+    \advance$156  = 1'h0;
+    if (\$95 ) begin
     end else if (\$signal$98 ) begin
-      \advance$150  = 1'h1;
+      \advance$156  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     drain = 1'h0;
-    if (\$89 ) begin
+    if (\$97 ) begin
       drain = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$140  = 1'h0;
-    if (\$123 ) begin
-      if (\$126 ) begin
-        \$140  = 1'h1;
+    \$148  = 1'h0;
+    if (\$131 ) begin
+      if (\$134 ) begin
+        \$148  = 1'h1;
       end
     end
     if (rst) begin
-      \$140  = 1'h0;
+      \$148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$141  = cmd;
+    \$149  = cmd;
     if (start) begin
-      \$141  = cmd__payload;
+      \$149  = cmd__payload;
     end
     if (rst) begin
-      \$141  = 151'h00000000000000000000000000000000000000;
+      \$149  = 152'h00000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$142  = busy;
+    \$150  = busy;
     if (start) begin
-      \$142  = 1'h1;
+      \$150  = 1'h1;
     end
-    if (\$123 ) begin
-      if (\$126 ) begin
-        \$142  = 1'h0;
+    if (\$131 ) begin
+      if (\$134 ) begin
+        \$150  = 1'h0;
       end
     end
     if (rst) begin
-      \$142  = 1'h0;
+      \$150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$143  = w_req;
+    \$151  = w_req;
     if (start) begin
-      \$143  = 6'h00;
+      \$151  = 6'h00;
     end
     if (start) begin
-    end else if (\$95 ) begin
-      if (\$98 ) begin
-        \$143  = \$100 [5:0];
+    end else if (\$103 ) begin
+      if (\$106 ) begin
+        \$151  = \$108 [5:0];
       end
     end
     if (rst) begin
-      \$143  = 6'h00;
+      \$151  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$144  = w_done;
+    \$152  = w_done;
     if (start) begin
-      \$144  = 32'd0;
-    end else if (\$90 ) begin
-      \$144  = \$91 [31:0];
+      \$152  = 32'd0;
+    end else if (\$98 ) begin
+      \$152  = \$99 [31:0];
     end
     if (rst) begin
-      \$144  = 32'd0;
+      \$152  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$145  = w_rel;
+    \$153  = w_rel;
     if (start) begin
-      \$145  = 6'h00;
+      \$153  = 6'h00;
     end
-    if (\$114 ) begin
+    if (\$122 ) begin
     end else if (\$signal$98 ) begin
-      \$145  = \$119 [5:0];
+      \$153  = \$127 [5:0];
     end
     if (rst) begin
-      \$145  = 6'h00;
+      \$153  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$146  = w_seen;
+    \$154  = w_seen;
     if (start) begin
-      \$146  = 32'd0;
+      \$154  = 32'd0;
     end
-    if (\$114 ) begin
+    if (\$122 ) begin
     end else if (\$signal$98 ) begin
-      \$146  = \$116 [31:0];
+      \$154  = \$124 [31:0];
     end
     if (rst) begin
-      \$146  = 32'd0;
+      \$154  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$147  = x_req;
+    \$155  = x_req;
     if (start) begin
-      \$147  = 6'h00;
+      \$155  = 6'h00;
     end
     if (start) begin
-    end else if (\$95 ) begin
-      if (\$98 ) begin
-        \$147  = \$102 [5:0];
+    end else if (\$103 ) begin
+      if (\$106 ) begin
+        \$155  = \$110 [5:0];
       end
     end
     if (rst) begin
-      \$147  = 6'h00;
+      \$155  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$148  = x_done;
+    \$156  = x_done;
     if (start) begin
-      \$148  = 32'd0;
-    end else if (\$92 ) begin
-      \$148  = \$93 [31:0];
+      \$156  = 32'd0;
+    end else if (\$100 ) begin
+      \$156  = \$101 [31:0];
     end
     if (rst) begin
-      \$148  = 32'd0;
+      \$156  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$149  = x_rel;
+    \$157  = x_rel;
     if (start) begin
-      \$149  = 6'h00;
+      \$157  = 6'h00;
     end
-    if (\$114 ) begin
+    if (\$122 ) begin
     end else if (\$signal$98 ) begin
-      \$149  = \$121 [5:0];
+      \$157  = \$129 [5:0];
     end
     if (rst) begin
-      \$149  = 6'h00;
+      \$157  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$150  = x_seen;
+    \$158  = x_seen;
     if (start) begin
-      \$150  = 32'd0;
+      \$158  = 32'd0;
     end
-    if (\$114 ) begin
+    if (\$122 ) begin
     end else if (\$signal$98 ) begin
-      \$150  = \$117 [31:0];
+      \$158  = \$125 [31:0];
     end
     if (rst) begin
-      \$150  = 32'd0;
+      \$158  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$151  = \$signal ;
+    \$159  = \$signal ;
     if (start) begin
-      \$151  = 1'h0;
-    end else if (\$95 ) begin
+      \$159  = 1'h0;
+    end else if (\$103 ) begin
       if (tile_issued) begin
-        \$151  = 1'h0;
-      end else if (\$103 ) begin
-        \$151  = \$104 ;
+        \$159  = 1'h0;
+      end else if (\$111 ) begin
+        \$159  = \$112 ;
       end
     end
     if (rst) begin
-      \$151  = 1'h0;
+      \$159  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$152  = x_iss;
+    \$160  = x_iss;
     if (start) begin
-      \$152  = 1'h0;
-    end else if (\$95 ) begin
+      \$160  = 1'h0;
+    end else if (\$103 ) begin
       if (tile_issued) begin
-        \$152  = 1'h0;
-      end else if (\$103 ) begin
-        \$152  = \$105 ;
+        \$160  = 1'h0;
+      end else if (\$111 ) begin
+        \$160  = \$113 ;
       end
     end
     if (rst) begin
-      \$152  = 1'h0;
+      \$160  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$153  = \$signal$59 ;
+    \$161  = \$signal$59 ;
     if (start) begin
-      \$153  = 1'h0;
-    end else if (\$95 ) begin
-      \$153  = \$97 ;
-    end
-    if (rst) begin
-      \$153  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$154  = held_x;
-    if (start) begin
-      \$154  = 1'h0;
-    end else if (\$95 ) begin
-      \$154  = inc_x;
-    end
-    if (rst) begin
-      \$154  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$155  = l_done;
-    if (start) begin
-      \$155  = 1'h0;
-    end else if (\$95 ) begin
-      if (tile_issued) begin
-        \$155  = \final ;
-      end
-    end
-    if (rst) begin
-      \$155  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$156  = size;
-    if (start) begin
-      \$156  = 5'h00;
-    end else if (\$106 ) begin
-      \$156  = \steps$83 ;
-    end
-    if (rst) begin
-      \$156  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$157  = w_base;
-    if (start) begin
-      \$157  = 5'h00;
-    end else if (\$107 ) begin
-      \$157  = w_cur;
-    end
-    if (rst) begin
-      \$157  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$158  = x_base;
-    if (start) begin
-      \$158  = 5'h00;
-    end else if (\$108 ) begin
-      \$158  = x_cur;
-    end
-    if (rst) begin
-      \$158  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$159  = row_info;
-    if (drain) begin
-      \$159 [151:136] = \$109 [15:0];
-      \$159 [167:152] = \$110 [15:0];
-      \$159 [168] = \$111 ;
-      \$159 [169] = \$112 ;
-      \$159 [185:170] = drained_col0;
-      \$159 [188:186] = drained_cols[2:0];
-    end
-    if (rst) begin
-      \$159  = 189'h000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$160  = step;
-    if (start) begin
-      \$160  = 4'h0;
-    end
-    if (\$114 ) begin
-      \$160  = \$115 [3:0];
-    end else if (\$signal$98 ) begin
-      \$160  = 4'h0;
-    end
-    if (rst) begin
-      \$160  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$161  = streaming;
-    if (start) begin
-      \$161  = 1'h1;
-    end
-    if (\$signal$100 ) begin
-      \$161  = \$139 ;
+      \$161  = 1'h0;
+    end else if (\$103 ) begin
+      \$161  = \$105 ;
     end
     if (rst) begin
       \$161  = 1'h0;
@@ -1415,140 +1342,165 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$162  = left;
+    \$162  = held_x;
     if (start) begin
-      \$162  = 3'h0;
-    end
-    if (\$129 ) begin
-      \$162  = \$130 [2:0];
-    end
-    if (\$137 ) begin
-      \$162  = pending_rows[2:0];
+      \$162  = 1'h0;
+    end else if (\$103 ) begin
+      \$162  = inc_x;
     end
     if (rst) begin
-      \$162  = 3'h0;
+      \$162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$163  = nleft;
+    \$163  = l_done;
     if (start) begin
-      \$163  = 3'h0;
+      \$163  = 1'h0;
+    end else if (\$103 ) begin
+      if (tile_issued) begin
+        \$163  = \final ;
+      end
     end
-    if (\$133 ) begin
-      \$163  = \$134 [2:0];
+    if (rst) begin
+      \$163  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$164  = size;
+    if (start) begin
+      \$164  = 5'h00;
+    end else if (\$114 ) begin
+      \$164  = \steps$83 ;
+    end
+    if (rst) begin
+      \$164  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$165  = w_base;
+    if (start) begin
+      \$165  = 5'h00;
+    end else if (\$115 ) begin
+      \$165  = w_cur;
+    end
+    if (rst) begin
+      \$165  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$166  = x_base;
+    if (start) begin
+      \$166  = 5'h00;
+    end else if (\$116 ) begin
+      \$166  = x_cur;
+    end
+    if (rst) begin
+      \$166  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$167  = row_info;
+    if (drain) begin
+      \$167 [151:136] = \$117 [15:0];
+      \$167 [167:152] = \$118 [15:0];
+      \$167 [168] = \$119 ;
+      \$167 [169] = \$120 ;
+      \$167 [185:170] = drained_col0;
+      \$167 [188:186] = drained_cols[2:0];
+    end
+    if (rst) begin
+      \$167  = 189'h000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$168  = step;
+    if (start) begin
+      \$168  = 4'h0;
+    end
+    if (\$122 ) begin
+      \$168  = \$123 [3:0];
+    end else if (\$signal$98 ) begin
+      \$168  = 4'h0;
+    end
+    if (rst) begin
+      \$168  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$169  = streaming;
+    if (start) begin
+      \$169  = 1'h1;
     end
     if (\$signal$100 ) begin
-      \$163  = \$138 [2:0];
+      \$169  = \$147 ;
     end
     if (rst) begin
-      \$163  = 3'h0;
+      \$169  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$164  = pending;
+    \$170  = left;
     if (start) begin
-      \$164  = 1'h0;
+      \$170  = 3'h0;
     end
     if (\$137 ) begin
-      \$164  = 1'h0;
+      \$170  = \$138 [2:0];
+    end
+    if (\$145 ) begin
+      \$170  = pending_rows[2:0];
+    end
+    if (rst) begin
+      \$170  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$171  = nleft;
+    if (start) begin
+      \$171  = 3'h0;
+    end
+    if (\$141 ) begin
+      \$171  = \$142 [2:0];
     end
     if (\$signal$100 ) begin
-      \$164  = 1'h1;
+      \$171  = \$146 [2:0];
     end
     if (rst) begin
-      \$164  = 1'h0;
+      \$171  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$165  = drow;
-    if (\$123 ) begin
-      \$165  = \$124 [0];
+    \$172  = pending;
+    if (start) begin
+      \$172  = 1'h0;
     end
-    if (\$137 ) begin
-      \$165  = 1'h0;
+    if (\$145 ) begin
+      \$172  = 1'h0;
+    end
+    if (\$signal$100 ) begin
+      \$172  = 1'h1;
     end
     if (rst) begin
-      \$165  = 1'h0;
+      \$172  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$166  = drained_row0_dsp;
-    if (\$137 ) begin
-      \$166  = pending_row0_dsp;
+    \$173  = drow;
+    if (\$131 ) begin
+      \$173  = \$132 [0];
     end
-    if (rst) begin
-      \$166  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$167  = drained_rows_dsp;
-    if (\$137 ) begin
-      \$167  = pending_rows_dsp;
-    end
-    if (rst) begin
-      \$167  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$168  = drained_row0_lut;
-    if (\$137 ) begin
-      \$168  = pending_row0_lut;
-    end
-    if (rst) begin
-      \$168  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$169  = drained_rows_lut;
-    if (\$137 ) begin
-      \$169  = pending_rows_lut;
-    end
-    if (rst) begin
-      \$169  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$170  = drained_rows;
-    if (\$137 ) begin
-      \$170  = pending_rows;
-    end
-    if (rst) begin
-      \$170  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$171  = drained_col0;
-    if (\$137 ) begin
-      \$171  = pending_col0;
-    end
-    if (rst) begin
-      \$171  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$172  = drained_cols;
-    if (\$137 ) begin
-      \$172  = pending_cols;
-    end
-    if (rst) begin
-      \$172  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$173  = \$signal$157 ;
-    if (\$137 ) begin
-      \$173  = \$signal$164 ;
+    if (\$145 ) begin
+      \$173  = 1'h0;
     end
     if (rst) begin
       \$173  = 1'h0;
@@ -1556,9 +1508,9 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$174  = pending_row0_dsp;
-    if (\$signal$100 ) begin
-      \$174  = \row0_dsp$165 ;
+    \$174  = drained_row0_dsp;
+    if (\$145 ) begin
+      \$174  = pending_row0_dsp;
     end
     if (rst) begin
       \$174  = 16'h0000;
@@ -1566,9 +1518,9 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$175  = pending_rows_dsp;
-    if (\$signal$100 ) begin
-      \$175  = \rows_dsp$166 ;
+    \$175  = drained_rows_dsp;
+    if (\$145 ) begin
+      \$175  = pending_rows_dsp;
     end
     if (rst) begin
       \$175  = 16'h0000;
@@ -1576,9 +1528,9 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$176  = pending_row0_lut;
-    if (\$signal$100 ) begin
-      \$176  = \row0_lut$167 ;
+    \$176  = drained_row0_lut;
+    if (\$145 ) begin
+      \$176  = pending_row0_lut;
     end
     if (rst) begin
       \$176  = 16'h0000;
@@ -1586,9 +1538,9 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$177  = pending_rows_lut;
-    if (\$signal$100 ) begin
-      \$177  = \rows_lut$168 ;
+    \$177  = drained_rows_lut;
+    if (\$145 ) begin
+      \$177  = pending_rows_lut;
     end
     if (rst) begin
       \$177  = 16'h0000;
@@ -1596,9 +1548,9 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$178  = pending_rows;
-    if (\$signal$100 ) begin
-      \$178  = rows;
+    \$178  = drained_rows;
+    if (\$145 ) begin
+      \$178  = pending_rows;
     end
     if (rst) begin
       \$178  = 16'h0000;
@@ -1606,9 +1558,9 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$179  = pending_col0;
-    if (\$signal$100 ) begin
-      \$179  = \col0$170 ;
+    \$179  = drained_col0;
+    if (\$145 ) begin
+      \$179  = pending_col0;
     end
     if (rst) begin
       \$179  = 16'h0000;
@@ -1616,9 +1568,9 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$180  = pending_cols;
-    if (\$signal$100 ) begin
-      \$180  = { 13'h0000, \cols$94  };
+    \$180  = drained_cols;
+    if (\$145 ) begin
+      \$180  = pending_cols;
     end
     if (rst) begin
       \$180  = 16'h0000;
@@ -1626,12 +1578,92 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$181  = \$signal$164 ;
-    if (\$signal$100 ) begin
-      \$181  = \final$171 ;
+    \$181  = \$signal$163 ;
+    if (\$145 ) begin
+      \$181  = \$signal$170 ;
     end
     if (rst) begin
       \$181  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$182  = pending_row0_dsp;
+    if (\$signal$100 ) begin
+      \$182  = \row0_dsp$171 ;
+    end
+    if (rst) begin
+      \$182  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$183  = pending_rows_dsp;
+    if (\$signal$100 ) begin
+      \$183  = \rows_dsp$172 ;
+    end
+    if (rst) begin
+      \$183  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$184  = pending_row0_lut;
+    if (\$signal$100 ) begin
+      \$184  = \row0_lut$173 ;
+    end
+    if (rst) begin
+      \$184  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$185  = pending_rows_lut;
+    if (\$signal$100 ) begin
+      \$185  = \rows_lut$174 ;
+    end
+    if (rst) begin
+      \$185  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$186  = pending_rows;
+    if (\$signal$100 ) begin
+      \$186  = rows;
+    end
+    if (rst) begin
+      \$186  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$187  = pending_col0;
+    if (\$signal$100 ) begin
+      \$187  = \col0$176 ;
+    end
+    if (rst) begin
+      \$187  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$188  = pending_cols;
+    if (\$signal$100 ) begin
+      \$188  = { 13'h0000, \cols$94  };
+    end
+    if (rst) begin
+      \$188  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$189  = \$signal$170 ;
+    if (\$signal$100 ) begin
+      \$189  = \final$177 ;
+    end
+    if (rst) begin
+      \$189  = 1'h0;
     end
   end
   assign \cmd$26  = cmd;
@@ -1653,21 +1685,21 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   assign data = wdata;
   assign w_dsp = wdata[7:0];
   assign w_lut = wdata[15:8];
-  assign \data$117  = x;
+  assign \data$123  = x;
   assign valid = \$signal$98 ;
-  assign out_bits = cmd[149:145];
-  assign out_signed = cmd[150];
+  assign out_bits = cmd[150:146];
+  assign out_signed = cmd[151];
   assign last = \$signal$100 ;
-  assign \$signature__addr  = \$84 [5:0];
+  assign \$signature__addr  = \$92 [5:0];
   assign mult_dsp = \$signature__data [15:0];
   assign shift_dsp = \$signature__data [20:16];
   assign bias_dsp = \$signature__data [44:21];
   assign relu_dsp = \$signature__data [45];
-  assign \$signature__addr$134  = \$85 [5:0];
-  assign mult_lut = \$signature__data$137 [15:0];
-  assign shift_lut = \$signature__data$137 [20:16];
-  assign bias_lut = \$signature__data$137 [44:21];
-  assign relu_lut = \$signature__data$137 [45];
+  assign \$signature__addr$140  = \$93 [5:0];
+  assign mult_lut = \$signature__data$143 [15:0];
+  assign shift_lut = \$signature__data$143 [20:16];
+  assign bias_lut = \$signature__data$143 [44:21];
+  assign relu_lut = \$signature__data$143 [45];
   assign drain_row = drow;
   assign w_data = meta;
   assign y_valid = w_en;
@@ -1686,8 +1718,9 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   assign \cmd__payload.qb  = cmd__payload[127:112];
   assign \cmd__payload.rb  = cmd__payload[143:128];
   assign \cmd__payload.order  = cmd__payload[144];
-  assign \cmd__payload.out_bits  = cmd__payload[149:145];
-  assign \cmd__payload.out_signed  = cmd__payload[150];
+  assign \cmd__payload.resident  = cmd__payload[145];
+  assign \cmd__payload.out_bits  = cmd__payload[150:146];
+  assign \cmd__payload.out_signed  = cmd__payload[151];
   assign \params__payload.lut  = params__payload[0];
   assign \params__payload.row  = params__payload[6:1];
   assign \params__payload.p  = params__payload[52:7];
@@ -1751,8 +1784,9 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   assign \cmd.qb  = cmd[127:112];
   assign \cmd.rb  = cmd[143:128];
   assign \cmd.order  = cmd[144];
-  assign \cmd.out_bits  = cmd[149:145];
-  assign \cmd.out_signed  = cmd[150];
+  assign \cmd.resident  = cmd[145];
+  assign \cmd.out_bits  = cmd[150:146];
+  assign \cmd.out_signed  = cmd[151];
   assign \cmd$26.m_fixed  = cmd[15:0];
   assign \cmd$26.m_lut  = cmd[31:16];
   assign \cmd$26.n  = cmd[47:32];
@@ -1763,8 +1797,9 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   assign \cmd$26.qb  = cmd[127:112];
   assign \cmd$26.rb  = cmd[143:128];
   assign \cmd$26.order  = cmd[144];
-  assign \cmd$26.out_bits  = cmd[149:145];
-  assign \cmd$26.out_signed  = cmd[150];
+  assign \cmd$26.resident  = cmd[145];
+  assign \cmd$26.out_bits  = cmd[150:146];
+  assign \cmd$26.out_signed  = cmd[151];
   assign \cmd$27.m_fixed  = cmd[15:0];
   assign \cmd$27.m_lut  = cmd[31:16];
   assign \cmd$27.n  = cmd[47:32];
@@ -1775,8 +1810,9 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   assign \cmd$27.qb  = cmd[127:112];
   assign \cmd$27.rb  = cmd[143:128];
   assign \cmd$27.order  = cmd[144];
-  assign \cmd$27.out_bits  = cmd[149:145];
-  assign \cmd$27.out_signed  = cmd[150];
+  assign \cmd$27.resident  = cmd[145];
+  assign \cmd$27.out_bits  = cmd[150:146];
+  assign \cmd$27.out_signed  = cmd[151];
   assign \load__payload.data  = load__payload[15:0];
   assign \load__payload.last  = load__payload[16];
   assign \load__payload$36.data  = \load__payload$36 [15:0];
@@ -1827,10 +1863,10 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   assign \y_dsp[1]  = y_dsp[33:17];
   assign \y_dsp[2]  = y_dsp[50:34];
   assign \y_dsp[3]  = y_dsp[67:51];
-  assign \$signature__data$137.mult  = \$signature__data$137 [15:0];
-  assign \$signature__data$137.shift  = \$signature__data$137 [20:16];
-  assign \$signature__data$137.bias  = \$signature__data$137 [44:21];
-  assign \$signature__data$137.relu  = \$signature__data$137 [45];
+  assign \$signature__data$143.mult  = \$signature__data$143 [15:0];
+  assign \$signature__data$143.shift  = \$signature__data$143 [20:16];
+  assign \$signature__data$143.bias  = \$signature__data$143 [44:21];
+  assign \$signature__data$143.relu  = \$signature__data$143 [45];
   assign \y_lut[0]  = y_lut[16:0];
   assign \y_lut[1]  = y_lut[33:17];
   assign \y_lut[2]  = y_lut[50:34];
@@ -1883,7 +1919,7 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath (rst, valid, last, first, \port$773$0 , x, \port$842$0 , \port$845$0 , \valid$14 , \port$862$145 , drain_row, y_dsp, y_valid, y_lut, clk);
+module \fpim_tiny.datapath (rst, valid, last, first, \port$821$0 , x, \port$890$0 , \port$893$0 , \valid$14 , \port$910$146 , drain_row, y_dsp, y_valid, y_lut, clk);
   wire [95:0] acc;
   wire [95:0] \acc$39 ;
   wire [23:0] \acc$39[0] ;
@@ -1933,14 +1969,14 @@ module \fpim_tiny.datapath (rst, valid, last, first, \port$773$0 , x, \port$842$
   wire out_signed;
   wire \out_signed$27 ;
   wire \out_signed$51 ;
-  input [15:0] \port$773$0 ;
-  wire [15:0] \port$773$0 ;
-  input [45:0] \port$842$0 ;
-  wire [45:0] \port$842$0 ;
-  input [45:0] \port$845$0 ;
-  wire [45:0] \port$845$0 ;
-  input [5:0] \port$862$145 ;
-  wire [5:0] \port$862$145 ;
+  input [15:0] \port$821$0 ;
+  wire [15:0] \port$821$0 ;
+  input [45:0] \port$890$0 ;
+  wire [45:0] \port$890$0 ;
+  input [45:0] \port$893$0 ;
+  wire [45:0] \port$893$0 ;
+  input [5:0] \port$910$146 ;
+  wire [5:0] \port$910$146 ;
   wire relu;
   wire \relu$48 ;
   wire relu_dsp;
@@ -2020,14 +2056,14 @@ module \fpim_tiny.datapath (rst, valid, last, first, \port$773$0 , x, \port$842$
     .out(acc),
     .rst(rst),
     .valid(valid),
-    .\w$6 (\port$773$0 [7:0]),
+    .\w$6 (\port$821$0 [7:0]),
     .\x$8 (x)
   );
   \fpim_tiny.datapath.dsp_post  dsp_post (
     .acc(acc),
     .clk(clk),
-    .\port$842$0 (\port$842$0 ),
-    .\port$862$145 (\port$862$145 ),
+    .\port$890$0 (\port$890$0 ),
+    .\port$910$146 (\port$910$146 ),
     .rst(rst),
     .valid(\valid$14 ),
     .y(y_dsp),
@@ -2041,21 +2077,21 @@ module \fpim_tiny.datapath (rst, valid, last, first, \port$773$0 , x, \port$842$
     .out(\acc$39 ),
     .rst(rst),
     .valid(valid),
-    .\w$6 (\port$773$0 [15:8]),
+    .\w$6 (\port$821$0 [15:8]),
     .\x$8 (x)
   );
   \fpim_tiny.datapath.lut_post  lut_post (
     .acc(\acc$39 ),
     .clk(clk),
-    .\port$845$0 (\port$845$0 ),
-    .\port$862$145 (\port$862$145 ),
+    .\port$893$0 (\port$893$0 ),
+    .\port$910$146 (\port$910$146 ),
     .rst(rst),
     .valid(\valid$14 ),
     .y(y_lut),
     .y_valid(y_valid)
   );
-  assign w = \port$773$0 [7:0];
-  assign w_dsp = \port$773$0 [7:0];
+  assign w = \port$821$0 [7:0];
+  assign w_dsp = \port$821$0 [7:0];
   assign \x$3  = x;
   assign \valid$5  = valid;
   assign \first$7  = first;
@@ -2063,21 +2099,21 @@ module \fpim_tiny.datapath (rst, valid, last, first, \port$773$0 , x, \port$842$
   assign \drain_row$11  = drain_row;
   assign out = acc;
   assign drain = \valid$14 ;
-  assign mult = \port$842$0 [15:0];
-  assign mult_dsp = \port$842$0 [15:0];
-  assign shift = \port$842$0 [20:16];
-  assign shift_dsp = \port$842$0 [20:16];
-  assign bias = \port$842$0 [44:21];
-  assign bias_dsp = \port$842$0 [44:21];
-  assign relu = \port$842$0 [45];
-  assign relu_dsp = \port$842$0 [45];
-  assign out_bits = \port$862$145 [4:0];
-  assign \out_bits$25  = \port$862$145 [4:0];
-  assign out_signed = \port$862$145 [5];
-  assign \out_signed$27  = \port$862$145 [5];
+  assign mult = \port$890$0 [15:0];
+  assign mult_dsp = \port$890$0 [15:0];
+  assign shift = \port$890$0 [20:16];
+  assign shift_dsp = \port$890$0 [20:16];
+  assign bias = \port$890$0 [44:21];
+  assign bias_dsp = \port$890$0 [44:21];
+  assign relu = \port$890$0 [45];
+  assign relu_dsp = \port$890$0 [45];
+  assign out_bits = \port$910$146 [4:0];
+  assign \out_bits$25  = \port$910$146 [4:0];
+  assign out_signed = \port$910$146 [5];
+  assign \out_signed$27  = \port$910$146 [5];
   assign y = y_dsp;
-  assign \w$32  = \port$773$0 [15:8];
-  assign w_lut = \port$773$0 [15:8];
+  assign \w$32  = \port$821$0 [15:8];
+  assign w_lut = \port$821$0 [15:8];
   assign \x$34  = x;
   assign \valid$35  = valid;
   assign \first$36  = first;
@@ -2085,22 +2121,22 @@ module \fpim_tiny.datapath (rst, valid, last, first, \port$773$0 , x, \port$842$
   assign \drain_row$38  = drain_row;
   assign \out$40  = \acc$39 ;
   assign \valid$41  = \valid$14 ;
-  assign \mult$42  = \port$845$0 [15:0];
-  assign mult_lut = \port$845$0 [15:0];
-  assign \shift$44  = \port$845$0 [20:16];
-  assign shift_lut = \port$845$0 [20:16];
-  assign \bias$46  = \port$845$0 [44:21];
-  assign bias_lut = \port$845$0 [44:21];
-  assign \relu$48  = \port$845$0 [45];
-  assign relu_lut = \port$845$0 [45];
-  assign \out_bits$50  = \port$862$145 [4:0];
-  assign \out_signed$51  = \port$862$145 [5];
+  assign \mult$42  = \port$893$0 [15:0];
+  assign mult_lut = \port$893$0 [15:0];
+  assign \shift$44  = \port$893$0 [20:16];
+  assign shift_lut = \port$893$0 [20:16];
+  assign \bias$46  = \port$893$0 [44:21];
+  assign bias_lut = \port$893$0 [44:21];
+  assign \relu$48  = \port$893$0 [45];
+  assign relu_lut = \port$893$0 [45];
+  assign \out_bits$50  = \port$910$146 [4:0];
+  assign \out_signed$51  = \port$910$146 [5];
   assign \y$53  = y_lut;
   assign \y_valid$54  = y_valid;
-  assign \w[0]  = \port$773$0 [3:0];
-  assign \w[1]  = \port$773$0 [7:4];
-  assign \w_dsp[0]  = \port$773$0 [3:0];
-  assign \w_dsp[1]  = \port$773$0 [7:4];
+  assign \w[0]  = \port$821$0 [3:0];
+  assign \w[1]  = \port$821$0 [7:4];
+  assign \w_dsp[0]  = \port$821$0 [3:0];
+  assign \w_dsp[1]  = \port$821$0 [7:4];
   assign \x[0]  = x[3:0];
   assign \x[1]  = x[7:4];
   assign \x[2]  = x[11:8];
@@ -2125,10 +2161,10 @@ module \fpim_tiny.datapath (rst, valid, last, first, \port$773$0 , x, \port$842$
   assign \y[1]  = y_dsp[33:17];
   assign \y[2]  = y_dsp[50:34];
   assign \y[3]  = y_dsp[67:51];
-  assign \w$32[0]  = \port$773$0 [11:8];
-  assign \w$32[1]  = \port$773$0 [15:12];
-  assign \w_lut[0]  = \port$773$0 [11:8];
-  assign \w_lut[1]  = \port$773$0 [15:12];
+  assign \w$32[0]  = \port$821$0 [11:8];
+  assign \w$32[1]  = \port$821$0 [15:12];
+  assign \w_lut[0]  = \port$821$0 [11:8];
+  assign \w_lut[1]  = \port$821$0 [15:12];
   assign \x$34[0]  = x[3:0];
   assign \x$34[1]  = x[7:4];
   assign \x$34[2]  = x[11:8];
@@ -2421,7 +2457,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.dsp_core.pe_0_0  pe_0_0 (
     .acc(acc),
     .clk(clk),
-    .\port$234$0 (\$5 [1:0]),
+    .\port$242$0 (\$5 [1:0]),
     .rst(rst),
     .w(\w$6 [3:0]),
     .x(\x$8 [3:0])
@@ -2429,7 +2465,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.dsp_core.pe_0_1  pe_0_1 (
     .acc(\acc$78 ),
     .clk(clk),
-    .\port$969$0 (ctl_0_1_d1[1:0]),
+    .\port$1017$0 (ctl_0_1_d1[1:0]),
     .rst(rst),
     .w(\w$11 ),
     .x(\x$13 )
@@ -2437,7 +2473,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.dsp_core.pe_0_2  pe_0_2 (
     .acc(\acc$80 ),
     .clk(clk),
-    .\port$977$0 (ctl_0_2_d1[1:0]),
+    .\port$1025$0 (ctl_0_2_d1[1:0]),
     .rst(rst),
     .w(\w$18 ),
     .x(\x$20 )
@@ -2445,7 +2481,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.dsp_core.pe_0_3  pe_0_3 (
     .acc(\acc$82 ),
     .clk(clk),
-    .\port$985$0 (ctl_0_3_d1[1:0]),
+    .\port$1033$0 (ctl_0_3_d1[1:0]),
     .rst(rst),
     .w(\w$25 ),
     .x(\x$27 )
@@ -2453,7 +2489,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.dsp_core.pe_1_0  pe_1_0 (
     .acc(\acc$84 ),
     .clk(clk),
-    .\port$949$0 (ctl_edge1_d1[1:0]),
+    .\port$997$0 (ctl_edge1_d1[1:0]),
     .rst(rst),
     .w(\w$32 ),
     .x(\x$34 )
@@ -2461,7 +2497,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.dsp_core.pe_1_1  pe_1_1 (
     .acc(\acc$86 ),
     .clk(clk),
-    .\port$999$0 (ctl_1_1_d1[1:0]),
+    .\port$1047$0 (ctl_1_1_d1[1:0]),
     .rst(rst),
     .w(\w$39 ),
     .x(\x$41 )
@@ -2469,7 +2505,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.dsp_core.pe_1_2  pe_1_2 (
     .acc(\acc$88 ),
     .clk(clk),
-    .\port$1009$0 (ctl_1_2_d1[1:0]),
+    .\port$1057$0 (ctl_1_2_d1[1:0]),
     .rst(rst),
     .w(\w$46 ),
     .x(\x$48 )
@@ -2477,7 +2513,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.dsp_core.pe_1_3  pe_1_3 (
     .acc(\acc$90 ),
     .clk(clk),
-    .\port$1019$0 (ctl_1_3_d1[1:0]),
+    .\port$1067$0 (ctl_1_3_d1[1:0]),
     .rst(rst),
     .w(\w$53 ),
     .x(\x$55 )
@@ -2881,7 +2917,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, \w$6 , \x$8 , drai
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_0_0 (rst, \port$234$0 , w, x, acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_0_0 (rst, \port$242$0 , w, x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [23:0] \$1 ;
   wire [24:0] \$2 ;
@@ -2891,8 +2927,8 @@ module \fpim_tiny.datapath.dsp_core.pe_0_0 (rst, \port$234$0 , w, x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$234$0 ;
-  wire [1:0] \port$234$0 ;
+  input [1:0] \port$242$0 ;
+  wire [1:0] \port$242$0 ;
   (* use_dsp = "yes" *)
   wire [7:0] product;
   input rst;
@@ -2903,26 +2939,26 @@ module \fpim_tiny.datapath.dsp_core.pe_0_0 (rst, \port$234$0 , w, x, acc, clk);
   input [3:0] x;
   wire [3:0] x;
   assign product = $signed(w) * $signed({ 1'h0, x });
-  assign \$1  = \port$234$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$242$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
     acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$3  = acc;
-    if (\port$234$0 [0]) begin
+    if (\port$242$0 [0]) begin
       \$3  = \$2 [23:0];
     end
     if (rst) begin
       \$3  = 24'h000000;
     end
   end
-  assign valid = \port$234$0 [0];
-  assign first = \port$234$0 [1];
+  assign valid = \port$242$0 [0];
+  assign first = \port$242$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_0_1 (rst, x, w, \port$969$0 , acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_0_1 (rst, x, w, \port$1017$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [23:0] \$1 ;
   wire [24:0] \$2 ;
@@ -2932,8 +2968,8 @@ module \fpim_tiny.datapath.dsp_core.pe_0_1 (rst, x, w, \port$969$0 , acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$969$0 ;
-  wire [1:0] \port$969$0 ;
+  input [1:0] \port$1017$0 ;
+  wire [1:0] \port$1017$0 ;
   (* use_dsp = "yes" *)
   wire [7:0] product;
   input rst;
@@ -2944,26 +2980,26 @@ module \fpim_tiny.datapath.dsp_core.pe_0_1 (rst, x, w, \port$969$0 , acc, clk);
   input [3:0] x;
   wire [3:0] x;
   assign product = $signed(w) * $signed({ 1'h0, x });
-  assign \$1  = \port$969$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$1017$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
     acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$3  = acc;
-    if (\port$969$0 [0]) begin
+    if (\port$1017$0 [0]) begin
       \$3  = \$2 [23:0];
     end
     if (rst) begin
       \$3  = 24'h000000;
     end
   end
-  assign valid = \port$969$0 [0];
-  assign first = \port$969$0 [1];
+  assign valid = \port$1017$0 [0];
+  assign first = \port$1017$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_0_2 (rst, x, w, \port$977$0 , acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_0_2 (rst, x, w, \port$1025$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [23:0] \$1 ;
   wire [24:0] \$2 ;
@@ -2973,8 +3009,8 @@ module \fpim_tiny.datapath.dsp_core.pe_0_2 (rst, x, w, \port$977$0 , acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$977$0 ;
-  wire [1:0] \port$977$0 ;
+  input [1:0] \port$1025$0 ;
+  wire [1:0] \port$1025$0 ;
   (* use_dsp = "yes" *)
   wire [7:0] product;
   input rst;
@@ -2985,26 +3021,26 @@ module \fpim_tiny.datapath.dsp_core.pe_0_2 (rst, x, w, \port$977$0 , acc, clk);
   input [3:0] x;
   wire [3:0] x;
   assign product = $signed(w) * $signed({ 1'h0, x });
-  assign \$1  = \port$977$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$1025$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
     acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$3  = acc;
-    if (\port$977$0 [0]) begin
+    if (\port$1025$0 [0]) begin
       \$3  = \$2 [23:0];
     end
     if (rst) begin
       \$3  = 24'h000000;
     end
   end
-  assign valid = \port$977$0 [0];
-  assign first = \port$977$0 [1];
+  assign valid = \port$1025$0 [0];
+  assign first = \port$1025$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_0_3 (rst, x, w, \port$985$0 , acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_0_3 (rst, x, w, \port$1033$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [23:0] \$1 ;
   wire [24:0] \$2 ;
@@ -3014,8 +3050,8 @@ module \fpim_tiny.datapath.dsp_core.pe_0_3 (rst, x, w, \port$985$0 , acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$985$0 ;
-  wire [1:0] \port$985$0 ;
+  input [1:0] \port$1033$0 ;
+  wire [1:0] \port$1033$0 ;
   (* use_dsp = "yes" *)
   wire [7:0] product;
   input rst;
@@ -3026,26 +3062,26 @@ module \fpim_tiny.datapath.dsp_core.pe_0_3 (rst, x, w, \port$985$0 , acc, clk);
   input [3:0] x;
   wire [3:0] x;
   assign product = $signed(w) * $signed({ 1'h0, x });
-  assign \$1  = \port$985$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$1033$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
     acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$3  = acc;
-    if (\port$985$0 [0]) begin
+    if (\port$1033$0 [0]) begin
       \$3  = \$2 [23:0];
     end
     if (rst) begin
       \$3  = 24'h000000;
     end
   end
-  assign valid = \port$985$0 [0];
-  assign first = \port$985$0 [1];
+  assign valid = \port$1033$0 [0];
+  assign first = \port$1033$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_1_0 (rst, w, \port$949$0 , x, acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_1_0 (rst, w, \port$997$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [23:0] \$1 ;
   wire [24:0] \$2 ;
@@ -3055,8 +3091,8 @@ module \fpim_tiny.datapath.dsp_core.pe_1_0 (rst, w, \port$949$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$949$0 ;
-  wire [1:0] \port$949$0 ;
+  input [1:0] \port$997$0 ;
+  wire [1:0] \port$997$0 ;
   (* use_dsp = "yes" *)
   wire [7:0] product;
   input rst;
@@ -3067,26 +3103,26 @@ module \fpim_tiny.datapath.dsp_core.pe_1_0 (rst, w, \port$949$0 , x, acc, clk);
   input [3:0] x;
   wire [3:0] x;
   assign product = $signed(w) * $signed({ 1'h0, x });
-  assign \$1  = \port$949$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$997$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
     acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$3  = acc;
-    if (\port$949$0 [0]) begin
+    if (\port$997$0 [0]) begin
       \$3  = \$2 [23:0];
     end
     if (rst) begin
       \$3  = 24'h000000;
     end
   end
-  assign valid = \port$949$0 [0];
-  assign first = \port$949$0 [1];
+  assign valid = \port$997$0 [0];
+  assign first = \port$997$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_1_1 (rst, w, \port$999$0 , x, acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_1_1 (rst, w, \port$1047$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [23:0] \$1 ;
   wire [24:0] \$2 ;
@@ -3096,8 +3132,8 @@ module \fpim_tiny.datapath.dsp_core.pe_1_1 (rst, w, \port$999$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$999$0 ;
-  wire [1:0] \port$999$0 ;
+  input [1:0] \port$1047$0 ;
+  wire [1:0] \port$1047$0 ;
   (* use_dsp = "yes" *)
   wire [7:0] product;
   input rst;
@@ -3108,26 +3144,26 @@ module \fpim_tiny.datapath.dsp_core.pe_1_1 (rst, w, \port$999$0 , x, acc, clk);
   input [3:0] x;
   wire [3:0] x;
   assign product = $signed(w) * $signed({ 1'h0, x });
-  assign \$1  = \port$999$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$1047$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
     acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$3  = acc;
-    if (\port$999$0 [0]) begin
+    if (\port$1047$0 [0]) begin
       \$3  = \$2 [23:0];
     end
     if (rst) begin
       \$3  = 24'h000000;
     end
   end
-  assign valid = \port$999$0 [0];
-  assign first = \port$999$0 [1];
+  assign valid = \port$1047$0 [0];
+  assign first = \port$1047$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_1_2 (rst, w, \port$1009$0 , x, acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_1_2 (rst, w, \port$1057$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [23:0] \$1 ;
   wire [24:0] \$2 ;
@@ -3137,8 +3173,8 @@ module \fpim_tiny.datapath.dsp_core.pe_1_2 (rst, w, \port$1009$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$1009$0 ;
-  wire [1:0] \port$1009$0 ;
+  input [1:0] \port$1057$0 ;
+  wire [1:0] \port$1057$0 ;
   (* use_dsp = "yes" *)
   wire [7:0] product;
   input rst;
@@ -3149,26 +3185,26 @@ module \fpim_tiny.datapath.dsp_core.pe_1_2 (rst, w, \port$1009$0 , x, acc, clk);
   input [3:0] x;
   wire [3:0] x;
   assign product = $signed(w) * $signed({ 1'h0, x });
-  assign \$1  = \port$1009$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$1057$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
     acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$3  = acc;
-    if (\port$1009$0 [0]) begin
+    if (\port$1057$0 [0]) begin
       \$3  = \$2 [23:0];
     end
     if (rst) begin
       \$3  = 24'h000000;
     end
   end
-  assign valid = \port$1009$0 [0];
-  assign first = \port$1009$0 [1];
+  assign valid = \port$1057$0 [0];
+  assign first = \port$1057$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_1_3 (rst, w, \port$1019$0 , x, acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_1_3 (rst, w, \port$1067$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [23:0] \$1 ;
   wire [24:0] \$2 ;
@@ -3178,8 +3214,8 @@ module \fpim_tiny.datapath.dsp_core.pe_1_3 (rst, w, \port$1019$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$1019$0 ;
-  wire [1:0] \port$1019$0 ;
+  input [1:0] \port$1067$0 ;
+  wire [1:0] \port$1067$0 ;
   (* use_dsp = "yes" *)
   wire [7:0] product;
   input rst;
@@ -3190,26 +3226,26 @@ module \fpim_tiny.datapath.dsp_core.pe_1_3 (rst, w, \port$1019$0 , x, acc, clk);
   input [3:0] x;
   wire [3:0] x;
   assign product = $signed(w) * $signed({ 1'h0, x });
-  assign \$1  = \port$1019$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$1067$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
     acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$3  = acc;
-    if (\port$1019$0 [0]) begin
+    if (\port$1067$0 [0]) begin
       \$3  = \$2 [23:0];
     end
     if (rst) begin
       \$3  = 24'h000000;
     end
   end
-  assign valid = \port$1019$0 [0];
-  assign first = \port$1019$0 [1];
+  assign valid = \port$1067$0 [0];
+  assign first = \port$1067$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_post (rst, \port$842$0 , valid, \port$862$145 , acc, y_valid, y, clk);
+module \fpim_tiny.datapath.dsp_post (rst, \port$890$0 , valid, \port$910$146 , acc, y_valid, y, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [5:0] \$1 ;
   wire \$10 ;
@@ -3306,10 +3342,10 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$842$0 , valid, \port$862$145 , a
   wire [41:0] p1;
   wire [41:0] p2;
   wire [41:0] p3;
-  input [45:0] \port$842$0 ;
-  wire [45:0] \port$842$0 ;
-  input [5:0] \port$862$145 ;
-  wire [5:0] \port$862$145 ;
+  input [45:0] \port$890$0 ;
+  wire [45:0] \port$890$0 ;
+  input [5:0] \port$910$146 ;
+  wire [5:0] \port$910$146 ;
   wire [41:0] q0;
   wire [41:0] q1;
   wire [41:0] q2;
@@ -3344,13 +3380,13 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$842$0 , valid, \port$862$145 , a
   wire [16:0] \y[3] ;
   output y_valid;
   reg y_valid = 1'h0;
-  assign \$19  = $signed(acc[47:24]) + $signed(\port$842$0 [44:21]);
-  assign \$20  = $signed(\$19 ) * $signed({ 1'h0, \port$842$0 [15:0] });
-  assign q1 = $signed(\$20 ) >>> \port$842$0 [20:16];
-  assign \$21  = | \port$842$0 [20:16];
+  assign \$19  = $signed(acc[47:24]) + $signed(\port$890$0 [44:21]);
+  assign \$20  = $signed(\$19 ) * $signed({ 1'h0, \port$890$0 [15:0] });
+  assign q1 = $signed(\$20 ) >>> \port$890$0 [20:16];
+  assign \$21  = | \port$890$0 [20:16];
   assign \$22  = $signed(\$20 ) >>> \$1 [4:0];
   assign guard1 = \$21  & \$22 [0];
-  assign \$23  = \port$842$0 [20:16] > 1'h1;
+  assign \$23  = \port$890$0 [20:16] > 1'h1;
   assign \$24  = 1'h1 << \$1 [4:0];
   assign \$25  = \$24  - 1'h1;
   assign \$26  = { \$20 [40], \$20  } & { \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25  };
@@ -3360,15 +3396,15 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$842$0 , valid, \port$862$145 , a
   assign \$29  = guard1 & \$28 ;
   assign round1 = $signed(q1) + $signed({ 1'h0, \$29  });
   assign \$30  = $signed(round1) < $signed(1'h0);
-  assign \$31  = \port$842$0 [45] & \$30 ;
+  assign \$31  = \port$890$0 [45] & \$30 ;
   assign relu1 = \$31  ? 43'h00000000000 : round1;
-  assign \$32  = $signed(acc[71:48]) + $signed(\port$842$0 [44:21]);
-  assign \$33  = $signed(\$32 ) * $signed({ 1'h0, \port$842$0 [15:0] });
-  assign q2 = $signed(\$33 ) >>> \port$842$0 [20:16];
-  assign \$34  = | \port$842$0 [20:16];
+  assign \$32  = $signed(acc[71:48]) + $signed(\port$890$0 [44:21]);
+  assign \$33  = $signed(\$32 ) * $signed({ 1'h0, \port$890$0 [15:0] });
+  assign q2 = $signed(\$33 ) >>> \port$890$0 [20:16];
+  assign \$34  = | \port$890$0 [20:16];
   assign \$35  = $signed(\$33 ) >>> \$1 [4:0];
   assign guard2 = \$34  & \$35 [0];
-  assign \$36  = \port$842$0 [20:16] > 1'h1;
+  assign \$36  = \port$890$0 [20:16] > 1'h1;
   assign \$37  = 1'h1 << \$1 [4:0];
   assign \$38  = \$37  - 1'h1;
   assign \$39  = { \$33 [40], \$33  } & { \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38  };
@@ -3378,15 +3414,15 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$842$0 , valid, \port$862$145 , a
   assign \$42  = guard2 & \$41 ;
   assign round2 = $signed(q2) + $signed({ 1'h0, \$42  });
   assign \$43  = $signed(round2) < $signed(1'h0);
-  assign \$44  = \port$842$0 [45] & \$43 ;
+  assign \$44  = \port$890$0 [45] & \$43 ;
   assign relu2 = \$44  ? 43'h00000000000 : round2;
-  assign \$45  = $signed(acc[95:72]) + $signed(\port$842$0 [44:21]);
-  assign \$46  = $signed(\$45 ) * $signed({ 1'h0, \port$842$0 [15:0] });
-  assign q3 = $signed(\$46 ) >>> \port$842$0 [20:16];
-  assign \$47  = | \port$842$0 [20:16];
+  assign \$45  = $signed(acc[95:72]) + $signed(\port$890$0 [44:21]);
+  assign \$46  = $signed(\$45 ) * $signed({ 1'h0, \port$890$0 [15:0] });
+  assign q3 = $signed(\$46 ) >>> \port$890$0 [20:16];
+  assign \$47  = | \port$890$0 [20:16];
   assign \$48  = $signed(\$46 ) >>> \$1 [4:0];
   assign guard3 = \$47  & \$48 [0];
-  assign \$49  = \port$842$0 [20:16] > 1'h1;
+  assign \$49  = \port$890$0 [20:16] > 1'h1;
   assign \$50  = 1'h1 << \$1 [4:0];
   assign \$51  = \$50  - 1'h1;
   assign \$52  = { \$46 [40], \$46  } & { \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51  };
@@ -3396,7 +3432,7 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$842$0 , valid, \port$862$145 , a
   assign \$55  = guard3 & \$54 ;
   assign round3 = $signed(q3) + $signed({ 1'h0, \$55  });
   assign \$56  = $signed(round3) < $signed(1'h0);
-  assign \$57  = \port$842$0 [45] & \$56 ;
+  assign \$57  = \port$890$0 [45] & \$56 ;
   assign relu3 = \$57  ? 43'h00000000000 : round3;
   assign \$58  = $signed(relu0) > $signed({ 1'h0, \$4 [15:0] });
   assign \$59  = $signed(relu0) < $signed(qmin);
@@ -3418,19 +3454,19 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$842$0 , valid, \port$862$145 , a
     y_valid <= \$74 ;
   always @(posedge clk)
     y <= \$75 ;
-  assign \$1  = \port$842$0 [20:16] - 1'h1;
-  assign \$2  = \port$862$145 [4:0] - \port$862$145 [5];
+  assign \$1  = \port$890$0 [20:16] - 1'h1;
+  assign \$2  = \port$910$146 [4:0] - \port$910$146 [5];
   assign \$3  = 1'h1 << \$2 [4:0];
   assign \$4  = \$3  - 1'h1;
   assign \$5  = - \$4 [15:0];
-  assign qmin = \port$862$145 [5] ? \$5  : 17'h00000;
-  assign \$6  = $signed(acc[23:0]) + $signed(\port$842$0 [44:21]);
-  assign \$7  = $signed(\$6 ) * $signed({ 1'h0, \port$842$0 [15:0] });
-  assign q0 = $signed(\$7 ) >>> \port$842$0 [20:16];
-  assign \$8  = | \port$842$0 [20:16];
+  assign qmin = \port$910$146 [5] ? \$5  : 17'h00000;
+  assign \$6  = $signed(acc[23:0]) + $signed(\port$890$0 [44:21]);
+  assign \$7  = $signed(\$6 ) * $signed({ 1'h0, \port$890$0 [15:0] });
+  assign q0 = $signed(\$7 ) >>> \port$890$0 [20:16];
+  assign \$8  = | \port$890$0 [20:16];
   assign \$9  = $signed(\$7 ) >>> \$1 [4:0];
   assign guard0 = \$8  & \$9 [0];
-  assign \$10  = \port$842$0 [20:16] > 1'h1;
+  assign \$10  = \port$890$0 [20:16] > 1'h1;
   assign \$11  = 1'h1 << \$1 [4:0];
   assign \$12  = \$11  - 1'h1;
   assign \$13  = { \$7 [40], \$7  } & { \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12  };
@@ -3440,7 +3476,7 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$842$0 , valid, \port$862$145 , a
   assign \$16  = guard0 & \$15 ;
   assign round0 = $signed(q0) + $signed({ 1'h0, \$16  });
   assign \$17  = $signed(round0) < $signed(1'h0);
-  assign \$18  = \port$842$0 [45] & \$17 ;
+  assign \$18  = \port$890$0 [45] & \$17 ;
   assign relu0 = \$18  ? 43'h00000000000 : round0;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
@@ -3463,15 +3499,15 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$842$0 , valid, \port$862$145 , a
     end
   end
   assign s_m1 = \$1 [4:0];
-  assign shift = \port$842$0 [20:16];
+  assign shift = \port$890$0 [20:16];
   assign width = \$2 [4:0];
-  assign out_bits = \port$862$145 [4:0];
-  assign out_signed = \port$862$145 [5];
+  assign out_bits = \port$910$146 [4:0];
+  assign out_signed = \port$910$146 [5];
   assign qmax = \$4 [15:0];
   assign p0 = { \$7 [40], \$7  };
-  assign bias = \port$842$0 [44:21];
-  assign mult = \port$842$0 [15:0];
-  assign relu = \port$842$0 [45];
+  assign bias = \port$890$0 [44:21];
+  assign mult = \port$890$0 [15:0];
+  assign relu = \port$890$0 [45];
   assign p1 = { \$20 [40], \$20  };
   assign p2 = { \$33 [40], \$33  };
   assign p3 = { \$46 [40], \$46  };
@@ -3755,7 +3791,7 @@ module \fpim_tiny.datapath.lut_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.lut_core.pe_0_0  pe_0_0 (
     .acc(acc),
     .clk(clk),
-    .\port$403$0 (\$5 [1:0]),
+    .\port$411$0 (\$5 [1:0]),
     .rst(rst),
     .w(\w$6 [3:0]),
     .x(\x$8 [3:0])
@@ -3763,7 +3799,7 @@ module \fpim_tiny.datapath.lut_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.lut_core.pe_0_1  pe_0_1 (
     .acc(\acc$78 ),
     .clk(clk),
-    .\port$1090$0 (ctl_0_1_d1[1:0]),
+    .\port$1138$0 (ctl_0_1_d1[1:0]),
     .rst(rst),
     .w(\w$11 ),
     .x(\x$13 )
@@ -3771,7 +3807,7 @@ module \fpim_tiny.datapath.lut_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.lut_core.pe_0_2  pe_0_2 (
     .acc(\acc$80 ),
     .clk(clk),
-    .\port$1098$0 (ctl_0_2_d1[1:0]),
+    .\port$1146$0 (ctl_0_2_d1[1:0]),
     .rst(rst),
     .w(\w$18 ),
     .x(\x$20 )
@@ -3779,7 +3815,7 @@ module \fpim_tiny.datapath.lut_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.lut_core.pe_0_3  pe_0_3 (
     .acc(\acc$82 ),
     .clk(clk),
-    .\port$1106$0 (ctl_0_3_d1[1:0]),
+    .\port$1154$0 (ctl_0_3_d1[1:0]),
     .rst(rst),
     .w(\w$25 ),
     .x(\x$27 )
@@ -3787,7 +3823,7 @@ module \fpim_tiny.datapath.lut_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.lut_core.pe_1_0  pe_1_0 (
     .acc(\acc$84 ),
     .clk(clk),
-    .\port$1070$0 (ctl_edge1_d1[1:0]),
+    .\port$1118$0 (ctl_edge1_d1[1:0]),
     .rst(rst),
     .w(\w$32 ),
     .x(\x$34 )
@@ -3795,7 +3831,7 @@ module \fpim_tiny.datapath.lut_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.lut_core.pe_1_1  pe_1_1 (
     .acc(\acc$86 ),
     .clk(clk),
-    .\port$1120$0 (ctl_1_1_d1[1:0]),
+    .\port$1168$0 (ctl_1_1_d1[1:0]),
     .rst(rst),
     .w(\w$39 ),
     .x(\x$41 )
@@ -3803,7 +3839,7 @@ module \fpim_tiny.datapath.lut_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.lut_core.pe_1_2  pe_1_2 (
     .acc(\acc$88 ),
     .clk(clk),
-    .\port$1130$0 (ctl_1_2_d1[1:0]),
+    .\port$1178$0 (ctl_1_2_d1[1:0]),
     .rst(rst),
     .w(\w$46 ),
     .x(\x$48 )
@@ -3811,7 +3847,7 @@ module \fpim_tiny.datapath.lut_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.lut_core.pe_1_3  pe_1_3 (
     .acc(\acc$90 ),
     .clk(clk),
-    .\port$1140$0 (ctl_1_3_d1[1:0]),
+    .\port$1188$0 (ctl_1_3_d1[1:0]),
     .rst(rst),
     .w(\w$53 ),
     .x(\x$55 )
@@ -4215,7 +4251,7 @@ module \fpim_tiny.datapath.lut_core (rst, valid, last, first, \w$6 , \x$8 , drai
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_0_0 (rst, \port$403$0 , w, x, acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_0_0 (rst, \port$411$0 , w, x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -4237,8 +4273,8 @@ module \fpim_tiny.datapath.lut_core.pe_0_0 (rst, \port$403$0 , w, x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$403$0 ;
-  wire [1:0] \port$403$0 ;
+  input [1:0] \port$411$0 ;
+  wire [1:0] \port$411$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -4258,7 +4294,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_0 (rst, \port$403$0 , w, x, acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$403$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$411$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -4269,7 +4305,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_0 (rst, \port$403$0 , w, x, acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     \$15  = acc;
-    if (\port$403$0 [0]) begin
+    if (\port$411$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -4280,12 +4316,12 @@ module \fpim_tiny.datapath.lut_core.pe_0_0 (rst, \port$403$0 , w, x, acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$403$0 [0];
-  assign first = \port$403$0 [1];
+  assign valid = \port$411$0 [0];
+  assign first = \port$411$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_0_1 (rst, x, w, \port$1090$0 , acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_0_1 (rst, x, w, \port$1138$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -4307,8 +4343,8 @@ module \fpim_tiny.datapath.lut_core.pe_0_1 (rst, x, w, \port$1090$0 , acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$1090$0 ;
-  wire [1:0] \port$1090$0 ;
+  input [1:0] \port$1138$0 ;
+  wire [1:0] \port$1138$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -4328,7 +4364,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_1 (rst, x, w, \port$1090$0 , acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$1090$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$1138$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -4339,7 +4375,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_1 (rst, x, w, \port$1090$0 , acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \$15  = acc;
-    if (\port$1090$0 [0]) begin
+    if (\port$1138$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -4350,12 +4386,12 @@ module \fpim_tiny.datapath.lut_core.pe_0_1 (rst, x, w, \port$1090$0 , acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$1090$0 [0];
-  assign first = \port$1090$0 [1];
+  assign valid = \port$1138$0 [0];
+  assign first = \port$1138$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_0_2 (rst, x, w, \port$1098$0 , acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_0_2 (rst, x, w, \port$1146$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -4377,8 +4413,8 @@ module \fpim_tiny.datapath.lut_core.pe_0_2 (rst, x, w, \port$1098$0 , acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$1098$0 ;
-  wire [1:0] \port$1098$0 ;
+  input [1:0] \port$1146$0 ;
+  wire [1:0] \port$1146$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -4398,7 +4434,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_2 (rst, x, w, \port$1098$0 , acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$1098$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$1146$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -4409,7 +4445,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_2 (rst, x, w, \port$1098$0 , acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
     \$15  = acc;
-    if (\port$1098$0 [0]) begin
+    if (\port$1146$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -4420,12 +4456,12 @@ module \fpim_tiny.datapath.lut_core.pe_0_2 (rst, x, w, \port$1098$0 , acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$1098$0 [0];
-  assign first = \port$1098$0 [1];
+  assign valid = \port$1146$0 [0];
+  assign first = \port$1146$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_0_3 (rst, x, w, \port$1106$0 , acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_0_3 (rst, x, w, \port$1154$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -4447,8 +4483,8 @@ module \fpim_tiny.datapath.lut_core.pe_0_3 (rst, x, w, \port$1106$0 , acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$1106$0 ;
-  wire [1:0] \port$1106$0 ;
+  input [1:0] \port$1154$0 ;
+  wire [1:0] \port$1154$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -4468,7 +4504,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_3 (rst, x, w, \port$1106$0 , acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$1106$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$1154$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -4479,7 +4515,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_3 (rst, x, w, \port$1106$0 , acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$15  = acc;
-    if (\port$1106$0 [0]) begin
+    if (\port$1154$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -4490,12 +4526,12 @@ module \fpim_tiny.datapath.lut_core.pe_0_3 (rst, x, w, \port$1106$0 , acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$1106$0 [0];
-  assign first = \port$1106$0 [1];
+  assign valid = \port$1154$0 [0];
+  assign first = \port$1154$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_1_0 (rst, w, \port$1070$0 , x, acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_1_0 (rst, w, \port$1118$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -4517,8 +4553,8 @@ module \fpim_tiny.datapath.lut_core.pe_1_0 (rst, w, \port$1070$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$1070$0 ;
-  wire [1:0] \port$1070$0 ;
+  input [1:0] \port$1118$0 ;
+  wire [1:0] \port$1118$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -4538,7 +4574,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_0 (rst, w, \port$1070$0 , x, acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$1070$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$1118$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -4549,7 +4585,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_0 (rst, w, \port$1070$0 , x, acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$15  = acc;
-    if (\port$1070$0 [0]) begin
+    if (\port$1118$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -4560,12 +4596,12 @@ module \fpim_tiny.datapath.lut_core.pe_1_0 (rst, w, \port$1070$0 , x, acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$1070$0 [0];
-  assign first = \port$1070$0 [1];
+  assign valid = \port$1118$0 [0];
+  assign first = \port$1118$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_1_1 (rst, w, \port$1120$0 , x, acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_1_1 (rst, w, \port$1168$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -4587,8 +4623,8 @@ module \fpim_tiny.datapath.lut_core.pe_1_1 (rst, w, \port$1120$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$1120$0 ;
-  wire [1:0] \port$1120$0 ;
+  input [1:0] \port$1168$0 ;
+  wire [1:0] \port$1168$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -4608,7 +4644,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_1 (rst, w, \port$1120$0 , x, acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$1120$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$1168$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -4619,7 +4655,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_1 (rst, w, \port$1120$0 , x, acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$15  = acc;
-    if (\port$1120$0 [0]) begin
+    if (\port$1168$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -4630,12 +4666,12 @@ module \fpim_tiny.datapath.lut_core.pe_1_1 (rst, w, \port$1120$0 , x, acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$1120$0 [0];
-  assign first = \port$1120$0 [1];
+  assign valid = \port$1168$0 [0];
+  assign first = \port$1168$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_1_2 (rst, w, \port$1130$0 , x, acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_1_2 (rst, w, \port$1178$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$19  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -4657,8 +4693,8 @@ module \fpim_tiny.datapath.lut_core.pe_1_2 (rst, w, \port$1130$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$1130$0 ;
-  wire [1:0] \port$1130$0 ;
+  input [1:0] \port$1178$0 ;
+  wire [1:0] \port$1178$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -4678,7 +4714,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_2 (rst, w, \port$1130$0 , x, acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$1130$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$1178$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -4689,7 +4725,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_2 (rst, w, \port$1130$0 , x, acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
     \$15  = acc;
-    if (\port$1130$0 [0]) begin
+    if (\port$1178$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -4700,12 +4736,12 @@ module \fpim_tiny.datapath.lut_core.pe_1_2 (rst, w, \port$1130$0 , x, acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$1130$0 [0];
-  assign first = \port$1130$0 [1];
+  assign valid = \port$1178$0 [0];
+  assign first = \port$1178$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_1_3 (rst, w, \port$1140$0 , x, acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_1_3 (rst, w, \port$1188$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$20  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -4727,8 +4763,8 @@ module \fpim_tiny.datapath.lut_core.pe_1_3 (rst, w, \port$1140$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$1140$0 ;
-  wire [1:0] \port$1140$0 ;
+  input [1:0] \port$1188$0 ;
+  wire [1:0] \port$1188$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -4748,7 +4784,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_3 (rst, w, \port$1140$0 , x, acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$1140$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$1188$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -4759,7 +4795,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_3 (rst, w, \port$1140$0 , x, acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
     \$15  = acc;
-    if (\port$1140$0 [0]) begin
+    if (\port$1188$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -4770,12 +4806,12 @@ module \fpim_tiny.datapath.lut_core.pe_1_3 (rst, w, \port$1140$0 , x, acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$1140$0 [0];
-  assign first = \port$1140$0 [1];
+  assign valid = \port$1188$0 [0];
+  assign first = \port$1188$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_post (rst, \port$845$0 , valid, \port$862$145 , acc, y_valid, y, clk);
+module \fpim_tiny.datapath.lut_post (rst, \port$893$0 , valid, \port$910$146 , acc, y_valid, y, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$21  = 0;
   wire [5:0] \$1 ;
   wire \$10 ;
@@ -4872,10 +4908,10 @@ module \fpim_tiny.datapath.lut_post (rst, \port$845$0 , valid, \port$862$145 , a
   wire [41:0] p1;
   wire [41:0] p2;
   wire [41:0] p3;
-  input [45:0] \port$845$0 ;
-  wire [45:0] \port$845$0 ;
-  input [5:0] \port$862$145 ;
-  wire [5:0] \port$862$145 ;
+  input [45:0] \port$893$0 ;
+  wire [45:0] \port$893$0 ;
+  input [5:0] \port$910$146 ;
+  wire [5:0] \port$910$146 ;
   wire [41:0] q0;
   wire [41:0] q1;
   wire [41:0] q2;
@@ -4910,13 +4946,13 @@ module \fpim_tiny.datapath.lut_post (rst, \port$845$0 , valid, \port$862$145 , a
   wire [16:0] \y[3] ;
   output y_valid;
   reg y_valid = 1'h0;
-  assign \$19  = $signed(acc[47:24]) + $signed(\port$845$0 [44:21]);
-  assign \$20  = $signed(\$19 ) * $signed({ 1'h0, \port$845$0 [15:0] });
-  assign q1 = $signed(\$20 ) >>> \port$845$0 [20:16];
-  assign \$21  = | \port$845$0 [20:16];
+  assign \$19  = $signed(acc[47:24]) + $signed(\port$893$0 [44:21]);
+  assign \$20  = $signed(\$19 ) * $signed({ 1'h0, \port$893$0 [15:0] });
+  assign q1 = $signed(\$20 ) >>> \port$893$0 [20:16];
+  assign \$21  = | \port$893$0 [20:16];
   assign \$22  = $signed(\$20 ) >>> \$1 [4:0];
   assign guard1 = \$21  & \$22 [0];
-  assign \$23  = \port$845$0 [20:16] > 1'h1;
+  assign \$23  = \port$893$0 [20:16] > 1'h1;
   assign \$24  = 1'h1 << \$1 [4:0];
   assign \$25  = \$24  - 1'h1;
   assign \$26  = { \$20 [40], \$20  } & { \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25  };
@@ -4926,15 +4962,15 @@ module \fpim_tiny.datapath.lut_post (rst, \port$845$0 , valid, \port$862$145 , a
   assign \$29  = guard1 & \$28 ;
   assign round1 = $signed(q1) + $signed({ 1'h0, \$29  });
   assign \$30  = $signed(round1) < $signed(1'h0);
-  assign \$31  = \port$845$0 [45] & \$30 ;
+  assign \$31  = \port$893$0 [45] & \$30 ;
   assign relu1 = \$31  ? 43'h00000000000 : round1;
-  assign \$32  = $signed(acc[71:48]) + $signed(\port$845$0 [44:21]);
-  assign \$33  = $signed(\$32 ) * $signed({ 1'h0, \port$845$0 [15:0] });
-  assign q2 = $signed(\$33 ) >>> \port$845$0 [20:16];
-  assign \$34  = | \port$845$0 [20:16];
+  assign \$32  = $signed(acc[71:48]) + $signed(\port$893$0 [44:21]);
+  assign \$33  = $signed(\$32 ) * $signed({ 1'h0, \port$893$0 [15:0] });
+  assign q2 = $signed(\$33 ) >>> \port$893$0 [20:16];
+  assign \$34  = | \port$893$0 [20:16];
   assign \$35  = $signed(\$33 ) >>> \$1 [4:0];
   assign guard2 = \$34  & \$35 [0];
-  assign \$36  = \port$845$0 [20:16] > 1'h1;
+  assign \$36  = \port$893$0 [20:16] > 1'h1;
   assign \$37  = 1'h1 << \$1 [4:0];
   assign \$38  = \$37  - 1'h1;
   assign \$39  = { \$33 [40], \$33  } & { \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38  };
@@ -4944,15 +4980,15 @@ module \fpim_tiny.datapath.lut_post (rst, \port$845$0 , valid, \port$862$145 , a
   assign \$42  = guard2 & \$41 ;
   assign round2 = $signed(q2) + $signed({ 1'h0, \$42  });
   assign \$43  = $signed(round2) < $signed(1'h0);
-  assign \$44  = \port$845$0 [45] & \$43 ;
+  assign \$44  = \port$893$0 [45] & \$43 ;
   assign relu2 = \$44  ? 43'h00000000000 : round2;
-  assign \$45  = $signed(acc[95:72]) + $signed(\port$845$0 [44:21]);
-  assign \$46  = $signed(\$45 ) * $signed({ 1'h0, \port$845$0 [15:0] });
-  assign q3 = $signed(\$46 ) >>> \port$845$0 [20:16];
-  assign \$47  = | \port$845$0 [20:16];
+  assign \$45  = $signed(acc[95:72]) + $signed(\port$893$0 [44:21]);
+  assign \$46  = $signed(\$45 ) * $signed({ 1'h0, \port$893$0 [15:0] });
+  assign q3 = $signed(\$46 ) >>> \port$893$0 [20:16];
+  assign \$47  = | \port$893$0 [20:16];
   assign \$48  = $signed(\$46 ) >>> \$1 [4:0];
   assign guard3 = \$47  & \$48 [0];
-  assign \$49  = \port$845$0 [20:16] > 1'h1;
+  assign \$49  = \port$893$0 [20:16] > 1'h1;
   assign \$50  = 1'h1 << \$1 [4:0];
   assign \$51  = \$50  - 1'h1;
   assign \$52  = { \$46 [40], \$46  } & { \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51  };
@@ -4962,7 +4998,7 @@ module \fpim_tiny.datapath.lut_post (rst, \port$845$0 , valid, \port$862$145 , a
   assign \$55  = guard3 & \$54 ;
   assign round3 = $signed(q3) + $signed({ 1'h0, \$55  });
   assign \$56  = $signed(round3) < $signed(1'h0);
-  assign \$57  = \port$845$0 [45] & \$56 ;
+  assign \$57  = \port$893$0 [45] & \$56 ;
   assign relu3 = \$57  ? 43'h00000000000 : round3;
   assign \$58  = $signed(relu0) > $signed({ 1'h0, \$4 [15:0] });
   assign \$59  = $signed(relu0) < $signed(qmin);
@@ -4984,19 +5020,19 @@ module \fpim_tiny.datapath.lut_post (rst, \port$845$0 , valid, \port$862$145 , a
     y_valid <= \$74 ;
   always @(posedge clk)
     y <= \$75 ;
-  assign \$1  = \port$845$0 [20:16] - 1'h1;
-  assign \$2  = \port$862$145 [4:0] - \port$862$145 [5];
+  assign \$1  = \port$893$0 [20:16] - 1'h1;
+  assign \$2  = \port$910$146 [4:0] - \port$910$146 [5];
   assign \$3  = 1'h1 << \$2 [4:0];
   assign \$4  = \$3  - 1'h1;
   assign \$5  = - \$4 [15:0];
-  assign qmin = \port$862$145 [5] ? \$5  : 17'h00000;
-  assign \$6  = $signed(acc[23:0]) + $signed(\port$845$0 [44:21]);
-  assign \$7  = $signed(\$6 ) * $signed({ 1'h0, \port$845$0 [15:0] });
-  assign q0 = $signed(\$7 ) >>> \port$845$0 [20:16];
-  assign \$8  = | \port$845$0 [20:16];
+  assign qmin = \port$910$146 [5] ? \$5  : 17'h00000;
+  assign \$6  = $signed(acc[23:0]) + $signed(\port$893$0 [44:21]);
+  assign \$7  = $signed(\$6 ) * $signed({ 1'h0, \port$893$0 [15:0] });
+  assign q0 = $signed(\$7 ) >>> \port$893$0 [20:16];
+  assign \$8  = | \port$893$0 [20:16];
   assign \$9  = $signed(\$7 ) >>> \$1 [4:0];
   assign guard0 = \$8  & \$9 [0];
-  assign \$10  = \port$845$0 [20:16] > 1'h1;
+  assign \$10  = \port$893$0 [20:16] > 1'h1;
   assign \$11  = 1'h1 << \$1 [4:0];
   assign \$12  = \$11  - 1'h1;
   assign \$13  = { \$7 [40], \$7  } & { \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12  };
@@ -5006,7 +5042,7 @@ module \fpim_tiny.datapath.lut_post (rst, \port$845$0 , valid, \port$862$145 , a
   assign \$16  = guard0 & \$15 ;
   assign round0 = $signed(q0) + $signed({ 1'h0, \$16  });
   assign \$17  = $signed(round0) < $signed(1'h0);
-  assign \$18  = \port$845$0 [45] & \$17 ;
+  assign \$18  = \port$893$0 [45] & \$17 ;
   assign relu0 = \$18  ? 43'h00000000000 : round0;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
@@ -5029,15 +5065,15 @@ module \fpim_tiny.datapath.lut_post (rst, \port$845$0 , valid, \port$862$145 , a
     end
   end
   assign s_m1 = \$1 [4:0];
-  assign shift = \port$845$0 [20:16];
+  assign shift = \port$893$0 [20:16];
   assign width = \$2 [4:0];
-  assign out_bits = \port$862$145 [4:0];
-  assign out_signed = \port$862$145 [5];
+  assign out_bits = \port$910$146 [4:0];
+  assign out_signed = \port$910$146 [5];
   assign qmax = \$4 [15:0];
   assign p0 = { \$7 [40], \$7  };
-  assign bias = \port$845$0 [44:21];
-  assign mult = \port$845$0 [15:0];
-  assign relu = \port$845$0 [45];
+  assign bias = \port$893$0 [44:21];
+  assign mult = \port$893$0 [15:0];
+  assign relu = \port$893$0 [45];
   assign p1 = { \$20 [40], \$20  };
   assign p2 = { \$33 [40], \$33  };
   assign p3 = { \$46 [40], \$46  };
@@ -5071,25 +5107,39 @@ module \fpim_tiny.loader (rst, restart, rows_dsp, rows_lut, cols, steps, \final 
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
-  wire [16:0] \$25 ;
+  wire \$25 ;
   wire \$26 ;
-  wire [16:0] \$27 ;
-  wire [16:0] \$28 ;
-  wire [16:0] \$29 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
   wire \$3 ;
-  wire [16:0] \$30 ;
-  wire [16:0] \$31 ;
-  wire [16:0] \$32 ;
-  wire [16:0] \$33 ;
-  wire [16:0] \$34 ;
-  reg [15:0] \$35 ;
-  reg \$36 ;
-  reg [15:0] \$37 ;
-  reg [15:0] \$38 ;
-  reg [15:0] \$39 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire [16:0] \$39 ;
   wire [16:0] \$4 ;
-  reg [15:0] \$40 ;
+  wire \$40 ;
+  wire [16:0] \$41 ;
+  wire [16:0] \$42 ;
+  wire [16:0] \$43 ;
+  wire [16:0] \$44 ;
+  wire [16:0] \$45 ;
+  wire [16:0] \$46 ;
+  wire [16:0] \$47 ;
+  wire [16:0] \$48 ;
+  reg [15:0] \$49 ;
   wire \$5 ;
+  reg \$50 ;
+  reg [15:0] \$51 ;
+  reg [15:0] \$52 ;
+  reg [15:0] \$53 ;
+  reg [15:0] \$54 ;
   wire [16:0] \$6 ;
   wire [16:0] \$7 ;
   wire \$8 ;
@@ -5101,8 +5151,8 @@ module \fpim_tiny.loader (rst, restart, rows_dsp, rows_lut, cols, steps, \final 
   wire advance;
   input clk;
   wire clk;
-  input [150:0] cmd;
-  wire [150:0] cmd;
+  input [151:0] cmd;
+  wire [151:0] cmd;
   wire [15:0] \cmd.f ;
   wire [15:0] \cmd.k ;
   wire [15:0] \cmd.m_fixed ;
@@ -5115,6 +5165,7 @@ module \fpim_tiny.loader (rst, restart, rows_dsp, rows_lut, cols, steps, \final 
   wire [15:0] \cmd.qb ;
   wire [15:0] \cmd.ra ;
   wire [15:0] \cmd.rb ;
+  wire \cmd.resident ;
   output [15:0] col0;
   reg [15:0] col0 = 16'h0000;
   output [2:0] cols;
@@ -5145,12 +5196,51 @@ module \fpim_tiny.loader (rst, restart, rows_dsp, rows_lut, cols, steps, \final 
   wire rst;
   output [4:0] steps;
   wire [4:0] steps;
+  wire w_home;
+  wire w_home_next;
   wire w_last_use;
   output w_new;
   wire w_new;
+  wire w_res;
+  wire x_home;
+  wire x_home_next;
   wire x_last_use;
   output x_new;
   wire x_new;
+  wire x_res;
+  assign \$30  = \final  | \$signal$14 ;
+  assign \$31  = ~ w_res;
+  assign \$32  = cmd[144] ? \$signal  : multi_f;
+  assign \$33  = \$31  & \$32 ;
+  assign w_last_use = \$30  | \$33 ;
+  assign \$34  = \final  | \$signal$14 ;
+  assign \$35  = ~ x_res;
+  assign \$36  = cmd[144] ? \$signal$15  : f_last;
+  assign \$37  = \$35  & \$36 ;
+  assign x_last_use = \$34  | \$37 ;
+  assign \$38  = ~ last_chunk;
+  assign \$39  = k0 + 5'h10;
+  assign \$40  = ! cmd[144];
+  assign \$41  = col0 + 3'h4;
+  assign \$42  = f + 1'h1;
+  assign \$43  = row0_dsp + \$2 [15:0];
+  assign \$44  = row0_lut + \$4 [15:0];
+  assign \$45  = f + 1'h1;
+  assign \$46  = row0_dsp + \$2 [15:0];
+  assign \$47  = row0_lut + \$4 [15:0];
+  assign \$48  = col0 + 3'h4;
+  always @(posedge clk)
+    f <= \$49 ;
+  always @(posedge clk)
+    first <= \$50 ;
+  always @(posedge clk)
+    col0 <= \$51 ;
+  always @(posedge clk)
+    k0 <= \$52 ;
+  always @(posedge clk)
+    row0_dsp <= \$53 ;
+  always @(posedge clk)
+    row0_lut <= \$54 ;
   assign \$1  = f < cmd[111:96];
   assign \$2  = cmd[95:80] + \$1 ;
   assign \$3  = f < cmd[143:128];
@@ -5172,182 +5262,169 @@ module \fpim_tiny.loader (rst, restart, rows_dsp, rows_lut, cols, steps, \final 
   assign multi_f = cmd[79:64] > 1'h1;
   assign \$13  = last_chunk & \$signal ;
   assign \final  = \$13  & f_last;
-  assign \$14  = first | \$signal$14 ;
-  assign \$15  = ! col0;
-  assign \$16  = cmd[144] ? \$15  : multi_f;
-  assign w_new = \$14  | \$16 ;
-  assign \$17  = first | \$signal$14 ;
-  assign \$18  = ! f;
-  assign \$19  = cmd[144] ? \$signal$15  : \$18 ;
-  assign x_new = \$17  | \$19 ;
-  assign \$20  = \final  | \$signal$14 ;
-  assign \$21  = cmd[144] ? \$signal  : multi_f;
-  assign w_last_use = \$20  | \$21 ;
-  assign \$22  = \final  | \$signal$14 ;
-  assign \$23  = cmd[144] ? \$signal$15  : f_last;
-  assign x_last_use = \$22  | \$23 ;
-  assign \$24  = ~ last_chunk;
-  assign \$25  = k0 + 5'h10;
-  assign \$26  = ! cmd[144];
-  assign \$27  = col0 + 3'h4;
-  assign \$28  = f + 1'h1;
-  assign \$29  = row0_dsp + \$2 [15:0];
-  assign \$30  = row0_lut + \$4 [15:0];
-  assign \$31  = f + 1'h1;
-  assign \$32  = row0_dsp + \$2 [15:0];
-  assign \$33  = row0_lut + \$4 [15:0];
-  assign \$34  = col0 + 3'h4;
-  always @(posedge clk)
-    f <= \$35 ;
-  always @(posedge clk)
-    first <= \$36 ;
-  always @(posedge clk)
-    col0 <= \$37 ;
-  always @(posedge clk)
-    k0 <= \$38 ;
-  always @(posedge clk)
-    row0_dsp <= \$39 ;
-  always @(posedge clk)
-    row0_lut <= \$40 ;
+  assign \$14  = ~ cmd[144];
+  assign \$15  = cmd[145] & \$14 ;
+  assign \$16  = ~ \$signal$14 ;
+  assign w_res = \$15  & \$16 ;
+  assign \$17  = cmd[145] & cmd[144];
+  assign \$18  = ~ \$signal$14 ;
+  assign x_res = \$17  & \$18 ;
+  assign \$19  = ! f;
+  assign w_home = w_res & \$19 ;
+  assign \$20  = ! col0;
+  assign x_home = x_res & \$20 ;
+  assign w_home_next = w_res & f_last;
+  assign x_home_next = x_res & \$signal ;
+  assign \$21  = first | \$signal$14 ;
+  assign \$22  = cmd[144] | w_res;
+  assign \$23  = ! col0;
+  assign \$24  = \$22  ? \$23  : multi_f;
+  assign w_new = \$21  | \$24 ;
+  assign \$25  = first | \$signal$14 ;
+  assign \$26  = ~ x_res;
+  assign \$27  = cmd[144] & \$26 ;
+  assign \$28  = ! f;
+  assign \$29  = \$27  ? \$signal$15  : \$28 ;
+  assign x_new = \$25  | \$29 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$35  = f;
+    \$49  = f;
     if (restart) begin
-      \$35  = 16'h0000;
+      \$49  = 16'h0000;
     end else if (advance) begin
       (* full_case = 32'd1 *)
-      if (\$24 ) begin
+      if (\$38 ) begin
       end else begin
         (* full_case = 32'd1 *)
-        if (\$26 ) begin
+        if (\$40 ) begin
           (* full_case = 32'd1 *)
           if (f_last) begin
-            \$35  = 16'h0000;
+            \$49  = 16'h0000;
           end else begin
-            \$35  = \$28 [15:0];
+            \$49  = \$42 [15:0];
           end
         end else begin
           if (\$signal ) begin
-            \$35  = \$31 [15:0];
+            \$49  = \$45 [15:0];
           end
         end
       end
     end
     if (rst) begin
-      \$35  = 16'h0000;
+      \$49  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$36  = first;
+    \$50  = first;
     if (restart) begin
-      \$36  = 1'h1;
+      \$50  = 1'h1;
     end else if (advance) begin
-      \$36  = 1'h0;
+      \$50  = 1'h0;
     end
     if (rst) begin
-      \$36  = 1'h0;
+      \$50  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$37  = col0;
+    \$51  = col0;
     if (restart) begin
-      \$37  = 16'h0000;
+      \$51  = 16'h0000;
     end else if (advance) begin
       (* full_case = 32'd1 *)
-      if (\$24 ) begin
+      if (\$38 ) begin
       end else begin
         (* full_case = 32'd1 *)
-        if (\$26 ) begin
+        if (\$40 ) begin
           if (f_last) begin
-            \$37  = \$27 [15:0];
+            \$51  = \$41 [15:0];
           end
         end else begin
           (* full_case = 32'd1 *)
           if (\$signal ) begin
-            \$37  = 16'h0000;
+            \$51  = 16'h0000;
           end else begin
-            \$37  = \$34 [15:0];
+            \$51  = \$48 [15:0];
           end
         end
       end
     end
     if (rst) begin
-      \$37  = 16'h0000;
+      \$51  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$38  = k0;
+    \$52  = k0;
     if (restart) begin
-      \$38  = 16'h0000;
+      \$52  = 16'h0000;
     end else if (advance) begin
       (* full_case = 32'd1 *)
-      if (\$24 ) begin
-        \$38  = \$25 [15:0];
+      if (\$38 ) begin
+        \$52  = \$39 [15:0];
       end else begin
-        \$38  = 16'h0000;
+        \$52  = 16'h0000;
       end
     end
     if (rst) begin
-      \$38  = 16'h0000;
+      \$52  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$39  = row0_dsp;
+    \$53  = row0_dsp;
     if (restart) begin
-      \$39  = 16'h0000;
+      \$53  = 16'h0000;
     end else if (advance) begin
       (* full_case = 32'd1 *)
-      if (\$24 ) begin
+      if (\$38 ) begin
       end else begin
         (* full_case = 32'd1 *)
-        if (\$26 ) begin
+        if (\$40 ) begin
           (* full_case = 32'd1 *)
           if (f_last) begin
-            \$39  = 16'h0000;
+            \$53  = 16'h0000;
           end else begin
-            \$39  = \$29 [15:0];
+            \$53  = \$43 [15:0];
           end
         end else begin
           if (\$signal ) begin
-            \$39  = \$32 [15:0];
+            \$53  = \$46 [15:0];
           end
         end
       end
     end
     if (rst) begin
-      \$39  = 16'h0000;
+      \$53  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$40  = row0_lut;
+    \$54  = row0_lut;
     if (restart) begin
-      \$40  = 16'h0000;
+      \$54  = 16'h0000;
     end else if (advance) begin
       (* full_case = 32'd1 *)
-      if (\$24 ) begin
+      if (\$38 ) begin
       end else begin
         (* full_case = 32'd1 *)
-        if (\$26 ) begin
+        if (\$40 ) begin
           (* full_case = 32'd1 *)
           if (f_last) begin
-            \$40  = 16'h0000;
+            \$54  = 16'h0000;
           end else begin
-            \$40  = \$30 [15:0];
+            \$54  = \$44 [15:0];
           end
         end else begin
           if (\$signal ) begin
-            \$40  = \$33 [15:0];
+            \$54  = \$47 [15:0];
           end
         end
       end
     end
     if (rst) begin
-      \$40  = 16'h0000;
+      \$54  = 16'h0000;
     end
   end
   assign rem_n = \$6 [15:0];
@@ -5366,8 +5443,9 @@ module \fpim_tiny.loader (rst, restart, rows_dsp, rows_lut, cols, steps, \final 
   assign \cmd.qb  = cmd[127:112];
   assign \cmd.rb  = cmd[143:128];
   assign \cmd.order  = cmd[144];
-  assign \cmd.out_bits  = cmd[149:145];
-  assign \cmd.out_signed  = cmd[150];
+  assign \cmd.resident  = cmd[145];
+  assign \cmd.out_bits  = cmd[150:146];
+  assign \cmd.out_signed  = cmd[151];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -5671,7 +5749,8 @@ module \fpim_tiny.w_buf (clk, rst, restart, data, load__payload, rd_base, rd_ste
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.walker (rst, restart, rows_dsp, rows_lut, rows, cols, steps, last_chunk, \final , w_new, x_new, w_last_use, x_last_use, advance, cmd, col0, k0, row0_dsp, row0_lut, clk);
+module \fpim_tiny.walker (rst, restart, rows_dsp, rows_lut, rows, cols, steps, last_chunk, \final , w_res, x_res, w_home, x_home, w_home_next, x_home_next, w_new, x_new, w_last_use, x_last_use, advance, cmd
+, col0, k0, row0_dsp, row0_lut, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$25  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -5690,25 +5769,39 @@ module \fpim_tiny.walker (rst, restart, rows_dsp, rows_lut, rows, cols, steps, l
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
-  wire [16:0] \$25 ;
+  wire \$25 ;
   wire \$26 ;
-  wire [16:0] \$27 ;
-  wire [16:0] \$28 ;
-  wire [16:0] \$29 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
   wire \$3 ;
-  wire [16:0] \$30 ;
-  wire [16:0] \$31 ;
-  wire [16:0] \$32 ;
-  wire [16:0] \$33 ;
-  wire [16:0] \$34 ;
-  reg [15:0] \$35 ;
-  reg \$36 ;
-  reg [15:0] \$37 ;
-  reg [15:0] \$38 ;
-  reg [15:0] \$39 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire [16:0] \$39 ;
   wire [16:0] \$4 ;
-  reg [15:0] \$40 ;
+  wire \$40 ;
+  wire [16:0] \$41 ;
+  wire [16:0] \$42 ;
+  wire [16:0] \$43 ;
+  wire [16:0] \$44 ;
+  wire [16:0] \$45 ;
+  wire [16:0] \$46 ;
+  wire [16:0] \$47 ;
+  wire [16:0] \$48 ;
+  reg [15:0] \$49 ;
   wire \$5 ;
+  reg \$50 ;
+  reg [15:0] \$51 ;
+  reg [15:0] \$52 ;
+  reg [15:0] \$53 ;
+  reg [15:0] \$54 ;
   wire [16:0] \$6 ;
   wire [16:0] \$7 ;
   wire \$8 ;
@@ -5720,8 +5813,8 @@ module \fpim_tiny.walker (rst, restart, rows_dsp, rows_lut, rows, cols, steps, l
   wire advance;
   input clk;
   wire clk;
-  input [150:0] cmd;
-  wire [150:0] cmd;
+  input [151:0] cmd;
+  wire [151:0] cmd;
   wire [15:0] \cmd.f ;
   wire [15:0] \cmd.k ;
   wire [15:0] \cmd.m_fixed ;
@@ -5734,6 +5827,7 @@ module \fpim_tiny.walker (rst, restart, rows_dsp, rows_lut, rows, cols, steps, l
   wire [15:0] \cmd.qb ;
   wire [15:0] \cmd.ra ;
   wire [15:0] \cmd.rb ;
+  wire \cmd.resident ;
   output [15:0] col0;
   reg [15:0] col0 = 16'h0000;
   output [2:0] cols;
@@ -5766,14 +5860,59 @@ module \fpim_tiny.walker (rst, restart, rows_dsp, rows_lut, rows, cols, steps, l
   wire rst;
   output [4:0] steps;
   wire [4:0] steps;
+  output w_home;
+  wire w_home;
+  output w_home_next;
+  wire w_home_next;
   output w_last_use;
   wire w_last_use;
   output w_new;
   wire w_new;
+  output w_res;
+  wire w_res;
+  output x_home;
+  wire x_home;
+  output x_home_next;
+  wire x_home_next;
   output x_last_use;
   wire x_last_use;
   output x_new;
   wire x_new;
+  output x_res;
+  wire x_res;
+  assign \$30  = \final  | \$signal$14 ;
+  assign \$31  = ~ w_res;
+  assign \$32  = cmd[144] ? \$signal  : multi_f;
+  assign \$33  = \$31  & \$32 ;
+  assign w_last_use = \$30  | \$33 ;
+  assign \$34  = \final  | \$signal$14 ;
+  assign \$35  = ~ x_res;
+  assign \$36  = cmd[144] ? \$signal$15  : f_last;
+  assign \$37  = \$35  & \$36 ;
+  assign x_last_use = \$34  | \$37 ;
+  assign \$38  = ~ last_chunk;
+  assign \$39  = k0 + 5'h10;
+  assign \$40  = ! cmd[144];
+  assign \$41  = col0 + 3'h4;
+  assign \$42  = f + 1'h1;
+  assign \$43  = row0_dsp + \$2 [15:0];
+  assign \$44  = row0_lut + \$4 [15:0];
+  assign \$45  = f + 1'h1;
+  assign \$46  = row0_dsp + \$2 [15:0];
+  assign \$47  = row0_lut + \$4 [15:0];
+  assign \$48  = col0 + 3'h4;
+  always @(posedge clk)
+    f <= \$49 ;
+  always @(posedge clk)
+    first <= \$50 ;
+  always @(posedge clk)
+    col0 <= \$51 ;
+  always @(posedge clk)
+    k0 <= \$52 ;
+  always @(posedge clk)
+    row0_dsp <= \$53 ;
+  always @(posedge clk)
+    row0_lut <= \$54 ;
   assign \$1  = f < cmd[111:96];
   assign \$2  = cmd[95:80] + \$1 ;
   assign \$3  = f < cmd[143:128];
@@ -5795,182 +5934,169 @@ module \fpim_tiny.walker (rst, restart, rows_dsp, rows_lut, rows, cols, steps, l
   assign multi_f = cmd[79:64] > 1'h1;
   assign \$13  = last_chunk & \$signal ;
   assign \final  = \$13  & f_last;
-  assign \$14  = first | \$signal$14 ;
-  assign \$15  = ! col0;
-  assign \$16  = cmd[144] ? \$15  : multi_f;
-  assign w_new = \$14  | \$16 ;
-  assign \$17  = first | \$signal$14 ;
-  assign \$18  = ! f;
-  assign \$19  = cmd[144] ? \$signal$15  : \$18 ;
-  assign x_new = \$17  | \$19 ;
-  assign \$20  = \final  | \$signal$14 ;
-  assign \$21  = cmd[144] ? \$signal  : multi_f;
-  assign w_last_use = \$20  | \$21 ;
-  assign \$22  = \final  | \$signal$14 ;
-  assign \$23  = cmd[144] ? \$signal$15  : f_last;
-  assign x_last_use = \$22  | \$23 ;
-  assign \$24  = ~ last_chunk;
-  assign \$25  = k0 + 5'h10;
-  assign \$26  = ! cmd[144];
-  assign \$27  = col0 + 3'h4;
-  assign \$28  = f + 1'h1;
-  assign \$29  = row0_dsp + \$2 [15:0];
-  assign \$30  = row0_lut + \$4 [15:0];
-  assign \$31  = f + 1'h1;
-  assign \$32  = row0_dsp + \$2 [15:0];
-  assign \$33  = row0_lut + \$4 [15:0];
-  assign \$34  = col0 + 3'h4;
-  always @(posedge clk)
-    f <= \$35 ;
-  always @(posedge clk)
-    first <= \$36 ;
-  always @(posedge clk)
-    col0 <= \$37 ;
-  always @(posedge clk)
-    k0 <= \$38 ;
-  always @(posedge clk)
-    row0_dsp <= \$39 ;
-  always @(posedge clk)
-    row0_lut <= \$40 ;
+  assign \$14  = ~ cmd[144];
+  assign \$15  = cmd[145] & \$14 ;
+  assign \$16  = ~ \$signal$14 ;
+  assign w_res = \$15  & \$16 ;
+  assign \$17  = cmd[145] & cmd[144];
+  assign \$18  = ~ \$signal$14 ;
+  assign x_res = \$17  & \$18 ;
+  assign \$19  = ! f;
+  assign w_home = w_res & \$19 ;
+  assign \$20  = ! col0;
+  assign x_home = x_res & \$20 ;
+  assign w_home_next = w_res & f_last;
+  assign x_home_next = x_res & \$signal ;
+  assign \$21  = first | \$signal$14 ;
+  assign \$22  = cmd[144] | w_res;
+  assign \$23  = ! col0;
+  assign \$24  = \$22  ? \$23  : multi_f;
+  assign w_new = \$21  | \$24 ;
+  assign \$25  = first | \$signal$14 ;
+  assign \$26  = ~ x_res;
+  assign \$27  = cmd[144] & \$26 ;
+  assign \$28  = ! f;
+  assign \$29  = \$27  ? \$signal$15  : \$28 ;
+  assign x_new = \$25  | \$29 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$35  = f;
+    \$49  = f;
     if (restart) begin
-      \$35  = 16'h0000;
+      \$49  = 16'h0000;
     end else if (advance) begin
       (* full_case = 32'd1 *)
-      if (\$24 ) begin
+      if (\$38 ) begin
       end else begin
         (* full_case = 32'd1 *)
-        if (\$26 ) begin
+        if (\$40 ) begin
           (* full_case = 32'd1 *)
           if (f_last) begin
-            \$35  = 16'h0000;
+            \$49  = 16'h0000;
           end else begin
-            \$35  = \$28 [15:0];
+            \$49  = \$42 [15:0];
           end
         end else begin
           if (\$signal ) begin
-            \$35  = \$31 [15:0];
+            \$49  = \$45 [15:0];
           end
         end
       end
     end
     if (rst) begin
-      \$35  = 16'h0000;
+      \$49  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$36  = first;
+    \$50  = first;
     if (restart) begin
-      \$36  = 1'h1;
+      \$50  = 1'h1;
     end else if (advance) begin
-      \$36  = 1'h0;
+      \$50  = 1'h0;
     end
     if (rst) begin
-      \$36  = 1'h0;
+      \$50  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$37  = col0;
+    \$51  = col0;
     if (restart) begin
-      \$37  = 16'h0000;
+      \$51  = 16'h0000;
     end else if (advance) begin
       (* full_case = 32'd1 *)
-      if (\$24 ) begin
+      if (\$38 ) begin
       end else begin
         (* full_case = 32'd1 *)
-        if (\$26 ) begin
+        if (\$40 ) begin
           if (f_last) begin
-            \$37  = \$27 [15:0];
+            \$51  = \$41 [15:0];
           end
         end else begin
           (* full_case = 32'd1 *)
           if (\$signal ) begin
-            \$37  = 16'h0000;
+            \$51  = 16'h0000;
           end else begin
-            \$37  = \$34 [15:0];
+            \$51  = \$48 [15:0];
           end
         end
       end
     end
     if (rst) begin
-      \$37  = 16'h0000;
+      \$51  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$38  = k0;
+    \$52  = k0;
     if (restart) begin
-      \$38  = 16'h0000;
+      \$52  = 16'h0000;
     end else if (advance) begin
       (* full_case = 32'd1 *)
-      if (\$24 ) begin
-        \$38  = \$25 [15:0];
+      if (\$38 ) begin
+        \$52  = \$39 [15:0];
       end else begin
-        \$38  = 16'h0000;
+        \$52  = 16'h0000;
       end
     end
     if (rst) begin
-      \$38  = 16'h0000;
+      \$52  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$39  = row0_dsp;
+    \$53  = row0_dsp;
     if (restart) begin
-      \$39  = 16'h0000;
+      \$53  = 16'h0000;
     end else if (advance) begin
       (* full_case = 32'd1 *)
-      if (\$24 ) begin
+      if (\$38 ) begin
       end else begin
         (* full_case = 32'd1 *)
-        if (\$26 ) begin
+        if (\$40 ) begin
           (* full_case = 32'd1 *)
           if (f_last) begin
-            \$39  = 16'h0000;
+            \$53  = 16'h0000;
           end else begin
-            \$39  = \$29 [15:0];
+            \$53  = \$43 [15:0];
           end
         end else begin
           if (\$signal ) begin
-            \$39  = \$32 [15:0];
+            \$53  = \$46 [15:0];
           end
         end
       end
     end
     if (rst) begin
-      \$39  = 16'h0000;
+      \$53  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$40  = row0_lut;
+    \$54  = row0_lut;
     if (restart) begin
-      \$40  = 16'h0000;
+      \$54  = 16'h0000;
     end else if (advance) begin
       (* full_case = 32'd1 *)
-      if (\$24 ) begin
+      if (\$38 ) begin
       end else begin
         (* full_case = 32'd1 *)
-        if (\$26 ) begin
+        if (\$40 ) begin
           (* full_case = 32'd1 *)
           if (f_last) begin
-            \$40  = 16'h0000;
+            \$54  = 16'h0000;
           end else begin
-            \$40  = \$30 [15:0];
+            \$54  = \$44 [15:0];
           end
         end else begin
           if (\$signal ) begin
-            \$40  = \$33 [15:0];
+            \$54  = \$47 [15:0];
           end
         end
       end
     end
     if (rst) begin
-      \$40  = 16'h0000;
+      \$54  = 16'h0000;
     end
   end
   assign rem_n = \$6 [15:0];
@@ -5989,8 +6115,9 @@ module \fpim_tiny.walker (rst, restart, rows_dsp, rows_lut, rows, cols, steps, l
   assign \cmd.qb  = cmd[127:112];
   assign \cmd.rb  = cmd[143:128];
   assign \cmd.order  = cmd[144];
-  assign \cmd.out_bits  = cmd[149:145];
-  assign \cmd.out_signed  = cmd[150];
+  assign \cmd.resident  = cmd[145];
+  assign \cmd.out_bits  = cmd[150:146];
+  assign \cmd.out_signed  = cmd[151];
 endmodule
 
 (* generator = "Amaranth" *)

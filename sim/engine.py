@@ -31,7 +31,7 @@ from sim.timing import (
     attention_cycles,
     attention_steps,
     compute_cycles,
-    gemm_loop_order,
+    gemm_tiling,
     plain_os_cycles,
     schedule_cycles,
     vector_op_cycles,
@@ -203,8 +203,8 @@ def simulate(wl: Workload, accel: Accelerator, mode: str = "cycle",
         for r, res in zip(rows, out, strict=True):
             g = ops[r.op_index]
             shape = GemmShape(r.m_fixed, r.m_lut, g.n, g.k)
-            order = gemm_loop_order(shape, e.dsp_rows, e.lut_rows, e.cols, mem.k_tile,
-                                    _role_bits(g, accel), e.act_bits)
+            order = gemm_tiling(shape, e.dsp_rows, e.lut_rows, e.cols, mem.k_tile,
+                                _role_bits(g, accel), e.act_bits).order
             comp = r.count * compute_cycles(shape, e.dsp_rows, e.lut_rows, e.cols, order,
                                             e.dsp_packing)
             add(r.op_index, res.cycles, comp, res.stall, res.dram_read)

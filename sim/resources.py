@@ -659,7 +659,7 @@ def control_cost(accel: Accelerator, matmul: bool = False) -> dict[str, UnitCost
     d, c, cores = DIM_BITS, e.cols, _cores(e)
     rmax = max(e.dsp_rows, e.lut_rows)
     cbits = _bits(c + 1)
-    command = 9 * d + _bits(REQUANTIZER.max_out_bits + 1) + 2
+    command = 9 * d + _bits(REQUANTIZER.max_out_bits + 1) + 3  # + order, resident, signed
     if matmul and rtl_runs_matmul(e):
         command += 3  # matmul, a_signed, b_signed
     ring_bits = max(1, (ring_steps(kt) - 1).bit_length())

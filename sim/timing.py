@@ -27,12 +27,19 @@ R2 Balanced row steps. Both cores run ``F`` row steps. In step ``f`` the DSP cor
    cycles monotone in the array size; the host computes ``F`` and the four quotients and
    remainders and writes them into the command registers.)
 
-R3 Loop order. Either ``for j: for f:`` (order 0, column blocks outer) or ``for f: for j:``
+R3 Tiling. Either ``for j: for f:`` (order 0, column blocks outer) or ``for f: for j:``
    (order 1, row steps outer) over output tiles ``(j, f)``; each output tile streams chunks
-   ``q = 0..Q-1`` ("chunk tile" ``(j, f, q)``). The host picks, per GEMM, the order that
-   loads fewer DRAM bytes under R5 (ties: order 0) and writes it into the command. Both
-   cores work on the same output tile in lockstep: same columns, same activation chunk,
-   each its own rows.
+   ``q = 0..Q-1`` ("chunk tile" ``(j, f, q)``). The host picks, per GEMM, a *tiling*: the
+   order that loads fewer DRAM bytes under R5 without residency (ties: order 0), and the
+   inner loop's operand resident (R5b) whenever R5b allows it in that order and the inner
+   loop has more than one iteration (else nothing is re-read). Residency
+   only removes loads of the inner operand, so it never loads more bytes nor issues a
+   request later than the same order without it; choosing the order by its resident bytes
+   instead would cut more bytes but can move the outer operand's loads into one exposed
+   burst (measured: xc7z020 ResNet-50 2 % slower). The host writes both into the command
+   (:func:`gemm_tiling`, the one function the analytical mode, the cycle mode and the
+   host's command use; :data:`TILINGS` lists the four tilings). Both cores work on the
+   same output tile in lockstep: same columns, same activation chunk, each its own rows.
 
 R4 Output tile. A tile's stream phase is its chunks' stream windows back to back; chunk
    ``q``'s window is ``k_q`` cycles, during which the buffers present one K step per cycle
@@ -90,7 +97,17 @@ R5 Loads. A chunk tile needs weight block ``(f, q)`` (``(a_f + b_f) * k_q`` weig
    same buffer (the first chunk tile of a GEMM loads both); otherwise the resident block is
    reused. So with ``Q > 1`` every chunk tile loads both blocks; with ``Q == 1`` the block
    indexed by the outer loop is loaded once per outer iteration and the other one on every
-   tile (once in total if its loop has length 1).
+   tile (once in total if its loop has length 1), unless it is resident (R5b).
+
+R5b Residency. With ``Q == 1`` the inner loop's operand (order 0: the weights, ``F``
+   blocks; order 1: the activations, ``J`` blocks) may be *resident* when all its blocks fit
+   one ring: ``F*K <= 2*KT`` words (order 0) or ``J*K <= 2*KT`` (order 1) (a block is
+   ``K`` words whatever its rows or columns, R6; :func:`resident_fits`). Then its blocks are
+   loaded during the first outer iteration only (block ``n`` of the inner loop, the ``n``-th
+   loaded into that buffer, at ring word ``S_n = n*K``), are never released before the GEMM
+   ends, and later outer iterations read block ``n`` from word ``n*K`` again: no load and no
+   DRAM request. Each weight and each activation block is then loaded once. The other
+   operand's buffer works as in R5/R6.
 
 R6 Rings. Each buffer is a ring of ``2 * KT`` words, one word per K step (a weight word
    holds one step of every row, an activation word one step of every column). Blocks take
@@ -102,6 +119,9 @@ R6 Rings. Each buffer is a ring of ``2 * KT`` words, one word per K step (a weig
    last chunk tile that used it. (Blocks of ``KT`` steps are the two banks of a double
    buffer: block ``n`` waits for block ``n - 2``; blocks of ``k_q < KT`` steps let more
    loads run ahead of the windows, which is what hides R7's latency on short reductions.)
+   A resident buffer (R5b) loads ``J`` (or ``F``) blocks of ``K`` steps, ``S_n + K = (n+1)*K
+   <= 2*KT``, so its room condition holds at once for every load, although no block of it is
+   released; it loads nothing after the first outer iteration.
 
 R7 DRAM. One read channel serves load requests in chunk-tile order (weight block before
    activation block of the same chunk tile). A block's data occupies the channel for
@@ -112,7 +132,7 @@ R7 DRAM. One read channel serves load requests in chunk-tile order (weight block
    allows, and the block completes at ``e = a + L + ceil(bytes / B)``. Several requests can
    be outstanding (in-order data, like AXI reads), so the latency is paid once per run of
    back-to-back requests rather than once per block. Requests are issued as early as these
-   rules allow (prefetch).
+   rules allow (prefetch). A resident block's later reads (R5b) issue no request.
 
 R8 Stalls. A chunk tile's window starts at the latest of: the end of the previous window
    (of this or the previous output tile; cycle 0 for the first), the completion of its
@@ -426,36 +446,64 @@ def _step_classes(m_fixed: int, m_lut: int, f: int) -> list[tuple[int, int, int]
             for lo, hi in itertools.pairwise(cuts) if hi > lo]
 
 
-def _reps(order: int, f: int, jn: int, qn: int) -> tuple[int, int]:
-    """Times each weight block ``(f, q)`` and each activation block ``(j, q)`` is loaded."""
+@dataclass(frozen=True)
+class Tiling:
+    """A GEMM's tiling (R3): loop ``order`` (0: ``for j: for f:``, 1: ``for f: for j:``) and
+    whether the inner loop's operand is ``resident`` (R5b)."""
+
+    order: int
+    resident: bool
+
+
+#: R3: the four tilings a command can carry (the host's choice is :func:`gemm_tiling`; the
+#: testbenches force the others).
+TILINGS = (Tiling(0, False), Tiling(1, False), Tiling(0, True), Tiling(1, True))
+
+
+def resident_fits(order: int, f: int, jn: int, k: int, k_tile: int) -> bool:
+    """R5b: whether the inner loop's blocks of a GEMM with ``F = f``, ``J = jn`` and
+    reduction ``k`` may be resident in loop ``order`` (``Q == 1`` and ``F*K`` (order 0) or
+    ``J*K`` (order 1) words within one ring)."""
+    inner = f if order == 0 else jn
+    return k <= k_tile and inner * k <= ring_steps(k_tile)
+
+
+def _reps(t: Tiling, f: int, jn: int, qn: int) -> tuple[int, int]:
+    """Times each weight block ``(f, q)`` and each activation block ``(j, q)`` is loaded
+    (R5/R5b) in tiling ``t``."""
     if qn > 1:
         return jn, f
-    if order == 0:  # j outer: activations once per j, weights every tile unless F == 1
+    if t.resident:  # R5b: the inner operand's blocks once, the outer's once per iteration
+        return 1, 1
+    if t.order == 0:  # j outer: activations once per j, weights every tile unless F == 1
         return (jn if f > 1 else 1), 1
     return 1, (f if jn > 1 else 1)
 
 
-def loop_order(g: GemmShape, f: int, jn: int, qn: int, steps: list, chunks: list,
-               colsz: list, weight_bits: int, act_bits: int) -> int:
-    """R3: the order (0 or 1) that loads fewer bytes; ties → 0."""
+def _tiling(f: int, jn: int, qn: int, k: int, k_tile: int, steps: list, chunks: list,
+            colsz: list, weight_bits: int, act_bits: int) -> Tiling:
+    """R3: the order with fewer R5 bytes without residency (ties: order 0), resident where
+    R5b allows it in that order and the inner loop repeats."""
     w_set = sum(_block_bytes(rows * kq, weight_bits) * cf * cq
                 for rows, _, cf in steps for kq, cq in chunks)
     x_set = sum(_block_bytes(kq * cj, act_bits) * cj_n * cq
                 for cj, cj_n in colsz for kq, cq in chunks)
     totals = []
     for order in (0, 1):
-        wr, xr = _reps(order, f, jn, qn)
+        wr, xr = _reps(Tiling(order, False), f, jn, qn)
         totals.append(w_set * wr + x_set * xr)
-    return 0 if totals[0] <= totals[1] else 1
+    order = 0 if totals[0] <= totals[1] else 1
+    inner = f if order == 0 else jn
+    return Tiling(order, inner > 1 and resident_fits(order, f, jn, k, k_tile))
 
 
-def gemm_loop_order(g: GemmShape, dsp_rows: int, lut_rows: int, cols: int, k_tile: int,
-                    weight_bits: int, act_bits: int) -> int:
-    """R3 loop order of one GEMM (what the host writes into the command)."""
+def gemm_tiling(g: GemmShape, dsp_rows: int, lut_rows: int, cols: int, k_tile: int,
+                weight_bits: int, act_bits: int) -> Tiling:
+    """R3 tiling of one GEMM (what the host writes into the command: order and residency)."""
     f = row_steps(g.m_fixed, g.m_lut, dsp_rows, lut_rows)
-    return loop_order(g, f, ceil_div(g.n, cols), ceil_div(g.k, k_tile),
-                      _step_rows(g.m_fixed, g.m_lut, f), _chunk_sizes(g.k, k_tile),
-                      _col_sizes(g.n, cols), weight_bits, act_bits)
+    return _tiling(f, ceil_div(g.n, cols), ceil_div(g.k, k_tile), g.k, k_tile,
+                   _step_rows(g.m_fixed, g.m_lut, f), _chunk_sizes(g.k, k_tile),
+                   _col_sizes(g.n, cols), weight_bits, act_bits)
 
 
 def analytical_cycles(g: GemmShape, dsp_rows: int, lut_rows: int, cols: int, k_tile: int,
@@ -469,9 +517,9 @@ def analytical_cycles(g: GemmShape, dsp_rows: int, lut_rows: int, cols: int, k_t
     steps = _step_rows(g.m_fixed, g.m_lut, f)
     chunks = _chunk_sizes(g.k, k_tile)
     colsz = _col_sizes(g.n, cols)
-    order = loop_order(g, f, jn, qn, steps, chunks, colsz, weight_bits, act_bits)
-    comp = compute_cycles(g, dsp_rows, lut_rows, cols, order, packing)
-    w_reps, x_reps = _reps(order, f, jn, qn)
+    tiling = _tiling(f, jn, qn, g.k, k_tile, steps, chunks, colsz, weight_bits, act_bits)
+    comp = compute_cycles(g, dsp_rows, lut_rows, cols, tiling.order, packing)
+    w_reps, x_reps = _reps(tiling, f, jn, qn)
     w_bytes = w_time = x_bytes = x_time = 0
     for rows, _, cnt_f in steps:
         for kq, cnt_q in chunks:
@@ -523,11 +571,12 @@ def _write_row(out: np.ndarray, status: int, cycles: int, stall: int, dram: int,
 
 
 @numba.njit(cache=True)
-def _gemm_schedule(mf: int, ml: int, n: int, k: int, order: int, rd: int, rl: int, c: int,
-                   pack: int, kt: int, wbits: int, abits: int, bw: int, lat: int, limit: int,
-                   out: np.ndarray) -> None:
-    """Step one GEMM's chunk tiles (rules R1-R8) into the result row ``out`` (int64, the
-    columns of :class:`ScheduleResult`); ``pack`` is the DSP core's packing (R4b)."""
+def _gemm_schedule(mf: int, ml: int, n: int, k: int, order: int, res: int, rd: int, rl: int,
+                   c: int, pack: int, kt: int, wbits: int, abits: int, bw: int, lat: int,
+                   limit: int, out: np.ndarray) -> None:
+    """Step one GEMM's chunk tiles (rules R1-R8) in the tiling ``order``, ``res`` (R3, R5b)
+    into the result row ``out`` (int64, the columns of :class:`ScheduleResult`); ``pack`` is
+    the DSP core's packing (R4b)."""
     fd = (mf + rd - 1) // rd if mf > 0 else 0
     fl = (ml + rl - 1) // rl if ml > 0 else 0
     nf = max(fd, fl)
@@ -565,6 +614,8 @@ def _gemm_schedule(mf: int, ml: int, n: int, k: int, order: int, rd: int, rl: in
     dram = 0
     n_outer = nj if order == 0 else nf
     n_inner = nf if order == 0 else nj
+    w_res = res != 0 and order == 0  # R5b: the inner loop's buffer is resident
+    x_res = res != 0 and order == 1
     for outer in range(n_outer):
         for inner in range(n_inner):
             j = outer if order == 0 else inner
@@ -575,7 +626,11 @@ def _gemm_schedule(mf: int, ml: int, n: int, k: int, order: int, rd: int, rl: in
             r = max(a, b)
             for q in range(nq):
                 kq = min(kt, k - q * kt)
-                if f != prev_f or q != prev_q_w:  # R5: new weight block
+                # R5: a block differing from the previous chunk tile's; R5b: a resident
+                # buffer's blocks in the first outer iteration only.
+                new_w = outer == 0 if w_res else (f != prev_f or q != prev_q_w)
+                new_x = outer == 0 if x_res else (j != prev_j or q != prev_q_x)
+                if new_w:
                     nbytes = ((a + b) * kq * wbits + 7) // 8
                     w_off[w_n + 1] = w_off[w_n] + kq
                     while w_off[w_old] < w_off[w_n + 1] - cap:  # R6: room in the ring
@@ -588,7 +643,7 @@ def _gemm_schedule(mf: int, ml: int, n: int, k: int, order: int, rd: int, rl: in
                     dram += nbytes
                     prev_f = f
                     prev_q_w = q
-                if j != prev_j or q != prev_q_x:  # R5: new activation block
+                if new_x:
                     nbytes = (kq * cj * abits + 7) // 8
                     x_off[x_n + 1] = x_off[x_n] + kq
                     while x_off[x_old] < x_off[x_n + 1] - cap:  # R6: room in the ring
@@ -608,8 +663,10 @@ def _gemm_schedule(mf: int, ml: int, n: int, k: int, order: int, rd: int, rl: in
                     i_begin = max(i_begin, i_done - cj - kq, i_lead - kq)
                 t_free = begin + kq
                 i_free = i_begin + kq
-                w_rel[w_n - 1] = t_free  # R6: released when its last window ends
-                x_rel[x_n - 1] = t_free
+                if not w_res:  # R6: released when its last window ends (R5b: never)
+                    w_rel[w_n - 1] = t_free
+                if not x_res:
+                    x_rel[x_n - 1] = t_free
                 if t_free > limit:
                     _write_row(out, CYCLE_LIMIT, t_free, t_free - i_free, dram, j, f, q)
                     return
@@ -625,7 +682,8 @@ def _gemm_schedule(mf: int, ml: int, n: int, k: int, order: int, rd: int, rl: in
 def _schedule_many(params: np.ndarray, rd: int, rl: int, c: int, pack: int, kt: int,
                    wbits: int, abits: int, bw: int, lat: int, limit: int, out: np.ndarray
                    ) -> int:
-    """Run :func:`_gemm_schedule` for each row ``(mf, ml, n, k, groups, order, bits)``
+    """Run :func:`_gemm_schedule` for each row ``(mf, ml, n, k, groups, order, resident,
+    bits)`` (R3's tiling)
     (``bits``: the weight-role operand's width, R11b; ``wbits`` is unused when given).
 
     Groups of a row are identical GEMMs: simulated once, multiplied. ``out[i]`` gets the
@@ -637,7 +695,8 @@ def _schedule_many(params: np.ndarray, rd: int, rl: int, c: int, pack: int, kt: 
     for i in range(params.shape[0]):
         g = params[i, 4]
         _gemm_schedule(params[i, 0], params[i, 1], params[i, 2], params[i, 3], params[i, 5],
-                       rd, rl, c, pack, kt, params[i, 6], abits, bw, lat, limit - used, one)
+                       params[i, 6], rd, rl, c, pack, kt, params[i, 7], abits, bw, lat,
+                       limit - used, one)
         if one[STATUS] != DONE or used + g * one[CYCLES] > limit:
             for t in range(RESULT_COLUMNS):
                 out[i, t] = one[t]
@@ -653,23 +712,32 @@ def _schedule_many(params: np.ndarray, rd: int, rl: int, c: int, pack: int, kt: 
 
 def schedule_cycles(params: np.ndarray, rd: int, rl: int, c: int, kt: int, wbits: int,
                     abits: int, bw: int | None, lat: int, limit: int | None,
-                    row_bits: Sequence[int] | None = None, *, packing: int
+                    row_bits: Sequence[int] | None = None, *, packing: int,
+                    tilings: Sequence[Tiling] | None = None
                     ) -> tuple[list[ScheduleResult], int]:
     """Cycle-level timing of many GEMMs: returns (one :class:`ScheduleResult` per row,
     index of the row that hit the limit or -1; rows after it are not run).
 
-    ``params`` is an int64 array of rows ``(m_fixed, m_lut, n, k, groups)``; the loop order
-    (R3) is computed here. ``row_bits`` gives each row's weight-role width (R11b: a matmul's
-    is ``abits``); None: ``wbits`` for every row. ``packing``: the DSP core's rows per
-    multiplier (R4b). See :func:`_schedule_many` for what each
-    row holds.
+    ``params`` is an int64 array of rows ``(m_fixed, m_lut, n, k, groups)``; the tiling
+    (R3: loop order and residency) is computed here. ``row_bits`` gives each row's
+    weight-role width (R11b: a matmul's is ``abits``); None: ``wbits`` for every row.
+    ``packing``: the DSP core's rows per multiplier (R4b). ``tilings``: each row's tiling
+    instead of R3's (a testbench playing a host that writes another one; a resident one must
+    satisfy :func:`resident_fits`). See :func:`_schedule_many` for what each row holds.
     """
     p0 = np.asarray(params, dtype=np.int64).reshape(-1, 5)
     bits = [int(wbits)] * len(p0) if row_bits is None else [int(b) for b in row_bits]
-    orders = [gemm_loop_order(GemmShape(int(r[0]), int(r[1]), int(r[2]), int(r[3])), rd, rl,
-                              c, kt, b, abits) for r, b in zip(p0, bits, strict=True)]
-    p = np.ascontiguousarray(np.column_stack([p0, np.array(orders, dtype=np.int64),
-                                              np.array(bits, dtype=np.int64)]))
+    if tilings is None:
+        tilings = [gemm_tiling(GemmShape(int(r[0]), int(r[1]), int(r[2]), int(r[3])), rd, rl,
+                               c, kt, b, abits) for r, b in zip(p0, bits, strict=True)]
+    for r, t in zip(p0, tilings, strict=True):
+        if t.resident and not resident_fits(t.order, row_steps(int(r[0]), int(r[1]), rd, rl),
+                                            ceil_div(int(r[2]), c), int(r[3]), kt):
+            raise ValueError(f"tiling {t} of GEMM {tuple(int(v) for v in r[:4])}: resident "
+                             f"only with K <= k_tile {kt} and the inner blocks in one ring")
+    p = np.ascontiguousarray(np.column_stack([
+        p0, np.array([[t.order, int(t.resident)] for t in tilings], dtype=np.int64).reshape(
+            -1, 2), np.array(bits, dtype=np.int64)]))
     out = np.zeros((p.shape[0], RESULT_COLUMNS), dtype=np.int64)
     stop = _schedule_many(p, int(rd), int(rl), int(c), int(packing), int(kt), int(wbits),
                           int(abits), 0 if bw is None else int(bw), int(lat),

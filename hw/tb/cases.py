@@ -31,7 +31,16 @@ from quant.requant import REQUANTIZER
 from quant.rows import QuantizedRows, quantize_rows
 from sim.arch import Accelerator
 from sim.resources import matmul_block_violation, rtl_runs_matmul
-from sim.timing import GemmShape, ScheduleResult, gemm_loop_order, row_steps, schedule_cycles
+from sim.timing import (
+    TILINGS,
+    GemmShape,
+    ScheduleResult,
+    Tiling,
+    gemm_tiling,
+    resident_fits,
+    row_steps,
+    schedule_cycles,
+)
 
 #: DRAM timings the random cases draw from: (bytes per cycle or None = unlimited, latency).
 MEMORY_TIMINGS = ((None, 0), (None, 3), (4, 4), (2, 1), (1, 0), (8, 12), (3, 7))
@@ -58,6 +67,9 @@ class GemmCase:
             weight-role operand's values (``act_bits`` at most, signed if ``a_signed``),
             ``x`` the streamed operand's (signed if ``b_signed``), ``want`` the
             accumulators; the requantization fields are unused.
+        tiling: ``(order, resident)`` the command carries instead of the host's R3 choice
+            (:func:`sim.timing.gemm_tiling`), and ``cycles``/``dram_read`` are for; None:
+            the host's.
     """
 
     name: str
@@ -79,6 +91,7 @@ class GemmCase:
     matmul: bool = False
     a_signed: bool = False
     b_signed: bool = False
+    tiling: tuple[int, int] | None = None
 
     @property
     def out_fmt(self) -> ActFormat:
@@ -107,6 +120,8 @@ class GemmCase:
                 f"M={m} ({len(self.fixed_rows)} fixed + {len(self.lut_rows)} LUT) N={n} "
                 f"K={k}, out {self.out_fmt}")
         return (f"{self.name}: {what}, DRAM {bw}, latency {self.lat}"
+                + ("" if self.tiling is None else
+                   f", order {self.tiling[0]}{' resident' if self.tiling[1] else ''}")
                 + ("" if self.seed is None else f", seed {self.seed}"))
 
     def to_json(self) -> dict:
@@ -120,6 +135,8 @@ class GemmCase:
     def from_json(cls, d: dict) -> GemmCase:
         arrays = {"words", "scheme_ids", "x", "mult", "shift", "bias", "relu", "want"}
         kw = {k: (np.asarray(v, dtype=np.int64) if k in arrays else v) for k, v in d.items()}
+        if kw.get("tiling") is not None:
+            kw["tiling"] = tuple(int(v) for v in kw["tiling"])
         return cls(**kw)
 
 
@@ -142,19 +159,22 @@ def with_memory(accel: Accelerator, bw: int | None, lat: int) -> Accelerator:
 
 
 def command(accel: Accelerator, m_fixed: int, m_lut: int, n: int, k: int,
-            out_fmt: ActFormat | None = None, *, matmul: tuple[bool, bool] | None = None
-            ) -> dict[str, int]:
-    """The ``cmd`` fields of one GEMM: R1-R3 as the host computes them, and the output
+            out_fmt: ActFormat | None = None, *, matmul: tuple[bool, bool] | None = None,
+            tiling: tuple[int, int] | None = None) -> dict[str, int]:
+    """The ``cmd`` fields of one GEMM: R1-R3 as the host computes them (R3's tiling: loop
+    order and residency, :func:`sim.timing.gemm_tiling`), and the output
     format (default: the engine's activations). ``matmul``: ``(a_signed, b_signed)`` of an
-    activation x activation GEMM (R11: its R3 order with the weight role at ``act_bits``),
-    for a top built with the matmul path (``hw.accel.GemmAccelerator(..., matmul=True)``)."""
+    activation x activation GEMM (R11: its R3 tiling with the weight role at ``act_bits``),
+    for a top built with the matmul path (``hw.accel.GemmAccelerator(..., matmul=True)``).
+    ``tiling``: ``(order, resident)`` to write instead of R3's."""
     e, mem = accel.engine, accel.memory
     out = e.act_format if out_fmt is None else out_fmt
     f = row_steps(m_fixed, m_lut, e.dsp_rows, e.lut_rows)
-    order = gemm_loop_order(GemmShape(m_fixed, m_lut, n, k), e.dsp_rows, e.lut_rows, e.cols,
-                            mem.k_tile, e.weight_bits if matmul is None else e.act_bits,
-                            e.act_bits)
-    fields = {"m_fixed": m_fixed, "m_lut": m_lut, "n": n, "k": k, "f": f, "order": order,
+    tiling = Tiling(tiling[0], bool(tiling[1])) if tiling is not None else gemm_tiling(
+        GemmShape(m_fixed, m_lut, n, k), e.dsp_rows, e.lut_rows, e.cols, mem.k_tile,
+        e.weight_bits if matmul is None else e.act_bits, e.act_bits)
+    fields = {"m_fixed": m_fixed, "m_lut": m_lut, "n": n, "k": k, "f": f,
+              "order": tiling.order, "resident": int(tiling.resident),
               "qa": m_fixed // f, "ra": m_fixed % f, "qb": m_lut // f, "rb": m_lut % f,
               "out_bits": out.bits, "out_signed": int(out.signed)}
     if matmul is not None:  # the fields of a top with the matmul path (0 when left out)
@@ -166,20 +186,25 @@ def case_command(accel: Accelerator, case: GemmCase) -> dict[str, int]:
     """The ``cmd`` fields of ``case``."""
     m, n, k = case.mnk
     return command(accel, len(case.fixed_rows), m - len(case.fixed_rows), n, k, case.out_fmt,
-                   matmul=(case.a_signed, case.b_signed) if case.matmul else None)
+                   matmul=(case.a_signed, case.b_signed) if case.matmul else None,
+                   tiling=case.tiling)
 
 
 def predicted(accel: Accelerator, m_fixed: int, m_lut: int, n: int, k: int, *,
-              groups: int = 1, matmul: bool = False) -> ScheduleResult:
+              groups: int = 1, matmul: bool = False, tiling: tuple[int, int] | None = None
+              ) -> ScheduleResult:
     """``groups`` identical GEMMs in the simulator's cycle mode (the kernel behind
     ``sim.engine.simulate(..., "cycle")``): their cycles, stalls and DRAM bytes read;
-    ``matmul``: the weight role at ``act_bits`` (R11b), as the simulator times a matmul."""
+    ``matmul``: the weight role at ``act_bits`` (R11b), as the simulator times a matmul;
+    ``tiling``: ``(order, resident)`` instead of R3's."""
     e, mem = accel.engine, accel.memory
     out, _ = schedule_cycles(np.array([[m_fixed, m_lut, n, k, groups]]), e.dsp_rows,
                              e.lut_rows, e.cols, mem.k_tile, e.weight_bits, e.act_bits,
                              mem.dram_bytes_per_cycle, mem.dram_latency, None,
                              [e.act_bits if matmul else e.weight_bits],
-                             packing=e.dsp_packing)
+                             packing=e.dsp_packing,
+                             tilings=None if tiling is None else [Tiling(tiling[0],
+                                                                         bool(tiling[1]))])
     return out[0]
 
 
@@ -196,10 +221,11 @@ def expected(rows: QuantizedRows, x: np.ndarray, accel: Accelerator, mult, shift
 
 def make_case(name: str, seed: int | None, rows: QuantizedRows, x: np.ndarray,
               accel: Accelerator, mult, shift, bias, relu, *, bw: int | None, lat: int,
-              want: np.ndarray | None = None, out_fmt: ActFormat | None = None) -> GemmCase:
+              want: np.ndarray | None = None, out_fmt: ActFormat | None = None,
+              tiling: tuple[int, int] | None = None) -> GemmCase:
     """A case from its parts; ``want`` defaults to :func:`expected`, ``out_fmt`` to the
-    engine's activation format. The GEMM must fit one command of the generated top
-    (:func:`hw.generate.check_gemm`)."""
+    engine's activation format, ``tiling`` to the host's (R3). The GEMM must fit one
+    command of the generated top (:func:`hw.generate.check_gemm`)."""
     mf = int(np.sum(rows.scheme_ids == int(Scheme.FIXED)))
     check_gemm(mf, rows.shape[0] - mf, x.shape[1], x.shape[0])
     acc = with_memory(accel, bw, lat)
@@ -207,21 +233,23 @@ def make_case(name: str, seed: int | None, rows: QuantizedRows, x: np.ndarray,
     out = accel.engine.act_format if out_fmt is None else out_fmt
     if want is None:
         want = expected(rows, x, acc, mult, shift, bias, relu, out)
-    pred = predicted(acc, mf, rows.shape[0] - mf, x.shape[1], x.shape[0])
+    pred = predicted(acc, mf, rows.shape[0] - mf, x.shape[1], x.shape[0], tiling=tiling)
     return GemmCase(name, seed, rows.words.astype(np.int64),
                     rows.scheme_ids.astype(np.int64), np.asarray(x, dtype=np.int64), mult,
                     shift, bias, relu, np.asarray(want, dtype=np.int64), bw, lat, pred.cycles,
-                    pred.dram_read, out.bits, out.signed)
+                    pred.dram_read, out.bits, out.signed, tiling=tiling)
 
 
 def random_case(accel: Accelerator, m: int, n: int, k: int, seed: int, *,
-                bw: int | None = None, lat: int = 0, name: str | None = None) -> GemmCase:
+                bw: int | None = None, lat: int = 0, name: str | None = None,
+                tiling: tuple[int, int] | None = None) -> GemmCase:
     """Random MSQ rows (random fixed/LUT split), activations with edge values, requantization.
 
     The LUT-scheme fraction is drawn in [0, 1], so some cases put every row on one core. On
     an engine with one core (a DSP-only or LUT-only engine) every row is on that core. The
     output format is the engine's activations in half the cases, otherwise any format the
-    post-processor clamps to (:func:`random_out_format`).
+    post-processor clamps to (:func:`random_out_format`). ``tiling``: the command's
+    ``(order, resident)`` instead of the host's (R3).
     """
     e = accel.engine
     rng = np.random.default_rng(seed)
@@ -240,7 +268,16 @@ def random_case(accel: Accelerator, m: int, n: int, k: int, seed: int, *,
     bias = rng.integers(-300, 301, size=m)
     relu = rng.integers(0, 2, size=m)
     return make_case(name or f"random-{seed}", seed, rows, x, accel, mult, shift, bias, relu,
-                     bw=bw, lat=lat, out_fmt=random_out_format(accel, seed))
+                     bw=bw, lat=lat, out_fmt=random_out_format(accel, seed), tiling=tiling)
+
+
+def allowed_tilings(accel: Accelerator, m_fixed: int, m_lut: int, n: int, k: int
+                    ) -> list[tuple[int, int]]:
+    """The ``(order, resident)`` pairs a command may carry for this GEMM (R3, R5b)."""
+    e, kt = accel.engine, accel.memory.k_tile
+    f, jn = row_steps(m_fixed, m_lut, e.dsp_rows, e.lut_rows), -(-n // e.cols)
+    return [(t.order, int(t.resident)) for t in TILINGS
+            if not t.resident or resident_fits(t.order, f, jn, k, kt)]
 
 
 def random_out_format(accel: Accelerator, seed: int) -> ActFormat:
@@ -257,7 +294,9 @@ def random_out_format(accel: Accelerator, seed: int) -> ActFormat:
 def random_cases(accel: Accelerator, count: int, seed: int) -> list[GemmCase]:
     """``count`` random cases: shapes around and off the array and K-tile sizes (at most
     :data:`hw.generate.PARAM_DEPTH` rows), every memory timing of :data:`MEMORY_TIMINGS`;
-    case ``i`` has seed ``seed * 100003 + i``."""
+    case ``i`` has seed ``seed * 100003 + i``. Odd cases are *random tilings*: the command
+    carries any allowed tiling (:func:`allowed_tilings`: both loop orders, resident or not
+    where R5b allows), not only the host's R3 choice."""
     check_int_range("count", count, 0, 100_000)
     e, kt = accel.engine, accel.memory.k_tile
     rng = np.random.default_rng(seed)
@@ -268,7 +307,15 @@ def random_cases(accel: Accelerator, count: int, seed: int) -> list[GemmCase]:
         k = int(rng.integers(1, 2 * kt + 6))
         bw, lat = MEMORY_TIMINGS[i % len(MEMORY_TIMINGS)]
         s = seed * 100_003 + i
-        out.append(random_case(accel, m, n, k, s, bw=bw, lat=lat, name=f"random-{i}"))
+        case = random_case(accel, m, n, k, s, bw=bw, lat=lat, name=f"random-{i}")
+        if i % 2:  # the rows' split is random_case's: the tiling from its own generator
+            mf = len(case.fixed_rows)
+            options = allowed_tilings(accel, mf, m - mf, n, k)
+            tiling = options[int(np.random.default_rng([s, 2]).integers(0, len(options)))]
+            pred = predicted(with_memory(accel, bw, lat), mf, m - mf, n, k, tiling=tiling)
+            case = dataclasses.replace(case, tiling=tiling, cycles=pred.cycles,
+                                       dram_read=pred.dram_read)
+        out.append(case)
     return out
 
 

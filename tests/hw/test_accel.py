@@ -21,7 +21,7 @@ from hw.tb.amaranth_bench import run_case
 from hw.tb.cases import random_case, with_memory
 from quant.errors import ConfigError
 from sim.config import load_accelerator, replace_engine
-from sim.timing import GemmShape, compute_cycles, gemm_loop_order, transfer_cycles
+from sim.timing import GemmShape, compute_cycles, gemm_tiling, transfer_cycles
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -59,13 +59,53 @@ def test_gemm_bit_exact_and_cycles_equal_sim(m, n, k, bw, lat) -> None:
     e = TINY.engine
     mf = len(case.fixed_rows)
     shape = GemmShape(mf, m - mf, n, k)
-    order = gemm_loop_order(shape, e.dsp_rows, e.lut_rows, e.cols, TINY.memory.k_tile,
-                            e.weight_bits, e.act_bits)
+    order = gemm_tiling(shape, e.dsp_rows, e.lut_rows, e.cols, TINY.memory.k_tile,
+                        e.weight_bits, e.act_bits).order
     compute = compute_cycles(shape, e.dsp_rows, e.lut_rows, e.cols, order, e.dsp_packing)
     if bw is None and lat == 0:
         assert run.cycles == compute
     else:
         assert run.cycles > compute
+
+
+# (M, N, K, DRAM bytes/cycle, latency): Q == 1 GEMMs where residency (R5b) applies in both
+# orders (F = 3 or 4, J = 3 or 4, F*K and J*K within the 32-word rings), run in every tiling
+# a command may carry (the host's R3 choice and the others).
+TILED = [(12, 10, 8, None, 0), (12, 13, 5, 4, 4), (16, 9, 7, 1, 0), (14, 16, 2, None, 3),
+         (9, 11, 9, 8, 12), (3, 14, 1, 2, 1)]
+
+
+@pytest.mark.parametrize(("m", "n", "k", "bw", "lat"), TILED,
+                         ids=[f"m{m}n{n}k{k}-bw{bw}-lat{lat}" for m, n, k, bw, lat in TILED])
+def test_every_tiling_bit_exact_and_cycles_equal_sim(m, n, k, bw, lat) -> None:
+    """R3/R5b: the command's order and residency bit, whichever allowed tiling it carries:
+    outputs, busy cycles and the blocks requested (a resident buffer's only in the first
+    outer iteration) as the simulator's cycle mode for that tiling."""
+    from hw.tb.cases import allowed_tilings, case_command
+
+    base = random_case(TINY, m, n, k, seed=m * 1000 + n * 10 + k, bw=bw, lat=lat)
+    mf = len(base.fixed_rows)
+    tilings = allowed_tilings(TINY, mf, m - mf, n, k)
+    assert {t[1] for t in tilings} == {0, 1}
+    for tiling in tilings:
+        case = random_case(TINY, m, n, k, seed=m * 1000 + n * 10 + k, bw=bw, lat=lat,
+                           tiling=tiling)
+        assert case_command(TINY, case)["order"] == tiling[0]
+        assert case_command(TINY, case)["resident"] == tiling[1]
+        run = run_case(with_memory(TINY, bw, lat), case)
+        np.testing.assert_array_equal(run.y, case.want, err_msg=case.describe())
+        assert run.cycles == case.cycles, case.describe()
+        check_requests(run, case, bw, lat)
+
+
+def test_random_cases_cover_every_tiling() -> None:
+    """The random cases (fpim verify, the cocotb suites) include resident GEMMs in both
+    orders and non-resident ones in both, host-chosen and random tilings."""
+    from hw.tb.cases import case_command, random_cases
+
+    seen = {(d["order"], d["resident"]) for d in (
+        case_command(TINY, c) for c in random_cases(TINY, 60, seed=7))}
+    assert seen == {(0, 0), (1, 0), (0, 1), (1, 1)}
 
 
 def test_accelerator_rejects_bad_parameters() -> None:

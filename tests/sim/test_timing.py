@@ -13,13 +13,17 @@ from sim.timing import (
     CYCLE_LIMIT,
     DONE,
     RESULT_COLUMNS,
+    TILINGS,
     GemmShape,
     ScheduleResult,
+    Tiling,
     _gemm_schedule,
     analytical_cycles,
     compute_cycles,
-    gemm_loop_order,
+    gemm_tiling,
     plain_os_cycles,
+    resident_fits,
+    row_steps,
     schedule_cycles,
 )
 
@@ -43,7 +47,7 @@ def _ana(g, rd, rl, c, kt, wb=4, ab=4, bw=None, lat=0, pack=1):
 
 def _compute(g: GemmShape, rd, rl, c, kt=64, wb=4, ab=4, pack=1):
     """The closed form in the loop order the host picks (R3)."""
-    order = gemm_loop_order(g, rd, rl, c, kt, wb, ab)
+    order = gemm_tiling(g, rd, rl, c, kt, wb, ab).order
     return compute_cycles(g, rd, rl, c, order, pack)
 
 
@@ -165,11 +169,11 @@ def test_loop_order_does_not_change_compute(order_case):
 def test_result_rows_are_named():
     """The kernel writes the columns ScheduleResult reads: the worked example by name."""
     row = np.zeros(RESULT_COLUMNS, np.int64)
-    _gemm_schedule(3, 2, 6, 20, 0, 2, 2, 4, 1, 16, 4, 4, 4, 4, 1 << 40, row)
+    _gemm_schedule(3, 2, 6, 20, 0, 0, 2, 2, 4, 1, 16, 4, 4, 4, 4, 1 << 40, row)
     assert ScheduleResult.from_row(row) == ScheduleResult(
         status=DONE, cycles=131, stall=48, dram_read=220, column_block=2, row_step=2,
         k_chunk=2)
-    _gemm_schedule(3, 2, 6, 20, 0, 2, 2, 4, 1, 16, 4, 4, 4, 4, 60, row)
+    _gemm_schedule(3, 2, 6, 20, 0, 0, 2, 2, 4, 1, 16, 4, 4, 4, 4, 60, row)
     stopped = ScheduleResult.from_row(row)
     assert stopped.status == CYCLE_LIMIT and stopped.cycles > 60
     assert max(stopped.column_block, stopped.row_step, stopped.k_chunk) < 2  # inside it
@@ -209,3 +213,78 @@ def test_short_k_drain_port_and_packing():
     assert compute_cycles(h, 8, 1, 8, 0, 2) == 3 * 12 + 1 + 8 + 8
     assert compute_cycles(h, 8, 1, 8, 0, 1) == 3 * 8 + 1 + 8 + 8
     assert _cycle(h, 8, 1, 8, 4, pack=2)[0] == 3 * 12 + 1 + 8 + 8
+
+
+def _once_bytes(g: GemmShape, rd, rl, c, wb=4, ab=4) -> int:
+    """Every weight and activation block loaded once (Q == 1): ``ceil(bits / 8)`` per block."""
+    f = row_steps(g.m_fixed, g.m_lut, rd, rl)
+    qa, ra, qb, rb = g.m_fixed // f, g.m_fixed % f, g.m_lut // f, g.m_lut % f
+    w = sum(-(-(qa + (i < ra) + qb + (i < rb)) * g.k * wb // 8) for i in range(f))
+    x = sum(-(-min(c, g.n - j * c) * g.k * ab // 8) for j in range(-(-g.n // c)))
+    return w + x
+
+
+def _schedule(g: GemmShape, t: Tiling, rd, rl, c, kt, bw, lat, wb=4, ab=4):
+    row = np.zeros(RESULT_COLUMNS, np.int64)
+    _gemm_schedule(g.m_fixed, g.m_lut, g.n, g.k, t.order, int(t.resident), rd, rl, c, 1, kt,
+                   wb, ab, bw, lat, 1 << 40, row)
+    return ScheduleResult.from_row(row)
+
+
+def test_resident_inner_operand_loads_each_block_once():
+    """R5b by hand on the tiny engine (2 + 2 rows, 4 columns, KT = 16): Mf = Ml = 6
+    (F = 3), N = 10 (J = 3, c = 4, 4, 2), K = 9 (Q = 1). Order 0 resident needs F*K = 27 <=
+    32 words, order 1 J*K = 27. Not resident, order 0 loads the weights J = 3 times (3 * 54
+    bytes + 45), order 1 the activations F = 3 times (54 + 3 * 45); resident, each block once
+    (99 bytes). The host picks the order by its bytes without residency (order 1: 189 < 207)
+    and makes it resident (R3)."""
+    g = GemmShape(6, 6, 10, 9)
+    assert resident_fits(0, 3, 3, 9, 16) and resident_fits(1, 3, 3, 9, 16)
+    assert not resident_fits(0, 4, 3, 9, 16) and not resident_fits(1, 3, 3, 17, 16)
+    assert _once_bytes(g, 2, 2, 4) == 99
+    assert gemm_tiling(g, 2, 2, 4, 16, 4, 4) == Tiling(1, True)
+    want = {Tiling(0, False): 3 * 54 + 45, Tiling(1, False): 54 + 3 * 45,
+            Tiling(0, True): 99, Tiling(1, True): 99}
+    for t in TILINGS:
+        for bw, lat in ((None, 0), (4, 4), (1, 9)):
+            r = _schedule(g, t, 2, 2, 4, 16, 0 if bw is None else bw, lat)
+            assert r.dram_read == want[t]
+            if bw is None and lat == 0:
+                assert r.cycles == compute_cycles(g, 2, 2, 4, t.order, 1)
+    assert _cycle(g, 2, 2, 4, 16)[2] == _ana(g, 2, 2, 4, 16).dram_read == 99
+    # one more row step (F = 4): order 1 loads fewer bytes, and J*K = 27 fits: resident
+    assert gemm_tiling(GemmShape(8, 8, 10, 9), 2, 2, 4, 16, 4, 4) == Tiling(1, True)
+    # an inner loop of length 1 re-reads nothing: not resident (F = 1, order 0 by the tie)
+    assert gemm_tiling(GemmShape(2, 2, 10, 9), 2, 2, 4, 16, 4, 4) == Tiling(0, False)
+    # few weight rows (F = 2, 27 bytes of weights, 36 of activations in J = 2 blocks): order 0
+    # (2 * 27 + 36 = 90 < 27 + 2 * 36 = 99), and F*K = 18 fits: resident
+    assert gemm_tiling(GemmShape(3, 3, 8, 9), 2, 2, 4, 16, 4, 4) == Tiling(0, True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(LAYER, ENGINE, st.integers(0, 8), st.integers(0, 20), st.sampled_from([4, 8]))
+def test_tiling_never_worse_and_residency_loads_each_block_once(layer, eng, bw, lat, bits):
+    """R3/R5b on random shapes (each tiling run by the cycle kernel): the host's order is the
+    one with fewer bytes without residency (ties: order 0); it is resident exactly where R5b
+    allows it and the inner loop repeats, and then it loads no more bytes and takes no more
+    cycles than the same order without residency, each block once; the analytical mode's
+    bytes and lower bound hold for it."""
+    rd, rl, c, kt = eng
+    g = GemmShape(layer[0], layer[1], layer[2], 1 + layer[3] % (2 * kt))  # Q of 1 or 2
+    f, jn = row_steps(g.m_fixed, g.m_lut, rd, rl), -(-g.n // c)
+    chosen = gemm_tiling(g, rd, rl, c, kt, bits, bits)
+    runs = {t: _schedule(g, t, rd, rl, c, kt, bw, lat, bits, bits) for t in TILINGS
+            if not t.resident or resident_fits(t.order, f, jn, g.k, kt)}
+    plain = {o: runs[Tiling(o, False)].dram_read for o in (0, 1)}
+    assert chosen.order == (0 if plain[0] <= plain[1] else 1)
+    inner = f if chosen.order == 0 else jn
+    assert chosen.resident == (inner > 1 and resident_fits(chosen.order, f, jn, g.k, kt))
+    base = runs[Tiling(chosen.order, False)]
+    assert runs[chosen].dram_read <= base.dram_read and runs[chosen].cycles <= base.cycles
+    if chosen.resident:
+        assert runs[chosen].dram_read == _once_bytes(g, rd, rl, c, bits, bits)
+    a = _ana(g, rd, rl, c, kt, bits, bits, bw or None, lat)
+    cyc = _cycle(g, rd, rl, c, kt, bits, bits, bw or None, lat)
+    assert cyc[2] == a.dram_read == runs[chosen].dram_read
+    assert cyc[0] == runs[chosen].cycles and a.cycles <= cyc[0]
+    assert a.compute == cyc[0] - cyc[1]

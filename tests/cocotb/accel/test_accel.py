@@ -180,17 +180,18 @@ def test_mutant_without_the_capture_bound_is_caught(tmp_path) -> None:
     assert all(o.cycles_rtl < o.cycles_sim for o in outcomes)
 
 
-def transparent_case(m: int, n: int, seed: int):
+def transparent_case(m: int, n: int, seed: int, tiling: tuple[int, int] | None = None):
     """A one-step GEMM (K = 1) whose outputs are its accumulators (multiplier 2**14, shift
     14, no bias, no ReLU, 16-bit signed outputs), so every activation shows in the output;
-    unlimited DRAM, no latency."""
+    unlimited DRAM, no latency; ``tiling`` the command's instead of the host's (R3)."""
     rng = np.random.default_rng(seed)
     e = TINY.engine
     rows = msq_assign(rng.normal(size=(m, 1)), 0.5, e.weight_bits, lut_scheme=e.lut_scheme)
     x = rng.integers(e.act_format.qmin, e.act_format.qmax + 1, size=(1, n))
     one = np.ones(m, dtype=np.int64)
     return make_case(f"transparent-{seed}", seed, rows, x, TINY, one << 14, 14 * one,
-                     0 * one, 0 * one, bw=None, lat=0, out_fmt=ActFormat(16, True))
+                     0 * one, 0 * one, bw=None, lat=0, out_fmt=ActFormat(16, True),
+                     tiling=tiling)
 
 
 def test_mutant_with_a_larger_ring_is_caught(tmp_path) -> None:
@@ -199,14 +200,37 @@ def test_mutant_with_a_larger_ring_is_caught(tmp_path) -> None:
     run ahead of the windows by three steps a tile; with more than 48 tiles (F >= 2 row
     steps of at least 25 column blocks) they get over 32 steps ahead and overwrite blocks
     not yet read, so outputs must differ. (Not 32 column blocks: the block 32 loads later
-    has the same columns.)"""
+    has the same columns.) The command carries tiling order 1, not resident (R3's choice
+    before R5b), which loads an activation block on every tile: the host now makes these
+    GEMMs' weights resident (R5b), which loads only 30 activation blocks and 2 weight
+    blocks, never 32 steps ahead."""
     b = mutant(r"_free = (\\\$\d+ \[\d+:0\]) <= 6'h20;", r"_free = \1 <= 6'h30;", "big-ring",
                tmp_path)
-    cases = [transparent_case(m, n, SEED + i) for i, (m, n) in enumerate(((8, 120), (7, 112),
-                                                                          (8, 100)))]
+    cases = [transparent_case(m, n, SEED + i, tiling=(1, 0))
+             for i, (m, n) in enumerate(((8, 120), (7, 112), (8, 100)))]
     good = run_verilator(TINY, cases, seed=SEED + 6, log_file=tmp_path / "good")
     check_all(good)
     outcomes = run_verilator(TINY, cases, seed=SEED + 6, build=b, log_file=tmp_path / "l")
+    assert not any(o.outputs_equal for o in outcomes)
+
+
+# Q == 1 GEMMs whose inner loop's blocks fit a ring (R5b), both orders, K > 1 and K = 1
+RESIDENT = ((12, 13, 5, (0, 1)), (12, 10, 8, (1, 1)), (3, 14, 1, (0, 1)), (9, 11, 1, (1, 1)))
+
+
+def test_mutant_resident_base_off_by_one_block_is_caught(tmp_path) -> None:
+    """The resident buffer's read base (R5b) no longer returns to word 0 at the inner loop's
+    first tile but runs on ``K`` words past the previous tile's block, a block too far:
+    later outer iterations read words no block of theirs was loaded into, so outputs must
+    differ (the same cases pass on the unmutated top)."""
+    b = mutant(r"(\w)_home(_next)? \? 5'h00 : (\\\$\d+) ;", r"\3 ;", "resident-base",
+               tmp_path)
+    cases = [random_case(TINY, m, n, k, seed=SEED + i, tiling=t)
+             for i, (m, n, k, t) in enumerate(RESIDENT)]
+    good = run_verilator(TINY, cases, seed=SEED + 7, log_file=tmp_path / "good")
+    check_all(good)
+    assert all(o.cycles_rtl == o.cycles_sim for o in good)
+    outcomes = run_verilator(TINY, cases, seed=SEED + 7, build=b, log_file=tmp_path / "l")
     assert not any(o.outputs_equal for o in outcomes)
 
 
