@@ -42,9 +42,16 @@ the calibration report):
   see the same control, Yosys merges those registers) and its capture flag one more.
   Registers are not shared between cores.
 * **Drain registers** (sim.timing R4): ``A`` FF per PE, loaded with a clock enable (no LUT).
-* **Drain multiplexer**: ``C A mux(R)`` LUT per core (``mux(n) = ceil((n - 1) / 3)``: a tree
-  of LUT6s, each a 4:1 multiplexer; the mid-size top's 8-row cores measure 3 LUTs per bit,
-  the 2..4-row sweep 1).
+* **Drain multiplexer** (:func:`drain_mux_luts`): ``C A mux(R)`` LUT per core. Up to
+  ``DRAIN_TREE_ROWS`` = 8 rows ``mux(n) = ceil((n - 1) / 3)``, a tree of LUT6s, each a 4:1
+  multiplexer (the 2..4-row sweep 1 LUT per bit, the mid-size top's 8-row cores 3). From 9
+  rows on (four or more select bits) Yosys' ABC mapping, with MUXF7/MUXF8, grows by
+  ``DRAIN_MUX_LUT`` per row instead of a third: ``mux(n) = DRAIN_MUX_LUT (n - 1)``, fitted
+  (least squares) on the drain-multiplexer units of ``bench/resource_calibration.py
+  --tops`` (a 4-column DSP core of 12..64 rows, its own module's LUTs). At 49 rows that is
+  20.2 LUTs per bit against the LUT6 tree's 16; the same multiplexer measures 20.6 in a
+  49 x 12 core alone and 25.2 inside the xc7z020 top (ABC's result varies from netlist to
+  netlist by up to a quarter at that size).
 * **Post-processing** per core (``hw.postproc`` as the engine builds it, the output format
   an input: ``p = A + 18`` bits: ``(acc + bias)`` times the 16-bit multiplier):
   ``(POST_LANE_LUT C + POST_SHARED_LUT) p`` LUT (the variable right shift over ``p`` bits,
@@ -150,8 +157,21 @@ POST_LANE_LUT = 6.787
 POST_SHARED_LUT = 3.284
 
 
-def _mux_luts(n: int) -> int:
-    return math.ceil((n - 1) / 3) if n > 1 else 0
+#: Drain multiplexer: rows up to which it is a tree of LUT6 4:1 multiplexers, and the LUTs
+#: per row and selected bit beyond (module docstring; the drain-multiplexer units of
+#: ``bench/resource_calibration.py --tops``).
+DRAIN_TREE_ROWS = 8
+DRAIN_MUX_LUT = 0.42
+
+
+def drain_mux_luts(n: int) -> float:
+    """LUTs per selected bit of a core's ``n:1`` drain multiplexer (``hw.core``'s row
+    select; 0 for one row)."""
+    if n <= 1:
+        return 0
+    if n <= DRAIN_TREE_ROWS:
+        return math.ceil((n - 1) / 3)
+    return DRAIN_MUX_LUT * (n - 1)
 
 
 @dataclass(frozen=True)
@@ -258,7 +278,7 @@ def core_cost(scheme: Scheme, rows: int, cols: int, w: int, act: ActFormat, acc:
     # valid, first and last along the anti-diagonals, and the capture flag one step further
     ctl_regs = 3 * (n_groups + cols - 2) + 1
     held = rows * cols * acc  # the drain registers (R4)
-    drain = cols * acc * _mux_luts(rows)
+    drain = cols * acc * drain_mux_luts(rows)
     return pes + UnitCost(drain, w_regs + x_regs + ctl_regs + held, 0)
 
 
