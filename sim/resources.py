@@ -83,10 +83,13 @@ FF within 10%). Yosys keeps the top's hierarchy, so each block below is costed a
   A LUT RAM cell (RAM32M, RAM64M, ...) occupies 4 LUTs of the part. UltraScale+ parts are
   costed with the same rules (not measured: Yosys maps them with other libraries).
 * **Buffer and FIFO logic** (:func:`control_cost`): pointers, the registered read address,
-  the forwarding multiplexer of a transparent read (per word bit: 2 LUTs on RAM32M, 1 on
-  RAM64M, 3 around a block RAM, plus ``ceil((s - 1) / 4)`` per bit for ``s`` depth slices)
-  and, around a block RAM, Yosys' transparency registers (``width + 1`` FFs). Fitted on the
-  buffer units of the calibration report.
+  the forwarding multiplexer of a transparent read (per word bit: 1 LUT on RAM32M and
+  RAM64M, 3 around a block RAM, plus ``ceil((s - 1) / 8)`` per bit for ``s`` depth slices),
+  ``RING_MOD_LUT`` per pointer bit when the ring's length is not a power of two (its two
+  modular additions) and, around a block RAM, Yosys' transparency registers (``width + 1``
+  FFs). Fitted on the buffer units of the calibration report; the depth-sliced rings
+  (nine RAMB18 slices, ``k_tile`` 4608) on the xc7z020 top's two buffers (256 and 48 bits:
+  1,102 and 274 LUTs; the model 1,102 and 270; the 48-bit unit alone 316).
 * **Walkers and controller** (:func:`control_cost`): flip-flops counted register by
   register (command fields, the four ``COUNT_BITS`` block counters, the four step counters,
   two block bases and the block size of the rings (R6), both tile walkers, the drain state, the
@@ -600,8 +603,14 @@ def top_memories(accel: Accelerator, matmul: bool = False
 #: logic per word bit and per buffer, the FIFO's per pointer bit and per FIFO.
 WALKER_LUT = 260
 CONTROLLER_LUT = 480
-BUF_LUT_PER_BIT = {"RAM32M": 2, "RAM64M": 1, "bram": 3}
-BUF_LUT = {"RAM32M": 9, "RAM64M": 11, "bram": 22}
+BUF_LUT_PER_BIT = {"RAM32M": 1, "RAM64M": 1, "bram": 3, "ff": 2}
+BUF_LUT = {"RAM32M": 10, "RAM64M": 11, "bram": 22, "ff": 9}
+#: Depth slices whose read multiplexer one more LUT per word bit covers (beside the
+#: forwarding), and the LUTs per pointer bit of a ring whose length is not a power of two
+#: (``hw.buffer.ring_add``: two additions modulo the ring, each a compare, a subtract and a
+#: select).
+BUF_SLICES_PER_LUT = 8
+RING_MOD_LUT = 4
 FIFO_LUT_PER_BIT = 4.5
 FIFO_LUT = 3
 
@@ -644,10 +653,12 @@ def buffer_logic_cost(mem: MemoryMap, k_tile: int) -> UnitCost:
     elif mem.kind == "lutram":
         ff += abits  # the read address register of the asynchronous LUT RAM
     else:  # flip-flops, and the read word's register (measured on a 1 x 2 ring only)
-        kind = "RAM32M"
+        kind = "ff"
         ff += mem.width * mem.depth + mem.width
-    per_bit = BUF_LUT_PER_BIT[kind] + _ceil_div(mem.slices - 1, 4)
-    return UnitCost(mem.width * per_bit + BUF_LUT[kind], ff, 0)
+    per_bit = BUF_LUT_PER_BIT[kind] + _ceil_div(mem.slices - 1, BUF_SLICES_PER_LUT)
+    ring = ring_steps(k_tile)
+    modulo = RING_MOD_LUT * ptr_bits if ring & (ring - 1) else 0
+    return UnitCost(mem.width * per_bit + BUF_LUT[kind] + modulo, ff, 0)
 
 
 def fifo_logic_cost(mem: MemoryMap) -> UnitCost:
