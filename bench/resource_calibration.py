@@ -21,8 +21,9 @@ leaves them unchanged, byte for byte (they are checked in); Yosys' wall-clock ti
 vary from run to run and machine to machine, are printed beside each row and in total.
 
 With ``--tops``: whole accelerator tops (``fpim synth --whole-top`` of tiny, the mid-size
-preset and xc7z020, the last given 15 minutes) against :func:`sim.resources.top_cost`, and
-the units of their control and memories (load buffers, output FIFOs, tile walkers), into
+preset and xc7z020, the last given 40 minutes) against :func:`sim.resources.top_cost`, and
+the units of their control and memories (load buffers, output FIFOs, tile walkers) and of
+the cores' drain multiplexers (whose fit gives ``DRAIN_MUX_LUT``), into
 ``reports/reference/resource_calibration_tops.md``. Acceptance: DSP, BRAM and LUT RAM
 exact, LUT and FF within 10%. Syntheses are cached in ``build/resource_calibration/``
 (keyed by Verilog, family and script): the mid top takes Yosys about 11 minutes.
@@ -49,6 +50,7 @@ from amaranth.back import verilog
 from amaranth.lib import fifo
 
 from hw.buffer import RingBuffer
+from hw.core import OutputStationaryCore
 from hw.generate import generate, top_name
 from hw.model import datapath_model, rel_error, top_model
 from hw.params import USE_DSP
@@ -68,18 +70,21 @@ from hw.synth import (
 from hw.vector.unit import build_unit
 from hw.walker import TileWalker
 from quant.fileio import write_atomic
-from quant.formats import ActFormat, weight_format
+from quant.formats import ActFormat, Scheme, weight_format
 from sim.arch import FAMILY_DSP
 from sim.config import load_accelerator
 from sim.resources import (
     DIM_BITS,
+    DRAIN_MUX_LUT,
+    DRAIN_TREE_ROWS,
     VECTOR_UNITS,
-    ZERO,
     MemoryMap,
     UnitCost,
     VectorConfig,
     buffer_depth,
     buffer_logic_cost,
+    core_cost,
+    drain_mux_luts,
     fifo_logic_cost,
     fixed_pe_cost,
     map_memory,
@@ -224,6 +229,11 @@ BUFFER_UNITS = [(16, 16), (24, 16), (16, 32), (16, 64), (32, 256), (64, 256), (4
 # Output FIFOs (bits, depth as the top builds them): RAM32M, RAM64M, RAMB18.
 FIFO_UNITS = [(189, 4), (100, 4), (189, 16), (100, 16), (100, 40), (462, 98)]
 WALKER_UNITS = [(4, 16), (16, 256), (12, 4608), (5, 100)]
+# Drain multiplexers: a DSP core (fixed-4 PEs, a4, A24; the PEs go to DSP slices, so its
+# LUTs are the row select) of these rows x DRAIN_COLS columns; the rows above
+# sim.resources.DRAIN_TREE_ROWS give DRAIN_MUX_LUT (least squares).
+DRAIN_UNITS = (8, 12, 16, 24, 32, 48, 64)
+DRAIN_COLS = 4
 
 
 def cached_synthesis(label: str, text: str, top: str, family: str, timeout: float) -> dict:
@@ -287,6 +297,30 @@ def run_control_units() -> list[str]:
     return rows
 
 
+def run_drain_units() -> tuple[list[str], str]:
+    """The drain-multiplexer units and the least-squares LUTs per row and selected bit of
+    those above ``DRAIN_TREE_ROWS`` rows (the source of ``DRAIN_MUX_LUT``)."""
+    rows, fit = [], []
+    act, acc = ActFormat(4), 24
+    for n in DRAIN_UNITS:
+        core = OutputStationaryCore(weight_format("fixed", 4), act, acc, n, DRAIN_COLS)
+        got = cached_synthesis(f"drain-{n}x{DRAIN_COLS}", emit_verilog(core, "unit"), "unit",
+                               "xc7", 3600.0)
+        model = core_cost(Scheme.FIXED, n, DRAIN_COLS, 4, act, acc, "DSP48E1")
+        per_bit = got["summary"]["lut"] / (DRAIN_COLS * acc)
+        rows.append(f"| drain multiplexer, {n} rows x {DRAIN_COLS} columns, A{acc} | "
+                    f"{got['summary']['lut']} / {model.lut:.0f} | {got['summary']['ff']} / "
+                    f"{model.ff:.0f} | {per_bit:.2f} / {drain_mux_luts(n):.2f} |")
+        print(f"{rows[-1]} {got['seconds']:.0f} s", flush=True)
+        if n > DRAIN_TREE_ROWS:
+            fit.append((n - 1, per_bit))
+    slope = sum(x * y for x, y in fit) / sum(x * x for x, _ in fit)
+    note = (f"Least squares over the units above {DRAIN_TREE_ROWS} rows: "
+            f"{slope:.3f} LUT per row and selected bit (`DRAIN_MUX_LUT` = {DRAIN_MUX_LUT}).")
+    print(note, flush=True)
+    return rows, note
+
+
 def _blocks(accel, got: dict) -> list[str]:
     """Per block of the top: measured (Yosys' module sections) / model."""
     top = top_name(accel)
@@ -304,7 +338,9 @@ def _blocks(accel, got: dict) -> list[str]:
     t = top_cost(accel)
     walkers = t.control["walkers"]
     blocks = [
-        ("datapath", ("datapath",), sum(t.datapath.values(), ZERO)),
+        *((f"datapath: {name} (its PEs included)" if name.endswith("core") else
+           f"datapath: {name}", (f"datapath.{name}",), cost)
+          for name, cost in t.datapath.items()),
         ("walkers (loader, walker)", ("loader", "walker"), walkers),
         ("w_buf", ("w_buf",), t.control["w_buf"]),
         ("x_buf", ("x_buf",), t.control["x_buf"]),
@@ -352,6 +388,7 @@ def run_tops() -> tuple[list[str], list[str], list[str], bool]:
 def main_tops(out: Path) -> int:
     t0 = time.perf_counter()
     unit_rows = run_control_units()
+    drain_rows, drain_note = run_drain_units()
     top_rows, block_rows, notes, ok = run_tops()
     total = time.perf_counter() - t0
     verdict = (f"Acceptance (DSP, BRAM and LUT RAM exact, LUT and FF within "
@@ -377,6 +414,18 @@ def main_tops(out: Path) -> int:
         "| unit | LUT | FF | memory cells |",
         "|---|---|---|---|",
         *unit_rows,
+        "",
+        "## Units: drain multiplexers",
+        "",
+        "A core's row select (`hw.core`; `sim.resources.drain_mux_luts`): DSP cores whose "
+        "PEs map to DSP slices alone, so their LUTs are the multiplexer's. The source of "
+        "`DRAIN_MUX_LUT`.",
+        "",
+        "| unit | LUT | FF | LUT per selected bit |",
+        "|---|---|---|---|",
+        *drain_rows,
+        "",
+        drain_note,
         "",
         "## Whole tops (`fpim synth --whole-top`)",
         "",

@@ -42,9 +42,16 @@ the calibration report):
   see the same control, Yosys merges those registers) and its capture flag one more.
   Registers are not shared between cores.
 * **Drain registers** (sim.timing R4): ``A`` FF per PE, loaded with a clock enable (no LUT).
-* **Drain multiplexer**: ``C A mux(R)`` LUT per core (``mux(n) = ceil((n - 1) / 3)``: a tree
-  of LUT6s, each a 4:1 multiplexer; the mid-size top's 8-row cores measure 3 LUTs per bit,
-  the 2..4-row sweep 1).
+* **Drain multiplexer** (:func:`drain_mux_luts`): ``C A mux(R)`` LUT per core. Up to
+  ``DRAIN_TREE_ROWS`` = 8 rows ``mux(n) = ceil((n - 1) / 3)``, a tree of LUT6s, each a 4:1
+  multiplexer (the 2..4-row sweep 1 LUT per bit, the mid-size top's 8-row cores 3). From 9
+  rows on (four or more select bits) Yosys' ABC mapping, with MUXF7/MUXF8, grows by
+  ``DRAIN_MUX_LUT`` per row instead of a third: ``mux(n) = DRAIN_MUX_LUT (n - 1)``, fitted
+  (least squares) on the drain-multiplexer units of ``bench/resource_calibration.py
+  --tops`` (a 4-column DSP core of 12..64 rows, its own module's LUTs). At 49 rows that is
+  20.2 LUTs per bit against the LUT6 tree's 16; the same multiplexer measures 20.6 in a
+  49 x 12 core alone and 25.2 inside the xc7z020 top (ABC's result varies from netlist to
+  netlist by up to a quarter at that size).
 * **Post-processing** per core (``hw.postproc`` as the engine builds it, the output format
   an input: ``p = A + 18`` bits: ``(acc + bias)`` times the 16-bit multiplier):
   ``(POST_LANE_LUT C + POST_SHARED_LUT) p`` LUT (the variable right shift over ``p`` bits,
@@ -76,10 +83,13 @@ FF within 10%). Yosys keeps the top's hierarchy, so each block below is costed a
   A LUT RAM cell (RAM32M, RAM64M, ...) occupies 4 LUTs of the part. UltraScale+ parts are
   costed with the same rules (not measured: Yosys maps them with other libraries).
 * **Buffer and FIFO logic** (:func:`control_cost`): pointers, the registered read address,
-  the forwarding multiplexer of a transparent read (per word bit: 2 LUTs on RAM32M, 1 on
-  RAM64M, 3 around a block RAM, plus ``ceil((s - 1) / 4)`` per bit for ``s`` depth slices)
-  and, around a block RAM, Yosys' transparency registers (``width + 1`` FFs). Fitted on the
-  buffer units of the calibration report.
+  the forwarding multiplexer of a transparent read (per word bit: 1 LUT on RAM32M and
+  RAM64M, 3 around a block RAM, plus ``ceil((s - 1) / 8)`` per bit for ``s`` depth slices),
+  ``RING_MOD_LUT`` per pointer bit when the ring's length is not a power of two (its two
+  modular additions) and, around a block RAM, Yosys' transparency registers (``width + 1``
+  FFs). Fitted on the buffer units of the calibration report; the depth-sliced rings
+  (nine RAMB18 slices, ``k_tile`` 4608) on the xc7z020 top's two buffers (256 and 48 bits:
+  1,102 and 274 LUTs; the model 1,102 and 270; the 48-bit unit alone 316).
 * **Walkers and controller** (:func:`control_cost`): flip-flops counted register by
   register (command fields, the four ``COUNT_BITS`` block counters, the four step counters,
   two block bases and the block size of the rings (R6), both tile walkers, the drain state, the
@@ -150,8 +160,21 @@ POST_LANE_LUT = 6.787
 POST_SHARED_LUT = 3.284
 
 
-def _mux_luts(n: int) -> int:
-    return math.ceil((n - 1) / 3) if n > 1 else 0
+#: Drain multiplexer: rows up to which it is a tree of LUT6 4:1 multiplexers, and the LUTs
+#: per row and selected bit beyond (module docstring; the drain-multiplexer units of
+#: ``bench/resource_calibration.py --tops``).
+DRAIN_TREE_ROWS = 8
+DRAIN_MUX_LUT = 0.42
+
+
+def drain_mux_luts(n: int) -> float:
+    """LUTs per selected bit of a core's ``n:1`` drain multiplexer (``hw.core``'s row
+    select; 0 for one row)."""
+    if n <= 1:
+        return 0
+    if n <= DRAIN_TREE_ROWS:
+        return math.ceil((n - 1) / 3)
+    return DRAIN_MUX_LUT * (n - 1)
 
 
 @dataclass(frozen=True)
@@ -258,7 +281,7 @@ def core_cost(scheme: Scheme, rows: int, cols: int, w: int, act: ActFormat, acc:
     # valid, first and last along the anti-diagonals, and the capture flag one step further
     ctl_regs = 3 * (n_groups + cols - 2) + 1
     held = rows * cols * acc  # the drain registers (R4)
-    drain = cols * acc * _mux_luts(rows)
+    drain = cols * acc * drain_mux_luts(rows)
     return pes + UnitCost(drain, w_regs + x_regs + ctl_regs + held, 0)
 
 
@@ -580,8 +603,14 @@ def top_memories(accel: Accelerator, matmul: bool = False
 #: logic per word bit and per buffer, the FIFO's per pointer bit and per FIFO.
 WALKER_LUT = 260
 CONTROLLER_LUT = 480
-BUF_LUT_PER_BIT = {"RAM32M": 2, "RAM64M": 1, "bram": 3}
-BUF_LUT = {"RAM32M": 9, "RAM64M": 11, "bram": 22}
+BUF_LUT_PER_BIT = {"RAM32M": 1, "RAM64M": 1, "bram": 3, "ff": 2}
+BUF_LUT = {"RAM32M": 10, "RAM64M": 11, "bram": 22, "ff": 9}
+#: Depth slices whose read multiplexer one more LUT per word bit covers (beside the
+#: forwarding), and the LUTs per pointer bit of a ring whose length is not a power of two
+#: (``hw.buffer.ring_add``: two additions modulo the ring, each a compare, a subtract and a
+#: select).
+BUF_SLICES_PER_LUT = 8
+RING_MOD_LUT = 4
 FIFO_LUT_PER_BIT = 4.5
 FIFO_LUT = 3
 
@@ -624,10 +653,12 @@ def buffer_logic_cost(mem: MemoryMap, k_tile: int) -> UnitCost:
     elif mem.kind == "lutram":
         ff += abits  # the read address register of the asynchronous LUT RAM
     else:  # flip-flops, and the read word's register (measured on a 1 x 2 ring only)
-        kind = "RAM32M"
+        kind = "ff"
         ff += mem.width * mem.depth + mem.width
-    per_bit = BUF_LUT_PER_BIT[kind] + _ceil_div(mem.slices - 1, 4)
-    return UnitCost(mem.width * per_bit + BUF_LUT[kind], ff, 0)
+    per_bit = BUF_LUT_PER_BIT[kind] + _ceil_div(mem.slices - 1, BUF_SLICES_PER_LUT)
+    ring = ring_steps(k_tile)
+    modulo = RING_MOD_LUT * ptr_bits if ring & (ring - 1) else 0
+    return UnitCost(mem.width * per_bit + BUF_LUT[kind] + modulo, ff, 0)
 
 
 def fifo_logic_cost(mem: MemoryMap) -> UnitCost:
