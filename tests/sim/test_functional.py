@@ -62,8 +62,8 @@ def test_kernels_match_pure_python():
             rng.integers(-9, 9, 5), True, 0, 255)
     assert np.array_equal(F._requant.py_func(*args), F._requant(*args))
     a, b = np.zeros(7, np.int64), np.zeros(7, np.int64)
-    _gemm_schedule.py_func(3, 2, 6, 20, 0, 2, 2, 4, 1, 16, 4, 4, 4, 4, 1 << 40, a)
-    _gemm_schedule(3, 2, 6, 20, 0, 2, 2, 4, 1, 16, 4, 4, 4, 4, 1 << 40, b)
+    _gemm_schedule.py_func(3, 2, 6, 20, 0, 0, 2, 2, 4, 1, 16, 4, 4, 4, 4, 1 << 40, a)
+    _gemm_schedule(3, 2, 6, 20, 0, 0, 2, 2, 4, 1, 16, 4, 4, 4, 4, 1 << 40, b)
     assert np.array_equal(a, b) and ScheduleResult.from_row(a).cycles == 131  # R4b
 
 
