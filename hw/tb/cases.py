@@ -36,6 +36,7 @@ from sim.timing import (
     GemmShape,
     ScheduleResult,
     Tiling,
+    ceil_div,
     gemm_tiling,
     resident_fits,
     row_steps,
@@ -170,7 +171,7 @@ def command(accel: Accelerator, m_fixed: int, m_lut: int, n: int, k: int,
     e, mem = accel.engine, accel.memory
     out = e.act_format if out_fmt is None else out_fmt
     f = row_steps(m_fixed, m_lut, e.dsp_rows, e.lut_rows)
-    tiling = Tiling(tiling[0], bool(tiling[1])) if tiling is not None else gemm_tiling(
+    tiling = _as_tiling(tiling) if tiling is not None else gemm_tiling(
         GemmShape(m_fixed, m_lut, n, k), e.dsp_rows, e.lut_rows, e.cols, mem.k_tile,
         e.weight_bits if matmul is None else e.act_bits, e.act_bits)
     fields = {"m_fixed": m_fixed, "m_lut": m_lut, "n": n, "k": k, "f": f,
@@ -180,6 +181,11 @@ def command(accel: Accelerator, m_fixed: int, m_lut: int, n: int, k: int,
     if matmul is not None:  # the fields of a top with the matmul path (0 when left out)
         fields |= {"matmul": 1, "a_signed": int(matmul[0]), "b_signed": int(matmul[1])}
     return fields
+
+
+def _as_tiling(tiling: tuple[int, int]) -> Tiling:
+    """A case's ``(order, resident)`` pair as :class:`sim.timing.Tiling`."""
+    return Tiling(tiling[0], bool(tiling[1]))
 
 
 def case_command(accel: Accelerator, case: GemmCase) -> dict[str, int]:
@@ -203,8 +209,7 @@ def predicted(accel: Accelerator, m_fixed: int, m_lut: int, n: int, k: int, *,
                              mem.dram_bytes_per_cycle, mem.dram_latency, None,
                              [e.act_bits if matmul else e.weight_bits],
                              packing=e.dsp_packing,
-                             tilings=None if tiling is None else [Tiling(tiling[0],
-                                                                         bool(tiling[1]))])
+                             tilings=None if tiling is None else [_as_tiling(tiling)])
     return out[0]
 
 
@@ -275,7 +280,7 @@ def allowed_tilings(accel: Accelerator, m_fixed: int, m_lut: int, n: int, k: int
                     ) -> list[tuple[int, int]]:
     """The ``(order, resident)`` pairs a command may carry for this GEMM (R3, R5b)."""
     e, kt = accel.engine, accel.memory.k_tile
-    f, jn = row_steps(m_fixed, m_lut, e.dsp_rows, e.lut_rows), -(-n // e.cols)
+    f, jn = row_steps(m_fixed, m_lut, e.dsp_rows, e.lut_rows), ceil_div(n, e.cols)
     return [(t.order, int(t.resident)) for t in TILINGS
             if not t.resident or resident_fits(t.order, f, jn, k, kt)]
 
