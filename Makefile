@@ -7,6 +7,10 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.fpim-installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
+# pytest-xdist workers (the suite is single-threaded Python and Verilator runs: two workers
+# on two cores halve it). A test file stays on one worker, so its module fixtures run once;
+# a Verilator build directory is locked while used (hw.tb.verilator.directory_lock).
+JOBS ?= 2
 
 .PHONY: setup tools test demo lint report clean
 
@@ -27,7 +31,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 test: setup
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(JOBS) --dist loadfile $(PYTEST_ARGS)
 
 # ruff, then the import layering (pyproject.toml [tool.importlinter]: quant -> sim -> hw -> fpim,
 # no torch in quant's numpy core or the simulator).

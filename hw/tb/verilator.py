@@ -12,6 +12,11 @@ because a core with a row count that is not a power of two drains through a ``ca
 ``drain_row`` whose unused codes (``drain_row >= rows``, which the controller never
 produces) have no arm. Every other warning is left fatal; docs/rtl.md lists what ``-Wall``
 would add. The C++ compile runs ``make -j2`` (``MAKEFLAGS``) unless the caller set it.
+
+A build directory is used by one process at a time (:func:`directory_lock`, an advisory
+file lock): two commands or test workers (``pytest -n``) that build the same model wait for
+each other, and the second finds the stamp current and skips the compile; a cocotb run holds
+the lock too, as it writes its log and results into the build directory.
 """
 
 from __future__ import annotations
@@ -21,8 +26,12 @@ import os
 import shutil
 import sys
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from filelock import FileLock
 
 from hw.synth import emit_verilog
 from quant.errors import SimulationError
@@ -30,6 +39,15 @@ from quant.errors import SimulationError
 VERILATOR_ARGS = ("-Wno-WIDTH", "-Wno-CASEINCOMPLETE")
 INSTALL_HINT = "install it with `sudo apt-get install verilator` (Debian/Ubuntu) or `make tools`"
 STAMP = "fpim-build.sha256"
+LOCK = "fpim-build.lock"
+
+
+@contextmanager
+def directory_lock(d: Path) -> Iterator[None]:
+    """Hold the advisory lock of build directory ``d`` (created if missing) for the block."""
+    d.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(d / LOCK)):
+        yield
 
 
 def find_verilator() -> str:
@@ -77,7 +95,11 @@ def build_verilog(verilog: str, top: str, build_dir: str | os.PathLike) -> Build
     """Compile Verilog text ``verilog`` (module ``top``) in ``build_dir`` unless up to date."""
     find_verilator()
     d = Path(build_dir).resolve()
-    d.mkdir(parents=True, exist_ok=True)
+    with directory_lock(d):
+        return _build_verilog(verilog, top, d)
+
+
+def _build_verilog(verilog: str, top: str, d: Path) -> Build:
     digest = hashlib.sha256((verilog + "\0" + " ".join(VERILATOR_ARGS)).encode()).hexdigest()
     stamp = d / STAMP
     if stamp.exists() and stamp.read_text() == digest and (d / top).exists():
@@ -123,11 +145,12 @@ def run(b: Build, test_module: str, *, test_dir: str | os.PathLike,
         sys.path.insert(0, str(test_dir))  # cocotb's child gets the parent's sys.path
     hidden = os.environ.pop("PYTEST_CURRENT_TEST", None)
     try:
-        xml = runner.test(hdl_toplevel=b.top, hdl_toplevel_lang="verilog",
-                          test_module=test_module, test_dir=test_dir,
-                          build_dir=b.directory, extra_env=env or {}, testcase=testcase,
-                          results_xml=str(test_dir / f"{b.top}.{test_module}.results.xml"),
-                          log_file=log_file)
+        with directory_lock(Path(b.directory)):
+            xml = runner.test(hdl_toplevel=b.top, hdl_toplevel_lang="verilog",
+                              test_module=test_module, test_dir=test_dir,
+                              build_dir=b.directory, extra_env=env or {},
+                              testcase=testcase, log_file=log_file,
+                              results_xml=str(test_dir / f"{b.top}.{test_module}.results.xml"))
     except SystemExit as exc:
         tail = _tail(Path(log_file)) if log_file else ""
         raise SimulationError(f"cocotb run of {test_module} on {b.top} failed ({exc}) {tail}"
