@@ -4,8 +4,11 @@ For each model and preset, what ``fpim simulate --model M --accel P --json`` com
 run's MAC utilisation (MACs over the engine's PE-cycles), FPS, DRAM bytes, and the
 compute-bound layers (roofline verdict of :meth:`sim.results.RunResult.bound`) with their
 lowest utilisation and how many reach 90 %; the layers under 90 % are listed with their
-shapes and the utilisation the array's shape allows them (:func:`geometry_cap`: e.g. N = 49
-on 12 columns fills 49 of 60 column slots).
+shapes, the utilisation the array's shape allows them (:func:`geometry_cap`: e.g. N = 49
+on 12 columns fills 49 of 60 column slots) and their utilisation without stall cycles (the
+ceiling of any memory-side change: what remains under it is fill, drain and geometry). Each
+DRAM-bound layer is listed with its bytes read over :func:`min_read_bytes` (each weight and
+each activation read once: no tiling can read less).
 
 Run: ``.venv/bin/python bench/engine_utilisation.py [--models resnet50 resnet18]
 [--accels xc7z020 xc7z045] [--batch 1 2]``. ``--batch`` runs each model at every given
@@ -20,7 +23,7 @@ import argparse
 
 from fpim.flows.simulate import load_workload, simulate
 from sim.config import load_accelerator
-from sim.timing import ceil_div, row_steps
+from sim.timing import ceil_div, row_steps, write_back_bytes
 
 
 def geometry_cap(r, e, la: dict) -> float:
@@ -30,6 +33,19 @@ def geometry_cap(r, e, la: dict) -> float:
     f = row_steps(la["rows_fixed"], la["rows_lut"], e.dsp_rows, e.lut_rows)
     tiles = f * ceil_div(la["n"], e.cols) * la["groups"]
     return la["macs"] / (r.pes * tiles * la["k"])
+
+
+def min_read_bytes(e, la: dict) -> int:
+    """Bytes a layer reads when every weight-role and activation value is read once."""
+    wbits = e.act_bits if la["op"] == "matmul" else e.weight_bits  # R11b
+    return la["groups"] * (ceil_div(la["m"] * la["k"] * wbits, 8)
+                           + ceil_div(la["k"] * la["n"] * e.act_bits, 8))
+
+
+def read_bytes(e, la: dict) -> int:
+    """A layer's DRAM bytes without its write-back (R9)."""
+    bits = e.acc_bits if la["op"] == "matmul" else e.act_bits  # R9, R11d
+    return la["dram_bytes"] - write_back_bytes(la["m"], la["n"], bits, la["groups"])
 
 
 def main() -> None:
@@ -58,8 +74,14 @@ def main() -> None:
             print(f"  compute-bound layers: {len(compute)}, lowest {lowest:.1%}, "
                   f"{len(compute) - len(low)} at >= 90 %; DRAM-bound: {len(dram)}")
             for la in low:
+                free = la["macs"] / (r.pes * la["compute_cycles"])
                 print(f"    {la['name']}: M={la['m']} N={la['n']} K={la['k']} "
-                      f"util {la['mac_util']:.1%} (geometry cap {geometry_cap(r, e, la):.1%})")
+                      f"util {la['mac_util']:.1%} (geometry cap {geometry_cap(r, e, la):.1%}, "
+                      f"without stalls {free:.1%})")
+            for la in (la for la in rows if la["bound"] == "dram"):
+                print(f"    DRAM-bound {la['name']}: M={la['m']} N={la['n']} K={la['k']} "
+                      f"util {la['mac_util']:.1%}, reads {read_bytes(e, la):,} B = "
+                      f"{read_bytes(e, la) / min_read_bytes(e, la):.2f}x each operand once")
 
 
 if __name__ == "__main__":
