@@ -23,7 +23,8 @@ vary from run to run and machine to machine, are printed beside each row and in 
 With ``--tops``: whole accelerator tops (``fpim synth --whole-top`` of tiny, the mid-size
 preset and xc7z020, the last given 40 minutes) against :func:`sim.resources.top_cost`, and
 the units of their control and memories (load buffers, output FIFOs, tile walkers) and of
-the cores' drain multiplexers (whose fit gives ``DRAIN_MUX_LUT``), into
+the cores' drain multiplexers (whose fit gives ``DRAIN_MUX_LUT``; a line fit over the tops'
+controllers gives ``CONTROLLER_LUT`` and ``CONTROLLER_LUT_PER_BIT``), into
 ``reports/reference/resource_calibration_tops.md``. Acceptance: DSP, BRAM and LUT RAM
 exact, LUT and FF within 10%. Syntheses are cached in ``build/resource_calibration/``
 (keyed by Verilog, family and script): the mid top takes Yosys about 11 minutes.
@@ -74,6 +75,8 @@ from quant.formats import ActFormat, Scheme, weight_format
 from sim.arch import FAMILY_DSP
 from sim.config import load_accelerator
 from sim.resources import (
+    CONTROLLER_LUT,
+    CONTROLLER_LUT_PER_BIT,
     DIM_BITS,
     DRAIN_MUX_LUT,
     DRAIN_TREE_ROWS,
@@ -87,10 +90,12 @@ from sim.resources import (
     drain_mux_luts,
     fifo_logic_cost,
     fixed_pe_cost,
+    load_size_cost,
     map_memory,
     packed_pe_cost,
     postproc_cost,
     pot_pe_cost,
+    ring_count_bits,
     sp2_pe_cost,
     top_cost,
     vector_unit_costs,
@@ -358,8 +363,26 @@ def _blocks(accel, got: dict) -> list[str]:
     return rows
 
 
+def controller_fit(points: list[tuple[int, float]]) -> str:
+    """Least squares of the tops' controller LUTs (the top module's, less the model's
+    load-size LUTs) over the bits of their ring step counters: the source of
+    ``CONTROLLER_LUT`` and ``CONTROLLER_LUT_PER_BIT``."""
+    n = len(points)
+    if n < 2 or len({x for x, _ in points}) < 2:
+        return "Too few tops measured to fit the controller's LUTs."
+    mx = sum(x for x, _ in points) / n
+    my = sum(y for _, y in points) / n
+    slope = (sum((x - mx) * (y - my) for x, y in points)
+             / sum((x - mx) ** 2 for x, _ in points))
+    return (f"Least squares over the tops' controllers (top module LUTs less the model's "
+            f"load-size LUTs, against the bits of the ring step counters, "
+            f"`ring_count_bits`: {', '.join(f'{x}: {y:.0f}' for x, y in points)}): "
+            f"{my - slope * mx:.1f} + {slope:.2f} per bit (`CONTROLLER_LUT` = "
+            f"{CONTROLLER_LUT}, `CONTROLLER_LUT_PER_BIT` = {CONTROLLER_LUT_PER_BIT}).")
+
+
 def run_tops() -> tuple[list[str], list[str], list[str], bool]:
-    rows, block_rows, notes = [], [], []
+    rows, block_rows, notes, ctl_points = [], [], [], []
     ok = True
     for label, preset, timeout in TOPS:
         accel = load_accelerator(preset)
@@ -382,6 +405,11 @@ def run_tops() -> tuple[list[str], list[str], list[str], bool]:
             f"{s['lutram']} / {model['lutram']} |")
         print(f"{rows[-1]} {got['seconds']:.0f} s", flush=True)
         block_rows += _blocks(accel, got)
+        own = summarize(got["modules"].get(manifest["top"], {}))["lut"]
+        ctl_points.append((ring_count_bits(accel.memory.k_tile),
+                           own - load_size_cost(accel).lut))
+    notes.append(controller_fit(ctl_points))
+    print(notes[-1], flush=True)
     return rows, block_rows, notes, ok
 
 

@@ -93,9 +93,10 @@ FF within 10%). Yosys keeps the top's hierarchy, so each block below is costed a
 * **Walkers and controller** (:func:`control_cost`): flip-flops counted register by
   register (command fields, the four ``COUNT_BITS`` block counters, the four step counters,
   two block bases and the block size of the rings (R6), both tile walkers, the drain state, the
-  output row's metadata); LUTs a fitted constant per walker and for the
-  controller, plus the load-size multipliers (``rows x steps``, ``cols x steps``), which go
-  to DSP slices when their used product has at least ``DSP_Y_MINWIDTH`` bits.
+  output row's metadata); LUTs a fitted constant per walker and, for the controller, a
+  constant and a term per bit of its step counters (:func:`controller_luts`), plus the
+  load-size multipliers (``rows x steps``, ``cols x steps``), which go to DSP slices when
+  their used product has at least ``DSP_Y_MINWIDTH`` bits.
 
 The **vector unit** of a transformer (``hw.vector``: one component per op, the dyadic
 requantizer, softmax, GELU and LayerNorm; :class:`VectorConfig`) is costed component by
@@ -598,11 +599,13 @@ def top_memories(accel: Accelerator, matmul: bool = False
 # ---- Control: walkers, controller, the buffers' and FIFO's logic --------------------------
 
 #: Fitted LUT constants (the calibration report's units and tops): one tile walker, the
-#: controller (counters, comparisons, command and drain logic; a load-size multiply in LUTs
+#: controller (counters, comparisons, command and drain logic: a constant and a term per bit
+#: of the rings' step counters, :func:`controller_luts`; a load-size multiply in LUTs
 #: adds half a LUT per product bit and bit of its narrower operand), the buffer forwarding
 #: logic per word bit and per buffer, the FIFO's per pointer bit and per FIFO.
 WALKER_LUT = 260
-CONTROLLER_LUT = 480
+CONTROLLER_LUT = 81
+CONTROLLER_LUT_PER_BIT = 57
 BUF_LUT_PER_BIT = {"RAM32M": 1, "RAM64M": 1, "bram": 3, "ff": 2}
 BUF_LUT = {"RAM32M": 10, "RAM64M": 11, "bram": 22, "ff": 9}
 #: Depth slices whose read multiplexer one more LUT per word bit covers (beside the
@@ -617,6 +620,15 @@ FIFO_LUT = 3
 
 def _trailing_zeros(n: int) -> int:
     return (n & -n).bit_length() - 1
+
+
+def controller_luts(k_tile: int) -> int:
+    """The controller's LUTs besides its load-size multiplies: ``CONTROLLER_LUT`` plus
+    ``CONTROLLER_LUT_PER_BIT`` per bit of :func:`ring_count_bits` (the step counters, the
+    rings' room comparisons and the block bases and sizes grow with ``k_tile``; least squares
+    over the three calibration tops, 6 to 15 bits: tiny, mid and xc7z020 within 6, 10 and 5
+    LUTs, reports/reference/resource_calibration_tops.md)."""
+    return CONTROLLER_LUT + CONTROLLER_LUT_PER_BIT * ring_count_bits(k_tile)
 
 
 def load_size_cost(accel: Accelerator) -> UnitCost:
@@ -705,7 +717,7 @@ def control_cost(accel: Accelerator, matmul: bool = False) -> dict[str, UnitCost
           + cores * (d + 1) + d + cbits)  # the output row's metadata
     mems = {k: map_memory(*v) for k, v in top_memories(accel, matmul).items()}
     return {
-        "controller": UnitCost(CONTROLLER_LUT, ff, 0) + load_size_cost(accel),
+        "controller": UnitCost(controller_luts(kt), ff, 0) + load_size_cost(accel),
         "walkers": walker_cost(c, kt) * 2,
         "w_buf": buffer_logic_cost(mems["w_buf"], kt),
         "x_buf": buffer_logic_cost(mems["x_buf"], kt),
