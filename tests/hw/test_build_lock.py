@@ -36,3 +36,30 @@ def test_a_held_directory_lock_excludes_another_process(tmp_path) -> None:
         holder.wait()
     with directory_lock(d):  # released with its holder
         assert (d / LOCK).exists()
+
+
+TRY = """
+import sys
+from filelock import FileLock, Timeout
+try:
+    FileLock(sys.argv[1]).acquire(timeout=0.2)
+    print("free")
+except Timeout:
+    print("held")
+"""
+
+
+def test_build_verilog_compiles_under_the_directory_lock(tmp_path, monkeypatch) -> None:
+    import hw.tb.verilator as vl
+
+    seen = []
+
+    def probe(verilog, top, d):  # stands in for the compile: is the lock held meanwhile?
+        out = subprocess.run([sys.executable, "-c", TRY, str(d / LOCK)], text=True,
+                             capture_output=True, check=True).stdout.strip()
+        seen.append(out)
+        return vl.Build(top, d)
+
+    monkeypatch.setattr(vl, "_build_verilog", probe)
+    vl.build_verilog("module m; endmodule", "m", tmp_path / "b")
+    assert seen == ["held"]
