@@ -23,7 +23,7 @@ import argparse
 
 from fpim.flows.simulate import load_workload, simulate
 from sim.config import load_accelerator
-from sim.timing import ceil_div, row_steps, write_back_bytes
+from sim.timing import ceil_div, row_steps
 
 
 def geometry_cap(r, e, la: dict) -> float:
@@ -40,12 +40,6 @@ def min_read_bytes(e, la: dict) -> int:
     wbits = e.act_bits if la["op"] == "matmul" else e.weight_bits  # R11b
     return la["groups"] * (ceil_div(la["m"] * la["k"] * wbits, 8)
                            + ceil_div(la["k"] * la["n"] * e.act_bits, 8))
-
-
-def read_bytes(e, la: dict) -> int:
-    """A layer's DRAM bytes without its write-back (R9)."""
-    bits = e.acc_bits if la["op"] == "matmul" else e.act_bits  # R9, R11d
-    return la["dram_bytes"] - write_back_bytes(la["m"], la["n"], bits, la["groups"])
 
 
 def main() -> None:
@@ -78,10 +72,13 @@ def main() -> None:
                 print(f"    {la['name']}: M={la['m']} N={la['n']} K={la['k']} "
                       f"util {la['mac_util']:.1%} (geometry cap {geometry_cap(r, e, la):.1%}, "
                       f"without stalls {free:.1%})")
-            for la in (la for la in rows if la["bound"] == "dram"):
+            for layer, la in zip(r.layers, rows, strict=True):
+                if la["bound"] != "dram":
+                    continue
+                read = r.read_bytes(layer)
                 print(f"    DRAM-bound {la['name']}: M={la['m']} N={la['n']} K={la['k']} "
-                      f"util {la['mac_util']:.1%}, reads {read_bytes(e, la):,} B = "
-                      f"{read_bytes(e, la) / min_read_bytes(e, la):.2f}x each operand once")
+                      f"util {la['mac_util']:.1%}, reads {read:,} B = "
+                      f"{read / min_read_bytes(e, la):.2f}x each operand once")
 
 
 if __name__ == "__main__":

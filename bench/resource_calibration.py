@@ -47,6 +47,7 @@ import re
 import time
 from pathlib import Path
 
+import numpy as np
 from amaranth.back import verilog
 from amaranth.lib import fifo
 
@@ -367,17 +368,13 @@ def controller_fit(points: list[tuple[int, float]]) -> str:
     """Least squares of the tops' controller LUTs (the top module's, less the model's
     load-size LUTs) over the bits of their ring step counters: the source of
     ``CONTROLLER_LUT`` and ``CONTROLLER_LUT_PER_BIT``."""
-    n = len(points)
-    if n < 2 or len({x for x, _ in points}) < 2:
+    if len({x for x, _ in points}) < 2:
         return "Too few tops measured to fit the controller's LUTs."
-    mx = sum(x for x, _ in points) / n
-    my = sum(y for _, y in points) / n
-    slope = (sum((x - mx) * (y - my) for x, y in points)
-             / sum((x - mx) ** 2 for x, _ in points))
+    slope, base = np.polyfit(*zip(*points, strict=True), 1)
     return (f"Least squares over the tops' controllers (top module LUTs less the model's "
             f"load-size LUTs, against the bits of the ring step counters, "
             f"`ring_count_bits`: {', '.join(f'{x}: {y:.0f}' for x, y in points)}): "
-            f"{my - slope * mx:.1f} + {slope:.2f} per bit (`CONTROLLER_LUT` = "
+            f"{base:.1f} + {slope:.2f} per bit (`CONTROLLER_LUT` = "
             f"{CONTROLLER_LUT}, `CONTROLLER_LUT_PER_BIT` = {CONTROLLER_LUT_PER_BIT}).")
 
 

@@ -87,15 +87,18 @@ class RunResult:
         macs, cycles = (self.macs, self.total_cycles) if la is None else (la.macs, la.cycles)
         return macs / (self.pes * cycles) if self.pes and cycles else 0.0
 
+    def read_bytes(self, la: LayerResult) -> int:
+        """Layer ``la``'s DRAM bytes read: its DRAM bytes less its write-back (R9)."""
+        bits = self.acc_bits if la.op == "matmul" else self.act_bits  # R9, R11d
+        return la.dram_bytes - write_back_bytes(la.m, la.n, bits, la.groups)
+
     def bound(self, la: LayerResult) -> str:
         """Roofline verdict: ``dram`` when reading the layer's blocks at the DRAM bandwidth
         takes longer than its compute cycles, ``compute`` otherwise, ``vector`` off the
         engine."""
         if not la.macs:
             return "vector"
-        bits = self.acc_bits if la.op == "matmul" else self.act_bits  # R9, R11d
-        read = la.dram_bytes - write_back_bytes(la.m, la.n, bits, la.groups)
-        if self.read_bw is not None and read / self.read_bw > la.compute_cycles:
+        if self.read_bw is not None and self.read_bytes(la) / self.read_bw > la.compute_cycles:
             return "dram"
         return "compute"
 

@@ -48,7 +48,7 @@ from hw.generate import DIM_BITS, PARAM_DEPTH, generate, top_name
 from hw.params import lane_shape
 from hw.tb.cases import GemmCase, case_command
 from hw.tb.engine import REPO, Outcome, outcome
-from hw.tb.verilator import VERILATOR_ARGS, directory_lock, find_verilator
+from hw.tb.verilator import STAMP, VERILATOR_ARGS, directory_lock, find_verilator
 from quant.errors import ConfigError, ShapeError, SimulationError
 from sim.arch import Accelerator
 from sim.timing import ring_steps
@@ -380,20 +380,18 @@ def build_fast(accel: Accelerator, root: str | os.PathLike | None = None, *,
     digest = hashlib.sha256(key.encode()).hexdigest()
     base = Path(root) if root is not None else REPO / "build" / "fastrtl"
     d = (base / f"{top_name(accel)}-{digest[:10]}").resolve()
-    binary = d / "obj_dir" / "Vtb"
-    stamp = d / "fpim-build.sha256"
-    if stamp.exists() and stamp.read_text() == digest and binary.exists():
-        return FastBuild(binary, 0.0, matmul)
     with directory_lock(d):  # another process may be compiling the same harness
-        if stamp.exists() and stamp.read_text() == digest and binary.exists():
-            return FastBuild(binary, 0.0, matmul)
         return _compile_fast(d, top_v, tb_v, opts, cxx_opt, digest, matmul)
 
 
 def _compile_fast(d: Path, top_v: str, tb_v: str, opts: tuple[str, ...], cxx_opt: str,
                   digest: str, matmul: bool) -> FastBuild:
+    """:func:`build_fast`'s compile in ``d`` (its lock held), skipped when the stamp is
+    current."""
     binary = d / "obj_dir" / "Vtb"
-    stamp = d / "fpim-build.sha256"
+    stamp = d / STAMP
+    if stamp.exists() and stamp.read_text() == digest and binary.exists():
+        return FastBuild(binary, 0.0, matmul)
     stamp.unlink(missing_ok=True)
     (d / "top.v").write_text(top_v)
     (d / "tb.v").write_text(tb_v)

@@ -145,7 +145,7 @@ def run(b: Build, test_module: str, *, test_dir: str | os.PathLike,
         sys.path.insert(0, str(test_dir))  # cocotb's child gets the parent's sys.path
     hidden = os.environ.pop("PYTEST_CURRENT_TEST", None)
     try:
-        with directory_lock(Path(b.directory)):
+        with directory_lock(b.directory):
             xml = runner.test(hdl_toplevel=b.top, hdl_toplevel_lang="verilog",
                               test_module=test_module, test_dir=test_dir,
                               build_dir=b.directory, extra_env=env or {},
