@@ -14,7 +14,7 @@ from quant.errors import check_int_range
 from quant.formats import Scheme, weight_format
 from quant.requant import REQUANTIZER
 from sim.arch import Accelerator
-from sim.resources import COUNT_BITS, out_fifo_depth, ring_count_bits
+from sim.resources import out_fifo_depth, ring_count_bits
 from sim.timing import ring_steps
 
 
@@ -26,11 +26,11 @@ class GemmAccelerator(wiring.Component):
     residency, R5b) and the output format the post-processors clamp to). The controller
     walks the chunk tiles (R3), asks for each weight/activation block it needs on
     ``load_req`` as soon as its ring has room (R5-R7; a resident buffer's blocks in the
-    first outer iteration only, R5b), streams every chunk once both
-    blocks are complete (R8), and drains each output tile one row per cycle into the
-    post-processors (R4), whose rows leave on ``out``. ``busy`` is high from the cycle after
-    the command was accepted for exactly the GEMM's cycle count; ``done`` pulses in the cycle
-    after. The DRAM protocol is described in docs/rtl.md.
+    first outer iteration only, R5b), streams each chunk's steps as their words arrive
+    (R8: a step whose word is not yet in the ring holds the array), and drains each output
+    tile one row per cycle into the post-processors (R4), whose rows leave on ``out``.
+    ``busy`` is high from the cycle after the command was accepted for exactly the GEMM's
+    cycle count; ``done`` pulses in the cycle after. The DRAM protocol is described in docs/rtl.md.
 
     Built with ``matmul=True`` (the matmul path, :attr:`runs_matmul`), the command has three
     more fields, and one with ``matmul`` set runs an activation x activation GEMM
@@ -63,7 +63,6 @@ class GemmAccelerator(wiring.Component):
         load_req: Out(stream({w: {en, bytes, k0, steps, row0_dsp, rows_dsp, row0_lut,
             rows_lut}, x: {en, bytes, k0, steps, col0, cols}})): one or two block loads
             (``row0_<core>``/``rows_<core>`` of present cores only).
-        w_loaded, x_loaded: In(1), a weight/activation load completes (DRAM response).
         w_load: In(stream({data: {dsp, lut}, last})) one K step of weights per beat.
         x_load: In(stream({data, last})) one K step of activations per beat.
         out: Out(stream({dsp, lut, row_dsp, row_lut, dsp_en, lut_en, col0, cols})): one
@@ -118,8 +117,6 @@ class GemmAccelerator(wiring.Component):
             "params": In(stream.Signature(data.StructLayout({
                 "lut": 1, "row": range(param_depth), "p": self.param_layout}))),
             "load_req": Out(stream.Signature(request)),
-            "w_loaded": In(1),
-            "x_loaded": In(1),
             "w_load": In(stream.Signature(data.StructLayout({
                 "data": self.w_beat_layout, "last": 1}))),
             "x_load": In(stream.Signature(data.StructLayout({
@@ -129,8 +126,9 @@ class GemmAccelerator(wiring.Component):
 
     @staticmethod
     def _outstanding(req, steps, rel, kt: int):
-        """Steps in the ring once a block of ``steps`` more is requested: ``req + steps -
-        rel`` modulo ``2**ring_count_bits(kt)`` (the counters wrap; the true value is below)."""
+        """``req + steps - rel`` modulo ``2**ring_count_bits(kt)`` (the counters wrap; the
+        true value is below): the steps in the ring once a block of ``steps`` more is
+        requested, or the words of the compute side's block written so far."""
         return (req + steps - rel)[:ring_count_bits(kt)]
 
     def _per_core(self, fields) -> dict:
@@ -189,19 +187,18 @@ class GemmAccelerator(wiring.Component):
                                   & (self.params.payload.lut == lut))]
             param_rd[core] = mem.read_port(domain="comb")
 
-        # Block counters (R5): completed by DRAM and used so far by the compute side; step
-        # counters (R6): steps requested by the loader and released by the end of the last
-        # window that uses their block (modulo 2**ring_count_bits: their difference is
-        # below it).
-        cnt = {name: Signal(COUNT_BITS, name=name) for name in (
-            "w_done", "x_done", "w_seen", "x_seen")}
-        cnt.update({name: Signal(ring_count_bits(kt), name=name) for name in (
-            "w_req", "x_req", "w_rel", "x_rel")})
+        # Step counters (modulo 2**ring_count_bits: every difference taken is below it) per
+        # ring: steps requested by the loader and released by the end of the last window
+        # that uses their block (R6); words written (``in``, R7) and the load position where
+        # the compute side's newest block starts (``pos``: the steps of the blocks it loaded
+        # before; every word before it is written, R8).
+        cnt = {f"{buf}_{k}": Signal(ring_count_bits(kt), name=f"{buf}_{k}")
+               for buf in ("w", "x") for k in ("req", "rel", "in", "pos")}
         for buf in ("w", "x"):
             with m.If(start):
-                m.d.sync += [cnt[f"{buf}_{k}"].eq(0) for k in ("req", "done", "rel", "seen")]
-            with m.Elif(self.busy & getattr(self, f"{buf}_loaded")):
-                m.d.sync += cnt[f"{buf}_done"].eq(cnt[f"{buf}_done"] + 1)
+                m.d.sync += [cnt[f"{buf}_{k}"].eq(0) for k in ("req", "rel", "in", "pos")]
+            with m.Elif(getattr(self, f"{buf}_load").valid):
+                m.d.sync += cnt[f"{buf}_in"].eq(cnt[f"{buf}_in"] + 1)
 
         # ---- Loader: requests in chunk-tile order, weight block before activation block (R7).
         w_iss, x_iss = Signal(), Signal()  # parts of the loader's tile already requested
@@ -290,8 +287,11 @@ class GemmAccelerator(wiring.Component):
         else:
             m.d.comb += ngap.eq(pd["rows"])
         m.d.comb += [
-            w_avail.eq(cnt["w_done"] + self.w_loaded >= cnt["w_seen"] + cw.w_new),
-            x_avail.eq(cnt["x_done"] + self.x_loaded >= cnt["x_seen"] + cw.x_new),
+            # R8: the step's word is in the ring, or arrives this cycle (cut-through)
+            w_avail.eq(~cw.w_new | (self._outstanding(cnt["w_in"], self.w_load.valid,
+                                                      cnt["w_pos"], kt) > step)),
+            x_avail.eq(~cw.x_new | (self._outstanding(cnt["x_in"], self.x_load.valid,
+                                                      cnt["x_pos"], kt) > step)),
             win_end.eq(step + 1 == cw.steps),
             draining.eq((left != 0) & (left <= dr["rows"])),
             rest.eq(Mux(left > dr["rows"], dr["rows"], left)),
@@ -308,7 +308,7 @@ class GemmAccelerator(wiring.Component):
             may_port.eq(nleft <= cw.steps + cw.cols),
             may_capture.eq(nleft <= cw.steps + ngap),
             may_end.eq(~cw.last_chunk | (may_port & may_capture)),
-            go.eq(streaming & ~hold & ((step != 0) | (w_avail & x_avail & may_end))
+            go.eq(streaming & ~hold & w_avail & x_avail & ((step != 0) | may_end)
                   & (~win_end | ~cw.last_chunk | room)),
             tile_end.eq(go & win_end & cw.last_chunk),
         ]
@@ -394,8 +394,8 @@ class GemmAccelerator(wiring.Component):
         with m.Elif(go):
             m.d.sync += [
                 step.eq(0),
-                cnt["w_seen"].eq(cnt["w_seen"] + cw.w_new),
-                cnt["x_seen"].eq(cnt["x_seen"] + cw.x_new),
+                cnt["w_pos"].eq(cnt["w_pos"] + Mux(cw.w_new, cw.steps, 0)),
+                cnt["x_pos"].eq(cnt["x_pos"] + Mux(cw.x_new, cw.steps, 0)),
                 cnt["w_rel"].eq(cnt["w_rel"] + Mux(cw.w_last_use, cw.steps, 0)),
                 cnt["x_rel"].eq(cnt["x_rel"] + Mux(cw.x_last_use, cw.steps, 0)),
             ]

@@ -2,110 +2,114 @@
 
 (* top =  1  *)
 (* generator = "Amaranth" *)
-module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_loaded, x_loaded, w_load__payload, w_load__valid, x_load__payload, x_load__valid, out__ready, clk, rst, cmd__ready, busy, done, params__ready, load_req__payload, load_req__valid, w_load__ready, x_load__ready
-, out__payload, out__valid, cmd__payload);
+module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_load__payload, w_load__valid, x_load__payload, x_load__valid, out__ready, clk, rst, cmd__ready, busy, done, params__ready, load_req__payload, load_req__valid, w_load__ready, x_load__ready, out__payload, out__valid
+, cmd__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire [7:0] \$10 ;
   wire \$100 ;
-  wire [32:0] \$101 ;
-  wire \$102 ;
-  wire \$103 ;
+  wire \$101 ;
+  wire [6:0] \$102 ;
+  wire [6:0] \$103 ;
   wire \$104 ;
   wire \$105 ;
   wire \$106 ;
-  wire [4:0] \$107 ;
-  wire [6:0] \$108 ;
+  wire \$107 ;
+  wire \$108 ;
   wire [4:0] \$109 ;
   wire \$11 ;
   wire [6:0] \$110 ;
-  wire \$111 ;
-  wire \$112 ;
+  wire [4:0] \$111 ;
+  wire [6:0] \$112 ;
   wire \$113 ;
   wire \$114 ;
   wire \$115 ;
   wire \$116 ;
-  wire [16:0] \$117 ;
-  wire [16:0] \$118 ;
-  wire \$119 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire [16:0] \$119 ;
   wire \$12 ;
-  wire \$120 ;
+  wire [16:0] \$120 ;
   wire \$121 ;
   wire \$122 ;
-  wire [4:0] \$123 ;
-  wire [32:0] \$124 ;
-  wire [32:0] \$125 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire [4:0] \$125 ;
   wire [4:0] \$126 ;
   wire [6:0] \$127 ;
   wire [4:0] \$128 ;
   wire [6:0] \$129 ;
   wire \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  wire [1:0] \$132 ;
-  wire \$133 ;
+  wire [4:0] \$130 ;
+  wire [6:0] \$131 ;
+  wire [4:0] \$132 ;
+  wire [6:0] \$133 ;
   wire \$134 ;
   wire \$135 ;
-  wire \$136 ;
+  wire [1:0] \$136 ;
   wire \$137 ;
-  wire [3:0] \$138 ;
+  wire \$138 ;
   wire \$139 ;
   wire \$14 ;
   wire \$140 ;
   wire \$141 ;
   wire [3:0] \$142 ;
-  wire [16:0] \$143 ;
+  wire \$143 ;
   wire \$144 ;
   wire \$145 ;
-  wire [16:0] \$146 ;
-  wire \$147 ;
-  reg \$148 ;
-  reg [151:0] \$149 ;
+  wire [3:0] \$146 ;
+  wire [16:0] \$147 ;
+  wire \$148 ;
+  wire \$149 ;
   wire \$15 ;
-  reg \$150 ;
-  reg [5:0] \$151 ;
-  reg [31:0] \$152 ;
-  reg [5:0] \$153 ;
-  reg [31:0] \$154 ;
+  wire [16:0] \$150 ;
+  wire \$151 ;
+  reg \$152 ;
+  reg [151:0] \$153 ;
+  reg \$154 ;
   reg [5:0] \$155 ;
-  reg [31:0] \$156 ;
+  reg [5:0] \$156 ;
   reg [5:0] \$157 ;
-  reg [31:0] \$158 ;
-  reg \$159 ;
+  reg [5:0] \$158 ;
+  reg [5:0] \$159 ;
   wire \$16 ;
-  reg \$160 ;
-  reg \$161 ;
-  reg \$162 ;
+  reg [5:0] \$160 ;
+  reg [5:0] \$161 ;
+  reg [5:0] \$162 ;
   reg \$163 ;
-  reg [4:0] \$164 ;
-  reg [4:0] \$165 ;
-  reg [4:0] \$166 ;
-  reg [188:0] \$167 ;
-  reg [3:0] \$168 ;
-  reg \$169 ;
+  reg \$164 ;
+  reg \$165 ;
+  reg \$166 ;
+  reg \$167 ;
+  reg [4:0] \$168 ;
+  reg [4:0] \$169 ;
   wire \$17 ;
-  reg [2:0] \$170 ;
-  reg [2:0] \$171 ;
-  reg \$172 ;
+  reg [4:0] \$170 ;
+  reg [188:0] \$171 ;
+  reg [3:0] \$172 ;
   reg \$173 ;
-  reg [15:0] \$174 ;
-  reg [15:0] \$175 ;
-  reg [15:0] \$176 ;
-  reg [15:0] \$177 ;
+  reg [2:0] \$174 ;
+  reg [2:0] \$175 ;
+  reg \$176 ;
+  reg \$177 ;
   reg [15:0] \$178 ;
   reg [15:0] \$179 ;
   wire [16:0] \$18 ;
   reg [15:0] \$180 ;
-  reg \$181 ;
+  reg [15:0] \$181 ;
   reg [15:0] \$182 ;
   reg [15:0] \$183 ;
   reg [15:0] \$184 ;
-  reg [15:0] \$185 ;
+  reg \$185 ;
   reg [15:0] \$186 ;
   reg [15:0] \$187 ;
   reg [15:0] \$188 ;
-  reg \$189 ;
+  reg [15:0] \$189 ;
   wire [21:0] \$19 ;
+  reg [15:0] \$190 ;
+  reg [15:0] \$191 ;
+  reg [15:0] \$192 ;
+  reg \$193 ;
   wire \$2 ;
   wire [24:0] \$20 ;
   wire [25:0] \$21 ;
@@ -126,29 +130,29 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire \$35 ;
   wire \$36 ;
   wire \$37 ;
-  wire [32:0] \$38 ;
-  wire [32:0] \$39 ;
+  wire \$38 ;
+  wire [6:0] \$39 ;
   wire \$4 ;
-  wire [32:0] \$40 ;
-  wire [32:0] \$41 ;
-  wire [4:0] \$42 ;
-  wire \$43 ;
-  wire \$44 ;
+  wire [7:0] \$40 ;
+  wire \$41 ;
+  wire \$42 ;
+  wire [6:0] \$43 ;
+  wire [7:0] \$44 ;
   wire \$45 ;
-  wire [15:0] \$46 ;
+  wire [4:0] \$46 ;
   wire \$47 ;
   wire \$48 ;
-  wire [4:0] \$49 ;
+  wire \$49 ;
   wire \$5 ;
-  wire \$50 ;
-  wire [4:0] \$51 ;
-  wire [5:0] \$52 ;
-  wire [5:0] \$53 ;
-  wire [5:0] \$54 ;
-  wire \$55 ;
-  wire \$56 ;
-  wire \$57 ;
-  wire \$58 ;
+  wire [15:0] \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire [4:0] \$53 ;
+  wire \$54 ;
+  wire [4:0] \$55 ;
+  wire [5:0] \$56 ;
+  wire [5:0] \$57 ;
+  wire [5:0] \$58 ;
   wire \$59 ;
   wire \$6 ;
   wire \$60 ;
@@ -162,64 +166,64 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire \$68 ;
   wire \$69 ;
   wire [6:0] \$7 ;
-  wire [5:0] \$70 ;
-  wire [4:0] \$71 ;
+  wire \$70 ;
+  wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire [4:0] \$74 ;
-  wire \$75 ;
-  wire [5:0] \$76 ;
-  wire [4:0] \$77 ;
+  wire [5:0] \$74 ;
+  wire [4:0] \$75 ;
+  wire \$76 ;
+  wire \$77 ;
   wire [4:0] \$78 ;
   wire \$79 ;
   wire [7:0] \$8 ;
   wire [5:0] \$80 ;
   wire [4:0] \$81 ;
-  wire \$82 ;
+  wire [4:0] \$82 ;
   wire \$83 ;
-  wire [4:0] \$84 ;
-  wire \$85 ;
-  wire [5:0] \$86 ;
-  wire [4:0] \$87 ;
+  wire [5:0] \$84 ;
+  wire [4:0] \$85 ;
+  wire \$86 ;
+  wire \$87 ;
   wire [4:0] \$88 ;
   wire \$89 ;
   wire [6:0] \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  wire [16:0] \$92 ;
-  wire [16:0] \$93 ;
+  wire [5:0] \$90 ;
+  wire [4:0] \$91 ;
+  wire [4:0] \$92 ;
+  wire \$93 ;
   wire \$94 ;
   wire \$95 ;
-  wire \$96 ;
-  wire \$97 ;
+  wire [16:0] \$96 ;
+  wire [16:0] \$97 ;
   wire \$98 ;
-  wire [32:0] \$99 ;
+  wire \$99 ;
   reg \$signal  = 1'h0;
-  wire \$signal$100 ;
-  reg \$signal$163  = 1'h0;
-  reg \$signal$170  = 1'h0;
-  reg \$signal$59  = 1'h0;
-  wire \$signal$73 ;
-  wire \$signal$77 ;
-  wire \$signal$81 ;
-  wire \$signal$84 ;
-  wire \$signal$88 ;
+  reg \$signal$161  = 1'h0;
+  reg \$signal$168  = 1'h0;
+  reg \$signal$57  = 1'h0;
+  wire \$signal$71 ;
+  wire \$signal$76 ;
+  wire \$signal$80 ;
+  wire \$signal$82 ;
+  wire \$signal$86 ;
+  wire \$signal$94 ;
   wire \$signal$96 ;
   wire \$signal$98 ;
   wire [5:0] \$signature__addr ;
-  wire [5:0] \$signature__addr$140 ;
+  wire [5:0] \$signature__addr$138 ;
   wire [45:0] \$signature__data ;
-  wire [45:0] \$signature__data$143 ;
-  wire [23:0] \$signature__data$143.bias ;
-  wire [15:0] \$signature__data$143.mult ;
-  wire \$signature__data$143.relu ;
-  wire [4:0] \$signature__data$143.shift ;
+  wire [45:0] \$signature__data$141 ;
+  wire [23:0] \$signature__data$141.bias ;
+  wire [15:0] \$signature__data$141.mult ;
+  wire \$signature__data$141.relu ;
+  wire [4:0] \$signature__data$141.shift ;
   wire [23:0] \$signature__data.bias ;
   wire [15:0] \$signature__data.mult ;
   wire \$signature__data.relu ;
   wire [4:0] \$signature__data.shift ;
   reg advance;
-  reg \advance$156 ;
+  reg \advance$154 ;
   wire [23:0] bias_dsp;
   wire [23:0] bias_lut;
   output busy;
@@ -228,35 +232,35 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire clk;
   reg [151:0] cmd = 152'h00000000000000000000000000000000000000;
   (* init = 152'h00000000000000000000000000000000000000 *)
-  wire [151:0] \cmd$26 ;
-  wire [15:0] \cmd$26.f ;
-  wire [15:0] \cmd$26.k ;
-  wire [15:0] \cmd$26.m_fixed ;
-  wire [15:0] \cmd$26.m_lut ;
-  wire [15:0] \cmd$26.n ;
-  wire \cmd$26.order ;
-  wire [4:0] \cmd$26.out_bits ;
-  wire \cmd$26.out_signed ;
-  wire [15:0] \cmd$26.qa ;
-  wire [15:0] \cmd$26.qb ;
-  wire [15:0] \cmd$26.ra ;
-  wire [15:0] \cmd$26.rb ;
-  wire \cmd$26.resident ;
+  wire [151:0] \cmd$24 ;
+  wire [15:0] \cmd$24.f ;
+  wire [15:0] \cmd$24.k ;
+  wire [15:0] \cmd$24.m_fixed ;
+  wire [15:0] \cmd$24.m_lut ;
+  wire [15:0] \cmd$24.n ;
+  wire \cmd$24.order ;
+  wire [4:0] \cmd$24.out_bits ;
+  wire \cmd$24.out_signed ;
+  wire [15:0] \cmd$24.qa ;
+  wire [15:0] \cmd$24.qb ;
+  wire [15:0] \cmd$24.ra ;
+  wire [15:0] \cmd$24.rb ;
+  wire \cmd$24.resident ;
   (* init = 152'h00000000000000000000000000000000000000 *)
-  wire [151:0] \cmd$27 ;
-  wire [15:0] \cmd$27.f ;
-  wire [15:0] \cmd$27.k ;
-  wire [15:0] \cmd$27.m_fixed ;
-  wire [15:0] \cmd$27.m_lut ;
-  wire [15:0] \cmd$27.n ;
-  wire \cmd$27.order ;
-  wire [4:0] \cmd$27.out_bits ;
-  wire \cmd$27.out_signed ;
-  wire [15:0] \cmd$27.qa ;
-  wire [15:0] \cmd$27.qb ;
-  wire [15:0] \cmd$27.ra ;
-  wire [15:0] \cmd$27.rb ;
-  wire \cmd$27.resident ;
+  wire [151:0] \cmd$25 ;
+  wire [15:0] \cmd$25.f ;
+  wire [15:0] \cmd$25.k ;
+  wire [15:0] \cmd$25.m_fixed ;
+  wire [15:0] \cmd$25.m_lut ;
+  wire [15:0] \cmd$25.n ;
+  wire \cmd$25.order ;
+  wire [4:0] \cmd$25.out_bits ;
+  wire \cmd$25.out_signed ;
+  wire [15:0] \cmd$25.qa ;
+  wire [15:0] \cmd$25.qb ;
+  wire [15:0] \cmd$25.ra ;
+  wire [15:0] \cmd$25.rb ;
+  wire \cmd$25.resident ;
   wire [15:0] \cmd.f ;
   wire [15:0] \cmd.k ;
   wire [15:0] \cmd.m_fixed ;
@@ -290,11 +294,11 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   input cmd__valid;
   wire cmd__valid;
   wire [15:0] col0;
-  wire [15:0] \col0$176 ;
+  wire [15:0] \col0$174 ;
   wire [2:0] cols;
-  wire [2:0] \cols$94 ;
+  wire [2:0] \cols$92 ;
   wire [15:0] data;
-  wire [15:0] \data$123 ;
+  wire [15:0] \data$121 ;
   output done;
   reg done = 1'h0;
   reg drain;
@@ -309,28 +313,28 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   reg [15:0] drained_rows_lut = 16'h0000;
   reg drow = 1'h0;
   wire \final ;
-  wire \final$177 ;
+  wire \final$175 ;
   wire first;
   reg held_x = 1'h0;
   wire inc_w;
   wire inc_x;
   wire [15:0] k0;
-  wire [15:0] \k0$126 ;
+  wire [15:0] \k0$124 ;
   reg l_done = 1'h0;
   wire last;
   wire last_chunk;
   reg [2:0] left = 3'h0;
   wire [3:0] level;
   wire [16:0] load__payload;
-  wire [16:0] \load__payload$36 ;
-  wire [15:0] \load__payload$36.data ;
-  wire \load__payload$36.last ;
+  wire [16:0] \load__payload$34 ;
+  wire [15:0] \load__payload$34.data ;
+  wire \load__payload$34.last ;
   wire [15:0] \load__payload.data ;
   wire \load__payload.last ;
   wire load__ready;
-  wire \load__ready$37 ;
+  wire \load__ready$35 ;
   wire load__valid;
-  wire \load__valid$35 ;
+  wire \load__valid$33 ;
   output [110:0] load_req__payload;
   wire [110:0] load_req__payload;
   wire [63:0] \load_req__payload.w ;
@@ -425,21 +429,21 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire r_en;
   wire r_rdy;
   reg [4:0] rd_base;
-  reg [4:0] \rd_base$114 ;
+  reg [4:0] \rd_base$112 ;
   reg [3:0] rd_step;
-  reg [3:0] \rd_step$115 ;
+  reg [3:0] \rd_step$113 ;
   wire relu_dsp;
   wire relu_lut;
   wire [2:0] rest;
   wire restart;
+  wire \restart$27 ;
+  wire \restart$28 ;
   wire \restart$29 ;
-  wire \restart$30 ;
-  wire \restart$31 ;
   wire room;
   wire [15:0] row0_dsp;
-  wire [15:0] \row0_dsp$171 ;
+  wire [15:0] \row0_dsp$169 ;
   wire [15:0] row0_lut;
-  wire [15:0] \row0_lut$173 ;
+  wire [15:0] \row0_lut$171 ;
   reg [188:0] row_info = 189'h000000000000000000000000000000000000000000000000;
   wire [15:0] \row_info.col0 ;
   wire [2:0] \row_info.cols ;
@@ -459,9 +463,9 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire [15:0] \row_info.row_lut ;
   wire [15:0] rows;
   wire [15:0] rows_dsp;
-  wire [15:0] \rows_dsp$172 ;
+  wire [15:0] \rows_dsp$170 ;
   wire [15:0] rows_lut;
-  wire [15:0] \rows_lut$174 ;
+  wire [15:0] \rows_lut$172 ;
   input rst;
   wire rst;
   wire [4:0] shift_dsp;
@@ -470,14 +474,13 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire start;
   reg [3:0] step = 4'h0;
   wire [4:0] steps;
-  wire [4:0] \steps$83 ;
+  wire [4:0] \steps$81 ;
   reg streaming = 1'h0;
   wire tile_issued;
   wire valid;
   reg [4:0] w_base = 5'h00;
   wire [4:0] w_cur;
   wire [188:0] w_data;
-  reg [31:0] w_done = 32'd0;
   wire [7:0] w_dsp;
   wire [3:0] \w_dsp[0] ;
   wire [3:0] \w_dsp[1] ;
@@ -485,6 +488,7 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire w_free;
   wire w_home;
   wire w_home_next;
+  reg [5:0] w_in = 6'h00;
   wire w_last_use;
   input [16:0] w_load__payload;
   wire [16:0] w_load__payload;
@@ -500,18 +504,16 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire w_load__ready;
   input w_load__valid;
   wire w_load__valid;
-  input w_loaded;
-  wire w_loaded;
   wire [7:0] w_lut;
   wire [3:0] \w_lut[0] ;
   wire [3:0] \w_lut[1] ;
   wire w_new;
-  wire \w_new$76 ;
+  wire \w_new$72 ;
   wire w_pend;
+  reg [5:0] w_pos = 6'h00;
   reg [5:0] w_rel = 6'h00;
   reg [5:0] w_req = 6'h00;
   wire w_res;
-  reg [31:0] w_seen = 32'd0;
   wire [15:0] wdata;
   wire [7:0] \wdata.dsp ;
   wire [3:0] \wdata.dsp[0] ;
@@ -520,19 +522,19 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire [3:0] \wdata.lut[0] ;
   wire [3:0] \wdata.lut[1] ;
   wire [5:0] wp__addr;
-  wire [5:0] \wp__addr$41 ;
+  wire [5:0] \wp__addr$39 ;
   wire [45:0] wp__data;
-  wire [45:0] \wp__data$42 ;
-  wire [23:0] \wp__data$42.bias ;
-  wire [15:0] \wp__data$42.mult ;
-  wire \wp__data$42.relu ;
-  wire [4:0] \wp__data$42.shift ;
+  wire [45:0] \wp__data$40 ;
+  wire [23:0] \wp__data$40.bias ;
+  wire [15:0] \wp__data$40.mult ;
+  wire \wp__data$40.relu ;
+  wire [4:0] \wp__data$40.shift ;
   wire [23:0] \wp__data.bias ;
   wire [15:0] \wp__data.mult ;
   wire \wp__data.relu ;
   wire [4:0] \wp__data.shift ;
   wire wp__en;
-  wire \wp__en$43 ;
+  wire \wp__en$41 ;
   wire [15:0] x;
   wire [3:0] \x[0] ;
   wire [3:0] \x[1] ;
@@ -540,10 +542,10 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire [3:0] \x[3] ;
   reg [4:0] x_base = 5'h00;
   wire [4:0] x_cur;
-  reg [31:0] x_done = 32'd0;
   wire x_free;
   wire x_home;
   wire x_home_next;
+  reg [5:0] x_in = 6'h00;
   reg x_iss = 1'h0;
   wire x_last_use;
   input [16:0] x_load__payload;
@@ -558,15 +560,13 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire x_load__ready;
   input x_load__valid;
   wire x_load__valid;
-  input x_loaded;
-  wire x_loaded;
   wire x_new;
-  wire \x_new$80 ;
+  wire \x_new$77 ;
   wire x_pend;
+  reg [5:0] x_pos = 6'h00;
   reg [5:0] x_rel = 6'h00;
   reg [5:0] x_req = 6'h00;
   wire x_res;
-  reg [31:0] x_seen = 32'd0;
   wire [67:0] y_dsp;
   wire [16:0] \y_dsp[0] ;
   wire [16:0] \y_dsp[1] ;
@@ -649,7 +649,7 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
     if (wp__en)
       params_dsp[params__payload[6:1]] <= params__payload[52:7];
   end
-  assign \$signature__data  = params_dsp[\$92 [5:0]];
+  assign \$signature__data  = params_dsp[\$96 [5:0]];
   reg [45:0] params_lut [63:0];
   initial begin
     params_lut[0] = 46'h000000000000;
@@ -718,10 +718,10 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
     params_lut[63] = 46'h000000000000;
   end
   always @(posedge clk) begin
-    if (\wp__en$43 )
+    if (\wp__en$41 )
       params_lut[params__payload[6:1]] <= params__payload[52:7];
   end
-  assign \$signature__data$143  = params_lut[\$93 [5:0]];
+  assign \$signature__data$141  = params_lut[\$97 [5:0]];
   assign cmd__ready = ~ busy;
   assign start = cmd__valid & cmd__ready;
   assign params__ready = ~ busy;
@@ -729,7 +729,7 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   assign \$2  = ! params__payload[0];
   assign wp__en = \$1  & \$2 ;
   assign \$3  = params__valid & params__ready;
-  assign \wp__en$43  = \$3  & \$4 ;
+  assign \wp__en$41  = \$3  & \$4 ;
   assign \$5  = ~ \$signal ;
   assign w_pend = w_new & \$5 ;
   assign \$6  = ~ x_iss;
@@ -745,7 +745,7 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   assign \$12  = ~ w_pend;
   assign \$13  = \$12  | inc_w;
   assign \$14  = \$11  & \$13 ;
-  assign inc_x = \$signal$59  ? held_x : \$14 ;
+  assign inc_x = \$signal$57  ? held_x : \$14 ;
   assign \$15  = ~ l_done;
   assign \$16  = busy & \$15 ;
   assign \$17  = inc_w | inc_x;
@@ -769,225 +769,229 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   assign \$35  = ~ l_done;
   assign \$36  = busy & \$35 ;
   assign \$37  = load_req__valid & load_req__ready;
-  assign \$38  = w_done + w_loaded;
-  assign \$39  = w_seen + \w_new$76 ;
-  assign \$signal$73  = \$38  >= \$39 ;
-  assign \$40  = x_done + x_loaded;
-  assign \$41  = x_seen + \x_new$80 ;
-  assign \$signal$77  = \$40  >= \$41 ;
-  assign \$42  = step + 1'h1;
-  assign \$signal$81  = \$42  == \steps$83 ;
-  assign \$43  = | left;
-  assign \$44  = left <= drained_rows;
-  assign \$signal$84  = \$43  & \$44 ;
-  assign \$45  = left > drained_rows;
-  assign \$46  = \$45  ? drained_rows : { 13'h0000, left };
-  assign \$47  = ~ pending;
-  assign \$48  = \$signal$84  & \$47 ;
-  assign \$49  = level + 2'h2;
-  assign \$50  = \$49  > 4'h8;
-  assign \$signal$88  = \$48  & \$50 ;
-  assign \$51  = level + 2'h2;
-  assign \$52  = \$51  + \$46 [2:0];
-  assign room = \$52  <= 4'h8;
-  assign \$53  = \steps$83  + \cols$94 ;
-  assign may_port = nleft <= \$53 ;
-  assign \$54  = \steps$83  + pending_rows[1:0];
-  assign may_capture = nleft <= \$54 ;
-  assign \$55  = ~ last_chunk;
-  assign \$56  = may_port & may_capture;
-  assign \$signal$96  = \$55  | \$56 ;
-  assign \$57  = ~ \$signal$88 ;
-  assign \$58  = streaming & \$57 ;
-  assign \$59  = | step;
-  assign \$60  = \$signal$73  & \$signal$77 ;
-  assign \$61  = \$60  & \$signal$96 ;
-  assign \$62  = \$59  | \$61 ;
-  assign \$63  = \$58  & \$62 ;
-  assign \$64  = ~ \$signal$81 ;
-  assign \$65  = ~ last_chunk;
-  assign \$66  = \$64  | \$65 ;
-  assign \$67  = \$66  | room;
-  assign \$signal$98  = \$63  & \$67 ;
-  assign \$68  = \$signal$98  & \$signal$81 ;
-  assign \$signal$100  = \$68  & last_chunk;
-  assign \$69  = \w_new$76  | w_res;
-  assign \$70  = w_base + size;
-  assign \$71  = \$69  ? \$70 [4:0] : w_base;
-  assign w_cur = w_home ? 5'h00 : \$71 ;
-  assign \$72  = ~ \$signal$81 ;
-  assign \$73  = \$signal$98  & \$72 ;
-  assign \$74  = step + 1'h1;
-  assign \$75  = w_last_use | w_res;
-  assign \$76  = w_cur + \steps$83 ;
-  assign \$77  = \$75  ? \$76 [4:0] : w_cur;
-  assign \$78  = w_home_next ? 5'h00 : \$77 ;
-  assign \$79  = \x_new$80  | x_res;
-  assign \$80  = x_base + size;
-  assign \$81  = \$79  ? \$80 [4:0] : x_base;
-  assign x_cur = x_home ? 5'h00 : \$81 ;
-  assign \$82  = ~ \$signal$81 ;
-  assign \$83  = \$signal$98  & \$82 ;
-  assign \$84  = step + 1'h1;
-  assign \$85  = x_last_use | x_res;
-  assign \$86  = x_cur + \steps$83 ;
-  assign \$87  = \$85  ? \$86 [4:0] : x_cur;
-  assign \$88  = x_home_next ? 5'h00 : \$87 ;
-  assign \$89  = ! step;
-  assign \$90  = \$signal$98  & \$89 ;
-  assign \$91  = ! \k0$126 ;
-  assign first = \$90  & \$91 ;
-  assign \$92  = drained_row0_dsp + drow;
-  assign \$93  = drained_row0_lut + drow;
-  assign \$94  = ~ \$signal$81 ;
-  assign \$95  = \$signal$98  & \$94 ;
-  assign \$96  = ~ \$signal$88 ;
-  assign \$97  = \$signal$84  & \$96 ;
-  assign \$98  = busy & w_loaded;
-  assign \$99  = w_done + 1'h1;
-  assign \$100  = busy & x_loaded;
-  assign \$101  = x_done + 1'h1;
-  assign \$102  = ~ l_done;
-  assign \$103  = busy & \$102 ;
-  assign \$104  = ~ load_req__ready;
-  assign \$105  = load_req__valid & \$104 ;
-  assign \$106  = load_req__valid & load_req__ready;
-  assign \$107  = inc_w ? steps : 5'h00;
-  assign \$108  = w_req + \$107 ;
-  assign \$109  = inc_x ? steps : 5'h00;
-  assign \$110  = x_req + \$109 ;
-  assign \$111  = load_req__valid & load_req__ready;
-  assign \$112  = \$signal  | inc_w;
-  assign \$113  = x_iss | inc_x;
-  assign \$114  = \$signal$98  & \$signal$81 ;
-  assign \$115  = \$signal$98  & \$signal$81 ;
-  assign \$116  = \$signal$98  & \$signal$81 ;
-  assign \$117  = drained_row0_dsp + drow;
-  assign \$118  = drained_row0_lut + drow;
-  assign \$119  = drow < drained_rows_dsp;
-  assign \$120  = drow < drained_rows_lut;
-  assign \$121  = ~ \$signal$81 ;
-  assign \$122  = \$signal$98  & \$121 ;
-  assign \$123  = step + 1'h1;
-  assign \$124  = w_seen + \w_new$76 ;
-  assign \$125  = x_seen + \x_new$80 ;
-  assign \$126  = w_last_use ? \steps$83  : 5'h00;
-  assign \$127  = w_rel + \$126 ;
-  assign \$128  = x_last_use ? \steps$83  : 5'h00;
-  assign \$129  = x_rel + \$128 ;
-  assign \$130  = ~ \$signal$88 ;
-  assign \$131  = \$signal$84  & \$130 ;
-  assign \$132  = drow + 1'h1;
-  assign \$133  = left == 1'h1;
-  assign \$134  = \$133  & \$signal$163 ;
-  assign \$135  = | left;
-  assign \$136  = ~ \$signal$88 ;
-  assign \$137  = \$135  & \$136 ;
-  assign \$138  = left - 1'h1;
-  assign \$139  = | nleft;
-  assign \$140  = ~ \$signal$88 ;
+  assign \$38  = ~ \w_new$72 ;
+  assign \$39  = w_in + w_load__valid;
+  assign \$40  = \$39  - w_pos;
+  assign \$41  = \$40 [5:0] > step;
+  assign \$signal$71  = \$38  | \$41 ;
+  assign \$42  = ~ \x_new$77 ;
+  assign \$43  = x_in + x_load__valid;
+  assign \$44  = \$43  - x_pos;
+  assign \$45  = \$44 [5:0] > step;
+  assign \$signal$76  = \$42  | \$45 ;
+  assign \$46  = step + 1'h1;
+  assign \$signal$80  = \$46  == \steps$81 ;
+  assign \$47  = | left;
+  assign \$48  = left <= drained_rows;
+  assign \$signal$82  = \$47  & \$48 ;
+  assign \$49  = left > drained_rows;
+  assign \$50  = \$49  ? drained_rows : { 13'h0000, left };
+  assign \$51  = ~ pending;
+  assign \$52  = \$signal$82  & \$51 ;
+  assign \$53  = level + 2'h2;
+  assign \$54  = \$53  > 4'h8;
+  assign \$signal$86  = \$52  & \$54 ;
+  assign \$55  = level + 2'h2;
+  assign \$56  = \$55  + \$50 [2:0];
+  assign room = \$56  <= 4'h8;
+  assign \$57  = \steps$81  + \cols$92 ;
+  assign may_port = nleft <= \$57 ;
+  assign \$58  = \steps$81  + pending_rows[1:0];
+  assign may_capture = nleft <= \$58 ;
+  assign \$59  = ~ last_chunk;
+  assign \$60  = may_port & may_capture;
+  assign \$signal$94  = \$59  | \$60 ;
+  assign \$61  = ~ \$signal$86 ;
+  assign \$62  = streaming & \$61 ;
+  assign \$63  = \$62  & \$signal$71 ;
+  assign \$64  = \$63  & \$signal$76 ;
+  assign \$65  = | step;
+  assign \$66  = \$65  | \$signal$94 ;
+  assign \$67  = \$64  & \$66 ;
+  assign \$68  = ~ \$signal$80 ;
+  assign \$69  = ~ last_chunk;
+  assign \$70  = \$68  | \$69 ;
+  assign \$71  = \$70  | room;
+  assign \$signal$96  = \$67  & \$71 ;
+  assign \$72  = \$signal$96  & \$signal$80 ;
+  assign \$signal$98  = \$72  & last_chunk;
+  assign \$73  = \w_new$72  | w_res;
+  assign \$74  = w_base + size;
+  assign \$75  = \$73  ? \$74 [4:0] : w_base;
+  assign w_cur = w_home ? 5'h00 : \$75 ;
+  assign \$76  = ~ \$signal$80 ;
+  assign \$77  = \$signal$96  & \$76 ;
+  assign \$78  = step + 1'h1;
+  assign \$79  = w_last_use | w_res;
+  assign \$80  = w_cur + \steps$81 ;
+  assign \$81  = \$79  ? \$80 [4:0] : w_cur;
+  assign \$82  = w_home_next ? 5'h00 : \$81 ;
+  assign \$83  = \x_new$77  | x_res;
+  assign \$84  = x_base + size;
+  assign \$85  = \$83  ? \$84 [4:0] : x_base;
+  assign x_cur = x_home ? 5'h00 : \$85 ;
+  assign \$86  = ~ \$signal$80 ;
+  assign \$87  = \$signal$96  & \$86 ;
+  assign \$88  = step + 1'h1;
+  assign \$89  = x_last_use | x_res;
+  assign \$90  = x_cur + \steps$81 ;
+  assign \$91  = \$89  ? \$90 [4:0] : x_cur;
+  assign \$92  = x_home_next ? 5'h00 : \$91 ;
+  assign \$93  = ! step;
+  assign \$94  = \$signal$96  & \$93 ;
+  assign \$95  = ! \k0$124 ;
+  assign first = \$94  & \$95 ;
+  assign \$96  = drained_row0_dsp + drow;
+  assign \$97  = drained_row0_lut + drow;
+  assign \$98  = ~ \$signal$80 ;
+  assign \$99  = \$signal$96  & \$98 ;
+  assign \$100  = ~ \$signal$86 ;
+  assign \$101  = \$signal$82  & \$100 ;
+  assign \$102  = w_in + 1'h1;
+  assign \$103  = x_in + 1'h1;
+  assign \$104  = ~ l_done;
+  assign \$105  = busy & \$104 ;
+  assign \$106  = ~ load_req__ready;
+  assign \$107  = load_req__valid & \$106 ;
+  assign \$108  = load_req__valid & load_req__ready;
+  assign \$109  = inc_w ? steps : 5'h00;
+  assign \$110  = w_req + \$109 ;
+  assign \$111  = inc_x ? steps : 5'h00;
+  assign \$112  = x_req + \$111 ;
+  assign \$113  = load_req__valid & load_req__ready;
+  assign \$114  = \$signal  | inc_w;
+  assign \$115  = x_iss | inc_x;
+  assign \$116  = \$signal$96  & \$signal$80 ;
+  assign \$117  = \$signal$96  & \$signal$80 ;
+  assign \$118  = \$signal$96  & \$signal$80 ;
+  assign \$119  = drained_row0_dsp + drow;
+  assign \$120  = drained_row0_lut + drow;
+  assign \$121  = drow < drained_rows_dsp;
+  assign \$122  = drow < drained_rows_lut;
+  assign \$123  = ~ \$signal$80 ;
+  assign \$124  = \$signal$96  & \$123 ;
+  assign \$125  = step + 1'h1;
+  assign \$126  = \w_new$72  ? \steps$81  : 5'h00;
+  assign \$127  = w_pos + \$126 ;
+  assign \$128  = \x_new$77  ? \steps$81  : 5'h00;
+  assign \$129  = x_pos + \$128 ;
+  assign \$130  = w_last_use ? \steps$81  : 5'h00;
+  assign \$131  = w_rel + \$130 ;
+  assign \$132  = x_last_use ? \steps$81  : 5'h00;
+  assign \$133  = x_rel + \$132 ;
+  assign \$134  = ~ \$signal$86 ;
+  assign \$135  = \$signal$82  & \$134 ;
+  assign \$136  = drow + 1'h1;
+  assign \$137  = left == 1'h1;
+  assign \$138  = \$137  & \$signal$161 ;
+  assign \$139  = | left;
+  assign \$140  = ~ \$signal$86 ;
   assign \$141  = \$139  & \$140 ;
-  assign \$142  = nleft - 1'h1;
-  assign \$143  = pending_rows + 1'h1;
-  assign \$144  = nleft == \$143 ;
-  assign \$145  = pending & \$144 ;
-  assign \$146  = rows + \cols$94 ;
-  assign \$147  = ~ \final$177 ;
+  assign \$142  = left - 1'h1;
+  assign \$143  = | nleft;
+  assign \$144  = ~ \$signal$86 ;
+  assign \$145  = \$143  & \$144 ;
+  assign \$146  = nleft - 1'h1;
+  assign \$147  = pending_rows + 1'h1;
+  assign \$148  = nleft == \$147 ;
+  assign \$149  = pending & \$148 ;
+  assign \$150  = rows + \cols$92 ;
+  assign \$151  = ~ \final$175 ;
   always @(posedge clk)
-    done <= \$148 ;
+    done <= \$152 ;
   always @(posedge clk)
-    cmd <= \$149 ;
+    cmd <= \$153 ;
   always @(posedge clk)
-    busy <= \$150 ;
+    busy <= \$154 ;
   always @(posedge clk)
-    w_req <= \$151 ;
+    w_req <= \$155 ;
   always @(posedge clk)
-    w_done <= \$152 ;
+    w_rel <= \$156 ;
   always @(posedge clk)
-    w_rel <= \$153 ;
+    w_in <= \$157 ;
   always @(posedge clk)
-    w_seen <= \$154 ;
+    w_pos <= \$158 ;
   always @(posedge clk)
-    x_req <= \$155 ;
+    x_req <= \$159 ;
   always @(posedge clk)
-    x_done <= \$156 ;
+    x_rel <= \$160 ;
   always @(posedge clk)
-    x_rel <= \$157 ;
+    x_in <= \$161 ;
   always @(posedge clk)
-    x_seen <= \$158 ;
+    x_pos <= \$162 ;
   always @(posedge clk)
-    \$signal  <= \$159 ;
+    \$signal  <= \$163 ;
   always @(posedge clk)
-    x_iss <= \$160 ;
+    x_iss <= \$164 ;
   always @(posedge clk)
-    \$signal$59  <= \$161 ;
+    \$signal$57  <= \$165 ;
   always @(posedge clk)
-    held_x <= \$162 ;
+    held_x <= \$166 ;
   always @(posedge clk)
-    l_done <= \$163 ;
+    l_done <= \$167 ;
   always @(posedge clk)
-    size <= \$164 ;
+    size <= \$168 ;
   always @(posedge clk)
-    w_base <= \$165 ;
+    w_base <= \$169 ;
   always @(posedge clk)
-    x_base <= \$166 ;
+    x_base <= \$170 ;
   always @(posedge clk)
-    row_info <= \$167 ;
+    row_info <= \$171 ;
   always @(posedge clk)
-    step <= \$168 ;
+    step <= \$172 ;
   always @(posedge clk)
-    streaming <= \$169 ;
+    streaming <= \$173 ;
   always @(posedge clk)
-    left <= \$170 ;
+    left <= \$174 ;
   always @(posedge clk)
-    nleft <= \$171 ;
+    nleft <= \$175 ;
   always @(posedge clk)
-    pending <= \$172 ;
+    pending <= \$176 ;
   always @(posedge clk)
-    drow <= \$173 ;
+    drow <= \$177 ;
   always @(posedge clk)
-    drained_row0_dsp <= \$174 ;
+    drained_row0_dsp <= \$178 ;
   always @(posedge clk)
-    drained_rows_dsp <= \$175 ;
+    drained_rows_dsp <= \$179 ;
   always @(posedge clk)
-    drained_row0_lut <= \$176 ;
+    drained_row0_lut <= \$180 ;
   always @(posedge clk)
-    drained_rows_lut <= \$177 ;
+    drained_rows_lut <= \$181 ;
   always @(posedge clk)
-    drained_rows <= \$178 ;
+    drained_rows <= \$182 ;
   always @(posedge clk)
-    drained_col0 <= \$179 ;
+    drained_col0 <= \$183 ;
   always @(posedge clk)
-    drained_cols <= \$180 ;
+    drained_cols <= \$184 ;
   always @(posedge clk)
-    \$signal$163  <= \$181 ;
+    \$signal$161  <= \$185 ;
   always @(posedge clk)
-    pending_row0_dsp <= \$182 ;
+    pending_row0_dsp <= \$186 ;
   always @(posedge clk)
-    pending_rows_dsp <= \$183 ;
+    pending_rows_dsp <= \$187 ;
   always @(posedge clk)
-    pending_row0_lut <= \$184 ;
+    pending_row0_lut <= \$188 ;
   always @(posedge clk)
-    pending_rows_lut <= \$185 ;
+    pending_rows_lut <= \$189 ;
   always @(posedge clk)
-    pending_rows <= \$186 ;
+    pending_rows <= \$190 ;
   always @(posedge clk)
-    pending_col0 <= \$187 ;
+    pending_col0 <= \$191 ;
   always @(posedge clk)
-    pending_cols <= \$188 ;
+    pending_cols <= \$192 ;
   always @(posedge clk)
-    \$signal$170  <= \$189 ;
+    \$signal$168  <= \$193 ;
   \fpim_tiny.datapath  datapath (
     .clk(clk),
     .drain_row(drow),
     .first(first),
-    .last(\$signal$100 ),
-    .\port$821$0 (wdata),
-    .\port$890$0 (\$signature__data ),
-    .\port$893$0 (\$signature__data$143 ),
-    .\port$910$146 (cmd[151:146]),
+    .last(\$signal$98 ),
+    .\port$825$0 (wdata),
+    .\port$894$0 (\$signature__data ),
+    .\port$897$0 (\$signature__data$141 ),
+    .\port$914$146 (cmd[151:146]),
     .rst(rst),
-    .valid(\$signal$98 ),
+    .valid(\$signal$96 ),
     .\valid$14 (drain),
     .x(x),
     .y_dsp(y_dsp),
@@ -1033,39 +1037,39 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
     .wp__en(w_load__valid)
   );
   \fpim_tiny.walker  walker (
-    .advance(\advance$156 ),
+    .advance(\advance$154 ),
     .clk(clk),
     .cmd(cmd),
-    .col0(\col0$176 ),
-    .cols(\cols$94 ),
-    .\final (\final$177 ),
-    .k0(\k0$126 ),
+    .col0(\col0$174 ),
+    .cols(\cols$92 ),
+    .\final (\final$175 ),
+    .k0(\k0$124 ),
     .last_chunk(last_chunk),
     .restart(start),
-    .row0_dsp(\row0_dsp$171 ),
-    .row0_lut(\row0_lut$173 ),
+    .row0_dsp(\row0_dsp$169 ),
+    .row0_lut(\row0_lut$171 ),
     .rows(rows),
-    .rows_dsp(\rows_dsp$172 ),
-    .rows_lut(\rows_lut$174 ),
+    .rows_dsp(\rows_dsp$170 ),
+    .rows_lut(\rows_lut$172 ),
     .rst(rst),
-    .steps(\steps$83 ),
+    .steps(\steps$81 ),
     .w_home(w_home),
     .w_home_next(w_home_next),
     .w_last_use(w_last_use),
-    .w_new(\w_new$76 ),
+    .w_new(\w_new$72 ),
     .w_res(w_res),
     .x_home(x_home),
     .x_home_next(x_home_next),
     .x_last_use(x_last_use),
-    .x_new(\x_new$80 ),
+    .x_new(\x_new$77 ),
     .x_res(x_res)
   );
   \fpim_tiny.x_buf  x_buf (
     .clk(clk),
     .data(x),
-    .load__payload(\load__payload$36 ),
-    .rd_base(\rd_base$114 ),
-    .rd_step(\rd_step$115 ),
+    .load__payload(\load__payload$34 ),
+    .rd_base(\rd_base$112 ),
+    .rd_step(\rd_step$113 ),
     .restart(start),
     .rst(rst),
     .wp__en(x_load__valid)
@@ -1083,10 +1087,10 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$73 ) begin
+    if (\$77 ) begin
       rd_base = w_cur;
-    end else if (\$signal$98 ) begin
-      rd_base = \$78 ;
+    end else if (\$signal$96 ) begin
+      rd_base = \$82 ;
     end else if (start) begin
       rd_base = 5'h00;
     end else begin
@@ -1096,9 +1100,9 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$73 ) begin
-      rd_step = \$74 [3:0];
-    end else if (\$signal$98 ) begin
+    if (\$77 ) begin
+      rd_step = \$78 [3:0];
+    end else if (\$signal$96 ) begin
       rd_step = 4'h0;
     end else if (start) begin
       rd_step = 4'h0;
@@ -1109,146 +1113,90 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$83 ) begin
-      \rd_base$114  = x_cur;
-    end else if (\$signal$98 ) begin
-      \rd_base$114  = \$88 ;
+    if (\$87 ) begin
+      \rd_base$112  = x_cur;
+    end else if (\$signal$96 ) begin
+      \rd_base$112  = \$92 ;
     end else if (start) begin
-      \rd_base$114  = 5'h00;
+      \rd_base$112  = 5'h00;
     end else begin
-      \rd_base$114  = x_cur;
+      \rd_base$112  = x_cur;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$83 ) begin
-      \rd_step$115  = \$84 [3:0];
-    end else if (\$signal$98 ) begin
-      \rd_step$115  = 4'h0;
+    if (\$87 ) begin
+      \rd_step$113  = \$88 [3:0];
+    end else if (\$signal$96 ) begin
+      \rd_step$113  = 4'h0;
     end else if (start) begin
-      \rd_step$115  = 4'h0;
+      \rd_step$113  = 4'h0;
     end else begin
-      \rd_step$115  = step;
+      \rd_step$113  = step;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \advance$156  = 1'h0;
-    if (\$95 ) begin
-    end else if (\$signal$98 ) begin
-      \advance$156  = 1'h1;
+    \advance$154  = 1'h0;
+    if (\$99 ) begin
+    end else if (\$signal$96 ) begin
+      \advance$154  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     drain = 1'h0;
-    if (\$97 ) begin
+    if (\$101 ) begin
       drain = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$148  = 1'h0;
-    if (\$131 ) begin
-      if (\$134 ) begin
-        \$148  = 1'h1;
+    \$152  = 1'h0;
+    if (\$135 ) begin
+      if (\$138 ) begin
+        \$152  = 1'h1;
       end
     end
     if (rst) begin
-      \$148  = 1'h0;
+      \$152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$149  = cmd;
+    \$153  = cmd;
     if (start) begin
-      \$149  = cmd__payload;
+      \$153  = cmd__payload;
     end
     if (rst) begin
-      \$149  = 152'h00000000000000000000000000000000000000;
+      \$153  = 152'h00000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$150  = busy;
+    \$154  = busy;
     if (start) begin
-      \$150  = 1'h1;
+      \$154  = 1'h1;
     end
-    if (\$131 ) begin
-      if (\$134 ) begin
-        \$150  = 1'h0;
+    if (\$135 ) begin
+      if (\$138 ) begin
+        \$154  = 1'h0;
       end
     end
     if (rst) begin
-      \$150  = 1'h0;
+      \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$151  = w_req;
-    if (start) begin
-      \$151  = 6'h00;
-    end
-    if (start) begin
-    end else if (\$103 ) begin
-      if (\$106 ) begin
-        \$151  = \$108 [5:0];
-      end
-    end
-    if (rst) begin
-      \$151  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$152  = w_done;
-    if (start) begin
-      \$152  = 32'd0;
-    end else if (\$98 ) begin
-      \$152  = \$99 [31:0];
-    end
-    if (rst) begin
-      \$152  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$153  = w_rel;
-    if (start) begin
-      \$153  = 6'h00;
-    end
-    if (\$122 ) begin
-    end else if (\$signal$98 ) begin
-      \$153  = \$127 [5:0];
-    end
-    if (rst) begin
-      \$153  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$154  = w_seen;
-    if (start) begin
-      \$154  = 32'd0;
-    end
-    if (\$122 ) begin
-    end else if (\$signal$98 ) begin
-      \$154  = \$124 [31:0];
-    end
-    if (rst) begin
-      \$154  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$155  = x_req;
+    \$155  = w_req;
     if (start) begin
       \$155  = 6'h00;
     end
     if (start) begin
-    end else if (\$103 ) begin
-      if (\$106 ) begin
+    end else if (\$105 ) begin
+      if (\$108 ) begin
         \$155  = \$110 [5:0];
       end
     end
@@ -1258,25 +1206,25 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$156  = x_done;
+    \$156  = w_rel;
     if (start) begin
-      \$156  = 32'd0;
-    end else if (\$100 ) begin
-      \$156  = \$101 [31:0];
+      \$156  = 6'h00;
+    end
+    if (\$124 ) begin
+    end else if (\$signal$96 ) begin
+      \$156  = \$131 [5:0];
     end
     if (rst) begin
-      \$156  = 32'd0;
+      \$156  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$157  = x_rel;
+    \$157  = w_in;
     if (start) begin
       \$157  = 6'h00;
-    end
-    if (\$122 ) begin
-    end else if (\$signal$98 ) begin
-      \$157  = \$129 [5:0];
+    end else if (w_load__valid) begin
+      \$157  = \$102 [5:0];
     end
     if (rst) begin
       \$157  = 6'h00;
@@ -1284,82 +1232,84 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$158  = x_seen;
+    \$158  = w_pos;
     if (start) begin
-      \$158  = 32'd0;
+      \$158  = 6'h00;
     end
-    if (\$122 ) begin
-    end else if (\$signal$98 ) begin
-      \$158  = \$125 [31:0];
+    if (\$124 ) begin
+    end else if (\$signal$96 ) begin
+      \$158  = \$127 [5:0];
     end
     if (rst) begin
-      \$158  = 32'd0;
+      \$158  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$159  = \$signal ;
+    \$159  = x_req;
     if (start) begin
-      \$159  = 1'h0;
-    end else if (\$103 ) begin
-      if (tile_issued) begin
-        \$159  = 1'h0;
-      end else if (\$111 ) begin
-        \$159  = \$112 ;
+      \$159  = 6'h00;
+    end
+    if (start) begin
+    end else if (\$105 ) begin
+      if (\$108 ) begin
+        \$159  = \$112 [5:0];
       end
     end
     if (rst) begin
-      \$159  = 1'h0;
+      \$159  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$160  = x_iss;
+    \$160  = x_rel;
     if (start) begin
-      \$160  = 1'h0;
-    end else if (\$103 ) begin
-      if (tile_issued) begin
-        \$160  = 1'h0;
-      end else if (\$111 ) begin
-        \$160  = \$113 ;
-      end
+      \$160  = 6'h00;
+    end
+    if (\$124 ) begin
+    end else if (\$signal$96 ) begin
+      \$160  = \$133 [5:0];
     end
     if (rst) begin
-      \$160  = 1'h0;
+      \$160  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$161  = \$signal$59 ;
+    \$161  = x_in;
     if (start) begin
-      \$161  = 1'h0;
-    end else if (\$103 ) begin
-      \$161  = \$105 ;
+      \$161  = 6'h00;
+    end else if (x_load__valid) begin
+      \$161  = \$103 [5:0];
     end
     if (rst) begin
-      \$161  = 1'h0;
+      \$161  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$162  = held_x;
+    \$162  = x_pos;
     if (start) begin
-      \$162  = 1'h0;
-    end else if (\$103 ) begin
-      \$162  = inc_x;
+      \$162  = 6'h00;
+    end
+    if (\$124 ) begin
+    end else if (\$signal$96 ) begin
+      \$162  = \$129 [5:0];
     end
     if (rst) begin
-      \$162  = 1'h0;
+      \$162  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$163  = l_done;
+    \$163  = \$signal ;
     if (start) begin
       \$163  = 1'h0;
-    end else if (\$103 ) begin
+    end else if (\$105 ) begin
       if (tile_issued) begin
-        \$163  = \final ;
+        \$163  = 1'h0;
+      end else if (\$113 ) begin
+        \$163  = \$114 ;
       end
     end
     if (rst) begin
@@ -1368,189 +1318,203 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$164  = size;
+    \$164  = x_iss;
     if (start) begin
-      \$164  = 5'h00;
-    end else if (\$114 ) begin
-      \$164  = \steps$83 ;
+      \$164  = 1'h0;
+    end else if (\$105 ) begin
+      if (tile_issued) begin
+        \$164  = 1'h0;
+      end else if (\$113 ) begin
+        \$164  = \$115 ;
+      end
     end
     if (rst) begin
-      \$164  = 5'h00;
+      \$164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$165  = w_base;
+    \$165  = \$signal$57 ;
     if (start) begin
-      \$165  = 5'h00;
-    end else if (\$115 ) begin
-      \$165  = w_cur;
+      \$165  = 1'h0;
+    end else if (\$105 ) begin
+      \$165  = \$107 ;
     end
     if (rst) begin
-      \$165  = 5'h00;
+      \$165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$166  = x_base;
+    \$166  = held_x;
     if (start) begin
-      \$166  = 5'h00;
+      \$166  = 1'h0;
+    end else if (\$105 ) begin
+      \$166  = inc_x;
+    end
+    if (rst) begin
+      \$166  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$167  = l_done;
+    if (start) begin
+      \$167  = 1'h0;
+    end else if (\$105 ) begin
+      if (tile_issued) begin
+        \$167  = \final ;
+      end
+    end
+    if (rst) begin
+      \$167  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$168  = size;
+    if (start) begin
+      \$168  = 5'h00;
     end else if (\$116 ) begin
-      \$166  = x_cur;
+      \$168  = \steps$81 ;
     end
     if (rst) begin
-      \$166  = 5'h00;
+      \$168  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$167  = row_info;
+    \$169  = w_base;
+    if (start) begin
+      \$169  = 5'h00;
+    end else if (\$117 ) begin
+      \$169  = w_cur;
+    end
+    if (rst) begin
+      \$169  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$170  = x_base;
+    if (start) begin
+      \$170  = 5'h00;
+    end else if (\$118 ) begin
+      \$170  = x_cur;
+    end
+    if (rst) begin
+      \$170  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$171  = row_info;
     if (drain) begin
-      \$167 [151:136] = \$117 [15:0];
-      \$167 [167:152] = \$118 [15:0];
-      \$167 [168] = \$119 ;
-      \$167 [169] = \$120 ;
-      \$167 [185:170] = drained_col0;
-      \$167 [188:186] = drained_cols[2:0];
+      \$171 [151:136] = \$119 [15:0];
+      \$171 [167:152] = \$120 [15:0];
+      \$171 [168] = \$121 ;
+      \$171 [169] = \$122 ;
+      \$171 [185:170] = drained_col0;
+      \$171 [188:186] = drained_cols[2:0];
     end
     if (rst) begin
-      \$167  = 189'h000000000000000000000000000000000000000000000000;
+      \$171  = 189'h000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$168  = step;
+    \$172  = step;
     if (start) begin
-      \$168  = 4'h0;
+      \$172  = 4'h0;
     end
-    if (\$122 ) begin
-      \$168  = \$123 [3:0];
-    end else if (\$signal$98 ) begin
-      \$168  = 4'h0;
+    if (\$124 ) begin
+      \$172  = \$125 [3:0];
+    end else if (\$signal$96 ) begin
+      \$172  = 4'h0;
     end
     if (rst) begin
-      \$168  = 4'h0;
+      \$172  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$169  = streaming;
+    \$173  = streaming;
     if (start) begin
-      \$169  = 1'h1;
+      \$173  = 1'h1;
     end
-    if (\$signal$100 ) begin
-      \$169  = \$147 ;
+    if (\$signal$98 ) begin
+      \$173  = \$151 ;
     end
     if (rst) begin
-      \$169  = 1'h0;
+      \$173  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$170  = left;
+    \$174  = left;
     if (start) begin
-      \$170  = 3'h0;
-    end
-    if (\$137 ) begin
-      \$170  = \$138 [2:0];
-    end
-    if (\$145 ) begin
-      \$170  = pending_rows[2:0];
-    end
-    if (rst) begin
-      \$170  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$171  = nleft;
-    if (start) begin
-      \$171  = 3'h0;
+      \$174  = 3'h0;
     end
     if (\$141 ) begin
-      \$171  = \$142 [2:0];
+      \$174  = \$142 [2:0];
     end
-    if (\$signal$100 ) begin
-      \$171  = \$146 [2:0];
+    if (\$149 ) begin
+      \$174  = pending_rows[2:0];
     end
     if (rst) begin
-      \$171  = 3'h0;
+      \$174  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$172  = pending;
+    \$175  = nleft;
     if (start) begin
-      \$172  = 1'h0;
+      \$175  = 3'h0;
     end
     if (\$145 ) begin
-      \$172  = 1'h0;
+      \$175  = \$146 [2:0];
     end
-    if (\$signal$100 ) begin
-      \$172  = 1'h1;
+    if (\$signal$98 ) begin
+      \$175  = \$150 [2:0];
     end
     if (rst) begin
-      \$172  = 1'h0;
+      \$175  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$173  = drow;
-    if (\$131 ) begin
-      \$173  = \$132 [0];
+    \$176  = pending;
+    if (start) begin
+      \$176  = 1'h0;
     end
-    if (\$145 ) begin
-      \$173  = 1'h0;
+    if (\$149 ) begin
+      \$176  = 1'h0;
+    end
+    if (\$signal$98 ) begin
+      \$176  = 1'h1;
     end
     if (rst) begin
-      \$173  = 1'h0;
+      \$176  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$174  = drained_row0_dsp;
-    if (\$145 ) begin
-      \$174  = pending_row0_dsp;
+    \$177  = drow;
+    if (\$135 ) begin
+      \$177  = \$136 [0];
+    end
+    if (\$149 ) begin
+      \$177  = 1'h0;
     end
     if (rst) begin
-      \$174  = 16'h0000;
+      \$177  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$175  = drained_rows_dsp;
-    if (\$145 ) begin
-      \$175  = pending_rows_dsp;
-    end
-    if (rst) begin
-      \$175  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$176  = drained_row0_lut;
-    if (\$145 ) begin
-      \$176  = pending_row0_lut;
-    end
-    if (rst) begin
-      \$176  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$177  = drained_rows_lut;
-    if (\$145 ) begin
-      \$177  = pending_rows_lut;
-    end
-    if (rst) begin
-      \$177  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$178  = drained_rows;
-    if (\$145 ) begin
-      \$178  = pending_rows;
+    \$178  = drained_row0_dsp;
+    if (\$149 ) begin
+      \$178  = pending_row0_dsp;
     end
     if (rst) begin
       \$178  = 16'h0000;
@@ -1558,9 +1522,9 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$179  = drained_col0;
-    if (\$145 ) begin
-      \$179  = pending_col0;
+    \$179  = drained_rows_dsp;
+    if (\$149 ) begin
+      \$179  = pending_rows_dsp;
     end
     if (rst) begin
       \$179  = 16'h0000;
@@ -1568,9 +1532,9 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$180  = drained_cols;
-    if (\$145 ) begin
-      \$180  = pending_cols;
+    \$180  = drained_row0_lut;
+    if (\$149 ) begin
+      \$180  = pending_row0_lut;
     end
     if (rst) begin
       \$180  = 16'h0000;
@@ -1578,19 +1542,19 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$181  = \$signal$163 ;
-    if (\$145 ) begin
-      \$181  = \$signal$170 ;
+    \$181  = drained_rows_lut;
+    if (\$149 ) begin
+      \$181  = pending_rows_lut;
     end
     if (rst) begin
-      \$181  = 1'h0;
+      \$181  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$182  = pending_row0_dsp;
-    if (\$signal$100 ) begin
-      \$182  = \row0_dsp$171 ;
+    \$182  = drained_rows;
+    if (\$149 ) begin
+      \$182  = pending_rows;
     end
     if (rst) begin
       \$182  = 16'h0000;
@@ -1598,9 +1562,9 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$183  = pending_rows_dsp;
-    if (\$signal$100 ) begin
-      \$183  = \rows_dsp$172 ;
+    \$183  = drained_col0;
+    if (\$149 ) begin
+      \$183  = pending_col0;
     end
     if (rst) begin
       \$183  = 16'h0000;
@@ -1608,9 +1572,9 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$184  = pending_row0_lut;
-    if (\$signal$100 ) begin
-      \$184  = \row0_lut$173 ;
+    \$184  = drained_cols;
+    if (\$149 ) begin
+      \$184  = pending_cols;
     end
     if (rst) begin
       \$184  = 16'h0000;
@@ -1618,19 +1582,19 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$185  = pending_rows_lut;
-    if (\$signal$100 ) begin
-      \$185  = \rows_lut$174 ;
+    \$185  = \$signal$161 ;
+    if (\$149 ) begin
+      \$185  = \$signal$168 ;
     end
     if (rst) begin
-      \$185  = 16'h0000;
+      \$185  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$186  = pending_rows;
-    if (\$signal$100 ) begin
-      \$186  = rows;
+    \$186  = pending_row0_dsp;
+    if (\$signal$98 ) begin
+      \$186  = \row0_dsp$169 ;
     end
     if (rst) begin
       \$186  = 16'h0000;
@@ -1638,9 +1602,9 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$187  = pending_col0;
-    if (\$signal$100 ) begin
-      \$187  = \col0$176 ;
+    \$187  = pending_rows_dsp;
+    if (\$signal$98 ) begin
+      \$187  = \rows_dsp$170 ;
     end
     if (rst) begin
       \$187  = 16'h0000;
@@ -1648,9 +1612,9 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$188  = pending_cols;
-    if (\$signal$100 ) begin
-      \$188  = { 13'h0000, \cols$94  };
+    \$188  = pending_row0_lut;
+    if (\$signal$98 ) begin
+      \$188  = \row0_lut$171 ;
     end
     if (rst) begin
       \$188  = 16'h0000;
@@ -1658,48 +1622,88 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$189  = \$signal$170 ;
-    if (\$signal$100 ) begin
-      \$189  = \final$177 ;
+    \$189  = pending_rows_lut;
+    if (\$signal$98 ) begin
+      \$189  = \rows_lut$172 ;
     end
     if (rst) begin
-      \$189  = 1'h0;
+      \$189  = 16'h0000;
     end
   end
-  assign \cmd$26  = cmd;
-  assign \cmd$27  = cmd;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$190  = pending_rows;
+    if (\$signal$98 ) begin
+      \$190  = rows;
+    end
+    if (rst) begin
+      \$190  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$191  = pending_col0;
+    if (\$signal$98 ) begin
+      \$191  = \col0$174 ;
+    end
+    if (rst) begin
+      \$191  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$192  = pending_cols;
+    if (\$signal$98 ) begin
+      \$192  = { 13'h0000, \cols$92  };
+    end
+    if (rst) begin
+      \$192  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$193  = \$signal$168 ;
+    if (\$signal$98 ) begin
+      \$193  = \final$175 ;
+    end
+    if (rst) begin
+      \$193  = 1'h0;
+    end
+  end
+  assign \cmd$24  = cmd;
+  assign \cmd$25  = cmd;
   assign restart = start;
+  assign \restart$27  = start;
+  assign \restart$28  = start;
   assign \restart$29  = start;
-  assign \restart$30  = start;
-  assign \restart$31  = start;
   assign load__valid = w_load__valid;
   assign load__ready = 1'h1;
-  assign \load__valid$35  = x_load__valid;
-  assign \load__ready$37  = 1'h1;
+  assign \load__valid$33  = x_load__valid;
+  assign \load__ready$35  = 1'h1;
   assign wp__addr = params__payload[6:1];
   assign wp__data = params__payload[52:7];
-  assign \wp__addr$41  = params__payload[6:1];
-  assign \wp__data$42  = params__payload[52:7];
+  assign \wp__addr$39  = params__payload[6:1];
+  assign \wp__data$40  = params__payload[52:7];
   assign ngap = pending_rows[1:0];
-  assign rest = \$46 [2:0];
+  assign rest = \$50 [2:0];
   assign data = wdata;
   assign w_dsp = wdata[7:0];
   assign w_lut = wdata[15:8];
-  assign \data$123  = x;
-  assign valid = \$signal$98 ;
+  assign \data$121  = x;
+  assign valid = \$signal$96 ;
   assign out_bits = cmd[150:146];
   assign out_signed = cmd[151];
-  assign last = \$signal$100 ;
-  assign \$signature__addr  = \$92 [5:0];
+  assign last = \$signal$98 ;
+  assign \$signature__addr  = \$96 [5:0];
   assign mult_dsp = \$signature__data [15:0];
   assign shift_dsp = \$signature__data [20:16];
   assign bias_dsp = \$signature__data [44:21];
   assign relu_dsp = \$signature__data [45];
-  assign \$signature__addr$140  = \$93 [5:0];
-  assign mult_lut = \$signature__data$143 [15:0];
-  assign shift_lut = \$signature__data$143 [20:16];
-  assign bias_lut = \$signature__data$143 [44:21];
-  assign relu_lut = \$signature__data$143 [45];
+  assign \$signature__addr$138  = \$97 [5:0];
+  assign mult_lut = \$signature__data$141 [15:0];
+  assign shift_lut = \$signature__data$141 [20:16];
+  assign bias_lut = \$signature__data$141 [44:21];
+  assign relu_lut = \$signature__data$141 [45];
   assign drain_row = drow;
   assign w_data = meta;
   assign y_valid = w_en;
@@ -1787,44 +1791,44 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   assign \cmd.resident  = cmd[145];
   assign \cmd.out_bits  = cmd[150:146];
   assign \cmd.out_signed  = cmd[151];
-  assign \cmd$26.m_fixed  = cmd[15:0];
-  assign \cmd$26.m_lut  = cmd[31:16];
-  assign \cmd$26.n  = cmd[47:32];
-  assign \cmd$26.k  = cmd[63:48];
-  assign \cmd$26.f  = cmd[79:64];
-  assign \cmd$26.qa  = cmd[95:80];
-  assign \cmd$26.ra  = cmd[111:96];
-  assign \cmd$26.qb  = cmd[127:112];
-  assign \cmd$26.rb  = cmd[143:128];
-  assign \cmd$26.order  = cmd[144];
-  assign \cmd$26.resident  = cmd[145];
-  assign \cmd$26.out_bits  = cmd[150:146];
-  assign \cmd$26.out_signed  = cmd[151];
-  assign \cmd$27.m_fixed  = cmd[15:0];
-  assign \cmd$27.m_lut  = cmd[31:16];
-  assign \cmd$27.n  = cmd[47:32];
-  assign \cmd$27.k  = cmd[63:48];
-  assign \cmd$27.f  = cmd[79:64];
-  assign \cmd$27.qa  = cmd[95:80];
-  assign \cmd$27.ra  = cmd[111:96];
-  assign \cmd$27.qb  = cmd[127:112];
-  assign \cmd$27.rb  = cmd[143:128];
-  assign \cmd$27.order  = cmd[144];
-  assign \cmd$27.resident  = cmd[145];
-  assign \cmd$27.out_bits  = cmd[150:146];
-  assign \cmd$27.out_signed  = cmd[151];
+  assign \cmd$24.m_fixed  = cmd[15:0];
+  assign \cmd$24.m_lut  = cmd[31:16];
+  assign \cmd$24.n  = cmd[47:32];
+  assign \cmd$24.k  = cmd[63:48];
+  assign \cmd$24.f  = cmd[79:64];
+  assign \cmd$24.qa  = cmd[95:80];
+  assign \cmd$24.ra  = cmd[111:96];
+  assign \cmd$24.qb  = cmd[127:112];
+  assign \cmd$24.rb  = cmd[143:128];
+  assign \cmd$24.order  = cmd[144];
+  assign \cmd$24.resident  = cmd[145];
+  assign \cmd$24.out_bits  = cmd[150:146];
+  assign \cmd$24.out_signed  = cmd[151];
+  assign \cmd$25.m_fixed  = cmd[15:0];
+  assign \cmd$25.m_lut  = cmd[31:16];
+  assign \cmd$25.n  = cmd[47:32];
+  assign \cmd$25.k  = cmd[63:48];
+  assign \cmd$25.f  = cmd[79:64];
+  assign \cmd$25.qa  = cmd[95:80];
+  assign \cmd$25.ra  = cmd[111:96];
+  assign \cmd$25.qb  = cmd[127:112];
+  assign \cmd$25.rb  = cmd[143:128];
+  assign \cmd$25.order  = cmd[144];
+  assign \cmd$25.resident  = cmd[145];
+  assign \cmd$25.out_bits  = cmd[150:146];
+  assign \cmd$25.out_signed  = cmd[151];
   assign \load__payload.data  = load__payload[15:0];
   assign \load__payload.last  = load__payload[16];
-  assign \load__payload$36.data  = \load__payload$36 [15:0];
-  assign \load__payload$36.last  = \load__payload$36 [16];
+  assign \load__payload$34.data  = \load__payload$34 [15:0];
+  assign \load__payload$34.last  = \load__payload$34 [16];
   assign \wp__data.mult  = params__payload[22:7];
   assign \wp__data.shift  = params__payload[27:23];
   assign \wp__data.bias  = params__payload[51:28];
   assign \wp__data.relu  = params__payload[52];
-  assign \wp__data$42.mult  = params__payload[22:7];
-  assign \wp__data$42.shift  = params__payload[27:23];
-  assign \wp__data$42.bias  = params__payload[51:28];
-  assign \wp__data$42.relu  = params__payload[52];
+  assign \wp__data$40.mult  = params__payload[22:7];
+  assign \wp__data$40.shift  = params__payload[27:23];
+  assign \wp__data$40.bias  = params__payload[51:28];
+  assign \wp__data$40.relu  = params__payload[52];
   assign \wdata.dsp  = wdata[7:0];
   assign \wdata.dsp[0]  = wdata[3:0];
   assign \wdata.dsp[1]  = wdata[7:4];
@@ -1863,10 +1867,10 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   assign \y_dsp[1]  = y_dsp[33:17];
   assign \y_dsp[2]  = y_dsp[50:34];
   assign \y_dsp[3]  = y_dsp[67:51];
-  assign \$signature__data$143.mult  = \$signature__data$143 [15:0];
-  assign \$signature__data$143.shift  = \$signature__data$143 [20:16];
-  assign \$signature__data$143.bias  = \$signature__data$143 [44:21];
-  assign \$signature__data$143.relu  = \$signature__data$143 [45];
+  assign \$signature__data$141.mult  = \$signature__data$141 [15:0];
+  assign \$signature__data$141.shift  = \$signature__data$141 [20:16];
+  assign \$signature__data$141.bias  = \$signature__data$141 [44:21];
+  assign \$signature__data$141.relu  = \$signature__data$141 [45];
   assign \y_lut[0]  = y_lut[16:0];
   assign \y_lut[1]  = y_lut[33:17];
   assign \y_lut[2]  = y_lut[50:34];
@@ -1909,8 +1913,8 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   assign load_req__payload[27:23] = steps;
   assign load_req__payload[22:7] = k0;
   assign load_req__payload[0] = inc_w;
-  assign \load__payload$36 [16] = x_load__payload[16];
-  assign \load__payload$36 [15:0] = x_load__payload[15:0];
+  assign \load__payload$34 [16] = x_load__payload[16];
+  assign \load__payload$34 [15:0] = x_load__payload[15:0];
   assign load__payload[16] = w_load__payload[16];
   assign load__payload[15:0] = w_load__payload[15:0];
   assign \$4  = params__payload[0];
@@ -1919,7 +1923,7 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath (rst, valid, last, first, \port$821$0 , x, \port$890$0 , \port$893$0 , \valid$14 , \port$910$146 , drain_row, y_dsp, y_valid, y_lut, clk);
+module \fpim_tiny.datapath (rst, valid, last, first, \port$825$0 , x, \port$894$0 , \port$897$0 , \valid$14 , \port$914$146 , drain_row, y_dsp, y_valid, y_lut, clk);
   wire [95:0] acc;
   wire [95:0] \acc$39 ;
   wire [23:0] \acc$39[0] ;
@@ -1969,14 +1973,14 @@ module \fpim_tiny.datapath (rst, valid, last, first, \port$821$0 , x, \port$890$
   wire out_signed;
   wire \out_signed$27 ;
   wire \out_signed$51 ;
-  input [15:0] \port$821$0 ;
-  wire [15:0] \port$821$0 ;
-  input [45:0] \port$890$0 ;
-  wire [45:0] \port$890$0 ;
-  input [45:0] \port$893$0 ;
-  wire [45:0] \port$893$0 ;
-  input [5:0] \port$910$146 ;
-  wire [5:0] \port$910$146 ;
+  input [15:0] \port$825$0 ;
+  wire [15:0] \port$825$0 ;
+  input [45:0] \port$894$0 ;
+  wire [45:0] \port$894$0 ;
+  input [45:0] \port$897$0 ;
+  wire [45:0] \port$897$0 ;
+  input [5:0] \port$914$146 ;
+  wire [5:0] \port$914$146 ;
   wire relu;
   wire \relu$48 ;
   wire relu_dsp;
@@ -2056,14 +2060,14 @@ module \fpim_tiny.datapath (rst, valid, last, first, \port$821$0 , x, \port$890$
     .out(acc),
     .rst(rst),
     .valid(valid),
-    .\w$6 (\port$821$0 [7:0]),
+    .\w$6 (\port$825$0 [7:0]),
     .\x$8 (x)
   );
   \fpim_tiny.datapath.dsp_post  dsp_post (
     .acc(acc),
     .clk(clk),
-    .\port$890$0 (\port$890$0 ),
-    .\port$910$146 (\port$910$146 ),
+    .\port$894$0 (\port$894$0 ),
+    .\port$914$146 (\port$914$146 ),
     .rst(rst),
     .valid(\valid$14 ),
     .y(y_dsp),
@@ -2077,21 +2081,21 @@ module \fpim_tiny.datapath (rst, valid, last, first, \port$821$0 , x, \port$890$
     .out(\acc$39 ),
     .rst(rst),
     .valid(valid),
-    .\w$6 (\port$821$0 [15:8]),
+    .\w$6 (\port$825$0 [15:8]),
     .\x$8 (x)
   );
   \fpim_tiny.datapath.lut_post  lut_post (
     .acc(\acc$39 ),
     .clk(clk),
-    .\port$893$0 (\port$893$0 ),
-    .\port$910$146 (\port$910$146 ),
+    .\port$897$0 (\port$897$0 ),
+    .\port$914$146 (\port$914$146 ),
     .rst(rst),
     .valid(\valid$14 ),
     .y(y_lut),
     .y_valid(y_valid)
   );
-  assign w = \port$821$0 [7:0];
-  assign w_dsp = \port$821$0 [7:0];
+  assign w = \port$825$0 [7:0];
+  assign w_dsp = \port$825$0 [7:0];
   assign \x$3  = x;
   assign \valid$5  = valid;
   assign \first$7  = first;
@@ -2099,21 +2103,21 @@ module \fpim_tiny.datapath (rst, valid, last, first, \port$821$0 , x, \port$890$
   assign \drain_row$11  = drain_row;
   assign out = acc;
   assign drain = \valid$14 ;
-  assign mult = \port$890$0 [15:0];
-  assign mult_dsp = \port$890$0 [15:0];
-  assign shift = \port$890$0 [20:16];
-  assign shift_dsp = \port$890$0 [20:16];
-  assign bias = \port$890$0 [44:21];
-  assign bias_dsp = \port$890$0 [44:21];
-  assign relu = \port$890$0 [45];
-  assign relu_dsp = \port$890$0 [45];
-  assign out_bits = \port$910$146 [4:0];
-  assign \out_bits$25  = \port$910$146 [4:0];
-  assign out_signed = \port$910$146 [5];
-  assign \out_signed$27  = \port$910$146 [5];
+  assign mult = \port$894$0 [15:0];
+  assign mult_dsp = \port$894$0 [15:0];
+  assign shift = \port$894$0 [20:16];
+  assign shift_dsp = \port$894$0 [20:16];
+  assign bias = \port$894$0 [44:21];
+  assign bias_dsp = \port$894$0 [44:21];
+  assign relu = \port$894$0 [45];
+  assign relu_dsp = \port$894$0 [45];
+  assign out_bits = \port$914$146 [4:0];
+  assign \out_bits$25  = \port$914$146 [4:0];
+  assign out_signed = \port$914$146 [5];
+  assign \out_signed$27  = \port$914$146 [5];
   assign y = y_dsp;
-  assign \w$32  = \port$821$0 [15:8];
-  assign w_lut = \port$821$0 [15:8];
+  assign \w$32  = \port$825$0 [15:8];
+  assign w_lut = \port$825$0 [15:8];
   assign \x$34  = x;
   assign \valid$35  = valid;
   assign \first$36  = first;
@@ -2121,22 +2125,22 @@ module \fpim_tiny.datapath (rst, valid, last, first, \port$821$0 , x, \port$890$
   assign \drain_row$38  = drain_row;
   assign \out$40  = \acc$39 ;
   assign \valid$41  = \valid$14 ;
-  assign \mult$42  = \port$893$0 [15:0];
-  assign mult_lut = \port$893$0 [15:0];
-  assign \shift$44  = \port$893$0 [20:16];
-  assign shift_lut = \port$893$0 [20:16];
-  assign \bias$46  = \port$893$0 [44:21];
-  assign bias_lut = \port$893$0 [44:21];
-  assign \relu$48  = \port$893$0 [45];
-  assign relu_lut = \port$893$0 [45];
-  assign \out_bits$50  = \port$910$146 [4:0];
-  assign \out_signed$51  = \port$910$146 [5];
+  assign \mult$42  = \port$897$0 [15:0];
+  assign mult_lut = \port$897$0 [15:0];
+  assign \shift$44  = \port$897$0 [20:16];
+  assign shift_lut = \port$897$0 [20:16];
+  assign \bias$46  = \port$897$0 [44:21];
+  assign bias_lut = \port$897$0 [44:21];
+  assign \relu$48  = \port$897$0 [45];
+  assign relu_lut = \port$897$0 [45];
+  assign \out_bits$50  = \port$914$146 [4:0];
+  assign \out_signed$51  = \port$914$146 [5];
   assign \y$53  = y_lut;
   assign \y_valid$54  = y_valid;
-  assign \w[0]  = \port$821$0 [3:0];
-  assign \w[1]  = \port$821$0 [7:4];
-  assign \w_dsp[0]  = \port$821$0 [3:0];
-  assign \w_dsp[1]  = \port$821$0 [7:4];
+  assign \w[0]  = \port$825$0 [3:0];
+  assign \w[1]  = \port$825$0 [7:4];
+  assign \w_dsp[0]  = \port$825$0 [3:0];
+  assign \w_dsp[1]  = \port$825$0 [7:4];
   assign \x[0]  = x[3:0];
   assign \x[1]  = x[7:4];
   assign \x[2]  = x[11:8];
@@ -2161,10 +2165,10 @@ module \fpim_tiny.datapath (rst, valid, last, first, \port$821$0 , x, \port$890$
   assign \y[1]  = y_dsp[33:17];
   assign \y[2]  = y_dsp[50:34];
   assign \y[3]  = y_dsp[67:51];
-  assign \w$32[0]  = \port$821$0 [11:8];
-  assign \w$32[1]  = \port$821$0 [15:12];
-  assign \w_lut[0]  = \port$821$0 [11:8];
-  assign \w_lut[1]  = \port$821$0 [15:12];
+  assign \w$32[0]  = \port$825$0 [11:8];
+  assign \w$32[1]  = \port$825$0 [15:12];
+  assign \w_lut[0]  = \port$825$0 [11:8];
+  assign \w_lut[1]  = \port$825$0 [15:12];
   assign \x$34[0]  = x[3:0];
   assign \x$34[1]  = x[7:4];
   assign \x$34[2]  = x[11:8];
@@ -2457,7 +2461,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.dsp_core.pe_0_0  pe_0_0 (
     .acc(acc),
     .clk(clk),
-    .\port$242$0 (\$5 [1:0]),
+    .\port$246$0 (\$5 [1:0]),
     .rst(rst),
     .w(\w$6 [3:0]),
     .x(\x$8 [3:0])
@@ -2465,7 +2469,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.dsp_core.pe_0_1  pe_0_1 (
     .acc(\acc$78 ),
     .clk(clk),
-    .\port$1017$0 (ctl_0_1_d1[1:0]),
+    .\port$1021$0 (ctl_0_1_d1[1:0]),
     .rst(rst),
     .w(\w$11 ),
     .x(\x$13 )
@@ -2473,7 +2477,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.dsp_core.pe_0_2  pe_0_2 (
     .acc(\acc$80 ),
     .clk(clk),
-    .\port$1025$0 (ctl_0_2_d1[1:0]),
+    .\port$1029$0 (ctl_0_2_d1[1:0]),
     .rst(rst),
     .w(\w$18 ),
     .x(\x$20 )
@@ -2481,7 +2485,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.dsp_core.pe_0_3  pe_0_3 (
     .acc(\acc$82 ),
     .clk(clk),
-    .\port$1033$0 (ctl_0_3_d1[1:0]),
+    .\port$1037$0 (ctl_0_3_d1[1:0]),
     .rst(rst),
     .w(\w$25 ),
     .x(\x$27 )
@@ -2489,7 +2493,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.dsp_core.pe_1_0  pe_1_0 (
     .acc(\acc$84 ),
     .clk(clk),
-    .\port$997$0 (ctl_edge1_d1[1:0]),
+    .\port$1001$0 (ctl_edge1_d1[1:0]),
     .rst(rst),
     .w(\w$32 ),
     .x(\x$34 )
@@ -2497,7 +2501,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.dsp_core.pe_1_1  pe_1_1 (
     .acc(\acc$86 ),
     .clk(clk),
-    .\port$1047$0 (ctl_1_1_d1[1:0]),
+    .\port$1051$0 (ctl_1_1_d1[1:0]),
     .rst(rst),
     .w(\w$39 ),
     .x(\x$41 )
@@ -2505,7 +2509,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.dsp_core.pe_1_2  pe_1_2 (
     .acc(\acc$88 ),
     .clk(clk),
-    .\port$1057$0 (ctl_1_2_d1[1:0]),
+    .\port$1061$0 (ctl_1_2_d1[1:0]),
     .rst(rst),
     .w(\w$46 ),
     .x(\x$48 )
@@ -2513,7 +2517,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.dsp_core.pe_1_3  pe_1_3 (
     .acc(\acc$90 ),
     .clk(clk),
-    .\port$1067$0 (ctl_1_3_d1[1:0]),
+    .\port$1071$0 (ctl_1_3_d1[1:0]),
     .rst(rst),
     .w(\w$53 ),
     .x(\x$55 )
@@ -2917,7 +2921,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, \w$6 , \x$8 , drai
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_0_0 (rst, \port$242$0 , w, x, acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_0_0 (rst, \port$246$0 , w, x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [23:0] \$1 ;
   wire [24:0] \$2 ;
@@ -2927,8 +2931,8 @@ module \fpim_tiny.datapath.dsp_core.pe_0_0 (rst, \port$242$0 , w, x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$242$0 ;
-  wire [1:0] \port$242$0 ;
+  input [1:0] \port$246$0 ;
+  wire [1:0] \port$246$0 ;
   (* use_dsp = "yes" *)
   wire [7:0] product;
   input rst;
@@ -2939,26 +2943,26 @@ module \fpim_tiny.datapath.dsp_core.pe_0_0 (rst, \port$242$0 , w, x, acc, clk);
   input [3:0] x;
   wire [3:0] x;
   assign product = $signed(w) * $signed({ 1'h0, x });
-  assign \$1  = \port$242$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$246$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
     acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$3  = acc;
-    if (\port$242$0 [0]) begin
+    if (\port$246$0 [0]) begin
       \$3  = \$2 [23:0];
     end
     if (rst) begin
       \$3  = 24'h000000;
     end
   end
-  assign valid = \port$242$0 [0];
-  assign first = \port$242$0 [1];
+  assign valid = \port$246$0 [0];
+  assign first = \port$246$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_0_1 (rst, x, w, \port$1017$0 , acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_0_1 (rst, x, w, \port$1021$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [23:0] \$1 ;
   wire [24:0] \$2 ;
@@ -2968,8 +2972,8 @@ module \fpim_tiny.datapath.dsp_core.pe_0_1 (rst, x, w, \port$1017$0 , acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$1017$0 ;
-  wire [1:0] \port$1017$0 ;
+  input [1:0] \port$1021$0 ;
+  wire [1:0] \port$1021$0 ;
   (* use_dsp = "yes" *)
   wire [7:0] product;
   input rst;
@@ -2980,26 +2984,26 @@ module \fpim_tiny.datapath.dsp_core.pe_0_1 (rst, x, w, \port$1017$0 , acc, clk);
   input [3:0] x;
   wire [3:0] x;
   assign product = $signed(w) * $signed({ 1'h0, x });
-  assign \$1  = \port$1017$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$1021$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
     acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$3  = acc;
-    if (\port$1017$0 [0]) begin
+    if (\port$1021$0 [0]) begin
       \$3  = \$2 [23:0];
     end
     if (rst) begin
       \$3  = 24'h000000;
     end
   end
-  assign valid = \port$1017$0 [0];
-  assign first = \port$1017$0 [1];
+  assign valid = \port$1021$0 [0];
+  assign first = \port$1021$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_0_2 (rst, x, w, \port$1025$0 , acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_0_2 (rst, x, w, \port$1029$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [23:0] \$1 ;
   wire [24:0] \$2 ;
@@ -3009,8 +3013,8 @@ module \fpim_tiny.datapath.dsp_core.pe_0_2 (rst, x, w, \port$1025$0 , acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$1025$0 ;
-  wire [1:0] \port$1025$0 ;
+  input [1:0] \port$1029$0 ;
+  wire [1:0] \port$1029$0 ;
   (* use_dsp = "yes" *)
   wire [7:0] product;
   input rst;
@@ -3021,26 +3025,26 @@ module \fpim_tiny.datapath.dsp_core.pe_0_2 (rst, x, w, \port$1025$0 , acc, clk);
   input [3:0] x;
   wire [3:0] x;
   assign product = $signed(w) * $signed({ 1'h0, x });
-  assign \$1  = \port$1025$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$1029$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
     acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$3  = acc;
-    if (\port$1025$0 [0]) begin
+    if (\port$1029$0 [0]) begin
       \$3  = \$2 [23:0];
     end
     if (rst) begin
       \$3  = 24'h000000;
     end
   end
-  assign valid = \port$1025$0 [0];
-  assign first = \port$1025$0 [1];
+  assign valid = \port$1029$0 [0];
+  assign first = \port$1029$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_0_3 (rst, x, w, \port$1033$0 , acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_0_3 (rst, x, w, \port$1037$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [23:0] \$1 ;
   wire [24:0] \$2 ;
@@ -3050,8 +3054,8 @@ module \fpim_tiny.datapath.dsp_core.pe_0_3 (rst, x, w, \port$1033$0 , acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$1033$0 ;
-  wire [1:0] \port$1033$0 ;
+  input [1:0] \port$1037$0 ;
+  wire [1:0] \port$1037$0 ;
   (* use_dsp = "yes" *)
   wire [7:0] product;
   input rst;
@@ -3062,26 +3066,26 @@ module \fpim_tiny.datapath.dsp_core.pe_0_3 (rst, x, w, \port$1033$0 , acc, clk);
   input [3:0] x;
   wire [3:0] x;
   assign product = $signed(w) * $signed({ 1'h0, x });
-  assign \$1  = \port$1033$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$1037$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
     acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$3  = acc;
-    if (\port$1033$0 [0]) begin
+    if (\port$1037$0 [0]) begin
       \$3  = \$2 [23:0];
     end
     if (rst) begin
       \$3  = 24'h000000;
     end
   end
-  assign valid = \port$1033$0 [0];
-  assign first = \port$1033$0 [1];
+  assign valid = \port$1037$0 [0];
+  assign first = \port$1037$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_1_0 (rst, w, \port$997$0 , x, acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_1_0 (rst, w, \port$1001$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [23:0] \$1 ;
   wire [24:0] \$2 ;
@@ -3091,8 +3095,8 @@ module \fpim_tiny.datapath.dsp_core.pe_1_0 (rst, w, \port$997$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$997$0 ;
-  wire [1:0] \port$997$0 ;
+  input [1:0] \port$1001$0 ;
+  wire [1:0] \port$1001$0 ;
   (* use_dsp = "yes" *)
   wire [7:0] product;
   input rst;
@@ -3103,26 +3107,26 @@ module \fpim_tiny.datapath.dsp_core.pe_1_0 (rst, w, \port$997$0 , x, acc, clk);
   input [3:0] x;
   wire [3:0] x;
   assign product = $signed(w) * $signed({ 1'h0, x });
-  assign \$1  = \port$997$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$1001$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
     acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$3  = acc;
-    if (\port$997$0 [0]) begin
+    if (\port$1001$0 [0]) begin
       \$3  = \$2 [23:0];
     end
     if (rst) begin
       \$3  = 24'h000000;
     end
   end
-  assign valid = \port$997$0 [0];
-  assign first = \port$997$0 [1];
+  assign valid = \port$1001$0 [0];
+  assign first = \port$1001$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_1_1 (rst, w, \port$1047$0 , x, acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_1_1 (rst, w, \port$1051$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [23:0] \$1 ;
   wire [24:0] \$2 ;
@@ -3132,8 +3136,8 @@ module \fpim_tiny.datapath.dsp_core.pe_1_1 (rst, w, \port$1047$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$1047$0 ;
-  wire [1:0] \port$1047$0 ;
+  input [1:0] \port$1051$0 ;
+  wire [1:0] \port$1051$0 ;
   (* use_dsp = "yes" *)
   wire [7:0] product;
   input rst;
@@ -3144,26 +3148,26 @@ module \fpim_tiny.datapath.dsp_core.pe_1_1 (rst, w, \port$1047$0 , x, acc, clk);
   input [3:0] x;
   wire [3:0] x;
   assign product = $signed(w) * $signed({ 1'h0, x });
-  assign \$1  = \port$1047$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$1051$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
     acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$3  = acc;
-    if (\port$1047$0 [0]) begin
+    if (\port$1051$0 [0]) begin
       \$3  = \$2 [23:0];
     end
     if (rst) begin
       \$3  = 24'h000000;
     end
   end
-  assign valid = \port$1047$0 [0];
-  assign first = \port$1047$0 [1];
+  assign valid = \port$1051$0 [0];
+  assign first = \port$1051$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_1_2 (rst, w, \port$1057$0 , x, acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_1_2 (rst, w, \port$1061$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [23:0] \$1 ;
   wire [24:0] \$2 ;
@@ -3173,8 +3177,8 @@ module \fpim_tiny.datapath.dsp_core.pe_1_2 (rst, w, \port$1057$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$1057$0 ;
-  wire [1:0] \port$1057$0 ;
+  input [1:0] \port$1061$0 ;
+  wire [1:0] \port$1061$0 ;
   (* use_dsp = "yes" *)
   wire [7:0] product;
   input rst;
@@ -3185,26 +3189,26 @@ module \fpim_tiny.datapath.dsp_core.pe_1_2 (rst, w, \port$1057$0 , x, acc, clk);
   input [3:0] x;
   wire [3:0] x;
   assign product = $signed(w) * $signed({ 1'h0, x });
-  assign \$1  = \port$1057$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$1061$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
     acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$3  = acc;
-    if (\port$1057$0 [0]) begin
+    if (\port$1061$0 [0]) begin
       \$3  = \$2 [23:0];
     end
     if (rst) begin
       \$3  = 24'h000000;
     end
   end
-  assign valid = \port$1057$0 [0];
-  assign first = \port$1057$0 [1];
+  assign valid = \port$1061$0 [0];
+  assign first = \port$1061$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_1_3 (rst, w, \port$1067$0 , x, acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_1_3 (rst, w, \port$1071$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [23:0] \$1 ;
   wire [24:0] \$2 ;
@@ -3214,8 +3218,8 @@ module \fpim_tiny.datapath.dsp_core.pe_1_3 (rst, w, \port$1067$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$1067$0 ;
-  wire [1:0] \port$1067$0 ;
+  input [1:0] \port$1071$0 ;
+  wire [1:0] \port$1071$0 ;
   (* use_dsp = "yes" *)
   wire [7:0] product;
   input rst;
@@ -3226,26 +3230,26 @@ module \fpim_tiny.datapath.dsp_core.pe_1_3 (rst, w, \port$1067$0 , x, acc, clk);
   input [3:0] x;
   wire [3:0] x;
   assign product = $signed(w) * $signed({ 1'h0, x });
-  assign \$1  = \port$1067$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$1071$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
     acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$3  = acc;
-    if (\port$1067$0 [0]) begin
+    if (\port$1071$0 [0]) begin
       \$3  = \$2 [23:0];
     end
     if (rst) begin
       \$3  = 24'h000000;
     end
   end
-  assign valid = \port$1067$0 [0];
-  assign first = \port$1067$0 [1];
+  assign valid = \port$1071$0 [0];
+  assign first = \port$1071$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_post (rst, \port$890$0 , valid, \port$910$146 , acc, y_valid, y, clk);
+module \fpim_tiny.datapath.dsp_post (rst, \port$894$0 , valid, \port$914$146 , acc, y_valid, y, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [5:0] \$1 ;
   wire \$10 ;
@@ -3342,10 +3346,10 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$890$0 , valid, \port$910$146 , a
   wire [41:0] p1;
   wire [41:0] p2;
   wire [41:0] p3;
-  input [45:0] \port$890$0 ;
-  wire [45:0] \port$890$0 ;
-  input [5:0] \port$910$146 ;
-  wire [5:0] \port$910$146 ;
+  input [45:0] \port$894$0 ;
+  wire [45:0] \port$894$0 ;
+  input [5:0] \port$914$146 ;
+  wire [5:0] \port$914$146 ;
   wire [41:0] q0;
   wire [41:0] q1;
   wire [41:0] q2;
@@ -3380,13 +3384,13 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$890$0 , valid, \port$910$146 , a
   wire [16:0] \y[3] ;
   output y_valid;
   reg y_valid = 1'h0;
-  assign \$19  = $signed(acc[47:24]) + $signed(\port$890$0 [44:21]);
-  assign \$20  = $signed(\$19 ) * $signed({ 1'h0, \port$890$0 [15:0] });
-  assign q1 = $signed(\$20 ) >>> \port$890$0 [20:16];
-  assign \$21  = | \port$890$0 [20:16];
+  assign \$19  = $signed(acc[47:24]) + $signed(\port$894$0 [44:21]);
+  assign \$20  = $signed(\$19 ) * $signed({ 1'h0, \port$894$0 [15:0] });
+  assign q1 = $signed(\$20 ) >>> \port$894$0 [20:16];
+  assign \$21  = | \port$894$0 [20:16];
   assign \$22  = $signed(\$20 ) >>> \$1 [4:0];
   assign guard1 = \$21  & \$22 [0];
-  assign \$23  = \port$890$0 [20:16] > 1'h1;
+  assign \$23  = \port$894$0 [20:16] > 1'h1;
   assign \$24  = 1'h1 << \$1 [4:0];
   assign \$25  = \$24  - 1'h1;
   assign \$26  = { \$20 [40], \$20  } & { \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25  };
@@ -3396,15 +3400,15 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$890$0 , valid, \port$910$146 , a
   assign \$29  = guard1 & \$28 ;
   assign round1 = $signed(q1) + $signed({ 1'h0, \$29  });
   assign \$30  = $signed(round1) < $signed(1'h0);
-  assign \$31  = \port$890$0 [45] & \$30 ;
+  assign \$31  = \port$894$0 [45] & \$30 ;
   assign relu1 = \$31  ? 43'h00000000000 : round1;
-  assign \$32  = $signed(acc[71:48]) + $signed(\port$890$0 [44:21]);
-  assign \$33  = $signed(\$32 ) * $signed({ 1'h0, \port$890$0 [15:0] });
-  assign q2 = $signed(\$33 ) >>> \port$890$0 [20:16];
-  assign \$34  = | \port$890$0 [20:16];
+  assign \$32  = $signed(acc[71:48]) + $signed(\port$894$0 [44:21]);
+  assign \$33  = $signed(\$32 ) * $signed({ 1'h0, \port$894$0 [15:0] });
+  assign q2 = $signed(\$33 ) >>> \port$894$0 [20:16];
+  assign \$34  = | \port$894$0 [20:16];
   assign \$35  = $signed(\$33 ) >>> \$1 [4:0];
   assign guard2 = \$34  & \$35 [0];
-  assign \$36  = \port$890$0 [20:16] > 1'h1;
+  assign \$36  = \port$894$0 [20:16] > 1'h1;
   assign \$37  = 1'h1 << \$1 [4:0];
   assign \$38  = \$37  - 1'h1;
   assign \$39  = { \$33 [40], \$33  } & { \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38  };
@@ -3414,15 +3418,15 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$890$0 , valid, \port$910$146 , a
   assign \$42  = guard2 & \$41 ;
   assign round2 = $signed(q2) + $signed({ 1'h0, \$42  });
   assign \$43  = $signed(round2) < $signed(1'h0);
-  assign \$44  = \port$890$0 [45] & \$43 ;
+  assign \$44  = \port$894$0 [45] & \$43 ;
   assign relu2 = \$44  ? 43'h00000000000 : round2;
-  assign \$45  = $signed(acc[95:72]) + $signed(\port$890$0 [44:21]);
-  assign \$46  = $signed(\$45 ) * $signed({ 1'h0, \port$890$0 [15:0] });
-  assign q3 = $signed(\$46 ) >>> \port$890$0 [20:16];
-  assign \$47  = | \port$890$0 [20:16];
+  assign \$45  = $signed(acc[95:72]) + $signed(\port$894$0 [44:21]);
+  assign \$46  = $signed(\$45 ) * $signed({ 1'h0, \port$894$0 [15:0] });
+  assign q3 = $signed(\$46 ) >>> \port$894$0 [20:16];
+  assign \$47  = | \port$894$0 [20:16];
   assign \$48  = $signed(\$46 ) >>> \$1 [4:0];
   assign guard3 = \$47  & \$48 [0];
-  assign \$49  = \port$890$0 [20:16] > 1'h1;
+  assign \$49  = \port$894$0 [20:16] > 1'h1;
   assign \$50  = 1'h1 << \$1 [4:0];
   assign \$51  = \$50  - 1'h1;
   assign \$52  = { \$46 [40], \$46  } & { \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51  };
@@ -3432,7 +3436,7 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$890$0 , valid, \port$910$146 , a
   assign \$55  = guard3 & \$54 ;
   assign round3 = $signed(q3) + $signed({ 1'h0, \$55  });
   assign \$56  = $signed(round3) < $signed(1'h0);
-  assign \$57  = \port$890$0 [45] & \$56 ;
+  assign \$57  = \port$894$0 [45] & \$56 ;
   assign relu3 = \$57  ? 43'h00000000000 : round3;
   assign \$58  = $signed(relu0) > $signed({ 1'h0, \$4 [15:0] });
   assign \$59  = $signed(relu0) < $signed(qmin);
@@ -3454,19 +3458,19 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$890$0 , valid, \port$910$146 , a
     y_valid <= \$74 ;
   always @(posedge clk)
     y <= \$75 ;
-  assign \$1  = \port$890$0 [20:16] - 1'h1;
-  assign \$2  = \port$910$146 [4:0] - \port$910$146 [5];
+  assign \$1  = \port$894$0 [20:16] - 1'h1;
+  assign \$2  = \port$914$146 [4:0] - \port$914$146 [5];
   assign \$3  = 1'h1 << \$2 [4:0];
   assign \$4  = \$3  - 1'h1;
   assign \$5  = - \$4 [15:0];
-  assign qmin = \port$910$146 [5] ? \$5  : 17'h00000;
-  assign \$6  = $signed(acc[23:0]) + $signed(\port$890$0 [44:21]);
-  assign \$7  = $signed(\$6 ) * $signed({ 1'h0, \port$890$0 [15:0] });
-  assign q0 = $signed(\$7 ) >>> \port$890$0 [20:16];
-  assign \$8  = | \port$890$0 [20:16];
+  assign qmin = \port$914$146 [5] ? \$5  : 17'h00000;
+  assign \$6  = $signed(acc[23:0]) + $signed(\port$894$0 [44:21]);
+  assign \$7  = $signed(\$6 ) * $signed({ 1'h0, \port$894$0 [15:0] });
+  assign q0 = $signed(\$7 ) >>> \port$894$0 [20:16];
+  assign \$8  = | \port$894$0 [20:16];
   assign \$9  = $signed(\$7 ) >>> \$1 [4:0];
   assign guard0 = \$8  & \$9 [0];
-  assign \$10  = \port$890$0 [20:16] > 1'h1;
+  assign \$10  = \port$894$0 [20:16] > 1'h1;
   assign \$11  = 1'h1 << \$1 [4:0];
   assign \$12  = \$11  - 1'h1;
   assign \$13  = { \$7 [40], \$7  } & { \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12  };
@@ -3476,7 +3480,7 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$890$0 , valid, \port$910$146 , a
   assign \$16  = guard0 & \$15 ;
   assign round0 = $signed(q0) + $signed({ 1'h0, \$16  });
   assign \$17  = $signed(round0) < $signed(1'h0);
-  assign \$18  = \port$890$0 [45] & \$17 ;
+  assign \$18  = \port$894$0 [45] & \$17 ;
   assign relu0 = \$18  ? 43'h00000000000 : round0;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
@@ -3499,15 +3503,15 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$890$0 , valid, \port$910$146 , a
     end
   end
   assign s_m1 = \$1 [4:0];
-  assign shift = \port$890$0 [20:16];
+  assign shift = \port$894$0 [20:16];
   assign width = \$2 [4:0];
-  assign out_bits = \port$910$146 [4:0];
-  assign out_signed = \port$910$146 [5];
+  assign out_bits = \port$914$146 [4:0];
+  assign out_signed = \port$914$146 [5];
   assign qmax = \$4 [15:0];
   assign p0 = { \$7 [40], \$7  };
-  assign bias = \port$890$0 [44:21];
-  assign mult = \port$890$0 [15:0];
-  assign relu = \port$890$0 [45];
+  assign bias = \port$894$0 [44:21];
+  assign mult = \port$894$0 [15:0];
+  assign relu = \port$894$0 [45];
   assign p1 = { \$20 [40], \$20  };
   assign p2 = { \$33 [40], \$33  };
   assign p3 = { \$46 [40], \$46  };
@@ -3791,7 +3795,7 @@ module \fpim_tiny.datapath.lut_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.lut_core.pe_0_0  pe_0_0 (
     .acc(acc),
     .clk(clk),
-    .\port$411$0 (\$5 [1:0]),
+    .\port$415$0 (\$5 [1:0]),
     .rst(rst),
     .w(\w$6 [3:0]),
     .x(\x$8 [3:0])
@@ -3799,7 +3803,7 @@ module \fpim_tiny.datapath.lut_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.lut_core.pe_0_1  pe_0_1 (
     .acc(\acc$78 ),
     .clk(clk),
-    .\port$1138$0 (ctl_0_1_d1[1:0]),
+    .\port$1142$0 (ctl_0_1_d1[1:0]),
     .rst(rst),
     .w(\w$11 ),
     .x(\x$13 )
@@ -3807,7 +3811,7 @@ module \fpim_tiny.datapath.lut_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.lut_core.pe_0_2  pe_0_2 (
     .acc(\acc$80 ),
     .clk(clk),
-    .\port$1146$0 (ctl_0_2_d1[1:0]),
+    .\port$1150$0 (ctl_0_2_d1[1:0]),
     .rst(rst),
     .w(\w$18 ),
     .x(\x$20 )
@@ -3815,7 +3819,7 @@ module \fpim_tiny.datapath.lut_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.lut_core.pe_0_3  pe_0_3 (
     .acc(\acc$82 ),
     .clk(clk),
-    .\port$1154$0 (ctl_0_3_d1[1:0]),
+    .\port$1158$0 (ctl_0_3_d1[1:0]),
     .rst(rst),
     .w(\w$25 ),
     .x(\x$27 )
@@ -3823,7 +3827,7 @@ module \fpim_tiny.datapath.lut_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.lut_core.pe_1_0  pe_1_0 (
     .acc(\acc$84 ),
     .clk(clk),
-    .\port$1118$0 (ctl_edge1_d1[1:0]),
+    .\port$1122$0 (ctl_edge1_d1[1:0]),
     .rst(rst),
     .w(\w$32 ),
     .x(\x$34 )
@@ -3831,7 +3835,7 @@ module \fpim_tiny.datapath.lut_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.lut_core.pe_1_1  pe_1_1 (
     .acc(\acc$86 ),
     .clk(clk),
-    .\port$1168$0 (ctl_1_1_d1[1:0]),
+    .\port$1172$0 (ctl_1_1_d1[1:0]),
     .rst(rst),
     .w(\w$39 ),
     .x(\x$41 )
@@ -3839,7 +3843,7 @@ module \fpim_tiny.datapath.lut_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.lut_core.pe_1_2  pe_1_2 (
     .acc(\acc$88 ),
     .clk(clk),
-    .\port$1178$0 (ctl_1_2_d1[1:0]),
+    .\port$1182$0 (ctl_1_2_d1[1:0]),
     .rst(rst),
     .w(\w$46 ),
     .x(\x$48 )
@@ -3847,7 +3851,7 @@ module \fpim_tiny.datapath.lut_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.lut_core.pe_1_3  pe_1_3 (
     .acc(\acc$90 ),
     .clk(clk),
-    .\port$1188$0 (ctl_1_3_d1[1:0]),
+    .\port$1192$0 (ctl_1_3_d1[1:0]),
     .rst(rst),
     .w(\w$53 ),
     .x(\x$55 )
@@ -4251,7 +4255,7 @@ module \fpim_tiny.datapath.lut_core (rst, valid, last, first, \w$6 , \x$8 , drai
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_0_0 (rst, \port$411$0 , w, x, acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_0_0 (rst, \port$415$0 , w, x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -4273,8 +4277,8 @@ module \fpim_tiny.datapath.lut_core.pe_0_0 (rst, \port$411$0 , w, x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$411$0 ;
-  wire [1:0] \port$411$0 ;
+  input [1:0] \port$415$0 ;
+  wire [1:0] \port$415$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -4294,7 +4298,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_0 (rst, \port$411$0 , w, x, acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$411$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$415$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -4305,7 +4309,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_0 (rst, \port$411$0 , w, x, acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     \$15  = acc;
-    if (\port$411$0 [0]) begin
+    if (\port$415$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -4316,12 +4320,12 @@ module \fpim_tiny.datapath.lut_core.pe_0_0 (rst, \port$411$0 , w, x, acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$411$0 [0];
-  assign first = \port$411$0 [1];
+  assign valid = \port$415$0 [0];
+  assign first = \port$415$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_0_1 (rst, x, w, \port$1138$0 , acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_0_1 (rst, x, w, \port$1142$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -4343,8 +4347,8 @@ module \fpim_tiny.datapath.lut_core.pe_0_1 (rst, x, w, \port$1138$0 , acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$1138$0 ;
-  wire [1:0] \port$1138$0 ;
+  input [1:0] \port$1142$0 ;
+  wire [1:0] \port$1142$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -4364,7 +4368,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_1 (rst, x, w, \port$1138$0 , acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$1138$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$1142$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -4375,7 +4379,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_1 (rst, x, w, \port$1138$0 , acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \$15  = acc;
-    if (\port$1138$0 [0]) begin
+    if (\port$1142$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -4386,12 +4390,12 @@ module \fpim_tiny.datapath.lut_core.pe_0_1 (rst, x, w, \port$1138$0 , acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$1138$0 [0];
-  assign first = \port$1138$0 [1];
+  assign valid = \port$1142$0 [0];
+  assign first = \port$1142$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_0_2 (rst, x, w, \port$1146$0 , acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_0_2 (rst, x, w, \port$1150$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -4413,8 +4417,8 @@ module \fpim_tiny.datapath.lut_core.pe_0_2 (rst, x, w, \port$1146$0 , acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$1146$0 ;
-  wire [1:0] \port$1146$0 ;
+  input [1:0] \port$1150$0 ;
+  wire [1:0] \port$1150$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -4434,7 +4438,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_2 (rst, x, w, \port$1146$0 , acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$1146$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$1150$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -4445,7 +4449,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_2 (rst, x, w, \port$1146$0 , acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
     \$15  = acc;
-    if (\port$1146$0 [0]) begin
+    if (\port$1150$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -4456,12 +4460,12 @@ module \fpim_tiny.datapath.lut_core.pe_0_2 (rst, x, w, \port$1146$0 , acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$1146$0 [0];
-  assign first = \port$1146$0 [1];
+  assign valid = \port$1150$0 [0];
+  assign first = \port$1150$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_0_3 (rst, x, w, \port$1154$0 , acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_0_3 (rst, x, w, \port$1158$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -4483,8 +4487,8 @@ module \fpim_tiny.datapath.lut_core.pe_0_3 (rst, x, w, \port$1154$0 , acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$1154$0 ;
-  wire [1:0] \port$1154$0 ;
+  input [1:0] \port$1158$0 ;
+  wire [1:0] \port$1158$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -4504,7 +4508,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_3 (rst, x, w, \port$1154$0 , acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$1154$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$1158$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -4515,7 +4519,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_3 (rst, x, w, \port$1154$0 , acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$15  = acc;
-    if (\port$1154$0 [0]) begin
+    if (\port$1158$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -4526,12 +4530,12 @@ module \fpim_tiny.datapath.lut_core.pe_0_3 (rst, x, w, \port$1154$0 , acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$1154$0 [0];
-  assign first = \port$1154$0 [1];
+  assign valid = \port$1158$0 [0];
+  assign first = \port$1158$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_1_0 (rst, w, \port$1118$0 , x, acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_1_0 (rst, w, \port$1122$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -4553,8 +4557,8 @@ module \fpim_tiny.datapath.lut_core.pe_1_0 (rst, w, \port$1118$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$1118$0 ;
-  wire [1:0] \port$1118$0 ;
+  input [1:0] \port$1122$0 ;
+  wire [1:0] \port$1122$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -4574,7 +4578,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_0 (rst, w, \port$1118$0 , x, acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$1118$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$1122$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -4585,7 +4589,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_0 (rst, w, \port$1118$0 , x, acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$15  = acc;
-    if (\port$1118$0 [0]) begin
+    if (\port$1122$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -4596,12 +4600,12 @@ module \fpim_tiny.datapath.lut_core.pe_1_0 (rst, w, \port$1118$0 , x, acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$1118$0 [0];
-  assign first = \port$1118$0 [1];
+  assign valid = \port$1122$0 [0];
+  assign first = \port$1122$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_1_1 (rst, w, \port$1168$0 , x, acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_1_1 (rst, w, \port$1172$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -4623,8 +4627,8 @@ module \fpim_tiny.datapath.lut_core.pe_1_1 (rst, w, \port$1168$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$1168$0 ;
-  wire [1:0] \port$1168$0 ;
+  input [1:0] \port$1172$0 ;
+  wire [1:0] \port$1172$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -4644,7 +4648,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_1 (rst, w, \port$1168$0 , x, acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$1168$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$1172$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -4655,7 +4659,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_1 (rst, w, \port$1168$0 , x, acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$15  = acc;
-    if (\port$1168$0 [0]) begin
+    if (\port$1172$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -4666,12 +4670,12 @@ module \fpim_tiny.datapath.lut_core.pe_1_1 (rst, w, \port$1168$0 , x, acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$1168$0 [0];
-  assign first = \port$1168$0 [1];
+  assign valid = \port$1172$0 [0];
+  assign first = \port$1172$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_1_2 (rst, w, \port$1178$0 , x, acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_1_2 (rst, w, \port$1182$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$19  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -4693,8 +4697,8 @@ module \fpim_tiny.datapath.lut_core.pe_1_2 (rst, w, \port$1178$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$1178$0 ;
-  wire [1:0] \port$1178$0 ;
+  input [1:0] \port$1182$0 ;
+  wire [1:0] \port$1182$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -4714,7 +4718,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_2 (rst, w, \port$1178$0 , x, acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$1178$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$1182$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -4725,7 +4729,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_2 (rst, w, \port$1178$0 , x, acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
     \$15  = acc;
-    if (\port$1178$0 [0]) begin
+    if (\port$1182$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -4736,12 +4740,12 @@ module \fpim_tiny.datapath.lut_core.pe_1_2 (rst, w, \port$1178$0 , x, acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$1178$0 [0];
-  assign first = \port$1178$0 [1];
+  assign valid = \port$1182$0 [0];
+  assign first = \port$1182$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_1_3 (rst, w, \port$1188$0 , x, acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_1_3 (rst, w, \port$1192$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$20  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -4763,8 +4767,8 @@ module \fpim_tiny.datapath.lut_core.pe_1_3 (rst, w, \port$1188$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$1188$0 ;
-  wire [1:0] \port$1188$0 ;
+  input [1:0] \port$1192$0 ;
+  wire [1:0] \port$1192$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -4784,7 +4788,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_3 (rst, w, \port$1188$0 , x, acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$1188$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$1192$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -4795,7 +4799,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_3 (rst, w, \port$1188$0 , x, acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
     \$15  = acc;
-    if (\port$1188$0 [0]) begin
+    if (\port$1192$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -4806,12 +4810,12 @@ module \fpim_tiny.datapath.lut_core.pe_1_3 (rst, w, \port$1188$0 , x, acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$1188$0 [0];
-  assign first = \port$1188$0 [1];
+  assign valid = \port$1192$0 [0];
+  assign first = \port$1192$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_post (rst, \port$893$0 , valid, \port$910$146 , acc, y_valid, y, clk);
+module \fpim_tiny.datapath.lut_post (rst, \port$897$0 , valid, \port$914$146 , acc, y_valid, y, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$21  = 0;
   wire [5:0] \$1 ;
   wire \$10 ;
@@ -4908,10 +4912,10 @@ module \fpim_tiny.datapath.lut_post (rst, \port$893$0 , valid, \port$910$146 , a
   wire [41:0] p1;
   wire [41:0] p2;
   wire [41:0] p3;
-  input [45:0] \port$893$0 ;
-  wire [45:0] \port$893$0 ;
-  input [5:0] \port$910$146 ;
-  wire [5:0] \port$910$146 ;
+  input [45:0] \port$897$0 ;
+  wire [45:0] \port$897$0 ;
+  input [5:0] \port$914$146 ;
+  wire [5:0] \port$914$146 ;
   wire [41:0] q0;
   wire [41:0] q1;
   wire [41:0] q2;
@@ -4946,13 +4950,13 @@ module \fpim_tiny.datapath.lut_post (rst, \port$893$0 , valid, \port$910$146 , a
   wire [16:0] \y[3] ;
   output y_valid;
   reg y_valid = 1'h0;
-  assign \$19  = $signed(acc[47:24]) + $signed(\port$893$0 [44:21]);
-  assign \$20  = $signed(\$19 ) * $signed({ 1'h0, \port$893$0 [15:0] });
-  assign q1 = $signed(\$20 ) >>> \port$893$0 [20:16];
-  assign \$21  = | \port$893$0 [20:16];
+  assign \$19  = $signed(acc[47:24]) + $signed(\port$897$0 [44:21]);
+  assign \$20  = $signed(\$19 ) * $signed({ 1'h0, \port$897$0 [15:0] });
+  assign q1 = $signed(\$20 ) >>> \port$897$0 [20:16];
+  assign \$21  = | \port$897$0 [20:16];
   assign \$22  = $signed(\$20 ) >>> \$1 [4:0];
   assign guard1 = \$21  & \$22 [0];
-  assign \$23  = \port$893$0 [20:16] > 1'h1;
+  assign \$23  = \port$897$0 [20:16] > 1'h1;
   assign \$24  = 1'h1 << \$1 [4:0];
   assign \$25  = \$24  - 1'h1;
   assign \$26  = { \$20 [40], \$20  } & { \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25  };
@@ -4962,15 +4966,15 @@ module \fpim_tiny.datapath.lut_post (rst, \port$893$0 , valid, \port$910$146 , a
   assign \$29  = guard1 & \$28 ;
   assign round1 = $signed(q1) + $signed({ 1'h0, \$29  });
   assign \$30  = $signed(round1) < $signed(1'h0);
-  assign \$31  = \port$893$0 [45] & \$30 ;
+  assign \$31  = \port$897$0 [45] & \$30 ;
   assign relu1 = \$31  ? 43'h00000000000 : round1;
-  assign \$32  = $signed(acc[71:48]) + $signed(\port$893$0 [44:21]);
-  assign \$33  = $signed(\$32 ) * $signed({ 1'h0, \port$893$0 [15:0] });
-  assign q2 = $signed(\$33 ) >>> \port$893$0 [20:16];
-  assign \$34  = | \port$893$0 [20:16];
+  assign \$32  = $signed(acc[71:48]) + $signed(\port$897$0 [44:21]);
+  assign \$33  = $signed(\$32 ) * $signed({ 1'h0, \port$897$0 [15:0] });
+  assign q2 = $signed(\$33 ) >>> \port$897$0 [20:16];
+  assign \$34  = | \port$897$0 [20:16];
   assign \$35  = $signed(\$33 ) >>> \$1 [4:0];
   assign guard2 = \$34  & \$35 [0];
-  assign \$36  = \port$893$0 [20:16] > 1'h1;
+  assign \$36  = \port$897$0 [20:16] > 1'h1;
   assign \$37  = 1'h1 << \$1 [4:0];
   assign \$38  = \$37  - 1'h1;
   assign \$39  = { \$33 [40], \$33  } & { \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38  };
@@ -4980,15 +4984,15 @@ module \fpim_tiny.datapath.lut_post (rst, \port$893$0 , valid, \port$910$146 , a
   assign \$42  = guard2 & \$41 ;
   assign round2 = $signed(q2) + $signed({ 1'h0, \$42  });
   assign \$43  = $signed(round2) < $signed(1'h0);
-  assign \$44  = \port$893$0 [45] & \$43 ;
+  assign \$44  = \port$897$0 [45] & \$43 ;
   assign relu2 = \$44  ? 43'h00000000000 : round2;
-  assign \$45  = $signed(acc[95:72]) + $signed(\port$893$0 [44:21]);
-  assign \$46  = $signed(\$45 ) * $signed({ 1'h0, \port$893$0 [15:0] });
-  assign q3 = $signed(\$46 ) >>> \port$893$0 [20:16];
-  assign \$47  = | \port$893$0 [20:16];
+  assign \$45  = $signed(acc[95:72]) + $signed(\port$897$0 [44:21]);
+  assign \$46  = $signed(\$45 ) * $signed({ 1'h0, \port$897$0 [15:0] });
+  assign q3 = $signed(\$46 ) >>> \port$897$0 [20:16];
+  assign \$47  = | \port$897$0 [20:16];
   assign \$48  = $signed(\$46 ) >>> \$1 [4:0];
   assign guard3 = \$47  & \$48 [0];
-  assign \$49  = \port$893$0 [20:16] > 1'h1;
+  assign \$49  = \port$897$0 [20:16] > 1'h1;
   assign \$50  = 1'h1 << \$1 [4:0];
   assign \$51  = \$50  - 1'h1;
   assign \$52  = { \$46 [40], \$46  } & { \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51  };
@@ -4998,7 +5002,7 @@ module \fpim_tiny.datapath.lut_post (rst, \port$893$0 , valid, \port$910$146 , a
   assign \$55  = guard3 & \$54 ;
   assign round3 = $signed(q3) + $signed({ 1'h0, \$55  });
   assign \$56  = $signed(round3) < $signed(1'h0);
-  assign \$57  = \port$893$0 [45] & \$56 ;
+  assign \$57  = \port$897$0 [45] & \$56 ;
   assign relu3 = \$57  ? 43'h00000000000 : round3;
   assign \$58  = $signed(relu0) > $signed({ 1'h0, \$4 [15:0] });
   assign \$59  = $signed(relu0) < $signed(qmin);
@@ -5020,19 +5024,19 @@ module \fpim_tiny.datapath.lut_post (rst, \port$893$0 , valid, \port$910$146 , a
     y_valid <= \$74 ;
   always @(posedge clk)
     y <= \$75 ;
-  assign \$1  = \port$893$0 [20:16] - 1'h1;
-  assign \$2  = \port$910$146 [4:0] - \port$910$146 [5];
+  assign \$1  = \port$897$0 [20:16] - 1'h1;
+  assign \$2  = \port$914$146 [4:0] - \port$914$146 [5];
   assign \$3  = 1'h1 << \$2 [4:0];
   assign \$4  = \$3  - 1'h1;
   assign \$5  = - \$4 [15:0];
-  assign qmin = \port$910$146 [5] ? \$5  : 17'h00000;
-  assign \$6  = $signed(acc[23:0]) + $signed(\port$893$0 [44:21]);
-  assign \$7  = $signed(\$6 ) * $signed({ 1'h0, \port$893$0 [15:0] });
-  assign q0 = $signed(\$7 ) >>> \port$893$0 [20:16];
-  assign \$8  = | \port$893$0 [20:16];
+  assign qmin = \port$914$146 [5] ? \$5  : 17'h00000;
+  assign \$6  = $signed(acc[23:0]) + $signed(\port$897$0 [44:21]);
+  assign \$7  = $signed(\$6 ) * $signed({ 1'h0, \port$897$0 [15:0] });
+  assign q0 = $signed(\$7 ) >>> \port$897$0 [20:16];
+  assign \$8  = | \port$897$0 [20:16];
   assign \$9  = $signed(\$7 ) >>> \$1 [4:0];
   assign guard0 = \$8  & \$9 [0];
-  assign \$10  = \port$893$0 [20:16] > 1'h1;
+  assign \$10  = \port$897$0 [20:16] > 1'h1;
   assign \$11  = 1'h1 << \$1 [4:0];
   assign \$12  = \$11  - 1'h1;
   assign \$13  = { \$7 [40], \$7  } & { \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12  };
@@ -5042,7 +5046,7 @@ module \fpim_tiny.datapath.lut_post (rst, \port$893$0 , valid, \port$910$146 , a
   assign \$16  = guard0 & \$15 ;
   assign round0 = $signed(q0) + $signed({ 1'h0, \$16  });
   assign \$17  = $signed(round0) < $signed(1'h0);
-  assign \$18  = \port$893$0 [45] & \$17 ;
+  assign \$18  = \port$897$0 [45] & \$17 ;
   assign relu0 = \$18  ? 43'h00000000000 : round0;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
@@ -5065,15 +5069,15 @@ module \fpim_tiny.datapath.lut_post (rst, \port$893$0 , valid, \port$910$146 , a
     end
   end
   assign s_m1 = \$1 [4:0];
-  assign shift = \port$893$0 [20:16];
+  assign shift = \port$897$0 [20:16];
   assign width = \$2 [4:0];
-  assign out_bits = \port$910$146 [4:0];
-  assign out_signed = \port$910$146 [5];
+  assign out_bits = \port$914$146 [4:0];
+  assign out_signed = \port$914$146 [5];
   assign qmax = \$4 [15:0];
   assign p0 = { \$7 [40], \$7  };
-  assign bias = \port$893$0 [44:21];
-  assign mult = \port$893$0 [15:0];
-  assign relu = \port$893$0 [45];
+  assign bias = \port$897$0 [44:21];
+  assign mult = \port$897$0 [15:0];
+  assign relu = \port$897$0 [45];
   assign p1 = { \$20 [40], \$20  };
   assign p2 = { \$33 [40], \$33  };
   assign p3 = { \$46 [40], \$46  };

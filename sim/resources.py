@@ -91,7 +91,7 @@ FF within 10%). Yosys keeps the top's hierarchy, so each block below is costed a
   (nine RAMB18 slices, ``k_tile`` 4608) on the xc7z020 top's two buffers (256 and 48 bits:
   1,102 and 274 LUTs; the model 1,102 and 270; the 48-bit unit alone 316).
 * **Walkers and controller** (:func:`control_cost`): flip-flops counted register by
-  register (command fields, the four ``COUNT_BITS`` block counters, the four step counters,
+  register (command fields, the eight step counters (R6-R8),
   two block bases and the block size of the rings (R6), both tile walkers, the drain state, the
   output row's metadata); LUTs a fitted constant per walker and, for the controller, a
   constant and a term per bit of its step counters (:func:`controller_luts`), plus the
@@ -130,11 +130,10 @@ if TYPE_CHECKING:
 BRAM36_SHAPES = ((72, 512), (36, 1024), (18, 2048), (9, 4096), (4, 8192), (2, 16384),
                  (1, 32768))
 
-#: Command field width, requantization rows per core and block-counter width of the
-#: generated accelerator top (``hw.generate`` builds ``hw.accel.GemmAccelerator`` with them).
+#: Command field width and requantization rows per core of the generated accelerator top
+#: (``hw.generate`` builds ``hw.accel.GemmAccelerator`` with them).
 DIM_BITS = 16
 PARAM_DEPTH = 64
-COUNT_BITS = 32
 
 
 def ring_count_bits(k_tile: int) -> int:
@@ -604,8 +603,8 @@ def top_memories(accel: Accelerator, matmul: bool = False
 #: adds half a LUT per product bit and bit of its narrower operand), the buffer forwarding
 #: logic per word bit and per buffer, the FIFO's per pointer bit and per FIFO.
 WALKER_LUT = 260
-CONTROLLER_LUT = 81
-CONTROLLER_LUT_PER_BIT = 57
+CONTROLLER_LUT = 208
+CONTROLLER_LUT_PER_BIT = 35
 BUF_LUT_PER_BIT = {"RAM32M": 1, "RAM64M": 1, "bram": 3, "ff": 2}
 BUF_LUT = {"RAM32M": 10, "RAM64M": 11, "bram": 22, "ff": 9}
 #: Depth slices whose read multiplexer one more LUT per word bit covers (beside the
@@ -626,7 +625,7 @@ def controller_luts(k_tile: int) -> int:
     """The controller's LUTs besides its load-size multiplies: ``CONTROLLER_LUT`` plus
     ``CONTROLLER_LUT_PER_BIT`` per bit of :func:`ring_count_bits` (the step counters, the
     rings' room comparisons and the block bases and sizes grow with ``k_tile``; least squares
-    over the three calibration tops, 6 to 15 bits: tiny, mid and xc7z020 within 6, 10 and 5
+    over the three calibration tops, 6 to 15 bits: tiny, mid and xc7z020 within 1, 8 and 2
     LUTs, reports/reference/resource_calibration_tops.md)."""
     return CONTROLLER_LUT + CONTROLLER_LUT_PER_BIT * ring_count_bits(k_tile)
 
@@ -706,8 +705,8 @@ def control_cost(accel: Accelerator, matmul: bool = False) -> dict[str, UnitCost
     if matmul and rtl_runs_matmul(e):
         command += 3  # matmul, a_signed, b_signed
     ring_bits = max(1, (ring_steps(kt) - 1).bit_length())
-    ff = (command + 2 + 4 * COUNT_BITS + 5  # busy, done, block counters, loader flags
-          + 4 * ring_count_bits(kt)  # step counters (R6)
+    ff = (command + 2 + 5  # busy, done, loader flags
+          + 8 * ring_count_bits(kt)  # step counters (R6-R8)
           + 2 * ring_bits + max(1, kt.bit_length())  # each ring's block base, block size
           + _bits(max(kt, 2)) + 1 + _bits(rmax + c + 1) + _bits(max(rmax, 2))  # step .. drow
           + (2 + 2 * cores) * d + cbits + 1  # the drained tile's fields, final flag

@@ -133,13 +133,30 @@ R7 DRAM. One read channel serves load requests in chunk-tile order (weight block
    be outstanding (in-order data, like AXI reads), so the latency is paid once per run of
    back-to-back requests rather than once per block. Requests are issued as early as these
    rules allow (prefetch). A resident block's later reads (R5b) issue no request.
+   Words: a block's transfer is spread over its ``k_q`` words (one K step each, R6), word
+   ``i`` due in cycle ``a + L + ceil((i + 1) * T / k_q)``, ``T = ceil(bytes / B)`` (all in
+   cycle ``a + L`` with unlimited bandwidth; :func:`word_arrival`), and each buffer takes
+   one word per cycle, in load order: word ``i`` is written in cycle ``w_i = max(due_i,
+   w_{i-1} + 1)`` (``w_{-1}`` the buffer's previous word). So the first word is written in
+   ``f = max(due_0, p + 1)``, ``p`` the cycle of the buffer's previous word, word ``i`` in
+   ``max(due_i, f + i)`` and the last in ``l = max(e, f + k_q - 1)``. The channel is free
+   for the next block at ``e`` as above: the words of one buffer wait for each other, not
+   the channel.
 
-R8 Stalls. A chunk tile's window starts at the latest of: the end of the previous window
-   (of this or the previous output tile; cycle 0 for the first), the completion of its
-   loads, and, for the last chunk of an output tile, ``max(P - c_j, D + s) - k_q`` of the
-   previous output tile (R4b). A GEMM's cycles are ``P`` of its last tile; its stall cycles
-   are its cycles minus its compute cycles, the delay the memory adds (never negative:
-   every time in these rules is a maximum of sums, and loads only raise the terms).
+R8 Stalls. A window presents its steps in order, at most one per cycle, and step ``i`` no
+   earlier than the cycle its word is written (R7) into each block the chunk tile loads (a
+   word can be presented in the cycle it is written: cut-through; a reused or resident
+   block is complete). It starts (step 0) at the latest of: the end of the previous window
+   (of this or the previous output tile; cycle 0 for the first), the arrival of word 0 of
+   each block it loads, and, for the last chunk of an output tile, ``max(P - c_j, D + s) -
+   k_q`` of the previous output tile (R4b); a step whose word has not arrived holds the
+   array (a bubble). As ``due_i - i`` is monotone in ``i`` (non-increasing when ``T <= k_q``,
+   non-decreasing when ``T >= k_q``), ``w_i - i = max(due_i - i, f)`` is largest at the
+   first or the last word, so only they can hold a window: started at ``s``, it ends at
+   ``E = max(s + k_q, l + 1)`` over the last words ``l`` of the blocks it loads. A
+   GEMM's cycles are ``P`` of its last tile; its stall cycles are its cycles minus its
+   compute cycles, the delay the memory adds (never negative: every time in these rules is
+   a maximum of sums, and loads only raise the terms).
 
 R9 Output write-back goes through a separate write channel and the double-buffered output
    buffer; it is counted in DRAM bytes (``ceil(M*N*act_bits/8)``) but never stalls.
@@ -225,8 +242,9 @@ R16 Attention pipeline. A softmax marked ``pipelined`` sits between the QK^T mat
 
 Analytical mode evaluates R4/R4b in closed form (:func:`compute_cycles`); with unlimited
 bandwidth it equals the cycle mode exactly (tested). With finite bandwidth it returns the
-lower bound ``max(compute + first loads, all loads back to back + last chunk window +
-c_{J-1} + r_last)``,
+lower bound ``max(compute + the first window's delay (R8: L, the first weight block's
+transfer, then the first activation word or the activation block's last word less the
+window), L + all transfers back to back + 1 + c_{J-1} + r_last)``,
 which the cycle mode's count never undercuts (tested).
 
 Plain output-stationary mode (``mode="plain"``) is a cross-check against other systolic
@@ -348,7 +366,8 @@ def transfer_cycles(nbytes: int, bw: int | None) -> int:
 class DramChannel:
     """Rule R7 as the Python testbenches serve the top's load requests: one channel, a
     request accepted once ``cycle >= e' - L``, each block complete ``L + transfer`` cycles
-    after it is accepted, blocks back to back in request order."""
+    after it is accepted, blocks back to back in request order, each word of a block in the
+    cycle :func:`word_arrival` gives (:meth:`word_cycles`)."""
 
     def __init__(self, bw: int | None, lat: int) -> None:
         self.bw = bw
@@ -366,6 +385,12 @@ class DramChannel:
         start = max(cycle, self.end - self.lat)
         self.end = start + self.lat + transfer_cycles(nbytes, self.bw)
         return start, self.end
+
+    def word_cycles(self, start: int, nbytes: int, steps: int) -> list[int]:
+        """The cycles in which the ``steps`` words of a block of ``nbytes`` accepted in
+        ``start`` are written (R7; the last is the block's completion)."""
+        bw = 0 if self.bw is None else self.bw
+        return [start + word_arrival(i, steps, nbytes, bw, self.lat) for i in range(steps)]
 
 
 def _block_bytes(elems: int, bits: int) -> int:
@@ -538,12 +563,15 @@ def analytical_cycles(g: GemmShape, dsp_rows: int, lut_rows: int, cols: int, k_t
     first_rows = steps[0][0]
     k0 = chunks[0][0]
     c0 = colsz[0][0]
-    first = (lat + transfer_cycles(_block_bytes(first_rows * k0, weight_bits), bw)
-             + transfer_cycles(_block_bytes(k0 * c0, act_bits), bw))
+    t_w = transfer_cycles(_block_bytes(first_rows * k0, weight_bits), bw)
+    t_x = transfer_cycles(_block_bytes(k0 * c0, act_bits), bw)
+    # R8: the first window waits for the activation block's first word, and ends no
+    # earlier than one cycle after its last (the weight block's come first, R7)
+    first = lat + t_w + max(ceil_div(t_x, k0), t_x + 1 - k0)
     last_r = steps[-1][1]
     last_c = colsz[-1][0]
-    last_k = chunks[-1][0]
-    bound = max(comp + first, lat + w_time + x_time + last_k + last_r + last_c)
+    # R8: the window of the last block loaded ends a cycle after its last word at least
+    bound = max(comp + first, lat + w_time + x_time + 1 + last_r + last_c)
     return GemmTiming(bound, comp, bound - comp, w_bytes + x_bytes, write)
 
 
@@ -552,10 +580,14 @@ def analytical_cycles(g: GemmShape, dsp_rows: int, lut_rows: int, cols: int, k_t
 # ---------------------------------------------------------------------------------------
 
 @numba.njit(cache=True)
-def _load_time(nbytes: int, bw: int, lat: int) -> int:
-    if bw <= 0:  # unlimited bandwidth
+def word_arrival(i: int, steps: int, nbytes: int, bw: int, lat: int) -> int:
+    """R7: the cycle, counted from the block's acceptance, in which word ``i`` of a block of
+    ``steps`` words and ``nbytes`` bytes is written into its ring (``bw`` 0: unlimited
+    bandwidth); ``i = steps - 1`` gives the block's completion."""
+    if bw <= 0:
         return lat
-    return lat + (nbytes + bw - 1) // bw
+    t = (nbytes + bw - 1) // bw
+    return lat + ((i + 1) * t + steps - 1) // steps
 
 
 @numba.njit(cache=True)
@@ -598,8 +630,10 @@ def _gemm_schedule(mf: int, ml: int, n: int, k: int, order: int, res: int, rd: i
     x_old = 0
     w_room = 0  # when the blocks before w_old are released (R6)
     x_room = 0
-    w_ready = 0
-    x_ready = 0
+    w_ready = -1  # cycles of the first and last word of the last block loaded (R7)
+    x_ready = -1
+    w_first = 0
+    x_first = 0
     prev_f = -1
     prev_q_w = -1
     prev_j = -1
@@ -637,8 +671,10 @@ def _gemm_schedule(mf: int, ml: int, n: int, k: int, order: int, res: int, rd: i
                         w_room = max(w_room, w_rel[w_old])
                         w_old += 1
                     start = max(chan - lat, w_room)  # R7
-                    chan = start + _load_time(nbytes, bw, lat)
-                    w_ready = chan
+                    chan = start + word_arrival(kq - 1, kq, nbytes, bw, lat)
+                    # its words, one per cycle at most after the buffer's previous ones
+                    w_first = max(start + word_arrival(0, kq, nbytes, bw, lat), w_ready + 1)
+                    w_ready = max(chan, w_first + kq - 1)
                     w_n += 1
                     dram += nbytes
                     prev_f = f
@@ -650,18 +686,29 @@ def _gemm_schedule(mf: int, ml: int, n: int, k: int, order: int, res: int, rd: i
                         x_room = max(x_room, x_rel[x_old])
                         x_old += 1
                     start = max(chan - lat, x_room)  # R7
-                    chan = start + _load_time(nbytes, bw, lat)
-                    x_ready = chan
+                    chan = start + word_arrival(kq - 1, kq, nbytes, bw, lat)
+                    # its words, one per cycle at most after the buffer's previous ones
+                    x_first = max(start + word_arrival(0, kq, nbytes, bw, lat), x_ready + 1)
+                    x_ready = max(chan, x_first + kq - 1)
                     x_n += 1
                     dram += nbytes
                     prev_j = j
                     prev_q_x = q
-                begin = max(t_free, w_ready, x_ready)
+                # R8: step 0 waits for the first word of each block it loads; the window
+                # ends no earlier than one cycle after their last words
+                begin = t_free
+                end = 0
+                if new_w:
+                    begin = max(begin, w_first)
+                    end = w_ready + 1
+                if new_x:
+                    begin = max(begin, x_first)
+                    end = max(end, x_ready + 1)
                 i_begin = i_free
                 if q == nq - 1:  # R4b: the last window ends no earlier than P - c_j, D + s
                     begin = max(begin, done - cj - kq, lead - kq)
                     i_begin = max(i_begin, i_done - cj - kq, i_lead - kq)
-                t_free = begin + kq
+                t_free = max(begin + kq, end)
                 i_free = i_begin + kq
                 if not w_res:  # R6: released when its last window ends (R5b: never)
                     w_rel[w_n - 1] = t_free

@@ -14,12 +14,12 @@ def _line(argv: list[str]) -> str:
 
 def test_reproduce_line_round_trips_every_option():
     argv = ["--accel", "tiny", "--set", "engine.cols=3", "--set", "memory.k_tile=8",
-            "--cases", "7", "--seed", "11", "--beats", "burst", "--out-pattern", "heavy",
+            "--cases", "7", "--seed", "11", "--out-pattern", "heavy",
             "--artifact", "runs/my art", "--layer", "layer1.0.conv1"]
     line = _line(argv)
     again = build_parser().parse_args(shlex.split(line)[1:])
     want = build_parser().parse_args(["verify", *argv])
-    for field in ("accel", "overrides", "cases", "seed", "beats", "out_pattern", "artifact",
+    for field in ("accel", "overrides", "cases", "seed", "out_pattern", "artifact",
                   "layer", "no_artifact"):
         assert getattr(again, field) == getattr(want, field), field
 
@@ -32,7 +32,7 @@ def test_reproduce_line_keeps_no_artifact():
 def test_reproduce_line_keeps_the_harness_and_all_layers():
     line = _line(["--accel", "tiny", "--harness", "both", "--artifact", "a", "--all-layers"])
     again = build_parser().parse_args(shlex.split(line)[1:])
-    assert (again.harness, again.all_layers, again.artifact, again.beats) == \
+    assert (again.harness, again.all_layers, again.artifact, again.out_pattern) == \
         ("both", True, "a", None)
 
 

@@ -25,7 +25,7 @@ from quant.fileio import check_output
 EXAMPLES = """examples:
   fpim verify --accel tiny                       # 24 random GEMMs + one artifact layer
   fpim verify --accel tiny --cases 200 --seed 7
-  fpim verify --accel tiny --harness stream --beats burst --out-pattern heavy --json
+  fpim verify --accel tiny --harness stream --out-pattern heavy --json
   fpim verify --accel tiny --artifact build/demo/artifact --layer layer1.0.conv1
   fpim verify --accel tiny --artifact build/demo/artifact --all-layers   # the whole network
   fpim verify --accel tiny --set engine.act_signed=true --artifact build/vit --block 0 --cases 0
@@ -42,8 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Generate the preset's accelerator Verilog (as fpim rtl does), build it "
                     "with Verilator, and run N random GEMMs plus one layer of the shipped QAT "
                     "artifact back to back on one DUT: on the fast harness (DRAM and streams "
-                    "in Verilog), the stream-level cocotb testbench (idle cycles, paced "
-                    "beats, back-pressure) or both. Every output element is compared "
+                    "in Verilog), the stream-level cocotb testbench (idle cycles, "
+                    "back-pressure) or both. Every output element is compared "
                     "with quant.ref and every GEMM's busy cycles with the simulator's cycle "
                     "mode for the same memory timing. --all-layers runs every layer of "
                     "--artifact instead, GEMMs on the RTL and the rest on the host.",
@@ -56,9 +56,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--harness", choices=HARNESSES, default="fast",
                    help="fast: DRAM and streams as Verilog around the top (default); stream: "
                         "the cocotb stream-level testbench; both")
-    p.add_argument("--beats", choices=("burst", "paced"), default=None,
-                   help="stream harness: load beats back to back or at the DRAM's rate "
-                        "(default paced)")
     p.add_argument("--out-pattern", choices=("always", "mild", "heavy"), default=None,
                    help="stream harness: back-pressure on the out stream (default mild; "
                         "heavy only checks that cycles are not below the simulator's)")
@@ -102,9 +99,8 @@ def reproduce_line(args: argparse.Namespace) -> str:
     for o in args.overrides:
         words += ["--set", o]
     words += ["--cases", str(args.cases), "--seed", str(args.seed), "--harness", args.harness]
-    for opt, v in (("--beats", args.beats), ("--out-pattern", args.out_pattern)):
-        if v is not None:
-            words += [opt, v]
+    if args.out_pattern is not None:
+        words += ["--out-pattern", args.out_pattern]
     if args.no_artifact:
         words.append("--no-artifact")
     else:
@@ -123,9 +119,8 @@ def run(args: argparse.Namespace) -> int:
                   "with it")
     refuse_unless(args.layer, not args.no_artifact, "--layer", "without --no-artifact",
                   "with it")
-    for opt, v in (("--beats", args.beats), ("--out-pattern", args.out_pattern)):
-        refuse_unless(v, args.harness != "fast", opt, "with --harness stream or both",
-                      "with --harness fast")
+    refuse_unless(args.out_pattern, args.harness != "fast", "--out-pattern",
+                  "with --harness stream or both", "with --harness fast")
     if args.all_layers:
         refuse_unless(args.layer, False, "--layer", "without --all-layers", "with it")
         refuse_unless(True, args.artifact is not None, "--all-layers", "with --artifact DIR",
@@ -144,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
     accel = accelerator(args)
     v = verify(accel, n, seed=args.seed, artifact=args.artifact, layer=args.layer,
                with_artifact=not args.no_artifact, harness=args.harness,
-               beats=args.beats or "paced", out_pattern=args.out_pattern or "mild",
+               out_pattern=args.out_pattern or "mild",
                all_layers=args.all_layers, build_dir=args.build_dir, say=_say,
                progress=progress(args), block=args.block)
     if v is None:

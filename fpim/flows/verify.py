@@ -111,7 +111,7 @@ def _cases(accel: Accelerator, count: int, seed: int, artifact: str | None,
 
 def verify(accel: Accelerator, count: int, *, seed: int = 0, artifact: str | None = None,
            layer: str | None = None, with_artifact: bool = True, harness: str = "fast",
-           beats: str = "paced", out_pattern: str = "mild", all_layers: bool = False,
+           out_pattern: str = "mild", all_layers: bool = False,
            build_dir: str | None = None, say: Callable[[str], None] = lambda msg: None,
            progress: Progress = silent, block: int | None = None,
            vector_verilog: dict[str, str] | None = None) -> Verification | None:
@@ -163,7 +163,7 @@ def verify(accel: Accelerator, count: int, *, seed: int = 0, artifact: str | Non
         log = b.directory / "verify.log"
         with progress("cocotb run"), contextlib.redirect_stdout(quiet):
             outcomes += run_verilator(accel, cases, seed=seed, build=b, log_file=log,
-                                      patterns={"beats": beats, "out": out_pattern})
+                                      patterns={"out": out_pattern})
     layers: list[LayerRecord] = []
     logits_equal = None
     if fast:

@@ -13,9 +13,9 @@ follows, in the order of :mod:`hw.tb.amaranth_bench` (the Amaranth twin of this 
 Stimulus patterns (``patterns`` in the settings):
 
 * ``params``/``cmd`` sources: random idle cycles (valid low) before each transfer.
-* ``w_load``/``x_load``: ``burst`` (a block's beats back to back from the accept cycle) or
-  ``paced`` (beat ``i`` of a ``T``-cycle block no earlier than ``s + floor(i*T/steps)``, as
-  the DRAM delivers it). Both meet the beat contract of docs/rtl.md.
+* ``w_load``/``x_load``: each block's beats in the cycles of rule R7
+  (:meth:`sim.timing.DramChannel.word_cycles`), one per cycle per stream at most; the
+  beats' timing is the DRAM's, so it is not a stimulus choice.
 * ``out`` sink: ``always`` ready, ``mild`` back-pressure (not ready one cycle in four; the
   output buffer absorbs it, so cycles must still equal the simulator's), or ``heavy``
   (ready 30 % of cycles: outputs are checked, cycles may exceed the simulator's).
@@ -108,17 +108,10 @@ class Dram:
         self.tb = tb
         self.case = case
         self.chan = DramChannel(case["bw"], case["lat"])
-        self.done_at: dict[str, set[int]] = {"w": set(), "x": set()}
         self.requests: list[tuple[str, int, int, int]] = []
 
-    def _queue(self, src: BeatSource, start: int, t: int, beats: list[int]) -> None:
-        steps = len(beats)
-        for i, bits in enumerate(beats):
-            at = start if self.tb.beats == "burst" else start + (i * t) // steps
-            src.queue.append((at, bits))
-
     def serve(self, cycle: int) -> None:
-        """Sample ``load_req`` (valid/payload) and answer: ready, loaded pulses, beats."""
+        """Sample ``load_req`` (valid/payload) and answer: ready, and the blocks' beats."""
         tb, dut = self.tb, self.tb.dut
         ready = 0
         if int(dut.load_req__valid.value) and self.chan.accepts(cycle):
@@ -130,12 +123,10 @@ class Dram:
                 if not r.en:
                     continue
                 t, end = self.chan.serve(cycle, int(r.bytes))
-                self.done_at[kind].add(end)
                 self.requests.append((kind, t, end, int(r.bytes)))
-                self._queue(src, t, end - t, [beat(self.case, r, s) for s in range(r.steps)])
+                due = self.chan.word_cycles(t, int(r.bytes), int(r.steps))
+                src.queue.extend((due[s], beat(self.case, r, s)) for s in range(r.steps))
         drive(dut.load_req__ready, ready)
-        drive(dut.w_loaded, int(cycle in self.done_at["w"]))
-        drive(dut.x_loaded, int(cycle in self.done_at["x"]))
 
 
 class TB:
@@ -158,7 +149,6 @@ class TB:
         self.seed = int(settings["seed"])
         self.rng = np.random.default_rng(self.seed)
         pat = settings["patterns"]
-        self.beats = pat["beats"]
         self.out_ready = pat["out"]
         idle = float(pat["idle"])
         self.params_src = StreamSource(dut, "params", self.layouts["params"], self.rng, idle)
@@ -172,7 +162,7 @@ class TB:
         cocotb.start_soon(Clock(self.dut.clk, 10, units="ns").start())
         d = self.dut
         for sig in (d.cmd__valid, d.params__valid, d.load_req__ready, d.w_load__valid,
-                    d.x_load__valid, d.out__ready, d.w_loaded, d.x_loaded):
+                    d.x_load__valid, d.out__ready):
             drive(sig, 0)
         d.rst.value = 1
         for _ in range(3):

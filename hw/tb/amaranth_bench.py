@@ -1,9 +1,10 @@
 """Run a :class:`~hw.tb.cases.GemmCase` on :class:`hw.accel.GemmAccelerator` in Amaranth's
 simulator, the testbench playing the DRAM of sim.timing rule R7 (docs/rtl.md).
 
-The DRAM accepts a load request when its one read channel is free, pulses
-``w_loaded``/``x_loaded`` exactly ``L + ceil(bytes / B)`` cycles after each block's start (0
-when unlimited), and streams the block's beats back to back from the accepted request on.
+The DRAM accepts a load request when its one read channel is free, completes each block
+``L + ceil(bytes / B)`` cycles after its start, and sends the block's beats (one word each)
+in the cycles :meth:`sim.timing.DramChannel.word_cycles` gives, one per cycle per stream at
+most (a beat due while earlier ones wait follows them).
 """
 
 from __future__ import annotations
@@ -76,8 +77,7 @@ def run_case(accel, case: GemmCase, *, dut=None, vcd: str | None = None) -> RtlR
         ctx.set(dut.out.ready, 1)
         cycle = busy = 0
         dram = DramChannel(case.bw, case.lat)
-        done_at: dict[str, set[int]] = {"w": set(), "x": set()}
-        beats: dict[str, deque] = {"w": deque(), "x": deque()}
+        beats: dict[str, deque] = {"w": deque(), "x": deque()}  # (cycle due, beat, last)
         requests = []
         after_done = None
         while after_done is None or cycle < after_done:
@@ -92,8 +92,8 @@ def run_case(accel, case: GemmCase, *, dut=None, vcd: str | None = None) -> RtlR
                 p = ctx.get(dut.load_req.payload)
                 if p.w.en:
                     s0, t = dram.serve(cycle, p.w.bytes)
-                    done_at["w"].add(t)
                     requests.append(("w", s0, t, p.w.bytes))
+                    due = dram.word_cycles(s0, p.w.bytes, p.w.steps)
                     for s in range(p.w.steps):
                         kk = p.w.k0 + s
                         beat = {}
@@ -104,28 +104,27 @@ def run_case(accel, case: GemmCase, *, dut=None, vcd: str | None = None) -> RtlR
                                 accel, core,
                                 [int(words[core][row0 + i, kk]) for i in range(used)],
                                 case.matmul)
-                        beats["w"].append((beat, s == p.w.steps - 1))
+                        beats["w"].append((due[s], beat, s == p.w.steps - 1))
                 if p.x.en:
                     s0, t = dram.serve(cycle, p.x.bytes)
-                    done_at["x"].add(t)
                     requests.append(("x", s0, t, p.x.bytes))
+                    due = dram.word_cycles(s0, p.x.bytes, p.x.steps)
                     for s in range(p.x.steps):
                         xs = [int(x[p.x.k0 + s, p.x.col0 + j]) if j < p.x.cols else 0
                               for j in range(e.cols)]
-                        beats["x"].append((xs, s == p.x.steps - 1))
+                        beats["x"].append((due[s], xs, s == p.x.steps - 1))
             ctx.set(dut.load_req.ready, ready)
-            ctx.set(dut.w_loaded, int(cycle in done_at["w"]))
-            ctx.set(dut.x_loaded, int(cycle in done_at["x"]))
-            ctx.set(dut.w_load.valid, int(bool(beats["w"])))
-            if beats["w"]:
-                beat, last = beats["w"].popleft()
+            send = {k: bool(q) and q[0][0] <= cycle for k, q in beats.items()}
+            ctx.set(dut.w_load.valid, int(send["w"]))
+            if send["w"]:
+                _, beat, last = beats["w"].popleft()
                 for core, vals in beat.items():
                     for i, v in enumerate(vals):
                         ctx.set(getattr(dut.w_load.payload.data, core)[i], v)
                 ctx.set(dut.w_load.payload.last, int(last))
-            ctx.set(dut.x_load.valid, int(bool(beats["x"])))
-            if beats["x"]:
-                xs, last = beats["x"].popleft()
+            ctx.set(dut.x_load.valid, int(send["x"]))
+            if send["x"]:
+                _, xs, last = beats["x"].popleft()
                 for j, v in enumerate(xs):
                     ctx.set(dut.x_load.payload.data[j], v)
                 ctx.set(dut.x_load.payload.last, int(last))

@@ -26,10 +26,9 @@ from quant.errors import ArtifactError, ConfigError, SimulationError, check_choi
 from sim.arch import Accelerator
 from sim.config import CONFIG_DIR
 
-#: Stimulus patterns (see hw.tb.accel_tb): beat delivery, output back-pressure, idle prob.
-BEATS = ("burst", "paced")
+#: Stimulus patterns (see hw.tb.accel_tb): output back-pressure, idle probability.
 OUT_PATTERNS = ("always", "mild", "heavy")
-DEFAULT_PATTERNS = {"beats": "paced", "out": "mild", "idle": 0.25}
+DEFAULT_PATTERNS = {"out": "mild", "idle": 0.25}
 #: The QAT artifact shipped for verification (see configs/artifacts/README.md).
 ARTIFACT = CONFIG_DIR / "artifacts" / "cnn_msq4_digits"
 ARTIFACT_LAYER = "features.3"
@@ -105,7 +104,6 @@ def run_verilator(accel: Accelerator, cases: list[GemmCase], *, seed: int = 0,
     ``matmul``: whether the top (``build``, default built here) has the matmul path;
     default: if a case is a matmul."""
     pat = {**DEFAULT_PATTERNS, **(patterns or {})}
-    check_choice("patterns.beats", pat["beats"], BEATS)
     check_choice("patterns.out", pat["out"], OUT_PATTERNS)
     mm = any(c.matmul for c in cases) if matmul is None else matmul
     if not mm and any(c.matmul for c in cases):

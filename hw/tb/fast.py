@@ -14,9 +14,9 @@ Amaranth port layouts, with
 * the DRAM of sim.timing rule R7 and docs/rtl.md: one channel, a request accepted from
   ``L`` cycles before the previous block completes, each block complete ``L +
   ceil(bytes / B)`` cycles after its start (weight block first, the activation block
-  starting after the weight block's transfer), ``w_loaded``/``x_loaded`` pulsed at each
-  block's completion (in the accept cycle for a 0-cycle block), and each block's beats
-  back to back from the block's start.
+  starting after the weight block's transfer), each block's beats (one word each) in the
+  cycles :func:`sim.timing.word_arrival` gives, one per cycle per stream at most (a beat
+  due while earlier ones wait follows them, as rule R7 has it).
 
 A small C++ driver (``fast_main.cpp``) clocks the Verilated model: the host writes a case,
 sends ``go`` on the driver's stdin, and reads ``done`` when the harness has written the
@@ -157,8 +157,7 @@ def harness_verilog(accel: Accelerator, matmul: bool = False) -> str:
     add(f"  wire load_req__valid; wire [{_width(lay['load_req']) - 1}:0] load_req__payload; "
         "reg load_req__ready;")
     add(f"  wire out__valid; wire [{_width(lay['out']) - 1}:0] out__payload;")
-    add("  reg w_loaded, x_loaded;")
-    ports = ["busy", "done", "w_loaded", "x_loaded", "load_req__valid", "load_req__payload",
+    ports = ["busy", "done", "load_req__valid", "load_req__payload",
              "load_req__ready", "out__valid", "out__payload"]
     ports += [f"{n}__{p}" for n in ("cmd", "params", "w_load", "x_load")
               for p in ("valid", "payload", "ready")]
@@ -187,16 +186,13 @@ def harness_verilog(accel: Accelerator, matmul: bool = False) -> str:
     add(f"  wire [63:0] tx = {lat} + ({bw} == 0 ? 0 : (rx_bytes + {bw} - 1) / {bw});")
     add(f"  wire accept = state == RUN && load_req__valid && cyc + {lat} >= chan;")
     add("  wire [63:0] x_start = cyc + (rw_en != 0 ? xw : 0);")
-    # Pending completions and beat descriptors (a block's beats from its start, in order),
-    # queues of `qd` entries: every block in them holds ring words (R6), at least one each.
+    # Beat descriptors (a block's start and transfer cycles, its words in order), queues of
+    # `qd` entries: every block in them holds ring words (R6), at least one each.
     qd = 1 << (ring_steps(accel.memory.k_tile) + 1).bit_length()
     qb = qd.bit_length() - 1
-    for kind in ("w", "x"):
-        add(f"  reg [63:0] c{kind}_at [0:{qd - 1}]; reg [{qb}:0] c{kind}_n; "
-            f"reg [{qb - 1}:0] c{kind}_rd;")
-    desc = {"w": ["start", "k0", "steps"] + [f"{f}_{core}" for core in top.cores
-                                              for f in ("row0", "rows")],
-            "x": ["start", "k0", "steps", "col0", "cols"]}
+    desc = {"w": ["start", "t", "k0", "steps"] + [f"{f}_{core}" for core in top.cores
+                                                   for f in ("row0", "rows")],
+            "x": ["start", "t", "k0", "steps", "col0", "cols"]}
     for kind, names in desc.items():
         for f in names:
             add(f"  reg [63:0] q{kind}_{f} [0:{qd - 1}]; reg [63:0] h{kind}_{f};")
@@ -204,22 +200,22 @@ def harness_verilog(accel: Accelerator, matmul: bool = False) -> str:
             f"reg h{kind}_ok;")
     add("  always @* begin")
     add("    load_req__ready = accept;")
-    add("    w_loaded = (cw_n != 0 && cyc == cw_at[cw_rd]) || (accept && rw_en != 0 && tw == 0);")
-    add("    x_loaded = (cx_n != 0 && cyc == cx_at[cx_rd]) "
-        "|| (accept && rx_en != 0 && x_start + tx == cyc);")
     # head of each beat queue: the oldest queued block, or the block accepted this cycle
-    incoming = {"w": {"start": "cyc", "k0": "rw_k0", "steps": "rw_steps",
+    incoming = {"w": {"start": "cyc", "t": "xw", "k0": "rw_k0", "steps": "rw_steps",
                       **{f"{f}_{core}": f"rw_{f}_{core}" for core in top.cores
                          for f in ("row0", "rows")}},
-                "x": {"start": "x_start", "k0": "rx_k0", "steps": "rx_steps",
+                "x": {"start": "x_start", "t": f"tx - {lat}", "k0": "rx_k0",
+                      "steps": "rx_steps",
                       "col0": "rx_col0", "cols": "rx_cols"}}
     for kind, names in desc.items():
         add(f"    h{kind}_ok = q{kind}_n != 0 || (accept && r{kind}_en != 0);")
         for f in names:
             add(f"    h{kind}_{f} = q{kind}_n != 0 ? q{kind}_{f}[q{kind}_rd] : "
                 f"{incoming[kind][f]};")
-    add("    w_load__valid = h" "w_ok && cyc >= hw_start;")
-    add("    x_load__valid = hx_ok && cyc >= hx_start;")
+    # R7: word i of a block in cycle start + L + ceil((i + 1) * T / steps)
+    for kind in ("w", "x"):
+        add(f"    {kind}_load__valid = h{kind}_ok && cyc >= h{kind}_start + {lat} + "
+            f"((b{kind}_step + 1) * h{kind}_t + h{kind}_steps - 1) / h{kind}_steps;")
     add("    w_load__payload = 0; x_load__payload = 0;")
     for core in top.cores:
         for i in range(rows_of[core]):
@@ -254,8 +250,7 @@ def harness_verilog(accel: Accelerator, matmul: bool = False) -> str:
     add("    cyc <= cyc + 1;")
     add("    if (rst) rst_count <= rst_count - 1;")
     add("    if (rst) begin")
-    add("      state <= IDLE; cyc <= 0; qw_n <= 0; qx_n <= 0; cw_n <= 0; cx_n <= 0; "
-        "qw_rd <= 0; qx_rd <= 0; cw_rd <= 0; cx_rd <= 0;")
+    add("      state <= IDLE; cyc <= 0; qw_n <= 0; qx_n <= 0; qw_rd <= 0; qx_rd <= 0;")
     add("    end else begin")
     add("    if (state == IDLE && go) begin")
     add("      case_done <= 0;")
@@ -286,17 +281,6 @@ def harness_verilog(accel: Accelerator, matmul: bool = False) -> str:
     add("        req_bytes <= req_bytes + (rw_en != 0 ? rw_bytes : 0) + "
         "(rx_en != 0 ? rx_bytes : 0);")
     add("      end")
-    for kind, at in (("w", "cyc + tw"), ("x", "x_start + tx")):
-        n, rd = f"c{kind}_n", f"c{kind}_rd"
-        add(f"      begin : done_{kind}")
-        add("        reg pop; reg push;")
-        add(f"        pop = {n} != 0 && cyc == c{kind}_at[{rd}];")
-        add(f"        push = accept && r{kind}_en != 0 && {at} != cyc;")
-        add(f"        if (push) c{kind}_at[{rd} + {n}[{qb - 1}:0]] <= {at};")
-        add(f"        {n} <= {n} + (push ? 1 : 0) - (pop ? 1 : 0);")
-        add(f"        if (pop) {rd} <= {rd} + 1;")
-        add(f"        if ({n} == {qd} && push) $fatal(1, \"completion queue {kind} overflow\");")
-        add("      end")
     for kind, names in desc.items():
         n, rd = f"q{kind}_n", f"q{kind}_rd"
         # push the accepted block unless the queue was empty and it is being sent now

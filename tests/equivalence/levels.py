@@ -90,7 +90,7 @@ class Verilator(Level):
     def run(self, accel, cases):
         from hw.tb.engine import run_verilator
 
-        outcomes = run_verilator(accel, cases, patterns={"beats": "burst", "out": "always",
+        outcomes = run_verilator(accel, cases, patterns={"out": "always",
                                                          "idle": 0.0})
         return [LevelResult(o.y, o.cycles_rtl) for o in outcomes]
 

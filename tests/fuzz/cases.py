@@ -617,7 +617,6 @@ CLI: list[tuple[str, tuple[str, ...], str]] = [
     ("verify-cases-negative", (*VERIFY[:3], "--cases", "-1"), "cases"),
     ("verify-cases-huge", (*VERIFY[:3], "--cases", "100001"), "cases"),
     ("verify-seed-negative", (*VERIFY, "--seed", "-7"), "seed"),
-    ("verify-beats", (*VERIFY, "--beats", "fast"), "beats"),
     ("verify-out-pattern", (*VERIFY, "--out-pattern", "none"), "out-pattern"),
     ("verify-layer-unknown", (*VERIFY, "--layer", "nosuch"), "nosuch"),
     ("verify-artifact-no-layer", (*VERIFY, "--artifact", ART), "layer"),

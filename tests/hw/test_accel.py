@@ -2,10 +2,10 @@
 """The accelerator top runs whole GEMMs: outputs bit-exact vs quant.ref, cycles == sim.timing.
 
 The testbench is the DRAM of sim.timing rule R7 (see docs/rtl.md): it accepts a load
-request when its one read channel is free, pulses ``w_loaded``/``x_loaded`` exactly
-``L + ceil(bytes / B)`` cycles after each block's start (0 when unlimited), and streams the
-block's beats back to back from the accepted request on. The count of ``busy`` cycles must
-equal the simulator's cycle mode (:func:`sim.timing.schedule_cycles`) for the same shape.
+request when its one read channel is free, completes each block ``L + ceil(bytes / B)``
+cycles after its start (0 when unlimited) and sends the block's beats in the cycles R7
+gives its words. The count of ``busy`` cycles must equal the simulator's cycle mode
+(:func:`sim.timing.schedule_cycles`) for the same shape.
 """
 
 from __future__ import annotations

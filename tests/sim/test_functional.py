@@ -64,7 +64,7 @@ def test_kernels_match_pure_python():
     a, b = np.zeros(7, np.int64), np.zeros(7, np.int64)
     _gemm_schedule.py_func(3, 2, 6, 20, 0, 0, 2, 2, 4, 1, 16, 4, 4, 4, 4, 1 << 40, a)
     _gemm_schedule(3, 2, 6, 20, 0, 0, 2, 2, 4, 1, 16, 4, 4, 4, 4, 1 << 40, b)
-    assert np.array_equal(a, b) and ScheduleResult.from_row(a).cycles == 131  # R4b
+    assert np.array_equal(a, b) and ScheduleResult.from_row(a).cycles == 111  # R4b, R8
 
 
 def test_invalid_words_and_overflow():

@@ -63,8 +63,8 @@ def test_verify_all_layers_json(capsys) -> None:
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (("--beats", "burst"), "--beats applies only with --harness stream or both, not with "
-                           "--harness fast"),
+    (("--out-pattern", "heavy"), "--out-pattern applies only with --harness stream or both, "
+                                 "not with --harness fast"),
     (("--all-layers",), "--all-layers applies only with --artifact DIR, not without it"),
     (("--artifact", "configs/artifacts/cnn_msq4_digits", "--all-layers", "--layer", "fc"),
      "--layer applies only without --all-layers, not with it"),
