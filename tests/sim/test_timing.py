@@ -25,6 +25,7 @@ from sim.timing import (
     resident_fits,
     row_steps,
     schedule_cycles,
+    word_arrival,
 )
 
 LAYER = st.tuples(
@@ -133,6 +134,29 @@ def test_less_bandwidth_or_more_latency_never_faster(layer, eng, bw, lat, div, d
     assert a.cycles <= fast[0]  # analytical is a lower bound of the cycle mode
     assert a.compute == fast[0] - fast[1]  # cycles = compute + stall
     assert a.dram_read == fast[2]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 300), st.integers(0, 64), st.integers(0, 12),
+       st.integers(-1, 60), st.integers(0, 80))
+def test_window_closed_form_equals_stepping_word_by_word(steps, nbytes, bw, lat, prev, late):
+    """R7/R8: stepping a window word by word (each word written at max(due, previous word +
+    1), each step presented at max(previous step + 1, its word)) ends where the closed form
+    the kernel uses says, E = max(start + k_q, l + 1), with f and l of R7."""
+    due = [word_arrival(i, steps, nbytes, bw, lat) for i in range(steps)]
+    written, w = [], prev
+    for d in due:
+        w = max(d, w + 1)
+        written.append(w)
+    f, last = written[0], written[-1]
+    assert f == max(due[0], prev + 1)
+    assert last == max(due[-1], f + steps - 1)
+    assert due[-1] == lat + (0 if bw == 0 else -(-nbytes // bw))  # the block's completion e
+    start = f + late  # a window starts no earlier than its first word (R8)
+    t = start - 1
+    for wi in written:
+        t = max(t + 1, wi)
+    assert t + 1 == max(start + steps, last + 1)
 
 
 def test_worked_example_by_hand():
