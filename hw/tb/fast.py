@@ -183,7 +183,8 @@ def harness_verilog(accel: Accelerator, matmul: bool = False) -> str:
     # before it; the weight block starts at once, the activation block after its transfer.
     add(f"  wire [63:0] xw = {bw} == 0 ? 0 : (rw_bytes + {bw} - 1) / {bw};")
     add(f"  wire [63:0] tw = {lat} + xw;")
-    add(f"  wire [63:0] tx = {lat} + ({bw} == 0 ? 0 : (rx_bytes + {bw} - 1) / {bw});")
+    add(f"  wire [63:0] xx = {bw} == 0 ? 0 : (rx_bytes + {bw} - 1) / {bw};")
+    add(f"  wire [63:0] tx = {lat} + xx;")
     add(f"  wire accept = state == RUN && load_req__valid && cyc + {lat} >= chan;")
     add("  wire [63:0] x_start = cyc + (rw_en != 0 ? xw : 0);")
     # Beat descriptors (a block's start and transfer cycles, its words in order), queues of
@@ -204,8 +205,7 @@ def harness_verilog(accel: Accelerator, matmul: bool = False) -> str:
     incoming = {"w": {"start": "cyc", "t": "xw", "k0": "rw_k0", "steps": "rw_steps",
                       **{f"{f}_{core}": f"rw_{f}_{core}" for core in top.cores
                          for f in ("row0", "rows")}},
-                "x": {"start": "x_start", "t": f"tx - {lat}", "k0": "rx_k0",
-                      "steps": "rx_steps",
+                "x": {"start": "x_start", "t": "xx", "k0": "rx_k0", "steps": "rx_steps",
                       "col0": "rx_col0", "cols": "rx_cols"}}
     for kind, names in desc.items():
         add(f"    h{kind}_ok = q{kind}_n != 0 || (accept && r{kind}_en != 0);")
