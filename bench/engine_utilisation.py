@@ -7,8 +7,10 @@ lowest utilisation and how many reach 90 %; the layers under 90 % are listed wit
 shapes, the utilisation the array's shape allows them (:func:`geometry_cap`: e.g. N = 49
 on 12 columns fills 49 of 60 column slots) and their utilisation without stall cycles (the
 ceiling of any memory-side change: what remains under it is fill, drain and geometry). Each
-DRAM-bound layer is listed with its bytes read over :func:`min_read_bytes` (each weight and
-each activation read once: no tiling can read less).
+DRAM-bound layer (left of the roofline's ridge) is listed with how close it comes to its
+roofline (:meth:`sim.results.RunResult.of_roofline`: its bytes at the DRAM bandwidth over its
+cycles) and its bytes read over :func:`min_read_bytes` (each weight and each activation read
+once: no tiling can read less).
 
 Run: ``.venv/bin/python bench/engine_utilisation.py [--models resnet50 resnet18]
 [--accels xc7z020 xc7z045] [--batch 1 2]``. ``--batch`` runs each model at every given
@@ -77,8 +79,9 @@ def main() -> None:
                     continue
                 read = r.read_bytes(layer)
                 print(f"    DRAM-bound {la['name']}: M={la['m']} N={la['n']} K={la['k']} "
-                      f"util {la['mac_util']:.1%}, reads {read:,} B = "
-                      f"{read / min_read_bytes(e, la):.2f}x each operand once")
+                      f"util {la['mac_util']:.1%}, {la['of_roofline']:.1%} of its roofline, "
+                      f"reads {read:,} B = {read / min_read_bytes(e, la):.2f}x each operand "
+                      "once")
 
 
 if __name__ == "__main__":

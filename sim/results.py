@@ -93,14 +93,28 @@ class RunResult:
         return la.dram_bytes - write_back_bytes(la.m, la.n, bits, la.groups)
 
     def bound(self, la: LayerResult) -> str:
-        """Roofline verdict: ``dram`` when reading the layer's blocks at the DRAM bandwidth
-        takes longer than its compute cycles, ``compute`` otherwise, ``vector`` off the
-        engine."""
+        """Roofline verdict, the layer's position against the ridge (``sim.report``'s
+        roofline): ``dram`` when reading its bytes at the DRAM bandwidth takes longer than
+        its MACs at one per PE and cycle (its operations per byte read below the ridge's),
+        ``compute`` otherwise, ``vector`` off the engine. A property of the layer's MACs and
+        bytes, not of how well the array's shape fits it: :meth:`of_roofline` is that."""
         if not la.macs:
             return "vector"
-        if self.read_bw is not None and self.read_bytes(la) / self.read_bw > la.compute_cycles:
+        if self.read_bw is not None and self.read_bytes(la) * self.pes > la.macs * self.read_bw:
             return "dram"
         return "compute"
+
+    def of_roofline(self, la: LayerResult) -> float:
+        """The layer's roofline cycles (the larger of its MACs at one per PE and cycle and
+        its bytes read at the DRAM bandwidth) over its cycles: 1.0 on the roofline. Equal to
+        :meth:`mac_util` for a compute-bound layer; for a DRAM-bound one, how close it comes
+        to the bandwidth's limit."""
+        if not la.cycles or not self.pes:
+            return 0.0
+        best = la.macs / self.pes
+        if self.read_bw is not None:
+            best = max(best, self.read_bytes(la) / self.read_bw)
+        return best / la.cycles
 
     @property
     def total_cycles(self) -> int:
@@ -174,17 +188,18 @@ class RunResult:
         return {
             "workload": self.workload, "accelerator": self.accelerator, "mode": self.mode,
             "clock_mhz": self.clock_mhz, **self.totals(), "resources": self.resources,
-            "layers": [{**asdict(la), "mac_util": self.mac_util(la), "bound": self.bound(la)}
-                       for la in self.layers],
+            "layers": [{**asdict(la), "mac_util": self.mac_util(la), "bound": self.bound(la),
+                        "of_roofline": self.of_roofline(la)} for la in self.layers],
         }
 
     def to_csv(self) -> str:
         out = io.StringIO()
         names = [f.name for f in fields(LayerResult)]
         w = csv.writer(out, lineterminator="\n")
-        w.writerow([*names, "mac_util", "bound"])  # the JSON's layer fields, in its order
+        # the JSON's layer fields, in its order
+        w.writerow([*names, "mac_util", "bound", "of_roofline"])
         for la in self.layers:
             w.writerow([f"{v:.6f}" if isinstance(v, float) else v
                         for v in (*(getattr(la, n) for n in names), self.mac_util(la),
-                                  self.bound(la))])
+                                  self.bound(la), self.of_roofline(la))])
         return out.getvalue()

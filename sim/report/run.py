@@ -88,7 +88,8 @@ def run_files(rec: RunRecords) -> dict[str, bytes]:
               [(x["name"], x["op"], _n(int(x["cycles"])), f"{100 * int(x['cycles']) / total:.1f}",
                 _n(int(x["stall_cycles"])), f"{float(x['mac_util']):.2f}") for x in top]),
     )))
-    sections.append(_roofline(rows, ceil, head, a))
+    sections.append(_roofline(rows, ceil, head, a,
+                              sum(r.bound(la) == "dram" for la in r.layers)))
     util = t["macs"] / (e.pes * total)
     sections.append(Section("MAC utilisation", (
         Image("utilisation.png", "MAC utilisation per layer",
@@ -112,7 +113,9 @@ def run_files(rec: RunRecords) -> dict[str, bytes]:
     return bundle(Document(f"{head} ({r.mode} mode)", tuple(sections)), tables, summary)
 
 
-def _roofline(rows: list[dict], ceil: figures.Ceilings, head: str, a: Accelerator) -> Section:
+def _roofline(rows: list[dict], ceil: figures.Ceilings, head: str, a: Accelerator,
+              below: int) -> Section:
+    """``below``: the engine layers left of the ridge (:meth:`RunResult.bound`)."""
     e, m = a.engine, a.memory
     text = (f"Compute ceiling {ceil.compute_gops:g} GOPS: {e.pes} PEs, 2 operations per MAC, "
             f"{a.clock_mhz:g} MHz. ")
@@ -120,7 +123,6 @@ def _roofline(rows: list[dict], ceil: figures.Ceilings, head: str, a: Accelerato
     if ceil.ridge is None:
         text += "DRAM bandwidth unlimited: no memory ceiling."
     else:
-        below = sum(float(x["ops_per_byte"]) < ceil.ridge for x in engine)
         text += (f"DRAM read ceiling {ceil.dram_read_gbytes_per_s:g} GB/s "
                  f"({m.dram_bytes_per_cycle} bytes per cycle, timing rule R7; write-back "
                  f"has its own channel, R9). Ridge at {ceil.ridge:.2f} operations per byte: "

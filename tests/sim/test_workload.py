@@ -189,5 +189,28 @@ def test_mac_utilisation_and_roofline_verdict():
             assert row["bound"] == "vector"
             continue
         read = la.dram_bytes - -(-la.m * la.n * acc.engine.act_bits // 8) * la.groups
-        assert row["bound"] == ("dram" if read / bw > la.compute_cycles else "compute")
+        # the roofline: operations per byte read against the ridge (2 PEs / bytes per cycle)
+        left = 2 * la.macs / read < 2 * pes / bw
+        assert row["bound"] == ("dram" if left else "compute")
+        roof = max(la.macs / pes, read / bw) / la.cycles
+        assert row["of_roofline"] == pytest.approx(roof, rel=1e-12) and 0 < roof <= 1
+        if not left:
+            assert row["of_roofline"] == pytest.approx(row["mac_util"], rel=1e-12)
     assert {row["bound"] for row in r.to_dict()["layers"]} >= {"compute", "dram"}
+
+
+def test_roofline_verdict_is_the_layers_position_not_the_arrays_fit():
+    """A batch-1 classifier on XC7Z045 (a GEMV: one of 49 columns busy) computes for longer
+    than its weights take to read, yet it lies left of the ridge: DRAM-bound, with its
+    bytes, not the array, setting its roofline; the report counts the same layers."""
+    from sim.report.metrics import ceilings
+
+    acc = load_accelerator("xc7z045")
+    r = simulate(assign_fraction(read_topology(WORKLOAD_DIR / "resnet18.csv"), 0.75), acc,
+                 "cycle")
+    fc = next(la for la in r.layers if la.name == "fc")
+    assert fc.compute_cycles > r.read_bytes(fc) / acc.memory.dram_bytes_per_cycle
+    assert r.bound(fc) == "dram" and r.mac_util(fc) < 0.05 and r.of_roofline(fc) > 0.5
+    ridge = ceilings(acc).ridge
+    assert all((r.bound(la) == "dram") == (2 * la.macs / r.read_bytes(la) < ridge)
+               for la in r.layers if la.macs)
