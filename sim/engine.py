@@ -25,6 +25,8 @@ from sim.arch import Accelerator
 from sim.resources import rtl_runs_matmul
 from sim.results import LayerResult, RunResult
 from sim.timing import (
+    CHAIN_HOST,
+    CHAIN_NONE,
     NO_LIMIT,
     GemmShape,
     analytical_cycles,
@@ -157,6 +159,23 @@ def _rows(wl: Workload) -> list[_Row]:
     return out
 
 
+def prefetch_chain(wl: Workload) -> list[int]:
+    """R10b, the host's side: per GEMM row of ``wl`` (in run order), :data:`CHAIN_HOST`
+    where the row may prefetch the next row's first weight block — both one GEMM with
+    weights (``groups = 1``, not a matmul) and ops that follow each other — else
+    :data:`CHAIN_NONE`; the cycle kernel then prefetches where it ends in time."""
+    return _chain(wl, _rows(wl))
+
+
+def _chain(wl: Workload, rows: list[_Row]) -> list[int]:
+    def one(r: _Row) -> bool:
+        return r.count == 1 and wl.ops[r.op_index].kind != "matmul"
+
+    return [CHAIN_HOST if i + 1 < len(rows) and one(r) and one(rows[i + 1])
+            and rows[i + 1].op_index == r.op_index + 1 else CHAIN_NONE
+            for i, r in enumerate(rows)]
+
+
 def simulate(wl: Workload, accel: Accelerator, mode: str = "cycle",
              max_cycles: int | None = None) -> RunResult:
     """Time ``wl`` on ``accel``; returns per-layer and total results.
@@ -186,11 +205,12 @@ def simulate(wl: Workload, accel: Accelerator, mode: str = "cycle",
         _check_cycle_counts(wl, rows, accel)
         params = np.array([[r.m_fixed, r.m_lut, ops[r.op_index].n, ops[r.op_index].k, r.count]
                            for r in rows], dtype=np.int64).reshape(-1, 5)
+        chain = _chain(wl, rows)
         out, stop = schedule_cycles(params, e.dsp_rows, e.lut_rows, e.cols, mem.k_tile,
                                     e.weight_bits, e.act_bits, mem.dram_bytes_per_cycle,
                                     mem.dram_latency, max_cycles,
                                     [_role_bits(ops[r.op_index], accel) for r in rows],
-                                    packing=e.dsp_packing)
+                                    packing=e.dsp_packing, chain=chain)
         if stop >= 0:
             r = rows[stop]
             done = sum(res.cycles for res in out[:stop])
@@ -209,12 +229,15 @@ def simulate(wl: Workload, accel: Accelerator, mode: str = "cycle",
                                             e.dsp_packing)
             add(r.op_index, res.cycles, comp, res.stall, res.dram_read)
     else:
-        for r in rows:
+        chain = _chain(wl, rows)
+        for i, r in enumerate(rows):
             g = ops[r.op_index]
             shape = GemmShape(r.m_fixed, r.m_lut, g.n, g.k)
+            # R10b: a row the one before may prefetch for; as a lower bound, it did
             t = analytical_cycles(shape, e.dsp_rows, e.lut_rows, e.cols, mem.k_tile,
                                   _role_bits(g, accel), e.act_bits, mem.dram_bytes_per_cycle,
-                                  mem.dram_latency, packing=e.dsp_packing)
+                                  mem.dram_latency, packing=e.dsp_packing,
+                                  preloaded=i > 0 and chain[i - 1] != CHAIN_NONE)
             if mode == "plain":
                 c = plain_os_cycles(g.m, g.n, g.k, e.rows, e.cols)
                 add(r.op_index, r.count * c, r.count * c, 0, r.count * t.dram_read)

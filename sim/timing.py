@@ -162,11 +162,29 @@ R9 Output write-back goes through a separate write channel and the double-buffer
    buffer; it is counted in DRAM bytes (``ceil(M*N*act_bits/8)``) but never stalls.
 
 R10 Boundaries. Every GEMM starts at cycle 0 with empty buffers (the command interface
-   runs one GEMM at a time); a run's cycles are the sum over its GEMMs and vector ops (R16
-   is the one overlap). A vector op without a pipeline of rule R13-R15 (the element-wise
+   runs one GEMM at a time) but for the one weight block R10b carries over; a run's cycles
+   are the sum over its GEMMs and vector ops (R16 is the one overlap). A vector op without a pipeline of rule R13-R15 (the element-wise
    ``add``, ``pool`` and ops of torch/ONNX workloads) takes ``ceil(elements * cost / lanes)``
    cycles with ``cost`` from :class:`sim.arch.VectorUnit`'s table (throughput only; this
    rule is unchanged so that CNN results stay as shipped).
+
+R10b Weight prefetch. A GEMM command may carry the shape of the next command's first
+   weight block (row step 0, chunk 0: ``a_0 + b_0`` rows, :func:`first_block_rows`, of
+   ``k_0 = min(KT, K)`` steps, R5 bytes at ``weight_bits``). The loader requests it after
+   the GEMM's last request, one cycle after that one's acceptance at the earliest, as the
+   next block of the weight ring: R6 (its room counts every block of the GEMM, a resident
+   one released at the end of the GEMM's last window) and R7 (accepted at ``max(e' - L,
+   room, a_last + 1)``, its words written after the ring's previous ones). The GEMM is done
+   at the later of its last drain's end (R8) and one cycle after the block's last word.
+   The next command, marked *preloaded*, starts with that block in its ring (where the
+   ring's write position left it; its counters and position carry over, the activation
+   ring starts empty): it requests no weight block for its first chunk tile, and that
+   block's words count as written before cycle 0 (R8). Its bytes count as the prefetching
+   GEMM's (its command reads them, during its cycles). The host prefetches only between two GEMM ops that follow each other in the
+   workload, each one GEMM (``groups = 1``) with weights (not a matmul, R11), and only when
+   the block's last word is written before the GEMM's last drain ends, so a prefetch never
+   lengthens a GEMM (:func:`schedule_cycles` decides it while it steps the run). Groups,
+   matmuls and the first GEMM of a run start empty as in R10.
 
 Attention on the engine
 -----------------------
@@ -270,8 +288,14 @@ CYCLE_LIMIT = 1
 #: Columns of a cycle-kernel result row (int64), the one layout the ``@njit`` kernels write
 #: (numba compiles module-level ints as constants); Python reads rows as
 #: :class:`ScheduleResult`.
-RESULT_COLUMNS = 7
-STATUS, CYCLES, STALL, DRAM_READ, COLUMN_BLOCK, ROW_STEP, K_CHUNK = range(RESULT_COLUMNS)
+RESULT_COLUMNS = 10
+(STATUS, CYCLES, STALL, DRAM_READ, COLUMN_BLOCK, ROW_STEP, K_CHUNK, PREFETCH_LAST, PREFETCH,
+ PRELOADED) = range(RESULT_COLUMNS)
+
+#: R10b: what a GEMM row may do with the next row's first weight block (``chain`` of
+#: :func:`schedule_cycles`): nothing, prefetch it when that ends before this GEMM does (the
+#: host's rule), or prefetch it whatever it costs (a testbench forcing the RTL's general case).
+CHAIN_NONE, CHAIN_HOST, CHAIN_FORCE = 0, 1, 2
 
 #: Stand-in for "no cycle limit".
 NO_LIMIT = np.iinfo(np.int64).max // 4
@@ -426,6 +450,10 @@ class ScheduleResult:
         column_block, row_step, k_chunk: at the limit, the chunk tile ``(j, f, q)`` where
             the kernel stopped; when :func:`_gemm_schedule` finishes, the counts ``J``,
             ``F``, ``Q``; 0 in a finished row of :func:`schedule_cycles`.
+        prefetch_last: R10b, the cycle of the last word of the next GEMM's first weight
+            block when the row was timed with its prefetch (-1: without).
+        prefetch: the row's command prefetches it (R10b).
+        preloaded: the row's first weight block was prefetched by the row before.
     """
 
     status: int
@@ -435,13 +463,18 @@ class ScheduleResult:
     column_block: int
     row_step: int
     k_chunk: int
+    prefetch_last: int = -1
+    prefetch: bool = False
+    preloaded: bool = False
 
     @classmethod
     def from_row(cls, row: np.ndarray | Sequence[int]) -> ScheduleResult:
         """The record of one result row (:data:`RESULT_COLUMNS` integers)."""
         return cls(status=int(row[STATUS]), cycles=int(row[CYCLES]), stall=int(row[STALL]),
                    dram_read=int(row[DRAM_READ]), column_block=int(row[COLUMN_BLOCK]),
-                   row_step=int(row[ROW_STEP]), k_chunk=int(row[K_CHUNK]))
+                   row_step=int(row[ROW_STEP]), k_chunk=int(row[K_CHUNK]),
+                   prefetch_last=int(row[PREFETCH_LAST]), prefetch=bool(row[PREFETCH]),
+                   preloaded=bool(row[PRELOADED]))
 
 
 def _chunk_sizes(k: int, kt: int) -> list[tuple[int, int]]:
@@ -533,9 +566,10 @@ def gemm_tiling(g: GemmShape, dsp_rows: int, lut_rows: int, cols: int, k_tile: i
 
 def analytical_cycles(g: GemmShape, dsp_rows: int, lut_rows: int, cols: int, k_tile: int,
                       weight_bits: int, act_bits: int, bw: int | None, lat: int, *,
-                      packing: int) -> GemmTiming:
+                      packing: int, preloaded: bool = False) -> GemmTiming:
     """Closed-form timing of one GEMM (R1-R9; exact compute, memory as a lower bound) on an
-    engine whose DSP core packs ``packing`` rows to a multiplier (R4b)."""
+    engine whose DSP core packs ``packing`` rows to a multiplier (R4b); ``preloaded``: its
+    first weight block may be in the ring at cycle 0 (R10b), the bound then leaves it out."""
     f = row_steps(g.m_fixed, g.m_lut, dsp_rows, lut_rows)
     jn = ceil_div(g.n, cols)
     qn = ceil_div(g.k, k_tile)
@@ -564,9 +598,13 @@ def analytical_cycles(g: GemmShape, dsp_rows: int, lut_rows: int, cols: int, k_t
     k0 = chunks[0][0]
     c0 = colsz[0][0]
     t_w = transfer_cycles(_block_bytes(first_rows * k0, weight_bits), bw)
+    if preloaded:  # R10b: no request for it, its words written before cycle 0
+        w_time -= t_w
+        t_w = 0
     t_x = transfer_cycles(_block_bytes(k0 * c0, act_bits), bw)
     # R8: the first window waits for the activation block's first word, and ends no
-    # earlier than one cycle after its last (the weight block's come first, R7)
+    # earlier than one cycle after its last (the weight block's come first, R7; none after
+    # a prefetch, R10b)
     first = lat + t_w + max(ceil_div(t_x, k0), t_x + 1 - k0)
     last_r = steps[-1][1]
     last_c = colsz[-1][0]
@@ -578,6 +616,16 @@ def analytical_cycles(g: GemmShape, dsp_rows: int, lut_rows: int, cols: int, k_t
 # ---------------------------------------------------------------------------------------
 # The cycle-level kernel
 # ---------------------------------------------------------------------------------------
+
+@numba.njit(cache=True)
+def first_block_rows(m_fixed: int, m_lut: int, rd: int, rl: int) -> int:
+    """R2: the rows ``a_0 + b_0`` of a GEMM's first weight block (row step 0), what R10b
+    prefetches (``k_0 = min(KT, K)`` steps of them)."""
+    fd = (m_fixed + rd - 1) // rd if m_fixed > 0 else 0
+    fl = (m_lut + rl - 1) // rl if m_lut > 0 else 0
+    nf = max(fd, fl)
+    return (m_fixed + nf - 1) // nf + (m_lut + nf - 1) // nf
+
 
 @numba.njit(cache=True)
 def word_arrival(i: int, steps: int, nbytes: int, bw: int, lat: int) -> int:
@@ -605,10 +653,14 @@ def _write_row(out: np.ndarray, status: int, cycles: int, stall: int, dram: int,
 @numba.njit(cache=True)
 def _gemm_schedule(mf: int, ml: int, n: int, k: int, order: int, res: int, rd: int, rl: int,
                    c: int, pack: int, kt: int, wbits: int, abits: int, bw: int, lat: int,
-                   limit: int, out: np.ndarray) -> None:
+                   limit: int, out: np.ndarray, pre: int = 0, pf_k: int = 0,
+                   pf_bytes: int = 0) -> None:
     """Step one GEMM's chunk tiles (rules R1-R8) in the tiling ``order``, ``res`` (R3, R5b)
     into the result row ``out`` (int64, the columns of :class:`ScheduleResult`); ``pack`` is
-    the DSP core's packing (R4b)."""
+    the DSP core's packing (R4b). R10b: ``pre`` — the first weight block is in the ring at
+    cycle 0 (no request, no bytes); ``pf_k`` > 0 — after the GEMM's last
+    request, a block of ``pf_k`` steps and ``pf_bytes`` bytes is requested, whose last word
+    goes to column ``PREFETCH_LAST`` (-1 without); ``cycles`` stays the last drain's end."""
     fd = (mf + rd - 1) // rd if mf > 0 else 0
     fl = (ml + rl - 1) // rl if ml > 0 else 0
     nf = max(fd, fl)
@@ -620,8 +672,8 @@ def _gemm_schedule(mf: int, ml: int, n: int, k: int, order: int, res: int, rd: i
     cap = ring_steps(kt)  # R6
     # Per buffer and block loaded so far: steps before it (S_n of R6) and release time.
     nt = nj * nf * nq
-    w_off = np.zeros(nt + 1, dtype=np.int64)
-    w_rel = np.zeros(nt, dtype=np.int64)
+    w_off = np.zeros(nt + 2, dtype=np.int64)  # one more block: R10b's prefetch
+    w_rel = np.zeros(nt + 1, dtype=np.int64)
     x_off = np.zeros(nt + 1, dtype=np.int64)
     x_rel = np.zeros(nt, dtype=np.int64)
     w_n = 0  # blocks loaded so far, per buffer
@@ -634,6 +686,7 @@ def _gemm_schedule(mf: int, ml: int, n: int, k: int, order: int, res: int, rd: i
     x_ready = -1
     w_first = 0
     x_first = 0
+    acc = -1  # acceptance of the last request (R10b: the prefetch comes a cycle after it)
     prev_f = -1
     prev_q_w = -1
     prev_j = -1
@@ -664,13 +717,20 @@ def _gemm_schedule(mf: int, ml: int, n: int, k: int, order: int, res: int, rd: i
                 # buffer's blocks in the first outer iteration only.
                 new_w = outer == 0 if w_res else (f != prev_f or q != prev_q_w)
                 new_x = outer == 0 if x_res else (j != prev_j or q != prev_q_x)
-                if new_w:
+                pre_now = new_w and pre != 0 and w_n == 0
+                if pre_now:  # R10b: in the ring since cycle 0
+                    w_off[1] = kq
+                    w_n = 1
+                    prev_f = f
+                    prev_q_w = q
+                elif new_w:
                     nbytes = ((a + b) * kq * wbits + 7) // 8
                     w_off[w_n + 1] = w_off[w_n] + kq
                     while w_off[w_old] < w_off[w_n + 1] - cap:  # R6: room in the ring
                         w_room = max(w_room, w_rel[w_old])
                         w_old += 1
                     start = max(chan - lat, w_room)  # R7
+                    acc = start
                     chan = start + word_arrival(kq - 1, kq, nbytes, bw, lat)
                     # its words, one per cycle at most after the buffer's previous ones
                     w_first = max(start + word_arrival(0, kq, nbytes, bw, lat), w_ready + 1)
@@ -686,6 +746,7 @@ def _gemm_schedule(mf: int, ml: int, n: int, k: int, order: int, res: int, rd: i
                         x_room = max(x_room, x_rel[x_old])
                         x_old += 1
                     start = max(chan - lat, x_room)  # R7
+                    acc = start
                     chan = start + word_arrival(kq - 1, kq, nbytes, bw, lat)
                     # its words, one per cycle at most after the buffer's previous ones
                     x_first = max(start + word_arrival(0, kq, nbytes, bw, lat), x_ready + 1)
@@ -698,7 +759,7 @@ def _gemm_schedule(mf: int, ml: int, n: int, k: int, order: int, res: int, rd: i
                 # ends no earlier than one cycle after their last words
                 begin = t_free
                 end = 0
-                if new_w:
+                if new_w and not pre_now:
                     begin = max(begin, w_first)
                     end = w_ready + 1
                 if new_x:
@@ -723,6 +784,17 @@ def _gemm_schedule(mf: int, ml: int, n: int, k: int, order: int, res: int, rd: i
             done = t_free + cj + r
             i_done = i_free + cj + r
     _write_row(out, DONE, done, done - i_done, dram, nj, nf, nq)
+    out[PREFETCH_LAST] = -1
+    if pf_k > 0:  # R10b: the next GEMM's first weight block, after every block of this one
+        w_off[w_n + 1] = w_off[w_n] + pf_k
+        while w_off[w_old] < w_off[w_n + 1] - cap:  # R6: room once blocks are released
+            # (a resident buffer's, R5b, at the end of the GEMM's last window)
+            w_room = max(w_room, t_free if w_res else w_rel[w_old])
+            w_old += 1
+        start = max(chan - lat, w_room, acc + 1)  # R7, one request per cycle
+        chan = start + word_arrival(pf_k - 1, pf_k, pf_bytes, bw, lat)
+        first = max(start + word_arrival(0, pf_k, pf_bytes, bw, lat), w_ready + 1)
+        out[PREFETCH_LAST] = max(chan, first + pf_k - 1)
 
 
 @numba.njit(cache=True)
@@ -730,8 +802,9 @@ def _schedule_many(params: np.ndarray, rd: int, rl: int, c: int, pack: int, kt: 
                    wbits: int, abits: int, bw: int, lat: int, limit: int, out: np.ndarray
                    ) -> int:
     """Run :func:`_gemm_schedule` for each row ``(mf, ml, n, k, groups, order, resident,
-    bits)`` (R3's tiling)
-    (``bits``: the weight-role operand's width, R11b; ``wbits`` is unused when given).
+    bits, chain)`` (R3's tiling)
+    (``bits``: the weight-role operand's width, R11b; ``wbits`` is unused when given;
+    ``chain``: R10b, one of ``CHAIN_*``, only in a row of one GEMM followed by another).
 
     Groups of a row are identical GEMMs: simulated once, multiplied. ``out[i]`` gets the
     result row (totals over groups; the stop position only in the row that hit the limit).
@@ -739,11 +812,29 @@ def _schedule_many(params: np.ndarray, rd: int, rl: int, c: int, pack: int, kt: 
     """
     used = 0
     one = np.zeros(RESULT_COLUMNS, dtype=np.int64)
+    pre = 0
     for i in range(params.shape[0]):
         g = params[i, 4]
+        chain = params[i, 8]
+        pf_k = 0
+        pf_bytes = 0
+        if chain != CHAIN_NONE:  # R10b: the next row's first weight block
+            nxt = params[i + 1]
+            pf_k = min(kt, nxt[3])
+            pf_bytes = (first_block_rows(nxt[0], nxt[1], rd, rl) * pf_k * nxt[7] + 7) // 8
         _gemm_schedule(params[i, 0], params[i, 1], params[i, 2], params[i, 3], params[i, 5],
                        params[i, 6], rd, rl, c, pack, kt, params[i, 7], abits, bw, lat,
-                       limit - used, one)
+                       limit - used, one, pre, pf_k, pf_bytes)
+        issued = chain == CHAIN_FORCE or (chain == CHAIN_HOST and one[STATUS] == DONE
+                                          and one[PREFETCH_LAST] < one[CYCLES])
+        if issued and one[PREFETCH_LAST] >= one[CYCLES]:  # forced: done once it is in
+            one[STALL] += one[PREFETCH_LAST] + 1 - one[CYCLES]
+            one[CYCLES] = one[PREFETCH_LAST] + 1
+        if issued:  # read by this command, during this GEMM
+            one[DRAM_READ] += pf_bytes
+        one[PREFETCH] = 1 if issued else 0
+        one[PRELOADED] = pre
+        pre = 1 if issued else 0
         if one[STATUS] != DONE or used + g * one[CYCLES] > limit:
             for t in range(RESULT_COLUMNS):
                 out[i, t] = one[t]
@@ -753,6 +844,9 @@ def _schedule_many(params: np.ndarray, rd: int, rl: int, c: int, pack: int, kt: 
         out[i, CYCLES] = g * one[CYCLES]
         out[i, STALL] = g * one[STALL]
         out[i, DRAM_READ] = g * one[DRAM_READ]
+        out[i, PREFETCH_LAST] = one[PREFETCH_LAST]
+        out[i, PREFETCH] = one[PREFETCH]
+        out[i, PRELOADED] = one[PRELOADED]
         used += g * one[CYCLES]
     return -1
 
@@ -760,7 +854,8 @@ def _schedule_many(params: np.ndarray, rd: int, rl: int, c: int, pack: int, kt: 
 def schedule_cycles(params: np.ndarray, rd: int, rl: int, c: int, kt: int, wbits: int,
                     abits: int, bw: int | None, lat: int, limit: int | None,
                     row_bits: Sequence[int] | None = None, *, packing: int,
-                    tilings: Sequence[Tiling] | None = None
+                    tilings: Sequence[Tiling] | None = None,
+                    chain: Sequence[int] | None = None
                     ) -> tuple[list[ScheduleResult], int]:
     """Cycle-level timing of many GEMMs: returns (one :class:`ScheduleResult` per row,
     index of the row that hit the limit or -1; rows after it are not run).
@@ -770,9 +865,21 @@ def schedule_cycles(params: np.ndarray, rd: int, rl: int, c: int, kt: int, wbits
     weight-role width (R11b: a matmul's is ``abits``); None: ``wbits`` for every row.
     ``packing``: the DSP core's rows per multiplier (R4b). ``tilings``: each row's tiling
     instead of R3's (a testbench playing a host that writes another one; a resident one must
-    satisfy :func:`resident_fits`). See :func:`_schedule_many` for what each row holds.
+    satisfy :func:`resident_fits`). ``chain``: R10b, per row, :data:`CHAIN_NONE`,
+    :data:`CHAIN_HOST` or :data:`CHAIN_FORCE` (the host's are :func:`prefetch_chain`'s);
+    only a row of one GEMM followed by a row of one GEMM may have another than
+    :data:`CHAIN_NONE`. None: no prefetch. See :func:`_schedule_many` for what each row holds.
     """
     p0 = np.asarray(params, dtype=np.int64).reshape(-1, 5)
+    chain = [CHAIN_NONE] * len(p0) if chain is None else [int(v) for v in chain]
+    if len(chain) != len(p0):
+        raise ValueError(f"chain has {len(chain)} entries for {len(p0)} rows")
+    for i, v in enumerate(chain):
+        if v not in (CHAIN_NONE, CHAIN_HOST, CHAIN_FORCE):
+            raise ValueError(f"chain[{i}] must be one of 0, 1, 2, not {v}")
+        if v != CHAIN_NONE and (i + 1 == len(p0) or p0[i, 4] != 1 or p0[i + 1, 4] != 1):
+            raise ValueError(f"chain[{i}]: a prefetch needs a row of one GEMM followed by "
+                             "another (R10b)")
     bits = [int(wbits)] * len(p0) if row_bits is None else [int(b) for b in row_bits]
     if tilings is None:
         tilings = [gemm_tiling(GemmShape(int(r[0]), int(r[1]), int(r[2]), int(r[3])), rd, rl,
@@ -784,7 +891,7 @@ def schedule_cycles(params: np.ndarray, rd: int, rl: int, c: int, kt: int, wbits
                              f"only with K <= k_tile {kt} and the inner blocks in one ring")
     p = np.ascontiguousarray(np.column_stack([
         p0, np.array([[t.order, int(t.resident)] for t in tilings], dtype=np.int64).reshape(
-            -1, 2), np.array(bits, dtype=np.int64)]))
+            -1, 2), np.array(bits, dtype=np.int64), np.array(chain, dtype=np.int64)]))
     out = np.zeros((p.shape[0], RESULT_COLUMNS), dtype=np.int64)
     stop = _schedule_many(p, int(rd), int(rl), int(c), int(packing), int(kt), int(wbits),
                           int(abits), 0 if bw is None else int(bw), int(lat),

@@ -16,7 +16,7 @@ from quant.infer import run_artifact as ref_run_artifact
 from quant.rows import QuantizedRows
 from sim import functional as F
 from sim.config import load_accelerator
-from sim.timing import ScheduleResult, _gemm_schedule
+from sim.timing import RESULT_COLUMNS, ScheduleResult, _gemm_schedule
 from tests.sim.conftest import with_value
 
 
@@ -61,7 +61,7 @@ def test_kernels_match_pure_python():
     args = (acc, rng.integers(1, 1 << 14, 5), rng.integers(-2, 20, 5),
             rng.integers(-9, 9, 5), True, 0, 255)
     assert np.array_equal(F._requant.py_func(*args), F._requant(*args))
-    a, b = np.zeros(7, np.int64), np.zeros(7, np.int64)
+    a, b = np.zeros(RESULT_COLUMNS, np.int64), np.zeros(RESULT_COLUMNS, np.int64)
     _gemm_schedule.py_func(3, 2, 6, 20, 0, 0, 2, 2, 4, 1, 16, 4, 4, 4, 4, 1 << 40, a)
     _gemm_schedule(3, 2, 6, 20, 0, 0, 2, 2, 4, 1, 16, 4, 4, 4, 4, 1 << 40, b)
     assert np.array_equal(a, b) and ScheduleResult.from_row(a).cycles == 111  # R4b, R8

@@ -10,6 +10,9 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from sim.timing import (
+    CHAIN_FORCE,
+    CHAIN_HOST,
+    CHAIN_NONE,
     CYCLE_LIMIT,
     DONE,
     RESULT_COLUMNS,
@@ -20,6 +23,7 @@ from sim.timing import (
     _gemm_schedule,
     analytical_cycles,
     compute_cycles,
+    first_block_rows,
     gemm_tiling,
     plain_os_cycles,
     resident_fits,
@@ -312,3 +316,81 @@ def test_tiling_never_worse_and_residency_loads_each_block_once(layer, eng, bw, 
     assert cyc[2] == a.dram_read == runs[chosen].dram_read
     assert cyc[0] == runs[chosen].cycles and a.cycles <= cyc[0]
     assert a.compute == cyc[0] - cyc[1]
+
+
+def _pair(a: GemmShape, b: GemmShape, rd, rl, c, kt, bw, lat, chain, wb=4, ab=4, pack=1):
+    out, stop = schedule_cycles(np.array([[*(a.m_fixed, a.m_lut, a.n, a.k), 1],
+                                          [*(b.m_fixed, b.m_lut, b.n, b.k), 1]]),
+                                rd, rl, c, kt, wb, ab, bw, lat, None, packing=pack,
+                                chain=[chain, CHAIN_NONE])
+    assert stop == -1
+    return out
+
+
+def test_prefetch_worked_pair():
+    """R10b on the tiny engine (2 + 2 rows, 4 columns, KT = 16, 4 B/cycle, L = 4): a GEMM of
+    4 + 4 rows, N = 16, K = 8 (79 cycles), then one of 4 + 4 rows, N = 4, K = 16. The
+    second's first weight block (2 + 2 rows, 16 steps: 32 bytes, 8 transfer cycles) is
+    requested after the first's last request and its last word written in cycle 48, before
+    the first's last drain ends, so the first keeps its 79 cycles and the second starts with
+    the block in its ring. Its first window waits only for the activation block (32 bytes,
+    words due from L + 1 = 5 to L + 8 = 12: the window runs 5..21, 5 stall cycles), not
+    behind the weight block as well (13..29: 13 stall cycles)."""
+    a, b = GemmShape(4, 4, 16, 8), GemmShape(4, 4, 4, 16)
+    assert first_block_rows(4, 4, 2, 2) == 4
+    off = _pair(a, b, 2, 2, 4, 16, 4, 4, CHAIN_NONE)
+    on = _pair(a, b, 2, 2, 4, 16, 4, 4, CHAIN_HOST)
+    assert off[0].cycles == on[0].cycles == 79 and on[0].prefetch and on[1].preloaded
+    assert on[0].prefetch_last == 48
+    assert (off[1].stall, on[1].stall) == (13, 5) and off[1].cycles - on[1].cycles == 8
+    assert on[0].dram_read == off[0].dram_read + 32
+    assert on[1].dram_read == off[1].dram_read - 32
+    # a block that would be written after the GEMM's end is not prefetched (host's rule)
+    late = _pair(GemmShape(3, 2, 6, 12), b, 2, 2, 4, 16, 4, 4, CHAIN_HOST)
+    assert late[0].prefetch_last >= late[0].cycles and not late[0].prefetch
+    assert not late[1].preloaded and late[1].cycles == off[1].cycles
+
+
+@settings(max_examples=300, deadline=None)
+@given(LAYER, LAYER, ENGINE, st.integers(1, 16), st.integers(0, 30), st.sampled_from(TILINGS),
+       st.sampled_from([1, 2]))
+def test_prefetch_never_lengthens_and_moves_bytes(la, lb, eng, bw, lat, tiling, pack):
+    """R10b, the host's rule: the prefetching GEMM keeps its cycles, the next one is never
+    slower, the run reads the same bytes; a forced prefetch ends its GEMM no earlier than
+    one cycle after the block's last word, and changes nothing else of it."""
+    a, b = GemmShape(*la), GemmShape(*lb)
+    rd, rl, c, kt = eng
+    f = row_steps(a.m_fixed, a.m_lut, rd, rl)
+    assume(not tiling.resident or resident_fits(tiling.order, f, -(-a.n // c), a.k, kt))
+    rows = np.array([[a.m_fixed, a.m_lut, a.n, a.k, 1], [b.m_fixed, b.m_lut, b.n, b.k, 1]])
+
+    def run(chain):
+        out, stop = schedule_cycles(rows, rd, rl, c, kt, 4, 4, bw, lat, None, packing=pack,
+                                    tilings=[tiling, gemm_tiling(b, rd, rl, c, kt, 4, 4)],
+                                    chain=[chain, CHAIN_NONE])
+        assert stop == -1
+        return out
+
+    off, host, force = run(CHAIN_NONE), run(CHAIN_HOST), run(CHAIN_FORCE)
+    assert host[0].cycles == off[0].cycles and host[0].stall == off[0].stall
+    assert host[1].cycles <= off[1].cycles
+    assert host[1].preloaded == host[0].prefetch
+    if host[0].prefetch:
+        assert host[0].prefetch_last < host[0].cycles
+    assert sum(r.dram_read for r in host) == sum(r.dram_read for r in off)
+    assert force[0].prefetch and force[1].preloaded
+    assert force[0].cycles == max(off[0].cycles, force[0].prefetch_last + 1)
+    assert force[0].prefetch_last == host[0].prefetch_last
+    assert force[1].cycles <= off[1].cycles
+    # the analytical bound holds for a preloaded GEMM too
+    ana = analytical_cycles(b, rd, rl, c, kt, 4, 4, bw, lat, packing=pack, preloaded=True)
+    assert ana.cycles <= force[1].cycles and ana.compute == force[1].cycles - force[1].stall
+
+
+def test_prefetch_chain_is_checked():
+    rows = np.array([[1, 1, 4, 8, 1], [1, 1, 4, 8, 2]])
+    with pytest.raises(ValueError, match="R10b"):
+        schedule_cycles(rows, 2, 2, 4, 16, 4, 4, 4, 4, None, packing=1,
+                        chain=[CHAIN_HOST, CHAIN_NONE])
+    with pytest.raises(ValueError, match="chain"):
+        schedule_cycles(rows, 2, 2, 4, 16, 4, 4, 4, 4, None, packing=1, chain=[3, 0])
