@@ -6,7 +6,7 @@ from amaranth.hdl import Module, Mux, Signal, Value
 from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.buffer import RingBuffer, ring_add
+from hw.buffer import RingBuffer, ring_add, ring_sub
 from hw.engine import EngineDatapath, check_matmul
 from hw.params import act_shape, check_instance, index_shape, lane_shape
 from hw.walker import TileWalker, command_layout
@@ -97,7 +97,8 @@ class GemmAccelerator(wiring.Component):
         self.x_beat_layout = data.ArrayLayout(act, c)
         request = data.StructLayout({
             "w": data.StructLayout({
-                "en": 1, "bytes": range(w_bytes + 1), "k0": d, "steps": range(kt + 1),
+                "en": 1, "next": 1, "bytes": range(w_bytes + 1), "k0": d,
+                "steps": range(kt + 1),
                 **self._per_core(lambda core: {
                     f"row0_{core}": d, f"rows_{core}": range(self.rows_of[core] + 1)})}),
             "x": data.StructLayout({
@@ -110,8 +111,12 @@ class GemmAccelerator(wiring.Component):
             **self._per_core(lambda core: {f"row_{core}": d}),
             **self._per_core(lambda core: {f"{core}_en": 1}),
             "col0": d, "cols": range(c + 1)})
+        # R10b's fields: a row count of each core, a step count (at least one bit each)
+        self.prefetch_bits = (max(1, e.dsp_rows.bit_length()), max(1, e.lut_rows.bit_length()),
+                              (kt).bit_length())
         super().__init__({
-            "cmd": In(stream.Signature(command_layout(d, self.runs_matmul))),
+            "cmd": In(stream.Signature(command_layout(d, self.runs_matmul,
+                                                      self.prefetch_bits))),
             "busy": Out(1),
             "done": Out(1),
             "params": In(stream.Signature(data.StructLayout({
@@ -152,16 +157,18 @@ class GemmAccelerator(wiring.Component):
         m.submodules.out_fifo = ofifo = fifo.SyncFIFOBuffered(
             width=len(Value.cast(self.out.payload)), depth=out_depth)
 
-        cmd = Signal(command_layout(self.dim_bits, self.runs_matmul))
+        cmd = Signal(command_layout(self.dim_bits, self.runs_matmul, self.prefetch_bits))
+        pre_in = Signal()  # R10b: the accepted command's first weight block is in the ring
         # the walkers read the GEMM fields, laid out first (hw.walker.command_layout)
-        gemm_cmd = Value.cast(cmd)[:len(Value.cast(lw.cmd))] if self.runs_matmul else cmd
+        gemm_cmd = Value.cast(cmd)[:len(Value.cast(lw.cmd))]
         start = Signal()
         m.d.comb += [
             self.cmd.ready.eq(~self.busy),
             start.eq(self.cmd.valid & self.cmd.ready),
             lw.cmd.eq(gemm_cmd), cw.cmd.eq(gemm_cmd),
+            pre_in.eq(self.cmd.payload.pre),
             lw.restart.eq(start), cw.restart.eq(start),
-            wbuf.restart.eq(start), xbuf.restart.eq(start),
+            wbuf.restart.eq(start & ~pre_in), xbuf.restart.eq(start),
         ]
         m.d.sync += self.done.eq(0)
         with m.If(start):
@@ -194,8 +201,13 @@ class GemmAccelerator(wiring.Component):
         # before; every word before it is written, R8).
         cnt = {f"{buf}_{k}": Signal(ring_count_bits(kt), name=f"{buf}_{k}")
                for buf in ("w", "x") for k in ("req", "rel", "in", "pos")}
+        # R10b: a preloaded command keeps the weight ring's counters (every block of the
+        # previous GEMM released, the prefetched block requested and written); its compute
+        # side starts at that block.
         for buf in ("w", "x"):
-            with m.If(start):
+            with m.If(start & (pre_in if buf == "w" else 0)):
+                m.d.sync += cnt[f"{buf}_pos"].eq(cnt[f"{buf}_rel"])
+            with m.Elif(start):
                 m.d.sync += [cnt[f"{buf}_{k}"].eq(0) for k in ("req", "rel", "in", "pos")]
             with m.Elif(getattr(self, f"{buf}_load").valid):
                 m.d.sync += cnt[f"{buf}_in"].eq(cnt[f"{buf}_in"] + 1)
@@ -204,6 +216,13 @@ class GemmAccelerator(wiring.Component):
         w_iss, x_iss = Signal(), Signal()  # parts of the loader's tile already requested
         holding, held_x = Signal(), Signal()  # a request is shown but not yet accepted
         l_done = Signal()
+        pf_iss = Signal()  # R10b: the prefetch was requested
+        # the prefetched block's rows and steps (the host writes at most a core's rows and
+        # k_tile steps)
+        pf_rows = {core: getattr(cmd, f"pf_rows_{core}") for core in self.cores}
+        pf_steps = cmd.pf_steps
+        pf_en = Signal()
+        pf_show = Signal()
         w_pend = Signal()
         x_pend = Signal()
         w_free = Signal()
@@ -220,21 +239,32 @@ class GemmAccelerator(wiring.Component):
             # The activation block joins the request only if it may start now; the payload
             # stays fixed while the request waits (stream rule).
             inc_x.eq(Mux(holding, held_x, x_pend & x_free & (~w_pend | inc_w))),
+            # R10b: after the GEMM's last request, the next one's first weight block once
+            # the ring has room for it (R6); its fields stay fixed while it waits.
+            pf_en.eq(cmd.pf & ~cmd.matmul if self.runs_matmul else cmd.pf),
+            pf_show.eq(self.busy & l_done & pf_en & ~pf_iss & (self._outstanding(
+                cnt["w_req"], pf_steps, cnt["w_rel"], kt) <= ring)),
         ]
         req = self.load_req
         wr, xr = req.payload.w, req.payload.x
-        # R5 (R11b: a matmul's weight-role block is a_f * k_q values of act_bits).
-        w_block_bytes = ((lw.rows_dsp + lw.rows_lut) * lw.steps * e.weight_bits + 7) >> 3
+        # R5 (R11b: a matmul's weight-role block is a_f * k_q values of act_bits); the
+        # prefetched block's rows and steps are the command's (R10b).
+        w_rows = {core: Mux(l_done, pf_rows[core], getattr(lw, f"rows_{core}"))
+                  for core in self.cores}
+        w_steps = Mux(l_done, pf_steps, lw.steps)
+        w_block_bytes = (sum(w_rows.values()) * w_steps * e.weight_bits + 7) >> 3
         if self.runs_matmul:
             w_block_bytes = Mux(cmd.matmul, (lw.rows_dsp * lw.steps * e.act_bits + 7) >> 3,
                                 w_block_bytes)
         m.d.comb += [
-            req.valid.eq(self.busy & ~l_done & (inc_w | inc_x)),
-            wr.en.eq(inc_w), wr.k0.eq(lw.k0), wr.steps.eq(lw.steps),
-            *(getattr(wr, f"{k}_{core}").eq(getattr(lw, f"{k}_{core}"))
-              for core in self.cores for k in ("row0", "rows")),
+            req.valid.eq(self.busy & ((~l_done & (inc_w | inc_x)) | pf_show)),
+            wr.en.eq(inc_w | l_done), wr.next.eq(l_done), wr.k0.eq(Mux(l_done, 0, lw.k0)),
+            wr.steps.eq(w_steps),
+            *(getattr(wr, f"row0_{core}").eq(Mux(l_done, 0, getattr(lw, f"row0_{core}")))
+              for core in self.cores),
+            *(getattr(wr, f"rows_{core}").eq(w_rows[core]) for core in self.cores),
             wr.bytes.eq(w_block_bytes),
-            xr.en.eq(inc_x), xr.k0.eq(lw.k0), xr.steps.eq(lw.steps),
+            xr.en.eq(inc_x & ~l_done), xr.k0.eq(lw.k0), xr.steps.eq(lw.steps),
             xr.col0.eq(lw.col0), xr.cols.eq(lw.cols),
             xr.bytes.eq((lw.cols * lw.steps * e.act_bits + 7) >> 3),
         ]
@@ -242,8 +272,11 @@ class GemmAccelerator(wiring.Component):
         tile_issued = Signal()
         m.d.comb += tile_issued.eq((~w_pend | (accepted & inc_w))
                                    & (~x_pend | (accepted & inc_x)))
-        with m.If(start):
-            m.d.sync += [w_iss.eq(0), x_iss.eq(0), holding.eq(0), held_x.eq(0), l_done.eq(0)]
+        with m.If(start):  # R10b: a preloaded command's first weight block is requested
+            m.d.sync += [w_iss.eq(pre_in), x_iss.eq(0), holding.eq(0), held_x.eq(0),
+                         l_done.eq(0), pf_iss.eq(0)]
+        with m.Elif(pf_show & accepted):
+            m.d.sync += [cnt["w_req"].eq(cnt["w_req"] + pf_steps), pf_iss.eq(1)]
         with m.Elif(self.busy & ~l_done):
             m.d.sync += [holding.eq(req.valid & ~req.ready), held_x.eq(inc_x)]
             with m.If(accepted):
@@ -319,6 +352,13 @@ class GemmAccelerator(wiring.Component):
         # the inner loop's first block at word 0 (``home``) and each later one ``K`` words
         # after the previous tile's, loaded or not.
         size = Signal(index_shape(kt + 1))
+        # R10b: the weight ring word where this GEMM's first block starts (0 unless it was
+        # prefetched: the words before the write position); ``org_in`` in the start cycle.
+        w_org = Signal(index_shape(ring))
+        org_in = Signal.like(w_org)
+        m.d.comb += org_in.eq(Mux(pre_in, ring_sub(wbuf.wr_ptr, pf_steps, ring), 0))
+        with m.If(start):
+            m.d.sync += w_org.eq(org_in)
         with m.If(start):
             m.d.sync += size.eq(0)
         with m.Elif(go & win_end):
@@ -328,9 +368,10 @@ class GemmAccelerator(wiring.Component):
                 "new", "last_use", "res", "home", "home_next"))
             base = Signal(index_shape(ring), name=f"{name}_base")
             cur = Signal(index_shape(ring), name=f"{name}_cur")
-            m.d.comb += cur.eq(Mux(home, 0, Mux(new | res, ring_add(base, size, ring), base)))
+            org, org_start = (w_org, org_in) if name == "w" else (0, 0)
+            m.d.comb += cur.eq(Mux(home, org, Mux(new | res, ring_add(base, size, ring), base)))
             with m.If(start):
-                m.d.sync += base.eq(0)
+                m.d.sync += base.eq(org_start)
             with m.Elif(go & win_end):
                 m.d.sync += base.eq(cur)
             # Address presented next cycle (synchronous read): the next step of this window,
@@ -338,13 +379,14 @@ class GemmAccelerator(wiring.Component):
             with m.If(go & ~win_end):
                 m.d.comb += [buf.rd_base.eq(cur), buf.rd_step.eq(step + 1)]
             with m.Elif(go):
-                m.d.comb += [buf.rd_base.eq(Mux(home_next, 0, Mux(
+                m.d.comb += [buf.rd_base.eq(Mux(home_next, org, Mux(
                     last_use | res, ring_add(cur, cw.steps, ring), cur))), buf.rd_step.eq(0)]
             with m.Elif(start):
                 # The first window may start in the first busy cycle (a block that loads in
-                # zero cycles); its blocks are the first of each buffer: word 0. The walker
-                # and registers only restart with this command, so `cur` is stale here.
-                m.d.comb += [buf.rd_base.eq(0), buf.rd_step.eq(0)]
+                # zero cycles, or a prefetched one); its blocks are the first of each buffer:
+                # word 0, or the prefetched block's. The walker and registers only restart
+                # with this command, so `cur` is stale here.
+                m.d.comb += [buf.rd_base.eq(org_start), buf.rd_step.eq(0)]
             with m.Else():
                 m.d.comb += [buf.rd_base.eq(cur), buf.rd_step.eq(step)]
         wdata = Signal(self.w_beat_layout)
@@ -396,15 +438,30 @@ class GemmAccelerator(wiring.Component):
                 step.eq(0),
                 cnt["w_pos"].eq(cnt["w_pos"] + Mux(cw.w_new, cw.steps, 0)),
                 cnt["x_pos"].eq(cnt["x_pos"] + Mux(cw.x_new, cw.steps, 0)),
-                cnt["w_rel"].eq(cnt["w_rel"] + Mux(cw.w_last_use, cw.steps, 0)),
+                # the GEMM's last window releases every weight block it loaded, a resident
+                # one's too (R10b: the prefetch's room counts them)
+                cnt["w_rel"].eq(Mux(cw.final, cnt["w_pos"] + Mux(cw.w_new, cw.steps, 0),
+                                    cnt["w_rel"] + Mux(cw.w_last_use, cw.steps, 0))),
                 cnt["x_rel"].eq(cnt["x_rel"] + Mux(cw.x_last_use, cw.steps, 0)),
             ]
             m.d.comb += cw.advance.eq(1)
+        # The GEMM is done after its last drain cycle and (R10b) the prefetched block's last
+        # word, whichever comes later.
+        fin, fin_now, pf_ok = Signal(), Signal(), Signal()
+        m.d.comb += [
+            fin_now.eq(draining & ~hold & (left == 1) & d_final),
+            pf_ok.eq(~pf_en | (pf_iss & ((cnt["w_in"] + self.w_load.valid)[:ring_count_bits(kt)]
+                                    == cnt["w_req"]))),
+        ]
+        with m.If(start):
+            m.d.sync += fin.eq(0)
+        with m.Elif((fin_now | fin) & pf_ok):
+            m.d.sync += [self.busy.eq(0), self.done.eq(1), fin.eq(0)]
+        with m.Elif(fin_now):
+            m.d.sync += fin.eq(1)
         with m.If(draining & ~hold):
             m.d.comb += dp.drain.eq(1)
             m.d.sync += drow.eq(drow + 1)
-            with m.If((left == 1) & d_final):
-                m.d.sync += [self.busy.eq(0), self.done.eq(1)]
         with m.If((left != 0) & ~hold):
             m.d.sync += left.eq(left - 1)
         with m.If((nleft != 0) & ~hold):

@@ -17,6 +17,13 @@ def beat_layout(width: int) -> data.StructLayout:
     return data.StructLayout({"data": width, "last": 1})
 
 
+def ring_sub(a, b, cap: int):
+    """``(a - b) mod cap`` for ``a, b < cap``: a slice when ``cap`` is a power of two."""
+    if cap & (cap - 1) == 0:
+        return (a - b)[:max(1, (cap - 1).bit_length())]
+    return Mux(a >= b, a - b, a + cap - b)
+
+
 def ring_add(a, b, cap: int):
     """``(a + b) mod cap`` for ``a, b < cap``: a slice when ``cap`` is a power of two, else
     one compare and subtract."""
@@ -55,6 +62,7 @@ class RingBuffer(wiring.Component):
         rd_base: In(range(ring)), the word where the block being read starts.
         rd_step: In(range(k_tile), at least one bit).
         data: Out(width).
+        wr_ptr: Out(range(ring)), the word the next beat is written to.
     """
 
     def __init__(self, width: int, k_tile: int) -> None:
@@ -67,6 +75,7 @@ class RingBuffer(wiring.Component):
             "rd_base": In(index_shape(self.ring)),
             "rd_step": In(index_shape(k_tile)),
             "data": Out(width),
+            "wr_ptr": Out(index_shape(self.ring)),
         })
 
     def elaborate(self, platform):
@@ -77,6 +86,7 @@ class RingBuffer(wiring.Component):
         rp = mem.read_port(transparent_for=(wp,))
         w_ptr = Signal(index_shape(self.ring))
         m.d.comb += [
+            self.wr_ptr.eq(w_ptr),
             self.load.ready.eq(1),
             wp.addr.eq(w_ptr),
             wp.data.eq(self.load.payload.data),

@@ -10,7 +10,8 @@ from hw.params import format_fields
 from quant.errors import check_int_range
 
 
-def command_layout(dim_bits: int, matmul: bool = False) -> data.StructLayout:
+def command_layout(dim_bits: int, matmul: bool = False,
+                   prefetch: tuple[int, int, int] | None = None) -> data.StructLayout:
     """The command registers the host writes for one GEMM (rules R1-R3).
 
     ``m_fixed``/``m_lut`` rows, ``n`` columns, ``k`` reduction steps, ``f`` row steps (R1),
@@ -20,6 +21,11 @@ def command_layout(dim_bits: int, matmul: bool = False) -> data.StructLayout:
     inner loop's blocks within one ring, :func:`sim.timing.gemm_tiling`);
     ``out_bits``/``out_signed``, the output format the post-processors clamp to
     (:func:`hw.params.format_fields`, :meth:`quant.requant.Requantizer.output_format`).
+    With ``prefetch`` (the accelerator's command: the widths of a DSP-core row count, a
+    LUT-core row count and a step count) five more, after the walker's fields (R10b):
+    ``pre``, the GEMM's first weight block is in the ring already (the previous command
+    prefetched it); ``pf``, prefetch the next command's first weight block of
+    ``pf_rows_dsp + pf_rows_lut`` rows and ``pf_steps`` steps after this GEMM's last load.
     With ``matmul`` (a top built with the matmul path) three more: ``matmul``, an activation
     x activation GEMM (sim.timing R11: every row on the DSP core, the weight-role operand at
     ``act_bits``, the accumulators out through the post-processor's bypass) whose
@@ -31,6 +37,9 @@ def command_layout(dim_bits: int, matmul: bool = False) -> data.StructLayout:
         "qa": dim_bits, "ra": dim_bits, "qb": dim_bits, "rb": dim_bits, "order": 1,
         "resident": 1,
         **format_fields(),
+        **({} if prefetch is None else {
+            "pre": 1, "pf": 1, "pf_rows_dsp": prefetch[0], "pf_rows_lut": prefetch[1],
+            "pf_steps": prefetch[2]}),
         **({"matmul": 1, "a_signed": 1, "b_signed": 1} if matmul else {}),
     })
 

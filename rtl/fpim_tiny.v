@@ -6,233 +6,278 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
 , cmd__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
-  wire [7:0] \$10 ;
-  wire \$100 ;
+  wire [6:0] \$10 ;
+  wire [4:0] \$100 ;
   wire \$101 ;
-  wire [6:0] \$102 ;
-  wire [6:0] \$103 ;
+  wire \$102 ;
+  wire [4:0] \$103 ;
   wire \$104 ;
-  wire \$105 ;
-  wire \$106 ;
-  wire \$107 ;
+  wire [5:0] \$105 ;
+  wire [4:0] \$106 ;
+  wire [4:0] \$107 ;
   wire \$108 ;
-  wire [4:0] \$109 ;
-  wire \$11 ;
-  wire [6:0] \$110 ;
-  wire [4:0] \$111 ;
-  wire [6:0] \$112 ;
-  wire \$113 ;
+  wire [5:0] \$109 ;
+  wire [7:0] \$11 ;
+  wire [4:0] \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire [4:0] \$113 ;
   wire \$114 ;
-  wire \$115 ;
-  wire \$116 ;
-  wire \$117 ;
+  wire [5:0] \$115 ;
+  wire [4:0] \$116 ;
+  wire [4:0] \$117 ;
   wire \$118 ;
-  wire [16:0] \$119 ;
+  wire \$119 ;
   wire \$12 ;
-  wire [16:0] \$120 ;
-  wire \$121 ;
-  wire \$122 ;
+  wire \$120 ;
+  wire [16:0] \$121 ;
+  wire [16:0] \$122 ;
   wire \$123 ;
   wire \$124 ;
-  wire [4:0] \$125 ;
-  wire [4:0] \$126 ;
-  wire [6:0] \$127 ;
-  wire [4:0] \$128 ;
-  wire [6:0] \$129 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
   wire \$13 ;
-  wire [4:0] \$130 ;
-  wire [6:0] \$131 ;
-  wire [4:0] \$132 ;
-  wire [6:0] \$133 ;
+  wire [6:0] \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire \$133 ;
   wire \$134 ;
   wire \$135 ;
-  wire [1:0] \$136 ;
+  wire [6:0] \$136 ;
   wire \$137 ;
-  wire \$138 ;
+  wire [6:0] \$138 ;
   wire \$139 ;
   wire \$14 ;
   wire \$140 ;
   wire \$141 ;
-  wire [3:0] \$142 ;
-  wire \$143 ;
+  wire \$142 ;
+  wire [6:0] \$143 ;
   wire \$144 ;
   wire \$145 ;
-  wire [3:0] \$146 ;
-  wire [16:0] \$147 ;
-  wire \$148 ;
-  wire \$149 ;
+  wire \$146 ;
+  wire [4:0] \$147 ;
+  wire [6:0] \$148 ;
+  wire [4:0] \$149 ;
   wire \$15 ;
-  wire [16:0] \$150 ;
+  wire [6:0] \$150 ;
   wire \$151 ;
-  reg \$152 ;
-  reg [151:0] \$153 ;
-  reg \$154 ;
-  reg [5:0] \$155 ;
-  reg [5:0] \$156 ;
-  reg [5:0] \$157 ;
-  reg [5:0] \$158 ;
-  reg [5:0] \$159 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire [16:0] \$157 ;
+  wire [16:0] \$158 ;
+  wire \$159 ;
   wire \$16 ;
-  reg [5:0] \$160 ;
-  reg [5:0] \$161 ;
-  reg [5:0] \$162 ;
-  reg \$163 ;
-  reg \$164 ;
-  reg \$165 ;
-  reg \$166 ;
-  reg \$167 ;
-  reg [4:0] \$168 ;
-  reg [4:0] \$169 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire [4:0] \$163 ;
+  wire [4:0] \$164 ;
+  wire [6:0] \$165 ;
+  wire [4:0] \$166 ;
+  wire [6:0] \$167 ;
+  wire [4:0] \$168 ;
+  wire [6:0] \$169 ;
   wire \$17 ;
-  reg [4:0] \$170 ;
-  reg [188:0] \$171 ;
-  reg [3:0] \$172 ;
-  reg \$173 ;
-  reg [2:0] \$174 ;
-  reg [2:0] \$175 ;
-  reg \$176 ;
-  reg \$177 ;
-  reg [15:0] \$178 ;
-  reg [15:0] \$179 ;
-  wire [16:0] \$18 ;
-  reg [15:0] \$180 ;
-  reg [15:0] \$181 ;
-  reg [15:0] \$182 ;
-  reg [15:0] \$183 ;
-  reg [15:0] \$184 ;
-  reg \$185 ;
-  reg [15:0] \$186 ;
-  reg [15:0] \$187 ;
-  reg [15:0] \$188 ;
-  reg [15:0] \$189 ;
-  wire [21:0] \$19 ;
-  reg [15:0] \$190 ;
-  reg [15:0] \$191 ;
-  reg [15:0] \$192 ;
+  wire [4:0] \$170 ;
+  wire [6:0] \$171 ;
+  wire [6:0] \$172 ;
+  wire [4:0] \$173 ;
+  wire [6:0] \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire [1:0] \$179 ;
+  wire \$18 ;
+  wire \$180 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire [3:0] \$183 ;
+  wire \$184 ;
+  wire \$185 ;
+  wire \$186 ;
+  wire [3:0] \$187 ;
+  wire [16:0] \$188 ;
+  wire \$189 ;
+  wire \$19 ;
+  wire \$190 ;
+  wire [16:0] \$191 ;
+  wire \$192 ;
   reg \$193 ;
+  reg [162:0] \$194 ;
+  reg \$195 ;
+  reg [5:0] \$196 ;
+  reg [5:0] \$197 ;
+  reg [5:0] \$198 ;
+  reg [5:0] \$199 ;
   wire \$2 ;
-  wire [24:0] \$20 ;
-  wire [25:0] \$21 ;
-  wire [25:0] \$22 ;
-  wire [7:0] \$23 ;
-  wire [10:0] \$24 ;
-  wire [11:0] \$25 ;
-  wire [11:0] \$26 ;
+  wire [6:0] \$20 ;
+  reg [5:0] \$200 ;
+  reg [5:0] \$201 ;
+  reg [5:0] \$202 ;
+  reg [5:0] \$203 ;
+  reg \$204 ;
+  reg \$205 ;
+  reg \$206 ;
+  reg \$207 ;
+  reg \$208 ;
+  reg \$209 ;
+  wire [7:0] \$21 ;
+  reg [4:0] \$210 ;
+  reg [4:0] \$211 ;
+  reg [4:0] \$212 ;
+  reg [4:0] \$213 ;
+  reg [188:0] \$214 ;
+  reg [3:0] \$215 ;
+  reg \$216 ;
+  reg [2:0] \$217 ;
+  reg [2:0] \$218 ;
+  reg \$219 ;
+  wire \$22 ;
+  reg \$220 ;
+  reg \$221 ;
+  reg [15:0] \$222 ;
+  reg [15:0] \$223 ;
+  reg [15:0] \$224 ;
+  reg [15:0] \$225 ;
+  reg [15:0] \$226 ;
+  reg [15:0] \$227 ;
+  reg [15:0] \$228 ;
+  reg \$229 ;
+  wire \$23 ;
+  reg [15:0] \$230 ;
+  reg [15:0] \$231 ;
+  reg [15:0] \$232 ;
+  reg [15:0] \$233 ;
+  reg [15:0] \$234 ;
+  reg [15:0] \$235 ;
+  reg [15:0] \$236 ;
+  reg \$237 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire \$26 ;
   wire \$27 ;
-  wire \$28 ;
-  wire \$29 ;
+  wire [15:0] \$28 ;
+  wire [4:0] \$29 ;
   wire \$3 ;
-  wire \$30 ;
-  wire \$31 ;
-  wire \$32 ;
-  wire \$33 ;
-  wire \$34 ;
-  wire \$35 ;
-  wire \$36 ;
-  wire \$37 ;
-  wire \$38 ;
-  wire [6:0] \$39 ;
+  wire [15:0] \$30 ;
+  wire [15:0] \$31 ;
+  wire [15:0] \$32 ;
+  wire [15:0] \$33 ;
+  wire [15:0] \$34 ;
+  wire [16:0] \$35 ;
+  wire [15:0] \$36 ;
+  wire [17:0] \$37 ;
+  wire [4:0] \$38 ;
+  wire [22:0] \$39 ;
   wire \$4 ;
-  wire [7:0] \$40 ;
-  wire \$41 ;
-  wire \$42 ;
-  wire [6:0] \$43 ;
-  wire [7:0] \$44 ;
-  wire \$45 ;
-  wire [4:0] \$46 ;
-  wire \$47 ;
-  wire \$48 ;
+  wire [25:0] \$40 ;
+  wire [26:0] \$41 ;
+  wire [26:0] \$42 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire [7:0] \$45 ;
+  wire [10:0] \$46 ;
+  wire [11:0] \$47 ;
+  wire [11:0] \$48 ;
   wire \$49 ;
   wire \$5 ;
-  wire [15:0] \$50 ;
+  wire \$50 ;
   wire \$51 ;
   wire \$52 ;
-  wire [4:0] \$53 ;
+  wire \$53 ;
   wire \$54 ;
-  wire [4:0] \$55 ;
-  wire [5:0] \$56 ;
-  wire [5:0] \$57 ;
-  wire [5:0] \$58 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire \$58 ;
   wire \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
-  wire \$63 ;
-  wire \$64 ;
+  wire [6:0] \$63 ;
+  wire [7:0] \$64 ;
   wire \$65 ;
   wire \$66 ;
-  wire \$67 ;
-  wire \$68 ;
+  wire [6:0] \$67 ;
+  wire [7:0] \$68 ;
   wire \$69 ;
-  wire [6:0] \$7 ;
-  wire \$70 ;
+  wire \$7 ;
+  wire [4:0] \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire [5:0] \$74 ;
-  wire [4:0] \$75 ;
+  wire [15:0] \$74 ;
+  wire \$75 ;
   wire \$76 ;
-  wire \$77 ;
-  wire [4:0] \$78 ;
-  wire \$79 ;
-  wire [7:0] \$8 ;
+  wire [4:0] \$77 ;
+  wire \$78 ;
+  wire [4:0] \$79 ;
+  wire [6:0] \$8 ;
   wire [5:0] \$80 ;
-  wire [4:0] \$81 ;
-  wire [4:0] \$82 ;
+  wire [5:0] \$81 ;
+  wire [5:0] \$82 ;
   wire \$83 ;
-  wire [5:0] \$84 ;
-  wire [4:0] \$85 ;
+  wire \$84 ;
+  wire \$85 ;
   wire \$86 ;
   wire \$87 ;
-  wire [4:0] \$88 ;
+  wire \$88 ;
   wire \$89 ;
-  wire [6:0] \$9 ;
-  wire [5:0] \$90 ;
-  wire [4:0] \$91 ;
-  wire [4:0] \$92 ;
+  wire [7:0] \$9 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
   wire \$93 ;
   wire \$94 ;
   wire \$95 ;
-  wire [16:0] \$96 ;
-  wire [16:0] \$97 ;
+  wire \$96 ;
+  wire [5:0] \$97 ;
   wire \$98 ;
-  wire \$99 ;
+  wire [5:0] \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$161  = 1'h0;
-  reg \$signal$168  = 1'h0;
-  reg \$signal$57  = 1'h0;
-  wire \$signal$71 ;
-  wire \$signal$76 ;
+  wire \$signal$100 ;
+  wire \$signal$102 ;
+  wire \$signal$162 ;
+  reg \$signal$163  = 1'h0;
+  reg \$signal$172  = 1'h0;
+  reg \$signal$179  = 1'h0;
+  reg \$signal$58  = 1'h0;
+  wire \$signal$75 ;
   wire \$signal$80 ;
-  wire \$signal$82 ;
+  wire \$signal$84 ;
   wire \$signal$86 ;
-  wire \$signal$94 ;
-  wire \$signal$96 ;
+  wire \$signal$90 ;
   wire \$signal$98 ;
   wire [5:0] \$signature__addr ;
-  wire [5:0] \$signature__addr$138 ;
+  wire [5:0] \$signature__addr$145 ;
   wire [45:0] \$signature__data ;
-  wire [45:0] \$signature__data$141 ;
-  wire [23:0] \$signature__data$141.bias ;
-  wire [15:0] \$signature__data$141.mult ;
-  wire \$signature__data$141.relu ;
-  wire [4:0] \$signature__data$141.shift ;
+  wire [45:0] \$signature__data$148 ;
+  wire [23:0] \$signature__data$148.bias ;
+  wire [15:0] \$signature__data$148.mult ;
+  wire \$signature__data$148.relu ;
+  wire [4:0] \$signature__data$148.shift ;
   wire [23:0] \$signature__data.bias ;
   wire [15:0] \$signature__data.mult ;
   wire \$signature__data.relu ;
   wire [4:0] \$signature__data.shift ;
   reg advance;
-  reg \advance$154 ;
+  reg \advance$161 ;
   wire [23:0] bias_dsp;
   wire [23:0] bias_lut;
   output busy;
   reg busy = 1'h0;
   input clk;
   wire clk;
-  reg [151:0] cmd = 152'h00000000000000000000000000000000000000;
-  (* init = 152'h00000000000000000000000000000000000000 *)
-  wire [151:0] \cmd$24 ;
+  wire [151:0] cmd;
+  reg [162:0] \cmd$24  = 163'h00000000000000000000000000000000000000000;
   wire [15:0] \cmd$24.f ;
   wire [15:0] \cmd$24.k ;
   wire [15:0] \cmd$24.m_fixed ;
@@ -241,12 +286,16 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire \cmd$24.order ;
   wire [4:0] \cmd$24.out_bits ;
   wire \cmd$24.out_signed ;
+  wire \cmd$24.pf ;
+  wire [1:0] \cmd$24.pf_rows_dsp ;
+  wire [1:0] \cmd$24.pf_rows_lut ;
+  wire [4:0] \cmd$24.pf_steps ;
+  wire \cmd$24.pre ;
   wire [15:0] \cmd$24.qa ;
   wire [15:0] \cmd$24.qb ;
   wire [15:0] \cmd$24.ra ;
   wire [15:0] \cmd$24.rb ;
   wire \cmd$24.resident ;
-  (* init = 152'h00000000000000000000000000000000000000 *)
   wire [151:0] \cmd$25 ;
   wire [15:0] \cmd$25.f ;
   wire [15:0] \cmd$25.k ;
@@ -274,8 +323,8 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire [15:0] \cmd.ra ;
   wire [15:0] \cmd.rb ;
   wire \cmd.resident ;
-  input [151:0] cmd__payload;
-  wire [151:0] cmd__payload;
+  input [162:0] cmd__payload;
+  wire [162:0] cmd__payload;
   wire [15:0] \cmd__payload.f ;
   wire [15:0] \cmd__payload.k ;
   wire [15:0] \cmd__payload.m_fixed ;
@@ -284,6 +333,11 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire \cmd__payload.order ;
   wire [4:0] \cmd__payload.out_bits ;
   wire \cmd__payload.out_signed ;
+  wire \cmd__payload.pf ;
+  wire [1:0] \cmd__payload.pf_rows_dsp ;
+  wire [1:0] \cmd__payload.pf_rows_lut ;
+  wire [4:0] \cmd__payload.pf_steps ;
+  wire \cmd__payload.pre ;
   wire [15:0] \cmd__payload.qa ;
   wire [15:0] \cmd__payload.qb ;
   wire [15:0] \cmd__payload.ra ;
@@ -294,11 +348,11 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   input cmd__valid;
   wire cmd__valid;
   wire [15:0] col0;
-  wire [15:0] \col0$174 ;
+  wire [15:0] \col0$185 ;
   wire [2:0] cols;
-  wire [2:0] \cols$92 ;
+  wire [2:0] \cols$96 ;
   wire [15:0] data;
-  wire [15:0] \data$121 ;
+  wire [15:0] \data$128 ;
   output done;
   reg done = 1'h0;
   reg drain;
@@ -313,34 +367,35 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   reg [15:0] drained_rows_lut = 16'h0000;
   reg drow = 1'h0;
   wire \final ;
-  wire \final$175 ;
+  wire \final$171 ;
   wire first;
   reg held_x = 1'h0;
   wire inc_w;
   wire inc_x;
   wire [15:0] k0;
-  wire [15:0] \k0$124 ;
+  wire [15:0] \k0$131 ;
   reg l_done = 1'h0;
   wire last;
   wire last_chunk;
   reg [2:0] left = 3'h0;
   wire [3:0] level;
   wire [16:0] load__payload;
-  wire [16:0] \load__payload$34 ;
-  wire [15:0] \load__payload$34.data ;
-  wire \load__payload$34.last ;
+  wire [16:0] \load__payload$35 ;
+  wire [15:0] \load__payload$35.data ;
+  wire \load__payload$35.last ;
   wire [15:0] \load__payload.data ;
   wire \load__payload.last ;
   wire load__ready;
-  wire \load__ready$35 ;
+  wire \load__ready$36 ;
   wire load__valid;
-  wire \load__valid$33 ;
-  output [110:0] load_req__payload;
-  wire [110:0] load_req__payload;
-  wire [63:0] \load_req__payload.w ;
+  wire \load__valid$34 ;
+  output [111:0] load_req__payload;
+  wire [111:0] load_req__payload;
+  wire [64:0] \load_req__payload.w ;
   wire [5:0] \load_req__payload.w.bytes ;
   wire \load_req__payload.w.en ;
   wire [15:0] \load_req__payload.w.k0 ;
+  wire \load_req__payload.w.next ;
   wire [15:0] \load_req__payload.w.row0_dsp ;
   wire [15:0] \load_req__payload.w.row0_lut ;
   wire [1:0] \load_req__payload.w.rows_dsp ;
@@ -380,6 +435,7 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire [15:0] mult_lut;
   wire [1:0] ngap;
   reg [2:0] nleft = 3'h0;
+  wire [4:0] org_in;
   output [188:0] out__payload;
   wire [188:0] out__payload;
   wire [15:0] \out__payload.col0 ;
@@ -425,25 +481,30 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   reg [15:0] pending_rows = 16'h0000;
   reg [15:0] pending_rows_dsp = 16'h0000;
   reg [15:0] pending_rows_lut = 16'h0000;
+  wire pf_en;
+  reg pf_iss = 1'h0;
+  wire pf_ok;
+  wire pf_show;
+  wire pre_in;
   wire [188:0] r_data;
   wire r_en;
   wire r_rdy;
   reg [4:0] rd_base;
-  reg [4:0] \rd_base$112 ;
+  reg [4:0] \rd_base$119 ;
   reg [3:0] rd_step;
-  reg [3:0] \rd_step$113 ;
+  reg [3:0] \rd_step$120 ;
   wire relu_dsp;
   wire relu_lut;
   wire [2:0] rest;
   wire restart;
-  wire \restart$27 ;
   wire \restart$28 ;
   wire \restart$29 ;
+  wire \restart$30 ;
   wire room;
   wire [15:0] row0_dsp;
-  wire [15:0] \row0_dsp$169 ;
+  wire [15:0] \row0_dsp$180 ;
   wire [15:0] row0_lut;
-  wire [15:0] \row0_lut$171 ;
+  wire [15:0] \row0_lut$182 ;
   reg [188:0] row_info = 189'h000000000000000000000000000000000000000000000000;
   wire [15:0] \row_info.col0 ;
   wire [2:0] \row_info.cols ;
@@ -463,9 +524,9 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire [15:0] \row_info.row_lut ;
   wire [15:0] rows;
   wire [15:0] rows_dsp;
-  wire [15:0] \rows_dsp$170 ;
+  wire [15:0] \rows_dsp$181 ;
   wire [15:0] rows_lut;
-  wire [15:0] \rows_lut$172 ;
+  wire [15:0] \rows_lut$183 ;
   input rst;
   wire rst;
   wire [4:0] shift_dsp;
@@ -474,7 +535,7 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire start;
   reg [3:0] step = 4'h0;
   wire [4:0] steps;
-  wire [4:0] \steps$81 ;
+  wire [4:0] \steps$85 ;
   reg streaming = 1'h0;
   wire tile_issued;
   wire valid;
@@ -508,7 +569,8 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire [3:0] \w_lut[0] ;
   wire [3:0] \w_lut[1] ;
   wire w_new;
-  wire \w_new$72 ;
+  wire \w_new$76 ;
+  reg [4:0] w_org = 5'h00;
   wire w_pend;
   reg [5:0] w_pos = 6'h00;
   reg [5:0] w_rel = 6'h00;
@@ -522,19 +584,20 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   wire [3:0] \wdata.lut[0] ;
   wire [3:0] \wdata.lut[1] ;
   wire [5:0] wp__addr;
-  wire [5:0] \wp__addr$39 ;
+  wire [5:0] \wp__addr$40 ;
   wire [45:0] wp__data;
-  wire [45:0] \wp__data$40 ;
-  wire [23:0] \wp__data$40.bias ;
-  wire [15:0] \wp__data$40.mult ;
-  wire \wp__data$40.relu ;
-  wire [4:0] \wp__data$40.shift ;
+  wire [45:0] \wp__data$41 ;
+  wire [23:0] \wp__data$41.bias ;
+  wire [15:0] \wp__data$41.mult ;
+  wire \wp__data$41.relu ;
+  wire [4:0] \wp__data$41.shift ;
   wire [23:0] \wp__data.bias ;
   wire [15:0] \wp__data.mult ;
   wire \wp__data.relu ;
   wire [4:0] \wp__data.shift ;
   wire wp__en;
-  wire \wp__en$41 ;
+  wire \wp__en$42 ;
+  wire [4:0] wr_ptr;
   wire [15:0] x;
   wire [3:0] \x[0] ;
   wire [3:0] \x[1] ;
@@ -561,7 +624,7 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   input x_load__valid;
   wire x_load__valid;
   wire x_new;
-  wire \x_new$77 ;
+  wire \x_new$81 ;
   wire x_pend;
   reg [5:0] x_pos = 6'h00;
   reg [5:0] x_rel = 6'h00;
@@ -649,7 +712,7 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
     if (wp__en)
       params_dsp[params__payload[6:1]] <= params__payload[52:7];
   end
-  assign \$signature__data  = params_dsp[\$96 [5:0]];
+  assign \$signature__data  = params_dsp[\$121 [5:0]];
   reg [45:0] params_lut [63:0];
   initial begin
     params_lut[0] = 46'h000000000000;
@@ -718,280 +781,331 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
     params_lut[63] = 46'h000000000000;
   end
   always @(posedge clk) begin
-    if (\wp__en$41 )
+    if (\wp__en$42 )
       params_lut[params__payload[6:1]] <= params__payload[52:7];
   end
-  assign \$signature__data$141  = params_lut[\$97 [5:0]];
+  assign \$signature__data$148  = params_lut[\$122 [5:0]];
   assign cmd__ready = ~ busy;
   assign start = cmd__valid & cmd__ready;
+  assign \$1  = ~ cmd__payload[152];
+  assign \restart$29  = start & \$1 ;
   assign params__ready = ~ busy;
-  assign \$1  = params__valid & params__ready;
-  assign \$2  = ! params__payload[0];
-  assign wp__en = \$1  & \$2 ;
-  assign \$3  = params__valid & params__ready;
-  assign \wp__en$41  = \$3  & \$4 ;
-  assign \$5  = ~ \$signal ;
-  assign w_pend = w_new & \$5 ;
-  assign \$6  = ~ x_iss;
-  assign x_pend = x_new & \$6 ;
-  assign \$7  = w_req + steps;
-  assign \$8  = \$7  - w_rel;
-  assign w_free = \$8 [5:0] <= 6'h20;
-  assign \$9  = x_req + steps;
-  assign \$10  = \$9  - x_rel;
-  assign x_free = \$10 [5:0] <= 6'h20;
+  assign \$2  = params__valid & params__ready;
+  assign \$3  = ! params__payload[0];
+  assign wp__en = \$2  & \$3 ;
+  assign \$4  = params__valid & params__ready;
+  assign \wp__en$42  = \$4  & \$5 ;
+  assign \$6  = ~ \$signal ;
+  assign w_pend = w_new & \$6 ;
+  assign \$7  = ~ x_iss;
+  assign x_pend = x_new & \$7 ;
+  assign \$8  = w_req + steps;
+  assign \$9  = \$8  - w_rel;
+  assign w_free = \$9 [5:0] <= 6'h20;
+  assign \$10  = x_req + steps;
+  assign \$11  = \$10  - x_rel;
+  assign x_free = \$11 [5:0] <= 6'h20;
   assign inc_w = w_pend & w_free;
-  assign \$11  = x_pend & x_free;
-  assign \$12  = ~ w_pend;
-  assign \$13  = \$12  | inc_w;
-  assign \$14  = \$11  & \$13 ;
-  assign inc_x = \$signal$57  ? held_x : \$14 ;
-  assign \$15  = ~ l_done;
-  assign \$16  = busy & \$15 ;
-  assign \$17  = inc_w | inc_x;
-  assign load_req__valid = \$16  & \$17 ;
-  assign \$18  = rows_dsp + rows_lut;
-  assign \$19  = \$18  * steps;
-  assign \$20  = \$19  * 3'h4;
-  assign \$21  = \$20  + 3'h7;
-  assign \$23  = cols * steps;
-  assign \$24  = \$23  * 3'h4;
-  assign \$25  = \$24  + 3'h7;
-  assign \$27  = ~ w_pend;
-  assign \$28  = load_req__valid & load_req__ready;
-  assign \$29  = \$28  & inc_w;
-  assign \$30  = \$27  | \$29 ;
-  assign \$31  = ~ x_pend;
-  assign \$32  = load_req__valid & load_req__ready;
-  assign \$33  = \$32  & inc_x;
-  assign \$34  = \$31  | \$33 ;
-  assign tile_issued = \$30  & \$34 ;
-  assign \$35  = ~ l_done;
-  assign \$36  = busy & \$35 ;
-  assign \$37  = load_req__valid & load_req__ready;
-  assign \$38  = ~ \w_new$72 ;
-  assign \$39  = w_in + w_load__valid;
-  assign \$40  = \$39  - w_pos;
-  assign \$41  = \$40 [5:0] > step;
-  assign \$signal$71  = \$38  | \$41 ;
-  assign \$42  = ~ \x_new$77 ;
-  assign \$43  = x_in + x_load__valid;
-  assign \$44  = \$43  - x_pos;
-  assign \$45  = \$44 [5:0] > step;
-  assign \$signal$76  = \$42  | \$45 ;
-  assign \$46  = step + 1'h1;
-  assign \$signal$80  = \$46  == \steps$81 ;
-  assign \$47  = | left;
-  assign \$48  = left <= drained_rows;
-  assign \$signal$82  = \$47  & \$48 ;
-  assign \$49  = left > drained_rows;
-  assign \$50  = \$49  ? drained_rows : { 13'h0000, left };
-  assign \$51  = ~ pending;
-  assign \$52  = \$signal$82  & \$51 ;
-  assign \$53  = level + 2'h2;
-  assign \$54  = \$53  > 4'h8;
-  assign \$signal$86  = \$52  & \$54 ;
-  assign \$55  = level + 2'h2;
-  assign \$56  = \$55  + \$50 [2:0];
-  assign room = \$56  <= 4'h8;
-  assign \$57  = \steps$81  + \cols$92 ;
-  assign may_port = nleft <= \$57 ;
-  assign \$58  = \steps$81  + pending_rows[1:0];
-  assign may_capture = nleft <= \$58 ;
-  assign \$59  = ~ last_chunk;
-  assign \$60  = may_port & may_capture;
-  assign \$signal$94  = \$59  | \$60 ;
-  assign \$61  = ~ \$signal$86 ;
-  assign \$62  = streaming & \$61 ;
-  assign \$63  = \$62  & \$signal$71 ;
-  assign \$64  = \$63  & \$signal$76 ;
-  assign \$65  = | step;
-  assign \$66  = \$65  | \$signal$94 ;
-  assign \$67  = \$64  & \$66 ;
-  assign \$68  = ~ \$signal$80 ;
-  assign \$69  = ~ last_chunk;
-  assign \$70  = \$68  | \$69 ;
-  assign \$71  = \$70  | room;
-  assign \$signal$96  = \$67  & \$71 ;
-  assign \$72  = \$signal$96  & \$signal$80 ;
-  assign \$signal$98  = \$72  & last_chunk;
-  assign \$73  = \w_new$72  | w_res;
-  assign \$74  = w_base + size;
-  assign \$75  = \$73  ? \$74 [4:0] : w_base;
-  assign w_cur = w_home ? 5'h00 : \$75 ;
-  assign \$76  = ~ \$signal$80 ;
-  assign \$77  = \$signal$96  & \$76 ;
-  assign \$78  = step + 1'h1;
-  assign \$79  = w_last_use | w_res;
-  assign \$80  = w_cur + \steps$81 ;
-  assign \$81  = \$79  ? \$80 [4:0] : w_cur;
-  assign \$82  = w_home_next ? 5'h00 : \$81 ;
-  assign \$83  = \x_new$77  | x_res;
-  assign \$84  = x_base + size;
-  assign \$85  = \$83  ? \$84 [4:0] : x_base;
-  assign x_cur = x_home ? 5'h00 : \$85 ;
-  assign \$86  = ~ \$signal$80 ;
-  assign \$87  = \$signal$96  & \$86 ;
-  assign \$88  = step + 1'h1;
-  assign \$89  = x_last_use | x_res;
-  assign \$90  = x_cur + \steps$81 ;
-  assign \$91  = \$89  ? \$90 [4:0] : x_cur;
-  assign \$92  = x_home_next ? 5'h00 : \$91 ;
-  assign \$93  = ! step;
-  assign \$94  = \$signal$96  & \$93 ;
-  assign \$95  = ! \k0$124 ;
-  assign first = \$94  & \$95 ;
-  assign \$96  = drained_row0_dsp + drow;
-  assign \$97  = drained_row0_lut + drow;
-  assign \$98  = ~ \$signal$80 ;
-  assign \$99  = \$signal$96  & \$98 ;
-  assign \$100  = ~ \$signal$86 ;
-  assign \$101  = \$signal$82  & \$100 ;
-  assign \$102  = w_in + 1'h1;
-  assign \$103  = x_in + 1'h1;
-  assign \$104  = ~ l_done;
-  assign \$105  = busy & \$104 ;
-  assign \$106  = ~ load_req__ready;
-  assign \$107  = load_req__valid & \$106 ;
-  assign \$108  = load_req__valid & load_req__ready;
-  assign \$109  = inc_w ? steps : 5'h00;
-  assign \$110  = w_req + \$109 ;
-  assign \$111  = inc_x ? steps : 5'h00;
-  assign \$112  = x_req + \$111 ;
-  assign \$113  = load_req__valid & load_req__ready;
-  assign \$114  = \$signal  | inc_w;
-  assign \$115  = x_iss | inc_x;
-  assign \$116  = \$signal$96  & \$signal$80 ;
-  assign \$117  = \$signal$96  & \$signal$80 ;
-  assign \$118  = \$signal$96  & \$signal$80 ;
-  assign \$119  = drained_row0_dsp + drow;
-  assign \$120  = drained_row0_lut + drow;
-  assign \$121  = drow < drained_rows_dsp;
-  assign \$122  = drow < drained_rows_lut;
-  assign \$123  = ~ \$signal$80 ;
-  assign \$124  = \$signal$96  & \$123 ;
-  assign \$125  = step + 1'h1;
-  assign \$126  = \w_new$72  ? \steps$81  : 5'h00;
-  assign \$127  = w_pos + \$126 ;
-  assign \$128  = \x_new$77  ? \steps$81  : 5'h00;
-  assign \$129  = x_pos + \$128 ;
-  assign \$130  = w_last_use ? \steps$81  : 5'h00;
-  assign \$131  = w_rel + \$130 ;
-  assign \$132  = x_last_use ? \steps$81  : 5'h00;
-  assign \$133  = x_rel + \$132 ;
-  assign \$134  = ~ \$signal$86 ;
-  assign \$135  = \$signal$82  & \$134 ;
-  assign \$136  = drow + 1'h1;
-  assign \$137  = left == 1'h1;
-  assign \$138  = \$137  & \$signal$161 ;
-  assign \$139  = | left;
-  assign \$140  = ~ \$signal$86 ;
-  assign \$141  = \$139  & \$140 ;
-  assign \$142  = left - 1'h1;
-  assign \$143  = | nleft;
-  assign \$144  = ~ \$signal$86 ;
-  assign \$145  = \$143  & \$144 ;
-  assign \$146  = nleft - 1'h1;
-  assign \$147  = pending_rows + 1'h1;
-  assign \$148  = nleft == \$147 ;
-  assign \$149  = pending & \$148 ;
-  assign \$150  = rows + \cols$92 ;
-  assign \$151  = ~ \final$175 ;
+  assign \$12  = x_pend & x_free;
+  assign \$13  = ~ w_pend;
+  assign \$14  = \$13  | inc_w;
+  assign \$15  = \$12  & \$14 ;
+  assign inc_x = \$signal$58  ? held_x : \$15 ;
+  assign \$16  = busy & l_done;
+  assign \$17  = \$16  & \cmd$24 [153];
+  assign \$18  = ~ pf_iss;
+  assign \$19  = \$17  & \$18 ;
+  assign \$20  = w_req + \cmd$24 [162:158];
+  assign \$21  = \$20  - w_rel;
+  assign \$22  = \$21 [5:0] <= 6'h20;
+  assign pf_show = \$19  & \$22 ;
+  assign \$23  = ~ l_done;
+  assign \$24  = inc_w | inc_x;
+  assign \$25  = \$23  & \$24 ;
+  assign \$26  = \$25  | pf_show;
+  assign load_req__valid = busy & \$26 ;
+  assign \$27  = inc_w | l_done;
+  assign \$28  = l_done ? 16'h0000 : k0;
+  assign \$29  = l_done ? \cmd$24 [162:158] : steps;
+  assign \$30  = l_done ? 16'h0000 : row0_dsp;
+  assign \$31  = l_done ? 16'h0000 : row0_lut;
+  assign \$32  = l_done ? { 14'h0000, \cmd$24 [155:154] } : rows_dsp;
+  assign \$33  = l_done ? { 14'h0000, \cmd$24 [157:156] } : rows_lut;
+  assign \$34  = l_done ? { 14'h0000, \cmd$24 [155:154] } : rows_dsp;
+  assign \$35  = 1'h0 + \$34 ;
+  assign \$36  = l_done ? { 14'h0000, \cmd$24 [157:156] } : rows_lut;
+  assign \$37  = \$35  + \$36 ;
+  assign \$38  = l_done ? \cmd$24 [162:158] : steps;
+  assign \$39  = \$37  * \$38 ;
+  assign \$40  = \$39  * 3'h4;
+  assign \$41  = \$40  + 3'h7;
+  assign \$43  = ~ l_done;
+  assign \$44  = inc_x & \$43 ;
+  assign \$45  = cols * steps;
+  assign \$46  = \$45  * 3'h4;
+  assign \$47  = \$46  + 3'h7;
+  assign \$49  = ~ w_pend;
+  assign \$50  = load_req__valid & load_req__ready;
+  assign \$51  = \$50  & inc_w;
+  assign \$52  = \$49  | \$51 ;
+  assign \$53  = ~ x_pend;
+  assign \$54  = load_req__valid & load_req__ready;
+  assign \$55  = \$54  & inc_x;
+  assign \$56  = \$53  | \$55 ;
+  assign tile_issued = \$52  & \$56 ;
+  assign \$57  = load_req__valid & load_req__ready;
+  assign \$58  = pf_show & \$57 ;
+  assign \$59  = ~ l_done;
+  assign \$60  = busy & \$59 ;
+  assign \$61  = load_req__valid & load_req__ready;
+  assign \$62  = ~ \w_new$76 ;
+  assign \$63  = w_in + w_load__valid;
+  assign \$64  = \$63  - w_pos;
+  assign \$65  = \$64 [5:0] > step;
+  assign \$signal$75  = \$62  | \$65 ;
+  assign \$66  = ~ \x_new$81 ;
+  assign \$67  = x_in + x_load__valid;
+  assign \$68  = \$67  - x_pos;
+  assign \$69  = \$68 [5:0] > step;
+  assign \$signal$80  = \$66  | \$69 ;
+  assign \$70  = step + 1'h1;
+  assign \$signal$84  = \$70  == \steps$85 ;
+  assign \$71  = | left;
+  assign \$72  = left <= drained_rows;
+  assign \$signal$86  = \$71  & \$72 ;
+  assign \$73  = left > drained_rows;
+  assign \$74  = \$73  ? drained_rows : { 13'h0000, left };
+  assign \$75  = ~ pending;
+  assign \$76  = \$signal$86  & \$75 ;
+  assign \$77  = level + 2'h2;
+  assign \$78  = \$77  > 4'h8;
+  assign \$signal$90  = \$76  & \$78 ;
+  assign \$79  = level + 2'h2;
+  assign \$80  = \$79  + \$74 [2:0];
+  assign room = \$80  <= 4'h8;
+  assign \$81  = \steps$85  + \cols$96 ;
+  assign may_port = nleft <= \$81 ;
+  assign \$82  = \steps$85  + pending_rows[1:0];
+  assign may_capture = nleft <= \$82 ;
+  assign \$83  = ~ last_chunk;
+  assign \$84  = may_port & may_capture;
+  assign \$signal$98  = \$83  | \$84 ;
+  assign \$85  = ~ \$signal$90 ;
+  assign \$86  = streaming & \$85 ;
+  assign \$87  = \$86  & \$signal$75 ;
+  assign \$88  = \$87  & \$signal$80 ;
+  assign \$89  = | step;
+  assign \$90  = \$89  | \$signal$98 ;
+  assign \$91  = \$88  & \$90 ;
+  assign \$92  = ~ \$signal$84 ;
+  assign \$93  = ~ last_chunk;
+  assign \$94  = \$92  | \$93 ;
+  assign \$95  = \$94  | room;
+  assign \$signal$100  = \$91  & \$95 ;
+  assign \$96  = \$signal$100  & \$signal$84 ;
+  assign \$signal$102  = \$96  & last_chunk;
+  assign \$97  = wr_ptr - \cmd$24 [162:158];
+  assign org_in = cmd__payload[152] ? \$97 [4:0] : 5'h00;
+  assign \$98  = \w_new$76  | w_res;
+  assign \$99  = w_base + size;
+  assign \$100  = \$98  ? \$99 [4:0] : w_base;
+  assign w_cur = w_home ? w_org : \$100 ;
+  assign \$101  = ~ \$signal$84 ;
+  assign \$102  = \$signal$100  & \$101 ;
+  assign \$103  = step + 1'h1;
+  assign \$104  = w_last_use | w_res;
+  assign \$105  = w_cur + \steps$85 ;
+  assign \$106  = \$104  ? \$105 [4:0] : w_cur;
+  assign \$107  = w_home_next ? w_org : \$106 ;
+  assign \$108  = \x_new$81  | x_res;
+  assign \$109  = x_base + size;
+  assign \$110  = \$108  ? \$109 [4:0] : x_base;
+  assign x_cur = x_home ? 5'h00 : \$110 ;
+  assign \$111  = ~ \$signal$84 ;
+  assign \$112  = \$signal$100  & \$111 ;
+  assign \$113  = step + 1'h1;
+  assign \$114  = x_last_use | x_res;
+  assign \$115  = x_cur + \steps$85 ;
+  assign \$116  = \$114  ? \$115 [4:0] : x_cur;
+  assign \$117  = x_home_next ? 5'h00 : \$116 ;
+  assign \$118  = ! step;
+  assign \$119  = \$signal$100  & \$118 ;
+  assign \$120  = ! \k0$131 ;
+  assign first = \$119  & \$120 ;
+  assign \$121  = drained_row0_dsp + drow;
+  assign \$122  = drained_row0_lut + drow;
+  assign \$123  = ~ \$signal$84 ;
+  assign \$124  = \$signal$100  & \$123 ;
+  assign \$125  = ~ \$signal$90 ;
+  assign \$126  = \$signal$86  & \$125 ;
+  assign \$127  = left == 1'h1;
+  assign \$128  = \$126  & \$127 ;
+  assign \$signal$162  = \$128  & \$signal$163 ;
+  assign \$129  = ~ \cmd$24 [153];
+  assign \$130  = w_in + w_load__valid;
+  assign \$131  = \$130 [5:0] == w_req;
+  assign \$132  = pf_iss & \$131 ;
+  assign pf_ok = \$129  | \$132 ;
+  assign \$133  = ~ \$signal$90 ;
+  assign \$134  = \$signal$86  & \$133 ;
+  assign \$135  = start & cmd__payload[152];
+  assign \$136  = w_in + 1'h1;
+  assign \$138  = x_in + 1'h1;
+  assign \$139  = load_req__valid & load_req__ready;
+  assign \$140  = pf_show & \$139 ;
+  assign \$141  = ~ l_done;
+  assign \$142  = busy & \$141 ;
+  assign \$143  = w_req + \cmd$24 [162:158];
+  assign \$144  = ~ load_req__ready;
+  assign \$145  = load_req__valid & \$144 ;
+  assign \$146  = load_req__valid & load_req__ready;
+  assign \$147  = inc_w ? steps : 5'h00;
+  assign \$148  = w_req + \$147 ;
+  assign \$149  = inc_x ? steps : 5'h00;
+  assign \$150  = x_req + \$149 ;
+  assign \$151  = load_req__valid & load_req__ready;
+  assign \$152  = \$signal  | inc_w;
+  assign \$153  = x_iss | inc_x;
+  assign \$154  = \$signal$100  & \$signal$84 ;
+  assign \$155  = \$signal$100  & \$signal$84 ;
+  assign \$156  = \$signal$100  & \$signal$84 ;
+  assign \$157  = drained_row0_dsp + drow;
+  assign \$158  = drained_row0_lut + drow;
+  assign \$159  = drow < drained_rows_dsp;
+  assign \$160  = drow < drained_rows_lut;
+  assign \$161  = ~ \$signal$84 ;
+  assign \$162  = \$signal$100  & \$161 ;
+  assign \$163  = step + 1'h1;
+  assign \$164  = \w_new$76  ? \steps$85  : 5'h00;
+  assign \$165  = w_pos + \$164 ;
+  assign \$166  = \x_new$81  ? \steps$85  : 5'h00;
+  assign \$167  = x_pos + \$166 ;
+  assign \$168  = \w_new$76  ? \steps$85  : 5'h00;
+  assign \$169  = w_pos + \$168 ;
+  assign \$170  = w_last_use ? \steps$85  : 5'h00;
+  assign \$171  = w_rel + \$170 ;
+  assign \$172  = \final$171  ? \$169  : \$171 ;
+  assign \$173  = x_last_use ? \steps$85  : 5'h00;
+  assign \$174  = x_rel + \$173 ;
+  assign \$175  = \$signal$162  | \$signal$172 ;
+  assign \$176  = \$175  & pf_ok;
+  assign \$177  = ~ \$signal$90 ;
+  assign \$178  = \$signal$86  & \$177 ;
+  assign \$179  = drow + 1'h1;
+  assign \$180  = | left;
+  assign \$181  = ~ \$signal$90 ;
+  assign \$182  = \$180  & \$181 ;
+  assign \$183  = left - 1'h1;
+  assign \$184  = | nleft;
+  assign \$185  = ~ \$signal$90 ;
+  assign \$186  = \$184  & \$185 ;
+  assign \$187  = nleft - 1'h1;
+  assign \$188  = pending_rows + 1'h1;
+  assign \$189  = nleft == \$188 ;
+  assign \$190  = pending & \$189 ;
+  assign \$191  = rows + \cols$96 ;
+  assign \$192  = ~ \final$171 ;
   always @(posedge clk)
-    done <= \$152 ;
+    done <= \$193 ;
   always @(posedge clk)
-    cmd <= \$153 ;
+    \cmd$24  <= \$194 ;
   always @(posedge clk)
-    busy <= \$154 ;
+    busy <= \$195 ;
   always @(posedge clk)
-    w_req <= \$155 ;
+    w_pos <= \$196 ;
   always @(posedge clk)
-    w_rel <= \$156 ;
+    w_req <= \$197 ;
   always @(posedge clk)
-    w_in <= \$157 ;
+    w_rel <= \$198 ;
   always @(posedge clk)
-    w_pos <= \$158 ;
+    w_in <= \$199 ;
   always @(posedge clk)
-    x_req <= \$159 ;
+    x_pos <= \$200 ;
   always @(posedge clk)
-    x_rel <= \$160 ;
+    x_req <= \$201 ;
   always @(posedge clk)
-    x_in <= \$161 ;
+    x_rel <= \$202 ;
   always @(posedge clk)
-    x_pos <= \$162 ;
+    x_in <= \$203 ;
   always @(posedge clk)
-    \$signal  <= \$163 ;
+    \$signal  <= \$204 ;
   always @(posedge clk)
-    x_iss <= \$164 ;
+    x_iss <= \$205 ;
   always @(posedge clk)
-    \$signal$57  <= \$165 ;
+    \$signal$58  <= \$206 ;
   always @(posedge clk)
-    held_x <= \$166 ;
+    held_x <= \$207 ;
   always @(posedge clk)
-    l_done <= \$167 ;
+    l_done <= \$208 ;
   always @(posedge clk)
-    size <= \$168 ;
+    pf_iss <= \$209 ;
   always @(posedge clk)
-    w_base <= \$169 ;
+    w_org <= \$210 ;
   always @(posedge clk)
-    x_base <= \$170 ;
+    size <= \$211 ;
   always @(posedge clk)
-    row_info <= \$171 ;
+    w_base <= \$212 ;
   always @(posedge clk)
-    step <= \$172 ;
+    x_base <= \$213 ;
   always @(posedge clk)
-    streaming <= \$173 ;
+    row_info <= \$214 ;
   always @(posedge clk)
-    left <= \$174 ;
+    step <= \$215 ;
   always @(posedge clk)
-    nleft <= \$175 ;
+    streaming <= \$216 ;
   always @(posedge clk)
-    pending <= \$176 ;
+    left <= \$217 ;
   always @(posedge clk)
-    drow <= \$177 ;
+    nleft <= \$218 ;
   always @(posedge clk)
-    drained_row0_dsp <= \$178 ;
+    pending <= \$219 ;
   always @(posedge clk)
-    drained_rows_dsp <= \$179 ;
+    \$signal$172  <= \$220 ;
   always @(posedge clk)
-    drained_row0_lut <= \$180 ;
+    drow <= \$221 ;
   always @(posedge clk)
-    drained_rows_lut <= \$181 ;
+    drained_row0_dsp <= \$222 ;
   always @(posedge clk)
-    drained_rows <= \$182 ;
+    drained_rows_dsp <= \$223 ;
   always @(posedge clk)
-    drained_col0 <= \$183 ;
+    drained_row0_lut <= \$224 ;
   always @(posedge clk)
-    drained_cols <= \$184 ;
+    drained_rows_lut <= \$225 ;
   always @(posedge clk)
-    \$signal$161  <= \$185 ;
+    drained_rows <= \$226 ;
   always @(posedge clk)
-    pending_row0_dsp <= \$186 ;
+    drained_col0 <= \$227 ;
   always @(posedge clk)
-    pending_rows_dsp <= \$187 ;
+    drained_cols <= \$228 ;
   always @(posedge clk)
-    pending_row0_lut <= \$188 ;
+    \$signal$163  <= \$229 ;
   always @(posedge clk)
-    pending_rows_lut <= \$189 ;
+    pending_row0_dsp <= \$230 ;
   always @(posedge clk)
-    pending_rows <= \$190 ;
+    pending_rows_dsp <= \$231 ;
   always @(posedge clk)
-    pending_col0 <= \$191 ;
+    pending_row0_lut <= \$232 ;
   always @(posedge clk)
-    pending_cols <= \$192 ;
+    pending_rows_lut <= \$233 ;
   always @(posedge clk)
-    \$signal$168  <= \$193 ;
+    pending_rows <= \$234 ;
+  always @(posedge clk)
+    pending_col0 <= \$235 ;
+  always @(posedge clk)
+    pending_cols <= \$236 ;
+  always @(posedge clk)
+    \$signal$179  <= \$237 ;
   \fpim_tiny.datapath  datapath (
     .clk(clk),
     .drain_row(drow),
     .first(first),
-    .last(\$signal$98 ),
-    .\port$825$0 (wdata),
-    .\port$894$0 (\$signature__data ),
-    .\port$897$0 (\$signature__data$141 ),
-    .\port$914$146 (cmd[151:146]),
+    .last(\$signal$102 ),
+    .\port$879$0 (wdata),
+    .\port$948$0 (\$signature__data ),
+    .\port$951$0 (\$signature__data$148 ),
+    .\port$968$146 (\cmd$24 [151:146]),
     .rst(rst),
-    .valid(\$signal$96 ),
+    .valid(\$signal$100 ),
     .\valid$14 (drain),
     .x(x),
     .y_dsp(y_dsp),
@@ -1001,7 +1115,7 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   \fpim_tiny.loader  loader (
     .advance(advance),
     .clk(clk),
-    .cmd(cmd),
+    .cmd(\cmd$24 [151:0]),
     .col0(col0),
     .cols(cols),
     .\final (\final ),
@@ -1032,44 +1146,45 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
     .load__payload(load__payload),
     .rd_base(rd_base),
     .rd_step(rd_step),
-    .restart(start),
+    .restart(\restart$29 ),
     .rst(rst),
-    .wp__en(w_load__valid)
+    .wp__en(w_load__valid),
+    .wr_ptr(wr_ptr)
   );
   \fpim_tiny.walker  walker (
-    .advance(\advance$154 ),
+    .advance(\advance$161 ),
     .clk(clk),
-    .cmd(cmd),
-    .col0(\col0$174 ),
-    .cols(\cols$92 ),
-    .\final (\final$175 ),
-    .k0(\k0$124 ),
+    .cmd(\cmd$24 [151:0]),
+    .col0(\col0$185 ),
+    .cols(\cols$96 ),
+    .\final (\final$171 ),
+    .k0(\k0$131 ),
     .last_chunk(last_chunk),
     .restart(start),
-    .row0_dsp(\row0_dsp$169 ),
-    .row0_lut(\row0_lut$171 ),
+    .row0_dsp(\row0_dsp$180 ),
+    .row0_lut(\row0_lut$182 ),
     .rows(rows),
-    .rows_dsp(\rows_dsp$170 ),
-    .rows_lut(\rows_lut$172 ),
+    .rows_dsp(\rows_dsp$181 ),
+    .rows_lut(\rows_lut$183 ),
     .rst(rst),
-    .steps(\steps$81 ),
+    .steps(\steps$85 ),
     .w_home(w_home),
     .w_home_next(w_home_next),
     .w_last_use(w_last_use),
-    .w_new(\w_new$72 ),
+    .w_new(\w_new$76 ),
     .w_res(w_res),
     .x_home(x_home),
     .x_home_next(x_home_next),
     .x_last_use(x_last_use),
-    .x_new(\x_new$77 ),
+    .x_new(\x_new$81 ),
     .x_res(x_res)
   );
   \fpim_tiny.x_buf  x_buf (
     .clk(clk),
     .data(x),
-    .load__payload(\load__payload$34 ),
-    .rd_base(\rd_base$112 ),
-    .rd_step(\rd_step$113 ),
+    .load__payload(\load__payload$35 ),
+    .rd_base(\rd_base$119 ),
+    .rd_step(\rd_step$120 ),
     .restart(start),
     .rst(rst),
     .wp__en(x_load__valid)
@@ -1078,7 +1193,8 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     advance = 1'h0;
     if (start) begin
-    end else if (\$36 ) begin
+    end else if (\$58 ) begin
+    end else if (\$60 ) begin
       if (tile_issued) begin
         advance = 1'h1;
       end
@@ -1087,12 +1203,12 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$77 ) begin
+    if (\$102 ) begin
       rd_base = w_cur;
-    end else if (\$signal$96 ) begin
-      rd_base = \$82 ;
+    end else if (\$signal$100 ) begin
+      rd_base = \$107 ;
     end else if (start) begin
-      rd_base = 5'h00;
+      rd_base = org_in;
     end else begin
       rd_base = w_cur;
     end
@@ -1100,9 +1216,9 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$77 ) begin
-      rd_step = \$78 [3:0];
-    end else if (\$signal$96 ) begin
+    if (\$102 ) begin
+      rd_step = \$103 [3:0];
+    end else if (\$signal$100 ) begin
       rd_step = 4'h0;
     end else if (start) begin
       rd_step = 4'h0;
@@ -1113,597 +1229,650 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$87 ) begin
-      \rd_base$112  = x_cur;
-    end else if (\$signal$96 ) begin
-      \rd_base$112  = \$92 ;
+    if (\$112 ) begin
+      \rd_base$119  = x_cur;
+    end else if (\$signal$100 ) begin
+      \rd_base$119  = \$117 ;
     end else if (start) begin
-      \rd_base$112  = 5'h00;
+      \rd_base$119  = 5'h00;
     end else begin
-      \rd_base$112  = x_cur;
+      \rd_base$119  = x_cur;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$87 ) begin
-      \rd_step$113  = \$88 [3:0];
-    end else if (\$signal$96 ) begin
-      \rd_step$113  = 4'h0;
+    if (\$112 ) begin
+      \rd_step$120  = \$113 [3:0];
+    end else if (\$signal$100 ) begin
+      \rd_step$120  = 4'h0;
     end else if (start) begin
-      \rd_step$113  = 4'h0;
+      \rd_step$120  = 4'h0;
     end else begin
-      \rd_step$113  = step;
+      \rd_step$120  = step;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \advance$154  = 1'h0;
-    if (\$99 ) begin
-    end else if (\$signal$96 ) begin
-      \advance$154  = 1'h1;
+    \advance$161  = 1'h0;
+    if (\$124 ) begin
+    end else if (\$signal$100 ) begin
+      \advance$161  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     drain = 1'h0;
-    if (\$101 ) begin
+    if (\$134 ) begin
       drain = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$152  = 1'h0;
-    if (\$135 ) begin
-      if (\$138 ) begin
-        \$152  = 1'h1;
-      end
-    end
-    if (rst) begin
-      \$152  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$153  = cmd;
+    \$193  = 1'h0;
     if (start) begin
-      \$153  = cmd__payload;
-    end
-    if (rst) begin
-      \$153  = 152'h00000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$154  = busy;
-    if (start) begin
-      \$154  = 1'h1;
-    end
-    if (\$135 ) begin
-      if (\$138 ) begin
-        \$154  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$154  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$155  = w_req;
-    if (start) begin
-      \$155  = 6'h00;
-    end
-    if (start) begin
-    end else if (\$105 ) begin
-      if (\$108 ) begin
-        \$155  = \$110 [5:0];
-      end
-    end
-    if (rst) begin
-      \$155  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$156  = w_rel;
-    if (start) begin
-      \$156  = 6'h00;
-    end
-    if (\$124 ) begin
-    end else if (\$signal$96 ) begin
-      \$156  = \$131 [5:0];
-    end
-    if (rst) begin
-      \$156  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$157  = w_in;
-    if (start) begin
-      \$157  = 6'h00;
-    end else if (w_load__valid) begin
-      \$157  = \$102 [5:0];
-    end
-    if (rst) begin
-      \$157  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$158  = w_pos;
-    if (start) begin
-      \$158  = 6'h00;
-    end
-    if (\$124 ) begin
-    end else if (\$signal$96 ) begin
-      \$158  = \$127 [5:0];
-    end
-    if (rst) begin
-      \$158  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$159  = x_req;
-    if (start) begin
-      \$159  = 6'h00;
-    end
-    if (start) begin
-    end else if (\$105 ) begin
-      if (\$108 ) begin
-        \$159  = \$112 [5:0];
-      end
-    end
-    if (rst) begin
-      \$159  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$160  = x_rel;
-    if (start) begin
-      \$160  = 6'h00;
-    end
-    if (\$124 ) begin
-    end else if (\$signal$96 ) begin
-      \$160  = \$133 [5:0];
-    end
-    if (rst) begin
-      \$160  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$161  = x_in;
-    if (start) begin
-      \$161  = 6'h00;
-    end else if (x_load__valid) begin
-      \$161  = \$103 [5:0];
-    end
-    if (rst) begin
-      \$161  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$162  = x_pos;
-    if (start) begin
-      \$162  = 6'h00;
-    end
-    if (\$124 ) begin
-    end else if (\$signal$96 ) begin
-      \$162  = \$129 [5:0];
-    end
-    if (rst) begin
-      \$162  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$163  = \$signal ;
-    if (start) begin
-      \$163  = 1'h0;
-    end else if (\$105 ) begin
-      if (tile_issued) begin
-        \$163  = 1'h0;
-      end else if (\$113 ) begin
-        \$163  = \$114 ;
-      end
-    end
-    if (rst) begin
-      \$163  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$164  = x_iss;
-    if (start) begin
-      \$164  = 1'h0;
-    end else if (\$105 ) begin
-      if (tile_issued) begin
-        \$164  = 1'h0;
-      end else if (\$113 ) begin
-        \$164  = \$115 ;
-      end
-    end
-    if (rst) begin
-      \$164  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$165  = \$signal$57 ;
-    if (start) begin
-      \$165  = 1'h0;
-    end else if (\$105 ) begin
-      \$165  = \$107 ;
-    end
-    if (rst) begin
-      \$165  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$166  = held_x;
-    if (start) begin
-      \$166  = 1'h0;
-    end else if (\$105 ) begin
-      \$166  = inc_x;
-    end
-    if (rst) begin
-      \$166  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$167  = l_done;
-    if (start) begin
-      \$167  = 1'h0;
-    end else if (\$105 ) begin
-      if (tile_issued) begin
-        \$167  = \final ;
-      end
-    end
-    if (rst) begin
-      \$167  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$168  = size;
-    if (start) begin
-      \$168  = 5'h00;
-    end else if (\$116 ) begin
-      \$168  = \steps$81 ;
-    end
-    if (rst) begin
-      \$168  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$169  = w_base;
-    if (start) begin
-      \$169  = 5'h00;
-    end else if (\$117 ) begin
-      \$169  = w_cur;
-    end
-    if (rst) begin
-      \$169  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$170  = x_base;
-    if (start) begin
-      \$170  = 5'h00;
-    end else if (\$118 ) begin
-      \$170  = x_cur;
-    end
-    if (rst) begin
-      \$170  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$171  = row_info;
-    if (drain) begin
-      \$171 [151:136] = \$119 [15:0];
-      \$171 [167:152] = \$120 [15:0];
-      \$171 [168] = \$121 ;
-      \$171 [169] = \$122 ;
-      \$171 [185:170] = drained_col0;
-      \$171 [188:186] = drained_cols[2:0];
-    end
-    if (rst) begin
-      \$171  = 189'h000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$172  = step;
-    if (start) begin
-      \$172  = 4'h0;
-    end
-    if (\$124 ) begin
-      \$172  = \$125 [3:0];
-    end else if (\$signal$96 ) begin
-      \$172  = 4'h0;
-    end
-    if (rst) begin
-      \$172  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$173  = streaming;
-    if (start) begin
-      \$173  = 1'h1;
-    end
-    if (\$signal$98 ) begin
-      \$173  = \$151 ;
-    end
-    if (rst) begin
-      \$173  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$174  = left;
-    if (start) begin
-      \$174  = 3'h0;
-    end
-    if (\$141 ) begin
-      \$174  = \$142 [2:0];
-    end
-    if (\$149 ) begin
-      \$174  = pending_rows[2:0];
-    end
-    if (rst) begin
-      \$174  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$175  = nleft;
-    if (start) begin
-      \$175  = 3'h0;
-    end
-    if (\$145 ) begin
-      \$175  = \$146 [2:0];
-    end
-    if (\$signal$98 ) begin
-      \$175  = \$150 [2:0];
-    end
-    if (rst) begin
-      \$175  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$176  = pending;
-    if (start) begin
-      \$176  = 1'h0;
-    end
-    if (\$149 ) begin
-      \$176  = 1'h0;
-    end
-    if (\$signal$98 ) begin
-      \$176  = 1'h1;
-    end
-    if (rst) begin
-      \$176  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$177  = drow;
-    if (\$135 ) begin
-      \$177  = \$136 [0];
-    end
-    if (\$149 ) begin
-      \$177  = 1'h0;
-    end
-    if (rst) begin
-      \$177  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$178  = drained_row0_dsp;
-    if (\$149 ) begin
-      \$178  = pending_row0_dsp;
-    end
-    if (rst) begin
-      \$178  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$179  = drained_rows_dsp;
-    if (\$149 ) begin
-      \$179  = pending_rows_dsp;
-    end
-    if (rst) begin
-      \$179  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$180  = drained_row0_lut;
-    if (\$149 ) begin
-      \$180  = pending_row0_lut;
-    end
-    if (rst) begin
-      \$180  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$181  = drained_rows_lut;
-    if (\$149 ) begin
-      \$181  = pending_rows_lut;
-    end
-    if (rst) begin
-      \$181  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$182  = drained_rows;
-    if (\$149 ) begin
-      \$182  = pending_rows;
-    end
-    if (rst) begin
-      \$182  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$183  = drained_col0;
-    if (\$149 ) begin
-      \$183  = pending_col0;
-    end
-    if (rst) begin
-      \$183  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$184  = drained_cols;
-    if (\$149 ) begin
-      \$184  = pending_cols;
-    end
-    if (rst) begin
-      \$184  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$185  = \$signal$161 ;
-    if (\$149 ) begin
-      \$185  = \$signal$168 ;
-    end
-    if (rst) begin
-      \$185  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$186  = pending_row0_dsp;
-    if (\$signal$98 ) begin
-      \$186  = \row0_dsp$169 ;
-    end
-    if (rst) begin
-      \$186  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$187  = pending_rows_dsp;
-    if (\$signal$98 ) begin
-      \$187  = \rows_dsp$170 ;
-    end
-    if (rst) begin
-      \$187  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$188  = pending_row0_lut;
-    if (\$signal$98 ) begin
-      \$188  = \row0_lut$171 ;
-    end
-    if (rst) begin
-      \$188  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$189  = pending_rows_lut;
-    if (\$signal$98 ) begin
-      \$189  = \rows_lut$172 ;
-    end
-    if (rst) begin
-      \$189  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$190  = pending_rows;
-    if (\$signal$98 ) begin
-      \$190  = rows;
-    end
-    if (rst) begin
-      \$190  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$191  = pending_col0;
-    if (\$signal$98 ) begin
-      \$191  = \col0$174 ;
-    end
-    if (rst) begin
-      \$191  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$192  = pending_cols;
-    if (\$signal$98 ) begin
-      \$192  = { 13'h0000, \cols$92  };
-    end
-    if (rst) begin
-      \$192  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$193  = \$signal$168 ;
-    if (\$signal$98 ) begin
-      \$193  = \final$175 ;
+    end else if (\$176 ) begin
+      \$193  = 1'h1;
     end
     if (rst) begin
       \$193  = 1'h0;
     end
   end
-  assign \cmd$24  = cmd;
-  assign \cmd$25  = cmd;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$194  = \cmd$24 ;
+    if (start) begin
+      \$194  = cmd__payload;
+    end
+    if (rst) begin
+      \$194  = 163'h00000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$195  = busy;
+    if (start) begin
+      \$195  = 1'h1;
+    end
+    if (start) begin
+    end else if (\$176 ) begin
+      \$195  = 1'h0;
+    end
+    if (rst) begin
+      \$195  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$196  = w_pos;
+    if (\$135 ) begin
+      \$196  = w_rel;
+    end else if (start) begin
+      \$196  = 6'h00;
+    end
+    if (\$162 ) begin
+    end else if (\$signal$100 ) begin
+      \$196  = \$165 [5:0];
+    end
+    if (rst) begin
+      \$196  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$197  = w_req;
+    if (\$135 ) begin
+    end else if (start) begin
+      \$197  = 6'h00;
+    end
+    if (start) begin
+    end else if (\$140 ) begin
+      \$197  = \$143 [5:0];
+    end else if (\$142 ) begin
+      if (\$146 ) begin
+        \$197  = \$148 [5:0];
+      end
+    end
+    if (rst) begin
+      \$197  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$198  = w_rel;
+    if (\$135 ) begin
+    end else if (start) begin
+      \$198  = 6'h00;
+    end
+    if (\$162 ) begin
+    end else if (\$signal$100 ) begin
+      \$198  = \$172 [5:0];
+    end
+    if (rst) begin
+      \$198  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$199  = w_in;
+    if (\$135 ) begin
+    end else if (start) begin
+      \$199  = 6'h00;
+    end else if (w_load__valid) begin
+      \$199  = \$136 [5:0];
+    end
+    if (rst) begin
+      \$199  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$200  = x_pos;
+    if (\$137 ) begin
+      \$200  = x_rel;
+    end else if (start) begin
+      \$200  = 6'h00;
+    end
+    if (\$162 ) begin
+    end else if (\$signal$100 ) begin
+      \$200  = \$167 [5:0];
+    end
+    if (rst) begin
+      \$200  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$201  = x_req;
+    if (\$137 ) begin
+    end else if (start) begin
+      \$201  = 6'h00;
+    end
+    if (start) begin
+    end else if (\$140 ) begin
+    end else if (\$142 ) begin
+      if (\$146 ) begin
+        \$201  = \$150 [5:0];
+      end
+    end
+    if (rst) begin
+      \$201  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$202  = x_rel;
+    if (\$137 ) begin
+    end else if (start) begin
+      \$202  = 6'h00;
+    end
+    if (\$162 ) begin
+    end else if (\$signal$100 ) begin
+      \$202  = \$174 [5:0];
+    end
+    if (rst) begin
+      \$202  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$203  = x_in;
+    if (\$137 ) begin
+    end else if (start) begin
+      \$203  = 6'h00;
+    end else if (x_load__valid) begin
+      \$203  = \$138 [5:0];
+    end
+    if (rst) begin
+      \$203  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$204  = \$signal ;
+    if (start) begin
+      \$204  = cmd__payload[152];
+    end else if (\$140 ) begin
+    end else if (\$142 ) begin
+      if (tile_issued) begin
+        \$204  = 1'h0;
+      end else if (\$151 ) begin
+        \$204  = \$152 ;
+      end
+    end
+    if (rst) begin
+      \$204  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$205  = x_iss;
+    if (start) begin
+      \$205  = 1'h0;
+    end else if (\$140 ) begin
+    end else if (\$142 ) begin
+      if (tile_issued) begin
+        \$205  = 1'h0;
+      end else if (\$151 ) begin
+        \$205  = \$153 ;
+      end
+    end
+    if (rst) begin
+      \$205  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$206  = \$signal$58 ;
+    if (start) begin
+      \$206  = 1'h0;
+    end else if (\$140 ) begin
+    end else if (\$142 ) begin
+      \$206  = \$145 ;
+    end
+    if (rst) begin
+      \$206  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$207  = held_x;
+    if (start) begin
+      \$207  = 1'h0;
+    end else if (\$140 ) begin
+    end else if (\$142 ) begin
+      \$207  = inc_x;
+    end
+    if (rst) begin
+      \$207  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$208  = l_done;
+    if (start) begin
+      \$208  = 1'h0;
+    end else if (\$140 ) begin
+    end else if (\$142 ) begin
+      if (tile_issued) begin
+        \$208  = \final ;
+      end
+    end
+    if (rst) begin
+      \$208  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$209  = pf_iss;
+    if (start) begin
+      \$209  = 1'h0;
+    end else if (\$140 ) begin
+      \$209  = 1'h1;
+    end
+    if (rst) begin
+      \$209  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$210  = w_org;
+    if (start) begin
+      \$210  = org_in;
+    end
+    if (rst) begin
+      \$210  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$211  = size;
+    if (start) begin
+      \$211  = 5'h00;
+    end else if (\$154 ) begin
+      \$211  = \steps$85 ;
+    end
+    if (rst) begin
+      \$211  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$212  = w_base;
+    if (start) begin
+      \$212  = org_in;
+    end else if (\$155 ) begin
+      \$212  = w_cur;
+    end
+    if (rst) begin
+      \$212  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$213  = x_base;
+    if (start) begin
+      \$213  = 5'h00;
+    end else if (\$156 ) begin
+      \$213  = x_cur;
+    end
+    if (rst) begin
+      \$213  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$214  = row_info;
+    if (drain) begin
+      \$214 [151:136] = \$157 [15:0];
+      \$214 [167:152] = \$158 [15:0];
+      \$214 [168] = \$159 ;
+      \$214 [169] = \$160 ;
+      \$214 [185:170] = drained_col0;
+      \$214 [188:186] = drained_cols[2:0];
+    end
+    if (rst) begin
+      \$214  = 189'h000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$215  = step;
+    if (start) begin
+      \$215  = 4'h0;
+    end
+    if (\$162 ) begin
+      \$215  = \$163 [3:0];
+    end else if (\$signal$100 ) begin
+      \$215  = 4'h0;
+    end
+    if (rst) begin
+      \$215  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$216  = streaming;
+    if (start) begin
+      \$216  = 1'h1;
+    end
+    if (\$signal$102 ) begin
+      \$216  = \$192 ;
+    end
+    if (rst) begin
+      \$216  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$217  = left;
+    if (start) begin
+      \$217  = 3'h0;
+    end
+    if (\$182 ) begin
+      \$217  = \$183 [2:0];
+    end
+    if (\$190 ) begin
+      \$217  = pending_rows[2:0];
+    end
+    if (rst) begin
+      \$217  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$218  = nleft;
+    if (start) begin
+      \$218  = 3'h0;
+    end
+    if (\$186 ) begin
+      \$218  = \$187 [2:0];
+    end
+    if (\$signal$102 ) begin
+      \$218  = \$191 [2:0];
+    end
+    if (rst) begin
+      \$218  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$219  = pending;
+    if (start) begin
+      \$219  = 1'h0;
+    end
+    if (\$190 ) begin
+      \$219  = 1'h0;
+    end
+    if (\$signal$102 ) begin
+      \$219  = 1'h1;
+    end
+    if (rst) begin
+      \$219  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$220  = \$signal$172 ;
+    if (start) begin
+      \$220  = 1'h0;
+    end else if (\$176 ) begin
+      \$220  = 1'h0;
+    end else if (\$signal$162 ) begin
+      \$220  = 1'h1;
+    end
+    if (rst) begin
+      \$220  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$221  = drow;
+    if (\$178 ) begin
+      \$221  = \$179 [0];
+    end
+    if (\$190 ) begin
+      \$221  = 1'h0;
+    end
+    if (rst) begin
+      \$221  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$222  = drained_row0_dsp;
+    if (\$190 ) begin
+      \$222  = pending_row0_dsp;
+    end
+    if (rst) begin
+      \$222  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$223  = drained_rows_dsp;
+    if (\$190 ) begin
+      \$223  = pending_rows_dsp;
+    end
+    if (rst) begin
+      \$223  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$224  = drained_row0_lut;
+    if (\$190 ) begin
+      \$224  = pending_row0_lut;
+    end
+    if (rst) begin
+      \$224  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$225  = drained_rows_lut;
+    if (\$190 ) begin
+      \$225  = pending_rows_lut;
+    end
+    if (rst) begin
+      \$225  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$226  = drained_rows;
+    if (\$190 ) begin
+      \$226  = pending_rows;
+    end
+    if (rst) begin
+      \$226  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$227  = drained_col0;
+    if (\$190 ) begin
+      \$227  = pending_col0;
+    end
+    if (rst) begin
+      \$227  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$228  = drained_cols;
+    if (\$190 ) begin
+      \$228  = pending_cols;
+    end
+    if (rst) begin
+      \$228  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$229  = \$signal$163 ;
+    if (\$190 ) begin
+      \$229  = \$signal$179 ;
+    end
+    if (rst) begin
+      \$229  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$230  = pending_row0_dsp;
+    if (\$signal$102 ) begin
+      \$230  = \row0_dsp$180 ;
+    end
+    if (rst) begin
+      \$230  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$231  = pending_rows_dsp;
+    if (\$signal$102 ) begin
+      \$231  = \rows_dsp$181 ;
+    end
+    if (rst) begin
+      \$231  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$232  = pending_row0_lut;
+    if (\$signal$102 ) begin
+      \$232  = \row0_lut$182 ;
+    end
+    if (rst) begin
+      \$232  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$233  = pending_rows_lut;
+    if (\$signal$102 ) begin
+      \$233  = \rows_lut$183 ;
+    end
+    if (rst) begin
+      \$233  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$234  = pending_rows;
+    if (\$signal$102 ) begin
+      \$234  = rows;
+    end
+    if (rst) begin
+      \$234  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$235  = pending_col0;
+    if (\$signal$102 ) begin
+      \$235  = \col0$185 ;
+    end
+    if (rst) begin
+      \$235  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$236  = pending_cols;
+    if (\$signal$102 ) begin
+      \$236  = { 13'h0000, \cols$96  };
+    end
+    if (rst) begin
+      \$236  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$237  = \$signal$179 ;
+    if (\$signal$102 ) begin
+      \$237  = \final$171 ;
+    end
+    if (rst) begin
+      \$237  = 1'h0;
+    end
+  end
+  assign cmd = \cmd$24 [151:0];
+  assign \cmd$25  = \cmd$24 [151:0];
+  assign pre_in = cmd__payload[152];
   assign restart = start;
-  assign \restart$27  = start;
   assign \restart$28  = start;
-  assign \restart$29  = start;
+  assign \restart$30  = start;
   assign load__valid = w_load__valid;
   assign load__ready = 1'h1;
-  assign \load__valid$33  = x_load__valid;
-  assign \load__ready$35  = 1'h1;
+  assign \load__valid$34  = x_load__valid;
+  assign \load__ready$36  = 1'h1;
   assign wp__addr = params__payload[6:1];
   assign wp__data = params__payload[52:7];
-  assign \wp__addr$39  = params__payload[6:1];
-  assign \wp__data$40  = params__payload[52:7];
+  assign \wp__addr$40  = params__payload[6:1];
+  assign \wp__data$41  = params__payload[52:7];
+  assign pf_en = \cmd$24 [153];
   assign ngap = pending_rows[1:0];
-  assign rest = \$50 [2:0];
+  assign rest = \$74 [2:0];
   assign data = wdata;
   assign w_dsp = wdata[7:0];
   assign w_lut = wdata[15:8];
-  assign \data$121  = x;
-  assign valid = \$signal$96 ;
-  assign out_bits = cmd[150:146];
-  assign out_signed = cmd[151];
-  assign last = \$signal$98 ;
-  assign \$signature__addr  = \$96 [5:0];
+  assign \data$128  = x;
+  assign valid = \$signal$100 ;
+  assign out_bits = \cmd$24 [150:146];
+  assign out_signed = \cmd$24 [151];
+  assign last = \$signal$102 ;
+  assign \$signature__addr  = \$121 [5:0];
   assign mult_dsp = \$signature__data [15:0];
   assign shift_dsp = \$signature__data [20:16];
   assign bias_dsp = \$signature__data [44:21];
   assign relu_dsp = \$signature__data [45];
-  assign \$signature__addr$138  = \$97 [5:0];
-  assign mult_lut = \$signature__data$141 [15:0];
-  assign shift_lut = \$signature__data$141 [20:16];
-  assign bias_lut = \$signature__data$141 [44:21];
-  assign relu_lut = \$signature__data$141 [45];
+  assign \$signature__addr$145  = \$122 [5:0];
+  assign mult_lut = \$signature__data$148 [15:0];
+  assign shift_lut = \$signature__data$148 [20:16];
+  assign bias_lut = \$signature__data$148 [44:21];
+  assign relu_lut = \$signature__data$148 [45];
   assign drain_row = drow;
   assign w_data = meta;
   assign y_valid = w_en;
@@ -1725,6 +1894,11 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   assign \cmd__payload.resident  = cmd__payload[145];
   assign \cmd__payload.out_bits  = cmd__payload[150:146];
   assign \cmd__payload.out_signed  = cmd__payload[151];
+  assign \cmd__payload.pre  = cmd__payload[152];
+  assign \cmd__payload.pf  = cmd__payload[153];
+  assign \cmd__payload.pf_rows_dsp  = cmd__payload[155:154];
+  assign \cmd__payload.pf_rows_lut  = cmd__payload[157:156];
+  assign \cmd__payload.pf_steps  = cmd__payload[162:158];
   assign \params__payload.lut  = params__payload[0];
   assign \params__payload.row  = params__payload[6:1];
   assign \params__payload.p  = params__payload[52:7];
@@ -1732,22 +1906,23 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   assign \params__payload.p.shift  = params__payload[27:23];
   assign \params__payload.p.bias  = params__payload[51:28];
   assign \params__payload.p.relu  = params__payload[52];
-  assign \load_req__payload.w  = load_req__payload[63:0];
+  assign \load_req__payload.w  = load_req__payload[64:0];
   assign \load_req__payload.w.en  = load_req__payload[0];
-  assign \load_req__payload.w.bytes  = load_req__payload[6:1];
-  assign \load_req__payload.w.k0  = load_req__payload[22:7];
-  assign \load_req__payload.w.steps  = load_req__payload[27:23];
-  assign \load_req__payload.w.row0_dsp  = load_req__payload[43:28];
-  assign \load_req__payload.w.rows_dsp  = load_req__payload[45:44];
-  assign \load_req__payload.w.row0_lut  = load_req__payload[61:46];
-  assign \load_req__payload.w.rows_lut  = load_req__payload[63:62];
-  assign \load_req__payload.x  = load_req__payload[110:64];
-  assign \load_req__payload.x.en  = load_req__payload[64];
-  assign \load_req__payload.x.bytes  = load_req__payload[70:65];
-  assign \load_req__payload.x.k0  = load_req__payload[86:71];
-  assign \load_req__payload.x.steps  = load_req__payload[91:87];
-  assign \load_req__payload.x.col0  = load_req__payload[107:92];
-  assign \load_req__payload.x.cols  = load_req__payload[110:108];
+  assign \load_req__payload.w.next  = load_req__payload[1];
+  assign \load_req__payload.w.bytes  = load_req__payload[7:2];
+  assign \load_req__payload.w.k0  = load_req__payload[23:8];
+  assign \load_req__payload.w.steps  = load_req__payload[28:24];
+  assign \load_req__payload.w.row0_dsp  = load_req__payload[44:29];
+  assign \load_req__payload.w.rows_dsp  = load_req__payload[46:45];
+  assign \load_req__payload.w.row0_lut  = load_req__payload[62:47];
+  assign \load_req__payload.w.rows_lut  = load_req__payload[64:63];
+  assign \load_req__payload.x  = load_req__payload[111:65];
+  assign \load_req__payload.x.en  = load_req__payload[65];
+  assign \load_req__payload.x.bytes  = load_req__payload[71:66];
+  assign \load_req__payload.x.k0  = load_req__payload[87:72];
+  assign \load_req__payload.x.steps  = load_req__payload[92:88];
+  assign \load_req__payload.x.col0  = load_req__payload[108:93];
+  assign \load_req__payload.x.cols  = load_req__payload[111:109];
   assign \w_load__payload.data  = w_load__payload[15:0];
   assign \w_load__payload.data.dsp  = w_load__payload[7:0];
   assign \w_load__payload.data.dsp[0]  = w_load__payload[3:0];
@@ -1778,57 +1953,62 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   assign \out__payload.lut_en  = out__payload[169];
   assign \out__payload.col0  = out__payload[185:170];
   assign \out__payload.cols  = out__payload[188:186];
-  assign \cmd.m_fixed  = cmd[15:0];
-  assign \cmd.m_lut  = cmd[31:16];
-  assign \cmd.n  = cmd[47:32];
-  assign \cmd.k  = cmd[63:48];
-  assign \cmd.f  = cmd[79:64];
-  assign \cmd.qa  = cmd[95:80];
-  assign \cmd.ra  = cmd[111:96];
-  assign \cmd.qb  = cmd[127:112];
-  assign \cmd.rb  = cmd[143:128];
-  assign \cmd.order  = cmd[144];
-  assign \cmd.resident  = cmd[145];
-  assign \cmd.out_bits  = cmd[150:146];
-  assign \cmd.out_signed  = cmd[151];
-  assign \cmd$24.m_fixed  = cmd[15:0];
-  assign \cmd$24.m_lut  = cmd[31:16];
-  assign \cmd$24.n  = cmd[47:32];
-  assign \cmd$24.k  = cmd[63:48];
-  assign \cmd$24.f  = cmd[79:64];
-  assign \cmd$24.qa  = cmd[95:80];
-  assign \cmd$24.ra  = cmd[111:96];
-  assign \cmd$24.qb  = cmd[127:112];
-  assign \cmd$24.rb  = cmd[143:128];
-  assign \cmd$24.order  = cmd[144];
-  assign \cmd$24.resident  = cmd[145];
-  assign \cmd$24.out_bits  = cmd[150:146];
-  assign \cmd$24.out_signed  = cmd[151];
-  assign \cmd$25.m_fixed  = cmd[15:0];
-  assign \cmd$25.m_lut  = cmd[31:16];
-  assign \cmd$25.n  = cmd[47:32];
-  assign \cmd$25.k  = cmd[63:48];
-  assign \cmd$25.f  = cmd[79:64];
-  assign \cmd$25.qa  = cmd[95:80];
-  assign \cmd$25.ra  = cmd[111:96];
-  assign \cmd$25.qb  = cmd[127:112];
-  assign \cmd$25.rb  = cmd[143:128];
-  assign \cmd$25.order  = cmd[144];
-  assign \cmd$25.resident  = cmd[145];
-  assign \cmd$25.out_bits  = cmd[150:146];
-  assign \cmd$25.out_signed  = cmd[151];
+  assign \cmd.m_fixed  = \cmd$24 [15:0];
+  assign \cmd.m_lut  = \cmd$24 [31:16];
+  assign \cmd.n  = \cmd$24 [47:32];
+  assign \cmd.k  = \cmd$24 [63:48];
+  assign \cmd.f  = \cmd$24 [79:64];
+  assign \cmd.qa  = \cmd$24 [95:80];
+  assign \cmd.ra  = \cmd$24 [111:96];
+  assign \cmd.qb  = \cmd$24 [127:112];
+  assign \cmd.rb  = \cmd$24 [143:128];
+  assign \cmd.order  = \cmd$24 [144];
+  assign \cmd.resident  = \cmd$24 [145];
+  assign \cmd.out_bits  = \cmd$24 [150:146];
+  assign \cmd.out_signed  = \cmd$24 [151];
+  assign \cmd$24.m_fixed  = \cmd$24 [15:0];
+  assign \cmd$24.m_lut  = \cmd$24 [31:16];
+  assign \cmd$24.n  = \cmd$24 [47:32];
+  assign \cmd$24.k  = \cmd$24 [63:48];
+  assign \cmd$24.f  = \cmd$24 [79:64];
+  assign \cmd$24.qa  = \cmd$24 [95:80];
+  assign \cmd$24.ra  = \cmd$24 [111:96];
+  assign \cmd$24.qb  = \cmd$24 [127:112];
+  assign \cmd$24.rb  = \cmd$24 [143:128];
+  assign \cmd$24.order  = \cmd$24 [144];
+  assign \cmd$24.resident  = \cmd$24 [145];
+  assign \cmd$24.out_bits  = \cmd$24 [150:146];
+  assign \cmd$24.out_signed  = \cmd$24 [151];
+  assign \cmd$24.pre  = \cmd$24 [152];
+  assign \cmd$24.pf  = \cmd$24 [153];
+  assign \cmd$24.pf_rows_dsp  = \cmd$24 [155:154];
+  assign \cmd$24.pf_rows_lut  = \cmd$24 [157:156];
+  assign \cmd$24.pf_steps  = \cmd$24 [162:158];
+  assign \cmd$25.m_fixed  = \cmd$24 [15:0];
+  assign \cmd$25.m_lut  = \cmd$24 [31:16];
+  assign \cmd$25.n  = \cmd$24 [47:32];
+  assign \cmd$25.k  = \cmd$24 [63:48];
+  assign \cmd$25.f  = \cmd$24 [79:64];
+  assign \cmd$25.qa  = \cmd$24 [95:80];
+  assign \cmd$25.ra  = \cmd$24 [111:96];
+  assign \cmd$25.qb  = \cmd$24 [127:112];
+  assign \cmd$25.rb  = \cmd$24 [143:128];
+  assign \cmd$25.order  = \cmd$24 [144];
+  assign \cmd$25.resident  = \cmd$24 [145];
+  assign \cmd$25.out_bits  = \cmd$24 [150:146];
+  assign \cmd$25.out_signed  = \cmd$24 [151];
   assign \load__payload.data  = load__payload[15:0];
   assign \load__payload.last  = load__payload[16];
-  assign \load__payload$34.data  = \load__payload$34 [15:0];
-  assign \load__payload$34.last  = \load__payload$34 [16];
+  assign \load__payload$35.data  = \load__payload$35 [15:0];
+  assign \load__payload$35.last  = \load__payload$35 [16];
   assign \wp__data.mult  = params__payload[22:7];
   assign \wp__data.shift  = params__payload[27:23];
   assign \wp__data.bias  = params__payload[51:28];
   assign \wp__data.relu  = params__payload[52];
-  assign \wp__data$40.mult  = params__payload[22:7];
-  assign \wp__data$40.shift  = params__payload[27:23];
-  assign \wp__data$40.bias  = params__payload[51:28];
-  assign \wp__data$40.relu  = params__payload[52];
+  assign \wp__data$41.mult  = params__payload[22:7];
+  assign \wp__data$41.shift  = params__payload[27:23];
+  assign \wp__data$41.bias  = params__payload[51:28];
+  assign \wp__data$41.relu  = params__payload[52];
   assign \wdata.dsp  = wdata[7:0];
   assign \wdata.dsp[0]  = wdata[3:0];
   assign \wdata.dsp[1]  = wdata[7:4];
@@ -1867,10 +2047,10 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   assign \y_dsp[1]  = y_dsp[33:17];
   assign \y_dsp[2]  = y_dsp[50:34];
   assign \y_dsp[3]  = y_dsp[67:51];
-  assign \$signature__data$141.mult  = \$signature__data$141 [15:0];
-  assign \$signature__data$141.shift  = \$signature__data$141 [20:16];
-  assign \$signature__data$141.bias  = \$signature__data$141 [44:21];
-  assign \$signature__data$141.relu  = \$signature__data$141 [45];
+  assign \$signature__data$148.mult  = \$signature__data$148 [15:0];
+  assign \$signature__data$148.shift  = \$signature__data$148 [20:16];
+  assign \$signature__data$148.bias  = \$signature__data$148 [44:21];
+  assign \$signature__data$148.relu  = \$signature__data$148 [45];
   assign \y_lut[0]  = y_lut[16:0];
   assign \y_lut[1]  = y_lut[33:17];
   assign \y_lut[2]  = y_lut[50:34];
@@ -1899,31 +2079,33 @@ module fpim_tiny(cmd__valid, params__payload, params__valid, load_req__ready, w_
   assign meta[151:136] = row_info[151:136];
   assign meta[135:68] = y_lut;
   assign meta[67:0] = y_dsp;
-  assign load_req__payload[70:65] = \$26 [5:0];
-  assign load_req__payload[110:108] = cols;
-  assign load_req__payload[107:92] = col0;
-  assign load_req__payload[91:87] = steps;
-  assign load_req__payload[86:71] = k0;
-  assign load_req__payload[64] = inc_x;
-  assign load_req__payload[6:1] = \$22 [5:0];
-  assign load_req__payload[63:62] = rows_lut[1:0];
-  assign load_req__payload[61:46] = row0_lut;
-  assign load_req__payload[45:44] = rows_dsp[1:0];
-  assign load_req__payload[43:28] = row0_dsp;
-  assign load_req__payload[27:23] = steps;
-  assign load_req__payload[22:7] = k0;
-  assign load_req__payload[0] = inc_w;
-  assign \load__payload$34 [16] = x_load__payload[16];
-  assign \load__payload$34 [15:0] = x_load__payload[15:0];
+  assign load_req__payload[71:66] = \$48 [5:0];
+  assign load_req__payload[111:109] = cols;
+  assign load_req__payload[108:93] = col0;
+  assign load_req__payload[92:88] = steps;
+  assign load_req__payload[87:72] = k0;
+  assign load_req__payload[65] = \$44 ;
+  assign load_req__payload[7:2] = \$42 [5:0];
+  assign load_req__payload[64:63] = \$33 [1:0];
+  assign load_req__payload[46:45] = \$32 [1:0];
+  assign load_req__payload[62:47] = \$31 ;
+  assign load_req__payload[44:29] = \$30 ;
+  assign load_req__payload[28:24] = \$29 ;
+  assign load_req__payload[23:8] = \$28 ;
+  assign load_req__payload[1] = l_done;
+  assign load_req__payload[0] = \$27 ;
+  assign \load__payload$35 [16] = x_load__payload[16];
+  assign \load__payload$35 [15:0] = x_load__payload[15:0];
   assign load__payload[16] = w_load__payload[16];
   assign load__payload[15:0] = w_load__payload[15:0];
-  assign \$4  = params__payload[0];
-  assign \$22  = { 3'h0, \$21 [25:3] };
-  assign \$26  = { 3'h0, \$25 [11:3] };
+  assign \$5  = params__payload[0];
+  assign \$42  = { 3'h0, \$41 [26:3] };
+  assign \$48  = { 3'h0, \$47 [11:3] };
+  assign \$137  = 1'h0;
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath (rst, valid, last, first, \port$825$0 , x, \port$894$0 , \port$897$0 , \valid$14 , \port$914$146 , drain_row, y_dsp, y_valid, y_lut, clk);
+module \fpim_tiny.datapath (rst, valid, last, first, \port$879$0 , x, \port$948$0 , \port$951$0 , \valid$14 , \port$968$146 , drain_row, y_dsp, y_valid, y_lut, clk);
   wire [95:0] acc;
   wire [95:0] \acc$39 ;
   wire [23:0] \acc$39[0] ;
@@ -1973,14 +2155,14 @@ module \fpim_tiny.datapath (rst, valid, last, first, \port$825$0 , x, \port$894$
   wire out_signed;
   wire \out_signed$27 ;
   wire \out_signed$51 ;
-  input [15:0] \port$825$0 ;
-  wire [15:0] \port$825$0 ;
-  input [45:0] \port$894$0 ;
-  wire [45:0] \port$894$0 ;
-  input [45:0] \port$897$0 ;
-  wire [45:0] \port$897$0 ;
-  input [5:0] \port$914$146 ;
-  wire [5:0] \port$914$146 ;
+  input [15:0] \port$879$0 ;
+  wire [15:0] \port$879$0 ;
+  input [45:0] \port$948$0 ;
+  wire [45:0] \port$948$0 ;
+  input [45:0] \port$951$0 ;
+  wire [45:0] \port$951$0 ;
+  input [5:0] \port$968$146 ;
+  wire [5:0] \port$968$146 ;
   wire relu;
   wire \relu$48 ;
   wire relu_dsp;
@@ -2060,14 +2242,14 @@ module \fpim_tiny.datapath (rst, valid, last, first, \port$825$0 , x, \port$894$
     .out(acc),
     .rst(rst),
     .valid(valid),
-    .\w$6 (\port$825$0 [7:0]),
+    .\w$6 (\port$879$0 [7:0]),
     .\x$8 (x)
   );
   \fpim_tiny.datapath.dsp_post  dsp_post (
     .acc(acc),
     .clk(clk),
-    .\port$894$0 (\port$894$0 ),
-    .\port$914$146 (\port$914$146 ),
+    .\port$948$0 (\port$948$0 ),
+    .\port$968$146 (\port$968$146 ),
     .rst(rst),
     .valid(\valid$14 ),
     .y(y_dsp),
@@ -2081,21 +2263,21 @@ module \fpim_tiny.datapath (rst, valid, last, first, \port$825$0 , x, \port$894$
     .out(\acc$39 ),
     .rst(rst),
     .valid(valid),
-    .\w$6 (\port$825$0 [15:8]),
+    .\w$6 (\port$879$0 [15:8]),
     .\x$8 (x)
   );
   \fpim_tiny.datapath.lut_post  lut_post (
     .acc(\acc$39 ),
     .clk(clk),
-    .\port$897$0 (\port$897$0 ),
-    .\port$914$146 (\port$914$146 ),
+    .\port$951$0 (\port$951$0 ),
+    .\port$968$146 (\port$968$146 ),
     .rst(rst),
     .valid(\valid$14 ),
     .y(y_lut),
     .y_valid(y_valid)
   );
-  assign w = \port$825$0 [7:0];
-  assign w_dsp = \port$825$0 [7:0];
+  assign w = \port$879$0 [7:0];
+  assign w_dsp = \port$879$0 [7:0];
   assign \x$3  = x;
   assign \valid$5  = valid;
   assign \first$7  = first;
@@ -2103,21 +2285,21 @@ module \fpim_tiny.datapath (rst, valid, last, first, \port$825$0 , x, \port$894$
   assign \drain_row$11  = drain_row;
   assign out = acc;
   assign drain = \valid$14 ;
-  assign mult = \port$894$0 [15:0];
-  assign mult_dsp = \port$894$0 [15:0];
-  assign shift = \port$894$0 [20:16];
-  assign shift_dsp = \port$894$0 [20:16];
-  assign bias = \port$894$0 [44:21];
-  assign bias_dsp = \port$894$0 [44:21];
-  assign relu = \port$894$0 [45];
-  assign relu_dsp = \port$894$0 [45];
-  assign out_bits = \port$914$146 [4:0];
-  assign \out_bits$25  = \port$914$146 [4:0];
-  assign out_signed = \port$914$146 [5];
-  assign \out_signed$27  = \port$914$146 [5];
+  assign mult = \port$948$0 [15:0];
+  assign mult_dsp = \port$948$0 [15:0];
+  assign shift = \port$948$0 [20:16];
+  assign shift_dsp = \port$948$0 [20:16];
+  assign bias = \port$948$0 [44:21];
+  assign bias_dsp = \port$948$0 [44:21];
+  assign relu = \port$948$0 [45];
+  assign relu_dsp = \port$948$0 [45];
+  assign out_bits = \port$968$146 [4:0];
+  assign \out_bits$25  = \port$968$146 [4:0];
+  assign out_signed = \port$968$146 [5];
+  assign \out_signed$27  = \port$968$146 [5];
   assign y = y_dsp;
-  assign \w$32  = \port$825$0 [15:8];
-  assign w_lut = \port$825$0 [15:8];
+  assign \w$32  = \port$879$0 [15:8];
+  assign w_lut = \port$879$0 [15:8];
   assign \x$34  = x;
   assign \valid$35  = valid;
   assign \first$36  = first;
@@ -2125,22 +2307,22 @@ module \fpim_tiny.datapath (rst, valid, last, first, \port$825$0 , x, \port$894$
   assign \drain_row$38  = drain_row;
   assign \out$40  = \acc$39 ;
   assign \valid$41  = \valid$14 ;
-  assign \mult$42  = \port$897$0 [15:0];
-  assign mult_lut = \port$897$0 [15:0];
-  assign \shift$44  = \port$897$0 [20:16];
-  assign shift_lut = \port$897$0 [20:16];
-  assign \bias$46  = \port$897$0 [44:21];
-  assign bias_lut = \port$897$0 [44:21];
-  assign \relu$48  = \port$897$0 [45];
-  assign relu_lut = \port$897$0 [45];
-  assign \out_bits$50  = \port$914$146 [4:0];
-  assign \out_signed$51  = \port$914$146 [5];
+  assign \mult$42  = \port$951$0 [15:0];
+  assign mult_lut = \port$951$0 [15:0];
+  assign \shift$44  = \port$951$0 [20:16];
+  assign shift_lut = \port$951$0 [20:16];
+  assign \bias$46  = \port$951$0 [44:21];
+  assign bias_lut = \port$951$0 [44:21];
+  assign \relu$48  = \port$951$0 [45];
+  assign relu_lut = \port$951$0 [45];
+  assign \out_bits$50  = \port$968$146 [4:0];
+  assign \out_signed$51  = \port$968$146 [5];
   assign \y$53  = y_lut;
   assign \y_valid$54  = y_valid;
-  assign \w[0]  = \port$825$0 [3:0];
-  assign \w[1]  = \port$825$0 [7:4];
-  assign \w_dsp[0]  = \port$825$0 [3:0];
-  assign \w_dsp[1]  = \port$825$0 [7:4];
+  assign \w[0]  = \port$879$0 [3:0];
+  assign \w[1]  = \port$879$0 [7:4];
+  assign \w_dsp[0]  = \port$879$0 [3:0];
+  assign \w_dsp[1]  = \port$879$0 [7:4];
   assign \x[0]  = x[3:0];
   assign \x[1]  = x[7:4];
   assign \x[2]  = x[11:8];
@@ -2165,10 +2347,10 @@ module \fpim_tiny.datapath (rst, valid, last, first, \port$825$0 , x, \port$894$
   assign \y[1]  = y_dsp[33:17];
   assign \y[2]  = y_dsp[50:34];
   assign \y[3]  = y_dsp[67:51];
-  assign \w$32[0]  = \port$825$0 [11:8];
-  assign \w$32[1]  = \port$825$0 [15:12];
-  assign \w_lut[0]  = \port$825$0 [11:8];
-  assign \w_lut[1]  = \port$825$0 [15:12];
+  assign \w$32[0]  = \port$879$0 [11:8];
+  assign \w$32[1]  = \port$879$0 [15:12];
+  assign \w_lut[0]  = \port$879$0 [11:8];
+  assign \w_lut[1]  = \port$879$0 [15:12];
   assign \x$34[0]  = x[3:0];
   assign \x$34[1]  = x[7:4];
   assign \x$34[2]  = x[11:8];
@@ -2461,7 +2643,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.dsp_core.pe_0_0  pe_0_0 (
     .acc(acc),
     .clk(clk),
-    .\port$246$0 (\$5 [1:0]),
+    .\port$300$0 (\$5 [1:0]),
     .rst(rst),
     .w(\w$6 [3:0]),
     .x(\x$8 [3:0])
@@ -2469,7 +2651,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.dsp_core.pe_0_1  pe_0_1 (
     .acc(\acc$78 ),
     .clk(clk),
-    .\port$1021$0 (ctl_0_1_d1[1:0]),
+    .\port$1081$0 (ctl_0_1_d1[1:0]),
     .rst(rst),
     .w(\w$11 ),
     .x(\x$13 )
@@ -2477,7 +2659,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.dsp_core.pe_0_2  pe_0_2 (
     .acc(\acc$80 ),
     .clk(clk),
-    .\port$1029$0 (ctl_0_2_d1[1:0]),
+    .\port$1089$0 (ctl_0_2_d1[1:0]),
     .rst(rst),
     .w(\w$18 ),
     .x(\x$20 )
@@ -2485,7 +2667,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.dsp_core.pe_0_3  pe_0_3 (
     .acc(\acc$82 ),
     .clk(clk),
-    .\port$1037$0 (ctl_0_3_d1[1:0]),
+    .\port$1097$0 (ctl_0_3_d1[1:0]),
     .rst(rst),
     .w(\w$25 ),
     .x(\x$27 )
@@ -2493,7 +2675,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.dsp_core.pe_1_0  pe_1_0 (
     .acc(\acc$84 ),
     .clk(clk),
-    .\port$1001$0 (ctl_edge1_d1[1:0]),
+    .\port$1061$0 (ctl_edge1_d1[1:0]),
     .rst(rst),
     .w(\w$32 ),
     .x(\x$34 )
@@ -2501,7 +2683,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.dsp_core.pe_1_1  pe_1_1 (
     .acc(\acc$86 ),
     .clk(clk),
-    .\port$1051$0 (ctl_1_1_d1[1:0]),
+    .\port$1111$0 (ctl_1_1_d1[1:0]),
     .rst(rst),
     .w(\w$39 ),
     .x(\x$41 )
@@ -2509,7 +2691,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.dsp_core.pe_1_2  pe_1_2 (
     .acc(\acc$88 ),
     .clk(clk),
-    .\port$1061$0 (ctl_1_2_d1[1:0]),
+    .\port$1121$0 (ctl_1_2_d1[1:0]),
     .rst(rst),
     .w(\w$46 ),
     .x(\x$48 )
@@ -2517,7 +2699,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.dsp_core.pe_1_3  pe_1_3 (
     .acc(\acc$90 ),
     .clk(clk),
-    .\port$1071$0 (ctl_1_3_d1[1:0]),
+    .\port$1131$0 (ctl_1_3_d1[1:0]),
     .rst(rst),
     .w(\w$53 ),
     .x(\x$55 )
@@ -2921,7 +3103,7 @@ module \fpim_tiny.datapath.dsp_core (rst, valid, last, first, \w$6 , \x$8 , drai
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_0_0 (rst, \port$246$0 , w, x, acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_0_0 (rst, \port$300$0 , w, x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [23:0] \$1 ;
   wire [24:0] \$2 ;
@@ -2931,8 +3113,8 @@ module \fpim_tiny.datapath.dsp_core.pe_0_0 (rst, \port$246$0 , w, x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$246$0 ;
-  wire [1:0] \port$246$0 ;
+  input [1:0] \port$300$0 ;
+  wire [1:0] \port$300$0 ;
   (* use_dsp = "yes" *)
   wire [7:0] product;
   input rst;
@@ -2943,26 +3125,26 @@ module \fpim_tiny.datapath.dsp_core.pe_0_0 (rst, \port$246$0 , w, x, acc, clk);
   input [3:0] x;
   wire [3:0] x;
   assign product = $signed(w) * $signed({ 1'h0, x });
-  assign \$1  = \port$246$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$300$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
     acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$3  = acc;
-    if (\port$246$0 [0]) begin
+    if (\port$300$0 [0]) begin
       \$3  = \$2 [23:0];
     end
     if (rst) begin
       \$3  = 24'h000000;
     end
   end
-  assign valid = \port$246$0 [0];
-  assign first = \port$246$0 [1];
+  assign valid = \port$300$0 [0];
+  assign first = \port$300$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_0_1 (rst, x, w, \port$1021$0 , acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_0_1 (rst, x, w, \port$1081$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [23:0] \$1 ;
   wire [24:0] \$2 ;
@@ -2972,8 +3154,8 @@ module \fpim_tiny.datapath.dsp_core.pe_0_1 (rst, x, w, \port$1021$0 , acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$1021$0 ;
-  wire [1:0] \port$1021$0 ;
+  input [1:0] \port$1081$0 ;
+  wire [1:0] \port$1081$0 ;
   (* use_dsp = "yes" *)
   wire [7:0] product;
   input rst;
@@ -2984,26 +3166,26 @@ module \fpim_tiny.datapath.dsp_core.pe_0_1 (rst, x, w, \port$1021$0 , acc, clk);
   input [3:0] x;
   wire [3:0] x;
   assign product = $signed(w) * $signed({ 1'h0, x });
-  assign \$1  = \port$1021$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$1081$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
     acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$3  = acc;
-    if (\port$1021$0 [0]) begin
+    if (\port$1081$0 [0]) begin
       \$3  = \$2 [23:0];
     end
     if (rst) begin
       \$3  = 24'h000000;
     end
   end
-  assign valid = \port$1021$0 [0];
-  assign first = \port$1021$0 [1];
+  assign valid = \port$1081$0 [0];
+  assign first = \port$1081$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_0_2 (rst, x, w, \port$1029$0 , acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_0_2 (rst, x, w, \port$1089$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [23:0] \$1 ;
   wire [24:0] \$2 ;
@@ -3013,8 +3195,8 @@ module \fpim_tiny.datapath.dsp_core.pe_0_2 (rst, x, w, \port$1029$0 , acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$1029$0 ;
-  wire [1:0] \port$1029$0 ;
+  input [1:0] \port$1089$0 ;
+  wire [1:0] \port$1089$0 ;
   (* use_dsp = "yes" *)
   wire [7:0] product;
   input rst;
@@ -3025,26 +3207,26 @@ module \fpim_tiny.datapath.dsp_core.pe_0_2 (rst, x, w, \port$1029$0 , acc, clk);
   input [3:0] x;
   wire [3:0] x;
   assign product = $signed(w) * $signed({ 1'h0, x });
-  assign \$1  = \port$1029$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$1089$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
     acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$3  = acc;
-    if (\port$1029$0 [0]) begin
+    if (\port$1089$0 [0]) begin
       \$3  = \$2 [23:0];
     end
     if (rst) begin
       \$3  = 24'h000000;
     end
   end
-  assign valid = \port$1029$0 [0];
-  assign first = \port$1029$0 [1];
+  assign valid = \port$1089$0 [0];
+  assign first = \port$1089$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_0_3 (rst, x, w, \port$1037$0 , acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_0_3 (rst, x, w, \port$1097$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [23:0] \$1 ;
   wire [24:0] \$2 ;
@@ -3054,8 +3236,8 @@ module \fpim_tiny.datapath.dsp_core.pe_0_3 (rst, x, w, \port$1037$0 , acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$1037$0 ;
-  wire [1:0] \port$1037$0 ;
+  input [1:0] \port$1097$0 ;
+  wire [1:0] \port$1097$0 ;
   (* use_dsp = "yes" *)
   wire [7:0] product;
   input rst;
@@ -3066,109 +3248,27 @@ module \fpim_tiny.datapath.dsp_core.pe_0_3 (rst, x, w, \port$1037$0 , acc, clk);
   input [3:0] x;
   wire [3:0] x;
   assign product = $signed(w) * $signed({ 1'h0, x });
-  assign \$1  = \port$1037$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$1097$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
     acc <= \$3 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$3  = acc;
-    if (\port$1037$0 [0]) begin
+    if (\port$1097$0 [0]) begin
       \$3  = \$2 [23:0];
     end
     if (rst) begin
       \$3  = 24'h000000;
     end
   end
-  assign valid = \port$1037$0 [0];
-  assign first = \port$1037$0 [1];
+  assign valid = \port$1097$0 [0];
+  assign first = \port$1097$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_1_0 (rst, w, \port$1001$0 , x, acc, clk);
+module \fpim_tiny.datapath.dsp_core.pe_1_0 (rst, w, \port$1061$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
-  wire [23:0] \$1 ;
-  wire [24:0] \$2 ;
-  reg [23:0] \$3 ;
-  output [23:0] acc;
-  reg [23:0] acc = 24'h000000;
-  input clk;
-  wire clk;
-  wire first;
-  input [1:0] \port$1001$0 ;
-  wire [1:0] \port$1001$0 ;
-  (* use_dsp = "yes" *)
-  wire [7:0] product;
-  input rst;
-  wire rst;
-  wire valid;
-  input [3:0] w;
-  wire [3:0] w;
-  input [3:0] x;
-  wire [3:0] x;
-  assign product = $signed(w) * $signed({ 1'h0, x });
-  assign \$1  = \port$1001$0 [1] ? 24'h000000 : acc;
-  assign \$2  = $signed(\$1 ) + $signed(product);
-  always @(posedge clk)
-    acc <= \$3 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3  = acc;
-    if (\port$1001$0 [0]) begin
-      \$3  = \$2 [23:0];
-    end
-    if (rst) begin
-      \$3  = 24'h000000;
-    end
-  end
-  assign valid = \port$1001$0 [0];
-  assign first = \port$1001$0 [1];
-endmodule
-
-(* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_1_1 (rst, w, \port$1051$0 , x, acc, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
-  wire [23:0] \$1 ;
-  wire [24:0] \$2 ;
-  reg [23:0] \$3 ;
-  output [23:0] acc;
-  reg [23:0] acc = 24'h000000;
-  input clk;
-  wire clk;
-  wire first;
-  input [1:0] \port$1051$0 ;
-  wire [1:0] \port$1051$0 ;
-  (* use_dsp = "yes" *)
-  wire [7:0] product;
-  input rst;
-  wire rst;
-  wire valid;
-  input [3:0] w;
-  wire [3:0] w;
-  input [3:0] x;
-  wire [3:0] x;
-  assign product = $signed(w) * $signed({ 1'h0, x });
-  assign \$1  = \port$1051$0 [1] ? 24'h000000 : acc;
-  assign \$2  = $signed(\$1 ) + $signed(product);
-  always @(posedge clk)
-    acc <= \$3 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$3  = acc;
-    if (\port$1051$0 [0]) begin
-      \$3  = \$2 [23:0];
-    end
-    if (rst) begin
-      \$3  = 24'h000000;
-    end
-  end
-  assign valid = \port$1051$0 [0];
-  assign first = \port$1051$0 [1];
-endmodule
-
-(* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_1_2 (rst, w, \port$1061$0 , x, acc, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [23:0] \$1 ;
   wire [24:0] \$2 ;
   reg [23:0] \$3 ;
@@ -3194,7 +3294,7 @@ module \fpim_tiny.datapath.dsp_core.pe_1_2 (rst, w, \port$1061$0 , x, acc, clk);
   always @(posedge clk)
     acc <= \$3 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$3  = acc;
     if (\port$1061$0 [0]) begin
       \$3  = \$2 [23:0];
@@ -3208,8 +3308,8 @@ module \fpim_tiny.datapath.dsp_core.pe_1_2 (rst, w, \port$1061$0 , x, acc, clk);
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_core.pe_1_3 (rst, w, \port$1071$0 , x, acc, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
+module \fpim_tiny.datapath.dsp_core.pe_1_1 (rst, w, \port$1111$0 , x, acc, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [23:0] \$1 ;
   wire [24:0] \$2 ;
   reg [23:0] \$3 ;
@@ -3218,8 +3318,8 @@ module \fpim_tiny.datapath.dsp_core.pe_1_3 (rst, w, \port$1071$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$1071$0 ;
-  wire [1:0] \port$1071$0 ;
+  input [1:0] \port$1111$0 ;
+  wire [1:0] \port$1111$0 ;
   (* use_dsp = "yes" *)
   wire [7:0] product;
   input rst;
@@ -3230,26 +3330,108 @@ module \fpim_tiny.datapath.dsp_core.pe_1_3 (rst, w, \port$1071$0 , x, acc, clk);
   input [3:0] x;
   wire [3:0] x;
   assign product = $signed(w) * $signed({ 1'h0, x });
-  assign \$1  = \port$1071$0 [1] ? 24'h000000 : acc;
+  assign \$1  = \port$1111$0 [1] ? 24'h000000 : acc;
   assign \$2  = $signed(\$1 ) + $signed(product);
   always @(posedge clk)
     acc <= \$3 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$3  = acc;
-    if (\port$1071$0 [0]) begin
+    if (\port$1111$0 [0]) begin
       \$3  = \$2 [23:0];
     end
     if (rst) begin
       \$3  = 24'h000000;
     end
   end
-  assign valid = \port$1071$0 [0];
-  assign first = \port$1071$0 [1];
+  assign valid = \port$1111$0 [0];
+  assign first = \port$1111$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.dsp_post (rst, \port$894$0 , valid, \port$914$146 , acc, y_valid, y, clk);
+module \fpim_tiny.datapath.dsp_core.pe_1_2 (rst, w, \port$1121$0 , x, acc, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
+  wire [23:0] \$1 ;
+  wire [24:0] \$2 ;
+  reg [23:0] \$3 ;
+  output [23:0] acc;
+  reg [23:0] acc = 24'h000000;
+  input clk;
+  wire clk;
+  wire first;
+  input [1:0] \port$1121$0 ;
+  wire [1:0] \port$1121$0 ;
+  (* use_dsp = "yes" *)
+  wire [7:0] product;
+  input rst;
+  wire rst;
+  wire valid;
+  input [3:0] w;
+  wire [3:0] w;
+  input [3:0] x;
+  wire [3:0] x;
+  assign product = $signed(w) * $signed({ 1'h0, x });
+  assign \$1  = \port$1121$0 [1] ? 24'h000000 : acc;
+  assign \$2  = $signed(\$1 ) + $signed(product);
+  always @(posedge clk)
+    acc <= \$3 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$3  = acc;
+    if (\port$1121$0 [0]) begin
+      \$3  = \$2 [23:0];
+    end
+    if (rst) begin
+      \$3  = 24'h000000;
+    end
+  end
+  assign valid = \port$1121$0 [0];
+  assign first = \port$1121$0 [1];
+endmodule
+
+(* generator = "Amaranth" *)
+module \fpim_tiny.datapath.dsp_core.pe_1_3 (rst, w, \port$1131$0 , x, acc, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
+  wire [23:0] \$1 ;
+  wire [24:0] \$2 ;
+  reg [23:0] \$3 ;
+  output [23:0] acc;
+  reg [23:0] acc = 24'h000000;
+  input clk;
+  wire clk;
+  wire first;
+  input [1:0] \port$1131$0 ;
+  wire [1:0] \port$1131$0 ;
+  (* use_dsp = "yes" *)
+  wire [7:0] product;
+  input rst;
+  wire rst;
+  wire valid;
+  input [3:0] w;
+  wire [3:0] w;
+  input [3:0] x;
+  wire [3:0] x;
+  assign product = $signed(w) * $signed({ 1'h0, x });
+  assign \$1  = \port$1131$0 [1] ? 24'h000000 : acc;
+  assign \$2  = $signed(\$1 ) + $signed(product);
+  always @(posedge clk)
+    acc <= \$3 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$3  = acc;
+    if (\port$1131$0 [0]) begin
+      \$3  = \$2 [23:0];
+    end
+    if (rst) begin
+      \$3  = 24'h000000;
+    end
+  end
+  assign valid = \port$1131$0 [0];
+  assign first = \port$1131$0 [1];
+endmodule
+
+(* generator = "Amaranth" *)
+module \fpim_tiny.datapath.dsp_post (rst, \port$948$0 , valid, \port$968$146 , acc, y_valid, y, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [5:0] \$1 ;
   wire \$10 ;
@@ -3346,10 +3528,10 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$894$0 , valid, \port$914$146 , a
   wire [41:0] p1;
   wire [41:0] p2;
   wire [41:0] p3;
-  input [45:0] \port$894$0 ;
-  wire [45:0] \port$894$0 ;
-  input [5:0] \port$914$146 ;
-  wire [5:0] \port$914$146 ;
+  input [45:0] \port$948$0 ;
+  wire [45:0] \port$948$0 ;
+  input [5:0] \port$968$146 ;
+  wire [5:0] \port$968$146 ;
   wire [41:0] q0;
   wire [41:0] q1;
   wire [41:0] q2;
@@ -3384,13 +3566,13 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$894$0 , valid, \port$914$146 , a
   wire [16:0] \y[3] ;
   output y_valid;
   reg y_valid = 1'h0;
-  assign \$19  = $signed(acc[47:24]) + $signed(\port$894$0 [44:21]);
-  assign \$20  = $signed(\$19 ) * $signed({ 1'h0, \port$894$0 [15:0] });
-  assign q1 = $signed(\$20 ) >>> \port$894$0 [20:16];
-  assign \$21  = | \port$894$0 [20:16];
+  assign \$19  = $signed(acc[47:24]) + $signed(\port$948$0 [44:21]);
+  assign \$20  = $signed(\$19 ) * $signed({ 1'h0, \port$948$0 [15:0] });
+  assign q1 = $signed(\$20 ) >>> \port$948$0 [20:16];
+  assign \$21  = | \port$948$0 [20:16];
   assign \$22  = $signed(\$20 ) >>> \$1 [4:0];
   assign guard1 = \$21  & \$22 [0];
-  assign \$23  = \port$894$0 [20:16] > 1'h1;
+  assign \$23  = \port$948$0 [20:16] > 1'h1;
   assign \$24  = 1'h1 << \$1 [4:0];
   assign \$25  = \$24  - 1'h1;
   assign \$26  = { \$20 [40], \$20  } & { \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25  };
@@ -3400,15 +3582,15 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$894$0 , valid, \port$914$146 , a
   assign \$29  = guard1 & \$28 ;
   assign round1 = $signed(q1) + $signed({ 1'h0, \$29  });
   assign \$30  = $signed(round1) < $signed(1'h0);
-  assign \$31  = \port$894$0 [45] & \$30 ;
+  assign \$31  = \port$948$0 [45] & \$30 ;
   assign relu1 = \$31  ? 43'h00000000000 : round1;
-  assign \$32  = $signed(acc[71:48]) + $signed(\port$894$0 [44:21]);
-  assign \$33  = $signed(\$32 ) * $signed({ 1'h0, \port$894$0 [15:0] });
-  assign q2 = $signed(\$33 ) >>> \port$894$0 [20:16];
-  assign \$34  = | \port$894$0 [20:16];
+  assign \$32  = $signed(acc[71:48]) + $signed(\port$948$0 [44:21]);
+  assign \$33  = $signed(\$32 ) * $signed({ 1'h0, \port$948$0 [15:0] });
+  assign q2 = $signed(\$33 ) >>> \port$948$0 [20:16];
+  assign \$34  = | \port$948$0 [20:16];
   assign \$35  = $signed(\$33 ) >>> \$1 [4:0];
   assign guard2 = \$34  & \$35 [0];
-  assign \$36  = \port$894$0 [20:16] > 1'h1;
+  assign \$36  = \port$948$0 [20:16] > 1'h1;
   assign \$37  = 1'h1 << \$1 [4:0];
   assign \$38  = \$37  - 1'h1;
   assign \$39  = { \$33 [40], \$33  } & { \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38  };
@@ -3418,15 +3600,15 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$894$0 , valid, \port$914$146 , a
   assign \$42  = guard2 & \$41 ;
   assign round2 = $signed(q2) + $signed({ 1'h0, \$42  });
   assign \$43  = $signed(round2) < $signed(1'h0);
-  assign \$44  = \port$894$0 [45] & \$43 ;
+  assign \$44  = \port$948$0 [45] & \$43 ;
   assign relu2 = \$44  ? 43'h00000000000 : round2;
-  assign \$45  = $signed(acc[95:72]) + $signed(\port$894$0 [44:21]);
-  assign \$46  = $signed(\$45 ) * $signed({ 1'h0, \port$894$0 [15:0] });
-  assign q3 = $signed(\$46 ) >>> \port$894$0 [20:16];
-  assign \$47  = | \port$894$0 [20:16];
+  assign \$45  = $signed(acc[95:72]) + $signed(\port$948$0 [44:21]);
+  assign \$46  = $signed(\$45 ) * $signed({ 1'h0, \port$948$0 [15:0] });
+  assign q3 = $signed(\$46 ) >>> \port$948$0 [20:16];
+  assign \$47  = | \port$948$0 [20:16];
   assign \$48  = $signed(\$46 ) >>> \$1 [4:0];
   assign guard3 = \$47  & \$48 [0];
-  assign \$49  = \port$894$0 [20:16] > 1'h1;
+  assign \$49  = \port$948$0 [20:16] > 1'h1;
   assign \$50  = 1'h1 << \$1 [4:0];
   assign \$51  = \$50  - 1'h1;
   assign \$52  = { \$46 [40], \$46  } & { \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51  };
@@ -3436,7 +3618,7 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$894$0 , valid, \port$914$146 , a
   assign \$55  = guard3 & \$54 ;
   assign round3 = $signed(q3) + $signed({ 1'h0, \$55  });
   assign \$56  = $signed(round3) < $signed(1'h0);
-  assign \$57  = \port$894$0 [45] & \$56 ;
+  assign \$57  = \port$948$0 [45] & \$56 ;
   assign relu3 = \$57  ? 43'h00000000000 : round3;
   assign \$58  = $signed(relu0) > $signed({ 1'h0, \$4 [15:0] });
   assign \$59  = $signed(relu0) < $signed(qmin);
@@ -3458,19 +3640,19 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$894$0 , valid, \port$914$146 , a
     y_valid <= \$74 ;
   always @(posedge clk)
     y <= \$75 ;
-  assign \$1  = \port$894$0 [20:16] - 1'h1;
-  assign \$2  = \port$914$146 [4:0] - \port$914$146 [5];
+  assign \$1  = \port$948$0 [20:16] - 1'h1;
+  assign \$2  = \port$968$146 [4:0] - \port$968$146 [5];
   assign \$3  = 1'h1 << \$2 [4:0];
   assign \$4  = \$3  - 1'h1;
   assign \$5  = - \$4 [15:0];
-  assign qmin = \port$914$146 [5] ? \$5  : 17'h00000;
-  assign \$6  = $signed(acc[23:0]) + $signed(\port$894$0 [44:21]);
-  assign \$7  = $signed(\$6 ) * $signed({ 1'h0, \port$894$0 [15:0] });
-  assign q0 = $signed(\$7 ) >>> \port$894$0 [20:16];
-  assign \$8  = | \port$894$0 [20:16];
+  assign qmin = \port$968$146 [5] ? \$5  : 17'h00000;
+  assign \$6  = $signed(acc[23:0]) + $signed(\port$948$0 [44:21]);
+  assign \$7  = $signed(\$6 ) * $signed({ 1'h0, \port$948$0 [15:0] });
+  assign q0 = $signed(\$7 ) >>> \port$948$0 [20:16];
+  assign \$8  = | \port$948$0 [20:16];
   assign \$9  = $signed(\$7 ) >>> \$1 [4:0];
   assign guard0 = \$8  & \$9 [0];
-  assign \$10  = \port$894$0 [20:16] > 1'h1;
+  assign \$10  = \port$948$0 [20:16] > 1'h1;
   assign \$11  = 1'h1 << \$1 [4:0];
   assign \$12  = \$11  - 1'h1;
   assign \$13  = { \$7 [40], \$7  } & { \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12  };
@@ -3480,7 +3662,7 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$894$0 , valid, \port$914$146 , a
   assign \$16  = guard0 & \$15 ;
   assign round0 = $signed(q0) + $signed({ 1'h0, \$16  });
   assign \$17  = $signed(round0) < $signed(1'h0);
-  assign \$18  = \port$894$0 [45] & \$17 ;
+  assign \$18  = \port$948$0 [45] & \$17 ;
   assign relu0 = \$18  ? 43'h00000000000 : round0;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
@@ -3503,15 +3685,15 @@ module \fpim_tiny.datapath.dsp_post (rst, \port$894$0 , valid, \port$914$146 , a
     end
   end
   assign s_m1 = \$1 [4:0];
-  assign shift = \port$894$0 [20:16];
+  assign shift = \port$948$0 [20:16];
   assign width = \$2 [4:0];
-  assign out_bits = \port$914$146 [4:0];
-  assign out_signed = \port$914$146 [5];
+  assign out_bits = \port$968$146 [4:0];
+  assign out_signed = \port$968$146 [5];
   assign qmax = \$4 [15:0];
   assign p0 = { \$7 [40], \$7  };
-  assign bias = \port$894$0 [44:21];
-  assign mult = \port$894$0 [15:0];
-  assign relu = \port$894$0 [45];
+  assign bias = \port$948$0 [44:21];
+  assign mult = \port$948$0 [15:0];
+  assign relu = \port$948$0 [45];
   assign p1 = { \$20 [40], \$20  };
   assign p2 = { \$33 [40], \$33  };
   assign p3 = { \$46 [40], \$46  };
@@ -3795,7 +3977,7 @@ module \fpim_tiny.datapath.lut_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.lut_core.pe_0_0  pe_0_0 (
     .acc(acc),
     .clk(clk),
-    .\port$415$0 (\$5 [1:0]),
+    .\port$469$0 (\$5 [1:0]),
     .rst(rst),
     .w(\w$6 [3:0]),
     .x(\x$8 [3:0])
@@ -3803,7 +3985,7 @@ module \fpim_tiny.datapath.lut_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.lut_core.pe_0_1  pe_0_1 (
     .acc(\acc$78 ),
     .clk(clk),
-    .\port$1142$0 (ctl_0_1_d1[1:0]),
+    .\port$1202$0 (ctl_0_1_d1[1:0]),
     .rst(rst),
     .w(\w$11 ),
     .x(\x$13 )
@@ -3811,7 +3993,7 @@ module \fpim_tiny.datapath.lut_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.lut_core.pe_0_2  pe_0_2 (
     .acc(\acc$80 ),
     .clk(clk),
-    .\port$1150$0 (ctl_0_2_d1[1:0]),
+    .\port$1210$0 (ctl_0_2_d1[1:0]),
     .rst(rst),
     .w(\w$18 ),
     .x(\x$20 )
@@ -3819,7 +4001,7 @@ module \fpim_tiny.datapath.lut_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.lut_core.pe_0_3  pe_0_3 (
     .acc(\acc$82 ),
     .clk(clk),
-    .\port$1158$0 (ctl_0_3_d1[1:0]),
+    .\port$1218$0 (ctl_0_3_d1[1:0]),
     .rst(rst),
     .w(\w$25 ),
     .x(\x$27 )
@@ -3827,7 +4009,7 @@ module \fpim_tiny.datapath.lut_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.lut_core.pe_1_0  pe_1_0 (
     .acc(\acc$84 ),
     .clk(clk),
-    .\port$1122$0 (ctl_edge1_d1[1:0]),
+    .\port$1182$0 (ctl_edge1_d1[1:0]),
     .rst(rst),
     .w(\w$32 ),
     .x(\x$34 )
@@ -3835,7 +4017,7 @@ module \fpim_tiny.datapath.lut_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.lut_core.pe_1_1  pe_1_1 (
     .acc(\acc$86 ),
     .clk(clk),
-    .\port$1172$0 (ctl_1_1_d1[1:0]),
+    .\port$1232$0 (ctl_1_1_d1[1:0]),
     .rst(rst),
     .w(\w$39 ),
     .x(\x$41 )
@@ -3843,7 +4025,7 @@ module \fpim_tiny.datapath.lut_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.lut_core.pe_1_2  pe_1_2 (
     .acc(\acc$88 ),
     .clk(clk),
-    .\port$1182$0 (ctl_1_2_d1[1:0]),
+    .\port$1242$0 (ctl_1_2_d1[1:0]),
     .rst(rst),
     .w(\w$46 ),
     .x(\x$48 )
@@ -3851,7 +4033,7 @@ module \fpim_tiny.datapath.lut_core (rst, valid, last, first, \w$6 , \x$8 , drai
   \fpim_tiny.datapath.lut_core.pe_1_3  pe_1_3 (
     .acc(\acc$90 ),
     .clk(clk),
-    .\port$1192$0 (ctl_1_3_d1[1:0]),
+    .\port$1252$0 (ctl_1_3_d1[1:0]),
     .rst(rst),
     .w(\w$53 ),
     .x(\x$55 )
@@ -4255,7 +4437,7 @@ module \fpim_tiny.datapath.lut_core (rst, valid, last, first, \w$6 , \x$8 , drai
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_0_0 (rst, \port$415$0 , w, x, acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_0_0 (rst, \port$469$0 , w, x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -4277,8 +4459,8 @@ module \fpim_tiny.datapath.lut_core.pe_0_0 (rst, \port$415$0 , w, x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$415$0 ;
-  wire [1:0] \port$415$0 ;
+  input [1:0] \port$469$0 ;
+  wire [1:0] \port$469$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -4298,7 +4480,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_0 (rst, \port$415$0 , w, x, acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$415$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$469$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -4309,7 +4491,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_0 (rst, \port$415$0 , w, x, acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     \$15  = acc;
-    if (\port$415$0 [0]) begin
+    if (\port$469$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -4320,12 +4502,12 @@ module \fpim_tiny.datapath.lut_core.pe_0_0 (rst, \port$415$0 , w, x, acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$415$0 [0];
-  assign first = \port$415$0 [1];
+  assign valid = \port$469$0 [0];
+  assign first = \port$469$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_0_1 (rst, x, w, \port$1142$0 , acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_0_1 (rst, x, w, \port$1202$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -4347,8 +4529,8 @@ module \fpim_tiny.datapath.lut_core.pe_0_1 (rst, x, w, \port$1142$0 , acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$1142$0 ;
-  wire [1:0] \port$1142$0 ;
+  input [1:0] \port$1202$0 ;
+  wire [1:0] \port$1202$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -4368,7 +4550,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_1 (rst, x, w, \port$1142$0 , acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$1142$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$1202$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -4379,7 +4561,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_1 (rst, x, w, \port$1142$0 , acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \$15  = acc;
-    if (\port$1142$0 [0]) begin
+    if (\port$1202$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -4390,12 +4572,12 @@ module \fpim_tiny.datapath.lut_core.pe_0_1 (rst, x, w, \port$1142$0 , acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$1142$0 [0];
-  assign first = \port$1142$0 [1];
+  assign valid = \port$1202$0 [0];
+  assign first = \port$1202$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_0_2 (rst, x, w, \port$1150$0 , acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_0_2 (rst, x, w, \port$1210$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -4417,8 +4599,8 @@ module \fpim_tiny.datapath.lut_core.pe_0_2 (rst, x, w, \port$1150$0 , acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$1150$0 ;
-  wire [1:0] \port$1150$0 ;
+  input [1:0] \port$1210$0 ;
+  wire [1:0] \port$1210$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -4438,7 +4620,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_2 (rst, x, w, \port$1150$0 , acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$1150$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$1210$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -4449,7 +4631,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_2 (rst, x, w, \port$1150$0 , acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
     \$15  = acc;
-    if (\port$1150$0 [0]) begin
+    if (\port$1210$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -4460,12 +4642,12 @@ module \fpim_tiny.datapath.lut_core.pe_0_2 (rst, x, w, \port$1150$0 , acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$1150$0 [0];
-  assign first = \port$1150$0 [1];
+  assign valid = \port$1210$0 [0];
+  assign first = \port$1210$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_0_3 (rst, x, w, \port$1158$0 , acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_0_3 (rst, x, w, \port$1218$0 , acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -4487,8 +4669,8 @@ module \fpim_tiny.datapath.lut_core.pe_0_3 (rst, x, w, \port$1158$0 , acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$1158$0 ;
-  wire [1:0] \port$1158$0 ;
+  input [1:0] \port$1218$0 ;
+  wire [1:0] \port$1218$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -4508,7 +4690,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_3 (rst, x, w, \port$1158$0 , acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$1158$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$1218$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -4519,7 +4701,7 @@ module \fpim_tiny.datapath.lut_core.pe_0_3 (rst, x, w, \port$1158$0 , acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$15  = acc;
-    if (\port$1158$0 [0]) begin
+    if (\port$1218$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -4530,153 +4712,13 @@ module \fpim_tiny.datapath.lut_core.pe_0_3 (rst, x, w, \port$1158$0 , acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$1158$0 [0];
-  assign first = \port$1158$0 [1];
+  assign valid = \port$1218$0 [0];
+  assign first = \port$1218$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_1_0 (rst, w, \port$1122$0 , x, acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_1_0 (rst, w, \port$1182$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
-  wire [2:0] \$1 ;
-  wire [8:0] \$10 ;
-  wire [9:0] \$11 ;
-  wire [8:0] \$12 ;
-  wire [9:0] \$13 ;
-  wire [24:0] \$14 ;
-  reg [23:0] \$15 ;
-  wire [2:0] \$2 ;
-  wire \$3 ;
-  wire [6:0] \$4 ;
-  wire [6:0] \$5 ;
-  wire \$6 ;
-  wire [6:0] \$7 ;
-  wire [6:0] \$8 ;
-  wire [23:0] \$9 ;
-  output [23:0] acc;
-  reg [23:0] acc = 24'h000000;
-  input clk;
-  wire clk;
-  wire first;
-  input [1:0] \port$1122$0 ;
-  wire [1:0] \port$1122$0 ;
-  input rst;
-  wire rst;
-  wire [1:0] shift1;
-  wire [1:0] shift2;
-  wire [7:0] term1;
-  wire [7:0] term2;
-  wire valid;
-  input [3:0] w;
-  wire [3:0] w;
-  input [3:0] x;
-  wire [3:0] x;
-  assign \$1  = 2'h3 - w[2:1];
-  assign \$2  = 2'h3 - w[0];
-  assign \$3  = ! w[2:1];
-  assign \$4  = x << \$1 [1:0];
-  assign \$5  = \$3  ? 7'h00 : \$4 ;
-  assign \$6  = ! w[0];
-  assign \$7  = x << \$2 [1:0];
-  assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$1122$0 [1] ? 24'h000000 : acc;
-  assign \$10  = \$5  + \$8 ;
-  assign \$11  = - $signed(\$10 );
-  assign \$12  = \$5  + \$8 ;
-  assign \$13  = w[3] ? \$11  : { \$12 [8], \$12  };
-  assign \$14  = $signed(\$9 ) + $signed(\$13 );
-  always @(posedge clk)
-    acc <= \$15 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$15  = acc;
-    if (\port$1122$0 [0]) begin
-      \$15  = \$14 [23:0];
-    end
-    if (rst) begin
-      \$15  = 24'h000000;
-    end
-  end
-  assign shift1 = \$1 [1:0];
-  assign shift2 = \$2 [1:0];
-  assign term1 = { 1'h0, \$5  };
-  assign term2 = { 1'h0, \$8  };
-  assign valid = \port$1122$0 [0];
-  assign first = \port$1122$0 [1];
-endmodule
-
-(* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_1_1 (rst, w, \port$1172$0 , x, acc, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
-  wire [2:0] \$1 ;
-  wire [8:0] \$10 ;
-  wire [9:0] \$11 ;
-  wire [8:0] \$12 ;
-  wire [9:0] \$13 ;
-  wire [24:0] \$14 ;
-  reg [23:0] \$15 ;
-  wire [2:0] \$2 ;
-  wire \$3 ;
-  wire [6:0] \$4 ;
-  wire [6:0] \$5 ;
-  wire \$6 ;
-  wire [6:0] \$7 ;
-  wire [6:0] \$8 ;
-  wire [23:0] \$9 ;
-  output [23:0] acc;
-  reg [23:0] acc = 24'h000000;
-  input clk;
-  wire clk;
-  wire first;
-  input [1:0] \port$1172$0 ;
-  wire [1:0] \port$1172$0 ;
-  input rst;
-  wire rst;
-  wire [1:0] shift1;
-  wire [1:0] shift2;
-  wire [7:0] term1;
-  wire [7:0] term2;
-  wire valid;
-  input [3:0] w;
-  wire [3:0] w;
-  input [3:0] x;
-  wire [3:0] x;
-  assign \$1  = 2'h3 - w[2:1];
-  assign \$2  = 2'h3 - w[0];
-  assign \$3  = ! w[2:1];
-  assign \$4  = x << \$1 [1:0];
-  assign \$5  = \$3  ? 7'h00 : \$4 ;
-  assign \$6  = ! w[0];
-  assign \$7  = x << \$2 [1:0];
-  assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$1172$0 [1] ? 24'h000000 : acc;
-  assign \$10  = \$5  + \$8 ;
-  assign \$11  = - $signed(\$10 );
-  assign \$12  = \$5  + \$8 ;
-  assign \$13  = w[3] ? \$11  : { \$12 [8], \$12  };
-  assign \$14  = $signed(\$9 ) + $signed(\$13 );
-  always @(posedge clk)
-    acc <= \$15 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$15  = acc;
-    if (\port$1172$0 [0]) begin
-      \$15  = \$14 [23:0];
-    end
-    if (rst) begin
-      \$15  = 24'h000000;
-    end
-  end
-  assign shift1 = \$1 [1:0];
-  assign shift2 = \$2 [1:0];
-  assign term1 = { 1'h0, \$5  };
-  assign term2 = { 1'h0, \$8  };
-  assign valid = \port$1172$0 [0];
-  assign first = \port$1172$0 [1];
-endmodule
-
-(* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_1_2 (rst, w, \port$1182$0 , x, acc, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$19  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
   wire [9:0] \$11 ;
@@ -4727,7 +4769,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_2 (rst, w, \port$1182$0 , x, acc, clk);
   always @(posedge clk)
     acc <= \$15 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$15  = acc;
     if (\port$1182$0 [0]) begin
       \$15  = \$14 [23:0];
@@ -4745,7 +4787,147 @@ module \fpim_tiny.datapath.lut_core.pe_1_2 (rst, w, \port$1182$0 , x, acc, clk);
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_core.pe_1_3 (rst, w, \port$1192$0 , x, acc, clk);
+module \fpim_tiny.datapath.lut_core.pe_1_1 (rst, w, \port$1232$0 , x, acc, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
+  wire [2:0] \$1 ;
+  wire [8:0] \$10 ;
+  wire [9:0] \$11 ;
+  wire [8:0] \$12 ;
+  wire [9:0] \$13 ;
+  wire [24:0] \$14 ;
+  reg [23:0] \$15 ;
+  wire [2:0] \$2 ;
+  wire \$3 ;
+  wire [6:0] \$4 ;
+  wire [6:0] \$5 ;
+  wire \$6 ;
+  wire [6:0] \$7 ;
+  wire [6:0] \$8 ;
+  wire [23:0] \$9 ;
+  output [23:0] acc;
+  reg [23:0] acc = 24'h000000;
+  input clk;
+  wire clk;
+  wire first;
+  input [1:0] \port$1232$0 ;
+  wire [1:0] \port$1232$0 ;
+  input rst;
+  wire rst;
+  wire [1:0] shift1;
+  wire [1:0] shift2;
+  wire [7:0] term1;
+  wire [7:0] term2;
+  wire valid;
+  input [3:0] w;
+  wire [3:0] w;
+  input [3:0] x;
+  wire [3:0] x;
+  assign \$1  = 2'h3 - w[2:1];
+  assign \$2  = 2'h3 - w[0];
+  assign \$3  = ! w[2:1];
+  assign \$4  = x << \$1 [1:0];
+  assign \$5  = \$3  ? 7'h00 : \$4 ;
+  assign \$6  = ! w[0];
+  assign \$7  = x << \$2 [1:0];
+  assign \$8  = w[0] ? \$7  : 7'h00;
+  assign \$9  = \port$1232$0 [1] ? 24'h000000 : acc;
+  assign \$10  = \$5  + \$8 ;
+  assign \$11  = - $signed(\$10 );
+  assign \$12  = \$5  + \$8 ;
+  assign \$13  = w[3] ? \$11  : { \$12 [8], \$12  };
+  assign \$14  = $signed(\$9 ) + $signed(\$13 );
+  always @(posedge clk)
+    acc <= \$15 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$15  = acc;
+    if (\port$1232$0 [0]) begin
+      \$15  = \$14 [23:0];
+    end
+    if (rst) begin
+      \$15  = 24'h000000;
+    end
+  end
+  assign shift1 = \$1 [1:0];
+  assign shift2 = \$2 [1:0];
+  assign term1 = { 1'h0, \$5  };
+  assign term2 = { 1'h0, \$8  };
+  assign valid = \port$1232$0 [0];
+  assign first = \port$1232$0 [1];
+endmodule
+
+(* generator = "Amaranth" *)
+module \fpim_tiny.datapath.lut_core.pe_1_2 (rst, w, \port$1242$0 , x, acc, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$19  = 0;
+  wire [2:0] \$1 ;
+  wire [8:0] \$10 ;
+  wire [9:0] \$11 ;
+  wire [8:0] \$12 ;
+  wire [9:0] \$13 ;
+  wire [24:0] \$14 ;
+  reg [23:0] \$15 ;
+  wire [2:0] \$2 ;
+  wire \$3 ;
+  wire [6:0] \$4 ;
+  wire [6:0] \$5 ;
+  wire \$6 ;
+  wire [6:0] \$7 ;
+  wire [6:0] \$8 ;
+  wire [23:0] \$9 ;
+  output [23:0] acc;
+  reg [23:0] acc = 24'h000000;
+  input clk;
+  wire clk;
+  wire first;
+  input [1:0] \port$1242$0 ;
+  wire [1:0] \port$1242$0 ;
+  input rst;
+  wire rst;
+  wire [1:0] shift1;
+  wire [1:0] shift2;
+  wire [7:0] term1;
+  wire [7:0] term2;
+  wire valid;
+  input [3:0] w;
+  wire [3:0] w;
+  input [3:0] x;
+  wire [3:0] x;
+  assign \$1  = 2'h3 - w[2:1];
+  assign \$2  = 2'h3 - w[0];
+  assign \$3  = ! w[2:1];
+  assign \$4  = x << \$1 [1:0];
+  assign \$5  = \$3  ? 7'h00 : \$4 ;
+  assign \$6  = ! w[0];
+  assign \$7  = x << \$2 [1:0];
+  assign \$8  = w[0] ? \$7  : 7'h00;
+  assign \$9  = \port$1242$0 [1] ? 24'h000000 : acc;
+  assign \$10  = \$5  + \$8 ;
+  assign \$11  = - $signed(\$10 );
+  assign \$12  = \$5  + \$8 ;
+  assign \$13  = w[3] ? \$11  : { \$12 [8], \$12  };
+  assign \$14  = $signed(\$9 ) + $signed(\$13 );
+  always @(posedge clk)
+    acc <= \$15 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$15  = acc;
+    if (\port$1242$0 [0]) begin
+      \$15  = \$14 [23:0];
+    end
+    if (rst) begin
+      \$15  = 24'h000000;
+    end
+  end
+  assign shift1 = \$1 [1:0];
+  assign shift2 = \$2 [1:0];
+  assign term1 = { 1'h0, \$5  };
+  assign term2 = { 1'h0, \$8  };
+  assign valid = \port$1242$0 [0];
+  assign first = \port$1242$0 [1];
+endmodule
+
+(* generator = "Amaranth" *)
+module \fpim_tiny.datapath.lut_core.pe_1_3 (rst, w, \port$1252$0 , x, acc, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$20  = 0;
   wire [2:0] \$1 ;
   wire [8:0] \$10 ;
@@ -4767,8 +4949,8 @@ module \fpim_tiny.datapath.lut_core.pe_1_3 (rst, w, \port$1192$0 , x, acc, clk);
   input clk;
   wire clk;
   wire first;
-  input [1:0] \port$1192$0 ;
-  wire [1:0] \port$1192$0 ;
+  input [1:0] \port$1252$0 ;
+  wire [1:0] \port$1252$0 ;
   input rst;
   wire rst;
   wire [1:0] shift1;
@@ -4788,7 +4970,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_3 (rst, w, \port$1192$0 , x, acc, clk);
   assign \$6  = ! w[0];
   assign \$7  = x << \$2 [1:0];
   assign \$8  = w[0] ? \$7  : 7'h00;
-  assign \$9  = \port$1192$0 [1] ? 24'h000000 : acc;
+  assign \$9  = \port$1252$0 [1] ? 24'h000000 : acc;
   assign \$10  = \$5  + \$8 ;
   assign \$11  = - $signed(\$10 );
   assign \$12  = \$5  + \$8 ;
@@ -4799,7 +4981,7 @@ module \fpim_tiny.datapath.lut_core.pe_1_3 (rst, w, \port$1192$0 , x, acc, clk);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
     \$15  = acc;
-    if (\port$1192$0 [0]) begin
+    if (\port$1252$0 [0]) begin
       \$15  = \$14 [23:0];
     end
     if (rst) begin
@@ -4810,12 +4992,12 @@ module \fpim_tiny.datapath.lut_core.pe_1_3 (rst, w, \port$1192$0 , x, acc, clk);
   assign shift2 = \$2 [1:0];
   assign term1 = { 1'h0, \$5  };
   assign term2 = { 1'h0, \$8  };
-  assign valid = \port$1192$0 [0];
-  assign first = \port$1192$0 [1];
+  assign valid = \port$1252$0 [0];
+  assign first = \port$1252$0 [1];
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.datapath.lut_post (rst, \port$897$0 , valid, \port$914$146 , acc, y_valid, y, clk);
+module \fpim_tiny.datapath.lut_post (rst, \port$951$0 , valid, \port$968$146 , acc, y_valid, y, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$21  = 0;
   wire [5:0] \$1 ;
   wire \$10 ;
@@ -4912,10 +5094,10 @@ module \fpim_tiny.datapath.lut_post (rst, \port$897$0 , valid, \port$914$146 , a
   wire [41:0] p1;
   wire [41:0] p2;
   wire [41:0] p3;
-  input [45:0] \port$897$0 ;
-  wire [45:0] \port$897$0 ;
-  input [5:0] \port$914$146 ;
-  wire [5:0] \port$914$146 ;
+  input [45:0] \port$951$0 ;
+  wire [45:0] \port$951$0 ;
+  input [5:0] \port$968$146 ;
+  wire [5:0] \port$968$146 ;
   wire [41:0] q0;
   wire [41:0] q1;
   wire [41:0] q2;
@@ -4950,13 +5132,13 @@ module \fpim_tiny.datapath.lut_post (rst, \port$897$0 , valid, \port$914$146 , a
   wire [16:0] \y[3] ;
   output y_valid;
   reg y_valid = 1'h0;
-  assign \$19  = $signed(acc[47:24]) + $signed(\port$897$0 [44:21]);
-  assign \$20  = $signed(\$19 ) * $signed({ 1'h0, \port$897$0 [15:0] });
-  assign q1 = $signed(\$20 ) >>> \port$897$0 [20:16];
-  assign \$21  = | \port$897$0 [20:16];
+  assign \$19  = $signed(acc[47:24]) + $signed(\port$951$0 [44:21]);
+  assign \$20  = $signed(\$19 ) * $signed({ 1'h0, \port$951$0 [15:0] });
+  assign q1 = $signed(\$20 ) >>> \port$951$0 [20:16];
+  assign \$21  = | \port$951$0 [20:16];
   assign \$22  = $signed(\$20 ) >>> \$1 [4:0];
   assign guard1 = \$21  & \$22 [0];
-  assign \$23  = \port$897$0 [20:16] > 1'h1;
+  assign \$23  = \port$951$0 [20:16] > 1'h1;
   assign \$24  = 1'h1 << \$1 [4:0];
   assign \$25  = \$24  - 1'h1;
   assign \$26  = { \$20 [40], \$20  } & { \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25 [32], \$25  };
@@ -4966,15 +5148,15 @@ module \fpim_tiny.datapath.lut_post (rst, \port$897$0 , valid, \port$914$146 , a
   assign \$29  = guard1 & \$28 ;
   assign round1 = $signed(q1) + $signed({ 1'h0, \$29  });
   assign \$30  = $signed(round1) < $signed(1'h0);
-  assign \$31  = \port$897$0 [45] & \$30 ;
+  assign \$31  = \port$951$0 [45] & \$30 ;
   assign relu1 = \$31  ? 43'h00000000000 : round1;
-  assign \$32  = $signed(acc[71:48]) + $signed(\port$897$0 [44:21]);
-  assign \$33  = $signed(\$32 ) * $signed({ 1'h0, \port$897$0 [15:0] });
-  assign q2 = $signed(\$33 ) >>> \port$897$0 [20:16];
-  assign \$34  = | \port$897$0 [20:16];
+  assign \$32  = $signed(acc[71:48]) + $signed(\port$951$0 [44:21]);
+  assign \$33  = $signed(\$32 ) * $signed({ 1'h0, \port$951$0 [15:0] });
+  assign q2 = $signed(\$33 ) >>> \port$951$0 [20:16];
+  assign \$34  = | \port$951$0 [20:16];
   assign \$35  = $signed(\$33 ) >>> \$1 [4:0];
   assign guard2 = \$34  & \$35 [0];
-  assign \$36  = \port$897$0 [20:16] > 1'h1;
+  assign \$36  = \port$951$0 [20:16] > 1'h1;
   assign \$37  = 1'h1 << \$1 [4:0];
   assign \$38  = \$37  - 1'h1;
   assign \$39  = { \$33 [40], \$33  } & { \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38 [32], \$38  };
@@ -4984,15 +5166,15 @@ module \fpim_tiny.datapath.lut_post (rst, \port$897$0 , valid, \port$914$146 , a
   assign \$42  = guard2 & \$41 ;
   assign round2 = $signed(q2) + $signed({ 1'h0, \$42  });
   assign \$43  = $signed(round2) < $signed(1'h0);
-  assign \$44  = \port$897$0 [45] & \$43 ;
+  assign \$44  = \port$951$0 [45] & \$43 ;
   assign relu2 = \$44  ? 43'h00000000000 : round2;
-  assign \$45  = $signed(acc[95:72]) + $signed(\port$897$0 [44:21]);
-  assign \$46  = $signed(\$45 ) * $signed({ 1'h0, \port$897$0 [15:0] });
-  assign q3 = $signed(\$46 ) >>> \port$897$0 [20:16];
-  assign \$47  = | \port$897$0 [20:16];
+  assign \$45  = $signed(acc[95:72]) + $signed(\port$951$0 [44:21]);
+  assign \$46  = $signed(\$45 ) * $signed({ 1'h0, \port$951$0 [15:0] });
+  assign q3 = $signed(\$46 ) >>> \port$951$0 [20:16];
+  assign \$47  = | \port$951$0 [20:16];
   assign \$48  = $signed(\$46 ) >>> \$1 [4:0];
   assign guard3 = \$47  & \$48 [0];
-  assign \$49  = \port$897$0 [20:16] > 1'h1;
+  assign \$49  = \port$951$0 [20:16] > 1'h1;
   assign \$50  = 1'h1 << \$1 [4:0];
   assign \$51  = \$50  - 1'h1;
   assign \$52  = { \$46 [40], \$46  } & { \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51 [32], \$51  };
@@ -5002,7 +5184,7 @@ module \fpim_tiny.datapath.lut_post (rst, \port$897$0 , valid, \port$914$146 , a
   assign \$55  = guard3 & \$54 ;
   assign round3 = $signed(q3) + $signed({ 1'h0, \$55  });
   assign \$56  = $signed(round3) < $signed(1'h0);
-  assign \$57  = \port$897$0 [45] & \$56 ;
+  assign \$57  = \port$951$0 [45] & \$56 ;
   assign relu3 = \$57  ? 43'h00000000000 : round3;
   assign \$58  = $signed(relu0) > $signed({ 1'h0, \$4 [15:0] });
   assign \$59  = $signed(relu0) < $signed(qmin);
@@ -5024,19 +5206,19 @@ module \fpim_tiny.datapath.lut_post (rst, \port$897$0 , valid, \port$914$146 , a
     y_valid <= \$74 ;
   always @(posedge clk)
     y <= \$75 ;
-  assign \$1  = \port$897$0 [20:16] - 1'h1;
-  assign \$2  = \port$914$146 [4:0] - \port$914$146 [5];
+  assign \$1  = \port$951$0 [20:16] - 1'h1;
+  assign \$2  = \port$968$146 [4:0] - \port$968$146 [5];
   assign \$3  = 1'h1 << \$2 [4:0];
   assign \$4  = \$3  - 1'h1;
   assign \$5  = - \$4 [15:0];
-  assign qmin = \port$914$146 [5] ? \$5  : 17'h00000;
-  assign \$6  = $signed(acc[23:0]) + $signed(\port$897$0 [44:21]);
-  assign \$7  = $signed(\$6 ) * $signed({ 1'h0, \port$897$0 [15:0] });
-  assign q0 = $signed(\$7 ) >>> \port$897$0 [20:16];
-  assign \$8  = | \port$897$0 [20:16];
+  assign qmin = \port$968$146 [5] ? \$5  : 17'h00000;
+  assign \$6  = $signed(acc[23:0]) + $signed(\port$951$0 [44:21]);
+  assign \$7  = $signed(\$6 ) * $signed({ 1'h0, \port$951$0 [15:0] });
+  assign q0 = $signed(\$7 ) >>> \port$951$0 [20:16];
+  assign \$8  = | \port$951$0 [20:16];
   assign \$9  = $signed(\$7 ) >>> \$1 [4:0];
   assign guard0 = \$8  & \$9 [0];
-  assign \$10  = \port$897$0 [20:16] > 1'h1;
+  assign \$10  = \port$951$0 [20:16] > 1'h1;
   assign \$11  = 1'h1 << \$1 [4:0];
   assign \$12  = \$11  - 1'h1;
   assign \$13  = { \$7 [40], \$7  } & { \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12 [32], \$12  };
@@ -5046,7 +5228,7 @@ module \fpim_tiny.datapath.lut_post (rst, \port$897$0 , valid, \port$914$146 , a
   assign \$16  = guard0 & \$15 ;
   assign round0 = $signed(q0) + $signed({ 1'h0, \$16  });
   assign \$17  = $signed(round0) < $signed(1'h0);
-  assign \$18  = \port$897$0 [45] & \$17 ;
+  assign \$18  = \port$951$0 [45] & \$17 ;
   assign relu0 = \$18  ? 43'h00000000000 : round0;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
@@ -5069,15 +5251,15 @@ module \fpim_tiny.datapath.lut_post (rst, \port$897$0 , valid, \port$914$146 , a
     end
   end
   assign s_m1 = \$1 [4:0];
-  assign shift = \port$897$0 [20:16];
+  assign shift = \port$951$0 [20:16];
   assign width = \$2 [4:0];
-  assign out_bits = \port$914$146 [4:0];
-  assign out_signed = \port$914$146 [5];
+  assign out_bits = \port$968$146 [4:0];
+  assign out_signed = \port$968$146 [5];
   assign qmax = \$4 [15:0];
   assign p0 = { \$7 [40], \$7  };
-  assign bias = \port$897$0 [44:21];
-  assign mult = \port$897$0 [15:0];
-  assign relu = \port$897$0 [45];
+  assign bias = \port$951$0 [44:21];
+  assign mult = \port$951$0 [15:0];
+  assign relu = \port$951$0 [45];
   assign p1 = { \$20 [40], \$20  };
   assign p2 = { \$33 [40], \$33  };
   assign p3 = { \$46 [40], \$46  };
@@ -5636,7 +5818,7 @@ module \fpim_tiny.out_fifo (clk, rst, w_level, r_data, w_port__data, w_en, r_rdy
 endmodule
 
 (* generator = "Amaranth" *)
-module \fpim_tiny.w_buf (clk, rst, restart, data, load__payload, rd_base, rd_step, wp__en);
+module \fpim_tiny.w_buf (clk, rst, restart, data, load__payload, rd_base, rd_step, wr_ptr, wp__en);
   reg \$auto$verilog_backend.cc:2355:dump_module$24  = 0;
   wire [5:0] \$1 ;
   wire \$2 ;
@@ -5667,10 +5849,13 @@ module \fpim_tiny.w_buf (clk, rst, restart, data, load__payload, rd_base, rd_ste
   reg [4:0] shown = 5'h00;
   (* init = 5'h00 *)
   wire [4:0] w_ptr;
-  reg [4:0] wp__addr = 5'h00;
+  (* init = 5'h00 *)
+  wire [4:0] wp__addr;
   wire [15:0] wp__data;
   input wp__en;
   wire wp__en;
+  output [4:0] wr_ptr;
+  reg [4:0] wr_ptr = 5'h00;
   reg [15:0] mem [31:0];
   initial begin
     mem[0] = 16'h0000;
@@ -5708,7 +5893,7 @@ module \fpim_tiny.w_buf (clk, rst, restart, data, load__payload, rd_base, rd_ste
   end
   always @(posedge clk) begin
     if (wp__en)
-      mem[wp__addr] <= load__payload[15:0];
+      mem[wr_ptr] <= load__payload[15:0];
   end
   reg [4:0] _0_;
   always @(posedge clk) begin
@@ -5716,17 +5901,17 @@ module \fpim_tiny.w_buf (clk, rst, restart, data, load__payload, rd_base, rd_ste
   end
   assign rp__data = mem[_0_];
   assign data = \$3  ? load__payload[15:0] : rp__data;
-  assign \$4  = wp__addr + 1'h1;
+  assign \$4  = wr_ptr + 1'h1;
   always @(posedge clk)
-    wp__addr <= \$5 ;
+    wr_ptr <= \$5 ;
   always @(posedge clk)
     shown <= \$6 ;
   assign \$1  = rd_base + rd_step;
-  assign \$2  = wp__addr == shown;
+  assign \$2  = wr_ptr == shown;
   assign \$3  = wp__en & \$2 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$5  = wp__addr;
+    \$5  = wr_ptr;
     if (restart) begin
       \$5  = 5'h00;
     end else if (wp__en) begin
@@ -5743,8 +5928,9 @@ module \fpim_tiny.w_buf (clk, rst, restart, data, load__payload, rd_base, rd_ste
       \$6  = 5'h00;
     end
   end
+  assign w_ptr = wr_ptr;
   assign load__ready = 1'h1;
-  assign w_ptr = wp__addr;
+  assign wp__addr = wr_ptr;
   assign wp__data = load__payload[15:0];
   assign load__valid = wp__en;
   assign rp__addr = \$1 [4:0];
@@ -6156,10 +6342,12 @@ module \fpim_tiny.x_buf (clk, rst, restart, data, load__payload, rd_base, rd_ste
   reg [4:0] shown = 5'h00;
   (* init = 5'h00 *)
   wire [4:0] w_ptr;
-  reg [4:0] wp__addr = 5'h00;
+  (* init = 5'h00 *)
+  wire [4:0] wp__addr;
   wire [15:0] wp__data;
   input wp__en;
   wire wp__en;
+  reg [4:0] wr_ptr = 5'h00;
   reg [15:0] mem [31:0];
   initial begin
     mem[0] = 16'h0000;
@@ -6197,7 +6385,7 @@ module \fpim_tiny.x_buf (clk, rst, restart, data, load__payload, rd_base, rd_ste
   end
   always @(posedge clk) begin
     if (wp__en)
-      mem[wp__addr] <= load__payload[15:0];
+      mem[wr_ptr] <= load__payload[15:0];
   end
   reg [4:0] _0_;
   always @(posedge clk) begin
@@ -6205,17 +6393,17 @@ module \fpim_tiny.x_buf (clk, rst, restart, data, load__payload, rd_base, rd_ste
   end
   assign rp__data = mem[_0_];
   assign data = \$3  ? load__payload[15:0] : rp__data;
-  assign \$4  = wp__addr + 1'h1;
+  assign \$4  = wr_ptr + 1'h1;
   always @(posedge clk)
-    wp__addr <= \$5 ;
+    wr_ptr <= \$5 ;
   always @(posedge clk)
     shown <= \$6 ;
   assign \$1  = rd_base + rd_step;
-  assign \$2  = wp__addr == shown;
+  assign \$2  = wr_ptr == shown;
   assign \$3  = wp__en & \$2 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$5  = wp__addr;
+    \$5  = wr_ptr;
     if (restart) begin
       \$5  = 5'h00;
     end else if (wp__en) begin
@@ -6232,8 +6420,9 @@ module \fpim_tiny.x_buf (clk, rst, restart, data, load__payload, rd_base, rd_ste
       \$6  = 5'h00;
     end
   end
+  assign w_ptr = wr_ptr;
   assign load__ready = 1'h1;
-  assign w_ptr = wp__addr;
+  assign wp__addr = wr_ptr;
   assign wp__data = load__payload[15:0];
   assign load__valid = wp__en;
   assign rp__addr = \$1 [4:0];

@@ -704,8 +704,13 @@ def control_cost(accel: Accelerator, matmul: bool = False) -> dict[str, UnitCost
     command = 9 * d + _bits(REQUANTIZER.max_out_bits + 1) + 3  # + order, resident, signed
     if matmul and rtl_runs_matmul(e):
         command += 3  # matmul, a_signed, b_signed
+    # R10b: pf, the prefetched block's rows of each present core and its steps
+    # (hw.accel.prefetch_bits; ``pre`` is read from the payload, its register bit unused)
+    command += 1 + sum(rows.bit_length() for rows in (e.dsp_rows, e.lut_rows) if rows) \
+        + kt.bit_length()
     ring_bits = max(1, (ring_steps(kt) - 1).bit_length())
     ff = (command + 2 + 5  # busy, done, loader flags
+          + 2 + ring_bits  # R10b: prefetch requested, drained; the weight ring's origin
           + 8 * ring_count_bits(kt)  # step counters (R6-R8)
           + 2 * ring_bits + max(1, kt.bit_length())  # each ring's block base, block size
           + _bits(max(kt, 2)) + 1 + _bits(rmax + c + 1) + _bits(max(rmax, 2))  # step .. drow

@@ -127,9 +127,11 @@ R7 DRAM. One read channel serves load requests in chunk-tile order (weight block
    activation block of the same chunk tile). A block's data occupies the channel for
    ``ceil(bytes / B)`` cycles and arrives ``L`` cycles after its request
    (``memory.dram_bytes_per_cycle`` ``B`` and ``memory.dram_latency`` ``L``; no transfer
-   cycles with unlimited bandwidth): the request is accepted at ``a = max(e' - L, room)``,
-   ``e'`` the completion of the previous block (0 for the first) and ``room`` the time R6
-   allows, and the block completes at ``e = a + L + ceil(bytes / B)``. Several requests can
+   cycles with unlimited bandwidth): the request is accepted at ``a = max(e' - L, room,
+   a' + 1)``, ``e'`` the completion of the previous block (0 for the first), ``room`` the
+   time R6 allows and ``a'`` the previous request's acceptance (one request a cycle; a
+   chunk tile's activation block joins its weight block's request, without the ``+ 1``),
+   and the block completes at ``e = a + L + ceil(bytes / B)``. Several requests can
    be outstanding (in-order data, like AXI reads), so the latency is paid once per run of
    back-to-back requests rather than once per block. Requests are issued as early as these
    rules allow (prefetch). A resident block's later reads (R5b) issue no request.
@@ -618,13 +620,13 @@ def analytical_cycles(g: GemmShape, dsp_rows: int, lut_rows: int, cols: int, k_t
 # ---------------------------------------------------------------------------------------
 
 @numba.njit(cache=True)
-def first_block_rows(m_fixed: int, m_lut: int, rd: int, rl: int) -> int:
-    """R2: the rows ``a_0 + b_0`` of a GEMM's first weight block (row step 0), what R10b
-    prefetches (``k_0 = min(KT, K)`` steps of them)."""
+def first_block_rows(m_fixed: int, m_lut: int, rd: int, rl: int) -> tuple[int, int]:
+    """R2: the DSP and LUT rows ``(a_0, b_0)`` of a GEMM's first weight block (row step 0),
+    what R10b prefetches (``k_0 = min(KT, K)`` steps of them)."""
     fd = (m_fixed + rd - 1) // rd if m_fixed > 0 else 0
     fl = (m_lut + rl - 1) // rl if m_lut > 0 else 0
     nf = max(fd, fl)
-    return (m_fixed + nf - 1) // nf + (m_lut + nf - 1) // nf
+    return (m_fixed + nf - 1) // nf, (m_lut + nf - 1) // nf
 
 
 @numba.njit(cache=True)
@@ -686,7 +688,7 @@ def _gemm_schedule(mf: int, ml: int, n: int, k: int, order: int, res: int, rd: i
     x_ready = -1
     w_first = 0
     x_first = 0
-    acc = -1  # acceptance of the last request (R10b: the prefetch comes a cycle after it)
+    acc = -1  # acceptance of the last block (R7: the next request's comes a cycle after)
     prev_f = -1
     prev_q_w = -1
     prev_j = -1
@@ -729,7 +731,7 @@ def _gemm_schedule(mf: int, ml: int, n: int, k: int, order: int, res: int, rd: i
                     while w_off[w_old] < w_off[w_n + 1] - cap:  # R6: room in the ring
                         w_room = max(w_room, w_rel[w_old])
                         w_old += 1
-                    start = max(chan - lat, w_room)  # R7
+                    start = max(chan - lat, w_room, acc + 1)  # R7, one request a cycle
                     acc = start
                     chan = start + word_arrival(kq - 1, kq, nbytes, bw, lat)
                     # its words, one per cycle at most after the buffer's previous ones
@@ -745,7 +747,8 @@ def _gemm_schedule(mf: int, ml: int, n: int, k: int, order: int, res: int, rd: i
                     while x_off[x_old] < x_off[x_n + 1] - cap:  # R6: room in the ring
                         x_room = max(x_room, x_rel[x_old])
                         x_old += 1
-                    start = max(chan - lat, x_room)  # R7
+                    # R7; with a weight block in the same request (accepted with it)
+                    start = max(chan - lat, x_room, acc + (0 if new_w else 1))
                     acc = start
                     chan = start + word_arrival(kq - 1, kq, nbytes, bw, lat)
                     # its words, one per cycle at most after the buffer's previous ones
@@ -821,7 +824,8 @@ def _schedule_many(params: np.ndarray, rd: int, rl: int, c: int, pack: int, kt: 
         if chain != CHAIN_NONE:  # R10b: the next row's first weight block
             nxt = params[i + 1]
             pf_k = min(kt, nxt[3])
-            pf_bytes = (first_block_rows(nxt[0], nxt[1], rd, rl) * pf_k * nxt[7] + 7) // 8
+            a0, b0 = first_block_rows(nxt[0], nxt[1], rd, rl)
+            pf_bytes = ((a0 + b0) * pf_k * nxt[7] + 7) // 8
         _gemm_schedule(params[i, 0], params[i, 1], params[i, 2], params[i, 3], params[i, 5],
                        params[i, 6], rd, rl, c, pack, kt, params[i, 7], abits, bw, lat,
                        limit - used, one, pre, pf_k, pf_bytes)

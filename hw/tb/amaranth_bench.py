@@ -44,24 +44,35 @@ def run_bench(dut, bench, *, vcd: str | None = None) -> None:
 def run_case(accel, case: GemmCase, *, dut=None, vcd: str | None = None) -> RtlRun:
     """Run one case on the accelerator top (``dut``, default a fresh one, with the matmul
     path for a matmul case) in Amaranth."""
+    return run_cases(accel, [case], dut=dut, vcd=vcd)[0]
+
+
+def run_cases(accel, cases: list[GemmCase], *, dut=None, vcd: str | None = None
+              ) -> list[RtlRun]:
+    """Run ``cases`` back to back on one top (no reset between them: a case's prefetch,
+    R10b, serves the next one, :func:`hw.tb.cases.chained`)."""
     from hw.accel import GemmAccelerator
 
     e = accel.engine
-    dut = dut or GemmAccelerator(accel, matmul=case.matmul)
-    fixed, lut = case.fixed_rows, case.lut_rows
-    m, n, _ = case.mnk
-    rows_of = {"dsp": fixed, "lut": lut}  # layer rows of each core, in core order
-    words = {core: case.words[idx] for core, idx in rows_of.items()}
-    x = case.x
-    y = np.full((m, n), -999, dtype=np.int64)
-    result: dict = {}
+    dut = dut or GemmAccelerator(accel, matmul=any(c.matmul for c in cases))
+    results: list[dict] = [{} for _ in cases]
+    ys = [np.full(c.want.shape, -999, dtype=np.int64) for c in cases]
 
-    async def bench(ctx):
-        for lut_core, idx in ((0, fixed), (1, lut)):
-            for i, r in enumerate(idx):
+    def core_words(case: GemmCase) -> dict[str, np.ndarray]:
+        """Layer rows of each core, in core order."""
+        return {"dsp": case.words[case.fixed_rows], "lut": case.words[case.lut_rows]}
+
+    async def one(ctx, i: int) -> None:
+        case, result, y = cases[i], results[i], ys[i]
+        nxt = cases[i + 1] if i + 1 < len(cases) else None
+        rows_of = {"dsp": case.fixed_rows, "lut": case.lut_rows}
+        words = core_words(case)
+        x = case.x
+        for lut_core, idx in ((0, case.fixed_rows), (1, case.lut_rows)):
+            for j, r in enumerate(idx):
                 p = dut.params.payload
                 ctx.set(p.lut, lut_core)
-                ctx.set(p.row, i)
+                ctx.set(p.row, j)
                 ctx.set(p.p.mult, int(case.mult[r]))
                 ctx.set(p.p.shift, int(case.shift[r]))
                 ctx.set(p.p.bias, int(case.bias[r]) & ((1 << e.acc_bits) - 1))
@@ -94,6 +105,9 @@ def run_case(accel, case: GemmCase, *, dut=None, vcd: str | None = None) -> RtlR
                     s0, t = dram.serve(cycle, p.w.bytes)
                     requests.append(("w", s0, t, p.w.bytes))
                     due = dram.word_cycles(s0, p.w.bytes, p.w.steps)
+                    # R10b: a prefetch carries the next case's first weight block
+                    src = core_words(nxt) if p.w.next else words
+                    matmul = (nxt if p.w.next else case).matmul
                     for s in range(p.w.steps):
                         kk = p.w.k0 + s
                         beat = {}
@@ -102,8 +116,7 @@ def run_case(accel, case: GemmCase, *, dut=None, vcd: str | None = None) -> RtlR
                             used = getattr(p.w, f"rows_{core}")
                             beat[core] = weight_beat(
                                 accel, core,
-                                [int(words[core][row0 + i, kk]) for i in range(used)],
-                                case.matmul)
+                                [int(src[core][row0 + r, kk]) for r in range(used)], matmul)
                         beats["w"].append((due[s], beat, s == p.w.steps - 1))
                 if p.x.en:
                     s0, t = dram.serve(cycle, p.x.bytes)
@@ -119,8 +132,8 @@ def run_case(accel, case: GemmCase, *, dut=None, vcd: str | None = None) -> RtlR
             if send["w"]:
                 _, beat, last = beats["w"].popleft()
                 for core, vals in beat.items():
-                    for i, v in enumerate(vals):
-                        ctx.set(getattr(dut.w_load.payload.data, core)[i], v)
+                    for r, v in enumerate(vals):
+                        ctx.set(getattr(dut.w_load.payload.data, core)[r], v)
                 ctx.set(dut.w_load.payload.last, int(last))
             ctx.set(dut.x_load.valid, int(send["x"]))
             if send["x"]:
@@ -140,11 +153,20 @@ def run_case(accel, case: GemmCase, *, dut=None, vcd: str | None = None) -> RtlR
             cycle += 1
             if cycle >= 10 * case.cycles + 1000:
                 raise RuntimeError(f"{case.name}: no done after {cycle} cycles")
+        if any(beats.values()):
+            raise RuntimeError(f"{case.name}: beats left after done")
         result["busy"] = busy
         result["requests"] = tuple(requests)
 
+    async def bench(ctx):
+        for i in range(len(cases)):
+            await one(ctx, i)
+
     run_bench(dut, bench, vcd=vcd)
-    if result["done_cycle"] != result["busy"]:
-        raise RuntimeError(f"{case.name}: done pulsed after {result['done_cycle']} cycles "
-                           f"but busy was high for {result['busy']}")
-    return RtlRun(y, result["busy"], result["requests"])
+    out = []
+    for case, result, y in zip(cases, results, ys, strict=True):
+        if result["done_cycle"] != result["busy"]:
+            raise RuntimeError(f"{case.name}: done pulsed after {result['done_cycle']} "
+                               f"cycles but busy was high for {result['busy']}")
+        out.append(RtlRun(y, result["busy"], result["requests"]))
+    return out

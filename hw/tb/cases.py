@@ -37,6 +37,7 @@ from sim.timing import (
     ScheduleResult,
     Tiling,
     ceil_div,
+    first_block_rows,
     gemm_tiling,
     resident_fits,
     row_steps,
@@ -71,6 +72,11 @@ class GemmCase:
         tiling: ``(order, resident)`` the command carries instead of the host's R3 choice
             (:func:`sim.timing.gemm_tiling`), and ``cycles``/``dram_read`` are for; None:
             the host's.
+        prefetch: R10b, ``(rows_dsp, rows_lut, steps)`` of the next case's first weight
+            block, which this case's command prefetches (the next case runs right after
+            it on the same top); None: no prefetch.
+        preloaded: R10b, the case before prefetched this case's first weight block.
+        ``cycles`` and ``dram_read`` count both (:func:`chained`).
     """
 
     name: str
@@ -93,6 +99,8 @@ class GemmCase:
     a_signed: bool = False
     b_signed: bool = False
     tiling: tuple[int, int] | None = None
+    prefetch: tuple[int, int, int] | None = None
+    preloaded: bool = False
 
     @property
     def out_fmt(self) -> ActFormat:
@@ -123,6 +131,8 @@ class GemmCase:
         return (f"{self.name}: {what}, DRAM {bw}, latency {self.lat}"
                 + ("" if self.tiling is None else
                    f", order {self.tiling[0]}{' resident' if self.tiling[1] else ''}")
+                + (", preloaded" if self.preloaded else "")
+                + ("" if self.prefetch is None else ", prefetches the next")
                 + ("" if self.seed is None else f", seed {self.seed}"))
 
     def to_json(self) -> dict:
@@ -136,8 +146,9 @@ class GemmCase:
     def from_json(cls, d: dict) -> GemmCase:
         arrays = {"words", "scheme_ids", "x", "mult", "shift", "bias", "relu", "want"}
         kw = {k: (np.asarray(v, dtype=np.int64) if k in arrays else v) for k, v in d.items()}
-        if kw.get("tiling") is not None:
-            kw["tiling"] = tuple(int(v) for v in kw["tiling"])
+        for key in ("tiling", "prefetch"):
+            if kw.get(key) is not None:
+                kw[key] = tuple(int(v) for v in kw[key])
         return cls(**kw)
 
 
@@ -161,13 +172,17 @@ def with_memory(accel: Accelerator, bw: int | None, lat: int) -> Accelerator:
 
 def command(accel: Accelerator, m_fixed: int, m_lut: int, n: int, k: int,
             out_fmt: ActFormat | None = None, *, matmul: tuple[bool, bool] | None = None,
-            tiling: tuple[int, int] | None = None) -> dict[str, int]:
+            tiling: tuple[int, int] | None = None,
+            prefetch: tuple[int, int, int] | None = None, preloaded: bool = False
+            ) -> dict[str, int]:
     """The ``cmd`` fields of one GEMM: R1-R3 as the host computes them (R3's tiling: loop
     order and residency, :func:`sim.timing.gemm_tiling`), and the output
     format (default: the engine's activations). ``matmul``: ``(a_signed, b_signed)`` of an
     activation x activation GEMM (R11: its R3 tiling with the weight role at ``act_bits``),
     for a top built with the matmul path (``hw.accel.GemmAccelerator(..., matmul=True)``).
-    ``tiling``: ``(order, resident)`` to write instead of R3's."""
+    ``tiling``: ``(order, resident)`` to write instead of R3's. ``prefetch``: the next
+    command's first weight block ``(rows_dsp, rows_lut, steps)`` (R10b,
+    :func:`next_block`); ``preloaded``: this command's first weight block was prefetched."""
     e, mem = accel.engine, accel.memory
     out = e.act_format if out_fmt is None else out_fmt
     f = row_steps(m_fixed, m_lut, e.dsp_rows, e.lut_rows)
@@ -177,7 +192,10 @@ def command(accel: Accelerator, m_fixed: int, m_lut: int, n: int, k: int,
     fields = {"m_fixed": m_fixed, "m_lut": m_lut, "n": n, "k": k, "f": f,
               "order": tiling.order, "resident": int(tiling.resident),
               "qa": m_fixed // f, "ra": m_fixed % f, "qb": m_lut // f, "rb": m_lut % f,
-              "out_bits": out.bits, "out_signed": int(out.signed)}
+              "out_bits": out.bits, "out_signed": int(out.signed), "pre": int(preloaded),
+              "pf": int(prefetch is not None)}
+    if prefetch is not None:
+        fields |= dict(zip(("pf_rows_dsp", "pf_rows_lut", "pf_steps"), prefetch, strict=True))
     if matmul is not None:  # the fields of a top with the matmul path (0 when left out)
         fields |= {"matmul": 1, "a_signed": int(matmul[0]), "b_signed": int(matmul[1])}
     return fields
@@ -193,7 +211,40 @@ def case_command(accel: Accelerator, case: GemmCase) -> dict[str, int]:
     m, n, k = case.mnk
     return command(accel, len(case.fixed_rows), m - len(case.fixed_rows), n, k, case.out_fmt,
                    matmul=(case.a_signed, case.b_signed) if case.matmul else None,
-                   tiling=case.tiling)
+                   tiling=case.tiling, prefetch=case.prefetch, preloaded=case.preloaded)
+
+
+def next_block(accel: Accelerator, m_fixed: int, m_lut: int, k: int) -> tuple[int, int, int]:
+    """R10b: ``(rows_dsp, rows_lut, steps)`` of a GEMM's first weight block, what the
+    command before it prefetches."""
+    e = accel.engine
+    a0, b0 = first_block_rows(m_fixed, m_lut, e.dsp_rows, e.lut_rows)
+    return int(a0), int(b0), min(accel.memory.k_tile, k)
+
+
+def chained(accel: Accelerator, cases: list[GemmCase], chain: list[int]) -> list[GemmCase]:
+    """``cases`` run back to back on one top with R10b's prefetches: ``chain[i]`` (one of
+    :data:`sim.timing.CHAIN_NONE`, ``CHAIN_HOST``, ``CHAIN_FORCE``) for case ``i`` and
+    ``i + 1``; each case's ``cycles``/``dram_read`` from the simulator's run of the whole
+    sequence, ``prefetch``/``preloaded`` where it prefetched. The cases share one DRAM
+    timing and carry no matmul."""
+    if len({(c.bw, c.lat) for c in cases}) > 1 or any(c.matmul for c in cases):
+        raise ConfigError("chained cases share one DRAM timing and carry no matmul")
+    e, mem = accel.engine, accel.memory
+    acc = with_memory(accel, cases[0].bw, cases[0].lat) if cases else accel
+    params = np.array([[len(c.fixed_rows), len(c.lut_rows), c.mnk[1], c.mnk[2], 1]
+                       for c in cases], dtype=np.int64).reshape(-1, 5)
+    tilings = [gemm_tiling(GemmShape(int(r[0]), int(r[1]), int(r[2]), int(r[3])), e.dsp_rows,
+                           e.lut_rows, e.cols, mem.k_tile, e.weight_bits, e.act_bits)
+               if c.tiling is None else _as_tiling(c.tiling) for r, c in zip(params, cases)]
+    out, _ = schedule_cycles(params, e.dsp_rows, e.lut_rows, e.cols, mem.k_tile,
+                             e.weight_bits, e.act_bits, acc.memory.dram_bytes_per_cycle,
+                             acc.memory.dram_latency, None, packing=e.dsp_packing,
+                             tilings=tilings, chain=chain)
+    return [dataclasses.replace(
+        c, cycles=r.cycles, dram_read=r.dram_read, preloaded=r.preloaded,
+        prefetch=next_block(accel, *params[i + 1, :2], int(params[i + 1, 3]))
+        if r.prefetch else None) for i, (c, r) in enumerate(zip(cases, out, strict=True))]
 
 
 def predicted(accel: Accelerator, m_fixed: int, m_lut: int, n: int, k: int, *,

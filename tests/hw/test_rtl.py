@@ -187,15 +187,18 @@ def test_manifest_gives_every_payload_bit_layout() -> None:
             lsb += f["width"]
         assert lsb == widths[f"{port}__payload"], port
     # issue 13: the GEMM's output format (out_bits, out_signed) travels in its command
+    # R10b: then the prefetch fields (row counts of 2 rows, steps of k_tile 16)
     assert [f["field"] for f in layouts["cmd"]] == ["m_fixed", "m_lut", "n", "k", "f", "qa",
                                                      "ra", "qb", "rb", "order", "resident",
-                                                     "out_bits", "out_signed"]
-    assert widths["cmd__payload"] == 152
+                                                     "out_bits", "out_signed", "pre", "pf",
+                                                     "pf_rows_dsp", "pf_rows_lut", "pf_steps"]
+    assert widths["cmd__payload"] == 152 + 2 + 2 + 2 + 5
     top = GemmAccelerator(accel, dim_bits=DIM_BITS, param_depth=PARAM_DEPTH)
     top._MustUse__silence = True  # only its port layouts are read here
     for port, values in (("cmd", {"m_fixed": 5, "m_lut": 3, "n": 7, "k": 9, "f": 2, "qa": 2,
                                   "ra": 1, "qb": 1, "rb": 1, "order": 1, "resident": 1,
-                                  "out_bits": 9, "out_signed": 1}),
+                                  "out_bits": 9, "out_signed": 1, "pre": 1, "pf": 1,
+                                  "pf_rows_dsp": 2, "pf_rows_lut": 1, "pf_steps": 16}),
                          ("params", {"lut": 1, "row": 3, "p": {"mult": 40000, "shift": 17,
                                                               "bias": -5, "relu": 1}})):
         layout = data.Layout.cast(getattr(top, port).payload.shape())
@@ -333,7 +336,7 @@ def test_synth_vector_pos_embed_json(capsys) -> None:
 @pytest.mark.skipif(shutil.which("verilator") is None, reason="verilator not installed")
 def test_matmul_top_lints_and_its_option_is_checked(capsys, tmp_path) -> None:
     """`fpim rtl --matmul` writes the top with the attention-matmul path (sim.timing R11):
-    it lints like the shipped top, records the option and the 155-bit command in its
+    it lints like the shipped top, records the option and the 166-bit command in its
     manifest; a packed DSP core or --vector with it is refused in one line."""
     code, _, _ = run(capsys, "rtl", "--accel", "tiny", "--matmul", "--out", str(tmp_path))
     assert code == 0
@@ -341,7 +344,7 @@ def test_matmul_top_lints_and_its_option_is_checked(capsys, tmp_path) -> None:
     assert manifest["parameters"]["matmul"] is True
     cmd = [f["field"] for f in manifest["payload_layouts"]["cmd"]]
     assert cmd[-3:] == ["matmul", "a_signed", "b_signed"]
-    assert {p["name"]: p["width"] for p in manifest["ports"]}["cmd__payload"] == 155
+    assert {p["name"]: p["width"] for p in manifest["ports"]}["cmd__payload"] == 166
     proc = subprocess.run(["verilator", "--lint-only", "-Wno-WIDTH", "--top-module",
                            "fpim_tiny", str(tmp_path / "fpim_tiny.v")],
                           capture_output=True, text=True, check=False)

@@ -337,7 +337,7 @@ def test_prefetch_worked_pair():
     words due from L + 1 = 5 to L + 8 = 12: the window runs 5..21, 5 stall cycles), not
     behind the weight block as well (13..29: 13 stall cycles)."""
     a, b = GemmShape(4, 4, 16, 8), GemmShape(4, 4, 4, 16)
-    assert first_block_rows(4, 4, 2, 2) == 4
+    assert first_block_rows(4, 4, 2, 2) == (2, 2)
     off = _pair(a, b, 2, 2, 4, 16, 4, 4, CHAIN_NONE)
     on = _pair(a, b, 2, 2, 4, 16, 4, 4, CHAIN_HOST)
     assert off[0].cycles == on[0].cycles == 79 and on[0].prefetch and on[1].preloaded
