@@ -165,9 +165,9 @@ R9 Output write-back goes through a separate write channel and the double-buffer
 
 R10 Boundaries. Every GEMM starts at cycle 0 with empty buffers (the command interface
    runs one GEMM at a time) but for the one weight block R10b carries over; a run's cycles
-   are the sum over its GEMMs and vector ops (R16 is the one overlap). A vector op without a pipeline of rule R13-R15 (the element-wise
-   ``add``, ``pool`` and ops of torch/ONNX workloads) takes ``ceil(elements * cost / lanes)``
-   cycles with ``cost`` from :class:`sim.arch.VectorUnit`'s table (throughput only; this
+   are the sum over its GEMMs and vector ops (R16 is the one overlap). A vector op without
+   a pipeline of rule R13-R15 (the element-wise ``add``, ``pool`` and ops of torch/ONNX
+   workloads) takes ``ceil(elements * cost / lanes)`` cycles with ``cost`` from :class:`sim.arch.VectorUnit`'s table (throughput only; this
    rule is unchanged so that CNN results stay as shipped).
 
 R10b Weight prefetch. A GEMM command may carry the shape of the next command's first

@@ -104,9 +104,10 @@ class BeatSource:
 class Dram:
     """The DRAM of sim.timing rule R7 (:class:`sim.timing.DramChannel`) with the beats."""
 
-    def __init__(self, tb, case: dict):
+    def __init__(self, tb, case: dict, nxt: dict | None = None):
         self.tb = tb
         self.case = case
+        self.nxt = nxt  # the next case, whose first weight block a prefetch reads (R10b)
         self.chan = DramChannel(case["bw"], case["lat"])
         self.requests: list[tuple[str, int, int, int]] = []
 
@@ -125,7 +126,8 @@ class Dram:
                 t, end = self.chan.serve(cycle, int(r.bytes))
                 self.requests.append((kind, t, end, int(r.bytes)))
                 due = self.chan.word_cycles(t, int(r.bytes), int(r.steps))
-                src.queue.extend((due[s], beat(self.case, r, s)) for s in range(r.steps))
+                case = self.nxt if kind == "w" and r.next else self.case
+                src.queue.extend((due[s], beat(case, r, s)) for s in range(r.steps))
         drive(dut.load_req__ready, ready)
 
 
@@ -200,15 +202,24 @@ class TB:
             return int(self.cycle % OUT_READY["mild"] != 0)
         return int(self.rng.random() < OUT_READY["heavy"])
 
-    async def run_case(self, case: dict) -> dict:
-        """Params, command, then the GEMM; returns outputs, busy cycles and requests."""
-        acc_mask = (1 << self.accel.engine.acc_bits) - 1
+    @staticmethod
+    def core_rows(case: dict) -> dict:
+        """Layer rows of each core, in core order; the case gets each core's weight words."""
         sid = np.asarray(case["scheme_ids"])
-        fixed, lut = np.flatnonzero(sid == 0), np.flatnonzero(sid != 0)
-        rows_of = {"dsp": fixed, "lut": lut}  # layer rows of each core, in core order
+        rows_of = {"dsp": np.flatnonzero(sid == 0), "lut": np.flatnonzero(sid != 0)}
         words = np.asarray(case["words"])
         for core, idx in rows_of.items():
             case[f"w_{core}"] = words[idx].tolist()
+        return rows_of
+
+    async def run_case(self, case: dict, nxt: dict | None = None) -> dict:
+        """Params, command, then the GEMM; returns outputs, busy cycles and requests.
+        ``nxt``: the case that runs next (a prefetch reads its first weight block, R10b)."""
+        acc_mask = (1 << self.accel.engine.acc_bits) - 1
+        rows_of = self.core_rows(case)
+        fixed, lut = rows_of["dsp"], rows_of["lut"]
+        if nxt is not None:
+            self.core_rows(nxt)
         for core, idx in ((0, fixed), (1, lut)):
             for i, r in enumerate(idx):
                 self.params_src.send({"lut": core, "row": i, "p": {
@@ -218,7 +229,7 @@ class TB:
         want = np.asarray(case["want"])
         m, n = want.shape
         y = np.full((m, n), -999, dtype=np.int64)
-        dram = Dram(self, case)
+        dram = Dram(self, case, nxt)
         busy = 0
         done_cycle = None
         t0 = None
@@ -281,8 +292,9 @@ async def run_cases(dut):
                 tb.seed, spec["settings"]["patterns"])
     await tb.reset()
     results = []
-    for case in spec["cases"]:
-        results.append(await tb.run_case(case))
+    cases = spec["cases"]
+    for i, case in enumerate(cases):
+        results.append(await tb.run_case(case, cases[i + 1] if i + 1 < len(cases) else None))
     tmp = os.environ["FPIM_TB_RESULTS"] + ".tmp"
     with open(tmp, "w") as fh:
         json.dump(results, fh)

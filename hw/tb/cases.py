@@ -32,6 +32,9 @@ from quant.rows import QuantizedRows, quantize_rows
 from sim.arch import Accelerator
 from sim.resources import matmul_block_violation, rtl_runs_matmul
 from sim.timing import (
+    CHAIN_FORCE,
+    CHAIN_HOST,
+    CHAIN_NONE,
     TILINGS,
     GemmShape,
     ScheduleResult,
@@ -236,7 +239,8 @@ def chained(accel: Accelerator, cases: list[GemmCase], chain: list[int]) -> list
                        for c in cases], dtype=np.int64).reshape(-1, 5)
     tilings = [gemm_tiling(GemmShape(int(r[0]), int(r[1]), int(r[2]), int(r[3])), e.dsp_rows,
                            e.lut_rows, e.cols, mem.k_tile, e.weight_bits, e.act_bits)
-               if c.tiling is None else _as_tiling(c.tiling) for r, c in zip(params, cases)]
+               if c.tiling is None else _as_tiling(c.tiling)
+               for r, c in zip(params, cases, strict=True)]
     out, _ = schedule_cycles(params, e.dsp_rows, e.lut_rows, e.cols, mem.k_tile,
                              e.weight_bits, e.act_bits, acc.memory.dram_bytes_per_cycle,
                              acc.memory.dram_latency, None, packing=e.dsp_packing,
@@ -525,3 +529,26 @@ def save_cases(cases: list[GemmCase], path) -> None:
 def load_cases(path) -> list[GemmCase]:
     with open(path) as fh:
         return [GemmCase.from_json(d) for d in json.load(fh)]
+
+
+def random_chain(accel: Accelerator, count: int, seed: int, *, bw: int | None = None,
+                 lat: int = 0) -> list[GemmCase]:
+    """``count`` random cases of one DRAM timing to run back to back (:func:`chained`):
+    odd ones with a random allowed tiling, each prefetching the next one's first weight
+    block by the host's rule (R10b), every third one forced to even where that lengthens it."""
+    check_int_range("count", count, 1, 10_000)
+    rng = np.random.default_rng(seed)
+    e, kt = accel.engine, accel.memory.k_tile
+    out = []
+    for i in range(count):
+        m = int(rng.integers(1, min(3 * max(e.dsp_rows, e.lut_rows) + 2, PARAM_DEPTH) + 1))
+        n, k = int(rng.integers(1, 3 * e.cols + 2)), int(rng.integers(1, 2 * kt + 6))
+        case = random_case(accel, m, n, k, seed * 1000 + i, bw=bw, lat=lat,
+                           name=f"chain-{i}")
+        if i % 2:
+            mf = len(case.fixed_rows)
+            options = allowed_tilings(accel, mf, m - mf, n, k)
+            case = dataclasses.replace(case, tiling=options[int(rng.integers(len(options)))])
+        out.append(case)
+    chain = [CHAIN_FORCE if i % 3 == 2 else CHAIN_HOST for i in range(count - 1)]
+    return chained(accel, out, [*chain, CHAIN_NONE])

@@ -238,25 +238,6 @@ def test_ordinary_gemms_unchanged_on_the_matmul_path() -> None:
             assert run.cycles == case.cycles, case.describe()
 
 
-def _chain_of(accel, count: int, seed: int, bw, lat) -> list:
-    """``count`` random cases of one DRAM timing, odd ones with a random allowed tiling."""
-    from hw.tb.cases import allowed_tilings
-
-    rng = np.random.default_rng(seed)
-    e, kt = accel.engine, accel.memory.k_tile
-    out = []
-    for i in range(count):
-        m, n = int(rng.integers(1, 3 * max(e.dsp_rows, e.lut_rows) + 2)), int(rng.integers(1, 14))
-        k = int(rng.integers(1, 2 * kt + 6))
-        case = random_case(accel, m, n, k, seed * 1000 + i, bw=bw, lat=lat, name=f"chain-{i}")
-        if i % 2:
-            mf = len(case.fixed_rows)
-            options = allowed_tilings(accel, mf, m - mf, n, k)
-            case = dataclasses.replace(case, tiling=options[int(rng.integers(len(options)))])
-        out.append(case)
-    return out
-
-
 @pytest.mark.parametrize(("bw", "lat", "seed"), [(4, 4, 1), (1, 0, 2), (None, 3, 3),
                                                  (2, 9, 4), (8, 12, 5)])
 def test_prefetch_chains_bit_exact_and_cycles_equal_sim(bw, lat, seed) -> None:
@@ -267,13 +248,11 @@ def test_prefetch_chains_bit_exact_and_cycles_equal_sim(bw, lat, seed) -> None:
     block, and every ring position a chain leaves is reached (the prefetched block starts
     where the ring's write position is)."""
     from hw.tb.amaranth_bench import run_cases
-    from hw.tb.cases import chained
-    from sim.timing import CHAIN_FORCE, CHAIN_HOST, CHAIN_NONE
+    from hw.tb.cases import chained, random_chain
+    from sim.timing import CHAIN_NONE
 
     mem = with_memory(TINY, bw, lat)
-    cases = _chain_of(TINY, 7, seed, bw, lat)
-    chain = [CHAIN_FORCE if i % 3 == 2 else CHAIN_HOST for i in range(len(cases) - 1)]
-    cases = chained(TINY, cases, [*chain, CHAIN_NONE])
+    cases = random_chain(TINY, 7, seed, bw=bw, lat=lat)
     assert any(c.preloaded for c in cases)
     runs = run_cases(mem, cases)
     for case, run in zip(cases, runs, strict=True):

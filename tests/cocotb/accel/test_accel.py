@@ -59,6 +59,22 @@ def check_all(outcomes) -> None:
     assert not failures, "\n".join(failures)
 
 
+@pytest.mark.parametrize(("bw", "lat", "seed"), [(4, 4, 11), (None, 3, 12), (2, 9, 13)])
+def test_engine_prefetch_chains(bw, lat, seed, tmp_path) -> None:
+    """R10b on Verilator: 8 GEMMs back to back, each command prefetching the next one's
+    first weight block (host's rule, every third forced), idle cycles on params/cmd and
+    mild back-pressure: outputs, busy cycles and bytes as the simulator's run of the whole
+    sequence."""
+    from hw.tb.cases import random_chain, with_memory
+
+    accel = with_memory(PARAMS["tiny"], bw, lat)
+    cases = random_chain(accel, 8, seed, bw=bw, lat=lat)
+    assert any(c.preloaded for c in cases)
+    outcomes = run_verilator(accel, cases, seed=SEED, log_file=tmp_path / "sim.log")
+    check_all(outcomes)
+    assert all(o.cycles_rtl == o.cycles_sim for o in outcomes)
+
+
 @pytest.mark.parametrize("preset", sorted(PARAMS))
 def test_engine_random_gemms(preset, tmp_path) -> None:
     """24 random GEMMs (ragged M/N/K, mixed per-row schemes, every memory timing), load
