@@ -167,22 +167,23 @@ R10 Boundaries. Every GEMM starts at cycle 0 with empty buffers (the command int
    runs one GEMM at a time) but for the one weight block R10b carries over; a run's cycles
    are the sum over its GEMMs and vector ops (R16 is the one overlap). A vector op without
    a pipeline of rule R13-R15 (the element-wise ``add``, ``pool`` and ops of torch/ONNX
-   workloads) takes ``ceil(elements * cost / lanes)`` cycles with ``cost`` from :class:`sim.arch.VectorUnit`'s table (throughput only; this
-   rule is unchanged so that CNN results stay as shipped).
+   workloads) takes ``ceil(elements * cost / lanes)`` cycles with ``cost`` from
+   :class:`sim.arch.VectorUnit`'s table (throughput only; this rule is unchanged so that
+   CNN results stay as shipped).
 
-R10b Weight prefetch. A GEMM command may carry the shape of the next command's first
-   weight block (row step 0, chunk 0: ``a_0 + b_0`` rows, :func:`first_block_rows`, of
-   ``k_0 = min(KT, K)`` steps, R5 bytes at ``weight_bits``). The loader requests it after
-   the GEMM's last request, one cycle after that one's acceptance at the earliest, as the
-   next block of the weight ring: R6 (its room counts every block of the GEMM, a resident
-   one released at the end of the GEMM's last window) and R7 (accepted at ``max(e' - L,
-   room, a_last + 1)``, its words written after the ring's previous ones). The GEMM is done
-   at the later of its last drain's end (R8) and one cycle after the block's last word.
-   The next command, marked *preloaded*, starts with that block in its ring (where the
-   ring's write position left it; its counters and position carry over, the activation
-   ring starts empty): it requests no weight block for its first chunk tile, and that
-   block's words count as written before cycle 0 (R8). Its bytes count as the prefetching
-   GEMM's (its command reads them, during its cycles). The host prefetches only between two GEMM ops that follow each other in the
+R10b Weight prefetch. A GEMM command may carry the shape of the next command's first weight
+   block (row step 0, chunk 0: ``a_0 + b_0`` rows, :func:`first_block_rows`, of ``k_0 =
+   min(KT, K)`` steps, R5 bytes at ``weight_bits``). The loader requests it after the GEMM's
+   last request, one cycle after that one's acceptance at the earliest, as the next block of
+   the weight ring: R6 (its room counts every block of the GEMM, a resident one released at
+   the end of the GEMM's last window) and R7 (accepted at ``max(e' - L, room, a_last + 1)``,
+   its words written after the ring's previous ones). The GEMM is done at the later of its
+   last drain's end (R8) and one cycle after the block's last word. The next command, marked
+   *preloaded*, starts with that block in its ring (where the ring's write position left it;
+   its counters and position carry over, the activation ring starts empty): it requests no
+   weight block for its first chunk tile, and that block's words count as written before
+   cycle 0 (R8). Its bytes count as the prefetching GEMM's (its command reads them, during
+   its cycles). The host prefetches only between two GEMM ops that follow each other in the
    workload, each one GEMM (``groups = 1``) with weights (not a matmul, R11), and only when
    the block's last word is written before the GEMM's last drain ends, so a prefetch never
    lengthens a GEMM (:func:`schedule_cycles` decides it while it steps the run). Groups,
