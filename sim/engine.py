@@ -29,6 +29,7 @@ from sim.timing import (
     CHAIN_NONE,
     NO_LIMIT,
     GemmShape,
+    ScheduleResult,
     analytical_cycles,
     attention_cycles,
     attention_steps,
@@ -176,6 +177,31 @@ def _chain(wl: Workload, rows: list[_Row]) -> list[int]:
             for i, r in enumerate(rows)]
 
 
+def _schedule(wl: Workload, rows: list[_Row], accel: Accelerator, max_cycles: int | None
+              ) -> tuple[list[ScheduleResult], int]:
+    """The cycle kernel over ``rows`` with the host's R10b prefetches."""
+    _check_cycle_counts(wl, rows, accel)
+    e, mem, ops = accel.engine, accel.memory, wl.ops
+    params = np.array([[r.m_fixed, r.m_lut, ops[r.op_index].n, ops[r.op_index].k, r.count]
+                       for r in rows], dtype=np.int64).reshape(-1, 5)
+    return schedule_cycles(params, e.dsp_rows, e.lut_rows, e.cols, mem.k_tile,
+                           e.weight_bits, e.act_bits, mem.dram_bytes_per_cycle,
+                           mem.dram_latency, max_cycles,
+                           [_role_bits(ops[r.op_index], accel) for r in rows],
+                           packing=e.dsp_packing, chain=_chain(wl, rows))
+
+
+def gemm_plan(wl: Workload, accel: Accelerator) -> dict[str, ScheduleResult]:
+    """The cycle mode's record of every GEMM op of one GEMM (``groups = 1``, one row), by
+    op name: cycles, bytes, and R10b's prefetch and preload, as the host issues the run's
+    commands (what a testbench running the layers in order must reproduce)."""
+    check_workload(wl, accel)
+    rows = _rows(wl)
+    out, _ = _schedule(wl, rows, accel, None)
+    return {wl.ops[r.op_index].name: res for r, res in zip(rows, out, strict=True)
+            if r.count == 1 and wl.ops[r.op_index].groups == 1}
+
+
 def simulate(wl: Workload, accel: Accelerator, mode: str = "cycle",
              max_cycles: int | None = None) -> RunResult:
     """Time ``wl`` on ``accel``; returns per-layer and total results.
@@ -202,15 +228,7 @@ def simulate(wl: Workload, accel: Accelerator, mode: str = "cycle",
 
     ops = wl.ops
     if mode == "cycle":
-        _check_cycle_counts(wl, rows, accel)
-        params = np.array([[r.m_fixed, r.m_lut, ops[r.op_index].n, ops[r.op_index].k, r.count]
-                           for r in rows], dtype=np.int64).reshape(-1, 5)
-        chain = _chain(wl, rows)
-        out, stop = schedule_cycles(params, e.dsp_rows, e.lut_rows, e.cols, mem.k_tile,
-                                    e.weight_bits, e.act_bits, mem.dram_bytes_per_cycle,
-                                    mem.dram_latency, max_cycles,
-                                    [_role_bits(ops[r.op_index], accel) for r in rows],
-                                    packing=e.dsp_packing, chain=chain)
+        out, stop = _schedule(wl, rows, accel, max_cycles)
         if stop >= 0:
             r = rows[stop]
             done = sum(res.cycles for res in out[:stop])

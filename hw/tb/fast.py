@@ -50,6 +50,7 @@ from hw.tb.cases import GemmCase, case_command
 from hw.tb.engine import REPO, Outcome, outcome
 from hw.tb.verilator import STAMP, VERILATOR_ARGS, directory_lock, find_verilator
 from quant.errors import ConfigError, ShapeError, SimulationError
+from quant.formats import Scheme
 from sim.arch import Accelerator
 from sim.timing import ring_steps
 
@@ -134,9 +135,12 @@ def harness_verilog(accel: Accelerator, matmul: bool = False) -> str:
     add(f"module {HARNESS}(input wire clk, input wire go, output reg case_done);")
     add(f"  reg [7:0] rst_count = {RESET_CYCLES}; wire rst = rst_count != 0;")
     add(f"  localparam KMAX = {MAX_K}, XMAX = {MAX_XN}, YMAX = {MAX_MN}, PD = {PARAM_DEPTH};")
+    kt = accel.memory.k_tile
     for core in top.cores:
         add(f"  reg [{w_mem_bits[core] - 1}:0] w_{core} [0:PD*KMAX-1];")
         add(f"  reg [15:0] map_{core} [0:PD-1];")
+        # R10b: the next case's first weight block (row r, step k at r * k_tile + k)
+        add(f"  reg [{e.weight_bits - 1}:0] wn_{core} [0:{rows_of[core]}*{kt}-1];")
     add(f"  reg [{e.act_bits - 1}:0] xm [0:XMAX-1];")
     add(f"  reg [{ow}:0] ym [0:YMAX-1];")
     add(f"  reg [{_width(lay['params']) - 1}:0] pm [0:2*PD-1];")
@@ -172,6 +176,7 @@ def harness_verilog(accel: Accelerator, matmul: bool = False) -> str:
     for kind in ("w", "x"):
         for f in ("en", "bytes", "k0", "steps"):
             add(f"  wire [31:0] r{kind}_{f} = {sl('load_req__payload', req, f'{kind}.{f}')};")
+    add(f"  wire [31:0] rw_nx = {sl('load_req__payload', req, 'w.next')};")
     for core in top.cores:
         for f in ("row0", "rows"):
             add(f"  wire [31:0] rw_{f}_{core} = "
@@ -191,8 +196,8 @@ def harness_verilog(accel: Accelerator, matmul: bool = False) -> str:
     # `qd` entries: every block in them holds ring words (R6), at least one each.
     qd = 1 << (ring_steps(accel.memory.k_tile) + 1).bit_length()
     qb = qd.bit_length() - 1
-    desc = {"w": ["start", "t", "k0", "steps"] + [f"{f}_{core}" for core in top.cores
-                                                   for f in ("row0", "rows")],
+    desc = {"w": ["start", "t", "k0", "steps", "nx"] + [f"{f}_{core}" for core in top.cores
+                                                         for f in ("row0", "rows")],
             "x": ["start", "t", "k0", "steps", "col0", "cols"]}
     for kind, names in desc.items():
         for f in names:
@@ -203,6 +208,7 @@ def harness_verilog(accel: Accelerator, matmul: bool = False) -> str:
     add("    load_req__ready = accept;")
     # head of each beat queue: the oldest queued block, or the block accepted this cycle
     incoming = {"w": {"start": "cyc", "t": "xw", "k0": "rw_k0", "steps": "rw_steps",
+                      "nx": "rw_nx",
                       **{f"{f}_{core}": f"rw_{f}_{core}" for core in top.cores
                          for f in ("row0", "rows")}},
                 "x": {"start": "x_start", "t": "xx", "k0": "rx_k0", "steps": "rx_steps",
@@ -220,7 +226,8 @@ def harness_verilog(accel: Accelerator, matmul: bool = False) -> str:
     for core in top.cores:
         for i in range(rows_of[core]):
             o, w = wl[f"data.{core}.{i}"]
-            add(f"    if ({i} < hw_rows_{core}) w_load__payload[{o + w - 1}:{o}] = "
+            add(f"    if ({i} < hw_rows_{core}) w_load__payload[{o + w - 1}:{o}] = hw_nx != 0 ? "
+                f"wn_{core}[(hw_row0_{core} + {i}) * {kt} + hw_k0 + bw_step][{w - 1}:0] : "
                 f"w_{core}[(hw_row0_{core} + {i}) * {hv['k']} + hw_k0 + bw_step][{w - 1}:0];")
     if top.runs_matmul:  # R11b: act_bits values end to end (hw.params.matmul_words)
         o0, _ = wl["data.dsp.0"]
@@ -261,6 +268,7 @@ def harness_verilog(accel: Accelerator, matmul: bool = False) -> str:
     for core in top.cores:
         add(f'      $readmemh({{cdir, "/w_{core}.hex"}}, w_{core});')
         add(f'      $readmemh({{cdir, "/map_{core}.hex"}}, map_{core});')
+        add(f'      $readmemh({{cdir, "/wn_{core}.hex"}}, wn_{core});')
     add('      $readmemh({cdir, "/x.hex"}, xm);')
     add(f"      for (i = 0; i < hdr[0] * hdr[1]; i = i + 1) ym[i] = {ow + 1}'d{unwritten};")
     add("      pi <= 0; state <= PARAMS;")
@@ -436,6 +444,7 @@ class FastRun:
         top = GemmAccelerator(accel, dim_bits=DIM_BITS, param_depth=PARAM_DEPTH,
                               matmul=build.matmul)
         self.cores = top.cores
+        self.top_rows = top.rows_of
         self.layouts = {n: data.Layout.cast(getattr(top, n).payload.shape())
                         for n in ("cmd", "params")}
         self._tmp = tempfile.TemporaryDirectory(prefix="fpim-fast-")
@@ -467,7 +476,10 @@ class FastRun:
                 self.proc.wait()
         self._tmp.cleanup()
 
-    def _write(self, d: Path, case: GemmCase) -> None:
+    def _write(self, d: Path, case: GemmCase, nxt=None) -> None:
+        """``case``'s memory images; ``nxt``: the weights that run next (a case or a layer's
+        :class:`quant.rows.QuantizedRows`: ``words`` and ``scheme_ids``), whose first block
+        ``case`` prefetches (R10b)."""
         e = self.accel.engine
         m, n, k = case.mnk
         if case.matmul and not self.matmul:
@@ -500,36 +512,56 @@ class FastRun:
             (d / f"w_{core}.hex").write_bytes(_hex(case.words[idx] if len(idx) else [0],
                                                   (1 << bits) - 1))
             (d / f"map_{core}.hex").write_bytes(_hex(idx if len(idx) else [0], 0xFFFF))
+            first = np.zeros((max(1, self.top_rows[core]), self.accel.memory.k_tile), np.int64)
+            if case.prefetch is not None:  # R10b: the next case's first weight block
+                if nxt is None:
+                    raise ConfigError(f"{case.name}: a prefetching case needs the next one")
+                used, steps = case.prefetch[0 if core == "dsp" else 1], case.prefetch[2]
+                fixed = np.asarray(nxt.scheme_ids) == int(Scheme.FIXED)
+                nidx = np.flatnonzero(fixed if core == "dsp" else ~fixed)
+                first[:used, :steps] = np.asarray(nxt.words)[nidx[:used], :steps]
+            (d / f"wn_{core}.hex").write_bytes(_hex(first, (1 << e.weight_bits) - 1))
         (d / "x.hex").write_bytes(_hex(case.x, (1 << e.act_bits) - 1))
 
-    def run(self, case: GemmCase) -> FastResult:
-        """Run ``case`` (after every earlier one, no reset in between)."""
-        return next(self.run_many([case]))
+    def run(self, case: GemmCase, nxt=None) -> FastResult:
+        """Run ``case`` (after every earlier one, no reset in between); ``nxt``: the weights
+        that run next (see :meth:`_write`), when ``case`` prefetches their first block."""
+        d = self._next_dir(case, nxt)
+        try:
+            self.proc.stdin.write("go\n")
+            self.proc.stdin.flush()
+        except BaseException:
+            shutil.rmtree(d, ignore_errors=True)
+            self.count -= 1
+            raise
+        return self._collect(d, case)
 
     def run_many(self, cases: Iterable[GemmCase]) -> Iterator[FastResult]:
         """Run ``cases`` back to back, yielding each one's result: the host writes case
         ``i + 1``'s memory images while the simulator runs case ``i``."""
         it = iter(cases)
         case = next(it, None)
-        d = self._next_dir(case) if case is not None else None
+        following = next(it, None)
+        d = self._next_dir(case, following) if case is not None else None
         try:
             while case is not None:
                 self.proc.stdin.write("go\n")
                 self.proc.stdin.flush()
-                following = next(it, None)
-                d_next = self._next_dir(following) if following is not None else None
+                after = next(it, None)
+                d_next = (self._next_dir(following, after) if following is not None
+                          else None)
                 result = self._collect(d, case)
-                case, d = following, d_next
+                case, following, d = following, after, d_next
                 yield result
         finally:
             if case is not None:  # written but never started: the harness will not read it
                 shutil.rmtree(d, ignore_errors=True)
                 self.count -= 1
 
-    def _next_dir(self, case: GemmCase) -> Path:
+    def _next_dir(self, case: GemmCase, nxt=None) -> Path:
         """Write ``case`` into the directory the harness reads at its next ``go``."""
         d = self.dir / str(self.count)
-        self._write(d, case)
+        self._write(d, case, nxt)
         self.count += 1
         return d
 

@@ -9,11 +9,14 @@ into the layer's value; a matmul runs one command per head (:func:`hw.tb.cases.m
 and the host requantizes the heads' accumulators. Pooling, additions and flattening run on the host
 (:func:`quant.infer.run_layer`) on the RTL's values. Every value is compared bit for bit with
 integer inference of the whole artifact, and every GEMM layer's busy cycles and requested
-bytes with the simulator's cycle mode for the preset's memory.
+bytes with the simulator's cycle mode for the preset's memory, run as the simulator runs the
+whole artifact: a GEMM layer's command prefetches the next GEMM layer's first weight block
+where the simulator's host does (sim.timing R10b, :func:`sim.engine.gemm_plan`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,15 +24,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from hw.ops import Runs, rtl_op
-from hw.tb.cases import layer_case, matmul_cases
+from hw.tb.cases import layer_case, matmul_cases, next_block
 from hw.tb.engine import Outcome, outcome
 from hw.tb.fast import FastRun
 from quant.artifact import Artifact
+from quant.formats import Scheme
 from quant.infer import quantize_input, run_artifact, run_layer
 from quant.ops import gemm_of
 from quant.ops.gemm import from_columns, output_columns
 from quant.ops.matmul import MATMUL, matmul_out
 from sim.arch import Accelerator
+from sim.timing import ScheduleResult
 
 
 @dataclass(frozen=True)
@@ -69,9 +74,14 @@ def verify_network(accel: Accelerator, art: Artifact, image: np.ndarray, run: Fa
     """Every layer of ``art`` on ``image`` (GEMM layers on ``run``'s DUT); returns one record
     per layer and whether the final output (the logits) equals integer inference.
     ``on_layer(i, total, name)`` is called before layer ``i``."""
+    from sim.engine import gemm_plan
     from sim.functional import check_artifact
+    from sim.ops import from_artifact
 
     check_artifact(art, accel)
+    plan = gemm_plan(from_artifact(art), accel)
+    gemms = [la for la in art.layers
+             if rtl_op(la.op) is Runs.ENGINE and la.op != MATMUL.name]
     q = quantize_input(art, image[None])
     ref = run_artifact(art, q, return_values=True)
     vals: dict[str, np.ndarray] = {"input": q}
@@ -85,7 +95,10 @@ def verify_network(accel: Accelerator, art: Artifact, image: np.ndarray, run: Fa
         if rtl_op(layer.op) is Runs.ENGINE and layer.op == MATMUL.name:
             y, gemm = matmul_on_rtl(accel, layer, xs, [fmts[s] for s in layer.inputs], run)
         elif rtl_op(layer.op) is Runs.ENGINE:
-            y, gemm = gemm_on_rtl(accel, layer, xs[0], ref[layer.name], run)
+            at = gemms.index(layer)
+            y, gemm = gemm_on_rtl(accel, layer, xs[0], ref[layer.name], run,
+                                  plan.get(layer.name),
+                                  gemms[at + 1] if at + 1 < len(gemms) else None)
         else:
             y = run_layer(layer, xs, [fmts[s] for s in layer.inputs])
         vals[layer.name] = y
@@ -95,16 +108,27 @@ def verify_network(accel: Accelerator, art: Artifact, image: np.ndarray, run: Fa
     return records, bool(np.array_equal(vals[art.output], ref[art.output]))
 
 
-def gemm_on_rtl(accel: Accelerator, layer, x: np.ndarray, want: np.ndarray, run: FastRun
+def gemm_on_rtl(accel: Accelerator, layer, x: np.ndarray, want: np.ndarray, run: FastRun,
+                planned: ScheduleResult | None = None, following=None
                 ) -> tuple[np.ndarray, Outcome]:
     """A weight-GEMM layer on one image ``x`` as one command on ``run``'s DUT: its value
     (integer inference's ``want`` where the RTL wrote nothing, so later layers still run)
-    and its outcome against ``want``."""
+    and its outcome against ``want``. ``planned``: the simulator's record of the layer in
+    the whole run (its cycles and bytes, R10b's preload and prefetch; None: the layer
+    alone); ``following``: the next GEMM layer, whose first weight block it prefetches."""
     mem = accel.memory
     cols, spatial = gemm_of(layer).to_columns(layer, x)
     case = layer_case(accel, layer, cols, output_columns(want),
                       bw=mem.dram_bytes_per_cycle, lat=mem.dram_latency)
-    r = run.run(case)
+    if planned is not None:
+        block = None
+        if planned.prefetch:
+            rows = following.rows
+            mf = int(np.sum(rows.scheme_ids == int(Scheme.FIXED)))
+            block = next_block(accel, mf, rows.shape[0] - mf, rows.shape[1])
+        case = dataclasses.replace(case, cycles=planned.cycles, dram_read=planned.dram_read,
+                                   preloaded=planned.preloaded, prefetch=block)
+    r = run.run(case, None if following is None else following.rows)
     gemm = outcome(case, r.y, r.cycles, r.req_bytes)
     return from_columns(np.where(r.y == -999, case.want, r.y), 1, spatial), gemm
 

@@ -256,8 +256,8 @@ def test_mutant_resident_base_off_by_one_block_is_caught(tmp_path) -> None:
     first tile but runs on ``K`` words past the previous tile's block, a block too far:
     later outer iterations read words no block of theirs was loaded into, so outputs must
     differ (the same cases pass on the unmutated top)."""
-    b = mutant(r"(\w)_home(_next)? \? 5'h00 : (\\\$\d+) ;", r"\3 ;", "resident-base",
-               tmp_path)
+    b = mutant(r"(\w)_home(_next)? \? (?:5'h00|w_org) : (\\\$\d+) ;", r"\3 ;",
+               "resident-base", tmp_path)
     cases = [random_case(TINY, m, n, k, seed=SEED + i, tiling=t)
              for i, (m, n, k, t) in enumerate(RESIDENT)]
     good = run_verilator(TINY, cases, seed=SEED + 7, log_file=tmp_path / "good")
@@ -271,7 +271,7 @@ def test_mutant_unsigned_matmul_port_is_caught(tmp_path) -> None:
     """The DSP PEs' weight-role port ignores ``a_signed`` (a signed operand's values enter
     zero-extended, as if the act_bits + 1-bit port were unsigned): matmuls with a negative
     weight-role value must differ, while ordinary GEMMs stay exact."""
-    b = mutant(r"= \\port\$\d+\$\d+ \[7\] & (\\port\$\d+\$0 \[\d+\]);", r"= 1'h0 & \1;",
+    b = mutant(r"= \\port\$\d+\$\d+ \[\d+\] & (\\port\$\d+\$0 \[\d+\]);", r"= 1'h0 & \1;",
                "unsigned-matmul-port", tmp_path, matmul=True)
     cases = matmul_mix(SEED + 12)
     outcomes = run_verilator(TINY, cases, seed=SEED + 12, build=b, log_file=tmp_path / "l")
@@ -290,3 +290,34 @@ def test_mutant_bypass_dropping_a_bit_is_caught(tmp_path) -> None:
     odd = [o for o, c in zip(outcomes, cases, strict=True) if c.matmul and (c.want % 2).any()]
     assert odd and not any(o.outputs_equal for o in odd)
     assert all(o.passed for o, c in zip(outcomes, cases, strict=True) if not c.matmul)
+
+
+def _chains(seed: int) -> tuple:
+    """Prefetch chains (R10b) on two DRAM timings, run as one list (no reset between)."""
+    from hw.tb.cases import random_chain
+
+    return [*random_chain(TINY, 8, seed, bw=4, lat=4), *random_chain(TINY, 8, seed + 1,
+                                                                      bw=2, lat=9)]
+
+
+def test_mutant_prefetch_origin_is_caught(tmp_path) -> None:
+    """A preloaded command reads its first weight block from ring word 0 instead of where
+    the prefetch wrote it (after the previous GEMM's blocks, R10b): outputs must differ."""
+    b = mutant(r"assign org_in = cmd__payload\[\d+\] \? \\\$\d+ \[\d+:0\] : 5'h00;",
+               "assign org_in = 5'h00;", "prefetch-origin", tmp_path)
+    cases = _chains(SEED + 30)
+    assert sum(c.preloaded for c in cases) >= 4
+    outcomes = run_verilator(TINY, cases, seed=SEED + 30, build=b, log_file=tmp_path / "l")
+    assert not all(o.outputs_equal for o in outcomes)
+
+
+def test_mutant_done_before_the_prefetch_is_in_is_caught(tmp_path) -> None:
+    """``busy`` falls at the last drain even while the prefetched block still arrives (R10b:
+    the GEMM is done one cycle after its last word): a forced prefetch that ends late must
+    show in the cycle count."""
+    b = mutant(r"(\\\$\d+ ) & pf_ok;", r"\1;", "prefetch-done", tmp_path)
+    cases = _chains(SEED + 31)
+    assert any(c.prefetch is not None for c in cases)
+    outcomes = run_verilator(TINY, cases, seed=SEED + 31, build=b, log_file=tmp_path / "l")
+    assert any(o.cycles_rtl != o.cycles_sim for o in outcomes)
+    assert not all(o.passed for o in outcomes)

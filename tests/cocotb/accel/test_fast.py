@@ -45,6 +45,24 @@ def test_fast_and_stream_harnesses_agree(accel, tmp_path) -> None:
         assert f.cycles_rtl == s.cycles_rtl == f.cycles_sim, f.name
 
 
+@pytest.mark.parametrize(("bw", "lat", "seed"), [(4, 4, 21), (1, 0, 22), (None, 3, 23)])
+def test_fast_and_stream_harnesses_agree_on_prefetch_chains(bw, lat, seed, tmp_path) -> None:
+    """R10b: GEMMs back to back, each prefetching the next one's first weight block (the
+    host's rule, every third forced) on both harnesses: identical outputs and busy cycles,
+    equal to the simulator's run of the sequence."""
+    from hw.tb.cases import random_chain, with_memory
+
+    accel = with_memory(TINY, bw, lat)
+    cases = random_chain(accel, 8, seed, bw=bw, lat=lat)
+    assert any(c.preloaded for c in cases)
+    fast = run_fast(accel, cases, build=build_fast(accel, ROOT))
+    stream = run_verilator(accel, cases, seed=SEED, log_file=tmp_path / "sim.log")
+    check_all(fast)
+    for f, s in zip(fast, stream, strict=True):
+        assert np.array_equal(f.y, s.y), f.name
+        assert f.cycles_rtl == s.cycles_rtl == f.cycles_sim, f.name
+
+
 def test_fast_and_stream_harnesses_agree_on_matmuls(tmp_path) -> None:
     """Random attention matmuls between GEMMs (sim.timing R11) on both harnesses: identical
     outputs and busy cycles, equal to quant.ops.matmul's accumulators and the simulator."""
