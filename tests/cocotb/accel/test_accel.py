@@ -54,23 +54,28 @@ RANDOM_CASES = 24
 SEED = 2026
 
 
+def prefetch_chains(seed: int) -> list:
+    """Three sequences of 8 GEMMs on the tiny preset, one DRAM timing each, run as one list
+    (no reset between), with R10b's prefetches (:func:`hw.tb.cases.random_chain`)."""
+    from hw.tb.cases import random_chain
+
+    return [c for i, (bw, lat) in enumerate(((4, 4), (None, 3), (2, 9)))
+            for c in random_chain(TINY, 8, seed + i, bw=bw, lat=lat)]
+
+
 def check_all(outcomes) -> None:
     failures = [o.failure() for o in outcomes if not o.passed]
     assert not failures, "\n".join(failures)
 
 
-@pytest.mark.parametrize(("bw", "lat", "seed"), [(4, 4, 11), (None, 3, 12), (2, 9, 13)])
-def test_engine_prefetch_chains(bw, lat, seed, tmp_path) -> None:
-    """R10b on Verilator: 8 GEMMs back to back, each command prefetching the next one's
-    first weight block (host's rule, every third forced), idle cycles on params/cmd and
-    mild back-pressure: outputs, busy cycles and bytes as the simulator's run of the whole
-    sequence."""
-    from hw.tb.cases import random_chain, with_memory
-
-    accel = with_memory(PARAMS["tiny"], bw, lat)
-    cases = random_chain(accel, 8, seed, bw=bw, lat=lat)
-    assert any(c.preloaded for c in cases)
-    outcomes = run_verilator(accel, cases, seed=SEED, log_file=tmp_path / "sim.log")
+def test_engine_prefetch_chains(tmp_path) -> None:
+    """R10b on Verilator: three runs of 8 GEMMs back to back (three DRAM timings), each
+    command prefetching the next one's first weight block (host's rule, every third
+    forced), idle cycles on params/cmd and mild back-pressure: outputs, busy cycles and
+    bytes as the simulator's run of each sequence."""
+    cases = prefetch_chains(SEED + 40)
+    assert sum(c.preloaded for c in cases) >= 6
+    outcomes = run_verilator(TINY, cases, seed=SEED, log_file=tmp_path / "sim.log")
     check_all(outcomes)
     assert all(o.cycles_rtl == o.cycles_sim for o in outcomes)
 
@@ -292,20 +297,12 @@ def test_mutant_bypass_dropping_a_bit_is_caught(tmp_path) -> None:
     assert all(o.passed for o, c in zip(outcomes, cases, strict=True) if not c.matmul)
 
 
-def _chains(seed: int) -> tuple:
-    """Prefetch chains (R10b) on two DRAM timings, run as one list (no reset between)."""
-    from hw.tb.cases import random_chain
-
-    return [*random_chain(TINY, 8, seed, bw=4, lat=4), *random_chain(TINY, 8, seed + 1,
-                                                                      bw=2, lat=9)]
-
-
 def test_mutant_prefetch_origin_is_caught(tmp_path) -> None:
     """A preloaded command reads its first weight block from ring word 0 instead of where
     the prefetch wrote it (after the previous GEMM's blocks, R10b): outputs must differ."""
     b = mutant(r"assign org_in = cmd__payload\[\d+\] \? \\\$\d+ \[\d+:0\] : 5'h00;",
                "assign org_in = 5'h00;", "prefetch-origin", tmp_path)
-    cases = _chains(SEED + 30)
+    cases = prefetch_chains(SEED + 30)
     assert sum(c.preloaded for c in cases) >= 4
     outcomes = run_verilator(TINY, cases, seed=SEED + 30, build=b, log_file=tmp_path / "l")
     assert not all(o.outputs_equal for o in outcomes)
@@ -316,7 +313,7 @@ def test_mutant_done_before_the_prefetch_is_in_is_caught(tmp_path) -> None:
     the GEMM is done one cycle after its last word): a forced prefetch that ends late must
     show in the cycle count."""
     b = mutant(r"(\\\$\d+ ) & pf_ok;", r"\1;", "prefetch-done", tmp_path)
-    cases = _chains(SEED + 31)
+    cases = prefetch_chains(SEED + 31)
     assert any(c.prefetch is not None for c in cases)
     outcomes = run_verilator(TINY, cases, seed=SEED + 31, build=b, log_file=tmp_path / "l")
     assert any(o.cycles_rtl != o.cycles_sim for o in outcomes)
