@@ -603,8 +603,8 @@ def top_memories(accel: Accelerator, matmul: bool = False
 #: adds half a LUT per product bit and bit of its narrower operand), the buffer forwarding
 #: logic per word bit and per buffer, the FIFO's per pointer bit and per FIFO.
 WALKER_LUT = 260
-CONTROLLER_LUT = 208
-CONTROLLER_LUT_PER_BIT = 35
+CONTROLLER_LUT = 300
+CONTROLLER_LUT_PER_BIT = 46
 BUF_LUT_PER_BIT = {"RAM32M": 1, "RAM64M": 1, "bram": 3, "ff": 2}
 BUF_LUT = {"RAM32M": 10, "RAM64M": 11, "bram": 22, "ff": 9}
 #: Depth slices whose read multiplexer one more LUT per word bit covers (beside the
@@ -625,8 +625,9 @@ def controller_luts(k_tile: int) -> int:
     """The controller's LUTs besides its load-size multiplies: ``CONTROLLER_LUT`` plus
     ``CONTROLLER_LUT_PER_BIT`` per bit of :func:`ring_count_bits` (the step counters, the
     rings' room comparisons and the block bases and sizes grow with ``k_tile``; least squares
-    over the three calibration tops, 6 to 15 bits: tiny, mid and xc7z020 within 1, 8 and 2
-    LUTs, reports/reference/resource_calibration_tops.md)."""
+    over the three calibration tops, 6 to 15 bits: tiny, mid and xc7z020 within 15, 22 and
+    15 LUTs, reports/reference/resource_calibration_tops.md; 208 + 35 per bit before R10b's
+    prefetch request, ring origin and the multiplexed load size)."""
     return CONTROLLER_LUT + CONTROLLER_LUT_PER_BIT * ring_count_bits(k_tile)
 
 
