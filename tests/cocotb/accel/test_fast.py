@@ -37,6 +37,17 @@ MID = load_accelerator(CONFIG_DIR / "rtl" / "mid.yaml")
 ROOT = REPO / "build" / "fastrtl"
 
 
+def both_agree(accel, cases, seed: int, tmp_path, matmul: bool = False) -> None:
+    """``cases`` on the fast and the stream harness: every output and busy cycle count
+    identical, and equal to the reference and the simulator."""
+    fast = run_fast(accel, cases, build=build_fast(accel, ROOT, matmul=matmul))
+    stream = run_verilator(accel, cases, seed=seed, log_file=tmp_path / "sim.log")
+    check_all(fast)
+    for f, s in zip(fast, stream, strict=True):
+        assert np.array_equal(f.y, s.y), f.name
+        assert f.cycles_rtl == s.cycles_rtl == f.cycles_sim, f.name
+
+
 @pytest.mark.parametrize("accel", [TINY, TINY_POT], ids=lambda a: a.name)
 def test_fast_and_stream_harnesses_agree(accel, tmp_path) -> None:
     """The same cases on both harnesses: every output and every busy cycle count identical
@@ -44,12 +55,7 @@ def test_fast_and_stream_harnesses_agree(accel, tmp_path) -> None:
     cases = random_cases(accel, 16, seed=SEED + 7)
     if accel is TINY:
         cases += [artifact_layer_case(accel), artifact_layer_case(accel, layer="fc")]
-    fast = run_fast(accel, cases, build=build_fast(accel, ROOT))
-    stream = run_verilator(accel, cases, seed=SEED, log_file=tmp_path / "sim.log")
-    check_all(fast)
-    for f, s in zip(fast, stream, strict=True):
-        assert np.array_equal(f.y, s.y), f.name
-        assert f.cycles_rtl == s.cycles_rtl == f.cycles_sim, f.name
+    both_agree(accel, cases, SEED, tmp_path)
 
 
 def test_fast_and_stream_harnesses_agree_on_prefetch_chains(tmp_path) -> None:
@@ -57,24 +63,14 @@ def test_fast_and_stream_harnesses_agree_on_prefetch_chains(tmp_path) -> None:
     weight block (the host's rule, every third forced), on both harnesses: identical
     outputs and busy cycles, equal to the simulator's run of each sequence."""
     cases = prefetch_chains(SEED + 21)
-    fast = run_fast(TINY, cases, build=build_fast(TINY, ROOT))
-    stream = run_verilator(TINY, cases, seed=SEED, log_file=tmp_path / "sim.log")
-    check_all(fast)
-    for f, s in zip(fast, stream, strict=True):
-        assert np.array_equal(f.y, s.y), f.name
-        assert f.cycles_rtl == s.cycles_rtl == f.cycles_sim, f.name
+    both_agree(TINY, cases, SEED, tmp_path)
 
 
 def test_fast_and_stream_harnesses_agree_on_matmuls(tmp_path) -> None:
     """Random attention matmuls between GEMMs (sim.timing R11) on both harnesses: identical
     outputs and busy cycles, equal to quant.ops.matmul's accumulators and the simulator."""
     cases = matmul_mix(SEED + 14)
-    fast = run_fast(TINY, cases, build=build_fast(TINY, ROOT, matmul=True))
-    stream = run_verilator(TINY, cases, seed=SEED + 14, log_file=tmp_path / "sim.log")
-    check_all(fast)
-    for f, s in zip(fast, stream, strict=True):
-        assert np.array_equal(f.y, s.y), f.name
-        assert f.cycles_rtl == s.cycles_rtl == f.cycles_sim, f.name
+    both_agree(TINY, cases, SEED + 14, tmp_path, matmul=True)
 
 
 @pytest.mark.parametrize("accel", [DENSE, WIDE], ids=lambda a: a.name)
