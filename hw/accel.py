@@ -19,7 +19,7 @@ from sim.timing import ring_steps
 
 
 class GemmAccelerator(wiring.Component):
-    """One mixed-scheme GEMM per command, with the timing of sim.timing rules R1-R9.
+    """One mixed-scheme GEMM per command, with the timing of sim.timing rules R1-R10b.
 
     The host writes per-row requantization parameters (``params``), then a command
     (``cmd``: M split, N, K, F, the R2 quotients/remainders, the R3 tiling (loop order and

@@ -37,7 +37,7 @@ GENERATORS = {False: "fpim.hw.accel.GemmAccelerator", True: "fpim.hw.engine.Engi
 SCOPES = {
     False: "accelerator: DSP core, LUT core, post-processors, BRAM ring buffers for weights "
            "and activations, output buffer, requantization parameter memories, controller "
-           "running one GEMM per command (timing rules R1-R9 of sim.timing; see docs/rtl.md)",
+           "running one GEMM per command (timing rules R1-R10b of sim.timing; see docs/rtl.md)",
     True: "engine datapath: DSP core, LUT core, post-processors (no buffers, no controller)",
 }
 
