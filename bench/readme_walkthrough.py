@@ -60,9 +60,9 @@ EXPECT: dict[str, Expect] = {
          "to fit it, quantize again with --first-last-bits 0 --input-bits 4 "
          "--pool-extra-bits 0"), long=True),
     ".venv/bin/fpim simulate --model resnet50 --accel xc7z020": Expect(
-        ("5802693 cycles (144661 stall)", "17.23 FPS (images/s)", "MAC utilisation 91.8%")),
+        ("5720837 cycles (62805 stall)", "17.48 FPS (images/s)", "MAC utilisation 93.1%")),
     ".venv/bin/fpim simulate --model resnet18 --accel xc7z020": Expect(
-        ("2595439 cycles", "MAC utilisation 91.0%")),
+        ("2560127 cycles", "MAC utilisation 92.3%")),
     ".venv/bin/fpim simulate --model mynet.py:make --input-shape 1,3,32,32 --accel xc7z020":
         Expect(not_run="needs the user's mynet.py (tests/sim/test_your_model_cli.py runs this "
                        "form from the file's own directory)"),
@@ -79,11 +79,11 @@ EXPECT: dict[str, Expect] = {
         ("functional: bit-exact against quant.infer on 1 random image (deit_tiny artifact from "
          "random weights, seed 0, PTQ on 1 random image): logits equal",), long=True),
     ".venv/bin/fpim search msq --part XC7Z020 --bits 4 --model resnet18 --save build/msq.yaml":
-        Expect(("3644308 cycles", "LUT 37503", "verdict: mixing pays",
+        Expect(("3575832 cycles", "LUT 39811", "verdict: mixing pays",
                 "reproduce: fpim simulate --model resnet18 --accel build/msq.yaml --mode "
-                "analytical --sp2-fraction 0.75")),
+                "analytical --sp2-fraction 0.7\n")),
     ".venv/bin/fpim simulate --model resnet18 --accel build/msq.yaml --mode analytical "
-    "--sp2-fraction 0.75": Expect(("3644308 cycles", "LUT 37503/53200", "27.44 FPS")),
+    "--sp2-fraction 0.7": Expect(("3575832 cycles", "LUT 39811/53200", "27.97 FPS")),
     ".venv/bin/fpim report --model resnet50 --accel xc7z020 --out "
     "reports/reference/resnet50_xc7z020": Expect(
         ("report: reports/reference/resnet50_xc7z020/index.html",)),
@@ -92,7 +92,7 @@ EXPECT: dict[str, Expect] = {
         ("report: reports/reference/msq4_resnet18_xc7z020/index.html",)),
     ".venv/bin/fpim rtl --accel tiny --out rtl": Expect(("wrote rtl/fpim_tiny.v",)),
     ".venv/bin/fpim synth --accel tiny": Expect(("3166", "876"), long=True),
-    ".venv/bin/fpim synth --accel tiny --whole-top": Expect(("4168", "1747"), long=True),
+    ".venv/bin/fpim synth --accel tiny --whole-top": Expect(("4384", "1764"), long=True),
     ".venv/bin/python bench/resource_calibration.py": Expect(long=True),
     ".venv/bin/python bench/resource_calibration.py --tops": Expect(long=True),
     ".venv/bin/fpim verify --accel tiny": Expect(("25 passed, 0 failed",), long=True),
