@@ -160,15 +160,14 @@ def _rows(wl: Workload) -> list[_Row]:
     return out
 
 
-def prefetch_chain(wl: Workload) -> list[int]:
-    """R10b, the host's side: per GEMM row of ``wl`` (in run order), :data:`CHAIN_HOST`
-    where the row may prefetch the next row's first weight block — both one GEMM with
-    weights (``groups = 1``, not a matmul) and ops that follow each other — else
-    :data:`CHAIN_NONE`; the cycle kernel then prefetches where it ends in time."""
-    return _chain(wl, _rows(wl))
+def prefetch_chain(wl: Workload, rows: list[_Row] | None = None) -> list[int]:
+    """R10b, the host's side: per GEMM row of ``wl`` (in run order; ``rows``: its rows when
+    already listed), :data:`CHAIN_HOST` where the row may prefetch the next row's first
+    weight block — both one GEMM with weights (``groups = 1``, not a matmul) and ops that
+    follow each other — else :data:`CHAIN_NONE`; the cycle kernel then prefetches where it
+    ends in time."""
+    rows = _rows(wl) if rows is None else rows
 
-
-def _chain(wl: Workload, rows: list[_Row]) -> list[int]:
     def one(r: _Row) -> bool:
         return r.count == 1 and wl.ops[r.op_index].kind != "matmul"
 
@@ -188,7 +187,7 @@ def _schedule(wl: Workload, rows: list[_Row], accel: Accelerator, max_cycles: in
                            e.weight_bits, e.act_bits, mem.dram_bytes_per_cycle,
                            mem.dram_latency, max_cycles,
                            [_role_bits(ops[r.op_index], accel) for r in rows],
-                           packing=e.dsp_packing, chain=_chain(wl, rows))
+                           packing=e.dsp_packing, chain=prefetch_chain(wl, rows))
 
 
 def gemm_plan(wl: Workload, accel: Accelerator) -> dict[str, ScheduleResult]:
@@ -247,7 +246,7 @@ def simulate(wl: Workload, accel: Accelerator, mode: str = "cycle",
                                             e.dsp_packing)
             add(r.op_index, res.cycles, comp, res.stall, res.dram_read)
     else:
-        chain = _chain(wl, rows)
+        chain = prefetch_chain(wl, rows)
         for i, r in enumerate(rows):
             g = ops[r.op_index]
             shape = GemmShape(r.m_fixed, r.m_lut, g.n, g.k)

@@ -324,9 +324,14 @@ class GemmShape:
 
 def row_steps(m_fixed: int, m_lut: int, dsp_rows: int, lut_rows: int) -> int:
     """``F`` of rule R1 (the caller has checked each core with rows exists)."""
-    fd = ceil_div(m_fixed, dsp_rows) if m_fixed else 0
-    fl = ceil_div(m_lut, lut_rows) if m_lut else 0
+    fd = (m_fixed + dsp_rows - 1) // dsp_rows if m_fixed > 0 else 0
+    fl = (m_lut + lut_rows - 1) // lut_rows if m_lut > 0 else 0
     return max(fd, fl)
+
+
+#: :func:`row_steps` compiled for the cycle kernels (Python callers keep the plain function:
+#: a call into numba costs more than the arithmetic).
+_row_steps = numba.njit(cache=True)(row_steps)
 
 
 @numba.njit(cache=True)
@@ -624,9 +629,7 @@ def analytical_cycles(g: GemmShape, dsp_rows: int, lut_rows: int, cols: int, k_t
 def first_block_rows(m_fixed: int, m_lut: int, rd: int, rl: int) -> tuple[int, int]:
     """R2: the DSP and LUT rows ``(a_0, b_0)`` of a GEMM's first weight block (row step 0),
     what R10b prefetches (``k_0 = min(KT, K)`` steps of them)."""
-    fd = (m_fixed + rd - 1) // rd if m_fixed > 0 else 0
-    fl = (m_lut + rl - 1) // rl if m_lut > 0 else 0
-    nf = max(fd, fl)
+    nf = _row_steps(m_fixed, m_lut, rd, rl)
     return (m_fixed + nf - 1) // nf, (m_lut + nf - 1) // nf
 
 
@@ -664,9 +667,7 @@ def _gemm_schedule(mf: int, ml: int, n: int, k: int, order: int, res: int, rd: i
     cycle 0 (no request, no bytes); ``pf_k`` > 0 — after the GEMM's last
     request, a block of ``pf_k`` steps and ``pf_bytes`` bytes is requested, whose last word
     goes to column ``PREFETCH_LAST`` (-1 without); ``cycles`` stays the last drain's end."""
-    fd = (mf + rd - 1) // rd if mf > 0 else 0
-    fl = (ml + rl - 1) // rl if ml > 0 else 0
-    nf = max(fd, fl)
+    nf = _row_steps(mf, ml, rd, rl)
     nj = (n + c - 1) // c
     nq = (k + kt - 1) // kt
     qa, ra = mf // nf, mf % nf
@@ -859,7 +860,7 @@ def _schedule_many(params: np.ndarray, rd: int, rl: int, c: int, pack: int, kt: 
 def schedule_cycles(params: np.ndarray, rd: int, rl: int, c: int, kt: int, wbits: int,
                     abits: int, bw: int | None, lat: int, limit: int | None,
                     row_bits: Sequence[int] | None = None, *, packing: int,
-                    tilings: Sequence[Tiling] | None = None,
+                    tilings: Sequence[Tiling | None] | None = None,
                     chain: Sequence[int] | None = None
                     ) -> tuple[list[ScheduleResult], int]:
     """Cycle-level timing of many GEMMs: returns (one :class:`ScheduleResult` per row,
@@ -869,8 +870,8 @@ def schedule_cycles(params: np.ndarray, rd: int, rl: int, c: int, kt: int, wbits
     (R3: loop order and residency) is computed here. ``row_bits`` gives each row's
     weight-role width (R11b: a matmul's is ``abits``); None: ``wbits`` for every row.
     ``packing``: the DSP core's rows per multiplier (R4b). ``tilings``: each row's tiling
-    instead of R3's (a testbench playing a host that writes another one; a resident one must
-    satisfy :func:`resident_fits`). ``chain``: R10b, per row, :data:`CHAIN_NONE`,
+    instead of R3's, None for R3's (a testbench playing a host that writes another one; a
+    resident one must satisfy :func:`resident_fits`). ``chain``: R10b, per row, :data:`CHAIN_NONE`,
     :data:`CHAIN_HOST` or :data:`CHAIN_FORCE` (the host's are :func:`prefetch_chain`'s);
     only a row of one GEMM followed by a row of one GEMM may have another than
     :data:`CHAIN_NONE`. None: no prefetch. See :func:`_schedule_many` for what each row holds.
@@ -886,9 +887,10 @@ def schedule_cycles(params: np.ndarray, rd: int, rl: int, c: int, kt: int, wbits
             raise ValueError(f"chain[{i}]: a prefetch needs a row of one GEMM followed by "
                              "another (R10b)")
     bits = [int(wbits)] * len(p0) if row_bits is None else [int(b) for b in row_bits]
-    if tilings is None:
-        tilings = [gemm_tiling(GemmShape(int(r[0]), int(r[1]), int(r[2]), int(r[3])), rd, rl,
-                               c, kt, b, abits) for r, b in zip(p0, bits, strict=True)]
+    tilings = [gemm_tiling(GemmShape(int(r[0]), int(r[1]), int(r[2]), int(r[3])), rd, rl, c,
+                           kt, b, abits) if t is None else t
+               for r, b, t in zip(p0, bits, [None] * len(p0) if tilings is None else tilings,
+                                  strict=True)]
     for r, t in zip(p0, tilings, strict=True):
         if t.resident and not resident_fits(t.order, row_steps(int(r[0]), int(r[1]), rd, rl),
                                             ceil_div(int(r[2]), c), int(r[3]), kt):

@@ -32,7 +32,7 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge
 
-from hw.tb.cases import weight_beat
+from hw.tb.cases import core_rows, weight_beat
 from sim.timing import DramChannel
 
 OUT_READY = {"always": None, "mild": 4, "heavy": 0.3}
@@ -203,10 +203,9 @@ class TB:
         return int(self.rng.random() < OUT_READY["heavy"])
 
     @staticmethod
-    def core_rows(case: dict) -> dict:
+    def with_core_words(case: dict) -> dict:
         """Layer rows of each core, in core order; the case gets each core's weight words."""
-        sid = np.asarray(case["scheme_ids"])
-        rows_of = {"dsp": np.flatnonzero(sid == 0), "lut": np.flatnonzero(sid != 0)}
+        rows_of = core_rows(case["scheme_ids"])
         words = np.asarray(case["words"])
         for core, idx in rows_of.items():
             case[f"w_{core}"] = words[idx].tolist()
@@ -216,10 +215,10 @@ class TB:
         """Params, command, then the GEMM; returns outputs, busy cycles and requests.
         ``nxt``: the case that runs next (a prefetch reads its first weight block, R10b)."""
         acc_mask = (1 << self.accel.engine.acc_bits) - 1
-        rows_of = self.core_rows(case)
+        rows_of = self.with_core_words(case)
         fixed, lut = rows_of["dsp"], rows_of["lut"]
         if nxt is not None:
-            self.core_rows(nxt)
+            self.with_core_words(nxt)
         for core, idx in ((0, fixed), (1, lut)):
             for i, r in enumerate(idx):
                 self.params_src.send({"lut": core, "row": i, "p": {

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from amaranth.sim import Simulator
 
-from hw.tb.cases import GemmCase, case_command, weight_beat
+from hw.tb.cases import GemmCase, case_command, core_rows, weight_beat
 from sim.timing import DramChannel
 
 
@@ -60,12 +60,12 @@ def run_cases(accel, cases: list[GemmCase], *, dut=None, vcd: str | None = None
 
     def core_words(case: GemmCase) -> dict[str, np.ndarray]:
         """Layer rows of each core, in core order."""
-        return {"dsp": case.words[case.fixed_rows], "lut": case.words[case.lut_rows]}
+        return {core: case.words[idx] for core, idx in core_rows(case.scheme_ids).items()}
 
     async def one(ctx, i: int) -> None:
         case, result, y = cases[i], results[i], ys[i]
         nxt = cases[i + 1] if i + 1 < len(cases) else None
-        rows_of = {"dsp": case.fixed_rows, "lut": case.lut_rows}
+        rows_of = core_rows(case.scheme_ids)
         words = core_words(case)
         x = case.x
         for lut_core, idx in ((0, case.fixed_rows), (1, case.lut_rows)):

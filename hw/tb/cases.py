@@ -51,6 +51,13 @@ from sim.timing import (
 MEMORY_TIMINGS = ((None, 0), (None, 3), (4, 4), (2, 1), (1, 0), (8, 12), (3, 7))
 
 
+def core_rows(scheme_ids) -> dict[str, np.ndarray]:
+    """Layer row indices of each core, in core order: the fixed-point rows on the DSP core,
+    the others on the LUT core."""
+    fixed = np.asarray(scheme_ids) == int(Scheme.FIXED)
+    return {"dsp": np.flatnonzero(fixed), "lut": np.flatnonzero(~fixed)}
+
+
 @dataclass(frozen=True, eq=False)
 class GemmCase:
     """One GEMM with its expected output and predicted cycles (see the module docstring).
@@ -112,12 +119,12 @@ class GemmCase:
     @property
     def fixed_rows(self) -> np.ndarray:
         """Layer row indices on the DSP core, in core order."""
-        return np.flatnonzero(self.scheme_ids == int(Scheme.FIXED))
+        return core_rows(self.scheme_ids)["dsp"]
 
     @property
     def lut_rows(self) -> np.ndarray:
         """Layer row indices on the LUT core, in core order."""
-        return np.flatnonzero(self.scheme_ids != int(Scheme.FIXED))
+        return core_rows(self.scheme_ids)["lut"]
 
     @property
     def mnk(self) -> tuple[int, int, int]:
@@ -233,18 +240,15 @@ def chained(accel: Accelerator, cases: list[GemmCase], chain: list[int]) -> list
     timing and carry no matmul."""
     if len({(c.bw, c.lat) for c in cases}) > 1 or any(c.matmul for c in cases):
         raise ConfigError("chained cases share one DRAM timing and carry no matmul")
-    e, mem = accel.engine, accel.memory
-    acc = with_memory(accel, cases[0].bw, cases[0].lat) if cases else accel
+    e = accel.engine
+    mem = (with_memory(accel, cases[0].bw, cases[0].lat) if cases else accel).memory
     params = np.array([[len(c.fixed_rows), len(c.lut_rows), c.mnk[1], c.mnk[2], 1]
                        for c in cases], dtype=np.int64).reshape(-1, 5)
-    tilings = [gemm_tiling(GemmShape(int(r[0]), int(r[1]), int(r[2]), int(r[3])), e.dsp_rows,
-                           e.lut_rows, e.cols, mem.k_tile, e.weight_bits, e.act_bits)
-               if c.tiling is None else _as_tiling(c.tiling)
-               for r, c in zip(params, cases, strict=True)]
     out, _ = schedule_cycles(params, e.dsp_rows, e.lut_rows, e.cols, mem.k_tile,
-                             e.weight_bits, e.act_bits, acc.memory.dram_bytes_per_cycle,
-                             acc.memory.dram_latency, None, packing=e.dsp_packing,
-                             tilings=tilings, chain=chain)
+                             e.weight_bits, e.act_bits, mem.dram_bytes_per_cycle,
+                             mem.dram_latency, None, packing=e.dsp_packing,
+                             tilings=[None if c.tiling is None else _as_tiling(c.tiling)
+                                      for c in cases], chain=chain)
     return [dataclasses.replace(
         c, cycles=r.cycles, dram_read=r.dram_read, preloaded=r.preloaded,
         prefetch=next_block(accel, *params[i + 1, :2], int(params[i + 1, 3]))

@@ -46,11 +46,10 @@ from amaranth.lib import data
 
 from hw.generate import DIM_BITS, PARAM_DEPTH, generate, top_name
 from hw.params import lane_shape
-from hw.tb.cases import GemmCase, case_command
+from hw.tb.cases import GemmCase, case_command, core_rows
 from hw.tb.engine import REPO, Outcome, outcome
 from hw.tb.verilator import STAMP, VERILATOR_ARGS, directory_lock, find_verilator
 from quant.errors import ConfigError, ShapeError, SimulationError
-from quant.formats import Scheme
 from sim.arch import Accelerator
 from sim.timing import ring_steps
 
@@ -491,7 +490,7 @@ class FastRun:
                              f"and {m * n}")
         cmd = self.layouts["cmd"].const(case_command(self.accel, case)).as_bits()
         params = []
-        rows = {"dsp": case.fixed_rows, "lut": case.lut_rows}
+        rows = core_rows(case.scheme_ids)
         acc_mask = (1 << e.acc_bits) - 1
         for core, idx in rows.items():
             for i, r in enumerate(idx):
@@ -517,8 +516,7 @@ class FastRun:
                 if nxt is None:
                     raise ConfigError(f"{case.name}: a prefetching case needs the next one")
                 used, steps = case.prefetch[0 if core == "dsp" else 1], case.prefetch[2]
-                fixed = np.asarray(nxt.scheme_ids) == int(Scheme.FIXED)
-                nidx = np.flatnonzero(fixed if core == "dsp" else ~fixed)
+                nidx = core_rows(nxt.scheme_ids)[core]
                 first[:used, :steps] = np.asarray(nxt.words)[nidx[:used], :steps]
             (d / f"wn_{core}.hex").write_bytes(_hex(first, (1 << e.weight_bits) - 1))
         (d / "x.hex").write_bytes(_hex(case.x, (1 << e.act_bits) - 1))
@@ -528,11 +526,9 @@ class FastRun:
         that run next (see :meth:`_write`), when ``case`` prefetches their first block."""
         d = self._next_dir(case, nxt)
         try:
-            self.proc.stdin.write("go\n")
-            self.proc.stdin.flush()
+            self._go()
         except BaseException:
-            shutil.rmtree(d, ignore_errors=True)
-            self.count -= 1
+            self._withdraw(d)
             raise
         return self._collect(d, case)
 
@@ -545,8 +541,7 @@ class FastRun:
         d = self._next_dir(case, following) if case is not None else None
         try:
             while case is not None:
-                self.proc.stdin.write("go\n")
-                self.proc.stdin.flush()
+                self._go()
                 after = next(it, None)
                 d_next = (self._next_dir(following, after) if following is not None
                           else None)
@@ -555,8 +550,17 @@ class FastRun:
                 yield result
         finally:
             if case is not None:  # written but never started: the harness will not read it
-                shutil.rmtree(d, ignore_errors=True)
-                self.count -= 1
+                self._withdraw(d)
+
+    def _go(self) -> None:
+        """Start the harness on the next case directory."""
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.flush()
+
+    def _withdraw(self, d: Path) -> None:
+        """Remove a case directory written but never started."""
+        shutil.rmtree(d, ignore_errors=True)
+        self.count -= 1
 
     def _next_dir(self, case: GemmCase, nxt=None) -> Path:
         """Write ``case`` into the directory the harness reads at its next ``go``."""

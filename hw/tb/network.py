@@ -24,11 +24,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from hw.ops import Runs, rtl_op
-from hw.tb.cases import layer_case, matmul_cases, next_block
+from hw.tb.cases import core_rows, layer_case, matmul_cases, next_block
 from hw.tb.engine import Outcome, outcome
 from hw.tb.fast import FastRun
 from quant.artifact import Artifact
-from quant.formats import Scheme
 from quant.infer import quantize_input, run_artifact, run_layer
 from quant.ops import gemm_of
 from quant.ops.gemm import from_columns, output_columns
@@ -124,7 +123,7 @@ def gemm_on_rtl(accel: Accelerator, layer, x: np.ndarray, want: np.ndarray, run:
         block = None
         if planned.prefetch:
             rows = following.rows
-            mf = int(np.sum(rows.scheme_ids == int(Scheme.FIXED)))
+            mf = len(core_rows(rows.scheme_ids)["dsp"])
             block = next_block(accel, mf, rows.shape[0] - mf, rows.shape[1])
         case = dataclasses.replace(case, cycles=planned.cycles, dram_read=planned.dram_read,
                                    preloaded=planned.preloaded, prefetch=block)
