@@ -4,8 +4,9 @@ For each model and preset, what ``fpim simulate --model M --accel P --json`` com
 run's MAC utilisation (MACs over the engine's PE-cycles), FPS, DRAM bytes, and the
 compute-bound layers (roofline verdict of :meth:`sim.results.RunResult.bound`) with their
 lowest utilisation and how many reach 90 %; the layers under 90 % are listed with their
-shapes, the utilisation the array's shape allows them (:func:`geometry_cap`: e.g. N = 49
-on 12 columns fills 49 of 60 column slots) and their utilisation without stall cycles (the
+shapes, the utilisation the array's shape allows them (``shape_cap``,
+:meth:`sim.results.RunResult.shape_cap`: e.g. N = 49 on 12 columns fills 49 of 60 column
+slots) and their utilisation without stall cycles (the
 ceiling of any memory-side change: what remains under it is fill, drain and geometry). Each
 DRAM-bound layer (left of the roofline's ridge) is listed with how close it comes to its
 roofline (:meth:`sim.results.RunResult.of_roofline`: its bytes at the DRAM bandwidth over its
@@ -25,16 +26,7 @@ import argparse
 
 from fpim.flows.simulate import load_workload, simulate
 from sim.config import load_accelerator
-from sim.timing import ceil_div, row_steps
-
-
-def geometry_cap(r, e, la: dict) -> float:
-    """The MAC utilisation the array's shape allows the layer: its MACs over the PE-cycles of
-    ``F * J`` output tiles of ``K`` cycles each per group (R1, R4b: at best one tile per K
-    cycles), before any fill, drain or stall."""
-    f = row_steps(la["rows_fixed"], la["rows_lut"], e.dsp_rows, e.lut_rows)
-    tiles = f * ceil_div(la["n"], e.cols) * la["groups"]
-    return la["macs"] / (r.pes * tiles * la["k"])
+from sim.timing import ceil_div
 
 
 def min_read_bytes(e, la: dict) -> int:
@@ -72,7 +64,7 @@ def main() -> None:
             for la in low:
                 free = la["macs"] / (r.pes * la["compute_cycles"])
                 print(f"    {la['name']}: M={la['m']} N={la['n']} K={la['k']} "
-                      f"util {la['mac_util']:.1%} (geometry cap {geometry_cap(r, e, la):.1%}, "
+                      f"util {la['mac_util']:.1%} (shape cap {la['shape_cap']:.1%}, "
                       f"without stalls {free:.1%})")
             for layer, la in zip(r.layers, rows, strict=True):
                 if la["bound"] != "dram":

@@ -33,10 +33,12 @@ from sim.timing import (
     analytical_cycles,
     attention_cycles,
     attention_steps,
+    ceil_div,
     compute_cycles,
     gemm_tiling,
     plain_os_cycles,
     schedule_cycles,
+    shape_cycles,
     vector_op_cycles,
     vector_op_steps,
     write_back_bytes,
@@ -62,6 +64,7 @@ class _Totals:
     compute: int = 0
     stall: int = 0
     dram_read: int = 0
+    shape: int = 0
 
 
 def check_workload(wl: Workload, accel: Accelerator) -> None:
@@ -261,6 +264,14 @@ def simulate(wl: Workload, accel: Accelerator, mode: str = "cycle",
             else:
                 add(r.op_index, r.count * t.cycles, r.count * t.compute, r.count * t.stall,
                     r.count * t.dram_read)
+    for r in rows:  # the shape's bound on each op's cycles (plain mode: its one-core array)
+        g = ops[r.op_index]
+        if mode == "plain":
+            best = ceil_div(g.m, e.rows) * ceil_div(g.n, e.cols) * g.k  # plain_os_cycles
+        else:
+            best = shape_cycles(GemmShape(r.m_fixed, r.m_lut, g.n, g.k), e.dsp_rows,
+                                e.lut_rows, e.cols)
+        per_op[r.op_index].shape += r.count * best
     layers = []
     vec = accel.vector
     step = mode == "cycle"
@@ -298,6 +309,6 @@ def simulate(wl: Workload, accel: Accelerator, mode: str = "cycle",
                                   rows_fixed=o.rows_fixed, rows_lut=o.rows_lut, cycles=cyc,
                                   compute_cycles=tot.compute, stall_cycles=tot.stall,
                                   util_dsp=u_d, util_lut=u_l, macs=o.macs,
-                                  dram_bytes=tot.dram_read + write))
+                                  dram_bytes=tot.dram_read + write, shape_cycles=tot.shape))
     attn = attention_of(wl)  # a transformer: the vector unit counts in the resources
     return RunResult.build(wl.name, accel, mode, layers, wl.batch, attn)

@@ -22,6 +22,9 @@ class LayerResult:
     ``util_dsp`` / ``util_lut`` are each core's MACs over its PE-cycles in this layer;
     ``dram_bytes`` counts loads and output write-back. ``hidden_cycles``: a vector op's
     cycles that overlap the engine (rule R16 of :mod:`sim.timing`), not in ``cycles``.
+    ``shape_cycles``: the fewest cycles the array's shape allows the layer (its output
+    tiles at K cycles each, :func:`sim.timing.shape_cycles`; 0 off the engine), never more
+    than ``compute_cycles``.
     """
 
     name: str
@@ -40,6 +43,7 @@ class LayerResult:
     macs: int
     dram_bytes: int
     hidden_cycles: int = 0
+    shape_cycles: int = 0
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,13 @@ class RunResult:
             best = max(best, self.read_bytes(la) / self.read_bw)
         return best / la.cycles
 
+    def shape_cap(self, la: LayerResult) -> float:
+        """The MAC utilisation the array's shape allows the layer: its MACs over the PEs
+        times its ``shape_cycles`` (0 off the engine). What :meth:`mac_util` lacks of it is
+        fill, drain and stalls; what this lacks of 1.0 is the layer's M and N against the
+        cores' rows and the columns (a 7x7 layer, N = 49, on 12 columns fills 49 of 60)."""
+        return la.macs / (self.pes * la.shape_cycles) if self.pes and la.shape_cycles else 0.0
+
     @property
     def total_cycles(self) -> int:
         return sum(la.cycles for la in self.layers)
@@ -189,7 +200,8 @@ class RunResult:
             "workload": self.workload, "accelerator": self.accelerator, "mode": self.mode,
             "clock_mhz": self.clock_mhz, **self.totals(), "resources": self.resources,
             "layers": [{**asdict(la), "mac_util": self.mac_util(la), "bound": self.bound(la),
-                        "of_roofline": self.of_roofline(la)} for la in self.layers],
+                        "of_roofline": self.of_roofline(la), "shape_cap": self.shape_cap(la)}
+                       for la in self.layers],
         }
 
     def to_csv(self) -> str:
@@ -197,9 +209,9 @@ class RunResult:
         names = [f.name for f in fields(LayerResult)]
         w = csv.writer(out, lineterminator="\n")
         # the JSON's layer fields, in its order
-        w.writerow([*names, "mac_util", "bound", "of_roofline"])
+        w.writerow([*names, "mac_util", "bound", "of_roofline", "shape_cap"])
         for la in self.layers:
             w.writerow([f"{v:.6f}" if isinstance(v, float) else v
                         for v in (*(getattr(la, n) for n in names), self.mac_util(la),
-                                  self.bound(la), self.of_roofline(la))])
+                                  self.bound(la), self.of_roofline(la), self.shape_cap(la))])
         return out.getvalue()

@@ -384,6 +384,15 @@ def compute_cycles(g: GemmShape, dsp_rows: int, lut_rows: int, cols: int, order:
     return total + k + last_c + r_last
 
 
+def shape_cycles(g: GemmShape, dsp_rows: int, lut_rows: int, cols: int) -> int:
+    """The fewest cycles the array's shape allows GEMM ``g``: its ``F * J`` output tiles (R1,
+    R2) at ``K`` cycles each (R4: a tile's windows present one K step a cycle; R4b: the next
+    tile's windows start no sooner than this one's end), before any fill, drain or stall.
+    No schedule under R1-R10b is shorter (``compute_cycles`` is at least this), so a layer's
+    MAC utilisation is at most its MACs over the PEs times these cycles."""
+    return row_steps(g.m_fixed, g.m_lut, dsp_rows, lut_rows) * ceil_div(g.n, cols) * g.k
+
+
 def plain_os_cycles(m: int, n: int, k: int, rows: int, cols: int) -> int:
     """Plain output-stationary count: ``ceil(M/R) * ceil(N/C) * (2R + C + K - 2)``."""
     return ceil_div(m, rows) * ceil_div(n, cols) * (2 * rows + cols + k - 2)

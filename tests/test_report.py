@@ -190,13 +190,14 @@ def test_run_report_numbers_are_those_of_simulate(run_dir: Path, capsys) -> None
     summary = json.loads((run_dir / "summary.json").read_text())
     assert code == 0 and summary["simulation"] == want
     _, rows = _rows(run_dir / "layers.csv")
-    first = schema.LAYER_COLUMNS[:16]  # the LayerResult fields (hidden_cycles: R16)
-    # floats exact, not close; simulate's layers add mac_util (also a derived column), bound
-    # and of_roofline
+    first = schema.LAYER_COLUMNS[:17]  # the LayerResult fields (hidden_cycles: R16)
+    # floats exact, not close; simulate's layers add mac_util and shape_cap (also derived
+    # columns), bound and of_roofline
+    derived = ("mac_util", "bound", "of_roofline", "shape_cap")
     assert [_typed(first, r) for r in rows] == [
-        {k: v for k, v in la.items() if k not in ("mac_util", "bound", "of_roofline")}
-        for la in want["layers"]]
-    assert [float(r["mac_util"]) for r in rows] == [la["mac_util"] for la in want["layers"]]
+        {k: v for k, v in la.items() if k not in derived} for la in want["layers"]]
+    for key in ("mac_util", "shape_cap"):
+        assert [float(r[key]) for r in rows] == [la[key] for la in want["layers"]]
     code, out, _ = run(capsys, "pim", "simulate", "--artifact", ARTIFACT, "--macro",
                        "sram512x128_adc7", "--json")
     assert code == 0 and summary["pim"] == json.loads(out)

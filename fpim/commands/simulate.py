@@ -136,11 +136,12 @@ def run(args: argparse.Namespace) -> int:
         rows = [(la.name, la.op, la.m, la.n, la.k, la.groups, la.rows_fixed, la.rows_lut,
                  la.cycles, la.stall_cycles, la.hidden_cycles, f"{la.util_dsp:.2f}",
                  f"{la.util_lut:.2f}", f"{result.mac_util(la):.2f}", result.bound(la),
-                 f"{result.of_roofline(la):.2f}" if la.macs else "")
+                 *((f"{result.of_roofline(la):.2f}", f"{result.shape_cap(la):.2f}") if la.macs
+                   else ("", "")))
                 for la in result.layers]
         print(format_table(("name", "op", "m", "n", "k", "groups", "rows_fixed", "rows_lut",
                             "cycles", "stall_cycles", "hidden_cycles", "util_dsp", "util_lut",
-                            "mac_util", "bound", "of_roofline"), rows))
+                            "mac_util", "bound", "of_roofline", "shape_cap"), rows))
         t = result.totals()
         r = data["resources"]
         print(f"\n{wl.name} on {accel.name} ({args.mode} mode, {accel.clock_mhz:g} MHz): "

@@ -114,7 +114,8 @@ def roofline(rows: Sequence[LayerRow], ceil: Ceilings, title: str) -> bytes:
 
 
 def utilisation(rows: Sequence[LayerRow], title: str) -> bytes:
-    """MAC utilisation per layer: the whole engine (bars) and each core (markers)."""
+    """MAC utilisation per layer: the whole engine (bars), each core and the cap the
+    array's shape sets (markers)."""
     names = [str(r["name"]) for r in rows]
 
     def draw(fig: Figure) -> None:
@@ -125,11 +126,14 @@ def utilisation(rows: Sequence[LayerRow], title: str) -> bytes:
                    label="DSP core", zorder=3)
         ax.scatter(x, [float(r["util_lut"]) for r in rows], marker="x", s=14, color=STALL,
                    label="LUT core", zorder=3)
+        capped = [i for i, r in enumerate(rows) if float(r["shape_cap"]) > 0]
+        ax.scatter(capped, [float(rows[i]["shape_cap"]) for i in capped], marker="v", s=12,
+                   color="dimgray", label="array shape's cap", zorder=3)
         _layer_axis(ax, names)
         ax.set_ylim(0, 1.05)
         ax.set_ylabel("MACs / PE-cycles")
         ax.set_title(title)
-        ax.legend(loc="upper right")
+        ax.legend(loc="lower left")  # over the bars' feet, not their tops
 
     return render(draw)
 

@@ -9,7 +9,6 @@ from dataclasses import asdict, dataclass
 from sim.arch import Accelerator
 from sim.results import RunResult
 from sim.search import Candidate, Exploration
-from sim.timing import write_back_bytes
 
 
 @dataclass(frozen=True)
@@ -34,15 +33,13 @@ def ceilings(accel: Accelerator) -> Ceilings:
     return Ceilings(2 * accel.engine.pes * hz / 1e9, None if bw is None else bw * hz / 1e9)
 
 
-def layer_rows(result: RunResult, accel: Accelerator) -> list[dict[str, object]]:
+def layer_rows(result: RunResult) -> list[dict[str, object]]:
     """The rows of ``layers.csv``: each layer's record and what derives from it."""
     rows = []
     hz = result.clock_mhz * 1e6
     for la in result.layers:
         engine = la.m > 0
-        bits = accel.engine.acc_bits if la.op == "matmul" else accel.engine.act_bits  # R11d
-        read = la.dram_bytes - (write_back_bytes(la.m, la.n, bits, la.groups)
-                                if engine else 0)
+        read = result.read_bytes(la) if engine else 0
         seconds = la.cycles / hz
         rows.append({
             **asdict(la),
@@ -50,7 +47,8 @@ def layer_rows(result: RunResult, accel: Accelerator) -> list[dict[str, object]]
             "dram_read_bytes": read,
             "ops_per_byte": 2 * la.macs / read if engine and read else None,
             "gops": 2 * la.macs / seconds / 1e9 if la.cycles else 0.0,
-            "mac_util": la.macs / (accel.engine.pes * la.cycles) if la.cycles else 0.0,
+            "mac_util": result.mac_util(la),
+            "shape_cap": result.shape_cap(la),
         })
     return rows
 

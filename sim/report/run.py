@@ -61,7 +61,7 @@ def _count(v: float) -> int | float:
 def run_files(rec: RunRecords) -> dict[str, bytes]:
     """Every file of the report by name (see docs/report.md)."""
     r, a = rec.result, rec.accel
-    rows = layer_rows(r, a)
+    rows = layer_rows(r)
     ceil = ceilings(a)
     e = a.engine
     t = r.totals()
@@ -94,7 +94,8 @@ def run_files(rec: RunRecords) -> dict[str, bytes]:
     sections.append(Section("MAC utilisation", (
         Image("utilisation.png", "MAC utilisation per layer",
               figures.utilisation(rows, f"{head}: MAC utilisation per layer"),
-              "Bars: MACs over the engine's PE-cycles; markers: each core's own."),
+              "Bars: MACs over the engine's PE-cycles; markers: each core's own, and the "
+              "most the array's shape allows the layer (its output tiles at K cycles each)."),
         f"Over the whole run the {e.pes} PEs do a MAC in {100 * util:.1f}% of their cycles.",
     )))
     sections.append(_resources(rec, head))

@@ -27,7 +27,7 @@ def _cols(*spec: tuple[str, type, str]) -> tuple[Column, ...]:
     return tuple(Column(*s) for s in spec)
 
 
-#: ``layers.csv``: one row per layer of a run, in execution order. The first fifteen are
+#: ``layers.csv``: one row per layer of a run, in execution order. The first seventeen are
 #: ``sim.results.LayerResult`` (the layers of ``fpim simulate --json``), the rest derived.
 LAYER_COLUMNS = _cols(
     ("name", str, "layer name"),
@@ -48,12 +48,16 @@ LAYER_COLUMNS = _cols(
     ("dram_bytes", int, "DRAM bytes read (R5) and written back (R9)"),
     ("hidden_cycles", int, "a vector op's cycles overlapped by the engine (R16), not in "
                            "cycles; else 0"),
+    ("shape_cycles", int, "the fewest cycles the array's shape allows: the output tiles at K "
+                          "cycles each (sim.timing.shape_cycles); 0 for a vector op"),
     ("unit", str, "engine (a GEMM) or vector (the vector unit)"),
     ("dram_read_bytes", int, "DRAM bytes read: dram_bytes less the write-back of R9"),
     ("ops_per_byte", float, "operational intensity: 2 macs / dram_read_bytes; empty without "
                             "reads"),
     ("gops", float, "achieved 1e9 operations (2 per MAC) per second at the clock"),
     ("mac_util", float, "macs over the whole engine's PE-cycles (rows x cols x cycles), 0..1"),
+    ("shape_cap", float, "the MAC utilisation the array's shape allows: macs over the PEs "
+                         "times shape_cycles, 0..1; 0 for a vector op"),
 )
 
 #: ``pim_layers.csv`` (with ``--macro``): ``sim.pim.PimLayerCost`` of every conv/linear layer.
@@ -146,8 +150,9 @@ SIMULATION_KEYS = _cols(
     ("resources", object, "the resource model's lut (LUT RAM included), ff, dsp, bram36, "
                           "lutram cells and their LUTs, note, per-PE costs and the part's "
                           "budget"),
-    ("layers", object, "one object per layer: the first sixteen columns of layers.csv, its "
-                       "mac_util and bound (compute, dram or vector: the roofline verdict)"),
+    ("layers", object, "one object per layer: the first seventeen columns of layers.csv, "
+                       "its mac_util, bound (compute, dram or vector: the roofline verdict), "
+                       "of_roofline and shape_cap"),
     ("config", object, "the full effective configuration: accel (the preset with every "
                        "override applied), workload source, batch, derived sp2_fraction, "
                        "mode, max_cycles, functional, seed"),

@@ -29,6 +29,7 @@ from sim.timing import (
     resident_fits,
     row_steps,
     schedule_cycles,
+    shape_cycles,
     word_arrival,
 )
 
@@ -91,6 +92,23 @@ def _tile_sum(g: GemmShape, rd: int, rl: int, c: int, order: int, pack: int) -> 
         lead = drain + max([i - i // pack for i in range(a)] + [0])
         done = drain + max(a, b)
     return done
+
+
+@settings(max_examples=300, deadline=None)
+@given(LAYER, ENGINE, st.integers(1, 16), st.integers(0, 30), st.sampled_from([1, 2, 4]))
+def test_no_schedule_beats_the_shape(layer, eng, bw, lat, pack):
+    """``shape_cycles`` (every output tile at K cycles) bounds both loop orders' compute
+    cycles and the cycle kernel's cycles at any bandwidth, and is what R1/R2 tile: F row
+    steps times J column blocks times K."""
+    g = GemmShape(*layer)
+    rd, rl, c, kt = eng
+    best = shape_cycles(g, rd, rl, c)
+    assert best == row_steps(g.m_fixed, g.m_lut, rd, rl) * -(-g.n // c) * g.k
+    assert all(compute_cycles(g, rd, rl, c, order, pack) >= best for order in (0, 1))
+    assert _cycle(g, rd, rl, c, kt, bw=bw, lat=lat, pack=pack)[0] >= best
+    # one tile (F = J = 1) costs its K plus one fill and drain: the bound is K, not less
+    if g.m_fixed <= rd and g.m_lut <= rl and g.n <= c:
+        assert best == g.k
 
 
 @settings(max_examples=300, deadline=None)

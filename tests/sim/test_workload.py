@@ -214,3 +214,32 @@ def test_roofline_verdict_is_the_layers_position_not_the_arrays_fit():
     ridge = ceilings(acc).ridge
     assert all((r.bound(la) == "dram") == (2 * la.macs / r.read_bytes(la) < ridge)
                for la in r.layers if la.macs)
+
+
+@pytest.mark.parametrize("mode", ["cycle", "analytical", "plain"])
+@pytest.mark.parametrize("accel,name", [("xc7z020", "resnet18"), ("xc7z020", "mobilenet_v2"),
+                                        ("xczu9eg", "deit_tiny")])
+def test_shape_cap_bounds_every_layer(accel, name, mode):
+    """``shape_cap``: the layer's MACs over the PE-cycles of its output tiles at K cycles
+    each. No layer runs faster (``mac_util <= shape_cap``) in any mode, depthwise layers
+    (groups), attention matmuls and vector ops included; ResNet-18's 7x7 layers on
+    XC7Z020's 12 columns (N = 49: 5 column blocks, 8 row steps of the 64 rows for M = 512)
+    are capped at exactly 49/60."""
+    acc = load_accelerator(accel)
+    e = acc.engine
+    r = simulate(assign_fraction(read_topology(WORKLOAD_DIR / f"{name}.csv"),
+                                 e.lut_rows / e.rows), acc, mode)
+    rows = r.to_dict()["layers"]
+    for la, row in zip(r.layers, rows, strict=True):
+        assert row["shape_cap"] == r.shape_cap(la)
+        if not la.macs:
+            assert la.shape_cycles == 0 and r.shape_cap(la) == 0.0
+            continue
+        assert la.cycles >= la.compute_cycles >= la.shape_cycles > 0
+        assert 0 < r.mac_util(la) <= r.shape_cap(la) <= 1
+    assert "shape_cap" in r.to_csv().splitlines()[0].split(",")
+    if name == "resnet18":
+        l4 = next(la for la in r.layers if la.name == "layer4.0.conv2")
+        assert (l4.m, l4.n, l4.k) == (512, 49, 4608)
+        assert l4.shape_cycles == 8 * 5 * 4608
+        assert l4.macs * 60 == 49 * r.pes * l4.shape_cycles  # exactly 49/60
