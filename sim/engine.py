@@ -33,7 +33,6 @@ from sim.timing import (
     analytical_cycles,
     attention_cycles,
     attention_steps,
-    ceil_div,
     compute_cycles,
     gemm_tiling,
     plain_os_cycles,
@@ -264,10 +263,10 @@ def simulate(wl: Workload, accel: Accelerator, mode: str = "cycle",
             else:
                 add(r.op_index, r.count * t.cycles, r.count * t.compute, r.count * t.stall,
                     r.count * t.dram_read)
-    for r in rows:  # the shape's bound on each op's cycles (plain mode: its one-core array)
+    for r in rows:  # the shape's bound on each op's cycles
         g = ops[r.op_index]
-        if mode == "plain":
-            best = ceil_div(g.m, e.rows) * ceil_div(g.n, e.cols) * g.k  # plain_os_cycles
+        if mode == "plain":  # plain_os_cycles' array: one core of all the rows
+            best = shape_cycles(GemmShape(0, g.m, g.n, g.k), 0, e.rows, e.cols)
         else:
             best = shape_cycles(GemmShape(r.m_fixed, r.m_lut, g.n, g.k), e.dsp_rows,
                                 e.lut_rows, e.cols)
