@@ -6,9 +6,11 @@ compute-bound layers (roofline verdict of :meth:`sim.results.RunResult.bound`) w
 lowest utilisation and how many reach 90 %; the layers under 90 % are listed with their
 shapes, the utilisation the array's shape allows them (``shape_cap``,
 :meth:`sim.results.RunResult.shape_cap`: e.g. N = 49 on 12 columns fills 49 of 60 column
-slots) and their utilisation without stall cycles (the
-ceiling of any memory-side change: what remains under it is fill, drain and geometry). Each
-DRAM-bound layer (left of the roofline's ridge) is listed with how close it comes to its
+slots) and their utilisation without stall cycles (the ceiling of any memory-side change:
+what remains under it is fill, drain and geometry). Each compute-bound layer's utilisation
+is also set against its shape cap (the lowest ratio, and how many reach 90 % of their cap:
+what fill, drain and stalls cost). Each DRAM-bound layer (left of the roofline's ridge) is
+listed with how close it comes to its
 roofline (:meth:`sim.results.RunResult.of_roofline`: its bytes at the DRAM bandwidth over its
 cycles) and its bytes read over :func:`min_read_bytes` (each weight and each activation read
 once: no tiling can read less).
@@ -59,8 +61,12 @@ def main() -> None:
                   f"DRAM {sum(la['dram_bytes'] for la in rows) / 1e6:.1f} MB")
             dram = [la["name"] for la in rows if la["bound"] == "dram"]
             lowest = min(la["mac_util"] for la in compute)
+            of_cap = min(compute, key=lambda la: la["mac_util"] / la["shape_cap"])
             print(f"  compute-bound layers: {len(compute)}, lowest {lowest:.1%}, "
                   f"{len(compute) - len(low)} at >= 90 %; DRAM-bound: {len(dram)}")
+            print(f"  of their shape cap: lowest {of_cap['mac_util'] / of_cap['shape_cap']:.1%} "
+                  f"({of_cap['name']}), "
+                  f"{sum(la['mac_util'] >= 0.9 * la['shape_cap'] for la in compute)} at >= 90 %")
             for la in low:
                 free = la["macs"] / (r.pes * la["compute_cycles"])
                 print(f"    {la['name']}: M={la['m']} N={la['n']} K={la['k']} "
