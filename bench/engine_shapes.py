@@ -13,7 +13,8 @@ compute-bound layers (roofline verdict, ``RunResult.bound``) all reach ``--floor
 model, then the two side by side. Speed is the geometric mean of the models' FPS.
 
 Run: ``.venv/bin/python bench/engine_shapes.py [--accel xc7z020] [--models resnet50 resnet18]
-[--cols 7 8 ... 25] [--floor 0.9]``. Prints measured numbers only; nothing here is a test.
+[--cols 7 8 ... 25] [--floor 0.9] [--k-tile KT]``. Prints measured numbers only; nothing here
+is a test.
 """
 
 from __future__ import annotations
@@ -80,7 +81,10 @@ def meets(m: dict, floor: float) -> bool:
 
 def main(args: argparse.Namespace) -> None:
     base = load_accelerator(args.accel)
-    cap = estimate_resources(base).lut / base.part.lut
+    cap = estimate_resources(base).lut / base.part.lut  # the preset's own, before --k-tile
+    if args.k_tile is not None:
+        base = dataclasses.replace(base, memory=dataclasses.replace(base.memory,
+                                                                    k_tile=args.k_tile))
     e0 = base.engine
     print(f"{args.accel}: preset {e0.dsp_rows}+{e0.lut_rows} rows x {e0.cols}, LUT cap "
           f"{cap:.1%} of {base.part.lut:,} (the preset's own), k_tile {base.memory.k_tile}, "
@@ -128,6 +132,9 @@ if __name__ == "__main__":
                     help="column counts to try (default 4 to 64)")
     ap.add_argument("--floor", type=float, default=0.9,
                     help="utilisation every compute-bound layer must reach (default 0.9)")
+    ap.add_argument("--k-tile", type=int, default=None,
+                    help="K tile of every shape (default: the preset's; the LUT cap stays the "
+                         "preset's own)")
     ap.add_argument("--dsp-span", type=int, default=8,
                     help="DSP-core row counts tried per column count, from the most down")
     ap.add_argument("--lut-span", type=int, default=16,
