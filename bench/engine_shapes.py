@@ -58,7 +58,7 @@ def measure(acc, models: list[str], floor: float) -> dict:
         r = simulate(acc, wl).result
         layers = r.to_dict()["layers"]
         util = [la["mac_util"] for la in layers if la["bound"] == "compute"]
-        out[model] = (r.fps, r.mac_util(), min(util), sum(u >= floor for u in util),
+        out[model] = (r.fps, r.mac_util(), min(util, default=0.0), sum(u >= floor for u in util),
                       len(util))
     return out
 
