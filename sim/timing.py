@@ -896,10 +896,10 @@ def schedule_cycles(params: np.ndarray, rd: int, rl: int, c: int, kt: int, wbits
             raise ValueError(f"chain[{i}]: a prefetch needs a row of one GEMM followed by "
                              "another (R10b)")
     bits = [int(wbits)] * len(p0) if row_bits is None else [int(b) for b in row_bits]
+    given = [None] * len(p0) if tilings is None else list(tilings)
     tilings = [gemm_tiling(GemmShape(int(r[0]), int(r[1]), int(r[2]), int(r[3])), rd, rl, c,
                            kt, b, abits) if t is None else t
-               for r, b, t in zip(p0, bits, [None] * len(p0) if tilings is None else tilings,
-                                  strict=True)]
+               for r, b, t in zip(p0, bits, given, strict=True)]
     for r, t in zip(p0, tilings, strict=True):
         if t.resident and not resident_fits(t.order, row_steps(int(r[0]), int(r[1]), rd, rl),
                                             ceil_div(int(r[2]), c), int(r[3]), kt):

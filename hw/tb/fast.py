@@ -511,12 +511,14 @@ class FastRun:
             (d / f"w_{core}.hex").write_bytes(_hex(case.words[idx] if len(idx) else [0],
                                                   (1 << bits) - 1))
             (d / f"map_{core}.hex").write_bytes(_hex(idx if len(idx) else [0], 0xFFFF))
-            first = np.zeros((max(1, self.top_rows[core]), self.accel.memory.k_tile), np.int64)
+            first = [0]  # read only by a prefetch's load (w.next): none, no image to write
             if case.prefetch is not None:  # R10b: the next case's first weight block
                 if nxt is None:
                     raise ConfigError(f"{case.name}: a prefetching case needs the next one")
                 used, steps = case.prefetch[0 if core == "dsp" else 1], case.prefetch[2]
                 nidx = core_rows(nxt.scheme_ids)[core]
+                first = np.zeros((max(1, self.top_rows[core]), self.accel.memory.k_tile),
+                                 np.int64)
                 first[:used, :steps] = np.asarray(nxt.words)[nidx[:used], :steps]
             (d / f"wn_{core}.hex").write_bytes(_hex(first, (1 << e.weight_bits) - 1))
         (d / "x.hex").write_bytes(_hex(case.x, (1 << e.act_bits) - 1))

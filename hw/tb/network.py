@@ -17,6 +17,7 @@ where the simulator's host does (sim.timing R10b, :func:`sim.engine.gemm_plan`).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -81,6 +82,7 @@ def verify_network(accel: Accelerator, art: Artifact, image: np.ndarray, run: Fa
     plan = gemm_plan(from_artifact(art), accel)
     gemms = [la for la in art.layers
              if rtl_op(la.op) is Runs.ENGINE and la.op != MATMUL.name]
+    following = {a.name: b for a, b in itertools.pairwise(gemms)}  # the next weight GEMM
     q = quantize_input(art, image[None])
     ref = run_artifact(art, q, return_values=True)
     vals: dict[str, np.ndarray] = {"input": q}
@@ -94,10 +96,8 @@ def verify_network(accel: Accelerator, art: Artifact, image: np.ndarray, run: Fa
         if rtl_op(layer.op) is Runs.ENGINE and layer.op == MATMUL.name:
             y, gemm = matmul_on_rtl(accel, layer, xs, [fmts[s] for s in layer.inputs], run)
         elif rtl_op(layer.op) is Runs.ENGINE:
-            at = gemms.index(layer)
             y, gemm = gemm_on_rtl(accel, layer, xs[0], ref[layer.name], run,
-                                  plan.get(layer.name),
-                                  gemms[at + 1] if at + 1 < len(gemms) else None)
+                                  plan.get(layer.name), following.get(layer.name))
         else:
             y = run_layer(layer, xs, [fmts[s] for s in layer.inputs])
         vals[layer.name] = y
