@@ -1,4 +1,4 @@
-"""Column groups: what a weight stream per group of columns would buy (an estimate).
+"""Column groups and straddling tiles: what a second weight stream would buy (an estimate).
 
 Issue 21's one unmet line is a layer's geometry: on an output-stationary array whose rows
 share one weight stream, a 7x7 layer (N = 49 output pixels) on the XC7Z020's 12 columns
@@ -6,35 +6,43 @@ takes ``ceil(49 / 12) = 5`` column tiles per row step and fills 49 of their 60 c
 (``shape_cap`` 81.7 %): the last tile's idle columns cannot take another row step's work,
 whose weights differ. Split the columns into groups (7 + 5, say), give each group its own
 weight stream, and a row step's N pixels can be dealt out among the groups' tiles, a
-different split at every row step, so that the groups stay busy and end together.
+different split at every row step, so that the groups stay busy and end together. Or keep
+one tile sequence but let a tile straddle two row steps: the tiles run over the flattened
+``F * N`` outputs, ``C`` at a time, the columns left of a per-tile split point on row step
+``f``, the others on ``f + 1`` (``ceil(F * N / C)`` tiles instead of ``F * ceil(N / C)``).
 
-This script estimates that dataflow. It is not the engine fpim simulates and emits; no
-timing rule, simulator or RTL implements it. For every layer of each model on the preset
-it takes the simulator's own row steps ``F`` and column blocks ``J`` (rule R1, from
-``sim.timing.shape_cycles``) and computes, for each group split given:
+This script estimates both dataflows (the groups given by ``--groups``, then straddling). It
+is not the engine fpim simulates and emits; no timing rule, simulator or RTL implements it.
+For every layer of each model on the preset it takes the simulator's own row steps ``F`` and
+column blocks ``J`` (rule R1, from ``sim.timing.shape_cycles``) and computes, for each
+dataflow:
 
-* the fewest tile times any dealing of the layer's ``F`` row steps allows (every tile
-  takes ``K`` cycles whatever its width; dynamic programming over the splits of ``N``
+* for groups, the fewest tile times any dealing of the layer's ``F`` row steps allows (every
+  tile takes ``K`` cycles whatever its width; dynamic programming over the splits of ``N``
   among the groups' tiles near the balanced share), hence the group dataflow's shape cap;
-* the weight blocks that must be resident at once when the dealing is ordered to keep the
-  groups in step (the furthest-apart row steps the groups work on, plus the block being
-  loaded), which sizes the weight ring; the current engine needs two (``sim.timing.ring_steps``);
-* the block RAM of that ring read by ``g`` groups through one port ``g`` words wide that
-  the groups take turns on (the write port stays free for loads), beside a load buffer per
-  group for its columns' activations and the output FIFO, by ``sim.resources.map_memory``;
-* the dealing's cycles when each row step's weight block (all rows, ``K`` steps) must be
-  loaded before a group starts it, through the ring of that many blocks, on the DRAM
+* the weight blocks that must be resident at once (for groups, with the dealing ordered to
+  keep them in step: the furthest-apart row steps they work on; for straddling, the row
+  steps of a tile; plus the block being loaded), which sizes the weight ring; the current
+  engine needs two (``sim.timing.ring_steps``);
+* the block RAM of that ring read by ``g`` streams (groups, or row steps of a tile) through
+  one port ``g`` words wide that they take turns on (the write port stays free for loads),
+  beside the activation buffers (one per group; straddling keeps today's) and the output
+  FIFO, by ``sim.resources.map_memory``;
+* the cycles when each row step's weight block (all rows, ``K`` steps) must be loaded
+  before a tile on that row step starts, through the ring of that many blocks, on the DRAM
   channel's share the layer's activations leave (its read bytes less its weights, over its
-  cycles, as today's tiling reads them) (:func:`span_with_loads`);
+  cycles, as today's tiling reads them): :func:`span_with_loads`, :func:`straddle_span`;
 * an estimated MAC utilisation per compute-bound layer and run: the layer's measured cycles
   scaled by those cycles over its shape cycles (the engine keeps today's fill, drain and
   stalls on top; DRAM-bound layers unchanged), and the FPS that follows.
 
 What it does not count: the LUTs of a second walker, tile sequencer and drain path (the
-resource model's walker alone is ``sim.resources.WALKER_LUT``), DRAM latency, the order in
-which two groups' activation requests would share the channel, K chunks (a block is
-taken as the whole ``min(K, k_tile)``) and command boundaries (a layer of ``groups`` GEMMs
-is dealt as one).
+resource model's walker alone is ``sim.resources.WALKER_LUT``) or of straddling's weight
+select in every PE and two row steps' parameters per drained row; that straddling runs row
+steps outer (R3's order 1) on every layer of more than one row step; DRAM latency, the order
+in which two groups' activation requests would share the channel, K chunks (a block is taken
+as the whole ``min(K, k_tile)``) and command boundaries (a layer of ``groups`` GEMMs is
+dealt as one).
 
 Run: ``.venv/bin/python bench/column_groups.py [--accel xc7z020] [--models resnet50
 resnet18] [--groups 7,5 9,3 6,6]``. Prints estimated figures only; nothing here is a test.
@@ -44,6 +52,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from dataclasses import dataclass
 
 from fpim.flows.simulate import load_workload, simulate
 from sim.config import load_accelerator
@@ -162,6 +171,60 @@ def ramb18(width: int, depth: int) -> int:
     return m.cells * RAMB18.get(m.cell, 0) if m.kind == "bram" else 0
 
 
+def straddle(f: int, n: int, cols: int) -> list[tuple[int, int]]:
+    """Tiles over the flattened ``f * n`` outputs of ``f`` row steps, ``cols`` at a time:
+    per tile its first and last row step."""
+    return [(t // n, (min(t + cols, f * n) - 1) // n) for t in range(0, f * n, cols)]
+
+
+def straddle_span(tiles: list[tuple[int, int]], k: int, slots: int, block_bytes: int,
+                  load_bw: float) -> float:
+    """:func:`span_with_loads` for straddling tiles: one tile sequence of ``k`` cycles a
+    tile, each waiting for the blocks of its row steps; block ``b`` loads once block
+    ``b - slots`` is released (after the last tile that uses it)."""
+    released: dict[int, float] = {}
+    ready = {0: 0.0}
+    channel = t = 0.0
+    for f0, f1 in tiles:
+        for b in range(len(ready), f1 + 1):
+            channel = max(channel, released.get(b - slots, 0.0)) + block_bytes / load_bw
+            ready[b] = channel
+        t = max(t, ready[f1]) + k
+        for b in range(f0, f1 + 1):
+            released[b] = t
+    return t
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A dataflow to estimate: column groups of ``widths``, or straddling tiles (None)."""
+
+    widths: tuple[int, ...] | None
+
+    @property
+    def name(self) -> str:
+        if self.widths is None:
+            return "straddling tiles"
+        return "groups " + "+".join(map(str, self.widths))
+
+    def plan(self, steps: int, n: int, cols: int) -> tuple[object, int, int]:
+        """A layer's schedule, its tile times and the weight blocks it keeps resident."""
+        if self.widths is None:
+            tiles = straddle(steps, n, cols)
+            return tiles, len(tiles), max(f1 - f0 + 1 for f0, f1 in tiles) + 1
+        order = deal(steps, n, self.widths)
+        return (order, max(sum(s[g] for s in order) for g in range(len(self.widths))),
+                resident_blocks(order))
+
+    def span(self, schedule, k: int, slots: int, block_bytes: int, load_bw: float) -> float:
+        fn = straddle_span if self.widths is None else span_with_loads
+        return fn(schedule, k, slots, block_bytes, load_bw)
+
+    def streams(self, ring: int) -> int:
+        """Weight words read per cycle: one per group, or per row step a tile spans."""
+        return len(self.widths) if self.widths else ring - 1
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--accel", default="xc7z020", help="preset name or YAML")
@@ -171,7 +234,7 @@ def main() -> None:
     args = ap.parse_args()
     accel = load_accelerator(args.accel)
     e, k_tile = accel.engine, accel.memory.k_tile
-    groupings = []
+    candidates = []
     for text in args.groups:
         try:
             widths = tuple(int(w) for w in text.split(","))
@@ -180,7 +243,8 @@ def main() -> None:
         if len(widths) < 2 or min(widths) < 1 or sum(widths) != e.cols:
             ap.error(f"--groups: {text!r} must be two or more positive widths summing to "
                      f"the preset's {e.cols} columns")
-        groupings.append(widths)
+        candidates.append(Candidate(widths))
+    candidates.append(Candidate(None))
     runs = {}
     for model in args.models:
         wl, _ = load_workload(accel, model=model)
@@ -194,51 +258,48 @@ def main() -> None:
         runs[model] = (r, rows)
     mems = top_memories(accel)
     fifo18 = ramb18(*mems["out_fifo"][:2])
+    x_now = ramb18(*mems["x_buf"][:2])
     part18 = 2 * accel.part.bram36
-    now18 = ramb18(*mems["w_buf"][:2]) + ramb18(*mems["x_buf"][:2]) + fifo18
+    now18 = ramb18(*mems["w_buf"][:2]) + x_now + fifo18
     print(f"{args.accel}: {e.dsp_rows}+{e.lut_rows} rows x {e.cols}, k_tile {k_tile}; one "
           f"weight stream: ring of 2 blocks, buffers and FIFO {now18} RAMB18 of {part18}")
-    for widths in groupings:
-        g = len(widths)
-        plans = {model: [(la, *dealt(la, e.cols, widths)) for la in rows
-                         if la["bound"] == "compute"]
+    for cand in candidates:
+        plans = {model: [(la, *cand.plan(steps_of(la, e.cols), la["n"], e.cols))
+                         for la in rows if la["bound"] == "compute"]
                  for model, (_, rows) in runs.items()}
-        ring = max([2] + [resident_blocks(order) for p in plans.values() for _, order, _ in p])
+        ring = max([2] + [res for p in plans.values() for *_, res in p])
+        g = cand.streams(ring)
         w18 = ramb18(e.rows * e.weight_bits * g, ceil_div(ring * k_tile, g))
-        x18 = sum(ramb18(w * e.act_bits, 2 * k_tile) for w in widths)
+        x18 = (x_now if cand.widths is None
+               else sum(ramb18(w * e.act_bits, 2 * k_tile) for w in cand.widths))
         total = w18 + x18 + fifo18
-        print(f"groups {'+'.join(map(str, widths))}: weight ring of {ring} blocks read "
-              f"{e.rows * e.weight_bits * g} bits wide: {w18} RAMB18; activation buffers "
-              f"{x18}; with the FIFO {total} of {part18} RAMB18 "
-              f"({'fits' if total <= part18 else 'does not fit'})")
+        print(f"{cand.name}: weight ring of {ring} blocks read {e.rows * e.weight_bits * g} "
+              f"bits wide: {w18} RAMB18; activation buffers {x18}; with the FIFO {total} of "
+              f"{part18} RAMB18 ({'fits' if total <= part18 else 'does not fit'})")
         for model, (r, rows) in runs.items():
             est = {la["name"]: la["cycles"] for la in rows}
             low = (1.0, "")
             geometry = 1.0
-            for la, order, shape in plans[model]:
+            for la, schedule, tiles, _ in plans[model]:
                 block = ceil_div(e.rows * min(la["k"], k_tile) * e.weight_bits, 8)
                 load_bw = max(1e-3, accel.memory.dram_bytes_per_cycle - la["act_rate"])
-                span = span_with_loads(order, la["k"], ring, block, load_bw)
-                geometry = min(geometry, la["macs"] / (r.pes * max(
-                    sum(s[i] for s in order) for i in range(g)) * la["k"]))
-                est[la["name"]] = la["cycles"] * span / shape
+                span = cand.span(schedule, la["k"], ring, block, load_bw)
+                geometry = min(geometry, la["macs"] / (r.pes * tiles * la["k"]))
+                est[la["name"]] = la["cycles"] * span / la["shape_cycles"]
                 low = min(low, (la["macs"] / (r.pes * est[la["name"]]), la["name"]))
             cycles = sum(est.values())
-            below = sum(la["macs"] / (r.pes * est[la["name"]]) < 0.9
-                        for la, _, _ in plans[model])
+            below = sum(la["macs"] / (r.pes * est[la["name"]]) < 0.9 for la, *_ in plans[model])
             macs = sum(la["macs"] for la in rows)
             print(f"  {model}: est. MAC utilisation {macs / (r.pes * cycles):.1%} (now "
                   f"{r.mac_util():.1%}), est. {r.fps * r.total_cycles / cycles:.2f} FPS (now "
-                  f"{r.fps:.2f}); compute-bound layers: lowest group shape cap {geometry:.1%}, "
+                  f"{r.fps:.2f}); compute-bound layers: lowest shape cap {geometry:.1%}, "
                   f"lowest est. {low[0]:.1%} ({low[1]}), {below} under 90 %")
 
 
-def dealt(la: dict, cols: int, widths: tuple[int, ...]) -> tuple[list[tuple[int, ...]], int]:
-    """A compute-bound layer's dealing (:func:`deal`) over its row steps, and the cycles of
-    its tiles on one weight stream (``sim.timing.shape_cycles``, from the simulator)."""
-    blocks = ceil_div(la["n"], cols)  # J of rule R1
-    steps = la["shape_cycles"] // (blocks * la["k"])  # F
-    return deal(steps, la["n"], widths), la["shape_cycles"]
+def steps_of(la: dict, cols: int) -> int:
+    """A layer's row steps ``F`` (rule R1), from its shape cycles ``F * J * K``
+    (``sim.timing.shape_cycles``, computed by the simulator)."""
+    return la["shape_cycles"] // (ceil_div(la["n"], cols) * la["k"])
 
 
 if __name__ == "__main__":
