@@ -62,10 +62,15 @@ from sim.config import load_accelerator
 from sim.resources import map_memory, top_memories
 from sim.timing import ceil_div
 
-#: RAMB18 halves per block RAM cell.
-RAMB18 = {"RAMB18E1": 1, "RAMB36E1": 2}
 #: Per group, tile counts tried on each side of the balanced share ``N / cols``.
 SPREAD = 4
+
+
+def pareto(points: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
+    """The points no other point beats (is at most) in every coordinate."""
+    return [p for p in points
+            if not any(o != p and all(a <= b for a, b in zip(o, p, strict=True))
+                       for o in points)]
 
 
 def splits(n: int, widths: tuple[int, ...]) -> list[tuple[int, ...]]:
@@ -85,8 +90,7 @@ def splits(n: int, widths: tuple[int, ...]) -> list[tuple[int, ...]]:
             rec((*prefix, t), covered + t * first[len(prefix)])
 
     rec((), 0)
-    return [s for s in out
-            if not any(o != s and all(a <= b for a, b in zip(o, s, strict=True)) for o in out)]
+    return pareto(out)
 
 
 def deal(f: int, n: int, widths: tuple[int, ...]) -> list[tuple[int, ...]]:
@@ -105,11 +109,9 @@ def deal(f: int, n: int, widths: tuple[int, ...]) -> list[tuple[int, ...]]:
                     nxt[key] = (*counts[:i], counts[i] + 1, *counts[i + 1:])
         # keep the Pareto front, and only sums within reach of the best makespan
         best = min(max(k) for k in nxt)
-        front = {k: v for k, v in nxt.items()
-                 if max(k) <= best + SPREAD * len(widths)
-                 and not any(o != k and all(a <= b for a, b in zip(o, k, strict=True))
-                             for o in nxt)}
-    sums, counts = min(front.items(), key=lambda kv: (max(kv[0]), sum(kv[0])))
+        front = {k: nxt[k] for k in pareto([k for k in nxt
+                                            if max(k) <= best + SPREAD * len(widths)])}
+    _, counts = min(front.items(), key=lambda kv: (max(kv[0]), sum(kv[0])))
     left = list(counts)
     order: list[tuple[int, ...]] = []
     acc = [0] * len(widths)
@@ -169,9 +171,10 @@ def span_with_loads(order: list[tuple[int, ...]], k: int, slots: int, block_byte
     return max(t)
 
 
-def ramb18(width: int, depth: int) -> int:
-    m = map_memory(width, depth, "transparent")
-    return m.cells * RAMB18.get(m.cell, 0) if m.kind == "bram" else 0
+def ramb18(width: int, depth: int, read: str = "transparent") -> int:
+    """RAMB18 halves of a memory as ``sim.resources.map_memory`` maps it (a load buffer's
+    read port is transparent)."""
+    return round(2 * map_memory(width, depth, read).bram36)
 
 
 def straddle(f: int, n: int, cols: int) -> list[tuple[int, int]]:
@@ -254,10 +257,10 @@ def main() -> None:
         r = simulate(accel, wl).result
         runs[model] = (r, r.to_dict()["layers"])
     mems = top_memories(accel)
-    fifo18 = ramb18(*mems["out_fifo"][:2])
-    x_now = ramb18(*mems["x_buf"][:2])
+    fifo18 = ramb18(*mems["out_fifo"])
+    x_now = ramb18(*mems["x_buf"])
     part18 = 2 * accel.part.bram36
-    now18 = ramb18(*mems["w_buf"][:2]) + x_now + fifo18
+    now18 = ramb18(*mems["w_buf"]) + x_now + fifo18
     print(f"{args.accel}: {e.dsp_rows}+{e.lut_rows} rows x {e.cols}, k_tile {k_tile}; one "
           f"weight stream: ring of 2 blocks, buffers and FIFO {now18} RAMB18 of {part18}")
     for cand in candidates:
