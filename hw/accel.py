@@ -6,7 +6,8 @@ from amaranth.hdl import Module, Mux, Signal, Value
 from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.buffer import RingBuffer, ring_add, ring_sub
+from hw.buffer import BankedRing, RingBuffer, ring_add, ring_sub
+from hw.deal import READS, DealWalker
 from hw.engine import EngineDatapath, check_matmul
 from hw.params import act_shape, check_instance, index_shape, lane_shape
 from hw.walker import TileWalker, command_layout
@@ -80,6 +81,9 @@ class GemmAccelerator(wiring.Component):
         self.param_depth = check_int_range("param_depth", param_depth, 1, 1 << 16)
         kt, c = accel.memory.k_tile, e.cols
         d = dim_bits
+        # R3c: column group B's columns (0: one group) and the rings' counter width
+        self.group_b = e.group_b_cols
+        self.count_bits = ring_count_bits(kt, self.group_b)
         act = act_shape(e.act_format)
         self.rows_of = {"dsp": e.dsp_rows, "lut": e.lut_rows}
         self.cores = tuple(core for core in ("dsp", "lut") if self.rows_of[core])
@@ -103,20 +107,24 @@ class GemmAccelerator(wiring.Component):
                     f"row0_{core}": d, f"rows_{core}": range(self.rows_of[core] + 1)})}),
             "x": data.StructLayout({
                 "en": 1, "bytes": range(x_bytes + 1), "k0": d, "steps": range(kt + 1),
-                "col0": d, "cols": range(c + 1)}),
+                "col0": d, "cols": range(c + 1),
+                **({"col0_b": d, "cols_b": range(c + 1)} if self.group_b else {})}),
         })
         self.out_layout = data.StructLayout({
             **self._per_core(lambda core: {core: data.ArrayLayout(
                 lane_shape(e, core, self.runs_matmul), c)}),
             **self._per_core(lambda core: {f"row_{core}": d}),
             **self._per_core(lambda core: {f"{core}_en": 1}),
-            "col0": d, "cols": range(c + 1)})
+            "col0": d, "cols": range(c + 1),
+            **({**self._per_core(lambda core: {f"row_{core}_b": d}),
+                **self._per_core(lambda core: {f"{core}_en_b": 1}),
+                "col0_b": d, "cols_b": range(c + 1)} if self.group_b else {})})
         # R10b's fields: a row count of each core, a step count (at least one bit each)
         self.prefetch_bits = (max(1, e.dsp_rows.bit_length()), max(1, e.lut_rows.bit_length()),
                               (kt).bit_length())
         super().__init__({
             "cmd": In(stream.Signature(command_layout(d, self.runs_matmul,
-                                                      self.prefetch_bits))),
+                                                      self.prefetch_bits, self.group_b > 0))),
             "busy": Out(1),
             "done": Out(1),
             "params": In(stream.Signature(data.StructLayout({
@@ -127,14 +135,15 @@ class GemmAccelerator(wiring.Component):
             "x_load": In(stream.Signature(data.StructLayout({
                 "data": self.x_beat_layout, "last": 1}))),
             "out": Out(stream.Signature(self.out_layout)),
+            **({"deal": In(stream.Signature(data.StructLayout({
+                "f": range(param_depth), "n": d})))} if self.group_b else {}),
         })
 
-    @staticmethod
-    def _outstanding(req, steps, rel, kt: int):
-        """``req + steps - rel`` modulo ``2**ring_count_bits(kt)`` (the counters wrap; the
-        true value is below): the steps in the ring once a block of ``steps`` more is
-        requested, or the words of the compute side's block written so far."""
-        return (req + steps - rel)[:ring_count_bits(kt)]
+    def _outstanding(self, req, steps, rel):
+        """``req + steps - rel`` modulo ``2**count_bits`` (the counters wrap; the true value
+        is below): the steps in the ring once a block of ``steps`` more is requested, or the
+        words of the compute side's block written so far."""
+        return (req + steps - rel)[:self.count_bits]
 
     def _per_core(self, fields) -> dict:
         """The layout fields ``fields(core)`` of every present core, DSP core first."""
@@ -149,15 +158,20 @@ class GemmAccelerator(wiring.Component):
         m.submodules.datapath = dp = EngineDatapath(e, self.runs_matmul)
         m.submodules.loader = lw = TileWalker(e.cols, kt, self.dim_bits)
         m.submodules.walker = cw = TileWalker(e.cols, kt, self.dim_bits)
-        m.submodules.w_buf = wbuf = RingBuffer(len(Value.cast(self.w_load.payload.data)), kt)
-        m.submodules.x_buf = xbuf = RingBuffer(len(Value.cast(self.x_load.payload.data)), kt)
-        ring = ring_steps(kt)
+        grouped = self.group_b > 0
+        w_width = len(Value.cast(self.w_load.payload.data))
+        m.submodules.w_buf = wbuf = (BankedRing(w_width, kt) if grouped
+                                     else RingBuffer(w_width, kt))
+        m.submodules.x_buf = xbuf = RingBuffer(len(Value.cast(self.x_load.payload.data)), kt,
+                                               self.group_b)
+        ring = ring_steps(kt, self.group_b)
         # The output buffer: three tiles' rows and two (sim.resources.out_fifo_depth).
         out_depth = out_fifo_depth(e)
         m.submodules.out_fifo = ofifo = fifo.SyncFIFOBuffered(
             width=len(Value.cast(self.out.payload)), depth=out_depth)
 
-        cmd = Signal(command_layout(self.dim_bits, self.runs_matmul, self.prefetch_bits))
+        cmd = Signal(command_layout(self.dim_bits, self.runs_matmul, self.prefetch_bits,
+                                    grouped))
         pre_in = Signal()  # R10b: the accepted command's first weight block is in the ring
         # the walkers read the GEMM fields, laid out first (hw.walker.command_layout)
         gemm_cmd = Value.cast(cmd)[:len(Value.cast(lw.cmd))]
@@ -174,6 +188,37 @@ class GemmAccelerator(wiring.Component):
         with m.If(start):
             m.d.sync += [cmd.eq(self.cmd.payload), self.busy.eq(1)]
 
+        # R3c: a dealt GEMM's tiles come from two deal walkers (loader, compute) reading the
+        # deal table the host writes while idle; ``sel(normal, dealt)`` is the value the
+        # controller uses, the dealt one when the command is dealt.
+        if grouped:
+            ca = e.cols - self.group_b
+            dealt = cmd.dealt
+            m.submodules.deal_loader = dl = DealWalker(ca, self.group_b, self.dim_bits,
+                                                     self.param_depth)
+            m.submodules.deal_walker = dc = DealWalker(ca, self.group_b, self.dim_bits,
+                                                     self.param_depth)
+            m.submodules.deal_table = dmem = memory.Memory(shape=self.dim_bits,
+                                                           depth=self.param_depth, init=[])
+            dwp = dmem.write_port()
+            m.d.comb += [self.deal.ready.eq(~self.busy), dwp.addr.eq(self.deal.payload.f),
+                         dwp.data.eq(self.deal.payload.n),
+                         dwp.en.eq(self.deal.valid & self.deal.ready),
+                         wbuf.align.eq(dealt)]
+            for walker in (dl, dc):
+                for i in range(READS):
+                    rp = dmem.read_port(domain="comb")
+                    m.d.comb += [rp.addr.eq(getattr(walker, f"addr{i}")),
+                                 getattr(walker, f"data{i}").eq(rp.data)]
+                m.d.comb += [walker.n.eq(cmd.n), walker.nf.eq(cmd.f), walker.restart.eq(start),
+                             *(getattr(walker, k).eq(getattr(cmd, k))
+                               for k in ("qa", "ra", "qb", "rb"))]
+        else:
+            dealt = 0
+
+        def sel(normal, deal_value):
+            return Mux(dealt, deal_value, normal) if grouped else normal
+
         # Load streams into the buffers (the controller only requests released banks).
         for src, buf in ((self.w_load, wbuf), (self.x_load, xbuf)):
             m.d.comb += [buf.load.valid.eq(src.valid),
@@ -182,7 +227,7 @@ class GemmAccelerator(wiring.Component):
                          src.ready.eq(buf.load.ready)]
 
         # Requantization parameters, one memory per core, written while idle.
-        param_rd = {}
+        param_rd, param_rd_b = {}, {}
         m.d.comb += self.params.ready.eq(~self.busy)
         for core in self.cores:
             lut = int(core == "lut")
@@ -193,13 +238,15 @@ class GemmAccelerator(wiring.Component):
                          wp.en.eq(self.params.valid & self.params.ready
                                   & (self.params.payload.lut == lut))]
             param_rd[core] = mem.read_port(domain="comb")
+            if grouped:
+                param_rd_b[core] = mem.read_port(domain="comb")
 
         # Step counters (modulo 2**ring_count_bits: every difference taken is below it) per
         # ring: steps requested by the loader and released by the end of the last window
         # that uses their block (R6); words written (``in``, R7) and the load position where
         # the compute side's newest block starts (``pos``: the steps of the blocks it loaded
         # before; every word before it is written, R8).
-        cnt = {f"{buf}_{k}": Signal(ring_count_bits(kt), name=f"{buf}_{k}")
+        cnt = {f"{buf}_{k}": Signal(self.count_bits, name=f"{buf}_{k}")
                for buf in ("w", "x") for k in ("req", "rel", "in", "pos")}
         # R10b: a preloaded command keeps the weight ring's counters (every block of the
         # previous GEMM released, the prefetched block requested and written); its compute
@@ -229,12 +276,19 @@ class GemmAccelerator(wiring.Component):
         x_free = Signal()
         inc_w = Signal()
         inc_x = Signal()
+        l_steps = sel(lw.steps, cmd.k)
+        l_final = sel(lw.final, dl.final if grouped else 0)
+        # R3c: weight blocks requested and released (only built with column groups)
+        wk_req = Signal(self.dim_bits + 1) if grouped else None
+        wk_rel = Signal(self.dim_bits + 1) if grouped else None
         m.d.comb += [
-            w_pend.eq(lw.w_new & ~w_iss),
-            x_pend.eq(lw.x_new & ~x_iss),
-            # A block may be loaded once the ring has room for its steps (R6).
-            w_free.eq(self._outstanding(cnt["w_req"], lw.steps, cnt["w_rel"], kt) <= ring),
-            x_free.eq(self._outstanding(cnt["x_req"], lw.steps, cnt["x_rel"], kt) <= ring),
+            w_pend.eq(sel(lw.w_new, dl.w_new if grouped else 0) & ~w_iss),
+            x_pend.eq(sel(lw.x_new, 1) & ~x_iss),
+            # A block may be loaded once the ring has room for its steps (R6); R3c: once
+            # its bank's block, three before it, is released.
+            w_free.eq(sel(self._outstanding(cnt["w_req"], lw.steps, cnt["w_rel"]) <= ring,
+                          (wk_req - wk_rel) < 3 if grouped else 0)),
+            x_free.eq(self._outstanding(cnt["x_req"], l_steps, cnt["x_rel"]) <= ring),
             inc_w.eq(w_pend & w_free),
             # The activation block joins the request only if it may start now; the payload
             # stays fixed while the request waits (stream rule).
@@ -243,31 +297,41 @@ class GemmAccelerator(wiring.Component):
             # the ring has room for it (R6); its fields stay fixed while it waits.
             pf_en.eq(cmd.pf & ~cmd.matmul if self.runs_matmul else cmd.pf),
             pf_show.eq(self.busy & l_done & pf_en & ~pf_iss & (self._outstanding(
-                cnt["w_req"], pf_steps, cnt["w_rel"], kt) <= ring)),
+                cnt["w_req"], pf_steps, cnt["w_rel"]) <= ring)),
         ]
         req = self.load_req
         wr, xr = req.payload.w, req.payload.x
         # R5 (R11b: a matmul's weight-role block is a_f * k_q values of act_bits); the
         # prefetched block's rows and steps are the command's (R10b).
-        w_rows = {core: Mux(l_done, pf_rows[core], getattr(lw, f"rows_{core}"))
-                  for core in self.cores}
-        w_steps = Mux(l_done, pf_steps, lw.steps)
+        w_rows = {core: Mux(l_done, pf_rows[core], sel(getattr(lw, f"rows_{core}"), getattr(
+            dl, f"top_rows_{core}") if grouped else 0)) for core in self.cores}
+        w_steps = Mux(l_done, pf_steps, l_steps)
         w_block_bytes = (sum(w_rows.values()) * w_steps * e.weight_bits + 7) >> 3
         if self.runs_matmul:
             w_block_bytes = Mux(cmd.matmul, (lw.rows_dsp * lw.steps * e.act_bits + 7) >> 3,
                                 w_block_bytes)
         m.d.comb += [
             req.valid.eq(self.busy & ((~l_done & (inc_w | inc_x)) | pf_show)),
-            wr.en.eq(inc_w | l_done), wr.next.eq(l_done), wr.k0.eq(Mux(l_done, 0, lw.k0)),
+            wr.en.eq(inc_w | l_done), wr.next.eq(l_done),
+            wr.k0.eq(Mux(l_done, 0, sel(lw.k0, 0))),
             wr.steps.eq(w_steps),
-            *(getattr(wr, f"row0_{core}").eq(Mux(l_done, 0, getattr(lw, f"row0_{core}")))
+            *(getattr(wr, f"row0_{core}").eq(Mux(l_done, 0, sel(getattr(lw, f"row0_{core}"),
+                                                                getattr(dl, f"top_row0_{core}")
+                                                                if grouped else 0)))
               for core in self.cores),
             *(getattr(wr, f"rows_{core}").eq(w_rows[core]) for core in self.cores),
             wr.bytes.eq(w_block_bytes),
-            xr.en.eq(inc_x & ~l_done), xr.k0.eq(lw.k0), xr.steps.eq(lw.steps),
-            xr.col0.eq(lw.col0), xr.cols.eq(lw.cols),
-            xr.bytes.eq((lw.cols * lw.steps * e.act_bits + 7) >> 3),
+            xr.en.eq(inc_x & ~l_done), xr.k0.eq(sel(lw.k0, 0)), xr.steps.eq(l_steps),
+            xr.col0.eq(sel(lw.col0, dl.col0 if grouped else 0)),
+            xr.cols.eq(sel(lw.cols, dl.cols if grouped else 0)),
         ]
+        if grouped:  # R3c: group B's positions join the block in its columns' lanes
+            x_cols = Signal(range(2 * e.cols + 1))
+            m.d.comb += [x_cols.eq(Mux(dealt, dl.cols + dl.cols_b, lw.cols)),
+                         xr.col0_b.eq(dl.col0_b), xr.cols_b.eq(Mux(dealt, dl.cols_b, 0)),
+                         xr.bytes.eq((x_cols * l_steps * e.act_bits + 7) >> 3)]
+        else:
+            m.d.comb += xr.bytes.eq((lw.cols * lw.steps * e.act_bits + 7) >> 3)
         accepted = req.valid & req.ready
         tile_issued = Signal()
         m.d.comb += tile_issued.eq((~w_pend | (accepted & inc_w))
@@ -275,16 +339,22 @@ class GemmAccelerator(wiring.Component):
         with m.If(start):  # R10b: a preloaded command's first weight block is requested
             m.d.sync += [w_iss.eq(pre_in), x_iss.eq(0), holding.eq(0), held_x.eq(0),
                          l_done.eq(0), pf_iss.eq(0)]
+            if grouped:
+                m.d.sync += wk_req.eq(0)
         with m.Elif(pf_show & accepted):
             m.d.sync += [cnt["w_req"].eq(cnt["w_req"] + pf_steps), pf_iss.eq(1)]
         with m.Elif(self.busy & ~l_done):
             m.d.sync += [holding.eq(req.valid & ~req.ready), held_x.eq(inc_x)]
             with m.If(accepted):
                 m.d.sync += [cnt["w_req"].eq(cnt["w_req"] + Mux(inc_w, lw.steps, 0)),
-                             cnt["x_req"].eq(cnt["x_req"] + Mux(inc_x, lw.steps, 0))]
+                             cnt["x_req"].eq(cnt["x_req"] + Mux(inc_x, l_steps, 0))]
+                if grouped:
+                    m.d.sync += wk_req.eq(wk_req + inc_w)
             with m.If(tile_issued):
                 m.d.comb += lw.advance.eq(1)
-                m.d.sync += [w_iss.eq(0), x_iss.eq(0), l_done.eq(lw.final)]
+                if grouped:
+                    m.d.comb += dl.advance.eq(1)
+                m.d.sync += [w_iss.eq(0), x_iss.eq(0), l_done.eq(l_final)]
             with m.Elif(accepted):
                 m.d.sync += [w_iss.eq(w_iss | inc_w), x_iss.eq(x_iss | inc_x)]
 
@@ -292,6 +362,15 @@ class GemmAccelerator(wiring.Component):
         # tiles can be in flight: one draining (``dr``), and the newest, whose stream ended
         # and whose drain starts c_j cycles later, pending (``pd``) until then.
         step = Signal(index_shape(kt))
+        # The compute side's view of its tile: the tile walker's, or a dealt GEMM's (R3c:
+        # one K window per tile, a new activation block every tile, ``span`` its columns
+        # for R4/R4b, group B's rows and positions beside group A's).
+        c_steps, c_k0 = sel(cw.steps, cmd.k), sel(cw.k0, 0)
+        c_w_new, c_x_new = sel(cw.w_new, dc.w_new if grouped else 0), sel(cw.x_new, 1)
+        c_last, c_final = sel(cw.last_chunk, 1), sel(cw.final, dc.final if grouped else 0)
+        c_rows, c_span = sel(cw.rows, dc.rows if grouped else 0), sel(cw.cols, dc.span
+                                                                      if grouped else 0)
+        c_rows_dsp = sel(cw.rows_dsp, dc.rows_dsp_max if grouped else 0)
         streaming = Signal()  # windows of the GEMM remain
         # Cycles until the draining tile is done (P - t of R4), 0 once it is.
         left = Signal(range(rmax + e.cols + 1))
@@ -301,8 +380,16 @@ class GemmAccelerator(wiring.Component):
         ngap = Signal(range(rmax + 1))
         drow = Signal(index_shape(rmax))
         fields = ("row0_dsp", "rows_dsp", "row0_lut", "rows_lut", "rows", "col0", "cols")
-        dr = {k: Signal(self.dim_bits, name=f"drained_{k}") for k in fields}
-        pd = {k: Signal(self.dim_bits, name=f"pending_{k}") for k in fields}
+        group_fields = (("span", "row0_dsp_b", "rows_dsp_b", "row0_lut_b", "rows_lut_b",
+                         "col0_b", "cols_b") if grouped else ())
+        dr = {k: Signal(self.dim_bits, name=f"drained_{k}") for k in fields + group_fields}
+        pd = {k: Signal(self.dim_bits, name=f"pending_{k}") for k in fields + group_fields}
+        # what a tile hands to the drain: the walker's fields, or the dealt tile's (R3c)
+        handed = {k: sel(getattr(cw, k), getattr(dc, k) if grouped else 0) for k in fields}
+        handed["rows"] = c_rows
+        if grouped:
+            handed.update({k: Mux(dealt, getattr(dc, k), 0) for k in group_fields})
+            handed["span"] = c_span
         d_final, p_final, pending = Signal(), Signal(), Signal()
         w_avail, x_avail, go, win_end = Signal(), Signal(), Signal(), Signal()
         draining, hold, may_end, tile_end = Signal(), Signal(), Signal(), Signal()
@@ -312,20 +399,20 @@ class GemmAccelerator(wiring.Component):
         pack = e.dsp_packing if "dsp" in self.cores else 1
         if pack > 1:  # R4b's s_f: packed DSP rows are captured `pack` to a cycle
             a1 = Signal.like(cw.rows_dsp)
-            m.d.comb += [a1.eq(cw.rows_dsp - 1),
-                         gap.eq(Mux(cw.rows_dsp == 0, cw.rows,
-                                    cw.rows - a1 + (a1 >> (pack.bit_length() - 1))))]
+            m.d.comb += [a1.eq(c_rows_dsp - 1),
+                         gap.eq(Mux(c_rows_dsp == 0, c_rows,
+                                    c_rows - a1 + (a1 >> (pack.bit_length() - 1))))]
             with m.If(tile_end):
                 m.d.sync += ngap.eq(gap)
         else:
             m.d.comb += ngap.eq(pd["rows"])
         m.d.comb += [
             # R8: the step's word is in the ring, or arrives this cycle (cut-through)
-            w_avail.eq(~cw.w_new | (self._outstanding(cnt["w_in"], self.w_load.valid,
-                                                      cnt["w_pos"], kt) > step)),
-            x_avail.eq(~cw.x_new | (self._outstanding(cnt["x_in"], self.x_load.valid,
-                                                      cnt["x_pos"], kt) > step)),
-            win_end.eq(step + 1 == cw.steps),
+            w_avail.eq(~c_w_new | (self._outstanding(cnt["w_in"], self.w_load.valid,
+                                                     cnt["w_pos"]) > step)),
+            x_avail.eq(~c_x_new | (self._outstanding(cnt["x_in"], self.x_load.valid,
+                                                     cnt["x_pos"]) > step)),
+            win_end.eq(step + 1 == c_steps),
             draining.eq((left != 0) & (left <= dr["rows"])),
             rest.eq(Mux(left > dr["rows"], dr["rows"], left)),
             # Freeze windows and drain alike only if the output buffer could overflow (a
@@ -338,12 +425,12 @@ class GemmAccelerator(wiring.Component):
             # R4b: a tile's last window ends no earlier than P - c_j of the newest tile
             # handed over (its drain then starts after that one's) nor before that tile's
             # drain has read each row its next capture reaches (D + s_f = P - (r_f - s_f)).
-            may_port.eq(nleft <= cw.steps + cw.cols),
-            may_capture.eq(nleft <= cw.steps + ngap),
-            may_end.eq(~cw.last_chunk | (may_port & may_capture)),
+            may_port.eq(nleft <= c_steps + c_span),
+            may_capture.eq(nleft <= c_steps + ngap),
+            may_end.eq(~c_last | (may_port & may_capture)),
             go.eq(streaming & ~hold & w_avail & x_avail & ((step != 0) | may_end)
-                  & (~win_end | ~cw.last_chunk | room)),
-            tile_end.eq(go & win_end & cw.last_chunk),
+                  & (~win_end | ~c_last | room)),
+            tile_end.eq(go & win_end & c_last),
         ]
         # Ring word where the block of the walker's tile starts (R6): where the block the
         # previous tile used starts (``base``), or, when the tile loads a new one, the word
@@ -362,10 +449,13 @@ class GemmAccelerator(wiring.Component):
         with m.If(start):
             m.d.sync += size.eq(0)
         with m.Elif(go & win_end):
-            m.d.sync += size.eq(cw.steps)
+            m.d.sync += size.eq(c_steps)
         for name, buf in (("w", wbuf), ("x", xbuf)):
-            new, last_use, res, home, home_next = (getattr(cw, f"{name}_{k}") for k in (
-                "new", "last_use", "res", "home", "home_next"))
+            # R3c: a dealt GEMM's activation blocks are all new, used by one tile each
+            new, last_use, res, home, home_next = (
+                getattr(cw, f"{name}_{k}") if name == "w" else sel(getattr(cw, f"x_{k}"), v)
+                for k, v in (("new", 1), ("last_use", 1), ("res", 0), ("home", 0),
+                             ("home_next", 0)))
             base = Signal(index_shape(ring), name=f"{name}_base")
             cur = Signal(index_shape(ring), name=f"{name}_cur")
             org, org_start = (w_org, org_in) if name == "w" else (0, 0)
@@ -380,7 +470,7 @@ class GemmAccelerator(wiring.Component):
                 m.d.comb += [buf.rd_base.eq(cur), buf.rd_step.eq(step + 1)]
             with m.Elif(go):
                 m.d.comb += [buf.rd_base.eq(Mux(home_next, org, Mux(
-                    last_use | res, ring_add(cur, cw.steps, ring), cur))), buf.rd_step.eq(0)]
+                    last_use | res, ring_add(cur, c_steps, ring), cur))), buf.rd_step.eq(0)]
             with m.Elif(start):
                 # The first window may start in the first busy cycle (a block that loads in
                 # zero cycles, or a prefetched one); its blocks are the first of each buffer:
@@ -389,68 +479,104 @@ class GemmAccelerator(wiring.Component):
                 m.d.comb += [buf.rd_base.eq(org_start), buf.rd_step.eq(0)]
             with m.Else():
                 m.d.comb += [buf.rd_base.eq(cur), buf.rd_step.eq(step)]
+        if grouped:
+            # R3c: a dealt tile's groups read their row steps' blocks, each in bank ``f mod
+            # 3`` from its first word, at the same step; otherwise group B reads group A's.
+            def bank_base(bank):
+                return Mux(bank == 0, 0, Mux(bank == 1, kt, 2 * kt))
+
+            m.d.comb += wbuf.rd_base_b.eq(wbuf.rd_base)
+            with m.If(dealt):
+                with m.If(go & win_end):
+                    m.d.comb += [wbuf.rd_base.eq(bank_base(dc.bank_next)),
+                                 wbuf.rd_base_b.eq(bank_base(dc.bank_next_b))]
+                with m.Elif(~start):
+                    m.d.comb += [wbuf.rd_base.eq(bank_base(dc.bank)),
+                                 wbuf.rd_base_b.eq(bank_base(dc.bank_b))]
+                with m.Else():
+                    m.d.comb += wbuf.rd_base_b.eq(0)
         wdata = Signal(self.w_beat_layout)
         m.d.comb += [
             wdata.eq(wbuf.data),
             *(getattr(dp, f"w_{core}").eq(getattr(wdata, core)) for core in self.cores),
             dp.x.eq(xbuf.data),
-            dp.valid.eq(go), dp.first.eq(go & (step == 0) & (cw.k0 == 0)),
+            dp.valid.eq(go), dp.first.eq(go & (step == 0) & (c_k0 == 0)),
             dp.out_bits.eq(cmd.out_bits), dp.out_signed.eq(cmd.out_signed),
             *([getattr(dp, k).eq(getattr(cmd, k)) for k in ("matmul", "a_signed", "b_signed")]
               if self.runs_matmul else []),
             dp.last.eq(tile_end),
         ]
+        if grouped:
+            wdata_b = Signal(self.w_beat_layout)
+            m.d.comb += [wdata_b.eq(wbuf.data_b), *(getattr(dp, f"wb_{core}").eq(
+                getattr(wdata_b, core)) for core in self.cores)]
 
-        # Output rows: post-processor results one cycle after their drain cycle.
+        # Output rows: post-processor results one cycle after their drain cycle (R3c: group
+        # B's row, enables and positions beside group A's).
+        sfxs = ("", "_b") if grouped else ("",)
         meta = Signal(self.out_layout)  # the row going into the output buffer
         row_info = Signal(self.out_layout)  # its row/column fields, registered at drain
         for core in self.cores:
-            rd = param_rd[core]
-            m.d.comb += [
-                rd.addr.eq(dr[f"row0_{core}"] + drow),
-                getattr(dp, f"mult_{core}").eq(rd.data.mult),
-                getattr(dp, f"shift_{core}").eq(rd.data.shift),
-                getattr(dp, f"bias_{core}").eq(rd.data.bias),
-                getattr(dp, f"relu_{core}").eq(rd.data.relu),
-                getattr(meta, core).eq(getattr(dp, f"y_{core}")),
-            ]
+            # group B's lanes take group B's row in a dealt tile (R3c), group A's otherwise
+            reads = [("", param_rd[core], dr[f"row0_{core}"])]
+            if grouped:
+                reads.append(("_b", param_rd_b[core],
+                              Mux(dealt, dr[f"row0_{core}_b"], dr[f"row0_{core}"])))
+            for sfx, rd, row0 in reads:
+                m.d.comb += [
+                    rd.addr.eq(row0 + drow),
+                    getattr(dp, f"mult_{core}{sfx}").eq(rd.data.mult),
+                    getattr(dp, f"shift_{core}{sfx}").eq(rd.data.shift),
+                    getattr(dp, f"bias_{core}{sfx}").eq(rd.data.bias),
+                    getattr(dp, f"relu_{core}{sfx}").eq(rd.data.relu),
+                ]
+            m.d.comb += getattr(meta, core).eq(getattr(dp, f"y_{core}"))
         m.d.comb += [getattr(meta, f).eq(getattr(row_info, f)) for f in (
-            *(f"row_{core}" for core in self.cores), *(f"{core}_en" for core in self.cores),
-            "col0", "cols")]
+            *(f"row_{core}{sfx}" for core in self.cores for sfx in sfxs),
+            *(f"{core}_en{sfx}" for core in self.cores for sfx in sfxs),
+            *(f"col0{sfx}" for sfx in sfxs), *(f"cols{sfx}" for sfx in sfxs))]
         m.d.comb += [dp.drain_row.eq(drow), ofifo.w_data.eq(meta), ofifo.w_en.eq(dp.y_valid),
                      self.out.payload.eq(ofifo.r_data), self.out.valid.eq(ofifo.r_rdy),
                      ofifo.r_en.eq(self.out.ready)]
         with m.If(dp.drain):
-            m.d.sync += [getattr(row_info, f"row_{core}").eq(dr[f"row0_{core}"] + drow)
-                         for core in self.cores]
-            m.d.sync += [getattr(row_info, f"{core}_en").eq(drow < dr[f"rows_{core}"])
-                         for core in self.cores]
-            m.d.sync += [row_info.col0.eq(dr["col0"]), row_info.cols.eq(dr["cols"])]
+            for sfx in sfxs:
+                m.d.sync += [getattr(row_info, f"row_{core}{sfx}").eq(dr[f"row0_{core}{sfx}"]
+                                                                      + drow)
+                             for core in self.cores]
+                m.d.sync += [getattr(row_info, f"{core}_en{sfx}").eq(
+                    drow < dr[f"rows_{core}{sfx}"]) for core in self.cores]
+                m.d.sync += [getattr(row_info, f"col0{sfx}").eq(dr[f"col0{sfx}"]),
+                             getattr(row_info, f"cols{sfx}").eq(dr[f"cols{sfx}"])]
 
         # Controller: windows step while `streaming`; the end of a tile's last window hands
         # the tile to the drain, which starts c_j cycles later and takes r_f cycles (R4).
         with m.If(start):
             m.d.sync += [step.eq(0), streaming.eq(1), left.eq(0), nleft.eq(0), pending.eq(0)]
+            if grouped:
+                m.d.sync += wk_rel.eq(0)
         with m.If(go & ~win_end):
             m.d.sync += step.eq(step + 1)
         with m.Elif(go):
             m.d.sync += [
                 step.eq(0),
-                cnt["w_pos"].eq(cnt["w_pos"] + Mux(cw.w_new, cw.steps, 0)),
-                cnt["x_pos"].eq(cnt["x_pos"] + Mux(cw.x_new, cw.steps, 0)),
+                cnt["w_pos"].eq(cnt["w_pos"] + Mux(c_w_new, c_steps, 0)),
+                cnt["x_pos"].eq(cnt["x_pos"] + Mux(c_x_new, c_steps, 0)),
                 # the GEMM's last window releases every weight block it loaded, a resident
                 # one's too (R10b: the prefetch's room counts them)
                 cnt["w_rel"].eq(Mux(cw.final, cnt["w_pos"] + Mux(cw.w_new, cw.steps, 0),
                                     cnt["w_rel"] + Mux(cw.w_last_use, cw.steps, 0))),
-                cnt["x_rel"].eq(cnt["x_rel"] + Mux(cw.x_last_use, cw.steps, 0)),
+                cnt["x_rel"].eq(cnt["x_rel"] + Mux(sel(cw.x_last_use, 1), c_steps, 0)),
             ]
             m.d.comb += cw.advance.eq(1)
+            if grouped:  # R3c: both groups are past every weight block below next_f
+                m.d.comb += dc.advance.eq(1)
+                m.d.sync += wk_rel.eq(dc.next_f)
         # The GEMM is done after its last drain cycle and (R10b) the prefetched block's last
         # word, whichever comes later.
         fin, fin_now, pf_ok = Signal(), Signal(), Signal()
         m.d.comb += [
             fin_now.eq(draining & ~hold & (left == 1) & d_final),
-            pf_ok.eq(~pf_en | (pf_iss & ((cnt["w_in"] + self.w_load.valid)[:ring_count_bits(kt)]
+            pf_ok.eq(~pf_en | (pf_iss & ((cnt["w_in"] + self.w_load.valid)[:self.count_bits]
                                     == cnt["w_req"]))),
         ]
         with m.If(start):
@@ -473,7 +599,7 @@ class GemmAccelerator(wiring.Component):
             m.d.sync += [d_final.eq(p_final), drow.eq(0), left.eq(pd["rows"]),
                          pending.eq(0)]
         with m.If(tile_end):
-            m.d.sync += [pd[k].eq(getattr(cw, k)) for k in pd]
-            m.d.sync += [p_final.eq(cw.final), pending.eq(1), nleft.eq(cw.rows + cw.cols),
-                         streaming.eq(~cw.final)]
+            m.d.sync += [pd[k].eq(handed[k]) for k in pd]
+            m.d.sync += [p_final.eq(c_final), pending.eq(1), nleft.eq(c_rows + c_span),
+                         streaming.eq(~c_final)]
         return m

@@ -1,8 +1,9 @@
-"""Load buffer: a ring of ``2 * k_tile`` words in block RAM, written by a load stream."""
+"""Load buffers: a ring of ``2 * k_tile`` words (three banks of ``k_tile`` on an engine with
+column groups) in block RAM, written by a load stream."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Array, Module, Mux, Signal
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -44,7 +45,7 @@ class RingBuffer(wiring.Component):
     room for it (R6).
 
     The ring is one memory of :func:`sim.resources.buffer_depth` words (its first
-    ``ring_steps(k_tile)`` used).
+    ``ring_steps(k_tile, group_b)`` used; ``group_b``: the engine's column group B, R3c).
 
     Reads: ``rd_base``/``rd_step`` given in one cycle select the word ``(rd_base + rd_step) mod
     ring`` shown on ``data`` in the next (a synchronous BRAM read port). A beat written in
@@ -65,10 +66,11 @@ class RingBuffer(wiring.Component):
         wr_ptr: Out(range(ring)), the word the next beat is written to.
     """
 
-    def __init__(self, width: int, k_tile: int) -> None:
+    def __init__(self, width: int, k_tile: int, group_b: int = 0) -> None:
         self.width = check_int_range("width", width, 1, 1 << 16)
         self.k_tile = check_int_range("k_tile", k_tile, 1, 1 << 20)
-        self.ring = ring_steps(k_tile)
+        self.group_b = group_b
+        self.ring = ring_steps(k_tile, group_b)
         super().__init__({
             "load": In(stream.Signature(beat_layout(width))),
             "restart": In(1),
@@ -80,8 +82,8 @@ class RingBuffer(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.mem = mem = memory.Memory(shape=self.width,
-                                               depth=buffer_depth(self.k_tile), init=[])
+        m.submodules.mem = mem = memory.Memory(
+            shape=self.width, depth=buffer_depth(self.k_tile, self.group_b), init=[])
         wp = mem.write_port()
         rp = mem.read_port(transparent_for=(wp,))
         w_ptr = Signal(index_shape(self.ring))
@@ -100,4 +102,86 @@ class RingBuffer(wiring.Component):
         m.d.comb += rp.addr.eq(ring_add(self.rd_base, self.rd_step, self.ring))
         m.d.sync += shown.eq(rp.addr)
         m.d.comb += self.data.eq(Mux(wp.en & (wp.addr == shown), wp.data, rp.data))
+        return m
+
+
+class BankedRing(wiring.Component):
+    """The weight buffer of an engine with column groups (sim.timing rule R3c): a ring of
+    three banks of ``k_tile`` words, each its own memory, read for both groups at once.
+
+    Writes and ``rd_base``/``rd_step``/``data``/``wr_ptr`` are those of :class:`RingBuffer`
+    with a ring of ``3 * k_tile`` words (word ``w`` is word ``w mod k_tile`` of bank
+    ``w // k_tile``), but with ``align`` set a block's last beat moves the write pointer to
+    the first word of the next bank, so that block ``n`` of a dealt GEMM lies in bank
+    ``n mod 3`` from its first word (R3c). Every bank is read at the in-bank word of
+    ``rd_base + rd_step``; ``data_b`` shows the word of the bank holding ``rd_base_b +
+    rd_step`` at that same in-bank word (group B's: in a dealt GEMM both bases are bank
+    starts, otherwise ``rd_base_b = rd_base``), forwarded like ``data``.
+
+    Parameters:
+        width: bits per word.
+        k_tile: words per bank.
+
+    Members:
+        load, restart, rd_base, rd_step, data, wr_ptr: as :class:`RingBuffer`'s.
+        align: In(1), a block's last beat ends its bank.
+        rd_base_b: In(range(ring)), where group B's block starts.
+        data_b: Out(width).
+    """
+
+    def __init__(self, width: int, k_tile: int) -> None:
+        self.width = check_int_range("width", width, 1, 1 << 16)
+        self.k_tile = check_int_range("k_tile", k_tile, 1, 1 << 20)
+        self.ring = ring_steps(k_tile, 1)
+        super().__init__({
+            "load": In(stream.Signature(beat_layout(width))),
+            "restart": In(1),
+            "align": In(1),
+            "rd_base": In(index_shape(self.ring)),
+            "rd_base_b": In(index_shape(self.ring)),
+            "rd_step": In(index_shape(k_tile)),
+            "data": Out(width),
+            "data_b": Out(width),
+            "wr_ptr": Out(index_shape(self.ring)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        kt = self.k_tile
+        banks = self.ring // kt
+        w_bank = Signal(range(banks))
+        w_off = Signal(index_shape(kt))
+        m.d.comb += [self.wr_ptr.eq(w_bank * kt + w_off), self.load.ready.eq(1)]
+        end = Signal()
+        m.d.comb += end.eq((w_off == kt - 1) | (self.align & self.load.payload.last))
+        with m.If(self.restart):
+            m.d.sync += [w_bank.eq(0), w_off.eq(0)]
+        with m.Elif(self.load.valid & end):
+            m.d.sync += [w_bank.eq(Mux(w_bank == banks - 1, 0, w_bank + 1)), w_off.eq(0)]
+        with m.Elif(self.load.valid):
+            m.d.sync += w_off.eq(w_off + 1)
+
+        def split(word):
+            """(bank, in-bank word) of a ring word."""
+            bank = (word >= kt) + (word >= 2 * kt)
+            return bank, word - Mux(bank == 0, 0, Mux(bank == 1, kt, 2 * kt))
+
+        bank_a, off = split(ring_add(self.rd_base, self.rd_step, self.ring))
+        bank_b, _ = split(ring_add(self.rd_base_b, self.rd_step, self.ring))
+        shown = Signal(index_shape(kt))
+        shown_a = Signal(range(banks))
+        shown_b = Signal(range(banks))
+        m.d.sync += [shown.eq(off), shown_a.eq(bank_a), shown_b.eq(bank_b)]
+        words = []
+        for b in range(banks):
+            mem = memory.Memory(shape=self.width, depth=kt, init=[])
+            m.submodules[f"bank{b}"] = mem
+            wp = mem.write_port()
+            rp = mem.read_port(transparent_for=(wp,))
+            m.d.comb += [wp.addr.eq(w_off), wp.data.eq(self.load.payload.data),
+                         wp.en.eq(self.load.valid & (w_bank == b)), rp.addr.eq(off)]
+            word = Signal(self.width, name=f"word{b}")
+            m.d.comb += word.eq(Mux(wp.en & (wp.addr == shown), wp.data, rp.data))
+            words.append(word)
+        m.d.comb += [self.data.eq(Array(words)[shown_a]), self.data_b.eq(Array(words)[shown_b])]
         return m

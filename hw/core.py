@@ -46,15 +46,23 @@ class OutputStationaryCore(wiring.Component):
     (:func:`sim.timing.capture_lead`). The drain timing at the core's edge (R4) is the same
     for every packing. A group of one row is a plain :class:`hw.pe_fixed.FixedMacPe`.
 
+    With ``split`` S > 0 (an engine with column group B, sim.timing rule R3c) columns
+    ``S .. cols-1`` take their weights from a second edge input ``wb`` instead of from column
+    ``S - 1``: ``wb`` is presented in the same cycles as ``w`` and skewed by ``g + S`` at the
+    edge, so the timing above holds for every column; the control and the activations are
+    shared, so both groups run the same steps in lockstep, each on its own weights.
+
     Parameters:
         fmt: weight format of every row (fixed → DSP core, sp2/pot → LUT core).
         act: activation format.
         acc_bits: signed accumulator width.
         rows, cols: array size (1..4096 each).
         packing: PEs per multiplier, 1, 2 or 4 (more than 1 only for fixed weights).
+        split: first column of group B (1..cols-1), or 0: one group.
 
     Members:
         w: In(ArrayLayout(fmt.bits, rows)) weight words of one K step.
+        wb: In(ArrayLayout(fmt.bits, rows)) group B's weight words (only with ``split``).
         x: In(ArrayLayout(act shape, cols)) activations of one K step.
         valid: In(1) the step is valid.
         first: In(1) the step is a tile's first (accumulators restart).
@@ -64,7 +72,7 @@ class OutputStationaryCore(wiring.Component):
     """
 
     def __init__(self, fmt: WeightFormat, act: ActFormat, acc_bits: int, rows: int,
-                 cols: int, packing: int = 1) -> None:
+                 cols: int, packing: int = 1, split: int = 0) -> None:
         check_instance("fmt", fmt, WeightFormat, "a WeightFormat")
         check_choice("packing", packing, (1, 2, 4))
         if packing > 1 and fmt.scheme != Scheme.FIXED:
@@ -76,8 +84,11 @@ class OutputStationaryCore(wiring.Component):
         self.acc_bits = check_acc_bits(acc_bits, fmt, act)
         self.rows = check_int_range("rows", rows, 1, 4096)
         self.cols = check_int_range("cols", cols, 1, 4096)
+        self.split = 0 if split == 0 else check_int_range("split", split, 1, self.cols - 1,
+                                                          "(or 0)")
         super().__init__({
             "w": In(data.ArrayLayout(fmt.bits, rows)),
+            **({"wb": In(data.ArrayLayout(fmt.bits, rows))} if self.split else {}),
             "x": In(data.ArrayLayout(act_shape(act), cols)),
             "valid": In(1),
             "first": In(1),
@@ -117,7 +128,9 @@ class OutputStationaryCore(wiring.Component):
             for c in range(cols):
                 if c > 0:
                     for r in grp:
-                        w_in[r][c] = delayed(w_in[r][c - 1], 1, f"w_{r}_{c}")
+                        w_in[r][c] = (delayed(self.wb[r], g + c, f"wb_edge{r}")
+                                      if c == self.split  # group B's own weights (R3c)
+                                      else delayed(w_in[r][c - 1], 1, f"w_{r}_{c}"))
                     ctl_in[g][c] = delayed(ctl_in[g][c - 1], 1, f"ctl_{g}_{c}")
                 if g > 0:
                     x_in[g][c] = delayed(x_in[g - 1][c], 1, f"x_{g}_{c}")

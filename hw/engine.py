@@ -63,6 +63,11 @@ class EngineDatapath(wiring.Component):
         mult_dsp, shift_dsp, bias_dsp, relu_dsp (and ``_lut``): the drained row's
             requantization parameters.
         y_dsp, y_lut, y_valid: requantized outputs of the drained rows.
+
+    On an engine with column group B (``engine.group_b_cols``, sim.timing rule R3c) each
+    core also takes group B's weight words (``wb_dsp``, ``wb_lut``: columns from
+    ``cols - group_b_cols`` on multiply them) and group B's requantization parameters
+    (``mult_dsp_b`` ...), which its post-processor applies to those columns' lanes.
     """
 
     def __init__(self, engine: GemmEngine, matmul: bool = False) -> None:
@@ -90,12 +95,16 @@ class EngineDatapath(wiring.Component):
             **({k: In(1) for k in ("matmul", "a_signed", "b_signed")} if self.runs_matmul else {}),
             "y_valid": Out(1),
         }
+        self.split = engine.cols - engine.group_b_cols if engine.group_b_cols else 0
         for name, (fmt, r) in self.cores.items():
             ports[f"w_{name}"] = In(data.ArrayLayout(fmt.bits, r))
-            ports[f"mult_{name}"] = In(REQUANTIZER.mult_bits)
-            ports[f"shift_{name}"] = In(range(max_shift + 1))
-            ports[f"bias_{name}"] = In(engine.acc_bits)
-            ports[f"relu_{name}"] = In(1)
+            for sfx in ("", "_b") if self.split else ("",):
+                if sfx:
+                    ports[f"wb_{name}"] = In(data.ArrayLayout(fmt.bits, r))
+                ports[f"mult_{name}{sfx}"] = In(REQUANTIZER.mult_bits)
+                ports[f"shift_{name}{sfx}"] = In(range(max_shift + 1))
+                ports[f"bias_{name}{sfx}"] = In(engine.acc_bits)
+                ports[f"relu_{name}{sfx}"] = In(1)
             ports[f"y_{name}"] = Out(data.ArrayLayout(
                 lane_shape(engine, name, self.runs_matmul), engine.cols))
         super().__init__(ports)
@@ -111,52 +120,68 @@ class EngineDatapath(wiring.Component):
             else:
                 act = e.act_format
             core = OutputStationaryCore(fmt, act, e.acc_bits, rows, e.cols,
-                                        e.dsp_packing if name == "dsp" else 1)
-            post = PostProcessor.for_engine(
-                e.acc_bits, e.cols,
-                lane_bits=lane_shape(e, name, True).width if wide else None)
+                                        e.dsp_packing if name == "dsp" else 1, self.split)
+            # one post-processor per column group (R3c), each with its group's parameters
+            lanes = ([("", range(self.split)), ("_b", range(self.split, e.cols))]
+                     if self.split else [("", range(e.cols))])
+            posts = [PostProcessor.for_engine(
+                e.acc_bits, len(cols), lane_bits=lane_shape(e, name, True).width if wide
+                else None) for _, cols in lanes]
             m.submodules[f"{name}_core"] = core
-            m.submodules[f"{name}_post"] = post
+            for (sfx, _), post in zip(lanes, posts, strict=True):
+                m.submodules[f"{name}_post{sfx}"] = post
             if wide:
-                self._matmul_operands(m, core, post)
+                self._matmul_operands(m, core, posts)
             else:
                 m.d.comb += [core.w.eq(getattr(self, f"w_{name}")), core.x.eq(self.x)]
+                if self.split:
+                    m.d.comb += core.wb.eq(getattr(self, f"wb_{name}"))
             m.d.comb += [
                 core.valid.eq(self.valid),
                 core.first.eq(self.first),
                 core.last.eq(self.last),
                 core.drain_row.eq(self.drain_row),
-                post.acc.eq(core.out),
-                post.valid.eq(self.drain),
-                post.mult.eq(getattr(self, f"mult_{name}")),
-                post.shift.eq(getattr(self, f"shift_{name}")),
-                post.bias.eq(getattr(self, f"bias_{name}").as_signed()),
-                post.relu.eq(getattr(self, f"relu_{name}")),
-                post.out_bits.eq(self.out_bits),
-                post.out_signed.eq(self.out_signed),
-                getattr(self, f"y_{name}").eq(post.y),
-                self.y_valid.eq(post.y_valid),
             ]
+            y = getattr(self, f"y_{name}")
+            for (sfx, cols), post in zip(lanes, posts, strict=True):
+                if self.split:
+                    m.d.comb += [*(post.acc[i].eq(core.out[c]) for i, c in enumerate(cols)),
+                                 *(y[c].eq(post.y[i]) for i, c in enumerate(cols))]
+                m.d.comb += [
+                    *(() if self.split else (post.acc.eq(core.out),)),
+                    post.valid.eq(self.drain),
+                    post.mult.eq(getattr(self, f"mult_{name}{sfx}")),
+                    post.shift.eq(getattr(self, f"shift_{name}{sfx}")),
+                    post.bias.eq(getattr(self, f"bias_{name}{sfx}").as_signed()),
+                    post.relu.eq(getattr(self, f"relu_{name}{sfx}")),
+                    post.out_bits.eq(self.out_bits),
+                    post.out_signed.eq(self.out_signed),
+                    *(() if self.split else (y.eq(post.y),)),
+                    self.y_valid.eq(post.y_valid),
+                ]
         return m
 
-    def _matmul_operands(self, m: Module, core: OutputStationaryCore, post: PostProcessor
-                         ) -> None:
+    def _matmul_operands(self, m: Module, core: OutputStationaryCore,
+                         posts: list[PostProcessor]) -> None:
         """The DSP core's widened operands: a weight word sign-extended, or in a matmul the
         row's ``act_bits`` value of the step's words extended by ``a_signed``; an activation
-        extended by the engine's format, or in a matmul by ``b_signed`` (R11b, R11c)."""
+        extended by the engine's format, or in a matmul by ``b_signed`` (R11b, R11c); group
+        B's weight words likewise."""
         e = self.engine
         ab, wb = e.act_bits, e.weight_bits
-        words = Value.cast(self.w_dsp)
-        for r in range(e.dsp_rows):
-            own = self.w_dsp[r].as_signed()
-            if (r + 1) * ab <= e.dsp_rows * wb:  # a row the room rule can give a value
-                v = words[r * ab:(r + 1) * ab]
-                mm = Cat(v, self.a_signed & v[-1]).as_signed()
-                m.d.comb += core.w[r].eq(Mux(self.matmul, mm, own))
-            else:
-                m.d.comb += core.w[r].eq(Mux(self.matmul, 0, own))
+        for src, dst in ((self.w_dsp, core.w), *(((self.wb_dsp, core.wb),) if self.split
+                                                 else ())):
+            words = Value.cast(src)
+            for r in range(e.dsp_rows):
+                own = src[r].as_signed()
+                if (r + 1) * ab <= e.dsp_rows * wb:  # a row the room rule can give a value
+                    v = words[r * ab:(r + 1) * ab]
+                    mm = Cat(v, self.a_signed & v[-1]).as_signed()
+                    m.d.comb += dst[r].eq(Mux(self.matmul, mm, own))
+                else:
+                    m.d.comb += dst[r].eq(Mux(self.matmul, 0, own))
         ext = Mux(self.matmul, self.b_signed, int(e.act_signed))
         for c in range(e.cols):
             xb = Value.cast(self.x[c])
             m.d.comb += core.x[c].eq(Cat(xb, ext & xb[-1]))
-        m.d.comb += post.bypass.eq(self.matmul)
+        m.d.comb += [post.bypass.eq(self.matmul) for post in posts]

@@ -11,7 +11,8 @@ from quant.errors import check_int_range
 
 
 def command_layout(dim_bits: int, matmul: bool = False,
-                   prefetch: tuple[int, int, int] | None = None) -> data.StructLayout:
+                   prefetch: tuple[int, int, int] | None = None,
+                   grouped: bool = False) -> data.StructLayout:
     """The command registers the host writes for one GEMM (rules R1-R3).
 
     ``m_fixed``/``m_lut`` rows, ``n`` columns, ``k`` reduction steps, ``f`` row steps (R1),
@@ -30,7 +31,9 @@ def command_layout(dim_bits: int, matmul: bool = False,
     x activation GEMM (sim.timing R11: every row on the DSP core, the weight-role operand at
     ``act_bits``, the accumulators out through the post-processor's bypass) whose
     weight-role operand is signed if ``a_signed`` and streamed operand if ``b_signed`` (all
-    0 for an ordinary GEMM).
+    0 for an ordinary GEMM). With ``grouped`` (an engine with column group B) one more
+    last: ``dealt``, the GEMM runs as dealt tiles (sim.timing R3c) on the deal the host wrote
+    into the top's deal table (``order`` and ``resident`` 0).
     """
     return data.StructLayout({
         "m_fixed": dim_bits, "m_lut": dim_bits, "n": dim_bits, "k": dim_bits, "f": dim_bits,
@@ -41,6 +44,7 @@ def command_layout(dim_bits: int, matmul: bool = False,
             "pre": 1, "pf": 1, "pf_rows_dsp": prefetch[0], "pf_rows_lut": prefetch[1],
             "pf_steps": prefetch[2]}),
         **({"matmul": 1, "a_signed": 1, "b_signed": 1} if matmul else {}),
+        **({"dealt": 1} if grouped else {}),
     })
 
 

@@ -123,6 +123,10 @@ class GemmEngine:
         dsp_packing: PEs per DSP slice: 1, 2 (two products sharing the activation, weights
             and activations <= 8 bits) or 4 (4-bit, DSP48E2 only).
         lut_scheme: scheme of the LUT core's rows, ``sp2`` or ``pot``.
+        group_b_cols: columns of column group B, 0..cols-1: the last ``group_b_cols``
+            columns take their weights from a second weight stream, so a row step's output
+            positions can be dealt out between the groups (``sim.timing`` rule R3c); 0 (the
+            default): one group, every column on one weight stream.
     """
 
     dsp_rows: int
@@ -134,6 +138,7 @@ class GemmEngine:
     acc_bits: int = 32
     dsp_packing: int = 1
     lut_scheme: str = "sp2"
+    group_b_cols: int = 0
 
     def __post_init__(self) -> None:
         check_bool("engine.act_signed", self.act_signed)
@@ -142,6 +147,8 @@ class GemmEngine:
         if self.dsp_rows + self.lut_rows == 0:
             raise ConfigError("engine.dsp_rows + engine.lut_rows must be at least 1, not 0")
         check_int_range("engine.cols", self.cols, 1, 4096)
+        check_int_range("engine.group_b_cols", self.group_b_cols, 0, self.cols - 1,
+                        f"(0: one column group; below engine.cols {self.cols})")
         check_choice("engine.lut_scheme", self.lut_scheme, LUT_SCHEMES)
         lo = max(WEIGHT_BITS[Scheme.FIXED].start, WEIGHT_BITS[self.lut_core_scheme].start)
         hi = min(WEIGHT_BITS[Scheme.FIXED].stop, WEIGHT_BITS[self.lut_core_scheme].stop) - 1

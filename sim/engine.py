@@ -34,6 +34,7 @@ from sim.timing import (
     attention_cycles,
     attention_steps,
     compute_cycles,
+    dealt_compute_cycles,
     gemm_tiling,
     plain_os_cycles,
     schedule_cycles,
@@ -189,7 +190,8 @@ def _schedule(wl: Workload, rows: list[_Row], accel: Accelerator, max_cycles: in
                            e.weight_bits, e.act_bits, mem.dram_bytes_per_cycle,
                            mem.dram_latency, max_cycles,
                            [_role_bits(ops[r.op_index], accel) for r in rows],
-                           packing=e.dsp_packing, chain=prefetch_chain(wl, rows))
+                           packing=e.dsp_packing, chain=prefetch_chain(wl, rows),
+                           group_b=e.group_b_cols)
 
 
 def gemm_plan(wl: Workload, accel: Accelerator) -> dict[str, ScheduleResult]:
@@ -242,10 +244,13 @@ def simulate(wl: Workload, accel: Accelerator, mode: str = "cycle",
         for r, res in zip(rows, out, strict=True):
             g = ops[r.op_index]
             shape = GemmShape(r.m_fixed, r.m_lut, g.n, g.k)
-            order = gemm_tiling(shape, e.dsp_rows, e.lut_rows, e.cols, mem.k_tile,
-                                _role_bits(g, accel), e.act_bits).order
-            comp = r.count * compute_cycles(shape, e.dsp_rows, e.lut_rows, e.cols, order,
-                                            e.dsp_packing)
+            tiling = gemm_tiling(shape, e.dsp_rows, e.lut_rows, e.cols, mem.k_tile,
+                                 _role_bits(g, accel), e.act_bits, group_b=e.group_b_cols,
+                                 bw=mem.dram_bytes_per_cycle, lat=mem.dram_latency)
+            comp = r.count * (dealt_compute_cycles(
+                shape, e.dsp_rows, e.lut_rows, e.cols, e.group_b_cols, tiling.deal,
+                e.dsp_packing) if tiling.dealt else compute_cycles(
+                shape, e.dsp_rows, e.lut_rows, e.cols, tiling.order, e.dsp_packing))
             add(r.op_index, res.cycles, comp, res.stall, res.dram_read)
     else:
         chain = prefetch_chain(wl, rows)
@@ -256,7 +261,8 @@ def simulate(wl: Workload, accel: Accelerator, mode: str = "cycle",
             t = analytical_cycles(shape, e.dsp_rows, e.lut_rows, e.cols, mem.k_tile,
                                   _role_bits(g, accel), e.act_bits, mem.dram_bytes_per_cycle,
                                   mem.dram_latency, packing=e.dsp_packing,
-                                  preloaded=i > 0 and chain[i - 1] != CHAIN_NONE)
+                                  preloaded=i > 0 and chain[i - 1] != CHAIN_NONE,
+                                  group_b=e.group_b_cols)
             if mode == "plain":
                 c = plain_os_cycles(g.m, g.n, g.k, e.rows, e.cols)
                 add(r.op_index, r.count * c, r.count * c, 0, r.count * t.dram_read)
@@ -269,7 +275,8 @@ def simulate(wl: Workload, accel: Accelerator, mode: str = "cycle",
             best = shape_cycles(GemmShape(0, g.m, g.n, g.k), 0, e.rows, e.cols)
         else:
             best = shape_cycles(GemmShape(r.m_fixed, r.m_lut, g.n, g.k), e.dsp_rows,
-                                e.lut_rows, e.cols)
+                                e.lut_rows, e.cols, group_b=e.group_b_cols,
+                                k_tile=mem.k_tile)
         per_op[r.op_index].shape += r.count * best
     layers = []
     vec = accel.vector

@@ -136,11 +136,12 @@ DIM_BITS = 16
 PARAM_DEPTH = 64
 
 
-def ring_count_bits(k_tile: int) -> int:
+def ring_count_bits(k_tile: int, group_b: int = 0) -> int:
     """Width of the controller's step counters of one ring (R6), counting modulo its power
-    of two: a ring holds ``2 * k_tile`` steps and a block at most ``k_tile`` more, so the
-    steps requested and not yet released, plus the next block's, stay below ``4 * k_tile``."""
-    return (4 * k_tile - 1).bit_length()
+    of two: a ring holds ``2 * k_tile`` steps (``3 * k_tile`` with column group B,
+    ``group_b`` > 0) and a block at most ``k_tile`` more, so the steps requested and not
+    yet released, plus the next block's, stay below twice the ring."""
+    return (2 * ring_steps(k_tile, group_b) - 1).bit_length()
 
 #: Yosys ``synth_xilinx`` maps an unmarked multiply to DSPs only from this product width on.
 DSP_Y_MINWIDTH = 9
@@ -264,8 +265,10 @@ def postproc_cost(cols: int, acc: int, dsp_type: str, lane_bits: int | None = No
 
 
 def core_cost(scheme: Scheme, rows: int, cols: int, w: int, act: ActFormat, acc: int,
-              dsp_type: str, packing: int = 1) -> UnitCost:
-    """One output-stationary core (``hw.core``): PEs, skew registers, drain multiplexer."""
+              dsp_type: str, packing: int = 1, split: int = 0) -> UnitCost:
+    """One output-stationary core (``hw.core``): PEs, skew registers, drain multiplexer;
+    ``split``: group B's first column (R3c), whose weights come through their own edge
+    skew of ``g + split`` registers per row group ``g`` instead of one."""
     if rows == 0:
         return ZERO
     groups = [min(packing, rows - g0) for g0 in range(0, rows, packing)]
@@ -277,6 +280,8 @@ def core_cost(scheme: Scheme, rows: int, cols: int, w: int, act: ActFormat, acc:
     else:
         pes = pot_pe_cost(w, act, acc) * (rows * cols)
     w_regs = w * sum(g * n + n * (cols - 1) for g, n in enumerate(groups))
+    if split:
+        w_regs += w * sum(n * (g + split - 1) for g, n in enumerate(groups))
     x_regs = act.bits * (cols * (cols - 1) // 2 + cols * (n_groups - 1))
     # valid, first and last along the anti-diagonals, and the capture flag one step further
     ctl_regs = 3 * (n_groups + cols - 2) + 1
@@ -295,10 +300,13 @@ def datapath_cost(engine: GemmEngine, dsp_type: str, matmul: bool = False
                                         ("lut", e.lut_core_scheme, e.lut_rows, 1)):
         if rows:
             w, act = core_operands(e, name, matmul)
+            split = e.cols - e.group_b_cols if e.group_b_cols else 0
             out[f"{name}_core"] = core_cost(scheme, rows, e.cols, w, act, e.acc_bits,
-                                            dsp_type, packing)
-            out[f"{name}_post"] = postproc_cost(e.cols, e.acc_bits, dsp_type,
-                                                out_lane_bits(e, name, matmul))
+                                            dsp_type, packing, split)
+            # R3c: one post-processor per column group
+            out[f"{name}_post"] = sum((postproc_cost(
+                lanes, e.acc_bits, dsp_type, out_lane_bits(e, name, matmul))
+                for lanes in ((split, e.group_b_cols) if split else (e.cols,))), ZERO)
             if name == "dsp" and matmul and rtl_runs_matmul(e):
                 # R11b-d: a 2:1 multiplexer bit per weight-role port bit of each row, a gate
                 # per activation column at the core's edge; the bypass per output lane bit
@@ -391,10 +399,10 @@ def pe_costs(accel: Accelerator) -> PeCosts:
     )
 
 
-def buffer_depth(k_tile: int) -> int:
+def buffer_depth(k_tile: int, group_b: int = 0) -> int:
     """Words of a load buffer's memory (``hw.buffer.RingBuffer``): its ring of
-    :func:`sim.timing.ring_steps` words."""
-    return ring_steps(k_tile)
+    :func:`sim.timing.ring_steps` words (``group_b``: the engine's column group B)."""
+    return ring_steps(k_tile, group_b)
 
 
 def bram36_blocks(width_bits: int, depth: int) -> int:
@@ -547,6 +555,32 @@ def map_memory(width: int, depth: int, read: str) -> MemoryMap:
     return out
 
 
+#: R3c: reads of the top's deal table per deal walker (``hw.deal``: each group's next two
+#: row steps), and the walkers reading it (loader and compute side).
+DEAL_READS_PER_WALKER = 4
+DEAL_WALKERS = 2
+#: Read ports of one quad-port LUT RAM (RAM64M) beside its write port.
+QP_READS = 3
+
+
+def map_multiread(width: int, depth: int, reads: int) -> MemoryMap:
+    """A memory of at most 64 words with ``reads`` combinational read ports (the deal
+    table): Yosys builds copies of quad-port LUT RAM, each RAM64M one bit of three reads."""
+    check_int_range("depth", depth, 1, 64)
+    cells = width * _ceil_div(reads, QP_READS)
+    return MemoryMap(width, depth, "async", "lutram", "RAM64M", cells, 1, float(cells))
+
+
+def memory_maps(accel: Accelerator, matmul: bool = False) -> dict[str, MemoryMap]:
+    """How Yosys maps each of :func:`top_memories` (the deal table's many read ports by
+    :func:`map_multiread`)."""
+    out = {}
+    for name, (width, depth, read) in top_memories(accel, matmul).items():
+        out[name] = (map_multiread(width, depth, DEAL_READS_PER_WALKER * DEAL_WALKERS)
+                     if name == "deal_table" else map_memory(width, depth, read))
+    return out
+
+
 def param_word_bits(acc_bits: int) -> int:
     """Bits of one row's requantization parameters in the top's parameter memories
     (multiplier, shift, bias, ReLU flag)."""
@@ -574,10 +608,12 @@ def _cores(engine: GemmEngine) -> int:
 def out_payload_bits(engine: GemmEngine, matmul: bool = False) -> int:
     """Bits of one output row on the top's ``out`` stream (``matmul``: of a top built with
     the matmul path): per present core the lanes (:func:`out_lane_bits`), the row index and
-    its enable; the columns' first index and count."""
+    its enable; the columns' first index and count; with column group B (R3c) group B's
+    row indices, enables and columns too."""
     lanes = sum(engine.cols * out_lane_bits(engine, core, matmul)
                 for core, rows in (("dsp", engine.dsp_rows), ("lut", engine.lut_rows)) if rows)
-    return lanes + _cores(engine) * (DIM_BITS + 1) + DIM_BITS + _bits(engine.cols + 1)
+    groups = 2 if engine.group_b_cols else 1  # R3c: group B's rows, enables and columns
+    return lanes + groups * (_cores(engine) * (DIM_BITS + 1) + DIM_BITS + _bits(engine.cols + 1))
 
 
 def top_memories(accel: Accelerator, matmul: bool = False
@@ -585,12 +621,20 @@ def top_memories(accel: Accelerator, matmul: bool = False
     """The memories of the generated top (``matmul``: with the matmul path), by block:
     (width, depth, read port kind)."""
     e = accel.engine
-    depth = buffer_depth(accel.memory.k_tile)
-    out = {"w_buf": (e.rows * e.weight_bits, depth, "transparent"),
-           "x_buf": (e.cols * e.act_bits, depth, "transparent")}
+    kt = accel.memory.k_tile
+    depth = buffer_depth(kt, e.group_b_cols)
+    if e.group_b_cols:  # R3c: three weight banks (hw.buffer.BankedRing)
+        out = {f"w_buf{b}": (e.rows * e.weight_bits, kt, "transparent") for b in range(3)}
+    else:
+        out = {"w_buf": (e.rows * e.weight_bits, depth, "transparent")}
+    out["x_buf"] = (e.cols * e.act_bits, depth, "transparent")
     for core, rows in (("dsp", e.dsp_rows), ("lut", e.lut_rows)):
         if rows:
             out[f"params_{core}"] = (param_word_bits(e.acc_bits), PARAM_DEPTH, "async")
+            if e.group_b_cols:  # group B's row's read: Yosys builds a second copy
+                out[f"params_{core}_b"] = out[f"params_{core}"]
+    if e.group_b_cols:  # R3c: the deal, one entry per row step (hw.accel)
+        out["deal_table"] = (DIM_BITS, PARAM_DEPTH, "async")
     out["out_fifo"] = (out_payload_bits(e, matmul), out_fifo_depth(e) - 1, "sync")
     return out
 
@@ -621,14 +665,14 @@ def _trailing_zeros(n: int) -> int:
     return (n & -n).bit_length() - 1
 
 
-def controller_luts(k_tile: int) -> int:
+def controller_luts(k_tile: int, group_b: int = 0) -> int:
     """The controller's LUTs besides its load-size multiplies: ``CONTROLLER_LUT`` plus
     ``CONTROLLER_LUT_PER_BIT`` per bit of :func:`ring_count_bits` (the step counters, the
     rings' room comparisons and the block bases and sizes grow with ``k_tile``; least squares
     over the three calibration tops, 6 to 15 bits: tiny, mid and xc7z020 within 15, 22 and
     15 LUTs, reports/reference/resource_calibration_tops.md; 208 + 35 per bit before R10b's
     prefetch request, ring origin and the multiplexed load size)."""
-    return CONTROLLER_LUT + CONTROLLER_LUT_PER_BIT * ring_count_bits(k_tile)
+    return CONTROLLER_LUT + CONTROLLER_LUT_PER_BIT * ring_count_bits(k_tile, group_b)
 
 
 def load_size_cost(accel: Accelerator) -> UnitCost:
@@ -652,12 +696,12 @@ def load_size_cost(accel: Accelerator) -> UnitCost:
     return out
 
 
-def buffer_logic_cost(mem: MemoryMap, k_tile: int) -> UnitCost:
-    """A load buffer's logic (``hw.buffer.RingBuffer``) around its memory."""
-    ptr_bits = max(1, (ring_steps(k_tile) - 1).bit_length())
+def _forwarding(mem: MemoryMap) -> tuple[float, int, str]:
+    """LUTs and FFs of one buffer memory's read forwarding and read register (beside the
+    pointers), and the kind of its LUT constants."""
     abits = (mem.depth - 1).bit_length()
-    ff = ptr_bits + abits  # the write pointer, the shown read address
     kind = "bram" if mem.kind == "bram" else mem.cell
+    ff = 0
     if mem.kind == "bram":
         # Yosys' transparency: the written word and an address match, registered; the
         # read multiplexer's select registered when the depth is sliced.
@@ -668,9 +712,80 @@ def buffer_logic_cost(mem: MemoryMap, k_tile: int) -> UnitCost:
         kind = "ff"
         ff += mem.width * mem.depth + mem.width
     per_bit = BUF_LUT_PER_BIT[kind] + _ceil_div(mem.slices - 1, BUF_SLICES_PER_LUT)
-    ring = ring_steps(k_tile)
-    modulo = RING_MOD_LUT * ptr_bits if ring & (ring - 1) else 0
-    return UnitCost(mem.width * per_bit + BUF_LUT[kind] + modulo, ff, 0)
+    return mem.width * per_bit + BUF_LUT[kind], ff, kind
+
+
+def _modulo_luts(k_tile: int, group_b: int = 0) -> int:
+    """``hw.buffer.ring_add``'s compare, subtract and select modulo a ring whose length is
+    not a power of two."""
+    ring = ring_steps(k_tile, group_b)
+    return RING_MOD_LUT * _ring_ptr_bits(k_tile, group_b) if ring & (ring - 1) else 0
+
+
+def _ring_ptr_bits(k_tile: int, group_b: int = 0) -> int:
+    return max(1, (ring_steps(k_tile, group_b) - 1).bit_length())
+
+
+def buffer_logic_cost(mem: MemoryMap, k_tile: int, group_b: int = 0) -> UnitCost:
+    """A load buffer's logic (``hw.buffer.RingBuffer``, its ring of
+    ``ring_steps(k_tile, group_b)`` words) around its memory."""
+    lut, ff, _ = _forwarding(mem)
+    ff += _ring_ptr_bits(k_tile, group_b) + (mem.depth - 1).bit_length()  # write, shown
+    return UnitCost(lut + _modulo_luts(k_tile, group_b), ff, 0)
+
+
+#: R3c's control, fitted on the tiny and xc7z020 tops with column groups (see
+#: :func:`group_control_cost`; Yosys 0.23, this session's per-module counts: deal walkers
+#: 402 + 496 and 410 + 506 LUTs, the controller's additions 285 on tiny): one deal walker's
+#: LUTs, the controller's extra LUTs (the dealt tile's fields beside the tile walker's,
+#: block counters, group B's parameter address and output fields), and the banked weight
+#: ring's LUTs per word bit beside three banks' forwarding (both readers' bank selection
+#: after block RAM's registered read: 4,348 LUTs measured on xc7z020's 256-bit banks; in
+#: LUT RAM the selection merges into the forwarding: 114 on tiny's 16-bit ones).
+DEAL_WALKER_LUT = 450
+GROUP_CONTROLLER_LUT = 285
+BANK_SELECT_LUT_PER_BIT = {"bram": 4.25, "RAM32M": 0, "RAM64M": 0, "ff": 2}
+
+
+def banked_logic_cost(bank: MemoryMap, k_tile: int) -> UnitCost:
+    """``hw.buffer.BankedRing``'s logic around its three banks (each one ``bank``): each
+    bank's forwarding like a :class:`~hw.buffer.RingBuffer`'s, both readers' bank
+    selection (:data:`BANK_SELECT_LUT_PER_BIT`) and ring additions, and the pointers (write
+    bank and word, the shown word, both readers' banks)."""
+    lut, ff, kind = _forwarding(bank)
+    abits = max(1, (k_tile - 1).bit_length())
+    if bank.kind == "lutram":  # the banks share one registered read address
+        ff = abits
+    elif bank.kind == "bram":  # one registered written word; per bank a match and a select
+        ff = bank.width + 3 * (1 + (_bits(bank.slices) if bank.slices > 1 else 0))
+    else:
+        ff *= 3
+    select = BANK_SELECT_LUT_PER_BIT[kind] * bank.width
+    return UnitCost(3 * lut + select + 2 * _modulo_luts(k_tile, 1), ff + 2 * abits + 3 * 2, 0)
+
+
+def group_control_cost(accel: Accelerator) -> dict[str, UnitCost]:
+    """R3c's control on an engine with column group B: two ``hw.deal.DealWalker`` (row
+    steps, rows and table addresses of :func:`deal_step_bits`, positions of ``DIM_BITS``)
+    and the controller's additions (the ``dealt`` bit, two block counters, group B's fields
+    in the pending and drained descriptors and the output row)."""
+    e = accel.engine
+    d, sb = DIM_BITS, deal_step_bits()
+    walker_ff = 7 * sb + 3 * d + 5
+    c_bits, cb_bits = _bits(e.cols + 1), _bits(max(e.cols - e.group_b_cols, e.group_b_cols) + 1)
+    descriptor = c_bits + 4 * sb + d + cb_bits
+    out_row = _cores(e) * (sb + 2) + d + _bits(e.group_b_cols + 1)
+    ff = 1 + 2 * (d + 1) + 2 * descriptor + out_row
+    # the loader's walker reads no ring banks: Yosys drops its two bank registers
+    return {"deal_walkers": UnitCost(DEAL_WALKER_LUT * DEAL_WALKERS,
+                                     walker_ff * DEAL_WALKERS - 2 * 2, 0),
+            "group_control": UnitCost(GROUP_CONTROLLER_LUT, ff, 0)}
+
+
+def deal_step_bits() -> int:
+    """Bits of a deal walker's row steps and rows (``hw.deal.DealWalker``: up to
+    :data:`PARAM_DEPTH` row steps, plus the two it looks ahead)."""
+    return (PARAM_DEPTH + 2).bit_length()
 
 
 def fifo_logic_cost(mem: MemoryMap) -> UnitCost:
@@ -709,10 +824,11 @@ def control_cost(accel: Accelerator, matmul: bool = False) -> dict[str, UnitCost
     # (hw.accel.prefetch_bits; ``pre`` is read from the payload, its register bit unused)
     command += 1 + sum(rows.bit_length() for rows in (e.dsp_rows, e.lut_rows) if rows) \
         + kt.bit_length()
-    ring_bits = max(1, (ring_steps(kt) - 1).bit_length())
+    gb = e.group_b_cols
+    ring_bits = _ring_ptr_bits(kt, gb)
     ff = (command + 2 + 5  # busy, done, loader flags
           + 2 + ring_bits  # R10b: prefetch requested, drained; the weight ring's origin
-          + 8 * ring_count_bits(kt)  # step counters (R6-R8)
+          + 8 * ring_count_bits(kt, gb)  # step counters (R6-R8)
           + 2 * ring_bits + max(1, kt.bit_length())  # each ring's block base, block size
           + _bits(max(kt, 2)) + 1 + _bits(rmax + c + 1) + _bits(max(rmax, 2))  # step .. drow
           + (2 + 2 * cores) * d + cbits + 1  # the drained tile's fields, final flag
@@ -720,13 +836,15 @@ def control_cost(accel: Accelerator, matmul: bool = False) -> dict[str, UnitCost
           + _bits(rmax + c + 1)  # its countdown (R4b), and r_f - s_f if the DSP core packs
           + (_bits(rmax + 1) if e.dsp_rows and e.dsp_packing > 1 else 0)
           + cores * (d + 1) + d + cbits)  # the output row's metadata
-    mems = {k: map_memory(*v) for k, v in top_memories(accel, matmul).items()}
+    mems = memory_maps(accel, matmul)
     return {
-        "controller": UnitCost(controller_luts(kt), ff, 0) + load_size_cost(accel),
+        "controller": UnitCost(controller_luts(kt, gb), ff, 0) + load_size_cost(accel),
         "walkers": walker_cost(c, kt) * 2,
-        "w_buf": buffer_logic_cost(mems["w_buf"], kt),
-        "x_buf": buffer_logic_cost(mems["x_buf"], kt),
+        "w_buf": (banked_logic_cost(mems["w_buf0"], kt) if gb
+                  else buffer_logic_cost(mems["w_buf"], kt)),
+        "x_buf": buffer_logic_cost(mems["x_buf"], kt, gb),
         "out_fifo": fifo_logic_cost(mems["out_fifo"]),
+        **(group_control_cost(accel) if gb else {}),
     }
 
 
@@ -777,7 +895,7 @@ def top_cost(accel: Accelerator, matmul: bool = False) -> TopCost:
     ``matmul``: the top built with the matmul path (:func:`rtl_runs_matmul`)."""
     return TopCost(datapath_cost(accel.engine, accel.part.dsp_type, matmul),
                    control_cost(accel, matmul),
-                   {k: map_memory(*v) for k, v in top_memories(accel, matmul).items()})
+                   memory_maps(accel, matmul))
 
 
 @dataclass(frozen=True)

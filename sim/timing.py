@@ -41,6 +41,37 @@ R3 Tiling. Either ``for j: for f:`` (order 0, column blocks outer) or ``for f: f
    host's command use; :data:`TILINGS` lists the four tilings). Both cores work on the
    same output tile in lockstep: same columns, same activation chunk, each its own rows.
 
+R3c Dealt tiles (an engine with column group B, ``engine.group_b_cols`` ``CB > 0``: columns
+   ``0 .. CA-1`` form group A, ``CA = C - CB``, columns ``CA .. C-1`` group B, whose weights
+   enter the array at column ``CA`` from a second weight stream). For a GEMM with ``Q == 1``
+   the host may write a *deal* instead of R3's tiling: per row step ``f`` the number ``n_f``
+   (``0 <= n_f <= N``) of the step's output positions group A computes, positions ``0 ..
+   n_f-1`` in tiles of ``CA`` (the last one partial), group B the rest ``n_f .. N-1`` in
+   tiles of ``CB``. Each group walks its tiles in row-step order; *dealt tile* ``t`` pairs
+   group A's ``t``-th tile with group B's ``t``-th (a group whose tiles ran out idles), so
+   there are ``T = max(T_A, T_B)`` tiles (:func:`deal_sequence`), all in lockstep: one
+   window of ``K`` steps, both groups presenting the same step ``i`` each cycle, group A's
+   rows from row step ``f_A``'s weight block, group B's from ``f_B``'s, each group with its
+   own step's rows. R4/R4b hold with the dealt tile's ``c_t = CA + c_B`` (``c_A`` without a
+   group B tile: the drain waits for the rightmost used column), ``r_t = max(r_{f_A},
+   r_{f_B})`` and ``s_t`` the larger capture lead, over the groups present. Loads: weight
+   block ``f`` (all ``a_f + b_f`` rows, ``K`` steps) is loaded by the first tile that uses
+   it, into bank ``f mod 3`` of the weight ring (R6: ``S_n = n * KT``; a grouped engine's
+   rings, :func:`ring_steps`, are three banks of ``KT`` words in every tiling), and
+   released at the end of the window of the last tile after which both groups are past it
+   (released blocks stay a prefix). Each dealt tile loads its own activation block of ``K``
+   words, ``c_A + c_B`` activations each (R5; never reused, never resident). A deal is
+   legal (:func:`deal_fits`) when the first tile's row steps are 0 and each later tile's
+   ``max(f_A, f_B)`` is at most one more than every earlier tile's (a tile loads at most one
+   weight block, in row-step order), at every tile ``max(f_A, f_B) - min(f_A, f_B) <= 2``
+   (else the next block could never be loaded), and a group's consecutive tiles are at most
+   two row steps apart (its walker looks two steps ahead). Each tile's loads are then one
+   request as in R5-R8: its new weight block, if any, and its activation block. The host
+   deals a GEMM (:func:`choose_deal`, inside :func:`gemm_tiling`) when ``K >= max(Rd, Rl) +
+   C`` (every tile then costs ``K``, R4b), the deal takes fewer tiles than ``F * J`` and
+   ``L`` plus its blocks' R7 transfers back to back fit in ``T * K`` cycles; a dealt GEMM
+   neither prefetches nor is preloaded (R10b).
+
 R4 Output tile. A tile's stream phase is its chunks' stream windows back to back; chunk
    ``q``'s window is ``k_q`` cycles, during which the buffers present one K step per cycle
    (one weight word per used row, one activation word per used column); the PE array skews
@@ -109,7 +140,8 @@ R5b Residency. With ``Q == 1`` the inner loop's operand (order 0: the weights, `
    DRAM request. Each weight and each activation block is then loaded once. The other
    operand's buffer works as in R5/R6.
 
-R6 Rings. Each buffer is a ring of ``2 * KT`` words, one word per K step (a weight word
+R6 Rings. Each buffer is a ring of ``2 * KT`` words (``3 * KT`` on an engine with column
+   group B, R3c: :func:`ring_steps`), one word per K step (a weight word
    holds one step of every row, an activation word one step of every column). Blocks take
    consecutive words in load order: the ``n``-th block loaded into a buffer starts at word
    ``S_n mod 2KT``, ``S_n`` the steps of the blocks before it. Its load may start only once
@@ -276,6 +308,7 @@ per tile without overlap and no memory model: ``ceil(M/R) * ceil(N/C) * (2R + C 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Sequence
@@ -335,9 +368,124 @@ _row_steps = numba.njit(cache=True)(row_steps)
 
 
 @numba.njit(cache=True)
-def ring_steps(k_tile: int) -> int:
-    """Words (K steps) of a load buffer's ring (rule R6): two blocks of ``k_tile`` steps."""
-    return 2 * k_tile
+def ring_steps(k_tile: int, group_b: int = 0) -> int:
+    """Words (K steps) of a load buffer's ring (rule R6): two blocks of ``k_tile`` steps,
+    three banks of them on an engine with column group B (``group_b`` columns > 0, R3c)."""
+    return (3 if group_b > 0 else 2) * k_tile
+
+
+#: Columns of a dealt-tile row (:func:`deal_sequence`): group A's row step (-1: no tile),
+#: columns and first output position, then group B's.
+DEAL_COLUMNS = 6
+(DEAL_FA, DEAL_CA, DEAL_PA, DEAL_FB, DEAL_CB, DEAL_PB) = range(DEAL_COLUMNS)
+
+
+@numba.njit(cache=True)
+def _deal_group(seq: np.ndarray, n: int, deal: np.ndarray, width: int, col: int,
+                group_b: bool) -> None:
+    """Fill one group's columns of :func:`deal_sequence` (``col``: its first column)."""
+    t = 0
+    for f in range(deal.shape[0]):
+        p = deal[f] if group_b else 0
+        stop = n if group_b else deal[f]
+        while p < stop:
+            seq[t, col] = f
+            seq[t, col + 1] = min(width, stop - p)
+            seq[t, col + 2] = p
+            p += width
+            t += 1
+
+
+@numba.njit(cache=True)
+def deal_sequence(n: int, deal: np.ndarray, ca: int, cb: int) -> np.ndarray:
+    """R3c: the dealt tiles of a GEMM of ``n`` output positions whose row step ``f`` gives
+    ``deal[f]`` positions to group A (``ca`` columns) and the rest to group B (``cb``
+    columns), in order: one int64 row of :data:`DEAL_COLUMNS` per tile."""
+    ta = 0
+    tb = 0
+    for f in range(deal.shape[0]):
+        ta += (deal[f] + ca - 1) // ca
+        tb += (n - deal[f] + cb - 1) // cb
+    seq = np.zeros((max(ta, tb), DEAL_COLUMNS), dtype=np.int64)
+    seq[:, DEAL_FA] = -1
+    seq[:, DEAL_FB] = -1
+    _deal_group(seq, n, deal, ca, DEAL_FA, False)
+    _deal_group(seq, n, deal, cb, DEAL_FB, True)
+    return seq
+
+
+def deal_fits(seq: np.ndarray) -> bool:
+    """R3c: whether a deal (its :func:`deal_sequence`) is legal: every dealt tile's row
+    steps lie within three consecutive weight blocks (the ring's banks, so that each block
+    can be loaded), each tile needs at most one weight block the tiles before it did
+    not (the first tile block 0), and neither group skips two row steps in a row."""
+    fa, fb = seq[:, DEAL_FA], seq[:, DEAL_FB]
+    both = (fa >= 0) & (fb >= 0)
+    top = np.maximum(fa, fb)
+    skips = all(np.all(np.diff(f[f >= 0]) <= 2) for f in (fa, fb))
+    return bool(np.all(np.abs(fa[both] - fb[both]) <= 2) and top[0] == 0
+                and np.all(np.diff(top) <= 1) and skips)
+
+
+def check_deal(deal: Sequence[int], n: int, k: int, nf: int, cols: int, k_tile: int,
+               group_b: int) -> None:
+    """R3c's limits on a deal the host writes: a grouped engine, ``K <= KT``, one entry per
+    row step, each in ``0..N``, legal (:func:`deal_fits`); ValueError naming the one broken."""
+    if group_b <= 0:
+        raise ValueError("a deal needs an engine with column group B (engine.group_b_cols > 0)")
+    if k > k_tile:
+        raise ValueError(f"a dealt GEMM needs K <= k_tile {k_tile}, not {k}")
+    if len(deal) != nf:
+        raise ValueError(f"deal has {len(deal)} entries for {nf} row steps")
+    for f, v in enumerate(deal):
+        if not 0 <= v <= n:
+            raise ValueError(f"deal[{f}] must be in 0..{n} (N), not {v}")
+    if not deal_fits(deal_sequence(n, np.array(deal, dtype=np.int64), cols - group_b,
+                                   group_b)):
+        raise ValueError(f"deal {tuple(deal)}: a tile's row steps are more than 2 apart "
+                         "(three weight banks) or it needs two new weight blocks (R3c)")
+
+
+@functools.lru_cache(maxsize=4096)
+def choose_deal(n: int, nf: int, ca: int, cb: int) -> tuple[int, ...] | None:
+    """R3c, the host's deal for ``nf`` row steps of ``n`` output positions on groups of
+    ``ca`` and ``cb`` columns: the legal deal (:func:`deal_fits`) with the fewest dealt
+    tiles, then the smallest distance between the groups' row steps (1 leaves a bank free
+    to load ahead), found by dynamic programming over the row steps on the difference of
+    the groups' tile counts; None when no legal deal takes fewer tiles than ``nf * J``.
+
+    Per row step only splits no other beats in both groups' tile counts are tried: group A
+    takes ``t_A`` tiles (``n_f = min(n, t_A * ca)`` positions), group B the fewest tiles
+    covering the rest."""
+    opts: list[tuple[int, int, int]] = []  # (t_A, t_B, n_f)
+    for ta in range(ceil_div(n, ca) + 1):
+        tb = ceil_div(max(0, n - ta * ca), cb)
+        if not opts or tb < opts[-1][1]:
+            opts.append((ta, tb, min(n, ta * ca)))
+    best: tuple[tuple[int, int], tuple[int, ...]] | None = None
+    for bound in range(0, 2 * max(ca, cb) + 1):
+        # layer[d] = (A's tiles so far, the deal) for B's tiles = A's - d, |d| <= bound
+        layer: dict[int, tuple[int, tuple[int, ...]]] = {0: (0, ())}
+        for _ in range(nf):
+            nxt: dict[int, tuple[int, tuple[int, ...]]] = {}
+            for d, (pa, deal) in sorted(layer.items()):
+                for ta, tb, n_f in opts:
+                    d2 = d + ta - tb
+                    if abs(d2) <= bound and (d2 not in nxt or pa + ta < nxt[d2][0]):
+                        nxt[d2] = (pa + ta, (*deal, n_f))
+            layer = nxt
+        for d, (pa, deal) in sorted(layer.items()):
+            seq = deal_sequence(n, np.array(deal, dtype=np.int64), ca, cb)
+            if not deal_fits(seq):
+                continue
+            both = (seq[:, DEAL_FA] >= 0) & (seq[:, DEAL_FB] >= 0)
+            span = int(np.max(np.abs(seq[both, DEAL_FA] - seq[both, DEAL_FB]), initial=0))
+            key = (max(pa, pa - d), span)
+            if best is None or key < best[0]:
+                best = (key, deal)
+    if best is None or best[0][0] >= nf * ceil_div(n, ca + cb):
+        return None
+    return best[1]
 
 
 @numba.njit(cache=True)
@@ -384,13 +532,23 @@ def compute_cycles(g: GemmShape, dsp_rows: int, lut_rows: int, cols: int, order:
     return total + k + last_c + r_last
 
 
-def shape_cycles(g: GemmShape, dsp_rows: int, lut_rows: int, cols: int) -> int:
+def shape_cycles(g: GemmShape, dsp_rows: int, lut_rows: int, cols: int, *,
+                 group_b: int = 0, k_tile: int = 0) -> int:
     """The fewest cycles the array's shape allows GEMM ``g``: its ``F * J`` output tiles (R1,
     R2) at ``K`` cycles each (R4: a tile's windows present one K step a cycle; R4b: the next
-    tile's windows start no sooner than this one's end), before any fill, drain or stall.
-    No schedule under R1-R10b is shorter (``compute_cycles`` is at least this), so a layer's
-    MAC utilisation is at most its MACs over the PEs times these cycles."""
-    return row_steps(g.m_fixed, g.m_lut, dsp_rows, lut_rows) * ceil_div(g.n, cols) * g.k
+    tile's windows start no sooner than this one's end), before any fill, drain or stall;
+    on an engine with column group B (``group_b`` columns) and ``K <= k_tile`` the fewer
+    tiles of the best legal deal (R3c, :func:`choose_deal`) if fewer. No schedule under
+    R1-R10b is shorter (``compute_cycles`` and ``dealt_compute_cycles`` are at least this),
+    so a layer's MAC utilisation is at most its MACs over the PEs times these cycles."""
+    f = row_steps(g.m_fixed, g.m_lut, dsp_rows, lut_rows)
+    tiles = f * ceil_div(g.n, cols)
+    if group_b > 0 and g.k <= k_tile:
+        deal = choose_deal(g.n, f, cols - group_b, group_b)
+        if deal is not None:
+            tiles = min(tiles, len(deal_sequence(g.n, np.array(deal, dtype=np.int64),
+                                                 cols - group_b, group_b)))
+    return tiles * g.k
 
 
 def plain_os_cycles(m: int, n: int, k: int, rows: int, cols: int) -> int:
@@ -524,10 +682,17 @@ def _step_classes(m_fixed: int, m_lut: int, f: int) -> list[tuple[int, int, int]
 @dataclass(frozen=True)
 class Tiling:
     """A GEMM's tiling (R3): loop ``order`` (0: ``for j: for f:``, 1: ``for f: for j:``) and
-    whether the inner loop's operand is ``resident`` (R5b)."""
+    whether the inner loop's operand is ``resident`` (R5b), or (R3c, ``order`` 0 and not
+    resident) a ``deal``: group A's output positions in each row step."""
 
     order: int
     resident: bool
+    deal: tuple[int, ...] = ()
+
+    @property
+    def dealt(self) -> bool:
+        """R3c: the GEMM runs as dealt tiles (``deal``: group A's positions per row step)."""
+        return bool(self.deal)
 
 
 #: R3: the four tilings a command can carry (the host's choice is :func:`gemm_tiling`; the
@@ -535,12 +700,14 @@ class Tiling:
 TILINGS = (Tiling(0, False), Tiling(1, False), Tiling(0, True), Tiling(1, True))
 
 
-def resident_fits(order: int, f: int, jn: int, k: int, k_tile: int) -> bool:
+def resident_fits(order: int, f: int, jn: int, k: int, k_tile: int, group_b: int = 0
+                  ) -> bool:
     """R5b: whether the inner loop's blocks of a GEMM with ``F = f``, ``J = jn`` and
     reduction ``k`` may be resident in loop ``order`` (``Q == 1`` and ``F*K`` (order 0) or
-    ``J*K`` (order 1) words within one ring)."""
+    ``J*K`` (order 1) words within one ring, :func:`ring_steps` of an engine whose column
+    group B has ``group_b`` columns)."""
     inner = f if order == 0 else jn
-    return k <= k_tile and inner * k <= ring_steps(k_tile)
+    return k <= k_tile and inner * k <= ring_steps(k_tile, group_b)
 
 
 def _reps(t: Tiling, f: int, jn: int, qn: int) -> tuple[int, int]:
@@ -556,7 +723,7 @@ def _reps(t: Tiling, f: int, jn: int, qn: int) -> tuple[int, int]:
 
 
 def _tiling(f: int, jn: int, qn: int, k: int, k_tile: int, steps: list, chunks: list,
-            colsz: list, weight_bits: int, act_bits: int) -> Tiling:
+            colsz: list, weight_bits: int, act_bits: int, group_b: int = 0) -> Tiling:
     """R3: the order with fewer R5 bytes without residency (ties: order 0), resident where
     R5b allows it in that order and the inner loop repeats."""
     w_set = sum(_block_bytes(rows * kq, weight_bits) * cf * cq
@@ -569,31 +736,87 @@ def _tiling(f: int, jn: int, qn: int, k: int, k_tile: int, steps: list, chunks: 
         totals.append(w_set * wr + x_set * xr)
     order = 0 if totals[0] <= totals[1] else 1
     inner = f if order == 0 else jn
-    return Tiling(order, inner > 1 and resident_fits(order, f, jn, k, k_tile))
+    return Tiling(order, inner > 1 and resident_fits(order, f, jn, k, k_tile, group_b))
 
 
 def gemm_tiling(g: GemmShape, dsp_rows: int, lut_rows: int, cols: int, k_tile: int,
-                weight_bits: int, act_bits: int) -> Tiling:
-    """R3 tiling of one GEMM (what the host writes into the command: order and residency)."""
+                weight_bits: int, act_bits: int, *, group_b: int = 0,
+                bw: int | None = None, lat: int = 0) -> Tiling:
+    """R3 tiling of one GEMM (what the host writes into the command: order and residency,
+    or R3c's deal on an engine whose column group B has ``group_b`` columns; the deal's
+    condition reads the DRAM bandwidth ``bw`` and latency ``lat``, which every caller on
+    such an engine passes)."""
     f = row_steps(g.m_fixed, g.m_lut, dsp_rows, lut_rows)
-    return _tiling(f, ceil_div(g.n, cols), ceil_div(g.k, k_tile), g.k, k_tile,
-                   _step_rows(g.m_fixed, g.m_lut, f), _chunk_sizes(g.k, k_tile),
-                   _col_sizes(g.n, cols), weight_bits, act_bits)
+    steps = _step_rows(g.m_fixed, g.m_lut, f)
+    normal = _tiling(f, ceil_div(g.n, cols), ceil_div(g.k, k_tile), g.k, k_tile, steps,
+                     _chunk_sizes(g.k, k_tile), _col_sizes(g.n, cols), weight_bits,
+                     act_bits, group_b)
+    if group_b == 0 or g.k > k_tile or g.k < max(dsp_rows, lut_rows) + cols:
+        return normal
+    deal = choose_deal(g.n, f, cols - group_b, group_b)
+    if deal is None:
+        return normal
+    seq = deal_sequence(g.n, np.array(deal, dtype=np.int64), cols - group_b, group_b)
+    if dealt_transfer_cycles(seq, steps, g.k, weight_bits, act_bits, bw) + lat > len(seq) * g.k:
+        return normal
+    return Tiling(0, False, deal)
+
+
+def dealt_transfer_cycles(seq: np.ndarray, steps: list, k: int, weight_bits: int,
+                          act_bits: int, bw: int | None) -> int:
+    """R7: the transfer cycles of every block a dealt GEMM (R3c) loads: each row step's
+    weight block once (``steps`` as :func:`_step_rows` lists them), one activation block
+    per dealt tile."""
+    w = sum(transfer_cycles(_block_bytes(rows * k, weight_bits), bw) * n for rows, _, n in steps)
+    cols = seq[:, DEAL_CA] + seq[:, DEAL_CB]
+    return w + sum(transfer_cycles(_block_bytes(k * int(c), act_bits), bw) for c in cols)
+
+
+def dealt_compute_cycles(g: GemmShape, dsp_rows: int, lut_rows: int, cols: int,
+                         group_b: int, deal: Sequence[int], packing: int) -> int:
+    """Compute cycles of a dealt GEMM (R3c with R4/R4b, summed over its dealt tiles)."""
+    f = row_steps(g.m_fixed, g.m_lut, dsp_rows, lut_rows)
+    a_f = [a for a, _, n in _step_classes(g.m_fixed, g.m_lut, f) for _ in range(n)]
+    b_f = [b for _, b, n in _step_classes(g.m_fixed, g.m_lut, f) for _ in range(n)]
+    seq = deal_sequence(g.n, np.array(deal, dtype=np.int64), cols - group_b, group_b)
+    tiles = [dealt_tile(row, a_f, b_f, cols - group_b, packing) for row in seq.tolist()]
+    total = sum(tile_cost(g.k, r, s, c, tiles[i + 1][0]) for i, (c, r, s) in
+                enumerate(tiles[:-1]))
+    return total + g.k + tiles[-1][0] + tiles[-1][1]
+
+
+def dealt_tile(row: Sequence[int], a_f: Sequence[int], b_f: Sequence[int], ca: int,
+               packing: int) -> tuple[int, int, int]:
+    """R3c: ``(c_t, r_t, s_t)`` of a dealt tile (a :func:`deal_sequence` row) for rows
+    ``a_f``/``b_f`` per row step and group A's ``ca`` columns."""
+    r = s = 0
+    for fcol in (DEAL_FA, DEAL_FB):
+        step = row[fcol]
+        if step >= 0:
+            r = max(r, a_f[step], b_f[step])
+            s = max(s, capture_lead(a_f[step], packing))
+    c = ca + row[DEAL_CB] if row[DEAL_FB] >= 0 else row[DEAL_CA]
+    return c, r, s
 
 
 def analytical_cycles(g: GemmShape, dsp_rows: int, lut_rows: int, cols: int, k_tile: int,
                       weight_bits: int, act_bits: int, bw: int | None, lat: int, *,
-                      packing: int, preloaded: bool = False) -> GemmTiming:
+                      packing: int, preloaded: bool = False, group_b: int = 0) -> GemmTiming:
     """Closed-form timing of one GEMM (R1-R9; exact compute, memory as a lower bound) on an
-    engine whose DSP core packs ``packing`` rows to a multiplier (R4b); ``preloaded``: its
-    first weight block may be in the ring at cycle 0 (R10b), the bound then leaves it out."""
+    engine whose DSP core packs ``packing`` rows to a multiplier (R4b) and whose column
+    group B has ``group_b`` columns (R3c); ``preloaded``: its first weight block may be in
+    the ring at cycle 0 (R10b), the bound then leaves it out."""
     f = row_steps(g.m_fixed, g.m_lut, dsp_rows, lut_rows)
     jn = ceil_div(g.n, cols)
     qn = ceil_div(g.k, k_tile)
     steps = _step_rows(g.m_fixed, g.m_lut, f)
     chunks = _chunk_sizes(g.k, k_tile)
     colsz = _col_sizes(g.n, cols)
-    tiling = _tiling(f, jn, qn, g.k, k_tile, steps, chunks, colsz, weight_bits, act_bits)
+    tiling = gemm_tiling(g, dsp_rows, lut_rows, cols, k_tile, weight_bits, act_bits,
+                         group_b=group_b, bw=bw, lat=lat)
+    if tiling.dealt:
+        return _dealt_analytical(g, dsp_rows, lut_rows, cols, group_b, tiling.deal,
+                                 weight_bits, act_bits, bw, lat, packing, steps)
     comp = compute_cycles(g, dsp_rows, lut_rows, cols, tiling.order, packing)
     w_reps, x_reps = _reps(tiling, f, jn, qn)
     w_bytes = w_time = x_bytes = x_time = 0
@@ -628,6 +851,36 @@ def analytical_cycles(g: GemmShape, dsp_rows: int, lut_rows: int, cols: int, k_t
     # R8: the window of the last block loaded ends a cycle after its last word at least
     bound = max(comp + first, lat + w_time + x_time + 1 + last_r + last_c)
     return GemmTiming(bound, comp, bound - comp, w_bytes + x_bytes, write)
+
+
+def _dealt_analytical(g: GemmShape, dsp_rows: int, lut_rows: int, cols: int, group_b: int,
+                      deal: Sequence[int], weight_bits: int, act_bits: int, bw: int | None,
+                      lat: int, packing: int, steps: list) -> GemmTiming:
+    """:func:`analytical_cycles` of a dealt GEMM (R3c): exact compute; with finite
+    bandwidth the same two lower bounds (the first window's delay: ``L``, the weight blocks
+    tile 0 requests, its activation block; every block back to back before the last
+    window ends)."""
+    comp = dealt_compute_cycles(g, dsp_rows, lut_rows, cols, group_b, deal, packing)
+    seq = deal_sequence(g.n, np.array(deal, dtype=np.int64), cols - group_b, group_b)
+    w_blocks = [rows for rows, _, n in steps for _ in range(n)]
+    x_cols = [int(c) for c in seq[:, DEAL_CA] + seq[:, DEAL_CB]]
+    read = (sum(_block_bytes(rows * g.k, weight_bits) for rows in w_blocks)
+            + sum(_block_bytes(g.k * c, act_bits) for c in x_cols))
+    write = _block_bytes(g.m * g.n, act_bits)
+    if bw is None and lat == 0:
+        return GemmTiming(comp, comp, 0, read, write)
+    first_w = int(max(seq[0, DEAL_FA], seq[0, DEAL_FB])) + 1
+    t_w = sum(transfer_cycles(_block_bytes(rows * g.k, weight_bits), bw)
+              for rows in w_blocks[:first_w])
+    t_x = transfer_cycles(_block_bytes(g.k * x_cols[0], act_bits), bw)
+    first = lat + t_w + max(ceil_div(t_x, g.k), t_x + 1 - g.k)
+    f = row_steps(g.m_fixed, g.m_lut, dsp_rows, lut_rows)
+    a_f = [a for a, _, n in _step_classes(g.m_fixed, g.m_lut, f) for _ in range(n)]
+    b_f = [b for _, b, n in _step_classes(g.m_fixed, g.m_lut, f) for _ in range(n)]
+    c_last, r_last, _ = dealt_tile(seq[-1].tolist(), a_f, b_f, cols - group_b, packing)
+    every = lat + dealt_transfer_cycles(seq, steps, g.k, weight_bits, act_bits, bw)
+    bound = max(comp + first, every + 1 + r_last + c_last)
+    return GemmTiming(bound, comp, bound - comp, read, write)
 
 
 # ---------------------------------------------------------------------------------------
@@ -669,20 +922,22 @@ def _write_row(out: np.ndarray, status: int, cycles: int, stall: int, dram: int,
 def _gemm_schedule(mf: int, ml: int, n: int, k: int, order: int, res: int, rd: int, rl: int,
                    c: int, pack: int, kt: int, wbits: int, abits: int, bw: int, lat: int,
                    limit: int, out: np.ndarray, pre: int = 0, pf_k: int = 0,
-                   pf_bytes: int = 0) -> None:
+                   pf_bytes: int = 0, cap: int = 0) -> None:
     """Step one GEMM's chunk tiles (rules R1-R8) in the tiling ``order``, ``res`` (R3, R5b)
     into the result row ``out`` (int64, the columns of :class:`ScheduleResult`); ``pack`` is
     the DSP core's packing (R4b). R10b: ``pre`` — the first weight block is in the ring at
     cycle 0 (no request, no bytes); ``pf_k`` > 0 — after the GEMM's last
     request, a block of ``pf_k`` steps and ``pf_bytes`` bytes is requested, whose last word
-    goes to column ``PREFETCH_LAST`` (-1 without); ``cycles`` stays the last drain's end."""
+    goes to column ``PREFETCH_LAST`` (-1 without); ``cycles`` stays the last drain's end.
+    ``cap``: the rings' words (:func:`ring_steps` of the engine; 0: ``ring_steps(kt)``)."""
     nf = _row_steps(mf, ml, rd, rl)
     nj = (n + c - 1) // c
     nq = (k + kt - 1) // kt
     qa, ra = mf // nf, mf % nf
     qb, rb = ml // nf, ml % nf
     chan = 0  # completion of the previous block (e' of R7)
-    cap = ring_steps(kt)  # R6
+    if cap <= 0:
+        cap = ring_steps(kt)  # R6
     # Per buffer and block loaded so far: steps before it (S_n of R6) and release time.
     nt = nj * nf * nq
     w_off = np.zeros(nt + 2, dtype=np.int64)  # one more block: R10b's prefetch
@@ -812,11 +1067,112 @@ def _gemm_schedule(mf: int, ml: int, n: int, k: int, order: int, res: int, rd: i
 
 
 @numba.njit(cache=True)
+def _dealt_schedule(mf: int, ml: int, n: int, k: int, deal: np.ndarray, rd: int, rl: int,
+                    ca: int, cb: int, pack: int, kt: int, wbits: int, abits: int, bw: int,
+                    lat: int, limit: int, out: np.ndarray) -> None:
+    """Step one dealt GEMM's tiles (rule R3c with R4-R8; ``K <= KT``) into the result row
+    ``out`` like :func:`_gemm_schedule` (``COLUMN_BLOCK`` holds the dealt tile where a
+    limit stopped it, the tile count when done)."""
+    nf = _row_steps(mf, ml, rd, rl)
+    qa, ra = mf // nf, mf % nf
+    qb, rb = ml // nf, ml % nf
+    seq = deal_sequence(n, deal, ca, cb)
+    nt = seq.shape[0]
+    banks = ring_steps(kt, cb) // kt
+    xcap = ring_steps(kt, cb)
+    w_rel = np.zeros(nf, dtype=np.int64)  # release of each weight block (R3c)
+    released = 0  # weight blocks released so far (a prefix)
+    loaded = 0  # weight blocks requested so far (row-step order)
+    x_off = np.zeros(nt + 1, dtype=np.int64)
+    x_rel = np.zeros(nt, dtype=np.int64)
+    x_old = 0
+    x_room = 0
+    chan = 0
+    acc = -1
+    w_ready = -1
+    x_ready = -1
+    w_first = 0
+    x_first = 0
+    t_free = 0
+    done = 0
+    lead = 0
+    i_free = 0
+    i_done = 0
+    i_lead = 0
+    dram = 0
+    for t in range(nt):
+        fa = seq[t, DEAL_FA]
+        fb = seq[t, DEAL_FB]
+        new_w = loaded <= max(fa, fb)  # R3c: at most one new block, the next one
+        if new_w:
+            f = loaded
+            nbytes = (((qa + (1 if f < ra else 0)) + (qb + (1 if f < rb else 0))) * k * wbits
+                      + 7) // 8
+            room = w_rel[f - banks] if f >= banks else 0  # its bank's block released
+            start = max(chan - lat, room, acc + 1)  # R7, one request a cycle
+            acc = start
+            chan = start + word_arrival(k - 1, k, nbytes, bw, lat)
+            w_first = max(start + word_arrival(0, k, nbytes, bw, lat), w_ready + 1)
+            w_ready = max(chan, w_first + k - 1)
+            loaded += 1
+            dram += nbytes
+        nbytes = (k * (seq[t, DEAL_CA] + seq[t, DEAL_CB]) * abits + 7) // 8
+        x_off[t + 1] = x_off[t] + k
+        while x_off[x_old] < x_off[t + 1] - xcap:  # R6: room in the activation ring
+            x_room = max(x_room, x_rel[x_old])
+            x_old += 1
+        # R7: joins the tile's last weight request, if it has one
+        start = max(chan - lat, x_room, acc + (0 if new_w else 1))
+        acc = start
+        chan = start + word_arrival(k - 1, k, nbytes, bw, lat)
+        x_first = max(start + word_arrival(0, k, nbytes, bw, lat), x_ready + 1)
+        x_ready = max(chan, x_first + k - 1)
+        dram += nbytes
+        # R8 with every block requested for the tile; R4b
+        c = ca + seq[t, DEAL_CB] if fb >= 0 else seq[t, DEAL_CA]
+        begin = max(t_free, x_first, done - c - k, lead - k)
+        end = x_ready + 1
+        if new_w:
+            begin = max(begin, w_first)
+            end = max(end, w_ready + 1)
+        t_free = max(begin + k, end)
+        i_free = max(i_free, i_done - c - k, i_lead - k) + k
+        x_rel[t] = t_free
+        lo = nf  # R3c: both groups are past the blocks below their next row steps
+        if t + 1 < nt:
+            for fcol in (DEAL_FA, DEAL_FB):
+                if seq[t + 1, fcol] >= 0:
+                    lo = min(lo, seq[t + 1, fcol])
+        while released < lo:
+            w_rel[released] = t_free
+            released += 1
+        if t_free > limit:
+            _write_row(out, CYCLE_LIMIT, t_free, t_free - i_free, dram, t, max(fa, fb), 0)
+            return
+        r = 0
+        s = 0
+        for fcol in (DEAL_FA, DEAL_FB):
+            f = seq[t, fcol]
+            if f >= 0:
+                a = qa + (1 if f < ra else 0)
+                r = max(r, a, qb + (1 if f < rb else 0))
+                s = max(s, capture_lead(a, pack))
+        lead = t_free + c + s
+        i_lead = i_free + c + s
+        done = t_free + c + r
+        i_done = i_free + c + r
+    _write_row(out, DONE, done, done - i_done, dram, nt, nf, 1)
+    out[PREFETCH_LAST] = -1
+
+
+@numba.njit(cache=True)
 def _schedule_many(params: np.ndarray, rd: int, rl: int, c: int, pack: int, kt: int,
-                   wbits: int, abits: int, bw: int, lat: int, limit: int, out: np.ndarray
-                   ) -> int:
+                   wbits: int, abits: int, bw: int, lat: int, limit: int, out: np.ndarray,
+                   cb: int, deals: np.ndarray) -> int:
     """Run :func:`_gemm_schedule` for each row ``(mf, ml, n, k, groups, order, resident,
-    bits, chain)`` (R3's tiling)
+    bits, chain, deal)`` (R3's tiling; ``deal`` >= 0: the row is dealt, R3c, on column
+    group B's ``cb`` columns, its ``F`` entries from ``deals[deal]`` on, run by
+    :func:`_dealt_schedule`)
     (``bits``: the weight-role operand's width, R11b; ``wbits`` is unused when given;
     ``chain``: R10b, one of ``CHAIN_*``, only in a row of one GEMM followed by another).
 
@@ -837,9 +1193,16 @@ def _schedule_many(params: np.ndarray, rd: int, rl: int, c: int, pack: int, kt: 
             pf_k = min(kt, nxt[3])
             a0, b0 = first_block_rows(nxt[0], nxt[1], rd, rl)
             pf_bytes = ((a0 + b0) * pf_k * nxt[7] + 7) // 8
-        _gemm_schedule(params[i, 0], params[i, 1], params[i, 2], params[i, 3], params[i, 5],
-                       params[i, 6], rd, rl, c, pack, kt, params[i, 7], abits, bw, lat,
-                       limit - used, one, pre, pf_k, pf_bytes)
+        if params[i, 9] >= 0:  # R3c (neither prefetching nor preloaded: R10b)
+            nf = _row_steps(params[i, 0], params[i, 1], rd, rl)
+            _dealt_schedule(params[i, 0], params[i, 1], params[i, 2], params[i, 3],
+                            deals[params[i, 9]:params[i, 9] + nf], rd, rl, c - cb, cb, pack,
+                            kt, params[i, 7], abits, bw, lat, limit - used, one)
+        else:
+            _gemm_schedule(params[i, 0], params[i, 1], params[i, 2], params[i, 3],
+                           params[i, 5], params[i, 6], rd, rl, c, pack, kt, params[i, 7],
+                           abits, bw, lat, limit - used, one, pre, pf_k, pf_bytes,
+                           ring_steps(kt, cb))
         issued = chain == CHAIN_FORCE or (chain == CHAIN_HOST and one[STATUS] == DONE
                                           and one[PREFETCH_LAST] < one[CYCLES])
         if issued and one[PREFETCH_LAST] >= one[CYCLES]:  # forced: done once it is in
@@ -870,7 +1233,7 @@ def schedule_cycles(params: np.ndarray, rd: int, rl: int, c: int, kt: int, wbits
                     abits: int, bw: int | None, lat: int, limit: int | None,
                     row_bits: Sequence[int] | None = None, *, packing: int,
                     tilings: Sequence[Tiling | None] | None = None,
-                    chain: Sequence[int] | None = None
+                    chain: Sequence[int] | None = None, group_b: int = 0
                     ) -> tuple[list[ScheduleResult], int]:
     """Cycle-level timing of many GEMMs: returns (one :class:`ScheduleResult` per row,
     index of the row that hit the limit or -1; rows after it are not run).
@@ -883,7 +1246,9 @@ def schedule_cycles(params: np.ndarray, rd: int, rl: int, c: int, kt: int, wbits
     resident one must satisfy :func:`resident_fits`). ``chain``: R10b, per row, :data:`CHAIN_NONE`,
     :data:`CHAIN_HOST` or :data:`CHAIN_FORCE` (the host's are :func:`prefetch_chain`'s);
     only a row of one GEMM followed by a row of one GEMM may have another than
-    :data:`CHAIN_NONE`. None: no prefetch. See :func:`_schedule_many` for what each row holds.
+    :data:`CHAIN_NONE`; a dealt row (R3c) and the row before it get :data:`CHAIN_NONE` for
+    :data:`CHAIN_HOST` (R10b). None: no prefetch. ``group_b``: the engine's column group
+    B (``engine.group_b_cols``, R3c). See :func:`_schedule_many` for what each row holds.
     """
     p0 = np.asarray(params, dtype=np.int64).reshape(-1, 5)
     chain = [CHAIN_NONE] * len(p0) if chain is None else [int(v) for v in chain]
@@ -898,20 +1263,35 @@ def schedule_cycles(params: np.ndarray, rd: int, rl: int, c: int, kt: int, wbits
     bits = [int(wbits)] * len(p0) if row_bits is None else [int(b) for b in row_bits]
     given = [None] * len(p0) if tilings is None else list(tilings)
     tilings = [gemm_tiling(GemmShape(int(r[0]), int(r[1]), int(r[2]), int(r[3])), rd, rl, c,
-                           kt, b, abits) if t is None else t
+                           kt, b, abits, group_b=group_b, bw=bw, lat=lat) if t is None else t
                for r, b, t in zip(p0, bits, given, strict=True)]
+    deals: list[int] = []
+    offsets = []
     for r, t in zip(p0, tilings, strict=True):
-        if t.resident and not resident_fits(t.order, row_steps(int(r[0]), int(r[1]), rd, rl),
-                                            ceil_div(int(r[2]), c), int(r[3]), kt):
+        f = row_steps(int(r[0]), int(r[1]), rd, rl)
+        if t.resident and not resident_fits(t.order, f, ceil_div(int(r[2]), c), int(r[3]), kt,
+                                            group_b):
             raise ValueError(f"tiling {t} of GEMM {tuple(int(v) for v in r[:4])}: resident "
                              f"only with K <= k_tile {kt} and the inner blocks in one ring")
+        offsets.append(len(deals) if t.dealt else -1)
+        if t.dealt:
+            check_deal(t.deal, int(r[2]), int(r[3]), f, c, kt, group_b)
+            deals.extend(t.deal)
+    for i in range(len(chain)):
+        if chain[i] != CHAIN_NONE and (tilings[i].dealt or tilings[i + 1].dealt):
+            if chain[i] == CHAIN_FORCE:
+                raise ValueError(f"chain[{i}]: a dealt GEMM neither prefetches nor is "
+                                 "preloaded (R10b)")
+            chain[i] = CHAIN_NONE
     p = np.ascontiguousarray(np.column_stack([
         p0, np.array([[t.order, int(t.resident)] for t in tilings], dtype=np.int64).reshape(
-            -1, 2), np.array(bits, dtype=np.int64), np.array(chain, dtype=np.int64)]))
+            -1, 2), np.array(bits, dtype=np.int64), np.array(chain, dtype=np.int64),
+        np.array(offsets, dtype=np.int64)]))
     out = np.zeros((p.shape[0], RESULT_COLUMNS), dtype=np.int64)
     stop = _schedule_many(p, int(rd), int(rl), int(c), int(packing), int(kt), int(wbits),
                           int(abits), 0 if bw is None else int(bw), int(lat),
-                          NO_LIMIT if limit is None else int(limit), out)
+                          NO_LIMIT if limit is None else int(limit), out, int(group_b),
+                          np.array([*deals, 0], dtype=np.int64))
     return [ScheduleResult.from_row(row) for row in out.tolist()], int(stop)
 
 

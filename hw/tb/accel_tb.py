@@ -146,8 +146,10 @@ class TB:
         top = GemmAccelerator(self.accel, dim_bits=DIM_BITS, param_depth=PARAM_DEPTH,
                               matmul=bool(settings.get("matmul")))
         self.cores, self.rows_of = top.cores, top.rows_of
+        self.grouped = self.accel.engine.group_b_cols > 0
         self.layouts = {n: data.Layout.cast(getattr(top, n).payload.shape())
-                        for n in ("cmd", "params", "load_req", "w_load", "x_load", "out")}
+                        for n in ("cmd", "params", "load_req", "w_load", "x_load", "out",
+                                  *(("deal",) if self.grouped else ()))}
         self.seed = int(settings["seed"])
         self.rng = np.random.default_rng(self.seed)
         pat = settings["patterns"]
@@ -155,6 +157,9 @@ class TB:
         idle = float(pat["idle"])
         self.params_src = StreamSource(dut, "params", self.layouts["params"], self.rng, idle)
         self.cmd_src = StreamSource(dut, "cmd", self.layouts["cmd"], self.rng, idle)
+        # R3c: the deal table, written like the parameters before a dealt command
+        self.deal_src = (StreamSource(dut, "deal", self.layouts["deal"], self.rng, idle)
+                         if self.grouped else None)
         self.w_src = BeatSource(dut, "w_load")
         self.x_src = BeatSource(dut, "x_load")
         self.cycle = 0
@@ -164,7 +169,7 @@ class TB:
         cocotb.start_soon(Clock(self.dut.clk, 10, units="ns").start())
         d = self.dut
         for sig in (d.cmd__valid, d.params__valid, d.load_req__ready, d.w_load__valid,
-                    d.x_load__valid, d.out__ready):
+                    d.x_load__valid, d.out__ready, *((d.deal__valid,) if self.grouped else ())):
             drive(sig, 0)
         d.rst.value = 1
         for _ in range(3):
@@ -188,9 +193,12 @@ class TB:
             {"data": beat, "last": int(s == w.steps - 1)}).as_bits())
 
     def x_beat(self, case: dict, xr, s: int) -> int:
-        c = self.accel.engine.cols
+        e = self.accel.engine
+        c = e.cols
         k = int(xr.k0) + s
         xs = [case["x"][k][xr.col0 + j] if j < xr.cols else 0 for j in range(c)]
+        for j in range(int(xr.cols_b) if self.grouped else 0):  # R3c: group B's lanes
+            xs[c - e.group_b_cols + j] = case["x"][k][xr.col0_b + j]
         return int(self.layouts["x_load"].const(
             {"data": xs, "last": int(s == xr.steps - 1)}).as_bits())
 
@@ -224,6 +232,8 @@ class TB:
                 self.params_src.send({"lut": core, "row": i, "p": {
                     "mult": case["mult"][r], "shift": case["shift"][r],
                     "bias": case["bias"][r] & acc_mask, "relu": case["relu"][r]}})
+        for f, v in enumerate(case.get("deal", ())):
+            self.deal_src.send({"f": f, "n": v})
         self.cmd_src.send(case["command"])
         want = np.asarray(case["want"])
         m, n = want.shape
@@ -243,7 +253,12 @@ class TB:
                     done_cycle = self.cycle - t0
             # drive, in the order of hw.tb.amaranth_bench
             sent = self.params_src.drive()
-            if t0 is None and not sent and not self.params_src.queue:
+            if self.grouped and not sent and not self.params_src.queue:
+                sent = self.deal_src.drive()
+            elif self.grouped:
+                self.deal_src.quiet()
+            pending = self.params_src.queue or (self.grouped and self.deal_src.queue)
+            if t0 is None and not sent and not pending:
                 if self.cmd_src.drive():
                     t0 = self.cycle + 1  # busy rises in the cycle after the transfer
             else:
@@ -257,18 +272,21 @@ class TB:
             drive(d.out__ready, ready)
             if int(d.out__valid.value) and ready:
                 o = self.layouts["out"].from_bits(int(d.out__payload.value))
+                ca = self.accel.engine.cols - self.accel.engine.group_b_cols
                 for core in self.cores:
-                    if not getattr(o, f"{core}_en"):
-                        continue
                     vals = getattr(o, core)
-                    r = int(rows_of[core][int(getattr(o, f"row_{core}"))])
-                    for j in range(int(o.cols)):
-                        c = int(o.col0) + j
-                        y[r, c] = int(vals[j])
-                        if y[r, c] != want[r, c] and first_bad is None:
-                            first_bad = (r, c, int(y[r, c]), int(want[r, c]))
-                            self.log.error("%s: output[%d, %d] = %d, reference %d",
-                                           case["name"], *first_bad)
+                    # group A's lanes, then (R3c) group B's from column ca on
+                    for sfx, lane0 in (("", 0), *((("_b", ca),) if self.grouped else ())):
+                        if not getattr(o, f"{core}_en{sfx}"):
+                            continue
+                        r = int(rows_of[core][int(getattr(o, f"row_{core}{sfx}"))])
+                        for j in range(int(getattr(o, f"cols{sfx}"))):
+                            c = int(getattr(o, f"col0{sfx}")) + j
+                            y[r, c] = int(vals[lane0 + j])
+                            if y[r, c] != want[r, c] and first_bad is None:
+                                first_bad = (r, c, int(y[r, c]), int(want[r, c]))
+                                self.log.error("%s: output[%d, %d] = %d, reference %d",
+                                               case["name"], *first_bad)
             if done_cycle is not None and not int(d.busy.value) and not int(d.out__valid.value) \
                     and (y != -999).all():
                 break

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from amaranth.sim import Simulator
 
-from hw.tb.cases import GemmCase, case_command, core_rows, weight_beat
+from hw.tb.cases import GemmCase, case_command, command_deal, core_rows, weight_beat
 from sim.timing import DramChannel
 
 
@@ -80,6 +80,13 @@ def run_cases(accel, cases: list[GemmCase], *, dut=None, vcd: str | None = None
                 ctx.set(dut.params.valid, 1)
                 await ctx.tick()
         ctx.set(dut.params.valid, 0)
+        for f, v in enumerate(command_deal(accel, case)):  # R3c: the deal table
+            ctx.set(dut.deal.payload.f, f)
+            ctx.set(dut.deal.payload.n, v)
+            ctx.set(dut.deal.valid, 1)
+            await ctx.tick()
+        if e.group_b_cols:
+            ctx.set(dut.deal.valid, 0)
         for name, v in case_command(accel, case).items():
             ctx.set(getattr(dut.cmd.payload, name), v)
         ctx.set(dut.cmd.valid, 1)
@@ -122,9 +129,12 @@ def run_cases(accel, cases: list[GemmCase], *, dut=None, vcd: str | None = None
                     s0, t = dram.serve(cycle, p.x.bytes)
                     requests.append(("x", s0, t, p.x.bytes))
                     due = dram.word_cycles(s0, p.x.bytes, p.x.steps)
+                    ca = e.cols - e.group_b_cols
                     for s in range(p.x.steps):
                         xs = [int(x[p.x.k0 + s, p.x.col0 + j]) if j < p.x.cols else 0
                               for j in range(e.cols)]
+                        for j in range(p.x.cols_b if e.group_b_cols else 0):  # R3c
+                            xs[ca + j] = int(x[p.x.k0 + s, p.x.col0_b + j])
                         beats["x"].append((due[s], xs, s == p.x.steps - 1))
             ctx.set(dut.load_req.ready, ready)
             send = {k: bool(q) and q[0][0] <= cycle for k, q in beats.items()}
@@ -143,12 +153,17 @@ def run_cases(accel, cases: list[GemmCase], *, dut=None, vcd: str | None = None
                 ctx.set(dut.x_load.payload.last, int(last))
             if ctx.get(dut.out.valid):
                 o = ctx.get(dut.out.payload)
+                ca = e.cols - e.group_b_cols
                 for core in dut.cores:
+                    vals = getattr(o, core)
                     if getattr(o, f"{core}_en"):
-                        vals = getattr(o, core)
                         row = rows_of[core][getattr(o, f"row_{core}")]
                         for j in range(o.cols):
                             y[row, o.col0 + j] = vals[j]
+                    if e.group_b_cols and getattr(o, f"{core}_en_b"):  # R3c: group B's
+                        row = rows_of[core][getattr(o, f"row_{core}_b")]
+                        for j in range(o.cols_b):
+                            y[row, o.col0_b + j] = vals[ca + j]
             await ctx.tick()
             cycle += 1
             if cycle >= 10 * case.cycles + 1000:

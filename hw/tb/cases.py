@@ -40,6 +40,8 @@ from sim.timing import (
     ScheduleResult,
     Tiling,
     ceil_div,
+    deal_fits,
+    deal_sequence,
     first_block_rows,
     gemm_tiling,
     resident_fits,
@@ -80,7 +82,8 @@ class GemmCase:
             ``x`` the streamed operand's (signed if ``b_signed``), ``want`` the
             accumulators; the requantization fields are unused.
         tiling: ``(order, resident)`` the command carries instead of the host's R3 choice
-            (:func:`sim.timing.gemm_tiling`), and ``cycles``/``dram_read`` are for; None:
+            (:func:`sim.timing.gemm_tiling`), and ``cycles``/``dram_read`` are for, or
+            ``(0, 0, *deal)`` for a dealt GEMM (R3c, an engine with column group B); None:
             the host's.
         prefetch: R10b, ``(rows_dsp, rows_lut, steps)`` of the next case's first weight
             block, which this case's command prefetches (the next case runs right after
@@ -108,7 +111,7 @@ class GemmCase:
     matmul: bool = False
     a_signed: bool = False
     b_signed: bool = False
-    tiling: tuple[int, int] | None = None
+    tiling: tuple[int, ...] | None = None
     prefetch: tuple[int, int, int] | None = None
     preloaded: bool = False
 
@@ -140,6 +143,7 @@ class GemmCase:
                 f"K={k}, out {self.out_fmt}")
         return (f"{self.name}: {what}, DRAM {bw}, latency {self.lat}"
                 + ("" if self.tiling is None else
+                   f", deal {self.tiling[2:]}" if len(self.tiling) > 2 else
                    f", order {self.tiling[0]}{' resident' if self.tiling[1] else ''}")
                 + (", preloaded" if self.preloaded else "")
                 + ("" if self.prefetch is None else ", prefetches the next")
@@ -182,7 +186,7 @@ def with_memory(accel: Accelerator, bw: int | None, lat: int) -> Accelerator:
 
 def command(accel: Accelerator, m_fixed: int, m_lut: int, n: int, k: int,
             out_fmt: ActFormat | None = None, *, matmul: tuple[bool, bool] | None = None,
-            tiling: tuple[int, int] | None = None,
+            tiling: tuple[int, ...] | None = None,
             prefetch: tuple[int, int, int] | None = None, preloaded: bool = False
             ) -> dict[str, int]:
     """The ``cmd`` fields of one GEMM: R1-R3 as the host computes them (R3's tiling: loop
@@ -198,7 +202,8 @@ def command(accel: Accelerator, m_fixed: int, m_lut: int, n: int, k: int,
     f = row_steps(m_fixed, m_lut, e.dsp_rows, e.lut_rows)
     tiling = _as_tiling(tiling) if tiling is not None else gemm_tiling(
         GemmShape(m_fixed, m_lut, n, k), e.dsp_rows, e.lut_rows, e.cols, mem.k_tile,
-        e.weight_bits if matmul is None else e.act_bits, e.act_bits)
+        e.weight_bits if matmul is None else e.act_bits, e.act_bits, group_b=e.group_b_cols,
+        bw=mem.dram_bytes_per_cycle, lat=mem.dram_latency)
     fields = {"m_fixed": m_fixed, "m_lut": m_lut, "n": n, "k": k, "f": f,
               "order": tiling.order, "resident": int(tiling.resident),
               "qa": m_fixed // f, "ra": m_fixed % f, "qb": m_lut // f, "rb": m_lut % f,
@@ -208,18 +213,39 @@ def command(accel: Accelerator, m_fixed: int, m_lut: int, n: int, k: int,
         fields |= dict(zip(("pf_rows_dsp", "pf_rows_lut", "pf_steps"), prefetch, strict=True))
     if matmul is not None:  # the fields of a top with the matmul path (0 when left out)
         fields |= {"matmul": 1, "a_signed": int(matmul[0]), "b_signed": int(matmul[1])}
+    if e.group_b_cols:  # R3c: the deal itself goes into the top's deal table
+        fields["dealt"] = int(tiling.dealt)
     return fields
 
 
-def _as_tiling(tiling: tuple[int, int]) -> Tiling:
-    """A case's ``(order, resident)`` pair as :class:`sim.timing.Tiling`."""
-    return Tiling(tiling[0], bool(tiling[1]))
+def command_deal(accel: Accelerator, case: GemmCase) -> tuple[int, ...]:
+    """R3c: the deal of ``case``'s command (empty unless it is dealt), what the host writes
+    into the top's deal table before the command."""
+    if not accel.engine.group_b_cols:
+        return ()
+    e = accel.engine
+    m, n, k = case.mnk
+    if case.tiling is not None:
+        return _as_tiling(case.tiling).deal
+    mem = with_memory(accel, case.bw, case.lat).memory
+    return gemm_tiling(GemmShape(len(case.fixed_rows), m - len(case.fixed_rows), n, k),
+                       e.dsp_rows, e.lut_rows, e.cols, mem.k_tile,
+                       e.act_bits if case.matmul else e.weight_bits, e.act_bits,
+                       group_b=e.group_b_cols, bw=mem.dram_bytes_per_cycle,
+                       lat=mem.dram_latency).deal
+
+
+def _as_tiling(tiling: tuple[int, ...]) -> Tiling:
+    """A case's ``(order, resident)`` pair (``(0, 0, *deal)``: dealt, R3c) as
+    :class:`sim.timing.Tiling`."""
+    return Tiling(tiling[0], bool(tiling[1]), tuple(int(v) for v in tiling[2:]))
 
 
 def case_command(accel: Accelerator, case: GemmCase) -> dict[str, int]:
     """The ``cmd`` fields of ``case``."""
     m, n, k = case.mnk
-    return command(accel, len(case.fixed_rows), m - len(case.fixed_rows), n, k, case.out_fmt,
+    return command(with_memory(accel, case.bw, case.lat), len(case.fixed_rows),
+                   m - len(case.fixed_rows), n, k, case.out_fmt,
                    matmul=(case.a_signed, case.b_signed) if case.matmul else None,
                    tiling=case.tiling, prefetch=case.prefetch, preloaded=case.preloaded)
 
@@ -248,7 +274,7 @@ def chained(accel: Accelerator, cases: list[GemmCase], chain: list[int]) -> list
                              e.weight_bits, e.act_bits, mem.dram_bytes_per_cycle,
                              mem.dram_latency, None, packing=e.dsp_packing,
                              tilings=[None if c.tiling is None else _as_tiling(c.tiling)
-                                      for c in cases], chain=chain)
+                                      for c in cases], chain=chain, group_b=e.group_b_cols)
     return [dataclasses.replace(
         c, cycles=r.cycles, dram_read=r.dram_read, preloaded=r.preloaded,
         prefetch=next_block(accel, *params[i + 1, :2], int(params[i + 1, 3]))
@@ -256,7 +282,7 @@ def chained(accel: Accelerator, cases: list[GemmCase], chain: list[int]) -> list
 
 
 def predicted(accel: Accelerator, m_fixed: int, m_lut: int, n: int, k: int, *,
-              groups: int = 1, matmul: bool = False, tiling: tuple[int, int] | None = None
+              groups: int = 1, matmul: bool = False, tiling: tuple[int, ...] | None = None
               ) -> ScheduleResult:
     """``groups`` identical GEMMs in the simulator's cycle mode (the kernel behind
     ``sim.engine.simulate(..., "cycle")``): their cycles, stalls and DRAM bytes read;
@@ -268,7 +294,8 @@ def predicted(accel: Accelerator, m_fixed: int, m_lut: int, n: int, k: int, *,
                              mem.dram_bytes_per_cycle, mem.dram_latency, None,
                              [e.act_bits if matmul else e.weight_bits],
                              packing=e.dsp_packing,
-                             tilings=None if tiling is None else [_as_tiling(tiling)])
+                             tilings=None if tiling is None else [_as_tiling(tiling)],
+                             group_b=e.group_b_cols)
     return out[0]
 
 
@@ -286,7 +313,7 @@ def expected(rows: QuantizedRows, x: np.ndarray, accel: Accelerator, mult, shift
 def make_case(name: str, seed: int | None, rows: QuantizedRows, x: np.ndarray,
               accel: Accelerator, mult, shift, bias, relu, *, bw: int | None, lat: int,
               want: np.ndarray | None = None, out_fmt: ActFormat | None = None,
-              tiling: tuple[int, int] | None = None) -> GemmCase:
+              tiling: tuple[int, ...] | None = None) -> GemmCase:
     """A case from its parts; ``want`` defaults to :func:`expected`, ``out_fmt`` to the
     engine's activation format, ``tiling`` to the host's (R3). The GEMM must fit one
     command of the generated top (:func:`hw.generate.check_gemm`)."""
@@ -306,7 +333,7 @@ def make_case(name: str, seed: int | None, rows: QuantizedRows, x: np.ndarray,
 
 def random_case(accel: Accelerator, m: int, n: int, k: int, seed: int, *,
                 bw: int | None = None, lat: int = 0, name: str | None = None,
-                tiling: tuple[int, int] | None = None) -> GemmCase:
+                tiling: tuple[int, ...] | None = None) -> GemmCase:
     """Random MSQ rows (random fixed/LUT split), activations with edge values, requantization.
 
     The LUT-scheme fraction is drawn in [0, 1], so some cases put every row on one core. On
@@ -341,7 +368,24 @@ def allowed_tilings(accel: Accelerator, m_fixed: int, m_lut: int, n: int, k: int
     e, kt = accel.engine, accel.memory.k_tile
     f, jn = row_steps(m_fixed, m_lut, e.dsp_rows, e.lut_rows), ceil_div(n, e.cols)
     return [(t.order, int(t.resident)) for t in TILINGS
-            if not t.resident or resident_fits(t.order, f, jn, k, kt)]
+            if not t.resident or resident_fits(t.order, f, jn, k, kt, e.group_b_cols)]
+
+
+def random_deal(accel: Accelerator, m_fixed: int, m_lut: int, n: int,
+                rng: np.random.Generator) -> tuple[int, ...]:
+    """R3c: a random legal deal of a GEMM's row steps on ``accel``'s column groups (each
+    step's split uniform, or with probability 0.3 per step all to group A), the first
+    :func:`sim.timing.deal_fits` accepts of 1000 draws (else every step to group A, always
+    legal)."""
+    e = accel.engine
+    nf = row_steps(m_fixed, m_lut, e.dsp_rows, e.lut_rows)
+    ca, cb = e.cols - e.group_b_cols, e.group_b_cols
+    for _ in range(1000):
+        deal = tuple(n if rng.random() < 0.3 else int(rng.integers(0, n + 1))
+                     for _ in range(nf))
+        if deal_fits(deal_sequence(n, np.array(deal, dtype=np.int64), ca, cb)):
+            return deal
+    return (n,) * nf
 
 
 def random_out_format(accel: Accelerator, seed: int) -> ActFormat:
@@ -360,7 +404,8 @@ def random_cases(accel: Accelerator, count: int, seed: int) -> list[GemmCase]:
     :data:`hw.generate.PARAM_DEPTH` rows), every memory timing of :data:`MEMORY_TIMINGS`;
     case ``i`` has seed ``seed * 100003 + i``. Odd cases are *random tilings*: the command
     carries any allowed tiling (:func:`allowed_tilings`: both loop orders, resident or not
-    where R5b allows), not only the host's R3 choice."""
+    where R5b allows), not only the host's R3 choice; on an engine with column group B,
+    those with ``K <= k_tile`` a random legal deal (R3c, :func:`random_deal`)."""
     check_int_range("count", count, 0, 100_000)
     e, kt = accel.engine, accel.memory.k_tile
     rng = np.random.default_rng(seed)
@@ -375,7 +420,10 @@ def random_cases(accel: Accelerator, count: int, seed: int) -> list[GemmCase]:
         if i % 2:  # the rows' split is random_case's: the tiling from its own generator
             mf = len(case.fixed_rows)
             options = allowed_tilings(accel, mf, m - mf, n, k)
-            tiling = options[int(np.random.default_rng([s, 2]).integers(0, len(options)))]
+            trng = np.random.default_rng([s, 2])
+            tiling = options[int(trng.integers(0, len(options)))]
+            if e.group_b_cols and k <= kt:  # R3c: a random legal deal
+                tiling = (0, 0, *random_deal(accel, mf, m - mf, n, trng))
             pred = predicted(with_memory(accel, bw, lat), mf, m - mf, n, k, tiling=tiling)
             case = dataclasses.replace(case, tiling=tiling, cycles=pred.cycles,
                                        dram_read=pred.dram_read)

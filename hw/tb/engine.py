@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from hw.generate import generate, top_name
-from hw.tb.cases import GemmCase, artifact_case, case_command
+from hw.tb.cases import GemmCase, artifact_case, case_command, command_deal
 from hw.tb.verilator import build_verilog, run
 from quant.errors import ArtifactError, ConfigError, SimulationError, check_choice
 from sim.arch import Accelerator
@@ -112,7 +112,8 @@ def run_verilator(accel: Accelerator, cases: list[GemmCase], *, seed: int = 0,
     b = build or build_accel(accel, matmul=mm)
     spec = {"settings": {"accel": accel.to_dict() | {"name": accel.name}, "seed": seed,
                          "patterns": pat, "matmul": mm},
-            "cases": [c.to_json() | {"command": case_command(accel, c)} for c in cases]}
+            "cases": [c.to_json() | {"command": case_command(accel, c),
+                                      "deal": list(command_deal(accel, c))} for c in cases]}
     with tempfile.TemporaryDirectory(prefix="fpim-tb-") as tmp:
         cases_path, results_path = Path(tmp, "cases.json"), Path(tmp, "results.json")
         cases_path.write_text(json.dumps(spec))

@@ -46,7 +46,7 @@ from amaranth.lib import data
 
 from hw.generate import DIM_BITS, PARAM_DEPTH, generate, top_name
 from hw.params import lane_shape
-from hw.tb.cases import GemmCase, case_command, core_rows
+from hw.tb.cases import GemmCase, case_command, command_deal, core_rows
 from hw.tb.engine import REPO, Outcome, outcome
 from hw.tb.verilator import STAMP, VERILATOR_ARGS, directory_lock, find_verilator
 from quant.errors import ConfigError, ShapeError, SimulationError
@@ -67,7 +67,7 @@ MAX_MN = 1 << 20
 #: Header words of a case (``hdr.hex``), in this order.
 #: Cycles the harness holds the top in reset after start-up.
 RESET_CYCLES = 3
-HEADER = ("m", "n", "k", "params", "bw", "lat", "limit")
+HEADER = ("m", "n", "k", "params", "bw", "lat", "limit", "deals")
 
 
 def out_bits(accel: Accelerator, matmul: bool = False) -> int:
@@ -106,8 +106,10 @@ def harness_verilog(accel: Accelerator, matmul: bool = False) -> str:
 
     e = accel.engine
     top = GemmAccelerator(accel, dim_bits=DIM_BITS, param_depth=PARAM_DEPTH, matmul=matmul)
+    grouped = e.group_b_cols > 0  # R3c: the deal stream, group B's lanes
     lay = {n: data.Layout.cast(getattr(top, n).payload.shape())
-           for n in ("cmd", "params", "load_req", "w_load", "x_load", "out")}
+           for n in ("cmd", "params", "load_req", "w_load", "x_load", "out",
+                     *(("deal",) if grouped else ()))}
     req, wl, xl, out = (fields(lay[n]) for n in ("load_req", "w_load", "x_load", "out"))
     ow = out_bits(accel, matmul)
     unwritten = 1 << ow
@@ -143,6 +145,8 @@ def harness_verilog(accel: Accelerator, matmul: bool = False) -> str:
     add(f"  reg [{e.act_bits - 1}:0] xm [0:XMAX-1];")
     add(f"  reg [{ow}:0] ym [0:YMAX-1];")
     add(f"  reg [{_width(lay['params']) - 1}:0] pm [0:2*PD-1];")
+    if grouped:
+        add(f"  reg [{_width(lay['deal']) - 1}:0] dm [0:PD-1];")
     add(f"  reg [{_width(lay['cmd']) - 1}:0] cm [0:0];")
     add(f"  reg [63:0] hdr [0:{len(HEADER) - 1}];")
     add("  string dir; string cdir; integer ncase; integer fd; integer i; integer j; "
@@ -154,7 +158,8 @@ def harness_verilog(accel: Accelerator, matmul: bool = False) -> str:
     hv = {name: f"hdr[{i}]" for i, name in enumerate(HEADER)}
     # DUT ports
     add("  wire busy, done;")
-    for name in ("cmd", "params", "w_load", "x_load"):
+    streams = ("cmd", "params", "w_load", "x_load", *(("deal",) if grouped else ()))
+    for name in streams:
         add(f"  reg {name}__valid; reg [{_width(lay[name]) - 1}:0] {name}__payload; "
             f"wire {name}__ready;")
     add(f"  wire load_req__valid; wire [{_width(lay['load_req']) - 1}:0] load_req__payload; "
@@ -162,8 +167,7 @@ def harness_verilog(accel: Accelerator, matmul: bool = False) -> str:
     add(f"  wire out__valid; wire [{_width(lay['out']) - 1}:0] out__payload;")
     ports = ["busy", "done", "load_req__valid", "load_req__payload",
              "load_req__ready", "out__valid", "out__payload"]
-    ports += [f"{n}__{p}" for n in ("cmd", "params", "w_load", "x_load")
-              for p in ("valid", "payload", "ready")]
+    ports += [f"{n}__{p}" for n in streams for p in ("valid", "payload", "ready")]
     add(f"  {top_name(accel)} dut(.clk(clk), .rst(rst), .out__ready(1'b1), "
         + ", ".join(f".{p}({p})" for p in ports) + ");")
     # harness state
@@ -182,6 +186,9 @@ def harness_verilog(accel: Accelerator, matmul: bool = False) -> str:
                 f"{sl('load_req__payload', req, f'w.{f}_{core}')};")
     add(f"  wire [31:0] rx_col0 = {sl('load_req__payload', req, 'x.col0')};")
     add(f"  wire [31:0] rx_cols = {sl('load_req__payload', req, 'x.cols')};")
+    if grouped:
+        add(f"  wire [31:0] rx_col0_b = {sl('load_req__payload', req, 'x.col0_b')};")
+        add(f"  wire [31:0] rx_cols_b = {sl('load_req__payload', req, 'x.cols_b')};")
     bw, lat = hv["bw"], hv["lat"]
     # R7: `chan` is the previous block's completion; a request is accepted from L cycles
     # before it; the weight block starts at once, the activation block after its transfer.
@@ -193,11 +200,12 @@ def harness_verilog(accel: Accelerator, matmul: bool = False) -> str:
     add("  wire [63:0] x_start = cyc + (rw_en != 0 ? xw : 0);")
     # Beat descriptors (a block's start and transfer cycles, its words in order), queues of
     # `qd` entries: every block in them holds ring words (R6), at least one each.
-    qd = 1 << (ring_steps(accel.memory.k_tile) + 1).bit_length()
+    qd = 1 << (ring_steps(accel.memory.k_tile, e.group_b_cols) + 1).bit_length()
     qb = qd.bit_length() - 1
     desc = {"w": ["start", "t", "k0", "steps", "nx"] + [f"{f}_{core}" for core in top.cores
                                                          for f in ("row0", "rows")],
-            "x": ["start", "t", "k0", "steps", "col0", "cols"]}
+            "x": ["start", "t", "k0", "steps", "col0", "cols",
+                  *(("col0_b", "cols_b") if grouped else ())]}
     for kind, names in desc.items():
         for f in names:
             add(f"  reg [63:0] q{kind}_{f} [0:{qd - 1}]; reg [63:0] h{kind}_{f};")
@@ -211,7 +219,8 @@ def harness_verilog(accel: Accelerator, matmul: bool = False) -> str:
                       **{f"{f}_{core}": f"rw_{f}_{core}" for core in top.cores
                          for f in ("row0", "rows")}},
                 "x": {"start": "x_start", "t": "xx", "k0": "rx_k0", "steps": "rx_steps",
-                      "col0": "rx_col0", "cols": "rx_cols"}}
+                      "col0": "rx_col0", "cols": "rx_cols", "col0_b": "rx_col0_b",
+                      "cols_b": "rx_cols_b"}}
     for kind, names in desc.items():
         add(f"    h{kind}_ok = q{kind}_n != 0 || (accept && r{kind}_en != 0);")
         for f in names:
@@ -244,10 +253,17 @@ def harness_verilog(accel: Accelerator, matmul: bool = False) -> str:
         o, w = xl[f"data.{j}"]
         add(f"    if ({j} < hx_cols) x_load__payload[{o + w - 1}:{o}] = "
             f"xm[(hx_k0 + bx_step) * {hv['n']} + hx_col0 + {j}];")
+        jb = j - (c - e.group_b_cols)
+        if grouped and jb >= 0:  # R3c: group B's positions in its columns' lanes
+            add(f"    if ({jb} < hx_cols_b) x_load__payload[{o + w - 1}:{o}] = "
+                f"xm[(hx_k0 + bx_step) * {hv['n']} + hx_col0_b + {jb}];")
     o, _ = xl["last"]
     add(f"    x_load__payload[{o}] = bx_step + 1 == hx_steps;")
     add("    params__valid = state == PARAMS && pi < hdr[3];")
     add("    params__payload = pm[pi];")
+    if grouped:  # R3c: the deal table after the parameters
+        add("    deal__valid = state == PARAMS && pi >= hdr[3] && pi < hdr[3] + hdr[7];")
+        add("    deal__payload = dm[pi - hdr[3]];")
     add("    cmd__valid = state == CMD;")
     add("    cmd__payload = cm[0];")
     add("  end")
@@ -264,6 +280,8 @@ def harness_verilog(accel: Accelerator, matmul: bool = False) -> str:
     add('      $readmemh({cdir, "/hdr.hex"}, hdr);')
     add('      $readmemh({cdir, "/cmd.hex"}, cm);')
     add('      if (hdr[3] != 0) $readmemh({cdir, "/params.hex"}, pm);')
+    if grouped:
+        add('      if (hdr[7] != 0) $readmemh({cdir, "/deal.hex"}, dm);')
     for core in top.cores:
         add(f'      $readmemh({{cdir, "/w_{core}.hex"}}, w_{core});')
         add(f'      $readmemh({{cdir, "/map_{core}.hex"}}, map_{core});')
@@ -273,7 +291,7 @@ def harness_verilog(accel: Accelerator, matmul: bool = False) -> str:
     add("      pi <= 0; state <= PARAMS;")
     add("    end")
     add("    if (state == PARAMS) begin")
-    add("      if (pi < hdr[3]) begin if (params__ready) pi <= pi + 1; end")
+    add("      if (pi < hdr[3] + hdr[7]) begin if (params__ready) pi <= pi + 1; end")
     add("      else state <= CMD;")
     add("    end")
     add("    if (state == CMD && cmd__ready) begin")
@@ -319,8 +337,25 @@ def harness_verilog(accel: Accelerator, matmul: bool = False) -> str:
             add(f"          if ({j} < {sl('out__payload', out, 'cols')}) ym[r * {hv['n']} + "
                 f"{sl('out__payload', out, 'col0')} + {j}] <= {{1'b0, {lane}}};")
         add("        end")
+        if grouped:  # R3c: group B's row in its columns' lanes
+            o_en = out[f"{core}_en_b"][0]
+            add(f"        if (out__payload[{o_en}]) begin")
+            add(f"          r = map_{core}[{sl('out__payload', out, f'row_{core}_b')}];")
+            for jb in range(e.group_b_cols):
+                o, w = out[f"{core}.{c - e.group_b_cols + jb}"]
+                lane = f"out__payload[{o + w - 1}:{o}]"
+                if w < ow:
+                    lane = f"{{{{{ow - w}{{out__payload[{o + w - 1}]}}}}, {lane}}}"
+                add(f"          if ({jb} < {sl('out__payload', out, 'cols_b')}) "
+                    f"ym[r * {hv['n']} + {sl('out__payload', out, 'col0_b')} + {jb}] <= "
+                    f"{{1'b0, {lane}}};")
+            add("        end")
     en_sum = " + ".join(f"out__payload[{out[f'{core}_en'][0]}]" for core in top.cores)
-    add(f"        written <= written + ({en_sum}) * {sl('out__payload', out, 'cols')};")
+    written = f"({en_sum}) * {sl('out__payload', out, 'cols')}"
+    if grouped:
+        en_b = " + ".join(f"out__payload[{out[f'{core}_en_b'][0]}]" for core in top.cores)
+        written += f" + ({en_b}) * {sl('out__payload', out, 'cols_b')}"
+    add(f"        written <= written + {written};")
     add("      end")
     add(f"      if ((done_seen && !busy && written == {hv['m']} * {hv['n']}) "
         f"|| cyc - t0 > {hv['limit']}) begin")
@@ -445,7 +480,8 @@ class FastRun:
         self.cores = top.cores
         self.top_rows = top.rows_of
         self.layouts = {n: data.Layout.cast(getattr(top, n).payload.shape())
-                        for n in ("cmd", "params")}
+                        for n in ("cmd", "params", *(("deal",) if accel.engine.group_b_cols
+                                                     else ()))}
         self._tmp = tempfile.TemporaryDirectory(prefix="fpim-fast-")
         self.dir = Path(self._tmp.name)
         self.count = 0
@@ -499,12 +535,16 @@ class FastRun:
                         "mult": int(case.mult[r]), "shift": int(case.shift[r]),
                         "bias": int(case.bias[r]) & acc_mask,
                         "relu": int(case.relu[r])}}).as_bits()))
+        deal = [int(self.layouts["deal"].const({"f": f, "n": v}).as_bits())
+                for f, v in enumerate(command_deal(self.accel, case))]  # R3c
         limit = 20 * case.cycles + 2000
-        head = (m, n, k, len(params), case.bw or 0, case.lat, limit)
+        head = (m, n, k, len(params), case.bw or 0, case.lat, limit, len(deal))
         d.mkdir()
         (d / "hdr.hex").write_bytes(_hex(head, (1 << 64) - 1))
         (d / "cmd.hex").write_bytes(_hex([int(cmd)], -1))
         (d / "params.hex").write_bytes(_hex(params or [0], -1))
+        if deal:
+            (d / "deal.hex").write_bytes(_hex(deal, -1))
         for core in self.cores:
             idx = rows[core]
             bits = e.act_bits if case.matmul and core == "dsp" else e.weight_bits

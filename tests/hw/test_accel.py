@@ -263,3 +263,86 @@ def test_prefetch_chains_bit_exact_and_cycles_equal_sim(bw, lat, seed) -> None:
     plain = chained(TINY, cases, [CHAIN_NONE] * len(cases))
     assert all(c.cycles <= p.cycles or c.prefetch is not None
                for c, p in zip(cases, plain, strict=True))
+
+
+#: The tiny engine with column group B on its last column (R3c: groups of 3 + 1 columns).
+GROUPED = replace_engine(TINY, group_b_cols=1)
+# (M, N, K, DRAM bytes/cycle, latency) for dealt GEMMs: random legal deals of each
+DEALT = [(7, 6, 16, None, 0), (9, 13, 12, 4, 4), (12, 10, 8, None, 3), (5, 9, 16, 1, 0),
+         (16, 7, 6, 8, 12), (4, 3, 9, 2, 1), (13, 11, 14, None, 0)]
+
+
+def _legal_deals(accel, m_fixed: int, m_lut: int, n: int, count: int, seed: int):
+    from hw.tb.cases import random_deal
+
+    rng = np.random.default_rng(seed)
+    return [random_deal(accel, m_fixed, m_lut, n, rng) for _ in range(count)]
+
+
+@pytest.mark.parametrize(("m", "n", "k", "bw", "lat"), DEALT,
+                         ids=[f"m{m}n{n}k{k}-bw{bw}-lat{lat}" for m, n, k, bw, lat in DEALT])
+def test_dealt_gemms_bit_exact_and_cycles_equal_sim(m, n, k, bw, lat) -> None:
+    """R3c on the top: two column groups, each on its own row steps' weights, for random
+    legal deals (groups idle, steps to one group only): outputs, busy cycles and the
+    blocks requested as the simulator's cycle mode for that deal."""
+    base = random_case(GROUPED, m, n, k, seed=m * 1000 + n * 10 + k, bw=bw, lat=lat)
+    mf = len(base.fixed_rows)
+    for deal in _legal_deals(GROUPED, mf, m - mf, n, 3, seed=m + n + k):
+        case = random_case(GROUPED, m, n, k, seed=m * 1000 + n * 10 + k, bw=bw, lat=lat,
+                           tiling=(0, 0, *deal))
+        run = run_case(with_memory(GROUPED, bw, lat), case)
+        np.testing.assert_array_equal(run.y, case.want, err_msg=case.describe())
+        assert run.cycles == case.cycles, case.describe()
+        check_requests(run, case, bw, lat)
+
+
+@pytest.mark.parametrize(("m", "n", "k", "bw", "lat"), CASES[:4] + TILED[:3],
+                         ids=[f"m{m}n{n}k{k}" for m, n, k, _, _ in CASES[:4] + TILED[:3]])
+def test_grouped_engine_runs_the_other_tilings(m, n, k, bw, lat) -> None:
+    """On an engine with column group B the R3 tilings run as before, over three-bank
+    rings, with the host's choice (dealt where R3c's condition holds)."""
+    case = random_case(GROUPED, m, n, k, seed=m * 1000 + n * 10 + k, bw=bw, lat=lat)
+    run = run_case(with_memory(GROUPED, bw, lat), case)
+    np.testing.assert_array_equal(run.y, case.want, err_msg=case.describe())
+    assert run.cycles == case.cycles, case.describe()
+    check_requests(run, case, bw, lat)
+
+
+GROUPED_PACKED = dataclasses.replace(
+    replace_engine(dataclasses.replace(TINY, memory=dataclasses.replace(
+        TINY.memory, weight_bank_kib=0.25, act_bank_kib=0.25, out_bank_kib=0.25)),
+        dsp_rows=5, weight_bits=8, act_bits=8, dsp_packing=2, group_b_cols=2, acc_bits=32),
+    name="tiny_p2_g2")
+
+
+def test_dealt_gemms_on_a_packed_core() -> None:
+    """R3c with R4b's capture lead on a DSP core packing two rows per multiplier: the
+    larger of the groups' DSP rows sets it."""
+    for m, n, k, bw, lat in [(11, 9, 12, None, 0), (14, 6, 16, 4, 3), (8, 11, 9, 2, 0)]:
+        base = random_case(GROUPED_PACKED, m, n, k, seed=m + n + k, bw=bw, lat=lat)
+        mf = len(base.fixed_rows)
+        for deal in _legal_deals(GROUPED_PACKED, mf, m - mf, n, 2, seed=m * n * k):
+            case = random_case(GROUPED_PACKED, m, n, k, seed=m + n + k, bw=bw, lat=lat,
+                               tiling=(0, 0, *deal))
+            run = run_case(with_memory(GROUPED_PACKED, bw, lat), case)
+            np.testing.assert_array_equal(run.y, case.want, err_msg=case.describe())
+            assert run.cycles == case.cycles, case.describe()
+            check_requests(run, case, bw, lat)
+
+
+def test_grouped_matmuls_the_host_deals() -> None:
+    """Matmuls (R11) on an engine with column group B, the host's tiling: dealt where R3c's
+    condition holds (group B's weight-role words widened like group A's)."""
+    from hw.tb.cases import command_deal, random_matmul_cases
+
+    dealt = 0
+    for g, m, n, k, bw, lat, seed in [(2, 7, 6, 20, None, 0, 1), (1, 8, 7, 12, 4, 2, 2),
+                                      (2, 5, 9, 16, None, 3, 3)]:
+        mem = with_memory(GROUPED, bw, lat)
+        for case in random_matmul_cases(GROUPED, g, m, n, k, seed, bw=bw, lat=lat):
+            dealt += bool(command_deal(GROUPED, case))
+            run = run_case(mem, case)
+            np.testing.assert_array_equal(run.y, case.want, err_msg=case.describe())
+            assert run.cycles == case.cycles, case.describe()
+            check_requests(run, case, bw, lat)
+    assert dealt >= 2

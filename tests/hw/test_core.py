@@ -103,15 +103,53 @@ def test_core_one_cycle_before_the_capture_bound_overwrites(rows, cols, packing)
     assert any(wrong)
 
 
-def run_core(fmt, act, rows, cols, packing, early=0):
-    """40 random tiles through one core on the R4/R4b schedule: (tiles, drained results)."""
-    dut = OutputStationaryCore(fmt, act, 32, rows, cols, packing)
+SPLITS = [("sp2", 4, ActFormat(4), 3, 5, 1, 2), ("fixed", 4, ActFormat(4), 2, 4, 1, 3),
+          ("fixed", 8, ActFormat(8, True), 4, 3, 2, 1), ("pot", 4, ActFormat(8), 2, 2, 1, 1)]
+
+
+@pytest.mark.parametrize(("scheme", "bits", "act", "rows", "cols", "packing", "split"), SPLITS,
+                         ids=[f"{s}{b}-{r}x{c}-p{p}-s{t}" for s, b, _, r, c, p, t in SPLITS])
+def test_core_column_groups(scheme, bits, act, rows, cols, packing, split) -> None:
+    """R3c: columns from ``split`` on multiply group B's weights (``wb``), the others group
+    A's, on the same R4/R4b schedule."""
+    fmt = weight_format(scheme, bits)
+    rng = np.random.default_rng(cols * 7 + split)
+    words = np.flatnonzero(fmt.valid_words)
+    tiles, results, b_words = run_core(fmt, act, rows, cols, packing, split=split,
+                                       b_words=lambda w: rng.choice(words, size=w.shape))
+    for (w, x), wb, got in zip(tiles, b_words, results, strict=True):
+        want = np.concatenate([fmt.hw_mul(w[:, :, None], x[None, :, :split]).sum(axis=1),
+                               fmt.hw_mul(wb[:, :, None], x[None, :, split:]).sum(axis=1)],
+                              axis=1)
+        assert np.array_equal(got, want), (w, wb, x, got, want)
+    with pytest.raises(ConfigError, match=r"^split must be an integer in 1\.\.2 \(or 0\), "
+                                          r"not 3$"):
+        OutputStationaryCore(fmt, act, 32, rows, 3, packing, split=3)
+
+
+def run_core(fmt, act, rows, cols, packing, early=0, split=0, b_words=None):
+    """40 random tiles through one core on the R4/R4b schedule: (tiles, drained results);
+    with ``split``, each tile's group B weights ``b_words(w)`` too (returned third)."""
+    dut = OutputStationaryCore(fmt, act, 32, rows, cols, packing, split)
     tiles = random_tiles(fmt, act, rows, cols, 40, seed=rows * 10 + cols + fmt.bits)
+    if split:  # group B's tiles span the whole array: its weights show in its columns
+        tiles = [(w, x) if x.shape[1] == cols else (w, np.pad(x, ((0, 0), (0, cols - x.shape[1]))))
+                 for w, x in tiles]
+    b_tiles = [b_words(w) for w, _ in tiles] if split else []
     plan, drains = overlapped_plan(tiles, rows, cols, packing, early)
     results = [np.zeros((w.shape[0], x.shape[1]), dtype=np.int64) for w, x in tiles]
+    b_plan = []
+    for wb in b_tiles:  # group B's words in the cycles of each step of its tile
+        b_plan += [[int(wb[a, s]) if a < wb.shape[0] else 0 for a in range(rows)]
+                   for s in range(wb.shape[1])]
+    steps = iter(b_plan)
 
     async def bench(ctx):
         for t, (w_col, x_row, valid, first, last) in enumerate(plan):
+            if split:
+                wb_col = next(steps) if valid else [0] * rows
+                for i in range(rows):
+                    ctx.set(dut.wb[i], wb_col[i])
             for i in range(rows):
                 ctx.set(dut.w[i], w_col[i])
             for j in range(cols):
@@ -127,7 +165,7 @@ def run_core(fmt, act, rows, cols, packing, early=0):
             await ctx.tick()
 
     run_bench(dut, bench)
-    return tiles, results
+    return (tiles, results, b_tiles) if split else (tiles, results)
 
 
 def test_core_rejects_bad_parameters() -> None:

@@ -49,7 +49,9 @@ SHAPES = {
     "tiny_mix31": shaped("tiny_mix31", "XCZU9EG", dsp_rows=3, lut_rows=1, cols=2,
                          dsp_packing=4, k_tile=7),
 }
-PARAMS = {"tiny": TINY, "tiny_pot": TINY_POT, **SHAPES}
+# Column groups (sim.timing R3c): 3 + 1 columns, random legal deals among the random cases.
+TINY_GROUPS = dataclasses.replace(replace_engine(TINY, group_b_cols=1), name="tiny_groups")
+PARAMS = {"tiny": TINY, "tiny_pot": TINY_POT, "tiny_groups": TINY_GROUPS, **SHAPES}
 RANDOM_CASES = 24
 SEED = 2026
 
