@@ -46,6 +46,14 @@ class GemmAccelerator(wiring.Component):
     matmul path (:func:`sim.resources.rtl_runs_matmul`). Without it the top is the GEMM
     engine alone, with the same ports, widths and Verilog as before the path existed.
 
+    On an engine with column group B (``engine.group_b_cols``, sim.timing R3c) the top has a
+    ``deal`` stream (``{f, n}``: group A's positions in row step ``f``, written while idle
+    like ``params``) and the command a ``dealt`` bit: the GEMM then runs as dealt tiles
+    (:class:`hw.deal.DealWalker`, :class:`hw.buffer.BankedRing`), an activation request
+    carries group B's positions (``col0_b``/``cols_b``, in the lanes from column ``cols -
+    group_b_cols`` on) and an output row group B's rows, enables and positions (the ``_b``
+    fields); in other commands group B works as part of group A.
+
     A core with 0 rows (a DSP-only or LUT-only engine) is absent, and so are its fields in
     ``load_req``, ``w_load`` and ``out`` and its parameter memory (:attr:`cores` lists the
     present ones); its rows of ``params`` are ignored. The timing is the same: the walker's
@@ -68,6 +76,7 @@ class GemmAccelerator(wiring.Component):
         x_load: In(stream({data, last})) one K step of activations per beat.
         out: Out(stream({dsp, lut, row_dsp, row_lut, dsp_en, lut_en, col0, cols})): one
             drained row of each (present) core.
+        deal: In(stream({f, n})), only with column group B: one row step's deal.
         cores: ``("dsp", "lut")``, or the one core with rows.
         runs_matmul: whether the top runs matmul commands.
     """
