@@ -152,8 +152,13 @@ class DealWalker(wiring.Component):
                     m.d.sync += f.eq(self.nf)  # no tile left
         on_a, on_b = self.on, self.on_b
         a_top = Signal()
+        def larger(a, b):
+            return Mux(a > b, a, b)
+
         m.d.comb += [
-            self.rows.eq(Mux(self.rows_dsp > self.rows_lut, self.rows_dsp, self.rows_lut)),
+            self.rows.eq(larger(larger(self.rows_dsp, self.rows_lut),
+                                larger(self.rows_dsp_b, self.rows_lut_b))),
+            self.rows_dsp_max.eq(larger(self.rows_dsp, self.rows_dsp_b)),
             self.span.eq(Mux(on_b, self.ca + self.cols_b, self.cols)),
             a_top.eq(on_a & (~on_b | (self.f >= self.f_b))),
             self.top.eq(Mux(a_top, self.f, self.f_b)),
@@ -165,13 +170,6 @@ class DealWalker(wiring.Component):
             self.final.eq(lasts["a"] & lasts["b"]),
             self.next_f.eq(Mux(nexts["a"] < nexts["b"], nexts["a"], nexts["b"])),
         ]
-        rows_b = Signal(sb)
-        m.d.comb += rows_b.eq(Mux(self.rows_dsp_b > self.rows_lut_b, self.rows_dsp_b,
-                                  self.rows_lut_b))
-        with m.If(rows_b > Mux(self.rows_dsp > self.rows_lut, self.rows_dsp, self.rows_lut)):
-            m.d.comb += self.rows.eq(rows_b)
-        m.d.comb += self.rows_dsp_max.eq(Mux(self.rows_dsp_b > self.rows_dsp, self.rows_dsp_b,
-                                             self.rows_dsp))
         with m.If(self.restart):
             m.d.sync += [first.eq(1), top_prev.eq(0)]
         with m.Elif(self.advance):

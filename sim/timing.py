@@ -772,12 +772,18 @@ def dealt_transfer_cycles(seq: np.ndarray, steps: list, k: int, weight_bits: int
     return w + sum(transfer_cycles(_block_bytes(k * int(c), act_bits), bw) for c in cols)
 
 
+def _rows_per_step(g: GemmShape, dsp_rows: int, lut_rows: int) -> tuple[list[int], list[int]]:
+    """R2's ``a_f`` and ``b_f`` of every row step, in step order."""
+    f = row_steps(g.m_fixed, g.m_lut, dsp_rows, lut_rows)
+    classes = _step_classes(g.m_fixed, g.m_lut, f)
+    return ([a for a, _, n in classes for _ in range(n)],
+            [b for _, b, n in classes for _ in range(n)])
+
+
 def dealt_compute_cycles(g: GemmShape, dsp_rows: int, lut_rows: int, cols: int,
                          group_b: int, deal: Sequence[int], packing: int) -> int:
     """Compute cycles of a dealt GEMM (R3c with R4/R4b, summed over its dealt tiles)."""
-    f = row_steps(g.m_fixed, g.m_lut, dsp_rows, lut_rows)
-    a_f = [a for a, _, n in _step_classes(g.m_fixed, g.m_lut, f) for _ in range(n)]
-    b_f = [b for _, b, n in _step_classes(g.m_fixed, g.m_lut, f) for _ in range(n)]
+    a_f, b_f = _rows_per_step(g, dsp_rows, lut_rows)
     seq = deal_sequence(g.n, np.array(deal, dtype=np.int64), cols - group_b, group_b)
     tiles = [dealt_tile(row, a_f, b_f, cols - group_b, packing) for row in seq.tolist()]
     total = sum(tile_cost(g.k, r, s, c, tiles[i + 1][0]) for i, (c, r, s) in
@@ -874,9 +880,7 @@ def _dealt_analytical(g: GemmShape, dsp_rows: int, lut_rows: int, cols: int, gro
               for rows in w_blocks[:first_w])
     t_x = transfer_cycles(_block_bytes(g.k * x_cols[0], act_bits), bw)
     first = lat + t_w + max(ceil_div(t_x, g.k), t_x + 1 - g.k)
-    f = row_steps(g.m_fixed, g.m_lut, dsp_rows, lut_rows)
-    a_f = [a for a, _, n in _step_classes(g.m_fixed, g.m_lut, f) for _ in range(n)]
-    b_f = [b for _, b, n in _step_classes(g.m_fixed, g.m_lut, f) for _ in range(n)]
+    a_f, b_f = _rows_per_step(g, dsp_rows, lut_rows)
     c_last, r_last, _ = dealt_tile(seq[-1].tolist(), a_f, b_f, cols - group_b, packing)
     every = lat + dealt_transfer_cycles(seq, steps, g.k, weight_bits, act_bits, bw)
     bound = max(comp + first, every + 1 + r_last + c_last)
@@ -904,6 +908,20 @@ def word_arrival(i: int, steps: int, nbytes: int, bw: int, lat: int) -> int:
         return lat
     t = (nbytes + bw - 1) // bw
     return lat + ((i + 1) * t + steps - 1) // steps
+
+
+@numba.njit(cache=True)
+def _accept(earliest: int, chan: int, steps: int, nbytes: int, bw: int, lat: int,
+            prev_word: int) -> tuple[int, int, int, int]:
+    """R7 for one block of ``steps`` words and ``nbytes`` bytes requested no earlier than
+    ``earliest`` (ring room, the previous request), the channel's previous block complete
+    at ``chan``, its buffer's previous word written in ``prev_word``: the cycle it is
+    accepted, its completion, and the cycles of its first and last word (one word per
+    cycle per buffer, after the buffer's previous ones)."""
+    start = max(chan - lat, earliest)
+    end = start + word_arrival(steps - 1, steps, nbytes, bw, lat)
+    first = max(start + word_arrival(0, steps, nbytes, bw, lat), prev_word + 1)
+    return start, end, first, max(end, first + steps - 1)
 
 
 @numba.njit(cache=True)
@@ -997,12 +1015,9 @@ def _gemm_schedule(mf: int, ml: int, n: int, k: int, order: int, res: int, rd: i
                     while w_off[w_old] < w_off[w_n + 1] - cap:  # R6: room in the ring
                         w_room = max(w_room, w_rel[w_old])
                         w_old += 1
-                    start = max(chan - lat, w_room, acc + 1)  # R7, one request a cycle
-                    acc = start
-                    chan = start + word_arrival(kq - 1, kq, nbytes, bw, lat)
-                    # its words, one per cycle at most after the buffer's previous ones
-                    w_first = max(start + word_arrival(0, kq, nbytes, bw, lat), w_ready + 1)
-                    w_ready = max(chan, w_first + kq - 1)
+                    # R7, one request a cycle
+                    acc, chan, w_first, w_ready = _accept(max(w_room, acc + 1), chan, kq,
+                                                          nbytes, bw, lat, w_ready)
                     w_n += 1
                     dram += nbytes
                     prev_f = f
@@ -1014,12 +1029,9 @@ def _gemm_schedule(mf: int, ml: int, n: int, k: int, order: int, res: int, rd: i
                         x_room = max(x_room, x_rel[x_old])
                         x_old += 1
                     # R7; with a weight block in the same request (accepted with it)
-                    start = max(chan - lat, x_room, acc + (0 if new_w else 1))
-                    acc = start
-                    chan = start + word_arrival(kq - 1, kq, nbytes, bw, lat)
-                    # its words, one per cycle at most after the buffer's previous ones
-                    x_first = max(start + word_arrival(0, kq, nbytes, bw, lat), x_ready + 1)
-                    x_ready = max(chan, x_first + kq - 1)
+                    acc, chan, x_first, x_ready = _accept(
+                        max(x_room, acc + (0 if new_w else 1)), chan, kq, nbytes, bw, lat,
+                        x_ready)
                     x_n += 1
                     dram += nbytes
                     prev_j = j
@@ -1060,10 +1072,9 @@ def _gemm_schedule(mf: int, ml: int, n: int, k: int, order: int, res: int, rd: i
             # (a resident buffer's, R5b, at the end of the GEMM's last window)
             w_room = max(w_room, t_free if w_res else w_rel[w_old])
             w_old += 1
-        start = max(chan - lat, w_room, acc + 1)  # R7, one request per cycle
-        chan = start + word_arrival(pf_k - 1, pf_k, pf_bytes, bw, lat)
-        first = max(start + word_arrival(0, pf_k, pf_bytes, bw, lat), w_ready + 1)
-        out[PREFETCH_LAST] = max(chan, first + pf_k - 1)
+        # R7, one request per cycle
+        out[PREFETCH_LAST] = _accept(max(w_room, acc + 1), chan, pf_k, pf_bytes, bw, lat,
+                                     w_ready)[3]
 
 
 @numba.njit(cache=True)
@@ -1109,11 +1120,8 @@ def _dealt_schedule(mf: int, ml: int, n: int, k: int, deal: np.ndarray, rd: int,
             nbytes = (((qa + (1 if f < ra else 0)) + (qb + (1 if f < rb else 0))) * k * wbits
                       + 7) // 8
             room = w_rel[f - banks] if f >= banks else 0  # its bank's block released
-            start = max(chan - lat, room, acc + 1)  # R7, one request a cycle
-            acc = start
-            chan = start + word_arrival(k - 1, k, nbytes, bw, lat)
-            w_first = max(start + word_arrival(0, k, nbytes, bw, lat), w_ready + 1)
-            w_ready = max(chan, w_first + k - 1)
+            acc, chan, w_first, w_ready = _accept(max(room, acc + 1), chan, k, nbytes, bw,
+                                                  lat, w_ready)  # R7, one request a cycle
             loaded += 1
             dram += nbytes
         nbytes = (k * (seq[t, DEAL_CA] + seq[t, DEAL_CB]) * abits + 7) // 8
@@ -1122,11 +1130,8 @@ def _dealt_schedule(mf: int, ml: int, n: int, k: int, deal: np.ndarray, rd: int,
             x_room = max(x_room, x_rel[x_old])
             x_old += 1
         # R7: joins the tile's last weight request, if it has one
-        start = max(chan - lat, x_room, acc + (0 if new_w else 1))
-        acc = start
-        chan = start + word_arrival(k - 1, k, nbytes, bw, lat)
-        x_first = max(start + word_arrival(0, k, nbytes, bw, lat), x_ready + 1)
-        x_ready = max(chan, x_first + k - 1)
+        acc, chan, x_first, x_ready = _accept(max(x_room, acc + (0 if new_w else 1)), chan, k,
+                                              nbytes, bw, lat, x_ready)
         dram += nbytes
         # R8 with every block requested for the tile; R4b
         c = ca + seq[t, DEAL_CB] if fb >= 0 else seq[t, DEAL_CA]

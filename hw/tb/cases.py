@@ -197,13 +197,11 @@ def command(accel: Accelerator, m_fixed: int, m_lut: int, n: int, k: int,
     ``tiling``: ``(order, resident)`` to write instead of R3's. ``prefetch``: the next
     command's first weight block ``(rows_dsp, rows_lut, steps)`` (R10b,
     :func:`next_block`); ``preloaded``: this command's first weight block was prefetched."""
-    e, mem = accel.engine, accel.memory
+    e = accel.engine
     out = e.act_format if out_fmt is None else out_fmt
     f = row_steps(m_fixed, m_lut, e.dsp_rows, e.lut_rows)
-    tiling = _as_tiling(tiling) if tiling is not None else gemm_tiling(
-        GemmShape(m_fixed, m_lut, n, k), e.dsp_rows, e.lut_rows, e.cols, mem.k_tile,
-        e.weight_bits if matmul is None else e.act_bits, e.act_bits, group_b=e.group_b_cols,
-        bw=mem.dram_bytes_per_cycle, lat=mem.dram_latency)
+    tiling = _as_tiling(tiling) if tiling is not None else _host_tiling(
+        accel, m_fixed, m_lut, n, k, matmul is not None)
     fields = {"m_fixed": m_fixed, "m_lut": m_lut, "n": n, "k": k, "f": f,
               "order": tiling.order, "resident": int(tiling.resident),
               "qa": m_fixed // f, "ra": m_fixed % f, "qb": m_lut // f, "rb": m_lut % f,
@@ -223,16 +221,22 @@ def command_deal(accel: Accelerator, case: GemmCase) -> tuple[int, ...]:
     into the top's deal table before the command."""
     if not accel.engine.group_b_cols:
         return ()
-    e = accel.engine
-    m, n, k = case.mnk
     if case.tiling is not None:
         return _as_tiling(case.tiling).deal
-    mem = with_memory(accel, case.bw, case.lat).memory
-    return gemm_tiling(GemmShape(len(case.fixed_rows), m - len(case.fixed_rows), n, k),
-                       e.dsp_rows, e.lut_rows, e.cols, mem.k_tile,
-                       e.act_bits if case.matmul else e.weight_bits, e.act_bits,
+    m, n, k = case.mnk
+    return _host_tiling(with_memory(accel, case.bw, case.lat), len(case.fixed_rows),
+                        m - len(case.fixed_rows), n, k, case.matmul).deal
+
+
+def _host_tiling(accel: Accelerator, m_fixed: int, m_lut: int, n: int, k: int,
+                 matmul: bool) -> Tiling:
+    """The host's tiling of a GEMM on ``accel`` with its memory (R3, R3c's deal on an engine
+    with column group B; ``matmul``: the weight role at ``act_bits``, R11b)."""
+    e, mem = accel.engine, accel.memory
+    return gemm_tiling(GemmShape(m_fixed, m_lut, n, k), e.dsp_rows, e.lut_rows, e.cols,
+                       mem.k_tile, e.act_bits if matmul else e.weight_bits, e.act_bits,
                        group_b=e.group_b_cols, bw=mem.dram_bytes_per_cycle,
-                       lat=mem.dram_latency).deal
+                       lat=mem.dram_latency)
 
 
 def _as_tiling(tiling: tuple[int, ...]) -> Tiling:
