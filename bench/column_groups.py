@@ -18,9 +18,15 @@ the model's group terms are fitted on the tiny and XC7Z020 tops with column grou
 --whole-top``, which refuses an engine the model says does not fit; about 16 minutes for
 XC7Z020) and prints its cells against the model's.
 
+``--ring`` synthesizes the weight ring of a grouped engine alone (``hw.buffer.BankedRing``,
+one word per K step of every row), as built (each bank in ``sim.resources.bank_pieces``'
+power-of-two pieces) and with each bank one memory (its block RAM sliced in depth, a read
+multiplexer inside every bank), against the model's cost (about 3.5 minutes each on
+XC7Z020's 256 x 4608 banks).
+
 Run: ``.venv/bin/python bench/column_groups.py [--accel xc7z020] [--models resnet50
-resnet18] [--widths 3 4 5 6] [--synth 5]``. Prints measured figures only; nothing here is a
-test.
+resnet18] [--widths 3 4 5 6] [--synth 5] [--ring]``. Prints measured figures only; nothing
+here is a test.
 """
 
 from __future__ import annotations
@@ -30,8 +36,16 @@ import dataclasses
 
 from fpim.flows.simulate import load_workload, simulate
 from fpim.flows.synth import synthesize_engine
+from hw.buffer import BankedRing
+from hw.synth import synthesize_component
 from sim.config import load_accelerator
-from sim.resources import estimate_resources, fit_violations
+from sim.resources import (
+    bank_pieces,
+    banked_logic_cost,
+    estimate_resources,
+    fit_violations,
+    map_memory,
+)
 from sim.timing import GemmShape, gemm_tiling
 
 
@@ -58,6 +72,8 @@ def main() -> None:
                     help="group B widths to try beside the preset's own")
     ap.add_argument("--synth", type=int, metavar="W",
                     help="synthesize the whole top with W columns in group B (Yosys)")
+    ap.add_argument("--ring", action="store_true",
+                    help="synthesize the banked weight ring alone, in pieces and whole (Yosys)")
     args = ap.parse_args()
     base = load_accelerator(args.accel)
     part = base.part
@@ -94,6 +110,24 @@ def main() -> None:
         for row in syn.comparison:
             print(f"    {row['resource']}: measured {row['measured']:,}, model {row['model']:,} "
                   f"({row['rel_error']:+.1%})")
+    if args.ring:
+        ring_synthesis(base)
+
+
+def ring_synthesis(accel) -> None:
+    """The banked weight ring alone: in bank_pieces' pieces and as three whole banks."""
+    e, kt = accel.engine, accel.memory.k_tile
+    width = e.rows * e.weight_bits
+    for pieces in (bank_pieces(width, kt), (kt,)):
+        ring = BankedRing(width, kt, pieces)
+        r = synthesize_component(ring, "banked_ring", timeout=3600)
+        m = r.summary
+        maps = [map_memory(width, d, "sync") for d in pieces] * 3
+        model = banked_logic_cost(maps, kt)
+        print(f"  weight ring {width} x 3 x {kt} in pieces {pieces} ({r.seconds:.0f} s): "
+              f"{m['lut']:,} LUT, {m['ff']:,} FF, {m['bram36']:g} BRAM36; model "
+              f"{model.lut:,.0f} LUT, {model.ff:,.0f} FF, "
+              f"{sum(x.bram36 for x in maps):g} BRAM36")
 
 
 if __name__ == "__main__":

@@ -3,13 +3,13 @@ column groups) in block RAM, written by a load stream."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Module, Mux, Signal
+from amaranth.hdl import Array, Const, Module, Mux, Signal
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.params import index_shape
-from quant.errors import check_int_range
-from sim.resources import buffer_depth
+from quant.errors import ConfigError, check_int_range
+from sim.resources import bank_pieces, buffer_depth
 from sim.timing import ring_steps
 
 
@@ -107,7 +107,13 @@ class RingBuffer(wiring.Component):
 
 class BankedRing(wiring.Component):
     """The weight buffer of an engine with column groups (sim.timing rule R3c): a ring of
-    three banks of ``k_tile`` words, each its own memory, read for both groups at once.
+    three banks of ``k_tile`` words, read for both groups at once.
+
+    Each bank is its own memories: ``pieces`` of power-of-two depths where block RAM would
+    otherwise be sliced in depth (:func:`sim.resources.bank_pieces`), so that no read
+    multiplexer sits inside a bank. The pieces' read ports do not forward; each group has
+    one multiplexer over every bank's pieces and the word written in the cycle its address
+    was given, with a registered select, and the word written in the shown cycle beside it.
 
     Writes and ``rd_base``/``rd_step``/``data``/``wr_ptr`` are those of :class:`RingBuffer`
     with a ring of ``3 * k_tile`` words (word ``w`` is word ``w mod k_tile`` of bank
@@ -121,6 +127,9 @@ class BankedRing(wiring.Component):
     Parameters:
         width: bits per word.
         k_tile: words per bank.
+        pieces: the depths of the memories each bank is built from, first word first
+            (default :func:`sim.resources.bank_pieces`, which the resource model counts;
+            given, for tests of a split on small banks).
 
     Members:
         load, restart, rd_base, rd_step, data, wr_ptr: as :class:`RingBuffer`'s.
@@ -129,9 +138,14 @@ class BankedRing(wiring.Component):
         data_b: Out(width).
     """
 
-    def __init__(self, width: int, k_tile: int) -> None:
+    def __init__(self, width: int, k_tile: int, pieces: tuple[int, ...] | None = None
+                 ) -> None:
         self.width = check_int_range("width", width, 1, 1 << 16)
         self.k_tile = check_int_range("k_tile", k_tile, 1, 1 << 20)
+        self.pieces = bank_pieces(width, k_tile) if pieces is None else tuple(pieces)
+        if sum(self.pieces) != k_tile or min(self.pieces) < 1:
+            raise ConfigError(f"pieces must be positive depths summing to k_tile={k_tile}, "
+                              f"not {self.pieces}")
         self.ring = ring_steps(k_tile, 1)
         super().__init__({
             "load": In(stream.Signature(beat_layout(width))),
@@ -168,20 +182,41 @@ class BankedRing(wiring.Component):
 
         bank_a, off = split(ring_add(self.rd_base, self.rd_step, self.ring))
         bank_b, _ = split(ring_add(self.rd_base_b, self.rd_step, self.ring))
-        shown = Signal(index_shape(kt))
-        shown_a = Signal(range(banks))
-        shown_b = Signal(range(banks))
-        m.d.sync += [shown.eq(off), shown_a.eq(bank_a), shown_b.eq(bank_b)]
-        words = []
+        # Each bank is memories of the pieces' depths (no depth slices in block RAM), read
+        # without forwarding; a reader's registered select picks its bank's piece or the word
+        # written in the cycle the address was given (`prev`: the read port shows the old
+        # one), and the word written in the shown cycle (`now`) overrides both.
+        pieces = self.pieces
+        firsts = [sum(pieces[:i]) for i in range(len(pieces))]
+        piece = sum((off >= f for f in firsts[1:]), Const(0))
+        sources = []
         for b in range(banks):
-            mem = memory.Memory(shape=self.width, depth=kt, init=[])
-            m.submodules[f"bank{b}"] = mem
-            wp = mem.write_port()
-            rp = mem.read_port(transparent_for=(wp,))
-            m.d.comb += [wp.addr.eq(w_off), wp.data.eq(self.load.payload.data),
-                         wp.en.eq(self.load.valid & (w_bank == b)), rp.addr.eq(off)]
-            word = Signal(self.width, name=f"word{b}")
-            m.d.comb += word.eq(Mux(wp.en & (wp.addr == shown), wp.data, rp.data))
-            words.append(word)
-        m.d.comb += [self.data.eq(Array(words)[shown_a]), self.data_b.eq(Array(words)[shown_b])]
+            for first, depth in zip(firsts, pieces, strict=True):
+                mem = memory.Memory(shape=self.width, depth=depth, init=[])
+                m.submodules[f"bank{b}_{first}"] = mem
+                wp = mem.write_port()
+                rp = mem.read_port()
+                inside = self.load.valid & (w_bank == b)
+                if first:
+                    inside &= w_off >= first
+                if first + depth < kt:
+                    inside &= w_off < first + depth
+                m.d.comb += [wp.addr.eq(w_off - first), wp.data.eq(self.load.payload.data),
+                             wp.en.eq(inside), rp.addr.eq(off - first)]
+                sources.append(rp.data)
+        prev_data = Signal(self.width)
+        m.d.sync += prev_data.eq(self.load.payload.data)
+        sources.append(prev_data)
+        # a power of two of sources: the select's unused codes show `prev` too
+        sources += [prev_data] * ((1 << (len(sources) - 1).bit_length()) - len(sources))
+        shown = Signal(index_shape(kt))
+        m.d.sync += shown.eq(off)
+        for out, bank in ((self.data, bank_a), (self.data_b, bank_b)):
+            sel = Signal(range(len(sources)))
+            shown_bank = Signal(range(banks))
+            prev = self.load.valid & (w_bank == bank) & (w_off == off)
+            m.d.sync += [sel.eq(Mux(prev, len(pieces) * banks, bank * len(pieces) + piece)),
+                         shown_bank.eq(bank)]
+            now = self.load.valid & (w_bank == shown_bank) & (w_off == shown)
+            m.d.comb += out.eq(Mux(now, self.load.payload.data, Array(sources)[sel]))
         return m

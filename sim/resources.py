@@ -563,6 +563,36 @@ DEAL_WALKERS = 2
 QP_READS = 3
 
 
+#: The most memories one buffer bank is split into (:func:`bank_pieces`).
+MAX_PIECES = 4
+
+
+def bank_pieces(width: int, depth: int) -> tuple[int, ...]:
+    """Depths of the memories one ``width x depth`` bank of a load buffer is built from,
+    first to last word (``hw.buffer.BankedRing``).
+
+    Block RAM deeper than one primitive's aspect allows is sliced in depth, and Yosys
+    selects the read word among the slices in LUTs (:class:`MemoryMap`'s ``slices``: 9 for
+    xc7z020's 256 x 4608 weight bank, about three LUTs per bit). Split into power-of-two
+    pieces, largest first (4608 = 4096 + 512), each maps to primitives at a narrower aspect
+    with no slices, in as many block RAMs, and the pieces' selection merges into the bank
+    selection the buffer makes anyway. The split is taken when every piece maps to block RAM
+    without slices, in no more BRAM36 than the whole and at most :data:`MAX_PIECES` pieces;
+    otherwise the bank is one memory."""
+    whole = map_memory(width, depth, "sync")
+    if whole.kind != "bram" or whole.slices == 1:
+        return (depth,)
+    pieces, rest = [], depth
+    while rest:
+        pieces.append(1 << (rest.bit_length() - 1))
+        rest -= pieces[-1]
+    maps = [map_memory(width, d, "sync") for d in pieces]
+    if (len(pieces) <= MAX_PIECES and all(m.kind == "bram" and m.slices == 1 for m in maps)
+            and sum(m.bram36 for m in maps) <= whole.bram36):
+        return tuple(pieces)
+    return (depth,)
+
+
 def map_multiread(width: int, depth: int, reads: int) -> MemoryMap:
     """A memory of at most 64 words with ``reads`` combinational read ports (the deal
     table): Yosys builds copies of quad-port LUT RAM, each RAM64M one bit of three reads."""
@@ -624,7 +654,7 @@ def top_memories(accel: Accelerator, matmul: bool = False
     kt = accel.memory.k_tile
     depth = buffer_depth(kt, e.group_b_cols)
     if e.group_b_cols:  # R3c: three weight banks (hw.buffer.BankedRing)
-        out = {f"w_buf{b}": (e.rows * e.weight_bits, kt, "transparent") for b in range(3)}
+        out = bank_memories(e.rows * e.weight_bits, kt)
     else:
         out = {"w_buf": (e.rows * e.weight_bits, depth, "transparent")}
     out["x_buf"] = (e.cols * e.act_bits, depth, "transparent")
@@ -735,33 +765,52 @@ def buffer_logic_cost(mem: MemoryMap, k_tile: int, group_b: int = 0) -> UnitCost
 
 
 #: R3c's control, fitted on the tiny and xc7z020 tops with column groups (see
-#: :func:`group_control_cost`; Yosys 0.23, this session's per-module counts: deal walkers
-#: 402 + 496 and 410 + 506 LUTs, the controller's additions 285 on tiny): one deal walker's
-#: LUTs, the controller's extra LUTs (the dealt tile's fields beside the tile walker's,
-#: block counters, group B's parameter address and output fields), and the banked weight
-#: ring's LUTs per word bit beside three banks' forwarding (both readers' bank selection
-#: after block RAM's registered read: 4,348 LUTs measured on xc7z020's 256-bit banks; in
-#: LUT RAM the selection merges into the forwarding: 114 on tiny's 16-bit ones).
+#: :func:`group_control_cost`; Yosys 0.23, per-module counts: deal walkers 402 + 496 and
+#: 410 + 506 LUTs, the controller's additions 285 on tiny): one deal walker's LUTs and the
+#: controller's extra LUTs (the dealt tile's fields beside the tile walker's, block
+#: counters, group B's parameter address and output fields).
 DEAL_WALKER_LUT = 450
 GROUP_CONTROLLER_LUT = 285
-BANK_SELECT_LUT_PER_BIT = {"bram": 4.25, "RAM32M": 0, "RAM64M": 0, "ff": 2}
+#: ``hw.buffer.BankedRing``'s read multiplexers, fitted on the ring synthesized alone (Yosys
+#: 0.23, ``bench/column_groups.py --ring``): LUTs per word bit and reader for each four of
+#: its sources (every bank's pieces and the word written in the address cycle; the word
+#: written in the shown cycle takes one LUT more), by the banks' memory kind (xc7z020's
+#: 256-bit banks of 4096 + 512 words in block RAM: 1,830 LUTs; tiny's 16-bit banks in LUT
+#: RAM: 119); per word bit of a bank, the LUTs of each depth slice beyond the first of a
+#: block RAM bank left whole (its read multiplexer: 4,558 LUTs for xc7z020's banks whole,
+#: nine slices each); and the ring's other logic (piece decode, write and forward matches).
+BANK_MUX_LUT_PER_4 = {"bram": 1.16, "lutram": 0.6, "ff": 1.0}
+BANK_SLICE_LUT = 0.54
+BANK_LUT = 20
 
 
-def banked_logic_cost(bank: MemoryMap, k_tile: int) -> UnitCost:
-    """``hw.buffer.BankedRing``'s logic around its three banks (each one ``bank``): each
-    bank's forwarding like a :class:`~hw.buffer.RingBuffer`'s, both readers' bank
-    selection (:data:`BANK_SELECT_LUT_PER_BIT`) and ring additions, and the pointers (write
-    bank and word, the shown word, both readers' banks)."""
-    lut, ff, kind = _forwarding(bank)
+def bank_memories(width: int, k_tile: int) -> dict[str, tuple[int, int, str]]:
+    """``hw.buffer.BankedRing``'s memories: three banks, each of :func:`bank_pieces`, read
+    through registered ports without forwarding (the ring forwards after selecting), named
+    ``w_buf{bank}_{first word}``."""
+    pieces = bank_pieces(width, k_tile)
+    firsts = [sum(pieces[:i]) for i in range(len(pieces))]
+    return {f"w_buf{b}_{first}": (width, depth, "sync") for b in range(3)
+            for first, depth in zip(firsts, pieces, strict=True)}
+
+
+def banked_logic_cost(banks: list[MemoryMap], k_tile: int) -> UnitCost:
+    """``hw.buffer.BankedRing``'s logic around its memories (``banks``, three banks of the
+    same pieces): both readers' multiplexers (:data:`BANK_MUX_LUT_PER_4`), the read
+    multiplexers of block RAM sliced in depth (:data:`BANK_SLICE_LUT`), ring additions,
+    and the registers (the written word of the address cycle, each LUT RAM or flip-flop
+    piece's read word, the write bank and word, the shown word, per reader its select and
+    bank)."""
+    width, kind = banks[0].width, banks[0].kind
+    sources = len(banks) + 1
+    per_bit = BANK_MUX_LUT_PER_4[kind] * _ceil_div(sources, 4) + 1
+    sliced = sum(BANK_SLICE_LUT * (m.slices - 1) for m in banks if m.kind == "bram")
     abits = max(1, (k_tile - 1).bit_length())
-    if bank.kind == "lutram":  # the banks share one registered read address
-        ff = abits
-    elif bank.kind == "bram":  # one registered written word; per bank a match and a select
-        ff = bank.width + 3 * (1 + (_bits(bank.slices) if bank.slices > 1 else 0))
-    else:
-        ff *= 3
-    select = BANK_SELECT_LUT_PER_BIT[kind] * bank.width
-    return UnitCost(3 * lut + select + 2 * _modulo_luts(k_tile, 1), ff + 2 * abits + 3 * 2, 0)
+    ff = width + 2 * abits + 2 + 2 * (_bits(1 << _bits(sources)) + 2)
+    if kind != "bram":  # the read word's register (block RAM has its own)
+        ff += width * len(banks)
+    return UnitCost(width * (2 * per_bit + sliced) + BANK_LUT + 2 * _modulo_luts(k_tile, 1),
+                    ff, 0)
 
 
 def group_control_cost(accel: Accelerator) -> dict[str, UnitCost]:
@@ -840,7 +889,8 @@ def control_cost(accel: Accelerator, matmul: bool = False) -> dict[str, UnitCost
     return {
         "controller": UnitCost(controller_luts(kt, gb), ff, 0) + load_size_cost(accel),
         "walkers": walker_cost(c, kt) * 2,
-        "w_buf": (banked_logic_cost(mems["w_buf0"], kt) if gb
+        "w_buf": (banked_logic_cost([v for k, v in mems.items() if k.startswith("w_buf")], kt)
+                  if gb
                   else buffer_logic_cost(mems["w_buf"], kt)),
         "x_buf": buffer_logic_cost(mems["x_buf"], kt, gb),
         "out_fifo": fifo_logic_cost(mems["out_fifo"]),

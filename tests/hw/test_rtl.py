@@ -106,8 +106,9 @@ def test_synth_tiny_json(capsys) -> None:
 
 
 def test_model_memories_of_a_grouped_top() -> None:
-    """R3c: three weight banks of k_tile words, a three-bank activation ring, a second copy
-    of each parameter memory for group B's read, the deal table, the wider output rows."""
+    """R3c: three weight banks of k_tile words (sim.resources.bank_memories), a three-bank
+    activation ring, a second copy of each parameter memory for group B's read, the deal
+    table, the wider output rows."""
     from amaranth.hdl import Value
 
     from hw.accel import GemmAccelerator
@@ -120,7 +121,10 @@ def test_model_memories_of_a_grouped_top() -> None:
     mems = top_memories(accel)
     kt = accel.memory.k_tile
     w = len(Value.cast(top.w_load.payload.data))
-    assert [mems[f"w_buf{b}"] for b in range(3)] == [(w, kt, "transparent")] * 3
+    # three banks of one piece each (LUT RAM), read through registered ports: the ring
+    # forwards after selecting (hw.buffer.BankedRing)
+    assert [mems[f"w_buf{b}_0"] for b in range(3)] == [(w, kt, "sync")] * 3
+    assert len([k for k in mems if k.startswith("w_buf")]) == 3
     assert mems["x_buf"] == (len(Value.cast(top.x_load.payload.data)), 3 * kt, "transparent")
     assert mems["out_fifo"] == (len(Value.cast(top.out.payload)),
                                 out_fifo_depth(accel.engine) - 1, "sync")

@@ -10,6 +10,7 @@ from quant.errors import ConfigError
 from quant.formats import ActFormat, Scheme
 from sim.config import load_accelerator
 from sim.resources import (
+    bank_pieces,
     bram36_blocks,
     buffer_depth,
     core_cost,
@@ -102,6 +103,26 @@ def test_load_buffers_count_the_memory_hw_builds() -> None:
     assert [(mems[k].cell, mems[k].cells) for k in ("w_buf", "x_buf", "out_fifo")] == [
         ("RAMB18E1", 131), ("RAMB18E1", 27), ("RAMB18E1", 13)]
     assert estimate_resources(acc).bram36 == 65.5 + 13.5 + 6.5
+
+
+def test_banked_weight_ring_is_built_of_unsliced_pieces() -> None:
+    """R3c's weight ring on xc7z020 with column groups: each 256 x 4608 bank is 4096 + 512
+    words (sim.resources.bank_pieces), 29 + 4 RAMB36 without depth slices, as many blocks
+    as the whole bank (33 in nine slices); banks that map to LUT RAM, or to block RAM
+    without slices, or would need more blocks or pieces, stay whole."""
+    whole = map_memory(256, 4608, "sync")
+    assert (whole.cells, whole.slices) == (33, 9)
+    assert bank_pieces(256, 4608) == (4096, 512)
+    acc = load_accelerator("xc7z020", ["engine.group_b_cols=5"])
+    mems = top_cost(acc).memories
+    banks = {k: (m.depth, m.cell, m.cells, m.slices) for k, m in mems.items()
+             if k.startswith("w_buf")}
+    assert banks == {f"w_buf{b}_{first}": (depth, "RAMB36E1", cells, 1) for b in range(3)
+                     for first, depth, cells in ((0, 4096, 29), (4096, 512, 4))}
+    assert bank_pieces(16, 16) == (16,)  # LUT RAM
+    assert bank_pieces(256, 4096) == (4096,)  # no slices
+    assert bank_pieces(256, 1000) == (1000,)  # 512 + 256 + 128 + 64 + 32 + 8: too many
+    assert bank_pieces(48, 13824) == (8192, 4096, 1024, 512)
 
 
 def test_search_gives_a_bram_bound_engine_a_shallower_load_block() -> None:
