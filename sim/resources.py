@@ -97,6 +97,16 @@ FF within 10%). Yosys keeps the top's hierarchy, so each block below is costed a
   constant and a term per bit of its step counters (:func:`controller_luts`), plus the
   load-size multipliers (``rows x steps``, ``cols x steps``), which go to DSP slices when
   their used product has at least ``DSP_Y_MINWIDTH`` bits.
+* **Column groups** (R3c, ``engine.group_b_cols``): the weight ring is three banks
+  (``hw.buffer.BankedRing``), each of :func:`bank_pieces` (block RAM without depth slices:
+  4096 + 512 words on xc7z020) and read by both groups through one multiplexer each
+  (:func:`banked_logic_cost`: 1,832 LUT against 1,830 measured alone), the activation ring
+  three banks long, a second copy of each parameter memory, the deal table in quad-port LUT
+  RAM (:func:`map_multiread`), two deal walkers and the controller's group fields
+  (:func:`group_control_cost`), and each core's post-processor split in two (group A's
+  lanes, group B's, each with its own shared part). Checked on the tiny and
+  xc7z020 tops with groups (``fpim synth --set engine.group_b_cols=W --whole-top``): tiny
+  LUT +1.2 %, FF +0.2 %; xc7z020 7 + 5 LUT −3.0 %, FF, DSP and BRAM within 0.1 %.
 
 The **vector unit** of a transformer (``hw.vector``: one component per op, the dyadic
 requantizer, softmax, GELU and LayerNorm; :class:`VectorConfig`) is costed component by
