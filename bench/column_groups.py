@@ -40,6 +40,7 @@ from hw.buffer import BankedRing
 from hw.synth import synthesize_component
 from sim.config import load_accelerator
 from sim.resources import (
+    bank_memories,
     bank_pieces,
     banked_logic_cost,
     estimate_resources,
@@ -122,7 +123,7 @@ def ring_synthesis(accel) -> None:
         ring = BankedRing(width, kt, pieces)
         r = synthesize_component(ring, "banked_ring", timeout=3600)
         m = r.summary
-        maps = [map_memory(width, d, "sync") for d in pieces] * 3
+        maps = [map_memory(*mem) for mem in bank_memories(width, kt, pieces).values()]
         model = banked_logic_cost(maps, kt)
         print(f"  weight ring {width} x 3 x {kt} in pieces {pieces} ({r.seconds:.0f} s): "
               f"{m['lut']:,} LUT, {m['ff']:,} FF, {m['bram36']:g} BRAM36; model "

@@ -9,7 +9,7 @@ from amaranth.lib.wiring import In, Out
 
 from hw.params import index_shape
 from quant.errors import ConfigError, check_int_range
-from sim.resources import bank_pieces, buffer_depth
+from sim.resources import bank_pieces, buffer_depth, piece_firsts
 from sim.timing import ring_steps
 
 
@@ -187,7 +187,7 @@ class BankedRing(wiring.Component):
         # written in the cycle the address was given (`prev`: the read port shows the old
         # one), and the word written in the shown cycle (`now`) overrides both.
         pieces = self.pieces
-        firsts = [sum(pieces[:i]) for i in range(len(pieces))]
+        firsts = piece_firsts(pieces)
         piece = sum((off >= f for f in firsts[1:]), Const(0))
         sources = []
         for b in range(banks):

@@ -794,14 +794,19 @@ BANK_SLICE_LUT = 0.54
 BANK_LUT = 20
 
 
-def bank_memories(width: int, k_tile: int) -> dict[str, tuple[int, int, str]]:
-    """``hw.buffer.BankedRing``'s memories: three banks, each of :func:`bank_pieces`, read
-    through registered ports without forwarding (the ring forwards after selecting), named
-    ``w_buf{bank}_{first word}``."""
-    pieces = bank_pieces(width, k_tile)
-    firsts = [sum(pieces[:i]) for i in range(len(pieces))]
+def piece_firsts(pieces: tuple[int, ...]) -> list[int]:
+    """The first word of each of a bank's ``pieces`` (their depths, first word first)."""
+    return [sum(pieces[:i]) for i in range(len(pieces))]
+
+
+def bank_memories(width: int, k_tile: int, pieces: tuple[int, ...] | None = None
+                  ) -> dict[str, tuple[int, int, str]]:
+    """``hw.buffer.BankedRing``'s memories: three banks, each of ``pieces`` (default
+    :func:`bank_pieces`), read through registered ports without forwarding (the ring
+    forwards after selecting), named ``w_buf{bank}_{first word}``."""
+    pieces = bank_pieces(width, k_tile) if pieces is None else pieces
     return {f"w_buf{b}_{first}": (width, depth, "sync") for b in range(3)
-            for first, depth in zip(firsts, pieces, strict=True)}
+            for first, depth in zip(piece_firsts(pieces), pieces, strict=True)}
 
 
 def banked_logic_cost(banks: list[MemoryMap], k_tile: int) -> UnitCost:
