@@ -58,7 +58,8 @@ def dealt_layers(accel, wl) -> int:
         for a, b, _ in getattr(op, "splits", None) or ():
             t = gemm_tiling(GemmShape(a, b, op.n, op.k), e.dsp_rows, e.lut_rows, e.cols,
                             mem.k_tile, e.weight_bits, e.act_bits, group_b=e.group_b_cols,
-                            bw=mem.dram_bytes_per_cycle, lat=mem.dram_latency)
+                            bw=mem.dram_bytes_per_cycle, lat=mem.dram_latency,
+                            shared=e.shared_post)
             if t.dealt:
                 n += 1
                 break

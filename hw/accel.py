@@ -16,7 +16,7 @@ from quant.formats import Scheme, weight_format
 from quant.requant import REQUANTIZER
 from sim.arch import Accelerator
 from sim.resources import out_fifo_depth, ring_count_bits
-from sim.timing import ring_steps
+from sim.timing import drain_rows, ring_steps
 
 
 class GemmAccelerator(wiring.Component):
@@ -97,6 +97,8 @@ class GemmAccelerator(wiring.Component):
         self.rows_of = {"dsp": e.dsp_rows, "lut": e.lut_rows}
         self.cores = tuple(core for core in ("dsp", "lut") if self.rows_of[core])
         self.runs_matmul = check_matmul(e, matmul)
+        # R4: both cores drain into one post-processor, the DSP core's rows first
+        self.shared = e.shared_post and len(self.cores) == 2
         schemes = {"dsp": Scheme.FIXED, "lut": e.lut_core_scheme}
         self.w_fmt = {core: weight_format(schemes[core], e.weight_bits) for core in self.cores}
         w_bytes = -(-(e.rows * kt * e.weight_bits) // 8)
@@ -162,11 +164,11 @@ class GemmAccelerator(wiring.Component):
         m = Module()
         e = self.accel.engine
         kt = self.accel.memory.k_tile
-        rmax = max(e.dsp_rows, e.lut_rows)
+        rmax = drain_rows(e.dsp_rows, e.lut_rows, self.shared)  # the longest drain (R4)
 
         m.submodules.datapath = dp = EngineDatapath(e, self.runs_matmul)
-        m.submodules.loader = lw = TileWalker(e.cols, kt, self.dim_bits)
-        m.submodules.walker = cw = TileWalker(e.cols, kt, self.dim_bits)
+        m.submodules.loader = lw = TileWalker(e.cols, kt, self.dim_bits, self.shared)
+        m.submodules.walker = cw = TileWalker(e.cols, kt, self.dim_bits, self.shared)
         grouped = self.group_b > 0
         w_width = len(Value.cast(self.w_load.payload.data))
         m.submodules.w_buf = wbuf = (BankedRing(w_width, kt) if grouped
@@ -204,9 +206,9 @@ class GemmAccelerator(wiring.Component):
             ca = e.cols - self.group_b
             dealt = cmd.dealt
             m.submodules.deal_loader = dl = DealWalker(ca, self.group_b, self.dim_bits,
-                                                     self.param_depth)
+                                                     self.param_depth, self.shared)
             m.submodules.deal_walker = dc = DealWalker(ca, self.group_b, self.dim_bits,
-                                                     self.param_depth)
+                                                     self.param_depth, self.shared)
             m.submodules.deal_table = dmem = memory.Memory(shape=self.dim_bits,
                                                            depth=self.param_depth, init=[])
             dwp = dmem.write_port()
@@ -388,14 +390,20 @@ class GemmAccelerator(wiring.Component):
         nleft = Signal(range(rmax + e.cols + 1))
         ngap = Signal(range(rmax + 1))
         drow = Signal(index_shape(rmax))
-        fields = ("row0_dsp", "rows_dsp", "row0_lut", "rows_lut", "rows", "col0", "cols")
+        # (R4, a shared post-processor on a grouped engine: ``dsp_drain``, the drain cycles
+        # of DSP rows, the groups' larger DSP row count; ``rows_dsp`` without groups)
+        fields = ("row0_dsp", "rows_dsp", "row0_lut", "rows_lut", "rows", "col0", "cols",
+                  *(("dsp_drain",) if self.shared and grouped else ()))
         group_fields = (("span", "row0_dsp_b", "rows_dsp_b", "row0_lut_b", "rows_lut_b",
                          "col0_b", "cols_b") if grouped else ())
         dr = {k: Signal(self.dim_bits, name=f"drained_{k}") for k in fields + group_fields}
         pd = {k: Signal(self.dim_bits, name=f"pending_{k}") for k in fields + group_fields}
         # what a tile hands to the drain: the walker's fields, or the dealt tile's (R3c)
-        handed = {k: sel(getattr(cw, k), getattr(dc, k) if grouped else 0) for k in fields}
+        handed = {k: sel(getattr(cw, k), getattr(dc, k) if grouped else 0) for k in fields
+                  if k != "dsp_drain"}
         handed["rows"] = c_rows
+        if self.shared and grouped:
+            handed["dsp_drain"] = c_rows_dsp
         if grouped:
             handed.update({k: Mux(dealt, getattr(dc, k), 0) for k in group_fields})
             handed["span"] = c_span
@@ -406,11 +414,16 @@ class GemmAccelerator(wiring.Component):
         room, gap = Signal(name="room"), Signal.like(ngap, name="gap")
         rest = Signal.like(left)  # rows of the draining tile not yet drained
         pack = e.dsp_packing if "dsp" in self.cores else 1
-        if pack > 1:  # R4b's s_f: packed DSP rows are captured `pack` to a cycle
-            a1 = Signal.like(cw.rows_dsp)
-            m.d.comb += [a1.eq(c_rows_dsp - 1),
-                         gap.eq(Mux(c_rows_dsp == 0, c_rows,
-                                    c_rows - a1 + (a1 >> (pack.bit_length() - 1))))]
+        if pack > 1 or self.shared:
+            # R4b's r_f - s_f: packed DSP rows are captured `pack` to a cycle; with a
+            # shared post-processor a tile's LUT rows are read a_f cycles late (s_f = a_f)
+            own = c_rows
+            if pack > 1:
+                a1 = Signal.like(cw.rows_dsp)
+                own = Mux(c_rows_dsp == 0, c_rows, c_rows - a1 + (a1 >> (pack.bit_length() - 1)))
+                m.d.comb += a1.eq(c_rows_dsp - 1)
+            m.d.comb += gap.eq(Mux(c_rows > c_rows_dsp, c_rows - c_rows_dsp, own)
+                               if self.shared else own)
             with m.If(tile_end):
                 m.d.sync += ngap.eq(gap)
         else:
@@ -520,6 +533,16 @@ class GemmAccelerator(wiring.Component):
             m.d.comb += [wdata_b.eq(wbuf.data_b), *(getattr(dp, f"wb_{core}").eq(
                 getattr(wdata_b, core)) for core in self.cores)]
 
+        # The row drained (R4): row ``drow`` of both cores, or with a shared post-processor
+        # the DSP core's rows, then (``lut_phase``) the LUT core's.
+        index, phase = drow, {}
+        if self.shared:
+            index, lut_phase = Signal.like(drow, name="drain_index"), Signal(name="lut_phase")
+            a_t = dr["dsp_drain"] if grouped else dr["rows_dsp"]
+            m.d.comb += [lut_phase.eq(drow >= a_t), dp.drain_lut.eq(lut_phase),
+                         index.eq(Mux(lut_phase, drow - a_t, drow))]
+            phase = {"dsp": ~lut_phase, "lut": lut_phase}
+
         # Output rows: post-processor results one cycle after their drain cycle (R3c: group
         # B's row, enables and positions beside group A's).
         sfxs = ("", "_b") if grouped else ("",)
@@ -533,7 +556,7 @@ class GemmAccelerator(wiring.Component):
                               Mux(dealt, dr[f"row0_{core}_b"], dr[f"row0_{core}"])))
             for sfx, rd, row0 in reads:
                 m.d.comb += [
-                    rd.addr.eq(row0 + drow),
+                    rd.addr.eq(row0 + index),
                     getattr(dp, f"mult_{core}{sfx}").eq(rd.data.mult),
                     getattr(dp, f"shift_{core}{sfx}").eq(rd.data.shift),
                     getattr(dp, f"bias_{core}{sfx}").eq(rd.data.bias),
@@ -544,16 +567,17 @@ class GemmAccelerator(wiring.Component):
             *(f"row_{core}{sfx}" for core in self.cores for sfx in sfxs),
             *(f"{core}_en{sfx}" for core in self.cores for sfx in sfxs),
             *(f"col0{sfx}" for sfx in sfxs), *(f"cols{sfx}" for sfx in sfxs))]
-        m.d.comb += [dp.drain_row.eq(drow), ofifo.w_data.eq(meta), ofifo.w_en.eq(dp.y_valid),
+        m.d.comb += [dp.drain_row.eq(index), ofifo.w_data.eq(meta), ofifo.w_en.eq(dp.y_valid),
                      self.out.payload.eq(ofifo.r_data), self.out.valid.eq(ofifo.r_rdy),
                      ofifo.r_en.eq(self.out.ready)]
         with m.If(dp.drain):
             for sfx in sfxs:
                 m.d.sync += [getattr(row_info, f"row_{core}{sfx}").eq(dr[f"row0_{core}{sfx}"]
-                                                                      + drow)
+                                                                      + index)
                              for core in self.cores]
                 m.d.sync += [getattr(row_info, f"{core}_en{sfx}").eq(
-                    drow < dr[f"rows_{core}{sfx}"]) for core in self.cores]
+                    (index < dr[f"rows_{core}{sfx}"]) & phase[core] if phase
+                    else index < dr[f"rows_{core}{sfx}"]) for core in self.cores]
                 m.d.sync += [getattr(row_info, f"col0{sfx}").eq(dr[f"col0{sfx}"]),
                              getattr(row_info, f"cols{sfx}").eq(dr[f"cols{sfx}"])]
 

@@ -6,7 +6,7 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from quant.errors import check_int_range
+from quant.errors import check_bool, check_int_range
 from sim.resources import DEAL_READS_PER_WALKER
 
 #: Table reads of one walker: each group's next two row steps (R3c: a group skips at most
@@ -44,6 +44,8 @@ class DealWalker(wiring.Component):
         dim_bits: width of the command's dimensions (``n``, the positions).
         max_steps: the most row steps a command has (its rows per core are at most the
             top's parameter depth): row steps, rows and table addresses are that wide.
+        shared: the cores share one post-processor (``engine.shared_post``): ``rows`` is
+            the larger DSP row count plus the larger LUT row count (R3c with R4).
 
     Members:
         n, nf, qa, ra, qb, rb: In(dim_bits), the GEMM's N, F (R1) and R2 quotients and
@@ -53,7 +55,9 @@ class DealWalker(wiring.Component):
         the outputs above.
     """
 
-    def __init__(self, ca: int, cb: int, dim_bits: int = 16, max_steps: int = 64) -> None:
+    def __init__(self, ca: int, cb: int, dim_bits: int = 16, max_steps: int = 64,
+                 shared: bool = False) -> None:
+        self.shared = check_bool("shared", shared)
         self.ca = check_int_range("ca", ca, 1, 4096)
         self.cb = check_int_range("cb", cb, 1, 4096)
         self.dim_bits = d = check_int_range("dim_bits", dim_bits, 2, 32)
@@ -69,7 +73,7 @@ class DealWalker(wiring.Component):
             **{f"addr{i}": Out(s) for i in range(READS)},
             **{f"data{i}": In(d) for i in range(READS)},
             **per_group, **{f"{k}_b": v for k, v in per_group.items()},
-            "rows": Out(s), "rows_dsp_max": Out(s), "span": Out(range(ca + cb + 1)),
+            "rows": Out(s + self.shared), "rows_dsp_max": Out(s), "span": Out(range(ca + cb + 1)),
             "top": Out(s), "w_new": Out(1), "top_row0_dsp": Out(s), "top_rows_dsp": Out(s),
             "top_row0_lut": Out(s), "top_rows_lut": Out(s), "final": Out(1), "next_f": Out(s),
         })
@@ -156,8 +160,9 @@ class DealWalker(wiring.Component):
             return Mux(a > b, a, b)
 
         m.d.comb += [
-            self.rows.eq(larger(larger(self.rows_dsp, self.rows_lut),
-                                larger(self.rows_dsp_b, self.rows_lut_b))),
+            self.rows.eq(self.rows_dsp_max + larger(self.rows_lut, self.rows_lut_b)
+                         if self.shared else larger(larger(self.rows_dsp, self.rows_lut),
+                                                    larger(self.rows_dsp_b, self.rows_lut_b))),
             self.rows_dsp_max.eq(larger(self.rows_dsp, self.rows_dsp_b)),
             self.span.eq(Mux(on_b, self.ca + self.cols_b, self.cols)),
             a_top.eq(on_a & (~on_b | (self.f >= self.f_b))),

@@ -38,7 +38,10 @@ class EngineDatapath(wiring.Component):
     lockstep, each its own weight words (sim.timing rules R3/R4). Both drain the same row
     index in parallel into their own post-processor (requantize, bias, ReLU, clamp to the
     GEMM's output format ``out_bits``/``out_signed``), whose results appear one cycle later.
-    A core with 0 rows is absent and so are its ports.
+    A core with 0 rows is absent and so are its ports. With ``engine.shared_post`` (and both
+    cores) one post-processor serves both (R4: the controller drains the DSP core's rows,
+    then the LUT core's): ``drain_lut`` picks the core whose row ``drain_row`` it takes, with
+    that core's parameters, and its results appear on ``y_dsp`` and ``y_lut`` alike.
 
     Matmuls (sim.timing R11; built with ``matmul=True``, on an engine
     :func:`sim.resources.rtl_runs_matmul` accepts): with the ``matmul`` input set, the DSP
@@ -55,7 +58,8 @@ class EngineDatapath(wiring.Component):
         matmul: build the matmul path.
 
     Members (``d``/``l`` ports exist only when the core does):
-        x, valid, first, last, drain_row, drain: shared step and drain controls.
+        x, valid, first, last, drain_row, drain: shared step and drain controls;
+            ``drain_lut`` (only with a shared post-processor): the row is the LUT core's.
         out_bits, out_signed: the output format both post-processors clamp to.
         matmul, a_signed, b_signed: the matmul mode and its operands' signedness (only
             with the matmul path: :attr:`runs_matmul`).
@@ -74,6 +78,8 @@ class EngineDatapath(wiring.Component):
         check_instance("engine", engine, GemmEngine, "a sim.arch.GemmEngine")
         self.engine = engine
         self.runs_matmul = check_matmul(engine, matmul)
+        # R4: one post-processor for both cores (of an engine that has both)
+        self.shared = engine.shared_post and engine.dsp_rows > 0 and engine.lut_rows > 0
         act = engine.act_format
         self.cores: dict[str, tuple] = {}
         if engine.dsp_rows:
@@ -91,6 +97,7 @@ class EngineDatapath(wiring.Component):
             "last": In(1),
             "drain": In(1),
             "drain_row": In(index_shape(rows)),
+            **({"drain_lut": In(1)} if self.shared else {}),
             **{k: In(v) for k, v in format_fields().items()},
             **({k: In(1) for k in ("matmul", "a_signed", "b_signed")} if self.runs_matmul else {}),
             "y_valid": Out(1),
@@ -112,6 +119,12 @@ class EngineDatapath(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         e = self.engine
+        # one post-processor per column group (R3c), each with its group's parameters: per
+        # core, or (R4) one for both cores, built with the LUT core, taking the row of the
+        # core ``drain_lut`` picks
+        lanes = ([("", range(self.split)), ("_b", range(self.split, e.cols))]
+                 if self.split else [("", range(e.cols))])
+        cores = {}
         for name, (fmt, rows) in self.cores.items():
             wide = name == "dsp" and self.runs_matmul
             if wide:  # R11c: act_bits + 1-bit signed operands
@@ -119,50 +132,69 @@ class EngineDatapath(wiring.Component):
                 fmt = weight_format(Scheme.FIXED, w_bits)
             else:
                 act = e.act_format
-            core = OutputStationaryCore(fmt, act, e.acc_bits, rows, e.cols,
-                                        e.dsp_packing if name == "dsp" else 1, self.split)
-            # one post-processor per column group (R3c), each with its group's parameters
-            lanes = ([("", range(self.split)), ("_b", range(self.split, e.cols))]
-                     if self.split else [("", range(e.cols))])
+            core = cores[name] = OutputStationaryCore(
+                fmt, act, e.acc_bits, rows, e.cols, e.dsp_packing if name == "dsp" else 1,
+                self.split)
+            owners = ((name,) if not self.shared else ("dsp", "lut") if name == "lut" else ())
+            bypass = self.runs_matmul and "dsp" in owners  # R11d
+            built = lanes if owners else []  # this core's post-processors' groups
             posts = [PostProcessor.for_engine(
-                e.acc_bits, len(cols), lane_bits=lane_shape(e, name, True).width if wide
-                else None) for _, cols in lanes]
+                e.acc_bits, len(cols), lane_bits=lane_shape(e, "dsp", True).width if bypass
+                else None) for _, cols in built]
             m.submodules[f"{name}_core"] = core
-            for (sfx, _), post in zip(lanes, posts, strict=True):
-                m.submodules[f"{name}_post{sfx}"] = post
+            for (sfx, _), post in zip(built, posts, strict=True):
+                m.submodules[f"{'_'.join(owners)}_post{sfx}"] = post
             if wide:
-                self._matmul_operands(m, core, posts)
+                self._matmul_operands(m, core)
             else:
                 m.d.comb += [core.w.eq(getattr(self, f"w_{name}")), core.x.eq(self.x)]
                 if self.split:
                     m.d.comb += core.wb.eq(getattr(self, f"wb_{name}"))
+            if bypass:
+                m.d.comb += [post.bypass.eq(self.matmul) for post in posts]
             m.d.comb += [
                 core.valid.eq(self.valid),
                 core.first.eq(self.first),
                 core.last.eq(self.last),
                 core.drain_row.eq(self.drain_row),
             ]
-            y = getattr(self, f"y_{name}")
-            for (sfx, cols), post in zip(lanes, posts, strict=True):
-                if self.split:
-                    m.d.comb += [*(post.acc[i].eq(core.out[c]) for i, c in enumerate(cols)),
-                                 *(y[c].eq(post.y[i]) for i, c in enumerate(cols))]
-                m.d.comb += [
-                    *(() if self.split else (post.acc.eq(core.out),)),
-                    post.valid.eq(self.drain),
-                    post.mult.eq(getattr(self, f"mult_{name}{sfx}")),
-                    post.shift.eq(getattr(self, f"shift_{name}{sfx}")),
-                    post.bias.eq(getattr(self, f"bias_{name}{sfx}").as_signed()),
-                    post.relu.eq(getattr(self, f"relu_{name}{sfx}")),
-                    post.out_bits.eq(self.out_bits),
-                    post.out_signed.eq(self.out_signed),
-                    *(() if self.split else (y.eq(post.y),)),
-                    self.y_valid.eq(post.y_valid),
-                ]
+            for (sfx, cols), post in zip(built, posts, strict=True):
+                self._wire_post(m, post, owners, cores, sfx, cols)
         return m
 
-    def _matmul_operands(self, m: Module, core: OutputStationaryCore,
-                         posts: list[PostProcessor]) -> None:
+    def _wire_post(self, m: Module, post: PostProcessor, owners: tuple[str, ...],
+                   cores: dict[str, OutputStationaryCore], sfx: str, cols: range) -> None:
+        """Connect the post-processor of group ``sfx`` (columns ``cols``) of the ``owners``
+        cores: one core's, or both cores' (R4), whose row and parameters ``drain_lut``
+        picks and whose results go to both cores' outputs."""
+        def own(field):
+            dsp, *lut = (getattr(self, f"{field}_{core}{sfx}") for core in owners)
+            return Mux(self.drain_lut, lut[0], dsp) if lut else dsp
+
+        if len(owners) == 2:
+            for i, c in enumerate(cols):
+                m.d.comb += [post.acc[i].eq(Mux(self.drain_lut, cores["lut"].out[c],
+                                                cores["dsp"].out[c])),
+                             *(getattr(self, f"y_{core}")[c].eq(post.y[i]) for core in owners)]
+        elif self.split:
+            core, y = cores[owners[0]], getattr(self, f"y_{owners[0]}")
+            m.d.comb += [*(post.acc[i].eq(core.out[c]) for i, c in enumerate(cols)),
+                         *(y[c].eq(post.y[i]) for i, c in enumerate(cols))]
+        whole = len(owners) == 1 and not self.split
+        m.d.comb += [
+            *((post.acc.eq(cores[owners[0]].out),) if whole else ()),
+            post.valid.eq(self.drain),
+            post.mult.eq(own("mult")),
+            post.shift.eq(own("shift")),
+            post.bias.eq(own("bias").as_signed()),
+            post.relu.eq(own("relu")),
+            post.out_bits.eq(self.out_bits),
+            post.out_signed.eq(self.out_signed),
+            *((getattr(self, f"y_{owners[0]}").eq(post.y),) if whole else ()),
+            self.y_valid.eq(post.y_valid),
+        ]
+
+    def _matmul_operands(self, m: Module, core: OutputStationaryCore) -> None:
         """The DSP core's widened operands: a weight word sign-extended, or in a matmul the
         row's ``act_bits`` value of the step's words extended by ``a_signed``; an activation
         extended by the engine's format, or in a matmul by ``b_signed`` (R11b, R11c); group
@@ -184,4 +216,3 @@ class EngineDatapath(wiring.Component):
         for c in range(e.cols):
             xb = Value.cast(self.x[c])
             m.d.comb += core.x[c].eq(Cat(xb, ext & xb[-1]))
-        m.d.comb += [post.bypass.eq(self.matmul) for post in posts]

@@ -7,7 +7,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.params import format_fields
-from quant.errors import check_int_range
+from quant.errors import check_bool, check_int_range
 
 
 def command_layout(dim_bits: int, matmul: bool = False,
@@ -69,6 +69,8 @@ class TileWalker(wiring.Component):
         cols: engine columns ``C``.
         k_tile: load block depth ``KT``.
         dim_bits: width of the command's dimensions.
+        shared: the cores share one post-processor (``engine.shared_post``): ``rows`` is
+            the drain's ``a_f + b_f`` (:func:`sim.timing.drain_rows`).
 
     Members:
         cmd: In(command_layout(dim_bits)), held stable while walking.
@@ -78,7 +80,9 @@ class TileWalker(wiring.Component):
         w_home_next, x_home_next: Out, as above.
     """
 
-    def __init__(self, cols: int, k_tile: int, dim_bits: int = 16) -> None:
+    def __init__(self, cols: int, k_tile: int, dim_bits: int = 16, shared: bool = False
+                 ) -> None:
+        self.shared = check_bool("shared", shared)
         self.n_cols = check_int_range("cols", cols, 1, 4096)
         self.k_tile = check_int_range("k_tile", k_tile, 1, 1 << 20)
         self.dim_bits = check_int_range("dim_bits", dim_bits, 2, 32)
@@ -107,7 +111,8 @@ class TileWalker(wiring.Component):
         m.d.comb += [
             self.rows_dsp.eq(cmd.qa + (f < cmd.ra)),
             self.rows_lut.eq(cmd.qb + (f < cmd.rb)),
-            self.rows.eq(Mux(self.rows_dsp > self.rows_lut, self.rows_dsp, self.rows_lut)),
+            self.rows.eq(self.rows_dsp + self.rows_lut if self.shared else
+                         Mux(self.rows_dsp > self.rows_lut, self.rows_dsp, self.rows_lut)),
             rem_n.eq(cmd.n - self.col0),
             rem_k.eq(cmd.k - self.k0),
             self.cols.eq(Mux(rem_n > c, c, rem_n)),

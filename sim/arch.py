@@ -127,6 +127,10 @@ class GemmEngine:
             columns take their weights from a second weight stream, so a row step's output
             positions can be dealt out between the groups (``sim.timing`` rule R3c); 0 (the
             default): one group, every column on one weight stream.
+        shared_post: one post-processor shared by both cores (a bool): a tile's drain
+            takes the DSP core's rows, then the LUT core's (``a_f + b_f`` cycles instead of
+            ``max(a_f, b_f)``, ``sim.timing`` rule R4), for one set of requantization lanes
+            instead of one per core. False (the default): each core has its own.
     """
 
     dsp_rows: int
@@ -139,9 +143,11 @@ class GemmEngine:
     dsp_packing: int = 1
     lut_scheme: str = "sp2"
     group_b_cols: int = 0
+    shared_post: bool = False
 
     def __post_init__(self) -> None:
         check_bool("engine.act_signed", self.act_signed)
+        check_bool("engine.shared_post", self.shared_post)
         check_int_range("engine.dsp_rows", self.dsp_rows, 0, 4096)
         check_int_range("engine.lut_rows", self.lut_rows, 0, 4096)
         if self.dsp_rows + self.lut_rows == 0:

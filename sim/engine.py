@@ -140,7 +140,7 @@ def _check_cycle_counts(wl: Workload, rows: list[_Row], accel: Accelerator) -> N
         t = analytical_cycles(GemmShape(r.m_fixed, r.m_lut, g.n, g.k), e.dsp_rows, e.lut_rows,
                               e.cols, mem.k_tile, _role_bits(g, accel), e.act_bits,
                               mem.dram_bytes_per_cycle, mem.dram_latency,
-                              packing=e.dsp_packing)
+                              packing=e.dsp_packing, shared=e.shared_post)
         total += r.count * (t.compute + t.cycles + t.dram_read)
         if total > NO_LIMIT:
             raise ConfigError(f"layer {g.name!r}: cycle mode counts must stay below "
@@ -191,7 +191,7 @@ def _schedule(wl: Workload, rows: list[_Row], accel: Accelerator, max_cycles: in
                            mem.dram_latency, max_cycles,
                            [_role_bits(ops[r.op_index], accel) for r in rows],
                            packing=e.dsp_packing, chain=prefetch_chain(wl, rows),
-                           group_b=e.group_b_cols)
+                           group_b=e.group_b_cols, shared=e.shared_post)
 
 
 def gemm_plan(wl: Workload, accel: Accelerator) -> dict[str, ScheduleResult]:
@@ -246,11 +246,13 @@ def simulate(wl: Workload, accel: Accelerator, mode: str = "cycle",
             shape = GemmShape(r.m_fixed, r.m_lut, g.n, g.k)
             tiling = gemm_tiling(shape, e.dsp_rows, e.lut_rows, e.cols, mem.k_tile,
                                  _role_bits(g, accel), e.act_bits, group_b=e.group_b_cols,
-                                 bw=mem.dram_bytes_per_cycle, lat=mem.dram_latency)
+                                 bw=mem.dram_bytes_per_cycle, lat=mem.dram_latency,
+                                 shared=e.shared_post)
             comp = r.count * (dealt_compute_cycles(
                 shape, e.dsp_rows, e.lut_rows, e.cols, e.group_b_cols, tiling.deal,
-                e.dsp_packing) if tiling.dealt else compute_cycles(
-                shape, e.dsp_rows, e.lut_rows, e.cols, tiling.order, e.dsp_packing))
+                e.dsp_packing, e.shared_post) if tiling.dealt else compute_cycles(
+                shape, e.dsp_rows, e.lut_rows, e.cols, tiling.order, e.dsp_packing,
+                e.shared_post))
             add(r.op_index, res.cycles, comp, res.stall, res.dram_read)
     else:
         chain = prefetch_chain(wl, rows)
@@ -262,7 +264,7 @@ def simulate(wl: Workload, accel: Accelerator, mode: str = "cycle",
                                   _role_bits(g, accel), e.act_bits, mem.dram_bytes_per_cycle,
                                   mem.dram_latency, packing=e.dsp_packing,
                                   preloaded=i > 0 and chain[i - 1] != CHAIN_NONE,
-                                  group_b=e.group_b_cols)
+                                  group_b=e.group_b_cols, shared=e.shared_post)
             if mode == "plain":
                 c = plain_os_cycles(g.m, g.n, g.k, e.rows, e.cols)
                 add(r.op_index, r.count * c, r.count * c, 0, r.count * t.dram_read)

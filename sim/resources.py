@@ -59,7 +59,12 @@ the calibration report):
   ``C (max_out_bits + 1) + 1`` FF (each lane's output register holds any output format,
   :func:`hw.params.out_shape`), and :func:`multiplier_dsps` of ``(A+1) x 17`` per lane.
   Fitted (least squares) on units post A24 with 1, 2, 4 lanes and post A32 with 1, 2 lanes
-  (errors within 13 LUT).
+  (errors within 13 LUT). With ``engine.shared_post`` (:func:`shares_post`, R4) the DSP
+  core's post-processors serve both cores: none for the LUT core, and
+  ``SHARED_POST_LUT_PER_BIT`` LUT per bit of the lanes' accumulators and the parameters the
+  core choice passes, ``SHARED_CONTROL_LUT`` in the controller (the LUT phase and its row
+  index); set from the tiny tops (`fpim synth --accel tiny --set engine.shared_post=true
+  --whole-top`: 3,253 LUT, model +0.4%; with ``engine.group_b_cols=1``: 4,753, +0.9%).
 * **Matmul path** (sim.timing R11; a top built with ``matmul=True``, which
   :func:`rtl_runs_matmul` allows; not in :func:`estimate_resources`): the DSP core's
   PEs, skew registers and ports take the widened operands of :func:`core_operands`, its
@@ -132,7 +137,7 @@ from quant.ops.intmath import DYADIC_BITS
 from quant.ops.layernorm import BETA_LIMIT
 from quant.requant import REQUANTIZER
 from sim.arch import Accelerator, GemmEngine
-from sim.timing import ring_steps
+from sim.timing import drain_rows, ring_steps
 
 if TYPE_CHECKING:
     from sim.workload import Attention
@@ -306,23 +311,36 @@ def datapath_cost(engine: GemmEngine, dsp_type: str, matmul: bool = False
     path): cores and post-processors."""
     e = engine
     out = {}
+    shared = shares_post(e)
+    split = e.cols - e.group_b_cols if e.group_b_cols else 0
+    groups = (split, e.group_b_cols) if split else (e.cols,)
     for name, scheme, rows, packing in (("dsp", Scheme.FIXED, e.dsp_rows, e.dsp_packing),
                                         ("lut", e.lut_core_scheme, e.lut_rows, 1)):
         if rows:
             w, act = core_operands(e, name, matmul)
-            split = e.cols - e.group_b_cols if e.group_b_cols else 0
             out[f"{name}_core"] = core_cost(scheme, rows, e.cols, w, act, e.acc_bits,
                                             dsp_type, packing, split)
+            if shared and name == "lut":  # R4: the DSP core's serves both
+                continue
             # R3c: one post-processor per column group
             out[f"{name}_post"] = sum((postproc_cost(
                 lanes, e.acc_bits, dsp_type, out_lane_bits(e, name, matmul))
-                for lanes in ((split, e.group_b_cols) if split else (e.cols,))), ZERO)
+                for lanes in groups), ZERO)
             if name == "dsp" and matmul and rtl_runs_matmul(e):
                 # R11b-d: a 2:1 multiplexer bit per weight-role port bit of each row, a gate
                 # per activation column at the core's edge; the bypass per output lane bit
                 out["dsp_core"] += UnitCost(rows * w + e.cols, 0, 0)
                 out["dsp_post"] += UnitCost(e.cols * out_lane_bits(e, name, matmul), 0, 0)
+    if shared:  # the core and the parameters of the row drained: one 2:1 gate per bit
+        bits = e.cols * e.acc_bits + len(groups) * param_word_bits(e.acc_bits)
+        out["dsp_post"] += UnitCost(SHARED_POST_LUT_PER_BIT * bits, 0, 0)
     return out
+
+
+def shares_post(engine: GemmEngine) -> bool:
+    """Whether ``engine``'s cores share one post-processor (``engine.shared_post`` on an
+    engine with both cores; sim.timing R4)."""
+    return engine.shared_post and engine.dsp_rows > 0 and engine.lut_rows > 0
 
 
 def rtl_runs_matmul(engine: GemmEngine) -> bool:
@@ -633,7 +651,7 @@ def out_fifo_depth(engine: GemmEngine) -> int:
     tile's last step makes the rest of the draining tile's drain unstoppable, so the
     controller lets it go only while the buffer holds that rest; without back-pressure it
     always does)."""
-    return 3 * max(engine.dsp_rows, engine.lut_rows) + 2
+    return 3 * drain_rows(engine.dsp_rows, engine.lut_rows, engine.shared_post) + 2
 
 
 def _bits(n: int) -> int:
@@ -687,6 +705,10 @@ def top_memories(accel: Accelerator, matmul: bool = False
 #: adds half a LUT per product bit and bit of its narrower operand), the buffer forwarding
 #: logic per word bit and per buffer, the FIFO's per pointer bit and per FIFO.
 WALKER_LUT = 260
+#: A shared post-processor's drain control (``hw.accel``: the LUT phase, its row index).
+SHARED_CONTROL_LUT = 40
+#: A shared post-processor's inputs: LUTs per bit of the lanes' and parameters' 2:1 choice.
+SHARED_POST_LUT_PER_BIT = 1.0
 CONTROLLER_LUT = 300
 CONTROLLER_LUT_PER_BIT = 46
 BUF_LUT_PER_BIT = {"RAM32M": 1, "RAM64M": 1, "bram": 3, "ff": 2}
@@ -879,7 +901,8 @@ def control_cost(accel: Accelerator, matmul: bool = False) -> dict[str, UnitCost
     ``hw.walker.TileWalker``), ``w_buf``/``x_buf`` and ``out_fifo`` logic."""
     e, kt = accel.engine, accel.memory.k_tile
     d, c, cores = DIM_BITS, e.cols, _cores(e)
-    rmax = max(e.dsp_rows, e.lut_rows)
+    shared = shares_post(e)
+    rmax = drain_rows(e.dsp_rows, e.lut_rows, shared)  # the longest drain (R4)
     cbits = _bits(c + 1)
     command = 9 * d + _bits(REQUANTIZER.max_out_bits + 1) + 3  # + order, resident, signed
     if matmul and rtl_runs_matmul(e):
@@ -895,14 +918,16 @@ def control_cost(accel: Accelerator, matmul: bool = False) -> dict[str, UnitCost
           + 8 * ring_count_bits(kt, gb)  # step counters (R6-R8)
           + 2 * ring_bits + max(1, kt.bit_length())  # each ring's block base, block size
           + _bits(max(kt, 2)) + 1 + _bits(rmax + c + 1) + _bits(max(rmax, 2))  # step .. drow
-          + (2 + 2 * cores) * d + cbits + 1  # the drained tile's fields, final flag
-          + (2 + 2 * cores) * d + cbits + 2  # the pending tile's: fields, final, valid
+          # the drained and the pending tile's fields (R4: and the DSP rows' drain, on a
+          # grouped engine with a shared post-processor), final flags, pending's valid bit
+          + 2 * ((2 + 2 * cores + (shared and gb > 0)) * d + cbits) + 3
           + _bits(rmax + c + 1)  # its countdown (R4b), and r_f - s_f if the DSP core packs
-          + (_bits(rmax + 1) if e.dsp_rows and e.dsp_packing > 1 else 0)
+          + (_bits(rmax + 1) if (e.dsp_rows and e.dsp_packing > 1) or shared else 0)
           + cores * (d + 1) + d + cbits)  # the output row's metadata
     mems = memory_maps(accel, matmul)
     return {
-        "controller": UnitCost(controller_luts(kt, gb), ff, 0) + load_size_cost(accel),
+        "controller": (UnitCost(controller_luts(kt, gb) + SHARED_CONTROL_LUT * shared, ff, 0)
+                       + load_size_cost(accel)),
         "walkers": walker_cost(c, kt) * 2,
         "w_buf": (banked_logic_cost([v for k, v in mems.items() if k.startswith("w_buf")], kt)
                   if gb

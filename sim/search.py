@@ -336,8 +336,10 @@ def search_base(wl: Workload, template: Accelerator, bits: int, ideal_memory: bo
     if ideal_memory:
         memory = dataclasses.replace(memory, dram_bytes_per_cycle=None, dram_latency=0)
     # the smallest engine at the width: the designs replace its rows, columns and packing
+    # (one column group and a post-processor per core, whatever the template's engine has)
     engine = dataclasses.replace(e, dsp_rows=1, lut_rows=0, cols=COLS[0], weight_bits=bits,
-                                 act_bits=bits, dsp_packing=1)
+                                 act_bits=bits, dsp_packing=1, group_b_cols=0,
+                                 shared_post=False)
     base = dataclasses.replace(template, engine=engine, memory=with_banks(memory, engine))
     return base, tuple(sorted(set(packings))) if packings else tuple(allowed), need
 

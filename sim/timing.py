@@ -22,7 +22,8 @@ R2 Balanced row steps. Both cores run ``F`` row steps. In step ``f`` the DSP cor
    ``a_f = Mf // F + (1 if f < Mf % F else 0)`` consecutive fixed rows (starting at fixed
    row ``f*(Mf // F) + min(f, Mf % F)``, rows in layer order), the LUT core likewise
    ``b_f`` rows from ``Ml``. ``a_f <= Rd`` and ``b_f <= Rl`` because ``F >= Fd, Fl``.
-   The step's row count is ``r_f = max(a_f, b_f) >= 1``, and ``sum_f r_f = max(Mf, Ml)``.
+   The step's row count (its drain, R4) is ``r_f = max(a_f, b_f) >= 1`` (``a_f + b_f``
+   with a shared post-processor).
    (Spreading rows over all ``F`` steps, rather than filling the first folds, is what makes
    cycles monotone in the array size; the host computes ``F`` and the four quotients and
    remainders and writes them into the command registers.)
@@ -52,9 +53,11 @@ R3c Dealt tiles (an engine with column group B, ``engine.group_b_cols`` ``CB > 0
    there are ``T = max(T_A, T_B)`` tiles (:func:`deal_sequence`), all in lockstep: one
    window of ``K`` steps, both groups presenting the same step ``i`` each cycle, group A's
    rows from row step ``f_A``'s weight block, group B's from ``f_B``'s, each group with its
-   own step's rows. R4/R4b hold with the dealt tile's ``c_t = CA + c_B`` (``c_A`` without a
-   group B tile: the drain waits for the rightmost used column), ``r_t = max(r_{f_A},
-   r_{f_B})`` and ``s_t`` the larger capture lead, over the groups present. Loads: weight
+   own step's rows. R4/R4b hold with the dealt tile's ``c_t = CA + c_B`` (``c_A`` without
+   a group B tile: the drain waits for the rightmost used column) and, for its rows, the
+   larger DSP row count ``a_t = max(a_{f_A}, a_{f_B})`` and LUT row count ``b_t`` of the
+   groups present (``r_t = max(a_t, b_t)``, or ``a_t + b_t`` with a shared post-processor;
+   both groups drain the same row of a core in the same cycle). Loads: weight
    block ``f`` (all ``a_f + b_f`` rows, ``K`` steps) is loaded by the first tile that uses
    it, into bank ``f mod 3`` of the weight ring (R6: ``S_n = n * KT``; a grouped engine's
    rings, :func:`ring_steps`, are three banks of ``KT`` words in every tiling), and
@@ -67,8 +70,10 @@ R3c Dealt tiles (an engine with column group B, ``engine.group_b_cols`` ``CB > 0
    (else the next block could never be loaded), and a group's consecutive tiles are at most
    two row steps apart (its walker looks two steps ahead). Each tile's loads are then one
    request as in R5-R8: its new weight block, if any, and its activation block. The host
-   deals a GEMM (:func:`choose_deal`, inside :func:`gemm_tiling`) when ``K >= max(Rd, Rl) +
-   C`` (every tile then costs ``K``, R4b), the deal takes fewer tiles than ``F * J`` and
+   deals a GEMM (:func:`choose_deal`, inside :func:`gemm_tiling`) when ``K`` is at least
+   ``C`` plus the longest drain (``max(Rd, Rl)``, ``Rd + Rl`` with a shared
+   post-processor: every tile then costs ``K``, R4b), the deal takes fewer tiles than
+   ``F * J`` and
    ``L`` plus its blocks' R7 transfers back to back fit in ``T * K`` cycles; a dealt GEMM
    neither prefetches nor is preloaded (R10b).
 
@@ -82,8 +87,11 @@ R4 Output tile. A tile's stream phase is its chunks' stream windows back to back
    tile's last window. The drain starts at ``D = E + c_j`` (by then row 0's drain
    registers hold the whole row, and each later row is complete one cycle after the one
    above) and takes ``r_f`` cycles: in cycle ``D + i`` each core shifts row ``i``'s ``c_j``
-   drain registers into the post-processing unit (the cores drain in parallel). The tile
-   is done at ``P = E + h`` with ``h = r_f + c_j``.
+   drain registers into its post-processing unit (the cores drain in parallel, ``r_f =
+   max(a_f, b_f)``). With one post-processor shared by the cores (``engine.shared_post``)
+   the DSP core's rows go first and the LUT core's after them: DSP row ``i`` in cycle ``D +
+   i``, LUT row ``i`` in cycle ``D + a_f + i``, so ``r_f = a_f + b_f`` (:func:`drain_rows`).
+   The tile is done at ``P = E + h`` with ``h = r_f + c_j``.
 
 R4b Overlap. The next output tile's first window may start at ``E``, right after this
    tile's last window, so its fill and its MACs overlap this tile's drain, and its own
@@ -99,7 +107,10 @@ R4b Overlap. The next output tile's first window may start at ``E``, right after
      unpacked DSP core and ``g(i) = i // p`` on a DSP core packing ``p`` rows to a
      multiplier (``engine.dsp_packing``; a packed group captures its rows together). So
      ``E' >= D + max_i (i - g(i))`` over the rows drained: ``s_t = (a_f - 1) - (a_f - 1) // p``
-     for a tile with ``a_f >= 1`` DSP rows, else 0 (0 for ``p = 1``).
+     for a tile with ``a_f >= 1`` DSP rows, else 0 (0 for ``p = 1``). With a shared
+     post-processor LUT row ``i`` is read in cycle ``D + a_f + i`` and captured at ``E' +
+     i + l``, so a tile with LUT rows has ``s_t = max((a_f - 1) - (a_f - 1) // p, a_f)``
+     (:func:`capture_lead`).
 
    Without stalls, tile ``t`` of the GEMM's ``T = J*F`` tiles (in loop order, ``c_t``,
    ``r_t``, ``s_t`` its columns, rows and capture lead; ``t+1`` the next tile in that order)
@@ -107,8 +118,8 @@ R4b Overlap. The next output tile's first window may start at ``E``, right after
 
        u_t = max(K, c_t + max(r_t - c_{t+1}, s_t))
 
-   and the GEMM ends when the last tile (``(J-1, F-1)`` in both orders, ``r_last =
-   max(Mf // F, Ml // F)``) is done. Its **compute cycles** are::
+   and the GEMM ends when the last tile (``(J-1, F-1)`` in both orders, ``r_last`` the
+   drain of ``Mf // F`` and ``Ml // F`` rows) is done. Its **compute cycles** are::
 
        sum_{t < T-1} u_t + K + c_{J-1} + r_last
 
@@ -489,12 +500,23 @@ def choose_deal(n: int, nf: int, ca: int, cb: int) -> tuple[int, ...] | None:
 
 
 @numba.njit(cache=True)
-def capture_lead(a: int, packing: int) -> int:
+def drain_rows(a: int, b: int, shared: bool) -> int:
+    """``r`` of rule R4: the drain cycles of a tile with ``a`` DSP-core and ``b`` LUT-core
+    rows: the cores drain in parallel, or (``shared``: one post-processor,
+    ``engine.shared_post``) the DSP core's rows and then the LUT core's."""
+    return a + b if shared else max(a, b)
+
+
+@numba.njit(cache=True)
+def capture_lead(a: int, packing: int, b: int = 0, shared: bool = False) -> int:
     """``s_t`` of rule R4b: how many cycles after a tile's drain started the next tile's last
     window may end, for a tile with ``a`` DSP-core rows packed ``packing`` to a multiplier
     (row ``i`` of the DSP core is captured ``i // packing`` cycles after row 0, but drained
-    ``i`` cycles after it); 0 for an unpacked core or a tile without DSP rows."""
-    return (a - 1) - (a - 1) // packing if a > 0 else 0
+    ``i`` cycles after it) and ``b`` LUT-core rows, drained after the DSP core's when
+    ``shared`` (LUT row ``i`` is captured ``i`` cycles after row 0 but drained ``a + i``);
+    0 for an unpacked core or a tile without DSP rows and a parallel drain."""
+    lead = (a - 1) - (a - 1) // packing if a > 0 else 0
+    return max(lead, a) if shared and b > 0 else lead
 
 
 def tile_cost(k: int, r: int, s: int, c: int, c_next: int) -> int:
@@ -505,12 +527,13 @@ def tile_cost(k: int, r: int, s: int, c: int, c_next: int) -> int:
 
 
 def compute_cycles(g: GemmShape, dsp_rows: int, lut_rows: int, cols: int, order: int,
-                   packing: int) -> int:
+                   packing: int, shared: bool = False) -> int:
     """Compute cycles of one GEMM (rules R4/R4b in closed form) in loop ``order`` (R3) on an
-    engine whose DSP core packs ``packing`` rows to a multiplier."""
+    engine whose DSP core packs ``packing`` rows to a multiplier and whose cores share one
+    post-processor when ``shared`` (``engine.shared_post``)."""
     f = row_steps(g.m_fixed, g.m_lut, dsp_rows, lut_rows)
-    steps = [(max(a, b), capture_lead(a, packing), n) for a, b, n in _step_classes(
-        g.m_fixed, g.m_lut, f)]
+    steps = [(drain_rows(a, b, shared), capture_lead(a, packing, b, shared), n)
+             for a, b, n in _step_classes(g.m_fixed, g.m_lut, f)]
     full, last_c = min(cols, g.n), g.n - (ceil_div(g.n, cols) - 1) * cols
     jn = ceil_div(g.n, cols)
     r_last, s_last = steps[-1][0], steps[-1][1]
@@ -665,9 +688,11 @@ def _col_sizes(n: int, c: int) -> list[tuple[int, int]]:
     return [(c, j - 1), (last, 1)] if j > 1 else [(last, 1)]
 
 
-def _step_rows(m_fixed: int, m_lut: int, f: int) -> list[tuple[int, int, int]]:
-    """(a_f + b_f, r_f, count) over the F steps, grouped (rule R2)."""
-    return [(a + b, max(a, b), n) for a, b, n in _step_classes(m_fixed, m_lut, f)]
+def _step_rows(m_fixed: int, m_lut: int, f: int, shared: bool = False
+               ) -> list[tuple[int, int, int]]:
+    """(a_f + b_f, r_f, count) over the F steps, grouped (rules R2, R4)."""
+    return [(a + b, drain_rows(a, b, shared), n)
+            for a, b, n in _step_classes(m_fixed, m_lut, f)]
 
 
 def _step_classes(m_fixed: int, m_lut: int, f: int) -> list[tuple[int, int, int]]:
@@ -741,17 +766,17 @@ def _tiling(f: int, jn: int, qn: int, k: int, k_tile: int, steps: list, chunks: 
 
 def gemm_tiling(g: GemmShape, dsp_rows: int, lut_rows: int, cols: int, k_tile: int,
                 weight_bits: int, act_bits: int, *, group_b: int = 0,
-                bw: int | None = None, lat: int = 0) -> Tiling:
+                bw: int | None = None, lat: int = 0, shared: bool = False) -> Tiling:
     """R3 tiling of one GEMM (what the host writes into the command: order and residency,
     or R3c's deal on an engine whose column group B has ``group_b`` columns; the deal's
     condition reads the DRAM bandwidth ``bw`` and latency ``lat``, which every caller on
-    such an engine passes)."""
+    such an engine passes, and the longest drain, ``shared``: R4)."""
     f = row_steps(g.m_fixed, g.m_lut, dsp_rows, lut_rows)
     steps = _step_rows(g.m_fixed, g.m_lut, f)
     normal = _tiling(f, ceil_div(g.n, cols), ceil_div(g.k, k_tile), g.k, k_tile, steps,
                      _chunk_sizes(g.k, k_tile), _col_sizes(g.n, cols), weight_bits,
                      act_bits, group_b)
-    if group_b == 0 or g.k > k_tile or g.k < max(dsp_rows, lut_rows) + cols:
+    if group_b == 0 or g.k > k_tile or g.k < drain_rows(dsp_rows, lut_rows, shared) + cols:
         return normal
     deal = choose_deal(g.n, f, cols - group_b, group_b)
     if deal is None:
@@ -781,49 +806,53 @@ def _rows_per_step(g: GemmShape, dsp_rows: int, lut_rows: int) -> tuple[list[int
 
 
 def dealt_compute_cycles(g: GemmShape, dsp_rows: int, lut_rows: int, cols: int,
-                         group_b: int, deal: Sequence[int], packing: int) -> int:
+                         group_b: int, deal: Sequence[int], packing: int,
+                         shared: bool = False) -> int:
     """Compute cycles of a dealt GEMM (R3c with R4/R4b, summed over its dealt tiles)."""
     a_f, b_f = _rows_per_step(g, dsp_rows, lut_rows)
     seq = deal_sequence(g.n, np.array(deal, dtype=np.int64), cols - group_b, group_b)
-    tiles = [dealt_tile(row, a_f, b_f, cols - group_b, packing) for row in seq.tolist()]
+    tiles = [dealt_tile(row, a_f, b_f, cols - group_b, packing, shared)
+             for row in seq.tolist()]
     total = sum(tile_cost(g.k, r, s, c, tiles[i + 1][0]) for i, (c, r, s) in
                 enumerate(tiles[:-1]))
     return total + g.k + tiles[-1][0] + tiles[-1][1]
 
 
 def dealt_tile(row: Sequence[int], a_f: Sequence[int], b_f: Sequence[int], ca: int,
-               packing: int) -> tuple[int, int, int]:
+               packing: int, shared: bool = False) -> tuple[int, int, int]:
     """R3c: ``(c_t, r_t, s_t)`` of a dealt tile (a :func:`deal_sequence` row) for rows
-    ``a_f``/``b_f`` per row step and group A's ``ca`` columns."""
-    r = s = 0
+    ``a_f``/``b_f`` per row step and group A's ``ca`` columns: R4/R4b on the larger DSP and
+    the larger LUT row count of the groups present."""
+    a = b = 0
     for fcol in (DEAL_FA, DEAL_FB):
         step = row[fcol]
         if step >= 0:
-            r = max(r, a_f[step], b_f[step])
-            s = max(s, capture_lead(a_f[step], packing))
+            a, b = max(a, a_f[step]), max(b, b_f[step])
     c = ca + row[DEAL_CB] if row[DEAL_FB] >= 0 else row[DEAL_CA]
-    return c, r, s
+    return c, drain_rows(a, b, shared), capture_lead(a, packing, b, shared)
 
 
 def analytical_cycles(g: GemmShape, dsp_rows: int, lut_rows: int, cols: int, k_tile: int,
                       weight_bits: int, act_bits: int, bw: int | None, lat: int, *,
-                      packing: int, preloaded: bool = False, group_b: int = 0) -> GemmTiming:
+                      packing: int, preloaded: bool = False, group_b: int = 0,
+                      shared: bool = False) -> GemmTiming:
     """Closed-form timing of one GEMM (R1-R9; exact compute, memory as a lower bound) on an
-    engine whose DSP core packs ``packing`` rows to a multiplier (R4b) and whose column
-    group B has ``group_b`` columns (R3c); ``preloaded``: its first weight block may be in
-    the ring at cycle 0 (R10b), the bound then leaves it out."""
+    engine whose DSP core packs ``packing`` rows to a multiplier (R4b), whose column
+    group B has ``group_b`` columns (R3c) and whose cores share one post-processor when
+    ``shared`` (R4); ``preloaded``: its first weight block may be in the ring at cycle 0
+    (R10b), the bound then leaves it out."""
     f = row_steps(g.m_fixed, g.m_lut, dsp_rows, lut_rows)
     jn = ceil_div(g.n, cols)
     qn = ceil_div(g.k, k_tile)
-    steps = _step_rows(g.m_fixed, g.m_lut, f)
+    steps = _step_rows(g.m_fixed, g.m_lut, f, shared)
     chunks = _chunk_sizes(g.k, k_tile)
     colsz = _col_sizes(g.n, cols)
     tiling = gemm_tiling(g, dsp_rows, lut_rows, cols, k_tile, weight_bits, act_bits,
-                         group_b=group_b, bw=bw, lat=lat)
+                         group_b=group_b, bw=bw, lat=lat, shared=shared)
     if tiling.dealt:
         return _dealt_analytical(g, dsp_rows, lut_rows, cols, group_b, tiling.deal,
-                                 weight_bits, act_bits, bw, lat, packing, steps)
-    comp = compute_cycles(g, dsp_rows, lut_rows, cols, tiling.order, packing)
+                                 weight_bits, act_bits, bw, lat, packing, steps, shared)
+    comp = compute_cycles(g, dsp_rows, lut_rows, cols, tiling.order, packing, shared)
     w_reps, x_reps = _reps(tiling, f, jn, qn)
     w_bytes = w_time = x_bytes = x_time = 0
     for rows, _, cnt_f in steps:
@@ -861,12 +890,12 @@ def analytical_cycles(g: GemmShape, dsp_rows: int, lut_rows: int, cols: int, k_t
 
 def _dealt_analytical(g: GemmShape, dsp_rows: int, lut_rows: int, cols: int, group_b: int,
                       deal: Sequence[int], weight_bits: int, act_bits: int, bw: int | None,
-                      lat: int, packing: int, steps: list) -> GemmTiming:
+                      lat: int, packing: int, steps: list, shared: bool) -> GemmTiming:
     """:func:`analytical_cycles` of a dealt GEMM (R3c): exact compute; with finite
     bandwidth the same two lower bounds (the first window's delay: ``L``, the weight blocks
     tile 0 requests, its activation block; every block back to back before the last
     window ends)."""
-    comp = dealt_compute_cycles(g, dsp_rows, lut_rows, cols, group_b, deal, packing)
+    comp = dealt_compute_cycles(g, dsp_rows, lut_rows, cols, group_b, deal, packing, shared)
     seq = deal_sequence(g.n, np.array(deal, dtype=np.int64), cols - group_b, group_b)
     w_blocks = [rows for rows, _, n in steps for _ in range(n)]
     x_cols = [int(c) for c in seq[:, DEAL_CA] + seq[:, DEAL_CB]]
@@ -881,7 +910,8 @@ def _dealt_analytical(g: GemmShape, dsp_rows: int, lut_rows: int, cols: int, gro
     t_x = transfer_cycles(_block_bytes(g.k * x_cols[0], act_bits), bw)
     first = lat + t_w + max(ceil_div(t_x, g.k), t_x + 1 - g.k)
     a_f, b_f = _rows_per_step(g, dsp_rows, lut_rows)
-    c_last, r_last, _ = dealt_tile(seq[-1].tolist(), a_f, b_f, cols - group_b, packing)
+    c_last, r_last, _ = dealt_tile(seq[-1].tolist(), a_f, b_f, cols - group_b, packing,
+                                   shared)
     every = lat + dealt_transfer_cycles(seq, steps, g.k, weight_bits, act_bits, bw)
     bound = max(comp + first, every + 1 + r_last + c_last)
     return GemmTiming(bound, comp, bound - comp, read, write)
@@ -940,14 +970,15 @@ def _write_row(out: np.ndarray, status: int, cycles: int, stall: int, dram: int,
 def _gemm_schedule(mf: int, ml: int, n: int, k: int, order: int, res: int, rd: int, rl: int,
                    c: int, pack: int, kt: int, wbits: int, abits: int, bw: int, lat: int,
                    limit: int, out: np.ndarray, pre: int = 0, pf_k: int = 0,
-                   pf_bytes: int = 0, cap: int = 0) -> None:
+                   pf_bytes: int = 0, cap: int = 0, shared: bool = False) -> None:
     """Step one GEMM's chunk tiles (rules R1-R8) in the tiling ``order``, ``res`` (R3, R5b)
     into the result row ``out`` (int64, the columns of :class:`ScheduleResult`); ``pack`` is
     the DSP core's packing (R4b). R10b: ``pre`` — the first weight block is in the ring at
     cycle 0 (no request, no bytes); ``pf_k`` > 0 — after the GEMM's last
     request, a block of ``pf_k`` steps and ``pf_bytes`` bytes is requested, whose last word
     goes to column ``PREFETCH_LAST`` (-1 without); ``cycles`` stays the last drain's end.
-    ``cap``: the rings' words (:func:`ring_steps` of the engine; 0: ``ring_steps(kt)``)."""
+    ``cap``: the rings' words (:func:`ring_steps` of the engine; 0: ``ring_steps(kt)``);
+    ``shared``: one post-processor (R4's drain, :func:`drain_rows`)."""
     nf = _row_steps(mf, ml, rd, rl)
     nj = (n + c - 1) // c
     nq = (k + kt - 1) // kt
@@ -996,7 +1027,7 @@ def _gemm_schedule(mf: int, ml: int, n: int, k: int, order: int, res: int, rd: i
             cj = min(c, n - j * c)
             a = qa + (1 if f < ra else 0)
             b = qb + (1 if f < rb else 0)
-            r = max(a, b)
+            r = drain_rows(a, b, shared)
             for q in range(nq):
                 kq = min(kt, k - q * kt)
                 # R5: a block differing from the previous chunk tile's; R5b: a resident
@@ -1059,7 +1090,7 @@ def _gemm_schedule(mf: int, ml: int, n: int, k: int, order: int, res: int, rd: i
                 if t_free > limit:
                     _write_row(out, CYCLE_LIMIT, t_free, t_free - i_free, dram, j, f, q)
                     return
-            s = capture_lead(a, pack)  # R4b
+            s = capture_lead(a, pack, b, shared)  # R4b
             lead = t_free + cj + s  # R4: the drain starts c_j cycles later, takes r_f
             i_lead = i_free + cj + s
             done = t_free + cj + r
@@ -1080,7 +1111,7 @@ def _gemm_schedule(mf: int, ml: int, n: int, k: int, order: int, res: int, rd: i
 @numba.njit(cache=True)
 def _dealt_schedule(mf: int, ml: int, n: int, k: int, deal: np.ndarray, rd: int, rl: int,
                     ca: int, cb: int, pack: int, kt: int, wbits: int, abits: int, bw: int,
-                    lat: int, limit: int, out: np.ndarray) -> None:
+                    lat: int, limit: int, out: np.ndarray, shared: bool = False) -> None:
     """Step one dealt GEMM's tiles (rule R3c with R4-R8; ``K <= KT``) into the result row
     ``out`` like :func:`_gemm_schedule` (``COLUMN_BLOCK`` holds the dealt tile where a
     limit stopped it, the tile count when done)."""
@@ -1154,14 +1185,15 @@ def _dealt_schedule(mf: int, ml: int, n: int, k: int, deal: np.ndarray, rd: int,
         if t_free > limit:
             _write_row(out, CYCLE_LIMIT, t_free, t_free - i_free, dram, t, max(fa, fb), 0)
             return
-        r = 0
-        s = 0
-        for fcol in (DEAL_FA, DEAL_FB):
+        a = 0
+        b = 0
+        for fcol in (DEAL_FA, DEAL_FB):  # R3c: the larger rows of the groups present
             f = seq[t, fcol]
             if f >= 0:
-                a = qa + (1 if f < ra else 0)
-                r = max(r, a, qb + (1 if f < rb else 0))
-                s = max(s, capture_lead(a, pack))
+                a = max(a, qa + (1 if f < ra else 0))
+                b = max(b, qb + (1 if f < rb else 0))
+        r = drain_rows(a, b, shared)
+        s = capture_lead(a, pack, b, shared)
         lead = t_free + c + s
         i_lead = i_free + c + s
         done = t_free + c + r
@@ -1173,7 +1205,7 @@ def _dealt_schedule(mf: int, ml: int, n: int, k: int, deal: np.ndarray, rd: int,
 @numba.njit(cache=True)
 def _schedule_many(params: np.ndarray, rd: int, rl: int, c: int, pack: int, kt: int,
                    wbits: int, abits: int, bw: int, lat: int, limit: int, out: np.ndarray,
-                   cb: int, deals: np.ndarray) -> int:
+                   cb: int, deals: np.ndarray, shared: bool = False) -> int:
     """Run :func:`_gemm_schedule` for each row ``(mf, ml, n, k, groups, order, resident,
     bits, chain, deal)`` (R3's tiling; ``deal`` >= 0: the row is dealt, R3c, on column
     group B's ``cb`` columns, its ``F`` entries from ``deals[deal]`` on, run by
@@ -1202,12 +1234,12 @@ def _schedule_many(params: np.ndarray, rd: int, rl: int, c: int, pack: int, kt: 
             nf = _row_steps(params[i, 0], params[i, 1], rd, rl)
             _dealt_schedule(params[i, 0], params[i, 1], params[i, 2], params[i, 3],
                             deals[params[i, 9]:params[i, 9] + nf], rd, rl, c - cb, cb, pack,
-                            kt, params[i, 7], abits, bw, lat, limit - used, one)
+                            kt, params[i, 7], abits, bw, lat, limit - used, one, shared)
         else:
             _gemm_schedule(params[i, 0], params[i, 1], params[i, 2], params[i, 3],
                            params[i, 5], params[i, 6], rd, rl, c, pack, kt, params[i, 7],
                            abits, bw, lat, limit - used, one, pre, pf_k, pf_bytes,
-                           ring_steps(kt, cb))
+                           ring_steps(kt, cb), shared)
         issued = chain == CHAIN_FORCE or (chain == CHAIN_HOST and one[STATUS] == DONE
                                           and one[PREFETCH_LAST] < one[CYCLES])
         if issued and one[PREFETCH_LAST] >= one[CYCLES]:  # forced: done once it is in
@@ -1238,8 +1270,8 @@ def schedule_cycles(params: np.ndarray, rd: int, rl: int, c: int, kt: int, wbits
                     abits: int, bw: int | None, lat: int, limit: int | None,
                     row_bits: Sequence[int] | None = None, *, packing: int,
                     tilings: Sequence[Tiling | None] | None = None,
-                    chain: Sequence[int] | None = None, group_b: int = 0
-                    ) -> tuple[list[ScheduleResult], int]:
+                    chain: Sequence[int] | None = None, group_b: int = 0,
+                    shared: bool = False) -> tuple[list[ScheduleResult], int]:
     """Cycle-level timing of many GEMMs: returns (one :class:`ScheduleResult` per row,
     index of the row that hit the limit or -1; rows after it are not run).
 
@@ -1253,7 +1285,8 @@ def schedule_cycles(params: np.ndarray, rd: int, rl: int, c: int, kt: int, wbits
     only a row of one GEMM followed by a row of one GEMM may have another than
     :data:`CHAIN_NONE`; a dealt row (R3c) and the row before it get :data:`CHAIN_NONE` for
     :data:`CHAIN_HOST` (R10b). None: no prefetch. ``group_b``: the engine's column group
-    B (``engine.group_b_cols``, R3c). See :func:`_schedule_many` for what each row holds.
+    B (``engine.group_b_cols``, R3c). ``shared``: the cores share one post-processor
+    (``engine.shared_post``, R4). See :func:`_schedule_many` for what each row holds.
     """
     p0 = np.asarray(params, dtype=np.int64).reshape(-1, 5)
     chain = [CHAIN_NONE] * len(p0) if chain is None else [int(v) for v in chain]
@@ -1268,7 +1301,8 @@ def schedule_cycles(params: np.ndarray, rd: int, rl: int, c: int, kt: int, wbits
     bits = [int(wbits)] * len(p0) if row_bits is None else [int(b) for b in row_bits]
     given = [None] * len(p0) if tilings is None else list(tilings)
     tilings = [gemm_tiling(GemmShape(int(r[0]), int(r[1]), int(r[2]), int(r[3])), rd, rl, c,
-                           kt, b, abits, group_b=group_b, bw=bw, lat=lat) if t is None else t
+                           kt, b, abits, group_b=group_b, bw=bw, lat=lat, shared=shared)
+               if t is None else t
                for r, b, t in zip(p0, bits, given, strict=True)]
     deals: list[int] = []
     offsets = []
@@ -1296,7 +1330,7 @@ def schedule_cycles(params: np.ndarray, rd: int, rl: int, c: int, kt: int, wbits
     stop = _schedule_many(p, int(rd), int(rl), int(c), int(packing), int(kt), int(wbits),
                           int(abits), 0 if bw is None else int(bw), int(lat),
                           NO_LIMIT if limit is None else int(limit), out, int(group_b),
-                          np.array([*deals, 0], dtype=np.int64))
+                          np.array([*deals, 0], dtype=np.int64), bool(shared))
     return [ScheduleResult.from_row(row) for row in out.tolist()], int(stop)
 
 

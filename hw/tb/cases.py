@@ -236,7 +236,7 @@ def _host_tiling(accel: Accelerator, m_fixed: int, m_lut: int, n: int, k: int,
     return gemm_tiling(GemmShape(m_fixed, m_lut, n, k), e.dsp_rows, e.lut_rows, e.cols,
                        mem.k_tile, e.act_bits if matmul else e.weight_bits, e.act_bits,
                        group_b=e.group_b_cols, bw=mem.dram_bytes_per_cycle,
-                       lat=mem.dram_latency)
+                       lat=mem.dram_latency, shared=e.shared_post)
 
 
 def _as_tiling(tiling: tuple[int, ...]) -> Tiling:
@@ -278,7 +278,8 @@ def chained(accel: Accelerator, cases: list[GemmCase], chain: list[int]) -> list
                              e.weight_bits, e.act_bits, mem.dram_bytes_per_cycle,
                              mem.dram_latency, None, packing=e.dsp_packing,
                              tilings=[None if c.tiling is None else _as_tiling(c.tiling)
-                                      for c in cases], chain=chain, group_b=e.group_b_cols)
+                                      for c in cases], chain=chain, group_b=e.group_b_cols,
+                             shared=e.shared_post)
     return [dataclasses.replace(
         c, cycles=r.cycles, dram_read=r.dram_read, preloaded=r.preloaded,
         prefetch=next_block(accel, *params[i + 1, :2], int(params[i + 1, 3]))
@@ -299,7 +300,7 @@ def predicted(accel: Accelerator, m_fixed: int, m_lut: int, n: int, k: int, *,
                              [e.act_bits if matmul else e.weight_bits],
                              packing=e.dsp_packing,
                              tilings=None if tiling is None else [_as_tiling(tiling)],
-                             group_b=e.group_b_cols)
+                             group_b=e.group_b_cols, shared=e.shared_post)
     return out[0]
 
 

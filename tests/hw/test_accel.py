@@ -346,3 +346,43 @@ def test_grouped_matmuls_the_host_deals() -> None:
             assert run.cycles == case.cycles, case.describe()
             check_requests(run, case, bw, lat)
     assert dealt >= 2
+
+
+#: One post-processor for both cores (``engine.shared_post``, R4: a tile drains its DSP
+#: rows, then its LUT rows; R4b's capture lead covers the later read of the LUT rows): on
+#: the tiny engine, with column group B, and with column groups and a packed DSP core.
+SHARED = dataclasses.replace(replace_engine(TINY, shared_post=True), name="tiny_shared")
+SHARED_GROUPED = dataclasses.replace(replace_engine(GROUPED, shared_post=True),
+                                     name="tiny_shared_groups")
+SHARED_PACKED = dataclasses.replace(replace_engine(GROUPED_PACKED, shared_post=True),
+                                    name="tiny_p2_g2_shared")
+
+
+def test_shared_post_processor_bit_exact_and_cycles_equal_sim() -> None:
+    """Random GEMMs (every tiling, memory timing and core split) on one post-processor:
+    outputs, busy cycles and requests as the simulator's cycle mode, which charges each tile
+    ``a_f + b_f`` drain cycles."""
+    from hw.tb.cases import random_cases
+
+    for case in random_cases(SHARED, 24, seed=21):
+        run = run_case(with_memory(SHARED, case.bw, case.lat), case)
+        np.testing.assert_array_equal(run.y, case.want, err_msg=case.describe())
+        assert run.cycles == case.cycles, case.describe()
+        check_requests(run, case, case.bw, case.lat)
+
+
+@pytest.mark.parametrize("accel", [SHARED_GROUPED, SHARED_PACKED], ids=lambda a: a.name)
+def test_shared_post_processor_dealt_and_tiled(accel) -> None:
+    """R3c's dealt tiles on one post-processor (the groups' larger DSP rows drain first,
+    then their larger LUT rows) and the host's tilings on the same engine."""
+    for m, n, k, bw, lat in DEALT[:5]:
+        base = random_case(accel, m, n, k, seed=m * 1000 + n * 10 + k, bw=bw, lat=lat)
+        mf = len(base.fixed_rows)
+        tilings = [None, *((0, 0, *d) for d in _legal_deals(accel, mf, m - mf, n, 2, m + k))]
+        for tiling in tilings:
+            case = random_case(accel, m, n, k, seed=m * 1000 + n * 10 + k, bw=bw, lat=lat,
+                               tiling=tiling)
+            run = run_case(with_memory(accel, bw, lat), case)
+            np.testing.assert_array_equal(run.y, case.want, err_msg=case.describe())
+            assert run.cycles == case.cycles, case.describe()
+            check_requests(run, case, bw, lat)

@@ -46,11 +46,12 @@ def _deal(draw_n: int, nf: int, data) -> tuple[int, ...]:
     return tuple(data.draw(st.integers(0, draw_n)) for _ in range(nf))
 
 
-def _run(g: GemmShape, eng, deal, bw=None, lat=0, pack=1):
+def _run(g: GemmShape, eng, deal, bw=None, lat=0, pack=1, shared=False):
     rd, rl, c, cb = eng
     out, stop = schedule_cycles(np.array([[g.m_fixed, g.m_lut, g.n, g.k, 1]]), rd, rl, c, KT,
                                 4, 4, bw, lat, None, packing=pack,
-                                tilings=[Tiling(0, False, tuple(deal))], group_b=cb)
+                                tilings=[Tiling(0, False, tuple(deal))], group_b=cb,
+                                shared=shared)
     assert stop == -1
     return out[0]
 
@@ -126,15 +127,15 @@ def test_host_deal_is_the_fewest_legal_tiles(n, nf, ca, cb):
 
 
 @settings(max_examples=300, deadline=None)
-@given(LAYER, ENGINE, st.sampled_from([1, 2, 4]), st.data())
-def test_analytical_equals_cycle_with_unlimited_bandwidth(layer, eng, pack, data):
+@given(LAYER, ENGINE, st.sampled_from([1, 2, 4]), st.booleans(), st.data())
+def test_analytical_equals_cycle_with_unlimited_bandwidth(layer, eng, pack, shared, data):
     g = GemmShape(*layer)
     rd, rl, c, cb = eng
     nf = row_steps(g.m_fixed, g.m_lut, rd, rl)
     deal = _deal(g.n, nf, data)
     assume(deal_fits(deal_sequence(g.n, np.array(deal, dtype=np.int64), c - cb, cb)))
-    res = _run(g, eng, deal, pack=pack)
-    comp = dealt_compute_cycles(g, rd, rl, c, cb, deal, pack)
+    res = _run(g, eng, deal, pack=pack, shared=shared)
+    comp = dealt_compute_cycles(g, rd, rl, c, cb, deal, pack, shared)
     assert res.cycles == comp and res.stall == 0
     tiles = len(deal_sequence(g.n, np.array(deal, dtype=np.int64), c - cb, cb))
     assert comp >= tiles * g.k  # every dealt tile streams K steps (R4)
@@ -163,25 +164,27 @@ def test_memory_only_adds_cycles_and_less_bandwidth_is_never_faster(layer, eng, 
 
 
 @settings(max_examples=200, deadline=None)
-@given(LAYER, ENGINE, st.integers(1, 16), st.integers(0, 40))
-def test_host_choice_and_analytical_bound(layer, eng, bw, lat):
+@given(LAYER, ENGINE, st.integers(1, 16), st.integers(0, 40), st.booleans())
+def test_host_choice_and_analytical_bound(layer, eng, bw, lat, shared):
     """gemm_tiling deals exactly when R3c's condition holds; the analytical mode's cycles
     bound the cycle mode's from below, and its compute cycles are the cycle mode's less
     its stalls, in whichever tiling the host chose."""
     g = GemmShape(*layer)
     rd, rl, c, cb = eng
-    t = gemm_tiling(g, rd, rl, c, KT, 4, 4, group_b=cb, bw=bw, lat=lat)
+    t = gemm_tiling(g, rd, rl, c, KT, 4, 4, group_b=cb, bw=bw, lat=lat, shared=shared)
     out, _ = schedule_cycles(np.array([[g.m_fixed, g.m_lut, g.n, g.k, 1]]), rd, rl, c, KT,
-                             4, 4, bw, lat, None, packing=1, group_b=cb)
-    ana = analytical_cycles(g, rd, rl, c, KT, 4, 4, bw, lat, packing=1, group_b=cb)
+                             4, 4, bw, lat, None, packing=1, group_b=cb, shared=shared)
+    ana = analytical_cycles(g, rd, rl, c, KT, 4, 4, bw, lat, packing=1, group_b=cb,
+                            shared=shared)
     assert ana.cycles <= out[0].cycles and ana.compute == out[0].cycles - out[0].stall
     assert ana.dram_read == out[0].dram_read
     nf = row_steps(g.m_fixed, g.m_lut, rd, rl)
+    drain = rd + rl if shared else max(rd, rl)  # R4: the longest drain
     if t.dealt:
         seq = deal_sequence(g.n, np.array(t.deal, dtype=np.int64), c - cb, cb)
         assert deal_fits(seq) and len(seq) < nf * -(-g.n // c)
-        assert g.k >= max(rd, rl) + c
-    elif g.k >= max(rd, rl) + c and choose_deal(g.n, nf, c - cb, cb) is not None:
+        assert g.k >= drain + c
+    elif g.k >= drain + c and choose_deal(g.n, nf, c - cb, cb) is not None:
         assert bw is not None  # only the transfers can have kept it from dealing
     # the shape's bound holds for every tiling the host may choose
     assert shape_cycles(g, rd, rl, c, group_b=cb, k_tile=KT) <= ana.compute

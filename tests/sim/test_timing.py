@@ -40,39 +40,42 @@ ENGINE = st.tuples(st.integers(1, 12), st.integers(1, 12), st.integers(1, 12),
                    st.integers(1, 64))
 
 
-def _cycle(g: GemmShape, rd, rl, c, kt, wb=4, ab=4, bw=None, lat=0, pack=1):
+def _cycle(g: GemmShape, rd, rl, c, kt, wb=4, ab=4, bw=None, lat=0, pack=1, shared=False):
     out, stop = schedule_cycles(np.array([[g.m_fixed, g.m_lut, g.n, g.k, 1]]), rd, rl, c, kt,
-                                wb, ab, bw, lat, None, packing=pack)
+                                wb, ab, bw, lat, None, packing=pack, shared=shared)
     assert stop == -1
     return out[0].cycles, out[0].stall, out[0].dram_read
 
 
-def _ana(g, rd, rl, c, kt, wb=4, ab=4, bw=None, lat=0, pack=1):
-    return analytical_cycles(g, rd, rl, c, kt, wb, ab, bw, lat, packing=pack)
+def _ana(g, rd, rl, c, kt, wb=4, ab=4, bw=None, lat=0, pack=1, shared=False):
+    return analytical_cycles(g, rd, rl, c, kt, wb, ab, bw, lat, packing=pack, shared=shared)
 
 
-def _compute(g: GemmShape, rd, rl, c, kt=64, wb=4, ab=4, pack=1):
+def _compute(g: GemmShape, rd, rl, c, kt=64, wb=4, ab=4, pack=1, shared=False):
     """The closed form in the loop order the host picks (R3)."""
-    order = gemm_tiling(g, rd, rl, c, kt, wb, ab).order
-    return compute_cycles(g, rd, rl, c, order, pack)
+    order = gemm_tiling(g, rd, rl, c, kt, wb, ab, shared=shared).order
+    return compute_cycles(g, rd, rl, c, order, pack, shared)
 
 
 @settings(max_examples=300, deadline=None)
-@given(LAYER, ENGINE, st.sampled_from([1, 2, 4]))
-def test_analytical_equals_cycle_with_unlimited_bandwidth(layer, eng, pack):
+@given(LAYER, ENGINE, st.sampled_from([1, 2, 4]), st.booleans())
+def test_analytical_equals_cycle_with_unlimited_bandwidth(layer, eng, pack, shared):
     g = GemmShape(*layer)
     rd, rl, c, kt = eng
-    cyc, stall, dram = _cycle(g, rd, rl, c, kt, pack=pack)
-    a = _ana(g, rd, rl, c, kt, pack=pack)
-    assert cyc == a.cycles == a.compute == _compute(g, rd, rl, c, kt, pack=pack)
+    cyc, stall, dram = _cycle(g, rd, rl, c, kt, pack=pack, shared=shared)
+    a = _ana(g, rd, rl, c, kt, pack=pack, shared=shared)
+    assert cyc == a.cycles == a.compute == _compute(g, rd, rl, c, kt, pack=pack,
+                                                    shared=shared)
     assert stall == 0 == a.stall
     assert dram == a.dram_read
 
 
-def _tile_sum(g: GemmShape, rd: int, rl: int, c: int, order: int, pack: int) -> int:
+def _tile_sum(g: GemmShape, rd: int, rl: int, c: int, order: int, pack: int,
+              shared: bool = False) -> int:
     """R4/R4b by brute force: step the output tiles (R2 steps, column blocks) in ``order``;
     each drained row ``i`` of the DSP core is captured again by the next tile ``i // pack``
-    cycles after its row 0, row ``i`` of the LUT core ``i`` cycles after."""
+    cycles after its row 0, row ``i`` of the LUT core ``i`` cycles after; ``shared``: the
+    LUT core's rows are read after the DSP core's (one post-processor)."""
     fd = -(-g.m_fixed // rd) if g.m_fixed else 0
     fl = -(-g.m_lut // rl) if g.m_lut else 0
     f = max(fd, fl)
@@ -89,8 +92,11 @@ def _tile_sum(g: GemmShape, rd: int, rl: int, c: int, order: int, pack: int) -> 
         # one is done (P - c_j), and every drained row is read before it is captured again.
         stream_end = max(stream_end + g.k, done - cj, lead)
         drain = stream_end + cj
-        lead = drain + max([i - i // pack for i in range(a)] + [0])
-        done = drain + max(a, b)
+        # (read cycle - capture cycle) of every drained row, after the drain starts
+        gaps = [i - i // pack for i in range(a)] + [(a if shared else 0) + i - i
+                                                     for i in range(b)]
+        lead = drain + max([*gaps, 0])
+        done = drain + (a + b if shared else max(a, b))
     return done
 
 
@@ -112,10 +118,11 @@ def test_no_schedule_beats_the_shape(layer, eng, bw, lat, pack):
 
 
 @settings(max_examples=300, deadline=None)
-@given(LAYER, ENGINE, st.sampled_from([0, 1]), st.sampled_from([1, 2, 4]))
-def test_closed_form_is_the_tile_sum(layer, eng, order, pack):
+@given(LAYER, ENGINE, st.sampled_from([0, 1]), st.sampled_from([1, 2, 4]), st.booleans())
+def test_closed_form_is_the_tile_sum(layer, eng, order, pack, shared):
     g = GemmShape(*layer)
-    assert compute_cycles(g, *eng[:3], order, pack) == _tile_sum(g, *eng[:3], order, pack)
+    assert (compute_cycles(g, *eng[:3], order, pack, shared)
+            == _tile_sum(g, *eng[:3], order, pack, shared))
 
 
 @settings(max_examples=200, deadline=None)

@@ -51,7 +51,11 @@ SHAPES = {
 }
 # Column groups (sim.timing R3c): 3 + 1 columns, random legal deals among the random cases.
 TINY_GROUPS = dataclasses.replace(replace_engine(TINY, group_b_cols=1), name="tiny_groups")
-PARAMS = {"tiny": TINY, "tiny_pot": TINY_POT, "tiny_groups": TINY_GROUPS, **SHAPES}
+#: column groups and one post-processor for both cores (the XC7Z020 preset's engine options)
+TINY_SHARED = dataclasses.replace(replace_engine(TINY_GROUPS, shared_post=True),
+                                  name="tiny_shared_groups")
+PARAMS = {"tiny": TINY, "tiny_pot": TINY_POT, "tiny_groups": TINY_GROUPS,
+          "tiny_shared_groups": TINY_SHARED, **SHAPES}
 RANDOM_CASES = 24
 SEED = 2026
 

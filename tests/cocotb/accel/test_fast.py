@@ -25,6 +25,7 @@ from tests.cocotb.accel.test_accel import (
     TINY,
     TINY_GROUPS,
     TINY_POT,
+    TINY_SHARED,
     check_all,
     matmul_mix,
     prefetch_chains,
@@ -49,7 +50,8 @@ def both_agree(accel, cases, seed: int, tmp_path, matmul: bool = False) -> None:
         assert f.cycles_rtl == s.cycles_rtl == f.cycles_sim, f.name
 
 
-@pytest.mark.parametrize("accel", [TINY, TINY_POT, TINY_GROUPS], ids=lambda a: a.name)
+@pytest.mark.parametrize("accel", [TINY, TINY_POT, TINY_GROUPS, TINY_SHARED],
+                         ids=lambda a: a.name)
 def test_fast_and_stream_harnesses_agree(accel, tmp_path) -> None:
     """The same cases on both harnesses: every output and every busy cycle count identical
     (and equal to the reference and the simulator)."""
