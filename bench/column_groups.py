@@ -1,12 +1,13 @@
 """Column groups (sim.timing rule R3c) on a preset: what dealing buys and what it costs.
 
-Issue 21's one unmet line is a layer's geometry: on an output-stationary array whose rows
+Issue 21's last line was a layer's geometry: on an output-stationary array whose rows
 share one weight stream, a 7x7 layer (N = 49 output pixels) on the XC7Z020's 12 columns
 takes ``ceil(49 / 12) = 5`` column tiles per row step and fills 49 of their 60 column slots.
 With column group B (``engine.group_b_cols``) the last columns take a second weight stream
 and the host deals each row step's positions out between the groups (R3c), so both stay
 busy. This script runs the simulator (``fpim simulate``'s cycle mode) on each model for the
-preset as shipped and with every group B width given, and prints per run the MAC
+preset as shipped (XC7Z020: 7 + 5 columns, one post-processor for both cores) and with
+every group B width given (0: one group), and prints per run the MAC
 utilisation, FPS, the compute-bound layers under 90 % and the lowest, the dealt layers, and
 the resource model's LUT, FF and BRAM36 of the whole top (``sim.resources``) against the
 part, with whether it fits at all (``sim.resources.fit_violations``). The simulator and the
@@ -25,7 +26,7 @@ multiplexer inside every bank), against the model's cost (about 3.5 minutes each
 XC7Z020's 256 x 4608 banks).
 
 Run: ``.venv/bin/python bench/column_groups.py [--accel xc7z020] [--models resnet50
-resnet18] [--widths 3 4 5 6] [--synth 5] [--ring]``. Prints measured figures only; nothing
+resnet18] [--widths 0 3 4 6] [--synth 5] [--ring]``. Prints measured figures only; nothing
 here is a test.
 """
 
@@ -70,8 +71,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--accel", default="xc7z020")
     ap.add_argument("--models", nargs="+", default=["resnet50", "resnet18"])
-    ap.add_argument("--widths", nargs="+", type=int, default=[3, 4, 5, 6],
-                    help="group B widths to try beside the preset's own")
+    ap.add_argument("--widths", nargs="+", type=int, default=[0, 3, 4, 6],
+                    help="group B widths to try beside the preset's own (0: one group)")
     ap.add_argument("--synth", type=int, metavar="W",
                     help="synthesize the whole top with W columns in group B (Yosys)")
     ap.add_argument("--ring", action="store_true",

@@ -60,9 +60,9 @@ EXPECT: dict[str, Expect] = {
          "to fit it, quantize again with --first-last-bits 0 --input-bits 4 "
          "--pool-extra-bits 0"), long=True),
     ".venv/bin/fpim simulate --model resnet50 --accel xc7z020": Expect(
-        ("5720837 cycles (62805 stall)", "17.48 FPS (images/s)", "MAC utilisation 93.1%")),
+        ("5523668 cycles (138836 stall)", "18.10 FPS (images/s)", "MAC utilisation 96.4%")),
     ".venv/bin/fpim simulate --model resnet18 --accel xc7z020": Expect(
-        ("2560127 cycles", "MAC utilisation 92.3%")),
+        ("2453383 cycles", "MAC utilisation 96.3%")),
     ".venv/bin/fpim simulate --model mynet.py:make --input-shape 1,3,32,32 --accel xc7z020":
         Expect(not_run="needs the user's mynet.py (tests/sim/test_your_model_cli.py runs this "
                        "form from the file's own directory)"),

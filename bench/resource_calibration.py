@@ -82,16 +82,17 @@ from sim.resources import (
     DRAIN_MUX_LUT,
     DRAIN_TREE_ROWS,
     VECTOR_UNITS,
+    ZERO,
     MemoryMap,
     UnitCost,
     VectorConfig,
     buffer_depth,
     buffer_logic_cost,
+    controller_luts,
     core_cost,
     drain_mux_luts,
     fifo_logic_cost,
     fixed_pe_cost,
-    load_size_cost,
     map_memory,
     packed_pe_cost,
     postproc_cost,
@@ -345,12 +346,14 @@ def _blocks(accel, got: dict) -> list[str]:
     walkers = t.control["walkers"]
     blocks = [
         *((f"datapath: {name} (its PEs included)" if name.endswith("core") else
-           f"datapath: {name}", (f"datapath.{name}",), cost)
-          for name, cost in t.datapath.items()),
+           f"datapath: {name}", (f"datapath.{name}", f"datapath.{name}_b"), cost)
+          for name, cost in t.datapath.items()),  # (_b: column group B's, R3c)
         ("walkers (loader, walker)", ("loader", "walker"), walkers),
         ("w_buf", ("w_buf",), t.control["w_buf"]),
         ("x_buf", ("x_buf",), t.control["x_buf"]),
         ("out_fifo", ("out_fifo",), t.control["out_fifo"]),
+        *((("deal walkers (R3c)", ("deal_loader", "deal_walker"), t.control["deal_walkers"]),)
+          if "deal_walkers" in t.control else ()),
     ]
     rows = []
     for label, prefixes, model in blocks:
@@ -358,7 +361,7 @@ def _blocks(accel, got: dict) -> list[str]:
         rows.append(f"| {accel.name} | {label} | {s['lut']} / {model.lut:.0f} | "
                     f"{s['ff']} / {model.ff:.0f} | {s['dsp']} / {model.dsp} |")
     own = summarize(mods.get(top, {}))
-    ctl = t.control["controller"]
+    ctl = t.control["controller"] + t.control.get("group_control", ZERO)
     rows.append(f"| {accel.name} | controller (top module) | {own['lut']} / {ctl.lut:.0f} | "
                 f"{own['ff']} / {ctl.ff:.0f} | {own['dsp']} / {ctl.dsp} |")
     return rows
@@ -366,13 +369,15 @@ def _blocks(accel, got: dict) -> list[str]:
 
 def controller_fit(points: list[tuple[int, float]]) -> str:
     """Least squares of the tops' controller LUTs (the top module's, less the model's
-    load-size LUTs) over the bits of their ring step counters: the source of
+    load-size LUTs, shared drain control and column-group fields) over the bits of their
+    ring step counters: the source of
     ``CONTROLLER_LUT`` and ``CONTROLLER_LUT_PER_BIT``."""
     if len({x for x, _ in points}) < 2:
         return "Too few tops measured to fit the controller's LUTs."
     slope, base = np.polyfit(*zip(*points, strict=True), 1)
     return (f"Least squares over the tops' controllers (top module LUTs less the model's "
-            f"load-size LUTs, against the bits of the ring step counters, "
+            f"load-size, shared-drain and column-group LUTs, against the bits of the ring "
+            f"step counters, "
             f"`ring_count_bits`: {', '.join(f'{x}: {y:.0f}' for x, y in points)}): "
             f"{base:.1f} + {slope:.2f} per bit (`CONTROLLER_LUT` = "
             f"{CONTROLLER_LUT}, `CONTROLLER_LUT_PER_BIT` = {CONTROLLER_LUT_PER_BIT}).")
@@ -402,9 +407,14 @@ def run_tops() -> tuple[list[str], list[str], list[str], bool]:
             f"{s['lutram']} / {model['lutram']} |")
         print(f"{rows[-1]} {got['seconds']:.0f} s", flush=True)
         block_rows += _blocks(accel, got)
+        # the top module less what the model puts there besides controller_luts: the
+        # load-size multiplies, a shared post-processor's drain control, the group fields
         own = summarize(got["modules"].get(manifest["top"], {}))["lut"]
-        ctl_points.append((ring_count_bits(accel.memory.k_tile),
-                           own - load_size_cost(accel).lut))
+        kt, gb = accel.memory.k_tile, accel.engine.group_b_cols
+        control = top_cost(accel).control
+        extra = (control["controller"].lut - controller_luts(kt, gb)
+                 + (control["group_control"].lut if "group_control" in control else 0))
+        ctl_points.append((ring_count_bits(kt, gb), own - extra))
     notes.append(controller_fit(ctl_points))
     print(notes[-1], flush=True)
     return rows, block_rows, notes, ok

@@ -111,7 +111,9 @@ FF within 10%). Yosys keeps the top's hierarchy, so each block below is costed a
   (:func:`group_control_cost`), and each core's post-processor split in two (group A's
   lanes, group B's, each with its own shared part). Checked on the tiny and
   xc7z020 tops with groups (``fpim synth --set engine.group_b_cols=W --whole-top``): tiny
-  LUT +1.2 %, FF +0.2 %; xc7z020 7 + 5 LUT −3.0 %, FF, DSP and BRAM within 0.1 %.
+  LUT +1.2 %, FF +0.2 %; xc7z020 7 + 5 LUT −3.0 %, FF, DSP and BRAM within 0.1 %; the
+  xc7z020 preset (7 + 5 with one post-processor, ``fpim synth --accel xc7z020
+  --whole-top``) LUT −3.3 %, FF +0.05 %, DSP, BRAM and LUT RAM exact.
 
 The **vector unit** of a transformer (``hw.vector``: one component per op, the dyadic
 requantizer, softmax, GELU and LayerNorm; :class:`VectorConfig`) is costed component by
@@ -331,9 +333,11 @@ def datapath_cost(engine: GemmEngine, dsp_type: str, matmul: bool = False
                 # per activation column at the core's edge; the bypass per output lane bit
                 out["dsp_core"] += UnitCost(rows * w + e.cols, 0, 0)
                 out["dsp_post"] += UnitCost(e.cols * out_lane_bits(e, name, matmul), 0, 0)
-    if shared:  # the core and the parameters of the row drained: one 2:1 gate per bit
+    if shared:  # R4: hw.engine's dsp_lut_post; the core and the parameters of the row
+        # drained, one 2:1 gate per bit
         bits = e.cols * e.acc_bits + len(groups) * param_word_bits(e.acc_bits)
-        out["dsp_post"] += UnitCost(SHARED_POST_LUT_PER_BIT * bits, 0, 0)
+        out["dsp_lut_post"] = (out.pop("dsp_post")
+                               + UnitCost(SHARED_POST_LUT_PER_BIT * bits, 0, 0))
     return out
 
 

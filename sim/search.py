@@ -94,15 +94,22 @@ def template_for(part_name: str) -> Accelerator:
     return found
 
 
+def plain_engine(e: GemmEngine) -> GemmEngine:
+    """``e`` with one column group and a post-processor per core: the searches' designs
+    vary rows, columns and packing, not those options (R3c, R4)."""
+    return dataclasses.replace(e, group_b_cols=0, shared_post=False)
+
+
 def shipped_template(part: FpgaPart) -> Accelerator | None:
     """The shipped preset (not ``tiny``) on a part named like ``part``, with ``part``'s
-    budget; None if there is none."""
+    budget and a :func:`plain_engine`; None if there is none."""
     for name in preset_names():
         if name == "tiny":
             continue
         data = yaml.safe_load((CONFIG_DIR / f"{name}.yaml").read_text())
         if isinstance(data, dict) and str(data.get("part", "")).upper() == part.name.upper():
-            return dataclasses.replace(load_accelerator(name), part=part)
+            acc = load_accelerator(name)
+            return dataclasses.replace(acc, part=part, engine=plain_engine(acc.engine))
     return None
 
 
@@ -336,10 +343,8 @@ def search_base(wl: Workload, template: Accelerator, bits: int, ideal_memory: bo
     if ideal_memory:
         memory = dataclasses.replace(memory, dram_bytes_per_cycle=None, dram_latency=0)
     # the smallest engine at the width: the designs replace its rows, columns and packing
-    # (one column group and a post-processor per core, whatever the template's engine has)
-    engine = dataclasses.replace(e, dsp_rows=1, lut_rows=0, cols=COLS[0], weight_bits=bits,
-                                 act_bits=bits, dsp_packing=1, group_b_cols=0,
-                                 shared_post=False)
+    engine = dataclasses.replace(plain_engine(e), dsp_rows=1, lut_rows=0, cols=COLS[0],
+                                 weight_bits=bits, act_bits=bits, dsp_packing=1)
     base = dataclasses.replace(template, engine=engine, memory=with_banks(memory, engine))
     return base, tuple(sorted(set(packings))) if packings else tuple(allowed), need
 

@@ -26,6 +26,10 @@ from sim.resources import (
 )
 from sim.search import fitted_accel, template_for
 
+#: The xc7z020 preset's engine as it was measured before it took column groups and one
+#: post-processor (R3c, R4): one group, a post-processor per core.
+ONE_GROUP = ("engine.group_b_cols=0", "engine.shared_post=false")
+
 
 @pytest.mark.parametrize(("a", "b", "dsp_type", "want"), [
     (4, 4, "DSP48E1", 0),    # 8 product bits, unmarked: LUT logic in Yosys
@@ -94,7 +98,7 @@ def test_load_buffers_count_the_memory_hw_builds() -> None:
     RAMB18 halves and depth slices sharing a block's width, so it needs fewer blocks than
     whole-block aspect ratios (bram36_blocks: 72 + 15 for xc7z020's buffers)."""
     assert [buffer_depth(k) for k in (1, 2, 5, 16, 4608)] == [2, 4, 10, 32, 9216]
-    acc = load_accelerator("xc7z020")  # (15 + 49) rows x 12 columns, 4-bit, k_tile 4608
+    acc = load_accelerator("xc7z020", ONE_GROUP)  # (15 + 49) x 12, 4-bit, k_tile 4608
     assert bram36_blocks(64 * 4, 9216) + bram36_blocks(12 * 4, 9216) == 72 + 15
     mems = top_cost(acc).memories
     # 256 x 9216: 131 RAMB18 of 18 x 1024, nine depth slices packed 2 per 36 bits (model);
@@ -198,16 +202,24 @@ def test_drain_mux_luts(rows: int, want: float) -> None:
 
 def test_top_model_of_the_xc7z020_preset() -> None:
     """Yosys 0.23 on the full xc7z020 top (`fpim synth --accel xc7z020 --whole-top`,
-    bench/resource_calibration.py --tops): 206 DSP48E1, 171 RAMB18, 32 LUT RAM cells and
-    45,840 FF, exact in the model; 49,535 LUTs, the model's 48,114 within 5% (45,800 FF and
-    49,269 LUTs before R10b's prefetch; 45,868 FF and
-    49,466 LUTs before R8's word counters replaced the block counters; before R5b's
-    residency bit 45,867 FF and 49,583 LUTs; the model's 46,344 before the drain
-    multiplexer's 49 rows were costed as ABC maps them: the LUT core's measures 7,255 LUTs,
-    the LUT6 tree 4,608, the model 5,806)."""
+    bench/resource_calibration.py --tops), the preset's 7 + 5 column groups with one
+    post-processor for both cores: 194 DSP48E1, 120 RAMB36 + 15 RAMB18 and 112 LUT RAM
+    cells, exact in the model; 52,689 FF, the model's 52,715; 48,610 LUTs, the model's
+    47,028 within 5%. Before the shared post-processor the grouped top took 51,857 LUTs
+    and 206 DSP48E1; with one group and a post-processor per core (ONE_GROUP) 49,535 LUTs,
+    45,840 FF, 206 DSP48E1, 171 RAMB18 and 32 LUT RAM cells, all but the LUTs exact (the
+    model's 48,114; 45,800 FF and 49,269 LUTs before R10b's prefetch; 45,868 FF and 49,466
+    LUTs before R8's word counters replaced the block counters; before R5b's residency bit
+    45,867 FF and 49,583 LUTs; the model's 46,344 before the drain multiplexer's 49 rows
+    were costed as ABC maps them: the LUT core's measures 7,255 LUTs, the LUT6 tree 4,608,
+    the model 5,806)."""
     t = top_cost(load_accelerator("xc7z020"))
-    assert (t.dsp, t.cells("RAMB18E1"), t.lutram, t.ff) == (206, 171, 32, 45_840)
-    assert abs(t.lut - 49_535) / 49_535 < 0.05
+    assert (t.dsp, t.cells("RAMB36E1"), t.cells("RAMB18E1"), t.lutram) == (194, 120, 15, 112)
+    assert abs(t.ff - 52_689) / 52_689 < 0.001
+    assert abs(t.lut - 48_610) / 48_610 < 0.05
+    one = top_cost(load_accelerator("xc7z020", ONE_GROUP))
+    assert (one.dsp, one.cells("RAMB18E1"), one.lutram, one.ff) == (206, 171, 32, 45_840)
+    assert abs(one.lut - 49_535) / 49_535 < 0.05
 
 
 def test_estimate_counts_lutram_in_the_luts() -> None:
@@ -239,5 +251,5 @@ def test_the_matmul_path_is_counted_only_on_a_top_built_with_it() -> None:
     assert (top.memories["out_fifo"].cell, top.memories["out_fifo"].cells) == ("RAM32M", 37)
     assert abs(top.lut - 4440) / 4440 < 0.10
     assert estimate_resources(tiny).ff == top_cost(tiny).ff == 1764
-    xc = top_cost(load_accelerator("xc7z020"), matmul=True).memories["out_fifo"]
+    xc = top_cost(load_accelerator("xc7z020", ONE_GROUP), matmul=True).memories["out_fifo"]
     assert (xc.cell, xc.cells) == ("RAMB36E1", 8)

@@ -223,8 +223,9 @@ def test_shape_cap_bounds_every_layer(accel, name, mode):
     """``shape_cap``: the layer's MACs over the PE-cycles of its output tiles at K cycles
     each. No layer runs faster (``mac_util <= shape_cap``) in any mode, depthwise layers
     (groups), attention matmuls and vector ops included; ResNet-18's 7x7 layers on
-    XC7Z020's 12 columns (N = 49: 5 column blocks, 8 row steps of the 64 rows for M = 512)
-    are capped at exactly 49/60."""
+    XC7Z020's 12 columns (N = 49, 8 row steps of the 64 rows for M = 512) are capped at
+    exactly 392/396: the 392 positions dealt out to 7 + 5 column groups (R3c) in 33 tiles
+    of 12; the plain mode's array of one group takes 8 x 5 column blocks: 49/60."""
     acc = load_accelerator(accel)
     e = acc.engine
     r = simulate(assign_fraction(read_topology(WORKLOAD_DIR / f"{name}.csv"),
@@ -241,5 +242,6 @@ def test_shape_cap_bounds_every_layer(accel, name, mode):
     if name == "resnet18":
         l4 = next(la for la in r.layers if la.name == "layer4.0.conv2")
         assert (l4.m, l4.n, l4.k) == (512, 49, 4608)
-        assert l4.shape_cycles == 8 * 5 * 4608
-        assert l4.macs * 60 == 49 * r.pes * l4.shape_cycles  # exactly 49/60
+        tiles, cap = ((8 * 5, (49, 60)) if mode == "plain" else (33, (392, 396)))
+        assert l4.shape_cycles == tiles * 4608
+        assert l4.macs * cap[1] == cap[0] * r.pes * l4.shape_cycles  # exactly the cap
