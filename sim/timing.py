@@ -519,6 +519,7 @@ def capture_lead(a: int, packing: int, b: int = 0, shared: bool = False) -> int:
     return max(lead, a) if shared and b > 0 else lead
 
 
+@numba.njit(cache=True)
 def tile_cost(k: int, r: int, s: int, c: int, c_next: int) -> int:
     """R4b: cycles from the end of a tile's stream to the end of the next tile's stream
     without stalls, for a tile of ``r`` rows (capture lead ``s``), ``c`` columns, followed by
@@ -793,43 +794,57 @@ def dealt_transfer_cycles(seq: np.ndarray, steps: list, k: int, weight_bits: int
     weight block once (``steps`` as :func:`_step_rows` lists them), one activation block
     per dealt tile."""
     w = sum(transfer_cycles(_block_bytes(rows * k, weight_bits), bw) * n for rows, _, n in steps)
-    cols = seq[:, DEAL_CA] + seq[:, DEAL_CB]
-    return w + sum(transfer_cycles(_block_bytes(k * int(c), act_bits), bw) for c in cols)
-
-
-def _rows_per_step(g: GemmShape, dsp_rows: int, lut_rows: int) -> tuple[list[int], list[int]]:
-    """R2's ``a_f`` and ``b_f`` of every row step, in step order."""
-    f = row_steps(g.m_fixed, g.m_lut, dsp_rows, lut_rows)
-    classes = _step_classes(g.m_fixed, g.m_lut, f)
-    return ([a for a, _, n in classes for _ in range(n)],
-            [b for _, b, n in classes for _ in range(n)])
+    if bw is None:
+        return w
+    x_bytes = (k * (seq[:, DEAL_CA] + seq[:, DEAL_CB]) * act_bits + 7) // 8
+    return w + int(((x_bytes + bw - 1) // bw).sum())
 
 
 def dealt_compute_cycles(g: GemmShape, dsp_rows: int, lut_rows: int, cols: int,
                          group_b: int, deal: Sequence[int], packing: int,
                          shared: bool = False) -> int:
     """Compute cycles of a dealt GEMM (R3c with R4/R4b, summed over its dealt tiles)."""
-    a_f, b_f = _rows_per_step(g, dsp_rows, lut_rows)
     seq = deal_sequence(g.n, np.array(deal, dtype=np.int64), cols - group_b, group_b)
-    tiles = [dealt_tile(row, a_f, b_f, cols - group_b, packing, shared)
-             for row in seq.tolist()]
-    total = sum(tile_cost(g.k, r, s, c, tiles[i + 1][0]) for i, (c, r, s) in
-                enumerate(tiles[:-1]))
-    return total + g.k + tiles[-1][0] + tiles[-1][1]
+    return _dealt_compute(seq, *_quotients(g, dsp_rows, lut_rows), cols - group_b, g.k,
+                          packing, shared)[0]
 
 
-def dealt_tile(row: Sequence[int], a_f: Sequence[int], b_f: Sequence[int], ca: int,
-               packing: int, shared: bool = False) -> tuple[int, int, int]:
-    """R3c: ``(c_t, r_t, s_t)`` of a dealt tile (a :func:`deal_sequence` row) for rows
-    ``a_f``/``b_f`` per row step and group A's ``ca`` columns: R4/R4b on the larger DSP and
-    the larger LUT row count of the groups present."""
-    a = b = 0
+def _quotients(g: GemmShape, dsp_rows: int, lut_rows: int) -> tuple[int, int, int, int]:
+    """R2's ``divmod(Mf, F)`` and ``divmod(Ml, F)`` (``a_f``, ``b_f`` of every row step)."""
+    f = row_steps(g.m_fixed, g.m_lut, dsp_rows, lut_rows)
+    return (*divmod(g.m_fixed, f), *divmod(g.m_lut, f))
+
+
+@numba.njit(cache=True)
+def dealt_tile(row: np.ndarray, qa: int, ra: int, qb: int, rb: int, ca: int, packing: int,
+               shared: bool) -> tuple[int, int, int]:
+    """R3c: ``(c_t, r_t, s_t)`` of a dealt tile (a :func:`deal_sequence` row) of a GEMM
+    whose row steps have ``a_f = qa + (f < ra)`` and ``b_f = qb + (f < rb)`` rows, on
+    group A's ``ca`` columns: R4/R4b on the larger DSP and the larger LUT row count of the
+    groups present."""
+    a = 0
+    b = 0
     for fcol in (DEAL_FA, DEAL_FB):
-        step = row[fcol]
-        if step >= 0:
-            a, b = max(a, a_f[step]), max(b, b_f[step])
+        f = row[fcol]
+        if f >= 0:
+            a = max(a, qa + (1 if f < ra else 0))
+            b = max(b, qb + (1 if f < rb else 0))
     c = ca + row[DEAL_CB] if row[DEAL_FB] >= 0 else row[DEAL_CA]
     return c, drain_rows(a, b, shared), capture_lead(a, packing, b, shared)
+
+
+@numba.njit(cache=True)
+def _dealt_compute(seq: np.ndarray, qa: int, ra: int, qb: int, rb: int, ca: int, k: int,
+                   packing: int, shared: bool) -> tuple[int, int, int]:
+    """R4/R4b summed over the dealt tiles ``seq``: ``(compute cycles, c_t, r_t)`` of the
+    GEMM and its last tile."""
+    total = 0
+    c, r, s = dealt_tile(seq[0], qa, ra, qb, rb, ca, packing, shared)
+    for t in range(1, seq.shape[0]):
+        c_next, r_next, s_next = dealt_tile(seq[t], qa, ra, qb, rb, ca, packing, shared)
+        total += tile_cost(k, r, s, c, c_next)
+        c, r, s = c_next, r_next, s_next
+    return total + k + c + r, c, r
 
 
 def analytical_cycles(g: GemmShape, dsp_rows: int, lut_rows: int, cols: int, k_tile: int,
@@ -909,9 +924,8 @@ def _dealt_analytical(g: GemmShape, dsp_rows: int, lut_rows: int, cols: int, gro
               for rows in w_blocks[:first_w])
     t_x = transfer_cycles(_block_bytes(g.k * x_cols[0], act_bits), bw)
     first = lat + t_w + max(ceil_div(t_x, g.k), t_x + 1 - g.k)
-    a_f, b_f = _rows_per_step(g, dsp_rows, lut_rows)
-    c_last, r_last, _ = dealt_tile(seq[-1].tolist(), a_f, b_f, cols - group_b, packing,
-                                   shared)
+    _, c_last, r_last = _dealt_compute(seq, *_quotients(g, dsp_rows, lut_rows),
+                                       cols - group_b, g.k, packing, shared)
     every = lat + dealt_transfer_cycles(seq, steps, g.k, weight_bits, act_bits, bw)
     bound = max(comp + first, every + 1 + r_last + c_last)
     return GemmTiming(bound, comp, bound - comp, read, write)
@@ -1165,7 +1179,7 @@ def _dealt_schedule(mf: int, ml: int, n: int, k: int, deal: np.ndarray, rd: int,
                                               nbytes, bw, lat, x_ready)
         dram += nbytes
         # R8 with every block requested for the tile; R4b
-        c = ca + seq[t, DEAL_CB] if fb >= 0 else seq[t, DEAL_CA]
+        c, r, s = dealt_tile(seq[t], qa, ra, qb, rb, ca, pack, shared)
         begin = max(t_free, x_first, done - c - k, lead - k)
         end = x_ready + 1
         if new_w:
@@ -1185,15 +1199,6 @@ def _dealt_schedule(mf: int, ml: int, n: int, k: int, deal: np.ndarray, rd: int,
         if t_free > limit:
             _write_row(out, CYCLE_LIMIT, t_free, t_free - i_free, dram, t, max(fa, fb), 0)
             return
-        a = 0
-        b = 0
-        for fcol in (DEAL_FA, DEAL_FB):  # R3c: the larger rows of the groups present
-            f = seq[t, fcol]
-            if f >= 0:
-                a = max(a, qa + (1 if f < ra else 0))
-                b = max(b, qb + (1 if f < rb else 0))
-        r = drain_rows(a, b, shared)
-        s = capture_lead(a, pack, b, shared)
         lead = t_free + c + s
         i_lead = i_free + c + s
         done = t_free + c + r
