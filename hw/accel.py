@@ -15,7 +15,7 @@ from quant.errors import check_int_range
 from quant.formats import Scheme, weight_format
 from quant.requant import REQUANTIZER
 from sim.arch import Accelerator
-from sim.resources import out_fifo_depth, ring_count_bits
+from sim.resources import out_fifo_depth, ring_count_bits, shares_post
 from sim.timing import drain_rows, ring_steps
 
 
@@ -98,7 +98,7 @@ class GemmAccelerator(wiring.Component):
         self.cores = tuple(core for core in ("dsp", "lut") if self.rows_of[core])
         self.runs_matmul = check_matmul(e, matmul)
         # R4: both cores drain into one post-processor, the DSP core's rows first
-        self.shared = e.shared_post and len(self.cores) == 2
+        self.shared = shares_post(e)
         schemes = {"dsp": Scheme.FIXED, "lut": e.lut_core_scheme}
         self.w_fmt = {core: weight_format(schemes[core], e.weight_bits) for core in self.cores}
         w_bytes = -(-(e.rows * kt * e.weight_bits) // 8)

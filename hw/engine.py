@@ -13,7 +13,7 @@ from quant.errors import ConfigError
 from quant.formats import Scheme, weight_format
 from quant.requant import REQUANTIZER
 from sim.arch import GemmEngine
-from sim.resources import core_operands, rtl_runs_matmul
+from sim.resources import core_operands, rtl_runs_matmul, shares_post
 
 
 def check_matmul(engine: GemmEngine, matmul: object) -> bool:
@@ -78,8 +78,7 @@ class EngineDatapath(wiring.Component):
         check_instance("engine", engine, GemmEngine, "a sim.arch.GemmEngine")
         self.engine = engine
         self.runs_matmul = check_matmul(engine, matmul)
-        # R4: one post-processor for both cores (of an engine that has both)
-        self.shared = engine.shared_post and engine.dsp_rows > 0 and engine.lut_rows > 0
+        self.shared = shares_post(engine)  # R4: one post-processor for both cores
         act = engine.act_format
         self.cores: dict[str, tuple] = {}
         if engine.dsp_rows:

@@ -655,7 +655,7 @@ def out_fifo_depth(engine: GemmEngine) -> int:
     tile's last step makes the rest of the draining tile's drain unstoppable, so the
     controller lets it go only while the buffer holds that rest; without back-pressure it
     always does)."""
-    return 3 * drain_rows(engine.dsp_rows, engine.lut_rows, engine.shared_post) + 2
+    return 3 * drain_rows(engine.dsp_rows, engine.lut_rows, shares_post(engine)) + 2
 
 
 def _bits(n: int) -> int:

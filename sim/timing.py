@@ -910,8 +910,9 @@ def _dealt_analytical(g: GemmShape, dsp_rows: int, lut_rows: int, cols: int, gro
     bandwidth the same two lower bounds (the first window's delay: ``L``, the weight blocks
     tile 0 requests, its activation block; every block back to back before the last
     window ends)."""
-    comp = dealt_compute_cycles(g, dsp_rows, lut_rows, cols, group_b, deal, packing, shared)
     seq = deal_sequence(g.n, np.array(deal, dtype=np.int64), cols - group_b, group_b)
+    comp, c_last, r_last = _dealt_compute(seq, *_quotients(g, dsp_rows, lut_rows),
+                                          cols - group_b, g.k, packing, shared)
     w_blocks = [rows for rows, _, n in steps for _ in range(n)]
     x_cols = [int(c) for c in seq[:, DEAL_CA] + seq[:, DEAL_CB]]
     read = (sum(_block_bytes(rows * g.k, weight_bits) for rows in w_blocks)
@@ -924,8 +925,6 @@ def _dealt_analytical(g: GemmShape, dsp_rows: int, lut_rows: int, cols: int, gro
               for rows in w_blocks[:first_w])
     t_x = transfer_cycles(_block_bytes(g.k * x_cols[0], act_bits), bw)
     first = lat + t_w + max(ceil_div(t_x, g.k), t_x + 1 - g.k)
-    _, c_last, r_last = _dealt_compute(seq, *_quotients(g, dsp_rows, lut_rows),
-                                       cols - group_b, g.k, packing, shared)
     every = lat + dealt_transfer_cycles(seq, steps, g.k, weight_bits, act_bits, bw)
     bound = max(comp + first, every + 1 + r_last + c_last)
     return GemmTiming(bound, comp, bound - comp, read, write)
