@@ -106,6 +106,7 @@ def test_bram_aspect_ratios():
 @pytest.mark.parametrize("section, change, message", [
     ("engine", {"act_signed": "no"}, "engine.act_signed must be true or false, not 'no'"),
     ("engine", {"act_signed": 5}, "engine.act_signed must be true or false, not 5"),
+    ("engine", {"shared_post": 3}, "engine.shared_post must be true or false, not 3"),
     ("engine", {"dsp_packing": True}, "engine.dsp_packing must be one of 1, 2, 4, not True"),
     ("engine", {"dsp_packing": 1.0}, "engine.dsp_packing must be one of 1, 2, 4, not 1.0"),
     ("memory", {"weight_bank_kib": "4"}, "memory.weight_bank_kib must be a positive number"),
